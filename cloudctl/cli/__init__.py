@@ -1,0 +1,1 @@
+"""cloudctl/cli package."""

@@ -1,0 +1,1 @@
+"""cloudctl/properties package."""
