@@ -79,6 +79,11 @@ class RunningDaemon:
     uri: str
 
 
+# Daemons this process started, kept so they are reaped on stop (and so the Popen
+# objects are not collected while the daemon runs).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _ns_id(pid: int, kind: str) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/ns/{kind}")
@@ -163,6 +168,7 @@ class PrivateLibvirtd:
             )
         finally:
             out.close()
+        _CHILDREN[proc.pid] = proc
         mnt_ns = self._wait_own_mnt_ns(proc)
         rec = RunningDaemon(tini_pid=proc.pid, mnt_ns=mnt_ns, netns=self.netns, uri=self.uri)
         self._record.write_text(json.dumps(rec.__dict__))
@@ -179,6 +185,9 @@ class PrivateLibvirtd:
             data = json.loads(self._record.read_text())
             mnt_ns = str(data["mnt_ns"])
             self._kill_ns(mnt_ns, timeout)
+            child = _CHILDREN.pop(int(data["tini_pid"]), None)
+            if child is not None:
+                child.wait(timeout)
         self._cleanup_stale()
 
     # -- internals -----------------------------------------------------------------
