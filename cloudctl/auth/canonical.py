@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 _CANONICAL_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
 _CANONICAL_PART = re.compile(r"[A-Za-z0-9\-._~]*")
@@ -59,9 +59,18 @@ def canonical_uri(raw_path: str, *, s3: bool) -> str:
     return once.replace("%", "%25")
 
 
+def _reencode_query(part: str) -> str:
+    """A query component in canonical form; ``+`` means a space, as the parsers read it."""
+    if _CANONICAL_PART.fullmatch(part):
+        return part
+    return quote(unquote_plus(part), safe="~")
+
+
 def canonical_query(raw_query: str, *, drop: str | None = None) -> str:
     """The canonical query string: components encoded once, sorted by name then value.
 
+    A ``+`` decodes to a space, as ``WireRequest.query`` and the protocol parsers
+    read it, so what was signed is what the provider sees.
     ``drop`` names a parameter left out (``X-Amz-Signature`` for presigned URLs).
     """
     if not raw_query:
@@ -71,10 +80,10 @@ def canonical_query(raw_query: str, *, drop: str | None = None) -> str:
         if not item:
             continue
         key, _, value = item.partition("=")
-        key = _reencode(key)
+        key = _reencode_query(key)
         if drop is not None and key == drop:
             continue
-        pairs.append((key, _reencode(value)))
+        pairs.append((key, _reencode_query(value)))
     pairs.sort()
     return "&".join(f"{k}={v}" for k, v in pairs)
 
