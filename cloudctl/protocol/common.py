@@ -1,0 +1,238 @@
+"""Scalar helpers shared by every codec: timestamps, base64, XML text, shape errors.
+
+Owns the conversions that do not depend on a protocol's framing (a timestamp in
+ISO 8601, RFC 822 or epoch seconds; XML escaping) and ``ShapeError``, the
+protocol-neutral validation failure the compiled parsers raise and the codec turns
+into each protocol's AWS error. Must not know any service.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from botocore.model import Shape
+
+#: A compiled parser: raw wire value -> plain python value (raises ShapeError).
+Parser = Callable[[Any], Any]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ShapeError(Exception):
+    """A value that does not fit its shape, raised by compiled parsers.
+
+    ``kind`` is ``missing`` (a required member is absent), ``type`` (the value is
+    not of the shape's type: a serialization problem) or ``constraint`` (a
+    range, length or enum check failed). ``path`` is filled while the exception
+    travels up through structures: pairs of (member name, wire name).
+    """
+
+    def __init__(self, kind: str, detail: str = "", value: Any = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.value = value
+        self.path: list[tuple[str, str]] = []
+
+    def member_path(self) -> str:
+        """AWS (Coral) style path: lowerCamel member names joined with dots."""
+        parts = []
+        for name, _wire in reversed(self.path):
+            parts.append(name[:1].lower() + name[1:] if not name.isdigit() else name)
+        return ".".join(parts)
+
+    def wire_path(self) -> str:
+        """The parameter name as the client sent it (``Filter.1.Name``)."""
+        return ".".join(wire for _name, wire in reversed(self.path))
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601, RFC 822 or epoch seconds (str or number) -> aware UTC datetime."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, bool):
+        raise ShapeError("type", "expected a timestamp", value)
+    elif isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ShapeError("type", "expected a timestamp", value)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ShapeError("type", "timestamp out of range", value) from exc
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                try:
+                    dt = parsedate_to_datetime(value)
+                except (TypeError, ValueError, IndexError) as exc:
+                    raise ShapeError("type", "expected a timestamp", value) from exc
+            else:
+                return parse_timestamp(number)
+    else:
+        raise ShapeError("type", "expected a timestamp", value)
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    if dt.tzinfo is not UTC:
+        try:
+            return dt.astimezone(UTC)
+        except (OverflowError, ValueError) as exc:
+            raise ShapeError("type", "timestamp out of range", value) from exc
+    return dt
+
+
+def to_utc(value: Any) -> datetime:
+    """A provider's timestamp (datetime, epoch number or string) as aware UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    return parse_timestamp(value)
+
+
+def format_iso8601(value: Any) -> str:
+    """``2024-05-01T12:00:00.000Z`` (millisecond precision, as AWS answers)."""
+    dt = to_utc(value)
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+        f"{dt.second:02d}.{dt.microsecond // 1000:03d}Z"
+    )
+
+
+def format_rfc822(value: Any) -> str:
+    return format_datetime(to_utc(value), usegmt=True)
+
+
+def format_epoch(value: Any) -> float | int:
+    dt = to_utc(value)
+    seconds = (dt - _EPOCH).total_seconds()
+    return int(seconds) if seconds.is_integer() else round(seconds, 3)
+
+
+def timestamp_formatter(shape: Shape, default: str) -> Callable[[Any], str]:
+    """Text formatter honouring the shape's ``timestampFormat`` trait."""
+    fmt = str(shape.serialization.get("timestampFormat", default)).lower()
+    if fmt == "rfc822":
+        return format_rfc822
+    if fmt == "unixtimestamp":
+        return lambda v: str(format_epoch(v))
+    return format_iso8601
+
+
+def b64decode(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ShapeError("type", "expected a base64 string", value)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ShapeError("type", "invalid base64", value) from exc
+
+
+def b64encode(value: Any) -> str:
+    if isinstance(value, str):
+        value = value.encode()
+    return base64.b64encode(value).decode("ascii")
+
+
+def xml_text(value: str) -> str:
+    """Escape text for an XML element or a double-quoted attribute."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if '"' in value:
+        value = value.replace('"', "&quot;")
+    if "\r" in value:
+        value = value.replace("\r", "&#xD;")
+    return value
+
+
+def parse_bool_text(value: str) -> bool:
+    low = value.lower()
+    if low == "true":
+        return True
+    if low == "false":
+        return False
+    raise ShapeError("type", "expected true or false", value)
+
+
+def parse_int_text(value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError as exc:
+        raise ShapeError("type", "expected an integer", value) from exc
+
+
+def parse_float_text(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ShapeError("type", "expected a number", value) from exc
+
+
+def constraint_checker(shape: Shape, check_enum: bool) -> Callable[[Any], None] | None:
+    """A check for the shape's min/max/enum traits, or None when there is none."""
+    meta = shape.metadata
+    lo = meta.get("min")
+    hi = meta.get("max")
+    kind = shape.type_name
+    enum = set(getattr(shape, "enum", None) or ()) if check_enum and kind == "string" else set()
+    if lo is None and hi is None and not enum:
+        return None
+    if kind in ("integer", "long", "float", "double"):
+
+        def check_range(value: Any) -> None:
+            if lo is not None and value < lo:
+                raise ShapeError(
+                    "constraint", f"Member must have value greater than or equal to {lo}", value
+                )
+            if hi is not None and value > hi:
+                raise ShapeError(
+                    "constraint", f"Member must have value less than or equal to {hi}", value
+                )
+
+        return check_range
+    if kind in ("string", "list", "map", "blob"):
+
+        def check_length(value: Any) -> None:
+            size = len(value)
+            if lo is not None and size < lo:
+                raise ShapeError(
+                    "constraint", f"Member must have length greater than or equal to {lo}", value
+                )
+            if hi is not None and size > hi:
+                raise ShapeError(
+                    "constraint", f"Member must have length less than or equal to {hi}", value
+                )
+            if enum and value not in enum:
+                raise ShapeError(
+                    "constraint",
+                    f"Member must satisfy enum value set: [{', '.join(sorted(enum))}]",
+                    value,
+                )
+
+        return check_length
+    return None
+
+
+def with_checks(parser: Parser, check: Callable[[Any], None] | None) -> Parser:
+    if check is None:
+        return parser
+
+    def checked(raw: Any) -> Any:
+        value = parser(raw)
+        check(value)
+        return value
+
+    return checked

@@ -1,0 +1,305 @@
+"""Compiled converters for document-shaped bodies: ``json`` 1.0/1.1 and ``smithy-rpc-v2-cbor``.
+
+Owns validating a decoded JSON or CBOR document against an input shape (type
+checks, required members, range/length/enum traits) and converting provider data
+into a JSON- or CBOR-ready document for an output shape. The two encodings
+differ only in timestamps (epoch numbers vs CBOR tag 1) and blobs (base64 text vs
+byte strings), so one compiler serves both, parametrised by ``cbor``. Each shape is
+compiled once; scalars that need no conversion compile to ``None`` so containers
+copy them without a call. Must not know any service.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from botocore.model import Shape
+
+from cloudctl.protocol.common import (
+    Parser,
+    ShapeError,
+    b64decode,
+    b64encode,
+    constraint_checker,
+    format_epoch,
+    format_iso8601,
+    format_rfc822,
+    parse_timestamp,
+    to_utc,
+    with_checks,
+)
+
+Encoder = Callable[[Any], Any]
+
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def wire_name(member: Shape, name: str) -> str:
+    return str(member.serialization.get("name", name))
+
+
+class DocumentCompiler:
+    """Compiles input parsers and output encoders for JSON (``cbor=False``) or CBOR."""
+
+    def __init__(self, cbor: bool, check_enums: bool = True) -> None:
+        self.cbor = cbor
+        self.check_enums = check_enums
+        self._parsers: dict[str, Parser] = {}
+        self._encoders: dict[str, Encoder | None] = {}
+
+    # ----------------------------------------------------------------- input
+    def parser(self, shape: Shape) -> Parser:
+        cached = self._parsers.get(shape.name)
+        if cached is not None:
+            return cached
+        kind = shape.type_name
+        if kind == "structure":
+            if shape.is_document_type:
+                return lambda raw: raw
+            return self._parse_structure(shape)
+        if kind == "list":
+            return self._parse_list(shape)
+        if kind == "map":
+            return self._parse_map(shape)
+        parser = with_checks(self._scalar_parser(kind), constraint_checker(shape, self.check_enums))
+        self._parsers[shape.name] = parser
+        return parser
+
+    def _scalar_parser(self, kind: str) -> Parser:
+        cbor = self.cbor
+        if kind in ("string", "character"):
+
+            def parse_string(raw: Any) -> Any:
+                if not isinstance(raw, str):
+                    raise ShapeError("type", "expected a string", raw)
+                return raw
+
+            return parse_string
+        if kind in ("integer", "long"):
+
+            def parse_int(raw: Any) -> Any:
+                if isinstance(raw, bool) or not isinstance(raw, int):
+                    if isinstance(raw, float) and raw.is_integer():
+                        return int(raw)
+                    raise ShapeError("type", "expected an integer", raw)
+                return raw
+
+            return parse_int
+        if kind in ("float", "double"):
+
+            def parse_float(raw: Any) -> Any:
+                if isinstance(raw, bool):
+                    raise ShapeError("type", "expected a number", raw)
+                if isinstance(raw, int | float):
+                    return float(raw)
+                if isinstance(raw, str) and raw in _SPECIAL_FLOATS:
+                    return _SPECIAL_FLOATS[raw]
+                raise ShapeError("type", "expected a number", raw)
+
+            return parse_float
+        if kind == "boolean":
+
+            def parse_bool(raw: Any) -> Any:
+                if not isinstance(raw, bool):
+                    raise ShapeError("type", "expected a boolean", raw)
+                return raw
+
+            return parse_bool
+        if kind == "timestamp":
+            return parse_timestamp
+        if kind == "blob":
+            if cbor:
+
+                def parse_bytes(raw: Any) -> Any:
+                    if isinstance(raw, bytes | bytearray):
+                        return bytes(raw)
+                    return b64decode(raw)
+
+                return parse_bytes
+            return b64decode
+        return lambda raw: raw
+
+    def _parse_structure(self, shape: Shape) -> Parser:
+        table: dict[str, tuple[str, Parser]] = {}
+        required: list[tuple[str, str]] = []
+
+        def parse_structure(raw: Any) -> Any:
+            if not isinstance(raw, dict):
+                raise ShapeError("type", "expected a structure", raw)
+            out: dict[str, Any] = {}
+            for key, value in raw.items():
+                if value is None:
+                    continue
+                entry = table.get(key)
+                if entry is None:
+                    continue
+                name, sub = entry
+                try:
+                    out[name] = sub(value)
+                except ShapeError as exc:
+                    exc.path.append((name, key))
+                    raise
+            if required:
+                for name, key in required:
+                    if name not in out:
+                        err = ShapeError("missing", "Member must not be null")
+                        err.path.append((name, key))
+                        raise err
+            return out
+
+        self._parsers[shape.name] = parse_structure
+        for name, member in shape.members.items():
+            table[wire_name(member, name)] = (name, self.parser(member))
+        for name in shape.required_members:
+            required.append((name, wire_name(shape.members[name], name)))
+        return parse_structure
+
+    def _parse_list(self, shape: Shape) -> Parser:
+        holder: list[Parser] = []
+        check = constraint_checker(shape, False)
+
+        def parse_list(raw: Any) -> Any:
+            if not isinstance(raw, list):
+                raise ShapeError("type", "expected a list", raw)
+            item = holder[0]
+            out = []
+            for index, element in enumerate(raw, 1):
+                if element is None:
+                    continue
+                try:
+                    out.append(item(element))
+                except ShapeError as exc:
+                    exc.path.append((str(index), str(index)))
+                    raise
+            if check is not None:
+                check(out)
+            return out
+
+        self._parsers[shape.name] = parse_list
+        holder.append(self.parser(shape.member))
+        return parse_list
+
+    def _parse_map(self, shape: Shape) -> Parser:
+        holder: list[Parser] = []
+        check = constraint_checker(shape, False)
+
+        def parse_map(raw: Any) -> Any:
+            if not isinstance(raw, dict):
+                raise ShapeError("type", "expected a map", raw)
+            key_parser, value_parser = holder
+            out = {}
+            for key, value in raw.items():
+                if value is None:
+                    continue
+                try:
+                    out[key_parser(key)] = value_parser(value)
+                except ShapeError as exc:
+                    exc.path.append((str(key), str(key)))
+                    raise
+            if check is not None:
+                check(out)
+            return out
+
+        self._parsers[shape.name] = parse_map
+        holder.append(self.parser(shape.key))
+        holder.append(self.parser(shape.value))
+        return parse_map
+
+    # ---------------------------------------------------------------- output
+    def encoder(self, shape: Shape) -> Encoder | None:
+        """Provider value -> document value; None means "copy as is"."""
+        fmt = shape.serialization.get("timestampFormat")
+        key = f"{shape.name}|{fmt}"
+        if key in self._encoders:
+            return self._encoders[key]
+        kind = shape.type_name
+        if kind == "structure":
+            if shape.is_document_type:
+                return None
+            return self._encode_structure(shape, key)
+        if kind == "list":
+            return self._encode_list(shape, key)
+        if kind == "map":
+            return self._encode_map(shape, key)
+        encoder = self._scalar_encoder(shape)
+        self._encoders[key] = encoder
+        return encoder
+
+    def _scalar_encoder(self, shape: Shape) -> Encoder | None:
+        kind = shape.type_name
+        if kind == "timestamp":
+            fmt = str(shape.serialization.get("timestampFormat", "")).lower()
+            if fmt == "iso8601":
+                return format_iso8601
+            if fmt == "rfc822":
+                return format_rfc822
+            if self.cbor:
+                return to_utc
+            return format_epoch
+        if kind == "blob":
+            if self.cbor:
+                return lambda v: v.encode() if isinstance(v, str) else bytes(v)
+            return b64encode
+        if kind in ("float", "double"):
+            if self.cbor:
+                return float
+
+            def encode_float(value: Any) -> Any:
+                number = float(value)
+                if math.isfinite(number):
+                    return number
+                if math.isnan(number):
+                    return "NaN"
+                return "Infinity" if number > 0 else "-Infinity"
+
+            return encode_float
+        # strings, integers and booleans are copied as the provider gave them
+        return None
+
+    def _encode_structure(self, shape: Shape, key: str) -> Encoder:
+        table: dict[str, tuple[str, Encoder | None]] = {}
+
+        def encode_structure(value: Any) -> Any:
+            out = {}
+            for name, member_value in value.items():
+                if member_value is None:
+                    continue
+                entry = table.get(name)
+                if entry is None:
+                    continue
+                wire, sub = entry
+                out[wire] = member_value if sub is None else sub(member_value)
+            return out
+
+        self._encoders[key] = encode_structure
+        for name, member in shape.members.items():
+            table[name] = (wire_name(member, name), self.encoder(member))
+        return encode_structure
+
+    def _encode_list(self, shape: Shape, key: str) -> Encoder:
+        holder: list[Encoder | None] = []
+
+        def encode_list(value: Any) -> Any:
+            item = holder[0]
+            if item is None:
+                return [element for element in value if element is not None]
+            return [item(element) for element in value if element is not None]
+
+        self._encoders[key] = encode_list
+        holder.append(self.encoder(shape.member))
+        return encode_list
+
+    def _encode_map(self, shape: Shape, key: str) -> Encoder:
+        holder: list[Encoder | None] = []
+
+        def encode_map(value: Any) -> Any:
+            item = holder[0]
+            if item is None:
+                return {str(k): v for k, v in value.items() if v is not None}
+            return {str(k): item(v) for k, v in value.items() if v is not None}
+
+        self._encoders[key] = encode_map
+        holder.append(self.encoder(shape.value))
+        return encode_map

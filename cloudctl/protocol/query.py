@@ -1,0 +1,263 @@
+"""Request parsing for the ``query`` and ``ec2`` protocols (form-encoded key paths).
+
+Owns turning ``Action=...&Filter.1.Name=...`` pairs into plain data: the flat pairs
+are folded into a tree on ``.`` once per request, then a parser compiled once per
+input shape walks the tree. The two protocols differ only in list naming (EC2
+lists are always ``Name.N``; query lists are ``Name.member.N`` unless flattened)
+and in how member names are spelled (EC2 ``queryName`` / capitalised
+``locationName``). Must not know any service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.model import Shape
+
+from cloudctl.protocol.common import (
+    Parser,
+    ShapeError,
+    b64decode,
+    constraint_checker,
+    parse_bool_text,
+    parse_float_text,
+    parse_int_text,
+    parse_timestamp,
+    with_checks,
+)
+
+Tree = dict[str, Any]
+
+
+def build_tree(pairs: list[tuple[str, str]]) -> Tree:
+    """Fold ``a.b.1=x`` pairs into nested dicts; a scalar that is also a prefix goes to ``""``."""
+    root: Tree = {}
+    for key, value in pairs:
+        if "." not in key:
+            existing = root.get(key)
+            if isinstance(existing, dict):
+                existing[""] = value
+            else:
+                root[key] = value
+            continue
+        parts = key.split(".")
+        node = root
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                fresh: Tree = {}
+                if child is not None:
+                    fresh[""] = child
+                node[part] = fresh
+                child = fresh
+            node = child
+        last = parts[-1]
+        existing = node.get(last)
+        if isinstance(existing, dict):
+            existing[""] = value
+        else:
+            node[last] = value
+    return root
+
+
+def _scalar_text(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict) and isinstance(raw.get(""), str):
+        return str(raw[""])
+    raise ShapeError("type", "expected a single value", None)
+
+
+def _indexed(node: Any) -> list[Any]:
+    """Children of ``{"1": a, "2": b}`` in index order (a lone scalar is a 1-list)."""
+    if isinstance(node, str):
+        return [] if node == "" else [node]
+    if not isinstance(node, dict):
+        raise ShapeError("type", "expected a list", None)
+    items: list[tuple[int, Any]] = []
+    for key, value in node.items():
+        if key.isdigit():
+            items.append((int(key), value))
+        elif key != "":
+            raise ShapeError("type", f"unexpected list element {key!r}", key)
+    items.sort(key=lambda kv: kv[0])
+    return [value for _index, value in items]
+
+
+class QueryInputCompiler:
+    """Compiles input shapes into parsers of the folded key tree (one per protocol)."""
+
+    def __init__(self, ec2: bool, check_enums: bool) -> None:
+        self.ec2 = ec2
+        self.check_enums = check_enums
+        self._cache: dict[str, Parser] = {}
+
+    def member_key(self, shape: Shape, default: str) -> str:
+        ser = shape.serialization
+        if self.ec2:
+            if "queryName" in ser:
+                return str(ser["queryName"])
+            if "name" in ser:
+                name = str(ser["name"])
+                return name[:1].upper() + name[1:]
+            return default
+        return str(ser.get("name", default))
+
+    def compile(self, shape: Shape) -> Parser:
+        cached = self._cache.get(shape.name)
+        if cached is not None:
+            return cached
+        kind = shape.type_name
+        parser: Parser
+        if kind == "structure":
+            return self._structure(shape)
+        if kind == "list":
+            return self._list(shape)
+        if kind == "map":
+            return self._map(shape)
+        if kind in ("string", "character"):
+
+            def parser(raw: Any) -> Any:
+                return _scalar_text(raw)
+
+        elif kind in ("integer", "long"):
+
+            def parser(raw: Any) -> Any:
+                return parse_int_text(_scalar_text(raw))
+
+        elif kind in ("float", "double"):
+
+            def parser(raw: Any) -> Any:
+                return parse_float_text(_scalar_text(raw))
+
+        elif kind == "boolean":
+
+            def parser(raw: Any) -> Any:
+                return parse_bool_text(_scalar_text(raw))
+
+        elif kind == "timestamp":
+
+            def parser(raw: Any) -> Any:
+                return parse_timestamp(_scalar_text(raw))
+
+        elif kind == "blob":
+
+            def parser(raw: Any) -> Any:
+                return b64decode(_scalar_text(raw))
+
+        else:
+
+            def parser(raw: Any) -> Any:
+                return raw
+
+        parser = with_checks(parser, constraint_checker(shape, self.check_enums))
+        self._cache[shape.name] = parser
+        return parser
+
+    def _structure(self, shape: Shape) -> Parser:
+        table: dict[str, tuple[str, Parser]] = {}
+        required: list[tuple[str, str]] = []
+
+        def parse_structure(raw: Any) -> Any:
+            if isinstance(raw, str):
+                if raw == "":
+                    return {}
+                raise ShapeError("type", "expected a structure", raw)
+            out: dict[str, Any] = {}
+            for key, value in raw.items():
+                entry = table.get(key)
+                if entry is None:
+                    continue
+                name, sub = entry
+                try:
+                    out[name] = sub(value)
+                except ShapeError as exc:
+                    exc.path.append((name, key))
+                    raise
+            if required:
+                for name, key in required:
+                    if name not in out:
+                        err = ShapeError("missing", "Member must not be null")
+                        err.path.append((name, key))
+                        raise err
+            return out
+
+        self._cache[shape.name] = parse_structure
+        members = shape.members
+        for name, member in members.items():
+            key = self._member_wire_key(member, name)
+            table[key] = (name, self.compile(member))
+        for name, member in members.items():
+            # Hand-written clients sometimes use the model member name.
+            table.setdefault(name, (name, self.compile(member)))
+        for name in shape.required_members:
+            required.append((name, self._member_wire_key(members[name], name)))
+        return parse_structure
+
+    def _member_wire_key(self, member: Shape, name: str) -> str:
+        if (
+            not self.ec2
+            and member.type_name == "list"
+            and member.serialization.get("flattened")
+            and member.member.serialization.get("name")
+        ):
+            return str(member.member.serialization["name"])
+        return self.member_key(member, name)
+
+    def _list(self, shape: Shape) -> Parser:
+        item_parser = self.compile(shape.member)
+        check = constraint_checker(shape, False)
+        wrapper: str | None
+        if self.ec2 or shape.serialization.get("flattened"):
+            wrapper = None
+        else:
+            wrapper = str(shape.member.serialization.get("name", "member"))
+
+        def parse_list(raw: Any) -> Any:
+            node = raw
+            if wrapper is not None and isinstance(raw, dict):
+                node = raw.get(wrapper)
+                if node is None:
+                    if set(raw) - {""}:
+                        raise ShapeError("type", f"expected {wrapper}.N elements", None)
+                    node = raw.get("", "")
+            out = []
+            for index, item in enumerate(_indexed(node), 1):
+                try:
+                    out.append(item_parser(item))
+                except ShapeError as exc:
+                    exc.path.append((str(index), str(index)))
+                    raise
+            if check is not None:
+                check(out)
+            return out
+
+        self._cache[shape.name] = parse_list
+        return parse_list
+
+    def _map(self, shape: Shape) -> Parser:
+        key_parser = self.compile(shape.key)
+        value_parser = self.compile(shape.value)
+        key_name = self.member_key(shape.key, "key")
+        value_name = self.member_key(shape.value, "value")
+        flattened = bool(shape.serialization.get("flattened"))
+
+        def parse_map(raw: Any) -> Any:
+            node = raw
+            if not flattened and isinstance(raw, dict):
+                node = raw.get("entry", raw.get("", ""))
+            out: dict[Any, Any] = {}
+            for index, entry in enumerate(_indexed(node), 1):
+                if not isinstance(entry, dict) or key_name not in entry:
+                    err = ShapeError("missing", "Member must not be null")
+                    err.path.append((str(index), f"{index}.{key_name}"))
+                    raise err
+                try:
+                    out[key_parser(entry[key_name])] = value_parser(entry.get(value_name, ""))
+                except ShapeError as exc:
+                    exc.path.append((str(index), str(index)))
+                    raise
+            return out
+
+        self._cache[shape.name] = parse_map
+        return parse_map

@@ -1,0 +1,234 @@
+"""Compiled XML encoders for output shapes (``query``, ``ec2`` and ``rest-xml`` bodies).
+
+Owns turning plain provider data into XML text. Each (shape, element name) pair is
+compiled once into a closure that appends string fragments to a list; a request
+only runs closures (no shape walking, no ElementTree). Member element names follow
+botocore's reading rules (``locationName``, flattened lists named after their
+member, ``item``/``member`` wrappers, ``entry``/``key``/``value`` maps, XML
+attributes and namespaces). ``None`` members are omitted, keys the shape does not
+know are ignored. Must not know any service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.model import Shape
+
+from cloudctl.protocol.common import b64encode, timestamp_formatter, xml_text
+
+#: writes one element (its tags included) for a value into the fragment list
+Writer = Callable[[Any, list[str]], None]
+
+
+def _ns_attr(shape: Shape) -> str:
+    ns = shape.serialization.get("xmlNamespace")
+    if ns is None:
+        return ""
+    if isinstance(ns, str):
+        return f' xmlns="{xml_text(ns)}"'
+    prefix = ns.get("prefix")
+    name = f"xmlns:{prefix}" if prefix else "xmlns"
+    return f' {name}="{xml_text(str(ns.get("uri", "")))}"'
+
+
+def member_tag(member: Shape, name: str) -> str:
+    """The element name botocore expects for a structure member."""
+    if member.type_name == "list" and member.serialization.get("flattened"):
+        item_name = member.member.serialization.get("name")
+        if item_name:
+            return str(item_name)
+    return str(member.serialization.get("name", name))
+
+
+class XmlOutputCompiler:
+    """Compiles and caches XML writers; one instance per service model."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str, str], Writer] = {}
+        self._bodies: dict[str, Writer] = {}
+
+    def writer(self, shape: Shape, tag: str) -> Writer:
+        ser = shape.serialization
+        traits = f"{ser.get('xmlNamespace')}|{ser.get('timestampFormat')}|{ser.get('flattened')}"
+        key = (shape.name, tag, traits)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        kind = shape.type_name
+        if kind == "structure":
+            return self._structure(shape, tag, key)
+        if kind == "list":
+            return self._list(shape, tag, key)
+        if kind == "map":
+            return self._map(shape, tag, key)
+        writer = self._scalar(shape, tag)
+        self._cache[key] = writer
+        return writer
+
+    def _scalar(self, shape: Shape, tag: str) -> Writer:
+        kind = shape.type_name
+        open_tag = f"<{tag}{_ns_attr(shape)}>"
+        close_tag = f"</{tag}>"
+        if kind in ("string", "character"):
+
+            def write_string(value: Any, out: list[str]) -> None:
+                out.append(open_tag)
+                out.append(xml_text(value if isinstance(value, str) else str(value)))
+                out.append(close_tag)
+
+            return write_string
+        if kind == "boolean":
+            true_text = f"{open_tag}true{close_tag}"
+            false_text = f"{open_tag}false{close_tag}"
+
+            def write_bool(value: Any, out: list[str]) -> None:
+                out.append(true_text if value else false_text)
+
+            return write_bool
+        if kind in ("integer", "long"):
+
+            def write_int(value: Any, out: list[str]) -> None:
+                out.append(f"{open_tag}{int(value)}{close_tag}")
+
+            return write_int
+        if kind in ("float", "double"):
+
+            def write_float(value: Any, out: list[str]) -> None:
+                out.append(f"{open_tag}{float(value)!r}{close_tag}")
+
+            return write_float
+        if kind == "timestamp":
+            fmt = timestamp_formatter(shape, "iso8601")
+
+            def write_timestamp(value: Any, out: list[str]) -> None:
+                out.append(f"{open_tag}{xml_text(fmt(value))}{close_tag}")
+
+            return write_timestamp
+        if kind == "blob":
+
+            def write_blob(value: Any, out: list[str]) -> None:
+                out.append(f"{open_tag}{b64encode(value)}{close_tag}")
+
+            return write_blob
+
+        def write_other(value: Any, out: list[str]) -> None:
+            out.append(f"{open_tag}{xml_text(str(value))}{close_tag}")
+
+        return write_other
+
+    def body(self, shape: Shape, skip_located: bool = False) -> Writer:
+        """A writer of the structure's members only (no wrapping element)."""
+        cache_key = f"{shape.name}|{skip_located}"
+        cached = self._bodies.get(cache_key)
+        if cached is not None:
+            return cached
+        table: dict[str, Writer] = {}
+
+        def write_members(value: Any, out: list[str]) -> None:
+            for name, member_value in value.items():
+                if member_value is None:
+                    continue
+                sub = table.get(name)
+                if sub is not None:
+                    sub(member_value, out)
+
+        self._bodies[cache_key] = write_members
+        for name, member in shape.members.items():
+            ser = member.serialization
+            if ser.get("xmlAttribute"):
+                continue
+            if skip_located and ser.get("location"):
+                continue
+            table[name] = self.writer(member, member_tag(member, name))
+        return write_members
+
+    def _structure(self, shape: Shape, tag: str, key: tuple[str, str, str]) -> Writer:
+        ns = _ns_attr(shape)
+        open_plain = f"<{tag}{ns}>"
+        close_tag = f"</{tag}>"
+        attributes: list[tuple[str, str]] = [
+            (name, str(member.serialization["name"]))
+            for name, member in shape.members.items()
+            if member.serialization.get("xmlAttribute")
+        ]
+        body_holder: list[Writer] = []
+
+        def write_structure(value: Any, out: list[str]) -> None:
+            if attributes:
+                attrs = "".join(
+                    f' {attr}="{xml_text(str(value[name]))}"'
+                    for name, attr in attributes
+                    if value.get(name) is not None
+                )
+                out.append(f"<{tag}{ns}{attrs}>")
+            else:
+                out.append(open_plain)
+            body_holder[0](value, out)
+            out.append(close_tag)
+
+        self._cache[key] = write_structure
+        body_holder.append(self.body(shape))
+        return write_structure
+
+    def _list(self, shape: Shape, tag: str, key: tuple[str, str, str]) -> Writer:
+        member = shape.member
+        if shape.serialization.get("flattened"):
+            holder: list[Writer] = []
+
+            def write_flat(value: Any, out: list[str]) -> None:
+                item = holder[0]
+                for element in value:
+                    item(element, out)
+
+            self._cache[key] = write_flat
+            holder.append(self.writer(member, tag))
+            return write_flat
+        open_tag = f"<{tag}{_ns_attr(shape)}>"
+        close_tag = f"</{tag}>"
+        empty = f"<{tag}{_ns_attr(shape)}/>"
+        item_tag = str(member.serialization.get("name", "member"))
+        wrapped: list[Writer] = []
+
+        def write_list(value: Any, out: list[str]) -> None:
+            if not value:
+                out.append(empty)
+                return
+            item = wrapped[0]
+            out.append(open_tag)
+            for element in value:
+                item(element, out)
+            out.append(close_tag)
+
+        self._cache[key] = write_list
+        wrapped.append(self.writer(member, item_tag))
+        return write_list
+
+    def _map(self, shape: Shape, tag: str, key: tuple[str, str, str]) -> Writer:
+        key_tag = str(shape.key.serialization.get("name") or "key")
+        value_tag = str(shape.value.serialization.get("name") or "value")
+        flattened = bool(shape.serialization.get("flattened"))
+        entry_open = f"<{tag}>" if flattened else "<entry>"
+        entry_close = f"</{tag}>" if flattened else "</entry>"
+        open_tag = f"<{tag}{_ns_attr(shape)}>"
+        close_tag = f"</{tag}>"
+        subs: list[Writer] = []
+
+        def write_map(value: Any, out: list[str]) -> None:
+            key_writer, value_writer = subs
+            if not flattened:
+                out.append(open_tag)
+            for map_key, map_value in value.items():
+                out.append(entry_open)
+                key_writer(map_key, out)
+                if map_value is not None:
+                    value_writer(map_value, out)
+                out.append(entry_close)
+            if not flattened:
+                out.append(close_tag)
+
+        self._cache[key] = write_map
+        subs.append(self.writer(shape.key, key_tag))
+        subs.append(self.writer(shape.value, value_tag))
+        return write_map
