@@ -1,0 +1,1 @@
+"""Guest-side scripts of the tiny image (shipped as package data)."""
