@@ -26,11 +26,12 @@ from cloudctl.errors import AwsError
 
 SUB_RESOURCES = frozenset(
     {
-        "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+        "accelerate", "acl", "analytics", "attributes", "cors", "defaultObjectAcl", "delete",
+        "encryption",
         "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
         "metrics", "notification", "object-lock", "ownershipControls", "partNumber", "policy",
         "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore",
-        "retention", "select", "select-type", "tagging", "torrent", "uploadId", "uploads",
+        "retention", "select", "select-type", "storageClass", "tagging", "torrent", "uploadId", "uploads",
         "versionId", "versioning", "versions", "website",
         "response-cache-control", "response-content-disposition", "response-content-encoding",
         "response-content-language", "response-content-type", "response-expires",

@@ -218,7 +218,9 @@ async def test_clock_skew(service, protocol, code, status):
 
 async def test_presigned_query_for_sts_and_expiry():
     request = AWSRequest(
-        method="GET", url=ENDPOINT + "/", params={"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+        method="GET",
+        url=ENDPOINT + "/",
+        params={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
     )
     SigV4QueryAuth(creds(), "sts", "us-east-1", expires=60).add_auth(request)
     req = to_wire(request)
@@ -227,7 +229,9 @@ async def test_presigned_query_for_sts_and_expiry():
     assert result.signature_version == "v4-presigned" and result.region == "us-east-1"
     later = datetime.now(UTC) + timedelta(seconds=120)
     await expect_error(req, service="sts", code="RequestExpired", status=400, now=later)
-    bad = replace(req, raw_query=req.raw_query.replace("GetCallerIdentity", "GetSessionToken"), query=[])
+    bad = replace(
+        req, raw_query=req.raw_query.replace("GetCallerIdentity", "GetSessionToken"), query=[]
+    )
     await expect_error(bad, service="sts", code="SignatureDoesNotMatch", status=403)
 
 
