@@ -357,7 +357,7 @@ def doc_request(body: bytes) -> WireRequest:
         "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
         "Content-Encoding": "aws-chunked",
         "x-amz-decoded-content-length": "66560",
-        "Content-Length": str(len(body)),
+        "Content-Length": "66824",
     }
     req = WireRequest("PUT", "/examplebucket/chunkObject.txt", "", headers)
     req.stream = Stream(body)
