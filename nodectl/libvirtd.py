@@ -160,7 +160,7 @@ class PrivateLibvirtd:
             "unshare", "--mount", "--propagation", "private", "--",
             "tini", "-s", "--", "/bin/sh", "-c", script,
         ]
-        out = open(self.log_dir / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
+        out = open(self.log_dir / "daemon.out", "ab")
         try:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

@@ -1,0 +1,111 @@
+"""The image cache on a node host and per-instance disk staging.
+
+Owns a directory tree:
+
+- ``base/<image-id>``: one cached, read-only copy per image (emi/eki/eri), put in
+  place atomically (copy to a temp name, rename);
+- ``instances/<instance-id>/``: that instance's files only: ``root.qcow2`` (a
+  qcow2 overlay on the raw base, ``qemu-img create -b base -F raw``), an optional
+  empty ``ephemeral.qcow2``, and ``console.log``.
+
+Removing an instance removes exactly its directory. It never writes a base image
+after it is cached and never touches paths outside its root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ImageCache", "StagedInstance"]
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _check_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(f"not a valid image or instance id: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class StagedInstance:
+    """The files of one instance, ready for its domain definition."""
+
+    directory: Path
+    root: Path
+    ephemeral: Path | None
+    console_log: Path
+
+
+class ImageCache:
+    """A node's base images and per-instance overlays under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+
+    def base_path(self, image_id: str) -> Path:
+        return self.root / "base" / _check_id(image_id)
+
+    def instance_dir(self, instance_id: str) -> Path:
+        return self.root / "instances" / _check_id(instance_id)
+
+    def ensure_base(self, image_id: str, source: Path) -> Path:
+        """The cached base for ``image_id``, copied from ``source`` on first use."""
+        dest = self.base_path(image_id)
+        if dest.exists():
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+        subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(source), str(tmp)],
+                       check=True, capture_output=True)
+        tmp.chmod(0o444)
+        tmp.replace(dest)
+        return dest
+
+    def stage_instance(self, instance_id: str, image_id: str, *,
+                       root_size_mib: int | None = None,
+                       ephemeral_mib: int = 0) -> StagedInstance:
+        """Create the instance's overlay (and ephemeral disk); idempotent.
+
+        The base for ``image_id`` must already be cached (``ensure_base``).
+        """
+        base = self.base_path(image_id)
+        if not base.exists():
+            raise FileNotFoundError(f"image {image_id} is not cached")
+        directory = self.instance_dir(instance_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        root = directory / "root.qcow2"
+        if not root.exists():
+            cmd = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw",
+                   str(root.with_suffix(".tmp"))]
+            if root_size_mib is not None:
+                cmd.append(f"{root_size_mib}M")
+            subprocess.run(cmd, check=True, capture_output=True)
+            root.with_suffix(".tmp").replace(root)
+        ephemeral = None
+        if ephemeral_mib > 0:
+            ephemeral = directory / "ephemeral.qcow2"
+            if not ephemeral.exists():
+                tmp = directory / "ephemeral.tmp"
+                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp),
+                                f"{ephemeral_mib}M"], check=True, capture_output=True)
+                tmp.replace(ephemeral)
+        console = directory / "console.log"
+        console.touch()
+        return StagedInstance(directory, root, ephemeral, console)
+
+    def remove_instance(self, instance_id: str) -> None:
+        """Remove every file of the instance; a no-op when already gone."""
+        shutil.rmtree(self.instance_dir(instance_id), ignore_errors=True)
+
+    def staged_instances(self) -> list[str]:
+        """Instance ids that have files here (for orphan cleanup on resync)."""
+        directory = self.root / "instances"
+        if not directory.is_dir():
+            return []
+        return sorted(p.name for p in directory.iterdir() if p.is_dir())
