@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
@@ -23,6 +24,8 @@ from cloudctl.auth.errors import (
 )
 from cloudctl.auth.result import S3_HMACV1, S3_HMACV1_PRESIGNED, AuthResult
 from cloudctl.errors import AwsError
+
+log = logging.getLogger(__name__)
 
 SUB_RESOURCES = frozenset(
     {
@@ -90,6 +93,7 @@ async def _check(
         credential.secret_access_key.encode(), text.encode("utf-8", "surrogateescape"), "sha1"
     )
     if not hmac.compare_digest(base64.b64encode(mac), signature.encode("utf-8", "replace")):
+        log.debug("S3 HmacV1 signature mismatch for %s; string to sign:\n%s", access_key_id, text)
         raise signature_mismatch(
             ctx.family, access_key_id=access_key_id, string_to_sign=text, signature=signature
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from urllib.parse import parse_qsl, quote
 
 from cloudctl.auth.canonical import parse_http_date
@@ -25,6 +26,8 @@ from cloudctl.auth.errors import (
 from cloudctl.auth.result import SIGV2, AuthResult
 from cloudctl.errors import AwsError
 from cloudctl.protocol.wire import WireRequest
+
+log = logging.getLogger(__name__)
 
 _DIGESTS = {"HmacSHA256": hashlib.sha256, "HmacSHA1": hashlib.sha1}
 
@@ -106,6 +109,7 @@ async def verify(ctx: AuthContext, params: list[tuple[str, str]]) -> AuthResult:
     mac = hmac.new(credential.secret_access_key.encode(), text.encode("utf-8"), digest)
     expected = base64.b64encode(mac.digest())
     if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
+        log.debug("SigV2 signature mismatch for %s; string to sign:\n%s", access_key_id, text)
         raise signature_mismatch(
             ctx.family, access_key_id=access_key_id, string_to_sign=text, signature=signature
         )

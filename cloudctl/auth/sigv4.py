@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -46,6 +47,7 @@ PAYLOAD_MARKERS = frozenset(
     {UNSIGNED_PAYLOAD, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_TRAILER}
 )
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+log = logging.getLogger(__name__)
 MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PRESIGN_REQUIRED = (
@@ -202,6 +204,12 @@ async def _finish(
     key = signing_key(credential.secret_access_key, scope.date, scope.region, scope.service)
     expected = hmac.new(key, _bytes(string_to_sign), "sha256").hexdigest()
     if not hmac.compare_digest(expected.encode(), _bytes(signature)):
+        log.debug(
+            "SigV4 signature mismatch for %s; canonical request:\n%s\nstring to sign:\n%s",
+            scope.access_key_id,
+            canonical_request.replace(token, "<session token>") if token else canonical_request,
+            string_to_sign,
+        )
         raise signature_mismatch(
             ctx.family,
             access_key_id=scope.access_key_id,
