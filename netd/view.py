@@ -295,13 +295,13 @@ def check_view(view: NetworkView) -> list[str]:
         if not _IFNAME.match(inst.interface):
             problems.append(f"{where}: interface {inst.interface!r} is not a Linux interface name")
         once("if", (inst.host, inst.interface), f"{where}: interface {inst.interface}")
-        for g in inst.security_groups:
-            if g not in groups:
-                problems.append(f"{where}: unknown security group {g!r}")
-    for g in view.security_groups:
-        for kind, rules in (("ingress", g.ingress), ("egress", g.egress)):
+        for gid in inst.security_groups:
+            if gid not in groups:
+                problems.append(f"{where}: unknown security group {gid!r}")
+    for sg in view.security_groups:
+        for kind, rules in (("ingress", sg.ingress), ("egress", sg.egress)):
             for n, r in enumerate(rules):
-                problems.extend(_check_rule(f"security_groups[{g.id}].{kind}[{n}]", r, groups))
+                problems.extend(_check_rule(f"security_groups[{sg.id}].{kind}[{n}]", r, groups))
     return problems
 
 

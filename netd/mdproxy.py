@@ -1,0 +1,140 @@
+"""The metadata proxy that runs inside a host namespace.
+
+Owns: a small HTTP/1.1 forwarder. Instances reach 169.254.169.254:80, which
+the host's nftables DNATs to this proxy on the gateway address; the proxy
+forwards each request to the controller's metadata server over a Unix-domain
+socket (it crosses namespaces; TCP to the root namespace's loopback would
+not) or TCP, replacing any client-supplied X-Forwarded-For / Forwarded /
+X-Real-IP with the instance's real source address in `X-Forwarded-For`.
+One request per connection (`Connection: close`); request bodies need a
+Content-Length.
+
+Run as `python -m netd.mdproxy --listen IP:PORT --upstream unix:/path
+--pidfile FILE`. The pid file is written once the socket listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+MAX_HEAD = 32 * 1024
+MAX_BODY = 1024 * 1024
+TIMEOUT = 30.0
+_DROP = {
+    "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
+    "upgrade", "x-forwarded-for", "forwarded", "x-real-ip",
+}
+
+
+def rewrite_head(head: bytes, client_ip: str) -> tuple[bytes, int]:
+    """The head to send upstream and the request body length."""
+    lines = head.decode("latin-1").split("\r\n")
+    request_line, header_lines = lines[0], [h for h in lines[1:] if h]
+    if len(request_line.split(" ")) != 3:
+        raise ValueError("bad request line")
+    out = [request_line]
+    length = 0
+    for line in header_lines:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ValueError("bad header line")
+        key = name.strip().lower()
+        if key == "transfer-encoding":
+            raise ValueError("chunked request bodies are not supported")
+        if key == "content-length":
+            length = int(value.strip())
+            if not 0 <= length <= MAX_BODY:
+                raise ValueError("request body too large")
+        if key in _DROP:
+            continue
+        out.append(line)
+    out += [f"X-Forwarded-For: {client_ip}", "Connection: close", "", ""]
+    return "\r\n".join(out).encode("latin-1"), length
+
+
+async def _open_upstream(upstream: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if upstream.startswith("unix:"):
+        return await asyncio.open_unix_connection(upstream[len("unix:"):])
+    if upstream.startswith("tcp:"):
+        host, _, port = upstream[len("tcp:"):].rpartition(":")
+        return await asyncio.open_connection(host, int(port))
+    raise ValueError(f"unsupported upstream {upstream!r}")
+
+
+async def _error(writer: asyncio.StreamWriter, status: str) -> None:
+    writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+
+
+async def handle(upstream: str, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+    client_ip = str(writer.get_extra_info("peername")[0])
+    try:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+            if len(head) > MAX_HEAD:
+                raise ValueError("head too large")
+            new_head, length = rewrite_head(head[:-4], client_ip)
+            body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT) if length else b""
+        except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                TimeoutError):
+            await _error(writer, "400 Bad Request")
+            return
+        try:
+            up_r, up_w = await asyncio.wait_for(_open_upstream(upstream), TIMEOUT)
+        except (OSError, TimeoutError):
+            await _error(writer, "502 Bad Gateway")
+            return
+        try:
+            up_w.write(new_head + body)
+            await up_w.drain()
+            while chunk := await asyncio.wait_for(up_r.read(65536), TIMEOUT):
+                writer.write(chunk)
+                await writer.drain()
+        finally:
+            up_w.close()
+    except (ConnectionError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def serve(listen: str, upstream: str, pidfile: Path | None) -> None:
+    host, _, port = listen.rpartition(":")
+
+    async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await handle(upstream, r, w)
+
+    server = await asyncio.start_server(on_conn, host, int(port), reuse_address=True,
+                                        limit=MAX_HEAD)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if pidfile is not None:
+        tmp = pidfile.with_suffix(".tmp")
+        tmp.write_text(f"{os.getpid()}\n")
+        os.replace(tmp, pidfile)
+    async with server:
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="netd.mdproxy", description=__doc__.splitlines()[0])
+    ap.add_argument("--listen", required=True, help="IP:PORT inside the namespace")
+    ap.add_argument("--upstream", required=True, help="unix:/path or tcp:host:port")
+    ap.add_argument("--pidfile", type=Path)
+    args = ap.parse_args(argv)
+    asyncio.run(serve(args.listen, args.upstream, args.pidfile))
+
+
+if __name__ == "__main__":
+    main()
