@@ -114,6 +114,8 @@ class PrivateLibvirtd:
         self.state_dir = Path(state_dir).resolve()
         digest = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:8]
         self.netns = netns or f"nodectl-{digest}"
+        if len(str(self.socket_path)) > 107:
+            raise LibvirtdError(f"state dir {self.state_dir} too long for a unix socket path")
 
     # -- paths -----------------------------------------------------------------
     @property
