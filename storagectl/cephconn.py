@@ -1,0 +1,87 @@
+"""A lazily opened librados connection to one pool, used off the event loop.
+
+Owns: connecting (in a worker thread, on first use), running blocking
+librados/librbd calls in worker threads, and shutting the connection down.
+Must not: be used from the event loop thread for blocking calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import rados
+
+T = TypeVar("T")
+_ADDR_RE = re.compile(r"(?:v[12]:)?(\[[0-9a-fA-F:]+\]|[0-9A-Za-z.-]+):(\d+)")
+
+
+class PoolConnection:
+    """One cluster handle and one I/O context (pool + namespace)."""
+
+    def __init__(self, *, pool: str, conffile: str | None = None,
+                 client_name: str = "client.admin", keyring: str | None = None,
+                 namespace: str = "", connect_timeout: int = 30) -> None:
+        self.pool = pool
+        self.namespace = namespace
+        self.conffile = conffile
+        self.client_name = client_name
+        self.keyring = keyring
+        self._timeout = connect_timeout
+        self._cluster: Any = None
+        self._ioctx: Any = None
+        self._lock = asyncio.Lock()
+
+    def _connect_sync(self) -> None:
+        conf = {"keyring": self.keyring} if self.keyring else {}
+        cluster = rados.Rados(conffile=self.conffile or "", name=self.client_name, conf=conf)
+        cluster.connect(timeout=self._timeout)
+        try:
+            ioctx = cluster.open_ioctx(self.pool)
+            ioctx.set_namespace(self.namespace)
+        except BaseException:
+            cluster.shutdown()
+            raise
+        self._cluster, self._ioctx = cluster, ioctx
+
+    async def ioctx(self) -> Any:
+        """The pool's I/O context, connecting first if needed."""
+        if self._ioctx is None:
+            async with self._lock:
+                if self._ioctx is None:
+                    await asyncio.to_thread(self._connect_sync)
+        return self._ioctx
+
+    async def call(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(ioctx)`` in a worker thread."""
+        io = await self.ioctx()
+        return await asyncio.to_thread(fn, io)
+
+    async def monitors(self) -> list[tuple[str, int]]:
+        """Monitor (host, port) pairs from the cluster configuration."""
+        await self.ioctx()
+        hosts: str = await asyncio.to_thread(self._cluster.conf_get, "mon_host")
+        return [(h.strip("[]"), int(p)) for h, p in _ADDR_RE.findall(hosts)]
+
+    async def close(self) -> None:
+        """Shut the connection down; a later call reconnects."""
+        if self._ioctx is not None:
+            ioctx, cluster = self._ioctx, self._cluster
+            self._ioctx = self._cluster = None
+            await asyncio.to_thread(ioctx.close)
+            await asyncio.to_thread(cluster.shutdown)
+
+
+def keyring_secret(keyring: str, client_name: str) -> str | None:
+    """The base64 cephx key of ``client_name`` in a keyring file, if present."""
+    section = None
+    with open(keyring) as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("[") and line.endswith("]"):
+                section = line[1:-1]
+            elif section == client_name and line.split("=", 1)[0].strip() == "key":
+                return line.split("=", 1)[1].strip()
+    return None
