@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,8 +49,7 @@ def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> GuestImage:
     return build(tmp_path_factory.mktemp("guestimage"))
 
 
-def _wait_for(predicate: object, timeout: float, what: str) -> float:
-    assert callable(predicate)
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if predicate():
@@ -109,7 +108,9 @@ def test_tcg_guest_boots_and_is_cleaned_up(private_libvirtd: PrivateLibvirtd,
         overlay = driver.images.instance_dir(IID) / "root.qcow2"
         assert overlay.exists()
 
-        console = lambda: driver.console_output(IID)  # noqa: E731
+        def console() -> str:
+            return driver.console_output(IID)
+
         _wait_for(lambda: console().strip() != "", 30, "the first console line")
         _wait_for(lambda: "cloud-init: metadata unavailable" in console(), 90,
                   "cloud-init's metadata attempt")
