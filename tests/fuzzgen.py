@@ -110,14 +110,22 @@ def random_value(shape: Shape, rng: random.Random, where: str = "body", depth: i
                 if member.serialization.get("hostLabel"):
                     loc = "uri"
                 out[name] = random_value(member, rng, loc, depth + 1)
+        if not out and members and depth < 5:
+            # an empty structure does not exist on the query wire: set one member
+            name = rng.choice(sorted(members))
+            member = members[name]
+            loc = str(member.serialization.get("location") or where)
+            if not member.serialization.get("hostLabel") and loc != "uri":
+                out[name] = random_value(member, rng, loc, depth + 1)
         return out
     if kind == "list":
-        lo = int(meta.get("min", 0))
+        lo = max(int(meta.get("min", 0)), 1)
         hi = min(int(meta.get("max", 3)), max(lo, 3) if depth < 4 else lo)
         count = rng.randint(lo, max(lo, hi))
         return [random_value(shape.member, rng, where, depth + 1) for _ in range(count)]
     if kind == "map":
-        count = rng.randint(int(meta.get("min", 0)), 2 if depth < 4 else 0)
+        lo = max(int(meta.get("min", 0)), 1)
+        count = rng.randint(lo, max(lo, 2 if depth < 4 else 1))
         key_where = "header" if where == "headers" else "uri"
         return {
             random_value(shape.key, rng, key_where, depth + 1): random_value(
