@@ -247,7 +247,7 @@ def test_instances_on_two_hosts(world2: World) -> None:
 
 
 class _MetadataHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = json.dumps({"path": self.path,
                            "xff": self.headers.get_all("X-Forwarded-For")}).encode()
         self.send_response(200)
