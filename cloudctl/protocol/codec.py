@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -54,7 +55,11 @@ class MissingAction(InvalidAction):
 
 @lru_cache(maxsize=1)
 def _session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    """A botocore session that also sees the cloud's own models (Properties, Empyrean)."""
+    session = botocore.session.get_session()
+    models = str(Path(__file__).resolve().parent.parent / "models")
+    session.get_component("data_loader").search_paths.insert(0, models)
+    return session
 
 
 @cache
