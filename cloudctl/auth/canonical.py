@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import quote, unquote, unquote_plus
 
-_CANONICAL_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
-_CANONICAL_PART = re.compile(r"[A-Za-z0-9\-._~]*")
+_CANONICAL_PATH = re.compile(r"(?:[A-Za-z0-9\-._~/]|%[0-9A-F]{2})*")
+_CANONICAL_PART = re.compile(r"(?:[A-Za-z0-9\-._~]|%[0-9A-F]{2})*")
+# A percent-escape of an unreserved character: canonical form spells it literally.
+_ESCAPED_UNRESERVED = re.compile(r"%(?:2[DE]|3[0-9]|4[1-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE])")
 
 
 def uri_encode(value: str) -> str:
@@ -24,7 +27,7 @@ def uri_encode(value: str) -> str:
 
 def _reencode(part: str) -> str:
     """One path segment or query component in canonical (encoded once) form."""
-    if _CANONICAL_PART.fullmatch(part):
+    if _CANONICAL_PART.fullmatch(part) and not _ESCAPED_UNRESERVED.search(part):
         return part
     return quote(unquote(part), safe="~")
 
@@ -49,19 +52,20 @@ def canonical_uri(raw_path: str, *, s3: bool) -> str:
     if not raw_path:
         return "/"
     if s3:
-        if _CANONICAL_PATH.fullmatch(raw_path):
+        if _CANONICAL_PATH.fullmatch(raw_path) and not _ESCAPED_UNRESERVED.search(raw_path):
             return raw_path
         return "/".join(_reencode(segment) for segment in raw_path.split("/"))
     path = _remove_dot_segments(raw_path) or "/"
-    if _CANONICAL_PATH.fullmatch(path):
-        return path
-    once = "/".join(_reencode(segment) for segment in path.split("/"))
+    if _CANONICAL_PATH.fullmatch(path) and not _ESCAPED_UNRESERVED.search(path):
+        once = path
+    else:
+        once = "/".join(_reencode(segment) for segment in path.split("/"))
     return once.replace("%", "%25")
 
 
 def _reencode_query(part: str) -> str:
     """A query component in canonical form; ``+`` means a space, as the parsers read it."""
-    if _CANONICAL_PART.fullmatch(part):
+    if _CANONICAL_PART.fullmatch(part) and not _ESCAPED_UNRESERVED.search(part):
         return part
     return quote(unquote_plus(part), safe="~")
 
@@ -93,6 +97,7 @@ def canonical_header_value(values: list[str]) -> str:
     return ",".join(" ".join(value.split()) for value in values)
 
 
+@lru_cache(maxsize=1024)
 def parse_amz_date(value: str) -> datetime | None:
     """``YYYYMMDDTHHMMSSZ`` to an aware UTC datetime (``None`` if malformed)."""
     if len(value) != 16 or value[8] != "T" or value[15] != "Z":

@@ -37,7 +37,7 @@ class ChunkSignatureVerifier:
         text = (
             f"{self._prefix}{self._previous}\n{_EMPTY_SHA256}\n{hashlib.sha256(chunk).hexdigest()}"
         )
-        return hmac.new(self._key, text.encode(), "sha256").hexdigest()
+        return hmac.digest(self._key, text.encode(), "sha256").hex()
 
     def verify(self, chunk: bytes, signature: str) -> None:
         """Check one chunk (the empty final chunk included) and advance the chain."""

@@ -143,12 +143,16 @@ def _payload_hash(ctx: AuthContext, *, presigned: bool) -> tuple[str, str | None
 
 
 def _canonical_headers(ctx: AuthContext, signed: list[str]) -> str:
+    get = ctx.headers.get
     lines = []
     for name in signed:
-        values = ctx.headers.get(name)
-        if values is None and name == "host" and ctx.req.host:
-            values = [ctx.req.host]
-        lines.append(f"{name}:{canonical_header_value(values or [])}\n")
+        values = get(name)
+        if values is None:
+            values = [ctx.req.host] if name == "host" and ctx.req.host else []
+        if len(values) == 1:
+            lines.append(f"{name}:{' '.join(values[0].split())}\n")
+        else:
+            lines.append(f"{name}:{canonical_header_value(values)}\n")
     return "".join(lines)
 
 
@@ -202,7 +206,7 @@ async def _finish(
         f"{hashlib.sha256(_bytes(canonical_request)).hexdigest()}"
     )
     key = signing_key(credential.secret_access_key, scope.date, scope.region, scope.service)
-    expected = hmac.new(key, _bytes(string_to_sign), "sha256").hexdigest()
+    expected = hmac.digest(key, _bytes(string_to_sign), "sha256").hex()
     if not hmac.compare_digest(expected.encode(), _bytes(signature)):
         log.debug(
             "SigV4 signature mismatch for %s; canonical request:\n%s\nstring to sign:\n%s",

@@ -302,3 +302,24 @@ async def test_anonymous_requests(service, protocol, code, status):
     with pytest.raises(AwsError) as info:
         result.require_authenticated()
     assert (info.value.code, info.value.status) == (code, status)
+
+
+async def test_signing_keys_are_cached_per_secret_date_region_service():
+    from cloudctl.auth.sigv4 import signing_key
+
+    req = signed_get("ec2", region="cache-test-region")
+    await authenticate(req, store(), service="ec2")
+    before = signing_key.cache_info()
+    await authenticate(req, store(), service="ec2")
+    after = signing_key.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    # another region derives (and caches) another key
+    await authenticate(signed_get("ec2", region="other-region"), store(), service="ec2")
+    assert signing_key.cache_info().misses == after.misses + 1
+
+
+def test_public_surface():
+    import cloudctl.auth as auth
+
+    assert auth.authenticate is authenticate
+    assert "SecretBox" in auth.__all__
