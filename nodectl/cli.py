@@ -24,9 +24,9 @@ def _libvirtd(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         daemon.stop()
     else:
-        rec = daemon.running()
-        print("stopped" if rec is None else f"running pid {rec.tini_pid} uri {rec.uri}")
-        return 0 if rec is not None else 3
+        found = daemon.running()
+        print("stopped" if found is None else f"running pid {found.tini_pid} uri {found.uri}")
+        return 0 if found is not None else 3
     return 0
 
 
