@@ -1,1 +1,1 @@
-"""migrations package."""
+"""Alembic migrations of the cloud's schema (upgrade and downgrade, reviewed by hand)."""

@@ -1,1 +1,1 @@
-"""cloudctl/cli package."""
+"""The admin CLI ``cloudctl``: init, up, credentials, properties, services, database."""

@@ -1,1 +1,27 @@
-"""cloudctl/services package."""
+"""The AWS services' providers and the assembly of a running cloud from them.
+
+``assemble`` is the one place that decides which providers, which credential
+store and which authorizer a cloud process runs with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+
+def assemble(cloud: Cloud) -> None:
+    """Install identity, authorisation and every provider into ``cloud``."""
+    from cloudctl.services.authz import BasicAuthorizer
+    from cloudctl.services.ec2.geography import Ec2GeographyProvider
+    from cloudctl.services.empyrean.provider import EmpyreanProvider
+    from cloudctl.services.iam.credentials import IamCredentialStore
+    from cloudctl.services.properties.provider import PropertiesProvider
+    from cloudctl.services.sts.provider import StsProvider
+
+    cloud.credentials = IamCredentialStore(cloud.sessions, cloud.secrets)
+    cloud.authorizer = BasicAuthorizer()
+    for provider_cls in (StsProvider, Ec2GeographyProvider, EmpyreanProvider, PropertiesProvider):
+        cloud.add_provider(provider_cls(cloud))

@@ -1,0 +1,82 @@
+"""Talking to a running cloud as its administrator (properties, services).
+
+Reads the ``eucalyptus/admin`` access key from the data directory and signs
+requests with botocore, exactly as any SigV4 client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+
+from cloudctl.auth.secrets import SecretBox
+from cloudctl.config import Settings
+from cloudctl.db.engine import create_engine, session_factory
+from cloudctl.services.iam.bootstrap import (
+    IssuedKey,
+    ensure_account,
+    find_account,
+    find_user,
+    first_active_key,
+    issue_access_key,
+)
+from cloudctl.services.iam.credentials import ADMIN_USER, CLOUD_ADMIN_ACCOUNT
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+class CliError(Exception):
+    """An error the CLI reports in one line, exit status 1."""
+
+
+def user_key(settings: Settings, account: str, user: str, create: bool = True) -> IssuedKey:
+    """The first active access key of ``account``/``user``, issuing one if it has none."""
+
+    async def run() -> IssuedKey:
+        engine = create_engine(settings.database_url)
+        secrets = SecretBox(settings.secret_key_path)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                acct = await find_account(session, account)
+                if acct is None:
+                    if account == CLOUD_ADMIN_ACCOUNT:
+                        acct = await ensure_account(session, account)
+                    else:
+                        raise CliError(f"no such account: {account}")
+                usr = await find_user(session, acct.account_id, user)
+                if usr is None:
+                    raise CliError(f"no such user: {account}/{user}")
+                key = await first_active_key(session, secrets, acct, usr)
+                if key is None:
+                    if not create:
+                        raise CliError(f"{account}/{user} has no active access key")
+                    key = await issue_access_key(session, secrets, acct, usr)
+                return key
+        finally:
+            await engine.dispose()
+
+    if not settings.secret_key_path.exists():
+        raise CliError(f"{settings.data_dir} is not initialised: run 'cloudctl init'")
+    return asyncio.run(run())
+
+
+def botocore_session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    loader = session.get_component("data_loader")
+    if str(MODELS_DIR) not in loader.search_paths:
+        loader.search_paths.insert(0, str(MODELS_DIR))
+    return session
+
+
+def admin_client(settings: Settings, service: str, endpoint: str, region: str = "eucalyptus") -> Any:
+    key = user_key(settings, CLOUD_ADMIN_ACCOUNT, ADMIN_USER)
+    path = {"properties": "/services/Properties", "empyrean": "/services/Empyrean"}.get(service, "")
+    return botocore_session().create_client(
+        service, region_name=region, endpoint_url=endpoint.rstrip("/") + path,
+        aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60),
+    )

@@ -1,0 +1,198 @@
+"""``cloudctl``: the cloud administrator's command line.
+
+Commands: ``init``, ``up``, ``db upgrade|current|downgrade``, ``credentials``,
+``property list|get|set|reset`` and ``service list`` (through the admin APIs,
+like euctl and euserv), each with ``--output json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cloudctl.cli.adminclient import CliError
+from cloudctl.config import DEFAULT_PORT, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.data_dir)
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.output == "json":
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text)
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host:
+        host, port = value, str(DEFAULT_PORT)
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}") from None
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from cloudctl.init import initialise
+
+    result = initialise(_settings(args), region=args.region, zones=args.zone or None)
+    data = {"data_dir": str(result.data_dir), "region": args.region, "zones": result.zones,
+            "admin_access_key_id": result.admin_key.access_key_id,
+            "account_id": result.admin_key.account_id, "created_key": result.created_key}
+    _print(args, data,
+           f"cloud initialised in {result.data_dir}\n"
+           f"  region {args.region}, zones {', '.join(result.zones)}\n"
+           f"  admin account eucalyptus ({result.admin_key.account_id}), user admin, "
+           f"access key {result.admin_key.access_key_id}\n"
+           "  credentials: cloudctl credentials --account eucalyptus --user admin --format aws")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from cloudctl.init import initialise
+    from cloudctl.server.app import configure_logging, serve
+
+    configure_logging(args.log_level)
+    settings = _settings(args)
+    result = initialise(settings, region=args.region)
+    host, port = args.listen
+    endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+    def ready() -> None:
+        print(f"cloud is up on {endpoint} (data in {settings.data_dir}); "
+              f"admin key {result.admin_key.access_key_id}\n"
+              f"  cloudctl --data-dir {settings.data_dir} credentials --account eucalyptus "
+              f"--user admin --format aws --endpoint {endpoint}", flush=True)
+
+    return serve(settings, host, port, workers=args.workers, on_ready=ready)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from cloudctl.db import migrate
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.db_command == "upgrade":
+        migrate.upgrade(settings.database_url, args.revision)
+    elif args.db_command == "downgrade":
+        migrate.downgrade(settings.database_url, args.revision)
+    revision = migrate.current(settings.database_url)
+    _print(args, {"revision": revision}, f"database at revision {revision}")
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    from cloudctl.cli.adminclient import user_key
+    from cloudctl.cli.credentials import RENDERERS, CredentialBundle
+
+    settings = _settings(args)
+    key = user_key(settings, args.account, args.user)
+    bundle = CredentialBundle(
+        endpoint=args.endpoint.rstrip("/"), region=args.region, account_id=key.account_id,
+        account_name=args.account, user_name=args.user, access_key_id=key.access_key_id,
+        secret_access_key=key.secret_access_key, ca_cert=str(settings.ca_dir / "ca.pem"))
+    if args.output == "json":
+        print(json.dumps({"AccountId": key.account_id, "UserName": args.user,
+                          "AccessKeyId": key.access_key_id,
+                          "SecretAccessKey": key.secret_access_key,
+                          "Endpoint": bundle.endpoint, "Region": args.region}, indent=2))
+    else:
+        sys.stdout.write(RENDERERS[args.format](bundle))
+    return 0
+
+
+def cmd_property(args: argparse.Namespace) -> int:
+    from cloudctl.cli.properties import run_property
+
+    return run_property(args, _settings(args))
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from cloudctl.cli.adminclient import admin_client
+
+    client = admin_client(_settings(args), "empyrean", args.endpoint)
+    statuses = client.describe_services(ListAll=True).get("ServiceStatuses", [])
+    rows = [{"type": s["ServiceId"]["Type"], "name": s["ServiceId"]["Name"],
+             "state": s["LocalState"], "uri": s["ServiceId"].get("Uri", "")} for s in statuses]
+    width = max((len(r["name"]) for r in rows), default=4)
+    text = "\n".join(f"SERVICE\t{r['type']:<15} {r['name']:<{width}} {r['state']:<9} {r['uri']}"
+                     for r in rows)
+    _print(args, rows, text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cloudctl", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="data directory (default $CLOUDCTL_DATA_DIR or "
+                                           "/var/lib/cloudctl)")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--endpoint", default=f"http://127.0.0.1:{DEFAULT_PORT}",
+                        help="API endpoint of the running cloud")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="initialise the cloud (idempotent)")
+    p.add_argument("--region", default="eucalyptus")
+    p.add_argument("--zone", action="append", help="availability zone (repeatable)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("up", help="run the cloud in the foreground")
+    p.add_argument("--listen", type=_parse_listen, default=("127.0.0.1", DEFAULT_PORT))
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--region", default="eucalyptus")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("db", help="database schema")
+    p.add_argument("db_command", choices=("upgrade", "downgrade", "current"))
+    p.add_argument("revision", nargs="?", default="head")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("credentials", help="print credentials for a user")
+    p.add_argument("--account", default="eucalyptus")
+    p.add_argument("--user", default="admin")
+    p.add_argument("--format", choices=("aws", "eucarc", "ini"), default="aws")
+    p.add_argument("--region", default="eucalyptus")
+    p.set_defaults(func=cmd_credentials)
+
+    p = sub.add_parser("property", help="cloud properties (like euctl)")
+    p.add_argument("prop_command", choices=("list", "get", "set", "reset"))
+    p.add_argument("items", nargs="*", help="names, prefixes, or NAME=VALUE / NAME=@file")
+    p.set_defaults(func=cmd_property)
+
+    p = sub.add_parser("service", help="services and their state")
+    p.add_argument("service_command", choices=("list",))
+    p.set_defaults(func=cmd_service)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"cloudctl: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # botocore errors and connection failures: one readable line
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            print(f"cloudctl: {err.get('Code')}: {err.get('Message')}", file=sys.stderr)
+            return 1
+        if isinstance(exc, BotoCoreError):
+            print(f"cloudctl: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""``cloudctl init``: everything a new cloud needs, created once, safe to repeat.
+
+Creates the data directory, the master key that seals secrets, the cloud CA and
+service certificates, the schema (alembic), the ``eucalyptus`` admin account with
+its ``admin`` user and an access key, and the region's availability zones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloudctl import pki
+from cloudctl.auth.secrets import SecretBox
+from cloudctl.config import Settings
+from cloudctl.db.engine import create_engine, session_factory
+from cloudctl.db.migrate import upgrade
+from cloudctl.services.geography import ensure_zones
+from cloudctl.services.iam.bootstrap import (
+    IssuedKey,
+    ensure_account,
+    find_user,
+    first_active_key,
+    issue_access_key,
+)
+from cloudctl.services.iam.credentials import ADMIN_USER, CLOUD_ADMIN_ACCOUNT
+
+SERVICE_CERTS = ("cloudctl", "nodectl", "storagectl", "netd")
+
+
+@dataclass(frozen=True)
+class InitResult:
+    data_dir: Path
+    admin_key: IssuedKey
+    zones: list[str]
+    created_key: bool
+
+
+def prepare_dirs(settings: Settings) -> None:
+    for path in (settings.data_dir, settings.data_dir / "keys", settings.ca_dir, settings.run_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir / "keys", 0o700)
+
+
+async def _init_state(settings: Settings, region: str, zones: list[str]) -> InitResult:
+    secrets = SecretBox(settings.secret_key_path)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            await ensure_zones(session, region, zones)
+            account = await ensure_account(session, CLOUD_ADMIN_ACCOUNT)
+            admin = await find_user(session, account.account_id, ADMIN_USER)
+            assert admin is not None
+            key = await first_active_key(session, secrets, account, admin)
+            created = key is None
+            if key is None:
+                key = await issue_access_key(session, secrets, account, admin)
+    finally:
+        await engine.dispose()
+    return InitResult(settings.data_dir, key, zones, created)
+
+
+def initialise(settings: Settings, region: str = "eucalyptus",
+               zones: list[str] | None = None) -> InitResult:
+    """Initialise (or re-check) the cloud at ``settings``; idempotent."""
+    prepare_dirs(settings)
+    SecretBox(settings.secret_key_path)  # creates the master key on first use
+    ca = pki.ensure_ca(settings.ca_dir)
+    for name in SERVICE_CERTS:
+        pki.issue(ca, settings.ca_dir / "services", name)
+    upgrade(settings.database_url)
+    zone_names = zones or [f"{region}-1a"]
+    return asyncio.run(_init_state(settings, region, zone_names))

@@ -1,0 +1,162 @@
+"""The aiohttp application and the process model of ``cloudctl up``.
+
+One API process = one event loop = one ``Cloud``. ``serve`` binds the listening
+socket once and forks ``workers`` processes that share it; the parent supervises
+them and forwards SIGINT/SIGTERM for a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from cloudctl.config import Settings
+from cloudctl.server.cloud import Cloud
+from cloudctl.server.dispatch import handle
+
+log = logging.getLogger("cloudctl.server")
+
+CLOUD_KEY = web.AppKey("cloud", Cloud)
+Assembler = Callable[[Cloud], None]
+
+
+def default_assembly(cloud: Cloud) -> None:
+    """Wire identity, the authorizer and every provider into ``cloud``."""
+    from cloudctl.services import assemble
+
+    assemble(cloud)
+
+
+def make_app(settings: Settings, *, worker_index: int = 0,
+             assembler: Assembler = default_assembly) -> web.Application:
+    """The API application for one process."""
+    app = web.Application(client_max_size=1 << 40, handler_args={"max_field_size": 65536})
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        cloud = Cloud(settings, worker_index=worker_index)
+        assembler(cloud)
+        await cloud.start()
+        app[CLOUD_KEY] = cloud
+        yield
+        await cloud.stop()
+
+    app.cleanup_ctx.append(lifetime)
+
+    async def health(request: web.Request) -> web.Response:
+        cloud = request.app[CLOUD_KEY]
+        return web.json_response({"status": "ok", "region": cloud.region,
+                                  "worker": cloud.worker_index, "pid": os.getpid()})
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        return await handle(request.app[CLOUD_KEY], request)
+
+    app.router.add_get("/_cloud/health", health)
+    app.router.add_route("*", "/{tail:.*}", api)
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
+    async def main() -> None:
+        app = make_app(settings, worker_index=index)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.SockSite(runner, sock)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker %d (pid %d) serving", index, os.getpid())
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def serve(settings: Settings, host: str, port: int, workers: int = 1,
+          on_ready: Callable[[], Any] | None = None) -> int:
+    """Run the API in the foreground until SIGINT/SIGTERM; returns an exit status."""
+    sock = bind(host, port)
+    log.info("listening on %s:%d with %d worker(s)", host, sock.getsockname()[1], workers)
+    if workers <= 1:
+        if on_ready:
+            on_ready()
+        _run_worker(settings, sock, 0)
+        return 0
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                _run_worker(settings, sock, index)
+            except BaseException:
+                log.exception("worker %d crashed", index)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = index
+
+    for index in range(workers):
+        spawn(index)
+    if on_ready:
+        on_ready()
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, -1)
+        if not stopping and index >= 0:
+            log.warning("worker %d exited (%s); restarting", index, status)
+            time.sleep(0.5)
+            spawn(index)
+    sock.close()
+    return 0
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Readable one-line logs on stderr."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    )

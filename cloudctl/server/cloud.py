@@ -1,0 +1,96 @@
+"""The running cloud inside one API process: database, properties, identity, providers.
+
+Owns the lifetime of shared resources (engine, property poller, providers) and the
+dispatch table ``service -> operation -> handler``. Built by ``app.py``; providers
+receive it in their constructor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cloudctl.auth.credentials import CredentialStore
+from cloudctl.auth.secrets import SecretBox
+from cloudctl.config import Settings
+from cloudctl.db.engine import create_engine, session_factory
+from cloudctl.properties import definitions as core_props
+from cloudctl.properties.registry import registry
+from cloudctl.properties.store import PropertyStore
+from cloudctl.protocol.wire import ParsedRequest
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import Handler, Provider
+
+log = logging.getLogger(__name__)
+
+
+class Authorizer(Protocol):
+    """Decides whether the caller may perform the parsed operation; raises to deny."""
+
+    async def authorize(self, ctx: RequestContext, parsed: ParsedRequest) -> None: ...
+
+
+class Cloud:
+    """Shared state of one API process."""
+
+    def __init__(self, settings: Settings, *, worker_index: int = 0) -> None:
+        self.settings = settings
+        self.worker_index = worker_index
+        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.properties = PropertyStore(registry, self.sessions)
+        self.secrets = SecretBox(settings.secret_key_path)
+        self.providers: list[Provider] = []
+        self.handlers: dict[str, dict[str, Handler]] = {}
+        self.credentials: CredentialStore
+        self.authorizer: Authorizer
+        self.region_zones: dict[str, list[str]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.services: dict[str, Any] = {}
+
+    @property
+    def region(self) -> str:
+        return str(self.properties.get(core_props.REGION_NAME))
+
+    def add_provider(self, provider: Provider) -> None:
+        self.providers.append(provider)
+        table = self.handlers.setdefault(provider.service, {})
+        for name in provider.operations():
+            handler = provider.handler(name)
+            assert handler is not None
+            table[name] = handler
+
+    def handler(self, service: str, operation: str) -> Handler | None:
+        return self.handlers.get(service, {}).get(operation)
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run a background task for the life of the process (pollers, controllers)."""
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def start(self) -> None:
+        await self.properties.load()
+        from cloudctl.services.geography import load_zones
+
+        self.region_zones = await load_zones(self)
+        registry.set_zones([z for zones in self.region_zones.values() for z in zones])
+        for provider in self.providers:
+            await provider.start()
+        self.spawn(self.properties.run_poller(), "property-poller")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        for provider in reversed(self.providers):
+            try:
+                await provider.stop()
+            except Exception:
+                log.exception("provider %s failed to stop", type(provider).__name__)
+        await self.engine.dispose()

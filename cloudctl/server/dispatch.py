@@ -1,0 +1,188 @@
+"""The request pipeline: route, authenticate, parse, authorise, call, serialize.
+
+Every failure becomes the AWS error of the service's protocol; an unexpected
+exception is logged with the request id (never with secrets) and answered as
+``InternalFailure`` without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from cloudctl.auth.verify import authenticate
+from cloudctl.errors import (
+    AwsError,
+    InternalFailure,
+    NotImplementedOperation,
+    RequestEntityTooLarge,
+)
+from cloudctl.properties import definitions as core_props
+from cloudctl.protocol import codec_for
+from cloudctl.protocol.wire import WireRequest, WireResponse
+from cloudctl.server import router
+from cloudctl.server.cloud import Cloud
+from cloudctl.server.context import RequestContext
+
+log = logging.getLogger("cloudctl.api")
+
+STREAMED_S3_METHODS = frozenset({"PUT", "POST"})
+
+
+class _AiohttpStream:
+    """Adapts aiohttp's body reader to ``BodyStream``."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._content = request.content
+
+    async def read(self, n: int = -1) -> bytes:
+        return await self._content.read(n)
+
+
+def _new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _wire(request: web.Request) -> WireRequest:
+    raw_path = request.raw_path
+    path, _, raw_query = raw_path.partition("?")
+    return WireRequest(
+        method=request.method,
+        path=path,
+        raw_query=raw_query,
+        headers=request.headers,
+        host=request.host,
+        remote=request.remote or "",
+        scheme=request.scheme,
+    )
+
+
+async def _to_response(wire_response: WireResponse, request: web.Request) -> web.StreamResponse:
+    body = wire_response.body
+    if isinstance(body, bytes | bytearray):
+        return web.Response(status=wire_response.status, headers=wire_response.headers, body=body)
+    response = web.StreamResponse(status=wire_response.status, headers=wire_response.headers)
+    await response.prepare(request)
+    async for chunk in body:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
+    """Serve one API request end to end."""
+    started = time.perf_counter()
+    request_id = _new_request_id()
+    wire = _wire(request)
+    route: router.Route | None = None
+    protocol: str | None = None
+    caller = "-"
+    operation = "-"
+    codec = None
+    try:
+        max_query = int(cloud.properties.get(core_props.MAX_QUERY_BYTES))
+        if len(wire.raw_query) > max_query:
+            raise RequestEntityTooLarge(f"Query string exceeds the limit of {max_query} bytes.")
+        route = router.resolve(wire)
+        if route.service == "s3" and request.method in STREAMED_S3_METHODS and _is_s3_upload(wire):
+            wire.stream = _AiohttpStream(request)
+        else:
+            limit = int(cloud.properties.get(core_props.MAX_REQUEST_BYTES))
+            wire.body = await _read_body(request, limit)
+            if route.service == "s3" and _looks_like_query_form(wire):
+                fields = dict(parse_qsl(wire.body.decode("utf-8", "replace"), keep_blank_values=True))
+                route = router.resolve(wire, fields)
+        codec = codec_for(route.service)
+        protocol = codec.detect_protocol(wire)
+        skew = timedelta(seconds=int(cloud.properties.get(core_props.CLOCK_SKEW)))
+        auth = await authenticate(
+            wire, cloud.credentials, service=router.SIGNING_NAMES.get(route.service, route.service),
+            clock_skew=skew, protocol=protocol)
+        credential = auth.credential
+        if credential is not None:
+            caller = credential.principal_arn
+        parse_wire = replace(wire, path=route.path) if route.path != wire.path else wire
+        parsed = codec.parse(parse_wire)
+        protocol = parsed.protocol
+        operation = parsed.operation.name
+        ctx = RequestContext(
+            request_id=request_id,
+            service=route.service,
+            operation=operation,
+            region=auth.region or route.scope_region or cloud.region,
+            credential=credential,
+            wire=parse_wire,
+            source_ip=wire.remote,
+        )
+        ctx.extra["auth"] = auth
+        await cloud.authorizer.authorize(ctx, parsed)
+        handler = cloud.handler(route.service, operation)
+        if handler is None:
+            raise NotImplementedOperation(
+                f"The operation {operation} is not implemented by this cloud.",
+            )
+        result = await handler(ctx, parsed.params)
+        wire_response = codec.serialize(parsed, result, request_id)
+    except AwsError as error:
+        wire_response = _error(codec, route, error, request_id, protocol)
+    except Exception:
+        log.exception("request %s (%s %s) failed", request_id,
+                      route.service if route else "?", operation)
+        wire_response = _error(codec, route, InternalFailure(
+            "We encountered an internal error. Please try again."), request_id, protocol)
+    wire_response.headers.setdefault("x-amzn-RequestId", request_id)
+    if route is not None and route.service == "s3":
+        wire_response.headers.setdefault("x-amz-request-id", request_id)
+    response = await _to_response(wire_response, request)
+    if cloud.properties.get(core_props.LOG_REQUESTS):
+        log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
+                 operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)
+    return response
+
+
+def _is_s3_upload(wire: WireRequest) -> bool:
+    content_type = (wire.header("Content-Type") or "").lower()
+    if wire.method == "POST":
+        return content_type.startswith("multipart/form-data")
+    # PUT of an object or a part: a path with a key (/bucket/key), not bucket sub-resources
+    path = wire.path
+    if path.lower().startswith("/services/objectstorage"):
+        path = path[len("/services/objectstorage"):]
+    parts = [p for p in path.split("/") if p]
+    host = (wire.header("Host") or "").split(":", 1)[0]
+    virtual = ".s3." in f".{host}" and not host.startswith("s3.")
+    return len(parts) >= (1 if virtual else 2)
+
+
+def _looks_like_query_form(wire: WireRequest) -> bool:
+    content_type = (wire.header("Content-Type") or "").lower()
+    return wire.method == "POST" and content_type.startswith("application/x-www-form-urlencoded")
+
+
+def _error(codec: object, route: router.Route | None, error: AwsError, request_id: str,
+           protocol: str | None) -> WireResponse:
+    if codec is None:
+        codec = codec_for(route.service if route else "s3")
+    response: WireResponse = codec.serialize_error(error, request_id, protocol)  # type: ignore[attr-defined]
+    for key, value in error.headers.items():
+        response.headers[key] = value
+    return response

@@ -1,0 +1,157 @@
+"""Which service a request is for: Eucalyptus path, SigV4 scope, X-Amz-Target, Host.
+
+Resolution order: the ``/services/<Name>`` path Eucalyptus clients use; the
+``/service/<Target>/operation/<Op>`` path of smithy RPC v2 CBOR; ``X-Amz-Target``;
+the SigV4 credential scope (header or presigned query); the Host name
+(``iam.example``, ``bucket.s3.example``); the query ``Version`` (SigV2 clients);
+otherwise S3, the only REST service on ``/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cloudctl.protocol.wire import WireRequest
+
+EUCA_PATHS: dict[str, str] = {
+    "compute": "ec2",
+    "euare": "iam",
+    "tokens": "sts",
+    "objectstorage": "s3",
+    "autoscaling": "autoscaling",
+    "cloudwatch": "cloudwatch",
+    "cloudformation": "cloudformation",
+    "loadbalancing": "elb",
+    "properties": "properties",
+    "empyrean": "empyrean",
+}
+
+# SigV4 signing names -> botocore service names
+SCOPE_SERVICES: dict[str, str] = {
+    "ec2": "ec2",
+    "iam": "iam",
+    "sts": "sts",
+    "s3": "s3",
+    "elasticloadbalancing": "elb",
+    "autoscaling": "autoscaling",
+    "monitoring": "cloudwatch",
+    "cloudformation": "cloudformation",
+    "properties": "properties",
+    "empyrean": "empyrean",
+}
+
+# botocore service names -> SigV4 signing names
+SIGNING_NAMES: dict[str, str] = {v: k for k, v in SCOPE_SERVICES.items()}
+SIGNING_NAMES["elbv2"] = "elasticloadbalancing"
+
+HOST_PREFIXES: dict[str, str] = {
+    "ec2": "ec2",
+    "compute": "ec2",
+    "iam": "iam",
+    "euare": "iam",
+    "sts": "sts",
+    "tokens": "sts",
+    "s3": "s3",
+    "objectstorage": "s3",
+    "elasticloadbalancing": "elb",
+    "loadbalancing": "elb",
+    "autoscaling": "autoscaling",
+    "monitoring": "cloudwatch",
+    "cloudwatch": "cloudwatch",
+    "cloudformation": "cloudformation",
+    "properties": "properties",
+    "empyrean": "empyrean",
+}
+
+TARGET_PREFIXES: dict[str, str] = {
+    "GraniteServiceVersion20100801": "cloudwatch",
+}
+
+QUERY_VERSIONS: dict[str, str] = {
+    "2010-05-08": "iam",
+    "2011-06-15": "sts",
+    "2012-06-01": "elb",
+    "2011-01-01": "autoscaling",
+    "2010-08-01": "cloudwatch",
+    "2010-05-15": "cloudformation",
+    "2015-06-01": "properties",
+}
+
+SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+CBOR_PATH_RE = re.compile(r"^/service/([^/]+)/operation/[^/]+$")
+EC2_VERSION_RE = re.compile(r"^20\d\d-\d\d-\d\d$")
+
+
+@dataclass(frozen=True)
+class Route:
+    """The service a request is for and the path its protocol parser must see."""
+
+    service: str
+    path: str
+    scope_region: str | None = None
+    euca_prefix: str = ""
+
+
+def _scope(req: WireRequest) -> tuple[str, str] | None:
+    auth = req.header("Authorization") or ""
+    match = SCOPE_RE.search(auth)
+    if match:
+        return match.group(1), match.group(2)
+    cred = req.query_value("X-Amz-Credential")
+    if cred:
+        parts = cred.split("/")
+        if len(parts) == 5:
+            return parts[2], parts[3]
+    return None
+
+
+def _service_from_version(req: WireRequest, body_params: dict[str, str] | None) -> str | None:
+    version = req.query_value("Version") or (body_params or {}).get("Version")
+    if not version:
+        return None
+    if version in QUERY_VERSIONS:
+        return QUERY_VERSIONS[version]
+    if EC2_VERSION_RE.match(version):
+        return "ec2"
+    return None
+
+
+def resolve(req: WireRequest, body_params: dict[str, str] | None = None) -> Route:
+    """The route of ``req``; ``body_params`` are form fields of a query POST, if read."""
+    path = req.path
+    lowered = path.lower()
+    if lowered.startswith("/services/"):
+        rest = path[len("/services/"):]
+        name, _, tail = rest.partition("/")
+        service = EUCA_PATHS.get(name.lower())
+        if service is not None:
+            scope = _scope(req)
+            return Route(service, "/" + tail, scope[0] if scope else None,
+                         euca_prefix=path[: len("/services/") + len(name)])
+    scope = _scope(req)
+    region = scope[0] if scope else None
+    match = CBOR_PATH_RE.match(path)
+    if match and match.group(1) in TARGET_PREFIXES:
+        return Route(TARGET_PREFIXES[match.group(1)], path, region)
+    target = req.header("X-Amz-Target")
+    if target:
+        prefix = target.split(".", 1)[0]
+        if prefix in TARGET_PREFIXES:
+            return Route(TARGET_PREFIXES[prefix], path, region)
+    if scope is not None:
+        service = SCOPE_SERVICES.get(scope[1])
+        if service is not None:
+            if service == "elb" and (req.query_value("Version") or (body_params or {}).get("Version")) == "2015-12-01":
+                service = "elbv2"
+            return Route(service, path, region)
+    host = (req.header("Host") or req.host or "").split(":", 1)[0].lower()
+    labels = host.split(".")
+    for index, label in enumerate(labels[:-1]):
+        service = HOST_PREFIXES.get(label)
+        if service is not None and (index == 0 or service == "s3"):
+            return Route(service, path, region)
+    by_version = _service_from_version(req, body_params)
+    if by_version is not None:
+        return Route(by_version, path, region)
+    return Route("s3", path, region)

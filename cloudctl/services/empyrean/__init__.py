@@ -1,0 +1,1 @@
+"""empyrean service providers."""

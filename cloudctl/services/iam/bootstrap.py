@@ -1,0 +1,68 @@
+"""Creating accounts, their admin user and access keys (used by init and by IAM)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.auth.secrets import SecretBox
+from cloudctl.services import ids
+from cloudctl.services.iam.credentials import ADMIN_USER
+from cloudctl.services.iam.models import AccessKey, Account, User
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    user_name: str
+
+
+async def find_account(session: AsyncSession, name: str) -> Account | None:
+    return (await session.execute(select(Account).where(Account.name == name))).scalar_one_or_none()
+
+
+async def find_user(session: AsyncSession, account_id: str, name: str) -> User | None:
+    return (await session.execute(
+        select(User).where(User.account_id == account_id, User.name_lower == name.lower())
+    )).scalar_one_or_none()
+
+
+async def ensure_account(session: AsyncSession, name: str, email: str | None = None) -> Account:
+    """The account called ``name`` with its ``admin`` user, created if missing."""
+    account = await find_account(session, name)
+    if account is None:
+        account = Account(account_id=ids.account_id(), name=name,
+                          canonical_id=ids.canonical_id(), email=email)
+        session.add(account)
+        await session.flush()
+    if await find_user(session, account.account_id, ADMIN_USER) is None:
+        session.add(User(user_id=ids.user_id(), account_id=account.account_id, name=ADMIN_USER,
+                         name_lower=ADMIN_USER, path="/"))
+        await session.flush()
+    return account
+
+
+async def issue_access_key(session: AsyncSession, secrets: SecretBox, account: Account,
+                           user: User | None) -> IssuedKey:
+    """A new active access key for ``user`` (or the account root when None)."""
+    secret = ids.secret_access_key()
+    key = AccessKey(access_key_id=ids.access_key_id(), account_id=account.account_id,
+                    user_id=user.user_id if user else None, secret_sealed=secrets.seal(secret))
+    session.add(key)
+    await session.flush()
+    return IssuedKey(key.access_key_id, secret, account.account_id, user.name if user else "root")
+
+
+async def first_active_key(session: AsyncSession, secrets: SecretBox, account: Account,
+                           user: User) -> IssuedKey | None:
+    row = (await session.execute(
+        select(AccessKey).where(AccessKey.user_id == user.user_id, AccessKey.active.is_(True))
+        .order_by(AccessKey.created_at)
+    )).scalars().first()
+    if row is None:
+        return None
+    return IssuedKey(row.access_key_id, secrets.open(row.secret_sealed), account.account_id, user.name)

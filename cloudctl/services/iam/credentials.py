@@ -1,0 +1,89 @@
+"""The credential store behind authentication: access keys from the IAM tables.
+
+Looks a key up by id, unseals its secret and describes the principal. Results are
+cached for a few seconds per process (a deactivated key stops working within the
+TTL); ``invalidate`` drops an entry at once after a local change.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloudctl.auth.credentials import Credential
+from cloudctl.auth.secrets import SecretBox
+from cloudctl.services.iam.models import AccessKey, Account, User
+
+CACHE_TTL = 5.0
+ADMIN_USER = "admin"
+CLOUD_ADMIN_ACCOUNT = "eucalyptus"
+
+
+def user_arn(account_id: str, path: str, name: str) -> str:
+    return f"arn:aws:iam::{account_id}:user{path}{name}"
+
+
+class IamCredentialStore:
+    """``CredentialStore`` over the IAM tables."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
+        self.sessions = sessions
+        self.secrets = secrets
+        self._cache: dict[str, tuple[float, Credential | None]] = {}
+
+    def invalidate(self, access_key_id: str | None = None) -> None:
+        if access_key_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(access_key_id, None)
+
+    async def lookup(self, access_key_id: str) -> Credential | None:
+        now = time.monotonic()
+        hit = self._cache.get(access_key_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        credential = await self._load(access_key_id)
+        if len(self._cache) > 10000:
+            self._cache.clear()
+        self._cache[access_key_id] = (now + CACHE_TTL, credential)
+        return credential
+
+    async def _load(self, access_key_id: str) -> Credential | None:
+        if not access_key_id or len(access_key_id) > 128:
+            return None
+        async with self.sessions() as session:
+            row = (await session.execute(
+                select(AccessKey, Account, User)
+                .join(Account, Account.account_id == AccessKey.account_id)
+                .outerjoin(User, User.user_id == AccessKey.user_id)
+                .where(AccessKey.access_key_id == access_key_id)
+            )).first()
+        if row is None:
+            return None
+        key, account, user = row
+        if user is None:
+            arn, principal_type, user_id = f"arn:aws:iam::{account.account_id}:root", "root", account.account_id
+            name = "root"
+        else:
+            arn = user_arn(account.account_id, user.path, user.name)
+            principal_type, user_id, name = "user", user.user_id, user.name
+        is_account_admin = user is None or (user.name == ADMIN_USER and user.path == "/")
+        return Credential(
+            access_key_id=key.access_key_id,
+            secret_access_key=self.secrets.open(key.secret_sealed),
+            account_id=account.account_id,
+            principal_arn=arn,
+            user_id=user_id,
+            principal_type=principal_type,
+            session_token=None,
+            expires_at=None,
+            active=key.active,
+            attributes={
+                "account_name": account.name,
+                "user_name": name,
+                "account_admin": is_account_admin,
+                "cloud_admin": is_account_admin and account.name == CLOUD_ADMIN_ACCOUNT,
+            },
+        )

@@ -1,0 +1,51 @@
+"""Identifiers in AWS and Eucalyptus formats (accounts, users, keys, resources)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+_UPPER_DIGITS = string.ascii_uppercase + "234567"
+_HEX = "0123456789abcdef"
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
+
+
+def account_id() -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(12))
+
+
+def _upper(prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(_UPPER_DIGITS) for _ in range(length))
+
+
+def user_id() -> str:
+    return _upper("AIDA", 17)
+
+
+def role_id() -> str:
+    return _upper("AROA", 17)
+
+
+def group_id() -> str:
+    return _upper("AGPA", 17)
+
+
+def policy_id() -> str:
+    return _upper("ANPA", 17)
+
+
+def access_key_id(temporary: bool = False) -> str:
+    return _upper("ASIA" if temporary else "AKIA", 16)
+
+
+def secret_access_key() -> str:
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+
+
+def canonical_id() -> str:
+    return secrets.token_hex(32)
+
+
+def resource_id(prefix: str, length: int = 17) -> str:
+    """An EC2-style id such as ``i-0123456789abcdef0`` or ``vol-...``."""
+    return f"{prefix}-" + "".join(secrets.choice(_HEX) for _ in range(length))

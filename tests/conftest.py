@@ -1,0 +1,43 @@
+"""Session fixtures: a live cloud on SQLite and on PostgreSQL, started by the suite."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.infra import postgres
+from tests.support import LiveCloud, new_cloud
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[postgres.PostgresServer]:
+    server = postgres.start_postgres()
+    yield server
+    server.stop()
+
+
+def _run(cloud: LiveCloud) -> Iterator[LiveCloud]:
+    cloud.start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def cloud(request: pytest.FixtureRequest) -> Iterator[LiveCloud]:
+    """The live cloud every API test talks to, once per database backend."""
+    url = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("pg_server")
+        url = server.create_database("cloud_api")
+    yield from _run(new_cloud(url))
+
+
+@pytest.fixture(scope="session")
+def sqlite_cloud() -> Iterator[LiveCloud]:
+    """A live cloud on SQLite only, for tests that need not run twice."""
+    yield from _run(new_cloud())

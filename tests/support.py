@@ -1,0 +1,122 @@
+"""A live cloud for tests: ``cloudctl up`` in a subprocess, and real clients for it.
+
+Tests talk to it only the way users do: boto3, the AWS CLI, s3cmd, plain HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from tests.infra.postgres import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "cloudctl" / "models"
+
+
+@dataclass
+class LiveCloud:
+    data_dir: Path
+    port: int
+    database_url: str | None
+    process: subprocess.Popen[bytes] | None = None
+    access_key: str = ""
+    secret_key: str = ""
+    account_id: str = ""
+    log_path: Path = field(default_factory=Path)
+    region: str = "eucalyptus"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["CLOUDCTL_DATA_DIR"] = str(self.data_dir)
+        if self.database_url:
+            env["CLOUDCTL_DATABASE_URL"] = self.database_url
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cloudctl", "--endpoint", self.endpoint, *args],
+                              env=self.env(), capture_output=True, text=True, timeout=120,
+                              check=check)
+
+    def start(self, workers: int = 1) -> None:
+        self.log_path = self.data_dir / "server.log"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{self.port}",
+                 "--workers", str(workers)],
+                env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cloud exited: {self.log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/_cloud/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"cloud did not come up: {self.log_path.read_text()[-4000:]}")
+        creds = json.loads(self.cli("--output", "json", "credentials").stdout)
+        self.access_key, self.secret_key = creds["AccessKeyId"], creds["SecretAccessKey"]
+        self.account_id = creds["AccountId"]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def session(self, access_key: str | None = None, secret_key: str | None = None,
+                token: str | None = None) -> boto3.Session:
+        core = botocore.session.get_session()
+        core.get_component("data_loader").search_paths.insert(0, str(MODELS))
+        return boto3.Session(aws_access_key_id=access_key or self.access_key,
+                             aws_secret_access_key=secret_key or self.secret_key,
+                             aws_session_token=token, region_name=self.region,
+                             botocore_session=core)
+
+    def client(self, service: str, *, path: str = "", **kwargs: Any) -> Any:
+        session = self.session(kwargs.pop("access_key", None), kwargs.pop("secret_key", None),
+                               kwargs.pop("token", None))
+        config = kwargs.pop("config", Config(retries={"max_attempts": 1}))
+        return session.client(service, endpoint_url=self.endpoint + path, config=config, **kwargs)
+
+    def aws(self, *args: str, check: bool = True, access_key: str | None = None,
+            secret_key: str | None = None) -> subprocess.CompletedProcess[str]:
+        """The AWS CLI v1 (from PyPI) against this cloud, JSON output."""
+        env = self.env()
+        env.update({"AWS_ACCESS_KEY_ID": access_key or self.access_key,
+                    "AWS_SECRET_ACCESS_KEY": secret_key or self.secret_key,
+                    "AWS_DEFAULT_REGION": self.region, "AWS_DATA_PATH": str(MODELS),
+                    "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                    "AWS_MAX_ATTEMPTS": "1"})
+        env.pop("AWS_PROFILE", None)
+        return subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", self.endpoint,
+                               "--output", "json", *args], env=env, capture_output=True,
+                              text=True, timeout=120, check=check)
+
+
+def new_cloud(database_url: str | None = None) -> LiveCloud:
+    data_dir = Path(tempfile.mkdtemp(prefix="cloudctl-test-"))
+    return LiveCloud(data_dir=data_dir, port=free_port(), database_url=database_url)
