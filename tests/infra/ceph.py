@@ -194,12 +194,20 @@ def _mon_command(cluster: Any, cmd: dict[str, Any]) -> str:
     return out.decode() if isinstance(out, bytes) else str(out)
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the test process dies, even by kill -9."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _spawn(root: Path, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
     out = open(root / "log" / f"{name}.stdout", "wb")
     try:
         return subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
     finally:
         out.close()
