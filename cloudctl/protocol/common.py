@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -22,6 +23,8 @@ from botocore.model import Shape
 Parser = Callable[[Any], Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: characters XML 1.0 cannot carry even as references (replaced by U+FFFD)
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class ShapeError(Exception):
@@ -155,6 +158,8 @@ def xml_text(value: str) -> str:
         value = value.replace('"', "&quot;")
     if "\r" in value:
         value = value.replace("\r", "&#xD;")
+    if not value.isprintable():
+        value = _XML_INVALID.sub("\ufffd", value)
     return value
 
 
