@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from cloudctl.auth.chunked import ChunkedBody, ChunkSignatureVerifier
 from cloudctl.auth.credentials import Credential, MemoryCredentialStore
 from cloudctl.auth.verify import authenticate
 from cloudctl.errors import AwsError
-from cloudctl.protocol.wire import WireRequest
+from cloudctl.protocol.wire import BodyStream, WireRequest
 from tests.unit.test_auth_support import (
     AKID,
     ENDPOINT,
@@ -98,7 +99,8 @@ def body_bytes(body) -> bytes:
     if isinstance(body, str):
         return body.encode()
     body.seek(0)
-    return body.read()
+    data: bytes = body.read()
+    return data
 
 
 async def test_boto3_client_requests_and_presigned_urls_verify():
@@ -120,12 +122,13 @@ async def test_boto3_client_requests_and_presigned_urls_verify():
         config=Config(s3={"addressing_style": "path"}),
     )
     client.meta.events.register("before-send.s3", capture)
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: client.put_object(Bucket="b", Key="dir/a b+c~ü.txt", Body=b"data"),
         lambda: client.list_objects_v2(Bucket="b", Prefix="a b+c/é", Delimiter="/"),
         lambda: client.get_object(Bucket="b", Key="x//y", Range="bytes=0-1"),
         lambda: client.put_object_acl(Bucket="b", Key="k", ACL="public-read"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(Captured):
             call()
     for request in captured:
@@ -142,7 +145,7 @@ async def test_boto3_client_requests_and_presigned_urls_verify():
             body=body_bytes(request.body),
             host="cloud.local:8773",
         )
-        if req.header("x-amz-content-sha256", "").startswith("STREAMING"):
+        if (req.header("x-amz-content-sha256") or "").startswith("STREAMING"):
             req = replace(req, body=b"")
             req.stream = object()  # type: ignore[assignment]
         result = await authenticate(req, store(), service="s3")
@@ -364,6 +367,11 @@ def doc_request(body: bytes) -> WireRequest:
     return req
 
 
+def stream_of(req: WireRequest) -> BodyStream:
+    assert req.stream is not None
+    return req.stream
+
+
 def doc_store() -> MemoryCredentialStore:
     return MemoryCredentialStore(
         [Credential("AKIAIOSFODNN7EXAMPLE", DOC_SECRET, "1", "arn:aws:iam::1:user/d", "AIDA")]
@@ -380,7 +388,7 @@ async def test_streaming_upload_matches_aws_documented_example():
         result.sigv4 is not None and result.content_sha256 == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
     )
     decoded = b"".join(
-        [c async for c in ChunkedBody(req.stream, ChunkSignatureVerifier(result.sigv4))]
+        [c async for c in ChunkedBody(stream_of(req), ChunkSignatureVerifier(result.sigv4))]
     )
     assert decoded == b"a" * 66560
 
@@ -395,13 +403,15 @@ async def test_streaming_upload_detects_tampered_chunk_and_reordering():
         result = await authenticate(req, doc_store(), service="s3", now=when)
         assert result.sigv4 is not None
         with pytest.raises(AwsError) as info:
-            _ = [c async for c in ChunkedBody(req.stream, ChunkSignatureVerifier(result.sigv4))]
+            _ = [c async for c in ChunkedBody(stream_of(req), ChunkSignatureVerifier(result.sigv4))]
         assert info.value.code == "SignatureDoesNotMatch"
     truncated = doc_request(chunked_example()[:60000])
     result = await authenticate(truncated, doc_store(), service="s3", now=when)
     assert result.sigv4 is not None
     with pytest.raises(AwsError) as info:
-        _ = [c async for c in ChunkedBody(truncated.stream, ChunkSignatureVerifier(result.sigv4))]
+        _ = [
+            c async for c in ChunkedBody(stream_of(truncated), ChunkSignatureVerifier(result.sigv4))
+        ]
     assert info.value.code == "IncompleteBody"
 
 

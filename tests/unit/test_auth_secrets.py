@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from botocore.credentials import Credentials
 from cloudctl.auth.secrets import SecretBox, SecretBoxError
 from cloudctl.auth.verify import authenticate
 from cloudctl.errors import AwsError
+from cloudctl.protocol.wire import WireRequest
 from tests.unit.test_auth_support import (
     AKID,
     ENDPOINT,
@@ -46,7 +48,7 @@ def test_open_failures_are_clean(tmp_path):
     box = SecretBox(tmp_path / "k")
     sealed = box.seal(SECRET, context=AKID)
     other = SecretBox(tmp_path / "other")
-    failures = [
+    failures: list[Callable[[], str]] = [
         lambda: other.open(sealed, context=AKID),  # wrong master key
         lambda: box.open(sealed, context="AKIDOTHER"),  # wrong owner
         lambda: box.open(
@@ -74,10 +76,10 @@ def test_world_readable_key_refused(tmp_path):
         SecretBox(key_path)
 
 
-def _requests():
+def _requests() -> list[tuple[str, WireRequest]]:
     """Failing requests of every kind, signed with the right key id but a wrong secret."""
     wrong = Credentials(AKID, SECRET[::-1])
-    out = []
+    out: list[tuple[str, WireRequest]] = []
     for signer, service in ((SigV4Auth, "iam"), (S3SigV4Auth, "s3")):
         request = AWSRequest(method="GET", url=ENDPOINT + "/b/k?Action=ListUsers")
         signer(wrong, service, "us-east-1").add_auth(request)

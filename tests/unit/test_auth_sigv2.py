@@ -29,7 +29,7 @@ from tests.unit.test_auth_support import (
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
 
 
-def v2_post(params=None, credentials=None, path="/services/compute"):
+def v2_post(params=None, credentials=None, path="/services/compute") -> WireRequest:
     data = params or {"Action": "DescribeImages", "Version": "2016-11-15", "Owner.1": "a b+c/é~"}
     request = AWSRequest(
         method="POST", url=ENDPOINT + path, data=dict(data), headers={"Content-Type": FORM}
@@ -38,7 +38,7 @@ def v2_post(params=None, credentials=None, path="/services/compute"):
     return to_wire(request)
 
 
-def v2_get(params=None, credentials=None):
+def v2_get(params=None, credentials=None) -> WireRequest:
     request = AWSRequest(
         method="GET",
         url=ENDPOINT + "/services/Euare",

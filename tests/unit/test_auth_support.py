@@ -87,7 +87,7 @@ def to_wire(request: AWSRequest) -> WireRequest:
 
 
 def replace(req: WireRequest, **changes: Any) -> WireRequest:
-    values = dict(
+    values: dict[str, Any] = dict(
         method=req.method,
         path=req.path,
         raw_query=req.raw_query,

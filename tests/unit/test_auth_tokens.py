@@ -9,8 +9,10 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from cloudctl.auth.credentials import MemoryCredentialStore
 from cloudctl.auth.verify import authenticate
 from cloudctl.errors import AwsError
+from cloudctl.protocol.wire import WireRequest
 from tests.unit.test_auth_support import (
     AKID,
     ENDPOINT,
@@ -26,14 +28,21 @@ from tests.unit.test_auth_support import (
 )
 
 
-def signed(service: str, credentials: Credentials):
+def signed(service: str, credentials: Credentials) -> WireRequest:
     request = AWSRequest(method="GET", url=ENDPOINT + "/bucket/key?Action=X")
     signer = S3SigV4Auth if service == "s3" else SigV4Auth
     signer(credentials, service, "us-east-1").add_auth(request)
     return to_wire(request)
 
 
-async def expect(req, service, code, status, protocol=None, st=None) -> AwsError:
+async def expect(
+    req: WireRequest,
+    service: str,
+    code: str,
+    status: int,
+    protocol: str | None = None,
+    st: MemoryCredentialStore | None = None,
+) -> AwsError:
     with pytest.raises(AwsError) as info:
         await authenticate(req, st or store(), service=service, protocol=protocol)
     assert (info.value.code, info.value.status) == (code, status), info.value.message
@@ -63,12 +72,14 @@ async def test_session_token_header_accepted(service):
 )
 async def test_missing_and_mismatched_tokens(service, protocol, missing, mismatched):
     req = signed(service, tmp_creds())
-    await expect(with_header(req, "X-Amz-Security-Token", None), service, *missing, protocol)
+    await expect(
+        with_header(req, "X-Amz-Security-Token", None), service, missing[0], missing[1], protocol
+    )
     wrong = signed(service, Credentials(TMP_AKID, TMP_SECRET, TOKEN + "x"))
-    await expect(wrong, service, *mismatched, protocol)
+    await expect(wrong, service, mismatched[0], mismatched[1], protocol)
     # a permanent key presenting a token is refused too
     permanent = signed(service, Credentials(AKID, SECRET, "sometoken"))
-    await expect(permanent, service, *mismatched, protocol)
+    await expect(permanent, service, mismatched[0], mismatched[1], protocol)
 
 
 @pytest.mark.parametrize(
