@@ -9,7 +9,8 @@ The host's /etc, /run and network are never touched; the socket is reachable
 from the host as ``qemu:///system?socket=<state>/run/libvirt/libvirt-sock``.
 
 Start is idempotent: a running daemon recorded in ``<state>/daemon.json`` is
-reused. Stop kills only processes in the mount namespace recorded at start (our
+reused; if libvirtd died while guests (or virtlogd) live on in its namespaces, a
+new libvirtd is started in the same mount namespace and re-attaches to them. Stop kills only processes in the mount namespace recorded at start (our
 tini, libvirtd, virtlogd and QEMUs), then deletes the netns it created.
 
 It must not: touch the root namespace's addresses, routes or firewall; signal
@@ -39,6 +40,9 @@ dynamic_ownership = 0
 remember_owner = 0
 security_driver = "none"
 cgroup_controllers = [ ]
+# QEMU stays in our mount namespace (no per-domain /dev namespace), which is how
+# stop() recognises every process as ours.
+namespaces = [ ]
 """
 
 LIBVIRTD_CONF = """\
@@ -153,15 +157,24 @@ class PrivateLibvirtd:
         if rec is not None:
             self._wait_ready(timeout)
             return rec
-        self._cleanup_stale()
-        self._prepare_dirs()
-        self._ensure_netns()
-        script = self._inner_script()
-        cmd = [
-            "nsenter", f"--net=/run/netns/{self.netns}", "--",
-            "unshare", "--mount", "--propagation", "private", "--",
-            "tini", "-s", "--", "/bin/sh", "-c", script,
-        ]
+        survivors = self._survivors()
+        if survivors:
+            # libvirtd (or tini) died but guests live on in our namespaces: start a
+            # new libvirtd in the same mount namespace; it re-attaches to them.
+            cmd = [
+                "nsenter", f"--mount=/proc/{survivors[0]}/ns/mnt",
+                f"--net=/run/netns/{self.netns}", "--",
+                "tini", "-s", "--", "/bin/sh", "-c", self._restart_script(),
+            ]
+        else:
+            self._cleanup_stale()
+            self._prepare_dirs()
+            self._ensure_netns()
+            cmd = [
+                "nsenter", f"--net=/run/netns/{self.netns}", "--",
+                "unshare", "--mount", "--propagation", "private", "--",
+                "tini", "-s", "--", "/bin/sh", "-c", self._inner_script(),
+            ]
         out = open(self.log_dir / "daemon.out", "ab")
         try:
             proc = subprocess.Popen(
@@ -193,6 +206,23 @@ class PrivateLibvirtd:
         self._cleanup_stale()
 
     # -- internals -----------------------------------------------------------------
+    def _survivors(self) -> list[int]:
+        """Processes left in the recorded mount namespace after our tini died."""
+        try:
+            data = json.loads(self._record.read_text())
+        except (OSError, ValueError):
+            return []
+        if not _netns_exists(self.netns):
+            return []
+        return sorted(_pids_in_mnt_ns(str(data["mnt_ns"])))
+
+    def _restart_script(self) -> str:
+        return "; ".join([
+            "if ! kill -0 $(cat /run/virtlogd.pid 2>/dev/null) 2>/dev/null; then"
+            " virtlogd -d -f /etc/libvirt/virtlogd.conf; fi",
+            "exec libvirtd -f /etc/libvirt/libvirtd.conf",
+        ])
+
     def _cleanup_stale(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._record.unlink()

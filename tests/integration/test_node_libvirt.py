@@ -145,3 +145,60 @@ def test_tcg_guest_boots_and_is_cleaned_up(private_libvirtd: PrivateLibvirtd,
     finally:
         driver.destroy(IID)
         driver.close()
+
+
+def _pids_named(daemon: PrivateLibvirtd, name: str) -> list[int]:
+    rec = daemon.running()
+    mnt_ns = rec.mnt_ns if rec is not None else None
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if (os.readlink(f"/proc/{entry}/ns/mnt") == mnt_ns
+                    and os.path.basename(os.readlink(f"/proc/{entry}/exe")) == name):
+                out.append(int(entry))
+        except OSError:
+            continue
+    return out
+
+
+def test_guest_survives_libvirtd_kill(private_libvirtd: PrivateLibvirtd,
+                                      tiny_image: GuestImage, tmp_path: Path) -> None:
+    iid = "i-0000dead"
+    images = ImageCache(tmp_path / "images")
+    driver = LibvirtDriver(private_libvirtd.uri, images)
+    try:
+        driver.spawn(InstanceSpec(
+            instance_id=iid,
+            image=ImageRef("emi-tiny", tiny_image.rootfs),
+            kernel=ImageRef("eki-tiny", tiny_image.kernel),
+            ramdisk=ImageRef("eri-tiny", tiny_image.ramdisk),
+            cmdline=tiny_image.kernel_cmdline,
+        ))
+        _wait_for(lambda: driver.console_output(iid).strip() != "", 30, "first console line")
+        before = private_libvirtd.running()
+        assert before is not None
+        [libvirtd_pid] = _pids_named(private_libvirtd, "libvirtd")
+        qemus = _qemus_in_daemon(private_libvirtd)
+        assert len(qemus) == 1
+    finally:
+        driver.close()
+
+    os.kill(libvirtd_pid, 9)
+    _wait_for(lambda: private_libvirtd.running() is None, 10, "tini to exit")
+    after = private_libvirtd.start()  # re-attaches in the same namespaces
+    assert after.mnt_ns == before.mnt_ns and after.tini_pid != before.tini_pid
+
+    driver = LibvirtDriver(private_libvirtd.uri, images)
+    try:
+        assert driver.list_instances() == [iid]
+        assert driver.instance_state(iid) is InstanceState.RUNNING
+        assert _qemus_in_daemon(private_libvirtd) == qemus  # the same QEMU process
+        driver.destroy(iid)
+        assert driver.list_instances() == []
+        assert not images.instance_dir(iid).exists()
+        _wait_for(lambda: _qemus_in_daemon(private_libvirtd) == [], 10, "QEMU to exit")
+    finally:
+        driver.destroy(iid)
+        driver.close()
