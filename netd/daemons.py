@@ -70,18 +70,33 @@ def start(ns: str, argv: list[str], log: Path, wait: bool,
     return proc
 
 
-def wait_for_pidfile(pidfile: Path, argv: list[str], timeout: float = 10.0) -> int:
+def starting(pidfile: Path) -> bool:
+    """True while a child we started for `pidfile` runs but has not written it yet."""
+    reap()
+    return any(str(pidfile) in " ".join(map(str, proc.args))  # type: ignore[arg-type]
+               for proc in _children.values())
+
+
+def wait_for_pidfile(pidfile: Path, argv: list[str] | None, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid = running(pidfile, argv)
         if pid is not None:
             return pid
         time.sleep(0.02)
-    raise RuntimeError(f"{argv[0]} did not write {pidfile} within {timeout}s")
+    raise RuntimeError(f"no process of ours wrote {pidfile} within {timeout}s")
 
 
 def stop(pidfile: Path, timeout: float = 5.0) -> bool:
     """Stop the process named by `pidfile` if it is ours; remove the pid file."""
+    for proc in list(_children.values()):
+        if str(pidfile) in " ".join(map(str, proc.args)):  # type: ignore[arg-type]
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     pid = owned_pid(pidfile)
     stopped = False
     if pid is not None:

@@ -121,8 +121,7 @@ def reconcile(cfg: HostConfig, view: NetworkView) -> ApplyResult:
     if cfg.public_interface is not None:
         iface = cfg.public_interface
         want_pub = [i.public_ip for i in local if i.public_ip is not None]
-        added_pub = links.with_ipr(cfg.netns, lambda ipr: links.sync_public_ips(
-            ipr, iface, want_pub, view.network.is_public))
+        added_pub = links.sync_public_ips(cfg.netns, iface, want_pub, view.network.is_public)
         links.send_garp(cfg.netns, iface, added_pub)
         res.eips_added = [str(ip) for ip in added_pub]
     t = _timed(res, "eips", t)
@@ -153,11 +152,14 @@ def _ensure_mdproxy(cfg: HostConfig, view: NetworkView, gateway: str) -> None:
     want = _mdproxy_argv(cfg, gateway, view.metadata.upstream)
     if daemons.running(pidfile, want) is not None:
         return
+    if daemons.starting(pidfile) and not pidfile.exists():
+        return
     daemons.stop(pidfile)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PKG_PARENT, env.get("PYTHONPATH")) if p)
+    # Not waited for: the proxy writes its pid file once it listens (well
+    # before any instance boots); the next apply restarts it if it died.
     daemons.start(cfg.netns, want, cfg.state_dir / "mdproxy.log", wait=False, env=env)
-    daemons.wait_for_pidfile(pidfile, want)
 
 
 def _save_view(state_dir: Path, view: NetworkView) -> None:
@@ -187,11 +189,11 @@ def teardown(cfg: HostConfig) -> None:
             saved = None
         pub = cfg.public_interface
 
-        def drop_links(ipr: Any) -> None:
+        def drop_links(ipr: Any) -> bool:
             links.delete_link(ipr, cfg.overlay)
             links.delete_link(ipr, cfg.bridge)
-            if pub is not None and saved is not None and ipr.link_lookup(ifname=pub):
-                links.sync_public_ips(ipr, pub, [], saved.network.is_public)
+            return pub is not None and bool(ipr.link_lookup(ifname=pub))
 
-        links.with_ipr(cfg.netns, drop_links)
+        if links.with_ipr(cfg.netns, drop_links) and pub is not None and saved is not None:
+            links.sync_public_ips(cfg.netns, pub, [], saved.network.is_public)
     shutil.rmtree(cfg.state_dir, ignore_errors=True)

@@ -8,11 +8,10 @@ tables netd owns in a host's namespace:
   0.0.0.0), and hygiene on the overlay port (no gateway ARP, no DHCP, nothing
   from a remote gateway address crosses between hosts).
 - `inet netd`: stateful security groups on the forward hook (bridged traffic
-  reaches it through br_netfilter), one chain per group and direction, one
-  chain per local instance that jumps to its groups' chains, verdict maps
-  keyed by instance IP, one set of member IPs per group used as a peer; host
-  protection (input from the instance bridge); the metadata DNAT; elastic IP
-  DNAT/SNAT through maps.
+  reaches it through br_netfilter), one chain per group and direction, verdict
+  maps keyed by instance IP (instances sharing a set of groups share a chain),
+  one set of member IPs per group used as a peer; host protection (input from
+  the instance bridge); the metadata DNAT; elastic IP DNAT/SNAT through maps.
 
 The transaction adds, deletes and re-creates both tables, so the kernel swaps
 the whole ruleset atomically and nothing stale survives. Nothing here talks
@@ -21,6 +20,7 @@ to the kernel.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,10 +206,21 @@ def _inet_objects(view: NetworkView, local: list[Instance], layout: HostLayout) 
         b.set(f"sg-{gid}", "ipv4_addr", sorted(set(members[gid]), key=_ipkey))
     b.set("private_nets", "ipv4_addr", [_prefix(s.network) for s in view.network.subnets],
           flags=["interval"])
+    # Instances with the same groups share one dispatch chain (a single group's
+    # chain itself), so the per-instance cost is one map element per direction.
+    dispatch: dict[tuple[str, ...], str] = {}
+    for inst in local:
+        key = tuple(inst.security_groups)
+        if key and key not in dispatch:
+            dispatch[key] = key[0] if len(key) == 1 else "set-" + hashlib.sha1(
+                "\0".join(key).encode()).hexdigest()[:12]
+    b.set("local", "ipv4_addr", sorted({str(i.private_ip) for i in local}, key=_ipkey))
     b.map("ingress", "ipv4_addr", "verdict",
-          [[str(i.private_ip), {"jump": {"target": f"in-{i.id}"}}] for i in local])
+          [[str(i.private_ip), {"jump": {"target": f"sgi-{dispatch[tuple(i.security_groups)]}"}}]
+           for i in local if i.security_groups])
     b.map("egress", "ipv4_addr", "verdict",
-          [[str(i.private_ip), {"jump": {"target": f"out-{i.id}"}}] for i in local])
+          [[str(i.private_ip), {"jump": {"target": f"sge-{dispatch[tuple(i.security_groups)]}"}}]
+           for i in local if i.security_groups])
     eips = [i for i in local if i.public_ip is not None]
     b.map("eip_dnat", "ipv4_addr", "ipv4_addr",
           [[str(i.public_ip), str(i.private_ip)] for i in eips])
@@ -219,25 +230,27 @@ def _inet_objects(view: NetworkView, local: list[Instance], layout: HostLayout) 
     established = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
     invalid = _match({"ct": {"key": "state"}}, "invalid")
     # Egress first (priority 0), ingress after (priority 10): an accept in one
-    # base chain hands the packet to the next, a drop is final.
+    # base chain hands the packet to the next, a drop is final. A group chain
+    # that matches nothing returns here, to the drop for local instances.
     b.chain("egress", hook="forward", prio=0)
     b.rule("egress", established, ACCEPT)
     b.rule("egress", invalid, DROP)
     b.rule("egress", {"vmap": {"key": _payload("ip", "saddr"), "data": "@egress"}})
+    b.rule("egress", _match(_payload("ip", "saddr"), "@local"), DROP)
     b.chain("ingress", hook="forward", prio=10)
     b.rule("ingress", established, ACCEPT)
     b.rule("ingress", invalid, DROP)
     b.rule("ingress", {"vmap": {"key": _payload("ip", "daddr"), "data": "@ingress"}})
+    b.rule("ingress", _match(_payload("ip", "daddr"), "@local"), DROP)
 
     for gid in sorted(used):
         _group_chains(b, groups[gid])
-    for inst in local:
-        for direction, prefix in (("in", "sgi"), ("out", "sge")):
-            chain = f"{direction}-{inst.id}"
-            b.chain(chain)
-            for gid in inst.security_groups:
-                b.rule(chain, {"jump": {"target": f"{prefix}-{gid}"}})
-            b.rule(chain, DROP)
+    for key, name in sorted(dispatch.items()):
+        if len(key) > 1:
+            for prefix in ("sgi", "sge"):
+                b.chain(f"{prefix}-{name}")
+                for gid in key:
+                    b.rule(f"{prefix}-{name}", {"jump": {"target": f"{prefix}-{gid}"}})
 
     _host_protection(b, layout)
     _nat(b, layout)

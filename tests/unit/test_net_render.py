@@ -46,14 +46,15 @@ def test_transaction_replaces_both_tables_first() -> None:
 def test_only_local_instances_get_chains_but_groups_span_hosts() -> None:
     cmds = render(view(), LAYOUT)
     chains = {c["name"] for c in objects(cmds, "chain")}
-    assert {"in-i-1", "out-i-1", "sgi-sg-web"} <= chains
-    assert "in-i-2" not in chains
+    assert {"sgi-sg-web", "sge-sg-web"} <= chains
+    assert "sgi-sg-app" not in chains  # no local member
     sets = {s["name"]: s for s in objects(cmds, "set")}
     assert sets["sg-sg-app"]["elem"] == ["10.1.0.6"]  # member on the other host
     assert sets["port_mac"]["elem"] == [{"concat": ["vn1", "d0:0d:00:00:00:01"]}]
     maps = {m["name"]: m for m in objects(cmds, "map")}
     assert maps["eip_dnat"]["elem"] == [["198.51.100.10", "10.1.0.5"]]
-    assert maps["ingress"]["elem"] == [["10.1.0.5", {"jump": {"target": "in-i-1"}}]]
+    assert maps["ingress"]["elem"] == [["10.1.0.5", {"jump": {"target": "sgi-sg-web"}}]]
+    assert sets["local"]["elem"] == ["10.1.0.5"]
 
 
 def test_jump_targets_are_declared_before_rules() -> None:
