@@ -20,6 +20,9 @@ async def rebuffer(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[byt
     async for chunk in chunks:
         if not chunk:
             continue
+        if not buf and len(chunk) == size:
+            yield chunk  # already the right size: no copy
+            continue
         buf += chunk
         while len(buf) >= size:
             out = bytes(buf[:size])

@@ -28,6 +28,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from storagectl.objects.base import (
 )
 
 _MD5_XATTR = "user.md5"
+_SYNC_EVERY = 16 << 20
 _COMPLETE = "complete.json"
 
 
@@ -129,23 +131,41 @@ class FileBlobStore(BlobStore):
         tmp = self._temp_path(name)
         fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         digests = Digests(sha256)
+        unsynced = 0
 
         def write(data: bytes) -> None:
-            digests.update(data)
+            nonlocal unsynced
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            unsynced += len(data)
+            if unsynced >= _SYNC_EVERY:
+                # Start writeback while the stream is still hashed and received,
+                # so the final fsync has little left to do.
+                os.fdatasync(fd)
+                unsynced = 0
 
-        try:
-            async for buf in rebuffer(chunks, self.chunk_size):
-                await asyncio.to_thread(write, buf)
-            await asyncio.to_thread(os.fsync, fd)
-        except BaseException:
+        def discard() -> None:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+        # One writer thread per put: a write still running when the task is
+        # cancelled finishes before ``discard`` closes the descriptor.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-put")
+        loop = asyncio.get_running_loop()
+        try:
+            async for buf in rebuffer(chunks, self.chunk_size):
+                # Hashing and writing release the GIL: run them side by side.
+                await asyncio.gather(loop.run_in_executor(writer, write, buf),
+                                     asyncio.to_thread(digests.update, buf))
+            await loop.run_in_executor(writer, os.fsync, fd)
+        except BaseException:
+            writer.submit(discard)
+            writer.shutdown(wait=False)
             raise
-        os.close(fd)
+        await loop.run_in_executor(writer, os.close, fd)
+        writer.shutdown(wait=False)
         return tmp, digests.info()
 
     @staticmethod
