@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", help="database schema")
     p.add_argument("db_command", choices=("upgrade", "downgrade", "current"))
-    p.add_argument("revision", nargs="?", default="head")
+    p.add_argument("revision", nargs="?", default="heads")
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("credentials", help="print credentials for a user")
