@@ -41,3 +41,40 @@ def cloud(request: pytest.FixtureRequest) -> Iterator[LiveCloud]:
 def sqlite_cloud() -> Iterator[LiveCloud]:
     """A live cloud on SQLite only, for tests that need not run twice."""
     yield from _run(new_cloud())
+
+
+@pytest.fixture(scope="session")
+def ceph_cluster() -> Iterator[object]:
+    """A single-node Ceph (mon + memstore OSD) for the RBD and RADOS backends."""
+    from tests.infra.ceph import ceph_session
+
+    yield from ceph_session()
+
+
+@pytest.fixture(scope="session")
+def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A libvirtd of our own, in private mount and network namespaces."""
+    from nodectl.libvirtd import PrivateLibvirtd
+
+    daemon = PrivateLibvirtd(tmp_path_factory.mktemp("libvirtd"))
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The project's tiny guest (cloud kernel, busybox ramdisk, ext4 root)."""
+    from nodectl.guestimage import build
+
+    return build(tmp_path_factory.mktemp("guestimage"))
+
+
+@pytest.fixture
+def fake_compute() -> Iterator[object]:
+    """The shipped fake compute driver (libvirt's test:/// driver)."""
+    from nodectl.driver.fake import FakeDriver
+
+    driver = FakeDriver()
+    yield driver
+    driver.close()

@@ -337,7 +337,8 @@ def ceph_session(base_dir: Path | None = None) -> Iterator[CephCluster]:
         def ceph_cluster() -> Iterator[CephCluster]:
             yield from ceph_session()
 
-    Skips (``pytest.skip``) when Ceph is not installed. Several fixtures built
+    Fails (``pytest.fail``) when Ceph is not installed: scripts/install-deps.sh installs it,
+    and a skipped storage test would prove nothing. Several fixtures built
     on it share one cluster, stopped when the last of them is torn down.
     """
     import pytest
@@ -345,7 +346,7 @@ def ceph_session(base_dir: Path | None = None) -> Iterator[CephCluster]:
     global _shared, _shared_refs, _shared_owner_pid
     reason = ceph_available()
     if reason is not None:
-        pytest.skip(reason)
+        pytest.fail(f"Ceph is not available ({reason}); run scripts/install-deps.sh")
     if _shared is None:
         _shared = start_cluster(base_dir)
         _shared_owner_pid = os.getpid()
