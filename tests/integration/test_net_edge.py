@@ -350,3 +350,23 @@ def test_restart_converges_and_removes_stale(world: World) -> None:
                            capture_output=True, text=True, check=True).stdout
     assert "br-cloud" not in links and "vx-cloud" not in links
     assert not state.exists()
+
+
+async def test_run_loop_applies_submitted_views(world: World) -> None:
+    import asyncio
+
+    agent = world.agents["h1"]
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        agent.submit(world.view([inst(10)], [group("sg-a")]))
+        for _ in range(200):
+            if agent.status().applied_version == world.version:
+                break
+            await asyncio.sleep(0.05)
+        assert agent.status().applied_version == world.version
+        assert agent.status().last_error is None
+    finally:
+        stop.set()
+        agent.submit(world.view([inst(10)], [group("sg-a")]))
+        await asyncio.wait_for(task, 30)
