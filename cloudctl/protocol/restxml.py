@@ -31,6 +31,7 @@ from cloudctl.protocol.common import (
     parse_float_text,
     parse_int_text,
     parse_timestamp,
+    xml_text,
 )
 from cloudctl.protocol.wire import WireRequest
 from cloudctl.protocol.xmlin import XmlInputCompiler, XmlSyntaxError, parse_xml
@@ -416,6 +417,22 @@ class RestXmlResponseWriter:
             self.open_tag = f'<{root} xmlns="{namespace}">'
             self.close_tag = f"</{root}>"
             self.body = xml_out.body(shape, skip_located=True)
+            unlocated = [n for n, m in shape.members.items() if not m.serialization.get("location")]
+            if unlocated == [root] and shape.members[root].type_name == "string":
+                # the root element is the value itself (S3 GetBucketLocation)
+                self.open_tag, self.close_tag = "", ""
+                self.body = self._text_root(root, namespace)
+
+    @staticmethod
+    def _text_root(root: str, namespace: str) -> Callable[[Any, list[str]], None]:
+        def write_text_root(value: Any, out: list[str]) -> None:
+            text = value.get(root)
+            if text:
+                out.append(f'<{root} xmlns="{namespace}">{xml_text(str(text))}</{root}>')
+            else:
+                out.append(f'<{root} xmlns="{namespace}"/>')
+
+        return write_text_root
 
     def write(self, result: Any, head: bool) -> tuple[int, dict[str, str], Any]:
         headers: dict[str, str] = {}

@@ -33,6 +33,8 @@ from cloudctl.server.context import RequestContext
 log = logging.getLogger("cloudctl.api")
 
 STREAMED_S3_METHODS = frozenset({"PUT", "POST"})
+# object sub-resources whose PUT body is a small XML document, not object data
+S3_XML_SUBRESOURCES = frozenset({"acl", "tagging", "retention", "legal-hold"})
 
 
 class _AiohttpStream:
@@ -116,7 +118,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         skew = timedelta(seconds=int(cloud.properties.get(core_props.CLOCK_SKEW)))
         auth = await authenticate(
             wire, cloud.credentials, service=router.SIGNING_NAMES.get(route.service, route.service),
-            clock_skew=skew, protocol=protocol)
+            clock_skew=skew, protocol=protocol, virtual_host_bucket=route.virtual_host_bucket)
         credential = auth.credential
         if credential is not None:
             caller = credential.principal_arn
@@ -164,12 +166,13 @@ def _is_s3_upload(wire: WireRequest) -> bool:
     if wire.method == "POST":
         return content_type.startswith("multipart/form-data")
     # PUT of an object or a part: a path with a key (/bucket/key), not bucket sub-resources
+    if any(key in S3_XML_SUBRESOURCES for key, _ in wire.query):
+        return False
     path = wire.path
     if path.lower().startswith("/services/objectstorage"):
         path = path[len("/services/objectstorage"):]
     parts = [p for p in path.split("/") if p]
-    host = (wire.header("Host") or "").split(":", 1)[0]
-    virtual = ".s3." in f".{host}" and not host.startswith("s3.")
+    virtual = router.s3_host_bucket(wire.header("Host") or "") is not None
     return len(parts) >= (1 if virtual else 2)
 
 

@@ -91,6 +91,7 @@ class Route:
     path: str
     scope_region: str | None = None
     euca_prefix: str = ""
+    virtual_host_bucket: str | None = None
 
 
 def _scope(req: WireRequest) -> tuple[str, str] | None:
@@ -118,7 +119,31 @@ def _service_from_version(req: WireRequest, body_params: dict[str, str] | None) 
 
 
 def resolve(req: WireRequest, body_params: dict[str, str] | None = None) -> Route:
-    """The route of ``req``; ``body_params`` are form fields of a query POST, if read."""
+    """The route of ``req``; ``body_params`` are form fields of a query POST, if read.
+
+    An S3 request addressed to ``<bucket>.s3.<domain>`` (or ``.objectstorage.``) has
+    its bucket moved from the Host into the path, as the rest-xml parser expects.
+    """
+    route = _resolve(req, body_params)
+    if route.service != "s3":
+        return route
+    bucket = s3_host_bucket(req.header("Host") or req.host or "")
+    if bucket is None:
+        return route
+    return Route("s3", "/" + bucket + (route.path if route.path.startswith("/") else "/"),
+                 route.scope_region, route.euca_prefix, virtual_host_bucket=bucket)
+
+
+def s3_host_bucket(host: str) -> str | None:
+    """The bucket of a virtual-hosted S3 Host header (``b.s3.example`` -> ``b``), else None."""
+    labels = host.split(":", 1)[0].lower().split(".")
+    for index, label in enumerate(labels[1:-1], start=1):
+        if label in ("s3", "objectstorage"):
+            return ".".join(labels[:index])
+    return None
+
+
+def _resolve(req: WireRequest, body_params: dict[str, str] | None = None) -> Route:
     path = req.path
     lowered = path.lower()
     if lowered.startswith("/services/"):
