@@ -42,3 +42,24 @@ registers, in ``cloudctl.services.authz.declare(service, ...)``, how to name the
 resources of an operation and an async hook returning ``(policy, owner_account)``
 for them; the authorizer then combines identity and resource policies itself.
 """
+
+from cloudctl.services.iam.policy.document import (
+    CompiledPolicy,
+    PolicyKind,
+    compile_policy,
+    validate_policy,
+)
+from cloudctl.services.iam.policy.errors import PolicyError
+from cloudctl.services.iam.policy.evaluate import AuthzRequest, Decision, PolicySet, evaluate
+
+__all__ = [
+    "AuthzRequest",
+    "CompiledPolicy",
+    "Decision",
+    "PolicyError",
+    "PolicyKind",
+    "PolicySet",
+    "compile_policy",
+    "evaluate",
+    "validate_policy",
+]
