@@ -112,11 +112,17 @@ class NodeInfo:
 
 
 class NodeError(RuntimeError):
-    """A node call failed; ``retryable`` says whether repeating it may help."""
+    """A node call failed; ``retryable`` says whether repeating it may help.
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    ``code`` names the failure: ``InstanceNotFound``, ``InvalidParameter``,
+    ``ImageStagingFailed``, ``VolumeInUse``, ``DriverError``, ``Unavailable`` (the
+    agent could not be reached) or ``NodeError``.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, code: str = "NodeError") -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.code = code
 
 
 class NodeClient(Protocol):

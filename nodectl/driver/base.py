@@ -148,6 +148,13 @@ class ComputeDriver(abc.ABC):
         """Ask the guest to power off (ACPI); returns at once."""
 
     @abc.abstractmethod
+    def power_off(self, instance_id: str) -> None:
+        """Power off hard (pull the plug) and keep the definition and every file.
+
+        After return the domain is SHUTOFF and still ours; a no-op when already off.
+        """
+
+    @abc.abstractmethod
     def attach_disk(self, instance_id: str, disk: Disk) -> None:
         """Hot-plug ``disk``; after return it is in the live and persistent config."""
 

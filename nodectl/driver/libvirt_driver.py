@@ -207,6 +207,15 @@ class LibvirtDriver(ComputeDriver):
         except libvirt.libvirtError as exc:
             raise DriverError(f"shutdown {instance_id}: {exc}") from exc
 
+    def power_off(self, instance_id: str) -> None:
+        dom = self._lookup(instance_id)
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError as exc:
+            if dom.isActive():
+                raise DriverError(f"power off {instance_id}: {exc}") from exc
+
     # -- disks --------------------------------------------------------------------------
     def attach_disk(self, instance_id: str, disk: Disk) -> None:
         dom = self._lookup(instance_id)
