@@ -25,3 +25,7 @@ def assemble(cloud: Cloud) -> None:
     cloud.authorizer = BasicAuthorizer()
     for provider_cls in (StsProvider, Ec2GeographyProvider, EmpyreanProvider, PropertiesProvider):
         cloud.add_provider(provider_cls(cloud))
+    from cloudctl.services.ec2.compute import compute_providers
+
+    for compute_cls in compute_providers():
+        cloud.add_provider(compute_cls(cloud))

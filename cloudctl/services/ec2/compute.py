@@ -1,0 +1,19 @@
+"""The compute part of EC2: which providers it runs (one list, so the shared
+``cloudctl.services.assemble`` needs a single line for all of them).
+
+Compute owns key pairs, tags, instance types, nodes, the scheduler, images,
+instances, their controller and the instance metadata service.
+"""
+
+from __future__ import annotations
+
+from cloudctl.server.providers import Provider
+
+
+def compute_providers() -> list[type[Provider]]:
+    """Every compute provider class, in registration order."""
+    from cloudctl.services.ec2.keypairs import KeyPairsProvider
+    from cloudctl.services.ec2.tags import TagsProvider
+
+    providers: list[type[Provider]] = [TagsProvider, KeyPairsProvider]
+    return providers
