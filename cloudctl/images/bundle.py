@@ -213,6 +213,8 @@ def bundle_image(path: Path, kind: str, cert: Path, key: Path, cloud_cert: Path,
     writer = _PartWriter(out_dir, name, part_size)
     sink = _BundleSink(aes_key, iv, writer)
     done = 0
+    if progress is not None:
+        progress("bundle", 0, size)
     with open(path, "rb") as src, tarfile.open(fileobj=sink, mode="w|",  # type: ignore[call-overload]
                                                format=tarfile.GNU_FORMAT) as tar:
         info = tarfile.TarInfo(name)
@@ -227,7 +229,7 @@ def bundle_image(path: Path, kind: str, cert: Path, key: Path, cloud_cert: Path,
                     progress("bundle", done, size)
                 return data
 
-        tar.addfile(info, _Counting())  # type: ignore[arg-type]
+        tar.addfile(info, _Counting())
     sink.close()
     user_public = _rsa_public(cert.read_bytes())
     cloud_public = _rsa_public(cloud_cert.read_bytes())
