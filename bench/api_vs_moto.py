@@ -36,28 +36,35 @@ def boto3_run(server: Server, op: str, concurrency: int, seconds: float) -> dict
     service, _ = OPS[op]
     latencies: list[float] = []
     lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
-
-    def worker() -> None:
+    calls = []
+    for _ in range(concurrency):  # client creation and warm-up stay out of the timed window
         client = boto3.session.Session().client(
             service, endpoint_url=server.endpoint, region_name=REGION,
             aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key,
             config=Config(retries={"max_attempts": 1}, max_pool_connections=2))
         call = client.get_caller_identity if service == "sts" else client.describe_regions
         call()
+        calls.append(call)
+    start_line = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+
+    def worker(call: Any) -> None:
+        start_line.wait()
         local = []
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < stop_at[0]:
             start = time.perf_counter()
             call()
             local.append(time.perf_counter() - start)
         with lock:
             latencies.extend(local)
 
-    cpu0 = cpu_seconds(server.process.pid)
-    begin = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
+    cpu0 = cpu_seconds(server.process.pid)
+    begin = time.perf_counter()
+    stop_at[0] = begin + seconds
+    start_line.wait()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - begin

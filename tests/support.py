@@ -25,6 +25,7 @@ from tests.infra.postgres import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "cloudctl" / "models"
+AWS_CLI = {1: [sys.executable, "-m", "awscli"], 2: ["/usr/bin/aws"]}
 
 
 @dataclass
@@ -103,8 +104,8 @@ class LiveCloud:
         return session.client(service, endpoint_url=self.endpoint + path, config=config, **kwargs)
 
     def aws(self, *args: str, check: bool = True, access_key: str | None = None,
-            secret_key: str | None = None) -> subprocess.CompletedProcess[str]:
-        """The AWS CLI v1 (from PyPI) against this cloud, JSON output."""
+            secret_key: str | None = None, version: int = 1) -> subprocess.CompletedProcess[str]:
+        """The AWS CLI against this cloud, JSON output: v1 from PyPI, v2 from Debian."""
         env = self.env()
         env.update({"AWS_ACCESS_KEY_ID": access_key or self.access_key,
                     "AWS_SECRET_ACCESS_KEY": secret_key or self.secret_key,
@@ -112,7 +113,7 @@ class LiveCloud:
                     "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
                     "AWS_MAX_ATTEMPTS": "1"})
         env.pop("AWS_PROFILE", None)
-        return subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", self.endpoint,
+        return subprocess.run([*AWS_CLI[version], "--endpoint-url", self.endpoint,
                                "--output", "json", *args], env=env, capture_output=True,
                               text=True, timeout=120, check=check)
 

@@ -80,6 +80,16 @@ def test_get_caller_identity_aws_cli(cloud: LiveCloud) -> None:
     assert out["Account"] == cloud.account_id
 
 
+def test_aws_cli_v2(cloud: LiveCloud) -> None:
+    """The Debian AWS CLI v2 (its own botocore) against the same server."""
+    ident = json.loads(cloud.aws("sts", "get-caller-identity", version=2).stdout)
+    assert ident["Account"] == cloud.account_id
+    regions = json.loads(cloud.aws("ec2", "describe-availability-zones", version=2).stdout)
+    assert regions["AvailabilityZones"][0]["ZoneName"] == "eucalyptus-1a"
+    bad = cloud.aws("sts", "get-caller-identity", version=2, secret_key="y" * 40, check=False)
+    assert bad.returncode != 0 and "SignatureDoesNotMatch" in bad.stderr
+
+
 def test_describe_regions_and_zones(cloud: LiveCloud) -> None:
     ec2 = cloud.client("ec2")
     regions = ec2.describe_regions()["Regions"]
