@@ -83,10 +83,12 @@ def _volume_disk(volume: VolumeSpec) -> Disk:
     kind = att.get("type")
     fmt = att.get("format", "raw")
     if fmt not in ("raw", "qcow2"):
-        raise NodeError(f"{volume.volume_id}: unsupported format {fmt!r}", retryable=False)
+        raise NodeError(f"{volume.volume_id}: unsupported format {fmt!r}", retryable=False,
+                        code="InvalidParameter")
     if kind == "file":
         if not att.get("path"):
-            raise NodeError(f"{volume.volume_id}: file attachment without path", retryable=False)
+            raise NodeError(f"{volume.volume_id}: file attachment without path", retryable=False,
+                            code="InvalidParameter")
         source: FileSource | RbdSource = FileSource(str(att["path"]), fmt)
     elif kind == "rbd":
         hosts: list[RbdHost] = []
@@ -102,7 +104,7 @@ def _volume_disk(volume: VolumeSpec) -> Disk:
                            secret_uuid=att.get("secret_uuid") or att.get("secret"), format=fmt)
     else:
         raise NodeError(f"{volume.volume_id}: unsupported attachment type {kind!r}",
-                        retryable=False)
+                        retryable=False, code="InvalidParameter")
     return Disk(target=volume.device.removeprefix("/dev/"), source=source,
                 serial=_serial(volume.volume_id))
 
