@@ -39,6 +39,9 @@ from cloudctl.protocol.xmlout import XmlOutputCompiler, member_tag
 
 TextParser = Callable[[str], Any]
 
+# A result key for statuses the model cannot express (S3 GetObject's 206 Partial Content).
+HTTP_STATUS_KEY = "__http_status__"
+
 
 @dataclass
 class _Route:
@@ -446,6 +449,8 @@ class RestXmlResponseWriter:
         status = 200
         if self.status_member is not None and result.get(self.status_member) is not None:
             status = int(result[self.status_member])
+        elif result.get(HTTP_STATUS_KEY) is not None:
+            status = int(result[HTTP_STATUS_KEY])
         body: Any = b""
         if self.raw_payload and self.payload is not None:
             value = result.get(self.payload)

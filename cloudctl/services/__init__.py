@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def assemble(cloud: Cloud) -> None:
     """Install identity, authorisation and every provider into ``cloud``."""
-    from cloudctl.services.authz import BasicAuthorizer
+    from cloudctl.services.authz import PolicyAuthorizer
     from cloudctl.services.ec2.geography import Ec2GeographyProvider
     from cloudctl.services.empyrean.provider import EmpyreanProvider
     from cloudctl.services.iam.credentials import IamCredentialStore
@@ -22,10 +22,27 @@ def assemble(cloud: Cloud) -> None:
     from cloudctl.services.sts.provider import StsProvider
 
     cloud.credentials = IamCredentialStore(cloud.sessions, cloud.secrets)
-    cloud.authorizer = BasicAuthorizer()
+    cloud.authorizer = PolicyAuthorizer(cloud)
+    from cloudctl.services.iam.install import IAM_PROVIDERS
+
+    for iam_cls in IAM_PROVIDERS:
+        cloud.add_provider(iam_cls(cloud))
     for provider_cls in (StsProvider, Ec2GeographyProvider, EmpyreanProvider, PropertiesProvider):
         cloud.add_provider(provider_cls(cloud))
+    from cloudctl.services.s3.install import install as install_s3
+
+    install_s3(cloud)
+    from cloudctl.services.ec2.addresses import AddressesProvider
+    from cloudctl.services.ec2.security_groups import SecurityGroupsProvider
+
+    for network_cls in (SecurityGroupsProvider, AddressesProvider):  # EDGE networking
+        cloud.add_provider(network_cls(cloud))
     from cloudctl.services.ec2.compute import compute_providers
 
     for compute_cls in compute_providers():
         cloud.add_provider(compute_cls(cloud))
+    from cloudctl.services.ec2.snapshots import SnapshotsProvider
+    from cloudctl.services.ec2.volumes import VolumesProvider
+
+    for ebs_cls in (VolumesProvider, SnapshotsProvider):
+        cloud.add_provider(ebs_cls(cloud))

@@ -1,0 +1,97 @@
+"""What every S3 provider shares: the blob store, bucket lookup, access checks, helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.protocol.restxml import HTTP_STATUS_KEY
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import Provider
+from cloudctl.services.s3 import access, identity
+from cloudctl.services.s3.errors import no_such_bucket, s3_error
+from cloudctl.services.s3.identity import Owner
+from cloudctl.services.s3.models import S3Bucket
+from cloudctl.services.s3.store import StoreHolder
+from storagectl.objects import BlobStore
+
+__all__ = ["HTTP_STATUS_KEY", "S3Provider", "dumps", "loads", "quote_etag", "unquote_etag"]
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def check_bucket_name(name: str) -> None:
+    if (not _BUCKET_RE.match(name) or ".." in name or _IP_RE.match(name)
+            or ".-" in name or "-." in name or name.startswith("xn--")
+            or name.endswith("-s3alias")):
+        raise s3_error("InvalidBucketName", "The specified bucket is not valid.",
+                       BucketName=name)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    return json.loads(text) if text else default
+
+
+def quote_etag(etag: str) -> str:
+    return f'"{etag}"'
+
+
+def unquote_etag(etag: str) -> str:
+    return etag.strip().strip('"')
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class S3Provider(Provider):
+    """Base of the S3 providers (buckets, objects, listing, multipart, configuration)."""
+
+    service: ClassVar[str] = "s3"
+
+    @property
+    def holder(self) -> StoreHolder:
+        holder: StoreHolder = self.cloud.services["s3.store"]
+        return holder
+
+    @property
+    def store(self) -> BlobStore:
+        return self.holder.store
+
+    async def bucket(self, session: AsyncSession, name: str) -> S3Bucket:
+        row = await session.get(S3Bucket, name)
+        if row is None:
+            raise no_such_bucket(name)
+        return row
+
+    async def caller(self, session: AsyncSession, ctx: RequestContext) -> Owner | None:
+        account = ctx.account_id
+        return None if account is None else await identity.owner_of(session, account)
+
+    async def authorize(self, session: AsyncSession, ctx: RequestContext, bucket: S3Bucket,
+                        action: str, permission: str, *, key: str | None = None,
+                        object_acl: str | None = None, object_owner: str | None = None) -> None:
+        if ctx.account_id is not None and ctx.account_id == bucket.account_id and not bucket.policy:
+            return
+        caller = await self.caller(session, ctx)
+        access.check(ctx, bucket, action, permission, key=key, object_acl=object_acl,
+                     object_owner=object_owner,
+                     caller_canonical=caller.canonical_id if caller else None)
+
+    async def owned_bucket(self, session: AsyncSession, ctx: RequestContext, name: str,
+                           action: str, permission: str = "FULL_CONTROL") -> S3Bucket:
+        """The bucket, after checking the caller may run a configuration ``action``."""
+        if permission == "FULL_CONTROL":
+            ctx.require_account()
+        bucket = await self.bucket(session, name)
+        await self.authorize(session, ctx, bucket, action, permission)
+        return bucket

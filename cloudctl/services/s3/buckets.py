@@ -1,0 +1,139 @@
+"""Bucket operations: create, head, delete, list, location, versioning state, ACL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import operation
+from cloudctl.services.s3 import acl as acls
+from cloudctl.services.s3 import identity
+from cloudctl.services.s3.base import S3Provider, check_bucket_name
+from cloudctl.services.s3.errors import malformed_xml, s3_error
+from cloudctl.services.s3.models import S3Bucket, S3Object, S3Upload
+
+
+class BucketProvider(S3Provider):
+    """CreateBucket, HeadBucket, DeleteBucket, ListBuckets and per-bucket basics."""
+
+    @operation("CreateBucket")
+    async def create_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        account = ctx.require_account()
+        name = str(params["Bucket"])
+        check_bucket_name(name)
+        config = params.get("CreateBucketConfiguration") or {}
+        region = str(config.get("LocationConstraint") or self.cloud.region)
+        if region not in (self.cloud.region, ctx.region, "US", "EU", "us-east-1"):
+            raise s3_error("InvalidLocationConstraint",
+                           "The specified location-constraint is not valid",
+                           LocationConstraint=region)
+        async with self.cloud.sessions() as session:
+            existing = await session.get(S3Bucket, name)
+            if existing is None:
+                owner = await identity.owner_of(session, account)
+                acl = await acls.from_request(session, params, owner) or acls.canned("private", owner)
+                session.add(S3Bucket(name=name, account_id=account, region=region,
+                                     acl=acls.dump(acl)))
+                try:
+                    await session.commit()
+                    return {"Location": f"/{name}"}
+                except IntegrityError:
+                    await session.rollback()
+                    existing = await session.get(S3Bucket, name)
+            if existing is not None and existing.account_id == account:
+                raise s3_error("BucketAlreadyOwnedByYou", "Your previous request to create the "
+                               "named bucket succeeded and you already own it.", 409,
+                               BucketName=name)
+            raise s3_error("BucketAlreadyExists", "The requested bucket name is not available. "
+                           "The bucket namespace is shared by all users of the system. Please "
+                           "select a different name and try again.", 409, BucketName=name)
+
+    @operation("HeadBucket")
+    async def head_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, params["Bucket"])
+            await self.authorize(session, ctx, bucket, "s3:ListBucket", "READ")
+            return {"BucketRegion": bucket.region}
+
+    @operation("DeleteBucket")
+    async def delete_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.owned_bucket(session, ctx, params["Bucket"], "s3:DeleteBucket")
+            busy = await session.scalar(select(
+                exists().where(S3Object.bucket == bucket.name)
+                | exists().where(S3Upload.bucket == bucket.name)))
+            if busy:
+                raise s3_error("BucketNotEmpty", "The bucket you tried to delete is not empty",
+                               409, BucketName=bucket.name)
+            await session.delete(bucket)
+            await session.commit()
+        return {}
+
+    @operation("ListBuckets")
+    async def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        account = ctx.require_account()
+        async with self.cloud.sessions() as session:
+            owner = await identity.owner_of(session, account)
+            query = select(S3Bucket).where(S3Bucket.account_id == account).order_by(S3Bucket.name)
+            prefix = params.get("Prefix")
+            if prefix:
+                query = query.where(S3Bucket.name.startswith(prefix, autoescape=True))
+            rows = (await session.execute(query)).scalars().all()
+        return {
+            "Buckets": [{"Name": b.name, "CreationDate": b.created_at, "BucketRegion": b.region}
+                        for b in rows],
+            "Owner": {"ID": owner.canonical_id, "DisplayName": owner.display_name},
+        }
+
+    @operation("GetBucketLocation")
+    async def get_bucket_location(self, ctx: RequestContext,
+                                  params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.owned_bucket(session, ctx, params["Bucket"],
+                                             "s3:GetBucketLocation", "READ")
+        return {"LocationConstraint": bucket.region}
+
+    @operation("GetBucketVersioning")
+    async def get_bucket_versioning(self, ctx: RequestContext,
+                                    params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.owned_bucket(session, ctx, params["Bucket"],
+                                             "s3:GetBucketVersioning")
+        return {"Status": bucket.versioning} if bucket.versioning else {}
+
+    @operation("PutBucketVersioning")
+    async def put_bucket_versioning(self, ctx: RequestContext,
+                                    params: dict[str, Any]) -> dict[str, Any]:
+        status = (params.get("VersioningConfiguration") or {}).get("Status")
+        if status not in ("Enabled", "Suspended"):
+            raise malformed_xml()
+        async with self.cloud.sessions() as session:
+            bucket = await self.owned_bucket(session, ctx, params["Bucket"],
+                                             "s3:PutBucketVersioning")
+            bucket.versioning = str(status)
+            await session.commit()
+        return {}
+
+    @operation("GetBucketAcl")
+    async def get_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, params["Bucket"])
+            await self.authorize(session, ctx, bucket, "s3:GetBucketAcl", "READ_ACP")
+        return acls.load(bucket.acl)
+
+    @operation("PutBucketAcl")
+    async def put_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, params["Bucket"])
+            await self.authorize(session, ctx, bucket, "s3:PutBucketAcl", "WRITE_ACP")
+            owner = await identity.owner_of(session, bucket.account_id)
+            acl = await acls.from_request(session, params, owner)
+            if acl is None:
+                raise s3_error("MissingSecurityHeader", "Your request was missing a required "
+                               "header", MissingHeaderName="x-amz-acl")
+            bucket.acl = acls.dump(acl)
+            await session.commit()
+        return {}

@@ -1,0 +1,69 @@
+"""Conditional requests and byte ranges of GET/HEAD (and copy sources)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from cloudctl.services.s3.errors import not_modified, precondition_failed, s3_error
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    for candidate in header.split(","):
+        candidate = candidate.strip().removeprefix("W/").strip('"')
+        if candidate == "*" or candidate == etag:
+            return True
+    return False
+
+
+def check(params: dict[str, Any], etag: str, modified: datetime, *, prefix: str = "") -> None:
+    """Apply If-Match / If-None-Match / If-(Un)Modified-Since (``prefix``: CopySource)."""
+    if_match = params.get(f"{prefix}IfMatch")
+    if_none = params.get(f"{prefix}IfNoneMatch")
+    since = params.get(f"{prefix}IfModifiedSince")
+    unmodified = params.get(f"{prefix}IfUnmodifiedSince")
+    modified = modified.replace(microsecond=0)
+    if if_match is not None:
+        if not _etag_matches(str(if_match), etag):
+            raise precondition_failed("If-Match")
+    elif isinstance(unmodified, datetime) and modified > unmodified:
+        raise precondition_failed("If-Unmodified-Since")
+    fail = precondition_failed if prefix else None
+    if if_none is not None:
+        if _etag_matches(str(if_none), etag):
+            raise fail("If-None-Match") if fail else not_modified()
+    elif isinstance(since, datetime) and modified <= since:
+        raise fail("If-Modified-Since") if fail else not_modified()
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``[start, end)`` of a single ``bytes=`` range; None to serve the whole object."""
+    if not header:
+        return None
+    match = _RANGE_RE.match(header.strip())
+    if match is None:
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _unsatisfiable(header, size)
+        return max(0, size - suffix), size
+    start = int(first)
+    end = int(last) + 1 if last else size
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise _unsatisfiable(header, size)
+    return start, min(end, size)
+
+
+def _unsatisfiable(header: str, size: int) -> Exception:
+    return s3_error("InvalidRange", "The requested range is not satisfiable", 416,
+                    RangeRequested=header, ActualObjectSize=size,
+                    headers={"Content-Range": f"bytes */{size}"})

@@ -1,0 +1,140 @@
+"""Server-side copies: CopyObject and UploadPartCopy (``x-amz-copy-source``).
+
+The source blob is streamed into a new blob (a copy, not a reference), so deleting
+the source never affects the copy and blob lifetimes stay one row per blob.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from urllib.parse import unquote
+
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import operation
+from cloudctl.services.s3 import acl as acls
+from cloudctl.services.s3 import conditions, identity, versioning
+from cloudctl.services.s3.base import S3Provider, dumps, now, quote_etag
+from cloudctl.services.s3.errors import invalid_argument, s3_error
+from cloudctl.services.s3.models import S3Bucket, S3Object
+from cloudctl.services.s3.multipart import MultipartProvider
+from cloudctl.services.s3.objects import (
+    check_sse,
+    commit_version,
+    request_headers,
+    tagging_header,
+)
+from cloudctl.services.s3.store import new_blob_id
+
+
+def parse_source(value: str) -> tuple[str, str, str | None]:
+    """(bucket, key, version id) of an ``x-amz-copy-source`` header."""
+    path, _, query = value.partition("?")
+    path = unquote(path).lstrip("/")
+    bucket, _, key = path.partition("/")
+    version = None
+    if query.startswith("versionId="):
+        version = unquote(query[len("versionId="):])
+    if not bucket or not key:
+        raise invalid_argument("Copy Source must mention the source bucket and key: "
+                               "sourcebucket/sourcekey", "x-amz-copy-source", value)
+    return bucket, key, version
+
+
+class CopyProvider(S3Provider):
+    """CopyObject and UploadPartCopy."""
+
+    async def _source(self, ctx: RequestContext, params: dict[str, Any]) -> S3Object:
+        bucket_name, key, version = parse_source(str(params["CopySource"]))
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, bucket_name)
+            row = await versioning.current(session, bucket.name, key, version)
+            await self.authorize(session, ctx, bucket, "s3:GetObject", "READ", key=key,
+                                 object_acl=row.acl, object_owner=row.owner_account)
+        conditions.check(params, row.etag, row.last_modified, prefix="CopySource")
+        return row
+
+    async def _chunks(self, row: S3Object, start: int = 0, end: int | None = None) -> Any:
+        if row.size == 0 or row.blob_id is None:
+            return
+        reader = await self.store.open(row.blob_id, start, end)
+        try:
+            async for chunk in reader:
+                yield chunk
+        finally:
+            await reader.aclose()
+
+    @operation("CopyObject")
+    async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        check_sse(params)
+        source = await self._source(ctx, params)
+        name, key = str(params["Bucket"]), str(params["Key"])
+        directive = str(params.get("MetadataDirective") or "COPY")
+        tag_directive = str(params.get("TaggingDirective") or "COPY")
+        same = source.bucket == name and source.key == key
+        if same and directive != "REPLACE" and not params.get("StorageClass"):
+            raise s3_error("InvalidRequest", "This copy request is illegal because it is trying "
+                           "to copy an object to itself without changing the object's metadata, "
+                           "storage class, website redirect location or encryption attributes.")
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, name)
+            await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            account = ctx.account_id or bucket.account_id
+            owner = await identity.owner_of(session, account)
+            bucket_owner = await identity.owner_of(session, bucket.account_id)
+            acl = await acls.from_request(session, params, owner, bucket_owner) \
+                or acls.canned("private", owner)
+        headers = request_headers(params) if directive == "REPLACE" else source.headers
+        tags = dumps(tagging_header(params.get("Tagging"))) if tag_directive == "REPLACE" \
+            else source.tags
+        blob_id = new_blob_id()
+        size, etag = 0, source.etag
+        if source.size:
+            info = await self.store.put(blob_id, self._chunks(source))
+            size = info.size
+            if "-" not in source.etag:
+                etag = info.md5_hex
+        try:
+            async def make_row(target: S3Bucket) -> S3Object:
+                return S3Object(bucket=target.name, key=key,
+                                blob_id=blob_id if size else None, size=size, etag=etag,
+                                last_modified=now(), owner_account=account,
+                                headers=headers if isinstance(headers, str) else dumps(headers),
+                                storage_class=str(params.get("StorageClass")
+                                                  or source.storage_class),
+                                acl=acls.dump(acl), tags=tags, delete_marker=False,
+                                parts=source.parts)
+
+            row = await commit_version(self, name, make_row)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.store.delete(blob_id)
+            raise
+        out: dict[str, Any] = {"CopyObjectResult": {"ETag": quote_etag(row.etag),
+                                                    "LastModified": row.last_modified}}
+        if source.version_id != versioning.NULL:
+            out["CopySourceVersionId"] = source.version_id
+        if row.version_id != versioning.NULL:
+            out["VersionId"] = row.version_id
+        return out
+
+    @operation("UploadPartCopy")
+    async def upload_part_copy(self, ctx: RequestContext,
+                               params: dict[str, Any]) -> dict[str, Any]:
+        source = await self._source(ctx, params)
+        span = None
+        text = params.get("CopySourceRange")
+        if text:
+            try:
+                span = conditions.byte_range(str(text), source.size)
+            except Exception:
+                raise invalid_argument("The x-amz-copy-source-range value must be of the form "
+                                       "bytes=first-last where first and last are the "
+                                       "zero-based offsets of the first and last bytes to copy",
+                                       "x-amz-copy-source-range", str(text)) from None
+        start, end = span if span else (0, source.size)
+        multipart = next(p for p in self.cloud.providers if isinstance(p, MultipartProvider))
+        out = await multipart.copy_part(ctx, params, self._chunks(source, start, end))
+        if source.version_id != versioning.NULL:
+            out["CopySourceVersionId"] = source.version_id
+        return out

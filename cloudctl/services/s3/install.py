@@ -1,0 +1,22 @@
+"""Installs the S3 service into a cloud process (called from ``services.assemble``)."""
+
+from __future__ import annotations
+
+from cloudctl.server.cloud import Cloud
+from cloudctl.services.s3 import properties as _properties  # noqa: F401 - defines properties
+from cloudctl.services.s3.store import StoreHolder
+
+
+def install(cloud: Cloud) -> None:
+    from cloudctl.services.s3.buckets import BucketProvider
+    from cloudctl.services.s3.config import ConfigProvider
+    from cloudctl.services.s3.copy import CopyProvider
+    from cloudctl.services.s3.listing import ListingProvider
+    from cloudctl.services.s3.multipart import MultipartProvider
+    from cloudctl.services.s3.objects import ObjectProvider
+    from cloudctl.services.s3.reconcile import ReconcileProvider
+
+    cloud.services["s3.store"] = StoreHolder(cloud)
+    for provider_cls in (BucketProvider, ObjectProvider, ListingProvider, MultipartProvider,
+                         CopyProvider, ConfigProvider, ReconcileProvider):
+        cloud.add_provider(provider_cls(cloud))

@@ -1,0 +1,260 @@
+"""Multipart uploads: create, upload part (and part copy), complete, abort, list.
+
+Parts go to the blob store under the upload id; the part row is committed after
+the part is durable. Complete checks the list (InvalidPart, InvalidPartOrder,
+EntityTooSmall), asks the store to assemble the blob, then commits the object row
+and drops the upload rows in one transaction, then lets the store drop the parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import operation
+from cloudctl.services.s3 import acl as acls
+from cloudctl.services.s3 import identity, versioning
+from cloudctl.services.s3 import properties as props
+from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag, unquote_etag
+from cloudctl.services.s3.body import Payload
+from cloudctl.services.s3.errors import invalid_argument, no_such_upload, s3_error
+from cloudctl.services.s3.models import S3Bucket, S3Object, S3Part, S3Upload
+from cloudctl.services.s3.objects import check_sse, commit_version, request_headers, tagging_header
+from cloudctl.services.s3.store import new_blob_id
+from storagectl.objects import BadDigest, UploadNotFound
+from storagectl.objects.base import multipart_etag
+
+
+class MultipartProvider(S3Provider):
+    """The multipart upload operations."""
+
+    async def _upload(self, ctx: RequestContext, params: dict[str, Any],
+                      action: str) -> tuple[S3Bucket, S3Upload]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, params["Bucket"])
+            await self.authorize(session, ctx, bucket, action, "WRITE", key=str(params["Key"]))
+            upload = await session.get(S3Upload, str(params["UploadId"]))
+            if upload is None or upload.bucket != bucket.name or upload.key != params["Key"]:
+                raise no_such_upload(str(params["UploadId"]))
+            return bucket, upload
+
+    @operation("CreateMultipartUpload")
+    async def create(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        check_sse(params)
+        key = str(params["Key"])
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, params["Bucket"])
+            await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            account = ctx.account_id or bucket.account_id
+            owner = await identity.owner_of(session, account)
+            bucket_owner = await identity.owner_of(session, bucket.account_id)
+            acl = await acls.from_request(session, params, owner, bucket_owner) \
+                or acls.canned("private", owner)
+            headers = request_headers(params)
+            algorithm = params.get("ChecksumAlgorithm")
+            if algorithm:
+                headers["ChecksumAlgorithm"] = str(algorithm)
+            tags = tagging_header(params.get("Tagging"))
+            upload = S3Upload(upload_id=secrets.token_urlsafe(32).replace("-", "A"),
+                              bucket=bucket.name, key=key, account_id=account,
+                              storage_class=str(params.get("StorageClass") or "STANDARD"),
+                              headers=dumps(headers), acl=acls.dump(acl),
+                              tags=dumps(tags) if tags else None, sse=False, initiated=now())
+            session.add(upload)
+            await session.commit()
+        out: dict[str, Any] = {"Bucket": bucket.name, "Key": key, "UploadId": upload.upload_id}
+        if algorithm:
+            out["ChecksumAlgorithm"] = algorithm
+        return out
+
+    def _part_number(self, params: dict[str, Any]) -> int:
+        number = int(params["PartNumber"])
+        if not 1 <= number <= 10000:
+            raise invalid_argument("Part number must be an integer between 1 and 10000, "
+                                   "inclusive", "partNumber", str(number))
+        return number
+
+    async def _record_part(self, upload_id: str, number: int, size: int, etag: str) -> None:
+        async with self.cloud.sessions() as session:
+            if await session.get(S3Upload, upload_id) is None:
+                raise no_such_upload(upload_id)
+            await session.execute(delete(S3Part).where(S3Part.upload_id == upload_id,
+                                                       S3Part.part_number == number))
+            session.add(S3Part(upload_id=upload_id, part_number=number, size=size, etag=etag,
+                               last_modified=now()))
+            await session.commit()
+
+    @operation("UploadPart")
+    async def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        number = self._part_number(params)
+        _, upload = await self._upload(ctx, params, "s3:PutObject")
+        payload = Payload(ctx, params, 5 << 30)
+        try:
+            info = await self.store.put_part(upload.upload_id, number, payload.chunks(),
+                                             expected_md5=payload.expected_md5)
+        except BadDigest:
+            raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
+                           "received.") from None
+        checksums = payload.verify()
+        await self._record_part(upload.upload_id, number, info.size, info.md5_hex)
+        out: dict[str, Any] = {"ETag": quote_etag(info.md5_hex)}
+        for algorithm, value in checksums.items():
+            out[f"Checksum{algorithm}"] = value
+        return out
+
+    async def copy_part(self, ctx: RequestContext, params: dict[str, Any],
+                        chunks: Any) -> dict[str, Any]:
+        """UploadPartCopy's second half (the copy module opens the source)."""
+        number = self._part_number(params)
+        _, upload = await self._upload(ctx, params, "s3:PutObject")
+        info = await self.store.put_part(upload.upload_id, number, chunks)
+        await self._record_part(upload.upload_id, number, info.size, info.md5_hex)
+        return {"CopyPartResult": {"ETag": quote_etag(info.md5_hex), "LastModified": now()}}
+
+    @operation("CompleteMultipartUpload")
+    async def complete(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        bucket, upload = await self._upload(ctx, params, "s3:PutObject")
+        wanted = (params.get("MultipartUpload") or {}).get("Parts") or []
+        if not wanted:
+            raise s3_error("MalformedXML", "The XML you provided was not well-formed or did "
+                           "not validate against our published schema")
+        async with self.cloud.sessions() as session:
+            stored = {p.part_number: p for p in (await session.execute(
+                select(S3Part).where(S3Part.upload_id == upload.upload_id))).scalars()}
+        minimum = int(self.cloud.properties.get(props.MIN_PART_BYTES))
+        numbers: list[int] = []
+        md5s: list[str] = []
+        size = 0
+        for index, part in enumerate(wanted):
+            number = int(part.get("PartNumber", 0))
+            row = stored.get(number)
+            if row is None or unquote_etag(str(part.get("ETag", ""))) != row.etag:
+                raise s3_error("InvalidPart", "One or more of the specified parts could not be "
+                               "found. The part may not have been uploaded, or the specified "
+                               "entity tag may not match the part's entity tag.",
+                               UploadId=upload.upload_id, PartNumber=number)
+            if numbers and number <= numbers[-1]:
+                raise s3_error("InvalidPartOrder", "The list of parts was not in ascending "
+                               "order. The parts list must be specified in order by part "
+                               "number.", UploadId=upload.upload_id)
+            if index < len(wanted) - 1 and row.size < minimum:
+                raise s3_error("EntityTooSmall", "Your proposed upload is smaller than the "
+                               "minimum allowed object size.", ProposedSize=row.size,
+                               MinSizeAllowed=minimum, PartNumber=number,
+                               ETag=quote_etag(row.etag))
+            numbers.append(number)
+            md5s.append(row.etag)
+            size += row.size
+        blob_id = new_blob_id()
+        try:
+            info = await self.store.complete(upload.upload_id, blob_id, numbers)
+        except UploadNotFound:
+            raise no_such_upload(upload.upload_id) from None
+        etag = info.md5_hex if "-" in info.md5_hex else multipart_etag(md5s)
+        upload_id = upload.upload_id
+
+        async def make_row(bucket: S3Bucket) -> S3Object:
+            return S3Object(bucket=bucket.name, key=upload.key, blob_id=blob_id, size=info.size,
+                            etag=etag, last_modified=now(), owner_account=upload.account_id,
+                            headers=upload.headers, storage_class=upload.storage_class,
+                            acl=upload.acl, tags=upload.tags, delete_marker=False,
+                            parts=len(numbers))
+
+        try:
+            made = await self._finish(bucket, upload_id, make_row)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.store.delete(blob_id)
+            raise
+        with contextlib.suppress(Exception):
+            await self.store.abort(upload_id)
+        out: dict[str, Any] = {"Location": f"/{bucket.name}/{upload.key}", "Bucket": bucket.name,
+                               "Key": upload.key, "ETag": quote_etag(etag)}
+        if made.version_id != versioning.NULL:
+            out["VersionId"] = made.version_id
+        return out
+
+    async def _finish(self, bucket: S3Bucket, upload_id: str, make_row: Any) -> S3Object:
+        async def make_and_close(current: S3Bucket) -> S3Object:
+            row: S3Object = await make_row(current)
+            return row
+
+        row = await commit_version(self, bucket.name, make_and_close)
+        async with self.cloud.sessions() as session:
+            await session.execute(delete(S3Part).where(S3Part.upload_id == upload_id))
+            await session.execute(delete(S3Upload).where(S3Upload.upload_id == upload_id))
+            await session.commit()
+        return row
+
+    @operation("AbortMultipartUpload")
+    async def abort(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, upload = await self._upload(ctx, params, "s3:AbortMultipartUpload")
+        await self.drop_upload(upload.upload_id)
+        return {}
+
+    async def drop_upload(self, upload_id: str) -> None:
+        async with self.cloud.sessions() as session:
+            await session.execute(delete(S3Part).where(S3Part.upload_id == upload_id))
+            await session.execute(delete(S3Upload).where(S3Upload.upload_id == upload_id))
+            await session.commit()
+        await self.store.abort(upload_id)
+
+    @operation("ListParts")
+    async def list_parts(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, upload = await self._upload(ctx, params, "s3:ListMultipartUploadParts")
+        marker = int(params.get("PartNumberMarker") or 0)
+        limit = min(int(params.get("MaxParts") or 1000), 1000)
+        async with self.cloud.sessions() as session:
+            rows = (await session.execute(select(S3Part).where(
+                S3Part.upload_id == upload.upload_id, S3Part.part_number > marker
+            ).order_by(S3Part.part_number).limit(limit + 1))).scalars().all()
+            owner = await identity.owner_of(session, upload.account_id)
+        truncated = len(rows) > limit
+        rows = rows[:limit]
+        who = {"ID": owner.canonical_id, "DisplayName": owner.display_name}
+        out: dict[str, Any] = {
+            "Bucket": upload.bucket, "Key": upload.key, "UploadId": upload.upload_id,
+            "PartNumberMarker": marker, "MaxParts": limit, "IsTruncated": truncated,
+            "StorageClass": upload.storage_class, "Owner": who, "Initiator": who,
+            "Parts": [{"PartNumber": r.part_number, "LastModified": r.last_modified,
+                       "ETag": quote_etag(r.etag), "Size": r.size} for r in rows]}
+        if rows:
+            out["NextPartNumberMarker"] = rows[-1].part_number
+        algorithm = loads(upload.headers, {}).get("ChecksumAlgorithm")
+        if algorithm:
+            out["ChecksumAlgorithm"] = algorithm
+        return out
+
+    @operation("ListMultipartUploads")
+    async def list_uploads(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        prefix = str(params.get("Prefix") or "")
+        key_marker = str(params.get("KeyMarker") or "")
+        limit = min(int(params.get("MaxUploads") or 1000), 1000)
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, params["Bucket"])
+            await self.authorize(session, ctx, bucket, "s3:ListBucketMultipartUploads", "READ")
+            query = select(S3Upload).where(S3Upload.bucket == bucket.name,
+                                           S3Upload.key > key_marker)
+            if prefix:
+                query = query.where(S3Upload.key >= prefix, S3Upload.key < prefix + "\U0010ffff")
+            rows = (await session.execute(query.order_by(S3Upload.key, S3Upload.initiated)
+                                          .limit(limit + 1))).scalars().all()
+            owners = {r.account_id: await identity.owner_of(session, r.account_id) for r in rows}
+        truncated = len(rows) > limit
+        rows = rows[:limit]
+        uploads = []
+        for r in rows:
+            o = owners[r.account_id]
+            who = {"ID": o.canonical_id, "DisplayName": o.display_name}
+            uploads.append({"UploadId": r.upload_id, "Key": r.key, "Initiated": r.initiated,
+                            "StorageClass": r.storage_class, "Owner": who, "Initiator": who})
+        out: dict[str, Any] = {"Bucket": bucket.name, "KeyMarker": key_marker, "Prefix": prefix,
+                               "MaxUploads": limit, "IsTruncated": truncated, "Uploads": uploads}
+        if truncated and rows:
+            out["NextKeyMarker"] = rows[-1].key
+            out["NextUploadIdMarker"] = rows[-1].upload_id
+        return out

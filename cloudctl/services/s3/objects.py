@@ -1,0 +1,303 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, object ACLs.
+
+A PUT streams the body into a new blob (durable when ``put`` returns) and only
+then commits the row that makes it visible; a failure before the commit deletes
+the blob; blobs a replaced version no longer uses are deleted after the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import operation
+from cloudctl.services.s3 import acl as acls
+from cloudctl.services.s3 import conditions, identity, versioning
+from cloudctl.services.s3 import properties as props
+from cloudctl.services.s3.base import HTTP_STATUS_KEY, S3Provider, dumps, loads, now, quote_etag
+from cloudctl.services.s3.body import Payload
+from cloudctl.services.s3.errors import not_implemented, s3_error
+from cloudctl.services.s3.models import S3Bucket, S3Object
+from cloudctl.services.s3.store import new_blob_id
+from storagectl.objects import BadDigest, BlobNotFound, InvalidRange
+
+log = logging.getLogger(__name__)
+
+CONTENT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
+                   "ContentLanguage", "Expires", "WebsiteRedirectLocation")
+OVERRIDES = {"ResponseContentType": "ContentType", "ResponseCacheControl": "CacheControl",
+             "ResponseContentDisposition": "ContentDisposition",
+             "ResponseContentEncoding": "ContentEncoding",
+             "ResponseContentLanguage": "ContentLanguage", "ResponseExpires": "Expires"}
+
+
+def request_headers(params: dict[str, Any]) -> dict[str, Any]:
+    """The stored representation headers and user metadata of a PUT/copy/upload."""
+    headers: dict[str, Any] = {}
+    for name in CONTENT_HEADERS:
+        value = params.get(name)
+        if value is not None:
+            headers[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    encoding = headers.get("ContentEncoding")
+    if encoding is not None:
+        kept = [e for e in str(encoding).split(",") if e.strip() and e.strip() != "aws-chunked"]
+        if kept:
+            headers["ContentEncoding"] = ",".join(kept)
+        else:
+            del headers["ContentEncoding"]
+    headers.setdefault("ContentType", "binary/octet-stream")
+    headers["Metadata"] = dict(params.get("Metadata") or {})
+    return headers
+
+
+def check_sse(params: dict[str, Any]) -> None:
+    sse = params.get("ServerSideEncryption")
+    if sse is not None or params.get("SSECustomerAlgorithm"):
+        raise not_implemented("Server-side encryption")
+
+
+async def commit_version(provider: S3Provider, bucket_name: str,
+                         make_row: Callable[[S3Bucket], Awaitable[S3Object]]) -> S3Object:
+    """Install the row ``make_row`` builds as the current version; delete replaced blobs."""
+    for attempt in range(5):
+        async with provider.cloud.sessions() as session:
+            bucket = await provider.bucket(session, bucket_name)
+            row = await make_row(bucket)
+            try:
+                garbage = await versioning.install(session, bucket, row)
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                if attempt == 4:
+                    raise
+                continue
+        for blob_id in garbage:
+            with contextlib.suppress(Exception):
+                await provider.store.delete(blob_id)
+        return row
+    raise AssertionError("unreachable")
+
+
+def describe(row: S3Object, params: dict[str, Any]) -> dict[str, Any]:
+    """The output members GET and HEAD share."""
+    headers = loads(row.headers, {})
+    out: dict[str, Any] = {
+        "ETag": quote_etag(row.etag), "LastModified": row.last_modified,
+        "ContentLength": row.size, "AcceptRanges": "bytes",
+        "Metadata": headers.get("Metadata") or {},
+    }
+    for name in CONTENT_HEADERS:
+        if headers.get(name) is not None:
+            out[name] = headers[name]
+    if "Expires" in out:
+        out.pop("Expires")
+        out["ExpiresString"] = headers["Expires"]
+    for override, name in OVERRIDES.items():
+        if params.get(override) is not None:
+            out[name] = params[override]
+    if row.version_id != versioning.NULL:
+        out["VersionId"] = row.version_id
+    if row.storage_class != "STANDARD":
+        out["StorageClass"] = row.storage_class
+    if row.parts:
+        out["PartsCount"] = row.parts
+    tags = loads(row.tags, {})
+    if tags:
+        out["TagCount"] = len(tags)
+    if params.get("ChecksumMode") == "ENABLED" and not params.get("Range"):
+        for algorithm, value in (headers.get("Checksums") or {}).items():
+            out[f"Checksum{algorithm}"] = value
+    return out
+
+
+class ObjectProvider(S3Provider):
+    """Single-object data operations."""
+
+    async def object_for_read(self, session: AsyncSession, ctx: RequestContext,
+                              params: dict[str, Any], action: str,
+                              permission: str = "READ") -> tuple[S3Bucket, S3Object]:
+        bucket = await self.bucket(session, params["Bucket"])
+        key = str(params["Key"])
+        try:
+            row = await versioning.current(session, bucket.name, key, params.get("VersionId"))
+        except Exception:
+            await self.authorize(session, ctx, bucket, action, permission, key=key)
+            raise
+        await self.authorize(session, ctx, bucket, action, permission, key=key,
+                             object_acl=row.acl, object_owner=row.owner_account)
+        return bucket, row
+
+    @operation("PutObject")
+    async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        check_sse(params)
+        name, key = str(params["Bucket"]), str(params["Key"])
+        if len(key.encode()) > 1024:
+            raise s3_error("KeyTooLongError", "Your key is too long")
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, name)
+            await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            owner_account = ctx.account_id or bucket.account_id
+            owner = await identity.owner_of(session, owner_account)
+            bucket_owner = await identity.owner_of(session, bucket.account_id)
+            acl = await acls.from_request(session, params, owner, bucket_owner) \
+                or acls.canned("private", owner)
+        payload = Payload(ctx, params, int(self.cloud.properties.get(props.MAX_OBJECT_BYTES)))
+        blob_id = new_blob_id()
+        try:
+            info = await self.store.put(blob_id, payload.chunks(),
+                                        expected_md5=payload.expected_md5)
+        except BadDigest:
+            raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
+                           "received.") from None
+        try:
+            checksums = payload.verify()
+            headers = request_headers(params)
+            if checksums:
+                headers["Checksums"] = checksums
+            tags = tagging_header(params.get("Tagging"))
+
+            async def make_row(bucket: S3Bucket) -> S3Object:
+                return S3Object(bucket=bucket.name, key=key, blob_id=blob_id, size=info.size,
+                                etag=info.md5_hex, last_modified=now(),
+                                owner_account=owner_account, headers=dumps(headers),
+                                storage_class=str(params.get("StorageClass") or "STANDARD"),
+                                acl=acls.dump(acl), tags=dumps(tags) if tags else None,
+                                delete_marker=False, parts=0)
+
+            row = await commit_version(self, name, make_row)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.store.delete(blob_id)
+            raise
+        out: dict[str, Any] = {"ETag": quote_etag(row.etag)}
+        if row.version_id != versioning.NULL:
+            out["VersionId"] = row.version_id
+        for algorithm, value in checksums.items():
+            out[f"Checksum{algorithm}"] = value
+        return out
+
+    @operation("GetObject")
+    async def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            _, row = await self.object_for_read(session, ctx, params, "s3:GetObject")
+        conditions.check(params, row.etag, row.last_modified)
+        out = describe(row, params)
+        span = conditions.byte_range(params.get("Range"), row.size)
+        if span is None and params.get("PartNumber") not in (None, 1):
+            raise s3_error("InvalidPartNumber", "The requested partnumber is not satisfiable",
+                           416)
+        start, end = span if span is not None else (0, row.size)
+        if row.size == 0:
+            out["Body"] = b""
+            return out
+        assert row.blob_id is not None
+        try:
+            reader = await self.store.open(row.blob_id, start, end)
+        except (BlobNotFound, InvalidRange):
+            log.error("object %s/%s has no blob %s", row.bucket, row.key, row.blob_id)
+            raise s3_error("InternalError", "The object's data is missing.", 500) from None
+        out["Body"] = reader
+        out["ContentLength"] = end - start
+        if span is not None:
+            out["ContentRange"] = f"bytes {start}-{end - 1}/{row.size}"
+            out[HTTP_STATUS_KEY] = 206
+        return out
+
+    @operation("HeadObject")
+    async def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            _, row = await self.object_for_read(session, ctx, params, "s3:GetObject")
+        conditions.check(params, row.etag, row.last_modified)
+        out = describe(row, params)
+        span = conditions.byte_range(params.get("Range"), row.size)
+        if span is not None:
+            out["ContentLength"] = span[1] - span[0]
+            out["ContentRange"] = f"bytes {span[0]}-{span[1] - 1}/{row.size}"
+            out[HTTP_STATUS_KEY] = 206
+        return out
+
+    async def delete_one(self, ctx: RequestContext, bucket_name: str, key: str,
+                         version_id: str | None) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self.bucket(session, bucket_name)
+            action = "s3:DeleteObjectVersion" if version_id else "s3:DeleteObject"
+            await self.authorize(session, ctx, bucket, action, "WRITE", key=key)
+            garbage, out = await versioning.remove(session, bucket, key,
+                                                   ctx.account_id or bucket.account_id,
+                                                   version_id)
+            await session.commit()
+        for blob_id in garbage:
+            with contextlib.suppress(Exception):
+                await self.store.delete(blob_id)
+        return out
+
+    @operation("DeleteObject")
+    async def delete_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.delete_one(ctx, str(params["Bucket"]), str(params["Key"]),
+                                     params.get("VersionId"))
+
+    @operation("DeleteObjects")
+    async def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        spec = params.get("Delete") or {}
+        items = spec.get("Objects") or []
+        if len(items) > 1000:
+            raise s3_error("MalformedXML", "The XML you provided was not well-formed or did "
+                           "not validate against our published schema")
+        deleted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for item in items:
+            key, version_id = str(item.get("Key", "")), item.get("VersionId")
+            try:
+                out = await self.delete_one(ctx, str(params["Bucket"]), key, version_id)
+            except Exception as exc:
+                code = getattr(exc, "code", "InternalError")
+                if code == "NoSuchBucket":
+                    raise
+                errors.append({"Key": key, "VersionId": version_id, "Code": code,
+                               "Message": getattr(exc, "message", str(exc))})
+                continue
+            entry: dict[str, Any] = {"Key": key}
+            if version_id:
+                entry["VersionId"] = version_id
+            if out.get("DeleteMarker"):
+                entry["DeleteMarker"] = True
+                entry["DeleteMarkerVersionId"] = out.get("VersionId")
+            deleted.append(entry)
+        return {"Deleted": [] if spec.get("Quiet") else deleted, "Errors": errors}
+
+    @operation("GetObjectAcl")
+    async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            _, row = await self.object_for_read(session, ctx, params, "s3:GetObjectAcl",
+                                                "READ_ACP")
+        return acls.load(row.acl)
+
+    @operation("PutObjectAcl")
+    async def put_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket, row = await self.object_for_read(session, ctx, params, "s3:PutObjectAcl",
+                                                     "WRITE_ACP")
+            owner = await identity.owner_of(session, row.owner_account)
+            bucket_owner = await identity.owner_of(session, bucket.account_id)
+            acl = await acls.from_request(session, params, owner, bucket_owner)
+            if acl is None:
+                raise s3_error("MissingSecurityHeader", "Your request was missing a required "
+                               "header", MissingHeaderName="x-amz-acl")
+            row.acl = acls.dump(acl)
+            await session.commit()
+        return {}
+
+
+def tagging_header(value: str | None) -> dict[str, str]:
+    """Tags of an ``x-amz-tagging`` header (URL query form)."""
+    if not value:
+        return {}
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(value, keep_blank_values=True))
