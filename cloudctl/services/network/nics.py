@@ -1,0 +1,104 @@
+"""Instance network interfaces: MAC and private IP from the EDGE configuration.
+
+Public functions for the compute provider (they run in the caller's
+transaction and never commit; each bumps the network view version):
+
+- `allocate_instance_nic(session, account, region, instance_id) -> Nic`
+  at RunInstances: a free private IP of the configured subnet (or PrivateIps)
+  and a MAC `<MacPrefix>:<4 octets of the private IP>`.
+- `bind_instance_nic(session, instance_id, host, interface)` once placed:
+  the netd host name (all-in-one: `"local"`) and the tap name on `br-cloud`.
+- `release_instance_nic(session, instance_id)` at termination.
+- `instance_nics(session, instance_ids) -> dict[str, Nic]` for DescribeInstances.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.errors import AwsError
+from cloudctl.services.network import config
+from cloudctl.services.network.models import InstanceNicRow
+from cloudctl.services.network.state import bump_version
+
+BRIDGE = "br-cloud"
+
+
+@dataclass(frozen=True)
+class Nic:
+    instance_id: str
+    mac: str
+    private_ip: str
+    bridge: str = BRIDGE
+    host: str | None = None
+    interface: str | None = None
+
+
+def _nic(row: InstanceNicRow) -> Nic:
+    return Nic(instance_id=row.instance_id, mac=row.mac, private_ip=row.private_ip,
+               host=row.host, interface=row.interface)
+
+
+def _candidates() -> list[ipaddress.IPv4Address]:
+    cfg = config.current()
+    if cfg.private_ips:
+        return list(cfg.private_ips)
+    subnet = cfg.subnet_for_cluster(None) if not cfg.clusters else cfg.clusters[0].subnet
+    if cfg.clusters and cfg.clusters[0].private_ips:
+        return list(cfg.clusters[0].private_ips)
+    reserved = {subnet.gateway, subnet.network.network_address,
+                subnet.network.broadcast_address}
+    return [ip for ip in subnet.network.hosts() if ip not in reserved]
+
+
+async def allocate_instance_nic(session: AsyncSession, account: str, region: str,
+                                instance_id: str) -> Nic:
+    """Allocate (or return the existing) NIC of `instance_id`; raises
+    InsufficientFreeAddressesInSubnet when the private range is exhausted."""
+    row = await session.get(InstanceNicRow, instance_id)
+    if row is not None:
+        return _nic(row)
+    used = set((await session.execute(select(InstanceNicRow.private_ip))).scalars())
+    for ip in _candidates():
+        if str(ip) not in used:
+            break
+    else:
+        raise AwsError("There are not enough free addresses in the private subnet.",
+                       code="InsufficientFreeAddressesInSubnet")
+    octets = ":".join(f"{b:02x}" for b in ip.packed)
+    prefix = config.current().mac_prefix
+    row = InstanceNicRow(instance_id=instance_id, account_id=account, region=region,
+                         mac=f"{prefix}:{octets}", private_ip=str(ip))
+    session.add(row)
+    await bump_version(session)
+    await session.flush()
+    return _nic(row)
+
+
+async def bind_instance_nic(session: AsyncSession, instance_id: str, host: str,
+                            interface: str) -> None:
+    """Record where the NIC is plugged: netd host name and tap name (<= 15 chars)."""
+    row = await session.get(InstanceNicRow, instance_id)
+    if row is None:
+        raise KeyError(f"no NIC allocated for {instance_id}")
+    if (row.host, row.interface) != (host, interface):
+        row.host, row.interface = host, interface
+        await bump_version(session)
+
+
+async def release_instance_nic(session: AsyncSession, instance_id: str) -> None:
+    """Forget the NIC (idempotent)."""
+    result = await session.execute(
+        delete(InstanceNicRow).where(InstanceNicRow.instance_id == instance_id))
+    if getattr(result, "rowcount", 1):
+        await bump_version(session)
+
+
+async def instance_nics(session: AsyncSession, instance_ids: list[str]) -> dict[str, Nic]:
+    rows = (await session.execute(select(InstanceNicRow).where(
+        InstanceNicRow.instance_id.in_(instance_ids)))).scalars()
+    return {r.instance_id: _nic(r) for r in rows}
