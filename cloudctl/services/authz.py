@@ -1,28 +1,232 @@
-"""The front door's authorisation: admin-only services and account boundaries.
+"""Authorisation of every API request: the IAM policy engine behind ``cloud.authorizer``.
 
-Until the IAM policy engine is wired in, this authorizer refuses anonymous callers
-(except for S3, which decides per bucket) and keeps the Eucalyptus admin services
-(Properties, Empyrean) to the cloud administrator (the ``eucalyptus`` account's
-admin). The policy engine replaces it through ``cloud.authorizer``.
+Derives the IAM action (``<prefix>:<Operation>``) and resource ARNs of the
+parsed request (a per-service declaration registry: services only declare how
+their operations name resources; default ``*``), loads the caller's identity
+policies (cached per principal for a short TTL, dropped on IAM changes),
+evaluates them with the request context, and answers the service's denial:
+``AccessDenied`` (403) for query and S3 services, ``UnauthorizedOperation`` (403)
+with an encoded message (STS DecodeAuthorizationMessage opens it) for EC2.
+
+Account boundaries: the root and the ``admin`` user of an account may do
+everything in their own account (providers scope every call to the caller's
+account) and nothing in another unless a resource policy allows it. The cloud
+administrator keeps the Eucalyptus admin powers (Properties, Empyrean,
+DelegateAccount, ``verbose``). Denials are logged without secrets.
 """
 
 from __future__ import annotations
 
-from cloudctl.errors import AccessDenied, AwsError
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from cloudctl.errors import AccessDenied, AwsError, UnauthorizedOperation
 from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.context import RequestContext
+from cloudctl.services.iam.policy import AuthzRequest, PolicySet, evaluate
+
+if TYPE_CHECKING:
+    from cloudctl.auth.credentials import Credential
+    from cloudctl.server.cloud import Cloud
+
+log = logging.getLogger("cloudctl.authz")
 
 ADMIN_SERVICES = frozenset({"properties", "empyrean"})
+ACTION_PREFIXES: dict[str, str] = {
+    "ec2": "ec2", "iam": "iam", "sts": "sts", "s3": "s3", "elb": "elasticloadbalancing",
+    "elbv2": "elasticloadbalancing", "autoscaling": "autoscaling", "cloudwatch": "cloudwatch",
+    "cloudformation": "cloudformation", "properties": "euprop", "empyrean": "euserv",
+}
+ALWAYS_ALLOWED = frozenset({"sts:getcalleridentity"})
+POLICY_TTL = 2.0
+MESSAGE_CONTEXT = "authz-message"
+
+ResourceNamer = Callable[[RequestContext, dict[str, Any]], list[str]]
+ResourcePolicyHook = Callable[[RequestContext, ParsedRequest], Any]
+
+
+class _Declaration:
+    __slots__ = ("resources", "resource_policy")
+
+    def __init__(self, resources: ResourceNamer | None,
+                 resource_policy: ResourcePolicyHook | None) -> None:
+        self.resources = resources
+        self.resource_policy = resource_policy
+
+
+_DECLARATIONS: dict[str, _Declaration] = {}
+
+
+def declare(service: str, resources: ResourceNamer | None = None,
+            resource_policy: ResourcePolicyHook | None = None) -> None:
+    """How ``service`` names the resources of a call, and where its resource policies are.
+
+    ``resources(ctx, params)`` returns ARNs (empty: ``*``); ``resource_policy(ctx,
+    parsed)`` is awaited and returns ``(policy document or None, owner account id)``.
+    """
+    _DECLARATIONS[service] = _Declaration(resources, resource_policy)
 
 
 def is_cloud_admin(ctx: RequestContext) -> bool:
     return bool(ctx.credential and ctx.credential.attributes.get("cloud_admin"))
 
 
-class BasicAuthorizer:
+def _iam_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
+    account = ctx.account_id or ""
+    for field, kind in (("UserName", "user"), ("GroupName", "group"), ("RoleName", "role"),
+                        ("InstanceProfileName", "instance-profile"),
+                        ("ServerCertificateName", "server-certificate")):
+        if params.get(field):
+            return [f"arn:aws:iam::{account}:{kind}/{params[field]}"]
+    if params.get("PolicyArn"):
+        return [str(params["PolicyArn"])]
+    return []
+
+
+declare("iam", _iam_resources)
+
+
+def _request_tags(params: dict[str, Any]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for tag in params.get("Tags") or []:
+        if isinstance(tag, dict) and "Key" in tag:
+            tags[str(tag["Key"])] = str(tag.get("Value", ""))
+    for spec in params.get("TagSpecifications") or []:
+        for tag in spec.get("Tags") or []:
+            tags[str(tag["Key"])] = str(tag.get("Value", ""))
+    return tags
+
+
+class PolicyAuthorizer:
+    """``cloud.authorizer``: identity policies, account boundaries, admin services."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self._cache: dict[str, tuple[float, PolicySet, PolicySet | None, dict[str, str]]] = {}
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    async def _policies(self, credential: Credential
+                        ) -> tuple[PolicySet, PolicySet | None, dict[str, str]]:
+        key = credential.access_key_id
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2], hit[3]
+        from cloudctl.services.iam.directory import policies_for
+
+        async with self.cloud.sessions() as session:
+            found = await policies_for(session, credential)
+        identity = PolicySet(found.documents)
+        session_set = PolicySet([found.session_policy]) if found.session_policy else None
+        if len(self._cache) > 10000:
+            self._cache.clear()
+        self._cache[key] = (now + POLICY_TTL, identity, session_set, found.tags)
+        return identity, session_set, found.tags
+
+    def build_request(self, ctx: RequestContext, action: str, resources: list[str],
+                      tags: dict[str, str], params: dict[str, Any]) -> AuthzRequest:
+        credential = ctx.credential
+        now = datetime.now(UTC)
+        context: dict[str, Any] = {
+            "aws:SourceIp": ctx.source_ip, "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "aws:EpochTime": str(int(now.timestamp())),
+            "aws:SecureTransport": ctx.wire.scheme == "https",
+            "aws:RequestedRegion": ctx.region,
+        }
+        ids: tuple[str, ...] = ()
+        if credential is not None:
+            attrs = credential.attributes
+            context.update({
+                "aws:PrincipalArn": attrs.get("role_arn") or credential.principal_arn,
+                "aws:PrincipalAccount": credential.account_id,
+                "aws:PrincipalType": {"root": "Account", "user": "User",
+                                      "assumed-role": "AssumedRole",
+                                      "federated-user": "FederatedUser"}[credential.principal_type],
+                "aws:userid": credential.user_id, "aws:username": attrs.get("user_name"),
+            })
+            for tag_key, tag_value in {**tags, **(attrs.get("session_tags") or {})}.items():
+                context[f"aws:PrincipalTag/{tag_key}"] = tag_value
+            if attrs.get("role_arn"):
+                ids = (attrs["role_arn"],)
+        request_tags = _request_tags(params)
+        for tag_key, tag_value in request_tags.items():
+            context[f"aws:RequestTag/{tag_key}"] = tag_value
+        if request_tags:
+            context["aws:TagKeys"] = list(request_tags)
+        return AuthzRequest(
+            action=action, resources=resources or ["*"],
+            principal_arn=credential.principal_arn if credential else "*",
+            principal_account=credential.account_id if credential else None,
+            principal_type=credential.principal_type if credential else "anonymous",
+            principal_ids=ids, context=context)
+
     async def authorize(self, ctx: RequestContext, parsed: ParsedRequest) -> None:
-        if ctx.credential is None and ctx.service != "s3":
-            raise AwsError("Request is missing Authentication Token",
-                           code="MissingAuthenticationToken", status=403)
-        if ctx.service in ADMIN_SERVICES and not is_cloud_admin(ctx):
-            raise AccessDenied("You are not authorized to interact with this service.")
+        credential = ctx.credential
+        declaration = _DECLARATIONS.get(ctx.service)
+        if credential is None:
+            if ctx.service != "s3":
+                raise AwsError("Request is missing Authentication Token",
+                               code="MissingAuthenticationToken", status=403)
+            return  # anonymous S3: the bucket's ACL/policy decides in the provider
+        if ctx.service in ADMIN_SERVICES:
+            if not is_cloud_admin(ctx):
+                self._log_denial(ctx, ctx.service, "admin-only service")
+                raise AccessDenied("You are not authorized to interact with this service.")
+            return
+        attrs = credential.attributes
+        if attrs.get("account_admin") and not credential.is_temporary:
+            return
+        action = f"{ACTION_PREFIXES.get(ctx.service, ctx.service)}:{ctx.operation}"
+        if action.lower() in ALWAYS_ALLOWED:
+            return
+        params = parsed.params
+        resources = declaration.resources(ctx, params) if declaration and declaration.resources \
+            else []
+        if attrs.get("account_admin"):
+            identity: PolicySet = ADMIN_SET
+            session_set: PolicySet | None = None
+            tags: dict[str, str] = {}
+            if attrs.get("session_policy"):
+                session_set = PolicySet([attrs["session_policy"]])
+        else:
+            identity, session_set, tags = await self._policies(credential)
+        request = self.build_request(ctx, action, resources, tags, params)
+        resource_policy, owner = None, None
+        if declaration is not None and declaration.resource_policy is not None:
+            resource_policy, owner = await declaration.resource_policy(ctx, parsed)
+        decision = evaluate(request, identity, resource_policy, resource_account=owner,
+                            session_policies=session_set)
+        if decision.allowed:
+            return
+        self._log_denial(ctx, action, decision.effect)
+        message = (f"User: {credential.principal_arn} is not authorized to perform: {action}"
+                   + (f" on resource: {resources[0]}" if resources else ""))
+        if decision.effect == "Deny":
+            message += " with an explicit deny"
+        if ctx.service == "ec2":
+            encoded = self.cloud.secrets.seal(json.dumps({
+                "allowed": False, "explicitDeny": decision.effect == "Deny",
+                "matchedStatements": {"items": [{"statementId": decision.statement}]}
+                if decision.statement else {"items": []},
+                "context": {"principal": {"id": credential.user_id,
+                                          "arn": credential.principal_arn},
+                            "action": action, "resource": resources[0] if resources else "*"}}),
+                context=MESSAGE_CONTEXT)
+            raise UnauthorizedOperation("You are not authorized to perform this operation. "
+                                        f"Encoded authorization failure message: {encoded}")
+        raise AccessDenied(message)
+
+    def _log_denial(self, ctx: RequestContext, action: str, why: str) -> None:
+        credential = ctx.credential
+        log.info("denied %s %s to %s (%s) from %s", ctx.request_id, action,
+                 credential.principal_arn if credential else "anonymous", why, ctx.source_ip)
+
+
+ADMIN_SET = PolicySet(['{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*",'
+                       '"Resource":"*"}]}'])

@@ -1,12 +1,14 @@
-"""The credential store behind authentication: access keys from the IAM tables.
+"""The credential store behind authentication: access keys and STS sessions.
 
-Looks a key up by id, unseals its secret and describes the principal. Results are
+Looks a key up by id (``AKIA...`` in the access-key table, ``ASIA...`` in the STS
+session table), unseals its secret (and session token) and describes the principal. Results are
 cached for a few seconds per process (a deactivated key stops working within the
 TTL); ``invalidate`` drops an entry at once after a local change.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 from sqlalchemy import select
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.auth.credentials import Credential
 from cloudctl.auth.secrets import SecretBox
-from cloudctl.services.iam.models import AccessKey, Account, User
+from cloudctl.services.iam.models import AccessKey, Account, StsSession, User
 
 CACHE_TTL = 5.0
 ADMIN_USER = "admin"
@@ -53,6 +55,8 @@ class IamCredentialStore:
     async def _load(self, access_key_id: str) -> Credential | None:
         if not access_key_id or len(access_key_id) > 128:
             return None
+        if access_key_id.startswith("ASIA"):
+            return await self._load_session(access_key_id)
         async with self.sessions() as session:
             row = (await session.execute(
                 select(AccessKey, Account, User)
@@ -86,4 +90,31 @@ class IamCredentialStore:
                 "account_admin": is_account_admin,
                 "cloud_admin": is_account_admin and account.name == CLOUD_ADMIN_ACCOUNT,
             },
+        )
+
+    async def _load_session(self, access_key_id: str) -> Credential | None:
+        async with self.sessions() as session:
+            row = (await session.execute(
+                select(StsSession, Account)
+                .join(Account, Account.account_id == StsSession.account_id)
+                .where(StsSession.access_key_id == access_key_id)
+            )).first()
+        if row is None:
+            return None
+        sts, account = row
+        attributes = json.loads(sts.attributes_json or "{}")
+        attributes.setdefault("account_admin", False)
+        attributes.setdefault("cloud_admin", False)
+        attributes.update({"account_name": account.name, "session_policy": sts.session_policy})
+        return Credential(
+            access_key_id=sts.access_key_id,
+            secret_access_key=self.secrets.open(sts.secret_sealed),
+            account_id=account.account_id,
+            principal_arn=sts.principal_arn,
+            user_id=sts.user_id,
+            principal_type=sts.principal_type,  # type: ignore[arg-type]
+            session_token=self.secrets.open(sts.token_sealed),
+            expires_at=sts.expires_at,
+            active=True,
+            attributes=attributes,
         )

@@ -1,11 +1,40 @@
-"""STS: who is calling (GetCallerIdentity); the token operations arrive with IAM."""
+"""STS: GetCallerIdentity, AssumeRole, GetSessionToken, GetFederationToken and
+DecodeAuthorizationMessage.
+
+Temporary credentials (``ASIA...`` key, secret, session token) are stored in
+``sts_sessions`` with the secret and token sealed; the IAM credential store
+serves them to authentication, which refuses them once expired. A session
+carries its permissions: an assumed role's policies intersected with the
+session policy; a federation token's user policies intersected likewise.
+"""
 
 from __future__ import annotations
 
+import json
+import secrets as pysecrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
+from cloudctl.errors import AccessDenied, AwsError
+from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.services import ids
+from cloudctl.services.authz import MESSAGE_CONTEXT, PolicyAuthorizer
+from cloudctl.services.iam.models import Account, Role, StsSession
+from cloudctl.services.iam.policy import AuthzRequest, PolicyError, evaluate, validate_policy
+
+MIN_DURATION = registry.define(PropertyDef(
+    "tokens.minimum_duration_seconds", PropertyType.INTEGER, "900",
+    "Shortest DurationSeconds STS accepts (AWS: 900; lower only for testing).",
+    minimum=1, maximum=900,
+))
+
+
+def _validation(message: str) -> AwsError:
+    return AwsError(message, code="ValidationError", status=400)
 
 
 class StsProvider(Provider):
@@ -17,3 +46,159 @@ class StsProvider(Provider):
         assert credential is not None
         return {"UserId": credential.user_id, "Account": credential.account_id,
                 "Arn": credential.principal_arn}
+
+    def _duration(self, params: dict[str, Any], default: int, maximum: int) -> int:
+        seconds = int(params.get("DurationSeconds") or default)
+        minimum = int(self.cloud.properties.get(MIN_DURATION))
+        if not minimum <= seconds <= maximum:
+            raise _validation(f"The requested DurationSeconds exceeds the allowed range "
+                              f"({minimum}..{maximum}).")
+        return seconds
+
+    def _session_policy(self, params: dict[str, Any]) -> str | None:
+        text = params.get("Policy")
+        arns = params.get("PolicyArns") or []
+        if arns:
+            from cloudctl.services.iam import awspolicies
+
+            docs = []
+            for item in arns:
+                builtin = awspolicies.BY_ARN.get(item.get("arn", ""))
+                if builtin is None:
+                    raise _validation(f"Unsupported session policy ARN {item.get('arn')}.")
+                docs.append(json.loads(builtin.document)["Statement"])
+            if text is None:
+                text = json.dumps({"Version": "2012-10-17",
+                                   "Statement": [s for d in docs for s in d]})
+        if text is None:
+            return None
+        if len(text) > 2048:
+            raise AwsError("Session policy too large.", code="PackedPolicyTooLarge", status=400)
+        try:
+            validate_policy(text, "identity")
+        except PolicyError as exc:
+            raise AwsError(exc.message, code="MalformedPolicyDocument", status=400) from None
+        return text
+
+    async def _issue(self, account_id: str, principal_type: str, principal_arn: str,
+                     user_id: str, source_id: str, duration: int, session_policy: str | None,
+                     attributes: dict[str, Any]) -> dict[str, Any]:
+        secret = ids.secret_access_key()
+        token = "Fw" + pysecrets.token_urlsafe(96)
+        expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=duration)
+        row = StsSession(access_key_id=ids.access_key_id(temporary=True), account_id=account_id,
+                         secret_sealed=self.cloud.secrets.seal(secret),
+                         token_sealed=self.cloud.secrets.seal(token),
+                         principal_type=principal_type, principal_arn=principal_arn,
+                         user_id=user_id, source_id=source_id, session_policy=session_policy,
+                         attributes_json=json.dumps(attributes), expires_at=expires)
+        async with self.cloud.sessions() as session, session.begin():
+            session.add(row)
+        return {"AccessKeyId": row.access_key_id, "SecretAccessKey": secret,
+                "SessionToken": token, "Expiration": expires}
+
+    @operation("AssumeRole")
+    async def assume_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        credential = ctx.credential
+        assert credential is not None
+        role_arn = params["RoleArn"]
+        parts = role_arn.split(":", 5)
+        if len(parts) != 6 or not parts[5].startswith("role/"):
+            raise _validation(f"{role_arn} is invalid")
+        account_id, role_name = parts[4], parts[5].rsplit("/", 1)[-1]
+        async with self.cloud.sessions() as session:
+            role = (await session.execute(select(Role).where(
+                Role.account_id == account_id, Role.name_lower == role_name.lower()))
+            ).scalar_one_or_none()
+            account = await session.get(Account, account_id)
+        denied = AccessDenied(f"User: {credential.principal_arn} is not authorized to perform: "
+                              f"sts:AssumeRole on resource: {role_arn}")
+        if role is None or account is None:
+            raise denied
+        authz = self.cloud.authorizer
+        context = (authz.build_request(ctx, "sts:AssumeRole", [role_arn], {}, params).context
+                   if isinstance(authz, PolicyAuthorizer) else {})
+        context = dict(context)
+        if params.get("ExternalId"):
+            context["sts:ExternalId"] = params["ExternalId"]
+        if params.get("SourceIdentity"):
+            context["sts:SourceIdentity"] = params["SourceIdentity"]
+        if params.get("RoleSessionName"):
+            context["sts:RoleSessionName"] = params["RoleSessionName"]
+        ids_extra: tuple[str, ...] = ()
+        if credential.attributes.get("role_arn"):
+            ids_extra = (credential.attributes["role_arn"],)
+        request = AuthzRequest(action="sts:AssumeRole", resources=[role_arn],
+                               principal_arn=credential.principal_arn,
+                               principal_account=credential.account_id,
+                               principal_type=credential.principal_type,
+                               principal_ids=ids_extra, context=context)
+        # The trust policy is the role's resource policy: same account, either grants
+        # (the caller's identity allow was checked by the authorizer); other account: both.
+        trust = evaluate(request, None, role.trust_policy, resource_account=None)
+        if not trust.allowed:
+            raise denied
+        duration = self._duration(params, 3600, role.max_session_duration)
+        session_name = params["RoleSessionName"]
+        assumed_arn = f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{session_name}"
+        full_role_arn = f"arn:aws:iam::{account_id}:role{role.path}{role.name}"
+        tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
+        attributes = {"role_id": role.role_id, "role_arn": full_role_arn,
+                      "user_name": session_name, "session_tags": tags,
+                      "source_identity": params.get("SourceIdentity")}
+        creds = await self._issue(account_id, "assumed-role", assumed_arn,
+                                  f"{role.role_id}:{session_name}", role.role_id, duration,
+                                  self._session_policy(params), attributes)
+        out: dict[str, Any] = {"Credentials": creds, "AssumedRoleUser": {
+            "AssumedRoleId": f"{role.role_id}:{session_name}", "Arn": assumed_arn},
+            "PackedPolicySize": 0}
+        if params.get("SourceIdentity"):
+            out["SourceIdentity"] = params["SourceIdentity"]
+        return out
+
+    @operation("GetSessionToken")
+    async def get_session_token(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        credential = ctx.credential
+        assert credential is not None
+        if credential.is_temporary:
+            raise AccessDenied("Cannot call GetSessionToken with session credentials")
+        maximum = 3600 if credential.principal_type == "root" else 129600
+        duration = self._duration(params, min(43200, maximum), maximum)
+        attrs = credential.attributes
+        attributes = {"iam_user_id": credential.user_id, "user_name": attrs.get("user_name"),
+                      "account_admin": attrs.get("account_admin", False),
+                      "cloud_admin": attrs.get("cloud_admin", False)}
+        creds = await self._issue(credential.account_id, credential.principal_type,
+                                  credential.principal_arn, credential.user_id,
+                                  credential.user_id, duration, None, attributes)
+        return {"Credentials": creds}
+
+    @operation("GetFederationToken")
+    async def get_federation_token(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        credential = ctx.credential
+        assert credential is not None
+        if credential.is_temporary:
+            raise AccessDenied("Cannot call GetFederationToken with session credentials")
+        duration = self._duration(params, 43200, 129600)
+        name = params["Name"]
+        arn = f"arn:aws:sts::{credential.account_id}:federated-user/{name}"
+        policy = self._session_policy(params) or '{"Version":"2012-10-17","Statement":' \
+            '[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
+        attributes = {"iam_user_id": credential.user_id, "user_name": name,
+                      "account_admin": credential.attributes.get("account_admin", False)}
+        creds = await self._issue(credential.account_id, "federated-user", arn,
+                                  f"{credential.account_id}:{name}", credential.user_id,
+                                  duration, policy, attributes)
+        return {"Credentials": creds, "FederatedUser": {
+            "FederatedUserId": f"{credential.account_id}:{name}", "Arn": arn},
+            "PackedPolicySize": 0}
+
+    @operation("DecodeAuthorizationMessage")
+    async def decode_authorization_message(self, ctx: RequestContext,
+                                           params: dict[str, Any]) -> Result:
+        try:
+            text = self.cloud.secrets.open(params["EncodedMessage"], context=MESSAGE_CONTEXT)
+        except Exception:
+            raise AwsError("The message is not valid.", code="InvalidAuthorizationMessageException",
+                           status=400) from None
+        return {"DecodedMessage": text}

@@ -141,7 +141,7 @@ class Statement:
         if "resource" in fields and "notresource" in fields:
             raise PolicyError(SYNTAX)
         if not has_res:
-            if kind != "trust":
+            if kind not in ("trust", "any"):
                 raise PolicyError("Policy statement must contain resources.")
         else:
             which = "resource" if "resource" in fields else "notresource"

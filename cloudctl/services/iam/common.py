@@ -1,0 +1,182 @@
+"""Shared pieces of the IAM providers: errors, names, ARNs, pagination, accounts, tags.
+
+Owns AWS's IAM error vocabulary (NoSuchEntity 404, EntityAlreadyExists 409,
+DeleteConflict 409, LimitExceeded 409, MalformedPolicyDocument 400,
+ValidationError 400), Marker/MaxItems pagination exactly as AWS answers it, and
+``IamBase``: the provider base that resolves the account a call acts on
+(the caller's, or ``DelegateAccount`` for the cloud admin).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.errors import AccessDenied, AwsError
+from cloudctl.properties.registry import PropertyDef, PropertyType, registry
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import Provider
+from cloudctl.services.iam.models import Account
+from cloudctl.services.iam.policy import PolicyError, validate_policy
+
+T = TypeVar("T")
+
+ACCESS_KEYS_LIMIT = registry.define(PropertyDef(
+    "authentication.access_keys_limit", PropertyType.INTEGER, "2",
+    "Most access keys one user (or account root) may have.", minimum=1, maximum=100,
+))
+INLINE_LIMITS = {"user": 2048, "group": 5120, "role": 10240}
+MANAGED_LIMIT = 6144
+
+
+def no_such_entity(message: str) -> AwsError:
+    return AwsError(message, code="NoSuchEntity", status=404)
+
+
+def already_exists(message: str) -> AwsError:
+    return AwsError(message, code="EntityAlreadyExists", status=409)
+
+
+def delete_conflict(message: str) -> AwsError:
+    return AwsError(message, code="DeleteConflict", status=409)
+
+
+def limit_exceeded(message: str) -> AwsError:
+    return AwsError(message, code="LimitExceeded", status=409)
+
+
+def validation(message: str) -> AwsError:
+    return AwsError(message, code="ValidationError", status=400)
+
+
+def malformed(message: str) -> AwsError:
+    return AwsError(message, code="MalformedPolicyDocument", status=400)
+
+
+def check_policy(text: str, kind: str, limit: int) -> None:
+    """Validate a policy document on input as AWS does (MalformedPolicyDocument)."""
+    if len(text.replace(" ", "").replace("\n", "")) > limit:
+        raise limit_exceeded(f"Maximum policy size of {limit} bytes exceeded for this entity.")
+    try:
+        validate_policy(text, kind)  # type: ignore[arg-type]
+    except PolicyError as exc:
+        raise malformed(exc.message) from None
+
+
+def check_path(path: str | None) -> str:
+    path = path or "/"
+    if not (path.startswith("/") and path.endswith("/")) or "//" in path:
+        raise validation("The specified value for path is invalid. It must begin and end with "
+                         "/ and contain only alphanumeric characters and/or / characters.")
+    return path
+
+
+def arn(account_id: str, kind: str, path: str, name: str) -> str:
+    return f"arn:aws:iam::{account_id}:{kind}{path}{name}"
+
+
+def tags_out(tags_json: str) -> list[dict[str, str]]:
+    return list(json.loads(tags_json or "[]"))
+
+
+def merge_tags(tags_json: str, new: Sequence[dict[str, str]]) -> str:
+    current = {t["Key"]: t["Value"] for t in tags_out(tags_json)}
+    for tag in new:
+        current[tag["Key"]] = tag.get("Value", "")
+    if len(current) > 50:
+        raise limit_exceeded("The number of tags has reached the maximum limit.")
+    return json.dumps([{"Key": k, "Value": v} for k, v in current.items()])
+
+
+def drop_tags(tags_json: str, keys: Sequence[str]) -> str:
+    gone = set(keys)
+    return json.dumps([t for t in tags_out(tags_json) if t["Key"] not in gone])
+
+
+def paginate(items: Sequence[T], params: dict[str, Any], key: Callable[[T], str],
+             field: str) -> dict[str, Any]:
+    """AWS Marker/MaxItems pagination over ``items`` already sorted by ``key``."""
+    limit = params.get("MaxItems") or 100
+    if not 1 <= limit <= 1000:
+        raise validation("1 validation error detected: Value at 'maxItems' failed to satisfy "
+                         "constraint: Member must have value between 1 and 1000")
+    start = 0
+    marker = params.get("Marker")
+    if marker:
+        try:
+            after = base64.urlsafe_b64decode(marker.encode()).decode()
+        except ValueError:
+            raise validation("Invalid Marker.") from None
+        while start < len(items) and key(items[start]) <= after:
+            start += 1
+    page = items[start:start + limit]
+    out: dict[str, Any] = {field: page, "IsTruncated": start + limit < len(items)}
+    if out["IsTruncated"]:
+        out["Marker"] = encode_marker(key(page[-1]))
+    return out
+
+
+def encode_marker(last: str) -> str:
+    return base64.urlsafe_b64encode(last.encode()).decode()
+
+
+def decode_marker(params: dict[str, Any]) -> str | None:
+    marker = params.get("Marker")
+    if not marker:
+        return None
+    try:
+        return base64.urlsafe_b64decode(str(marker).encode()).decode()
+    except ValueError:
+        raise validation("Invalid Marker.") from None
+
+
+def max_items(params: dict[str, Any]) -> int:
+    limit = int(params.get("MaxItems") or 100)
+    if not 1 <= limit <= 1000:
+        raise validation("1 validation error detected: Value at 'maxItems' failed to satisfy "
+                         "constraint: Member must have value between 1 and 1000")
+    return limit
+
+
+def is_cloud_admin(ctx: RequestContext) -> bool:
+    return bool(ctx.credential and ctx.credential.attributes.get("cloud_admin"))
+
+
+class IamBase(Provider):
+    """Base of the IAM providers: the account a call acts on, one session per call."""
+
+    service = "iam"
+
+    async def target_account(self, ctx: RequestContext, params: dict[str, Any],
+                             session: AsyncSession) -> Account:
+        delegate = params.get("DelegateAccount")
+        if delegate:
+            if not is_cloud_admin(ctx):
+                raise AccessDenied("Only the cloud administrator may act on another account.")
+            column = Account.account_id if delegate.isdigit() else Account.name
+            account = (await session.execute(select(Account).where(column == delegate))
+                       ).scalar_one_or_none()
+            if account is None:
+                raise no_such_entity(f"The account {delegate} cannot be found.")
+            return account
+        account_id = ctx.require_account()
+        account = await session.get(Account, account_id)
+        if account is None:
+            raise no_such_entity("The caller's account no longer exists.")
+        return account
+
+    def invalidate(self, access_key_id: str | None = None) -> None:
+        """Drop cached credentials and compiled policy sets after an identity change."""
+        store = self.cloud.credentials
+        hook = getattr(store, "invalidate", None)
+        if hook is not None:
+            hook(access_key_id)
+        authz = getattr(self.cloud, "authorizer", None)
+        drop = getattr(authz, "invalidate", None)
+        if drop is not None:
+            drop()

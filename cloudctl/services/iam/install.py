@@ -1,0 +1,11 @@
+"""The IAM providers a cloud runs (``assemble`` adds them)."""
+
+from __future__ import annotations
+
+from cloudctl.services.iam.accounts import AccountsProvider
+from cloudctl.services.iam.keys import KeysProvider
+from cloudctl.services.iam.policies import PoliciesProvider
+from cloudctl.services.iam.roles import RolesProvider
+from cloudctl.services.iam.users import UsersProvider
+
+IAM_PROVIDERS = (AccountsProvider, UsersProvider, KeysProvider, RolesProvider, PoliciesProvider)

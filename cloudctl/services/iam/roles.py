@@ -1,0 +1,265 @@
+"""IAM roles (trust policies, session duration, tags) and instance profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.server.context import RequestContext
+from cloudctl.server.providers import Result, operation
+from cloudctl.services import ids
+from cloudctl.services.iam.common import (
+    IamBase,
+    already_exists,
+    arn,
+    check_path,
+    check_policy,
+    delete_conflict,
+    drop_tags,
+    limit_exceeded,
+    merge_tags,
+    no_such_entity,
+    tags_out,
+    validation,
+)
+from cloudctl.services.iam.models import InlinePolicy, InstanceProfile, PolicyAttachment, Role
+from cloudctl.services.iam.users import page, paged
+
+
+def role_out(role: Role) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Path": role.path, "RoleName": role.name, "RoleId": role.role_id,
+        "Arn": arn(role.account_id, "role", role.path, role.name),
+        "CreateDate": role.created_at, "AssumeRolePolicyDocument": quote(role.trust_policy, safe=""),
+        "MaxSessionDuration": role.max_session_duration}
+    if role.description:
+        out["Description"] = role.description
+    tags = tags_out(role.tags_json)
+    if tags:
+        out["Tags"] = tags
+    return out
+
+
+async def get_role(session: AsyncSession, account_id: str, name: str) -> Role:
+    role = (await session.execute(select(Role).where(
+        Role.account_id == account_id, Role.name_lower == name.lower()))).scalar_one_or_none()
+    if role is None:
+        raise no_such_entity(f"The role with name {name} cannot be found.")
+    return role
+
+
+def _duration(value: Any) -> int:
+    seconds = int(value or 3600)
+    if not 3600 <= seconds <= 43200:
+        raise validation("1 validation error detected: Value at 'maxSessionDuration' failed to "
+                         "satisfy constraint: Member must have value between 3600 and 43200")
+    return seconds
+
+
+class RolesProvider(IamBase):
+
+    async def _profile(self, session: AsyncSession, account_id: str,
+                       name: str) -> InstanceProfile:
+        row = (await session.execute(select(InstanceProfile).where(
+            InstanceProfile.account_id == account_id,
+            InstanceProfile.name_lower == name.lower()))).scalar_one_or_none()
+        if row is None:
+            raise no_such_entity(f"Instance Profile {name} cannot be found.")
+        return row
+
+    async def _profile_out(self, session: AsyncSession, row: InstanceProfile) -> dict[str, Any]:
+        roles = []
+        if row.role_id:
+            role = await session.get(Role, row.role_id)
+            if role is not None:
+                roles.append(role_out(role))
+        return {"Path": row.path, "InstanceProfileName": row.name,
+                "InstanceProfileId": row.profile_id,
+                "Arn": arn(row.account_id, "instance-profile", row.path, row.name),
+                "CreateDate": row.created_at, "Roles": roles}
+
+    @operation("CreateRole")
+    async def create_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        name, path = params["RoleName"], check_path(params.get("Path"))
+        trust = params["AssumeRolePolicyDocument"]
+        check_policy(trust, "trust", 2048)
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            if (await session.execute(select(Role.role_id).where(
+                    Role.account_id == account.account_id, Role.name_lower == name.lower()))
+                    ).first():
+                raise already_exists(f"Role with name {name} already exists.")
+            role = Role(role_id=ids.role_id(), account_id=account.account_id, name=name,
+                        name_lower=name.lower(), path=path, trust_policy=trust,
+                        description=params.get("Description"),
+                        max_session_duration=_duration(params.get("MaxSessionDuration")),
+                        tags_json=merge_tags("[]", params.get("Tags") or []))
+            session.add(role)
+            await session.flush()
+        return {"Role": role_out(role)}
+
+    @operation("GetRole")
+    async def get_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session:
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+        return {"Role": role_out(role)}
+
+    @operation("ListRoles")
+    async def list_roles(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session:
+            account = await self.target_account(ctx, params, session)
+            rows, truncated = await page(session, Role, account.account_id, params)
+        return paged("Roles", rows, truncated, role_out)
+
+    @operation("UpdateRole")
+    async def update_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            if params.get("Description") is not None:
+                role.description = params["Description"]
+            if params.get("MaxSessionDuration") is not None:
+                role.max_session_duration = _duration(params["MaxSessionDuration"])
+        return {}
+
+    @operation("UpdateRoleDescription")
+    async def update_role_description(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            role.description = params["Description"]
+        return {"Role": role_out(role)}
+
+    @operation("UpdateAssumeRolePolicy")
+    async def update_assume_role_policy(self, ctx: RequestContext,
+                                        params: dict[str, Any]) -> Result:
+        trust = params["PolicyDocument"]
+        check_policy(trust, "trust", 2048)
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            role.trust_policy = trust
+        return {}
+
+    @operation("DeleteRole")
+    async def delete_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            for table, column, what in (
+                    (InstanceProfile, InstanceProfile.role_id, "remove role from instance profile"),
+                    (InlinePolicy, InlinePolicy.owner_id, "delete policies"),
+                    (PolicyAttachment, PolicyAttachment.owner_id, "detach all policies")):
+                if (await session.execute(select(func.count()).select_from(table)
+                                          .where(column == role.role_id))).scalar_one():
+                    raise delete_conflict(f"Cannot delete entity, must {what} first.")
+            await session.delete(role)
+        self.invalidate()
+        return {}
+
+    @operation("TagRole")
+    async def tag_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            role.tags_json = merge_tags(role.tags_json, params["Tags"])
+        return {}
+
+    @operation("UntagRole")
+    async def untag_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            role.tags_json = drop_tags(role.tags_json, params["TagKeys"])
+        return {}
+
+    @operation("ListRoleTags")
+    async def list_role_tags(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session:
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+        return {"Tags": tags_out(role.tags_json), "IsTruncated": False}
+
+    @operation("CreateInstanceProfile")
+    async def create_instance_profile(self, ctx: RequestContext,
+                                      params: dict[str, Any]) -> Result:
+        name, path = params["InstanceProfileName"], check_path(params.get("Path"))
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            if (await session.execute(select(InstanceProfile.profile_id).where(
+                    InstanceProfile.account_id == account.account_id,
+                    InstanceProfile.name_lower == name.lower()))).first():
+                raise already_exists(f"Instance Profile {name} already exists.")
+            row = InstanceProfile(profile_id="AIPA" + ids.user_id()[4:],
+                                  account_id=account.account_id, name=name,
+                                  name_lower=name.lower(), path=path)
+            session.add(row)
+            await session.flush()
+            return {"InstanceProfile": await self._profile_out(session, row)}
+
+    @operation("GetInstanceProfile")
+    async def get_instance_profile(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session:
+            account = await self.target_account(ctx, params, session)
+            row = await self._profile(session, account.account_id, params["InstanceProfileName"])
+            return {"InstanceProfile": await self._profile_out(session, row)}
+
+    @operation("ListInstanceProfiles")
+    async def list_instance_profiles(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session:
+            account = await self.target_account(ctx, params, session)
+            rows, truncated = await page(session, InstanceProfile, account.account_id, params)
+            out = paged("InstanceProfiles", rows, truncated, lambda r: r)
+            out["InstanceProfiles"] = [await self._profile_out(session, r) for r in rows]
+        return out
+
+    @operation("ListInstanceProfilesForRole")
+    async def list_instance_profiles_for_role(self, ctx: RequestContext,
+                                              params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session:
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            rows, truncated = await page(session, InstanceProfile, account.account_id, params,
+                                         InstanceProfile.role_id == role.role_id)
+            out = paged("InstanceProfiles", rows, truncated, lambda r: r)
+            out["InstanceProfiles"] = [await self._profile_out(session, r) for r in rows]
+        return out
+
+    @operation("AddRoleToInstanceProfile")
+    async def add_role_to_instance_profile(self, ctx: RequestContext,
+                                           params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            row = await self._profile(session, account.account_id, params["InstanceProfileName"])
+            role = await get_role(session, account.account_id, params["RoleName"])
+            if row.role_id is not None:
+                raise limit_exceeded("Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1")
+            row.role_id = role.role_id
+        return {}
+
+    @operation("RemoveRoleFromInstanceProfile")
+    async def remove_role_from_instance_profile(self, ctx: RequestContext,
+                                                params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            row = await self._profile(session, account.account_id, params["InstanceProfileName"])
+            role = await get_role(session, account.account_id, params["RoleName"])
+            if row.role_id != role.role_id:
+                raise no_such_entity(f"Role {role.name} is not in instance profile {row.name}.")
+            row.role_id = None
+        return {}
+
+    @operation("DeleteInstanceProfile")
+    async def delete_instance_profile(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            row = await self._profile(session, account.account_id, params["InstanceProfileName"])
+            if row.role_id is not None:
+                raise delete_conflict("Cannot delete entity, must remove roles from instance "
+                                      "profile first.")
+            await session.delete(row)
+        return {}
