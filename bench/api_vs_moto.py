@@ -23,7 +23,14 @@ import botocore.credentials
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
-from bench.common import Server, cpu_seconds, median, percentile, start_cloud, start_moto, worker_rss
+from bench.common import (
+    Server,
+    cpu_seconds,
+    percentile,
+    start_cloud,
+    start_moto,
+    worker_rss,
+)
 
 OPS = {
     "sts:GetCallerIdentity": ("sts", {"Action": "GetCallerIdentity", "Version": "2011-06-15"}),

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 NAME_RE = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)+$")
@@ -16,7 +16,7 @@ class PropertyError(ValueError):
     """A value that does not fit its property, or an unknown property name."""
 
 
-class PropertyType(str, Enum):
+class PropertyType(StrEnum):
     STRING = "string"
     INTEGER = "integer"
     BOOLEAN = "boolean"

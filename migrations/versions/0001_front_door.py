@@ -1,7 +1,7 @@
 """front door: accounts, users, access keys, properties, zones
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 00:42:45.665091
 """
 
@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('cloud_properties',
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
@@ -83,11 +83,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_iam_access_keys_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_iam_access_keys_user_id'), ['user_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('iam_access_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_iam_access_keys_user_id'))
         batch_op.drop_index(batch_op.f('ix_iam_access_keys_account_id'))
@@ -106,4 +106,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cloud_properties_revision'))
 
     op.drop_table('cloud_properties')
-    
+

@@ -21,7 +21,7 @@ class Ec2GeographyProvider(Provider):
     @operation("DescribeRegions")
     async def describe_regions(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         host = ctx.wire.header("Host") or "localhost:8773"
-        regions = [{"RegionName": name, "Endpoint": host, "OptInStatus": "opt-in-not-required"}
+        regions: list[dict[str, Any]] = [{"RegionName": name, "Endpoint": host, "OptInStatus": "opt-in-not-required"}
                    for name in sorted({self.cloud.region, *self.cloud.region_zones})]
         names = params.get("RegionNames") or []
         if names:
@@ -43,7 +43,7 @@ class Ec2GeographyProvider(Provider):
         names: list[str] = list(params.get("ZoneNames") or [])
         verbose = "verbose" in names and is_cloud_admin(ctx)
         names = [n for n in names if n != "verbose"]
-        zones = []
+        zones: list[dict[str, Any]] = []
         for index, name in enumerate(self.cloud.region_zones.get(region, [])):
             messages = []
             if verbose:
