@@ -129,7 +129,7 @@ class MultipartProvider(S3Provider):
         numbers: list[int] = []
         md5s: list[str] = []
         size = 0
-        for index, part in enumerate(wanted):
+        for part in wanted:
             number = int(part.get("PartNumber", 0))
             row = stored.get(number)
             if row is None or unquote_etag(str(part.get("ETag", ""))) != row.etag:
@@ -141,14 +141,15 @@ class MultipartProvider(S3Provider):
                 raise s3_error("InvalidPartOrder", "The list of parts was not in ascending "
                                "order. The parts list must be specified in order by part "
                                "number.", UploadId=upload.upload_id)
-            if index < len(wanted) - 1 and row.size < minimum:
-                raise s3_error("EntityTooSmall", "Your proposed upload is smaller than the "
-                               "minimum allowed object size.", ProposedSize=row.size,
-                               MinSizeAllowed=minimum, PartNumber=number,
-                               ETag=quote_etag(row.etag))
             numbers.append(number)
             md5s.append(row.etag)
             size += row.size
+        for number in numbers[:-1]:
+            if stored[number].size < minimum:
+                raise s3_error("EntityTooSmall", "Your proposed upload is smaller than the "
+                               "minimum allowed object size.", ProposedSize=stored[number].size,
+                               MinSizeAllowed=minimum, PartNumber=number,
+                               ETag=quote_etag(stored[number].etag))
         blob_id = new_blob_id()
         try:
             info = await self.store.complete(upload.upload_id, blob_id, numbers)
