@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("service", help="services and their state")
     p.add_argument("service_command", choices=("list",))
     p.set_defaults(func=cmd_service)
+
+    from cloudctl.cli.images import add_parser as add_image_parser
+
+    add_image_parser(sub)
     return parser
 
 
