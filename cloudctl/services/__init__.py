@@ -33,3 +33,8 @@ def assemble(cloud: Cloud) -> None:
 
     for compute_cls in compute_providers():
         cloud.add_provider(compute_cls(cloud))
+    from cloudctl.services.ec2.snapshots import SnapshotsProvider
+    from cloudctl.services.ec2.volumes import VolumesProvider
+
+    for ebs_cls in (VolumesProvider, SnapshotsProvider):
+        cloud.add_provider(ebs_cls(cloud))
