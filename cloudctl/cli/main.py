@@ -127,6 +127,14 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_network(args: argparse.Namespace) -> int:
+    from cloudctl.cli.network import render_text, run_network
+
+    summary = run_network(_settings(args), args.network_command)
+    _print(args, summary, render_text(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudctl", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="data directory (default $CLOUDCTL_DATA_DIR or "
@@ -164,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prop_command", choices=("list", "get", "set", "reset"))
     p.add_argument("items", nargs="*", help="names, prefixes, or NAME=VALUE / NAME=@file")
     p.set_defaults(func=cmd_property)
+
+    p = sub.add_parser("network", help="EDGE network view and hosts")
+    p.add_argument("network_command", choices=("show",))
+    p.set_defaults(func=cmd_network)
 
     p = sub.add_parser("service", help="services and their state")
     p.add_argument("service_command", choices=("list",))
