@@ -12,8 +12,14 @@ from cloudctl.server.providers import Provider
 
 def compute_providers() -> list[type[Provider]]:
     """Every compute provider class, in registration order."""
+    from cloudctl.services.ec2.images import ImagesProvider
+    from cloudctl.services.ec2.instance_actions import InstanceActionsProvider
+    from cloudctl.services.ec2.instance_types import InstanceTypesProvider
+    from cloudctl.services.ec2.instances import InstancesProvider
     from cloudctl.services.ec2.keypairs import KeyPairsProvider
     from cloudctl.services.ec2.tags import TagsProvider
 
-    providers: list[type[Provider]] = [TagsProvider, KeyPairsProvider]
+    providers: list[type[Provider]] = [TagsProvider, KeyPairsProvider, InstanceTypesProvider,
+                                       ImagesProvider, InstancesProvider,
+                                       InstanceActionsProvider]
     return providers

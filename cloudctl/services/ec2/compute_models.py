@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from cloudctl.services.ec2.images import Image, LaunchPermission
+from cloudctl.services.ec2.instance_models import Instance, InstanceType
 from cloudctl.services.ec2.keypairs import KeyPair
+from cloudctl.services.ec2.nodes import Node
 from cloudctl.services.ec2.tags import Tag
 
-COMPUTE_TABLES = (Tag, KeyPair)
+COMPUTE_TABLES = (Tag, KeyPair, InstanceType, Node, Image, LaunchPermission, Instance)
 
-__all__ = ["COMPUTE_TABLES", "KeyPair", "Tag"]
+__all__ = ["COMPUTE_TABLES", "Image", "Instance", "InstanceType", "KeyPair", "LaunchPermission",
+           "Node", "Tag"]

@@ -1,0 +1,110 @@
+"""Placement of new instances: zone first, then node, honouring cores and memory.
+
+Pure functions over a capacity snapshot (nodes and what their live instances
+use); the caller takes the snapshot inside the RunInstances transaction and
+records the placements there. Policies (``cloud.scheduler.policy``):
+
+- ROUNDROBIN (Eucalyptus' default): the next node after the last one used, per zone;
+- GREEDY: fill the first node that fits before using the next (POWERSAVE = GREEDY).
+
+A request that does not fit entirely answers ``InsufficientInstanceCapacity``
+(MinCount is what must fit; up to MaxCount are placed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cloudctl.errors import AwsError
+from cloudctl.properties.registry import PropertyDef, PropertyType, registry
+
+POLICY = registry.define(PropertyDef(
+    "cloud.scheduler.policy", PropertyType.STRING, "ROUNDROBIN",
+    "How the scheduler picks a node in a zone: ROUNDROBIN or GREEDY (POWERSAVE = GREEDY).",
+    choices=("ROUNDROBIN", "GREEDY", "POWERSAVE"),
+))
+
+
+@dataclass
+class NodeCapacity:
+    name: str
+    zone: str
+    cores: int
+    memory_mib: int
+    used_cores: int = 0
+    used_memory_mib: int = 0
+
+    def fits(self, cores: int, memory_mib: int) -> int:
+        """How many instances of that size still fit."""
+        if cores <= 0 or memory_mib <= 0:
+            return 0
+        return max(0, min((self.cores - self.used_cores) // cores,
+                          (self.memory_mib - self.used_memory_mib) // memory_mib))
+
+    def total(self, cores: int, memory_mib: int) -> int:
+        if cores <= 0 or memory_mib <= 0:
+            return 0
+        return max(0, min(self.cores // cores, self.memory_mib // memory_mib))
+
+
+@dataclass
+class RoundRobinState:
+    """The last node used per zone (kept per process; a restart starts at the first)."""
+
+    last: dict[str, str] = field(default_factory=dict)
+
+
+def insufficient(type_name: str, zone: str | None) -> AwsError:
+    where = f" in the Availability Zone ({zone})" if zone else ""
+    return AwsError(f"We currently do not have sufficient {type_name} capacity{where}. "
+                    "Our system will be working on provisioning additional capacity.",
+                    code="InsufficientInstanceCapacity", status=500, sender_fault=False)
+
+
+def choose_zone(nodes: list[NodeCapacity], zones: list[str], cores: int, memory_mib: int,
+                min_count: int, type_name: str) -> str:
+    """The zone with the most room for this type (ties: name order)."""
+    best, best_room = None, -1
+    for zone in zones:
+        room = sum(n.fits(cores, memory_mib) for n in nodes if n.zone == zone)
+        if room > best_room:
+            best, best_room = zone, room
+    if best is None or best_room < min_count:
+        raise insufficient(type_name, None)
+    return best
+
+
+def place(nodes: list[NodeCapacity], zone: str, cores: int, memory_mib: int, min_count: int,
+          max_count: int, policy: str, state: RoundRobinState, type_name: str) -> list[str]:
+    """Node names for up to ``max_count`` instances (at least ``min_count``), in order.
+
+    Mutates the capacities it places on (so a caller can place several batches)."""
+    candidates = sorted((n for n in nodes if n.zone == zone), key=lambda n: n.name)
+    room = sum(n.fits(cores, memory_mib) for n in candidates)
+    if room < min_count:
+        raise insufficient(type_name, zone)
+    count = min(max_count, room)
+    out: list[str] = []
+    if policy in ("GREEDY", "POWERSAVE"):
+        for node in candidates:
+            take = min(node.fits(cores, memory_mib), count - len(out))
+            node.used_cores += take * cores
+            node.used_memory_mib += take * memory_mib
+            out.extend([node.name] * take)
+            if len(out) == count:
+                break
+        return out
+    start = 0
+    last = state.last.get(zone)
+    if last is not None:
+        start = next((i for i, n in enumerate(candidates) if n.name > last), 0)
+    index = start
+    while len(out) < count:
+        node = candidates[index % len(candidates)]
+        index += 1
+        if node.fits(cores, memory_mib) > 0:
+            node.used_cores += cores
+            node.used_memory_mib += memory_mib
+            out.append(node.name)
+            state.last[zone] = node.name
+    return out
