@@ -127,12 +127,10 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_network(args: argparse.Namespace) -> int:
-    from cloudctl.cli.network import render_text, run_network
+def cmd_account(args: argparse.Namespace) -> int:
+    from cloudctl.cli.accounts import run_account
 
-    summary = run_network(_settings(args), args.network_command)
-    _print(args, summary, render_text(summary))
-    return 0
+    return run_account(args, _settings(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,17 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("items", nargs="*", help="names, prefixes, or NAME=VALUE / NAME=@file")
     p.set_defaults(func=cmd_property)
 
-    p = sub.add_parser("network", help="EDGE network view and hosts")
-    p.add_argument("network_command", choices=("show",))
-    p.set_defaults(func=cmd_network)
+    from cloudctl.cli.accounts import add_parser as add_account_parser
+
+    add_account_parser(sub)
+    sub.choices["account"].set_defaults(func=cmd_account)
 
     p = sub.add_parser("service", help="services and their state")
     p.add_argument("service_command", choices=("list",))
     p.set_defaults(func=cmd_service)
-
-    from cloudctl.cli.images import add_parser as add_image_parser
-
-    add_image_parser(sub)
     return parser
 
 
