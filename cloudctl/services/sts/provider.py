@@ -26,10 +26,11 @@ from cloudctl.services.authz import MESSAGE_CONTEXT, PolicyAuthorizer
 from cloudctl.services.iam.models import Account, Role, StsSession
 from cloudctl.services.iam.policy import AuthzRequest, PolicyError, evaluate, validate_policy
 
-MIN_DURATION = registry.define(PropertyDef(
-    "tokens.minimum_duration_seconds", PropertyType.INTEGER, "900",
-    "Shortest DurationSeconds STS accepts (AWS: 900; lower only for testing).",
-    minimum=1, maximum=900,
+MIN_DURATION = 900
+LIFETIME_CAP = registry.define(PropertyDef(
+    "tokens.max_lifetime_seconds", PropertyType.INTEGER, "0",
+    "Upper bound on the lifetime of every temporary credential issued (0: no bound "
+    "beyond each API's own limits).", minimum=0, maximum=129600,
 ))
 
 
@@ -49,7 +50,7 @@ class StsProvider(Provider):
 
     def _duration(self, params: dict[str, Any], default: int, maximum: int) -> int:
         seconds = int(params.get("DurationSeconds") or default)
-        minimum = int(self.cloud.properties.get(MIN_DURATION))
+        minimum = MIN_DURATION
         if not minimum <= seconds <= maximum:
             raise _validation(f"The requested DurationSeconds exceeds the allowed range "
                               f"({minimum}..{maximum}).")
@@ -83,6 +84,9 @@ class StsProvider(Provider):
     async def _issue(self, account_id: str, principal_type: str, principal_arn: str,
                      user_id: str, source_id: str, duration: int, session_policy: str | None,
                      attributes: dict[str, Any]) -> dict[str, Any]:
+        cap = int(self.cloud.properties.get(LIFETIME_CAP))
+        if cap:
+            duration = min(duration, cap)
         secret = ids.secret_access_key()
         token = "Fw" + pysecrets.token_urlsafe(96)
         expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=duration)
