@@ -18,8 +18,9 @@ def compute_providers() -> list[type[Provider]]:
     from cloudctl.services.ec2.instances import InstancesProvider
     from cloudctl.services.ec2.keypairs import KeyPairsProvider
     from cloudctl.services.ec2.tags import TagsProvider
+    from cloudctl.services.metadata.server import MetadataProvider
 
     providers: list[type[Provider]] = [TagsProvider, KeyPairsProvider, InstanceTypesProvider,
                                        ImagesProvider, InstancesProvider,
-                                       InstanceActionsProvider]
+                                       InstanceActionsProvider, MetadataProvider]
     return providers
