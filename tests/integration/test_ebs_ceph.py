@@ -1,0 +1,147 @@
+"""EBS on Ceph RBD, and convergence after kill -9 during a snapshot (file and RBD).
+
+The RBD cloud is a LiveCloud whose zone property selects ``ceph-rbd`` with the
+``ceph_cluster`` fixture's connection; the flows are the API tests' own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storagectl.blocks import GIB, open_block_backend
+from tests.api.test_ebs_flows import (
+    FAST,
+    flow_share_snapshot,
+    flow_snapshot_restore_grow_copy,
+    flow_volume_lifecycle,
+    new_volume,
+    zone_of,
+)
+from tests.support import LiveCloud, new_cloud
+
+pytestmark = pytest.mark.integration
+
+
+def use_rbd(cloud: LiveCloud, rbd: dict[str, Any], prefix: str) -> None:
+    zone = zone_of(cloud)
+    settings = {"blockstoragemanager": "ceph-rbd", "ceph.conf": rbd["conffile"],
+                "ceph.keyring": rbd["keyring"], "ceph.user": rbd["client_name"],
+                "ceph.pool": rbd["pool"], "ceph.prefix": prefix}
+    cloud.cli("property", "set", *[f"{zone}.storage.{k}={v}" for k, v in settings.items()])
+    time.sleep(1.5)  # property poll
+
+
+@pytest.fixture(scope="module")
+def rbd_cloud(ceph_cluster: Any) -> Iterator[tuple[LiveCloud, dict[str, Any]]]:
+    cloud = new_cloud()
+    cloud.start()
+    rbd = {**ceph_cluster.rbd_config(), "prefix": f"t{uuid.uuid4().hex[:8]}."}
+    try:
+        use_rbd(cloud, rbd, rbd["prefix"])
+        yield cloud, rbd
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _backend_lists(kind: str, config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    async def run() -> tuple[list[str], list[str]]:
+        backend = open_block_backend(kind, **config)  # type: ignore[arg-type]
+        try:
+            return await backend.list_volumes(), await backend.list_snapshots()
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
+def _write(kind: str, config: dict[str, Any], volume_id: str, mib: int) -> None:
+    async def run() -> None:
+        backend = open_block_backend(kind, **config)  # type: ignore[arg-type]
+        try:
+            chunk = os.urandom(1 << 20)
+            for i in range(mib):
+                await backend.write(volume_id, i << 20, chunk)
+        finally:
+            await backend.close()
+
+    asyncio.run(run())
+
+
+def test_rbd_volume_lifecycle(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
+    cloud, rbd = rbd_cloud
+    volume_id = new_volume(cloud, 1)
+    assert volume_id in _backend_lists("ceph-rbd", rbd)[0]  # really on RBD
+    cloud.client("ec2").delete_volume(VolumeId=volume_id)
+    flow_volume_lifecycle(cloud)
+
+
+def test_rbd_snapshot_restore_grow_copy(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
+    flow_snapshot_restore_grow_copy(rbd_cloud[0])
+
+
+def test_rbd_share_snapshot(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
+    flow_share_snapshot(rbd_cloud[0], "ebs-share-rbd")
+
+
+def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any]) -> None:
+    ec2 = cloud.client("ec2")
+    volume_id = new_volume(cloud, 2)
+    _write(kind, config, volume_id, 384)  # data, so the copy takes a while
+    snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    deadline = time.time() + 30
+    while time.time() < deadline:  # kill once the backend copy is under way
+        snap = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+        if snap["State"] != "pending" or snap["Progress"] != "0%":
+            break
+        time.sleep(0.05)
+    killed_in = (snap["State"], snap["Progress"])
+    cloud.stop(signal.SIGKILL)
+    cloud.start()
+    ec2 = cloud.client("ec2")
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot_id], WaiterConfig=FAST)
+    restored = ec2.create_volume(AvailabilityZone=zone_of(cloud), SnapshotId=snapshot_id)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[restored["VolumeId"]],
+                                            WaiterConfig=FAST)
+    volumes, snapshots = _backend_lists(kind, config)
+    described = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    assert set(volumes) <= described | {volume_id, restored["VolumeId"]}, killed_in
+    assert snapshot_id in snapshots
+    for vid in (volume_id, restored["VolumeId"]):
+        ec2.delete_volume(VolumeId=vid)
+    ec2.delete_snapshot(SnapshotId=snapshot_id)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        volumes, snapshots = _backend_lists(kind, config)
+        if volume_id not in volumes and snapshot_id not in snapshots and \
+                restored["VolumeId"] not in volumes:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"left in the backend: {volumes} {snapshots}")
+
+
+def test_kill_9_during_snapshot_file() -> None:
+    cloud = new_cloud()
+    cloud.start()
+    try:
+        _crash_during_snapshot(cloud, "file", {"root": str(Path(cloud.data_dir) / "volumes")})
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def test_kill_9_during_snapshot_rbd(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
+    cloud, rbd = rbd_cloud
+    _crash_during_snapshot(cloud, "ceph-rbd", rbd)
+    assert GIB  # sizes are GiB throughout
