@@ -17,6 +17,7 @@ from cloudctl.auth.secrets import SecretBox
 from cloudctl.config import Settings
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.db.migrate import upgrade
+from cloudctl.images.keys import ensure_cloud_bundle_cert
 from cloudctl.services.geography import ensure_zones
 from cloudctl.services.iam.bootstrap import (
     IssuedKey,
@@ -71,6 +72,7 @@ def initialise(settings: Settings, region: str = "eucalyptus",
     ca = pki.ensure_ca(settings.ca_dir)
     for name in SERVICE_CERTS:
         pki.issue(ca, settings.ca_dir / "services", name)
+    ensure_cloud_bundle_cert(settings.ca_dir)  # nodes decrypt image bundles with it
     upgrade(settings.database_url)
     zone_names = zones or [f"{region}-1a"]
     return asyncio.run(_init_state(settings, region, zone_names))

@@ -33,6 +33,6 @@ def current(database_url: str) -> str | None:
 
     engine = create_engine(sync_url(database_url))
     with engine.connect() as conn:
-        rev = MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
     engine.dispose()
-    return rev
+    return ",".join(sorted(heads)) or None

@@ -1,0 +1,129 @@
+"""The cloud as an administrator runs it: init, credentials files, workers, signals, skew."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.api.test_front_door import mock_clock
+from tests.support import LiveCloud, new_cloud
+
+
+def test_init_is_idempotent(tmp_path: Path) -> None:
+    env = dict(os.environ, CLOUDCTL_DATA_DIR=str(tmp_path / "data"))
+    first = json.loads(subprocess.run([sys.executable, "-m", "cloudctl", "--output", "json", "init"],
+                                      env=env, capture_output=True, text=True, check=True).stdout)
+    again = json.loads(subprocess.run([sys.executable, "-m", "cloudctl", "--output", "json", "init"],
+                                      env=env, capture_output=True, text=True, check=True).stdout)
+    assert first["created_key"] is True and again["created_key"] is False
+    assert first["admin_access_key_id"] == again["admin_access_key_id"]
+    assert first["account_id"] == again["account_id"] and len(first["account_id"]) == 12
+    data = tmp_path / "data"
+    assert (data / "ca" / "ca.pem").exists()
+    assert (data / "ca" / "services" / "nodectl.pem").exists()
+    assert oct((data / "keys" / "master.key").stat().st_mode & 0o777) == "0o600"
+    db = subprocess.run([sys.executable, "-m", "cloudctl", "--output", "json", "db", "current"],
+                        env=env, capture_output=True, text=True, check=True)
+    assert json.loads(db.stdout)["revision"]
+    # the secret never sits in the database in clear
+    secret = json.loads(subprocess.run(
+        [sys.executable, "-m", "cloudctl", "--output", "json", "credentials"], env=env,
+        capture_output=True, text=True, check=True).stdout)["SecretAccessKey"]
+    assert secret.encode() not in (data / "cloud.db").read_bytes()
+
+
+def test_credential_files_work_with_clients(sqlite_cloud: LiveCloud, tmp_path: Path) -> None:
+    cloud = sqlite_cloud
+    aws_text = cloud.cli("credentials", "--format", "aws").stdout
+    config, _, creds = aws_text.partition("# ~/.aws/credentials")
+    (tmp_path / "config").write_text(config)
+    (tmp_path / "credentials").write_text(creds)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"))
+    out = subprocess.run([sys.executable, "-m", "awscli", "--profile", "eucalyptus-admin",
+                          "sts", "get-caller-identity"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["Account"] == cloud.account_id
+
+    eucarc = cloud.cli("credentials", "--format", "eucarc").stdout
+    (tmp_path / "eucarc").write_text(eucarc)
+    script = (f". {tmp_path / 'eucarc'} && {sys.executable} -m awscli --endpoint-url \"$EC2_URL\" "
+              "--output json ec2 describe-regions")
+    out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["Regions"][0]["RegionName"] == "eucalyptus"
+    for name in ("S3_URL", "AWS_IAM_URL", "TOKEN_URL", "AWS_AUTO_SCALING_URL", "AWS_ELB_URL",
+                 "AWS_CLOUDWATCH_URL", "AWS_CLOUDFORMATION_URL", "EUCA_PROPERTIES_URL"):
+        assert f"export {name}=http://127.0.0.1:{cloud.port}/services/" in eucarc
+
+    ini = cloud.cli("credentials", "--format", "ini").stdout
+    assert f"[user {cloud.account_id}:admin]" in ini and f"key-id = {cloud.access_key}" in ini
+    assert f"ec2-url = http://127.0.0.1:{cloud.port}/services/compute" in ini
+
+
+def test_unknown_account_is_a_clean_error(sqlite_cloud: LiveCloud) -> None:
+    out = sqlite_cloud.cli("credentials", "--account", "nobody", check=False)
+    assert out.returncode == 1 and "no such account: nobody" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_clock_skew_property(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    props = cloud.client("properties", path="/services/Properties")
+    sts = cloud.client("sts")
+    ten_minutes_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
+    with mock_clock(ten_minutes_ago):
+        sts.get_caller_identity()  # within the default 15 minutes
+    props.modify_property_value(Name="bootstrap.webservices.clock_skew_sec", Value="60")
+    try:
+        time.sleep(0.2)
+        with mock_clock(ten_minutes_ago), pytest.raises(ClientError) as err:
+            sts.get_caller_identity()
+        assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+        assert "expired" in err.value.response["Error"]["Message"].lower()
+    finally:
+        props.modify_property_value(Name="bootstrap.webservices.clock_skew_sec", Reset=True)
+
+
+@pytest.fixture
+def two_worker_cloud() -> Iterator[LiveCloud]:
+    cloud = new_cloud()
+    cloud.start(workers=2)
+    yield cloud
+    cloud.stop()
+    shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def test_workers_share_the_port_and_stop_cleanly(two_worker_cloud: LiveCloud) -> None:
+    import urllib.request
+
+    cloud = two_worker_cloud
+    pids = set()
+    for _ in range(40):
+        with urllib.request.urlopen(cloud.endpoint + "/_cloud/health", timeout=5) as resp:
+            pids.add(json.loads(resp.read())["pid"])
+        cloud.client("sts").get_caller_identity()
+    assert len(pids) == 2, "both workers answer"
+    assert cloud.process is not None
+    assert cloud.process.pid not in pids, "the parent supervises, the workers serve"
+    started = time.monotonic()
+    cloud.process.send_signal(signal.SIGTERM)
+    assert cloud.process.wait(timeout=20) == 0
+    assert time.monotonic() - started < 10
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
