@@ -1,0 +1,238 @@
+"""S3 access: versioning, ACLs across accounts, anonymous public reads, presigned URLs,
+virtual-hosted buckets, aws-chunked SigV4 uploads, bucket configuration documents."""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import json
+from typing import Any
+
+import botocore.auth
+import botocore.credentials
+import pytest
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.api.s3_helpers import bucket_name, http, second_account
+from tests.support import LiveCloud
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+@pytest.fixture(scope="module")
+def other(cloud: LiveCloud) -> tuple[str, str, str]:
+    return second_account(cloud, bucket_name("acct"))
+
+
+def test_versioning_round_trip(cloud: LiveCloud) -> None:
+    s3 = cloud.client("s3")
+    name = bucket_name("v")
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"null-version")
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    v1 = s3.put_object(Bucket=name, Key="k", Body=b"one")["VersionId"]
+    v2 = s3.put_object(Bucket=name, Key="k", Body=b"two")["VersionId"]
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"two"
+    marker = s3.delete_object(Bucket=name, Key="k")
+    assert marker["DeleteMarker"]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=name, Key="k")
+    assert _code(exc) == "NoSuchKey"
+    listing = s3.list_object_versions(Bucket=name)
+    assert [v["VersionId"] for v in listing["Versions"]] == [v2, v1, "null"]
+    assert [m["IsLatest"] for m in listing["DeleteMarkers"]] == [True]
+    assert s3.get_object(Bucket=name, Key="k", VersionId=v1)["Body"].read() == b"one"
+    assert s3.get_object(Bucket=name, Key="k", VersionId="null")["Body"].read() == b"null-version"
+    s3.delete_object(Bucket=name, Key="k", VersionId=marker["VersionId"])
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"two"
+    s3.delete_object(Bucket=name, Key="k", VersionId=v2)
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"one"
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+    assert "VersionId" not in s3.put_object(Bucket=name, Key="k", Body=b"suspended")
+    versions = s3.list_object_versions(Bucket=name)["Versions"]
+    assert [(v["VersionId"], v["IsLatest"]) for v in versions] == [("null", True), (v1, False)]
+    copied = s3.copy_object(Bucket=name, Key="c", CopySource={"Bucket": name, "Key": "k",
+                                                              "VersionId": v1})
+    assert copied["CopySourceVersionId"] == v1
+    assert s3.get_object(Bucket=name, Key="c")["Body"].read() == b"one"
+
+
+def test_acl_grant_to_other_account(cloud: LiveCloud, other: tuple[str, str, str]) -> None:
+    owner = cloud.client("s3")
+    name = bucket_name("acl")
+    owner.create_bucket(Bucket=name)
+    owner.put_object(Bucket=name, Key="shared", Body=b"for you")
+    owner.put_object(Bucket=name, Key="private", Body=b"mine")
+    stranger = cloud.client("s3", access_key=other[0], secret_key=other[1])
+    with pytest.raises(ClientError) as exc:
+        stranger.get_object(Bucket=name, Key="shared")
+    assert _code(exc) == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        stranger.create_bucket(Bucket=name)
+    assert _code(exc) == "BucketAlreadyExists"
+    canonical = stranger.list_buckets()["Owner"]["ID"]
+    owner.put_object_acl(Bucket=name, Key="shared", GrantRead=f'id="{canonical}"')
+    assert stranger.get_object(Bucket=name, Key="shared")["Body"].read() == b"for you"
+    grants = owner.get_object_acl(Bucket=name, Key="shared")["Grants"]
+    assert [g["Permission"] for g in grants] == ["READ"]  # grant headers replace the ACL
+    with pytest.raises(ClientError):
+        stranger.get_object(Bucket=name, Key="private")
+    with pytest.raises(ClientError):
+        stranger.list_objects_v2(Bucket=name)
+    acl = owner.get_bucket_acl(Bucket=name)
+    acl["Grants"].append({"Grantee": {"Type": "AmazonCustomerByEmail",
+                                      "EmailAddress": f"{_account_name(cloud, other)}@example.com"},
+                          "Permission": "READ"})
+    owner.put_bucket_acl(Bucket=name, AccessControlPolicy={"Grants": acl["Grants"],
+                                                           "Owner": acl["Owner"]})
+    assert [o["Key"] for o in stranger.list_objects_v2(Bucket=name)["Contents"]] == \
+        ["private", "shared"]
+    with pytest.raises(ClientError):
+        stranger.put_object(Bucket=name, Key="intruder", Body=b"x")
+
+
+def _account_name(cloud: LiveCloud, other: tuple[str, str, str]) -> str:
+    accounts = cloud.client("iam").list_accounts()["Accounts"]
+    return next(a["AccountName"] for a in accounts if a["AccountId"] == other[2])
+
+
+def test_anonymous_public_read_and_presign(cloud: LiveCloud) -> None:
+    s3 = cloud.client("s3")
+    name = bucket_name("pub")
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="public", Body=b"everyone", ACL="public-read")
+    s3.put_object(Bucket=name, Key="secret", Body=b"nobody")
+    assert http("GET", f"{cloud.endpoint}/{name}/public")[1] == b"everyone"
+    assert http("GET", f"{cloud.endpoint}/services/objectstorage/{name}/public")[1] == b"everyone"
+    assert http("GET", f"{cloud.endpoint}/{name}/secret")[0] == 403
+    assert http("PUT", f"{cloud.endpoint}/{name}/new", b"x")[0] == 403
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "secret"},
+                                    ExpiresIn=300)
+    assert http("GET", url)[1] == b"nobody"
+    v2 = cloud.client("s3", config=Config(signature_version="s3"))
+    url2 = v2.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "secret"})
+    assert "Signature=" in url2 and http("GET", url2)[1] == b"nobody"
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": name, "Key": "up"})
+    assert http("PUT", put_url, b"uploaded")[0] == 200
+    assert s3.get_object(Bucket=name, Key="up")["Body"].read() == b"uploaded"
+
+
+def _send(cloud: LiveCloud, request: AWSRequest) -> tuple[int, bytes]:
+    conn = httpclient.HTTPConnection("127.0.0.1", cloud.port, timeout=30)
+    path = request.url.split("/", 3)[3] if request.url.count("/") >= 3 else ""
+    body = request.body if isinstance(request.body, bytes) else (request.body or b"")
+    headers = dict(request.headers.items())
+    headers["Host"] = request.url.split("/")[2]
+    try:
+        conn.request(request.method, "/" + path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_virtual_hosted_bucket(cloud: LiveCloud) -> None:
+    s3 = cloud.client("s3")
+    name = bucket_name("vh")
+    s3.create_bucket(Bucket=name)
+    creds = botocore.credentials.Credentials(cloud.access_key, cloud.secret_key)
+    host = f"{name}.s3.cloud.example:{cloud.port}"
+    put = AWSRequest(method="PUT", url=f"http://{host}/hello.txt", data=b"virtual")
+    botocore.auth.S3SigV4Auth(creds, "s3", cloud.region).add_auth(put)
+    assert _send(cloud, put)[0] == 200
+    assert s3.get_object(Bucket=name, Key="hello.txt")["Body"].read() == b"virtual"
+    listing = AWSRequest(method="GET", url=f"http://{host}/?list-type=2")
+    listing.auth_path = f"/{name}/"  # SigV2's canonical resource names the bucket
+    botocore.auth.HmacV1Auth(creds).add_auth(listing)
+    status, body = _send(cloud, listing)
+    assert status == 200 and b"<ListBucketResult" in body and b"hello.txt" in body
+
+
+def test_aws_chunked_signed_upload(cloud: LiveCloud) -> None:
+    """A hand-built STREAMING-AWS4-HMAC-SHA256-PAYLOAD upload, then a tampered chunk."""
+    import hashlib
+    import hmac
+    from datetime import UTC, datetime
+
+    s3 = cloud.client("s3")
+    name = bucket_name("chunk")
+    s3.create_bucket(Bucket=name)
+    chunks = [b"a" * 65536, b"b" * 1000]
+
+    def build(tamper: bool) -> tuple[int, bytes]:
+        now = datetime.now(UTC)
+        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        scope = f"{day}/{cloud.region}/s3/aws4_request"
+        length = sum(len(c) for c in chunks)
+        headers = {"host": f"127.0.0.1:{cloud.port}", "x-amz-date": stamp,
+                   "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                   "x-amz-decoded-content-length": str(length), "content-encoding": "aws-chunked"}
+        signed = ";".join(sorted(headers))
+        canonical = "\n".join(["PUT", f"/{name}/chunked", "",
+                               "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)), signed,
+                               "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
+                             hashlib.sha256(canonical.encode()).hexdigest()])
+        key = ("AWS4" + cloud.secret_key).encode()
+        for part in (day, cloud.region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), "sha256").digest()
+        previous = hmac.new(key, to_sign.encode(), "sha256").hexdigest()
+        body = b""
+        for chunk in chunks + [b""]:
+            text = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", stamp, scope, previous,
+                              hashlib.sha256(b"").hexdigest(), hashlib.sha256(chunk).hexdigest()])
+            previous = hmac.new(key, text.encode(), "sha256").hexdigest()
+            sent = chunk.replace(b"b", b"c") if tamper and chunk.startswith(b"b") else chunk
+            body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + sent + b"\r\n"
+        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={cloud.access_key}/{scope}, "
+                                    f"SignedHeaders={signed}, Signature={previous_seed(key, to_sign)}")
+        headers["content-length"] = str(len(body))
+        conn = httpclient.HTTPConnection("127.0.0.1", cloud.port, timeout=30)
+        try:
+            conn.request("PUT", f"/{name}/chunked", body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def previous_seed(key: bytes, to_sign: str) -> str:
+        return hmac.new(key, to_sign.encode(), "sha256").hexdigest()
+
+    status, body = build(False)
+    assert status == 200, body
+    assert s3.get_object(Bucket=name, Key="chunked")["Body"].read() == b"".join(chunks)
+    s3.delete_object(Bucket=name, Key="chunked")
+    status, body = build(True)
+    assert status == 403 and b"SignatureDoesNotMatch" in body
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=name, Key="chunked")
+
+
+def test_bucket_configuration_documents(cloud: LiveCloud) -> None:
+    s3 = cloud.client("s3")
+    name = bucket_name("cfg")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "team", "Value": "s3"}]})
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "team", "Value": "s3"}]
+    s3.put_object(Bucket=name, Key="k", Body=b"x", Tagging="a=1&b=2")
+    assert {t["Key"] for t in s3.get_object_tagging(Bucket=name, Key="k")["TagSet"]} == {"a", "b"}
+    rules = [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "MaxAgeSeconds": 60}]
+    s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+    assert s3.get_bucket_cors(Bucket=name)["CORSRules"][0]["AllowedMethods"] == ["GET"]
+    s3.delete_bucket_cors(Bucket=name)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_cors(Bucket=name)
+    assert _code(exc) == "NoSuchCORSConfiguration"
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{name}/*"}]}
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+    assert json.loads(s3.get_bucket_policy(Bucket=name)["Policy"]) == policy
+    s3.delete_bucket_policy(Bucket=name)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_policy(Bucket=name)
+    assert _code(exc) == "NoSuchBucketPolicy"
