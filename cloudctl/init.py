@@ -18,6 +18,8 @@ from cloudctl.config import Settings
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.db.migrate import upgrade
 from cloudctl.images.keys import ensure_cloud_bundle_cert
+from cloudctl.properties.definitions import REGION_NAME, WEBSERVICE_PORT
+from cloudctl.properties.models import PropertyValue
 from cloudctl.services.geography import ensure_zones
 from cloudctl.services.iam.bootstrap import (
     IssuedKey,
@@ -39,6 +41,21 @@ class InitResult:
     created_key: bool
 
 
+async def _stored_port(settings: Settings) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            row = await session.get(PropertyValue, WEBSERVICE_PORT.name)
+    finally:
+        await engine.dispose()
+    return int(WEBSERVICE_PORT.parse(row.value if row else WEBSERVICE_PORT.default))
+
+
+def configured_port(settings: Settings) -> int:
+    """The API port from ``bootstrap.webservices.port`` (after initialisation)."""
+    return asyncio.run(_stored_port(settings))
+
+
 def prepare_dirs(settings: Settings) -> None:
     for path in (settings.data_dir, settings.data_dir / "keys", settings.ca_dir, settings.run_dir):
         path.mkdir(parents=True, exist_ok=True)
@@ -52,6 +69,8 @@ async def _init_state(settings: Settings, region: str, zones: list[str]) -> Init
     try:
         async with sessions() as session, session.begin():
             await ensure_zones(session, region, zones)
+            if region != REGION_NAME.default and await session.get(PropertyValue, REGION_NAME.name) is None:
+                session.add(PropertyValue(name=REGION_NAME.name, value=region, revision=1))
             account = await ensure_account(session, CLOUD_ADMIN_ACCOUNT)
             admin = await find_user(session, account.account_id, ADMIN_USER)
             assert admin is not None
