@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-from netd import host as netd_host
 from netd.lab import Lab, Listener, tcp_probe
 from tests.integration.test_edge_network import Edge
 from tests.support import new_cloud

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -75,7 +76,6 @@ def test_pool_exhaustion_and_cli(cloud: LiveCloud) -> None:
                     '"PublicIps": ["x"]}', check=False)
     assert bad.returncode != 0
     try:
-        import time
         time.sleep(1.5)  # the API process picks the property up within its poll interval
         allocs = [json.loads(cloud.aws("ec2", "allocate-address").stdout)["AllocationId"]
                   for _ in range(2)]
