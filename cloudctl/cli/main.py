@@ -176,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_parser(sub)
     sub.choices["account"].set_defaults(func=cmd_account)
 
+    from cloudctl.cli.nodes import add_parser as add_node_parser
+
+    add_node_parser(sub)
+    sub.choices["node"].set_defaults(func=cmd_node)
+
     p = sub.add_parser("service", help="services and their state")
     p.add_argument("service_command", choices=("list",))
     p.set_defaults(func=cmd_service)

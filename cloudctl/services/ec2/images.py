@@ -162,6 +162,12 @@ def _bdm_out(mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class ImagesProvider(Provider):
     service = "ec2"
 
+    async def start(self) -> None:
+        if self.cloud.worker_index == 0:
+            from cloudctl.services.ec2 import demo_image
+
+            self.cloud.spawn(demo_image.run(self.cloud), "demo-images")
+
     async def _owned(self, session: AsyncSession, ctx: RequestContext, image_id: str) -> Image:
         iid = normalize_id(image_id)
         image = await session.get(Image, iid)
