@@ -133,6 +133,12 @@ def cmd_account(args: argparse.Namespace) -> int:
     return run_account(args, _settings(args))
 
 
+def cmd_node(args: argparse.Namespace) -> int:
+    from cloudctl.cli.nodes import run_node
+
+    return run_node(args, _settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudctl", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="data directory (default $CLOUDCTL_DATA_DIR or "
