@@ -3,7 +3,8 @@
 Owns ``ec2_images`` and ``ec2_image_launch_permissions``. An image's bits live
 elsewhere: a bundle manifest in S3 (``bucket/prefix.manifest.xml``, fetched and
 decrypted by the node), a ``file://`` path on the all-in-one host (cloud admin
-only; the demo image), or an EBS snapshot (BlockDeviceMappings). ``ami-``/``aki-``/
+only; the demo image), or an EBS snapshot (BlockDeviceMappings). An absolute path is taken as ``file://`` (the AWS CLI would read a ``file://``
+argument itself). ``ami-``/``aki-``/
 ``ari-`` ids are accepted for ``emi-``/``eki-``/``eri-``. ``launchable_image`` is the
 public lookup RunInstances uses; ``image_artifact`` turns an image into the
 node's ``Artifact``.
@@ -192,6 +193,8 @@ class ImagesProvider(Provider):
         mappings = list(params.get("BlockDeviceMappings") or [])
         root_name = str(params.get("RootDeviceName") or "/dev/sda1")
         root_type, kind, sha = "instance-store", "machine", ""
+        if location.startswith("/"):  # a host path (the AWS CLI reads file:// values itself)
+            location = "file://" + location
         if location.startswith("file://"):
             if not is_cloud_admin(ctx):
                 raise AwsError("file:// image locations are for the cloud administrator",
