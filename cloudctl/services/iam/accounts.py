@@ -92,15 +92,18 @@ class AccountsProvider(IamBase):
                 users = (await session.execute(select(func.count()).select_from(User).where(
                     User.account_id == aid, User.name_lower != "admin"))).scalar_one()
                 others = 0
-                for table in (Group, Role, InstanceProfile, ManagedPolicy, ServerCertificate):
+                owned: tuple[Any, ...] = (Group, Role, InstanceProfile, ManagedPolicy,
+                                          ServerCertificate)
+                for table in owned:
                     others += (await session.execute(select(func.count()).select_from(table)
                                                      .where(table.account_id == aid))).scalar_one()
                 if users or others:
                     raise delete_conflict("Cannot delete account: it still has resources. "
                                           "Use Recursive to delete them too.")
-            for table in (PolicyAttachment, InlinePolicy, AccessKey, SigningCertificate,
+            everything: tuple[Any, ...] = (PolicyAttachment, InlinePolicy, AccessKey, SigningCertificate,
                           InstanceProfile, ServerCertificate, ManagedPolicy, Role, Group, User,
-                          AccountSettings):
+                          AccountSettings)
+            for table in everything:
                 await session.execute(delete(table).where(table.account_id == aid))
             await session.delete(account)
         self.invalidate()

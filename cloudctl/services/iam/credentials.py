@@ -68,11 +68,11 @@ class IamCredentialStore:
             return None
         key, account, user = row
         if user is None:
-            arn, principal_type, user_id = f"arn:aws:iam::{account.account_id}:root", "root", account.account_id
+            arn, user_id = f"arn:aws:iam::{account.account_id}:root", account.account_id
             name = "root"
         else:
             arn = user_arn(account.account_id, user.path, user.name)
-            principal_type, user_id, name = "user", user.user_id, user.name
+            user_id, name = user.user_id, user.name
         is_account_admin = user is None or (user.name == ADMIN_USER and user.path == "/")
         return Credential(
             access_key_id=key.access_key_id,
@@ -80,7 +80,7 @@ class IamCredentialStore:
             account_id=account.account_id,
             principal_arn=arn,
             user_id=user_id,
-            principal_type=principal_type,
+            principal_type="root" if user is None else "user",
             session_token=None,
             expires_at=None,
             active=key.active,

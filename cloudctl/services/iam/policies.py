@@ -327,6 +327,7 @@ class PoliciesProvider(IamBase):
         async with self.cloud.sessions() as session:
             account = await self.target_account(ctx, params, session)
             row = await self._managed(session, account.account_id, params["PolicyArn"])
+            items: list[dict[str, Any]]
             if isinstance(row, awspolicies.AwsPolicy):
                 items = [{"VersionId": "v1", "IsDefaultVersion": True,
                           "CreateDate": awspolicies.CREATED}]

@@ -79,7 +79,7 @@ class StsProvider(Provider):
             validate_policy(text, "identity")
         except PolicyError as exc:
             raise AwsError(exc.message, code="MalformedPolicyDocument", status=400) from None
-        return text
+        return str(text) if text is not None else None
 
     async def _issue(self, account_id: str, principal_type: str, principal_arn: str,
                      user_id: str, source_id: str, duration: int, session_policy: str | None,
