@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client as httpclient
 import json
-from typing import Any
 
 import botocore.auth
 import botocore.credentials

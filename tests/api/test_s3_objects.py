@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.s3_helpers import bucket_name, http
+from tests.api.s3_helpers import bucket_name
 from tests.support import LiveCloud
 
 
@@ -65,7 +65,7 @@ def test_put_get_head_metadata(s3: Any) -> None:
     assert got["Body"].read() == b"hello world"
     assert got["ContentType"] == "text/plain"
     assert got["Metadata"] == {"colour": "blue"}
-    assert got["ETag"] == '"%s"' % hashlib.md5(b"hello world").hexdigest()
+    assert got["ETag"] == '"{}"'.format(hashlib.md5(b"hello world").hexdigest())
     assert got["StorageClass"] == "STANDARD_IA"
     assert got["CacheControl"] == "max-age=60"
     head = s3.head_object(Bucket=name, Key="dir/file.txt")
@@ -219,7 +219,7 @@ def test_multipart(s3: Any) -> None:
     done = s3.complete_multipart_upload(Bucket=name, Key="big", UploadId=upload, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
     md5s = b"".join(hashlib.md5(p).digest() for p in (part1, part2))
-    assert done["ETag"] == '"%s-2"' % hashlib.md5(md5s).hexdigest()
+    assert done["ETag"] == f'"{hashlib.md5(md5s).hexdigest()}-2"'
     assert s3.get_object(Bucket=name, Key="big", Range="bytes=5242878-5242881")["Body"].read() \
         == b"aabb"
     copy = s3.create_multipart_upload(Bucket=name, Key="copied")["UploadId"]

@@ -7,6 +7,7 @@ on the way in, and answered as stored.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from cloudctl.server.context import RequestContext
@@ -126,7 +127,13 @@ class ConfigProvider(S3Provider):
         if not text:
             raise s3_error("NoSuchLifecycleConfiguration", "The lifecycle configuration does "
                            "not exist", 404)
-        return {"Rules": loads(text, [])}
+        rules = loads(text, [])
+        for rule in rules:
+            for action in ("Expiration", "Transition"):
+                date = (rule.get(action) or {}).get("Date")
+                if isinstance(date, str):
+                    rule[action]["Date"] = datetime.fromisoformat(date)
+        return {"Rules": rules}
 
     @operation("PutBucketLifecycleConfiguration")
     async def put_lifecycle(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

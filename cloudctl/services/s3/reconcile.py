@@ -47,6 +47,8 @@ def _expired(expiration: dict[str, Any], modified: datetime, clock: datetime) ->
     if days is not None:
         return clock >= modified + timedelta(days=int(days))
     date = expiration.get("Date")
+    if isinstance(date, str):
+        date = datetime.fromisoformat(date)
     if isinstance(date, datetime):
         return clock >= (date if date.tzinfo else date.replace(tzinfo=UTC))
     return False
@@ -56,6 +58,13 @@ class ReconcileProvider(S3Provider):
     """Owns the background loop; serves no operation."""
 
     async def start(self) -> None:
+        self._wake = asyncio.Event()
+
+        async def wake(name: str, value: Any) -> None:
+            self._wake.set()
+
+        for prop in (props.RECONCILE_INTERVAL, props.LIFECYCLE_CLOCK_OFFSET, props.ORPHAN_GRACE):
+            self.cloud.properties.on_change(prop.name, wake)
         self.cloud.spawn(self._loop(), "s3-reconcile")
 
     async def _loop(self) -> None:
@@ -66,7 +75,10 @@ class ReconcileProvider(S3Provider):
                 raise
             except Exception:
                 log.exception("s3 reconcile pass failed")
-            await asyncio.sleep(int(self.cloud.properties.get(props.RECONCILE_INTERVAL)))
+            interval = int(self.cloud.properties.get(props.RECONCILE_INTERVAL))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
 
     async def run_once(self) -> None:
         offset = int(self.cloud.properties.get(props.LIFECYCLE_CLOCK_OFFSET))
