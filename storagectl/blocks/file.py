@@ -119,6 +119,27 @@ class FileBlockBackend(BlockBackend):
         self._tmp = self.root / "tmp"
         for path in (self._vols, self._snaps, self._tmp):
             path.mkdir(parents=True, exist_ok=True)
+        self.sweep_tmp()
+
+    def sweep_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove work files a crash left in ``tmp/`` (only ones older than any live job)."""
+        import shutil
+        import time
+
+        removed = 0
+        cutoff = time.time() - older_than
+        for entry in self._tmp.iterdir():
+            try:
+                if entry.lstat().st_mtime >= cutoff:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     # -- paths -------------------------------------------------------------
 

@@ -143,3 +143,21 @@ class TestFileBlockBackend(BlockBackendContract):
         # Snapshots are sparse: a 4 GiB empty volume costs no blocks.
         await backend.create_snapshot("vol-o", "snap-e")
         assert (tmp_path / "vols/snapshots/snap-e.raw").stat().st_blocks < 64
+
+
+def test_file_backend_sweeps_stale_work_files(tmp_path: Path) -> None:
+    """Work files a crash left behind go away when the backend opens; fresh ones stay."""
+    import os
+    import time
+
+    from storagectl.blocks.file import FileBlockBackend
+
+    FileBlockBackend(tmp_path)
+    stale = tmp_path / "tmp" / "dead.raw"
+    stale.write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    fresh = tmp_path / "tmp" / "live.raw"
+    fresh.write_bytes(b"y")
+    FileBlockBackend(tmp_path)
+    assert not stale.exists() and fresh.exists()
