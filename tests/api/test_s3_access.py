@@ -235,3 +235,36 @@ def test_bucket_configuration_documents(cloud: LiveCloud) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_bucket_policy(Bucket=name)
     assert _code(exc) == "NoSuchBucketPolicy"
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_unsigned_payload_trailer_checksum(cloud: LiveCloud, good: bool) -> None:
+    """``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` as boto3 sends over HTTPS, CRC32 trailer."""
+    import base64
+    import zlib
+
+    s3 = cloud.client("s3")
+    name = bucket_name("trail")
+    s3.create_bucket(Bucket=name)
+    data = b"trailing checksum payload"
+    crc = zlib.crc32(data if good else data + b"!").to_bytes(4, "big")
+    body = (f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n"
+            + f"x-amz-checksum-crc32:{base64.b64encode(crc).decode()}\r\n\r\n".encode())
+    creds = botocore.credentials.Credentials(cloud.access_key, cloud.secret_key)
+    request = AWSRequest(method="PUT", url=f"{cloud.endpoint}/{name}/t", data=body, headers={
+        "Content-Encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-decoded-content-length": str(len(data))})
+    request.context["checksum"] = {"request_algorithm": {
+        "in": "trailer", "algorithm": "crc32", "name": "x-amz-checksum-crc32"}}
+    botocore.auth.S3SigV4Auth(creds, "s3", cloud.region).add_auth(request)
+    assert request.headers["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    status, answer = _send(cloud, request)
+    if good:
+        assert status == 200, answer
+        got = s3.get_object(Bucket=name, Key="t", ChecksumMode="ENABLED")
+        assert got["Body"].read() == data
+        assert got["ChecksumCRC32"] == base64.b64encode(crc).decode()
+    else:
+        assert status == 400 and b"BadDigest" in answer
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=name, Key="t")
