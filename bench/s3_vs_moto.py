@@ -161,8 +161,8 @@ def main() -> None:
         for _ in range(args.size_mib):
             handle.write(os.urandom(CHUNK))
     results: dict[str, dict[str, Any]] = {"plain copy": plain_copy(source, workdir)}
-    for name, start in (("cloudctl", lambda: start_cloud(1)), ("moto", start_moto)):
-        server = start()
+    for name in ("cloudctl", "moto"):
+        server = start_cloud(1) if name == "cloudctl" else start_moto()
         try:
             results[name] = asyncio.run(large(server, source))
             results[name].update(asyncio.run(small(server, args.count)))

@@ -96,7 +96,7 @@ def test_acl_grant_to_other_account(cloud: LiveCloud, other: tuple[str, str, str
 
 def _account_name(cloud: LiveCloud, other: tuple[str, str, str]) -> str:
     accounts = cloud.client("iam").list_accounts()["Accounts"]
-    return next(a["AccountName"] for a in accounts if a["AccountId"] == other[2])
+    return str(next(a["AccountName"] for a in accounts if a["AccountId"] == other[2]))
 
 
 def test_anonymous_public_read_and_presign(cloud: LiveCloud) -> None:
