@@ -25,10 +25,9 @@ def new_version_id() -> str:
 
 
 async def _drop_null(session: AsyncSession, bucket: str, key: str) -> list[str]:
-    rows = (await session.execute(select(S3Object.seq, S3Object.blob_id).where(
-        S3Object.bucket == bucket, S3Object.key == key, S3Object.version_id == NULL))).all()
-    if rows:
-        await session.execute(delete(S3Object).where(S3Object.seq.in_([r.seq for r in rows])))
+    rows = (await session.execute(delete(S3Object).where(
+        S3Object.bucket == bucket, S3Object.key == key, S3Object.version_id == NULL
+    ).returning(S3Object.blob_id))).all()
     return [r.blob_id for r in rows if r.blob_id]
 
 
@@ -46,7 +45,8 @@ async def install(session: AsyncSession, bucket: S3Bucket, row: S3Object) -> lis
     else:
         row.version_id = NULL
         garbage = await _drop_null(session, bucket.name, row.key)
-    await _demote(session, bucket.name, row.key)
+    if bucket.versioning:  # never versioned: the null version was the only row
+        await _demote(session, bucket.name, row.key)
     row.latest = True
     session.add(row)
     await session.flush()
