@@ -118,7 +118,7 @@ class ComputeController:
                     await nodes_mod.record_failure(session, node.name, str(exc))
                 continue
             cores, memory = info.cores, info.memory_mib
-            if node.address == nodes_mod.LOCAL_ADDRESS:
+            if node.address == nodes_mod.LOCAL_ADDRESS or node.address.startswith("fake://"):
                 cores, memory = local_capacity(client, cores, memory)
             async with self.cloud.sessions() as session, session.begin():
                 await nodes_mod.record_heartbeat(session, node.name, cores=cores,

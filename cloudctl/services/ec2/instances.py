@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
@@ -274,8 +275,15 @@ class InstancesProvider(Provider):
             pass
 
     async def visible_rows(self, session: AsyncSession, ctx: RequestContext,
-                           instance_ids: list[str], verbose: bool = False) -> list[Instance]:
+                           instance_ids: list[str], verbose: bool = False,
+                           light: bool = False) -> list[Instance]:
+        """The caller's instances (all accounts' for ``verbose``); ``light`` leaves out the
+        launch spec, user data, key and mappings (DescribeInstances needs none of them)."""
         query = select(Instance).where(Instance.region == ctx.region)
+        if light:
+            query = query.options(defer(Instance.spec), defer(Instance.user_data),
+                                  defer(Instance.public_key),
+                                  defer(Instance.block_device_mappings))
         if not verbose:
             query = query.where(Instance.account_id == ctx.require_account())
         if instance_ids and len(instance_ids) <= 500:
@@ -302,7 +310,7 @@ class InstancesProvider(Provider):
             raise AwsError("The parameter instancesSet cannot be used with the parameter "
                            "maxResults", code="InvalidParameterCombination")
         async with self.cloud.sessions() as session:
-            rows = await self.visible_rows(session, ctx, wanted, verbose)
+            rows = await self.visible_rows(session, ctx, wanted, verbose, light=True)
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           None if len(rows) > 500 else
                                           [r.instance_id for r in rows])

@@ -36,6 +36,8 @@ class NodePool:
     def client(self, name: str, address: str) -> NodeClient | None:
         if address == nodes_mod.LOCAL_ADDRESS:
             return self.local if name == LOCAL_NODE_NAME else None
+        if address.startswith("fake://"):
+            return self._fake(address[len("fake://"):] or name)
         found = self._remote.get(address)
         if found is None:
             try:
@@ -50,9 +52,25 @@ class NodePool:
         client: NodeClient = found
         return client
 
+    def _fake(self, name: str) -> NodeClient:
+        """An in-process node on its own fake driver (``fake://NAME``: scale tests)."""
+        found = self._remote.get(f"fake://{name}")
+        if found is None:
+            from nodectl.driver.fake import FakeDriver
+            from nodectl.imagecache import ImageCache
+            from nodectl.local import LocalNodeClient
+
+            root = self.cloud.settings.data_dir / "fake-nodes" / name
+            driver = FakeDriver(ImageCache(root / "images"), state_dir=root / "state")
+            self._drivers.append(driver)
+            found = LocalNodeClient(driver, driver.images, name)
+            self._remote[f"fake://{name}"] = found
+        client: NodeClient = found
+        return client
+
     async def close(self) -> None:
-        for client in self._remote.values():
-            close = getattr(client, "close", None)
+        for address, client in self._remote.items():
+            close = getattr(client, "close", None) if not address.startswith("fake://") else None
             if close is not None:
                 await close()
         for driver in self._drivers:
