@@ -115,6 +115,12 @@ def test_response_round_trip(service: str, protocol: str) -> None:
         headers = HeadersDict(response.headers)
         http = {"body": body, "headers": headers, "status_code": response.status}
         got = parser.parse(http, shape)
+        if op.name == "GetBucketLocation" and body:
+            # AWS answers <LocationConstraint>region</LocationConstraint>; botocore's client
+            # reads it with a handler (parse_get_bucket_location), not the plain parser
+            import xml.etree.ElementTree as ET
+
+            got = {"LocationConstraint": ET.fromstring(body).text}
         if payload and isinstance(got.get(payload), str) and isinstance(result.get(payload), bytes):
             got[payload] = got[payload].encode()  # botocore decodes non-streamed bodies
         checked += 1
