@@ -1,7 +1,8 @@
 """The network controller: render the view, push it to every host's netd, record status.
 
 A level-triggered loop run by worker 0 (`cloud.spawn`): it polls the view
-version (one-row read, every `POLL_SECONDS`), is woken at once by changes
+version (one-row read, every `POLL_SECONDS`; hosts that failed are retried every
+`RETRY_SECONDS`, not on every poll), is woken at once by changes
 made in its own process (`state.notify`), renders the whole view when the
 version moved, and applies it to every host in parallel (threads; netd calls
 block). A full resync re-applies the view to every host on start and every
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.25
+RETRY_SECONDS = 3.0
 
 
 class NetworkController:
@@ -75,6 +77,7 @@ class NetworkController:
         state.add_waker(self.wake)
         rendered: int | None = None
         last_full = 0.0
+        last_attempt = 0.0
         try:
             while True:
                 try:
@@ -87,11 +90,14 @@ class NetworkController:
                         self.cloud.properties.get(config.RESYNC_SECONDS))
                     async with self.cloud.sessions() as session:
                         version = await state.current_version(session)
-                        if version == rendered and not full and not self._failing():
+                        retry = (self._failing()
+                                 and time.monotonic() - last_attempt >= RETRY_SECONDS)
+                        if version == rendered and not full and not retry:
                             continue
                         view = await self.render(session)
                     if full:
                         last_full = time.monotonic()
+                    last_attempt = time.monotonic()
                     await self.push(view)
                     rendered = view.version
                 except asyncio.CancelledError:
