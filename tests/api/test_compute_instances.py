@@ -187,3 +187,14 @@ def test_run_errors_and_pagination(sqlite_cloud: LiveCloud, image_set: dict[str,
     seen = [i["InstanceId"] for p in pages for r in p["Reservations"] for i in r["Instances"]]
     assert seen == ids
     ec2.terminate_instances(InstanceIds=ids)
+
+
+def test_run_and_terminate_on_each_database(cloud: LiveCloud) -> None:
+    """The default local node (auto: the fake here) on SQLite and PostgreSQL."""
+    ec2 = cloud.client("ec2")
+    image = register_image_set(cloud, cloud.data_dir / "db-imgs")
+    res = ec2.run_instances(ImageId=image["emi"], MinCount=2, MaxCount=2, InstanceType="t1.micro")
+    ids = [i["InstanceId"] for i in res["Instances"]]
+    wait_for(lambda: set(states(cloud, ids).values()) == {"running"})
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_for(lambda: set(states(cloud, ids).values()) == {"terminated"})
