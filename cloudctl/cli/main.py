@@ -61,7 +61,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     settings = _settings(args)
     result = initialise(settings, region=args.region)
-    host, port = args.listen
+    if args.listen is None:
+        from cloudctl.init import configured_port
+
+        host, port = "127.0.0.1", configured_port(settings)
+    else:
+        host, port = args.listen
     endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
     def ready() -> None:
@@ -127,6 +132,14 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_network(args: argparse.Namespace) -> int:
+    from cloudctl.cli.network import render_text, run_network
+
+    summary = run_network(_settings(args), args.network_command)
+    _print(args, summary, render_text(summary))
+    return 0
+
+
 def cmd_account(args: argparse.Namespace) -> int:
     from cloudctl.cli.accounts import run_account
 
@@ -154,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("up", help="run the cloud in the foreground")
-    p.add_argument("--listen", type=_parse_listen, default=("127.0.0.1", DEFAULT_PORT))
+    p.add_argument("--listen", type=_parse_listen, default=None,
+                   help="HOST:PORT (default 127.0.0.1 and bootstrap.webservices.port, 8773)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--region", default="eucalyptus")
     p.add_argument("--log-level", default="INFO")
@@ -177,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("items", nargs="*", help="names, prefixes, or NAME=VALUE / NAME=@file")
     p.set_defaults(func=cmd_property)
 
+    p = sub.add_parser("network", help="EDGE network view and hosts")
+    p.add_argument("network_command", choices=("show",))
+    p.set_defaults(func=cmd_network)
+
     from cloudctl.cli.accounts import add_parser as add_account_parser
 
     add_account_parser(sub)
@@ -190,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("service", help="services and their state")
     p.add_argument("service_command", choices=("list",))
     p.set_defaults(func=cmd_service)
+
+    from cloudctl.cli.images import add_parser as add_image_parser
+
+    add_image_parser(sub)
     return parser
 
 

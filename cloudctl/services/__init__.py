@@ -29,6 +29,14 @@ def assemble(cloud: Cloud) -> None:
         cloud.add_provider(iam_cls(cloud))
     for provider_cls in (StsProvider, Ec2GeographyProvider, EmpyreanProvider, PropertiesProvider):
         cloud.add_provider(provider_cls(cloud))
+    from cloudctl.services.s3.install import install as install_s3
+
+    install_s3(cloud)
+    from cloudctl.services.ec2.addresses import AddressesProvider
+    from cloudctl.services.ec2.security_groups import SecurityGroupsProvider
+
+    for network_cls in (SecurityGroupsProvider, AddressesProvider):  # EDGE networking
+        cloud.add_provider(network_cls(cloud))
     from cloudctl.services.ec2.compute import compute_providers
 
     for compute_cls in compute_providers():
