@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
 from tests.infra import postgres
 from tests.support import LiveCloud, new_cloud
+
+# Under scripts/test.sh (CLOUDCTL_NO_SKIPS=1) every component is installed, so a skip
+# means a missing component, not an optional test: it fails the run instead.
+NO_SKIPS = os.environ.get("CLOUDCTL_NO_SKIPS") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if NO_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped while CLOUDCTL_NO_SKIPS=1: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if NO_SKIPS and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"module skipped while CLOUDCTL_NO_SKIPS=1: {report.longrepr}"
 
 
 @pytest.fixture(scope="session")
