@@ -67,20 +67,22 @@ class ImageCache:
         tmp.replace(dest)
         return dest
 
-    def stage_instance(self, instance_id: str, image_id: str, *,
+    def stage_instance(self, instance_id: str, image_id: str | None, *,
                        root_size_mib: int | None = None,
                        ephemeral_mib: int = 0) -> StagedInstance:
         """Create the instance's overlay (and ephemeral disk); idempotent.
 
-        The base for ``image_id`` must already be cached (``ensure_base``).
+        The base for ``image_id`` must already be cached (``ensure_base``). With
+        ``image_id`` None (the root disk is an EBS volume) no overlay is made and
+        ``root`` names a file that does not exist.
         """
-        base = self.base_path(image_id)
-        if not base.exists():
+        base = self.base_path(image_id) if image_id is not None else None
+        if base is not None and not base.exists():
             raise FileNotFoundError(f"image {image_id} is not cached")
         directory = self.instance_dir(instance_id)
         directory.mkdir(parents=True, exist_ok=True)
         root = directory / "root.qcow2"
-        if not root.exists():
+        if base is not None and not root.exists():
             cmd = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw",
                    str(root.with_suffix(".tmp"))]
             if root_size_mib is not None:

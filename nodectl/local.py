@@ -182,7 +182,10 @@ class LocalNodeClient:
     async def _driver_spec(self, spec: InstanceSpec) -> DriverSpec:
         kernel = await self._stage(spec.kernel)
         ramdisk = await self._stage(spec.ramdisk) if spec.ramdisk is not None else None
-        image = await self._stage(spec.image)
+        # an EBS-backed instance boots from its root volume (device vda): no image to stage
+        root = next((volume_disk(v) for v in spec.volumes
+                     if v.device.removeprefix("/dev/") == "vda"), None)
+        image = await self._stage(spec.image) if root is None else Path("/nonexistent")
         return DriverSpec(
             instance_id=spec.instance_id,
             image=ImageRef(spec.image.image_id, image),
@@ -193,6 +196,7 @@ class LocalNodeClient:
             memory_mib=spec.memory_mib, vcpus=spec.vcpus,
             root_size_mib=spec.root_size_mib, ephemeral_mib=spec.ephemeral_mib,
             nics=tuple(Nic(mac=n.mac, bridge=n.bridge) for n in spec.nics),
+            root_disk=root,
         )
 
     async def _wait_off(self, instance_id: str, timeout: float) -> InstanceState | None:

@@ -74,6 +74,7 @@ class InstanceSpec:
     ephemeral_mib: int = 0
     nics: tuple[Nic, ...] = ()
     uuid: str | None = None
+    root_disk: Disk | None = None  # boot from this disk (an EBS root volume), not the image
 
 
 @dataclass(frozen=True)

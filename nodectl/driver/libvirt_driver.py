@@ -10,6 +10,7 @@ The domain type is a setting: 'qemu' (TCG) by default, 'kvm' only where
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 import uuid as uuidlib
@@ -120,12 +121,17 @@ class LibvirtDriver(ComputeDriver):
         ramdisk = None
         if spec.ramdisk is not None:
             ramdisk = self.images.ensure_base(spec.ramdisk.image_id, spec.ramdisk.source)
-        self.images.ensure_base(spec.image.image_id, spec.image.source)
-        staged = self.images.stage_instance(
-            spec.instance_id, spec.image.image_id,
-            root_size_mib=spec.root_size_mib, ephemeral_mib=spec.ephemeral_mib,
-        )
-        disks = [Disk("vda", FileSource(str(staged.root), "qcow2"))]
+        if spec.root_disk is not None:  # EBS root: the volume is vda, no image overlay
+            staged = self.images.stage_instance(spec.instance_id, None,
+                                                ephemeral_mib=spec.ephemeral_mib)
+            disks = [dataclasses.replace(spec.root_disk, target="vda")]
+        else:
+            self.images.ensure_base(spec.image.image_id, spec.image.source)
+            staged = self.images.stage_instance(
+                spec.instance_id, spec.image.image_id,
+                root_size_mib=spec.root_size_mib, ephemeral_mib=spec.ephemeral_mib,
+            )
+            disks = [Disk("vda", FileSource(str(staged.root), "qcow2"))]
         if staged.ephemeral is not None:
             disks.append(Disk("vdb", FileSource(str(staged.ephemeral), "qcow2")))
         return Domain(

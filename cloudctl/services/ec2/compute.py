@@ -15,12 +15,15 @@ def compute_providers() -> list[type[Provider]]:
     from cloudctl.services.ec2.images import ImagesProvider
     from cloudctl.services.ec2.instance_actions import InstanceActionsProvider
     from cloudctl.services.ec2.instance_types import InstanceTypesProvider
+    from cloudctl.services.ec2.instance_volumes import InstanceImagesProvider
     from cloudctl.services.ec2.instances import InstancesProvider
     from cloudctl.services.ec2.keypairs import KeyPairsProvider
     from cloudctl.services.ec2.tags import TagsProvider
+    from cloudctl.services.ec2.volume_attach import VolumeAttachProvider
     from cloudctl.services.metadata.server import MetadataProvider
 
     providers: list[type[Provider]] = [TagsProvider, KeyPairsProvider, InstanceTypesProvider,
                                        ImagesProvider, InstancesProvider,
-                                       InstanceActionsProvider, MetadataProvider]
+                                       InstanceActionsProvider, MetadataProvider,
+                                       VolumeAttachProvider, InstanceImagesProvider]
     return providers

@@ -31,11 +31,11 @@ from sqlalchemy import delete, select, update
 from cloudctl.db.base import utcnow
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.services.ec2 import nodes as nodes_mod
-from cloudctl.services.ec2 import tags
+from cloudctl.services.ec2 import instance_volumes, tags
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.instance_view import USER_SHUTDOWN
 from cloudctl.services.ec2.node_runtime import NodePool, local_cache_dirs, local_capacity
-from nodectl.client import InstanceSpec, InstanceStatus, NodeClient, NodeError
+from nodectl.client import InstanceStatus, NodeClient, NodeError
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -142,6 +142,8 @@ class ComputeController:
                 if owner is None or owner.node != name:
                     steps.append(self._guarded(f"orphan:{name}:{iid}",
                                                _deleter(client, iid)))
+        for key, step in await instance_volumes.converge(self.cloud, live, clients):
+            steps.append(self._guarded(key, step))
         if steps:
             await asyncio.gather(*steps)
         await self._purge_terminated()
@@ -193,7 +195,10 @@ class ComputeController:
         return bool(getattr(result, "rowcount", 0))
 
     async def _ensure(self, row: Instance, client: NodeClient) -> None:
-        status = await client.ensure_instance(InstanceSpec.from_json(row.spec))
+        spec = await instance_volumes.launch_spec(self.cloud, row)  # EBS volumes, bundles
+        if spec is None:  # the root volume is still being created
+            return
+        status = await client.ensure_instance(spec)
         if status.power == "running":
             await self._cas(row.instance_id, ("pending", "running"), state="running",
                             state_reason_code="", state_reason_message="",
@@ -224,6 +229,7 @@ class ComputeController:
 
     async def _delete(self, row: Instance, client: NodeClient) -> None:
         await client.delete_instance(row.instance_id)
+        await instance_volumes.release(self.cloud, row.instance_id)  # DeleteOnTermination
         async with self.cloud.sessions() as session, session.begin():
             await session.execute(update(Instance).where(
                 Instance.instance_id == row.instance_id,

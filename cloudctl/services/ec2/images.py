@@ -209,7 +209,13 @@ class ImagesProvider(Provider):
             if not location.endswith(".manifest.xml") or "/" not in location.strip("/"):
                 raise AwsError("The manifest location must be bucket/prefix.manifest.xml",
                                code="InvalidManifest")
-            kind = kind_from_manifest_location(location)
+            from cloudctl.services.ec2 import image_bundles  # reads and checks it through S3
+
+            facts = await image_bundles.manifest_facts(self.cloud, ctx, location)
+            kind = facts.kind
+            if kind == "machine":
+                params = {**params, "KernelId": params.get("KernelId") or facts.kernel_id,
+                          "RamdiskId": params.get("RamdiskId") or facts.ramdisk_id}
         else:
             root = next((m for m in mappings if m.get("DeviceName") == root_name), None)
             if root is None or not (root.get("Ebs") or {}).get("SnapshotId"):

@@ -28,7 +28,14 @@ from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2 import controller as ctl
-from cloudctl.services.ec2 import images, instance_types, keypairs, scheduler, tags
+from cloudctl.services.ec2 import (
+    images,
+    instance_types,
+    instance_volumes,
+    keypairs,
+    scheduler,
+    tags,
+)
 from cloudctl.services.ec2 import nodes as nodes_mod
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.instance_models import LIVE, Instance
@@ -154,10 +161,6 @@ class InstancesProvider(Provider):
             if image.kind != "machine":
                 raise AwsError(f"The image {image.image_id} is a {image.kind} image",
                                code="InvalidAMIID.Unavailable")
-            if image.root_device_type == "ebs":
-                raise AwsError("Launching EBS-backed images needs the block storage "
-                               "service's root volumes, which this cloud does not run yet.",
-                               code="UnsupportedOperation")
             kernel_id = params.get("KernelId") or image.kernel_id
             ramdisk_id = params.get("RamdiskId") or image.ramdisk_id
             if not kernel_id:
@@ -194,6 +197,7 @@ class InstancesProvider(Provider):
                 if str(mapping.get("VirtualName") or "").startswith("ephemeral"):
                     ephemeral_mib = max(ephemeral_mib, 1024)
             rows = []
+            root_volumes: list[str] = []
             for index, node in enumerate(placed):
                 iid = ids.resource_id("i")
                 hexid = iid[2:10]
@@ -229,6 +233,9 @@ class InstancesProvider(Provider):
                     http_endpoint=str(options.get("HttpEndpoint") or "enabled"),
                     spec=spec.to_json(), observed_power="", last_error="", updated_at=now)
                 session.add(row)
+                if image.root_device_type == "ebs":  # root volume from the image's snapshot
+                    root_volumes.append((await instance_volumes.add_root_volume(
+                        self.cloud, session, row, image, params)).volume_id)
                 rows.append(row)
             new_ids = [r.instance_id for r in rows]
             await tags.apply_tag_specifications(self.cloud, session, account, ctx.region,
@@ -236,6 +243,7 @@ class InstancesProvider(Provider):
                                                 params.get("TagSpecifications"))
             await self._record_groups(session, account, ctx.region, rows)
             tag_map = await tags.tags_for(session, account, ctx.region, new_ids)
+        instance_volumes.wake_storage(self.cloud, root_volumes)
         ctl.wake()
         return reservation_shape(rows, tag_map)[0]
 
@@ -317,6 +325,7 @@ class InstancesProvider(Provider):
         rows = apply_filters(rows, params.get("Filters"), extractors(tag_map))
         page, token = paginate(rows, params, lambda r: r.instance_id)
         result: Result = {"Reservations": reservation_shape(page, tag_map)}
+        await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
         if token:
             result["NextToken"] = token
         return result
