@@ -4,7 +4,8 @@ Owns: the dnsmasq process bound to the instance bridge, its hosts file (one
 `MAC,IP,name` line per local instance; dnsmasq answers no other MAC because
 the range is `static`), its lease and pid files under the host's state dir.
 A change of hosts is applied by rewriting the file and sending SIGHUP; a
-change of anything on the command line restarts dnsmasq.
+change of anything on the command line restarts dnsmasq, and so does a lease
+left by a host that is gone (pruned from the lease file while dnsmasq is down).
 """
 
 from __future__ import annotations
@@ -76,15 +77,38 @@ def ensure(ns: str, state_dir: Path, spec: DhcpSpec) -> str:
         os.replace(tmp, p["hosts"])
     want = argv(state_dir, spec)
     pid = daemons.running(p["pid"], want)
-    if pid is not None:
+    stale = _stale_leases(p["leases"], {mac.lower() for mac, _, _ in spec.hosts})
+    if pid is not None and not stale:
         if changed:
             daemons.signal_pid(pid, signal.SIGHUP)
             return "reloaded"
         return "none"
+    # dnsmasq keeps a removed host's lease (in memory and in its file) until it
+    # expires: drop it while dnsmasq is down, so a gone instance leaves nothing.
     daemons.stop(p["pid"])
+    if stale:
+        _prune_leases(p["leases"], stale)
     daemons.start(ns, want, p["log"], wait=True)
     daemons.wait_for_pidfile(p["pid"], want)
     return "started"
+
+
+def _stale_leases(path: Path, macs: set[str]) -> set[str]:
+    """MACs holding a lease in `path` that no longer have a host entry."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return set()
+    fields = (line.split() for line in lines)
+    return {f[1].lower() for f in fields if len(f) >= 3 and f[1].lower() not in macs}
+
+
+def _prune_leases(path: Path, stale: set[str]) -> None:
+    keep = [line for line in path.read_text().splitlines()
+            if len(line.split()) < 3 or line.split()[1].lower() not in stale]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in keep))
+    os.replace(tmp, path)
 
 
 def stop(state_dir: Path) -> bool:

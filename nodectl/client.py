@@ -41,6 +41,14 @@ class NicSpec:
     private_ip: str = ""
 
 
+def tap_name(instance_id: str, index: int = 0) -> str:
+    """The host-side tap of an instance NIC (the domain's ``<target dev>``, at most 15
+    characters): ``vn-`` + 12 hex digits of the id, ``vn1-`` + 11 for a second NIC..."""
+    digits = instance_id.split("-", 1)[-1]
+    head = "vn-" if index == 0 else f"vn{index}-"
+    return (head + digits)[:15]
+
+
 @dataclass(frozen=True)
 class VolumeSpec:
     """A block device to attach: ``attachment`` is what the storage backend hands out

@@ -13,6 +13,7 @@ concurrently. The all-in-one controller uses it directly; the agent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import time
@@ -30,6 +31,7 @@ from nodectl.client import (
     NodeError,
     NodeInfo,
     VolumeSpec,
+    tap_name,
 )
 from nodectl.domain import Disk, FileSource, Nic, RbdHost, RbdSource
 from nodectl.driver.base import (
@@ -130,6 +132,7 @@ class LocalNodeClient:
         self.ssl_context = ssl_context
         self._instance_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._image_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- plumbing ---------------------------------------------------------------------
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -195,9 +198,20 @@ class LocalNodeClient:
             cmdline=spec.cmdline or DEFAULT_CMDLINE,
             memory_mib=spec.memory_mib, vcpus=spec.vcpus,
             root_size_mib=spec.root_size_mib, ephemeral_mib=spec.ephemeral_mib,
-            nics=tuple(Nic(mac=n.mac, bridge=n.bridge) for n in spec.nics),
+            nics=tuple(Nic(mac=n.mac, bridge=n.bridge, target_dev=tap_name(spec.instance_id, i))
+                       for i, n in enumerate(spec.nics)),
             root_disk=root,
         )
+
+    def _prepare_spare(self, image_id: str) -> None:
+        """Make the image's next overlay in the background (off the launch path)."""
+        async def run() -> None:
+            with contextlib.suppress(Exception):  # only an optimisation: staging falls back
+                await asyncio.to_thread(self.cache.prepare_spare, image_id)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _wait_off(self, instance_id: str, timeout: float) -> InstanceState | None:
         deadline = time.monotonic() + timeout
@@ -239,6 +253,7 @@ class LocalNodeClient:
                                           InstanceState.NOSTATE, InstanceState.SHUTDOWN):
                 driver_spec = await self._driver_spec(spec)
                 await self._call(self.driver.spawn, driver_spec)
+                self._prepare_spare(spec.image.image_id)
             attached = await self._call(self._volumes_sync, iid)
             for volume, disk in zip(spec.volumes, disks, strict=True):
                 if volume.volume_id not in attached:
@@ -271,7 +286,15 @@ class LocalNodeClient:
     async def list_instances(self) -> list[InstanceStatus]:
         ids = await self._call(self.driver.list_instances)
         statuses = [await self._status(iid) for iid in ids]
-        return [s for s in statuses if s.power != "missing"]
+        found = [s for s in statuses if s.power != "missing"]
+        # Files without a domain (a crash between staging and define, or during a
+        # delete) are listed as "missing": the controller deletes them unless a row
+        # still wants the instance, in which case it ensures it.
+        known = {s.instance_id for s in found}
+        staged = await asyncio.to_thread(self.cache.staged_instances)
+        found += [InstanceStatus(iid, "missing", detail="staged")
+                  for iid in staged if iid not in known]
+        return found
 
     async def console_output(self, instance_id: str) -> str:
         return await self._call(self.driver.console_output, instance_id)

@@ -13,8 +13,11 @@ desired state (rows), observes every node (``node_info`` as heartbeat,
 
 State changes are compare-and-set on the prior state, so an API call racing the
 controller wins. A failing key backs off exponentially (per instance). A full
-pass runs at start, every ``cloud.vmstate.reconcile_interval_sec`` and whenever
-an API call ``wake``s it. Every step is safe to repeat after kill -9.
+pass runs at start and every ``cloud.vmstate.reconcile_interval_sec``; an API call
+in this process ``wake``s it, which starts the steps of the rows in transition at
+once from the rows alone (no heartbeat or list first: the launch path's latency).
+Rows are read after the nodes are observed, so a launch acted on during a pass is
+never taken for an orphan. Every step is safe to repeat after kill -9.
 """
 
 from __future__ import annotations
@@ -22,16 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
 from cloudctl.db.base import utcnow
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
+from cloudctl.services.ec2 import instance_network, instance_volumes, tags
 from cloudctl.services.ec2 import nodes as nodes_mod
-from cloudctl.services.ec2 import instance_volumes, tags
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.instance_view import USER_SHUTDOWN
 from cloudctl.services.ec2.node_runtime import NodePool, local_cache_dirs, local_capacity
@@ -56,10 +60,16 @@ TERMINATED_TIME = registry.define(PropertyDef(
 _controllers: list[ComputeController] = []
 
 
-def wake() -> None:
-    """Ask the controller of this process (if any) for an early pass."""
+def wake(instance_ids: Iterable[str] | None = None) -> None:
+    """Ask the controller of this process (if any) to act now.
+
+    It starts the steps of the rows in transition (pending, stopping, shutting-down,
+    reboot asked; only ``instance_ids`` when given) at once, from the rows alone: no
+    heartbeat or list round first. The periodic full pass does the rest.
+    """
+    keys = None if instance_ids is None else list(instance_ids)
     for controller in _controllers:
-        controller.wakeup.set()
+        controller.act_now(keys)
 
 
 def controller() -> ComputeController | None:
@@ -78,8 +88,45 @@ class ComputeController:
         self.wakeup = asyncio.Event()
         self._backoff: dict[str, tuple[float, float]] = {}  # key -> (not before, delay)
         self._busy: set[str] = set()
+        self._clients: dict[str, NodeClient] = {}  # healthy at the last pass
+        self._tasks: set[asyncio.Task[None]] = set()
         self.passes = 0
         _controllers.append(self)
+
+    # -- acting on woken keys -------------------------------------------------------------
+    def act_now(self, instance_ids: list[str] | None = None) -> None:
+        """Start the steps of rows in transition now (same loop, no pass around them)."""
+        task = asyncio.get_running_loop().create_task(self._act(instance_ids))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _act(self, instance_ids: list[str] | None) -> None:
+        try:
+            query = select(Instance).where(
+                Instance.state.in_(("pending", "stopping", "shutting-down"))
+                | ((Instance.state == "running") & Instance.reboot_requested.is_(True)))
+            if instance_ids is not None:
+                query = query.where(Instance.instance_id.in_(instance_ids))
+            async with self.cloud.sessions() as session:
+                rows = list((await session.execute(query)).scalars().all())
+            steps: list[Awaitable[None]] = []
+            for row in rows:
+                client = self._clients.get(row.node or "")
+                if client is None:  # node not seen healthy yet: the full pass decides
+                    self.wakeup.set()
+                    continue
+                if row.state == "running":
+                    step: Callable[[], Awaitable[Any]] = partial(self._reboot, row, client)
+                else:
+                    found = self._step(row, client, None)
+                    if found is None:
+                        continue
+                    step = found
+                steps.append(self._guarded(row.instance_id, step))
+            await asyncio.gather(*steps)
+        except Exception:
+            log.exception("acting on woken rows failed")
+            self.wakeup.set()
 
     async def run(self) -> None:
         try:
@@ -102,9 +149,8 @@ class ComputeController:
         self.passes += 1
         async with self.cloud.sessions() as session:
             nodes = await nodes_mod.list_nodes(session)
-            rows = list((await session.execute(select(Instance).where(
-                Instance.state != "terminated"))).scalars().all())
         observed: dict[str, dict[str, InstanceStatus]] = {}
+        staged: dict[str, list[str]] = {}
         clients: dict[str, NodeClient] = {}
         for node in nodes:
             client = self.pool.client(node.name, node.address)
@@ -125,6 +171,13 @@ class ComputeController:
                                                  memory_mib=memory, virt_type=info.virt_type)
             clients[node.name] = client
             observed[node.name] = {s.instance_id: s for s in statuses}
+            staged[node.name] = local_cache_dirs(client)
+        self._clients = clients
+        # Rows are read after the nodes were observed: anything a node held then was
+        # committed before, so a launch acted on meanwhile is never taken for an orphan.
+        async with self.cloud.sessions() as session:
+            rows = list((await session.execute(select(Instance).where(
+                Instance.state != "terminated"))).scalars().all())
         live = {r.instance_id: r for r in rows}
         steps: list[Awaitable[None]] = []
         for row in rows:
@@ -136,7 +189,7 @@ class ComputeController:
             if step is not None:
                 steps.append(self._guarded(row.instance_id, step))
         for name, client in clients.items():
-            present = set(observed[name]) | set(local_cache_dirs(client))
+            present = set(observed[name]) | set(staged[name])
             for iid in sorted(present):
                 owner = live.get(iid)
                 if owner is None or owner.node != name:
@@ -195,6 +248,7 @@ class ComputeController:
         return bool(getattr(result, "rowcount", 0))
 
     async def _ensure(self, row: Instance, client: NodeClient) -> None:
+        await instance_network.network_ready(self.cloud, row)  # br-cloud, lease, metadata
         spec = await instance_volumes.launch_spec(self.cloud, row)  # EBS volumes, bundles
         if spec is None:  # the root volume is still being created
             return
@@ -236,12 +290,8 @@ class ComputeController:
                 Instance.state == "shutting-down").values(
                 state="terminated", terminated_at=utcnow(), observed_power="missing",
                 updated_at=utcnow()))
-            try:
-                from cloudctl.services.ec2 import security_groups
-
-                await security_groups.forget_instance(session, row.instance_id)
-            except NotImplementedError:
-                pass
+            await instance_network.release(session, row.instance_id)
+        instance_network.notify()
 
     async def _fail(self, iid: str, error: str) -> None:
         """A launch the node refuses for good: terminated with AWS's Server.InternalError."""

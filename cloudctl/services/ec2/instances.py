@@ -5,15 +5,14 @@ controller (``controller``) converges the nodes.
 
 Owns launching: image and kernel resolution, instance type, key pair, user data
 (``cloud.vmstate.user_data_max_size_kb``), placement through the scheduler,
-private address and MAC, ClientToken idempotency and TagSpecifications.
+ClientToken idempotency and TagSpecifications. The instance's network (NIC, MAC,
+private and public IP, groups, tap) comes from ``instance_network``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
-import secrets
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +29,7 @@ from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2 import controller as ctl
 from cloudctl.services.ec2 import (
     images,
+    instance_network,
     instance_types,
     instance_volumes,
     keypairs,
@@ -38,7 +38,7 @@ from cloudctl.services.ec2 import (
 )
 from cloudctl.services.ec2 import nodes as nodes_mod
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ec2.instance_models import LIVE, Instance
+from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.instance_view import extractors, instance_shape, state
 from cloudctl.services.ec2.paging import paginate
 from nodectl.client import InstanceSpec
@@ -46,14 +46,6 @@ from nodectl.client import InstanceSpec
 USER_DATA_MAX_KB = registry.define(PropertyDef(
     "cloud.vmstate.user_data_max_size_kb", PropertyType.INTEGER, "16",
     "Largest user data (decoded) RunInstances accepts, in KiB.", minimum=1, maximum=1024,
-))
-PRIVATE_SUBNET = registry.define(PropertyDef(
-    "cloud.vmstate.private_subnet", PropertyType.STRING, "172.31.0.0/16",
-    "Where instances get private addresses until the network service assigns them.",
-))
-MAC_PREFIX = registry.define(PropertyDef(
-    "cloud.vmstate.mac_prefix", PropertyType.STRING, "d0:0d",
-    "First two bytes of instance MAC addresses.",
 ))
 DEFAULT_CMDLINE = "console=ttyS0 root=/dev/vda rootfstype=ext4 panic=-1"
 _round_robin = scheduler.RoundRobinState()
@@ -72,24 +64,6 @@ def decode_user_data(raw: Any, limit_kb: int) -> str:
         raise AwsError(f"User data is limited to {limit_kb * 1024} bytes.",
                        code="InvalidParameterValue")
     return text
-
-
-async def _allocate_ips(session: AsyncSession, subnet: str, count: int) -> list[str]:
-    net = ipaddress.ip_network(subnet, strict=False)
-    used = set((await session.execute(select(Instance.private_ip).where(
-        Instance.state.in_(LIVE)))).scalars().all())
-    out: list[str] = []
-    hosts = net.num_addresses - 2
-    attempts = 0
-    while len(out) < count:
-        attempts += 1
-        if attempts > count * 50 + 1000:
-            raise AwsError("No free private addresses.", code="InsufficientFreeAddressesInSubnet")
-        candidate = str(net.network_address + 10 + secrets.randbelow(max(hosts - 10, 1)))
-        if candidate not in used:
-            used.add(candidate)
-            out.append(candidate)
-    return out
 
 
 def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, str]]]
@@ -146,6 +120,7 @@ class InstancesProvider(Provider):
         zone = (params.get("Placement") or {}).get("AvailabilityZone")
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
+        profile = await self._profile(account, params.get("IamInstanceProfile"))
         async with self.cloud.sessions() as session, session.begin():
             if token:
                 existing = list((await session.execute(select(Instance).where(
@@ -186,11 +161,8 @@ class InstancesProvider(Provider):
             placed = scheduler.place(capacity, zone, itype.cpu, itype.memory_mib, min_count,
                                      max_count, str(self.cloud.properties.get(scheduler.POLICY)),
                                      _round_robin, type_name)
-            addresses = await _allocate_ips(session, str(self.cloud.properties.get(
-                PRIVATE_SUBNET)), len(placed))
             reservation = ids.resource_id("r")
             now = utcnow()
-            mac_prefix = str(self.cloud.properties.get(MAC_PREFIX))
             options = params.get("MetadataOptions") or {}
             ephemeral_mib = 0
             for mapping in params.get("BlockDeviceMappings") or []:
@@ -200,14 +172,14 @@ class InstancesProvider(Provider):
             root_volumes: list[str] = []
             for index, node in enumerate(placed):
                 iid = ids.resource_id("i")
-                hexid = iid[2:10]
-                mac = f"{mac_prefix}:" + ":".join(hexid[i:i + 2] for i in range(0, 8, 2))
+                net = await instance_network.launch_nic(session, account, ctx.region, iid, node)
                 spec = InstanceSpec(
                     instance_id=iid, kernel=images.image_artifact(kernel),
                     image=images.image_artifact(image),
                     ramdisk=images.image_artifact(ramdisk) if ramdisk else None,
                     memory_mib=itype.memory_mib, vcpus=itype.cpu,
-                    root_size_mib=None, ephemeral_mib=ephemeral_mib, cmdline=DEFAULT_CMDLINE)
+                    root_size_mib=None, ephemeral_mib=ephemeral_mib, cmdline=DEFAULT_CMDLINE,
+                    nics=(net.spec,))
                 row = Instance(
                     instance_id=iid, account_id=account, region=ctx.region,
                     reservation_id=reservation, owner_id=account,
@@ -218,11 +190,12 @@ class InstancesProvider(Provider):
                     key_name=key.name if key else None, public_key=key.public_key if key else None,
                     zone=zone, node=node, state="pending", state_reason_code="pending",
                     state_reason_message="pending", transition_reason="",
-                    reboot_requested=False, private_ip=addresses[index], public_ip=None, mac=mac,
+                    reboot_requested=False, private_ip=net.private_ip, public_ip=net.public_ip,
+                    mac=net.mac,
                     launch_index=index, launch_time=now, client_token=token,
                     user_data=user_data, security_group_ids=group_ids,
                     security_group_names=group_names,
-                    iam_instance_profile=self._profile(account, params.get("IamInstanceProfile")),
+                    iam_instance_profile=profile,
                     block_device_mappings=list(params.get("BlockDeviceMappings") or []),
                     root_device_type=image.root_device_type,
                     root_device_name=image.root_device_name,
@@ -243,17 +216,25 @@ class InstancesProvider(Provider):
                                                 params.get("TagSpecifications"))
             await self._record_groups(session, account, ctx.region, rows)
             tag_map = await tags.tags_for(session, account, ctx.region, new_ids)
+            answer = reservation_shape(rows, tag_map)
+            await instance_network.decorate(session, answer)
+        instance_network.notify()
         instance_volumes.wake_storage(self.cloud, root_volumes)
         ctl.wake()
-        return reservation_shape(rows, tag_map)[0]
+        return answer[0]
 
-    @staticmethod
-    def _profile(account: str, profile: dict[str, Any] | None) -> dict[str, Any] | None:
+    async def _profile(self, account: str, profile: dict[str, Any] | None
+                       ) -> dict[str, Any] | None:
         if not profile:
             return None
-        arn = profile.get("Arn") or f"arn:aws:iam::{account}:instance-profile/{profile.get('Name')}"
-        return {"Arn": arn, "Id": "AIPA" + secrets.token_hex(8).upper(),
-                "Name": profile.get("Name") or arn.rsplit("/", 1)[-1]}
+        from cloudctl.services.iam.instance_credentials import resolve_instance_profile
+
+        found = await resolve_instance_profile(self.cloud, account, profile)
+        if found is None:
+            name = profile.get("Name") or profile.get("Arn")
+            raise AwsError(f"Value ({name}) for parameter iamInstanceProfile.name is invalid. "
+                           "Invalid IAM Instance Profile name", code="InvalidParameterValue")
+        return found
 
     async def _groups(self, session: AsyncSession, account: str, region: str,
                       params: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -264,8 +245,7 @@ class InstancesProvider(Provider):
 
             resolved = await security_groups.resolve_groups_for_launch(
                 session, account, region, names, group_ids)
-            refs = {g: g for g in resolved}
-            return resolved, [refs[g] for g in resolved]
+            return resolved, await instance_network.group_names(session, resolved)
         except NotImplementedError:  # the network service is not wired yet: record as asked
             if not names and not group_ids:
                 names = ["default"]
@@ -326,6 +306,8 @@ class InstancesProvider(Provider):
         page, token = paginate(rows, params, lambda r: r.instance_id)
         result: Result = {"Reservations": reservation_shape(page, tag_map)}
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
+        async with self.cloud.sessions() as session:
+            await instance_network.decorate(session, result["Reservations"])
         if token:
             result["NextToken"] = token
         return result

@@ -128,7 +128,15 @@ async def start_local_node(cloud: Cloud, pool: NodePool) -> None:
     driver = await asyncio.to_thread(build)
     pool._drivers.append(driver)
     bundle_key = cloud.settings.ca_dir / "cloud-bundle.key"
-    pool.local = LocalNodeClient(driver, driver.images, LOCAL_NODE_NAME,
+    netns = ""
+    if type(driver).__name__ != "FakeDriver":  # guests on br-cloud in the libvirtd's netns
+        from cloudctl.services.ec2.instance_network import local_node_netns, notify
+
+        netns = local_node_netns(uri) or ""
+        if netns:
+            cloud.services["node.netns"] = netns
+            notify()
+    pool.local = LocalNodeClient(driver, driver.images, LOCAL_NODE_NAME, netns=netns,
                                  bundle_key=bundle_key if bundle_key.exists() else None,
                                  stop_grace=float(os.environ.get("CLOUDCTL_STOP_GRACE", "30")))
     info = await pool.local.node_info()

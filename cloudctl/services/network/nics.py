@@ -15,6 +15,7 @@ transaction and never commit; each bumps the network view version):
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -43,16 +44,17 @@ def _nic(row: InstanceNicRow) -> Nic:
                host=row.host, interface=row.interface)
 
 
-def _candidates() -> list[ipaddress.IPv4Address]:
+def _candidates() -> Iterator[ipaddress.IPv4Address]:
+    """Private addresses in allocation order, lazily (a /16 holds 65,533 of them)."""
     cfg = config.current()
     if cfg.private_ips:
-        return list(cfg.private_ips)
+        return iter(cfg.private_ips)
     subnet = cfg.subnet_for_cluster(None) if not cfg.clusters else cfg.clusters[0].subnet
     if cfg.clusters and cfg.clusters[0].private_ips:
-        return list(cfg.clusters[0].private_ips)
+        return iter(cfg.clusters[0].private_ips)
     reserved = {subnet.gateway, subnet.network.network_address,
                 subnet.network.broadcast_address}
-    return [ip for ip in subnet.network.hosts() if ip not in reserved]
+    return (ip for ip in subnet.network.hosts() if ip not in reserved)
 
 
 async def allocate_instance_nic(session: AsyncSession, account: str, region: str,
