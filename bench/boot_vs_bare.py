@@ -3,11 +3,12 @@
 Both boot on the same private libvirtd, one guest at a time, alternating:
 
 (a) bare: ``qemu-img create`` an overlay (untimed, as ``bench.boot_bare`` does), then
-    ``createXML`` of a transient 128 MiB TCG domain; timed to the first console line.
-(b) cloud: ``RunInstances`` (boto3, t1.micro = 128 MiB) on a live ``cloudctl up`` whose
+    ``createXML`` of a transient TCG domain; timed to the first console line.
+(b) cloud: ``RunInstances`` (boto3, t1.micro) on a live ``cloudctl up`` whose
     local node drives that libvirtd; timed from the call to the first console line
     in the instance's console log, read from the node's file the same way as (a).
-    The base images are cached by a warm-up launch first.
+    The base images are cached by a warm-up launch first. Both guests get t1.micro's
+    memory.
 
 Reports the medians and the ratio (b)/(a) (target <= 1.15), plus (b)'s breakdown:
 RunInstances answered, console log created (instance staged), first line.
@@ -60,14 +61,15 @@ def _wait_line(path: Path, start: float, timeout: float = 120) -> float:
     raise TimeoutError(f"no console line in {path} after {timeout}s")
 
 
-def bare_boot(conn: libvirt.virConnect, image_dir: Path, work: Path) -> dict[str, float]:
+def bare_boot(conn: libvirt.virConnect, image_dir: Path, work: Path,
+              memory_mib: int) -> dict[str, float]:
     overlay, console = work / "root.qcow2", work / "console.log"
     for p in (overlay, console):
         p.unlink(missing_ok=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b",
                     str(image_dir / "rootfs.img"), "-F", "raw", str(overlay)], check=True)
     domain = Domain(
-        name=f"bench-{uuid.uuid4().hex[:8]}", memory_mib=128,
+        name=f"bench-{uuid.uuid4().hex[:8]}", memory_mib=memory_mib,
         os=OsBoot(str(image_dir / "kernel"), str(image_dir / "ramdisk"),
                   "console=ttyS0 root=/dev/vda rootfstype=ext4 panic=-1"),
         disks=(Disk("vda", FileSource(str(overlay), "qcow2")),),
@@ -182,14 +184,16 @@ def main() -> int:
             eri = ec2.register_image(Name="bvb-ramdisk", ImageLocation=str(image.ramdisk))["ImageId"]
             emi = ec2.register_image(Name="bvb-machine", ImageLocation=str(image.rootfs),
                                      KernelId=eki, RamdiskId=eri)["ImageId"]
+            itype = ec2.describe_instance_types(InstanceTypes=["t1.micro"])["InstanceTypes"][0]
+            memory = int(itype["MemoryInfo"]["SizeInMiB"])  # the bare guest gets the same
             cloud_boot(cloud, ec2, emi, conn)  # warm-up: caches the base images
-            bare_boot(conn, image.kernel.parent, work)  # warm-up: first QEMU start
+            bare_boot(conn, image.kernel.parent, work, memory)  # warm-up: first QEMU start
             for i in range(args.runs):
                 order = [0, 1] if i % 2 == 0 else [1, 0]
                 for which in order:
                     time.sleep(1.0)  # let the previous QEMU's teardown settle
                     if which == 0:
-                        bare.append(bare_boot(conn, image.kernel.parent, work))
+                        bare.append(bare_boot(conn, image.kernel.parent, work, memory))
                     else:
                         ours.append(cloud_boot(cloud, ec2, emi, conn))
                 loads.append(Path("/proc/loadavg").read_text().split()[0])
@@ -215,7 +219,8 @@ def main() -> int:
         f"{time.strftime('%Y-%m-%d %H:%M')} ({platform.node()}, {os.cpu_count()} cores, "
         f"kernel {platform.release()}). {args.label}".rstrip(),
         "Same private libvirtd, same image (Debian cloud kernel + busybox initramfs + ext4",
-        "overlay), 128 MiB, 1 vCPU, TCG; one guest at a time, bare and RunInstances",
+        f"overlay), {memory} MiB (t1.micro), 1 vCPU, TCG; one guest at a time, bare and "
+        "RunInstances",
         "alternating; base images cached by a warm-up launch. Host 1-min load average after",
         f"each round: {', '.join(loads)} (shared machine: TCG times scale with the load).",
         "",

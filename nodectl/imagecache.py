@@ -6,7 +6,9 @@ Owns a directory tree:
   place atomically (copy to a temp name, rename);
 - ``instances/<instance-id>/``: that instance's files only: ``root.qcow2`` (a
   qcow2 overlay on the raw base, ``qemu-img create -b base -F raw``), an optional
-  empty ``ephemeral.qcow2``, and ``console.log``.
+  empty sparse ``ephemeral.raw``, and ``console.log``;
+- ``spare/<image-id>.qcow2``: the next overlay of that image, made ahead of time
+  (``prepare_spare``) and renamed into the next instance's directory.
 
 Removing an instance removes exactly its directory. It never writes a base image
 after it is cached and never touches paths outside its root.
@@ -18,8 +20,10 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 __all__ = ["ImageCache", "StagedInstance"]
 
@@ -40,6 +44,7 @@ class StagedInstance:
     root: Path
     ephemeral: Path | None
     console_log: Path
+    ephemeral_format: Literal["raw", "qcow2"] = "raw"
 
 
 class ImageCache:
@@ -47,6 +52,7 @@ class ImageCache:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+        self._spare_lock = threading.Lock()
 
     def base_path(self, image_id: str) -> Path:
         return self.root / "base" / _check_id(image_id)
@@ -82,24 +88,62 @@ class ImageCache:
         directory = self.instance_dir(instance_id)
         directory.mkdir(parents=True, exist_ok=True)
         root = directory / "root.qcow2"
-        if base is not None and not root.exists():
+        if base is not None and not root.exists() and root_size_mib is None \
+                and image_id is not None and self._take_spare(image_id, root):
+            pass  # a prepared overlay: no qemu-img on the launch path
+        elif base is not None and not root.exists():
             cmd = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw",
                    str(root.with_suffix(".tmp"))]
             if root_size_mib is not None:
                 cmd.append(f"{root_size_mib}M")
             subprocess.run(cmd, check=True, capture_output=True)
             root.with_suffix(".tmp").replace(root)
-        ephemeral = None
+        ephemeral: Path | None = None
+        ephemeral_format: Literal["raw", "qcow2"] = "raw"
         if ephemeral_mib > 0:
-            ephemeral = directory / "ephemeral.qcow2"
-            if not ephemeral.exists():
-                tmp = directory / "ephemeral.tmp"
-                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp),
-                                f"{ephemeral_mib}M"], check=True, capture_output=True)
-                tmp.replace(ephemeral)
+            ephemeral = directory / "ephemeral.qcow2"  # staged by an older version
+            if ephemeral.exists():
+                ephemeral_format = "qcow2"
+            else:  # a sparse raw file: allocated as the guest writes, no qemu-img
+                ephemeral = directory / "ephemeral.raw"
+                if not ephemeral.exists():
+                    tmp = directory / "ephemeral.tmp"
+                    with open(tmp, "wb") as f:
+                        f.truncate(ephemeral_mib * 1024 * 1024)
+                    tmp.replace(ephemeral)
         console = directory / "console.log"
         console.touch()
-        return StagedInstance(directory, root, ephemeral, console)
+        return StagedInstance(directory, root, ephemeral, console, ephemeral_format)
+
+    def spare_path(self, image_id: str) -> Path:
+        return self.root / "spare" / f"{_check_id(image_id)}.qcow2"
+
+    def prepare_spare(self, image_id: str) -> None:
+        """Create the next overlay for ``image_id`` ahead of its launch (idempotent).
+
+        ``stage_instance`` renames it into the instance's directory, which takes
+        the ``qemu-img create`` off the launch path. Temp files of a dead process
+        are removed first.
+        """
+        base = self.base_path(image_id)
+        spare = self.spare_path(image_id)
+        if spare.exists() or not base.exists():
+            return
+        spare.parent.mkdir(parents=True, exist_ok=True)
+        with self._spare_lock:
+            for stale in spare.parent.glob(f".{spare.name}.tmp*"):
+                stale.unlink(missing_ok=True)
+            tmp = spare.with_name(f".{spare.name}.tmp{os.getpid()}")
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base),
+                            "-F", "raw", str(tmp)], check=True, capture_output=True)
+            tmp.replace(spare)
+
+    def _take_spare(self, image_id: str, root: Path) -> bool:
+        try:
+            self.spare_path(image_id).replace(root)  # atomic: one taker wins
+        except FileNotFoundError:
+            return False
+        return True
 
     def remove_instance(self, instance_id: str) -> None:
         """Remove every file of the instance; a no-op when already gone."""

@@ -88,6 +88,25 @@ class LibvirtDriver(ComputeDriver):
         self._callback_id: int | None = None
         self.list_instances()  # learn which existing domains are ours
 
+    def _c(self) -> libvirt.virConnect:
+        """The connection, opened again if libvirtd went away (a restarted daemon keeps
+        its domains: nothing else is to be done). Raises DriverError while it is down."""
+        with self._lock:
+            with contextlib.suppress(libvirt.libvirtError):
+                if self._conn.isAlive():
+                    return self._conn
+            try:
+                conn = libvirt.open(self.uri)
+            except libvirt.libvirtError as exc:
+                raise DriverError(f"libvirt at {self.uri} unreachable: {exc}") from exc
+            with contextlib.suppress(libvirt.libvirtError):
+                self._conn.close()
+            self._conn = conn
+            if self._callback_id is not None:
+                self._callback_id = conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None)
+            return conn
+
     # -- lookup ---------------------------------------------------------------------
     def _is_ours(self, dom: libvirt.virDomain) -> bool:
         try:
@@ -99,7 +118,7 @@ class LibvirtDriver(ComputeDriver):
 
     def _find(self, instance_id: str) -> libvirt.virDomain | None:
         try:
-            dom = self._conn.lookupByName(instance_id)
+            dom = self._c().lookupByName(instance_id)
         except libvirt.libvirtError as exc:
             if _no_domain(exc):
                 return None
@@ -133,7 +152,7 @@ class LibvirtDriver(ComputeDriver):
             )
             disks = [Disk("vda", FileSource(str(staged.root), "qcow2"))]
         if staged.ephemeral is not None:
-            disks.append(Disk("vdb", FileSource(str(staged.ephemeral), "qcow2")))
+            disks.append(Disk("vdb", FileSource(str(staged.ephemeral), staged.ephemeral_format)))
         return Domain(
             name=spec.instance_id,
             uuid=spec.uuid or str(uuidlib.uuid4()),
@@ -157,7 +176,7 @@ class LibvirtDriver(ComputeDriver):
         try:
             domain = self.build_domain(spec)
             self._known.add(spec.instance_id)
-            dom = self._conn.defineXML(domain.to_xml())
+            dom = self._c().defineXML(domain.to_xml())
             dom.create()
             self._after_start(domain)
             return domain
@@ -188,7 +207,7 @@ class LibvirtDriver(ComputeDriver):
         self.images.remove_instance(instance_id)
 
     def list_instances(self) -> list[str]:
-        return sorted(d.name() for d in self._conn.listAllDomains(0) if self._is_ours(d))
+        return sorted(d.name() for d in self._c().listAllDomains(0) if self._is_ours(d))
 
     def instance_state(self, instance_id: str) -> InstanceState:
         state = self._lookup(instance_id).state()[0]
