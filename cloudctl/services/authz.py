@@ -47,28 +47,48 @@ MESSAGE_CONTEXT = "authz-message"
 
 ResourceNamer = Callable[[RequestContext, dict[str, Any]], list[str]]
 ResourcePolicyHook = Callable[[RequestContext, ParsedRequest], Any]
+ActionNamer = Callable[[RequestContext, dict[str, Any]], "str | None"]
+ContextNamer = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+# ctx.extra key: {(action, resources): (effect, identity allows)} of calls whose implicit
+# denials the service decides itself (S3 ACLs)
+VERDICTS = "authz.verdicts"
+# ctx.extra key: service condition keys of the call (s3:prefix...), set by its context hook
+CONTEXT = "authz.context"
 
 
 class _Declaration:
-    __slots__ = ("resources", "resource_policy")
+    __slots__ = ("resources", "resource_policy", "actions", "acl_fallback", "context")
 
     def __init__(self, resources: ResourceNamer | None,
-                 resource_policy: ResourcePolicyHook | None) -> None:
+                 resource_policy: ResourcePolicyHook | None,
+                 actions: ActionNamer | None = None, acl_fallback: bool = False,
+                 context: ContextNamer | None = None) -> None:
         self.resources = resources
         self.resource_policy = resource_policy
+        self.actions = actions
+        self.acl_fallback = acl_fallback
+        self.context = context
 
 
 _DECLARATIONS: dict[str, _Declaration] = {}
 
 
 def declare(service: str, resources: ResourceNamer | None = None,
-            resource_policy: ResourcePolicyHook | None = None) -> None:
+            resource_policy: ResourcePolicyHook | None = None, *,
+            actions: ActionNamer | None = None, acl_fallback: bool = False,
+            context: ContextNamer | None = None) -> None:
     """How ``service`` names the resources of a call, and where its resource policies are.
 
     ``resources(ctx, params)`` returns ARNs (empty: ``*``); ``resource_policy(ctx,
     parsed)`` is awaited and returns ``(policy document or None, owner account id)``.
+    ``actions(ctx, params)`` names the IAM action when it is not ``<prefix>:<Operation>``
+    (None: the provider checks every action itself). ``acl_fallback`` (S3): anonymous
+    callers are evaluated too, and an implicit deny whose identity policies allow is left
+    to the provider (ACLs), with the verdict in ``ctx.extra[VERDICTS]``. ``context(ctx,
+    params)`` adds service condition keys (``s3:prefix``...) to the request context.
     """
-    _DECLARATIONS[service] = _Declaration(resources, resource_policy)
+    _DECLARATIONS[service] = _Declaration(resources, resource_policy, actions, acl_fallback,
+                                          context)
 
 
 def is_cloud_admin(ctx: RequestContext) -> bool:
@@ -130,7 +150,8 @@ class PolicyAuthorizer:
         return identity, session_set, found.tags
 
     def build_request(self, ctx: RequestContext, action: str, resources: list[str],
-                      tags: dict[str, str], params: dict[str, Any]) -> AuthzRequest:
+                      tags: dict[str, str], params: dict[str, Any],
+                      extra_context: dict[str, Any] | None = None) -> AuthzRequest:
         credential = ctx.credential
         now = datetime.now(UTC)
         context: dict[str, Any] = {
@@ -154,6 +175,8 @@ class PolicyAuthorizer:
                 context[f"aws:PrincipalTag/{tag_key}"] = tag_value
             if attrs.get("role_arn"):
                 ids = (attrs["role_arn"],)
+        if extra_context:
+            context.update(extra_context)
         request_tags = _request_tags(params)
         for tag_key, tag_value in request_tags.items():
             context[f"aws:RequestTag/{tag_key}"] = tag_value
@@ -169,11 +192,12 @@ class PolicyAuthorizer:
     async def authorize(self, ctx: RequestContext, parsed: ParsedRequest) -> None:
         credential = ctx.credential
         declaration = _DECLARATIONS.get(ctx.service)
-        if credential is None:
-            if ctx.service != "s3":
-                raise AwsError("Request is missing Authentication Token",
-                               code="MissingAuthenticationToken", status=403)
-            return  # anonymous S3: the bucket's ACL/policy decides in the provider
+        if credential is None or (declaration is not None and declaration.acl_fallback):
+            if declaration is not None and declaration.acl_fallback:
+                await self._authorize_with_fallback(ctx, parsed, declaration)
+                return
+            raise AwsError("Request is missing Authentication Token",
+                           code="MissingAuthenticationToken", status=403)
         if ctx.service in ADMIN_SERVICES:
             if not is_cloud_admin(ctx):
                 self._log_denial(ctx, ctx.service, "admin-only service")
@@ -221,6 +245,66 @@ class PolicyAuthorizer:
             raise UnauthorizedOperation("You are not authorized to perform this operation. "
                                         f"Encoded authorization failure message: {encoded}")
         raise AccessDenied(message)
+
+    async def decide(self, ctx: RequestContext, action: str, resources: list[str],
+                     resource_policy: Any, owner: str | None) -> tuple[str, bool]:
+        """(effect of identity + resource policy, whether the identity policies alone allow).
+
+        For services whose providers decide implicit denials themselves (S3 ACLs);
+        account admins have every identity permission; anonymous callers none.
+        """
+        credential = ctx.credential
+        identity: PolicySet | None = None
+        session_set: PolicySet | None = None
+        tags: dict[str, str] = {}
+        if credential is not None:
+            if credential.attributes.get("account_admin"):
+                identity = ADMIN_SET
+                if credential.attributes.get("session_policy"):
+                    session_set = PolicySet([credential.attributes["session_policy"]])
+            else:
+                identity, session_set, tags = await self._policies(credential)
+        request = self.build_request(ctx, action, resources, tags, {},
+                                     ctx.extra.get(CONTEXT))
+        if credential is not None and resource_policy is None and owner is not None \
+                and owner != credential.account_id:
+            # another account's resource without a policy: only the provider can grant
+            alone = evaluate(request, identity, None, session_policies=session_set)
+            return ("Deny", False) if alone.effect == "Deny" else ("ImplicitDeny", alone.allowed)
+        decision = evaluate(request, identity, resource_policy,
+                            resource_account=owner if credential is not None else None,
+                            session_policies=session_set)
+        if decision.effect != "ImplicitDeny" or credential is None:
+            return str(decision.effect), False
+        alone = evaluate(request, identity, None, session_policies=session_set)
+        return "ImplicitDeny", alone.allowed
+
+    async def _authorize_with_fallback(self, ctx: RequestContext, parsed: ParsedRequest,
+                                       declaration: _Declaration) -> None:
+        credential = ctx.credential
+        params = parsed.params
+        if declaration.context is not None:
+            ctx.extra[CONTEXT] = declaration.context(ctx, params)
+        if credential is not None and credential.attributes.get("account_admin") \
+                and not credential.is_temporary:
+            return  # the provider checks the resource policy of admins (owner fast path)
+        action = declaration.actions(ctx, params) if declaration.actions else \
+            f"{ACTION_PREFIXES.get(ctx.service, ctx.service)}:{ctx.operation}"
+        if action is None:
+            return  # the provider checks each resource the call touches
+        resources = declaration.resources(ctx, params) if declaration.resources else []
+        policy, owner = None, None
+        if declaration.resource_policy is not None:
+            policy, owner = await declaration.resource_policy(ctx, parsed)
+        effect, identity_allows = await self.decide(ctx, action, resources or ["*"], policy,
+                                                    owner)
+        ctx.extra.setdefault(VERDICTS, {})[(action, tuple(resources or ["*"]))] = \
+            (effect, identity_allows)
+        if effect == "Allow" or (effect == "ImplicitDeny"
+                                 and (identity_allows or credential is None)):
+            return
+        self._log_denial(ctx, action, effect)
+        raise AccessDenied("Access Denied")
 
     def _log_denial(self, ctx: RequestContext, action: str, why: str) -> None:
         credential = ctx.credential

@@ -1,72 +1,159 @@
-"""Who may do what to a bucket or object: bucket policy, then ownership, then ACLs.
+"""Who may do what to a bucket or object: IAM policies, the bucket policy, then ACLs.
 
-Evaluation order: an explicit Deny in the bucket policy refuses; an Allow in it
-grants (also to other accounts and to anonymous callers); the owning account may
-do anything (its users' identity policies are the request authorizer's concern);
-otherwise the ACL of the object (object operations) or of the bucket decides.
-Bucket policies are evaluated by the IAM policy engine
-(``cloudctl.services.iam.policy.evaluate``).
+S3 is declared to the request authorizer (``cloudctl.services.authz.declare``): this
+module names the IAM action and resource ARN of each operation
+(``arn:aws:s3:::bucket``, ``arn:aws:s3:::bucket/key``) and supplies the bucket policy
+and owning account as the resource policy. The authorizer evaluates the caller's
+identity policies together with the bucket policy (the IAM policy engine: explicit
+Deny wins; same account: identity OR bucket policy; other account: both) and leaves
+implicit denials whose identity policies allow (or anonymous callers) to ``check``
+here, which then consults the ACL of the object or bucket, as AWS does (ACL or
+policy allows; an explicit deny wins). Checks the authorizer could not name up front
+(copy sources, each key of DeleteObjects) are decided here through
+``PolicyAuthorizer.decide``.
+
+Account admins (the account root) skip the authorizer's pass: their own buckets
+without a policy are a fast path; with a policy, or another account's bucket, they
+are decided here like everyone else.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from cloudctl.protocol.wire import ParsedRequest
+from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3.errors import access_denied, s3_error
 from cloudctl.services.s3.models import S3Bucket
 
+VERDICTS = "authz.verdicts"
+POLICY_TTL = 1.0
 
-def _policy_effect(ctx: RequestContext, policy: str, owner_account: str, action: str,
-                   resource: str) -> str:
-    from cloudctl.services.iam import policy as engine
+# IAM actions of operations not named s3:<Operation>; None: the provider checks each
+ACTIONS: dict[str, str | None] = {
+    "HeadBucket": "s3:ListBucket", "ListObjects": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket", "ListObjectVersions": "s3:ListBucketVersions",
+    "HeadObject": "s3:GetObject", "ListBuckets": "s3:ListAllMyBuckets",
+    "CopyObject": "s3:PutObject", "UploadPart": "s3:PutObject",
+    "UploadPartCopy": "s3:PutObject", "CreateMultipartUpload": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject", "PostObject": "s3:PutObject",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "GetBucketCors": "s3:GetBucketCORS", "PutBucketCors": "s3:PutBucketCORS",
+    "DeleteBucketCors": "s3:PutBucketCORS", "DeleteBucketTagging": "s3:PutBucketTagging",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
+    "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
+    "DeleteObjects": None,
+}
 
-    evaluate: Any = getattr(engine, "evaluate", None)
-    request_cls: Any = getattr(engine, "AuthzRequest", None)
-    if evaluate is None or request_cls is None:
-        return "ImplicitDeny"  # engine not landed yet: ACLs and ownership decide
-    cred = ctx.credential
-    request = request_cls(
-        action=action,
-        resources=(resource,),
-        principal_arn=cred.principal_arn if cred else "*",
-        principal_account=cred.account_id if cred else None,
-        principal_type=cred.principal_type if cred else "anonymous",
-        context={"aws:SourceIp": ctx.source_ip, "aws:SecureTransport": ctx.wire.scheme == "https"},
-    )
-    decision = evaluate(request, identity_policies=[], resource_policy=policy,
-                        resource_account=owner_account)
-    return str(decision.effect)
+
+def arn(bucket: str, key: str | None = None) -> str:
+    return f"arn:aws:s3:::{bucket}" + (f"/{key}" if key is not None else "")
+
+
+def operation_action(ctx: RequestContext, params: dict[str, Any]) -> str | None:
+    return ACTIONS.get(ctx.operation, f"s3:{ctx.operation}")
+
+
+def operation_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
+    bucket = params.get("Bucket")
+    if not bucket:
+        return []
+    key = params.get("Key")
+    return [arn(str(bucket), str(key) if key is not None else None)]
+
+
+class BucketPolicies:
+    """The authorizer's resource-policy hook: (bucket policy, owner) by bucket, cached.
+
+    Entries live ``POLICY_TTL`` seconds (other API processes see a policy change that
+    late at most) and are dropped at once when this process changes a bucket.
+    """
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self._cache: dict[str, tuple[float, str | None, str | None]] = {}
+
+    def forget(self, bucket: str) -> None:
+        self._cache.pop(bucket, None)
+
+    async def lookup(self, ctx: RequestContext, parsed: ParsedRequest) -> tuple[str | None,
+                                                                              str | None]:
+        name = parsed.params.get("Bucket")
+        if not name:
+            return None, None
+        now = time.monotonic()
+        hit = self._cache.get(str(name))
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        async with self.cloud.sessions() as session:
+            row = await session.get(S3Bucket, str(name))
+            policy, owner = (row.policy, row.account_id) if row is not None else (None, None)
+        if len(self._cache) > 10000:
+            self._cache.clear()
+        self._cache[str(name)] = (now + POLICY_TTL, policy, owner)
+        return policy, owner
 
 
 def validate_policy(text: str) -> None:
-    from cloudctl.services.iam import policy as engine
+    from cloudctl.services.iam.policy import PolicyError
+    from cloudctl.services.iam.policy import validate_policy as validate
 
-    validate: Any = getattr(engine, "validate_policy", None)
-    if validate is None:
-        return
     try:
         validate(text, kind="resource")
-    except ValueError as exc:
+    except (PolicyError, ValueError) as exc:
         raise s3_error("MalformedPolicy", str(getattr(exc, "message", exc))) from None
 
 
-def check(ctx: RequestContext, bucket: S3Bucket, action: str, permission: str, *,
-          key: str | None = None, object_acl: str | None = None,
-          object_owner: str | None = None, caller_canonical: str | None = None) -> None:
+async def check(cloud: Cloud, ctx: RequestContext, bucket: S3Bucket, action: str,
+                permission: str, *, key: str | None = None, object_acl: str | None = None,
+                object_owner: str | None = None, caller_canonical: str | None = None) -> None:
     """Raise AccessDenied unless the caller may perform ``action`` (``s3:GetObject``...)."""
+    resource = arn(bucket.name, key)
+    verdict = (ctx.extra.get(VERDICTS) or {}).get((action, (resource,)))
+    if verdict is None:
+        decide: Any = getattr(cloud.authorizer, "decide", None)
+        if decide is None:  # an authorizer without resource policies: ownership, ACLs
+            verdict = ("Allow" if ctx.account_id == bucket.account_id else "ImplicitDeny",
+                       True)
+        else:
+            verdict = await decide(ctx, action, [resource], bucket.policy, bucket.account_id)
+    effect, identity_allows = verdict
+    if effect == "Allow":
+        return
+    if effect == "Deny" or (ctx.credential is not None and not identity_allows):
+        raise access_denied()
     caller = ctx.account_id
-    if bucket.policy:
-        resource = f"arn:aws:s3:::{bucket.name}" + (f"/{key}" if key is not None else "")
-        effect = _policy_effect(ctx, bucket.policy, bucket.account_id, action, resource)
-        if effect == "Deny":
-            raise access_denied()
-        if effect == "Allow":
-            return
-    if caller is not None and (caller == bucket.account_id or caller == object_owner):
+    if caller is not None and caller == object_owner:
         return
     document = acls.load(object_acl if key is not None and object_acl else bucket.acl)
     if acls.grants(document, caller_canonical, caller is not None, permission):
         return
     raise access_denied()
+
+
+_CONTEXT_PARAMS = {"Prefix": "s3:prefix", "Delimiter": "s3:delimiter", "MaxKeys": "s3:max-keys",
+                   "ACL": "s3:x-amz-acl", "VersionId": "s3:VersionId",
+                   "ServerSideEncryption": "s3:x-amz-server-side-encryption",
+                   "CopySource": "s3:x-amz-copy-source",
+                   "MetadataDirective": "s3:x-amz-metadata-directive",
+                   "StorageClass": "s3:x-amz-storage-class"}
+
+
+def operation_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """S3 condition keys of the call (``s3:prefix``, ``s3:x-amz-acl``...)."""
+    out: dict[str, Any] = {}
+    for name, key in _CONTEXT_PARAMS.items():
+        value = params.get(name)
+        if value is not None:
+            out[key] = str(value)
+    if ctx.operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
+        out.setdefault("s3:prefix", "")
+    return out

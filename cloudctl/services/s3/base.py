@@ -80,12 +80,14 @@ class S3Provider(Provider):
     async def authorize(self, session: AsyncSession, ctx: RequestContext, bucket: S3Bucket,
                         action: str, permission: str, *, key: str | None = None,
                         object_acl: str | None = None, object_owner: str | None = None) -> None:
-        if ctx.account_id is not None and ctx.account_id == bucket.account_id and not bucket.policy:
-            return
+        cred = ctx.credential
+        if (cred is not None and cred.account_id == bucket.account_id and not bucket.policy
+                and cred.attributes.get("account_admin") and not cred.is_temporary):
+            return  # the owning account's root on a bucket without a policy
         caller = await self.caller(session, ctx)
-        access.check(ctx, bucket, action, permission, key=key, object_acl=object_acl,
-                     object_owner=object_owner,
-                     caller_canonical=caller.canonical_id if caller else None)
+        await access.check(self.cloud, ctx, bucket, action, permission, key=key,
+                           object_acl=object_acl, object_owner=object_owner,
+                           caller_canonical=caller.canonical_id if caller else None)
 
     async def owned_bucket(self, session: AsyncSession, ctx: RequestContext, name: str,
                            action: str, permission: str = "FULL_CONTROL") -> S3Bucket:

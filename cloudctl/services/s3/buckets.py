@@ -70,6 +70,7 @@ class BucketProvider(S3Provider):
                                409, BucketName=bucket.name)
             await session.delete(bucket)
             await session.commit()
+        self.cloud.services["s3.policies"].forget(bucket.name)
         return {}
 
     @operation("ListBuckets")

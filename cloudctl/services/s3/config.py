@@ -1,4 +1,4 @@
-"""Bucket and object configuration documents: tagging, CORS, policy, lifecycle.
+"""Bucket and object configuration documents: tagging, CORS, policy, encryption, lifecycle.
 
 Each is stored whole on its row as the plain data the model defines, validated
 on the way in, and answered as stored.
@@ -12,7 +12,7 @@ from typing import Any
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
-from cloudctl.services.s3 import access, versioning
+from cloudctl.services.s3 import access, sse, versioning
 from cloudctl.services.s3.base import S3Provider, dumps, loads
 from cloudctl.services.s3.errors import invalid_argument, malformed_xml, s3_error
 
@@ -49,6 +49,8 @@ class ConfigProvider(S3Provider):
             bucket = await self.owned_bucket(session, ctx, params["Bucket"], action)
             setattr(bucket, column, value)
             await session.commit()
+        if column == "policy":
+            self.cloud.services["s3.policies"].forget(bucket.name)
         return {}
 
     @operation("GetBucketTagging")
@@ -120,6 +122,29 @@ class ConfigProvider(S3Provider):
     async def delete_bucket_policy(self, ctx: RequestContext,
                                    params: dict[str, Any]) -> dict[str, Any]:
         return await self._set(ctx, params, "s3:DeleteBucketPolicy", "policy", None)
+
+    @operation("GetBucketEncryption")
+    async def get_bucket_encryption(self, ctx: RequestContext,
+                                    params: dict[str, Any]) -> dict[str, Any]:
+        text = await self._get(ctx, params, "s3:GetEncryptionConfiguration", "encryption")
+        if not text:
+            raise s3_error("ServerSideEncryptionConfigurationNotFoundError", "The server side "
+                           "encryption configuration was not found", 404,
+                           BucketName=params["Bucket"])
+        return {"ServerSideEncryptionConfiguration": loads(text, {})}
+
+    @operation("PutBucketEncryption")
+    async def put_bucket_encryption(self, ctx: RequestContext,
+                                    params: dict[str, Any]) -> dict[str, Any]:
+        config = params.get("ServerSideEncryptionConfiguration") or {}
+        sse.check_configuration(config)
+        return await self._set(ctx, params, "s3:PutEncryptionConfiguration", "encryption",
+                               dumps(config))
+
+    @operation("DeleteBucketEncryption")
+    async def delete_bucket_encryption(self, ctx: RequestContext,
+                                       params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "s3:PutEncryptionConfiguration", "encryption", None)
 
     @operation("GetBucketLifecycleConfiguration")
     async def get_lifecycle(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

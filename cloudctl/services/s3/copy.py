@@ -13,17 +13,12 @@ from urllib.parse import unquote
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import conditions, identity, versioning
-from cloudctl.services.s3.base import S3Provider, dumps, now, quote_etag
+from cloudctl.services.s3 import conditions, identity, sse, versioning
+from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag
 from cloudctl.services.s3.errors import invalid_argument, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object
 from cloudctl.services.s3.multipart import MultipartProvider
-from cloudctl.services.s3.objects import (
-    check_sse,
-    commit_version,
-    request_headers,
-    tagging_header,
-)
+from cloudctl.services.s3.objects import commit_version, request_headers, tagging_header
 from cloudctl.services.s3.store import new_blob_id
 
 
@@ -58,6 +53,9 @@ class CopyProvider(S3Provider):
         if row.size == 0 or row.blob_id is None:
             return
         reader = await self.store.open(row.blob_id, start, end)
+        if row.sse_key:
+            data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
+            reader = sse.DecryptingReader(reader, data_key, segments)
         try:
             async for chunk in reader:
                 yield chunk
@@ -66,40 +64,50 @@ class CopyProvider(S3Provider):
 
     @operation("CopyObject")
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        check_sse(params)
         source = await self._source(ctx, params)
         name, key = str(params["Bucket"]), str(params["Key"])
         directive = str(params.get("MetadataDirective") or "COPY")
         tag_directive = str(params.get("TaggingDirective") or "COPY")
         same = source.bucket == name and source.key == key
-        if same and directive != "REPLACE" and not params.get("StorageClass"):
+        if same and directive != "REPLACE" and not params.get("StorageClass") \
+                and not params.get("ServerSideEncryption"):
             raise s3_error("InvalidRequest", "This copy request is illegal because it is trying "
                            "to copy an object to itself without changing the object's metadata, "
                            "storage class, website redirect location or encryption attributes.")
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            encrypt = sse.requested(params, bucket.encryption)
             account = ctx.account_id or bucket.account_id
             owner = await identity.owner_of(session, account)
             bucket_owner = await identity.owner_of(session, bucket.account_id)
             acl = await acls.from_request(session, params, owner, bucket_owner) \
                 or acls.canned("private", owner)
-        headers = request_headers(params) if directive == "REPLACE" else source.headers
+        headers = request_headers(params) if directive == "REPLACE" else loads(source.headers, {})
+        headers.pop("ServerSideEncryption", None)
+        data_key = sse.DataKey.new() if encrypt else None
+        encrypting = sse.Encrypting(data_key) if data_key else None
+        sse_key = None
+        if data_key is not None:
+            headers["ServerSideEncryption"] = sse.AES256
+            sse_key = sse.record(self.cloud.secrets, data_key, [(0, 0)])
         tags = dumps(tagging_header(params.get("Tagging"))) if tag_directive == "REPLACE" \
             else source.tags
         blob_id = new_blob_id()
         size, etag = 0, source.etag
         if source.size:
-            info = await self.store.put(blob_id, self._chunks(source))
+            chunks = self._chunks(source)
+            info = await self.store.put(blob_id, encrypting.wrap(chunks) if encrypting
+                                        else chunks)
             size = info.size
             if "-" not in source.etag:
-                etag = info.md5_hex
+                etag = encrypting.md5.hexdigest() if encrypting else info.md5_hex
         try:
             async def make_row(target: S3Bucket) -> S3Object:
                 return S3Object(bucket=target.name, key=key,
                                 blob_id=blob_id if size else None, size=size, etag=etag,
-                                last_modified=now(), owner_account=account,
-                                headers=headers if isinstance(headers, str) else dumps(headers),
+                                last_modified=now(), owner_account=account, sse_key=sse_key,
+                                headers=dumps(headers),
                                 storage_class=str(params.get("StorageClass")
                                                   or source.storage_class),
                                 acl=acls.dump(acl), tags=tags, delete_marker=False,
@@ -112,6 +120,8 @@ class CopyProvider(S3Provider):
             raise
         out: dict[str, Any] = {"CopyObjectResult": {"ETag": quote_etag(row.etag),
                                                     "LastModified": row.last_modified}}
+        if data_key is not None:
+            out["ServerSideEncryption"] = sse.AES256
         if source.version_id != versioning.NULL:
             out["CopySourceVersionId"] = source.version_id
         if row.version_id != versioning.NULL:

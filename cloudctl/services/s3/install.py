@@ -8,6 +8,13 @@ from cloudctl.services.s3.store import StoreHolder
 
 
 def install(cloud: Cloud) -> None:
+    from cloudctl.services import authz
+    from cloudctl.services.s3.access import (
+        BucketPolicies,
+        operation_action,
+        operation_context,
+        operation_resources,
+    )
     from cloudctl.services.s3.buckets import BucketProvider
     from cloudctl.services.s3.config import ConfigProvider
     from cloudctl.services.s3.copy import CopyProvider
@@ -17,6 +24,10 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.s3.reconcile import ReconcileProvider
 
     cloud.services["s3.store"] = StoreHolder(cloud)
+    policies = BucketPolicies(cloud)
+    cloud.services["s3.policies"] = policies
+    authz.declare("s3", operation_resources, policies.lookup, actions=operation_action,
+                  acl_fallback=True, context=operation_context)
     for provider_cls in (BucketProvider, ObjectProvider, ListingProvider, MultipartProvider,
                          CopyProvider, ConfigProvider, ReconcileProvider):
         cloud.add_provider(provider_cls(cloud))

@@ -17,13 +17,13 @@ from sqlalchemy import delete, select
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import identity, versioning
+from cloudctl.services.s3 import identity, sse, versioning
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag, unquote_etag
 from cloudctl.services.s3.body import Payload
 from cloudctl.services.s3.errors import invalid_argument, no_such_upload, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, S3Part, S3Upload
-from cloudctl.services.s3.objects import check_sse, commit_version, request_headers, tagging_header
+from cloudctl.services.s3.objects import commit_version, request_headers, tagging_header
 from cloudctl.services.s3.store import new_blob_id
 from storagectl.objects import BadDigest, UploadNotFound
 from storagectl.objects.base import multipart_etag
@@ -44,11 +44,11 @@ class MultipartProvider(S3Provider):
 
     @operation("CreateMultipartUpload")
     async def create(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        check_sse(params)
         key = str(params["Key"])
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, params["Bucket"])
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            encrypt = sse.requested(params, bucket.encryption)
             account = ctx.account_id or bucket.account_id
             owner = await identity.owner_of(session, account)
             bucket_owner = await identity.owner_of(session, bucket.account_id)
@@ -59,17 +59,45 @@ class MultipartProvider(S3Provider):
             if algorithm:
                 headers["ChecksumAlgorithm"] = str(algorithm)
             tags = tagging_header(params.get("Tagging"))
+            if encrypt:
+                headers["ServerSideEncryption"] = sse.AES256
+                headers["SSEKey"] = sse.DataKey.new().seal(self.cloud.secrets)
             upload = S3Upload(upload_id=secrets.token_urlsafe(32).replace("-", "A"),
                               bucket=bucket.name, key=key, account_id=account,
                               storage_class=str(params.get("StorageClass") or "STANDARD"),
                               headers=dumps(headers), acl=acls.dump(acl),
-                              tags=dumps(tags) if tags else None, sse=False, initiated=now())
+                              tags=dumps(tags) if tags else None, sse=encrypt, initiated=now())
             session.add(upload)
             await session.commit()
         out: dict[str, Any] = {"Bucket": bucket.name, "Key": key, "UploadId": upload.upload_id}
         if algorithm:
             out["ChecksumAlgorithm"] = algorithm
+        if encrypt:
+            out["ServerSideEncryption"] = sse.AES256
         return out
+
+    def _encrypting(self, upload: S3Upload, number: int) -> sse.Encrypting | None:
+        if not upload.sse:
+            return None
+        sealed = str(loads(upload.headers, {})["SSEKey"])
+        return sse.Encrypting(sse.DataKey.open(self.cloud.secrets, sealed), number)
+
+    async def _put_part(self, upload: S3Upload, number: int, chunks: Any,
+                        expected_md5: str | None = None) -> tuple[int, str]:
+        """Store a part (encrypted when the upload is); (size, MD5 of the plaintext)."""
+        encrypting = self._encrypting(upload, number)
+        try:
+            info = await self.store.put_part(
+                upload.upload_id, number, encrypting.wrap(chunks) if encrypting else chunks,
+                expected_md5=None if encrypting else expected_md5)
+        except BadDigest:
+            raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
+                           "received.") from None
+        md5 = encrypting.md5.hexdigest() if encrypting else info.md5_hex
+        if expected_md5 is not None and md5 != expected_md5:
+            raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
+                           "received.")
+        return info.size, md5
 
     def _part_number(self, params: dict[str, Any]) -> int:
         number = int(params["PartNumber"])
@@ -93,15 +121,12 @@ class MultipartProvider(S3Provider):
         number = self._part_number(params)
         _, upload = await self._upload(ctx, params, "s3:PutObject")
         payload = Payload(ctx, params, 5 << 30)
-        try:
-            info = await self.store.put_part(upload.upload_id, number, payload.chunks(),
-                                             expected_md5=payload.expected_md5)
-        except BadDigest:
-            raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
-                           "received.") from None
+        size, md5 = await self._put_part(upload, number, payload.chunks(), payload.expected_md5)
         checksums = payload.verify()
-        await self._record_part(upload.upload_id, number, info.size, info.md5_hex)
-        out: dict[str, Any] = {"ETag": quote_etag(info.md5_hex)}
+        await self._record_part(upload.upload_id, number, size, md5)
+        out: dict[str, Any] = {"ETag": quote_etag(md5)}
+        if upload.sse:
+            out["ServerSideEncryption"] = sse.AES256
         for algorithm, value in checksums.items():
             out[f"Checksum{algorithm}"] = value
         return out
@@ -111,9 +136,9 @@ class MultipartProvider(S3Provider):
         """UploadPartCopy's second half (the copy module opens the source)."""
         number = self._part_number(params)
         _, upload = await self._upload(ctx, params, "s3:PutObject")
-        info = await self.store.put_part(upload.upload_id, number, chunks)
-        await self._record_part(upload.upload_id, number, info.size, info.md5_hex)
-        return {"CopyPartResult": {"ETag": quote_etag(info.md5_hex), "LastModified": now()}}
+        size, md5 = await self._put_part(upload, number, chunks)
+        await self._record_part(upload.upload_id, number, size, md5)
+        return {"CopyPartResult": {"ETag": quote_etag(md5), "LastModified": now()}}
 
     @operation("CompleteMultipartUpload")
     async def complete(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -155,13 +180,23 @@ class MultipartProvider(S3Provider):
             info = await self.store.complete(upload.upload_id, blob_id, numbers)
         except UploadNotFound:
             raise no_such_upload(upload.upload_id) from None
-        etag = info.md5_hex if "-" in info.md5_hex else multipart_etag(md5s)
+        etag = info.md5_hex if "-" in info.md5_hex and not upload.sse else multipart_etag(md5s)
         upload_id = upload.upload_id
+        headers, sse_key = upload.headers, None
+        if upload.sse:
+            fields = loads(upload.headers, {})
+            data_key = sse.DataKey.open(self.cloud.secrets, str(fields.pop("SSEKey")))
+            segments, offset = [], 0
+            for number in numbers:
+                segments.append((offset, number))
+                offset += stored[number].size
+            sse_key = sse.record(self.cloud.secrets, data_key, segments)
+            headers = dumps(fields)
 
         async def make_row(bucket: S3Bucket) -> S3Object:
             return S3Object(bucket=bucket.name, key=upload.key, blob_id=blob_id, size=info.size,
                             etag=etag, last_modified=now(), owner_account=upload.account_id,
-                            headers=upload.headers, storage_class=upload.storage_class,
+                            headers=headers, sse_key=sse_key, storage_class=upload.storage_class,
                             acl=upload.acl, tags=upload.tags, delete_marker=False,
                             parts=len(numbers))
 
@@ -175,6 +210,8 @@ class MultipartProvider(S3Provider):
             await self.store.abort(upload_id)
         out: dict[str, Any] = {"Location": f"/{bucket.name}/{upload.key}", "Bucket": bucket.name,
                                "Key": upload.key, "ETag": quote_etag(etag)}
+        if upload.sse:
+            out["ServerSideEncryption"] = sse.AES256
         if made.version_id != versioning.NULL:
             out["VersionId"] = made.version_id
         return out

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import conditions, identity, versioning
+from cloudctl.services.s3 import conditions, identity, sse, versioning
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.base import HTTP_STATUS_KEY, S3Provider, dumps, loads, now, quote_etag
 from cloudctl.services.s3.body import Payload
-from cloudctl.services.s3.errors import not_implemented, s3_error
+from cloudctl.services.s3.errors import s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object
 from cloudctl.services.s3.store import new_blob_id
 from storagectl.objects import BadDigest, BlobNotFound, InvalidRange
@@ -54,12 +54,6 @@ def request_headers(params: dict[str, Any]) -> dict[str, Any]:
     headers.setdefault("ContentType", "binary/octet-stream")
     headers["Metadata"] = dict(params.get("Metadata") or {})
     return headers
-
-
-def check_sse(params: dict[str, Any]) -> None:
-    sse = params.get("ServerSideEncryption")
-    if sse is not None or params.get("SSECustomerAlgorithm"):
-        raise not_implemented("Server-side encryption")
 
 
 async def commit_version(provider: S3Provider, bucket_name: str,
@@ -107,6 +101,8 @@ def describe(row: S3Object, params: dict[str, Any]) -> dict[str, Any]:
         out["StorageClass"] = row.storage_class
     if row.parts:
         out["PartsCount"] = row.parts
+    if headers.get("ServerSideEncryption"):
+        out["ServerSideEncryption"] = headers["ServerSideEncryption"]
     tags = loads(row.tags, {})
     if tags:
         out["TagCount"] = len(tags)
@@ -135,13 +131,13 @@ class ObjectProvider(S3Provider):
 
     @operation("PutObject")
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        check_sse(params)
         name, key = str(params["Bucket"]), str(params["Key"])
         if len(key.encode()) > 1024:
             raise s3_error("KeyTooLongError", "Your key is too long")
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            encrypt = sse.requested(params, bucket.encryption)
             owner_account = ctx.account_id or bucket.account_id
             owner = await identity.owner_of(session, owner_account)
             bucket_owner = await identity.owner_of(session, bucket.account_id)
@@ -149,22 +145,33 @@ class ObjectProvider(S3Provider):
                 or acls.canned("private", owner)
         payload = Payload(ctx, params, int(self.cloud.properties.get(props.MAX_OBJECT_BYTES)))
         blob_id = new_blob_id()
+        data_key = sse.DataKey.new() if encrypt else None
+        encrypting = sse.Encrypting(data_key) if data_key else None
         try:
-            info = await self.store.put(blob_id, payload.chunks(),
-                                        expected_md5=payload.expected_md5)
+            info = await self.store.put(
+                blob_id, encrypting.wrap(payload.chunks()) if encrypting else payload.chunks(),
+                expected_md5=None if encrypting else payload.expected_md5)
         except BadDigest:
             raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
                            "received.") from None
         try:
+            etag = encrypting.md5.hexdigest() if encrypting else info.md5_hex
+            if encrypting and payload.expected_md5 and payload.expected_md5 != etag:
+                raise s3_error("BadDigest", "The Content-MD5 you specified did not match what "
+                               "we received.")
             checksums = payload.verify()
             headers = request_headers(params)
+            sse_key = None
+            if data_key is not None:
+                headers["ServerSideEncryption"] = sse.AES256
+                sse_key = sse.record(self.cloud.secrets, data_key, [(0, 0)])
             if checksums:
                 headers["Checksums"] = checksums
             tags = tagging_header(params.get("Tagging"))
 
             async def make_row(bucket: S3Bucket) -> S3Object:
                 return S3Object(bucket=bucket.name, key=key, blob_id=blob_id, size=info.size,
-                                etag=info.md5_hex, last_modified=now(),
+                                etag=etag, last_modified=now(), sse_key=sse_key,
                                 owner_account=owner_account, headers=dumps(headers),
                                 storage_class=str(params.get("StorageClass") or "STANDARD"),
                                 acl=acls.dump(acl), tags=dumps(tags) if tags else None,
@@ -176,6 +183,8 @@ class ObjectProvider(S3Provider):
                 await self.store.delete(blob_id)
             raise
         out: dict[str, Any] = {"ETag": quote_etag(row.etag)}
+        if data_key is not None:
+            out["ServerSideEncryption"] = sse.AES256
         if row.version_id != versioning.NULL:
             out["VersionId"] = row.version_id
         for algorithm, value in checksums.items():
@@ -202,6 +211,9 @@ class ObjectProvider(S3Provider):
         except (BlobNotFound, InvalidRange):
             log.error("object %s/%s has no blob %s", row.bucket, row.key, row.blob_id)
             raise s3_error("InternalError", "The object's data is missing.", 500) from None
+        if row.sse_key:
+            data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
+            reader = sse.DecryptingReader(reader, data_key, segments)
         out["Body"] = reader
         out["ContentLength"] = end - start
         if span is not None:
