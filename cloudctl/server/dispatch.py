@@ -95,6 +95,10 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = _new_request_id()
     wire = _wire(request)
+    if request.method == "OPTIONS" and "s3.cors" in cloud.services:
+        preflight = await _s3_preflight(cloud, wire, request_id)
+        if preflight is not None:
+            return await _to_response(preflight, request)
     route: router.Route | None = None
     protocol: str | None = None
     caller = "-"
@@ -154,10 +158,30 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
     wire_response.headers.setdefault("x-amzn-RequestId", request_id)
     if route is not None and route.service == "s3":
         wire_response.headers.setdefault("x-amz-request-id", request_id)
+        if "Origin" in request.headers and "s3.cors" in cloud.services:
+            wire_response.headers.update(
+                await cloud.services["s3.cors"].actual_headers(wire, route.path))
     response = await _to_response(wire_response, request)
     if cloud.properties.get(core_props.LOG_REQUESTS):
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
                  operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)
+    return response
+
+
+async def _s3_preflight(cloud: Cloud, wire: WireRequest,
+                        request_id: str) -> WireResponse | None:
+    """A CORS preflight answered from the bucket's rules (None: not an S3 request)."""
+    try:
+        route = router.resolve(wire)
+    except AwsError:
+        return None
+    if route.service != "s3":
+        return None
+    try:
+        response: WireResponse = await cloud.services["s3.cors"].preflight(wire, route.path)
+    except AwsError as error:
+        response = _error(None, route, error, request_id, None)
+    response.headers.setdefault("x-amz-request-id", request_id)
     return response
 
 

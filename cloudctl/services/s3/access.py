@@ -71,7 +71,8 @@ def operation_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str
 
 
 class BucketPolicies:
-    """The authorizer's resource-policy hook: (bucket policy, owner) by bucket, cached.
+    """The authorizer's resource-policy hook: (bucket policy, owner) by bucket, cached
+    with the bucket's CORS rules (read on every request that carries an ``Origin``).
 
     Entries live ``POLICY_TTL`` seconds (other API processes see a policy change that
     late at most) and are dropped at once when this process changes a bucket.
@@ -79,7 +80,7 @@ class BucketPolicies:
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
-        self._cache: dict[str, tuple[float, str | None, str | None]] = {}
+        self._cache: dict[str, tuple[float, str | None, str | None, str | None]] = {}
 
     def forget(self, bucket: str) -> None:
         self._cache.pop(bucket, None)
@@ -89,17 +90,23 @@ class BucketPolicies:
         name = parsed.params.get("Bucket")
         if not name:
             return None, None
+        hit = await self.facts(str(name))
+        return hit[1], hit[2]
+
+    async def facts(self, name: str) -> tuple[float, str | None, str | None, str | None]:
+        """(expiry, policy, owner account, CORS rules JSON) of bucket ``name``."""
         now = time.monotonic()
-        hit = self._cache.get(str(name))
+        hit = self._cache.get(name)
         if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
+            return hit
         async with self.cloud.sessions() as session:
-            row = await session.get(S3Bucket, str(name))
-            policy, owner = (row.policy, row.account_id) if row is not None else (None, None)
+            row = await session.get(S3Bucket, name)
+            fresh = (now + POLICY_TTL, row.policy, row.account_id, row.cors) if row is not None \
+                else (now + POLICY_TTL, None, None, None)
         if len(self._cache) > 10000:
             self._cache.clear()
-        self._cache[str(name)] = (now + POLICY_TTL, policy, owner)
-        return policy, owner
+        self._cache[name] = fresh
+        return fresh
 
 
 def validate_policy(text: str) -> None:

@@ -18,6 +18,7 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.s3.buckets import BucketProvider
     from cloudctl.services.s3.config import ConfigProvider
     from cloudctl.services.s3.copy import CopyProvider
+    from cloudctl.services.s3.cors import Cors
     from cloudctl.services.s3.listing import ListingProvider
     from cloudctl.services.s3.multipart import MultipartProvider
     from cloudctl.services.s3.objects import ObjectProvider
@@ -26,6 +27,7 @@ def install(cloud: Cloud) -> None:
     cloud.services["s3.store"] = StoreHolder(cloud)
     policies = BucketPolicies(cloud)
     cloud.services["s3.policies"] = policies
+    cloud.services["s3.cors"] = Cors(policies)
     authz.declare("s3", operation_resources, policies.lookup, actions=operation_action,
                   acl_fallback=True, context=operation_context)
     for provider_cls in (BucketProvider, ObjectProvider, ListingProvider, MultipartProvider,

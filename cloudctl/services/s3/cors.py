@@ -1,0 +1,122 @@
+"""CORS of buckets: preflight ``OPTIONS`` answers and the headers of actual responses.
+
+Owns matching a request (Origin, method, requested headers) against a bucket's CORS
+rules (stored by PutBucketCors) as S3 does: the first rule whose AllowedOrigins
+(one ``*`` wildcard each), AllowedMethods and AllowedHeaders (wildcards,
+case-insensitive) all match wins. The request pipeline (``cloudctl.server.dispatch``)
+calls ``preflight`` for S3 ``OPTIONS`` requests (no authentication, as browsers send
+none) and ``actual_headers`` for S3 responses to requests carrying ``Origin``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from cloudctl.protocol.wire import WireRequest, WireResponse
+from cloudctl.services.s3.access import BucketPolicies
+from cloudctl.services.s3.errors import s3_error
+
+_FORBIDDEN = ("CORSResponse: This CORS request is not allowed. This is usually because the "
+              "evalution of Origin, request method / Access-Control-Request-Method or "
+              "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
+
+
+@lru_cache(maxsize=1024)
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile("^" + ".*".join(re.escape(p) for p in text.split("*")) + "$", re.I)
+
+
+def _matches(patterns: list[str], value: str) -> bool:
+    return any(_pattern(p).match(value) for p in patterns)
+
+
+def match_rule(rules: list[dict[str, Any]], origin: str, method: str,
+               headers: list[str]) -> dict[str, Any] | None:
+    for rule in rules:
+        if not _matches(list(rule.get("AllowedOrigins") or []), origin):
+            continue
+        if method not in (rule.get("AllowedMethods") or []):
+            continue
+        allowed = list(rule.get("AllowedHeaders") or [])
+        if all(_matches(allowed, h) for h in headers):
+            return rule
+    return None
+
+
+def bucket_of(path: str) -> str | None:
+    name = path.lstrip("/").split("/", 1)[0]
+    return name or None
+
+
+def _response_headers(rule: dict[str, Any], origin: str) -> dict[str, str]:
+    wildcard = "*" in (rule.get("AllowedOrigins") or [])
+    out = {"Access-Control-Allow-Origin": "*" if wildcard else origin,
+           "Access-Control-Allow-Methods": ", ".join(rule.get("AllowedMethods") or []),
+           "Vary": "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"}
+    if not wildcard:
+        out["Access-Control-Allow-Credentials"] = "true"
+    expose = rule.get("ExposeHeaders") or []
+    if expose:
+        out["Access-Control-Expose-Headers"] = ", ".join(expose)
+    return out
+
+
+class Cors:
+    """The two hooks the request pipeline calls (``cloud.services["s3.cors"]``)."""
+
+    def __init__(self, buckets: BucketPolicies) -> None:
+        self.buckets = buckets
+
+    async def _rules(self, path: str) -> list[dict[str, Any]] | None:
+        name = bucket_of(path)
+        if name is None:
+            return None
+        facts = await self.buckets.facts(name)
+        if facts[2] is None:
+            raise s3_error("NoSuchBucket", "The specified bucket does not exist", 404,
+                           BucketName=name)
+        rules: list[dict[str, Any]] | None = json.loads(facts[3]) if facts[3] else None
+        return rules
+
+    async def preflight(self, wire: WireRequest, path: str) -> WireResponse:
+        """The answer to an ``OPTIONS`` request (AwsError when refused)."""
+        origin = wire.header("Origin")
+        method = wire.header("Access-Control-Request-Method")
+        if not origin:
+            raise s3_error("BadRequest", "Insufficient information. Origin request header "
+                           "needed.")
+        if not method:
+            raise s3_error("BadRequest", "Invalid Access-Control-Request-Method: null")
+        requested = [h.strip().lower() for h in
+                     (wire.header("Access-Control-Request-Headers") or "").split(",") if h.strip()]
+        rules = await self._rules(path)
+        if not rules:
+            raise s3_error("AccessForbidden", _FORBIDDEN, 403, Method=method,
+                           ResourceType="BUCKET" if "/" not in path.strip("/") else "OBJECT")
+        rule = match_rule(rules, origin, method, requested)
+        if rule is None:
+            raise s3_error("AccessForbidden", _FORBIDDEN, 403, Method=method,
+                           ResourceType="BUCKET" if "/" not in path.strip("/") else "OBJECT")
+        headers = _response_headers(rule, origin)
+        if requested:
+            headers["Access-Control-Allow-Headers"] = ", ".join(requested)
+        if rule.get("MaxAgeSeconds") is not None:
+            headers["Access-Control-Max-Age"] = str(rule["MaxAgeSeconds"])
+        return WireResponse(200, headers, b"")
+
+    async def actual_headers(self, wire: WireRequest, path: str) -> dict[str, str]:
+        """CORS headers for the response to a request with ``Origin`` (empty: none match)."""
+        origin = wire.header("Origin")
+        if not origin:
+            return {}
+        try:
+            rules = await self._rules(path)
+        except Exception:
+            return {}
+        if not rules:
+            return {}
+        rule = match_rule(rules, origin, wire.method, [])
+        return _response_headers(rule, origin) if rule is not None else {}
