@@ -215,6 +215,11 @@ def world(tiny_image: GuestImage) -> Iterator[World]:
     agent: Agent | None = None
     try:
         daemon.start()
+        # the node host's instance bridge (netd makes it on a real node): in the daemon's
+        # network namespace, which this test created
+        for cmd in (["link", "add", "br-cloud", "type", "bridge"],
+                    ["link", "set", "br-cloud", "up"]):
+            subprocess.run(["ip", "-n", daemon.netns, *cmd], check=True, capture_output=True)
         cloud.start()
         ca = CertPaths(cloud.data_dir / "ca" / "ca.pem", cloud.data_dir / "ca" / "ca.key")
         certs = issue(ca, root / "pki", "node1", ["127.0.0.1"])
