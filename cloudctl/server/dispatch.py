@@ -99,6 +99,11 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         preflight = await _s3_preflight(cloud, wire, request_id)
         if preflight is not None:
             return await _to_response(preflight, request)
+    if request.method == "POST" and "s3.post" in cloud.services \
+            and (wire.header("Content-Type") or "").lower().startswith("multipart/form-data"):
+        posted = await _s3_post(cloud, wire, request, request_id)
+        if posted is not None:
+            return await _to_response(posted, request)
     route: router.Route | None = None
     protocol: str | None = None
     caller = "-"
@@ -182,6 +187,30 @@ async def _s3_preflight(cloud: Cloud, wire: WireRequest,
     except AwsError as error:
         response = _error(None, route, error, request_id, None)
     response.headers.setdefault("x-amz-request-id", request_id)
+    return response
+
+
+async def _s3_post(cloud: Cloud, wire: WireRequest, request: web.Request,
+                   request_id: str) -> WireResponse | None:
+    """A browser form upload (POST policy) to a bucket (None: not an S3 request)."""
+    try:
+        route = router.resolve(wire)
+    except AwsError:
+        return None
+    if route.service != "s3":
+        return None
+    try:
+        response: WireResponse = await cloud.services["s3.post"].handle(
+            wire, route.path, await request.multipart(), request_id)
+    except AwsError as error:
+        response = _error(None, route, error, request_id, None)
+    except Exception:
+        log.exception("request %s (s3 PostObject) failed", request_id)
+        response = _error(None, route, InternalFailure(
+            "We encountered an internal error. Please try again."), request_id, None)
+    response.headers.setdefault("x-amz-request-id", request_id)
+    if "Origin" in request.headers and "s3.cors" in cloud.services:
+        response.headers.update(await cloud.services["s3.cors"].actual_headers(wire, route.path))
     return response
 
 

@@ -22,12 +22,14 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.s3.listing import ListingProvider
     from cloudctl.services.s3.multipart import MultipartProvider
     from cloudctl.services.s3.objects import ObjectProvider
+    from cloudctl.services.s3.post import PostUploads
     from cloudctl.services.s3.reconcile import ReconcileProvider
 
     cloud.services["s3.store"] = StoreHolder(cloud)
     policies = BucketPolicies(cloud)
     cloud.services["s3.policies"] = policies
     cloud.services["s3.cors"] = Cors(policies)
+    cloud.services["s3.post"] = PostUploads(cloud)
     authz.declare("s3", operation_resources, policies.lookup, actions=operation_action,
                   acl_fallback=True, context=operation_context)
     for provider_cls in (BucketProvider, ObjectProvider, ListingProvider, MultipartProvider,
