@@ -46,3 +46,25 @@ def test_uncached_image_is_an_error(tmp_path: Path) -> None:
 def test_ids_cannot_escape(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ValueError):
         ImageCache(tmp_path).instance_dir(bad)
+
+
+def test_spare_overlay_and_sparse_ephemeral(tmp_path: Path) -> None:
+    cache = ImageCache(tmp_path / "cache")
+    base = cache.ensure_base("emi-1", _source(tmp_path))
+    stale = cache.spare_path("emi-1").with_name(".emi-1.qcow2.tmp999999")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left by a killed agent")
+    cache.prepare_spare("emi-1")
+    cache.prepare_spare("emi-1")  # idempotent
+    spare = cache.spare_path("emi-1")
+    assert spare.exists() and not stale.exists()
+    staged = cache.stage_instance("i-1", "emi-1", ephemeral_mib=64)
+    assert not spare.exists()  # renamed into the instance, no qemu-img on the way
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(staged.root)],
+                                     capture_output=True, check=True).stdout)
+    assert info["format"] == "qcow2" and info["backing-filename"] == str(base)
+    assert staged.ephemeral is not None and staged.ephemeral_format == "raw"
+    assert staged.ephemeral.stat().st_size == 64 * 1024 * 1024
+    assert staged.ephemeral.stat().st_blocks == 0  # sparse
+    other = cache.stage_instance("i-2", "emi-1")  # no spare left: qemu-img fallback
+    assert other.root.exists() and cache.staged_instances() == ["i-1", "i-2"]
