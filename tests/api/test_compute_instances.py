@@ -88,7 +88,12 @@ def test_images_register_describe_permissions(sqlite_cloud: LiveCloud,
     with pytest.raises(ClientError) as err:
         ec2.describe_images(ImageIds=["emi-0000000000000000f"])
     assert _code(err) == "InvalidAMIID.NotFound"
-    extra = ec2.register_image(Name="gone", ImageLocation="bucket/gone.manifest.xml",
+    with pytest.raises(ClientError) as err:  # RegisterImage reads the manifest from S3
+        ec2.register_image(Name="gone", ImageLocation="bucket/gone.manifest.xml",
+                           KernelId=image_set["eki"])
+    assert _code(err) == "InvalidManifest"
+    root = sqlite_cloud.data_dir / "imgs" / "root.img"
+    extra = ec2.register_image(Name="gone", ImageLocation=f"file://{root}",
                                KernelId=image_set["eki"])["ImageId"]
     ec2.deregister_image(ImageId=extra)
     with pytest.raises(ClientError) as err:
