@@ -5,6 +5,7 @@ volume from the image's snapshot), Stop/Start, CreateImage and DeleteOnTerminati
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.test_compute_instances import register_image_set, states, wait_for
-from tests.support import LiveCloud
+from tests.support import LiveCloud, new_cloud
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -116,7 +117,7 @@ def test_zone_mismatch(cloud: LiveCloud, tmp_path: Path) -> None:
     ec2 = cloud.client("ec2")
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
     if len(zones) < 2:
-        pytest.skip("one availability zone")  # noqa: the default cloud has one zone
+        pytest.skip("one availability zone")  # the default cloud has one zone
     images = register_image_set(cloud, tmp_path / "zm")
     iid = _running(cloud, images, Placement={"AvailabilityZone": zones[0]})
     vid = _new_volume(ec2, zones[1])
@@ -184,7 +185,7 @@ def test_ebs_backed_lifecycle(cloud: LiveCloud, tmp_path: Path) -> None:
         try:
             _volume(ec2, root_id)
         except ClientError as exc:
-            return exc.response["Error"]["Code"] == "InvalidVolume.NotFound"
+            return bool(exc.response["Error"]["Code"] == "InvalidVolume.NotFound")
         return False
 
     wait_for(root_gone)
@@ -222,3 +223,28 @@ def test_ebs_launch_with_missing_snapshot_fails(cloud: LiveCloud, tmp_path: Path
     with pytest.raises(ClientError) as exc:
         ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro")
     assert _code(exc) == "InvalidSnapshot.NotFound"
+
+
+def test_attach_converges_after_kill_9(tmp_path: Path) -> None:
+    """kill -9 right after AttachVolume/DetachVolume: the restarted controller finishes."""
+    cloud = new_cloud()
+    cloud.start()
+    try:
+        ec2 = cloud.client("ec2")
+        images = register_image_set(cloud, tmp_path / "k9")
+        iid = _running(cloud, images)
+        vid = _new_volume(ec2, _zone(ec2))
+        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdg")
+        cloud.stop(signal.SIGKILL)
+        cloud.start()
+        ec2 = cloud.client("ec2")
+        wait_for(lambda: _volume(ec2, vid)["Attachments"][0]["State"] == "attached")
+        wait_for(lambda: states(cloud, [iid])[iid] == "running")
+        ec2.detach_volume(VolumeId=vid)
+        cloud.stop(signal.SIGKILL)
+        cloud.start()
+        ec2 = cloud.client("ec2")
+        wait_for(lambda: _volume(ec2, vid)["State"] == "available")
+        assert _mappings(ec2, iid) == []
+    finally:
+        cloud.stop()
