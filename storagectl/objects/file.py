@@ -9,7 +9,9 @@ Owns, under its root directory::
 
 Every write goes to a temp file in ``tmp/``, is fsynced, renamed into place
 and the directory fsynced: a crash leaves the old state or the new one, never
-a partial blob. ``complete`` concatenates parts in the kernel
+a partial blob. A blob that fits in one chunk is written, synced and published
+in a single worker-thread call; larger ones stream through a writer pool shared
+by the store (hashing beside writing). ``complete`` concatenates parts in the kernel
 (``copy_file_range``: a reflink on XFS/btrfs, an in-kernel copy elsewhere), so
 the tree stays one file per blob and ranged reads are a single ``pread``.
 
@@ -28,7 +30,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,12 @@ class _FileReader(BlobReader):
             os.close(self._fd)
             self._fd = None
 
+    def file_span(self) -> tuple[int, int, int] | None:
+        """(descriptor, offset, length) still to read, for a sendfile-style copy."""
+        if self._fd is None:
+            return None
+        return self._fd, self._pos, self.end - self._pos
+
     def __del__(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -101,9 +109,11 @@ class _FileReader(BlobReader):
 class FileBlobStore(BlobStore):
     """Blobs as files under ``root``; see the module docstring."""
 
-    def __init__(self, root: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, chunk_size: int = 1 << 20,
+                 writers: int = 8) -> None:
         self.root = Path(root)
         self.chunk_size = chunk_size
+        self._writer = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="blob-put")
         self._blobs = self.root / "blobs"
         self._uploads = self.root / "uploads"
         self._tmp = self.root / "tmp"
@@ -125,12 +135,49 @@ class FileBlobStore(BlobStore):
 
     # -- writing -----------------------------------------------------------
 
+    def _write_small(self, name: str, data: bytes, digests: Digests, dest: Path | None = None,
+                     expected_md5: str | None = None, expected_size: int | None = None) -> Path:
+        """Hash, check, write and fsync ``data`` as a temp file (published at ``dest``)."""
+        digests.update(data)
+        if dest is not None:
+            check_digest(digests.info(), expected_md5, expected_size)
+        tmp = self._temp_path(name)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            if dest is not None:
+                self._publish(tmp, dest)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    async def _first_chunk(self, chunks: AsyncIterator[bytes]) -> tuple[bytes, bool]:
+        """Up to one chunk of the stream, and whether the stream ended within it."""
+        buf = bytearray()
+        async for chunk in chunks:
+            buf += chunk
+            if len(buf) > self.chunk_size:
+                return bytes(buf), False
+        return bytes(buf), True
+
     async def _write_temp(self, name: str, chunks: AsyncIterator[bytes],
                           sha256: bool) -> tuple[Path, BlobInfo]:
         """Stream ``chunks`` into a fsynced temp file; remove it on any failure."""
+        first, ended = await self._first_chunk(chunks)
+        digests = Digests(sha256)
+        if ended:
+            tmp = await asyncio.to_thread(self._write_small, name, first, digests, None)
+            return tmp, digests.info()
         tmp = self._temp_path(name)
         fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        digests = Digests(sha256)
         unsynced = 0
 
         def write(data: bytes) -> None:
@@ -150,22 +197,31 @@ class FileBlobStore(BlobStore):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
-        # One writer thread per put: a write still running when the task is
-        # cancelled finishes before ``discard`` closes the descriptor.
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-put")
+        # Writes go through the shared pool; the last one still running when the
+        # task is cancelled finishes before ``discard`` closes the descriptor.
         loop = asyncio.get_running_loop()
+        pending: Future[Any] | None = None
+
+        async def rest() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
         try:
-            async for buf in rebuffer(chunks, self.chunk_size):
+            async for buf in rebuffer(rest(), self.chunk_size):
                 # Hashing and writing release the GIL: run them side by side.
-                await asyncio.gather(loop.run_in_executor(writer, write, buf),
-                                     asyncio.to_thread(digests.update, buf))
-            await loop.run_in_executor(writer, os.fsync, fd)
+                pending = self._writer.submit(write, buf)
+                await asyncio.gather(asyncio.wrap_future(pending, loop=loop),
+                                     loop.run_in_executor(self._writer, digests.update, buf))
+            pending = self._writer.submit(os.fsync, fd)
+            await asyncio.wrap_future(pending, loop=loop)
         except BaseException:
-            writer.submit(discard)
-            writer.shutdown(wait=False)
+            if pending is None or pending.done():
+                self._writer.submit(discard)
+            else:
+                pending.add_done_callback(lambda _: self._writer.submit(discard))
             raise
-        await loop.run_in_executor(writer, os.close, fd)
-        writer.shutdown(wait=False)
+        await loop.run_in_executor(self._writer, os.close, fd)
         return tmp, digests.info()
 
     @staticmethod
@@ -178,7 +234,19 @@ class FileBlobStore(BlobStore):
                   sha256: bool = False, expected_md5: str | None = None,
                   expected_size: int | None = None) -> BlobInfo:
         dest = self._blob_path(blob_id)
-        tmp, info = await self._write_temp(blob_id, chunks, sha256)
+        first, ended = await self._first_chunk(chunks)
+        if ended:  # one thread call: write, fsync, rename, fsync the directory
+            digests = Digests(sha256)
+            await asyncio.to_thread(self._write_small, blob_id, first, digests, dest,
+                                    expected_md5, expected_size)
+            return digests.info()
+
+        async def again() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        tmp, info = await self._write_temp(blob_id, again(), sha256)
         try:
             check_digest(info, expected_md5, expected_size)
             await asyncio.to_thread(self._publish, tmp, dest)
@@ -187,6 +255,9 @@ class FileBlobStore(BlobStore):
                 tmp.unlink()
             raise
         return info
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=False)
 
     # -- reading -----------------------------------------------------------
 

@@ -71,16 +71,19 @@ def operation_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str
 
 
 class BucketPolicies:
-    """The authorizer's resource-policy hook: (bucket policy, owner) by bucket, cached
-    with the bucket's CORS rules (read on every request that carries an ``Origin``).
+    """Bucket rows, cached: the authorizer's resource-policy hook (bucket policy, owner),
+    the CORS rules of requests with an ``Origin``, and the bucket snapshot object
+    writes and reads start from (saving a SELECT per request).
 
-    Entries live ``POLICY_TTL`` seconds (other API processes see a policy change that
-    late at most) and are dropped at once when this process changes a bucket.
+    Entries live ``POLICY_TTL`` seconds (other API processes see a bucket change that
+    late at most; AWS itself documents delays for versioning and policy changes) and
+    are dropped at once when this process changes a bucket. Rows are detached copies:
+    read them, never change them.
     """
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
-        self._cache: dict[str, tuple[float, str | None, str | None, str | None]] = {}
+        self._cache: dict[str, tuple[float, S3Bucket | None]] = {}
 
     def forget(self, bucket: str) -> None:
         self._cache.pop(bucket, None)
@@ -90,23 +93,23 @@ class BucketPolicies:
         name = parsed.params.get("Bucket")
         if not name:
             return None, None
-        hit = await self.facts(str(name))
-        return hit[1], hit[2]
+        row = await self.row(str(name))
+        return (row.policy, row.account_id) if row is not None else (None, None)
 
-    async def facts(self, name: str) -> tuple[float, str | None, str | None, str | None]:
-        """(expiry, policy, owner account, CORS rules JSON) of bucket ``name``."""
+    async def row(self, name: str) -> S3Bucket | None:
+        """A detached snapshot of bucket ``name`` (None: no such bucket)."""
         now = time.monotonic()
         hit = self._cache.get(name)
         if hit is not None and hit[0] > now:
-            return hit
+            return hit[1]
         async with self.cloud.sessions() as session:
             row = await session.get(S3Bucket, name)
-            fresh = (now + POLICY_TTL, row.policy, row.account_id, row.cors) if row is not None \
-                else (now + POLICY_TTL, None, None, None)
+            if row is not None:
+                session.expunge(row)
         if len(self._cache) > 10000:
             self._cache.clear()
-        self._cache[name] = fresh
-        return fresh
+        self._cache[name] = (now + POLICY_TTL, row)
+        return row
 
 
 def validate_policy(text: str) -> None:

@@ -67,6 +67,17 @@ class S3Provider(Provider):
     def store(self) -> BlobStore:
         return self.holder.store
 
+    def forget(self, name: str) -> None:
+        """Drop this process's cached snapshot of a bucket this request changed."""
+        self.cloud.services["s3.policies"].forget(name)
+
+    async def snapshot(self, name: str) -> S3Bucket:
+        """A cached, detached copy of the bucket row (up to a second old); read only."""
+        row: S3Bucket | None = await self.cloud.services["s3.policies"].row(name)
+        if row is None:
+            raise no_such_bucket(name)
+        return row
+
     async def bucket(self, session: AsyncSession, name: str) -> S3Bucket:
         row = await session.get(S3Bucket, name)
         if row is None:

@@ -39,6 +39,7 @@ class BucketProvider(S3Provider):
                                      acl=acls.dump(acl)))
                 try:
                     await session.commit()
+                    self.forget(name)
                     return {"Location": f"/{name}"}
                 except IntegrityError:
                     await session.rollback()
@@ -70,7 +71,7 @@ class BucketProvider(S3Provider):
                                409, BucketName=bucket.name)
             await session.delete(bucket)
             await session.commit()
-        self.cloud.services["s3.policies"].forget(bucket.name)
+        self.forget(bucket.name)
         return {}
 
     @operation("ListBuckets")
@@ -116,6 +117,7 @@ class BucketProvider(S3Provider):
                                              "s3:PutBucketVersioning")
             bucket.versioning = str(status)
             await session.commit()
+        self.forget(bucket.name)
         return {}
 
     @operation("GetBucketAcl")
@@ -137,4 +139,5 @@ class BucketProvider(S3Provider):
                                "header", MissingHeaderName="x-amz-acl")
             bucket.acl = acls.dump(acl)
             await session.commit()
+        self.forget(bucket.name)
         return {}

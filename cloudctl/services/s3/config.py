@@ -49,8 +49,7 @@ class ConfigProvider(S3Provider):
             bucket = await self.owned_bucket(session, ctx, params["Bucket"], action)
             setattr(bucket, column, value)
             await session.commit()
-        if column in ("policy", "cors"):
-            self.cloud.services["s3.policies"].forget(bucket.name)
+        self.forget(bucket.name)
         return {}
 
     @operation("GetBucketTagging")

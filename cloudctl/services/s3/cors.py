@@ -74,11 +74,11 @@ class Cors:
         name = bucket_of(path)
         if name is None:
             return None
-        facts = await self.buckets.facts(name)
-        if facts[2] is None:
+        row = await self.buckets.row(name)
+        if row is None:
             raise s3_error("NoSuchBucket", "The specified bucket does not exist", 404,
                            BucketName=name)
-        rules: list[dict[str, Any]] | None = json.loads(facts[3]) if facts[3] else None
+        rules: list[dict[str, Any]] | None = json.loads(row.cors) if row.cors else None
         return rules
 
     async def preflight(self, wire: WireRequest, path: str) -> WireResponse:

@@ -58,10 +58,15 @@ def request_headers(params: dict[str, Any]) -> dict[str, Any]:
 
 async def commit_version(provider: S3Provider, bucket_name: str,
                          make_row: Callable[[S3Bucket], Awaitable[S3Object]]) -> S3Object:
-    """Install the row ``make_row`` builds as the current version; delete replaced blobs."""
+    """Install the row ``make_row`` builds as the current version; delete replaced blobs.
+
+    The first attempt trusts the cached bucket snapshot (its versioning state may be a
+    second old, as AWS documents for versioning changes); a conflict retries on the row.
+    """
     for attempt in range(5):
         async with provider.cloud.sessions() as session:
-            bucket = await provider.bucket(session, bucket_name)
+            bucket = await provider.snapshot(bucket_name) if attempt == 0 \
+                else await provider.bucket(session, bucket_name)
             row = await make_row(bucket)
             try:
                 garbage = await versioning.install(session, bucket, row)
@@ -118,7 +123,7 @@ class ObjectProvider(S3Provider):
     async def object_for_read(self, session: AsyncSession, ctx: RequestContext,
                               params: dict[str, Any], action: str,
                               permission: str = "READ") -> tuple[S3Bucket, S3Object]:
-        bucket = await self.bucket(session, params["Bucket"])
+        bucket = await self.snapshot(str(params["Bucket"]))
         key = str(params["Key"])
         try:
             row = await versioning.current(session, bucket.name, key, params.get("VersionId"))
@@ -135,7 +140,7 @@ class ObjectProvider(S3Provider):
         if len(key.encode()) > 1024:
             raise s3_error("KeyTooLongError", "Your key is too long")
         async with self.cloud.sessions() as session:
-            bucket = await self.bucket(session, name)
+            bucket = await self.snapshot(name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
             encrypt = sse.requested(params, bucket.encryption)
             owner_account = ctx.account_id or bucket.account_id
