@@ -11,7 +11,8 @@ from the host as ``qemu:///system?socket=<state>/run/libvirt/libvirt-sock``.
 Start is idempotent: a running daemon recorded in ``<state>/daemon.json`` is
 reused; if libvirtd died while guests (or virtlogd) live on in its namespaces, a
 new libvirtd is started in the same mount namespace and re-attaches to them. Stop kills only processes in the mount namespace recorded at start (our
-tini, libvirtd, virtlogd and QEMUs), then deletes the netns it created.
+tini, libvirtd, virtlogd and QEMUs) and processes left in the netns it created,
+then deletes that netns.
 
 It must not: touch the root namespace's addresses, routes or firewall; signal
 any process it did not start.
@@ -27,6 +28,7 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +103,15 @@ def _pids_in_mnt_ns(mnt_ns: str) -> list[int]:
         if entry.isdigit() and _ns_id(int(entry), "mnt") == mnt_ns:
             pids.append(int(entry))
     return pids
+
+
+def _pids_in_netns(name: str) -> list[int]:
+    """Processes in the named network namespace (``/run/netns/<name>``)."""
+    try:
+        want = f"net:[{os.stat(Path('/run/netns', name)).st_ino}]"
+    except OSError:
+        return []
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and _ns_id(int(e), "net") == want]
 
 
 def _netns_exists(name: str) -> bool:
@@ -229,8 +240,24 @@ class PrivateLibvirtd:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         if _netns_exists(self.netns):
+            # Whatever still runs in the namespace we created (the DHCP server and the
+            # metadata proxy netd keeps there for the guests) would outlive it, useless.
+            self._kill_pids(lambda: _pids_in_netns(self.netns), 5.0)
             subprocess.run(["ip", "netns", "delete", self.netns], check=False,
                            capture_output=True)
+
+    @staticmethod
+    def _kill_pids(find: Callable[[], list[int]], timeout: float) -> None:
+        own = os.getpid()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in [p for p in find() if p != own]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if not [p for p in find() if p != own]:
+                    return
+                time.sleep(0.05)
 
     def _kill_ns(self, mnt_ns: str, timeout: float) -> None:
         own = os.getpid()

@@ -83,6 +83,9 @@ def test_nics_public_ips_groups_and_release(net_cloud: LiveCloud,
     eip = ec2.allocate_address()
     ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=ids[0])
     assert _describe(net_cloud, [ids[0]])[ids[0]]["PublicIpAddress"] == eip["PublicIp"]
+    private0 = seen[ids[0]]["PrivateIpAddress"]
+    assert md(net_cloud, private0, "/latest/meta-data/public-ipv4") == (
+        200, eip["PublicIp"].encode())
     # unknown groups are refused before anything is allocated
     with pytest.raises(ClientError) as exc:
         ec2.run_instances(ImageId=images["emi"], MinCount=1, MaxCount=1,

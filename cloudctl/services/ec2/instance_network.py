@@ -149,19 +149,15 @@ async def network_ready(cloud: Cloud, row: Instance, timeout: float = READY_TIME
 
 def _interface(item: dict[str, Any], nic: nics.Nic, public: str | None,
                owner: str) -> dict[str, Any]:
+    """The one interface of an EDGE instance, lean (DescribeInstances of thousands)."""
     out: dict[str, Any] = {
         "MacAddress": nic.mac, "PrivateIpAddress": nic.private_ip,
         "PrivateDnsName": item.get("PrivateDnsName", ""), "Status": "in-use",
-        "SourceDestCheck": True, "OwnerId": owner, "Groups": item.get("SecurityGroups", []),
-        "Attachment": {"DeviceIndex": 0, "Status": "attached", "DeleteOnTermination": True},
-        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": nic.private_ip,
-                                "PrivateDnsName": item.get("PrivateDnsName", "")}],
+        "OwnerId": owner, "Groups": item.get("SecurityGroups", []),
     }
     if public:
-        association = {"PublicIp": public, "PublicDnsName": item.get("PublicDnsName", ""),
-                       "IpOwnerId": owner}
-        out["Association"] = association
-        out["PrivateIpAddresses"][0]["Association"] = association
+        out["Association"] = {"PublicIp": public, "PublicDnsName": item.get("PublicDnsName", ""),
+                              "IpOwnerId": owner}
     return out
 
 

@@ -130,7 +130,9 @@ class InstancesProvider(Provider):
                 if existing:
                     tag_map = await tags.tags_for(session, account, ctx.region,
                                                   [r.instance_id for r in existing])
-                    return reservation_shape(existing, tag_map)[0]
+                    again = reservation_shape(existing, tag_map)
+                    await instance_network.decorate(session, again)
+                    return again[0]
             image = await images.launchable_image(session, account, ctx.region,
                                                   str(params["ImageId"]))
             if image.kind != "machine":

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from cloudctl.server.providers import Provider
+from cloudctl.services.ec2.addresses import instance_public_ips
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.metadata import tree as mdtree
 
@@ -100,7 +101,15 @@ class MetadataServer:
             rows = (await session.execute(select(Instance).where(
                 Instance.private_ip == address,
                 Instance.state.in_(("pending", "running", "stopping"))))).scalars().all()
-        return rows[0] if len(rows) == 1 else None
+            if len(rows) != 1:
+                return None
+            row = rows[0]
+            # the public address now (an elastic IP replaces the launch one), not persisted
+            current = (await instance_public_ips(session, [row.instance_id])).get(
+                row.instance_id)
+            session.expunge(row)
+        row.public_ip = current
+        return row
 
     async def handle(self, request: web.Request) -> web.Response:
         row = await self._instance(request)
