@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from datetime import UTC, datetime
@@ -66,6 +68,20 @@ class S3Provider(Provider):
     @property
     def store(self) -> BlobStore:
         return self.holder.store
+
+    def writer(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Serialises this process's object-version transactions on SQLite.
+
+        SQLite has one writer; concurrent transactions would wait in its busy
+        handler, which sleeps in growing steps. Queuing them in the process is
+        cheaper. PostgreSQL takes them concurrently.
+        """
+        lock: asyncio.Lock | None = self.cloud.services.get("s3.sqlite_writer")
+        if lock is None:
+            if self.cloud.engine.dialect.name != "sqlite":
+                return contextlib.nullcontext()
+            lock = self.cloud.services.setdefault("s3.sqlite_writer", asyncio.Lock())
+        return lock
 
     def forget(self, name: str) -> None:
         """Drop this process's cached snapshot of a bucket this request changed."""

@@ -64,7 +64,7 @@ async def commit_version(provider: S3Provider, bucket_name: str,
     second old, as AWS documents for versioning changes); a conflict retries on the row.
     """
     for attempt in range(5):
-        async with provider.cloud.sessions() as session:
+        async with provider.writer(), provider.cloud.sessions() as session:
             bucket = await provider.snapshot(bucket_name) if attempt == 0 \
                 else await provider.bucket(session, bucket_name)
             row = await make_row(bucket)
