@@ -118,6 +118,17 @@ class LiveCloud:
                               text=True, timeout=120, check=check)
 
 
+def teardown_local_network(cloud: LiveCloud, netns: str) -> None:
+    """Remove what netd set up for the all-in-one host ``local`` in ``netns`` (bridge,
+    nftables, dnsmasq, metadata proxy): a cloud whose local node ran on a private
+    libvirtd leaves them on purpose (guests keep their network across restarts), and
+    the next cloud in the same namespace must not meet them."""
+    from netd import host as netd_host
+
+    netd_host.teardown(netd_host.HostConfig(netns=netns, host="local",
+                                            state_dir=cloud.data_dir / "netd" / "local"))
+
+
 def new_cloud(database_url: str | None = None) -> LiveCloud:
     data_dir = Path(tempfile.mkdtemp(prefix="cloudctl-test-"))
     return LiveCloud(data_dir=data_dir, port=free_port(), database_url=database_url)

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, teardown_local_network
 
 pytestmark = [
     pytest.mark.integration,
@@ -108,7 +108,20 @@ class World:
 
 
 @pytest.fixture
-def world(private_libvirtd: Any, tmp_path: Path) -> Iterator[World]:
+def own_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private libvirtd (and network namespace) for this test alone: no other test's
+    guests or network in the way."""
+    from nodectl.libvirtd import PrivateLibvirtd
+
+    daemon = PrivateLibvirtd(tmp_path_factory.mktemp("e2e-libvirtd"))
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def world(own_libvirtd: Any, tmp_path: Path) -> Iterator[World]:
+    private_libvirtd = own_libvirtd
     env = {"CLOUDCTL_LOCAL_NODE": "libvirt", "CLOUDCTL_LIBVIRT_URI": private_libvirtd.uri,
            "CLOUDCTL_DEMO_IMAGE": "0", "CLOUDCTL_STOP_GRACE": "5"}
     saved = {k: os.environ.get(k) for k in env}
@@ -122,11 +135,7 @@ def world(private_libvirtd: Any, tmp_path: Path) -> Iterator[World]:
     finally:
         w.remove_client_namespace()
         cloud.stop()
-        from netd import host as netd_host
-
-        netd_host.teardown(netd_host.HostConfig(
-            netns=private_libvirtd.netns, host="local",
-            state_dir=cloud.data_dir / "netd" / "local"))
+        teardown_local_network(cloud, private_libvirtd.netns)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -179,7 +188,7 @@ def _booted(w: World, iid: str, started: float, tag: str) -> str:
 
 
 def test_instance_network_metadata_ssh_groups_credentials(world: World, tiny_image: Any,
-                                                         private_libvirtd: Any) -> None:
+                                                         own_libvirtd: Any) -> None:
     import libvirt
 
     w = world
@@ -270,7 +279,7 @@ def test_instance_network_metadata_ssh_groups_credentials(world: World, tiny_ima
         _wait(lambda iid=iid: w.instance(iid)["State"]["Name"] == "terminated", 120,
               f"{iid} terminated")
     TIMINGS["terminate_both"] = round(time.monotonic() - started_t, 1)
-    conn = libvirt.open(private_libvirtd.uri)
+    conn = libvirt.open(own_libvirtd.uri)
     try:
         names = [d.name() for d in conn.listAllDomains(0)]
     finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, teardown_local_network
 
 pytestmark = [
     pytest.mark.integration,
@@ -46,6 +46,7 @@ def libvirt_cloud(private_libvirtd: Any) -> Iterator[LiveCloud]:
         yield cloud
     finally:
         cloud.stop()
+        teardown_local_network(cloud, private_libvirtd.netns)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
     from cloudctl.services.ec2.instance_models import Instance
 
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 15.0  # then the step backs off and retries (a pass waits for its steps)
 _POLL = 0.1
 
 
