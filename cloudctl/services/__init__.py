@@ -46,3 +46,6 @@ def assemble(cloud: Cloud) -> None:
 
     for ebs_cls in (VolumesProvider, SnapshotsProvider):
         cloud.add_provider(ebs_cls(cloud))
+    from cloudctl.services.ec2 import arns as ec2_arns
+
+    ec2_arns.install(cloud)  # EC2 resource ARNs and ec2:ResourceTag for IAM policies

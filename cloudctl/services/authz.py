@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cloudctl.errors import AccessDenied, AwsError, UnauthorizedOperation
 from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.context import RequestContext
-from cloudctl.services.iam.policy import AuthzRequest, PolicySet, evaluate
+from cloudctl.services.iam.policy import AuthzRequest, Decision, PolicySet, evaluate
 
 if TYPE_CHECKING:
     from cloudctl.auth.credentials import Credential
@@ -49,6 +49,10 @@ ResourceNamer = Callable[[RequestContext, dict[str, Any]], list[str]]
 ResourcePolicyHook = Callable[[RequestContext, ParsedRequest], Any]
 ActionNamer = Callable[[RequestContext, dict[str, Any]], "str | None"]
 ContextNamer = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+# async (ctx, params, want resource tags) -> [(arn, condition keys of that resource)]
+ResourceResolver = Callable[[RequestContext, dict[str, Any], bool],
+                            Awaitable[list[tuple[str, dict[str, Any]]]]]
+RESOURCE_TAG_KEYS = ("ec2:resourcetag/", "aws:resourcetag/")
 # ctx.extra key: {(action, resources): (effect, identity allows)} of calls whose implicit
 # denials the service decides itself (S3 ACLs)
 VERDICTS = "authz.verdicts"
@@ -57,12 +61,15 @@ CONTEXT = "authz.context"
 
 
 class _Declaration:
-    __slots__ = ("resources", "resource_policy", "actions", "acl_fallback", "context")
+    __slots__ = ("resources", "resource_policy", "actions", "acl_fallback", "context",
+                 "resolve")
 
     def __init__(self, resources: ResourceNamer | None,
                  resource_policy: ResourcePolicyHook | None,
                  actions: ActionNamer | None = None, acl_fallback: bool = False,
-                 context: ContextNamer | None = None) -> None:
+                 context: ContextNamer | None = None,
+                 resolve: ResourceResolver | None = None) -> None:
+        self.resolve = resolve
         self.resources = resources
         self.resource_policy = resource_policy
         self.actions = actions
@@ -76,7 +83,8 @@ _DECLARATIONS: dict[str, _Declaration] = {}
 def declare(service: str, resources: ResourceNamer | None = None,
             resource_policy: ResourcePolicyHook | None = None, *,
             actions: ActionNamer | None = None, acl_fallback: bool = False,
-            context: ContextNamer | None = None) -> None:
+            context: ContextNamer | None = None,
+            resolve: ResourceResolver | None = None) -> None:
     """How ``service`` names the resources of a call, and where its resource policies are.
 
     ``resources(ctx, params)`` returns ARNs (empty: ``*``); ``resource_policy(ctx,
@@ -86,9 +94,13 @@ def declare(service: str, resources: ResourceNamer | None = None,
     callers are evaluated too, and an implicit deny whose identity policies allow is left
     to the provider (ACLs), with the verdict in ``ctx.extra[VERDICTS]``. ``context(ctx,
     params)`` adds service condition keys (``s3:prefix``...) to the request context.
+    ``resolve(ctx, params, want_tags)`` (EC2) is awaited instead of ``resources`` and
+    returns ``[(arn, condition keys of that resource)]``; each resource is then evaluated
+    with its own keys (``ec2:ResourceTag/...``, looked up only when ``want_tags``: the
+    caller's policies for the action test a resource-tag key).
     """
     _DECLARATIONS[service] = _Declaration(resources, resource_policy, actions, acl_fallback,
-                                          context)
+                                          context, resolve)
 
 
 def is_cloud_admin(ctx: RequestContext) -> bool:
@@ -220,12 +232,25 @@ class PolicyAuthorizer:
                 session_set = PolicySet([attrs["session_policy"]])
         else:
             identity, session_set, tags = await self._policies(credential)
-        request = self.build_request(ctx, action, resources, tags, params)
+        extra = declaration.context(ctx, params) if declaration and declaration.context \
+            else None
+        each: list[tuple[str, dict[str, Any]]] = []
+        if declaration is not None and declaration.resolve is not None:
+            want_tags = _tests_keys(action, RESOURCE_TAG_KEYS, identity, session_set)
+            each = await declaration.resolve(ctx, params, want_tags)
+            resources = [resource for resource, _ in each]
         resource_policy, owner = None, None
         if declaration is not None and declaration.resource_policy is not None:
             resource_policy, owner = await declaration.resource_policy(ctx, parsed)
-        decision = evaluate(request, identity, resource_policy, resource_account=owner,
-                            session_policies=session_set)
+        if any(keys for _, keys in each):
+            # resources with their own condition keys: each evaluated on its own
+            decision, denied = self._evaluate_each(ctx, action, each, tags, params, extra,
+                                                   identity, session_set)
+            resources = [denied]
+        else:
+            request = self.build_request(ctx, action, resources, tags, params, extra)
+            decision = evaluate(request, identity, resource_policy, resource_account=owner,
+                                session_policies=session_set)
         if decision.allowed:
             return
         self._log_denial(ctx, action, decision.effect)
@@ -245,6 +270,24 @@ class PolicyAuthorizer:
             raise UnauthorizedOperation("You are not authorized to perform this operation. "
                                         f"Encoded authorization failure message: {encoded}")
         raise AccessDenied(message)
+
+    def _evaluate_each(self, ctx: RequestContext, action: str,
+                       each: list[tuple[str, dict[str, Any]]], tags: dict[str, str],
+                       params: dict[str, Any], extra: dict[str, Any] | None,
+                       identity: PolicySet, session_set: PolicySet | None
+                       ) -> tuple[Decision, str]:
+        """The decision over every resource (each with its own keys), and the one denied."""
+        result: tuple[Decision, str] | None = None
+        for resource, keys in each:
+            request = self.build_request(ctx, action, [resource], tags, params,
+                                         {**(extra or {}), **keys})
+            decision = evaluate(request, identity, session_policies=session_set)
+            if decision.effect == "Deny":
+                return decision, resource
+            if result is None or (result[0].allowed and not decision.allowed):
+                result = (decision, resource)
+        assert result is not None
+        return result
 
     async def decide(self, ctx: RequestContext, action: str, resources: list[str],
                      resource_policy: Any, owner: str | None) -> tuple[str, bool]:
@@ -310,6 +353,13 @@ class PolicyAuthorizer:
         credential = ctx.credential
         log.info("denied %s %s to %s (%s) from %s", ctx.request_id, action,
                  credential.principal_arn if credential else "anonymous", why, ctx.source_ip)
+
+
+def _tests_keys(action: str, prefixes: tuple[str, ...], *sets: PolicySet | None) -> bool:
+    """Whether a statement of ``sets`` for ``action`` tests a condition key of ``prefixes``."""
+    lowered = action.lower()
+    return any(c.key.startswith(prefixes) for policies in sets if policies is not None
+               for st in policies.candidates(lowered) for c in st.conditions)
 
 
 ADMIN_SET = PolicySet(['{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*",'

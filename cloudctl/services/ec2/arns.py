@@ -1,0 +1,227 @@
+"""How EC2 operations name their resources for IAM (``authz.declare("ec2", ...)``).
+
+AWS ARN forms: ``arn:aws:ec2:REGION:ACCOUNT:instance/i-...`` (also volume, security-group,
+key-pair/NAME, elastic-ip/eipalloc-...); images and snapshots carry no account
+(``arn:aws:ec2:REGION::image/emi-...``, ``...::snapshot/snap-...``) as on AWS. Only the
+operations that name resources get ARNs (table ``_FIELDS`` plus a few special cases);
+Describe* and Create* without ids stay ``*`` as on AWS, and cost nothing.
+
+Each named resource may carry its own condition keys: ``ec2:ResourceTag/<key>`` and
+``aws:ResourceTag/<key>`` come from the ``ec2_tags`` table in one batched query, made
+only when the caller's policies for the action test such a key. Names that are not the
+ARN's id (GroupName, KeyPairId, PublicIp, AssociationId, DetachVolume without
+InstanceId) are resolved in the same session so a Deny cannot be bypassed by naming a
+resource the other way. ``ec2:Region`` is set for every EC2 call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+
+from cloudctl.server.context import RequestContext
+from cloudctl.services import authz
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+# resource types whose ARN carries no account (as AWS)
+_NO_ACCOUNT = frozenset({"image", "snapshot"})
+_IMAGE_PREFIXES = ("ami-", "emi-", "eki-", "eri-", "aki-", "ari-")
+_ID_TYPES: tuple[tuple[str, str], ...] = (
+    ("i-", "instance"), ("vol-", "volume"), ("snap-", "snapshot"), ("sg-", "security-group"),
+    ("key-", "key-pair"), ("eipalloc-", "elastic-ip"), ("vpc-", "vpc"), ("subnet-", "subnet"),
+    ("eni-", "network-interface"), ("rtb-", "route-table"), ("igw-", "internet-gateway"),
+    ("acl-", "network-acl"), ("dopt-", "dhcp-options"),
+    *((p, "image") for p in _IMAGE_PREFIXES),
+)
+
+# operation -> ((parameter, resource type), ...); a list parameter names several
+_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    **{op: (("InstanceIds", "instance"),) for op in (
+        "TerminateInstances", "StopInstances", "StartInstances", "RebootInstances",
+        "MonitorInstances", "UnmonitorInstances")},
+    **{op: (("InstanceId", "instance"),) for op in (
+        "ModifyInstanceAttribute", "ResetInstanceAttribute", "GetConsoleOutput",
+        "GetConsoleScreenshot", "GetPasswordData", "CreateImage")},
+    "AttachVolume": (("InstanceId", "instance"), ("VolumeId", "volume")),
+    "DetachVolume": (("InstanceId", "instance"), ("VolumeId", "volume")),
+    "DeleteVolume": (("VolumeId", "volume"),),
+    "ModifyVolume": (("VolumeId", "volume"),),
+    "CreateSnapshot": (("VolumeId", "volume"),),
+    "DeleteSnapshot": (("SnapshotId", "snapshot"),),
+    "ModifySnapshotAttribute": (("SnapshotId", "snapshot"),),
+    "ResetSnapshotAttribute": (("SnapshotId", "snapshot"),),
+    "CopySnapshot": (("SourceSnapshotId", "snapshot"),),
+    **{op: (("GroupId", "security-group"),) for op in (
+        "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup",
+        "UpdateSecurityGroupRuleDescriptionsIngress",
+        "UpdateSecurityGroupRuleDescriptionsEgress")},
+    "DeleteKeyPair": (("KeyName", "key-pair"),),
+    "DeregisterImage": (("ImageId", "image"),),
+    "ModifyImageAttribute": (("ImageId", "image"),),
+    "ResetImageAttribute": (("ImageId", "image"),),
+    "AssociateAddress": (("AllocationId", "elastic-ip"), ("InstanceId", "instance")),
+    "DisassociateAddress": (),
+    "ReleaseAddress": (("AllocationId", "elastic-ip"),),
+}
+
+
+def arn(region: str, account: str, kind: str, name: str) -> str:
+    """The ARN of an EC2 resource of ``kind`` (``instance``, ``image``...)."""
+    owner = "" if kind in _NO_ACCOUNT else account
+    return f"arn:aws:ec2:{region}:{owner}:{kind}/{name}"
+
+
+def id_type(resource_id: str) -> str | None:
+    """The ARN resource type of an EC2 id (by prefix), None when unknown."""
+    for prefix, kind in _ID_TYPES:
+        if resource_id.startswith(prefix):
+            return kind
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if v]
+    return [str(value)]
+
+
+class Ec2Resources:
+    """The ``resolve`` hook of EC2's declaration (holds the cloud for its lookups)."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+
+    async def resolve(self, ctx: RequestContext, params: dict[str, Any],
+                      want_tags: bool) -> list[tuple[str, dict[str, Any]]]:
+        """``[(arn, condition keys of that resource)]``; empty: the call is on ``*``."""
+        op = ctx.operation
+        named: list[tuple[str, str]] = []  # (type, id or name)
+        lookups = _lookups(op, params)
+        if op == "RunInstances":
+            named.append(("image", str(params.get("ImageId") or "*")))
+            named.append(("instance", "*"))
+        elif op in ("CreateTags", "DeleteTags"):
+            for rid in _strings(params.get("Resources")):
+                named.append((id_type(rid) or "*", rid))
+        else:
+            fields = _FIELDS.get(op)
+            if fields is None:
+                return []
+            for field, kind in fields:
+                named.extend((kind, v) for v in _strings(params.get(field)))
+        if lookups:
+            named.extend(await self._lookup(ctx, lookups))
+        if not named:
+            return []
+        account, region = ctx.account_id or "", ctx.region
+        tags: dict[str, dict[str, str]] = {}
+        if want_tags:
+            ids = sorted({name for kind, name in named
+                          if name != "*" and kind not in ("key-pair", "*")})
+            tags = await self._tags(account, region, ids)
+        out: list[tuple[str, dict[str, Any]]] = []
+        seen: set[str] = set()
+        for kind, name in named:
+            resource = "*" if kind == "*" else arn(region, account, kind, name)
+            if resource in seen:
+                continue
+            seen.add(resource)
+            keys: dict[str, Any] = {}
+            for key, value in tags.get(name, {}).items():
+                keys[f"ec2:ResourceTag/{key}"] = value
+                keys[f"aws:ResourceTag/{key}"] = value
+            out.append((resource, keys))
+        return out
+
+    async def _tags(self, account: str, region: str,
+                    ids: list[str]) -> dict[str, dict[str, str]]:
+        if not ids:
+            return {}
+        from cloudctl.services.ec2.tags import Tag
+
+        out: dict[str, dict[str, str]] = {}
+        async with self.cloud.sessions() as session:
+            rows = await session.execute(
+                select(Tag.resource_id, Tag.key, Tag.value).where(
+                    Tag.account_id == account, Tag.region == region,
+                    Tag.resource_id.in_(ids)))
+            for rid, key, value in rows:
+                out.setdefault(rid, {})[key] = value
+        return out
+
+    async def _lookup(self, ctx: RequestContext,
+                      lookups: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Resources named another way than by their ARN id; unknown names stay ``*``-free
+        (the provider answers NotFound for them)."""
+        from cloudctl.services.ec2.ebs_models import Volume
+        from cloudctl.services.ec2.keypairs import KeyPair
+        from cloudctl.services.network.models import AddressRow, SecurityGroupRow
+
+        account, region = ctx.account_id or "", ctx.region
+        out: list[tuple[str, str]] = []
+        async with self.cloud.sessions() as session:
+            for what, value in lookups:
+                if what == "GroupName":
+                    found = (await session.execute(select(SecurityGroupRow.id).where(
+                        SecurityGroupRow.account_id == account,
+                        SecurityGroupRow.region == region,
+                        SecurityGroupRow.name == value))).scalars().first()
+                    if found:
+                        out.append(("security-group", found))
+                elif what == "KeyPairId":
+                    found = (await session.execute(select(KeyPair.name).where(
+                        KeyPair.account_id == account, KeyPair.region == region,
+                        KeyPair.key_pair_id == value))).scalars().first()
+                    if found:
+                        out.append(("key-pair", found))
+                elif what in ("PublicIp", "AssociationId"):
+                    column = (AddressRow.public_ip if what == "PublicIp"
+                              else AddressRow.association_id)
+                    found = (await session.execute(select(AddressRow.allocation_id).where(
+                        column == value, or_(AddressRow.account_id == account,
+                                             AddressRow.account_id.is_(None))))
+                             ).scalars().first()
+                    if found:
+                        out.append(("elastic-ip", found))
+                elif what == "VolumeInstance":
+                    found = (await session.execute(select(Volume.instance_id).where(
+                        Volume.account_id == account, Volume.region == region,
+                        Volume.volume_id == value))).scalars().first()
+                    if found:
+                        out.append(("instance", found))
+        return out
+
+
+def _lookups(op: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if op in ("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress",
+              "DeleteSecurityGroup") and params.get("GroupName") and not params.get("GroupId"):
+        out.append(("GroupName", str(params["GroupName"])))
+    elif op == "DeleteKeyPair" and params.get("KeyPairId") and not params.get("KeyName"):
+        out.append(("KeyPairId", str(params["KeyPairId"])))
+    elif op in ("AssociateAddress", "ReleaseAddress") and params.get("PublicIp") \
+            and not params.get("AllocationId"):
+        out.append(("PublicIp", str(params["PublicIp"])))
+    elif op == "DisassociateAddress":
+        if params.get("AssociationId"):
+            out.append(("AssociationId", str(params["AssociationId"])))
+        elif params.get("PublicIp"):
+            out.append(("PublicIp", str(params["PublicIp"])))
+    elif op == "DetachVolume" and params.get("VolumeId") and not params.get("InstanceId"):
+        out.append(("VolumeInstance", str(params["VolumeId"])))
+    return out
+
+
+def _context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return {"ec2:Region": ctx.region}
+
+
+def install(cloud: Cloud) -> None:
+    """Declare EC2's resource naming to the authorizer (called from ``assemble``)."""
+    authz.declare("ec2", resolve=Ec2Resources(cloud).resolve, context=_context)
