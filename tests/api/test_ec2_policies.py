@@ -175,3 +175,26 @@ def test_region_condition_keys(cloud: LiveCloud) -> None:
                                  "Resource": "*",
                                  "Condition": {"StringEquals": {"ec2:Region": "mars-1"}}})
     denied(cloud, elsewhere.describe_regions)
+
+
+def test_tags_and_key_pairs_scoped(cloud: LiveCloud, launched: dict[str, Any]) -> None:
+    admin = cloud.client("ec2")
+    mine, theirs = launched["red"][1], launched["blue"][1]
+    ec2 = user_ec2(cloud, DESCRIBE, {
+        "Effect": "Allow", "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+        "Resource": arn(cloud, "instance", mine)}, {
+        "Effect": "Allow", "Action": "ec2:DeleteKeyPair",
+        "Resource": arn(cloud, "key-pair", "ok-*")})
+    ec2.create_tags(Resources=[mine], Tags=[{"Key": "seen", "Value": "1"}])
+    decoded = denied(cloud, ec2.create_tags, Resources=[mine, theirs],
+                     Tags=[{"Key": "seen", "Value": "1"}])
+    assert decoded["context"]["action"] == "ec2:CreateTags"
+    ec2.delete_tags(Resources=[mine], Tags=[{"Key": "seen"}])
+    tag = uuid.uuid4().hex[:6]
+    admin.create_key_pair(KeyName=f"ok-{tag}")
+    other = admin.create_key_pair(KeyName=f"no-{tag}")
+    denied(cloud, ec2.delete_key_pair, KeyName=f"no-{tag}")
+    # by KeyPairId: resolved to its name, so the scope holds
+    denied(cloud, ec2.delete_key_pair, KeyPairId=other["KeyPairId"])
+    ec2.delete_key_pair(KeyName=f"ok-{tag}")
+    admin.delete_key_pair(KeyName=f"no-{tag}")
