@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.protocol.restxml import HTTP_STATUS_KEY
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider
-from cloudctl.services.s3 import access, identity
+from cloudctl.services.s3 import access, fastsql, identity
 from cloudctl.services.s3.errors import no_such_bucket, s3_error
 from cloudctl.services.s3.identity import Owner
 from cloudctl.services.s3.models import S3Bucket
@@ -82,6 +82,15 @@ class S3Provider(Provider):
                 return contextlib.nullcontext()
             lock = self.cloud.services.setdefault("s3.sqlite_writer", asyncio.Lock())
         return lock
+
+    @property
+    def fast(self) -> fastsql.FastObjects | None:
+        """Raw SQLite statements for current-version PUT/GET (None on PostgreSQL)."""
+        services = self.cloud.services
+        if "s3.fastsql" not in services:
+            services["s3.fastsql"] = fastsql.for_engine(self.cloud.engine.url)
+        fast: fastsql.FastObjects | None = services["s3.fastsql"]
+        return fast
 
     def forget(self, name: str) -> None:
         """Drop this process's cached snapshot of a bucket this request changed."""
