@@ -119,6 +119,18 @@ class BlobStore(abc.ABC):
         Raises :class:`BlobNotFound` or :class:`InvalidRange` (start > size).
         """
 
+    async def read(self, blob_id: str, start: int | None = None,
+                   end: int | None = None) -> bytes:
+        """``[start, end)`` of ``blob_id`` in memory: for small ranges only.
+
+        Raises like :meth:`open`. Stores override it to read in one call.
+        """
+        reader = await self.open(blob_id, start, end)
+        try:
+            return b"".join([chunk async for chunk in reader])
+        finally:
+            await reader.aclose()
+
     @abc.abstractmethod
     async def size(self, blob_id: str) -> int:
         """Size in bytes; raises :class:`BlobNotFound`."""

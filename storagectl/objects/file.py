@@ -276,6 +276,30 @@ class FileBlobStore(BlobStore):
             raise
         return _FileReader(fd, size, lo, hi, self.chunk_size)
 
+    async def read(self, blob_id: str, start: int | None = None,
+                   end: int | None = None) -> bytes:
+        path = self._blob_path(blob_id)
+
+        def read_sync() -> bytes:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise BlobNotFound(blob_id) from None
+            try:
+                lo, hi = clamp_range(os.fstat(fd).st_size, start, end)
+                parts = []
+                while lo < hi:
+                    data = os.pread(fd, hi - lo, lo)
+                    if not data:
+                        break
+                    parts.append(data)
+                    lo += len(data)
+                return b"".join(parts)
+            finally:
+                os.close(fd)
+
+        return await asyncio.to_thread(read_sync)
+
     async def size(self, blob_id: str) -> int:
         try:
             st = await asyncio.to_thread(os.stat, self._blob_path(blob_id))

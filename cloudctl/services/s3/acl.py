@@ -82,6 +82,12 @@ async def _resolve_grantee(session: AsyncSession, grantee: dict[str, Any]) -> di
     return {"Type": "CanonicalUser", "ID": found.canonical_id, "DisplayName": found.display_name}
 
 
+def grants_requested(params: dict[str, Any]) -> bool:
+    """Whether the request carries grant headers or an ACL document (which may name
+    grantees to look up); a canned ACL or none needs no lookup."""
+    return bool(params.get("AccessControlPolicy")) or any(params.get(n) for n in GRANT_HEADERS)
+
+
 async def from_request(session: AsyncSession, params: dict[str, Any], owner: Owner,
                        bucket_owner: Owner | None = None) -> Acl | None:
     """The ACL a request asks for (canned, grant headers or body), None when none."""

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.protocol.restxml import HTTP_STATUS_KEY
 from cloudctl.server.context import RequestContext
@@ -53,6 +53,36 @@ def unquote_etag(etag: str) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class LazySession:
+    """A session opened on first call: most object requests need no query beyond the
+    raw statements of ``fastsql`` (an unused AsyncSession still costs ~0.14 ms)."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self._session: AsyncSession | None = None
+
+    def __call__(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._factory()
+        return self._session
+
+    async def __aenter__(self) -> LazySession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+AnySession = AsyncSession | LazySession
+
+
+def opened(session: AnySession) -> AsyncSession:
+    """The session itself, or the lazy one opened now."""
+    return session() if isinstance(session, LazySession) else session
 
 
 class S3Provider(Provider):
@@ -109,11 +139,13 @@ class S3Provider(Provider):
             raise no_such_bucket(name)
         return row
 
-    async def caller(self, session: AsyncSession, ctx: RequestContext) -> Owner | None:
+    async def caller(self, session: AnySession, ctx: RequestContext) -> Owner | None:
         account = ctx.account_id
-        return None if account is None else await identity.owner_of(session, account)
+        if account is None:
+            return None
+        return identity.cached(account) or await identity.owner_of(opened(session), account)
 
-    async def authorize(self, session: AsyncSession, ctx: RequestContext, bucket: S3Bucket,
+    async def authorize(self, session: AnySession, ctx: RequestContext, bucket: S3Bucket,
                         action: str, permission: str, *, key: str | None = None,
                         object_acl: str | None = None, object_owner: str | None = None) -> None:
         cred = ctx.credential

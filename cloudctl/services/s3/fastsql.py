@@ -59,33 +59,43 @@ class FastObjects:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.inline_reads = True
         self._local = threading.local()
         self._write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-write")
         self._read = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-read")
 
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self, busy_ms: int = 30000) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            conn = sqlite3.connect(self.path, timeout=busy_ms / 1000, isolation_level=None,
                                    check_same_thread=True)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             self._local.conn = conn
         return conn
 
     # -- reads ---------------------------------------------------------------
 
-    def _current(self, bucket: str, key: str) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self._conn().execute(_SELECT_CURRENT,
-                                                           (bucket, key)).fetchone()
+    def _current(self, bucket: str, key: str, busy_ms: int = 30000) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._conn(busy_ms).execute(_SELECT_CURRENT,
+                                                                  (bucket, key)).fetchone()
         return row
 
     async def current(self, bucket: str, key: str) -> S3Object | None:
         """The current version of ``key`` (maybe a delete marker), None when there is none."""
-        loop = asyncio.get_running_loop()
-        values = await loop.run_in_executor(self._read, self._current, bucket, key)
+        values: tuple[Any, ...] | None = None
+        try:
+            # On the event loop: a WAL reader does not wait for writers, and one
+            # indexed row costs less than a hop to a thread. Never wait for a lock
+            # here (WAL recovery, a checkpoint truncating): the reader thread does.
+            values = self._current(bucket, key, 0) if self.inline_reads else None
+            inline = self.inline_reads
+        except sqlite3.OperationalError:
+            inline = False
+        if not inline:
+            loop = asyncio.get_running_loop()
+            values = await loop.run_in_executor(self._read, self._current, bucket, key)
         if values is None:
             return None
         fields = dict(zip(_COLUMNS, values, strict=True))

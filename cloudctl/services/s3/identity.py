@@ -31,6 +31,11 @@ def _owner(account: Account) -> Owner:
     return owner
 
 
+def cached(account_id: str) -> Owner | None:
+    """The owner of ``account_id`` when this process looked it up before."""
+    return _by_account.get(account_id)
+
+
 async def owner_of(session: AsyncSession, account_id: str) -> Owner:
     cached = _by_account.get(account_id)
     if cached is not None:

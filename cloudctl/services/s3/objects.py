@@ -13,14 +13,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import conditions, fastsql, identity, sse, versioning
 from cloudctl.services.s3 import properties as props
-from cloudctl.services.s3.base import HTTP_STATUS_KEY, S3Provider, dumps, loads, now, quote_etag
+from cloudctl.services.s3.base import (
+    HTTP_STATUS_KEY,
+    AnySession,
+    LazySession,
+    S3Provider,
+    dumps,
+    loads,
+    now,
+    opened,
+    quote_etag,
+)
 from cloudctl.services.s3.body import Payload
 from cloudctl.services.s3.errors import s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object
@@ -31,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CONTENT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
                    "ContentLanguage", "Expires", "WebsiteRedirectLocation")
+SMALL_READ = 64 << 10  # GETs up to this size are read in memory in one store call
 OVERRIDES = {"ResponseContentType": "ContentType", "ResponseCacheControl": "CacheControl",
              "ResponseContentDisposition": "ContentDisposition",
              "ResponseContentEncoding": "ContentEncoding",
@@ -136,7 +146,7 @@ def describe(row: S3Object, params: dict[str, Any]) -> dict[str, Any]:
 class ObjectProvider(S3Provider):
     """Single-object data operations."""
 
-    async def object_for_read(self, session: AsyncSession, ctx: RequestContext,
+    async def object_for_read(self, session: AnySession, ctx: RequestContext,
                               params: dict[str, Any], action: str,
                               permission: str = "READ",
                               attached: bool = False) -> tuple[S3Bucket, S3Object]:
@@ -147,7 +157,7 @@ class ObjectProvider(S3Provider):
         try:
             row = await fast.current(bucket.name, key) if fast is not None else None
             if row is None or row.delete_marker:  # errors (and PostgreSQL) on the ORM path
-                row = await versioning.current(session, bucket.name, key,
+                row = await versioning.current(opened(session), bucket.name, key,
                                                params.get("VersionId"))
         except Exception:
             await self.authorize(session, ctx, bucket, action, permission, key=key)
@@ -161,15 +171,21 @@ class ObjectProvider(S3Provider):
         name, key = str(params["Bucket"]), str(params["Key"])
         if len(key.encode()) > 1024:
             raise s3_error("KeyTooLongError", "Your key is too long")
-        async with self.cloud.sessions() as session:
+        async with LazySession(self.cloud.sessions) as session:
             bucket = await self.snapshot(name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
             encrypt = sse.requested(params, bucket.encryption)
             owner_account = ctx.account_id or bucket.account_id
-            owner = await identity.owner_of(session, owner_account)
-            bucket_owner = await identity.owner_of(session, bucket.account_id)
-            acl = await acls.from_request(session, params, owner, bucket_owner) \
-                or acls.canned("private", owner)
+            owner = identity.cached(owner_account) \
+                or await identity.owner_of(session(), owner_account)
+            bucket_owner = identity.cached(bucket.account_id) \
+                or await identity.owner_of(session(), bucket.account_id)
+            if acls.grants_requested(params):
+                acl = await acls.from_request(session(), params, owner, bucket_owner) \
+                    or acls.canned("private", owner)
+            else:
+                acl = acls.canned(str(params["ACL"]), owner, bucket_owner) \
+                    if params.get("ACL") else acls.canned("private", owner)
         payload = Payload(ctx, params, int(self.cloud.properties.get(props.MAX_OBJECT_BYTES)))
         blob_id = new_blob_id()
         data_key = sse.DataKey.new() if encrypt else None
@@ -220,7 +236,7 @@ class ObjectProvider(S3Provider):
 
     @operation("GetObject")
     async def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        async with self.cloud.sessions() as session:
+        async with LazySession(self.cloud.sessions) as session:
             _, row = await self.object_for_read(session, ctx, params, "s3:GetObject")
         conditions.check(params, row.etag, row.last_modified)
         out = describe(row, params)
@@ -233,15 +249,20 @@ class ObjectProvider(S3Provider):
             out["Body"] = b""
             return out
         assert row.blob_id is not None
+        small = end - start <= SMALL_READ and not row.sse_key
         try:
-            reader = await self.store.open(row.blob_id, start, end)
+            if small:  # read whole in one call: no stream, no sendfile set-up
+                out["Body"] = await self.store.read(row.blob_id, start, end)
+            else:
+                reader = await self.store.open(row.blob_id, start, end)
         except (BlobNotFound, InvalidRange):
             log.error("object %s/%s has no blob %s", row.bucket, row.key, row.blob_id)
             raise s3_error("InternalError", "The object's data is missing.", 500) from None
-        if row.sse_key:
-            data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
-            reader = sse.DecryptingReader(reader, data_key, segments)
-        out["Body"] = reader
+        if not small:
+            if row.sse_key:
+                data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
+                reader = sse.DecryptingReader(reader, data_key, segments)
+            out["Body"] = reader
         out["ContentLength"] = end - start
         if span is not None:
             out["ContentRange"] = f"bytes {start}-{end - 1}/{row.size}"
@@ -250,7 +271,7 @@ class ObjectProvider(S3Provider):
 
     @operation("HeadObject")
     async def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        async with self.cloud.sessions() as session:
+        async with LazySession(self.cloud.sessions) as session:
             _, row = await self.object_for_read(session, ctx, params, "s3:GetObject")
         conditions.check(params, row.etag, row.last_modified)
         out = describe(row, params)
