@@ -309,3 +309,35 @@ class TestFileBlobStore(BlobStoreContract):
         os.utime(leftover, (old, old))
         assert await store.sweep(older_than=3600) == 1
         assert not leftover.exists()
+
+    async def test_read_in_one_call(self, store: BlobStore) -> None:
+        await store.put("r", stream(b"0123456789"))
+        assert await store.read("r") == b"0123456789"
+        assert await store.read("r", 2, 5) == b"234"
+        with pytest.raises(BlobNotFound):
+            await store.read("missing")
+        with pytest.raises(InvalidRange):
+            await store.read("r", 11)
+
+
+class TestFileBlobStoreGroupCommit(TestFileBlobStore):
+    """The whole contract again with ``sync_mode="group"`` (batched small writes)."""
+
+    @pytest.fixture
+    def store_spec(self, tmp_path: Path) -> tuple[Any, dict[str, Any]]:
+        return "file", {"root": str(tmp_path / "blobs"), "sync_mode": "group"}
+
+    async def test_concurrent_small_puts_share_batches(self, store: BlobStore) -> None:
+        bodies = {f"k{i}": os.urandom(100 + i) for i in range(64)}
+        infos = await asyncio.gather(*(store.put(k, stream(v)) for k, v in bodies.items()))
+        for (key, body), info in zip(bodies.items(), infos, strict=True):
+            assert info.md5_hex == hashlib.md5(body).hexdigest()
+            assert await store.read(key) == body
+        await asyncio.gather(*(store.delete(k) for k in bodies))
+        for key in bodies:
+            with pytest.raises(BlobNotFound):
+                await store.read(key)
+
+    def test_unknown_sync_mode_rejected(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError):
+            open_blob_store("file", root=str(tmp_path / "b"), sync_mode="sometimes")

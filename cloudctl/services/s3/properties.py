@@ -50,3 +50,11 @@ LIFECYCLE_CLOCK_OFFSET = registry.define(PropertyDef(
     "Seconds added to the clock when lifecycle rules are evaluated (testing only).",
     minimum=0, maximum=100 * 365 * 86400,
 ))
+SYNC_MODE = registry.define(PropertyDef(
+    "objectstorage.sync_mode", PropertyType.STRING, "always",
+    "How the file backend makes small objects durable before a PUT is answered: always "
+    "(an fsync round per object in the request's own worker-thread call) or group (one "
+    "committer thread fsyncs every object queued meanwhile, one directory fsync and one "
+    "wake-up per batch). Both fsync each object before acknowledging it.",
+    choices=("always", "group"),
+))

@@ -46,6 +46,8 @@ class StoreHolder:
     @property
     def store(self) -> BlobStore:
         kind = str(self.cloud.properties.get(props.PROVIDER_CLIENT))
+        if kind == "file":
+            kind = f"file:{self.cloud.properties.get(props.SYNC_MODE)}"
         if self._store is None or kind != self._kind:
             self._store = self._build(kind)
             self._kind = kind
@@ -63,7 +65,7 @@ class StoreHolder:
             return open_blob_store("ceph-rados", **config)
         root = self.cloud.settings.data_dir / "objects"
         root.mkdir(parents=True, exist_ok=True)
-        return open_blob_store("file", root=root)
+        return open_blob_store("file", root=root, sync_mode=kind.partition(":")[2] or "always")
 
     async def close(self) -> None:
         if self._store is not None:
