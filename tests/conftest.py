@@ -51,9 +51,26 @@ def _run(cloud: LiveCloud) -> Iterator[LiveCloud]:
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked ``both_databases`` run on SQLite and PostgreSQL, the rest on SQLite.
+
+    The marked modules cover every service's core API against both databases; the
+    client-heavy flows (AWS CLI, s3cmd) and the long error matrices run once.
+    """
+    if "cloud" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_databases") is not None
+        params = ["sqlite", "postgres"] if both else ["sqlite"]
+        metafunc.parametrize("cloud", params, indirect=True, scope="session")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_databases: run the module's API tests on SQLite and on PostgreSQL")
+
+
+@pytest.fixture(scope="session")
 def cloud(request: pytest.FixtureRequest) -> Iterator[LiveCloud]:
-    """The live cloud every API test talks to, once per database backend."""
+    """The live cloud API tests talk to, on the database the test is parametrized with."""
     url = None
     if request.param == "postgres":
         server = request.getfixturevalue("pg_server")

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from tests.support import LiveCloud
 
+pytestmark = pytest.mark.both_databases
+
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])

@@ -15,6 +15,8 @@ from botocore.exceptions import ClientError
 from tests.api.test_compute_instances import register_image_set, states, wait_for
 from tests.support import LiveCloud, new_cloud
 
+pytestmark = pytest.mark.both_databases
+
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])

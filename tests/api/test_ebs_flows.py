@@ -18,6 +18,9 @@ from botocore.exceptions import ClientError
 
 from tests.support import LiveCloud
 
+pytestmark = pytest.mark.both_databases
+
+
 FAST = {"Delay": 1, "MaxAttempts": 120}
 
 

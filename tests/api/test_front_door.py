@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from tests.support import LiveCloud
 
+pytestmark = pytest.mark.both_databases
+
 
 @contextlib.contextmanager
 def mock_clock(when: datetime) -> Iterator[None]:

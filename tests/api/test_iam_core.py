@@ -10,6 +10,9 @@ from botocore.exceptions import ClientError
 
 from tests.support import LiveCloud
 
+pytestmark = pytest.mark.both_databases
+
+
 ALLOW_ALL = json.dumps({"Version": "2012-10-17",
                         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 

@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 from tests.api.network_helpers import launch, second_account, terminate
 from tests.support import LiveCloud
 
+pytestmark = pytest.mark.both_databases
+
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])

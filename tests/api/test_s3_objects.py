@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 from tests.api.s3_helpers import bucket_name
 from tests.support import LiveCloud
 
+pytestmark = pytest.mark.both_databases
+
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])

@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from tests.support import LiveCloud
 
+pytestmark = pytest.mark.both_databases
+
 
 def _trust(cloud: LiveCloud, **condition: object) -> str:
     statement: dict[str, object] = {"Effect": "Allow", "Action": "sts:AssumeRole",
