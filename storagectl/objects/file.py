@@ -24,8 +24,9 @@ directory entry are fsynced; ``group`` saves thread hops, loop wake-ups and
 directory fsyncs when PUTs are concurrent, and adds no waiting window (a batch is
 whatever queued while the previous one was syncing). Deletes take the same route.
 
-Must not: touch anything outside its root; block the event loop (all file
-I/O runs in worker threads).
+Must not: touch anything outside its root; block the event loop (file I/O runs
+in worker threads, except ``read`` of up to 64 KiB that is all in the page cache:
+``preadv2(RWF_NOWAIT)`` on the loop, a thread on a miss).
 """
 
 from __future__ import annotations

@@ -82,7 +82,20 @@ def _blob_files(data_dir: Path) -> int:
 
 
 def test_kill_9_during_uploads(crash_cloud: LiveCloud) -> None:
-    cloud = crash_cloud
+    _kill_9_during_uploads(crash_cloud, lambda index: (1 << 20) + index * 4099)
+
+
+@pytest.mark.parametrize("sync_mode", ["always", "group"])
+def test_kill_9_during_small_uploads(crash_cloud: LiveCloud, sync_mode: str) -> None:
+    """Small objects take the one-call blob write (or the group committer) and the
+    raw SQLite row install: an acknowledged one survives kill -9 as well."""
+    crash_cloud.cli("property", "set", f"objectstorage.sync_mode={sync_mode}")
+    time.sleep(1.5)  # the server polls property changes
+    _kill_9_during_uploads(crash_cloud, lambda index: 1024 + index % 7, threads=6, at_least=200)
+
+
+def _kill_9_during_uploads(cloud: LiveCloud, size: Any, threads: int = 3,
+                           at_least: int = 10) -> None:
     config = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10)
     s3 = cloud.client("s3", config=config)
     name = bucket_name("crash")
@@ -96,7 +109,7 @@ def test_kill_9_during_uploads(crash_cloud: LiveCloud) -> None:
         index = 0
         while not stop.is_set():
             key = f"w{worker}/{index}"
-            data = os.urandom((1 << 20) + index * 4099)
+            data = os.urandom(size(index))
             attempted[key] = hashlib.md5(data).hexdigest()
             try:
                 client.put_object(Bucket=name, Key=key, Body=data)
@@ -105,13 +118,13 @@ def test_kill_9_during_uploads(crash_cloud: LiveCloud) -> None:
             acknowledged[key] = attempted[key]
             index += 1
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
-    for thread in threads:
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for thread in workers:
         thread.start()
-    _wait(lambda: len(acknowledged) >= 10, 60)
+    _wait(lambda: len(acknowledged) >= at_least, 60)
     cloud.stop(signal.SIGKILL)
     stop.set()
-    for thread in threads:
+    for thread in workers:
         thread.join(30)
     cloud.start()
     s3 = cloud.client("s3", config=config)

@@ -7,6 +7,7 @@ the blob; blobs a replaced version no longer uses are deleted after the commit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -83,7 +84,7 @@ async def commit_version(provider: S3Provider, bucket_name: str,
             except fastsql.Conflict:
                 pass  # the bucket's versioning changed: the ORM path below decides
             else:
-                await _drop_blobs(provider, garbage)
+                _drop_later(provider, garbage)
                 return row
     for attempt in range(5):
         async with provider.writer(), provider.cloud.sessions() as session:
@@ -98,9 +99,23 @@ async def commit_version(provider: S3Provider, bucket_name: str,
                 if attempt == 4:
                     raise
                 continue
-        await _drop_blobs(provider, garbage)
+        _drop_later(provider, garbage)
         return row
     raise AssertionError("unreachable")
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _drop_later(provider: S3Provider, blob_ids: list[str]) -> None:
+    """Delete replaced blobs after the response: their rows are gone already, so a crash
+    first leaves only orphans, which the reconcile loop removes (unlinking a large blob
+    and fsyncing its directory no longer delays an overwriting PUT)."""
+    if not blob_ids:
+        return
+    task = asyncio.get_running_loop().create_task(_drop_blobs(provider, blob_ids))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 async def _drop_blobs(provider: S3Provider, blob_ids: list[str]) -> None:
