@@ -58,6 +58,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from cloudctl.init import initialise
     from cloudctl.server.app import configure_logging, serve
 
+    import faulthandler
+
+    faulthandler.enable()  # a crash in a native library (librbd, libvirt) leaves a trace
     configure_logging(args.log_level)
     settings = _settings(args)
     result = initialise(settings, region=args.region)

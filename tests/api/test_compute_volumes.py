@@ -5,7 +5,10 @@ volume from the image's snapshot), Stop/Start, CreateImage and DeleteOnTerminati
 
 from __future__ import annotations
 
+import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,17 +118,26 @@ def test_attach_detach_states_and_errors(cloud: LiveCloud, tmp_path: Path) -> No
         ec2.delete_volume(VolumeId=v)
 
 
-def test_zone_mismatch(cloud: LiveCloud, tmp_path: Path) -> None:
-    ec2 = cloud.client("ec2")
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
-    if len(zones) < 2:
-        pytest.skip("one availability zone")  # the default cloud has one zone
-    images = register_image_set(cloud, tmp_path / "zm")
-    iid = _running(cloud, images, Placement={"AvailabilityZone": zones[0]})
-    vid = _new_volume(ec2, zones[1])
-    with pytest.raises(ClientError) as exc:
-        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
-    assert _code(exc) == "InvalidVolume.ZoneMismatch"
+def test_zone_mismatch(tmp_path: Path) -> None:
+    """A cloud with two zones: a volume in one cannot attach to an instance in the other."""
+    cloud = new_cloud()
+    subprocess.run([sys.executable, "-m", "cloudctl", "init", "--zone", "eucalyptus-1a",
+                    "--zone", "eucalyptus-1b"], env=cloud.env(), check=True,
+                   capture_output=True, timeout=120)
+    cloud.start()
+    try:
+        ec2 = cloud.client("ec2")
+        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+        assert zones == ["eucalyptus-1a", "eucalyptus-1b"]
+        images = register_image_set(cloud, tmp_path / "zm")
+        iid = _running(cloud, images, Placement={"AvailabilityZone": zones[0]})
+        vid = _new_volume(ec2, zones[1])
+        with pytest.raises(ClientError) as exc:
+            ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+        assert _code(exc) == "InvalidVolume.ZoneMismatch"
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
 
 
 def _root_snapshot(ec2: Any, zone: str) -> str:
