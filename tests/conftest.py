@@ -103,6 +103,29 @@ def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
     daemon.stop()
 
 
+@pytest.fixture
+def libvirt_cloud(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
+    """A live cloud whose local node runs real QEMU guests on the private libvirtd.
+
+    Its network (bridge, nftables, dnsmasq, metadata proxy in the libvirtd's namespace)
+    is removed afterwards, so the next cloud on the same libvirtd starts clean.
+    """
+    from tests.support import teardown_local_network
+
+    for key, value in {"CLOUDCTL_LOCAL_NODE": "libvirt",
+                       "CLOUDCTL_LIBVIRT_URI": private_libvirtd.uri,  # type: ignore[attr-defined]
+                       "CLOUDCTL_DEMO_IMAGE": "0", "CLOUDCTL_STOP_GRACE": "5"}.items():
+        monkeypatch.setenv(key, value)
+    cloud = new_cloud()
+    try:
+        cloud.start()
+        yield cloud
+    finally:
+        cloud.stop()
+        teardown_local_network(cloud, private_libvirtd.netns)  # type: ignore[attr-defined]
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> object:
     """The project's tiny guest (cloud kernel, busybox ramdisk, ext4 root)."""

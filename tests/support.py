@@ -80,6 +80,10 @@ class LiveCloud:
         self.account_id = creds["AccountId"]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is not None and self.process.returncode != 0:
+            # it died on its own: show why (pytest prints captured output of failures)
+            print(f"cloud exited with {self.process.returncode}; log tail:\n"
+                  + self.log_path.read_text(errors="replace")[-6000:])
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
             try:

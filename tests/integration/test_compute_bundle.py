@@ -16,12 +16,12 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud
 
 pytestmark = [
     pytest.mark.integration,
@@ -40,23 +40,6 @@ def _wait(fn: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-@pytest.fixture
-def libvirt_cloud(private_libvirtd: Any) -> Iterator[LiveCloud]:
-    env = {"CLOUDCTL_LOCAL_NODE": "libvirt", "CLOUDCTL_LIBVIRT_URI": private_libvirtd.uri,
-           "CLOUDCTL_DEMO_IMAGE": "0", "CLOUDCTL_STOP_GRACE": "5"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    cloud = new_cloud()
-    try:
-        cloud.start()
-        yield cloud
-    finally:
-        cloud.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_install_bundles_and_boot(libvirt_cloud: LiveCloud, tiny_image: Any) -> None:

@@ -19,13 +19,13 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud
 
 pytestmark = [
     pytest.mark.integration,
@@ -62,23 +62,6 @@ def fill_volume(data_dir: Path, volume_id: str, source: Path,
     asyncio.run(run())
 
 
-@pytest.fixture
-def libvirt_cloud(private_libvirtd: Any) -> Iterator[LiveCloud]:
-    env = {"CLOUDCTL_LOCAL_NODE": "libvirt", "CLOUDCTL_LIBVIRT_URI": private_libvirtd.uri,
-           "CLOUDCTL_DEMO_IMAGE": "0", "CLOUDCTL_STOP_GRACE": "10"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    cloud = new_cloud()
-    try:
-        cloud.start()
-        yield cloud
-    finally:
-        cloud.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class Ec2:
