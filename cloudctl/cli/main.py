@@ -55,10 +55,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    import faulthandler
+
     from cloudctl.init import initialise
     from cloudctl.server.app import configure_logging, serve
-
-    import faulthandler
 
     faulthandler.enable()  # a crash in a native library (librbd, libvirt) leaves a trace
     configure_logging(args.log_level)
