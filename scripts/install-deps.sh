@@ -18,7 +18,7 @@ if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
     mkdir -p "$(dirname "$stamp")" && touch "$stamp"
 fi
 
-base="postgresql-15 util-linux iproute2"
+base="postgresql-15 util-linux iproute2 openssh-client procps"
 missing=""
 for pkg in $base; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
