@@ -52,7 +52,10 @@ def unquote_etag(etag: str) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """Object times at S3's precision: milliseconds (listings show them; `aws s3 sync`
+    compares them with file times, so whole seconds would make it upload again)."""
+    current = datetime.now(UTC)
+    return current.replace(microsecond=current.microsecond // 1000 * 1000)
 
 
 class LazySession:
