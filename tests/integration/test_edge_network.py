@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 pytest.importorskip("nftables")
 pytest.importorskip("pyroute2")
 if os.geteuid() != 0 or shutil.which("dnsmasq") is None:
-    pytest.skip("needs root and dnsmasq (scripts/deps/net.sh)", allow_module_level=True)
+    pytest.fail("needs root and dnsmasq: run scripts/install-deps.sh", pytrace=False)
 
 from netd import host as netd_host  # noqa: E402
 from netd.lab import Lab, Listener, tcp_probe, wait_until  # noqa: E402

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 nftables = pytest.importorskip("nftables")
 pytest.importorskip("pyroute2")
 if os.geteuid() != 0 or shutil.which("dnsmasq") is None:
-    pytest.skip("needs root and dnsmasq (scripts/deps/net.sh)", allow_module_level=True)
+    pytest.fail("needs root and dnsmasq: run scripts/install-deps.sh", pytrace=False)
 
 from netd import daemons, nft, render  # noqa: E402
 from netd.agent import NetAgent  # noqa: E402
@@ -303,7 +303,7 @@ def test_metadata_proxy_passes_source_ip(lab: Lab) -> None:
 def test_dhcp_static_lease(world: World) -> None:
     busybox = shutil.which("busybox")
     if busybox is None:
-        pytest.skip("busybox (udhcpc) not installed")
+        pytest.fail("busybox (udhcpc) is not installed: run scripts/install-deps.sh")
     world.apply([inst(10)], [group("sg-a")])
     out = subprocess.run(
         ["ip", "netns", "exec", world.instances[10], busybox, "udhcpc", "-i", "eth0", "-n",
