@@ -120,7 +120,9 @@ def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any]) 
     for vid in (volume_id, restored["VolumeId"]):
         ec2.delete_volume(VolumeId=vid)
     ec2.delete_snapshot(SnapshotId=snapshot_id)
-    deadline = time.time() + 60
+    # RBD answers "busy" while a clone is being flattened; the reconcile loop retries
+    # with backoff, so give it a few rounds on a loaded 2-core machine
+    deadline = time.time() + 240
     while time.time() < deadline:
         volumes, snapshots = _backend_lists(kind, config)
         if volume_id not in volumes and snapshot_id not in snapshots and \
