@@ -8,6 +8,7 @@ of ``cloudctl.auth.errors`` for the caller's service family.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -60,8 +61,10 @@ _PRESIGN_REQUIRED = (
 
 
 @lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """The SigV4 signing key for a day, region and service (cached: 4 HMACs saved)."""
+    """The SigV4 signing key for a day, region and service (cached: 4 HMACs saved per
+    request; the cache lives in the process that holds the secrets anyway)."""
     key = hmac.digest(("AWS4" + secret).encode(), date.encode(), "sha256")
     key = hmac.digest(key, region.encode(), "sha256")
     key = hmac.digest(key, service.encode(), "sha256")

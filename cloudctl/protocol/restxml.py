@@ -139,7 +139,13 @@ def _header_text(shape: Shape, value: Any) -> str:
 
 
 class RestXmlRouter:
-    """Finds the operation for a request among the service's ``requestUri`` templates."""
+    """Finds the operation for a request among the service's ``requestUri`` templates.
+
+    Routes are grouped by method and by path template, so a request matches each
+    distinct template once (S3 has ~100 operations but a handful of templates per
+    method) and only then tells the operations of a matching template apart by their
+    query flags and required members.
+    """
 
     def __init__(self, model: ServiceModel) -> None:
         self.routes: dict[str, list[_Route]] = {}
@@ -159,6 +165,12 @@ class RestXmlRouter:
                     elif loc == "querystring":
                         route.required_query.append(wire)
             self.routes.setdefault(route.method, []).append(route)
+        self._templates: dict[str, list[tuple[_Route, list[_Route]]]] = {}
+        for method, routes in self.routes.items():
+            groups: dict[tuple[tuple[str, ...], bool], list[_Route]] = {}
+            for route in routes:
+                groups.setdefault((tuple(route.segments), route.greedy), []).append(route)
+            self._templates[method] = [(members[0], members) for members in groups.values()]
 
     def match(self, req: WireRequest) -> tuple[OperationModel, dict[str, str]] | None:
         path = req.path.split("?", 1)[0]
@@ -168,24 +180,25 @@ class RestXmlRouter:
         query_keys = {key: value for key, value in reversed(req.query)}
         x_id = query_keys.get("x-id")
         best: tuple[tuple[int, int, int], OperationModel, dict[str, str]] | None = None
-        for route in self.routes.get(req.method.upper(), ()):
-            labels = self._match_path(route, parts)
+        for template, routes in self._templates.get(req.method.upper(), ()):
+            labels = self._match_path(template, parts)
             if labels is None:
                 continue
-            if any(
-                key not in query_keys or (want is not None and query_keys[key] != want)
-                for key, want in route.flags.items()
-            ):
-                continue
-            present = sum(1 for h in route.required_headers if req.header(h) is not None)
-            present += sum(1 for q in route.required_query if q in query_keys)
-            missing = len(route.required_headers) + len(route.required_query) - present
-            score = 10 * len(route.flags) + present - 100 * missing
-            if x_id is not None and x_id == route.operation.name:
-                score += 1000
-            key = (score, 0 if route.operation.deprecated else 1, -len(route.operation.name))
-            if best is None or key > best[0]:
-                best = (key, route.operation, labels)
+            for route in routes:
+                if any(
+                    key not in query_keys or (want is not None and query_keys[key] != want)
+                    for key, want in route.flags.items()
+                ):
+                    continue
+                present = sum(1 for h in route.required_headers if req.header(h) is not None)
+                present += sum(1 for q in route.required_query if q in query_keys)
+                missing = len(route.required_headers) + len(route.required_query) - present
+                score = 10 * len(route.flags) + present - 100 * missing
+                if x_id is not None and x_id == route.operation.name:
+                    score += 1000
+                key = (score, 0 if route.operation.deprecated else 1, -len(route.operation.name))
+                if best is None or key > best[0]:
+                    best = (key, route.operation, labels)
         return None if best is None else (best[1], best[2])
 
     @staticmethod
@@ -230,6 +243,8 @@ class RestXmlRequestParser:
             if loc == "querystring" and member.type_name != "map":
                 claimed_query.add(str(ser.get("name", name)))
         payload = shape.serialization.get("payload")
+        headers: dict[str, tuple[str, str, TextParser]] = {}
+        header_maps: list[tuple[str, str]] = []
         for name, member in shape.members.items():
             ser = member.serialization
             loc = ser.get("location")
@@ -244,9 +259,9 @@ class RestXmlRequestParser:
                         self._query(name, wire, _text_parser(member, "querystring"), member)
                     )
             elif loc == "header":
-                self.steps.append(self._header(name, wire, _text_parser(member, "header")))
+                headers[wire.lower()] = (name, wire, _text_parser(member, "header"))
             elif loc == "headers":
-                self.steps.append(self._header_map(name, wire.lower()))
+                header_maps.append((name, wire.lower()))
             elif name == payload:
                 self.steps.append(self._payload(name, member, xml_in))
             if name in shape.required_members and (loc or name == payload):
@@ -261,6 +276,8 @@ class RestXmlRequestParser:
                     out.update(body_parser(_xml_root(req.body)))
 
             self.steps.append(parse_body)
+        if headers or header_maps:
+            self.steps.append(self._headers(headers, header_maps))
 
     def parse(self, req: WireRequest, labels: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -308,28 +325,23 @@ class RestXmlRequestParser:
         return parse_query_map
 
     @staticmethod
-    def _header(name: str, wire: str, conv: TextParser) -> Callable[..., None]:
-        def parse_header(req: WireRequest, labels: dict[str, str], out: dict[str, Any]) -> None:
-            value = req.header(wire)
-            if value is not None:
-                out[name] = _located(conv, value, name, wire)
+    def _headers(members: dict[str, tuple[str, str, TextParser]],
+                 maps: list[tuple[str, str]]) -> Callable[..., None]:
+        """One pass over the request's headers (a few) instead of a lookup per header
+        member of the input (PutObject has ~40): members by lower-case name, the first
+        value of a repeated header, and prefix maps (``x-amz-meta-``)."""
 
-        return parse_header
+        def parse_headers(req: WireRequest, labels: dict[str, str], out: dict[str, Any]) -> None:
+            for key, value in req.headers.items():
+                lower = key.lower()
+                member = members.get(lower)
+                if member is not None and member[0] not in out:
+                    out[member[0]] = _located(member[2], value, member[0], member[1])
+                for name, prefix in maps:
+                    if lower.startswith(prefix):
+                        out.setdefault(name, {})[lower[len(prefix):]] = value
 
-    @staticmethod
-    def _header_map(name: str, prefix: str) -> Callable[..., None]:
-        size = len(prefix)
-
-        def parse_header_map(req: WireRequest, labels: dict[str, str], out: dict[str, Any]) -> None:
-            found = {
-                key.lower()[size:]: value
-                for key, value in req.headers.items()
-                if key.lower().startswith(prefix)
-            }
-            if found:
-                out[name] = found
-
-        return parse_header_map
+        return parse_headers
 
     @staticmethod
     def _payload(name: str, member: Shape, xml_in: XmlInputCompiler) -> Callable[..., None]:

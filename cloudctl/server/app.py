@@ -36,10 +36,17 @@ def default_assembly(cloud: Cloud) -> None:
     assemble(cloud)
 
 
+READ_BUFSIZE = 1 << 20
+
+
 def make_app(settings: Settings, *, worker_index: int = 0,
              assembler: Assembler = default_assembly) -> web.Application:
     """The API application for one process."""
-    app = web.Application(client_max_size=1 << 40, handler_args={"max_field_size": 65536})
+    # read_bufsize: a request body is buffered up to twice this before the socket is
+    # paused; aiohttp's 64 KiB default made large uploads pause and resume reading
+    # (epoll changes, loop wake-ups) every 128 KiB. Memory per connection stays bounded.
+    app = web.Application(client_max_size=1 << 40,
+                          handler_args={"max_field_size": 65536, "read_bufsize": READ_BUFSIZE})
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         cloud = Cloud(settings, worker_index=worker_index)

@@ -8,10 +8,10 @@ exception is logged with the request id (never with secrets) and answered as
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
-import uuid
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qsl
@@ -49,8 +49,25 @@ class _AiohttpStream:
         return await self._content.read(n)
 
 
-def _new_request_id() -> str:
-    return str(uuid.uuid4())
+class _RequestIds:
+    """Request ids shaped like UUIDs: a random 64-bit prefix per process (drawn again in
+    a forked worker) and a counter. Unique without a random draw per request."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        prefix = os.urandom(8).hex()
+        self._prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-"
+        self._counter = itertools.count(int.from_bytes(os.urandom(4), "big") << 16)
+
+    def __call__(self) -> str:
+        value = next(self._counter)
+        return f"{self._prefix}{value >> 48 & 0xFFFF:04x}-{value & 0xFFFFFFFFFFFF:012x}"
+
+
+_new_request_id = _RequestIds()
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:

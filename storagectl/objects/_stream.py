@@ -1,8 +1,8 @@
 """Stream helpers shared by the blob stores: re-chunking and digests.
 
 Owns: turning a caller's async stream of arbitrary chunks into bounded
-buffers, and the MD5/SHA-256 computation over them. Must not hold more than
-one buffer of data at a time.
+buffers (joined, or as uncopied lists of chunks), and the MD5/SHA-256
+computation over them. Must not hold more than one buffer of data at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +30,23 @@ async def rebuffer(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[byt
             yield out
     if buf:
         yield bytes(buf)
+
+
+async def batches(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[list[bytes]]:
+    """Group the stream's chunks, uncopied, into lists of at least ``size`` bytes (the
+    last may be smaller): for ``writev`` and hashing without joining buffers."""
+    batch: list[bytes] = []
+    total = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        batch.append(chunk)
+        total += len(chunk)
+        if total >= size:
+            yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
 
 
 class Digests:

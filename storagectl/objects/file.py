@@ -46,7 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from storagectl.objects._stream import Digests, rebuffer
+from storagectl.objects._stream import Digests, batches
 from storagectl.objects.base import (
     BlobInfo,
     BlobNotFound,
@@ -227,6 +227,7 @@ class FileBlobStore(BlobStore):
             raise ValueError(f"sync_mode must be one of {SYNC_MODES}, not {sync_mode!r}")
         self.root = Path(root)
         self.chunk_size = chunk_size
+        self.batch_size = max(chunk_size, 4 << 20)
         self.sync_mode = sync_mode
         self._committer = _GroupCommitter() if sync_mode == "group" else None
         self._writer = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="blob-put")
@@ -294,61 +295,21 @@ class FileBlobStore(BlobStore):
             return tmp, digests.info()
         tmp = self._temp_path(name)
         fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        unsynced = 0
-
-        def write(data: bytes) -> None:
-            nonlocal unsynced
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            unsynced += len(data)
-            if unsynced >= _SYNC_EVERY:
-                # Start writeback while the stream is still hashed and received,
-                # so the final fsync has little left to do.
-                os.fdatasync(fd)
-                unsynced = 0
-
-        def discard() -> None:
-            os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-        # Writes go through the shared pool; the last one still running when the
-        # task is cancelled finishes before ``discard`` closes the descriptor.
-        loop = asyncio.get_running_loop()
-        pending: Future[Any] | None = None
 
         async def rest() -> AsyncIterator[bytes]:
             yield first
             async for chunk in chunks:
                 yield chunk
 
-        hashing: Future[Any] | None = None
-
-        def settle() -> Any:
-            assert pending is not None and hashing is not None
-            return asyncio.gather(asyncio.wrap_future(pending, loop=loop),
-                                  asyncio.wrap_future(hashing, loop=loop))
-
+        pipeline = _WritePipeline(self._writer, fd, digests)
         try:
-            async for buf in rebuffer(rest(), self.chunk_size):
-                if pending is not None:
-                    await settle()
-                # Hashing and writing release the GIL: run them side by side, and
-                # beside receiving the next buffer (two buffers in memory at most).
-                pending = self._writer.submit(write, buf)
-                hashing = self._writer.submit(digests.update, buf)
-            if pending is not None:
-                await settle()
-            pending = self._writer.submit(os.fsync, fd)
-            await asyncio.wrap_future(pending, loop=loop)
+            async for batch in batches(rest(), self.batch_size):
+                await pipeline.push(batch)
+            await pipeline.finish()
         except BaseException:
-            if pending is None or pending.done():
-                self._writer.submit(discard)
-            else:
-                pending.add_done_callback(lambda _: self._writer.submit(discard))
+            pipeline.abandon(lambda: _discard(fd, tmp))
             raise
-        await loop.run_in_executor(self._writer, os.close, fd)
+        await asyncio.get_running_loop().run_in_executor(self._writer, os.close, fd)
         return tmp, digests.info()
 
     @staticmethod
@@ -569,6 +530,93 @@ class FileBlobStore(BlobStore):
             return removed
 
         return await asyncio.to_thread(sweep_sync)
+
+
+def _discard(fd: int, tmp: Path) -> None:
+    os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+
+
+def _writev_all(fd: int, batch: list[bytes]) -> int:
+    """Write every byte of ``batch`` at the file position (no copy into one buffer)."""
+    total = sum(len(b) for b in batch)
+    views = [memoryview(b) for b in batch]
+    left = total
+    while left:
+        written = os.writev(fd, views)
+        left -= written
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]
+    return total
+
+
+class _WritePipeline:
+    """Writes and hashes one stream's batches in worker threads, beside the receiving.
+
+    One batch is written and one hashed (in order) while the caller receives the next,
+    so at most two batches are in memory; writeback is started every ``_SYNC_EVERY``
+    bytes by an ``fdatasync`` that runs beside the writes instead of stalling them.
+    ``finish`` waits for everything and fsyncs.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, fd: int, digests: Digests) -> None:
+        self._pool = pool
+        self._fd = fd
+        self._digests = digests
+        self._writing: Future[int] | None = None
+        self._hashing: Future[None] | None = None
+        self._syncing: Future[None] | None = None
+        self._unsynced = 0
+
+    def _hash(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            self._digests.update(chunk)
+
+    @staticmethod
+    async def _settled(future: Future[Any] | None) -> Any:
+        if future is None:
+            return None
+        if not future.done():
+            return await asyncio.wrap_future(future)
+        return future.result()
+
+    async def push(self, batch: list[bytes]) -> None:
+        """Hand over the next batch once the previous one is written and hashed."""
+        self._unsynced += await self._settled(self._writing) or 0
+        await self._settled(self._hashing)
+        if self._unsynced >= _SYNC_EVERY and (self._syncing is None or self._syncing.done()):
+            await self._settled(self._syncing)  # surfaces an error of the last one
+            self._syncing = self._pool.submit(os.fdatasync, self._fd)
+            self._unsynced = 0
+        self._writing = self._pool.submit(_writev_all, self._fd, batch)
+        self._hashing = self._pool.submit(self._hash, batch)
+
+    async def finish(self) -> None:
+        for future in (self._writing, self._hashing, self._syncing):
+            await self._settled(future)
+        await asyncio.wrap_future(self._pool.submit(os.fsync, self._fd))
+
+    def abandon(self, cleanup: Any) -> None:
+        """Run ``cleanup`` (close, unlink) once no thread uses the descriptor any more."""
+        running = [f for f in (self._writing, self._hashing, self._syncing)
+                   if f is not None and not f.done()]
+        if not running:
+            self._pool.submit(cleanup)
+            return
+        remaining = len(running)
+
+        def one_done(_: Future[Any]) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0:
+                self._pool.submit(cleanup)
+
+        for future in running:
+            future.add_done_callback(one_done)
 
 
 def _read_cached(path: Path, start: int, end: int) -> bytes | None:

@@ -15,8 +15,8 @@ from tests.support import LiveCloud
 
 
 def _on_disk(cloud: LiveCloud, needle: bytes) -> bool:
-    """Whether any file of the object store contains ``needle``."""
-    for path in Path(cloud.data_dir, "objects").rglob("*"):
+    """Whether any file of the cloud (object store, database and its WAL) holds ``needle``."""
+    for path in Path(cloud.data_dir).rglob("*"):
         if path.is_file() and needle in path.read_bytes():
             return True
     return False
@@ -47,6 +47,12 @@ def test_put_get_head_ranges_and_disk(cloud: LiveCloud) -> None:
     tail = s3.get_object(Bucket=name, Key="secret", Range="bytes=-33")["Body"].read()
     assert tail == body[-33:]
     assert not _on_disk(cloud, marker)
+    small, small_marker = _plaintext(4096)  # stored inline in its row: encrypted there too
+    s3.put_object(Bucket=name, Key="small-secret", Body=small, ServerSideEncryption="AES256")
+    assert s3.get_object(Bucket=name, Key="small-secret")["Body"].read() == small
+    ranged = s3.get_object(Bucket=name, Key="small-secret", Range="bytes=1000-2100")
+    assert ranged["Body"].read() == small[1000:2101]
+    assert not _on_disk(cloud, small_marker)
     plain_body, plain_marker = _plaintext(4096)
     s3.put_object(Bucket=name, Key="plain", Body=plain_body)
     assert "ServerSideEncryption" not in s3.head_object(Bucket=name, Key="plain")

@@ -6,6 +6,7 @@ suite's single-node Ceph; the same test functions as on the file backend.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from storagectl.objects import open_blob_store
 from tests.api.test_s3_access import test_versioning_round_trip
 from tests.api.test_s3_clients import test_aws_cli_flows
 from tests.api.test_s3_objects import (
@@ -42,7 +44,9 @@ def cloud(ceph_cluster: Any) -> Iterator[LiveCloud]:
                  f"objectstorage.ceph.conffile={config['conffile']}",
                  f"objectstorage.ceph.client_name={config['client_name']}",
                  f"objectstorage.ceph.keyring={config['keyring']}")
-        live.cli("property", "set", "objectstorage.providerclient=ceph-rados")
+        # every object a blob, however small: these tests are about the RADOS backend
+        live.cli("property", "set", "objectstorage.providerclient=ceph-rados",
+                 "objectstorage.inline_max_bytes=0")
         time.sleep(2)  # the property poller runs every second
         yield live
     finally:
@@ -50,11 +54,19 @@ def cloud(ceph_cluster: Any) -> Iterator[LiveCloud]:
         shutil.rmtree(live.data_dir, ignore_errors=True)
 
 
-def test_objects_are_in_rados(cloud: LiveCloud) -> None:
-    """Data really goes to RADOS: nothing lands in the file backend's directory."""
+def test_objects_are_in_rados(cloud: LiveCloud, ceph_cluster: Any) -> None:
+    """Data really goes to RADOS: a new blob appears in the pool and nothing lands in
+    the file backend's directory."""
+    store = open_blob_store("ceph-rados", **ceph_cluster.rados_config())
+
+    async def blob_ids() -> set[str]:
+        return {blob_id async for blob_id in store.list_ids()}
+
+    before = asyncio.run(blob_ids())
     client = cloud.client("s3")
     client.create_bucket(Bucket="rados-proof")
     client.put_object(Bucket="rados-proof", Key="k", Body=b"in ceph")
     assert client.get_object(Bucket="rados-proof", Key="k")["Body"].read() == b"in ceph"
+    assert len(asyncio.run(blob_ids()) - before) == 1
     blobs = cloud.data_dir / "objects" / "blobs"
     assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))

@@ -13,13 +13,14 @@ from urllib.parse import unquote
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import conditions, identity, sse, versioning
+from cloudctl.services.s3 import conditions, identity, inline, sse, versioning
+from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag
 from cloudctl.services.s3.errors import invalid_argument, s3_error
-from cloudctl.services.s3.models import S3Bucket, S3Object
+from cloudctl.services.s3.models import S3Bucket, S3Object, object_row
 from cloudctl.services.s3.multipart import MultipartProvider
 from cloudctl.services.s3.objects import commit_version, request_headers, tagging_header
-from cloudctl.services.s3.store import new_blob_id
+from storagectl.objects import BlobReader
 
 
 def parse_source(value: str) -> tuple[str, str, str | None]:
@@ -39,23 +40,35 @@ def parse_source(value: str) -> tuple[str, str, str | None]:
 class CopyProvider(S3Provider):
     """CopyObject and UploadPartCopy."""
 
-    async def _source(self, ctx: RequestContext, params: dict[str, Any]) -> S3Object:
+    async def _source(self, ctx: RequestContext,
+                      params: dict[str, Any]) -> tuple[S3Object, bytes | None]:
+        """The source version and, for an inline one, its stored bytes."""
         bucket_name, key, version = parse_source(str(params["CopySource"]))
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, bucket_name)
             row = await versioning.current(session, bucket.name, key, version)
             await self.authorize(session, ctx, bucket, "s3:GetObject", "READ", key=key,
                                  object_acl=row.acl, object_owner=row.owner_account)
+            data = await inline.data_of(session, row) if inline.is_inline(row) else None
         conditions.check(params, row.etag, row.last_modified, prefix="CopySource")
-        return row
+        return row, data
 
-    async def _chunks(self, row: S3Object, start: int = 0, end: int | None = None) -> Any:
-        if row.size == 0 or row.blob_id is None:
+    async def _chunks(self, row: S3Object, data: bytes | None, start: int = 0,
+                      end: int | None = None) -> Any:
+        """The plaintext of the source version (``data``: its inline bytes)."""
+        if row.size == 0:
             return
-        reader = await self.store.open(row.blob_id, start, end)
-        if row.sse_key:
-            data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
-            reader = sse.DecryptingReader(reader, data_key, segments)
+        reader: BlobReader
+        if data is not None:
+            reader = inline.reader(data, start, row.size if end is None else end,
+                                   self.cloud.secrets, row.sse_key)
+        elif row.blob_id is None:
+            return
+        else:
+            reader = await self.store.open(row.blob_id, start, end)
+            if row.sse_key:
+                data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
+                reader = sse.DecryptingReader(reader, data_key, segments)
         try:
             async for chunk in reader:
                 yield chunk
@@ -64,7 +77,7 @@ class CopyProvider(S3Provider):
 
     @operation("CopyObject")
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        source = await self._source(ctx, params)
+        source, source_data = await self._source(ctx, params)
         name, key = str(params["Bucket"]), str(params["Key"])
         directive = str(params.get("MetadataDirective") or "COPY")
         tag_directive = str(params.get("TaggingDirective") or "COPY")
@@ -86,37 +99,32 @@ class CopyProvider(S3Provider):
         headers = request_headers(params) if directive == "REPLACE" else loads(source.headers, {})
         headers.pop("ServerSideEncryption", None)
         data_key = sse.DataKey.new() if encrypt else None
-        encrypting = sse.Encrypting(data_key) if data_key else None
         sse_key = None
         if data_key is not None:
             headers["ServerSideEncryption"] = sse.AES256
             sse_key = sse.record(self.cloud.secrets, data_key, [(0, 0)])
         tags = dumps(tagging_header(params.get("Tagging"))) if tag_directive == "REPLACE" \
             else source.tags
-        blob_id = new_blob_id()
-        size, etag = 0, source.etag
-        if source.size:
-            chunks = self._chunks(source)
-            info = await self.store.put(blob_id, encrypting.wrap(chunks) if encrypting
-                                        else chunks)
-            size = info.size
-            if "-" not in source.etag:
-                etag = encrypting.md5.hexdigest() if encrypting else info.md5_hex
+        stored = await inline.store(
+            self.store, self._chunks(source, source_data),
+            limit=int(self.cloud.properties.get(props.INLINE_MAX_BYTES)),
+            declared_size=source.size, expected_md5=None, data_key=data_key)
+        etag = source.etag if "-" in source.etag else stored.md5_hex
         try:
             async def make_row(target: S3Bucket) -> S3Object:
-                return S3Object(bucket=target.name, key=key,
-                                blob_id=blob_id if size else None, size=size, etag=etag,
-                                last_modified=now(), owner_account=account, sse_key=sse_key,
-                                headers=dumps(headers),
+                return object_row(bucket=target.name, key=key, blob_id=stored.blob_id,
+                                size=stored.size, etag=etag, last_modified=now(),
+                                owner_account=account, sse_key=sse_key, headers=dumps(headers),
                                 storage_class=str(params.get("StorageClass")
                                                   or source.storage_class),
                                 acl=acls.dump(acl), tags=tags, delete_marker=False,
-                                parts=source.parts)
+                                parts=source.parts, inline_data=stored.inline_data)
 
             row = await commit_version(self, name, make_row)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await self.store.delete(blob_id)
+            if stored.blob_id is not None:
+                with contextlib.suppress(Exception):
+                    await self.store.delete(stored.blob_id)
             raise
         out: dict[str, Any] = {"CopyObjectResult": {"ETag": quote_etag(row.etag),
                                                     "LastModified": row.last_modified}}
@@ -131,7 +139,7 @@ class CopyProvider(S3Provider):
     @operation("UploadPartCopy")
     async def upload_part_copy(self, ctx: RequestContext,
                                params: dict[str, Any]) -> dict[str, Any]:
-        source = await self._source(ctx, params)
+        source, source_data = await self._source(ctx, params)
         span = None
         text = params.get("CopySourceRange")
         if text:
@@ -144,7 +152,7 @@ class CopyProvider(S3Provider):
                                        "x-amz-copy-source-range", str(text)) from None
         start, end = span if span else (0, source.size)
         multipart = next(p for p in self.cloud.providers if isinstance(p, MultipartProvider))
-        out = await multipart.copy_part(ctx, params, self._chunks(source, start, end))
+        out = await multipart.copy_part(ctx, params, self._chunks(source, source_data, start, end))
         if source.version_id != versioning.NULL:
             out["CopySourceVersionId"] = source.version_id
         return out

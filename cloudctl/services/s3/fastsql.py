@@ -3,7 +3,7 @@
 Owns two statements that every small PUT and GET runs: installing a new null
 version in a bucket that was never versioned (``DELETE ... RETURNING`` of the old
 null version + ``INSERT``, one transaction) and reading the current version of a
-key. Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
+key (with its inline bytes, see ``inline.py``). Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
 connection, several thread hops and the ORM's unit of work, ~2-7 ms of CPU per
 request on this project's 2-core hosts; here it is a handful of C calls on the
 event loop's own connection, which never waits: it has no busy timeout (a locked
@@ -30,11 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudctl.services.s3.models import S3Object
+from cloudctl.services.s3.models import S3Object, object_row
 
 _COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
             "etag", "last_modified", "owner_account", "storage_class", "headers", "acl", "tags",
-            "sse_key", "parts")
+            "sse_key", "parts", "inline_data")
 _QUOTED = ", ".join(f'"{c}"' for c in _COLUMNS)
 _SELECT_CURRENT = (f"SELECT {_QUOTED} FROM s3_objects "
                    "WHERE bucket = ? AND \"key\" = ? AND latest = 1")
@@ -111,7 +111,7 @@ class FastObjects:
         fields["latest"] = True if fields["latest"] else None
         fields["delete_marker"] = bool(fields["delete_marker"])
         fields["last_modified"] = _parse(fields["last_modified"])
-        return S3Object(**fields)
+        return object_row(**fields)
 
     # -- writes --------------------------------------------------------------
 
@@ -143,7 +143,8 @@ class FastObjects:
         row.latest = True
         values = (row.bucket, row.key, "null", 1, 1 if row.delete_marker else 0, row.blob_id,
                   row.size, row.etag, _text(row.last_modified), row.owner_account,
-                  row.storage_class, row.headers, row.acl, row.tags, row.sse_key, row.parts)
+                  row.storage_class, row.headers, row.acl, row.tags, row.sse_key, row.parts,
+                  row.inline_data)
         try:
             # On the event loop when SQLite's write lock is free at once: a WAL commit
             # with synchronous=NORMAL writes to the page cache and does not fsync, and

@@ -9,17 +9,20 @@ column uses the ``C`` collation on PostgreSQL; SQLite compares bytes already).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from cloudctl.db.base import Base, UtcDateTime, utcnow
 
@@ -49,7 +52,8 @@ class S3Object(Base):
 
     ``latest`` is True for the current version and NULL otherwise, so the unique
     constraint allows exactly one current version per key even under concurrent
-    writers. ``version_id`` is ``null`` for the null version.
+    writers. ``version_id`` is ``null`` for the null version. The data is in the blob
+    ``blob_id``, or inline in ``inline_data`` for small objects, or nowhere (size 0).
     """
 
     __tablename__ = "s3_objects"
@@ -76,6 +80,22 @@ class S3Object(Base):
     tags: Mapped[str | None] = mapped_column(Text, nullable=True)
     sse_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     parts: Mapped[int] = mapped_column(Integer, default=0)
+    # The bytes of a small object (``blob_id`` is then NULL); deferred, so listings and
+    # other multi-row reads never load them. See ``inline.py``.
+    inline_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True,
+                                                      deferred=True)
+
+
+_new_object = manager_of_class(S3Object).new_instance
+
+
+def object_row(**fields: Any) -> S3Object:
+    """An :class:`S3Object` with ``fields`` set, built without the ORM's per-attribute
+    events (~3 us instead of ~30 us; object PUTs and GETs build one each). It inserts,
+    reads and reports unloaded attributes exactly as one made by the constructor."""
+    row: S3Object = _new_object()
+    row.__dict__.update(fields)
+    return row
 
 
 class S3Upload(Base):

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import conditions, fastsql, identity, sse, versioning
+from cloudctl.services.s3 import conditions, fastsql, identity, inline, sse, versioning
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.base import (
     HTTP_STATUS_KEY,
@@ -33,8 +33,7 @@ from cloudctl.services.s3.base import (
 )
 from cloudctl.services.s3.body import Payload
 from cloudctl.services.s3.errors import s3_error
-from cloudctl.services.s3.models import S3Bucket, S3Object
-from cloudctl.services.s3.store import new_blob_id
+from cloudctl.services.s3.models import S3Bucket, S3Object, object_row
 from storagectl.objects import BadDigest, BlobNotFound, InvalidRange
 
 log = logging.getLogger(__name__)
@@ -202,21 +201,18 @@ class ObjectProvider(S3Provider):
                 acl = acls.canned(str(params["ACL"]), owner, bucket_owner) \
                     if params.get("ACL") else acls.canned("private", owner)
         payload = Payload(ctx, params, int(self.cloud.properties.get(props.MAX_OBJECT_BYTES)))
-        blob_id = new_blob_id()
         data_key = sse.DataKey.new() if encrypt else None
-        encrypting = sse.Encrypting(data_key) if data_key else None
         try:
-            info = await self.store.put(
-                blob_id, encrypting.wrap(payload.chunks()) if encrypting else payload.chunks(),
-                expected_md5=None if encrypting else payload.expected_md5)
+            stored = await inline.store(
+                self.store, payload.chunks(),
+                limit=int(self.cloud.properties.get(props.INLINE_MAX_BYTES)),
+                declared_size=payload.declared_size, expected_md5=payload.expected_md5,
+                data_key=data_key)
         except BadDigest:
             raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
                            "received.") from None
+        blob_id = stored.blob_id
         try:
-            etag = encrypting.md5.hexdigest() if encrypting else info.md5_hex
-            if encrypting and payload.expected_md5 and payload.expected_md5 != etag:
-                raise s3_error("BadDigest", "The Content-MD5 you specified did not match what "
-                               "we received.")
             checksums = payload.verify()
             headers = request_headers(params)
             sse_key = None
@@ -228,17 +224,18 @@ class ObjectProvider(S3Provider):
             tags = tagging_header(params.get("Tagging"))
 
             async def make_row(bucket: S3Bucket) -> S3Object:
-                return S3Object(bucket=bucket.name, key=key, blob_id=blob_id, size=info.size,
-                                etag=etag, last_modified=now(), sse_key=sse_key,
+                return object_row(bucket=bucket.name, key=key, blob_id=blob_id, size=stored.size,
+                                etag=stored.md5_hex, last_modified=now(), sse_key=sse_key,
                                 owner_account=owner_account, headers=dumps(headers),
                                 storage_class=str(params.get("StorageClass") or "STANDARD"),
                                 acl=acls.dump(acl), tags=dumps(tags) if tags else None,
-                                delete_marker=False, parts=0)
+                                delete_marker=False, parts=0, inline_data=stored.inline_data)
 
             row = await commit_version(self, name, make_row)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await self.store.delete(blob_id)
+            if blob_id is not None:
+                with contextlib.suppress(Exception):
+                    await self.store.delete(blob_id)
             raise
         out: dict[str, Any] = {"ETag": quote_etag(row.etag)}
         if data_key is not None:
@@ -253,6 +250,7 @@ class ObjectProvider(S3Provider):
     async def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         async with LazySession(self.cloud.sessions) as session:
             _, row = await self.object_for_read(session, ctx, params, "s3:GetObject")
+            stored = await inline.data_of(session, row) if inline.is_inline(row) else None
         conditions.check(params, row.etag, row.last_modified)
         out = describe(row, params)
         span = conditions.byte_range(params.get("Range"), row.size)
@@ -263,26 +261,32 @@ class ObjectProvider(S3Provider):
         if row.size == 0:
             out["Body"] = b""
             return out
-        assert row.blob_id is not None
-        small = end - start <= SMALL_READ and not row.sse_key
-        try:
-            if small:  # read whole in one call: no stream, no sendfile set-up
-                out["Body"] = await self.store.read(row.blob_id, start, end)
-            else:
-                reader = await self.store.open(row.blob_id, start, end)
-        except (BlobNotFound, InvalidRange):
-            log.error("object %s/%s has no blob %s", row.bucket, row.key, row.blob_id)
-            raise s3_error("InternalError", "The object's data is missing.", 500) from None
-        if not small:
-            if row.sse_key:
-                data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
-                reader = sse.DecryptingReader(reader, data_key, segments)
-            out["Body"] = reader
+        if stored is not None:
+            out["Body"] = await inline.read(stored, start, end, self.cloud.secrets, row.sse_key)
+        else:
+            out["Body"] = await self._blob_body(row, start, end)
         out["ContentLength"] = end - start
         if span is not None:
             out["ContentRange"] = f"bytes {start}-{end - 1}/{row.size}"
             out[HTTP_STATUS_KEY] = 206
         return out
+
+    async def _blob_body(self, row: S3Object, start: int, end: int) -> Any:
+        """The bytes of ``[start, end)`` of a blob-backed version: in memory when small
+        and unencrypted, else a (decrypting) reader."""
+        assert row.blob_id is not None
+        small = end - start <= SMALL_READ and not row.sse_key
+        try:
+            if small:  # read whole in one call: no stream, no sendfile set-up
+                return await self.store.read(row.blob_id, start, end)
+            reader = await self.store.open(row.blob_id, start, end)
+        except (BlobNotFound, InvalidRange):
+            log.error("object %s/%s has no blob %s", row.bucket, row.key, row.blob_id)
+            raise s3_error("InternalError", "The object's data is missing.", 500) from None
+        if row.sse_key:
+            data_key, segments = sse.load(self.cloud.secrets, row.sse_key)
+            return sse.DecryptingReader(reader, data_key, segments)
+        return reader
 
     @operation("HeadObject")
     async def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -58,3 +58,10 @@ SYNC_MODE = registry.define(PropertyDef(
     "wake-up per batch). Both fsync each object before acknowledging it.",
     choices=("always", "group"),
 ))
+INLINE_MAX_BYTES = registry.define(PropertyDef(
+    "objectstorage.inline_max_bytes", PropertyType.INTEGER, str(64 << 10),
+    "Objects up to this size are stored in their metadata row instead of a blob (one "
+    "database commit per PUT, no blob file or RADOS object); 0 stores every object as a "
+    "blob. Encrypted objects are stored encrypted either way.",
+    minimum=0, maximum=1 << 20,
+))
