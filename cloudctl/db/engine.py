@@ -16,6 +16,11 @@ from sqlalchemy.ext.asyncio import (
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys on."""
     if url.startswith("sqlite"):
+        # A pool big enough for the concurrency a worker sees: an overflow connection is
+        # closed when returned, and each aiosqlite connection is a thread of its own.
+        if ":memory:" not in url and url.rstrip("/") not in ("sqlite+aiosqlite:", "sqlite:"):
+            kwargs.setdefault("pool_size", 10)
+            kwargs.setdefault("max_overflow", 20)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

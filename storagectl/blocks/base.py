@@ -119,5 +119,17 @@ class BlockBackend(abc.ABC):
     async def write(self, volume_id: str, offset: int, data: bytes) -> None:
         """Write bytes into a detached volume (image staging, tests)."""
 
+    @abc.abstractmethod
+    async def snapshot_extents(self, snapshot_id: str) -> tuple[int, list[tuple[int, int]]]:
+        """The snapshot's size in bytes and its allocated extents ``(offset, length)``
+        (everything else reads as zeroes): what a copy to another backend must carry.
+
+        Raises :class:`SnapshotNotFound`.
+        """
+
+    @abc.abstractmethod
+    async def read_snapshot(self, snapshot_id: str, offset: int, length: int) -> bytes:
+        """Read bytes of a complete snapshot; raises :class:`SnapshotNotFound`."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the backend is unusable afterwards."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -57,6 +58,27 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _data_extents(fd: int, size: int) -> list[tuple[int, int]]:
+    """The (offset, length) runs of a sparse file that hold data (SEEK_DATA/SEEK_HOLE;
+    the whole file where the filesystem cannot tell)."""
+    extents: list[tuple[int, int]] = []
+    pos = 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # no data after pos
+                    break
+                raise
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            extents.append((start, end - start))
+            pos = end
+    except OSError:
+        return [(0, size)] if size else []
+    return extents
 
 
 def _fsync_file(path: Path) -> None:
@@ -332,6 +354,27 @@ class FileBlockBackend(BlockBackend):
             data = await asyncio.to_thread(out.read_bytes)
         start = offset - first * bs
         return data[start:start + length]
+
+    def _live_snapshot(self, snapshot_id: str) -> Path:
+        if not self._snapshot_live(snapshot_id):
+            raise SnapshotNotFound(snapshot_id)
+        return self._snap(snapshot_id)
+
+    async def snapshot_extents(self, snapshot_id: str) -> tuple[int, list[tuple[int, int]]]:
+        def extents() -> tuple[int, list[tuple[int, int]]]:
+            path = self._live_snapshot(snapshot_id)
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                return size, _data_extents(fh.fileno(), size)
+
+        return await asyncio.to_thread(extents)
+
+    async def read_snapshot(self, snapshot_id: str, offset: int, length: int) -> bytes:
+        def pread() -> bytes:
+            with open(self._live_snapshot(snapshot_id), "rb") as fh:
+                return os.pread(fh.fileno(), length, offset)
+
+        return await asyncio.to_thread(pread)
 
     async def write(self, volume_id: str, offset: int, data: bytes) -> None:
         path, fmt = await asyncio.to_thread(self._need_volume, volume_id)

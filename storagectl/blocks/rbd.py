@@ -279,6 +279,41 @@ class RbdBlockBackend(BlockBackend):
 
         return await self._conn.call(read)
 
+    async def snapshot_extents(self, snapshot_id: str) -> tuple[int, list[tuple[int, int]]]:
+        name = self._snap(snapshot_id)
+
+        def extents(io: Any) -> tuple[int, list[tuple[int, int]]]:
+            try:
+                img = rbd.Image(io, name, snapshot=_BASE, read_only=True)
+            except rbd.ImageNotFound:
+                raise SnapshotNotFound(snapshot_id) from None
+            found: list[tuple[int, int]] = []
+
+            def seen(offset: int, length: int, exists: bool) -> int:
+                if exists:
+                    found.append((offset, length))
+                return 0
+
+            with img:
+                size = int(img.size())
+                img.diff_iterate(0, size, None, seen)
+            return size, sorted(found)
+
+        return await self._conn.call(extents)
+
+    async def read_snapshot(self, snapshot_id: str, offset: int, length: int) -> bytes:
+        name = self._snap(snapshot_id)
+
+        def read(io: Any) -> bytes:
+            try:
+                with rbd.Image(io, name, snapshot=_BASE, read_only=True) as img:
+                    data: bytes = img.read(offset, length)
+                    return data
+            except rbd.ImageNotFound:
+                raise SnapshotNotFound(snapshot_id) from None
+
+        return await self._conn.call(read)
+
     async def write(self, volume_id: str, offset: int, data: bytes) -> None:
         name = self._vol(volume_id)
 

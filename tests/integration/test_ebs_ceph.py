@@ -1,4 +1,5 @@
-"""EBS on Ceph RBD, and convergence after kill -9 during a snapshot (file and RBD).
+"""EBS on Ceph RBD, restores across zones whose storage differs, and convergence after
+kill -9 during a snapshot (file and RBD).
 
 The RBD cloud is a LiveCloud whose zone property selects ``ceph-rbd`` with the
 ``ceph_cluster`` fixture's connection; the flows are the API tests' own.
@@ -10,6 +11,8 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -147,3 +150,80 @@ def test_kill_9_during_snapshot_rbd(rbd_cloud: tuple[LiveCloud, dict[str, Any]])
     cloud, rbd = rbd_cloud
     _crash_during_snapshot(cloud, "ceph-rbd", rbd)
     assert GIB  # sizes are GiB throughout
+
+
+def _read(kind: str, config: dict[str, Any], volume_id: str, offset: int, length: int) -> bytes:
+    async def run() -> bytes:
+        backend = open_block_backend(kind, **config)  # type: ignore[arg-type]
+        try:
+            return await backend.read(volume_id, offset, length)
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
+def test_restore_snapshot_in_a_zone_with_other_storage(ceph_cluster: Any) -> None:
+    """Zone a keeps volumes in files, zone b on RBD: a snapshot of either restores in
+    the other (its data is copied across; only what the snapshot holds is written), and
+    a restore larger than the snapshot keeps the extra space empty."""
+    cloud = new_cloud()
+    subprocess.run([sys.executable, "-m", "cloudctl", "init", "--zone", "eucalyptus-1a",
+                    "--zone", "eucalyptus-1b"], env=cloud.env(), check=True,
+                   capture_output=True, timeout=120)
+    cloud.start()
+    rbd = {**ceph_cluster.rbd_config(), "prefix": f"x{uuid.uuid4().hex[:8]}."}
+    files = {"root": str(Path(cloud.data_dir) / "volumes")}
+    try:
+        settings = {"blockstoragemanager": "ceph-rbd", "ceph.conf": rbd["conffile"],
+                    "ceph.keyring": rbd["keyring"], "ceph.user": rbd["client_name"],
+                    "ceph.pool": rbd["pool"], "ceph.prefix": rbd["prefix"]}
+        cloud.cli("property", "set",
+                  *[f"eucalyptus-1b.storage.{k}={v}" for k, v in settings.items()])
+        time.sleep(1.5)  # property poll
+        ec2 = cloud.client("ec2")
+        zones = sorted(z["ZoneName"] for z in ec2.describe_availability_zones()
+                       ["AvailabilityZones"])
+        assert zones == ["eucalyptus-1a", "eucalyptus-1b"]
+        stores = {"eucalyptus-1a": ("file", files), "eucalyptus-1b": ("ceph-rbd", rbd)}
+        head, tail = os.urandom(1 << 20), os.urandom(4096)
+        for source_zone, target_zone in (("eucalyptus-1a", "eucalyptus-1b"),
+                                         ("eucalyptus-1b", "eucalyptus-1a")):
+            kind, config = stores[source_zone]
+            volume_id = ec2.create_volume(AvailabilityZone=source_zone, Size=1)["VolumeId"]
+            ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig=FAST)
+            _write_at(kind, config, volume_id, {0: head, GIB - 4096: tail})
+            snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+            ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot_id],
+                                                      WaiterConfig=FAST)
+            restored = ec2.create_volume(AvailabilityZone=target_zone, SnapshotId=snapshot_id,
+                                         Size=2)["VolumeId"]
+            ec2.get_waiter("volume_available").wait(VolumeIds=[restored], WaiterConfig=FAST)
+            described = ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0]
+            assert (described["AvailabilityZone"], described["Size"]) == (target_zone, 2)
+            assert described["SnapshotId"] == snapshot_id
+            target_kind, target_config = stores[target_zone]
+            assert restored in _backend_lists(target_kind, target_config)[0]
+            read = _read(target_kind, target_config, restored, 0, len(head))
+            assert read == head, (source_zone, target_zone)
+            assert _read(target_kind, target_config, restored, GIB - 4096, 4096) == tail
+            assert _read(target_kind, target_config, restored, GIB, 4096) == bytes(4096)
+            for vid in (volume_id, restored):
+                ec2.delete_volume(VolumeId=vid)
+            ec2.delete_snapshot(SnapshotId=snapshot_id)
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _write_at(kind: str, config: dict[str, Any], volume_id: str,
+              pieces: dict[int, bytes]) -> None:
+    async def run() -> None:
+        backend = open_block_backend(kind, **config)  # type: ignore[arg-type]
+        try:
+            for offset, data in pieces.items():
+                await backend.write(volume_id, offset, data)
+        finally:
+            await backend.close()
+
+    asyncio.run(run())

@@ -19,6 +19,7 @@ are decided here like everyone else.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -84,9 +85,11 @@ class BucketPolicies:
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
         self._cache: dict[str, tuple[float, S3Bucket | None]] = {}
+        self._loading: dict[str, asyncio.Future[S3Bucket | None]] = {}
 
     def forget(self, bucket: str) -> None:
         self._cache.pop(bucket, None)
+        self._loading.pop(bucket, None)  # a load under way may predate the change
 
     async def lookup(self, ctx: RequestContext, parsed: ParsedRequest) -> tuple[str | None,
                                                                               str | None]:
@@ -97,18 +100,30 @@ class BucketPolicies:
         return (row.policy, row.account_id) if row is not None else (None, None)
 
     async def row(self, name: str) -> S3Bucket | None:
-        """A detached snapshot of bucket ``name`` (None: no such bucket)."""
+        """A detached snapshot of bucket ``name`` (None: no such bucket).
+
+        One load per bucket at a time: requests that miss while it runs share it (an
+        expiring entry would otherwise send every concurrent request to the database,
+        each on a connection of its own)."""
         now = time.monotonic()
         hit = self._cache.get(name)
         if hit is not None and hit[0] > now:
             return hit[1]
+        loading = self._loading.get(name)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(name))
+            self._loading[name] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(name, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, name: str) -> S3Bucket | None:
         async with self.cloud.sessions() as session:
             row = await session.get(S3Bucket, name)
             if row is not None:
                 session.expunge(row)
         if len(self._cache) > 10000:
             self._cache.clear()
-        self._cache[name] = (now + POLICY_TTL, row)
+        self._cache[name] = (time.monotonic() + POLICY_TTL, row)
         return row
 
 

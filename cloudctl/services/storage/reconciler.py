@@ -44,6 +44,7 @@ from cloudctl.services.ec2.ebs_models import (
     Volume,
 )
 from cloudctl.services.storage import properties as props
+from cloudctl.services.storage import transfer
 from cloudctl.services.storage.backends import BlockBackends
 from storagectl.blocks import BlockBackend, BlockBackendError
 
@@ -193,16 +194,20 @@ class BlockReconciler:
                 return
             if snap.state == SNAPSHOT_PENDING:
                 raise Retry()
-            if (snap.zone, snap.backend) != (vol.zone, vol.backend) and (
-                    snap.backend != vol.backend
-                    or self.backends.config_for(snap.zone, snap.backend)
-                    != self.backends.config_for(vol.zone, vol.backend)):
-                await self._set_volume(vol.volume_id, VOLUME_CREATING, VOLUME_ERROR,
-                                       "the snapshot is on another zone's storage")
-                return
+            elsewhere = (snap.zone, snap.backend) != (vol.zone, vol.backend) and (
+                snap.backend != vol.backend
+                or self.backends.config_for(snap.zone, snap.backend)
+                != self.backends.config_for(vol.zone, vol.backend))
             try:
-                await backend.create_volume_from_snapshot(vol.volume_id, vol.snapshot_id,
-                                                          vol.size_gib)
+                if elsewhere:  # another zone's storage: copy the data across
+                    source = await self.backends.get(snap.zone, snap.backend)
+                    copied = await transfer.restore_across(source, snap.snapshot_id, backend,
+                                                           vol.volume_id, vol.size_gib)
+                    log.info("volume %s: %d bytes of snapshot %s copied from zone %s",
+                             vol.volume_id, copied, snap.snapshot_id, snap.zone)
+                else:
+                    await backend.create_volume_from_snapshot(vol.volume_id, vol.snapshot_id,
+                                                              vol.size_gib)
             except (BlockBackendError, ValueError) as exc:
                 await self._set_volume(vol.volume_id, VOLUME_CREATING, VOLUME_ERROR, str(exc))
                 return
