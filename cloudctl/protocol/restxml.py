@@ -165,12 +165,14 @@ class RestXmlRouter:
                     elif loc == "querystring":
                         route.required_query.append(wire)
             self.routes.setdefault(route.method, []).append(route)
-        self._templates: dict[str, list[tuple[_Route, list[_Route]]]] = {}
+        # per method: (template, its routes, those of them without query flags)
+        self._templates: dict[str, list[tuple[_Route, list[_Route], list[_Route]]]] = {}
         for method, routes in self.routes.items():
             groups: dict[tuple[tuple[str, ...], bool], list[_Route]] = {}
             for route in routes:
                 groups.setdefault((tuple(route.segments), route.greedy), []).append(route)
-            self._templates[method] = [(members[0], members) for members in groups.values()]
+            self._templates[method] = [(members[0], members, [r for r in members if not r.flags])
+                                       for members in groups.values()]
 
     def match(self, req: WireRequest) -> tuple[OperationModel, dict[str, str]] | None:
         path = req.path.split("?", 1)[0]
@@ -180,11 +182,11 @@ class RestXmlRouter:
         query_keys = {key: value for key, value in reversed(req.query)}
         x_id = query_keys.get("x-id")
         best: tuple[tuple[int, int, int], OperationModel, dict[str, str]] | None = None
-        for template, routes in self._templates.get(req.method.upper(), ()):
+        for template, routes, unflagged in self._templates.get(req.method.upper(), ()):
             labels = self._match_path(template, parts)
             if labels is None:
                 continue
-            for route in routes:
+            for route in routes if query_keys else unflagged:
                 if any(
                     key not in query_keys or (want is not None and query_keys[key] != want)
                     for key, want in route.flags.items()

@@ -27,6 +27,7 @@ from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.services.s3 import acl as acls
+from cloudctl.services.s3 import fastsql
 from cloudctl.services.s3.errors import access_denied, s3_error
 from cloudctl.services.s3.models import S3Bucket
 
@@ -86,10 +87,12 @@ class BucketPolicies:
         self.cloud = cloud
         self._cache: dict[str, tuple[float, S3Bucket | None]] = {}
         self._loading: dict[str, asyncio.Future[S3Bucket | None]] = {}
+        self._changes = 0  # bumped by forget: a load that overlapped a change is not kept
 
     def forget(self, bucket: str) -> None:
         self._cache.pop(bucket, None)
         self._loading.pop(bucket, None)  # a load under way may predate the change
+        self._changes += 1
 
     async def lookup(self, ctx: RequestContext, parsed: ParsedRequest) -> tuple[str | None,
                                                                               str | None]:
@@ -117,13 +120,19 @@ class BucketPolicies:
         return await asyncio.shield(loading)
 
     async def _load(self, name: str) -> S3Bucket | None:
-        async with self.cloud.sessions() as session:
-            row = await session.get(S3Bucket, name)
-            if row is not None:
-                session.expunge(row)
+        changes = self._changes
+        fast = fastsql.for_cloud(self.cloud)
+        if fast is not None:  # SQLite: one raw statement, no session
+            row = await fast.bucket(name)
+        else:
+            async with self.cloud.sessions() as session:
+                row = await session.get(S3Bucket, name)
+                if row is not None:
+                    session.expunge(row)
         if len(self._cache) > 10000:
             self._cache.clear()
-        self._cache[name] = (time.monotonic() + POLICY_TTL, row)
+        if changes == self._changes:
+            self._cache[name] = (time.monotonic() + POLICY_TTL, row)
         return row
 
 

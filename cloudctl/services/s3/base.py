@@ -119,11 +119,7 @@ class S3Provider(Provider):
     @property
     def fast(self) -> fastsql.FastObjects | None:
         """Raw SQLite statements for current-version PUT/GET (None on PostgreSQL)."""
-        services = self.cloud.services
-        if "s3.fastsql" not in services:
-            services["s3.fastsql"] = fastsql.for_engine(self.cloud.engine.url)
-        fast: fastsql.FastObjects | None = services["s3.fastsql"]
-        return fast
+        return fastsql.for_cloud(self.cloud)
 
     def forget(self, name: str) -> None:
         """Drop this process's cached snapshot of a bucket this request changed."""

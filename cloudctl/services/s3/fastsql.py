@@ -3,7 +3,8 @@
 Owns two statements that every small PUT and GET runs: installing a new null
 version in a bucket that was never versioned (``DELETE ... RETURNING`` of the old
 null version + ``INSERT``, one transaction) and reading the current version of a
-key (with its inline bytes, see ``inline.py``). Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
+key (with its inline bytes, see ``inline.py``); also the bucket row the 1-second bucket
+cache reloads. Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
 connection, several thread hops and the ORM's unit of work, ~2-7 ms of CPU per
 request on this project's 2-core hosts; here it is a handful of C calls on the
 event loop's own connection, which never waits: it has no busy timeout (a locked
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudctl.services.s3.models import S3Object, object_row
+from cloudctl.services.s3.models import S3Bucket, S3Object, built, object_row
 
 _COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
             "etag", "last_modified", "owner_account", "storage_class", "headers", "acl", "tags",
@@ -38,6 +39,9 @@ _COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "bl
 _QUOTED = ", ".join(f'"{c}"' for c in _COLUMNS)
 _SELECT_CURRENT = (f"SELECT {_QUOTED} FROM s3_objects "
                    "WHERE bucket = ? AND \"key\" = ? AND latest = 1")
+_BUCKET_COLUMNS = ("name", "account_id", "region", "created_at", "versioning", "acl", "policy",
+                   "lifecycle", "cors", "tags", "encryption")
+_SELECT_BUCKET = (f"SELECT {', '.join(_BUCKET_COLUMNS)} FROM s3_buckets WHERE name = ?")
 _DROP_NULL = ("DELETE FROM s3_objects WHERE bucket = ? AND \"key\" = ? AND version_id = 'null' "
               "RETURNING blob_id")
 _INSERT = (f"INSERT INTO s3_objects ({_QUOTED.partition(', ')[2]}) "
@@ -113,6 +117,26 @@ class FastObjects:
         fields["last_modified"] = _parse(fields["last_modified"])
         return object_row(**fields)
 
+    def _bucket(self, name: str, busy_ms: int = 30000) -> tuple[Any, ...] | None:
+        rows = self._conn(busy_ms).execute(_SELECT_BUCKET, (name,)).fetchall()
+        return tuple(rows[0]) if rows else None
+
+    async def bucket(self, name: str) -> S3Bucket | None:
+        """A detached row of bucket ``name`` (None: no such bucket)."""
+        try:
+            values = self._bucket(name, 0) if self.inline_reads else None
+            inline = self.inline_reads
+        except sqlite3.OperationalError:
+            inline = False
+        if not inline:
+            loop = asyncio.get_running_loop()
+            values = await loop.run_in_executor(self._read, self._bucket, name)
+        if values is None:
+            return None
+        fields = dict(zip(_BUCKET_COLUMNS, values, strict=True))
+        fields["created_at"] = _parse(fields["created_at"])
+        return built(S3Bucket, **fields)
+
     # -- writes --------------------------------------------------------------
 
     def _install(self, values: tuple[Any, ...], busy_ms: int = 30000) -> tuple[int, list[str]]:
@@ -168,6 +192,15 @@ class FastObjects:
         """Stop the threads (their connections close with them)."""
         self._write.shutdown(wait=False)
         self._read.shutdown(wait=False)
+
+
+def for_cloud(cloud: Any) -> FastObjects | None:
+    """The process's :class:`FastObjects` (made on first use), None when not on SQLite."""
+    services = cloud.services
+    if "s3.fastsql" not in services:
+        services["s3.fastsql"] = for_engine(cloud.engine.url)
+    fast: FastObjects | None = services["s3.fastsql"]
+    return fast
 
 
 def for_engine(url: Any) -> FastObjects | None:

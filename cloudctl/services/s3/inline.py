@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from cloudctl.auth.secrets import SecretBox
 from cloudctl.services.s3 import sse
@@ -103,7 +103,7 @@ def is_inline(row: S3Object) -> bool:
 
 async def data_of(session: AnySession, row: S3Object) -> bytes:
     """The stored (maybe encrypted) inline bytes of ``row``, loading them if deferred."""
-    if "inline_data" not in inspect(row).unloaded:
+    if "inline_data" in row.__dict__:  # loaded (or set when the row was built)
         return row.inline_data or b""
     data = await opened(session).scalar(
         select(S3Object.inline_data).where(S3Object.seq == row.seq))

@@ -9,7 +9,7 @@ column uses the ``C`` collation on PostgreSQL; SQLite compares bytes already).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -21,11 +21,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, configure_mappers, mapped_column
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from cloudctl.db.base import Base, UtcDateTime, utcnow
 
+_Row = TypeVar("_Row", bound=Base)
 KeyString = String(1024).with_variant(String(1024, collation="C"), "postgresql")
 
 
@@ -86,16 +87,25 @@ class S3Object(Base):
                                                       deferred=True)
 
 
-_new_object = manager_of_class(S3Object).new_instance
+_configured = False
+
+
+def built(cls: type[_Row], **fields: Any) -> _Row:
+    """A ``cls`` row with ``fields`` set, built without the ORM's per-attribute events
+    (~3 us instead of ~30 us; object PUTs and GETs build one each). It inserts, reads
+    and reports unloaded attributes exactly as one made by the constructor."""
+    global _configured
+    if not _configured:  # attribute events exist once the mappers are configured
+        configure_mappers()
+        _configured = True
+    row: _Row = manager_of_class(cls).new_instance()
+    row.__dict__.update(fields)
+    return row
 
 
 def object_row(**fields: Any) -> S3Object:
-    """An :class:`S3Object` with ``fields`` set, built without the ORM's per-attribute
-    events (~3 us instead of ~30 us; object PUTs and GETs build one each). It inserts,
-    reads and reports unloaded attributes exactly as one made by the constructor."""
-    row: S3Object = _new_object()
-    row.__dict__.update(fields)
-    return row
+    """An :class:`S3Object` built as :func:`built` does."""
+    return built(S3Object, **fields)
 
 
 class S3Upload(Base):

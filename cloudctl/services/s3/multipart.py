@@ -29,6 +29,12 @@ from storagectl.objects import BadDigest, UploadNotFound
 from storagectl.objects.base import multipart_etag
 
 
+def new_upload_id() -> str:
+    """An opaque upload id as S3's look (URL-safe base64); it starts with a letter, as
+    blob stores require of ids (token_urlsafe may start with ``-`` or ``_``)."""
+    return "U" + secrets.token_urlsafe(32).replace("-", "A")
+
+
 class MultipartProvider(S3Provider):
     """The multipart upload operations."""
 
@@ -62,7 +68,7 @@ class MultipartProvider(S3Provider):
             if encrypt:
                 headers["ServerSideEncryption"] = sse.AES256
                 headers["SSEKey"] = sse.DataKey.new().seal(self.cloud.secrets)
-            upload = S3Upload(upload_id=secrets.token_urlsafe(32).replace("-", "A"),
+            upload = S3Upload(upload_id=new_upload_id(),
                               bucket=bucket.name, key=key, account_id=account,
                               storage_class=str(params.get("StorageClass") or "STANDARD"),
                               headers=dumps(headers), acl=acls.dump(acl),
