@@ -114,7 +114,8 @@ async def large(server: Server, source: Path) -> dict[str, float]:
             "get_rss": get_rss.peak}
 
 
-async def small(server: Server, count: int, concurrency: int) -> dict[str, float]:
+async def small(server: Server, count: int, concurrency: int,
+                client: str = "raw") -> dict[str, float]:
     """PUT then GET ``count`` 1 KiB objects with ``concurrency`` clients; ops/s and CPU."""
     body = os.urandom(1024)
     bucket = f"/bench-small-{concurrency}"
@@ -129,15 +130,27 @@ async def small(server: Server, count: int, concurrency: int) -> dict[str, float
                       signed(server, method, f"{bucket}/k{index:05d}",
                              len(body) if method == "PUT" else None))
                      for index in range(count)]
+            data = body if method == "PUT" else None
 
-            async def worker() -> None:
+            async def aiohttp_worker() -> None:
                 while queue:
                     path, headers = queue.pop()
                     async with http.request(method, server.endpoint + path, headers=headers,
-                                            data=body if method == "PUT" else None) as resp:
+                                            data=data) as resp:
                         await resp.read()
                         assert resp.status == 200, resp.status
 
+            async def raw_worker() -> None:
+                conn = RawHttp(server.endpoint)
+                try:
+                    while queue:
+                        path, headers = queue.pop()
+                        status = await conn.request(method, path, headers, data)
+                        assert status == 200, status
+                finally:
+                    conn.close()
+
+            worker = raw_worker if client == "raw" else aiohttp_worker
             cpu = cpu_seconds(server.process.pid)
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -148,6 +161,47 @@ async def small(server: Server, count: int, concurrency: int) -> dict[str, float
         get_ops, get_cpu = await run("GET")
         return {f"put_ops_c{concurrency}": put_ops, f"get_ops_c{concurrency}": get_ops,
                 f"put_cpu_ms_c{concurrency}": put_cpu, f"get_cpu_ms_c{concurrency}": get_cpu}
+
+
+class RawHttp:
+    """A minimal HTTP/1.1 keep-alive client (like wrk's): writes prepared requests and
+    reads each response by its Content-Length, reconnecting when the server closes (moto
+    answers HTTP/1.0). Its per-request cost is a fraction of aiohttp's client, which on
+    this host shares the two cores with the server under test."""
+
+    def __init__(self, endpoint: str) -> None:
+        hostport = endpoint.split("://", 1)[1]
+        self.host, _, port = hostport.partition(":")
+        self.port = int(port)
+        self.hostport = hostport
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, headers: dict[str, str],
+                      body: bytes | None) -> int:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.hostport}"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "host"]
+        if body is not None and "Content-Length" not in headers:
+            lines.append(f"Content-Length: {len(body)}")
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status_line, _, rest = head.decode("latin-1").partition("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in
+                  (line.partition(":") for line in rest.split("\r\n") if line)}
+        length = int(fields.get("content-length", "0"))
+        if length:
+            await self._reader.readexactly(length)
+        if status_line.startswith("HTTP/1.0") or fields.get("connection", "") == "close":
+            self.close()
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = self._reader = None
 
 
 def plain_copy(source: Path, workdir: Path) -> dict[str, float]:
@@ -187,6 +241,8 @@ def main() -> None:
     parser.add_argument("--sync-mode", default="always", help="objectstorage.sync_mode")
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--only", choices=("cloudctl", "moto"), default=None)
+    parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
+                        help="small-object client: a minimal keep-alive one, or aiohttp's")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -213,7 +269,7 @@ def main() -> None:
                 server = servers[name]
                 row = asyncio.run(large(server, source)) if not args.skip_large else {}
                 for level in levels:
-                    row.update(asyncio.run(small(server, args.count, level)))
+                    row.update(asyncio.run(small(server, args.count, level, args.client)))
                 row["idle_rss"] = rss_tree_mib(server.process.pid)
                 rounds[name].append(row)
         load = max(load, os.getloadavg()[0])

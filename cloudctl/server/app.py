@@ -96,12 +96,6 @@ def _run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
         await stop.wait()
         await runner.cleanup()
 
-    if os.environ.get("CLOUDCTL_UVLOOP"):
-        import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner_:
-            runner_.run(main())
-        return
     asyncio.run(main())
 
 

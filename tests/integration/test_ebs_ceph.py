@@ -133,7 +133,10 @@ def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any]) 
             break
         time.sleep(0.5)
     else:
-        raise AssertionError(f"left in the backend: {volumes} {snapshots}")
+        lines = [line for line in cloud.log_path.read_text(errors="replace").splitlines()
+                 if any(key in line for key in (*volumes, *snapshots))]
+        raise AssertionError(f"left in the backend: {volumes} {snapshots}; the server said:\n"
+                             + "\n".join(lines[-40:]))
 
 
 def test_kill_9_during_snapshot_file() -> None:

@@ -74,6 +74,8 @@ class FastObjects:
         self._write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-write")
         self._read = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-read")
         self._inline_commits = 0
+        self._group: list[tuple[tuple[Any, ...],
+                                asyncio.Future[tuple[int, list[str]] | Conflict]]] = []
 
     def _conn(self, busy_ms: int = 30000) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -156,12 +158,42 @@ class FastObjects:
         assert seq is not None
         return seq, garbage
 
-    async def install_null(self, row: S3Object) -> list[str]:
+    def _install_many(self, batch: list[tuple[Any, ...]],
+                      busy_ms: int = 30000) -> list[tuple[int, list[str]] | Conflict]:
+        """Several installs in one transaction (one commit: one round of WAL writes and
+        file locks for all); each in a savepoint, so a conflict undoes only its own."""
+        conn = self._conn(busy_ms)
+        conn.execute("BEGIN IMMEDIATE")
+        out: list[tuple[int, list[str]] | Conflict] = []
+        try:
+            for values in batch:
+                conn.execute("SAVEPOINT install")
+                try:
+                    garbage = [r[0] for r in conn.execute(_DROP_NULL, values[:2]).fetchall()
+                               if r[0]]
+                    seq = conn.execute(_INSERT, values).lastrowid
+                except sqlite3.IntegrityError:
+                    conn.execute("ROLLBACK TO install")
+                    out.append(Conflict())
+                else:
+                    assert seq is not None
+                    out.append((seq, garbage))
+                conn.execute("RELEASE install")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return out
+
+    async def install_null(self, row: S3Object, *, grouped: bool = False) -> list[str]:
         """Make ``row`` the null and current version of its key in a never-versioned bucket.
 
         Returns the blob ids the replaced null version used; raises :class:`Conflict`
         (nothing written) when another version is current (the bucket's versioning
-        changed since the caller's snapshot).
+        changed since the caller's snapshot). ``grouped``: other requests are in flight,
+        so wait for the end of this loop iteration and commit with the installs they
+        queue meanwhile (group commit); alone, commit at once.
         """
         row.version_id = "null"
         row.latest = True
@@ -169,6 +201,17 @@ class FastObjects:
                   row.size, row.etag, _text(row.last_modified), row.owner_account,
                   row.storage_class, row.headers, row.acl, row.tags, row.sse_key, row.parts,
                   row.inline_data)
+        if grouped:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[tuple[int, list[str]] | Conflict] = loop.create_future()
+            self._group.append((values, done))
+            if len(self._group) == 1:
+                loop.call_soon(self._flush_group)
+            result = await done
+            if isinstance(result, Conflict):
+                raise Conflict()
+            row.seq, garbage = result
+            return garbage
         try:
             # On the event loop when SQLite's write lock is free at once: a WAL commit
             # with synchronous=NORMAL writes to the page cache and does not fsync, and
@@ -179,11 +222,43 @@ class FastObjects:
             loop = asyncio.get_running_loop()
             seq, garbage = await loop.run_in_executor(self._write, self._install, values)
         else:
-            self._inline_commits += 1
-            if self._inline_commits % CHECKPOINT_EVERY == 0:
-                self._write.submit(self._checkpoint)
+            self._committed(1)
         row.seq = seq
         return garbage
+
+    def _flush_group(self) -> None:
+        group, self._group = self._group, []
+        batch = [values for values, _ in group]
+
+        def settle(results: list[tuple[int, list[str]] | Conflict] | BaseException) -> None:
+            for index, (_, done) in enumerate(group):
+                if done.done():
+                    continue
+                if isinstance(results, BaseException):
+                    done.set_exception(results)
+                else:
+                    done.set_result(results[index])
+
+        try:
+            results = self._install_many(batch, 0)
+        except sqlite3.OperationalError:  # the write lock is busy: the writer thread waits
+            future = self._write.submit(self._install_many, batch)
+            loop = asyncio.get_running_loop()
+            wrapped = asyncio.wrap_future(future, loop=loop)
+            wrapped.add_done_callback(
+                lambda f: settle(f.exception() or f.result()))  # type: ignore[arg-type]
+            return
+        except BaseException as exc:
+            settle(exc)
+            return
+        self._committed(len(batch))
+        settle(results)
+
+    def _committed(self, count: int) -> None:
+        before = self._inline_commits
+        self._inline_commits += count
+        if before // CHECKPOINT_EVERY != self._inline_commits // CHECKPOINT_EVERY:
+            self._write.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
         self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -192,6 +267,14 @@ class FastObjects:
         """Stop the threads (their connections close with them)."""
         self._write.shutdown(wait=False)
         self._read.shutdown(wait=False)
+
+
+def loop_busy() -> bool:
+    """Whether callbacks are waiting to run on this event loop (other requests' tasks,
+    typically). asyncio keeps them in the loop's ``_ready`` queue; a loop without one
+    (another implementation) reads as idle, which only turns group commit off."""
+    ready = getattr(asyncio.get_running_loop(), "_ready", None)
+    return bool(ready)
 
 
 def for_cloud(cloud: Any) -> FastObjects | None:

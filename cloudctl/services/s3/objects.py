@@ -79,7 +79,9 @@ async def commit_version(provider: S3Provider, bucket_name: str,
         if not bucket.versioning:  # never versioned: one raw transaction on SQLite
             row = await make_row(bucket)
             try:
-                garbage = await fast.install_null(row)
+                # work is queued on the loop (other requests, most likely): let it run up
+                # to its own install and commit together (group commit); alone, at once
+                garbage = await fast.install_null(row, grouped=fastsql.loop_busy())
             except fastsql.Conflict:
                 pass  # the bucket's versioning changed: the ORM path below decides
             else:
