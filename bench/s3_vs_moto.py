@@ -297,12 +297,14 @@ def write_report(results: dict[str, dict[str, float]], rounds: dict[str, list[di
     lines = [
         "# S3 data path: cloudctl vs moto vs plain file copy", "",
         f"One run on this host ({os.cpu_count()} cores, load average up to {load:.1f}), "
-        f"`python -m bench.s3_vs_moto --rounds {args.rounds}`, "
+        f"`python -m bench.s3_vs_moto --rounds {args.rounds} --client {args.client}`, "
         f"`objectstorage.sync_mode={args.sync_mode}`. Both servers run for the whole bench; "
         f"the phases alternate between them, {args.rounds} rounds, medians quoted. Large: one "
         f"{args.size_mib} MiB object; small: {args.count} x 1 KiB at concurrency "
-        f"{' and '.join(map(str, levels))}; aiohttp client (same host), SigV4 with "
-        "UNSIGNED-PAYLOAD, small requests signed before the timed window. Plain copy: read+write+fsync (PUT column), then a read of the "
+        f"{' and '.join(map(str, levels))}; clients on the same host: aiohttp's for the "
+        f"large object, {'a minimal keep-alive HTTP/1.1 client (`RawHttp`, like wrk)' if args.client == 'raw' else 'aiohttp'} "
+        "for the small ones, SigV4 with UNSIGNED-PAYLOAD, small requests signed before the "
+        "timed window. Plain copy: read+write+fsync (PUT column), then a read of the "
         "copy (GET column: page cache) and a read+write copy of it (`cp` without fsync). "
         "RSS: peak of the server process tree during the phase. CPU: server CPU ms per "
         "request.", "",
