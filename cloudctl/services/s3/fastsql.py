@@ -92,6 +92,20 @@ class FastObjects:
 
     # -- reads ---------------------------------------------------------------
 
+    async def _query(self, read: Any, *args: Any) -> tuple[Any, ...] | None:
+        """``read(*args, busy_ms)`` on the event loop's connection: a WAL reader does not
+        wait for writers, and one indexed row costs less than a hop to a thread. It never
+        waits for a lock there (WAL recovery, a checkpoint truncating): on one, the
+        reader thread runs it with the engine's busy timeout."""
+        if self.inline_reads:
+            try:
+                values: tuple[Any, ...] | None = read(*args, 0)
+                return values
+            except sqlite3.OperationalError:
+                pass
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read, read, *args)
+
     def _current(self, bucket: str, key: str, busy_ms: int = 30000) -> tuple[Any, ...] | None:
         # fetchall: the statement is reset at once, so no read snapshot stays open
         rows = self._conn(busy_ms).execute(_SELECT_CURRENT, (bucket, key)).fetchall()
@@ -99,18 +113,7 @@ class FastObjects:
 
     async def current(self, bucket: str, key: str) -> S3Object | None:
         """The current version of ``key`` (maybe a delete marker), None when there is none."""
-        values: tuple[Any, ...] | None = None
-        try:
-            # On the event loop: a WAL reader does not wait for writers, and one
-            # indexed row costs less than a hop to a thread. Never wait for a lock
-            # here (WAL recovery, a checkpoint truncating): the reader thread does.
-            values = self._current(bucket, key, 0) if self.inline_reads else None
-            inline = self.inline_reads
-        except sqlite3.OperationalError:
-            inline = False
-        if not inline:
-            loop = asyncio.get_running_loop()
-            values = await loop.run_in_executor(self._read, self._current, bucket, key)
+        values = await self._query(self._current, bucket, key)
         if values is None:
             return None
         fields = dict(zip(_COLUMNS, values, strict=True))
@@ -125,14 +128,7 @@ class FastObjects:
 
     async def bucket(self, name: str) -> S3Bucket | None:
         """A detached row of bucket ``name`` (None: no such bucket)."""
-        try:
-            values = self._bucket(name, 0) if self.inline_reads else None
-            inline = self.inline_reads
-        except sqlite3.OperationalError:
-            inline = False
-        if not inline:
-            loop = asyncio.get_running_loop()
-            values = await loop.run_in_executor(self._read, self._bucket, name)
+        values = await self._query(self._bucket, name)
         if values is None:
             return None
         fields = dict(zip(_BUCKET_COLUMNS, values, strict=True))
