@@ -55,6 +55,42 @@ class ShapeError(Exception):
         return ".".join(wire for _name, wire in reversed(self.path))
 
 
+MemberTable = dict[str, tuple[str, "Parser"]]
+
+
+def require_members(out: dict[str, Any], required: list[tuple[str, str]]) -> None:
+    """Raise the ``missing`` ShapeError for the first required member ``out`` lacks
+    (``required``: (member name, wire name) pairs)."""
+    for name, wire in required:
+        if name not in out:
+            err = ShapeError("missing", "Member must not be null")
+            err.path.append((name, wire))
+            raise err
+
+
+def parse_members(items: Any, table: MemberTable, required: list[tuple[str, str]], *,
+                  skip_none: bool = False) -> dict[str, Any]:
+    """The members of a structure from its wire ``(key, value)`` pairs: each key known to
+    ``table`` (wire name -> member name, parser) is parsed, an error names its member,
+    unknown keys are ignored, then every required member must be there."""
+    out: dict[str, Any] = {}
+    for key, value in items:
+        if skip_none and value is None:
+            continue
+        entry = table.get(key)
+        if entry is None:
+            continue
+        name, sub = entry
+        try:
+            out[name] = sub(value)
+        except ShapeError as exc:
+            exc.path.append((name, key))
+            raise
+    if required:
+        require_members(out, required)
+    return out
+
+
 def parse_timestamp(value: Any) -> datetime:
     """ISO 8601, RFC 822 or epoch seconds (str or number) -> aware UTC datetime."""
     if isinstance(value, datetime):

@@ -26,6 +26,7 @@ from cloudctl.protocol.common import (
     format_epoch,
     format_iso8601,
     format_rfc822,
+    parse_members,
     parse_timestamp,
     to_utc,
     with_checks,
@@ -128,26 +129,7 @@ class DocumentCompiler:
         def parse_structure(raw: Any) -> Any:
             if not isinstance(raw, dict):
                 raise ShapeError("type", "expected a structure", raw)
-            out: dict[str, Any] = {}
-            for key, value in raw.items():
-                if value is None:
-                    continue
-                entry = table.get(key)
-                if entry is None:
-                    continue
-                name, sub = entry
-                try:
-                    out[name] = sub(value)
-                except ShapeError as exc:
-                    exc.path.append((name, key))
-                    raise
-            if required:
-                for name, key in required:
-                    if name not in out:
-                        err = ShapeError("missing", "Member must not be null")
-                        err.path.append((name, key))
-                        raise err
-            return out
+            return parse_members(raw.items(), table, required, skip_none=True)
 
         self._parsers[shape.name] = parse_structure
         for name, member in shape.members.items():

@@ -22,6 +22,7 @@ from cloudctl.protocol.common import (
     parse_bool_text,
     parse_float_text,
     parse_int_text,
+    parse_members,
     parse_timestamp,
     with_checks,
 )
@@ -163,24 +164,7 @@ class QueryInputCompiler:
                 if raw == "":
                     return {}
                 raise ShapeError("type", "expected a structure", raw)
-            out: dict[str, Any] = {}
-            for key, value in raw.items():
-                entry = table.get(key)
-                if entry is None:
-                    continue
-                name, sub = entry
-                try:
-                    out[name] = sub(value)
-                except ShapeError as exc:
-                    exc.path.append((name, key))
-                    raise
-            if required:
-                for name, key in required:
-                    if name not in out:
-                        err = ShapeError("missing", "Member must not be null")
-                        err.path.append((name, key))
-                        raise err
-            return out
+            return parse_members(raw.items(), table, required)
 
         self._cache[shape.name] = parse_structure
         members = shape.members

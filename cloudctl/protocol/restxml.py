@@ -31,6 +31,7 @@ from cloudctl.protocol.common import (
     parse_float_text,
     parse_int_text,
     parse_timestamp,
+    require_members,
     xml_text,
 )
 from cloudctl.protocol.wire import WireRequest
@@ -285,11 +286,7 @@ class RestXmlRequestParser:
         out: dict[str, Any] = {}
         for step in self.steps:
             step(req, labels, out)
-        for name, wire in self.required:
-            if name not in out:
-                err = ShapeError("missing", "Member must not be null")
-                err.path.append((name, wire))
-                raise err
+        require_members(out, self.required)
         return out
 
     @staticmethod

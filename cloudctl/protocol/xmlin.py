@@ -23,6 +23,7 @@ from cloudctl.protocol.common import (
     parse_float_text,
     parse_int_text,
     parse_timestamp,
+    require_members,
     with_checks,
 )
 
@@ -134,11 +135,7 @@ class XmlInputCompiler:
                 for key, value in elem.attrib.items():
                     if local_name(key) == attr:
                         out[name] = value
-            for name, tag in required:
-                if name not in out:
-                    err = ShapeError("missing", "Member must not be null")
-                    err.path.append((name, tag))
-                    raise err
+            require_members(out, required)
             return out
 
         if not skip_located:
