@@ -32,6 +32,7 @@ from typing import Any
 
 import rados
 
+from storagectl.cephconn import PoolConnection
 from storagectl.objects._stream import Digests, rebuffer
 from storagectl.objects.base import (
     BlobInfo,
@@ -106,46 +107,20 @@ class RadosBlobStore(BlobStore):
         self.namespace = namespace
         self.stripe_size = stripe_size
         self.chunk_size = chunk_size
-        self._conffile = conffile
-        self._client_name = client_name
-        self._keyring = keyring
-        self._connect_timeout = connect_timeout
-        self._cluster: Any = None
-        self._ioctx: Any = None
-        self._lock = asyncio.Lock()
+        self._conn = PoolConnection(pool=pool, conffile=conffile, client_name=client_name,
+                                    keyring=keyring, namespace=namespace,
+                                    connect_timeout=connect_timeout)
 
     # -- connection --------------------------------------------------------
 
-    def _connect_sync(self) -> None:
-        conf = {"keyring": self._keyring} if self._keyring else {}
-        cluster = rados.Rados(conffile=self._conffile or "", name=self._client_name,
-                              conf=conf)
-        cluster.connect(timeout=self._connect_timeout)
-        try:
-            ioctx = cluster.open_ioctx(self.pool)
-            ioctx.set_namespace(self.namespace)
-        except BaseException:
-            cluster.shutdown()
-            raise
-        self._cluster, self._ioctx = cluster, ioctx
-
     async def _io(self) -> Any:
-        if self._ioctx is None:
-            async with self._lock:
-                if self._ioctx is None:
-                    await asyncio.to_thread(self._connect_sync)
-        return self._ioctx
+        return await self._conn.ioctx()
 
     async def _call(self, fn: Any) -> Any:
-        io = await self._io()
-        return await asyncio.to_thread(fn, io)
+        return await self._conn.call(fn)
 
     async def close(self) -> None:
-        if self._ioctx is not None:
-            ioctx, cluster = self._ioctx, self._cluster
-            self._ioctx = self._cluster = None
-            await asyncio.to_thread(ioctx.close)
-            await asyncio.to_thread(cluster.shutdown)
+        await self._conn.close()
 
     # -- helpers -----------------------------------------------------------
 
