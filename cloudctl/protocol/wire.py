@@ -46,12 +46,9 @@ class WireRequest:
             self.query = parse_qsl(self.raw_query, keep_blank_values=True)
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        getter = getattr(self.headers, "getone", None)
-        if getter is not None:
-            try:
-                return str(getter(name))
-            except KeyError:
-                return default
+        if hasattr(self.headers, "getone"):  # a case-insensitive multidict (aiohttp's)
+            value = self.headers.get(name)  # its first value, as getone, without raising
+            return default if value is None else str(value)
         lname = name.lower()
         for key, value in self.headers.items():
             if key.lower() == lname:

@@ -330,12 +330,12 @@ class KeysProvider(IamBase):
     @operation("ListServerCertificates")
     async def list_server_certificates(self, ctx: RequestContext,
                                        params: dict[str, Any]) -> Result:
-        from cloudctl.services.iam.users import page
+        from cloudctl.services.iam.entities import page
 
         async with self.cloud.sessions() as session:
             account = await self.target_account(ctx, params, session)
             rows, truncated = await page(session, ServerCertificate, account.account_id, params)
-        from cloudctl.services.iam.users import paged
+        from cloudctl.services.iam.entities import paged
 
         return paged("ServerCertificateMetadataList", rows, truncated, _server_meta)
 

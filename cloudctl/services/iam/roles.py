@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.server.context import RequestContext
@@ -13,20 +12,29 @@ from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
 from cloudctl.services.iam.common import (
     IamBase,
-    already_exists,
     arn,
     check_path,
     check_policy,
     delete_conflict,
-    drop_tags,
     limit_exceeded,
     merge_tags,
     no_such_entity,
     tags_out,
     validation,
 )
-from cloudctl.services.iam.models import InlinePolicy, InstanceProfile, PolicyAttachment, Role
-from cloudctl.services.iam.users import page, paged
+from cloudctl.services.iam.entities import (
+    POLICY_DEPENDENTS,
+    check_name_free,
+    delete_entity,
+    get_named,
+    list_entity_tags,
+    list_named,
+    page,
+    paged,
+    tag_entity,
+    untag_entity,
+)
+from cloudctl.services.iam.models import InstanceProfile, Role
 
 
 def role_out(role: Role) -> dict[str, Any]:
@@ -44,11 +52,8 @@ def role_out(role: Role) -> dict[str, Any]:
 
 
 async def get_role(session: AsyncSession, account_id: str, name: str) -> Role:
-    role = (await session.execute(select(Role).where(
-        Role.account_id == account_id, Role.name_lower == name.lower()))).scalar_one_or_none()
-    if role is None:
-        raise no_such_entity(f"The role with name {name} cannot be found.")
-    return role
+    return await get_named(session, Role, account_id, name,
+                           f"The role with name {name} cannot be found.")
 
 
 def _duration(value: Any) -> int:
@@ -63,12 +68,8 @@ class RolesProvider(IamBase):
 
     async def _profile(self, session: AsyncSession, account_id: str,
                        name: str) -> InstanceProfile:
-        row = (await session.execute(select(InstanceProfile).where(
-            InstanceProfile.account_id == account_id,
-            InstanceProfile.name_lower == name.lower()))).scalar_one_or_none()
-        if row is None:
-            raise no_such_entity(f"Instance Profile {name} cannot be found.")
-        return row
+        return await get_named(session, InstanceProfile, account_id, name,
+                               f"Instance Profile {name} cannot be found.")
 
     async def _profile_out(self, session: AsyncSession, row: InstanceProfile) -> dict[str, Any]:
         roles = []
@@ -81,6 +82,14 @@ class RolesProvider(IamBase):
                 "Arn": arn(row.account_id, "instance-profile", row.path, row.name),
                 "CreateDate": row.created_at, "Roles": roles}
 
+    async def _profiles_page(self, session: AsyncSession, account_id: str,
+                             params: dict[str, Any], *where: Any) -> Result:
+        """One page of the account's instance profiles (each with its role), as AWS lists them."""
+        rows, truncated = await page(session, InstanceProfile, account_id, params, *where)
+        out = paged("InstanceProfiles", rows, truncated, lambda r: r)
+        out["InstanceProfiles"] = [await self._profile_out(session, r) for r in rows]
+        return out
+
     @operation("CreateRole")
     async def create_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         name, path = params["RoleName"], check_path(params.get("Path"))
@@ -88,10 +97,8 @@ class RolesProvider(IamBase):
         check_policy(trust, "trust", 2048)
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
-            if (await session.execute(select(Role.role_id).where(
-                    Role.account_id == account.account_id, Role.name_lower == name.lower()))
-                    ).first():
-                raise already_exists(f"Role with name {name} already exists.")
+            await check_name_free(session, Role, account.account_id, name,
+                                  f"Role with name {name} already exists.")
             role = Role(role_id=ids.role_id(), account_id=account.account_id, name=name,
                         name_lower=name.lower(), path=path, trust_policy=trust,
                         description=params.get("Description"),
@@ -110,10 +117,7 @@ class RolesProvider(IamBase):
 
     @operation("ListRoles")
     async def list_roles(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session:
-            account = await self.target_account(ctx, params, session)
-            rows, truncated = await page(session, Role, account.account_id, params)
-        return paged("Roles", rows, truncated, role_out)
+        return await list_named(self, ctx, params, Role, "Roles", role_out)
 
     @operation("UpdateRole")
     async def update_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -147,42 +151,25 @@ class RolesProvider(IamBase):
 
     @operation("DeleteRole")
     async def delete_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            role = await get_role(session, account.account_id, params["RoleName"])
-            for table, column, what in (
-                    (InstanceProfile, InstanceProfile.role_id, "remove role from instance profile"),
-                    (InlinePolicy, InlinePolicy.owner_id, "delete policies"),
-                    (PolicyAttachment, PolicyAttachment.owner_id, "detach all policies")):
-                if (await session.execute(select(func.count()).select_from(table)
-                                          .where(column == role.role_id))).scalar_one():
-                    raise delete_conflict(f"Cannot delete entity, must {what} first.")
-            await session.delete(role)
+        await delete_entity(self, ctx, params, "RoleName", get_role, lambda r: r.role_id, (
+            (InstanceProfile, InstanceProfile.role_id, "remove role from instance profile"),
+            *POLICY_DEPENDENTS))
         self.invalidate()
         return {}
 
     @operation("TagRole")
     async def tag_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            role = await get_role(session, account.account_id, params["RoleName"])
-            role.tags_json = merge_tags(role.tags_json, params["Tags"])
+        await tag_entity(self, ctx, params, "RoleName", get_role)
         return {}
 
     @operation("UntagRole")
     async def untag_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            role = await get_role(session, account.account_id, params["RoleName"])
-            role.tags_json = drop_tags(role.tags_json, params["TagKeys"])
+        await untag_entity(self, ctx, params, "RoleName", get_role)
         return {}
 
     @operation("ListRoleTags")
     async def list_role_tags(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session:
-            account = await self.target_account(ctx, params, session)
-            role = await get_role(session, account.account_id, params["RoleName"])
-        return {"Tags": tags_out(role.tags_json), "IsTruncated": False}
+        return await list_entity_tags(self, ctx, params, "RoleName", get_role)
 
     @operation("CreateInstanceProfile")
     async def create_instance_profile(self, ctx: RequestContext,
@@ -190,10 +177,8 @@ class RolesProvider(IamBase):
         name, path = params["InstanceProfileName"], check_path(params.get("Path"))
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
-            if (await session.execute(select(InstanceProfile.profile_id).where(
-                    InstanceProfile.account_id == account.account_id,
-                    InstanceProfile.name_lower == name.lower()))).first():
-                raise already_exists(f"Instance Profile {name} already exists.")
+            await check_name_free(session, InstanceProfile, account.account_id, name,
+                                  f"Instance Profile {name} already exists.")
             row = InstanceProfile(profile_id="AIPA" + ids.user_id()[4:],
                                   account_id=account.account_id, name=name,
                                   name_lower=name.lower(), path=path)
@@ -212,10 +197,7 @@ class RolesProvider(IamBase):
     async def list_instance_profiles(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         async with self.cloud.sessions() as session:
             account = await self.target_account(ctx, params, session)
-            rows, truncated = await page(session, InstanceProfile, account.account_id, params)
-            out = paged("InstanceProfiles", rows, truncated, lambda r: r)
-            out["InstanceProfiles"] = [await self._profile_out(session, r) for r in rows]
-        return out
+            return await self._profiles_page(session, account.account_id, params)
 
     @operation("ListInstanceProfilesForRole")
     async def list_instance_profiles_for_role(self, ctx: RequestContext,
@@ -223,11 +205,8 @@ class RolesProvider(IamBase):
         async with self.cloud.sessions() as session:
             account = await self.target_account(ctx, params, session)
             role = await get_role(session, account.account_id, params["RoleName"])
-            rows, truncated = await page(session, InstanceProfile, account.account_id, params,
-                                         InstanceProfile.role_id == role.role_id)
-            out = paged("InstanceProfiles", rows, truncated, lambda r: r)
-            out["InstanceProfiles"] = [await self._profile_out(session, r) for r in rows]
-        return out
+            return await self._profiles_page(session, account.account_id, params,
+                                             InstanceProfile.role_id == role.role_id)
 
     @operation("AddRoleToInstanceProfile")
     async def add_role_to_instance_profile(self, ctx: RequestContext,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.server.context import RequestContext
@@ -17,25 +17,29 @@ from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
 from cloudctl.services.iam.common import (
     IamBase,
-    already_exists,
     arn,
     check_path,
-    decode_marker,
-    delete_conflict,
-    drop_tags,
-    encode_marker,
-    max_items,
     merge_tags,
     no_such_entity,
     tags_out,
+)
+from cloudctl.services.iam.entities import (
+    POLICY_DEPENDENTS,
+    check_name_free,
+    delete_entity,
+    get_named,
+    list_entity_tags,
+    list_named,
+    page,
+    paged,
+    tag_entity,
+    untag_entity,
 )
 from cloudctl.services.iam.models import (
     AccessKey,
     Group,
     GroupMember,
-    InlinePolicy,
     LoginProfile,
-    PolicyAttachment,
     SigningCertificate,
     User,
 )
@@ -60,42 +64,13 @@ def group_out(group: Group) -> dict[str, Any]:
 
 
 async def get_user(session: AsyncSession, account_id: str, name: str) -> User:
-    user = (await session.execute(select(User).where(
-        User.account_id == account_id, User.name_lower == name.lower()))).scalar_one_or_none()
-    if user is None:
-        raise no_such_entity(f"The user with name {name} cannot be found.")
-    return user
+    return await get_named(session, User, account_id, name,
+                           f"The user with name {name} cannot be found.")
 
 
 async def get_group(session: AsyncSession, account_id: str, name: str) -> Group:
-    group = (await session.execute(select(Group).where(
-        Group.account_id == account_id, Group.name_lower == name.lower()))).scalar_one_or_none()
-    if group is None:
-        raise no_such_entity(f"The group with name {name} cannot be found.")
-    return group
-
-
-async def page(session: AsyncSession, table: Any, account_id: str, params: dict[str, Any],
-               *where: Any) -> tuple[list[Any], bool]:
-    """One page of ``table`` rows of the account ordered by ``name_lower``."""
-    limit = max_items(params)
-    query = select(table).where(table.account_id == account_id, *where)
-    prefix = params.get("PathPrefix")
-    if prefix:
-        query = query.where(table.path.startswith(prefix, autoescape=True))
-    after = decode_marker(params)
-    if after is not None:
-        query = query.where(table.name_lower > after)
-    rows = list((await session.execute(query.order_by(table.name_lower).limit(limit + 1))
-                 ).scalars().all())
-    return rows[:limit], len(rows) > limit
-
-
-def paged(field: str, rows: list[Any], truncated: bool, render: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {field: [render(r) for r in rows], "IsTruncated": truncated}
-    if truncated:
-        out["Marker"] = encode_marker(rows[-1].name_lower)
-    return out
+    return await get_named(session, Group, account_id, name,
+                           f"The group with name {name} cannot be found.")
 
 
 class UsersProvider(IamBase):
@@ -105,10 +80,8 @@ class UsersProvider(IamBase):
         name, path = params["UserName"], check_path(params.get("Path"))
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
-            exists = (await session.execute(select(User.user_id).where(
-                User.account_id == account.account_id, User.name_lower == name.lower()))).first()
-            if exists:
-                raise already_exists(f"User with name {name} already exists.")
+            await check_name_free(session, User, account.account_id, name,
+                                  f"User with name {name} already exists.")
             user = User(user_id=ids.user_id(), account_id=account.account_id, name=name,
                         name_lower=name.lower(), path=path,
                         tags_json=merge_tags("[]", params.get("Tags") or []))
@@ -134,10 +107,7 @@ class UsersProvider(IamBase):
 
     @operation("ListUsers")
     async def list_users(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session:
-            account = await self.target_account(ctx, params, session)
-            rows, truncated = await page(session, User, account.account_id, params)
-        return paged("Users", rows, truncated, user_out)
+        return await list_named(self, ctx, params, User, "Users", user_out)
 
     @operation("UpdateUser")
     async def update_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -146,11 +116,8 @@ class UsersProvider(IamBase):
             user = await get_user(session, account.account_id, params["UserName"])
             new_name = params.get("NewUserName")
             if new_name and new_name.lower() != user.name_lower:
-                clash = (await session.execute(select(User.user_id).where(
-                    User.account_id == account.account_id,
-                    User.name_lower == new_name.lower()))).first()
-                if clash:
-                    raise already_exists(f"User with name {new_name} already exists.")
+                await check_name_free(session, User, account.account_id, new_name,
+                                      f"User with name {new_name} already exists.")
             if new_name:
                 user.name, user.name_lower = new_name, new_name.lower()
             if params.get("NewPath"):
@@ -160,57 +127,38 @@ class UsersProvider(IamBase):
 
     @operation("DeleteUser")
     async def delete_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            user = await get_user(session, account.account_id, params["UserName"])
-            uid = user.user_id
-            for table, column in ((AccessKey, AccessKey.user_id),
-                                  (SigningCertificate, SigningCertificate.user_id),
-                                  (GroupMember, GroupMember.user_id),
-                                  (InlinePolicy, InlinePolicy.owner_id),
-                                  (PolicyAttachment, PolicyAttachment.owner_id),
-                                  (LoginProfile, LoginProfile.user_id)):
-                if (await session.execute(select(func.count()).select_from(table)
-                                          .where(column == uid))).scalar_one():
-                    raise delete_conflict(f"Cannot delete entity, must {_what(table)} first.")
-            await session.delete(user)
+        await delete_entity(self, ctx, params, "UserName", get_user, lambda u: u.user_id, (
+            (AccessKey, AccessKey.user_id, "delete access keys"),
+            (SigningCertificate, SigningCertificate.user_id, "delete signing certificates"),
+            (GroupMember, GroupMember.user_id, "remove users from group"),
+            *POLICY_DEPENDENTS,
+            (LoginProfile, LoginProfile.user_id, "delete login profile")))
         self.invalidate()
         return {}
 
     @operation("TagUser")
     async def tag_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            user = await get_user(session, account.account_id, params["UserName"])
-            user.tags_json = merge_tags(user.tags_json, params["Tags"])
+        await tag_entity(self, ctx, params, "UserName", get_user)
         self.invalidate()
         return {}
 
     @operation("UntagUser")
     async def untag_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            user = await get_user(session, account.account_id, params["UserName"])
-            user.tags_json = drop_tags(user.tags_json, params["TagKeys"])
+        await untag_entity(self, ctx, params, "UserName", get_user)
         self.invalidate()
         return {}
 
     @operation("ListUserTags")
     async def list_user_tags(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session:
-            account = await self.target_account(ctx, params, session)
-            user = await get_user(session, account.account_id, params["UserName"])
-        return {"Tags": tags_out(user.tags_json), "IsTruncated": False}
+        return await list_entity_tags(self, ctx, params, "UserName", get_user)
 
     @operation("CreateGroup")
     async def create_group(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         name, path = params["GroupName"], check_path(params.get("Path"))
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
-            exists = (await session.execute(select(Group.group_id).where(
-                Group.account_id == account.account_id, Group.name_lower == name.lower()))).first()
-            if exists:
-                raise already_exists(f"Group with name {name} already exists.")
+            await check_name_free(session, Group, account.account_id, name,
+                                  f"Group with name {name} already exists.")
             group = Group(group_id=ids.group_id(), account_id=account.account_id, name=name,
                           name_lower=name.lower(), path=path)
             session.add(group)
@@ -231,10 +179,7 @@ class UsersProvider(IamBase):
 
     @operation("ListGroups")
     async def list_groups(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session:
-            account = await self.target_account(ctx, params, session)
-            rows, truncated = await page(session, Group, account.account_id, params)
-        return paged("Groups", rows, truncated, group_out)
+        return await list_named(self, ctx, params, Group, "Groups", group_out)
 
     @operation("ListGroupsForUser")
     async def list_groups_for_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -253,11 +198,8 @@ class UsersProvider(IamBase):
             group = await get_group(session, account.account_id, params["GroupName"])
             new_name = params.get("NewGroupName")
             if new_name and new_name.lower() != group.name_lower:
-                clash = (await session.execute(select(Group.group_id).where(
-                    Group.account_id == account.account_id,
-                    Group.name_lower == new_name.lower()))).first()
-                if clash:
-                    raise already_exists(f"Group with name {new_name} already exists.")
+                await check_name_free(session, Group, account.account_id, new_name,
+                                      f"Group with name {new_name} already exists.")
                 group.name, group.name_lower = new_name, new_name.lower()
             if params.get("NewPath"):
                 group.path = check_path(params["NewPath"])
@@ -265,16 +207,8 @@ class UsersProvider(IamBase):
 
     @operation("DeleteGroup")
     async def delete_group(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            group = await get_group(session, account.account_id, params["GroupName"])
-            for table, column in ((GroupMember, GroupMember.group_id),
-                                  (InlinePolicy, InlinePolicy.owner_id),
-                                  (PolicyAttachment, PolicyAttachment.owner_id)):
-                if (await session.execute(select(func.count()).select_from(table)
-                                          .where(column == group.group_id))).scalar_one():
-                    raise delete_conflict(f"Cannot delete entity, must {_what(table)} first.")
-            await session.delete(group)
+        await delete_entity(self, ctx, params, "GroupName", get_group, lambda g: g.group_id, (
+            (GroupMember, GroupMember.group_id, "remove users from group"), *POLICY_DEPENDENTS))
         return {}
 
     @operation("AddUserToGroup")
@@ -300,10 +234,3 @@ class UsersProvider(IamBase):
                 raise no_such_entity(f"User {user.name} is not in group {group.name}.")
         self.invalidate()
         return {}
-
-
-def _what(table: Any) -> str:
-    return {AccessKey: "delete access keys", SigningCertificate: "delete signing certificates",
-            GroupMember: "remove users from group", InlinePolicy: "delete policies",
-            PolicyAttachment: "detach all policies", LoginProfile: "delete login profile"
-            }.get(table, "delete dependent entities")

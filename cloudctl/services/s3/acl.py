@@ -6,6 +6,7 @@ An ACL is stored as the plain data of S3's ``AccessControlPolicy`` (``Owner`` an
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -123,6 +124,13 @@ async def from_request(session: AsyncSession, params: dict[str, Any], owner: Own
 
 def dump(acl: Acl) -> str:
     return json.dumps(acl, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=4096)
+def private_text(owner: Owner) -> str:
+    """The stored form of the default (``private``) ACL of ``owner``'s objects: every
+    PUT without an ACL stores it, so it is made once per owner."""
+    return dump(canned("private", owner))
 
 
 def load(text: str | None) -> Acl:

@@ -142,6 +142,26 @@ class Payload:
         for state in self.checksums.values():
             state.update(data)
 
+    async def read_small(self, limit: int) -> bytes | None:
+        """The whole payload when it is a plain body of a declared size up to ``limit``
+        (one read, no stream of chunks); None otherwise (use :meth:`chunks`)."""
+        if self.chunked is not None or self.declared_size is None \
+                or self.declared_size > limit:
+            return None
+        if self._stream is None:
+            data = bytes(self._bytes)
+        else:
+            data = await self._stream.read(self.declared_size)
+            while len(data) < self.declared_size:
+                more = await self._stream.read(self.declared_size - len(data))
+                if not more:
+                    break  # verify() answers IncompleteBody
+                data += more
+        self.size = len(data)
+        if self._sha is not None or self.checksums:
+            self._digest(data)
+        return data
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The payload bytes, as they arrive."""
         source: AsyncIterator[bytes]

@@ -66,23 +66,22 @@ async def _chain(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator
         yield chunk
 
 
-async def store(blobs: BlobStore, chunks: AsyncIterator[bytes], *, limit: int,
+async def store(blobs: BlobStore, chunks: AsyncIterator[bytes] | None, *, limit: int,
                 declared_size: int | None, expected_md5: str | None,
-                data_key: sse.DataKey | None) -> Stored:
-    """Store an upload's plaintext ``chunks`` inline or as a new blob; see the module doc.
+                data_key: sse.DataKey | None, whole: bytes | None = None) -> Stored:
+    """Store an upload's plaintext ``chunks`` (or its ``whole`` bytes, already read)
+    inline or as a new blob; see the module doc.
 
     Raises :class:`BadDigest` (nothing stored) when ``expected_md5`` does not match.
     """
+    if whole is not None and limit and len(whole) <= limit:
+        return _inline(whole, expected_md5, data_key)
+    if chunks is None:
+        chunks = _chain([whole or b""], _nothing())
     if limit and (declared_size is None or declared_size <= limit):
         data, rest = await gather(chunks, limit)
         if rest is None:
-            md5 = hashlib.md5(data).hexdigest()
-            if expected_md5 is not None and expected_md5 != md5:
-                raise BadDigest("Content-MD5 mismatch")
-            if not data:
-                return Stored(None, None, 0, md5)
-            body = data_key.transform(0, 0, data) if data_key is not None else data
-            return Stored(None, body, len(data), md5)
+            return _inline(data, expected_md5, data_key)
         chunks = rest
     blob_id = new_blob_id()
     encrypting = sse.Encrypting(data_key) if data_key is not None else None
@@ -94,6 +93,21 @@ async def store(blobs: BlobStore, chunks: AsyncIterator[bytes], *, limit: int,
             await blobs.delete(blob_id)
         raise BadDigest("Content-MD5 mismatch")
     return Stored(blob_id, None, info.size, md5)
+
+
+def _inline(data: bytes, expected_md5: str | None, data_key: sse.DataKey | None) -> Stored:
+    md5 = hashlib.md5(data).hexdigest()
+    if expected_md5 is not None and expected_md5 != md5:
+        raise BadDigest("Content-MD5 mismatch")
+    if not data:
+        return Stored(None, None, 0, md5)
+    body = data_key.transform(0, 0, data) if data_key is not None else data
+    return Stored(None, body, len(data), md5)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
 
 
 def is_inline(row: S3Object) -> bool:

@@ -199,17 +199,20 @@ class ObjectProvider(S3Provider):
             if acls.grants_requested(params):
                 acl = await acls.from_request(session(), params, owner, bucket_owner) \
                     or acls.canned("private", owner)
+                acl_text = acls.dump(acl)
+            elif params.get("ACL"):
+                acl_text = acls.dump(acls.canned(str(params["ACL"]), owner, bucket_owner))
             else:
-                acl = acls.canned(str(params["ACL"]), owner, bucket_owner) \
-                    if params.get("ACL") else acls.canned("private", owner)
+                acl_text = acls.private_text(owner)
         payload = Payload(ctx, params, int(self.cloud.properties.get(props.MAX_OBJECT_BYTES)))
         data_key = sse.DataKey.new() if encrypt else None
+        limit = int(self.cloud.properties.get(props.INLINE_MAX_BYTES))
+        whole = await payload.read_small(limit)
         try:
             stored = await inline.store(
-                self.store, payload.chunks(),
-                limit=int(self.cloud.properties.get(props.INLINE_MAX_BYTES)),
+                self.store, payload.chunks() if whole is None else None, limit=limit,
                 declared_size=payload.declared_size, expected_md5=payload.expected_md5,
-                data_key=data_key)
+                data_key=data_key, whole=whole)
         except BadDigest:
             raise s3_error("BadDigest", "The Content-MD5 you specified did not match what we "
                            "received.") from None
@@ -230,7 +233,7 @@ class ObjectProvider(S3Provider):
                                 etag=stored.md5_hex, last_modified=now(), sse_key=sse_key,
                                 owner_account=owner_account, headers=dumps(headers),
                                 storage_class=str(params.get("StorageClass") or "STANDARD"),
-                                acl=acls.dump(acl), tags=dumps(tags) if tags else None,
+                                acl=acl_text, tags=dumps(tags) if tags else None,
                                 delete_marker=False, parts=0, inline_data=stored.inline_data)
 
             row = await commit_version(self, name, make_row)
