@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -241,3 +242,48 @@ def test_upload_fileobj_streams(s3: Any) -> None:
     out = io.BytesIO()
     s3.download_fileobj(name, "f", out)
     assert out.getvalue() == data
+
+
+def test_small_objects_inline_and_at_the_limit(s3: Any) -> None:
+    """Objects up to objectstorage.inline_max_bytes (64 KiB) live in their row: every
+    operation that reads object data serves them the same as blob-backed ones, across
+    the boundary (64 KiB inline, 64 KiB + 1 a blob), unsized streams and copies."""
+    name = bucket_name("inl")
+    s3.create_bucket(Bucket=name)
+    bodies = {"empty": b"", "tiny": b"x", "edge": os.urandom(64 << 10),
+              "over": os.urandom((64 << 10) + 1)}
+    for key, body in bodies.items():
+        put = s3.put_object(Bucket=name, Key=key, Body=body, Metadata={"k": key})
+        assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    for key, body in bodies.items():
+        got = s3.get_object(Bucket=name, Key=key)
+        assert got["Body"].read() == body and got["Metadata"] == {"k": key}
+        assert s3.head_object(Bucket=name, Key=key)["ContentLength"] == len(body)
+    edge = bodies["edge"]
+    ranged = s3.get_object(Bucket=name, Key="edge", Range="bytes=65530-")
+    assert ranged["Body"].read() == edge[65530:]
+    assert ranged["ContentRange"] == f"bytes 65530-{len(edge) - 1}/{len(edge)}"
+    # an upload without Content-Length (aws-chunked, as upload_fileobj sends small files)
+    s3.upload_fileobj(io.BytesIO(b"streamed"), name, "streamed")
+    assert s3.get_object(Bucket=name, Key="streamed")["Body"].read() == b"streamed"
+    # copies of an inline source: whole (inline again) and a ranged part copy
+    s3.copy_object(Bucket=name, Key="edge-copy", CopySource=f"{name}/edge")
+    assert s3.get_object(Bucket=name, Key="edge-copy")["Body"].read() == edge
+    upload = s3.create_multipart_upload(Bucket=name, Key="from-inline")["UploadId"]
+    part = s3.upload_part_copy(Bucket=name, Key="from-inline", UploadId=upload, PartNumber=1,
+                               CopySource=f"{name}/edge", CopySourceRange="bytes=100-4195")
+    s3.complete_multipart_upload(Bucket=name, Key="from-inline", UploadId=upload,
+                                 MultipartUpload={"Parts": [
+                                     {"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]})
+    assert s3.get_object(Bucket=name, Key="from-inline")["Body"].read() == edge[100:4196]
+    # overwrite an inline object with a blob-backed one and back
+    s3.put_object(Bucket=name, Key="tiny", Body=bodies["over"])
+    assert s3.get_object(Bucket=name, Key="tiny")["Body"].read() == bodies["over"]
+    s3.put_object(Bucket=name, Key="tiny", Body=b"small again")
+    assert s3.get_object(Bucket=name, Key="tiny")["Body"].read() == b"small again"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=name, Key="bad", Body=b"abc", ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg==")
+    assert _code(exc) == "BadDigest"
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=name, Key="bad")
+    assert exc.value.response["Error"]["Code"] == "404"
