@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,17 @@ def teardown_local_network(cloud: LiveCloud, netns: str) -> None:
 
     netd_host.teardown(netd_host.HostConfig(netns=netns, host="local",
                                             state_dir=cloud.data_dir / "netd" / "local"))
+
+
+def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """Poll ``fn`` until it returns something truthy (returned), failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def new_cloud(database_url: str | None = None) -> LiveCloud:

@@ -10,12 +10,11 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud
+from tests.support import LiveCloud, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -24,14 +23,7 @@ pytestmark = [
 ]
 
 
-def _wait(fn: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+_wait = wait_for
 
 
 
