@@ -121,7 +121,9 @@ class InstancesProvider(Provider):
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
         profile = await self._profile(account, params.get("IamInstanceProfile"))
-        async with self.cloud.sessions() as session, session.begin():
+        async with scheduler.placements_of(self.cloud.services), self.cloud.sessions() as session, \
+                session.begin():
+            await scheduler.lock_placements(session)
             if token:
                 existing = list((await session.execute(select(Instance).where(
                     Instance.account_id == account, Instance.region == ctx.region,

@@ -2,7 +2,8 @@
 
 Pure functions over a capacity snapshot (nodes and what their live instances
 use); the caller takes the snapshot inside the RunInstances transaction and
-records the placements there. Policies (``cloud.scheduler.policy``):
+records the placements there, under ``placements_of`` and ``lock_placements`` so that
+concurrent launches (in one process, or on PostgreSQL in any) see each other's. Policies (``cloud.scheduler.policy``):
 
 - ROUNDROBIN (Eucalyptus' default): the next node after the last one used, per zone;
 - GREEDY: fill the first node that fits before using the next (POWERSAVE = GREEDY).
@@ -13,7 +14,12 @@ A request that does not fit entirely answers ``InsufficientInstanceCapacity``
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
@@ -108,3 +114,28 @@ def place(nodes: list[NodeCapacity], zone: str, cores: int, memory_mib: int, min
             out.append(node.name)
             state.last[zone] = node.name
     return out
+
+
+_ADVISORY_KEY = 0x636C6F7564  # "cloud": the PostgreSQL advisory lock of placements
+
+
+def placements_of(services: dict[str, Any]) -> asyncio.Lock:
+    """The lock of this process's placements (one per API process and event loop)."""
+    lock: asyncio.Lock = services.setdefault("ec2.placements", asyncio.Lock())
+    return lock
+
+
+async def lock_placements(session: AsyncSession) -> None:
+    """Inside a RunInstances transaction, before its capacity snapshot: wait for the
+    placements of every other API process (PostgreSQL: a transaction-scoped advisory
+    lock, released by the commit or rollback; SQLite: its write lock). The caller holds ``placements_of`` its
+    cloud around the whole transaction for this process's own, so two launches never
+    both take the last room on a node."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
+    elif dialect == "sqlite":
+        # a write that changes nothing takes SQLite's write lock now (as BEGIN IMMEDIATE
+        # would), so another process's launch waits here instead of failing later to
+        # upgrade a read snapshot its own commit made stale
+        await session.execute(text("DELETE FROM ec2_instances WHERE 0"))
