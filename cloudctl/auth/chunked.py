@@ -2,9 +2,12 @@
 
 Owns verifying ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` uploads: each chunk is
 signed over the previous chunk's signature, seeded by the request signature
-(``SigV4Context``), and the zero-length final chunk closes the chain. It also
-decodes unsigned aws-chunked bodies (``STREAMING-UNSIGNED-PAYLOAD-TRAILER``) and
-returns their trailing headers; checking a trailer checksum is the S3 layer's job.
+(``SigV4Context``), and the zero-length final chunk closes the chain. With
+``...-PAYLOAD-TRAILER`` the trailing headers are signed too: ``x-amz-trailer-signature``
+is the HMAC of ``AWS4-HMAC-SHA256-TRAILER``, the date, the scope, the final chunk's
+signature and the SHA-256 of the trailing headers (``name:value\n`` each, by name).
+It also decodes unsigned aws-chunked bodies (``STREAMING-UNSIGNED-PAYLOAD-TRAILER``)
+and returns their trailing headers; checking a trailer checksum is the S3 layer's job.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class ChunkSignatureVerifier:
     def __init__(self, context: SigV4Context, *, family: Family = Family.S3) -> None:
         self._key = context.signing_key
         self._prefix = f"AWS4-HMAC-SHA256-PAYLOAD\n{context.timestamp}\n{context.scope}\n"
+        self._trailer_prefix = f"AWS4-HMAC-SHA256-TRAILER\n{context.timestamp}\n{context.scope}\n"
         self._previous = context.seed_signature
         self._family = family
         self.finished = False
@@ -49,6 +53,19 @@ class ChunkSignatureVerifier:
         self._previous = expected
         if not chunk:
             self.finished = True
+
+    def verify_trailer(self, trailers: dict[str, str], signature: str | None) -> None:
+        """Check the signature of the trailing headers (after the final chunk)."""
+        if not self.finished:
+            raise _incomplete("trailing headers before the final chunk")
+        if signature is None:
+            raise _incomplete("missing x-amz-trailer-signature")
+        canonical = "".join(f"{name}:{trailers[name]}\n" for name in sorted(trailers))
+        text = (f"{self._trailer_prefix}{self._previous}\n"
+                f"{hashlib.sha256(canonical.encode()).hexdigest()}")
+        expected = hmac.digest(self._key, text.encode(), "sha256").hex()
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            raise signature_mismatch(self._family, signature=signature)
 
 
 def _incomplete(detail: str) -> AwsError:
@@ -99,9 +116,11 @@ class ChunkedBody:
     headers (lower-case names), if any.
     """
 
-    def __init__(self, stream: BodyStream, verifier: ChunkSignatureVerifier | None = None) -> None:
+    def __init__(self, stream: BodyStream, verifier: ChunkSignatureVerifier | None = None,
+                 *, signed_trailer: bool = False) -> None:
         self._reader = _Reader(stream)
         self._verifier = verifier
+        self._signed_trailer = signed_trailer and verifier is not None
         self.trailers: dict[str, str] = {}
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -129,12 +148,20 @@ class ChunkedBody:
             yield data
 
     async def _read_trailers(self) -> None:
+        signature: str | None = None
         while True:
             try:
                 line = await self._reader.line()
             except AwsError:
-                return  # no trailing CRLF after the final chunk: tolerated
+                break  # no trailing CRLF after the final chunk: tolerated
             if not line:
-                return
+                break
             name, _, value = line.decode("utf-8", "replace").partition(":")
-            self.trailers[name.strip().lower()] = value.strip()
+            name = name.strip().lower()
+            if name == "x-amz-trailer-signature":
+                signature = value.strip()
+            else:
+                self.trailers[name] = value.strip()
+        if self._signed_trailer and self.trailers:
+            assert self._verifier is not None
+            self._verifier.verify_trailer(self.trailers, signature)

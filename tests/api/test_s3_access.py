@@ -211,6 +211,80 @@ def test_aws_chunked_signed_upload(cloud: LiveCloud) -> None:
         s3.head_object(Bucket=name, Key="chunked")
 
 
+@pytest.mark.parametrize("bad", [None, "signature", "checksum", "missing"])
+def test_aws_chunked_signed_trailer(cloud: LiveCloud, bad: str | None) -> None:
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER (the AWS SDKs over plain HTTP): signed
+    chunks, then an x-amz-checksum-crc32 trailer signed by x-amz-trailer-signature. A
+    wrong or missing trailer signature is refused (403 / 400), a wrong checksum under a
+    valid signature is BadDigest; nothing is stored either way."""
+    import base64
+    import hashlib
+    import hmac
+    import zlib
+    from datetime import UTC, datetime
+
+    s3 = cloud.client("s3")
+    name = bucket_name("trl")
+    s3.create_bucket(Bucket=name)
+    payload = b"t" * 70000
+    now = datetime.now(UTC)
+    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    scope = f"{day}/{cloud.region}/s3/aws4_request"
+    mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+    headers = {"host": f"127.0.0.1:{cloud.port}", "x-amz-date": stamp,
+               "x-amz-content-sha256": mode, "x-amz-trailer": "x-amz-checksum-crc32",
+               "x-amz-decoded-content-length": str(len(payload)),
+               "content-encoding": "aws-chunked"}
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join(["PUT", f"/{name}/obj", "",
+                           "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)), signed, mode])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + cloud.secret_key).encode()
+    for part in (day, cloud.region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), "sha256").digest()
+    seed = previous = hmac.new(key, to_sign.encode(), "sha256").hexdigest()
+    body = b""
+    for chunk in (payload[:65536], payload[65536:], b""):
+        text = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", stamp, scope, previous,
+                          hashlib.sha256(b"").hexdigest(), hashlib.sha256(chunk).hexdigest()])
+        previous = hmac.new(key, text.encode(), "sha256").hexdigest()
+        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk
+        body += b"\r\n" if chunk else b""
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    if bad == "checksum":
+        crc = "AAAAAA=="
+    trailer = f"x-amz-checksum-crc32:{crc}\n"
+    text = "\n".join(["AWS4-HMAC-SHA256-TRAILER", stamp, scope, previous,
+                      hashlib.sha256(trailer.encode()).hexdigest()])
+    signature = hmac.new(key, text.encode(), "sha256").hexdigest()
+    if bad == "signature":
+        signature = hmac.new(key, b"something else", "sha256").hexdigest()
+    body += trailer.replace("\n", "\r\n").encode()
+    if bad != "missing":
+        body += f"x-amz-trailer-signature:{signature}\r\n".encode()
+    body += b"\r\n"
+    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={cloud.access_key}/{scope}, "
+                                f"SignedHeaders={signed}, Signature={seed}")
+    headers["content-length"] = str(len(body))
+    conn = httpclient.HTTPConnection("127.0.0.1", cloud.port, timeout=30)
+    try:
+        conn.request("PUT", f"/{name}/obj", body=body, headers=headers)
+        resp = conn.getresponse()
+        status, answer = resp.status, resp.read()
+    finally:
+        conn.close()
+    expected = {None: (200, b""), "signature": (403, b"SignatureDoesNotMatch"),
+                "checksum": (400, b"BadDigest"), "missing": (400, b"IncompleteBody")}[bad]
+    assert status == expected[0] and expected[1] in answer, (status, answer)
+    if bad is None:
+        got = s3.get_object(Bucket=name, Key="obj", ChecksumMode="ENABLED")
+        assert got["Body"].read() == payload and got["ChecksumCRC32"] == crc
+    else:
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=name, Key="obj")
+
+
 def test_bucket_configuration_documents(cloud: LiveCloud) -> None:
     s3 = cloud.client("s3")
     name = bucket_name("cfg")

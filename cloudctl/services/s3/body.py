@@ -113,7 +113,9 @@ class Payload:
                     raise s3_error("InvalidRequest", "aws-chunked signed payload requires a "
                                    "SigV4 signature")
                 verifier = ChunkSignatureVerifier(self.auth.sigv4)
-            self.chunked = ChunkedBody(self._stream, verifier)
+            self.chunked = ChunkedBody(
+                self._stream, verifier,
+                signed_trailer=sha_decl == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
         self.sha256_expected = sha_decl.lower() if len(sha_decl) == 64 else None
         if self.auth is not None and self.auth.content_sha256 is None and self._stream is None:
             self.sha256_expected = None  # the auth layer checked the whole body already
