@@ -73,6 +73,34 @@ def test_identity_policy_of_a_user_limits_s3(cloud: LiveCloud) -> None:
     _denied(lister.copy_object, Bucket=mine, Key="up/copy", CopySource=f"{elsewhere}/doc")
 
 
+def test_version_actions_are_their_own(cloud: LiveCloud) -> None:
+    """A request naming a version needs the version form of the action, as on AWS:
+    s3:GetObject reads the current version only, s3:GetObjectVersion a named one."""
+    s3 = cloud.client("s3")
+    name = bucket_name("ver")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=name, Key="doc", Body=b"one")["VersionId"]
+    s3.put_object(Bucket=name, Key="doc", Body=b"two")
+    iam = cloud.client("iam")
+    current = _user(cloud, iam, bucket_name("cur"),
+                    _allow(["s3:GetObject", "s3:GetObjectTagging"], [f"arn:aws:s3:::{name}/*"]))
+    assert current.get_object(Bucket=name, Key="doc")["Body"].read() == b"two"
+    _denied(current.get_object, Bucket=name, Key="doc", VersionId=first)
+    with pytest.raises(ClientError) as exc:  # HEAD: the status only, no error document
+        current.head_object(Bucket=name, Key="doc", VersionId=first)
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    _denied(current.get_object_tagging, Bucket=name, Key="doc", VersionId=first)
+    _denied(current.copy_object, Bucket=name, Key="copy",
+            CopySource={"Bucket": name, "Key": "doc", "VersionId": first})
+    versions = _user(cloud, iam, bucket_name("vers"),
+                     _allow(["s3:GetObjectVersion", "s3:GetObjectVersionTagging"],
+                            [f"arn:aws:s3:::{name}/*"]))
+    assert versions.get_object(Bucket=name, Key="doc", VersionId=first)["Body"].read() == b"one"
+    assert versions.get_object_tagging(Bucket=name, Key="doc", VersionId=first)["TagSet"] == []
+    _denied(versions.get_object, Bucket=name, Key="doc")
+
+
 def test_bucket_policy_explicit_deny_wins_for_owner_and_users(cloud: LiveCloud) -> None:
     s3 = cloud.client("s3")
     name = bucket_name("deny")

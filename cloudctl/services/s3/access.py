@@ -56,12 +56,30 @@ ACTIONS: dict[str, str | None] = {
 }
 
 
+# the action of an operation on a named object version (a request with versionId)
+VERSION_ACTIONS = {
+    "s3:GetObject": "s3:GetObjectVersion", "s3:GetObjectAcl": "s3:GetObjectVersionAcl",
+    "s3:PutObjectAcl": "s3:PutObjectVersionAcl",
+    "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
+    "s3:DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
+    "s3:DeleteObject": "s3:DeleteObjectVersion",
+}
+
+
+def for_version(action: str, version_id: Any) -> str:
+    """``action``, or its version form when the request names a version (AWS: a GET
+    with ``versionId`` needs ``s3:GetObjectVersion``, not ``s3:GetObject``)."""
+    return VERSION_ACTIONS.get(action, action) if version_id is not None else action
+
+
 def arn(bucket: str, key: str | None = None) -> str:
     return f"arn:aws:s3:::{bucket}" + (f"/{key}" if key is not None else "")
 
 
 def operation_action(ctx: RequestContext, params: dict[str, Any]) -> str | None:
-    return ACTIONS.get(ctx.operation, f"s3:{ctx.operation}")
+    action = ACTIONS.get(ctx.operation, f"s3:{ctx.operation}")
+    return for_version(action, params.get("VersionId")) if action else action
 
 
 def operation_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:

@@ -186,7 +186,9 @@ class ConfigProvider(S3Provider):
             bucket = await self.bucket(session, params["Bucket"])
             row = await versioning.current(session, bucket.name, str(params["Key"]),
                                            params.get("VersionId"))
-            await self.authorize(session, ctx, bucket, "s3:GetObjectTagging", "READ",
+            await self.authorize(session, ctx, bucket,
+                                 access.for_version("s3:GetObjectTagging",
+                                                    params.get("VersionId")), "READ",
                                  key=row.key, object_acl=row.acl, object_owner=row.owner_account)
         out: dict[str, Any] = {"TagSet": _tag_set(row.tags)}
         if row.version_id != versioning.NULL:
@@ -212,7 +214,9 @@ class ConfigProvider(S3Provider):
             bucket = await self.bucket(session, params["Bucket"])
             row = await versioning.current(session, bucket.name, str(params["Key"]),
                                            params.get("VersionId"))
-            await self.authorize(session, ctx, bucket, action, "WRITE", key=row.key,
+            await self.authorize(session, ctx, bucket,
+                                 access.for_version(action, params.get("VersionId")), "WRITE",
+                                 key=row.key,
                                  object_acl=row.acl, object_owner=row.owner_account)
             row.tags = tags
             await session.commit()

@@ -12,8 +12,8 @@ from urllib.parse import unquote
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
+from cloudctl.services.s3 import access, conditions, identity, inline, sse, versioning
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import conditions, identity, inline, sse, versioning
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag
 from cloudctl.services.s3.errors import invalid_argument, s3_error
@@ -47,7 +47,8 @@ class CopyProvider(S3Provider):
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, bucket_name)
             row = await versioning.current(session, bucket.name, key, version)
-            await self.authorize(session, ctx, bucket, "s3:GetObject", "READ", key=key,
+            await self.authorize(session, ctx, bucket, access.for_version("s3:GetObject", version),
+                                 "READ", key=key,
                                  object_acl=row.acl, object_owner=row.owner_account)
             data = await inline.data_of(session, row) if inline.is_inline(row) else None
         conditions.check(params, row.etag, row.last_modified, prefix="CopySource")

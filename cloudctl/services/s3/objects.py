@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
+from cloudctl.services.s3 import access, conditions, fastsql, identity, inline, sse, versioning
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import conditions, fastsql, identity, inline, sse, versioning
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.base import (
     HTTP_STATUS_KEY,
@@ -169,6 +169,7 @@ class ObjectProvider(S3Provider):
         """The bucket and the object version to read; ``attached``: a row of ``session``."""
         bucket = await self.snapshot(str(params["Bucket"]))
         key = str(params["Key"])
+        action = access.for_version(action, params.get("VersionId"))
         fast = self.fast if params.get("VersionId") is None and not attached else None
         try:
             row = await fast.current(bucket.name, key) if fast is not None else None
