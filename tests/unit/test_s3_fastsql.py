@@ -110,3 +110,30 @@ def test_reads_return_the_rows_the_orm_reads(database: str) -> None:
     assert bucket.created_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert row is not None and (row.key, row.version_id, row.latest) == ("k", "null", True)
     assert row.inline_data == b"data" and row.size == 4
+
+
+def test_an_overwrite_replaces_the_null_version_in_place(database: str) -> None:
+    """The replaced version's blob id comes back (its blob is deleted after the
+    commit), the row keeps its seq, every column takes the new values."""
+    fast = fastsql.FastObjects(database)
+
+    async def run() -> tuple[list[str], list[str], int, int]:
+        first = object_row(bucket="b", key="k", blob_id="0000000001-blob", size=2 << 20,
+                           etag="old", last_modified=datetime.now(UTC),
+                           owner_account="111122223333", storage_class="STANDARD",
+                           headers="{}", acl="{}", tags='{"a":"1"}', sse_key=None, parts=0,
+                           delete_marker=False, inline_data=None)
+        garbage_first = await fast.install_null(first)
+        second = _row("k", b"now inline")
+        garbage_second = await fast.install_null(second)
+        return garbage_first, garbage_second, first.seq, second.seq
+
+    try:
+        garbage_first, garbage_second, seq_first, seq_second = asyncio.run(run())
+    finally:
+        fast.close()
+    assert garbage_first == [] and garbage_second == ["0000000001-blob"]
+    assert seq_first == seq_second
+    conn = sqlite3.connect(database)
+    assert conn.execute("SELECT blob_id, size, etag, tags, inline_data FROM s3_objects "
+                        "WHERE key = 'k'").fetchall() == [(None, 10, "e", None, b"now inline")]

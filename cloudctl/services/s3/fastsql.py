@@ -1,8 +1,8 @@
 """The hot object statements on SQLite, on plain ``sqlite3`` connections.
 
 Owns two statements that every small PUT and GET runs: installing a new null
-version in a bucket that was never versioned (``DELETE ... RETURNING`` of the old
-null version + ``INSERT``, one transaction) and reading the current version of a
+version in a bucket that was never versioned (the old null version's blob id, then an
+upsert of the null version in place, one transaction) and reading the current version of a
 key (with its inline bytes, see ``inline.py``); also the bucket row the 1-second bucket
 cache reloads. Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
 connection, several thread hops and the ORM's unit of work, ~2-7 ms of CPU per
@@ -42,10 +42,16 @@ _SELECT_CURRENT = (f"SELECT {_QUOTED} FROM s3_objects "
 _BUCKET_COLUMNS = ("name", "account_id", "region", "created_at", "versioning", "acl", "policy",
                    "lifecycle", "cors", "tags", "encryption")
 _SELECT_BUCKET = (f"SELECT {', '.join(_BUCKET_COLUMNS)} FROM s3_buckets WHERE name = ?")
-_DROP_NULL = ("DELETE FROM s3_objects WHERE bucket = ? AND \"key\" = ? AND version_id = 'null' "
-              "RETURNING blob_id")
-_INSERT = (f"INSERT INTO s3_objects ({_QUOTED.partition(', ')[2]}) "
-           f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})")
+_NULL_BLOB = ("SELECT blob_id FROM s3_objects "
+              "WHERE bucket = ? AND \"key\" = ? AND version_id = 'null'")
+# The null version is replaced in place: an overwrite changes the row and none of the
+# indexed columns, so one table page (not three b-trees twice) goes to the WAL.
+_UPSERT_NULL = (f"INSERT INTO s3_objects ({_QUOTED.partition(', ')[2]}) "
+                f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))}) "
+                "ON CONFLICT (bucket, \"key\", version_id) DO UPDATE SET "
+                + ", ".join(f'"{c}" = excluded."{c}"' for c in _COLUMNS
+                            if c not in ("seq", "bucket", "key", "version_id"))
+                + " RETURNING seq")
 
 
 CHECKPOINT_EVERY = 200  # inline commits between WAL checkpoints on the writer thread
@@ -62,6 +68,15 @@ def _text(value: datetime) -> str:
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _put_null(conn: sqlite3.Connection, values: tuple[Any, ...]) -> tuple[int, list[str]]:
+    """Install ``values`` as the null version (inside the caller's transaction): the seq
+    of the row and the blob ids the replaced null version no longer needs. Raises
+    IntegrityError when another version is current."""
+    old = [r[0] for r in conn.execute(_NULL_BLOB, values[:2]).fetchall() if r[0]]
+    seq = int(conn.execute(_UPSERT_NULL, values).fetchone()[0])
+    return seq, [blob for blob in old if blob != values[5]]
 
 
 class FastObjects:
@@ -141,8 +156,7 @@ class FastObjects:
         conn = self._conn(busy_ms)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            garbage = [r[0] for r in conn.execute(_DROP_NULL, values[:2]).fetchall() if r[0]]
-            seq = conn.execute(_INSERT, values).lastrowid
+            seq, garbage = _put_null(conn, values)
             conn.execute("COMMIT")
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK")
@@ -151,7 +165,6 @@ class FastObjects:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        assert seq is not None
         return seq, garbage
 
     def _install_many(self, batch: list[tuple[Any, ...]],
@@ -165,14 +178,11 @@ class FastObjects:
             for values in batch:
                 conn.execute("SAVEPOINT install")
                 try:
-                    garbage = [r[0] for r in conn.execute(_DROP_NULL, values[:2]).fetchall()
-                               if r[0]]
-                    seq = conn.execute(_INSERT, values).lastrowid
+                    seq, garbage = _put_null(conn, values)
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO install")
                     out.append(Conflict())
                 else:
-                    assert seq is not None
                     out.append((seq, garbage))
                 conn.execute("RELEASE install")
             conn.execute("COMMIT")
