@@ -26,13 +26,13 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud, teardown_local_network
+from tests.support import LiveCloud, new_cloud, teardown_local_network, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,14 +45,7 @@ CLIENT_NET = ("192.0.2.1", "192.0.2.2")  # TEST-NET-1, only inside our namespace
 TIMINGS: dict[str, float] = {}
 
 
-def _wait(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+_wait = wait_for
 
 
 def _run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -35,8 +35,8 @@ from tests.support import LiveCloud, new_cloud
 pytestmark = pytest.mark.integration
 
 
-def use_rbd(cloud: LiveCloud, rbd: dict[str, Any], prefix: str) -> None:
-    zone = zone_of(cloud)
+def use_rbd(cloud: LiveCloud, rbd: dict[str, Any], prefix: str, zone: str | None = None) -> None:
+    zone = zone or zone_of(cloud)
     settings = {"blockstoragemanager": "ceph-rbd", "ceph.conf": rbd["conffile"],
                 "ceph.keyring": rbd["keyring"], "ceph.user": rbd["client_name"],
                 "ceph.pool": rbd["pool"], "ceph.prefix": prefix}
@@ -178,12 +178,7 @@ def test_restore_snapshot_in_a_zone_with_other_storage(ceph_cluster: Any) -> Non
     rbd = {**ceph_cluster.rbd_config(), "prefix": f"x{uuid.uuid4().hex[:8]}."}
     files = {"root": str(Path(cloud.data_dir) / "volumes")}
     try:
-        settings = {"blockstoragemanager": "ceph-rbd", "ceph.conf": rbd["conffile"],
-                    "ceph.keyring": rbd["keyring"], "ceph.user": rbd["client_name"],
-                    "ceph.pool": rbd["pool"], "ceph.prefix": rbd["prefix"]}
-        cloud.cli("property", "set",
-                  *[f"eucalyptus-1b.storage.{k}={v}" for k, v in settings.items()])
-        time.sleep(1.5)  # property poll
+        use_rbd(cloud, rbd, rbd["prefix"], zone="eucalyptus-1b")
         ec2 = cloud.client("ec2")
         zones = sorted(z["ZoneName"] for z in ec2.describe_availability_zones()
                        ["AvailabilityZones"])
