@@ -201,14 +201,20 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _s3_preflight(cloud: Cloud, wire: WireRequest,
-                        request_id: str) -> WireResponse | None:
-    """A CORS preflight answered from the bucket's rules (None: not an S3 request)."""
+def _s3_route(wire: WireRequest) -> router.Route | None:
+    """The route of a request for S3 (None: unroutable, or another service)."""
     try:
         route = router.resolve(wire)
     except AwsError:
         return None
-    if route.service != "s3":
+    return route if route.service == "s3" else None
+
+
+async def _s3_preflight(cloud: Cloud, wire: WireRequest,
+                        request_id: str) -> WireResponse | None:
+    """A CORS preflight answered from the bucket's rules (None: not an S3 request)."""
+    route = _s3_route(wire)
+    if route is None:
         return None
     try:
         response: WireResponse = await cloud.services["s3.cors"].preflight(wire, route.path)
@@ -221,11 +227,8 @@ async def _s3_preflight(cloud: Cloud, wire: WireRequest,
 async def _s3_post(cloud: Cloud, wire: WireRequest, request: web.Request,
                    request_id: str) -> WireResponse | None:
     """A browser form upload (POST policy) to a bucket (None: not an S3 request)."""
-    try:
-        route = router.resolve(wire)
-    except AwsError:
-        return None
-    if route.service != "s3":
+    route = _s3_route(wire)
+    if route is None:
         return None
     try:
         response: WireResponse = await cloud.services["s3.post"].handle(

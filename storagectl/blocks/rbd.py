@@ -56,18 +56,23 @@ def _exists(io: Any, name: str) -> bool:
 
 
 def _remove_image(io: Any, name: str) -> None:
-    """Remove an image and its (unprotected or protected, childless) snaps."""
+    """Remove an image and its (unprotected or protected, childless) snaps.
+
+    An image that cannot be opened may be gone, or half-removed (a remove interrupted
+    or refused "busy" part-way leaves its directory entry without a header): librbd's
+    remove clears what is left either way, so it runs in both cases."""
     try:
         img = rbd.Image(io, name)
     except rbd.ImageNotFound:
-        return
-    try:
-        for snap in list(img.list_snaps()):
-            if img.is_protected_snap(snap["name"]):
-                img.unprotect_snap(snap["name"])
-            img.remove_snap(snap["name"])
-    finally:
-        img.close()
+        img = None
+    if img is not None:
+        try:
+            for snap in list(img.list_snaps()):
+                if img.is_protected_snap(snap["name"]):
+                    img.unprotect_snap(snap["name"])
+                img.remove_snap(snap["name"])
+        finally:
+            img.close()
     with contextlib.suppress(rbd.ImageNotFound):
         rbd.RBD().remove(io, name)
 

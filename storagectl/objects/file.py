@@ -75,6 +75,18 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist), write all of ``data`` and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _ensure_dir(path: Path) -> None:
     if path.is_dir():
         return
@@ -187,14 +199,7 @@ class _GroupCommitter:
                     dirs.setdefault(path.parent, []).append(index)
                     continue
                 assert dest is not None
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _write_new(path, data)
                 _ensure_dir(dest.parent)
                 os.replace(path, dest)
                 dirs.setdefault(dest.parent, []).append(index)
@@ -259,19 +264,11 @@ class FileBlobStore(BlobStore):
         if dest is not None:
             check_digest(digests.info(), expected_md5, expected_size)
         tmp = self._temp_path(name)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-            os.close(fd)
-            fd = -1
+            _write_new(tmp, data)
             if dest is not None:
                 self._publish(tmp, dest)
         except BaseException:
-            if fd >= 0:
-                os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
         return tmp

@@ -20,21 +20,15 @@ from tests.support import LiveCloud, new_cloud
 
 
 @pytest.fixture
-def crash_cloud() -> Iterator[LiveCloud]:
-    saved = {k: os.environ.get(k) for k in ("CLOUDCTL_LOCAL_NODE", "CLOUDCTL_DEMO_IMAGE")}
-    os.environ["CLOUDCTL_LOCAL_NODE"] = "fake"
-    os.environ["CLOUDCTL_DEMO_IMAGE"] = "0"
+def crash_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
+    monkeypatch.setenv("CLOUDCTL_LOCAL_NODE", "fake")  # restored after the test
+    monkeypatch.setenv("CLOUDCTL_DEMO_IMAGE", "0")
     cloud = new_cloud()
     try:
         cloud.start()
         yield cloud
     finally:
         cloud.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _instances_dir(cloud: LiveCloud) -> Path:

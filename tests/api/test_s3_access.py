@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client as httpclient
 import json
+from collections.abc import Callable
 
 import botocore.auth
 import botocore.credentials
@@ -151,55 +152,79 @@ def test_virtual_hosted_bucket(cloud: LiveCloud) -> None:
     assert status == 200 and b"<ListBucketResult" in body and b"hello.txt" in body
 
 
-def test_aws_chunked_signed_upload(cloud: LiveCloud) -> None:
-    """A hand-built STREAMING-AWS4-HMAC-SHA256-PAYLOAD upload, then a tampered chunk."""
+def _streaming_seed(cloud: LiveCloud, path: str, mode: str,
+                    extra: dict[str, str]) -> tuple[dict[str, str], bytes, str, str, str]:
+    """Headers of a SigV4 streaming upload to ``path`` signed now (``x-amz-content-sha256:
+    mode``), with the signing key, scope, timestamp and the seed signature its chunks
+    chain from. The Authorization header is already set."""
     import hashlib
     import hmac
     from datetime import UTC, datetime
 
+    now = datetime.now(UTC)
+    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    scope = f"{day}/{cloud.region}/s3/aws4_request"
+    headers = {"host": f"127.0.0.1:{cloud.port}", "x-amz-date": stamp,
+               "x-amz-content-sha256": mode, "content-encoding": "aws-chunked", **extra}
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join(["PUT", path, "", "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
+                           signed, mode])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + cloud.secret_key).encode()
+    for part in (day, cloud.region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), "sha256").digest()
+    seed = hmac.new(key, to_sign.encode(), "sha256").hexdigest()
+    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={cloud.access_key}/{scope}, "
+                                f"SignedHeaders={signed}, Signature={seed}")
+    return headers, key, scope, stamp, seed
+
+
+def _signed_chunks(key: bytes, scope: str, stamp: str, previous: str, chunks: list[bytes],
+                   tamper: Callable[[bytes], bytes] | None = None) -> tuple[bytes, str]:
+    """aws-chunked framing of ``chunks`` and the final empty chunk, each signed over the
+    previous signature (``tamper`` changes a chunk after signing); the body (trailers
+    and the closing CRLF still to come) and the final chunk's signature."""
+    import hashlib
+    import hmac
+
+    body = b""
+    for chunk in [*chunks, b""]:
+        text = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", stamp, scope, previous,
+                          hashlib.sha256(b"").hexdigest(), hashlib.sha256(chunk).hexdigest()])
+        previous = hmac.new(key, text.encode(), "sha256").hexdigest()
+        sent = tamper(chunk) if tamper else chunk
+        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + sent
+        body += b"\r\n" if chunk else b""
+    return body, previous
+
+
+def _put_raw(cloud: LiveCloud, path: str, headers: dict[str, str],
+             body: bytes) -> tuple[int, bytes]:
+    headers = {**headers, "content-length": str(len(body))}
+    conn = httpclient.HTTPConnection("127.0.0.1", cloud.port, timeout=30)
+    try:
+        conn.request("PUT", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_aws_chunked_signed_upload(cloud: LiveCloud) -> None:
+    """A hand-built STREAMING-AWS4-HMAC-SHA256-PAYLOAD upload, then a tampered chunk."""
     s3 = cloud.client("s3")
     name = bucket_name("chunk")
     s3.create_bucket(Bucket=name)
     chunks = [b"a" * 65536, b"b" * 1000]
 
     def build(tamper: bool) -> tuple[int, bytes]:
-        now = datetime.now(UTC)
-        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-        scope = f"{day}/{cloud.region}/s3/aws4_request"
-        length = sum(len(c) for c in chunks)
-        headers = {"host": f"127.0.0.1:{cloud.port}", "x-amz-date": stamp,
-                   "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-                   "x-amz-decoded-content-length": str(length), "content-encoding": "aws-chunked"}
-        signed = ";".join(sorted(headers))
-        canonical = "\n".join(["PUT", f"/{name}/chunked", "",
-                               "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)), signed,
-                               "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
-                             hashlib.sha256(canonical.encode()).hexdigest()])
-        key = ("AWS4" + cloud.secret_key).encode()
-        for part in (day, cloud.region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), "sha256").digest()
-        previous = hmac.new(key, to_sign.encode(), "sha256").hexdigest()
-        body = b""
-        for chunk in chunks + [b""]:
-            text = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", stamp, scope, previous,
-                              hashlib.sha256(b"").hexdigest(), hashlib.sha256(chunk).hexdigest()])
-            previous = hmac.new(key, text.encode(), "sha256").hexdigest()
-            sent = chunk.replace(b"b", b"c") if tamper and chunk.startswith(b"b") else chunk
-            body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + sent + b"\r\n"
-        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={cloud.access_key}/{scope}, "
-                                    f"SignedHeaders={signed}, Signature={previous_seed(key, to_sign)}")
-        headers["content-length"] = str(len(body))
-        conn = httpclient.HTTPConnection("127.0.0.1", cloud.port, timeout=30)
-        try:
-            conn.request("PUT", f"/{name}/chunked", body=body, headers=headers)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-    def previous_seed(key: bytes, to_sign: str) -> str:
-        return hmac.new(key, to_sign.encode(), "sha256").hexdigest()
+        headers, key, scope, stamp, seed = _streaming_seed(
+            cloud, f"/{name}/chunked", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            {"x-amz-decoded-content-length": str(sum(len(c) for c in chunks))})
+        body, _ = _signed_chunks(key, scope, stamp, seed, chunks, tamper=(
+            lambda c: c.replace(b"b", b"c")) if tamper else None)
+        return _put_raw(cloud, f"/{name}/chunked", headers, body + b"\r\n")
 
     status, body = build(False)
     assert status == 200, body
@@ -221,36 +246,16 @@ def test_aws_chunked_signed_trailer(cloud: LiveCloud, bad: str | None) -> None:
     import hashlib
     import hmac
     import zlib
-    from datetime import UTC, datetime
 
     s3 = cloud.client("s3")
     name = bucket_name("trl")
     s3.create_bucket(Bucket=name)
     payload = b"t" * 70000
-    now = datetime.now(UTC)
-    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    scope = f"{day}/{cloud.region}/s3/aws4_request"
     mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-    headers = {"host": f"127.0.0.1:{cloud.port}", "x-amz-date": stamp,
-               "x-amz-content-sha256": mode, "x-amz-trailer": "x-amz-checksum-crc32",
-               "x-amz-decoded-content-length": str(len(payload)),
-               "content-encoding": "aws-chunked"}
-    signed = ";".join(sorted(headers))
-    canonical = "\n".join(["PUT", f"/{name}/obj", "",
-                           "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)), signed, mode])
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
-                         hashlib.sha256(canonical.encode()).hexdigest()])
-    key = ("AWS4" + cloud.secret_key).encode()
-    for part in (day, cloud.region, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), "sha256").digest()
-    seed = previous = hmac.new(key, to_sign.encode(), "sha256").hexdigest()
-    body = b""
-    for chunk in (payload[:65536], payload[65536:], b""):
-        text = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", stamp, scope, previous,
-                          hashlib.sha256(b"").hexdigest(), hashlib.sha256(chunk).hexdigest()])
-        previous = hmac.new(key, text.encode(), "sha256").hexdigest()
-        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk
-        body += b"\r\n" if chunk else b""
+    headers, key, scope, stamp, seed = _streaming_seed(
+        cloud, f"/{name}/obj", mode, {"x-amz-trailer": "x-amz-checksum-crc32",
+                                      "x-amz-decoded-content-length": str(len(payload))})
+    body, previous = _signed_chunks(key, scope, stamp, seed, [payload[:65536], payload[65536:]])
     crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
     if bad == "checksum":
         crc = "AAAAAA=="
@@ -264,16 +269,7 @@ def test_aws_chunked_signed_trailer(cloud: LiveCloud, bad: str | None) -> None:
     if bad != "missing":
         body += f"x-amz-trailer-signature:{signature}\r\n".encode()
     body += b"\r\n"
-    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={cloud.access_key}/{scope}, "
-                                f"SignedHeaders={signed}, Signature={seed}")
-    headers["content-length"] = str(len(body))
-    conn = httpclient.HTTPConnection("127.0.0.1", cloud.port, timeout=30)
-    try:
-        conn.request("PUT", f"/{name}/obj", body=body, headers=headers)
-        resp = conn.getresponse()
-        status, answer = resp.status, resp.read()
-    finally:
-        conn.close()
+    status, answer = _put_raw(cloud, f"/{name}/obj", headers, body)
     expected = {None: (200, b""), "signature": (403, b"SignatureDoesNotMatch"),
                 "checksum": (400, b"BadDigest"), "missing": (400, b"IncompleteBody")}[bad]
     assert status == expected[0] and expected[1] in answer, (status, answer)

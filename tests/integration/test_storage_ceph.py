@@ -74,3 +74,32 @@ async def backend(request: pytest.FixtureRequest,
 
 class TestBlockBackends(BlockBackendContract):
     """Volumes: file and RBD through the same functions."""
+
+
+async def test_rbd_delete_finishes_a_half_removed_image(ceph_cluster: CephCluster) -> None:
+    """An image whose removal stopped half-way (its header gone, its directory entry
+    left, as after a remove that failed "busy" part-way) is still listed; deleting the
+    volume again must clear it, not take the missing header for "already gone"."""
+    import rados
+    import rbd
+
+    config = ceph_cluster.rbd_config()
+    backend = open_block_backend("ceph-rbd", **config, prefix=f"h{secrets.token_hex(3)}-")
+    try:
+        await backend.create_volume("vol-halfgone", 1)
+        cluster = rados.Rados(conffile=config["conffile"], name=config["client_name"],
+                              conf={"keyring": config["keyring"]})
+        cluster.connect()
+        try:
+            with cluster.open_ioctx(config["pool"]) as io:
+                name = backend._vol("vol-halfgone")  # type: ignore[attr-defined]
+                with rbd.Image(io, name) as img:
+                    image_id = img.id()
+                io.remove_object(f"rbd_header.{image_id}")
+        finally:
+            cluster.shutdown()
+        assert "vol-halfgone" in await backend.list_volumes()
+        await backend.delete_volume("vol-halfgone")
+        assert "vol-halfgone" not in await backend.list_volumes()
+    finally:
+        await backend.close()

@@ -164,37 +164,39 @@ class Ec2Resources:
         from cloudctl.services.network.models import AddressRow, SecurityGroupRow
 
         account, region = ctx.account_id or "", ctx.region
+
+        def query(what: str, value: str) -> tuple[str, Any] | None:
+            """(ARN resource type, the statement finding its id) of one lookup."""
+            if what == "GroupName":
+                return "security-group", select(SecurityGroupRow.id).where(
+                    SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
+                    SecurityGroupRow.name == value)
+            if what == "KeyPairId":
+                return "key-pair", select(KeyPair.name).where(
+                    KeyPair.account_id == account, KeyPair.region == region,
+                    KeyPair.key_pair_id == value)
+            if what in ("PublicIp", "AssociationId"):
+                column = (AddressRow.public_ip if what == "PublicIp"
+                          else AddressRow.association_id)
+                return "elastic-ip", select(AddressRow.allocation_id).where(
+                    column == value, or_(AddressRow.account_id == account,
+                                         AddressRow.account_id.is_(None)))
+            if what == "VolumeInstance":
+                return "instance", select(Volume.instance_id).where(
+                    Volume.account_id == account, Volume.region == region,
+                    Volume.volume_id == value)
+            return None
+
         out: list[tuple[str, str]] = []
         async with self.cloud.sessions() as session:
             for what, value in lookups:
-                if what == "GroupName":
-                    found = (await session.execute(select(SecurityGroupRow.id).where(
-                        SecurityGroupRow.account_id == account,
-                        SecurityGroupRow.region == region,
-                        SecurityGroupRow.name == value))).scalars().first()
-                    if found:
-                        out.append(("security-group", found))
-                elif what == "KeyPairId":
-                    found = (await session.execute(select(KeyPair.name).where(
-                        KeyPair.account_id == account, KeyPair.region == region,
-                        KeyPair.key_pair_id == value))).scalars().first()
-                    if found:
-                        out.append(("key-pair", found))
-                elif what in ("PublicIp", "AssociationId"):
-                    column = (AddressRow.public_ip if what == "PublicIp"
-                              else AddressRow.association_id)
-                    found = (await session.execute(select(AddressRow.allocation_id).where(
-                        column == value, or_(AddressRow.account_id == account,
-                                             AddressRow.account_id.is_(None))))
-                             ).scalars().first()
-                    if found:
-                        out.append(("elastic-ip", found))
-                elif what == "VolumeInstance":
-                    found = (await session.execute(select(Volume.instance_id).where(
-                        Volume.account_id == account, Volume.region == region,
-                        Volume.volume_id == value))).scalars().first()
-                    if found:
-                        out.append(("instance", found))
+                lookup = query(what, value)
+                if lookup is None:
+                    continue
+                kind, statement = lookup
+                found = (await session.execute(statement)).scalars().first()
+                if found:
+                    out.append((kind, found))
         return out
 
 

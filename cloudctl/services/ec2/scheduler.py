@@ -121,7 +121,9 @@ _ADVISORY_KEY = 0x636C6F7564  # "cloud": the PostgreSQL advisory lock of placeme
 
 def placements_of(services: dict[str, Any]) -> asyncio.Lock:
     """The lock of this process's placements (one per API process and event loop)."""
-    lock: asyncio.Lock = services.setdefault("ec2.placements", asyncio.Lock())
+    lock: asyncio.Lock | None = services.get("ec2.placements")
+    if lock is None:
+        lock = services["ec2.placements"] = asyncio.Lock()
     return lock
 
 

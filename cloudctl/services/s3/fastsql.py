@@ -152,39 +152,20 @@ class FastObjects:
 
     # -- writes --------------------------------------------------------------
 
-    def _install(self, values: tuple[Any, ...], busy_ms: int = 30000) -> tuple[int, list[str]]:
-        conn = self._conn(busy_ms)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            seq, garbage = _put_null(conn, values)
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK")
-            raise Conflict() from None
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return seq, garbage
-
-    def _install_many(self, batch: list[tuple[Any, ...]],
-                      busy_ms: int = 30000) -> list[tuple[int, list[str]] | Conflict]:
-        """Several installs in one transaction (one commit: one round of WAL writes and
-        file locks for all); each in a savepoint, so a conflict undoes only its own."""
+    def _install(self, batch: list[tuple[Any, ...]],
+                 busy_ms: int = 30000) -> list[tuple[int, list[str]] | Conflict]:
+        """Installs in one transaction (one commit: one round of WAL writes and file locks
+        for all). Each writes with one statement (the upsert), so a conflict rolls back
+        that statement only and the others commit."""
         conn = self._conn(busy_ms)
         conn.execute("BEGIN IMMEDIATE")
         out: list[tuple[int, list[str]] | Conflict] = []
         try:
             for values in batch:
-                conn.execute("SAVEPOINT install")
                 try:
-                    seq, garbage = _put_null(conn, values)
+                    out.append(_put_null(conn, values))
                 except sqlite3.IntegrityError:
-                    conn.execute("ROLLBACK TO install")
                     out.append(Conflict())
-                else:
-                    out.append((seq, garbage))
-                conn.execute("RELEASE install")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -207,29 +188,27 @@ class FastObjects:
                   row.size, row.etag, _text(row.last_modified), row.owner_account,
                   row.storage_class, row.headers, row.acl, row.tags, row.sse_key, row.parts,
                   row.inline_data)
+        loop = asyncio.get_running_loop()
         if grouped:
-            loop = asyncio.get_running_loop()
             done: asyncio.Future[tuple[int, list[str]] | Conflict] = loop.create_future()
             self._group.append((values, done))
             if len(self._group) == 1:
                 loop.call_soon(self._flush_group)
             result = await done
-            if isinstance(result, Conflict):
-                raise Conflict()
-            row.seq, garbage = result
-            return garbage
-        try:
-            # On the event loop when SQLite's write lock is free at once: a WAL commit
-            # with synchronous=NORMAL writes to the page cache and does not fsync, and
-            # that costs less than a hop to the writer thread. Waiting for the lock
-            # (another writer) and WAL checkpoints happen on the writer thread.
-            seq, garbage = self._install(values, 0)
-        except sqlite3.OperationalError:
-            loop = asyncio.get_running_loop()
-            seq, garbage = await loop.run_in_executor(self._write, self._install, values)
         else:
-            self._committed(1)
-        row.seq = seq
+            try:
+                # On the event loop when SQLite's write lock is free at once: a WAL commit
+                # with synchronous=NORMAL writes to the page cache and does not fsync, and
+                # that costs less than a hop to the writer thread. Waiting for the lock
+                # (another writer) and WAL checkpoints happen on the writer thread.
+                (result,) = self._install([values], 0)
+            except sqlite3.OperationalError:
+                (result,) = await loop.run_in_executor(self._write, self._install, [values])
+            else:
+                self._committed(1)
+        if isinstance(result, Conflict):
+            raise Conflict()
+        row.seq, garbage = result
         return garbage
 
     def _flush_group(self) -> None:
@@ -246,9 +225,9 @@ class FastObjects:
                     done.set_result(results[index])
 
         try:
-            results = self._install_many(batch, 0)
+            results = self._install(batch, 0)
         except sqlite3.OperationalError:  # the write lock is busy: the writer thread waits
-            future = self._write.submit(self._install_many, batch)
+            future = self._write.submit(self._install, batch)
             loop = asyncio.get_running_loop()
             wrapped = asyncio.wrap_future(future, loop=loop)
             wrapped.add_done_callback(

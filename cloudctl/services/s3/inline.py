@@ -69,15 +69,14 @@ async def _chain(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator
 async def store(blobs: BlobStore, chunks: AsyncIterator[bytes] | None, *, limit: int,
                 declared_size: int | None, expected_md5: str | None,
                 data_key: sse.DataKey | None, whole: bytes | None = None) -> Stored:
-    """Store an upload's plaintext ``chunks`` (or its ``whole`` bytes, already read)
-    inline or as a new blob; see the module doc.
+    """Store an upload's plaintext ``chunks`` inline or as a new blob (``whole``: all
+    of it, already read because it fits ``limit``: inline); see the module doc.
 
     Raises :class:`BadDigest` (nothing stored) when ``expected_md5`` does not match.
     """
-    if whole is not None and limit and len(whole) <= limit:
+    if whole is not None:  # the caller read it because it fits the limit
         return _inline(whole, expected_md5, data_key)
-    if chunks is None:
-        chunks = _chain([whole or b""], _nothing())
+    assert chunks is not None
     if limit and (declared_size is None or declared_size <= limit):
         data, rest = await gather(chunks, limit)
         if rest is None:
@@ -103,11 +102,6 @@ def _inline(data: bytes, expected_md5: str | None, data_key: sse.DataKey | None)
         return Stored(None, None, 0, md5)
     body = data_key.transform(0, 0, data) if data_key is not None else data
     return Stored(None, body, len(data), md5)
-
-
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield b""  # an async generator that yields nothing
 
 
 def is_inline(row: S3Object) -> bool:

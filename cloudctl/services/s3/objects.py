@@ -208,7 +208,7 @@ class ObjectProvider(S3Provider):
         payload = Payload(ctx, params, int(self.cloud.properties.get(props.MAX_OBJECT_BYTES)))
         data_key = sse.DataKey.new() if encrypt else None
         limit = int(self.cloud.properties.get(props.INLINE_MAX_BYTES))
-        whole = await payload.read_small(limit)
+        whole = await payload.read_small(limit) if limit else None
         try:
             stored = await inline.store(
                 self.store, payload.chunks() if whole is None else None, limit=limit,
