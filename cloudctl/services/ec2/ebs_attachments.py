@@ -88,18 +88,23 @@ async def mark_attached(cloud: Cloud, volume_id: str, instance_id: str, device: 
 
 
 async def mark_detached(cloud: Cloud, volume_id: str, *, instance_id: str | None = None,
-                        state: str = "detached") -> None:
-    """``detaching`` keeps the volume in-use; ``detached`` makes it ``available``."""
+                        state: str = "detached", force: bool = False) -> None:
+    """``detaching`` keeps the volume in-use; ``detached`` makes it ``available``.
+
+    ``force`` (DetachVolume's Force) is recorded with the intent, so whichever worker
+    runs the controller, before or after a restart, detaches even if the node cannot.
+    """
     async with cloud.sessions() as session, session.begin():
         vol = await _locked(session, volume_id)
         if vol.instance_id is None or (instance_id and vol.instance_id != instance_id):
             return
         if state == "detaching":
             vol.attach_state = state
+            vol.force_detach = vol.force_detach or force
             return
         vol.instance_id = vol.device = vol.attach_state = None
         vol.attach_time = None
-        vol.boot = vol.delete_on_termination = False
+        vol.boot = vol.delete_on_termination = vol.force_detach = False
         if vol.state == VOLUME_IN_USE:
             vol.state = VOLUME_AVAILABLE
 

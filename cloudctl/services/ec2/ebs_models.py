@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloudctl.db.base import Base, RegionalMixin, UtcDateTime, utcnow
@@ -64,6 +64,8 @@ class Volume(RegionalMixin, Base):
     attach_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
     boot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # DetachVolume said Force: the controller detaches even when the node cannot
+    force_detach: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # the latest modification (ModifyVolume)
     mod_state: Mapped[str | None] = mapped_column(String(16), index=True, nullable=True)
     mod_message: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd)([f-z])$|^/dev/vd([b-z])$")
 ROOT_DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd|vd)a1?$")
-forced: set[str] = set()  # volumes whose DetachVolume said Force (this process)
 
 
 def guest_device(device: str | None, boot: bool = False) -> str:
@@ -218,16 +217,15 @@ def _step(cloud: Cloud, vol: Volume, row: Instance | None, client: NodeClient | 
     async def detach() -> None:
         if row is not None and row.state not in ("shutting-down", "terminated"):
             if client is None:
-                if vol.volume_id not in forced:
+                if not vol.force_detach:
                     return
             else:
                 try:
                     await client.detach_volume(iid, vol.volume_id)
                 except NodeError as exc:
-                    if vol.volume_id not in forced and exc.code != "InstanceNotFound":
+                    if not vol.force_detach and exc.code != "InstanceNotFound":
                         raise
         await ebs.mark_detached(cloud, vol.volume_id, instance_id=iid)
-        forced.discard(vol.volume_id)
 
     return attach if vol.attach_state == "attaching" else detach
 

@@ -106,8 +106,6 @@ class VolumeAttachProvider(Provider):
                            code="IncorrectState")
         if vol.attach_state == "attaching" and not params.get("Force"):
             raise AwsError(f"Volume '{volume_id}' is still attaching.", code="IncorrectState")
-        if params.get("Force"):
-            instance_volumes.forced.add(volume_id)
         if vol.boot:  # a stopped instance's root: nothing runs on it
             await ebs.mark_detached(self.cloud, volume_id, instance_id=vol.instance_id)
             out: dict[str, Any] = {"VolumeId": volume_id, "InstanceId": vol.instance_id,
@@ -115,7 +113,7 @@ class VolumeAttachProvider(Provider):
                                    "AttachTime": vol.attach_time}
             return out
         await ebs.mark_detached(self.cloud, volume_id, instance_id=vol.instance_id,
-                                state="detaching")
+                                state="detaching", force=bool(params.get("Force")))
         ctl.wake()
         return {"VolumeId": volume_id, "InstanceId": vol.instance_id, "Device": vol.device,
                 "State": "detaching", "AttachTime": vol.attach_time}
