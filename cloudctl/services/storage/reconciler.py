@@ -1,9 +1,10 @@
 """The block storage reconcile loop: converge EBS rows to the block backends.
 
-Level-triggered, in the style of a Kubernetes controller: keys (a volume or
+On the shared reconcile base (``cloudctl.core.reconcile``): keys (a volume or
 snapshot id) go on a work queue; a full resync enqueues every row in a
 transitional state at start and on a timer; API calls only wake it early. One
-key is synced by one worker at a time; failures back off per key.
+key is synced by one worker at a time; failures back off per key; after
+``MAX_CREATE_ATTEMPTS`` failures a create ends in ``error``.
 
 Each sync reads the row, calls the backend (every backend call is idempotent),
 then writes the result with an update conditional on the state it read, so a
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 
+from cloudctl.core.reconcile import Leadership, Reconciler, Retry, always_leader
 from cloudctl.db.base import utcnow
 from cloudctl.services.ec2 import ebs_tags
 from cloudctl.services.ec2.ebs_models import (
@@ -53,115 +55,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WAIT = 1.0  # seconds before looking again at a key that waits for another one
 MAX_CREATE_ATTEMPTS = 6
 PROGRESS_FLUSH = 0.5
 
 
-class Retry(Exception):
-    """The key waits for something else; look again after ``delay`` seconds."""
+class BlockReconciler(Reconciler):
+    """Volumes and snapshots (keys ``vol-...``/``snap-...``) on the reconcile base."""
 
-    def __init__(self, delay: float = WAIT) -> None:
-        super().__init__(delay)
-        self.delay = delay
+    name = "ebs-reconciler"
+    base_backoff = 1.0
 
-
-class BlockReconciler:
-    """Work queue, workers, resync timer; ``wake(key)`` from the API."""
-
-    def __init__(self, cloud: Cloud, backends: BlockBackends, workers: int = 4) -> None:
+    def __init__(self, cloud: Cloud, backends: BlockBackends, *,
+                 leader: Leadership = always_leader) -> None:
+        super().__init__(leader=leader)
         self.cloud = cloud
         self.backends = backends
-        self.workers = workers
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._running: set[str] = set()
-        self._dirty: set[str] = set()
-        self._failures: dict[str, int] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._resync = asyncio.Event()
 
-    # -- queue ---------------------------------------------------------------
+    def interval(self) -> float:
+        return float(self.cloud.properties.get(props.RECONCILE_INTERVAL))
 
-    def wake(self, key: str) -> None:
-        """Sync ``key`` soon (idempotent; safe from any coroutine of this loop)."""
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
-        if key in self._running:
-            self._dirty.add(key)
-            return
-        if key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
-
-    def _later(self, key: str, delay: float) -> None:
-        if key in self._timers:
-            return
-        loop = asyncio.get_running_loop()
-
-        def fire() -> None:
-            self._timers.pop(key, None)
-            self.wake(key)
-
-        self._timers[key] = loop.call_later(delay, fire)
-
-    async def run(self) -> None:
-        """Resync at start and on a timer; workers drain the queue."""
-        tasks = [asyncio.create_task(self._worker(), name=f"ebs-reconcile-{i}")
-                 for i in range(self.workers)]
-        try:
-            while True:
-                try:
-                    await self.resync()
-                except Exception:
-                    log.exception("block storage resync failed")
-                interval = float(self.cloud.properties.get(props.RECONCILE_INTERVAL))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._resync.wait(), interval)
-                self._resync.clear()
-        finally:
-            for task in tasks:
-                task.cancel()
-            for timer in self._timers.values():
-                timer.cancel()
-
-    async def resync(self) -> None:
-        """Enqueue every row not at rest."""
+    async def list_keys(self) -> list[str]:
+        """Every row not at rest."""
         async with self.cloud.sessions() as session:
             vols = (await session.execute(select(Volume.volume_id).where(
                 (Volume.state.in_([VOLUME_CREATING, VOLUME_DELETING]))
                 | (Volume.mod_state == MOD_MODIFYING)))).scalars().all()
             snaps = (await session.execute(select(Snapshot.snapshot_id).where(
                 Snapshot.state.in_([SNAPSHOT_PENDING, SNAPSHOT_DELETING])))).scalars().all()
-        for key in [*vols, *snaps]:
-            if key not in self._timers:
-                self.wake(key)
-
-    async def _worker(self) -> None:
-        while True:
-            key = await self._queue.get()
-            self._queued.discard(key)
-            self._running.add(key)
-            try:
-                await self.sync(key)
-                self._failures.pop(key, None)
-            except Retry as wait:
-                self._later(key, wait.delay)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                count = self._failures.get(key, 0) + 1
-                self._failures[key] = count
-                delay = min(60.0, 0.5 * 2 ** count)
-                log.warning("sync of %s failed (%d, retry in %.1fs): %s", key, count, delay, exc)
-                await self._give_up_if_exhausted(key, count, exc)
-                self._later(key, delay)
-            finally:
-                self._running.discard(key)
-                if key in self._dirty:
-                    self._dirty.discard(key)
-                    self.wake(key)
+        return [*vols, *snaps]
 
     async def sync(self, key: str) -> None:
         if key.startswith("vol-"):
@@ -320,7 +241,7 @@ class BlockReconciler:
                 Snapshot.snapshot_id == snapshot_id, Snapshot.state == SNAPSHOT_PENDING
             ).values(**values))
 
-    async def _give_up_if_exhausted(self, key: str, count: int, exc: Exception) -> None:
+    async def on_failure(self, key: str, count: int, exc: Exception) -> None:
         """After repeated failures a create ends in ``error``; deletes retry forever."""
         if count < MAX_CREATE_ATTEMPTS:
             return

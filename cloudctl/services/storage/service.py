@@ -22,7 +22,7 @@ class BlockStorage:
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
         self.backends = BlockBackends(cloud)
-        self.reconciler = BlockReconciler(cloud, self.backends)
+        self.reconciler = BlockReconciler(cloud, self.backends, leader=lambda: self.leader)
         self._started = False
 
     @property
@@ -40,7 +40,7 @@ class BlockStorage:
 
     def wake(self, key: str) -> None:
         """Converge ``key`` (a volume or snapshot id) soon."""
-        if self.leader and self._started:
+        if self._started:
             self.reconciler.wake(key)
 
     async def stop(self) -> None:

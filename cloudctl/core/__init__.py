@@ -1,0 +1,1 @@
+"""Machinery every service shares and no service owns (the reconcile base)."""

@@ -1,0 +1,206 @@
+"""The one reconcile base every controller of the cloud is built on.
+
+Level-triggered, in the shape of kubernetes/sample-controller: a controller names
+the keys that may need work (``list_keys``: a full resync at start and every
+``interval()`` seconds) and converges one key at a time (``sync``). API calls only
+``wake`` a key early; nothing depends on a wake-up arriving, because the timer's
+resync finds every key from the database again.
+
+The contract a subclass keeps:
+
+- ``sync(key)`` reads the desired state (rows) and the observed state (agents),
+  applies idempotent steps and records the result with conditional writes; it is
+  safe to run again after a crash at any point, and never runs twice at once for
+  one key (a wake during a sync queues one more sync after it);
+- ``sync`` returns normally when the key is done for now; it raises ``Retry(delay)``
+  to be looked at again after ``delay`` seconds (waiting on something else, not a
+  failure); any other exception is a failure: the key backs off exponentially
+  (``base_backoff * 2**(failures-1)``, capped at ``max_backoff``) and
+  ``on_failure(key, count, exc)`` may give up on it (record an error state);
+- a key waiting out a backoff or a Retry is not re-queued by the resync (its timer
+  fires it); ``wake(key)`` overrides the wait.
+
+Leadership: ``run`` only acts while ``leader()`` is true (the all-in-one leader is
+worker 0; the scale-out election plugs in behind the same callable). A controller
+that is not leader sleeps until the next interval and asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+
+log = logging.getLogger(__name__)
+
+Leadership = Callable[[], bool]
+
+
+def always_leader() -> bool:
+    return True
+
+
+class Retry(Exception):
+    """The key waits for something else: sync it again after ``delay`` seconds."""
+
+    def __init__(self, delay: float = 1.0) -> None:
+        super().__init__(delay)
+        self.delay = delay
+
+
+class Reconciler(ABC):
+    """Keys on a queue, per-key capped exponential backoff, resync on a timer."""
+
+    name = "reconciler"
+    workers = 4
+    base_backoff = 0.5
+    max_backoff = 60.0
+
+    def __init__(self, *, leader: Leadership = always_leader) -> None:
+        self.leader = leader
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._running: set[str] = set()
+        self._dirty: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._resync = asyncio.Event()
+        self.resyncs = 0
+
+    # -- what a controller provides ------------------------------------------------------
+
+    @abstractmethod
+    async def list_keys(self) -> Iterable[str]:
+        """Every key that may need work now (read from the desired state)."""
+
+    @abstractmethod
+    async def sync(self, key: str) -> None:
+        """Converge one key; raise ``Retry`` to look again later."""
+
+    def interval(self) -> float:
+        """Seconds between full resyncs (usually a cloud property)."""
+        return 10.0
+
+    async def on_failure(self, key: str, count: int, exc: Exception) -> None:
+        """A sync of ``key`` failed for the ``count``-th time in a row (hook).
+
+        By default nothing happens: the key keeps backing off.
+        """
+        del key, count, exc
+
+    # -- queue ---------------------------------------------------------------------------
+
+    def wake(self, key: str) -> None:
+        """Sync ``key`` soon, even if it is waiting out a backoff (idempotent).
+
+        Ignored while not leader: the leader's resync finds the key in the database.
+        """
+        if not self.leader():
+            return
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if key in self._running:
+            self._dirty.add(key)
+            return
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def resync_now(self) -> None:
+        """Run a full resync now instead of at the next interval."""
+        self._resync.set()
+
+    def failures(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+    def waiting(self, key: str) -> bool:
+        """Whether ``key`` waits on a backoff or Retry timer."""
+        return key in self._timers
+
+    def _later(self, key: str, delay: float) -> None:
+        if key in self._timers:
+            return
+
+        def fire() -> None:
+            self._timers.pop(key, None)
+            self.wake(key)
+
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, fire)
+
+    # -- running -------------------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """Queue every listed key that is not waiting on a timer."""
+        self.resyncs += 1
+        for key in await self.list_keys():
+            if key not in self._timers:
+                self.wake(key)
+
+    async def process(self, key: str) -> None:
+        """One sync of ``key`` with its outcome applied (Retry, backoff, success)."""
+        self._running.add(key)
+        try:
+            await self.sync(key)
+            self._failures.pop(key, None)
+        except Retry as wait:
+            self._later(key, wait.delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            count = self._failures.get(key, 0) + 1
+            self._failures[key] = count
+            delay = min(self.max_backoff, self.base_backoff * 2 ** (count - 1))
+            log.warning("%s: sync of %s failed (%d, retry in %.1fs): %s",
+                        self.name, key, count, delay, exc)
+            try:
+                await self.on_failure(key, count, exc)
+            except Exception:
+                log.exception("%s: failure hook of %s failed", self.name, key)
+            self._later(key, delay)
+        finally:
+            self._running.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self.wake(key)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            await self.process(key)
+
+    async def drain(self) -> None:
+        """Process queued keys in this task until the queue is empty (tests, one-shots)."""
+        while not self._queue.empty():
+            key = self._queue.get_nowait()
+            self._queued.discard(key)
+            await self.process(key)
+
+    async def run_once(self) -> None:
+        """A full resync and every key it queued, in the caller's task."""
+        await self.resync()
+        await self.drain()
+
+    async def run(self) -> None:
+        """Resync at start and every interval while leader; workers drain the queue."""
+        tasks = [asyncio.create_task(self._worker(), name=f"{self.name}-{i}")
+                 for i in range(self.workers)]
+        try:
+            while True:
+                if self.leader():
+                    try:
+                        await self.resync()
+                    except Exception:
+                        log.exception("%s: resync failed", self.name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._resync.wait(), self.interval())
+                self._resync.clear()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()

@@ -1,0 +1,134 @@
+"""The reconcile base (``cloudctl.core.reconcile``): queue, outcomes, backoff, leadership.
+
+A scripted controller records what it was asked to sync; each test states the keys
+the desired state lists and what a sync answers, and checks the actions taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+import pytest
+
+from cloudctl.core.reconcile import Reconciler, Retry
+
+
+class Scripted(Reconciler):
+    """Syncs answer from ``outcomes[key]`` (a list consumed in order; empty = done)."""
+
+    name = "scripted"
+    base_backoff = 0.01
+    max_backoff = 0.04
+
+    def __init__(self, keys: list[str], leader: Callable[[], bool] = lambda: True) -> None:
+        super().__init__(leader=leader)
+        self.keys = keys
+        self.outcomes: dict[str, list[Exception | None]] = {}
+        self.synced: list[str] = []
+        self.failed: list[tuple[str, int]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def list_keys(self) -> Iterable[str]:
+        return list(self.keys)
+
+    def interval(self) -> float:
+        return 0.05
+
+    async def sync(self, key: str) -> None:
+        self.synced.append(key)
+        if self.gate is not None:
+            await self.gate.wait()
+        script = self.outcomes.get(key) or []
+        outcome = script.pop(0) if script else None
+        if outcome is not None:
+            raise outcome
+
+    async def on_failure(self, key: str, count: int, exc: Exception) -> None:
+        self.failed.append((key, count))
+
+
+async def test_resync_syncs_every_listed_key_once() -> None:
+    ctl = Scripted(["vol-1", "snap-2"])
+    await ctl.run_once()
+    assert ctl.synced == ["vol-1", "snap-2"]
+    await ctl.run_once()
+    assert ctl.synced == ["vol-1", "snap-2", "vol-1", "snap-2"]
+
+
+async def test_retry_waits_and_resync_does_not_requeue_it() -> None:
+    ctl = Scripted(["vol-1"])
+    ctl.outcomes["vol-1"] = [Retry(0.05)]
+    await ctl.run_once()
+    assert ctl.waiting("vol-1") and ctl.failures("vol-1") == 0  # a wait, not a failure
+    await ctl.run_once()  # the resync leaves a waiting key to its timer
+    assert ctl.synced == ["vol-1"]
+    await asyncio.sleep(0.08)  # the timer queued it again
+    await ctl.drain()
+    assert ctl.synced == ["vol-1", "vol-1"] and not ctl.waiting("vol-1")
+
+
+async def test_wake_overrides_a_wait() -> None:
+    ctl = Scripted(["vol-1"])
+    ctl.outcomes["vol-1"] = [Retry(60)]
+    await ctl.run_once()
+    ctl.wake("vol-1")
+    await ctl.drain()
+    assert ctl.synced == ["vol-1", "vol-1"] and not ctl.waiting("vol-1")
+
+
+async def test_failures_back_off_exponentially_capped_and_reset_on_success() -> None:
+    ctl = Scripted(["vol-1"])
+    ctl.outcomes["vol-1"] = [RuntimeError("node down")] * 4
+    delays = []
+    loop = asyncio.get_running_loop()
+    for _ in range(4):
+        ctl.wake("vol-1")
+        await ctl.drain()
+        timer = ctl._timers["vol-1"]
+        delays.append(round(timer.when() - loop.time(), 2))
+    assert delays == [0.01, 0.02, 0.04, 0.04]  # base * 2**(n-1), capped at max_backoff
+    assert ctl.failed == [("vol-1", 1), ("vol-1", 2), ("vol-1", 3), ("vol-1", 4)]
+    ctl.wake("vol-1")
+    await ctl.drain()  # the script is exhausted: success
+    assert ctl.failures("vol-1") == 0 and not ctl.waiting("vol-1")
+
+
+async def test_a_wake_during_a_sync_runs_it_once_more_after() -> None:
+    ctl = Scripted([])
+    ctl.gate = asyncio.Event()
+    ctl.wake("vol-1")
+    runner = asyncio.create_task(ctl.drain())
+    await asyncio.sleep(0)
+    assert ctl.synced == ["vol-1"]
+    ctl.wake("vol-1")
+    ctl.wake("vol-1")  # several wakes while running: one more sync, never two at once
+    ctl.gate.set()
+    await runner
+    await ctl.drain()
+    assert ctl.synced == ["vol-1", "vol-1"]
+
+
+async def test_run_resyncs_at_start_and_on_the_timer() -> None:
+    ctl = Scripted(["vol-1"])
+    task = asyncio.create_task(ctl.run())
+    await asyncio.sleep(0.18)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ctl.resyncs >= 3 and ctl.synced.count("vol-1") >= 3
+
+
+async def test_a_non_leader_neither_resyncs_nor_acts_on_wakes() -> None:
+    leader = False
+    ctl = Scripted(["vol-1"], leader=lambda: leader)
+    task = asyncio.create_task(ctl.run())
+    ctl.wake("vol-2")
+    await asyncio.sleep(0.08)
+    assert ctl.synced == [] and ctl.resyncs == 0
+    leader = True  # elected: the next interval resyncs
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "vol-1" in ctl.synced and "vol-2" not in ctl.synced
