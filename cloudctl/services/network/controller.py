@@ -1,15 +1,17 @@
 """The network controller: render the view, push it to every host's netd, record status.
 
-A level-triggered loop run by worker 0 (`cloud.spawn`): it polls the view
-version (one-row read, every `POLL_SECONDS`; hosts that failed are retried every
-`RETRY_SECONDS`, not on every poll), is woken at once by changes
-made in its own process (`state.notify`), renders the whole view when the
-version moved, and applies it to every host in parallel (threads; netd calls
-block). A full resync re-applies the view to every host on start and every
-`cloud.network.resync_seconds`, repairing drift and hosts that were down.
-Each host's applied version (or its error) is written to `net_host_status`.
-Nothing is kept that a restart could lose: the database holds the intent,
-netd converges idempotently from any state.
+On the shared reconcile base (``cloudctl.core.reconcile``), run by the leader: the
+keys are the hosts. Every ``POLL_SECONDS`` the resync reads the view version (a
+one-row read) and lists the hosts whose applied version differs; every
+``cloud.network.resync_seconds`` it lists every host, re-applying the view to repair
+drift and hosts that were down. A change made in this process (``state.notify``)
+resyncs at once. One sync renders the view of the current version (once per
+version, shared by the hosts) and applies it to that host's netd in a thread (netd
+calls block); a host that fails records its error and backs off on its own
+(``RETRY_SECONDS``, doubling) without holding up the others. Each host's applied
+version (or its error) is written to ``net_host_status``. Nothing is kept that a
+restart could lose: the database holds the intent, netd converges idempotently
+from any state.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.db.base import utcnow
 from cloudctl.services.network import config, state
 from cloudctl.services.network.models import HostStatusRow
@@ -34,21 +37,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 RETRY_SECONDS = 3.0
+Status = tuple[int | None, str | None]
+NO_NETNS: Status = (None, "no netns")
 
 
-class NetworkController:
+class ApplyFailed(Exception):
+    """netd could not apply the view on a host (recorded in its status row)."""
+
+
+class NetworkController(Reconciler):
     """Drives the in-process netd agents of the configured hosts."""
 
-    def __init__(self, cloud: Cloud) -> None:
+    name = "network-controller"
+    base_backoff = RETRY_SECONDS
+    max_backoff = 60.0
+
+    def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader) -> None:
+        super().__init__(leader=leader)
         self.cloud = cloud
-        self._wake = asyncio.Event()
         self._clients: dict[str, LocalNetd] = {}
-        self._client_key: Any = None
-        self._status: dict[str, tuple[int | None, str | None]] = {}
+        self._client_key: object = None
+        self._status: dict[str, Status] = {}
+        self._render_lock = asyncio.Lock()
+        self._last_full = 0.0
         self.last_view: NetworkView | None = None
 
-    def wake(self) -> None:
-        self._wake.set()
+    def interval(self) -> float:
+        return POLL_SECONDS
 
     def hosts(self) -> list[config.HostEntry]:
         entries = config.parse_hosts(self.cloud.properties.get(config.HOSTS))
@@ -74,61 +89,52 @@ class NetworkController:
         return await render_view(session, value, self.hosts(), upstream)
 
     async def run(self) -> None:
-        state.add_waker(self.wake)
-        rendered: int | None = None
-        last_full = 0.0
-        last_attempt = 0.0
+        state.add_waker(self.resync_now)
         try:
-            while True:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-                try:
-                    full = time.monotonic() - last_full >= float(
-                        self.cloud.properties.get(config.RESYNC_SECONDS))
-                    async with self.cloud.sessions() as session:
-                        version = await state.current_version(session)
-                        retry = (self._failing()
-                                 and time.monotonic() - last_attempt >= RETRY_SECONDS)
-                        if version == rendered and not full and not retry:
-                            continue
-                        view = await self.render(session)
-                    if full:
-                        last_full = time.monotonic()
-                    last_attempt = time.monotonic()
-                    await self.push(view)
-                    rendered = view.version
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("network controller pass failed")
-                    await asyncio.sleep(1.0)
+            await super().run()
         finally:
-            state.remove_waker(self.wake)
+            state.remove_waker(self.resync_now)
 
-    def _failing(self) -> bool:
-        return any(err is not None for _, err in self._status.values())
-
-    async def push(self, view: NetworkView) -> None:
+    async def list_keys(self) -> list[str]:
+        """Hosts whose applied version is not the current one; every host when a full
+        resync is due. Hosts without a namespace are recorded as such."""
         hosts = self.hosts()
         self._sync_clients(hosts)
-        self.last_view = view
-        results = await asyncio.gather(
-            *(asyncio.to_thread(self._apply_one, c, view) for c in self._clients.values()))
-        changed = {}
-        for name, res in zip(self._clients, results, strict=True):
-            if self._status.get(name) != res:
-                changed[name] = res
-            self._status[name] = res
-        for h in hosts:
-            if h.name not in self._clients and self._status.get(h.name) != (None, "no netns"):
-                self._status[h.name] = changed[h.name] = (None, "no netns")
-        if changed:
-            await self._record(view.version, changed)
+        missing: dict[str, Status] = {h.name: NO_NETNS for h in hosts
+                   if h.name not in self._clients and self._status.get(h.name) != NO_NETNS}
+        async with self.cloud.sessions() as session:
+            version = await state.current_version(session)
+        if missing:
+            self._status.update(missing)
+            await self._record(version, missing)
+        now = time.monotonic()
+        if now - self._last_full >= float(self.cloud.properties.get(config.RESYNC_SECONDS)):
+            self._last_full = now
+            return list(self._clients)
+        return [name for name in self._clients if self._status.get(name, NO_NETNS)[0] != version]
 
-    def _apply_one(self, client: LocalNetd, view: NetworkView) -> tuple[int | None, str | None]:
+    async def current_view(self) -> NetworkView:
+        """The view of the current version, rendered once per version."""
+        async with self._render_lock:
+            async with self.cloud.sessions() as session:
+                version = await state.current_version(session)
+                if self.last_view is None or self.last_view.version != version:
+                    self.last_view = await self.render(session)
+            return self.last_view
+
+    async def sync(self, key: str) -> None:
+        client = self._clients.get(key)
+        if client is None:
+            return
+        view = await self.current_view()
+        result = await asyncio.to_thread(self._apply_one, client, view)
+        if self._status.get(key) != result:
+            self._status[key] = result
+            await self._record(view.version, {key: result})
+        if result[1] is not None:
+            raise ApplyFailed(result[1])
+
+    def _apply_one(self, client: LocalNetd, view: NetworkView) -> Status:
         if not client.netns_exists():
             return (None, f"network namespace {client.spec.netns} does not exist")
         try:
@@ -137,8 +143,7 @@ class NetworkController:
             log.warning("netd apply on %s failed: %s", client.spec.name, exc)
             return (None, f"{type(exc).__name__}: {exc}")
 
-    async def _record(self, desired: int, changed: dict[str, tuple[int | None, str | None]]
-                      ) -> None:
+    async def _record(self, desired: int, changed: dict[str, Status]) -> None:
         async with self.cloud.sessions() as session, session.begin():
             for name, (applied, error) in changed.items():
                 row = await session.get(HostStatusRow, name)

@@ -30,13 +30,13 @@ async def start_network(cloud: Cloud) -> None:
     cloud.properties.on_change(config.NETWORK_CONFIGURATION.name, follow)
     if cloud.worker_index != 0:
         return
-    controller = NetworkController(cloud)
+    controller = NetworkController(cloud, leader=lambda: cloud.worker_index == 0)
     cloud.services[KEY] = controller
 
     async def bump(name: str, value: Any) -> None:
         async with cloud.sessions() as session, session.begin():
             await state.bump_version(session)
-        controller.wake()
+        controller.resync_now()
 
     cloud.properties.on_change(config.NETWORK_CONFIGURATION.name, bump)
     cloud.properties.on_change(config.HOSTS.name, bump)
