@@ -61,7 +61,11 @@ class LiveCloud:
                               check=check)
 
     def node_args(self) -> list[str]:
-        node = self.node or ("" if os.environ.get("CLOUDCTL_LOCAL_NODE") else "fake")
+        """``--node`` for ``cloudctl up``: ``node`` if set ("" passes none), else fake
+        unless CLOUDCTL_LOCAL_NODE chooses."""
+        node = self.node
+        if node is None:
+            node = "" if os.environ.get("CLOUDCTL_LOCAL_NODE") else "fake"
         return ["--node", node] if node else []
 
     def start(self, workers: int = 1, timeout: float = 60) -> None:

@@ -10,7 +10,6 @@ recorded (``--netns`` overrides it). ``console`` prints GetConsoleOutput.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import shutil
 from typing import Any
@@ -84,11 +83,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     settings = load_settings(args.data_dir)
     out = _ec2(args, settings).get_console_output(InstanceId=args.instance_id)
-    text = out.get("Output") or ""
-    try:
-        text = base64.b64decode(text, validate=True).decode("utf-8", "replace")
-    except ValueError:
-        pass
+    text = str(out.get("Output") or "")  # botocore decodes the base64
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
