@@ -114,7 +114,8 @@ def start_cloud(workers: int) -> Server:
     data = Path(tempfile.mkdtemp(prefix="bench-cloud-"))
     env = dict(os.environ, CLOUDCTL_DATA_DIR=str(data))
     proc = subprocess.Popen([sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{port}",
-                             "--workers", str(workers), "--log-level", "WARNING"],
+                             "--workers", str(workers), "--log-level", "WARNING",
+                             "--node", os.environ.get("CLOUDCTL_LOCAL_NODE") or "fake"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     wait_http(endpoint + "/_cloud/health")

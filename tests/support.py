@@ -40,6 +40,9 @@ class LiveCloud:
     account_id: str = ""
     log_path: Path = field(default_factory=Path)
     region: str = "eucalyptus"
+    # the all-in-one node (``cloudctl up --node``): fake guests unless a test asks for
+    # real ones (``private``) or points CLOUDCTL_LOCAL_NODE at a libvirtd of its own
+    node: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -57,14 +60,22 @@ class LiveCloud:
                               env=self.env(), capture_output=True, text=True, timeout=120,
                               check=check)
 
-    def start(self, workers: int = 1) -> None:
+    def node_args(self) -> list[str]:
+        """``--node`` for ``cloudctl up``: ``node`` if set ("" passes none), else fake
+        unless CLOUDCTL_LOCAL_NODE chooses."""
+        node = self.node
+        if node is None:
+            node = "" if os.environ.get("CLOUDCTL_LOCAL_NODE") else "fake"
+        return ["--node", node] if node else []
+
+    def start(self, workers: int = 1, timeout: float = 60) -> None:
         self.log_path = self.data_dir / "server.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{self.port}",
-                 "--workers", str(workers)],
+                 "--workers", str(workers), *self.node_args()],
                 env=self.env(), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
+        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cloud exited: {self.log_path.read_text()[-4000:]}")

@@ -43,6 +43,8 @@ def render_aws(b: CredentialBundle) -> str:
         f"[profile {b.profile}]\n"
         f"region = {b.region}\n"
         f"endpoint_url = {b.endpoint}\n"
+        "# AWS CLI v2 before 2.13 (Debian ships 2.9) ignores endpoint_url: pass "
+        f"--endpoint-url {b.endpoint}\n"
         "\n# ~/.aws/credentials\n"
         f"[{b.profile}]\n"
         f"aws_access_key_id = {b.access_key_id}\n"

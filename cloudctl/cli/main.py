@@ -2,7 +2,9 @@
 
 Commands: ``init``, ``up``, ``db upgrade|current|downgrade``, ``credentials``,
 ``property list|get|set|reset`` and ``service list`` (through the admin APIs,
-like euctl and euserv), each with ``--output json`` for scripts.
+like euctl and euserv), ``instance ssh|console``, each with ``--output json`` for
+scripts. The global options (``--output``, ``--endpoint``, ``--data-dir``) go before
+or after the subcommand; the endpoint defaults to the one the running cloud recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cloudctl.cli.adminclient import CliError
+from cloudctl.cli.endpoint import resolve as resolve_endpoint
 from cloudctl.config import DEFAULT_PORT, Settings, load_settings
 
 
@@ -52,33 +55,6 @@ def cmd_init(args: argparse.Namespace) -> int:
            f"access key {result.admin_key.access_key_id}\n"
            "  credentials: cloudctl credentials --account eucalyptus --user admin --format aws")
     return 0
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    import faulthandler
-
-    from cloudctl.init import initialise
-    from cloudctl.server.app import configure_logging, serve
-
-    faulthandler.enable()  # a crash in a native library (librbd, libvirt) leaves a trace
-    configure_logging(args.log_level)
-    settings = _settings(args)
-    result = initialise(settings, region=args.region)
-    if args.listen is None:
-        from cloudctl.init import configured_port
-
-        host, port = "127.0.0.1", configured_port(settings)
-    else:
-        host, port = args.listen
-    endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-
-    def ready() -> None:
-        print(f"cloud is up on {endpoint} (data in {settings.data_dir}); "
-              f"admin key {result.admin_key.access_key_id}\n"
-              f"  cloudctl --data-dir {settings.data_dir} credentials --account eucalyptus "
-              f"--user admin --format aws --endpoint {endpoint}", flush=True)
-
-    return serve(settings, host, port, workers=args.workers, on_ready=ready)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -155,13 +131,31 @@ def cmd_node(args: argparse.Namespace) -> int:
     return run_node(args, _settings(args))
 
 
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """The options every command takes, before or after the subcommand."""
+    parser.add_argument("--data-dir", default=default,
+                        help="data directory (default $CLOUDCTL_DATA_DIR or /var/lib/cloudctl)")
+    parser.add_argument("--output", choices=("text", "json"),
+                        default="text" if default is None else default)
+    parser.add_argument("--endpoint", default=default,
+                        help="API endpoint of the running cloud (default $CLOUDCTL_ENDPOINT, "
+                             "else what `cloudctl up` recorded in the data dir, else "
+                             f"http://127.0.0.1:{DEFAULT_PORT})")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` (subcommands, their subcommands...)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found += [child, *_subparsers(child)]
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudctl", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="data directory (default $CLOUDCTL_DATA_DIR or "
-                                           "/var/lib/cloudctl)")
-    parser.add_argument("--output", choices=("text", "json"), default="text")
-    parser.add_argument("--endpoint", default=f"http://127.0.0.1:{DEFAULT_PORT}",
-                        help="API endpoint of the running cloud")
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="initialise the cloud (idempotent)")
@@ -169,13 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zone", action="append", help="availability zone (repeatable)")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("up", help="run the cloud in the foreground")
-    p.add_argument("--listen", type=_parse_listen, default=None,
-                   help="HOST:PORT (default 127.0.0.1 and bootstrap.webservices.port, 8773)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--region", default="eucalyptus")
-    p.add_argument("--log-level", default="INFO")
-    p.set_defaults(func=cmd_up)
+    from cloudctl.cli.up import add_parser as add_up_parser
+
+    add_up_parser(sub, _parse_listen)
 
     p = sub.add_parser("db", help="database schema")
     p.add_argument("db_command", choices=("upgrade", "downgrade", "current"))
@@ -215,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     from cloudctl.cli.images import add_parser as add_image_parser
 
     add_image_parser(sub)
+
+    from cloudctl.cli.instances import add_parser as add_instance_parser
+
+    add_instance_parser(sub)
+    for child in _subparsers(parser):
+        # SUPPRESS: an option not given after the subcommand keeps its value from before it
+        _global_options(child, argparse.SUPPRESS)
     return parser
 
 
@@ -222,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        args.endpoint = resolve_endpoint(_settings(args), args.endpoint)
         return int(args.func(args))
     except CliError as exc:
         print(f"cloudctl: {exc}", file=sys.stderr)

@@ -7,7 +7,14 @@ import time
 import pytest
 
 from cloudctl.errors import AwsError
-from cloudctl.services.ec2.scheduler import NodeCapacity, RoundRobinState, choose_zone, place
+from cloudctl.services.ec2.scheduler import (
+    CPU_OVERCOMMIT_RATIO,
+    NodeCapacity,
+    RoundRobinState,
+    choose_zone,
+    offered_cores,
+    place,
+)
 
 
 def nodes(count: int, zone: str = "z1", cores: int = 4, memory: int = 4096) -> list[NodeCapacity]:
@@ -35,6 +42,21 @@ def test_capacity_cores_and_memory_and_min_count() -> None:
     with pytest.raises(AwsError) as err:
         place(cluster, "z1", 1, 512, 1, 1, "ROUNDROBIN", RoundRobinState(), "x")
     assert err.value.code == "InsufficientInstanceCapacity"
+
+
+def test_cpu_overcommit_offers_ratio_times_cores_but_not_memory() -> None:
+    # the default ratio (4): a 2-core node takes 8 one-vCPU guests, the 9th does not fit
+    ratio = CPU_OVERCOMMIT_RATIO.parse(CPU_OVERCOMMIT_RATIO.default)
+    assert ratio >= 4
+    node = NodeCapacity("n", "z1", offered_cores(2, ratio), 65536)
+    assert place([node], "z1", 1, 256, 8, 8, "GREEDY", RoundRobinState(), "t1.micro") == ["n"] * 8
+    with pytest.raises(AwsError) as err:
+        place([node], "z1", 1, 256, 1, 1, "GREEDY", RoundRobinState(), "t1.micro")
+    assert err.value.code == "InsufficientInstanceCapacity"
+    # memory is not overcommitted: 1 GiB holds four 256 MiB guests whatever the ratio
+    small = NodeCapacity("m", "z1", offered_cores(2, 16), 1024)
+    assert small.fits(1, 256) == 4
+    assert offered_cores(2, 1) == 2 and offered_cores(3, 1.5) == 4 and offered_cores(2, 0.5) == 2
 
 
 def test_zone_choice_prefers_room() -> None:

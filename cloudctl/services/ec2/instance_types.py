@@ -23,7 +23,7 @@ from cloudctl.services.ec2 import nodes as nodes_mod
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.instance_models import InstanceType, usage_by_node
 from cloudctl.services.ec2.paging import paginate
-from cloudctl.services.ec2.scheduler import NodeCapacity
+from cloudctl.services.ec2.scheduler import CPU_OVERCOMMIT_RATIO, NodeCapacity, offered_cores
 
 DEFAULT_TYPE = registry.define(PropertyDef(
     "cloud.vmtypes.default_type_name", PropertyType.STRING, "m1.small",
@@ -69,14 +69,17 @@ async def get_type(session: AsyncSession, name: str) -> InstanceType:
     return row
 
 
-async def capacity_snapshot(session: AsyncSession, timeout_sec: int) -> list[NodeCapacity]:
-    """Healthy nodes with what their live instances use."""
+async def capacity_snapshot(session: AsyncSession, timeout_sec: int,
+                            cpu_ratio: float = 1.0) -> list[NodeCapacity]:
+    """Healthy nodes with what their live instances use; each offers its cores times
+    ``cpu_ratio`` (the CPU overcommit), its memory as it is."""
     used = await usage_by_node(session)
     out = []
     for view in await nodes_mod.node_views(session, timeout_sec):
         if view.healthy:
             cores, mem = used.get(view.name, (0, 0))
-            out.append(NodeCapacity(view.name, view.zone, view.cores, view.memory_mib, cores, mem))
+            out.append(NodeCapacity(view.name, view.zone, offered_cores(view.cores, cpu_ratio),
+                                    view.memory_mib, cores, mem))
     return out
 
 
@@ -103,7 +106,8 @@ class InstanceTypesProvider(Provider):
             rows = list((await session.execute(
                 select(InstanceType).order_by(InstanceType.position, InstanceType.name)
             )).scalars().all())
-            capacity = await capacity_snapshot(session, timeout) if verbose else []
+            ratio = float(self.cloud.properties.get(CPU_OVERCOMMIT_RATIO))
+            capacity = await capacity_snapshot(session, timeout, ratio) if verbose else []
         known = {r.name for r in rows}
         for name in wanted:
             if name not in known:

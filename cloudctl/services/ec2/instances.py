@@ -158,7 +158,8 @@ class InstancesProvider(Provider):
                                    code="InvalidKeyPair.NotFound")
             group_ids, group_names = await self._groups(session, account, ctx.region, params)
             timeout = int(self.cloud.properties.get(nodes_mod.HEARTBEAT_TIMEOUT))
-            capacity = await instance_types.capacity_snapshot(session, timeout)
+            capacity = await instance_types.capacity_snapshot(
+                session, timeout, float(self.cloud.properties.get(scheduler.CPU_OVERCOMMIT_RATIO)))
             if not zone:
                 zone = scheduler.choose_zone(capacity, zones, itype.cpu, itype.memory_mib,
                                              min_count, type_name)

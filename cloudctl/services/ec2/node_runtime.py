@@ -4,7 +4,8 @@
 ``LocalNodeClient`` (address ``local``) that ``cloudctl up`` creates in worker 0,
 or a ``RemoteNodeClient`` for ``https://host:port`` agents (mutual TLS with the
 cloud CA). ``start_local_node`` chooses the driver (``cloud.node.local`` or
-``CLOUDCTL_LOCAL_NODE``: libvirt, fake, auto, none) and registers the node.
+``CLOUDCTL_LOCAL_NODE``, which ``cloudctl up`` sets: libvirt, fake, none) and registers
+the node.
 """
 
 from __future__ import annotations
@@ -78,20 +79,14 @@ class NodePool:
 
 
 def _libvirt_uri(mode: str, uri: str) -> str | None:
-    """The URI to drive, or None for the fake driver."""
+    """The URI to drive, or None for the fake driver (only when asked for: no libvirt
+    is an error, never a silent fallback to fake guests)."""
     if mode == "fake":
         return None
-    try:
-        import libvirt
+    import libvirt
 
-        libvirt.open(uri).close()
-        return uri
-    except Exception as exc:  # libvirtError or a missing daemon: "not here"
-        if mode == "libvirt":
-            raise
-        log.warning("libvirt at %s not reachable (%s); the local node uses the fake driver",
-                    uri, exc)
-        return None
+    libvirt.open(uri).close()
+    return uri
 
 
 def local_capacity(client: NodeClient, cores: int, memory_mib: int) -> tuple[int, int]:

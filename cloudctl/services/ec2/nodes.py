@@ -27,10 +27,13 @@ HEARTBEAT_TIMEOUT = registry.define(PropertyDef(
     "gets no new instances.", minimum=5, maximum=86400,
 ))
 LOCAL_NODE = registry.define(PropertyDef(
-    "cloud.node.local", PropertyType.STRING, "auto",
-    "The all-in-one node `cloudctl up` runs in-process: auto (libvirt if the URI answers, "
-    "else the fake), libvirt, fake or none. CLOUDCTL_LOCAL_NODE overrides it.",
-    choices=("auto", "libvirt", "fake", "none"),
+    "cloud.node.local", PropertyType.STRING, "private",
+    "The all-in-one node `cloudctl up` runs in-process: private (QEMU guests on a private "
+    "libvirtd it starts under the data dir), libvirt (an existing libvirtd at "
+    "cloud.node.libvirt_uri), fake (fake guests) or none; auto is the old name of private. "
+    "No libvirt is an error, never fake guests. `cloudctl up --node` and "
+    "CLOUDCTL_LOCAL_NODE override it.",
+    choices=("private", "libvirt", "fake", "none", "auto"),
 ))
 LIBVIRT_URI = registry.define(PropertyDef(
     "cloud.node.libvirt_uri", PropertyType.STRING, "qemu:///system",

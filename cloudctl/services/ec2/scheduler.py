@@ -10,6 +10,10 @@ concurrent launches (in one process, or on PostgreSQL in any) see each other's. 
 
 A request that does not fit entirely answers ``InsufficientInstanceCapacity``
 (MinCount is what must fit; up to MaxCount are placed).
+
+CPU is overcommitted as Eucalyptus' node controllers did (``CPU_OVERCOMMIT``): a node
+offers ``cores x cloud.scheduler.cpu_overcommit_ratio`` vCPUs (``offered_cores``);
+memory is never overcommitted.
 """
 
 from __future__ import annotations
@@ -29,6 +33,18 @@ POLICY = registry.define(PropertyDef(
     "How the scheduler picks a node in a zone: ROUNDROBIN or GREEDY (POWERSAVE = GREEDY).",
     choices=("ROUNDROBIN", "GREEDY", "POWERSAVE"),
 ))
+
+CPU_OVERCOMMIT_RATIO = registry.define(PropertyDef(
+    "cloud.scheduler.cpu_overcommit_ratio", PropertyType.FLOAT, "4",
+    "vCPUs a node offers per physical core (Eucalyptus' CPU_OVERCOMMIT): a 2-core node "
+    "runs up to 8 one-vCPU instances at 4. Memory is not overcommitted.",
+    minimum=1, maximum=64,
+))
+
+
+def offered_cores(cores: int, ratio: float) -> int:
+    """The vCPUs a node with ``cores`` physical cores offers at overcommit ``ratio``."""
+    return int(cores * max(ratio, 1.0) + 1e-9)
 
 
 @dataclass

@@ -1,0 +1,268 @@
+"""``cloudctl up``: the whole cloud on this host, in the foreground.
+
+Owns choosing the all-in-one node (``--node``, else ``CLOUDCTL_LOCAL_NODE``, else the
+``cloud.node.local`` property): ``private`` (the default) starts a private libvirtd
+under ``<data>/libvirtd`` (``nodectl.libvirtd``: tini, virtlogd, its own mount and
+network namespaces), restarts it if it dies while the cloud runs and stops it (with
+its guests and the guests' network) when the cloud stops; ``libvirt`` drives an
+existing libvirtd at ``cloud.node.libvirt_uri``; ``fake`` runs fake guests; ``none``
+runs no node. A missing hypervisor is an error naming what to install, never a
+silent fallback to fake guests.
+
+Records the API endpoint in ``<data>/endpoint`` and what it started in
+``<data>/run/up.json`` (``cloudctl instance ssh`` reads the namespace there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from cloudctl.cli import endpoint as endpoint_mod
+from cloudctl.cli.adminclient import CliError
+from cloudctl.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from nodectl.libvirtd import PrivateLibvirtd
+
+__all__ = ["NODE_MODES", "run_up", "up_record"]
+
+log = logging.getLogger("cloudctl.up")
+
+NODE_MODES = ("private", "libvirt", "fake", "none")
+
+# binary -> the Debian package that ships it
+_TOOLS = {
+    "libvirtd": "libvirt-daemon libvirt-daemon-driver-qemu",
+    "virtlogd": "libvirt-daemon",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "tini": "tini",
+    "nsenter": "util-linux",
+    "unshare": "util-linux",
+    "ip": "iproute2",
+}
+SUPERVISE_INTERVAL = 2.0
+
+
+def up_record(settings: Settings) -> dict[str, Any]:
+    """What the running (or last) ``cloudctl up`` recorded; {} if none."""
+    try:
+        data = json.loads((settings.run_dir / "up.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def missing_hypervisor() -> str | None:
+    """Why a private libvirtd cannot run here (what to install), or None."""
+    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
+    if missing:
+        packages = " ".join(dict.fromkeys(" ".join(_TOOLS[t] for t in missing).split()))
+        return (f"{', '.join(missing)} not found: run scripts/install-deps.sh run or "
+                f"apt-get install {packages}")
+    if importlib.util.find_spec("libvirt") is None:
+        return ("the libvirt Python binding is missing: run scripts/install-deps.sh run or "
+                "pip install libvirt-python")
+    return None
+
+
+def _stored(settings: Settings, name: str) -> str:
+    """A property's stored value (its default if unset), read before the server runs."""
+    from cloudctl.db.engine import create_engine, session_factory
+    from cloudctl.properties.models import PropertyValue
+    from cloudctl.properties.registry import registry
+
+    async def read() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                row = await session.get(PropertyValue, name)
+                return row.value if row is not None else None
+        finally:
+            await engine.dispose()
+
+    value = asyncio.run(read())
+    return value if value is not None else registry.get(name).default
+
+
+def node_mode(settings: Settings, flag: str | None) -> str:
+    """``--node``, else ``CLOUDCTL_LOCAL_NODE``, else the ``cloud.node.local`` property."""
+    from cloudctl.services.ec2 import nodes as nodes_mod
+
+    mode = flag or os.environ.get("CLOUDCTL_LOCAL_NODE") or _stored(settings,
+                                                                    nodes_mod.LOCAL_NODE.name)
+    mode = "private" if mode == "auto" else mode
+    if mode not in NODE_MODES:
+        raise CliError(f"unknown node mode {mode!r}: one of {', '.join(NODE_MODES)}")
+    return mode
+
+
+class Supervisor:
+    """Restarts the private libvirtd when it dies (its guests live on and re-attach)."""
+
+    def __init__(self, daemon: PrivateLibvirtd) -> None:
+        self.daemon = daemon
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="libvirtd-supervisor",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=90)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SUPERVISE_INTERVAL):
+            if self.daemon.running() is not None:
+                continue
+            log.warning("the private libvirtd died; restarting it")
+            try:
+                rec = self.daemon.start()
+            except Exception:
+                log.exception("the private libvirtd did not restart; trying again")
+                continue
+            self.restarts += 1
+            log.info("private libvirtd restarted (tini pid %d)", rec.tini_pid)
+
+
+def _check_libvirt(uri: str) -> str | None:
+    try:
+        import libvirt
+    except ImportError:
+        return ("the libvirt Python binding is missing: run scripts/install-deps.sh run or "
+                "pip install libvirt-python")
+    try:
+        libvirt.open(uri).close()
+    except libvirt.libvirtError as exc:
+        return f"libvirt at {uri} is not reachable ({exc})"
+    return None
+
+
+def _teardown_network(settings: Settings, netns: str) -> None:
+    """Remove the guests' network netd set up in the libvirtd's namespace."""
+    from netd import host as netd_host
+
+    state = settings.data_dir / "netd" / "local"
+    if state.exists():
+        with contextlib.suppress(Exception):
+            netd_host.teardown(netd_host.HostConfig(netns=netns, host="local", state_dir=state))
+
+
+def _fail(message: str) -> int:
+    print(f"cloudctl up: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def run_up(args: argparse.Namespace) -> int:
+    import faulthandler
+
+    from cloudctl.init import initialise
+    from cloudctl.server.app import configure_logging, serve
+
+    faulthandler.enable()  # a crash in a native library (librbd, libvirt) leaves a trace
+    configure_logging(args.log_level)
+    settings = load_settings(args.data_dir)
+    result = initialise(settings, region=args.region)
+    mode = node_mode(settings, args.node)
+    daemon: PrivateLibvirtd | None = None
+    node_text = {"fake": "local, fake guests (--node fake)", "none": "none (--node none)"}.get(
+        mode, "")
+    record: dict[str, Any] = {"node": mode, "data_dir": str(settings.data_dir), "netns": ""}
+    if mode == "private":
+        why = missing_hypervisor()
+        if why:
+            return _fail(why)
+        from nodectl.libvirtd import LibvirtdError, PrivateLibvirtd
+
+        try:
+            daemon = PrivateLibvirtd(settings.data_dir / "libvirtd")
+            running = daemon.start()
+        except (LibvirtdError, OSError) as exc:
+            return _fail(f"the private libvirtd did not start: {exc}")
+        os.environ["CLOUDCTL_LOCAL_NODE"] = "libvirt"
+        os.environ["CLOUDCTL_LIBVIRT_URI"] = daemon.uri
+        record.update(netns=daemon.netns, libvirt_socket=str(daemon.socket_path),
+                      libvirt_uri=daemon.uri, tini_pid=running.tini_pid)
+        node_text = f"local, QEMU guests on a private libvirtd (tini pid {running.tini_pid})"
+    elif mode == "libvirt":
+        from cloudctl.services.ec2 import nodes as nodes_mod
+        from cloudctl.services.ec2.instance_network import local_node_netns
+
+        uri = os.environ.get("CLOUDCTL_LIBVIRT_URI") or _stored(settings,
+                                                                nodes_mod.LIBVIRT_URI.name)
+        why = _check_libvirt(uri)
+        if why:
+            return _fail(why)
+        os.environ["CLOUDCTL_LOCAL_NODE"] = "libvirt"
+        record.update(netns=local_node_netns(uri) or "", libvirt_uri=uri)
+        node_text = f"local, QEMU guests on libvirt at {uri}"
+    else:
+        os.environ["CLOUDCTL_LOCAL_NODE"] = mode
+
+    if args.listen is None:
+        from cloudctl.init import configured_port
+
+        host, port = "127.0.0.1", configured_port(settings)
+    else:
+        host, port = args.listen
+    endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    record["endpoint"] = endpoint
+    supervisor = Supervisor(daemon) if daemon is not None else None
+
+    def ready() -> None:
+        endpoint_mod.record(settings, endpoint)
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        (settings.run_dir / "up.json").write_text(json.dumps(record, indent=2) + "\n")
+        lines = [f"cloud is up on {endpoint}",
+                 f"  API endpoint     {endpoint} (recorded in {endpoint_mod.endpoint_file(settings)})",
+                 f"  node             {node_text}"]
+        if "libvirt_socket" in record:
+            lines.append(f"  libvirtd socket  {record['libvirt_socket']}")
+        if record["netns"]:
+            lines.append(f"  network ns       {record['netns']} "
+                         "(guests: cloudctl instance ssh i-... -i KEY.pem)")
+        lines += [f"  data dir         {settings.data_dir}",
+                  f"  admin key        {result.admin_key.access_key_id}",
+                  f"  credentials:     cloudctl --data-dir {settings.data_dir} credentials "
+                  "--account eucalyptus --user admin --format aws"]
+        print("\n".join(lines), flush=True)
+
+    if supervisor is not None:
+        supervisor.start()
+    try:
+        return serve(settings, host, port, workers=args.workers, on_ready=ready)
+    finally:
+        endpoint_mod.forget(settings, endpoint)
+        if supervisor is not None and daemon is not None:
+            supervisor.stop()
+            _teardown_network(settings, daemon.netns)
+            daemon.stop()
+            log.info("private libvirtd stopped")
+
+
+def add_parser(sub: Any, parse_listen: Any) -> None:
+    p = sub.add_parser("up", help="run the cloud in the foreground")
+    p.add_argument("--listen", type=parse_listen, default=None,
+                   help="HOST:PORT (default 127.0.0.1 and bootstrap.webservices.port, 8773)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--region", default="eucalyptus")
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--node", choices=NODE_MODES, default=None,
+                   help="the all-in-one node: private (default: QEMU guests on a private "
+                        "libvirtd under the data dir), libvirt (an existing libvirtd at "
+                        "cloud.node.libvirt_uri), fake (fake guests, for tests) or none; "
+                        "CLOUDCTL_LOCAL_NODE and the cloud.node.local property set it too")
+    p.set_defaults(func=run_up)
+

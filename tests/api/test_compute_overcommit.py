@@ -1,0 +1,72 @@
+"""CPU overcommit (``cloud.scheduler.cpu_overcommit_ratio``) through RunInstances.
+
+A cloud whose (fake) local node has 2 cores runs 8 one-vCPU t1.micro at the default
+ratio of 4; the 9th answers InsufficientInstanceCapacity; raising the ratio with
+``cloudctl property set`` admits more at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.api.test_compute_instances import register_image_set
+from tests.support import LiveCloud, new_cloud, wait_for
+
+
+@pytest.fixture
+def two_core_cloud() -> Iterator[LiveCloud]:
+    saved = os.environ.get("CLOUDCTL_LOCAL_NODE_CORES")
+    os.environ["CLOUDCTL_LOCAL_NODE_CORES"] = "2"
+    cloud = new_cloud()
+    try:
+        cloud.start()
+        yield cloud
+    finally:
+        if saved is None:
+            os.environ.pop("CLOUDCTL_LOCAL_NODE_CORES", None)
+        else:
+            os.environ["CLOUDCTL_LOCAL_NODE_CORES"] = saved
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _launch(ec2: Any, emi: str, count: int) -> list[str]:
+    res = ec2.run_instances(ImageId=emi, MinCount=count, MaxCount=count,
+                            InstanceType="t1.micro")
+    return [i["InstanceId"] for i in res["Instances"]]
+
+
+def test_two_cores_run_eight_micro_and_the_ratio_is_a_property(two_core_cloud: LiveCloud
+                                                               ) -> None:
+    cloud = two_core_cloud
+    images = register_image_set(cloud, cloud.data_dir / "imgs")
+    ec2 = cloud.client("ec2")
+    got = json.loads(cloud.cli("property", "get", "cloud.scheduler.cpu_overcommit_ratio",
+                               "--output", "json").stdout)
+    assert got == {"cloud.scheduler.cpu_overcommit_ratio": 4}
+    launched = _launch(ec2, images["emi"], 8)
+    assert len(launched) == 8
+    with pytest.raises(ClientError) as err:
+        _launch(ec2, images["emi"], 1)
+    assert err.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+
+    cloud.cli("property", "set", "cloud.scheduler.cpu_overcommit_ratio=5")
+
+    def admitted() -> list[str]:
+        try:
+            return _launch(ec2, images["emi"], 2)
+        except ClientError:
+            return []
+
+    launched += wait_for(admitted, 15, "two more t1.micro at ratio 5")
+    with pytest.raises(ClientError) as err:
+        _launch(ec2, images["emi"], 1)
+    assert err.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+    ec2.terminate_instances(InstanceIds=launched)
