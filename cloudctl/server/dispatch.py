@@ -239,7 +239,7 @@ async def _s3_post(cloud: Cloud, wire: WireRequest, request: web.Request,
         return None
     try:
         response: WireResponse = await cloud.services["s3.post"].handle(
-            wire, route.path, await request.multipart(), request_id)
+            wire, route.path, request.multipart, request_id)
     except AwsError as error:
         response = _error(None, route, error, request_id, None)
     except Exception:
