@@ -37,6 +37,7 @@ def default_assembly(cloud: Cloud) -> None:
 
 
 READ_BUFSIZE = 1 << 20
+CLIENT_MAX_SIZE = 1 << 20
 
 
 def make_app(settings: Settings, *, worker_index: int = 0,
@@ -45,7 +46,11 @@ def make_app(settings: Settings, *, worker_index: int = 0,
     # read_bufsize: a request body is buffered up to twice this before the socket is
     # paused; aiohttp's 64 KiB default made large uploads pause and resume reading
     # (epoll changes, loop wake-ups) every 128 KiB. Memory per connection stays bounded.
-    app = web.Application(client_max_size=1 << 40,
+    # client_max_size bounds aiohttp's own body readers (request.read/post/json, a
+    # multipart part's read()), which nothing here uses: dispatch reads request bodies
+    # from request.content under bootstrap.webservices.max_request_bytes, or streams S3
+    # uploads (object/part PUTs, the file of a form POST) without holding them.
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE,
                           handler_args={"max_field_size": 65536, "read_bufsize": READ_BUFSIZE})
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

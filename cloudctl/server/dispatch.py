@@ -70,15 +70,22 @@ class _RequestIds:
 _new_request_id = _RequestIds()
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+def _too_large(service: str, limit: int) -> AwsError:
+    if service == "s3":  # S3's answer to an oversized (non-upload) request document
+        return AwsError("Your request was too big.", code="MaxMessageLengthExceeded",
+                        status=400, MaxMessageLengthBytes=limit)
+    return RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+
+
+async def _read_body(request: web.Request, limit: int, service: str) -> bytes:
     if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        raise _too_large(service, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):
         size += len(chunk)
         if size > limit:
-            raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+            raise _too_large(service, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -146,7 +153,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             wire.stream = _AiohttpStream(request)
         else:
             limit = int(cloud.properties.get(core_props.MAX_REQUEST_BYTES))
-            wire.body = await _read_body(request, limit)
+            wire.body = await _read_body(request, limit, route.service)
             if route.service == "s3" and _looks_like_query_form(wire):
                 fields = dict(parse_qsl(wire.body.decode("utf-8", "replace"), keep_blank_values=True))
                 route = router.resolve(wire, fields)
@@ -232,7 +239,7 @@ async def _s3_post(cloud: Cloud, wire: WireRequest, request: web.Request,
         return None
     try:
         response: WireResponse = await cloud.services["s3.post"].handle(
-            wire, route.path, await request.multipart(), request_id)
+            wire, route.path, request.multipart, request_id)
     except AwsError as error:
         response = _error(None, route, error, request_id, None)
     except Exception:

@@ -287,3 +287,67 @@ def test_small_objects_inline_and_at_the_limit(s3: Any) -> None:
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=name, Key="bad")
     assert exc.value.response["Error"]["Code"] == "404"
+
+
+def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    return (int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"]), _code(exc))
+
+
+def test_key_length_limit_on_every_write(s3: Any) -> None:
+    """1,024 bytes of UTF-8 is the longest key: PutObject, the multipart operations and
+    both copies refuse a longer one (KeyTooLongError) before anything is stored."""
+    name = bucket_name("keylen")
+    s3.create_bucket(Bucket=name)
+    longest, too_long = "k" * 1022 + "é", "k" * 1023 + "é"  # 1,024 and 1,025 bytes
+    s3.put_object(Bucket=name, Key="src", Body=b"source")
+    upload = s3.create_multipart_upload(Bucket=name, Key=longest)["UploadId"]
+    calls = [
+        lambda: s3.put_object(Bucket=name, Key=too_long, Body=b"x"),
+        lambda: s3.create_multipart_upload(Bucket=name, Key=too_long),
+        lambda: s3.upload_part(Bucket=name, Key=too_long, UploadId=upload, PartNumber=1,
+                               Body=b"x"),
+        lambda: s3.complete_multipart_upload(
+            Bucket=name, Key=too_long, UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"x"'}]}),
+        lambda: s3.copy_object(Bucket=name, Key=too_long, CopySource={"Bucket": name,
+                                                                      "Key": "src"}),
+        lambda: s3.upload_part_copy(Bucket=name, Key=too_long, UploadId=upload, PartNumber=1,
+                                    CopySource={"Bucket": name, "Key": "src"}),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _error(exc) == (400, "KeyTooLongError")
+        assert exc.value.response["Error"]["Message"] == "Your key is too long"
+    assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", [])] \
+        == [longest]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == ["src"]
+    # the longest key works through the same paths
+    etag = s3.upload_part(Bucket=name, Key=longest, UploadId=upload, PartNumber=1,
+                          Body=b"part")["ETag"]
+    s3.complete_multipart_upload(Bucket=name, Key=longest, UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    s3.copy_object(Bucket=name, Key=longest[1:] + "c", CopySource={"Bucket": name,
+                                                                    "Key": "src"})
+    assert s3.get_object(Bucket=name, Key=longest)["Body"].read() == b"part"
+
+
+def test_request_documents_are_bounded(s3: Any) -> None:
+    """DeleteObjects takes 1,000 keys, CompleteMultipartUpload 10,000 parts (MalformedXML
+    beyond); a request document over the request size limit is MaxMessageLengthExceeded."""
+    name = bucket_name("docs")
+    s3.create_bucket(Bucket=name)
+    with pytest.raises(ClientError) as exc:
+        s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": f"k{i}"}
+                                                           for i in range(1001)]})
+    assert _error(exc) == (400, "MalformedXML")
+    upload = s3.create_multipart_upload(Bucket=name, Key="big")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=name, Key="big", UploadId=upload, MultipartUpload={
+            "Parts": [{"PartNumber": i, "ETag": f'"{i:032x}"'} for i in range(1, 10002)]})
+    assert _error(exc) == (400, "MalformedXML")
+    with pytest.raises(ClientError) as exc:  # ~2.2 MB of XML: over the 2 MiB default
+        s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": f"{i:04d}" + "k" * 2200}
+                                                           for i in range(1000)]})
+    assert _error(exc) == (400, "MaxMessageLengthExceeded")
+    s3.abort_multipart_upload(Bucket=name, Key="big", UploadId=upload)

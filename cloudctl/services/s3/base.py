@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +35,30 @@ def check_bucket_name(name: str) -> None:
             or name.endswith("-s3alias")):
         raise s3_error("InvalidBucketName", "The specified bucket is not valid.",
                        BucketName=name)
+
+
+MAX_KEY_BYTES = 1024
+_Op = TypeVar("_Op", bound=Callable[..., Awaitable[dict[str, Any]]])
+
+
+def check_key(key: str) -> None:
+    """KeyTooLongError for a key longer than S3 allows (1,024 bytes of UTF-8)."""
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        raise s3_error("KeyTooLongError", "Your key is too long", Size=size,
+                       MaxSizeAllowed=MAX_KEY_BYTES)
+
+
+def writes_key(method: _Op) -> _Op:
+    """Mark an operation that creates or writes the object ``params["Key"]`` (PutObject,
+    multipart, copy destinations): the key length is checked before anything else."""
+
+    @functools.wraps(method)
+    async def checked(self: Any, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        check_key(str(params["Key"]))
+        return await method(self, ctx, params)
+
+    return cast(_Op, checked)
 
 
 def dumps(value: Any) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
-from cloudctl.services.s3 import access, sse, versioning
+from cloudctl.services.s3 import access, cors, sse, versioning
 from cloudctl.services.s3.base import S3Provider, dumps, loads
 from cloudctl.services.s3.errors import invalid_argument, malformed_xml, s3_error
 
@@ -81,13 +81,7 @@ class ConfigProvider(S3Provider):
     @operation("PutBucketCors")
     async def put_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         rules = (params.get("CORSConfiguration") or {}).get("CORSRules") or []
-        if not rules or len(rules) > 100:
-            raise malformed_xml()
-        for rule in rules:
-            for method in rule.get("AllowedMethods") or []:
-                if method not in ("GET", "PUT", "POST", "DELETE", "HEAD"):
-                    raise invalid_argument(f"Found unsupported HTTP method in CORS config. "
-                                           f"Unsupported method is {method}")
+        cors.validate_rules(rules)
         return await self._set(ctx, params, "s3:PutBucketCORS", "cors", dumps(rules))
 
     @operation("DeleteBucketCors")

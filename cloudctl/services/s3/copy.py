@@ -15,7 +15,7 @@ from cloudctl.server.providers import operation
 from cloudctl.services.s3 import access, conditions, identity, inline, sse, versioning
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import properties as props
-from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag
+from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag, writes_key
 from cloudctl.services.s3.errors import invalid_argument, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, object_row
 from cloudctl.services.s3.multipart import MultipartProvider
@@ -77,6 +77,7 @@ class CopyProvider(S3Provider):
             await reader.aclose()
 
     @operation("CopyObject")
+    @writes_key
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         source, source_data = await self._source(ctx, params)
         name, key = str(params["Bucket"]), str(params["Key"])
@@ -138,6 +139,7 @@ class CopyProvider(S3Provider):
         return out
 
     @operation("UploadPartCopy")
+    @writes_key
     async def upload_part_copy(self, ctx: RequestContext,
                                params: dict[str, Any]) -> dict[str, Any]:
         source, source_data = await self._source(ctx, params)

@@ -11,26 +11,67 @@ none) and ``actual_headers`` for S3 responses to requests carrying ``Origin``.
 from __future__ import annotations
 
 import json
-import re
-from functools import lru_cache
 from typing import Any
 
 from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.services.s3.access import BucketPolicies
-from cloudctl.services.s3.errors import s3_error
+from cloudctl.services.s3.errors import malformed_xml, s3_error
 
 _FORBIDDEN = ("CORSResponse: This CORS request is not allowed. This is usually because the "
               "evalution of Origin, request method / Access-Control-Request-Method or "
               "Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
 
 
-@lru_cache(maxsize=1024)
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(p) for p in text.split("*")) + "$", re.I)
+METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
+MAX_RULES = 100
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+    """Whether ``value`` matches ``pattern`` (``*``: any run of characters), ignoring case.
+
+    Linear in the lengths: one ``*`` (all PutBucketCors accepts) is a prefix and a suffix
+    check; several (rules stored before that check) are matched greedily, each literal
+    piece at its leftmost place, which is exact for ``*``-only patterns and never
+    backtracks.
+    """
+    pattern, value = pattern.lower(), value.lower()
+    pieces = pattern.split("*")
+    if len(pieces) == 1:
+        return pattern == value
+    head, tail = pieces[0], pieces[-1]
+    if len(value) < len(head) + len(tail) or not value.startswith(head) \
+            or not value.endswith(tail):
+        return False
+    position, end = len(head), len(value) - len(tail)
+    for piece in pieces[1:-1]:
+        found = value.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
 
 
 def _matches(patterns: list[str], value: str) -> bool:
-    return any(_pattern(p).match(value) for p in patterns)
+    return any(wildcard_match(p, value) for p in patterns)
+
+
+def validate_rules(rules: list[dict[str, Any]]) -> None:
+    """Refuse a CORS configuration as PutBucketCors does (AwsError)."""
+    if not rules or len(rules) > MAX_RULES:
+        raise malformed_xml()
+    for rule in rules:
+        if not rule.get("AllowedOrigins") or not rule.get("AllowedMethods"):
+            raise malformed_xml()
+        for method in rule["AllowedMethods"]:
+            if method not in METHODS:
+                raise s3_error("InvalidRequest", "Found unsupported HTTP method in CORS "
+                               f"config. Unsupported method is {method}")
+        for element, values in (("AllowedOrigin", rule["AllowedOrigins"]),
+                                ("AllowedHeader", rule.get("AllowedHeaders") or [])):
+            for value in values:
+                if str(value).count("*") > 1:
+                    raise s3_error("InvalidRequest", f'{element} "{value}" can not have more '
+                                   "than one wildcard.")
 
 
 def match_rule(rules: list[dict[str, Any]], origin: str, method: str,

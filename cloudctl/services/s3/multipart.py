@@ -19,7 +19,15 @@ from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import identity, sse, versioning
 from cloudctl.services.s3 import properties as props
-from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag, unquote_etag
+from cloudctl.services.s3.base import (
+    S3Provider,
+    dumps,
+    loads,
+    now,
+    quote_etag,
+    unquote_etag,
+    writes_key,
+)
 from cloudctl.services.s3.body import Payload
 from cloudctl.services.s3.errors import invalid_argument, no_such_upload, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, S3Part, S3Upload
@@ -27,6 +35,8 @@ from cloudctl.services.s3.objects import commit_version, request_headers, taggin
 from cloudctl.services.s3.store import new_blob_id
 from storagectl.objects import BadDigest, UploadNotFound
 from storagectl.objects.base import multipart_etag
+
+MAX_PARTS = 10000
 
 
 def new_upload_id() -> str:
@@ -49,6 +59,7 @@ class MultipartProvider(S3Provider):
             return bucket, upload
 
     @operation("CreateMultipartUpload")
+    @writes_key
     async def create(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         key = str(params["Key"])
         async with self.cloud.sessions() as session:
@@ -107,7 +118,7 @@ class MultipartProvider(S3Provider):
 
     def _part_number(self, params: dict[str, Any]) -> int:
         number = int(params["PartNumber"])
-        if not 1 <= number <= 10000:
+        if not 1 <= number <= MAX_PARTS:
             raise invalid_argument("Part number must be an integer between 1 and 10000, "
                                    "inclusive", "partNumber", str(number))
         return number
@@ -123,6 +134,7 @@ class MultipartProvider(S3Provider):
             await session.commit()
 
     @operation("UploadPart")
+    @writes_key
     async def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         number = self._part_number(params)
         _, upload = await self._upload(ctx, params, "s3:PutObject")
@@ -147,10 +159,11 @@ class MultipartProvider(S3Provider):
         return {"CopyPartResult": {"ETag": quote_etag(md5), "LastModified": now()}}
 
     @operation("CompleteMultipartUpload")
+    @writes_key
     async def complete(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket, upload = await self._upload(ctx, params, "s3:PutObject")
         wanted = (params.get("MultipartUpload") or {}).get("Parts") or []
-        if not wanted:
+        if not wanted or len(wanted) > MAX_PARTS:
             raise s3_error("MalformedXML", "The XML you provided was not well-formed or did "
                            "not validate against our published schema")
         async with self.cloud.sessions() as session:

@@ -30,6 +30,7 @@ from cloudctl.services.s3.base import (
     now,
     opened,
     quote_etag,
+    writes_key,
 )
 from cloudctl.services.s3.body import Payload
 from cloudctl.services.s3.errors import s3_error
@@ -184,10 +185,9 @@ class ObjectProvider(S3Provider):
         return bucket, row
 
     @operation("PutObject")
+    @writes_key
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name, key = str(params["Bucket"]), str(params["Key"])
-        if len(key.encode()) > 1024:
-            raise s3_error("KeyTooLongError", "Your key is too long")
         async with LazySession(self.cloud.sessions) as session:
             bucket = await self.snapshot(name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)

@@ -1,8 +1,11 @@
 """Browser uploads: POST of a multipart/form-data form to a bucket (POST policy).
 
-Owns reading the form (fields before ``file``, then the file streamed, never held
-whole), checking the signed policy document (SigV4: ``x-amz-algorithm``,
-``x-amz-credential``, ``x-amz-date``, ``x-amz-signature``; SigV2: ``AWSAccessKeyId``,
+Owns reading the form: the fields before ``file`` are read in bounded chunks (at most
+``MAX_FIELDS`` of them, ``MAX_FIELD_BYTES`` each, ``MAX_PRE_DATA_BYTES`` together, else
+MaxPostPreDataLengthExceeded as S3 answers), then the file is streamed into the object
+only once the policy and signature were checked (never held whole; fields after it are
+ignored, as S3 requires ``file`` to be the last field). Checking the signed policy
+document (SigV4: ``x-amz-algorithm``, ``x-amz-credential``, ``x-amz-date``, ``x-amz-signature``; SigV2: ``AWSAccessKeyId``,
 ``signature``), its expiration and conditions (``eq``, ``starts-with``,
 ``content-length-range``; every form field must be covered, as AWS requires), and
 answering ``success_action_status`` / ``success_action_redirect``. The upload itself
@@ -17,11 +20,14 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from aiohttp import BodyPartReader
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from cloudctl.auth.sigv4 import signing_key
@@ -30,7 +36,12 @@ from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.services.s3.errors import access_denied, invalid_argument, s3_error
 
-_MAX_FIELD = 64 << 10
+MAX_FIELDS = 100  # form fields before ``file``
+MAX_FIELD_BYTES = 20 << 10  # one field's value (S3's whole pre-data limit is 20 KB)
+MAX_PRE_DATA_BYTES = 64 << 10  # names and values of all fields before ``file``
+_CHUNK = 8192
+# what aiohttp's multipart reader raises on a body that is not multipart/form-data
+_MALFORMED = (ValueError, KeyError, RuntimeError, AssertionError, HttpProcessingError)
 _EXEMPT = {"policy", "x-amz-signature", "signature", "awsaccesskeyid", "file"}
 _PARAMS = {"content-type": "ContentType", "cache-control": "CacheControl",
            "content-disposition": "ContentDisposition", "content-encoding": "ContentEncoding",
@@ -95,6 +106,55 @@ def check_policy(policy_b64: str, fields: dict[str, str], bucket: str,
     return length
 
 
+def _malformed() -> Exception:
+    return s3_error("MalformedPOSTRequest", "The body of your POST request is not well-formed "
+                    "multipart/form-data.")
+
+
+def _too_large(limit: int) -> Exception:
+    # S3's message, spelling included
+    return s3_error("MaxPostPreDataLengthExceeded", "Your POST request fields preceeding the "
+                    "upload file was too large.", MaxPostPreDataLengthBytes=limit)
+
+
+async def _field_value(part: BodyPartReader, limit: int) -> bytes:
+    """A field's value, read in chunks; refused as soon as it passes ``limit`` bytes."""
+    value = bytearray()
+    while True:
+        chunk = await part.read_chunk(_CHUNK)
+        if not chunk:
+            return bytes(value)
+        value += chunk
+        if len(value) > limit:
+            raise _too_large(limit)
+
+
+async def read_fields(reader: Any) -> tuple[dict[str, str], BodyPartReader]:
+    """The fields before ``file`` (bounded) and the file part, not read yet."""
+    fields: dict[str, str] = {}
+    total = count = 0
+    try:
+        part = await reader.next()
+        while part is not None:
+            if not isinstance(part, BodyPartReader):
+                raise _malformed()  # a nested multipart body
+            name = str(part.name or "")
+            if name == "file":
+                return fields, part
+            count += 1  # repeated names count too
+            if count > MAX_FIELDS:
+                raise _too_large(MAX_PRE_DATA_BYTES)
+            value = await _field_value(part, min(MAX_FIELD_BYTES, MAX_PRE_DATA_BYTES - total))
+            total += len(name) + len(value)
+            if total > MAX_PRE_DATA_BYTES:
+                raise _too_large(MAX_PRE_DATA_BYTES)
+            fields[name] = value.decode("utf-8", "replace")
+            part = await reader.next()
+    except _MALFORMED:
+        raise _malformed() from None
+    raise invalid_argument("POST requires exactly one file upload per request.", "file")
+
+
 class _FileStream:
     """The form's file part as a ``BodyStream``, enforcing content-length-range."""
 
@@ -104,7 +164,10 @@ class _FileStream:
         self.size = 0
 
     async def read(self, n: int = -1) -> bytes:
-        data: bytes = await self._part.read_chunk(1 << 20 if n < 0 else n)
+        try:
+            data: bytes = await self._part.read_chunk(1 << 20 if n < 0 else max(n, _CHUNK))
+        except _MALFORMED:
+            raise _malformed() from None
         self.size += len(data)
         if self._length is not None:
             if self.size > self._length[1]:
@@ -157,19 +220,18 @@ class PostUploads:
                            "method.", 403)
         return credential
 
-    async def handle(self, wire: WireRequest, path: str, reader: Any,
-                     request_id: str) -> WireResponse:
+    async def handle(self, wire: WireRequest, path: str,
+                     open_form: Callable[[], Awaitable[Any]], request_id: str) -> WireResponse:
+        """Serve the POST; ``open_form`` opens the body's multipart reader."""
         bucket = path.strip("/").split("/", 1)[0]
         if not bucket or "/" in path.strip("/"):
             raise s3_error("MethodNotAllowed", "The specified method is not allowed against "
                            "this resource.", 405)
-        fields: dict[str, str] = {}
-        part = await reader.next()
-        while part is not None and part.name != "file":
-            fields[str(part.name)] = (await part.read(decode=False))[:_MAX_FIELD].decode()
-            part = await reader.next()
-        if part is None:
-            raise invalid_argument("POST requires exactly one file upload per request.", "file")
+        try:
+            reader = await open_form()
+        except _MALFORMED:
+            raise _malformed() from None
+        fields, part = await read_fields(reader)
         if "key" not in fields:
             raise invalid_argument("Bucket POST must contain a field named 'key'.  If it is "
                                    "specified, please check the order of the fields.", "key")
