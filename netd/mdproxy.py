@@ -128,6 +128,7 @@ async def serve(listen: str, upstream: str, pidfile: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.umask(0o077)
     ap = argparse.ArgumentParser(prog="netd.mdproxy", description=__doc__.splitlines()[0])
     ap.add_argument("--listen", required=True, help="IP:PORT inside the namespace")
     ap.add_argument("--upstream", required=True, help="unix:/path or tcp:host:port")

@@ -125,7 +125,7 @@ def stage_artifact(cache: ImageCache, artifact: Artifact, *, bundle_key: bytes |
                                            retryable=False)
             else:
                 raise StagingError(f"{artifact.image_id}: artifact has no URL", retryable=False)
-        tmp.chmod(0o444)
+        tmp.chmod(0o400)
         tmp.replace(dest)
     except BundleError as exc:
         raise StagingError(f"{artifact.image_id}: {exc}", retryable=False) from exc

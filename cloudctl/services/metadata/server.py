@@ -80,7 +80,7 @@ class MetadataServer:
         if path.exists():
             path.unlink()
         await web.UnixSite(runner, str(path)).start()
-        os.chmod(path, 0o660)
+        os.chmod(path, 0o600)  # netd's proxy runs as root
         listen = os.environ.get("CLOUDCTL_METADATA_LISTEN")
         if listen:
             host, _, port = listen.rpartition(":")
