@@ -117,6 +117,7 @@ def initialise(settings: Settings, region: str = "eucalyptus",
     for name in SERVICE_CERTS:
         pki.issue(ca, settings.ca_dir / "services", name)
     ensure_cloud_bundle_cert(settings.ca_dir)  # nodes decrypt image bundles with it
+    pki.ensure_identity_key(settings.ca_dir)  # signs instance identity documents
     upgrade(settings.database_url)
     zone_names = zones or [f"{region}-1a"]
     return asyncio.run(_init_state(settings, region, zone_names))
