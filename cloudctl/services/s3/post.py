@@ -24,11 +24,13 @@ from urllib.parse import urlencode
 
 from multidict import CIMultiDict
 
+from cloudctl.auth.context import usable_credential
+from cloudctl.auth.errors import Family
 from cloudctl.auth.sigv4 import signing_key
 from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
-from cloudctl.services.s3.errors import access_denied, invalid_argument, s3_error
+from cloudctl.services.s3.errors import invalid_argument, s3_error
 
 _MAX_FIELD = 64 << 10
 _EXEMPT = {"policy", "x-amz-signature", "signature", "awsaccesskeyid", "file"}
@@ -136,13 +138,10 @@ class PostUploads:
         else:
             raise invalid_argument("Bucket POST must contain a field named 'x-amz-signature' "
                                    "(or 'signature' and 'AWSAccessKeyId')")
-        credential = await self.cloud.credentials.lookup(access_key)
-        if credential is None or not credential.active:
-            raise s3_error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not "
-                           "exist in our records.", 403, AWSAccessKeyId=access_key)
-        if credential.is_temporary and lowered.get("x-amz-security-token") \
-                != credential.session_token:
-            raise access_denied()
+        # the same credential check as every signed request: known, active, token, expiry
+        credential = await usable_credential(self.cloud.credentials, Family.S3, access_key,
+                                             lowered.get("x-amz-security-token"),
+                                             datetime.now(UTC))
         if secret_of:
             key = signing_key(credential.secret_access_key, secret_of[1], secret_of[2], "s3")
             expected = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
