@@ -6,8 +6,8 @@ Temporary credentials (``ASIA...`` key, secret, session token) are stored in
 serves them to authentication, which refuses them once expired, and ends them
 when the long-term access key they derive from (``parent_key_id``, inherited along
 a chain of sessions) is deleted or deactivated. Sessions expired for more than
-``PURGE_AFTER`` are deleted when new ones are issued (at most once a minute per
-process); until then they answer ``ExpiredToken``. A session carries its
+``PURGE_AFTER`` are deleted in the transaction that issues a new one (an indexed
+range delete); until then they answer ``ExpiredToken``. A session carries its
 permissions: an assumed role's policies intersected with the session policy; a
 federation token's user policies intersected likewise. Role and federated user
 sessions have no ``aws:username`` (their ``aws:userid`` is ``ROLEID:session`` /
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,8 +41,6 @@ from cloudctl.services.iam.policy import AuthzRequest, PolicyError, evaluate, va
 
 MIN_DURATION = 900
 PURGE_AFTER = timedelta(days=1)
-PURGE_EVERY = 60.0
-_last_purge = 0.0
 LIFETIME_CAP = registry.define(PropertyDef(
     "tokens.max_lifetime_seconds", PropertyType.INTEGER, "0",
     "Upper bound on the lifetime of every temporary credential issued (0: no bound "
@@ -123,14 +120,10 @@ class StsProvider(Provider):
                          user_id=user_id, source_id=source_id, session_policy=session_policy,
                          attributes_json=json.dumps(attributes), expires_at=expires,
                          parent_key_id=parent_key_id)
-        global _last_purge
-        purge = time.monotonic() - _last_purge > PURGE_EVERY
         async with self.cloud.sessions() as session, session.begin():
+            await session.execute(delete(StsSession).where(
+                StsSession.expires_at < datetime.now(UTC) - PURGE_AFTER))
             session.add(row)
-            if purge:
-                _last_purge = time.monotonic()
-                await session.execute(delete(StsSession).where(
-                    StsSession.expires_at < datetime.now(UTC) - PURGE_AFTER))
         return {"AccessKeyId": row.access_key_id, "SecretAccessKey": secret,
                 "SessionToken": token, "Expiration": expires}
 
