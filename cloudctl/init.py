@@ -27,11 +27,11 @@ from cloudctl.services.geography import ensure_zones
 from cloudctl.services.iam.bootstrap import (
     IssuedKey,
     ensure_account,
-    find_user,
+    find_admin,
     first_active_key,
     issue_access_key,
 )
-from cloudctl.services.iam.credentials import ADMIN_USER, CLOUD_ADMIN_ACCOUNT
+from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 
 SERVICE_CERTS = ("cloudctl", "nodectl", "storagectl", "netd")
 
@@ -97,7 +97,7 @@ async def _init_state(settings: Settings, region: str, zones: list[str]) -> Init
             if region != REGION_NAME.default and await session.get(PropertyValue, REGION_NAME.name) is None:
                 session.add(PropertyValue(name=REGION_NAME.name, value=region, revision=1))
             account = await ensure_account(session, CLOUD_ADMIN_ACCOUNT)
-            admin = await find_user(session, account.account_id, ADMIN_USER)
+            admin = await find_admin(session, account.account_id)
             assert admin is not None
             key = await first_active_key(session, secrets, account, admin)
             created = key is None
