@@ -5,8 +5,8 @@ administrator; from then on the flag alone grants administration. STS sessions
 record the long-term access key they derive from; a one-row counter lets API
 workers drop cached credentials after a revocation in another worker.
 
-Revision ID: 0008_iam_admin_flag
-Revises: 0007_s3_inline
+Revision ID: 0010_iam_admin_flag
+Revises: 0009_ebs_force_detach
 Create Date: 2026-11-22 10:00:00
 """
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008_iam_admin_flag'
-down_revision = '0007_s3_inline'
+revision = '0010_iam_admin_flag'
+down_revision = '0009_ebs_force_detach'
 branch_labels = None
-depends_on = '0002_iam'
+depends_on = None
 
 
 def upgrade() -> None:
