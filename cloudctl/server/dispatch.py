@@ -21,6 +21,7 @@ from aiohttp import web
 from cloudctl.auth.verify import authenticate
 from cloudctl.errors import (
     AwsError,
+    DryRunOperation,
     InternalFailure,
     NotImplementedOperation,
     RequestEntityTooLarge,
@@ -179,6 +180,9 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             raise NotImplementedOperation(
                 f"The operation {operation} is not implemented by this cloud.",
             )
+        if parsed.params.get("DryRun") is True and route.service == "ec2":
+            # the one DryRun check of every EC2 operation: authorised, implemented, not done
+            raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
         result = await handler(ctx, parsed.params)
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:

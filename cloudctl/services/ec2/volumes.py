@@ -53,12 +53,6 @@ VOLUME_TYPES: dict[str, tuple[int, int]] = {
 PROVISIONED_IOPS = {"io1": (100, 64000, 50), "io2": (100, 256000, 1000), "gp3": (3000, 16000, 500)}
 
 
-def dry_run(params: dict[str, Any]) -> None:
-    if params.get("DryRun"):
-        raise AwsError("Request would have succeeded, but DryRun flag is set.",
-                       code="DryRunOperation", status=412)
-
-
 def check_type(volume_type: str, size: int, iops: int | None,
                throughput: int | None) -> tuple[int | None, int | None]:
     """Validate a type/size/iops/throughput combination; the iops and throughput kept."""
@@ -143,7 +137,6 @@ class VolumesProvider(Provider):
         if params.get("MultiAttachEnabled"):
             raise AwsError("Multi-attach volumes are not supported by this cloud.",
                            code="InvalidParameterValue")
-        dry_run(params)
         token = params.get("ClientToken")
         async with self.cloud.sessions() as session, session.begin():
             if token:
@@ -215,7 +208,6 @@ class VolumesProvider(Provider):
             if vol.instance_id or vol.state == VOLUME_IN_USE:
                 raise AwsError(f"Volume {volume_id} is currently attached to "
                                f"{vol.instance_id}", code="VolumeInUse")
-            dry_run(params)
             vol.state = VOLUME_DELETING
         self.storage.wake(volume_id)
         return {}
@@ -309,7 +301,6 @@ class VolumesProvider(Provider):
                     throughput == vol.throughput):
                 raise AwsError("New modification is the same as the existing volume "
                                "configuration.", code="InvalidParameterValue")
-            dry_run(params)
             now = utcnow()
             vol.mod_original_size, vol.mod_target_size = vol.size_gib, size
             vol.mod_original_type, vol.mod_target_type = vol.volume_type, volume_type
