@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", type=_parse_listen, default=None,
                    help="HOST:PORT (default 127.0.0.1 and bootstrap.webservices.port, 8773)")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--region", default="eucalyptus")
+    p.add_argument("--region", default=None, help="region of a new cloud (default eucalyptus; "
+                   "an initialised cloud keeps its own)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=cmd_up)
 

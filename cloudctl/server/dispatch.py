@@ -32,6 +32,7 @@ from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.server import router
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
+from cloudctl.server.regions import serving_region
 
 log = logging.getLogger("cloudctl.api")
 
@@ -168,7 +169,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             request_id=request_id,
             service=route.service,
             operation=operation,
-            region=auth.region or route.scope_region or cloud.region,
+            region=serving_region(cloud, route.service, auth.region or route.scope_region),
             credential=credential,
             wire=parse_wire,
             source_ip=wire.remote,

@@ -42,6 +42,7 @@ from cloudctl.services.ec2.ebs_models import (
     Volume,
 )
 from cloudctl.services.ec2.filters import apply_filters
+from cloudctl.services.geography import zone_id
 from cloudctl.services.storage import properties as props
 from cloudctl.services.storage.service import block_storage
 
@@ -116,12 +117,12 @@ class VolumesProvider(Provider):
     def _zone(self, ctx: RequestContext, params: dict[str, Any]) -> str:
         zones = self.cloud.region_zones.get(ctx.region, [])
         zone = params.get("AvailabilityZone")
-        zone_id = params.get("AvailabilityZoneId")
-        if not zone and zone_id:
-            by_id = {f"{ctx.region[:8]}-az{i + 1}": z for i, z in enumerate(zones)}
-            zone = by_id.get(str(zone_id))
+        wanted_id = params.get("AvailabilityZoneId")
+        if not zone and wanted_id:
+            by_id = {zone_id(ctx.region, i): z for i, z in enumerate(zones)}
+            zone = by_id.get(str(wanted_id))
             if zone is None:
-                raise AwsError(f"The zone ID '{zone_id}' does not exist.",
+                raise AwsError(f"The zone ID '{wanted_id}' does not exist.",
                                code="InvalidZone.NotFound")
         if not zone:
             raise MissingParameter("The request must contain the parameter AvailabilityZone")
