@@ -45,8 +45,11 @@ def make_app(settings: Settings, *, worker_index: int = 0,
     # read_bufsize: a request body is buffered up to twice this before the socket is
     # paused; aiohttp's 64 KiB default made large uploads pause and resume reading
     # (epoll changes, loop wake-ups) every 128 KiB. Memory per connection stays bounded.
+    # auto_decompress off: S3 stores a Content-Encoding: gzip object as sent; the query
+    # and JSON services' compressed bodies are opened in dispatch, after the signature
     app = web.Application(client_max_size=1 << 40,
-                          handler_args={"max_field_size": 65536, "read_bufsize": READ_BUFSIZE})
+                          handler_args={"max_field_size": 65536, "read_bufsize": READ_BUFSIZE,
+                                        "auto_decompress": False})
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         cloud = Cloud(settings, worker_index=worker_index)
