@@ -37,6 +37,8 @@ UNKNOWN_REGION_POLICY = registry.define(PropertyDef(
 # caller's region
 GLOBAL_SERVICES = frozenset({"iam", "sts"})
 GLOBAL_SIGNING_REGION = "us-east-1"
+# the Eucalyptus administration services belong to the cloud, not to a region
+CLOUD_SERVICES = frozenset({"properties", "empyrean"})
 
 
 def known_regions(cloud: Cloud) -> set[str]:
@@ -49,7 +51,8 @@ def serving_region(cloud: Cloud, service: str, signed: str | None) -> str:
         return cloud.region
     if signed in known_regions(cloud):
         return signed
-    if service in GLOBAL_SERVICES and signed == GLOBAL_SIGNING_REGION:
+    if service in CLOUD_SERVICES or (service in GLOBAL_SERVICES
+                                     and signed == GLOBAL_SIGNING_REGION):
         return cloud.region
     if cloud.properties.get(UNKNOWN_REGION_POLICY) == REFUSE:
         if service == "s3":
