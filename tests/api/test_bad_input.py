@@ -134,3 +134,18 @@ def test_bounds(cloud: LiveCloud, service: str, call: str, kwargs: dict[str, Any
         method(**kwargs)
     else:
         assert _error(method, **kwargs)["Error"]["Code"] == code
+
+
+def test_resources_without_tags_have_no_tag_set(cloud: LiveCloud) -> None:
+    ec2 = cloud.client("ec2")
+    bare = ec2.create_security_group(GroupName=f"bare-{uuid.uuid4().hex[:6]}",
+                                     Description="no tags")["GroupId"]
+    tagged = ec2.create_security_group(GroupName=f"tagged-{uuid.uuid4().hex[:6]}",
+                                       Description="tags", TagSpecifications=[{
+                                           "ResourceType": "security-group",
+                                           "Tags": [{"Key": "k", "Value": "v"}]}])["GroupId"]
+    groups = {g["GroupId"]: g for g in
+              ec2.describe_security_groups(GroupIds=[bare, tagged])["SecurityGroups"]}
+    assert "Tags" not in groups[bare]
+    assert groups[tagged]["Tags"] == [{"Key": "k", "Value": "v"}]
+    assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [bare]}])["Tags"] == []
