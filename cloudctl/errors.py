@@ -106,6 +106,13 @@ class UnauthorizedOperation(AwsError):
     status = 403
 
 
+class DryRunOperation(AwsError):
+    """EC2: the caller may perform the call, which was not performed (``DryRun=true``)."""
+
+    code = "DryRunOperation"
+    status = 412
+
+
 class RequestEntityTooLarge(AwsError):
     code = "RequestEntityTooLarge"
     status = 413

@@ -23,7 +23,7 @@ from cloudctl.db.migrate import upgrade
 from cloudctl.images.keys import ensure_cloud_bundle_cert
 from cloudctl.properties.definitions import REGION_NAME, WEBSERVICE_PORT
 from cloudctl.properties.models import PropertyValue
-from cloudctl.services.geography import ensure_zones
+from cloudctl.services.geography import ensure_zones, list_zones
 from cloudctl.services.iam.bootstrap import (
     IssuedKey,
     ensure_account,
@@ -34,6 +34,7 @@ from cloudctl.services.iam.bootstrap import (
 from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 
 SERVICE_CERTS = ("cloudctl", "nodectl", "storagectl", "netd")
+DEFAULT_REGION = REGION_NAME.default
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,22 @@ def prepare_dirs(settings: Settings) -> None:
     make_private(settings.data_dir)
 
 
-async def _init_state(settings: Settings, region: str, zones: list[str]) -> InitResult:
+async def _init_state(settings: Settings, region: str | None,
+                      zones: list[str] | None) -> InitResult:
     secrets = SecretBox(settings.secret_key_path)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     try:
         async with sessions() as session, session.begin():
-            await ensure_zones(session, region, zones)
+            existing = await list_zones(session)
+            if region is None and existing:
+                # ``up`` after ``init --region R``: the cloud keeps the geography it has
+                zones = [zone.name for zone in existing]
+                region = existing[0].region
+            else:
+                region = region or DEFAULT_REGION
+                zones = zones or [f"{region}-1a"]
+                await ensure_zones(session, region, zones)
             if region != REGION_NAME.default and await session.get(PropertyValue, REGION_NAME.name) is None:
                 session.add(PropertyValue(name=REGION_NAME.name, value=region, revision=1))
             account = await ensure_account(session, CLOUD_ADMIN_ACCOUNT)
@@ -108,9 +118,13 @@ async def _init_state(settings: Settings, region: str, zones: list[str]) -> Init
     return InitResult(settings.data_dir, key, zones, created)
 
 
-def initialise(settings: Settings, region: str = "eucalyptus",
+def initialise(settings: Settings, region: str | None = None,
                zones: list[str] | None = None) -> InitResult:
-    """Initialise (or re-check) the cloud at ``settings``; idempotent."""
+    """Initialise (or re-check) the cloud at ``settings``; idempotent.
+
+    Without ``region`` a cloud that has zones keeps them, a new one gets the
+    ``eucalyptus`` region with one zone.
+    """
     prepare_dirs(settings)
     SecretBox(settings.secret_key_path)  # creates the master key on first use
     ca = pki.ensure_ca(settings.ca_dir)
@@ -119,5 +133,4 @@ def initialise(settings: Settings, region: str = "eucalyptus",
     ensure_cloud_bundle_cert(settings.ca_dir)  # nodes decrypt image bundles with it
     pki.ensure_identity_key(settings.ca_dir)  # signs instance identity documents
     upgrade(settings.database_url)
-    zone_names = zones or [f"{region}-1a"]
-    return asyncio.run(_init_state(settings, region, zone_names))
+    return asyncio.run(_init_state(settings, region, zones))

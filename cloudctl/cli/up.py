@@ -257,7 +257,8 @@ def add_parser(sub: Any, parse_listen: Any) -> None:
     p.add_argument("--listen", type=parse_listen, default=None,
                    help="HOST:PORT (default 127.0.0.1 and bootstrap.webservices.port, 8773)")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--region", default="eucalyptus")
+    p.add_argument("--region", default=None, help="region of a new cloud (default eucalyptus; "
+                   "an initialised cloud keeps its own)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--node", choices=NODE_MODES, default=None,
                    help="the all-in-one node: private (default: QEMU guests on a private "

@@ -190,6 +190,9 @@ class XmlOutputCompiler:
         empty = f"<{tag}{_ns_attr(shape)}/>"
         item_tag = str(member.serialization.get("name", "member"))
         wrapped: list[Writer] = []
+        # EC2 leaves out the tagSet of a resource without tags (boto3 shows no "Tags")
+        if shape.name == "TagList" and tag == "tagSet":
+            empty = ""
 
         def write_list(value: Any, out: list[str]) -> None:
             if not value:

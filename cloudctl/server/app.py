@@ -50,8 +50,11 @@ def make_app(settings: Settings, *, worker_index: int = 0,
     # multipart part's read()), which nothing here uses: dispatch reads request bodies
     # from request.content under bootstrap.webservices.max_request_bytes, or streams S3
     # uploads (object/part PUTs, the file of a form POST) without holding them.
+    # auto_decompress off: S3 stores a Content-Encoding: gzip object as sent; the query
+    # and JSON services' compressed bodies are opened in dispatch, after the signature
     app = web.Application(client_max_size=CLIENT_MAX_SIZE,
-                          handler_args={"max_field_size": 65536, "read_bufsize": READ_BUFSIZE})
+                          handler_args={"max_field_size": 65536, "read_bufsize": READ_BUFSIZE,
+                                        "auto_decompress": False})
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         cloud = Cloud(settings, worker_index=worker_index)

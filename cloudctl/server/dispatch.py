@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import time
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -21,6 +23,7 @@ from aiohttp import web
 from cloudctl.auth.verify import authenticate
 from cloudctl.errors import (
     AwsError,
+    DryRunOperation,
     InternalFailure,
     NotImplementedOperation,
     RequestEntityTooLarge,
@@ -31,6 +34,8 @@ from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.server import router
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
+from cloudctl.server.encoding import decoded_body
+from cloudctl.server.regions import serving_region
 
 log = logging.getLogger("cloudctl.api")
 
@@ -104,11 +109,26 @@ def _wire(request: web.Request) -> WireRequest:
     )
 
 
-async def _to_response(wire_response: WireResponse, request: web.Request) -> web.StreamResponse:
+async def _to_response(wire_response: WireResponse, request: web.Request,
+                       request_id: str = "-") -> web.StreamResponse:
     body = wire_response.body
     if isinstance(body, bytes | bytearray):
         return web.Response(status=wire_response.status, headers=wire_response.headers, body=body)
     response = web.StreamResponse(status=wire_response.status, headers=wire_response.headers)
+    try:
+        await _stream(response, body, request)
+    except ConnectionError:
+        # the client went away mid-body (a GET read in part): not a server fault; aiohttp
+        # finishes the prepared response quietly
+        log.info("%s: client closed connection after %d bytes", request_id,
+                 response.body_length)
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return response
+
+
+async def _stream(response: web.StreamResponse, body: Any, request: web.Request) -> None:
     await response.prepare(request)
     span = getattr(body, "file_span", lambda: None)()
     if span is not None and request.transport is not None:
@@ -116,13 +136,12 @@ async def _to_response(wire_response: WireResponse, request: web.Request) -> web
         with os.fdopen(os.dup(span[0]), "rb") as source:
             await asyncio.get_running_loop().sendfile(request.transport, source, span[1],
                                                       span[2])
-        await body.aclose()  # type: ignore[attr-defined]
+        await body.aclose()
         await response.write_eof()
-        return response
+        return
     async for chunk in body:
         await response.write(chunk)
     await response.write_eof()
-    return response
 
 
 async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
@@ -166,6 +185,9 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         credential = auth.credential
         if credential is not None:
             caller = credential.principal_arn
+        if route.service != "s3" and wire.body:
+            wire.body = decoded_body(wire.header("Content-Encoding"), wire.body,
+                                     int(cloud.properties.get(core_props.MAX_REQUEST_BYTES)))
         parse_wire = replace(wire, path=route.path) if route.path != wire.path else wire
         parsed = codec.parse(parse_wire)
         protocol = parsed.protocol
@@ -174,7 +196,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             request_id=request_id,
             service=route.service,
             operation=operation,
-            region=auth.region or route.scope_region or cloud.region,
+            region=serving_region(cloud, route.service, auth.region or route.scope_region),
             credential=credential,
             wire=parse_wire,
             source_ip=wire.remote,
@@ -186,6 +208,9 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             raise NotImplementedOperation(
                 f"The operation {operation} is not implemented by this cloud.",
             )
+        if parsed.params.get("DryRun") is True and route.service == "ec2":
+            # the one DryRun check of every EC2 operation: authorised, implemented, not done
+            raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
         result = await handler(ctx, parsed.params)
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:
@@ -201,7 +226,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         if "Origin" in request.headers and "s3.cors" in cloud.services:
             wire_response.headers.update(
                 await cloud.services["s3.cors"].actual_headers(wire, route.path))
-    response = await _to_response(wire_response, request)
+    response = await _to_response(wire_response, request, request_id)
     if cloud.properties.get(core_props.LOG_REQUESTS):
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
                  operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)
@@ -274,9 +299,23 @@ def _looks_like_query_form(wire: WireRequest) -> bool:
 
 def _error(codec: object, route: router.Route | None, error: AwsError, request_id: str,
            protocol: str | None) -> WireResponse:
+    if isinstance(error, router.UnknownService):
+        return _unknown_service(error, request_id)
     if codec is None:
         codec = codec_for(route.service if route else "s3")
     response: WireResponse = codec.serialize_error(error, request_id, protocol)  # type: ignore[attr-defined]
     for key, value in error.headers.items():
         response.headers[key] = value
     return response
+
+
+def _unknown_service(error: router.UnknownService, request_id: str) -> WireResponse:
+    """A service the cloud does not run, in the envelope its client parses: a JSON error
+    for the JSON protocols (no model here to serialize it from), else a query error."""
+    if not error.json:
+        response: WireResponse = codec_for("sts").serialize_error(error, request_id, None)
+        return response
+    body = json.dumps({"__type": error.code, "message": error.message}).encode()
+    return WireResponse(status=error.status, headers={
+        "Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": error.code,
+        "x-amzn-RequestId": request_id}, body=body)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cloudctl.errors import AwsError
 from cloudctl.protocol.wire import WireRequest
 
 EUCA_PATHS: dict[str, str] = {
@@ -81,6 +82,22 @@ QUERY_VERSIONS: dict[str, str] = {
 SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 CBOR_PATH_RE = re.compile(r"^/service/([^/]+)/operation/[^/]+$")
 EC2_VERSION_RE = re.compile(r"^20\d\d-\d\d-\d\d$")
+
+
+class UnknownService(AwsError):
+    """A request signed for (or targeted at) a service this cloud does not run.
+
+    ``json``: the client speaks a JSON protocol and parses ``{"__type", "message"}``.
+    """
+
+    code = "NotImplemented"
+    status = 501
+    sender_fault = False
+
+    def __init__(self, name: str, *, json: bool) -> None:
+        super().__init__(f"The service '{name}' is not available in this cloud.")
+        self.service_name = name
+        self.json = json
 
 
 @dataclass(frozen=True)
@@ -164,12 +181,16 @@ def _resolve(req: WireRequest, body_params: dict[str, str] | None = None) -> Rou
         prefix = target.split(".", 1)[0]
         if prefix in TARGET_PREFIXES:
             return Route(TARGET_PREFIXES[prefix], path, region)
+        raise UnknownService(scope[1] if scope else prefix, json=True)
     if scope is not None:
         service = SCOPE_SERVICES.get(scope[1])
         if service is not None:
             if service == "elb" and (req.query_value("Version") or (body_params or {}).get("Version")) == "2015-12-01":
                 service = "elbv2"
             return Route(service, path, region)
+        content_type = (req.header("Content-Type") or "").lower()
+        raise UnknownService(scope[1], json=content_type.startswith(
+            ("application/x-amz-json", "application/json", "application/cbor")))
     host = (req.header("Host") or req.host or "").split(":", 1)[0].lower()
     labels = host.split(".")
     for index, label in enumerate(labels[:-1]):

@@ -6,6 +6,7 @@ EC2 describes them, the scheduler and storage place resources in them.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,28 @@ from cloudctl.db.base import Base, UtcDateTime, utcnow
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+
+
+# AWS zone ids: the region's short form and the zone's number (us-east-1 -> use1-az1)
+_DIRECTIONS = {"north": "n", "south": "s", "east": "e", "west": "w", "central": "c",
+               "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+_AWS_REGION = re.compile(r"^([a-z]{2})-(?:(gov|iso[a-z]?)-)?([a-z]+)-(\d+)$")
+
+
+def region_short_name(region: str) -> str:
+    """AWS's short form of a region name (``us-east-1`` -> ``use1``, ``ap-southeast-2`` ->
+    ``apse2``); another name keeps its letters and digits (``eucalyptus`` -> ``eucalyptus``)."""
+    match = _AWS_REGION.match(region)
+    if match and match.group(3) in _DIRECTIONS:
+        country, partition, direction, number = match.groups()
+        infix = (partition or "")[:1]
+        return f"{country}{infix}{_DIRECTIONS[direction]}{number}"
+    return re.sub(r"[^a-z0-9]", "", region.lower())[:16] or "zone"
+
+
+def zone_id(region: str, index: int) -> str:
+    """The id of the ``index``-th (from 0) zone of ``region``, in name order: ``use1-az1``."""
+    return f"{region_short_name(region)}-az{index + 1}"
 
 
 class Zone(Base):
@@ -43,11 +66,16 @@ async def list_zones(session: AsyncSession) -> list[Zone]:
 
 
 async def ensure_zones(session: AsyncSession, region: str, names: list[str]) -> list[Zone]:
-    """Create the zones that do not exist yet (idempotent)."""
+    """Create the zones that do not exist yet (idempotent); ids follow AWS's form."""
     existing = {z.name: z for z in await list_zones(session)}
-    for name in names:
-        if name not in existing:
-            zone = Zone(name=name, region=region, zone_id=f"{region[:8]}-az{len(existing) + 1}")
-            session.add(zone)
-            existing[name] = zone
+    taken = {z.zone_id for z in existing.values()}
+    count = sum(1 for z in existing.values() if z.region == region)
+    for name in sorted(set(names) - set(existing)):
+        while zone_id(region, count) in taken:
+            count += 1
+        zone = Zone(name=name, region=region, zone_id=zone_id(region, count))
+        session.add(zone)
+        existing[name] = zone
+        taken.add(zone.zone_id)
+        count += 1
     return [existing[n] for n in names]

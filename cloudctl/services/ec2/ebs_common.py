@@ -57,14 +57,20 @@ def snapshot_not_found(snapshot_id: str) -> AwsError:
 
 def paginate(items: Sequence[T], params: dict[str, Any], key: Callable[[T], str],
              minimum: int, maximum: int) -> tuple[list[T], str | None]:
-    """One page of ``items`` (sorted by ``key``) after ``NextToken``, and the next token."""
+    """One page of ``items`` (sorted by ``key``) after ``NextToken``, and the next token.
+
+    As the EBS Describe calls of EC2: ``MaxResults`` below ``minimum`` is refused, above
+    ``maximum`` it is served as ``maximum`` ("if MaxResults is given a value larger than
+    500, only 500 items are returned"; the AWS CLI v2 sends 1000 by default).
+    """
     limit = params.get("MaxResults")
     if limit is not None:
         limit = int(limit)
-        if limit < minimum or limit > maximum:
+        if limit < minimum:
             raise AwsError(f"Value ( {limit} ) for parameter maxResults is invalid. Parameter "
                            f"must be between {minimum} and {maximum}.",
                            code="InvalidParameterValue")
+        limit = min(limit, maximum)
     start = 0
     token = params.get("NextToken")
     if token:

@@ -13,6 +13,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2.filters import apply_filters
+from cloudctl.services.geography import zone_id
 
 
 class Ec2GeographyProvider(Provider):
@@ -49,7 +50,7 @@ class Ec2GeographyProvider(Provider):
             if verbose:
                 messages = [{"Message": f"zone {name}: region {region}, services enabled"}]
             zones.append({
-                "ZoneName": name, "ZoneId": f"{region[:8]}-az{index + 1}", "State": "available",
+                "ZoneName": name, "ZoneId": zone_id(region, index), "State": "available",
                 "RegionName": region, "ZoneType": "availability-zone",
                 "OptInStatus": "opt-in-not-required", "GroupName": region,
                 "NetworkBorderGroup": region, "Messages": messages,

@@ -119,12 +119,14 @@ def create_material(key_type: str, key_format: str, name: str) -> tuple[str, str
 def import_material(material: bytes) -> tuple[str, str, str]:
     """(key type, OpenSSH public key, fingerprint) of imported public key material."""
     text = material.decode("utf-8", "replace").strip()
-    if text.startswith("---- BEGIN SSH2 PUBLIC KEY ----"):  # RFC 4716
-        body = [ln for ln in text.splitlines()[1:-1] if ":" not in ln and not ln.startswith(" ")]
-        blob = "".join(body).strip()
-        algorithm = base64.b64decode(blob)[4:4 + struct.unpack(">I", base64.b64decode(blob)[:4])[0]]
-        text = f"{algorithm.decode()} {blob}"
     try:
+        if text.startswith("---- BEGIN SSH2 PUBLIC KEY ----"):  # RFC 4716
+            body = [ln for ln in text.splitlines()[1:-1]
+                    if ":" not in ln and not ln.startswith(" ")]
+            blob = "".join(body).strip()
+            decoded = base64.b64decode(blob)
+            algorithm = decoded[4:4 + struct.unpack(">I", decoded[:4])[0]]
+            text = f"{algorithm.decode()} {blob}"
         if text.startswith("-----BEGIN"):
             key: Any = serialization.load_pem_public_key(text.encode())
         else:

@@ -44,7 +44,6 @@ from cloudctl.services.ec2.ebs_models import (
     Volume,
 )
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ec2.volumes import dry_run
 from cloudctl.services.storage import properties as props
 from cloudctl.services.storage.service import block_storage
 
@@ -110,7 +109,6 @@ class SnapshotsProvider(Provider):
         ebs_tags.check_specs(params.get("TagSpecifications"), "snapshot")
         async with self.cloud.sessions() as session, session.begin():
             vol = await own_volume(session, account, ctx.region, str(params.get("VolumeId")))
-            dry_run(params)
             snap, tags = await self._snapshot_volume(
                 session, ctx, vol, str(params.get("Description") or ""),
                 params.get("TagSpecifications"))
@@ -134,7 +132,6 @@ class SnapshotsProvider(Provider):
             if not vols:
                 raise AwsError(f"The instance ID '{instance_id}' does not exist",
                                code="InvalidInstanceID.NotFound")
-            dry_run(params)
             made = []
             for vol in vols:
                 if vol.volume_id in excluded or (vol.boot and spec.get("ExcludeBootVolume")):
@@ -163,7 +160,6 @@ class SnapshotsProvider(Provider):
             if user:
                 raise AwsError(f"The snapshot {snapshot_id} is currently in use by {user}",
                                code="InvalidSnapshot.InUse")
-            dry_run(params)
             snap.state = SNAPSHOT_DELETING
         self.storage.wake(snapshot_id)
         return {}
@@ -244,7 +240,6 @@ class SnapshotsProvider(Provider):
             if src.state != SNAPSHOT_COMPLETED:
                 raise AwsError(f"Snapshot {source_id} is not in the 'completed' state.",
                                code="IncorrectState")
-            dry_run(params)
             await self._check_quota(session, account, ctx.region, src.volume_size)
             encrypted = src.encrypted or bool(params.get("Encrypted"))
             snap = Snapshot(
@@ -282,7 +277,6 @@ class SnapshotsProvider(Provider):
             if GROUP_ALL in add and snap.encrypted:
                 raise AwsError("Encrypted snapshots cannot be made public.",
                                code="InvalidParameterValue")
-            dry_run(params)
             current = (await grants(session, [snapshot_id])).get(snapshot_id, set())
             for grantee in add - current - {account}:
                 session.add(SnapshotPermission(snapshot_id=snapshot_id, grantee=grantee))
@@ -321,7 +315,6 @@ class SnapshotsProvider(Provider):
         snapshot_id = check_snapshot_id(params.get("SnapshotId"))
         async with self.cloud.sessions() as session, session.begin():
             await own_snapshot(session, account, ctx.region, snapshot_id)
-            dry_run(params)
             await session.execute(delete(SnapshotPermission).where(
                 SnapshotPermission.snapshot_id == snapshot_id))
         return {}

@@ -42,6 +42,7 @@ from cloudctl.services.ec2.ebs_models import (
     Volume,
 )
 from cloudctl.services.ec2.filters import apply_filters
+from cloudctl.services.geography import zone_id
 from cloudctl.services.storage import properties as props
 from cloudctl.services.storage.service import block_storage
 
@@ -51,12 +52,6 @@ VOLUME_TYPES: dict[str, tuple[int, int]] = {
     "io2": (4, 65536), "st1": (125, 16384), "sc1": (125, 16384),
 }
 PROVISIONED_IOPS = {"io1": (100, 64000, 50), "io2": (100, 256000, 1000), "gp3": (3000, 16000, 500)}
-
-
-def dry_run(params: dict[str, Any]) -> None:
-    if params.get("DryRun"):
-        raise AwsError("Request would have succeeded, but DryRun flag is set.",
-                       code="DryRunOperation", status=412)
 
 
 def check_type(volume_type: str, size: int, iops: int | None,
@@ -122,12 +117,12 @@ class VolumesProvider(Provider):
     def _zone(self, ctx: RequestContext, params: dict[str, Any]) -> str:
         zones = self.cloud.region_zones.get(ctx.region, [])
         zone = params.get("AvailabilityZone")
-        zone_id = params.get("AvailabilityZoneId")
-        if not zone and zone_id:
-            by_id = {f"{ctx.region[:8]}-az{i + 1}": z for i, z in enumerate(zones)}
-            zone = by_id.get(str(zone_id))
+        wanted_id = params.get("AvailabilityZoneId")
+        if not zone and wanted_id:
+            by_id = {zone_id(ctx.region, i): z for i, z in enumerate(zones)}
+            zone = by_id.get(str(wanted_id))
             if zone is None:
-                raise AwsError(f"The zone ID '{zone_id}' does not exist.",
+                raise AwsError(f"The zone ID '{wanted_id}' does not exist.",
                                code="InvalidZone.NotFound")
         if not zone:
             raise MissingParameter("The request must contain the parameter AvailabilityZone")
@@ -143,7 +138,6 @@ class VolumesProvider(Provider):
         if params.get("MultiAttachEnabled"):
             raise AwsError("Multi-attach volumes are not supported by this cloud.",
                            code="InvalidParameterValue")
-        dry_run(params)
         token = params.get("ClientToken")
         async with self.cloud.sessions() as session, session.begin():
             if token:
@@ -215,7 +209,6 @@ class VolumesProvider(Provider):
             if vol.instance_id or vol.state == VOLUME_IN_USE:
                 raise AwsError(f"Volume {volume_id} is currently attached to "
                                f"{vol.instance_id}", code="VolumeInUse")
-            dry_run(params)
             vol.state = VOLUME_DELETING
         self.storage.wake(volume_id)
         return {}
@@ -309,7 +302,6 @@ class VolumesProvider(Provider):
                     throughput == vol.throughput):
                 raise AwsError("New modification is the same as the existing volume "
                                "configuration.", code="InvalidParameterValue")
-            dry_run(params)
             now = utcnow()
             vol.mod_original_size, vol.mod_target_size = vol.size_gib, size
             vol.mod_original_type, vol.mod_target_type = vol.volume_type, volume_type

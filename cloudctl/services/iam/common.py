@@ -101,7 +101,7 @@ def drop_tags(tags_json: str, keys: Sequence[str]) -> str:
 def paginate(items: Sequence[T], params: dict[str, Any], key: Callable[[T], str],
              field: str) -> dict[str, Any]:
     """AWS Marker/MaxItems pagination over ``items`` already sorted by ``key``."""
-    limit = params.get("MaxItems") or 100
+    limit = 100 if params.get("MaxItems") is None else int(params["MaxItems"])
     if not 1 <= limit <= 1000:
         raise validation("1 validation error detected: Value at 'maxItems' failed to satisfy "
                          "constraint: Member must have value between 1 and 1000")
@@ -136,7 +136,7 @@ def decode_marker(params: dict[str, Any]) -> str | None:
 
 
 def max_items(params: dict[str, Any]) -> int:
-    limit = int(params.get("MaxItems") or 100)
+    limit = 100 if params.get("MaxItems") is None else int(params["MaxItems"])
     if not 1 <= limit <= 1000:
         raise validation("1 validation error detected: Value at 'maxItems' failed to satisfy "
                          "constraint: Member must have value between 1 and 1000")

@@ -100,7 +100,10 @@ def _numeric(compare: Callable[[float, float], bool]) -> Matcher:
 def parse_date(text: str) -> datetime | None:
     text = text.strip()
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return datetime.fromtimestamp(float(text), UTC)
+        try:
+            return datetime.fromtimestamp(float(text), UTC)
+        except (OverflowError, OSError, ValueError):  # beyond the years datetime holds
+            return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
