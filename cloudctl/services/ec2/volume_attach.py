@@ -19,6 +19,7 @@ from sqlalchemy import select
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.services.ids import is_resource_id
 from cloudctl.services.ec2 import controller as ctl
 from cloudctl.services.ec2 import ebs_attachments as ebs
 from cloudctl.services.ec2 import instance_volumes
@@ -34,7 +35,7 @@ def _bad_device(device: str) -> AwsError:
 
 async def _instance(provider: Provider, ctx: RequestContext, iid: str) -> Instance:
     account = ctx.require_account()
-    if not iid.startswith("i-"):
+    if not is_resource_id("i", iid):
         raise AwsError(f"Invalid id: \"{iid}\"", code="InvalidInstanceID.Malformed")
     async with provider.cloud.sessions() as session:
         row = await session.get(Instance, iid)

@@ -23,9 +23,9 @@ SYNTAX = "Syntax errors in policy."
 _STATEMENT_FIELDS = {"sid", "effect", "action", "notaction", "resource", "notresource",
                      "principal", "notprincipal", "condition"}
 _SID_RE = re.compile(r"[0-9A-Za-z]*")
-_ACTION_RE = re.compile(r"^[A-Za-z0-9*?_-]+:[A-Za-z0-9*?_-]*$")
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_ROOT_RE = re.compile(r"^arn:aws:iam::(\d{12}):root$")
+_ACTION_RE = re.compile(r"^[A-Za-z0-9*?_-]+:[A-Za-z0-9*?_-]*\Z")
+_ACCOUNT_RE = re.compile(r"^\d{12}\Z")
+_ROOT_RE = re.compile(r"^arn:aws:iam::(\d{12}):root\Z")
 CACHE_SIZE = 4096
 
 
