@@ -23,8 +23,8 @@ from botocore.model import OperationModel, ServiceModel
 
 from cloudctl.errors import AwsError, InvalidAction, MalformedQueryString, SerializationException
 from cloudctl.protocol import envelopes
-from cloudctl.protocol.form import is_form, query_parameters
 from cloudctl.protocol.common import ShapeError, xml_text
+from cloudctl.protocol.form import is_form, query_parameters
 from cloudctl.protocol.jsonlike import DocumentCompiler, Encoder
 from cloudctl.protocol.query import QueryInputCompiler, build_tree
 from cloudctl.protocol.restxml import (

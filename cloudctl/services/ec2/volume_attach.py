@@ -19,13 +19,13 @@ from sqlalchemy import select
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
-from cloudctl.services.ids import is_resource_id
 from cloudctl.services.ec2 import controller as ctl
 from cloudctl.services.ec2 import ebs_attachments as ebs
 from cloudctl.services.ec2 import instance_volumes
 from cloudctl.services.ec2.ebs_common import check_volume_id, own_volume
 from cloudctl.services.ec2.ebs_models import Volume
 from cloudctl.services.ec2.instance_models import Instance
+from cloudctl.services.ids import is_resource_id
 
 
 def _bad_device(device: str) -> AwsError:
