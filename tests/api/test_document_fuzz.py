@@ -51,14 +51,19 @@ class Sender:
 
     def raw(self, what: str, method: str, path: str, body: bytes = b"",
             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        started = time.monotonic()
-        try:
-            self.conn.request(method, path, body=body or None, headers=headers or {})
-            resp = self.conn.getresponse()
-            payload = resp.read()
-        except (http.client.HTTPException, OSError):
-            self.conn.close()
-            raise
+        for attempt in (1, 2):
+            started = time.monotonic()
+            try:
+                self.conn.request(method, path, body=body or None, headers=headers or {})
+                resp = self.conn.getresponse()
+                payload = resp.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # the server may close a kept-alive connection after answering early;
+                # a server that died fails the second attempt with ConnectionRefused
+                self.conn.close()
+                if attempt == 2:
+                    raise
         elapsed = time.monotonic() - started
         self.count += 1
         if resp.status >= 500 or b"Traceback" in payload:
