@@ -19,7 +19,7 @@ from typing import Any
 IPv4 = ipaddress.IPv4Address
 Net4 = ipaddress.IPv4Network
 
-_MAC_PREFIX = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}$")
+_MAC_PREFIX = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}\Z")
 _KNOWN_KEYS = {
     "Mode", "InstanceDnsDomain", "InstanceDnsServers", "MacPrefix", "PublicIps",
     "PrivateIps", "PublicGateway", "Subnets", "Clusters", "Mido",

@@ -26,9 +26,9 @@ PROTO_ICMP = 1
 PROTO_TCP = 6
 PROTO_UDP = 17
 
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.\-]{1,15}$")
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
+_IFNAME = re.compile(r"^[A-Za-z0-9_.\-]{1,15}\Z")
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
 
 
 class ViewError(ValueError):

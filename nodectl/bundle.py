@@ -135,7 +135,7 @@ def parse_manifest(text: str | bytes) -> BundleManifest:
                                 get_url=_text(part, "get-url", required=False)))
     parts.sort(key=lambda p: p.index)
     count = int(parts_el.get("count", str(len(parts))))
-    if [p.index for p in parts] != list(range(count)):
+    if count != len(parts) or [p.index for p in parts] != list(range(len(parts))):
         raise BundleError(f"manifest parts are not 0..{count - 1}")
     for p in parts:
         if "/" in p.filename or p.filename in ("", ".", ".."):

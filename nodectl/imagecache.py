@@ -27,7 +27,7 @@ from typing import Literal
 
 __all__ = ["ImageCache", "StagedInstance"]
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def _check_id(value: str) -> str:

@@ -443,3 +443,90 @@ if __name__ == "__main__":
 
     all_cases = generate_cases()
     print(len(all_cases), Counter(case.kind for case in all_cases).most_common())
+
+
+# ------------------------------------------------- SigV2 parameter placement
+def sigv2_signature(secret: str, method: str, host: str, path: str,
+                    params: list[tuple[str, str]]) -> str:
+    """The SigV2 HmacSHA256 signature of ``params`` (AWS's algorithm, written out)."""
+    import base64
+    import hashlib
+    import hmac
+    from urllib.parse import quote
+
+    def enc(text: str) -> str:
+        return quote(text, safe="-_.~")
+
+    pairs = sorted((enc(k), enc(v)) for k, v in params if k != "Signature")
+    text = f"{method}\n{host.lower()}\n{path}\n" + "&".join(f"{k}={v}" for k, v in pairs)
+    return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()).decode()
+
+
+def sigv2_cases(access_key: str, secret: str, host: str, now: datetime,
+                marker: str = "fuzz") -> list[FuzzCase]:
+    """SigV2 requests whose parameters are placed, split, duplicated or typed wrongly.
+
+    Each one is signed with the given key; a correct server answers every one with
+    4xx and runs none of them. The injected operation is CreateSecurityGroup with a
+    group name starting with ``marker`` (absent afterwards if nothing ran).
+    """
+    form = "application/x-www-form-urlencoded; charset=utf-8"
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    auth = [("AWSAccessKeyId", access_key), ("SignatureVersion", "2"),
+            ("SignatureMethod", "HmacSHA256")]
+    safe = [("Action", "DescribeAvailabilityZones"), ("Version", "2016-11-15")]
+    inject = [("Action", "CreateSecurityGroup"), ("Version", "2016-11-15"),
+              ("GroupName", f"{marker}-sg"), ("GroupDescription", "injected")]
+
+    def signed(method: str, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return params + [("Signature", sigv2_signature(secret, method, host, "/", params))]
+
+    def case(kind: str, method: str, query: list[tuple[str, str]], body: bytes = b"",
+             content_type: str | None = None) -> FuzzCase:
+        headers = {"Content-Type": content_type} if content_type is not None else {}
+        return FuzzCase("ec2", "ec2", "CreateSecurityGroup", kind, method, "/",
+                        urlencode(query), headers, body)
+
+    timed = safe + auth + [("Timestamp", stamp)]
+    query_signed = signed("POST", timed)
+    body_inject = urlencode(inject).encode()
+    cases = [
+        case("sigv2-body-no-content-type", "POST", query_signed, body_inject),
+        case("sigv2-body-empty-content-type", "POST", query_signed, body_inject, ""),
+    ]
+    for ctype in ("text/plain", "application/json", "application/xml",
+                  "application/x-www-form-urlencodedX", "multipart/form-data; boundary=x",
+                  "application/octet-stream"):
+        cases.append(case(f"sigv2-body-content-type-{ctype.split('/')[1][:12]}", "POST",
+                          query_signed, body_inject, ctype))
+    # a form body is signed with the query: every field in it must be in the signature
+    cases.append(case("sigv2-unsigned-body-field", "POST", query_signed,
+                      urlencode(inject[2:]).encode(), form))
+    cases.append(case("sigv2-duplicate-query-body", "POST", query_signed, body_inject, form))
+    both = signed("POST", timed + [("Action", "CreateSecurityGroup")] + inject[2:])
+    cases.append(case("sigv2-duplicate-signed-action", "POST", both))
+    dup_body = signed("POST", timed + inject[2:])
+    cases.append(case("sigv2-duplicate-in-body", "POST", [], urlencode(
+        dup_body + [("Action", "CreateSecurityGroup")]).encode(), form))
+    # parameters split between query and body, then one moved or changed after signing
+    split = signed("POST", timed + inject[2:])
+    cases.append(case("sigv2-split-tampered", "POST", split[:2], urlencode(
+        [(k, v + "x" if k == "GroupDescription" else v) for k, v in split[2:]]).encode(), form))
+    cases.append(case("sigv2-signature-in-body-query-added", "POST",
+                      [("Action", "CreateSecurityGroup")] + inject[2:],
+                      urlencode(signed("POST", timed)).encode(), form))
+    cases.append(case("sigv2-signature-twice", "POST", query_signed, urlencode(
+        [("Signature", query_signed[-1][1])]).encode(), form))
+    cases.append(case("sigv2-get-body-no-content-type", "GET", signed("GET", timed),
+                      body_inject))
+    cases.append(case("sigv2-body-bad-utf8", "POST", query_signed, b"GroupName=\xff\xfe", form))
+    # time bounds
+    far = safe + auth + [("Expires", (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    cases.append(case("sigv2-expires-far", "GET", signed("GET", far)))
+    past = safe + auth + [("Expires", (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    cases.append(case("sigv2-expires-past", "GET", signed("GET", past)))
+    both_times = timed + [("Expires", stamp)]
+    cases.append(case("sigv2-timestamp-and-expires", "GET", signed("GET", both_times)))
+    old = safe + auth + [("Timestamp", (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    cases.append(case("sigv2-timestamp-old", "GET", signed("GET", old)))
+    return cases

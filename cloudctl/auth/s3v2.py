@@ -3,7 +3,8 @@
 Owns the S3 string to sign: method, Content-MD5, Content-Type, Date (empty when
 ``x-amz-date`` is sent; ``Expires`` for a presigned URL), the ``x-amz-*`` headers,
 and the canonical resource (bucket, raw path, sub-resources). For a virtual-hosted
-request the caller passes the bucket it took from the Host header.
+request the caller passes the bucket it took from the Host header. A presigned
+``Expires`` more than a week ahead is refused (SigV4's bound), so a leaked URL dies.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 from cloudctl.auth.canonical import parse_http_date
@@ -26,6 +27,8 @@ from cloudctl.auth.result import S3_HMACV1, S3_HMACV1_PRESIGNED, AuthResult
 from cloudctl.errors import AwsError
 
 log = logging.getLogger(__name__)
+# A presigned URL lives at most a week, as SigV4's X-Amz-Expires (604800 s).
+MAX_PRESIGNED_AHEAD = timedelta(days=7)
 
 SUB_RESOURCES = frozenset(
     {
@@ -144,6 +147,12 @@ async def verify_presigned(ctx: AuthContext, bucket: str | None) -> AuthResult:
         ) from None
     if ctx.now > expires:
         raise presigned_expired(ctx.family, ctx.now, expires=expires, expires_seconds=None)
+    if expires - ctx.now > MAX_PRESIGNED_AHEAD:
+        raise incomplete_signature(
+            ctx.family,
+            "Expires must be less than a week (604800 seconds) in the future.",
+            presigned=True,
+        )
     # x-amz-*, Content-Type and Content-MD5 may travel in the query instead of headers.
     headers = dict(ctx.headers)
     for key, value in req.query:

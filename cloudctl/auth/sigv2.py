@@ -3,7 +3,12 @@
 Owns verifying ``SignatureVersion=2`` requests whose parameters travel in the query
 string (GET) or a form-encoded body (POST): ``HmacSHA256`` or ``HmacSHA1`` over
 method, host, path and the sorted, encoded parameters; ``Timestamp`` within the
-allowed skew or ``Expires`` in the future; ``SecurityToken`` for sessions.
+allowed skew or ``Expires`` in the future (at most ``MAX_EXPIRES_AHEAD``, the
+week SigV4 allows a presigned URL); ``SecurityToken`` for sessions.
+
+The parameters signed are ``cloudctl.protocol.form.query_parameters(req)``, the very
+list the query parser reads: a body that is not form-encoded, or a parameter named
+twice, is refused before any signature is computed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import base64
 import hashlib
 import hmac
 import logging
-from urllib.parse import parse_qsl, quote
+from datetime import timedelta
+from urllib.parse import quote
 
 from cloudctl.auth.canonical import parse_http_date
 from cloudctl.auth.context import AuthContext
@@ -25,20 +31,14 @@ from cloudctl.auth.errors import (
 )
 from cloudctl.auth.result import SIGV2, AuthResult
 from cloudctl.errors import AwsError
+from cloudctl.protocol.form import loose_keys, query_parameters
 from cloudctl.protocol.wire import WireRequest
 
 log = logging.getLogger(__name__)
 
 _DIGESTS = {"HmacSHA256": hashlib.sha256, "HmacSHA1": hashlib.sha1}
-
-
-def form_params(req: WireRequest) -> list[tuple[str, str]]:
-    """The parameters of a query request: the query string plus a form-encoded body."""
-    params = list(req.query)
-    content_type = req.header("content-type") or ""
-    if req.body and content_type.lower().startswith("application/x-www-form-urlencoded"):
-        params.extend(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
-    return params
+# How far ahead a SigV2 ``Expires`` may be: a week, as SigV4's X-Amz-Expires (604800 s).
+MAX_EXPIRES_AHEAD = timedelta(days=7)
 
 
 def _encode(value: str) -> str:
@@ -58,7 +58,9 @@ def _missing(ctx: AuthContext, name: str) -> AwsError:
     )
 
 
-async def verify(ctx: AuthContext, params: list[tuple[str, str]]) -> AuthResult:
+async def verify(ctx: AuthContext) -> AuthResult:
+    """Verify the SigV2 signature over every parameter the request carries."""
+    params = query_parameters(ctx.req)
     values = dict(params)
     version = values.get("SignatureVersion", "2")
     if version != "2":
@@ -103,6 +105,13 @@ async def verify(ctx: AuthContext, params: list[tuple[str, str]]) -> AuthResult:
             raise request_time_skewed(ctx.family, when, ctx.now, ctx.skew)
     elif ctx.now > when:
         raise presigned_expired(ctx.family, ctx.now, expires=when, expires_seconds=None)
+    elif when - ctx.now > MAX_EXPIRES_AHEAD:
+        raise AwsError(
+            f"Invalid value for parameter Expires: it must be no more than "
+            f"{int(MAX_EXPIRES_AHEAD.total_seconds())} seconds (7 days) in the future.",
+            code="InvalidParameterValue",
+            status=400,
+        )
     token = values.get("SecurityToken") or ctx.header("x-amz-security-token")
     credential = await ctx.resolve(access_key_id, token)
     text = string_to_sign(ctx.req.method, ctx.host(), ctx.req.path, params)
@@ -116,8 +125,9 @@ async def verify(ctx: AuthContext, params: list[tuple[str, str]]) -> AuthResult:
     return AuthResult(credential=credential, signature_version=SIGV2, family=ctx.family)
 
 
-def looks_like_sigv2(params: list[tuple[str, str]]) -> bool:
-    return any(key in ("SignatureVersion", "AWSAccessKeyId") for key, _ in params)
+def looks_like_sigv2(req: WireRequest) -> bool:
+    """True when the query or a form body names SigV2 parameters."""
+    return not loose_keys(req).isdisjoint(("SignatureVersion", "AWSAccessKeyId"))
 
 
-__all__ = ["Family", "form_params", "looks_like_sigv2", "string_to_sign", "verify"]
+__all__ = ["MAX_EXPIRES_AHEAD", "Family", "looks_like_sigv2", "string_to_sign", "verify"]

@@ -2,8 +2,10 @@
 
 Owns parsing the SigV4 parameters, rebuilding the canonical request and string to
 sign, the derived signing key cache, and the time rules (15 minutes of skew for a
-header signature, ``X-Amz-Expires`` for a presigned URL). It answers the errors
-of ``cloudctl.auth.errors`` for the caller's service family.
+header signature, ``X-Amz-Expires`` for a presigned URL, at most 604800 s). It
+answers the errors of ``cloudctl.auth.errors`` for the caller's service family.
+Outside S3 the payload is always signed: its SHA-256 is in the canonical request
+(the ``UNSIGNED-PAYLOAD`` and streaming markers are refused with a body).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import hmac
 import logging
 import re
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from cloudctl.auth.canonical import (
     canonical_header_value,
@@ -60,7 +61,6 @@ _PRESIGN_REQUIRED = (
 )
 
 
-@lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=4096)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     """The SigV4 signing key for a day, region and service (cached: 4 HMACs saved per
@@ -134,6 +134,14 @@ def _payload_hash(ctx: AuthContext, *, presigned: bool) -> tuple[str, str | None
             )
         return hashlib.sha256(req.body).hexdigest() if req.body else EMPTY_SHA256, None
     if declared in PAYLOAD_MARKERS:
+        if ctx.family is not Family.S3 and (req.body or req.stream is not None):
+            # only S3 streams or leaves a payload unsigned; elsewhere the body is the
+            # request's parameters and must be covered by the signature
+            raise incomplete_signature(
+                ctx.family,
+                f"x-amz-content-sha256 {declared} is accepted only by Amazon S3: "
+                "the request payload must be signed.",
+            )
         return declared, declared
     if not _HEX64.fullmatch(declared):
         raise invalid_content_sha256(ctx.family)

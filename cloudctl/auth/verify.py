@@ -68,7 +68,6 @@ async def authenticate(
         if s3v2.is_presigned(ctx):
             return await s3v2.verify_presigned(ctx, virtual_host_bucket)
         return AuthResult(credential=None, signature_version=ANONYMOUS, family=family)
-    params = sigv2.form_params(req)
-    if sigv2.looks_like_sigv2(params):
-        return await sigv2.verify(ctx, params)
+    if sigv2.looks_like_sigv2(req):
+        return await sigv2.verify(ctx)
     return AuthResult(credential=None, signature_version=ANONYMOUS, family=family)

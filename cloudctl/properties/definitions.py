@@ -7,7 +7,7 @@ from typing import Any
 
 from cloudctl.properties.registry import PropertyDef, PropertyError, PropertyType, registry
 
-REGION_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
+REGION_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}\Z")
 
 
 def _region_name(value: Any) -> None:

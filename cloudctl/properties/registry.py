@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-NAME_RE = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)+$")
+NAME_RE = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)+\Z")
 
 
 class PropertyError(ValueError):

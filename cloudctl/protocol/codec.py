@@ -12,11 +12,9 @@ what its model says.
 from __future__ import annotations
 
 import json
-import re
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import botocore.session
 import cbor2
@@ -26,6 +24,7 @@ from botocore.model import OperationModel, ServiceModel
 from cloudctl.errors import AwsError, InvalidAction, MalformedQueryString, SerializationException
 from cloudctl.protocol import envelopes
 from cloudctl.protocol.common import ShapeError, xml_text
+from cloudctl.protocol.form import is_form, query_parameters
 from cloudctl.protocol.jsonlike import DocumentCompiler, Encoder
 from cloudctl.protocol.query import QueryInputCompiler, build_tree
 from cloudctl.protocol.restxml import (
@@ -39,8 +38,6 @@ from cloudctl.protocol.xmlin import XmlInputCompiler
 from cloudctl.protocol.xmlout import Writer, XmlOutputCompiler
 
 CBOR = envelopes.CBOR_PROTOCOL
-_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_MAX_FIELDS = 20000
 
 
 class UnknownOperation(InvalidAction):
@@ -88,7 +85,7 @@ def detect_protocol(req: WireRequest, service_name: str | None = None) -> str:
         return CBOR
     if _looks_json(req):
         return "json"
-    if req.query_value("Action") is not None or _is_form(req):
+    if req.query_value("Action") is not None or is_form(req):
         return "ec2" if service_name == "ec2" else "query"
     return "rest-xml"
 
@@ -103,19 +100,6 @@ def _looks_json(req: WireRequest) -> bool:
     if req.header("X-Amz-Target") is not None:
         return True
     return (req.header("Content-Type") or "").startswith("application/x-amz-json")
-
-
-def _is_form(req: WireRequest) -> bool:
-    return "x-www-form-urlencoded" in (req.header("Content-Type") or "")
-
-
-def _form_pairs(text: str) -> list[tuple[str, str]]:
-    if _BAD_PERCENT.search(text):
-        raise MalformedQueryString("The query string contains an invalid percent-encoding.")
-    try:
-        return parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=_MAX_FIELDS)
-    except ValueError as exc:
-        raise MalformedQueryString(f"The query string is malformed: {exc}") from None
 
 
 class ServiceCodec:
@@ -202,15 +186,8 @@ class ServiceCodec:
 
     # --------------------------------------------------------- query / ec2
     def _parse_query(self, req: WireRequest, protocol: str) -> ParsedRequest:
-        raw = req.raw_query
-        pairs = _form_pairs(raw) if ("%" in raw or not raw.isascii()) else list(req.query)
-        if req.body and (_is_form(req) or not req.header("Content-Type")):
-            try:
-                text = req.body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise MalformedQueryString("The request body is not valid UTF-8.") from None
-            pairs.extend(_form_pairs(text))
-        tree = build_tree(pairs)
+        # the very parameters SigV2 signed (form.py): form body only, each name once
+        tree = build_tree(query_parameters(req))
         action = tree.get("Action")
         if not isinstance(action, str) or not action:
             raise MissingAction("The request must contain the parameter Action.")

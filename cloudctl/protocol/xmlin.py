@@ -3,14 +3,18 @@
 Owns turning a parsed ElementTree element into plain data for an input shape:
 structures by child element name (namespaces ignored), flattened and wrapped
 lists, ``entry``/``key``/``value`` maps, XML attributes (``xsi:type``), and scalar
-text. Each shape is compiled once. Also owns the guarded XML parse itself
-(DOCTYPE/entity declarations are refused). Must not know any service.
+text. Each shape is compiled once. Also owns the guarded XML parse itself: expat
+driven directly, whose DOCTYPE handler refuses the document at the first ``<!DOCTYPE``
+the parser meets, after decoding the body per its BOM or encoding declaration (a
+byte search would miss ``<\0!\0D\0O...`` in UTF-16), so no DTD, entity declaration
+or entity expansion ever runs. Must not know any service.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from xml.etree.ElementTree import Element, ParseError, XMLParser
+from typing import Any, NoReturn
+from xml.etree.ElementTree import Element, TreeBuilder
+from xml.parsers import expat
 
 from botocore.model import Shape
 
@@ -32,14 +36,40 @@ class XmlSyntaxError(Exception):
     """The body is not well-formed XML (or declares a DOCTYPE)."""
 
 
+def _refuse_dtd(*_args: Any) -> NoReturn:
+    raise XmlSyntaxError("DOCTYPE is not allowed")
+
+
+def _qualified(name: str) -> str:
+    """expat's ``uri}local`` as ElementTree's ``{uri}local``."""
+    return "{" + name if "}" in name else name
+
+
 def parse_xml(body: bytes) -> Element:
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise XmlSyntaxError("DOCTYPE is not allowed")
-    parser = XMLParser()
+    """The root element of ``body``; XmlSyntaxError when malformed or carrying a DTD."""
+    builder = TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.buffer_text = True
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.ExternalEntityRefHandler = _refuse_dtd
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        builder.start(_qualified(tag), {_qualified(k): v for k, v in attrs.items()})
+
+    def end(tag: str) -> None:
+        builder.end(_qualified(tag))
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = builder.data
     try:
-        parser.feed(body)
-        root = parser.close()
-    except ParseError as exc:
+        parser.Parse(body, True)
+        root = builder.close()
+    except expat.ExpatError as exc:
+        raise XmlSyntaxError(str(exc)) from exc
+    except (AssertionError, LookupError, ValueError) as exc:  # no root, unknown encoding
         raise XmlSyntaxError(str(exc)) from exc
     return root
 

@@ -75,7 +75,7 @@ def make_app(settings: Settings, *, worker_index: int = 0,
         return await handle(request.app[CLOUD_KEY], request)
 
     app.router.add_get("/_cloud/health", health)
-    app.router.add_route("*", "/{tail:.*}", api)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", api)  # any path, newlines too
     return app
 
 

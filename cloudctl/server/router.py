@@ -80,8 +80,8 @@ QUERY_VERSIONS: dict[str, str] = {
 }
 
 SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
-CBOR_PATH_RE = re.compile(r"^/service/([^/]+)/operation/[^/]+$")
-EC2_VERSION_RE = re.compile(r"^20\d\d-\d\d-\d\d$")
+CBOR_PATH_RE = re.compile(r"^/service/([^/]+)/operation/[^/]+\Z")
+EC2_VERSION_RE = re.compile(r"^20\d\d-\d\d-\d\d\Z")
 
 
 class UnknownService(AwsError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 
@@ -49,3 +50,13 @@ def canonical_id() -> str:
 def resource_id(prefix: str, length: int = 17) -> str:
     """An EC2-style id such as ``i-0123456789abcdef0`` or ``vol-...``."""
     return f"{prefix}-" + "".join(secrets.choice(_HEX) for _ in range(length))
+
+
+_RESOURCE_ID = re.compile(r"([a-z]+)-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+
+
+def is_resource_id(prefix: str, value: str) -> bool:
+    """True for ``<prefix>-`` and 8 or 17 lower-case hex digits, nothing before or after
+    (``fullmatch``: a trailing newline is not part of an id)."""
+    match = _RESOURCE_ID.fullmatch(value)
+    return match is not None and match.group(1) == prefix

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 GIB = 1 << 30
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
 Progress = Callable[[int], None]
 

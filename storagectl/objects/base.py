@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 MAX_PART_NUMBER = 10_000
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 
 
 class BlobStoreError(Exception):

@@ -38,3 +38,28 @@ def test_fuzz_cases_all_answer_4xx() -> None:
     assert not failures, f"{len(failures)} of {len(cases)} failed {kinds}:\n" + "\n".join(
         failures[:40]
     )
+
+
+async def test_sigv2_placement_cases_all_refused() -> None:
+    """Every misplaced / duplicated / mistyped SigV2 parameter set: 4xx before any handler."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from cloudctl.auth.verify import authenticate
+    from tests.fuzzgen import sigv2_cases
+    from tests.unit.test_auth_support import AKID, SECRET, store
+
+    host = "cloud.local:8773"
+    cases = sigv2_cases(AKID, SECRET, host, datetime.now(UTC))
+    assert len({case.kind for case in cases}) >= 15
+    accepted = []
+    for case in cases:
+        wire = replace(case, headers={**case.headers, "Host": host}).to_wire()
+        try:
+            await authenticate(wire, store(), service="ec2", protocol="ec2")
+            codec_for("ec2").parse(wire)
+        except AwsError as exc:
+            assert 400 <= exc.status < 500, (case.kind, exc.status)
+        else:
+            accepted.append(case.kind)
+    assert not accepted

@@ -24,9 +24,9 @@ from cloudctl.services.ec2.ebs_models import (
 )
 
 T = TypeVar("T")
-VOLUME_ID_RE = re.compile(r"^vol-[0-9a-f]{8}([0-9a-f]{9})?$")
-SNAPSHOT_ID_RE = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
-ACCOUNT_RE = re.compile(r"^\d{12}$")
+VOLUME_ID_RE = re.compile(r"^vol-[0-9a-f]{8}([0-9a-f]{9})?\Z")
+SNAPSHOT_ID_RE = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?\Z")
+ACCOUNT_RE = re.compile(r"^\d{12}\Z")
 GROUP_ALL = "all"
 
 

@@ -127,7 +127,7 @@ async def manifest_facts(cloud: Cloud, ctx: RequestContext, location: str) -> Ma
         raise _as_manifest_error(exc, location) from None
     try:
         manifest = parse_manifest(text)
-    except BundleError as exc:
+    except ValueError as exc:  # BundleError, or int() of a bad number in parse_manifest
         raise AwsError(f"{location} is not a bundle manifest: {exc}",
                        code="InvalidManifest") from None
     refuse_urls(manifest, location)

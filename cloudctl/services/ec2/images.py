@@ -32,7 +32,7 @@ from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.paging import paginate
 from nodectl.client import Artifact, ArtifactKind
 
-ID_RE = re.compile(r"^(emi|eki|eri|ami|aki|ari)-[0-9a-f]{8,17}$")
+ID_RE = re.compile(r"^(emi|eki|eri|ami|aki|ari)-[0-9a-f]{8,17}\Z")
 ALIASES = {"ami": "emi", "aki": "eki", "ari": "eri"}
 PREFIX = {"machine": "emi", "kernel": "eki", "ramdisk": "eri"}
 
@@ -396,7 +396,7 @@ class ImagesProvider(Provider):
                     image.public = adding
                     continue
                 user = str(entry.get("UserId") or "")
-                if not re.match(r"^\d{12}$", user):
+                if not re.match(r"^\d{12}\Z", user):
                     raise AwsError(f"Invalid user id {user}", code="InvalidAMIAttributeItemValue")
                 existing = await session.get(LaunchPermission, (image.image_id, user))
                 if adding and existing is None:

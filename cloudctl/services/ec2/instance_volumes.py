@@ -56,8 +56,8 @@ from nodectl.client import InstanceSpec, NodeClient, NodeError, VolumeSpec
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd)([f-z])$|^/dev/vd([b-z])$")
-ROOT_DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd|vd)a1?$")
+DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd)([f-z])\Z|^/dev/vd([b-z])\Z")
+ROOT_DEVICE_RE = re.compile(r"^/dev/(?:sd|xvd|vd)a1?\Z")
 
 
 def guest_device(device: str | None, boot: bool = False) -> str:

@@ -30,7 +30,7 @@ from cloudctl.services import ids
 from cloudctl.services.ec2 import tags
 from cloudctl.services.ec2.filters import apply_filters
 
-NAME_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+NAME_RE = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 
 
 class KeyPair(RegionalMixin, Base):

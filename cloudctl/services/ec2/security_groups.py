@@ -52,7 +52,7 @@ from cloudctl.services.network.rules import (
 from cloudctl.services.network.state import bump_version, notify
 
 DEFAULT_GROUP = "default"
-_NAME_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+_NAME_RE = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 
 
 @dataclass(frozen=True)

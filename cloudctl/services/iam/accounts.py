@@ -41,8 +41,8 @@ from cloudctl.services.iam.models import (
     User,
 )
 
-ALIAS_RE = re.compile(r"^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?$")
-ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9.@_-]{0,62}$")
+ALIAS_RE = re.compile(r"^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?\Z")
+ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9.@_-]{0,62}\Z")
 _PASSWORD_DEFAULTS = {"MinimumPasswordLength": 6, "RequireSymbols": False,
                       "RequireNumbers": False, "RequireUppercaseCharacters": False,
                       "RequireLowercaseCharacters": False, "AllowUsersToChangePassword": False,

@@ -25,8 +25,8 @@ from storagectl.objects import BlobStore
 
 __all__ = ["HTTP_STATUS_KEY", "S3Provider", "dumps", "loads", "quote_etag", "unquote_etag"]
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+\Z")
 
 
 def check_bucket_name(name: str) -> None:

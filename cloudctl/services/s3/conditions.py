@@ -8,7 +8,7 @@ from typing import Any
 
 from cloudctl.services.s3.errors import not_modified, precondition_failed, s3_error
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -105,7 +105,7 @@ class ConfigProvider(S3Provider):
             raise s3_error("MalformedPolicy", "Policies must be valid JSON")
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise s3_error("MalformedPolicy", "Policies must be valid JSON and the first "
                            "byte must be '{'") from None
         access.validate_policy(text)

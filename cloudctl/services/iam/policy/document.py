@@ -23,9 +23,9 @@ SYNTAX = "Syntax errors in policy."
 _STATEMENT_FIELDS = {"sid", "effect", "action", "notaction", "resource", "notresource",
                      "principal", "notprincipal", "condition"}
 _SID_RE = re.compile(r"[0-9A-Za-z]*")
-_ACTION_RE = re.compile(r"^[A-Za-z0-9*?_-]+:[A-Za-z0-9*?_-]*$")
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_ROOT_RE = re.compile(r"^arn:aws:iam::(\d{12}):root$")
+_ACTION_RE = re.compile(r"^[A-Za-z0-9*?_-]+:[A-Za-z0-9*?_-]*\Z")
+_ACCOUNT_RE = re.compile(r"^\d{12}\Z")
+_ROOT_RE = re.compile(r"^arn:aws:iam::(\d{12}):root\Z")
 CACHE_SIZE = 4096
 
 
@@ -112,7 +112,7 @@ class Statement:
         sid = fields.get("sid", "")
         if not isinstance(sid, str):
             raise PolicyError(SYNTAX)
-        if kind != "resource" and not _SID_RE.fullmatch(sid):
+        if kind in ("identity", "trust") and not _SID_RE.fullmatch(sid):  # input rule only
             raise PolicyError("Statement IDs (SID) must be alpha-numeric. Check that your input "
                               "satisfies the regular expression [0-9A-Za-z]*")
         self.sid = sid or str(index)
@@ -225,7 +225,7 @@ def _parse(text: str | dict[str, Any]) -> dict[str, Any]:
         return text
     try:
         document = json.loads(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested too deep
         raise PolicyError(SYNTAX) from None
     if not isinstance(document, dict):
         raise PolicyError(SYNTAX)
