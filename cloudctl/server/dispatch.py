@@ -31,6 +31,7 @@ from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.server import router
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
+from cloudctl.server.guard import BodyTimeout
 
 log = logging.getLogger("cloudctl.api")
 
@@ -183,7 +184,16 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:
         wire_response = _error(codec, route, error, request_id, protocol)
-    except Exception:
+    except BodyTimeout:
+        wire_response = _error(codec, route, AwsError(REQUEST_TIMEOUT, code="RequestTimeout"),
+                               request_id, protocol)
+    except Exception as exc:
+        if client_gone(request, exc):
+            # nobody to answer, nothing broken: one line, no traceback
+            log.info("%s %s %s %s aborted by the client after %.1fms", request_id,
+                     route.service if route else "-", operation, caller,
+                     (time.perf_counter() - started) * 1000)
+            return web.Response(status=400)
         log.exception("request %s (%s %s) failed", request_id,
                       route.service if route else "?", operation)
         wire_response = _error(codec, route, InternalFailure(
@@ -199,6 +209,19 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
                  operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)
     return response
+
+
+REQUEST_TIMEOUT = ("Your socket connection to the server was not read from or written to "
+                   "within the timeout period. Idle connections will be closed.")
+
+
+def client_gone(request: web.Request, exc: BaseException) -> bool:
+    """Whether ``exc`` is the client hanging up (the connection is closed, or reading the
+    body failed because it was), not a fault of the server."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    return isinstance(exc, ConnectionResetError | web.RequestPayloadError)
 
 
 def _s3_route(wire: WireRequest) -> router.Route | None:
@@ -235,7 +258,13 @@ async def _s3_post(cloud: Cloud, wire: WireRequest, request: web.Request,
             wire, route.path, await request.multipart(), request_id)
     except AwsError as error:
         response = _error(None, route, error, request_id, None)
-    except Exception:
+    except BodyTimeout:
+        response = _error(None, route, AwsError(REQUEST_TIMEOUT, code="RequestTimeout"),
+                          request_id, None)
+    except Exception as exc:
+        if client_gone(request, exc):
+            log.info("%s s3 PostObject aborted by the client", request_id)
+            return WireResponse(status=400, headers={}, body=b"")
         log.exception("request %s (s3 PostObject) failed", request_id)
         response = _error(None, route, InternalFailure(
             "We encountered an internal error. Please try again."), request_id, None)
