@@ -47,7 +47,8 @@ PR_SET_PDEATHSIG = 1
 
 
 def make_app(settings: Settings, *, worker_index: int = 0,
-             assembler: Assembler = default_assembly) -> web.Application:
+             assembler: Assembler = default_assembly,
+             started_at: float | None = None) -> web.Application:
     """The API application for one process."""
     # read_bufsize: a request body is buffered up to twice this before the socket is
     # paused; aiohttp's 64 KiB default made large uploads pause and resume reading
@@ -57,7 +58,7 @@ def make_app(settings: Settings, *, worker_index: int = 0,
                                         "read_bufsize": READ_BUFSIZE})
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        cloud = Cloud(settings, worker_index=worker_index)
+        cloud = Cloud(settings, worker_index=worker_index, started_at=started_at)
         assembler(cloud)
         await cloud.start()
         app[CLOUD_KEY] = cloud
@@ -117,9 +118,9 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 
 def _run_worker(settings: Settings, sock: socket.socket, index: int,
-                parent: int | None = None) -> None:
+                parent: int | None = None, started_at: float | None = None) -> None:
     async def main() -> None:
-        app = make_app(settings, worker_index=index)
+        app = make_app(settings, worker_index=index, started_at=started_at)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
         cloud = app[CLOUD_KEY]
@@ -152,12 +153,13 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1,
           on_ready: Callable[[], Any] | None = None) -> int:
     """Run the API in the foreground until SIGINT/SIGTERM; returns an exit status."""
     raise_fd_limit()
+    started_at = time.time()
     sock = bind(host, port)
     log.info("listening on %s:%d with %d worker(s)", host, sock.getsockname()[1], workers)
     if workers <= 1:
         if on_ready:
             on_ready()
-        _run_worker(settings, sock, 0)
+        _run_worker(settings, sock, 0, started_at=started_at)
         return 0
     children: dict[int, int] = {}
     parent = os.getpid()
@@ -170,7 +172,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1,
             die_with_parent(parent)
             code = 0
             try:
-                _run_worker(settings, sock, index, parent)
+                _run_worker(settings, sock, index, parent, started_at)
             except BaseException:
                 log.exception("worker %d crashed", index)
                 code = 1
