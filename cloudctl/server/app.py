@@ -99,6 +99,24 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+MMAP_THRESHOLD = 256 << 10
+TRIM_THRESHOLD = 8 << 20
+
+
+def bound_allocator() -> None:
+    """Give freed request buffers back to the system (glibc): with its default, a freed
+    mmapped block raises the mmap threshold (up to 32 MiB), after which 1 MiB body
+    buffers come from the heap and stay there; three rounds of aborted 5 MiB uploads
+    took a worker from 300 MiB to 2.4 GiB. A fixed threshold keeps big buffers mmapped
+    (returned on free) and the heap trimmed."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        libc.mallopt(M_ARENA_MAX, 2)  # threads (file writes, digests) share two arenas
+
+
 def die_with_parent(parent: int) -> None:
     """Ask the kernel for SIGTERM when the parent dies (Linux ``PR_SET_PDEATHSIG``); a
     parent already gone (it died before the call) ends this worker at once."""
@@ -119,6 +137,8 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 def _run_worker(settings: Settings, sock: socket.socket, index: int,
                 parent: int | None = None, started_at: float | None = None) -> None:
+    bound_allocator()
+
     async def main() -> None:
         app = make_app(settings, worker_index=index, started_at=started_at)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
