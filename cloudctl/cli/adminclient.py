@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
+from sqlalchemy.exc import DBAPIError
 
 from cloudctl.auth.secrets import SecretBox
 from cloudctl.config import Settings
@@ -64,7 +65,33 @@ def user_key(settings: Settings, account: str, user: str, create: bool = True) -
 
     if not settings.secret_key_path.exists():
         raise CliError(f"{settings.data_dir} is not initialised: run 'cloudctl init'")
-    return asyncio.run(run())
+    check_database(settings)
+    try:
+        return asyncio.run(run())
+    except DBAPIError as exc:
+        raise CliError(f"cannot read the cloud's database ({_shown(settings.database_url)}): "
+                       f"{str(exc.orig).strip().splitlines()[0]}; {DATABASE_HINT}") from None
+
+
+DATABASE_HINT = ("a cloud on PostgreSQL needs CLOUDCTL_DATABASE_URL "
+                 "(postgresql+psycopg://USER@HOST:PORT/DB) in the environment of every "
+                 "cloudctl command, as for 'cloudctl up'")
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def check_database(settings: Settings) -> None:
+    """Fail with the missing setting, not a driver error, when the data directory's
+    SQLite database does not exist (the cloud keeps its state in PostgreSQL)."""
+    url = settings.database_url
+    if url.startswith("sqlite") and not (settings.data_dir / "cloud.db").exists() \
+            and str(settings.data_dir / "cloud.db") in url:
+        raise CliError(f"no database in {settings.data_dir} (CLOUDCTL_DATABASE_URL is not set): "
+                       f"{DATABASE_HINT}")
 
 
 def botocore_session() -> botocore.session.Session:

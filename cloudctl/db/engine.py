@@ -1,4 +1,10 @@
-"""The async engine and session factory for SQLite (embedded) and PostgreSQL."""
+"""The async engine and session factory for SQLite (embedded) and PostgreSQL.
+
+SQLite: WAL, and write transactions queue in-process behind the write gate
+(``writegate.py``). PostgreSQL: a pool sized for a worker's concurrency, kept open
+(an overflow connection is opened and closed per checkout: a TCP connection, a backend
+process and authentication, tens of ms).
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,24 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from cloudctl.db import writegate
+
+PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
+PG_MAX_OVERFLOW = 8
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys on."""
     if url.startswith("sqlite"):
         # A pool big enough for the concurrency a worker sees: an overflow connection is
         # closed when returned, and each aiosqlite connection is a thread of its own.
-        if ":memory:" not in url and url.rstrip("/") not in ("sqlite+aiosqlite:", "sqlite:"):
+        on_file = ":memory:" not in url and url.rstrip("/") not in ("sqlite+aiosqlite:", "sqlite:")
+        if on_file:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        if on_file and engine.url.database:
+            writegate.install(engine, engine.url.database)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -33,7 +47,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True, **kwargs)
+    kwargs.setdefault("pool_size", PG_POOL_SIZE)
+    kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
+    return create_async_engine(url, pool_pre_ping=True, pool_recycle=3600, **kwargs)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -41,3 +41,20 @@ LOG_REQUESTS = registry.define(PropertyDef(
     "bootstrap.webservices.log_requests", PropertyType.BOOLEAN, "true",
     "Log one line per API request (service, operation, caller, status, time).",
 ))
+HEADER_TIMEOUT = registry.define(PropertyDef(
+    "bootstrap.webservices.header_timeout_sec", PropertyType.INTEGER, "20",
+    "Seconds a client has to send a request's line and headers, counted from the connection "
+    "or from the first byte of the request; slower connections are closed.",
+    minimum=1, maximum=3600,
+))
+BODY_IDLE_TIMEOUT = registry.define(PropertyDef(
+    "bootstrap.webservices.body_idle_timeout_sec", PropertyType.INTEGER, "20",
+    "Seconds a request body may stall (no byte received while the server waits for one) "
+    "before the request fails with RequestTimeout and the connection is closed.",
+    minimum=1, maximum=3600,
+))
+KEEPALIVE_TIMEOUT = registry.define(PropertyDef(
+    "bootstrap.webservices.keepalive_timeout_sec", PropertyType.INTEGER, "60",
+    "Seconds an idle keep-alive connection stays open between requests.",
+    minimum=1, maximum=3600,
+))

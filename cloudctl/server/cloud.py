@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -36,9 +37,13 @@ class Authorizer(Protocol):
 class Cloud:
     """Shared state of one API process."""
 
-    def __init__(self, settings: Settings, *, worker_index: int = 0) -> None:
+    def __init__(self, settings: Settings, *, worker_index: int = 0,
+                 started_at: float | None = None) -> None:
         self.settings = settings
         self.worker_index = worker_index
+        # when ``cloudctl up`` started (the parent's clock, the same in every worker and a
+        # respawned one): anything a crash left behind was made before it
+        self.started_at = started_at if started_at is not None else time.time()
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.properties = PropertyStore(registry, self.sessions)

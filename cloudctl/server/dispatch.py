@@ -8,6 +8,7 @@ exception is logged with the request id (never with secrets) and answered as
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import logging
@@ -35,6 +36,7 @@ from cloudctl.server import router
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
+from cloudctl.server.guard import BodyTimeout
 from cloudctl.server.regions import serving_region
 
 log = logging.getLogger("cloudctl.api")
@@ -215,9 +217,21 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:
         wire_response = _error(codec, route, error, request_id, protocol)
-    except Exception:
+    except BodyTimeout:
+        wire_response = _error(codec, route, AwsError(REQUEST_TIMEOUT, code="RequestTimeout"),
+                               request_id, protocol)
+    except Exception as exc:
+        if client_gone(request, exc):
+            # nobody to answer, nothing broken: one line, no traceback
+            log.info("%s %s %s %s aborted by the client after %.1fms", request_id,
+                     route.service if route else "-", operation, caller,
+                     (time.perf_counter() - started) * 1000)
+            drop_frames(exc)
+            _collect_soon()
+            return web.Response(status=400)
         log.exception("request %s (%s %s) failed", request_id,
                       route.service if route else "?", operation)
+        drop_frames(exc)
         wire_response = _error(codec, route, InternalFailure(
             "We encountered an internal error. Please try again."), request_id, protocol)
     wire_response.headers.setdefault("x-amzn-RequestId", request_id)
@@ -231,6 +245,48 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
                  operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)
     return response
+
+
+REQUEST_TIMEOUT = ("Your socket connection to the server was not read from or written to "
+                   "within the timeout period. Idle connections will be closed.")
+
+
+_COLLECT_EVERY = 1.0
+_collect_due = [0.0]
+
+
+def _collect_soon() -> None:
+    """A full garbage collection at most once a second after client aborts: an aborted
+    request leaves cycles (aiohttp's stream and its exception, the task's frames) that
+    hold its body buffers until the next full collection, which a busy server with few
+    allocations reaches late."""
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    if now < _collect_due[0]:
+        return
+    _collect_due[0] = now + _COLLECT_EVERY
+    loop.call_later(_COLLECT_EVERY, gc.collect)
+
+
+def drop_frames(exc: BaseException | None) -> None:
+    """Cut the tracebacks of ``exc`` and its causes. The exception a failed body read
+    raises is also kept by the body stream (its ``exception()``); its traceback holds the
+    frames of the request, which hold the stream: a cycle that kept each aborted
+    upload's buffers until a full garbage collection."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        exc = exc.__cause__ or exc.__context__
+
+
+def client_gone(request: web.Request, exc: BaseException) -> bool:
+    """Whether ``exc`` is the client hanging up (the connection is closed, or reading the
+    body failed because it was), not a fault of the server."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    return isinstance(exc, ConnectionResetError | web.RequestPayloadError)
 
 
 def _s3_route(wire: WireRequest) -> router.Route | None:
@@ -267,7 +323,13 @@ async def _s3_post(cloud: Cloud, wire: WireRequest, request: web.Request,
             wire, route.path, request.multipart, request_id)
     except AwsError as error:
         response = _error(None, route, error, request_id, None)
-    except Exception:
+    except BodyTimeout:
+        response = _error(None, route, AwsError(REQUEST_TIMEOUT, code="RequestTimeout"),
+                          request_id, None)
+    except Exception as exc:
+        if client_gone(request, exc):
+            log.info("%s s3 PostObject aborted by the client", request_id)
+            return WireResponse(status=400, headers={}, body=b"")
         log.exception("request %s (s3 PostObject) failed", request_id)
         response = _error(None, route, InternalFailure(
             "We encountered an internal error. Please try again."), request_id, None)

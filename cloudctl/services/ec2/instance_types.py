@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db.base import utcnow
+from cloudctl.db.upsert import insert_missing
 from cloudctl.errors import AccessDenied, AwsError
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.context import RequestContext
@@ -52,14 +53,15 @@ DEFAULTS = {name: (cpu, mem, disk) for name, cpu, mem, disk in LEGACY_TYPES + CU
 
 
 async def ensure_types(session: AsyncSession) -> None:
-    """Insert the known types that are missing (idempotent; never resets a modified type)."""
+    """Insert the known types that are missing (idempotent, also when every worker of a
+    fresh cloud runs it at once; never resets a modified type)."""
     existing = set((await session.execute(select(InstanceType.name))).scalars().all())
     legacy = {t[0] for t in LEGACY_TYPES}
-    for position, (name, cpu, mem, disk) in enumerate(LEGACY_TYPES + CURRENT_TYPES):
-        if name not in existing:
-            session.add(InstanceType(name=name, cpu=cpu, memory_mib=mem, disk_gib=disk,
-                                     legacy=name in legacy, position=position,
-                                     updated_at=utcnow()))
+    await insert_missing(session, InstanceType, [
+        {"name": name, "cpu": cpu, "memory_mib": mem, "disk_gib": disk,
+         "legacy": name in legacy, "position": position, "updated_at": utcnow()}
+        for position, (name, cpu, mem, disk) in enumerate(LEGACY_TYPES + CURRENT_TYPES)
+        if name not in existing])
 
 
 async def get_type(session: AsyncSession, name: str) -> InstanceType:

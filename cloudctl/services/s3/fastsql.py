@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudctl.db.writegate import WriteGate, gate_for
 from cloudctl.services.s3.models import S3Bucket, S3Object, built, object_row
 
 _COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
@@ -54,6 +55,7 @@ _UPSERT_NULL = (f"INSERT INTO s3_objects ({_QUOTED.partition(', ')[2]}) "
                 + " RETURNING seq")
 
 
+_FLUSHES: set[asyncio.Task[Any]] = set()  # group commits in flight (a task needs a holder)
 CHECKPOINT_EVERY = 200  # inline commits between WAL checkpoints on the writer thread
 
 
@@ -89,6 +91,7 @@ class FastObjects:
         self._write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-write")
         self._read = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-read")
         self._inline_commits = 0
+        self.gate: WriteGate | None = None  # the engine's, shared with the ORM's writes
         self._group: list[tuple[tuple[Any, ...],
                                 asyncio.Future[tuple[int, list[str]] | Conflict]]] = []
 
@@ -196,48 +199,53 @@ class FastObjects:
                 loop.call_soon(self._flush_group)
             result = await done
         else:
-            try:
-                # On the event loop when SQLite's write lock is free at once: a WAL commit
-                # with synchronous=NORMAL writes to the page cache and does not fsync, and
-                # that costs less than a hop to the writer thread. Waiting for the lock
-                # (another writer) and WAL checkpoints happen on the writer thread.
-                (result,) = self._install([values], 0)
-            except sqlite3.OperationalError:
-                (result,) = await loop.run_in_executor(self._write, self._install, [values])
-            else:
-                self._committed(1)
+            (result,) = await self._write_batch([values])
         if isinstance(result, Conflict):
             raise Conflict()
         row.seq, garbage = result
         return garbage
 
+    async def _write_batch(self, batch: list[tuple[Any, ...]]
+                           ) -> list[tuple[int, list[str]] | Conflict]:
+        """Install ``batch`` holding the engine's write gate (``cloudctl/db/writegate.py``):
+        on the event loop when SQLite's write lock is free at once (a WAL commit with
+        synchronous=NORMAL writes to the page cache, no fsync: cheaper than a hop to the
+        writer thread); on the writer thread when a writer outside the gate holds it."""
+        gate = self.gate
+        if gate is not None and not gate.try_acquire():
+            await gate.acquire()
+        try:
+            try:
+                results = self._install(batch, 0)
+            except sqlite3.OperationalError:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._write, self._install, batch)
+            self._committed(len(batch))
+            return results
+        finally:
+            if gate is not None:
+                gate.release()
+
     def _flush_group(self) -> None:
         group, self._group = self._group, []
         batch = [values for values, _ in group]
 
-        def settle(results: list[tuple[int, list[str]] | Conflict] | BaseException) -> None:
+        def settle(task: asyncio.Task[list[tuple[int, list[str]] | Conflict]]) -> None:
+            failure = None if task.cancelled() else task.exception()
             for index, (_, done) in enumerate(group):
                 if done.done():
                     continue
-                if isinstance(results, BaseException):
-                    done.set_exception(results)
+                if task.cancelled():
+                    done.cancel()
+                elif failure is not None:
+                    done.set_exception(failure)
                 else:
-                    done.set_result(results[index])
+                    done.set_result(task.result()[index])
 
-        try:
-            results = self._install(batch, 0)
-        except sqlite3.OperationalError:  # the write lock is busy: the writer thread waits
-            future = self._write.submit(self._install, batch)
-            loop = asyncio.get_running_loop()
-            wrapped = asyncio.wrap_future(future, loop=loop)
-            wrapped.add_done_callback(
-                lambda f: settle(f.exception() or f.result()))  # type: ignore[arg-type]
-            return
-        except BaseException as exc:
-            settle(exc)
-            return
-        self._committed(len(batch))
-        settle(results)
+        task = asyncio.get_running_loop().create_task(self._write_batch(batch))
+        _FLUSHES.add(task)
+        task.add_done_callback(_FLUSHES.discard)
+        task.add_done_callback(settle)
 
     def _committed(self, count: int) -> None:
         before = self._inline_commits
@@ -266,7 +274,10 @@ def for_cloud(cloud: Any) -> FastObjects | None:
     """The process's :class:`FastObjects` (made on first use), None when not on SQLite."""
     services = cloud.services
     if "s3.fastsql" not in services:
-        services["s3.fastsql"] = for_engine(cloud.engine.url)
+        fast_objects = for_engine(cloud.engine.url)
+        if fast_objects is not None:
+            fast_objects.gate = gate_for(cloud.engine)
+        services["s3.fastsql"] = fast_objects
     fast: FastObjects | None = services["s3.fastsql"]
     return fast
 

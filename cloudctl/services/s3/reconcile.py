@@ -5,7 +5,9 @@ start: applies every bucket's enabled lifecycle rules (expiration by days or dat
 noncurrent version expiration, expired delete markers, aborting incomplete multipart
 uploads) through the same version bookkeeping the API uses; then removes blobs no
 row references once they are older than ``objectstorage.orphan_grace_sec`` (what a
-crash between blob write and row commit leaves) and the store's own leftovers.
+crash between blob write and row commit leaves) and the store's own leftovers; the
+first pass at start-up also removes those made before the cloud started (a kill -9
+leaves a few per kill), without waiting for the grace period.
 Every step is safe to repeat after a crash.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,6 +71,12 @@ class ReconcileProvider(S3Provider):
         self.cloud.spawn(self._loop(), "s3-reconcile")
 
     async def _loop(self) -> None:
+        try:
+            await self._sweep_orphans(startup=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("s3 start-up orphan sweep failed")
         while True:
             try:
                 await self.run_once()
@@ -143,13 +152,19 @@ class ReconcileProvider(S3Provider):
             for upload_id in uploads:
                 await multipart.drop_upload(upload_id)
 
-    async def _sweep_orphans(self) -> None:
+    async def _sweep_orphans(self, startup: bool = False) -> None:
+        """Remove unreferenced blobs older than the grace period; at start-up also every
+        one made before this cloud started (a killed process's half-done uploads: no
+        request of this run can still be writing them)."""
         grace = int(self.cloud.properties.get(props.ORPHAN_GRACE))
+        now = time.time()
+        if startup:
+            grace = min(grace, max(0, int(now - self.cloud.started_at)))
         store = self.store
         candidates: list[str] = []
         async for blob_id in store.list_ids():
-            age = blob_age(blob_id)
-            if age is not None and age >= grace:
+            age = blob_age(blob_id, now)
+            if age is not None and age > grace:
                 candidates.append(blob_id)
         removed = 0
         for start in range(0, len(candidates), 500):
@@ -166,6 +181,6 @@ class ReconcileProvider(S3Provider):
         async for upload_id in store.list_uploads():
             if upload_id not in live:
                 await store.abort(upload_id)
-        await store.sweep(older_than=float(max(grace, 60)))
+        await store.sweep(older_than=float(grace if startup else max(grace, 60)))
         if removed:
             log.info("removed %d orphan blobs", removed)

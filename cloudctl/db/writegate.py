@@ -1,0 +1,176 @@
+"""One writer per process on SQLite: write transactions queue on the event loop.
+
+SQLite has one write lock per database. Every aiosqlite connection is a thread; when
+many transactions write at once, all but one thread sleep in SQLite's busy handler,
+which polls in growing steps (up to 100 ms) and so keeps sleeping after the lock is
+free: under 64 clients ~18 threads slept while ~3 ran, and write p99 reached seconds.
+
+The gate (:class:`WriteGate`) is one per engine. A connection takes it just before its
+first INSERT/UPDATE/DELETE (where Python's ``sqlite3`` opens the transaction, so the
+transaction starts holding SQLite's write lock, as ``BEGIN IMMEDIATE`` would) and
+gives it back when the connection returns to the pool, after its commit or rollback.
+Waiting writers wait as coroutines, in arrival order, not as threads; reads never
+take it (WAL readers do not block). Between the API processes of one cloud the gate
+holder also takes an ``flock`` on ``<database>-writer.lock`` (one thread per process
+waits there, woken by the kernel the moment it is free), so SQLite's busy handler only
+runs against writers outside the gate (``cloudctl`` commands, migrations).
+
+Must not: be taken twice by one task (a second write transaction opened while the
+first is uncommitted waits ``GATE_TIMEOUT`` and fails, as SQLite's busy timeout did).
+PostgreSQL has no gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import weakref
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only
+
+GATE_TIMEOUT = 30.0  # seconds; SQLite's busy timeout, which this replaces in-process
+_HELD = "cloudctl.write_gate"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+class WriteGate:
+    """The right to write: a FIFO slot in the process, then an ``flock`` on a file beside
+    the database between processes (the kernel wakes a waiter at once; SQLite's busy
+    handler would sleep). A killed holder's lock goes with its process."""
+
+    def __init__(self, lock_path: str) -> None:
+        self.lock_path = lock_path
+        self._held = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._fd = -1
+        self._fd_pid = 0
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-write-gate")
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def _file(self) -> int:
+        if self._fd_pid != os.getpid():  # a forked worker opens its own (flock is per open)
+            self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def _flock_now(self) -> bool:
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def try_acquire(self) -> bool:
+        """Take the gate if that needs no wait (for code running on the loop, unawaited)."""
+        if self._held or self._waiters or not self._flock_now():
+            return False
+        self._held = True
+        return True
+
+    async def acquire(self) -> None:
+        try:
+            async with asyncio.timeout(GATE_TIMEOUT):
+                await self._slot()
+                try:
+                    await self._flock()
+                except BaseException:
+                    self._pass_slot()
+                    raise
+        except TimeoutError:
+            raise TimeoutError(f"no database write slot within {GATE_TIMEOUT:.0f}s") from None
+
+    async def _slot(self) -> None:
+        if not self._held and not self._waiters:
+            self._held = True
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._pass_slot()  # handed over just as this task was cancelled
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    async def _flock(self) -> None:
+        if self._flock_now():
+            return
+        fd = self._file()
+        pending = self._thread.submit(fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            await asyncio.shield(asyncio.wrap_future(pending))
+        except BaseException:
+            # cancelled while another process writes: unlock when the thread gets it
+            def unlock(done: Any) -> None:
+                if done.exception() is None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+            pending.add_done_callback(unlock)
+            raise
+
+    def release(self) -> None:
+        fcntl.flock(self._file(), fcntl.LOCK_UN)
+        self._pass_slot()
+
+    def _pass_slot(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot stays held: it is the waiter's now
+                return
+        self._held = False
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
+def gate_for(engine: AsyncEngine | Engine) -> WriteGate | None:
+    """The write gate of ``engine`` (None: not a gated SQLite engine)."""
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    return _GATES.get(sync)
+
+
+def _is_write(statement: str, context: Any) -> bool:
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+        return True
+    return statement.lstrip()[:6].upper() in _WRITES
+
+
+def install(engine: AsyncEngine, database_path: str) -> WriteGate:
+    """Gate the write transactions of ``engine`` (SQLite at ``database_path``)."""
+    sync = engine.sync_engine
+    gate = WriteGate(database_path + "-writer.lock")
+    _GATES[sync] = gate
+
+    @event.listens_for(sync, "before_cursor_execute")
+    def _before(conn: Any, _cursor: Any, statement: str, _params: Any, context: Any,
+                _many: bool) -> None:
+        info = conn.connection.info
+        if info.get(_HELD) or not _is_write(statement, context):
+            return
+        await_only(gate.acquire())
+        info[_HELD] = True
+
+    @event.listens_for(sync.pool, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_HELD, False):
+            gate.release()
+
+    @event.listens_for(sync.pool, "invalidate")
+    def _invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
+        if record is not None and record.info.pop(_HELD, False):
+            gate.release()
+
+    return gate
