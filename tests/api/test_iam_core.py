@@ -208,3 +208,33 @@ def test_account_isolation(cloud: LiveCloud) -> None:
         props.describe_properties()
     assert _err(err) == ("AccessDenied", 403)
     iam.get_user(UserName="only-in-a")
+
+
+def test_policy_size_quotas(cloud: LiveCloud) -> None:
+    """AWS's quotas count characters without whitespace; a user's inline policies share
+    one 2,048-character quota (many small policies cannot grow without bound)."""
+    iam = cloud.client("iam")
+    iam.create_user(UserName="quota-user")
+
+    def doc(n: int, indent: int | None = None) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": [f"arn:aws:s3:::b{i:03d}/*" for i in range(n)]}]}, indent=indent)
+
+    iam.put_user_policy(UserName="quota-user", PolicyName="one", PolicyDocument=doc(45))
+    with pytest.raises(ClientError) as err:
+        iam.put_user_policy(UserName="quota-user", PolicyName="two", PolicyDocument=doc(45))
+    assert _err(err) == ("LimitExceeded", 409)
+    assert err.value.response["Error"]["Message"] == \
+        "Maximum policy size of 2048 bytes exceeded for user quota-user"
+    iam.put_user_policy(UserName="quota-user", PolicyName="one", PolicyDocument=doc(70))
+    iam.delete_user_policy(UserName="quota-user", PolicyName="one")
+    padded = doc(70, indent="\t" * 20)
+    assert len(padded) > 4096
+    iam.put_user_policy(UserName="quota-user", PolicyName="two", PolicyDocument=padded)
+    with pytest.raises(ClientError) as err:
+        iam.create_policy(PolicyName="quota-big", PolicyDocument=doc(300))
+    assert _err(err) == ("LimitExceeded", 409)
+    assert err.value.response["Error"]["Message"] == "Cannot exceed quota for PolicySize: 6144"
+    iam.delete_user_policy(UserName="quota-user", PolicyName="two")
+    iam.delete_user(UserName="quota-user")

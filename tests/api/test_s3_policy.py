@@ -178,3 +178,142 @@ def test_anonymous_access_through_public_bucket_policy(cloud: LiveCloud) -> None
     status, body, _ = http("GET", f"{cloud.endpoint}/{name}?list-type=2&prefix=www/")
     assert status == 200 and b"www/index.html" in body
     assert http("GET", f"{cloud.endpoint}/{name}?list-type=2")[0] == 403
+
+
+def _error(call: Any, *args: Any, **kwargs: Any) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as exc:
+        call(*args, **kwargs)
+    err = exc.value.response
+    return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"], \
+        err["Error"].get("Message", "")
+
+
+def _public(name: str, effect: str = "Allow") -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": effect, "Principal": "*", "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]}]})
+
+
+def test_bucket_policy_is_managed_by_the_owning_account_only(cloud: LiveCloud) -> None:
+    """Another account cannot read, replace or delete a bucket policy even when the policy
+    grants it s3:* (AWS: 405); a Deny-all policy leaves the owner's root (and the cloud
+    admin) able to read, replace and delete it, while the account's users stay denied."""
+    owner_keys = second_account(cloud, bucket_name("powner"))
+    intruder_keys = second_account(cloud, bucket_name("pintr"))
+    owner = cloud.client("s3", access_key=owner_keys[0], secret_key=owner_keys[1])
+    intruder = cloud.client("s3", access_key=intruder_keys[0], secret_key=intruder_keys[1])
+    name = bucket_name("pman")
+    owner.create_bucket(Bucket=name)
+    owner.put_bucket_policy(Bucket=name, Policy=_public(name))
+    owner.put_object(Bucket=name, Key="doc", Body=b"data")
+    assert intruder.get_object(Bucket=name, Key="doc")["Body"].read() == b"data"
+    for call, kwargs in ((intruder.put_bucket_policy, {"Policy": _public(name, "Deny")}),
+                         (intruder.delete_bucket_policy, {}),
+                         (intruder.get_bucket_policy, {})):
+        assert _error(call, Bucket=name, **kwargs)[:2] == ("MethodNotAllowed", 405)
+    assert json.loads(owner.get_bucket_policy(Bucket=name)["Policy"]) == json.loads(_public(name))
+    # a Deny-all: data and users locked out, the owner's root still manages the policy
+    owner_iam = cloud.client("iam", access_key=owner_keys[0], secret_key=owner_keys[1])
+    user = _user(cloud, owner_iam, bucket_name("puser"), _allow(["s3:*"], ["*"]))
+    owner.put_bucket_policy(Bucket=name, Policy=_public(name, "Deny"))
+    _denied(owner.get_object, Bucket=name, Key="doc")
+    _denied(user.get_bucket_policy, Bucket=name)
+    _denied(user.delete_bucket_policy, Bucket=name)
+    assert json.loads(owner.get_bucket_policy(Bucket=name)["Policy"])["Statement"][0][
+        "Effect"] == "Deny"
+    owner.delete_bucket_policy(Bucket=name)
+    assert owner.get_object(Bucket=name, Key="doc")["Body"].read() == b"data"
+    # ... and the cloud administrator can lift it for the owner
+    owner.put_bucket_policy(Bucket=name, Policy=_public(name, "Deny"))
+    _denied(owner.get_object, Bucket=name, Key="doc")
+    cloud.client("s3").delete_bucket_policy(Bucket=name)
+    assert owner.get_object(Bucket=name, Key="doc")["Body"].read() == b"data"
+    assert _error(owner.get_bucket_policy, Bucket=name)[:2] == ("NoSuchBucketPolicy", 404)
+
+
+def test_bucket_policy_size_is_capped_at_20_kb(cloud: LiveCloud) -> None:
+    """AWS caps a bucket policy at 20 KB (whitespace not counted)."""
+    s3 = cloud.client("s3")
+    name = bucket_name("psize")
+    s3.create_bucket(Bucket=name)
+
+    def policy(statements: int, indent: int | None = None) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": f"S{i}", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{name}/{i:04d}/" + "p" * 80} for i in range(statements)]},
+            indent=indent)
+
+    too_big = policy(200)
+    assert len(too_big) > 20 * 1024
+    code, status, message = _error(s3.put_bucket_policy, Bucket=name, Policy=too_big)
+    assert (code, status) == ("PolicyTooLarge", 400)
+    assert message == "Policy exceeds the maximum allowed document size."
+    roomy = policy(100, indent=8)  # under 20 KB once its whitespace is left out
+    assert len(roomy) > 20 * 1024
+    s3.put_bucket_policy(Bucket=name, Policy=roomy)
+    assert s3.get_bucket_policy(Bucket=name)["Policy"] == roomy
+
+
+def test_hostile_wildcards_do_not_stall_the_server(cloud: LiveCloud) -> None:
+    """A bucket policy of many-star patterns (Resource and StringLike) against a long key
+    and a long prefix: each anonymous request is answered at once (the regex translation
+    took seconds, growing with the fourth power of the length)."""
+    s3 = cloud.client("s3")
+    name = bucket_name("pstar")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{name}/*a*a*a*a*b"},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket",
+         "Resource": f"arn:aws:s3:::{name}",
+         "Condition": {"StringLike": {"s3:prefix": "*a*a*a*a*b"}}}]}))
+    for url in (f"{cloud.endpoint}/{name}/{'a' * 300}",
+                f"{cloud.endpoint}/{name}?list-type=2&prefix={'a' * 300}"):
+        started = time.monotonic()
+        status, _, _ = http("GET", url)
+        assert status == 403
+        assert time.monotonic() - started < 1.0, url[:80]
+    s3.put_object(Bucket=name, Key="xaxaaab", Body=b"open")
+    assert http("GET", f"{cloud.endpoint}/{name}/xaxaaab")[:2] == (200, b"open")
+
+
+def test_policy_escapes_are_literal_characters(cloud: LiveCloud) -> None:
+    """``${*}`` in a Resource is a literal star (AWS's escape), not a wildcard."""
+    s3 = cloud.client("s3")
+    name = bucket_name("pesc")
+    s3.create_bucket(Bucket=name)
+    for key in ("star*", "starfish"):
+        s3.put_object(Bucket=name, Key=key, Body=key.encode())
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{name}/star${{*}}"}]}))
+    assert http("GET", f"{cloud.endpoint}/{name}/star%2A")[:2] == (200, b"star*")
+    assert http("GET", f"{cloud.endpoint}/{name}/starfish")[0] == 403
+
+
+def test_tag_limits_are_aws_limits(cloud: LiveCloud) -> None:
+    """50 tags a bucket, 10 an object (TagSet and x-amz-tagging), keys 128, values 256."""
+    s3 = cloud.client("s3")
+    name = bucket_name("ptags")
+    s3.create_bucket(Bucket=name)
+
+    def tags(n: int) -> dict[str, Any]:
+        return {"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(n)]}
+
+    s3.put_bucket_tagging(Bucket=name, Tagging=tags(50))
+    assert _error(s3.put_bucket_tagging, Bucket=name, Tagging=tags(5000)) == (
+        "BadRequest", 400, "Bucket tag count cannot be greater than 50")
+    assert len(s3.get_bucket_tagging(Bucket=name)["TagSet"]) == 50
+    for tag, message in (({"Key": "k" * 129, "Value": "v"}, "The TagKey you have provided is invalid"),
+                         ({"Key": "k", "Value": "v" * 257}, "The TagValue you have provided is invalid")):
+        assert _error(s3.put_bucket_tagging, Bucket=name, Tagging={"TagSet": [tag]}) == (
+            "InvalidTag", 400, message)
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "k" * 128, "Value": "v" * 256}]})
+    s3.put_object(Bucket=name, Key="o", Body=b"x", Tagging="&".join(f"k{i}=v" for i in range(10)))
+    assert _error(s3.put_object, Bucket=name, Key="p", Body=b"x",
+                  Tagging="&".join(f"k{i}=v" for i in range(11))) == (
+        "BadRequest", 400, "Object tags cannot be greater than 10")
+    assert _error(s3.put_object, Bucket=name, Key="p", Body=b"x",
+                  Tagging="k=" + "v" * 257)[:2] == ("InvalidTag", 400)
+    assert _error(s3.put_object_tagging, Bucket=name, Key="o", Tagging=tags(11)) == (
+        "BadRequest", 400, "Object tags cannot be greater than 10")

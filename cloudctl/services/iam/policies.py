@@ -31,6 +31,7 @@ from cloudctl.services.iam.common import (
     limit_exceeded,
     no_such_entity,
     paginate,
+    policy_size,
     validation,
 )
 from cloudctl.services.iam.models import (
@@ -87,7 +88,15 @@ class PoliciesProvider(IamBase):
         check_policy(document, "identity", INLINE_LIMITS[entity])
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
-            owner_id, _ = await owner_of(session, account.account_id, entity, params[field])
+            owner_id, name = await owner_of(session, account.account_id, entity, params[field])
+            others = (await session.execute(select(InlinePolicy.document).where(
+                InlinePolicy.owner_id == owner_id, InlinePolicy.name != params["PolicyName"])
+            )).scalars().all()
+            limit = INLINE_LIMITS[entity]
+            if sum(map(policy_size, others)) + policy_size(document) > limit:
+                # AWS: the quota is on the sum of an entity's inline policies
+                raise limit_exceeded(f"Maximum policy size of {limit} bytes exceeded for "
+                                     f"{entity} {name}")
             row = (await session.execute(select(InlinePolicy).where(
                 InlinePolicy.owner_id == owner_id, InlinePolicy.name == params["PolicyName"])
             )).scalar_one_or_none()
@@ -206,7 +215,7 @@ class PoliciesProvider(IamBase):
     async def create_policy(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         name, path = params["PolicyName"], check_path(params.get("Path"))
         document = params["PolicyDocument"]
-        check_policy(document, "identity", MANAGED_LIMIT)
+        check_policy(document, "identity", MANAGED_LIMIT, managed=True)
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
             if (await session.execute(select(ManagedPolicy.policy_id).where(
@@ -278,7 +287,7 @@ class PoliciesProvider(IamBase):
     @operation("CreatePolicyVersion")
     async def create_policy_version(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         document = params["PolicyDocument"]
-        check_policy(document, "identity", MANAGED_LIMIT)
+        check_policy(document, "identity", MANAGED_LIMIT, managed=True)
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
             row = await self._managed(session, account.account_id, params["PolicyArn"])

@@ -14,7 +14,10 @@ policy allows; an explicit deny wins). Checks the authorizer could not name up f
 
 Account admins (the account root) skip the authorizer's pass: their own buckets
 without a policy are a fast path; with a policy, or another account's bucket, they
-are decided here like everyone else.
+are decided here like everyone else. Bucket policy management (Get/Put/Delete
+BucketPolicy) belongs to the owning account alone: its root (and the cloud admin)
+always, whatever the policy says; other identities of the account through their
+policies; other accounts never (405, as on AWS).
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ ACTIONS: dict[str, str | None] = {
     "PutBucketEncryption": "s3:PutEncryptionConfiguration",
     "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
     "DeleteObjects": None,
+    # bucket policy management: owner account only, its root always (``policy_admin``)
+    "GetBucketPolicy": None, "PutBucketPolicy": None, "DeleteBucketPolicy": None,
 }
+POLICY_MAX_BYTES = 20 * 1024  # AWS: bucket policies are limited to 20 KB
 
 
 # the action of an operation on a named object version (a request with versionId)
@@ -152,6 +158,24 @@ class BucketPolicies:
         if changes == self._changes:
             self._cache[name] = (time.monotonic() + POLICY_TTL, row)
         return row
+
+
+def policy_size(text: str) -> int:
+    """The size AWS holds against the 20 KB limit: UTF-8 bytes, whitespace left out."""
+    return len("".join(text.split()).encode())
+
+
+def policy_admin(ctx: RequestContext, owner: str) -> bool:
+    """Whether the caller may always manage the bucket policy of account ``owner``: the
+    owning account's root (AWS: even when the policy denies it) or the cloud admin."""
+    credential = ctx.credential
+    if credential is None:
+        return False
+    attrs = credential.attributes
+    if attrs.get("cloud_admin") and not credential.is_temporary:
+        return True
+    return bool(attrs.get("account_admin")) and not credential.is_temporary \
+        and credential.account_id == owner
 
 
 def validate_policy(text: str) -> None:

@@ -10,27 +10,19 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import access, cors, sse, versioning
+from cloudctl.services.s3.access import POLICY_MAX_BYTES, policy_admin, policy_size
 from cloudctl.services.s3.base import S3Provider, dumps, loads
 from cloudctl.services.s3.errors import invalid_argument, malformed_xml, s3_error
+from cloudctl.services.s3.models import S3Bucket
+from cloudctl.services.s3.tagging import BUCKET_TAGS, OBJECT_TAGS, tag_set
 
 
-def _tags(params: dict[str, Any]) -> dict[str, str]:
-    tag_set = (params.get("Tagging") or {}).get("TagSet") or []
-    tags: dict[str, str] = {}
-    for tag in tag_set:
-        key = str(tag.get("Key", ""))
-        if not key or len(key) > 128 or len(str(tag.get("Value", ""))) > 256:
-            raise s3_error("InvalidTag", "The TagKey you have provided is invalid")
-        if key in tags:
-            raise s3_error("InvalidTag", "Cannot provide multiple Tags with the same key")
-        tags[key] = str(tag.get("Value", ""))
-    return tags
-
-
-def _tag_set(text: str | None) -> list[dict[str, str]]:
+def _tag_list(text: str | None) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in (loads(text, {}) or {}).items()]
 
 
@@ -58,12 +50,13 @@ class ConfigProvider(S3Provider):
         text = await self._get(ctx, params, "s3:GetBucketTagging", "tags")
         if not text:
             raise s3_error("NoSuchTagSet", "The TagSet does not exist", 404)
-        return {"TagSet": _tag_set(text)}
+        return {"TagSet": _tag_list(text)}
 
     @operation("PutBucketTagging")
     async def put_bucket_tagging(self, ctx: RequestContext,
                                  params: dict[str, Any]) -> dict[str, Any]:
-        return await self._set(ctx, params, "s3:PutBucketTagging", "tags", dumps(_tags(params)))
+        return await self._set(ctx, params, "s3:PutBucketTagging", "tags",
+                               dumps(tag_set(params, BUCKET_TAGS)))
 
     @operation("DeleteBucketTagging")
     async def delete_bucket_tagging(self, ctx: RequestContext,
@@ -89,10 +82,31 @@ class ConfigProvider(S3Provider):
                                  params: dict[str, Any]) -> dict[str, Any]:
         return await self._set(ctx, params, "s3:PutBucketCORS", "cors", None)
 
+    async def _policy_bucket(self, session: AsyncSession, ctx: RequestContext,
+                             params: dict[str, Any], action: str) -> S3Bucket:
+        """The bucket whose policy ``action`` reads or replaces, after AWS's checks.
+
+        Only identities of the owning account may manage a bucket policy (another
+        account gets 405 even when a policy grants it). The owning account's root (and
+        the cloud administrator) always may, whatever the policy says: a policy
+        denying everyone cannot lock the bucket for good."""
+        ctx.require_account()
+        bucket = await self.bucket(session, params["Bucket"])
+        if policy_admin(ctx, bucket.account_id):
+            return bucket
+        await self.authorize(session, ctx, bucket, action, "FULL_CONTROL")
+        if ctx.account_id != bucket.account_id:
+            raise s3_error("MethodNotAllowed", "The specified method is not allowed against "
+                           "this resource.", 405, Method=ctx.wire.method,
+                           ResourceType="BUCKETPOLICY")
+        return bucket
+
     @operation("GetBucketPolicy")
     async def get_bucket_policy(self, ctx: RequestContext,
                                 params: dict[str, Any]) -> dict[str, Any]:
-        text = await self._get(ctx, params, "s3:GetBucketPolicy", "policy")
+        async with self.cloud.sessions() as session:
+            bucket = await self._policy_bucket(session, ctx, params, "s3:GetBucketPolicy")
+            text = bucket.policy
         if not text:
             raise s3_error("NoSuchBucketPolicy", "The bucket policy does not exist", 404)
         return {"Policy": text}
@@ -103,18 +117,29 @@ class ConfigProvider(S3Provider):
         text = params.get("Policy")
         if not isinstance(text, str):
             raise s3_error("MalformedPolicy", "Policies must be valid JSON")
+        if policy_size(text) > POLICY_MAX_BYTES:
+            raise s3_error("PolicyTooLarge", "Policy exceeds the maximum allowed document size.")
         try:
             json.loads(text)
         except (ValueError, RecursionError):
             raise s3_error("MalformedPolicy", "Policies must be valid JSON and the first "
                            "byte must be '{'") from None
         access.validate_policy(text)
-        return await self._set(ctx, params, "s3:PutBucketPolicy", "policy", text)
+        return await self._set_policy(ctx, params, "s3:PutBucketPolicy", text)
 
     @operation("DeleteBucketPolicy")
     async def delete_bucket_policy(self, ctx: RequestContext,
                                    params: dict[str, Any]) -> dict[str, Any]:
-        return await self._set(ctx, params, "s3:DeleteBucketPolicy", "policy", None)
+        return await self._set_policy(ctx, params, "s3:DeleteBucketPolicy", None)
+
+    async def _set_policy(self, ctx: RequestContext, params: dict[str, Any], action: str,
+                          text: str | None) -> dict[str, Any]:
+        async with self.cloud.sessions() as session:
+            bucket = await self._policy_bucket(session, ctx, params, action)
+            bucket.policy = text
+            await session.commit()
+        self.forget(bucket.name)
+        return {}
 
     @operation("GetBucketEncryption")
     async def get_bucket_encryption(self, ctx: RequestContext,
@@ -184,7 +209,7 @@ class ConfigProvider(S3Provider):
                                  access.for_version("s3:GetObjectTagging",
                                                     params.get("VersionId")), "READ",
                                  key=row.key, object_acl=row.acl, object_owner=row.owner_account)
-        out: dict[str, Any] = {"TagSet": _tag_set(row.tags)}
+        out: dict[str, Any] = {"TagSet": _tag_list(row.tags)}
         if row.version_id != versioning.NULL:
             out["VersionId"] = row.version_id
         return out
@@ -192,9 +217,7 @@ class ConfigProvider(S3Provider):
     @operation("PutObjectTagging")
     async def put_object_tagging(self, ctx: RequestContext,
                                  params: dict[str, Any]) -> dict[str, Any]:
-        tags = _tags(params)
-        if len(tags) > 10:
-            raise s3_error("BadRequest", "Object tags cannot be greater than 10")
+        tags = tag_set(params, OBJECT_TAGS)
         return await self._tag_object(ctx, params, dumps(tags), "s3:PutObjectTagging")
 
     @operation("DeleteObjectTagging")

@@ -380,9 +380,11 @@ class ObjectProvider(S3Provider):
 
 
 def tagging_header(value: str | None) -> dict[str, str]:
-    """Tags of an ``x-amz-tagging`` header (URL query form)."""
+    """Tags of an ``x-amz-tagging`` header (URL query form), bounded as AWS bounds them."""
     if not value:
         return {}
     from urllib.parse import parse_qsl
 
-    return dict(parse_qsl(value, keep_blank_values=True))
+    from cloudctl.services.s3.tagging import OBJECT_TAGS, checked
+
+    return checked(parse_qsl(value, keep_blank_values=True), OBJECT_TAGS)

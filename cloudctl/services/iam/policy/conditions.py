@@ -4,6 +4,8 @@ Owns every operator family (String*, Numeric*, Date*, Bool, BinaryEquals,
 IpAddress/NotIpAddress, Arn*, Null), the ``...IfExists`` suffix and the
 ``ForAllValues:``/``ForAnyValue:`` set qualifiers, plus ``${...}`` policy
 variables inside condition values. Request values arrive as lists of strings.
+Wildcard operators (``StringLike``, ``ArnLike``...) match through the linear-time
+``wildcard.Glob``; a substituted variable is literal text inside them.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from cloudctl.services.iam.policy.errors import PolicyError
+from cloudctl.services.iam.policy.wildcard import Glob, Token, compile_glob, tokens_of
 
 Context = dict[str, list[str]]
 Matcher = Callable[[str, Sequence[Any]], bool]
@@ -25,46 +27,77 @@ VARIABLE_RE = re.compile(r"\$\{([^}]*)\}")
 _SPECIAL = {"*": "*", "?": "?", "$": "$"}
 
 
+def _lookup(body: str, context: Context) -> str | None:
+    """The value of a ``${...}`` body: a context key, its default, or an escape."""
+    body = body.strip()
+    if body in _SPECIAL:
+        return _SPECIAL[body]
+    key, sep, default = body.partition(",")
+    values = context.get(key.strip().lower())
+    if values:
+        return values[0]
+    if sep:
+        return default.strip().strip("'")
+    return None
+
+
 def substitute(text: str, context: Context) -> str | None:
-    """Replace ``${key}`` / ``${key, 'default'}`` from the context; None if a key is missing."""
+    """Replace ``${key}`` / ``${key, 'default'}`` from the context; None if a key is missing.
+
+    For equality operators only: the result is compared literally. Wildcard
+    operators use ``substitute_glob``, which keeps substituted values literal."""
     missing = False
 
     def repl(match: re.Match[str]) -> str:
         nonlocal missing
-        body = match.group(1).strip()
-        if body in _SPECIAL:
-            return _SPECIAL[body]
-        key, sep, default = body.partition(",")
-        values = context.get(key.strip().lower())
-        if values:
-            return values[0]
-        if sep:
-            return default.strip().strip("'")
-        missing = True
-        return ""
+        value = _lookup(match.group(1), context)
+        if value is None:
+            missing = True
+            return ""
+        return value
 
     result = VARIABLE_RE.sub(repl, text)
     return None if missing else result
 
 
-@lru_cache(maxsize=4096)
-def glob_regex(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
-    """``*`` and ``?`` wildcards; everything else literal."""
-    parts = []
-    for char in pattern:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def substitute_glob(text: str, context: Context, ignore_case: bool = False) -> Glob | None:
+    """The wildcard pattern ``text`` with its variables substituted as literal text.
+
+    ``*``/``?`` written in the policy are wildcards; those inside a substituted value
+    (a user name, a tag value) and the escapes ``${*}``, ``${?}``, ``${$}`` match only
+    themselves. None when a variable has no value and no default."""
+    tokens: list[Token] = []
+    position = 0
+    for match in VARIABLE_RE.finditer(text):
+        tokens.extend(tokens_of(text[position:match.start()]))
+        value = _lookup(match.group(1), context)
+        if value is None:
+            return None
+        tokens.append(value)
+        position = match.end()
+    tokens.extend(tokens_of(text[position:]))
+    return Glob(tokens, ignore_case)
 
 
-def glob_match(pattern: str, value: str) -> bool:
-    if "*" not in pattern and "?" not in pattern:
-        return pattern == value
-    return glob_regex(pattern).fullmatch(value) is not None
+def split_arn(text: str) -> list[str] | None:
+    """The six ``:``-separated parts of an ARN pattern (``:`` inside ``${...}`` kept)."""
+    parts: list[str] = []
+    start = depth = 0
+    index = 0
+    while index < len(text) and len(parts) < 5:
+        if text.startswith("${", index):
+            depth += 1
+            index += 2
+            continue
+        char = text[index]
+        if char == "}" and depth:
+            depth -= 1
+        elif char == ":" and not depth:
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    parts.append(text[start:])
+    return parts if len(parts) == 6 else None
 
 
 def _str_eq(value: str, policy: Sequence[Any]) -> bool:
@@ -77,7 +110,7 @@ def _str_eq_ic(value: str, policy: Sequence[Any]) -> bool:
 
 
 def _str_like(value: str, policy: Sequence[Any]) -> bool:
-    return any(glob_match(p, value) for p in policy)
+    return any(p.match(value) for p in policy)
 
 
 def _number(text: str) -> float | None:
@@ -141,11 +174,20 @@ def _arn_like(value: str, policy: Sequence[Any]) -> bool:
     parts = value.split(":", 5)
     if len(parts) != 6:
         return False
-    for pattern in policy:
-        pparts = pattern.split(":", 5)
-        if len(pparts) == 6 and all(glob_match(p, v) for p, v in zip(pparts, parts, strict=True)):
-            return True
-    return False
+    return any(pattern is not None
+               and all(p.match(v) for p, v in zip(pattern, parts, strict=True))
+               for pattern in policy)
+
+
+def arn_globs(text: str, context: Context | None = None) -> tuple[Glob, ...] | None:
+    """The six part patterns of an ArnLike value (variables substituted literally)."""
+    parts = split_arn(text)
+    if parts is None:
+        return None
+    if context is None:
+        return tuple(compile_glob(part) for part in parts)
+    globs = [substitute_glob(part, context) for part in parts]
+    return None if any(g is None for g in globs) else tuple(g for g in globs if g is not None)
 
 
 # name -> (matcher, negated, value kind)
@@ -154,8 +196,8 @@ OPERATORS: dict[str, tuple[Matcher, bool, str]] = {
     "stringnotequals": (_str_eq, True, "str"),
     "stringequalsignorecase": (_str_eq_ic, False, "str"),
     "stringnotequalsignorecase": (_str_eq_ic, True, "str"),
-    "stringlike": (_str_like, False, "str"),
-    "stringnotlike": (_str_like, True, "str"),
+    "stringlike": (_str_like, False, "like"),
+    "stringnotlike": (_str_like, True, "like"),
     "numericequals": (_numeric(lambda a, b: a == b), False, "num"),
     "numericnotequals": (_numeric(lambda a, b: a == b), True, "num"),
     "numericlessthan": (_numeric(lambda a, b: a < b), False, "num"),
@@ -172,10 +214,10 @@ OPERATORS: dict[str, tuple[Matcher, bool, str]] = {
     "binaryequals": (_binary, False, "str"),
     "ipaddress": (_ip, False, "ip"),
     "notipaddress": (_ip, True, "ip"),
-    "arnequals": (_arn_like, False, "str"),
-    "arnlike": (_arn_like, False, "str"),
-    "arnnotequals": (_arn_like, True, "str"),
-    "arnnotlike": (_arn_like, True, "str"),
+    "arnequals": (_arn_like, False, "arn"),
+    "arnlike": (_arn_like, False, "arn"),
+    "arnnotequals": (_arn_like, True, "arn"),
+    "arnnotlike": (_arn_like, True, "arn"),
 }
 
 
@@ -192,12 +234,19 @@ def _convert(kind: str, raw: str) -> Any:
         return when
     if kind == "bool":
         return raw.lower()
+    if kind == "like":
+        return compile_glob(raw)
+    if kind == "arn":
+        return arn_globs(raw)
     if kind == "ip":
         try:
             return ipaddress.ip_network(raw.strip(), strict=False)
         except ValueError:
             raise PolicyError(f"Invalid IP address or CIDR in condition: {raw}") from None
     return raw
+
+
+_TEXT_KINDS = ("str", "like", "arn")
 
 
 class Condition:
@@ -232,7 +281,7 @@ class Condition:
         if lowered not in OPERATORS:
             raise PolicyError(f"Invalid Condition type : {operator}")
         self.matcher, self.negated, self.kind = OPERATORS[lowered]
-        self.has_vars = self.kind == "str" and any("${" in v for v in values)
+        self.has_vars = self.kind in _TEXT_KINDS and any("${" in v for v in values)
         if lowered == "binaryequals":
             for v in values:
                 try:
@@ -248,7 +297,7 @@ class Condition:
             return ("true" if absent else "false") in self.values
         policy = self.values
         if self.has_vars:
-            policy = [s for s in (substitute(v, context) for v in self.raw) if s is not None]
+            policy = self._substituted(context)
         if not present:
             if self.if_exists:
                 return True
@@ -265,3 +314,12 @@ class Condition:
         if negated:
             return not any(match(v, policy) for v in present)
         return any(match(v, policy) for v in present)
+
+    def _substituted(self, context: Context) -> list[Any]:
+        """The policy values with the request's variables (literal inside wildcards)."""
+        if self.kind == "like":
+            globs = (substitute_glob(v, context) for v in self.raw)
+            return [g for g in globs if g is not None]
+        if self.kind == "arn":
+            return [arn_globs(v, context) for v in self.raw]
+        return [s for s in (substitute(v, context) for v in self.raw) if s is not None]

@@ -3,7 +3,8 @@
 Owns the grammar (Version, Id, Statement, Sid, Effect, Action/NotAction,
 Resource/NotResource, Principal/NotPrincipal, Condition) and AWS's
 MalformedPolicyDocument messages. ``compile_policy`` caches by document hash, so
-the same text is parsed once per process.
+the same text is parsed once per process; the cache is an LRU bounded both in
+entries (``CACHE_SIZE``) and in policy text (``CACHE_BYTES``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import re
 from collections import OrderedDict
 from typing import Any, Literal
 
-from cloudctl.services.iam.policy.conditions import Condition, glob_regex, substitute
+from cloudctl.services.iam.policy.conditions import Condition, substitute_glob
 from cloudctl.services.iam.policy.errors import PolicyError
+from cloudctl.services.iam.policy.wildcard import compile_glob
 
 PolicyKind = Literal["identity", "resource", "trust", "any"]
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -26,7 +28,8 @@ _SID_RE = re.compile(r"[0-9A-Za-z]*")
 _ACTION_RE = re.compile(r"^[A-Za-z0-9*?_-]+:[A-Za-z0-9*?_-]*\Z")
 _ACCOUNT_RE = re.compile(r"^\d{12}\Z")
 _ROOT_RE = re.compile(r"^arn:aws:iam::(\d{12}):root\Z")
-CACHE_SIZE = 4096
+CACHE_SIZE = 4096  # compiled policies kept, at most...
+CACHE_BYTES = 16 << 20  # ...and at most this much policy text between them
 
 
 def _list(value: Any, what: str) -> list[str]:
@@ -42,26 +45,28 @@ def _list(value: Any, what: str) -> list[str]:
 class Pattern:
     """A list of wildcard patterns; ``variables`` when they hold ``${...}``."""
 
-    __slots__ = ("literal", "regex", "any", "raw", "variables")
+    __slots__ = ("literal", "globs", "any", "raw", "variables", "ignore_case")
 
     def __init__(self, patterns: list[str], ignore_case: bool, variables: bool) -> None:
         self.raw = patterns
+        self.ignore_case = ignore_case
         self.any = "*" in patterns
         self.variables = variables and any("${" in p for p in patterns)
         plain = [p for p in patterns if "*" not in p and "?" not in p]
         wild = [p for p in patterns if p not in plain]
         self.literal = frozenset(p.lower() if ignore_case else p for p in plain)
-        self.regex = [glob_regex(p, ignore_case) for p in wild]
+        self.globs = [compile_glob(p, ignore_case) for p in wild]
 
     def match(self, value: str) -> bool:
         if self.any or value in self.literal:
             return True
-        return any(r.fullmatch(value) for r in self.regex)
+        return any(g.match(value) for g in self.globs)
 
     def match_with(self, value: str, context: dict[str, list[str]]) -> bool:
+        """``match`` with the request's policy variables, each matching literally."""
         for pattern in self.raw:
-            text = substitute(pattern, context)
-            if text is not None and glob_regex(text).fullmatch(value):
+            glob = substitute_glob(pattern, context, self.ignore_case)
+            if glob is not None and glob.match(value):
                 return True
         return False
 
@@ -217,7 +222,31 @@ class CompiledPolicy:
         self.document = document
 
 
-_cache: OrderedDict[tuple[str, str], CompiledPolicy] = OrderedDict()
+class _Cache:
+    """Compiled policies by (digest, kind): an LRU bounded in entries and in text."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple[str, str], tuple[CompiledPolicy, int]] = OrderedDict()
+        self.size = 0
+
+    def get(self, key: tuple[str, str]) -> CompiledPolicy | None:
+        hit = self.entries.get(key)
+        if hit is None:
+            return None
+        self.entries.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: tuple[str, str], compiled: CompiledPolicy, size: int) -> None:
+        if size > CACHE_BYTES // 16:
+            return  # no one document takes a large share of the cache
+        self.entries[key] = (compiled, size)
+        self.size += size
+        while len(self.entries) > CACHE_SIZE or self.size > CACHE_BYTES:
+            _, (_, dropped) = self.entries.popitem(last=False)
+            self.size -= dropped
+
+
+_cache = _Cache()
 
 
 def _parse(text: str | dict[str, Any]) -> dict[str, Any]:
@@ -242,13 +271,10 @@ def compile_policy(source: str | dict[str, Any] | CompiledPolicy,
     key = (digest, kind)
     hit = _cache.get(key)
     if hit is not None:
-        _cache.move_to_end(key)
         return hit
     document = _parse(source)
     compiled = _compile(document, digest, kind)
-    _cache[key] = compiled
-    if len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
+    _cache.put(key, compiled, len(text))
     return compiled
 
 
