@@ -1,6 +1,7 @@
 """``cloudctl init``: everything a new cloud needs, created once, safe to repeat.
 
-Creates the data directory, the master key that seals secrets, the cloud CA and
+Creates the data directory (owner-only: umask 077, and 0700/0600 for anything
+already there), the master key that seals secrets, the cloud CA and
 service certificates, the schema (alembic), the ``eucalyptus`` admin account with
 its ``admin`` user and an access key, and the region's availability zones.
 """
@@ -8,7 +9,9 @@ its ``admin`` user and an access key, and the region's availability zones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +27,11 @@ from cloudctl.services.geography import ensure_zones
 from cloudctl.services.iam.bootstrap import (
     IssuedKey,
     ensure_account,
-    find_user,
+    find_admin,
     first_active_key,
     issue_access_key,
 )
-from cloudctl.services.iam.credentials import ADMIN_USER, CLOUD_ADMIN_ACCOUNT
+from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 
 SERVICE_CERTS = ("cloudctl", "nodectl", "storagectl", "netd")
 
@@ -56,10 +59,32 @@ def configured_port(settings: Settings) -> int:
     return asyncio.run(_stored_port(settings))
 
 
+PRIVATE_UMASK = 0o077
+
+
+def make_private(root: Path) -> None:
+    """``root`` and everything under it owner-only: directories 0700, files 0600 (an
+    executable bit is kept for the owner), sockets 0600; symbolic links untouched."""
+    for path in (root, *root.rglob("*")):
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        if stat.S_ISLNK(mode):
+            continue
+        wanted = 0o700 if stat.S_ISDIR(mode) else (0o600 | (mode & stat.S_IXUSR))
+        if stat.S_IMODE(mode) != wanted:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(path, wanted)
+
+
 def prepare_dirs(settings: Settings) -> None:
+    """The data directory tree, private to the cloud's user (``umask`` 077 from now on,
+    and whatever an older version left readable made private)."""
+    os.umask(PRIVATE_UMASK)
     for path in (settings.data_dir, settings.data_dir / "keys", settings.ca_dir, settings.run_dir):
         path.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.data_dir / "keys", 0o700)
+    make_private(settings.data_dir)
 
 
 async def _init_state(settings: Settings, region: str, zones: list[str]) -> InitResult:
@@ -72,7 +97,7 @@ async def _init_state(settings: Settings, region: str, zones: list[str]) -> Init
             if region != REGION_NAME.default and await session.get(PropertyValue, REGION_NAME.name) is None:
                 session.add(PropertyValue(name=REGION_NAME.name, value=region, revision=1))
             account = await ensure_account(session, CLOUD_ADMIN_ACCOUNT)
-            admin = await find_user(session, account.account_id, ADMIN_USER)
+            admin = await find_admin(session, account.account_id)
             assert admin is not None
             key = await first_active_key(session, secrets, account, admin)
             created = key is None
@@ -92,6 +117,7 @@ def initialise(settings: Settings, region: str = "eucalyptus",
     for name in SERVICE_CERTS:
         pki.issue(ca, settings.ca_dir / "services", name)
     ensure_cloud_bundle_cert(settings.ca_dir)  # nodes decrypt image bundles with it
+    pki.ensure_identity_key(settings.ca_dir)  # signs instance identity documents
     upgrade(settings.database_url)
     zone_names = zones or [f"{region}-1a"]
     return asyncio.run(_init_state(settings, region, zone_names))

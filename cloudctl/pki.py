@@ -1,7 +1,8 @@
 """The cloud CA and service certificates (mutual TLS between controller and agents).
 
 ``ensure_ca`` creates, once, an EC P-256 CA under ``<data>/ca``; ``issue`` signs a
-certificate for a service or agent name. Keys are written 0600; existing material
+certificate for a service or agent name; ``ensure_identity_key`` makes the dedicated
+RSA key that signs instance identity documents. Keys are written 0600; existing material
 is never overwritten (initialisation is idempotent).
 """
 
@@ -99,5 +100,48 @@ def issue(ca: CertPaths, out_dir: Path, name: str, hosts: list[str] | None = Non
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
     _write_private(paths.key, _key_pem(key))
+    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return paths
+
+
+IDENTITY_NAME = "instance-identity"
+
+
+def identity_paths(ca_dir: Path) -> CertPaths:
+    return CertPaths(ca_dir / f"{IDENTITY_NAME}.pem", ca_dir / f"{IDENTITY_NAME}.key")
+
+
+def ensure_identity_key(ca_dir: Path, cloud_name: str = "cloudctl") -> CertPaths:
+    """The RSA-2048 key and self-signed certificate that sign instance identity
+    documents (as AWS's public certificate per region), created if absent.
+
+    Dedicated: the CA key only ever signs certificates, so nothing a metadata
+    request makes the cloud sign can pass for a certificate, and publishing this
+    certificate to tenants discloses nothing about the CA.
+    """
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    paths = identity_paths(ca_dir)
+    if paths.cert.exists() and paths.key.exists():
+        return paths
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{cloud_name} instance identity"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, cloud_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(paths.key, key.private_bytes(serialization.Encoding.PEM,
+                                                serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
     paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return paths

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def _cfg(a: argparse.Namespace) -> HostConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # disks, overlays, console logs and state: owner-only
     ap = argparse.ArgumentParser(prog="netd")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("check-config").add_argument("file", type=Path)

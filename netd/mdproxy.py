@@ -9,6 +9,13 @@ X-Real-IP with the instance's real source address in `X-Forwarded-For`.
 One request per connection (`Connection: close`); request bodies need a
 Content-Length.
 
+IMDSv2 against SSRF (as AWS): a token request (`PUT /latest/api/token`) that
+carries `X-Forwarded-For` (it came through a proxy, maybe one tricked into it)
+answers 403 and is never forwarded; the token response leaves with the IP TTL the
+metadata server names in `X-Cloud-Metadata-Hop-Limit` (the instance's hop limit,
+header stripped), so it dies before crossing more routers (a container bridge or a
+NAT on the instance) than allowed.
+
 Run as `python -m netd.mdproxy --listen IP:PORT --upstream unix:/path
 --pidfile FILE`. The pid file is written once the socket listens.
 """
@@ -20,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 from pathlib import Path
 
 MAX_HEAD = 32 * 1024
@@ -31,12 +39,28 @@ _DROP = {
 }
 
 
+HOP_LIMIT_HEADER = b"x-cloud-metadata-hop-limit"
+
+
+class Forbidden(ValueError):
+    """A request the proxy refuses with 403."""
+
+
+def is_token_request(request_line: str) -> bool:
+    method, target = request_line.split(" ")[:2]
+    path = target.split("?", 1)[0].rstrip("/")
+    return method.upper() == "PUT" and path.endswith("/api/token")
+
+
 def rewrite_head(head: bytes, client_ip: str) -> tuple[bytes, int]:
-    """The head to send upstream and the request body length."""
+    """The head to send upstream and the request body length (``Forbidden``: 403)."""
     lines = head.decode("latin-1").split("\r\n")
     request_line, header_lines = lines[0], [h for h in lines[1:] if h]
     if len(request_line.split(" ")) != 3:
         raise ValueError("bad request line")
+    if is_token_request(request_line) and any(
+            h.partition(":")[0].strip().lower() == "x-forwarded-for" for h in header_lines):
+        raise Forbidden("IMDSv2 token requests through a proxy are refused")
     out = [request_line]
     length = 0
     for line in header_lines:
@@ -72,6 +96,33 @@ async def _error(writer: asyncio.StreamWriter, status: str) -> None:
         await writer.drain()
 
 
+def take_hop_limit(head: bytes) -> tuple[bytes, int | None]:
+    """The response head without the hop-limit header, and the hop limit it named."""
+    lines = head.split(b"\r\n")
+    kept, hops = [lines[0]], None
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == HOP_LIMIT_HEADER:
+            try:
+                hops = max(1, min(64, int(value.strip())))
+            except ValueError:
+                hops = 1
+            continue
+        kept.append(line)
+    return b"\r\n".join(kept), hops
+
+
+def set_ttl(writer: asyncio.StreamWriter, hops: int) -> None:
+    """Send what follows on ``writer`` with IP TTL (IPv6: hop limit) ``hops``."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
+
+
 async def handle(upstream: str, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
     client_ip = str(writer.get_extra_info("peername")[0])
@@ -82,10 +133,14 @@ async def handle(upstream: str, reader: asyncio.StreamReader,
                 raise ValueError("head too large")
             new_head, length = rewrite_head(head[:-4], client_ip)
             body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT) if length else b""
+        except Forbidden:
+            await _error(writer, "403 Forbidden")
+            return
         except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 TimeoutError):
             await _error(writer, "400 Bad Request")
             return
+        token = is_token_request(new_head.split(b"\r\n", 1)[0].decode("latin-1"))
         try:
             up_r, up_w = await asyncio.wait_for(_open_upstream(upstream), TIMEOUT)
         except (OSError, TimeoutError):
@@ -94,6 +149,15 @@ async def handle(upstream: str, reader: asyncio.StreamReader,
         try:
             up_w.write(new_head + body)
             await up_w.drain()
+            if token:  # the token leaves with the instance's hop limit as its IP TTL
+                try:
+                    up_head = await asyncio.wait_for(up_r.readuntil(b"\r\n\r\n"), TIMEOUT)
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                    await _error(writer, "502 Bad Gateway")
+                    return
+                out_head, hops = take_hop_limit(up_head[:-4])
+                set_ttl(writer, hops or 1)
+                writer.write(out_head + b"\r\n\r\n")
             while chunk := await asyncio.wait_for(up_r.read(65536), TIMEOUT):
                 writer.write(chunk)
                 await writer.drain()
@@ -128,6 +192,7 @@ async def serve(listen: str, upstream: str, pidfile: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.umask(0o077)
     ap = argparse.ArgumentParser(prog="netd.mdproxy", description=__doc__.splitlines()[0])
     ap.add_argument("--listen", required=True, help="IP:PORT inside the namespace")
     ap.add_argument("--upstream", required=True, help="unix:/path or tcp:host:port")

@@ -15,7 +15,10 @@ to the controller; ``nodectl.remote.RemoteNodeClient`` is the other end:
 
 Errors are ``{"error": {"code", "message", "retryable"}}`` (``nodectl.wire``).
 TLS (``nodectl.tls.server_context``) requires a client certificate from the cloud
-CA; the handlers do no other authentication. It never imports the controller.
+CA, and every request is refused (403 ``AccessDenied``) unless that certificate is
+the controller's (``nodectl.tls.client_identity`` in ``CONTROLLER_IDENTITIES``):
+other certificates the CA signs (services, users' bundle certificates) get nothing.
+It never imports the controller.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from typing import Any
 from aiohttp import web
 
 from nodectl.client import API_VERSION, InstanceSpec, NodeClient, NodeError
+from nodectl.tls import CONTROLLER_IDENTITIES, client_identity
 from nodectl.wire import error_body, error_status, status_to_json, volume_from_json
 
 __all__ = ["NODE", "build_app", "run_agent", "start_agent"]
 
 log = logging.getLogger(__name__)
 NODE = web.AppKey("node", NodeClient)
+CLIENTS = web.AppKey("clients", frozenset)
 PREFIX = f"/{API_VERSION}"
 MAX_BODY = 1024 * 1024
 
@@ -141,10 +146,28 @@ async def _detach(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def build_app(node: NodeClient) -> web.Application:
-    """The agent's aiohttp application serving ``node``."""
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+@web.middleware
+async def _controller_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Over TLS, only a client certificate naming an allowed identity gets in."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is not None:
+        who = client_identity(ssl_object)
+        if who not in request.app[CLIENTS]:
+            log.warning("refused %s %s from %s (client certificate %s)", request.method,
+                        request.path, request.remote, who or "not for client use")
+            exc = NodeError("this client certificate is not the cloud controller's",
+                            retryable=False, code="AccessDenied")
+            return web.json_response(error_body(exc), status=error_status(exc))
+    return await handler(request)
+
+
+def build_app(node: NodeClient,
+              clients: frozenset[str] = CONTROLLER_IDENTITIES) -> web.Application:
+    """The agent's aiohttp application serving ``node`` to the ``clients`` identities."""
+    app = web.Application(middlewares=[_controller_only, _errors], client_max_size=MAX_BODY)
     app[NODE] = node
+    app[CLIENTS] = clients
     r = app.router
     r.add_get(f"{PREFIX}/node", _node_info)
     r.add_get(f"{PREFIX}/instances", _list)

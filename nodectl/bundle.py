@@ -14,7 +14,8 @@ This module owns only reading: ``parse_manifest``, ``decrypt_key``,
 -> decrypt -> gunzip -> untar -> the image file, checking the tar digest). The
 node uses it to stage bundled images; ``cloudctl.images`` builds bundles with the
 constants defined here. It never writes outside the destination it is given.
-Parts may carry a ``<get-url>`` (a download manifest with presigned part URLs).
+A ``<get-url>`` of a part is parsed only so that callers can refuse it: a manifest
+is tenant data, and nodes fetch parts beside the manifest the cloud named.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ controller.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def _agent(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # disks, overlays, console logs and state: owner-only
     parser = argparse.ArgumentParser(prog="nodectl")
     sub = parser.add_subparsers(dest="command", required=True)
     lv = sub.add_parser("libvirtd", help="the private libvirtd")

@@ -69,7 +69,7 @@ class ImageCache:
         tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
         subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(source), str(tmp)],
                        check=True, capture_output=True)
-        tmp.chmod(0o444)
+        tmp.chmod(0o400)
         tmp.replace(dest)
         return dest
 

@@ -3,6 +3,9 @@
 Owns fetching one artifact to ``base/<image-id>``: a ``file://`` copy, a streamed
 ``http(s)://`` download (a presigned S3 GET), or a bundle (manifest, then every
 part, each digest checked, decrypted with the node's bundle key, reassembled).
+Every URL fetched comes from the cloud's ``Artifact``: bundle parts are read beside
+the manifest URL the cloud gave, and a manifest naming URLs of its own
+(``<get-url>``: tenant data) is refused before anything is fetched.
 The result appears atomically (temp name, then rename) and read-only; a cached
 image is never fetched again. Synchronous: callers run it in a thread.
 It never writes outside the cache's ``base`` directory.
@@ -80,8 +83,16 @@ def fetch_bytes(url: str, limit: int = 16 * 1024 * 1024,
 
 
 def _part_url(manifest_url: str, part: BundlePart) -> str:
+    """Where a part is: beside the manifest the cloud named, never a URL of the manifest.
+
+    A manifest is tenant data: a ``<get-url>`` in it would make the node fetch any URL
+    or open any file as root, so a manifest carrying one is refused outright.
+    """
     if part.get_url:
-        return part.get_url
+        raise StagingError(f"the bundle manifest names a URL for part {part.index}; nodes "
+                           "fetch only what the cloud gives them", retryable=False)
+    if "/" in part.filename or part.filename in ("", ".", ".."):
+        raise StagingError(f"bad part file name {part.filename!r}", retryable=False)
     parsed = urllib.parse.urlsplit(manifest_url)
     base = parsed._replace(query="", fragment="").geturl()
     return urllib.parse.urljoin(base, urllib.parse.quote(part.filename))
@@ -114,7 +125,7 @@ def stage_artifact(cache: ImageCache, artifact: Artifact, *, bundle_key: bytes |
                                            retryable=False)
             else:
                 raise StagingError(f"{artifact.image_id}: artifact has no URL", retryable=False)
-        tmp.chmod(0o444)
+        tmp.chmod(0o400)
         tmp.replace(dest)
     except BundleError as exc:
         raise StagingError(f"{artifact.image_id}: {exc}", retryable=False) from exc
@@ -139,10 +150,11 @@ def _unbundle(artifact: Artifact, bundle_key: bytes | None, out: IO[bytes],
         raise StagingError(f"{artifact.image_id} is bundled but this node has no bundle key",
                            retryable=False)
     manifest = parse_manifest(fetch_bytes(artifact.bundle_manifest_url, ssl_context=ssl_context))
+    urls = {part.index: _part_url(artifact.bundle_manifest_url, part) for part in manifest.parts}
     key, iv = decrypt_key(manifest, bundle_key)
 
     def read_part(part: BundlePart) -> Iterator[bytes]:
-        return _chunks(_part_url(artifact.bundle_manifest_url, part), ssl_context)
+        return _chunks(urls[part.index], ssl_context)
 
     unbundle_to(manifest, read_part, key, iv, out)
     if artifact.sha256:

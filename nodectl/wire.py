@@ -15,7 +15,7 @@ from nodectl.client import InstanceStatus, NodeError, NodeInfo, VolumeSpec
 __all__ = ["error_body", "error_from_body", "error_status", "info_from_json", "status_from_json",
            "status_to_json", "volume_from_json", "volume_to_json"]
 
-_STATUS = {"InstanceNotFound": 404, "InvalidParameter": 400, "VolumeInUse": 409,
+_STATUS = {"InstanceNotFound": 404, "InvalidParameter": 400, "VolumeInUse": 409, "AccessDenied": 403,
            "ImageStagingFailed": 502}
 
 

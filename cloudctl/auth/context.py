@@ -2,9 +2,10 @@
 
 Owns ``AuthContext``: the request with its headers folded once to lower-case
 lists (a verifier looks headers up many times), the error family, the clock and
-the credential store. It also resolves an access key to a usable ``Credential``
-(active, not expired, session token matching) the same way for every signature
-version.
+the credential store. ``usable_credential`` resolves an access key to a usable
+``Credential`` (known, active, session token matching, not expired): the one check
+every path runs (SigV4 header and presigned, SigV2, S3 HmacV1 header and presigned,
+and the S3 POST policy form, which calls it directly).
 """
 
 from __future__ import annotations
@@ -26,6 +27,30 @@ def fold_headers(req: WireRequest) -> dict[str, list[str]]:
     return folded
 
 
+async def usable_credential(store: CredentialStore, family: Family, access_key_id: str,
+                            token: str | None, now: datetime) -> Credential:
+    """The active, unexpired credential of ``access_key_id`` if ``token`` belongs to it.
+
+    Raises the ``family``'s AWS error otherwise (unknown key, bad token, expired).
+    """
+    credential = await store.lookup(access_key_id)
+    if credential is None or not credential.active:
+        raise unknown_access_key(family, access_key_id)
+    expected = credential.session_token
+    if expected is None:
+        if token:
+            raise invalid_token(family)
+    else:
+        if not token:
+            # A temporary key id is meaningless without its token.
+            raise unknown_access_key(family, access_key_id)
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            raise invalid_token(family)
+    if credential.expires_at is not None and credential.expires_at <= now:
+        raise expired_token(family)
+    return credential
+
+
 @dataclass
 class AuthContext:
     req: WireRequest
@@ -45,19 +70,4 @@ class AuthContext:
 
     async def resolve(self, access_key_id: str, token: str | None) -> Credential:
         """The active credential of ``access_key_id`` if ``token`` belongs to it."""
-        credential = await self.store.lookup(access_key_id)
-        if credential is None or not credential.active:
-            raise unknown_access_key(self.family, access_key_id)
-        expected = credential.session_token
-        if expected is None:
-            if token:
-                raise invalid_token(self.family)
-        else:
-            if not token:
-                # A temporary key id is meaningless without its token.
-                raise unknown_access_key(self.family, access_key_id)
-            if not hmac.compare_digest(token.encode(), expected.encode()):
-                raise invalid_token(self.family)
-        if credential.expires_at is not None and credential.expires_at <= self.now:
-            raise expired_token(self.family)
-        return credential
+        return await usable_credential(self.store, self.family, access_key_id, token, self.now)

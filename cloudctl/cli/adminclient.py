@@ -20,6 +20,7 @@ from cloudctl.services.iam.bootstrap import (
     IssuedKey,
     ensure_account,
     find_account,
+    find_admin,
     find_user,
     first_active_key,
     issue_access_key,
@@ -47,7 +48,9 @@ def user_key(settings: Settings, account: str, user: str, create: bool = True) -
                         acct = await ensure_account(session, account)
                     else:
                         raise CliError(f"no such account: {account}")
-                usr = await find_user(session, acct.account_id, user)
+                # the administrator is found by its flag, never by the name it bears
+                usr = (await find_admin(session, acct.account_id) if user == ADMIN_USER
+                       else await find_user(session, acct.account_id, user))
                 if usr is None:
                     raise CliError(f"no such user: {account}/{user}")
                 key = await first_active_key(session, secrets, acct, usr)

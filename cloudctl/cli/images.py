@@ -118,11 +118,12 @@ def cmd_install(args: argparse.Namespace) -> int:
                                config=Config(s3={"addressing_style": "path"},
                                              signature_version="s3v4"), **common)
     ec2 = session.create_client("ec2", endpoint_url=endpoint, **common)
+    iam = session.create_client("iam", endpoint_url=endpoint, **common)
     keys = _user_keys(args, settings)
     quiet = args.output == "json"
     result = install_image(
         file=Path(args.file), kind=args.type, bucket=args.bucket, name=args.name,
-        cert=keys.cert, key=keys.key, cloud_cert=_cloud_cert(args, settings), s3=s3, ec2=ec2,
+        cert=keys.cert, key=keys.key, cloud_cert=_cloud_cert(args, settings), s3=s3, ec2=ec2, iam=iam,
         user=owner, prefix=args.prefix, kernel_id=args.kernel or "",
         ramdisk_id=args.ramdisk or "", architecture=args.arch,
         description=args.description or "", progress=_progress(quiet),

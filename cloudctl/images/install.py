@@ -18,7 +18,7 @@ from typing import Any
 
 from cloudctl.images.bundle import BundleResult, Progress, bundle_image
 
-__all__ = ["InstallResult", "install_image", "upload_bundle"]
+__all__ = ["InstallResult", "install_image", "register_signing_certificate", "upload_bundle"]
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,31 @@ def upload_bundle(s3: Any, bundle: BundleResult, bucket: str,
     return f"{bucket}/{manifest_key}"
 
 
+def register_signing_certificate(iam: Any, cert: Path) -> None:
+    """Register ``cert`` as the caller's IAM signing certificate (the cloud verifies
+    manifest signatures with the account's signing certificates); already there: fine."""
+    from botocore.exceptions import ClientError
+
+    try:
+        iam.upload_signing_certificate(CertificateBody=cert.read_text())
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "DuplicateCertificate":
+            raise
+
+
 def install_image(*, file: Path, kind: str, bucket: str, name: str, cert: Path, key: Path,
-                  cloud_cert: Path, s3: Any, ec2: Any, user: str = "",
+                  cloud_cert: Path, s3: Any, ec2: Any, iam: Any = None, user: str = "",
                   prefix: str | None = None, kernel_id: str = "", ramdisk_id: str = "",
                   architecture: str = "x86_64", description: str = "",
                   work_dir: Path | None = None,
                   progress: Progress | None = None,
                   on_bundled: Callable[[BundleResult], None] | None = None) -> InstallResult:
-    """Bundle ``file``, upload it to ``bucket`` and register it; the new image id."""
+    """Bundle ``file``, upload it to ``bucket`` and register it; the new image id.
+
+    With ``iam``, ``cert`` is first registered as the caller's signing certificate.
+    """
+    if iam is not None:
+        register_signing_certificate(iam, cert)
     with tempfile.TemporaryDirectory(prefix="cloudctl-bundle-", dir=work_dir) as tmp:
         bundle = bundle_image(file, kind, cert, key, cloud_cert, Path(tmp), progress,
                               name=prefix or file.name, user=user, architecture=architecture,

@@ -8,15 +8,24 @@ evaluates them with the request context, and answers the service's denial:
 ``AccessDenied`` (403) for query and S3 services, ``UnauthorizedOperation`` (403)
 with an encoded message (STS DecodeAuthorizationMessage opens it) for EC2.
 
-Account boundaries: the root and the ``admin`` user of an account may do
-everything in their own account (providers scope every call to the caller's
-account) and nothing in another unless a resource policy allows it. The cloud
-administrator keeps the Eucalyptus admin powers (Properties, Empyrean,
+Account boundaries: the root and the administrator user of an account (flagged
+in the database at the account's creation, never recognised by name: the
+credential store sets ``account_admin``) may do everything in their own account
+(providers scope every call to the caller's account) and nothing in another unless
+a resource policy allows it. The cloud administrator (the administrator of the
+``eucalyptus`` account) keeps the Eucalyptus admin powers (Properties, Empyrean,
 DelegateAccount, ``verbose``). Denials are logged without secrets.
+
+Resource policy principals: naming a principal (user, role, session ARN) grants it;
+naming an account (its root ARN or id) delegates to that account's IAM policies, as
+on AWS: a user of the account needs its own identity allow, in the resource's
+account as in another (``_evaluate``). Only the root itself is granted by it.
+``aws:username`` exists for IAM users only (role and federated sessions have none).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -181,7 +190,10 @@ class PolicyAuthorizer:
                 "aws:PrincipalType": {"root": "Account", "user": "User",
                                       "assumed-role": "AssumedRole",
                                       "federated-user": "FederatedUser"}[credential.principal_type],
-                "aws:userid": credential.user_id, "aws:username": attrs.get("user_name"),
+                "aws:userid": credential.user_id,
+                # only IAM users have a user name: a session never names itself one
+                "aws:username": attrs.get("user_name")
+                if credential.principal_type == "user" else None,
             })
             for tag_key, tag_value in {**tags, **(attrs.get("session_tags") or {})}.items():
                 context[f"aws:PrincipalTag/{tag_key}"] = tag_value
@@ -249,8 +261,7 @@ class PolicyAuthorizer:
             resources = [denied]
         else:
             request = self.build_request(ctx, action, resources, tags, params, extra)
-            decision = evaluate(request, identity, resource_policy, resource_account=owner,
-                                session_policies=session_set)
+            decision = _evaluate(request, identity, resource_policy, owner, session_set)
         if decision.allowed:
             return
         self._log_denial(ctx, action, decision.effect)
@@ -314,9 +325,8 @@ class PolicyAuthorizer:
             # another account's resource without a policy: only the provider can grant
             alone = evaluate(request, identity, None, session_policies=session_set)
             return ("Deny", False) if alone.effect == "Deny" else ("ImplicitDeny", alone.allowed)
-        decision = evaluate(request, identity, resource_policy,
-                            resource_account=owner if credential is not None else None,
-                            session_policies=session_set)
+        decision = _evaluate(request, identity, resource_policy,
+                             owner if credential is not None else None, session_set)
         if decision.effect != "ImplicitDeny" or credential is None:
             return str(decision.effect), False
         alone = evaluate(request, identity, None, session_policies=session_set)
@@ -353,6 +363,29 @@ class PolicyAuthorizer:
         credential = ctx.credential
         log.info("denied %s %s to %s (%s) from %s", ctx.request_id, action,
                  credential.principal_arn if credential else "anonymous", why, ctx.source_ip)
+
+
+def _evaluate(request: AuthzRequest, identity: PolicySet | None, resource_policy: Any,
+              owner: str | None, session_set: PolicySet | None) -> Decision:
+    """``evaluate`` where a resource policy naming an account delegates to its IAM policies.
+
+    A same-account allow granted by the resource policy alone (no identity allow) must
+    name the principal itself (its ARN, its role, ``*``): when it matched only through
+    the account (``arn:aws:iam::ACCOUNT:root`` / the account id) it grants nothing
+    to a user or session of the account. Another account's principals already need
+    both allows (``evaluate``'s cross-account rule).
+    """
+    decision = evaluate(request, identity, resource_policy, resource_account=owner,
+                        session_policies=session_set)
+    if decision.source != "resource" or not decision.allowed \
+            or request.principal_type in ("root", "anonymous") or not request.principal_account:
+        return decision
+    # the same request without the account among the principal's names; the principal
+    # is in the resource's account here, so the cross-account rule stays off
+    named_only = dataclasses.replace(request, principal_account=None)
+    strict = evaluate(named_only, identity, resource_policy, resource_account=None,
+                      session_policies=session_set)
+    return decision if strict.allowed else strict
 
 
 def _tests_keys(action: str, prefixes: tuple[str, ...], *sets: PolicySet | None) -> bool:

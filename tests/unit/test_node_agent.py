@@ -280,6 +280,25 @@ async def test_client_with_certificate_from_another_ca_is_refused(agent_url: str
     assert err.value.code == "Unavailable"
 
 
+@pytest.mark.parametrize("who", ["service", "user"])
+async def test_client_with_another_identity_from_the_same_ca_is_refused(
+        agent_url: str, pki: Pki, local: LocalNodeClient, files: dict[str, Path],
+        tmp_path: Path, who: str) -> None:
+    """The CA signs other services' and users' bundle certificates too: neither may
+    drive the node (only the controller's ``cloudctl`` certificate)."""
+    other = issue(pki.ca, tmp_path / "services", "netd") if who == "service" else pki.user
+    ctx = client_context(pki.ca.cert, other.cert, other.key)
+    async with RemoteNodeClient(agent_url, ssl_context=ctx) as client:
+        for call in (client.node_info(), client.ensure_instance(_spec(files))):
+            with pytest.raises(NodeError) as err:
+                await call
+            assert err.value.code == "AccessDenied" and not err.value.retryable
+    assert await local.list_instances() == []
+    async with RemoteNodeClient(agent_url, pki.ca.cert, pki.controller.cert,
+                                pki.controller.key) as controller:
+        assert (await controller.node_info()).name == "node-a"
+
+
 async def test_agent_with_certificate_from_another_ca_is_not_trusted(agent_url: str,
                                                                      pki: Pki) -> None:
     async with RemoteNodeClient(agent_url, pki.other_ca.cert, pki.controller.cert,

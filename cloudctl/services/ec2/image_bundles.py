@@ -4,18 +4,24 @@ handing them to a node at launch.
 RegisterImage (``manifest_facts``) reads the manifest through S3's own
 ``GetObject`` with the caller's request context, so S3 decides whether the caller
 may read it (AWS requires read access to the manifest). It checks that the
-manifest parses, that the cloud's bundle key (``<data>/ca/cloud-bundle.key``)
-unwraps its AES key, and that every part exists; the image kind comes from the
-manifest's ``<type>``, kernel and ramdisk ids from ``<machine_configuration>``
-(Eucalyptus writes ``true`` there for kernel/ramdisk bundles: ignored).
+manifest parses, that it names no URL (``<get-url>``: a manifest is tenant data and
+the cloud alone says where parts are fetched from), that its ``<signature>``
+verifies (as Eucalyptus: RSA-SHA1 over ``<machine_configuration>`` + ``<image>`` as
+written, with one of the account's active IAM signing certificates, so nothing the
+signature covers -- part names, part and image digests, wrapped keys -- can be
+changed by anyone without the bundler's key), that the cloud's bundle key
+(``<data>/ca/cloud-bundle.key``) unwraps its AES key, and that every part exists;
+the image kind comes from the manifest's ``<type>``, kernel and ramdisk ids from
+``<machine_configuration>`` (Eucalyptus writes ``true`` there for kernel/ramdisk
+bundles: ignored).
 
 At launch (``node_artifact``) the controller resolves a ``bucket/key`` artifact into
 something the node can fetch. Decision: the all-in-one node gets a ``file://`` URL.
 The controller copies the manifest and its parts out of the object store (through
 S3's ``GetObject``, acting as the image owner's account) into
 ``<data>/bundles/<image-id>/`` once per image, then the node fetches the manifest
-and parts beside it, decrypts with the cloud bundle key and caches the image like
-any other. The copy is published atomically (temp directory, then rename) and is
+and parts beside it (never a URL from the manifest), decrypts with the cloud bundle
+key and caches the image like any other. The copy is published atomically (temp directory, then rename) and is
 reused for every later launch; ``DeregisterImage`` leaves it (a sweep can remove
 directories of images that no longer exist). Remote nodes would need a presigned
 GET URL per part in a download manifest instead: not done yet.
@@ -35,7 +41,13 @@ from cloudctl.auth.credentials import Credential
 from cloudctl.errors import AwsError
 from cloudctl.protocol.wire import WireRequest
 from cloudctl.server.context import RequestContext
-from nodectl.bundle import BundleError, BundleManifest, decrypt_key, parse_manifest
+from nodectl.bundle import (
+    BundleError,
+    BundleManifest,
+    decrypt_key,
+    parse_manifest,
+    verify_signature,
+)
 from nodectl.client import Artifact
 
 if TYPE_CHECKING:
@@ -118,6 +130,8 @@ async def manifest_facts(cloud: Cloud, ctx: RequestContext, location: str) -> Ma
     except BundleError as exc:
         raise AwsError(f"{location} is not a bundle manifest: {exc}",
                        code="InvalidManifest") from None
+    refuse_urls(manifest, location)
+    await _check_signature(cloud, ctx.require_account(), text, location)
     private = cloud_bundle_key(cloud)
     if private is not None:
         try:
@@ -136,6 +150,27 @@ async def manifest_facts(cloud: Cloud, ctx: RequestContext, location: str) -> Ma
                          ramdisk_id=ref(manifest.ramdisk_id),
                          architecture=manifest.architecture, size=manifest.image_size,
                          parts=len(manifest.parts))
+
+
+def refuse_urls(manifest: BundleManifest, location: str) -> None:
+    """InvalidManifest when a part names a URL (``<get-url>``) instead of a file name."""
+    if any(part.get_url for part in manifest.parts):
+        raise AwsError(f"The manifest {location} names download URLs (<get-url>); a bundle "
+                       "manifest names its parts by file name only.", code="InvalidManifest")
+
+
+async def _check_signature(cloud: Cloud, account_id: str, text: bytes, location: str) -> None:
+    from cloudctl.services.iam.signing import active_signing_certificates
+
+    for cert in await active_signing_certificates(cloud, account_id):
+        try:
+            verify_signature(text, cert)
+            return
+        except (BundleError, ValueError):
+            continue
+    raise AwsError(f"The signature of the manifest {location} does not verify with a signing "
+                   "certificate of this account (IAM UploadSigningCertificate).",
+                   code="InvalidManifest")
 
 
 async def _check_parts(cloud: Cloud, ctx: RequestContext, bucket: str, key: str,
@@ -183,6 +218,7 @@ async def materialize(cloud: Cloud, image_id: str, account_id: str, region: str,
         ctx = owner_context(cloud, account_id, region)
         text = await _get_object(cloud, ctx, bucket, key, MANIFEST_LIMIT)
         manifest = parse_manifest(text)
+        refuse_urls(manifest, location)  # registered before manifests were checked
         root.mkdir(parents=True, exist_ok=True)
         tmp = root / f".{image_id}.tmp{os.getpid()}"
         await asyncio.to_thread(shutil.rmtree, tmp, True)

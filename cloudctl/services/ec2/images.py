@@ -3,8 +3,9 @@
 Owns ``ec2_images`` and ``ec2_image_launch_permissions``. An image's bits live
 elsewhere: a bundle manifest in S3 (``bucket/prefix.manifest.xml``, fetched and
 decrypted by the node), a ``file://`` path on the all-in-one host (cloud admin
-only; the demo image), or an EBS snapshot (BlockDeviceMappings). An absolute path is taken as ``file://`` (the AWS CLI would read a ``file://``
-argument itself). ``ami-``/``aki-``/
+only; the demo image), or an EBS snapshot (BlockDeviceMappings; every snapshot named
+must be the caller's or shared with them). An absolute path is taken as ``file://``
+(the AWS CLI would read a ``file://`` argument itself). ``ami-``/``aki-``/
 ``ari-`` ids are accepted for ``emi-``/``eki-``/``eri-``. ``launchable_image`` is the
 public lookup RunInstances uses; ``image_artifact`` turns an image into the
 node's ``Artifact``.
@@ -156,6 +157,18 @@ async def register(session: AsyncSession, account: str, region: str, *, name: st
     return image
 
 
+async def _check_snapshots(session: AsyncSession, account: str, region: str,
+                           mappings: list[dict[str, Any]]) -> None:
+    """Every snapshot a mapping names is the caller's or shared with them (as AWS:
+    ``InvalidSnapshot.NotFound`` otherwise, never a sign that it exists)."""
+    from cloudctl.services.ec2.ebs_common import visible_snapshot
+
+    for mapping in mappings:
+        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+        if snapshot_id:
+            await visible_snapshot(session, account, region, str(snapshot_id))
+
+
 def _bdm_out(mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in m.items() if v is not None} for m in mappings]
 
@@ -228,6 +241,7 @@ class ImagesProvider(Provider):
             for ref in (kernel_id, ramdisk_id):
                 if ref:
                     await launchable_image(session, account, ctx.region, ref)
+            await _check_snapshots(session, account, ctx.region, mappings)
             image = await register(
                 session, account, ctx.region, name=str(name), kind=kind, location=location,
                 description=str(params.get("Description") or ""), kernel_id=kernel_id,

@@ -5,7 +5,8 @@ controller (``controller``) converges the nodes.
 
 Owns launching: image and kernel resolution, instance type, key pair, user data
 (``cloud.vmstate.user_data_max_size_kb``), placement through the scheduler,
-ClientToken idempotency and TagSpecifications. The instance's network (NIC, MAC,
+ClientToken idempotency and TagSpecifications; an instance profile only when the caller
+may pass its role (``iam:PassRole``, ``cloudctl.services.iam.passrole``). The instance's network (NIC, MAC,
 private and public IP, groups, tap) comes from ``instance_network``.
 """
 
@@ -121,7 +122,7 @@ class InstancesProvider(Provider):
         zone = (params.get("Placement") or {}).get("AvailabilityZone")
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
-        profile = await self._profile(account, params.get("IamInstanceProfile"))
+        profile = await self._profile(ctx, account, params.get("IamInstanceProfile"))
         async with scheduler.placements_of(self.cloud.services), self.cloud.sessions() as session, \
                 session.begin():
             await scheduler.lock_placements(session)
@@ -229,17 +230,20 @@ class InstancesProvider(Provider):
         ctl.wake()
         return answer[0]
 
-    async def _profile(self, account: str, profile: dict[str, Any] | None
-                       ) -> dict[str, Any] | None:
+    async def _profile(self, ctx: RequestContext, account: str,
+                       profile: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The instance profile RunInstances names, once the caller may pass its role."""
         if not profile:
             return None
         from cloudctl.services.iam.instance_credentials import resolve_instance_profile
+        from cloudctl.services.iam.passrole import require_pass_profile_role
 
         found = await resolve_instance_profile(self.cloud, account, profile)
         if found is None:
             name = profile.get("Name") or profile.get("Arn")
             raise AwsError(f"Value ({name}) for parameter iamInstanceProfile.name is invalid. "
                            "Invalid IAM Instance Profile name", code="InvalidParameterValue")
+        await require_pass_profile_role(self.cloud, ctx, account, str(found["Name"]))
         return found
 
     async def _groups(self, session: AsyncSession, account: str, region: str,

@@ -25,7 +25,7 @@ from cloudctl.services.iam.common import (
     no_such_entity,
     validation,
 )
-from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
+from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT, bump_epoch
 from cloudctl.services.iam.models import (
     AccessKey,
     Account,
@@ -90,7 +90,7 @@ class AccountsProvider(IamBase):
             aid = account.account_id
             if not params.get("Recursive"):
                 users = (await session.execute(select(func.count()).select_from(User).where(
-                    User.account_id == aid, User.name_lower != "admin"))).scalar_one()
+                    User.account_id == aid, User.is_admin.is_(False)))).scalar_one()
                 others = 0
                 owned: tuple[Any, ...] = (Group, Role, InstanceProfile, ManagedPolicy,
                                           ServerCertificate)
@@ -106,6 +106,7 @@ class AccountsProvider(IamBase):
             for table in everything:
                 await session.execute(delete(table).where(table.account_id == aid))
             await session.delete(account)
+            await bump_epoch(session)
         self.invalidate()
         return {}
 

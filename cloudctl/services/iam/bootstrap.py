@@ -31,17 +31,32 @@ async def find_user(session: AsyncSession, account_id: str, name: str) -> User |
     )).scalar_one_or_none()
 
 
+async def find_admin(session: AsyncSession, account_id: str) -> User | None:
+    """The account's administrator: the user flagged at the account's creation."""
+    return (await session.execute(
+        select(User).where(User.account_id == account_id, User.is_admin.is_(True))
+        .order_by(User.created_at).limit(1)
+    )).scalar_one_or_none()
+
+
 async def ensure_account(session: AsyncSession, name: str, email: str | None = None) -> Account:
-    """The account called ``name`` with its ``admin`` user, created if missing."""
+    """The account called ``name`` with its administrator user, created if missing.
+
+    The administrator is the user flagged ``is_admin``, created with the name
+    ``admin``; a user that merely bears that name is never promoted.
+    """
     account = await find_account(session, name)
     if account is None:
         account = Account(account_id=ids.account_id(), name=name,
                           canonical_id=ids.canonical_id(), email=email)
         session.add(account)
         await session.flush()
-    if await find_user(session, account.account_id, ADMIN_USER) is None:
+    if await find_admin(session, account.account_id) is None:
+        if await find_user(session, account.account_id, ADMIN_USER) is not None:
+            raise RuntimeError(f"account {name} has a user named {ADMIN_USER} that is not its "
+                               "administrator; rename it before creating the administrator")
         session.add(User(user_id=ids.user_id(), account_id=account.account_id, name=ADMIN_USER,
-                         name_lower=ADMIN_USER, path="/"))
+                         name_lower=ADMIN_USER, path="/", is_admin=True))
         await session.flush()
     return account
 

@@ -1,9 +1,14 @@
 """The credential store behind authentication: access keys and STS sessions.
 
 Looks a key up by id (``AKIA...`` in the access-key table, ``ASIA...`` in the STS
-session table), unseals its secret (and session token) and describes the principal. Results are
-cached for a few seconds per process (a deactivated key stops working within the
-TTL); ``invalidate`` drops an entry at once after a local change.
+session table), unseals its secret (and session token) and describes the principal.
+The account administrator is the root or the user flagged ``is_admin`` (never a
+name). A session whose parent access key was deleted or deactivated is unknown.
+
+Results are cached for a few seconds per process; every lookup first reads the
+credential epoch (``bump_epoch`` in the transaction of every revocation), so a
+revocation made by any API worker holds in all of them from its response on.
+``invalidate`` drops an entry at once after a local change.
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ from __future__ import annotations
 import json
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.auth.credentials import Credential
 from cloudctl.auth.secrets import SecretBox
-from cloudctl.services.iam.models import AccessKey, Account, StsSession, User
+from cloudctl.services.iam.models import AccessKey, Account, CredentialEpoch, StsSession, User
 
 CACHE_TTL = 5.0
 ADMIN_USER = "admin"
@@ -27,6 +32,20 @@ def user_arn(account_id: str, path: str, name: str) -> str:
     return f"arn:aws:iam::{account_id}:user{path}{name}"
 
 
+async def bump_epoch(session: AsyncSession) -> None:
+    """Make every worker drop its cached credentials once ``session`` commits."""
+    result = await session.execute(update(CredentialEpoch).where(CredentialEpoch.id == 1)
+                                   .values(generation=CredentialEpoch.generation + 1))
+    if not getattr(result, "rowcount", 0):
+        session.add(CredentialEpoch(id=1, generation=1))
+
+
+async def read_epoch(session: AsyncSession) -> int:
+    value = (await session.execute(select(CredentialEpoch.generation)
+                                   .where(CredentialEpoch.id == 1))).scalar_one_or_none()
+    return int(value or 0)
+
+
 class IamCredentialStore:
     """``CredentialStore`` over the IAM tables."""
 
@@ -34,6 +53,7 @@ class IamCredentialStore:
         self.sessions = sessions
         self.secrets = secrets
         self._cache: dict[str, tuple[float, Credential | None]] = {}
+        self._epoch = -1
 
     def invalidate(self, access_key_id: str | None = None) -> None:
         if access_key_id is None:
@@ -42,6 +62,11 @@ class IamCredentialStore:
             self._cache.pop(access_key_id, None)
 
     async def lookup(self, access_key_id: str) -> Credential | None:
+        async with self.sessions() as session:
+            epoch = await read_epoch(session)
+        if epoch != self._epoch:
+            self._cache.clear()
+            self._epoch = epoch
         now = time.monotonic()
         hit = self._cache.get(access_key_id)
         if hit is not None and hit[0] > now:
@@ -73,7 +98,7 @@ class IamCredentialStore:
         else:
             arn = user_arn(account.account_id, user.path, user.name)
             user_id, name = user.user_id, user.name
-        is_account_admin = user is None or (user.name == ADMIN_USER and user.path == "/")
+        is_account_admin = user is None or bool(user.is_admin)
         return Credential(
             access_key_id=key.access_key_id,
             secret_access_key=self.secrets.open(key.secret_sealed),
@@ -95,17 +120,21 @@ class IamCredentialStore:
     async def _load_session(self, access_key_id: str) -> Credential | None:
         async with self.sessions() as session:
             row = (await session.execute(
-                select(StsSession, Account)
+                select(StsSession, Account, AccessKey)
                 .join(Account, Account.account_id == StsSession.account_id)
+                .outerjoin(AccessKey, AccessKey.access_key_id == StsSession.parent_key_id)
                 .where(StsSession.access_key_id == access_key_id)
             )).first()
         if row is None:
             return None
-        sts, account = row
+        sts, account, parent = row
+        if sts.parent_key_id is not None and (parent is None or not parent.active):
+            return None  # derived from a deleted or deactivated access key
         attributes = json.loads(sts.attributes_json or "{}")
         attributes.setdefault("account_admin", False)
         attributes.setdefault("cloud_admin", False)
-        attributes.update({"account_name": account.name, "session_policy": sts.session_policy})
+        attributes.update({"account_name": account.name, "session_policy": sts.session_policy,
+                           "parent_key_id": sts.parent_key_id})
         return Credential(
             access_key_id=sts.access_key_id,
             secret_access_key=self.secrets.open(sts.secret_sealed),

@@ -96,7 +96,7 @@ async def _issue(cloud: Cloud, role: Role, instance_id: str) -> _Cached:
     role_arn = iam_arn(role.account_id, "role", role.path, role.name)
     assumed_arn = f"arn:aws:sts::{role.account_id}:assumed-role/{role.name}/{instance_id}"
     attributes: dict[str, Any] = {
-        "role_id": role.role_id, "role_arn": role_arn, "user_name": instance_id,
+        "role_id": role.role_id, "role_arn": role_arn, "role_session_name": instance_id,
         "session_tags": {}, "source_identity": None, "ec2_instance_id": instance_id}
     issued = datetime.now(UTC).replace(microsecond=0)
     creds = await StsProvider(cloud)._issue(

@@ -34,6 +34,7 @@ from cloudctl.services.iam.common import (
     paginate,
     validation,
 )
+from cloudctl.services.iam.credentials import bump_epoch
 from cloudctl.services.iam.models import (
     AccessKey,
     Account,
@@ -43,7 +44,7 @@ from cloudctl.services.iam.models import (
     SigningCertificate,
     User,
 )
-from cloudctl.services.iam.users import get_user
+from cloudctl.services.iam.users import caller_user_name, get_user
 
 
 def hash_password(password: str) -> str:
@@ -99,7 +100,7 @@ class KeysProvider(IamBase):
         if not name and not params.get("DelegateAccount") and credential is not None:
             if credential.principal_type == "root":
                 return account, None
-            name = credential.attributes.get("user_name")
+            name = caller_user_name(ctx)
         if not name:
             return account, None
         return account, await get_user(session, account.account_id, name)
@@ -152,6 +153,7 @@ class KeysProvider(IamBase):
         async with self.cloud.sessions() as session, session.begin():
             key = await self._key(ctx, params, session)
             key.active = params["Status"] == "Active"
+            await bump_epoch(session)
         self.invalidate(params["AccessKeyId"])
         return {}
 
@@ -159,6 +161,7 @@ class KeysProvider(IamBase):
     async def delete_access_key(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         async with self.cloud.sessions() as session, session.begin():
             await session.delete(await self._key(ctx, params, session))
+            await bump_epoch(session)
         self.invalidate(params["AccessKeyId"])
         return {}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloudctl.db.base import Base, UtcDateTime, utcnow
@@ -27,7 +27,8 @@ class Account(Base):
 
 
 class User(Base):
-    """An IAM user; the user named ``admin`` at path ``/`` administers its account."""
+    """An IAM user; ``is_admin`` marks the account's administrator (set at creation of
+    the account, never by name: the admin user cannot be renamed or deleted)."""
 
     __tablename__ = "iam_users"
     __table_args__ = (UniqueConstraint("account_id", "name_lower"),)
@@ -42,6 +43,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     password_last_used: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     tags_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AccessKey(Base):
@@ -242,7 +244,23 @@ class StsSession(Base):
     principal_arn: Mapped[str] = mapped_column(String(2048))
     user_id: Mapped[str] = mapped_column(String(128))
     source_id: Mapped[str] = mapped_column(String(32), index=True)
+    # the long-term access key the session derives from (through any chain of sessions):
+    # deleting or deactivating it ends the session
+    parent_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     session_policy: Mapped[str | None] = mapped_column(Text, nullable=True)
     attributes_json: Mapped[str] = mapped_column(Text, default="{}")
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CredentialEpoch(Base):
+    """One row: a counter bumped in every transaction that revokes a credential.
+
+    Each API worker caches credentials; it reads this counter (a one-row primary key
+    read) on every lookup and drops its cache when another worker bumped it.
+    """
+
+    __tablename__ = "iam_credential_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)

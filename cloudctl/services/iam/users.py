@@ -1,8 +1,11 @@
 """IAM users and groups: create, read, update, delete, list, membership, user tags.
 
-Names are unique per account case-insensitively; lists are ordered by name and
-paginated with Marker/MaxItems in SQL (ListUsers over thousands of users reads
-one page). Deleting a user or group that still owns things is a DeleteConflict.
+Names are unique per account case-insensitively and take the IAM name alphabet; lists
+are ordered by name and paginated with Marker/MaxItems in SQL (ListUsers over
+thousands of users reads one page). Deleting a user or group that still owns
+things is a DeleteConflict. The account's administrator (``User.is_admin``) can be
+neither renamed nor deleted (as Eucalyptus refused it), so its role never falls
+vacant for another user; no other user can ever gain the flag.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
@@ -19,10 +23,12 @@ from cloudctl.services.iam.common import (
     IamBase,
     arn,
     check_path,
+    delete_conflict,
     merge_tags,
     no_such_entity,
     tags_out,
 )
+from cloudctl.services.iam.credentials import bump_epoch
 from cloudctl.services.iam.entities import (
     POLICY_DEPENDENTS,
     check_name_free,
@@ -43,6 +49,7 @@ from cloudctl.services.iam.models import (
     SigningCertificate,
     User,
 )
+from cloudctl.services.iam.names import check_user_name
 
 
 def user_out(user: User) -> dict[str, Any]:
@@ -68,6 +75,32 @@ async def get_user(session: AsyncSession, account_id: str, name: str) -> User:
                            f"The user with name {name} cannot be found.")
 
 
+def caller_user_name(ctx: RequestContext) -> str:
+    """The IAM user name of the caller, for calls that default ``UserName`` to it.
+
+    Only IAM users (and their GetSessionToken sessions) have one; role sessions and
+    federated users must name the user (AWS's ValidationError).
+    """
+    credential = ctx.credential
+    name = credential.attributes.get("user_name") if credential is not None else None
+    if credential is None or credential.principal_type != "user" or not name:
+        raise AwsError("Must specify userName when calling with non-User credentials",
+                       code="ValidationError", status=400)
+    return str(name)
+
+
+def admin_unmodifiable(user: User, what: str) -> AwsError:
+    return AwsError(f"Cannot {what} the account administrator user {user.name}.",
+                    code="UnmodifiableEntity", status=400)
+
+
+async def _deletable_user(session: AsyncSession, account_id: str, name: str) -> User:
+    user = await get_user(session, account_id, name)
+    if user.is_admin:
+        raise delete_conflict(f"Cannot delete the account administrator user {user.name}.")
+    return user
+
+
 async def get_group(session: AsyncSession, account_id: str, name: str) -> Group:
     return await get_named(session, Group, account_id, name,
                            f"The group with name {name} cannot be found.")
@@ -77,7 +110,7 @@ class UsersProvider(IamBase):
 
     @operation("CreateUser")
     async def create_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        name, path = params["UserName"], check_path(params.get("Path"))
+        name, path = check_user_name(params.get("UserName")), check_path(params.get("Path"))
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
             await check_name_free(session, User, account.account_id, name,
@@ -101,7 +134,7 @@ class UsersProvider(IamBase):
                                  "Arn": f"arn:aws:iam::{account.account_id}:root",
                                  "CreateDate": account.created_at}}
             if not name:
-                name = credential.attributes.get("user_name", "") if credential else ""
+                name = caller_user_name(ctx)
             user = await get_user(session, account.account_id, name)
         return {"User": user_out(user)}
 
@@ -111,10 +144,14 @@ class UsersProvider(IamBase):
 
     @operation("UpdateUser")
     async def update_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        new_name = params.get("NewUserName")
+        if new_name is not None:
+            check_user_name(new_name, "newUserName")
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
             user = await get_user(session, account.account_id, params["UserName"])
-            new_name = params.get("NewUserName")
+            if user.is_admin and new_name and new_name != user.name:
+                raise admin_unmodifiable(user, "rename")
             if new_name and new_name.lower() != user.name_lower:
                 await check_name_free(session, User, account.account_id, new_name,
                                       f"User with name {new_name} already exists.")
@@ -122,17 +159,20 @@ class UsersProvider(IamBase):
                 user.name, user.name_lower = new_name, new_name.lower()
             if params.get("NewPath"):
                 user.path = check_path(params["NewPath"])
+            await bump_epoch(session)  # cached credentials carry the user's name and ARN
         self.invalidate()
         return {}
 
     @operation("DeleteUser")
     async def delete_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        await delete_entity(self, ctx, params, "UserName", get_user, lambda u: u.user_id, (
+        await delete_entity(self, ctx, params, "UserName", _deletable_user, lambda u: u.user_id, (
             (AccessKey, AccessKey.user_id, "delete access keys"),
             (SigningCertificate, SigningCertificate.user_id, "delete signing certificates"),
             (GroupMember, GroupMember.user_id, "remove users from group"),
             *POLICY_DEPENDENTS,
             (LoginProfile, LoginProfile.user_id, "delete login profile")))
+        async with self.cloud.sessions() as session, session.begin():
+            await bump_epoch(session)
         self.invalidate()
         return {}
 

@@ -5,8 +5,19 @@ The caller is the instance whose private address is the ``X-Forwarded-For`` the
 proxy adds (the last hop); no other instance's data is reachable. IMDSv2: ``PUT
 /latest/api/token`` with ``X-aws-ec2-metadata-token-ttl-seconds`` (1-21600) returns
 a token bound to that instance; a bad or expired token answers 401; with
-``http-tokens=required`` a request without a token answers 401 too. Runs in
-worker 0 only (``MetadataProvider.start``).
+``http-tokens=required`` a request without a token answers 401 too. A token
+request that went through a forwarding proxy (more than one ``X-Forwarded-For``
+hop; netd's proxy refuses one carrying the instance's own ``X-Forwarded-For``)
+answers 403, as AWS does against SSRF through proxies; the token response names
+the hop limit in ``X-Cloud-Metadata-Hop-Limit`` for netd's proxy, which sends it
+with that IP TTL and strips the header.
+
+The identity document is signed with a dedicated RSA-2048 key
+(``<data>/ca/instance-identity.{pem,key}``, ``cloudctl.pki.ensure_identity_key``),
+never the CA key: ``signature`` (base64 RSA PKCS#1 v1.5 SHA-256), ``pkcs7`` and
+``rsa2048`` (base64 DER PKCS#7 signed data holding the document, SHA-256, as AWS's
+``rsa2048``; verify with ``openssl smime -verify -inform PEM -certfile
+instance-identity.pem -noverify``). Runs in worker 0 only (``MetadataProvider.start``).
 """
 
 from __future__ import annotations
@@ -23,10 +34,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import select
 
+from cloudctl.pki import ensure_identity_key
 from cloudctl.server.providers import Provider
 from cloudctl.services.ec2.addresses import instance_public_ips
 from cloudctl.services.ec2.instance_models import Instance
@@ -39,6 +53,8 @@ log = logging.getLogger("cloudctl.metadata")
 VERSIONS = ("1.0", "2007-01-19", "2007-03-01", "2008-02-01", "2009-04-04", "2011-01-01",
             "2012-01-12", "2014-02-25", "2016-09-02", "2021-03-23", "latest")
 TEXT = "text/plain"
+HOP_LIMIT_HEADER = "X-Cloud-Metadata-Hop-Limit"
+HOP_LIMIT = 1  # HttpPutResponseHopLimit: 1, as DescribeInstances reports
 
 
 class TokenIssuer:
@@ -66,6 +82,7 @@ class MetadataServer:
         self.cloud = cloud
         self.tokens = TokenIssuer()
         self._runners: list[web.AppRunner] = []
+        self._identity: tuple[rsa.RSAPrivateKey, x509.Certificate] | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -80,7 +97,7 @@ class MetadataServer:
         if path.exists():
             path.unlink()
         await web.UnixSite(runner, str(path)).start()
-        os.chmod(path, 0o660)
+        os.chmod(path, 0o600)  # netd's proxy runs as root
         listen = os.environ.get("CLOUDCTL_METADATA_LISTEN")
         if listen:
             host, _, port = listen.rpartition(":")
@@ -121,6 +138,9 @@ class MetadataServer:
         if request.method == "PUT":
             if parts[1:] != ["api", "token"]:
                 return web.Response(status=405, content_type=TEXT)
+            if "," in request.headers.get("X-Forwarded-For", "") or \
+                    len(request.headers.getall("X-Forwarded-For", [])) > 1:
+                return web.Response(status=403, text="Forbidden", content_type=TEXT)
             try:
                 ttl = int(request.headers.get("X-aws-ec2-metadata-token-ttl-seconds", ""))
             except ValueError:
@@ -128,7 +148,8 @@ class MetadataServer:
             if not 1 <= ttl <= 21600:
                 return web.Response(status=400, text="Bad Request", content_type=TEXT)
             return web.Response(text=self.tokens.issue(row.instance_id, ttl), content_type=TEXT,
-                                headers={"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)})
+                                headers={"X-aws-ec2-metadata-token-ttl-seconds": str(ttl),
+                                         HOP_LIMIT_HEADER: str(HOP_LIMIT)})
         if request.method not in ("GET", "HEAD"):
             return web.Response(status=405, content_type=TEXT)
         token = request.headers.get("X-aws-ec2-metadata-token")
@@ -167,19 +188,37 @@ class MetadataServer:
         if not parts:
             return web.Response(text="instance-identity/", content_type=TEXT)
         if parts == ["instance-identity"]:
-            return web.Response(text="document\nsignature", content_type=TEXT)
+            return web.Response(text="document\npkcs7\nrsa2048\nsignature", content_type=TEXT)
         if parts == ["instance-identity", "document"]:
             return web.Response(body=mdtree.document_bytes(row), content_type=TEXT)
         if parts == ["instance-identity", "signature"]:
             return web.Response(text=self._sign(mdtree.document_bytes(row)), content_type=TEXT)
+        if parts in (["instance-identity", "pkcs7"], ["instance-identity", "rsa2048"]):
+            return web.Response(text=self._pkcs7(mdtree.document_bytes(row)), content_type=TEXT)
         return web.Response(status=404, text="Not Found", content_type=TEXT)
 
+    def _identity_key(self) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+        if self._identity is None:
+            paths = ensure_identity_key(self.cloud.settings.ca_dir)
+            key = serialization.load_pem_private_key(paths.key.read_bytes(), password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            self._identity = (key, x509.load_pem_x509_certificate(paths.cert.read_bytes()))
+        return self._identity
+
     def _sign(self, document: bytes) -> str:
-        """Base64 ECDSA-SHA256 signature of the document with the cloud CA key."""
-        key = serialization.load_pem_private_key(
-            (self.cloud.settings.ca_dir / "ca.key").read_bytes(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return base64.b64encode(key.sign(document, ec.ECDSA(hashes.SHA256()))).decode()
+        """Base64 RSA (PKCS#1 v1.5, SHA-256) signature with the identity key."""
+        key, _ = self._identity_key()
+        return base64.b64encode(key.sign(document, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+    def _pkcs7(self, document: bytes) -> str:
+        """Base64 DER PKCS#7 signed data holding the document (no PEM armour, as AWS)."""
+        key, cert = self._identity_key()
+        signed = (pkcs7.PKCS7SignatureBuilder().set_data(document)
+                  .add_signer(cert, key, hashes.SHA256())
+                  .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.NoCapabilities,
+                                                     pkcs7.PKCS7Options.Binary]))
+        text = base64.b64encode(signed).decode()
+        return "\n".join(text[i:i + 64] for i in range(0, len(text), 64))
 
     async def _iam(self, row: Instance) -> dict[str, Any] | None:
         """iam/info and iam/security-credentials/<role> when the instance has a profile

@@ -30,11 +30,13 @@ from aiohttp import BodyPartReader
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
+from cloudctl.auth.context import usable_credential
+from cloudctl.auth.errors import Family
 from cloudctl.auth.sigv4 import signing_key
 from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
-from cloudctl.services.s3.errors import access_denied, invalid_argument, s3_error
+from cloudctl.services.s3.errors import invalid_argument, s3_error
 
 MAX_FIELDS = 100  # form fields before ``file``
 MAX_FIELD_BYTES = 20 << 10  # one field's value (S3's whole pre-data limit is 20 KB)
@@ -199,13 +201,10 @@ class PostUploads:
         else:
             raise invalid_argument("Bucket POST must contain a field named 'x-amz-signature' "
                                    "(or 'signature' and 'AWSAccessKeyId')")
-        credential = await self.cloud.credentials.lookup(access_key)
-        if credential is None or not credential.active:
-            raise s3_error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not "
-                           "exist in our records.", 403, AWSAccessKeyId=access_key)
-        if credential.is_temporary and lowered.get("x-amz-security-token") \
-                != credential.session_token:
-            raise access_denied()
+        # the same credential check as every signed request: known, active, token, expiry
+        credential = await usable_credential(self.cloud.credentials, Family.S3, access_key,
+                                             lowered.get("x-amz-security-token"),
+                                             datetime.now(UTC))
         if secret_of:
             key = signing_key(credential.secret_access_key, secret_of[1], secret_of[2], "s3")
             expected = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()

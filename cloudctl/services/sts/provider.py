@@ -3,9 +3,16 @@ DecodeAuthorizationMessage.
 
 Temporary credentials (``ASIA...`` key, secret, session token) are stored in
 ``sts_sessions`` with the secret and token sealed; the IAM credential store
-serves them to authentication, which refuses them once expired. A session
-carries its permissions: an assumed role's policies intersected with the
-session policy; a federation token's user policies intersected likewise.
+serves them to authentication, which refuses them once expired, and ends them
+when the long-term access key they derive from (``parent_key_id``, inherited along
+a chain of sessions) is deleted or deactivated. Sessions expired for more than
+``PURGE_AFTER`` are deleted in the transaction that issues a new one (an indexed
+range delete); until then they answer ``ExpiredToken``. A session carries its
+permissions: an assumed role's policies intersected with the session policy; a
+federation token's user policies intersected likewise. Role and federated user
+sessions have no ``aws:username`` (their ``aws:userid`` is ``ROLEID:session`` /
+``ACCOUNT:name``); session names, source identities, external ids and session
+tags are validated as STS does (``cloudctl.services.iam.names``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import secrets as pysecrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from cloudctl.errors import AccessDenied, AwsError
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
@@ -24,9 +31,16 @@ from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import MESSAGE_CONTEXT, PolicyAuthorizer
 from cloudctl.services.iam.models import Account, Role, StsSession
+from cloudctl.services.iam.names import (
+    check_external_id,
+    check_federated_name,
+    check_session_name,
+    check_session_tags,
+)
 from cloudctl.services.iam.policy import AuthzRequest, PolicyError, evaluate, validate_policy
 
 MIN_DURATION = 900
+PURGE_AFTER = timedelta(days=1)
 LIFETIME_CAP = registry.define(PropertyDef(
     "tokens.max_lifetime_seconds", PropertyType.INTEGER, "0",
     "Upper bound on the lifetime of every temporary credential issued (0: no bound "
@@ -36,6 +50,14 @@ LIFETIME_CAP = registry.define(PropertyDef(
 
 def _validation(message: str) -> AwsError:
     return AwsError(message, code="ValidationError", status=400)
+
+
+def parent_key_of(credential: Any) -> str | None:
+    """The long-term access key a session issued to ``credential`` derives from."""
+    if credential.is_temporary:
+        parent = credential.attributes.get("parent_key_id")
+        return str(parent) if parent else None
+    return str(credential.access_key_id)
 
 
 class StsProvider(Provider):
@@ -83,7 +105,8 @@ class StsProvider(Provider):
 
     async def _issue(self, account_id: str, principal_type: str, principal_arn: str,
                      user_id: str, source_id: str, duration: int, session_policy: str | None,
-                     attributes: dict[str, Any]) -> dict[str, Any]:
+                     attributes: dict[str, Any], parent_key_id: str | None = None
+                     ) -> dict[str, Any]:
         cap = int(self.cloud.properties.get(LIFETIME_CAP))
         if cap:
             duration = min(duration, cap)
@@ -95,8 +118,11 @@ class StsProvider(Provider):
                          token_sealed=self.cloud.secrets.seal(token),
                          principal_type=principal_type, principal_arn=principal_arn,
                          user_id=user_id, source_id=source_id, session_policy=session_policy,
-                         attributes_json=json.dumps(attributes), expires_at=expires)
+                         attributes_json=json.dumps(attributes), expires_at=expires,
+                         parent_key_id=parent_key_id)
         async with self.cloud.sessions() as session, session.begin():
+            await session.execute(delete(StsSession).where(
+                StsSession.expires_at < datetime.now(UTC) - PURGE_AFTER))
             session.add(row)
         return {"AccessKeyId": row.access_key_id, "SecretAccessKey": secret,
                 "SessionToken": token, "Expiration": expires}
@@ -110,6 +136,12 @@ class StsProvider(Provider):
         if len(parts) != 6 or not parts[5].startswith("role/"):
             raise _validation(f"{role_arn} is invalid")
         account_id, role_name = parts[4], parts[5].rsplit("/", 1)[-1]
+        session_name = check_session_name(params.get("RoleSessionName"))
+        if params.get("SourceIdentity") is not None:
+            check_session_name(params["SourceIdentity"], "sourceIdentity")
+        if params.get("ExternalId") is not None:
+            check_external_id(params["ExternalId"])
+        tags = check_session_tags(params.get("Tags"))
         async with self.cloud.sessions() as session:
             role = (await session.execute(select(Role).where(
                 Role.account_id == account_id, Role.name_lower == role_name.lower()))
@@ -143,16 +175,16 @@ class StsProvider(Provider):
         if not trust.allowed:
             raise denied
         duration = self._duration(params, 3600, role.max_session_duration)
-        session_name = params["RoleSessionName"]
         assumed_arn = f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{session_name}"
         full_role_arn = f"arn:aws:iam::{account_id}:role{role.path}{role.name}"
-        tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
+        # a role session has no aws:username: it names itself only in its ARN and userid
         attributes = {"role_id": role.role_id, "role_arn": full_role_arn,
-                      "user_name": session_name, "session_tags": tags,
+                      "role_session_name": session_name, "session_tags": tags,
                       "source_identity": params.get("SourceIdentity")}
         creds = await self._issue(account_id, "assumed-role", assumed_arn,
                                   f"{role.role_id}:{session_name}", role.role_id, duration,
-                                  self._session_policy(params), attributes)
+                                  self._session_policy(params), attributes,
+                                  parent_key_of(credential))
         out: dict[str, Any] = {"Credentials": creds, "AssumedRoleUser": {
             "AssumedRoleId": f"{role.role_id}:{session_name}", "Arn": assumed_arn},
             "PackedPolicySize": 0}
@@ -174,7 +206,8 @@ class StsProvider(Provider):
                       "cloud_admin": attrs.get("cloud_admin", False)}
         creds = await self._issue(credential.account_id, credential.principal_type,
                                   credential.principal_arn, credential.user_id,
-                                  credential.user_id, duration, None, attributes)
+                                  credential.user_id, duration, None, attributes,
+                                  parent_key_of(credential))
         return {"Credentials": creds}
 
     @operation("GetFederationToken")
@@ -183,16 +216,19 @@ class StsProvider(Provider):
         assert credential is not None
         if credential.is_temporary:
             raise AccessDenied("Cannot call GetFederationToken with session credentials")
+        name = check_federated_name(params.get("Name"))
+        tags = check_session_tags(params.get("Tags"))
         duration = self._duration(params, 43200, 129600)
-        name = params["Name"]
         arn = f"arn:aws:sts::{credential.account_id}:federated-user/{name}"
         policy = self._session_policy(params) or '{"Version":"2012-10-17","Statement":' \
             '[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
-        attributes = {"iam_user_id": credential.user_id, "user_name": name,
+        # a federated user has no aws:username either (its userid is ACCOUNT:name)
+        attributes = {"iam_user_id": credential.user_id, "federated_name": name,
+                      "session_tags": tags,
                       "account_admin": credential.attributes.get("account_admin", False)}
         creds = await self._issue(credential.account_id, "federated-user", arn,
                                   f"{credential.account_id}:{name}", credential.user_id,
-                                  duration, policy, attributes)
+                                  duration, policy, attributes, parent_key_of(credential))
         return {"Credentials": creds, "FederatedUser": {
             "FederatedUserId": f"{credential.account_id}:{name}", "Arn": arn},
             "PackedPolicySize": 0}
