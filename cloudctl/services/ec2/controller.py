@@ -1,44 +1,48 @@
 """The instance controller: converges nodes to the ``ec2_instances`` table.
 
-A level-triggered loop in worker 0 (``cloud.spawn``): every pass reads the
-desired state (rows), observes every node (``node_info`` as heartbeat,
-``list_instances``), and applies idempotent steps through ``NodeClient``:
+On the shared reconcile base (``cloudctl.core.reconcile``), run by the leader, beside
+the node monitor (``node_monitor``: heartbeats and what every node holds). Keys:
 
-- pending -> ``ensure_instance``; running once the node says so;
-- running -> ``ensure_instance`` again if the node lost the guest; a guest that
-  powered itself off follows its shutdown behaviour; a requested reboot is done;
-- stopping -> ``stop_instance``, then stopped; stopped -> stopped on the node;
-- shutting-down -> ``delete_instance``, then terminated;
-- anything on a node with no live row (orphans, terminated rows) is deleted.
+- an instance id: read the row, and the node's last observation if it was taken
+  after the row last changed (an older one says nothing about the current intent);
+  pending -> ``ensure_instance``, then running once the node says so; running ->
+  ``ensure_instance`` again if the node lost the guest, a guest that powered itself
+  off follows its shutdown behaviour, a requested reboot is done; stopping ->
+  ``stop_instance``, then stopped; stopped -> stopped on the node; shutting-down ->
+  ``delete_instance``, then terminated;
+- ``orphan:NODE:ID``: a guest (or staged directory) a node holds with no live row
+  there; the row is read again at sync time, after the observation, so a launch acted
+  on meanwhile is never taken for an orphan; then it is deleted;
+- ``volume:ID``: an attachment still to do on a node (``instance_volumes``);
+- ``purge``: terminated rows past ``cloud.vmstate.terminated_time``.
 
 State changes are compare-and-set on the prior state, so an API call racing the
-controller wins. A failing key backs off exponentially (per instance). A full
-pass runs at start and every ``cloud.vmstate.reconcile_interval_sec``; an API call
-in this process ``wake``s it, which starts the steps of the rows in transition at
-once from the rows alone (no heartbeat or list first: the launch path's latency).
-Rows are read after the nodes are observed, so a launch acted on during a pass is
-never taken for an orphan. Every step is safe to repeat after kill -9.
+controller wins. A failing key backs off exponentially on its own; a launch the
+node refuses for good is terminated with ``Server.InternalError``. A full resync
+runs at start, every ``cloud.vmstate.reconcile_interval_sec`` and after each node
+observation; an API call in this process ``wake``s the rows in transition at once
+(no heartbeat first: the launch path's latency). Every step is safe to repeat after
+kill -9.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
+from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.db.base import utcnow
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.services.ec2 import instance_network, instance_volumes, tags
-from cloudctl.services.ec2 import nodes as nodes_mod
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.instance_view import USER_SHUTDOWN
-from cloudctl.services.ec2.node_runtime import NodePool, local_cache_dirs, local_capacity
+from cloudctl.services.ec2.node_monitor import RECONCILE_INTERVAL, NodeMonitor
+from cloudctl.services.ec2.node_runtime import NodePool
 from nodectl.client import InstanceStatus, NodeClient, NodeError
 
 if TYPE_CHECKING:
@@ -46,16 +50,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cloudctl.compute.controller")
 
-RECONCILE_INTERVAL = registry.define(PropertyDef(
-    "cloud.vmstate.reconcile_interval_sec", PropertyType.INTEGER, "10",
-    "Seconds between full resyncs of the instance controller (API calls wake it earlier).",
-    minimum=1, maximum=3600,
-))
+__all__ = ["RECONCILE_INTERVAL", "TERMINATED_TIME", "ComputeController", "controller", "wake"]
+
 TERMINATED_TIME = registry.define(PropertyDef(
     "cloud.vmstate.terminated_time", PropertyType.INTEGER, "60",
     "Minutes a terminated instance stays visible in DescribeInstances.", minimum=0,
     maximum=100000,
 ))
+PURGE = "purge"
+IN_TRANSITION = ("pending", "stopping", "shutting-down")
 
 _controllers: list[ComputeController] = []
 
@@ -63,143 +66,130 @@ _controllers: list[ComputeController] = []
 def wake(instance_ids: Iterable[str] | None = None) -> None:
     """Ask the controller of this process (if any) to act now.
 
-    It starts the steps of the rows in transition (pending, stopping, shutting-down,
-    reboot asked; only ``instance_ids`` when given) at once, from the rows alone: no
-    heartbeat or list round first. The periodic full pass does the rest.
+    It syncs the rows in transition (pending, stopping, shutting-down, reboot asked;
+    only ``instance_ids`` when given) at once, from the rows and the last observation:
+    no heartbeat or list round first. The periodic resync does the rest.
     """
     keys = None if instance_ids is None else list(instance_ids)
-    for controller in _controllers:
-        controller.act_now(keys)
+    for found in _controllers:
+        found.act_now(keys)
 
 
 def controller() -> ComputeController | None:
     return _controllers[0] if _controllers else None
 
 
-def _deleter(client: NodeClient, instance_id: str) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        await client.delete_instance(instance_id)
-    return run
+class ComputeController(Reconciler):
+    name = "compute-controller"
+    workers = 16  # launches are slow on a node: many at once, as the node allows
+    base_backoff = 1.0
+    max_backoff = 300.0
 
-
-class ComputeController:
-    def __init__(self, cloud: Cloud, pool: NodePool) -> None:
+    def __init__(self, cloud: Cloud, pool: NodePool, *,
+                 leader: Leadership = always_leader) -> None:
+        super().__init__(leader=leader)
         self.cloud, self.pool = cloud, pool
-        self.wakeup = asyncio.Event()
-        self._backoff: dict[str, tuple[float, float]] = {}  # key -> (not before, delay)
-        self._busy: set[str] = set()
-        self._clients: dict[str, NodeClient] = {}  # healthy at the last pass
+        self.monitor = NodeMonitor(cloud, pool, leader=leader,
+                                   on_observed=lambda _node: self.resync_now())
         self._tasks: set[asyncio.Task[None]] = set()
-        self.passes = 0
-        _controllers.append(self)
+
+    def interval(self) -> float:
+        return float(self.cloud.properties.get(RECONCILE_INTERVAL))
 
     # -- acting on woken keys -------------------------------------------------------------
     def act_now(self, instance_ids: list[str] | None = None) -> None:
-        """Start the steps of rows in transition now (same loop, no pass around them)."""
+        """Wake the rows in transition now (same loop, no resync around them)."""
         task = asyncio.get_running_loop().create_task(self._act(instance_ids))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _act(self, instance_ids: list[str] | None) -> None:
         try:
-            query = select(Instance).where(
-                Instance.state.in_(("pending", "stopping", "shutting-down"))
+            query = select(Instance.instance_id).where(
+                Instance.state.in_(IN_TRANSITION)
                 | ((Instance.state == "running") & Instance.reboot_requested.is_(True)))
             if instance_ids is not None:
                 query = query.where(Instance.instance_id.in_(instance_ids))
             async with self.cloud.sessions() as session:
-                rows = list((await session.execute(query)).scalars().all())
-            steps: list[Awaitable[None]] = []
-            for row in rows:
-                client = self._clients.get(row.node or "")
-                if client is None:  # node not seen healthy yet: the full pass decides
-                    self.wakeup.set()
-                    continue
-                if row.state == "running":
-                    step: Callable[[], Awaitable[Any]] = partial(self._reboot, row, client)
-                else:
-                    found = self._step(row, client, None)
-                    if found is None:
-                        continue
-                    step = found
-                steps.append(self._guarded(row.instance_id, step))
-            await asyncio.gather(*steps)
+                keys = list((await session.execute(query)).scalars().all())
+            for key in keys:
+                self.wake(key)
         except Exception:
             log.exception("acting on woken rows failed")
-            self.wakeup.set()
+            self.resync_now()
 
     async def run(self) -> None:
+        _controllers.append(self)
         try:
-            while True:
-                self.wakeup.clear()
-                try:
-                    await self.sync_once()
-                except Exception:
-                    log.exception("instance controller pass failed")
-                interval = int(self.cloud.properties.get(RECONCILE_INTERVAL))
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=interval)
-                except TimeoutError:
-                    pass
+            await asyncio.gather(self.monitor.run(), super().run())
         finally:
             _controllers.remove(self)
+            for task in self._tasks:
+                task.cancel()
 
-    # -- one pass ---------------------------------------------------------------------
-    async def sync_once(self) -> None:
-        self.passes += 1
+    # -- keys -----------------------------------------------------------------------------
+    async def list_keys(self) -> list[str]:
         async with self.cloud.sessions() as session:
-            nodes = await nodes_mod.list_nodes(session)
-        observed: dict[str, dict[str, InstanceStatus]] = {}
-        staged: dict[str, list[str]] = {}
-        clients: dict[str, NodeClient] = {}
-        for node in nodes:
-            client = self.pool.client(node.name, node.address)
-            if client is None:
-                continue
-            try:
-                info = await client.node_info()
-                statuses = await client.list_instances()
-            except Exception as exc:  # NodeError, connection errors: the node is unreachable
-                async with self.cloud.sessions() as session, session.begin():
-                    await nodes_mod.record_failure(session, node.name, str(exc))
-                continue
-            cores, memory = info.cores, info.memory_mib
-            if node.address == nodes_mod.LOCAL_ADDRESS or node.address.startswith("fake://"):
-                cores, memory = local_capacity(client, cores, memory)
-            async with self.cloud.sessions() as session, session.begin():
-                await nodes_mod.record_heartbeat(session, node.name, cores=cores,
-                                                 memory_mib=memory, virt_type=info.virt_type)
-            clients[node.name] = client
-            observed[node.name] = {s.instance_id: s for s in statuses}
-            staged[node.name] = local_cache_dirs(client)
-        self._clients = clients
-        # Rows are read after the nodes were observed: anything a node held then was
-        # committed before, so a launch acted on meanwhile is never taken for an orphan.
+            rows = (await session.execute(select(Instance.instance_id, Instance.node).where(
+                Instance.state != "terminated"))).all()
+        live = {iid: node for iid, node in rows}
+        keys = list(live)
+        for name, obs in list(self.monitor.observed.items()):
+            for iid in sorted(set(obs.statuses) | set(obs.staged)):
+                if live.get(iid, "\0") != name:
+                    keys.append(f"orphan:{name}:{iid}")
+        keys += [f"volume:{vid}" for vid in await instance_volumes.pending_attachments(
+            self.cloud)]
+        keys.append(PURGE)
+        return keys
+
+    async def sync(self, key: str) -> None:
+        if key == PURGE:
+            await self._purge_terminated()
+        elif key.startswith("orphan:"):
+            _, node, iid = key.split(":", 2)
+            await self._orphan(node, iid)
+        elif key.startswith("volume:"):
+            await instance_volumes.converge_one(self.cloud, key[len("volume:"):],
+                                                self.monitor.clients())
+        else:
+            await self._instance(key)
+
+    async def _instance(self, iid: str) -> None:
         async with self.cloud.sessions() as session:
-            rows = list((await session.execute(select(Instance).where(
-                Instance.state != "terminated"))).scalars().all())
-        live = {r.instance_id: r for r in rows}
-        steps: list[Awaitable[None]] = []
-        for row in rows:
-            client = clients.get(row.node or "")
-            if client is None:
-                continue
-            status = observed[row.node or ""].get(row.instance_id)
-            step = self._step(row, client, status)
-            if step is not None:
-                steps.append(self._guarded(row.instance_id, step))
-        for name, client in clients.items():
-            present = set(observed[name]) | set(staged[name])
-            for iid in sorted(present):
-                owner = live.get(iid)
-                if owner is None or owner.node != name:
-                    steps.append(self._guarded(f"orphan:{name}:{iid}",
-                                               _deleter(client, iid)))
-        for key, step in await instance_volumes.converge(self.cloud, live, clients):
-            steps.append(self._guarded(key, step))
-        if steps:
-            await asyncio.gather(*steps)
-        await self._purge_terminated()
+            row = await session.get(Instance, iid)
+        if row is None or row.state == "terminated":
+            return
+        obs = self.monitor.observed.get(row.node or "")
+        if obs is None:  # node not seen healthy: the next observation resyncs
+            return
+        fresh = obs.at > row.updated_at
+        status = obs.statuses.get(iid) if fresh else None
+        if not fresh and row.state in ("running", "stopped"):
+            step = self._reboot_step(row, obs.client)  # the rest needs a fresh observation
+        else:
+            step = self._step(row, obs.client, status)
+        if step is not None:
+            await step()
+
+    def _reboot_step(self, row: Instance,
+                     client: NodeClient) -> Callable[[], Awaitable[Any]] | None:
+        if row.state == "running" and row.reboot_requested:
+            return lambda: self._reboot(row, client)
+        return None
+
+    async def _orphan(self, node: str, iid: str) -> None:
+        async with self.cloud.sessions() as session:
+            row = await session.get(Instance, iid)
+        if row is not None and row.node == node and row.state != "terminated":
+            return  # launched there since the observation
+        obs = self.monitor.observed.get(node)
+        if obs is not None:
+            await obs.client.delete_instance(iid)
+
+    async def on_failure(self, key: str, count: int, exc: Exception) -> None:
+        if (isinstance(exc, NodeError) and not exc.retryable and key.startswith("i-")):
+            await self._fail(key, str(exc))
 
     def _step(self, row: Instance, client: NodeClient,
               status: InstanceStatus | None) -> Callable[[], Awaitable[Any]] | None:
@@ -221,23 +211,6 @@ class ComputeController:
         del iid
         return None
 
-    async def _guarded(self, key: str, step: Callable[[], Awaitable[Any]]) -> None:
-        now = time.monotonic()
-        not_before, delay = self._backoff.get(key, (0.0, 0.0))
-        if now < not_before or key in self._busy:
-            return
-        self._busy.add(key)
-        try:
-            await step()
-            self._backoff.pop(key, None)
-        except Exception as exc:
-            delay = min(max(delay * 2, 1.0), 300.0)
-            self._backoff[key] = (time.monotonic() + delay, delay)
-            log.warning("%s: %s (retry in %.0fs)", key, exc, delay)
-            if isinstance(exc, NodeError) and not exc.retryable and not key.startswith("orphan"):
-                await self._fail(key, str(exc))
-        finally:
-            self._busy.discard(key)
 
     # -- steps ----------------------------------------------------------------------------
     async def _cas(self, iid: str, expected: tuple[str, ...], **values: Any) -> bool:
@@ -272,7 +245,7 @@ class ComputeController:
         else:
             await self._cas(row.instance_id, ("running",), state="shutting-down",
                             state_reason_code=reason[0], state_reason_message=reason[1])
-            self.wakeup.set()
+            self.wake(row.instance_id)
 
     async def _stop(self, row: Instance, client: NodeClient) -> None:
         status = await client.stop_instance(row.instance_id)
@@ -299,7 +272,7 @@ class ComputeController:
                         state_reason_code="Server.InternalError",
                         state_reason_message="Server.InternalError: Internal error on launch",
                         last_error=error[:500])
-        self.wakeup.set()
+        self.wake(iid)
 
     async def _purge_terminated(self) -> None:
         minutes = int(self.cloud.properties.get(TERMINATED_TIME))

@@ -182,19 +182,24 @@ def _wake_soon(delay: float = 0.5) -> None:
 Step = Callable[[], Awaitable[None]]
 
 
-async def converge(cloud: Cloud, rows: dict[str, Instance],
-                   clients: dict[str, NodeClient]) -> list[tuple[str, Step]]:
-    """(backoff key, step) for every attachment still to do on a node."""
+async def pending_attachments(cloud: Cloud) -> list[str]:
+    """Volumes with an attach or detach still to do on a node."""
     async with cloud.sessions() as session:
-        vols = list((await session.execute(select(Volume).where(
+        return list((await session.execute(select(Volume.volume_id).where(
             Volume.instance_id.is_not(None), Volume.boot.is_(False),
             Volume.attach_state.in_(("attaching", "detaching"))))).scalars().all())
-    out: list[tuple[str, Step]] = []
-    for vol in vols:
-        row = rows.get(vol.instance_id or "")
-        client = clients.get(row.node or "") if row is not None else None
-        out.append((f"volume:{vol.volume_id}", _step(cloud, vol, row, client)))
-    return out
+
+
+async def converge_one(cloud: Cloud, volume_id: str, clients: dict[str, NodeClient]) -> None:
+    """Do the attach or detach ``volume_id`` still needs (``clients``: healthy nodes)."""
+    async with cloud.sessions() as session:
+        vol = await session.get(Volume, volume_id)
+        if vol is None or vol.instance_id is None or vol.boot or vol.attach_state not in (
+                "attaching", "detaching"):
+            return
+        row = await session.get(Instance, vol.instance_id)
+    client = clients.get(row.node or "") if row is not None else None
+    await _step(cloud, vol, row, client)()
 
 
 def _step(cloud: Cloud, vol: Volume, row: Instance | None, client: NodeClient | None) -> Step:

@@ -91,7 +91,8 @@ class InstancesProvider(Provider):
         pool = NodePool(self.cloud)
         self.cloud.services["compute.nodes"] = pool
         await start_local_node(self.cloud, pool)
-        controller = ctl.ComputeController(self.cloud, pool)
+        controller = ctl.ComputeController(self.cloud, pool,
+                                           leader=lambda: self.cloud.worker_index == 0)
         self.cloud.spawn(controller.run(), "compute-controller")
 
     async def stop(self) -> None:
