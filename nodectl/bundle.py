@@ -25,6 +25,7 @@ import hashlib
 import re
 import tarfile
 import xml.etree.ElementTree as ET
+import xml.parsers.expat as expat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -105,12 +106,36 @@ def _text(el: ET.Element | None, path: str, required: bool = True) -> str:
     return found.text.strip()
 
 
+def _refuse_dtd(*_args: Any) -> Any:
+    raise BundleError("manifest carries a DTD or entity declaration")
+
+
+def _parse_without_dtd(text: str | bytes) -> ET.Element:
+    """XML without any DOCTYPE or entity declaration (expat would expand entities).
+
+    A first expat pass, whatever the document's encoding, stops at the first
+    declaration; only a document without one is built into elements."""
+    scan = expat.ParserCreate()
+    scan.StartDoctypeDeclHandler = _refuse_dtd
+    scan.EntityDeclHandler = _refuse_dtd
+    scan.ExternalEntityRefHandler = _refuse_dtd
+    try:
+        scan.Parse(text, True)
+        return ET.fromstring(text)
+    except (expat.ExpatError, ET.ParseError) as exc:
+        raise BundleError(f"manifest is not XML: {exc}") from exc
+
+
+def _number(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BundleError(f"manifest {what} is not a number: {text[:32]!r}") from None
+
+
 def parse_manifest(text: str | bytes) -> BundleManifest:
     """Parse a bundle manifest; raises ``BundleError`` when it is not one."""
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise BundleError(f"manifest is not XML: {exc}") from exc
+    root = _parse_without_dtd(text)
     if root.tag != "manifest":
         raise BundleError(f"not a bundle manifest (root <{root.tag}>)")
     mc = root.find("machine_configuration")
@@ -129,12 +154,12 @@ def parse_manifest(text: str | bytes) -> BundleManifest:
         digest = part.find("digest")
         if digest is not None and digest.get("algorithm", DIGEST_ALGORITHM).upper() != "SHA1":
             raise BundleError(f"unsupported part digest {digest.get('algorithm')}")
-        parts.append(BundlePart(index=int(part.get("index", "-1")),
+        parts.append(BundlePart(index=_number(part.get("index", "-1"), "part index"),
                                 filename=_text(part, "filename"),
                                 digest=_text(part, "digest").lower(),
                                 get_url=_text(part, "get-url", required=False)))
     parts.sort(key=lambda p: p.index)
-    count = int(parts_el.get("count", str(len(parts))))
+    count = _number(parts_el.get("count", str(len(parts))), "part count")
     if count != len(parts) or [p.index for p in parts] != list(range(len(parts))):
         raise BundleError(f"manifest parts are not 0..{count - 1}")
     for p in parts:
@@ -147,8 +172,8 @@ def parse_manifest(text: str | bytes) -> BundleManifest:
         kind=_text(image, "type", required=False) or "machine",
         architecture=_text(mc, "architecture", required=False) or "x86_64",
         image_digest=_text(image, "digest").lower(),
-        image_size=int(_text(image, "size")),
-        bundled_size=int(_text(image, "bundled_size", required=False) or "0"),
+        image_size=_number(_text(image, "size"), "image size"),
+        bundled_size=_number(_text(image, "bundled_size", required=False) or "0", "bundled size"),
         ec2_encrypted_key=_text(image, "ec2_encrypted_key", required=False),
         ec2_encrypted_iv=_text(image, "ec2_encrypted_iv", required=False),
         user_encrypted_key=_text(image, "user_encrypted_key", required=False),

@@ -96,6 +96,14 @@ def test_put_bucket_cors_validates_rules_as_s3(cloud: LiveCloud) -> None:
     assert _refused(cloud, name, {"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}) == (
         400, "InvalidRequest",
         "Found unsupported HTTP method in CORS config. Unsupported method is PATCH")
+    # values echoed into response headers: a newline would break every later response
+    assert _refused(cloud, name, {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"],
+                                  "ExposeHeaders": ["x-a\r\nSet-Cookie: s=1"]}) == (
+        400, "InvalidRequest", "ExposeHeader contains an invalid character.")
+    assert _refused(cloud, name, {"AllowedOrigins": ["https://a.example\n"],
+                                  "AllowedMethods": ["GET"]})[:2] == (400, "InvalidRequest")
+    assert _refused(cloud, name, {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"],
+                                  "ExposeHeaders": ["x-*"]})[:2] == (400, "InvalidRequest")
     with pytest.raises(ClientError) as err:
         s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
             {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}] * 101})

@@ -124,3 +124,20 @@ def test_not_a_manifest() -> None:
         parse_manifest(b"<html/>")
     with pytest.raises(BundleError):
         parse_manifest(b"not xml")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_manifest_with_a_dtd_is_refused_in_any_encoding(encoding: str) -> None:
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 8))
+    doc = (f'<?xml version="1.0" encoding="{encoding.upper()}"?>'
+           f'<!DOCTYPE manifest [<!ENTITY l0 "lol">{laughs}]><manifest>&l7;</manifest>')
+    with pytest.raises(BundleError, match="DTD"):
+        parse_manifest(doc.encode(encoding))
+
+
+@pytest.mark.parametrize("field", ['count="x"', 'count="99999999999999999999"'])
+def test_manifest_numbers_are_checked(field: str) -> None:
+    doc = (f"<manifest><image><name>n</name><digest>00</digest><size>1</size>"
+           f"<parts {field}></parts></image></manifest>")
+    with pytest.raises(BundleError):
+        parse_manifest(doc.encode())

@@ -11,6 +11,7 @@ none) and ``actual_headers`` for S3 responses to requests carrying ``Origin``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from cloudctl.protocol.wire import WireRequest, WireResponse
@@ -55,6 +56,9 @@ def _matches(patterns: list[str], value: str) -> bool:
     return any(wildcard_match(p, value) for p in patterns)
 
 
+_HEADER_TEXT = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no spaces, controls or newlines
+
+
 def validate_rules(rules: list[dict[str, Any]]) -> None:
     """Refuse a CORS configuration as PutBucketCors does (AwsError)."""
     if not rules or len(rules) > MAX_RULES:
@@ -67,10 +71,17 @@ def validate_rules(rules: list[dict[str, Any]]) -> None:
                 raise s3_error("InvalidRequest", "Found unsupported HTTP method in CORS "
                                f"config. Unsupported method is {method}")
         for element, values in (("AllowedOrigin", rule["AllowedOrigins"]),
-                                ("AllowedHeader", rule.get("AllowedHeaders") or [])):
+                                ("AllowedHeader", rule.get("AllowedHeaders") or []),
+                                ("ExposeHeader", rule.get("ExposeHeaders") or [])):
             for value in values:
-                if str(value).count("*") > 1:
-                    raise s3_error("InvalidRequest", f'{element} "{value}" can not have more '
+                text = str(value)
+                if not _HEADER_TEXT.fullmatch(text):  # echoed into response headers
+                    raise s3_error("InvalidRequest", f"{element} contains an invalid character.")
+                if element == "ExposeHeader" and "*" in text:
+                    raise s3_error("InvalidRequest", f'ExposeHeader "{text}" contains wildcard. '
+                                   "We currently do not support wildcard for ExposeHeader.")
+                if text.count("*") > 1:
+                    raise s3_error("InvalidRequest", f'{element} "{text}" can not have more '
                                    "than one wildcard.")
 
 
