@@ -23,7 +23,7 @@ from cloudctl.properties.registry import registry
 from cloudctl.properties.store import PropertyStore
 from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.context import RequestContext
-from cloudctl.server.providers import Handler, Provider
+from cloudctl.server.providers import Check, Handler, Provider
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Cloud:
         self.secrets = SecretBox(settings.secret_key_path)
         self.providers: list[Provider] = []
         self.handlers: dict[str, dict[str, Handler]] = {}
+        self.checks: dict[str, dict[str, list[Check]]] = {}
         self.credentials: CredentialStore
         self.authorizer: Authorizer
         self.region_zones: dict[str, list[str]] = {}
@@ -67,9 +68,16 @@ class Cloud:
             handler = provider.handler(name)
             assert handler is not None
             table[name] = handler
+        checks = self.checks.setdefault(provider.service, {})
+        for name, check in provider.authorizations().items():
+            checks.setdefault(name, []).append(check)
 
     def handler(self, service: str, operation: str) -> Handler | None:
         return self.handlers.get(service, {}).get(operation)
+
+    def authorizations(self, service: str, operation: str) -> list[Check]:
+        """The providers' extra authorisation steps of an operation (``@authorization``)."""
+        return self.checks.get(service, {}).get(operation, [])
 
     def spawn(self, coro: Any, name: str) -> None:
         """Run a background task for the life of the process (pollers, controllers)."""

@@ -210,6 +210,8 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             raise NotImplementedOperation(
                 f"The operation {operation} is not implemented by this cloud.",
             )
+        for check in cloud.authorizations(route.service, operation):
+            await check(ctx, parsed.params)
         if parsed.params.get("DryRun") is True and route.service == "ec2":
             # the one DryRun check of every EC2 operation: authorised, implemented, not done
             raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")

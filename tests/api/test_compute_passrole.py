@@ -12,6 +12,9 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.api.test_compute_instances import register_image_set
 from tests.api.test_ec2_policies import denied, user_ec2
 from tests.support import LiveCloud
@@ -55,6 +58,9 @@ def test_run_instances_requires_pass_role(sqlite_cloud: LiveCloud) -> None:
     assert decoded["context"]["action"] == "iam:PassRole"
     assert decoded["context"]["resource"] == role_arn
     assert _instances(cloud) == before  # nothing launched
+    # a dry run is refused exactly as the launch would be, and allowed once PassRole is
+    decoded = denied(cloud, only_run.run_instances, DryRun=True, **launch)
+    assert decoded["context"]["action"] == "iam:PassRole"
 
     other_role = user_ec2(cloud, RUN, {"Effect": "Allow", "Action": "iam:PassRole",
                                        "Resource": role_arn + "-other"})
@@ -63,6 +69,10 @@ def test_run_instances_requires_pass_role(sqlite_cloud: LiveCloud) -> None:
 
     may_pass = user_ec2(cloud, RUN, {"Effect": "Allow", "Action": "iam:PassRole",
                                      "Resource": role_arn})
+    with pytest.raises(ClientError) as dry:
+        may_pass.run_instances(DryRun=True, **launch)
+    assert dry.value.response["Error"]["Code"] == "DryRunOperation"
+    assert _instances(cloud) == before
     inst = may_pass.run_instances(**launch)["Instances"][0]
     assert inst["IamInstanceProfile"]["Arn"].endswith(f"instance-profile/{profile}")
     may_pass.run_instances(ImageId=image["emi"], MinCount=1, MaxCount=1)  # no role: no check

@@ -24,7 +24,7 @@ from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.context import RequestContext
-from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.server.providers import Provider, Result, authorization, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2 import controller as ctl
@@ -229,6 +229,12 @@ class InstancesProvider(Provider):
         instance_volumes.wake_storage(self.cloud, root_volumes)
         ctl.wake()
         return answer[0]
+
+    @authorization("RunInstances")
+    async def may_pass_role(self, ctx: RequestContext, params: dict[str, Any]) -> None:
+        """A launch with an instance profile needs ``iam:PassRole`` on its role (dry runs
+        included): checked before the launch is acted on or DryRun is answered."""
+        await self._profile(ctx, ctx.require_account(), params.get("IamInstanceProfile"))
 
     async def _profile(self, ctx: RequestContext, account: str,
                        profile: dict[str, Any] | None) -> dict[str, Any] | None:
