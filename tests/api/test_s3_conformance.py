@@ -192,3 +192,201 @@ def test_sigv2_multipart_with_empty_subresource_values(cloud: LiveCloud, s3: Any
     status, body, _ = _v2(cloud, "DELETE", f"/{name}/stale", f"uploadId={stale}")
     assert status == 204, body
     assert not s3.list_multipart_uploads(Bucket=name).get("Uploads")
+
+
+# -- 2. conditional writes --------------------------------------------------------------
+
+
+def test_conditional_put_and_complete(s3: Any) -> None:
+    name = _bucket(s3, "cond")
+    first = s3.put_object(Bucket=name, Key="lock", Body=b"one", IfNoneMatch="*")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=name, Key="lock", Body=b"two", IfNoneMatch="*")
+    assert (_code(exc), _status(exc)) == ("PreconditionFailed", 412)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=name, Key="lock", Body=b"two", IfMatch='"0123456789abcdef"')
+    assert (_code(exc), _status(exc)) == ("PreconditionFailed", 412)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=name, Key="absent", Body=b"x", IfMatch=first["ETag"])
+    assert (_code(exc), _status(exc)) == ("NoSuchKey", 404)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=name, Key="lock", Body=b"two", IfNoneMatch=first["ETag"])
+    assert _status(exc) == 501
+    assert s3.get_object(Bucket=name, Key="lock")["Body"].read() == b"one"
+    second = s3.put_object(Bucket=name, Key="lock", Body=b"two", IfMatch=first["ETag"])
+    assert s3.get_object(Bucket=name, Key="lock")["Body"].read() == b"two"
+    # multipart: the condition is checked at Complete
+    upload = s3.create_multipart_upload(Bucket=name, Key="lock")["UploadId"]
+    etag = s3.upload_part(Bucket=name, Key="lock", UploadId=upload, PartNumber=1,
+                          Body=b"three")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=name, Key="lock", UploadId=upload,
+                                     MultipartUpload=parts, IfNoneMatch="*")
+    assert (_code(exc), _status(exc)) == ("PreconditionFailed", 412)
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=name, Key="lock", UploadId=upload,
+                                     MultipartUpload=parts, IfMatch=first["ETag"])
+    assert (_code(exc), _status(exc)) == ("PreconditionFailed", 412)
+    s3.complete_multipart_upload(Bucket=name, Key="lock", UploadId=upload,
+                                 MultipartUpload=parts, IfMatch=second["ETag"])
+    assert s3.get_object(Bucket=name, Key="lock")["Body"].read() == b"three"
+    upload = s3.create_multipart_upload(Bucket=name, Key="fresh")["UploadId"]
+    etag = s3.upload_part(Bucket=name, Key="fresh", UploadId=upload, PartNumber=1,
+                          Body=b"new")["ETag"]
+    s3.complete_multipart_upload(Bucket=name, Key="fresh", UploadId=upload, IfNoneMatch="*",
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    # conditional delete
+    current = s3.head_object(Bucket=name, Key="fresh")["ETag"]
+    with pytest.raises(ClientError) as exc:
+        s3.delete_object(Bucket=name, Key="fresh", IfMatch='"0123456789abcdef"')
+    assert (_code(exc), _status(exc)) == ("PreconditionFailed", 412)
+    s3.head_object(Bucket=name, Key="fresh")
+    s3.delete_object(Bucket=name, Key="fresh", IfMatch=current)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=name, Key="fresh")
+    assert _status(exc) == 404
+
+
+@pytest.mark.parametrize("versioned", [False, True])
+def test_concurrent_if_none_match_has_one_winner(cloud: LiveCloud, versioned: bool) -> None:
+    s3 = cloud.client("s3")
+    name = _bucket(s3, "race", versioned)
+    clients = [cloud.client("s3") for _ in range(2)]
+    for round_ in range(25):
+        key = f"lock-{round_}"
+        results: list[str] = []
+        barrier = threading.Barrier(len(clients))
+
+        def put(client: Any, body: bytes) -> None:
+            barrier.wait()
+            try:
+                client.put_object(Bucket=name, Key=key, Body=body, IfNoneMatch="*")
+                results.append("won:" + body.decode())
+            except ClientError as err:
+                results.append(str(err.response["Error"]["Code"]))
+
+        threads = [threading.Thread(target=put, args=(c, f"writer{i}".encode()))
+                   for i, c in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners = [r for r in results if r.startswith("won:")]
+        assert len(winners) == 1, results
+        assert all(r in ("PreconditionFailed", "ConditionalRequestConflict")
+                   for r in results if r not in winners), results
+        body = s3.get_object(Bucket=name, Key=key)["Body"].read().decode()
+        assert winners == ["won:" + body]
+        if versioned:
+            assert len(s3.list_object_versions(Bucket=name, Prefix=key)["Versions"]) == 1
+
+
+# -- 5. GET/HEAD by part number ---------------------------------------------------------
+
+
+def test_get_and_head_by_part_number(s3: Any) -> None:
+    name = _bucket(s3, "partnum")
+    chunks = [os.urandom(5 * MB), os.urandom(5 * MB), b"last part"]
+    upload = s3.create_multipart_upload(Bucket=name, Key="mp")["UploadId"]
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=name, Key="mp", UploadId=upload,
+                                                       PartNumber=n, Body=data)["ETag"]}
+             for n, data in enumerate(chunks, 1)]
+    s3.complete_multipart_upload(Bucket=name, Key="mp", UploadId=upload,
+                                 MultipartUpload={"Parts": parts})
+    offset = 0
+    for number, data in enumerate(chunks, 1):
+        got = s3.get_object(Bucket=name, Key="mp", PartNumber=number)
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["PartsCount"] == 3 and got["ContentLength"] == len(data)
+        assert got["ContentRange"] == f"bytes {offset}-{offset + len(data) - 1}/{5 * MB * 2 + 9}"
+        assert got["Body"].read() == data
+        head = s3.head_object(Bucket=name, Key="mp", PartNumber=number)
+        assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert head["ContentLength"] == len(data) and head["PartsCount"] == 3
+        offset += len(data)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=name, Key="mp", PartNumber=4)
+    assert (_code(exc), _status(exc)) == ("InvalidPartNumber", 416)
+
+
+# -- 6. multipart retries, in-place copies, storage classes, archives ---------------------
+
+
+def test_complete_multipart_upload_is_idempotent(s3: Any) -> None:
+    name = _bucket(s3, "mpretry", versioned=True)
+    upload = s3.create_multipart_upload(Bucket=name, Key="k")["UploadId"]
+    parts = [{"PartNumber": 1, "ETag": s3.upload_part(Bucket=name, Key="k", UploadId=upload,
+                                                      PartNumber=1, Body=b"data")["ETag"]}]
+    first = s3.complete_multipart_upload(Bucket=name, Key="k", UploadId=upload,
+                                         MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=name, Key="k", UploadId=upload,
+                                         MultipartUpload={"Parts": parts})
+    assert (again["ETag"], again["VersionId"]) == (first["ETag"], first["VersionId"])
+    assert len(s3.list_object_versions(Bucket=name)["Versions"]) == 1
+    other = [{"PartNumber": 1, "ETag": '"0123456789abcdef0123456789abcdef"'}]
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=name, Key="k", UploadId=upload,
+                                     MultipartUpload={"Parts": other})
+    assert (_code(exc), _status(exc)) == ("NoSuchUpload", 404)
+
+
+def test_copy_in_place_on_versioned_encrypted_bucket(s3: Any) -> None:
+    name = _bucket(s3, "inplace", versioned=True)
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    first = s3.put_object(Bucket=name, Key="k", Body=b"payload" * 20000, ContentType="a/b")
+    source = {"Bucket": name, "Key": "k"}
+    replaced = s3.copy_object(Bucket=name, Key="k", CopySource=source,
+                              MetadataDirective="REPLACE", ContentType="c/d",
+                              Metadata={"m": "1"})
+    recl = s3.copy_object(Bucket=name, Key="k", CopySource=source,
+                          StorageClass="STANDARD_IA")
+    resse = s3.copy_object(Bucket=name, Key="k", CopySource=source,
+                           ServerSideEncryption="AES256")
+    ids = [first["VersionId"], replaced["VersionId"], recl["VersionId"], resse["VersionId"]]
+    assert len(set(ids)) == 4
+    versions = s3.list_object_versions(Bucket=name)["Versions"]
+    assert sorted(v["VersionId"] for v in versions) == sorted(ids)
+    for version in ids:
+        got = s3.get_object(Bucket=name, Key="k", VersionId=version)
+        assert got["Body"].read() == b"payload" * 20000
+        assert got["ServerSideEncryption"] == "AES256"
+    head = s3.head_object(Bucket=name, Key="k")
+    assert head["ContentType"] == "c/d" and head["Metadata"] == {"m": "1"}
+    assert head["StorageClass"] == "STANDARD_IA"
+
+
+def test_storage_classes_and_archive_restore(s3: Any) -> None:
+    name = _bucket(s3, "glacier")
+    for call in (lambda: s3.put_object(Bucket=name, Key="k", Body=b"x", StorageClass="COLD"),
+                 lambda: s3.create_multipart_upload(Bucket=name, Key="k", StorageClass="COLD")):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert (_code(exc), _status(exc)) == ("InvalidStorageClass", 400)
+    s3.put_object(Bucket=name, Key="src", Body=b"x")
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=name, Key="k", CopySource={"Bucket": name, "Key": "src"},
+                       StorageClass="COLD")
+    assert _code(exc) == "InvalidStorageClass"
+    with pytest.raises(ClientError) as exc:
+        s3.restore_object(Bucket=name, Key="src", RestoreRequest={"Days": 1})
+    assert (_code(exc), _status(exc)) == ("InvalidObjectState", 403)
+    for storage_class in ("GLACIER", "DEEP_ARCHIVE"):
+        key = f"cold-{storage_class}"
+        s3.put_object(Bucket=name, Key=key, Body=b"frozen", StorageClass=storage_class)
+        head = s3.head_object(Bucket=name, Key=key)
+        assert head["StorageClass"] == storage_class and "Restore" not in head
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket=name, Key=key)
+        assert (_code(exc), _status(exc)) == ("InvalidObjectState", 403)
+        with pytest.raises(ClientError) as exc:
+            s3.copy_object(Bucket=name, Key="warm", CopySource={"Bucket": name, "Key": key})
+        assert _code(exc) == "InvalidObjectState"
+        out = s3.restore_object(Bucket=name, Key=key, RestoreRequest={"Days": 2})
+        assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+        head = s3.head_object(Bucket=name, Key=key)
+        assert head["Restore"].startswith('ongoing-request="false", expiry-date="')
+        assert s3.get_object(Bucket=name, Key=key)["Body"].read() == b"frozen"
+        again = s3.restore_object(Bucket=name, Key=key, RestoreRequest={"Days": 3})
+        assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
