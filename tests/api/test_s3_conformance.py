@@ -390,3 +390,51 @@ def test_storage_classes_and_archive_restore(s3: Any) -> None:
         assert s3.get_object(Bucket=name, Key=key)["Body"].read() == b"frozen"
         again = s3.restore_object(Bucket=name, Key=key, RestoreRequest={"Days": 3})
         assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+# -- 4. presigned URLs bind their signed headers ----------------------------------------
+
+
+def test_presigned_put_enforces_signed_content_type(s3: Any) -> None:
+    name = _bucket(s3, "presign")
+    url = s3.generate_presigned_url("put_object", Params={
+        "Bucket": name, "Key": "k", "ContentType": "image/png"}, ExpiresIn=300)
+    assert "content-type" in url.lower()  # X-Amz-SignedHeaders=content-type;host
+    for headers in ({}, {"Content-Type": "text/html"}):
+        status, body, _ = http("PUT", url, b"<script>", headers)
+        assert status == 403 and b"SignatureDoesNotMatch" in body, (status, body)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=name, Key="k")
+    status, body, _ = http("PUT", url, b"png", {"Content-Type": "image/png"})
+    assert status == 200, body
+    assert s3.head_object(Bucket=name, Key="k")["ContentType"] == "image/png"
+
+
+# -- 7. bucket details ------------------------------------------------------------------
+
+
+def test_bucket_details_as_aws(cloud: LiveCloud, s3: Any) -> None:
+    name = bucket_name("details")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": cloud.region})
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] is None
+    other = bucket_name("elsewhere")
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=other, CreateBucketConfiguration={
+            "LocationConstraint": "eu-west-1"})
+    assert (_code(exc), _status(exc)) == ("IllegalLocationConstraintException", 400)
+    out = s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+            {"Key": "aws:cloudformation:stack-name", "Value": "x"}]})
+    assert (_code(exc), _status(exc)) == ("InvalidTag", 400)
+    s3.delete_bucket_tagging(Bucket=name)
+    for call, code in ((lambda: s3.get_bucket_tagging(Bucket=name), "NoSuchTagSet"),
+                       (lambda: s3.get_bucket_cors(Bucket=name), "NoSuchCORSConfiguration"),
+                       (lambda: s3.get_bucket_lifecycle_configuration(Bucket=name),
+                        "NoSuchLifecycleConfiguration"),
+                       (lambda: s3.list_objects_v2(Bucket=name + "-none"), "NoSuchBucket")):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == code
+        assert exc.value.response["Error"]["BucketName"].startswith(name)

@@ -13,7 +13,7 @@ from typing import Any
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import access, sse, versioning
-from cloudctl.services.s3.base import S3Provider, dumps, loads
+from cloudctl.services.s3.base import HTTP_STATUS_KEY, S3Provider, dumps, loads
 from cloudctl.services.s3.errors import invalid_argument, malformed_xml, s3_error
 
 
@@ -26,6 +26,8 @@ def _tags(params: dict[str, Any]) -> dict[str, str]:
             raise s3_error("InvalidTag", "The TagKey you have provided is invalid")
         if key in tags:
             raise s3_error("InvalidTag", "Cannot provide multiple Tags with the same key")
+        if key.lower().startswith("aws:"):
+            raise s3_error("InvalidTag", "System tags cannot be added/updated by requester")
         tags[key] = str(tag.get("Value", ""))
     return tags
 
@@ -57,13 +59,15 @@ class ConfigProvider(S3Provider):
                                  params: dict[str, Any]) -> dict[str, Any]:
         text = await self._get(ctx, params, "s3:GetBucketTagging", "tags")
         if not text:
-            raise s3_error("NoSuchTagSet", "The TagSet does not exist", 404)
+            raise s3_error("NoSuchTagSet", "The TagSet does not exist", 404,
+                           BucketName=params["Bucket"])
         return {"TagSet": _tag_set(text)}
 
     @operation("PutBucketTagging")
     async def put_bucket_tagging(self, ctx: RequestContext,
                                  params: dict[str, Any]) -> dict[str, Any]:
-        return await self._set(ctx, params, "s3:PutBucketTagging", "tags", dumps(_tags(params)))
+        out = await self._set(ctx, params, "s3:PutBucketTagging", "tags", dumps(_tags(params)))
+        return {**out, HTTP_STATUS_KEY: 204}
 
     @operation("DeleteBucketTagging")
     async def delete_bucket_tagging(self, ctx: RequestContext,
@@ -75,7 +79,7 @@ class ConfigProvider(S3Provider):
         text = await self._get(ctx, params, "s3:GetBucketCORS", "cors")
         if not text:
             raise s3_error("NoSuchCORSConfiguration", "The CORS configuration does not exist",
-                           404)
+                           404, BucketName=params["Bucket"])
         return {"CORSRules": loads(text, [])}
 
     @operation("PutBucketCors")
@@ -150,7 +154,7 @@ class ConfigProvider(S3Provider):
         text = await self._get(ctx, params, "s3:GetLifecycleConfiguration", "lifecycle")
         if not text:
             raise s3_error("NoSuchLifecycleConfiguration", "The lifecycle configuration does "
-                           "not exist", 404)
+                           "not exist", 404, BucketName=params["Bucket"])
         rules = loads(text, [])
         for rule in rules:
             for action in ("Expiration", "Transition"):
