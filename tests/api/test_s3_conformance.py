@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.s3_helpers import bucket_name, http
+from tests.api.s3_helpers import bucket_name, http, second_account
 from tests.support import LiveCloud
 
 pytestmark = pytest.mark.both_databases
@@ -438,3 +438,15 @@ def test_bucket_details_as_aws(cloud: LiveCloud, s3: Any) -> None:
             call()
         assert _code(exc) == code
         assert exc.value.response["Error"]["BucketName"].startswith(name)
+
+
+def test_acl_grantee_by_id_and_email_listed_once(cloud: LiveCloud, s3: Any) -> None:
+    name = _bucket(s3, "aclonce")
+    tag = bucket_name("acl")
+    access_key, secret_key, _ = second_account(cloud, tag)
+    other = cloud.client("s3", access_key=access_key, secret_key=secret_key)
+    other_id = other.list_buckets()["Owner"]["ID"]
+    s3.put_bucket_acl(Bucket=name,
+                      GrantRead=f'id="{other_id}", emailAddress="{tag}@example.com"')
+    grants = s3.get_bucket_acl(Bucket=name)["Grants"]
+    assert [(g["Grantee"]["ID"], g["Permission"]) for g in grants] == [(other_id, "READ")]
