@@ -5,12 +5,10 @@ archive restores, bucket details, SigV2 sub-resources."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
 import threading
-import time
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -71,12 +69,12 @@ def test_delimiter_listing_ends_on_common_prefix(s3: Any) -> None:
     want_prefixes = ["test/0/", "test/1/", "test/2/", "test/4/"]
     base = {"Bucket": name, "Prefix": "test/", "Delimiter": "/"}
     for size in range(1, 5):
-        v2 = _pages(lambda **kw: s3.list_objects_v2(**base, MaxKeys=size, **kw),
+        v2 = _pages(lambda size=size, **kw: s3.list_objects_v2(**base, MaxKeys=size, **kw),
                     lambda p: {"ContinuationToken": p["NextContinuationToken"]})
-        v1 = _pages(lambda **kw: s3.list_objects(**base, MaxKeys=size, **kw),
+        v1 = _pages(lambda size=size, **kw: s3.list_objects(**base, MaxKeys=size, **kw),
                     lambda p: {"Marker": p["NextMarker"]})
         versions = _pages(
-            lambda **kw: s3.list_object_versions(**base, MaxKeys=size, **kw),
+            lambda size=size, **kw: s3.list_object_versions(**base, MaxKeys=size, **kw),
             lambda p: {"KeyMarker": p["NextKeyMarker"],
                        **({"VersionIdMarker": p["NextVersionIdMarker"]}
                           if p.get("NextVersionIdMarker") else {})})
@@ -258,7 +256,8 @@ def test_concurrent_if_none_match_has_one_winner(cloud: LiveCloud, versioned: bo
         results: list[str] = []
         barrier = threading.Barrier(len(clients))
 
-        def put(client: Any, body: bytes) -> None:
+        def put(client: Any, body: bytes, key: str, barrier: threading.Barrier,
+                results: list[str]) -> None:
             barrier.wait()
             try:
                 client.put_object(Bucket=name, Key=key, Body=body, IfNoneMatch="*")
@@ -266,7 +265,8 @@ def test_concurrent_if_none_match_has_one_winner(cloud: LiveCloud, versioned: bo
             except ClientError as err:
                 results.append(str(err.response["Error"]["Code"]))
 
-        threads = [threading.Thread(target=put, args=(c, f"writer{i}".encode()))
+        threads = [threading.Thread(target=put, args=(c, f"writer{i}".encode(), key, barrier,
+                                                      results))
                    for i, c in enumerate(clients)]
         for thread in threads:
             thread.start()
