@@ -52,7 +52,8 @@ def canonical_resource(raw_path: str, raw_query: str, bucket: str | None) -> str
     for item in raw_query.split("&") if raw_query else ():
         key, sep, value = item.partition("=")
         if key in SUB_RESOURCES:
-            subs.append((key, unquote(value) if sep else None))
+            # ``?uploads=`` (rclone v2_auth, aws-sdk-go) is signed as the bare ``?uploads``
+            subs.append((key, unquote(value) if sep and value else None))
     if subs:
         subs.sort(key=lambda pair: pair[0])
         resource += "?" + "&".join(k if v is None else f"{k}={v}" for k, v in subs)

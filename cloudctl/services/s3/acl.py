@@ -107,7 +107,7 @@ async def from_request(session: AsyncSession, params: dict[str, Any], owner: Own
                 grantee = await _resolve_grantee(session, {key: value})
                 grants.append({"Grantee": grantee, "Permission": perm})
         return {"Owner": {"ID": owner.canonical_id, "DisplayName": owner.display_name},
-                "Grants": grants}
+                "Grants": _unique(grants)}
     if policy:
         grants = []
         for grant in policy.get("Grants") or []:
@@ -118,8 +118,21 @@ async def from_request(session: AsyncSession, params: dict[str, Any], owner: Own
             grants.append({"Grantee": await _resolve_grantee(session, grant.get("Grantee") or {}),
                            "Permission": perm})
         return {"Owner": {"ID": owner.canonical_id, "DisplayName": owner.display_name},
-                "Grants": grants}
+                "Grants": _unique(grants)}
     return None
+
+
+def _unique(grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Grants once each: a grantee named by id and by e-mail resolves to one user."""
+    seen: set[str] = set()
+    out = []
+    for grant in grants:
+        grantee = grant["Grantee"]
+        mark = f"{grantee.get('ID') or grantee.get('URI')}/{grant['Permission']}"
+        if mark not in seen:
+            seen.add(mark)
+            out.append(grant)
+    return out
 
 
 def dump(acl: Acl) -> str:

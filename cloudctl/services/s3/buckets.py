@@ -26,10 +26,10 @@ class BucketProvider(S3Provider):
         check_bucket_name(name)
         config = params.get("CreateBucketConfiguration") or {}
         region = str(config.get("LocationConstraint") or self.cloud.region)
-        if region not in (self.cloud.region, ctx.region, "US", "EU", "us-east-1"):
-            raise s3_error("InvalidLocationConstraint",
-                           "The specified location-constraint is not valid",
-                           LocationConstraint=region)
+        if region != self.cloud.region:  # this endpoint is the cloud's one region
+            raise s3_error("IllegalLocationConstraintException",
+                           f"The {region} location constraint is incompatible for the region "
+                           "specific endpoint this request was sent to.", BucketName=name)
         async with self.cloud.sessions() as session:
             existing = await session.get(S3Bucket, name)
             if existing is None:
@@ -96,7 +96,9 @@ class BucketProvider(S3Provider):
         async with self.cloud.sessions() as session:
             bucket = await self.owned_bucket(session, ctx, params["Bucket"],
                                              "s3:GetBucketLocation", "READ")
-        return {"LocationConstraint": bucket.region}
+        # the default region answers an empty LocationConstraint, as us-east-1 on AWS
+        return {"LocationConstraint": None if bucket.region == self.cloud.region
+                else bucket.region}
 
     @operation("GetBucketVersioning")
     async def get_bucket_versioning(self, ctx: RequestContext,

@@ -6,7 +6,12 @@ import re
 from datetime import datetime
 from typing import Any
 
-from cloudctl.services.s3.errors import not_modified, precondition_failed, s3_error
+from cloudctl.services.s3.errors import (
+    no_such_key,
+    not_modified,
+    precondition_failed,
+    s3_error,
+)
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 
@@ -37,6 +42,37 @@ def check(params: dict[str, Any], etag: str, modified: datetime, *, prefix: str 
             raise fail("If-None-Match") if fail else not_modified()
     elif isinstance(since, datetime) and modified <= since:
         raise fail("If-Modified-Since") if fail else not_modified()
+
+
+def check_write(params: dict[str, Any], etag: str | None) -> None:
+    """If-None-Match / If-Match of a write (PutObject, CompleteMultipartUpload,
+    DeleteObject) against the current version's ``etag`` (None: the key has no object,
+    or a delete marker). Called inside the writing transaction, so two writers racing
+    on ``If-None-Match: *`` see each other."""
+    if params.get("IfNoneMatch") is not None and etag is not None:
+        raise precondition_failed("If-None-Match")
+    if_match = params.get("IfMatch")
+    if if_match is not None:
+        if etag is None:
+            raise no_such_key(str(params.get("Bucket", "")), str(params.get("Key", "")))
+        if not _etag_matches(str(if_match), etag):
+            raise precondition_failed("If-Match")
+
+
+def check_write_headers(params: dict[str, Any]) -> bool:
+    """Whether a write is conditional; NotImplemented for an If-None-Match other than
+    ``*`` (the only value S3 supports on writes)."""
+    if_none = params.get("IfNoneMatch")
+    if if_none is not None and str(if_none).strip() != "*":
+        raise s3_error("NotImplemented", "A header you provided implies functionality that "
+                       "is not implemented", 501, Header="If-None-Match")
+    return if_none is not None or params.get("IfMatch") is not None
+
+
+def conflict() -> Exception:
+    """Another conditional write to the key won the race (AWS: 409, retry the request)."""
+    return s3_error("ConditionalRequestConflict", "A conflicting conditional operation is "
+                    "currently in progress against this resource. Please try again.", 409)
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import access, cors, sse, versioning
 from cloudctl.services.s3.access import POLICY_MAX_BYTES, policy_admin, policy_size
-from cloudctl.services.s3.base import S3Provider, dumps, loads
+from cloudctl.services.s3.base import HTTP_STATUS_KEY, S3Provider, dumps, loads
 from cloudctl.services.s3.errors import invalid_argument, malformed_xml, s3_error
 from cloudctl.services.s3.models import S3Bucket
 from cloudctl.services.s3.tagging import BUCKET_TAGS, OBJECT_TAGS, tag_set
@@ -49,14 +49,16 @@ class ConfigProvider(S3Provider):
                                  params: dict[str, Any]) -> dict[str, Any]:
         text = await self._get(ctx, params, "s3:GetBucketTagging", "tags")
         if not text:
-            raise s3_error("NoSuchTagSet", "The TagSet does not exist", 404)
+            raise s3_error("NoSuchTagSet", "The TagSet does not exist", 404,
+                           BucketName=params["Bucket"])
         return {"TagSet": _tag_list(text)}
 
     @operation("PutBucketTagging")
     async def put_bucket_tagging(self, ctx: RequestContext,
                                  params: dict[str, Any]) -> dict[str, Any]:
-        return await self._set(ctx, params, "s3:PutBucketTagging", "tags",
-                               dumps(tag_set(params, BUCKET_TAGS)))
+        out = await self._set(ctx, params, "s3:PutBucketTagging", "tags",
+                              dumps(tag_set(params, BUCKET_TAGS)))
+        return {**out, HTTP_STATUS_KEY: 204}
 
     @operation("DeleteBucketTagging")
     async def delete_bucket_tagging(self, ctx: RequestContext,
@@ -68,7 +70,7 @@ class ConfigProvider(S3Provider):
         text = await self._get(ctx, params, "s3:GetBucketCORS", "cors")
         if not text:
             raise s3_error("NoSuchCORSConfiguration", "The CORS configuration does not exist",
-                           404)
+                           404, BucketName=params["Bucket"])
         return {"CORSRules": loads(text, [])}
 
     @operation("PutBucketCors")
@@ -169,7 +171,7 @@ class ConfigProvider(S3Provider):
         text = await self._get(ctx, params, "s3:GetLifecycleConfiguration", "lifecycle")
         if not text:
             raise s3_error("NoSuchLifecycleConfiguration", "The lifecycle configuration does "
-                           "not exist", 404)
+                           "not exist", 404, BucketName=params["Bucket"])
         rules = loads(text, [])
         for rule in rules:
             for action in ("Expiration", "Transition"):

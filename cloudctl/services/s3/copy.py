@@ -15,6 +15,7 @@ from cloudctl.server.providers import operation
 from cloudctl.services.s3 import access, conditions, identity, inline, sse, versioning
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import properties as props
+from cloudctl.services.s3.archive import check_readable, check_storage_class
 from cloudctl.services.s3.base import S3Provider, dumps, loads, now, quote_etag, writes_key
 from cloudctl.services.s3.errors import invalid_argument, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, object_row
@@ -52,6 +53,7 @@ class CopyProvider(S3Provider):
                                  object_acl=row.acl, object_owner=row.owner_account)
             data = await inline.data_of(session, row) if inline.is_inline(row) else None
         conditions.check(params, row.etag, row.last_modified, prefix="CopySource")
+        check_readable(row)
         return row, data
 
     async def _chunks(self, row: S3Object, data: bytes | None, start: int = 0,
@@ -81,6 +83,7 @@ class CopyProvider(S3Provider):
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         source, source_data = await self._source(ctx, params)
         name, key = str(params["Bucket"]), str(params["Key"])
+        storage_class = check_storage_class(params.get("StorageClass") or source.storage_class)
         directive = str(params.get("MetadataDirective") or "COPY")
         tag_directive = str(params.get("TaggingDirective") or "COPY")
         same = source.bucket == name and source.key == key
@@ -99,7 +102,8 @@ class CopyProvider(S3Provider):
             acl = await acls.from_request(session, params, owner, bucket_owner) \
                 or acls.canned("private", owner)
         headers = request_headers(params) if directive == "REPLACE" else loads(source.headers, {})
-        headers.pop("ServerSideEncryption", None)
+        for name_ in ("ServerSideEncryption", "UploadId", "Restore"):
+            headers.pop(name_, None)  # the copy is a new object, not restored, not uploaded
         data_key = sse.DataKey.new() if encrypt else None
         sse_key = None
         if data_key is not None:
@@ -117,8 +121,7 @@ class CopyProvider(S3Provider):
                 return object_row(bucket=target.name, key=key, blob_id=stored.blob_id,
                                 size=stored.size, etag=etag, last_modified=now(),
                                 owner_account=account, sse_key=sse_key, headers=dumps(headers),
-                                storage_class=str(params.get("StorageClass")
-                                                  or source.storage_class),
+                                storage_class=storage_class,
                                 acl=acls.dump(acl), tags=tags, delete_marker=False,
                                 parts=source.parts, inline_data=stored.inline_data)
 

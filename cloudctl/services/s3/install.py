@@ -15,6 +15,7 @@ def install(cloud: Cloud) -> None:
         operation_context,
         operation_resources,
     )
+    from cloudctl.services.s3.archive import RestoreProvider
     from cloudctl.services.s3.buckets import BucketProvider
     from cloudctl.services.s3.config import ConfigProvider
     from cloudctl.services.s3.copy import CopyProvider
@@ -33,5 +34,5 @@ def install(cloud: Cloud) -> None:
     authz.declare("s3", operation_resources, policies.lookup, actions=operation_action,
                   acl_fallback=True, context=operation_context)
     for provider_cls in (BucketProvider, ObjectProvider, ListingProvider, MultipartProvider,
-                         CopyProvider, ConfigProvider, ReconcileProvider):
+                         CopyProvider, ConfigProvider, ReconcileProvider, RestoreProvider):
         cloud.add_provider(provider_cls(cloud))

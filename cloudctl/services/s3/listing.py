@@ -41,8 +41,15 @@ def _max_keys(params: dict[str, Any]) -> int:
 async def _walk(session: AsyncSession, bucket: str, prefix: str, delimiter: str, after: str,
                 versions: bool, after_seq: int | None = None
                 ) -> AsyncIterator[tuple[str, S3Object | None]]:
-    """Yield (key, row) for objects and (common prefix, None) in listing order."""
+    """Yield (key, row) for objects and (common prefix, None) in listing order.
+
+    A marker that is a common prefix itself (a page ended on it: NextMarker, the
+    continuation token, NextKeyMarker) resumes after every key it rolls up.
+    """
     upper = prefix + TOP
+    if delimiter and after.startswith(prefix) and after.endswith(delimiter) \
+            and after.find(delimiter, len(prefix)) == len(after) - len(delimiter):
+        after, after_seq = after + TOP, None
     while True:
         query = select(S3Object).where(S3Object.bucket == bucket, S3Object.key < upper)
         if not versions:
@@ -211,6 +218,8 @@ class ListingProvider(S3Provider):
             out["VersionIdMarker"] = version_marker
         if delimiter:
             out["Delimiter"] = _enc(delimiter, url)
+        if url:
+            out["EncodingType"] = "url"
         if truncated:
             out["NextKeyMarker"] = _enc(next_key, url)
             if next_version:

@@ -14,11 +14,13 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import identity, sse, versioning
+from cloudctl.services.s3 import conditions, identity, sse, versioning
 from cloudctl.services.s3 import properties as props
+from cloudctl.services.s3.archive import check_storage_class
 from cloudctl.services.s3.base import (
     S3Provider,
     dumps,
@@ -62,6 +64,7 @@ class MultipartProvider(S3Provider):
     @writes_key
     async def create(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         key = str(params["Key"])
+        storage_class = check_storage_class(params.get("StorageClass"))
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, params["Bucket"])
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
@@ -81,7 +84,7 @@ class MultipartProvider(S3Provider):
                 headers["SSEKey"] = sse.DataKey.new().seal(self.cloud.secrets)
             upload = S3Upload(upload_id=new_upload_id(),
                               bucket=bucket.name, key=key, account_id=account,
-                              storage_class=str(params.get("StorageClass") or "STANDARD"),
+                              storage_class=storage_class,
                               headers=dumps(headers), acl=acls.dump(acl),
                               tags=dumps(tags) if tags else None, sse=encrypt, initiated=now())
             session.add(upload)
@@ -161,11 +164,21 @@ class MultipartProvider(S3Provider):
     @operation("CompleteMultipartUpload")
     @writes_key
     async def complete(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket, upload = await self._upload(ctx, params, "s3:PutObject")
+        conditional = conditions.check_write_headers(params)
         wanted = (params.get("MultipartUpload") or {}).get("Parts") or []
+        try:
+            bucket, upload = await self._upload(ctx, params, "s3:PutObject")
+        except AwsError as exc:
+            if exc.code != "NoSuchUpload" or not wanted:
+                raise
+            return await self._completed(params, wanted, exc)
         if not wanted or len(wanted) > MAX_PARTS:
             raise s3_error("MalformedXML", "The XML you provided was not well-formed or did "
                            "not validate against our published schema")
+        if conditional:  # fail early; checked again where the version is installed
+            async with self.cloud.sessions() as session:
+                conditions.check_write(params, await versioning.current_etag(
+                    session, bucket.name, upload.key))
         async with self.cloud.sessions() as session:
             stored = {p.part_number: p for p in (await session.execute(
                 select(S3Part).where(S3Part.upload_id == upload.upload_id))).scalars()}
@@ -201,16 +214,19 @@ class MultipartProvider(S3Provider):
             raise no_such_upload(upload.upload_id) from None
         etag = info.md5_hex if "-" in info.md5_hex and not upload.sse else multipart_etag(md5s)
         upload_id = upload.upload_id
-        headers, sse_key = upload.headers, None
+        sse_key = None
+        fields = loads(upload.headers, {})
+        # what a retried Complete and a GET by part number need
+        fields["UploadId"] = upload_id
+        fields["PartSizes"] = [stored[number].size for number in numbers]
         if upload.sse:
-            fields = loads(upload.headers, {})
             data_key = sse.DataKey.open(self.cloud.secrets, str(fields.pop("SSEKey")))
             segments, offset = [], 0
             for number in numbers:
                 segments.append((offset, number))
                 offset += stored[number].size
             sse_key = sse.record(self.cloud.secrets, data_key, segments)
-            headers = dumps(fields)
+        headers = dumps(fields)
 
         async def make_row(bucket: S3Bucket) -> S3Object:
             return S3Object(bucket=bucket.name, key=upload.key, blob_id=blob_id, size=info.size,
@@ -220,7 +236,8 @@ class MultipartProvider(S3Provider):
                             parts=len(numbers))
 
         try:
-            made = await self._finish(bucket, upload_id, make_row)
+            made = await self._finish(bucket, upload_id, make_row,
+                                      params if conditional else None)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.store.delete(blob_id)
@@ -235,12 +252,41 @@ class MultipartProvider(S3Provider):
             out["VersionId"] = made.version_id
         return out
 
-    async def _finish(self, bucket: S3Bucket, upload_id: str, make_row: Any) -> S3Object:
+    async def _completed(self, params: dict[str, Any], wanted: list[dict[str, Any]],
+                         missing: AwsError) -> dict[str, Any]:
+        """A retried Complete of an upload that completed already, with the same parts:
+        the answer of the first one (AWS); ``missing`` (NoSuchUpload) otherwise."""
+        upload_id, key = str(params["UploadId"]), str(params["Key"])
+        try:
+            etag = multipart_etag([unquote_etag(str(p.get("ETag", ""))) for p in wanted])
+        except ValueError:  # not an ETag this cloud made
+            raise missing from None
+        async with self.cloud.sessions() as session:
+            rows = (await session.execute(select(S3Object).where(
+                S3Object.bucket == str(params["Bucket"]), S3Object.key == key,
+                S3Object.delete_marker.is_(False)).order_by(S3Object.seq.desc()).limit(100)
+            )).scalars().all()
+        for row in rows:
+            if loads(row.headers, {}).get("UploadId") == upload_id:
+                if row.etag != etag:
+                    break
+                out: dict[str, Any] = {"Location": f"/{row.bucket}/{key}",
+                                       "Bucket": row.bucket, "Key": key,
+                                       "ETag": quote_etag(row.etag)}
+                if row.sse_key:
+                    out["ServerSideEncryption"] = sse.AES256
+                if row.version_id != versioning.NULL:
+                    out["VersionId"] = row.version_id
+                return out
+        raise missing
+
+    async def _finish(self, bucket: S3Bucket, upload_id: str, make_row: Any,
+                      condition: dict[str, Any] | None) -> S3Object:
         async def make_and_close(current: S3Bucket) -> S3Object:
             row: S3Object = await make_row(current)
             return row
 
-        row = await commit_version(self, bucket.name, make_and_close)
+        row = await commit_version(self, bucket.name, make_and_close, condition)
         async with self.cloud.sessions() as session:
             await session.execute(delete(S3Part).where(S3Part.upload_id == upload_id))
             await session.execute(delete(S3Upload).where(S3Upload.upload_id == upload_id))

@@ -13,13 +13,23 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
-from cloudctl.services.s3 import access, conditions, fastsql, identity, inline, sse, versioning
+from cloudctl.services.s3 import (
+    access,
+    conditions,
+    fastsql,
+    identity,
+    inline,
+    sse,
+    versioning,
+)
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import properties as props
+from cloudctl.services.s3.archive import check_readable, check_storage_class, restore_header
 from cloudctl.services.s3.base import (
     HTTP_STATUS_KEY,
     AnySession,
@@ -33,7 +43,7 @@ from cloudctl.services.s3.base import (
     writes_key,
 )
 from cloudctl.services.s3.body import Payload
-from cloudctl.services.s3.errors import s3_error
+from cloudctl.services.s3.errors import invalid_argument, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, object_row
 from storagectl.objects import BadDigest, BlobNotFound, InvalidRange
 
@@ -68,13 +78,17 @@ def request_headers(params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def commit_version(provider: S3Provider, bucket_name: str,
-                         make_row: Callable[[S3Bucket], Awaitable[S3Object]]) -> S3Object:
+                         make_row: Callable[[S3Bucket], Awaitable[S3Object]],
+                         condition: dict[str, Any] | None = None) -> S3Object:
     """Install the row ``make_row`` builds as the current version; delete replaced blobs.
 
     The first attempt trusts the cached bucket snapshot (its versioning state may be a
     second old, as AWS documents for versioning changes); a conflict retries on the row.
+    ``condition``: the request's If-Match / If-None-Match, checked in the transaction
+    that installs (a writer that lost a race conflicts on the unique current version
+    and checks again on retry).
     """
-    fast = provider.fast
+    fast = provider.fast if condition is None else None
     if fast is not None:
         bucket = await provider.snapshot(bucket_name)
         if not bucket.versioning:  # never versioned: one raw transaction on SQLite
@@ -94,11 +108,17 @@ async def commit_version(provider: S3Provider, bucket_name: str,
                 else await provider.bucket(session, bucket_name)
             row = await make_row(bucket)
             try:
+                if condition is not None:
+                    await versioning.lock_key(session, bucket.name, row.key)
+                    conditions.check_write(condition, await versioning.current_etag(
+                        session, bucket.name, row.key))
                 garbage = await versioning.install(session, bucket, row)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
                 if attempt == 4:
+                    if condition is not None:
+                        raise conditions.conflict() from None
                     raise
                 continue
         _drop_later(provider, garbage)
@@ -147,6 +167,9 @@ def describe(row: S3Object, params: dict[str, Any]) -> dict[str, Any]:
         out["VersionId"] = row.version_id
     if row.storage_class != "STANDARD":
         out["StorageClass"] = row.storage_class
+        restore = restore_header(row)
+        if restore is not None:
+            out["Restore"] = restore
     if row.parts:
         out["PartsCount"] = row.parts
     if headers.get("ServerSideEncryption"):
@@ -158,6 +181,31 @@ def describe(row: S3Object, params: dict[str, Any]) -> dict[str, Any]:
         for algorithm, value in (headers.get("Checksums") or {}).items():
             out[f"Checksum{algorithm}"] = value
     return out
+
+
+def _span(params: dict[str, Any], row: S3Object) -> tuple[int, int] | None:
+    """``[start, end)`` of a GET/HEAD: its ``Range``, or the part ``PartNumber`` names
+    (the whole object is its only part when not multipart); None for all of it."""
+    number = params.get("PartNumber")
+    if number is None:
+        return conditions.byte_range(params.get("Range"), row.size)
+    if params.get("Range"):
+        raise s3_error("InvalidRequest", "Cannot specify both Range header and partNumber "
+                       "query parameter")
+    number = int(number)
+    if not 1 <= number <= 10000:
+        raise invalid_argument("Part number must be an integer between 1 and 10000, "
+                               "inclusive", "partNumber", str(number))
+    sizes = loads(row.headers, {}).get("PartSizes") or ([row.size] if not row.parts else [])
+    if number > len(sizes):
+        if number == 1 and not sizes:  # a multipart object of before part sizes were kept
+            return None
+        raise s3_error("InvalidPartNumber", "The requested partnumber is not satisfiable", 416,
+                       PartNumberRequested=number, ActualPartCount=len(sizes))
+    start = sum(sizes[: number - 1])
+    if not row.parts:
+        return None  # part 1 of a simple object: all of it (200, as AWS)
+    return start, start + int(sizes[number - 1])
 
 
 class ObjectProvider(S3Provider):
@@ -188,6 +236,8 @@ class ObjectProvider(S3Provider):
     @writes_key
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name, key = str(params["Bucket"]), str(params["Key"])
+        conditional = conditions.check_write_headers(params)
+        storage_class = check_storage_class(params.get("StorageClass"))
         async with LazySession(self.cloud.sessions) as session:
             bucket = await self.snapshot(name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
@@ -233,11 +283,11 @@ class ObjectProvider(S3Provider):
                 return object_row(bucket=bucket.name, key=key, blob_id=blob_id, size=stored.size,
                                 etag=stored.md5_hex, last_modified=now(), sse_key=sse_key,
                                 owner_account=owner_account, headers=dumps(headers),
-                                storage_class=str(params.get("StorageClass") or "STANDARD"),
-                                acl=acl_text, tags=dumps(tags) if tags else None,
+                                storage_class=storage_class, acl=acl_text,
+                                tags=dumps(tags) if tags else None,
                                 delete_marker=False, parts=0, inline_data=stored.inline_data)
 
-            row = await commit_version(self, name, make_row)
+            row = await commit_version(self, name, make_row, params if conditional else None)
         except BaseException:
             if blob_id is not None:
                 with contextlib.suppress(Exception):
@@ -258,11 +308,9 @@ class ObjectProvider(S3Provider):
             _, row = await self.object_for_read(session, ctx, params, "s3:GetObject")
             stored = await inline.data_of(session, row) if inline.is_inline(row) else None
         conditions.check(params, row.etag, row.last_modified)
+        check_readable(row)
         out = describe(row, params)
-        span = conditions.byte_range(params.get("Range"), row.size)
-        if span is None and params.get("PartNumber") not in (None, 1):
-            raise s3_error("InvalidPartNumber", "The requested partnumber is not satisfiable",
-                           416)
+        span = _span(params, row)
         start, end = span if span is not None else (0, row.size)
         if row.size == 0:
             out["Body"] = b""
@@ -300,7 +348,7 @@ class ObjectProvider(S3Provider):
             _, row = await self.object_for_read(session, ctx, params, "s3:GetObject")
         conditions.check(params, row.etag, row.last_modified)
         out = describe(row, params)
-        span = conditions.byte_range(params.get("Range"), row.size)
+        span = _span(params, row)
         if span is not None:
             out["ContentLength"] = span[1] - span[0]
             out["ContentRange"] = f"bytes {span[0]}-{span[1] - 1}/{row.size}"
@@ -308,11 +356,24 @@ class ObjectProvider(S3Provider):
         return out
 
     async def delete_one(self, ctx: RequestContext, bucket_name: str, key: str,
-                         version_id: str | None) -> dict[str, Any]:
-        async with self.cloud.sessions() as session:
+                         version_id: str | None,
+                         condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        async with self.writer() if condition else contextlib.nullcontext(), \
+                self.cloud.sessions() as session:
             bucket = await self.bucket(session, bucket_name)
             action = "s3:DeleteObjectVersion" if version_id else "s3:DeleteObject"
             await self.authorize(session, ctx, bucket, action, "WRITE", key=key)
+            if condition is not None:
+                await versioning.lock_key(session, bucket.name, key)
+                if version_id is None:
+                    etag = await versioning.current_etag(session, bucket.name, key)
+                else:
+                    found = (await session.execute(select(S3Object.etag).where(
+                        S3Object.bucket == bucket.name, S3Object.key == key,
+                        S3Object.version_id == version_id,
+                        S3Object.delete_marker.is_(False)))).first()
+                    etag = None if found is None else str(found.etag)
+                conditions.check_write(condition, etag)
             garbage, out = await versioning.remove(session, bucket, key,
                                                    ctx.account_id or bucket.account_id,
                                                    version_id)
@@ -324,8 +385,9 @@ class ObjectProvider(S3Provider):
 
     @operation("DeleteObject")
     async def delete_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        conditional = params.get("IfMatch") is not None
         return await self.delete_one(ctx, str(params["Bucket"]), str(params["Key"]),
-                                     params.get("VersionId"))
+                                     params.get("VersionId"), params if conditional else None)
 
     @operation("DeleteObjects")
     async def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,8 @@ def checked(pairs: Iterable[tuple[str, str]], limit: int) -> dict[str, str]:
             raise s3_error("InvalidTag", "The TagValue you have provided is invalid")
         if key in tags:
             raise s3_error("InvalidTag", "Cannot provide multiple Tags with the same key")
+        if key.lower().startswith("aws:"):
+            raise s3_error("InvalidTag", "System tags cannot be added/updated by requester")
         tags[key] = value
     return tags
 

@@ -11,7 +11,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.services.s3.errors import no_such_key, no_such_version, s3_error
@@ -80,6 +80,24 @@ async def current(session: AsyncSession, bucket: str, key: str,
         error.headers["x-amz-version-id"] = row.version_id
         raise error
     return row
+
+
+async def lock_key(session: AsyncSession, bucket: str, key: str) -> None:
+    """Serialise conditional writers of one key until the transaction ends. PostgreSQL
+    (READ COMMITTED) would let a second writer that read before the first committed
+    replace its version without a conflict; an advisory lock per key orders them. On
+    SQLite the process's writer lock (``S3Provider.writer``) does."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                              {"k": f"{bucket}/{key}"})
+
+
+async def current_etag(session: AsyncSession, bucket: str, key: str) -> str | None:
+    """The ETag of the current version of ``key``; None when it has none (or a delete
+    marker is current)."""
+    found = (await session.execute(select(S3Object.etag, S3Object.delete_marker).where(
+        S3Object.bucket == bucket, S3Object.key == key, S3Object.latest.is_(True)))).first()
+    return None if found is None or found.delete_marker else str(found.etag)
 
 
 def _plausible(version_id: str) -> bool:
