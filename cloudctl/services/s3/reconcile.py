@@ -1,8 +1,10 @@
-"""The object storage reconcile loop: lifecycle rules and orphan blobs.
+"""The object storage controller: lifecycle rules and orphan blobs.
 
-Level-triggered, on a timer (``objectstorage.reconcile_interval_sec``) and once at
-start: applies every bucket's enabled lifecycle rules (expiration by days or date,
-noncurrent version expiration, expired delete markers, aborting incomplete multipart
+On the shared reconcile base, run by the leader only, on a timer
+(``objectstorage.reconcile_interval_sec``) and once at start; each bucket with
+lifecycle rules is a key of its own (a failing bucket backs off alone). It applies
+every bucket's enabled lifecycle rules (expiration by days or date, noncurrent version
+expiration, expired delete markers, aborting incomplete multipart
 uploads) through the same version bookkeeping the API uses; then removes blobs no
 row references once they are older than ``objectstorage.orphan_grace_sec`` (what a
 crash between blob write and row commit leaves) and the store's own leftovers; the
@@ -13,7 +15,6 @@ Every step is safe to repeat after a crash.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3 import versioning
 from cloudctl.services.s3.base import S3Provider, loads
@@ -57,47 +59,56 @@ def _expired(expiration: dict[str, Any], modified: datetime, clock: datetime) ->
     return False
 
 
+ORPHANS = "orphans"
+
+
+class S3Reconciler(Reconciler):
+    """Keys: ``bucket:NAME`` (its lifecycle rules) and ``orphans`` (the blob sweep)."""
+
+    name = "s3-reconcile"
+    workers = 2
+    base_backoff = 1.0
+
+    def __init__(self, owner: ReconcileProvider, *, leader: Leadership = always_leader) -> None:
+        super().__init__(leader=leader)
+        self.owner = owner
+        self.swept_at_start = False
+
+    def interval(self) -> float:
+        return float(self.owner.cloud.properties.get(props.RECONCILE_INTERVAL))
+
+    async def list_keys(self) -> list[str]:
+        async with self.owner.cloud.sessions() as session:
+            buckets = (await session.execute(
+                select(S3Bucket.name).where(S3Bucket.lifecycle.is_not(None)))).scalars().all()
+        return [*(f"bucket:{name}" for name in buckets), ORPHANS]
+
+    async def sync(self, key: str) -> None:
+        if key == ORPHANS:
+            await self.owner._sweep_orphans(startup=not self.swept_at_start)
+            self.swept_at_start = True
+            return
+        offset = int(self.owner.cloud.properties.get(props.LIFECYCLE_CLOCK_OFFSET))
+        clock = datetime.now(UTC) + timedelta(seconds=offset)
+        await self.owner._lifecycle(key[len("bucket:"):], clock)
+
+
 class ReconcileProvider(S3Provider):
-    """Owns the background loop; serves no operation."""
+    """Owns the object storage controller (leader only); serves no operation."""
 
     async def start(self) -> None:
-        self._wake = asyncio.Event()
+        self.reconciler = S3Reconciler(self, leader=lambda: self.cloud.worker_index == 0)
 
         async def wake(name: str, value: Any) -> None:
-            self._wake.set()
+            self.reconciler.resync_now()
 
         for prop in (props.RECONCILE_INTERVAL, props.LIFECYCLE_CLOCK_OFFSET, props.ORPHAN_GRACE):
             self.cloud.properties.on_change(prop.name, wake)
-        self.cloud.spawn(self._loop(), "s3-reconcile")
-
-    async def _loop(self) -> None:
-        try:
-            await self._sweep_orphans(startup=True)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("s3 start-up orphan sweep failed")
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("s3 reconcile pass failed")
-            interval = int(self.cloud.properties.get(props.RECONCILE_INTERVAL))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
-            self._wake.clear()
+        self.cloud.spawn(self.reconciler.run(), "s3-reconcile")
 
     async def run_once(self) -> None:
-        offset = int(self.cloud.properties.get(props.LIFECYCLE_CLOCK_OFFSET))
-        clock = datetime.now(UTC) + timedelta(seconds=offset)
-        async with self.cloud.sessions() as session:
-            buckets = (await session.execute(
-                select(S3Bucket.name).where(S3Bucket.lifecycle.is_not(None)))).scalars().all()
-        for name in buckets:
-            await self._lifecycle(name, clock)
-        await self._sweep_orphans()
+        """One full pass in the caller's task (every bucket's lifecycle, then the sweep)."""
+        await self.reconciler.run_once()
 
     async def _lifecycle(self, name: str, clock: datetime) -> None:
         garbage: list[str] = []
