@@ -24,6 +24,7 @@ from cloudctl.properties.store import PropertyStore
 from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Check, Handler, Provider
+from cloudctl.server.runtime import RequestHook, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class Cloud:
         self.authorizer: Authorizer
         self.region_zones: dict[str, list[str]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
-        self.services: dict[str, Any] = {}
+        self.runtime = Runtime()  # services' per-process objects, by typed key
+        self.hooks: list[RequestHook] = []  # services' handling around dispatch
 
     @property
     def region(self) -> str:

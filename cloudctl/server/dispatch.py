@@ -41,11 +41,6 @@ from cloudctl.server.regions import serving_region
 
 log = logging.getLogger("cloudctl.api")
 
-STREAMED_S3_METHODS = frozenset({"PUT", "POST"})
-# object sub-resources whose PUT body is a small XML document, not object data
-S3_XML_SUBRESOURCES = frozenset({"acl", "tagging", "retention", "legal-hold"})
-
-
 class _AiohttpStream:
     """Adapts aiohttp's body reader to ``BodyStream``."""
 
@@ -151,15 +146,10 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = _new_request_id()
     wire = _wire(request)
-    if request.method == "OPTIONS" and "s3.cors" in cloud.services:
-        preflight = await _s3_preflight(cloud, wire, request_id)
-        if preflight is not None:
-            return await _to_response(preflight, request)
-    if request.method == "POST" and "s3.post" in cloud.services \
-            and (wire.header("Content-Type") or "").lower().startswith("multipart/form-data"):
-        posted = await _s3_post(cloud, wire, request, request_id)
-        if posted is not None:
-            return await _to_response(posted, request)
+    for hook in cloud.hooks:
+        answered = await hook.intercept(wire, request, request_id)
+        if answered is not None:
+            return await _to_response(answered, request)
     route: router.Route | None = None
     protocol: str | None = None
     caller = "-"
@@ -170,7 +160,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         if len(wire.raw_query) > max_query:
             raise RequestEntityTooLarge(f"Query string exceeds the limit of {max_query} bytes.")
         route = router.resolve(wire)
-        if route.service == "s3" and request.method in STREAMED_S3_METHODS and _is_s3_upload(wire):
+        if any(hook.streams_body(route, wire) for hook in cloud.hooks):
             wire.stream = _AiohttpStream(request)
         else:
             limit = int(cloud.properties.get(core_props.MAX_REQUEST_BYTES))
@@ -237,11 +227,9 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         wire_response = _error(codec, route, InternalFailure(
             "We encountered an internal error. Please try again."), request_id, protocol)
     wire_response.headers.setdefault("x-amzn-RequestId", request_id)
-    if route is not None and route.service == "s3":
-        wire_response.headers.setdefault("x-amz-request-id", request_id)
-        if "Origin" in request.headers and "s3.cors" in cloud.services:
-            wire_response.headers.update(
-                await cloud.services["s3.cors"].actual_headers(wire, route.path))
+    if route is not None:
+        for hook in cloud.hooks:
+            await hook.decorate(route, wire, request, request_id, wire_response)
     response = await _to_response(wire_response, request, request_id)
     if cloud.properties.get(core_props.LOG_REQUESTS):
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
@@ -291,74 +279,15 @@ def client_gone(request: web.Request, exc: BaseException) -> bool:
     return isinstance(exc, ConnectionResetError | web.RequestPayloadError)
 
 
-def _s3_route(wire: WireRequest) -> router.Route | None:
-    """The route of a request for S3 (None: unroutable, or another service)."""
-    try:
-        route = router.resolve(wire)
-    except AwsError:
-        return None
-    return route if route.service == "s3" else None
-
-
-async def _s3_preflight(cloud: Cloud, wire: WireRequest,
-                        request_id: str) -> WireResponse | None:
-    """A CORS preflight answered from the bucket's rules (None: not an S3 request)."""
-    route = _s3_route(wire)
-    if route is None:
-        return None
-    try:
-        response: WireResponse = await cloud.services["s3.cors"].preflight(wire, route.path)
-    except AwsError as error:
-        response = _error(None, route, error, request_id, None)
-    response.headers.setdefault("x-amz-request-id", request_id)
-    return response
-
-
-async def _s3_post(cloud: Cloud, wire: WireRequest, request: web.Request,
-                   request_id: str) -> WireResponse | None:
-    """A browser form upload (POST policy) to a bucket (None: not an S3 request)."""
-    route = _s3_route(wire)
-    if route is None:
-        return None
-    try:
-        response: WireResponse = await cloud.services["s3.post"].handle(
-            wire, route.path, request.multipart, request_id)
-    except AwsError as error:
-        response = _error(None, route, error, request_id, None)
-    except BodyTimeout:
-        response = _error(None, route, AwsError(REQUEST_TIMEOUT, code="RequestTimeout"),
-                          request_id, None)
-    except Exception as exc:
-        if client_gone(request, exc):
-            log.info("%s s3 PostObject aborted by the client", request_id)
-            return WireResponse(status=400, headers={}, body=b"")
-        log.exception("request %s (s3 PostObject) failed", request_id)
-        response = _error(None, route, InternalFailure(
-            "We encountered an internal error. Please try again."), request_id, None)
-    response.headers.setdefault("x-amz-request-id", request_id)
-    if "Origin" in request.headers and "s3.cors" in cloud.services:
-        response.headers.update(await cloud.services["s3.cors"].actual_headers(wire, route.path))
-    return response
-
-
-def _is_s3_upload(wire: WireRequest) -> bool:
-    content_type = (wire.header("Content-Type") or "").lower()
-    if wire.method == "POST":
-        return content_type.startswith("multipart/form-data")
-    # PUT of an object or a part: a path with a key (/bucket/key), not bucket sub-resources
-    if any(key in S3_XML_SUBRESOURCES for key, _ in wire.query):
-        return False
-    path = wire.path
-    if path.lower().startswith("/services/objectstorage"):
-        path = path[len("/services/objectstorage"):]
-    parts = [p for p in path.split("/") if p]
-    virtual = router.s3_host_bucket(wire.header("Host") or "") is not None
-    return len(parts) >= (1 if virtual else 2)
-
-
 def _looks_like_query_form(wire: WireRequest) -> bool:
     content_type = (wire.header("Content-Type") or "").lower()
     return wire.method == "POST" and content_type.startswith("application/x-www-form-urlencoded")
+
+
+def error_response(route: router.Route | None, error: AwsError,
+                   request_id: str) -> WireResponse:
+    """``error`` in the envelope of ``route``'s service (for request hooks)."""
+    return _error(None, route, error, request_id, None)
 
 
 def _error(codec: object, route: router.Route | None, error: AwsError, request_id: str,

@@ -104,7 +104,9 @@ async def group_names(session: AsyncSession, group_ids: list[str]) -> list[str]:
 
 def _managed_host(cloud: Cloud, host: str) -> bool:
     """Whether a netd agent of this process converges ``host`` (it has a namespace)."""
-    controller = cloud.services.get("network.controller")
+    from cloudctl.services.network.service import CONTROLLER
+
+    controller = cloud.runtime.get(CONTROLLER)
     if controller is None or not host:
         return False
     return any(h.name == host and h.netns for h in controller.hosts())

@@ -86,17 +86,19 @@ class InstancesProvider(Provider):
     async def start(self) -> None:
         if self.cloud.worker_index != 0:
             return
-        from cloudctl.services.ec2.node_runtime import NodePool, start_local_node
+        from cloudctl.services.ec2.node_runtime import NODES, NodePool, start_local_node
 
         pool = NodePool(self.cloud)
-        self.cloud.services["compute.nodes"] = pool
+        self.cloud.runtime[NODES] = pool
         await start_local_node(self.cloud, pool)
         controller = ctl.ComputeController(self.cloud, pool,
                                            leader=lambda: self.cloud.worker_index == 0)
         self.cloud.spawn(controller.run(), "compute-controller")
 
     async def stop(self) -> None:
-        pool = self.cloud.services.get("compute.nodes")
+        from cloudctl.services.ec2.node_runtime import NODES
+
+        pool = self.cloud.runtime.get(NODES)
         if pool is not None:
             await pool.close()
 
@@ -123,7 +125,7 @@ class InstancesProvider(Provider):
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
         profile = await self._profile(ctx, account, params.get("IamInstanceProfile"))
-        async with scheduler.placements_of(self.cloud.services), self.cloud.sessions() as session, \
+        async with scheduler.placements_of(self.cloud), self.cloud.sessions() as session, \
                 session.begin():
             await scheduler.lock_placements(session)
             if token:
@@ -395,7 +397,9 @@ class InstancesProvider(Provider):
             row = (await self.visible_rows(session, ctx, [iid]))[0]
             node = await session.get(nodes_mod.Node, row.node) if row.node else None
         text = ""
-        pool = self.cloud.services.get("compute.nodes")
+        from cloudctl.services.ec2.node_runtime import NODES
+
+        pool = self.cloud.runtime.get(NODES)
         if node is not None and pool is not None and row.state in (
                 "pending", "running", "stopping", "stopped"):
             client = pool.client(node.name, node.address)

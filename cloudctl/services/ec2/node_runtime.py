@@ -15,7 +15,9 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.ec2 import nodes as nodes_mod
+from cloudctl.services.network.config import LOCAL_NETNS
 from nodectl.client import NodeClient
 
 if TYPE_CHECKING:
@@ -78,6 +80,9 @@ class NodePool:
             await asyncio.to_thread(driver.close)
 
 
+NODES = RuntimeKey[NodePool]("compute.nodes")
+
+
 def _libvirt_uri(mode: str, uri: str) -> str | None:
     """The URI to drive, or None for the fake driver (only when asked for: no libvirt
     is an error, never a silent fallback to fake guests)."""
@@ -129,7 +134,7 @@ async def start_local_node(cloud: Cloud, pool: NodePool) -> None:
 
         netns = local_node_netns(uri) or ""
         if netns:
-            cloud.services["node.netns"] = netns
+            cloud.runtime[LOCAL_NETNS] = netns
             notify()
     pool.local = LocalNodeClient(driver, driver.images, LOCAL_NODE_NAME, netns=netns,
                                  bundle_key=bundle_key if bundle_key.exists() else None,

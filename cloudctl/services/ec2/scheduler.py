@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
+from cloudctl.server.runtime import RuntimeKey
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
 
 POLICY = registry.define(PropertyDef(
     "cloud.scheduler.policy", PropertyType.STRING, "ROUNDROBIN",
@@ -135,12 +139,12 @@ def place(nodes: list[NodeCapacity], zone: str, cores: int, memory_mib: int, min
 _ADVISORY_KEY = 0x636C6F7564  # "cloud": the PostgreSQL advisory lock of placements
 
 
-def placements_of(services: dict[str, Any]) -> asyncio.Lock:
+PLACEMENTS = RuntimeKey[asyncio.Lock]("ec2.placements")
+
+
+def placements_of(cloud: Cloud) -> asyncio.Lock:
     """The lock of this process's placements (one per API process and event loop)."""
-    lock: asyncio.Lock | None = services.get("ec2.placements")
-    if lock is None:
-        lock = services["ec2.placements"] = asyncio.Lock()
-    return lock
+    return cloud.runtime.setdefault(PLACEMENTS, asyncio.Lock)
 
 
 async def lock_placements(session: AsyncSession) -> None:

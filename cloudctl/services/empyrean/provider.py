@@ -1,8 +1,6 @@
 """Empyrean: the service topology (DescribeServices) as Eucalyptus admins know it.
 
-Lists every user-facing service this cloud runs with its state and endpoint URI,
-plus the agents registered so far (nodes, storage, network) as later features add
-them through ``cloud.services``.
+Lists every user-facing service this cloud runs with its state and endpoint URI.
 """
 
 from __future__ import annotations
@@ -47,8 +45,6 @@ def service_statuses(cloud: Any, host: str) -> list[dict[str, Any]]:
             "LocalEpoch": 0,
             "Details": [] if enabled else ["not yet implemented in this release"],
         })
-    for agent in cloud.services.get("agents", []):
-        statuses.append(agent)
     return statuses
 
 

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudctl.properties.registry import PropertyDef, PropertyError, PropertyType, registry
+from cloudctl.server.runtime import RuntimeKey
 from netd.client import EdgeConfig, NetworkConfigError, validate_edge_config
 
 ALL_IN_ONE_HOST = "local"
+# the network namespace of the all-in-one node (set when the local node starts)
+LOCAL_NETNS = RuntimeKey[str]("node.netns")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "Mode": "EDGE",

@@ -69,7 +69,7 @@ class NetworkController(Reconciler):
         entries = config.parse_hosts(self.cloud.properties.get(config.HOSTS))
         if entries:
             return entries
-        netns = self.cloud.services.get("node.netns")
+        netns = self.cloud.runtime.get(config.LOCAL_NETNS)
         return [config.HostEntry(name=config.ALL_IN_ONE_HOST, netns=str(netns or ""))]
 
     def _sync_clients(self, hosts: list[config.HostEntry]) -> None:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.network import config, state
 from cloudctl.services.network.controller import NetworkController
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-KEY = "network.controller"
+CONTROLLER = RuntimeKey[NetworkController]("network.controller")
+STARTED = RuntimeKey[bool]("network.started")
 
 
 async def start_network(cloud: Cloud) -> None:
-    if KEY in cloud.services or cloud.services.get("network.started"):
+    if CONTROLLER in cloud.runtime or cloud.runtime.get(STARTED):
         return
-    cloud.services["network.started"] = True
+    cloud.runtime[STARTED] = True
     config.set_live_value(cloud.properties.get(config.NETWORK_CONFIGURATION))
 
     async def follow(name: str, value: Any) -> None:
@@ -31,7 +33,7 @@ async def start_network(cloud: Cloud) -> None:
     if cloud.worker_index != 0:
         return
     controller = NetworkController(cloud, leader=lambda: cloud.worker_index == 0)
-    cloud.services[KEY] = controller
+    cloud.runtime[CONTROLLER] = controller
 
     async def bump(name: str, value: Any) -> None:
         async with cloud.sessions() as session, session.begin():
@@ -44,4 +46,4 @@ async def start_network(cloud: Cloud) -> None:
 
 
 async def stop_network(cloud: Cloud) -> None:
-    cloud.services.pop(KEY, None)
+    cloud.runtime.pop(CONTROLLER)

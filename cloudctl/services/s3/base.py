@@ -16,12 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloudctl.protocol.restxml import HTTP_STATUS_KEY
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider
+from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.s3 import access, fastsql, identity
 from cloudctl.services.s3.errors import no_such_bucket, s3_error
 from cloudctl.services.s3.identity import Owner
 from cloudctl.services.s3.models import S3Bucket
 from cloudctl.services.s3.store import StoreHolder
 from storagectl.objects import BlobStore
+
+STORE = RuntimeKey[StoreHolder]("s3.store")
+POLICIES = RuntimeKey[access.BucketPolicies]("s3.policies")
+SQLITE_WRITER = RuntimeKey[asyncio.Lock]("s3.sqlite_writer")
 
 __all__ = ["HTTP_STATUS_KEY", "S3Provider", "dumps", "loads", "quote_etag", "unquote_etag"]
 
@@ -121,8 +126,7 @@ class S3Provider(Provider):
 
     @property
     def holder(self) -> StoreHolder:
-        holder: StoreHolder = self.cloud.services["s3.store"]
-        return holder
+        return self.cloud.runtime[STORE]
 
     @property
     def store(self) -> BlobStore:
@@ -135,12 +139,9 @@ class S3Provider(Provider):
         handler, which sleeps in growing steps. Queuing them in the process is
         cheaper. PostgreSQL takes them concurrently.
         """
-        lock: asyncio.Lock | None = self.cloud.services.get("s3.sqlite_writer")
-        if lock is None:
-            if self.cloud.engine.dialect.name != "sqlite":
-                return contextlib.nullcontext()
-            lock = self.cloud.services.setdefault("s3.sqlite_writer", asyncio.Lock())
-        return lock
+        if self.cloud.engine.dialect.name != "sqlite":
+            return contextlib.nullcontext()
+        return self.cloud.runtime.setdefault(SQLITE_WRITER, asyncio.Lock)
 
     @property
     def fast(self) -> fastsql.FastObjects | None:
@@ -149,11 +150,11 @@ class S3Provider(Provider):
 
     def forget(self, name: str) -> None:
         """Drop this process's cached snapshot of a bucket this request changed."""
-        self.cloud.services["s3.policies"].forget(name)
+        self.cloud.runtime[POLICIES].forget(name)
 
     async def snapshot(self, name: str) -> S3Bucket:
         """A cached, detached copy of the bucket row (up to a second old); read only."""
-        row: S3Bucket | None = await self.cloud.services["s3.policies"].row(name)
+        row: S3Bucket | None = await self.cloud.runtime[POLICIES].row(name)
         if row is None:
             raise no_such_bucket(name)
         return row

@@ -117,7 +117,7 @@ def _response_headers(rule: dict[str, Any], origin: str) -> dict[str, str]:
 
 
 class Cors:
-    """The two hooks the request pipeline calls (``cloud.services["s3.cors"]``)."""
+    """The two hooks the request pipeline calls (through S3's request hook, ``hook.py``)."""
 
     def __init__(self, buckets: BucketPolicies) -> None:
         self.buckets = buckets

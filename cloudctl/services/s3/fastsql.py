@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudctl.db.writegate import WriteGate, gate_for
+from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.s3.models import S3Bucket, S3Object, built, object_row
 
 _COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
@@ -270,15 +271,18 @@ def loop_busy() -> bool:
     return bool(ready)
 
 
+FAST = RuntimeKey[FastObjects | None]("s3.fastsql")
+
+
 def for_cloud(cloud: Any) -> FastObjects | None:
     """The process's :class:`FastObjects` (made on first use), None when not on SQLite."""
-    services = cloud.services
-    if "s3.fastsql" not in services:
+    def make() -> FastObjects | None:
         fast_objects = for_engine(cloud.engine.url)
         if fast_objects is not None:
             fast_objects.gate = gate_for(cloud.engine)
-        services["s3.fastsql"] = fast_objects
-    fast: FastObjects | None = services["s3.fastsql"]
+        return fast_objects
+
+    fast: FastObjects | None = cloud.runtime.setdefault(FAST, make)
     return fast
 
 

@@ -16,21 +16,24 @@ def install(cloud: Cloud) -> None:
         operation_resources,
     )
     from cloudctl.services.s3.archive import RestoreProvider
+    from cloudctl.services.s3.base import POLICIES, STORE
     from cloudctl.services.s3.buckets import BucketProvider
     from cloudctl.services.s3.config import ConfigProvider
     from cloudctl.services.s3.copy import CopyProvider
     from cloudctl.services.s3.cors import Cors
+    from cloudctl.services.s3.hook import HOOK, S3RequestHook
     from cloudctl.services.s3.listing import ListingProvider
     from cloudctl.services.s3.multipart import MultipartProvider
     from cloudctl.services.s3.objects import ObjectProvider
     from cloudctl.services.s3.post import PostUploads
     from cloudctl.services.s3.reconcile import ReconcileProvider
 
-    cloud.services["s3.store"] = StoreHolder(cloud)
+    cloud.runtime[STORE] = StoreHolder(cloud)
     policies = BucketPolicies(cloud)
-    cloud.services["s3.policies"] = policies
-    cloud.services["s3.cors"] = Cors(policies)
-    cloud.services["s3.post"] = PostUploads(cloud)
+    cloud.runtime[POLICIES] = policies
+    hook = S3RequestHook(Cors(policies), PostUploads(cloud))
+    cloud.runtime[HOOK] = hook
+    cloud.hooks.append(hook)
     authz.declare("s3", operation_resources, policies.lookup, actions=operation_action,
                   acl_fallback=True, context=operation_context)
     for provider_cls in (BucketProvider, ObjectProvider, ListingProvider, MultipartProvider,

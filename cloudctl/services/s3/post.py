@@ -182,7 +182,7 @@ class _FileStream:
 
 
 class PostUploads:
-    """``cloud.services["s3.post"]``: serves form uploads."""
+    """Serves form uploads (through S3's request hook, ``hook.py``)."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.storage.backends import BlockBackends
 from cloudctl.services.storage.reconciler import BlockReconciler
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-SERVICE_KEY = "block_storage"
+
 
 
 class BlockStorage:
@@ -49,11 +50,9 @@ class BlockStorage:
             await self.backends.close()
 
 
+BLOCK_STORAGE = RuntimeKey[BlockStorage]("block_storage")
+
+
 def block_storage(cloud: Cloud) -> BlockStorage:
     """The process's block storage service, created on first use."""
-    service = cloud.services.get(SERVICE_KEY)
-    if service is None:
-        service = BlockStorage(cloud)
-        cloud.services[SERVICE_KEY] = service
-    assert isinstance(service, BlockStorage)
-    return service
+    return cloud.runtime.setdefault(BLOCK_STORAGE, lambda: BlockStorage(cloud))

@@ -1,0 +1,77 @@
+"""Typed per-process objects that services share with the rest of their process.
+
+A service that keeps a runtime object (its store, its controller, a lock) declares a
+``RuntimeKey[T]`` beside it and puts the object in ``cloud.runtime``; readers get a
+``T`` back, so mypy and import-linter see every dependency (no string lookups, no
+``Any``). Request hooks (``RequestHook``) let a service handle what the generic
+dispatch does not know about (S3's CORS preflights, browser form POSTs and CORS
+response headers) without the dispatcher naming the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from cloudctl.protocol.wire import WireRequest, WireResponse
+    from cloudctl.server.router import Route
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RuntimeKey(Generic[T]):
+    """The name of one runtime object of type ``T``."""
+
+    name: str
+
+
+class Runtime:
+    """The process's runtime objects by typed key."""
+
+    def __init__(self) -> None:
+        self._values: dict[RuntimeKey[Any], Any] = {}
+
+    def __getitem__(self, key: RuntimeKey[T]) -> T:
+        value: T = self._values[key]
+        return value
+
+    def __setitem__(self, key: RuntimeKey[T], value: T) -> None:
+        self._values[key] = value
+
+    def __contains__(self, key: RuntimeKey[Any]) -> bool:
+        return key in self._values
+
+    def get(self, key: RuntimeKey[T]) -> T | None:
+        value: T | None = self._values.get(key)
+        return value
+
+    def setdefault(self, key: RuntimeKey[T], make: Callable[[], T]) -> T:
+        """The object under ``key``, made by ``make`` on first use."""
+        if key not in self._values:
+            self._values[key] = make()
+        value: T = self._values[key]
+        return value
+
+    def pop(self, key: RuntimeKey[T]) -> T | None:
+        value: T | None = self._values.pop(key, None)
+        return value
+
+
+class RequestHook(Protocol):
+    """A service's handling around the generic dispatch."""
+
+    async def intercept(self, wire: WireRequest, request: web.Request,
+                        request_id: str) -> WireResponse | None:
+        """Answer the request before routing (None: dispatch as usual)."""
+
+    def streams_body(self, route: Route, wire: WireRequest) -> bool:
+        """Whether the request body is left in ``wire.stream`` for the provider."""
+
+    async def decorate(self, route: Route, wire: WireRequest, request: web.Request,
+                       request_id: str, response: WireResponse) -> None:
+        """Add the service's headers to a response of one of its routes."""
