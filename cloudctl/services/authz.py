@@ -272,6 +272,11 @@ class PolicyAuthorizer:
                 raise AccessDenied("You are not authorized to interact with this service.")
             return
         attrs = credential.attributes
+        if credential.principal_type == "assumed-role" and attrs.get("role_id"):
+            from cloudctl.services.iam.usage import note_role_use
+
+            await note_role_use(self.cloud.sessions, str(attrs["role_id"]), ctx.region)
+        attrs = credential.attributes
         if attrs.get("account_admin") and not credential.is_temporary \
                 and not attrs.get("has_boundary"):
             return

@@ -19,6 +19,7 @@ from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
+from cloudctl.services.iam.boundary import boundary_out, check_boundary
 from cloudctl.services.iam.common import (
     IamBase,
     arn,
@@ -28,7 +29,6 @@ from cloudctl.services.iam.common import (
     no_such_entity,
     tags_out,
 )
-from cloudctl.services.iam.boundary import boundary_out, check_boundary
 from cloudctl.services.iam.credentials import bump_epoch
 from cloudctl.services.iam.entities import (
     POLICY_DEPENDENTS,
