@@ -21,6 +21,12 @@ naming an account (its root ARN or id) delegates to that account's IAM policies,
 on AWS: a user of the account needs its own identity allow, in the resource's
 account as in another (``_evaluate``). Only the root itself is granted by it.
 ``aws:username`` exists for IAM users only (role and federated sessions have none).
+
+Permissions boundaries: a user's or role's boundary (a managed policy) caps its
+identity allows, in its sessions too, the account administrator user included
+(``principal_policies``); an explicit deny in it denies. Resource-policy grants within
+the account are not capped. IAM's SimulatePrincipalPolicy/SimulateCustomPolicy call
+``evaluate_call``, the decision every request gets.
 """
 
 from __future__ import annotations
@@ -67,6 +73,16 @@ RESOURCE_TAG_KEYS = ("ec2:resourcetag/", "aws:resourcetag/")
 VERDICTS = "authz.verdicts"
 # ctx.extra key: service condition keys of the call (s3:prefix...), set by its context hook
 CONTEXT = "authz.context"
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """A principal's compiled policies: identity, session policy, tags, boundary."""
+
+    identity: PolicySet
+    session: PolicySet | None
+    tags: dict[str, str]
+    boundary: PolicySet | None
 
 
 class _Declaration:
@@ -128,7 +144,18 @@ def _iam_resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
     return []
 
 
-declare("iam", _iam_resources)
+def _iam_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """``iam:PermissionsBoundary`` of the calls that set one (delegated administration:
+    "create users only with this boundary"), ``iam:PolicyARN`` of policy attachment."""
+    out: dict[str, Any] = {}
+    if params.get("PermissionsBoundary"):
+        out["iam:PermissionsBoundary"] = str(params["PermissionsBoundary"])
+    if params.get("PolicyArn"):
+        out["iam:PolicyARN"] = str(params["PolicyArn"])
+    return out
+
+
+declare("iam", _iam_resources, context=_iam_context)
 
 
 def _request_tags(params: dict[str, Any]) -> dict[str, str]:
@@ -147,28 +174,45 @@ class PolicyAuthorizer:
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
-        self._cache: dict[str, tuple[float, PolicySet, PolicySet | None, dict[str, str]]] = {}
+        self._cache: dict[str, tuple[float, Loaded]] = {}
 
     def invalidate(self) -> None:
         self._cache.clear()
 
-    async def _policies(self, credential: Credential
-                        ) -> tuple[PolicySet, PolicySet | None, dict[str, str]]:
+    async def _policies(self, credential: Credential) -> Loaded:
         key = credential.access_key_id
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
-            return hit[1], hit[2], hit[3]
+            return hit[1]
         from cloudctl.services.iam.directory import policies_for
 
         async with self.cloud.sessions() as session:
             found = await policies_for(session, credential)
-        identity = PolicySet(found.documents)
-        session_set = PolicySet([found.session_policy]) if found.session_policy else None
+        loaded = Loaded(PolicySet(found.documents),
+                        PolicySet([found.session_policy]) if found.session_policy else None,
+                        found.tags, PolicySet([found.boundary]) if found.boundary else None)
         if len(self._cache) > 10000:
             self._cache.clear()
-        self._cache[key] = (now + POLICY_TTL, identity, session_set, found.tags)
-        return identity, session_set, found.tags
+        self._cache[key] = (now + POLICY_TTL, loaded)
+        return loaded
+
+    async def principal_policies(self, credential: Credential) -> Loaded:
+        """What bounds ``credential``: identity, session policy, tags, permissions boundary.
+
+        An account administrator has every identity permission, still capped by its
+        session policy and by a permissions boundary set on the administrator user.
+        """
+        attrs = credential.attributes
+        if not attrs.get("account_admin"):
+            return await self._policies(credential)
+        session_set = PolicySet([attrs["session_policy"]]) if attrs.get("session_policy") \
+            else None
+        boundary = None
+        if credential.principal_type != "root" and (attrs.get("has_boundary")
+                                                    or credential.is_temporary):
+            boundary = (await self._policies(credential)).boundary
+        return Loaded(ADMIN_SET, session_set, {}, boundary)
 
     def build_request(self, ctx: RequestContext, action: str, resources: list[str],
                       tags: dict[str, str], params: dict[str, Any],
@@ -228,7 +272,13 @@ class PolicyAuthorizer:
                 raise AccessDenied("You are not authorized to interact with this service.")
             return
         attrs = credential.attributes
-        if attrs.get("account_admin") and not credential.is_temporary:
+        if credential.principal_type == "assumed-role" and attrs.get("role_id"):
+            from cloudctl.services.iam.usage import note_role_use
+
+            await note_role_use(self.cloud.sessions, str(attrs["role_id"]), ctx.region)
+        attrs = credential.attributes
+        if attrs.get("account_admin") and not credential.is_temporary \
+                and not attrs.get("has_boundary"):
             return
         action = f"{ACTION_PREFIXES.get(ctx.service, ctx.service)}:{ctx.operation}"
         if action.lower() in ALWAYS_ALLOWED:
@@ -236,19 +286,14 @@ class PolicyAuthorizer:
         params = parsed.params
         resources = declaration.resources(ctx, params) if declaration and declaration.resources \
             else []
-        if attrs.get("account_admin"):
-            identity: PolicySet = ADMIN_SET
-            session_set: PolicySet | None = None
-            tags: dict[str, str] = {}
-            if attrs.get("session_policy"):
-                session_set = PolicySet([attrs["session_policy"]])
-        else:
-            identity, session_set, tags = await self._policies(credential)
+        loaded = await self.principal_policies(credential)
+        identity, session_set, tags = loaded.identity, loaded.session, loaded.tags
+        boundary = loaded.boundary
         extra = declaration.context(ctx, params) if declaration and declaration.context \
             else None
         each: list[tuple[str, dict[str, Any]]] = []
         if declaration is not None and declaration.resolve is not None:
-            want_tags = _tests_keys(action, RESOURCE_TAG_KEYS, identity, session_set)
+            want_tags = _tests_keys(action, RESOURCE_TAG_KEYS, identity, session_set, boundary)
             each = await declaration.resolve(ctx, params, want_tags)
             resources = [resource for resource, _ in each]
         resource_policy, owner = None, None
@@ -257,11 +302,12 @@ class PolicyAuthorizer:
         if any(keys for _, keys in each):
             # resources with their own condition keys: each evaluated on its own
             decision, denied = self._evaluate_each(ctx, action, each, tags, params, extra,
-                                                   identity, session_set)
+                                                   identity, session_set, boundary)
             resources = [denied]
         else:
             request = self.build_request(ctx, action, resources, tags, params, extra)
-            decision = _evaluate(request, identity, resource_policy, owner, session_set)
+            decision = evaluate_call(request, identity, resource_policy, owner, session_set,
+                                     boundary)
         if decision.allowed:
             return
         self._log_denial(ctx, action, decision.effect)
@@ -285,14 +331,15 @@ class PolicyAuthorizer:
     def _evaluate_each(self, ctx: RequestContext, action: str,
                        each: list[tuple[str, dict[str, Any]]], tags: dict[str, str],
                        params: dict[str, Any], extra: dict[str, Any] | None,
-                       identity: PolicySet, session_set: PolicySet | None
-                       ) -> tuple[Decision, str]:
+                       identity: PolicySet, session_set: PolicySet | None,
+                       boundary: PolicySet | None = None) -> tuple[Decision, str]:
         """The decision over every resource (each with its own keys), and the one denied."""
         result: tuple[Decision, str] | None = None
         for resource, keys in each:
             request = self.build_request(ctx, action, [resource], tags, params,
                                          {**(extra or {}), **keys})
-            decision = evaluate(request, identity, session_policies=session_set)
+            decision = evaluate(request, identity, session_policies=session_set,
+                                boundary_policies=boundary)
             if decision.effect == "Deny":
                 return decision, resource
             if result is None or (result[0].allowed and not decision.allowed):
@@ -310,26 +357,27 @@ class PolicyAuthorizer:
         credential = ctx.credential
         identity: PolicySet | None = None
         session_set: PolicySet | None = None
+        boundary: PolicySet | None = None
         tags: dict[str, str] = {}
         if credential is not None:
-            if credential.attributes.get("account_admin"):
-                identity = ADMIN_SET
-                if credential.attributes.get("session_policy"):
-                    session_set = PolicySet([credential.attributes["session_policy"]])
-            else:
-                identity, session_set, tags = await self._policies(credential)
+            loaded = await self.principal_policies(credential)
+            identity, session_set, tags = loaded.identity, loaded.session, loaded.tags
+            boundary = loaded.boundary
         request = self.build_request(ctx, action, resources, tags, {},
                                      ctx.extra.get(CONTEXT))
         if credential is not None and resource_policy is None and owner is not None \
                 and owner != credential.account_id:
             # another account's resource without a policy: only the provider can grant
-            alone = evaluate(request, identity, None, session_policies=session_set)
+            alone = evaluate(request, identity, None, session_policies=session_set,
+                             boundary_policies=boundary)
             return ("Deny", False) if alone.effect == "Deny" else ("ImplicitDeny", alone.allowed)
-        decision = _evaluate(request, identity, resource_policy,
-                             owner if credential is not None else None, session_set)
+        decision = evaluate_call(request, identity, resource_policy,
+                                 owner if credential is not None else None, session_set,
+                                 boundary)
         if decision.effect != "ImplicitDeny" or credential is None:
             return str(decision.effect), False
-        alone = evaluate(request, identity, None, session_policies=session_set)
+        alone = evaluate(request, identity, None, session_policies=session_set,
+                         boundary_policies=boundary)
         return "ImplicitDeny", alone.allowed
 
     async def _authorize_with_fallback(self, ctx: RequestContext, parsed: ParsedRequest,
@@ -365,9 +413,12 @@ class PolicyAuthorizer:
                  credential.principal_arn if credential else "anonymous", why, ctx.source_ip)
 
 
-def _evaluate(request: AuthzRequest, identity: PolicySet | None, resource_policy: Any,
-              owner: str | None, session_set: PolicySet | None) -> Decision:
+def evaluate_call(request: AuthzRequest, identity: PolicySet | None, resource_policy: Any,
+                  owner: str | None, session_set: PolicySet | None,
+                  boundary: PolicySet | None = None) -> Decision:
     """``evaluate`` where a resource policy naming an account delegates to its IAM policies.
+
+    The decision every API call gets (IAM's policy simulation calls it too).
 
     A same-account allow granted by the resource policy alone (no identity allow) must
     name the principal itself (its ARN, its role, ``*``): when it matched only through
@@ -376,7 +427,7 @@ def _evaluate(request: AuthzRequest, identity: PolicySet | None, resource_policy
     both allows (``evaluate``'s cross-account rule).
     """
     decision = evaluate(request, identity, resource_policy, resource_account=owner,
-                        session_policies=session_set)
+                        session_policies=session_set, boundary_policies=boundary)
     if decision.source != "resource" or not decision.allowed \
             or request.principal_type in ("root", "anonymous") or not request.principal_account:
         return decision
@@ -384,7 +435,7 @@ def _evaluate(request: AuthzRequest, identity: PolicySet | None, resource_policy
     # is in the resource's account here, so the cross-account rule stays off
     named_only = dataclasses.replace(request, principal_account=None)
     strict = evaluate(named_only, identity, resource_policy, resource_account=None,
-                      session_policies=session_set)
+                      session_policies=session_set, boundary_policies=boundary)
     return decision if strict.allowed else strict
 
 

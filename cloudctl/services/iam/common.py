@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -92,18 +93,59 @@ def tags_out(tags_json: str) -> list[dict[str, str]]:
     return list(json.loads(tags_json or "[]"))
 
 
+def invalid_input(message: str) -> AwsError:
+    return AwsError(message, code="InvalidInput", status=400)
+
+
+_TAG_TEXT = re.compile(r"[\w\s_.:/=+\-@]*", re.UNICODE)
+MAX_TAGS = 50
+
+
+def check_tag_keys(keys: Sequence[str]) -> None:
+    """The keys of a tag or untag request as IAM accepts them (InvalidInput otherwise)."""
+    for key in keys:
+        if not isinstance(key, str) or not 1 <= len(key) <= 128:
+            raise invalid_input("Tag keys must be between 1 and 128 characters long.")
+        if not _TAG_TEXT.fullmatch(key):
+            raise invalid_input(f"Tag key '{key}' contains invalid characters.")
+        if key.lower().startswith("aws:"):
+            raise invalid_input("User-defined tag keys cannot begin with the reserved prefix "
+                                "'aws:'.")
+
+
+def check_tags(new: Sequence[dict[str, str]]) -> None:
+    """Tags of one request: keys and values valid, no key twice (case-insensitively)."""
+    keys = [tag.get("Key", "") for tag in new]
+    check_tag_keys(keys)
+    for tag in new:
+        value = tag.get("Value", "")
+        if not isinstance(value, str) or len(value) > 256 or not _TAG_TEXT.fullmatch(value):
+            raise invalid_input("Tag values must be at most 256 characters of letters, "
+                                "digits, spaces and _.:/=+-@.")
+    if len({k.lower() for k in keys}) != len(keys):
+        raise invalid_input("Duplicate tag keys found. Please note that Tag keys are "
+                            "case insensitive.")
+    if len(keys) > MAX_TAGS:
+        raise limit_exceeded("The number of tags has reached the maximum limit.")
+
+
 def merge_tags(tags_json: str, new: Sequence[dict[str, str]]) -> str:
-    current = {t["Key"]: t["Value"] for t in tags_out(tags_json)}
+    """``tags_json`` with ``new`` added or overwritten, validated as IAM does."""
+    check_tags(new)
+    replaced = {tag["Key"].lower() for tag in new}  # IAM tag keys ignore case
+    current = {t["Key"]: t["Value"] for t in tags_out(tags_json)
+               if t["Key"].lower() not in replaced}
     for tag in new:
         current[tag["Key"]] = tag.get("Value", "")
-    if len(current) > 50:
+    if len(current) > MAX_TAGS:
         raise limit_exceeded("The number of tags has reached the maximum limit.")
     return json.dumps([{"Key": k, "Value": v} for k, v in current.items()])
 
 
 def drop_tags(tags_json: str, keys: Sequence[str]) -> str:
-    gone = set(keys)
-    return json.dumps([t for t in tags_out(tags_json) if t["Key"] not in gone])
+    check_tag_keys(keys)
+    gone = {key.lower() for key in keys}
+    return json.dumps([t for t in tags_out(tags_json) if t["Key"].lower() not in gone])
 
 
 def paginate(items: Sequence[T], params: dict[str, Any], key: Callable[[T], str],

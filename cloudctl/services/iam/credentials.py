@@ -114,6 +114,7 @@ class IamCredentialStore:
                 "user_name": name,
                 "account_admin": is_account_admin,
                 "cloud_admin": is_account_admin and account.name == CLOUD_ADMIN_ACCOUNT,
+                "has_boundary": bool(user is not None and user.permissions_boundary),
             },
         )
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.auth.credentials import Credential
 from cloudctl.services.iam import awspolicies
+from cloudctl.services.iam.boundary import boundary_document
 from cloudctl.services.iam.models import (
     GroupMember,
     InlinePolicy,
@@ -27,11 +28,13 @@ from cloudctl.services.iam.models import (
 
 @dataclass
 class PrincipalPolicies:
-    """Identity policies (documents) of a principal, its session policy and its tags."""
+    """Identity policies (documents) of a principal, its session policy, its tags and
+    the document of its permissions boundary (None: unbounded)."""
 
     documents: list[str] = field(default_factory=list)
     session_policy: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    boundary: str | None = None
 
 
 async def _owner_documents(session: AsyncSession, owner_ids: list[str]) -> list[str]:
@@ -60,6 +63,11 @@ def _tags(tags_json: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in json.loads(tags_json or "[]")}
 
 
+async def owner_documents(session: AsyncSession, owner_ids: list[str]) -> list[str]:
+    """Inline and attached (default version) policy documents of users, groups, roles."""
+    return await _owner_documents(session, owner_ids)
+
+
 async def policies_for(session: AsyncSession, credential: Credential) -> PrincipalPolicies:
     """The identity policies that apply to ``credential``'s principal."""
     attrs = credential.attributes
@@ -69,6 +77,8 @@ async def policies_for(session: AsyncSession, credential: Credential) -> Princip
         if role is not None:
             result.documents = await _owner_documents(session, [role.role_id])
             result.tags = _tags(role.tags_json)
+            if role.permissions_boundary:
+                result.boundary = await boundary_document(session, role.permissions_boundary)
         return result
     user_id = attrs.get("iam_user_id") or credential.user_id
     user = await session.get(User, user_id)
@@ -78,4 +88,6 @@ async def policies_for(session: AsyncSession, credential: Credential) -> Princip
         GroupMember.user_id == user.user_id))).scalars().all())
     result.documents = await _owner_documents(session, [user.user_id, *groups])
     result.tags = _tags(user.tags_json)
+    if user.permissions_boundary:
+        result.boundary = await boundary_document(session, user.permissions_boundary)
     return result

@@ -5,7 +5,11 @@ from __future__ import annotations
 from cloudctl.services.iam.accounts import AccountsProvider
 from cloudctl.services.iam.keys import KeysProvider
 from cloudctl.services.iam.policies import PoliciesProvider
+from cloudctl.services.iam.report import ReportsProvider
 from cloudctl.services.iam.roles import RolesProvider
+from cloudctl.services.iam.simulate import SimulationProvider
+from cloudctl.services.iam.sshkeys import SshKeysProvider
 from cloudctl.services.iam.users import UsersProvider
 
-IAM_PROVIDERS = (AccountsProvider, UsersProvider, KeysProvider, RolesProvider, PoliciesProvider)
+IAM_PROVIDERS = (AccountsProvider, UsersProvider, KeysProvider, RolesProvider, PoliciesProvider,
+                 SshKeysProvider, ReportsProvider, SimulationProvider)

@@ -44,6 +44,8 @@ class User(Base):
     password_last_used: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     tags_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ARN of the managed policy bounding the user's identity permissions (None: no boundary)
+    permissions_boundary: Mapped[str | None] = mapped_column(String(2048), nullable=True)
 
 
 class AccessKey(Base):
@@ -120,6 +122,9 @@ class Role(Base):
     max_session_duration: Mapped[int] = mapped_column(Integer, default=3600)
     tags_json: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    permissions_boundary: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_used_region: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class InstanceProfile(Base):
@@ -135,6 +140,7 @@ class InstanceProfile(Base):
         String(32), ForeignKey("iam_roles.role_id", ondelete="SET NULL"), nullable=True,
         index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    tags_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class InlinePolicy(Base):
@@ -168,6 +174,7 @@ class ManagedPolicy(Base):
     next_version: Mapped[int] = mapped_column(Integer, default=2)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    tags_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class PolicyVersion(Base):
@@ -229,6 +236,49 @@ class SigningCertificate(Base):
     body: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SshPublicKey(Base):
+    """An SSH public key of a user (CodeCommit-style); ``body`` as uploaded (OpenSSH)."""
+
+    __tablename__ = "iam_ssh_public_keys"
+
+    ssh_key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = _account_fk()
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("iam_users.user_id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ServiceCredential(Base):
+    """A service-specific credential (user name + password for one service); the
+    password is hashed (scrypt), shown once at creation or reset."""
+
+    __tablename__ = "iam_service_credentials"
+
+    credential_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = _account_fk()
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("iam_users.user_id", ondelete="CASCADE"), index=True)
+    service_name: Mapped[str] = mapped_column(String(128))
+    service_user_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CredentialReport(Base):
+    """The account's last credential report (CSV), as GetCredentialReport serves it."""
+
+    __tablename__ = "iam_credential_reports"
+
+    account_id: Mapped[str] = mapped_column(
+        String(12), ForeignKey("iam_accounts.account_id", ondelete="CASCADE"), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    generated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class StsSession(Base):

@@ -19,6 +19,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
 from cloudctl.services.iam import awspolicies
+from cloudctl.services.iam.boundary import usage_count
 from cloudctl.services.iam.common import (
     INLINE_LIMITS,
     MANAGED_LIMIT,
@@ -29,11 +30,14 @@ from cloudctl.services.iam.common import (
     check_policy,
     delete_conflict,
     limit_exceeded,
+    merge_tags,
     no_such_entity,
     paginate,
     policy_size,
+    tags_out,
     validation,
 )
+from cloudctl.services.iam.entities import list_entity_tags, tag_entity, untag_entity
 from cloudctl.services.iam.models import (
     Group,
     InlinePolicy,
@@ -69,13 +73,17 @@ async def owner_of(session: AsyncSession, account_id: str, kind: str,
     return role.role_id, role.name
 
 
-def _policy_out(row: ManagedPolicy, attachments: int) -> dict[str, Any]:
-    out = {"PolicyName": row.name, "PolicyId": row.policy_id, "Arn": row.arn, "Path": row.path,
-           "DefaultVersionId": row.default_version, "AttachmentCount": attachments,
-           "PermissionsBoundaryUsageCount": 0, "IsAttachable": True,
-           "CreateDate": row.created_at, "UpdateDate": row.updated_at}
+def _policy_out(row: ManagedPolicy, attachments: int, boundaries: int = 0,
+                tags: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "PolicyName": row.name, "PolicyId": row.policy_id, "Arn": row.arn, "Path": row.path,
+        "DefaultVersionId": row.default_version, "AttachmentCount": attachments,
+        "PermissionsBoundaryUsageCount": boundaries, "IsAttachable": True,
+        "CreateDate": row.created_at, "UpdateDate": row.updated_at}
     if row.description:
         out["Description"] = row.description
+    if tags and tags_out(row.tags_json):
+        out["Tags"] = tags_out(row.tags_json)
     return out
 
 
@@ -226,11 +234,12 @@ class PoliciesProvider(IamBase):
             row = ManagedPolicy(policy_id=ids.policy_id(), account_id=account.account_id,
                                 arn=arn(account.account_id, "policy", path, name), name=name,
                                 name_lower=name.lower(), path=path,
-                                description=params.get("Description"))
+                                description=params.get("Description"),
+                                tags_json=merge_tags("[]", params.get("Tags") or []))
             session.add(row)
             await session.flush()
             session.add(PolicyVersion(policy_id=row.policy_id, version_id="v1", document=document))
-        return {"Policy": _policy_out(row, 0)}
+        return {"Policy": _policy_out(row, 0, tags=True)}
 
     @operation("GetPolicy")
     async def get_policy(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -238,9 +247,12 @@ class PoliciesProvider(IamBase):
             account = await self.target_account(ctx, params, session)
             row = await self._managed(session, account.account_id, params["PolicyArn"])
             count = await self._attachments(session, account.account_id, params["PolicyArn"])
+            bounded = await usage_count(session, account.account_id, params["PolicyArn"])
         if isinstance(row, awspolicies.AwsPolicy):
-            return {"Policy": awspolicies.policy_out(row, count)}
-        return {"Policy": _policy_out(row, count)}
+            out = awspolicies.policy_out(row, count)
+            out["PermissionsBoundaryUsageCount"] = bounded
+            return {"Policy": out}
+        return {"Policy": _policy_out(row, count, bounded, tags=True)}
 
     @operation("ListPolicies")
     async def list_policies(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -273,7 +285,8 @@ class PoliciesProvider(IamBase):
             row = await self._managed(session, account.account_id, params["PolicyArn"])
             if isinstance(row, awspolicies.AwsPolicy):
                 raise validation("AWS managed policies cannot be deleted.")
-            if await self._attachments(session, account.account_id, row.arn):
+            if await self._attachments(session, account.account_id, row.arn) or \
+                    await usage_count(session, account.account_id, row.arn):
                 raise delete_conflict("Cannot delete a policy attached to entities.")
             versions = (await session.execute(select(func.count()).select_from(PolicyVersion)
                                               .where(PolicyVersion.policy_id == row.policy_id))
@@ -311,6 +324,27 @@ class PoliciesProvider(IamBase):
         return {"PolicyVersion": {"VersionId": version.version_id,
                                   "IsDefaultVersion": row.default_version == version.version_id,
                                   "CreateDate": version.created_at}}
+
+    async def _tagged_policy(self, session: AsyncSession, account_id: str,
+                             policy_arn: str) -> ManagedPolicy:
+        row = await self._managed(session, account_id, policy_arn)
+        if isinstance(row, awspolicies.AwsPolicy):
+            raise no_such_entity(f"Policy {policy_arn} was not found.")
+        return row
+
+    @operation("TagPolicy")
+    async def tag_policy(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        await tag_entity(self, ctx, params, "PolicyArn", self._tagged_policy)
+        return {}
+
+    @operation("UntagPolicy")
+    async def untag_policy(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        await untag_entity(self, ctx, params, "PolicyArn", self._tagged_policy)
+        return {}
+
+    @operation("ListPolicyTags")
+    async def list_policy_tags(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        return await list_entity_tags(self, ctx, params, "PolicyArn", self._tagged_policy)
 
     @operation("GetPolicyVersion")
     async def get_policy_version(self, ctx: RequestContext, params: dict[str, Any]) -> Result:

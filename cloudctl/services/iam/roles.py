@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
+from cloudctl.services.iam.boundary import boundary_out, check_boundary
 from cloudctl.services.iam.common import (
     IamBase,
     arn,
@@ -45,9 +46,24 @@ def role_out(role: Role) -> dict[str, Any]:
         "MaxSessionDuration": role.max_session_duration}
     if role.description:
         out["Description"] = role.description
+    boundary = boundary_out(role.permissions_boundary)
+    if boundary:
+        out["PermissionsBoundary"] = boundary
     tags = tags_out(role.tags_json)
     if tags:
         out["Tags"] = tags
+    return out
+
+
+def role_detail(role: Role) -> dict[str, Any]:
+    """``role_out`` with ``RoleLastUsed`` (GetRole; AWS lists roles without it)."""
+    out = role_out(role)
+    last: dict[str, Any] = {}
+    if role.last_used_at:
+        last["LastUsedDate"] = role.last_used_at
+        if role.last_used_region:
+            last["Region"] = role.last_used_region
+    out["RoleLastUsed"] = last
     return out
 
 
@@ -80,7 +96,8 @@ class RolesProvider(IamBase):
         return {"Path": row.path, "InstanceProfileName": row.name,
                 "InstanceProfileId": row.profile_id,
                 "Arn": arn(row.account_id, "instance-profile", row.path, row.name),
-                "CreateDate": row.created_at, "Roles": roles}
+                "CreateDate": row.created_at, "Roles": roles,
+                **({"Tags": tags} if (tags := tags_out(row.tags_json)) else {})}
 
     async def _profiles_page(self, session: AsyncSession, account_id: str,
                              params: dict[str, Any], *where: Any) -> Result:
@@ -99,11 +116,16 @@ class RolesProvider(IamBase):
             account = await self.target_account(ctx, params, session)
             await check_name_free(session, Role, account.account_id, name,
                                   f"Role with name {name} already exists.")
-            role = Role(role_id=ids.role_id(), account_id=account.account_id, name=name,
+            tags_json = merge_tags("[]", params.get("Tags") or [])
+            boundary = None
+            if params.get("PermissionsBoundary") is not None:
+                boundary = await check_boundary(session, account.account_id,
+                                                params["PermissionsBoundary"])
+            role = Role(permissions_boundary=boundary, role_id=ids.role_id(), account_id=account.account_id, name=name,
                         name_lower=name.lower(), path=path, trust_policy=trust,
                         description=params.get("Description"),
                         max_session_duration=_duration(params.get("MaxSessionDuration")),
-                        tags_json=merge_tags("[]", params.get("Tags") or []))
+                        tags_json=tags_json)
             session.add(role)
             await session.flush()
         return {"Role": role_out(role)}
@@ -113,7 +135,7 @@ class RolesProvider(IamBase):
         async with self.cloud.sessions() as session:
             account = await self.target_account(ctx, params, session)
             role = await get_role(session, account.account_id, params["RoleName"])
-        return {"Role": role_out(role)}
+        return {"Role": role_detail(role)}
 
     @operation("ListRoles")
     async def list_roles(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -157,6 +179,44 @@ class RolesProvider(IamBase):
         self.invalidate()
         return {}
 
+    @operation("PutRolePermissionsBoundary")
+    async def put_role_permissions_boundary(self, ctx: RequestContext,
+                                            params: dict[str, Any]) -> Result:
+        await self._set_boundary(ctx, params, params["PermissionsBoundary"])
+        return {}
+
+    @operation("DeleteRolePermissionsBoundary")
+    async def delete_role_permissions_boundary(self, ctx: RequestContext,
+                                               params: dict[str, Any]) -> Result:
+        await self._set_boundary(ctx, params, None)
+        return {}
+
+    async def _set_boundary(self, ctx: RequestContext, params: dict[str, Any],
+                            policy_arn: str | None) -> None:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            role = await get_role(session, account.account_id, params["RoleName"])
+            role.permissions_boundary = (None if policy_arn is None else
+                                         await check_boundary(session, account.account_id,
+                                                              policy_arn))
+        self.invalidate()
+
+    @operation("TagInstanceProfile")
+    async def tag_instance_profile(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        await tag_entity(self, ctx, params, "InstanceProfileName", self._profile)
+        return {}
+
+    @operation("UntagInstanceProfile")
+    async def untag_instance_profile(self, ctx: RequestContext,
+                                     params: dict[str, Any]) -> Result:
+        await untag_entity(self, ctx, params, "InstanceProfileName", self._profile)
+        return {}
+
+    @operation("ListInstanceProfileTags")
+    async def list_instance_profile_tags(self, ctx: RequestContext,
+                                         params: dict[str, Any]) -> Result:
+        return await list_entity_tags(self, ctx, params, "InstanceProfileName", self._profile)
+
     @operation("TagRole")
     async def tag_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         await tag_entity(self, ctx, params, "RoleName", get_role)
@@ -181,7 +241,8 @@ class RolesProvider(IamBase):
                                   f"Instance Profile {name} already exists.")
             row = InstanceProfile(profile_id="AIPA" + ids.user_id()[4:],
                                   account_id=account.account_id, name=name,
-                                  name_lower=name.lower(), path=path)
+                                  name_lower=name.lower(), path=path,
+                                  tags_json=merge_tags("[]", params.get("Tags") or []))
             session.add(row)
             await session.flush()
             return {"InstanceProfile": await self._profile_out(session, row)}

@@ -19,6 +19,7 @@ from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
+from cloudctl.services.iam.boundary import boundary_out, check_boundary
 from cloudctl.services.iam.common import (
     IamBase,
     arn,
@@ -46,7 +47,9 @@ from cloudctl.services.iam.models import (
     Group,
     GroupMember,
     LoginProfile,
+    ServiceCredential,
     SigningCertificate,
+    SshPublicKey,
     User,
 )
 from cloudctl.services.iam.names import check_user_name
@@ -58,6 +61,9 @@ def user_out(user: User) -> dict[str, Any]:
                            "CreateDate": user.created_at}
     if user.password_last_used:
         out["PasswordLastUsed"] = user.password_last_used
+    boundary = boundary_out(user.permissions_boundary)
+    if boundary:
+        out["PermissionsBoundary"] = boundary
     tags = tags_out(user.tags_json)
     if tags:
         out["Tags"] = tags
@@ -115,9 +121,14 @@ class UsersProvider(IamBase):
             account = await self.target_account(ctx, params, session)
             await check_name_free(session, User, account.account_id, name,
                                   f"User with name {name} already exists.")
+            tags_json = merge_tags("[]", params.get("Tags") or [])
+            boundary = None
+            if params.get("PermissionsBoundary") is not None:
+                boundary = await check_boundary(session, account.account_id,
+                                                params["PermissionsBoundary"])
             user = User(user_id=ids.user_id(), account_id=account.account_id, name=name,
-                        name_lower=name.lower(), path=path,
-                        tags_json=merge_tags("[]", params.get("Tags") or []))
+                        name_lower=name.lower(), path=path, tags_json=tags_json,
+                        permissions_boundary=boundary)
             session.add(user)
             await session.flush()
         return {"User": user_out(user)}
@@ -168,6 +179,9 @@ class UsersProvider(IamBase):
         await delete_entity(self, ctx, params, "UserName", _deletable_user, lambda u: u.user_id, (
             (AccessKey, AccessKey.user_id, "delete access keys"),
             (SigningCertificate, SigningCertificate.user_id, "delete signing certificates"),
+            (SshPublicKey, SshPublicKey.user_id, "delete SSH public keys"),
+            (ServiceCredential, ServiceCredential.user_id,
+             "delete service specific credentials"),
             (GroupMember, GroupMember.user_id, "remove users from group"),
             *POLICY_DEPENDENTS,
             (LoginProfile, LoginProfile.user_id, "delete login profile")))
@@ -175,6 +189,29 @@ class UsersProvider(IamBase):
             await bump_epoch(session)
         self.invalidate()
         return {}
+
+    @operation("PutUserPermissionsBoundary")
+    async def put_user_permissions_boundary(self, ctx: RequestContext,
+                                            params: dict[str, Any]) -> Result:
+        await self._set_boundary(ctx, params, params["PermissionsBoundary"])
+        return {}
+
+    @operation("DeleteUserPermissionsBoundary")
+    async def delete_user_permissions_boundary(self, ctx: RequestContext,
+                                               params: dict[str, Any]) -> Result:
+        await self._set_boundary(ctx, params, None)
+        return {}
+
+    async def _set_boundary(self, ctx: RequestContext, params: dict[str, Any],
+                            policy_arn: str | None) -> None:
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            user = await get_user(session, account.account_id, params["UserName"])
+            user.permissions_boundary = (None if policy_arn is None else
+                                         await check_boundary(session, account.account_id,
+                                                              policy_arn))
+            await bump_epoch(session)  # cached credentials say whether a boundary applies
+        self.invalidate()
 
     @operation("TagUser")
     async def tag_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:

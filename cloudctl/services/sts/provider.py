@@ -30,7 +30,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import MESSAGE_CONTEXT, PolicyAuthorizer
-from cloudctl.services.iam.models import Account, Role, StsSession
+from cloudctl.services.iam.models import AccessKey, Account, Role, StsSession
 from cloudctl.services.iam.names import (
     check_external_id,
     check_federated_name,
@@ -38,6 +38,7 @@ from cloudctl.services.iam.names import (
     check_session_tags,
 )
 from cloudctl.services.iam.policy import AuthzRequest, PolicyError, evaluate, validate_policy
+from cloudctl.services.iam.usage import note_role_use
 
 MIN_DURATION = 900
 PURGE_AFTER = timedelta(days=1)
@@ -181,6 +182,7 @@ class StsProvider(Provider):
         attributes = {"role_id": role.role_id, "role_arn": full_role_arn,
                       "role_session_name": session_name, "session_tags": tags,
                       "source_identity": params.get("SourceIdentity")}
+        await note_role_use(self.cloud.sessions, role.role_id, ctx.region)
         creds = await self._issue(account_id, "assumed-role", assumed_arn,
                                   f"{role.role_id}:{session_name}", role.role_id, duration,
                                   self._session_policy(params), attributes,
@@ -232,6 +234,25 @@ class StsProvider(Provider):
         return {"Credentials": creds, "FederatedUser": {
             "FederatedUserId": f"{credential.account_id}:{name}", "Arn": arn},
             "PackedPolicySize": 0}
+
+    @operation("GetAccessKeyInfo")
+    async def get_access_key_info(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        """The account that owns an access key (long-term or temporary) of this cloud."""
+        key_id = str(params.get("AccessKeyId") or "")
+        if not 16 <= len(key_id) <= 128 or not key_id.isalnum():
+            raise _validation("1 validation error detected: Value at 'accessKeyId' failed to "
+                              "satisfy constraint: Member must satisfy regular expression "
+                              "pattern: [\\w]*")
+        async with self.cloud.sessions() as session:
+            account = (await session.execute(select(AccessKey.account_id).where(
+                AccessKey.access_key_id == key_id))).scalar_one_or_none()
+            if account is None:
+                account = (await session.execute(select(StsSession.account_id).where(
+                    StsSession.access_key_id == key_id))).scalar_one_or_none()
+        if account is None:
+            raise AwsError(f"The access key ID {key_id} does not exist in this cloud.",
+                           code="InvalidParameterValue", status=400)
+        return {"Account": account}
 
     @operation("DecodeAuthorizationMessage")
     async def decode_authorization_message(self, ctx: RequestContext,

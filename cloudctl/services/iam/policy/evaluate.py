@@ -4,7 +4,7 @@ Owns ``AuthzRequest``, ``Decision``, ``PolicySet`` (a principal's compiled ident
 policies with a per-action index of candidate statements) and ``evaluate``.
 Identity allows and resource-policy allows combine as AWS does: within one
 account either suffices; across accounts both are needed. Session policies (STS)
-only ever narrow the identity's permissions.
+and permissions boundaries only ever narrow the identity's permissions.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def _scan(statements: tuple[Statement, ...], resource: str, request: AuthzReques
 
 def _one(request: AuthzRequest, action: str, resource: str, identity: PolicySet | None,
          resource_policy: PolicySet | None, session: PolicySet | None,
-         cross_account: bool) -> Decision:
+         cross_account: bool, boundary: PolicySet | None = None) -> Decision:
     id_deny, id_allow = (_scan(identity.candidates(action), resource, request, False)
                          if identity is not None else (None, None))
     if id_deny is not None:
@@ -139,6 +139,14 @@ def _one(request: AuthzRequest, action: str, resource: str, identity: PolicySet 
         res_deny, res_allow = _scan(resource_policy.candidates(action), resource, request, True)
         if res_deny is not None:
             return Decision("Deny", res_deny.sid, "resource")
+    if boundary is not None:
+        # a permissions boundary caps the identity allows (resource-policy grants to the
+        # principal stay, as on AWS); its explicit deny denies
+        b_deny, b_allow = _scan(boundary.candidates(action), resource, request, False)
+        if b_deny is not None:
+            return Decision("Deny", b_deny.sid, "boundary")
+        if b_allow is None:
+            id_allow = None
     if session is not None:
         s_deny, s_allow = _scan(session.candidates(action), resource, request, False)
         if s_deny is not None:
@@ -160,9 +168,15 @@ def evaluate(request: AuthzRequest,
              identity_policies: PolicySet | Iterable[PolicySource] | None,
              resource_policy: PolicySet | PolicySource | None = None,
              *, resource_account: str | None = None,
-             session_policies: PolicySet | Iterable[PolicySource] | None = None) -> Decision:
-    """The AWS decision for ``request``; every resource must be allowed."""
+             session_policies: PolicySet | Iterable[PolicySource] | None = None,
+             boundary_policies: PolicySet | Iterable[PolicySource] | None = None) -> Decision:
+    """The AWS decision for ``request``; every resource must be allowed.
+
+    ``boundary_policies`` (a permissions boundary) intersect the identity allows like
+    session policies do; resource-policy allows within the account are not capped.
+    """
     identity = as_policy_set(identity_policies)
+    boundary = as_policy_set(boundary_policies)
     session = as_policy_set(session_policies)
     res_set: PolicySet | None = None
     if resource_policy is not None:
@@ -173,7 +187,7 @@ def evaluate(request: AuthzRequest,
     action = request.action.lower()
     result: Decision | None = None
     for resource in request.resources or ("*",):
-        decision = _one(request, action, resource, identity, res_set, session, cross)
+        decision = _one(request, action, resource, identity, res_set, session, cross, boundary)
         if decision.effect == "Deny":
             return decision
         if result is None or (result.allowed and not decision.allowed):
