@@ -155,6 +155,10 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         preflight = await _s3_preflight(cloud, wire, request_id)
         if preflight is not None:
             return await _to_response(preflight, request)
+    if "s3.website" in cloud.services:  # a static website endpoint request (S3)
+        page = await cloud.services["s3.website"].serve(wire, request_id)
+        if page is not None:
+            return await _to_response(page, request)
     if request.method == "POST" and "s3.post" in cloud.services \
             and (wire.header("Content-Type") or "").lower().startswith("multipart/form-data"):
         posted = await _s3_post(cloud, wire, request, request_id)
@@ -165,6 +169,9 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
     caller = "-"
     operation = "-"
     codec = None
+    ctx: RequestContext | None = None
+    params: dict[str, Any] = {}
+    error_code: str | None = None
     try:
         max_query = int(cloud.properties.get(core_props.MAX_QUERY_BYTES))
         if len(wire.raw_query) > max_query:
@@ -194,6 +201,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         parsed = codec.parse(parse_wire)
         protocol = parsed.protocol
         operation = parsed.operation.name
+        params = parsed.params
         ctx = RequestContext(
             request_id=request_id,
             service=route.service,
@@ -216,6 +224,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         result = await handler(ctx, parsed.params)
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:
+        error_code = error.code
         wire_response = _error(codec, route, error, request_id, protocol)
     except BodyTimeout:
         wire_response = _error(codec, route, AwsError(REQUEST_TIMEOUT, code="RequestTimeout"),
@@ -241,6 +250,11 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             wire_response.headers.update(
                 await cloud.services["s3.cors"].actual_headers(wire, route.path))
     response = await _to_response(wire_response, request, request_id)
+    access_log = cloud.services.get("s3.access_log")
+    if access_log is not None and route is not None and route.service == "s3":
+        access_log.note(wire if ctx is None else ctx.wire, ctx, params,
+                        wire_response.status, error_code, response.headers,
+                        response.body_length, started, request_id)
     if cloud.properties.get(core_props.LOG_REQUESTS):
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
                  operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)
