@@ -249,4 +249,5 @@ class WebsiteProvider(S3Provider):
         if not bucket.website:
             raise s3_error("NoSuchWebsiteConfiguration", "The specified bucket does not have a "
                            "website configuration", 404, BucketName=bucket.name)
-        return loads(bucket.website, {})
+        config: dict[str, Any] = loads(bucket.website, {})
+        return config
