@@ -162,7 +162,7 @@ class WebsiteEndpoint:
             return await self._object(wire, bucket_name, lookup, request_id, head)
         except AwsError as error:
             failure = error
-        if failure.status == 404 and not key.endswith("/") and key:
+        if failure.status in (403, 404) and not key.endswith("/") and key:
             try:
                 await self._read(wire, bucket_name, f"{key}/{suffix}", head=True)
             except AwsError:
