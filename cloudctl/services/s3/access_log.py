@@ -151,6 +151,9 @@ class AccessLog:
             length = wire.header("x-amz-decoded-content-length") \
                 or wire.header("Content-Length") or ""
         size = int(total) if total.isdigit() else int(length) if str(length).isdigit() else 0
+        sent = str((headers or {}).get("Content-Length") or "")
+        if not bytes_sent and wire.method != "HEAD" and sent.isdigit():
+            bytes_sent = int(sent)  # a whole-body response: its length was sent
         uri = f"{wire.method} {wire.path}{'?' + wire.raw_query if wire.raw_query else ''} HTTP/1.1"
         version = (headers or {}).get("x-amz-version-id") or params.get("VersionId") or ""
         elapsed = (time.perf_counter() - started) * 1000
