@@ -34,9 +34,10 @@ from cloudctl.services.network.models import (  # noqa: F401
     SecurityGroupRow,
     SecurityGroupRuleRow,
 )
-from cloudctl.services.s3.models import S3Bucket, S3Object, S3Part, S3Upload
+from cloudctl.services.s3.models import S3Bucket, S3LogRecord, S3Object, S3Part, S3Upload
 
 metadata = Base.metadata
 
-__all__ = ["AccessKey", "Account", "PropertyValue", "S3Bucket", "S3Object", "S3Part", "S3Upload",
+__all__ = ["AccessKey", "Account", "PropertyValue", "S3Bucket", "S3LogRecord", "S3Object", "S3Part",
+           "S3Upload",
            "User", "Zone", "metadata"]

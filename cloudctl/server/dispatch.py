@@ -38,6 +38,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
 from cloudctl.server.guard import BodyTimeout
 from cloudctl.server.regions import serving_region
+from cloudctl.server.runtime import Completed
 
 log = logging.getLogger("cloudctl.api")
 
@@ -155,6 +156,9 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
     caller = "-"
     operation = "-"
     codec = None
+    ctx: RequestContext | None = None
+    params: dict[str, Any] = {}
+    error_code: str | None = None
     try:
         max_query = int(cloud.properties.get(core_props.MAX_QUERY_BYTES))
         if len(wire.raw_query) > max_query:
@@ -184,6 +188,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         parsed = codec.parse(parse_wire)
         protocol = parsed.protocol
         operation = parsed.operation.name
+        params = parsed.params
         ctx = RequestContext(
             request_id=request_id,
             service=route.service,
@@ -208,6 +213,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         result = await handler(ctx, parsed.params)
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:
+        error_code = error.code
         wire_response = _error(codec, route, error, request_id, protocol)
     except BodyTimeout:
         wire_response = _error(codec, route, AwsError(REQUEST_TIMEOUT, code="RequestTimeout"),
@@ -231,6 +237,13 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
         for hook in cloud.hooks:
             await hook.decorate(route, wire, request, request_id, wire_response)
     response = await _to_response(wire_response, request, request_id)
+    if route is not None and cloud.hooks:
+        done = Completed(route=route, wire=wire if ctx is None else ctx.wire, ctx=ctx,
+                         params=params, status=wire_response.status, error_code=error_code,
+                         headers=response.headers, bytes_sent=response.body_length,
+                         started=started, request_id=request_id)
+        for hook in cloud.hooks:
+            hook.completed(done)
     if cloud.properties.get(core_props.LOG_REQUESTS):
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
                  operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)

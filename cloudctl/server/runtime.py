@@ -4,8 +4,9 @@ A service that keeps a runtime object (its store, its controller, a lock) declar
 ``RuntimeKey[T]`` beside it and puts the object in ``cloud.runtime``; readers get a
 ``T`` back, so mypy and import-linter see every dependency (no string lookups, no
 ``Any``). Request hooks (``RequestHook``) let a service handle what the generic
-dispatch does not know about (S3's CORS preflights, browser form POSTs and CORS
-response headers) without the dispatcher naming the service.
+dispatch does not know about (S3's CORS preflights, website endpoints, browser form
+POSTs, CORS response headers and access logs) without the dispatcher naming the
+service.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from cloudctl.protocol.wire import WireRequest, WireResponse
+    from cloudctl.server.context import RequestContext
     from cloudctl.server.router import Route
 
 T = TypeVar("T")
@@ -62,6 +64,22 @@ class Runtime:
         return value
 
 
+@dataclass(frozen=True)
+class Completed:
+    """A request that was answered (for hooks that record requests: S3 access logs)."""
+
+    route: Route
+    wire: WireRequest
+    ctx: RequestContext | None  # None: refused before it was authenticated
+    params: dict[str, Any]
+    status: int
+    error_code: str | None
+    headers: Any
+    bytes_sent: int
+    started: float  # time.perf_counter() at arrival
+    request_id: str
+
+
 class RequestHook(Protocol):
     """A service's handling around the generic dispatch."""
 
@@ -75,3 +93,6 @@ class RequestHook(Protocol):
     async def decorate(self, route: Route, wire: WireRequest, request: web.Request,
                        request_id: str, response: WireResponse) -> None:
         """Add the service's headers to a response of one of its routes."""
+
+    def completed(self, done: Completed) -> None:
+        """A request was answered (cheap: called on every request)."""

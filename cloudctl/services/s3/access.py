@@ -124,7 +124,11 @@ class BucketPolicies:
         if not name:
             return None, None
         row = await self.row(str(name))
-        return (row.policy, row.account_id) if row is not None else (None, None)
+        if row is None:
+            return None, None
+        from cloudctl.services.s3.public_access import effective_policy
+
+        return effective_policy(row, ctx.account_id), row.account_id
 
     async def row(self, name: str) -> S3Bucket | None:
         """A detached snapshot of bucket ``name`` (None: no such bucket).
@@ -200,16 +204,27 @@ async def check(cloud: Cloud, ctx: RequestContext, bucket: S3Bucket, action: str
             verdict = ("Allow" if ctx.account_id == bucket.account_id else "ImplicitDeny",
                        True)
         else:
-            verdict = await decide(ctx, action, [resource], bucket.policy, bucket.account_id)
+            from cloudctl.services.s3.public_access import effective_policy
+
+            verdict = await decide(ctx, action, [resource],
+                                   effective_policy(bucket, ctx.account_id), bucket.account_id)
     effect, identity_allows = verdict
     if effect == "Allow":
         return
     if effect == "Deny" or (ctx.credential is not None and not identity_allows):
         raise access_denied()
     caller = ctx.account_id
+    if bucket.ownership == "BucketOwnerEnforced":  # ACLs disabled: only the owner's
+        if caller is not None and caller == bucket.account_id:
+            return
+        raise access_denied()
     if caller is not None and caller == object_owner:
         return
     document = acls.load(object_acl if key is not None and object_acl else bucket.acl)
+    if bucket.public_access:
+        from cloudctl.services.s3.public_access import effective_acl
+
+        document = effective_acl(bucket, document)
     if acls.grants(document, caller_canonical, caller is not None, permission):
         return
     raise access_denied()

@@ -174,6 +174,10 @@ class S3Provider(Provider):
     async def authorize(self, session: AnySession, ctx: RequestContext, bucket: S3Bucket,
                         action: str, permission: str, *, key: str | None = None,
                         object_acl: str | None = None, object_owner: str | None = None) -> None:
+        if bucket.request_payment:
+            from cloudctl.services.s3.bucket_options import check_payer
+
+            check_payer(ctx, bucket)
         cred = ctx.credential
         if (cred is not None and cred.account_id == bucket.account_id and not bucket.policy
                 and cred.attributes.get("account_admin") and not cred.is_temporary):

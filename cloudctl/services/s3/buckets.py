@@ -10,10 +10,29 @@ from sqlalchemy.exc import IntegrityError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import identity
+from cloudctl.services.s3 import identity, ownership, public_access
 from cloudctl.services.s3.base import S3Provider, check_bucket_name
 from cloudctl.services.s3.errors import malformed_xml, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, S3Upload
+
+
+def bucket_features(params: dict[str, Any], acl: acls.Acl, owner: identity.Owner
+                    ) -> dict[str, Any]:
+    """Columns CreateBucket sets from ``x-amz-bucket-object-lock-enabled`` (Object Lock,
+    which turns versioning on) and ``x-amz-object-ownership``."""
+    out: dict[str, Any] = {}
+    if params.get("ObjectLockEnabledForBucket"):
+        out.update(object_lock='{"ObjectLockEnabled":"Enabled"}', versioning="Enabled")
+    mode = params.get("ObjectOwnership")
+    if mode is not None:
+        if mode not in ownership.MODES:
+            raise s3_error("InvalidArgument", "Invalid x-amz-object-ownership header",
+                           ArgumentName="x-amz-object-ownership", ArgumentValue=str(mode))
+        if mode == ownership.ENFORCED and len(acl.get("Grants") or []) > 1:
+            raise s3_error("InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set "
+                           "with ObjectOwnership's BucketOwnerEnforced setting")
+        out["ownership"] = str(mode)
+    return out
 
 
 class BucketProvider(S3Provider):
@@ -36,7 +55,7 @@ class BucketProvider(S3Provider):
                 owner = await identity.owner_of(session, account)
                 acl = await acls.from_request(session, params, owner) or acls.canned("private", owner)
                 session.add(S3Bucket(name=name, account_id=account, region=region,
-                                     acl=acls.dump(acl)))
+                                     acl=acls.dump(acl), **bucket_features(params, acl, owner)))
                 try:
                     await session.commit()
                     self.forget(name)
@@ -117,6 +136,9 @@ class BucketProvider(S3Provider):
         async with self.cloud.sessions() as session:
             bucket = await self.owned_bucket(session, ctx, params["Bucket"],
                                              "s3:PutBucketVersioning")
+            if bucket.object_lock and status != "Enabled":
+                raise s3_error("InvalidBucketState", "An Object Lock configuration is present "
+                               "on this bucket, so the versioning state cannot be changed.", 409)
             bucket.versioning = str(status)
             await session.commit()
         self.forget(bucket.name)
@@ -127,6 +149,8 @@ class BucketProvider(S3Provider):
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, params["Bucket"])
             await self.authorize(session, ctx, bucket, "s3:GetBucketAcl", "READ_ACP")
+            if ownership.enforced(bucket):
+                return ownership.owner_acl(await identity.owner_of(session, bucket.account_id))
         return acls.load(bucket.acl)
 
     @operation("PutBucketAcl")
@@ -139,6 +163,8 @@ class BucketProvider(S3Provider):
             if acl is None:
                 raise s3_error("MissingSecurityHeader", "Your request was missing a required "
                                "header", MissingHeaderName="x-amz-acl")
+            ownership.check_bucket_acl(bucket, acl, owner)
+            public_access.refuse_public_acl(bucket, acl)
             bucket.acl = acls.dump(acl)
             await session.commit()
         self.forget(bucket.name)

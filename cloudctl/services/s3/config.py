@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
-from cloudctl.services.s3 import access, cors, sse, versioning
+from cloudctl.services.s3 import access, cors, public_access, sse, versioning
 from cloudctl.services.s3.access import POLICY_MAX_BYTES, policy_admin, policy_size
 from cloudctl.services.s3.base import HTTP_STATUS_KEY, S3Provider, dumps, loads
 from cloudctl.services.s3.errors import invalid_argument, malformed_xml, s3_error
@@ -138,6 +138,7 @@ class ConfigProvider(S3Provider):
                           text: str | None) -> dict[str, Any]:
         async with self.cloud.sessions() as session:
             bucket = await self._policy_bucket(session, ctx, params, action)
+            public_access.refuse_public_policy(bucket, text)
             bucket.policy = text
             await session.commit()
         self.forget(bucket.name)

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
-from cloudctl.services.s3 import access, conditions, identity, inline, sse, versioning
+from cloudctl.services.s3 import access, conditions, features, identity, inline, sse, versioning
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.archive import check_readable, check_storage_class
@@ -95,8 +95,9 @@ class CopyProvider(S3Provider):
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            features.check_object_write(bucket, params)
             encrypt = sse.requested(params, bucket.encryption)
-            account = ctx.account_id or bucket.account_id
+            account = features.object_owner(bucket, ctx.account_id or bucket.account_id, params)
             owner = await identity.owner_of(session, account)
             bucket_owner = await identity.owner_of(session, bucket.account_id)
             acl = await acls.from_request(session, params, owner, bucket_owner) \
@@ -104,6 +105,8 @@ class CopyProvider(S3Provider):
         headers = request_headers(params) if directive == "REPLACE" else loads(source.headers, {})
         for name_ in ("ServerSideEncryption", "UploadId", "Restore"):
             headers.pop(name_, None)  # the copy is a new object, not restored, not uploaded
+        features.object_lock.apply(bucket, params, ctx, headers)
+        features.replication.strip(headers)
         data_key = sse.DataKey.new() if encrypt else None
         sse_key = None
         if data_key is not None:

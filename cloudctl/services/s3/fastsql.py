@@ -42,7 +42,9 @@ _QUOTED = ", ".join(f'"{c}"' for c in _COLUMNS)
 _SELECT_CURRENT = (f"SELECT {_QUOTED} FROM s3_objects "
                    "WHERE bucket = ? AND \"key\" = ? AND latest = 1")
 _BUCKET_COLUMNS = ("name", "account_id", "region", "created_at", "versioning", "acl", "policy",
-                   "lifecycle", "cors", "tags", "encryption")
+                   "lifecycle", "cors", "tags", "encryption", "public_access", "ownership",
+                   "object_lock", "logging", "website", "replication", "request_payment",
+                   "accelerate", "inventory")
 _SELECT_BUCKET = (f"SELECT {', '.join(_BUCKET_COLUMNS)} FROM s3_buckets WHERE name = ?")
 _NULL_BLOB = ("SELECT blob_id FROM s3_objects "
               "WHERE bucket = ? AND \"key\" = ? AND version_id = 'null'")

@@ -5,8 +5,10 @@
   ``PostUploads`` before routing, with the body streamed;
 - object and part uploads (``PUT``, and ``POST`` forms) leave their body in
   ``wire.stream`` for the provider instead of being read whole;
+- static website endpoint requests (``<bucket>.s3-website...``) answered by
+  ``WebsiteEndpoint``;
 - every S3 response carries ``x-amz-request-id``, and the bucket's CORS headers when
-  the request has an ``Origin``.
+  the request has an ``Origin``; every finished S3 request is noted for access logs.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.server import router
 from cloudctl.server.dispatch import REQUEST_TIMEOUT, client_gone, error_response
 from cloudctl.server.guard import BodyTimeout
-from cloudctl.server.runtime import RuntimeKey
+from cloudctl.server.runtime import Completed, RuntimeKey
 
 if TYPE_CHECKING:
+    from cloudctl.services.s3.access_log import AccessLog
     from cloudctl.services.s3.cors import Cors
     from cloudctl.services.s3.post import PostUploads
+    from cloudctl.services.s3.website import WebsiteEndpoint
 
 log = logging.getLogger("cloudctl.api")
 
@@ -61,13 +65,19 @@ def is_upload(wire: WireRequest) -> bool:
 class S3RequestHook:
     """Installed by S3's assembly; the dispatcher knows it only as a ``RequestHook``."""
 
-    def __init__(self, cors: Cors, post: PostUploads) -> None:
-        self.cors, self.post = cors, post
+    def __init__(self, cors: Cors, post: PostUploads, website: WebsiteEndpoint) -> None:
+        self.cors, self.post, self.website = cors, post, website
+        self.access_log: AccessLog | None = None  # set when the recorder starts
 
     async def intercept(self, wire: WireRequest, request: web.Request,
                         request_id: str) -> WireResponse | None:
         if request.method == "OPTIONS":
-            return await self._preflight(wire, request_id)
+            preflight = await self._preflight(wire, request_id)
+            if preflight is not None:
+                return preflight
+        page = await self.website.serve(wire, request_id)  # a static website endpoint
+        if page is not None:
+            return page
         if request.method == "POST" and (wire.header("Content-Type") or "").lower().startswith(
                 "multipart/form-data"):
             return await self._post(wire, request, request_id)
@@ -83,6 +93,12 @@ class S3RequestHook:
         response.headers.setdefault("x-amz-request-id", request_id)
         if "Origin" in request.headers:
             response.headers.update(await self.cors.actual_headers(wire, route.path))
+
+    def completed(self, done: Completed) -> None:
+        if self.access_log is not None and done.route.service == "s3":
+            self.access_log.note(done.wire, done.ctx, done.params, done.status,
+                                 done.error_code, done.headers, done.bytes_sent, done.started,
+                                 done.request_id)
 
     async def _preflight(self, wire: WireRequest, request_id: str) -> WireResponse | None:
         """A CORS preflight answered from the bucket's rules (None: not an S3 request)."""

@@ -46,6 +46,17 @@ class S3Bucket(Base):
     cors: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[str | None] = mapped_column(Text, nullable=True)
     encryption: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # bucket features (``public_access.py``, ``ownership.py``, ``object_lock.py``,
+    # ``access_log.py``, ``website.py``, ``replication.py``, ``bucket_options.py``)
+    public_access: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ownership: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    object_lock: Mapped[str | None] = mapped_column(Text, nullable=True)
+    logging: Mapped[str | None] = mapped_column(Text, nullable=True)
+    website: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replication: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request_payment: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    accelerate: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    inventory: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class S3Object(Base):
@@ -106,6 +117,19 @@ def built(cls: type[_Row], **fields: Any) -> _Row:
 def object_row(**fields: Any) -> S3Object:
     """An :class:`S3Object` built as :func:`built` does."""
     return built(S3Object, **fields)
+
+
+class S3LogRecord(Base):
+    """A server access log record waiting for delivery (``access_log.py``): any API
+    process appends; the leader writes them as log objects and deletes them."""
+
+    __tablename__ = "s3_log_records"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(63), index=True)
+    line: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class S3Upload(Base):

@@ -18,7 +18,7 @@ from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import conditions, identity, sse, versioning
+from cloudctl.services.s3 import conditions, features, identity, sse, versioning
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.archive import check_storage_class
 from cloudctl.services.s3.base import (
@@ -68,13 +68,15 @@ class MultipartProvider(S3Provider):
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, params["Bucket"])
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            features.check_object_write(bucket, params)
             encrypt = sse.requested(params, bucket.encryption)
-            account = ctx.account_id or bucket.account_id
+            account = features.object_owner(bucket, ctx.account_id or bucket.account_id, params)
             owner = await identity.owner_of(session, account)
             bucket_owner = await identity.owner_of(session, bucket.account_id)
             acl = await acls.from_request(session, params, owner, bucket_owner) \
                 or acls.canned("private", owner)
             headers = request_headers(params)
+            features.object_lock.apply(bucket, params, ctx, headers)
             algorithm = params.get("ChecksumAlgorithm")
             if algorithm:
                 headers["ChecksumAlgorithm"] = str(algorithm)

@@ -22,8 +22,13 @@ from cloudctl.services.s3 import (
     access,
     conditions,
     fastsql,
+    features,
     identity,
     inline,
+    object_lock,
+    ownership,
+    public_access,
+    replication,
     sse,
     versioning,
 )
@@ -107,6 +112,7 @@ async def commit_version(provider: S3Provider, bucket_name: str,
             bucket = await provider.snapshot(bucket_name) if attempt == 0 \
                 else await provider.bucket(session, bucket_name)
             row = await make_row(bucket)
+            replication.stamp(bucket, row)
             try:
                 if condition is not None:
                     await versioning.lock_key(session, bucket.name, row.key)
@@ -174,6 +180,8 @@ def describe(row: S3Object, params: dict[str, Any]) -> dict[str, Any]:
         out["PartsCount"] = row.parts
     if headers.get("ServerSideEncryption"):
         out["ServerSideEncryption"] = headers["ServerSideEncryption"]
+    object_lock.describe(headers, out)
+    replication.describe(headers, out)
     tags = loads(row.tags, {})
     if tags:
         out["TagCount"] = len(tags)
@@ -241,8 +249,10 @@ class ObjectProvider(S3Provider):
         async with LazySession(self.cloud.sessions) as session:
             bucket = await self.snapshot(name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
+            features.check_object_write(bucket, params)
             encrypt = sse.requested(params, bucket.encryption)
-            owner_account = ctx.account_id or bucket.account_id
+            owner_account = ownership.object_owner(bucket, ctx.account_id or bucket.account_id,
+                                                   params)
             owner = identity.cached(owner_account) \
                 or await identity.owner_of(session(), owner_account)
             bucket_owner = identity.cached(bucket.account_id) \
@@ -271,6 +281,7 @@ class ObjectProvider(S3Provider):
         try:
             checksums = payload.verify()
             headers = request_headers(params)
+            object_lock.apply(bucket, params, ctx, headers)
             sse_key = None
             if data_key is not None:
                 headers["ServerSideEncryption"] = sse.AES256
@@ -374,9 +385,12 @@ class ObjectProvider(S3Provider):
                         S3Object.delete_marker.is_(False)))).first()
                     etag = None if found is None else str(found.etag)
                 conditions.check_write(condition, etag)
+            if version_id and object_lock.enabled(bucket):
+                await object_lock.check_delete(self, session, ctx, bucket, key, version_id)
             garbage, out = await versioning.remove(session, bucket, key,
                                                    ctx.account_id or bucket.account_id,
                                                    version_id)
+            await replication.stamp_marker(session, bucket, key, out)
             await session.commit()
         for blob_id in garbage:
             with contextlib.suppress(Exception):
@@ -421,8 +435,10 @@ class ObjectProvider(S3Provider):
     @operation("GetObjectAcl")
     async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         async with self.cloud.sessions() as session:
-            _, row = await self.object_for_read(session, ctx, params, "s3:GetObjectAcl",
-                                                "READ_ACP")
+            bucket, row = await self.object_for_read(session, ctx, params, "s3:GetObjectAcl",
+                                                     "READ_ACP")
+            if ownership.enforced(bucket):
+                return ownership.owner_acl(await identity.owner_of(session, bucket.account_id))
         return acls.load(row.acl)
 
     @operation("PutObjectAcl")
@@ -432,10 +448,12 @@ class ObjectProvider(S3Provider):
                                                      "WRITE_ACP", attached=True)
             owner = await identity.owner_of(session, row.owner_account)
             bucket_owner = await identity.owner_of(session, bucket.account_id)
+            ownership.check_object_acl(bucket, params)
             acl = await acls.from_request(session, params, owner, bucket_owner)
             if acl is None:
                 raise s3_error("MissingSecurityHeader", "Your request was missing a required "
                                "header", MissingHeaderName="x-amz-acl")
+            public_access.refuse_public_acl(bucket, acl)
             row.acl = acls.dump(acl)
             await session.commit()
         return {}

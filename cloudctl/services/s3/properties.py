@@ -65,3 +65,18 @@ INLINE_MAX_BYTES = registry.define(PropertyDef(
     "blob. Encrypted objects are stored encrypted either way.",
     minimum=0, maximum=1 << 20,
 ))
+REPLICATION_INTERVAL = registry.define(PropertyDef(
+    "objectstorage.replication_interval_sec", PropertyType.INTEGER, "2",
+    "Seconds between passes of the bucket replication copier over replicated buckets.",
+    minimum=1, maximum=86400,
+))
+LOG_FLUSH_INTERVAL = registry.define(PropertyDef(
+    "objectstorage.access_log_flush_sec", PropertyType.INTEGER, "5",
+    "Seconds between deliveries of server access log records to their target buckets.",
+    minimum=1, maximum=86400,
+))
+INVENTORY_INTERVAL = registry.define(PropertyDef(
+    "objectstorage.inventory_interval_sec", PropertyType.INTEGER, "86400",
+    "Seconds between inventory reports (a Daily inventory is one a day; lower for tests).",
+    minimum=1, maximum=7 * 86400,
+))

@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import select
 
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
+from cloudctl.services.s3 import object_lock, versioning
 from cloudctl.services.s3 import properties as props
-from cloudctl.services.s3 import versioning
 from cloudctl.services.s3.base import S3Provider, loads
 from cloudctl.services.s3.models import S3Bucket, S3Object, S3Upload
 from cloudctl.services.s3.store import blob_age
@@ -136,7 +136,8 @@ class ReconcileProvider(S3Provider):
                     nve = rule.get("NoncurrentVersionExpiration") or {}
                     became = noncurrent_since.get(row.key)
                     if not row.latest and became is not None and nve.get("NoncurrentDays") \
-                            and clock >= became + timedelta(days=int(nve["NoncurrentDays"])):
+                            and clock >= became + timedelta(days=int(nve["NoncurrentDays"])) \
+                            and not object_lock.protected(row, datetime.now(UTC)):
                         dropped, _ = await versioning.remove(session, bucket, row.key,
                                                              row.owner_account, row.version_id)
                         garbage += dropped
