@@ -21,6 +21,10 @@ naming an account (its root ARN or id) delegates to that account's IAM policies,
 on AWS: a user of the account needs its own identity allow, in the resource's
 account as in another (``_evaluate``). Only the root itself is granted by it.
 ``aws:username`` exists for IAM users only (role and federated sessions have none).
+``aws:MultiFactorAuthPresent`` is set in every session (true when STS checked an MFA
+code for it, ``aws:MultiFactorAuthAge`` then counting seconds since) and absent for
+long-term keys, as on AWS. ``UNSIGNED_OPERATIONS`` (AssumeRoleWithWebIdentity and
+AssumeRoleWithSAML, unsigned on AWS) pass without a caller: their token is the proof.
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ ACTION_PREFIXES: dict[str, str] = {
     "cloudformation": "cloudformation", "properties": "euprop", "empyrean": "euserv",
 }
 ALWAYS_ALLOWED = frozenset({"sts:getcalleridentity"})
+# STS calls made with a token from an identity provider instead of a signature (unsigned
+# on AWS): the provider checks the token and the role's trust policy itself
+UNSIGNED_OPERATIONS = frozenset({("sts", "AssumeRoleWithWebIdentity"),
+                                 ("sts", "AssumeRoleWithSAML")})
 POLICY_TTL = 2.0
 MESSAGE_CONTEXT = "authz-message"
 
@@ -195,6 +203,13 @@ class PolicyAuthorizer:
                 "aws:username": attrs.get("user_name")
                 if credential.principal_type == "user" else None,
             })
+            if credential.is_temporary:
+                # as on AWS: absent for long-term keys, present in every session
+                mfa_at = attrs.get("mfa_at")
+                context["aws:MultiFactorAuthPresent"] = bool(mfa_at)
+                if mfa_at:
+                    context["aws:MultiFactorAuthAge"] = str(max(0, int(now.timestamp())
+                                                                - int(mfa_at)))
             for tag_key, tag_value in {**tags, **(attrs.get("session_tags") or {})}.items():
                 context[f"aws:PrincipalTag/{tag_key}"] = tag_value
             if attrs.get("role_arn"):
@@ -216,6 +231,8 @@ class PolicyAuthorizer:
     async def authorize(self, ctx: RequestContext, parsed: ParsedRequest) -> None:
         credential = ctx.credential
         declaration = _DECLARATIONS.get(ctx.service)
+        if (ctx.service, ctx.operation) in UNSIGNED_OPERATIONS:
+            return
         if credential is None or (declaration is not None and declaration.acl_fallback):
             if declaration is not None and declaration.acl_fallback:
                 await self._authorize_with_fallback(ctx, parsed, declaration)
