@@ -8,7 +8,8 @@ from cloudctl.services.iam.keys import KeysProvider
 from cloudctl.services.iam.mfa import MfaProvider
 from cloudctl.services.iam.policies import PoliciesProvider
 from cloudctl.services.iam.roles import RolesProvider
+from cloudctl.services.iam.service_roles import ServiceRolesProvider
 from cloudctl.services.iam.users import UsersProvider
 
 IAM_PROVIDERS = (AccountsProvider, UsersProvider, KeysProvider, RolesProvider, PoliciesProvider,
-                 MfaProvider, IdentityProvidersProvider)
+                 MfaProvider, IdentityProvidersProvider, ServiceRolesProvider)

@@ -199,8 +199,8 @@ class FederationProvider(StsBase):
                                    validate=True)
             root = xmldsig.parse(raw)
         except (ValueError, binascii.Error, xmldsig.XmlError):
-            raise AwsError("Invalid SAML Response: not base64-encoded XML",
-                           code="MalformedPolicyDocument", status=400) from None
+            raise invalid_token("Invalid SAML Response: not base64-encoded XML without a "
+                                "DOCTYPE.") from None
         assertion = self._verified_assertion(root, metadata)
         issuer = assertion.first(SAML, "Issuer")
         if issuer is None or issuer.text().strip() != metadata.entity_id:
