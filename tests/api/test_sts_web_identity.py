@@ -49,7 +49,7 @@ class Issuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.endswith("/.well-known/openid-configuration"):
                     body = json.dumps({"issuer": issuer.url,
                                        "jwks_uri": issuer.url + "/keys"}).encode()
