@@ -7,6 +7,7 @@ from cloudctl.properties.models import PropertyValue
 from cloudctl.services.ec2.compute_models import COMPUTE_TABLES  # noqa: F401
 from cloudctl.services.ec2.ebs_models import Snapshot, SnapshotPermission, Volume  # noqa: F401
 from cloudctl.services.geography import Zone
+from cloudctl.services.iam.federation_models import FEDERATION_TABLES  # noqa: F401
 from cloudctl.services.iam.models import (  # noqa: F401  (IAM/STS tables)
     AccessKey,
     Account,

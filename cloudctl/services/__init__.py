@@ -19,6 +19,7 @@ def assemble(cloud: Cloud) -> None:
     from cloudctl.services.empyrean.provider import EmpyreanProvider
     from cloudctl.services.iam.credentials import IamCredentialStore
     from cloudctl.services.properties.provider import PropertiesProvider
+    from cloudctl.services.sts.federation import FederationProvider
     from cloudctl.services.sts.provider import StsProvider
 
     cloud.credentials = IamCredentialStore(cloud.sessions, cloud.secrets)
@@ -27,7 +28,7 @@ def assemble(cloud: Cloud) -> None:
 
     for iam_cls in IAM_PROVIDERS:
         cloud.add_provider(iam_cls(cloud))
-    for provider_cls in (StsProvider, Ec2GeographyProvider, EmpyreanProvider, PropertiesProvider):
+    for provider_cls in (StsProvider, FederationProvider, Ec2GeographyProvider, EmpyreanProvider, PropertiesProvider):
         cloud.add_provider(provider_cls(cloud))
     from cloudctl.services.s3.install import install as install_s3
 

@@ -27,6 +27,11 @@ identity allows, in its sessions too, the account administrator user included
 (``principal_policies``); an explicit deny in it denies. Resource-policy grants within
 the account are not capped. IAM's SimulatePrincipalPolicy/SimulateCustomPolicy call
 ``evaluate_call``, the decision every request gets.
+
+``aws:MultiFactorAuthPresent`` is set in every session (true when STS checked an MFA
+code for it, ``aws:MultiFactorAuthAge`` then counting seconds since) and absent for
+long-term keys, as on AWS. ``UNSIGNED_OPERATIONS`` (AssumeRoleWithWebIdentity and
+AssumeRoleWithSAML, unsigned on AWS) pass without a caller: their token is the proof.
 """
 
 from __future__ import annotations
@@ -57,6 +62,10 @@ ACTION_PREFIXES: dict[str, str] = {
     "cloudformation": "cloudformation", "properties": "euprop", "empyrean": "euserv",
 }
 ALWAYS_ALLOWED = frozenset({"sts:getcalleridentity"})
+# STS calls made with a token from an identity provider instead of a signature (unsigned
+# on AWS): the provider checks the token and the role's trust policy itself
+UNSIGNED_OPERATIONS = frozenset({("sts", "AssumeRoleWithWebIdentity"),
+                                 ("sts", "AssumeRoleWithSAML")})
 POLICY_TTL = 2.0
 MESSAGE_CONTEXT = "authz-message"
 
@@ -239,6 +248,13 @@ class PolicyAuthorizer:
                 "aws:username": attrs.get("user_name")
                 if credential.principal_type == "user" else None,
             })
+            if credential.is_temporary:
+                # as on AWS: absent for long-term keys, present in every session
+                mfa_at = attrs.get("mfa_at")
+                context["aws:MultiFactorAuthPresent"] = bool(mfa_at)
+                if mfa_at:
+                    context["aws:MultiFactorAuthAge"] = str(max(0, int(now.timestamp())
+                                                                - int(mfa_at)))
             for tag_key, tag_value in {**tags, **(attrs.get("session_tags") or {})}.items():
                 context[f"aws:PrincipalTag/{tag_key}"] = tag_value
             if attrs.get("role_arn"):
@@ -260,6 +276,8 @@ class PolicyAuthorizer:
     async def authorize(self, ctx: RequestContext, parsed: ParsedRequest) -> None:
         credential = ctx.credential
         declaration = _DECLARATIONS.get(ctx.service)
+        if (ctx.service, ctx.operation) in UNSIGNED_OPERATIONS:
+            return
         if credential is None or (declaration is not None and declaration.acl_fallback):
             if declaration is not None and declaration.acl_fallback:
                 await self._authorize_with_fallback(ctx, parsed, declaration)

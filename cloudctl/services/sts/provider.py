@@ -12,7 +12,11 @@ permissions: an assumed role's policies intersected with the session policy; a
 federation token's user policies intersected likewise. Role and federated user
 sessions have no ``aws:username`` (their ``aws:userid`` is ``ROLEID:session`` /
 ``ACCOUNT:name``); session names, source identities, external ids and session
-tags are validated as STS does (``cloudctl.services.iam.names``).
+tags are validated as STS does (``cloudctl.services.iam.names``). GetSessionToken and
+AssumeRole called with ``SerialNumber``/``TokenCode`` check the code against the
+caller's MFA device (``iam.mfa.verify_code``, consumed once) and mark the session
+(``mfa_at``: ``aws:MultiFactorAuthPresent``/``Age``); a session issued to a session
+inherits its caller's mark.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import MESSAGE_CONTEXT, PolicyAuthorizer
+from cloudctl.services.iam import totp
+from cloudctl.services.iam.mfa import verify_code
 from cloudctl.services.iam.models import AccessKey, Account, Role, StsSession
 from cloudctl.services.iam.names import (
     check_external_id,
@@ -61,15 +67,36 @@ def parent_key_of(credential: Any) -> str | None:
     return str(credential.access_key_id)
 
 
-class StsProvider(Provider):
-    service = "sts"
+async def issue(cloud: Any, account_id: str, principal_type: str, principal_arn: str,
+                user_id: str, source_id: str, duration: int, session_policy: str | None,
+                attributes: dict[str, Any], parent_key_id: str | None = None
+                ) -> dict[str, Any]:
+    """Store a new session and answer its Credentials (secret and token sealed at rest)."""
+    cap = int(cloud.properties.get(LIFETIME_CAP))
+    if cap:
+        duration = min(duration, cap)
+    secret = ids.secret_access_key()
+    token = "Fw" + pysecrets.token_urlsafe(96)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=duration)
+    row = StsSession(access_key_id=ids.access_key_id(temporary=True), account_id=account_id,
+                     secret_sealed=cloud.secrets.seal(secret),
+                     token_sealed=cloud.secrets.seal(token),
+                     principal_type=principal_type, principal_arn=principal_arn,
+                     user_id=user_id, source_id=source_id, session_policy=session_policy,
+                     attributes_json=json.dumps(attributes), expires_at=expires,
+                     parent_key_id=parent_key_id)
+    async with cloud.sessions() as session, session.begin():
+        await session.execute(delete(StsSession).where(
+            StsSession.expires_at < datetime.now(UTC) - PURGE_AFTER))
+        session.add(row)
+    return {"AccessKeyId": row.access_key_id, "SecretAccessKey": secret,
+            "SessionToken": token, "Expiration": expires}
 
-    @operation("GetCallerIdentity")
-    async def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        credential = ctx.credential
-        assert credential is not None
-        return {"UserId": credential.user_id, "Account": credential.account_id,
-                "Arn": credential.principal_arn}
+
+class StsBase(Provider):
+    """What every STS provider shares: durations, session policies, issuing."""
+
+    service = "sts"
 
     def _duration(self, params: dict[str, Any], default: int, maximum: int) -> int:
         seconds = int(params.get("DurationSeconds") or default)
@@ -108,25 +135,43 @@ class StsProvider(Provider):
                      user_id: str, source_id: str, duration: int, session_policy: str | None,
                      attributes: dict[str, Any], parent_key_id: str | None = None
                      ) -> dict[str, Any]:
-        cap = int(self.cloud.properties.get(LIFETIME_CAP))
-        if cap:
-            duration = min(duration, cap)
-        secret = ids.secret_access_key()
-        token = "Fw" + pysecrets.token_urlsafe(96)
-        expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=duration)
-        row = StsSession(access_key_id=ids.access_key_id(temporary=True), account_id=account_id,
-                         secret_sealed=self.cloud.secrets.seal(secret),
-                         token_sealed=self.cloud.secrets.seal(token),
-                         principal_type=principal_type, principal_arn=principal_arn,
-                         user_id=user_id, source_id=source_id, session_policy=session_policy,
-                         attributes_json=json.dumps(attributes), expires_at=expires,
-                         parent_key_id=parent_key_id)
-        async with self.cloud.sessions() as session, session.begin():
-            await session.execute(delete(StsSession).where(
-                StsSession.expires_at < datetime.now(UTC) - PURGE_AFTER))
-            session.add(row)
-        return {"AccessKeyId": row.access_key_id, "SecretAccessKey": secret,
-                "SessionToken": token, "Expiration": expires}
+        return await issue(self.cloud, account_id, principal_type, principal_arn, user_id,
+                           source_id, duration, session_policy, attributes, parent_key_id)
+
+
+class StsProvider(StsBase):
+
+    @operation("GetCallerIdentity")
+    async def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        credential = ctx.credential
+        assert credential is not None
+        return {"UserId": credential.user_id, "Account": credential.account_id,
+                "Arn": credential.principal_arn}
+
+    async def _mfa(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """The session attributes of the call's MFA: a code given is checked (and consumed);
+        without one a session inherits its caller's MFA time."""
+        credential = ctx.credential
+        assert credential is not None
+        serial, code = params.get("SerialNumber"), params.get("TokenCode")
+        if serial is None and code is None:
+            inherited = credential.attributes.get("mfa_at")
+            return {"mfa_at": inherited} if inherited else {}
+        if serial is None or code is None:
+            raise _validation("SerialNumber and TokenCode must be given together.")
+        if not 9 <= len(str(serial)) <= 256:
+            raise _validation("1 validation error detected: Value at 'serialNumber' failed to "
+                              "satisfy constraint: Member must have length between 9 and 256")
+        if not totp.well_formed(code):
+            raise _validation("1 validation error detected: Value at 'tokenCode' failed to "
+                              "satisfy constraint: Member must satisfy regular expression "
+                              "pattern: [\\d]*")
+        user_id = credential.user_id if credential.principal_type == "user" else ""
+        if not user_id or not await verify_code(self.cloud, credential.account_id, user_id,
+                                                serial, code):
+            raise AccessDenied("MultiFactorAuthentication failed with invalid MFA one time "
+                               "pass code. ")
+        return {"mfa_at": int(datetime.now(UTC).timestamp())}
 
     @operation("AssumeRole")
     async def assume_role(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -143,6 +188,7 @@ class StsProvider(Provider):
         if params.get("ExternalId") is not None:
             check_external_id(params["ExternalId"])
         tags = check_session_tags(params.get("Tags"))
+        mfa = await self._mfa(ctx, params)
         async with self.cloud.sessions() as session:
             role = (await session.execute(select(Role).where(
                 Role.account_id == account_id, Role.name_lower == role_name.lower()))
@@ -162,6 +208,9 @@ class StsProvider(Provider):
             context["sts:SourceIdentity"] = params["SourceIdentity"]
         if params.get("RoleSessionName"):
             context["sts:RoleSessionName"] = params["RoleSessionName"]
+        if params.get("TokenCode"):  # checked above: the trust policy sees this call's MFA
+            context["aws:MultiFactorAuthPresent"] = True
+            context["aws:MultiFactorAuthAge"] = "0"
         ids_extra: tuple[str, ...] = ()
         if credential.attributes.get("role_arn"):
             ids_extra = (credential.attributes["role_arn"],)
@@ -181,7 +230,7 @@ class StsProvider(Provider):
         # a role session has no aws:username: it names itself only in its ARN and userid
         attributes = {"role_id": role.role_id, "role_arn": full_role_arn,
                       "role_session_name": session_name, "session_tags": tags,
-                      "source_identity": params.get("SourceIdentity")}
+                      "source_identity": params.get("SourceIdentity"), **mfa}
         await note_role_use(self.cloud.sessions, role.role_id, ctx.region)
         creds = await self._issue(account_id, "assumed-role", assumed_arn,
                                   f"{role.role_id}:{session_name}", role.role_id, duration,
@@ -205,7 +254,8 @@ class StsProvider(Provider):
         attrs = credential.attributes
         attributes = {"iam_user_id": credential.user_id, "user_name": attrs.get("user_name"),
                       "account_admin": attrs.get("account_admin", False),
-                      "cloud_admin": attrs.get("cloud_admin", False)}
+                      "cloud_admin": attrs.get("cloud_admin", False),
+                      **await self._mfa(ctx, params)}
         creds = await self._issue(credential.account_id, credential.principal_type,
                                   credential.principal_arn, credential.user_id,
                                   credential.user_id, duration, None, attributes,
