@@ -130,8 +130,8 @@ def check_input(document: Any, kind: str) -> None:
     if not isinstance(document, dict) or set(document) - _TOP:
         raise _fail(SYNTAX)
     version = document.get("Version")
-    if version is not None and version not in VERSIONS:
-        raise _fail(SYNTAX, "version")
+    if version is not None and version not in VERSIONS:  # read with the legacy parser
+        raise _fail("The policy failed legacy parsing", "version")
     if "Id" in document and not isinstance(document["Id"], str):
         raise _fail(SYNTAX)
     raw = document.get("Statement")
