@@ -70,10 +70,8 @@ class FastIam:
                                    check_same_thread=True)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
-            if not busy_ms:  # the event loop's: checkpoints are left to the engine's writers
-                conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._local.conn = conn
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")  # automatic WAL checkpoints
+            self._local.conn = conn                                # are passive: never wait
         return conn
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
