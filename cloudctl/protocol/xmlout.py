@@ -74,9 +74,8 @@ class XmlOutputCompiler:
         if kind in ("string", "character"):
 
             def write_string(value: Any, out: list[str]) -> None:
-                out.append(open_tag)
-                out.append(xml_text(value if isinstance(value, str) else str(value)))
-                out.append(close_tag)
+                text = xml_text(value if isinstance(value, str) else str(value))
+                out.append(f"{open_tag}{text}{close_tag}")
 
             return write_string
         if kind == "boolean":

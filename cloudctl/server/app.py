@@ -43,6 +43,7 @@ def default_assembly(cloud: Cloud) -> None:
 
 READ_BUFSIZE = 1 << 20
 CLIENT_MAX_SIZE = 1 << 20
+PROFILE_ENV = "CLOUDCTL_PROFILE"  # a path: each worker writes cProfile stats to <path>.<pid>
 MAX_FIELD_SIZE = 65536
 PR_SET_PDEATHSIG = 1
 
@@ -175,7 +176,17 @@ def _run_worker(settings: Settings, sock: socket.socket, index: int,
         await listener.stop()
         await runner.cleanup()
 
-    asyncio.run(main())
+    profile_to = os.environ.get(PROFILE_ENV)
+    if not profile_to:
+        asyncio.run(main())
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        profiler.runcall(asyncio.run, main())
+    finally:
+        profiler.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
 def serve(settings: Settings, host: str, port: int, workers: int = 1,

@@ -17,12 +17,14 @@ def assemble(cloud: Cloud) -> None:
     from cloudctl.services.authz import PolicyAuthorizer
     from cloudctl.services.ec2.geography import Ec2GeographyProvider
     from cloudctl.services.empyrean.provider import EmpyreanProvider
+    from cloudctl.services.iam import fastsql as iam_fastsql
     from cloudctl.services.iam.credentials import IamCredentialStore
     from cloudctl.services.properties.provider import PropertiesProvider
     from cloudctl.services.sts.federation import FederationProvider
     from cloudctl.services.sts.provider import StsProvider
 
-    cloud.credentials = IamCredentialStore(cloud.sessions, cloud.secrets)
+    cloud.credentials = IamCredentialStore(cloud.sessions, cloud.secrets,
+                                           fast=lambda: iam_fastsql.for_cloud(cloud))
     cloud.authorizer = PolicyAuthorizer(cloud)
     from cloudctl.services.iam.install import IAM_PROVIDERS
 

@@ -196,8 +196,6 @@ CASES += [
     ("two-keys-and", [st("iam:ListUsers", Condition={
         "StringEquals": {"aws:username": "conf", "aws:PrincipalType": "User"}})],
      "list_users", ALLOW),
-    ("version-2008-no-vars", [st("iam:GetUser", "arn:aws:iam::{acct}:user/${aws:username}")],
-     "get_self_2008", DENY),
     ("ec2-unauthorized-deny", [st("*"), st("ec2:DescribeRegions", effect="Deny")],
      "describe_regions", DENY),
     ("ec2-zones", [st("ec2:DescribeAvailabilityZones")], "describe_zones", ALLOW),
@@ -228,7 +226,6 @@ def _calls(c: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "list_users": ui.list_users, "list_groups": ui.list_groups, "list_roles": ui.list_roles,
         "get_target": lambda: ui.get_user(UserName="target"),
         "get_self": lambda: ui.get_user(UserName="conf"),
-        "get_self_2008": lambda: ui.get_user(UserName="conf"),
         "tag_target": lambda: ui.tag_user(UserName="target", Tags=[
             {"Key": "env", "Value": "dev"}, {"Key": "owner", "Value": "me"}]),
         "describe_regions": c["user_ec2"].describe_regions,
@@ -248,9 +245,8 @@ def test_policy_case(sqlite_cloud: LiveCloud, conf: dict[str, Any], name: str,
     iam = conf["iam"]
     text = json.dumps(statements).replace("{acct}", sqlite_cloud.account_id)
     if statements:
-        version = "2008-10-17" if call == "get_self_2008" else "2012-10-17"
         iam.put_user_policy(UserName="conf", PolicyName="case", PolicyDocument=json.dumps(
-            {"Version": version, "Statement": json.loads(text)}))
+            {"Version": "2012-10-17", "Statement": json.loads(text)}))
     else:
         try:
             iam.delete_user_policy(UserName="conf", PolicyName="case")

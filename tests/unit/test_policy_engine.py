@@ -199,3 +199,16 @@ def test_compiled_policy_cache_is_bounded_in_text() -> None:
         validate_policy(big.replace("\"Version\"", f"\"Id\":\"{n}\",\"Version\""))
     assert document._cache.size <= document.CACHE_BYTES
     assert len(document._cache.entries) <= document.CACHE_SIZE
+
+
+def test_version_2008_documents_take_variables_literally() -> None:
+    """IAM no longer stores identity policies of 2008-10-17 (``grammar``), but documents
+    stored before, trust and bucket policies keep the old reading: no variables."""
+    statement = {"Effect": "Allow", "Action": "iam:GetUser",
+                 "Resource": f"arn:aws:iam::{ACCT}:user/${{aws:username}}"}
+    old = json.dumps({"Version": "2008-10-17", "Statement": [statement]})
+    req = AuthzRequest(action="iam:GetUser", resources=(f"arn:aws:iam::{ACCT}:user/alice",),
+                       principal_arn=f"arn:aws:iam::{ACCT}:user/alice", principal_account=ACCT,
+                       principal_type="user", context={"aws:username": "alice"})
+    assert not evaluate(req, [old]).allowed
+    assert evaluate(req, [_doc(statement)]).allowed

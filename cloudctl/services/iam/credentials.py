@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.auth.credentials import Credential
 from cloudctl.auth.secrets import SecretBox
+from cloudctl.services.iam.fastsql import FastIam
 from cloudctl.services.iam.models import AccessKey, Account, CredentialEpoch, StsSession, User
 
 CACHE_TTL = 5.0
@@ -49,9 +51,11 @@ async def read_epoch(session: AsyncSession) -> int:
 class IamCredentialStore:
     """``CredentialStore`` over the IAM tables."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox,
+                 fast: Callable[[], FastIam | None] | None = None) -> None:
         self.sessions = sessions
         self.secrets = secrets
+        self._fast = fast  # SQLite: the epoch read without a session (``iam.fastsql``)
         self._cache: dict[str, tuple[float, Credential | None]] = {}
         self._epoch = -1
 
@@ -62,8 +66,12 @@ class IamCredentialStore:
             self._cache.pop(access_key_id, None)
 
     async def lookup(self, access_key_id: str) -> Credential | None:
-        async with self.sessions() as session:
-            epoch = await read_epoch(session)
+        fast = self._fast() if self._fast is not None else None
+        if fast is not None:
+            epoch = await fast.epoch()
+        else:
+            async with self.sessions() as session:
+                epoch = await read_epoch(session)
         if epoch != self._epoch:
             self._cache.clear()
             self._epoch = epoch

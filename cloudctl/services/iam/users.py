@@ -15,16 +15,22 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
+from cloudctl.services.iam import fastsql
 from cloudctl.services.iam.boundary import boundary_out, check_boundary
 from cloudctl.services.iam.common import (
     IamBase,
+    already_exists,
     arn,
     check_path,
+    decode_marker,
     delete_conflict,
+    encode_marker,
+    max_items,
     merge_tags,
     no_such_entity,
     tags_out,
@@ -112,11 +118,60 @@ async def get_group(session: AsyncSession, account_id: str, name: str) -> Group:
                            f"The group with name {name} cannot be found.")
 
 
+async def _fast_account(fast: fastsql.FastIam, ctx: RequestContext) -> str:
+    """The caller's account id (``IamBase.target_account`` without a session)."""
+    account_id = ctx.require_account()
+    if not await fast.account_exists(account_id):
+        raise no_such_entity("The caller's account no longer exists.")
+    return account_id
+
+
+def _row_out(row: tuple[Any, ...]) -> dict[str, Any]:
+    """``listed_user`` of a ``fastsql.USER_COLUMNS`` row."""
+    path, name, user_id, account_id, created, last_used = row[:6]
+    out: dict[str, Any] = {"Path": path, "UserName": name, "UserId": user_id,
+                           "Arn": f"arn:aws:iam::{account_id}:user{path}{name}",
+                           "CreateDate": fastsql.parse_timestamp(created)}
+    if last_used:
+        out["PasswordLastUsed"] = fastsql.parse_timestamp(last_used)
+    return out
+
+
+def listed_user(user: User) -> dict[str, Any]:
+    """A user as ListUsers shows it: without Tags (AWS's listings leave them out)."""
+    out = user_out(user)
+    out.pop("Tags", None)
+    return out
+
+
+async def _fast_create(fast: fastsql.FastIam, ctx: RequestContext, name: str, path: str,
+                       tags: list[dict[str, str]]) -> Result:
+    """CreateUser on SQLite: one INSERT (the unique (account, name_lower) constraint is
+    the name-taken check), no read back: the answer is made from what was written."""
+    account_id = await _fast_account(fast, ctx)
+    tags_json = merge_tags("[]", tags)
+    user_id, created = ids.user_id(), utcnow()
+    try:
+        await fast.insert_user((user_id, account_id, name, name.lower(), path,
+                                fastsql.timestamp_text(created), tags_json))
+    except fastsql.NameTaken:
+        raise already_exists(f"User with name {name} already exists.") from None
+    out: dict[str, Any] = {"Path": path, "UserName": name, "UserId": user_id,
+                           "Arn": arn(account_id, "user", path, name), "CreateDate": created}
+    if tags_json != "[]":
+        out["Tags"] = tags_out(tags_json)
+    return {"User": out}
+
+
 class UsersProvider(IamBase):
 
     @operation("CreateUser")
     async def create_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         name, path = check_user_name(params.get("UserName")), check_path(params.get("Path"))
+        plain = not params.get("DelegateAccount") and params.get("PermissionsBoundary") is None
+        fast = fastsql.for_cloud(self.cloud) if plain else None
+        if fast is not None:
+            return await _fast_create(fast, ctx, name, path, params.get("Tags") or [])
         async with self.cloud.sessions() as session, session.begin():
             account = await self.target_account(ctx, params, session)
             await check_name_free(session, User, account.account_id, name,
@@ -151,7 +206,17 @@ class UsersProvider(IamBase):
 
     @operation("ListUsers")
     async def list_users(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        return await list_named(self, ctx, params, User, "Users", user_out)
+        fast = None if params.get("DelegateAccount") else fastsql.for_cloud(self.cloud)
+        if fast is None:
+            return await list_named(self, ctx, params, User, "Users", listed_user)
+        limit, after = max_items(params), decode_marker(params) or ""
+        account_id = await _fast_account(fast, ctx)
+        rows = await fast.users(account_id, params.get("PathPrefix") or "", after, limit + 1)
+        out: dict[str, Any] = {"Users": [_row_out(r) for r in rows[:limit]],
+                               "IsTruncated": len(rows) > limit}
+        if len(rows) > limit:
+            out["Marker"] = encode_marker(rows[limit - 1][7])
+        return out
 
     @operation("UpdateUser")
     async def update_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:

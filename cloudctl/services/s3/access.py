@@ -23,6 +23,7 @@ policies; other accounts never (405, as on AWS).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -182,14 +183,32 @@ def policy_admin(ctx: RequestContext, owner: str) -> bool:
         and credential.account_id == owner
 
 
+# S3's MalformedPolicy wording for the part of a bucket policy at fault
+_POLICY_MESSAGES = {
+    "resource": "Policy has invalid resource", "principal": "Invalid principal in policy",
+    "action": "Policy has invalid action", "condition": "Policy has an invalid condition key",
+    "syntax": "Invalid policy syntax.", "version": "Invalid policy syntax.",
+}
+
+
 def validate_policy(text: str) -> None:
+    """Raise S3's MalformedPolicy unless ``text`` is a valid bucket policy."""
     from cloudctl.services.iam.policy import PolicyError
     from cloudctl.services.iam.policy import validate_policy as validate
 
     try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        raise s3_error("MalformedPolicy", "Policies must be valid JSON and the first byte "
+                       "must be '{'") from None
+    try:
         validate(text, kind="resource")
-    except (PolicyError, ValueError) as exc:
-        raise s3_error("MalformedPolicy", str(getattr(exc, "message", exc))) from None
+    except PolicyError as exc:
+        message = ("Missing required field Principal" if exc.message.startswith("Missing")
+                   else _POLICY_MESSAGES[exc.part])
+        raise s3_error("MalformedPolicy", message) from None
+    except ValueError:
+        raise s3_error("MalformedPolicy", _POLICY_MESSAGES["syntax"]) from None
 
 
 async def check(cloud: Cloud, ctx: RequestContext, bucket: S3Bucket, action: str,

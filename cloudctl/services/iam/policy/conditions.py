@@ -225,12 +225,12 @@ def _convert(kind: str, raw: str) -> Any:
     if kind == "num":
         number = _number(raw)
         if number is None:
-            raise PolicyError(f"Invalid number in condition: {raw}")
+            raise PolicyError(f"Invalid number in condition: {raw}", "condition")
         return number
     if kind == "date":
         when = parse_date(raw)
         if when is None:
-            raise PolicyError(f"Invalid date in condition: {raw}")
+            raise PolicyError(f"Invalid date in condition: {raw}", "condition")
         return when
     if kind == "bool":
         return raw.lower()
@@ -242,7 +242,8 @@ def _convert(kind: str, raw: str) -> Any:
         try:
             return ipaddress.ip_network(raw.strip(), strict=False)
         except ValueError:
-            raise PolicyError(f"Invalid IP address or CIDR in condition: {raw}") from None
+            raise PolicyError(f"Invalid IP address or CIDR in condition: {raw}",
+                              "condition") from None
     return raw
 
 
@@ -271,7 +272,7 @@ class Condition:
         self.is_null = lowered == "null"
         if self.is_null:
             if self.if_exists:
-                raise PolicyError(f"Invalid Condition type : {operator}")
+                raise PolicyError(f"Invalid Condition type : {operator}", "condition")
             self.matcher: Matcher = _str_eq
             self.negated = False
             self.kind = "bool"
@@ -279,7 +280,7 @@ class Condition:
             self.has_vars = False
             return
         if lowered not in OPERATORS:
-            raise PolicyError(f"Invalid Condition type : {operator}")
+            raise PolicyError(f"Invalid Condition type : {operator}", "condition")
         self.matcher, self.negated, self.kind = OPERATORS[lowered]
         self.has_vars = self.kind in _TEXT_KINDS and any("${" in v for v in values)
         if lowered == "binaryequals":
@@ -287,7 +288,8 @@ class Condition:
                 try:
                     base64.b64decode(v, validate=True)
                 except ValueError:
-                    raise PolicyError(f"Invalid base64 value in condition: {v}") from None
+                    raise PolicyError(f"Invalid base64 value in condition: {v}",
+                                      "condition") from None
         self.values = [] if self.has_vars else [_convert(self.kind, v) for v in values]
 
     def test(self, context: Context) -> bool:

@@ -2,7 +2,8 @@
 
 Owns the grammar (Version, Id, Statement, Sid, Effect, Action/NotAction,
 Resource/NotResource, Principal/NotPrincipal, Condition) and AWS's
-MalformedPolicyDocument messages. ``compile_policy`` caches by document hash, so
+MalformedPolicyDocument messages; the stricter rules AWS applies when a document is
+stored live in ``grammar`` (``validate_policy`` runs them). ``compile_policy`` caches by document hash, so
 the same text is parsed once per process; the cache is an LRU bounded both in
 entries (``CACHE_SIZE``) and in policy text (``CACHE_BYTES``).
 """
@@ -17,15 +18,15 @@ from typing import Any, Literal
 
 from cloudctl.services.iam.policy.conditions import Condition, substitute_glob
 from cloudctl.services.iam.policy.errors import PolicyError
+from cloudctl.services.iam.policy.grammar import check_input
 from cloudctl.services.iam.policy.wildcard import compile_glob
 
 PolicyKind = Literal["identity", "resource", "trust", "any"]
 VERSIONS = ("2012-10-17", "2008-10-17")
 SYNTAX = "Syntax errors in policy."
+INVALID_JSON = "This policy contains invalid Json"  # CreateRole's word for it
 _STATEMENT_FIELDS = {"sid", "effect", "action", "notaction", "resource", "notresource",
                      "principal", "notprincipal", "condition"}
-_SID_RE = re.compile(r"[0-9A-Za-z]*")
-_ACTION_RE = re.compile(r"^[A-Za-z0-9*?_-]+:[A-Za-z0-9*?_-]*\Z")
 _ACCOUNT_RE = re.compile(r"^\d{12}\Z")
 _ROOT_RE = re.compile(r"^arn:aws:iam::(\d{12}):root\Z")
 CACHE_SIZE = 4096  # compiled policies kept, at most...
@@ -76,7 +77,7 @@ def principal_keys(value: Any) -> frozenset[str]:
     if value == "*":
         return frozenset({"*"})
     if not isinstance(value, dict) or not value:
-        raise PolicyError("Invalid principal in policy")
+        raise PolicyError("Invalid principal in policy", "principal")
     keys: set[str] = set()
     for kind, names in value.items():
         for name in _list(names, "principals"):
@@ -92,7 +93,8 @@ def principal_keys(value: Any) -> frozenset[str]:
                 elif name.startswith("arn:aws:"):
                     keys.add(name)
                 else:
-                    raise PolicyError(f'Invalid principal in policy: "AWS":"{name}"')
+                    raise PolicyError(f'Invalid principal in policy: "AWS":"{name}"',
+                                      "principal")
             elif kind == "Service":
                 keys.add("service:" + name)
             elif kind == "Federated":
@@ -100,7 +102,7 @@ def principal_keys(value: Any) -> frozenset[str]:
             elif kind == "CanonicalUser":
                 keys.add("canonical:" + name)
             else:
-                raise PolicyError(f'Invalid principal in policy: "{kind}"')
+                raise PolicyError(f'Invalid principal in policy: "{kind}"', "principal")
     return frozenset(keys)
 
 
@@ -117,9 +119,6 @@ class Statement:
         sid = fields.get("sid", "")
         if not isinstance(sid, str):
             raise PolicyError(SYNTAX)
-        if kind in ("identity", "trust") and not _SID_RE.fullmatch(sid):  # input rule only
-            raise PolicyError("Statement IDs (SID) must be alpha-numeric. Check that your input "
-                              "satisfies the regular expression [0-9A-Za-z]*")
         self.sid = sid or str(index)
         effect = fields.get("effect")
         if effect not in ("Allow", "Deny"):
@@ -132,9 +131,9 @@ class Statement:
         which = "action" if "action" in fields else "notaction"
         actions = _list(fields[which], "actions")
         for action in actions:
-            if action != "*" and not _ACTION_RE.match(action):
+            if action != "*" and ":" not in action:  # the full rule: grammar.check_action
                 raise PolicyError("Actions/Conditions must be prefaced by a vendor, "
-                                  "e.g., iam, sdb, ec2, etc.")
+                                  "e.g., iam, sdb, ec2, etc.", "action")
         compiled = Pattern([a.lower() for a in actions], True, False)
         if which == "action":
             self.actions = compiled
@@ -153,7 +152,8 @@ class Statement:
             resources = _list(fields[which], "resources")
             for resource in resources:
                 if resource != "*" and not resource.startswith("arn:"):
-                    raise PolicyError(f'Resource {resource} must be in ARN format or "*".')
+                    raise PolicyError(f'Resource {resource} must be in ARN format or "*".',
+                                      "resource")
             pattern = Pattern(resources, False, variables)
             if which == "resource":
                 self.resources = pattern
@@ -165,9 +165,9 @@ class Statement:
             raise PolicyError(SYNTAX)
         has_principal = "principal" in fields or "notprincipal" in fields
         if kind == "identity" and has_principal:
-            raise PolicyError("Policy document should not specify a principal.")
+            raise PolicyError("Policy document should not specify a principal.", "principal")
         if kind in ("resource", "trust") and not has_principal:
-            raise PolicyError("Missing required field Principal")
+            raise PolicyError("Missing required field Principal", "principal")
         if "principal" in fields:
             self.principals = principal_keys(fields["principal"])
         elif "notprincipal" in fields:
@@ -312,4 +312,10 @@ def validate_policy(text: str, kind: PolicyKind = "identity",
         raise PolicyError(f"Cannot exceed quota for PolicySize: {max_size}")
     if not text.strip():
         raise PolicyError(SYNTAX)
+    if kind != "any":
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
+            raise PolicyError(INVALID_JSON if kind == "trust" else SYNTAX) from None
+        check_input(document, kind)
     return compile_policy(text, kind)

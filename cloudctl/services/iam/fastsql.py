@@ -1,0 +1,134 @@
+"""The hot IAM statements on SQLite, on plain ``sqlite3`` connections.
+
+Owns what (nearly) every request or every IAM call runs: the credential epoch read
+(one row, on every authenticated request), the account-exists check of an IAM
+call, one keyset page of users (ListUsers) and the insert of a new user
+(CreateUser). Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
+connection and several thread hops (CreateUser ran ~40 of them); here each is a few
+C calls on the event loop's own connection, which never waits: it has no busy
+timeout, and a locked database sends the statement to a thread that waits as the
+engine does. Writes take the engine's write gate (``cloudctl/db/writegate.py``)
+like every ORM write, so SQLite's write lock is never fought over in-process.
+
+The rows read and written are the ORM's (same columns, same timestamp text), so
+every other path reads them unchanged. PostgreSQL keeps the ORM path (``for_cloud``
+returns None). Must not: block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from cloudctl.db.writegate import WriteGate, gate_for
+
+T = TypeVar("T")
+
+_EPOCH = "SELECT generation FROM iam_credential_epoch WHERE id = 1"
+_ACCOUNT = "SELECT 1 FROM iam_accounts WHERE account_id = ?"
+USER_COLUMNS = ("path", "name", "user_id", "account_id", "created_at", "password_last_used",
+                "tags_json", "name_lower")
+_USERS = (f"SELECT {', '.join(USER_COLUMNS)} FROM iam_users "
+          "WHERE account_id = ? AND name_lower > ? AND substr(path, 1, ?) = ? "
+          "ORDER BY name_lower LIMIT ?")
+_INSERT_USER = ("INSERT INTO iam_users (user_id, account_id, name, name_lower, path, created_at, "
+                "password_last_used, tags_json, is_admin) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, 0)")
+_SERVICE = "iam.fastsql"
+
+
+class NameTaken(Exception):
+    """The insert broke the account's unique user name."""
+
+
+def timestamp_text(value: datetime) -> str:
+    """A timestamp as SQLAlchemy's SQLite ``DateTime`` stores it (UTC, no zone)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+class FastIam:
+    """Raw ``sqlite3`` statements of the IAM hot paths; see the module docstring."""
+
+    def __init__(self, path: str, gate: WriteGate | None) -> None:
+        self.path = path
+        self.gate = gate
+        self._local = threading.local()
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iam-sql")
+
+    def _conn(self, busy_ms: int) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=busy_ms / 1000, isolation_level=None,
+                                   check_same_thread=True)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")  # automatic WAL checkpoints
+            self._local.conn = conn                                # are passive: never wait
+        return conn
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` on the loop's connection; on a lock, on the thread (which waits)."""
+        try:
+            return work(self._conn(0))
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, lambda: work(self._conn(30000)))
+
+    async def epoch(self) -> int:
+        rows = await self._run(lambda c: c.execute(_EPOCH).fetchall())
+        return int(rows[0][0] or 0) if rows else 0
+
+    async def account_exists(self, account_id: str) -> bool:
+        return bool(await self._run(lambda c: c.execute(_ACCOUNT, (account_id,)).fetchall()))
+
+    async def users(self, account_id: str, prefix: str, after: str,
+                    limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` users of the account named after ``after`` (keyset: the index
+        on (account_id, name_lower) starts at the marker, whatever the page's position)."""
+        args = (account_id, after, len(prefix), prefix, limit)
+        return await self._run(lambda c: c.execute(_USERS, args).fetchall())
+
+    async def insert_user(self, values: tuple[Any, ...]) -> None:
+        """One INSERT in its own transaction, under the write gate; NameTaken on conflict."""
+        def work(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(_INSERT_USER, values)  # autocommit: one statement, one commit
+            except sqlite3.IntegrityError:
+                raise NameTaken() from None
+
+        gate = self.gate
+        if gate is not None and not gate.try_acquire():
+            await gate.acquire()
+        try:
+            await self._run(work)
+        finally:
+            if gate is not None:
+                gate.release()
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False)
+
+
+def for_cloud(cloud: Any) -> FastIam | None:
+    """The process's :class:`FastIam` (made on first use), None when not on file SQLite."""
+    services = cloud.services
+    if _SERVICE not in services:
+        url = cloud.engine.url
+        database = url.database
+        fast = None
+        if str(url.drivername).startswith("sqlite") and database and \
+                database != ":memory:" and not database.startswith("file:"):
+            fast = FastIam(str(database), gate_for(cloud.engine))
+        services[_SERVICE] = fast
+    found: FastIam | None = services[_SERVICE]
+    return found
