@@ -23,9 +23,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudctl.db.writegate import WriteGate, gate_for
+from cloudctl.server.runtime import RuntimeKey
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
 
 T = TypeVar("T")
 
@@ -119,16 +123,19 @@ class FastIam:
         self._threads.shutdown(wait=False)
 
 
-def for_cloud(cloud: Any) -> FastIam | None:
+FAST = RuntimeKey[FastIam | None](_SERVICE)
+
+
+def for_cloud(cloud: Cloud) -> FastIam | None:
     """The process's :class:`FastIam` (made on first use), None when not on file SQLite."""
-    services = cloud.services
-    if _SERVICE not in services:
+
+    def make() -> FastIam | None:
         url = cloud.engine.url
         database = url.database
-        fast = None
         if str(url.drivername).startswith("sqlite") and database and \
                 database != ":memory:" and not database.startswith("file:"):
-            fast = FastIam(str(database), gate_for(cloud.engine))
-        services[_SERVICE] = fast
-    found: FastIam | None = services[_SERVICE]
+            return FastIam(str(database), gate_for(cloud.engine))
+        return None
+
+    found: FastIam | None = cloud.runtime.setdefault(FAST, make)
     return found

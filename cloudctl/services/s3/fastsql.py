@@ -29,10 +29,13 @@ import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudctl.db.writegate import WriteGate, gate_for
 from cloudctl.server.runtime import RuntimeKey
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
 from cloudctl.services.s3.models import S3Bucket, S3Object, built, object_row
 
 _COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
@@ -276,7 +279,7 @@ def loop_busy() -> bool:
 FAST = RuntimeKey[FastObjects | None]("s3.fastsql")
 
 
-def for_cloud(cloud: Any) -> FastObjects | None:
+def for_cloud(cloud: Cloud) -> FastObjects | None:
     """The process's :class:`FastObjects` (made on first use), None when not on SQLite."""
     def make() -> FastObjects | None:
         fast_objects = for_engine(cloud.engine.url)
