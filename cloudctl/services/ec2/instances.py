@@ -290,10 +290,7 @@ class InstancesProvider(Provider):
             found = {r.instance_id for r in rows}
             missing = [i for i in instance_ids if i not in found]
             if missing:
-                malformed = [i for i in missing if not ids.is_resource_id("i", i)]
-                if malformed:
-                    raise AwsError(f"Invalid id: \"{malformed[0]}\"",
-                                   code="InvalidInstanceID.Malformed")
+                ids.INSTANCE.check_all(missing)
                 raise AwsError(f"The instance ID '{', '.join(missing)}' does not exist",
                                code="InvalidInstanceID.NotFound")
             rows = [r for r in rows if r.instance_id in set(instance_ids)]
