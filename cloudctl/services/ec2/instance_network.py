@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.services.ec2 import addresses, security_groups
+from cloudctl.services.ec2.dns_names import DnsNames
 from cloudctl.services.network import nics, state
 from cloudctl.services.network.models import HostStatusRow, SecurityGroupRow
 from nodectl.client import NicSpec, tap_name
@@ -161,10 +162,9 @@ def _interface(item: dict[str, Any], nic: nics.Nic, public: str | None,
     return out
 
 
-async def decorate(session: AsyncSession, reservations: list[dict[str, Any]]) -> None:
+async def decorate(session: AsyncSession, reservations: list[dict[str, Any]],
+                   names: DnsNames) -> None:
     """Fill in the network side of DescribeInstances/RunInstances answers (in place)."""
-    from cloudctl.services.ec2.instance_view import dns_name
-
     items = [i for r in reservations for i in r["Instances"]]
     live = [i["InstanceId"] for i in items if i["State"]["Name"] != "terminated"]
     if not live:
@@ -179,10 +179,10 @@ async def decorate(session: AsyncSession, reservations: list[dict[str, Any]]) ->
             continue
         nic = found[iid]
         item["PrivateIpAddress"] = nic.private_ip
-        item["PrivateDnsName"] = dns_name(nic.private_ip)
+        item["PrivateDnsName"] = names.private(nic.private_ip)
         pub = public.get(iid)
         if pub:
-            item["PublicIpAddress"], item["PublicDnsName"] = pub, dns_name(pub)
+            item["PublicIpAddress"], item["PublicDnsName"] = pub, names.public(pub)
         else:
             item.pop("PublicIpAddress", None)
             item["PublicDnsName"] = ""

@@ -38,6 +38,7 @@ from cloudctl.services.ec2 import (
     tags,
 )
 from cloudctl.services.ec2 import nodes as nodes_mod
+from cloudctl.services.ec2.dns_names import DnsNames, names_of
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.instance_view import extractors, instance_shape, state
@@ -67,8 +68,8 @@ def decode_user_data(raw: Any, limit_kb: int) -> str:
     return text
 
 
-def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, str]]]
-                      ) -> list[dict[str, Any]]:
+def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, str]]],
+                      names: DnsNames) -> list[dict[str, Any]]:
     reservations: dict[str, dict[str, Any]] = {}
     for row in rows:
         res = reservations.get(row.reservation_id)
@@ -76,7 +77,7 @@ def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, st
             res = reservations[row.reservation_id] = {
                 "ReservationId": row.reservation_id, "OwnerId": row.owner_id,
                 "Groups": [], "Instances": []}
-        res["Instances"].append(instance_shape(row, tag_map.get(row.instance_id, [])))
+        res["Instances"].append(instance_shape(row, tag_map.get(row.instance_id, []), names))
     return list(reservations.values())
 
 
@@ -122,6 +123,7 @@ class InstancesProvider(Provider):
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
         profile = await self._profile(ctx, account, params.get("IamInstanceProfile"))
+        names = names_of(self.cloud.properties)
         async with scheduler.placements_of(self.cloud.services), self.cloud.sessions() as session, \
                 session.begin():
             await scheduler.lock_placements(session)
@@ -133,8 +135,8 @@ class InstancesProvider(Provider):
                 if existing:
                     tag_map = await tags.tags_for(session, account, ctx.region,
                                                   [r.instance_id for r in existing])
-                    again = reservation_shape(existing, tag_map)
-                    await instance_network.decorate(session, again)
+                    again = reservation_shape(existing, tag_map, names)
+                    await instance_network.decorate(session, again, names)
                     return again[0]
             image = await images.launchable_image(session, account, ctx.region,
                                                   str(params["ImageId"]))
@@ -222,8 +224,8 @@ class InstancesProvider(Provider):
                                                 params.get("TagSpecifications"))
             await self._record_groups(session, account, ctx.region, rows)
             tag_map = await tags.tags_for(session, account, ctx.region, new_ids)
-            answer = reservation_shape(rows, tag_map)
-            await instance_network.decorate(session, answer)
+            answer = reservation_shape(rows, tag_map, names)
+            await instance_network.decorate(session, answer, names)
         instance_network.notify()
         instance_volumes.wake_storage(self.cloud, root_volumes)
         ctl.wake()
@@ -310,12 +312,13 @@ class InstancesProvider(Provider):
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           None if len(rows) > 500 else
                                           [r.instance_id for r in rows])
-        rows = apply_filters(rows, params.get("Filters"), extractors(tag_map))
+        names = names_of(self.cloud.properties)
+        rows = apply_filters(rows, params.get("Filters"), extractors(tag_map, names))
         page, token = paginate(rows, params, lambda r: r.instance_id)
-        result: Result = {"Reservations": reservation_shape(page, tag_map)}
+        result: Result = {"Reservations": reservation_shape(page, tag_map, names)}
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
         async with self.cloud.sessions() as session:
-            await instance_network.decorate(session, result["Reservations"])
+            await instance_network.decorate(session, result["Reservations"], names)
         if token:
             result["NextToken"] = token
         return result
