@@ -89,8 +89,10 @@ def extractors(tag_map: dict[str, list[dict[str, str]]],
         "availability-zone": one(lambda r: r.zone),
         "private-ip-address": one(lambda r: r.private_ip),
         "ip-address": one(lambda r: r.public_ip),
-        "private-dns-name": one(lambda r: names.private(r.private_ip) or None),
-        "dns-name": one(lambda r: names.public(r.public_ip) or None),
+        "private-dns-name": one(lambda r: names.private(r.private_ip)
+                                if r.state != "terminated" else None),
+        "dns-name": one(lambda r: names.public(r.public_ip)
+                        if r.state != "terminated" and r.public_ip else None),
         "image-id": one(lambda r: r.image_id),
         "kernel-id": one(lambda r: r.kernel_id),
         "ramdisk-id": one(lambda r: r.ramdisk_id),

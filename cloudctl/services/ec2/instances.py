@@ -7,7 +7,8 @@ Owns launching: image and kernel resolution, instance type, key pair, user data
 (``cloud.vmstate.user_data_max_size_kb``), placement through the scheduler,
 ClientToken idempotency and TagSpecifications; an instance profile only when the caller
 may pass its role (``iam:PassRole``, ``cloudctl.services.iam.passrole``). The instance's network (NIC, MAC,
-private and public IP, groups, tap) comes from ``instance_network``.
+private and public IP, groups, tap) comes from ``instance_network``, with the
+private IP the caller asked for (``PrivateIpAddress``) when it is free and in range.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ class InstancesProvider(Provider):
         zone = (params.get("Placement") or {}).get("AvailabilityZone")
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
+        private_ip = instance_network.requested_private_ip(params, max_count)
         profile = await self._profile(ctx, account, params.get("IamInstanceProfile"))
         names = names_of(self.cloud.properties)
         async with scheduler.placements_of(self.cloud.services), self.cloud.sessions() as session, \
@@ -180,7 +182,8 @@ class InstancesProvider(Provider):
             root_volumes: list[str] = []
             for index, node in enumerate(placed):
                 iid = ids.resource_id("i")
-                net = await instance_network.launch_nic(session, account, ctx.region, iid, node)
+                net = await instance_network.launch_nic(session, account, ctx.region, iid, node,
+                                                        private_ip)
                 spec = InstanceSpec(
                     instance_id=iid, kernel=images.image_artifact(kernel),
                     image=images.image_artifact(image),
