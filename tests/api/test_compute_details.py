@@ -4,6 +4,7 @@
   address when free and in the private subnet, else EC2's errors.
 - DNS names as Eucalyptus named them: ``euca-A-B-C-D<cloud.vmstate.instance_subdomain>``
   under ``system.dns.dnsdomain`` (public) or ``internal`` (private).
+- An instance or image without tags shows no ``Tags`` (EC2 leaves out an empty tagSet).
 - Resource ids: prefix and 8 or 17 lower-case hex digits for every kind; a malformed
   one answers ``Invalid<Kind>ID.Malformed``, a well-formed unknown one NotFound with
   the id as sent (``ami-`` is not rewritten to ``emi-``).
@@ -92,6 +93,7 @@ def test_dns_names_follow_the_cloud_domain(sqlite_cloud: LiveCloud,
     assert run["PrivateDnsName"] == f"euca-{_dashed(private)}.eucalyptus.internal"
     assert run["PublicDnsName"] == f"euca-{_dashed(public)}.eucalyptus.localhost"
     item, nic = _names(ec2, iid)
+    assert "Tags" not in item and "Tags" not in run  # EC2 leaves out an empty tagSet
     assert item["PrivateDnsName"] == nic["PrivateDnsName"] == run["PrivateDnsName"]
     assert item["PublicDnsName"] == nic["Association"]["PublicDnsName"] == run["PublicDnsName"]
     by_name = ec2.describe_instances(Filters=[{"Name": "private-dns-name",
@@ -122,8 +124,8 @@ def test_image_ids_kept_as_sent_and_checked(sqlite_cloud: LiveCloud,
     ec2 = sqlite_cloud.client("ec2")
     digits = images["emi"].split("-", 1)[1]
     for prefix in ("ami", "emi"):
-        assert ec2.describe_images(ImageIds=[f"{prefix}-{digits}"])["Images"][0][
-            "ImageId"] == images["emi"]
+        image = ec2.describe_images(ImageIds=[f"{prefix}-{digits}"])["Images"][0]
+        assert image["ImageId"] == images["emi"] and "Tags" not in image
     assert ec2.describe_images(ImageIds=["aki-" + images["eki"].split("-", 1)[1]])[
         "Images"][0]["ImageId"] == images["eki"]
     assert _error(ec2.run_instances, ImageId="ami-abcd1234", MinCount=1, MaxCount=1) == (
