@@ -5,6 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cloudctl.errors import AwsError
 
 _UPPER_DIGITS = string.ascii_uppercase + "234567"
 _HEX = "0123456789abcdef"
@@ -60,3 +65,43 @@ def is_resource_id(prefix: str, value: str) -> bool:
     (``fullmatch``: a trailing newline is not part of an id)."""
     match = _RESOURCE_ID.fullmatch(value)
     return match is not None and match.group(1) == prefix
+
+
+@dataclass(frozen=True)
+class IdKind:
+    """A kind of EC2 resource id: its prefixes (the first is the one it is created with)
+    and the AWS codes for a malformed and for a well-formed but unknown id."""
+
+    prefixes: tuple[str, ...]
+    malformed: str
+    not_found: str
+
+    def matches(self, value: str) -> bool:
+        match = _RESOURCE_ID.fullmatch(value)
+        return match is not None and match.group(1) in self.prefixes
+
+    def check(self, value: Any) -> str:
+        """``value`` as sent when well formed, else ``<malformed>`` naming it."""
+        text = value if isinstance(value, str) else str(value or "")
+        if not self.matches(text):
+            raise AwsError(f"Invalid id: \"{text}\" (expecting \"{self.prefixes[0]}-...\")",
+                           code=self.malformed)
+        return text
+
+    def check_all(self, values: Iterable[Any]) -> list[str]:
+        return [self.check(v) for v in values]
+
+
+INSTANCE = IdKind(("i",), "InvalidInstanceID.Malformed", "InvalidInstanceID.NotFound")
+RESERVATION = IdKind(("r",), "InvalidReservationID.Malformed", "InvalidReservationID.NotFound")
+VOLUME = IdKind(("vol",), "InvalidVolumeID.Malformed", "InvalidVolume.NotFound")
+SNAPSHOT = IdKind(("snap",), "InvalidSnapshotID.Malformed", "InvalidSnapshot.NotFound")
+# Eucalyptus names machine, kernel and ramdisk images emi/eki/eri and takes the AWS
+# prefixes ami/aki/ari for them (``cloudctl.services.ec2.images.normalize_id``).
+IMAGE = IdKind(("emi", "eki", "eri", "ami", "aki", "ari"), "InvalidAMIID.Malformed",
+               "InvalidAMIID.NotFound")
+SECURITY_GROUP = IdKind(("sg",), "InvalidGroupId.Malformed", "InvalidGroup.NotFound")
+ALLOCATION = IdKind(("eipalloc",), "InvalidAllocationID.Malformed",
+                    "InvalidAllocationID.NotFound")
+# EC2 documents no Malformed code for association and key pair ids: a malformed one is
+# looked up like any other and answered as unknown, with the id as sent.

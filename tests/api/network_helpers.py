@@ -55,7 +55,7 @@ def launch(cloud: LiveCloud, account: str, groups: list[str] | None = None,
            host: str | None = None, interface: str | None = None,
            public: bool = True, instance_id: str | None = None) -> dict[str, Any]:
     """Record an instance's network side as RunInstances will (NIC, groups, public IP)."""
-    iid = instance_id or f"i-{secrets.token_hex(8)}"
+    iid = instance_id or f"i-{secrets.token_hex(9)[:17]}"  # 17 hex digits, as EC2
     return asyncio.run(_launch(cloud, account, iid, groups, host, interface, public))
 
 

@@ -76,6 +76,12 @@ def test_metadata_tree_isolation_imdsv2(md_cloud: LiveCloud, tmp_path: Path) -> 
     assert md(md_cloud, ip_a, "/latest/meta-data/instance-id") == (200, a["InstanceId"].encode())
     assert md(md_cloud, ip_a, "/latest/user-data") == (200, b"secret-a")
     assert md(md_cloud, ip_a, "/latest/meta-data/local-ipv4")[1] == ip_a.encode()
+    private_name = f"euca-{ip_a.replace('.', '-')}.eucalyptus.internal".encode()
+    public_name = f"euca-{a['PublicIpAddress'].replace('.', '-')}.eucalyptus.localhost"
+    assert md(md_cloud, ip_a, "/latest/meta-data/local-hostname")[1] == private_name
+    assert md(md_cloud, ip_a, "/latest/meta-data/hostname")[1] == private_name
+    assert md(md_cloud, ip_a, "/latest/meta-data/public-hostname")[1] == public_name.encode()
+    assert a["PublicDnsName"] == public_name
     assert md(md_cloud, ip_a, "/latest/meta-data/placement/availability-zone")[1] == \
         a["Placement"]["AvailabilityZone"].encode()
     assert md(md_cloud, ip_a, "/latest/meta-data/public-keys/")[1] == b"0=md-key"

@@ -65,8 +65,9 @@ def test_nics_public_ips_groups_and_release(net_cloud: LiveCloud,
             mac = shape["NetworkInterfaces"][0]["MacAddress"]
             assert mac == "d0:0d:" + ":".join(f"{int(o):02x}" for o in ip.split("."))
             assert shape["PublicIpAddress"].startswith("198.51.100.")
-            assert shape["PrivateDnsName"] == f"ip-{ip.replace('.', '-')}.ec2.internal"
-            assert shape["PublicDnsName"]
+            assert shape["PrivateDnsName"] == f"euca-{ip.replace('.', '-')}.eucalyptus.internal"
+            pub = shape["PublicIpAddress"].replace(".", "-")
+            assert shape["PublicDnsName"] == f"euca-{pub}.eucalyptus.localhost"
             assert shape["SecurityGroups"] == [{"GroupId": gid, "GroupName": "web"}]
             assert shape["NetworkInterfaces"][0]["Association"]["PublicIp"] == \
                 shape["PublicIpAddress"]

@@ -111,6 +111,7 @@ class AddressesProvider(Provider):
         account = ctx.require_account()
         alloc, ip = params.get("AllocationId"), params.get("PublicIp")
         if alloc:
+            ids.ALLOCATION.check(alloc)
             row = (await session.execute(select(AddressRow).where(
                 AddressRow.allocation_id == alloc))).scalar_one_or_none()
             if row is None or row.account_id != account:
@@ -150,6 +151,7 @@ class AddressesProvider(Provider):
         if not instance_id:
             raise AwsError("The request must contain the parameter InstanceId",
                            code="MissingParameter")
+        ids.INSTANCE.check(instance_id)
         async with self.cloud.sessions() as session, session.begin():
             row = await self._owned(session, ctx, params)
             nic = await session.get(InstanceNicRow, instance_id)
@@ -229,7 +231,7 @@ class AddressesProvider(Provider):
         want_ips = list(params.get("PublicIps") or [])
         verbose = "verbose" in want_ips and is_cloud_admin(ctx)
         want_ips = [i for i in want_ips if i != "verbose"]
-        want_allocs = list(params.get("AllocationIds") or [])
+        want_allocs = ids.ALLOCATION.check_all(params.get("AllocationIds") or [])
         async with self.cloud.sessions() as session, session.begin():
             rows = list((await session.execute(select(AddressRow).order_by(
                 AddressRow.public_ip))).scalars())

@@ -22,28 +22,19 @@ from cloudctl.services.ec2.ebs_models import (
     SnapshotPermission,
     Volume,
 )
+from cloudctl.services.ids import SNAPSHOT, VOLUME
 
 T = TypeVar("T")
-VOLUME_ID_RE = re.compile(r"^vol-[0-9a-f]{8}([0-9a-f]{9})?\Z")
-SNAPSHOT_ID_RE = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?\Z")
 ACCOUNT_RE = re.compile(r"^\d{12}\Z")
 GROUP_ALL = "all"
 
 
 def check_volume_id(value: Any) -> str:
-    text = str(value or "")
-    if not VOLUME_ID_RE.match(text):
-        raise AwsError(f"Invalid id: \"{text}\" (expecting \"vol-...\")",
-                       code="InvalidVolumeID.Malformed")
-    return text
+    return VOLUME.check(value)
 
 
 def check_snapshot_id(value: Any) -> str:
-    text = str(value or "")
-    if not SNAPSHOT_ID_RE.match(text):
-        raise AwsError(f"Invalid id: \"{text}\" (expecting \"snap-...\")",
-                       code="InvalidSnapshotID.Malformed")
-    return text
+    return SNAPSHOT.check(value)
 
 
 def volume_not_found(volume_id: str) -> AwsError:

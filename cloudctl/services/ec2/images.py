@@ -32,7 +32,6 @@ from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.paging import paginate
 from nodectl.client import Artifact, ArtifactKind
 
-ID_RE = re.compile(r"^(emi|eki|eri|ami|aki|ari)-[0-9a-f]{8,17}\Z")
 ALIASES = {"ami": "emi", "aki": "eki", "ari": "eri"}
 PREFIX = {"machine": "emi", "kernel": "eki", "ramdisk": "eri"}
 
@@ -66,8 +65,9 @@ class LaunchPermission(Base):
 
 
 def normalize_id(image_id: str) -> str:
-    if not ID_RE.match(image_id or ""):
-        raise AwsError(f"Invalid id: \"{image_id}\"", code="InvalidAMIID.Malformed")
+    """The stored id of ``image_id`` (``ami-x`` is ``emi-x``); InvalidAMIID.Malformed
+    unless it is a prefix and 8 or 17 lower-case hex digits (``ids.IMAGE``)."""
+    ids.IMAGE.check(image_id)
     prefix, rest = image_id.split("-", 1)
     return f"{ALIASES.get(prefix, prefix)}-{rest}"
 
@@ -128,7 +128,7 @@ async def launchable_image(session: AsyncSession, account: str, region: str,
 
 
 async def _exists(session: AsyncSession, account: str, region: str, ids_: list[str]) -> set[str]:
-    norm = {i: normalize_id(i) for i in ids_ if ID_RE.match(i)}
+    norm = {i: normalize_id(i) for i in ids_ if ids.IMAGE.matches(i)}
     rows = await session.execute(select(Image.image_id).where(
         Image.region == region, Image.image_id.in_(list(norm.values()))))
     found = {r[0] for r in rows}
@@ -258,7 +258,8 @@ class ImagesProvider(Provider):
     @operation("DescribeImages")
     async def describe_images(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = ctx.require_account()
-        wanted = [normalize_id(i) for i in params.get("ImageIds") or []]
+        sent = [str(i) for i in params.get("ImageIds") or []]
+        wanted = [normalize_id(i) for i in sent]
         owners = list(params.get("Owners") or [])
         users = list(params.get("ExecutableUsers") or [])
         async with self.cloud.sessions() as session:
@@ -276,7 +277,7 @@ class ImagesProvider(Provider):
         rows = [r for r in rows if verbose or _can_launch(r, account, grants)]
         if wanted:
             found = {r.image_id for r in rows}
-            missing = [i for i in wanted if i not in found]
+            missing = [s for s, i in zip(sent, wanted, strict=True) if i not in found]
             if missing:
                 raise AwsError(f"The image id '[{missing[0]}]' does not exist",
                                code="InvalidAMIID.NotFound")

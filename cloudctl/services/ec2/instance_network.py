@@ -35,7 +35,9 @@ from urllib.parse import parse_qs, urlparse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.errors import AwsError
 from cloudctl.services.ec2 import addresses, security_groups
+from cloudctl.services.ec2.dns_names import DnsNames
 from cloudctl.services.network import nics, state
 from cloudctl.services.network.models import HostStatusRow, SecurityGroupRow
 from nodectl.client import NicSpec, tap_name
@@ -66,9 +68,10 @@ def host_for_node(node: str | None) -> str:
 
 
 async def launch_nic(session: AsyncSession, account: str, region: str, instance_id: str,
-                     node: str | None) -> LaunchedNic:
-    """Allocate, address and bind the instance's NIC (caller's transaction; notify after)."""
-    nic = await nics.allocate_instance_nic(session, account, region, instance_id)
+                     node: str | None, private_ip: str | None = None) -> LaunchedNic:
+    """Allocate, address and bind the instance's NIC (caller's transaction; notify after);
+    ``private_ip`` is the address the caller asked for (``requested_private_ip``)."""
+    nic = await nics.allocate_instance_nic(session, account, region, instance_id, private_ip)
     public = await addresses.assign_public_ip(session, instance_id, region)
     if node:
         await nics.bind_instance_nic(session, instance_id, host_for_node(node),
@@ -85,6 +88,34 @@ async def release(session: AsyncSession, instance_id: str) -> None:
     from cloudctl.services.iam.instance_credentials import forget
 
     forget(instance_id)
+
+
+def requested_private_ip(params: dict[str, Any], max_count: int) -> str | None:
+    """The private address RunInstances asks for (``PrivateIpAddress``, or the first
+    network interface's ``PrivateIpAddress`` / primary ``PrivateIpAddresses``), checked
+    against the configured subnet; None when none is asked for.
+
+    EC2 refuses both forms at once and an address for more than one instance
+    (InvalidParameterCombination).
+    """
+    direct = params.get("PrivateIpAddress")
+    interfaces = params.get("NetworkInterfaces") or []
+    first: dict[str, Any] = interfaces[0] if interfaces else {}
+    in_nic = first.get("PrivateIpAddress")
+    if in_nic is None:
+        in_nic = next((a.get("PrivateIpAddress") for a in first.get("PrivateIpAddresses") or []
+                       if a.get("Primary") and a.get("PrivateIpAddress")), None)
+    if direct is not None and interfaces:
+        raise AwsError("Network interfaces and an instance-level private IP address should "
+                       "not be specified on the same request",
+                       code="InvalidParameterCombination")
+    asked = direct if direct is not None else in_nic
+    if asked is None:
+        return None
+    if max_count > 1:
+        raise AwsError("Cannot specify a private IP address when launching more than one "
+                       "instance (MaxCount must be 1)", code="InvalidParameterCombination")
+    return nics.check_private_ip(asked)
 
 
 def notify() -> None:
@@ -163,10 +194,9 @@ def _interface(item: dict[str, Any], nic: nics.Nic, public: str | None,
     return out
 
 
-async def decorate(session: AsyncSession, reservations: list[dict[str, Any]]) -> None:
+async def decorate(session: AsyncSession, reservations: list[dict[str, Any]],
+                   names: DnsNames) -> None:
     """Fill in the network side of DescribeInstances/RunInstances answers (in place)."""
-    from cloudctl.services.ec2.instance_view import dns_name
-
     items = [i for r in reservations for i in r["Instances"]]
     live = [i["InstanceId"] for i in items if i["State"]["Name"] != "terminated"]
     if not live:
@@ -181,10 +211,10 @@ async def decorate(session: AsyncSession, reservations: list[dict[str, Any]]) ->
             continue
         nic = found[iid]
         item["PrivateIpAddress"] = nic.private_ip
-        item["PrivateDnsName"] = dns_name(nic.private_ip)
+        item["PrivateDnsName"] = names.private(nic.private_ip)
         pub = public.get(iid)
         if pub:
-            item["PublicIpAddress"], item["PublicDnsName"] = pub, dns_name(pub)
+            item["PublicIpAddress"], item["PublicDnsName"] = pub, names.public(pub)
         else:
             item.pop("PublicIpAddress", None)
             item["PublicDnsName"] = ""

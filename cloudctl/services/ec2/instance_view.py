@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cloudctl.services.ec2 import tags
+from cloudctl.services.ec2.dns_names import DnsNames
 from cloudctl.services.ec2.instance_models import Instance
 
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -24,10 +25,6 @@ def state(row: Instance) -> dict[str, Any]:
     return {"Code": STATE_CODES[row.state], "Name": row.state}
 
 
-def dns_name(ip: str | None) -> str:
-    return f"ip-{ip.replace('.', '-')}.ec2.internal" if ip else ""
-
-
 def groups(row: Instance) -> list[dict[str, str]]:
     names = row.security_group_names or []
     return [{"GroupId": gid if gid.startswith("sg-") else "",
@@ -35,12 +32,13 @@ def groups(row: Instance) -> list[dict[str, str]]:
             for i, gid in enumerate(row.security_group_ids or [])]
 
 
-def instance_shape(row: Instance, tag_list: list[dict[str, str]]) -> dict[str, Any]:
+def instance_shape(row: Instance, tag_list: list[dict[str, str]],
+                   names: DnsNames) -> dict[str, Any]:
     live = row.state not in ("terminated",)
     item: dict[str, Any] = {
         "InstanceId": row.instance_id, "ImageId": row.image_id, "State": state(row),
-        "PrivateDnsName": dns_name(row.private_ip) if live else "",
-        "PublicDnsName": dns_name(row.public_ip) if live and row.public_ip else "",
+        "PrivateDnsName": names.private(row.private_ip) if live else "",
+        "PublicDnsName": names.public(row.public_ip) if live and row.public_ip else "",
         "StateTransitionReason": row.transition_reason, "AmiLaunchIndex": row.launch_index,
         "ProductCodes": [], "InstanceType": row.instance_type, "LaunchTime": row.launch_time,
         "Placement": {"AvailabilityZone": row.zone, "GroupName": "", "Tenancy": "default"},
@@ -74,7 +72,8 @@ def instance_shape(row: Instance, tag_list: list[dict[str, str]]) -> dict[str, A
     return item
 
 
-def extractors(tag_map: dict[str, list[dict[str, str]]]) -> dict[str, Callable[[Instance], list[str]]]:
+def extractors(tag_map: dict[str, list[dict[str, str]]],
+               names: DnsNames) -> dict[str, Callable[[Instance], list[str]]]:
     def one(fn: Callable[[Instance], Any]) -> Callable[[Instance], list[str]]:
         def get(row: Instance) -> list[str]:
             value = fn(row)
@@ -90,7 +89,10 @@ def extractors(tag_map: dict[str, list[dict[str, str]]]) -> dict[str, Callable[[
         "availability-zone": one(lambda r: r.zone),
         "private-ip-address": one(lambda r: r.private_ip),
         "ip-address": one(lambda r: r.public_ip),
-        "private-dns-name": one(lambda r: dns_name(r.private_ip)),
+        "private-dns-name": one(lambda r: names.private(r.private_ip)
+                                if r.state != "terminated" else None),
+        "dns-name": one(lambda r: names.public(r.public_ip)
+                        if r.state != "terminated" and r.public_ip else None),
         "image-id": one(lambda r: r.image_id),
         "kernel-id": one(lambda r: r.kernel_id),
         "ramdisk-id": one(lambda r: r.ramdisk_id),

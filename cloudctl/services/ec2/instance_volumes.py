@@ -296,6 +296,7 @@ class InstanceImagesProvider(Provider):
         name = params.get("Name")
         if not name:
             raise AwsError("The request must contain the parameter name", code="MissingParameter")
+        ids.INSTANCE.check(iid)
         async with self.cloud.sessions() as session:
             row = await session.get(Instance, iid)
             if row is None or row.account_id != account or row.region != ctx.region:

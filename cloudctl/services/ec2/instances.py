@@ -7,7 +7,8 @@ Owns launching: image and kernel resolution, instance type, key pair, user data
 (``cloud.vmstate.user_data_max_size_kb``), placement through the scheduler,
 ClientToken idempotency and TagSpecifications; an instance profile only when the caller
 may pass its role (``iam:PassRole``, ``cloudctl.services.iam.passrole``). The instance's network (NIC, MAC,
-private and public IP, groups, tap) comes from ``instance_network``.
+private and public IP, groups, tap) comes from ``instance_network``, with the
+private IP the caller asked for (``PrivateIpAddress``) when it is free and in range.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from cloudctl.services.ec2 import (
     tags,
 )
 from cloudctl.services.ec2 import nodes as nodes_mod
+from cloudctl.services.ec2.dns_names import DnsNames, names_of
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.instance_view import extractors, instance_shape, state
@@ -67,8 +69,8 @@ def decode_user_data(raw: Any, limit_kb: int) -> str:
     return text
 
 
-def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, str]]]
-                      ) -> list[dict[str, Any]]:
+def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, str]]],
+                      names: DnsNames) -> list[dict[str, Any]]:
     reservations: dict[str, dict[str, Any]] = {}
     for row in rows:
         res = reservations.get(row.reservation_id)
@@ -76,7 +78,7 @@ def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, st
             res = reservations[row.reservation_id] = {
                 "ReservationId": row.reservation_id, "OwnerId": row.owner_id,
                 "Groups": [], "Instances": []}
-        res["Instances"].append(instance_shape(row, tag_map.get(row.instance_id, [])))
+        res["Instances"].append(instance_shape(row, tag_map.get(row.instance_id, []), names))
     return list(reservations.values())
 
 
@@ -124,7 +126,9 @@ class InstancesProvider(Provider):
         zone = (params.get("Placement") or {}).get("AvailabilityZone")
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
+        private_ip = instance_network.requested_private_ip(params, max_count)
         profile = await self._profile(ctx, account, params.get("IamInstanceProfile"))
+        names = names_of(self.cloud.properties)
         async with scheduler.placements_of(self.cloud), self.cloud.sessions() as session, \
                 session.begin():
             await scheduler.lock_placements(session)
@@ -136,8 +140,8 @@ class InstancesProvider(Provider):
                 if existing:
                     tag_map = await tags.tags_for(session, account, ctx.region,
                                                   [r.instance_id for r in existing])
-                    again = reservation_shape(existing, tag_map)
-                    await instance_network.decorate(session, again)
+                    again = reservation_shape(existing, tag_map, names)
+                    await instance_network.decorate(session, again, names)
                     return again[0]
             image = await images.launchable_image(session, account, ctx.region,
                                                   str(params["ImageId"]))
@@ -181,7 +185,8 @@ class InstancesProvider(Provider):
             root_volumes: list[str] = []
             for index, node in enumerate(placed):
                 iid = ids.resource_id("i")
-                net = await instance_network.launch_nic(session, account, ctx.region, iid, node)
+                net = await instance_network.launch_nic(session, account, ctx.region, iid, node,
+                                                        private_ip)
                 spec = InstanceSpec(
                     instance_id=iid, kernel=images.image_artifact(kernel),
                     image=images.image_artifact(image),
@@ -225,8 +230,8 @@ class InstancesProvider(Provider):
                                                 params.get("TagSpecifications"))
             await self._record_groups(session, account, ctx.region, rows)
             tag_map = await tags.tags_for(session, account, ctx.region, new_ids)
-            answer = reservation_shape(rows, tag_map)
-            await instance_network.decorate(session, answer)
+            answer = reservation_shape(rows, tag_map, names)
+            await instance_network.decorate(session, answer, names)
         instance_network.notify()
         instance_volumes.wake_storage(self.cloud, root_volumes)
         ctl.wake()
@@ -299,10 +304,7 @@ class InstancesProvider(Provider):
             found = {r.instance_id for r in rows}
             missing = [i for i in instance_ids if i not in found]
             if missing:
-                malformed = [i for i in missing if not ids.is_resource_id("i", i)]
-                if malformed:
-                    raise AwsError(f"Invalid id: \"{malformed[0]}\"",
-                                   code="InvalidInstanceID.Malformed")
+                ids.INSTANCE.check_all(missing)
                 raise AwsError(f"The instance ID '{', '.join(missing)}' does not exist",
                                code="InvalidInstanceID.NotFound")
             rows = [r for r in rows if r.instance_id in set(instance_ids)]
@@ -322,12 +324,13 @@ class InstancesProvider(Provider):
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           None if len(rows) > 500 else
                                           [r.instance_id for r in rows])
-        rows = apply_filters(rows, params.get("Filters"), extractors(tag_map))
+        names = names_of(self.cloud.properties)
+        rows = apply_filters(rows, params.get("Filters"), extractors(tag_map, names))
         page, token = paginate(rows, params, lambda r: r.instance_id)
-        result: Result = {"Reservations": reservation_shape(page, tag_map)}
+        result: Result = {"Reservations": reservation_shape(page, tag_map, names)}
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
         async with self.cloud.sessions() as session:
-            await instance_network.decorate(session, result["Reservations"])
+            await instance_network.decorate(session, result["Reservations"], names)
         if token:
             result["NextToken"] = token
         return result

@@ -36,6 +36,7 @@ from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2.filters import apply_filters
+from cloudctl.services.ids import SECURITY_GROUP
 from cloudctl.services.network import tagging
 from cloudctl.services.network.models import (
     InstanceGroupRow,
@@ -120,7 +121,7 @@ async def resolve_groups_for_launch(session: AsyncSession, account: str, region:
         if row is None:
             raise _not_found(name)
         out.append(row.id)
-    found = await _by_ids(session, region, ids or [])
+    found = await _by_ids(session, region, SECURITY_GROUP.check_all(ids or []))
     for gid in ids or []:
         row = found.get(gid)
         if row is None or row.account_id != account:
@@ -276,6 +277,7 @@ class SecurityGroupsProvider(Provider):
         account = ctx.require_account()
         gid, name = params.get("GroupId"), params.get("GroupName")
         if gid:
+            SECURITY_GROUP.check(gid)
             row = (await _by_ids(session, ctx.region, [gid])).get(gid)
             if row is None or row.account_id != account:
                 raise _not_found(gid)
@@ -319,7 +321,7 @@ class SecurityGroupsProvider(Provider):
     async def describe_security_groups(self, ctx: RequestContext, params: dict[str, Any]
                                        ) -> Result:
         account = ctx.require_account()
-        want_ids = list(params.get("GroupIds") or [])
+        want_ids = SECURITY_GROUP.check_all(params.get("GroupIds") or [])
         want_names = list(params.get("GroupNames") or [])
         verbose = "verbose" in want_names and is_cloud_admin(ctx)
         want_names = [n for n in want_names if n != "verbose"]
@@ -480,6 +482,7 @@ async def _resolve_peer(session: AsyncSession, ctx: RequestContext, group: Secur
     p = spec.peer
     owner = p.user_id or group.account_id
     if p.group_id:
+        SECURITY_GROUP.check(p.group_id)
         row = (await _by_ids(session, group.region, [p.group_id])).get(p.group_id)
         if row is None or (p.user_id and row.account_id != p.user_id):
             raise _not_found(p.group_id)

@@ -123,6 +123,7 @@ class SnapshotsProvider(Provider):
         if not instance_id:
             raise MissingParameter("The request must contain the parameter "
                                    "InstanceSpecification.InstanceId")
+        ids.INSTANCE.check(instance_id)
         ebs_tags.check_specs(params.get("TagSpecifications"), "snapshot")
         excluded = set(spec.get("ExcludeDataVolumeIds") or [])
         async with self.cloud.sessions() as session, session.begin():

@@ -37,6 +37,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.paging import paginate
+from cloudctl.services.ids import is_resource_id
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -126,6 +127,8 @@ async def _check_exist(session: AsyncSession, account_id: str, region: str,
     by_prefix: dict[str, list[str]] = {}
     for rid in resource_ids:
         resource_type_of(rid)
+        if not is_resource_id(rid.rsplit("-", 1)[0], rid):
+            raise AwsError(f"The ID '{rid}' is not valid", code="InvalidID")
         by_prefix.setdefault(rid.rsplit("-", 1)[0], []).append(rid)
     for prefix, ids in by_prefix.items():
         kind = _KINDS.get(prefix)

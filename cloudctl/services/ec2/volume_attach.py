@@ -25,7 +25,7 @@ from cloudctl.services.ec2 import instance_volumes
 from cloudctl.services.ec2.ebs_common import check_volume_id, own_volume
 from cloudctl.services.ec2.ebs_models import Volume
 from cloudctl.services.ec2.instance_models import Instance
-from cloudctl.services.ids import is_resource_id
+from cloudctl.services.ids import INSTANCE
 
 
 def _bad_device(device: str) -> AwsError:
@@ -35,8 +35,7 @@ def _bad_device(device: str) -> AwsError:
 
 async def _instance(provider: Provider, ctx: RequestContext, iid: str) -> Instance:
     account = ctx.require_account()
-    if not is_resource_id("i", iid):
-        raise AwsError(f"Invalid id: \"{iid}\"", code="InvalidInstanceID.Malformed")
+    INSTANCE.check(iid)
     async with provider.cloud.sessions() as session:
         row = await session.get(Instance, iid)
     if row is None or row.account_id != account or row.region != ctx.region or (

@@ -43,6 +43,7 @@ from sqlalchemy import select
 from cloudctl.pki import ensure_identity_key
 from cloudctl.server.providers import Provider
 from cloudctl.services.ec2.addresses import instance_public_ips
+from cloudctl.services.ec2.dns_names import names_of
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.metadata import tree as mdtree
 
@@ -175,7 +176,7 @@ class MetadataServer:
             return self._dynamic(row, parts[1:])
         if parts[0] != "meta-data":
             return web.Response(status=404, text="Not Found", content_type=TEXT)
-        node = mdtree.lookup(mdtree.build_tree(row, await self._iam(row)), parts[1:])
+        node = mdtree.lookup(mdtree.build_tree(row, names_of(self.cloud.properties), await self._iam(row)), parts[1:])
         if node is None:
             return web.Response(status=404, text="Not Found", content_type=TEXT)
         if isinstance(node, dict):

@@ -11,21 +11,21 @@ import base64
 import json
 from typing import Any
 
+from cloudctl.services.ec2.dns_names import DnsNames
 from cloudctl.services.ec2.instance_models import Instance
-from cloudctl.services.ec2.instance_view import dns_name
 
 Tree = dict[str, Any]
 
 
-def build_tree(row: Instance, iam: Tree | None = None) -> Tree:
-    hostname = dns_name(row.private_ip)
+def build_tree(row: Instance, names: DnsNames, iam: Tree | None = None) -> Tree:
+    hostname = names.private(row.private_ip)
     groups = [n or g for g, n in zip(row.security_group_ids or [],
                                      (row.security_group_names or []) + [""] * 64, strict=False)]
     group_ids = [g for g in row.security_group_ids or [] if g.startswith("sg-")]
     mac_dir: Tree = {
         "device-number": "0", "interface-id": "", "local-hostname": hostname,
         "local-ipv4s": row.private_ip or "", "mac": row.mac,
-        "public-hostname": dns_name(row.public_ip) if row.public_ip else "",
+        "public-hostname": names.public(row.public_ip),
         "public-ipv4s": row.public_ip or "", "security-groups": "\n".join(groups),
         "security-group-ids": "\n".join(group_ids), "owner-id": row.owner_id,
     }
@@ -56,7 +56,7 @@ def build_tree(row: Instance, iam: Tree | None = None) -> Tree:
         tree["ramdisk-id"] = row.ramdisk_id
     if row.public_ip:
         tree["public-ipv4"] = row.public_ip
-        tree["public-hostname"] = dns_name(row.public_ip)
+        tree["public-hostname"] = names.public(row.public_ip)
     if row.public_key and row.key_name:
         tree["public-keys"] = {f"0={row.key_name}": {"openssh-key": row.public_key + "\n"}}
     if iam:

@@ -3,9 +3,11 @@
 Public functions for the compute provider (they run in the caller's
 transaction and never commit; each bumps the network view version):
 
-- `allocate_instance_nic(session, account, region, instance_id) -> Nic`
-  at RunInstances: a free private IP of the configured subnet (or PrivateIps)
-  and a MAC `<MacPrefix>:<4 octets of the private IP>`.
+- `allocate_instance_nic(session, account, region, instance_id, private_ip=None) -> Nic`
+  at RunInstances: a free private IP of the configured subnet (or PrivateIps), or the
+  one the caller asked for (`check_private_ip` first: in range, else
+  InvalidParameterValue; taken: InvalidIPAddress.InUse), and a MAC
+  `<MacPrefix>:<4 octets of the private IP>`.
 - `bind_instance_nic(session, instance_id, host, interface)` once placed:
   the netd host name (all-in-one: `"local"`) and the tap name on `br-cloud`.
 - `release_instance_nic(session, instance_id)` at termination.
@@ -44,33 +46,69 @@ def _nic(row: InstanceNicRow) -> Nic:
                host=row.host, interface=row.interface)
 
 
-def _candidates() -> Iterator[ipaddress.IPv4Address]:
-    """Private addresses in allocation order, lazily (a /16 holds 65,533 of them)."""
+def _pool() -> tuple[tuple[ipaddress.IPv4Address, ...], ipaddress.IPv4Network,
+                     set[ipaddress.IPv4Address]]:
+    """The configured private addresses (empty: the whole subnet), the subnet and the
+    addresses of the subnet no instance may have (network, gateway, broadcast)."""
     cfg = config.current()
-    if cfg.private_ips:
-        return iter(cfg.private_ips)
     subnet = cfg.subnet_for_cluster(None) if not cfg.clusters else cfg.clusters[0].subnet
-    if cfg.clusters and cfg.clusters[0].private_ips:
-        return iter(cfg.clusters[0].private_ips)
+    listed = cfg.private_ips or (cfg.clusters[0].private_ips if cfg.clusters else ())
     reserved = {subnet.gateway, subnet.network.network_address,
                 subnet.network.broadcast_address}
-    return (ip for ip in subnet.network.hosts() if ip not in reserved)
+    return listed, subnet.network, reserved
+
+
+def _candidates() -> Iterator[ipaddress.IPv4Address]:
+    """Private addresses in allocation order, lazily (a /16 holds 65,533 of them)."""
+    listed, network, reserved = _pool()
+    if listed:
+        return iter(listed)
+    return (ip for ip in network.hosts() if ip not in reserved)
+
+
+def check_private_ip(value: object) -> str:
+    """``value`` (a private address a caller asked for) when instances may have it, as
+    EC2 answers otherwise: InvalidParameterValue for a malformed address, one outside
+    the subnet (or the configured PrivateIps) or one the subnet reserves."""
+    text = str(value)
+    try:
+        ip = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise AwsError(f"Value ({text}) for parameter privateIpAddress is invalid. "
+                       f"{text} is not a valid IPv4 address.",
+                       code="InvalidParameterValue") from None
+    listed, network, reserved = _pool()
+    if ip not in network or (listed and ip not in listed):
+        raise AwsError(f"Address {ip} does not fall within the subnet's address range",
+                       code="InvalidParameterValue")
+    if ip in reserved:
+        raise AwsError(f"Address {ip} is in subnet's reserved address range",
+                       code="InvalidParameterValue")
+    return str(ip)
 
 
 async def allocate_instance_nic(session: AsyncSession, account: str, region: str,
-                                instance_id: str) -> Nic:
-    """Allocate (or return the existing) NIC of `instance_id`; raises
+                                instance_id: str, private_ip: str | None = None) -> Nic:
+    """Allocate (or return the existing) NIC of `instance_id`, with `private_ip` when
+    given (checked by `check_private_ip`; InvalidIPAddress.InUse when taken); raises
     InsufficientFreeAddressesInSubnet when the private range is exhausted."""
     row = await session.get(InstanceNicRow, instance_id)
     if row is not None:
         return _nic(row)
-    used = set((await session.execute(select(InstanceNicRow.private_ip))).scalars())
-    for ip in _candidates():
-        if str(ip) not in used:
-            break
+    if private_ip is not None:
+        ip = ipaddress.IPv4Address(check_private_ip(private_ip))
+        taken = (await session.execute(select(InstanceNicRow.instance_id).where(
+            InstanceNicRow.private_ip == str(ip)))).scalar()
+        if taken is not None:
+            raise AwsError(f"Address {ip} is in use.", code="InvalidIPAddress.InUse")
     else:
-        raise AwsError("There are not enough free addresses in the private subnet.",
-                       code="InsufficientFreeAddressesInSubnet")
+        used = set((await session.execute(select(InstanceNicRow.private_ip))).scalars())
+        for ip in _candidates():
+            if str(ip) not in used:
+                break
+        else:
+            raise AwsError("There are not enough free addresses in the private subnet.",
+                           code="InsufficientFreeAddressesInSubnet")
     octets = ":".join(f"{b:02x}" for b in ip.packed)
     prefix = config.current().mac_prefix
     row = InstanceNicRow(instance_id=instance_id, account_id=account, region=region,
