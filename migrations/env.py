@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from cloudctl.db.models import metadata
+from cloudctl.services.catalog import metadata as cloud_metadata
+
+metadata = cloud_metadata()
 
 config = context.config
 

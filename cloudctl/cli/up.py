@@ -242,7 +242,9 @@ def run_up(args: argparse.Namespace) -> int:
     if supervisor is not None:
         supervisor.start()
     try:
-        return serve(settings, host, port, workers=args.workers, on_ready=ready)
+        from cloudctl.services.catalog import assemble
+
+        return serve(settings, assemble, host, port, workers=args.workers, on_ready=ready)
     finally:
         endpoint_mod.forget(settings, endpoint)
         if supervisor is not None and daemon is not None:

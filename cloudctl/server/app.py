@@ -34,13 +34,6 @@ CLOUD_KEY = web.AppKey("cloud", Cloud)
 Assembler = Callable[[Cloud], None]
 
 
-def default_assembly(cloud: Cloud) -> None:
-    """Wire identity, the authorizer and every provider into ``cloud``."""
-    from cloudctl.services import assemble
-
-    assemble(cloud)
-
-
 READ_BUFSIZE = 1 << 20
 CLIENT_MAX_SIZE = 1 << 20
 PROFILE_ENV = "CLOUDCTL_PROFILE"  # a path: each worker writes cProfile stats to <path>.<pid>
@@ -48,8 +41,7 @@ MAX_FIELD_SIZE = 65536
 PR_SET_PDEATHSIG = 1
 
 
-def make_app(settings: Settings, *, worker_index: int = 0,
-             assembler: Assembler = default_assembly,
+def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
              started_at: float | None = None) -> web.Application:
     """The API application for one process."""
     # read_bufsize: a request body is buffered up to twice this before the socket is
@@ -144,12 +136,12 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def _run_worker(settings: Settings, sock: socket.socket, index: int,
+def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, index: int,
                 parent: int | None = None, started_at: float | None = None) -> None:
     bound_allocator()
 
     async def main() -> None:
-        app = make_app(settings, worker_index=index, started_at=started_at)
+        app = make_app(settings, assembler, worker_index=index, started_at=started_at)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
         cloud = app[CLOUD_KEY]
@@ -189,9 +181,12 @@ def _run_worker(settings: Settings, sock: socket.socket, index: int,
         profiler.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
-def serve(settings: Settings, host: str, port: int, workers: int = 1,
+def serve(settings: Settings, assembler: Assembler, host: str, port: int, workers: int = 1,
           on_ready: Callable[[], Any] | None = None) -> int:
-    """Run the API in the foreground until SIGINT/SIGTERM; returns an exit status."""
+    """Run the API in the foreground until SIGINT/SIGTERM; returns an exit status.
+
+    ``assembler`` installs the services into each process's ``Cloud`` (the composition
+    root: ``cloudctl.services.catalog.assemble``); the server knows no service."""
     raise_fd_limit()
     started_at = time.time()
     sock = bind(host, port)
@@ -199,7 +194,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1,
     if workers <= 1:
         if on_ready:
             on_ready()
-        _run_worker(settings, sock, 0, started_at=started_at)
+        _run_worker(settings, assembler, sock, 0, started_at=started_at)
         return 0
     children: dict[int, int] = {}
     parent = os.getpid()
@@ -212,7 +207,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1,
             die_with_parent(parent)
             code = 0
             try:
-                _run_worker(settings, sock, index, parent, started_at)
+                _run_worker(settings, assembler, sock, index, parent, started_at)
             except BaseException:
                 log.exception("worker %d crashed", index)
                 code = 1

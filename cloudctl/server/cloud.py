@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -58,6 +59,7 @@ class Cloud:
         self._tasks: list[asyncio.Task[Any]] = []
         self.runtime = Runtime()  # services' per-process objects, by typed key
         self.hooks: list[RequestHook] = []  # services' handling around dispatch
+        self.startup: list[Callable[[Cloud], Awaitable[None]]] = []  # before providers start
 
     @property
     def region(self) -> str:
@@ -87,10 +89,8 @@ class Cloud:
 
     async def start(self) -> None:
         await self.properties.load()
-        from cloudctl.services.geography import load_zones
-
-        self.region_zones = await load_zones(self)
-        registry.set_zones([z for zones in self.region_zones.values() for z in zones])
+        for task in self.startup:  # the services' start-up tasks (the zones first)
+            await task(self)
         for provider in self.providers:
             await provider.start()
         self.spawn(self.properties.run_poller(), "property-poller")

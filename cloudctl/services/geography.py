@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloudctl.db.base import Base, UtcDateTime, utcnow
+from cloudctl.server.spec import ServiceSpec
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -79,3 +80,19 @@ async def ensure_zones(session: AsyncSession, region: str, names: list[str]) -> 
         taken.add(zone.zone_id)
         count += 1
     return [existing[n] for n in names]
+
+
+async def _startup(cloud: Cloud) -> None:
+    """Load the zones every other service reads (before any provider starts)."""
+    from cloudctl.properties.registry import registry
+
+    cloud.region_zones = await load_zones(cloud)
+    registry.set_zones([z for zones in cloud.region_zones.values() for z in zones])
+
+
+def _install(cloud: Cloud) -> None:
+    """The geography serves no API of its own (EC2 describes the zones)."""
+    del cloud
+
+
+SERVICE = ServiceSpec("geography", _install, tables=lambda: (Zone,), startup=_startup)

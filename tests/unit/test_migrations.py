@@ -67,3 +67,23 @@ def test_upgrade_from_released_state(database: Callable[[str], str],
     head = _script().get_current_head()
     assert migrate.current(old) == head
     assert _tables(old) == _tables(fresh)
+
+
+def test_the_service_catalog_tables_are_what_the_migrations_make(tmp_path: Path) -> None:
+    """Every service's tables (``catalog.metadata()``, which alembic reads) match the
+    schema the migrations build: a table missing from a ServiceSpec, or a model change
+    without a migration, shows up here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from cloudctl.services.catalog import metadata
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
+    migrate.upgrade(url)
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn), metadata())
+    finally:
+        engine.dispose()
+    assert drift == []

@@ -1,5 +1,5 @@
 """The compute part of EC2: which providers it runs (one list, so the shared
-``cloudctl.services.assemble`` needs a single line for all of them).
+EC2's ``ServiceSpec`` needs a single line for all of them).
 
 Compute owns key pairs, tags, instance types, nodes, the scheduler, images,
 instances, their controller and the instance metadata service.

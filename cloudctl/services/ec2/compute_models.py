@@ -1,4 +1,4 @@
-"""The compute tables, imported in one place for ``cloudctl.db.models`` and alembic."""
+"""The compute tables, listed for EC2's ``ServiceSpec`` (the table registry, alembic)."""
 
 from __future__ import annotations
 

@@ -36,8 +36,7 @@ async def install_demo_images(cloud: Cloud) -> str | None:
     """Register the demo set if missing; returns the emi id (None when disabled)."""
     if os.environ.get("CLOUDCTL_DEMO_IMAGE") == "0" or not cloud.properties.get(INSTALL_DEMO):
         return None
-    from cloudctl.services.iam.bootstrap import ensure_account
-    from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
+    from cloudctl.services.iam.api import cloud_admin_account_id
 
     region = cloud.region
     async with cloud.sessions() as session:
@@ -50,7 +49,7 @@ async def install_demo_images(cloud: Cloud) -> str | None:
     out = cloud.settings.data_dir / "images" / "demo"
     guest = await asyncio.to_thread(build, out)
     async with cloud.sessions() as session, session.begin():
-        owner = (await ensure_account(session, CLOUD_ADMIN_ACCOUNT)).account_id
+        owner = await cloud_admin_account_id(session)
         eki = await images.register(session, owner, region, name=f"{DEMO_NAME}-kernel",
                                     kind="kernel", location=f"file://{guest.kernel}",
                                     public=True, description="tiny guest kernel (demo)")

@@ -105,3 +105,6 @@ class SnapshotPermission(Base):
 
     snapshot_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     grantee: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
+
+
+EBS_TABLES = (Volume, Snapshot, SnapshotPermission)

@@ -160,7 +160,7 @@ def refuse_urls(manifest: BundleManifest, location: str) -> None:
 
 
 async def _check_signature(cloud: Cloud, account_id: str, text: bytes, location: str) -> None:
-    from cloudctl.services.iam.signing import active_signing_certificates
+    from cloudctl.services.iam.api import active_signing_certificates
 
     for cert in await active_signing_certificates(cloud, account_id):
         try:

@@ -269,10 +269,9 @@ class ImagesProvider(Provider):
             tag_map = await tags.tags_for(session, account, ctx.region)
             admin_account = None
             if "amazon" in owners or "eucalyptus" in owners:
-                from cloudctl.services.iam.bootstrap import ensure_account
-                from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
+                from cloudctl.services.iam.api import cloud_admin_account_id
 
-                admin_account = (await ensure_account(session, CLOUD_ADMIN_ACCOUNT)).account_id
+                admin_account = await cloud_admin_account_id(session)
         verbose = "verbose" in owners and is_cloud_admin(ctx)
         rows = [r for r in rows if verbose or _can_launch(r, account, grants)]
         if wanted:

@@ -85,7 +85,7 @@ async def release(session: AsyncSession, instance_id: str) -> None:
     await addresses.release_instance_ip(session, instance_id)
     await security_groups.forget_instance(session, instance_id)
     await nics.release_instance_nic(session, instance_id)
-    from cloudctl.services.iam.instance_credentials import forget
+    from cloudctl.services.iam.api import forget_instance_credentials as forget
 
     forget(instance_id)
 

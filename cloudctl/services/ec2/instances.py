@@ -248,8 +248,7 @@ class InstancesProvider(Provider):
         """The instance profile RunInstances names, once the caller may pass its role."""
         if not profile:
             return None
-        from cloudctl.services.iam.instance_credentials import resolve_instance_profile
-        from cloudctl.services.iam.passrole import require_pass_profile_role
+        from cloudctl.services.iam.api import require_pass_profile_role, resolve_instance_profile
 
         found = await resolve_instance_profile(self.cloud, account, profile)
         if found is None:

@@ -314,3 +314,6 @@ class CredentialEpoch(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+IAM_TABLES = (Account, User, AccessKey, AccountSettings, Group, GroupMember, Role, InstanceProfile, InlinePolicy, ManagedPolicy, PolicyVersion, PolicyAttachment, LoginProfile, ServerCertificate, SigningCertificate, SshPublicKey, ServiceCredential, CredentialReport, StsSession, CredentialEpoch)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib
 import json
 import logging
 import os
@@ -223,14 +222,12 @@ class MetadataServer:
 
     async def _iam(self, row: Instance) -> dict[str, Any] | None:
         """iam/info and iam/security-credentials/<role> when the instance has a profile
-        and the IAM service exposes ``instance_profile_credentials`` (else no iam/)."""
+        whose role trusts EC2 (else no iam/)."""
         if not row.iam_instance_profile:
             return None
-        try:
-            module = importlib.import_module("cloudctl.services.iam.instance_credentials")
-        except ImportError:
-            return None
-        found = await module.instance_profile_credentials(
+        from cloudctl.services.iam.api import instance_profile_credentials
+
+        found = await instance_profile_credentials(
             self.cloud, row.account_id, row.iam_instance_profile["Arn"], row.instance_id)
         if not found:
             return None

@@ -107,3 +107,6 @@ class HostStatusRow(Base):
     applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     seconds: Mapped[str] = mapped_column(Text, default="{}")
+
+
+NETWORK_TABLES = (SecurityGroupRow, SecurityGroupRuleRow, InstanceGroupRow, AddressRow, InstanceNicRow, NetworkStateRow, HostStatusRow)

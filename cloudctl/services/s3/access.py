@@ -193,8 +193,8 @@ _POLICY_MESSAGES = {
 
 def validate_policy(text: str) -> None:
     """Raise S3's MalformedPolicy unless ``text`` is a valid bucket policy."""
-    from cloudctl.services.iam.policy import PolicyError
-    from cloudctl.services.iam.policy import validate_policy as validate
+    from cloudctl.services.iam.api import PolicyError
+    from cloudctl.services.iam.api import validate_policy as validate
 
     try:
         json.loads(text)

@@ -1,7 +1,7 @@
 """Account identities S3 needs: canonical ids, display names, e-mail grantees.
 
-An adapter over the IAM account table until IAM publishes lookup functions; the
-only S3 module that reads identity data. Results are cached (accounts are immutable
+Reads accounts through IAM's public API (``cloudctl.services.iam.api``); the only S3
+module that asks for identity data. Results are cached (accounts are immutable
 in the fields read here).
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloudctl.services.iam.models import Account
+from cloudctl.services.iam import api as iam
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class Owner:
 _by_account: dict[str, Owner] = {}
 
 
-def _owner(account: Account) -> Owner:
+def _owner(account: iam.AccountIdentity) -> Owner:
     owner = Owner(account.account_id, account.canonical_id, account.name)
     _by_account[owner.account_id] = owner
     return owner
@@ -40,7 +39,7 @@ async def owner_of(session: AsyncSession, account_id: str) -> Owner:
     cached = _by_account.get(account_id)
     if cached is not None:
         return cached
-    account = await session.get(Account, account_id)
+    account = await iam.account_identity(session, account_id)
     if account is None:
         return Owner(account_id, account_id, account_id)
     return _owner(account)
@@ -50,12 +49,10 @@ async def by_canonical_id(session: AsyncSession, canonical_id: str) -> Owner | N
     for owner in _by_account.values():
         if owner.canonical_id == canonical_id:
             return owner
-    row = (await session.execute(select(Account).where(Account.canonical_id == canonical_id))
-           ).scalar_one_or_none()
+    row = await iam.account_by_canonical_id(session, canonical_id)
     return _owner(row) if row is not None else None
 
 
 async def by_email(session: AsyncSession, email: str) -> Owner | None:
-    row = (await session.execute(select(Account).where(Account.email == email))
-           ).scalars().first()
+    row = await iam.account_by_email(session, email)
     return _owner(row) if row is not None else None

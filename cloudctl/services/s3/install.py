@@ -1,4 +1,4 @@
-"""Installs the S3 service into a cloud process (called from ``services.assemble``)."""
+"""Installs the S3 service into a cloud process (S3's ``ServiceSpec`` install)."""
 
 from __future__ import annotations
 

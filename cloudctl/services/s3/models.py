@@ -160,3 +160,6 @@ class S3Part(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     etag: Mapped[str] = mapped_column(String(80))
     last_modified: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+S3_TABLES = (S3Bucket, S3Object, S3LogRecord, S3Upload, S3Part)

@@ -161,7 +161,7 @@ class ReplicationProvider(S3Provider):
                 if target.name == bucket.name:
                     raise invalid_argument("Destination bucket cannot be the same as the "
                                            "source bucket.")
-            from cloudctl.services.iam.passrole import require_pass_role
+            from cloudctl.services.iam.api import require_pass_role
 
             await require_pass_role(self.cloud, ctx, role)
             bucket.replication = dumps({"Role": role, "Rules": rules})

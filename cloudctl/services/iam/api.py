@@ -1,0 +1,85 @@
+"""IAM's public API: what other services may call (never IAM's tables or modules).
+
+An import-linter contract keeps every other service to this module. Functions take
+the caller's session where they read within its transaction.
+
+- identities: ``cloud_admin_account_id``, ``account_identity``, ``account_by_canonical_id``,
+  ``account_by_email`` (S3's owners and grantees);
+- roles handed to the cloud: ``require_pass_role``, ``require_pass_profile_role``,
+  ``resolve_instance_profile``, ``forget_instance_credentials``,
+  ``instance_profile_credentials`` (the metadata service's iam/ tree);
+- bundles: ``active_signing_certificates``;
+- policy documents: ``validate_policy`` and ``PolicyError`` (S3 bucket policies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.services.iam.bootstrap import ensure_account
+from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
+from cloudctl.services.iam.instance_credentials import forget as forget_instance_credentials
+from cloudctl.services.iam.instance_credentials import (
+    instance_profile_credentials,
+    resolve_instance_profile,
+)
+from cloudctl.services.iam.models import Account
+from cloudctl.services.iam.passrole import require_pass_profile_role, require_pass_role
+from cloudctl.services.iam.policy import PolicyError, validate_policy
+from cloudctl.services.iam.signing import active_signing_certificates
+
+__all__ = [
+    "CLOUD_ADMIN_ACCOUNT",
+    "AccountIdentity",
+    "PolicyError",
+    "account_by_canonical_id",
+    "account_by_email",
+    "account_identity",
+    "active_signing_certificates",
+    "cloud_admin_account_id",
+    "forget_instance_credentials",
+    "instance_profile_credentials",
+    "require_pass_profile_role",
+    "require_pass_role",
+    "resolve_instance_profile",
+    "validate_policy",
+]
+
+
+@dataclass(frozen=True)
+class AccountIdentity:
+    """What other services may know of an account."""
+
+    account_id: str
+    name: str
+    canonical_id: str
+
+
+def _identity(row: Account) -> AccountIdentity:
+    return AccountIdentity(row.account_id, row.name, row.canonical_id)
+
+
+async def cloud_admin_account_id(session: AsyncSession) -> str:
+    """The cloud administrator's account (``eucalyptus``), made if missing."""
+    return (await ensure_account(session, CLOUD_ADMIN_ACCOUNT)).account_id
+
+
+async def account_identity(session: AsyncSession, account_id: str) -> AccountIdentity | None:
+    row = await session.get(Account, account_id)
+    return _identity(row) if row is not None else None
+
+
+async def account_by_canonical_id(session: AsyncSession,
+                                  canonical_id: str) -> AccountIdentity | None:
+    row = (await session.execute(select(Account).where(Account.canonical_id == canonical_id))
+           ).scalar_one_or_none()
+    return _identity(row) if row is not None else None
+
+
+async def account_by_email(session: AsyncSession, email: str) -> AccountIdentity | None:
+    row = (await session.execute(select(Account).where(Account.email == email))
+           ).scalars().first()
+    return _identity(row) if row is not None else None
