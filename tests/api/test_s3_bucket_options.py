@@ -75,3 +75,32 @@ def test_sse_kms_refused_clearly(cloud: LiveCloud) -> None:
         s3.put_object(Bucket=name, Key="k", Body=b"x", ServerSideEncryption="aws:kms")
     assert exc.value.response["Error"]["Code"] == "NotImplemented"
     assert "KMS" in exc.value.response["Error"]["Message"]
+
+
+def test_requester_pays_charged_header(cloud: LiveCloud) -> None:
+    s3 = cloud.client("s3")
+    key, secret, account = second_account(cloud, bucket_name("charged"))
+    other = cloud.client("s3", access_key=key, secret_key=secret)
+    name, plain = bucket_name("rpc"), bucket_name("rpfree")
+    for bucket in (name, plain):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+        s3.put_bucket_policy(Bucket=bucket, Policy=(
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"'
+            f'arn:aws:iam::{account}:root"}},"Action":["s3:GetObject","s3:ListBucket"],'
+            f'"Resource":["arn:aws:s3:::{bucket}/*","arn:aws:s3:::{bucket}"]}}]}}'))
+    s3.put_bucket_request_payment(Bucket=name, RequestPaymentConfiguration={
+        "Payer": "Requester"})
+    got = other.get_object(Bucket=name, Key="k", RequestPayer="requester")
+    assert got["RequestCharged"] == "requester"
+    assert got["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-charged"] == "requester"
+    head = other.head_object(Bucket=name, Key="k", RequestPayer="requester")
+    assert head["RequestCharged"] == "requester"
+    listed = other.list_objects_v2(Bucket=name, RequestPayer="requester")
+    assert listed["RequestCharged"] == "requester"
+    assert "RequestCharged" not in s3.get_object(Bucket=name, Key="k")  # no header sent
+    assert "RequestCharged" not in other.get_object(Bucket=plain, Key="k",
+                                                    RequestPayer="requester")
+    with pytest.raises(ClientError) as exc:
+        other.get_object(Bucket=name, Key="missing", RequestPayer="requester")
+    assert "x-amz-request-charged" not in exc.value.response["ResponseMetadata"]["HTTPHeaders"]

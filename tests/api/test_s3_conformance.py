@@ -450,3 +450,67 @@ def test_acl_grantee_by_id_and_email_listed_once(cloud: LiveCloud, s3: Any) -> N
                       GrantRead=f'id="{other_id}", emailAddress="{tag}@example.com"')
     grants = s3.get_bucket_acl(Bucket=name)["Grants"]
     assert [(g["Grantee"]["ID"], g["Permission"]) for g in grants] == [(other_id, "READ")]
+
+
+# -- ListParts pages as the S3 reference says ------------------------------------------
+
+
+def test_list_parts_pages(s3: Any) -> None:
+    name = _bucket(s3, "parts")
+    upload = s3.create_multipart_upload(Bucket=name, Key="k")["UploadId"]
+    for number in range(1, 6):
+        s3.upload_part(Bucket=name, Key="k", UploadId=upload, PartNumber=number,
+                       Body=bytes([number]) * 10)
+    base = {"Bucket": name, "Key": "k", "UploadId": upload, "MaxParts": 2}
+    first = s3.list_parts(**base)
+    assert (first["IsTruncated"], first["NextPartNumberMarker"], first["MaxParts"]) \
+        == (True, 2, 2)
+    assert [p["PartNumber"] for p in first["Parts"]] == [1, 2]
+    second = s3.list_parts(**base, PartNumberMarker=2)
+    assert second["PartNumberMarker"] == 2
+    assert [p["PartNumber"] for p in second["Parts"]] == [3, 4]
+    assert (second["IsTruncated"], second["NextPartNumberMarker"]) == (True, 4)
+    last = s3.list_parts(**base, PartNumberMarker=4)
+    assert [p["PartNumber"] for p in last["Parts"]] == [5]
+    assert (last["IsTruncated"], last["NextPartNumberMarker"]) == (False, 5)
+    beyond = s3.list_parts(**base, PartNumberMarker=5)
+    assert beyond["IsTruncated"] is False and beyond.get("Parts", []) == []
+    pages = list(s3.get_paginator("list_parts").paginate(
+        Bucket=name, Key="k", UploadId=upload, PaginationConfig={"PageSize": 2}))
+    assert [[p["PartNumber"] for p in page["Parts"]] for page in pages] == [[1, 2], [3, 4], [5]]
+    assert [p["Size"] for page in pages for p in page["Parts"]] == [10] * 5
+
+
+# -- BucketName in the error documents that carry it on AWS ----------------------------
+
+
+def test_missing_configuration_errors_name_the_bucket(s3: Any) -> None:
+    name = _bucket(s3, "errname")
+    locked = bucket_name("errlock")
+    s3.create_bucket(Bucket=locked)
+    calls = {
+        "NoSuchBucketPolicy": lambda: s3.get_bucket_policy(Bucket=name),
+        "NoSuchBucket": lambda: s3.get_bucket_policy(Bucket=name + "-none"),
+        "NoSuchWebsiteConfiguration": lambda: s3.get_bucket_website(Bucket=name),
+        "NoSuchCORSConfiguration": lambda: s3.get_bucket_cors(Bucket=name),
+        "ServerSideEncryptionConfigurationNotFoundError":
+            lambda: s3.get_bucket_encryption(Bucket=name),
+        "NoSuchLifecycleConfiguration":
+            lambda: s3.get_bucket_lifecycle_configuration(Bucket=name),
+        "ObjectLockConfigurationNotFoundError":
+            lambda: s3.get_object_lock_configuration(Bucket=locked),
+        "ReplicationConfigurationNotFoundError":
+            lambda: s3.get_bucket_replication(Bucket=name),
+        "NoSuchPublicAccessBlockConfiguration":
+            lambda: s3.get_public_access_block(Bucket=name),
+        "OwnershipControlsNotFoundError":
+            lambda: s3.get_bucket_ownership_controls(Bucket=name),
+        "NoSuchTagSet": lambda: s3.get_bucket_tagging(Bucket=name),
+    }
+    for code, call in calls.items():
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert (_code(exc), _status(exc)) == (code, 404)
+        wanted = locked if code.startswith("ObjectLock") else \
+            name + "-none" if code == "NoSuchBucket" else name
+        assert exc.value.response["Error"].get("BucketName") == wanted, code

@@ -3,6 +3,7 @@ the bypass, retention cannot be shortened, legal holds, default retention."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -112,3 +113,38 @@ def test_lock_configuration_and_default_retention(cloud: LiveCloud) -> None:
     with pytest.raises(ClientError) as exc:
         s3.delete_object(Bucket=name, Key="d", VersionId=version)
     assert _code(exc) == "AccessDenied"
+
+
+def test_lifecycle_never_expires_a_locked_version(cloud: LiveCloud) -> None:
+    s3 = cloud.client("s3")
+    name = bucket_name("locklife")
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    until = datetime.now(UTC) + timedelta(days=1)
+    locked = s3.put_object(Bucket=name, Key="locked", Body=b"v1", ObjectLockMode="COMPLIANCE",
+                           ObjectLockRetainUntilDate=until)["VersionId"]
+    s3.put_object(Bucket=name, Key="locked", Body=b"v2")
+    free = s3.put_object(Bucket=name, Key="free", Body=b"v1")["VersionId"]
+    s3.put_object(Bucket=name, Key="free", Body=b"v2")
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+        {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
+
+    def versions() -> list[str]:
+        return [v["VersionId"] for v in s3.list_object_versions(Bucket=name).get(
+            "Versions", [])]
+
+    cloud.cli("property", "set", "objectstorage.reconcile_interval_sec=1",
+              f"objectstorage.lifecycle_clock_offset_sec={2 * 86400}")
+    try:
+        deadline = time.monotonic() + 60
+        while free in versions():
+            assert time.monotonic() < deadline, "the unlocked noncurrent version stayed"
+            time.sleep(0.5)
+        time.sleep(2)  # more passes of the lifecycle loop
+        assert locked in versions()
+        got = s3.get_object(Bucket=name, Key="locked", VersionId=locked)
+        assert got["Body"].read() == b"v1"
+        assert got["ObjectLockMode"] == "COMPLIANCE"
+    finally:
+        cloud.cli("property", "reset", "objectstorage.lifecycle_clock_offset_sec",
+                  "objectstorage.reconcile_interval_sec")

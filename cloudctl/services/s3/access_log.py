@@ -57,7 +57,10 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _policy_allows_service(policy: str | None, target: str) -> bool:
+def policy_allows_service(policy: str | None, target: str,
+                          service: str = SERVICE_PRINCIPAL) -> bool:
+    """Whether the bucket policy lets the S3 service principal ``service`` put objects
+    into ``target`` (an Allow statement naming it, ``s3:PutObject`` and the bucket)."""
     if not policy:
         return False
     try:
@@ -71,7 +74,7 @@ def _policy_allows_service(policy: str | None, target: str) -> bool:
         services = _as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
         actions = [str(a).lower() for a in _as_list(statement.get("Action") or [])]
         resources = [str(r) for r in _as_list(statement.get("Resource") or [])]
-        if SERVICE_PRINCIPAL in services \
+        if service in services \
                 and any(a in ("s3:putobject", "s3:*", "*") for a in actions) \
                 and any(r.startswith(f"arn:aws:s3:::{target}") or r == "*" for r in resources):
             return True
@@ -81,7 +84,7 @@ def _policy_allows_service(policy: str | None, target: str) -> bool:
 def delivery_allowed(source: S3Bucket, target: S3Bucket) -> bool:
     if target.account_id == source.account_id:
         return True
-    if _policy_allows_service(target.policy, target.name):
+    if policy_allows_service(target.policy, target.name):
         return True
     if ownership.enforced(target):
         return False

@@ -8,7 +8,7 @@
   acceleration endpoints; the status is stored and answered, and names with dots are
   refused as AWS refuses them.
 - Inventory (``Put/Get/List/DeleteBucketInventoryConfiguration``): validated and stored;
-  no report is written yet (see the README).
+  the reports are written by the inventory controller (``inventory.py``), woken here.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3.base import S3Provider, dumps, loads
 from cloudctl.services.s3.errors import access_denied, invalid_argument, malformed_xml, s3_error
+from cloudctl.services.s3.inventory import INVENTORY
 from cloudctl.services.s3.models import S3Bucket
 
 REQUESTER = "Requester"
@@ -147,6 +148,9 @@ class BucketOptionsProvider(S3Provider):
             configs[inventory_id] = config
 
         await self._inventories(ctx, params, "s3:PutInventoryConfiguration", put)
+        controller = self.cloud.runtime.get(INVENTORY)
+        if controller is not None:
+            controller.wake(str(params["Bucket"]))
         return {}
 
     def _missing(self) -> Exception:

@@ -110,7 +110,8 @@ class ConfigProvider(S3Provider):
             bucket = await self._policy_bucket(session, ctx, params, "s3:GetBucketPolicy")
             text = bucket.policy
         if not text:
-            raise s3_error("NoSuchBucketPolicy", "The bucket policy does not exist", 404)
+            raise s3_error("NoSuchBucketPolicy", "The bucket policy does not exist", 404,
+                           BucketName=bucket.name)
         return {"Policy": text}
 
     @operation("PutBucketPolicy")

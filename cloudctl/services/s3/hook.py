@@ -8,7 +8,9 @@
 - static website endpoint requests (``<bucket>.s3-website...``) answered by
   ``WebsiteEndpoint``;
 - every S3 response carries ``x-amz-request-id``, and the bucket's CORS headers when
-  the request has an ``Origin``; every finished S3 request is noted for access logs.
+  the request has an ``Origin``; a successful request to a Requester Pays bucket that
+  carried ``x-amz-request-payer: requester`` is answered with ``x-amz-request-charged:
+  requester``; every finished S3 request is noted for access logs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cloudctl.api")
 
+PAYER_HEADER = "x-amz-request-payer"
 STREAMED_METHODS = frozenset({"PUT", "POST"})
 # object sub-resources whose PUT body is a small XML document, not object data
 XML_SUBRESOURCES = frozenset({"acl", "tagging", "retention", "legal-hold"})
@@ -93,6 +96,16 @@ class S3RequestHook:
         response.headers.setdefault("x-amz-request-id", request_id)
         if "Origin" in request.headers:
             response.headers.update(await self.cors.actual_headers(wire, route.path))
+        if response.status < 400 and await self._charged(wire, route.path):
+            response.headers["x-amz-request-charged"] = "requester"
+
+    async def _charged(self, wire: WireRequest, path: str) -> bool:
+        """Whether the requester pays this request (it said so, the bucket asks it)."""
+        if (wire.header(PAYER_HEADER) or "").strip().lower() != "requester":
+            return False
+        name = path.lstrip("/").split("/", 1)[0]
+        bucket = await self.cors.buckets.row(name) if name else None
+        return bucket is not None and bucket.request_payment == "Requester"
 
     def completed(self, done: Completed) -> None:
         if self.access_log is not None and done.route.service == "s3":
