@@ -29,7 +29,7 @@ from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2 import tags
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ec2.paging import paginate
+from cloudctl.services.paging import paginate
 from nodectl.client import Artifact, ArtifactKind
 
 ALIASES = {"ami": "emi", "aki": "eki", "ari": "eri"}
@@ -311,7 +311,7 @@ class ImagesProvider(Provider):
             "manifest-location": lambda i: [i.get("ImageLocation", "")],
             **tags.filter_extractors(lambda i: i["Tags"]),
         })
-        page, token = paginate(items, params, lambda i: i["ImageId"])
+        page, token = paginate("DescribeImages", params, items, lambda i: i["ImageId"])
         result: Result = {"Images": page}
         if token:
             result["NextToken"] = token

@@ -51,6 +51,7 @@ from cloudctl.services.network.rules import (
     ports_out,
 )
 from cloudctl.services.network.state import bump_version, notify
+from cloudctl.services.paging import paginate
 
 DEFAULT_GROUP = "default"
 _NAME_RE = re.compile(r"^[\x20-\x7e]{1,255}\Z")
@@ -353,7 +354,8 @@ class SecurityGroupsProvider(Provider):
                     session, acc, ctx.region, [g.id for g in groups if g.account_id == acc]))
         items = [_group_out(g, rules.get(g.id, []), names, tags.get(g.id, [])) for g in groups]
         items = apply_filters(items, params.get("Filters"), _GROUP_FILTERS)
-        page, token = tagging.paginate(items, params, lambda g: g["GroupId"])
+        page, token = paginate("DescribeSecurityGroups", params, items,
+                               lambda g: g["GroupId"])
         out: Result = {"SecurityGroups": page}
         if token:
             out["NextToken"] = token
@@ -384,7 +386,8 @@ class SecurityGroupsProvider(Provider):
             "security-group-rule-id": lambda i: [i["SecurityGroupRuleId"]],
             **tagging.extractors(lambda i: i["Tags"]),
         })
-        page, token = tagging.paginate(items, params, lambda i: i["SecurityGroupRuleId"])
+        page, token = paginate("DescribeSecurityGroupRules", params, items,
+                               lambda i: i["SecurityGroupRuleId"])
         out: Result = {"SecurityGroupRules": page}
         if token:
             out["NextToken"] = token

@@ -36,8 +36,8 @@ from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ec2.paging import paginate
 from cloudctl.services.ids import is_resource_id
+from cloudctl.services.paging import paginate
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -289,7 +289,8 @@ class TagsProvider(Provider):
             "resource-type": lambda t: [t["ResourceType"]],
             "tag:": lambda t: [f"{t['Key']}={t['Value']}"],
         })
-        page, token = paginate(items, params, lambda t: [t["ResourceId"], t["Key"]])
+        page, token = paginate("DescribeTags", params, items,
+                               lambda t: [t["ResourceId"], t["Key"]])
         result: Result = {"Tags": page}
         if token:
             result["NextToken"] = token
