@@ -20,7 +20,7 @@ from cloudctl.services.ec2.ebs_models import (
     SnapshotPermission,
     Volume,
 )
-from cloudctl.services.ids import SNAPSHOT, VOLUME
+from cloudctl.services.ec2.resources import SNAPSHOT, VOLUME
 
 ACCOUNT_RE = re.compile(r"^\d{12}\Z")
 GROUP_ALL = "all"

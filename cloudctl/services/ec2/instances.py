@@ -35,6 +35,7 @@ from cloudctl.services.ec2 import (
     instance_types,
     instance_volumes,
     keypairs,
+    resources,
     scheduler,
     tags,
 )
@@ -304,7 +305,7 @@ class InstancesProvider(Provider):
             found = {r.instance_id for r in rows}
             missing = [i for i in instance_ids if i not in found]
             if missing:
-                ids.INSTANCE.check_all(missing)
+                resources.INSTANCE.check_all(missing)
                 raise AwsError(f"The instance ID '{', '.join(missing)}' does not exist",
                                code="InvalidInstanceID.NotFound")
             rows = [r for r in rows if r.instance_id in set(instance_ids)]

@@ -36,7 +36,7 @@ from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ids import SECURITY_GROUP
+from cloudctl.services.ec2.resources import SECURITY_GROUP
 from cloudctl.services.network import tagging
 from cloudctl.services.network.models import (
     InstanceGroupRow,
@@ -225,7 +225,7 @@ class SecurityGroupsProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        tagging.register("sg", "security-group", _existing_groups, "InvalidGroup.NotFound")
+        tagging.register("sg", _existing_groups)
         from cloudctl.services.network.service import start_network
 
         await start_network(self.cloud)

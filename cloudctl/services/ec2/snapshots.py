@@ -18,7 +18,7 @@ from cloudctl.errors import AwsError, MissingParameter
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
-from cloudctl.services.ec2 import ebs_tags
+from cloudctl.services.ec2 import ebs_tags, resources
 from cloudctl.services.ec2.ebs_attachments import snapshot_used_by
 from cloudctl.services.ec2.ebs_common import (
     ACCOUNT_RE,
@@ -123,7 +123,7 @@ class SnapshotsProvider(Provider):
         if not instance_id:
             raise MissingParameter("The request must contain the parameter "
                                    "InstanceSpecification.InstanceId")
-        ids.INSTANCE.check(instance_id)
+        resources.INSTANCE.check(instance_id)
         ebs_tags.check_specs(params.get("TagSpecifications"), "snapshot")
         excluded = set(spec.get("ExcludeDataVolumeIds") or [])
         async with self.cloud.sessions() as session, session.begin():

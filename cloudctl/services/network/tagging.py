@@ -58,8 +58,9 @@ def extractors(get: Callable[[Any], Tags]) -> dict[str, Callable[[Any], list[str
     }
 
 
-def register(prefix: str, resource_type: str, exists: Any, not_found: str) -> None:
+def register(prefix: str, exists: Any) -> None:
+    """How to find ids with ``prefix`` (type and NotFound code: the EC2 resource registry)."""
     mod = _module()
     if mod is not None:
-        mod.register_resource(prefix, resource_type, exists, not_found)
+        mod.register_resource(prefix, exists)
 
