@@ -70,7 +70,8 @@ def is_resource_id(prefix: str, value: str) -> bool:
 @dataclass(frozen=True)
 class IdKind:
     """A kind of EC2 resource id: its prefixes (the first is the one it is created with)
-    and the AWS codes for a malformed and for a well-formed but unknown id."""
+    and the AWS codes for a malformed and for a well-formed but unknown id. The kinds
+    themselves are registered in ``cloudctl.services.ec2.resources``."""
 
     prefixes: tuple[str, ...]
     malformed: str
@@ -91,17 +92,3 @@ class IdKind:
     def check_all(self, values: Iterable[Any]) -> list[str]:
         return [self.check(v) for v in values]
 
-
-INSTANCE = IdKind(("i",), "InvalidInstanceID.Malformed", "InvalidInstanceID.NotFound")
-RESERVATION = IdKind(("r",), "InvalidReservationID.Malformed", "InvalidReservationID.NotFound")
-VOLUME = IdKind(("vol",), "InvalidVolumeID.Malformed", "InvalidVolume.NotFound")
-SNAPSHOT = IdKind(("snap",), "InvalidSnapshotID.Malformed", "InvalidSnapshot.NotFound")
-# Eucalyptus names machine, kernel and ramdisk images emi/eki/eri and takes the AWS
-# prefixes ami/aki/ari for them (``cloudctl.services.ec2.images.normalize_id``).
-IMAGE = IdKind(("emi", "eki", "eri", "ami", "aki", "ari"), "InvalidAMIID.Malformed",
-               "InvalidAMIID.NotFound")
-SECURITY_GROUP = IdKind(("sg",), "InvalidGroupId.Malformed", "InvalidGroup.NotFound")
-ALLOCATION = IdKind(("eipalloc",), "InvalidAllocationID.Malformed",
-                    "InvalidAllocationID.NotFound")
-# EC2 documents no Malformed code for association and key pair ids: a malformed one is
-# looked up like any other and answered as unknown, with the id as sent.

@@ -6,13 +6,14 @@ import pytest
 
 from cloudctl.errors import AwsError
 from cloudctl.services import ids
+from cloudctl.services.ec2 import resources
 from cloudctl.services.ec2.dns_names import DNS_DOMAIN, INSTANCE_SUBDOMAIN, DnsNames
 from cloudctl.services.network.nics import check_private_ip
 
 
 @pytest.mark.parametrize("value", ["i-0123abcd", "i-0123456789abcdef0"])
 def test_well_formed(value: str) -> None:
-    assert ids.INSTANCE.check(value) == value
+    assert resources.INSTANCE.check(value) == value
 
 
 @pytest.mark.parametrize("value", ["i-0123abc", "i-0123abcd0", "i-0123456789abcdef", "I-0123abcd",
@@ -20,15 +21,15 @@ def test_well_formed(value: str) -> None:
                                    "", "i-", "i-0123456789abcdef01"])
 def test_malformed(value: str) -> None:
     with pytest.raises(AwsError) as err:
-        ids.INSTANCE.check(value)
+        resources.INSTANCE.check(value)
     assert err.value.code == "InvalidInstanceID.Malformed"
     assert f'Invalid id: "{value}" (expecting "i-...")' == err.value.message
 
 
 def test_image_prefixes() -> None:
     for prefix in ("ami", "emi", "eki", "eri", "aki", "ari"):
-        assert ids.IMAGE.matches(f"{prefix}-abcd1234")
-    assert not ids.IMAGE.matches("xmi-abcd1234")
+        assert resources.IMAGE.matches(f"{prefix}-abcd1234")
+    assert not resources.IMAGE.matches("xmi-abcd1234")
     assert ids.is_resource_id("sg", "sg-abcd1234") and not ids.is_resource_id("sg", "sg-abcd")
 
 

@@ -29,6 +29,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
+from cloudctl.services.ec2 import resources
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.network import config, tagging
 from cloudctl.services.network.models import AddressRow, InstanceNicRow
@@ -103,15 +104,14 @@ class AddressesProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        tagging.register("eipalloc", "elastic-ip", _existing_allocations,
-                         "InvalidAllocationID.NotFound")
+        tagging.register("eipalloc", _existing_allocations)
 
     async def _owned(self, session: AsyncSession, ctx: RequestContext,
                      params: dict[str, Any]) -> AddressRow:
         account = ctx.require_account()
         alloc, ip = params.get("AllocationId"), params.get("PublicIp")
         if alloc:
-            ids.ALLOCATION.check(alloc)
+            resources.ELASTIC_IP.check(alloc)
             row = (await session.execute(select(AddressRow).where(
                 AddressRow.allocation_id == alloc))).scalar_one_or_none()
             if row is None or row.account_id != account:
@@ -151,7 +151,7 @@ class AddressesProvider(Provider):
         if not instance_id:
             raise AwsError("The request must contain the parameter InstanceId",
                            code="MissingParameter")
-        ids.INSTANCE.check(instance_id)
+        resources.INSTANCE.check(instance_id)
         async with self.cloud.sessions() as session, session.begin():
             row = await self._owned(session, ctx, params)
             nic = await session.get(InstanceNicRow, instance_id)
@@ -231,7 +231,7 @@ class AddressesProvider(Provider):
         want_ips = list(params.get("PublicIps") or [])
         verbose = "verbose" in want_ips and is_cloud_admin(ctx)
         want_ips = [i for i in want_ips if i != "verbose"]
-        want_allocs = ids.ALLOCATION.check_all(params.get("AllocationIds") or [])
+        want_allocs = resources.ELASTIC_IP.check_all(params.get("AllocationIds") or [])
         async with self.cloud.sessions() as session, session.begin():
             rows = list((await session.execute(select(AddressRow).order_by(
                 AddressRow.public_ip))).scalars())

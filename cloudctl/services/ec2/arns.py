@@ -3,7 +3,8 @@
 AWS ARN forms: ``arn:aws:ec2:REGION:ACCOUNT:instance/i-...`` (also volume, security-group,
 key-pair/NAME, elastic-ip/eipalloc-...); images and snapshots carry no account
 (``arn:aws:ec2:REGION::image/emi-...``, ``...::snapshot/snap-...``) as on AWS. Only the
-operations that name resources get ARNs (table ``_FIELDS`` plus a few special cases);
+operations that name resources get ARNs (the ``named_by`` of each type in
+``cloudctl.services.ec2.resources``, plus a few special cases);
 Describe* and Create* without ids stay ``*`` as on AWS, and cost nothing.
 
 Each named resource may carry its own condition keys: ``ec2:ResourceTag/<key>`` and
@@ -22,51 +23,24 @@ from sqlalchemy import or_, select
 
 from cloudctl.server.context import RequestContext
 from cloudctl.services import authz
+from cloudctl.services.ec2 import resources
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-# resource types whose ARN carries no account (as AWS)
-_NO_ACCOUNT = frozenset({"image", "snapshot"})
-_IMAGE_PREFIXES = ("ami-", "emi-", "eki-", "eri-", "aki-", "ari-")
-_ID_TYPES: tuple[tuple[str, str], ...] = (
-    ("i-", "instance"), ("vol-", "volume"), ("snap-", "snapshot"), ("sg-", "security-group"),
-    ("key-", "key-pair"), ("eipalloc-", "elastic-ip"), ("vpc-", "vpc"), ("subnet-", "subnet"),
-    ("eni-", "network-interface"), ("rtb-", "route-table"), ("igw-", "internet-gateway"),
-    ("acl-", "network-acl"), ("dopt-", "dhcp-options"),
-    *((p, "image") for p in _IMAGE_PREFIXES),
-)
 
-# operation -> ((parameter, resource type), ...); a list parameter names several
-_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    **{op: (("InstanceIds", "instance"),) for op in (
-        "TerminateInstances", "StopInstances", "StartInstances", "RebootInstances",
-        "MonitorInstances", "UnmonitorInstances")},
-    **{op: (("InstanceId", "instance"),) for op in (
-        "ModifyInstanceAttribute", "ResetInstanceAttribute", "GetConsoleOutput",
-        "GetConsoleScreenshot", "GetPasswordData", "CreateImage")},
-    "AttachVolume": (("InstanceId", "instance"), ("VolumeId", "volume")),
-    "DetachVolume": (("InstanceId", "instance"), ("VolumeId", "volume")),
-    "DeleteVolume": (("VolumeId", "volume"),),
-    "ModifyVolume": (("VolumeId", "volume"),),
-    "CreateSnapshot": (("VolumeId", "volume"),),
-    "DeleteSnapshot": (("SnapshotId", "snapshot"),),
-    "ModifySnapshotAttribute": (("SnapshotId", "snapshot"),),
-    "ResetSnapshotAttribute": (("SnapshotId", "snapshot"),),
-    "CopySnapshot": (("SourceSnapshotId", "snapshot"),),
-    **{op: (("GroupId", "security-group"),) for op in (
-        "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
-        "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup",
-        "UpdateSecurityGroupRuleDescriptionsIngress",
-        "UpdateSecurityGroupRuleDescriptionsEgress")},
-    "DeleteKeyPair": (("KeyName", "key-pair"),),
-    "DeregisterImage": (("ImageId", "image"),),
-    "ModifyImageAttribute": (("ImageId", "image"),),
-    "ResetImageAttribute": (("ImageId", "image"),),
-    "AssociateAddress": (("AllocationId", "elastic-ip"), ("InstanceId", "instance")),
-    "DisassociateAddress": (),
-    "ReleaseAddress": (("AllocationId", "elastic-ip"),),
-}
+def _fields() -> dict[str, tuple[tuple[str, str], ...]]:
+    """operation -> ((parameter, ARN resource type), ...), from the resource registry."""
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for rtype in resources.all_types():
+        for op, parameter in rtype.named_by:
+            if rtype.arn_type is not None:
+                out[op] = (*out.get(op, ()), (parameter, rtype.arn_type))
+    return out
+
+
+_BY_OPERATION = _fields()
+_NO_ACCOUNT = frozenset(t.arn_type for t in resources.all_types() if not t.arn_account)
 
 
 def arn(region: str, account: str, kind: str, name: str) -> str:
@@ -77,10 +51,10 @@ def arn(region: str, account: str, kind: str, name: str) -> str:
 
 def id_type(resource_id: str) -> str | None:
     """The ARN resource type of an EC2 id (by prefix), None when unknown."""
-    for prefix, kind in _ID_TYPES:
-        if resource_id.startswith(prefix):
-            return kind
-    return None
+    if "-" not in resource_id:
+        return None
+    rtype = resources.by_prefix(resource_id.split("-", 1)[0])
+    return None if rtype is None else rtype.arn_type
 
 
 def _strings(value: Any) -> list[str]:
@@ -110,10 +84,10 @@ class Ec2Resources:
             for rid in _strings(params.get("Resources")):
                 named.append((id_type(rid) or "*", rid))
         else:
-            fields = _FIELDS.get(op)
-            if fields is None:
+            fields = _BY_OPERATION.get(op)
+            if fields is None and not lookups:
                 return []
-            for field, kind in fields:
+            for field, kind in fields or ():
                 named.extend((kind, v) for v in _strings(params.get(field)))
         if lookups:
             named.extend(await self._lookup(ctx, lookups))

@@ -1,4 +1,4 @@
-"""Shared pieces of the EBS providers: id checks, pagination, API shapes, visibility.
+"""Shared pieces of the EBS providers: id checks, API shapes, visibility.
 
 Owns how a volume, snapshot or modification row is shown to a caller and which
 snapshots a caller may see or restore. Must not: write rows.
@@ -6,10 +6,8 @@ snapshots a caller may see or restore. Must not: write rows.
 
 from __future__ import annotations
 
-import base64
 import re
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,9 +20,8 @@ from cloudctl.services.ec2.ebs_models import (
     SnapshotPermission,
     Volume,
 )
-from cloudctl.services.ids import SNAPSHOT, VOLUME
+from cloudctl.services.ec2.resources import SNAPSHOT, VOLUME
 
-T = TypeVar("T")
 ACCOUNT_RE = re.compile(r"^\d{12}\Z")
 GROUP_ALL = "all"
 
@@ -44,39 +41,6 @@ def volume_not_found(volume_id: str) -> AwsError:
 def snapshot_not_found(snapshot_id: str) -> AwsError:
     return AwsError(f"The snapshot '{snapshot_id}' does not exist.",
                     code="InvalidSnapshot.NotFound")
-
-
-def paginate(items: Sequence[T], params: dict[str, Any], key: Callable[[T], str],
-             minimum: int, maximum: int) -> tuple[list[T], str | None]:
-    """One page of ``items`` (sorted by ``key``) after ``NextToken``, and the next token.
-
-    As the EBS Describe calls of EC2: ``MaxResults`` below ``minimum`` is refused, above
-    ``maximum`` it is served as ``maximum`` ("if MaxResults is given a value larger than
-    500, only 500 items are returned"; the AWS CLI v2 sends 1000 by default).
-    """
-    limit = params.get("MaxResults")
-    if limit is not None:
-        limit = int(limit)
-        if limit < minimum:
-            raise AwsError(f"Value ( {limit} ) for parameter maxResults is invalid. Parameter "
-                           f"must be between {minimum} and {maximum}.",
-                           code="InvalidParameterValue")
-        limit = min(limit, maximum)
-    start = 0
-    token = params.get("NextToken")
-    if token:
-        try:
-            cursor = base64.urlsafe_b64decode(str(token).encode() + b"==").decode()
-        except (ValueError, UnicodeDecodeError):
-            raise AwsError("The pagination token is invalid.",
-                           code="InvalidNextToken") from None
-        start = next((i for i, item in enumerate(items) if key(item) > cursor), len(items))
-    if limit is None:
-        return list(items[start:]), None
-    page = list(items[start:start + limit])
-    if start + limit < len(items) and page:
-        return page, base64.urlsafe_b64encode(key(page[-1]).encode()).decode().rstrip("=")
-    return page, None
 
 
 def check_ids_with_max_results(ids: list[Any], params: dict[str, Any], what: str) -> None:

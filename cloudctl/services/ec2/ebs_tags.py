@@ -67,5 +67,5 @@ def register_kinds() -> None:
             Snapshot.snapshot_id.in_(ids)))
         return {r[0] for r in rows}
 
-    _tags.register_resource("vol", "volume", volumes_exist, "InvalidVolume.NotFound")
-    _tags.register_resource("snap", "snapshot", snapshots_exist, "InvalidSnapshot.NotFound")
+    _tags.register_resource("vol", volumes_exist)
+    _tags.register_resource("snap", snapshots_exist)

@@ -27,9 +27,9 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
-from cloudctl.services.ec2 import tags
+from cloudctl.services.ec2 import resources, tags
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ec2.paging import paginate
+from cloudctl.services.paging import paginate
 from nodectl.client import Artifact, ArtifactKind
 
 ALIASES = {"ami": "emi", "aki": "eki", "ari": "eri"}
@@ -66,8 +66,8 @@ class LaunchPermission(Base):
 
 def normalize_id(image_id: str) -> str:
     """The stored id of ``image_id`` (``ami-x`` is ``emi-x``); InvalidAMIID.Malformed
-    unless it is a prefix and 8 or 17 lower-case hex digits (``ids.IMAGE``)."""
-    ids.IMAGE.check(image_id)
+    unless it is a prefix and 8 or 17 lower-case hex digits (``resources.IMAGE``)."""
+    resources.IMAGE.check(image_id)
     prefix, rest = image_id.split("-", 1)
     return f"{ALIASES.get(prefix, prefix)}-{rest}"
 
@@ -128,15 +128,15 @@ async def launchable_image(session: AsyncSession, account: str, region: str,
 
 
 async def _exists(session: AsyncSession, account: str, region: str, ids_: list[str]) -> set[str]:
-    norm = {i: normalize_id(i) for i in ids_ if ids.IMAGE.matches(i)}
+    norm = {i: normalize_id(i) for i in ids_ if resources.IMAGE.matches(i)}
     rows = await session.execute(select(Image.image_id).where(
         Image.region == region, Image.image_id.in_(list(norm.values()))))
     found = {r[0] for r in rows}
     return {i for i, n in norm.items() if n in found}
 
 
-for _prefix in ("emi", "eki", "eri", "ami", "aki", "ari"):
-    tags.register_resource(_prefix, "image", _exists, "InvalidAMIID.NotFound")
+for _prefix in resources.IMAGE.prefixes:
+    tags.register_resource(_prefix, _exists)
 
 
 async def register(session: AsyncSession, account: str, region: str, *, name: str, kind: str,
@@ -310,7 +310,7 @@ class ImagesProvider(Provider):
             "manifest-location": lambda i: [i.get("ImageLocation", "")],
             **tags.filter_extractors(lambda i: i["Tags"]),
         })
-        page, token = paginate(items, params, lambda i: i["ImageId"])
+        page, token = paginate("DescribeImages", params, items, lambda i: i["ImageId"])
         result: Result = {"Images": page}
         if token:
             result["NextToken"] = token

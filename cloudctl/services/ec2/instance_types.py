@@ -23,8 +23,8 @@ from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2 import nodes as nodes_mod
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.instance_models import InstanceType, usage_by_node
-from cloudctl.services.ec2.paging import paginate
 from cloudctl.services.ec2.scheduler import CPU_OVERCOMMIT_RATIO, NodeCapacity, offered_cores
+from cloudctl.services.paging import paginate
 
 DEFAULT_TYPE = registry.define(PropertyDef(
     "cloud.vmtypes.default_type_name", PropertyType.STRING, "m1.small",
@@ -150,8 +150,8 @@ class InstanceTypesProvider(Provider):
             "free-tier-eligible": lambda i: [str(i["FreeTierEligible"]).lower()],
             "hypervisor": lambda i: [i["Hypervisor"]],
         })
-        page, token = paginate(items, params, lambda i: i["InstanceType"], minimum=5,
-                               maximum=100)
+        page, token = paginate("DescribeInstanceTypes", params, items,
+                               lambda i: i["InstanceType"])
         result: Result = {"InstanceTypes": page}
         if token:
             result["NextToken"] = token

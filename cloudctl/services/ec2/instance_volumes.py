@@ -39,7 +39,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.ec2 import ebs_attachments as ebs
-from cloudctl.services.ec2 import image_bundles, images
+from cloudctl.services.ec2 import image_bundles, images, resources
 from cloudctl.services.ec2.ebs_common import visible_snapshot
 from cloudctl.services.ec2.ebs_models import (
     VOLUME_AVAILABLE,
@@ -296,7 +296,7 @@ class InstanceImagesProvider(Provider):
         name = params.get("Name")
         if not name:
             raise AwsError("The request must contain the parameter name", code="MissingParameter")
-        ids.INSTANCE.check(iid)
+        resources.INSTANCE.check(iid)
         async with self.cloud.sessions() as session:
             row = await session.get(Instance, iid)
             if row is None or row.account_id != account or row.region != ctx.region:

@@ -35,6 +35,7 @@ from cloudctl.services.ec2 import (
     instance_types,
     instance_volumes,
     keypairs,
+    resources,
     scheduler,
     tags,
 )
@@ -43,7 +44,7 @@ from cloudctl.services.ec2.dns_names import DnsNames, names_of
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.instance_view import extractors, instance_shape, state
-from cloudctl.services.ec2.paging import paginate
+from cloudctl.services.paging import paginate
 from nodectl.client import InstanceSpec
 
 USER_DATA_MAX_KB = registry.define(PropertyDef(
@@ -303,7 +304,7 @@ class InstancesProvider(Provider):
             found = {r.instance_id for r in rows}
             missing = [i for i in instance_ids if i not in found]
             if missing:
-                ids.INSTANCE.check_all(missing)
+                resources.INSTANCE.check_all(missing)
                 raise AwsError(f"The instance ID '{', '.join(missing)}' does not exist",
                                code="InvalidInstanceID.NotFound")
             rows = [r for r in rows if r.instance_id in set(instance_ids)]
@@ -325,7 +326,7 @@ class InstancesProvider(Provider):
                                           [r.instance_id for r in rows])
         names = names_of(self.cloud.properties)
         rows = apply_filters(rows, params.get("Filters"), extractors(tag_map, names))
-        page, token = paginate(rows, params, lambda r: r.instance_id)
+        page, token = paginate("DescribeInstances", params, rows, lambda r: r.instance_id)
         result: Result = {"Reservations": reservation_shape(page, tag_map, names)}
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
         async with self.cloud.sessions() as session:
@@ -359,7 +360,8 @@ class InstancesProvider(Provider):
             "instance-status.status": lambda s: [s["InstanceStatus"]["Status"]],
             "system-status.status": lambda s: [s["SystemStatus"]["Status"]],
         })
-        page, token = paginate(statuses, params, lambda s: s["InstanceId"])
+        page, token = paginate("DescribeInstanceStatus", params, statuses,
+                               lambda s: s["InstanceId"])
         result: Result = {"InstanceStatuses": page}
         if token:
             result["NextToken"] = token

@@ -162,7 +162,7 @@ async def _existing(session: AsyncSession, account_id: str, region: str,
     return {r[0] for r in rows}
 
 
-tags.register_resource("key", "key-pair", _existing, "InvalidKeyPair.NotFound")
+tags.register_resource("key", _existing)
 
 
 def _check_name(name: Any) -> str:

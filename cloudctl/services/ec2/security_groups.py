@@ -36,7 +36,7 @@ from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ids import SECURITY_GROUP
+from cloudctl.services.ec2.resources import SECURITY_GROUP
 from cloudctl.services.network import tagging
 from cloudctl.services.network.models import (
     InstanceGroupRow,
@@ -51,6 +51,7 @@ from cloudctl.services.network.rules import (
     ports_out,
 )
 from cloudctl.services.network.state import bump_version, notify
+from cloudctl.services.paging import paginate
 
 DEFAULT_GROUP = "default"
 _NAME_RE = re.compile(r"^[\x20-\x7e]{1,255}\Z")
@@ -224,7 +225,7 @@ class SecurityGroupsProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        tagging.register("sg", "security-group", _existing_groups, "InvalidGroup.NotFound")
+        tagging.register("sg", _existing_groups)
         from cloudctl.services.network.service import start_network
 
         await start_network(self.cloud)
@@ -353,7 +354,8 @@ class SecurityGroupsProvider(Provider):
                     session, acc, ctx.region, [g.id for g in groups if g.account_id == acc]))
         items = [_group_out(g, rules.get(g.id, []), names, tags.get(g.id, [])) for g in groups]
         items = apply_filters(items, params.get("Filters"), _GROUP_FILTERS)
-        page, token = tagging.paginate(items, params, lambda g: g["GroupId"])
+        page, token = paginate("DescribeSecurityGroups", params, items,
+                               lambda g: g["GroupId"])
         out: Result = {"SecurityGroups": page}
         if token:
             out["NextToken"] = token
@@ -384,7 +386,8 @@ class SecurityGroupsProvider(Provider):
             "security-group-rule-id": lambda i: [i["SecurityGroupRuleId"]],
             **tagging.extractors(lambda i: i["Tags"]),
         })
-        page, token = tagging.paginate(items, params, lambda i: i["SecurityGroupRuleId"])
+        page, token = paginate("DescribeSecurityGroupRules", params, items,
+                               lambda i: i["SecurityGroupRuleId"])
         out: Result = {"SecurityGroupRules": page}
         if token:
             out["NextToken"] = token

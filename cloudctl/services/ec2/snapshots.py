@@ -18,7 +18,7 @@ from cloudctl.errors import AwsError, MissingParameter
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
-from cloudctl.services.ec2 import ebs_tags
+from cloudctl.services.ec2 import ebs_tags, resources
 from cloudctl.services.ec2.ebs_attachments import snapshot_used_by
 from cloudctl.services.ec2.ebs_common import (
     ACCOUNT_RE,
@@ -28,7 +28,6 @@ from cloudctl.services.ec2.ebs_common import (
     grants,
     own_snapshot,
     own_volume,
-    paginate,
     snapshot_not_found,
     snapshot_shape,
     visible_snapshot,
@@ -44,6 +43,7 @@ from cloudctl.services.ec2.ebs_models import (
     Volume,
 )
 from cloudctl.services.ec2.filters import apply_filters
+from cloudctl.services.paging import paginate
 from cloudctl.services.storage import properties as props
 from cloudctl.services.storage.service import block_storage
 
@@ -123,7 +123,7 @@ class SnapshotsProvider(Provider):
         if not instance_id:
             raise MissingParameter("The request must contain the parameter "
                                    "InstanceSpecification.InstanceId")
-        ids.INSTANCE.check(instance_id)
+        resources.INSTANCE.check(instance_id)
         ebs_tags.check_specs(params.get("TagSpecifications"), "snapshot")
         excluded = set(spec.get("ExcludeDataVolumeIds") or [])
         async with self.cloud.sessions() as session, session.begin():
@@ -216,7 +216,7 @@ class SnapshotsProvider(Provider):
             "start-time": lambda s: [s.started_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")],
             **ebs_tags.extractors(lambda s: tags.get(s.snapshot_id, [])),
         })
-        page, token = paginate(snaps, params, lambda s: s.snapshot_id, 5, 1000)
+        page, token = paginate("DescribeSnapshots", params, snaps, lambda s: s.snapshot_id)
         result: Result = {"Snapshots": [snapshot_shape(s, tags.get(s.snapshot_id, []))
                                         for s in page]}
         if token:

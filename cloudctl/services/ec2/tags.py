@@ -4,7 +4,9 @@ and the public functions other EC2 parts call.
 Owns the ``ec2_tags`` table (resource id + account + region + key -> value) and the
 ``tagging.max_tags_per_resource`` property. It never checks other tables itself:
 a resource kind registers an existence check with ``register_resource`` so that
-CreateTags on a missing id answers that kind's NotFound error.
+CreateTags on a missing id answers that kind's NotFound error. Which id prefixes are
+taggable, as which ``ResourceType``, and their NotFound codes come from the resource
+registry (``cloudctl.services.ec2.resources``).
 
 Public surface for other EC2 parts (volumes, snapshots, images, instances...)::
 
@@ -16,13 +18,12 @@ Public surface for other EC2 parts (volumes, snapshots, images, instances...)::
     tag_map = await tags.tags_for(session, account, region, ids)      # id -> [{"Key","Value"}]
     items = tags.filter_extractors(lambda v: tag_map.get(v.id, []))   # "tag:*", tag-key, tag-value
     await tags.delete_resource_tags(session, account, region, [volume_id])
-    tags.register_resource("vol", "volume", check_fn, "InvalidVolume.NotFound")
+    tags.register_resource("vol", check_fn)
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +36,10 @@ from cloudctl.errors import AwsError
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.services.ec2 import resources
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ec2.paging import paginate
 from cloudctl.services.ids import is_resource_id
+from cloudctl.services.paging import paginate
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -64,41 +66,30 @@ class Tag(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-@dataclass(frozen=True)
-class ResourceKind:
-    prefix: str
-    resource_type: str
-    exists: ExistsCheck | None
-    not_found_code: str
+# id prefix -> the existence check a taggable kind registered
+_EXISTS: dict[str, ExistsCheck] = {}
 
 
-# EC2 id prefixes -> resource types DescribeTags reports; kinds register checks.
-_KINDS: dict[str, ResourceKind] = {}
-_DEFAULT_TYPES = {
-    "i": "instance", "ami": "image", "emi": "image", "eki": "image", "eri": "image",
-    "aki": "image", "ari": "image", "vol": "volume", "snap": "snapshot", "sg": "security-group",
-    "key": "key-pair", "eipalloc": "elastic-ip", "vpc": "vpc", "subnet": "subnet",
-    "eni": "network-interface", "rtb": "route-table", "igw": "internet-gateway",
-    "acl": "network-acl", "dopt": "dhcp-options", "nat": "natgateway", "lt": "launch-template",
-}
+def register_resource(prefix: str, exists: ExistsCheck) -> None:
+    """Declare how to find ids of the registered type with ``prefix``:
+    ``exists(session, account, region, ids)`` returns those that exist; CreateTags on
+    others answers the type's NotFound code (``cloudctl.services.ec2.resources``)."""
+    if resources.by_prefix(prefix) is None:
+        raise ValueError(f"unknown EC2 id prefix {prefix!r}")
+    _EXISTS[prefix] = exists
 
 
-def register_resource(prefix: str, resource_type: str, exists: ExistsCheck | None = None,
-                      not_found_code: str = "InvalidID") -> None:
-    """Declare a taggable kind: ``exists(session, account, region, ids)`` returns the
-    ids that exist; CreateTags on others answers ``not_found_code``."""
-    _KINDS[prefix] = ResourceKind(prefix, resource_type, exists, not_found_code)
+def _taggable(resource_id: str) -> resources.ResourceType | None:
+    prefix = resource_id.rsplit("-", 1)[0] if "-" in resource_id else ""
+    rtype = resources.by_prefix(prefix)
+    return rtype if rtype is not None and rtype.tag_type is not None else None
 
 
 def resource_type_of(resource_id: str) -> str:
-    prefix = resource_id.rsplit("-", 1)[0] if "-" in resource_id else ""
-    kind = _KINDS.get(prefix)
-    if kind is not None:
-        return kind.resource_type
-    found = _DEFAULT_TYPES.get(prefix)
-    if found is None:
+    rtype = _taggable(resource_id)
+    if rtype is None or rtype.tag_type is None:
         raise AwsError(f"Invalid id: \"{resource_id}\"", code="InvalidID")
-    return found
+    return rtype.tag_type
 
 
 def _validate(tag_list: Iterable[dict[str, Any]], *, deleting: bool = False) -> list[tuple[str, str | None]]:
@@ -131,13 +122,15 @@ async def _check_exist(session: AsyncSession, account_id: str, region: str,
             raise AwsError(f"The ID '{rid}' is not valid", code="InvalidID")
         by_prefix.setdefault(rid.rsplit("-", 1)[0], []).append(rid)
     for prefix, ids in by_prefix.items():
-        kind = _KINDS.get(prefix)
-        if kind is None or kind.exists is None:
+        exists = _EXISTS.get(prefix)
+        rtype = resources.by_prefix(prefix)
+        if exists is None or rtype is None:
             continue
-        found = await kind.exists(session, account_id, region, ids)
+        found = await exists(session, account_id, region, ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            raise AwsError(f"The ID '{missing[0]}' does not exist", code=kind.not_found_code)
+            raise AwsError(f"The ID '{missing[0]}' does not exist",
+                           code=rtype.not_found or "InvalidID")
 
 
 async def set_tags(cloud: Cloud, session: AsyncSession, account_id: str, region: str,
@@ -289,7 +282,8 @@ class TagsProvider(Provider):
             "resource-type": lambda t: [t["ResourceType"]],
             "tag:": lambda t: [f"{t['Key']}={t['Value']}"],
         })
-        page, token = paginate(items, params, lambda t: [t["ResourceId"], t["Key"]])
+        page, token = paginate("DescribeTags", params, items,
+                               lambda t: [t["ResourceId"], t["Key"]])
         result: Result = {"Tags": page}
         if token:
             result["NextToken"] = token

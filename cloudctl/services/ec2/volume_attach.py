@@ -25,7 +25,7 @@ from cloudctl.services.ec2 import instance_volumes
 from cloudctl.services.ec2.ebs_common import check_volume_id, own_volume
 from cloudctl.services.ec2.ebs_models import Volume
 from cloudctl.services.ec2.instance_models import Instance
-from cloudctl.services.ids import INSTANCE
+from cloudctl.services.ec2.resources import INSTANCE
 
 
 def _bad_device(device: str) -> AwsError:

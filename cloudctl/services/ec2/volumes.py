@@ -25,7 +25,6 @@ from cloudctl.services.ec2.ebs_common import (
     check_volume_id,
     modification_shape,
     own_volume,
-    paginate,
     visible_snapshot,
     volume_not_found,
     volume_shape,
@@ -43,6 +42,7 @@ from cloudctl.services.ec2.ebs_models import (
 )
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.geography import zone_id
+from cloudctl.services.paging import paginate
 from cloudctl.services.storage import properties as props
 from cloudctl.services.storage.service import block_storage
 
@@ -260,7 +260,7 @@ class VolumesProvider(Provider):
                 lambda v: [str(v.delete_on_termination).lower()] if attached(v) else [],
             **ebs_tags.extractors(lambda v: tags.get(v.volume_id, [])),
         })
-        page, token = paginate(vols, params, lambda v: v.volume_id, 5, 500)
+        page, token = paginate("DescribeVolumes", params, vols, lambda v: v.volume_id)
         result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, [])) for v in page]}
         if token:
             result["NextToken"] = token
@@ -340,7 +340,8 @@ class VolumesProvider(Provider):
             "target-multi-attach-enabled": lambda v: ["false"],
             "original-multi-attach-enabled": lambda v: ["false"],
         })
-        page, token = paginate(vols, params, lambda v: v.volume_id, 1, 500)
+        page, token = paginate("DescribeVolumesModifications", params, vols,
+                               lambda v: v.volume_id)
         result: Result = {"VolumesModifications": [modification_shape(v) for v in page]}
         if token:
             result["NextToken"] = token
@@ -378,7 +379,8 @@ class VolumesProvider(Provider):
             "event.not-before": lambda i: [], "action.code": lambda i: [],
             "action.event-id": lambda i: [], "action.description": lambda i: [],
         })
-        page, token = paginate(items, params, lambda i: str(i["VolumeId"]), 5, 1000)
+        page, token = paginate("DescribeVolumeStatus", params, items,
+                               lambda i: str(i["VolumeId"]))
         result: Result = {"VolumeStatuses": page}
         if token:
             result["NextToken"] = token

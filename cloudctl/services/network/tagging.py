@@ -58,37 +58,9 @@ def extractors(get: Callable[[Any], Tags]) -> dict[str, Callable[[Any], list[str
     }
 
 
-def register(prefix: str, resource_type: str, exists: Any, not_found: str) -> None:
+def register(prefix: str, exists: Any) -> None:
+    """How to find ids with ``prefix`` (type and NotFound code: the EC2 resource registry)."""
     mod = _module()
     if mod is not None:
-        mod.register_resource(prefix, resource_type, exists, not_found)
+        mod.register_resource(prefix, exists)
 
-
-def paginate(items: list[Any], params: dict[str, Any], key: Callable[[Any], Any]
-             ) -> tuple[list[Any], str | None]:
-    """MaxResults/NextToken over `items` sorted by `key` (5..1000 as EC2)."""
-    import base64
-
-    from cloudctl.errors import AwsError
-
-    limit = params.get("MaxResults")
-    if limit is not None:
-        limit = int(limit)
-        if not 5 <= limit <= 1000:
-            raise AwsError(f"Value ( {limit} ) for parameter maxResults is invalid. Parameter "
-                           f"must be between 5 and 1000.", code="InvalidParameterValue")
-    token = params.get("NextToken")
-    start = 0
-    if token:
-        try:
-            cursor = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)).decode()
-        except (ValueError, UnicodeDecodeError):
-            raise AwsError(f"The token '{token}' is invalid.", code="InvalidNextToken") from None
-        start = next((i for i, item in enumerate(items) if str(key(item)) > cursor), len(items))
-    if limit is None:
-        return items[start:], None
-    page = items[start:start + limit]
-    more = start + limit < len(items)
-    nxt = base64.urlsafe_b64encode(str(key(page[-1])).encode()).decode().rstrip("=") \
-        if more and page else None
-    return page, nxt
