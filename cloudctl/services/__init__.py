@@ -36,9 +36,13 @@ def assemble(cloud: Cloud) -> None:
 
     install_s3(cloud)
     from cloudctl.services.ec2.addresses import AddressesProvider
+    from cloudctl.services.ec2.security_group_descriptions import (
+        SecurityGroupDescriptionsProvider,
+    )
     from cloudctl.services.ec2.security_groups import SecurityGroupsProvider
 
-    for network_cls in (SecurityGroupsProvider, AddressesProvider):  # EDGE networking
+    for network_cls in (SecurityGroupsProvider, SecurityGroupDescriptionsProvider,
+                        AddressesProvider):  # EDGE networking
         cloud.add_provider(network_cls(cloud))
     from cloudctl.services.ec2.compute import compute_providers
 
