@@ -34,6 +34,12 @@ from nodectl.client import Artifact, ArtifactKind
 
 ALIASES = {"ami": "emi", "aki": "eki", "ari": "eri"}
 PREFIX = {"machine": "emi", "kernel": "eki", "ramdisk": "eri"}
+# The images of the cloud administrator's account are the cloud's own, as Amazon's are
+# on AWS: their ImageOwnerAlias is "amazon" (what Packer, Terraform and Ansible filter
+# on), and the owner-alias filter and Owners also take the Eucalyptus name "eucalyptus".
+SYSTEM_ALIASES = ["amazon", "eucalyptus"]
+_OWNER_WORDS = {"self", "amazon", "eucalyptus", "aws-marketplace", "aws-backup-vault",
+                "verbose"}
 
 
 class Image(RegionalMixin, Base):
@@ -169,6 +175,15 @@ async def _check_snapshots(session: AsyncSession, account: str, region: str,
             await visible_snapshot(session, account, region, str(snapshot_id))
 
 
+async def system_account(session: AsyncSession) -> str | None:
+    """The id of the cloud administrator's account (owner of the system images), if made."""
+    from cloudctl.services.iam.bootstrap import find_account
+    from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
+
+    found = await find_account(session, CLOUD_ADMIN_ACCOUNT)
+    return found.account_id if found is not None else None
+
+
 def _bdm_out(mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in m.items() if v is not None} for m in mappings]
 
@@ -267,12 +282,10 @@ class ImagesProvider(Provider):
                 Image.region == ctx.region).order_by(Image.image_id))).scalars().all())
             grants = await _granted(session, [r.image_id for r in rows])
             tag_map = await tags.tags_for(session, account, ctx.region)
-            admin_account = None
-            if "amazon" in owners or "eucalyptus" in owners:
-                from cloudctl.services.iam.bootstrap import ensure_account
-                from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
-
-                admin_account = (await ensure_account(session, CLOUD_ADMIN_ACCOUNT)).account_id
+            admin_account = await system_account(session)
+        for owner in owners:
+            if owner not in _OWNER_WORDS and not re.match(r"^\d{12}\Z", str(owner)):
+                raise AwsError(f"Invalid user id: \"{owner}\"", code="InvalidUserID.Malformed")
         verbose = "verbose" in owners and is_cloud_admin(ctx)
         rows = [r for r in rows if verbose or _can_launch(r, account, grants)]
         if wanted:
@@ -283,7 +296,7 @@ class ImagesProvider(Provider):
                                code="InvalidAMIID.NotFound")
             rows = [r for r in rows if r.image_id in wanted]
         if owners and not verbose:
-            allowed = {account if o == "self" else admin_account if o in ("amazon", "eucalyptus")
+            allowed = {account if o == "self" else admin_account if o in SYSTEM_ALIASES
                        else o for o in owners}
             rows = [r for r in rows if r.account_id in allowed]
         if users:
@@ -296,9 +309,10 @@ class ImagesProvider(Provider):
                         return True
                 return False
             rows = [r for r in rows if executable(r)]
-        items = [self._describe(r, tag_map) for r in rows]
+        items = [self._describe(r, tag_map, admin_account) for r in rows]
         items = apply_filters(items, params.get("Filters"), {
             "image-id": lambda i: [i["ImageId"]], "name": lambda i: [i["Name"]],
+            "owner-alias": lambda i: SYSTEM_ALIASES if "ImageOwnerAlias" in i else [],
             "state": lambda i: [i["State"]], "owner-id": lambda i: [i["OwnerId"]],
             "image-type": lambda i: [i["ImageType"]], "architecture": lambda i: [i["Architecture"]],
             "is-public": lambda i: [str(i["Public"]).lower()],
@@ -317,7 +331,8 @@ class ImagesProvider(Provider):
             result["NextToken"] = token
         return result
 
-    def _describe(self, r: Image, tag_map: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+    def _describe(self, r: Image, tag_map: dict[str, list[dict[str, str]]],
+                  admin_account: str | None) -> dict[str, Any]:
         item: dict[str, Any] = {
             "ImageId": r.image_id, "ImageLocation": r.location, "State": r.state,
             "OwnerId": r.account_id, "CreationDate": r.created_at.strftime(
@@ -328,6 +343,8 @@ class ImagesProvider(Provider):
             "Hypervisor": "xen", "BlockDeviceMappings": _bdm_out(r.block_device_mappings),
             "Tags": tag_map.get(r.image_id, []),
         }
+        if admin_account is not None and r.account_id == admin_account:
+            item["ImageOwnerAlias"] = SYSTEM_ALIASES[0]
         if r.kernel_id:
             item["KernelId"] = r.kernel_id
         if r.ramdisk_id:
