@@ -61,6 +61,8 @@ class Image(RegionalMixin, Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    source_image_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # CopyImage
+    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class LaunchPermission(Base):
@@ -126,6 +128,10 @@ async def launchable_image(session: AsyncSession, account: str, region: str,
     """The image ``account`` may launch, else ``InvalidAMIID.NotFound``."""
     iid = normalize_id(image_id)
     image = await session.get(Image, iid)
+    if image is not None and image.state == "pending":
+        from cloudctl.services.ec2.image_copy import settle
+
+        await settle(session, [image])
     if image is None or image.region != region or image.state != "available" or not _can_launch(
             image, account, await _granted(session, [iid])):
         raise AwsError(f"The image id '[{image_id}]' does not exist",
@@ -277,6 +283,10 @@ class ImagesProvider(Provider):
         wanted = [normalize_id(i) for i in sent]
         owners = list(params.get("Owners") or [])
         users = list(params.get("ExecutableUsers") or [])
+        from cloudctl.services.ec2.image_copy import settle_region
+
+        async with self.cloud.sessions() as session, session.begin():
+            await settle_region(session, ctx.region)  # copies whose snapshots completed
         async with self.cloud.sessions() as session:
             rows = list((await session.execute(select(Image).where(
                 Image.region == ctx.region).order_by(Image.image_id))).scalars().all())
