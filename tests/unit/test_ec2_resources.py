@@ -39,6 +39,7 @@ _FIELDS = {
     **{op: (("GroupId", "security-group"),) for op in _SG_OPS},
     "DeleteKeyPair": (("KeyName", "key-pair"),),
     "DeregisterImage": (("ImageId", "image"),),
+    "CopyImage": (("SourceImageId", "image"),),
     "ModifyImageAttribute": (("ImageId", "image"),),
     "ResetImageAttribute": (("ImageId", "image"),),
     "AssociateAddress": (("AllocationId", "elastic-ip"), ("InstanceId", "instance")),

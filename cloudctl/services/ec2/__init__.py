@@ -20,13 +20,17 @@ def _install(cloud: Cloud) -> None:
     from cloudctl.services.ec2.addresses import AddressesProvider
     from cloudctl.services.ec2.compute import compute_providers
     from cloudctl.services.ec2.geography import Ec2GeographyProvider
+    from cloudctl.services.ec2.security_group_descriptions import (
+        SecurityGroupDescriptionsProvider,
+    )
     from cloudctl.services.ec2.security_groups import SecurityGroupsProvider
     from cloudctl.services.ec2.snapshots import SnapshotsProvider
     from cloudctl.services.ec2.volumes import VolumesProvider
 
     providers: list[type[Provider]] = [Ec2GeographyProvider, SecurityGroupsProvider,
-                                       AddressesProvider, *compute_providers(),
-                                       VolumesProvider, SnapshotsProvider]
+                                       SecurityGroupDescriptionsProvider, AddressesProvider,
+                                       *compute_providers(), VolumesProvider,
+                                       SnapshotsProvider]
     for provider_cls in providers:
         cloud.add_provider(provider_cls(cloud))
     arns.install(cloud)  # EC2 resource ARNs and ec2:ResourceTag for IAM policies

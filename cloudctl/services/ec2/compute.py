@@ -12,6 +12,7 @@ from cloudctl.server.providers import Provider
 
 def compute_providers() -> list[type[Provider]]:
     """Every compute provider class, in registration order."""
+    from cloudctl.services.ec2.image_copy import ImageCopyProvider
     from cloudctl.services.ec2.images import ImagesProvider
     from cloudctl.services.ec2.instance_actions import InstanceActionsProvider
     from cloudctl.services.ec2.instance_types import InstanceTypesProvider
@@ -25,5 +26,6 @@ def compute_providers() -> list[type[Provider]]:
     providers: list[type[Provider]] = [TagsProvider, KeyPairsProvider, InstanceTypesProvider,
                                        ImagesProvider, InstancesProvider,
                                        InstanceActionsProvider, MetadataProvider,
-                                       VolumeAttachProvider, InstanceImagesProvider]
+                                       VolumeAttachProvider, InstanceImagesProvider,
+                                       ImageCopyProvider]
     return providers

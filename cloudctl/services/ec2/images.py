@@ -34,6 +34,12 @@ from nodectl.client import Artifact, ArtifactKind
 
 ALIASES = {"ami": "emi", "aki": "eki", "ari": "eri"}
 PREFIX = {"machine": "emi", "kernel": "eki", "ramdisk": "eri"}
+# The images of the cloud administrator's account are the cloud's own, as Amazon's are
+# on AWS: their ImageOwnerAlias is "amazon" (what Packer, Terraform and Ansible filter
+# on), and the owner-alias filter and Owners also take the Eucalyptus name "eucalyptus".
+SYSTEM_ALIASES = ["amazon", "eucalyptus"]
+_OWNER_WORDS = {"self", "amazon", "eucalyptus", "aws-marketplace", "aws-backup-vault",
+                "verbose"}
 
 
 class Image(RegionalMixin, Base):
@@ -55,6 +61,8 @@ class Image(RegionalMixin, Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    source_image_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # CopyImage
+    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class LaunchPermission(Base):
@@ -120,6 +128,10 @@ async def launchable_image(session: AsyncSession, account: str, region: str,
     """The image ``account`` may launch, else ``InvalidAMIID.NotFound``."""
     iid = normalize_id(image_id)
     image = await session.get(Image, iid)
+    if image is not None and image.state == "pending":
+        from cloudctl.services.ec2.image_copy import settle
+
+        await settle(session, [image])
     if image is None or image.region != region or image.state != "available" or not _can_launch(
             image, account, await _granted(session, [iid])):
         raise AwsError(f"The image id '[{image_id}]' does not exist",
@@ -167,6 +179,13 @@ async def _check_snapshots(session: AsyncSession, account: str, region: str,
         snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
         if snapshot_id:
             await visible_snapshot(session, account, region, str(snapshot_id))
+
+
+async def system_account(session: AsyncSession) -> str | None:
+    """The id of the cloud administrator's account (owner of the system images), if made."""
+    from cloudctl.services.iam.api import existing_cloud_admin_account_id
+
+    return await existing_cloud_admin_account_id(session)
 
 
 def _bdm_out(mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -262,16 +281,19 @@ class ImagesProvider(Provider):
         wanted = [normalize_id(i) for i in sent]
         owners = list(params.get("Owners") or [])
         users = list(params.get("ExecutableUsers") or [])
+        from cloudctl.services.ec2.image_copy import settle_region
+
+        async with self.cloud.sessions() as session, session.begin():
+            await settle_region(session, ctx.region)  # copies whose snapshots completed
         async with self.cloud.sessions() as session:
             rows = list((await session.execute(select(Image).where(
                 Image.region == ctx.region).order_by(Image.image_id))).scalars().all())
             grants = await _granted(session, [r.image_id for r in rows])
             tag_map = await tags.tags_for(session, account, ctx.region)
-            admin_account = None
-            if "amazon" in owners or "eucalyptus" in owners:
-                from cloudctl.services.iam.api import cloud_admin_account_id
-
-                admin_account = await cloud_admin_account_id(session)
+            admin_account = await system_account(session)
+        for owner in owners:
+            if owner not in _OWNER_WORDS and not re.match(r"^\d{12}\Z", str(owner)):
+                raise AwsError(f"Invalid user id: \"{owner}\"", code="InvalidUserID.Malformed")
         verbose = "verbose" in owners and is_cloud_admin(ctx)
         rows = [r for r in rows if verbose or _can_launch(r, account, grants)]
         if wanted:
@@ -282,7 +304,7 @@ class ImagesProvider(Provider):
                                code="InvalidAMIID.NotFound")
             rows = [r for r in rows if r.image_id in wanted]
         if owners and not verbose:
-            allowed = {account if o == "self" else admin_account if o in ("amazon", "eucalyptus")
+            allowed = {account if o == "self" else admin_account if o in SYSTEM_ALIASES
                        else o for o in owners}
             rows = [r for r in rows if r.account_id in allowed]
         if users:
@@ -295,9 +317,10 @@ class ImagesProvider(Provider):
                         return True
                 return False
             rows = [r for r in rows if executable(r)]
-        items = [self._describe(r, tag_map) for r in rows]
+        items = [self._describe(r, tag_map, admin_account) for r in rows]
         items = apply_filters(items, params.get("Filters"), {
             "image-id": lambda i: [i["ImageId"]], "name": lambda i: [i["Name"]],
+            "owner-alias": lambda i: SYSTEM_ALIASES if "ImageOwnerAlias" in i else [],
             "state": lambda i: [i["State"]], "owner-id": lambda i: [i["OwnerId"]],
             "image-type": lambda i: [i["ImageType"]], "architecture": lambda i: [i["Architecture"]],
             "is-public": lambda i: [str(i["Public"]).lower()],
@@ -316,7 +339,8 @@ class ImagesProvider(Provider):
             result["NextToken"] = token
         return result
 
-    def _describe(self, r: Image, tag_map: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+    def _describe(self, r: Image, tag_map: dict[str, list[dict[str, str]]],
+                  admin_account: str | None) -> dict[str, Any]:
         item: dict[str, Any] = {
             "ImageId": r.image_id, "ImageLocation": r.location, "State": r.state,
             "OwnerId": r.account_id, "CreationDate": r.created_at.strftime(
@@ -327,6 +351,8 @@ class ImagesProvider(Provider):
             "Hypervisor": "xen", "BlockDeviceMappings": _bdm_out(r.block_device_mappings),
             "Tags": tag_map.get(r.image_id, []),
         }
+        if admin_account is not None and r.account_id == admin_account:
+            item["ImageOwnerAlias"] = SYSTEM_ALIASES[0]
         if r.kernel_id:
             item["KernelId"] = r.kernel_id
         if r.ramdisk_id:

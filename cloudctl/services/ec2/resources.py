@@ -120,8 +120,8 @@ KEY_PAIR = register(ResourceType(
 IMAGE = register(ResourceType(
     "image", ("emi", "eki", "eri", "ami", "aki", "ari"), arn_type="image", arn_account=False,
     tag_type="image", malformed="InvalidAMIID.Malformed", not_found="InvalidAMIID.NotFound",
-    named_by=_each(("DeregisterImage", "ModifyImageAttribute", "ResetImageAttribute"),
-                   "ImageId")))
+    named_by=(*_each(("DeregisterImage", "ModifyImageAttribute", "ResetImageAttribute"),
+                     "ImageId"), ("CopyImage", "SourceImageId"))))
 for _kind, _prefix in (("vpc", "vpc"), ("subnet", "subnet"), ("network-interface", "eni"),
                        ("route-table", "rtb"), ("internet-gateway", "igw"),
                        ("network-acl", "acl"), ("dhcp-options", "dopt")):

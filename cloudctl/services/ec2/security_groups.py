@@ -275,21 +275,7 @@ class SecurityGroupsProvider(Provider):
 
     async def _target(self, session: AsyncSession, ctx: RequestContext,
                       params: dict[str, Any]) -> SecurityGroupRow:
-        account = ctx.require_account()
-        gid, name = params.get("GroupId"), params.get("GroupName")
-        if gid:
-            SECURITY_GROUP.check(gid)
-            row = (await _by_ids(session, ctx.region, [gid])).get(gid)
-            if row is None or row.account_id != account:
-                raise _not_found(gid)
-            return row
-        if name:
-            found = await _by_name(session, account, ctx.region, name)
-            if found is None:
-                raise _not_found(name)
-            return found
-        raise AwsError("The request must contain the parameter groupName or groupId",
-                       code="MissingParameter")
+        return await target_group(session, ctx, params)
 
     @operation("DeleteSecurityGroup")
     async def delete_security_group(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
@@ -346,7 +332,7 @@ class SecurityGroupsProvider(Provider):
             if want_ids or want_names:
                 groups = [g for g in groups if g.id in want_ids or
                           (g.name in want_names and g.account_id == account)]
-            rules = await _rules_of(session, [g.id for g in groups])
+            rules = await rules_of(session, [g.id for g in groups])
             names = await _names_of(session, ctx.region, rules)
             tags: dict[str, list[dict[str, str]]] = {}
             for acc in {g.account_id for g in groups}:
@@ -414,21 +400,21 @@ class SecurityGroupsProvider(Provider):
         specs = parse_permissions(params, egress)
         async with self.cloud.sessions() as session, session.begin():
             group = await self._target(session, ctx, params)
-            existing = await _rules_of(session, [group.id])
-            keys = {_key(r): r for r in existing.get(group.id, []) if r.egress == egress}
+            existing = await rules_of(session, [group.id])
+            keys = {rule_key(r): r for r in existing.get(group.id, []) if r.egress == egress}
             new_rows: list[SecurityGroupRuleRow] = []
             for spec in specs:
-                peer_id, peer_acc = await _resolve_peer(session, ctx, group, spec)
+                peer_id, peer_acc = await resolve_peer(session, ctx, group, spec)
                 row = SecurityGroupRuleRow(
                     id=ids.resource_id("sgr"), group_id=group.id, egress=egress,
                     protocol=spec.protocol, from_port=spec.from_port, to_port=spec.to_port,
                     cidr=spec.cidr, peer_group_id=peer_id, peer_account=peer_acc,
                     description=spec.description)
-                if _key(row) in keys:
+                if rule_key(row) in keys:
                     peer = spec.cidr or f"{peer_id}"
                     raise AwsError(f'the specified rule "{describe_rule(spec.protocol, spec.from_port, spec.to_port, peer)}" already exists',
                                    code="InvalidPermission.Duplicate")
-                keys[_key(row)] = row
+                keys[rule_key(row)] = row
                 new_rows.append(row)
                 session.add(row)
             await session.flush()
@@ -443,9 +429,9 @@ class SecurityGroupsProvider(Provider):
             else parse_permissions(params, egress)
         async with self.cloud.sessions() as session, session.begin():
             group = await self._target(session, ctx, params)
-            existing = [r for r in (await _rules_of(session, [group.id])).get(group.id, [])
+            existing = [r for r in (await rules_of(session, [group.id])).get(group.id, [])
                         if r.egress == egress]
-            by_key = {_key(r): r for r in existing}
+            by_key = {rule_key(r): r for r in existing}
             by_id = {r.id: r for r in existing}
             gone: list[SecurityGroupRuleRow] = []
             for rid in rule_ids:
@@ -454,11 +440,11 @@ class SecurityGroupsProvider(Provider):
                                    code="InvalidSecurityGroupRuleId.NotFound")
                 gone.append(by_id[rid])
             for spec in specs:
-                peer_id, peer_acc = await _resolve_peer(session, ctx, group, spec)
+                peer_id, peer_acc = await resolve_peer(session, ctx, group, spec)
                 probe = SecurityGroupRuleRow(protocol=spec.protocol, from_port=spec.from_port,
                                              to_port=spec.to_port, cidr=spec.cidr,
                                              peer_group_id=peer_id, peer_account=peer_acc)
-                found = by_key.get(_key(probe))
+                found = by_key.get(rule_key(probe))
                 if found is None:
                     peer = spec.cidr or f"{peer_id}"
                     raise AwsError(
@@ -474,12 +460,32 @@ class SecurityGroupsProvider(Provider):
         return {"Return": True, "RevokedSecurityGroupRules": out}
 
 
-def _key(r: SecurityGroupRuleRow) -> tuple[Any, ...]:
+async def target_group(session: AsyncSession, ctx: RequestContext,
+                       params: dict[str, Any]) -> SecurityGroupRow:
+    """The caller's group a request names by `GroupId` or `GroupName` (InvalidGroup.NotFound)."""
+    account = ctx.require_account()
+    gid, name = params.get("GroupId"), params.get("GroupName")
+    if gid:
+        SECURITY_GROUP.check(gid)
+        row = (await _by_ids(session, ctx.region, [gid])).get(gid)
+        if row is None or row.account_id != account:
+            raise _not_found(gid)
+        return row
+    if name:
+        found = await _by_name(session, account, ctx.region, name)
+        if found is None:
+            raise _not_found(name)
+        return found
+    raise AwsError("The request must contain the parameter groupName or groupId",
+                   code="MissingParameter")
+
+
+def rule_key(r: SecurityGroupRuleRow) -> tuple[Any, ...]:
     return (r.protocol, r.from_port, r.to_port, r.cidr, r.peer_group_id)
 
 
-async def _resolve_peer(session: AsyncSession, ctx: RequestContext, group: SecurityGroupRow,
-                        spec: RuleSpec) -> tuple[str | None, str | None]:
+async def resolve_peer(session: AsyncSession, ctx: RequestContext, group: SecurityGroupRow,
+                       spec: RuleSpec) -> tuple[str | None, str | None]:
     if spec.peer is None:
         return None, None
     p = spec.peer
@@ -500,8 +506,8 @@ async def _resolve_peer(session: AsyncSession, ctx: RequestContext, group: Secur
     return found.id, found.account_id
 
 
-async def _rules_of(session: AsyncSession, group_ids: list[str]
-                    ) -> dict[str, list[SecurityGroupRuleRow]]:
+async def rules_of(session: AsyncSession, group_ids: list[str]
+                   ) -> dict[str, list[SecurityGroupRuleRow]]:
     if not group_ids:
         return {}
     rows = (await session.execute(select(SecurityGroupRuleRow).where(
@@ -572,4 +578,5 @@ _GROUP_FILTERS: dict[str, Any] = {
 }
 
 __all__ = ["GroupRef", "SecurityGroupsProvider", "forget_instance", "instance_groups",
-           "resolve_groups_for_launch", "set_instance_groups"]
+           "resolve_groups_for_launch", "resolve_peer", "rule_key", "rules_of",
+           "set_instance_groups", "target_group"]

@@ -50,6 +50,50 @@ from cloudctl.services.storage.service import block_storage
 COPY_VOLUME_ID = "vol-ffffffff"  # what EC2 reports as the volume of a copied snapshot
 
 
+async def check_quota(cloud: Any, session: AsyncSession, account: str, region: str,
+                      size: int) -> None:
+    """SnapshotLimitExceeded when one more snapshot of `size` GiB is over a limit."""
+    per_account = int(cloud.properties.get(props.MAX_SNAPSHOTS_PER_ACCOUNT))
+    if per_account:
+        count = (await session.execute(select(func.count()).select_from(Snapshot).where(
+            Snapshot.account_id == account, Snapshot.region == region,
+            Snapshot.state != SNAPSHOT_DELETING))).scalar() or 0
+        if count + 1 > per_account:
+            raise AwsError(f"The maximum number of snapshots ({per_account}) has been "
+                           "reached.", code="SnapshotLimitExceeded")
+    total = int(cloud.properties.get(props.SNAPSHOT_TOTAL_LIMIT))
+    if total:
+        used = (await session.execute(select(func.coalesce(func.sum(
+            Snapshot.volume_size), 0)).where(Snapshot.state != SNAPSHOT_DELETING))).scalar()
+        if int(used or 0) + size > total:
+            raise AwsError(f"Snapshots would exceed the cloud's total of {total} GiB "
+                           "(storage.global_total_snapshot_size_limit_gb).",
+                           code="SnapshotLimitExceeded")
+
+
+async def copy_snapshot_row(cloud: Any, session: AsyncSession, account: str, region: str,
+                            src: Snapshot, *, description: str, encrypted: bool,
+                            kms_key_id: str | None) -> Snapshot:
+    """Record a `pending` copy of the completed snapshot `src` for `account` (CopySnapshot,
+    CopyImage). The caller wakes the block reconciler (`block_storage(cloud).wake`) after
+    commit; an encrypted source gives an encrypted copy."""
+    if src.state != SNAPSHOT_COMPLETED:
+        raise AwsError(f"Snapshot {src.snapshot_id} is not in the 'completed' state.",
+                       code="IncorrectState")
+    await check_quota(cloud, session, account, region, src.volume_size)
+    encrypted = src.encrypted or encrypted
+    snap = Snapshot(
+        snapshot_id=ids.resource_id("snap"), account_id=account, region=region,
+        zone=src.zone, backend=src.backend, volume_id=COPY_VOLUME_ID,
+        source_snapshot_id=src.snapshot_id, volume_size=src.volume_size,
+        state=SNAPSHOT_PENDING, progress=0, encrypted=encrypted,
+        kms_key_id=kms_key_id or src.kms_key_id if encrypted else None,
+        description=description, started_at=utcnow())
+    session.add(snap)
+    await session.flush()
+    return snap
+
+
 class SnapshotsProvider(Provider):
     service = "ec2"
 
@@ -62,22 +106,7 @@ class SnapshotsProvider(Provider):
 
     async def _check_quota(self, session: AsyncSession, account: str, region: str,
                            size: int) -> None:
-        per_account = int(self.cloud.properties.get(props.MAX_SNAPSHOTS_PER_ACCOUNT))
-        if per_account:
-            count = (await session.execute(select(func.count()).select_from(Snapshot).where(
-                Snapshot.account_id == account, Snapshot.region == region,
-                Snapshot.state != SNAPSHOT_DELETING))).scalar() or 0
-            if count + 1 > per_account:
-                raise AwsError(f"The maximum number of snapshots ({per_account}) has been "
-                               "reached.", code="SnapshotLimitExceeded")
-        total = int(self.cloud.properties.get(props.SNAPSHOT_TOTAL_LIMIT))
-        if total:
-            used = (await session.execute(select(func.coalesce(func.sum(
-                Snapshot.volume_size), 0)).where(Snapshot.state != SNAPSHOT_DELETING))).scalar()
-            if int(used or 0) + size > total:
-                raise AwsError(f"Snapshots would exceed the cloud's total of {total} GiB "
-                               "(storage.global_total_snapshot_size_limit_gb).",
-                               code="SnapshotLimitExceeded")
+        await check_quota(self.cloud, session, account, region, size)
 
     async def _snapshot_volume(self, session: AsyncSession, ctx: RequestContext, vol: Volume,
                                description: str, specs: list[dict[str, Any]] | None,
@@ -238,22 +267,11 @@ class SnapshotsProvider(Provider):
         source_id = check_snapshot_id(params.get("SourceSnapshotId"))
         async with self.cloud.sessions() as session, session.begin():
             src = await visible_snapshot(session, account, ctx.region, source_id)
-            if src.state != SNAPSHOT_COMPLETED:
-                raise AwsError(f"Snapshot {source_id} is not in the 'completed' state.",
-                               code="IncorrectState")
-            await self._check_quota(session, account, ctx.region, src.volume_size)
-            encrypted = src.encrypted or bool(params.get("Encrypted"))
-            snap = Snapshot(
-                snapshot_id=ids.resource_id("snap"), account_id=account, region=ctx.region,
-                zone=src.zone, backend=src.backend, volume_id=COPY_VOLUME_ID,
-                source_snapshot_id=src.snapshot_id, volume_size=src.volume_size,
-                state=SNAPSHOT_PENDING, progress=0, encrypted=encrypted,
-                kms_key_id=params.get("KmsKeyId") or src.kms_key_id if encrypted else None,
+            snap = await copy_snapshot_row(
+                self.cloud, session, account, ctx.region, src,
                 description=str(params.get("Description")
                                 or f"[Copied {source_id} from {source_region}]"),
-                started_at=utcnow())
-            session.add(snap)
-            await session.flush()
+                encrypted=bool(params.get("Encrypted")), kms_key_id=params.get("KmsKeyId"))
             await ebs_tags.apply_specs(self.cloud, session, account, ctx.region, "snapshot",
                                        snap.snapshot_id, params.get("TagSpecifications"))
             tags = await ebs_tags.tags_for(session, account, ctx.region, [snap.snapshot_id])

@@ -136,6 +136,10 @@ class VolumesProvider(Provider):
         zone = self._zone(ctx, params)
         ebs_tags.check_specs(params.get("TagSpecifications"), "volume")
         if params.get("MultiAttachEnabled"):
+            kind = str(params.get("VolumeType") or "gp2")
+            if kind not in ("io1", "io2"):
+                raise AwsError(f"Multi-Attach is supported only for io1 and io2 volumes, not "
+                               f"{kind}.", code="InvalidParameterCombination")
             raise AwsError("Multi-attach volumes are not supported by this cloud.",
                            code="InvalidParameterValue")
         token = params.get("ClientToken")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloudctl.services.iam.bootstrap import ensure_account
+from cloudctl.services.iam.bootstrap import ensure_account, find_account
 from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 from cloudctl.services.iam.instance_credentials import forget as forget_instance_credentials
 from cloudctl.services.iam.instance_credentials import (
@@ -40,6 +40,7 @@ __all__ = [
     "account_identity",
     "active_signing_certificates",
     "cloud_admin_account_id",
+    "existing_cloud_admin_account_id",
     "forget_instance_credentials",
     "instance_profile_credentials",
     "require_pass_profile_role",
@@ -65,6 +66,12 @@ def _identity(row: Account) -> AccountIdentity:
 async def cloud_admin_account_id(session: AsyncSession) -> str:
     """The cloud administrator's account (``eucalyptus``), made if missing."""
     return (await ensure_account(session, CLOUD_ADMIN_ACCOUNT)).account_id
+
+
+async def existing_cloud_admin_account_id(session: AsyncSession) -> str | None:
+    """The cloud administrator's account, if it exists (nothing made)."""
+    found = await find_account(session, CLOUD_ADMIN_ACCOUNT)
+    return found.account_id if found is not None else None
 
 
 async def account_identity(session: AsyncSession, account_id: str) -> AccountIdentity | None:
