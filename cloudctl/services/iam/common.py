@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -219,6 +219,24 @@ class IamBase(Provider):
         if account is None:
             raise no_such_entity("The caller's account no longer exists.")
         return account
+
+    async def set_boundary(self, ctx: RequestContext, params: dict[str, Any],
+                           entity: Callable[[AsyncSession, str], Awaitable[Any]],
+                           policy_arn: str | None) -> None:
+        """Put (an ARN) or delete (None) the permissions boundary of the user or role
+        ``entity(session, account_id)`` finds; cached credentials in every worker learn it
+        (they record whether a boundary applies)."""
+        from cloudctl.services.iam.boundary import check_boundary
+        from cloudctl.services.iam.credentials import bump_epoch
+
+        async with self.cloud.sessions() as session, session.begin():
+            account = await self.target_account(ctx, params, session)
+            found = await entity(session, account.account_id)
+            found.permissions_boundary = (None if policy_arn is None else
+                                          await check_boundary(session, account.account_id,
+                                                               policy_arn))
+            await bump_epoch(session)
+        self.invalidate()
 
     def invalidate(self, access_key_id: str | None = None) -> None:
         """Drop cached credentials and compiled policy sets after an identity change."""

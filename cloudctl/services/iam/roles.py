@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -182,24 +183,18 @@ class RolesProvider(IamBase):
     @operation("PutRolePermissionsBoundary")
     async def put_role_permissions_boundary(self, ctx: RequestContext,
                                             params: dict[str, Any]) -> Result:
-        await self._set_boundary(ctx, params, params["PermissionsBoundary"])
+        await self.set_boundary(ctx, params, self._role(params), params["PermissionsBoundary"])
         return {}
 
     @operation("DeleteRolePermissionsBoundary")
     async def delete_role_permissions_boundary(self, ctx: RequestContext,
                                                params: dict[str, Any]) -> Result:
-        await self._set_boundary(ctx, params, None)
+        await self.set_boundary(ctx, params, self._role(params), None)
         return {}
 
-    async def _set_boundary(self, ctx: RequestContext, params: dict[str, Any],
-                            policy_arn: str | None) -> None:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            role = await get_role(session, account.account_id, params["RoleName"])
-            role.permissions_boundary = (None if policy_arn is None else
-                                         await check_boundary(session, account.account_id,
-                                                              policy_arn))
-        self.invalidate()
+    @staticmethod
+    def _role(params: dict[str, Any]) -> Callable[[AsyncSession, str], Awaitable[Any]]:
+        return lambda session, account_id: get_role(session, account_id, params["RoleName"])
 
     @operation("TagInstanceProfile")
     async def tag_instance_profile(self, ctx: RequestContext, params: dict[str, Any]) -> Result:

@@ -10,6 +10,7 @@ vacant for another user; no other user can ever gain the flag.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -258,25 +259,18 @@ class UsersProvider(IamBase):
     @operation("PutUserPermissionsBoundary")
     async def put_user_permissions_boundary(self, ctx: RequestContext,
                                             params: dict[str, Any]) -> Result:
-        await self._set_boundary(ctx, params, params["PermissionsBoundary"])
+        await self.set_boundary(ctx, params, self._user(params), params["PermissionsBoundary"])
         return {}
 
     @operation("DeleteUserPermissionsBoundary")
     async def delete_user_permissions_boundary(self, ctx: RequestContext,
                                                params: dict[str, Any]) -> Result:
-        await self._set_boundary(ctx, params, None)
+        await self.set_boundary(ctx, params, self._user(params), None)
         return {}
 
-    async def _set_boundary(self, ctx: RequestContext, params: dict[str, Any],
-                            policy_arn: str | None) -> None:
-        async with self.cloud.sessions() as session, session.begin():
-            account = await self.target_account(ctx, params, session)
-            user = await get_user(session, account.account_id, params["UserName"])
-            user.permissions_boundary = (None if policy_arn is None else
-                                         await check_boundary(session, account.account_id,
-                                                              policy_arn))
-            await bump_epoch(session)  # cached credentials say whether a boundary applies
-        self.invalidate()
+    @staticmethod
+    def _user(params: dict[str, Any]) -> Callable[[AsyncSession, str], Awaitable[Any]]:
+        return lambda session, account_id: get_user(session, account_id, params["UserName"])
 
     @operation("TagUser")
     async def tag_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import logging
@@ -35,12 +34,12 @@ from cloudctl.protocol.wire import WireRequest
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import identity, inline, ownership
+from cloudctl.services.s3 import delivery, identity, ownership
 from cloudctl.services.s3 import properties as props
-from cloudctl.services.s3.base import POLICIES, S3Provider, dumps, loads, now
+from cloudctl.services.s3.base import POLICIES, S3Provider, dumps, loads
 from cloudctl.services.s3.errors import s3_error
 from cloudctl.services.s3.hook import HOOK
-from cloudctl.services.s3.models import S3Bucket, S3LogRecord, S3Object, object_row
+from cloudctl.services.s3.models import S3Bucket, S3LogRecord
 
 log = logging.getLogger(__name__)
 
@@ -254,33 +253,9 @@ class AccessLog:
                 await session.commit()
 
     async def _write(self, target: S3Bucket, prefix: str, body: bytes) -> None:
-        from cloudctl.services.s3.objects import commit_version
-
         key = prefix + datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S-") \
             + secrets.token_hex(8).upper()
-        stored = await inline.store(self.provider.store, None,
-                                    limit=int(self.cloud.properties.get(props.INLINE_MAX_BYTES)),
-                                    declared_size=len(body), expected_md5=None, data_key=None,
-                                    whole=body)
-        async with self.cloud.sessions() as session:
-            owner = await identity.owner_of(session, target.account_id)
-        headers = {"ContentType": "text/plain", "Metadata": {}}
-
-        async def make_row(bucket: S3Bucket) -> S3Object:
-            return object_row(bucket=bucket.name, key=key, blob_id=stored.blob_id,
-                              size=stored.size, etag=stored.md5_hex, last_modified=now(),
-                              owner_account=target.account_id, headers=dumps(headers),
-                              storage_class="STANDARD", acl=acls.private_text(owner), tags=None,
-                              sse_key=None, delete_marker=False, parts=0,
-                              inline_data=stored.inline_data)
-
-        try:
-            await commit_version(self.provider, target.name, make_row)
-        except BaseException:
-            if stored.blob_id is not None:
-                with contextlib.suppress(Exception):
-                    await self.provider.store.delete(stored.blob_id)
-            raise
+        await delivery.put_object(self.provider, target, key, body, "text/plain")
 
 
 class LoggingProvider(S3Provider):

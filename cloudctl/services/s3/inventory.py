@@ -47,11 +47,11 @@ from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import identity, inline
+from cloudctl.services.s3 import delivery, identity
 from cloudctl.services.s3 import properties as props
 from cloudctl.services.s3.access_log import policy_allows_service
-from cloudctl.services.s3.base import S3Provider, dumps, loads, now
-from cloudctl.services.s3.models import S3Bucket, S3Object, object_row
+from cloudctl.services.s3.base import S3Provider, loads
+from cloudctl.services.s3.models import S3Bucket, S3Object
 
 log = logging.getLogger(__name__)
 
@@ -324,31 +324,7 @@ class InventoryController(Reconciler):
     async def put(self, target: S3Bucket, key: str, body: bytes, content_type: str) -> None:
         """Store ``body`` as the current version of ``key``, owned by the destination's
         account."""
-        from cloudctl.services.s3.objects import commit_version
-
-        stored = await inline.store(self.provider.store, None,
-                                    limit=int(self.cloud.properties.get(props.INLINE_MAX_BYTES)),
-                                    declared_size=len(body), expected_md5=None, data_key=None,
-                                    whole=body)
-        async with self.cloud.sessions() as session:
-            owner = await identity.owner_of(session, target.account_id)
-        headers = {"ContentType": content_type, "Metadata": {}}
-
-        async def make_row(bucket: S3Bucket) -> S3Object:
-            return object_row(bucket=bucket.name, key=key, blob_id=stored.blob_id,
-                              size=stored.size, etag=stored.md5_hex, last_modified=now(),
-                              owner_account=target.account_id, headers=dumps(headers),
-                              storage_class="STANDARD", acl=acls.private_text(owner), tags=None,
-                              sse_key=None, delete_marker=False, parts=0,
-                              inline_data=stored.inline_data)
-
-        try:
-            await commit_version(self.provider, target.name, make_row)
-        except BaseException:
-            if stored.blob_id is not None:
-                with contextlib.suppress(Exception):
-                    await self.provider.store.delete(stored.blob_id)
-            raise
+        await delivery.put_object(self.provider, target, key, body, content_type)
 
 
 class InventoryProvider(S3Provider):
