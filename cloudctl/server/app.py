@@ -177,6 +177,9 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1,
         return 0
     children: dict[int, int] = {}
     parent = os.getpid()
+    from cloudctl.services import preload
+
+    preload()
 
     def spawn(index: int) -> None:
         pid = os.fork()

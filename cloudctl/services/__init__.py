@@ -49,3 +49,29 @@ def assemble(cloud: Cloud) -> None:
     from cloudctl.services.ec2 import arns as ec2_arns
 
     ec2_arns.install(cloud)  # EC2 resource ARNs and ec2:ResourceTag for IAM policies
+
+
+PRELOADED = ("cloudctl.services.authz", "cloudctl.services.ec2.geography",
+             "cloudctl.services.empyrean.provider", "cloudctl.services.iam.credentials",
+             "cloudctl.services.properties.provider", "cloudctl.services.sts.provider",
+             "cloudctl.services.iam.install", "cloudctl.services.s3.install",
+             "cloudctl.services.ec2.addresses", "cloudctl.services.ec2.security_groups",
+             "cloudctl.services.ec2.compute", "cloudctl.services.ec2.snapshots",
+             "cloudctl.services.ec2.volumes", "cloudctl.services.ec2.arns")
+PRELOADED_MODELS = ("ec2", "iam", "sts", "s3")
+
+
+def preload() -> None:
+    """Import the providers :func:`assemble` installs and parse the service models they
+    serve, in a parent before it forks its API workers: done once, and the pages are
+    shared, instead of each worker doing it at once on the same cores."""
+    import importlib
+
+    from cloudctl.protocol.codec import service_model
+    from cloudctl.services.ec2.compute import compute_providers
+
+    for name in PRELOADED:
+        importlib.import_module(name)
+    compute_providers()  # imports its providers' modules
+    for service in PRELOADED_MODELS:
+        service_model(service)
