@@ -40,8 +40,10 @@ class _Dumper:
         if self.previous is not None:
             lines.append("--- growth since the previous dump (by traceback)")
             for stat in snapshot.compare_to(self.previous, "traceback")[:10]:
-                lines.append(str(stat))
-                lines += ["    " + line for line in stat.traceback.format()]
+                lines.append(f"{stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks "
+                             f"(now {stat.size / 1024:.1f} KiB), most recent call first:")
+                lines += ["    " + line
+                          for line in stat.traceback.format(most_recent_first=True)]
         self.previous = snapshot
         with open(self.path, "a") as handle:
             handle.write("\n".join(lines) + "\n")
