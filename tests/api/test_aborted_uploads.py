@@ -80,6 +80,10 @@ def test_memory_returns_after_a_thousand_aborted_uploads(fresh_cloud: LiveCloud)
     _wait_quiet(cloud)
     rss = _settled_rss(pid, baseline + SLACK_MIB, 20)
     assert rss <= baseline + SLACK_MIB, f"RSS {rss:.0f} MiB after aborts, {baseline:.0f} before"
+    # nor do they leave partial blobs behind
+    tmp = cloud.data_dir / "objects" / "tmp"
+    leftovers = [p for p in tmp.rglob("*") if p.is_file()] if tmp.exists() else []
+    assert leftovers == []
     # the server is whole: the next upload of the same key works
     s3 = cloud.client("s3")
     s3.put_object(Bucket=BUCKET, Key="big", Body=b"x" * SIZE)
