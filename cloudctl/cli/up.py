@@ -242,9 +242,10 @@ def run_up(args: argparse.Namespace) -> int:
     if supervisor is not None:
         supervisor.start()
     try:
-        from cloudctl.services.catalog import assemble
+        from cloudctl.services.catalog import assemble, preload
 
-        return serve(settings, assemble, host, port, workers=args.workers, on_ready=ready)
+        return serve(settings, assemble, host, port, workers=args.workers, on_ready=ready,
+                     prepare=preload)
     finally:
         endpoint_mod.forget(settings, endpoint)
         if supervisor is not None and daemon is not None:

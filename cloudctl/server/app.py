@@ -24,6 +24,7 @@ from aiohttp import web
 
 from cloudctl.config import Settings
 from cloudctl.properties import definitions as core_props
+from cloudctl.server import memdebug, memory
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.dispatch import handle
 from cloudctl.server.guard import GuardedListener
@@ -34,7 +35,7 @@ CLOUD_KEY = web.AppKey("cloud", Cloud)
 Assembler = Callable[[Cloud], None]
 
 
-READ_BUFSIZE = 1 << 20
+READ_BUFSIZE = 1 << 16  # before authentication; uploads get dispatch.UPLOAD_BUFSIZE
 CLIENT_MAX_SIZE = 1 << 20
 PROFILE_ENV = "CLOUDCTL_PROFILE"  # a path: each worker writes cProfile stats to <path>.<pid>
 MAX_FIELD_SIZE = 65536
@@ -44,9 +45,10 @@ PR_SET_PDEATHSIG = 1
 def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
              started_at: float | None = None) -> web.Application:
     """The API application for one process."""
-    # read_bufsize: a request body is buffered up to twice this before the socket is
-    # paused; aiohttp's 64 KiB default made large uploads pause and resume reading
-    # (epoll changes, loop wake-ups) every 128 KiB. Memory per connection stays bounded.
+    # read_bufsize: a request body is buffered up to twice this (plus one socket read of
+    # up to 256 KiB) before the socket is paused: what a connection may hold before its
+    # request is authenticated. An authenticated S3 upload raises it (dispatch) so large
+    # bodies do not pause and resume reading (epoll changes, wake-ups) every 128 KiB.
     # client_max_size bounds aiohttp's own body readers (request.read/post/json, a
     # multipart part's read()), which nothing here uses: dispatch reads request bodies
     # from request.content under bootstrap.webservices.max_request_bytes, or streams S3
@@ -100,24 +102,6 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
-MMAP_THRESHOLD = 256 << 10
-TRIM_THRESHOLD = 8 << 20
-
-
-def bound_allocator() -> None:
-    """Give freed request buffers back to the system (glibc): with its default, a freed
-    mmapped block raises the mmap threshold (up to 32 MiB), after which 1 MiB body
-    buffers come from the heap and stay there; three rounds of aborted 5 MiB uploads
-    took a worker from 300 MiB to 2.4 GiB. A fixed threshold keeps big buffers mmapped
-    (returned on free) and the heap trimmed."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-        libc.mallopt(M_ARENA_MAX, 2)  # threads (file writes, digests) share two arenas
-
-
 def die_with_parent(parent: int) -> None:
     """Ask the kernel for SIGTERM when the parent dies (Linux ``PR_SET_PDEATHSIG``); a
     parent already gone (it died before the call) ends this worker at once."""
@@ -138,9 +122,10 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, index: int,
                 parent: int | None = None, started_at: float | None = None) -> None:
-    bound_allocator()
+    memory.bound_allocator()
 
     async def main() -> None:
+        memdebug.install(asyncio.get_running_loop())
         app = make_app(settings, assembler, worker_index=index, started_at=started_at)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
@@ -182,11 +167,13 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
 
 
 def serve(settings: Settings, assembler: Assembler, host: str, port: int, workers: int = 1,
-          on_ready: Callable[[], Any] | None = None) -> int:
+          on_ready: Callable[[], Any] | None = None,
+          prepare: Callable[[], None] | None = None) -> int:
     """Run the API in the foreground until SIGINT/SIGTERM; returns an exit status.
 
     ``assembler`` installs the services into each process's ``Cloud`` (the composition
-    root: ``cloudctl.services.catalog.assemble``); the server knows no service."""
+    root: ``cloudctl.services.catalog.assemble``); the server knows no service.
+    ``prepare`` runs in the parent before it forks workers (``catalog.preload``)."""
     raise_fd_limit()
     started_at = time.time()
     sock = bind(host, port)
@@ -198,6 +185,8 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
         return 0
     children: dict[int, int] = {}
     parent = os.getpid()
+    if prepare is not None:
+        prepare()  # loaded once here, shared by the forked workers
 
     def spawn(index: int) -> None:
         pid = os.fork()

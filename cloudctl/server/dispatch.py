@@ -8,7 +8,6 @@ exception is logged with the request id (never with secrets) and answered as
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import json
 import logging
@@ -32,7 +31,7 @@ from cloudctl.errors import (
 from cloudctl.properties import definitions as core_props
 from cloudctl.protocol import codec_for
 from cloudctl.protocol.wire import WireRequest, WireResponse
-from cloudctl.server import router
+from cloudctl.server import memory, router
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
@@ -41,6 +40,11 @@ from cloudctl.server.regions import serving_region
 from cloudctl.server.runtime import Completed
 
 log = logging.getLogger("cloudctl.api")
+
+# an authenticated upload's read buffer (aiohttp pauses the socket at twice this);
+# before authentication a connection holds at most twice app.READ_BUFSIZE
+UPLOAD_BUFSIZE = 1 << 20
+
 
 class _AiohttpStream:
     """Adapts aiohttp's body reader to ``BodyStream``."""
@@ -179,6 +183,8 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
             wire, cloud.credentials, service=router.SIGNING_NAMES.get(route.service, route.service),
             clock_skew=skew, protocol=protocol, virtual_host_bucket=route.virtual_host_bucket)
         credential = auth.credential
+        if wire.stream is not None:
+            request.content.set_read_chunk_size(UPLOAD_BUFSIZE)
         if credential is not None:
             caller = credential.principal_arn
         if route.service != "s3" and wire.body:
@@ -225,7 +231,7 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
                      route.service if route else "-", operation, caller,
                      (time.perf_counter() - started) * 1000)
             drop_frames(exc)
-            _collect_soon()
+            memory.collect_soon()
             return web.Response(status=400)
         log.exception("request %s (%s %s) failed", request_id,
                       route.service if route else "?", operation)
@@ -252,23 +258,6 @@ async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
 
 REQUEST_TIMEOUT = ("Your socket connection to the server was not read from or written to "
                    "within the timeout period. Idle connections will be closed.")
-
-
-_COLLECT_EVERY = 1.0
-_collect_due = [0.0]
-
-
-def _collect_soon() -> None:
-    """A full garbage collection at most once a second after client aborts: an aborted
-    request leaves cycles (aiohttp's stream and its exception, the task's frames) that
-    hold its body buffers until the next full collection, which a busy server with few
-    allocations reaches late."""
-    loop = asyncio.get_running_loop()
-    now = loop.time()
-    if now < _collect_due[0]:
-        return
-    _collect_due[0] = now + _COLLECT_EVERY
-    loop.call_later(_COLLECT_EVERY, gc.collect)
 
 
 def drop_frames(exc: BaseException | None) -> None:

@@ -44,3 +44,19 @@ def metadata() -> MetaData:
         tables += list(service.tables())
     assert all(t.metadata is Base.metadata for t in tables)
     return Base.metadata
+
+
+def preload() -> None:
+    """Import every service's modules and parse the models they serve, in a parent
+    before it forks its API workers: done once, the pages shared, instead of each worker
+    doing it at the same time on the same cores."""
+    import importlib
+    import pkgutil
+
+    import cloudctl.services
+    from cloudctl.protocol.codec import service_model
+
+    for info in pkgutil.walk_packages(cloudctl.services.__path__, "cloudctl.services."):
+        importlib.import_module(info.name)
+    for service in ("ec2", "iam", "sts", "s3"):
+        service_model(service)

@@ -9,10 +9,16 @@ Results are cached for a few seconds per process; every lookup first reads the
 credential epoch (``bump_epoch`` in the transaction of every revocation), so a
 revocation made by any API worker holds in all of them from its response on.
 ``invalidate`` drops an entry at once after a local change.
+
+Concurrent lookups share epoch reads (:class:`_EpochReads`): a lookup waits for the
+next read to *start*, never joins one already running (whose snapshot may predate
+the lookup), so the guarantee holds with one read per batch: under 64 clients this
+read was nearly half of all SELECTs and a whole transaction per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -48,6 +54,55 @@ async def read_epoch(session: AsyncSession) -> int:
     return int(value or 0)
 
 
+class _EpochReads:
+    """Epoch reads shared by the lookups waiting when one starts."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 fast: Callable[[], FastIam | None] | None = None) -> None:
+        self.sessions = sessions
+        self._fast = fast  # SQLite: a raw read on the loop's own connection
+        self._next: asyncio.Future[int] | None = None  # the read not yet started
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> int:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            self._next.add_done_callback(_retrieve)
+        waiting = self._next
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._run())
+        return await asyncio.shield(waiting)
+
+    async def _run(self) -> None:
+        try:
+            while self._next is not None:
+                done, self._next = self._next, None  # later lookups wait for the next one
+                try:
+                    fast = self._fast() if self._fast is not None else None
+                    if fast is not None:
+                        epoch = await fast.epoch()
+                    else:
+                        async with self.sessions() as session:
+                            epoch = await read_epoch(session)
+                except asyncio.CancelledError:
+                    done.cancel()
+                    raise
+                except Exception as exc:
+                    done.set_exception(exc)
+                else:
+                    done.set_result(epoch)
+        finally:
+            self._reader = None
+            if self._next is not None and not self._next.done():
+                self._next.cancel()
+                self._next = None
+
+
+def _retrieve(future: asyncio.Future[int]) -> None:
+    if not future.cancelled():
+        future.exception()  # every waiter may have gone: no "never retrieved" warning
+
+
 class IamCredentialStore:
     """``CredentialStore`` over the IAM tables."""
 
@@ -58,6 +113,7 @@ class IamCredentialStore:
         self._fast = fast  # SQLite: the epoch read without a session (``iam.fastsql``)
         self._cache: dict[str, tuple[float, Credential | None]] = {}
         self._epoch = -1
+        self._epochs = _EpochReads(sessions, fast)
 
     def invalidate(self, access_key_id: str | None = None) -> None:
         if access_key_id is None:
@@ -66,12 +122,7 @@ class IamCredentialStore:
             self._cache.pop(access_key_id, None)
 
     async def lookup(self, access_key_id: str) -> Credential | None:
-        fast = self._fast() if self._fast is not None else None
-        if fast is not None:
-            epoch = await fast.epoch()
-        else:
-            async with self.sessions() as session:
-                epoch = await read_epoch(session)
+        epoch = await self._epochs.read()
         if epoch != self._epoch:
             self._cache.clear()
             self._epoch = epoch

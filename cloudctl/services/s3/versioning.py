@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from cloudctl.services.s3.errors import no_such_key, no_such_version, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object
@@ -56,7 +57,9 @@ async def install(session: AsyncSession, bucket: S3Bucket, row: S3Object) -> lis
 async def current(session: AsyncSession, bucket: str, key: str,
                   version_id: str | None = None) -> S3Object:
     """The current version (or ``version_id``); NoSuchKey/NoSuchVersion otherwise."""
-    query = select(S3Object).where(S3Object.bucket == bucket, S3Object.key == key)
+    # one row: its inline bytes come with it (deferred for listings), one round trip
+    query = select(S3Object).options(undefer(S3Object.inline_data)).where(
+        S3Object.bucket == bucket, S3Object.key == key)
     if version_id is not None:
         row = (await session.execute(query.where(S3Object.version_id == version_id))
                ).scalar_one_or_none()

@@ -1,0 +1,116 @@
+"""Clients hanging up mid-upload: memory comes back, and each is one log line.
+
+Raw sockets send the signed head of a 5 MiB PutObject and part of its body, then
+reset the connection, sixteen at a time; the cloud is a fresh one-process server (its
+RSS is the serving process's) started for this module.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api.abort_helpers import abort_uploads, rss_mib, signed_put_head
+from tests.support import LiveCloud, new_cloud
+
+BUCKET = "aborted-uploads"
+SIZE = 5 << 20
+ABORTS = 1000
+SLACK_MIB = 50
+
+
+@pytest.fixture(scope="module")
+def fresh_cloud() -> Iterator[LiveCloud]:
+    cloud = new_cloud()
+    cloud.start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _aborts_logged(cloud: LiveCloud) -> int:
+    return cloud.log_path.read_text(errors="replace").count("aborted by the client")
+
+
+def _wait_quiet(cloud: LiveCloud, quiet: float = 2.0, seconds: float = 30) -> None:
+    """Until the server logged no abort for ``quiet`` seconds: it has worked through
+    the bodies the aborted connections left in its buffers (their sockets are long
+    closed by then)."""
+    deadline = time.monotonic() + seconds
+    count, since = _aborts_logged(cloud), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the server kept logging aborts"
+        time.sleep(0.2)
+        now = _aborts_logged(cloud)
+        if now != count:
+            count, since = now, time.monotonic()
+
+
+def _settled_rss(pid: int, limit: float, seconds: float) -> float:
+    """The RSS once at or under ``limit`` (polling up to ``seconds``), else the last."""
+    deadline = time.monotonic() + seconds
+    rss = rss_mib(pid)
+    while rss > limit and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rss = rss_mib(pid)
+    return rss
+
+
+def test_memory_returns_after_a_thousand_aborted_uploads(fresh_cloud: LiveCloud) -> None:
+    cloud = fresh_cloud
+    assert cloud.process is not None
+    pid = cloud.process.pid
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for index in range(4):  # the upload path warmed up: its buffers and code are in
+        s3.put_object(Bucket=BUCKET, Key=f"warm/{index}", Body=b"w" * SIZE)
+    s3.close()  # its kept-alive connection would count as open below
+    time.sleep(1)
+    baseline = rss_mib(pid)
+    head = signed_put_head(cloud, BUCKET, "big", SIZE)
+    errors: list[BaseException] = []
+    done = abort_uploads(cloud.port, head, ABORTS, (5 << 20) // 4, concurrency=16,
+                         on_error=errors.append)
+    assert done >= ABORTS * 0.95, errors[:3]
+    _wait_quiet(cloud)
+    rss = _settled_rss(pid, baseline + SLACK_MIB, 20)
+    assert rss <= baseline + SLACK_MIB, f"RSS {rss:.0f} MiB after aborts, {baseline:.0f} before"
+    # nor do they leave partial blobs behind
+    tmp = cloud.data_dir / "objects" / "tmp"
+    leftovers = [p for p in tmp.rglob("*") if p.is_file()] if tmp.exists() else []
+    assert leftovers == []
+    # the server is whole: the next upload of the same key works
+    s3 = cloud.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="big", Body=b"x" * SIZE)
+    assert s3.head_object(Bucket=BUCKET, Key="big")["ContentLength"] == SIZE
+
+
+def test_client_hanging_up_mid_upload_is_one_log_line(fresh_cloud: LiveCloud) -> None:
+    cloud = fresh_cloud
+    s3 = cloud.client("s3")
+    bucket = BUCKET + "-log"
+    s3.create_bucket(Bucket=bucket)
+    before = cloud.log_path.read_text(errors="replace")
+    head = signed_put_head(cloud, bucket, "hung-up", SIZE)
+    assert abort_uploads(cloud.port, head, 3, 1 << 20, concurrency=1, pause=0.5) == 3
+
+    def new_lines() -> list[str]:
+        return cloud.log_path.read_text(errors="replace")[len(before):].splitlines()
+
+    deadline = time.monotonic() + 10
+    while sum("aborted by the client" in line for line in new_lines()) < 3 \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lines = new_lines()
+    aborted = [line for line in lines if "aborted by the client" in line]
+    assert len(aborted) == 3, lines
+    assert all(" s3 PutObject " in line and "INFO" in line for line in aborted), aborted
+    assert not [line for line in lines if "Traceback" in line or "ERROR" in line
+                or "InternalFailure" in line], lines
+    assert "hung-up" not in {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get(
+        "Contents", [])}

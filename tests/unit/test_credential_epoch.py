@@ -1,0 +1,87 @@
+"""Credential epoch reads shared by concurrent lookups, never older than the lookup."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cloudctl.services.iam.credentials import _EpochReads
+
+
+class _Database:
+    """A stand-in session factory: each read sees ``epoch`` as of the read's start and
+    takes until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.epoch = 1
+        self.reads = 0
+        self.release = asyncio.Event()
+        self.release.set()
+
+    def __call__(self) -> _Database:
+        return self
+
+    async def __aenter__(self) -> _Database:
+        return self
+
+    async def __aexit__(self, *_exc: Any) -> None:
+        return None
+
+    async def execute(self, _statement: Any) -> Any:
+        self.reads += 1
+        seen = self.epoch
+        await self.release.wait()
+
+        class _Result:
+            def scalar_one_or_none(self) -> int:
+                return seen
+
+        return _Result()
+
+
+def test_concurrent_lookups_share_one_read() -> None:
+    async def main() -> None:
+        database = _Database()
+        reads = _EpochReads(database)  # type: ignore[arg-type]
+        values = await asyncio.gather(*(reads.read() for _ in range(50)))
+        assert values == [1] * 50
+        assert database.reads == 1
+
+    asyncio.run(main())
+
+
+def test_a_lookup_never_gets_a_read_that_started_before_it() -> None:
+    async def main() -> None:
+        database = _Database()
+        database.release.clear()
+        reads = _EpochReads(database)  # type: ignore[arg-type]
+        early = asyncio.ensure_future(reads.read())
+        await asyncio.sleep(0.01)
+        assert database.reads == 1  # in flight, saw epoch 1
+        database.epoch = 2  # a revocation commits now
+        late = [asyncio.ensure_future(reads.read()) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        database.release.set()
+        assert await early == 1
+        assert await asyncio.gather(*late) == [2] * 5
+        assert database.reads == 2
+
+    asyncio.run(main())
+
+
+def test_a_failed_read_fails_its_waiters_and_the_next_one_reads_again() -> None:
+    async def main() -> None:
+        database = _Database()
+        reads = _EpochReads(database)  # type: ignore[arg-type]
+        failing = database.execute
+
+        async def broken(_statement: Any) -> Any:
+            raise ConnectionError("database gone")
+
+        database.execute = broken  # type: ignore[method-assign]
+        results = await asyncio.gather(reads.read(), reads.read(), return_exceptions=True)
+        assert all(isinstance(r, ConnectionError) for r in results)
+        database.execute = failing  # type: ignore[method-assign]
+        assert await reads.read() == 1
+
+    asyncio.run(main())
