@@ -51,6 +51,7 @@ from cloudctl.services.iam.policy import AuthzRequest, Decision, PolicySet, eval
 
 if TYPE_CHECKING:
     from cloudctl.auth.credentials import Credential
+    from cloudctl.auth.secrets import SecretBox
     from cloudctl.server.cloud import Cloud
 
 log = logging.getLogger("cloudctl.authz")
@@ -94,16 +95,51 @@ class Loaded:
     boundary: PolicySet | None
 
 
+@dataclasses.dataclass(frozen=True)
+class Denied:
+    """A refused call, for a service's own denial format (``declare(denial=...)``)."""
+
+    credential: Credential
+    action: str
+    resource: str
+    explicit: bool
+    statement: str | None
+
+
+DenialFormat = Callable[[Denied], AwsError]
+
+
+def encoded_denial(secrets: SecretBox) -> DenialFormat:
+    """EC2's denial: ``UnauthorizedOperation`` with an authorisation message sealed for
+    ``sts:DecodeAuthorizationMessage``."""
+
+    def deny(denied: Denied) -> AwsError:
+        encoded = secrets.seal(json.dumps({
+            "allowed": False, "explicitDeny": denied.explicit,
+            "matchedStatements": {"items": [{"statementId": denied.statement}]}
+            if denied.statement else {"items": []},
+            "context": {"principal": {"id": denied.credential.user_id,
+                                      "arn": denied.credential.principal_arn},
+                        "action": denied.action, "resource": denied.resource}}),
+            context=MESSAGE_CONTEXT)
+        return UnauthorizedOperation("You are not authorized to perform this operation. "
+                                     f"Encoded authorization failure message: {encoded}")
+
+    return deny
+
+
 class _Declaration:
     __slots__ = ("resources", "resource_policy", "actions", "acl_fallback", "context",
-                 "resolve")
+                 "resolve", "denial")
 
     def __init__(self, resources: ResourceNamer | None,
                  resource_policy: ResourcePolicyHook | None,
                  actions: ActionNamer | None = None, acl_fallback: bool = False,
                  context: ContextNamer | None = None,
-                 resolve: ResourceResolver | None = None) -> None:
+                 resolve: ResourceResolver | None = None,
+                 denial: DenialFormat | None = None) -> None:
         self.resolve = resolve
+        self.denial = denial
         self.resources = resources
         self.resource_policy = resource_policy
         self.actions = actions
@@ -118,7 +154,8 @@ def declare(service: str, resources: ResourceNamer | None = None,
             resource_policy: ResourcePolicyHook | None = None, *,
             actions: ActionNamer | None = None, acl_fallback: bool = False,
             context: ContextNamer | None = None,
-            resolve: ResourceResolver | None = None) -> None:
+            resolve: ResourceResolver | None = None,
+            denial: DenialFormat | None = None) -> None:
     """How ``service`` names the resources of a call, and where its resource policies are.
 
     ``resources(ctx, params)`` returns ARNs (empty: ``*``); ``resource_policy(ctx,
@@ -131,10 +168,12 @@ def declare(service: str, resources: ResourceNamer | None = None,
     ``resolve(ctx, params, want_tags)`` (EC2) is awaited instead of ``resources`` and
     returns ``[(arn, condition keys of that resource)]``; each resource is then evaluated
     with its own keys (``ec2:ResourceTag/...``, looked up only when ``want_tags``: the
-    caller's policies for the action test a resource-tag key).
+    caller's policies for the action test a resource-tag key). ``denial(denied)`` makes
+    the service's error for a refused call (EC2: ``UnauthorizedOperation`` with an
+    encoded message); the default is ``AccessDenied`` with AWS's message.
     """
     _DECLARATIONS[service] = _Declaration(resources, resource_policy, actions, acl_fallback,
-                                          context, resolve)
+                                          context, resolve, denial)
 
 
 def is_cloud_admin(ctx: RequestContext) -> bool:
@@ -333,17 +372,10 @@ class PolicyAuthorizer:
                    + (f" on resource: {resources[0]}" if resources else ""))
         if decision.effect == "Deny":
             message += " with an explicit deny"
-        if ctx.service == "ec2":
-            encoded = self.cloud.secrets.seal(json.dumps({
-                "allowed": False, "explicitDeny": decision.effect == "Deny",
-                "matchedStatements": {"items": [{"statementId": decision.statement}]}
-                if decision.statement else {"items": []},
-                "context": {"principal": {"id": credential.user_id,
-                                          "arn": credential.principal_arn},
-                            "action": action, "resource": resources[0] if resources else "*"}}),
-                context=MESSAGE_CONTEXT)
-            raise UnauthorizedOperation("You are not authorized to perform this operation. "
-                                        f"Encoded authorization failure message: {encoded}")
+        if declaration is not None and declaration.denial is not None:
+            raise declaration.denial(Denied(credential, action, resources[0] if resources
+                                            else "*", decision.effect == "Deny",
+                                            decision.statement))
         raise AccessDenied(message)
 
     def _evaluate_each(self, ctx: RequestContext, action: str,

@@ -30,8 +30,9 @@ from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2 import resources
+from cloudctl.services.ec2 import tags as tags_mod
 from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.network import config, tagging
+from cloudctl.services.network import config
 from cloudctl.services.network.models import AddressRow, InstanceNicRow
 from cloudctl.services.network.state import bump_version, notify
 
@@ -104,7 +105,7 @@ class AddressesProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        tagging.register("eipalloc", _existing_allocations)
+        tags_mod.register_resource("eipalloc", _existing_allocations)
 
     async def _owned(self, session: AsyncSession, ctx: RequestContext,
                      params: dict[str, Any]) -> AddressRow:
@@ -139,8 +140,11 @@ class AddressesProvider(Provider):
             session.add(AddressRow(public_ip=ip, region=ctx.region, kind="elastic",
                                    account_id=account, allocation_id=alloc))
             await session.flush()
-            await tagging.apply_specs(self.cloud, session, account, ctx.region, "elastic-ip",
-                                      [alloc], params.get("TagSpecifications"))
+            specs = params.get("TagSpecifications")
+            if specs:
+                tags_mod.check_tag_specifications(specs, ["elastic-ip"])
+                await tags_mod.apply_tag_specifications(self.cloud, session, account,
+                                                        ctx.region, "elastic-ip", [alloc], specs)
         return {"PublicIp": ip, "AllocationId": alloc, "Domain": "standard",
                 "PublicIpv4Pool": "amazon", "NetworkBorderGroup": ctx.region}
 
@@ -220,7 +224,7 @@ class AddressesProvider(Provider):
             if row.instance_id is not None:
                 raise AwsError(f"The address {row.public_ip} is in use (associated with "
                                f"{row.instance_id}).", code="InvalidIPAddress.InUse")
-            await tagging.delete_tags(session, row.account_id or "", row.region,
+            await tags_mod.delete_resource_tags(session, row.account_id or "", row.region,
                                       [row.allocation_id or ""])
             await session.delete(row)
         return {}
@@ -238,7 +242,7 @@ class AddressesProvider(Provider):
             nics = {n.instance_id: n for n in (await session.execute(select(
                 InstanceNicRow).where(InstanceNicRow.instance_id.in_(
                     [r.instance_id for r in rows if r.instance_id])))).scalars()}
-            tags = await tagging.tags_for(session, account, ctx.region,
+            tags = await tags_mod.tags_for(session, account, ctx.region,
                                           [r.allocation_id for r in rows if r.allocation_id])
         if verbose:
             return {"Addresses": _verbose(rows)}
@@ -265,7 +269,7 @@ class AddressesProvider(Provider):
             "public-ip": lambda a: [a["PublicIp"]],
             "private-ip-address": lambda a: [a.get("PrivateIpAddress", "")],
             "network-border-group": lambda a: [a["NetworkBorderGroup"]],
-            **tagging.extractors(lambda a: a["Tags"]),
+            **tags_mod.filter_extractors(lambda a: a["Tags"]),
         })
         return {"Addresses": items}
 
@@ -289,7 +293,7 @@ def _verbose(rows: list[AddressRow]) -> list[dict[str, Any]]:
 
 
 async def _existing_allocations(session: AsyncSession, account: str, region: str,
-                                allocation_ids: list[str]) -> list[str]:
+                                allocation_ids: list[str]) -> set[str]:
     rows = (await session.execute(select(AddressRow.allocation_id).where(
         AddressRow.allocation_id.in_(allocation_ids), AddressRow.account_id == account))).scalars()
-    return [r for r in rows if r]
+    return {r for r in rows if r}

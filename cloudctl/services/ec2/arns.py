@@ -200,4 +200,5 @@ def _context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def install(cloud: Cloud) -> None:
     """Declare EC2's resource naming to the authorizer (called from ``assemble``)."""
-    authz.declare("ec2", resolve=Ec2Resources(cloud).resolve, context=_context)
+    authz.declare("ec2", resolve=Ec2Resources(cloud).resolve, context=_context,
+                  denial=authz.encoded_denial(cloud.secrets))

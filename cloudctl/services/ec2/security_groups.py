@@ -35,9 +35,9 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
+from cloudctl.services.ec2 import tags as tags_mod
 from cloudctl.services.ec2.filters import apply_filters
 from cloudctl.services.ec2.resources import SECURITY_GROUP
-from cloudctl.services.network import tagging
 from cloudctl.services.network.models import (
     InstanceGroupRow,
     SecurityGroupRow,
@@ -225,7 +225,7 @@ class SecurityGroupsProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        tagging.register("sg", _existing_groups)
+        tags_mod.register_resource("sg", _existing_groups)
         from cloudctl.services.network.service import start_network
 
         await start_network(self.cloud)
@@ -265,8 +265,12 @@ class SecurityGroupsProvider(Provider):
             await session.flush()
             session.add(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=row.id,
                                              egress=True, protocol="-1", cidr="0.0.0.0/0"))
-            await tagging.apply_specs(self.cloud, session, account, ctx.region,
-                                      "security-group", [row.id], params.get("TagSpecifications"))
+            specs = params.get("TagSpecifications")
+            if specs:
+                tags_mod.check_tag_specifications(specs, ["security-group"])
+                await tags_mod.apply_tag_specifications(self.cloud, session, account,
+                                                        ctx.region, "security-group", [row.id],
+                                                        specs)
             await bump_version(session)
             gid = row.id
         notify()
@@ -297,7 +301,7 @@ class SecurityGroupsProvider(Provider):
                                code="DependencyViolation")
             await session.execute(delete(SecurityGroupRuleRow).where(
                 SecurityGroupRuleRow.group_id == row.id))
-            await tagging.delete_tags(session, row.account_id, row.region, [row.id])
+            await tags_mod.delete_resource_tags(session, row.account_id, row.region, [row.id])
             await session.delete(row)
             await bump_version(session)
             gid = row.id
@@ -336,7 +340,7 @@ class SecurityGroupsProvider(Provider):
             names = await _names_of(session, ctx.region, rules)
             tags: dict[str, list[dict[str, str]]] = {}
             for acc in {g.account_id for g in groups}:
-                tags.update(await tagging.tags_for(
+                tags.update(await tags_mod.tags_for(
                     session, acc, ctx.region, [g.id for g in groups if g.account_id == acc]))
         items = [_group_out(g, rules.get(g.id, []), names, tags.get(g.id, [])) for g in groups]
         items = apply_filters(items, params.get("Filters"), _GROUP_FILTERS)
@@ -360,7 +364,7 @@ class SecurityGroupsProvider(Provider):
                 .where(SecurityGroupRow.account_id == account,
                        SecurityGroupRow.region == ctx.region)
                 .order_by(SecurityGroupRuleRow.id))).all()
-            tags = await tagging.tags_for(session, account, ctx.region, [r.id for r, _ in rows])
+            tags = await tags_mod.tags_for(session, account, ctx.region, [r.id for r, _ in rows])
         have = {r.id for r, _ in rows}
         for rid in want:
             if rid not in have:
@@ -370,7 +374,7 @@ class SecurityGroupsProvider(Provider):
         items = apply_filters(items, params.get("Filters"), {
             "group-id": lambda i: [i["GroupId"]],
             "security-group-rule-id": lambda i: [i["SecurityGroupRuleId"]],
-            **tagging.extractors(lambda i: i["Tags"]),
+            **tags_mod.filter_extractors(lambda i: i["Tags"]),
         })
         page, token = paginate("DescribeSecurityGroupRules", params, items,
                                lambda i: i["SecurityGroupRuleId"])
@@ -526,9 +530,9 @@ async def _names_of(session: AsyncSession, region: str,
 
 
 async def _existing_groups(session: AsyncSession, account: str, region: str,
-                           group_ids: list[str]) -> list[str]:
+                           group_ids: list[str]) -> set[str]:
     found = await _by_ids(session, region, group_ids)
-    return [g for g, row in found.items() if row.account_id == account]
+    return {g for g, row in found.items() if row.account_id == account}
 
 
 def _group_out(g: SecurityGroupRow, rules: list[SecurityGroupRuleRow], names: dict[str, str],
@@ -574,7 +578,7 @@ _GROUP_FILTERS: dict[str, Any] = {
        for pre in ("", "egress.")
        for f in ("cidr", "protocol", "from-port", "to-port", "group-id", "group-name",
                  "user-id")},
-    **tagging.extractors(lambda g: g["Tags"]),
+    **tags_mod.filter_extractors(lambda g: g["Tags"]),
 }
 
 __all__ = ["GroupRef", "SecurityGroupsProvider", "forget_instance", "instance_groups",
