@@ -76,6 +76,11 @@ def test_run_instances_private_ip_address(sqlite_cloud: LiveCloud,
     again = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1,
                               PrivateIpAddress="10.111.200.7")["Instances"][0]
     assert again["PrivateIpAddress"] == "10.111.200.7"  # released with its instance
+    # the address filter finds the live holder only, not the terminated one that had it
+    by_ip = ec2.describe_instances(Filters=[{"Name": "private-ip-address",
+                                             "Values": ["10.111.200.7"]}])
+    assert [i["InstanceId"] for r in by_ip["Reservations"] for i in r["Instances"]] == [
+        again["InstanceId"]]
     ec2.terminate_instances(InstanceIds=[again["InstanceId"]])
 
 

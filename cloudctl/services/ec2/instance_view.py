@@ -87,8 +87,9 @@ def extractors(tag_map: dict[str, list[dict[str, str]]],
         "instance-type": one(lambda r: r.instance_type),
         "key-name": one(lambda r: r.key_name),
         "availability-zone": one(lambda r: r.zone),
-        "private-ip-address": one(lambda r: r.private_ip),
-        "ip-address": one(lambda r: r.public_ip),
+        # a terminated instance has no addresses (its private one may be reused already)
+        "private-ip-address": one(lambda r: r.private_ip if r.state != "terminated" else None),
+        "ip-address": one(lambda r: r.public_ip if r.state != "terminated" else None),
         "private-dns-name": one(lambda r: names.private(r.private_ip)
                                 if r.state != "terminated" else None),
         "dns-name": one(lambda r: names.public(r.public_ip)
