@@ -184,6 +184,20 @@ class Reconciler(ABC):
         await self.resync()
         await self.drain()
 
+    async def _resync_once_more_on_failure(self) -> None:
+        """A resync, tried again at once when it fails: a transient failure (a database
+        connection that died while in use is replaced at the next checkout) is not an
+        error; a second failure is logged and the next interval tries again."""
+        try:
+            await self.resync()
+            return
+        except Exception:
+            pass
+        try:
+            await self.resync()
+        except Exception:
+            log.exception("%s: resync failed twice", self.name)
+
     async def run(self) -> None:
         """Resync at start and every interval while leader; workers drain the queue."""
         tasks = [asyncio.create_task(self._worker(), name=f"{self.name}-{i}")
@@ -191,10 +205,7 @@ class Reconciler(ABC):
         try:
             while True:
                 if self.leader():
-                    try:
-                        await self.resync()
-                    except Exception:
-                        log.exception("%s: resync failed", self.name)
+                    await self._resync_once_more_on_failure()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._resync.wait(), self.interval())
                 self._resync.clear()

@@ -132,3 +132,22 @@ async def test_a_non_leader_neither_resyncs_nor_acts_on_wakes() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert "vol-1" in ctl.synced and "vol-2" not in ctl.synced
+
+
+async def test_a_failing_resync_is_tried_again_at_once() -> None:
+    class Flaky(Scripted):
+        def __init__(self) -> None:
+            super().__init__(["vol-1"])
+            self.listings = 0
+
+        async def list_keys(self) -> list[str]:
+            self.listings += 1
+            if self.listings == 1:
+                raise ConnectionError("connection died while in use")
+            return list(self.keys)
+
+    ctl = Flaky()
+    await ctl._resync_once_more_on_failure()
+    assert ctl.listings == 2
+    await ctl.drain()
+    assert ctl.synced == ["vol-1"]
