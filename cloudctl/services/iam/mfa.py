@@ -100,6 +100,13 @@ def device_arn(account_id: str, path: str, name: str) -> str:
     return f"arn:aws:iam::{account_id}:mfa{path}{name}"
 
 
+def assigned_to(device: Any, user: User) -> None:
+    """Refuse a device that is not ``user``'s (NoSuchEntity, as IAM answers)."""
+    if device.user_id != user.user_id:
+        raise no_such_entity(f"MFA Device with serial number {device.serial} is not "
+                             f"assigned to user {user.name}.")
+
+
 class MfaProvider(IamBase):
 
     async def _user(self, ctx: RequestContext, params: dict[str, Any],
@@ -159,9 +166,7 @@ class MfaProvider(IamBase):
             account = await self.target_account(ctx, params, session)
             user = await self._user(ctx, params, session, account.account_id)
             row = await get_device(session, account.account_id, params["SerialNumber"])
-            if row.user_id != user.user_id:
-                raise no_such_entity(f"MFA Device with serial number {row.serial} is not "
-                                     f"assigned to user {user.name}.")
+            assigned_to(row, user)
             seed = self.cloud.secrets.open(row.seed_sealed, context=SEED_CONTEXT + row.serial)
             now = totp.current_step()
             step = totp.match_pair(seed, params["AuthenticationCode1"],
@@ -177,9 +182,7 @@ class MfaProvider(IamBase):
             account = await self.target_account(ctx, params, session)
             user = await self._user(ctx, params, session, account.account_id)
             row = await get_device(session, account.account_id, params["SerialNumber"])
-            if row.user_id != user.user_id:
-                raise no_such_entity(f"MFA Device with serial number {row.serial} is not "
-                                     f"assigned to user {user.name}.")
+            assigned_to(row, user)
             row.user_id, row.enabled_at = None, None
         self.invalidate()
         return {}
@@ -231,9 +234,7 @@ class MfaProvider(IamBase):
             row = await get_device(session, account.account_id, params["SerialNumber"])
             if params.get("UserName"):
                 user = await get_user(session, account.account_id, params["UserName"])
-                if row.user_id != user.user_id:
-                    raise no_such_entity(f"MFA Device with serial number {row.serial} is "
-                                         f"not assigned to user {user.name}.")
+                assigned_to(row, user)
             owner = await session.get(User, row.user_id) if row.user_id else None
         out: dict[str, Any] = {"SerialNumber": row.serial}
         if owner is not None:
