@@ -23,9 +23,9 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services.authz import evaluate_call
 from cloudctl.services.iam.boundary import boundary_document
-from cloudctl.services.iam.common import IamBase, no_such_entity, paginate
+from cloudctl.services.iam.common import IamBase, paginate
 from cloudctl.services.iam.directory import owner_documents
-from cloudctl.services.iam.models import Group, GroupMember, Role, User
+from cloudctl.services.iam.models import GroupMember
 from cloudctl.services.iam.policy import (
     AuthzRequest,
     PolicyError,
@@ -33,6 +33,8 @@ from cloudctl.services.iam.policy import (
     evaluate,
     validate_policy,
 )
+from cloudctl.services.iam.roles import get_role
+from cloudctl.services.iam.users import get_group, get_user
 
 DECISIONS = {"Allow": "allowed", "Deny": "explicitDeny", "ImplicitDeny": "implicitDeny"}
 _LIST_TYPES = ("stringList", "numericList", "booleanList", "ipList", "binaryList", "dateList")
@@ -65,6 +67,15 @@ def _context(entries: Any) -> dict[str, Any]:
     return context
 
 
+def _principal_tags(tags_json: str | None) -> dict[str, str]:
+    """``aws:PrincipalTag/<key>`` condition keys of a user's or role's tags."""
+    return {f"aws:PrincipalTag/{t['Key']}": t["Value"] for t in json.loads(tags_json or "[]")}
+
+
+async def _boundary(session: AsyncSession, arn: str | None) -> str | None:
+    return await boundary_document(session, arn) if arn else None
+
+
 class Principal:
     """Who is simulated: ARN, account, type, extra principal ids, implied context."""
 
@@ -86,40 +97,26 @@ class SimulationProvider(IamBase):
         name = rest.rsplit("/", 1)[-1]
         base = {"aws:PrincipalAccount": account_id}
         if kind == "user":
-            user = (await session.execute(select(User).where(
-                User.account_id == account_id, User.name_lower == name.lower()))).scalar()
-            if user is None:
-                raise no_such_entity(f"The user with name {name} cannot be found.")
+            user = await get_user(session, account_id, name)
             groups = list((await session.execute(select(GroupMember.group_id).where(
                 GroupMember.user_id == user.user_id))).scalars())
             docs = await owner_documents(session, [user.user_id, *groups])
             context = {**base, "aws:username": user.name, "aws:userid": user.user_id,
                        "aws:PrincipalArn": source, "aws:PrincipalType": "User",
-                       **{f"aws:PrincipalTag/{t['Key']}": t["Value"]
-                          for t in json.loads(user.tags_json or "[]")}}
-            boundary = (await boundary_document(session, user.permissions_boundary)
-                        if user.permissions_boundary else None)
+                       **_principal_tags(user.tags_json)}
+            boundary = await _boundary(session, user.permissions_boundary)
             return (Principal(source, account_id, "user", context=context),
                     [(f"{name}-{i}", d) for i, d in enumerate(docs)], boundary)
         if kind == "role":
-            role = (await session.execute(select(Role).where(
-                Role.account_id == account_id, Role.name_lower == name.lower()))).scalar()
-            if role is None:
-                raise no_such_entity(f"The role with name {name} cannot be found.")
+            role = await get_role(session, account_id, name)
             docs = await owner_documents(session, [role.role_id])
             context = {**base, "aws:userid": role.role_id, "aws:PrincipalArn": source,
-                       "aws:PrincipalType": "AssumedRole",
-                       **{f"aws:PrincipalTag/{t['Key']}": t["Value"]
-                          for t in json.loads(role.tags_json or "[]")}}
-            boundary = (await boundary_document(session, role.permissions_boundary)
-                        if role.permissions_boundary else None)
+                       "aws:PrincipalType": "AssumedRole", **_principal_tags(role.tags_json)}
+            boundary = await _boundary(session, role.permissions_boundary)
             return (Principal(source, account_id, "assumed-role", (source,), context),
                     [(f"{name}-{i}", d) for i, d in enumerate(docs)], boundary)
         if kind == "group":
-            group = (await session.execute(select(Group).where(
-                Group.account_id == account_id, Group.name_lower == name.lower()))).scalar()
-            if group is None:
-                raise no_such_entity(f"The group with name {name} cannot be found.")
+            group = await get_group(session, account_id, name)
             docs = await owner_documents(session, [group.group_id])
             return (Principal(source, account_id, "user", context=dict(base)),
                     [(f"{name}-{i}", d) for i, d in enumerate(docs)], None)
