@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_DAYS = 3650
@@ -40,7 +41,33 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _write_self_signed(paths: CertPaths, key: CertificateIssuerPrivateKeyTypes,
+                       common_name: str, cloud_name: str, *, ca: bool) -> None:
+    """A self-signed certificate for ``key`` (a CA: certificate signing; else digital
+    signatures only) written beside its private key (0600)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, cloud_name)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+    )
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0),
+                                        critical=True)
+    cert = builder.add_extension(
+        x509.KeyUsage(digital_signature=True, key_cert_sign=ca, crl_sign=ca,
+                      content_commitment=False, key_encipherment=False,
+                      data_encipherment=False, key_agreement=False, encipher_only=False,
+                      decipher_only=False), critical=True).sign(key, hashes.SHA256())
+    _write_private(paths.key, _key_pem(key))
+    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -51,24 +78,7 @@ def ensure_ca(ca_dir: Path, cloud_name: str = "cloudctl") -> CertPaths:
     if paths.cert.exists() and paths.key.exists():
         return paths
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{cloud_name} cloud CA"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, cloud_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    _write_private(paths.key, _key_pem(key))
-    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_self_signed(paths, key, f"{cloud_name} cloud CA", cloud_name, ca=True)
     return paths
 
 
@@ -125,23 +135,5 @@ def ensure_identity_key(ca_dir: Path, cloud_name: str = "cloudctl") -> CertPaths
     if paths.cert.exists() and paths.key.exists():
         return paths
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{cloud_name} instance identity"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, cloud_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    _write_private(paths.key, key.private_bytes(serialization.Encoding.PEM,
-                                                serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption()))
-    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_self_signed(paths, key, f"{cloud_name} instance identity", cloud_name, ca=False)
     return paths
