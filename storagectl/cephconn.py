@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import rados
 
 T = TypeVar("T")
+OP_TIMEOUT = 60  # seconds
 _ADDR_RE = re.compile(r"(?:v[12]:)?(\[[0-9a-fA-F:]+\]|[0-9A-Za-z.-]+):(\d+)")
 
 
@@ -23,19 +24,26 @@ class PoolConnection:
 
     def __init__(self, *, pool: str, conffile: str | None = None,
                  client_name: str = "client.admin", keyring: str | None = None,
-                 namespace: str = "", connect_timeout: int = 30) -> None:
+                 namespace: str = "", connect_timeout: int = 30,
+                 op_timeout: int = OP_TIMEOUT) -> None:
         self.pool = pool
         self.namespace = namespace
         self.conffile = conffile
         self.client_name = client_name
         self.keyring = keyring
         self._timeout = connect_timeout
+        self._op_timeout = op_timeout
         self._cluster: Any = None
         self._ioctx: Any = None
         self._lock = asyncio.Lock()
 
     def _connect_sync(self) -> None:
-        conf = {"keyring": self.keyring} if self.keyring else {}
+        # An unreachable OSD or monitor fails the call after ``op_timeout`` seconds
+        # instead of holding a worker thread (and the key being reconciled) forever.
+        conf = {"rados_osd_op_timeout": str(self._op_timeout),
+                "rados_mon_op_timeout": str(self._op_timeout)}
+        if self.keyring:
+            conf["keyring"] = self.keyring
         cluster = rados.Rados(conffile=self.conffile or "", name=self.client_name, conf=conf)
         cluster.connect(timeout=self._timeout)
         try:

@@ -24,6 +24,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
     if NO_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped while CLOUDCTL_NO_SKIPS=1: {report.longrepr}"
+    if report.failed and call.when == "call":
+        for title, text in _diagnostics(item):
+            report.sections.append((title, text))
+
+
+def _fixture_values(item: pytest.Item) -> Iterator[Any]:
+    for value in getattr(item, "funcargs", {}).values():
+        yield value
+        if isinstance(value, tuple | list):
+            yield from value
+
+
+def _tail(path: Any, lines: int) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
+def _diagnostics(item: pytest.Item) -> list[tuple[str, str]]:
+    """Log tails of the live clouds and Ceph daemons a failed test used: a failure in
+    CI (fresh clone, data directories gone afterwards) must explain itself."""
+    from tests.infra.ceph import CephCluster
+
+    found: list[tuple[str, str]] = []
+    for value in _fixture_values(item):
+        if isinstance(value, LiveCloud) and value.log_path.name:
+            found.append((f"cloud log tail {value.log_path}", _tail(value.log_path, 120)))
+        elif isinstance(value, CephCluster):
+            for name in ("osd.0", "mon.a"):
+                path = value.root / "log" / f"{name}.log"
+                found.append((f"ceph {name} log tail", _tail(path, 40)))
+    return found
 
 
 @pytest.hookimpl(hookwrapper=True)
