@@ -71,15 +71,24 @@ def node_stats_to_json(stats: NodeStats) -> dict[str, Any]:
     return asdict(stats)
 
 
+def _disk(d: dict[str, Any]) -> DiskCounters:
+    return DiskCounters(device=str(d["device"]), read_bytes=int(d["read_bytes"]),
+                        write_bytes=int(d["write_bytes"]), read_ops=int(d["read_ops"]),
+                        write_ops=int(d["write_ops"]), busy_ns=int(d["busy_ns"]))
+
+
+def _nic(n: dict[str, Any]) -> NicCounters:
+    return NicCounters(device=str(n["device"]), rx_bytes=int(n["rx_bytes"]),
+                       tx_bytes=int(n["tx_bytes"]), rx_packets=int(n["rx_packets"]),
+                       tx_packets=int(n["tx_packets"]))
+
+
 def _guest_from_json(data: dict[str, Any]) -> GuestStats:
     return GuestStats(
         instance_id=str(data["instance_id"]), state=str(data["state"]),
         domain_id=int(data["domain_id"]), cpu_time_ns=int(data["cpu_time_ns"]),
-        vcpus=int(data["vcpus"]),
-        disks=tuple(DiskCounters(**{k: (str(v) if k == "device" else int(v))
-                                    for k, v in d.items()}) for d in data.get("disks", ())),
-        nics=tuple(NicCounters(**{k: (str(v) if k == "device" else int(v))
-                                  for k, v in n.items()}) for n in data.get("nics", ())),
+        vcpus=int(data["vcpus"]), disks=tuple(_disk(d) for d in data.get("disks", ())),
+        nics=tuple(_nic(n) for n in data.get("nics", ())),
     )
 
 
