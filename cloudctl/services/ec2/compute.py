@@ -19,6 +19,7 @@ def compute_providers() -> list[type[Provider]]:
     from cloudctl.services.ec2.instance_volumes import InstanceImagesProvider
     from cloudctl.services.ec2.instances import InstancesProvider
     from cloudctl.services.ec2.keypairs import KeyPairsProvider
+    from cloudctl.services.ec2.monitoring import MonitoringProvider
     from cloudctl.services.ec2.tags import TagsProvider
     from cloudctl.services.ec2.volume_attach import VolumeAttachProvider
     from cloudctl.services.metadata.server import MetadataProvider
@@ -27,5 +28,5 @@ def compute_providers() -> list[type[Provider]]:
                                        ImagesProvider, InstancesProvider,
                                        InstanceActionsProvider, MetadataProvider,
                                        VolumeAttachProvider, InstanceImagesProvider,
-                                       ImageCopyProvider]
+                                       ImageCopyProvider, MonitoringProvider]
     return providers

@@ -35,6 +35,7 @@ from cloudctl.services.ec2 import (
     instance_types,
     instance_volumes,
     keypairs,
+    monitoring,
     resources,
     scheduler,
     tags,
@@ -230,9 +231,11 @@ class InstancesProvider(Provider):
                                                 "instance", new_ids,
                                                 params.get("TagSpecifications"))
             await self._record_groups(session, account, ctx.region, rows)
+            await monitoring.record_launch(session, rows, params.get("Monitoring"))
             tag_map = await tags.tags_for(session, account, ctx.region, new_ids)
             answer = reservation_shape(rows, tag_map, names)
             await instance_network.decorate(session, answer, names)
+            await monitoring.decorate(session, answer)
         instance_network.notify()
         instance_volumes.wake_storage(self.cloud, root_volumes)
         ctl.wake()
@@ -331,6 +334,7 @@ class InstancesProvider(Provider):
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
         async with self.cloud.sessions() as session:
             await instance_network.decorate(session, result["Reservations"], names)
+            await monitoring.decorate(session, result["Reservations"])
         if token:
             result["NextToken"] = token
         return result
@@ -340,25 +344,23 @@ class InstancesProvider(Provider):
         wanted = list(params.get("InstanceIds") or [])
         async with self.cloud.sessions() as session:
             rows = await self.visible_rows(session, ctx, wanted)
-        if not params.get("IncludeAllInstances"):
-            rows = [r for r in rows if r.state == "running"]
-        statuses: list[dict[str, Any]] = []
-        for r in rows:
-            ok = "ok" if r.state == "running" and r.observed_power == "running" else (
-                "initializing" if r.state in ("pending", "running") else "not-applicable")
-            detail = [{"Name": "reachability", "Status": "passed" if ok == "ok" else
-                       "initializing"}]
-            statuses.append({
-                "InstanceId": r.instance_id, "AvailabilityZone": r.zone,
-                "InstanceState": state(r),
-                "InstanceStatus": {"Status": ok, "Details": detail},
-                "SystemStatus": {"Status": ok, "Details": detail}, "Events": []})
+            if not params.get("IncludeAllInstances"):
+                rows = [r for r in rows if r.state == "running"]
+            checks = await monitoring.status_checks(session, rows)
+        statuses: list[dict[str, Any]] = [
+            {"InstanceId": r.instance_id, "AvailabilityZone": r.zone, "InstanceState": state(r),
+             "InstanceStatus": checks[r.instance_id][0], "SystemStatus": checks[r.instance_id][1],
+             "Events": []} for r in rows]
         statuses = apply_filters(statuses, params.get("Filters"), {
             "availability-zone": lambda s: [s["AvailabilityZone"]],
             "instance-state-name": lambda s: [s["InstanceState"]["Name"]],
             "instance-state-code": lambda s: [str(s["InstanceState"]["Code"])],
             "instance-status.status": lambda s: [s["InstanceStatus"]["Status"]],
             "system-status.status": lambda s: [s["SystemStatus"]["Status"]],
+            "instance-status.reachability": lambda s: [
+                d["Status"] for d in s["InstanceStatus"].get("Details", ())],
+            "system-status.reachability": lambda s: [
+                d["Status"] for d in s["SystemStatus"].get("Details", ())],
         })
         page, token = paginate("DescribeInstanceStatus", params, statuses,
                                lambda s: s["InstanceId"])
