@@ -65,7 +65,7 @@ class _Sample:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """An instance the database places on the node, with what its metrics need."""
 
     instance_id: str
@@ -78,7 +78,7 @@ class _Target:
     volumes: dict[str, str]  # guest device -> volume id
 
 
-class _Batch:
+class Batch:
     """Datums of one sync, per (account, region); aggregates merged into one datum."""
 
     def __init__(self) -> None:
@@ -112,95 +112,21 @@ class _Batch:
         return sum(len(v) for v in self.single.values()) + len(self.merged)
 
 
-async def _cloudwatch_publish(cloud: Cloud, account: str, region: str,
-                              data: Sequence[Datum]) -> None:
-    from cloudctl.services.cloudwatch.api import publish
+class Sampler:
+    """One node's baselines (the last sample of each of its guests) and the datums each
+    new sample of the node makes. No I/O: the collector feeds it."""
 
-    await publish(cloud, account, region, data)
-
-
-class MetricsCollector(Reconciler):
-    """Keys: node names. ``baselines`` holds the last sample each interval starts from."""
-
-    name = "metrics-collector"
-    workers = 2
-    base_backoff = 5.0
-    max_backoff = 300.0
-
-    def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader,
-                 publish: Publish | None = None) -> None:
-        super().__init__(leader=leader)
-        self.cloud = cloud
-        self.publish: Publish = publish or (
-            lambda account, region, data: _cloudwatch_publish(cloud, account, region, data))
+    def __init__(self) -> None:
         self.baselines: dict[str, _Sample] = {}
         self.volume_baselines: dict[str, _Sample] = {}
-        self._checks: dict[str, tuple[bool, bool]] = {}
 
-    def interval(self) -> float:
-        return float(self.cloud.properties.get(DETAILED_PERIOD))
-
-    def periods(self) -> tuple[float, float]:
-        """(basic, detailed) seconds between an instance's EC2 datapoints."""
-        return (float(self.cloud.properties.get(BASIC_PERIOD)),
-                float(self.cloud.properties.get(DETAILED_PERIOD)))
-
-    async def list_keys(self) -> list[str]:
-        async with self.cloud.sessions() as session:
-            return [n.name for n in await nodes_mod.list_nodes(session)]
-
-    # -- what the database says ------------------------------------------------------------
-    async def targets(self, node: str) -> list[_Target]:
-        async with self.cloud.sessions() as session:
-            rows = list((await session.execute(
-                select(Instance.instance_id, Instance.account_id, Instance.region,
-                       Instance.image_id, Instance.instance_type)
-                .where(Instance.node == node, Instance.state == "running"))).all())
-            ids = [r[0] for r in rows]
-            if not ids:
-                return []
-            detailed = await monitoring.detailed_ids(session, ids)
-            groups = dict((await session.execute(
-                select(Tag.resource_id, Tag.value).where(
-                    Tag.key == ASG_TAG, Tag.resource_id.in_(ids)))).tuples().all())
-            volumes: dict[str, dict[str, str]] = defaultdict(dict)
-            for vid, iid, device, boot in (await session.execute(
-                    select(Volume.volume_id, Volume.instance_id, Volume.device, Volume.boot)
-                    .where(Volume.instance_id.in_(ids),
-                           Volume.attach_state == "attached"))).tuples():
-                try:
-                    volumes[str(iid)][guest_device(device, boot)] = vid
-                except ValueError:
-                    continue
-        return [_Target(iid, account, region, image, itype, iid in detailed,
-                        str(groups.get(iid, "")), volumes.get(iid, {}))
-                for iid, account, region, image, itype in rows]
-
-    # -- one node ---------------------------------------------------------------------------
-    async def sync(self, key: str) -> None:
-        async with self.cloud.sessions() as session:
-            node = await session.get(nodes_mod.Node, key)
-        pool = self.cloud.runtime.get(NODES)
-        client = pool.client(node.name, node.address) if node is not None and pool else None
-        if client is None:
-            return
-        targets = await self.targets(key)
-        try:
-            stats: NodeStats | None = await client.guest_stats()
-        except Exception as exc:  # the node did not answer: the system check fails
-            log.warning("metrics: node %s gave no statistics: %s", key, exc)
-            stats = None
-        batch = self.collect(targets, stats, time.time())
-        await self.flush(batch)
-        await self.record_checks(targets, stats)
-
-    def collect(self, targets: Sequence[_Target], stats: NodeStats | None,
-                now: float) -> _Batch:
-        """The datums of one sample of one node (pure but for the baselines it moves)."""
-        batch = _Batch()
+    def collect(self, targets: Sequence[Target], stats: NodeStats | None, now: float,
+                basic: float, detailed: float) -> Batch:
+        """The datums of one sample of one node (``stats`` None: it did not answer);
+        ``basic``/``detailed``: seconds between EC2 datapoints of an instance."""
+        batch = Batch()
         at = stats.at if stats is not None else now
         guests = {g.instance_id: g for g in stats.guests} if stats is not None else {}
-        basic, detailed = self.periods()
         for t in targets:
             guest = guests.get(t.instance_id)
             system_ok = stats is not None
@@ -208,8 +134,8 @@ class MetricsCollector(Reconciler):
             dims = gm.ec2_dimension_sets(t.instance_id, t.image_id, t.instance_type,
                                          {ASG_TAG: t.asg} if t.asg else {})
             for name, value in gm.status_values(system_ok, instance_ok).items():
-                for d in dims:
-                    batch.add(t.account_id, t.region, "AWS/EC2", name, d, at, value,
+                for dim in dims:
+                    batch.add(t.account_id, t.region, "AWS/EC2", name, dim, at, value,
                               gm.EC2_UNITS[name])
             if guest is None or guest.state != "running":
                 self.baselines.pop(t.instance_id, None)
@@ -259,11 +185,97 @@ class MetricsCollector(Reconciler):
         d = gm.delta(base.stats, base.at, guest, at)
         return None if d is None else (base.at, d)
 
-    async def flush(self, batch: _Batch) -> None:
+
+async def _cloudwatch_publish(cloud: Cloud, account: str, region: str,
+                              data: Sequence[Datum]) -> None:
+    from cloudctl.services.cloudwatch.api import publish
+
+    await publish(cloud, account, region, data)
+
+
+class MetricsCollector(Reconciler):
+    """Keys: node names; ``samplers`` (one per node) hold the last sample of each guest."""
+
+    name = "metrics-collector"
+    workers = 2
+    base_backoff = 5.0
+    max_backoff = 300.0
+
+    def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader,
+                 publish: Publish | None = None) -> None:
+        super().__init__(leader=leader)
+        self.cloud = cloud
+        self.publish: Publish = publish or (
+            lambda account, region, data: _cloudwatch_publish(cloud, account, region, data))
+        self.samplers: dict[str, Sampler] = {}
+        self._checks: dict[str, tuple[bool, bool]] = {}
+
+    def interval(self) -> float:
+        return float(self.cloud.properties.get(DETAILED_PERIOD))
+
+    def periods(self) -> tuple[float, float]:
+        """(basic, detailed) seconds between an instance's EC2 datapoints."""
+        return (float(self.cloud.properties.get(BASIC_PERIOD)),
+                float(self.cloud.properties.get(DETAILED_PERIOD)))
+
+    async def list_keys(self) -> list[str]:
+        async with self.cloud.sessions() as session:
+            names = [n.name for n in await nodes_mod.list_nodes(session)]
+        for gone in set(self.samplers) - set(names):
+            del self.samplers[gone]
+        return names
+
+    # -- what the database says ------------------------------------------------------------
+    async def targets(self, node: str) -> list[Target]:
+        async with self.cloud.sessions() as session:
+            rows = list((await session.execute(
+                select(Instance.instance_id, Instance.account_id, Instance.region,
+                       Instance.image_id, Instance.instance_type)
+                .where(Instance.node == node, Instance.state == "running"))).all())
+            ids = [r[0] for r in rows]
+            if not ids:
+                return []
+            detailed = await monitoring.detailed_ids(session, ids)
+            groups = dict((await session.execute(
+                select(Tag.resource_id, Tag.value).where(
+                    Tag.key == ASG_TAG, Tag.resource_id.in_(ids)))).tuples().all())
+            volumes: dict[str, dict[str, str]] = defaultdict(dict)
+            for vid, iid, device, boot in (await session.execute(
+                    select(Volume.volume_id, Volume.instance_id, Volume.device, Volume.boot)
+                    .where(Volume.instance_id.in_(ids),
+                           Volume.attach_state == "attached"))).tuples():
+                try:
+                    volumes[str(iid)][guest_device(device, boot)] = vid
+                except ValueError:
+                    continue
+        return [Target(iid, account, region, image, itype, iid in detailed,
+                        str(groups.get(iid, "")), volumes.get(iid, {}))
+                for iid, account, region, image, itype in rows]
+
+    # -- one node ---------------------------------------------------------------------------
+    async def sync(self, key: str) -> None:
+        async with self.cloud.sessions() as session:
+            node = await session.get(nodes_mod.Node, key)
+        pool = self.cloud.runtime.get(NODES)
+        client = pool.client(node.name, node.address) if node is not None and pool else None
+        if client is None:
+            return
+        targets = await self.targets(key)
+        try:
+            stats: NodeStats | None = await client.guest_stats()
+        except Exception as exc:  # the node did not answer: the system check fails
+            log.warning("metrics: node %s gave no statistics: %s", key, exc)
+            stats = None
+        sampler = self.samplers.setdefault(key, Sampler())
+        batch = sampler.collect(targets, stats, time.time(), *self.periods())
+        await self.flush(batch)
+        await self.record_checks(targets, stats)
+
+    async def flush(self, batch: Batch) -> None:
         for (account, region), data in batch.by_account().items():
             await self.publish(account, region, data)
 
-    async def record_checks(self, targets: Sequence[_Target], stats: NodeStats | None) -> None:
+    async def record_checks(self, targets: Sequence[Target], stats: NodeStats | None) -> None:
         """Write the checks that changed (all of them after a restart of the collector)."""
         guests = {g.instance_id: g for g in stats.guests} if stats is not None else {}
         changed = []

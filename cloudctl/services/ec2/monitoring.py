@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.services.ec2 import monitoring_properties  # noqa: F401  (defines them at start)
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.monitoring_models import InstanceMonitoring
-from cloudctl.services.ec2 import monitoring_properties  # noqa: F401  (defines them at start)
 
 __all__ = ["CheckResult", "MonitoringProvider", "decorate", "detailed_ids", "record_checks",
            "record_launch", "status_checks"]

@@ -1,7 +1,7 @@
 """ec2: detailed monitoring and status checks per instance (ec2_instance_monitoring)
 
-Revision ID: 0016_ec2_instance_monitoring
-Revises: 0015_ec2_image_copy
+Revision ID: 0018_ec2_instance_monitoring
+Revises: 0017_cloudwatch
 Create Date: 2026-12-04 23:55:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0016_ec2_instance_monitoring'
-down_revision = '0015_ec2_image_copy'
+revision = '0018_ec2_instance_monitoring'
+down_revision = '0017_cloudwatch'
 branch_labels = None
 depends_on = None
 
