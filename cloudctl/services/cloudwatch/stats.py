@@ -110,3 +110,19 @@ def periods(buckets: Sequence[Bucket], start: int, end: float, period: int,
         if agg is not None:
             out[key] = agg
     return out
+
+
+def slots(buckets: Sequence[Bucket], start: int, end: float, period: int,
+          unit: str | None) -> dict[int, Aggregate]:
+    """Period start -> aggregate of its buckets of every unit (``unit`` filters)."""
+    grouped: dict[int, list[Bucket]] = {}
+    for b in buckets:
+        if (unit is not None and b.unit != unit) or b.ts < start or b.ts >= end:
+            continue
+        grouped.setdefault(start + (b.ts - start) // period * period, []).append(b)
+    out: dict[int, Aggregate] = {}
+    for slot in sorted(grouped):
+        agg = Aggregate.of(grouped[slot])
+        if agg is not None:
+            out[slot] = agg
+    return out

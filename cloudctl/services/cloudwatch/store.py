@@ -100,11 +100,12 @@ class EmbeddedStore:
         out: list[Bucket] = []
         async with self.cloud.sessions() as session:
             for i in range(0, len(keys), 200):
-                query = select(CwPoint).where(
+                table = CwPoint.__table__
+                query = select(table).where(
                     CwPoint.metric_key.in_(list(keys[i:i + 200])),
                     CwPoint.resolution == resolution, CwPoint.ts >= start, CwPoint.ts < end)
-                result = await session.execute(query.execution_options(yield_per=5000))
-                out += [row_bucket(r) for r in result.scalars()]
+                result = await session.execute(query)
+                out += [row_bucket(r) for r in result]
         out.sort(key=lambda b: (b.metric_key, b.ts, b.unit))
         return out
 
