@@ -35,8 +35,8 @@ class DiskCounters:
 
 @dataclass(frozen=True)
 class NicCounters:
-    """One network interface of a guest, seen from the host tap (``device``): ``rx`` is
-    what the host received from the guest, i.e. what the guest sent."""
+    """One network interface of a guest (``device``: its host tap), counted from the
+    guest's point of view as libvirt reports it: ``rx`` is what the guest received."""
 
     device: str
     rx_bytes: int = 0
@@ -48,7 +48,10 @@ class NicCounters:
 @dataclass(frozen=True)
 class GuestStats:
     """One guest: its state (``running``, ``paused``, ``shutoff``, ``crashed``...) and
-    counters since it started. A guest that is not running has zero counters."""
+    counters since it started. A guest that is not running has zero counters.
+
+    ``steal_ns`` is the time its vcpus were ready to run but waited for a host CPU
+    (libvirt ``vcpu.N.delay``, the guest's steal time), summed over the vcpus."""
 
     instance_id: str
     state: str
@@ -57,6 +60,7 @@ class GuestStats:
     vcpus: int
     disks: tuple[DiskCounters, ...] = ()
     nics: tuple[NicCounters, ...] = ()
+    steal_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ def _guest_from_json(data: dict[str, Any]) -> GuestStats:
         domain_id=int(data["domain_id"]), cpu_time_ns=int(data["cpu_time_ns"]),
         vcpus=int(data["vcpus"]), disks=tuple(_disk(d) for d in data.get("disks", ())),
         nics=tuple(_nic(n) for n in data.get("nics", ())),
+        steal_ns=int(data.get("steal_ns", 0)),
     )
 
 

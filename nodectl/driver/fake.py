@@ -103,8 +103,8 @@ class FakeDriver(LibvirtDriver):
         load = self._loads.get(instance_id, GuestLoad())
         disks, nics = self._devices.get(instance_id, ((), ()))
         c.cpu_ns += dt * 1e9 * self._vcpus.get(instance_id, 1) * min(1.0, max(0.0, load.cpu))
-        rx = load.net_out_bps * dt / max(1, len(nics))  # the host receives what the guest sends
-        tx = load.net_in_bps * dt / max(1, len(nics))
+        rx = load.net_in_bps * dt / max(1, len(nics))  # the guest's view, as libvirt's
+        tx = load.net_out_bps * dt / max(1, len(nics))
         for nic in nics:
             n = c.nics.setdefault(nic, [0.0] * 4)
             for i, add in enumerate((rx, tx, rx / load.packet_bytes, tx / load.packet_bytes)):

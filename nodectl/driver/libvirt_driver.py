@@ -379,9 +379,10 @@ def guest_from_record(name: str, domain_id: int, record: dict[str, Any]) -> Gues
                     rx_bytes=num(f"net.{i}.rx.bytes"), tx_bytes=num(f"net.{i}.tx.bytes"),
                     rx_packets=num(f"net.{i}.rx.pkts"), tx_packets=num(f"net.{i}.tx.pkts"))
         for i in range(num("net.count")))
+    steal = sum(num(f"vcpu.{i}.delay") for i in range(num("vcpu.maximum") or num("vcpu.current")))
     return GuestStats(instance_id=name, state=state.value, domain_id=int(domain_id),
                       cpu_time_ns=num("cpu.time"), vcpus=num("vcpu.current"),
-                      disks=disks, nics=nics)
+                      disks=disks, nics=nics, steal_ns=steal)
 
 
 def _disk_element(xml: str, target: str) -> ET.Element | None:

@@ -98,6 +98,15 @@ def test_cpu_is_capped_and_an_idle_guest_reads_near_zero(driver: FakeDriver, clo
     busy = GuestStats(IID, "running", first.domain_id, first.cpu_time_ns + 2 * 10**9, 1)
     over = gm.delta(first, 0.0, busy, 1.0)  # clock jitter: more cpu than wall time
     assert over is not None and over.cpu_percent == 100.0
+    # an overcommitted host: the vcpu ran a third of the time and waited the rest (steal)
+    contended = GuestStats(IID, "running", first.domain_id, first.cpu_time_ns + 20 * 10**9, 1,
+                           steal_ns=40 * 10**9)
+    busy_share = gm.delta(first, 0.0, contended, 60.0)
+    assert busy_share is not None and busy_share.cpu_percent == pytest.approx(100.0)
+    idle_share = gm.delta(first, 0.0, GuestStats(IID, "running", first.domain_id,
+                                                 first.cpu_time_ns + 10**8, 1,
+                                                 steal_ns=10**8), 60.0)
+    assert idle_share is not None and idle_share.cpu_percent < 0.2
 
 
 def test_restart_and_backwards_counters_give_no_interval(driver: FakeDriver, clock: Clock,

@@ -181,7 +181,7 @@ async def test_guest_stats_in_bulk(node: NodeClient, files: dict[str, Path],
     assert busy.cpu_time_ns - first.guests[0].cpu_time_ns == pytest.approx(20e9, rel=1e-6)
     assert [d.device for d in busy.disks] == ["vda", "vdc"]
     assert [n.device for n in busy.nics] == ["vn-0000000a"]
-    assert busy.nics[0].tx_bytes - first.guests[0].nics[0].tx_bytes == pytest.approx(10000, abs=2)
+    assert busy.nics[0].rx_bytes - first.guests[0].nics[0].rx_bytes == pytest.approx(10000, abs=2)
     assert sum(d.read_bytes for d in busy.disks) - sum(
         d.read_bytes for d in first.guests[0].disks) == pytest.approx(40960, abs=4)
     await node.stop_instance("i-0000000b", force=True)

@@ -7,9 +7,13 @@ its node restarted, a counter wrapped) yields ``None``, and the newer sample bec
 the baseline: a restart never produces a negative value or a spike.
 
 What the values mean, as AWS documents them:
-- ``CPUUtilization``: percent of the guest's vcpus busy over the interval (Percent);
+- ``CPUUtilization``: percent of the time the guest's vcpus could run that the guest
+  used (Percent): cpu time over (interval x vcpus less the time the vcpus waited for a
+  host CPU, their steal time). A guest running flat out reads 100 on an overcommitted
+  host too, as it does inside the guest; an idle one reads near 0;
 - ``NetworkIn/Out``, ``NetworkPacketsIn/Out``: bytes and packets the guest received and
-  sent over the interval on all its interfaces (the host tap's tx is the guest's in);
+  sent over the interval on all its interfaces (libvirt counts them as the guest sees
+  them: rx is what the guest received);
 - ``DiskReadBytes/WriteBytes/ReadOps/WriteOps``: instance store disks only (the root
   overlay and ephemeral disks; EBS volumes report in AWS/EBS);
 - ``VolumeReadBytes/WriteBytes/ReadOps/WriteOps`` per EBS volume; ``VolumeIdleTime``:
@@ -75,8 +79,8 @@ def _nic_deltas(prev: Iterable[NicCounters],
     out = []
     for n in cur:
         p = before.get(n.device, NicCounters(n.device))  # hot-plugged: from zero
-        d = (n.tx_bytes - p.tx_bytes, n.rx_bytes - p.rx_bytes,
-             n.tx_packets - p.tx_packets, n.rx_packets - p.rx_packets)
+        d = (n.rx_bytes - p.rx_bytes, n.tx_bytes - p.tx_bytes,
+             n.rx_packets - p.rx_packets, n.tx_packets - p.tx_packets)
         if min(d) < 0:
             return None
         out.append(d)
@@ -106,11 +110,13 @@ def delta(prev: GuestStats, prev_at: float, cur: GuestStats, cur_at: float) -> G
             or prev.domain_id != cur.domain_id):
         return None
     cpu_ns = cur.cpu_time_ns - prev.cpu_time_ns
+    steal_ns = cur.steal_ns - prev.steal_ns
     nics = _nic_deltas(prev.nics, cur.nics)
     disks = _disk_deltas(prev.disks, cur.disks)
-    if cpu_ns < 0 or nics is None or disks is None:
+    if cpu_ns < 0 or steal_ns < 0 or nics is None or disks is None:
         return None
-    percent = 100.0 * cpu_ns / (seconds * 1e9 * max(1, cur.vcpus))
+    could_run = seconds * 1e9 * max(1, cur.vcpus) - steal_ns
+    percent = 100.0 * cpu_ns / could_run if could_run > 0 else (100.0 if cpu_ns else 0.0)
     return GuestDelta(
         seconds=seconds, cpu_percent=min(100.0, percent),
         net_in_bytes=sum(n[0] for n in nics), net_out_bytes=sum(n[1] for n in nics),
