@@ -47,6 +47,7 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.s3.cors import Cors
     from cloudctl.services.s3.hook import HOOK, S3RequestHook
     from cloudctl.services.s3.inventory import InventoryProvider
+    from cloudctl.services.s3.storage_metrics import StorageMetricsProvider
     from cloudctl.services.s3.listing import ListingProvider
     from cloudctl.services.s3.multipart import MultipartProvider
     from cloudctl.services.s3.object_lock import ObjectLockProvider
@@ -71,5 +72,6 @@ def install(cloud: Cloud) -> None:
                          CopyProvider, ConfigProvider, ReconcileProvider, RestoreProvider,
                          PublicAccessProvider, OwnershipProvider, ObjectLockProvider,
                          AttributesProvider, LoggingProvider, WebsiteProvider,
-                         ReplicationProvider, BucketOptionsProvider, InventoryProvider):
+                         ReplicationProvider, BucketOptionsProvider, InventoryProvider,
+                         StorageMetricsProvider):
         cloud.add_provider(provider_cls(cloud))
