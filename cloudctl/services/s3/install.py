@@ -47,7 +47,6 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.s3.cors import Cors
     from cloudctl.services.s3.hook import HOOK, S3RequestHook
     from cloudctl.services.s3.inventory import InventoryProvider
-    from cloudctl.services.s3.storage_metrics import StorageMetricsProvider
     from cloudctl.services.s3.listing import ListingProvider
     from cloudctl.services.s3.multipart import MultipartProvider
     from cloudctl.services.s3.object_lock import ObjectLockProvider
@@ -57,6 +56,7 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.s3.public_access import PublicAccessProvider
     from cloudctl.services.s3.reconcile import ReconcileProvider
     from cloudctl.services.s3.replication import ReplicationProvider
+    from cloudctl.services.s3.storage_metrics import StorageMetricsProvider
     from cloudctl.services.s3.website import WebsiteEndpoint, WebsiteProvider
 
     cloud.runtime[STORE] = StoreHolder(cloud)
