@@ -135,7 +135,12 @@ def test_monitor_and_unmonitor_instances(sqlite_cloud: LiveCloud, tmp_path: Path
     # the AWS CLI says the same
     out = json.loads(cloud.aws("ec2", "monitor-instances", "--instance-ids", iid).stdout)
     assert out["InstanceMonitorings"][0]["Monitoring"]["State"] == "pending"
+    ec2.monitor_instances(InstanceIds=[iid])
     ec2.terminate_instances(InstanceIds=[iid])
+    wait_for(lambda: states(cloud, [iid])[iid] == "terminated", 30)
+    with pytest.raises(ClientError) as err:
+        ec2.monitor_instances(InstanceIds=[iid])
+    assert err.value.response["Error"]["Code"] == "IncorrectInstanceState"
 
 
 def test_cloudctl_metrics_lists_and_charts(fast: LiveCloud, tmp_path: Path) -> None:

@@ -221,6 +221,8 @@ class MetricsCollector(Reconciler):
     async def list_keys(self) -> list[str]:
         async with self.cloud.sessions() as session:
             names = [n.name for n in await nodes_mod.list_nodes(session)]
+        async with self.cloud.sessions() as session, session.begin():
+            await monitoring.prune_terminated(session)
         for gone in set(self.samplers) - set(names):
             del self.samplers[gone]
         return names

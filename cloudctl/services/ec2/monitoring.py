@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
@@ -24,8 +24,8 @@ from cloudctl.services.ec2 import monitoring_properties  # noqa: F401  (defines 
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.monitoring_models import InstanceMonitoring
 
-__all__ = ["CheckResult", "MonitoringProvider", "decorate", "detailed_ids", "record_checks",
-           "record_launch", "status_checks"]
+__all__ = ["CheckResult", "MonitoringProvider", "decorate", "detailed_ids", "prune_terminated",
+           "record_checks", "record_launch", "status_checks"]
 
 
 
@@ -42,11 +42,12 @@ class CheckResult:
 
 async def _rows(session: AsyncSession, ids: Iterable[str]) -> dict[str, InstanceMonitoring]:
     wanted = list(ids)
-    if not wanted:
-        return {}
-    found = await session.execute(
-        select(InstanceMonitoring).where(InstanceMonitoring.instance_id.in_(wanted)))
-    return {m.instance_id: m for m in found.scalars()}
+    out: dict[str, InstanceMonitoring] = {}
+    for i in range(0, len(wanted), 500):  # bounded IN lists (SQLite's parameter limit)
+        found = await session.execute(select(InstanceMonitoring).where(
+            InstanceMonitoring.instance_id.in_(wanted[i:i + 500])))
+        out.update((m.instance_id, m) for m in found.scalars())
+    return out
 
 
 async def _set_detailed(session: AsyncSession, rows: Sequence[Instance], detailed: bool) -> None:
@@ -138,6 +139,12 @@ async def record_checks(session: AsyncSession, results: Sequence[CheckResult],
         mon.system_check = "passed" if r.system_ok else "failed"
         mon.instance_check = "passed" if r.instance_ok else "failed"
         mon.checked_at = at
+
+
+async def prune_terminated(session: AsyncSession) -> None:
+    """Drop the rows of terminated instances (nothing is monitored or checked there)."""
+    await session.execute(delete(InstanceMonitoring).where(InstanceMonitoring.instance_id.in_(
+        select(Instance.instance_id).where(Instance.state == "terminated"))))
 
 
 class MonitoringProvider(Provider):
