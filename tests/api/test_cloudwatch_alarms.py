@@ -182,8 +182,10 @@ def test_describe_filters_paging_and_delete(cloud: LiveCloud) -> None:
 def test_composite_alarm_and_tags(fast: LiveCloud) -> None:
     cw = fast.client("cloudwatch")
     a, b, c = (f"{x}-{uuid.uuid4().hex[:6]}" for x in ("a", "b", "c"))
-    cw.put_metric_alarm(**_alarm(a, "Test/comp"), Tags=[{"Key": "team", "Value": "ops"}])
-    cw.put_metric_alarm(**_alarm(b, "Test/comp"))
+    # no data and missing data ignored: the states set below are kept
+    cw.put_metric_alarm(**_alarm(a, "Test/comp", TreatMissingData="ignore"),
+                        Tags=[{"Key": "team", "Value": "ops"}])
+    cw.put_metric_alarm(**_alarm(b, "Test/comp", TreatMissingData="ignore"))
     cw.set_alarm_state(AlarmName=a, StateValue="ALARM", StateReason="t")
     cw.set_alarm_state(AlarmName=b, StateValue="OK", StateReason="t")
     with pytest.raises(ClientError) as exc:
