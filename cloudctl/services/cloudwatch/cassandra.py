@@ -109,7 +109,7 @@ class CassandraStore:
         await asyncio.gather(*pending)
 
     async def read(self, keys: Sequence[str], resolution: int, start: int,
-                   end: int) -> list[Bucket]:
+                   end: int, values: bool = True) -> list[Bucket]:
         queries = []
         for key in keys:
             for p in range(part(resolution, start), part(resolution, max(start, end - 1)) + 1):
@@ -119,7 +119,7 @@ class CassandraStore:
         for key, future in queries:
             for r in await _wait(future):
                 out.append(Bucket(key, resolution, int(r.ts), r.unit, r.count, r.sum, r.min,
-                                  r.max, decode_values(r.vals) if r.raw else {}, bool(r.raw)))
+                                  r.max, decode_values(r.vals) if values and r.raw else {}, bool(r.raw)))
         merged = merge_buckets(out)
         merged.sort(key=lambda b: (b.metric_key, b.ts, b.unit))
         return merged

@@ -135,7 +135,9 @@ class AlarmController(Reconciler):
                                   defs[i]["MetricName"],
                                   [(x["Name"], x["Value"]) for x in defs[i]["Dimensions"]])
                     for i in members}
-            buckets = await store.read(sorted(set(keys.values())), resolution, start, end)
+            wants = any("ExtendedStatistic" in defs[i] for i in members)
+            buckets = await store.read(sorted(set(keys.values())), resolution, start, end,
+                                       values=wants)
             by_key: dict[str, list[Any]] = defaultdict(list)
             for b in buckets:
                 by_key[b.metric_key].append(b)
