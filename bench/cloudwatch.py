@@ -110,7 +110,7 @@ def put_throughput(server: Server, seconds: float) -> dict[str, float]:
 
 
 def _property(server: Server, text: str) -> None:
-    env = dict(os.environ)
+    env = dict(os.environ, CLOUDCTL_DATA_DIR=str(server.data_dir))
     subprocess.run([sys.executable, "-m", "cloudctl", "--endpoint", server.endpoint,
                     "property", "set", text], env=env, check=True, capture_output=True,
                    timeout=60)
