@@ -251,13 +251,19 @@ def test_unimplemented_operation_and_iam(cloud: LiveCloud) -> None:
     iam.create_user(UserName=user)
     iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}]}))
+            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
+            {"Effect": "Allow", "Action": "cloudwatch:PutMetricAlarm",
+             "Resource": f"arn:aws:cloudwatch:{cloud.region}:*:alarm:team-*"}]}))
     key = iam.create_access_key(UserName=user)["AccessKey"]
     limited = cloud.client("cloudwatch", access_key=key["AccessKeyId"],
                            secret_key=key["SecretAccessKey"])
     wait_for(lambda: _try(limited), 10, "the new key")
     with pytest.raises(ClientError) as exc:
         limited.list_metrics()
+    assert _code(exc) == "AccessDenied"
+    limited.put_metric_alarm(**_alarm(f"team-{user}", "Test/iam"))
+    with pytest.raises(ClientError) as exc:
+        limited.put_metric_alarm(**_alarm(f"other-{user}", "Test/iam"))
     assert _code(exc) == "AccessDenied"
 
 

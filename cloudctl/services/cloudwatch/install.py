@@ -9,6 +9,8 @@ from cloudctl.services.cloudwatch import properties as _properties  # noqa: F401
 
 
 def install(cloud: Cloud) -> None:
+    from cloudctl.services import authz
+    from cloudctl.services.cloudwatch.access import resources
     from cloudctl.services.cloudwatch.alarms import AlarmsProvider
     from cloudctl.services.cloudwatch.controller import CONTROLLER, AlarmController
     from cloudctl.services.cloudwatch.dashboards import DashboardsProvider
@@ -18,5 +20,6 @@ def install(cloud: Cloud) -> None:
     cloud.runtime.setdefault(STORE, lambda: StoreHolder(cloud))
     cloud.runtime[CONTROLLER] = AlarmController(
         cloud, leader=lambda: cloud.worker_index == 0)
+    authz.declare("cloudwatch", resources)
     for provider_cls in (MetricsProvider, AlarmsProvider, DashboardsProvider):
         cloud.add_provider(provider_cls(cloud))
