@@ -59,5 +59,5 @@ def preload() -> None:
 
     for info in pkgutil.walk_packages(cloudctl.services.__path__, "cloudctl.services."):
         importlib.import_module(info.name)
-    for service in ("ec2", "iam", "sts", "s3"):
+    for service in ("ec2", "iam", "sts", "s3", "cloudwatch"):
         service_model(service)

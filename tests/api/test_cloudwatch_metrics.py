@@ -240,3 +240,9 @@ def test_aws_cli_put_and_get(cloud: LiveCloud) -> None:
                       (end - timedelta(minutes=10)).isoformat(), "--end-time", end.isoformat(),
                       "--period", "60", "--statistics", "Maximum")
     assert json.loads(stats.stdout)["Datapoints"][0]["Maximum"] == 42.0
+
+
+def test_the_shared_scenario(cloud: LiveCloud) -> None:
+    from tests.api import cloudwatch_scenario
+
+    cloudwatch_scenario.check(cloudwatch_scenario.run(cloud))

@@ -29,13 +29,7 @@ from cloudctl.services.cloudwatch.series import (
     roll_up,
 )
 from cloudctl.services.cloudwatch.stats import align, choose_resolution, periods
-from cloudctl.services.cloudwatch.store import (
-    STORE,
-    EmbeddedStore,
-    StoreHolder,
-    dialect_insert,
-    write_points,
-)
+from cloudctl.services.cloudwatch.store import STORE, StoreHolder
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -76,19 +70,7 @@ async def publish(cloud: Cloud, account_id: str, region: str, data: Sequence[Dat
                             "namespace": datum.namespace, "name": datum.name,
                             "dimensions": json.dumps([list(d) for d in dims]),
                             "last_seen": stamp}
-    buckets = roll_up(keyed, now)
-    store = await hold.store()
-    async with cloud.sessions() as session, session.begin():
-        if catalog:
-            insert = dialect_insert(session)
-            stmt = insert(CwMetric)
-            stmt = stmt.on_conflict_do_update(index_elements=["key"],
-                                              set_={"last_seen": stmt.excluded.last_seen})
-            await session.execute(stmt, [catalog[k] for k in sorted(catalog)])
-        if isinstance(store, EmbeddedStore):
-            await write_points(session, buckets)
-    if not isinstance(store, EmbeddedStore):
-        await store.write(buckets)
+    await hold.ingest([catalog[k] for k in sorted(catalog)], roll_up(keyed, now))
     for key in catalog:
         hold.seen[key] = now
 
@@ -133,7 +115,8 @@ async def statistics(cloud: Cloud, account_id: str, region: str, namespace: str,
         return []
     first = align(begin, resolution)
     store = await holder(cloud).store()
-    buckets = await store.read([key], resolution, first, int(finish) + 1)
+    buckets = await store.read([key], resolution, first, int(finish) + 1,
+                              values=any(s.startswith("p") for s in stats))
     out: list[dict[str, Any]] = []
     for (slot, slot_unit), agg in periods(buckets, first, finish, period, unit).items():
         point: dict[str, Any] = {"Timestamp": datetime.fromtimestamp(slot, UTC),

@@ -63,16 +63,22 @@ def unit(value: Any, where: str) -> str | None:
 def dimensions(items: Sequence[dict[str, Any]] | None, where: str, *,
                values_required: bool = True) -> tuple[tuple[str, str | None], ...]:
     """``Dimensions`` as (name, value) pairs, checked (value None: a filter without one)."""
-    items = list(items or [])
+    if not items:
+        return ()
+    items = list(items)
     if len(items) > MAX_DIMENSIONS:
         raise InvalidParameterValue(
             f"The collection {where} must not have a size greater than {MAX_DIMENSIONS}.")
     out: list[tuple[str, str | None]] = []
     seen: set[str] = set()
     for i, item in enumerate(items, 1):
-        name = text(item, "Name", f"{where}.member.{i}.Name")
-        value = text(item, "Value", f"{where}.member.{i}.Value", required=values_required,
-                     high=1024)
+        name, value = item.get("Name"), item.get("Value")
+        # the common case checked inline; the messages are built only for an error
+        if not (isinstance(name, str) and 1 <= len(name) <= 255):
+            name = text(item, "Name", f"{where}.member.{i}.Name")
+        if not (isinstance(value, str) and 1 <= len(value) <= 1024):
+            value = text(item, "Value", f"{where}.member.{i}.Value",
+                         required=values_required, high=1024)
         assert name is not None
         if name in seen:
             raise InvalidParameterValue(

@@ -4,7 +4,6 @@ ListMetrics, with AWS's limits and errors."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,9 +61,9 @@ def _datum(item: dict[str, Any], i: int, namespace: str, now: datetime) -> Datum
     if not given:
         raise MissingParameter(f"At least one of the parameters {where}.Value, "
                                f"{where}.Values or {where}.StatisticValues must be specified.")
-    base = Datum(namespace, name, dims, when, unit=unit, storage_resolution=resolution)
     if given[0] == "Value":
-        return replace(base, value=checks.number(item["Value"], f"{where}.Value"))
+        return Datum(namespace, name, dims, when, checks.number(item["Value"], f"{where}.Value"),
+                     unit=unit, storage_resolution=resolution)
     if given[0] == "Values":
         values = [checks.number(v, f"{where}.Values") for v in item["Values"]]
         if len(values) > MAX_VALUES:
@@ -76,7 +75,8 @@ def _datum(item: dict[str, Any], i: int, namespace: str, now: datetime) -> Datum
                                         "must be of the same size.")
         if any(c < 0 for c in counts):
             raise InvalidParameterValue(f"The parameter {where}.Counts must not be negative.")
-        return replace(base, values=tuple(values), counts=tuple(counts))
+        return Datum(namespace, name, dims, when, values=tuple(values), counts=tuple(counts),
+                     unit=unit, storage_resolution=resolution)
     sv = item["StatisticValues"]
     for key in ("SampleCount", "Sum", "Minimum", "Maximum"):
         if sv.get(key) is None:
@@ -90,7 +90,8 @@ def _datum(item: dict[str, Any], i: int, namespace: str, now: datetime) -> Datum
     if stats.minimum > stats.maximum:
         raise InvalidParameterValue(f"The parameter {where}.StatisticValues.Minimum must be "
                                     f"less than or equal to {where}.StatisticValues.Maximum.")
-    return replace(base, stats=stats)
+    return Datum(namespace, name, dims, when, stats=stats, unit=unit,
+                 storage_resolution=resolution)
 
 
 def _metric(item: dict[str, Any], where: str) -> query.MetricRef:

@@ -68,7 +68,8 @@ async def metric_series(cloud: Cloud, account_id: str, region: str, q: Query, st
     key = metric_key(account_id, region, q.metric.namespace, q.metric.name,
                      q.metric.dimensions)
     store = await holder(cloud).store()
-    buckets = await store.read([key], resolution, first, int(end) + 1)
+    buckets = await store.read([key], resolution, first, int(end) + 1,
+                              values=q.stat.startswith("p"))
     out: dict[int, float] = {}
     for slot, agg in slots(buckets, first, end, q.period, q.unit).items():
         value = agg.statistic(q.stat)

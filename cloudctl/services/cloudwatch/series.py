@@ -9,6 +9,7 @@ ingest and a query never re-reads finer data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -58,14 +59,20 @@ class Datum:
 
 
 def canonical_dimensions(dims: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((str(k), str(v)) for k, v in dims))
+    return tuple(sorted(dims))
 
 
 def metric_key(account_id: str, region: str, namespace: str, name: str,
                dimensions: Iterable[tuple[str, str]]) -> str:
     """The store's id of a metric (each dimension set is its own metric)."""
-    text = json.dumps([account_id, region, namespace, name,
-                       canonical_dimensions(dimensions)], separators=(",", ":"))
+    return _key(account_id, region, namespace, name, canonical_dimensions(dimensions))
+
+
+@functools.lru_cache(maxsize=65536)
+def _key(account_id: str, region: str, namespace: str, name: str,
+         dimensions: tuple[tuple[str, str], ...]) -> str:
+    text = json.dumps([account_id, region, namespace, name, dimensions],
+                      separators=(",", ":"))
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -142,24 +149,36 @@ def _sample(datum: Datum) -> tuple[float, float, float, float, dict[float, float
 def roll_up(keyed: Sequence[tuple[str, Datum]], now: float) -> list[Bucket]:
     """The buckets ``keyed`` (metric key, datum) make at every resolution still
     retained for their timestamps, merged per bucket (sorted, so concurrent writers
-    lock rows in one order)."""
-    merged: dict[tuple[str, int, int, str], Bucket] = {}
+    lock rows in one order). The finest bucket of each datum is made first; the coarser
+    ones are merges of those."""
+    finest: dict[tuple[str, int, int, str], Bucket] = {}
     for key, datum in keyed:
-        ts = epoch(datum.timestamp)
         count, total, low, high, values, raw = _sample(datum)
         if count <= 0:
             continue
-        for res in RESOLUTIONS:
-            if res == 1 and datum.storage_resolution != 1:
+        res = 1 if datum.storage_resolution == 1 else 60
+        ts = epoch(datum.timestamp)
+        start = int(ts // res) * res
+        slot = (key, res, start, datum.unit)
+        known = finest.get(slot)
+        if known is None:
+            finest[slot] = Bucket(key, res, start, datum.unit, count, total, low, high,
+                                  values, raw)
+        else:
+            known.merge(Bucket(key, res, start, datum.unit, count, total, low, high,
+                               values, raw))
+    merged: dict[tuple[str, int, int, str], Bucket] = {}
+    for (key, res, start, unit), bucket in finest.items():
+        for coarse in RESOLUTIONS:
+            if coarse < res or now - start > RETENTION[coarse]:
                 continue
-            if now - ts > RETENTION[res]:
-                continue
-            start = int(ts // res) * res
-            bucket = Bucket(key, res, start, datum.unit, count, total, low, high,
-                            dict(values), raw)
-            known = merged.get((key, res, start, datum.unit))
+            at = start // coarse * coarse
+            slot = (key, coarse, at, unit)
+            known = merged.get(slot)
             if known is None:
-                merged[(key, res, start, datum.unit)] = bucket
+                merged[slot] = Bucket(key, coarse, at, unit, bucket.count, bucket.sum,
+                                      bucket.minimum, bucket.maximum, dict(bucket.values),
+                                      bucket.raw)
             else:
                 known.merge(bucket)
     return [merged[k] for k in sorted(merged)]
