@@ -46,6 +46,7 @@ from cloudctl.services.ec2.instance_volumes import guest_device
 from cloudctl.services.ec2.monitoring_properties import BASIC_PERIOD, DETAILED_PERIOD
 from cloudctl.services.ec2.node_runtime import NODES
 from cloudctl.services.ec2.tags import Tag
+from nodectl.client import NodeError
 from nodectl.stats import GuestStats, NodeStats
 
 if TYPE_CHECKING:
@@ -265,7 +266,13 @@ class MetricsCollector(Reconciler):
         targets = await self.targets(key)
         try:
             stats: NodeStats | None = await client.guest_stats()
-        except Exception as exc:  # the node did not answer: the system check fails
+        except NodeError as exc:
+            if not exc.retryable:  # e.g. an agent older than GET /v1/stats: no verdict
+                log.warning("metrics: node %s cannot give statistics: %s", key, exc)
+                return
+            log.warning("metrics: node %s gave no statistics: %s", key, exc)
+            stats = None  # unreachable, or libvirt down there: the system check fails
+        except Exception as exc:
             log.warning("metrics: node %s gave no statistics: %s", key, exc)
             stats = None
         sampler = self.samplers.setdefault(key, Sampler())
