@@ -8,6 +8,11 @@ one stays near 0; ``DiskWriteBytes`` and ``NetworkIn`` count what the busy guest
 moved. Pausing the idle guest fails its instance status check (DescribeInstanceStatus
 ``impaired``, ``StatusCheckFailed_Instance`` 1); resuming it passes again.
 
+A second test puts an alarm with an EC2 stop action on a busy EBS-backed guest: the
+alarm goes to ALARM, the action stops the real guest, and with the guest stopped (no
+data, ``notBreaching``) the alarm returns to OK, all in its history; the root volume's
+writes show in AWS/EBS.
+
 The detailed period is shortened to 15 s through ``cloud.monitoring.detailed_period_sec``
 (below 60 s is for tests only) so the test stays short.
 """
@@ -138,3 +143,72 @@ def test_busy_guest_cpu_near_100_idle_near_0_and_counters_move(
     finally:
         conn.close()
     ec2.terminate_instances(InstanceIds=[busy, idle])
+
+
+def test_alarm_on_a_busy_ebs_guest_stops_it_and_returns_to_ok(
+        libvirt_cloud: LiveCloud, tiny_image: Any, private_libvirtd: Any) -> None:
+    import libvirt
+
+    from tests.integration.test_compute_ebs import fill_volume
+
+    cloud = libvirt_cloud
+    cloud.cli("property", "set", f"cloud.monitoring.detailed_period_sec={PERIOD}",
+              "cloudwatch.alarm_evaluation_interval_sec=10")
+    ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
+    eki = ec2.register_image(Name="cw-k", ImageLocation=str(tiny_image.kernel))["ImageId"]
+    eri = ec2.register_image(Name="cw-r", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    source = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    wait_for(lambda: ec2.describe_volumes(VolumeIds=[source])["Volumes"][0]["State"]
+             == "available", 60, "the source volume")
+    fill_volume(cloud.data_dir, source, tiny_image.rootfs)
+    snap = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
+    wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"]
+             == "completed", 120, "the snapshot")
+    emi = ec2.register_image(Name="cw-ebs", RootDeviceName="/dev/sda1", KernelId=eki,
+                             RamdiskId=eri, BlockDeviceMappings=[
+                                 {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": snap}}])[
+        "ImageId"]
+    since = datetime.now(UTC)
+    iid = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
+                            Monitoring={"Enabled": True}, UserData=BUSY)[
+        "Instances"][0]["InstanceId"]
+
+    def state() -> str:
+        got = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        return str(got["State"]["Name"])
+
+    wait_for(lambda: state() == "running", 180, "running")
+    root = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    wait_for(lambda: "user-data ran" in _console(ec2, iid), 180, "the busy user data")
+    cw.put_metric_alarm(
+        AlarmName=f"busy-{iid}", Namespace="AWS/EC2", MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": iid}], Statistic="Maximum", Period=60,
+        EvaluationPeriods=1, Threshold=50.0, ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[f"arn:aws:automate:{cloud.region}:ec2:stop"])
+
+    def alarm_state() -> str:
+        return str(cw.describe_alarms(AlarmNames=[f"busy-{iid}"])["MetricAlarms"][0][
+            "StateValue"])
+
+    wait_for(lambda: alarm_state() == "ALARM", 4 * 60, "the alarm in ALARM")
+    wait_for(lambda: state() == "stopped", 120, "the stop action")
+    conn = libvirt.open(private_libvirtd.uri)
+    try:
+        assert not conn.lookupByName(iid).isActive()  # the real guest is off
+    finally:
+        conn.close()
+    wait_for(lambda: alarm_state() == "OK", 4 * 60, "the alarm back to OK")
+    history = cw.describe_alarm_history(AlarmName=f"busy-{iid}")["AlarmHistoryItems"]
+    summaries = " | ".join(h["HistorySummary"] for h in history)
+    assert "to ALARM" in summaries and "to OK" in summaries, summaries
+    assert any(h["HistoryItemType"] == "Action" for h in history), summaries
+    # the busy guest's root volume is EBS: its writes are AWS/EBS metrics, not Disk*
+    wrote = cw.get_metric_statistics(
+        Namespace="AWS/EBS", MetricName="VolumeWriteBytes",
+        Dimensions=[{"Name": "VolumeId", "Value": root}], StartTime=since,
+        EndTime=datetime.now(UTC) + timedelta(minutes=1), Period=60, Statistics=["Sum"])
+    assert sum(p["Sum"] for p in wrote["Datapoints"]) > 0
+    ec2.terminate_instances(InstanceIds=[iid])
