@@ -15,11 +15,8 @@ from cloudctl.services.ec2.compute import controller as ctl
 from cloudctl.services.ec2.compute import instance_types
 from cloudctl.services.ec2.compute.instance_models import Instance
 from cloudctl.services.ec2.compute.instance_view import groups, state, user_initiated
-from cloudctl.services.ec2.compute.instances import (
-    USER_DATA_MAX_KB,
-    InstancesProvider,
-    decode_user_data,
-)
+from cloudctl.services.ec2.compute.instances import InstancesProvider
+from cloudctl.services.ec2.compute.launch import USER_DATA_MAX_KB, decode_user_data
 
 
 def _incorrect(row: Instance, verb: str) -> AwsError:

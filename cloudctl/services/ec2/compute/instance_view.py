@@ -112,3 +112,16 @@ def extractors(tag_map: dict[str, list[dict[str, str]]],
         "node-name": one(lambda r: r.node),
         **tags.filter_extractors(lambda r: tag_map.get(r.instance_id, [])),
     }
+
+
+def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, str]]],
+                      names: DnsNames) -> list[dict[str, Any]]:
+    reservations: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        res = reservations.get(row.reservation_id)
+        if res is None:
+            res = reservations[row.reservation_id] = {
+                "ReservationId": row.reservation_id, "OwnerId": row.owner_id,
+                "Groups": [], "Instances": []}
+        res["Instances"].append(instance_shape(row, tag_map.get(row.instance_id, []), names))
+    return list(reservations.values())

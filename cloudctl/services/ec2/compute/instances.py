@@ -3,18 +3,14 @@ TerminateInstances and GetConsoleOutput (the lifecycle verbs are in
 ``instance_actions``). The API records intent and answers at once; the
 controller (``controller``) converges the nodes.
 
-Owns launching: image and kernel resolution, instance type, key pair, user data
-(``cloud.vmstate.user_data_max_size_kb``), placement through the scheduler,
-ClientToken idempotency and TagSpecifications; an instance profile only when the caller
-may pass its role (``iam:PassRole``, ``cloudctl.services.iam.passrole``). The instance's network (NIC, MAC,
-private and public IP, groups, tap) comes from ``instance_network``, with the
-private IP the caller asked for (``PrivateIpAddress``) when it is free and in range.
+RunInstances is the launch workflow in ``launch`` (validation, image/type/zone,
+network, block devices, scheduling, rows), run from here; an instance profile only
+when the caller may pass its role (``iam:PassRole``), checked for dry runs too.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from sqlalchemy import select
@@ -23,58 +19,22 @@ from sqlalchemy.orm import defer
 
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
-from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, authorization, operation
-from cloudctl.services import ids
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2.compute import controller as ctl
-from cloudctl.services.ec2.compute import instance_types, instance_volumes, keypairs, scheduler
+from cloudctl.services.ec2.compute import (
+    instance_volumes,
+    launch,
+)
 from cloudctl.services.ec2.compute import nodes as nodes_mod
-from cloudctl.services.ec2.compute.dns_names import DnsNames, names_of
+from cloudctl.services.ec2.compute.dns_names import names_of
 from cloudctl.services.ec2.compute.instance_models import Instance
-from cloudctl.services.ec2.compute.instance_view import extractors, instance_shape, state
-from cloudctl.services.ec2.images import images
+from cloudctl.services.ec2.compute.instance_view import extractors, reservation_shape, state
 from cloudctl.services.ec2.network import instance_network
 from cloudctl.services.ec2.shared import resources, tags
 from cloudctl.services.ec2.shared.filters import apply_filters
 from cloudctl.services.paging import paginate
-from nodectl.client import InstanceSpec
-
-USER_DATA_MAX_KB = registry.define(PropertyDef(
-    "cloud.vmstate.user_data_max_size_kb", PropertyType.INTEGER, "16",
-    "Largest user data (decoded) RunInstances accepts, in KiB.", minimum=1, maximum=1024,
-))
-DEFAULT_CMDLINE = "console=ttyS0 root=/dev/vda rootfstype=ext4 panic=-1"
-_round_robin = scheduler.RoundRobinState()
-
-
-def decode_user_data(raw: Any, limit_kb: int) -> str:
-    if not raw:
-        return ""
-    text = str(raw)
-    try:
-        data = base64.b64decode(text, validate=False)
-    except (binascii.Error, ValueError):
-        raise AwsError("Invalid BASE64 encoding of user data.", code="InvalidUserData.Malformed") \
-            from None
-    if len(data) > limit_kb * 1024:
-        raise AwsError(f"User data is limited to {limit_kb * 1024} bytes.",
-                       code="InvalidParameterValue")
-    return text
-
-
-def reservation_shape(rows: list[Instance], tag_map: dict[str, list[dict[str, str]]],
-                      names: DnsNames) -> list[dict[str, Any]]:
-    reservations: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        res = reservations.get(row.reservation_id)
-        if res is None:
-            res = reservations[row.reservation_id] = {
-                "ReservationId": row.reservation_id, "OwnerId": row.owner_id,
-                "Groups": [], "Instances": []}
-        res["Instances"].append(instance_shape(row, tag_map.get(row.instance_id, []), names))
-    return list(reservations.values())
 
 
 class InstancesProvider(Provider):
@@ -101,183 +61,14 @@ class InstancesProvider(Provider):
 
     @operation("RunInstances")
     async def run_instances(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        account = ctx.require_account()
-        credential = ctx.credential
-        min_count, max_count = int(params.get("MinCount", 1)), int(params.get("MaxCount", 1))
-        if min_count < 1 or max_count < min_count:
-            raise AwsError("MinCount must be at least 1 and at most MaxCount",
-                           code="InvalidParameterValue")
-        if not params.get("ImageId"):
-            raise AwsError("The request must contain the parameter ImageId",
-                           code="MissingParameter")
-        token = params.get("ClientToken")
-        tags.check_tag_specifications(params.get("TagSpecifications"),
-                                      ["instance", "volume", "network-interface"])
-        user_data = decode_user_data(params.get("UserData"),
-                                     int(self.cloud.properties.get(USER_DATA_MAX_KB)))
-        type_name = str(params.get("InstanceType")
-                        or self.cloud.properties.get(instance_types.DEFAULT_TYPE))
-        zones = self.cloud.region_zones.get(ctx.region, [])
-        zone = (params.get("Placement") or {}).get("AvailabilityZone")
-        if zone and zone not in zones:
-            raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
-        private_ip = instance_network.requested_private_ip(params, max_count)
-        profile = await self._profile(ctx, account, params.get("IamInstanceProfile"))
-        names = names_of(self.cloud.properties)
-        async with scheduler.placements_of(self.cloud), self.cloud.sessions() as session, \
-                session.begin():
-            await scheduler.lock_placements(session)
-            if token:
-                existing = list((await session.execute(select(Instance).where(
-                    Instance.account_id == account, Instance.region == ctx.region,
-                    Instance.client_token == token).order_by(Instance.launch_index)
-                )).scalars().all())
-                if existing:
-                    tag_map = await tags.tags_for(session, account, ctx.region,
-                                                  [r.instance_id for r in existing])
-                    again = reservation_shape(existing, tag_map, names)
-                    await instance_network.decorate(session, again, names)
-                    return again[0]
-            image = await images.launchable_image(session, account, ctx.region,
-                                                  str(params["ImageId"]))
-            if image.kind != "machine":
-                raise AwsError(f"The image {image.image_id} is a {image.kind} image",
-                               code="InvalidAMIID.Unavailable")
-            kernel_id = params.get("KernelId") or image.kernel_id
-            ramdisk_id = params.get("RamdiskId") or image.ramdisk_id
-            if not kernel_id:
-                raise AwsError(f"The image {image.image_id} names no kernel; pass KernelId.",
-                               code="InvalidParameterValue")
-            kernel = await images.launchable_image(session, account, ctx.region, kernel_id)
-            ramdisk = (await images.launchable_image(session, account, ctx.region, ramdisk_id)
-                       if ramdisk_id else None)
-            itype = await instance_types.get_type(session, type_name)
-            key = None
-            if params.get("KeyName"):
-                key = await keypairs.find_key_pair(session, account, ctx.region,
-                                                   str(params["KeyName"]))
-                if key is None:
-                    raise AwsError(f"The key pair '{params['KeyName']}' does not exist",
-                                   code="InvalidKeyPair.NotFound")
-            group_ids, group_names = await self._groups(session, account, ctx.region, params)
-            timeout = int(self.cloud.properties.get(nodes_mod.HEARTBEAT_TIMEOUT))
-            capacity = await instance_types.capacity_snapshot(
-                session, timeout, float(self.cloud.properties.get(scheduler.CPU_OVERCOMMIT_RATIO)))
-            if not zone:
-                zone = scheduler.choose_zone(capacity, zones, itype.cpu, itype.memory_mib,
-                                             min_count, type_name)
-            placed = scheduler.place(capacity, zone, itype.cpu, itype.memory_mib, min_count,
-                                     max_count, str(self.cloud.properties.get(scheduler.POLICY)),
-                                     _round_robin, type_name)
-            reservation = ids.resource_id("r")
-            now = utcnow()
-            options = params.get("MetadataOptions") or {}
-            ephemeral_mib = 0
-            for mapping in params.get("BlockDeviceMappings") or []:
-                if str(mapping.get("VirtualName") or "").startswith("ephemeral"):
-                    ephemeral_mib = max(ephemeral_mib, 1024)
-            rows = []
-            root_volumes: list[str] = []
-            for index, node in enumerate(placed):
-                iid = ids.resource_id("i")
-                net = await instance_network.launch_nic(session, account, ctx.region, iid, node,
-                                                        private_ip)
-                spec = InstanceSpec(
-                    instance_id=iid, kernel=images.image_artifact(kernel),
-                    image=images.image_artifact(image),
-                    ramdisk=images.image_artifact(ramdisk) if ramdisk else None,
-                    memory_mib=itype.memory_mib, vcpus=itype.cpu,
-                    root_size_mib=None, ephemeral_mib=ephemeral_mib, cmdline=DEFAULT_CMDLINE,
-                    nics=(net.spec,))
-                row = Instance(
-                    instance_id=iid, account_id=account, region=ctx.region,
-                    reservation_id=reservation, owner_id=account,
-                    requester_arn=credential.principal_arn if credential else "",
-                    image_id=image.image_id, kernel_id=kernel.image_id,
-                    ramdisk_id=ramdisk.image_id if ramdisk else None, instance_type=itype.name,
-                    vcpus=itype.cpu, memory_mib=itype.memory_mib,
-                    key_name=key.name if key else None, public_key=key.public_key if key else None,
-                    zone=zone, node=node, state="pending", state_reason_code="pending",
-                    state_reason_message="pending", transition_reason="",
-                    reboot_requested=False, private_ip=net.private_ip, public_ip=net.public_ip,
-                    mac=net.mac,
-                    launch_index=index, launch_time=now, client_token=token,
-                    user_data=user_data, security_group_ids=group_ids,
-                    security_group_names=group_names,
-                    iam_instance_profile=profile,
-                    block_device_mappings=list(params.get("BlockDeviceMappings") or []),
-                    root_device_type=image.root_device_type,
-                    root_device_name=image.root_device_name,
-                    disable_api_termination=bool(params.get("DisableApiTermination")),
-                    shutdown_behavior=str(params.get("InstanceInitiatedShutdownBehavior")
-                                          or "stop"),
-                    http_tokens=str(options.get("HttpTokens") or "optional"),
-                    http_endpoint=str(options.get("HttpEndpoint") or "enabled"),
-                    spec=spec.to_json(), observed_power="", last_error="", updated_at=now)
-                session.add(row)
-                if image.root_device_type == "ebs":  # root volume from the image's snapshot
-                    root_volumes.append((await instance_volumes.add_root_volume(
-                        self.cloud, session, row, image, params)).volume_id)
-                rows.append(row)
-            new_ids = [r.instance_id for r in rows]
-            await tags.apply_tag_specifications(self.cloud, session, account, ctx.region,
-                                                "instance", new_ids,
-                                                params.get("TagSpecifications"))
-            await self._record_groups(session, account, ctx.region, rows)
-            tag_map = await tags.tags_for(session, account, ctx.region, new_ids)
-            answer = reservation_shape(rows, tag_map, names)
-            await instance_network.decorate(session, answer, names)
-        instance_network.notify()
-        instance_volumes.wake_storage(self.cloud, root_volumes)
-        ctl.wake()
-        return answer[0]
+        return await launch.launch(self.cloud, ctx, params)
 
     @authorization("RunInstances")
     async def may_pass_role(self, ctx: RequestContext, params: dict[str, Any]) -> None:
         """A launch with an instance profile needs ``iam:PassRole`` on its role (dry runs
         included): checked before the launch is acted on or DryRun is answered."""
-        await self._profile(ctx, ctx.require_account(), params.get("IamInstanceProfile"))
-
-    async def _profile(self, ctx: RequestContext, account: str,
-                       profile: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The instance profile RunInstances names, once the caller may pass its role."""
-        if not profile:
-            return None
-        from cloudctl.services.iam.api import require_pass_profile_role, resolve_instance_profile
-
-        found = await resolve_instance_profile(self.cloud, account, profile)
-        if found is None:
-            name = profile.get("Name") or profile.get("Arn")
-            raise AwsError(f"Value ({name}) for parameter iamInstanceProfile.name is invalid. "
-                           "Invalid IAM Instance Profile name", code="InvalidParameterValue")
-        await require_pass_profile_role(self.cloud, ctx, account, str(found["Name"]))
-        return found
-
-    async def _groups(self, session: AsyncSession, account: str, region: str,
-                      params: dict[str, Any]) -> tuple[list[str], list[str]]:
-        names = list(params.get("SecurityGroups") or [])
-        group_ids = list(params.get("SecurityGroupIds") or [])
-        try:
-            from cloudctl.services.ec2.network import security_groups
-
-            resolved = await security_groups.resolve_groups_for_launch(
-                session, account, region, names, group_ids)
-            return resolved, await instance_network.group_names(session, resolved)
-        except NotImplementedError:  # the network service is not wired yet: record as asked
-            if not names and not group_ids:
-                names = ["default"]
-            return group_ids + names, [""] * len(group_ids) + names
-
-    async def _record_groups(self, session: AsyncSession, account: str, region: str,
-                             rows: list[Instance]) -> None:
-        try:
-            from cloudctl.services.ec2.network import security_groups
-
-            for row in rows:
-                await security_groups.set_instance_groups(session, account, region,
-                                                          row.instance_id, row.security_group_ids)
-        except NotImplementedError:
-            pass
+        await launch.instance_profile(self.cloud, ctx, ctx.require_account(),
+                                      params.get("IamInstanceProfile"))
 
     async def visible_rows(self, session: AsyncSession, ctx: RequestContext,
                            instance_ids: list[str], verbose: bool = False,
