@@ -27,8 +27,10 @@ def _install(cloud: Cloud) -> None:
         SecurityGroupDescriptionsProvider,
     )
     from cloudctl.services.ec2.network.security_groups import SecurityGroupsProvider
+    from cloudctl.services.ec2.network.view_feed import Ec2ViewFeed
     from cloudctl.services.ec2.shared import arns
     from cloudctl.services.ec2.shared.geography import Ec2GeographyProvider
+    from cloudctl.services.network.feed import add_feed
 
     providers: list[type[Provider]] = [Ec2GeographyProvider, SecurityGroupsProvider,
                                        SecurityGroupDescriptionsProvider, AddressesProvider,
@@ -37,6 +39,7 @@ def _install(cloud: Cloud) -> None:
     for provider_cls in providers:
         cloud.add_provider(provider_cls(cloud))
     arns.install(cloud)  # EC2 resource ARNs and ec2:ResourceTag for IAM policies
+    add_feed(cloud, Ec2ViewFeed())  # security groups and addresses for the network view
 
 
 def _tables() -> Sequence[type[Any]]:

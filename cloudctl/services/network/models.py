@@ -3,7 +3,8 @@
 Owned by the network area (security groups, addresses, NICs, the view
 version and per-host applied versions). Other services reach them only
 through the public functions of `cloudctl.services.ec2.network.security_groups`,
-`cloudctl.services.ec2.network.addresses` and `cloudctl.services.network.nics`.
+`cloudctl.services.ec2.network.addresses` and `cloudctl.services.network.nics`; the
+view's renderer reads the first four through EC2's feed (`feed`).
 """
 
 from __future__ import annotations
