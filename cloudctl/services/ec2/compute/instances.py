@@ -23,10 +23,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, authorization, operation
 from cloudctl.services.authz import is_cloud_admin
 from cloudctl.services.ec2.compute import controller as ctl
-from cloudctl.services.ec2.compute import (
-    instance_volumes,
-    launch,
-)
+from cloudctl.services.ec2.compute import instance_volumes, launch
 from cloudctl.services.ec2.compute import nodes as nodes_mod
 from cloudctl.services.ec2.compute.dns_names import names_of
 from cloudctl.services.ec2.compute.instance_models import Instance
