@@ -29,7 +29,7 @@ from typing import Any
 
 import libvirt
 
-from cloudctl.services.ec2.collector import Sampler, Target
+from cloudctl.services.ec2.compute.collector import Sampler, Target
 from nodectl.agent import start_agent
 from nodectl.domain import Disk, Domain, FileSource, OsBoot
 from nodectl.driver import ImageRef, InstanceSpec

@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("libvirt")
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
 
-from cloudctl.services.ec2 import guest_metrics as gm  # noqa: E402
-from cloudctl.services.ec2.collector import Batch, Sampler, Target  # noqa: E402
+from cloudctl.services.ec2.compute import guest_metrics as gm  # noqa: E402
+from cloudctl.services.ec2.compute.collector import Batch, Sampler, Target  # noqa: E402
 from nodectl.domain import Disk, FileSource, Nic  # noqa: E402
 from nodectl.driver import ImageRef, InstanceSpec  # noqa: E402
 from nodectl.driver.fake import FakeDriver, GuestLoad  # noqa: E402
