@@ -9,7 +9,8 @@ the caller's session where they read within its transaction.
   ``resolve_instance_profile``, ``forget_instance_credentials``,
   ``instance_profile_credentials`` (the metadata service's iam/ tree);
 - bundles: ``active_signing_certificates``;
-- policy documents: ``validate_policy`` and ``PolicyError`` (S3 bucket policies).
+- policy documents: ``validate_policy`` and ``PolicyError`` (S3 bucket policies);
+- server certificates: ``server_certificate`` (ELB's HTTPS and SSL listeners).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.auth.secrets import SecretBox
 from cloudctl.services.iam.bootstrap import ensure_account, find_account
 from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 from cloudctl.services.iam.instance_credentials import forget as forget_instance_credentials
@@ -26,7 +28,7 @@ from cloudctl.services.iam.instance_credentials import (
     instance_profile_credentials,
     resolve_instance_profile,
 )
-from cloudctl.services.iam.models import Account
+from cloudctl.services.iam.models import Account, ServerCertificate
 from cloudctl.services.iam.passrole import require_pass_profile_role, require_pass_role
 from cloudctl.services.iam.policy import PolicyError, validate_policy
 from cloudctl.services.iam.signing import active_signing_certificates
@@ -34,6 +36,7 @@ from cloudctl.services.iam.signing import active_signing_certificates
 __all__ = [
     "CLOUD_ADMIN_ACCOUNT",
     "AccountIdentity",
+    "ServerCertificatePem",
     "PolicyError",
     "account_by_canonical_id",
     "account_by_email",
@@ -46,6 +49,7 @@ __all__ = [
     "require_pass_profile_role",
     "require_pass_role",
     "resolve_instance_profile",
+    "server_certificate",
     "validate_policy",
 ]
 
@@ -90,3 +94,31 @@ async def account_by_email(session: AsyncSession, email: str) -> AccountIdentity
     row = (await session.execute(select(Account).where(Account.email == email))
            ).scalars().first()
     return _identity(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class ServerCertificatePem:
+    """A server certificate as a TLS terminator needs it (the key in clear)."""
+
+    arn: str
+    body: str
+    chain: str
+    private_key: str
+
+
+async def server_certificate(session: AsyncSession, secrets: SecretBox, account_id: str,
+                             arn: str) -> ServerCertificatePem | None:
+    """The account's server certificate named by ``arn`` (``arn:aws:iam::<account>:
+    server-certificate/<path><name>``), or None when it names none of the account's."""
+    prefix = f"arn:aws:iam::{account_id}:server-certificate/"
+    if not arn.startswith(prefix):
+        return None
+    rest = arn[len(prefix) - 1:]
+    path, _, name = rest.rpartition("/")
+    row = (await session.execute(select(ServerCertificate).where(
+        ServerCertificate.account_id == account_id,
+        ServerCertificate.name_lower == name.lower()))).scalar_one_or_none()
+    if row is None or row.name != name or row.path != path + "/":
+        return None
+    return ServerCertificatePem(arn, row.body, row.chain or "",
+                                secrets.open(row.private_key_sealed))

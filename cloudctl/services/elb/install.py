@@ -1,0 +1,32 @@
+"""Installs ELB into a cloud process (its ``ServiceSpec`` install): the providers and
+how its operations name their resources for IAM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudctl.server.cloud import Cloud
+from cloudctl.server.context import RequestContext
+
+
+def resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
+    from cloudctl.services.elb.common import lb_arn
+
+    account = ctx.account_id or ""
+    names = [str(n) for n in params.get("LoadBalancerNames") or []]
+    if params.get("LoadBalancerName"):
+        names.append(str(params["LoadBalancerName"]))
+    return [lb_arn(ctx.region, account, n) for n in names]
+
+
+def install(cloud: Cloud) -> None:
+    from cloudctl.services import authz
+    from cloudctl.services.elb.instances import InstancesProvider
+    from cloudctl.services.elb.loadbalancers import LoadBalancersProvider
+    from cloudctl.services.elb.policies import PoliciesProvider
+    from cloudctl.services.elb.tags import TagsProvider
+
+    authz.declare("elb", resources)
+    for provider_cls in (LoadBalancersProvider, InstancesProvider, PoliciesProvider,
+                         TagsProvider):
+        cloud.add_provider(provider_cls(cloud))
