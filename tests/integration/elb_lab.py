@@ -7,7 +7,6 @@ Everything lives in namespaces the lab creates and removes; processes are ours (
 from __future__ import annotations
 
 import http.client
-
 import secrets
 import subprocess
 import sys
