@@ -48,7 +48,7 @@ class ElbLab:
     """10.77.0.0/24 on a bridge in the uplink namespace: back-ends .21.., the client
     .100, load balancers where the test puts them."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, client: str = "10.77.0.100/24") -> None:
         self.tag = secrets.token_hex(3)
         self.work = work
         self.uplink = f"elbt-up-{self.tag}"
@@ -61,7 +61,7 @@ class ElbLab:
         ip("-n", self.uplink, "link", "add", self.bridge, "type", "bridge")
         ip("-n", self.uplink, "link", "set", self.bridge, "up")
         ip("-n", self.uplink, "link", "set", "lo", "up")
-        self._plug(self.client, "10.77.0.100/24", "c")
+        self._plug(self.client, client, "c")
 
     def _add_ns(self, ns: str) -> None:
         ip("netns", "add", ns)
@@ -77,9 +77,10 @@ class ElbLab:
         ip("-n", ns, "link", "set", "eth0", "up")
         ip("-n", ns, "addr", "add", cidr, "dev", "eth0")
 
-    def add_backend(self, name: str, index: int, port: int = 8080) -> str:
-        address = f"10.77.0.{20 + index}"
-        self._plug(f"elbt-b{index}-{self.tag}", f"{address}/24", f"b{index}")
+    def add_backend(self, name: str, index: int, port: int = 8080,
+                    address: str | None = None, prefix_len: int = 24) -> str:
+        address = address or f"10.77.0.{20 + index}"
+        self._plug(f"elbt-b{index}-{self.tag}", f"{address}/{prefix_len}", f"b{index}")
         self.addresses[name] = address
         self.start_backend(name, index, port)
         return address

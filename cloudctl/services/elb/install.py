@@ -21,11 +21,16 @@ def resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
 
 def install(cloud: Cloud) -> None:
     from cloudctl.services import authz
+    from cloudctl.services.elb.dataplane import CONTROLLER, DataPlaneController, PlaneHealth
+    from cloudctl.services.elb.health import set_source
     from cloudctl.services.elb.instances import InstancesProvider
     from cloudctl.services.elb.loadbalancers import LoadBalancersProvider
     from cloudctl.services.elb.policies import PoliciesProvider
     from cloudctl.services.elb.tags import TagsProvider
 
+    cloud.runtime[CONTROLLER] = DataPlaneController(
+        cloud, leader=lambda: cloud.worker_index == 0)
+    set_source(cloud, PlaneHealth(cloud))
     authz.declare("elb", resources)
     for provider_cls in (LoadBalancersProvider, InstancesProvider, PoliciesProvider,
                          TagsProvider):

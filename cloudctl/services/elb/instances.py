@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.server.context import RequestContext
-from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.server.providers import Result, operation
 from cloudctl.services.elb import common, health
+from cloudctl.services.elb.base import ElbProvider
 from cloudctl.services.elb.common import InvalidInstance, ValidationError
 from cloudctl.services.elb.models import ElbLoadBalancer
 
@@ -57,7 +58,7 @@ def deregister(lb: ElbLoadBalancer, ids: list[str]) -> None:
     common.touch(lb)
 
 
-class InstancesProvider(Provider):
+class InstancesProvider(ElbProvider):
     service = "elb"
 
     @operation("RegisterInstancesWithLoadBalancer")

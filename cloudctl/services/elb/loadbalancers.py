@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from cloudctl.db.base import utcnow
 from cloudctl.server.context import RequestContext
-from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.server.providers import Result, operation
 from cloudctl.services.elb import common
+from cloudctl.services.elb import properties as props
+from cloudctl.services.elb.base import ElbProvider
 from cloudctl.services.elb.common import (
     CertificateNotFound,
     DuplicateListener,
@@ -88,8 +90,20 @@ def check_health_check(raw: dict[str, Any]) -> dict[str, Any]:
     return {"Target": norm, **values}
 
 
-class LoadBalancersProvider(Provider):
+class LoadBalancersProvider(ElbProvider):
     service = "elb"
+
+    async def start(self) -> None:
+        """Start the data plane controller (it acts only on the leader)."""
+        from cloudctl.services.elb.dataplane import CONTROLLER
+
+        controller = self.cloud.runtime[CONTROLLER]
+
+        async def changed(name: str, value: Any) -> None:
+            controller.resync_now()
+
+        self.cloud.properties.on_change(props.DATAPLANE.name, changed)
+        self.cloud.spawn(controller.run(), "elb-dataplane")
 
     async def _certificate(self, session: Any, account: str, arn: str) -> None:
         from cloudctl.services.iam.api import server_certificate

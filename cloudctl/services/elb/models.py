@@ -23,6 +23,7 @@ class ElbLoadBalancer(RegionalMixin, Base):
     lb_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(32))
     scheme: Mapped[str] = mapped_column(String(16), default="internet-facing")
+    address: Mapped[str | None] = mapped_column(String(45), nullable=True)  # data plane
     zones: Mapped[list[str]] = mapped_column(JSON, default=list)
     subnets: Mapped[list[str]] = mapped_column(JSON, default=list)
     security_groups: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from cloudctl.server.context import RequestContext
-from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.server.providers import Result, operation
 from cloudctl.services.elb import common
+from cloudctl.services.elb.base import ElbProvider
 from cloudctl.services.elb.common import (
     DuplicatePolicyName,
     InvalidConfigurationRequest,
@@ -76,7 +77,7 @@ def _policy_name(value: Any) -> str:
     return name
 
 
-class PoliciesProvider(Provider):
+class PoliciesProvider(ElbProvider):
     service = "elb"
 
     async def _add(self, ctx: RequestContext, lb_name: Any, name: str, type_name: str,

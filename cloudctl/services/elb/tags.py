@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from cloudctl.server.context import RequestContext
-from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.server.providers import Result, operation
 from cloudctl.services.elb import common
+from cloudctl.services.elb.base import ElbProvider
 from cloudctl.services.elb.common import DuplicateTagKeys, TooManyTags, ValidationError
 
 MAX_TAGS = 10
@@ -38,7 +39,7 @@ def _names(params: dict[str, Any]) -> list[str]:
     return names
 
 
-class TagsProvider(Provider):
+class TagsProvider(ElbProvider):
     service = "elb"
 
     @operation("AddTags")

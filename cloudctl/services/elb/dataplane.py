@@ -1,0 +1,180 @@
+"""Drives the data plane: from the load balancers recorded by the API (and what EC2
+and IAM say of their instances and certificates, through their public apis) to netd's
+`LbPlane` specs, applied by a reconciler on the leader; and the `HealthSource` every
+API worker reads DescribeInstanceHealth from (haproxy's runtime API, via netd).
+
+One key (``all``): the plane's reconcile is mark-and-sweep over every load balancer,
+so a deleted one is removed with its namespace and haproxy. Runs again every
+``loadbalancing.supervise_interval_sec`` (a killed haproxy comes back) and when an API
+call wakes it."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
+from cloudctl.server.runtime import RuntimeKey
+from cloudctl.services.elb import properties as props
+from cloudctl.services.elb.health import BackendHealth
+from cloudctl.services.elb.models import ElbLoadBalancer
+from netd.lb import LbPlane
+from netd.lbspec import Backend, HealthCheck, LbSpec, Listener
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from cloudctl.server.cloud import Cloud
+
+CONTROLLER = RuntimeKey["DataPlaneController"]("elb.dataplane")
+
+
+def settings(cloud: Cloud) -> dict[str, Any]:
+    value = cloud.properties.get(props.DATAPLANE)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def plane_of(cloud: Cloud, conf: dict[str, Any]) -> LbPlane:
+    state = conf.get("state_dir") or str(cloud.settings.run_dir / "netd-elb")
+    return LbPlane(Path(state))
+
+
+def _policy(lb: ElbLoadBalancer, name: str) -> dict[str, Any] | None:
+    return next((p for p in lb.policies if p["PolicyName"] == name), None)
+
+
+def _attr(policy: dict[str, Any], name: str) -> str | None:
+    for attr in policy.get("PolicyAttributeDescriptions") or []:
+        if attr.get("AttributeName") == name:
+            return str(attr.get("AttributeValue"))
+    return None
+
+
+async def _listener(session: AsyncSession, cloud: Cloud, lb: ElbLoadBalancer,
+                    raw: dict[str, Any]) -> Listener:
+    from cloudctl.services.iam.api import server_certificate
+
+    pem = None
+    if raw.get("SSLCertificateId"):
+        cert = await server_certificate(session, cloud.secrets, lb.account_id,
+                                        str(raw["SSLCertificateId"]))
+        if cert is not None:
+            pem = "\n".join(p.strip() for p in (cert.body, cert.chain, cert.private_key)
+                            if p.strip()) + "\n"
+    lb_cookie: int | None = None
+    app_cookie: str | None = None
+    for name in raw.get("PolicyNames") or []:
+        policy = _policy(lb, name)
+        if policy is None:
+            continue
+        if policy["PolicyTypeName"] == "LBCookieStickinessPolicyType":
+            lb_cookie = int(_attr(policy, "CookieExpirationPeriod") or 0)
+        elif policy["PolicyTypeName"] == "AppCookieStickinessPolicyType":
+            app_cookie = _attr(policy, "CookieName")
+    proxy = False
+    for name in (lb.backend_policies or {}).get(str(raw["InstancePort"]), []):
+        policy = _policy(lb, name)
+        if policy and policy["PolicyTypeName"] == "ProxyProtocolPolicyType":
+            proxy = (_attr(policy, "ProxyProtocol") or "").lower() == "true"
+    return Listener(str(raw["Protocol"]), int(raw["LoadBalancerPort"]),
+                    str(raw["InstanceProtocol"]), int(raw["InstancePort"]),
+                    certificate=pem, lb_cookie=lb_cookie, app_cookie=app_cookie,
+                    proxy_protocol=proxy)
+
+
+def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
+    for host in pool.hosts():
+        if str(host) not in used:
+            return str(host)
+    raise RuntimeError(f"no free load balancer address in {pool}")
+
+
+async def desired_specs(cloud: Cloud, conf: dict[str, Any]) -> list[LbSpec]:
+    """Every load balancer as netd runs it (addresses allocated and recorded)."""
+    from cloudctl.services.ec2.api import instance_facts
+
+    pool = ipaddress.IPv4Network(conf["addresses"])
+    prefix = int(conf.get("prefix_len") or 24)
+    specs = []
+    async with cloud.sessions() as session, session.begin():
+        rows = (await session.execute(select(ElbLoadBalancer).order_by(
+            ElbLoadBalancer.created_at))).scalars().all()
+        used = {r.address for r in rows if r.address and ipaddress.IPv4Address(
+            r.address) in pool}
+        for lb in rows:
+            if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
+                lb.address = _allocate(pool, used)
+                used.add(lb.address)
+            facts = await instance_facts(session, lb.account_id, lb.region,
+                                         list(lb.instances))
+            backends = tuple(Backend(i, str(facts[i].private_ip)) for i in lb.instances
+                             if i in facts and facts[i].state == "running"
+                             and facts[i].private_ip)
+            hc = lb.health_check
+            drain = lb.attributes.get("ConnectionDraining") or {}
+            idle = (lb.attributes.get("ConnectionSettings") or {}).get("IdleTimeout", 60)
+            specs.append(LbSpec(
+                lb_id=lb.lb_id, address=f"{lb.address}/{prefix}",
+                uplink_netns=str(conf["uplink_netns"]),
+                uplink_bridge=str(conf["uplink_bridge"]), gateway=conf.get("gateway"),
+                listeners=tuple([await _listener(session, cloud, lb, raw)
+                                 for raw in lb.listeners]),
+                backends=backends,
+                health=HealthCheck(str(hc["Target"]), int(hc["Interval"]),
+                                   int(hc["Timeout"]), int(hc["UnhealthyThreshold"]),
+                                   int(hc["HealthyThreshold"])),
+                drain_timeout=int(drain.get("Timeout", 300)) if drain.get("Enabled") else 0,
+                idle_timeout=int(idle)))
+    return specs
+
+
+class DataPlaneController(Reconciler):
+    name = "elb-dataplane"
+
+    def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader) -> None:
+        super().__init__(leader=leader)
+        self.cloud = cloud
+
+    def interval(self) -> float:
+        return float(self.cloud.properties.get(props.SUPERVISE_INTERVAL))
+
+    async def list_keys(self) -> list[str]:
+        return ["all"] if settings(self.cloud) else []
+
+    async def sync(self, key: str) -> None:
+        conf = settings(self.cloud)
+        if not conf:
+            return
+        specs = await desired_specs(self.cloud, conf)
+        await asyncio.to_thread(plane_of(self.cloud, conf).reconcile, specs)
+
+
+class PlaneHealth:
+    """The ``HealthSource`` of one API worker: haproxy's checks, read through netd."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self._planes: dict[str, LbPlane] = {}
+
+    def backends(self, lb_id: str) -> dict[str, BackendHealth] | None:
+        conf = settings(self.cloud)
+        if not conf:
+            return None
+        key = str(conf.get("state_dir") or "")
+        plane = self._planes.get(key)
+        if plane is None:
+            plane = self._planes[key] = plane_of(self.cloud, conf)
+        found = plane.health(lb_id)
+        if found is None:
+            return None
+        return {k: BackendHealth(v.up, v.ever_up) for k, v in found.items()}
+
+
+def wake(cloud: Cloud) -> None:
+    controller = cloud.runtime.get(CONTROLLER)
+    if controller is not None:
+        controller.wake("all")

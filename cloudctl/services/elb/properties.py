@@ -1,0 +1,41 @@
+"""ELB's properties: where the data plane runs (``loadbalancing.dataplane``) and how
+often it is supervised."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from cloudctl.properties.registry import PropertyDef, PropertyError, PropertyType, registry
+
+_KEYS = {"uplink_netns", "uplink_bridge", "addresses", "prefix_len", "gateway", "state_dir"}
+
+
+def _check(value: Any) -> None:
+    if value in (None, {}):
+        return
+    if not isinstance(value, dict) or set(value) - _KEYS:
+        raise PropertyError(f"loadbalancing.dataplane: a JSON object with keys "
+                            f"{sorted(_KEYS)}")
+    for key in ("uplink_netns", "uplink_bridge", "addresses"):
+        if not isinstance(value.get(key), str):
+            raise PropertyError(f"loadbalancing.dataplane: '{key}' is required")
+    try:
+        ipaddress.IPv4Network(value["addresses"])
+    except ValueError as exc:
+        raise PropertyError(f"loadbalancing.dataplane: addresses: {exc}") from None
+
+
+DATAPLANE = registry.define(PropertyDef(
+    "loadbalancing.dataplane", PropertyType.JSON, "{}",
+    "Where load balancers run: {uplink_netns, uplink_bridge (the bridge their namespaces "
+    "attach to, e.g. br-cloud of a host), addresses (CIDR pool of their addresses), "
+    "prefix_len (of the uplink subnet, default 24), gateway, state_dir}. Empty: no data "
+    "plane (instances stay OutOfService).",
+    validator=_check,
+))
+SUPERVISE_INTERVAL = registry.define(PropertyDef(
+    "loadbalancing.supervise_interval_sec", PropertyType.INTEGER, "5",
+    "Seconds between passes of the data plane supervisor (restarts a dead haproxy).",
+    minimum=1, maximum=300,
+))

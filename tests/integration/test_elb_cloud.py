@@ -1,0 +1,121 @@
+"""ELB end to end through the API: boto3 and the AWS CLI against a live cloud whose
+data plane (`loadbalancing.dataplane`) attaches load balancers to a lab bridge where
+each registered instance's private address is served by an HTTP server in its own
+namespace. DescribeInstanceHealth comes from haproxy: OutOfService first, InService
+after HealthyThreshold passes (the boto3 waiters), OutOfService when the server stops;
+traffic from an outside namespace alternates; deleting the load balancer leaves no
+namespace or process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netd import netns
+from tests.api.test_compute_instances import register_image_set
+from tests.integration.elb_lab import ElbLab, wait_for
+from tests.support import LiveCloud
+
+pytestmark = pytest.mark.integration
+
+if os.geteuid() != 0 or shutil.which("haproxy") is None:
+    pytest.fail("needs root and haproxy: run scripts/install-deps.sh", pytrace=False)
+
+
+@pytest.fixture
+def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, ElbLab]]:
+    with ElbLab(tmp_path, client="10.111.255.100/16") as lab:
+        conf = {"uplink_netns": lab.uplink, "uplink_bridge": lab.bridge,
+                "addresses": "10.111.255.8/29", "prefix_len": 16,
+                "state_dir": str(tmp_path / "netd")}
+        sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1")
+        sqlite_cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
+        try:
+            yield sqlite_cloud, lab
+        finally:
+            sqlite_cloud.cli("property", "set", "loadbalancing.dataplane={}")
+            sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=5")
+
+
+def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
+                                                tmp_path: Path) -> None:
+    cloud, lab = plane
+    elb, ec2 = cloud.client("elb"), cloud.client("ec2")
+    images = register_image_set(cloud, tmp_path)
+    ids = [i["InstanceId"] for i in ec2.run_instances(
+        ImageId=images["emi"], MinCount=2, MaxCount=2)["Instances"]]
+
+    def running() -> dict[str, str]:
+        found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        insts = [i for r in found for i in r["Instances"]]
+        ok = all(i["State"]["Name"] == "running" and i.get("PrivateIpAddress")
+                 for i in insts)
+        return {i["InstanceId"]: i["PrivateIpAddress"] for i in insts} if ok else {}
+
+    addresses = wait_for(running, 30)
+    assert addresses
+    for n, iid in enumerate(ids, start=1):
+        lab.add_backend(iid, n, port=8080, address=addresses[iid], prefix_len=16)
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    elb.create_load_balancer(LoadBalancerName=name, AvailabilityZones=[zone], Listeners=[
+        {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}])
+    elb.configure_health_check(LoadBalancerName=name, HealthCheck={
+        "Target": "HTTP:8080/health", "Interval": 5, "Timeout": 2,
+        "UnhealthyThreshold": 2, "HealthyThreshold": 2})
+    t0 = time.monotonic()
+    elb.register_instances_with_load_balancer(LoadBalancerName=name,
+                                              Instances=[{"InstanceId": i} for i in ids])
+    first = elb.describe_instance_health(LoadBalancerName=name)["InstanceStates"]
+    assert {s["State"] for s in first} == {"OutOfService"}
+    elb.get_waiter("instance_in_service").wait(
+        LoadBalancerName=name, Instances=[{"InstanceId": i} for i in ids],
+        WaiterConfig={"Delay": 1, "MaxAttempts": 40})
+    assert time.monotonic() - t0 >= 2 * 1  # at least HealthyThreshold passes
+    lb_id = elb.describe_load_balancers(LoadBalancerNames=[name])[
+        "LoadBalancerDescriptions"][0]["DNSName"].split(".")[0].rsplit("-", 1)[1]
+    address = _address(lab, lb_id)
+    served = [lab.get(address, 80)[1].split()[0] for _ in range(4)]
+    assert set(served) == set(ids) and served[0] != served[1]
+
+    lab.stop_backend(ids[0])
+
+    def out_of_service() -> bool:
+        states = elb.describe_instance_health(LoadBalancerName=name)["InstanceStates"]
+        mine = {s["InstanceId"]: s for s in states}
+        return bool(mine[ids[0]]["State"] == "OutOfService"
+                    and mine[ids[0]]["ReasonCode"] == "Instance")
+
+    assert wait_for(out_of_service, 5 * 2 + 5)
+    elb.get_waiter("any_instance_in_service").wait(LoadBalancerName=name,
+                                                   WaiterConfig={"Delay": 1,
+                                                                 "MaxAttempts": 5})
+    assert {lab.get(address, 80)[1].split()[0] for _ in range(3)} == {ids[1]}
+
+    cli = json.loads(cloud.aws("elb", "describe-instance-health", "--load-balancer-name",
+                               name).stdout)
+    assert {s["InstanceId"] for s in cli["InstanceStates"]} == set(ids)
+    elb.delete_load_balancer(LoadBalancerName=name)
+    assert wait_for(lambda: not netns.exists(f"elb-{lb_id}"), 10)
+    ec2.terminate_instances(InstanceIds=ids)
+
+
+def _address(lab: ElbLab, lb_id: str) -> str:
+    def find() -> str | None:
+        if not netns.exists(f"elb-{lb_id}"):
+            return None
+        out = subprocess.run(["ip", "-n", f"elb-{lb_id}", "-4", "-o", "addr", "show", "dev",
+                              "eth0"], capture_output=True, text=True).stdout.split()
+        return out[3].split("/")[0] if len(out) > 3 else None
+
+    found = wait_for(find, 10)
+    assert found, "the load balancer's namespace has no address"
+    return str(found)
