@@ -25,6 +25,7 @@ from tests.integration.elb_lab import ElbLab, wait_for
 from tests.support import LiveCloud
 
 pytestmark = pytest.mark.integration
+DNS = "10.111.255.53"
 
 if os.geteuid() != 0 or shutil.which("haproxy") is None:
     pytest.fail("needs root and haproxy: run scripts/install-deps.sh", pytrace=False)
@@ -36,11 +37,19 @@ def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, 
         conf = {"uplink_netns": lab.uplink, "uplink_bridge": lab.bridge,
                 "addresses": "10.111.255.8/29", "prefix_len": 16,
                 "state_dir": str(tmp_path / "netd")}
+        subprocess.run(["ip", "-n", lab.uplink, "addr", "add", f"{DNS}/16", "dev",
+                        lab.bridge], check=True)
+        sqlite_cloud.cli("property", "set", f"cloud.dns.netns={lab.uplink}")
+        sqlite_cloud.cli("property", "set", f"cloud.dns.listen_address={DNS}")
         sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1")
         sqlite_cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
         try:
             yield sqlite_cloud, lab
         finally:
+            sqlite_cloud.cli("property", "set", "cloud.dns.netns=")
+            sqlite_cloud.cli("property", "set", "cloud.dns.listen_address=")
+            pidfile = tmp_path / "netd" / "dns" / "dnsmasq.pid"
+            assert wait_for(lambda: not pidfile.exists(), 10), "the resolver still runs"
             sqlite_cloud.cli("property", "set", "loadbalancing.dataplane={}")
             sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=5")
 
@@ -83,6 +92,11 @@ def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
     lb_id = elb.describe_load_balancers(LoadBalancerNames=[name])[
         "LoadBalancerDescriptions"][0]["DNSName"].split(".")[0].rsplit("-", 1)[1]
     address = _address(lab, lb_id)
+    dns_name = elb.describe_load_balancers(LoadBalancerNames=[name])[
+        "LoadBalancerDescriptions"][0]["DNSName"]
+    dig = subprocess.run(["ip", "netns", "exec", lab.client, "dig", "+short", "+time=2",
+                          f"@{DNS}", dns_name], capture_output=True, text=True)
+    assert dig.stdout.split() == [address], dig
     served = [lab.get(address, 80)[1].split()[0] for _ in range(4)]
     assert set(served) == set(ids) and served[0] != served[1]
 

@@ -20,8 +20,10 @@ from sqlalchemy import select
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.elb import properties as props
+from cloudctl.services.elb.common import dns_name
 from cloudctl.services.elb.health import BackendHealth
 from cloudctl.services.elb.models import ElbLoadBalancer
+from netd.dns import DnsServer
 from netd.lb import LbPlane
 from netd.lbspec import Backend, HealthCheck, LbSpec, Listener
 
@@ -93,13 +95,16 @@ def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
     raise RuntimeError(f"no free load balancer address in {pool}")
 
 
-async def desired_specs(cloud: Cloud, conf: dict[str, Any]) -> list[LbSpec]:
-    """Every load balancer as netd runs it (addresses allocated and recorded)."""
+async def desired_specs(cloud: Cloud,
+                        conf: dict[str, Any]) -> tuple[list[LbSpec], dict[str, str]]:
+    """Every load balancer as netd runs it (addresses allocated and recorded), and the
+    DNS records of their names."""
     from cloudctl.services.ec2.api import instance_facts
 
     pool = ipaddress.IPv4Network(conf["addresses"])
     prefix = int(conf.get("prefix_len") or 24)
     specs = []
+    records: dict[str, str] = {}
     async with cloud.sessions() as session, session.begin():
         rows = (await session.execute(select(ElbLoadBalancer).order_by(
             ElbLoadBalancer.created_at))).scalars().all()
@@ -109,6 +114,7 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]) -> list[LbSpec]:
             if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
                 lb.address = _allocate(pool, used)
                 used.add(lb.address)
+            records[dns_name(cloud, lb)] = lb.address
             facts = await instance_facts(session, lb.account_id, lb.region,
                                          list(lb.instances))
             backends = tuple(Backend(i, str(facts[i].private_ip)) for i in lb.instances
@@ -129,7 +135,7 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]) -> list[LbSpec]:
                                    int(hc["HealthyThreshold"])),
                 drain_timeout=int(drain.get("Timeout", 300)) if drain.get("Enabled") else 0,
                 idle_timeout=int(idle)))
-    return specs
+    return specs, records
 
 
 class DataPlaneController(Reconciler):
@@ -149,8 +155,19 @@ class DataPlaneController(Reconciler):
         conf = settings(self.cloud)
         if not conf:
             return
-        specs = await desired_specs(self.cloud, conf)
-        await asyncio.to_thread(plane_of(self.cloud, conf).reconcile, specs)
+        specs, records = await desired_specs(self.cloud, conf)
+        plane = plane_of(self.cloud, conf)
+        await asyncio.to_thread(plane.reconcile, specs)
+        await asyncio.to_thread(self._dns, plane.root.parent, records)
+
+    def _dns(self, state_dir: Path, records: dict[str, str]) -> None:
+        ns = str(self.cloud.properties.get(props.DNS_NETNS) or "")
+        address = str(self.cloud.properties.get(props.DNS_LISTEN) or "")
+        server = DnsServer(state_dir)
+        if ns and address:
+            server.apply(ns, address, records)
+        else:
+            server.stop()
 
 
 class PlaneHealth:

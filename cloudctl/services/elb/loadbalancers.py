@@ -102,7 +102,8 @@ class LoadBalancersProvider(ElbProvider):
         async def changed(name: str, value: Any) -> None:
             controller.resync_now()
 
-        self.cloud.properties.on_change(props.DATAPLANE.name, changed)
+        for prop in (props.DATAPLANE, props.DNS_NETNS, props.DNS_LISTEN):
+            self.cloud.properties.on_change(prop.name, changed)
         self.cloud.spawn(controller.run(), "elb-dataplane")
 
     async def _certificate(self, session: Any, account: str, arn: str) -> None:

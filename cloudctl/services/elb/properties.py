@@ -39,3 +39,12 @@ SUPERVISE_INTERVAL = registry.define(PropertyDef(
     "Seconds between passes of the data plane supervisor (restarts a dead haproxy).",
     minimum=1, maximum=300,
 ))
+DNS_NETNS = registry.define(PropertyDef(
+    "cloud.dns.netns", PropertyType.STRING, "",
+    "The network namespace the cloud's DNS resolver (dnsmasq) runs in; empty: no "
+    "resolver. It answers for load balancer names (<name>-<id>.<region>.elb.<domain>).",
+))
+DNS_LISTEN = registry.define(PropertyDef(
+    "cloud.dns.listen_address", PropertyType.STRING, "",
+    "The address (in cloud.dns.netns) the cloud's DNS resolver listens on (port 53).",
+))
