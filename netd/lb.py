@@ -246,6 +246,21 @@ class LbPlane:
                     except ProcessLookupError:
                         pass
 
+    def stats(self, lb_id: str) -> list[dict[str, str]] | None:
+        """Every row of haproxy's `show stat` (frontends, backends, servers), or None
+        when no haproxy of ours serves ``lb_id``."""
+        if self._master(lb_id) is None:
+            return None
+        try:
+            out = runtime_command(self.dir_of(lb_id) / "stats.sock", "show stat")
+        except OSError:
+            return None
+        lines = out.splitlines()
+        if not lines or not lines[0].startswith("# "):
+            return None
+        cols = lines[0][2:].split(",")
+        return [dict(zip(cols, line.split(","), strict=False)) for line in lines[1:] if line]
+
     # health, from haproxy itself
     def health(self, lb_id: str) -> dict[str, Health] | None:
         sock = self.dir_of(lb_id) / "stats.sock"

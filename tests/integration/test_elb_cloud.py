@@ -15,6 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, 
         sqlite_cloud.cli("property", "set", f"cloud.dns.netns={lab.uplink}")
         sqlite_cloud.cli("property", "set", f"cloud.dns.listen_address={DNS}")
         sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1")
+        sqlite_cloud.cli("property", "set", "loadbalancing.metrics_interval_sec=1")
         sqlite_cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
         try:
             yield sqlite_cloud, lab
@@ -52,6 +54,7 @@ def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, 
             assert wait_for(lambda: not pidfile.exists(), 10), "the resolver still runs"
             sqlite_cloud.cli("property", "set", "loadbalancing.dataplane={}")
             sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=5")
+            sqlite_cloud.cli("property", "set", "loadbalancing.metrics_interval_sec=60")
 
 
 def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
@@ -113,6 +116,23 @@ def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
                                                    WaiterConfig={"Delay": 1,
                                                                  "MaxAttempts": 5})
     assert {lab.get(address, 80)[1].split()[0] for _ in range(3)} == {ids[1]}
+
+    cw = cloud.client("cloudwatch")
+
+    def metric(metric_name: str, stat: str) -> float:
+        now = datetime.now(UTC)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/ELB", MetricName=metric_name, StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1), Period=60, Statistics=[stat],
+            Dimensions=[{"Name": "LoadBalancerName", "Value": name}])["Datapoints"]
+        return float(sum(p[stat] for p in points)) if stat == "Sum" else float(
+            max((p[stat] for p in points), default=-1))
+
+    assert wait_for(lambda: metric("RequestCount", "Sum") >= 7, 15), metric(
+        "RequestCount", "Sum")
+    assert metric("HTTPCode_Backend_2XX", "Sum") >= 7
+    assert wait_for(lambda: metric("UnHealthyHostCount", "Maximum") >= 1, 10)
+    assert metric("HealthyHostCount", "Maximum") >= 1
 
     cli = json.loads(cloud.aws("elb", "describe-instance-health", "--load-balancer-name",
                                name).stdout)

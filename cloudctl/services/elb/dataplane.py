@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.elb import properties as props
 from cloudctl.services.elb.common import dns_name
 from cloudctl.services.elb.health import BackendHealth
+from cloudctl.services.elb.metrics import Sampler
 from cloudctl.services.elb.models import ElbLoadBalancer
 from netd.dns import DnsServer
 from netd.lb import LbPlane
@@ -144,21 +146,46 @@ class DataPlaneController(Reconciler):
     def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader) -> None:
         super().__init__(leader=leader)
         self.cloud = cloud
+        self.sampler = Sampler()
+        self._sampled = 0.0
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(props.SUPERVISE_INTERVAL))
 
     async def list_keys(self) -> list[str]:
-        return ["all"] if settings(self.cloud) else []
+        return ["all", "metrics"] if settings(self.cloud) else []
 
     async def sync(self, key: str) -> None:
         conf = settings(self.cloud)
         if not conf:
             return
+        if key == "metrics":
+            await self._metrics(conf)
+            return
         specs, records = await desired_specs(self.cloud, conf)
         plane = plane_of(self.cloud, conf)
         await asyncio.to_thread(plane.reconcile, specs)
         await asyncio.to_thread(self._dns, plane.root.parent, records)
+
+    async def _metrics(self, conf: dict[str, Any]) -> None:
+        from cloudctl.services.cloudwatch.api import publish
+
+        now = time.monotonic()
+        if now - self._sampled < float(self.cloud.properties.get(props.METRICS_INTERVAL)):
+            return
+        self._sampled = now
+        plane = plane_of(self.cloud, conf)
+        async with self.cloud.sessions() as session:
+            rows = (await session.execute(select(
+                ElbLoadBalancer.lb_id, ElbLoadBalancer.name, ElbLoadBalancer.account_id,
+                ElbLoadBalancer.region))).all()
+        for lb_id, name, account, region in rows:
+            stats = await asyncio.to_thread(plane.stats, lb_id)
+            if stats is None:
+                continue
+            data = self.sampler.sample(lb_id, name, stats)
+            if data:
+                await publish(self.cloud, account, region, data)
 
     def _dns(self, state_dir: Path, records: dict[str, str]) -> None:
         ns = str(self.cloud.properties.get(props.DNS_NETNS) or "")

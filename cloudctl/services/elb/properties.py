@@ -48,3 +48,8 @@ DNS_LISTEN = registry.define(PropertyDef(
     "cloud.dns.listen_address", PropertyType.STRING, "",
     "The address (in cloud.dns.netns) the cloud's DNS resolver listens on (port 53).",
 ))
+METRICS_INTERVAL = registry.define(PropertyDef(
+    "loadbalancing.metrics_interval_sec", PropertyType.INTEGER, "60",
+    "Seconds between samples of haproxy's counters published as AWS/ELB metrics.",
+    minimum=1, maximum=3600,
+))
