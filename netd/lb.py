@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from netd import daemons, netns
+from netd import daemons, lblog, netns
 from netd.lbspec import LbSpec, Paths, render
 
 PREFIX = "elb-"
@@ -114,6 +114,10 @@ class LbPlane:
                     fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                     with os.fdopen(fd, "w") as fh:
                         fh.write(lst.certificate)
+        if spec.access_log:
+            lblog.ensure(d)
+        else:
+            lblog.close(d)
         pid = self._master(spec.lb_id)
         known = self._known(spec.lb_id) if pid is not None else set()
         cfg = render(spec, paths, known)
@@ -228,6 +232,7 @@ class LbPlane:
         if pid is not None:
             daemons.stop(d / "haproxy.pid")
         self._kill_leftovers(lb_id)
+        lblog.close(d)
         ns = self.ns_of(lb_id)
         if netns.exists(ns):
             _ip_ok("netns", "del", ns)  # takes eth0 and its uplink peer with it
@@ -245,6 +250,13 @@ class LbPlane:
                         os.kill(int(entry), signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+
+    def access_logs(self, lb_id: str) -> list[Path]:
+        """Rotate the load balancer's access log; every file not yet delivered."""
+        sink = lblog.get(self.dir_of(lb_id))
+        if sink is None:
+            return sorted(self.dir_of(lb_id).glob("access-*.pending"))
+        return sink.rotate()
 
     def stats(self, lb_id: str) -> list[dict[str, str]] | None:
         """Every row of haproxy's `show stat` (frontends, backends, servers), or None

@@ -23,6 +23,14 @@ _COOKIE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}\Z")
 _PATH = re.compile(r"^/[A-Za-z0-9_.~!$&'()*+,;=:@%/\-?]*\Z")
 
 
+# raw access log lines (turned into ELB's format by the cloud): kind, epoch seconds and
+# microseconds, client, server, request/response/data times (ms), status, server name,
+# bytes in and out, then (HTTP) method, URI, version, Host and User-Agent (last: spaces)
+HTTP_LOG = ("H %[date] %[date_us] %ci:%cp %si:%sp %TR %Tr %Td %ST %s %U %B %HM %HU %HV "
+            "%[capture.req.hdr(0)] %[capture.req.hdr(1)]")
+TCP_LOG = "T %[date] %[date_us] %ci:%cp %si:%sp %Tw %Tc %Td - %s %U %B"
+
+
 @dataclass(frozen=True)
 class Listener:
     protocol: str  # HTTP HTTPS TCP SSL
@@ -134,9 +142,10 @@ def _listener_lines(spec: LbSpec, lst: Listener, paths: Paths) -> list[str]:
     out = [f"frontend {name}", f"    bind :{lst.port}{tls}",
            f"    mode {'http' if http else 'tcp'}", f"    default_backend be_{lst.port}"]
     if spec.access_log:
-        out += ["    log global",
-                '    log-format "%ci:%cp %si:%sp %Tq %Tc %Tr %Tt %ST %B %U %b/%s %HM %HU"'
-                if http else '    log-format "%ci:%cp %si:%sp 0 %Tc 0 %Tt - %B %U %b/%s"']
+        out += ["    log global", f"    log-format \"{HTTP_LOG if http else TCP_LOG}\""]
+        if http:
+            out += ["    capture request header Host len 256",
+                    "    capture request header User-Agent len 256"]
     if http:
         scheme = "https" if lst.protocol == "HTTPS" else "http"
         out += ["    option forwardfor",
@@ -169,7 +178,7 @@ def render(spec: LbSpec, paths: Paths, known: set[str]) -> str:
              f"    server-state-file {paths.of('servers.state')}",
              f"    hard-stop-after {hard_stop}s", "    maxconn 4096"]
     if spec.access_log:
-        lines.append(f"    log unix@{paths.of('log.sock')} len 8192 format raw local0")
+        lines.append(f"    log unix@{paths.of('log.sock')} len 8192 format raw local0 info")
     lines += ["defaults", "    load-server-state-from-file global",
               f"    timeout client {spec.idle_timeout}s",
               f"    timeout server {spec.idle_timeout}s", "    timeout connect 5s",

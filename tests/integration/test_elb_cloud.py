@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -44,6 +45,8 @@ def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, 
         sqlite_cloud.cli("property", "set", f"cloud.dns.listen_address={DNS}")
         sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1")
         sqlite_cloud.cli("property", "set", "loadbalancing.metrics_interval_sec=1")
+        sqlite_cloud.cli("property", "set",
+                         "loadbalancing.access_log_interval_override_sec=2")
         sqlite_cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
         try:
             yield sqlite_cloud, lab
@@ -55,6 +58,8 @@ def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, 
             sqlite_cloud.cli("property", "set", "loadbalancing.dataplane={}")
             sqlite_cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=5")
             sqlite_cloud.cli("property", "set", "loadbalancing.metrics_interval_sec=60")
+            sqlite_cloud.cli("property", "set",
+                             "loadbalancing.access_log_interval_override_sec=0")
 
 
 def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
@@ -102,6 +107,7 @@ def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
     assert dig.stdout.split() == [address], dig
     served = [lab.get(address, 80)[1].split()[0] for _ in range(4)]
     assert set(served) == set(ids) and served[0] != served[1]
+    _access_logs(cloud, lab, name, address)
 
     lab.stop_backend(ids[0])
 
@@ -153,3 +159,66 @@ def _address(lab: ElbLab, lb_id: str) -> str:
     found = wait_for(find, 10)
     assert found, "the load balancer's namespace has no address"
     return str(found)
+
+
+LINE = re.compile(
+    r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (\S+) (\S+):(\d+) (\S+):(\d+) '
+    r'(-?[\d.]+) (-?[\d.]+) (-?[\d.]+) (\d{3}) (\d{3}) (\d+) (\d+) "([^"]*)" "([^"]*)" '
+    r'(\S+) (\S+)$')
+
+
+def _access_logs(cloud: LiveCloud, lab: ElbLab, name: str, address: str) -> None:
+    """Logs go only to a bucket whose policy allows the ELB delivery principal, in the
+    classic format under AWS's key layout."""
+    elb, s3 = cloud.client("elb"), cloud.client("s3")
+    account = cloud.client("sts").get_caller_identity()["Account"]
+    closed, allowed = f"closed-{uuid.uuid4().hex[:8]}", f"logs-{uuid.uuid4().hex[:8]}"
+    for bucket in (closed, allowed):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=allowed, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{allowed}/web/AWSLogs/{account}/*"}]}))
+
+    def enable(bucket: str) -> None:
+        elb.modify_load_balancer_attributes(LoadBalancerName=name, LoadBalancerAttributes={
+            "AccessLog": {"Enabled": True, "S3BucketName": bucket, "EmitInterval": 5,
+                          "S3BucketPrefix": "web"}})
+
+    def traffic() -> None:
+        for _ in range(5):
+            assert lab.get(address, 80, "/page?x=1", headers={"User-Agent": "probe/1.0"})[
+                0] == 200
+
+    def keys(bucket: str) -> list[str]:
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+    enable(closed)
+    time.sleep(2.5)  # the reload with the log socket
+    traffic()
+    time.sleep(5)
+    assert keys(closed) == []  # no policy for the delivery principal: nothing written
+    enable(allowed)
+    time.sleep(2.5)
+    traffic()
+    found = wait_for(lambda: keys(allowed), 15)
+    assert found, "no access log delivered"
+    key = found[0]
+    pattern = (rf"^web/AWSLogs/{account}/elasticloadbalancing/{cloud.region}/"
+               rf"\d{{4}}/\d\d/\d\d/{account}_elasticloadbalancing_{cloud.region}_{name}_"
+               rf"\d{{8}}T\d{{4}}Z_{re.escape(address)}_[0-9a-f]+\.log$")
+    assert re.match(pattern, key), key
+    body = s3.get_object(Bucket=allowed, Key=key)["Body"].read().decode()
+    lines = [LINE.match(line) for line in body.splitlines()]
+    assert lines and all(lines), body
+    first = lines[0]
+    assert first is not None
+    assert first.group(2) == name and first.group(3) == "10.111.255.100"
+    assert first.group(10) == "200" and first.group(11) == "200"
+    assert first.group(14).startswith("GET http://") and first.group(14).endswith(
+        "/page?x=1 HTTP/1.1")
+    assert first.group(15) == "probe/1.0"
+    elb.modify_load_balancer_attributes(LoadBalancerName=name, LoadBalancerAttributes={
+        "AccessLog": {"Enabled": False}})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +137,8 @@ async def desired_specs(cloud: Cloud,
                                    int(hc["Timeout"]), int(hc["UnhealthyThreshold"]),
                                    int(hc["HealthyThreshold"])),
                 drain_timeout=int(drain.get("Timeout", 300)) if drain.get("Enabled") else 0,
-                idle_timeout=int(idle)))
+                idle_timeout=int(idle),
+                access_log=bool((lb.attributes.get("AccessLog") or {}).get("Enabled"))))
     return specs, records
 
 
@@ -148,12 +150,13 @@ class DataPlaneController(Reconciler):
         self.cloud = cloud
         self.sampler = Sampler()
         self._sampled = 0.0
+        self._emitted: dict[str, int] = {}
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(props.SUPERVISE_INTERVAL))
 
     async def list_keys(self) -> list[str]:
-        return ["all", "metrics"] if settings(self.cloud) else []
+        return ["all", "metrics", "accesslogs"] if settings(self.cloud) else []
 
     async def sync(self, key: str) -> None:
         conf = settings(self.cloud)
@@ -161,6 +164,9 @@ class DataPlaneController(Reconciler):
             return
         if key == "metrics":
             await self._metrics(conf)
+            return
+        if key == "accesslogs":
+            await self._access_logs(conf)
             return
         specs, records = await desired_specs(self.cloud, conf)
         plane = plane_of(self.cloud, conf)
@@ -186,6 +192,41 @@ class DataPlaneController(Reconciler):
             data = self.sampler.sample(lb_id, name, stats)
             if data:
                 await publish(self.cloud, account, region, data)
+
+    async def _access_logs(self, conf: dict[str, Any]) -> None:
+        from cloudctl.services.elb import access_logs
+        from cloudctl.services.s3.api import deliver_object
+
+        plane = plane_of(self.cloud, conf)
+        override = int(self.cloud.properties.get(props.ACCESS_LOG_SECONDS))
+        async with self.cloud.sessions() as session:
+            rows = (await session.execute(select(ElbLoadBalancer))).scalars().all()
+        for lb in rows:
+            log_conf = lb.attributes.get("AccessLog") or {}
+            if not log_conf.get("Enabled"):
+                continue
+            end = access_logs.interval_end(time.time(), int(log_conf.get("EmitInterval")
+                                                               or 60), override)
+            if self._emitted.setdefault(lb.lb_id, end) >= end:
+                continue
+            self._emitted[lb.lb_id] = end
+            files = await asyncio.to_thread(plane.access_logs, lb.lb_id)
+            lines = []
+            for path in files:
+                for raw in path.read_text(errors="replace").splitlines():
+                    line = access_logs.convert(raw, lb.name)
+                    if line is not None:
+                        lines.append(line)
+            if lines:
+                stamp = datetime.fromtimestamp(end, UTC)
+                key = access_logs.object_key(str(log_conf.get("S3BucketPrefix") or ""),
+                                             lb.account_id, lb.region, lb.name, stamp,
+                                             str(lb.address))
+                await deliver_object(self.cloud, str(log_conf["S3BucketName"]), key,
+                                     ("\n".join(lines) + "\n").encode(), "text/plain",
+                                     [access_logs.DELIVERY_PRINCIPAL])
+            for path in files:
+                path.unlink(missing_ok=True)
 
     def _dns(self, state_dir: Path, records: dict[str, str]) -> None:
         ns = str(self.cloud.properties.get(props.DNS_NETNS) or "")

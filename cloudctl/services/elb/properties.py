@@ -53,3 +53,9 @@ METRICS_INTERVAL = registry.define(PropertyDef(
     "Seconds between samples of haproxy's counters published as AWS/ELB metrics.",
     minimum=1, maximum=3600,
 ))
+ACCESS_LOG_SECONDS = registry.define(PropertyDef(
+    "loadbalancing.access_log_interval_override_sec", PropertyType.INTEGER, "0",
+    "Deliver access logs every this many seconds instead of the load balancer's "
+    "EmitInterval (5 or 60 minutes); 0: as configured (tests and demonstrations).",
+    minimum=0, maximum=3600,
+))
