@@ -294,3 +294,47 @@ def test_cli_and_not_implemented(cloud: LiveCloud) -> None:
     with pytest.raises(ClientError) as exc:
         cloud.client("elb").describe_account_limits()
     assert _code(exc) == "NotImplemented"
+
+
+def test_https_listener_with_iam_server_certificates(cloud: LiveCloud) -> None:
+    from tests.integration.elb_lab import self_signed
+
+    elb, iam, name = cloud.client("elb"), cloud.client("iam"), _name()
+    arns = []
+    for n in range(2):
+        cert, key = self_signed(f"web{n}.example.test")
+        arns.append(iam.upload_server_certificate(
+            ServerCertificateName=f"{name}-{n}", CertificateBody=cert, PrivateKey=key,
+            Path="/elb/")["ServerCertificateMetadata"]["Arn"])
+    https = {"Protocol": "HTTPS", "LoadBalancerPort": 443, "InstanceProtocol": "HTTP",
+             "InstancePort": 8080, "SSLCertificateId": arns[0]}
+    elb.create_load_balancer(LoadBalancerName=name, Listeners=[https, HTTP],
+                             AvailabilityZones=[_zone(cloud)])
+    elb.set_load_balancer_listener_ssl_certificate(LoadBalancerName=name,
+                                                   LoadBalancerPort=443,
+                                                   SSLCertificateId=arns[1])
+    desc = elb.describe_load_balancers(LoadBalancerNames=[name])["LoadBalancerDescriptions"][0]
+    by_port = {d["Listener"]["LoadBalancerPort"]: d["Listener"]
+               for d in desc["ListenerDescriptions"]}
+    assert by_port[443]["SSLCertificateId"] == arns[1]
+    with pytest.raises(ClientError) as exc:
+        elb.set_load_balancer_listener_ssl_certificate(
+            LoadBalancerName=name, LoadBalancerPort=443,
+            SSLCertificateId=arns[1].replace(f"{name}-1", "missing"))
+    assert _code(exc) == "CertificateNotFound"
+    with pytest.raises(ClientError) as exc:
+        elb.set_load_balancer_listener_ssl_certificate(LoadBalancerName=name,
+                                                       LoadBalancerPort=80,
+                                                       SSLCertificateId=arns[0])
+    assert _code(exc) == "InvalidConfigurationRequest"
+    with pytest.raises(ClientError) as exc:
+        elb.set_load_balancer_listener_ssl_certificate(LoadBalancerName=name,
+                                                       LoadBalancerPort=8443,
+                                                       SSLCertificateId=arns[0])
+    assert _code(exc) == "ListenerNotFound"
+    with pytest.raises(ClientError) as exc:  # one instance port, secure and plain
+        elb.create_load_balancer_listeners(LoadBalancerName=name, Listeners=[
+            {"Protocol": "HTTPS", "LoadBalancerPort": 8443, "InstanceProtocol": "HTTPS",
+             "InstancePort": 8080, "SSLCertificateId": arns[0]}])
+    assert _code(exc) == "InvalidConfigurationRequest"
+    elb.delete_load_balancer(LoadBalancerName=name)

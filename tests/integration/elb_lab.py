@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -126,6 +127,29 @@ class ElbLab:
 
         return netns.run_in(self.client, body)
 
+    def get_tls(self, address: str, port: int, ca_pem: str,
+                server_name: str) -> tuple[int, str]:
+        """GET over TLS from the client namespace, verifying against ``ca_pem``."""
+        import ssl
+
+        # the certificate names ``server_name``; connect by address, check that name
+        def named() -> tuple[int, str]:
+            ctx = ssl.create_default_context(cadata=ca_pem)
+            raw = socket.create_connection((address, port), timeout=3)
+            tls = ctx.wrap_socket(raw, server_hostname=server_name)
+            try:
+                tls.sendall(f"GET / HTTP/1.1\r\nHost: {server_name}\r\n"
+                            "Connection: close\r\n\r\n".encode())
+                data = b""
+                while chunk := tls.recv(65536):
+                    data += chunk
+            finally:
+                tls.close()
+            head, _, text = data.decode().partition("\r\n\r\n")
+            return int(head.split()[1]), text
+
+        return netns.run_in(self.client, named)
+
     def close(self) -> None:
         for proc in self.servers.values():
             proc.kill()
@@ -153,3 +177,28 @@ def wait_for(pred: Any, timeout: float, interval: float = 0.1) -> Any:
 
 
 __all__ = ["ElbLab", "wait_for"]
+
+
+def self_signed(common_name: str) -> tuple[str, str]:
+    """(certificate PEM, private key PEM) of a fresh self-signed certificate."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM,
+                              serialization.PrivateFormat.TraditionalOpenSSL,
+                              serialization.NoEncryption()).decode())

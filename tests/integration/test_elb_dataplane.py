@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +22,7 @@ import pytest
 from netd import daemons, netns
 from netd.lb import LbPlane
 from netd.lbspec import Backend, HealthCheck, LbSpec, Listener
-from tests.integration.elb_lab import ElbLab, wait_for
+from tests.integration.elb_lab import ElbLab, self_signed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +140,24 @@ def test_kill_haproxy_and_restart_netd_converge(lab: ElbLab, tmp_path: Path) -> 
     # a namespace left by a crash with no spec is swept
     again.reconcile([])
     assert not netns.exists(again.ns_of(spec.lb_id))
+
+
+def test_https_listener_terminates_tls_with_the_certificate(lab: ElbLab,
+                                                            tmp_path: Path) -> None:
+    cert, key = self_signed("web.elb.test")
+    plane = LbPlane(tmp_path / "netd")
+    lab.add_backend("i-ccccccc1", 1)
+    spec = _spec(lab, ["i-ccccccc1"], listeners=(
+        Listener("HTTPS", 443, "HTTP", 8080, certificate=cert + key),
+        Listener("TCP", 2525, "TCP", 8080, proxy_protocol=False)))
+    plane.reconcile([spec])
+    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-ccccccc1"), 8)
+    status, body = lab.get_tls(LB, 443, cert, "web.elb.test")
+    assert status == 200 and body.split() == ["i-ccccccc1", "10.77.0.100", "https"]
+    with pytest.raises(ssl.SSLCertVerificationError):  # another CA does not verify
+        lab.get_tls(LB, 443, self_signed("web.elb.test")[0], "web.elb.test")
+    assert lab.get(LB, 2525)[1].split()[0] == "i-ccccccc1"  # TCP passes through
+    pem = plane.dir_of(spec.lb_id) / "cert-443.pem"
+    assert oct(pem.stat().st_mode & 0o777) == "0o600"
+    plane.reconcile([])
+    assert not plane.dir_of(spec.lb_id).exists()
