@@ -32,8 +32,9 @@ def _backend(address: str, server: str) -> str:
 
 def convert(raw: str, name: str) -> str | None:
     """One haproxy raw line as an ELB access log line (None: not a request line)."""
-    parts = raw.rstrip("\n").split(" ", 16 if raw.startswith("H ") else 12)
-    if len(parts) < 13 or parts[0] not in ("H", "T"):
+    http = raw.startswith("H ")
+    parts = raw.rstrip("\n").split(" ", 16 if http else 11)
+    if len(parts) < (13 if http else 12) or parts[0] not in ("H", "T"):
         return None
     kind, sec, usec, client, backend, t1, t2, t3, status, server, recv, sent = parts[:12]
     try:
