@@ -152,6 +152,10 @@ class LbPlane:
         return [HAPROXY, "-W", "-S", f"{d / 'master.sock'},mode,600", "-f",
                 str(d / "haproxy.cfg"), "-p", str(d / "haproxy.pid")]
 
+    def master(self, lb_id: str) -> int | None:
+        """The pid of the load balancer's haproxy master, if ours runs."""
+        return self._master(lb_id)
+
     def _master(self, lb_id: str) -> int | None:
         pidfile = self.dir_of(lb_id) / "haproxy.pid"
         pid = daemons.read_pid(pidfile)

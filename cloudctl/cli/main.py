@@ -120,6 +120,14 @@ def cmd_network(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_elb(args: argparse.Namespace) -> int:
+    from cloudctl.cli.elb import render_text, run_elb
+
+    summary = run_elb(_settings(args), args.elb_command)
+    _print(args, summary, render_text(summary))
+    return 0
+
+
 def cmd_account(args: argparse.Namespace) -> int:
     from cloudctl.cli.accounts import run_account
 
@@ -188,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("network", help="EDGE network view and hosts")
     p.add_argument("network_command", choices=("show",))
     p.set_defaults(func=cmd_network)
+
+    p = sub.add_parser("elb", help="load balancers and their data plane (haproxy)")
+    p.add_argument("elb_command", choices=("show",))
+    p.set_defaults(func=cmd_elb)
 
     from cloudctl.cli.accounts import add_parser as add_account_parser
 

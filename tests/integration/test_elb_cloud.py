@@ -123,6 +123,12 @@ def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
                                                                  "MaxAttempts": 5})
     assert {lab.get(address, 80)[1].split()[0] for _ in range(3)} == {ids[1]}
 
+    shown = json.loads(cloud.cli("--output", "json", "elb", "show").stdout)
+    mine = next(lb for lb in shown["load_balancers"] if lb["name"] == name)
+    assert mine["haproxy_pid"] and mine["address"] == address
+    assert mine["instances"][ids[1]].startswith("UP")
+    assert mine["instances"][ids[0]].startswith("DOWN")
+
     cw = cloud.client("cloudwatch")
 
     def metric(metric_name: str, stat: str) -> float:
