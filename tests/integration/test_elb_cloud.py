@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -128,6 +129,18 @@ def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
     assert mine["haproxy_pid"] and mine["address"] == address
     assert mine["instances"][ids[1]].startswith("UP")
     assert mine["instances"][ids[0]].startswith("DOWN")
+
+    # kill -9 haproxy: the supervisor brings it back with the latest configuration
+    os.kill(int(mine["haproxy_pid"]), signal.SIGKILL)
+
+    def restarted() -> bool:
+        now = json.loads(cloud.cli("--output", "json", "elb", "show").stdout)
+        lb = next(x for x in now["load_balancers"] if x["name"] == name)
+        return bool(lb["haproxy_pid"] and lb["haproxy_pid"] != mine["haproxy_pid"]
+                    and lb["instances"][ids[1]].startswith("UP"))
+
+    assert wait_for(restarted, 30)
+    assert {lab.get(address, 80)[1].split()[0] for _ in range(3)} == {ids[1]}
 
     cw = cloud.client("cloudwatch")
 
