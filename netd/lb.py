@@ -98,7 +98,21 @@ class LbPlane:
         _ip("-n", ns, "link", "set", "lo", "up")
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "addr", "replace", spec.address, "dev", "eth0")
-        if spec.gateway:
+        if spec.public_address and spec.public_netns and spec.public_bridge:
+            pub_if = f"pb{spec.lb_id}"[:15]
+            if not _ip_ok("-n", ns, "link", "show", "eth1"):
+                _ip_ok("-n", spec.public_netns, "link", "del", pub_if)
+                _ip("-n", spec.public_netns, "link", "add", pub_if, "type", "veth",
+                    "peer", "name", "eth1", "netns", ns)
+            _ip("-n", spec.public_netns, "link", "set", pub_if, "master",
+                spec.public_bridge, "up")
+            _ip("-n", ns, "link", "set", "eth1", "up")
+            _ip("-n", ns, "addr", "replace", spec.public_address, "dev", "eth1")
+            if spec.public_gateway:
+                _ip("-n", ns, "route", "replace", "default", "via", spec.public_gateway)
+        elif _ip_ok("-n", ns, "link", "show", "eth1"):
+            _ip("-n", ns, "link", "del", "eth1")  # internal now: no public side
+        if spec.gateway and not (spec.public_address and spec.public_gateway):
             _ip("-n", ns, "route", "replace", "default", "via", spec.gateway)
 
     # haproxy

@@ -65,6 +65,10 @@ class LbSpec:
     uplink_netns: str  # where the uplink bridge lives
     uplink_bridge: str
     gateway: str | None = None
+    public_address: str | None = None  # "198.51.100.7/24" on eth1 (internet-facing)
+    public_netns: str | None = None
+    public_bridge: str | None = None
+    public_gateway: str | None = None
     listeners: tuple[Listener, ...] = ()
     backends: tuple[Backend, ...] = ()
     health: HealthCheck = field(default_factory=HealthCheck)
@@ -96,7 +100,9 @@ class LbSpec:
         return cls(
             lb_id=str(d["lb_id"]), address=str(d["address"]),
             uplink_netns=str(d["uplink_netns"]), uplink_bridge=str(d["uplink_bridge"]),
-            gateway=d.get("gateway"),
+            gateway=d.get("gateway"), public_address=d.get("public_address"),
+            public_netns=d.get("public_netns"), public_bridge=d.get("public_bridge"),
+            public_gateway=d.get("public_gateway"),
             listeners=tuple(Listener(**x) for x in d.get("listeners", [])),
             backends=tuple(Backend(**x) for x in d.get("backends", [])),
             health=HealthCheck(**d.get("health", {})),

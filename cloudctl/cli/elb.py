@@ -42,7 +42,7 @@ async def elb_summary(settings: Settings) -> dict[str, Any]:
         pid = plane.master(lb.lb_id) if plane is not None else None
         out.append({
             "name": lb.name, "id": lb.lb_id, "account": lb.account_id, "region": lb.region,
-            "scheme": lb.scheme, "address": lb.address, "generation": lb.generation,
+            "scheme": lb.scheme, "address": lb.address, "public_address": lb.public_address, "generation": lb.generation,
             "listeners": [f"{x['Protocol']}:{x['LoadBalancerPort']}->"
                           f"{x['InstanceProtocol']}:{x['InstancePort']}" for x in lb.listeners],
             "haproxy_pid": pid,
@@ -58,7 +58,7 @@ def render_text(s: dict[str, Any]) -> str:
     for lb in s["load_balancers"]:
         running = f"haproxy {lb['haproxy_pid']}" if lb["haproxy_pid"] else "not running"
         lines.append(f"  {lb['name']} ({lb['id']}, account {lb['account']}, {lb['region']}) "
-                     f"{lb['address'] or '-'} {', '.join(lb['listeners'])}: {running}")
+                     f"{lb['address'] or '-'} public {lb['public_address'] or '-'} {', '.join(lb['listeners'])}: {running}")
         for iid, status in lb["instances"].items():
             lines.append(f"    {iid}: {status}")
     return "\n".join(lines)

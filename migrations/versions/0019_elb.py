@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column('name', sa.String(length=32), nullable=False),
         sa.Column('scheme', sa.String(length=16), nullable=False),
         sa.Column('address', sa.String(length=45), nullable=True),
+        sa.Column('public_address', sa.String(length=45), nullable=True),
         sa.Column('zones', sa.JSON(), nullable=False),
         sa.Column('subnets', sa.JSON(), nullable=False),
         sa.Column('security_groups', sa.JSON(), nullable=False),

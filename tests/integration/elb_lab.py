@@ -63,6 +63,22 @@ class ElbLab:
         ip("-n", self.uplink, "link", "set", self.bridge, "up")
         ip("-n", self.uplink, "link", "set", "lo", "up")
         self._plug(self.client, client, "c")
+        self.outside: str | None = None
+
+    def add_outside(self, cidr: str = "198.51.100.100/24") -> str:
+        """An outside namespace on a second bridge (`br-pub`): the public side."""
+        ip("-n", self.uplink, "link", "add", "br-pub", "type", "bridge")
+        ip("-n", self.uplink, "link", "set", "br-pub", "up")
+        self.outside = f"elbt-out-{self.tag}"
+        self._add_ns(self.outside)
+        host_if = f"vo{self.tag}"
+        ip("-n", self.uplink, "link", "add", host_if, "type", "veth", "peer", "name", "eth0",
+           "netns", self.outside)
+        ip("-n", self.uplink, "link", "set", host_if, "master", "br-pub", "up")
+        ip("-n", self.outside, "link", "set", "lo", "up")
+        ip("-n", self.outside, "link", "set", "eth0", "up")
+        ip("-n", self.outside, "addr", "add", cidr, "dev", "eth0")
+        return self.outside
 
     def _add_ns(self, ns: str) -> None:
         ip("netns", "add", ns)
@@ -113,9 +129,9 @@ class ElbLab:
             flag.unlink(missing_ok=True)
 
     def get(self, address: str, port: int, path: str = "/",
-            headers: dict[str, str] | None = None,
-            timeout: float = 3.0) -> tuple[int, str, dict[str, str]]:
-        """GET from the outside client namespace."""
+            headers: dict[str, str] | None = None, timeout: float = 3.0,
+            ns: str | None = None) -> tuple[int, str, dict[str, str]]:
+        """GET from the client namespace (or ``ns``)."""
         def body() -> tuple[int, str, dict[str, str]]:
             conn = http.client.HTTPConnection(address, port, timeout=timeout)
             try:
@@ -125,7 +141,7 @@ class ElbLab:
             finally:
                 conn.close()
 
-        return netns.run_in(self.client, body)
+        return netns.run_in(ns or self.client, body)
 
     def get_tls(self, address: str, port: int, ca_pem: str,
                 server_name: str) -> tuple[int, str]:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,8 +38,11 @@ if os.geteuid() != 0 or shutil.which("haproxy") is None:
 @pytest.fixture
 def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, ElbLab]]:
     with ElbLab(tmp_path, client="10.111.255.100/16") as lab:
+        lab.add_outside()
         conf = {"uplink_netns": lab.uplink, "uplink_bridge": lab.bridge,
                 "addresses": "10.111.255.8/29", "prefix_len": 16,
+                "public_netns": lab.uplink, "public_bridge": "br-pub",
+                "public_addresses": "198.51.100.8/29", "public_prefix_len": 24,
                 "state_dir": str(tmp_path / "netd")}
         subprocess.run(["ip", "-n", lab.uplink, "addr", "add", f"{DNS}/16", "dev",
                         lab.bridge], check=True)
@@ -103,9 +107,13 @@ def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
     address = _address(lab, lb_id)
     dns_name = elb.describe_load_balancers(LoadBalancerNames=[name])[
         "LoadBalancerDescriptions"][0]["DNSName"]
+    public = mine_of(cloud, name)["public_address"]
+    assert public and public.startswith("198.51.100.")
     dig = subprocess.run(["ip", "netns", "exec", lab.client, "dig", "+short", "+time=2",
                           f"@{DNS}", dns_name], capture_output=True, text=True)
-    assert dig.stdout.split() == [address], dig
+    assert dig.stdout.split() == [public], dig
+    assert lab.get(public, 80, ns=lab.outside)[0] == 200  # internet-facing: from outside
+    _internal(cloud, lab, zone)
     served = [lab.get(address, 80)[1].split()[0] for _ in range(4)]
     assert set(served) == set(ids) and served[0] != served[1]
     _access_logs(cloud, lab, name, address)
@@ -124,8 +132,7 @@ def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],
                                                                  "MaxAttempts": 5})
     assert {lab.get(address, 80)[1].split()[0] for _ in range(3)} == {ids[1]}
 
-    shown = json.loads(cloud.cli("--output", "json", "elb", "show").stdout)
-    mine = next(lb for lb in shown["load_balancers"] if lb["name"] == name)
+    mine = mine_of(cloud, name)
     assert mine["haproxy_pid"] and mine["address"] == address
     assert mine["instances"][ids[1]].startswith("UP")
     assert mine["instances"][ids[0]].startswith("DOWN")
@@ -241,3 +248,34 @@ def _access_logs(cloud: LiveCloud, lab: ElbLab, name: str, address: str) -> None
     assert first.group(15) == "probe/1.0"
     elb.modify_load_balancer_attributes(LoadBalancerName=name, LoadBalancerAttributes={
         "AccessLog": {"Enabled": False}})
+
+
+def mine_of(cloud: LiveCloud, name: str) -> dict[str, Any]:
+    shown = json.loads(cloud.cli("--output", "json", "elb", "show").stdout)
+    return dict(next(lb for lb in shown["load_balancers"] if lb["name"] == name))
+
+
+def _internal(cloud: LiveCloud, lab: ElbLab, zone: str) -> None:
+    """An internal load balancer has no public side: its DNS name (internal-...)
+    resolves to its private address, and the outside cannot reach it."""
+    elb = cloud.client("elb")
+    name = f"in-{uuid.uuid4().hex[:6]}"
+    dns = elb.create_load_balancer(LoadBalancerName=name, Scheme="internal",
+                                   Subnets=["subnet-0a1b2c3d"], Listeners=[
+        {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}])["DNSName"]
+    assert dns.startswith(f"internal-{name}-")
+
+    def placed() -> dict[str, Any] | None:
+        lb = mine_of(cloud, name)
+        return lb if lb["haproxy_pid"] and lb["address"] else None
+
+    lb = wait_for(placed, 15)
+    assert lb and lb["public_address"] is None
+    assert lab.get(lb["address"], 80)[0] == 503  # inside: haproxy answers (no back-end)
+    lb_id = lb["id"]
+    links = subprocess.run(["ip", "-n", f"elb-{lb_id}", "-o", "link"], capture_output=True,
+                           text=True).stdout
+    assert "eth1" not in links
+    with pytest.raises(OSError):
+        lab.get(lb["address"], 80, ns=lab.outside, timeout=1)
+    elb.delete_load_balancer(LoadBalancerName=name)

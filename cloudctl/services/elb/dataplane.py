@@ -113,11 +113,20 @@ async def desired_specs(cloud: Cloud,
             ElbLoadBalancer.created_at))).scalars().all()
         used = {r.address for r in rows if r.address and ipaddress.IPv4Address(
             r.address) in pool}
+        public_pool = (ipaddress.IPv4Network(conf["public_addresses"])
+                       if conf.get("public_addresses") else None)
+        public_used = {r.public_address for r in rows if r.public_address}
         for lb in rows:
             if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
                 lb.address = _allocate(pool, used)
                 used.add(lb.address)
-            records[dns_name(cloud, lb)] = lb.address
+            if public_pool is None or lb.scheme == "internal":
+                lb.public_address = None
+            elif not lb.public_address or ipaddress.IPv4Address(
+                    lb.public_address) not in public_pool:
+                lb.public_address = _allocate(public_pool, public_used)
+                public_used.add(lb.public_address)
+            records[dns_name(cloud, lb)] = lb.public_address or lb.address
             facts = await instance_facts(session, lb.account_id, lb.region,
                                          list(lb.instances))
             backends = tuple(Backend(i, str(facts[i].private_ip)) for i in lb.instances
@@ -130,6 +139,12 @@ async def desired_specs(cloud: Cloud,
                 lb_id=lb.lb_id, address=f"{lb.address}/{prefix}",
                 uplink_netns=str(conf["uplink_netns"]),
                 uplink_bridge=str(conf["uplink_bridge"]), gateway=conf.get("gateway"),
+                public_address=(f"{lb.public_address}/"
+                                f"{int(conf.get('public_prefix_len') or 24)}"
+                                if lb.public_address else None),
+                public_netns=conf.get("public_netns"),
+                public_bridge=conf.get("public_bridge"),
+                public_gateway=conf.get("public_gateway"),
                 listeners=tuple([await _listener(session, cloud, lb, raw)
                                  for raw in lb.listeners]),
                 backends=backends,

@@ -24,6 +24,7 @@ class ElbLoadBalancer(RegionalMixin, Base):
     name: Mapped[str] = mapped_column(String(32))
     scheme: Mapped[str] = mapped_column(String(16), default="internet-facing")
     address: Mapped[str | None] = mapped_column(String(45), nullable=True)  # data plane
+    public_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
     zones: Mapped[list[str]] = mapped_column(JSON, default=list)
     subnets: Mapped[list[str]] = mapped_column(JSON, default=list)
     security_groups: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -8,7 +8,9 @@ from typing import Any
 
 from cloudctl.properties.registry import PropertyDef, PropertyError, PropertyType, registry
 
-_KEYS = {"uplink_netns", "uplink_bridge", "addresses", "prefix_len", "gateway", "state_dir"}
+_KEYS = {"uplink_netns", "uplink_bridge", "addresses", "prefix_len", "gateway", "state_dir",
+         "public_netns", "public_bridge", "public_addresses", "public_prefix_len",
+         "public_gateway"}
 
 
 def _check(value: Any) -> None:
@@ -20,8 +22,14 @@ def _check(value: Any) -> None:
     for key in ("uplink_netns", "uplink_bridge", "addresses"):
         if not isinstance(value.get(key), str):
             raise PropertyError(f"loadbalancing.dataplane: '{key}' is required")
+    if "public_addresses" in value and not all(
+            isinstance(value.get(k), str) for k in ("public_netns", "public_bridge")):
+        raise PropertyError("loadbalancing.dataplane: public_addresses needs public_netns "
+                            "and public_bridge")
     try:
         ipaddress.IPv4Network(value["addresses"])
+        if "public_addresses" in value:
+            ipaddress.IPv4Network(value["public_addresses"])
     except ValueError as exc:
         raise PropertyError(f"loadbalancing.dataplane: addresses: {exc}") from None
 
@@ -30,8 +38,10 @@ DATAPLANE = registry.define(PropertyDef(
     "loadbalancing.dataplane", PropertyType.JSON, "{}",
     "Where load balancers run: {uplink_netns, uplink_bridge (the bridge their namespaces "
     "attach to, e.g. br-cloud of a host), addresses (CIDR pool of their addresses), "
-    "prefix_len (of the uplink subnet, default 24), gateway, state_dir}. Empty: no data "
-    "plane (instances stay OutOfService).",
+    "prefix_len (of the uplink subnet, default 24), gateway, state_dir; and for "
+    "internet-facing load balancers a public side: public_netns, public_bridge, "
+    "public_addresses, public_prefix_len, public_gateway}. Empty: no data plane "
+    "(instances stay OutOfService).",
     validator=_check,
 ))
 SUPERVISE_INTERVAL = registry.define(PropertyDef(
