@@ -12,6 +12,7 @@ StopInstances/TerminateInstances/RebootInstances handlers as the alarm's account
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -24,7 +25,7 @@ from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.protocol.wire import WireRequest
 from cloudctl.server.context import RequestContext
-from cloudctl.services.cloudwatch.alarms import EC2_ACTION
+from cloudctl.services.cloudwatch.alarms import EC2_ACTION, SCALING_ACTION
 from cloudctl.services.cloudwatch.models import CwAlarm, CwAlarmAction
 from cloudctl.services.cloudwatch.transitions import history
 
@@ -48,7 +49,31 @@ def _context(alarm: CwAlarm, operation: str) -> RequestContext:
                           source_ip="127.0.0.1")
 
 
+async def _scale(cloud: Cloud, alarm: CwAlarm, action: str) -> str:
+    """Run an Auto Scaling policy for the alarm's new state (step and target tracking
+    policies get the breaching value and the threshold)."""
+    from cloudctl.services.autoscaling import api as autoscaling
+
+    value: float | None = None
+    threshold: float | None = None
+    if alarm.state_reason_data:
+        with contextlib.suppress(ValueError, TypeError):
+            data = json.loads(alarm.state_reason_data)
+            points = [float(p) for p in data.get("recentDatapoints") or []]
+            if points:
+                value = points[-1]
+            if data.get("threshold") is not None:
+                threshold = float(data["threshold"])
+    await autoscaling.execute_policy_from_alarm(cloud, action, alarm.name, alarm.state,
+                                                metric_value=value, threshold=threshold,
+                                                account=alarm.account_id,
+                                                region=alarm.region)
+    return f"ExecutePolicy {action}"
+
+
 async def _act(cloud: Cloud, alarm: CwAlarm, action: str) -> str:
+    if SCALING_ACTION.match(action):
+        return await _scale(cloud, alarm, action)
     found = EC2_ACTION.match(action)
     if found is None:
         raise AwsError(f"Unsupported action {action}", code="ValidationError")

@@ -30,6 +30,7 @@ from cloudctl.services.cloudwatch.transitions import record_config, transition
 
 STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 EC2_ACTION = re.compile(r"^arn:aws:automate:([a-z0-9-]+):ec2:(stop|terminate|reboot|recover)$")
+SCALING_ACTION = re.compile(r"^arn:aws:autoscaling:([a-z0-9-]+):(\d{12}):scalingPolicy:")
 MAX_ACTIONS = 5
 
 
@@ -74,9 +75,12 @@ def check_actions(params: dict[str, Any], region: str, ec2_ok: bool) -> None:
                         "Invalid use of EC2 action. An EC2 action can only be used if the "
                         "alarm is monitoring an EC2 instance.")
                 continue
-            if str(action).startswith("arn:aws:autoscaling:"):
-                raise ValidationError(f"Auto Scaling is not available in this cloud yet: "
-                                      f"the action {action} cannot be carried out.")
+            scaling = SCALING_ACTION.match(str(action))
+            if scaling:
+                if scaling.group(1) != region:
+                    raise ValidationError(f"Invalid region {scaling.group(1)} specified. "
+                                          f"Only {region} is supported.")
+                continue  # the policy's existence is checked when the alarm is stored
             raise ValidationError(f"Invalid action {action}: this cloud carries out EC2 "
                                   "actions (arn:aws:automate:<region>:ec2:stop|terminate|"
                                   "reboot|recover) only.")
@@ -94,6 +98,19 @@ def _tags(items: Any) -> dict[str, str]:
     if len(out) > 50:
         raise InvalidParameterValue("The collection Tags must not have a size greater than 50.")
     return out
+
+
+async def _check_policies(cloud: Any, account: str, region: str,
+                          definition: dict[str, Any]) -> None:
+    """Auto Scaling policy actions name a policy of the alarm's account that exists."""
+    from cloudctl.services.autoscaling import api as autoscaling
+
+    for key in ("OKActions", "AlarmActions", "InsufficientDataActions"):
+        for action in definition.get(key) or []:
+            found = SCALING_ACTION.match(str(action))
+            if found and (found.group(2) != account or not await autoscaling.policy_exists(
+                    cloud, account, region, str(action))):
+                raise ValidationError(f"Invalid action {action}: no such Auto Scaling policy.")
 
 
 def metric_definition(params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -271,6 +288,7 @@ class AlarmsProvider(Provider):
                      tags: dict[str, str]) -> None:
         account = ctx.require_account()
         name = str(definition["AlarmName"])
+        await _check_policies(self.cloud, account, ctx.region, definition)
         now = utcnow()
         async with self.cloud.sessions() as session, session.begin():
             row = await self._find(session, account, ctx.region, name)
