@@ -142,3 +142,184 @@ def test_group_keeps_capacity_tags_instances_and_heals(sqlite_cloud: LiveCloud) 
     _cleanup(cloud, name)
     states = running(cloud, now)
     assert all(s in ("terminated", "shutting-down") for s in states.values())
+
+
+def _scale(cloud: LiveCloud, name: str, desired: int) -> list[str]:
+    cloud.client("autoscaling").set_desired_capacity(AutoScalingGroupName=name,
+                                                     DesiredCapacity=desired)
+    return wait_capacity(cloud, name, desired)
+
+
+def test_termination_policies_pick_the_right_instance(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    asg = cloud.client("autoscaling")
+    name = _create(cloud, TerminationPolicies=["OldestInstance"])
+    first = _scale(cloud, name, 1)
+    time.sleep(1.1)
+    second = sorted(set(_scale(cloud, name, 2)) - set(first))
+    time.sleep(1.1)
+    third = sorted(set(_scale(cloud, name, 3)) - set(first) - set(second))
+    left = _scale(cloud, name, 2)
+    assert first[0] not in left  # OldestInstance
+    acts = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+    cause = next(a["Cause"] for a in acts
+                 if a["Description"] == f"Terminating EC2 instance: {first[0]}")
+    assert "a user request explicitly set group desired capacity changing the desired " \
+        "capacity from 3 to 2." in cause
+    assert "shrinking the capacity from 3 to 2." in cause
+    assert f"instance {first[0]} was selected for termination." in cause
+    asg.update_auto_scaling_group(AutoScalingGroupName=name,
+                                  TerminationPolicies=["NewestInstance"])
+    left = _scale(cloud, name, 1)
+    assert left == second  # NewestInstance took the third
+    assert third[0] not in left
+    # Default: instances of an older launch configuration go first
+    newer = launch_config(cloud)
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, LaunchConfigurationName=newer,
+                                  TerminationPolicies=["Default"])
+    both = _scale(cloud, name, 2)
+    fresh = sorted(set(both) - set(second))
+    by_id = {i["InstanceId"]: i for i in group(cloud, name)["Instances"]}
+    assert by_id[fresh[0]]["LaunchConfigurationName"] == newer
+    assert _scale(cloud, name, 1) == fresh
+    _cleanup(cloud, name)
+
+
+def test_protection_standby_and_suspended_processes(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    asg = cloud.client("autoscaling")
+    name = _create(cloud, DesiredCapacity=2)
+    ids = wait_capacity(cloud, name, 2)
+    asg.set_instance_protection(AutoScalingGroupName=name, InstanceIds=[ids[0]],
+                                ProtectedFromScaleIn=True)
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=1)
+    assert wait_capacity(cloud, name, 1) == [ids[0]]  # the protected one stays
+    by_id = {i["InstanceId"]: i for i in group(cloud, name)["Instances"]}
+    assert by_id[ids[0]]["ProtectedFromScaleIn"] is True
+    # standby: out of service, not replaced when the desired capacity is decremented
+    out = asg.enter_standby(AutoScalingGroupName=name, InstanceIds=[ids[0]],
+                            ShouldDecrementDesiredCapacity=True)
+    assert out["Activities"][0]["Description"] == f"Moving EC2 instance to Standby: {ids[0]}"
+    time.sleep(2)
+    g = group(cloud, name)
+    assert g["DesiredCapacity"] == 0
+    assert [(i["InstanceId"], i["LifecycleState"]) for i in g["Instances"]] == \
+        [(ids[0], "Standby")]
+    asg.exit_standby(AutoScalingGroupName=name, InstanceIds=[ids[0]])
+    assert wait_capacity(cloud, name, 1) == [ids[0]]
+    assert group(cloud, name)["DesiredCapacity"] == 1
+    # a suspended Launch process launches nothing until resumed
+    asg.suspend_processes(AutoScalingGroupName=name, ScalingProcesses=["Launch"])
+    g = group(cloud, name)
+    assert [p["ProcessName"] for p in g["SuspendedProcesses"]] == ["Launch"]
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=2)
+    time.sleep(3)
+    assert len(group(cloud, name)["Instances"]) == 1
+    asg.resume_processes(AutoScalingGroupName=name, ScalingProcesses=["Launch"])
+    wait_capacity(cloud, name, 2)
+    # SetInstanceHealth Unhealthy: replaced, in AWS's words
+    asg.set_instance_health(InstanceId=ids[0], HealthStatus="Unhealthy")
+    wait_for(lambda: ids[0] not in [i["InstanceId"] for i in group(cloud, name)["Instances"]]
+             and len(in_service(cloud, name)) == 2, 60, "unhealthy replaced")
+    acts = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+    assert any(a["Description"] == f"Terminating EC2 instance: {ids[0]}" and
+               "in response to a user health-check." in a["Cause"] for a in acts)
+    # TerminateInstanceInAutoScalingGroup with a decrement
+    victim = in_service(cloud, name)[0]
+    res = asg.terminate_instance_in_auto_scaling_group(
+        InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    assert res["Activity"]["Description"] == f"Terminating EC2 instance: {victim}"
+    assert "was taken out of service in response to a user request, shrinking the " \
+        "capacity from 2 to 1." in res["Activity"]["Cause"]
+    wait_capacity(cloud, name, 1)
+    _cleanup(cloud, name)
+
+
+def test_group_errors_filters_paging_and_cli(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    asg = cloud.client("autoscaling")
+    lc = launch_config(cloud)
+    zone = zones(cloud)[0]
+    base = {"LaunchConfigurationName": lc, "AvailabilityZones": [zone]}
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=unique("bad"), MinSize=3,
+                                      MaxSize=1, **base)
+    assert _code(exc) == "ValidationError"
+    assert _message(exc) == "Max bound, 1, must be greater than or equal to min bound, 3"
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=unique("bad"), MinSize=1,
+                                      MaxSize=2, DesiredCapacity=5, **base)
+    assert _message(exc) == "Desired capacity:5 must be between the specified min size:1 " \
+        "and max size:2"
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=unique("bad"), MinSize=0,
+                                      MaxSize=1, LaunchConfigurationName=lc)
+    assert "At least one Availability Zone or VPC Subnet is required." in _message(exc)
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=unique("bad"), MinSize=0,
+                                      MaxSize=1, AvailabilityZones=[zone])
+    assert _code(exc) == "ValidationError"
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=unique("bad"), MinSize=0,
+                                      MaxSize=1, LaunchConfigurationName=unique("nolc"),
+                                      AvailabilityZones=[zone])
+    assert "Launch configuration name not found" in _message(exc)
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=unique("bad"), MinSize=0,
+                                      MaxSize=1, LoadBalancerNames=["nolb"], **base)
+    assert _code(exc) == "ValidationError"
+    names = [_create(cloud, Tags=[{"Key": "tier", "Value": f"t{i}",
+                                   "PropagateAtLaunch": False}]) for i in range(3)]
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=names[0], MinSize=0, MaxSize=1,
+                                      **base)
+    assert _code(exc) == "AlreadyExists"
+    found = asg.describe_auto_scaling_groups(Filters=[{"Name": "tag:tier",
+                                                       "Values": ["t1"]}])
+    assert [g["AutoScalingGroupName"] for g in found["AutoScalingGroups"]] == [names[1]]
+    pages = asg.get_paginator("describe_auto_scaling_groups").paginate(
+        PaginationConfig={"PageSize": 1})
+    listed = [g["AutoScalingGroupName"] for p in pages for g in p["AutoScalingGroups"]]
+    assert set(names) <= set(listed) and len(listed) == len(set(listed))
+    with pytest.raises(ClientError) as exc:
+        asg.describe_auto_scaling_groups(NextToken="garbage")
+    assert _code(exc) == "InvalidNextToken"
+    with pytest.raises(ClientError) as exc:
+        asg.set_desired_capacity(AutoScalingGroupName=names[0], DesiredCapacity=9)
+    assert _message(exc) == "New SetDesiredCapacity value 9 is above max value 5 for the " \
+        "AutoScalingGroup."
+    with pytest.raises(ClientError) as exc:
+        asg.update_auto_scaling_group(AutoScalingGroupName=unique("missing"), MinSize=1)
+    assert _code(exc) == "ValidationError"
+    # a new MinSize above the desired capacity carries it along (clamping)
+    asg.update_auto_scaling_group(AutoScalingGroupName=names[0], MinSize=1)
+    assert group(cloud, names[0])["DesiredCapacity"] == 1
+    wait_capacity(cloud, names[0], 1)
+    with pytest.raises(ClientError) as exc:
+        asg.delete_auto_scaling_group(AutoScalingGroupName=names[0])
+    assert _code(exc) == "ResourceInUse"
+    tags = asg.describe_tags(Filters=[{"Name": "auto-scaling-group", "Values": [names[2]]}])
+    assert [(t["Key"], t["Value"]) for t in tags["Tags"]] == [("tier", "t2")]
+    limits = asg.describe_account_limits()
+    assert limits["NumberOfAutoScalingGroups"] >= 3
+    assert "OldestLaunchTemplate" in asg.describe_termination_policy_types()[
+        "TerminationPolicyTypes"]
+    assert {p["ProcessName"] for p in asg.describe_scaling_process_types()["Processes"]} >= {
+        "Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy", "AZRebalance",
+        "AlarmNotification", "ScheduledActions", "AddToLoadBalancer"}
+    assert [t["AdjustmentType"] for t in asg.describe_adjustment_types()[
+        "AdjustmentTypes"]] == ["ChangeInCapacity", "ExactCapacity", "PercentChangeInCapacity"]
+    # the AWS CLI
+    out = json.loads(cloud.aws("autoscaling", "describe-auto-scaling-groups",
+                               "--auto-scaling-group-names", names[0]).stdout)
+    assert out["AutoScalingGroups"][0]["MinSize"] == 1
+    cloud.aws("autoscaling", "update-auto-scaling-group", "--auto-scaling-group-name",
+              names[0], "--min-size", "0", "--desired-capacity", "0")
+    wait_for(lambda: not group(cloud, names[0])["Instances"], 60, "scaled to 0")
+    failed = cloud.aws("autoscaling", "set-desired-capacity", "--auto-scaling-group-name",
+                       names[0], "--desired-capacity", "99", check=False)
+    assert failed.returncode != 0 and "ValidationError" in failed.stderr
+    instances = asg.describe_auto_scaling_instances()["AutoScalingInstances"]
+    assert all(i["AutoScalingGroupName"] for i in instances)
+    for name in names:
+        _cleanup(cloud, name)
