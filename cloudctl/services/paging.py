@@ -61,6 +61,8 @@ BOUNDS: dict[str, Bounds] = {
     "DescribeVolumesModifications": Bounds(1, 500, clamp=True, token_message=_EBS_TOKEN),
     "DescribeVolumeStatus": Bounds(5, 1000, clamp=True, token_message=_EBS_TOKEN),
     "DescribeSnapshots": Bounds(5, 1000, clamp=True, token_message=_EBS_TOKEN),
+    "DescribeLaunchTemplates": Bounds(1, 200),
+    "DescribeLaunchTemplateVersions": Bounds(1, 200),
 }
 
 

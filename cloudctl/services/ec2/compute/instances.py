@@ -58,12 +58,18 @@ class InstancesProvider(Provider):
 
     @operation("RunInstances")
     async def run_instances(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        return await launch.launch(self.cloud, ctx, params)
+        from cloudctl.services.ec2.compute.launch_templates import launch_params
+
+        return await launch.launch(self.cloud, ctx, await launch_params(self.cloud, ctx,
+                                                                        params))
 
     @authorization("RunInstances")
     async def may_pass_role(self, ctx: RequestContext, params: dict[str, Any]) -> None:
         """A launch with an instance profile needs ``iam:PassRole`` on its role (dry runs
         included): checked before the launch is acted on or DryRun is answered."""
+        from cloudctl.services.ec2.compute.launch_templates import launch_params
+
+        params = await launch_params(self.cloud, ctx, params)
         await launch.instance_profile(self.cloud, ctx, ctx.require_account(),
                                       params.get("IamInstanceProfile"))
 

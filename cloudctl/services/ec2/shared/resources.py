@@ -90,6 +90,13 @@ INSTANCE = register(ResourceType(
         ("ModifyInstanceAttribute", "ResetInstanceAttribute", "GetConsoleOutput",
          "GetConsoleScreenshot", "GetPasswordData", "CreateImage", "AttachVolume",
          "DetachVolume", "AssociateAddress"), "InstanceId")))
+LAUNCH_TEMPLATE = register(ResourceType(
+    "launch-template", ("lt",), arn_type="launch-template", tag_type="launch-template",
+    malformed="InvalidLaunchTemplateId.Malformed",
+    not_found="InvalidLaunchTemplateId.NotFound",
+    named_by=(("DeleteLaunchTemplate", "LaunchTemplateId"),
+              ("ModifyLaunchTemplate", "LaunchTemplateId"),
+              ("CreateLaunchTemplateVersion", "LaunchTemplateId"))))
 RESERVATION = register(ResourceType(
     "reservation", ("r",), malformed="InvalidReservationID.Malformed",
     not_found="InvalidReservationID.NotFound"))
@@ -128,4 +135,3 @@ for _kind, _prefix in (("vpc", "vpc"), ("subnet", "subnet"), ("network-interface
     register(ResourceType(_kind, (_prefix,), arn_type=_kind, tag_type=_kind))
 # taggable, without ARNs here yet
 register(ResourceType("natgateway", ("nat",), tag_type="natgateway"))
-register(ResourceType("launch-template", ("lt",), tag_type="launch-template"))
