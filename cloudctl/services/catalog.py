@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import MetaData
 
 from cloudctl.server import spec
-from cloudctl.services import autoscaling, cloudwatch, ec2, empyrean, geography, iam, properties, s3, sts
+from cloudctl.services import (
+    autoscaling,
+    cloudwatch,
+    ec2,
+    empyrean,
+    geography,
+    iam,
+    properties,
+    s3,
+    sts,
+)
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
