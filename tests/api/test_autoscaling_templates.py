@@ -114,3 +114,51 @@ def test_group_launches_from_a_template_and_oldest_template_goes_first(
     asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=[name])["AutoScalingGroups"], 60, "deleted")
+
+
+def test_instance_refresh_replaces_every_instance(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    ec2 = cloud.client("ec2")
+    asg = cloud.client("autoscaling")
+    template = ec2.create_launch_template(
+        LaunchTemplateName=unique("lt"), LaunchTemplateData={
+            "ImageId": image(cloud), "InstanceType": "t1.micro"})["LaunchTemplate"]
+    name = unique("asg")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name, MinSize=2, MaxSize=3,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"],
+                        "Version": "$Latest"}, AvailabilityZones=zones(cloud)[:1])
+    before = wait_capacity(cloud, name, 2)
+    with pytest.raises(ClientError) as exc:
+        asg.cancel_instance_refresh(AutoScalingGroupName=name)
+    assert _code(exc) == "ActiveInstanceRefreshNotFound"
+    ec2.create_launch_template_version(LaunchTemplateId=template["LaunchTemplateId"],
+                                       SourceVersion="1",
+                                       LaunchTemplateData={"InstanceType": "m1.small"})
+    refresh_id = asg.start_instance_refresh(AutoScalingGroupName=name)["InstanceRefreshId"]
+    with pytest.raises(ClientError) as exc:
+        asg.start_instance_refresh(AutoScalingGroupName=name)
+    assert _code(exc) == "InstanceRefreshInProgress"
+    lowest = [2]
+
+    def finished() -> bool:
+        lowest[0] = min(lowest[0], len([i for i in group(cloud, name)["Instances"]
+                                        if i["LifecycleState"] == "InService"]))
+        found = asg.describe_instance_refreshes(AutoScalingGroupName=name)
+        return bool(found["InstanceRefreshes"][0]["Status"] == "Successful")
+
+    wait_for(finished, 90, "refresh done")
+    refresh = asg.describe_instance_refreshes(AutoScalingGroupName=name,
+                                              InstanceRefreshIds=[refresh_id])
+    item = refresh["InstanceRefreshes"][0]
+    assert item["Preferences"]["MinHealthyPercentage"] == 90  # AWS's default
+    assert item["PercentageComplete"] == 100
+    after = wait_capacity(cloud, name, 2)
+    assert not set(after) & set(before)
+    assert lowest[0] >= 1  # one at a time: at least one InService throughout
+    types = {i["InstanceType"] for r in ec2.describe_instances(
+        InstanceIds=after)["Reservations"] for i in r["Instances"]}
+    assert types == {"m1.small"}
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"], 60, "deleted")

@@ -358,8 +358,13 @@ class GroupController(Reconciler):
                 await self._plan_terminations(session, fresh, fresh_def, active,
                                               len(active) - desired, cause, now)
                 return [0.1]
-        return [1.0] if any(r.lifecycle_state not in ("InService", "Standby") for r in rows) \
-            else []
+            steady = all(r.lifecycle_state in ("InService", "Standby") for r in rows)
+            if steady and "InstanceRefresh" not in suspended:
+                from cloudctl.services.autoscaling.refresh import advance
+
+                if advance(fresh, fresh_def, rows, session, now):
+                    return [0.5]
+        return [] if steady else [1.0]
 
     async def _plan_launches(self, session: Any, group: AsGroup, definition: dict[str, Any],
                              active: list[AsInstance], count: int, cause: str,

@@ -15,10 +15,11 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.autoscaling.members import MembersProvider
     from cloudctl.services.autoscaling.policies import PoliciesProvider
     from cloudctl.services.autoscaling.processes import ProcessesProvider
+    from cloudctl.services.autoscaling.refresh import RefreshProvider
     from cloudctl.services.autoscaling.schedules import SchedulesProvider
 
     cloud.runtime[CONTROLLER] = GroupController(cloud, leader=lambda: cloud.worker_index == 0)
     for provider_cls in (LaunchConfigurationsProvider, GroupsProvider, MembersProvider,
                          ActivitiesProvider, ProcessesProvider, PoliciesProvider,
-                         SchedulesProvider, HooksProvider):
+                         SchedulesProvider, HooksProvider, RefreshProvider):
         cloud.add_provider(provider_cls(cloud))
