@@ -403,23 +403,28 @@ class GroupController(Reconciler):
     async def _plan_terminations(self, session: Any, group: AsGroup,
                                  definition: dict[str, Any], active: list[AsInstance],
                                  count: int, cause: str, now: datetime) -> None:
-        current = (definition.get("LaunchConfigurationName")
-                   or (definition.get("LaunchTemplate") or {}).get("LaunchTemplateId")
-                   or (definition.get("LaunchTemplate") or {}).get("LaunchTemplateName"))
+        current = definition.get("LaunchConfigurationName") or ""
+        if not current and definition.get("LaunchTemplate"):
+            try:
+                resolved = await templates.resolve(self.cloud, group.account_id, group.region,
+                                                   definition["LaunchTemplate"])
+                current = f"{resolved['LaunchTemplateId']}:{resolved['VersionNumber']}"
+            except AwsError:
+                current = ""
         created = await self._source_times(session, group)
         eligible = [r for r in active if r.instance_id and (group.status or not r.protected)]
         candidates = []
         for r in eligible:
             source = loads(r.launch_source)
-            label = source.get("LaunchConfigurationName") or "{}:{}".format(
-                (source.get("LaunchTemplate") or {}).get("LaunchTemplateId"),
-                (source.get("LaunchTemplate") or {}).get("Version"))
             template = source.get("LaunchTemplate") or {}
-            is_current = label == current or current in (template.get("LaunchTemplateId"),
-                                                         template.get("LaunchTemplateName"))
+            label = source.get("LaunchConfigurationName") or "{}:{}".format(
+                template.get("LaunchTemplateId"), template.get("Version"))
+            age = (created[label].timestamp() if label in created
+                   else float(template["Version"]) if str(template.get("Version", ""))
+                   .isdigit() else None)
             candidates.append(Candidate(
                 instance_id=str(r.instance_id), zone=r.zone, launched_at=r.launched_at,
-                source=label, source_created=created.get(label), current=bool(is_current)))
+                source=label, source_age=age, current=label == current))
         policies = list(definition.get("TerminationPolicies") or ["Default"])
         victims = choose_victims(candidates, count, policies, now)
         before = len(active)

@@ -61,9 +61,9 @@ def settings(params: dict[str, Any], current: dict[str, Any] | None,
         raise ValidationError("Valid requests must contain either LaunchTemplate, "
                               "LaunchConfigurationName, InstanceId or MixedInstancesPolicy "
                               "parameter.")
-    template = out.get("LaunchTemplate")
-    if template is not None and bool(template.get("LaunchTemplateId")) == bool(
-            template.get("LaunchTemplateName")):
+    template = params.get("LaunchTemplate")
+    if template is not None and not (template.get("LaunchTemplateId")
+                                     or template.get("LaunchTemplateName")):
         raise ValidationError("Valid requests must contain either launchTemplateId or "
                               "LaunchTemplateName")
     if out["HealthCheckType"] not in ("EC2", "ELB"):

@@ -41,7 +41,7 @@ from cloudctl.services.autoscaling.models import (
     AsPolicy,
     AsScheduledAction,
 )
-from cloudctl.services.autoscaling.templates import check_template
+from cloudctl.services.autoscaling.templates import resolve
 from cloudctl.services.ec2 import api_autoscaling as ec2
 
 MAX_GROUPS = 200
@@ -68,7 +68,11 @@ async def _check_launch(cloud: Any, session: AsyncSession, account: str, region:
             raise ValidationError(f"Launch configuration name not found - Launch "
                                   f"configuration {lc} not found")
     if definition.get("LaunchTemplate"):
-        await check_template(cloud, account, region, definition["LaunchTemplate"])
+        spec = definition["LaunchTemplate"]
+        version = await resolve(cloud, account, region, spec)
+        definition["LaunchTemplate"] = {"LaunchTemplateId": version["LaunchTemplateId"],
+                                        "LaunchTemplateName": version["LaunchTemplateName"],
+                                        "Version": str(spec.get("Version") or "$Default")}
 
 
 async def _check_places(cloud: Any, account: str, region: str,

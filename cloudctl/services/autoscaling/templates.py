@@ -20,16 +20,12 @@ async def resolve(cloud: Cloud, account: str, region: str,
     try:
         found = await ec2.launch_template_version(
             cloud, account, region, template_id=spec.get("LaunchTemplateId"),
-            template_name=spec.get("LaunchTemplateName"), version=version)
+            template_name=None if spec.get("LaunchTemplateId") else spec.get(
+                "LaunchTemplateName"), version=version)
     except AwsError as error:
         raise ValidationError(f"You must use a valid fully-formed launch template. "
                               f"{error.message}") from None
     return found
-
-
-async def check_template(cloud: Cloud, account: str, region: str,
-                         spec: dict[str, Any]) -> None:
-    await resolve(cloud, account, region, spec)
 
 
 def run_params(resolved: dict[str, Any]) -> dict[str, Any]:

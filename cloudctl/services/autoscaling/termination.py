@@ -21,7 +21,8 @@ class Candidate:
     zone: str
     launched_at: datetime
     source: str  # the launch configuration's name, or "template-id:version"
-    source_created: datetime | None  # when that configuration/template version was made
+    source_age: float | None  # orders sources: a configuration's creation time (epoch
+    # seconds) or a template's version number; smaller is older
     current: bool  # launched from the group's current configuration/template
 
 
@@ -29,11 +30,11 @@ def _oldest_source(items: list[Candidate]) -> list[Candidate]:
     stale = [c for c in items if not c.current]
     if stale:
         items = stale
-    dated = [c for c in items if c.source_created is not None]
+    dated = [c for c in items if c.source_age is not None]
     if not dated:
         return items
-    oldest = min(c.source_created for c in dated if c.source_created is not None)
-    return [c for c in dated if c.source_created == oldest]
+    oldest = min(c.source_age for c in dated if c.source_age is not None)
+    return [c for c in dated if c.source_age == oldest]
 
 
 def _closest_to_hour(items: list[Candidate], now: datetime) -> list[Candidate]:
