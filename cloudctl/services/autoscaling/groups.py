@@ -44,7 +44,7 @@ from cloudctl.services.autoscaling.models import (
 from cloudctl.services.autoscaling.templates import resolve
 from cloudctl.services.ec2 import api_autoscaling as ec2
 
-MAX_GROUPS = 200
+MAX_GROUPS = 500  # AWS's default quota of groups per region
 ACTIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 
 
