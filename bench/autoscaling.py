@@ -47,6 +47,32 @@ def _wait(check: Callable[[], bool], timeout: float = 300, step: float = 0.05) -
     return time.perf_counter() - started
 
 
+def _members(asg: Any, name: str) -> list[dict[str, Any]]:
+    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+    return list(found["AutoScalingGroups"][0]["Instances"]) if found["AutoScalingGroups"] \
+        else []
+
+
+def _one_scale_out(asg: Any, ec2: Any, zone: str, size: int) -> float:
+    """Seconds from SetDesiredCapacity(size) until ``size`` instances are InService."""
+    name = f"bench-{size}"
+    asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=size,
+                                  LaunchConfigurationName="bench", AvailabilityZones=[zone])
+    started = time.perf_counter()
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=size)
+    _wait(lambda: sum(1 for i in _members(asg, name)
+                      if i["LifecycleState"] == "InService") == size, step=0.1)
+    took = time.perf_counter() - started
+    ids = [i["InstanceId"] for i in _members(asg, name)]
+    running = sum(1 for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+                  for i in r["Instances"] if i["State"]["Name"] == "running")
+    assert running == size, running
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    _wait(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"], step=0.2)
+    return took
+
+
 def scale_out(server: Server) -> dict[str, float]:
     asg, ec2 = _client(server, "autoscaling"), _client(server, "ec2")
     assert server.data_dir is not None
@@ -56,27 +82,7 @@ def scale_out(server: Server) -> dict[str, float]:
                                     InstanceType="t1.micro")
     out: dict[str, float] = {}
     for size in SIZES:
-        name = f"bench-{size}"
-        asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=size,
-                                      LaunchConfigurationName="bench",
-                                      AvailabilityZones=[zone])
-
-        def members() -> list[dict[str, Any]]:
-            found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])
-            return list(found["AutoScalingGroups"][0]["Instances"])
-
-        started = time.perf_counter()
-        asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=size)
-        _wait(lambda: sum(1 for i in members() if i["LifecycleState"] == "InService") == size,
-              step=0.1)
-        out[f"inservice_{size}_s"] = time.perf_counter() - started
-        ids = [i["InstanceId"] for i in members()]
-        running = sum(1 for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
-                      for i in r["Instances"] if i["State"]["Name"] == "running")
-        assert running == size, running
-        asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
-        _wait(lambda: not asg.describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name])["AutoScalingGroups"], step=0.2)
+        out[f"inservice_{size}_s"] = _one_scale_out(asg, ec2, zone, size)
     # an alarm's state change until the policy's first instance exists
     cw = _client(server, "cloudwatch")
     asg.create_auto_scaling_group(AutoScalingGroupName="bench-alarm", MinSize=0, MaxSize=2,
