@@ -15,6 +15,8 @@ from botocore.exceptions import ClientError
 from tests.api.autoscaling_helpers import group, launch_config, unique, wait_capacity, zones
 from tests.support import LiveCloud, wait_for
 
+pytestmark = pytest.mark.both_databases
+
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
@@ -41,8 +43,7 @@ def _causes(cloud: LiveCloud, name: str) -> list[str]:
     return [a["Cause"] for a in acts["Activities"]]
 
 
-def test_simple_and_step_policies_by_execute_policy(sqlite_cloud: LiveCloud) -> None:
-    cloud = sqlite_cloud
+def test_simple_and_step_policies_by_execute_policy(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     name = _create(cloud)
     simple = asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName="up",
@@ -102,8 +103,7 @@ def test_simple_and_step_policies_by_execute_policy(sqlite_cloud: LiveCloud) -> 
     _cleanup(cloud, name)
 
 
-def test_alarm_state_change_runs_the_policy(sqlite_cloud: LiveCloud) -> None:
-    cloud = sqlite_cloud
+def test_alarm_state_change_runs_the_policy(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     cw = cloud.client("cloudwatch")
     name = _create(cloud, DesiredCapacity=1)
@@ -154,8 +154,7 @@ def test_alarm_state_change_runs_the_policy(sqlite_cloud: LiveCloud) -> None:
     _cleanup(cloud, name)
 
 
-def test_scheduled_action_fires_at_its_time(sqlite_cloud: LiveCloud) -> None:
-    cloud = sqlite_cloud
+def test_scheduled_action_fires_at_its_time(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     name = _create(cloud)
     start = datetime.now(UTC) + timedelta(seconds=4)
@@ -202,8 +201,7 @@ def test_scheduled_action_fires_at_its_time(sqlite_cloud: LiveCloud) -> None:
     _cleanup(cloud, name)
 
 
-def test_lifecycle_hooks_hold_launch_and_termination(sqlite_cloud: LiveCloud) -> None:
-    cloud = sqlite_cloud
+def test_lifecycle_hooks_hold_launch_and_termination(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     name = _create(cloud)
     asg.put_lifecycle_hook(AutoScalingGroupName=name, LifecycleHookName="warm",
@@ -255,8 +253,7 @@ def test_lifecycle_hooks_hold_launch_and_termination(sqlite_cloud: LiveCloud) ->
     _cleanup(cloud, name)
 
 
-def test_metrics_collection_publishes_group_metrics(sqlite_cloud: LiveCloud) -> None:
-    cloud = sqlite_cloud
+def test_metrics_collection_publishes_group_metrics(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     name = _create(cloud, DesiredCapacity=1)
     wait_capacity(cloud, name, 1)
