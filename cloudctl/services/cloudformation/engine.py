@@ -1,0 +1,571 @@
+"""The stack engine: a controller on the reconcile base that converges each stack whose
+status is ``*_IN_PROGRESS`` to its template, one idempotent step at a time.
+
+A sync reads the stack and its resource rows, evaluates the template (``Plan``), and
+acts on every resource whose dependencies are complete, in parallel: create, wait for
+real readiness, update in place, replace (a new row, the old one kept for cleanup),
+delete in reverse dependency order. Each step is written (status, token, attempt)
+before it acts, so after kill -9 the next sync repeats exactly the unfinished steps:
+creations are idempotent by token, deletions by "already gone". Stack transitions
+are conditional on the status the sync read (an API call may have changed it).
+
+The stack acts as its principal: the access key it was created with, looked up at
+every sync (a deleted key fails the operation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import graphlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cloudctl.core.reconcile import Reconciler, Retry
+from cloudctl.db.base import utcnow
+from cloudctl.errors import AwsError
+from cloudctl.server.internal import Caller
+from cloudctl.server.providers import Provider
+from cloudctl.server.runtime import RuntimeKey
+from cloudctl.services.cloudformation import resources, schemas, store
+from cloudctl.services.cloudformation.errors import ResourceFailure
+from cloudctl.services.cloudformation.intrinsics import Unresolved
+from cloudctl.services.cloudformation.models import Stack, StackResource
+from cloudctl.services.cloudformation.processing import Plan
+from cloudctl.services.cloudformation.resources.base import Act, NeedsReplacement, failure
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+log = logging.getLogger(__name__)
+
+ENGINE: RuntimeKey[StackEngine] = RuntimeKey("cloudformation.engine")
+COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+WORKING = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS")
+FAILED = ("CREATE_FAILED", "UPDATE_FAILED")
+GONE = ("DELETE_COMPLETE", "DELETE_SKIPPED")
+REPLACING = "Requested update requires the creation of a new physical resource; " \
+            "hence creating one."
+
+
+class Failed(Exception):
+    """The converge or teardown failed: ``resources`` did (their reasons are recorded)."""
+
+    def __init__(self, names: list[str], reason: str | None = None) -> None:
+        super().__init__(names)
+        self.names = names
+        self.reason = reason
+
+
+def pseudo(stack: Stack) -> dict[str, Any]:
+    return {"AWS::AccountId": stack.account_id, "AWS::Region": stack.region,
+            "AWS::StackId": stack.stack_id, "AWS::StackName": stack.name,
+            "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws",
+            "AWS::NotificationARNs": list(stack.notification_arns or [])}
+
+
+class StackEngine(Reconciler):
+    name = "cloudformation"
+    workers = 4
+
+    def __init__(self, cloud: Cloud, *, leader: Callable[[], bool]) -> None:
+        super().__init__(leader=leader)
+        self.cloud = cloud
+
+    def interval(self) -> float:
+        return 2.0
+
+    async def list_keys(self) -> Iterable[str]:
+        async with self.cloud.sessions() as session:
+            return list((await session.execute(select(Stack.stack_id).where(
+                Stack.status.like("%IN_PROGRESS")))).scalars())
+
+    # -- the stack's phases ------------------------------------------------------------------
+
+    async def sync(self, key: str) -> None:
+        async with self.cloud.sessions() as session:
+            stack = await session.get(Stack, key)
+        if stack is None or not stack.status.endswith("IN_PROGRESS"):
+            return
+        caller = await self._caller(stack)
+        status = stack.status
+        try:
+            if caller is None:
+                raise Failed([], "The security token included in the request is invalid.")
+            await self._phase(stack, status, caller)
+        except Failed as failed:
+            await self.fail(stack, status, failed)
+
+    async def _phase(self, stack: Stack, status: str, caller: Caller) -> None:
+        if status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"):
+            self._check_deadline(stack, status)
+            outputs = await self._converge(stack, caller)
+            done = "CREATE_COMPLETE" if status.startswith("CREATE") else \
+                "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
+            await self._transition(stack.stack_id, status, done, outputs=outputs)
+            if done.endswith("IN_PROGRESS"):
+                self.wake(stack.stack_id)
+        elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
+            outputs = await self._converge(stack, caller)
+            await self._transition(stack.stack_id, status,
+                                   "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                                   outputs=outputs)
+            self.wake(stack.stack_id)
+        elif status in ("ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS"):
+            await self._remove(stack, caller, everything=True)
+            await self._transition(stack.stack_id, status, status.replace("IN_PROGRESS",
+                                                                          "COMPLETE"))
+        elif status.endswith("CLEANUP_IN_PROGRESS"):
+            try:
+                await self._remove(stack, caller, everything=False)
+            except Failed:
+                pass  # AWS completes the update; the failed deletions are in the events
+            await self._transition(stack.stack_id, status, status.replace(
+                "_CLEANUP_IN_PROGRESS", ""))
+
+    def _check_deadline(self, stack: Stack, status: str) -> None:
+        if stack.deadline is not None and utcnow() > stack.deadline:
+            verb = "Create" if status.startswith("CREATE") else "Update"
+            raise Failed([], f"{verb} timed out")
+
+    async def fail(self, stack: Stack, status: str, failed: Failed) -> None:
+        """The operation under way failed: the stack's next status (rollback...)."""
+        verb = {"CREATE_IN_PROGRESS": "create", "UPDATE_IN_PROGRESS": "update",
+                "UPDATE_ROLLBACK_IN_PROGRESS": "update", "ROLLBACK_IN_PROGRESS": "delete",
+                "DELETE_IN_PROGRESS": "delete"}.get(status, "update")
+        reason = failed.reason or (f"The following resource(s) failed to {verb}: "
+                                   f"[{', '.join(sorted(set(failed.names)))}]. ")
+        if status == "CREATE_IN_PROGRESS":
+            await self._cancel_working(stack.stack_id, "Resource creation cancelled")
+            target = {"ROLLBACK": "ROLLBACK_IN_PROGRESS", "DELETE": "DELETE_IN_PROGRESS",
+                      "DO_NOTHING": "CREATE_FAILED"}[stack.on_failure]
+            if target != "CREATE_FAILED":
+                reason = reason.rstrip() + " Rollback requested by user." \
+                    if stack.on_failure == "ROLLBACK" else reason.rstrip() + \
+                    " Delete requested by user."
+            await self._transition(stack.stack_id, status, target, reason=reason)
+        elif status == "UPDATE_IN_PROGRESS":
+            await self._cancel_working(stack.stack_id, "Resource update cancelled")
+            await self._transition(stack.stack_id, status, "UPDATE_ROLLBACK_IN_PROGRESS",
+                                   reason=reason, rollback=True)
+        elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
+            await self._transition(stack.stack_id, status, "UPDATE_ROLLBACK_FAILED",
+                                   reason=reason)
+        elif status in ("ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS"):
+            await self._transition(stack.stack_id, status,
+                                   status.replace("IN_PROGRESS", "FAILED"), reason=reason)
+        self.wake(stack.stack_id)
+
+    async def _transition(self, stack_id: str, expected: str, status: str, *,
+                          reason: str | None = None, outputs: list[dict[str, Any]] | None = None,
+                          rollback: bool = False) -> None:
+        async with self.cloud.sessions() as session, session.begin():
+            stack = await session.get(Stack, stack_id, with_for_update=True)
+            if stack is None or stack.status != expected:
+                return
+            if outputs is not None:
+                stack.outputs = outputs
+            if rollback and stack.previous_template is not None:
+                stack.template, stack.template_body = stack.previous_template, \
+                    stack.previous_body or stack.template_body
+                stack.parameters = stack.previous_parameters or {}
+                for row in await store.rows(session, stack_id):
+                    if row.status == "UPDATE_FAILED":
+                        row.status = "UPDATE_COMPLETE"
+                    elif row.status == "CREATE_FAILED" or \
+                            (row.status in WORKING and row.step == "create"):
+                        row.role = "old"
+            if status in ("DELETE_COMPLETE",):
+                stack.deleted_at = utcnow()
+            await store.stack_event(session, stack, status, reason)
+            stack.updated_at = utcnow() if stack.operation == "UPDATE" else stack.updated_at
+
+    async def _cancel_working(self, stack_id: str, reason: str) -> None:
+        """In-progress resources of a failed operation are marked failed (a later delete
+        still finds them: their token and physical id stay)."""
+        async with self.cloud.sessions() as session, session.begin():
+            for row in await store.rows(session, stack_id):
+                if row.status in WORKING and row.role == "current":
+                    failed = "CREATE_FAILED" if row.status.startswith("CREATE") else \
+                        "UPDATE_FAILED"
+                    await self._set(session, row, failed, reason)
+
+    async def _caller(self, stack: Stack) -> Caller | None:
+        credential = await self.cloud.credentials.lookup(stack.access_key_id)
+        if credential is None or not credential.active:
+            return None
+        return Caller(credential=credential, region=stack.region)
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def _act(self, stack: Stack, row: StackResource, caller: Caller) -> Act:
+        tags = [{"Key": k, "Value": v} for k, v in (stack.tags or {}).items()]
+        tags += [{"Key": "aws:cloudformation:stack-name", "Value": stack.name},
+                 {"Key": "aws:cloudformation:stack-id", "Value": stack.stack_id},
+                 {"Key": "aws:cloudformation:logical-id", "Value": row.logical_id}]
+        adapter = resources.adapter(row.type)
+        if adapter is None or not adapter.takes_tags:
+            tags = [t for t in tags if not t["Key"].startswith("aws:")]
+        return Act(cloud=self.cloud, caller=caller, stack_name=stack.name,
+                   stack_id=stack.stack_id, logical_id=row.logical_id, token=row.token,
+                   resumed=row.attempts > 1, tags=tags, endpoint=stack.endpoint,
+                   signal_reader=self._signals)
+
+    async def _signals(self, handle_url: str) -> list[dict[str, Any]]:
+        async with self.cloud.sessions() as session:
+            row = (await session.execute(select(StackResource).where(
+                StackResource.physical_id == handle_url,
+                StackResource.role == "current"))).scalars().first()
+            return list(row.signals or []) if row is not None else []
+
+    async def _set(self, session: Any, row: StackResource, status: str,
+                   reason: str | None = None, *, event: bool = True) -> None:
+        row.status = status
+        row.status_reason = reason
+        row.updated_at = utcnow()
+        if event:
+            await store.add_event(session, row.stack_id, row.logical_id, row.physical_id,
+                                  row.type, status, reason, row.properties)
+
+    async def _write(self, row_id: int, change: Callable[[Any, StackResource],
+                                                         Awaitable[None]]) -> StackResource:
+        async with self.cloud.sessions() as session, session.begin():
+            row = await session.get(StackResource, row_id)
+            assert row is not None
+            await change(session, row)
+            return row
+
+    def _plan(self, stack: Stack, rows: list[StackResource],
+              exports: dict[str, str]) -> tuple[Plan, dict[str, StackResource]]:
+        current = {r.logical_id: r for r in rows if r.role == "current" and r.status not in GONE}
+        plan = Plan(stack.template, stack.parameters, pseudo(stack),
+                    zones=list(self.cloud.region_zones.get(stack.region, [])), exports=exports)
+
+        def ref(name: str) -> Any:
+            row = current.get(name)
+            if row is None or row.physical_id is None or row.status not in COMPLETE:
+                raise Unresolved(name)
+            adapter = resources.adapter(row.type)
+            return adapter.ref(row.physical_id, row.attributes) if adapter else row.physical_id
+
+        def get_att(name: str, attribute: str) -> Any:
+            row = current.get(name)
+            if row is None or row.status not in COMPLETE:
+                raise Unresolved(name)
+            if attribute in (row.attributes or {}):
+                return row.attributes[attribute]
+            raise ResourceFailure(f"Attribute '{attribute}' does not exist")
+
+        plan.scope.ref = ref
+        plan.scope.get_att = get_att
+        return plan, current
+
+    async def _load(self, stack_id: str) -> tuple[Stack, list[StackResource], dict[str, str]]:
+        async with self.cloud.sessions() as session:
+            stack = await session.get(Stack, stack_id)
+            assert stack is not None
+            rows = await store.rows(session, stack_id)
+            exports = {name: value for name, (value, _) in
+                       (await store.exports(session, stack.account_id, stack.region)).items()}
+            return stack, rows, exports
+
+    async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
+        """Bring the stack's resources to its template; its outputs when done, ``Failed``
+        when a resource failed, ``Retry`` while resources are still on their way."""
+        while True:
+            stack, rows, exports = await self._load(stack.stack_id)
+            plan, current = self._plan(stack, rows, exports)
+            olds = [r for r in rows if r.role == "old" and r.status not in GONE]
+            done: set[str] = set()
+            steps: list[Awaitable[bool]] = []
+            failed: list[str] = []
+            for name in graphlib.TopologicalSorter(plan.deps).static_order():
+                row = current.get(name)
+                if row is not None and row.status in WORKING:
+                    steps.append(self._step(stack, row, caller))
+                    continue
+                if row is not None and row.status in FAILED:
+                    failed.append(name)
+                    continue
+                if not plan.deps[name] <= done:
+                    continue
+                outcome = await self._decide(stack, plan, name, row, olds, caller)
+                if outcome is True:
+                    done.add(name)
+                elif outcome is False:
+                    failed.append(name)
+                else:
+                    steps.append(outcome)
+            if not steps:
+                if failed:
+                    raise Failed(failed)
+                if done == set(plan.deps):
+                    return plan.outputs()
+                raise Retry(1.0)
+            progressed = await asyncio.gather(*steps)
+            if not any(progressed):
+                raise Retry(1.0)
+
+    async def _decide(self, stack: Stack, plan: Plan, name: str, row: StackResource | None,
+                      olds: list[StackResource],
+                      caller: Caller) -> bool | Awaitable[bool]:
+        """What a resource whose dependencies are complete needs: True (nothing), False
+        (it failed), or the step to run."""
+        type_name = plan.type_of(name)
+        try:
+            props = plan.properties(name)
+            policy = plan.deletion_policy(name)
+        except (AwsError, ResourceFailure, Unresolved) as error:
+            reason = getattr(error, "message", None) or getattr(error, "reason", str(error))
+            await self._record_failure(stack, name, type_name, row, reason)
+            return False
+        schema = schemas.schema(type_name)
+        adapter = resources.adapter(type_name)
+        assert schema is not None and adapter is not None
+        invalid = schema.validate(name, props)
+        if invalid:
+            await self._record_failure(stack, name, type_name, row, invalid)
+            return False
+        if row is not None and row.type == type_name and \
+                (row.properties == props or row.step == "skip"):
+            return True
+        match = [o for o in olds if o.logical_id == name and o.type == type_name and
+                 o.properties == props and o.status in COMPLETE]
+        if match:
+            await self._swap(row, match[0])
+            return True
+        if row is None:
+            fresh = await self._new_row(stack, plan, name, type_name, props, policy, None)
+            return self._step(stack, fresh, caller)
+        if row.type != type_name or schema.replaces(row.properties, props) or \
+                not adapter.in_place(row.properties, props):
+            fresh = await self._new_row(stack, plan, name, type_name, props, policy, row)
+            return self._step(stack, fresh, caller)
+
+        async def begin(session: Any, r: StackResource) -> None:
+            r.old_properties, r.properties = r.properties, props
+            r.deletion_policy = policy
+            r.step = "update"
+            await self._set(session, r, "UPDATE_IN_PROGRESS")
+
+        updating = await self._write(row.id, begin)
+        return self._step(stack, updating, caller)
+
+    async def _record_failure(self, stack: Stack, name: str, type_name: str,
+                              row: StackResource | None, reason: str) -> None:
+        async with self.cloud.sessions() as session, session.begin():
+            if row is None:
+                fresh = StackResource(stack_id=stack.stack_id, logical_id=name,
+                                      type=type_name, status="CREATE_FAILED",
+                                      token=uuid.uuid4().hex, properties={}, attributes={},
+                                      depends=[], role="current", generation=1)
+                session.add(fresh)
+                await session.flush()
+                await self._set(session, fresh, "CREATE_FAILED", reason)
+            else:
+                live = await session.get(StackResource, row.id)
+                assert live is not None
+                await self._set(session, live, "UPDATE_FAILED", reason)
+
+    async def _swap(self, row: StackResource | None, old: StackResource) -> None:
+        """A rollback finds the resource it replaced: it is the current one again."""
+        async with self.cloud.sessions() as session, session.begin():
+            if row is not None:
+                live = await session.get(StackResource, row.id)
+                assert live is not None
+                live.role = "old"
+            restored = await session.get(StackResource, old.id)
+            assert restored is not None
+            restored.role = "current"
+            await self._set(session, restored, "UPDATE_COMPLETE")
+
+    async def _new_row(self, stack: Stack, plan: Plan, name: str, type_name: str,
+                       props: dict[str, Any], policy: str,
+                       replacing: StackResource | None) -> StackResource:
+        async with self.cloud.sessions() as session, session.begin():
+            generation = 1
+            if replacing is not None:
+                old = await session.get(StackResource, replacing.id)
+                assert old is not None
+                old.role = "old"
+                generation = old.generation + 1
+            fresh = StackResource(
+                stack_id=stack.stack_id, logical_id=name, generation=generation,
+                role="current", type=type_name, status="CREATE_IN_PROGRESS",
+                properties=props, attributes={}, depends=sorted(plan.deps[name]),
+                deletion_policy=policy, token=uuid.uuid4().hex, attempts=0, step="create",
+                metadata_=plan.template["Resources"][name].get("Metadata"))
+            session.add(fresh)
+            await session.flush()
+            if replacing is not None:
+                await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
+            else:
+                await self._set(session, fresh, "CREATE_IN_PROGRESS")
+            return fresh
+
+    async def _step(self, stack: Stack, row: StackResource, caller: Caller) -> bool:
+        """One step of a working resource; whether its state changed."""
+        adapter = resources.adapter(row.type)
+        assert adapter is not None
+        verb = "CREATE" if row.status.startswith("CREATE") else "UPDATE"
+        try:
+            if row.step == "update":
+                act = self._act(stack, row, caller)
+                try:
+                    attributes = await adapter.update(act, str(row.physical_id),
+                                                      row.old_properties or {}, row.properties,
+                                                      row.attributes or {})
+                except NeedsReplacement:
+                    raise ResourceFailure("Update requires replacement") from None
+                await self._finish(row.id, "UPDATE_COMPLETE", attributes)
+                return True
+            if row.physical_id is None:
+                async def attempt(session: Any, r: StackResource) -> None:
+                    del session
+                    r.attempts += 1
+
+                row = await self._write(row.id, attempt)
+                outcome = await adapter.create(self._act(stack, row, caller), row.properties)
+
+                async def created(session: Any, r: StackResource) -> None:
+                    r.physical_id = outcome.physical_id
+                    r.attributes = outcome.attributes
+                    await self._set(session, r, r.status, "Resource creation Initiated")
+
+                row = await self._write(row.id, created)
+            ready = await adapter.ready(self._act(stack, row, caller), str(row.physical_id),
+                                        row.attributes or {})
+            if ready is None:
+                return False
+            await self._finish(row.id, f"{verb}_COMPLETE", ready)
+            return True
+        except (AwsError, ResourceFailure) as error:
+            reason = error.reason if isinstance(error, ResourceFailure) else \
+                failure(error).reason
+            await self._finish(row.id, f"{verb}_FAILED", None, reason)
+            return True
+
+    async def _finish(self, row_id: int, status: str, attributes: dict[str, Any] | None,
+                      reason: str | None = None) -> None:
+        async def finish(session: Any, r: StackResource) -> None:
+            if attributes is not None:
+                r.attributes = attributes
+            r.step = None
+            r.old_properties = None
+            await self._set(session, r, status, reason)
+
+        await self._write(row_id, finish)
+
+    # -- deletion ----------------------------------------------------------------------------
+
+    async def _remove(self, stack: Stack, caller: Caller, *, everything: bool) -> None:
+        """Delete the stack's resources (``everything``), or the ones an update left
+        behind (replaced, or gone from the template), dependents first."""
+        while True:
+            stack, rows, exports = await self._load(stack.stack_id)
+            if everything:
+                doomed = [r for r in rows if r.role != "gone"]
+            else:
+                plan = Plan(stack.template, stack.parameters, pseudo(stack), exports=exports)
+                doomed = [r for r in rows if r.role == "old" or
+                          (r.role == "current" and r.logical_id not in plan.kept)]
+            doomed = [r for r in doomed if r.status not in GONE]
+            if not doomed:
+                return
+            steps = []
+            failed = []
+            for row in doomed:
+                if row.status == "DELETE_FAILED" and not row.step:
+                    failed.append(row.logical_id)
+                    continue
+                blocked = any(row.logical_id in (other.depends or []) and
+                              other.logical_id != row.logical_id for other in doomed)
+                if not blocked or row.status == "DELETE_IN_PROGRESS":
+                    steps.append(self._delete_step(stack, row, caller))
+            if not steps:
+                raise Failed(failed) if failed else Retry(1.0)
+            progressed = await asyncio.gather(*steps)
+            if not any(progressed):
+                raise Retry(1.0)
+
+    async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller) -> bool:
+        adapter = resources.adapter(row.type)
+        assert adapter is not None
+        retain = row.deletion_policy == "Retain" or row.logical_id in (stack.retain or [])
+        if row.physical_id is None and (row.status in FAILED or row.attempts == 0):
+            await self._gone(row.id, "DELETE_COMPLETE", event=row.status not in FAILED)
+            return True
+        if retain and row.status != "DELETE_IN_PROGRESS":
+            await self._gone(row.id, "DELETE_SKIPPED")
+            return True
+        if row.status != "DELETE_IN_PROGRESS":
+            async def begin(session: Any, r: StackResource) -> None:
+                r.step = "snapshot" if r.deletion_policy == "Snapshot" else "delete"
+                await self._set(session, r, "DELETE_IN_PROGRESS")
+
+            row = await self._write(row.id, begin)
+        try:
+            act = self._act(stack, row, caller)
+            if row.physical_id is None:  # created before a crash, its id unrecorded
+                act.resumed = True
+                outcome = await adapter.create(act, row.properties)
+                row.physical_id, row.attributes = outcome.physical_id, outcome.attributes
+                physical_id, attributes = outcome.physical_id, outcome.attributes
+
+                async def adopt(session: Any, r: StackResource) -> None:
+                    del session
+                    r.physical_id, r.attributes = physical_id, attributes
+
+                row = await self._write(row.id, adopt)
+            if row.step == "snapshot":
+                await adapter.snapshot(act, str(row.physical_id))
+
+                async def snapped(session: Any, r: StackResource) -> None:
+                    del session
+                    r.step = "delete"
+
+                row = await self._write(row.id, snapped)
+            await adapter.delete(act, str(row.physical_id), row.properties, row.attributes or {})
+            if not await adapter.gone(act, str(row.physical_id), row.attributes or {}):
+                return False
+        except (AwsError, ResourceFailure) as error:
+            reason = error.reason if isinstance(error, ResourceFailure) else \
+                failure(error).reason
+
+            async def failed(session: Any, r: StackResource) -> None:
+                r.step = None
+                await self._set(session, r, "DELETE_FAILED", reason)
+
+            await self._write(row.id, failed)
+            return True
+        await self._gone(row.id, "DELETE_COMPLETE")
+        return True
+
+    async def _gone(self, row_id: int, status: str, event: bool = True) -> None:
+        async def gone(session: Any, r: StackResource) -> None:
+            r.role = "gone"
+            r.step = None
+            await self._set(session, r, status, event=event)
+
+        await self._write(row_id, gone)
+
+
+def deadline(minutes: int | None) -> Any:
+    return utcnow() + timedelta(minutes=minutes) if minutes else None
+
+
+class EngineStarter(Provider):
+    """Starts the stack engine in the leader worker (no operations of its own)."""
+
+    service = "cloudformation"
+
+    async def start(self) -> None:
+        if self.cloud.worker_index != 0:
+            return
+        engine = StackEngine(self.cloud, leader=lambda: self.cloud.worker_index == 0)
+        self.cloud.runtime[ENGINE] = engine
+        self.cloud.spawn(engine.run(), "cloudformation-engine")
