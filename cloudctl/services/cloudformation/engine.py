@@ -209,7 +209,7 @@ class StackEngine(Reconciler):
                  {"Key": "aws:cloudformation:logical-id", "Value": row.logical_id}]
         adapter = resources.adapter(row.type)
         if adapter is None or not adapter.takes_tags:
-            tags = [t for t in tags if not t["Key"].startswith("aws:")]
+            tags = []
         return Act(cloud=self.cloud, caller=caller, stack_name=stack.name,
                    stack_id=stack.stack_id, logical_id=row.logical_id, token=row.token,
                    resumed=row.attempts > 1, tags=tags, endpoint=stack.endpoint,

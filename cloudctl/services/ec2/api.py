@@ -13,7 +13,8 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   ``disassociate_address``;
 - instances: ``run_instance``, ``instance``, ``terminate_instance``;
 - lookups for parameter types: ``existing_ids``, ``zones``;
-- ``create_tags``.
+- ``create_tags``; ``system_tags``: the ``aws:`` tags only a service may set
+  (``aws:cloudformation:stack-name``...), written past the user-facing check.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ __all__ = [
     "create_tags", "create_volume", "delete_key_pair", "delete_security_group",
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
     "import_key_pair", "instance", "key_pair", "release_address", "revoke_egress",
-    "revoke_ingress", "run_instance", "security_group", "terminate_instance", "volume",
-    "zones",
+    "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
+    "volume", "zones",
 ]
 
 Tags = list[dict[str, str]]
@@ -326,3 +327,29 @@ async def create_tags(cloud: Cloud, caller: Caller, resource_ids: list[str],
                       tags: Tags) -> None:
     if tags:
         await _ec2(cloud, caller, "CreateTags", {"Resources": resource_ids, "Tags": tags})
+
+
+async def system_tags(cloud: Cloud, caller: Caller, resource_ids: list[str],
+                      tags: Tags) -> None:
+    """Set ``aws:`` tags (reserved to services) on resources of the caller's account."""
+    from sqlalchemy import select
+
+    from cloudctl.services.ec2.tags import Tag, resource_type_of
+
+    if not tags or not resource_ids:
+        return
+    account, region = caller.credential.account_id, caller.region
+    async with cloud.sessions() as session, session.begin():
+        rows = (await session.execute(select(Tag).where(
+            Tag.account_id == account, Tag.region == region,
+            Tag.resource_id.in_(resource_ids)))).scalars().all()
+        existing = {(r.resource_id, r.key): r for r in rows}
+        for rid in resource_ids:
+            for tag in tags:
+                row = existing.get((rid, tag["Key"]))
+                if row is None:
+                    session.add(Tag(account_id=account, region=region, resource_id=rid,
+                                    key=tag["Key"], value=tag.get("Value", ""),
+                                    resource_type=resource_type_of(rid)))
+                else:
+                    row.value = tag.get("Value", "")

@@ -27,7 +27,14 @@ ALL_EGRESS = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 
 
 def _tags(act: Act, props: dict[str, Any]) -> list[dict[str, str]]:
-    return list(props.get("Tags") or []) + [t for t in act.tags]
+    """The resource's tags and the stack's (the ``aws:cloudformation:*`` ones follow
+    through ``_system_tags``: a user cannot set them)."""
+    return list(props.get("Tags") or []) + act.user_tags()
+
+
+async def _system_tags(act: Act, resource_id: str) -> None:
+    await ec2.system_tags(act.cloud, act.caller, [resource_id],
+                          [t for t in act.tags if t["Key"].startswith("aws:")])
 
 
 def _permission(rule: dict[str, Any], egress: bool) -> dict[str, Any]:
@@ -75,6 +82,7 @@ class SecurityGroup(ResourceType):
             if found is None:
                 raise
             group_id = found["GroupId"]
+        await _system_tags(act, group_id)
         group = await ec2.security_group(act.cloud, act.caller, group_id=group_id) or {}
         await self._rules(act, group_id, {}, props, fresh=True)
         attributes = {"GroupId": group_id, "Id": group_id, "VpcId": group.get("VpcId", ""),
@@ -211,6 +219,7 @@ class Volume(ResourceType):
             volume_type=props.get("VolumeType"),
             iops=int(props["Iops"]) if props.get("Iops") else None,
             token=act.token, tags=_tags(act, props))
+        await _system_tags(act, volume_id)
         return Outcome(volume_id, {"VolumeId": volume_id})
 
     async def ready(self, act: Act, physical_id: str,
@@ -368,6 +377,7 @@ class Instance(ResourceType):
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         instance_id = await ec2.run_instance(act.cloud, act.caller,
                                              self._request(act, props), act.token)
+        await _system_tags(act, instance_id)
         return Outcome(instance_id, {"InstanceId": instance_id,
                                      "Volumes": props.get("Volumes") or []})
 
