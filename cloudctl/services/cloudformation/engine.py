@@ -37,6 +37,7 @@ from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
 from cloudctl.services.cloudformation.resources.base import Act, NeedsReplacement, failure
+from cloudctl.services.iam import api as iam
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -195,7 +196,22 @@ class StackEngine(Reconciler):
                     await self._set(session, row, failed, reason)
 
     async def _caller(self, stack: Stack) -> Caller | None:
+        """The principal the stack acts as: its creator's key, or a session of its
+        RoleARN (a new one when the last expired)."""
         credential = await self.cloud.credentials.lookup(stack.access_key_id)
+        expired = credential is not None and credential.expires_at is not None and \
+            credential.expires_at <= utcnow() + timedelta(minutes=5)
+        if (credential is None or expired) and stack.role_arn:
+            key = await iam.assume_service_role(self.cloud, stack.role_arn,
+                                                "cloudformation.amazonaws.com",
+                                                f"AWSCloudFormation-{stack.name}"[:64])
+            if key is None:
+                return None
+            async with self.cloud.sessions() as session, session.begin():
+                live = await session.get(Stack, stack.stack_id)
+                if live is not None:
+                    live.access_key_id = key
+            credential = await self.cloud.credentials.lookup(key)
         if credential is None or not credential.active:
             return None
         return Caller(credential=credential, region=stack.region)
@@ -320,7 +336,8 @@ class StackEngine(Reconciler):
             props = plan.properties(name)
             policy = plan.deletion_policy(name)
         except (AwsError, ResourceFailure, Unresolved) as error:
-            reason = getattr(error, "message", None) or getattr(error, "reason", str(error))
+            reason = str(getattr(error, "message", None) or getattr(error, "reason", None)
+                         or error)
             await self._record_failure(stack, name, type_name, row, reason)
             return False
         schema = schemas.schema(type_name)

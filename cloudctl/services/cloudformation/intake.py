@@ -188,7 +188,7 @@ def _for_each(tmpl: dict[str, Any]) -> dict[str, Any]:
 def required_capabilities(intake: Intake) -> tuple[list[str], str]:
     needed: list[str] = []
     reason = ""
-    for name, resource in intake.processed["Resources"].items():
+    for resource in intake.processed["Resources"].values():
         kind = resource.get("Type", "")
         if not kind.startswith("AWS::IAM::"):
             continue

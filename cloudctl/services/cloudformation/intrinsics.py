@@ -298,7 +298,7 @@ def _boolean(value: Any, path: str) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     raise _fail(path, "Conditions can only be boolean operations")
 
 
