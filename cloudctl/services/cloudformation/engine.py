@@ -62,6 +62,16 @@ class Failed(Exception):
         self.reason = reason
 
 
+async def _all(steps: list[Awaitable[bool]]) -> list[bool]:
+    """Run the steps together and let every one finish before an unexpected failure of
+    one is raised (a step left running would race the next sync of the stack)."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [bool(r) for r in results]
+
+
 def pseudo(stack: Stack) -> dict[str, Any]:
     return {"AWS::AccountId": stack.account_id, "AWS::Region": stack.region,
             "AWS::StackId": stack.stack_id, "AWS::StackName": stack.name,
@@ -322,7 +332,7 @@ class StackEngine(Reconciler):
                 if done == set(plan.deps):
                     return plan.outputs()
                 raise Retry(1.0)
-            progressed = await asyncio.gather(*steps)
+            progressed = await _all(steps)
             if not any(progressed):
                 raise Retry(1.0)
 
@@ -505,7 +515,7 @@ class StackEngine(Reconciler):
                     steps.append(self._delete_step(stack, row, caller))
             if not steps:
                 raise Failed(failed) if failed else Retry(1.0)
-            progressed = await asyncio.gather(*steps)
+            progressed = await _all(steps)
             if not any(progressed):
                 raise Retry(1.0)
 
