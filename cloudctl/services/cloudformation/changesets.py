@@ -119,6 +119,7 @@ def compute_changes(stack: Stack, tmpl: dict[str, Any], values: dict[str, Any],
         schema = schemas.schema(type_name)
         adapter = resources.adapter(type_name)
         assert schema is not None and adapter is not None
+        props = schema.coerce(props)
         if row.type != type_name:
             replaced.add(name)
             changes.append(_change("Modify", name, type_name, row.physical_id, "True", []))

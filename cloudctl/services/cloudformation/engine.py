@@ -353,6 +353,7 @@ class StackEngine(Reconciler):
         schema = schemas.schema(type_name)
         adapter = resources.adapter(type_name)
         assert schema is not None and adapter is not None
+        props = schema.coerce(props)
         invalid = schema.validate(name, props)
         if invalid:
             await self._record_failure(stack, name, type_name, row, invalid)

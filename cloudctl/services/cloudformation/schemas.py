@@ -78,9 +78,53 @@ class TypeSchema:
         return (f"Properties validation failed for resource {logical_id} with message: "
                 f"[{where}: {message}]")
 
+    def coerce(self, props: dict[str, Any]) -> dict[str, Any]:
+        """Template values as the schema types them: CloudFormation accepts ``"80"``
+        for an integer property and ``"true"`` for a boolean (parameters are strings)."""
+        shape = {"type": "object", "properties": self.raw.get("properties", {})}
+        out = _coerce(props, shape, self.raw.get("definitions", {}), 0)
+        return out if isinstance(out, dict) else props
+
     def replaces(self, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         """The changed properties whose change needs a new physical resource."""
         return sorted(name for name in self.create_only if old.get(name) != new.get(name))
+
+
+def _coerce(value: Any, shape: dict[str, Any], definitions: dict[str, Any],
+            depth: int) -> Any:
+    if depth > 20:
+        return value
+    ref = shape.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        shape = definitions.get(ref.rsplit("/", 1)[-1], {})
+    kind = shape.get("type")
+    if isinstance(value, str):
+        if kind == "integer":
+            try:
+                return int(value)
+            except ValueError:
+                return value
+        if kind == "number":
+            try:
+                number = float(value)
+            except ValueError:
+                return value
+            return int(number) if number.is_integer() and "." not in value else number
+        if kind == "boolean" and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value
+    if kind == "string" and isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "string" and isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        members = shape.get("properties") or {}
+        return {k: _coerce(v, members.get(k, {}), definitions, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        items = shape.get("items") or {}
+        return [_coerce(v, items, definitions, depth + 1) for v in value]
+    return value
 
 
 @cache

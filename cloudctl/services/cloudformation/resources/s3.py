@@ -60,6 +60,15 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _encryption_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "ServerSideEncryptionByDefault" in rule:
+        out["ApplyServerSideEncryptionByDefault"] = rule["ServerSideEncryptionByDefault"]
+    if "BucketKeyEnabled" in rule:
+        out["BucketKeyEnabled"] = bool(rule["BucketKeyEnabled"])
+    return out
+
+
 class Bucket(ResourceType):
     type_name = "AWS::S3::Bucket"
     updatable = frozenset({"VersioningConfiguration", "LifecycleConfiguration",
@@ -105,7 +114,8 @@ class Bucket(ResourceType):
             rules = (new.get("BucketEncryption") or {}).get(
                 "ServerSideEncryptionConfiguration")
             if rules:
-                await s3.put_encryption(cloud, caller, name, rules)
+                await s3.put_encryption(cloud, caller, name, [_encryption_rule(r)
+                                                              for r in rules])
             else:
                 await s3.delete_encryption(cloud, caller, name)
         tags = list(new.get("Tags") or []) + act.user_tags()
