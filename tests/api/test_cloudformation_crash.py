@@ -90,7 +90,7 @@ def test_kill_9_during_create_and_delete_resumes(crash_cloud: LiveCloud) -> None
     assert sorted(completed) == sorted(set(completed))  # each resource completed once
     cf.delete_stack(StackName=name)
     deadline = time.time() + 30
-    while not any(e["ResourceStatus"] == "DELETE_COMPLETE" for e in events(cloud, name)):
+    while not any(e["ResourceStatus"] == "DELETE_COMPLETE" for e in events(cloud, stack_id)):
         assert time.time() < deadline
         time.sleep(0.05)
     cloud.stop(signal.SIGKILL)

@@ -19,7 +19,8 @@ import asyncio
 import graphlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,12 @@ from cloudctl.services.cloudformation.errors import ResourceFailure
 from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
-from cloudctl.services.cloudformation.resources.base import Act, NeedsReplacement, failure
+from cloudctl.services.cloudformation.resources.base import (
+    Act,
+    NeedsReplacement,
+    Outcome,
+    failure,
+)
 from cloudctl.services.iam import api as iam
 
 if TYPE_CHECKING:
@@ -53,6 +59,20 @@ REPLACING = "Requested update requires the creation of a new physical resource; 
             "hence creating one."
 
 
+Change = tuple[int, Callable[[Any, StackResource], Awaitable[None]]]
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A resource to create (``replacing``: the row it replaces)."""
+
+    name: str
+    type_name: str
+    props: dict[str, Any]
+    policy: str
+    replacing: StackResource | None
+
+
 class Failed(Exception):
     """The converge or teardown failed: ``resources`` did (their reasons are recorded)."""
 
@@ -62,7 +82,7 @@ class Failed(Exception):
         self.reason = reason
 
 
-async def _all(steps: list[Awaitable[bool]]) -> list[bool]:
+async def _all(steps: Sequence[Awaitable[bool]]) -> list[bool]:
     """Run the steps together and let every one finish before an unexpected failure of
     one is raised (a step left running would race the next sync of the stack)."""
     results = await asyncio.gather(*steps, return_exceptions=True)
@@ -86,6 +106,7 @@ class StackEngine(Reconciler):
     def __init__(self, cloud: Cloud, *, leader: Callable[[], bool]) -> None:
         super().__init__(leader=leader)
         self.cloud = cloud
+        self._fresh: set[int] = set()  # rows written with their first attempt counted
 
     def interval(self) -> float:
         return 2.0
@@ -308,11 +329,13 @@ class StackEngine(Reconciler):
             olds = [r for r in rows if r.role == "old" and r.status not in GONE]
             done: set[str] = set()
             steps: list[Awaitable[bool]] = []
+            batch: list[Change] = []
+            fresh: list[NewRow] = []
             failed: list[str] = []
             for name in graphlib.TopologicalSorter(plan.deps).static_order():
                 row = current.get(name)
                 if row is not None and row.status in WORKING:
-                    steps.append(self._step(stack, row, caller))
+                    steps.append(self._step(stack, row, caller, batch))
                     continue
                 if row is not None and row.status in FAILED:
                     failed.append(name)
@@ -324,21 +347,29 @@ class StackEngine(Reconciler):
                     done.add(name)
                 elif outcome is False:
                     failed.append(name)
+                elif isinstance(outcome, NewRow):
+                    fresh.append(outcome)
                 else:
-                    steps.append(outcome)
+                    steps.append(outcome(batch))
+            for made in await self._new_rows(stack, plan, fresh):
+                steps.append(self._step(stack, made, caller, batch))
             if not steps:
                 if failed:
                     raise Failed(failed)
                 if done == set(plan.deps):
                     return plan.outputs()
                 raise Retry(1.0)
-            progressed = await _all(steps)
+            try:
+                progressed = await _all(steps)
+            finally:
+                await self._flush(batch)
             if not any(progressed):
                 raise Retry(1.0)
 
     async def _decide(self, stack: Stack, plan: Plan, name: str, row: StackResource | None,
                       olds: list[StackResource],
-                      caller: Caller) -> bool | Awaitable[bool]:
+                      caller: Caller) -> bool | NewRow | Callable[[list[Change]],
+                                                                   Awaitable[bool]]:
         """What a resource whose dependencies are complete needs: True (nothing), False
         (it failed), or the step to run."""
         type_name = plan.type_of(name)
@@ -367,12 +398,10 @@ class StackEngine(Reconciler):
             await self._swap(row, match[0])
             return True
         if row is None:
-            fresh = await self._new_row(stack, plan, name, type_name, props, policy, None)
-            return self._step(stack, fresh, caller)
+            return NewRow(name, type_name, props, policy, None)
         if row.type != type_name or schema.replaces(row.properties, props) or \
                 not adapter.in_place(row.properties, props):
-            fresh = await self._new_row(stack, plan, name, type_name, props, policy, row)
-            return self._step(stack, fresh, caller)
+            return NewRow(name, type_name, props, policy, row)
 
         async def begin(session: Any, r: StackResource) -> None:
             r.old_properties, r.properties = r.properties, props
@@ -381,7 +410,7 @@ class StackEngine(Reconciler):
             await self._set(session, r, "UPDATE_IN_PROGRESS")
 
         updating = await self._write(row.id, begin)
-        return self._step(stack, updating, caller)
+        return lambda batch: self._step(stack, updating, caller, batch)
 
     async def _record_failure(self, stack: Stack, name: str, type_name: str,
                               row: StackResource | None, reason: str) -> None:
@@ -411,31 +440,40 @@ class StackEngine(Reconciler):
             restored.role = "current"
             await self._set(session, restored, "UPDATE_COMPLETE")
 
-    async def _new_row(self, stack: Stack, plan: Plan, name: str, type_name: str,
-                       props: dict[str, Any], policy: str,
-                       replacing: StackResource | None) -> StackResource:
+    async def _new_rows(self, stack: Stack, plan: Plan,
+                        wanted: list[NewRow]) -> list[StackResource]:
+        """Rows for resources to create (replacements: the old row becomes ``old``), their
+        first attempt counted, in one transaction before anything is made."""
+        if not wanted:
+            return []
+        made: list[StackResource] = []
         async with self.cloud.sessions() as session, session.begin():
-            generation = 1
-            if replacing is not None:
-                old = await session.get(StackResource, replacing.id)
-                assert old is not None
-                old.role = "old"
-                generation = old.generation + 1
-            fresh = StackResource(
-                stack_id=stack.stack_id, logical_id=name, generation=generation,
-                role="current", type=type_name, status="CREATE_IN_PROGRESS",
-                properties=props, attributes={}, depends=sorted(plan.deps[name]),
-                deletion_policy=policy, token=uuid.uuid4().hex, attempts=0, step="create",
-                metadata_=plan.template["Resources"][name].get("Metadata"))
-            session.add(fresh)
-            await session.flush()
-            if replacing is not None:
-                await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
-            else:
-                await self._set(session, fresh, "CREATE_IN_PROGRESS")
-            return fresh
+            for new in wanted:
+                generation = 1
+                if new.replacing is not None:
+                    old = await session.get(StackResource, new.replacing.id)
+                    assert old is not None
+                    old.role = "old"
+                    generation = old.generation + 1
+                fresh = StackResource(
+                    stack_id=stack.stack_id, logical_id=new.name, generation=generation,
+                    role="current", type=new.type_name, status="CREATE_IN_PROGRESS",
+                    properties=new.props, attributes={}, depends=sorted(plan.deps[new.name]),
+                    deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
+                    step="create",
+                    metadata_=plan.template["Resources"][new.name].get("Metadata"))
+                session.add(fresh)
+                await session.flush()
+                self._fresh.add(fresh.id)
+                if new.replacing is not None:
+                    await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
+                else:
+                    await self._set(session, fresh, "CREATE_IN_PROGRESS")
+                made.append(fresh)
+        return made
 
-    async def _step(self, stack: Stack, row: StackResource, caller: Caller) -> bool:
+    async def _step(self, stack: Stack, row: StackResource, caller: Caller,
+                    batch: list[Change]) -> bool:
         """One step of a working resource; whether its state changed."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
@@ -449,44 +487,76 @@ class StackEngine(Reconciler):
                                                       row.attributes or {})
                 except NeedsReplacement:
                     raise ResourceFailure("Update requires replacement") from None
-                await self._finish(row.id, "UPDATE_COMPLETE", attributes)
+                self._finish(batch, row.id, "UPDATE_COMPLETE", attributes)
                 return True
+            made = None
             if row.physical_id is None:
-                async def attempt(session: Any, r: StackResource) -> None:
-                    del session
-                    r.attempts += 1
+                if row.id in self._fresh:  # its first attempt, counted when it was written
+                    self._fresh.discard(row.id)
+                else:
+                    async def attempt(session: Any, r: StackResource) -> None:
+                        del session
+                        r.attempts += 1
 
-                row = await self._write(row.id, attempt)
-                outcome = await adapter.create(self._act(stack, row, caller), row.properties)
-
-                async def created(session: Any, r: StackResource) -> None:
-                    r.physical_id = outcome.physical_id
-                    r.attributes = outcome.attributes
-                    await self._set(session, r, r.status, "Resource creation Initiated")
-
-                row = await self._write(row.id, created)
-            ready = await adapter.ready(self._act(stack, row, caller), str(row.physical_id),
-                                        row.attributes or {})
+                    row = await self._write(row.id, attempt)
+                made = await adapter.create(self._act(stack, row, caller), row.properties)
+                row.physical_id, row.attributes = made.physical_id, made.attributes
+            try:
+                ready = await adapter.ready(self._act(stack, row, caller),
+                                            str(row.physical_id), row.attributes or {})
+            except (AwsError, ResourceFailure):
+                if made is not None:
+                    self._created(batch, row.id, made.physical_id, made.attributes)
+                raise
             if ready is None:
+                if made is not None:
+                    self._created(batch, row.id, made.physical_id, made.attributes)
                 return False
-            await self._finish(row.id, f"{verb}_COMPLETE", ready)
+            self._finish(batch, row.id, f"{verb}_COMPLETE", ready, made=made)
             return True
         except (AwsError, ResourceFailure) as error:
             reason = error.reason if isinstance(error, ResourceFailure) else \
                 failure(error).reason
-            await self._finish(row.id, f"{verb}_FAILED", None, reason)
+            self._finish(batch, row.id, f"{verb}_FAILED", None, reason)
             return True
 
-    async def _finish(self, row_id: int, status: str, attributes: dict[str, Any] | None,
-                      reason: str | None = None) -> None:
+    def _created(self, batch: list[Change], row_id: int, physical_id: str,
+                 attributes: dict[str, Any]) -> None:
+        async def created(session: Any, r: StackResource) -> None:
+            r.physical_id = physical_id
+            r.attributes = attributes
+            await self._set(session, r, r.status, "Resource creation Initiated")
+
+        batch.append((row_id, created))
+
+    def _finish(self, batch: list[Change], row_id: int, status: str,
+                attributes: dict[str, Any] | None, reason: str | None = None,
+                made: Outcome | None = None) -> None:
+        """The step's end in one transaction (with the physical id of a resource made
+        and ready in this step)."""
         async def finish(session: Any, r: StackResource) -> None:
+            if made is not None:
+                r.physical_id = made.physical_id
+                await self._set(session, r, r.status, "Resource creation Initiated")
             if attributes is not None:
                 r.attributes = attributes
             r.step = None
             r.old_properties = None
             await self._set(session, r, status, reason)
 
-        await self._write(row_id, finish)
+        batch.append((row_id, finish))
+
+    async def _flush(self, batch: list[Change]) -> None:
+        """The ends of a pass's steps, in one transaction (a crash before it repeats the
+        steps: creation is idempotent by token)."""
+        if not batch:
+            return
+        async with self.cloud.sessions() as session, session.begin():
+            for row_id, change in batch:
+                row = await session.get(StackResource, row_id)
+                assert row is not None
+                await change(session, row)
+        batch.clear()
 
     # -- deletion ----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from cloudctl.db.base import utcnow
-from cloudctl.errors import AwsError, ValidationError
+from cloudctl.errors import ValidationError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, operation
 from cloudctl.services.cloudformation import intake, store, views
@@ -420,12 +420,12 @@ class StackOperations(Provider):
             if stack.status != "UPDATE_IN_PROGRESS":
                 raise ValidationError(f"CancelUpdateStack cannot be called from current stack "
                                       f"status: {stack.status}")
-        from cloudctl.services.cloudformation.engine import Failed
+        from cloudctl.services.cloudformation.engine import Failed, StackEngine
 
-        engine = self.cloud.runtime.get(ENGINE)
-        if engine is None:
-            raise AwsError("The stack engine runs in another worker; try again",
-                           code="ServiceUnavailable", status=503)
+        # the transitions are conditional writes: any worker may make them (the leader's
+        # running sync then finds the status changed and stops its update)
+        engine = self.cloud.runtime.get(ENGINE) or StackEngine(self.cloud,
+                                                               leader=lambda: False)
         await engine.fail(stack, "UPDATE_IN_PROGRESS", Failed([], "User Initiated"))
         return {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudctl.errors import AwsError
+from cloudctl.services.cloudformation.errors import ResourceFailure
 from cloudctl.services.cloudformation.resources.base import (
     Act,
     Outcome,
@@ -202,8 +203,6 @@ class Policy(ResourceType):
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         if not any(props.get(key) for key, _ in _TARGETS):
-            from cloudctl.services.cloudformation.errors import ResourceFailure
-
             raise ResourceFailure("At least one of [Groups,Roles,Users] must be non-empty.")
         await self._put(act, props)
         return Outcome(act.physical_name(128))
