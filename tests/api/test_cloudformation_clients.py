@@ -298,3 +298,54 @@ def test_stack_acts_as_its_role(sqlite_cloud: LiveCloud) -> None:
     assert [e["LogicalResourceId"] for e in failed] == ["Data"]
     assert "AccessDenied" in failed[0]["ResourceStatusReason"]
     cf.delete_stack(StackName=name)
+
+
+WEIRD = [
+    {"Resources": {"A": {"Type": 5}}},
+    {"Resources": {"A": {"Type": "AWS::S3::Bucket", "DependsOn": {"x": 1}}}},
+    {"Parameters": {"P": {"Type": 7}}, "Resources": {"A": {"Type": "AWS::S3::Bucket"}}},
+    {"Parameters": {"P": []}, "Resources": {"A": {"Type": "AWS::S3::Bucket"}}},
+    {"Conditions": {"C": {"Fn::Equals": [1]}}, "Resources": {"A": {"Type": "AWS::S3::Bucket"}}},
+    {"Resources": {"A": {"Type": "AWS::S3::Bucket", "Condition": ["x"]}}},
+    {"Resources": {"A": {"Type": "AWS::S3::Bucket", "Properties": {
+        "BucketName": {"Fn::Join": [1, 2, 3]}}}}},
+    {"Resources": ["A"]},
+    [1, 2],
+]
+
+
+@pytest.mark.parametrize("template", WEIRD)
+def test_odd_templates_are_validation_errors(sqlite_cloud: LiveCloud, template: Any) -> None:
+    cf = sqlite_cloud.client("cloudformation")
+    with pytest.raises(ClientError) as caught:
+        cf.create_stack(StackName=unique("odd"), TemplateBody=json.dumps(template))
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_include_transform_and_request_token(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    bucket = unique("snippets")
+    s3c = cloud.client("s3")
+    s3c.create_bucket(Bucket=bucket)
+    s3c.put_object(Bucket=bucket, Key="group.json", Body=json.dumps({
+        "Type": "AWS::EC2::SecurityGroup",
+        "Properties": {"GroupDescription": "included"}}).encode())
+    template = body({"Transform": "AWS::Include", "Resources": {
+        "Web": {"Fn::Transform": {"Name": "AWS::Include",
+                                  "Parameters": {"Location": f"s3://{bucket}/group.json"}}}}})
+    cf = cloud.client("cloudformation")
+    name = unique("incl")
+    first = cf.create_stack(StackName=name, TemplateBody=template, ClientRequestToken="tok-1",
+                            Capabilities=["CAPABILITY_AUTO_EXPAND"])["StackId"]
+    again = cf.create_stack(StackName=name, TemplateBody=template, ClientRequestToken="tok-1",
+                            Capabilities=["CAPABILITY_AUTO_EXPAND"])["StackId"]
+    assert again == first  # the same request retried: the same stack, not AlreadyExists
+    assert settle(cloud, name)["StackStatus"] == "CREATE_COMPLETE"
+    group = cloud.client("ec2").describe_security_groups(
+        GroupIds=[physical(cloud, name, "Web")])["SecurityGroups"][0]
+    assert group["Description"] == "included"
+    tokens = {e.get("ClientRequestToken") for e in events(cloud, name)
+              if e["LogicalResourceId"] == name}
+    assert tokens == {"tok-1"}
+    cf.delete_stack(StackName=name)

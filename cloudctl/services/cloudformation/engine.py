@@ -325,7 +325,10 @@ class StackEngine(Reconciler):
         when a resource failed, ``Retry`` while resources are still on their way."""
         while True:
             stack, rows, exports = await self._load(stack.stack_id)
-            plan, current = self._plan(stack, rows, exports)
+            try:
+                plan, current = self._plan(stack, rows, exports)
+            except AwsError as error:
+                raise Failed([], error.message) from None
             olds = [r for r in rows if r.role == "old" and r.status not in GONE]
             done: set[str] = set()
             steps: list[Awaitable[bool]] = []
@@ -357,7 +360,11 @@ class StackEngine(Reconciler):
                 if failed:
                     raise Failed(failed)
                 if done == set(plan.deps):
-                    return plan.outputs()
+                    try:
+                        return plan.outputs()
+                    except (AwsError, ResourceFailure, Unresolved) as error:
+                        raise Failed([], str(getattr(error, "message", None) or error)) \
+                            from None
                 raise Retry(1.0)
             try:
                 progressed = await _all(steps)
@@ -376,9 +383,9 @@ class StackEngine(Reconciler):
         try:
             props = plan.properties(name)
             policy = plan.deletion_policy(name)
-        except (AwsError, ResourceFailure, Unresolved) as error:
+        except Exception as error:  # the template's functions: pure, nothing to retry
             reason = str(getattr(error, "message", None) or getattr(error, "reason", None)
-                         or error)
+                         or f"Template error: {error}")
             await self._record_failure(stack, name, type_name, row, reason)
             return False
         schema = schemas.schema(type_name)

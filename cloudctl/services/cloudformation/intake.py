@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 from cloudctl.errors import AwsError, ValidationError
 from cloudctl.server.internal import Caller
 from cloudctl.services.cloudformation import parameters, processing, template
-from cloudctl.services.cloudformation.errors import template_error
+from cloudctl.services.cloudformation.errors import format_error, template_error
 from cloudctl.services.ec2 import api as ec2
 from cloudctl.services.s3 import api as s3
 
@@ -102,6 +102,15 @@ def declared_transforms(tmpl: dict[str, Any]) -> list[str]:
 
 
 async def load(cloud: Cloud, ctx: RequestContext, body: str) -> Intake:
+    try:
+        return await _load(cloud, ctx, body)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError, RecursionError):
+        # a structure no check above foresaw (a number where a name goes...): the
+        # template's fault, answered as CloudFormation does
+        raise format_error("unsupported structure.") from None
+
+
+async def _load(cloud: Cloud, ctx: RequestContext, body: str) -> Intake:
     original = template.parse(body)
     processed = copy.deepcopy(original)
     transforms = declared_transforms(original)
@@ -233,6 +242,7 @@ async def parameter_values(cloud: Cloud, ctx: RequestContext, intake: Intake,
                            previous: dict[str, Any] | None = None) -> dict[str, Any]:
     declared = intake.processed.get("Parameters") or {}
     values = parameters.resolve(declared, given_parameters(params), previous)
+    _dry_run(cloud, ctx, intake, values)
     caller = caller_of(ctx)
     for name, spec in declared.items():
         kind = parameters.element_type(spec["Type"])
@@ -253,6 +263,28 @@ async def parameter_values(cloud: Cloud, ctx: RequestContext, intake: Intake,
                 raise ValidationError(f"Parameter validation failed: parameter value "
                                       f"{value} for parameter name {name} does not exist")
     return values
+
+
+def _dry_run(cloud: Cloud, ctx: RequestContext, intake: Intake,
+             values: dict[str, Any]) -> None:
+    """Evaluate the conditions, every kept resource's properties and the outputs with
+    these values (resources and imports stand in as placeholders), so a malformed
+    function is the call's ValidationError rather than a failed resource later."""
+    pseudo: dict[str, Any] = {name: "" for name in processing.PSEUDO}
+    pseudo.update({"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id or "",
+                   "AWS::NotificationARNs": []})
+    try:
+        plan = processing.Plan(intake.processed, values, pseudo,
+                               zones=list(cloud.region_zones.get(ctx.region, [])))
+        plan.scope.ref = lambda name: f"{name}-placeholder"
+        plan.scope.get_att = lambda name, attribute: f"{name}.{attribute}-placeholder"
+        plan.scope.imports = lambda name: f"{name}-placeholder"
+        for name in plan.kept:
+            plan.properties(name)
+            plan.deletion_policy(name)
+        plan.outputs()
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+        raise format_error("unsupported structure.") from None
 
 
 def template_json(value: dict[str, Any]) -> str:
