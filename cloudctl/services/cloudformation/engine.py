@@ -392,13 +392,13 @@ class StackEngine(Reconciler):
         adapter = resources.adapter(type_name)
         assert schema is not None and adapter is not None
         props = schema.coerce(props)
+        if row is not None and row.type == type_name and \
+                (row.properties == props or row.step == "skip"):
+            return True
         invalid = schema.validate(name, props)
         if invalid:
             await self._record_failure(stack, name, type_name, row, invalid)
             return False
-        if row is not None and row.type == type_name and \
-                (row.properties == props or row.step == "skip"):
-            return True
         match = [o for o in olds if o.logical_id == name and o.type == type_name and
                  o.properties == props and o.status in COMPLETE]
         if match:
@@ -581,8 +581,8 @@ class StackEngine(Reconciler):
             doomed = [r for r in doomed if r.status not in GONE]
             if not doomed:
                 return
-            steps = []
             failed = []
+            starting: list[StackResource] = []
             for row in doomed:
                 if row.status == "DELETE_FAILED" and not row.step:
                     failed.append(row.logical_id)
@@ -590,29 +590,50 @@ class StackEngine(Reconciler):
                 blocked = any(row.logical_id in (other.depends or []) and
                               other.logical_id != row.logical_id for other in doomed)
                 if not blocked or row.status == "DELETE_IN_PROGRESS":
-                    steps.append(self._delete_step(stack, row, caller))
-            if not steps:
+                    starting.append(row)
+            if not starting:
                 raise Failed(failed) if failed else Retry(1.0)
-            progressed = await _all(steps)
-            if not any(progressed):
+            working = await self._begin_deletes(stack, starting)
+            batch: list[Change] = []
+            try:
+                progressed = await _all([self._delete_step(stack, row, caller, batch)
+                                         for row in working])
+            finally:
+                await self._flush(batch)
+            if working and not any(progressed):
                 raise Retry(1.0)
 
-    async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller) -> bool:
+    async def _begin_deletes(self, stack: Stack,
+                             rows: list[StackResource]) -> list[StackResource]:
+        """Record the deletions about to start (one transaction); rows retained or never
+        made are done at once. The rows whose deletion now runs."""
+        working = []
+        async with self.cloud.sessions() as session, session.begin():
+            for stale in rows:
+                row = await session.get(StackResource, stale.id)
+                assert row is not None
+                if row.status == "DELETE_IN_PROGRESS":
+                    working.append(row)
+                    continue
+                retain = row.deletion_policy == "Retain" or \
+                    row.logical_id in (stack.retain or [])
+                if row.physical_id is None and (row.status in FAILED or row.attempts == 0):
+                    row.role, row.step = "gone", None
+                    await self._set(session, row, "DELETE_COMPLETE",
+                                    event=row.status not in FAILED)
+                elif retain:
+                    row.role, row.step = "gone", None
+                    await self._set(session, row, "DELETE_SKIPPED")
+                else:
+                    row.step = "snapshot" if row.deletion_policy == "Snapshot" else "delete"
+                    await self._set(session, row, "DELETE_IN_PROGRESS")
+                    working.append(row)
+        return working
+
+    async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller,
+                           batch: list[Change]) -> bool:
         adapter = resources.adapter(row.type)
         assert adapter is not None
-        retain = row.deletion_policy == "Retain" or row.logical_id in (stack.retain or [])
-        if row.physical_id is None and (row.status in FAILED or row.attempts == 0):
-            await self._gone(row.id, "DELETE_COMPLETE", event=row.status not in FAILED)
-            return True
-        if retain and row.status != "DELETE_IN_PROGRESS":
-            await self._gone(row.id, "DELETE_SKIPPED")
-            return True
-        if row.status != "DELETE_IN_PROGRESS":
-            async def begin(session: Any, r: StackResource) -> None:
-                r.step = "snapshot" if r.deletion_policy == "Snapshot" else "delete"
-                await self._set(session, r, "DELETE_IN_PROGRESS")
-
-            row = await self._write(row.id, begin)
         try:
             act = self._act(stack, row, caller)
             if row.physical_id is None:  # created before a crash, its id unrecorded
@@ -645,18 +666,16 @@ class StackEngine(Reconciler):
                 r.step = None
                 await self._set(session, r, "DELETE_FAILED", reason)
 
-            await self._write(row.id, failed)
+            batch.append((row.id, failed))
             return True
-        await self._gone(row.id, "DELETE_COMPLETE")
-        return True
 
-    async def _gone(self, row_id: int, status: str, event: bool = True) -> None:
         async def gone(session: Any, r: StackResource) -> None:
             r.role = "gone"
             r.step = None
-            await self._set(session, r, status, event=event)
+            await self._set(session, r, "DELETE_COMPLETE")
 
-        await self._write(row_id, gone)
+        batch.append((row.id, gone))
+        return True
 
 
 def deadline(minutes: int | None) -> Any:
