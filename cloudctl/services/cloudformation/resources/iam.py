@@ -94,14 +94,15 @@ class User(ResourceType):
 
     async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
                      attributes: dict[str, Any]) -> None:
-        if await iam.get_user(act.cloud, act.caller, physical_id) is None:
-            return
+        # what the stack attached goes first (a user with attachments cannot be deleted);
+        # each step treats "already gone" as done
         await _attachments(act, "User", physical_id, props, {})
         for group in props.get("Groups") or []:
             await iam.iam_delete(act.cloud, act.caller, "RemoveUserFromGroup",
                                  {"GroupName": group, "UserName": physical_id})
-        await iam.iam_delete(act.cloud, act.caller, "DeleteLoginProfile",
-                             {"UserName": physical_id})
+        if props.get("LoginProfile"):
+            await iam.iam_delete(act.cloud, act.caller, "DeleteLoginProfile",
+                                 {"UserName": physical_id})
         await iam.iam_delete(act.cloud, act.caller, "DeleteUser", {"UserName": physical_id})
 
 
