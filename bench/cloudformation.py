@@ -27,6 +27,7 @@ import boto3
 from botocore.config import Config
 
 from bench.common import Server, cpu_seconds, start_cloud, start_moto
+from bench.load import start_database
 
 ROUNDS = 3
 
@@ -115,28 +116,40 @@ def _median(rows: list[dict[str, float]], key: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", default="20,100")
+    parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                              "cloudformation.md"))
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     results: dict[tuple[str, int], dict[str, float]] = {}
-    for label, start, region in (("moto", start_moto, "us-east-1"),
-                                 ("cloudctl", lambda: start_cloud(1), "eucalyptus")):
-        server = start()
+    labels = ["moto"] + [f"cloudctl {db}" for db in args.db.split(",")]
+    for label in labels:
+        pg = None
+        if label == "moto":
+            server, region = start_moto(), "us-east-1"
+        else:
+            url, pg = start_database(label.split()[1])
+            if url:
+                os.environ["CLOUDCTL_DATABASE_URL"] = url
+            server, region = start_cloud(1), "eucalyptus"
         try:
             for count in counts:
                 rows = [stack_round(server, region, count) for _ in range(ROUNDS)]
                 results[(label, count)] = {k: _median(rows, k) for k in rows[0]}
-                if label == "cloudctl":
+                if label != "moto":
                     seq = [sequential_round(server, region, count) for _ in range(ROUNDS)]
-                    results[("sequential", count)] = {k: _median(seq, k) for k in seq[0]}
+                    results[(label.replace("cloudctl", "sequential"), count)] = {
+                        k: _median(seq, k) for k in seq[0]}
         finally:
             server.stop()
+            os.environ.pop("CLOUDCTL_DATABASE_URL", None)
+            if pg is not None:
+                pg.stop()
     lines = [
         "# CloudFormation: stack create + delete, cloudctl vs moto server",
         "",
         f"`python -m bench.cloudformation` on {os.cpu_count()} cores; one server worker "
-        f"each, SQLite, fake node; median of {ROUNDS} rounds. N independent resources "
+        f"each, SQLite or PostgreSQL, fake node; median of {ROUNDS} rounds. N independent resources "
         "(a third IAM users, a third S3 buckets, a third security groups); wall time from "
         "CreateStack to CREATE_COMPLETE and DeleteStack to DELETE_COMPLETE (polled every "
         "50 ms), server CPU over both. `sequential`: the same resources made and deleted "
@@ -146,9 +159,9 @@ def main() -> int:
         "|---|---|---|---|---|",
     ]
     for count in counts:
-        for label in ("moto", "cloudctl", "sequential"):
+        for label in sorted({key[0] for key in results}, key=lambda k: (k != "moto", k)):
             row = results[(label, count)]
-            cpu = f"{row['cpu_s']:.2f}" if label != "sequential" else "-"
+            cpu = f"{row['cpu_s']:.2f}" if not label.startswith("sequential") else "-"
             lines.append(f"| {count} | {label} | {row['create_s']:.2f} | "
                          f"{row['delete_s']:.2f} | {cpu} |")
     Path(args.out).write_text("\n".join(lines) + "\n")

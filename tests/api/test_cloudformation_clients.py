@@ -349,3 +349,27 @@ def test_include_transform_and_request_token(sqlite_cloud: LiveCloud) -> None:
               if e["LogicalResourceId"] == name}
     assert tokens == {"tok-1"}
     cf.delete_stack(StackName=name)
+
+
+def test_no_echo_values_never_shown(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    cf = cloud.client("cloudformation")
+    name = unique("secret")
+    password = "Sup3r-secret-Passw0rd!"
+    cf.create_stack(StackName=name, Capabilities=["CAPABILITY_IAM"], Parameters=[
+        {"ParameterKey": "Pw", "ParameterValue": password}], TemplateBody=body({
+            "Parameters": {"Pw": {"Type": "String", "NoEcho": True}},
+            "Resources": {
+                "Person": {"Type": "AWS::IAM::User", "Properties": {
+                    "LoginProfile": {"Password": {"Ref": "Pw"}}}},
+                "Web": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+                    "GroupDescription": {"Fn::Sub": "pw ${Pw}"}}}}}))
+    stack = settle(cloud, name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert stack["Parameters"] == [{"ParameterKey": "Pw", "ParameterValue": "****"}]
+    shown = json.dumps(events(cloud, name), default=str)
+    assert password not in shown and "****" in shown
+    profile = cloud.client("iam").get_login_profile(UserName=physical(cloud, name, "Person"))
+    assert profile["LoginProfile"]["UserName"] == physical(cloud, name, "Person")
+    cf.delete_stack(StackName=name)
+    assert settle(cloud, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"

@@ -92,6 +92,31 @@ async def _all(steps: Sequence[Awaitable[bool]]) -> list[bool]:
     return [bool(r) for r in results]
 
 
+SECRET_KEYS = ("Password", "SecretAccessKey", "PrivateKey")
+
+
+def secrets_of(stack: Stack) -> set[str]:
+    """The values of the stack's ``NoEcho`` parameters."""
+    found: set[str] = set()
+    for name, spec in ((stack.template or {}).get("Parameters") or {}).items():
+        if str(spec.get("NoEcho", "false")).lower() == "true":
+            value = (stack.parameters or {}).get(name)
+            found |= set(value) if isinstance(value, list) else {str(value)}
+    return {v for v in found if v}
+
+
+def masked(value: Any, secrets: set[str]) -> Any:
+    """Resource properties as events show them: NoEcho values and passwords masked."""
+    if isinstance(value, dict):
+        return {k: "****" if k in SECRET_KEYS else masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "****")
+    return value
+
+
 def pseudo(stack: Stack) -> dict[str, Any]:
     return {"AWS::AccountId": stack.account_id, "AWS::Region": stack.region,
             "AWS::StackId": stack.stack_id, "AWS::StackName": stack.name,
@@ -107,6 +132,7 @@ class StackEngine(Reconciler):
         super().__init__(leader=leader)
         self.cloud = cloud
         self._fresh: set[int] = set()  # rows written with their first attempt counted
+        self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
 
     def interval(self) -> float:
         return 2.0
@@ -275,8 +301,9 @@ class StackEngine(Reconciler):
         row.status_reason = reason
         row.updated_at = utcnow()
         if event:
+            shown = masked(row.properties, self._secrets.get(row.stack_id, set()))
             await store.add_event(session, row.stack_id, row.logical_id, row.physical_id,
-                                  row.type, status, reason, row.properties)
+                                  row.type, status, reason, shown)
 
     async def _write(self, row_id: int, change: Callable[[Any, StackResource],
                                                          Awaitable[None]]) -> StackResource:
@@ -316,6 +343,7 @@ class StackEngine(Reconciler):
             stack = await session.get(Stack, stack_id)
             assert stack is not None
             rows = await store.rows(session, stack_id)
+            self._secrets[stack_id] = secrets_of(stack)
             exports = {name: value for name, (value, _) in
                        (await store.exports(session, stack.account_id, stack.region)).items()}
             return stack, rows, exports

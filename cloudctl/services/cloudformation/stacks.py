@@ -276,7 +276,7 @@ class StackOperations(Provider):
         async with self.cloud.sessions() as session:
             stacks = list((await session.execute(query.order_by(
                 Stack.created_at.desc()))).scalars())
-        page, token = _page([s for s in stacks if s.status != "REVIEW_IN_PROGRESS"], params)
+        page, token = _page(stacks, params)
         out: dict[str, Any] = {"StackSummaries": [views.summary(s) for s in page]}
         if token:
             out["NextToken"] = token
