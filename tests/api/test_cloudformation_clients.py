@@ -7,6 +7,7 @@ condition signalled through its URL, and a stack acting as its RoleARN."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -238,8 +239,6 @@ def test_instances_volumes_addresses_and_a_wait_condition(sqlite_cloud: LiveClou
         if handle and waiting:
             url = handle[0]["PhysicalResourceId"]
             break
-        import time
-
         time.sleep(0.2)
     assert url.startswith(cloud.endpoint + "/services/CloudFormation/waitcondition/")
     signal = json.dumps({"Status": "SUCCESS", "UniqueId": "vm1", "Data": "booted",
@@ -373,3 +372,60 @@ def test_no_echo_values_never_shown(sqlite_cloud: LiveCloud) -> None:
     assert profile["LoginProfile"]["UserName"] == physical(cloud, name, "Person")
     cf.delete_stack(StackName=name)
     assert settle(cloud, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_exports_imports_policy_and_cancel(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    cf = cloud.client("cloudformation")
+    producer, consumer, export = unique("prod"), unique("cons"), unique("shared")
+    group = {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "p"}}
+    cf.create_stack(StackName=producer, TemplateBody=body({
+        "Resources": {"Web": group},
+        "Outputs": {"Id": {"Value": {"Ref": "Web"}, "Export": {"Name": export}}}}))
+    assert settle(cloud, producer)["StackStatus"] == "CREATE_COMPLETE"
+    cf.create_stack(StackName=consumer, TemplateBody=body({"Resources": {
+        "Rule": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+            "GroupName": {"Fn::ImportValue": export}, "IpProtocol": "tcp", "FromPort": 5,
+            "ToPort": 5, "CidrIp": "10.1.0.0/16"}}}}))
+    assert settle(cloud, consumer)["StackStatus"] == "CREATE_COMPLETE"
+    assert cf.list_imports(ExportName=export)["Imports"] == [consumer]
+    with pytest.raises(ClientError) as caught:
+        cf.delete_stack(StackName=producer)
+    assert caught.value.response["Error"]["Message"] == (
+        f"Export {export} cannot be deleted as it is in use by {consumer}")
+    cf.set_stack_policy(StackName=producer, StackPolicyBody=json.dumps({"Statement": [{
+        "Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}))
+    assert json.loads(cf.get_stack_policy(StackName=producer)["StackPolicyBody"])[
+        "Statement"][0]["Action"] == "Update:*"
+    with pytest.raises(ClientError) as caught:
+        cf.set_stack_policy(StackName=producer, StackPolicyBody="{}")
+    assert "Statement is required" in caught.value.response["Error"]["Message"]
+    # an update waiting on a signal that never comes, cancelled: back to the old template
+    cf.update_stack(StackName=consumer, TemplateBody=body({"Resources": {
+        "Rule": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+            "GroupName": {"Fn::ImportValue": export}, "IpProtocol": "tcp", "FromPort": 5,
+            "ToPort": 5, "CidrIp": "10.1.0.0/16"}},
+        "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+        "Wait": {"Type": "AWS::CloudFormation::WaitCondition", "Properties": {
+            "Handle": {"Ref": "Handle"}, "Timeout": "600"}}}}))
+
+
+    deadline = time.time() + 30
+    while not [r for r in cf.describe_stack_resources(StackName=consumer)["StackResources"]
+               if r["LogicalResourceId"] == "Wait"]:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    cf.cancel_update_stack(StackName=consumer)
+    assert settle(cloud, consumer)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    left = {r["LogicalResourceId"] for r in
+            cf.list_stack_resources(StackName=consumer)["StackResourceSummaries"]}
+    assert left == {"Rule"}
+    with pytest.raises(ClientError) as caught:
+        cf.cancel_update_stack(StackName=consumer)
+    assert caught.value.response["Error"]["Message"] == (
+        "CancelUpdateStack cannot be called from current stack status: "
+        "UPDATE_ROLLBACK_COMPLETE")
+    consumer_id = cf.describe_stacks(StackName=consumer)["Stacks"][0]["StackId"]
+    cf.delete_stack(StackName=consumer)
+    assert settle(cloud, consumer_id)["StackStatus"] == "DELETE_COMPLETE"
+    cf.delete_stack(StackName=producer)  # nothing imports it any more

@@ -331,7 +331,7 @@ def test_deletion_policy_retain_and_retain_resources(cloud: LiveCloud) -> None:
         cf.delete_stack(StackName=name, RetainResources=["Nope"])
     assert "do not exist" in caught.value.response["Error"]["Message"]
     cf.delete_stack(StackName=name, RetainResources=["Full"])
-    assert settle(cloud, name if False else stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert settle(cloud, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     skipped = {e["LogicalResourceId"] for e in events(cloud, stack["StackId"])
                if e["ResourceStatus"] == "DELETE_SKIPPED"}
     assert skipped == {"Kept", "Full"}
