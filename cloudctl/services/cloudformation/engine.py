@@ -498,13 +498,14 @@ class StackEngine(Reconciler):
                     step="create",
                     metadata_=plan.template["Resources"][new.name].get("Metadata"))
                 session.add(fresh)
-                await session.flush()
+                made.append(fresh)
+            await session.flush()  # one round trip for every row's id
+            for new, fresh in zip(wanted, made, strict=True):
                 self._fresh.add(fresh.id)
                 if new.replacing is not None:
                     await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
                 else:
                     await self._set(session, fresh, "CREATE_IN_PROGRESS")
-                made.append(fresh)
         return made
 
     async def _step(self, stack: Stack, row: StackResource, caller: Caller,

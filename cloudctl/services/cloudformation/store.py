@@ -1,8 +1,9 @@
 """Reads and conditional writes of the CloudFormation tables shared by the API and the
 engine: stacks by name or id, stack events in order, resource rows, exports.
 
-Events: ``add_event`` takes the next sequence number of the stack with one atomic
-``UPDATE ... RETURNING`` so concurrent writers (the engine's parallel resource steps,
+Events: ``add_event`` queues an event on the session; when the transaction commits
+the queued events of a stack take its next sequence numbers with one atomic
+``UPDATE ... RETURNING``, so concurrent writers (the engine's parallel resource steps,
 an API call) never collide and ``DescribeStackEvents`` returns them in order.
 """
 
@@ -12,8 +13,9 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from cloudctl.db.base import utcnow
 from cloudctl.services.cloudformation.errors import no_stack
@@ -27,18 +29,40 @@ EXPORTING = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
              "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
 
 
+PENDING = "cfn_pending_events"
+
+
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
                     physical_id: str | None, type_name: str, status: str,
                     reason: str | None = None, properties: dict[str, Any] | None = None,
                     token: str | None = None) -> None:
-    seq = (await session.execute(
-        update(Stack).where(Stack.stack_id == stack_id)
-        .values(event_seq=Stack.event_seq + 1).returning(Stack.event_seq))).scalar_one()
-    session.add(StackEvent(
-        event_id=str(uuid.uuid4()), stack_id=stack_id, seq=seq, logical_id=logical_id,
+    """Queue a stack event; it is numbered and written when the transaction commits
+    (``_number_events``), all of a transaction's events of a stack with one update."""
+    session.info.setdefault(PENDING, []).append(StackEvent(
+        event_id=str(uuid.uuid4()), stack_id=stack_id, seq=0, logical_id=logical_id,
         physical_id=physical_id, type=type_name, status=status, reason=reason,
         properties=json.dumps(properties) if properties is not None else None,
         request_token=token, timestamp=utcnow()))
+
+
+@event.listens_for(Session, "before_commit")
+def _number_events(session: Session) -> None:
+    """Number the queued events of each stack after its last one (one atomic
+    ``UPDATE ... RETURNING`` per stack: concurrent writers never collide)."""
+    pending: list[StackEvent] | None = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    by_stack: dict[str, list[StackEvent]] = {}
+    for item in pending:
+        by_stack.setdefault(item.stack_id, []).append(item)
+    for stack_id, items in by_stack.items():
+        last = session.execute(
+            update(Stack).where(Stack.stack_id == stack_id)
+            .values(event_seq=Stack.event_seq + len(items))
+            .returning(Stack.event_seq)).scalar_one()
+        for offset, item in enumerate(items):
+            item.seq = last - len(items) + 1 + offset
+            session.add(item)
 
 
 async def stack_event(session: AsyncSession, stack: Stack, status: str,
