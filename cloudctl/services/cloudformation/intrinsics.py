@@ -34,6 +34,11 @@ class Unresolved(Exception):
     """A value refers to a resource that has no physical id (or attribute) yet."""
 
 
+def _unresolved(name: str) -> Any:
+    """The default of a scope that knows no resource yet."""
+    raise Unresolved(name)
+
+
 @dataclass
 class Scope:
     """What a template's functions may see."""
@@ -43,8 +48,9 @@ class Scope:
     mappings: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, bool] = field(default_factory=dict)
     resource_names: set[str] = field(default_factory=set)
-    ref: Callable[[str], Any] = lambda name: (_ for _ in ()).throw(Unresolved(name))
-    get_att: Callable[[str, str], Any] = lambda n, a: (_ for _ in ()).throw(Unresolved(n))
+    ref: Callable[[str], Any] = field(default=lambda name: _unresolved(name))
+    get_att: Callable[[str, str], Any] = field(
+        default=lambda name, attribute: _unresolved(name))
     imports: Callable[[str], Any] = lambda name: None
     zones: Callable[[str], list[str]] = lambda region: []
     condition_defs: dict[str, Any] = field(default_factory=dict)
