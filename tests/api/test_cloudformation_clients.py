@@ -429,3 +429,32 @@ def test_exports_imports_policy_and_cancel(sqlite_cloud: LiveCloud) -> None:
     cf.delete_stack(StackName=consumer)
     assert settle(cloud, consumer_id)["StackStatus"] == "DELETE_COMPLETE"
     cf.delete_stack(StackName=producer)  # nothing imports it any more
+
+
+def test_timeout_in_minutes_rolls_back(sqlite_cloud: LiveCloud) -> None:
+    """A stack still creating when TimeoutInMinutes (1, the least AWS takes) ends is
+    rolled back: a wait condition nobody signals keeps it creating."""
+    cloud = sqlite_cloud
+    cf = cloud.client("cloudformation")
+    name = unique("slow")
+    started = time.time()
+    cf.create_stack(StackName=name, TimeoutInMinutes=1, TemplateBody=body({"Resources": {
+        "Web": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "t"}},
+        "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+        "Wait": {"Type": "AWS::CloudFormation::WaitCondition", "DependsOn": "Web",
+                 "Properties": {"Handle": {"Ref": "Handle"}, "Timeout": "600"}}}}))
+    stack = settle(cloud, name, timeout=150)
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert time.time() - started >= 59
+    history = events(cloud, name)
+    reasons = {e["ResourceStatus"]: e.get("ResourceStatusReason") for e in history
+               if e["LogicalResourceId"] == name}
+    assert reasons["ROLLBACK_IN_PROGRESS"] == "Create timed out"
+    cancelled = [e for e in history if e["LogicalResourceId"] == "Wait"
+                 and e["ResourceStatus"] == "CREATE_FAILED"]
+    assert cancelled[0]["ResourceStatusReason"] == "Resource creation cancelled"
+    web = [e["PhysicalResourceId"] for e in history if e["LogicalResourceId"] == "Web"
+           and e["ResourceStatus"] == "CREATE_COMPLETE"][0]
+    with pytest.raises(ClientError):
+        cloud.client("ec2").describe_security_groups(GroupIds=[web])
+    cf.delete_stack(StackName=name)

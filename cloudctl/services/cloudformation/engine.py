@@ -201,7 +201,7 @@ class StackEngine(Reconciler):
             await self._cancel_working(stack.stack_id, "Resource creation cancelled")
             target = {"ROLLBACK": "ROLLBACK_IN_PROGRESS", "DELETE": "DELETE_IN_PROGRESS",
                       "DO_NOTHING": "CREATE_FAILED"}[stack.on_failure]
-            if target != "CREATE_FAILED":
+            if target != "CREATE_FAILED" and failed.reason is None:
                 reason = reason.rstrip() + " Rollback requested by user." \
                     if stack.on_failure == "ROLLBACK" else reason.rstrip() + \
                     " Delete requested by user."
