@@ -458,3 +458,54 @@ def test_timeout_in_minutes_rolls_back(sqlite_cloud: LiveCloud) -> None:
     with pytest.raises(ClientError):
         cloud.client("ec2").describe_security_groups(GroupIds=[web])
     cf.delete_stack(StackName=name)
+
+
+def test_creation_policy_waits_for_signal_resource(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    cf = cloud.client("cloudformation")
+    name = unique("signal")
+    cf.create_stack(StackName=name, TemplateBody=body({
+        "Resources": {
+            "Web": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "s"}},
+            "Booted": {"Type": "AWS::CloudFormation::WaitCondition", "DependsOn": "Web",
+                       "CreationPolicy": {"ResourceSignal": {"Count": 2, "Timeout": "PT5M"}}}},
+        "Outputs": {"Data": {"Value": {"Fn::GetAtt": ["Booted", "Data"]}}}}))
+    deadline = time.time() + 30
+    while not [r for r in cf.describe_stack_resources(StackName=name)["StackResources"]
+               if r["LogicalResourceId"] == "Booted" and r.get("PhysicalResourceId")]:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    cf.signal_resource(StackName=name, LogicalResourceId="Booted", UniqueId="i-1",
+                       Status="SUCCESS")
+    cf.signal_resource(StackName=name, LogicalResourceId="Booted", UniqueId="i-1",
+                       Status="SUCCESS")  # the same instance again counts once
+    time.sleep(1.5)
+    assert cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == \
+        "CREATE_IN_PROGRESS"
+    cf.signal_resource(StackName=name, LogicalResourceId="Booted", UniqueId="i-2",
+                       Status="SUCCESS")
+    stack = settle(cloud, name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert json.loads(stack["Outputs"][0]["OutputValue"]) == {"i-1": "", "i-2": ""}
+    with pytest.raises(ClientError) as caught:
+        cf.signal_resource(StackName=name, LogicalResourceId="Booted", UniqueId="i-3",
+                           Status="SUCCESS")
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    cf.delete_stack(StackName=name)
+    failing = unique("signal")
+    cf.create_stack(StackName=failing, TemplateBody=body({"Resources": {
+        "Booted": {"Type": "AWS::CloudFormation::WaitCondition",
+                   "CreationPolicy": {"ResourceSignal": {"Count": 1, "Timeout": "PT5M"}}}}}))
+    deadline = time.time() + 30
+    while True:
+        try:
+            cf.signal_resource(StackName=failing, LogicalResourceId="Booted", UniqueId="i-1",
+                               Status="FAILURE")
+            break
+        except ClientError:
+            assert time.time() < deadline
+            time.sleep(0.1)
+    assert settle(cloud, failing)["StackStatus"] == "ROLLBACK_COMPLETE"
+    reasons = [e.get("ResourceStatusReason") for e in events(cloud, failing)
+               if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert reasons == ["Received FAILURE signal with UniqueId i-1"]

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import graphlib
+import json
 import logging
+import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -115,6 +118,25 @@ def masked(value: Any, secrets: set[str]) -> Any:
         for secret in secrets:
             value = value.replace(secret, "****")
     return value
+
+
+SIGNAL_DEADLINE = "_SignalDeadline"
+DURATION = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?")
+
+
+def _policy(resource: dict[str, Any]) -> tuple[int, float] | None:
+    signal = ((resource.get("CreationPolicy") or {}).get("ResourceSignal")) or None
+    if not isinstance(signal, dict):
+        return None
+    found = DURATION.fullmatch(str(signal.get("Timeout") or "PT5M"))
+    hours, minutes, seconds = (int(g or 0) for g in found.groups()) if found else (0, 5, 0)
+    return int(signal.get("Count") or 1), float(hours * 3600 + minutes * 60 + seconds)
+
+
+def signal_policy(stack: Stack, logical_id: str) -> tuple[int, float] | None:
+    """A resource's CreationPolicy ResourceSignal: (count, timeout seconds)."""
+    resource = ((stack.template or {}).get("Resources") or {}).get(logical_id) or {}
+    return _policy(resource)
 
 
 def pseudo(stack: Stack) -> dict[str, Any]:
@@ -540,13 +562,21 @@ class StackEngine(Reconciler):
             try:
                 ready = await adapter.ready(self._act(stack, row, caller),
                                             str(row.physical_id), row.attributes or {})
+                if ready is not None and verb == "CREATE":
+                    ready = self._signalled(stack, row, ready)
             except (AwsError, ResourceFailure):
                 if made is not None:
                     self._created(batch, row.id, made.physical_id, made.attributes)
                 raise
             if ready is None:
+                policy = signal_policy(stack, row.logical_id) if verb == "CREATE" else None
+                within = policy[1] if policy is not None else None
                 if made is not None:
-                    self._created(batch, row.id, made.physical_id, made.attributes)
+                    self._created(batch, row.id, made.physical_id, made.attributes,
+                                  signals_within=within)
+                elif within is not None and SIGNAL_DEADLINE not in (row.attributes or {}):
+                    self._created(batch, row.id, str(row.physical_id), row.attributes or {},
+                                  event=False, signals_within=within)
                 return False
             self._finish(batch, row.id, f"{verb}_COMPLETE", ready, made=made)
             return True
@@ -556,12 +586,44 @@ class StackEngine(Reconciler):
             self._finish(batch, row.id, f"{verb}_FAILED", None, reason)
             return True
 
+    def _signalled(self, stack: Stack, row: StackResource,
+                   ready: dict[str, Any]) -> dict[str, Any] | None:
+        """A resource with a CreationPolicy is complete once its signals arrived
+        (SignalResource): None while waiting, ``ResourceFailure`` on a FAILURE signal or
+        at the policy's timeout."""
+        policy = signal_policy(stack, row.logical_id)
+        if policy is None:
+            return ready
+        count, _ = policy
+        signals = list(row.signals or [])
+        for signal in signals:
+            if str(signal.get("Status")).upper() == "FAILURE":
+                raise ResourceFailure(f"Received FAILURE signal with UniqueId "
+                                      f"{signal.get('UniqueId')}")
+        unique = {str(s.get("UniqueId")): s.get("Data", "") for s in signals}
+        if len(unique) >= count:
+            done = {k: v for k, v in ready.items() if k != SIGNAL_DEADLINE}
+            if row.type == "AWS::CloudFormation::WaitCondition":
+                done["Data"] = json.dumps(unique, separators=(",", ":"))
+            return done
+        deadline = (row.attributes or {}).get(SIGNAL_DEADLINE)
+        if deadline is not None and time.time() > float(deadline):
+            raise ResourceFailure(f"Failed to receive {count} resource signal(s) within the "
+                                  f"specified duration")
+        return None
+
     def _created(self, batch: list[Change], row_id: int, physical_id: str,
-                 attributes: dict[str, Any]) -> None:
+                 attributes: dict[str, Any], event: bool = True,
+                 signals_within: float | None = None) -> None:
+        """Record a resource made (its physical id), and when a CreationPolicy waits for
+        signals, the time they must arrive by."""
         async def created(session: Any, r: StackResource) -> None:
             r.physical_id = physical_id
-            r.attributes = attributes
-            await self._set(session, r, r.status, "Resource creation Initiated")
+            r.attributes = dict(attributes)
+            if signals_within is not None and SIGNAL_DEADLINE not in r.attributes:
+                r.attributes[SIGNAL_DEADLINE] = time.time() + signals_within
+            if event:
+                await self._set(session, r, r.status, "Resource creation Initiated")
 
         batch.append((row_id, created))
 
