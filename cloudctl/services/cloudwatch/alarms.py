@@ -441,8 +441,9 @@ class AlarmsProvider(Provider):
                 raise InvalidParameterValue(
                     f"The value {item_type} for parameter HistoryItemType is invalid.")
             query = query.where(CwAlarmHistory.item_type == item_type)
-        if params.get("AlarmTypes"):
-            query = query.where(CwAlarmHistory.alarm_type.in_(list(params["AlarmTypes"])))
+        # as on AWS, only metric alarms' history unless AlarmTypes says otherwise
+        types = list(params.get("AlarmTypes") or ["MetricAlarm"])
+        query = query.where(CwAlarmHistory.alarm_type.in_(types))
         if params.get("StartDate"):
             query = query.where(CwAlarmHistory.timestamp >= checks.when(
                 params["StartDate"], "StartDate"))

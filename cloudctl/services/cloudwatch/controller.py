@@ -179,7 +179,8 @@ class AlarmController(Reconciler):
                 data = json.dumps({"version": "1.0", "queryDate": now.isoformat(),
                                    "recentDatapoints": list(outcome.considered),
                                    "threshold": json.loads(row.definition).get("Threshold")})
-                row = await session.merge(row)
+                # ``row`` stays detached: a lost race (another writer moved the alarm
+                # first) then changes nothing in this session
                 if await transition(session, row, outcome.state, outcome.reason, data, now,
                                     evaluated_at=tick):
                     changed += 1
