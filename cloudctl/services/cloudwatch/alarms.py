@@ -25,6 +25,8 @@ from cloudctl.services.cloudwatch import checks, composite, paging
 from cloudctl.services.cloudwatch.evaluator import OPERATORS, TREATMENTS
 from cloudctl.services.cloudwatch.metrics import ValidationError, parse_queries
 from cloudctl.services.cloudwatch.models import CwAlarm, CwAlarmAction, CwAlarmHistory
+from cloudctl.services.cloudwatch.query import QueryError
+from cloudctl.services.cloudwatch.query import dependency_order as query_order
 from cloudctl.services.cloudwatch.stats import is_percentile
 from cloudctl.services.cloudwatch.transitions import record_config, transition
 
@@ -145,6 +147,10 @@ def metric_definition(params: dict[str, Any], region: str) -> dict[str, Any]:
             raise ValidationError("Metrics list and the MetricName, Namespace, Statistic "
                                   "and ExtendedStatistic parameters are mutually exclusive.")
         queries = parse_queries(list(metrics), where="Metrics")
+        try:
+            query_order(queries)  # every expression parses and names known ids
+        except QueryError as exc:
+            raise ValidationError(str(exc)) from exc
         if sum(q.return_data for q in queries) != 1:
             raise ValidationError("Exactly one element of the metrics list should return "
                                   "data.")

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.db.base import utcnow
+from cloudctl.errors import AwsError
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.cloudwatch import actions, composite, query
 from cloudctl.services.cloudwatch import properties as props
@@ -123,7 +124,11 @@ class AlarmController(Reconciler):
         results: list[Outcome | None] = [None] * len(rows)
         for i, (row, d) in enumerate(zip(rows, defs, strict=True)):
             if d.get("Metrics"):
-                results[i] = await self._math_outcome(row, d, now)
+                try:
+                    results[i] = await self._math_outcome(row, d, now)
+                except (query.QueryError, AwsError) as exc:  # one alarm never blocks a shard
+                    results[i] = Outcome("INSUFFICIENT_DATA",
+                                         f"Unable to evaluate the metric math: {exc}", 0, [])
                 continue
             period = int(d["Period"])
             start, end, _ = window(period, int(d["EvaluationPeriods"]), now)

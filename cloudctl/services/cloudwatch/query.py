@@ -111,7 +111,7 @@ async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Seque
     return out
 
 
-def _order(queries: Sequence[Query]) -> list[Query]:
+def dependency_order(queries: Sequence[Query]) -> list[Query]:
     """Queries with every expression after what it names (QueryError on a cycle)."""
     by_id = {q.id: q for q in queries}
     deps: dict[str, set[str]] = {}
@@ -147,7 +147,7 @@ async def run(cloud: Cloud, account_id: str, region: str, queries: Sequence[Quer
     """Every query's series; only those returning data are in the answer."""
     begin, finish = epoch(start), epoch(end)
     now = time.time()
-    ordered = _order(queries)
+    ordered = dependency_order(queries)
     stats = [q for q in ordered if q.metric is not None]
     values = await stat_series(cloud, account_id, region, stats, begin, finish, now)
     series: dict[str, mathexpr.Labelled] = {}
