@@ -361,7 +361,7 @@ class AlarmsProvider(Provider):
         if state is not None and state not in STATES:
             raise InvalidParameterValue(f"The value {state} for parameter StateValue is "
                                         "invalid.")
-        limit = int(params.get("MaxRecords") or 50)
+        limit = int(checks.given(params, "MaxRecords", 50))
         if not 1 <= limit <= 100:
             raise InvalidParameterValue(
                 f"The value {limit} for parameter MaxRecords is invalid. It must be between "
@@ -463,7 +463,7 @@ class AlarmsProvider(Provider):
             query = query.order_by(CwAlarmHistory.timestamp.desc(), CwAlarmHistory.id.desc())
         else:
             query = query.order_by(CwAlarmHistory.timestamp, CwAlarmHistory.id)
-        limit = int(params.get("MaxRecords") or 100)
+        limit = int(checks.given(params, "MaxRecords", 100))
         if not 1 <= limit <= 100:
             raise InvalidParameterValue(
                 f"The value {limit} for parameter MaxRecords is invalid. It must be between "

@@ -228,7 +228,7 @@ class MetricsProvider(Provider):
         scan = params.get("ScanBy") or "TimestampDescending"
         if scan not in ("TimestampDescending", "TimestampAscending"):
             raise ValidationError(f"The value {scan} for parameter ScanBy is invalid.")
-        limit = int(params.get("MaxDatapoints") or MAX_POINTS_GMD)
+        limit = int(checks.given(params, "MaxDatapoints", MAX_POINTS_GMD))
         if limit < 1:
             raise ValidationError("The parameter MaxDatapoints must be greater than 0.")
         skip = paging.offset("GetMetricData", params)
