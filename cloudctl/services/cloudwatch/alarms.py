@@ -4,6 +4,7 @@ DeleteAlarms, and the alarms' tags (TagResource, UntagResource, ListTagsForResou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime
@@ -239,6 +240,10 @@ def describe(row: CwAlarm) -> dict[str, Any]:
 
 class AlarmsProvider(Provider):
     service = "cloudwatch"
+
+    def __init__(self, cloud: Any) -> None:
+        super().__init__(cloud)
+        self._tasks: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:
         """Start the alarm controller (it acts only on the leader)."""
@@ -503,11 +508,13 @@ class AlarmsProvider(Provider):
         return {}
 
     def _run_actions(self) -> None:
-        from cloudctl.services.cloudwatch.controller import CONTROLLER
+        """Carry out the actions just recorded, in this worker (each row is claimed, so
+        the leader's controller never does it twice)."""
+        from cloudctl.services.cloudwatch.actions import run_pending
 
-        controller = self.cloud.runtime.get(CONTROLLER)
-        if controller is not None:
-            controller.wake("actions")
+        task = asyncio.create_task(run_pending(self.cloud))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _set_actions(self, ctx: RequestContext, params: dict[str, Any],
                            enabled: bool) -> Result:

@@ -83,7 +83,7 @@ class AlarmController(Reconciler):
 
     async def sync(self, key: str) -> None:
         if key == "actions":
-            while await actions.run_pending(self.cloud) >= 100:
+            while await actions.run_pending(self.cloud, recover=True) >= 100:
                 pass
         elif key == "retention":
             await self._retention()
