@@ -130,7 +130,7 @@ class LocalZooKeeper:
             raise ZooKeeperError("ZooKeeper is not installed (scripts/deps/zookeeper.sh)")
         if self.running_pid() is None:
             cfg = self._write_config()
-            log = open(self.root / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
+            log = open(self.root / "stdout.log", "ab")
             try:
                 self.proc = subprocess.Popen(
                     [java, "-Xmx256m", "-XX:+UseSerialGC",
