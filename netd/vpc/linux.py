@@ -202,6 +202,11 @@ class LinuxDriver:
         bridges = [b.name for b in spec.bridges]
 
         def proxy_arp() -> None:
+            # No reverse-path filter on any port (a device moved in from the host keeps
+            # the host's setting; peered and NAT'd sources have no route back that way).
+            for name in os.listdir("/proc/sys/net/ipv4/conf"):
+                with open(f"/proc/sys/net/ipv4/conf/{name}/rp_filter", "w") as fh:
+                    fh.write("0")
             # Answer ARP for same-subnet addresses on other hosts (routed over VXLAN).
             for name in bridges:
                 with open(f"/proc/sys/net/ipv4/conf/{name}/proxy_arp", "w") as fh:

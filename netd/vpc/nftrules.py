@@ -125,8 +125,8 @@ def render_router(topo: t.Topology, vpc: t.Vpc, subnets: list[t.Subnet], host: s
             lines.append(f"add rule bridge vpcs {chain} ether saddr != {e.mac} drop")
         if e.private_ips:
             ips = _set(e.private_ips)
-            lines.append(f"add rule bridge vpcs {chain} arp saddr ip != {ips} drop")
             if e.source_dest_check:
+                lines.append(f"add rule bridge vpcs {chain} arp saddr ip != {ips} drop")
                 lines.append(f"add rule bridge vpcs {chain} ip saddr 0.0.0.0 udp dport 67 return")
                 lines.append(f"add rule bridge vpcs {chain} ip saddr != {ips} drop")
     # -- inet: ACLs, conntrack, security groups ----------------------------------------
@@ -145,7 +145,8 @@ def render_router(topo: t.Topology, vpc: t.Vpc, subnets: list[t.Subnet], host: s
         lines.append(f"add rule inet vpcf c_fwd iifname vmap {_set(out_map)}")
         lines.append(f"add rule inet vpcf c_fwd oifname vmap {_set(in_map)}")
     lines.append("add rule inet vpcf c_fwd ct state established,related accept")
-    lines.append("add rule inet vpcf c_fwd ct state invalid drop")
+    # No "ct state invalid drop": a router that only carries a flow one way (peering
+    # crosses on the sender's host in each direction) must pass what it never saw begin.
     groups = {g.id: g for g in topo.of(t.SecurityGroup).values() if g.vpc_id == vpc.id}
     referenced = {gid for g in groups.values() for r in (*g.ingress, *g.egress)
                   for gid in r.groups if gid in groups}
@@ -172,6 +173,8 @@ def render_router(topo: t.Topology, vpc: t.Vpc, subnets: list[t.Subnet], host: s
         lines.append(f'add rule inet vpcf c_fwd oifname != "vx" ip daddr vmap {_set(dst_map)}')
     # -- IGW 1:1 NAT ---------------------------------------------------------------------
     if has_outside:
+        # From outside only to public addresses (DNAT'd), never to private ones.
+        lines.append('add rule inet vpcf c_fwd iifname "out" ct status & dnat == 0 drop')
         privs = sorted(set(mappings.values()))
         if privs:
             lines.append(f'add rule inet vpcf c_fwd oifname "out" ip saddr != {_set(privs)} drop')
