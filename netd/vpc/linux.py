@@ -299,6 +299,33 @@ class LinuxDriver:
                          f"route replace default via {spec.gateway} dev eth0"])
         nft_text(spec.ns, spec.nft)
 
+    def dnsmasq_processes(self) -> dict[int, Path]:
+        """pid -> state directory of every dnsmasq started from this driver's state dir."""
+        out: dict[int, Path] = {}
+        marker = f"--pid-file={self.state_dir}/"
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            args = daemons.cmdline(int(entry))
+            if args and args[0].endswith("dnsmasq"):
+                for a in args:
+                    if a.startswith(marker):
+                        out[int(entry)] = Path(a.split("=", 1)[1]).parent
+        return out
+
+    def _orphan_dnsmasq(self, plan: HostPlan) -> list[str]:
+        """Kill dnsmasq processes of ours that no desired subnet wants (a crash lost track)."""
+        want = {self.state_dir / r.ns / d.bridge for r in plan.routers.values() for d in r.dhcp}
+        killed: list[str] = []
+        for pid, sdir in self.dnsmasq_processes().items():
+            if sdir not in want or daemons.read_pid(sdir / "dnsmasq.pid") != pid:
+                try:
+                    os.kill(pid, 9)
+                    killed.append(f"dnsmasq:{pid}")
+                except ProcessLookupError:
+                    pass
+        return killed
+
     # -- host namespace sweep -----------------------------------------------------------------
     def sweep_host(self, plan: HostPlan) -> int:
         keep_out = {self._out_name(ns) for ns, r in plan.routers.items() if r.outside is not None}
@@ -312,6 +339,7 @@ class LinuxDriver:
             elif name.startswith("o") and info["kind"] == "veth" and name not in keep_out:
                 stale.append(name)
         _batch(self.cfg.host_ns, [f"link del {n}" for n in stale], force=True)
+        stale += self._orphan_dnsmasq(plan)
         # dnsmasq state of namespaces that are gone.
         if self.state_dir.is_dir():
             live = self.namespaces()
