@@ -11,7 +11,8 @@ as last applied and the next successful load converges it.
 
 Run: `python -m netd.vpc.agent --zookeeper 127.0.0.1:2181 --host h1
 --host-ns <netns> --underlay-ip 192.168.100.11 --underlay-dev ul0
---state-dir /var/lib/cloud/vpc [--outside-bridge br-out --outside-gateway IP]`.
+--state-dir /var/lib/cloud/vpc [--outside-bridge br-out --outside-gateway IP]
+[--metadata-upstream unix:/path]`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -129,13 +131,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--region", default="cloud-1")
     ap.add_argument("--no-dhcp", action="store_true")
     ap.add_argument("--resync", type=float, default=5.0)
+    ap.add_argument("--metadata-upstream",
+                    help="the metadata server (unix:/path or tcp:host:port) for 169.254.169.254")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = HostConfig(host=args.host, underlay_ip=args.underlay_ip,
                      underlay_dev=args.underlay_dev, host_ns=args.host_ns,
                      prefix=args.prefix or f"vpc-{args.host}-",
                      outside_bridge=args.outside_bridge, outside_gateway=args.outside_gateway,
-                     region=args.region, dhcp=not args.no_dhcp)
+                     region=args.region, dhcp=not args.no_dhcp,
+                     metadata_upstream=args.metadata_upstream, python=sys.executable)
     client = KazooClient(hosts=args.zookeeper, timeout=5.0,
                          connection_retry=KazooRetry(max_tries=-1, max_delay=1.0),
                          command_retry=KazooRetry(max_tries=3, max_delay=1.0))

@@ -17,6 +17,7 @@ whose names it derives (`te*` taps, `x*` VXLAN, `o*` outside legs).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from netd.vpc.names import short
 from netd.vpc.plan import Dhcp, HostConfig, HostPlan, NatSpec, PeerLink, RouterSpec
 
 NETNS_DIR = "/run/netns"
+METADATA_IP = "169.254.169.254"
 _SYSCTLS = (("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.all.rp_filter", "0"),
             ("net.ipv4.conf.default.rp_filter", "0"),
             ("net.ipv4.conf.all.send_redirects", "0"),
@@ -119,7 +121,7 @@ class LinuxDriver:
     def delete_namespace(self, ns: str) -> None:
         sdir = self.state_dir / ns
         if sdir.is_dir():
-            for pidfile in sdir.glob("*/dnsmasq.pid"):
+            for pidfile in [*sdir.glob("*/dnsmasq.pid"), *sdir.glob("*/mdproxy.pid")]:
                 daemons.stop(pidfile)
             shutil.rmtree(sdir, ignore_errors=True)
         if netns.exists(ns):
@@ -237,13 +239,42 @@ class LinuxDriver:
         with_ipr(ns, lambda ipr: sync_fdb(ipr, "vx", set(spec.fdb)))
         nft_text(ns, spec.nft)
         self._dhcp(spec)
+        self._metadata(spec)
+
+    def _metadata(self, spec: RouterSpec) -> None:
+        sdir = self.state_dir / spec.ns / "mdproxy"
+        if spec.metadata is None or not self.cfg.metadata_upstream:
+            daemons.stop(sdir / "mdproxy.pid")
+            return
+        sdir.mkdir(parents=True, exist_ok=True)
+        ident = {ip: {"vpc": vpc, "eni": eni, "instance": inst}
+                 for ip, vpc, eni, inst in spec.metadata}
+        path = sdir / "identity.json"
+        text = json.dumps(ident, sort_keys=True)
+        if not path.exists() or path.read_text() != text:
+            tmp = sdir / "identity.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        _batch(spec.ns, [f"addr replace {METADATA_IP}/32 dev lo"])
+        argv = [self.cfg.python, "-m", "netd.mdproxy", "--listen", f"{METADATA_IP}:80",
+                "--upstream", self.cfg.metadata_upstream, "--pidfile", str(sdir / "mdproxy.pid"),
+                "--identity", str(path)]
+        if daemons.running(sdir / "mdproxy.pid", argv) is not None or \
+                daemons.starting(sdir / "mdproxy.pid"):
+            return
+        daemons.stop(sdir / "mdproxy.pid")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parents[2]),
+                        os.environ.get("PYTHONPATH", "")) if p)}
+        daemons.start(spec.ns, argv, sdir / "mdproxy.log", wait=False, env=env)
+        daemons.wait_for_pidfile(sdir / "mdproxy.pid", argv)
 
     def _dhcp(self, spec: RouterSpec) -> None:
         root = self.state_dir / spec.ns
         want = {d.bridge: d for d in spec.dhcp}
         if root.is_dir():
             for sub in root.iterdir():
-                if sub.is_dir() and sub.name not in want:
+                if sub.is_dir() and sub.name.startswith("b-") and sub.name not in want:
                     daemons.stop(sub / "dnsmasq.pid")
                     shutil.rmtree(sub, ignore_errors=True)
         for name, d in want.items():
@@ -258,6 +289,13 @@ class LinuxDriver:
             tmp = sdir / "hosts.tmp"
             tmp.write_text(text)
             os.replace(tmp, hosts)
+        names = sdir / "names"
+        ntext = "".join(f"{ip} {n}.{d.domain} {n}\n" for ip, n in d.names)
+        if not names.exists() or names.read_text() != ntext:
+            changed = True
+            tmp = sdir / "names.tmp"
+            tmp.write_text(ntext)
+            os.replace(tmp, names)
         import ipaddress
 
         net = ipaddress.ip_network(d.cidr, strict=False)
@@ -266,6 +304,7 @@ class LinuxDriver:
             f"--interface={d.bridge}", "--except-interface=lo", f"--listen-address={d.gateway}",
             f"--dhcp-range={net.network_address},static,{net.netmask},3600",
             f"--dhcp-hostsfile={hosts}", f"--dhcp-leasefile={sdir / 'leases'}",
+            f"--addn-hosts={names}",
             f"--pid-file={pidfile}", "--dhcp-authoritative", "--no-ping", "--user=root",
             f"--domain={d.domain}", f"--local=/{d.domain}/", "--expand-hosts",
             f"--dhcp-option=option:router,{d.gateway}",
@@ -299,29 +338,44 @@ class LinuxDriver:
                          f"route replace default via {spec.gateway} dev eth0"])
         nft_text(spec.ns, spec.nft)
 
-    def dnsmasq_processes(self) -> dict[int, Path]:
-        """pid -> state directory of every dnsmasq started from this driver's state dir."""
+    def helper_processes(self) -> dict[int, Path]:
+        """pid -> pid file of every dnsmasq and metadata proxy started from this
+        driver's state dir (found by the pid file their command line names)."""
         out: dict[int, Path] = {}
-        marker = f"--pid-file={self.state_dir}/"
+        prefix = f"{self.state_dir}/"
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             args = daemons.cmdline(int(entry))
-            if args and args[0].endswith("dnsmasq"):
+            if not args:
+                continue
+            if args[0].endswith("dnsmasq"):
                 for a in args:
-                    if a.startswith(marker):
-                        out[int(entry)] = Path(a.split("=", 1)[1]).parent
+                    if a.startswith("--pid-file=" + prefix):
+                        out[int(entry)] = Path(a.split("=", 1)[1])
+            elif "netd.mdproxy" in args and "--pidfile" in args:
+                path = args[args.index("--pidfile") + 1]
+                if path.startswith(prefix):
+                    out[int(entry)] = Path(path)
         return out
 
+    def dnsmasq_processes(self) -> dict[int, Path]:
+        """pid -> state directory of every dnsmasq of ours."""
+        return {pid: p.parent for pid, p in self.helper_processes().items()
+                if p.name == "dnsmasq.pid"}
+
     def _orphan_dnsmasq(self, plan: HostPlan) -> list[str]:
-        """Kill dnsmasq processes of ours that no desired subnet wants (a crash lost track)."""
-        want = {self.state_dir / r.ns / d.bridge for r in plan.routers.values() for d in r.dhcp}
+        """Kill helpers of ours that nothing desired wants (a crash lost track of them)."""
+        want = {self.state_dir / r.ns / d.bridge / "dnsmasq.pid"
+                for r in plan.routers.values() for d in r.dhcp}
+        want |= {self.state_dir / r.ns / "mdproxy" / "mdproxy.pid"
+                 for r in plan.routers.values() if r.metadata is not None}
         killed: list[str] = []
-        for pid, sdir in self.dnsmasq_processes().items():
-            if sdir not in want or daemons.read_pid(sdir / "dnsmasq.pid") != pid:
+        for pid, pidfile in self.helper_processes().items():
+            if pidfile not in want or daemons.read_pid(pidfile) != pid:
                 try:
                     os.kill(pid, 9)
-                    killed.append(f"dnsmasq:{pid}")
+                    killed.append(f"{pidfile.name}:{pid}")
                 except ProcessLookupError:
                     pass
         return killed

@@ -63,6 +63,8 @@ class HostConfig:
     region: str = "cloud-1"
     dhcp: bool = True
     vxlan_port: int = 4789
+    metadata_upstream: str | None = None  # "unix:/path" or "tcp:host:port"
+    python: str = "python3"
 
     def router_ns(self, vpc_id: str) -> str:
         return f"{self.prefix}r-{vpc_id}"
@@ -103,6 +105,7 @@ class Dhcp:
     dns: tuple[str, ...]
     domain: str
     hosts: tuple[DhcpHost, ...]
+    names: tuple[tuple[str, str], ...] = ()  # (ip, name) in DNS: every ENI of the VPC
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class RouterSpec:
     nft: str
     dhcp: tuple[Dhcp, ...] = ()
     keep: tuple[str, ...] = ()  # links made by others (NAT, peering legs) kept in a sweep
+    # (ip, vpc, eni, instance) of local ENIs, when the metadata proxy runs (169.254.169.254).
+    metadata: tuple[tuple[str, str, str, str], ...] | None = None
 
     @property
     def digest(self) -> str:
@@ -313,6 +318,12 @@ def _router(topo: t.Topology, cfg: HostConfig, vpc: t.Vpc, underlays: dict[str, 
     if cfg.dhcp:
         dhcp = _dhcp(topo, cfg, vpc, subnets, me)
     nft = render_router(topo, vpc, subnets, me, outside is not None, mappings)
+    metadata = None
+    if cfg.metadata_upstream:
+        metadata = tuple(sorted(
+            (ip, vpc.id, e.id, e.instance_id or "")
+            for e in topo.enis.values() if e.host == me and e.vpc_id == vpc.id
+            and e.subnet_id in sub_by_id for ip in e.private_ips))
     keep = [pcx_port(p) for p in peer_ok]
     keep += [nat_port(n.id) for n in topo.of(t.NatGateway).values()
              if n.host == me and n.vpc_id == vpc.id and n.subnet_id in sub_by_id]
@@ -321,7 +332,7 @@ def _router(topo: t.Topology, cfg: HostConfig, vpc: t.Vpc, underlays: dict[str, 
         bridges=bridges, ports=ports, routes=tuple(sorted(set(routes))), rules=tuple(rules),
         neighbours=tuple(sorted((ip, mac, dev) for (ip, dev), mac in neigh.items())),
         fdb=tuple(sorted(fdb)), outside=outside, nft=nft, dhcp=tuple(dhcp),
-        keep=tuple(sorted(keep)))
+        keep=tuple(sorted(keep)), metadata=metadata)
 
 
 def _route_via(topo: t.Topology, cfg: HostConfig, vpc_id: str, r: t.Route,
@@ -364,6 +375,11 @@ def _dhcp(topo: t.Topology, cfg: HostConfig, vpc: t.Vpc, subnets: list[t.Subnet]
     domain = (opts.domain_name if opts and opts.domain_name
               else f"{cfg.region}.compute.internal")
     names = opts.domain_name_servers if opts else ("AmazonProvidedDNS",)
+    records: tuple[tuple[str, str], ...] = ()
+    if vpc.enable_dns_hostnames:
+        records = tuple(sorted(
+            (ip, "ip-" + ip.replace(".", "-")) for e in topo.enis.values()
+            if e.vpc_id == vpc.id for ip in e.private_ips))
     out: list[Dhcp] = []
     for s in subnets:
         # AmazonProvidedDNS is the subnet's dnsmasq on the gateway address.
@@ -375,5 +391,5 @@ def _dhcp(topo: t.Topology, cfg: HostConfig, vpc: t.Vpc, subnets: list[t.Subnet]
             if e.host == me and e.subnet_id == s.id and e.private_ips))
         if hosts:
             out.append(Dhcp(bridge_name(s.id), s.cidr, _gateway(s.cidr), tuple(servers),
-                            domain, hosts))
+                            domain, hosts, records))
     return out

@@ -33,7 +33,7 @@ WORLD_IP = "198.51.100.1"
 
 class World:
     def __init__(self, zookeeper: Any, tmp: Path, hosts: tuple[str, ...] = ("h1", "h2", "gw"),
-                 dhcp: bool = False) -> None:
+                 dhcp: bool = False, metadata: str | None = None) -> None:
         self.zookeeper = zookeeper
         self.tmp = tmp
         self.lab = Lab()
@@ -61,7 +61,8 @@ class World:
                 host=h, underlay_ip=UNDERLAY[h], underlay_dev="ul0", host_ns=ns,
                 prefix=f"{self.lab.prefix}-v{h}-",
                 outside_bridge="br-out" if outside else None,
-                outside_gateway=WORLD_IP if outside else None, dhcp=dhcp)
+                outside_gateway=WORLD_IP if outside else None, dhcp=dhcp,
+                metadata_upstream=metadata, python=sys.executable)
 
     def _outside(self, host_ns: str) -> None:
         def body(ipr: Any) -> None:
@@ -103,6 +104,8 @@ class World:
                 "--prefix", cfg.prefix, "--resync", str(resync)]
         if not cfg.dhcp:
             argv.append("--no-dhcp")
+        if cfg.metadata_upstream:
+            argv += ["--metadata-upstream", cfg.metadata_upstream]
         if cfg.outside_bridge:
             argv += ["--outside-bridge", cfg.outside_bridge,
                      "--outside-gateway", str(cfg.outside_gateway)]
