@@ -55,7 +55,7 @@ def eni(n: int, vpc: str, subnet: int, host: str, ip: str, **kw) -> t.Eni:
 
 def reach(src: str, dst_ns: str, ip: str, port: int = 8080) -> bool:
     with Listener(dst_ns, port):
-        return tcp_probe(src, ip, port, timeout=0.5) is not None
+        return tcp_probe(src, ip, port, timeout=1.0) is not None
 
 
 def test_subnets_on_two_hosts_reach_each_other_until_route_acl_or_group_changes(world):

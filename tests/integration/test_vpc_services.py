@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 class _Echo(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = " ".join(self.headers.get(h, "-") for h in (
             "X-Cloud-Vpc-Id", "X-Cloud-Eni-Id", "X-Cloud-Instance-Id", "X-Forwarded-For"))
         data = body.encode()
