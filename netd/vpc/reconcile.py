@@ -17,6 +17,7 @@ ignores digests (the periodic full resync repairs outside tampering).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,7 +46,7 @@ class Result:
     seconds: float = 0.0
 
 
-def reconcile(plan: HostPlan, driver: Driver, force: bool = False) -> Result:
+def reconcile(plan: HostPlan, driver: Driver, force: bool = False, workers: int = 4) -> Result:
     t0 = time.monotonic()
     res = Result(version=plan.version)
     have = driver.namespaces()
@@ -61,11 +62,21 @@ def reconcile(plan: HostPlan, driver: Driver, force: bool = False) -> Result:
     for link in plan.peer_links:
         if driver.ensure_peer_link(link):
             dirty |= {link.ns_a, link.ns_b}
-    for ns, spec in sorted(plan.routers.items()):
-        if force or ns in dirty or driver.digest(ns) != spec.digest:
-            driver.apply_router(spec)
-            driver.set_digest(ns, spec.digest)
-            res.applied.append(ns)
+    todo = [spec for ns, spec in sorted(plan.routers.items())
+            if force or ns in dirty or driver.digest(ns) != spec.digest]
+
+    def apply(spec: RouterSpec) -> str:
+        driver.apply_router(spec)
+        driver.set_digest(spec.ns, spec.digest)
+        return spec.ns
+
+    # Routers are independent of each other: apply them side by side (the kernel
+    # work and helper programs overlap); the first failure is raised.
+    if len(todo) > 1 and workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            res.applied += list(pool.map(apply, todo))
+    else:
+        res.applied += [apply(spec) for spec in todo]
     for ns, nat in sorted(plan.nats.items()):
         if force or ns in dirty or nat.router_ns in res.applied or driver.digest(ns) != nat.digest:
             driver.apply_nat(nat)

@@ -242,3 +242,32 @@ def test_same_cidr_vpcs_are_isolated_until_peered_with_routes(world):
     assert not reach(ic, ib, "10.1.1.5"), "vpc-c is not part of the peering"
     world.applied(world.publish(delete=(("peerings", "pcx-ab"),)), ("h1", "h2"))
     assert not reach(ia, ib, "10.1.1.5")
+
+
+def test_forced_resync_leaves_routes_rules_and_neighbours_in_place(world):
+    """The periodic full pass replaces nothing that is right (no gap for packets): the
+    kernel's routes, rules and neighbours read back exactly as the plan wants them."""
+    from netd.vpc.linux import _route_key, _routing, _rule_key
+    from netd.vpc.plan import plan_host
+
+    base = vpc_objects("vpc-a", 1010)
+    rtb = t.RouteTable(id="rtb-vpc-a", vpc_id="vpc-a", routes=(
+        t.Route("10.0.0.0/16"), t.Route("0.0.0.0/0", t.TARGET_IGW, "igw-a")))
+    igw = t.InternetGateway(id="igw-a", vpc_id="vpc-a", host="gw")
+    e1, e2 = eni(1, "vpc-a", 1, "h1", "10.0.1.5"), eni(2, "vpc-a", 2, "h2", "10.0.2.5")
+    agent = world.start_agent("h1")
+    world.start_agent("h2")
+    world.start_agent("gw")
+    world.applied(world.publish(*base, rtb, igw, e1, e2), ("h1", "h2", "gw"))
+    plan = plan_host(world.reader.load(), world.cfgs["h1"],
+                     {h: s.underlay for h, s in world.reader.hosts().items()})
+    (ns, spec), = plan.routers.items()
+    have = with_ipr(ns, _routing)
+    assert have["routes"] == {_route_key(r) for r in spec.routes}
+    assert have["rules"] == {_rule_key(r) for r in spec.rules}
+    assert have["neigh"] == {(ip, dev) for ip, _mac, dev in spec.neighbours}
+    i1, i2 = world.plug(e1, "10.0.1.0/24"), world.plug(e2, "10.0.2.0/24")
+    with Listener(i2, 8080):
+        for _ in range(5):
+            agent.step(force=True)
+            assert tcp_probe(i1, "10.0.2.5", 8080, timeout=0.3) == "10.0.1.5"
