@@ -76,7 +76,7 @@ def change_latency(zk, tmp: Path, rounds: int = 20) -> dict[str, list[float]]:
                 t1 = time.monotonic()
                 done: dict[str, float] = {}
 
-                def wait_applied(v: int = v) -> None:
+                def wait_applied(v: int = v, done: dict[str, float] = done) -> None:
                     w.reader.wait_applied(v, ["h1", "h2"], 10)
                     done["applied"] = time.monotonic()
 
