@@ -157,9 +157,13 @@ class LinuxDriver:
         def sysctls() -> None:
             for key, value in _SYSCTLS:
                 path = "/proc/sys/" + key.replace(".", "/")
-                if os.path.exists(path):
-                    with open(path, "w") as fh:
-                        fh.write(value)
+                if not os.path.exists(path):
+                    # Without br_netfilter, bridged traffic between two ENIs of one
+                    # subnet would bypass their security groups: refuse, loudly.
+                    raise DriverError(f"{key} is missing: load br_netfilter "
+                                      "(modprobe br_netfilter) on this host")
+                with open(path, "w") as fh:
+                    fh.write(value)
 
         netns.run_in(ns, sysctls)
 

@@ -3,7 +3,9 @@
 Owns the pure translation topology -> ruleset for the tables netd keeps there:
 
 - `bridge vpcs`: per local ENI port, anti-spoofing (its MAC always; its IPs for
-  IPv4 and ARP unless source/dest check is off, so a NAT instance may forward).
+  IPv4 and ARP unless source/dest check is off, so a NAT instance may forward)
+  and the destination check (IPv4 to the port only for its own addresses, again
+  unless the check is off).
 - `inet vpcf`, forward hook (bridged traffic reaches it via br_netfilter):
   1. network ACLs, stateless, at the subnet edge: a packet leaving subnet S
      (iif S's bridge) runs S's egress entries, one entering S (oif S's bridge)
@@ -117,6 +119,7 @@ def render_router(topo: t.Topology, vpc: t.Vpc, subnets: list[t.Subnet], host: s
     local = sorted((e for e in topo.enis.values()
                     if e.host == host and e.vpc_id == vpc.id
                     and any(s.id == e.subnet_id for s in subnets)), key=lambda e: e.id)
+    dest_ports: list[str] = []
     for e in local:
         port, chain = eni_port(e.id), f"sp_{short(e.id)}"
         lines.append(f"add chain bridge vpcs {chain}")
@@ -129,6 +132,17 @@ def render_router(topo: t.Topology, vpc: t.Vpc, subnets: list[t.Subnet], host: s
                 lines.append(f"add rule bridge vpcs {chain} arp saddr ip != {ips} drop")
                 lines.append(f"add rule bridge vpcs {chain} ip saddr 0.0.0.0 udp dport 67 return")
                 lines.append(f"add rule bridge vpcs {chain} ip saddr != {ips} drop")
+                # Destination check: the port receives only IPv4 addressed to the ENI.
+                dchain = f"dp_{short(e.id)}"
+                lines.append(f"add chain bridge vpcs {dchain}")
+                lines.append(f"add rule bridge vpcs {dchain} ip daddr 255.255.255.255 return")
+                lines.append(f"add rule bridge vpcs {dchain} ip daddr != {ips} drop")
+                dest_ports.append(f'"{port}" : jump {dchain}')
+    if dest_ports:
+        for hook in ("forward", "output"):
+            lines.append(f"add chain bridge vpcs c_{hook} {{ type filter hook {hook} "
+                         "priority -200; policy accept; }")
+            lines.append(f"add rule bridge vpcs c_{hook} oifname vmap {_set(dest_ports)}")
     # -- inet: ACLs, conntrack, security groups ----------------------------------------
     lines.append("add chain inet vpcf c_fwd { type filter hook forward priority 0; "
                  "policy accept; }")

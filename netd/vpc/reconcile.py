@@ -46,7 +46,7 @@ class Result:
     seconds: float = 0.0
 
 
-def reconcile(plan: HostPlan, driver: Driver, force: bool = False, workers: int = 4) -> Result:
+def reconcile(plan: HostPlan, driver: Driver, force: bool = False, workers: int = 8) -> Result:
     t0 = time.monotonic()
     res = Result(version=plan.version)
     have = driver.namespaces()

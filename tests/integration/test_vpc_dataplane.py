@@ -271,3 +271,44 @@ def test_forced_resync_leaves_routes_rules_and_neighbours_in_place(world):
         for _ in range(5):
             agent.step(force=True)
             assert tcp_probe(i1, "10.0.2.5", 8080, timeout=0.3) == "10.0.1.5"
+
+
+def test_destination_check_drops_routed_traffic_until_turned_off(world):
+    """A route to an ENI (a NAT instance) delivers packets for other addresses to it only
+    once its source/dest check is off, as on AWS."""
+    import socket as so
+
+    from netd import netns
+    from netd.lab import add_address
+
+    base = vpc_objects("vpc-a", 1011, sg_ingress=(t.SgRule(cidrs=("10.0.0.0/16",)),))
+    rtb = t.RouteTable(id="rtb-vpc-a", vpc_id="vpc-a", routes=(
+        t.Route("10.0.0.0/16"), t.Route("10.99.0.0/16", t.TARGET_ENI, "eni-vpc-a-1")))
+    e1, e2 = eni(1, "vpc-a", 1, "h1", "10.0.1.5"), eni(2, "vpc-a", 2, "h2", "10.0.2.5")
+    world.start_agent("h1")
+    world.start_agent("h2")
+    world.applied(world.publish(*base, rtb, e1, e2), ("h1", "h2"))
+    i1, i2 = world.plug(e1, "10.0.1.0/24"), world.plug(e2, "10.0.2.0/24")
+    add_address(i1, "lo", "10.99.0.1/32")
+
+    def received() -> bool:
+        rx = netns.run_in(i1, lambda: so.socket(so.AF_INET, so.SOCK_DGRAM))
+        rx.bind(("10.99.0.1", 5005))
+        rx.settimeout(0.5)
+        try:
+            def send() -> None:
+                with so.socket(so.AF_INET, so.SOCK_DGRAM) as tx:
+                    for _ in range(3):
+                        tx.sendto(b"hi", ("10.99.0.1", 5005))
+
+            netns.run_in(i2, send)
+            return rx.recv(10) == b"hi"
+        except TimeoutError:
+            return False
+        finally:
+            rx.close()
+
+    assert not received(), "destination check on: routed packet for 10.99.0.1 dropped"
+    world.applied(world.publish(eni(1, "vpc-a", 1, "h1", "10.0.1.5", source_dest_check=False)),
+                  ("h1", "h2"))
+    assert wait_until(received, 3)
