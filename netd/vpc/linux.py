@@ -240,18 +240,32 @@ class LinuxDriver:
                 | {p.inner for p in spec.ports} | set(spec.keep)
                 | ({"out"} if spec.outside is not None else set()))
         lines += [f"link del {n}" for n in sorted(set(links) - want)]
+        # Touch only what differs: re-setting even the same MAC makes the kernel flush
+        # the device's ARP entries and drop packets waiting on a resolution.
+        def ensure(name: str, mac: str | None = None, master: str | None = None) -> None:
+            have = links.get(name)
+            if have is not None and have["up"] and (mac is None or have["mac"] == mac) and (
+                    master is None or have["master"] == links.get(master, {}).get("index")):
+                return
+            args = (f" address {mac}" if mac and (have is None or have["mac"] != mac) else "")
+            args += f" master {master}" if master else ""
+            lines.append(f"link set {name}{args} up")
+
         for b in spec.bridges:
             if b.name not in links:
                 lines.append(f"link add {b.name} address {b.mac} type bridge")
-            lines.append(f"link set {b.name} address {b.mac} up")
-        lines.append(f"link set vx address {spec.mac} up")
+            ensure(b.name, b.mac)
+        if "vx" in links:
+            ensure("vx", spec.mac)
+        else:
+            lines.append(f"link set vx address {spec.mac} up")
         for p in spec.ports:
-            lines.append(f"link set {p.inner} master {p.bridge} up")
+            ensure(p.inner, master=p.bridge)
         for name in spec.keep:
             if name in links:
-                lines.append(f"link set {name} up")
+                ensure(name)
         if spec.outside is not None:
-            lines.append("link set out up")
+            ensure("out")
         # Addresses are diffed (no gap for connected routes); routes, rules and
         # neighbours are ours alone in this namespace and rewritten.
         wanted_addrs = {b.name: {b.address} for b in spec.bridges}

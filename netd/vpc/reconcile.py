@@ -6,8 +6,9 @@ namespace not in the plan (its daemons first, then the namespace, which takes
 its links, routes, rules and nftables tables with it), then the host-side
 leftovers. Create: missing namespaces, then the veth legs between peered
 routers, then each router and NAT namespace whose applied digest differs
-from the plan (the digest is recorded only after a successful apply, so a
-crash mid-way leaves a mismatch and the next pass redoes it). A forced pass
+from the plan (the old digest is cleared before and the new one recorded only
+after a successful apply, so a crash mid-way leaves a mismatch and the next
+pass redoes it, even when the plan went back to what was applied before). A forced pass
 ignores digests (the periodic full resync repairs outside tampering).
 
 `Driver` is the seam: `netd.vpc.linux.LinuxDriver` programs the kernel,
@@ -66,6 +67,9 @@ def reconcile(plan: HostPlan, driver: Driver, force: bool = False, workers: int 
             if force or ns in dirty or driver.digest(ns) != spec.digest]
 
     def apply(spec: RouterSpec) -> str:
+        # Forget the old digest first: a crash mid-apply must not leave a digest that a
+        # later plan equal to the old one would trust.
+        driver.set_digest(spec.ns, "")
         driver.apply_router(spec)
         driver.set_digest(spec.ns, spec.digest)
         return spec.ns
@@ -79,6 +83,7 @@ def reconcile(plan: HostPlan, driver: Driver, force: bool = False, workers: int 
         res.applied += [apply(spec) for spec in todo]
     for ns, nat in sorted(plan.nats.items()):
         if force or ns in dirty or nat.router_ns in res.applied or driver.digest(ns) != nat.digest:
+            driver.set_digest(ns, "")
             driver.apply_nat(nat)
             driver.set_digest(ns, nat.digest)
             res.applied.append(ns)

@@ -127,4 +127,4 @@ def test_kill_agent_and_zookeeper_during_burst_converges_and_leaves_nothing(worl
     # And the converged state carries packets.
     i1, i2 = world.plug(e1, "10.0.1.0/24"), world.plug(e2, "10.0.2.0/24")
     with Listener(i2, 8080):
-        assert tcp_probe(i1, "10.0.2.11", 8080) == "10.0.1.10"
+        assert tcp_probe(i1, "10.0.2.11", 8080, timeout=2.5) == "10.0.1.10"

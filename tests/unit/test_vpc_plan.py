@@ -124,3 +124,14 @@ def test_forced_pass_reapplies_everything():
     plan = plan_host(topo(*base(), e(5, "h1")), CFG, UNDERLAYS)
     reconcile(plan, d)
     assert reconcile(plan, d, force=True).applied == ["vpc-r-vpc-a"]
+
+
+def test_a_crash_mid_apply_is_redone_even_when_the_plan_returns_to_the_old_one():
+    d = FakeDriver()
+    old = plan_host(topo(*base(), e(5, "h1")), CFG, UNDERLAYS)
+    reconcile(old, d)
+    new = plan_host(topo(*base(), e(5, "h1"), e(6, "h1"), version=2), CFG, UNDERLAYS)
+    d.fail_on = "router"
+    with pytest.raises(InjectedCrash):
+        reconcile(new, d)  # died half way through applying `new`
+    assert reconcile(old, d).applied == ["vpc-r-vpc-a"], "old digest must not be trusted"
