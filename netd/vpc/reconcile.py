@@ -56,9 +56,14 @@ def reconcile(plan: HostPlan, driver: Driver, force: bool = False, workers: int 
     for ns in sorted(have - want, key=lambda n: (n not in plan.nats, n)):
         driver.delete_namespace(ns)
         res.deleted.append(ns)
-    for ns in sorted(want - have):
-        driver.create_namespace(ns)
-        res.created.append(ns)
+    missing = sorted(want - have)
+    if len(missing) > 1 and workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(driver.create_namespace, missing))
+    else:
+        for ns in missing:
+            driver.create_namespace(ns)
+    res.created += missing
     dirty = set(res.created)
     for link in plan.peer_links:
         if driver.ensure_peer_link(link):
