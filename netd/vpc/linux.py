@@ -150,6 +150,12 @@ class LinuxDriver:
             return set()
         return {n for n in names if n.startswith(self.cfg.prefix)}
 
+    def create_namespaces(self, names: list[str]) -> None:
+        """Create the namespaces in one `ip -batch`, then set their sysctls."""
+        _batch(None, [f"netns add {ns}" for ns in names if not netns.exists(ns)], force=True)
+        for ns in names:
+            self.create_namespace(ns)
+
     def create_namespace(self, ns: str) -> None:
         if not netns.exists(ns):
             subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
@@ -207,12 +213,10 @@ class LinuxDriver:
     def _out_name(self, ns: str) -> str:
         return f"o{short(ns, 13)}"
 
-    def apply_router(self, spec: RouterSpec) -> None:
-        """Converge one router namespace: one read, one host batch, one router batch,
-        one netlink pass (forwarding entries, sysctls), one nftables transaction."""
+    def _host_lines(self, spec: RouterSpec, links: set[str]) -> list[str]:
+        """`ip -batch` lines (host namespace, `-force`) creating the legs of `spec`
+        whose router end is missing from `links`."""
         ns, cfg = spec.ns, self.cfg
-        links, addrs, tables = with_ipr(ns, lambda ipr: (_links(ipr), _addrs(ipr),
-                                                          _routing(ipr)))
         host_lines: list[str] = []
         for p in spec.ports:
             if p.inner not in links:
@@ -231,6 +235,24 @@ class LinuxDriver:
             host_lines += [f"link del {out_host}",
                            f"link add {out_host} type veth peer name out netns {ns}",
                            f"link set {out_host} master {cfg.outside_bridge} up"]
+        return host_lines
+
+    def prepare_routers(self, specs: list[RouterSpec]) -> None:
+        """Create the legs of new (empty) router namespaces in one host batch."""
+        lines: list[str] = []
+        for spec in specs:
+            lines += self._host_lines(spec, set())
+        if lines:
+            _batch(self.cfg.host_ns, lines, force=True)
+
+    def apply_router(self, spec: RouterSpec) -> None:
+        """Converge one router namespace: one read, one host batch, one router batch,
+        one netlink pass (forwarding entries, sysctls), one nftables transaction."""
+        ns, cfg = spec.ns, self.cfg
+        links, addrs, tables = with_ipr(ns, lambda ipr: (_links(ipr), _addrs(ipr),
+                                                          _routing(ipr)))
+        vx_tmp = self._vx_tmp(ns)
+        host_lines = self._host_lines(spec, set(links))
         if host_lines:
             _batch(cfg.host_ns, host_lines, force=True)
         lines: list[str] = ["link set lo up"]
