@@ -67,6 +67,15 @@ def ruok(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def _gone(pid: int) -> bool:
+    """The process exited (absent, or a zombie its parent has not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 class LocalZooKeeper:
     """One standalone server whose config, data, logs and pid file live in `root`."""
 
@@ -119,7 +128,7 @@ class LocalZooKeeper:
                 cmd = fh.read().split(b"\0")
         except OSError:
             return None
-        if MAIN.encode() in cmd and str(self.root / "zoo.cfg").encode() in cmd:
+        if MAIN.encode() in cmd and str(self.root / "zoo.cfg").encode() in cmd and not _gone(pid):
             return pid
         return None
 
@@ -128,6 +137,8 @@ class LocalZooKeeper:
         java = _java()
         if java is None or not available():
             raise ZooKeeperError("ZooKeeper is not installed (scripts/deps/zookeeper.sh)")
+        if self.proc is not None and self.proc.poll() is not None:
+            self.proc = None  # ours, stopped meanwhile (reaped now)
         if self.running_pid() is None:
             cfg = self._write_config()
             log = open(self.root / "stdout.log", "ab")
@@ -178,7 +189,7 @@ class LocalZooKeeper:
                 return False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not os.path.exists(f"/proc/{pid}"):
+            if _gone(pid):
                 return True
             time.sleep(0.05)
         return False

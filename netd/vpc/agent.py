@@ -10,7 +10,7 @@ host, reconciles it through the driver and reports the version it applied
 as last applied and the next successful load converges it.
 
 Run: `python -m netd.vpc.agent --zookeeper 127.0.0.1:2181 --host h1
---host-ns <netns> --underlay-ip 192.168.100.11 --underlay-dev ul0
+[--host-ns <netns>] --underlay-ip 192.168.100.11 --underlay-dev ul0
 --state-dir /var/lib/cloud/vpc [--outside-bridge br-out --outside-gateway IP]
 [--metadata-upstream unix:/path]`.
 """
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="netd-vpc", description=__doc__.split("\n")[0])
     ap.add_argument("--zookeeper", required=True)
     ap.add_argument("--host", required=True)
-    ap.add_argument("--host-ns", required=True)
+    ap.add_argument("--host-ns", default="",
+                    help="named netns of the host (default: the agent's own namespace)")
     ap.add_argument("--underlay-ip", required=True)
     ap.add_argument("--underlay-dev", required=True)
     ap.add_argument("--state-dir", required=True)

@@ -124,10 +124,11 @@ def _routing(ipr: Any) -> dict[str, Any]:
     return {"routes": routes, "rules": rules, "neigh": neigh}
 
 
-def host_link_names(ns: str) -> list[str]:
-    """Link names in `ns` (`ip -o link`: far cheaper than netlink parsing for 1,000s)."""
-    proc = subprocess.run(["ip", "-n", ns, "-o", "link", "show"], capture_output=True,
-                          text=True, check=True)
+def host_link_names(ns: str | None) -> list[str]:
+    """Link names in `ns` (None: the agent's own namespace; `ip -o link`: far cheaper
+    than netlink parsing for 1,000s)."""
+    argv = ["ip"] + (["-n", ns] if ns else []) + ["-o", "link", "show"]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=True)
     return [ln.split(":", 2)[1].strip().split("@", 1)[0] for ln in proc.stdout.splitlines()
             if ln.count(":") >= 2]
 
@@ -139,6 +140,9 @@ def _is_hex(s: str) -> bool:
 class LinuxDriver:
     def __init__(self, cfg: HostConfig, state_dir: Path) -> None:
         self.cfg = cfg
+        # The host's own namespace: a named one (tests: each host is a namespace) or,
+        # when `host_ns` is empty, the namespace the agent runs in (a real host).
+        self.host_ns: str | None = cfg.host_ns or None
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -243,18 +247,18 @@ class LinuxDriver:
         for spec in specs:
             lines += self._host_lines(spec, set())
         if lines:
-            _batch(self.cfg.host_ns, lines, force=True)
+            _batch(self.host_ns, lines, force=True)
 
     def apply_router(self, spec: RouterSpec) -> None:
         """Converge one router namespace: one read, one host batch, one router batch,
         one netlink pass (forwarding entries, sysctls), one nftables transaction."""
-        ns, cfg = spec.ns, self.cfg
+        ns = spec.ns
         links, addrs, tables = with_ipr(ns, lambda ipr: (_links(ipr), _addrs(ipr),
                                                           _routing(ipr)))
         vx_tmp = self._vx_tmp(ns)
         host_lines = self._host_lines(spec, set(links))
         if host_lines:
-            _batch(cfg.host_ns, host_lines, force=True)
+            _batch(self.host_ns, host_lines, force=True)
         lines: list[str] = ["link set lo up"]
         if "vx" not in links:
             lines.append(f"link set {vx_tmp} name vx")
@@ -478,10 +482,10 @@ class LinuxDriver:
     # -- host namespace sweep -----------------------------------------------------------------
     def sweep_host(self, plan: HostPlan) -> int:
         keep_out = {self._out_name(ns) for ns, r in plan.routers.items() if r.outside is not None}
-        stale = [n for n in host_link_names(self.cfg.host_ns)
+        stale = [n for n in host_link_names(self.host_ns)
                  if len(n) == 14 and _is_hex(n[1:])
                  and (n.startswith("x") or (n.startswith("o") and n not in keep_out))]
-        _batch(self.cfg.host_ns, [f"link del {n}" for n in stale], force=True)
+        _batch(self.host_ns, [f"link del {n}" for n in stale], force=True)
         stale += self._orphan_dnsmasq(plan)
         # dnsmasq state of namespaces that are gone.
         if self.state_dir.is_dir():
