@@ -37,13 +37,9 @@ class FakeDriver:
     def namespaces(self) -> set[str]:
         return {n for n in self.spaces if n.startswith(self.prefix)}
 
-    def create_namespaces(self, names: list[str]) -> None:
-        for ns in names:
-            self._call(f"create {ns}")
-            self.spaces[ns] = None
-
-    def prepare_routers(self, specs: list[RouterSpec]) -> None:
-        self._call(f"prepare {len(specs)}")
+    def create_namespace(self, ns: str) -> None:
+        self._call(f"create {ns}")
+        self.spaces[ns] = None
 
     def delete_namespace(self, ns: str) -> None:
         self._call(f"delete {ns}")

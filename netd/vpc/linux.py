@@ -154,12 +154,6 @@ class LinuxDriver:
             return set()
         return {n for n in names if n.startswith(self.cfg.prefix)}
 
-    def create_namespaces(self, names: list[str]) -> None:
-        """Create the namespaces in one `ip -batch`, then set their sysctls."""
-        _batch(None, [f"netns add {ns}" for ns in names if not netns.exists(ns)], force=True)
-        for ns in names:
-            self.create_namespace(ns)
-
     def create_namespace(self, ns: str) -> None:
         if not netns.exists(ns):
             subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
@@ -240,14 +234,6 @@ class LinuxDriver:
                            f"link add {out_host} type veth peer name out netns {ns}",
                            f"link set {out_host} master {cfg.outside_bridge} up"]
         return host_lines
-
-    def prepare_routers(self, specs: list[RouterSpec]) -> None:
-        """Create the legs of new (empty) router namespaces in one host batch."""
-        lines: list[str] = []
-        for spec in specs:
-            lines += self._host_lines(spec, set())
-        if lines:
-            _batch(self.host_ns, lines, force=True)
 
     def apply_router(self, spec: RouterSpec) -> None:
         """Converge one router namespace: one read, one host batch, one router batch,

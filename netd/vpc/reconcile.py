@@ -27,8 +27,7 @@ from netd.vpc.plan import HostPlan, NatSpec, PeerLink, RouterSpec
 
 class Driver(Protocol):
     def namespaces(self) -> set[str]: ...
-    def create_namespaces(self, names: list[str]) -> None: ...
-    def prepare_routers(self, specs: list[RouterSpec]) -> None: ...
+    def create_namespace(self, ns: str) -> None: ...
     def delete_namespace(self, ns: str) -> None: ...
     def ensure_peer_link(self, link: PeerLink) -> bool: ...
     def apply_router(self, spec: RouterSpec) -> None: ...
@@ -58,10 +57,13 @@ def reconcile(plan: HostPlan, driver: Driver, force: bool = False, workers: int 
         driver.delete_namespace(ns)
         res.deleted.append(ns)
     missing = sorted(want - have)
-    if missing:
-        driver.create_namespaces(missing)
-        res.created += missing
-        driver.prepare_routers([plan.routers[ns] for ns in missing if ns in plan.routers])
+    if len(missing) > 1 and workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(driver.create_namespace, missing))
+    else:
+        for ns in missing:
+            driver.create_namespace(ns)
+    res.created += missing
     dirty = set(res.created)
     for link in plan.peer_links:
         if driver.ensure_peer_link(link):
