@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--outside-gateway")
     ap.add_argument("--region", default="cloud-1")
     ap.add_argument("--no-dhcp", action="store_true")
+    ap.add_argument("--guest-bridges", action="store_true",
+                    help="a host bridge tb<hex> per local ENI for hypervisor taps")
     ap.add_argument("--resync", type=float, default=5.0)
     ap.add_argument("--metadata-upstream",
                     help="the metadata server (unix:/path or tcp:host:port) for 169.254.169.254")
@@ -141,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
                      prefix=args.prefix or f"vpc-{args.host}-",
                      outside_bridge=args.outside_bridge, outside_gateway=args.outside_gateway,
                      region=args.region, dhcp=not args.no_dhcp,
-                     metadata_upstream=args.metadata_upstream, python=sys.executable)
+                     metadata_upstream=args.metadata_upstream, python=sys.executable,
+                     guest_bridges=args.guest_bridges)
     client = KazooClient(hosts=args.zookeeper, timeout=5.0,
                          connection_retry=KazooRetry(max_tries=-1, max_delay=1.0),
                          command_retry=KazooRetry(max_tries=3, max_delay=1.0))

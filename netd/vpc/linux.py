@@ -220,8 +220,13 @@ class LinuxDriver:
             if p.inner not in links:
                 # `-force`: a host end left by a crash between the halves is removed first.
                 host_lines += [f"link del {p.outer}",
-                               f"link add {p.outer} address {p.mac} type veth peer name "
-                               f"{p.inner} netns {ns}", f"link set {p.outer} up"]
+                               f"link add {p.outer} address {p.outer_mac or p.mac} type veth "
+                               f"peer name {p.inner} netns {ns}",
+                               f"link set {p.outer} up"]
+                if p.guest_bridge:
+                    host_lines += [f"link add {p.guest_bridge} type bridge",
+                                   f"link set {p.outer} master {p.guest_bridge}",
+                                   f"link set {p.guest_bridge} up"]
         vx_tmp = self._vx_tmp(ns)
         if "vx" not in links and vx_tmp not in links:
             host_lines += [f"link del {vx_tmp}",
@@ -468,9 +473,13 @@ class LinuxDriver:
     # -- host namespace sweep -----------------------------------------------------------------
     def sweep_host(self, plan: HostPlan) -> int:
         keep_out = {self._out_name(ns) for ns, r in plan.routers.items() if r.outside is not None}
-        stale = [n for n in host_link_names(self.host_ns)
-                 if len(n) == 14 and _is_hex(n[1:])
+        keep_tb = {p.guest_bridge for r in plan.routers.values() for p in r.ports
+                   if p.guest_bridge}
+        names = host_link_names(self.host_ns)
+        stale = [n for n in names if len(n) == 14 and _is_hex(n[1:])
                  and (n.startswith("x") or (n.startswith("o") and n not in keep_out))]
+        stale += [n for n in names if len(n) == 14 and n.startswith("tb") and _is_hex(n[2:])
+                  and n not in keep_tb]
         _batch(self.host_ns, [f"link del {n}" for n in stale], force=True)
         stale += self._orphan_dnsmasq(plan)
         # dnsmasq state of namespaces that are gone.

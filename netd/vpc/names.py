@@ -43,3 +43,8 @@ def nat_port(nat_id: str) -> str:
 
 def pcx_port(pcx_id: str) -> str:
     return f"p-{short(pcx_id)}"
+
+
+def guest_bridge_name(eni_id: str) -> str:
+    """The host bridge a hypervisor plugs the guest's tap into (`guest_bridges` mode)."""
+    return f"tb{short(eni_id, 12)}"

@@ -29,6 +29,7 @@ from netd.vpc import topology as t
 from netd.vpc.names import (
     bridge_name,
     eni_port,
+    guest_bridge_name,
     nat_port,
     pcx_port,
     router_mac,
@@ -37,7 +38,8 @@ from netd.vpc.names import (
 )
 from netd.vpc.nftrules import render_nat, render_router
 
-__all__ = ["bridge_name", "eni_port", "nat_port", "pcx_port", "router_mac", "stable_mac",
+__all__ = ["bridge_name", "eni_port", "guest_bridge_name", "nat_port", "pcx_port", "router_mac",
+           "stable_mac",
            "tap_name"]
 
 IGW_HOP = "169.254.255.1"
@@ -64,6 +66,7 @@ class HostConfig:
     dhcp: bool = True
     vxlan_port: int = 4789
     metadata_upstream: str | None = None  # "unix:/path" or "tcp:host:port"
+    guest_bridges: bool = False  # per-ENI host bridge for hypervisor taps
     python: str = "python3"
 
     def router_ns(self, vpc_id: str) -> str:
@@ -75,12 +78,19 @@ class HostConfig:
 
 @dataclass(frozen=True)
 class Port:
-    """A veth: `inner` in the router namespace on `bridge`, `outer` in the host."""
+    """A veth: `inner` in the router namespace on `bridge`, `outer` in the host.
+
+    With `guest_bridge`, `outer` is a port of that host bridge, where the hypervisor
+    attaches the guest's tap (libvirt `<interface type='bridge'>`); `outer` then has
+    a MAC of its own (`outer_mac`) and the guest uses the ENI's.
+    """
 
     inner: str
     outer: str
     mac: str
     bridge: str
+    guest_bridge: str | None = None
+    outer_mac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +278,9 @@ def _router(topo: t.Topology, cfg: HostConfig, vpc: t.Vpc, underlays: dict[str, 
     sub_by_id = {s.id: s for s in subnets}
     ports = tuple(
         Port(eni_port(e.id), tap_name(e.id), e.mac or stable_mac(f"eni/{e.id}"),
-             bridge_name(e.subnet_id))
+             bridge_name(e.subnet_id),
+             guest_bridge_name(e.id) if cfg.guest_bridges else None,
+             stable_mac(f"tap/{e.id}") if cfg.guest_bridges else None)
         for e in sorted(topo.enis.values(), key=lambda e: e.id)
         if e.host == me and e.vpc_id == vpc.id and e.subnet_id in sub_by_id)
     routes: list[str] = []

@@ -318,3 +318,29 @@ def test_destination_check_drops_routed_traffic_until_turned_off(world):
     world.applied(world.publish(eni(1, "vpc-a", 1, "h1", "10.0.1.5", source_dest_check=False)),
                   ("h1", "h2"))
     assert wait_until(received, 3)
+
+
+def test_guest_bridge_mode_carries_a_hypervisor_tap_and_is_swept(zookeeper, tmp_path: Path):
+    """`guest_bridges`: a host bridge per ENI for libvirt's tap; the guest keeps the ENI's
+    MAC (anti-spoofing still applies) and the bridge goes with the ENI."""
+    from netd.vpc.plan import guest_bridge_name
+
+    w = World(zookeeper, tmp_path, hosts=("h1", "h2"), guest_bridges=True)
+    try:
+        base = vpc_objects("vpc-a", 1012)
+        e1, e2 = eni(1, "vpc-a", 1, "h1", "10.0.1.5"), eni(2, "vpc-a", 2, "h2", "10.0.2.5")
+        w.start_agent("h1")
+        w.start_agent("h2")
+        w.applied(w.publish(*base, e1, e2), ("h1", "h2"))
+        g1, g2 = w.plug_guest(e1, "10.0.1.0/24"), w.plug_guest(e2, "10.0.2.0/24")
+        assert reach(g1, g2, "10.0.2.5")
+        from netd.lab import set_mac
+
+        set_mac(g1, "eth0", "02:00:00:00:99:99")
+        assert blocked(g1, g2, "10.0.2.5"), "a guest with another MAC is not let through"
+        w.applied(w.publish(delete=(("enis", e1.id),)), ("h1", "h2"))
+        names = with_ipr(w.host_ns["h1"], lambda ipr: [
+            str(m.get_attr("IFLA_IFNAME")) for m in ipr.get_links()])
+        assert guest_bridge_name(e1.id) not in names
+    finally:
+        w.close()

@@ -33,7 +33,8 @@ WORLD_IP = "198.51.100.1"
 
 class World:
     def __init__(self, zookeeper: Any, tmp: Path, hosts: tuple[str, ...] = ("h1", "h2", "gw"),
-                 dhcp: bool = False, metadata: str | None = None) -> None:
+                 dhcp: bool = False, metadata: str | None = None,
+                 guest_bridges: bool = False) -> None:
         self.zookeeper = zookeeper
         self.tmp = tmp
         self.lab = Lab()
@@ -62,7 +63,8 @@ class World:
                 prefix=f"{self.lab.prefix}-v{h}-",
                 outside_bridge="br-out" if outside else None,
                 outside_gateway=WORLD_IP if outside else None, dhcp=dhcp,
-                metadata_upstream=metadata, python=sys.executable)
+                metadata_upstream=metadata, python=sys.executable,
+                guest_bridges=guest_bridges)
 
     def _outside(self, host_ns: str) -> None:
         def body(ipr: Any) -> None:
@@ -161,6 +163,39 @@ class World:
             ipr.route("add", dst="0.0.0.0/0", gateway=gw)
 
         with_ipr(inst, body)
+        return inst
+
+    def plug_guest(self, eni: t.Eni, subnet_cidr: str, timeout: float = 10.0) -> str:
+        """Like a hypervisor in `guest_bridges` mode: an instance namespace whose eth0
+        (the ENI's MAC) is a veth on the ENI's host bridge, standing for the guest's tap."""
+        from netd.vpc.plan import guest_bridge_name
+
+        assert eni.host is not None
+        host_ns, br = self.host_ns[eni.host], guest_bridge_name(eni.id)
+
+        def has_bridge() -> bool:
+            return bool(with_ipr(host_ns, lambda ipr: ipr.link_lookup(ifname=br)))
+
+        assert wait_until(has_bridge, timeout), f"guest bridge {br} never appeared"
+        inst = self.lab.ns(f"g-{eni.id[-6:]}")
+        port = f"vn{eni.id[-6:]}"[:15]
+
+        def in_host(ipr: Any) -> None:
+            ipr.link("add", ifname=port, kind="veth", peer={"ifname": "eth0", "net_ns_fd": inst})
+            idx = ipr.link_lookup(ifname=port)[0]
+            ipr.link("set", index=idx, master=ipr.link_lookup(ifname=br)[0], state="up")
+
+        with_ipr(host_ns, in_host)
+        net = ipaddress.ip_network(subnet_cidr)
+
+        def in_inst(ipr: Any) -> None:
+            idx = ipr.link_lookup(ifname="eth0")[0]
+            ipr.link("set", index=idx, address=eni.mac, state="up")
+            for ip in eni.private_ips:
+                ipr.addr("add", index=idx, address=ip, prefixlen=net.prefixlen)
+            ipr.route("add", dst="0.0.0.0/0", gateway=str(net.network_address + 1))
+
+        with_ipr(inst, in_inst)
         return inst
 
     def close(self) -> None:
