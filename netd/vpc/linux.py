@@ -52,17 +52,17 @@ def _batch(ns: str | None, lines: list[str], force: bool = False) -> None:
         raise DriverError(f"ip -batch in {ns or 'root'} failed: {proc.stderr.strip()[:800]}")
 
 
-def nft_text(ns: str, text: str) -> None:
-    def run() -> tuple[int, str]:
-        import nftables  # Debian python3-nftables; see scripts/deps/net.sh
+def _nft_here(ns: str, text: str) -> None:
+    """Run an nft script in the calling thread's namespace (`ns` names it in errors)."""
+    import nftables  # Debian python3-nftables; see scripts/deps/net.sh
 
-        nft = nftables.Nftables()
-        rc, _out, err = nft.cmd(text)
-        return int(rc), str(err)
-
-    rc, err = netns.run_in(ns, run)
+    rc, _out, err = nftables.Nftables().cmd(text)
     if rc != 0:
-        raise DriverError(f"nft in {ns} failed: {err.strip()[:1500]}")
+        raise DriverError(f"nft in {ns} failed: {str(err).strip()[:1500]}")
+
+
+def nft_text(ns: str, text: str) -> None:
+    netns.run_in(ns, lambda: _nft_here(ns, text))
 
 
 def _links(ipr: Any) -> dict[str, dict[str, Any]]:
@@ -326,8 +326,9 @@ class LinuxDriver:
                 with open(f"/proc/sys/net/ipv4/neigh/{name}/proxy_delay", "w") as fh:
                     fh.write("0")
 
+            _nft_here(ns, spec.nft)
+
         with_ipr(ns, finish)
-        nft_text(ns, spec.nft)
         self._dhcp(spec)
         self._metadata(spec)
 
