@@ -11,6 +11,7 @@ from cloudctl.server.providers import Provider
 
 def providers() -> list[type[Provider]]:
     """Every VPC provider class, in registration order."""
+    from cloudctl.services.ec2.vpc import properties  # noqa: F401  (defines them)
     from cloudctl.services.ec2.vpc.account import AccountAttributesProvider
     from cloudctl.services.ec2.vpc.dhcp import DhcpOptionsProvider
     from cloudctl.services.ec2.vpc.gateways import InternetGatewaysProvider

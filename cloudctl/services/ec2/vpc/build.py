@@ -12,6 +12,7 @@ through CreateDefaultVpc.
 from __future__ import annotations
 
 import ipaddress
+import secrets
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -65,9 +66,19 @@ async def default_acl(session: AsyncSession, vpc_id: str) -> NetworkAclRow:
         NetworkAclRow.vpc_id == vpc_id, NetworkAclRow.is_default.is_(True)))).scalar_one()
 
 
+async def new_vni(session: AsyncSession) -> int:
+    """A VXLAN network identifier no VPC holds (24 bits, 0 and 1..4095 left out)."""
+    while True:
+        vni = 4096 + secrets.randbelow((1 << 24) - 4096)
+        if (await session.execute(select(VpcRow.vpc_id).where(VpcRow.vni == vni))).first() \
+                is None:
+            return vni
+
+
 async def create_vpc(session: AsyncSession, account: str, region: str, cidr: str, *,
                      is_default: bool = False, tenancy: str = "default") -> VpcRow:
     vpc = VpcRow(vpc_id=ids.resource_id("vpc"), account_id=account, region=region, cidr=cidr,
+                 vni=await new_vni(session),
                  state="available", is_default=is_default, dns_support=True,
                  dns_hostnames=is_default, tenancy=tenancy, dhcp_options_id="default")
     session.add(vpc)

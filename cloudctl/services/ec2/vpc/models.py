@@ -22,6 +22,7 @@ class VpcRow(RegionalMixin, Base):
 
     vpc_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     cidr: Mapped[str] = mapped_column(String(18))
+    vni: Mapped[int] = mapped_column(Integer, unique=True)  # VXLAN id on the data plane
     state: Mapped[str] = mapped_column(String(16), default="available")
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     dhcp_options_id: Mapped[str] = mapped_column(String(32), default="default")

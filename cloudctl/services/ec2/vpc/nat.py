@@ -116,7 +116,7 @@ class NatGatewaysProvider(VpcProvider):
         from cloudctl.services.ec2.vpc.publisher import start_publisher
 
         controller = NatController(self.cloud, leader=lambda: self.cloud.worker_index == 0)
-        self.cloud.runtime.setdefault(common.WAKERS, []).append(controller)
+        self.cloud.runtime.setdefault(common.WAKERS, list).append(controller)
         self.cloud.spawn(controller.run(), controller.name)
         await start_publisher(self.cloud)
 

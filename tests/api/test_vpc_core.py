@@ -1,0 +1,132 @@
+"""VPCs, subnets and their AWS details through boto3 against a live cloud."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support import LiveCloud
+
+pytestmark = pytest.mark.both_databases
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_vpc_lifecycle_attributes_and_errors(cloud: LiveCloud) -> None:
+    ec2 = cloud.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "core"}]}])["Vpc"]
+    vpc_id = vpc["VpcId"]
+    assert vpc_id.startswith("vpc-") and vpc["CidrBlock"] == "10.20.0.0/16"
+    assert vpc["Tags"] == [{"Key": "Name", "Value": "core"}]
+    ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
+    ec2.get_waiter("vpc_exists").wait(VpcIds=[vpc_id])
+    got = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    assert got["State"] == "available" and got["IsDefault"] is False
+    assert got["OwnerId"] == cloud.account_id and got["DhcpOptionsId"] == "default"
+    assert [c["CidrBlock"] for c in got["CidrBlockAssociationSet"]] == ["10.20.0.0/16"]
+    by_tag = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["core"]}])["Vpcs"]
+    assert [v["VpcId"] for v in by_tag] == [vpc_id]
+    by_cidr = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.20.*"]}])["Vpcs"]
+    assert vpc_id in [v["VpcId"] for v in by_cidr]
+    # DNS hostnames are off in a non-default VPC, DNS support on
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")[
+        "EnableDnsHostnames"] == {"Value": False}
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")[
+        "EnableDnsSupport"] == {"Value": True}
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")[
+        "EnableDnsHostnames"] == {"Value": True}
+    # secondary CIDR blocks
+    assoc = ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.21.0.0/16")
+    with pytest.raises(ClientError) as exc:
+        ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.20.128.0/17")
+    assert _code(exc) == "InvalidVpc.Range"
+    primary = got["CidrBlockAssociationSet"][0]["AssociationId"]
+    with pytest.raises(ClientError) as exc:
+        ec2.disassociate_vpc_cidr_block(AssociationId=primary)
+    assert _code(exc) == "OperationNotPermitted"
+    ec2.disassociate_vpc_cidr_block(AssociationId=assoc["CidrBlockAssociation"]["AssociationId"])
+    for bad in ("10.0.0.0/8", "10.0.0.0/29", "banana", "10.0.0.1/16"):
+        with pytest.raises(ClientError) as exc:
+            ec2.create_vpc(CidrBlock=bad)
+        assert _code(exc) in ("InvalidVpc.Range", "InvalidParameterValue"), bad
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_vpcs(VpcIds=["vpc-0123456789abcdef0"])
+    assert _code(exc) == "InvalidVpcID.NotFound"
+    with pytest.raises(ClientError) as exc:
+        ec2.delete_vpc(VpcId="vpc-nothex")
+    assert _code(exc) == "InvalidVpcID.Malformed"
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.20.1.0/24")["Subnet"]
+    with pytest.raises(ClientError) as exc:
+        ec2.delete_vpc(VpcId=vpc_id)
+    assert _code(exc) == "DependencyViolation"
+    ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    ec2.delete_vpc(VpcId=vpc_id)
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_vpcs(VpcIds=[vpc_id])
+    assert _code(exc) == "InvalidVpcID.NotFound"
+
+
+def test_subnets_reserved_addresses_range_conflict(cloud: LiveCloud) -> None:
+    ec2 = cloud.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.1.0/24")["Subnet"]
+    assert subnet["AvailableIpAddressCount"] == 251  # 256 - the five AWS reserves
+    assert subnet["MapPublicIpOnLaunch"] is False and subnet["DefaultForAz"] is False
+    small = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.2.0/28")["Subnet"]
+    assert small["AvailableIpAddressCount"] == 11
+    ec2.get_waiter("subnet_available").wait(SubnetIds=[subnet["SubnetId"]])
+    with pytest.raises(ClientError) as exc:
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.1.128/25")
+    assert _code(exc) == "InvalidSubnet.Conflict"
+    for outside in ("10.31.0.0/24", "10.30.0.0/15"):
+        with pytest.raises(ClientError) as exc:
+            ec2.create_subnet(VpcId=vpc_id, CidrBlock=outside)
+        assert _code(exc) == "InvalidSubnet.Range", outside
+    with pytest.raises(ClientError) as exc:
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.3.0/29")
+    assert _code(exc) == "InvalidSubnet.Range"
+    # the first address an interface gets is the fifth of the subnet (.4)
+    eni = ec2.create_network_interface(SubnetId=small["SubnetId"])["NetworkInterface"]
+    assert eni["PrivateIpAddress"] == "10.30.2.4"
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=small["SubnetId"], PrivateIpAddress="10.30.2.3")
+    assert _code(exc) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=small["SubnetId"], PrivateIpAddress="10.30.2.4")
+    assert _code(exc) == "InvalidIPAddress.InUse"
+    after = ec2.describe_subnets(SubnetIds=[small["SubnetId"]])["Subnets"][0]
+    assert after["AvailableIpAddressCount"] == 10
+    ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": True})
+    mapped = ec2.describe_subnets(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "map-public-ip-on-launch", "Values": ["true"]}])["Subnets"]
+    assert [s["SubnetId"] for s in mapped] == [subnet["SubnetId"]]
+    with pytest.raises(ClientError) as exc:
+        ec2.delete_subnet(SubnetId=small["SubnetId"])
+    assert _code(exc) == "DependencyViolation"
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    ec2.delete_subnet(SubnetId=small["SubnetId"])
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_subnets(SubnetIds=[small["SubnetId"]])
+    assert _code(exc) == "InvalidSubnetID.NotFound"
+
+
+def test_describe_subnets_pages(cloud: LiveCloud) -> None:
+    ec2 = cloud.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    made = {ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.40.{i}.0/24")["Subnet"]["SubnetId"]
+            for i in range(12)}
+    seen: list[str] = []
+    pages = ec2.get_paginator("describe_subnets").paginate(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}], PaginationConfig={"PageSize": 5})
+    for page in pages:
+        assert len(page["Subnets"]) <= 5
+        seen += [s["SubnetId"] for s in page["Subnets"]]
+    assert sorted(seen) == sorted(made)
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_subnets(MaxResults=5, NextToken="garbage")
+    assert _code(exc) == "InvalidNextToken"
