@@ -199,7 +199,7 @@ async def _table_parts(session: Any, table_ids: list[str]
 
 class RouteTablesProvider(VpcProvider):
 
-    async def _table(self, session: Any, account: str, region: str, value: Any
+    async def _route_table(self, session: Any, account: str, region: str, value: Any
                      ) -> RouteTableRow:
         return await common.owned(session, RouteTableRow, ROUTE_TABLE, account, region, value)
 
@@ -286,7 +286,7 @@ class RouteTablesProvider(VpcProvider):
     async def delete_route_table(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = await self.account(ctx)
         async with self.cloud.sessions() as session, session.begin():
-            table = await self._table(session, account, ctx.region,
+            table = await self._route_table(session, account, ctx.region,
                                       common.required(params, "RouteTableId"))
             if table.main or (await session.execute(select(
                     RouteTableAssociationRow.association_id).where(
@@ -307,7 +307,7 @@ class RouteTablesProvider(VpcProvider):
     async def associate_route_table(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = await self.account(ctx)
         async with self.cloud.sessions() as session, session.begin():
-            table = await self._table(session, account, ctx.region,
+            table = await self._route_table(session, account, ctx.region,
                                       common.required(params, "RouteTableId"))
             subnet = await common.owned(session, SubnetRow, SUBNET, account, ctx.region,
                                         common.required(params, "SubnetId"))
@@ -364,7 +364,7 @@ class RouteTablesProvider(VpcProvider):
         assoc_id = str(common.required(params, "AssociationId"))
         async with self.cloud.sessions() as session, session.begin():
             assoc = await self._association(session, account, ctx.region, assoc_id)
-            table = await self._table(session, account, ctx.region,
+            table = await self._route_table(session, account, ctx.region,
                                       common.required(params, "RouteTableId"))
             if table.vpc_id != assoc.vpc_id:
                 raise AwsError(f"Route table {table.route_table_id} belongs to another "
@@ -391,7 +391,7 @@ class RouteTablesProvider(VpcProvider):
         account = await self.account(ctx)
         destination = _destination(params)
         async with self.cloud.sessions() as session, session.begin():
-            table = await self._table(session, account, ctx.region,
+            table = await self._route_table(session, account, ctx.region,
                                       common.required(params, "RouteTableId"))
             kind, target = await _target(session, table, params)
             if await session.get(RouteRow, (table.route_table_id, destination)) is not None:
@@ -418,7 +418,7 @@ class RouteTablesProvider(VpcProvider):
         account = await self.account(ctx)
         destination = _destination(params)
         async with self.cloud.sessions() as session, session.begin():
-            table = await self._table(session, account, ctx.region,
+            table = await self._route_table(session, account, ctx.region,
                                       common.required(params, "RouteTableId"))
             row = await self._route(session, table, destination)
             row.target_kind, row.target_id = await _target(session, table, params)
@@ -432,7 +432,7 @@ class RouteTablesProvider(VpcProvider):
         account = await self.account(ctx)
         destination = _destination(params)
         async with self.cloud.sessions() as session, session.begin():
-            table = await self._table(session, account, ctx.region,
+            table = await self._route_table(session, account, ctx.region,
                                       common.required(params, "RouteTableId"))
             row = await self._route(session, table, destination)
             await session.delete(row)
