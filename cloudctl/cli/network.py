@@ -20,6 +20,8 @@ from cloudctl.config import Settings
 async def network_summary(settings: Settings) -> dict[str, Any]:
     from cloudctl.db.engine import create_engine, session_factory
     from cloudctl.properties.models import PropertyValue
+    from cloudctl.services.ec2.vpc.admin import vpc_summary
+    from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
     from cloudctl.services.network import config
     from cloudctl.services.network.models import (
         AddressRow,
@@ -29,8 +31,6 @@ async def network_summary(settings: Settings) -> dict[str, Any]:
         SecurityGroupRuleRow,
     )
     from cloudctl.services.network.state import current_version
-    from cloudctl.services.ec2.vpc.admin import vpc_summary
-    from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
 
     engine = create_engine(settings.database_url)
     try:

@@ -14,8 +14,8 @@ from cloudctl.services.ec2.vpc.models import SubnetRow, VpcRow, VpcStateRow
 
 
 def _zookeeper(connect: str) -> dict[str, Any]:
-    from netd.vpc import topology
     from cloudctl.services.ec2.vpc.publisher import connect as zk_connect
+    from netd.vpc import topology
 
     client = zk_connect(connect, timeout=5.0)
     try:

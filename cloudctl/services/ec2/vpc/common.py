@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db.base import RegionalMixin
 from cloudctl.errors import AwsError
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.ec2 import tags
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 T = TypeVar("T")
+R = TypeVar("R", bound=RegionalMixin)
 RESERVED_PER_SUBNET = 5  # network, router, DNS, future use, broadcast
 WAKERS = RuntimeKey[list["Reconciler"]]("vpc.wakers")
 VPC_MODES = ("VPC", "VPCMIDO")
@@ -67,12 +69,12 @@ def not_found(rtype: ResourceType, value: str, what: str | None = None) -> AwsEr
                     code=rtype.not_found or "InvalidID")
 
 
-async def owned(session: AsyncSession, model: type[T], rtype: ResourceType, account: str,
-                region: str, value: Any) -> T:
+async def owned(session: AsyncSession, model: type[R], rtype: ResourceType, account: str,
+                region: str, value: Any) -> R:
     """The account's row ``value`` of ``model`` (its primary key), else the AWS error."""
     rid = rtype.check(value)
     row = await session.get(model, rid)
-    if row is None or getattr(row, "account_id") != account or getattr(row, "region") != region:
+    if row is None or row.account_id != account or row.region != region:
         raise not_found(rtype, rid)
     return row
 

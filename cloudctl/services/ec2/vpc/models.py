@@ -223,7 +223,7 @@ class VpcStateRow(Base):
     published: Mapped[int] = mapped_column(Integer, default=0)
 
 
-VPC_TABLES = (VpcRow, VpcCidrRow, SubnetRow, RouteTableRow, RouteTableAssociationRow,
+_TABLES = (VpcRow, VpcCidrRow, SubnetRow, RouteTableRow, RouteTableAssociationRow,
               RouteRow, InternetGatewayRow, NatGatewayRow, NetworkAclRow,
               NetworkAclEntryRow, NetworkAclAssociationRow, DhcpOptionsRow,
               NetworkInterfaceRow, PrivateIpRow, VpcAddressRow, PeeringRow, VpcStateRow)
@@ -240,4 +240,4 @@ class VpcAccountRow(Base):
     default_created: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-VPC_TABLES = (*VPC_TABLES, VpcAccountRow)
+VPC_TABLES: tuple[type[Base], ...] = (*_TABLES, VpcAccountRow)

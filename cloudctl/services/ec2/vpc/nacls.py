@@ -13,6 +13,7 @@ import ipaddress
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
@@ -99,8 +100,8 @@ class NetworkAclsProvider(VpcProvider):
                    ) -> NetworkAclRow:
         return await common.owned(session, NetworkAclRow, NETWORK_ACL, account, region, value)
 
-    async def _shapes(self, session: Any, rows: list[NetworkAclRow], tag_map: tags.Tags | Any
-                      ) -> dict[str, dict[str, Any]]:
+    async def _shapes(self, session: AsyncSession, rows: list[NetworkAclRow],
+                      tag_map: dict[str, tags.Tags]) -> dict[str, dict[str, Any]]:
         wanted = [r.acl_id for r in rows]
         entries: dict[str, list[NetworkAclEntryRow]] = {}
         assocs: dict[str, list[NetworkAclAssociationRow]] = {}
@@ -218,7 +219,7 @@ class NetworkAclsProvider(VpcProvider):
         self.changed()
         return {}
 
-    async def _existing(self, session: Any, acl: NetworkAclRow, params: dict[str, Any]
+    async def _existing(self, session: AsyncSession, acl: NetworkAclRow, params: dict[str, Any]
                         ) -> NetworkAclEntryRow:
         number = params.get("RuleNumber")
         egress = common.boolean(params.get("Egress"))

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
@@ -69,7 +70,7 @@ class PeeringProvider(VpcProvider):
             out["ExpirationTime"] = p.created_at + timedelta(days=7)
         return out
 
-    async def _pcx(self, session: Any, account: str, region: str, value: Any) -> PeeringRow:
+    async def _pcx(self, session: AsyncSession, account: str, region: str, value: Any) -> PeeringRow:
         pcx_id = VPC_PEERING.check(value)
         row = await session.get(PeeringRow, pcx_id)
         if row is None or row.region != region \

@@ -13,6 +13,7 @@ import ipaddress
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
@@ -331,7 +332,7 @@ class RouteTablesProvider(VpcProvider):
         return {"AssociationId": assoc.association_id,
                 "AssociationState": {"State": "associated"}}
 
-    async def _association(self, session: Any, account: str, region: str,
+    async def _association(self, session: AsyncSession, account: str, region: str,
                            assoc_id: str) -> RouteTableAssociationRow:
         assoc = await session.get(RouteTableAssociationRow, assoc_id)
         table = None if assoc is None else await session.get(RouteTableRow,
@@ -403,7 +404,7 @@ class RouteTablesProvider(VpcProvider):
         self.changed()
         return {"Return": True}
 
-    async def _route(self, session: Any, table: RouteTableRow, destination: str) -> RouteRow:
+    async def _route(self, session: AsyncSession, table: RouteTableRow, destination: str) -> RouteRow:
         row = await session.get(RouteRow, (table.route_table_id, destination))
         if row is None:
             raise AwsError(f"no route with destination-cidr-block {destination} in route "
