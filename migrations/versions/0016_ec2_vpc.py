@@ -264,10 +264,23 @@ def upgrade() -> None:
     with op.batch_alter_table('ec2_vpcs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ec2_vpcs_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ec2_vpcs_region'), ['region'], unique=False)
-
+    # VPC security groups: a group's VPC, names unique per VPC ("" for EDGE groups)
+    with op.batch_alter_table('ec2_security_groups', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('vpc_id', sa.String(length=32), server_default='',
+                                      nullable=False))
+        batch_op.drop_constraint(batch_op.f('uq_ec2_security_groups_account_id'),
+                                 type_='unique')
+        batch_op.create_unique_constraint(batch_op.f('uq_ec2_security_groups_account_id'),
+                                          ['account_id', 'region', 'vpc_id', 'name'])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('ec2_security_groups', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_ec2_security_groups_account_id'),
+                                 type_='unique')
+        batch_op.create_unique_constraint(batch_op.f('uq_ec2_security_groups_account_id'),
+                                          ['account_id', 'region', 'name'])
+        batch_op.drop_column('vpc_id')
     with op.batch_alter_table('ec2_vpcs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ec2_vpcs_region'))
         batch_op.drop_index(batch_op.f('ix_ec2_vpcs_account_id'))

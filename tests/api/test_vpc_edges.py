@@ -102,7 +102,18 @@ def test_network_interfaces(cloud: LiveCloud) -> None:
     ec2 = cloud.client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.62.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="eni-group", Description="d")["GroupId"]
+    group = ec2.create_security_group(GroupName="eni-group", Description="d",
+                                      VpcId=vpc_id)["GroupId"]
+    edge_group = ec2.create_security_group(GroupName="edge-eni", Description="d")["GroupId"]
+    plain = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]
+    default = ec2.describe_security_groups(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}])[
+        "SecurityGroups"][0]["GroupId"]
+    assert [g["GroupId"] for g in plain["Groups"]] == [default]
+    ec2.delete_network_interface(NetworkInterfaceId=plain["NetworkInterfaceId"])
+    with pytest.raises(ClientError) as exc:
+        ec2.create_network_interface(SubnetId=subnet_id, Groups=[edge_group])
+    assert _code(exc) == "InvalidParameter"
     eni = ec2.create_network_interface(
         SubnetId=subnet_id, Description="first", SecondaryPrivateIpAddressCount=2,
         Groups=[group], TagSpecifications=[{"ResourceType": "network-interface",

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.services import ids
-from cloudctl.services.ec2.vpc import common
+from cloudctl.services.ec2.vpc import common, groups
 from cloudctl.services.ec2.vpc.models import (
     InternetGatewayRow,
     NetworkAclAssociationRow,
@@ -98,6 +98,7 @@ async def create_vpc(session: AsyncSession, account: str, region: str, cidr: str
     session.add(acl)
     session.add_all(acl_entries(acl.acl_id, allow_all=True))
     await session.flush()
+    await groups.create_default_group(session, vpc)
     await common.bump(session)
     return vpc
 

@@ -23,7 +23,7 @@ from cloudctl.services import ids
 from cloudctl.services.ec2 import tags
 from cloudctl.services.ec2.instance_models import Instance
 from cloudctl.services.ec2.resources import INSTANCE, NETWORK_INTERFACE, SECURITY_GROUP, SUBNET
-from cloudctl.services.ec2.vpc import common
+from cloudctl.services.ec2.vpc import common, groups
 from cloudctl.services.ec2.vpc.base import VpcProvider
 from cloudctl.services.ec2.vpc.models import (
     NetworkInterfaceRow,
@@ -43,16 +43,25 @@ def private_dns(region: str, ip: str) -> str:
     return f"ip-{ip.replace('.', '-')}.{suffix}"
 
 
-async def check_groups(session: AsyncSession, account: str, region: str,
+async def check_groups(session: AsyncSession, account: str, region: str, vpc_id: str,
                        values: list[Any]) -> list[str]:
+    """The groups an interface of ``vpc_id`` gets: those named (the caller's, in that
+    VPC), else the VPC's default group."""
     wanted = SECURITY_GROUP.check_all(values)
-    found = set((await session.execute(select(SecurityGroupRow.id).where(
+    if not wanted:
+        default = await groups.default_group(session, vpc_id)
+        return [default] if default else []
+    found = {r[0]: r[1] for r in await session.execute(select(
+        SecurityGroupRow.id, SecurityGroupRow.vpc_id).where(
         SecurityGroupRow.id.in_(wanted), SecurityGroupRow.account_id == account,
-        SecurityGroupRow.region == region))).scalars()) if wanted else set()
+        SecurityGroupRow.region == region))}
     for gid in wanted:
         if gid not in found:
             raise AwsError(f"The security group '{gid}' does not exist",
                            code="InvalidGroup.NotFound")
+        if found[gid] != vpc_id:
+            raise AwsError(f"Security group {gid} and the interface belong to different "
+                           "networks.", code="InvalidParameter")
     return list(dict.fromkeys(wanted))
 
 
@@ -231,12 +240,12 @@ class NetworkInterfacesProvider(VpcProvider):
         async with self.cloud.sessions() as session, session.begin():
             subnet = await common.owned(session, SubnetRow, SUBNET, account, ctx.region,
                                         common.required(params, "SubnetId"))
-            groups = await check_groups(session, account, ctx.region,
-                                        list(params.get("Groups") or []))
+            group_ids = await check_groups(session, account, ctx.region, subnet.vpc_id,
+                                           list(params.get("Groups") or []))
             eni = await new_interface(session, account, subnet,
                                       primary_ip=str(primary) if primary else None,
                                       secondary=secondary, secondary_count=count,
-                                      groups=groups,
+                                      groups=group_ids,
                                       description=str(params.get("Description") or ""))
             await tags.apply_tag_specifications(self.cloud, session, account, ctx.region,
                                                 "network-interface", [eni.eni_id],
@@ -431,7 +440,7 @@ class NetworkInterfacesProvider(VpcProvider):
                 eni.source_dest_check = common.boolean(params["SourceDestCheck"].get("Value"))
                 done = True
             if params.get("Groups"):
-                eni.groups = await check_groups(session, account, ctx.region,
+                eni.groups = await check_groups(session, account, ctx.region, eni.vpc_id,
                                                 list(params["Groups"]))
                 done = True
             if params.get("Attachment") is not None:

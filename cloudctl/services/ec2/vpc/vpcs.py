@@ -14,7 +14,7 @@ from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
 from cloudctl.services.ec2 import tags
 from cloudctl.services.ec2.resources import VPC
-from cloudctl.services.ec2.vpc import build, common
+from cloudctl.services.ec2.vpc import build, common, groups
 from cloudctl.services.ec2.vpc.base import VpcProvider
 from cloudctl.services.ec2.vpc.models import (
     InternetGatewayRow,
@@ -30,6 +30,7 @@ from cloudctl.services.ec2.vpc.models import (
     VpcCidrRow,
     VpcRow,
 )
+from cloudctl.services.network.models import SecurityGroupRow
 
 MAX_CIDRS = 5
 _ATTRIBUTES = {"enableDnsSupport": "dns_support", "enableDnsHostnames": "dns_hostnames"}
@@ -76,6 +77,8 @@ async def _dependents(session: Any, vpc_id: str) -> str | None:
             (PeeringRow.requester_vpc == vpc_id) | (PeeringRow.accepter_vpc == vpc_id),
             PeeringRow.status == "active")),
     ]
+    checks.append(("security groups", select(SecurityGroupRow.id).where(
+        SecurityGroupRow.vpc_id == vpc_id, SecurityGroupRow.name != groups.DEFAULT_NAME)))
     for what, query in checks:
         if (await session.execute(query.limit(1))).first() is not None:
             return what
@@ -169,6 +172,7 @@ class VpcsProvider(VpcProvider):
             await session.execute(delete(PeeringRow).where(
                 (PeeringRow.requester_vpc == vpc.vpc_id)
                 | (PeeringRow.accepter_vpc == vpc.vpc_id)))
+            await groups.delete_default_group(session, vpc)
             await tags.delete_resource_tags(session, account, ctx.region,
                                             [vpc.vpc_id, *tables, *acls])
             await session.delete(vpc)
