@@ -127,7 +127,10 @@ class InstancesProvider(Provider):
         zone = (params.get("Placement") or {}).get("AvailabilityZone")
         if zone and zone not in zones:
             raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
-        private_ip = instance_network.requested_private_ip(params, max_count)
+        from cloudctl.services.ec2.vpc import launch as vpc_launch  # VPC launches
+
+        private_ip = None if vpc_launch.wants_vpc(self.cloud, params) else \
+            instance_network.requested_private_ip(params, max_count)
         profile = await self._profile(ctx, account, params.get("IamInstanceProfile"))
         names = names_of(self.cloud.properties)
         async with scheduler.placements_of(self.cloud), self.cloud.sessions() as session, \
@@ -165,7 +168,15 @@ class InstancesProvider(Provider):
                 if key is None:
                     raise AwsError(f"The key pair '{params['KeyName']}' does not exist",
                                    code="InvalidKeyPair.NotFound")
-            group_ids, group_names = await self._groups(session, account, ctx.region, params)
+            in_vpc = await vpc_launch.plan(self.cloud, session, account, ctx.region, params,
+                                           zone)
+            if in_vpc is None:
+                group_ids, group_names = await self._groups(session, account, ctx.region,
+                                                            params)
+            else:
+                zone, group_ids = in_vpc.subnet.zone, in_vpc.groups
+                group_names = await instance_network.group_names(session, group_ids)
+                private_ip = None  # the interface's address comes from the subnet
             timeout = int(self.cloud.properties.get(nodes_mod.HEARTBEAT_TIMEOUT))
             capacity = await instance_types.capacity_snapshot(
                 session, timeout, float(self.cloud.properties.get(scheduler.CPU_OVERCOMMIT_RATIO)))
@@ -221,6 +232,10 @@ class InstancesProvider(Provider):
                     http_endpoint=str(options.get("HttpEndpoint") or "enabled"),
                     spec=spec.to_json(), observed_power="", last_error="", updated_at=now)
                 session.add(row)
+                if in_vpc is not None:
+                    await vpc_launch.attach_launch(session, in_vpc, account, iid)
+                    if not in_vpc.public_ip:
+                        await vpc_launch.drop_public_ip(session, row)
                 if image.root_device_type == "ebs":  # root volume from the image's snapshot
                     root_volumes.append((await instance_volumes.add_root_volume(
                         self.cloud, session, row, image, params)).volume_id)
@@ -233,6 +248,7 @@ class InstancesProvider(Provider):
             tag_map = await tags.tags_for(session, account, ctx.region, new_ids)
             answer = reservation_shape(rows, tag_map, names)
             await instance_network.decorate(session, answer, names)
+            await vpc_launch.decorate(session, answer)
         instance_network.notify()
         instance_volumes.wake_storage(self.cloud, root_volumes)
         ctl.wake()
@@ -331,6 +347,9 @@ class InstancesProvider(Provider):
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
         async with self.cloud.sessions() as session:
             await instance_network.decorate(session, result["Reservations"], names)
+            from cloudctl.services.ec2.vpc import launch as vpc_launch
+
+            await vpc_launch.decorate(session, result["Reservations"])
         if token:
             result["NextToken"] = token
         return result
