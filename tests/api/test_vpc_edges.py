@@ -219,3 +219,43 @@ def test_peering_across_accounts_and_isolation(cloud: LiveCloud) -> None:
     assert {r["DestinationCidrBlock"]: r["State"] for r in routes}["10.64.0.0/16"] \
         == "blackhole"
     ec2.get_waiter("vpc_peering_connection_deleted").wait(VpcPeeringConnectionIds=[pcx_id])
+
+
+def test_elastic_ip_on_an_interface(cloud: LiveCloud) -> None:
+    ec2 = cloud.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.65.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.65.1.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet_id, SecondaryPrivateIpAddressCount=1)[
+        "NetworkInterface"]
+    eni_id = eni["NetworkInterfaceId"]
+    alloc = ec2.allocate_address(Domain="vpc")
+    with pytest.raises(ClientError) as exc:
+        ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni_id,
+                              PrivateIpAddress="10.65.1.200")
+    assert _code(exc) == "InvalidParameterValue"
+    assoc = ec2.associate_address(AllocationId=alloc["AllocationId"],
+                                  NetworkInterfaceId=eni_id,
+                                  PrivateIpAddress="10.65.1.5")["AssociationId"]
+    shown = ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"][0]
+    assert shown["Domain"] == "vpc" and shown["NetworkInterfaceId"] == eni_id
+    assert shown["PrivateIpAddress"] == "10.65.1.5" and shown["AssociationId"] == assoc
+    ips = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"][0][
+        "PrivateIpAddresses"]
+    secondary = [a for a in ips if a["PrivateIpAddress"] == "10.65.1.5"][0]
+    assert secondary["Association"]["PublicIp"] == alloc["PublicIp"]
+    with pytest.raises(ClientError) as exc:
+        ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni_id)
+    assert _code(exc) == "Resource.AlreadyAssociated"
+    with pytest.raises(ClientError) as exc:
+        ec2.release_address(AllocationId=alloc["AllocationId"])
+    assert _code(exc) == "InvalidIPAddress.InUse"
+    moved = ec2.associate_address(AllocationId=alloc["AllocationId"],
+                                  NetworkInterfaceId=eni_id, AllowReassociation=True)
+    primary = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])[
+        "NetworkInterfaces"][0]
+    assert primary["Association"]["PublicIp"] == alloc["PublicIp"]
+    ec2.disassociate_address(AssociationId=moved["AssociationId"])
+    assert "NetworkInterfaceId" not in ec2.describe_addresses(
+        AllocationIds=[alloc["AllocationId"]])["Addresses"][0]
+    ec2.release_address(AllocationId=alloc["AllocationId"])
+    ec2.delete_network_interface(NetworkInterfaceId=eni_id)

@@ -119,6 +119,16 @@ async def snapshot(session: AsyncSession) -> tuple[int, topo.Topology]:
         if assoc.eni_id in eni_vpc and assoc.eni_id not in nat_enis:
             mappings[eni_vpc[assoc.eni_id]].append(topo.PublicMapping(
                 public_ip=public_ip, private_ip=assoc.private_ip, eni_id=assoc.eni_id))
+    primary_ip = {e: rows[0].private_ip for e, rows in addresses.items() if rows}
+    launched = {i: e for i, e in primary_eni.items() if i}
+    if launched:  # public addresses given at launch (MapPublicIpOnLaunch)
+        for public_ip, instance_id in await session.execute(select(
+                AddressRow.public_ip, AddressRow.instance_id).where(
+                AddressRow.instance_id.in_(list(launched)))):
+            eni_id = launched[instance_id]
+            if eni_id in primary_ip:
+                mappings[eni_vpc[eni_id]].append(topo.PublicMapping(
+                    public_ip=public_ip, private_ip=primary_ip[eni_id], eni_id=eni_id))
     for g in await _all(session, InternetGatewayRow):
         out.put(topo.InternetGateway(id=g.igw_id, vpc_id=g.vpc_id,
                                      mappings=tuple(mappings[g.vpc_id]) if g.vpc_id else ()))
