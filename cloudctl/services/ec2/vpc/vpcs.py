@@ -131,6 +131,11 @@ class VpcsProvider(VpcProvider):
         page, token = common.describe("DescribeVpcs", params, rows, {
             "vpc-id": lambda v: [v.vpc_id],
             "cidr": lambda v: [v.cidr],
+            "cidr-block": lambda v: [v.cidr],  # undocumented; Ansible's ec2_vpc_net sends it
+            "cidrBlock": lambda v: [v.cidr],
+            "ipv6-cidr-block-association.ipv6-cidr-block": lambda v: [],
+            "ipv6-cidr-block-association.association-id": lambda v: [],
+            "ipv6-cidr-block-association.state": lambda v: [],
             "cidr-block-association.cidr-block": lambda v: [
                 c.cidr for c in cidrs.get(v.vpc_id, [])],
             "cidr-block-association.association-id": lambda v: [
