@@ -385,7 +385,10 @@ class TopologyWriter:
     def publish(self, puts: list[Obj] | tuple[Obj, ...] = (),
                 deletes: list[tuple[str, str]] | tuple[tuple[str, str], ...] = ()) -> int:
         """Write `puts` (create or replace) and remove `deletes` ((kind, id));
-        return the new version. Deleting an absent object is not an error."""
+        return the new version. Deleting an absent object is not an error; when
+        one object appears twice in `puts`, the last one wins."""
+        puts = list({(o.kind, o.id): o for o in puts}.values())
+        deletes = list(dict.fromkeys(deletes))
         for _attempt in range(self.retries):
             raw, stat = self.client.get(VERSION_PATH)
             current = int(raw.decode() or "0")
