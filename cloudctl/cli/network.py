@@ -21,6 +21,7 @@ async def network_summary(settings: Settings) -> dict[str, Any]:
     from cloudctl.db.engine import create_engine, session_factory
     from cloudctl.properties.models import PropertyValue
     from cloudctl.services.ec2.vpc.admin import vpc_summary
+    from cloudctl.services.ec2.vpc.local_zookeeper import running as running_local
     from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
     from cloudctl.services.network import config
     from cloudctl.services.network.models import (
@@ -63,7 +64,8 @@ async def network_summary(settings: Settings) -> dict[str, Any]:
                 "rules": await count(SecurityGroupRuleRow),
                 "instances": await count(InstanceNicRow, InstanceNicRow.host.is_not(None)),
                 "hosts": hosts,
-                "vpc": await vpc_summary(session, zk.value if zk is not None else ""),
+                "vpc": await vpc_summary(session, zk.value if zk is not None and zk.value
+                                         else running_local(settings.data_dir) or ""),
             }
     finally:
         await engine.dispose()

@@ -90,6 +90,26 @@ def test_deleted_default_vpc_comes_back_only_on_request(vpc_cloud: LiveCloud) ->
     assert _attributes(ec2)["default-vpc"] == [again["VpcId"]]
 
 
+def test_vpc_mode_runs_its_own_zookeeper(vpc_cloud: LiveCloud) -> None:
+    """No ``cloud.network.zookeeper``: the cloud starts one under its data directory and
+    publishes the topology there; ``network show`` reports it."""
+    ec2 = vpc_cloud.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.91.0.0/16")["Vpc"]["VpcId"]
+
+    def shown() -> dict[str, object] | None:
+        out = json.loads(vpc_cloud.cli("--output", "json", "network", "show").stdout)["vpc"]
+        done = out["zookeeper"] and out["published_version"] == out["topology_version"] \
+            and out["zookeeper_version"]
+        return out if done else None
+
+    out = wait_for(shown, 60, "the topology published to the local ZooKeeper")
+    assert str(out["zookeeper"]).startswith("127.0.0.1:")
+    assert vpc_id in [v["VpcId"] for v in out["vpcs"]]  # type: ignore[union-attr]
+    assert (vpc_cloud.data_dir / "zookeeper" / "zoo.cfg").exists()
+    text = vpc_cloud.cli("network", "show").stdout
+    assert vpc_id in text and "VPC topology version" in text
+
+
 def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object) -> None:
     from kazoo.client import KazooClient
 

@@ -120,6 +120,13 @@ class NatGatewaysProvider(VpcProvider):
         self.cloud.spawn(controller.run(), controller.name)
         await start_publisher(self.cloud)
 
+    async def stop(self) -> None:
+        from cloudctl.services.ec2.vpc.publisher import PUBLISHER
+
+        publisher = self.cloud.runtime.get(PUBLISHER)
+        if publisher is not None:
+            await publisher.stop()
+
     @operation("CreateNatGateway")
     async def create_nat_gateway(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = await self.account(ctx)

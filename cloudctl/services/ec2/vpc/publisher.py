@@ -9,7 +9,8 @@ makes ZooKeeper hold exactly it (``TopologyWriter.replace_all``: the differing o
 the deletions and the version bump in one multi-operation transaction), then records
 the database version it published. Nothing lives only in memory: after kill -9 the
 next leader republishes from the database. Nothing is published while
-``cloud.network.zookeeper`` is empty.
+``cloud.network.zookeeper`` is empty, except in VPC mode: then the cloud runs its own
+server under the data directory (``local_zookeeper``) and publishes there.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import update
 
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.ec2.vpc import common, properties, topology_view
+from cloudctl.services.ec2.vpc import common, local_zookeeper, properties, topology_view
 from cloudctl.services.ec2.vpc.models import VpcStateRow
 from netd.vpc import topology as topo
 
@@ -61,15 +62,24 @@ class TopologyPublisher(Reconciler):
         self._hosts = ""
         self._last_full = 0.0
         self.zk_version: int | None = None
+        self._local: str | None = None  # the local server's connect string, once started
 
     def interval(self) -> float:
         return POLL_SECONDS
 
-    def _connect_string(self) -> str:
-        return str(self.cloud.properties.get(properties.ZOOKEEPER) or "")
+    async def _connect_string(self) -> str:
+        """The configured ensemble; in VPC mode without one, the local server (started
+        on first need, in a thread: the JVM takes seconds)."""
+        configured = str(self.cloud.properties.get(properties.ZOOKEEPER) or "")
+        if configured or common.network_mode(self.cloud) != "VPC":
+            return configured
+        if self._local is None:
+            self._local = await asyncio.to_thread(local_zookeeper.start,
+                                                  self.cloud.settings.data_dir) or ""
+        return self._local
 
     async def list_keys(self) -> Iterable[str]:
-        if not self._connect_string():
+        if not await self._connect_string():
             return []
         full = float(self.cloud.properties.get(properties.PUBLISH_RESYNC_SECONDS))
         if time.monotonic() - self._last_full >= full:
@@ -105,7 +115,7 @@ class TopologyPublisher(Reconciler):
             raise
 
     async def sync(self, key: str) -> None:
-        hosts = self._connect_string()
+        hosts = await self._connect_string()
         if not hosts:
             return
         async with self.cloud.sessions() as session:
@@ -119,6 +129,8 @@ class TopologyPublisher(Reconciler):
 
     async def stop(self) -> None:
         await asyncio.to_thread(self._close)
+        if self._local:
+            await asyncio.to_thread(local_zookeeper.stop, self.cloud.settings.data_dir)
 
 
 async def start_publisher(cloud: Cloud) -> None:
