@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -130,3 +132,27 @@ def test_describe_subnets_pages(cloud: LiveCloud) -> None:
     with pytest.raises(ClientError) as exc:
         ec2.describe_subnets(MaxResults=5, NextToken="garbage")
     assert _code(exc) == "InvalidNextToken"
+
+
+def test_aws_cli_vpc_subnet_and_dry_run(cloud: LiveCloud) -> None:
+    out = json.loads(cloud.aws("ec2", "create-vpc", "--cidr-block", "10.44.0.0/16").stdout)
+    vpc_id = out["Vpc"]["VpcId"]
+    subnet = json.loads(cloud.aws("ec2", "create-subnet", "--vpc-id", vpc_id, "--cidr-block",
+                                  "10.44.1.0/24").stdout)["Subnet"]
+    assert subnet["AvailableIpAddressCount"] == 251
+    cloud.aws("ec2", "wait", "subnet-available", "--subnet-ids", subnet["SubnetId"])
+    listed = json.loads(cloud.aws("ec2", "describe-subnets", "--filters",
+                                  f"Name=vpc-id,Values={vpc_id}").stdout)["Subnets"]
+    assert [s["SubnetId"] for s in listed] == [subnet["SubnetId"]]
+    dry = cloud.aws("ec2", "create-vpc", "--cidr-block", "10.45.0.0/16", "--dry-run",
+                    check=False)
+    assert dry.returncode != 0 and "DryRunOperation" in dry.stderr
+    ec2 = cloud.client("ec2")
+    with pytest.raises(ClientError) as exc:
+        ec2.delete_vpc(VpcId=vpc_id, DryRun=True)
+    assert _code(exc) == "DryRunOperation"
+    bad = cloud.aws("ec2", "delete-subnet", "--subnet-id", "subnet-0123456789abcdef0",
+                    check=False)
+    assert bad.returncode != 0 and "InvalidSubnetID.NotFound" in bad.stderr
+    cloud.aws("ec2", "delete-subnet", "--subnet-id", subnet["SubnetId"])
+    cloud.aws("ec2", "delete-vpc", "--vpc-id", vpc_id)
