@@ -142,9 +142,10 @@ async def used_counts(session: AsyncSession, subnet_ids: Iterable[str]) -> dict[
     wanted = list(subnet_ids)
     if not wanted:
         return {}
-    rows = await session.execute(select(PrivateIpRow.subnet_id, func.count()).where(
-        PrivateIpRow.subnet_id.in_(wanted)).group_by(PrivateIpRow.subnet_id))
-    return {r[0]: int(r[1]) for r in rows}
+    query = select(PrivateIpRow.subnet_id, func.count()).group_by(PrivateIpRow.subnet_id)
+    if len(wanted) <= 500:  # else count every subnet's: cheaper than a long IN list
+        query = query.where(PrivateIpRow.subnet_id.in_(wanted))
+    return {r[0]: int(r[1]) for r in await session.execute(query)}
 
 
 async def allocate_ips(session: AsyncSession, subnet: SubnetRow, count: int,
@@ -199,6 +200,13 @@ def describe(operation: str, params: dict[str, Any], rows: list[T],
     rows = apply_filters(rows, params.get("Filters"), {
         **extractors, **tags.filter_extractors(lambda r: tag_map.get(key(r), []))})
     return paginate(operation, params, rows, key)
+
+
+def filters_need(params: dict[str, Any], prefixes: tuple[str, ...]) -> bool:
+    """Whether a Describe call's filters read children (routes, associations, addresses):
+    when not, a provider loads the children of the page only, after paging."""
+    return any(str(f.get("Name") or "").startswith(prefixes)
+               for f in params.get("Filters") or [])
 
 
 def paged(result: dict[str, Any], token: str | None) -> dict[str, Any]:

@@ -248,37 +248,45 @@ class RouteTablesProvider(VpcProvider):
             rows = list((await session.execute(select(RouteTableRow).where(
                 RouteTableRow.account_id == account, RouteTableRow.region == ctx.region
             ).order_by(RouteTableRow.route_table_id))).scalars())
-            routes, assocs = await _table_parts(session, [r.route_table_id for r in rows])
+            early = common.filters_need(params, ("route.", "association."))
+            routes, assocs = await _table_parts(
+                session, [r.route_table_id for r in rows]) if early else ({}, {})
             targets = await Targets.load(session, account, ctx.region)
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           [r.route_table_id for r in rows])
 
-        def rts(t: RouteTableRow) -> list[RouteRow]:
-            return routes.get(t.route_table_id, [])
+            def rts(t: RouteTableRow) -> list[RouteRow]:
+                return routes.get(t.route_table_id, [])
 
-        def ass(t: RouteTableRow) -> list[RouteTableAssociationRow]:
-            return assocs.get(t.route_table_id, [])
+            def ass(t: RouteTableRow) -> list[RouteTableAssociationRow]:
+                return assocs.get(t.route_table_id, [])
 
-        def shown(t: RouteTableRow, field: str) -> list[str]:
-            return [str(x[field]) for x in (targets.route(r, t) for r in rts(t)) if field in x]
+            def shown(t: RouteTableRow, field: str) -> list[str]:
+                return [str(x[field]) for x in (targets.route(r, t) for r in rts(t))
+                        if field in x]
 
-        page, token = common.describe("DescribeRouteTables", params, rows, {
-            "route-table-id": lambda t: [t.route_table_id],
-            "vpc-id": lambda t: [t.vpc_id],
-            "owner-id": lambda t: [t.account_id],
-            "association.route-table-association-id": lambda t: [
-                a.association_id for a in ass(t)],
-            "association.route-table-id": lambda t: [t.route_table_id] if ass(t) else [],
-            "association.subnet-id": lambda t: [a.subnet_id for a in ass(t) if a.subnet_id],
-            "association.main": lambda t: common.flag(t.main) if t.main or ass(t) else [],
-            "route.destination-cidr-block": lambda t: [r.destination for r in rts(t)],
-            "route.gateway-id": lambda t: shown(t, "GatewayId"),
-            "route.nat-gateway-id": lambda t: shown(t, "NatGatewayId"),
-            "route.instance-id": lambda t: shown(t, "InstanceId"),
-            "route.vpc-peering-connection-id": lambda t: shown(t, "VpcPeeringConnectionId"),
-            "route.origin": lambda t: shown(t, "Origin"),
-            "route.state": lambda t: shown(t, "State"),
-        }, tag_map, lambda t: t.route_table_id, "RouteTableIds", ROUTE_TABLE)
+            page, token = common.describe("DescribeRouteTables", params, rows, {
+                "route-table-id": lambda t: [t.route_table_id],
+                "vpc-id": lambda t: [t.vpc_id],
+                "owner-id": lambda t: [t.account_id],
+                "association.route-table-association-id": lambda t: [
+                    a.association_id for a in ass(t)],
+                "association.route-table-id": lambda t: [t.route_table_id] if ass(t) else [],
+                "association.subnet-id": lambda t: [
+                    a.subnet_id for a in ass(t) if a.subnet_id],
+                "association.main": lambda t: common.flag(t.main) if t.main or ass(t)
+                else [],
+                "route.destination-cidr-block": lambda t: [r.destination for r in rts(t)],
+                "route.gateway-id": lambda t: shown(t, "GatewayId"),
+                "route.nat-gateway-id": lambda t: shown(t, "NatGatewayId"),
+                "route.instance-id": lambda t: shown(t, "InstanceId"),
+                "route.vpc-peering-connection-id": lambda t: shown(
+                    t, "VpcPeeringConnectionId"),
+                "route.origin": lambda t: shown(t, "Origin"),
+                "route.state": lambda t: shown(t, "State"),
+            }, tag_map, lambda t: t.route_table_id, "RouteTableIds", ROUTE_TABLE)
+            if not early:  # the children of this page only
+                routes, assocs = await _table_parts(session, [t.route_table_id for t in page])
         return common.paged({"RouteTables": [
             self._shape(t, rts(t), ass(t), targets, tag_map.get(t.route_table_id, []))
             for t in page]}, token)

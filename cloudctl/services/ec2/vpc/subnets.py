@@ -139,32 +139,36 @@ class SubnetsProvider(VpcProvider):
             rows = list((await session.execute(select(SubnetRow).where(
                 SubnetRow.account_id == account, SubnetRow.region == ctx.region).order_by(
                 SubnetRow.subnet_id))).scalars())
-            used = await common.used_counts(session, [r.subnet_id for r in rows])
+            early = common.filters_need(params, ("available-ip-address-count",))
+            used = await common.used_counts(
+                session, [r.subnet_id for r in rows]) if early else {}
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           [r.subnet_id for r in rows])
-        zones = self._zone_ids(ctx.region)
+            zones = self._zone_ids(ctx.region)
 
-        def free(s: SubnetRow) -> list[str]:
-            return [str(common.usable_count(s.cidr) - used.get(s.subnet_id, 0))]
+            def free(s: SubnetRow) -> list[str]:
+                return [str(common.usable_count(s.cidr) - used.get(s.subnet_id, 0))]
 
-        page, token = common.describe("DescribeSubnets", params, rows, {
-            "subnet-id": lambda s: [s.subnet_id],
-            "vpc-id": lambda s: [s.vpc_id],
-            "cidr-block": lambda s: [s.cidr], "cidr": lambda s: [s.cidr],
-            "cidrBlock": lambda s: [s.cidr],
-            "ipv6-cidr-block-association.ipv6-cidr-block": lambda s: [],
-            "ipv6-cidr-block-association.association-id": lambda s: [],
-            "ipv6-cidr-block-association.state": lambda s: [],
-            "availability-zone": lambda s: [s.zone],
-            "availability-zone-id": lambda s: [zones.get(s.zone, "")],
-            "available-ip-address-count": free,
-            "default-for-az": lambda s: common.flag(s.default_for_az),
-            "defaultForAz": lambda s: common.flag(s.default_for_az),
-            "map-public-ip-on-launch": lambda s: common.flag(s.map_public_ip),
-            "owner-id": lambda s: [s.account_id],
-            "state": lambda s: ["available"],
-            "subnet-arn": lambda s: [arn(s.region, s.account_id, "subnet", s.subnet_id)],
-        }, tag_map, lambda s: s.subnet_id, "SubnetIds", SUBNET)
+            page, token = common.describe("DescribeSubnets", params, rows, {
+                "subnet-id": lambda s: [s.subnet_id],
+                "vpc-id": lambda s: [s.vpc_id],
+                "cidr-block": lambda s: [s.cidr], "cidr": lambda s: [s.cidr],
+                "cidrBlock": lambda s: [s.cidr],
+                "ipv6-cidr-block-association.ipv6-cidr-block": lambda s: [],
+                "ipv6-cidr-block-association.association-id": lambda s: [],
+                "ipv6-cidr-block-association.state": lambda s: [],
+                "availability-zone": lambda s: [s.zone],
+                "availability-zone-id": lambda s: [zones.get(s.zone, "")],
+                "available-ip-address-count": free,
+                "default-for-az": lambda s: common.flag(s.default_for_az),
+                "defaultForAz": lambda s: common.flag(s.default_for_az),
+                "map-public-ip-on-launch": lambda s: common.flag(s.map_public_ip),
+                "owner-id": lambda s: [s.account_id],
+                "state": lambda s: ["available"],
+                "subnet-arn": lambda s: [arn(s.region, s.account_id, "subnet", s.subnet_id)],
+            }, tag_map, lambda s: s.subnet_id, "SubnetIds", SUBNET)
+            if not early:
+                used = await common.used_counts(session, [s.subnet_id for s in page])
         return common.paged({"Subnets": [
             subnet_shape(s, used.get(s.subnet_id, 0), tag_map.get(s.subnet_id, []), zones)
             for s in page]}, token)
