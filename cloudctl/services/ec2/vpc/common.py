@@ -129,7 +129,8 @@ def host_range(cidr: str) -> tuple[int, int]:
 
 
 def usable_count(cidr: str) -> int:
-    return ipaddress.IPv4Network(cidr).num_addresses - RESERVED_PER_SUBNET
+    """Addresses of a subnet less the five reserved (from the prefix length alone)."""
+    return (1 << (32 - int(cidr.rsplit("/", 1)[1]))) - RESERVED_PER_SUBNET
 
 
 async def used_ips(session: AsyncSession, subnet_id: str) -> set[str]:
