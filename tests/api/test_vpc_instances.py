@@ -95,6 +95,30 @@ def test_subnet_and_launch_time_interfaces(vpc_cloud: LiveCloud,
         ec2.run_instances(ImageId=vpc_images["emi"], MinCount=1, MaxCount=1,
                           SubnetId=private, SecurityGroupIds=[default_group])
     assert _code(exc) == "InvalidParameter"
+    # hot attach and detach of an interface on a launched instance
+    extra = ec2.create_network_interface(SubnetId=second)["NetworkInterface"][
+        "NetworkInterfaceId"]
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=extra,
+                                              InstanceId=one["InstanceId"],
+                                              DeviceIndex=1)["AttachmentId"]
+    with pytest.raises(ClientError) as exc:  # attached to the other instance
+        ec2.attach_network_interface(NetworkInterfaceId=kept, InstanceId=one["InstanceId"],
+                                     DeviceIndex=2)
+    assert _code(exc) == "InvalidNetworkInterface.InUse"
+    spare = ec2.create_network_interface(SubnetId=second)["NetworkInterface"][
+        "NetworkInterfaceId"]
+    with pytest.raises(ClientError) as exc:  # the index is taken
+        ec2.attach_network_interface(NetworkInterfaceId=spare, InstanceId=one["InstanceId"],
+                                     DeviceIndex=1)
+    assert _code(exc) == "InvalidParameterValue"
+    ec2.delete_network_interface(NetworkInterfaceId=spare)
+    seen = ec2.describe_instances(InstanceIds=[one["InstanceId"]])["Reservations"][0][
+        "Instances"][0]
+    assert [c["NetworkInterfaceId"] for c in seen["NetworkInterfaces"]][1] == extra
+    ec2.detach_network_interface(AttachmentId=attachment)
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[extra])[
+        "NetworkInterfaces"][0]["Status"] == "available"
+    ec2.delete_network_interface(NetworkInterfaceId=extra)
     ids = [one["InstanceId"], two["InstanceId"]]
     ec2.terminate_instances(InstanceIds=ids)
     wait_for(lambda: set(states(vpc_cloud, ids).values()) == {"terminated"})
