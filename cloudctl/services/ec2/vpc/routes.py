@@ -119,7 +119,7 @@ class Targets:
         self.igws, self.nats, self.enis = igws, nats, enis
         self.primaries, self.peerings = primaries, peerings
 
-    def route(self, r: RouteRow, table: RouteTableRow) -> dict[str, Any]:
+    def route(self, r: Any, table: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"DestinationCidrBlock": r.destination, "Origin": r.origin}
         active = True
         if r.target_kind in ("local", "gateway"):
@@ -169,7 +169,7 @@ class Targets:
         return cls(igws, nats, enis, primaries, peerings)
 
 
-def _assoc(a: RouteTableAssociationRow) -> dict[str, Any]:
+def _assoc(a: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"Main": a.main, "RouteTableAssociationId": a.association_id,
                            "RouteTableId": a.route_table_id,
                            "AssociationState": {"State": "associated"}}
@@ -179,21 +179,22 @@ def _assoc(a: RouteTableAssociationRow) -> dict[str, Any]:
 
 
 async def _table_parts(session: Any, table_ids: list[str]
-                       ) -> tuple[dict[str, list[RouteRow]],
-                                  dict[str, list[RouteTableAssociationRow]]]:
-    routes: dict[str, list[RouteRow]] = {}
-    assocs: dict[str, list[RouteTableAssociationRow]] = {}
+                       ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """Routes and associations of the tables, by table id (plain rows)."""
+    routes: dict[str, list[Any]] = {}
+    assocs: dict[str, list[Any]] = {}
     if not table_ids:
         return routes, assocs
     query_ids = table_ids if len(table_ids) <= 500 else None
-    rq = select(RouteRow).order_by(RouteRow.route_table_id, RouteRow.destination)
-    aq = select(RouteTableAssociationRow).order_by(RouteTableAssociationRow.association_id)
+    rq = select(*RouteRow.__table__.c).order_by(RouteRow.route_table_id, RouteRow.destination)
+    aq = select(*RouteTableAssociationRow.__table__.c).order_by(
+        RouteTableAssociationRow.association_id)
     if query_ids is not None:
         rq = rq.where(RouteRow.route_table_id.in_(query_ids))
         aq = aq.where(RouteTableAssociationRow.route_table_id.in_(query_ids))
-    for r in (await session.execute(rq)).scalars():
+    for r in (await session.execute(rq)).all():
         routes.setdefault(r.route_table_id, []).append(r)
-    for a in (await session.execute(aq)).scalars():
+    for a in (await session.execute(aq)).all():
         assocs.setdefault(a.route_table_id, []).append(a)
     return routes, assocs
 
@@ -204,8 +205,7 @@ class RouteTablesProvider(VpcProvider):
                      ) -> RouteTableRow:
         return await common.owned(session, RouteTableRow, ROUTE_TABLE, account, region, value)
 
-    def _shape(self, t: RouteTableRow, routes: list[RouteRow],
-               assocs: list[RouteTableAssociationRow], targets: Targets,
+    def _shape(self, t: Any, routes: list[Any], assocs: list[Any], targets: Targets,
                tag_list: tags.Tags) -> dict[str, Any]:
         return {"RouteTableId": t.route_table_id, "VpcId": t.vpc_id, "OwnerId": t.account_id,
                 "Routes": [targets.route(r, t) for r in routes],
@@ -245,9 +245,11 @@ class RouteTablesProvider(VpcProvider):
     async def describe_route_tables(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = await self.account(ctx)
         async with self.cloud.sessions() as session:
-            rows = list((await session.execute(select(RouteTableRow).where(
+            # plain rows, not ORM instances: a Describe only reads (5x cheaper per row)
+            rows: list[Any] = list((await session.execute(select(
+                *RouteTableRow.__table__.c).where(
                 RouteTableRow.account_id == account, RouteTableRow.region == ctx.region
-            ).order_by(RouteTableRow.route_table_id))).scalars())
+            ).order_by(RouteTableRow.route_table_id))).all())
             early = common.filters_need(params, ("route.", "association."))
             routes, assocs = await _table_parts(
                 session, [r.route_table_id for r in rows]) if early else ({}, {})
@@ -255,13 +257,13 @@ class RouteTablesProvider(VpcProvider):
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           [r.route_table_id for r in rows])
 
-            def rts(t: RouteTableRow) -> list[RouteRow]:
+            def rts(t: Any) -> list[Any]:
                 return routes.get(t.route_table_id, [])
 
-            def ass(t: RouteTableRow) -> list[RouteTableAssociationRow]:
+            def ass(t: Any) -> list[Any]:
                 return assocs.get(t.route_table_id, [])
 
-            def shown(t: RouteTableRow, field: str) -> list[str]:
+            def shown(t: Any, field: str) -> list[str]:
                 return [str(x[field]) for x in (targets.route(r, t) for r in rts(t))
                         if field in x]
 
