@@ -156,3 +156,47 @@ def test_aws_cli_vpc_subnet_and_dry_run(cloud: LiveCloud) -> None:
     assert bad.returncode != 0 and "InvalidSubnetID.NotFound" in bad.stderr
     cloud.aws("ec2", "delete-subnet", "--subnet-id", subnet["SubnetId"])
     cloud.aws("ec2", "delete-vpc", "--vpc-id", vpc_id)
+
+
+@pytest.mark.parametrize(("operation", "key", "ident", "make"), [
+    ("describe_vpcs", "Vpcs", "VpcId", None),
+    ("describe_route_tables", "RouteTables", "RouteTableId", "create_route_table"),
+    ("describe_network_acls", "NetworkAcls", "NetworkAclId", "create_network_acl"),
+    ("describe_internet_gateways", "InternetGateways", "InternetGatewayId",
+     "create_internet_gateway"),
+    ("describe_network_interfaces", "NetworkInterfaces", "NetworkInterfaceId",
+     "create_network_interface"),
+])
+def test_describe_calls_page(cloud: LiveCloud, operation: str, key: str, ident: str,
+                             make: str | None) -> None:
+    ec2 = cloud.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.43.1.0/24")["Subnet"]["SubnetId"]
+    tag = f"page-{operation}"
+    made: list[str] = []
+    for _ in range(7):
+        if make is None:
+            made.append(ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"])
+        elif make == "create_internet_gateway":
+            made.append(ec2.create_internet_gateway()["InternetGateway"][ident])
+        elif make == "create_network_interface":
+            made.append(ec2.create_network_interface(SubnetId=subnet_id)[
+                "NetworkInterface"][ident])
+        else:
+            made.append(getattr(ec2, make)(VpcId=vpc_id)[
+                "RouteTable" if "route" in make else "NetworkAcl"][ident])
+    ec2.create_tags(Resources=made, Tags=[{"Key": "suite", "Value": tag}])
+    seen: list[str] = []
+    filters = [{"Name": "tag:suite", "Values": [tag]}]
+    pages = ec2.get_paginator(operation).paginate(Filters=filters,
+                                                  PaginationConfig={"PageSize": 5})
+    sizes = []
+    for page in pages:
+        sizes.append(len(page[key]))
+        seen += [item[ident] for item in page[key]]
+    assert sorted(seen) == sorted(made) and sizes == [5, 2]
+    first = getattr(ec2, operation)(Filters=filters, MaxResults=5)
+    with pytest.raises(ClientError) as exc:  # a token of other filters is refused
+        getattr(ec2, operation)(Filters=[{"Name": "tag:suite", "Values": ["x"]}],
+                                MaxResults=5, NextToken=first["NextToken"])
+    assert _code(exc) == "InvalidNextToken"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.api.network_helpers import second_account
 from tests.api.test_compute_instances import register_image_set, states, wait_for
 from tests.support import LiveCloud
 
@@ -125,3 +126,24 @@ def test_subnet_and_launch_time_interfaces(vpc_cloud: LiveCloud,
     left = ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
         "NetworkInterfaces"]
     assert [(e["NetworkInterfaceId"], e["Status"]) for e in left] == [(kept, "available")]
+
+
+def test_other_account_cannot_launch_into_a_subnet(vpc_cloud: LiveCloud,
+                                                   vpc_images: dict[str, str]) -> None:
+    ec2 = vpc_cloud.client("ec2")
+    access, secret, _ = second_account(vpc_cloud, "vpc-launch-b")
+    ec2_b = vpc_cloud.session(access, secret).client("ec2", endpoint_url=vpc_cloud.endpoint)
+    mine = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+        "Subnets"][0]["SubnetId"]
+    for image in ("emi", "eki", "eri"):  # B may launch A's images: only the subnet is A's
+        ec2.modify_image_attribute(ImageId=vpc_images[image],
+                                   LaunchPermission={"Add": [{"Group": "all"}]})
+    with pytest.raises(ClientError) as exc:
+        ec2_b.run_instances(ImageId=vpc_images["emi"], MinCount=1, MaxCount=1, SubnetId=mine)
+    assert _code(exc) == "InvalidSubnetID.NotFound"
+    theirs = ec2_b.describe_vpcs()["Vpcs"]
+    assert len(theirs) == 1 and theirs[0]["IsDefault"] is True
+    assert theirs[0]["VpcId"] not in [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]]
+    with pytest.raises(ClientError) as exc:
+        ec2_b.create_network_interface(SubnetId=mine)
+    assert _code(exc) == "InvalidSubnetID.NotFound"
