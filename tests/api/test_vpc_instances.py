@@ -72,6 +72,13 @@ def test_subnet_and_launch_time_interfaces(vpc_cloud: LiveCloud,
     assert one["PrivateIpAddress"] == "10.80.1.4"
     assert not one.get("PublicIpAddress")  # the subnet maps no public address
     assert [g["GroupId"] for g in one["SecurityGroups"]] == [group]
+    by_vpc = ec2.describe_instances(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    assert [i["InstanceId"] for r in by_vpc["Reservations"] for i in r["Instances"]] == [
+        one["InstanceId"]]
+    by_ip = ec2.describe_instances(Filters=[
+        {"Name": "private-ip-address", "Values": ["10.80.1.4"]},
+        {"Name": "subnet-id", "Values": [private]}])["Reservations"]
+    assert [i["InstanceId"] for r in by_ip for i in r["Instances"]] == [one["InstanceId"]]
     kept = ec2.create_network_interface(SubnetId=second)["NetworkInterface"][
         "NetworkInterfaceId"]
     two = ec2.run_instances(ImageId=vpc_images["emi"], MinCount=1, MaxCount=1,

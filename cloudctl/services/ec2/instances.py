@@ -340,8 +340,12 @@ class InstancesProvider(Provider):
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           None if len(rows) > 500 else
                                           [r.instance_id for r in rows])
+            from cloudctl.services.ec2.vpc import launch as vpc_launch  # VPC filters
+
+            vpc_filters = await vpc_launch.filter_extractors(session, params, rows)
         names = names_of(self.cloud.properties)
-        rows = apply_filters(rows, params.get("Filters"), extractors(tag_map, names))
+        rows = apply_filters(rows, params.get("Filters"),
+                             {**extractors(tag_map, names), **vpc_filters})
         page, token = paginate("DescribeInstances", params, rows, lambda r: r.instance_id)
         result: Result = {"Reservations": reservation_shape(page, tag_map, names)}
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])

@@ -15,6 +15,7 @@ the VPC interface is what the API and the published topology describe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -218,3 +219,45 @@ async def decorate(session: AsyncSession, reservations: list[dict[str, Any]]) ->
                     PrivateDnsName=primary["PrivateDnsName"],
                     SourceDestCheck=primary["SourceDestCheck"], NetworkInterfaces=cards,
                     SecurityGroups=primary["Groups"])
+
+
+_FILTERS = ("vpc-id", "subnet-id", "network-interface.", "private-ip-address",
+            "association.public-ip")
+
+
+async def filter_extractors(session: AsyncSession, params: dict[str, Any],
+                            rows: list[Any]) -> dict[str, Callable[[Any], list[str]]]:
+    """DescribeInstances filters on the instances' VPC interfaces (``vpc-id``,
+    ``subnet-id``, ``network-interface.*``; ``private-ip-address`` also matches an
+    interface's addresses). Nothing is read unless a filter asks."""
+    if not common.filters_need(params, _FILTERS):
+        return {}
+    wanted = [r.instance_id for r in rows]
+    query = select(NetworkInterfaceRow).where(NetworkInterfaceRow.instance_id.is_not(None))
+    if len(wanted) <= 500:
+        query = query.where(NetworkInterfaceRow.instance_id.in_(wanted))
+    enis: dict[str, list[NetworkInterfaceRow]] = {}
+    for eni in (await session.execute(query)).scalars():
+        enis.setdefault(str(eni.instance_id), []).append(eni)
+    addresses = await interfaces.addresses_of(
+        session, [e.eni_id for group in enis.values() for e in group])
+
+    def of(field: str) -> Callable[[Any], list[str]]:
+        return lambda r: [str(getattr(e, field)) for e in enis.get(r.instance_id, [])]
+
+    def ips(r: Any) -> list[str]:
+        return [a.private_ip for e in enis.get(r.instance_id, [])
+                for a in addresses.get(e.eni_id, [])]
+
+    def primary(field: str) -> Callable[[Any], list[str]]:
+        return lambda r: [str(getattr(e, field)) for e in enis.get(r.instance_id, [])
+                          if e.device_index == 0]
+
+    return {"vpc-id": primary("vpc_id"), "subnet-id": primary("subnet_id"),
+            "network-interface.network-interface-id": of("eni_id"),
+            "network-interface.vpc-id": of("vpc_id"),
+            "network-interface.subnet-id": of("subnet_id"),
+            "network-interface.mac-address": of("mac"),
+            "network-interface.addresses.private-ip-address": ips,
+            "private-ip-address": lambda r: ips(r) or (
+                [r.private_ip] if r.private_ip and r.state != "terminated" else [])}
