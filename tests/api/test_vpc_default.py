@@ -141,7 +141,52 @@ def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object
         default_acl = snap.get(topology.NetworkAcl, subnet.network_acl_id)
         assert default_acl is not None and [e.action for e in default_acl.ingress] == ["allow"]
         assert snap.of(topology.NetworkAcl)[acl_id].ingress == ()  # custom: deny all
-        version = snap.version
+        # gateways, interfaces, routes to them, peering: typed objects with references
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+        table = subnet.route_table_id
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+        eni = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"][
+            "NetworkInterfaceId"]
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                               SourceDestCheck={"Value": False})
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="192.168.0.0/16",
+                         NetworkInterfaceId=eni)
+        alloc = ec2.allocate_address(Domain="vpc")
+        nat = ec2.create_nat_gateway(SubnetId=subnet_id, AllocationId=alloc["AllocationId"])[
+            "NatGateway"]["NatGatewayId"]
+        peer = ec2.create_vpc(CidrBlock="10.92.0.0/16")["Vpc"]["VpcId"]
+        pcx = ec2.create_vpc_peering_connection(VpcId=vpc_id, PeerVpcId=peer)[
+            "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+
+        def complete() -> topology.Topology | None:
+            got = reader.load()
+            return got if pcx in got.of(topology.Peering) and nat in got.of(
+                topology.NatGateway) and len(got.of(topology.RouteTable)[table].routes) == 3 \
+                else None
+
+        snap = wait_for(complete, 20, "gateways, interface, NAT and peering in ZooKeeper")
+        routes = {r.destination: r for r in snap.of(topology.RouteTable)[table].routes}
+        assert (routes["0.0.0.0/0"].target_kind, routes["0.0.0.0/0"].target_id) == (
+            topology.TARGET_IGW, igw)
+        assert (routes["192.168.0.0/16"].target_kind, routes["192.168.0.0/16"].target_id) == (
+            topology.TARGET_ENI, eni)
+        assert snap.of(topology.InternetGateway)[igw].vpc_id == vpc_id
+        published_eni = snap.enis[eni]
+        assert published_eni.source_dest_check is False and published_eni.subnet_id == subnet_id
+        assert published_eni.private_ips == ("10.90.1.4",)
+        assert snap.of(topology.NatGateway)[nat].public_ip == alloc["PublicIp"]
+        assert snap.of(topology.Peering)[pcx].accepter_vpc_id == peer
+        default_group = snap.of(topology.SecurityGroup)[published_eni.group_ids[0]]
+        assert default_group.vpc_id == vpc_id
+        assert default_group.ingress[0].groups == (default_group.id,)
+        ec2.delete_nat_gateway(NatGatewayId=nat)
+        ec2.delete_route(RouteTableId=table, DestinationCidrBlock="192.168.0.0/16")
+        ec2.delete_network_interface(NetworkInterfaceId=eni)
+        wait_for(lambda: eni not in reader.load().enis and nat not in reader.load().of(
+            topology.NatGateway), 20, "the interface and the NAT gateway removed")
+        version = reader.version()
         ec2.delete_subnet(SubnetId=subnet_id)
         gone = wait_for(lambda: reader.load() if subnet_id not in reader.load().subnets
                         else None, 20, "the subnet removed from ZooKeeper")
