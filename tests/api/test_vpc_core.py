@@ -132,6 +132,22 @@ def test_describe_subnets_pages(cloud: LiveCloud) -> None:
     with pytest.raises(ClientError) as exc:
         ec2.describe_subnets(MaxResults=5, NextToken="garbage")
     assert _code(exc) == "InvalidNextToken"
+    first = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}],
+                                 MaxResults=5)
+    assert len(first["Subnets"]) == 5
+    with pytest.raises(ClientError) as exc:  # the token belongs to the vpc-id query
+        ec2.describe_subnets(Filters=[{"Name": "cidr-block", "Values": ["10.40.1.0/24"]}],
+                             MaxResults=5, NextToken=first["NextToken"])
+    assert _code(exc) == "InvalidNextToken"
+    # exact filters page in SQL, wildcards and tags in Python: the same answers
+    exact = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                          {"Name": "cidr-block", "Values": ["10.40.3.0/24"]}])
+    pattern = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                            {"Name": "cidr-block", "Values": ["10.40.3.*"]}])
+    assert exact["Subnets"] == pattern["Subnets"] and len(exact["Subnets"]) == 1
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}],
+                                       MaxResults=5)["RouteTables"]
+    assert len(tables) == 1 and tables[0]["Routes"][0]["GatewayId"] == "local"
 
 
 def test_aws_cli_vpc_subnet_and_dry_run(cloud: LiveCloud) -> None:

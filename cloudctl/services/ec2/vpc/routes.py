@@ -244,12 +244,26 @@ class RouteTablesProvider(VpcProvider):
     @operation("DescribeRouteTables")
     async def describe_route_tables(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = await self.account(ctx)
+        # plain rows, not ORM instances: a Describe only reads (5x cheaper per row)
+        mine = select(*RouteTableRow.__table__.c).where(
+            RouteTableRow.account_id == account, RouteTableRow.region == ctx.region)
         async with self.cloud.sessions() as session:
-            # plain rows, not ORM instances: a Describe only reads (5x cheaper per row)
-            rows: list[Any] = list((await session.execute(select(
-                *RouteTableRow.__table__.c).where(
-                RouteTableRow.account_id == account, RouteTableRow.region == ctx.region
-            ).order_by(RouteTableRow.route_table_id))).all())
+            quick = await common.sql_page(
+                session, "DescribeRouteTables", params, mine, RouteTableRow.route_table_id,
+                {"route-table-id": RouteTableRow.route_table_id,
+                 "vpc-id": RouteTableRow.vpc_id, "owner-id": RouteTableRow.account_id})
+            if quick is not None:
+                page, token = quick
+                ids_ = [t.route_table_id for t in page]
+                routes, assocs = await _table_parts(session, ids_)
+                targets = await Targets.load(session, account, ctx.region)
+                tag_map = await tags.tags_for(session, account, ctx.region, ids_)
+                return common.paged({"RouteTables": [
+                    self._shape(t, routes.get(t.route_table_id, []),
+                                assocs.get(t.route_table_id, []), targets,
+                                tag_map.get(t.route_table_id, [])) for t in page]}, token)
+            rows: list[Any] = list((await session.execute(mine.order_by(
+                RouteTableRow.route_table_id))).all())
             early = common.filters_need(params, ("route.", "association."))
             routes, assocs = await _table_parts(
                 session, [r.route_table_id for r in rows]) if early else ({}, {})
