@@ -103,6 +103,15 @@ def test_subnet_and_launch_time_interfaces(vpc_cloud: LiveCloud,
         ec2.run_instances(ImageId=vpc_images["emi"], MinCount=1, MaxCount=1,
                           SubnetId=private, SecurityGroupIds=[default_group])
     assert _code(exc) == "InvalidParameter"
+    # a route to an instance goes to its primary interface
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "RouteTables"][0]["RouteTableId"]
+    ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0",
+                     InstanceId=one["InstanceId"])
+    route = [r for r in ec2.describe_route_tables(RouteTableIds=[main])["RouteTables"][0][
+        "Routes"] if r["DestinationCidrBlock"] == "0.0.0.0/0"][0]
+    assert route["InstanceId"] == one["InstanceId"] and route["State"] == "active"
+    assert route["NetworkInterfaceId"] == one["NetworkInterfaces"][0]["NetworkInterfaceId"]
     # hot attach and detach of an interface on a launched instance
     extra = ec2.create_network_interface(SubnetId=second)["NetworkInterface"][
         "NetworkInterfaceId"]
