@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloudctl.errors import AwsError
-from cloudctl.services.ec2 import arns, resources, tags
+from cloudctl.services.ec2.shared import arns, resources, tags
 
 # The tables the registry replaced, as they were: what it must still answer.
 _TAG_TYPES = {

@@ -2,8 +2,9 @@
 
 Owned by the network area (security groups, addresses, NICs, the view
 version and per-host applied versions). Other services reach them only
-through the public functions of `cloudctl.services.ec2.security_groups`,
-`cloudctl.services.ec2.addresses` and `cloudctl.services.network.nics`.
+through the public functions of `cloudctl.services.ec2.network.security_groups`,
+`cloudctl.services.ec2.network.addresses` and `cloudctl.services.network.nics`; the
+view's renderer reads the first four through EC2's feed (`feed`).
 """
 
 from __future__ import annotations

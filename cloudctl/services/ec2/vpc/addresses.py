@@ -1,7 +1,7 @@
 """Elastic IPs in the VPC domain: associated with a network interface and one of its
 private addresses (``ec2_vpc_address_associations``).
 
-The EDGE address provider (``cloudctl.services.ec2.addresses``) keeps the pool and the
+The EDGE address provider (``cloudctl.services.ec2.network.addresses``) keeps the pool and the
 Allocate/Release/Describe calls; it hands an AssociateAddress naming a
 ``NetworkInterfaceId`` (or an instance with VPC interfaces) to ``associate`` here, a
 DisassociateAddress of a VPC association to ``disassociate``, and asks ``in_use`` /
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.services import ids
-from cloudctl.services.ec2.resources import INSTANCE, NETWORK_INTERFACE
+from cloudctl.services.ec2.shared.resources import INSTANCE, NETWORK_INTERFACE
 from cloudctl.services.ec2.vpc import common
 from cloudctl.services.ec2.vpc.models import NetworkInterfaceRow, PrivateIpRow, VpcAddressRow
 from cloudctl.services.network.models import AddressRow

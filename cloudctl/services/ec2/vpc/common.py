@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.db.base import RegionalMixin
 from cloudctl.errors import AwsError
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.ec2 import tags
-from cloudctl.services.ec2.filters import apply_filters
-from cloudctl.services.ec2.resources import ResourceType
+from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared.filters import apply_filters
+from cloudctl.services.ec2.shared.resources import ResourceType
 from cloudctl.services.ec2.vpc.models import PrivateIpRow, SubnetRow, VpcStateRow
 from cloudctl.services.network import config as net_config
 from cloudctl.services.paging import PageRequest, encode_cursor, paginate

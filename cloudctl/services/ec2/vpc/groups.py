@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.services import ids
-from cloudctl.services.ec2 import tags
-from cloudctl.services.ec2.resources import VPC
+from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared.resources import VPC
 from cloudctl.services.ec2.vpc import common
 from cloudctl.services.ec2.vpc.models import VpcRow
 from cloudctl.services.network.models import SecurityGroupRow, SecurityGroupRuleRow

@@ -20,9 +20,14 @@ from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
-from cloudctl.services.ec2 import tags
-from cloudctl.services.ec2.instance_models import Instance
-from cloudctl.services.ec2.resources import INSTANCE, NETWORK_INTERFACE, SECURITY_GROUP, SUBNET
+from cloudctl.services.ec2.compute.instance_models import Instance
+from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared.resources import (
+    INSTANCE,
+    NETWORK_INTERFACE,
+    SECURITY_GROUP,
+    SUBNET,
+)
 from cloudctl.services.ec2.vpc import common, groups
 from cloudctl.services.ec2.vpc.base import VpcProvider
 from cloudctl.services.ec2.vpc.models import (

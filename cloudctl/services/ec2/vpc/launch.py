@@ -23,8 +23,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
-from cloudctl.services.ec2 import addresses
-from cloudctl.services.ec2.resources import NETWORK_INTERFACE, SUBNET
+from cloudctl.services.ec2.network import addresses
+from cloudctl.services.ec2.shared.resources import NETWORK_INTERFACE, SUBNET
 from cloudctl.services.ec2.vpc import common, interfaces
 from cloudctl.services.ec2.vpc.models import (
     NetworkInterfaceRow,
@@ -36,7 +36,7 @@ from cloudctl.services.ec2.vpc.models import (
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
-    from cloudctl.services.ec2.instance_models import Instance
+    from cloudctl.services.ec2.compute.instance_models import Instance
 
 
 @dataclass

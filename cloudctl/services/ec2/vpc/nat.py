@@ -22,8 +22,8 @@ from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
-from cloudctl.services.ec2 import tags
-from cloudctl.services.ec2.resources import ELASTIC_IP, NAT_GATEWAY, SUBNET
+from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared.resources import ELASTIC_IP, NAT_GATEWAY, SUBNET
 from cloudctl.services.ec2.vpc import common
 from cloudctl.services.ec2.vpc.base import VpcProvider
 from cloudctl.services.ec2.vpc.models import (

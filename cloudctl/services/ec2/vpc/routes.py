@@ -19,8 +19,8 @@ from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
-from cloudctl.services.ec2 import tags
-from cloudctl.services.ec2.resources import (
+from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared.resources import (
     INSTANCE,
     INTERNET_GATEWAY,
     NAT_GATEWAY,

@@ -17,9 +17,9 @@ from sqlalchemy import delete, select
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
-from cloudctl.services.ec2 import tags
-from cloudctl.services.ec2.arns import arn
-from cloudctl.services.ec2.resources import SUBNET, VPC
+from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared.arns import arn
+from cloudctl.services.ec2.shared.resources import SUBNET, VPC
 from cloudctl.services.ec2.vpc import build, common
 from cloudctl.services.ec2.vpc.base import VpcProvider
 from cloudctl.services.ec2.vpc.models import (

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloudctl.services.ec2.instance_models import Instance
+from cloudctl.services.ec2.compute.instance_models import Instance
 from cloudctl.services.ec2.vpc import common
 from cloudctl.services.ec2.vpc.build import IMPLICIT_RULE
 from cloudctl.services.ec2.vpc.models import (

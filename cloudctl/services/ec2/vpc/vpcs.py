@@ -12,8 +12,8 @@ from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
-from cloudctl.services.ec2 import tags
-from cloudctl.services.ec2.resources import VPC
+from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared.resources import VPC
 from cloudctl.services.ec2.vpc import build, common, groups
 from cloudctl.services.ec2.vpc.base import VpcProvider
 from cloudctl.services.ec2.vpc.models import (
