@@ -137,6 +137,18 @@ def ceph_cluster() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def cassandra_server() -> Iterator[object]:
+    """A private Apache Cassandra (CloudWatch's Cassandra metric store)."""
+    from tests.infra.cassandra import start_cassandra
+
+    server = start_cassandra()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A libvirtd of our own, in private mount and network namespaces."""
     from nodectl.libvirtd import PrivateLibvirtd
