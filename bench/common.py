@@ -88,6 +88,7 @@ class Server:
     endpoint: str
     access_key: str = "testing"
     secret_key: str = "testing"
+    data_dir: Path | None = None  # the cloud's (``cloudctl`` commands need it)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -126,7 +127,8 @@ def start_cloud(workers: int) -> Server:
                                        "credentials"], env=env, check=True, capture_output=True,
                                       text=True).stdout)
     time.sleep(1.5)  # let every worker poll the property change
-    return Server("cloudctl", proc, endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
+    return Server("cloudctl", proc, endpoint, creds["AccessKeyId"], creds["SecretAccessKey"],
+                  data)
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -5,6 +5,7 @@ to the controller; ``nodectl.remote.RemoteNodeClient`` is the other end:
 
     GET    /v1/node                              -> NodeInfo
     GET    /v1/instances                         -> {"instances": [InstanceStatus]}
+    GET    /v1/stats                             -> NodeStats (every guest's counters)
     PUT    /v1/instances/{id}           spec     -> InstanceStatus   (ensure)
     POST   /v1/instances/{id}/stop      {force}  -> InstanceStatus
     POST   /v1/instances/{id}/reboot             -> 204
@@ -34,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from nodectl.client import API_VERSION, InstanceSpec, NodeClient, NodeError
+from nodectl.stats import node_stats_to_json
 from nodectl.tls import CONTROLLER_IDENTITIES, client_identity
 from nodectl.wire import error_body, error_status, status_to_json, volume_from_json
 
@@ -93,6 +95,10 @@ async def _node_info(request: web.Request) -> web.Response:
 async def _list(request: web.Request) -> web.Response:
     statuses = await _node(request).list_instances()
     return web.json_response({"instances": [status_to_json(s) for s in statuses]})
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.json_response(node_stats_to_json(await _node(request).guest_stats()))
 
 
 async def _ensure(request: web.Request) -> web.Response:
@@ -171,6 +177,7 @@ def build_app(node: NodeClient,
     r = app.router
     r.add_get(f"{PREFIX}/node", _node_info)
     r.add_get(f"{PREFIX}/instances", _list)
+    r.add_get(f"{PREFIX}/stats", _stats)
     r.add_put(f"{PREFIX}/instances/{{id}}", _ensure)
     r.add_delete(f"{PREFIX}/instances/{{id}}", _delete)
     r.add_post(f"{PREFIX}/instances/{{id}}/stop", _stop)

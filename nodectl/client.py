@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from nodectl.stats import NodeStats
+
 API_VERSION = "v1"
 
 ArtifactKind = Literal["kernel", "ramdisk", "machine"]
@@ -160,3 +162,8 @@ class NodeClient(Protocol):
     async def attach_volume(self, instance_id: str, volume: VolumeSpec) -> None: ...
 
     async def detach_volume(self, instance_id: str, volume_id: str) -> None: ...
+
+    async def guest_stats(self) -> NodeStats:
+        """State and cumulative cpu, network and block counters of every guest, in bulk
+        (``nodectl.stats``)."""
+        ...

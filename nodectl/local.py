@@ -45,6 +45,7 @@ from nodectl.driver.base import (
 from nodectl.driver.base import InstanceSpec as DriverSpec
 from nodectl.imagecache import ImageCache
 from nodectl.staging import StagingError, stage_artifact
+from nodectl.stats import NodeStats
 
 __all__ = ["LocalNodeClient", "volume_disk"]
 
@@ -298,6 +299,9 @@ class LocalNodeClient:
 
     async def console_output(self, instance_id: str) -> str:
         return await self._call(self.driver.console_output, instance_id)
+
+    async def guest_stats(self) -> NodeStats:
+        return await self._call(self.driver.all_stats)
 
     async def attach_volume(self, instance_id: str, volume: VolumeSpec) -> None:
         disk = volume_disk(volume)

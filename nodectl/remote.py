@@ -25,6 +25,7 @@ from nodectl.client import (
     NodeInfo,
     VolumeSpec,
 )
+from nodectl.stats import NodeStats, node_stats_from_json
 from nodectl.tls import client_context
 from nodectl.wire import (
     error_from_body,
@@ -117,6 +118,9 @@ class RemoteNodeClient:
     async def console_output(self, instance_id: str) -> str:
         data = await self._request("GET", f"/instances/{self._id(instance_id)}/console")
         return str(data["output"])
+
+    async def guest_stats(self) -> NodeStats:
+        return node_stats_from_json(await self._request("GET", "/stats"))
 
     async def attach_volume(self, instance_id: str, volume: VolumeSpec) -> None:
         await self._request(

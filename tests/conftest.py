@@ -57,6 +57,8 @@ def _diagnostics(item: pytest.Item) -> list[tuple[str, str]]:
             for name in ("osd.0", "mon.a"):
                 path = value.root / "log" / f"{name}.log"
                 found.append((f"ceph {name} log tail", _tail(path, 40)))
+        elif type(value).__name__ == "ZooKeeperServer":
+            found.append(("zookeeper log tail", _tail(value.root / "zookeeper.log", 40)))
     return found
 
 
@@ -119,11 +121,31 @@ def sqlite_cloud() -> Iterator[LiveCloud]:
 
 
 @pytest.fixture(scope="session")
+def zookeeper() -> Iterator[object]:
+    """A real ZooKeeper server on a loopback port (netd.zookeeper's starter)."""
+    from tests.infra.zookeeper import zookeeper_session
+
+    yield from zookeeper_session()
+
+
+@pytest.fixture(scope="session")
 def ceph_cluster() -> Iterator[object]:
     """A single-node Ceph (mon + memstore OSD) for the RBD and RADOS backends."""
     from tests.infra.ceph import ceph_session
 
     yield from ceph_session()
+
+
+@pytest.fixture(scope="session")
+def cassandra_server() -> Iterator[object]:
+    """A private Apache Cassandra (CloudWatch's Cassandra metric store)."""
+    from tests.infra.cassandra import start_cassandra
+
+    server = start_cassandra()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from typing import Any
 from cloudctl.cli.adminclient import CliError
 from cloudctl.config import Settings
 from cloudctl.db.engine import create_engine, session_factory
-from cloudctl.services.ec2 import nodes as nodes_mod
+from cloudctl.services.ec2.compute import nodes as nodes_mod
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -96,7 +96,7 @@ def _stored(settings: Settings, name: str) -> str:
 
 def node_mode(settings: Settings, flag: str | None) -> str:
     """``--node``, else ``CLOUDCTL_LOCAL_NODE``, else the ``cloud.node.local`` property."""
-    from cloudctl.services.ec2 import nodes as nodes_mod
+    from cloudctl.services.ec2.compute import nodes as nodes_mod
 
     mode = flag or os.environ.get("CLOUDCTL_LOCAL_NODE") or _stored(settings,
                                                                     nodes_mod.LOCAL_NODE.name)
@@ -197,8 +197,8 @@ def run_up(args: argparse.Namespace) -> int:
                       libvirt_uri=daemon.uri, tini_pid=running.tini_pid)
         node_text = f"local, QEMU guests on a private libvirtd (tini pid {running.tini_pid})"
     elif mode == "libvirt":
-        from cloudctl.services.ec2 import nodes as nodes_mod
-        from cloudctl.services.ec2.instance_network import local_node_netns
+        from cloudctl.services.ec2.compute import nodes as nodes_mod
+        from cloudctl.services.ec2.network.instance_network import local_node_netns
 
         uri = os.environ.get("CLOUDCTL_LIBVIRT_URI") or _stored(settings,
                                                                 nodes_mod.LIBVIRT_URI.name)

@@ -71,7 +71,7 @@ def is_resource_id(prefix: str, value: str) -> bool:
 class IdKind:
     """A kind of EC2 resource id: its prefixes (the first is the one it is created with)
     and the AWS codes for a malformed and for a well-formed but unknown id. The kinds
-    themselves are registered in ``cloudctl.services.ec2.resources``."""
+    themselves are registered in ``cloudctl.services.ec2.shared.resources``."""
 
     prefixes: tuple[str, ...]
     malformed: str

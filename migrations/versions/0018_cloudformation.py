@@ -1,7 +1,7 @@
 """cloudformation: stacks, stack resources, stack events and change sets
 
 Revision ID: 0018_cloudformation
-Revises: 0015_ec2_image_copy
+Revises: 0018_ec2_instance_monitoring
 Create Date: 2026-12-04 23:49:03.328128
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0018_cloudformation'
-down_revision = '0015_ec2_image_copy'
+down_revision = '0018_ec2_instance_monitoring'
 branch_labels = None
 depends_on = None
 

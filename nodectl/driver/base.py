@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nodectl.domain import Disk, Domain, Nic
+from nodectl.stats import NodeStats
 
 __all__ = [
     "ComputeDriver",
@@ -175,6 +176,12 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def stats(self, instance_id: str) -> InstanceStats:
         """CPU, memory, block and network counters."""
+
+    @abc.abstractmethod
+    def all_stats(self) -> NodeStats:
+        """State and cumulative counters (cpu, vcpus, interfaces, block devices) of every
+        domain of ours in one call, stamped with the time they were read. Domains that
+        are not running appear with their state and zero counters."""
 
     @abc.abstractmethod
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:

@@ -8,15 +8,24 @@ emulated here, and only here:
 - disk hot-plug: ``attach_disk``/``detach_disk`` edit the persistent definition,
   and ``get_domain`` reads the persistent definition;
 - the console: ``spawn`` writes the lines a booted tiny guest would print;
-- hard reboot: a no-op that keeps the domain running.
+- hard reboot: a no-op that keeps the domain running;
+- statistics: the test driver reports states only, so ``all_stats`` integrates a
+  per-guest load (``GuestLoad``: cpu share, bytes and requests per second; set with
+  ``set_load``) over the fake's clock (``clock``, ``time.time`` unless a test sets
+  another) into counters that grow from zero at each start, like a real guest's.
 
 Disk staging uses a real ``ImageCache`` (qcow2 overlays are cheap).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+import threading
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
@@ -25,10 +34,39 @@ from nodectl.domain import Disk, Domain, disk_to_element
 from nodectl.driver.base import DriverError
 from nodectl.driver.libvirt_driver import LibvirtDriver
 from nodectl.imagecache import ImageCache
+from nodectl.stats import DiskCounters, GuestStats, NicCounters, NodeStats
 
-__all__ = ["FakeDriver"]
+__all__ = ["FakeDriver", "GuestLoad"]
 
 _EMPTY_NODE = "<node/>\n"
+
+
+@dataclass(frozen=True)
+class GuestLoad:
+    """What a fake guest does per second: ``cpu`` is the busy share of each vcpu (0..1);
+    network and disk rates are spread evenly over the guest's NICs and disks."""
+
+    cpu: float = 0.02
+    net_in_bps: float = 2000.0
+    net_out_bps: float = 1000.0
+    packet_bytes: float = 500.0
+    disk_read_bps: float = 4096.0
+    disk_write_bps: float = 8192.0
+    request_bytes: float = 4096.0
+    disk_latency_s: float = 0.0005
+
+
+@dataclass
+class _Counters:
+    """Cumulative counters of one running fake guest, integrated up to ``at``: per NIC
+    [rx bytes, tx bytes, rx packets, tx packets], per disk [read bytes, write bytes,
+    read ops, write ops, busy ns]."""
+
+    at: float
+    domain_id: int
+    cpu_ns: float = 0.0
+    nics: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    disks: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
 
 class FakeDriver(LibvirtDriver):
@@ -42,7 +80,79 @@ class FakeDriver(LibvirtDriver):
         state_dir.mkdir(parents=True, exist_ok=True)
         node = state_dir / "node.xml"
         node.write_text(_EMPTY_NODE)
+        self.clock: Callable[[], float] = time.time
+        self._loads: dict[str, GuestLoad] = {}
+        self._counters: dict[str, _Counters] = {}
+        self._devices: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._vcpus: dict[str, int] = {}
+        self._stats_lock = threading.Lock()
         super().__init__(f"test://{node}", images or ImageCache(state_dir / "images"), "qemu")
+
+    # -- statistics -----------------------------------------------------------------------
+    def set_load(self, instance_id: str, load: GuestLoad) -> None:
+        """From now on the guest works at ``load`` (counters so far are kept)."""
+        with self._stats_lock:
+            now = self.clock()
+            for iid, counters in self._counters.items():
+                self._advance(iid, counters, now)
+            self._loads[instance_id] = load
+
+    def _advance(self, instance_id: str, c: _Counters, now: float) -> None:
+        dt = max(0.0, now - c.at)
+        c.at = now
+        load = self._loads.get(instance_id, GuestLoad())
+        disks, nics = self._devices.get(instance_id, ((), ()))
+        c.cpu_ns += dt * 1e9 * self._vcpus.get(instance_id, 1) * min(1.0, max(0.0, load.cpu))
+        rx = load.net_in_bps * dt / max(1, len(nics))  # the guest's view, as libvirt's
+        tx = load.net_out_bps * dt / max(1, len(nics))
+        for nic in nics:
+            n = c.nics.setdefault(nic, [0.0] * 4)
+            for i, add in enumerate((rx, tx, rx / load.packet_bytes, tx / load.packet_bytes)):
+                n[i] += add
+        rd = load.disk_read_bps * dt / max(1, len(disks))
+        wr = load.disk_write_bps * dt / max(1, len(disks))
+        ops = (rd + wr) / load.request_bytes
+        for disk in disks:
+            d = c.disks.setdefault(disk, [0.0] * 5)
+            for i, add in enumerate((rd, wr, rd / load.request_bytes, wr / load.request_bytes,
+                                     ops * load.disk_latency_s * 1e9)):
+                d[i] += add
+
+    def _refresh_devices(self, instance_id: str) -> None:
+        try:
+            domain = self.get_domain(instance_id)
+        except DriverError:
+            return
+        self._devices[instance_id] = (tuple(d.target for d in domain.disks),
+                                      tuple(n.target_dev or n.mac for n in domain.nics))
+        self._vcpus[instance_id] = domain.vcpus
+
+    def all_stats(self) -> NodeStats:
+        states = super().all_stats()
+        with self._stats_lock:
+            now = self.clock()
+            guests = []
+            for g in states.guests:
+                c = self._counters.get(g.instance_id)
+                if g.state != "running":
+                    self._counters.pop(g.instance_id, None)
+                    guests.append(g)
+                    continue
+                if c is None or c.domain_id != g.domain_id:  # (re)started: from zero
+                    c = self._counters[g.instance_id] = _Counters(at=now, domain_id=g.domain_id)
+                    self._refresh_devices(g.instance_id)
+                self._advance(g.instance_id, c, now)
+                guests.append(self._sample(g, c))
+        return NodeStats(at=now, guests=tuple(guests))
+
+    def _sample(self, g: GuestStats, c: _Counters) -> GuestStats:
+        disks, nics = self._devices.get(g.instance_id, ((), ()))
+        return dataclasses.replace(
+            g, cpu_time_ns=int(c.cpu_ns), vcpus=self._vcpus.get(g.instance_id, 1),
+            disks=tuple(DiskCounters(d, *(int(v) for v in c.disks.get(d, [0.0] * 5)))
+                        for d in disks),
+            nics=tuple(NicCounters(n, *(int(v) for v in c.nics.get(n, [0.0] * 4)))
+                       for n in nics))
 
     def _after_start(self, domain: Domain) -> None:
         if domain.console_log is None:
@@ -70,6 +180,7 @@ class FakeDriver(LibvirtDriver):
                 raise DriverError(f"target {disk.target} already in use on {instance_id}")
         devices.append(disk_to_element(disk))
         self._redefine(instance_id, root)
+        self._refresh_devices(instance_id)
 
     def detach_disk(self, instance_id: str, target: str, timeout: float = 10.0) -> None:
         dom = self._lookup(instance_id)
@@ -82,6 +193,7 @@ class FakeDriver(LibvirtDriver):
             if t is not None and t.get("dev") == target:
                 devices.remove(disk)
                 self._redefine(instance_id, root)
+                self._refresh_devices(instance_id)
                 return
 
     def reboot(self, instance_id: str, hard: bool = False) -> None:

@@ -33,6 +33,7 @@ from nodectl.driver.base import (
 )
 from nodectl.driver.events import ensure_event_loop
 from nodectl.imagecache import ImageCache
+from nodectl.stats import DiskCounters, GuestStats, NicCounters, NodeStats
 
 __all__ = ["LibvirtDriver"]
 
@@ -47,6 +48,9 @@ _STATES = {
     libvirt.VIR_DOMAIN_CRASHED: InstanceState.CRASHED,
     libvirt.VIR_DOMAIN_PMSUSPENDED: InstanceState.PAUSED,
 }
+STATS_GROUPS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+                | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_INTERFACE
+                | libvirt.VIR_DOMAIN_STATS_BLOCK)
 _EVENTS = {
     libvirt.VIR_DOMAIN_EVENT_DEFINED: ("defined", InstanceState.SHUTOFF),
     libvirt.VIR_DOMAIN_EVENT_UNDEFINED: ("undefined", InstanceState.NOSTATE),
@@ -308,6 +312,19 @@ class LibvirtDriver(ComputeDriver):
             memory_kib=int(mem_kib), vcpus=int(vcpus), block=block, net=net,
         )
 
+    def all_stats(self) -> NodeStats:
+        try:
+            records = self._c().getAllDomainStats(STATS_GROUPS, 0)
+        except libvirt.libvirtError as exc:
+            raise DriverError(f"domain statistics: {exc}") from exc
+        at = time.time()
+        guests = []
+        for dom, record in records:
+            name = dom.name()
+            if name in self._known or self._is_ours(dom):
+                guests.append(guest_from_record(name, dom.ID(), record))
+        return NodeStats(at=at, guests=tuple(sorted(guests, key=lambda g: g.instance_id)))
+
     # -- events ----------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:
         with self._lock:
@@ -342,6 +359,30 @@ class LibvirtDriver(ComputeDriver):
             self._subscribers.clear()
         with contextlib.suppress(libvirt.libvirtError):
             self._conn.close()
+
+
+def guest_from_record(name: str, domain_id: int, record: dict[str, Any]) -> GuestStats:
+    """A ``GuestStats`` from one ``getAllDomainStats`` record (flat ``group.N.field`` keys)."""
+    def num(key: str) -> int:
+        return int(record.get(key, 0) or 0)
+
+    state = _STATES.get(num("state.state"), InstanceState.NOSTATE)
+    disks = tuple(
+        DiskCounters(device=str(record.get(f"block.{i}.name", "")),
+                     read_bytes=num(f"block.{i}.rd.bytes"), write_bytes=num(f"block.{i}.wr.bytes"),
+                     read_ops=num(f"block.{i}.rd.reqs"), write_ops=num(f"block.{i}.wr.reqs"),
+                     busy_ns=num(f"block.{i}.rd.times") + num(f"block.{i}.wr.times")
+                     + num(f"block.{i}.fl.times"))
+        for i in range(num("block.count")))
+    nics = tuple(
+        NicCounters(device=str(record.get(f"net.{i}.name", "")),
+                    rx_bytes=num(f"net.{i}.rx.bytes"), tx_bytes=num(f"net.{i}.tx.bytes"),
+                    rx_packets=num(f"net.{i}.rx.pkts"), tx_packets=num(f"net.{i}.tx.pkts"))
+        for i in range(num("net.count")))
+    steal = sum(num(f"vcpu.{i}.delay") for i in range(num("vcpu.maximum") or num("vcpu.current")))
+    return GuestStats(instance_id=name, state=state.value, domain_id=int(domain_id),
+                      cpu_time_ns=num("cpu.time"), vcpus=num("vcpu.current"),
+                      disks=disks, nics=nics, steal_ns=steal)
 
 
 def _disk_element(xml: str, target: str) -> ET.Element | None:

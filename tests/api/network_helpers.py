@@ -30,7 +30,7 @@ def _url(cloud: LiveCloud) -> str:
 async def _launch(cloud: LiveCloud, account: str, instance_id: str, groups: list[str] | None,
                   host: str | None, interface: str | None, public: bool) -> dict[str, Any]:
     from cloudctl.db.engine import create_engine, session_factory
-    from cloudctl.services.ec2 import addresses, security_groups
+    from cloudctl.services.ec2.network import addresses, security_groups
     from cloudctl.services.network import nics
 
     engine = create_engine(_url(cloud))
@@ -61,7 +61,7 @@ def launch(cloud: LiveCloud, account: str, groups: list[str] | None = None,
 
 async def _terminate(cloud: LiveCloud, instance_id: str) -> None:
     from cloudctl.db.engine import create_engine, session_factory
-    from cloudctl.services.ec2 import addresses, security_groups
+    from cloudctl.services.ec2.network import addresses, security_groups
     from cloudctl.services.network import nics
 
     engine = create_engine(_url(cloud))

@@ -160,7 +160,7 @@ _ATTACH = """
 import asyncio, sys
 from cloudctl.config import load_settings
 from cloudctl.db.engine import create_engine, session_factory
-from cloudctl.services.ec2 import ebs_attachments as ebs
+from cloudctl.services.ec2.ebs import attachments as ebs
 
 class Cloud:
     def __init__(self):

@@ -32,8 +32,10 @@ HEX = "0123456789abcdef0"
 def implemented_ec2() -> set[str]:
     """The EC2 operations of every provider class the cloud assembles."""
     from cloudctl.server.providers import Provider
-    from cloudctl.services.ec2 import addresses, geography, security_groups, snapshots, volumes
-    from cloudctl.services.ec2.compute import compute_providers
+    from cloudctl.services.ec2.compute.providers import compute_providers
+    from cloudctl.services.ec2.ebs import snapshots, volumes
+    from cloudctl.services.ec2.network import addresses, security_groups
+    from cloudctl.services.ec2.shared import geography
 
     classes: list[type[Provider]] = [*compute_providers(), addresses.AddressesProvider,
                                      geography.Ec2GeographyProvider, snapshots.SnapshotsProvider,

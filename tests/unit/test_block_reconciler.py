@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.ec2.ebs_models import (
+from cloudctl.services.ec2.ebs.models import (
     SNAPSHOT_COMPLETED,
     SNAPSHOT_PENDING,
     VOLUME_AVAILABLE,
@@ -27,7 +27,7 @@ from cloudctl.services.ec2.ebs_models import (
     Snapshot,
     Volume,
 )
-from cloudctl.services.storage.reconciler import MAX_CREATE_ATTEMPTS, BlockReconciler
+from cloudctl.services.ec2.ebs.storage.reconciler import MAX_CREATE_ATTEMPTS, BlockReconciler
 from storagectl.blocks import BlockBackend, open_block_backend
 
 ZONE = "zone-a"

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from cloudctl.errors import AwsError
-from cloudctl.services.ec2.scheduler import (
+from cloudctl.services.ec2.compute.scheduler import (
     CPU_OVERCOMMIT_RATIO,
     NodeCapacity,
     RoundRobinState,

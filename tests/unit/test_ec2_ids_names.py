@@ -6,8 +6,8 @@ import pytest
 
 from cloudctl.errors import AwsError
 from cloudctl.services import ids
-from cloudctl.services.ec2 import resources
-from cloudctl.services.ec2.dns_names import DNS_DOMAIN, INSTANCE_SUBDOMAIN, DnsNames
+from cloudctl.services.ec2.compute.dns_names import DNS_DOMAIN, INSTANCE_SUBDOMAIN, DnsNames
+from cloudctl.services.ec2.shared import resources
 from cloudctl.services.network.nics import check_private_ip
 
 

@@ -156,6 +156,39 @@ async def test_ensure_is_idempotent_and_boots(node: NodeClient, files: dict[str,
     assert cached.read_bytes() == files["root"].read_bytes()
 
 
+async def test_guest_stats_in_bulk(node: NodeClient, files: dict[str, Path],
+                                   local: LocalNodeClient, tmp_path: Path) -> None:
+    """Every guest's counters in one call; they grow with the (fake) guest's load and a
+    stopped guest reports its state with zero counters."""
+    from nodectl.driver.fake import FakeDriver, GuestLoad
+
+    driver = local.driver
+    assert isinstance(driver, FakeDriver)
+    now = [1000.0]
+    driver.clock = lambda: now[0]
+    await node.ensure_instance(_spec(files, vcpus=2))
+    await node.ensure_instance(_spec(files, iid="i-0000000b"))
+    await node.attach_volume(IID, _volume(tmp_path))
+    first = await node.guest_stats()
+    assert first.at == 1000.0
+    assert [g.instance_id for g in first.guests] == [IID, "i-0000000b"]
+    driver.set_load(IID, GuestLoad(cpu=1.0, net_in_bps=1000, net_out_bps=500,
+                                   disk_read_bps=4096, disk_write_bps=0))
+    now[0] += 10
+    second = await node.guest_stats()
+    busy = second.guests[0]
+    assert busy.state == "running" and busy.vcpus == 2
+    assert busy.cpu_time_ns - first.guests[0].cpu_time_ns == pytest.approx(20e9, rel=1e-6)
+    assert [d.device for d in busy.disks] == ["vda", "vdc"]
+    assert [n.device for n in busy.nics] == ["vn-0000000a"]
+    assert busy.nics[0].rx_bytes - first.guests[0].nics[0].rx_bytes == pytest.approx(10000, abs=2)
+    assert sum(d.read_bytes for d in busy.disks) - sum(
+        d.read_bytes for d in first.guests[0].disks) == pytest.approx(40960, abs=4)
+    await node.stop_instance("i-0000000b", force=True)
+    stopped = (await node.guest_stats()).guests[1]
+    assert stopped.state == "shutoff" and stopped.cpu_time_ns == 0 and stopped.nics == ()
+
+
 async def test_stop_keeps_disks_and_ensure_starts_again(
         node: NodeClient, files: dict[str, Path], local: LocalNodeClient) -> None:
     await node.ensure_instance(_spec(files))
@@ -289,7 +322,8 @@ async def test_client_with_another_identity_from_the_same_ca_is_refused(
     other = issue(pki.ca, tmp_path / "services", "netd") if who == "service" else pki.user
     ctx = client_context(pki.ca.cert, other.cert, other.key)
     async with RemoteNodeClient(agent_url, ssl_context=ctx) as client:
-        for call in (client.node_info(), client.ensure_instance(_spec(files))):
+        for call in (client.node_info(), client.ensure_instance(_spec(files)),
+                     client.guest_stats()):
             with pytest.raises(NodeError) as err:
                 await call
             assert err.value.code == "AccessDenied" and not err.value.retryable

@@ -334,7 +334,7 @@ async def system_tags(cloud: Cloud, caller: Caller, resource_ids: list[str],
     """Set ``aws:`` tags (reserved to services) on resources of the caller's account."""
     from sqlalchemy import select
 
-    from cloudctl.services.ec2.tags import Tag, resource_type_of
+    from cloudctl.services.ec2.shared.tags import Tag, resource_type_of
 
     if not tags or not resource_ids:
         return

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.db.base import utcnow
 from cloudctl.services.network import config, state
+from cloudctl.services.network.feed import feeds_of
 from cloudctl.services.network.models import HostStatusRow
 from cloudctl.services.network.render import render_view
 from netd.client import HostSpec, LocalNetd, NetworkView
@@ -86,7 +87,7 @@ class NetworkController(Reconciler):
     async def render(self, session: AsyncSession) -> NetworkView:
         upstream = f"unix:{self.cloud.settings.metadata_socket}"
         value = self.cloud.properties.get(config.NETWORK_CONFIGURATION)
-        return await render_view(session, value, self.hosts(), upstream)
+        return await render_view(session, value, self.hosts(), feeds_of(self.cloud), upstream)
 
     async def run(self) -> None:
         state.add_waker(self.resync_now)

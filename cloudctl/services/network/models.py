@@ -2,8 +2,9 @@
 
 Owned by the network area (security groups, addresses, NICs, the view
 version and per-host applied versions). Other services reach them only
-through the public functions of `cloudctl.services.ec2.security_groups`,
-`cloudctl.services.ec2.addresses` and `cloudctl.services.network.nics`.
+through the public functions of `cloudctl.services.ec2.network.security_groups`,
+`cloudctl.services.ec2.network.addresses` and `cloudctl.services.network.nics`; the
+view's renderer reads the first four through EC2's feed (`feed`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ class SecurityGroupRow(RegionalMixin, Base):
     """A security group of one account in one region (`sg-...`)."""
 
     __tablename__ = "ec2_security_groups"
-    __table_args__ = (UniqueConstraint("account_id", "region", "name"),)
+    __table_args__ = (UniqueConstraint("account_id", "region", "vpc_id", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # the VPC of a VPC group (``cloudctl.services.ec2.vpc``); "" for an EDGE group
+    vpc_id: Mapped[str] = mapped_column(String(32), default="", server_default="")
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -12,6 +12,7 @@ transaction and never commit; each bumps the network view version):
   the netd host name (all-in-one: `"local"`) and the tap name on `br-cloud`.
 - `release_instance_nic(session, instance_id)` at termination.
 - `instance_nics(session, instance_ids) -> dict[str, Nic]` for DescribeInstances.
+- `bound_nics(session) -> list[Nic]` for the network view (`render`).
 """
 
 from __future__ import annotations
@@ -142,3 +143,10 @@ async def instance_nics(session: AsyncSession, instance_ids: list[str]) -> dict[
     rows = (await session.execute(select(InstanceNicRow).where(
         InstanceNicRow.instance_id.in_(instance_ids)))).scalars()
     return {r.instance_id: _nic(r) for r in rows}
+
+
+async def bound_nics(session: AsyncSession) -> list[Nic]:
+    """Every NIC bound to a host, by instance id (the view's instances)."""
+    rows = (await session.execute(select(InstanceNicRow).where(
+        InstanceNicRow.host.is_not(None)).order_by(InstanceNicRow.instance_id))).scalars()
+    return [_nic(r) for r in rows]

@@ -1,30 +1,26 @@
-"""Render the versioned `NetworkView` from the database.
+"""Render the versioned `NetworkView`: the data plane's one picture of the network.
 
-Owns the translation tables -> `netd.client.NetworkView`: the EDGE
-configuration in force, the netd hosts, every bound instance NIC with its
-private and public address and its groups, and every security group with
-its rules (as netd `Rule`s, one per peer). Rows that no longer fit the
-configuration (a NIC outside a changed subnet, an address no longer in the
-pool) are left out rather than making the whole view invalid.
+Owns the translation -> `netd.client.NetworkView`: the EDGE configuration in force,
+the netd hosts, every bound instance NIC (this package's `nics`) with its private and
+public address and its groups, and every security group with its rules (as netd
+`Rule`s, one per peer). Groups, memberships and public addresses come from the feeds
+the services registered (`feed`: EC2's today), never from their tables. Rows that no
+longer fit the configuration (a NIC outside a changed subnet, an address no longer in
+the pool) are left out rather than making the whole view invalid.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.services.network import nics
 from cloudctl.services.network.config import HostEntry, edge_config
-from cloudctl.services.network.models import (
-    AddressRow,
-    InstanceGroupRow,
-    InstanceNicRow,
-    SecurityGroupRow,
-    SecurityGroupRuleRow,
-)
+from cloudctl.services.network.feed import FeedRule, ViewFeed
 from cloudctl.services.network.rules import protocol_number
 from cloudctl.services.network.state import current_version
 from netd.client import Host, Instance, Metadata, NetworkView, Rule, SecurityGroup, check_view
@@ -32,7 +28,7 @@ from netd.client import Host, Instance, Metadata, NetworkView, Rule, SecurityGro
 log = logging.getLogger(__name__)
 
 
-def _rule(r: SecurityGroupRuleRow, known: set[str]) -> Rule | None:
+def _rule(r: FeedRule, known: set[str]) -> Rule | None:
     proto = protocol_number(r.protocol)
     kw: dict[str, Any] = {"protocol": proto}
     if r.protocol in ("tcp", "udp"):
@@ -48,33 +44,32 @@ def _rule(r: SecurityGroupRuleRow, known: set[str]) -> Rule | None:
 
 
 async def render_view(session: AsyncSession, config_value: Any, hosts: list[HostEntry],
-                      metadata_upstream: str = "") -> NetworkView:
-    """The view of version `net_state.version` as the tables describe it now."""
+                      feeds: Sequence[ViewFeed], metadata_upstream: str = "") -> NetworkView:
+    """The view of version `net_state.version` as the NICs and the feeds describe it now."""
     version = await current_version(session)
     network = edge_config(config_value)
     view_hosts = tuple(Host(name=h.name, cluster=h.cluster,
                             underlay_ip=None if not h.underlay_ip
                             else ipaddress.IPv4Address(h.underlay_ip)) for h in hosts)
     host_names = {h.name for h in hosts}
-    groups = list((await session.execute(select(SecurityGroupRow))).scalars())
+    groups = [g for feed in feeds for g in await feed.groups(session)]
     known = {g.id for g in groups}
     rules: dict[str, tuple[list[Rule], list[Rule]]] = {g.id: ([], []) for g in groups}
-    for r in (await session.execute(select(SecurityGroupRuleRow).order_by(
-            SecurityGroupRuleRow.id))).scalars():
-        rule = _rule(r, known)
-        if rule is not None and r.group_id in rules:
-            rules[r.group_id][1 if r.egress else 0].append(rule)
-    sgs = tuple(SecurityGroup(id=g.id, owner=g.account_id, ingress=tuple(rules[g.id][0]),
+    for g in groups:
+        for r in g.rules:
+            rule = _rule(r, known)
+            if rule is not None:
+                rules[g.id][1 if r.egress else 0].append(rule)
+    sgs = tuple(SecurityGroup(id=g.id, owner=g.owner, ingress=tuple(rules[g.id][0]),
                               egress=tuple(rules[g.id][1])) for g in groups)
     members: dict[str, list[str]] = {}
-    for m in (await session.execute(select(InstanceGroupRow).order_by(
-            InstanceGroupRow.instance_id, InstanceGroupRow.position))).scalars():
-        members.setdefault(m.instance_id, []).append(m.group_id)
-    public = {a.instance_id: a.public_ip for a in (await session.execute(
-        select(AddressRow).where(AddressRow.instance_id.is_not(None)))).scalars()}
+    public: dict[str, str] = {}
+    for feed in feeds:
+        for instance_id, group_ids in (await feed.memberships(session)).items():
+            members.setdefault(instance_id, []).extend(group_ids)
+        public.update(await feed.public_ips(session))
     instances: list[Instance] = []
-    for nic in (await session.execute(select(InstanceNicRow).where(
-            InstanceNicRow.host.is_not(None)).order_by(InstanceNicRow.instance_id))).scalars():
+    for nic in await nics.bound_nics(session):
         if nic.host not in host_names or not nic.interface:
             continue
         pub = public.get(nic.instance_id)

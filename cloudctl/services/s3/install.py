@@ -56,6 +56,7 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.s3.public_access import PublicAccessProvider
     from cloudctl.services.s3.reconcile import ReconcileProvider
     from cloudctl.services.s3.replication import ReplicationProvider
+    from cloudctl.services.s3.storage_metrics import StorageMetricsProvider
     from cloudctl.services.s3.website import WebsiteEndpoint, WebsiteProvider
 
     cloud.runtime[STORE] = StoreHolder(cloud)
@@ -71,5 +72,6 @@ def install(cloud: Cloud) -> None:
                          CopyProvider, ConfigProvider, ReconcileProvider, RestoreProvider,
                          PublicAccessProvider, OwnershipProvider, ObjectLockProvider,
                          AttributesProvider, LoggingProvider, WebsiteProvider,
-                         ReplicationProvider, BucketOptionsProvider, InventoryProvider):
+                         ReplicationProvider, BucketOptionsProvider, InventoryProvider,
+                         StorageMetricsProvider):
         cloud.add_provider(provider_cls(cloud))

@@ -80,3 +80,10 @@ INVENTORY_INTERVAL = registry.define(PropertyDef(
     "Seconds between inventory reports (a Daily inventory is one a day; lower for tests).",
     minimum=1, maximum=7 * 86400,
 ))
+
+STORAGE_METRICS_INTERVAL = registry.define(PropertyDef(
+    "objectstorage.storage_metrics_interval_sec", PropertyType.INTEGER, "3600",
+    "Seconds between looks for buckets whose AWS/S3 daily storage metrics (BucketSizeBytes, "
+    "NumberOfObjects) are not published yet today (lower for tests).",
+    minimum=1, maximum=86400,
+))

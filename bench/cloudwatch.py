@@ -1,0 +1,317 @@
+"""CloudWatch benchmarks, written to bench/results/cloudwatch.md:
+
+1. PutMetricData (20 values a call, raw signed requests from asyncio, in the protocol
+   boto3 sends (JSON 1.0 with this botocore) and in the query protocol) at concurrency 8
+   against moto's server and ours (embedded store on SQLite): requests/s and server CPU
+   per call (the server process tree's user+system time / calls);
+2. the same ingestion into the Cassandra store (a private Cassandra 2.1, started here);
+3. GetMetricData of 100 metrics over 7 days of 1-minute data (seeded through
+   PutMetricData) at periods of 1 hour, 5 minutes and 1 minute (paged: AWS serves at
+   most 100,800 datapoints a call): wall time per call and server CPU;
+4. 10,000 alarms evaluated each minute: the server's CPU for one evaluation pass
+   (CPU over the pass minus the idle CPU over as long).
+
+Run: ``python -m bench.cloudwatch [--parts put,cassandra,gmd,alarms]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import boto3
+import botocore.auth
+import botocore.credentials
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+
+from bench.common import Server, cpu_seconds, percentile, start_cloud, start_moto
+
+REGION = "us-east-1"
+CONCURRENCY = 8
+VALUES = 20
+
+
+def _client(server: Server, service: str = "cloudwatch") -> Any:
+    return boto3.client(service, endpoint_url=server.endpoint, region_name=REGION,
+                        aws_access_key_id=server.access_key,
+                        aws_secret_access_key=server.secret_key,
+                        config=Config(retries={"max_attempts": 1}, max_pool_connections=16))
+
+
+def _put_body(n: int) -> dict[str, str]:
+    params = {"Action": "PutMetricData", "Version": "2010-08-01",
+              "Namespace": "Bench/Put"}
+    for i in range(VALUES):
+        prefix = f"MetricData.member.{i + 1}"
+        params[f"{prefix}.MetricName"] = f"M{n % 50}"
+        params[f"{prefix}.Dimensions.member.1.Name"] = "Host"
+        params[f"{prefix}.Dimensions.member.1.Value"] = f"h{i}"
+        params[f"{prefix}.Value"] = str(n + i)
+        params[f"{prefix}.Unit"] = "Count"
+    return params
+
+
+def _signed(server: Server, params: dict[str, str]) -> tuple[str, bytes, dict[str, str]]:
+    creds = botocore.credentials.Credentials(server.access_key, server.secret_key)
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=urlencode(params),
+                         headers={"Content-Type":
+                                  "application/x-www-form-urlencoded; charset=utf-8"})
+    botocore.auth.SigV4Auth(creds, "monitoring", REGION).add_auth(request)
+    prepared = request.prepare()
+    return prepared.url, prepared.body, dict(prepared.headers)  # type: ignore[return-value]
+
+
+class _Captured(Exception):
+    pass
+
+
+def _boto3_requests(server: Server, count: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    """PutMetricData requests exactly as boto3 sends them (its protocol for CloudWatch,
+    JSON 1.0 with this botocore), signed, captured before sending."""
+    cw = _client(server)
+    out: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def grab(request: Any, **_: Any) -> None:
+        headers = {k: v.decode() if isinstance(v, bytes) else v
+                   for k, v in request.headers.items()}
+        out.append((request.url, request.body, headers))
+        raise _Captured
+
+    cw.meta.events.register("before-send.*", grab)
+    for n in range(count):
+        try:
+            cw.put_metric_data(Namespace="Bench/Put", MetricData=[
+                {"MetricName": f"M{n % 50}", "Dimensions": [{"Name": "Host", "Value": f"h{i}"}],
+                 "Value": float(n + i), "Unit": "Count"} for i in range(VALUES)])
+        except _Captured:
+            pass
+    return out
+
+
+def put_throughput(server: Server, seconds: float, protocol: str = "json") -> dict[str, float]:
+    requests = _boto3_requests(server, 200) if protocol == "json" else \
+        [_signed(server, _put_body(n)) for n in range(200)]
+
+    async def main() -> tuple[list[float], float, float]:
+        latencies: list[float] = []
+        cycle = itertools.cycle(requests)
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+            url, body, headers = requests[0]
+            async with session.post(url, data=body, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+            stop_at = time.perf_counter() + seconds
+
+            async def worker() -> None:
+                while time.perf_counter() < stop_at:
+                    url, body, headers = next(cycle)
+                    start = time.perf_counter()
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            raise RuntimeError(f"{server.name}: {resp.status} "
+                                               f"{await resp.text()}")
+                    latencies.append(time.perf_counter() - start)
+
+            cpu0 = cpu_seconds(server.process.pid)
+            begin = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+            return latencies, time.perf_counter() - begin, cpu_seconds(server.process.pid) - cpu0
+
+    latencies, elapsed, cpu = asyncio.run(main())
+    return {"calls": len(latencies), "rps": len(latencies) / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "cpu_ms_per_call": cpu / max(1, len(latencies)) * 1000}
+
+
+def _property(server: Server, text: str) -> None:
+    env = dict(os.environ, CLOUDCTL_DATA_DIR=str(server.data_dir))
+    subprocess.run([sys.executable, "-m", "cloudctl", "--endpoint", server.endpoint,
+                    "property", "set", text], env=env, check=True, capture_output=True,
+                   timeout=60)
+
+
+def seed_week(server: Server, metrics: int) -> float:
+    """7 days of 1-minute values for ``metrics`` metrics; the seconds it took."""
+    cw = _client(server)
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    minutes = 7 * 1440
+    jobs = [(m, chunk) for m in range(metrics) for chunk in range(0, minutes, 1000)]
+    started = time.perf_counter()
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not jobs:
+                    return
+                m, chunk = jobs.pop()
+            cw.put_metric_data(Namespace="Bench/Week", MetricData=[
+                {"MetricName": "Load", "Dimensions": [{"Name": "Id", "Value": f"m{m}"}],
+                 "Timestamp": end - timedelta(minutes=k), "Value": float((m + k) % 100)}
+                for k in range(chunk, min(chunk + 1000, minutes))])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
+
+
+def get_week(server: Server, metrics: int, period: int, calls: int) -> dict[str, float]:
+    cw = _client(server)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    queries = [{"Id": f"m{m}", "MetricStat": {
+        "Metric": {"Namespace": "Bench/Week", "MetricName": "Load",
+                   "Dimensions": [{"Name": "Id", "Value": f"m{m}"}]},
+        "Period": period, "Stat": "Average"}} for m in range(metrics)]
+    walls, cpus, points, pages = [], [], 0, 0
+    for _ in range(calls):
+        cpu0 = cpu_seconds(server.process.pid)
+        start = time.perf_counter()
+        points = pages = 0
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"NextToken": token} if token else {}
+            got = cw.get_metric_data(MetricDataQueries=queries,
+                                     StartTime=end - timedelta(days=7), EndTime=end, **kwargs)
+            points += sum(len(r["Values"]) for r in got["MetricDataResults"])
+            pages += 1
+            token = got.get("NextToken")
+            if not token:
+                break
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_seconds(server.process.pid) - cpu0)
+    return {"period": period, "points": points, "pages": pages,
+            "wall_ms": min(walls) * 1000, "cpu_ms": min(cpus) * 1000}
+
+
+def alarms_cpu(server: Server, count: int) -> dict[str, float]:
+    cw = _client(server)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for m in range(100):
+        cw.put_metric_data(Namespace="Bench/Alarm", MetricData=[
+            {"MetricName": "Load", "Dimensions": [{"Name": "Id", "Value": f"a{m}"}],
+             "Timestamp": now - timedelta(minutes=k), "Value": float(m)} for k in range(1, 6)])
+    _property(server, "cloudwatch.alarm_evaluation_interval_sec=60")
+    names = list(range(count))
+    lock = threading.Lock()
+    created = time.perf_counter()
+
+    def work() -> None:
+        client = _client(server)
+        while True:
+            with lock:
+                if not names:
+                    return
+                n = names.pop()
+            client.put_metric_alarm(
+                AlarmName=f"bench-{n:05d}", Namespace="Bench/Alarm", MetricName="Load",
+                Dimensions=[{"Name": "Id", "Value": f"a{n % 100}"}], Statistic="Average",
+                Period=60, EvaluationPeriods=3, DatapointsToAlarm=2,
+                Threshold=float(n % 97), ComparisonOperator="GreaterThanThreshold")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    create_s = time.perf_counter() - created
+    # wait until the pass the creations triggered is over, then time the next full minute
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        got = cw.describe_alarms(AlarmNamePrefix="bench-", StateValue="INSUFFICIENT_DATA",
+                                 MaxRecords=1)
+        if not got["MetricAlarms"]:
+            break
+        time.sleep(2)
+    time.sleep(5)
+    cpu0 = cpu_seconds(server.process.pid)
+    time.sleep(60)
+    busy = cpu_seconds(server.process.pid) - cpu0
+    return {"alarms": count, "create_s": create_s, "cpu_s_per_minute": busy}
+
+
+def idle_cpu(server: Server, seconds: float = 60) -> float:
+    cpu0 = cpu_seconds(server.process.pid)
+    time.sleep(seconds)
+    return cpu_seconds(server.process.pid) - cpu0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parts", default="put,cassandra,gmd,alarms")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
+                                                 "cloudwatch.json"))
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    results: dict[str, Any] = {}
+    out = Path(args.out)
+    if out.exists():
+        results = json.loads(out.read_text())
+    if "put" in parts:
+        for protocol in ("json", "query"):
+            moto = start_moto()
+            try:
+                results[f"put_moto_{protocol}"] = put_throughput(moto, args.seconds, protocol)
+            finally:
+                moto.stop()
+            cloud = start_cloud(1)
+            try:
+                results[f"put_cloud_{protocol}"] = put_throughput(cloud, args.seconds, protocol)
+            finally:
+                cloud.stop()
+        out.write_text(json.dumps(results, indent=1))
+    if "cassandra" in parts:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.infra.cassandra import start_cassandra
+
+        cassandra = start_cassandra()
+        cloud = start_cloud(1)
+        try:
+            _property(cloud, f"cloudwatch.cassandra.contact_points={cassandra.contact_points}")
+            _property(cloud, "cloudwatch.metric_store=cassandra")
+            time.sleep(2)
+            results["put_cassandra"] = put_throughput(cloud, args.seconds)
+        finally:
+            cloud.stop()
+            cassandra.stop()
+        out.write_text(json.dumps(results, indent=1))
+    if "gmd" in parts:
+        cloud = start_cloud(1)
+        try:
+            results["seed_s"] = seed_week(cloud, 100)
+            results["gmd"] = [get_week(cloud, 100, p, c) for p, c in ((3600, 5), (300, 3),
+                                                                      (60, 1))]
+        finally:
+            cloud.stop()
+        out.write_text(json.dumps(results, indent=1))
+    if "alarms" in parts:
+        cloud = start_cloud(1)
+        try:
+            results["idle_cpu_s_per_minute"] = idle_cpu(cloud)
+            results["alarms"] = alarms_cpu(cloud, 10_000)
+        finally:
+            cloud.stop()
+    out.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Metric data in the store's shape: data points (``Datum``), the metric key, and the
+roll-up of data into buckets at each resolution AWS keeps, with AWS's retention.
+
+A bucket holds sample count, sum, minimum, maximum and (where percentiles are allowed)
+the raw values with their counts; buckets of the same metric, resolution, start and
+unit merge by adding counts and sums and keeping extremes, so a store merges them on
+ingest and a query never re-reads finer data.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+# resolution (seconds) -> retention (seconds), finest first
+RETENTION: dict[int, int] = {1: 3 * 3600, 60: 15 * 86400, 300: 63 * 86400,
+                             3600: 455 * 86400}
+RESOLUTIONS = tuple(RETENTION)
+
+
+@dataclass(frozen=True)
+class StatisticSet:
+    """A pre-aggregated set of samples (PutMetricData ``StatisticValues``)."""
+
+    sample_count: float
+    sum: float
+    minimum: float
+    maximum: float
+
+    def as_values(self) -> dict[float, float] | None:
+        """The raw values the set stands for, when AWS can tell them (for percentiles):
+        one sample, or every sample equal; else None."""
+        if self.sample_count == 1 and self.minimum == self.maximum == self.sum:
+            return {self.sum: 1.0}
+        if self.minimum == self.maximum and self.sum == self.minimum * self.sample_count:
+            return {self.minimum: self.sample_count}
+        return None
+
+
+@dataclass(frozen=True)
+class Datum:
+    """One metric datum as PutMetricData takes it (one value, values with counts, or a
+    statistic set) for one metric (namespace, name, sorted dimensions)."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+    timestamp: datetime
+    value: float | None = None
+    values: tuple[float, ...] = ()
+    counts: tuple[float, ...] = ()
+    stats: StatisticSet | None = None
+    unit: str = "None"
+    storage_resolution: int = 60
+
+
+def canonical_dimensions(dims: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(dims))
+
+
+def metric_key(account_id: str, region: str, namespace: str, name: str,
+               dimensions: Iterable[tuple[str, str]]) -> str:
+    """The store's id of a metric (each dimension set is its own metric)."""
+    return _key(account_id, region, namespace, name, canonical_dimensions(dimensions))
+
+
+@functools.lru_cache(maxsize=65536)
+def _key(account_id: str, region: str, namespace: str, name: str,
+         dimensions: tuple[tuple[str, str], ...]) -> str:
+    text = json.dumps([account_id, region, namespace, name, dimensions],
+                      separators=(",", ":"))
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def epoch(when: datetime) -> float:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+@dataclass
+class Bucket:
+    """One bucket of one metric: ``resolution`` seconds from ``ts`` (epoch seconds)."""
+
+    metric_key: str
+    resolution: int
+    ts: int
+    unit: str
+    count: float
+    sum: float
+    minimum: float
+    maximum: float
+    values: dict[float, float] = field(default_factory=dict)
+    raw: bool = True
+
+    def merge(self, other: Bucket) -> None:
+        self.count += other.count
+        self.sum += other.sum
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+        self.raw = self.raw and other.raw
+        if self.raw:
+            for v, c in other.values.items():
+                self.values[v] = self.values.get(v, 0.0) + c
+        else:
+            self.values = {}
+
+
+def encode_values(values: dict[float, float]) -> str:
+    """Raw values as stored text (``v*c`` items joined by commas, with a leading comma,
+    so stored texts concatenate)."""
+    return "".join(f",{v!r}" if c == 1 else f",{v!r}*{c!r}" for v, c in values.items())
+
+
+def decode_values(text: str) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for item in text.split(","):
+        if not item:
+            continue
+        value, _, count = item.partition("*")
+        v = float(value)
+        out[v] = out.get(v, 0.0) + (float(count) if count else 1.0)
+    return out
+
+
+def _sample(datum: Datum) -> tuple[float, float, float, float, dict[float, float], bool]:
+    """count, sum, min, max, raw values, whether percentiles are possible."""
+    if datum.stats is not None:
+        s = datum.stats
+        raw_values = s.as_values()
+        return (s.sample_count, s.sum, s.minimum, s.maximum, raw_values or {},
+                raw_values is not None)
+    if datum.values:
+        counts = datum.counts or tuple(1.0 for _ in datum.values)
+        values: dict[float, float] = {}
+        for v, c in zip(datum.values, counts, strict=True):
+            values[v] = values.get(v, 0.0) + c
+        total = sum(counts)
+        return (total, sum(v * c for v, c in zip(datum.values, counts, strict=True)),
+                min(datum.values), max(datum.values), values, True)
+    assert datum.value is not None
+    return 1.0, datum.value, datum.value, datum.value, {datum.value: 1.0}, True
+
+
+def roll_up(keyed: Sequence[tuple[str, Datum]], now: float) -> list[Bucket]:
+    """The buckets ``keyed`` (metric key, datum) make at every resolution still
+    retained for their timestamps, merged per bucket (sorted, so concurrent writers
+    lock rows in one order). The finest bucket of each datum is made first; the coarser
+    ones are merges of those."""
+    finest: dict[tuple[str, int, int, str], Bucket] = {}
+    for key, datum in keyed:
+        count, total, low, high, values, raw = _sample(datum)
+        if count <= 0:
+            continue
+        res = 1 if datum.storage_resolution == 1 else 60
+        ts = epoch(datum.timestamp)
+        start = int(ts // res) * res
+        slot = (key, res, start, datum.unit)
+        known = finest.get(slot)
+        if known is None:
+            finest[slot] = Bucket(key, res, start, datum.unit, count, total, low, high,
+                                  values, raw)
+        else:
+            known.merge(Bucket(key, res, start, datum.unit, count, total, low, high,
+                               values, raw))
+    merged: dict[tuple[str, int, int, str], Bucket] = {}
+    for (key, res, start, unit), bucket in finest.items():
+        for coarse in RESOLUTIONS:
+            if coarse < res or now - start > RETENTION[coarse]:
+                continue
+            at = start // coarse * coarse
+            slot = (key, coarse, at, unit)
+            known = merged.get(slot)
+            if known is None:
+                merged[slot] = Bucket(key, coarse, at, unit, bucket.count, bucket.sum,
+                                      bucket.minimum, bucket.maximum, dict(bucket.values),
+                                      bucket.raw)
+            else:
+                known.merge(bucket)
+    return [merged[k] for k in sorted(merged)]
+
+
+def merge_buckets(buckets: Iterable[Bucket]) -> list[Bucket]:
+    """Partial buckets (a store that appends) merged into one per bucket."""
+    merged: dict[tuple[str, int, int, str], Bucket] = {}
+    for b in buckets:
+        k = (b.metric_key, b.resolution, b.ts, b.unit)
+        known = merged.get(k)
+        if known is None:
+            merged[k] = Bucket(b.metric_key, b.resolution, b.ts, b.unit, b.count, b.sum,
+                               b.minimum, b.maximum, dict(b.values), b.raw)
+        else:
+            known.merge(b)
+    return [merged[k] for k in sorted(merged)]

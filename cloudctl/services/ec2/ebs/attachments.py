@@ -1,0 +1,142 @@
+"""The public surface of EBS for the other EC2 parts (compute, images).
+
+Compute (AttachVolume/DetachVolume, RunInstances with EBS, TerminateInstances)::
+
+    from cloudctl.services.ec2.ebs import attachments as ebs
+
+    await ebs.check_attachable(cloud, account_id, region, volume_id, zone)  # AWS errors
+    await ebs.mark_attached(cloud, volume_id, instance_id, "/dev/vdb", state="attaching")
+    disk = await ebs.attachment_for(cloud, volume_id)   # backend dict for the hypervisor
+    await ebs.mark_attached(cloud, volume_id, instance_id, "/dev/vdb")   # now attached
+    await ebs.mark_detached(cloud, volume_id, state="detaching")
+    await ebs.mark_detached(cloud, volume_id)                            # available again
+    await ebs.volumes_of_instance(cloud, instance_id)    # BlockDeviceMappings, termination
+
+Images (DeleteSnapshot answers ``InvalidSnapshot.InUse`` while an image uses it)::
+
+    ebs.register_snapshot_user(fn)   # fn(session, snapshot_id) -> image id or None
+
+Every call is idempotent. Must not: talk to a hypervisor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudctl.db.base import utcnow
+from cloudctl.errors import AwsError
+from cloudctl.services.ec2.ebs.common import check_volume_id, own_volume, volume_not_found
+from cloudctl.services.ec2.ebs.models import VOLUME_AVAILABLE, VOLUME_IN_USE, Volume
+from cloudctl.services.ec2.ebs.storage.service import block_storage
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+SnapshotUser = Callable[[AsyncSession, str], Awaitable[str | None]]
+_snapshot_users: list[SnapshotUser] = []
+
+
+def register_snapshot_user(fn: SnapshotUser) -> None:
+    """``fn(session, snapshot_id)`` returns the id of an image using the snapshot, or None."""
+    if fn not in _snapshot_users:
+        _snapshot_users.append(fn)
+
+
+async def snapshot_used_by(session: AsyncSession, snapshot_id: str) -> str | None:
+    for fn in _snapshot_users:
+        user = await fn(session, snapshot_id)
+        if user:
+            return user
+    return None
+
+
+async def check_attachable(cloud: Cloud, account_id: str, region: str, volume_id: str,
+                           zone: str) -> None:
+    """Raise the AWS error AttachVolume answers for this volume, if any."""
+    async with cloud.sessions() as session:
+        vol = await own_volume(session, account_id, region, volume_id)
+    if vol.instance_id or vol.state == VOLUME_IN_USE:
+        raise AwsError(f"{volume_id} is already attached to an instance", code="VolumeInUse")
+    if vol.state != VOLUME_AVAILABLE:
+        raise AwsError(f"{volume_id} is not 'available'.", code="IncorrectState")
+    if vol.zone != zone:
+        raise AwsError(f"The volume '{volume_id}' is not in the same availability zone as the "
+                       "instance", code="InvalidVolume.ZoneMismatch")
+
+
+async def mark_attached(cloud: Cloud, volume_id: str, instance_id: str, device: str, *,
+                        state: str = "attached", delete_on_termination: bool = False,
+                        boot: bool = False) -> dict[str, Any]:
+    """Record the attachment (``attaching`` or ``attached``); the volume goes ``in-use``."""
+    async with cloud.sessions() as session, session.begin():
+        vol = await _locked(session, volume_id)
+        if vol.instance_id not in (None, instance_id):
+            raise AwsError(f"{volume_id} is attached to {vol.instance_id}", code="VolumeInUse")
+        if vol.instance_id is None and vol.state != VOLUME_AVAILABLE:
+            raise AwsError(f"{volume_id} is not 'available'.", code="IncorrectState")
+        if vol.instance_id is None:
+            vol.attach_time = utcnow()
+        vol.instance_id, vol.device, vol.attach_state = instance_id, device, state
+        vol.delete_on_termination, vol.boot = delete_on_termination, boot
+        vol.state = VOLUME_IN_USE
+        return _attachment(vol)
+
+
+async def mark_detached(cloud: Cloud, volume_id: str, *, instance_id: str | None = None,
+                        state: str = "detached", force: bool = False) -> None:
+    """``detaching`` keeps the volume in-use; ``detached`` makes it ``available``.
+
+    ``force`` (DetachVolume's Force) is recorded with the intent, so whichever worker
+    runs the controller, before or after a restart, detaches even if the node cannot.
+    """
+    async with cloud.sessions() as session, session.begin():
+        vol = await _locked(session, volume_id)
+        if vol.instance_id is None or (instance_id and vol.instance_id != instance_id):
+            return
+        if state == "detaching":
+            vol.attach_state = state
+            vol.force_detach = vol.force_detach or force
+            return
+        vol.instance_id = vol.device = vol.attach_state = None
+        vol.attach_time = None
+        vol.boot = vol.delete_on_termination = vol.force_detach = False
+        if vol.state == VOLUME_IN_USE:
+            vol.state = VOLUME_AVAILABLE
+
+
+async def attachment_for(cloud: Cloud, volume_id: str) -> dict[str, Any]:
+    """The backend's description of the volume for libvirt/QEMU (file path or rbd)."""
+    async with cloud.sessions() as session:
+        vol = await session.get(Volume, check_volume_id(volume_id))
+    if vol is None:
+        raise volume_not_found(volume_id)
+    backend = await block_storage(cloud).backends.get(vol.zone, vol.backend)
+    return await backend.attachment(volume_id)
+
+
+async def volumes_of_instance(cloud: Cloud, instance_id: str) -> list[dict[str, Any]]:
+    """The instance's attachments (VolumeId, Device, State, AttachTime, DeleteOnTermination)."""
+    async with cloud.sessions() as session:
+        rows = (await session.execute(select(Volume).where(
+            Volume.instance_id == instance_id).order_by(Volume.device))).scalars().all()
+    return [{**_attachment(v), "Boot": v.boot} for v in rows]
+
+
+async def _locked(session: AsyncSession, volume_id: str) -> Volume:
+    vol = (await session.execute(select(Volume).where(
+        Volume.volume_id == check_volume_id(volume_id)).with_for_update())).scalar_one_or_none()
+    if vol is None or vol.state == "deleting":
+        raise volume_not_found(volume_id)
+    return vol
+
+
+def _attachment(vol: Volume) -> dict[str, Any]:
+    when: datetime | None = vol.attach_time
+    return {"VolumeId": vol.volume_id, "InstanceId": vol.instance_id, "Device": vol.device,
+            "State": vol.attach_state, "AttachTime": when,
+            "DeleteOnTermination": vol.delete_on_termination}
