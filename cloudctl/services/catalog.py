@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from cloudctl.server import spec
 from cloudctl.services import (
     autoscaling,
+    cloudformation,
     cloudwatch,
     ec2,
     empyrean,
@@ -38,6 +39,7 @@ SERVICES: tuple[spec.ServiceSpec, ...] = (
     ec2.SERVICE,
     cloudwatch.SERVICE,
     autoscaling.SERVICE,
+    cloudformation.SERVICE,
 )
 
 
@@ -70,5 +72,5 @@ def preload() -> None:
 
     for info in pkgutil.walk_packages(cloudctl.services.__path__, "cloudctl.services."):
         importlib.import_module(info.name)
-    for service in ("ec2", "iam", "sts", "s3", "cloudwatch", "autoscaling"):
+    for service in ("ec2", "iam", "sts", "s3", "cloudwatch", "autoscaling", "cloudformation"):
         service_model(service)

@@ -63,6 +63,16 @@ BOUNDS: dict[str, Bounds] = {
     "DescribeSnapshots": Bounds(5, 1000, clamp=True, token_message=_EBS_TOKEN),
     "DescribeLaunchTemplates": Bounds(1, 200),
     "DescribeLaunchTemplateVersions": Bounds(1, 200),
+    # VPC (cloudctl.services.ec2.vpc)
+    "DescribeVpcs": Bounds(5, 1000),
+    "DescribeSubnets": Bounds(5, 1000),
+    "DescribeRouteTables": Bounds(5, 100),
+    "DescribeInternetGateways": Bounds(5, 1000),
+    "DescribeNatGateways": Bounds(5, 1000),
+    "DescribeNetworkAcls": Bounds(5, 1000),
+    "DescribeDhcpOptions": Bounds(5, 1000),
+    "DescribeNetworkInterfaces": Bounds(5, 1000),
+    "DescribeVpcPeeringConnections": Bounds(5, 1000),
 }
 
 

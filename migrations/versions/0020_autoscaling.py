@@ -2,7 +2,7 @@
 client tokens), activities, policies, scheduled actions, lifecycle hooks
 
 Revision ID: 0020_autoscaling
-Revises: 0018_ec2_instance_monitoring
+Revises: 0018_cloudformation
 Create Date: 2026-12-05 00:33:48
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0020_autoscaling'
-down_revision = '0018_ec2_instance_monitoring'
+down_revision = '0018_cloudformation'
 branch_labels = None
 depends_on = None
 
