@@ -323,3 +323,30 @@ def test_group_errors_filters_paging_and_cli(sqlite_cloud: LiveCloud) -> None:
     assert all(i["AutoScalingGroupName"] for i in instances)
     for name in names:
         _cleanup(cloud, name)
+
+
+def test_vpc_zone_identifier_names_subnets_that_exist(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    ec2 = cloud.client("ec2")
+    asg = cloud.client("autoscaling")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    zone = zones(cloud)[0]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24",
+                               AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    lc = launch_config(cloud)
+    with pytest.raises(ClientError) as exc:
+        asg.create_auto_scaling_group(AutoScalingGroupName=unique("bad"), MinSize=0,
+                                      MaxSize=1, LaunchConfigurationName=lc,
+                                      VPCZoneIdentifier="subnet-0123456789abcdef0")
+    assert _code(exc) == "ValidationError"
+    assert "subnet-0123456789abcdef0" in _message(exc)
+    name = unique("asg")
+    asg.create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=1,
+                                  DesiredCapacity=1, LaunchConfigurationName=lc,
+                                  VPCZoneIdentifier=subnet)
+    g = group(cloud, name)
+    assert (g["VPCZoneIdentifier"], g["AvailabilityZones"]) == (subnet, [zone])
+    ids = wait_capacity(cloud, name, 1)
+    assert group(cloud, name)["Instances"][0]["AvailabilityZone"] == zone
+    _cleanup(cloud, name)
+    assert all(s in ("terminated", "shutting-down") for s in running(cloud, ids).values())
