@@ -68,7 +68,9 @@ class GroupController(Reconciler):
         self.published: dict[str, float] = {}
 
     def interval(self) -> float:
-        return 5.0
+        """A full resync (health checks of steady groups, scheduled actions) every 10 s;
+        API calls wake their group at once and waiting instances set their own timers."""
+        return 10.0
 
     async def list_keys(self) -> list[str]:
         async with self.cloud.sessions() as session:
@@ -87,7 +89,8 @@ class GroupController(Reconciler):
             hooks = list((await session.execute(select(AsLifecycleHook).where(
                 AsLifecycleHook.account_id == group.account_id,
                 AsLifecycleHook.region == group.region,
-                AsLifecycleHook.group_name == group.name))).scalars())
+                AsLifecycleHook.group_name == group.name))).scalars()) if rows or \
+                group.desired else []
         definition = loads(group.definition)
         suspended = {p["ProcessName"] for p in definition.get("SuspendedProcesses") or []}
         waits: list[float] = []
@@ -119,7 +122,7 @@ class GroupController(Reconciler):
                 waits.append(wait)
         waits += await self._capacity(group, definition, suspended)
         await metrics.publish(self.cloud, group, self.published)
-        if await self._finish_delete(key):
+        if group.status and await self._finish_delete(key):
             return
         if waits:
             raise Retry(max(0.2, min(waits)))

@@ -118,6 +118,16 @@ def view(row: AsScheduledAction) -> dict[str, Any]:
 async def apply_due(cloud: Cloud, group_arn: str) -> None:
     """Run the group's scheduled actions whose time has come (each once)."""
     now = utcnow()
+    async with cloud.sessions() as session:
+        group = await session.get(AsGroup, group_arn)
+        if group is None or group.status or (await session.execute(
+                select(AsScheduledAction.arn).where(
+                    AsScheduledAction.account_id == group.account_id,
+                    AsScheduledAction.region == group.region,
+                    AsScheduledAction.group_name == group.name,
+                    AsScheduledAction.next_run.is_not(None),
+                    AsScheduledAction.next_run <= now))).first() is None:
+            return
     async with cloud.sessions() as session, session.begin():
         group = await session.get(AsGroup, group_arn)
         if group is None or group.status:
