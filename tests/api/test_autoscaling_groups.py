@@ -350,3 +350,25 @@ def test_vpc_zone_identifier_names_subnets_that_exist(sqlite_cloud: LiveCloud) -
     assert group(cloud, name)["Instances"][0]["AvailabilityZone"] == zone
     _cleanup(cloud, name)
     assert all(s in ("terminated", "shutting-down") for s in running(cloud, ids).values())
+
+
+def test_failing_launches_are_recorded_and_paced(sqlite_cloud: LiveCloud) -> None:
+    from tests.api.test_compute_instances import register_image_set
+
+    cloud = sqlite_cloud
+    asg = cloud.client("autoscaling")
+    images = register_image_set(cloud, cloud.data_dir / unique("gone-imgs"))
+    lc = unique("lc")
+    asg.create_launch_configuration(LaunchConfigurationName=lc, ImageId=images["emi"],
+                                    InstanceType="t1.micro")
+    cloud.client("ec2").deregister_image(ImageId=images["emi"])
+    name = _create(cloud, LaunchConfigurationName=lc, DesiredCapacity=1)
+    time.sleep(6)
+    acts = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+    failed = [a for a in acts if a["StatusCode"] == "Failed"]
+    assert failed and len(failed) == len(acts) <= 3  # retried with a growing pause
+    assert failed[0]["Description"].startswith("Launching a new EC2 instance.  Status "
+                                               "Reason: ")
+    assert failed[0]["StatusMessage"].endswith("Launching EC2 instance failed.")
+    assert group(cloud, name)["Instances"] == []
+    _cleanup(cloud, name)

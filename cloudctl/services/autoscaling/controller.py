@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -66,6 +67,8 @@ class GroupController(Reconciler):
         super().__init__(**kwargs)
         self.cloud = cloud
         self.published: dict[str, float] = {}
+        # pacing of a group whose launches fail (not intent: a restart retries at once)
+        self.failed_launches: dict[str, tuple[int, float]] = {}
 
     def interval(self) -> float:
         """A full resync (health checks of steady groups, scheduled actions) every 10 s;
@@ -172,8 +175,13 @@ class GroupController(Reconciler):
                 found = await session.get(AsInstance, row.token)
                 if found is not None and found.instance_id is None:
                     await session.delete(found)
-            log.warning("group %s: launch failed: %s", group.name, error.message)
+            count = self.failed_launches.get(group.arn, (0, 0.0))[0] + 1
+            delay = min(300.0, 5.0 * 2 ** (count - 1))
+            self.failed_launches[group.arn] = (count, time.monotonic() + delay)
+            log.warning("group %s: launch failed (again in %.0f s): %s", group.name, delay,
+                        error.message)
             return
+        self.failed_launches.pop(group.arn, None)
         async with self.cloud.sessions() as session, session.begin():
             await session.execute(update(AsInstance).where(
                 AsInstance.token == row.token, AsInstance.instance_id.is_(None)).values(
@@ -353,6 +361,9 @@ class GroupController(Reconciler):
             desired = 0 if fresh.status else fresh.desired
             fresh_def = loads(fresh.definition)
             cause = fresh_def.get("Cause") or ""
+            paused = self.failed_launches.get(group.arn, (0, 0.0))[1] - time.monotonic()
+            if len(active) < desired and "Launch" not in suspended and paused > 0:
+                return [paused]
             if len(active) < desired and "Launch" not in suspended:
                 await self._plan_launches(session, fresh, fresh_def, active,
                                           desired - len(active), cause, now)
