@@ -372,3 +372,40 @@ def test_failing_launches_are_recorded_and_paced(sqlite_cloud: LiveCloud) -> Non
     assert failed[0]["StatusMessage"].endswith("Launching EC2 instance failed.")
     assert group(cloud, name)["Instances"] == []
     _cleanup(cloud, name)
+
+
+def test_attach_and_detach_instances(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    asg = cloud.client("autoscaling")
+    ec2 = cloud.client("ec2")
+    name = _create(cloud, MaxSize=2)
+    iid = ec2.run_instances(ImageId=image(cloud), MinCount=1, MaxCount=1,
+                            InstanceType="t1.micro")["Instances"][0]["InstanceId"]
+    with pytest.raises(ClientError) as exc:
+        asg.attach_instances(AutoScalingGroupName=name, InstanceIds=[iid])
+    assert _code(exc) == "ValidationError"  # still pending
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid],
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    asg.attach_instances(AutoScalingGroupName=name, InstanceIds=[iid])
+    assert wait_capacity(cloud, name, 1) == [iid]
+    assert group(cloud, name)["DesiredCapacity"] == 1
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags}["aws:autoscaling:groupName"] == name
+    found = asg.describe_auto_scaling_instances(InstanceIds=[iid])["AutoScalingInstances"]
+    assert found[0]["AutoScalingGroupName"] == name and found[0]["HealthStatus"] == "HEALTHY"
+    with pytest.raises(ClientError) as exc:
+        asg.attach_instances(AutoScalingGroupName=name, InstanceIds=[iid])
+    assert _code(exc) == "ValidationError"
+    out = asg.detach_instances(AutoScalingGroupName=name, InstanceIds=[iid],
+                               ShouldDecrementDesiredCapacity=True)
+    assert out["Activities"][0]["Description"] == f"Detaching EC2 instance: {iid}"
+    time.sleep(2)
+    g = group(cloud, name)
+    assert g["DesiredCapacity"] == 0 and g["Instances"] == []
+    assert running(cloud, [iid])[iid] == "running"  # detached, not terminated
+    with pytest.raises(ClientError) as exc:
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=iid,
+                                                     ShouldDecrementDesiredCapacity=False)
+    assert _code(exc) == "ValidationError"
+    ec2.terminate_instances(InstanceIds=[iid])
+    _cleanup(cloud, name)
