@@ -59,3 +59,50 @@ def test_a_destroyed_guest_is_replaced(libvirt_cloud: LiveCloud, tiny_image: Any
     asg.delete_auto_scaling_group(AutoScalingGroupName="real", ForceDelete=True)
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=["real"])["AutoScalingGroups"], 240, "group deleted")
+
+
+BUSY = "#!/bin/sh\nyes > /dev/null &\necho busy-started > /dev/console\n"
+
+
+def test_busy_guest_scales_out_through_a_step_policy_on_a_cpu_alarm(
+        libvirt_cloud: LiveCloud, tiny_image: Any) -> None:
+    """The guest's CPU (published under AutoScalingGroupName by the collector, from the
+    instance's aws:autoscaling:groupName tag) breaches the alarm, whose action runs the
+    step policy: the group grows from 1 to 2 real guests."""
+    cloud = libvirt_cloud
+    cloud.cli("property", "set", "cloud.monitoring.detailed_period_sec=15",
+              "cloudwatch.alarm_evaluation_interval_sec=5")
+    ec2 = cloud.client("ec2")
+    asg = cloud.client("autoscaling")
+    cw = cloud.client("cloudwatch")
+    eki = ec2.register_image(Name="as-k2", ImageLocation=str(tiny_image.kernel))["ImageId"]
+    eri = ec2.register_image(Name="as-r2", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
+    emi = ec2.register_image(Name="as-m2", ImageLocation=str(tiny_image.rootfs), KernelId=eki,
+                             RamdiskId=eri)["ImageId"]
+    asg.create_launch_configuration(LaunchConfigurationName="busy", ImageId=emi,
+                                    InstanceType="t1.micro", UserData=BUSY)
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="busy", MinSize=1, MaxSize=2,
+                                  LaunchConfigurationName="busy", AvailabilityZones=[zone])
+    policy = asg.put_scaling_policy(
+        AutoScalingGroupName="busy", PolicyName="cpu-up", PolicyType="StepScaling",
+        AdjustmentType="ChangeInCapacity",
+        StepAdjustments=[{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}])["PolicyARN"]
+    cw.put_metric_alarm(AlarmName="busy-cpu", Namespace="AWS/EC2",
+                        MetricName="CPUUtilization", Statistic="Average", Period=60,
+                        EvaluationPeriods=1, Threshold=50,
+                        ComparisonOperator="GreaterThanThreshold",
+                        Dimensions=[{"Name": "AutoScalingGroupName", "Value": "busy"}],
+                        AlarmActions=[policy])
+
+    def desired() -> int:
+        return int(asg.describe_auto_scaling_groups(AutoScalingGroupNames=["busy"])[
+            "AutoScalingGroups"][0]["DesiredCapacity"])
+
+    wait_for(lambda: desired() == 2, 420, "the alarm scaled the group out")
+    acts = asg.describe_scaling_activities(AutoScalingGroupName="busy")["Activities"]
+    assert any("a monitor alarm busy-cpu in state ALARM triggered policy cpu-up changing the "
+               "desired capacity from 1 to 2." in a["Cause"] for a in acts)
+    asg.delete_auto_scaling_group(AutoScalingGroupName="busy", ForceDelete=True)
+    wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["busy"])["AutoScalingGroups"], 240, "group deleted")
