@@ -26,6 +26,8 @@ from tests.api.autoscaling_helpers import (
 )
 from tests.support import LiveCloud, wait_for
 
+pytestmark = pytest.mark.both_databases  # the tests taking ``cloud``; the rest on SQLite
+
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
@@ -100,8 +102,7 @@ def test_launch_configuration_defaults_and_errors(sqlite_cloud: LiveCloud) -> No
     asg.delete_launch_configuration(LaunchConfigurationName=names[0])
 
 
-def test_group_keeps_capacity_tags_instances_and_heals(sqlite_cloud: LiveCloud) -> None:
-    cloud = sqlite_cloud
+def test_group_keeps_capacity_tags_instances_and_heals(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     name = _create(cloud, MinSize=2, MaxSize=4, Tags=[
         {"Key": "team", "Value": "blue", "PropagateAtLaunch": True},
@@ -150,8 +151,7 @@ def _scale(cloud: LiveCloud, name: str, desired: int) -> list[str]:
     return wait_capacity(cloud, name, desired)
 
 
-def test_termination_policies_pick_the_right_instance(sqlite_cloud: LiveCloud) -> None:
-    cloud = sqlite_cloud
+def test_termination_policies_pick_the_right_instance(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     name = _create(cloud, TerminationPolicies=["OldestInstance"])
     first = _scale(cloud, name, 1)
