@@ -173,6 +173,16 @@ def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object
         assert (routes["192.168.0.0/16"].target_kind, routes["192.168.0.0/16"].target_id) == (
             topology.TARGET_ENI, eni)
         assert snap.of(topology.InternetGateway)[igw].vpc_id == vpc_id
+        # the gateways are realised on the gateway host: the first node, else the property
+        assert snap.of(topology.InternetGateway)[igw].host == "local"
+        assert snap.of(topology.NatGateway)[nat].host == "local"
+        vpc_cloud.cli("property", "set", "cloud.network.vpc_gateway_host=gw-2")
+        ec2.create_tags(Resources=[igw], Tags=[{"Key": "k", "Value": "v"}])
+        vpc_cloud.cli("property", "set", "cloud.network.topology_resync_seconds=1")
+        wait_for(lambda: reader.load().of(topology.InternetGateway)[igw].host == "gw-2"
+                 and reader.load().of(topology.NatGateway)[nat].host == "gw-2", 20,
+                 "the gateways moved to the configured gateway host")
+        vpc_cloud.cli("property", "set", "cloud.network.topology_resync_seconds=30")
         published_eni = snap.enis[eni]
         assert published_eni.source_dest_check is False and published_eni.subnet_id == subnet_id
         assert published_eni.private_ips == ("10.90.1.4",)

@@ -119,7 +119,8 @@ class TopologyPublisher(Reconciler):
         if not hosts:
             return
         async with self.cloud.sessions() as session:
-            version, wanted = await topology_view.snapshot(session)
+            version, wanted = await topology_view.snapshot(
+                session, str(self.cloud.properties.get(properties.GATEWAY_HOST) or ""))
         self.zk_version = await asyncio.to_thread(self._publish, hosts, wanted)
         self._last_full = time.monotonic()
         async with self.cloud.sessions() as session, session.begin():
