@@ -40,7 +40,6 @@ from nodectl.client import NicSpec
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
-    from cloudctl.services.ec2.compute.instance_models import Instance
 
 
 @dataclass
