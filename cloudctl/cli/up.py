@@ -215,11 +215,14 @@ def run_up(args: argparse.Namespace) -> int:
     else:
         os.environ["CLOUDCTL_LOCAL_NODE"] = mode
 
+    from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
+    from cloudctl.services.network.config import NETWORK_CONFIGURATION
+
     vpc: VpcHost | None = None
     if mode in ("private", "libvirt") and vpc_host.vpc_mode(
-            _stored(settings, "cloud.network.network_configuration")):
+            _stored(settings, NETWORK_CONFIGURATION.name)):
         vpc = vpc_host.VpcHost(
-            settings, zookeeper=_stored(settings, "cloud.network.zookeeper"),
+            settings, zookeeper=_stored(settings, ZOOKEEPER.name),
             netns=str(record["netns"]), guest_bridges=True,
             region=result.zones[0].rsplit("-", 1)[0] if result.zones else "eucalyptus")
         try:

@@ -35,7 +35,7 @@ from cloudctl.services.ec2.vpc.models import (
     VpcAddressRow,
     VpcRow,
 )
-from netd.vpc.names import guest_bridge_name
+from netd.vpc.names import guest_bridge_name, guest_tap_name
 from nodectl.client import NicSpec
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ async def launch_nics(session: AsyncSession, launch: VpcLaunch, account: str, re
         NetworkInterfaceRow.device_index))).scalars())
     ips = await interfaces.addresses_of(session, [e.eni_id for e in rows])
     specs = tuple(NicSpec(mac=e.mac, bridge=guest_bridge_name(e.eni_id),
+                          target_dev=guest_tap_name(e.eni_id),
                           private_ip=ips[e.eni_id][0].private_ip if ips.get(e.eni_id) else "")
                   for e in rows)
     public = await addresses.assign_public_ip(session, instance_id, region) \
