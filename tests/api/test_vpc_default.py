@@ -110,6 +110,31 @@ def test_vpc_mode_runs_its_own_zookeeper(vpc_cloud: LiveCloud) -> None:
     assert vpc_id in text and "VPC topology version" in text
 
 
+def test_stopping_while_the_local_zookeeper_starts_leaves_none_running() -> None:
+    """Switched to VPC mode and stopped at once (the server still starting in a thread):
+    the cloud waits for the start and stops the server; no JVM outlives it."""
+    import shutil
+
+    from cloudctl.services.ec2.vpc import local_zookeeper
+    from cloudctl.services.network.config import DEFAULT_CONFIG
+    from tests.support import new_cloud
+
+    live = new_cloud()
+    live.start()
+    try:
+        value = json.dumps({**DEFAULT_CONFIG, "Mode": "VPC"})
+        live.cli("property", "set", f"cloud.network.network_configuration={value}")
+        wait_for(lambda: (live.data_dir / "zookeeper" / "port").exists(), 30,
+                 "the local ZooKeeper starting")
+        live.stop()
+        assert live.process is not None and live.process.returncode == 0
+        assert local_zookeeper.running(live.data_dir) is None
+    finally:
+        live.stop()
+        local_zookeeper.stop(live.data_dir)
+        shutil.rmtree(live.data_dir, ignore_errors=True)
+
+
 def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object) -> None:
     from kazoo.client import KazooClient
 
