@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import MetaData
 
 from cloudctl.server import spec
-from cloudctl.services import cloudwatch, ec2, empyrean, geography, iam, properties, s3, sts
+from cloudctl.services import (
+    cloudformation,
+    cloudwatch,
+    ec2,
+    empyrean,
+    geography,
+    iam,
+    properties,
+    s3,
+    sts,
+)
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -27,6 +37,7 @@ SERVICES: tuple[spec.ServiceSpec, ...] = (
     s3.SERVICE,
     ec2.SERVICE,
     cloudwatch.SERVICE,
+    cloudformation.SERVICE,
 )
 
 
@@ -59,5 +70,5 @@ def preload() -> None:
 
     for info in pkgutil.walk_packages(cloudctl.services.__path__, "cloudctl.services."):
         importlib.import_module(info.name)
-    for service in ("ec2", "iam", "sts", "s3", "cloudwatch"):
+    for service in ("ec2", "iam", "sts", "s3", "cloudwatch", "cloudformation"):
         service_model(service)

@@ -1,8 +1,9 @@
 """Carrying out alarm actions recorded as intent (``cw_alarm_actions``).
 
-A row is ``pending`` when the transition is committed, ``running`` (committed) just
-before the action is carried out, ``done`` or ``failed`` after. After a crash a
-``running`` row is carried out again only when the action is idempotent (EC2 stop and
+A row is ``pending`` when the transition is committed, ``running`` (committed, claimed by a
+conditional update so one process carries it out) just before the action is carried
+out, ``done`` or ``failed`` after. After a crash a ``running`` row is carried out again
+only when the action is idempotent (EC2 stop and
 terminate: the instance is already stopping or gone, nothing happens twice); a reboot
 or recover found ``running`` is not repeated (recorded failed: interrupted), so no
 action is ever done twice and none is lost. EC2 actions go through EC2's own
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -70,12 +72,23 @@ async def _act(cloud: Cloud, alarm: CwAlarm, action: str) -> str:
     return f"{operation} {' '.join(sorted(set(instances)))}"
 
 
-async def run_pending(cloud: Cloud, limit: int = 100) -> int:
-    """Carry out owed actions; the number handled."""
+async def run_pending(cloud: Cloud, limit: int = 100, *, recover: bool = False) -> int:
+    """Carry out owed actions; the number looked at.
+
+    Any API worker may call it (SetAlarmState runs its actions at once): a row is
+    claimed by a conditional update (``pending`` -> ``running``, the claim time in
+    ``done_at``), so only one process carries it out. ``recover`` (the leader's
+    controller) also handles rows left ``running`` by a process that died: claimed
+    before this cloud started."""
+    started = datetime.fromtimestamp(cloud.started_at, UTC)
     async with cloud.sessions() as session:
-        rows = list((await session.execute(select(CwAlarmAction).where(
-            CwAlarmAction.status.in_(("pending", "running"))).order_by(CwAlarmAction.id)
-            .limit(limit))).scalars())
+        query = select(CwAlarmAction).where(CwAlarmAction.status == "pending")
+        if recover:
+            query = select(CwAlarmAction).where(
+                (CwAlarmAction.status == "pending") | (
+                    (CwAlarmAction.status == "running") & (CwAlarmAction.done_at < started)))
+        rows = list((await session.execute(query.order_by(CwAlarmAction.id)
+                                           .limit(limit))).scalars())
     for row in rows:
         verb = (EC2_ACTION.match(row.action) or [None, None, ""])[2]
         async with cloud.sessions() as session, session.begin():
@@ -87,8 +100,13 @@ async def run_pending(cloud: Cloud, limit: int = 100) -> int:
             if alarm is None:
                 await _finish(session, row.id, None, row.action, "failed", "alarm deleted")
                 continue
-            await session.execute(update(CwAlarmAction).where(CwAlarmAction.id == row.id)
-                                  .values(status="running"))
+            claimed = await session.execute(
+                update(CwAlarmAction).where(CwAlarmAction.id == row.id,
+                                            CwAlarmAction.status == row.status)
+                .values(status="running", done_at=utcnow())
+                .execution_options(synchronize_session=False))
+            if getattr(claimed, "rowcount", 0) != 1:
+                continue  # another process took it
         try:
             done = await _act(cloud, alarm, row.action)
             status, result = "done", done

@@ -4,6 +4,7 @@ DeleteAlarms, and the alarms' tags (TagResource, UntagResource, ListTagsForResou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from cloudctl.services.cloudwatch import checks, composite, paging
 from cloudctl.services.cloudwatch.evaluator import OPERATORS, TREATMENTS
 from cloudctl.services.cloudwatch.metrics import ValidationError, parse_queries
 from cloudctl.services.cloudwatch.models import CwAlarm, CwAlarmAction, CwAlarmHistory
+from cloudctl.services.cloudwatch.query import QueryError
+from cloudctl.services.cloudwatch.query import dependency_order as query_order
 from cloudctl.services.cloudwatch.stats import is_percentile
 from cloudctl.services.cloudwatch.transitions import record_config, transition
 
@@ -145,6 +148,10 @@ def metric_definition(params: dict[str, Any], region: str) -> dict[str, Any]:
             raise ValidationError("Metrics list and the MetricName, Namespace, Statistic "
                                   "and ExtendedStatistic parameters are mutually exclusive.")
         queries = parse_queries(list(metrics), where="Metrics")
+        try:
+            query_order(queries)  # every expression parses and names known ids
+        except QueryError as exc:
+            raise ValidationError(str(exc)) from exc
         if sum(q.return_data for q in queries) != 1:
             raise ValidationError("Exactly one element of the metrics list should return "
                                   "data.")
@@ -233,6 +240,10 @@ def describe(row: CwAlarm) -> dict[str, Any]:
 
 class AlarmsProvider(Provider):
     service = "cloudwatch"
+
+    def __init__(self, cloud: Any) -> None:
+        super().__init__(cloud)
+        self._tasks: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:
         """Start the alarm controller (it acts only on the leader)."""
@@ -355,7 +366,7 @@ class AlarmsProvider(Provider):
         if state is not None and state not in STATES:
             raise InvalidParameterValue(f"The value {state} for parameter StateValue is "
                                         "invalid.")
-        limit = int(params.get("MaxRecords") or 50)
+        limit = int(checks.given(params, "MaxRecords", 50))
         if not 1 <= limit <= 100:
             raise InvalidParameterValue(
                 f"The value {limit} for parameter MaxRecords is invalid. It must be between "
@@ -441,8 +452,9 @@ class AlarmsProvider(Provider):
                 raise InvalidParameterValue(
                     f"The value {item_type} for parameter HistoryItemType is invalid.")
             query = query.where(CwAlarmHistory.item_type == item_type)
-        if params.get("AlarmTypes"):
-            query = query.where(CwAlarmHistory.alarm_type.in_(list(params["AlarmTypes"])))
+        # as on AWS, only metric alarms' history unless AlarmTypes says otherwise
+        types = list(params.get("AlarmTypes") or ["MetricAlarm"])
+        query = query.where(CwAlarmHistory.alarm_type.in_(types))
         if params.get("StartDate"):
             query = query.where(CwAlarmHistory.timestamp >= checks.when(
                 params["StartDate"], "StartDate"))
@@ -456,7 +468,7 @@ class AlarmsProvider(Provider):
             query = query.order_by(CwAlarmHistory.timestamp.desc(), CwAlarmHistory.id.desc())
         else:
             query = query.order_by(CwAlarmHistory.timestamp, CwAlarmHistory.id)
-        limit = int(params.get("MaxRecords") or 100)
+        limit = int(checks.given(params, "MaxRecords", 100))
         if not 1 <= limit <= 100:
             raise InvalidParameterValue(
                 f"The value {limit} for parameter MaxRecords is invalid. It must be between "
@@ -496,11 +508,13 @@ class AlarmsProvider(Provider):
         return {}
 
     def _run_actions(self) -> None:
-        from cloudctl.services.cloudwatch.controller import CONTROLLER
+        """Carry out the actions just recorded, in this worker (each row is claimed, so
+        the leader's controller never does it twice)."""
+        from cloudctl.services.cloudwatch.actions import run_pending
 
-        controller = self.cloud.runtime.get(CONTROLLER)
-        if controller is not None:
-            controller.wake("actions")
+        task = asyncio.create_task(run_pending(self.cloud))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _set_actions(self, ctx: RequestContext, params: dict[str, Any],
                            enabled: bool) -> Result:

@@ -9,7 +9,12 @@ the caller's session where they read within its transaction.
   ``resolve_instance_profile``, ``forget_instance_credentials``,
   ``instance_profile_credentials`` (the metadata service's iam/ tree);
 - bundles: ``active_signing_certificates``;
-- policy documents: ``validate_policy`` and ``PolicyError`` (S3 bucket policies).
+- policy documents: ``validate_policy`` and ``PolicyError`` (S3 bucket policies);
+- operations as a principal (CloudFormation's IAM types, ``iam.actions``): ``iam_call``,
+  ``iam_delete``, ``create_user``, ``get_user``, ``create_group``, ``create_role``,
+  ``create_policy``, ``create_instance_profile``, ``create_access_key``;
+- ``assume_service_role``: a session of a role that trusts an AWS service principal
+  (a stack's RoleARN).
 """
 
 from __future__ import annotations
@@ -19,6 +24,18 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.services.iam.actions import (
+    assume_service_role,
+    create_access_key,
+    create_group,
+    create_instance_profile,
+    create_policy,
+    create_role,
+    create_user,
+    get_user,
+    iam_call,
+    iam_delete,
+)
 from cloudctl.services.iam.bootstrap import ensure_account, find_account
 from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 from cloudctl.services.iam.instance_credentials import forget as forget_instance_credentials
@@ -38,6 +55,16 @@ __all__ = [
     "account_by_canonical_id",
     "account_by_email",
     "account_identity",
+    "assume_service_role",
+    "create_access_key",
+    "create_group",
+    "create_instance_profile",
+    "create_policy",
+    "create_role",
+    "create_user",
+    "get_user",
+    "iam_call",
+    "iam_delete",
     "active_signing_certificates",
     "cloud_admin_account_id",
     "existing_cloud_admin_account_id",
