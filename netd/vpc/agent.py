@@ -12,7 +12,9 @@ as last applied and the next successful load converges it.
 Run: `python -m netd.vpc.agent --zookeeper 127.0.0.1:2181 --host h1
 [--host-ns <netns>] --underlay-ip 192.168.100.11 --underlay-dev ul0
 --state-dir /var/lib/cloud/vpc [--outside-bridge br-out --outside-gateway IP]
-[--metadata-upstream unix:/path]`.
+[--metadata-upstream unix:/path]`. With `--teardown` it removes everything it owns on
+this host (an empty plan reconciled: namespaces, helpers, host-side legs) and exits,
+without ZooKeeper (what `cloudctl up` runs after stopping the agent).
 """
 
 from __future__ import annotations
@@ -112,6 +114,11 @@ class VpcAgent:
         self.wake.set()
 
 
+def teardown(cfg: HostConfig, driver: Driver) -> Result:
+    """Remove everything of ours on this host: reconcile a plan with nothing in it."""
+    return reconcile(plan_host(t.Topology(version=0), cfg, {}), driver, force=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     from netd.vpc.linux import LinuxDriver
 
     ap = argparse.ArgumentParser(prog="netd-vpc", description=__doc__.split("\n")[0])
-    ap.add_argument("--zookeeper", required=True)
+    ap.add_argument("--zookeeper", default="")
     ap.add_argument("--host", required=True)
     ap.add_argument("--host-ns", default="",
                     help="named netns of the host (default: the agent's own namespace)")
@@ -136,7 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resync", type=float, default=5.0)
     ap.add_argument("--metadata-upstream",
                     help="the metadata server (unix:/path or tcp:host:port) for 169.254.169.254")
+    ap.add_argument("--teardown", action="store_true",
+                    help="remove everything this agent made on the host, then exit")
     args = ap.parse_args(argv)
+    if not args.zookeeper and not args.teardown:
+        ap.error("--zookeeper is required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = HostConfig(host=args.host, underlay_ip=args.underlay_ip,
                      underlay_dev=args.underlay_dev, host_ns=args.host_ns,
@@ -145,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
                      region=args.region, dhcp=not args.no_dhcp,
                      metadata_upstream=args.metadata_upstream, python=sys.executable,
                      guest_bridges=args.guest_bridges)
+    if args.teardown:
+        res = teardown(cfg, LinuxDriver(cfg, Path(args.state_dir)))
+        log.info("torn down: -%s", res.deleted)
+        return
     client = KazooClient(hosts=args.zookeeper, timeout=5.0,
                          connection_retry=KazooRetry(max_tries=-1, max_delay=1.0),
                          command_retry=KazooRetry(max_tries=3, max_delay=1.0))

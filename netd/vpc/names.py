@@ -48,3 +48,13 @@ def pcx_port(pcx_id: str) -> str:
 def guest_bridge_name(eni_id: str) -> str:
     """The host bridge a hypervisor plugs the guest's tap into (`guest_bridges` mode)."""
     return f"tb{short(eni_id, 12)}"
+
+
+def guest_tap_name(eni_id: str) -> str:
+    """The hypervisor's tap of the guest NIC on `guest_bridge_name` (libvirt's target dev)."""
+    return f"tv{short(eni_id, 12)}"
+
+
+# host-side links of the VPC data plane on guest bridges, as nftables wildcards: a host's
+# EDGE firewall leaves frames entering through them alone
+HOST_PORT_PATTERNS = ("te*", "tv*")

@@ -110,6 +110,31 @@ def test_vpc_mode_runs_its_own_zookeeper(vpc_cloud: LiveCloud) -> None:
     assert vpc_id in text and "VPC topology version" in text
 
 
+def test_stopping_while_the_local_zookeeper_starts_leaves_none_running() -> None:
+    """Switched to VPC mode and stopped at once (the server still starting in a thread):
+    the cloud waits for the start and stops the server; no JVM outlives it."""
+    import shutil
+
+    from cloudctl.services.ec2.vpc import local_zookeeper
+    from cloudctl.services.network.config import DEFAULT_CONFIG
+    from tests.support import new_cloud
+
+    live = new_cloud()
+    live.start()
+    try:
+        value = json.dumps({**DEFAULT_CONFIG, "Mode": "VPC"})
+        live.cli("property", "set", f"cloud.network.network_configuration={value}")
+        wait_for(lambda: (live.data_dir / "zookeeper" / "port").exists(), 30,
+                 "the local ZooKeeper starting")
+        live.stop()
+        assert live.process is not None and live.process.returncode == 0
+        assert local_zookeeper.running(live.data_dir) is None
+    finally:
+        live.stop()
+        local_zookeeper.stop(live.data_dir)
+        shutil.rmtree(live.data_dir, ignore_errors=True)
+
+
 def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object) -> None:
     from kazoo.client import KazooClient
 
@@ -173,6 +198,16 @@ def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object
         assert (routes["192.168.0.0/16"].target_kind, routes["192.168.0.0/16"].target_id) == (
             topology.TARGET_ENI, eni)
         assert snap.of(topology.InternetGateway)[igw].vpc_id == vpc_id
+        # the gateways are realised on the gateway host: the first node, else the property
+        assert snap.of(topology.InternetGateway)[igw].host == "local"
+        assert snap.of(topology.NatGateway)[nat].host == "local"
+        vpc_cloud.cli("property", "set", "cloud.network.vpc_gateway_host=gw-2")
+        ec2.create_tags(Resources=[igw], Tags=[{"Key": "k", "Value": "v"}])
+        vpc_cloud.cli("property", "set", "cloud.network.topology_resync_seconds=1")
+        wait_for(lambda: reader.load().of(topology.InternetGateway)[igw].host == "gw-2"
+                 and reader.load().of(topology.NatGateway)[nat].host == "gw-2", 20,
+                 "the gateways moved to the configured gateway host")
+        vpc_cloud.cli("property", "set", "cloud.network.topology_resync_seconds=30")
         published_eni = snap.enis[eni]
         assert published_eni.source_dest_check is False and published_eni.subnet_id == subnet_id
         assert published_eni.private_ips == ("10.90.1.4",)

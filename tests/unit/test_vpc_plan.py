@@ -135,3 +135,15 @@ def test_a_crash_mid_apply_is_redone_even_when_the_plan_returns_to_the_old_one()
     with pytest.raises(InjectedCrash):
         reconcile(new, d)  # died half way through applying `new`
     assert reconcile(old, d).applied == ["vpc-r-vpc-a"], "old digest must not be trusted"
+
+
+def test_teardown_leaves_nothing_of_ours():
+    from netd.vpc.agent import teardown
+
+    d = FakeDriver()
+    reconcile(plan_host(topo(*base(), *base("vpc-b"), e(5, "h1"), e(6, "h1", "vpc-b")), CFG,
+                        UNDERLAYS), d)
+    assert d.namespaces() and d.host_links
+    res = teardown(CFG, d)
+    assert sorted(res.deleted) == ["vpc-r-vpc-a", "vpc-r-vpc-b"]
+    assert d.namespaces() == set() and not d.host_links

@@ -316,22 +316,23 @@ async def record(cloud: Cloud, session: AsyncSession, request: LaunchRequest,
     root_volumes: list[str] = []
     for index, node in enumerate(placement.nodes):
         iid = ids.resource_id("i")
-        net = await instance_network.launch_nic(session, request.account, request.region, iid,
-                                                node, request.private_ip)
+        if found.vpc is not None:  # the guest's NICs are its VPC interfaces
+            net, guest_nics = await vpc_launch.launch_nics(session, found.vpc, request.account,
+                                                           request.region, iid)
+        else:
+            net = await instance_network.launch_nic(session, request.account, request.region,
+                                                    iid, node, request.private_ip)
+            guest_nics = (net.spec,)
         spec = InstanceSpec(
             instance_id=iid, kernel=images.image_artifact(kernel),
             image=images.image_artifact(image),
             ramdisk=images.image_artifact(ramdisk) if ramdisk else None,
             memory_mib=itype.memory_mib, vcpus=itype.cpu,
             root_size_mib=None, ephemeral_mib=ephemeral_mib, cmdline=DEFAULT_CMDLINE,
-            nics=(net.spec,))
+            nics=guest_nics)
         row = instance_row(request, found, spec, net, iid=iid, reservation=reservation,
                            zone=placement.zone, node=node, index=index, now=now)
         session.add(row)
-        if found.vpc is not None:
-            await vpc_launch.attach_launch(session, found.vpc, request.account, iid)
-            if not found.vpc.public_ip:
-                await vpc_launch.drop_public_ip(session, row)
         if image.root_device_type == "ebs":  # root volume from the image's snapshot
             root_volumes.append((await instance_volumes.add_root_volume(
                 cloud, session, row, image, request.params)).volume_id)

@@ -9,8 +9,9 @@ subnet, or an existing one named by ``NetworkInterfaceId``) and any further
 unless ``DeleteOnTermination`` is false. The public address follows the subnet's
 ``MapPublicIpOnLaunch`` unless ``AssociatePublicIpAddress`` says otherwise.
 
-The guest's own NIC is still plugged as EDGE plugs it (``instance_network.launch_nic``);
-the VPC interface is what the API and the published topology describe.
+The guest's NICs are its interfaces (``launch_nics``): one per interface by device
+index, with the interface's MAC, plugged into the per-interface guest bridge the VPC
+host agent makes (``netd.vpc.plan.guest_bridge_name``); no EDGE NIC is allocated.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
 from cloudctl.services.ec2.network import addresses
+from cloudctl.services.ec2.network.instance_network import LaunchedNic
 from cloudctl.services.ec2.shared.resources import NETWORK_INTERFACE, SUBNET
 from cloudctl.services.ec2.vpc import common, interfaces
 from cloudctl.services.ec2.vpc.models import (
@@ -33,10 +35,11 @@ from cloudctl.services.ec2.vpc.models import (
     VpcAddressRow,
     VpcRow,
 )
+from netd.vpc.names import guest_bridge_name, guest_tap_name
+from nodectl.client import NicSpec
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
-    from cloudctl.services.ec2.compute.instance_models import Instance
 
 
 @dataclass
@@ -172,10 +175,25 @@ async def attach_launch(session: AsyncSession, launch: VpcLaunch, account: str,
     return primary_ip
 
 
-async def drop_public_ip(session: AsyncSession, row: Instance) -> None:
-    """No public address for this VPC instance (its subnet maps none, or it asked not)."""
-    await addresses.release_instance_ip(session, row.instance_id)
-    row.public_ip = None
+async def launch_nics(session: AsyncSession, launch: VpcLaunch, account: str, region: str,
+                      instance_id: str) -> tuple[LaunchedNic, tuple[NicSpec, ...]]:
+    """Attach the instance's interfaces and give it its public address when the launch
+    maps one: its primary NIC and all its guest NICs (device index order)."""
+    await attach_launch(session, launch, account, instance_id)
+    await session.flush()
+    rows = list((await session.execute(select(NetworkInterfaceRow).where(
+        NetworkInterfaceRow.instance_id == instance_id).order_by(
+        NetworkInterfaceRow.device_index))).scalars())
+    ips = await interfaces.addresses_of(session, [e.eni_id for e in rows])
+    specs = tuple(NicSpec(mac=e.mac, bridge=guest_bridge_name(e.eni_id),
+                          target_dev=guest_tap_name(e.eni_id),
+                          private_ip=ips[e.eni_id][0].private_ip if ips.get(e.eni_id) else "")
+                  for e in rows)
+    public = await addresses.assign_public_ip(session, instance_id, region) \
+        if launch.public_ip else None
+    primary = specs[0]
+    return LaunchedNic(spec=primary, mac=primary.mac, private_ip=primary.private_ip,
+                       public_ip=public), specs
 
 
 async def release(session: AsyncSession, instance_id: str) -> None:

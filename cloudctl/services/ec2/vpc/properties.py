@@ -26,3 +26,8 @@ PUBLISH_RESYNC_SECONDS = registry.define(PropertyDef(
     "Seconds between full republications of the VPC topology (repairs drift in ZooKeeper).",
     minimum=1, maximum=3600,
 ))
+GATEWAY_HOST = registry.define(PropertyDef(
+    "cloud.network.vpc_gateway_host", PropertyType.STRING, "",
+    "The host (node name) whose VPC agent realises internet and NAT gateways (it has the "
+    "outside bridge). Empty: the first node by name (the all-in-one node, `local`).",
+))

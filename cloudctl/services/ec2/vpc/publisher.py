@@ -16,6 +16,7 @@ server under the data directory (``local_zookeeper``) and publishes there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -63,6 +64,7 @@ class TopologyPublisher(Reconciler):
         self._last_full = 0.0
         self.zk_version: int | None = None
         self._local: str | None = None  # the local server's connect string, once started
+        self._starting: asyncio.Future[str | None] | None = None  # its start, in a thread
 
     def interval(self) -> float:
         return POLL_SECONDS
@@ -74,8 +76,11 @@ class TopologyPublisher(Reconciler):
         if configured or common.network_mode(self.cloud) != "VPC":
             return configured
         if self._local is None:
-            self._local = await asyncio.to_thread(local_zookeeper.start,
-                                                  self.cloud.settings.data_dir) or ""
+            if self._starting is None:
+                self._starting = asyncio.ensure_future(asyncio.to_thread(
+                    local_zookeeper.start, self.cloud.settings.data_dir))
+            # shielded: a shutdown cancelling this pass still lets ``stop`` see the start
+            self._local = await asyncio.shield(self._starting) or ""
         return self._local
 
     async def list_keys(self) -> Iterable[str]:
@@ -119,7 +124,8 @@ class TopologyPublisher(Reconciler):
         if not hosts:
             return
         async with self.cloud.sessions() as session:
-            version, wanted = await topology_view.snapshot(session)
+            version, wanted = await topology_view.snapshot(
+                session, str(self.cloud.properties.get(properties.GATEWAY_HOST) or ""))
         self.zk_version = await asyncio.to_thread(self._publish, hosts, wanted)
         self._last_full = time.monotonic()
         async with self.cloud.sessions() as session, session.begin():
@@ -129,7 +135,9 @@ class TopologyPublisher(Reconciler):
 
     async def stop(self) -> None:
         await asyncio.to_thread(self._close)
-        if self._local:
+        if self._starting is not None:  # started, or starting: wait, then stop it
+            with contextlib.suppress(Exception):
+                await self._starting
             await asyncio.to_thread(local_zookeeper.stop, self.cloud.settings.data_dir)
 
 

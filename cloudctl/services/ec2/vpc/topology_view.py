@@ -4,7 +4,8 @@ Builds the typed objects of ``netd.vpc.topology`` (the ZooKeeper contract owned 
 data plane) from the VPC tables: VPCs with their VNI and CIDRs, subnets with their
 effective route table (explicit association, else the main one) and ACL, route tables
 (an instance target resolved to its primary interface), internet gateways with the
-public mappings of their VPC, live NAT gateways, ACL entries without the implicit
+public mappings of their VPC, live NAT gateways (both on the gateway host,
+``cloud.network.vpc_gateway_host``, else the first node by name), ACL entries without the implicit
 rule, the security groups interfaces use, interfaces placed on their instance's host,
 and active peerings.
 """
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.services.ec2.compute.instance_models import Instance
+from cloudctl.services.ec2.compute.nodes import Node
 from cloudctl.services.ec2.vpc import common
 from cloudctl.services.ec2.vpc.build import IMPLICIT_RULE
 from cloudctl.services.ec2.vpc.models import (
@@ -65,9 +67,20 @@ def _acl_entry(e: NetworkAclEntryRow) -> topo.AclEntry:
                          icmp_type=e.icmp_type, icmp_code=e.icmp_code)
 
 
-async def snapshot(session: AsyncSession) -> tuple[int, topo.Topology]:
-    """(database topology version, the topology it describes)."""
+async def gateway_host(session: AsyncSession, configured: str = "") -> str:
+    """The host realising internet and NAT gateways: the configured one, else the
+    first node by name ("" when there is no node)."""
+    if configured:
+        return configured
+    first = (await session.execute(select(Node.name).order_by(Node.name).limit(1))).scalar()
+    return str(first or "")
+
+
+async def snapshot(session: AsyncSession, gateway: str = "") -> tuple[int, topo.Topology]:
+    """(database topology version, the topology it describes); ``gateway`` is the
+    configured gateway host (``cloud.network.vpc_gateway_host``)."""
     version = await common.version(session)
+    gw_host = await gateway_host(session, gateway)
     out = topo.Topology(version=version)
     for d in await _all(session, DhcpOptionsRow):
         out.put(_dhcp(d))
@@ -131,13 +144,14 @@ async def snapshot(session: AsyncSession) -> tuple[int, topo.Topology]:
                     public_ip=public_ip, private_ip=primary_ip[eni_id], eni_id=eni_id))
     for g in await _all(session, InternetGatewayRow):
         out.put(topo.InternetGateway(id=g.igw_id, vpc_id=g.vpc_id,
-                                     mappings=tuple(mappings[g.vpc_id]) if g.vpc_id else ()))
+                                     mappings=tuple(mappings[g.vpc_id]) if g.vpc_id else (),
+                                     host=gw_host))
     macs = {e.eni_id: e.mac for e in enis}
     for n in await _all(session, NatGatewayRow):
         if n.state in ("pending", "available"):
             out.put(topo.NatGateway(id=n.nat_id, vpc_id=n.vpc_id, subnet_id=n.subnet_id,
                                     private_ip=n.private_ip or "", public_ip=n.public_ip,
-                                    mac=macs.get(n.eni_id or "", "")))
+                                    mac=macs.get(n.eni_id or "", ""), host=gw_host))
     entries: dict[tuple[str, bool], list[topo.AclEntry]] = defaultdict(list)
     for e in (await session.execute(select(NetworkAclEntryRow).order_by(
             NetworkAclEntryRow.acl_id, NetworkAclEntryRow.rule_number))).scalars():
