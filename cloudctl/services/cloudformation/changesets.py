@@ -22,11 +22,11 @@ from cloudctl.errors import AwsError, ValidationError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, operation
 from cloudctl.services.cloudformation import intake, parameters, resources, schemas, store
-from cloudctl.services.cloudformation.engine import pseudo
 from cloudctl.services.cloudformation.errors import already_exists, no_stack
 from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import ChangeSet, Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
+from cloudctl.services.cloudformation.stackinfo import pseudo
 from cloudctl.services.cloudformation.stacks import (
     UPDATABLE,
     StackOperations,

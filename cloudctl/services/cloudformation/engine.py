@@ -10,19 +10,17 @@ creations are idempotent by token, deletions by "already gone". Stack transition
 are conditional on the status the sync read (an API call may have changed it).
 
 The stack acts as its principal: the access key it was created with, looked up at
-every sync (a deleted key fails the operation).
+every sync (a deleted key fails the operation). The engine inherits its deletions
+(``deletion.StackTeardown``) and its resource row writes (``rows.ResourceRows``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import graphlib
 import json
-import logging
-import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,33 +34,29 @@ from cloudctl.server.internal import Caller
 from cloudctl.server.providers import Provider
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.cloudformation import resources, schemas, store
-from cloudctl.services.cloudformation.errors import ResourceFailure
+from cloudctl.services.cloudformation.deletion import StackTeardown
+from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
-from cloudctl.services.cloudformation.resources.base import (
-    Act,
-    NeedsReplacement,
-    Outcome,
-    failure,
+from cloudctl.services.cloudformation.resources.base import NeedsReplacement, failure
+from cloudctl.services.cloudformation.rows import (
+    COMPLETE,
+    FAILED,
+    GONE,
+    WORKING,
+    Change,
+    run_steps,
 )
+from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, pseudo, signal_policy
 from cloudctl.services.iam import api as iam
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-log = logging.getLogger(__name__)
-
 ENGINE: RuntimeKey[StackEngine] = RuntimeKey("cloudformation.engine")
-COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
-WORKING = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS")
-FAILED = ("CREATE_FAILED", "UPDATE_FAILED")
-GONE = ("DELETE_COMPLETE", "DELETE_SKIPPED")
 REPLACING = "Requested update requires the creation of a new physical resource; " \
             "hence creating one."
-
-
-Change = tuple[int, Callable[[Any, StackResource], Awaitable[None]]]
 
 
 @dataclass(frozen=True)
@@ -76,77 +70,9 @@ class NewRow:
     replacing: StackResource | None
 
 
-class Failed(Exception):
-    """The converge or teardown failed: ``resources`` did (their reasons are recorded)."""
+class StackEngine(StackTeardown, Reconciler):
+    """Converges every stack whose status is ``*_IN_PROGRESS``, one step at a time."""
 
-    def __init__(self, names: list[str], reason: str | None = None) -> None:
-        super().__init__(names)
-        self.names = names
-        self.reason = reason
-
-
-async def _all(steps: Sequence[Awaitable[bool]]) -> list[bool]:
-    """Run the steps together and let every one finish before an unexpected failure of
-    one is raised (a step left running would race the next sync of the stack)."""
-    results = await asyncio.gather(*steps, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return [bool(r) for r in results]
-
-
-SECRET_KEYS = ("Password", "SecretAccessKey", "PrivateKey")
-
-
-def secrets_of(stack: Stack) -> set[str]:
-    """The values of the stack's ``NoEcho`` parameters."""
-    found: set[str] = set()
-    for name, spec in ((stack.template or {}).get("Parameters") or {}).items():
-        if str(spec.get("NoEcho", "false")).lower() == "true":
-            value = (stack.parameters or {}).get(name)
-            found |= set(value) if isinstance(value, list) else {str(value)}
-    return {v for v in found if v}
-
-
-def masked(value: Any, secrets: set[str]) -> Any:
-    """Resource properties as events show them: NoEcho values and passwords masked."""
-    if isinstance(value, dict):
-        return {k: "****" if k in SECRET_KEYS else masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v, secrets) for v in value]
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "****")
-    return value
-
-
-SIGNAL_DEADLINE = "_SignalDeadline"
-DURATION = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?")
-
-
-def _policy(resource: dict[str, Any]) -> tuple[int, float] | None:
-    signal = ((resource.get("CreationPolicy") or {}).get("ResourceSignal")) or None
-    if not isinstance(signal, dict):
-        return None
-    found = DURATION.fullmatch(str(signal.get("Timeout") or "PT5M"))
-    hours, minutes, seconds = (int(g or 0) for g in found.groups()) if found else (0, 5, 0)
-    return int(signal.get("Count") or 1), float(hours * 3600 + minutes * 60 + seconds)
-
-
-def signal_policy(stack: Stack, logical_id: str) -> tuple[int, float] | None:
-    """A resource's CreationPolicy ResourceSignal: (count, timeout seconds)."""
-    resource = ((stack.template or {}).get("Resources") or {}).get(logical_id) or {}
-    return _policy(resource)
-
-
-def pseudo(stack: Stack) -> dict[str, Any]:
-    return {"AWS::AccountId": stack.account_id, "AWS::Region": stack.region,
-            "AWS::StackId": stack.stack_id, "AWS::StackName": stack.name,
-            "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws",
-            "AWS::NotificationARNs": list(stack.notification_arns or [])}
-
-
-class StackEngine(Reconciler):
     name = "cloudformation"
     workers = 4
 
@@ -295,46 +221,6 @@ class StackEngine(Reconciler):
             return None
         return Caller(credential=credential, region=stack.region)
 
-    # -- resources ---------------------------------------------------------------------------
-
-    def _act(self, stack: Stack, row: StackResource, caller: Caller) -> Act:
-        tags = [{"Key": k, "Value": v} for k, v in (stack.tags or {}).items()]
-        tags += [{"Key": "aws:cloudformation:stack-name", "Value": stack.name},
-                 {"Key": "aws:cloudformation:stack-id", "Value": stack.stack_id},
-                 {"Key": "aws:cloudformation:logical-id", "Value": row.logical_id}]
-        adapter = resources.adapter(row.type)
-        if adapter is None or not adapter.takes_tags:
-            tags = []
-        return Act(cloud=self.cloud, caller=caller, stack_name=stack.name,
-                   stack_id=stack.stack_id, logical_id=row.logical_id, token=row.token,
-                   resumed=row.attempts > 1, tags=tags, endpoint=stack.endpoint,
-                   signal_reader=self._signals)
-
-    async def _signals(self, handle_url: str) -> list[dict[str, Any]]:
-        async with self.cloud.sessions() as session:
-            row = (await session.execute(select(StackResource).where(
-                StackResource.physical_id == handle_url,
-                StackResource.role == "current"))).scalars().first()
-            return list(row.signals or []) if row is not None else []
-
-    async def _set(self, session: Any, row: StackResource, status: str,
-                   reason: str | None = None, *, event: bool = True) -> None:
-        row.status = status
-        row.status_reason = reason
-        row.updated_at = utcnow()
-        if event:
-            shown = masked(row.properties, self._secrets.get(row.stack_id, set()))
-            await store.add_event(session, row.stack_id, row.logical_id, row.physical_id,
-                                  row.type, status, reason, shown)
-
-    async def _write(self, row_id: int, change: Callable[[Any, StackResource],
-                                                         Awaitable[None]]) -> StackResource:
-        async with self.cloud.sessions() as session, session.begin():
-            row = await session.get(StackResource, row_id)
-            assert row is not None
-            await change(session, row)
-            return row
-
     def _plan(self, stack: Stack, rows: list[StackResource],
               exports: dict[str, str]) -> tuple[Plan, dict[str, StackResource]]:
         current = {r.logical_id: r for r in rows if r.role == "current" and r.status not in GONE}
@@ -359,16 +245,6 @@ class StackEngine(Reconciler):
         plan.scope.ref = ref
         plan.scope.get_att = get_att
         return plan, current
-
-    async def _load(self, stack_id: str) -> tuple[Stack, list[StackResource], dict[str, str]]:
-        async with self.cloud.sessions() as session:
-            stack = await session.get(Stack, stack_id)
-            assert stack is not None
-            rows = await store.rows(session, stack_id)
-            self._secrets[stack_id] = secrets_of(stack)
-            exports = {name: value for name, (value, _) in
-                       (await store.exports(session, stack.account_id, stack.region)).items()}
-            return stack, rows, exports
 
     async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
         """Bring the stack's resources to its template; its outputs when done, ``Failed``
@@ -417,7 +293,7 @@ class StackEngine(Reconciler):
                             from None
                 raise Retry(1.0)
             try:
-                progressed = await _all(steps)
+                progressed = await run_steps(steps)
             finally:
                 await self._flush(batch)
             if not any(progressed):
@@ -611,166 +487,6 @@ class StackEngine(Reconciler):
             raise ResourceFailure(f"Failed to receive {count} resource signal(s) within the "
                                   f"specified duration")
         return None
-
-    def _created(self, batch: list[Change], row_id: int, physical_id: str,
-                 attributes: dict[str, Any], event: bool = True,
-                 signals_within: float | None = None) -> None:
-        """Record a resource made (its physical id), and when a CreationPolicy waits for
-        signals, the time they must arrive by."""
-        async def created(session: Any, r: StackResource) -> None:
-            r.physical_id = physical_id
-            r.attributes = dict(attributes)
-            if signals_within is not None and SIGNAL_DEADLINE not in r.attributes:
-                r.attributes[SIGNAL_DEADLINE] = time.time() + signals_within
-            if event:
-                await self._set(session, r, r.status, "Resource creation Initiated")
-
-        batch.append((row_id, created))
-
-    def _finish(self, batch: list[Change], row_id: int, status: str,
-                attributes: dict[str, Any] | None, reason: str | None = None,
-                made: Outcome | None = None) -> None:
-        """The step's end in one transaction (with the physical id of a resource made
-        and ready in this step)."""
-        async def finish(session: Any, r: StackResource) -> None:
-            if made is not None:
-                r.physical_id = made.physical_id
-                await self._set(session, r, r.status, "Resource creation Initiated")
-            if attributes is not None:
-                r.attributes = attributes
-            r.step = None
-            r.old_properties = None
-            await self._set(session, r, status, reason)
-
-        batch.append((row_id, finish))
-
-    async def _flush(self, batch: list[Change]) -> None:
-        """The ends of a pass's steps, in one transaction (a crash before it repeats the
-        steps: creation is idempotent by token)."""
-        if not batch:
-            return
-        async with self.cloud.sessions() as session, session.begin():
-            for row_id, change in batch:
-                row = await session.get(StackResource, row_id)
-                assert row is not None
-                await change(session, row)
-        batch.clear()
-
-    # -- deletion ----------------------------------------------------------------------------
-
-    async def _remove(self, stack: Stack, caller: Caller, *, everything: bool) -> None:
-        """Delete the stack's resources (``everything``), or the ones an update left
-        behind (replaced, or gone from the template), dependents first."""
-        while True:
-            stack, rows, exports = await self._load(stack.stack_id)
-            if everything:
-                doomed = [r for r in rows if r.role != "gone"]
-            else:
-                plan = Plan(stack.template, stack.parameters, pseudo(stack), exports=exports)
-                doomed = [r for r in rows if r.role == "old" or
-                          (r.role == "current" and r.logical_id not in plan.kept)]
-            doomed = [r for r in doomed if r.status not in GONE]
-            if not doomed:
-                return
-            failed = []
-            starting: list[StackResource] = []
-            for row in doomed:
-                if row.status == "DELETE_FAILED" and not row.step:
-                    failed.append(row.logical_id)
-                    continue
-                blocked = any(row.logical_id in (other.depends or []) and
-                              other.logical_id != row.logical_id for other in doomed)
-                if not blocked or row.status == "DELETE_IN_PROGRESS":
-                    starting.append(row)
-            if not starting:
-                raise Failed(failed) if failed else Retry(1.0)
-            working = await self._begin_deletes(stack, starting)
-            batch: list[Change] = []
-            try:
-                progressed = await _all([self._delete_step(stack, row, caller, batch)
-                                         for row in working])
-            finally:
-                await self._flush(batch)
-            if working and not any(progressed):
-                raise Retry(1.0)
-
-    async def _begin_deletes(self, stack: Stack,
-                             rows: list[StackResource]) -> list[StackResource]:
-        """Record the deletions about to start (one transaction); rows retained or never
-        made are done at once. The rows whose deletion now runs."""
-        working = []
-        async with self.cloud.sessions() as session, session.begin():
-            for stale in rows:
-                row = await session.get(StackResource, stale.id)
-                assert row is not None
-                if row.status == "DELETE_IN_PROGRESS":
-                    working.append(row)
-                    continue
-                retain = row.deletion_policy == "Retain" or \
-                    row.logical_id in (stack.retain or [])
-                if row.physical_id is None and (row.status in FAILED or row.attempts == 0):
-                    row.role, row.step = "gone", None
-                    await self._set(session, row, "DELETE_COMPLETE",
-                                    event=row.status not in FAILED)
-                elif retain:
-                    row.role, row.step = "gone", None
-                    await self._set(session, row, "DELETE_SKIPPED")
-                else:
-                    row.step = "snapshot" if row.deletion_policy == "Snapshot" else "delete"
-                    await self._set(session, row, "DELETE_IN_PROGRESS")
-                    working.append(row)
-        return working
-
-    async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller,
-                           batch: list[Change]) -> bool:
-        adapter = resources.adapter(row.type)
-        assert adapter is not None
-        try:
-            act = self._act(stack, row, caller)
-            if row.physical_id is None:  # created before a crash, its id unrecorded
-                act.resumed = True
-                outcome = await adapter.create(act, row.properties)
-                row.physical_id, row.attributes = outcome.physical_id, outcome.attributes
-                physical_id, attributes = outcome.physical_id, outcome.attributes
-
-                async def adopt(session: Any, r: StackResource) -> None:
-                    del session
-                    r.physical_id, r.attributes = physical_id, attributes
-
-                row = await self._write(row.id, adopt)
-            if row.step == "snapshot":
-                await adapter.snapshot(act, str(row.physical_id))
-
-                async def snapped(session: Any, r: StackResource) -> None:
-                    del session
-                    r.step = "delete"
-
-                row = await self._write(row.id, snapped)
-            await adapter.delete(act, str(row.physical_id), row.properties, row.attributes or {})
-            if not await adapter.gone(act, str(row.physical_id), row.attributes or {}):
-                return False
-        except (AwsError, ResourceFailure) as error:
-            reason = error.reason if isinstance(error, ResourceFailure) else \
-                failure(error).reason
-
-            async def failed(session: Any, r: StackResource) -> None:
-                r.step = None
-                await self._set(session, r, "DELETE_FAILED", reason)
-
-            batch.append((row.id, failed))
-            return True
-
-        async def gone(session: Any, r: StackResource) -> None:
-            r.role = "gone"
-            r.step = None
-            await self._set(session, r, "DELETE_COMPLETE")
-
-        batch.append((row.id, gone))
-        return True
-
-
-def deadline(minutes: int | None) -> Any:
-    return utcnow() + timedelta(minutes=minutes) if minutes else None
 
 
 class EngineStarter(Provider):

@@ -2,7 +2,8 @@
 
 ``TemplateError`` is the ``ValidationError`` of a template that cannot be processed
 ("Template format error: ...", "Template error: ..."); ``ResourceFailure`` is a
-resource operation that failed (its message becomes the resource's status reason).
+resource operation that failed (its message becomes the resource's status reason);
+``Failed`` is a stack operation the engine could not finish.
 """
 
 from __future__ import annotations
@@ -35,4 +36,14 @@ class ResourceFailure(Exception):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
+        self.reason = reason
+
+
+class Failed(Exception):
+    """The converge or teardown failed: the resources ``names`` did (their reasons are
+    recorded), or the whole operation did for ``reason``."""
+
+    def __init__(self, names: list[str], reason: str | None = None) -> None:
+        super().__init__(names)
+        self.names = names
         self.reason = reason

@@ -20,9 +20,10 @@ from cloudctl.errors import ValidationError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, operation
 from cloudctl.services.cloudformation import intake, store, views
-from cloudctl.services.cloudformation.engine import ENGINE, deadline
+from cloudctl.services.cloudformation.engine import ENGINE
 from cloudctl.services.cloudformation.errors import already_exists, no_stack
 from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
+from cloudctl.services.cloudformation.stackinfo import deadline
 from cloudctl.services.iam import api as iam
 
 NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
@@ -420,7 +421,8 @@ class StackOperations(Provider):
             if stack.status != "UPDATE_IN_PROGRESS":
                 raise ValidationError(f"CancelUpdateStack cannot be called from current stack "
                                       f"status: {stack.status}")
-        from cloudctl.services.cloudformation.engine import Failed, StackEngine
+        from cloudctl.services.cloudformation.engine import StackEngine
+        from cloudctl.services.cloudformation.errors import Failed
 
         # the transitions are conditional writes: any worker may make them (the leader's
         # running sync then finds the status changed and stops its update)
