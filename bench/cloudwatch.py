@@ -1,8 +1,9 @@
 """CloudWatch benchmarks, written to bench/results/cloudwatch.md:
 
-1. PutMetricData (20 values a call, query protocol, raw signed requests from asyncio) at
-   concurrency 8 against moto's server and ours (embedded store on SQLite): requests/s
-   and server CPU per call (the server process tree's user+system time / calls);
+1. PutMetricData (20 values a call, raw signed requests from asyncio, in the protocol
+   boto3 sends (JSON 1.0 with this botocore) and in the query protocol) at concurrency 8
+   against moto's server and ours (embedded store on SQLite): requests/s and server CPU
+   per call (the server process tree's user+system time / calls);
 2. the same ingestion into the Cassandra store (a private Cassandra 2.1, started here);
 3. GetMetricData of 100 metrics over 7 days of 1-minute data (seeded through
    PutMetricData) at periods of 1 hour, 5 minutes and 1 minute (paged: AWS serves at
@@ -73,8 +74,36 @@ def _signed(server: Server, params: dict[str, str]) -> tuple[str, bytes, dict[st
     return prepared.url, prepared.body, dict(prepared.headers)  # type: ignore[return-value]
 
 
-def put_throughput(server: Server, seconds: float) -> dict[str, float]:
-    requests = [_signed(server, _put_body(n)) for n in range(200)]
+class _Captured(Exception):
+    pass
+
+
+def _boto3_requests(server: Server, count: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    """PutMetricData requests exactly as boto3 sends them (its protocol for CloudWatch,
+    JSON 1.0 with this botocore), signed, captured before sending."""
+    cw = _client(server)
+    out: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def grab(request: Any, **_: Any) -> None:
+        headers = {k: v.decode() if isinstance(v, bytes) else v
+                   for k, v in request.headers.items()}
+        out.append((request.url, request.body, headers))
+        raise _Captured
+
+    cw.meta.events.register("before-send.*", grab)
+    for n in range(count):
+        try:
+            cw.put_metric_data(Namespace="Bench/Put", MetricData=[
+                {"MetricName": f"M{n % 50}", "Dimensions": [{"Name": "Host", "Value": f"h{i}"}],
+                 "Value": float(n + i), "Unit": "Count"} for i in range(VALUES)])
+        except _Captured:
+            pass
+    return out
+
+
+def put_throughput(server: Server, seconds: float, protocol: str = "json") -> dict[str, float]:
+    requests = _boto3_requests(server, 200) if protocol == "json" else \
+        [_signed(server, _put_body(n)) for n in range(200)]
 
     async def main() -> tuple[list[float], float, float]:
         latencies: list[float] = []
@@ -237,16 +266,18 @@ def main() -> None:
     if out.exists():
         results = json.loads(out.read_text())
     if "put" in parts:
-        moto = start_moto()
-        try:
-            results["put_moto"] = put_throughput(moto, args.seconds)
-        finally:
-            moto.stop()
-        cloud = start_cloud(1)
-        try:
-            results["put_cloud"] = put_throughput(cloud, args.seconds)
-        finally:
-            cloud.stop()
+        for protocol in ("json", "query"):
+            moto = start_moto()
+            try:
+                results[f"put_moto_{protocol}"] = put_throughput(moto, args.seconds, protocol)
+            finally:
+                moto.stop()
+            cloud = start_cloud(1)
+            try:
+                results[f"put_cloud_{protocol}"] = put_throughput(cloud, args.seconds, protocol)
+            finally:
+                cloud.stop()
+        out.write_text(json.dumps(results, indent=1))
     if "cassandra" in parts:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from tests.infra.cassandra import start_cassandra
@@ -261,13 +292,16 @@ def main() -> None:
         finally:
             cloud.stop()
             cassandra.stop()
+        out.write_text(json.dumps(results, indent=1))
     if "gmd" in parts:
         cloud = start_cloud(1)
         try:
             results["seed_s"] = seed_week(cloud, 100)
-            results["gmd"] = [get_week(cloud, 100, p, 3) for p in (3600, 300, 60)]
+            results["gmd"] = [get_week(cloud, 100, p, c) for p, c in ((3600, 5), (300, 3),
+                                                                      (60, 1))]
         finally:
             cloud.stop()
+        out.write_text(json.dumps(results, indent=1))
     if "alarms" in parts:
         cloud = start_cloud(1)
         try:

@@ -16,8 +16,15 @@ metadata server names in `X-Cloud-Metadata-Hop-Limit` (the instance's hop limit,
 header stripped), so it dies before crossing more routers (a container bridge or a
 NAT on the instance) than allowed.
 
+In a VPC (`--identity FILE`, JSON `{ip: {"vpc": .., "eni": .., "instance": ..}}`
+kept by the VPC agent for the router namespace the proxy runs in), addresses
+overlap between VPCs, so the proxy also names the caller: it adds
+`X-Cloud-Vpc-Id`, `X-Cloud-Eni-Id` and `X-Cloud-Instance-Id` for the source
+address (client-supplied ones are dropped) and answers 403 to an address that
+is no ENI of this VPC on this host. The file is re-read when it changes.
+
 Run as `python -m netd.mdproxy --listen IP:PORT --upstream unix:/path
---pidfile FILE`. The pid file is written once the socket listens.
+--pidfile FILE [--identity FILE]`. The pid file is written once the socket listens.
 """
 
 from __future__ import annotations
@@ -36,7 +43,32 @@ TIMEOUT = 30.0
 _DROP = {
     "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
     "upgrade", "x-forwarded-for", "forwarded", "x-real-ip",
+    "x-cloud-vpc-id", "x-cloud-eni-id", "x-cloud-instance-id",
 }
+IDENTITY_HEADERS = (("vpc", "X-Cloud-Vpc-Id"), ("eni", "X-Cloud-Eni-Id"),
+                    ("instance", "X-Cloud-Instance-Id"))
+
+
+class Identities:
+    """The VPC agent's map of source address -> ENI identity, re-read on change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stamp: tuple[int, int] | None = None
+        self.table: dict[str, dict[str, str]] = {}
+
+    def lookup(self, ip: str) -> dict[str, str] | None:
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp != self.stamp:
+                import json
+
+                self.table = json.loads(self.path.read_text())
+                self.stamp = stamp
+        except (OSError, ValueError):
+            self.table, self.stamp = {}, None
+        return self.table.get(ip)
 
 
 HOP_LIMIT_HEADER = b"x-cloud-metadata-hop-limit"
@@ -52,7 +84,8 @@ def is_token_request(request_line: str) -> bool:
     return method.upper() == "PUT" and path.endswith("/api/token")
 
 
-def rewrite_head(head: bytes, client_ip: str) -> tuple[bytes, int]:
+def rewrite_head(head: bytes, client_ip: str,
+                 identity: dict[str, str] | None = None) -> tuple[bytes, int]:
     """The head to send upstream and the request body length (``Forbidden``: 403)."""
     lines = head.decode("latin-1").split("\r\n")
     request_line, header_lines = lines[0], [h for h in lines[1:] if h]
@@ -77,6 +110,9 @@ def rewrite_head(head: bytes, client_ip: str) -> tuple[bytes, int]:
         if key in _DROP:
             continue
         out.append(line)
+    if identity is not None:
+        out += [f"{header}: {identity[key]}" for key, header in IDENTITY_HEADERS
+                if identity.get(key)]
     out += [f"X-Forwarded-For: {client_ip}", "Connection: close", "", ""]
     return "\r\n".join(out).encode("latin-1"), length
 
@@ -124,14 +160,19 @@ def set_ttl(writer: asyncio.StreamWriter, hops: int) -> None:
 
 
 async def handle(upstream: str, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, identities: Identities | None = None) -> None:
     client_ip = str(writer.get_extra_info("peername")[0])
     try:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
             if len(head) > MAX_HEAD:
                 raise ValueError("head too large")
-            new_head, length = rewrite_head(head[:-4], client_ip)
+            identity = None
+            if identities is not None:
+                identity = identities.lookup(client_ip)
+                if identity is None:
+                    raise Forbidden("not an interface of this VPC")
+            new_head, length = rewrite_head(head[:-4], client_ip, identity)
             body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT) if length else b""
         except Forbidden:
             await _error(writer, "403 Forbidden")
@@ -171,11 +212,13 @@ async def handle(upstream: str, reader: asyncio.StreamReader,
             await writer.wait_closed()
 
 
-async def serve(listen: str, upstream: str, pidfile: Path | None) -> None:
+async def serve(listen: str, upstream: str, pidfile: Path | None,
+                identity: Path | None = None) -> None:
     host, _, port = listen.rpartition(":")
+    identities = Identities(identity) if identity is not None else None
 
     async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        await handle(upstream, r, w)
+        await handle(upstream, r, w, identities)
 
     server = await asyncio.start_server(on_conn, host, int(port), reuse_address=True,
                                         limit=MAX_HEAD)
@@ -197,8 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--listen", required=True, help="IP:PORT inside the namespace")
     ap.add_argument("--upstream", required=True, help="unix:/path or tcp:host:port")
     ap.add_argument("--pidfile", type=Path)
+    ap.add_argument("--identity", type=Path, help="VPC: JSON map source IP -> ENI identity")
     args = ap.parse_args(argv)
-    asyncio.run(serve(args.listen, args.upstream, args.pidfile))
+    asyncio.run(serve(args.listen, args.upstream, args.pidfile, args.identity))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from netd.view import (
     Rule,
     SecurityGroup,
 )
+from netd.vpc.names import HOST_PORT_PATTERNS
 
 TABLE = "netd"
 METADATA_IP = "169.254.169.254"
@@ -156,6 +157,10 @@ def _bridge_objects(local: list[Instance], layout: HostLayout) -> list[Json]:
     b.chain("prerouting", hook="prerouting", prio=-200)
     b.chain("from_instance")
     iif = _meta("iifname")
+    # frames of the VPC data plane's guest bridges (its veths and the guests' taps there)
+    # are policed by the VPC routers, not by EDGE
+    for pattern in HOST_PORT_PATTERNS:
+        b.rule("prerouting", _match(iif, pattern), ACCEPT)
     if layout.overlay:
         b.chain("from_overlay")
         b.chain("forward", hook="forward", prio=-200)

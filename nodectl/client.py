@@ -41,6 +41,7 @@ class NicSpec:
     mac: str
     bridge: str
     private_ip: str = ""
+    target_dev: str = ""  # the host tap's name; "" = ``tap_name`` of the instance and index
 
 
 def tap_name(instance_id: str, index: int = 0) -> str:

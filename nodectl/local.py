@@ -199,7 +199,8 @@ class LocalNodeClient:
             cmdline=spec.cmdline or DEFAULT_CMDLINE,
             memory_mib=spec.memory_mib, vcpus=spec.vcpus,
             root_size_mib=spec.root_size_mib, ephemeral_mib=spec.ephemeral_mib,
-            nics=tuple(Nic(mac=n.mac, bridge=n.bridge, target_dev=tap_name(spec.instance_id, i))
+            nics=tuple(Nic(mac=n.mac, bridge=n.bridge,
+                           target_dev=n.target_dev or tap_name(spec.instance_id, i))
                        for i, n in enumerate(spec.nics)),
             root_disk=root,
         )

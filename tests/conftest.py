@@ -57,6 +57,8 @@ def _diagnostics(item: pytest.Item) -> list[tuple[str, str]]:
             for name in ("osd.0", "mon.a"):
                 path = value.root / "log" / f"{name}.log"
                 found.append((f"ceph {name} log tail", _tail(path, 40)))
+        elif type(value).__name__ == "ZooKeeperServer":
+            found.append(("zookeeper log tail", _tail(value.root / "zookeeper.log", 40)))
     return found
 
 
@@ -116,6 +118,14 @@ def cloud(request: pytest.FixtureRequest) -> Iterator[LiveCloud]:
 def sqlite_cloud() -> Iterator[LiveCloud]:
     """A live cloud on SQLite only, for tests that need not run twice."""
     yield from _run(new_cloud())
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[object]:
+    """A real ZooKeeper server on a loopback port (netd.zookeeper's starter)."""
+    from tests.infra.zookeeper import zookeeper_session
+
+    yield from zookeeper_session()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 Commands: ``init``, ``up``, ``db upgrade|current|downgrade``, ``credentials``,
 ``property list|get|set|reset`` and ``service list`` (through the admin APIs,
-like euctl and euserv), ``instance ssh|console``, ``metrics list|show``, each with ``--output json`` for
+like euctl and euserv), ``instance ssh|console``, ``metrics list|show``,
+``stack events NAME [--follow]``, each with ``--output json`` for
 scripts. The global options (``--output``, ``--endpoint``, ``--data-dir``) go before
 or after the subcommand; the endpoint defaults to the one the running cloud recorded.
 """
@@ -226,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cloudctl.cli.metrics import add_parser as add_metrics_parser
 
     add_metrics_parser(sub)
+
+    from cloudctl.cli.stacks import add_parser as add_stack_parser
+
+    add_stack_parser(sub)
     for child in _subparsers(parser):
         # SUPPRESS: an option not given after the subcommand keeps its value from before it
         _global_options(child, argparse.SUPPRESS)

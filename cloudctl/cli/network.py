@@ -20,6 +20,9 @@ from cloudctl.config import Settings
 async def network_summary(settings: Settings) -> dict[str, Any]:
     from cloudctl.db.engine import create_engine, session_factory
     from cloudctl.properties.models import PropertyValue
+    from cloudctl.services.ec2.vpc.admin import vpc_summary
+    from cloudctl.services.ec2.vpc.local_zookeeper import running as running_local
+    from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
     from cloudctl.services.network import config
     from cloudctl.services.network.models import (
         AddressRow,
@@ -49,8 +52,10 @@ async def network_summary(settings: Settings) -> dict[str, Any]:
                       "error": h.error, "seconds": json.loads(h.seconds or "{}")}
                      for h in (await session.execute(
                          select(HostStatusRow).order_by(HostStatusRow.host))).scalars()]
+            zk = await session.get(PropertyValue, ZOOKEEPER.name)
+            mode = str(value.get("Mode", "EDGE")).upper()
             return {
-                "version": version, "mode": "EDGE",
+                "version": version, "mode": "VPC" if mode in ("VPC", "VPCMIDO") else "EDGE",
                 "subnets": [str(s.network) for s in cfg.subnets],
                 "public_ips": len(cfg.public_ips),
                 "public_ips_in_use": await count(AddressRow),
@@ -59,6 +64,8 @@ async def network_summary(settings: Settings) -> dict[str, Any]:
                 "rules": await count(SecurityGroupRuleRow),
                 "instances": await count(InstanceNicRow, InstanceNicRow.host.is_not(None)),
                 "hosts": hosts,
+                "vpc": await vpc_summary(session, zk.value if zk is not None and zk.value
+                                         else running_local(settings.data_dir) or ""),
             }
     finally:
         await engine.dispose()
@@ -76,6 +83,10 @@ def render_text(s: dict[str, Any]) -> str:
         state = "in sync" if h["in_sync"] else f"behind ({h['error'] or 'pending'})"
         lines.append(f"  host {h['host']}: applied {h['applied_version']}, "
                      f"desired {h['desired_version']}: {state}")
+    if "vpc" in s:
+        from cloudctl.services.ec2.vpc.admin import render_vpc
+
+        lines += render_vpc(s["vpc"])
     return "\n".join(lines)
 
 

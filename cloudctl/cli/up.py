@@ -7,7 +7,9 @@ network namespaces), restarts it if it dies while the cloud runs and stops it (w
 its guests and the guests' network) when the cloud stops; ``libvirt`` drives an
 existing libvirtd at ``cloud.node.libvirt_uri``; ``fake`` runs fake guests; ``none``
 runs no node. A missing hypervisor is an error naming what to install, never a
-silent fallback to fake guests.
+silent fallback to fake guests. In VPC mode with a hypervisor node it also runs the
+cloud's ZooKeeper (when none is configured) and the netd VPC host agent of the node
+(``vpc_host``), stopped and cleaned up with the cloud.
 
 Records the API endpoint in ``<data>/endpoint`` and what it started in
 ``<data>/run/up.json`` (``cloudctl instance ssh`` reads the namespace there).
@@ -28,10 +30,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from cloudctl.cli import endpoint as endpoint_mod
+from cloudctl.cli import vpc_host
 from cloudctl.cli.adminclient import CliError
 from cloudctl.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from cloudctl.cli.vpc_host import VpcHost
     from nodectl.libvirtd import PrivateLibvirtd
 
 __all__ = ["NODE_MODES", "run_up", "up_record"]
@@ -211,6 +215,25 @@ def run_up(args: argparse.Namespace) -> int:
     else:
         os.environ["CLOUDCTL_LOCAL_NODE"] = mode
 
+    from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
+    from cloudctl.services.network.config import NETWORK_CONFIGURATION
+
+    vpc: VpcHost | None = None
+    if mode in ("private", "libvirt") and vpc_host.vpc_mode(
+            _stored(settings, NETWORK_CONFIGURATION.name)):
+        vpc = vpc_host.VpcHost(
+            settings, zookeeper=_stored(settings, ZOOKEEPER.name),
+            netns=str(record["netns"]), guest_bridges=True,
+            region=result.zones[0].rsplit("-", 1)[0] if result.zones else "eucalyptus")
+        try:
+            record.update(zookeeper=vpc.start(), vpc_agent_pid=vpc.proc.pid if vpc.proc else 0)
+        except (RuntimeError, OSError) as exc:
+            vpc.stop()
+            if daemon is not None:
+                daemon.stop()
+            return _fail(f"the VPC host agent did not start: {exc}")
+        node_text += f"; VPC host agent (pid {record['vpc_agent_pid']})"
+
     if args.listen is None:
         from cloudctl.init import configured_port
 
@@ -248,6 +271,8 @@ def run_up(args: argparse.Namespace) -> int:
                      prepare=preload)
     finally:
         endpoint_mod.forget(settings, endpoint)
+        if vpc is not None:
+            vpc.stop()
         if supervisor is not None and daemon is not None:
             supervisor.stop()
             _teardown_network(settings, daemon.netns)

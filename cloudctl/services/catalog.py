@@ -14,6 +14,8 @@ from sqlalchemy import MetaData
 
 from cloudctl.server import spec
 from cloudctl.services import (
+    autoscaling,
+    cloudformation,
     cloudwatch,
     ec2,
     elb,
@@ -38,6 +40,8 @@ SERVICES: tuple[spec.ServiceSpec, ...] = (
     ec2.SERVICE,
     cloudwatch.SERVICE,
     elb.SERVICE,
+    autoscaling.SERVICE,
+    cloudformation.SERVICE,
 )
 
 
@@ -70,5 +74,6 @@ def preload() -> None:
 
     for info in pkgutil.walk_packages(cloudctl.services.__path__, "cloudctl.services."):
         importlib.import_module(info.name)
-    for service in ("ec2", "iam", "sts", "s3", "cloudwatch", "elb"):
+    for service in ("ec2", "iam", "sts", "s3", "cloudwatch", "elb", "autoscaling",
+                    "cloudformation"):
         service_model(service)

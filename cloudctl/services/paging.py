@@ -61,6 +61,18 @@ BOUNDS: dict[str, Bounds] = {
     "DescribeVolumesModifications": Bounds(1, 500, clamp=True, token_message=_EBS_TOKEN),
     "DescribeVolumeStatus": Bounds(5, 1000, clamp=True, token_message=_EBS_TOKEN),
     "DescribeSnapshots": Bounds(5, 1000, clamp=True, token_message=_EBS_TOKEN),
+    "DescribeLaunchTemplates": Bounds(1, 200),
+    "DescribeLaunchTemplateVersions": Bounds(1, 200),
+    # VPC (cloudctl.services.ec2.vpc)
+    "DescribeVpcs": Bounds(5, 1000),
+    "DescribeSubnets": Bounds(5, 1000),
+    "DescribeRouteTables": Bounds(5, 100),
+    "DescribeInternetGateways": Bounds(5, 1000),
+    "DescribeNatGateways": Bounds(5, 1000),
+    "DescribeNetworkAcls": Bounds(5, 1000),
+    "DescribeDhcpOptions": Bounds(5, 1000),
+    "DescribeNetworkInterfaces": Bounds(5, 1000),
+    "DescribeVpcPeeringConnections": Bounds(5, 1000),
 }
 
 

@@ -2,7 +2,7 @@
 outbox, dashboards
 
 Revision ID: 0017_cloudwatch
-Revises: 0015_ec2_image_copy
+Revises: 0016_ec2_vpc
 Create Date: 2026-12-04 23:50:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017_cloudwatch'
-down_revision = '0015_ec2_image_copy'
+down_revision = '0016_ec2_vpc'
 branch_labels = None
 depends_on = None
 

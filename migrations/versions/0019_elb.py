@@ -1,7 +1,7 @@
 """elb: classic load balancers
 
 Revision ID: 0019_elb
-Revises: 0015_ec2_image_copy
+Revises: 0021_ec2_launch_templates
 Create Date: 2026-12-05 00:35:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0019_elb'
-down_revision = '0015_ec2_image_copy'
+down_revision = '0021_ec2_launch_templates'
 branch_labels = None
 depends_on = None
 

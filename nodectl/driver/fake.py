@@ -9,6 +9,9 @@ emulated here, and only here:
   and ``get_domain`` reads the persistent definition;
 - the console: ``spawn`` writes the lines a booted tiny guest would print;
 - hard reboot: a no-op that keeps the domain running;
+- a guest's death: a file named after an instance in ``<state_dir>/crash`` powers the
+  guest off at the driver's next look at its guests (what ``virsh destroy`` does to a
+  real one), for tests that a dead guest is noticed and replaced;
 - statistics: the test driver reports states only, so ``all_stats`` integrates a
   per-guest load (``GuestLoad``: cpu share, bytes and requests per second; set with
   ``set_load``) over the fake's clock (``clock``, ``time.time`` unless a test sets
@@ -31,7 +34,7 @@ from pathlib import Path
 import libvirt
 
 from nodectl.domain import Disk, Domain, disk_to_element
-from nodectl.driver.base import DriverError
+from nodectl.driver.base import DriverError, InstanceState
 from nodectl.driver.libvirt_driver import LibvirtDriver
 from nodectl.imagecache import ImageCache
 from nodectl.stats import DiskCounters, GuestStats, NicCounters, NodeStats
@@ -80,6 +83,7 @@ class FakeDriver(LibvirtDriver):
         state_dir.mkdir(parents=True, exist_ok=True)
         node = state_dir / "node.xml"
         node.write_text(_EMPTY_NODE)
+        self._crash_dir = state_dir / "crash"
         self.clock: Callable[[], float] = time.time
         self._loads: dict[str, GuestLoad] = {}
         self._counters: dict[str, _Counters] = {}
@@ -87,6 +91,25 @@ class FakeDriver(LibvirtDriver):
         self._vcpus: dict[str, int] = {}
         self._stats_lock = threading.Lock()
         super().__init__(f"test://{node}", images or ImageCache(state_dir / "images"), "qemu")
+
+    # -- a guest's death ------------------------------------------------------------------
+    def _crashes(self) -> None:
+        """Power off the guests named in the crash directory (each once)."""
+        if not self._crash_dir.is_dir():
+            return
+        for marker in sorted(self._crash_dir.iterdir()):
+            dom = self._find(marker.name)
+            if dom is not None and dom.isActive():
+                dom.destroy()
+            marker.unlink(missing_ok=True)
+
+    def list_instances(self) -> list[str]:
+        self._crashes()
+        return super().list_instances()
+
+    def instance_state(self, instance_id: str) -> InstanceState:
+        self._crashes()
+        return super().instance_state(instance_id)
 
     # -- statistics -----------------------------------------------------------------------
     def set_load(self, instance_id: str, load: GuestLoad) -> None:

@@ -153,6 +153,19 @@ def test_put_metric_alarm_errors(cloud: LiveCloud, extra: dict[str, Any], code: 
     assert _code(exc) == code
 
 
+def test_metric_math_alarm_with_a_bad_expression(cloud: LiveCloud) -> None:
+    cw = cloud.client("cloudwatch")
+    for expression in ("m * ", "nope + 1"):
+        with pytest.raises(ClientError) as exc:
+            cw.put_metric_alarm(AlarmName="bad-math", EvaluationPeriods=1, Threshold=1.0,
+                                ComparisonOperator="GreaterThanThreshold", Metrics=[
+                                    {"Id": "m", "ReturnData": False, "MetricStat": {
+                                        "Metric": {"Namespace": "Test/x", "MetricName": "y"},
+                                        "Period": 60, "Stat": "Sum"}},
+                                    {"Id": "e", "Expression": expression}])
+        assert _code(exc) == "ValidationError"
+
+
 def test_describe_filters_paging_and_delete(cloud: LiveCloud) -> None:
     cw = cloud.client("cloudwatch")
     prefix = f"page-{uuid.uuid4().hex[:6]}-"

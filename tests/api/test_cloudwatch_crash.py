@@ -88,3 +88,44 @@ def test_kill_9_during_alarm_transitions(crash_cloud: LiveCloud) -> None:
     assert all(o.startswith("RebootInstances") or "interrupted" in o for o in outcomes)
     states = cw.describe_alarms(AlarmNamePrefix="crash-", MaxRecords=100)["MetricAlarms"]
     assert {a["StateValue"] for a in states} == {"ALARM"}
+
+
+@pytest.fixture
+def two_worker_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
+    monkeypatch.setenv("CLOUDCTL_LOCAL_NODE", "fake")
+    monkeypatch.setenv("CLOUDCTL_DEMO_IMAGE", "0")
+    cloud = new_cloud()
+    try:
+        cloud.start(workers=2)
+        yield cloud
+    finally:
+        cloud.stop()
+
+
+def test_set_alarm_state_acts_at_once_on_any_worker(two_worker_cloud: LiveCloud) -> None:
+    """Alarms are evaluated every minute by the leader; SetAlarmState's actions run in
+    the worker that served it, claimed once (never by both it and the leader)."""
+    cloud = two_worker_cloud
+    images = register_image_set(cloud, cloud.data_dir / "imgs")
+    ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
+    instances = [i["InstanceId"] for i in ec2.run_instances(
+        ImageId=images["emi"], MinCount=6, MaxCount=6)["Instances"]]
+    for iid in instances:
+        cw.put_metric_alarm(
+            AlarmName=f"now-{iid}", Namespace="Test/now", MetricName="Load",
+            Dimensions=[{"Name": "InstanceId", "Value": iid}], Statistic="Maximum",
+            Period=60, EvaluationPeriods=1, Threshold=50.0, TreatMissingData="ignore",
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[f"arn:aws:automate:{cloud.region}:ec2:terminate"])
+        cw.set_alarm_state(AlarmName=f"now-{iid}", StateValue="ALARM", StateReason="now")
+
+    def all_terminating() -> bool:
+        states = {i["State"]["Name"] for r in ec2.describe_instances(
+            InstanceIds=instances)["Reservations"] for i in r["Instances"]}
+        return states <= {"shutting-down", "terminated"}
+
+    wait_for(all_terminating, 20, "every terminate action (well before the next minute)")
+    time.sleep(2)
+    items = [i for page in cw.get_paginator("describe_alarm_history").paginate(
+        HistoryItemType="Action") for i in page["AlarmHistoryItems"]]
+    assert Counter(i["AlarmName"] for i in items) == {f"now-{iid}": 1 for iid in instances}

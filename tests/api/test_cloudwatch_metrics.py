@@ -192,6 +192,15 @@ def test_get_metric_data_math_scan_and_paging(cloud: LiveCloud) -> None:
     values = [v for p in pages for r in p["MetricDataResults"] for v in r["Values"]]
     assert values == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert len(pages) == 3
+    both = list(cw.get_paginator("get_metric_data").paginate(
+        MetricDataQueries=[{**stat("A", "a"), "ReturnData": True},
+                           {**stat("B", "b"), "ReturnData": True}],
+        StartTime=start, EndTime=start + timedelta(minutes=5), ScanBy="TimestampAscending",
+        PaginationConfig={"PageSize": 3}))
+    served = [(r["Id"], v) for p in both for r in p["MetricDataResults"] for v in r["Values"]]
+    assert served == [("a", 0.0), ("a", 1.0), ("a", 2.0), ("a", 3.0), ("a", 4.0),
+                      ("b", 10.0), ("b", 10.0), ("b", 10.0)]
+    assert [len(p["MetricDataResults"]) for p in both] == [1, 2, 1]
     with pytest.raises(ClientError) as exc:
         cw.get_metric_data(MetricDataQueries=[{**stat("A", "a"), "ReturnData": True}],
                            StartTime=start, EndTime=start + timedelta(minutes=5),

@@ -14,8 +14,30 @@ _TAG_TYPES = {
     "key": "key-pair", "eipalloc": "elastic-ip", "vpc": "vpc", "subnet": "subnet",
     "eni": "network-interface", "rtb": "route-table", "igw": "internet-gateway",
     "acl": "network-acl", "dopt": "dhcp-options", "nat": "natgateway", "lt": "launch-template",
+    "pcx": "vpc-peering-connection",
 }
-_ARN_TYPES = {p: t for p, t in _TAG_TYPES.items() if p not in ("nat", "lt")}
+_ARN_TYPES = {p: t for p, t in _TAG_TYPES.items() if p != "lt"}
+_VPC_FIELDS = {
+    **{op: (("VpcId", "vpc"),) for op in ("DeleteVpc", "ModifyVpcAttribute")},
+    **{op: (("VpcId", "vpc"), ("InternetGatewayId", "internet-gateway"))
+       for op in ("AttachInternetGateway", "DetachInternetGateway")},
+    **{op: (("SubnetId", "subnet"),) for op in ("DeleteSubnet", "ModifySubnetAttribute")},
+    **{op: (("NetworkInterfaceId", "network-interface"),) for op in (
+        "DeleteNetworkInterface", "AttachNetworkInterface", "ModifyNetworkInterfaceAttribute",
+        "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses")},
+    **{op: (("RouteTableId", "route-table"),) for op in (
+        "DeleteRouteTable", "CreateRoute", "DeleteRoute", "ReplaceRoute",
+        "AssociateRouteTable")},
+    "DeleteInternetGateway": (("InternetGatewayId", "internet-gateway"),),
+    **{op: (("NetworkAclId", "network-acl"),) for op in (
+        "DeleteNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAclEntry",
+        "ReplaceNetworkAclEntry")},
+    "DeleteDhcpOptions": (("DhcpOptionsId", "dhcp-options"),),
+    "DeleteNatGateway": (("NatGatewayId", "natgateway"),),
+    **{op: (("VpcPeeringConnectionId", "vpc-peering-connection"),) for op in (
+        "AcceptVpcPeeringConnection", "RejectVpcPeeringConnection",
+        "DeleteVpcPeeringConnection")},
+}
 _INSTANCE_OPS = ("TerminateInstances", "StopInstances", "StartInstances", "RebootInstances",
                  "MonitorInstances", "UnmonitorInstances")
 _SG_OPS = ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
@@ -44,6 +66,7 @@ _FIELDS = {
     "ResetImageAttribute": (("ImageId", "image"),),
     "AssociateAddress": (("AllocationId", "elastic-ip"), ("InstanceId", "instance")),
     "ReleaseAddress": (("AllocationId", "elastic-ip"),),
+    **_VPC_FIELDS,
 }
 _ID_CODES = {
     "i": ("InvalidInstanceID.Malformed", "InvalidInstanceID.NotFound"),
@@ -53,6 +76,10 @@ _ID_CODES = {
     "emi": ("InvalidAMIID.Malformed", "InvalidAMIID.NotFound"),
     "sg": ("InvalidGroupId.Malformed", "InvalidGroup.NotFound"),
     "eipalloc": ("InvalidAllocationID.Malformed", "InvalidAllocationID.NotFound"),
+    "vpc": ("InvalidVpcID.Malformed", "InvalidVpcID.NotFound"),
+    "subnet": ("InvalidSubnetID.Malformed", "InvalidSubnetID.NotFound"),
+    "rtb": ("InvalidRouteTableID.Malformed", "InvalidRouteTableID.NotFound"),
+    "nat": ("InvalidNatGatewayID.Malformed", "NatGatewayNotFound"),
 }
 
 

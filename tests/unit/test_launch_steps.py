@@ -22,7 +22,8 @@ class Properties:
         self.values = values
 
     def get(self, prop: Any) -> Any:
-        return self.values.get(prop.name, prop.default)
+        # as the real store: a set value as given, the default parsed from its text
+        return self.values[prop.name] if prop.name in self.values else prop.parse(prop.default)
 
 
 class Cloud:

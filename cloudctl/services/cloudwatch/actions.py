@@ -1,8 +1,9 @@
 """Carrying out alarm actions recorded as intent (``cw_alarm_actions``).
 
-A row is ``pending`` when the transition is committed, ``running`` (committed) just
-before the action is carried out, ``done`` or ``failed`` after. After a crash a
-``running`` row is carried out again only when the action is idempotent (EC2 stop and
+A row is ``pending`` when the transition is committed, ``running`` (committed, claimed by a
+conditional update so one process carries it out) just before the action is carried
+out, ``done`` or ``failed`` after. After a crash a ``running`` row is carried out again
+only when the action is idempotent (EC2 stop and
 terminate: the instance is already stopping or gone, nothing happens twice); a reboot
 or recover found ``running`` is not repeated (recorded failed: interrupted), so no
 action is ever done twice and none is lost. EC2 actions go through EC2's own
@@ -12,9 +13,11 @@ StopInstances/TerminateInstances/RebootInstances handlers as the alarm's account
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -24,7 +27,7 @@ from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.protocol.wire import WireRequest
 from cloudctl.server.context import RequestContext
-from cloudctl.services.cloudwatch.alarms import EC2_ACTION
+from cloudctl.services.cloudwatch.alarms import EC2_ACTION, SCALING_ACTION
 from cloudctl.services.cloudwatch.models import CwAlarm, CwAlarmAction
 from cloudctl.services.cloudwatch.transitions import history
 
@@ -48,7 +51,31 @@ def _context(alarm: CwAlarm, operation: str) -> RequestContext:
                           source_ip="127.0.0.1")
 
 
+async def _scale(cloud: Cloud, alarm: CwAlarm, action: str) -> str:
+    """Run an Auto Scaling policy for the alarm's new state (step and target tracking
+    policies get the breaching value and the threshold)."""
+    from cloudctl.services.autoscaling import api as autoscaling
+
+    value: float | None = None
+    threshold: float | None = None
+    if alarm.state_reason_data:
+        with contextlib.suppress(ValueError, TypeError):
+            data = json.loads(alarm.state_reason_data)
+            points = [float(p) for p in data.get("recentDatapoints") or []]
+            if points:
+                value = points[-1]
+            if data.get("threshold") is not None:
+                threshold = float(data["threshold"])
+    await autoscaling.execute_policy_from_alarm(cloud, action, alarm.name, alarm.state,
+                                                metric_value=value, threshold=threshold,
+                                                account=alarm.account_id,
+                                                region=alarm.region)
+    return f"ExecutePolicy {action}"
+
+
 async def _act(cloud: Cloud, alarm: CwAlarm, action: str) -> str:
+    if SCALING_ACTION.match(action):
+        return await _scale(cloud, alarm, action)
     found = EC2_ACTION.match(action)
     if found is None:
         raise AwsError(f"Unsupported action {action}", code="ValidationError")
@@ -70,12 +97,23 @@ async def _act(cloud: Cloud, alarm: CwAlarm, action: str) -> str:
     return f"{operation} {' '.join(sorted(set(instances)))}"
 
 
-async def run_pending(cloud: Cloud, limit: int = 100) -> int:
-    """Carry out owed actions; the number handled."""
+async def run_pending(cloud: Cloud, limit: int = 100, *, recover: bool = False) -> int:
+    """Carry out owed actions; the number looked at.
+
+    Any API worker may call it (SetAlarmState runs its actions at once): a row is
+    claimed by a conditional update (``pending`` -> ``running``, the claim time in
+    ``done_at``), so only one process carries it out. ``recover`` (the leader's
+    controller) also handles rows left ``running`` by a process that died: claimed
+    before this cloud started."""
+    started = datetime.fromtimestamp(cloud.started_at, UTC)
     async with cloud.sessions() as session:
-        rows = list((await session.execute(select(CwAlarmAction).where(
-            CwAlarmAction.status.in_(("pending", "running"))).order_by(CwAlarmAction.id)
-            .limit(limit))).scalars())
+        query = select(CwAlarmAction).where(CwAlarmAction.status == "pending")
+        if recover:
+            query = select(CwAlarmAction).where(
+                (CwAlarmAction.status == "pending") | (
+                    (CwAlarmAction.status == "running") & (CwAlarmAction.done_at < started)))
+        rows = list((await session.execute(query.order_by(CwAlarmAction.id)
+                                           .limit(limit))).scalars())
     for row in rows:
         verb = (EC2_ACTION.match(row.action) or [None, None, ""])[2]
         async with cloud.sessions() as session, session.begin():
@@ -87,8 +125,13 @@ async def run_pending(cloud: Cloud, limit: int = 100) -> int:
             if alarm is None:
                 await _finish(session, row.id, None, row.action, "failed", "alarm deleted")
                 continue
-            await session.execute(update(CwAlarmAction).where(CwAlarmAction.id == row.id)
-                                  .values(status="running"))
+            claimed = await session.execute(
+                update(CwAlarmAction).where(CwAlarmAction.id == row.id,
+                                            CwAlarmAction.status == row.status)
+                .values(status="running", done_at=utcnow())
+                .execution_options(synchronize_session=False))
+            if getattr(claimed, "rowcount", 0) != 1:
+                continue  # another process took it
         try:
             done = await _act(cloud, alarm, row.action)
             status, result = "done", done

@@ -4,6 +4,7 @@ DeleteAlarms, and the alarms' tags (TagResource, UntagResource, ListTagsForResou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime
@@ -25,11 +26,14 @@ from cloudctl.services.cloudwatch import checks, composite, paging
 from cloudctl.services.cloudwatch.evaluator import OPERATORS, TREATMENTS
 from cloudctl.services.cloudwatch.metrics import ValidationError, parse_queries
 from cloudctl.services.cloudwatch.models import CwAlarm, CwAlarmAction, CwAlarmHistory
+from cloudctl.services.cloudwatch.query import QueryError
+from cloudctl.services.cloudwatch.query import dependency_order as query_order
 from cloudctl.services.cloudwatch.stats import is_percentile
 from cloudctl.services.cloudwatch.transitions import record_config, transition
 
 STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 EC2_ACTION = re.compile(r"^arn:aws:automate:([a-z0-9-]+):ec2:(stop|terminate|reboot|recover)$")
+SCALING_ACTION = re.compile(r"^arn:aws:autoscaling:([a-z0-9-]+):(\d{12}):scalingPolicy:")
 MAX_ACTIONS = 5
 
 
@@ -74,9 +78,12 @@ def check_actions(params: dict[str, Any], region: str, ec2_ok: bool) -> None:
                         "Invalid use of EC2 action. An EC2 action can only be used if the "
                         "alarm is monitoring an EC2 instance.")
                 continue
-            if str(action).startswith("arn:aws:autoscaling:"):
-                raise ValidationError(f"Auto Scaling is not available in this cloud yet: "
-                                      f"the action {action} cannot be carried out.")
+            scaling = SCALING_ACTION.match(str(action))
+            if scaling:
+                if scaling.group(1) != region:
+                    raise ValidationError(f"Invalid region {scaling.group(1)} specified. "
+                                          f"Only {region} is supported.")
+                continue  # the policy's existence is checked when the alarm is stored
             raise ValidationError(f"Invalid action {action}: this cloud carries out EC2 "
                                   "actions (arn:aws:automate:<region>:ec2:stop|terminate|"
                                   "reboot|recover) only.")
@@ -94,6 +101,19 @@ def _tags(items: Any) -> dict[str, str]:
     if len(out) > 50:
         raise InvalidParameterValue("The collection Tags must not have a size greater than 50.")
     return out
+
+
+async def _check_policies(cloud: Any, account: str, region: str,
+                          definition: dict[str, Any]) -> None:
+    """Auto Scaling policy actions name a policy of the alarm's account that exists."""
+    from cloudctl.services.autoscaling import api as autoscaling
+
+    for key in ("OKActions", "AlarmActions", "InsufficientDataActions"):
+        for action in definition.get(key) or []:
+            found = SCALING_ACTION.match(str(action))
+            if found and (found.group(2) != account or not await autoscaling.policy_exists(
+                    cloud, account, region, str(action))):
+                raise ValidationError(f"Invalid action {action}: no such Auto Scaling policy.")
 
 
 def metric_definition(params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -145,6 +165,10 @@ def metric_definition(params: dict[str, Any], region: str) -> dict[str, Any]:
             raise ValidationError("Metrics list and the MetricName, Namespace, Statistic "
                                   "and ExtendedStatistic parameters are mutually exclusive.")
         queries = parse_queries(list(metrics), where="Metrics")
+        try:
+            query_order(queries)  # every expression parses and names known ids
+        except QueryError as exc:
+            raise ValidationError(str(exc)) from exc
         if sum(q.return_data for q in queries) != 1:
             raise ValidationError("Exactly one element of the metrics list should return "
                                   "data.")
@@ -234,6 +258,10 @@ def describe(row: CwAlarm) -> dict[str, Any]:
 class AlarmsProvider(Provider):
     service = "cloudwatch"
 
+    def __init__(self, cloud: Any) -> None:
+        super().__init__(cloud)
+        self._tasks: set[asyncio.Task[int]] = set()
+
     async def start(self) -> None:
         """Start the alarm controller (it acts only on the leader)."""
         from cloudctl.services.cloudwatch import properties as props
@@ -271,6 +299,7 @@ class AlarmsProvider(Provider):
                      tags: dict[str, str]) -> None:
         account = ctx.require_account()
         name = str(definition["AlarmName"])
+        await _check_policies(self.cloud, account, ctx.region, definition)
         now = utcnow()
         async with self.cloud.sessions() as session, session.begin():
             row = await self._find(session, account, ctx.region, name)
@@ -355,7 +384,7 @@ class AlarmsProvider(Provider):
         if state is not None and state not in STATES:
             raise InvalidParameterValue(f"The value {state} for parameter StateValue is "
                                         "invalid.")
-        limit = int(params.get("MaxRecords") or 50)
+        limit = int(checks.given(params, "MaxRecords", 50))
         if not 1 <= limit <= 100:
             raise InvalidParameterValue(
                 f"The value {limit} for parameter MaxRecords is invalid. It must be between "
@@ -441,8 +470,9 @@ class AlarmsProvider(Provider):
                 raise InvalidParameterValue(
                     f"The value {item_type} for parameter HistoryItemType is invalid.")
             query = query.where(CwAlarmHistory.item_type == item_type)
-        if params.get("AlarmTypes"):
-            query = query.where(CwAlarmHistory.alarm_type.in_(list(params["AlarmTypes"])))
+        # as on AWS, only metric alarms' history unless AlarmTypes says otherwise
+        types = list(params.get("AlarmTypes") or ["MetricAlarm"])
+        query = query.where(CwAlarmHistory.alarm_type.in_(types))
         if params.get("StartDate"):
             query = query.where(CwAlarmHistory.timestamp >= checks.when(
                 params["StartDate"], "StartDate"))
@@ -456,7 +486,7 @@ class AlarmsProvider(Provider):
             query = query.order_by(CwAlarmHistory.timestamp.desc(), CwAlarmHistory.id.desc())
         else:
             query = query.order_by(CwAlarmHistory.timestamp, CwAlarmHistory.id)
-        limit = int(params.get("MaxRecords") or 100)
+        limit = int(checks.given(params, "MaxRecords", 100))
         if not 1 <= limit <= 100:
             raise InvalidParameterValue(
                 f"The value {limit} for parameter MaxRecords is invalid. It must be between "
@@ -496,11 +526,13 @@ class AlarmsProvider(Provider):
         return {}
 
     def _run_actions(self) -> None:
-        from cloudctl.services.cloudwatch.controller import CONTROLLER
+        """Carry out the actions just recorded, in this worker (each row is claimed, so
+        the leader's controller never does it twice)."""
+        from cloudctl.services.cloudwatch.actions import run_pending
 
-        controller = self.cloud.runtime.get(CONTROLLER)
-        if controller is not None:
-            controller.wake("actions")
+        task = asyncio.create_task(run_pending(self.cloud))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _set_actions(self, ctx: RequestContext, params: dict[str, Any],
                            enabled: bool) -> Result:

@@ -93,19 +93,27 @@ class CassandraStore:
         return cls(cluster, session)
 
     async def write(self, buckets: Sequence[Bucket]) -> None:
+        """Append the buckets, in unlogged batches (one request per 100 rows)."""
+        from cassandra.query import BatchStatement, BatchType  # type: ignore[import-untyped]
+
         now = time.time()
         pending = []
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        size = 0
         for b in buckets:
             ttl = int(RETENTION[b.resolution] - (now - b.ts))
             if ttl < 1:
                 continue
-            pending.append(_wait(self.session.execute_async(self._insert, (
+            batch.add(self._insert, (
                 b.metric_key, b.resolution, part(b.resolution, b.ts), b.ts, b.unit,
                 uuid.uuid1(), b.count, b.sum, b.minimum, b.maximum,
-                encode_values(b.values) if b.raw else "", b.raw, ttl))))
-            if len(pending) >= 256:
-                await asyncio.gather(*pending)
-                pending = []
+                encode_values(b.values) if b.raw else "", b.raw, ttl))
+            size += 1
+            if size == 100:
+                pending.append(_wait(self.session.execute_async(batch)))
+                batch, size = BatchStatement(batch_type=BatchType.UNLOGGED), 0
+        if size:
+            pending.append(_wait(self.session.execute_async(batch)))
         await asyncio.gather(*pending)
 
     async def read(self, keys: Sequence[str], resolution: int, start: int,
@@ -123,6 +131,14 @@ class CassandraStore:
         merged = merge_buckets(out)
         merged.sort(key=lambda b: (b.metric_key, b.ts, b.unit))
         return merged
+
+    async def aggregate(self, keys: Sequence[str], resolution: int, start: int, end: int,
+                        period: int, unit: str | None) -> list[tuple[str, int, float, float,
+                                                                      float, float]]:
+        from cloudctl.services.cloudwatch.store import aggregate_buckets
+
+        buckets = await self.read(keys, resolution, start, end, values=False)
+        return aggregate_buckets(buckets, start, period, unit)
 
     async def expire(self, now: float) -> int:
         return 0  # rows carry their TTL

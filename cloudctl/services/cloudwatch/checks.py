@@ -27,6 +27,12 @@ def invalid(name: str, value: Any, why: str = "") -> InvalidParameterValue:
     return InvalidParameterValue(f"{text} {why}".strip())
 
 
+def given(params: dict[str, Any], key: str, default: Any) -> Any:
+    """``params[key]``, or ``default`` only when absent (0 is a value to check)."""
+    value = params.get(key)
+    return default if value is None else value
+
+
 def text(params: dict[str, Any], key: str, where: str, *, required: bool = True,
          low: int = 1, high: int = 255) -> str | None:
     value = params.get(key)

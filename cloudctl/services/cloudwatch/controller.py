@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.db.base import utcnow
+from cloudctl.errors import AwsError
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.cloudwatch import actions, composite, query
 from cloudctl.services.cloudwatch import properties as props
@@ -82,7 +83,7 @@ class AlarmController(Reconciler):
 
     async def sync(self, key: str) -> None:
         if key == "actions":
-            while await actions.run_pending(self.cloud) >= 100:
+            while await actions.run_pending(self.cloud, recover=True) >= 100:
                 pass
         elif key == "retention":
             await self._retention()
@@ -123,7 +124,11 @@ class AlarmController(Reconciler):
         results: list[Outcome | None] = [None] * len(rows)
         for i, (row, d) in enumerate(zip(rows, defs, strict=True)):
             if d.get("Metrics"):
-                results[i] = await self._math_outcome(row, d, now)
+                try:
+                    results[i] = await self._math_outcome(row, d, now)
+                except (query.QueryError, AwsError) as exc:  # one alarm never blocks a shard
+                    results[i] = Outcome("INSUFFICIENT_DATA",
+                                         f"Unable to evaluate the metric math: {exc}", 0, [])
                 continue
             period = int(d["Period"])
             start, end, _ = window(period, int(d["EvaluationPeriods"]), now)
@@ -179,7 +184,8 @@ class AlarmController(Reconciler):
                 data = json.dumps({"version": "1.0", "queryDate": now.isoformat(),
                                    "recentDatapoints": list(outcome.considered),
                                    "threshold": json.loads(row.definition).get("Threshold")})
-                row = await session.merge(row)
+                # ``row`` stays detached: a lost race (another writer moved the alarm
+                # first) then changes nothing in this session
                 if await transition(session, row, outcome.state, outcome.reason, data, now,
                                     evaluated_at=tick):
                     changed += 1

@@ -22,6 +22,7 @@ MAX_DATA = 1000
 MAX_VALUES = 150
 MAX_POINTS_GMS = 1440
 MAX_POINTS_GMD = 100_800
+PAGE_STRIDE = 1 << 24  # token of a stats-only page: query index * stride + point index
 
 
 class ValidationError(AwsError):
@@ -227,10 +228,13 @@ class MetricsProvider(Provider):
         scan = params.get("ScanBy") or "TimestampDescending"
         if scan not in ("TimestampDescending", "TimestampAscending"):
             raise ValidationError(f"The value {scan} for parameter ScanBy is invalid.")
-        limit = int(params.get("MaxDatapoints") or MAX_POINTS_GMD)
+        limit = int(checks.given(params, "MaxDatapoints", MAX_POINTS_GMD))
         if limit < 1:
             raise ValidationError("The parameter MaxDatapoints must be greater than 0.")
         skip = paging.offset("GetMetricData", params)
+        if all(q.expression is None for q in queries):
+            return await self._stats_page(account, ctx.region, params, queries, start, end,
+                                          scan, limit, skip)
         try:
             results = await query.run(self.cloud, account, ctx.region, queries, start, end)
         except query.QueryError as exc:
@@ -261,6 +265,46 @@ class MetricsProvider(Provider):
         answer: Result = {"MetricDataResults": out, "Messages": []}
         if more:
             answer["NextToken"] = paging.make("GetMetricData", params, skip + served)
+        return answer
+
+    async def _stats_page(self, account: str, region: str, params: dict[str, Any],
+                          queries: list[query.Query], start: datetime, end: datetime,
+                          scan: str, limit: int, token: int) -> Result:
+        """A page of metric stat queries only, computed query by query from where the
+        token says (query index, point index): a page costs what it serves, not the whole
+        answer again."""
+        wanted = [q for q in queries if q.return_data]
+        index, skip = divmod(token, PAGE_STRIDE)
+        out: list[dict[str, Any]] = []
+        served = 0
+        begin, finish = start.timestamp(), end.timestamp()
+        while index < len(wanted) and served < limit:
+            chunk = wanted[index:index + 10]
+            series = await query.stat_series(self.cloud, account, region, chunk, begin,
+                                             finish)
+            for q, points_map in zip(chunk, series, strict=True):
+                points = _finite(points_map)
+                if scan == "TimestampDescending":
+                    points.reverse()
+                take = points[skip:skip + limit - served]
+                served += len(take)
+                assert q.metric is not None
+                partial = skip + len(take) < len(points)
+                out.append({"Id": q.id, "Label": q.label or q.metric.name,
+                            "Timestamps": [datetime.fromtimestamp(t, UTC) for t, _ in take],
+                            "Values": [v for _, v in take],
+                            "StatusCode": "PartialData" if partial else "Complete"})
+                if partial:
+                    answer: Result = {"MetricDataResults": out, "Messages": []}
+                    answer["NextToken"] = paging.make("GetMetricData", params,
+                                                      index * PAGE_STRIDE + skip + len(take))
+                    return answer
+                index, skip = index + 1, 0
+                if served >= limit:
+                    break
+        answer = {"MetricDataResults": out, "Messages": []}
+        if index < len(wanted):
+            answer["NextToken"] = paging.make("GetMetricData", params, index * PAGE_STRIDE)
         return answer
 
     @operation("ListMetrics")

@@ -7,7 +7,6 @@ expression giving an array of series returns one result per series, under its id
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from cloudctl.services.cloudwatch import mathexpr
 from cloudctl.services.cloudwatch.api import holder
-from cloudctl.services.cloudwatch.series import epoch, metric_key
-from cloudctl.services.cloudwatch.stats import align, choose_resolution, slots
+from cloudctl.services.cloudwatch.series import Bucket, epoch, metric_key
+from cloudctl.services.cloudwatch.stats import Aggregate, align, choose_resolution, slots
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -59,26 +58,60 @@ class QueryError(Exception):
 async def metric_series(cloud: Cloud, account_id: str, region: str, q: Query, start: float,
                         end: float, now: float | None = None) -> dict[int, float]:
     """The statistic of a metric stat query per period start."""
-    assert q.metric is not None
+    return (await stat_series(cloud, account_id, region, [q], start, end, now))[0]
+
+
+async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Sequence[Query],
+                      start: float, end: float,
+                      now: float | None = None) -> list[dict[int, float]]:
+    """Each metric stat query's statistic per period start; the queries sharing a
+    resolution are read from the store together (one read for all their metrics)."""
     now = time.time() if now is None else now
-    resolution = choose_resolution(q.period, start, now)
-    if resolution is None:
-        return {}
-    first = align(start, resolution)
-    key = metric_key(account_id, region, q.metric.namespace, q.metric.name,
-                     q.metric.dimensions)
+    plans: dict[tuple[int, bool], list[int]] = {}
+    keys: list[str] = []
+    for i, q in enumerate(queries):
+        assert q.metric is not None
+        keys.append(metric_key(account_id, region, q.metric.namespace, q.metric.name,
+                               q.metric.dimensions))
+        resolution = choose_resolution(q.period, start, now)
+        if resolution is not None:
+            plans.setdefault((resolution, q.stat.startswith("p")), []).append(i)
+    out: list[dict[int, float]] = [{} for _ in queries]
     store = await holder(cloud).store()
-    buckets = await store.read([key], resolution, first, int(end) + 1,
-                              values=q.stat.startswith("p"))
-    out: dict[int, float] = {}
-    for slot, agg in slots(buckets, first, end, q.period, q.unit).items():
-        value = agg.statistic(q.stat)
-        if value is not None:
-            out[slot] = value
+    for (resolution, values), members in plans.items():
+        first = align(start, resolution)
+        if not values:  # the database sums the periods: no bucket objects
+            shapes: dict[tuple[int, str | None], list[int]] = {}
+            for i in members:
+                shapes.setdefault((queries[i].period, queries[i].unit), []).append(i)
+            for (period, unit), group in shapes.items():
+                rows = await store.aggregate(sorted({keys[i] for i in group}), resolution,
+                                             first, int(end) + 1, period, unit)
+                by_metric: dict[str, list[Aggregate]] = {}
+                for key, slot, count, total, low, high in rows:
+                    if slot < end:
+                        by_metric.setdefault(key, []).append(
+                            Aggregate(count, total, low, high, {}, True, slot))
+                for i in group:
+                    stat = queries[i].stat
+                    out[i] = {a.slot: a.standard(stat) for a in by_metric.get(keys[i], [])}
+            continue
+        buckets = await store.read(sorted({keys[i] for i in members}), resolution, first,
+                                   int(end) + 1, values=values)
+        by_key: dict[str, list[Bucket]] = {}
+        for b in buckets:
+            by_key.setdefault(b.metric_key, []).append(b)
+        for i in members:
+            q = queries[i]
+            for slot, agg in slots(by_key.get(keys[i], []), first, end, q.period,
+                                   q.unit).items():
+                value = agg.statistic(q.stat)
+                if value is not None:
+                    out[i][slot] = value
     return out
 
 
-def _order(queries: Sequence[Query]) -> list[Query]:
+def dependency_order(queries: Sequence[Query]) -> list[Query]:
     """Queries with every expression after what it names (QueryError on a cycle)."""
     by_id = {q.id: q for q in queries}
     deps: dict[str, set[str]] = {}
@@ -114,10 +147,9 @@ async def run(cloud: Cloud, account_id: str, region: str, queries: Sequence[Quer
     """Every query's series; only those returning data are in the answer."""
     begin, finish = epoch(start), epoch(end)
     now = time.time()
-    ordered = _order(queries)
+    ordered = dependency_order(queries)
     stats = [q for q in ordered if q.metric is not None]
-    values = await asyncio.gather(*(metric_series(cloud, account_id, region, q, begin,
-                                                  finish, now) for q in stats))
+    values = await stat_series(cloud, account_id, region, stats, begin, finish, now)
     series: dict[str, mathexpr.Labelled] = {}
     for q, points in zip(stats, values, strict=True):
         assert q.metric is not None

@@ -43,6 +43,7 @@ class Aggregate:
     maximum: float
     values: dict[float, float]
     raw: bool
+    slot: int = 0  # the period start, when made from a database aggregate
 
     @classmethod
     def of(cls, buckets: Iterable[Bucket]) -> Aggregate | None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,9 +44,37 @@ class MetricStore(Protocol):
         percentile asked: less to read and decode)."""
         ...
 
+    async def aggregate(self, keys: Sequence[str], resolution: int, start: int, end: int,
+                        period: int, unit: str | None) -> list[Slot]:
+        """(metric, period start) -> count, sum, min, max of every bucket in that period
+        (``unit`` filters), for the statistics that need no raw values."""
+        ...
+
     async def expire(self, now: float) -> int: ...
 
     async def close(self) -> None: ...
+
+
+Slot = tuple[str, int, float, float, float, float]  # key, period start, count, sum, min, max
+
+
+def aggregate_buckets(buckets: Sequence[Bucket], start: int, period: int,
+                      unit: str | None) -> list[Slot]:
+    """``MetricStore.aggregate`` over buckets read whole (stores that cannot push it down)."""
+    merged: dict[tuple[str, int], list[float]] = {}
+    for b in buckets:
+        if unit is not None and b.unit != unit:
+            continue
+        slot = start + (b.ts - start) // period * period
+        known = merged.get((b.metric_key, slot))
+        if known is None:
+            merged[(b.metric_key, slot)] = [b.count, b.sum, b.minimum, b.maximum]
+        else:
+            known[0] += b.count
+            known[1] += b.sum
+            known[2] = min(known[2], b.minimum)
+            known[3] = max(known[3], b.maximum)
+    return [(k, t, *v) for (k, t), v in sorted(merged.items())]  # type: ignore[misc]
 
 
 def dialect_insert(session: AsyncSession) -> Any:
@@ -109,6 +137,27 @@ class EmbeddedStore:
                 result = await session.execute(query)
                 out += [row_bucket(r, values) for r in result]
         out.sort(key=lambda b: (b.metric_key, b.ts, b.unit))
+        return out
+
+    async def aggregate(self, keys: Sequence[str], resolution: int, start: int, end: int,
+                        period: int, unit: str | None) -> list[Slot]:
+        """Pushed down: the database sums the buckets of each period."""
+        table = CwPoint.__table__
+        col = table.c
+        slot = (start + (col.ts - start) // period * period).label("slot")
+        out: list[Slot] = []
+        async with self.cloud.sessions() as session:
+            for i in range(0, len(keys), 200):
+                query = select(col.metric_key, slot, func.sum(col.count), func.sum(col.sum),
+                               func.min(col.min), func.max(col.max)).where(
+                    col.metric_key.in_(list(keys[i:i + 200])), col.resolution == resolution,
+                    col.ts >= start, col.ts < end)
+                if unit is not None:
+                    query = query.where(col.unit == unit)
+                query = query.group_by(col.metric_key, slot)
+                out += [(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
+                        for r in await session.execute(query)]
+        out.sort()
         return out
 
     async def expire(self, now: float) -> int:

@@ -36,6 +36,9 @@ def _install(cloud: Cloud) -> None:
                                        SecurityGroupDescriptionsProvider, AddressesProvider,
                                        *compute_providers(), VolumesProvider,
                                        SnapshotsProvider]
+    from cloudctl.services.ec2 import vpc  # VPC: cloudctl.services.ec2.vpc
+
+    providers += vpc.providers()
     for provider_cls in providers:
         cloud.add_provider(provider_cls(cloud))
     arns.install(cloud)  # EC2 resource ARNs and ec2:ResourceTag for IAM policies
@@ -45,10 +48,11 @@ def _install(cloud: Cloud) -> None:
 def _tables() -> Sequence[type[Any]]:
     from cloudctl.services.ec2.compute import models as compute_models
     from cloudctl.services.ec2.ebs import models as ebs_models
+    from cloudctl.services.ec2.vpc import models as vpc_models
     from cloudctl.services.network import models as network_models
 
     return (*compute_models.COMPUTE_TABLES, *ebs_models.EBS_TABLES,
-            *network_models.NETWORK_TABLES)
+            *network_models.NETWORK_TABLES, *vpc_models.VPC_TABLES)
 
 
 SERVICE = ServiceSpec("ec2", _install, tables=_tables)

@@ -1,20 +1,367 @@
-"""EC2's public API: what other services may call (never EC2's tables or modules).
+"""EC2's public API: the typed functions other services call (never EC2's tables).
 
+Every function acts as ``caller`` (``cloudctl.server.internal.Caller``): the call is
+authorised as that principal exactly as the same API request would be, and answers the
+operation's ``AwsError`` on failure. Results are plain typed values.
+
+- security groups: ``create_security_group``, ``security_group``, ``delete_security_group``,
+  ``authorize_ingress``/``authorize_egress``, ``revoke_ingress``/``revoke_egress``;
+- key pairs: ``create_key_pair``, ``import_key_pair``, ``key_pair``, ``delete_key_pair``;
+- volumes: ``create_volume``, ``volume``, ``delete_volume``, ``attach_volume``,
+  ``detach_volume``, ``create_snapshot``;
+- addresses: ``allocate_address``, ``release_address``, ``associate_address``,
+  ``disassociate_address``;
+- instances: ``run_instance``, ``instance``, ``terminate_instance``;
+- lookups for parameter types: ``existing_ids``, ``zones``;
+- ``create_tags``; ``system_tags``: the ``aws:`` tags only a service may set
+  (``aws:cloudformation:stack-name``...), written past the user-facing check;
 - ``instance_facts(session, account_id, region, ids)``: the account's instances among
-  ``ids`` with what a load balancer needs of them (zone, state, addresses).
+  ``ids`` with what a load balancer needs of them (zone, state, addresses); a read in
+  the caller's session, not an API call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.errors import AwsError
+from cloudctl.server.internal import Caller, call
 from cloudctl.services.ec2.compute.instance_models import Instance
 
-__all__ = ["InstanceFacts", "instance_facts"]
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+__all__ = [
+    "Caller", "InstanceFacts", "allocate_address", "associate_address", "attach_volume", "authorize_egress",
+    "authorize_ingress", "create_key_pair", "create_security_group", "create_snapshot",
+    "create_tags", "create_volume", "delete_key_pair", "delete_security_group",
+    "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
+    "import_key_pair", "instance", "instance_facts", "key_pair", "release_address", "revoke_egress",
+    "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
+    "volume", "zones",
+]
+
+Tags = list[dict[str, str]]
+
+
+def _tag_specs(resource_type: str, tags: Tags) -> list[dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": tags}] if tags else []
+
+
+async def _ec2(cloud: Cloud, caller: Caller, operation: str,
+               params: dict[str, Any]) -> dict[str, Any]:
+    return await call(cloud, caller, "ec2", operation, params)
+
+
+def _not_found(error: AwsError) -> bool:
+    return error.code.endswith(".NotFound") or error.code.endswith("NotFound")
+
+
+# -- security groups -----------------------------------------------------------------------
+
+async def create_security_group(cloud: Cloud, caller: Caller, *, name: str,
+                                description: str, vpc_id: str | None = None,
+                                tags: Tags | None = None) -> str:
+    params: dict[str, Any] = {"GroupName": name, "Description": description,
+                              "TagSpecifications": _tag_specs("security-group", tags or [])}
+    if vpc_id:
+        params["VpcId"] = vpc_id
+    return str((await _ec2(cloud, caller, "CreateSecurityGroup", params))["GroupId"])
+
+
+async def security_group(cloud: Cloud, caller: Caller, *, group_id: str | None = None,
+                         name: str | None = None) -> dict[str, Any] | None:
+    """The group (DescribeSecurityGroups' item) by id or name, None when missing."""
+    params: dict[str, Any] = {}
+    if group_id:
+        params["GroupIds"] = [group_id]
+    elif name:
+        params["Filters"] = [{"Name": "group-name", "Values": [name]}]
+    try:
+        found = (await _ec2(cloud, caller, "DescribeSecurityGroups", params))
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    groups = found.get("SecurityGroups") or []
+    return dict(groups[0]) if groups else None
+
+
+async def delete_security_group(cloud: Cloud, caller: Caller, group_id: str) -> None:
+    try:
+        await _ec2(cloud, caller, "DeleteSecurityGroup", {"GroupId": group_id})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def authorize_ingress(cloud: Cloud, caller: Caller, group_id: str,
+                            permissions: list[dict[str, Any]]) -> None:
+    await _ec2(cloud, caller, "AuthorizeSecurityGroupIngress",
+               {"GroupId": group_id, "IpPermissions": permissions})
+
+
+async def authorize_egress(cloud: Cloud, caller: Caller, group_id: str,
+                           permissions: list[dict[str, Any]]) -> None:
+    await _ec2(cloud, caller, "AuthorizeSecurityGroupEgress",
+               {"GroupId": group_id, "IpPermissions": permissions})
+
+
+async def _revoke(cloud: Cloud, caller: Caller, operation: str, group_id: str,
+                  permissions: list[dict[str, Any]]) -> None:
+    try:
+        await _ec2(cloud, caller, operation, {"GroupId": group_id,
+                                              "IpPermissions": permissions})
+    except AwsError as error:
+        if not (_not_found(error) or error.code == "InvalidPermission.NotFound"):
+            raise
+
+
+async def revoke_ingress(cloud: Cloud, caller: Caller, group_id: str,
+                         permissions: list[dict[str, Any]]) -> None:
+    await _revoke(cloud, caller, "RevokeSecurityGroupIngress", group_id, permissions)
+
+
+async def revoke_egress(cloud: Cloud, caller: Caller, group_id: str,
+                        permissions: list[dict[str, Any]]) -> None:
+    await _revoke(cloud, caller, "RevokeSecurityGroupEgress", group_id, permissions)
+
+
+# -- key pairs -----------------------------------------------------------------------------
+
+async def create_key_pair(cloud: Cloud, caller: Caller, name: str, *, key_type: str = "rsa",
+                          tags: Tags | None = None) -> dict[str, Any]:
+    return await _ec2(cloud, caller, "CreateKeyPair", {
+        "KeyName": name, "KeyType": key_type,
+        "TagSpecifications": _tag_specs("key-pair", tags or [])})
+
+
+async def import_key_pair(cloud: Cloud, caller: Caller, name: str, public_key: str,
+                          tags: Tags | None = None) -> dict[str, Any]:
+    return await _ec2(cloud, caller, "ImportKeyPair", {
+        "KeyName": name, "PublicKeyMaterial": public_key.encode(),
+        "TagSpecifications": _tag_specs("key-pair", tags or [])})
+
+
+async def key_pair(cloud: Cloud, caller: Caller, name: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeKeyPairs", {"KeyNames": [name]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    pairs = found.get("KeyPairs") or []
+    return dict(pairs[0]) if pairs else None
+
+
+async def delete_key_pair(cloud: Cloud, caller: Caller, name: str) -> None:
+    await _ec2(cloud, caller, "DeleteKeyPair", {"KeyName": name})
+
+
+# -- volumes -------------------------------------------------------------------------------
+
+async def create_volume(cloud: Cloud, caller: Caller, *, zone: str, size: int | None,
+                        snapshot_id: str | None = None, volume_type: str | None = None,
+                        iops: int | None = None, token: str | None = None,
+                        tags: Tags | None = None) -> str:
+    params: dict[str, Any] = {"AvailabilityZone": zone,
+                              "TagSpecifications": _tag_specs("volume", tags or [])}
+    for key, value in (("Size", size), ("SnapshotId", snapshot_id),
+                       ("VolumeType", volume_type), ("Iops", iops), ("ClientToken", token)):
+        if value is not None:
+            params[key] = value
+    return str((await _ec2(cloud, caller, "CreateVolume", params))["VolumeId"])
+
+
+async def volume(cloud: Cloud, caller: Caller, volume_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeVolumes", {"VolumeIds": [volume_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    volumes = found.get("Volumes") or []
+    return dict(volumes[0]) if volumes else None
+
+
+async def delete_volume(cloud: Cloud, caller: Caller, volume_id: str) -> None:
+    try:
+        await _ec2(cloud, caller, "DeleteVolume", {"VolumeId": volume_id})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def attach_volume(cloud: Cloud, caller: Caller, volume_id: str, instance_id: str,
+                        device: str) -> None:
+    await _ec2(cloud, caller, "AttachVolume", {"VolumeId": volume_id,
+                                               "InstanceId": instance_id, "Device": device})
+
+
+async def detach_volume(cloud: Cloud, caller: Caller, volume_id: str,
+                        instance_id: str) -> None:
+    try:
+        await _ec2(cloud, caller, "DetachVolume", {"VolumeId": volume_id,
+                                                   "InstanceId": instance_id})
+    except AwsError as error:
+        if not (_not_found(error) or error.code == "IncorrectState"):
+            raise
+
+
+async def create_snapshot(cloud: Cloud, caller: Caller, volume_id: str,
+                          description: str) -> str:
+    found = await _ec2(cloud, caller, "CreateSnapshot", {"VolumeId": volume_id,
+                                                         "Description": description})
+    return str(found["SnapshotId"])
+
+
+# -- addresses -----------------------------------------------------------------------------
+
+async def allocate_address(cloud: Cloud, caller: Caller, *, domain: str = "vpc",
+                           tags: Tags | None = None) -> dict[str, Any]:
+    return await _ec2(cloud, caller, "AllocateAddress", {
+        "Domain": domain, "TagSpecifications": _tag_specs("elastic-ip", tags or [])})
+
+
+async def release_address(cloud: Cloud, caller: Caller, *, allocation_id: str | None,
+                          public_ip: str | None) -> None:
+    params = {"AllocationId": allocation_id} if allocation_id else {"PublicIp": public_ip}
+    try:
+        await _ec2(cloud, caller, "ReleaseAddress", params)
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def associate_address(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> str:
+    """Associate an address (AssociateAddress's members); the association id, else the
+    public ip (an EC2-Classic style address has no association id)."""
+    found = await _ec2(cloud, caller, "AssociateAddress", params)
+    return str(found.get("AssociationId") or params.get("PublicIp") or "")
+
+
+async def disassociate_address(cloud: Cloud, caller: Caller, association: str) -> None:
+    params = ({"AssociationId": association} if association.startswith("eipassoc-")
+              else {"PublicIp": association})
+    try:
+        await _ec2(cloud, caller, "DisassociateAddress", params)
+    except AwsError as error:
+        if not (_not_found(error) or error.code == "InvalidAssociationID.NotFound"):
+            raise
+
+
+# -- instances -----------------------------------------------------------------------------
+
+async def run_instance(cloud: Cloud, caller: Caller, params: dict[str, Any],
+                       token: str) -> str:
+    """Run one instance (RunInstances' members) idempotently by ``token``."""
+    request = dict(params, MinCount=1, MaxCount=1, ClientToken=token)
+    found = await _ec2(cloud, caller, "RunInstances", request)
+    return str(found["Instances"][0]["InstanceId"])
+
+
+async def instance(cloud: Cloud, caller: Caller, instance_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeInstances", {"InstanceIds": [instance_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    for reservation in found.get("Reservations") or []:
+        for item in reservation.get("Instances") or []:
+            return dict(item)
+    return None
+
+
+async def terminate_instance(cloud: Cloud, caller: Caller, instance_id: str) -> None:
+    try:
+        await _ec2(cloud, caller, "TerminateInstances", {"InstanceIds": [instance_id]})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+# -- lookups -------------------------------------------------------------------------------
+
+_LOOKUPS: dict[str, tuple[str, str, str, str]] = {
+    # parameter type: operation, filter name, result list, id member
+    "AWS::EC2::KeyPair::KeyName": ("DescribeKeyPairs", "key-name", "KeyPairs", "KeyName"),
+    "AWS::EC2::Image::Id": ("DescribeImages", "image-id", "Images", "ImageId"),
+    "AWS::EC2::Instance::Id": ("DescribeInstances", "instance-id", "Reservations", ""),
+    "AWS::EC2::SecurityGroup::Id": ("DescribeSecurityGroups", "group-id", "SecurityGroups",
+                                    "GroupId"),
+    "AWS::EC2::SecurityGroup::GroupName": ("DescribeSecurityGroups", "group-name",
+                                           "SecurityGroups", "GroupName"),
+    "AWS::EC2::Volume::Id": ("DescribeVolumes", "volume-id", "Volumes", "VolumeId"),
+    "AWS::EC2::VPC::Id": ("DescribeVpcs", "vpc-id", "Vpcs", "VpcId"),
+    "AWS::EC2::Subnet::Id": ("DescribeSubnets", "subnet-id", "Subnets", "SubnetId"),
+    "AWS::EC2::AvailabilityZone::Name": ("DescribeAvailabilityZones", "zone-name",
+                                         "AvailabilityZones", "ZoneName"),
+}
+
+
+def lookup_types() -> set[str]:
+    return set(_LOOKUPS)
+
+
+async def existing_ids(cloud: Cloud, caller: Caller, kind: str,
+                       values: list[str]) -> set[str]:
+    """Which of ``values`` name an existing resource of parameter type ``kind``."""
+    operation, filter_name, key, member = _LOOKUPS[kind]
+    if not values:
+        return set()
+    params: dict[str, Any] = {"Filters": [{"Name": filter_name, "Values": values}]}
+    try:
+        found = await _ec2(cloud, caller, operation, params)
+    except AwsError as error:
+        if _not_found(error) or error.code.startswith("InvalidParameterValue"):
+            return set()
+        raise
+    if kind == "AWS::EC2::Instance::Id":
+        return {i["InstanceId"] for r in found.get(key) or [] for i in r.get("Instances", [])}
+    return {str(item.get(member)) for item in found.get(key) or []}
+
+
+async def zones(cloud: Cloud, caller: Caller) -> list[str]:
+    found = await _ec2(cloud, caller, "DescribeAvailabilityZones", {})
+    return sorted(str(z["ZoneName"]) for z in found.get("AvailabilityZones") or [])
+
+
+async def create_tags(cloud: Cloud, caller: Caller, resource_ids: list[str],
+                      tags: Tags) -> None:
+    if tags:
+        await _ec2(cloud, caller, "CreateTags", {"Resources": resource_ids, "Tags": tags})
+
+
+async def system_tags(cloud: Cloud, caller: Caller, resource_ids: list[str],
+                      tags: Tags) -> None:
+    """Set ``aws:`` tags (reserved to services) on resources of the caller's account."""
+    from sqlalchemy import select
+
+    from cloudctl.services.ec2.shared.tags import Tag, resource_type_of
+
+    if not tags or not resource_ids:
+        return
+    account, region = caller.credential.account_id, caller.region
+    async with cloud.sessions() as session, session.begin():
+        rows = (await session.execute(select(Tag).where(
+            Tag.account_id == account, Tag.region == region,
+            Tag.resource_id.in_(resource_ids)))).scalars().all()
+        existing = {(r.resource_id, r.key): r for r in rows}
+        for rid in resource_ids:
+            for tag in tags:
+                row = existing.get((rid, tag["Key"]))
+                if row is None:
+                    session.add(Tag(account_id=account, region=region, resource_id=rid,
+                                    key=tag["Key"], value=tag.get("Value", ""),
+                                    resource_type=resource_type_of(rid)))
+                else:
+                    row.value = tag.get("Value", "")
 
 
 @dataclass(frozen=True)

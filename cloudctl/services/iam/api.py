@@ -10,6 +10,11 @@ the caller's session where they read within its transaction.
   ``instance_profile_credentials`` (the metadata service's iam/ tree);
 - bundles: ``active_signing_certificates``;
 - policy documents: ``validate_policy`` and ``PolicyError`` (S3 bucket policies);
+- operations as a principal (CloudFormation's IAM types, ``iam.actions``): ``iam_call``,
+  ``iam_delete``, ``create_user``, ``get_user``, ``create_group``, ``create_role``,
+  ``create_policy``, ``create_instance_profile``, ``create_access_key``;
+- ``assume_service_role``: a session of a role that trusts an AWS service principal
+  (a stack's RoleARN);
 - server certificates: ``server_certificate`` (ELB's HTTPS and SSL listeners).
 """
 
@@ -21,6 +26,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.auth.secrets import SecretBox
+from cloudctl.services.iam.actions import (
+    assume_service_role,
+    create_access_key,
+    create_group,
+    create_instance_profile,
+    create_policy,
+    create_role,
+    create_user,
+    get_user,
+    iam_call,
+    iam_delete,
+)
 from cloudctl.services.iam.bootstrap import ensure_account, find_account
 from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 from cloudctl.services.iam.instance_credentials import forget as forget_instance_credentials
@@ -41,6 +58,16 @@ __all__ = [
     "account_by_canonical_id",
     "account_by_email",
     "account_identity",
+    "assume_service_role",
+    "create_access_key",
+    "create_group",
+    "create_instance_profile",
+    "create_policy",
+    "create_role",
+    "create_user",
+    "get_user",
+    "iam_call",
+    "iam_delete",
     "active_signing_certificates",
     "cloud_admin_account_id",
     "existing_cloud_admin_account_id",

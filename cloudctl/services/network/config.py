@@ -33,13 +33,24 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
+MODES = ("EDGE", "VPC", "VPCMIDO")  # VPCMIDO: Eucalyptus 4.4's name, read as VPC
+
+
+def _as_edge(value: Any) -> Any:
+    """The document netd's EDGE part reads: in VPC mode the same public pool, MAC prefix
+    and DNS settings serve the elastic IPs, the VPC API lives in ``ec2.vpc``."""
+    if isinstance(value, dict) and str(value.get("Mode", "EDGE")).upper() in MODES[1:]:
+        return {**value, "Mode": "EDGE"}
+    return value
+
+
 def _validate_config(value: Any) -> None:
     if value is None:
         raise PropertyError("the network configuration cannot be empty")
-    if not isinstance(value, dict) or value.get("Mode", "EDGE") != "EDGE":
-        raise PropertyError("only EDGE network configurations are supported (Mode: EDGE)")
+    if not isinstance(value, dict) or str(value.get("Mode", "EDGE")).upper() not in MODES:
+        raise PropertyError("Mode must be EDGE or VPC (VPCMIDO is read as VPC)")
     try:
-        validate_edge_config(value)
+        validate_edge_config(_as_edge(value))
     except NetworkConfigError as exc:
         raise PropertyError(str(exc)) from None
 
@@ -110,6 +121,7 @@ _current: dict[str, EdgeConfig] = {}
 
 def edge_config(value: Any) -> EdgeConfig:
     """The parsed configuration for a property value (cached per document)."""
+    value = _as_edge(value)
     key = json.dumps(value, sort_keys=True)
     cfg = _current.get(key)
     if cfg is None:

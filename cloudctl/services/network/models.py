@@ -21,9 +21,11 @@ class SecurityGroupRow(RegionalMixin, Base):
     """A security group of one account in one region (`sg-...`)."""
 
     __tablename__ = "ec2_security_groups"
-    __table_args__ = (UniqueConstraint("account_id", "region", "name"),)
+    __table_args__ = (UniqueConstraint("account_id", "region", "vpc_id", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # the VPC of a VPC group (``cloudctl.services.ec2.vpc``); "" for an EDGE group
+    vpc_id: Mapped[str] = mapped_column(String(32), default="", server_default="")
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

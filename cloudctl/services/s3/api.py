@@ -1,7 +1,16 @@
-"""S3's public API: what other parts of the cloud may ask of S3 (never its tables).
+"""S3's public API: the typed functions other services call (never S3's tables).
 
+Each function acts as ``caller`` (``cloudctl.server.internal.Caller``), authorised as
+that principal exactly as the same request would be; failures are S3's ``AwsError``.
+
+- buckets: ``create_bucket``, ``bucket_exists``, ``delete_bucket``;
+- bucket configuration: ``put_versioning``, ``put_lifecycle``, ``delete_lifecycle``,
+  ``put_cors``, ``delete_cors``, ``put_encryption``, ``delete_encryption``,
+  ``put_tagging``, ``put_policy``, ``delete_policy``;
+- ``get_object``: an object's body (templates stored in the cloud's S3);
 - ``storage_usage(cloud)``: per bucket and storage class, the bytes and object
-  versions stored (the source of the AWS/S3 daily storage metrics);
+  versions stored (the source of the AWS/S3 daily storage metrics); not on behalf of a
+  caller: the cloud's own metrics;
 - ``deliver_object(cloud, bucket, key, body, content_type, principals)``: an object a
   cloud service writes into a customer's bucket (ELB access logs), only when the
   bucket policy allows one of the service's principals to put it there.
@@ -17,12 +26,123 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from cloudctl.errors import AwsError
+from cloudctl.server.internal import Caller, call
 from cloudctl.services.s3.models import S3Bucket, S3Object
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-__all__ = ["BucketUsage", "deliver_object", "storage_usage"]
+__all__ = [
+    "BucketUsage", "Caller", "deliver_object", "policy_allows_put", "storage_usage", "bucket_exists", "create_bucket", "delete_bucket", "delete_cors",
+    "delete_encryption", "delete_lifecycle", "delete_policy", "get_object", "put_cors",
+    "put_encryption", "put_lifecycle", "put_policy", "put_tagging", "put_versioning",
+]
+
+
+async def _s3(cloud: Cloud, caller: Caller, operation: str,
+              params: dict[str, Any]) -> dict[str, Any]:
+    return await call(cloud, caller, "s3", operation, params)
+
+
+async def create_bucket(cloud: Cloud, caller: Caller, name: str, *, region: str,
+                        acl: str | None = None) -> None:
+    params: dict[str, Any] = {"Bucket": name}
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    if acl:
+        params["ACL"] = acl
+    await _s3(cloud, caller, "CreateBucket", params)
+
+
+async def bucket_exists(cloud: Cloud, caller: Caller, name: str) -> bool:
+    try:
+        await _s3(cloud, caller, "HeadBucket", {"Bucket": name})
+    except AwsError as error:
+        if error.code in ("NoSuchBucket", "NotFound", "404") or error.status == 404:
+            return False
+        raise
+    return True
+
+
+async def delete_bucket(cloud: Cloud, caller: Caller, name: str) -> None:
+    try:
+        await _s3(cloud, caller, "DeleteBucket", {"Bucket": name})
+    except AwsError as error:
+        if error.code != "NoSuchBucket":
+            raise
+
+
+async def put_versioning(cloud: Cloud, caller: Caller, name: str, status: str) -> None:
+    await _s3(cloud, caller, "PutBucketVersioning",
+              {"Bucket": name, "VersioningConfiguration": {"Status": status}})
+
+
+async def put_lifecycle(cloud: Cloud, caller: Caller, name: str,
+                        rules: list[dict[str, Any]]) -> None:
+    await _s3(cloud, caller, "PutBucketLifecycleConfiguration",
+              {"Bucket": name, "LifecycleConfiguration": {"Rules": rules}})
+
+
+async def delete_lifecycle(cloud: Cloud, caller: Caller, name: str) -> None:
+    await _s3(cloud, caller, "DeleteBucketLifecycle", {"Bucket": name})
+
+
+async def put_cors(cloud: Cloud, caller: Caller, name: str,
+                   rules: list[dict[str, Any]]) -> None:
+    await _s3(cloud, caller, "PutBucketCors",
+              {"Bucket": name, "CORSConfiguration": {"CORSRules": rules}})
+
+
+async def delete_cors(cloud: Cloud, caller: Caller, name: str) -> None:
+    await _s3(cloud, caller, "DeleteBucketCors", {"Bucket": name})
+
+
+async def put_encryption(cloud: Cloud, caller: Caller, name: str,
+                         rules: list[dict[str, Any]]) -> None:
+    await _s3(cloud, caller, "PutBucketEncryption", {
+        "Bucket": name, "ServerSideEncryptionConfiguration": {"Rules": rules}})
+
+
+async def delete_encryption(cloud: Cloud, caller: Caller, name: str) -> None:
+    await _s3(cloud, caller, "DeleteBucketEncryption", {"Bucket": name})
+
+
+async def put_tagging(cloud: Cloud, caller: Caller, name: str,
+                      tags: list[dict[str, str]]) -> None:
+    await _s3(cloud, caller, "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": tags}})
+
+
+async def put_policy(cloud: Cloud, caller: Caller, name: str, policy: str) -> None:
+    await _s3(cloud, caller, "PutBucketPolicy", {"Bucket": name, "Policy": policy})
+
+
+async def delete_policy(cloud: Cloud, caller: Caller, name: str) -> None:
+    try:
+        await _s3(cloud, caller, "DeleteBucketPolicy", {"Bucket": name})
+    except AwsError as error:
+        if error.code != "NoSuchBucket":
+            raise
+
+
+async def get_object(cloud: Cloud, caller: Caller, bucket: str, key: str,
+                     limit: int = 1 << 20) -> bytes:
+    """The body of ``bucket/key`` (at most ``limit`` bytes are read)."""
+    found = await _s3(cloud, caller, "GetObject", {"Bucket": bucket, "Key": key})
+    body = found.get("Body", b"")
+    if isinstance(body, bytes | bytearray):
+        return bytes(body[:limit])
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    return b"".join(chunks)[:limit]
 
 
 @dataclass(frozen=True)

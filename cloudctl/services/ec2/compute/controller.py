@@ -266,6 +266,9 @@ class ComputeController(Reconciler):
                 state="terminated", terminated_at=utcnow(), observed_power="missing",
                 updated_at=utcnow()))
             await instance_network.release(session, row.instance_id)
+            from cloudctl.services.ec2.vpc import launch as vpc_launch
+
+            await vpc_launch.release(session, row.instance_id)  # its VPC interfaces
         instance_network.notify()
 
     async def _fail(self, iid: str, error: str) -> None:

@@ -31,6 +31,7 @@ from cloudctl.services.ec2.compute.instance_view import extractors, reservation_
 from cloudctl.services.ec2.network import instance_network
 from cloudctl.services.ec2.shared import resources, tags
 from cloudctl.services.ec2.shared.filters import apply_filters
+from cloudctl.services.ec2.vpc import launch as vpc_launch
 from cloudctl.services.paging import paginate
 
 
@@ -58,12 +59,18 @@ class InstancesProvider(Provider):
 
     @operation("RunInstances")
     async def run_instances(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        return await launch.launch(self.cloud, ctx, params)
+        from cloudctl.services.ec2.compute.launch_templates import launch_params
+
+        return await launch.launch(self.cloud, ctx, await launch_params(self.cloud, ctx,
+                                                                        params))
 
     @authorization("RunInstances")
     async def may_pass_role(self, ctx: RequestContext, params: dict[str, Any]) -> None:
         """A launch with an instance profile needs ``iam:PassRole`` on its role (dry runs
         included): checked before the launch is acted on or DryRun is answered."""
+        from cloudctl.services.ec2.compute.launch_templates import launch_params
+
+        params = await launch_params(self.cloud, ctx, params)
         await launch.instance_profile(self.cloud, ctx, ctx.require_account(),
                                       params.get("IamInstanceProfile"))
 
@@ -106,13 +113,16 @@ class InstancesProvider(Provider):
             tag_map = await tags.tags_for(session, account, ctx.region,
                                           None if len(rows) > 500 else
                                           [r.instance_id for r in rows])
+            vpc_filters = await vpc_launch.filter_extractors(session, params, rows)
         names = names_of(self.cloud.properties)
-        rows = apply_filters(rows, params.get("Filters"), extractors(tag_map, names))
+        rows = apply_filters(rows, params.get("Filters"),
+                             {**extractors(tag_map, names), **vpc_filters})
         page, token = paginate("DescribeInstances", params, rows, lambda r: r.instance_id)
         result: Result = {"Reservations": reservation_shape(page, tag_map, names)}
         await instance_volumes.fill_block_devices(self.cloud, result["Reservations"])
         async with self.cloud.sessions() as session:
             await instance_network.decorate(session, result["Reservations"], names)
+            await vpc_launch.decorate(session, result["Reservations"])
             await monitoring.decorate(session, result["Reservations"])
         if token:
             result["NextToken"] = token

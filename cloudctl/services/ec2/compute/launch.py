@@ -49,6 +49,7 @@ from cloudctl.services.ec2.compute.instance_view import reservation_shape
 from cloudctl.services.ec2.images import images
 from cloudctl.services.ec2.network import instance_network, security_groups
 from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.vpc import launch as vpc_launch
 from nodectl.client import InstanceSpec
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class Resolved:
     key: KeyPair | None
     group_ids: list[str]
     group_names: list[str]
+    vpc: vpc_launch.VpcLaunch | None = None  # a launch into a subnet (None: EDGE)
 
 
 @dataclass
@@ -138,7 +140,9 @@ def validate(cloud: Cloud, ctx: RequestContext, params: dict[str, Any]) -> Launc
     zone = (params.get("Placement") or {}).get("AvailabilityZone")
     if zone and zone not in zones:
         raise AwsError(f"Invalid availability zone: [{zone}]", code="InvalidParameterValue")
-    private_ip = instance_network.requested_private_ip(params, max_count)
+    # in a VPC the interface's address comes from the subnet (``vpc_launch.plan``)
+    private_ip = None if vpc_launch.wants_vpc(cloud, params) else \
+        instance_network.requested_private_ip(params, max_count)
     credential = ctx.credential
     return LaunchRequest(
         params=params, account=account, region=ctx.region,
@@ -179,6 +183,7 @@ async def replay(session: AsyncSession, request: LaunchRequest,
                                   [r.instance_id for r in existing])
     again = reservation_shape(existing, tag_map, names)
     await instance_network.decorate(session, again, names)
+    await vpc_launch.decorate(session, again)
     await monitoring.decorate(session, again)
     return again[0]
 
@@ -223,14 +228,22 @@ async def resolve_groups(session: AsyncSession,
     return resolved, await instance_network.group_names(session, resolved)
 
 
-async def resolve(session: AsyncSession, request: LaunchRequest) -> Resolved:
-    """Step 3: image, kernel, ramdisk, instance type, key pair, security groups."""
+async def resolve(cloud: Cloud, session: AsyncSession, request: LaunchRequest) -> Resolved:
+    """Step 3: image, kernel, ramdisk, instance type, key pair, the subnet and interfaces
+    of a VPC launch, security groups."""
     image, kernel, ramdisk = await resolve_images(session, request)
     itype = await instance_types.get_type(session, request.type_name)
     key = await resolve_key(session, request)
-    group_ids, group_names = await resolve_groups(session, request)
+    in_vpc = await vpc_launch.plan(cloud, session, request.account, request.region,
+                                   request.params, request.zone)
+    if in_vpc is None:
+        group_ids, group_names = await resolve_groups(session, request)
+    else:
+        request.zone, group_ids = in_vpc.subnet.zone, in_vpc.groups
+        group_names = await instance_network.group_names(session, group_ids)
+        request.private_ip = None
     return Resolved(image=image, kernel=kernel, ramdisk=ramdisk, itype=itype, key=key,
-                    group_ids=group_ids, group_names=group_names)
+                    group_ids=group_ids, group_names=group_names, vpc=in_vpc)
 
 
 def block_devices(request: LaunchRequest) -> int:
@@ -303,15 +316,20 @@ async def record(cloud: Cloud, session: AsyncSession, request: LaunchRequest,
     root_volumes: list[str] = []
     for index, node in enumerate(placement.nodes):
         iid = ids.resource_id("i")
-        net = await instance_network.launch_nic(session, request.account, request.region, iid,
-                                                node, request.private_ip)
+        if found.vpc is not None:  # the guest's NICs are its VPC interfaces
+            net, guest_nics = await vpc_launch.launch_nics(session, found.vpc, request.account,
+                                                           request.region, iid)
+        else:
+            net = await instance_network.launch_nic(session, request.account, request.region,
+                                                    iid, node, request.private_ip)
+            guest_nics = (net.spec,)
         spec = InstanceSpec(
             instance_id=iid, kernel=images.image_artifact(kernel),
             image=images.image_artifact(image),
             ramdisk=images.image_artifact(ramdisk) if ramdisk else None,
             memory_mib=itype.memory_mib, vcpus=itype.cpu,
             root_size_mib=None, ephemeral_mib=ephemeral_mib, cmdline=DEFAULT_CMDLINE,
-            nics=(net.spec,))
+            nics=guest_nics)
         row = instance_row(request, found, spec, net, iid=iid, reservation=reservation,
                            zone=placement.zone, node=node, index=index, now=now)
         session.add(row)
@@ -336,6 +354,7 @@ async def finish(cloud: Cloud, session: AsyncSession, request: LaunchRequest,
     tag_map = await tags.tags_for(session, account, region, new_ids)
     answer = reservation_shape(rows, tag_map, names)
     await instance_network.decorate(session, answer, names)
+    await vpc_launch.decorate(session, answer)
     await monitoring.decorate(session, answer)
     return answer[0]
 
@@ -351,7 +370,7 @@ async def launch(cloud: Cloud, ctx: RequestContext, params: dict[str, Any]) -> R
         again = await replay(session, request, names)
         if again is not None:
             return again
-        found = await resolve(session, request)
+        found = await resolve(cloud, session, request)
         placement = await schedule(cloud, session, request, found.itype)
         rows, root_volumes = await record(cloud, session, request, found, placement,
                                           block_devices(request))

@@ -17,6 +17,7 @@ def compute_providers() -> list[type[Provider]]:
     from cloudctl.services.ec2.compute.instance_volumes import InstanceImagesProvider
     from cloudctl.services.ec2.compute.instances import InstancesProvider
     from cloudctl.services.ec2.compute.keypairs import KeyPairsProvider
+    from cloudctl.services.ec2.compute.launch_templates import LaunchTemplatesProvider
     from cloudctl.services.ec2.compute.monitoring import MonitoringProvider
     from cloudctl.services.ec2.ebs.volume_attach import VolumeAttachProvider
     from cloudctl.services.ec2.images.copy import ImageCopyProvider
@@ -28,5 +29,6 @@ def compute_providers() -> list[type[Provider]]:
                                        ImagesProvider, InstancesProvider,
                                        InstanceActionsProvider, MetadataProvider,
                                        VolumeAttachProvider, InstanceImagesProvider,
-                                       ImageCopyProvider, MonitoringProvider]
+                                       ImageCopyProvider, MonitoringProvider,
+                                       LaunchTemplatesProvider]
     return providers

@@ -2,7 +2,15 @@
 TCP listener for tests, ``CLOUDCTL_METADATA_LISTEN=127.0.0.1:PORT``).
 
 The caller is the instance whose private address is the ``X-Forwarded-For`` the
-proxy adds (the last hop); no other instance's data is reachable. IMDSv2: ``PUT
+proxy adds (the last hop); no other instance's data is reachable. In a VPC addresses
+overlap, so the VPC data plane's proxy (``netd.mdproxy --identity``) names the caller's
+interface instead (``X-Cloud-Eni-Id``, with ``X-Cloud-Instance-Id`` and
+``X-Cloud-Vpc-Id``): the instance is the one that interface is attached to, and all
+three must agree. Those headers are believed only on the Unix socket: it is mode 0600,
+reached only by netd's proxies (root on the host), which drop any ``X-Cloud-*`` a guest
+sent and add their own from the source address the anti-spoofing rules pin to the
+interface. On the TCP test listener they are refused (404), and an address lookup never
+answers for an instance in a VPC (its address may be another VPC's too). IMDSv2: ``PUT
 /latest/api/token`` with ``X-aws-ec2-metadata-token-ttl-seconds`` (1-21600) returns
 a token bound to that instance; a bad or expired token answers 401; with
 ``http-tokens=required`` a request without a token answers 401 too. A token
@@ -29,6 +37,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +54,7 @@ from cloudctl.services.ec2.compute.dns_names import names_of
 from cloudctl.services.ec2.compute.instance_models import Instance
 from cloudctl.services.ec2.metadata import tree as mdtree
 from cloudctl.services.ec2.network.addresses import instance_public_ips
+from cloudctl.services.ec2.vpc.models import NetworkInterfaceRow
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -55,6 +65,15 @@ VERSIONS = ("1.0", "2007-01-19", "2007-03-01", "2008-02-01", "2009-04-04", "2011
 TEXT = "text/plain"
 HOP_LIMIT_HEADER = "X-Cloud-Metadata-Hop-Limit"
 HOP_LIMIT = 1  # HttpPutResponseHopLimit: 1, as DescribeInstances reports
+VPC_HEADERS = ("X-Cloud-Eni-Id", "X-Cloud-Instance-Id", "X-Cloud-Vpc-Id")
+LIVE = ("pending", "running", "stopping")
+
+
+def through_proxy(request: web.Request) -> bool:
+    """Whether the request came over the metadata Unix socket (netd's proxies only)."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return sock is not None and sock.family == socket.AF_UNIX
 
 
 class TokenIssuer:
@@ -110,21 +129,42 @@ class MetadataServer:
             await runner.cleanup()
 
     async def _instance(self, request: web.Request) -> Instance | None:
+        if any(h in request.headers for h in VPC_HEADERS):
+            return await self._vpc_instance(request)
         forwarded = request.headers.get("X-Forwarded-For", "")
         address = forwarded.split(",")[-1].strip() if forwarded else ""
         if not address:
             return None
+        in_vpc = select(NetworkInterfaceRow.instance_id).where(
+            NetworkInterfaceRow.instance_id.is_not(None))
         async with self.cloud.sessions() as session:
             rows = (await session.execute(select(Instance).where(
-                Instance.private_ip == address,
-                Instance.state.in_(("pending", "running", "stopping"))))).scalars().all()
+                Instance.private_ip == address, Instance.state.in_(LIVE),
+                Instance.instance_id.not_in(in_vpc)))).scalars().all()
             if len(rows) != 1:
                 return None
-            row = rows[0]
-            # the public address now (an elastic IP replaces the launch one), not persisted
-            current = (await instance_public_ips(session, [row.instance_id])).get(
-                row.instance_id)
-            session.expunge(row)
+            return await self._current(session, rows[0])
+
+    async def _vpc_instance(self, request: web.Request) -> Instance | None:
+        """The instance behind the interface netd's VPC proxy names (None: refused)."""
+        if not through_proxy(request) or any(
+                len(request.headers.getall(h, [])) != 1 for h in VPC_HEADERS):
+            return None
+        eni_id, instance_id, vpc_id = (request.headers[h] for h in VPC_HEADERS)
+        async with self.cloud.sessions() as session:
+            eni = await session.get(NetworkInterfaceRow, eni_id)
+            if eni is None or eni.instance_id != instance_id or eni.vpc_id != vpc_id:
+                return None
+            row = await session.get(Instance, instance_id)
+            if row is None or row.state not in LIVE:
+                return None
+            return await self._current(session, row)
+
+    @staticmethod
+    async def _current(session: Any, row: Instance) -> Instance:
+        # the public address now (an elastic IP replaces the launch one), not persisted
+        current = (await instance_public_ips(session, [row.instance_id])).get(row.instance_id)
+        session.expunge(row)
         row.public_ip = current
         return row
 

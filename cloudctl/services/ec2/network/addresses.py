@@ -152,12 +152,19 @@ class AddressesProvider(Provider):
     async def associate_address(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = ctx.require_account()
         instance_id = params.get("InstanceId")
-        if not instance_id:
+        if not instance_id and not params.get("NetworkInterfaceId"):
             raise AwsError("The request must contain the parameter InstanceId",
                            code="MissingParameter")
-        resources.INSTANCE.check(instance_id)
+        if instance_id:
+            resources.INSTANCE.check(instance_id)
         async with self.cloud.sessions() as session, session.begin():
             row = await self._owned(session, ctx, params)
+            from cloudctl.services.ec2.vpc import addresses as vpc_addresses  # VPC domain
+
+            eni = await vpc_addresses.target_interface(session, account, ctx.region, params)
+            if eni is not None:
+                assoc = await vpc_addresses.associate(session, row, eni, params)
+                return {"AssociationId": assoc}
             nic = await session.get(InstanceNicRow, instance_id)
             if nic is None or nic.account_id != account or nic.region != ctx.region:
                 raise AwsError(f"The instance ID '{instance_id}' does not exist",
@@ -201,6 +208,10 @@ class AddressesProvider(Provider):
                 raise AwsError("Either AssociationId or PublicIp must be specified.",
                                code="MissingParameter")
             row = (await session.execute(query)).scalar_one_or_none()
+            from cloudctl.services.ec2.vpc import addresses as vpc_addresses  # VPC domain
+
+            if await vpc_addresses.disassociate(session, account, assoc, ip):
+                return {}
             if row is None or row.instance_id is None:
                 if assoc:
                     raise AwsError(f"The association ID '{assoc}' does not exist",
@@ -221,6 +232,13 @@ class AddressesProvider(Provider):
     async def release_address(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         async with self.cloud.sessions() as session, session.begin():
             row = await self._owned(session, ctx, params)
+            from cloudctl.services.ec2.vpc import addresses as vpc_addresses  # VPC domain
+
+            mapped = await vpc_addresses.associations(session, [row.allocation_id or ""])
+            if mapped:
+                raise AwsError(f"The address {row.public_ip} is in use (associated with "
+                               f"{next(iter(mapped.values()))['NetworkInterfaceId']}).",
+                               code="InvalidIPAddress.InUse")
             if row.instance_id is not None:
                 raise AwsError(f"The address {row.public_ip} is in use (associated with "
                                f"{row.instance_id}).", code="InvalidIPAddress.InUse")
@@ -244,6 +262,11 @@ class AddressesProvider(Provider):
                     [r.instance_id for r in rows if r.instance_id])))).scalars()}
             tags = await tags_mod.tags_for(session, account, ctx.region,
                                           [r.allocation_id for r in rows if r.allocation_id])
+            from cloudctl.services.ec2.vpc import addresses as vpc_addresses  # VPC domain
+
+            in_vpc = await vpc_addresses.associations(
+                session, [r.allocation_id for r in rows
+                          if r.allocation_id and r.account_id == account])
         if verbose:
             return {"Addresses": _verbose(rows)}
         mine = [r for r in rows if r.kind == "elastic" and r.account_id == account
@@ -259,8 +282,9 @@ class AddressesProvider(Provider):
                                code="InvalidAllocationID.NotFound")
         if want_ips or want_allocs:
             mine = [r for r in mine if r.public_ip in want_ips or r.allocation_id in want_allocs]
-        items = [_address_out(r, nics.get(r.instance_id or ""), tags.get(r.allocation_id or "", []))
-                 for r in mine]
+        items = [{**_address_out(r, nics.get(r.instance_id or ""),
+                                 tags.get(r.allocation_id or "", [])),
+                  **in_vpc.get(r.allocation_id or "", {})} for r in mine]
         items = apply_filters(items, params.get("Filters"), {
             "allocation-id": lambda a: [a["AllocationId"]],
             "association-id": lambda a: [a.get("AssociationId", "")],
@@ -269,6 +293,7 @@ class AddressesProvider(Provider):
             "public-ip": lambda a: [a["PublicIp"]],
             "private-ip-address": lambda a: [a.get("PrivateIpAddress", "")],
             "network-border-group": lambda a: [a["NetworkBorderGroup"]],
+            "network-interface-id": lambda a: [a.get("NetworkInterfaceId", "")],
             **tags_mod.filter_extractors(lambda a: a["Tags"]),
         })
         return {"Addresses": items}

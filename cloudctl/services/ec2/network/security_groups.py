@@ -72,7 +72,8 @@ def _not_found(what: str) -> AwsError:
 async def _ensure_default(session: AsyncSession, account: str, region: str) -> SecurityGroupRow:
     row = (await session.execute(select(SecurityGroupRow).where(
         SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
-        SecurityGroupRow.name == DEFAULT_GROUP))).scalar_one_or_none()
+        SecurityGroupRow.name == DEFAULT_GROUP,
+        SecurityGroupRow.vpc_id == ""))).scalar_one_or_none()
     if row is not None:
         return row
     row = SecurityGroupRow(id=ids.resource_id("sg"), account_id=account, region=region,
@@ -103,7 +104,7 @@ async def _by_name(session: AsyncSession, account: str, region: str,
         return await _ensure_default(session, account, region)
     return (await session.execute(select(SecurityGroupRow).where(
         SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
-        SecurityGroupRow.name == name))).scalar_one_or_none()
+        SecurityGroupRow.name == name, SecurityGroupRow.vpc_id == ""))).scalar_one_or_none()
 
 
 async def resolve_groups_for_launch(session: AsyncSession, account: str, region: str,
@@ -251,16 +252,20 @@ class SecurityGroupsProvider(Provider):
                           f"not starting with sg-")
         if not _NAME_RE.match(desc):
             raise invalid("Invalid security group description: 1-255 ASCII characters")
-        if params.get("VpcId"):
-            raise AwsError(f"The vpc ID '{params['VpcId']}' does not exist",
-                           code="InvalidVpcID.NotFound")
         async with self.cloud.sessions() as session, session.begin():
             await _ensure_default(session, account, ctx.region)
-            if await _by_name(session, account, ctx.region, name) is not None:
+            vpc_id = ""
+            if params.get("VpcId"):  # a VPC group: names are unique within the VPC
+                from cloudctl.services.ec2.vpc import groups as vpc_groups
+
+                vpc_id = await vpc_groups.check_vpc(session, account, ctx.region,
+                                                    params["VpcId"], name)
+            elif await _by_name(session, account, ctx.region, name) is not None:
                 raise AwsError(f"The security group '{name}' already exists",
                                code="InvalidGroup.Duplicate")
             row = SecurityGroupRow(id=ids.resource_id("sg"), account_id=account,
-                                   region=ctx.region, name=name, description=desc)
+                                   region=ctx.region, name=name, description=desc,
+                                   vpc_id=vpc_id)
             session.add(row)
             await session.flush()
             session.add(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=row.id,
@@ -329,13 +334,15 @@ class SecurityGroupsProvider(Provider):
             for gid in want_ids:
                 if gid not in have:
                     raise _not_found(gid)
-            own_names = {g.name for g in groups if g.account_id == account}
+            # names address EDGE groups; VPC groups go by id
+            own_names = {g.name for g in groups if g.account_id == account and not g.vpc_id}
             for name in want_names:
                 if name not in own_names:
                     raise _not_found(name)
             if want_ids or want_names:
                 groups = [g for g in groups if g.id in want_ids or
-                          (g.name in want_names and g.account_id == account)]
+                          (g.name in want_names and g.account_id == account
+                           and not g.vpc_id)]
             rules = await rules_of(session, [g.id for g in groups])
             names = await _names_of(session, ctx.region, rules)
             tags: dict[str, list[dict[str, str]]] = {}
@@ -504,7 +511,8 @@ async def resolve_peer(session: AsyncSession, ctx: RequestContext, group: Securi
     found = await _by_name(session, owner, group.region, name) if owner == group.account_id \
         else (await session.execute(select(SecurityGroupRow).where(
             SecurityGroupRow.account_id == owner, SecurityGroupRow.region == group.region,
-            SecurityGroupRow.name == name))).scalar_one_or_none()
+            SecurityGroupRow.name == name, SecurityGroupRow.vpc_id == ""))
+        ).scalar_one_or_none()
     if found is None:
         raise _not_found(name)
     return found.id, found.account_id
@@ -537,12 +545,15 @@ async def _existing_groups(session: AsyncSession, account: str, region: str,
 
 def _group_out(g: SecurityGroupRow, rules: list[SecurityGroupRuleRow], names: dict[str, str],
                tags: list[dict[str, str]]) -> dict[str, Any]:
-    return {
+    out = {
         "GroupId": g.id, "GroupName": g.name, "Description": g.description,
         "OwnerId": g.account_id, "Tags": tags,
         "IpPermissions": _permissions([r for r in rules if not r.egress], names),
         "IpPermissionsEgress": _permissions([r for r in rules if r.egress], names),
     }
+    if g.vpc_id:
+        out["VpcId"] = g.vpc_id
+    return out
 
 
 def _perm_values(field: str, egress: bool) -> Any:
@@ -574,6 +585,7 @@ _GROUP_FILTERS: dict[str, Any] = {
     "group-name": lambda g: [g["GroupName"]],
     "description": lambda g: [g["Description"]],
     "owner-id": lambda g: [g["OwnerId"]],
+    "vpc-id": lambda g: [g["VpcId"]] if "VpcId" in g else [],
     **{f"{pre}ip-permission.{f}": _perm_values(f, pre == "egress.")
        for pre in ("", "egress.")
        for f in ("cidr", "protocol", "from-port", "to-port", "group-id", "group-name",

@@ -90,6 +90,13 @@ INSTANCE = register(ResourceType(
         ("ModifyInstanceAttribute", "ResetInstanceAttribute", "GetConsoleOutput",
          "GetConsoleScreenshot", "GetPasswordData", "CreateImage", "AttachVolume",
          "DetachVolume", "AssociateAddress"), "InstanceId")))
+LAUNCH_TEMPLATE = register(ResourceType(
+    "launch-template", ("lt",), arn_type="launch-template", tag_type="launch-template",
+    malformed="InvalidLaunchTemplateId.Malformed",
+    not_found="InvalidLaunchTemplateId.NotFound",
+    named_by=(("DeleteLaunchTemplate", "LaunchTemplateId"),
+              ("ModifyLaunchTemplate", "LaunchTemplateId"),
+              ("CreateLaunchTemplateVersion", "LaunchTemplateId"))))
 RESERVATION = register(ResourceType(
     "reservation", ("r",), malformed="InvalidReservationID.Malformed",
     not_found="InvalidReservationID.NotFound"))
@@ -122,10 +129,50 @@ IMAGE = register(ResourceType(
     tag_type="image", malformed="InvalidAMIID.Malformed", not_found="InvalidAMIID.NotFound",
     named_by=(*_each(("DeregisterImage", "ModifyImageAttribute", "ResetImageAttribute"),
                      "ImageId"), ("CopyImage", "SourceImageId"))))
-for _kind, _prefix in (("vpc", "vpc"), ("subnet", "subnet"), ("network-interface", "eni"),
-                       ("route-table", "rtb"), ("internet-gateway", "igw"),
-                       ("network-acl", "acl"), ("dhcp-options", "dopt")):
-    register(ResourceType(_kind, (_prefix,), arn_type=_kind, tag_type=_kind))
-# taggable, without ARNs here yet
-register(ResourceType("natgateway", ("nat",), tag_type="natgateway"))
-register(ResourceType("launch-template", ("lt",), tag_type="launch-template"))
+# --- VPC (cloudctl.services.ec2.vpc) ---
+VPC = register(ResourceType(
+    "vpc", ("vpc",), arn_type="vpc", tag_type="vpc", malformed="InvalidVpcID.Malformed",
+    not_found="InvalidVpcID.NotFound",
+    named_by=_each(("DeleteVpc", "ModifyVpcAttribute", "AttachInternetGateway",
+                    "DetachInternetGateway"), "VpcId")))
+SUBNET = register(ResourceType(
+    "subnet", ("subnet",), arn_type="subnet", tag_type="subnet",
+    malformed="InvalidSubnetID.Malformed", not_found="InvalidSubnetID.NotFound",
+    named_by=_each(("DeleteSubnet", "ModifySubnetAttribute"), "SubnetId")))
+NETWORK_INTERFACE = register(ResourceType(
+    "network-interface", ("eni",), arn_type="network-interface", tag_type="network-interface",
+    malformed="InvalidNetworkInterfaceID.Malformed",
+    not_found="InvalidNetworkInterfaceID.NotFound",
+    named_by=_each(("DeleteNetworkInterface", "AttachNetworkInterface",
+                    "ModifyNetworkInterfaceAttribute", "AssignPrivateIpAddresses",
+                    "UnassignPrivateIpAddresses"), "NetworkInterfaceId")))
+ROUTE_TABLE = register(ResourceType(
+    "route-table", ("rtb",), arn_type="route-table", tag_type="route-table",
+    malformed="InvalidRouteTableID.Malformed", not_found="InvalidRouteTableID.NotFound",
+    named_by=_each(("DeleteRouteTable", "CreateRoute", "DeleteRoute", "ReplaceRoute",
+                    "AssociateRouteTable"), "RouteTableId")))
+INTERNET_GATEWAY = register(ResourceType(
+    "internet-gateway", ("igw",), arn_type="internet-gateway", tag_type="internet-gateway",
+    malformed="InvalidInternetGatewayID.Malformed",
+    not_found="InvalidInternetGatewayID.NotFound",
+    named_by=_each(("DeleteInternetGateway", "AttachInternetGateway",
+                    "DetachInternetGateway"), "InternetGatewayId")))
+NETWORK_ACL = register(ResourceType(
+    "network-acl", ("acl",), arn_type="network-acl", tag_type="network-acl",
+    malformed="InvalidNetworkAclID.Malformed", not_found="InvalidNetworkAclID.NotFound",
+    named_by=_each(("DeleteNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAclEntry",
+                    "ReplaceNetworkAclEntry"), "NetworkAclId")))
+DHCP_OPTIONS = register(ResourceType(
+    "dhcp-options", ("dopt",), arn_type="dhcp-options", tag_type="dhcp-options",
+    malformed="InvalidDhcpOptionsID.Malformed", not_found="InvalidDhcpOptionID.NotFound",
+    named_by=(("DeleteDhcpOptions", "DhcpOptionsId"),)))
+NAT_GATEWAY = register(ResourceType(
+    "natgateway", ("nat",), arn_type="natgateway", tag_type="natgateway",
+    malformed="InvalidNatGatewayID.Malformed", not_found="NatGatewayNotFound",
+    named_by=(("DeleteNatGateway", "NatGatewayId"),)))
+VPC_PEERING = register(ResourceType(
+    "vpc-peering-connection", ("pcx",), arn_type="vpc-peering-connection",
+    tag_type="vpc-peering-connection", malformed="InvalidVpcPeeringConnectionId.Malformed",
+    not_found="InvalidVpcPeeringConnectionID.NotFound",
+    named_by=_each(("AcceptVpcPeeringConnection", "RejectVpcPeeringConnection",
+                    "DeleteVpcPeeringConnection"), "VpcPeeringConnectionId")))

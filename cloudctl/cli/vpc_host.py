@@ -1,0 +1,149 @@
+"""``cloudctl up`` in VPC mode: ZooKeeper and the netd VPC host agent of the all-in-one host.
+
+Owns, for the life of ``cloudctl up``: the cloud's own ZooKeeper when
+``cloud.network.zookeeper`` is empty (``local_zookeeper``: under ``<data>/zookeeper``,
+adopted by the topology publisher), and ``python -m netd.vpc.agent`` for the all-in-one
+node (host ``local``) in the namespace its guests live in (the private libvirtd's), with
+``--guest-bridges`` so libvirt plugs each interface into its ``tb…`` bridge, the cloud's
+metadata socket as upstream, loopback as underlay (one host: no VXLAN peer) and a
+router-namespace prefix derived from the data directory (two clouds on one machine
+never sweep each other). A supervisor thread restarts the agent when it dies. Stopping
+stops the agent, then runs it once with ``--teardown`` (router namespaces, dnsmasq and
+metadata proxies, host-side legs: nothing left behind) and stops the ZooKeeper it
+started. Nothing of this runs in EDGE mode or without a hypervisor node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from cloudctl.config import Settings
+
+log = logging.getLogger("cloudctl.up.vpc")
+
+HOST = "local"  # the all-in-one node's name (``node_runtime.LOCAL_NODE_NAME``)
+SUPERVISE_INTERVAL = 2.0
+STOP_TIMEOUT = 15.0
+
+
+def vpc_mode(configuration: str) -> bool:
+    """Whether a stored ``cloud.network.network_configuration`` is in VPC mode."""
+    from cloudctl.services.ec2.vpc.common import VPC_MODES
+
+    try:
+        value = json.loads(configuration or "{}")
+    except ValueError:
+        return False
+    return isinstance(value, dict) and str(value.get("Mode", "EDGE")).upper() in VPC_MODES
+
+
+def prefix_for(data_dir: Path) -> str:
+    """The agent's namespace prefix for this cloud (``v<8 hex>-``)."""
+    return f"v{hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:8]}-"
+
+
+class VpcHost:
+    """ZooKeeper (when not configured) and the supervised VPC host agent."""
+
+    def __init__(self, settings: Settings, *, zookeeper: str, netns: str, region: str,
+                 guest_bridges: bool) -> None:
+        self.settings = settings
+        self.configured = zookeeper
+        self.netns = netns
+        self.region = region
+        self.guest_bridges = guest_bridges
+        self.connect = ""
+        self.restarts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._own_zookeeper = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="vpc-agent-supervisor",
+                                        daemon=True)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.data_dir / "netd" / "vpc"
+
+    def _argv(self) -> list[str]:
+        argv = [sys.executable, "-m", "netd.vpc.agent", "--host", HOST,
+                "--underlay-ip", "127.0.0.1", "--underlay-dev", "lo",
+                "--state-dir", str(self.state_dir), "--prefix", prefix_for(
+                    self.settings.data_dir), "--region", self.region,
+                "--metadata-upstream", f"unix:{self.settings.metadata_socket}"]
+        if self.netns:
+            argv += ["--host-ns", self.netns]
+        if self.guest_bridges:
+            argv.append("--guest-bridges")
+        return argv
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "agent.log", "ab") as out:
+            return subprocess.Popen(self._argv() + ["--zookeeper", self.connect],
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def start(self) -> str:
+        """Start ZooKeeper when needed and the agent; the connect string."""
+        from cloudctl.services.ec2.vpc import local_zookeeper
+
+        self.connect = self.configured
+        if not self.connect:
+            started = local_zookeeper.start(self.settings.data_dir)
+            if started is None:
+                raise RuntimeError("VPC mode needs ZooKeeper: run scripts/deps/zookeeper.sh "
+                                   "or set cloud.network.zookeeper")
+            self.connect, self._own_zookeeper = started, True
+        self.proc = self._spawn()
+        self._thread.start()
+        log.info("VPC host agent pid %d (ZooKeeper %s)", self.proc.pid, self.connect)
+        return self.connect
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SUPERVISE_INTERVAL):
+            proc = self.proc
+            if proc is None or proc.poll() is None:
+                continue
+            log.warning("the VPC host agent exited (%s); restarting it", proc.returncode)
+            try:
+                self.proc = self._spawn()
+            except OSError:
+                log.exception("the VPC host agent did not restart; trying again")
+                continue
+            self.restarts += 1
+
+    def stop(self) -> None:
+        """Stop the agent, remove what it made, stop our ZooKeeper (idempotent)."""
+        from cloudctl.services.ec2.vpc import local_zookeeper
+
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        _run_quietly(lambda: subprocess.run(self._argv() + ["--teardown"], timeout=120,
+                                            capture_output=True, check=True))
+        if self._own_zookeeper:
+            _run_quietly(lambda: local_zookeeper.stop(self.settings.data_dir))
+        log.info("VPC host agent stopped and its network removed")
+
+
+def _run_quietly(step: Callable[[], object]) -> None:
+    try:
+        step()
+    except Exception:  # shutting down: report, go on with the rest
+        log.exception("VPC host shutdown step failed")

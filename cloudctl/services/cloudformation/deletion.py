@@ -1,0 +1,133 @@
+"""The stack engine's deletions: a stack's resources (delete, rollback) or the ones an
+update left behind (cleanup), dependents first, each deletion recorded before it runs so
+that after kill -9 the next sync resumes it (deletion is idempotent by "already gone").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudctl.core.reconcile import Retry
+from cloudctl.errors import AwsError
+from cloudctl.server.internal import Caller
+from cloudctl.services.cloudformation import resources
+from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
+from cloudctl.services.cloudformation.models import Stack, StackResource
+from cloudctl.services.cloudformation.processing import Plan
+from cloudctl.services.cloudformation.resources.base import failure
+from cloudctl.services.cloudformation.rows import FAILED, GONE, Change, ResourceRows, run_steps
+from cloudctl.services.cloudformation.stackinfo import pseudo
+
+
+class StackTeardown(ResourceRows):
+    """Deletion of a stack's resources (mixed into ``StackEngine``)."""
+
+    async def _remove(self, stack: Stack, caller: Caller, *, everything: bool) -> None:
+        """Delete the stack's resources (``everything``), or the ones an update left
+        behind (replaced, or gone from the template), dependents first."""
+        while True:
+            stack, rows, exports = await self._load(stack.stack_id)
+            if everything:
+                doomed = [r for r in rows if r.role != "gone"]
+            else:
+                plan = Plan(stack.template, stack.parameters, pseudo(stack), exports=exports)
+                doomed = [r for r in rows if r.role == "old" or
+                          (r.role == "current" and r.logical_id not in plan.kept)]
+            doomed = [r for r in doomed if r.status not in GONE]
+            if not doomed:
+                return
+            failed = []
+            starting: list[StackResource] = []
+            for row in doomed:
+                if row.status == "DELETE_FAILED" and not row.step:
+                    failed.append(row.logical_id)
+                    continue
+                blocked = any(row.logical_id in (other.depends or []) and
+                              other.logical_id != row.logical_id for other in doomed)
+                if not blocked or row.status == "DELETE_IN_PROGRESS":
+                    starting.append(row)
+            if not starting:
+                raise Failed(failed) if failed else Retry(1.0)
+            working = await self._begin_deletes(stack, starting)
+            batch: list[Change] = []
+            try:
+                progressed = await run_steps([self._delete_step(stack, row, caller, batch)
+                                              for row in working])
+            finally:
+                await self._flush(batch)
+            if working and not any(progressed):
+                raise Retry(1.0)
+
+    async def _begin_deletes(self, stack: Stack,
+                             rows: list[StackResource]) -> list[StackResource]:
+        """Record the deletions about to start (one transaction); rows retained or never
+        made are done at once. The rows whose deletion now runs."""
+        working = []
+        async with self.cloud.sessions() as session, session.begin():
+            for stale in rows:
+                row = await session.get(StackResource, stale.id)
+                assert row is not None
+                if row.status == "DELETE_IN_PROGRESS":
+                    working.append(row)
+                    continue
+                retain = row.deletion_policy == "Retain" or \
+                    row.logical_id in (stack.retain or [])
+                if row.physical_id is None and (row.status in FAILED or row.attempts == 0):
+                    row.role, row.step = "gone", None
+                    await self._set(session, row, "DELETE_COMPLETE",
+                                    event=row.status not in FAILED)
+                elif retain:
+                    row.role, row.step = "gone", None
+                    await self._set(session, row, "DELETE_SKIPPED")
+                else:
+                    row.step = "snapshot" if row.deletion_policy == "Snapshot" else "delete"
+                    await self._set(session, row, "DELETE_IN_PROGRESS")
+                    working.append(row)
+        return working
+
+    async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller,
+                           batch: list[Change]) -> bool:
+        adapter = resources.adapter(row.type)
+        assert adapter is not None
+        try:
+            act = self._act(stack, row, caller)
+            if row.physical_id is None:  # created before a crash, its id unrecorded
+                act.resumed = True
+                outcome = await adapter.create(act, row.properties)
+                row.physical_id, row.attributes = outcome.physical_id, outcome.attributes
+                physical_id, attributes = outcome.physical_id, outcome.attributes
+
+                async def adopt(session: Any, r: StackResource) -> None:
+                    del session
+                    r.physical_id, r.attributes = physical_id, attributes
+
+                row = await self._write(row.id, adopt)
+            if row.step == "snapshot":
+                await adapter.snapshot(act, str(row.physical_id))
+
+                async def snapped(session: Any, r: StackResource) -> None:
+                    del session
+                    r.step = "delete"
+
+                row = await self._write(row.id, snapped)
+            await adapter.delete(act, str(row.physical_id), row.properties, row.attributes or {})
+            if not await adapter.gone(act, str(row.physical_id), row.attributes or {}):
+                return False
+        except (AwsError, ResourceFailure) as error:
+            reason = error.reason if isinstance(error, ResourceFailure) else \
+                failure(error).reason
+
+            async def failed(session: Any, r: StackResource) -> None:
+                r.step = None
+                await self._set(session, r, "DELETE_FAILED", reason)
+
+            batch.append((row.id, failed))
+            return True
+
+        async def gone(session: Any, r: StackResource) -> None:
+            r.role = "gone"
+            r.step = None
+            await self._set(session, r, "DELETE_COMPLETE")
+
+        batch.append((row.id, gone))
+        return True

@@ -1,0 +1,502 @@
+"""The stack engine: a controller on the reconcile base that converges each stack whose
+status is ``*_IN_PROGRESS`` to its template, one idempotent step at a time.
+
+A sync reads the stack and its resource rows, evaluates the template (``Plan``), and
+acts on every resource whose dependencies are complete, in parallel: create, wait for
+real readiness, update in place, replace (a new row, the old one kept for cleanup),
+delete in reverse dependency order. Each step is written (status, token, attempt)
+before it acts, so after kill -9 the next sync repeats exactly the unfinished steps:
+creations are idempotent by token, deletions by "already gone". Stack transitions
+are conditional on the status the sync read (an API call may have changed it).
+
+The stack acts as its principal: the access key it was created with, looked up at
+every sync (a deleted key fails the operation). The engine inherits its deletions
+(``deletion.StackTeardown``) and its resource row writes (``rows.ResourceRows``).
+"""
+
+from __future__ import annotations
+
+import graphlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cloudctl.core.reconcile import Reconciler, Retry
+from cloudctl.db.base import utcnow
+from cloudctl.errors import AwsError
+from cloudctl.server.internal import Caller
+from cloudctl.server.providers import Provider
+from cloudctl.server.runtime import RuntimeKey
+from cloudctl.services.cloudformation import resources, schemas, store
+from cloudctl.services.cloudformation.deletion import StackTeardown
+from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
+from cloudctl.services.cloudformation.intrinsics import Unresolved
+from cloudctl.services.cloudformation.models import Stack, StackResource
+from cloudctl.services.cloudformation.processing import Plan
+from cloudctl.services.cloudformation.resources.base import NeedsReplacement, failure
+from cloudctl.services.cloudformation.rows import (
+    COMPLETE,
+    FAILED,
+    GONE,
+    WORKING,
+    Change,
+    run_steps,
+)
+from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, pseudo, signal_policy
+from cloudctl.services.iam import api as iam
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+ENGINE: RuntimeKey[StackEngine] = RuntimeKey("cloudformation.engine")
+REPLACING = "Requested update requires the creation of a new physical resource; " \
+            "hence creating one."
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A resource to create (``replacing``: the row it replaces)."""
+
+    name: str
+    type_name: str
+    props: dict[str, Any]
+    policy: str
+    replacing: StackResource | None
+
+
+class StackEngine(StackTeardown, Reconciler):
+    """Converges every stack whose status is ``*_IN_PROGRESS``, one step at a time."""
+
+    name = "cloudformation"
+    workers = 4
+
+    def __init__(self, cloud: Cloud, *, leader: Callable[[], bool]) -> None:
+        super().__init__(leader=leader)
+        self.cloud = cloud
+        self._fresh: set[int] = set()  # rows written with their first attempt counted
+        self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
+
+    def interval(self) -> float:
+        return 2.0
+
+    async def list_keys(self) -> Iterable[str]:
+        async with self.cloud.sessions() as session:
+            return list((await session.execute(select(Stack.stack_id).where(
+                Stack.status.like("%IN_PROGRESS")))).scalars())
+
+    # -- the stack's phases ------------------------------------------------------------------
+
+    async def sync(self, key: str) -> None:
+        async with self.cloud.sessions() as session:
+            stack = await session.get(Stack, key)
+        if stack is None or not stack.status.endswith("IN_PROGRESS"):
+            return
+        caller = await self._caller(stack)
+        status = stack.status
+        try:
+            if caller is None:
+                raise Failed([], "The security token included in the request is invalid.")
+            await self._phase(stack, status, caller)
+        except Failed as failed:
+            await self.fail(stack, status, failed)
+
+    async def _phase(self, stack: Stack, status: str, caller: Caller) -> None:
+        if status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"):
+            self._check_deadline(stack, status)
+            outputs = await self._converge(stack, caller)
+            done = "CREATE_COMPLETE" if status.startswith("CREATE") else \
+                "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
+            await self._transition(stack.stack_id, status, done, outputs=outputs)
+            if done.endswith("IN_PROGRESS"):
+                self.wake(stack.stack_id)
+        elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
+            outputs = await self._converge(stack, caller)
+            await self._transition(stack.stack_id, status,
+                                   "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                                   outputs=outputs)
+            self.wake(stack.stack_id)
+        elif status in ("ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS"):
+            await self._remove(stack, caller, everything=True)
+            await self._transition(stack.stack_id, status, status.replace("IN_PROGRESS",
+                                                                          "COMPLETE"))
+        elif status.endswith("CLEANUP_IN_PROGRESS"):
+            try:
+                await self._remove(stack, caller, everything=False)
+            except Failed:
+                pass  # AWS completes the update; the failed deletions are in the events
+            await self._transition(stack.stack_id, status, status.replace(
+                "_CLEANUP_IN_PROGRESS", ""))
+
+    def _check_deadline(self, stack: Stack, status: str) -> None:
+        if stack.deadline is not None and utcnow() > stack.deadline:
+            verb = "Create" if status.startswith("CREATE") else "Update"
+            raise Failed([], f"{verb} timed out")
+
+    async def fail(self, stack: Stack, status: str, failed: Failed) -> None:
+        """The operation under way failed: the stack's next status (rollback...)."""
+        verb = {"CREATE_IN_PROGRESS": "create", "UPDATE_IN_PROGRESS": "update",
+                "UPDATE_ROLLBACK_IN_PROGRESS": "update", "ROLLBACK_IN_PROGRESS": "delete",
+                "DELETE_IN_PROGRESS": "delete"}.get(status, "update")
+        reason = failed.reason or (f"The following resource(s) failed to {verb}: "
+                                   f"[{', '.join(sorted(set(failed.names)))}]. ")
+        if status == "CREATE_IN_PROGRESS":
+            await self._cancel_working(stack.stack_id, "Resource creation cancelled")
+            target = {"ROLLBACK": "ROLLBACK_IN_PROGRESS", "DELETE": "DELETE_IN_PROGRESS",
+                      "DO_NOTHING": "CREATE_FAILED"}[stack.on_failure]
+            if target != "CREATE_FAILED" and failed.reason is None:
+                reason = reason.rstrip() + " Rollback requested by user." \
+                    if stack.on_failure == "ROLLBACK" else reason.rstrip() + \
+                    " Delete requested by user."
+            await self._transition(stack.stack_id, status, target, reason=reason)
+        elif status == "UPDATE_IN_PROGRESS":
+            await self._cancel_working(stack.stack_id, "Resource update cancelled")
+            await self._transition(stack.stack_id, status, "UPDATE_ROLLBACK_IN_PROGRESS",
+                                   reason=reason, rollback=True)
+        elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
+            await self._transition(stack.stack_id, status, "UPDATE_ROLLBACK_FAILED",
+                                   reason=reason)
+        elif status in ("ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS"):
+            await self._transition(stack.stack_id, status,
+                                   status.replace("IN_PROGRESS", "FAILED"), reason=reason)
+        self.wake(stack.stack_id)
+
+    async def _transition(self, stack_id: str, expected: str, status: str, *,
+                          reason: str | None = None, outputs: list[dict[str, Any]] | None = None,
+                          rollback: bool = False) -> None:
+        async with self.cloud.sessions() as session, session.begin():
+            stack = await session.get(Stack, stack_id, with_for_update=True)
+            if stack is None or stack.status != expected:
+                return
+            if outputs is not None:
+                stack.outputs = outputs
+            if rollback and stack.previous_template is not None:
+                stack.template, stack.template_body = stack.previous_template, \
+                    stack.previous_body or stack.template_body
+                stack.parameters = stack.previous_parameters or {}
+                for row in await store.rows(session, stack_id):
+                    if row.status == "UPDATE_FAILED":
+                        row.status = "UPDATE_COMPLETE"
+                    elif row.status == "CREATE_FAILED" or \
+                            (row.status in WORKING and row.step == "create"):
+                        row.role = "old"
+            if status in ("DELETE_COMPLETE",):
+                stack.deleted_at = utcnow()
+            await store.stack_event(session, stack, status, reason)
+            stack.updated_at = utcnow() if stack.operation == "UPDATE" else stack.updated_at
+
+    async def _cancel_working(self, stack_id: str, reason: str) -> None:
+        """In-progress resources of a failed operation are marked failed (a later delete
+        still finds them: their token and physical id stay)."""
+        async with self.cloud.sessions() as session, session.begin():
+            for row in await store.rows(session, stack_id):
+                if row.status in WORKING and row.role == "current":
+                    failed = "CREATE_FAILED" if row.status.startswith("CREATE") else \
+                        "UPDATE_FAILED"
+                    await self._set(session, row, failed, reason)
+
+    async def _caller(self, stack: Stack) -> Caller | None:
+        """The principal the stack acts as: its creator's key, or a session of its
+        RoleARN (a new one when the last expired)."""
+        credential = await self.cloud.credentials.lookup(stack.access_key_id)
+        expired = credential is not None and credential.expires_at is not None and \
+            credential.expires_at <= utcnow() + timedelta(minutes=5)
+        if (credential is None or expired) and stack.role_arn:
+            key = await iam.assume_service_role(self.cloud, stack.role_arn,
+                                                "cloudformation.amazonaws.com",
+                                                f"AWSCloudFormation-{stack.name}"[:64])
+            if key is None:
+                return None
+            async with self.cloud.sessions() as session, session.begin():
+                live = await session.get(Stack, stack.stack_id)
+                if live is not None:
+                    live.access_key_id = key
+            credential = await self.cloud.credentials.lookup(key)
+        if credential is None or not credential.active:
+            return None
+        return Caller(credential=credential, region=stack.region)
+
+    def _plan(self, stack: Stack, rows: list[StackResource],
+              exports: dict[str, str]) -> tuple[Plan, dict[str, StackResource]]:
+        current = {r.logical_id: r for r in rows if r.role == "current" and r.status not in GONE}
+        plan = Plan(stack.template, stack.parameters, pseudo(stack),
+                    zones=list(self.cloud.region_zones.get(stack.region, [])), exports=exports)
+
+        def ref(name: str) -> Any:
+            row = current.get(name)
+            if row is None or row.physical_id is None or row.status not in COMPLETE:
+                raise Unresolved(name)
+            adapter = resources.adapter(row.type)
+            return adapter.ref(row.physical_id, row.attributes) if adapter else row.physical_id
+
+        def get_att(name: str, attribute: str) -> Any:
+            row = current.get(name)
+            if row is None or row.status not in COMPLETE:
+                raise Unresolved(name)
+            if attribute in (row.attributes or {}):
+                return row.attributes[attribute]
+            raise ResourceFailure(f"Attribute '{attribute}' does not exist")
+
+        plan.scope.ref = ref
+        plan.scope.get_att = get_att
+        return plan, current
+
+    async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
+        """Bring the stack's resources to its template; its outputs when done, ``Failed``
+        when a resource failed, ``Retry`` while resources are still on their way."""
+        while True:
+            stack, rows, exports = await self._load(stack.stack_id)
+            try:
+                plan, current = self._plan(stack, rows, exports)
+            except AwsError as error:
+                raise Failed([], error.message) from None
+            olds = [r for r in rows if r.role == "old" and r.status not in GONE]
+            done: set[str] = set()
+            steps: list[Awaitable[bool]] = []
+            batch: list[Change] = []
+            fresh: list[NewRow] = []
+            failed: list[str] = []
+            for name in graphlib.TopologicalSorter(plan.deps).static_order():
+                row = current.get(name)
+                if row is not None and row.status in WORKING:
+                    steps.append(self._step(stack, row, caller, batch))
+                    continue
+                if row is not None and row.status in FAILED:
+                    failed.append(name)
+                    continue
+                if not plan.deps[name] <= done:
+                    continue
+                outcome = await self._decide(stack, plan, name, row, olds, caller)
+                if outcome is True:
+                    done.add(name)
+                elif outcome is False:
+                    failed.append(name)
+                elif isinstance(outcome, NewRow):
+                    fresh.append(outcome)
+                else:
+                    steps.append(outcome(batch))
+            for made in await self._new_rows(stack, plan, fresh):
+                steps.append(self._step(stack, made, caller, batch))
+            if not steps:
+                if failed:
+                    raise Failed(failed)
+                if done == set(plan.deps):
+                    try:
+                        return plan.outputs()
+                    except (AwsError, ResourceFailure, Unresolved) as error:
+                        raise Failed([], str(getattr(error, "message", None) or error)) \
+                            from None
+                raise Retry(1.0)
+            try:
+                progressed = await run_steps(steps)
+            finally:
+                await self._flush(batch)
+            if not any(progressed):
+                raise Retry(1.0)
+
+    async def _decide(self, stack: Stack, plan: Plan, name: str, row: StackResource | None,
+                      olds: list[StackResource],
+                      caller: Caller) -> bool | NewRow | Callable[[list[Change]],
+                                                                   Awaitable[bool]]:
+        """What a resource whose dependencies are complete needs: True (nothing), False
+        (it failed), or the step to run."""
+        type_name = plan.type_of(name)
+        try:
+            props = plan.properties(name)
+            policy = plan.deletion_policy(name)
+        except Exception as error:  # the template's functions: pure, nothing to retry
+            reason = str(getattr(error, "message", None) or getattr(error, "reason", None)
+                         or f"Template error: {error}")
+            await self._record_failure(stack, name, type_name, row, reason)
+            return False
+        schema = schemas.schema(type_name)
+        adapter = resources.adapter(type_name)
+        assert schema is not None and adapter is not None
+        props = schema.coerce(props)
+        if row is not None and row.type == type_name and \
+                (row.properties == props or row.step == "skip"):
+            return True
+        invalid = schema.validate(name, props)
+        if invalid:
+            await self._record_failure(stack, name, type_name, row, invalid)
+            return False
+        match = [o for o in olds if o.logical_id == name and o.type == type_name and
+                 o.properties == props and o.status in COMPLETE]
+        if match:
+            await self._swap(row, match[0])
+            return True
+        if row is None:
+            return NewRow(name, type_name, props, policy, None)
+        if row.type != type_name or schema.replaces(row.properties, props) or \
+                not adapter.in_place(row.properties, props):
+            return NewRow(name, type_name, props, policy, row)
+
+        async def begin(session: Any, r: StackResource) -> None:
+            r.old_properties, r.properties = r.properties, props
+            r.deletion_policy = policy
+            r.step = "update"
+            await self._set(session, r, "UPDATE_IN_PROGRESS")
+
+        updating = await self._write(row.id, begin)
+        return lambda batch: self._step(stack, updating, caller, batch)
+
+    async def _record_failure(self, stack: Stack, name: str, type_name: str,
+                              row: StackResource | None, reason: str) -> None:
+        async with self.cloud.sessions() as session, session.begin():
+            if row is None:
+                fresh = StackResource(stack_id=stack.stack_id, logical_id=name,
+                                      type=type_name, status="CREATE_FAILED",
+                                      token=uuid.uuid4().hex, properties={}, attributes={},
+                                      depends=[], role="current", generation=1)
+                session.add(fresh)
+                await session.flush()
+                await self._set(session, fresh, "CREATE_FAILED", reason)
+            else:
+                live = await session.get(StackResource, row.id)
+                assert live is not None
+                await self._set(session, live, "UPDATE_FAILED", reason)
+
+    async def _swap(self, row: StackResource | None, old: StackResource) -> None:
+        """A rollback finds the resource it replaced: it is the current one again."""
+        async with self.cloud.sessions() as session, session.begin():
+            if row is not None:
+                live = await session.get(StackResource, row.id)
+                assert live is not None
+                live.role = "old"
+            restored = await session.get(StackResource, old.id)
+            assert restored is not None
+            restored.role = "current"
+            await self._set(session, restored, "UPDATE_COMPLETE")
+
+    async def _new_rows(self, stack: Stack, plan: Plan,
+                        wanted: list[NewRow]) -> list[StackResource]:
+        """Rows for resources to create (replacements: the old row becomes ``old``), their
+        first attempt counted, in one transaction before anything is made."""
+        if not wanted:
+            return []
+        made: list[StackResource] = []
+        async with self.cloud.sessions() as session, session.begin():
+            for new in wanted:
+                generation = 1
+                if new.replacing is not None:
+                    old = await session.get(StackResource, new.replacing.id)
+                    assert old is not None
+                    old.role = "old"
+                    generation = old.generation + 1
+                fresh = StackResource(
+                    stack_id=stack.stack_id, logical_id=new.name, generation=generation,
+                    role="current", type=new.type_name, status="CREATE_IN_PROGRESS",
+                    properties=new.props, attributes={}, depends=sorted(plan.deps[new.name]),
+                    deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
+                    step="create",
+                    metadata_=plan.template["Resources"][new.name].get("Metadata"))
+                session.add(fresh)
+                made.append(fresh)
+            await session.flush()  # one round trip for every row's id
+            for new, fresh in zip(wanted, made, strict=True):
+                self._fresh.add(fresh.id)
+                if new.replacing is not None:
+                    await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
+                else:
+                    await self._set(session, fresh, "CREATE_IN_PROGRESS")
+        return made
+
+    async def _step(self, stack: Stack, row: StackResource, caller: Caller,
+                    batch: list[Change]) -> bool:
+        """One step of a working resource; whether its state changed."""
+        adapter = resources.adapter(row.type)
+        assert adapter is not None
+        verb = "CREATE" if row.status.startswith("CREATE") else "UPDATE"
+        try:
+            if row.step == "update":
+                act = self._act(stack, row, caller)
+                try:
+                    attributes = await adapter.update(act, str(row.physical_id),
+                                                      row.old_properties or {}, row.properties,
+                                                      row.attributes or {})
+                except NeedsReplacement:
+                    raise ResourceFailure("Update requires replacement") from None
+                self._finish(batch, row.id, "UPDATE_COMPLETE", attributes)
+                return True
+            made = None
+            if row.physical_id is None:
+                if row.id in self._fresh:  # its first attempt, counted when it was written
+                    self._fresh.discard(row.id)
+                else:
+                    async def attempt(session: Any, r: StackResource) -> None:
+                        del session
+                        r.attempts += 1
+
+                    row = await self._write(row.id, attempt)
+                made = await adapter.create(self._act(stack, row, caller), row.properties)
+                row.physical_id, row.attributes = made.physical_id, made.attributes
+            try:
+                ready = await adapter.ready(self._act(stack, row, caller),
+                                            str(row.physical_id), row.attributes or {})
+                if ready is not None and verb == "CREATE":
+                    ready = self._signalled(stack, row, ready)
+            except (AwsError, ResourceFailure):
+                if made is not None:
+                    self._created(batch, row.id, made.physical_id, made.attributes)
+                raise
+            if ready is None:
+                policy = signal_policy(stack, row.logical_id) if verb == "CREATE" else None
+                within = policy[1] if policy is not None else None
+                if made is not None:
+                    self._created(batch, row.id, made.physical_id, made.attributes,
+                                  signals_within=within)
+                elif within is not None and SIGNAL_DEADLINE not in (row.attributes or {}):
+                    self._created(batch, row.id, str(row.physical_id), row.attributes or {},
+                                  event=False, signals_within=within)
+                return False
+            self._finish(batch, row.id, f"{verb}_COMPLETE", ready, made=made)
+            return True
+        except (AwsError, ResourceFailure) as error:
+            reason = error.reason if isinstance(error, ResourceFailure) else \
+                failure(error).reason
+            self._finish(batch, row.id, f"{verb}_FAILED", None, reason)
+            return True
+
+    def _signalled(self, stack: Stack, row: StackResource,
+                   ready: dict[str, Any]) -> dict[str, Any] | None:
+        """A resource with a CreationPolicy is complete once its signals arrived
+        (SignalResource): None while waiting, ``ResourceFailure`` on a FAILURE signal or
+        at the policy's timeout."""
+        policy = signal_policy(stack, row.logical_id)
+        if policy is None:
+            return ready
+        count, _ = policy
+        signals = list(row.signals or [])
+        for signal in signals:
+            if str(signal.get("Status")).upper() == "FAILURE":
+                raise ResourceFailure(f"Received FAILURE signal with UniqueId "
+                                      f"{signal.get('UniqueId')}")
+        unique = {str(s.get("UniqueId")): s.get("Data", "") for s in signals}
+        if len(unique) >= count:
+            done = {k: v for k, v in ready.items() if k != SIGNAL_DEADLINE}
+            if row.type == "AWS::CloudFormation::WaitCondition":
+                done["Data"] = json.dumps(unique, separators=(",", ":"))
+            return done
+        deadline = (row.attributes or {}).get(SIGNAL_DEADLINE)
+        if deadline is not None and time.time() > float(deadline):
+            raise ResourceFailure(f"Failed to receive {count} resource signal(s) within the "
+                                  f"specified duration")
+        return None
+
+
+class EngineStarter(Provider):
+    """Starts the stack engine in the leader worker (no operations of its own)."""
+
+    service = "cloudformation"
+
+    async def start(self) -> None:
+        if self.cloud.worker_index != 0:
+            return
+        engine = StackEngine(self.cloud, leader=lambda: self.cloud.worker_index == 0)
+        self.cloud.runtime[ENGINE] = engine
+        self.cloud.spawn(engine.run(), "cloudformation-engine")

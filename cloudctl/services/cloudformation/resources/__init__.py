@@ -1,0 +1,18 @@
+"""The resource types the cloud serves, by type name (thin adapters over each
+service's ``api`` module); ``adapter(type)`` is None for a type it does not serve."""
+
+from __future__ import annotations
+
+from cloudctl.services.cloudformation.resources import ec2, iam, s3, signals
+from cloudctl.services.cloudformation.resources.base import ResourceType
+
+_TYPES: dict[str, ResourceType] = {
+    cls.type_name: cls() for module in (iam, s3, ec2, signals) for cls in module.TYPES}
+
+
+def adapter(type_name: str) -> ResourceType | None:
+    return _TYPES.get(type_name)
+
+
+def served() -> list[str]:
+    return sorted(_TYPES)

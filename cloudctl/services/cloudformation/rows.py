@@ -1,0 +1,139 @@
+"""The stack engine's reads and writes of resource rows: the ``Act`` an adapter runs
+with, each status change with its event (``NoEcho`` values masked), and the ends of a
+pass's steps batched into one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cloudctl.db.base import utcnow
+from cloudctl.server.internal import Caller
+from cloudctl.services.cloudformation import resources, store
+from cloudctl.services.cloudformation.models import Stack, StackResource
+from cloudctl.services.cloudformation.resources.base import Act, Outcome
+from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, masked, secrets_of
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+WORKING = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS")
+FAILED = ("CREATE_FAILED", "UPDATE_FAILED")
+GONE = ("DELETE_COMPLETE", "DELETE_SKIPPED")
+
+Change = tuple[int, Callable[[Any, StackResource], Awaitable[None]]]
+
+
+async def run_steps(steps: Sequence[Awaitable[bool]]) -> list[bool]:
+    """Run the steps together and let every one finish before an unexpected failure of
+    one is raised (a step left running would race the next sync of the stack)."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [bool(r) for r in results]
+
+
+class ResourceRows:
+    """The row reads and writes the engine's phases share (mixed into ``StackEngine``)."""
+
+    cloud: Cloud
+    _secrets: dict[str, set[str]]  # NoEcho values, masked in events
+
+    def _act(self, stack: Stack, row: StackResource, caller: Caller) -> Act:
+        tags = [{"Key": k, "Value": v} for k, v in (stack.tags or {}).items()]
+        tags += [{"Key": "aws:cloudformation:stack-name", "Value": stack.name},
+                 {"Key": "aws:cloudformation:stack-id", "Value": stack.stack_id},
+                 {"Key": "aws:cloudformation:logical-id", "Value": row.logical_id}]
+        adapter = resources.adapter(row.type)
+        if adapter is None or not adapter.takes_tags:
+            tags = []
+        return Act(cloud=self.cloud, caller=caller, stack_name=stack.name,
+                   stack_id=stack.stack_id, logical_id=row.logical_id, token=row.token,
+                   resumed=row.attempts > 1, tags=tags, endpoint=stack.endpoint,
+                   signal_reader=self._signals)
+
+    async def _signals(self, handle_url: str) -> list[dict[str, Any]]:
+        async with self.cloud.sessions() as session:
+            row = (await session.execute(select(StackResource).where(
+                StackResource.physical_id == handle_url,
+                StackResource.role == "current"))).scalars().first()
+            return list(row.signals or []) if row is not None else []
+
+    async def _set(self, session: Any, row: StackResource, status: str,
+                   reason: str | None = None, *, event: bool = True) -> None:
+        row.status = status
+        row.status_reason = reason
+        row.updated_at = utcnow()
+        if event:
+            shown = masked(row.properties, self._secrets.get(row.stack_id, set()))
+            await store.add_event(session, row.stack_id, row.logical_id, row.physical_id,
+                                  row.type, status, reason, shown)
+
+    async def _write(self, row_id: int, change: Callable[[Any, StackResource],
+                                                         Awaitable[None]]) -> StackResource:
+        async with self.cloud.sessions() as session, session.begin():
+            row = await session.get(StackResource, row_id)
+            assert row is not None
+            await change(session, row)
+            return row
+
+    async def _load(self, stack_id: str) -> tuple[Stack, list[StackResource], dict[str, str]]:
+        async with self.cloud.sessions() as session:
+            stack = await session.get(Stack, stack_id)
+            assert stack is not None
+            rows = await store.rows(session, stack_id)
+            self._secrets[stack_id] = secrets_of(stack)
+            exports = {name: value for name, (value, _) in
+                       (await store.exports(session, stack.account_id, stack.region)).items()}
+            return stack, rows, exports
+
+    def _created(self, batch: list[Change], row_id: int, physical_id: str,
+                 attributes: dict[str, Any], event: bool = True,
+                 signals_within: float | None = None) -> None:
+        """Record a resource made (its physical id), and when a CreationPolicy waits for
+        signals, the time they must arrive by."""
+        async def created(session: Any, r: StackResource) -> None:
+            r.physical_id = physical_id
+            r.attributes = dict(attributes)
+            if signals_within is not None and SIGNAL_DEADLINE not in r.attributes:
+                r.attributes[SIGNAL_DEADLINE] = time.time() + signals_within
+            if event:
+                await self._set(session, r, r.status, "Resource creation Initiated")
+
+        batch.append((row_id, created))
+
+    def _finish(self, batch: list[Change], row_id: int, status: str,
+                attributes: dict[str, Any] | None, reason: str | None = None,
+                made: Outcome | None = None) -> None:
+        """The step's end in one transaction (with the physical id of a resource made
+        and ready in this step)."""
+        async def finish(session: Any, r: StackResource) -> None:
+            if made is not None:
+                r.physical_id = made.physical_id
+                await self._set(session, r, r.status, "Resource creation Initiated")
+            if attributes is not None:
+                r.attributes = attributes
+            r.step = None
+            r.old_properties = None
+            await self._set(session, r, status, reason)
+
+        batch.append((row_id, finish))
+
+    async def _flush(self, batch: list[Change]) -> None:
+        """The ends of a pass's steps, in one transaction (a crash before it repeats the
+        steps: creation is idempotent by token)."""
+        if not batch:
+            return
+        async with self.cloud.sessions() as session, session.begin():
+            for row_id, change in batch:
+                row = await session.get(StackResource, row_id)
+                assert row is not None
+                await change(session, row)
+        batch.clear()

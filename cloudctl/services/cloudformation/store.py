@@ -1,0 +1,138 @@
+"""Reads and conditional writes of the CloudFormation tables shared by the API and the
+engine: stacks by name or id, stack events in order, resource rows, exports.
+
+Events: ``add_event`` queues an event on the session; when the transaction commits
+the queued events of a stack take its next sequence numbers with one atomic
+``UPDATE ... RETURNING``, so concurrent writers (the engine's parallel resource steps,
+an API call) never collide and ``DescribeStackEvents`` returns them in order.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from cloudctl.db.base import utcnow
+from cloudctl.services.cloudformation.errors import no_stack
+from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
+
+STACK_TYPE = "AWS::CloudFormation::Stack"
+TERMINAL_DELETED = "DELETE_COMPLETE"
+EXPORTING = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
+             "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_IN_PROGRESS",
+             "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+             "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
+
+
+PENDING = "cfn_pending_events"
+
+
+async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
+                    physical_id: str | None, type_name: str, status: str,
+                    reason: str | None = None, properties: dict[str, Any] | None = None,
+                    token: str | None = None) -> None:
+    """Queue a stack event; it is numbered and written when the transaction commits
+    (``_number_events``), all of a transaction's events of a stack with one update."""
+    session.info.setdefault(PENDING, []).append(StackEvent(
+        event_id=str(uuid.uuid4()), stack_id=stack_id, seq=0, logical_id=logical_id,
+        physical_id=physical_id, type=type_name, status=status, reason=reason,
+        properties=json.dumps(properties) if properties is not None else None,
+        request_token=token, timestamp=utcnow()))
+
+
+@event.listens_for(Session, "before_commit")
+def _number_events(session: Session) -> None:
+    """Number the queued events of each stack after its last one (one atomic
+    ``UPDATE ... RETURNING`` per stack: concurrent writers never collide)."""
+    pending: list[StackEvent] | None = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    by_stack: dict[str, list[StackEvent]] = {}
+    for item in pending:
+        by_stack.setdefault(item.stack_id, []).append(item)
+    for stack_id, items in by_stack.items():
+        last = session.execute(
+            update(Stack).where(Stack.stack_id == stack_id)
+            .values(event_seq=Stack.event_seq + len(items))
+            .returning(Stack.event_seq)).scalar_one()
+        for offset, item in enumerate(items):
+            item.seq = last - len(items) + 1 + offset
+            session.add(item)
+
+
+async def stack_event(session: AsyncSession, stack: Stack, status: str,
+                      reason: str | None = None) -> None:
+    """The stack's own status change, and its event."""
+    stack.status = status
+    stack.status_reason = reason
+    await add_event(session, stack.stack_id, stack.name, stack.stack_id, STACK_TYPE, status,
+                    reason, token=stack.request_token)
+
+
+async def find_stack(session: AsyncSession, account_id: str, region: str, name: str,
+                     *, deleted: bool = False) -> Stack | None:
+    """A stack by name (the live one) or by id (deleted ones too)."""
+    if name.startswith("arn:"):
+        stack = await session.get(Stack, name)
+        if stack is None or stack.account_id != account_id:
+            return None
+        return stack
+    query = select(Stack).where(Stack.account_id == account_id, Stack.region == region,
+                                Stack.name == name)
+    if not deleted:
+        query = query.where(Stack.status != TERMINAL_DELETED)
+    return (await session.execute(query.order_by(Stack.created_at.desc()))).scalars().first()
+
+
+async def require_stack(session: AsyncSession, account_id: str, region: str,
+                        name: str) -> Stack:
+    stack = await find_stack(session, account_id, region, name)
+    if stack is None:
+        raise no_stack(name)
+    return stack
+
+
+async def rows(session: AsyncSession, stack_id: str) -> list[StackResource]:
+    return list((await session.execute(
+        select(StackResource).where(StackResource.stack_id == stack_id)
+        .order_by(StackResource.id))).scalars())
+
+
+async def live_rows(session: AsyncSession, stack_id: str) -> list[StackResource]:
+    """The resources a stack has now (current ones, not deleted)."""
+    return [r for r in await rows(session, stack_id)
+            if r.role == "current" and r.status != TERMINAL_DELETED]
+
+
+async def exports(session: AsyncSession, account_id: str,
+                  region: str) -> dict[str, tuple[str, str]]:
+    """Export name -> (value, exporting stack id) in an account and region."""
+    found: dict[str, tuple[str, str]] = {}
+    stacks = (await session.execute(select(Stack).where(
+        Stack.account_id == account_id, Stack.region == region,
+        Stack.status.in_(EXPORTING)))).scalars()
+    for stack in stacks:
+        for output in stack.outputs or []:
+            if output.get("ExportName"):
+                found[output["ExportName"]] = (output["OutputValue"], stack.stack_id)
+    return found
+
+
+async def importers(session: AsyncSession, account_id: str, region: str,
+                    export_name: str) -> list[str]:
+    """Names of live stacks whose template imports ``export_name``."""
+    names = []
+    stacks = (await session.execute(select(Stack).where(
+        Stack.account_id == account_id, Stack.region == region,
+        Stack.status != TERMINAL_DELETED))).scalars()
+    needle = json.dumps(export_name)
+    for stack in stacks:
+        text = json.dumps(stack.template)
+        if '"Fn::ImportValue"' in text and needle in text:
+            names.append(stack.name)
+    return names

@@ -1,0 +1,151 @@
+"""The topology publisher: the database's VPC topology, written into ZooKeeper.
+
+On the reconcile base, run by the leader, one key (``topology``). The resync (every
+``POLL_SECONDS``) lists the key when the database's topology version is ahead of the
+version last published, or when a full republication is due
+(``cloud.network.topology_resync_seconds``: it repairs anything changed in ZooKeeper
+behind our back). A sync reads one snapshot of the database (``topology_view``) and
+makes ZooKeeper hold exactly it (``TopologyWriter.replace_all``: the differing objects,
+the deletions and the version bump in one multi-operation transaction), then records
+the database version it published. Nothing lives only in memory: after kill -9 the
+next leader republishes from the database. Nothing is published while
+``cloud.network.zookeeper`` is empty, except in VPC mode: then the cloud runs its own
+server under the data directory (``local_zookeeper``) and publishes there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+
+from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
+from cloudctl.server.runtime import RuntimeKey
+from cloudctl.services.ec2.vpc import common, local_zookeeper, properties, topology_view
+from cloudctl.services.ec2.vpc.models import VpcStateRow
+from netd.vpc import topology as topo
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+log = logging.getLogger(__name__)
+KEY = "topology"
+POLL_SECONDS = 0.2
+PUBLISHER = RuntimeKey["TopologyPublisher"]("vpc.publisher")
+
+
+def connect(hosts: str, timeout: float = 10.0) -> Any:
+    """A started kazoo client (blocking: call from a thread)."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=hosts, timeout=timeout)
+    client.start(timeout=timeout)
+    return client
+
+
+class TopologyPublisher(Reconciler):
+    """Publishes the desired VPC topology into ZooKeeper."""
+
+    name = "vpc-topology-publisher"
+    workers = 1
+    base_backoff = 0.5
+    max_backoff = 10.0
+
+    def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader) -> None:
+        super().__init__(leader=leader)
+        self.cloud = cloud
+        self._client: Any = None
+        self._hosts = ""
+        self._last_full = 0.0
+        self.zk_version: int | None = None
+        self._local: str | None = None  # the local server's connect string, once started
+        self._starting: asyncio.Future[str | None] | None = None  # its start, in a thread
+
+    def interval(self) -> float:
+        return POLL_SECONDS
+
+    async def _connect_string(self) -> str:
+        """The configured ensemble; in VPC mode without one, the local server (started
+        on first need, in a thread: the JVM takes seconds)."""
+        configured = str(self.cloud.properties.get(properties.ZOOKEEPER) or "")
+        if configured or common.network_mode(self.cloud) != "VPC":
+            return configured
+        if self._local is None:
+            if self._starting is None:
+                self._starting = asyncio.ensure_future(asyncio.to_thread(
+                    local_zookeeper.start, self.cloud.settings.data_dir))
+            # shielded: a shutdown cancelling this pass still lets ``stop`` see the start
+            self._local = await asyncio.shield(self._starting) or ""
+        return self._local
+
+    async def list_keys(self) -> Iterable[str]:
+        if not await self._connect_string():
+            return []
+        full = float(self.cloud.properties.get(properties.PUBLISH_RESYNC_SECONDS))
+        if time.monotonic() - self._last_full >= full:
+            return [KEY]
+        async with self.cloud.sessions() as session:
+            row = await session.get(VpcStateRow, 1)
+        if row is not None and row.version != row.published:
+            return [KEY]
+        return []
+
+    def _client_for(self, hosts: str) -> Any:
+        if self._client is not None and self._hosts != hosts:
+            self._close()
+        if self._client is None:
+            self._client = connect(hosts)
+            self._hosts = hosts
+        return self._client
+
+    def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.stop()
+                client.close()
+            except Exception:  # a dead connection: nothing left to release
+                log.debug("closing the ZooKeeper client failed", exc_info=True)
+
+    def _publish(self, hosts: str, wanted: topo.Topology) -> int:
+        try:
+            return topo.TopologyWriter(self._client_for(hosts)).replace_all(wanted)
+        except Exception:
+            self._close()  # reconnect on the next try
+            raise
+
+    async def sync(self, key: str) -> None:
+        hosts = await self._connect_string()
+        if not hosts:
+            return
+        async with self.cloud.sessions() as session:
+            version, wanted = await topology_view.snapshot(
+                session, str(self.cloud.properties.get(properties.GATEWAY_HOST) or ""))
+        self.zk_version = await asyncio.to_thread(self._publish, hosts, wanted)
+        self._last_full = time.monotonic()
+        async with self.cloud.sessions() as session, session.begin():
+            await session.execute(update(VpcStateRow).where(
+                VpcStateRow.id == 1, VpcStateRow.published < version).values(
+                published=version))
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._close)
+        if self._starting is not None:  # started, or starting: wait, then stop it
+            with contextlib.suppress(Exception):
+                await self._starting
+            await asyncio.to_thread(local_zookeeper.stop, self.cloud.settings.data_dir)
+
+
+async def start_publisher(cloud: Cloud) -> None:
+    """Run the publisher in this (leader) process; API changes wake it."""
+    if PUBLISHER in cloud.runtime:
+        return
+    publisher = TopologyPublisher(cloud, leader=lambda: cloud.worker_index == 0)
+    cloud.runtime[PUBLISHER] = publisher
+    cloud.runtime.setdefault(common.WAKERS, list).append(publisher)
+    cloud.spawn(publisher.run(), publisher.name)

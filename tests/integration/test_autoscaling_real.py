@@ -1,0 +1,108 @@
+"""Auto Scaling with REAL guests (QEMU TCG on the private libvirtd): a group of two tiny
+guests; ``virsh destroy`` of one (libvirt's destroy of its domain) and the group
+replaces it, recording the termination with AWS's cause; the other guest is untouched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import pytest
+
+from tests.support import LiveCloud, wait_for
+
+libvirt = pytest.importorskip("libvirt")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("libvirtd") is None or os.geteuid() != 0,
+                       reason="needs libvirtd and root"),
+]
+
+
+def test_a_destroyed_guest_is_replaced(libvirt_cloud: LiveCloud, tiny_image: Any,
+                                       private_libvirtd: Any) -> None:
+    cloud = libvirt_cloud
+    ec2 = cloud.client("ec2")
+    asg = cloud.client("autoscaling")
+    eki = ec2.register_image(Name="as-k", ImageLocation=str(tiny_image.kernel))["ImageId"]
+    eri = ec2.register_image(Name="as-r", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
+    emi = ec2.register_image(Name="as-m", ImageLocation=str(tiny_image.rootfs), KernelId=eki,
+                             RamdiskId=eri)["ImageId"]
+    asg.create_launch_configuration(LaunchConfigurationName="real", ImageId=emi,
+                                    InstanceType="t1.micro")
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="real", MinSize=2, MaxSize=2,
+                                  LaunchConfigurationName="real", AvailabilityZones=[zone])
+
+    def in_service() -> list[str]:
+        found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["real"])
+        items = found["AutoScalingGroups"][0]["Instances"]
+        ids = sorted(i["InstanceId"] for i in items if i["LifecycleState"] == "InService")
+        return ids if len(ids) == 2 and len(items) == 2 else []
+
+    first = wait_for(in_service, 240, "two real guests InService")
+    conn = libvirt.open(private_libvirtd.uri)
+    try:
+        conn.lookupByName(first[0]).destroy()  # what `virsh destroy` does
+        assert conn.lookupByName(first[1]).isActive()
+    finally:
+        conn.close()
+    after = wait_for(lambda: (ids := in_service()) and first[0] not in ids and ids, 300,
+                     "the destroyed guest replaced")
+    assert first[1] in after
+    acts = asg.describe_scaling_activities(AutoScalingGroupName="real")["Activities"]
+    assert any(a["Description"] == f"Terminating EC2 instance: {first[0]}" and
+               "an EC2 health check indicating it has been terminated or stopped." in
+               a["Cause"] for a in acts)
+    asg.delete_auto_scaling_group(AutoScalingGroupName="real", ForceDelete=True)
+    wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["real"])["AutoScalingGroups"], 240, "group deleted")
+
+
+BUSY = "#!/bin/sh\nyes > /dev/null &\necho busy-started > /dev/console\n"
+
+
+def test_busy_guest_scales_out_through_a_step_policy_on_a_cpu_alarm(
+        libvirt_cloud: LiveCloud, tiny_image: Any) -> None:
+    """The guest's CPU (published under AutoScalingGroupName by the collector, from the
+    instance's aws:autoscaling:groupName tag) breaches the alarm, whose action runs the
+    step policy: the group grows from 1 to 2 real guests."""
+    cloud = libvirt_cloud
+    cloud.cli("property", "set", "cloud.monitoring.detailed_period_sec=15",
+              "cloudwatch.alarm_evaluation_interval_sec=5")
+    ec2 = cloud.client("ec2")
+    asg = cloud.client("autoscaling")
+    cw = cloud.client("cloudwatch")
+    eki = ec2.register_image(Name="as-k2", ImageLocation=str(tiny_image.kernel))["ImageId"]
+    eri = ec2.register_image(Name="as-r2", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
+    emi = ec2.register_image(Name="as-m2", ImageLocation=str(tiny_image.rootfs), KernelId=eki,
+                             RamdiskId=eri)["ImageId"]
+    asg.create_launch_configuration(LaunchConfigurationName="busy", ImageId=emi,
+                                    InstanceType="t1.micro", UserData=BUSY)
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="busy", MinSize=1, MaxSize=2,
+                                  LaunchConfigurationName="busy", AvailabilityZones=[zone])
+    policy = asg.put_scaling_policy(
+        AutoScalingGroupName="busy", PolicyName="cpu-up", PolicyType="StepScaling",
+        AdjustmentType="ChangeInCapacity",
+        StepAdjustments=[{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}])["PolicyARN"]
+    cw.put_metric_alarm(AlarmName="busy-cpu", Namespace="AWS/EC2",
+                        MetricName="CPUUtilization", Statistic="Average", Period=60,
+                        EvaluationPeriods=1, Threshold=50,
+                        ComparisonOperator="GreaterThanThreshold",
+                        Dimensions=[{"Name": "AutoScalingGroupName", "Value": "busy"}],
+                        AlarmActions=[policy])
+
+    def desired() -> int:
+        return int(asg.describe_auto_scaling_groups(AutoScalingGroupNames=["busy"])[
+            "AutoScalingGroups"][0]["DesiredCapacity"])
+
+    wait_for(lambda: desired() == 2, 420, "the alarm scaled the group out")
+    acts = asg.describe_scaling_activities(AutoScalingGroupName="busy")["Activities"]
+    assert any("a monitor alarm busy-cpu in state ALARM triggered policy cpu-up changing the "
+               "desired capacity from 1 to 2." in a["Cause"] for a in acts)
+    asg.delete_auto_scaling_group(AutoScalingGroupName="busy", ForceDelete=True)
+    wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["busy"])["AutoScalingGroups"], 240, "group deleted")
