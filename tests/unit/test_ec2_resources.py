@@ -16,7 +16,7 @@ _TAG_TYPES = {
     "acl": "network-acl", "dopt": "dhcp-options", "nat": "natgateway", "lt": "launch-template",
     "pcx": "vpc-peering-connection",
 }
-_ARN_TYPES = {p: t for p, t in _TAG_TYPES.items() if p != "lt"}
+_ARN_TYPES = dict(_TAG_TYPES)
 _VPC_FIELDS = {
     **{op: (("VpcId", "vpc"),) for op in ("DeleteVpc", "ModifyVpcAttribute")},
     **{op: (("VpcId", "vpc"), ("InternetGatewayId", "internet-gateway"))
@@ -46,6 +46,8 @@ _SG_OPS = ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
            "UpdateSecurityGroupRuleDescriptionsEgress")
 _FIELDS = {
     **{op: (("InstanceIds", "instance"),) for op in _INSTANCE_OPS},
+    **{op: (("LaunchTemplateId", "launch-template"),) for op in (
+        "CreateLaunchTemplateVersion", "DeleteLaunchTemplate", "ModifyLaunchTemplate")},
     **{op: (("InstanceId", "instance"),) for op in (
         "ModifyInstanceAttribute", "ResetInstanceAttribute", "GetConsoleOutput",
         "GetConsoleScreenshot", "GetPasswordData", "CreateImage")},
