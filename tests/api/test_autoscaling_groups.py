@@ -348,6 +348,9 @@ def test_vpc_zone_identifier_names_subnets_that_exist(sqlite_cloud: LiveCloud) -
     assert (g["VPCZoneIdentifier"], g["AvailabilityZones"]) == (subnet, [zone])
     ids = wait_capacity(cloud, name, 1)
     assert group(cloud, name)["Instances"][0]["AvailabilityZone"] == zone
+    launched = ec2.describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"][0]
+    assert (launched["SubnetId"], launched["VpcId"]) == (subnet, vpc)  # in the subnet
+    assert launched["PrivateIpAddress"].startswith("10.77.1.")
     _cleanup(cloud, name)
     assert all(s in ("terminated", "shutting-down") for s in running(cloud, ids).values())
 

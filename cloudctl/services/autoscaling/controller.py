@@ -37,6 +37,7 @@ from cloudctl.errors import AwsError
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.autoscaling import elb_adapter, templates
 from cloudctl.services.autoscaling.common import activity, dumps, loads, stamp
+from cloudctl.services.autoscaling.group_shape import subnets
 from cloudctl.services.autoscaling.models import (
     AsActivity,
     AsGroup,
@@ -156,7 +157,20 @@ class GroupController(Reconciler):
                 if t.get("PropagateAtLaunch")]
         if tags:
             params["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
+        subnet = await self._subnet_in(group, definition, row.zone)
+        if subnet:
+            params["SubnetId"] = subnet
         return params
+
+    async def _subnet_in(self, group: AsGroup, definition: dict[str, Any],
+                         zone: str) -> str | None:
+        """The group's subnet (``VPCZoneIdentifier``) in ``zone``: where the instance is
+        launched (the first listed when several share the zone)."""
+        ids = subnets(definition)
+        if not ids:
+            return None
+        found = await ec2.subnet_zones(self.cloud, group.account_id, group.region, ids)
+        return next((s for s in ids if (found or {}).get(s) == zone), None)
 
     async def _launch(self, group: AsGroup, definition: dict[str, Any],
                       row: AsInstance) -> None:
