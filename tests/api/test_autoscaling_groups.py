@@ -438,6 +438,12 @@ def test_group_registers_its_instances_with_its_load_balancer(sqlite_cloud: Live
              "the group's two instances registered with its load balancer")
     assert asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["LoadBalancerNames"] == [lb]
+    resting = sorted(members())[1]
+    asg.enter_standby(AutoScalingGroupName=name, InstanceIds=[resting],
+                      ShouldDecrementDesiredCapacity=True)
+    wait_for(lambda: resting not in registered(), 60, "an instance in standby deregistered")
+    asg.exit_standby(AutoScalingGroupName=name, InstanceIds=[resting])
+    wait_for(lambda: resting in registered(), 60, "an instance out of standby registered")
     leaving = sorted(members())[0]
     asg.detach_instances(AutoScalingGroupName=name, InstanceIds=[leaving],
                          ShouldDecrementDesiredCapacity=True)

@@ -218,6 +218,10 @@ class MembersProvider(Provider):
                     text = f"Moving EC2 instance out of Standby: {iid}"
                 records.append(activity(session, group, text, cause, status="Successful"))
             views = [activity_view(r) for r in records]
+            balancers = list(loads(group.definition).get("LoadBalancerNames") or [])
+        # as on AWS: an instance in Standby takes no traffic from the group's load balancers
+        move = elb_adapter.deregister if enter else elb_adapter.register
+        await move(self.cloud, account, region, balancers, _ids(params))
         wake(self.cloud, group.arn)
         return {"Activities": views}
 
