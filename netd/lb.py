@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netd import daemons, lblog, netns
-from netd.lbspec import LbSpec, Paths, render
+from netd.lbspec import LbSpec, Paths, render, uplink_interface
 
 PREFIX = "elb-"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -86,7 +86,7 @@ class LbPlane:
     # the namespace and its uplink
     def _ensure_netns(self, spec: LbSpec) -> None:
         ns = self.ns_of(spec.lb_id)
-        host_if = f"lb{spec.lb_id}"[:15]
+        host_if = uplink_interface(spec.lb_id)
         if not netns.exists(ns):
             _ip("netns", "add", ns)
         if not _ip_ok("-n", ns, "link", "show", "eth0"):
@@ -96,6 +96,9 @@ class LbPlane:
         _ip("-n", spec.uplink_netns, "link", "set", host_if, "master", spec.uplink_bridge,
             "up")
         _ip("-n", ns, "link", "set", "lo", "up")
+        if spec.mac and not _ip_ok("-n", ns, "link", "set", "eth0", "address", spec.mac):
+            _ip("-n", ns, "link", "set", "eth0", "down")  # a veth's MAC changes while down
+            _ip("-n", ns, "link", "set", "eth0", "address", spec.mac)
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "addr", "replace", spec.address, "dev", "eth0")
         if spec.public_address and spec.public_netns and spec.public_bridge:

@@ -58,6 +58,20 @@ class HealthCheck:
     healthy: int = 10
 
 
+def uplink_mac(prefix: str, address: str) -> str:
+    """The MAC of a load balancer's ``eth0``: the network's MAC prefix and its address's
+    octets, as an instance NIC's (unique as the address is). The network view reports
+    it for the uplink port, so EDGE's bridge anti-spoofing admits that port for this
+    MAC and the load balancer's address only."""
+    octets = ":".join(f"{int(o):02x}" for o in address.split("/")[0].split("."))
+    return f"{prefix}:{octets}"
+
+
+def uplink_interface(lb_id: str) -> str:
+    """The name of a load balancer's uplink veth on the uplink bridge."""
+    return f"lb{lb_id}"[:15]
+
+
 @dataclass(frozen=True)
 class LbSpec:
     lb_id: str
@@ -66,6 +80,7 @@ class LbSpec:
     uplink_bridge: str
     gateway: str | None = None
     public_address: str | None = None  # "198.51.100.7/24" on eth1 (internet-facing)
+    mac: str | None = None  # eth0's MAC (``uplink_mac``) when the view polices the uplink
     public_netns: str | None = None
     public_bridge: str | None = None
     public_gateway: str | None = None
@@ -102,7 +117,7 @@ class LbSpec:
             uplink_netns=str(d["uplink_netns"]), uplink_bridge=str(d["uplink_bridge"]),
             gateway=d.get("gateway"), public_address=d.get("public_address"),
             public_netns=d.get("public_netns"), public_bridge=d.get("public_bridge"),
-            public_gateway=d.get("public_gateway"),
+            public_gateway=d.get("public_gateway"), mac=d.get("mac"),
             listeners=tuple(Listener(**x) for x in d.get("listeners", [])),
             backends=tuple(Backend(**x) for x in d.get("backends", [])),
             health=HealthCheck(**d.get("health", {})),

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from cloudctl.db.base import Base
 from cloudctl.services.ec2.network.view_feed import Ec2ViewFeed
 from cloudctl.services.network.config import DEFAULT_CONFIG, HostEntry
-from cloudctl.services.network.feed import FeedGroup, FeedRule
+from cloudctl.services.network.feed import FeedGroup, FeedPort, FeedRule
 from cloudctl.services.network.models import (
     AddressRow,
     InstanceGroupRow,
@@ -26,6 +26,8 @@ from cloudctl.services.network.models import (
 )
 from cloudctl.services.network.render import render_view
 from netd.client import Rule
+from netd.lbspec import uplink_interface, uplink_mac
+from netd.render import HostLayout, render
 
 ACCOUNT = "000000000001"
 HOSTS = [HostEntry(name="local", netns="")]
@@ -55,8 +57,9 @@ class Feed:
     """A service's share as plain records (no table behind it)."""
 
     def __init__(self, groups: list[FeedGroup], members: dict[str, list[str]],
-                 public: dict[str, str]) -> None:
+                 public: dict[str, str], ports: list[FeedPort] | None = None) -> None:
         self._groups, self._members, self._public = groups, members, public
+        self._ports = ports or []
 
     async def groups(self, session: AsyncSession) -> list[FeedGroup]:
         return self._groups
@@ -66,6 +69,9 @@ class Feed:
 
     async def public_ips(self, session: AsyncSession) -> dict[str, str]:
         return self._public
+
+    async def ports(self, session: AsyncSession) -> list[FeedPort]:
+        return self._ports
 
 
 def _rule(**kw: Any) -> FeedRule:
@@ -146,3 +152,43 @@ async def test_ec2_feed_reports_groups_rules_members_and_addresses(
     assert members == {"i-00000001": ["sg-00000001", "sg-00000002"]}
     assert public == {"i-00000001": "198.51.100.10"}  # the unassociated elastic IP is not
     assert view.instances[0].security_groups == ("sg-00000001", "sg-00000002")
+
+
+async def test_a_load_balancer_port_is_admitted_for_its_mac_and_address_only_and_is_a_peer(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A port a feed reports (a load balancer's uplink veth) gets the anti-spoofing of an
+    instance port (its MAC and address, nothing else), its group's chains, and its
+    address in the set a guest's rule naming that group matches."""
+    lb_group = FeedGroup(id="default_elb_abc", owner=ACCOUNT, rules=(
+        _rule(from_port=80, to_port=80, cidr="0.0.0.0/0"),
+        _rule(egress=True, protocol="-1", from_port=None, to_port=None, cidr="0.0.0.0/0")))
+    web = FeedGroup(id="sg-00000001", owner=ACCOUNT, rules=(
+        _rule(from_port=8080, to_port=8080, peer_group_id="default_elb_abc"),))
+    port = FeedPort(id="elb-abc", interface=uplink_interface("abc"), mac=uplink_mac("d0:0d", "10.111.255.9"),
+                    address="10.111.255.9", groups=("default_elb_abc", "sg-0000dead"))
+    feeds = [Feed([web, lb_group], {"i-00000001": ["sg-00000001"]}, {}, [port])]
+    async with sessions() as session:
+        view = await render_view(session, DEFAULT_CONFIG, HOSTS, feeds)
+    lb = next(i for i in view.instances if i.id == "elb-abc")
+    assert (lb.host, lb.interface, lb.mac) == ("local", "lbabc", uplink_mac("d0:0d", "10.111.255.9"))
+    assert lb.security_groups == ("default_elb_abc",)  # unknown groups left out
+    cmds = render(view, HostLayout(host="local"))
+    objs = [c["add"] for c in cmds if "add" in c]
+    sets = {(o["set"]["family"], o["set"]["name"]): o["set"].get("elem", [])
+            for o in objs if "set" in o}
+    assert {"concat": ["lbabc", uplink_mac("d0:0d", "10.111.255.9")]} in sets[("bridge", "port_mac")]
+    assert {"concat": ["lbabc", "10.111.255.9"]} in sets[("bridge", "port_ip")]
+    assert not any(e["concat"][0] == "lbabc" and e["concat"][1] != "10.111.255.9"
+                   for e in sets[("bridge", "port_ip")])
+    assert sets[("inet", "sg-default_elb_abc")] == ["10.111.255.9"]
+    maps = {o["map"]["name"]: o["map"].get("elem", []) for o in objs if "map" in o}
+    assert ["10.111.255.9", {"jump": {"target": "sgi-default_elb_abc"}}] in maps["ingress"]
+    assert ["10.111.255.9", {"jump": {"target": "sge-default_elb_abc"}}] in maps["egress"]
+    # no blanket accept for the port in the bridge table
+    bridge_rules = [o["rule"] for o in objs if "rule" in o and o["rule"]["family"] == "bridge"]
+    assert not any("lbabc" in str(r["expr"]) for r in bridge_rules)
+    # with two hosts and no host named, the port is in no host's view
+    two = [*HOSTS, HostEntry(name="other", netns="x")]
+    async with sessions() as session:
+        view = await render_view(session, DEFAULT_CONFIG, two, feeds)
+    assert [i.id for i in view.instances] == ["i-00000001"]

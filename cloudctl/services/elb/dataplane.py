@@ -26,9 +26,10 @@ from cloudctl.services.elb.common import dns_name
 from cloudctl.services.elb.health import BackendHealth
 from cloudctl.services.elb.metrics import Sampler
 from cloudctl.services.elb.models import ElbLoadBalancer
+from cloudctl.services.network import config as network_config
 from netd.dns import DnsServer
 from netd.lb import LbPlane
-from netd.lbspec import Backend, HealthCheck, LbSpec, Listener
+from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, uplink_mac
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -142,6 +143,8 @@ async def desired_specs(cloud: Cloud,
                 public_address=(f"{lb.public_address}/"
                                 f"{int(conf.get('public_prefix_len') or 24)}"
                                 if lb.public_address else None),
+                mac=(uplink_mac(network_config.current().mac_prefix, lb.address)
+                     if conf.get("uplink_bridge") else None),
                 public_netns=conf.get("public_netns"),
                 public_bridge=conf.get("public_bridge"),
                 public_gateway=conf.get("public_gateway"),
@@ -166,6 +169,7 @@ class DataPlaneController(Reconciler):
         self.sampler = Sampler()
         self._sampled = 0.0
         self._emitted: dict[str, int] = {}
+        self._ports: list[tuple[str, str]] | None = None
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(props.SUPERVISE_INTERVAL))
@@ -184,9 +188,23 @@ class DataPlaneController(Reconciler):
             await self._access_logs(conf)
             return
         specs, records = await desired_specs(self.cloud, conf)
+        await self._view_changed(conf, specs)
         plane = plane_of(self.cloud, conf)
         await asyncio.to_thread(plane.reconcile, specs)
         await asyncio.to_thread(self._dns, plane.root.parent, records)
+
+    async def _view_changed(self, conf: dict[str, Any], specs: list[LbSpec]) -> None:
+        """A new network view version when the ports ELB feeds it changed (an address
+        allocated, a load balancer deleted), so netd re-renders the bridge rules."""
+        from cloudctl.services.network.state import bump_version, notify
+
+        ports = sorted((s.lb_id, s.address) for s in specs) if conf.get("uplink_bridge") else []
+        if ports == self._ports:
+            return
+        async with self.cloud.sessions() as session, session.begin():
+            await bump_version(session)
+        notify()
+        self._ports = ports
 
     async def _metrics(self, conf: dict[str, Any]) -> None:
         from cloudctl.services.cloudwatch.api import publish

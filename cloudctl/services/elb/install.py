@@ -27,10 +27,13 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.elb.loadbalancers import LoadBalancersProvider
     from cloudctl.services.elb.policies import PoliciesProvider
     from cloudctl.services.elb.tags import TagsProvider
+    from cloudctl.services.elb.view_feed import ElbViewFeed
+    from cloudctl.services.network.feed import add_feed
 
     cloud.runtime[CONTROLLER] = DataPlaneController(
         cloud, leader=lambda: cloud.worker_index == 0)
     set_source(cloud, PlaneHealth(cloud))
+    add_feed(cloud, ElbViewFeed(cloud))  # load balancer ports on the instance bridges
     authz.declare("elb", resources)
     for provider_cls in (LoadBalancersProvider, InstancesProvider, PoliciesProvider,
                          TagsProvider):

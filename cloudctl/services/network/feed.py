@@ -5,7 +5,8 @@ view comes from the services that own it, through a ``ViewFeed`` each service
 registers at install (``add_feed``): its security groups with their rules, the groups
 each instance is in and the public address mapped to it. EC2 registers one
 (``cloudctl.services.ec2.network.view_feed``); a load balancer service adds its own
-beside it. The data plane reads no service's tables and imports no service.
+beside it, with the ports its load balancers have on the instance bridges
+(``ports``). The data plane reads no service's tables and imports no service.
 
 A feed is called inside the renderer's read transaction (``session``) and returns
 plain records; peers a rule names that no feed reports are left out of the view.
@@ -47,6 +48,22 @@ class FeedGroup:
     rules: tuple[FeedRule, ...]
 
 
+@dataclass(frozen=True)
+class FeedPort:
+    """A port on a host's instance bridge that is not an instance's NIC (a load
+    balancer's uplink veth): its interface, the one MAC and address it may send from
+    (the bridge's anti-spoofing admits nothing else) and its security groups, which
+    police it as an instance's are and make its address a member of each group as a
+    peer. ``host`` None: the cloud's only host (left out when there are several)."""
+
+    id: str
+    interface: str
+    mac: str
+    address: str
+    groups: tuple[str, ...]
+    host: str | None = None
+
+
 class ViewFeed(Protocol):
     """A service's share of the network view."""
 
@@ -60,6 +77,10 @@ class ViewFeed(Protocol):
 
     async def public_ips(self, session: AsyncSession) -> dict[str, str]:
         """Instance id -> the public address mapped to it."""
+        ...
+
+    async def ports(self, session: AsyncSession) -> list[FeedPort]:
+        """The service's own ports on instance bridges (none for EC2)."""
         ...
 
 

@@ -82,6 +82,15 @@ async def render_view(session: AsyncSession, config_value: Any, hosts: list[Host
                         security_groups=tuple(g for g in members.get(nic.instance_id, [])
                                               if g in known))
         instances.append(inst)
+    for feed in feeds:
+        for port in await feed.ports(session):
+            host = port.host or (hosts[0].name if len(hosts) == 1 else None)
+            if host is None or host not in host_names:
+                continue
+            instances.append(Instance(
+                id=port.id, host=host, mac=port.mac,
+                private_ip=ipaddress.IPv4Address(port.address), interface=port.interface,
+                security_groups=tuple(g for g in port.groups if g in known)))
     view = NetworkView(version=version, network=network, hosts=view_hosts,
                        instances=tuple(instances), security_groups=sgs,
                        metadata=Metadata(upstream=metadata_upstream))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloudctl.services.network.feed import FeedGroup, FeedRule
+from cloudctl.services.network.feed import FeedGroup, FeedPort, FeedRule
 from cloudctl.services.network.models import (
     AddressRow,
     InstanceGroupRow,
@@ -45,3 +45,6 @@ class Ec2ViewFeed:
         return {a.instance_id: a.public_ip for a in (await session.execute(
             select(AddressRow).where(AddressRow.instance_id.is_not(None)))).scalars()
             if a.instance_id is not None}
+
+    async def ports(self, session: AsyncSession) -> list[FeedPort]:
+        return []  # instances' NICs come from the network service's own table
