@@ -23,7 +23,9 @@ TYPES = [
     "AWS::EC2::SecurityGroupEgress", "AWS::EC2::KeyPair", "AWS::EC2::Volume",
     "AWS::EC2::VolumeAttachment", "AWS::EC2::EIP", "AWS::EC2::EIPAssociation",
     "AWS::EC2::Instance", "AWS::CloudFormation::WaitConditionHandle",
-    "AWS::CloudFormation::WaitCondition",
+    "AWS::CloudFormation::WaitCondition", "AWS::EC2::VPC", "AWS::EC2::Subnet",
+    "AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::RouteTable",
+    "AWS::EC2::Route", "AWS::EC2::SubnetRouteTableAssociation",
 ]
 KEEP = ("typeName", "properties", "definitions", "required", "additionalProperties",
         "createOnlyProperties", "readOnlyProperties", "writeOnlyProperties",

@@ -12,6 +12,11 @@ operation's ``AwsError`` on failure. Results are plain typed values.
 - addresses: ``allocate_address``, ``release_address``, ``associate_address``,
   ``disassociate_address``;
 - instances: ``run_instance``, ``instance``, ``terminate_instance``;
+- VPC networking (``vpc_*``): ``create_vpc``, ``vpc_defaults``, ``create_subnet``,
+  ``subnet``, ``create_internet_gateway``, ``attach_internet_gateway``,
+  ``detach_internet_gateway``, ``create_route_table``, ``create_route``,
+  ``delete_route``, ``associate_route_table``, ``disassociate_route_table``,
+  ``modify_vpc_attribute``, ``modify_subnet_attribute`` and ``delete_vpc_resource``;
 - lookups for parameter types: ``existing_ids``, ``zones``;
 - ``create_tags``; ``system_tags``: the ``aws:`` tags only a service may set
   (``aws:cloudformation:stack-name``...), written past the user-facing check;
@@ -37,7 +42,11 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 __all__ = [
-    "Caller", "InstanceFacts", "allocate_address", "associate_address", "attach_volume", "authorize_egress",
+    "Caller", "InstanceFacts", "allocate_address", "associate_route_table",
+    "attach_internet_gateway", "create_internet_gateway", "create_route",
+    "create_route_table", "create_subnet", "create_vpc", "delete_route",
+    "delete_vpc_resource", "detach_internet_gateway", "disassociate_route_table",
+    "modify_subnet_attribute", "modify_vpc_attribute", "subnet", "vpc_defaults", "associate_address", "attach_volume", "authorize_egress",
     "authorize_ingress", "create_key_pair", "create_security_group", "create_snapshot",
     "create_tags", "create_volume", "delete_key_pair", "delete_security_group",
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
@@ -281,6 +290,140 @@ async def instance(cloud: Cloud, caller: Caller, instance_id: str) -> dict[str, 
 async def terminate_instance(cloud: Cloud, caller: Caller, instance_id: str) -> None:
     try:
         await _ec2(cloud, caller, "TerminateInstances", {"InstanceIds": [instance_id]})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+# -- VPC networking ------------------------------------------------------------------------
+
+async def create_vpc(cloud: Cloud, caller: Caller, *, cidr: str, tenancy: str | None = None,
+                     tags: Tags | None = None) -> dict[str, Any]:
+    """CreateVpc's ``Vpc``."""
+    params: dict[str, Any] = {"CidrBlock": cidr,
+                              "TagSpecifications": _tag_specs("vpc", tags or [])}
+    if tenancy:
+        params["InstanceTenancy"] = tenancy
+    return dict((await _ec2(cloud, caller, "CreateVpc", params))["Vpc"])
+
+
+async def vpc_defaults(cloud: Cloud, caller: Caller, vpc_id: str) -> tuple[str, str]:
+    """The VPC's default security group id and default network ACL id."""
+    filters = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    groups = await _ec2(cloud, caller, "DescribeSecurityGroups", {
+        "Filters": filters + [{"Name": "group-name", "Values": ["default"]}]})
+    acls = await _ec2(cloud, caller, "DescribeNetworkAcls", {
+        "Filters": filters + [{"Name": "default", "Values": ["true"]}]})
+    group = (groups.get("SecurityGroups") or [{}])[0].get("GroupId", "")
+    acl = (acls.get("NetworkAcls") or [{}])[0].get("NetworkAclId", "")
+    return str(group), str(acl)
+
+
+async def modify_vpc_attribute(cloud: Cloud, caller: Caller, vpc_id: str, name: str,
+                               value: bool) -> None:
+    """``name``: EnableDnsSupport or EnableDnsHostnames."""
+    await _ec2(cloud, caller, "ModifyVpcAttribute", {"VpcId": vpc_id, name: {"Value": value}})
+
+
+async def create_subnet(cloud: Cloud, caller: Caller, *, vpc_id: str, cidr: str,
+                        zone: str | None = None, tags: Tags | None = None) -> dict[str, Any]:
+    """CreateSubnet's ``Subnet``."""
+    params: dict[str, Any] = {"VpcId": vpc_id, "CidrBlock": cidr,
+                              "TagSpecifications": _tag_specs("subnet", tags or [])}
+    if zone:
+        params["AvailabilityZone"] = zone
+    return dict((await _ec2(cloud, caller, "CreateSubnet", params))["Subnet"])
+
+
+async def subnet(cloud: Cloud, caller: Caller, subnet_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeSubnets", {"SubnetIds": [subnet_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    subnets = found.get("Subnets") or []
+    return dict(subnets[0]) if subnets else None
+
+
+async def modify_subnet_attribute(cloud: Cloud, caller: Caller, subnet_id: str, name: str,
+                                  value: bool) -> None:
+    """``name``: MapPublicIpOnLaunch (or another boolean subnet attribute)."""
+    await _ec2(cloud, caller, "ModifySubnetAttribute",
+               {"SubnetId": subnet_id, name: {"Value": value}})
+
+
+async def create_internet_gateway(cloud: Cloud, caller: Caller,
+                                  tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateInternetGateway",
+                       {"TagSpecifications": _tag_specs("internet-gateway", tags or [])})
+    return str(found["InternetGateway"]["InternetGatewayId"])
+
+
+async def attach_internet_gateway(cloud: Cloud, caller: Caller, gateway_id: str,
+                                  vpc_id: str) -> None:
+    await _ec2(cloud, caller, "AttachInternetGateway",
+               {"InternetGatewayId": gateway_id, "VpcId": vpc_id})
+
+
+async def detach_internet_gateway(cloud: Cloud, caller: Caller, gateway_id: str,
+                                  vpc_id: str) -> None:
+    """Detach; a gateway or attachment already gone is not an error."""
+    try:
+        await _ec2(cloud, caller, "DetachInternetGateway",
+                   {"InternetGatewayId": gateway_id, "VpcId": vpc_id})
+    except AwsError as error:
+        if not (_not_found(error) or error.code == "Gateway.NotAttached"):
+            raise
+
+
+async def create_route_table(cloud: Cloud, caller: Caller, vpc_id: str,
+                             tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateRouteTable", {
+        "VpcId": vpc_id, "TagSpecifications": _tag_specs("route-table", tags or [])})
+    return str(found["RouteTable"]["RouteTableId"])
+
+
+async def create_route(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> None:
+    """CreateRoute with its request parameters (RouteTableId, destination, target)."""
+    await _ec2(cloud, caller, "CreateRoute", params)
+
+
+async def delete_route(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> None:
+    """DeleteRoute (RouteTableId and destination); a route already gone is not an error."""
+    try:
+        await _ec2(cloud, caller, "DeleteRoute", params)
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def associate_route_table(cloud: Cloud, caller: Caller, route_table_id: str,
+                                subnet_id: str) -> str:
+    found = await _ec2(cloud, caller, "AssociateRouteTable",
+                       {"RouteTableId": route_table_id, "SubnetId": subnet_id})
+    return str(found["AssociationId"])
+
+
+async def disassociate_route_table(cloud: Cloud, caller: Caller, association_id: str) -> None:
+    try:
+        await _ec2(cloud, caller, "DisassociateRouteTable", {"AssociationId": association_id})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+_DELETERS = {"vpc": ("DeleteVpc", "VpcId"), "subnet": ("DeleteSubnet", "SubnetId"),
+             "igw": ("DeleteInternetGateway", "InternetGatewayId"),
+             "rtb": ("DeleteRouteTable", "RouteTableId")}
+
+
+async def delete_vpc_resource(cloud: Cloud, caller: Caller, resource_id: str) -> None:
+    """Delete a VPC, subnet, internet gateway or route table by id (its prefix says
+    which); one already gone is not an error."""
+    operation, member = _DELETERS[resource_id.split("-", 1)[0]]
+    try:
+        await _ec2(cloud, caller, operation, {member: resource_id})
     except AwsError as error:
         if not _not_found(error):
             raise

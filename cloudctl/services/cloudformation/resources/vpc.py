@@ -1,0 +1,202 @@
+"""VPC resource types: VPC, Subnet, InternetGateway, VPCGatewayAttachment, RouteTable,
+Route, SubnetRouteTableAssociation, over ``cloudctl.services.ec2.api``.
+
+Each is made by its EC2 operation as the stack's principal; deletion of something
+already gone succeeds. Ref is the resource id (a gateway attachment's and a route's
+are CloudFormation's generated ids); the attributes are those of the AWS handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudctl.services.cloudformation.errors import ResourceFailure
+from cloudctl.services.cloudformation.resources.base import Act, Outcome, ResourceType
+from cloudctl.services.cloudformation.resources.ec2 import _system_tags, _tags
+from cloudctl.services.ec2 import api as ec2
+
+
+class VPC(ResourceType):
+    type_name = "AWS::EC2::VPC"
+    extra_attributes = frozenset({"CidrBlock"})
+    updatable = frozenset({"EnableDnsSupport", "EnableDnsHostnames", "Tags"})
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        vpc = await ec2.create_vpc(act.cloud, act.caller, cidr=props["CidrBlock"],
+                                   tenancy=props.get("InstanceTenancy"),
+                                   tags=_tags(act, props))
+        vpc_id = str(vpc["VpcId"])
+        await _system_tags(act, vpc_id)
+        await self._dns(act, vpc_id, {}, props)
+        group, acl = await ec2.vpc_defaults(act.cloud, act.caller, vpc_id)
+        associations = [a["AssociationId"] for a in vpc.get("CidrBlockAssociationSet") or []]
+        return Outcome(vpc_id, {"VpcId": vpc_id, "CidrBlock": vpc["CidrBlock"],
+                                "DefaultSecurityGroup": group, "DefaultNetworkAcl": acl,
+                                "CidrBlockAssociations": associations,
+                                "Ipv6CidrBlocks": []})
+
+    @staticmethod
+    async def _dns(act: Act, vpc_id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        for name, default in (("EnableDnsSupport", True), ("EnableDnsHostnames", False)):
+            value = bool(new.get(name, default))
+            if value != bool(old.get(name, default)) or (not old and value != default):
+                await ec2.modify_vpc_attribute(act.cloud, act.caller, vpc_id, name, value)
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        await self._dns(act, physical_id, old, new)
+        if old.get("Tags") != new.get("Tags") and new.get("Tags"):
+            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
+class Subnet(ResourceType):
+    type_name = "AWS::EC2::Subnet"
+    extra_attributes = frozenset({"AvailabilityZone", "AvailabilityZoneId", "CidrBlock",
+                                  "VpcId", "OutpostArn"})
+    updatable = frozenset({"MapPublicIpOnLaunch", "Tags"})
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        found = await ec2.create_subnet(act.cloud, act.caller, vpc_id=props["VpcId"],
+                                        cidr=props["CidrBlock"],
+                                        zone=props.get("AvailabilityZone"),
+                                        tags=_tags(act, props))
+        subnet_id = str(found["SubnetId"])
+        await _system_tags(act, subnet_id)
+        if props.get("MapPublicIpOnLaunch"):
+            await ec2.modify_subnet_attribute(act.cloud, act.caller, subnet_id,
+                                              "MapPublicIpOnLaunch", True)
+        return Outcome(subnet_id, {
+            "SubnetId": subnet_id, "VpcId": found["VpcId"], "CidrBlock": found["CidrBlock"],
+            "AvailabilityZone": found["AvailabilityZone"],
+            "AvailabilityZoneId": found.get("AvailabilityZoneId", ""), "OutpostArn": "",
+            "Ipv6CidrBlocks": [], "NetworkAclAssociationId": ""})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        if bool(old.get("MapPublicIpOnLaunch")) != bool(new.get("MapPublicIpOnLaunch")):
+            await ec2.modify_subnet_attribute(act.cloud, act.caller, physical_id,
+                                              "MapPublicIpOnLaunch",
+                                              bool(new.get("MapPublicIpOnLaunch")))
+        if old.get("Tags") != new.get("Tags") and new.get("Tags"):
+            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
+class InternetGateway(ResourceType):
+    type_name = "AWS::EC2::InternetGateway"
+    updatable = frozenset({"Tags"})
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        gateway_id = await ec2.create_internet_gateway(act.cloud, act.caller,
+                                                       _tags(act, props))
+        await _system_tags(act, gateway_id)
+        return Outcome(gateway_id, {"InternetGatewayId": gateway_id})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        if new.get("Tags"):
+            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
+class VPCGatewayAttachment(ResourceType):
+    type_name = "AWS::EC2::VPCGatewayAttachment"
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        gateway_id = props.get("InternetGatewayId")
+        if not gateway_id:
+            raise ResourceFailure("only InternetGatewayId attachments are supported")
+        await ec2.attach_internet_gateway(act.cloud, act.caller, gateway_id, props["VpcId"])
+        return Outcome(f"IGW|{props['VpcId']}", {"AttachmentType": "igw",
+                                                 "VpcId": props["VpcId"]})
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        if props.get("InternetGatewayId"):
+            await ec2.detach_internet_gateway(act.cloud, act.caller,
+                                              props["InternetGatewayId"], props["VpcId"])
+
+
+class RouteTable(ResourceType):
+    type_name = "AWS::EC2::RouteTable"
+    updatable = frozenset({"Tags"})
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        table_id = await ec2.create_route_table(act.cloud, act.caller, props["VpcId"],
+                                                _tags(act, props))
+        await _system_tags(act, table_id)
+        return Outcome(table_id, {"RouteTableId": table_id})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        if new.get("Tags"):
+            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
+_DESTINATIONS = ("DestinationCidrBlock", "DestinationIpv6CidrBlock",
+                 "DestinationPrefixListId")
+_TARGETS = ("GatewayId", "NatGatewayId", "InstanceId", "NetworkInterfaceId",
+            "VpcPeeringConnectionId", "TransitGatewayId", "EgressOnlyInternetGatewayId",
+            "CarrierGatewayId", "LocalGatewayId", "VpcEndpointId", "CoreNetworkArn")
+
+
+class Route(ResourceType):
+    type_name = "AWS::EC2::Route"
+
+    @staticmethod
+    def _where(props: dict[str, Any]) -> dict[str, Any]:
+        where = {"RouteTableId": props["RouteTableId"]}
+        where.update({k: props[k] for k in _DESTINATIONS if props.get(k)})
+        return where
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        params = self._where(props)
+        params.update({k: props[k] for k in _TARGETS if props.get(k)})
+        await ec2.create_route(act.cloud, act.caller, params)
+        destination = next((props[k] for k in _DESTINATIONS if props.get(k)), "")
+        return Outcome(f"{props['RouteTableId']}|{destination}",
+                       {"CidrBlock": props.get("DestinationCidrBlock", "")})
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_route(act.cloud, act.caller, self._where(props))
+
+
+class SubnetRouteTableAssociation(ResourceType):
+    type_name = "AWS::EC2::SubnetRouteTableAssociation"
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        association = await ec2.associate_route_table(act.cloud, act.caller,
+                                                      props["RouteTableId"],
+                                                      props["SubnetId"])
+        return Outcome(association, {"Id": association})
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.disassociate_route_table(act.cloud, act.caller, physical_id)
+
+
+TYPES: tuple[type[ResourceType], ...] = (VPC, Subnet, InternetGateway, VPCGatewayAttachment,
+                                         RouteTable, Route, SubnetRouteTableAssociation)

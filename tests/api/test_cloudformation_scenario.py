@@ -1,0 +1,134 @@
+"""CloudFormation building a VPC network: a template written with troposphere and clean
+under cfn-lint makes a VPC, two subnets in the cloud's zones
+(zone parameters of type AWS::EC2::AvailabilityZone::Name; the fake cloud
+may have a single zone), an internet gateway attached with a default route, the subnets associated with the route
+table and a security group in the VPC with its own egress; the Ref/GetAtt values of each
+type match what EC2 describes, and deleting the stack removes all of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cfnlint import api as cfnlint_api
+from troposphere import GetAtt, Output, Parameter, Ref, Tags, Template, ec2
+
+from tests.api.cfn_helpers import events, settle, unique
+from tests.support import LiveCloud
+
+
+def _network_template() -> Template:
+    t = Template(Description="a VPC with two public subnets")
+    zones = [t.add_parameter(Parameter(f"Zone{i}", Type="AWS::EC2::AvailabilityZone::Name"))
+             for i in (0, 1)]
+    vpc = t.add_resource(ec2.VPC("Vpc", CidrBlock="10.20.0.0/16", EnableDnsSupport=True,
+                                 EnableDnsHostnames=True, Tags=Tags(tier="net")))
+    subnets = [t.add_resource(ec2.Subnet(
+        f"Subnet{i}", VpcId=Ref(vpc), CidrBlock=f"10.20.{i}.0/24",
+        AvailabilityZone=Ref(zones[i]), MapPublicIpOnLaunch=True))
+        for i in (0, 1)]
+    igw = t.add_resource(ec2.InternetGateway("Igw"))
+    attach = t.add_resource(ec2.VPCGatewayAttachment("IgwAttach", VpcId=Ref(vpc),
+                                                     InternetGatewayId=Ref(igw)))
+    table = t.add_resource(ec2.RouteTable("Public", VpcId=Ref(vpc)))
+    t.add_resource(ec2.Route("Default", DependsOn=attach, RouteTableId=Ref(table),
+                             DestinationCidrBlock="0.0.0.0/0", GatewayId=Ref(igw)))
+    for i, subnet in enumerate(subnets):
+        t.add_resource(ec2.SubnetRouteTableAssociation(
+            f"Assoc{i}", SubnetId=Ref(subnet), RouteTableId=Ref(table)))
+    t.add_resource(ec2.SecurityGroup(
+        "Web", GroupDescription="web", VpcId=Ref(vpc),
+        SecurityGroupIngress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=80,
+                                                    ToPort=80, CidrIp="0.0.0.0/0")],
+        SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443,
+                                                   ToPort=443, CidrIp="10.20.0.0/16")]))
+    outputs = {
+        "VpcRef": Ref(vpc), "VpcId": GetAtt(vpc, "VpcId"),
+        "VpcCidr": GetAtt(vpc, "CidrBlock"),
+        "VpcDefaultSg": GetAtt(vpc, "DefaultSecurityGroup"),
+        "VpcDefaultAcl": GetAtt(vpc, "DefaultNetworkAcl"),
+        "Subnet0": Ref(subnets[0]), "Subnet1": Ref(subnets[1]),
+        "Subnet0Zone": GetAtt(subnets[0], "AvailabilityZone"),
+        "Subnet0Vpc": GetAtt(subnets[0], "VpcId"),
+        "Subnet0Cidr": GetAtt(subnets[0], "CidrBlock"),
+        "IgwRef": Ref(igw), "IgwId": GetAtt(igw, "InternetGatewayId"),
+        "TableRef": Ref(table), "TableId": GetAtt(table, "RouteTableId"),
+        "Assoc0": Ref("Assoc0"), "Assoc0Id": GetAtt("Assoc0", "Id"),
+        "WebRef": Ref("Web"), "WebVpc": GetAtt("Web", "VpcId"),
+    }
+    for key, value in outputs.items():
+        t.add_output(Output(key, Value=value))
+    return t
+
+
+def _failures(cloud: LiveCloud, name: str) -> list[tuple[str, Any]]:
+    return [(e["LogicalResourceId"], e.get("ResourceStatusReason"))
+            for e in events(cloud, name) if e["ResourceStatus"].endswith("FAILED")]
+
+
+def test_vpc_network_stack_refs_and_delete(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    text = _network_template().to_json()
+    findings = cfnlint_api.lint(text, config=cfnlint_api.ManualArgs(regions=["us-east-1"]))
+    assert [str(f) for f in findings] == []
+    cf, ec2c = cloud.client("cloudformation"), cloud.client("ec2")
+    zones = sorted(z["ZoneName"] for z in
+                   ec2c.describe_availability_zones()["AvailabilityZones"])
+    name = unique("net")
+    stack_id = cf.create_stack(StackName=name, TemplateBody=text, Parameters=[
+        {"ParameterKey": "Zone0", "ParameterValue": zones[0]},
+        {"ParameterKey": "Zone1", "ParameterValue": zones[-1]}])["StackId"]
+    stack = settle(cloud, name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", _failures(cloud, name)
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    vpc_id = out["VpcRef"]
+    vpc = ec2c.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    default_sg = ec2c.describe_security_groups(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
+    default_acl = ec2c.describe_network_acls(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "default", "Values": ["true"]}])["NetworkAcls"][0]["NetworkAclId"]
+    dns = ec2c.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")
+    assert dns["EnableDnsHostnames"]["Value"] is True
+    subnets = {s["SubnetId"]: s for s in ec2c.describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]}
+    first = subnets[out["Subnet0"]]
+    igw = ec2c.describe_internet_gateways(InternetGatewayIds=[out["IgwRef"]])[
+        "InternetGateways"][0]
+    table = ec2c.describe_route_tables(RouteTableIds=[out["TableRef"]])["RouteTables"][0]
+    web = ec2c.describe_security_groups(GroupIds=[out["WebRef"]])["SecurityGroups"][0]
+
+    checks = [  # (output, expected): Ref and GetAtt of each new type
+        ("VpcId", vpc_id), ("VpcCidr", vpc["CidrBlock"]), ("VpcDefaultSg", default_sg),
+        ("VpcDefaultAcl", default_acl), ("Subnet0Zone", first["AvailabilityZone"]),
+        ("Subnet0Vpc", vpc_id), ("Subnet0Cidr", "10.20.0.0/24"),
+        ("IgwId", igw["InternetGatewayId"]), ("TableId", table["RouteTableId"]),
+        ("Assoc0Id", out["Assoc0"]), ("WebVpc", vpc_id),
+    ]
+    assert [(k, out[k]) for k, _ in checks] == checks
+    assert vpc["CidrBlock"] == "10.20.0.0/16"
+    assert {t["Key"]: t["Value"] for t in vpc.get("Tags", [])}["tier"] == "net"
+    assert set(subnets) == {out["Subnet0"], out["Subnet1"]}
+    assert [subnets[out[f"Subnet{i}"]]["AvailabilityZone"] for i in (0, 1)] == \
+        [zones[0], zones[-1]]
+    assert all(s["MapPublicIpOnLaunch"] for s in subnets.values())
+    assert igw["Attachments"][0]["VpcId"] == vpc_id
+    routes = {r.get("DestinationCidrBlock"): r.get("GatewayId") for r in table["Routes"]}
+    assert routes["0.0.0.0/0"] == out["IgwRef"]
+    associations = {a["SubnetId"]: a["RouteTableAssociationId"]
+                    for a in table["Associations"] if a.get("SubnetId")}
+    assert set(associations) == set(subnets)
+    assert associations[out["Subnet0"]] == out["Assoc0"]
+    assert web["VpcId"] == vpc_id
+    assert [(p["IpProtocol"], p.get("FromPort"), [r["CidrIp"] for r in p["IpRanges"]])
+            for p in web["IpPermissionsEgress"]] == [("tcp", 443, ["10.20.0.0/16"])]
+
+    cf.delete_stack(StackName=name)
+    gone = settle(cloud, stack_id)
+    assert gone["StackStatus"] == "DELETE_COMPLETE", _failures(cloud, stack_id)
+    assert ec2c.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"] == []
+    assert ec2c.describe_internet_gateways(Filters=[
+        {"Name": "internet-gateway-id", "Values": [out["IgwRef"]]}])["InternetGateways"] == []
+    assert ec2c.describe_security_groups(Filters=[
+        {"Name": "group-id", "Values": [out["WebRef"]]}])["SecurityGroups"] == []
