@@ -26,6 +26,7 @@ TYPES = [
     "AWS::CloudFormation::WaitCondition", "AWS::EC2::VPC", "AWS::EC2::Subnet",
     "AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::RouteTable",
     "AWS::EC2::Route", "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::ElasticLoadBalancing::LoadBalancer",
 ]
 KEEP = ("typeName", "properties", "definitions", "required", "additionalProperties",
         "createOnlyProperties", "readOnlyProperties", "writeOnlyProperties",

@@ -2,15 +2,19 @@
 under cfn-lint makes a VPC, two subnets in the cloud's zones
 (zone parameters of type AWS::EC2::AvailabilityZone::Name; the fake cloud
 may have a single zone), an internet gateway attached with a default route, the subnets associated with the route
-table and a security group in the VPC with its own egress; the Ref/GetAtt values of each
+table, a security group in the VPC with its own egress and a classic load balancer in
+the subnets behind it; the Ref/GetAtt values of each
 type match what EC2 describes, and deleting the stack removes all of it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
 from cfnlint import api as cfnlint_api
 from troposphere import GetAtt, Output, Parameter, Ref, Tags, Template, ec2
+from troposphere import elasticloadbalancing as elb
 
 from tests.api.cfn_helpers import events, settle, unique
 from tests.support import LiveCloud
@@ -41,6 +45,12 @@ def _network_template() -> Template:
                                                     ToPort=80, CidrIp="0.0.0.0/0")],
         SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443,
                                                    ToPort=443, CidrIp="10.20.0.0/16")]))
+    t.add_resource(elb.LoadBalancer(
+        "Lb", DependsOn=attach, Subnets=[Ref(s) for s in subnets],
+        SecurityGroups=[Ref("Web")], Scheme="internet-facing",
+        Listeners=[elb.Listener(LoadBalancerPort="80", InstancePort="8080", Protocol="HTTP")],
+        HealthCheck=elb.HealthCheck(Target="HTTP:8080/health", HealthyThreshold="2",
+                                    UnhealthyThreshold="3", Interval="10", Timeout="5")))
     outputs = {
         "VpcRef": Ref(vpc), "VpcId": GetAtt(vpc, "VpcId"),
         "VpcCidr": GetAtt(vpc, "CidrBlock"),
@@ -54,6 +64,11 @@ def _network_template() -> Template:
         "TableRef": Ref(table), "TableId": GetAtt(table, "RouteTableId"),
         "Assoc0": Ref("Assoc0"), "Assoc0Id": GetAtt("Assoc0", "Id"),
         "WebRef": Ref("Web"), "WebVpc": GetAtt("Web", "VpcId"),
+        "LbRef": Ref("Lb"), "LbDns": GetAtt("Lb", "DNSName"),
+        "LbZoneName": GetAtt("Lb", "CanonicalHostedZoneName"),
+        "LbZoneId": GetAtt("Lb", "CanonicalHostedZoneNameID"),
+        "LbSourceGroup": GetAtt("Lb", "SourceSecurityGroup.GroupName"),
+        "LbSourceOwner": GetAtt("Lb", "SourceSecurityGroup.OwnerAlias"),
     }
     for key, value in outputs.items():
         t.add_output(Output(key, Value=value))
@@ -98,13 +113,20 @@ def test_vpc_network_stack_refs_and_delete(sqlite_cloud: LiveCloud) -> None:
         "InternetGateways"][0]
     table = ec2c.describe_route_tables(RouteTableIds=[out["TableRef"]])["RouteTables"][0]
     web = ec2c.describe_security_groups(GroupIds=[out["WebRef"]])["SecurityGroups"][0]
+    elbc = cloud.client("elb")
+    lb = elbc.describe_load_balancers(LoadBalancerNames=[out["LbRef"]])[
+        "LoadBalancerDescriptions"][0]
 
     checks = [  # (output, expected): Ref and GetAtt of each new type
         ("VpcId", vpc_id), ("VpcCidr", vpc["CidrBlock"]), ("VpcDefaultSg", default_sg),
         ("VpcDefaultAcl", default_acl), ("Subnet0Zone", first["AvailabilityZone"]),
         ("Subnet0Vpc", vpc_id), ("Subnet0Cidr", "10.20.0.0/24"),
         ("IgwId", igw["InternetGatewayId"]), ("TableId", table["RouteTableId"]),
-        ("Assoc0Id", out["Assoc0"]), ("WebVpc", vpc_id),
+        ("Assoc0Id", out["Assoc0"]), ("WebVpc", vpc_id), ("LbDns", lb["DNSName"]),
+        ("LbZoneName", lb["CanonicalHostedZoneName"]),
+        ("LbZoneId", lb["CanonicalHostedZoneNameID"]),
+        ("LbSourceGroup", lb["SourceSecurityGroup"]["GroupName"]),
+        ("LbSourceOwner", lb["SourceSecurityGroup"]["OwnerAlias"]),
     ]
     assert [(k, out[k]) for k, _ in checks] == checks
     assert vpc["CidrBlock"] == "10.20.0.0/16"
@@ -123,10 +145,20 @@ def test_vpc_network_stack_refs_and_delete(sqlite_cloud: LiveCloud) -> None:
     assert web["VpcId"] == vpc_id
     assert [(p["IpProtocol"], p.get("FromPort"), [r["CidrIp"] for r in p["IpRanges"]])
             for p in web["IpPermissionsEgress"]] == [("tcp", 443, ["10.20.0.0/16"])]
+    assert out["LbRef"].startswith(f"{name}-Lb-"[:19]) and len(out["LbRef"]) <= 32
+    assert sorted(lb["Subnets"]) == sorted(subnets)
+    assert lb["SecurityGroups"] == [out["WebRef"]] and lb["Scheme"] == "internet-facing"
+    assert [(d["Listener"]["LoadBalancerPort"], d["Listener"]["InstancePort"])
+            for d in lb["ListenerDescriptions"]] == [(80, 8080)]
+    assert lb["HealthCheck"] == {"Target": "HTTP:8080/health", "Interval": 10, "Timeout": 5,
+                                 "UnhealthyThreshold": 3, "HealthyThreshold": 2}
 
     cf.delete_stack(StackName=name)
     gone = settle(cloud, stack_id)
     assert gone["StackStatus"] == "DELETE_COMPLETE", _failures(cloud, stack_id)
+    with pytest.raises(ClientError) as missing:
+        elbc.describe_load_balancers(LoadBalancerNames=[out["LbRef"]])
+    assert missing.value.response["Error"]["Code"] == "LoadBalancerNotFound"
     assert ec2c.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"] == []
     assert ec2c.describe_internet_gateways(Filters=[
         {"Name": "internet-gateway-id", "Values": [out["IgwRef"]]}])["InternetGateways"] == []
