@@ -26,7 +26,9 @@ TYPES = [
     "AWS::CloudFormation::WaitCondition", "AWS::EC2::VPC", "AWS::EC2::Subnet",
     "AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::RouteTable",
     "AWS::EC2::Route", "AWS::EC2::SubnetRouteTableAssociation",
-    "AWS::ElasticLoadBalancing::LoadBalancer",
+    "AWS::ElasticLoadBalancing::LoadBalancer", "AWS::AutoScaling::LaunchConfiguration",
+    "AWS::AutoScaling::AutoScalingGroup", "AWS::AutoScaling::ScalingPolicy",
+    "AWS::CloudWatch::Alarm",
 ]
 KEEP = ("typeName", "properties", "definitions", "required", "additionalProperties",
         "createOnlyProperties", "readOnlyProperties", "writeOnlyProperties",

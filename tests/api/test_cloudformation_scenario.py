@@ -4,18 +4,23 @@ under cfn-lint makes a VPC, two subnets in the cloud's zones
 may have a single zone), an internet gateway attached with a default route, the subnets associated with the route
 table, a security group in the VPC with its own egress and a classic load balancer in
 the subnets behind it; the Ref/GetAtt values of each
-type match what EC2 describes, and deleting the stack removes all of it."""
+type match what EC2 describes, and deleting the stack removes all of it. On top of it,
+an Auto Scaling group of 2 behind the load balancer with a step policy and a CPU alarm:
+the alarm in ALARM scales the group to 3, and deleting the stack removes the group and
+its instances too."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from cfnlint import api as cfnlint_api
-from troposphere import GetAtt, Output, Parameter, Ref, Tags, Template, ec2
+from troposphere import GetAtt, Output, Parameter, Ref, Tags, Template, autoscaling, cloudwatch, ec2
 from troposphere import elasticloadbalancing as elb
 
+from tests.api.autoscaling_helpers import image
 from tests.api.cfn_helpers import events, settle, unique
 from tests.support import LiveCloud
 
@@ -164,3 +169,107 @@ def test_vpc_network_stack_refs_and_delete(sqlite_cloud: LiveCloud) -> None:
         {"Name": "internet-gateway-id", "Values": [out["IgwRef"]]}])["InternetGateways"] == []
     assert ec2c.describe_security_groups(Filters=[
         {"Name": "group-id", "Values": [out["WebRef"]]}])["SecurityGroups"] == []
+
+
+def _scaling_template() -> Template:
+    t = _network_template()
+    emi = t.add_parameter(Parameter("ImageId", Type="AWS::EC2::Image::Id"))
+    config = t.add_resource(autoscaling.LaunchConfiguration(
+        "Config", ImageId=Ref(emi), InstanceType="t1.micro", SecurityGroups=[Ref("Web")]))
+    group = t.add_resource(autoscaling.AutoScalingGroup(
+        "Group", LaunchConfigurationName=Ref(config), MinSize="2", MaxSize="4",
+        DesiredCapacity="2", VPCZoneIdentifier=[Ref("Subnet0"), Ref("Subnet1")],
+        LoadBalancerNames=[Ref("Lb")], HealthCheckType="EC2",
+        Tags=[autoscaling.Tag("role", "web", True)]))
+    policy = t.add_resource(autoscaling.ScalingPolicy(
+        "ScaleUp", AutoScalingGroupName=Ref(group), PolicyType="StepScaling",
+        AdjustmentType="ChangeInCapacity", StepAdjustments=[autoscaling.StepAdjustments(
+            MetricIntervalLowerBound=0, ScalingAdjustment=1)]))
+    t.add_resource(cloudwatch.Alarm(
+        "CpuHigh", Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
+        Period=60, EvaluationPeriods=1, Threshold=70,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[cloudwatch.MetricDimension(Name="AutoScalingGroupName",
+                                               Value=Ref(group))],
+        AlarmActions=[Ref(policy)]))
+    for key, value in {"GroupRef": Ref(group), "ConfigRef": Ref(config),
+                       "PolicyRef": Ref(policy), "PolicyArn": GetAtt(policy, "Arn"),
+                       "PolicyName": GetAtt(policy, "PolicyName"),
+                       "AlarmRef": Ref("CpuHigh"), "AlarmArn": GetAtt("CpuHigh", "Arn"),
+                       }.items():
+        t.add_output(Output(key, Value=value))
+    return t
+
+
+def _wait(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def test_vpc_load_balancer_and_group_scaling_on_cpu(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    text = _scaling_template().to_json()
+    # W3697 only warns that launch configurations are in maintenance mode (AWS favours
+    # launch templates); everything else must be clean
+    findings = cfnlint_api.lint(text, config=cfnlint_api.ManualArgs(
+        regions=["us-east-1"], ignore_checks=["W3697"]))
+    assert [str(f) for f in findings] == []
+    cf, ec2c = cloud.client("cloudformation"), cloud.client("ec2")
+    asg, cw, elbc = (cloud.client(n) for n in ("autoscaling", "cloudwatch", "elb"))
+    zones = sorted(z["ZoneName"] for z in
+                   ec2c.describe_availability_zones()["AvailabilityZones"])
+    name = unique("web")
+    stack_id = cf.create_stack(StackName=name, TemplateBody=text, Parameters=[
+        {"ParameterKey": "Zone0", "ParameterValue": zones[0]},
+        {"ParameterKey": "Zone1", "ParameterValue": zones[-1]},
+        {"ParameterKey": "ImageId", "ParameterValue": image(cloud)}])["StackId"]
+    stack = settle(cloud, name, timeout=180)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", _failures(cloud, name)
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    def described() -> dict[str, Any]:
+        return dict(asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=[out["GroupRef"]])["AutoScalingGroups"][0])
+
+    group = described()
+    members = sorted(i["InstanceId"] for i in group["Instances"]
+                     if i["LifecycleState"] == "InService")
+    assert len(members) == 2  # CREATE_COMPLETE waited for the capacity
+    assert group["LaunchConfigurationName"] == out["ConfigRef"]
+    reservations = ec2c.describe_instances(InstanceIds=members)["Reservations"]
+    placed = {i["SubnetId"] for r in reservations for i in r["Instances"]}
+    assert placed <= {out["Subnet0"], out["Subnet1"]}
+    registered = elbc.describe_load_balancers(LoadBalancerNames=[out["LbRef"]])[
+        "LoadBalancerDescriptions"][0]["Instances"]
+    assert sorted(i["InstanceId"] for i in registered) == members
+    policy = asg.describe_policies(AutoScalingGroupName=out["GroupRef"])["ScalingPolicies"][0]
+    alarm = cw.describe_alarms(AlarmNames=[out["AlarmRef"]])["MetricAlarms"][0]
+    checks = [("PolicyRef", policy["PolicyARN"]), ("PolicyArn", policy["PolicyARN"]),
+              ("PolicyName", policy["PolicyName"]), ("AlarmArn", alarm["AlarmArn"])]
+    assert [(k, out[k]) for k, _ in checks] == checks
+    assert alarm["AlarmActions"] == [out["PolicyRef"]]
+    assert alarm["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": out["GroupRef"]}]
+
+    cw.set_alarm_state(AlarmName=out["AlarmRef"], StateValue="ALARM",
+                       StateReason="test: busy",
+                       StateReasonData='{"recentDatapoints": [90.0], "threshold": 70.0}')
+    _wait(lambda: described()["DesiredCapacity"] == 3, 60, "the alarm scaled the group")
+    _wait(lambda: len([i for i in described()["Instances"]
+                       if i["LifecycleState"] == "InService"]) == 3, 90, "3 in service")
+    every = sorted(i["InstanceId"] for i in described()["Instances"])
+
+    cf.delete_stack(StackName=name)
+    gone = settle(cloud, stack_id, timeout=180)
+    assert gone["StackStatus"] == "DELETE_COMPLETE", _failures(cloud, stack_id)
+    assert asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[out["GroupRef"]])["AutoScalingGroups"] == []
+    states = {i["State"]["Name"] for r in ec2c.describe_instances(
+        InstanceIds=every)["Reservations"] for i in r["Instances"]}
+    assert states == {"terminated"}
+    assert cw.describe_alarms(AlarmNames=[out["AlarmRef"]])["MetricAlarms"] == []
+    with pytest.raises(ClientError):
+        elbc.describe_load_balancers(LoadBalancerNames=[out["LbRef"]])
+    assert ec2c.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [out["VpcRef"]]}])[
+        "Vpcs"] == []
