@@ -28,7 +28,7 @@ TYPES = [
     "AWS::EC2::Route", "AWS::EC2::SubnetRouteTableAssociation",
     "AWS::ElasticLoadBalancing::LoadBalancer", "AWS::AutoScaling::LaunchConfiguration",
     "AWS::AutoScaling::AutoScalingGroup", "AWS::AutoScaling::ScalingPolicy",
-    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Alarm", "AWS::EC2::LaunchTemplate",
 ]
 KEEP = ("typeName", "properties", "definitions", "required", "additionalProperties",
         "createOnlyProperties", "readOnlyProperties", "writeOnlyProperties",

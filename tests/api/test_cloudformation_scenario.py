@@ -273,3 +273,68 @@ def test_vpc_load_balancer_and_group_scaling_on_cpu(sqlite_cloud: LiveCloud) -> 
         elbc.describe_load_balancers(LoadBalancerNames=[out["LbRef"]])
     assert ec2c.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [out["VpcRef"]]}])[
         "Vpcs"] == []
+
+
+def test_launch_template_versions_and_group_from_it(sqlite_cloud: LiveCloud) -> None:
+    """A launch template's Ref and version attributes; an update of its data adds a
+    version that becomes the default; a group launches from it by id and version."""
+    cloud = sqlite_cloud
+    cf, ec2c, asg = (cloud.client(n) for n in ("cloudformation", "ec2", "autoscaling"))
+    zone = ec2c.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+
+    def template(instance_type: str) -> str:
+        t = Template()
+        emi = t.add_parameter(Parameter("ImageId", Type="AWS::EC2::Image::Id"))
+        where = t.add_parameter(Parameter("Zone", Type="AWS::EC2::AvailabilityZone::Name"))
+        lt = t.add_resource(ec2.LaunchTemplate("Lt", LaunchTemplateData=ec2.LaunchTemplateData(
+            ImageId=Ref(emi), InstanceType=instance_type)))
+        t.add_resource(autoscaling.AutoScalingGroup(
+            "Group", MinSize="1", MaxSize="2", AvailabilityZones=[Ref(where)],
+            LaunchTemplate=autoscaling.LaunchTemplateSpecification(
+                LaunchTemplateId=Ref(lt), Version=GetAtt(lt, "LatestVersionNumber"))))
+        for key, value in {"LtRef": Ref(lt), "Latest": GetAtt(lt, "LatestVersionNumber"),
+                           "Default": GetAtt(lt, "DefaultVersionNumber"),
+                           "GroupRef": Ref("Group")}.items():
+            t.add_output(Output(key, Value=value))
+        text = t.to_json()
+        findings = cfnlint_api.lint(text, config=cfnlint_api.ManualArgs(regions=["us-east-1"]))
+        assert [str(f) for f in findings] == []
+        return text
+
+    name = unique("lt")
+    params = [{"ParameterKey": "ImageId", "ParameterValue": image(cloud)},
+              {"ParameterKey": "Zone", "ParameterValue": zone}]
+    stack_id = cf.create_stack(StackName=name, TemplateBody=template("t1.micro"),
+                               Parameters=params)["StackId"]
+    stack = settle(cloud, name, timeout=120)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", _failures(cloud, name)
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    found = ec2c.describe_launch_templates(LaunchTemplateIds=[out["LtRef"]])[
+        "LaunchTemplates"][0]
+    assert (out["Latest"], out["Default"]) == ("1", "1") == (
+        str(found["LatestVersionNumber"]), str(found["DefaultVersionNumber"]))
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[out["GroupRef"]])[
+        "AutoScalingGroups"][0]
+    assert group["LaunchTemplate"]["LaunchTemplateId"] == out["LtRef"]
+    assert len(group["Instances"]) == 1
+
+    cf.update_stack(StackName=name, TemplateBody=template("m1.small"), Parameters=params)
+    stack = settle(cloud, name, timeout=120)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", _failures(cloud, name)
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert (out["Latest"], out["Default"]) == ("2", "2")
+    found = ec2c.describe_launch_templates(LaunchTemplateIds=[out["LtRef"]])[
+        "LaunchTemplates"][0]
+    assert (found["LatestVersionNumber"], found["DefaultVersionNumber"]) == (2, 2)
+    versions = ec2c.describe_launch_template_versions(
+        LaunchTemplateId=out["LtRef"], Versions=["2"])["LaunchTemplateVersions"]
+    assert versions[0]["LaunchTemplateData"]["InstanceType"] == "m1.small"
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[out["GroupRef"]])[
+        "AutoScalingGroups"][0]
+    assert group["LaunchTemplate"]["Version"] == "2"
+
+    cf.delete_stack(StackName=name)
+    gone = settle(cloud, stack_id, timeout=120)
+    assert gone["StackStatus"] == "DELETE_COMPLETE", _failures(cloud, stack_id)
+    with pytest.raises(ClientError):
+        ec2c.describe_launch_templates(LaunchTemplateIds=[out["LtRef"]])

@@ -17,6 +17,8 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   ``detach_internet_gateway``, ``create_route_table``, ``create_route``,
   ``delete_route``, ``associate_route_table``, ``disassociate_route_table``,
   ``modify_vpc_attribute``, ``modify_subnet_attribute`` and ``delete_vpc_resource``;
+- launch templates: ``create_launch_template``, ``create_launch_template_version``,
+  ``set_default_launch_template_version``, ``delete_launch_template``;
 - lookups for parameter types: ``existing_ids``, ``zones``;
 - ``create_tags``; ``system_tags``: the ``aws:`` tags only a service may set
   (``aws:cloudformation:stack-name``...), written past the user-facing check;
@@ -42,7 +44,9 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 __all__ = [
-    "Caller", "InstanceFacts", "allocate_address", "associate_route_table",
+    "Caller", "InstanceFacts", "allocate_address", "create_launch_template",
+    "create_launch_template_version", "delete_launch_template",
+    "set_default_launch_template_version", "associate_route_table",
     "attach_internet_gateway", "create_internet_gateway", "create_route",
     "create_route_table", "create_subnet", "create_vpc", "delete_route",
     "delete_vpc_resource", "detach_internet_gateway", "disassociate_route_table",
@@ -426,6 +430,41 @@ async def delete_vpc_resource(cloud: Cloud, caller: Caller, resource_id: str) ->
         await _ec2(cloud, caller, operation, {member: resource_id})
     except AwsError as error:
         if not _not_found(error):
+            raise
+
+
+# -- launch templates ----------------------------------------------------------------------
+
+async def create_launch_template(cloud: Cloud, caller: Caller,
+                                 params: dict[str, Any]) -> dict[str, Any]:
+    """CreateLaunchTemplate with its request parameters; its ``LaunchTemplate``."""
+    found = await _ec2(cloud, caller, "CreateLaunchTemplate", params)
+    return dict(found["LaunchTemplate"])
+
+
+async def create_launch_template_version(cloud: Cloud, caller: Caller, template_id: str,
+                                         data: dict[str, Any],
+                                         description: str | None = None) -> int:
+    """A new version of the template; its number."""
+    params: dict[str, Any] = {"LaunchTemplateId": template_id, "LaunchTemplateData": data}
+    if description:
+        params["VersionDescription"] = description
+    found = await _ec2(cloud, caller, "CreateLaunchTemplateVersion", params)
+    return int(found["LaunchTemplateVersion"]["VersionNumber"])
+
+
+async def set_default_launch_template_version(cloud: Cloud, caller: Caller,
+                                              template_id: str, version: int) -> None:
+    await _ec2(cloud, caller, "ModifyLaunchTemplate",
+               {"LaunchTemplateId": template_id, "DefaultVersion": str(version)})
+
+
+async def delete_launch_template(cloud: Cloud, caller: Caller, template_id: str) -> None:
+    """Delete the template; one already gone is not an error."""
+    try:
+        await _ec2(cloud, caller, "DeleteLaunchTemplate", {"LaunchTemplateId": template_id})
+    except AwsError as error:
+        if not (_not_found(error) or "NotFound" in error.code):
             raise
 
 

@@ -1,5 +1,5 @@
 """VPC resource types: VPC, Subnet, InternetGateway, VPCGatewayAttachment, RouteTable,
-Route, SubnetRouteTableAssociation, over ``cloudctl.services.ec2.api``.
+Route, SubnetRouteTableAssociation and LaunchTemplate, over ``cloudctl.services.ec2.api``.
 
 Each is made by its EC2 operation as the stack's principal; deletion of something
 already gone succeeds. Ref is the resource id (a gateway attachment's and a route's
@@ -198,5 +198,46 @@ class SubnetRouteTableAssociation(ResourceType):
         await ec2.disassociate_route_table(act.cloud, act.caller, physical_id)
 
 
+class LaunchTemplate(ResourceType):
+    """A launch template; a change of its data adds a version that becomes the default
+    (as CloudFormation updates one). Ref is the template id."""
+
+    type_name = "AWS::EC2::LaunchTemplate"
+    updatable = frozenset({"LaunchTemplateData", "VersionDescription"})
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = props.get("LaunchTemplateName") or act.physical_name(128)
+        params: dict[str, Any] = {"LaunchTemplateName": name,
+                                  "LaunchTemplateData": props.get("LaunchTemplateData") or {}}
+        if props.get("VersionDescription"):
+            params["VersionDescription"] = props["VersionDescription"]
+        specs = list(props.get("TagSpecifications") or [])
+        if act.user_tags():
+            specs.append({"ResourceType": "launch-template", "Tags": act.user_tags()})
+        if specs:
+            params["TagSpecifications"] = specs
+        found = await ec2.create_launch_template(act.cloud, act.caller, params)
+        template_id = str(found["LaunchTemplateId"])
+        return Outcome(template_id, {
+            "LaunchTemplateId": template_id,
+            "LatestVersionNumber": str(found.get("LatestVersionNumber", 1)),
+            "DefaultVersionNumber": str(found.get("DefaultVersionNumber", 1))})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        version = await ec2.create_launch_template_version(
+            act.cloud, act.caller, physical_id, new.get("LaunchTemplateData") or {},
+            new.get("VersionDescription"))
+        await ec2.set_default_launch_template_version(act.cloud, act.caller, physical_id,
+                                                      version)
+        return {**attributes, "LatestVersionNumber": str(version),
+                "DefaultVersionNumber": str(version)}
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_launch_template(act.cloud, act.caller, physical_id)
+
+
 TYPES: tuple[type[ResourceType], ...] = (VPC, Subnet, InternetGateway, VPCGatewayAttachment,
-                                         RouteTable, Route, SubnetRouteTableAssociation)
+                                         RouteTable, Route, SubnetRouteTableAssociation,
+                                         LaunchTemplate)
