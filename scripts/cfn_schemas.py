@@ -28,7 +28,10 @@ TYPES = [
     "AWS::EC2::Route", "AWS::EC2::SubnetRouteTableAssociation",
     "AWS::ElasticLoadBalancing::LoadBalancer", "AWS::AutoScaling::LaunchConfiguration",
     "AWS::AutoScaling::AutoScalingGroup", "AWS::AutoScaling::ScalingPolicy",
-    "AWS::CloudWatch::Alarm", "AWS::EC2::LaunchTemplate",
+    "AWS::CloudWatch::Alarm", "AWS::EC2::LaunchTemplate", "AWS::EC2::NatGateway",
+    "AWS::EC2::NetworkAcl", "AWS::EC2::NetworkAclEntry", "AWS::EC2::SubnetNetworkAclAssociation",
+    "AWS::EC2::DHCPOptions", "AWS::EC2::VPCDHCPOptionsAssociation", "AWS::EC2::NetworkInterface",
+    "AWS::AutoScaling::ScheduledAction", "AWS::AutoScaling::LifecycleHook",
 ]
 KEEP = ("typeName", "properties", "definitions", "required", "additionalProperties",
         "createOnlyProperties", "readOnlyProperties", "writeOnlyProperties",

@@ -292,7 +292,13 @@ def test_launch_template_versions_and_group_from_it(sqlite_cloud: LiveCloud) -> 
             "Group", MinSize="1", MaxSize="2", AvailabilityZones=[Ref(where)],
             LaunchTemplate=autoscaling.LaunchTemplateSpecification(
                 LaunchTemplateId=Ref(lt), Version=GetAtt(lt, "LatestVersionNumber"))))
-        for key, value in {"LtRef": Ref(lt), "Latest": GetAtt(lt, "LatestVersionNumber"),
+        t.add_resource(autoscaling.ScheduledAction(
+            "Nightly", AutoScalingGroupName=Ref("Group"), Recurrence="0 5 * * *",
+            MinSize=1, MaxSize=2))
+        t.add_resource(autoscaling.LifecycleHook(
+            "Drain", AutoScalingGroupName=Ref("Group"), HeartbeatTimeout=60,
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", DefaultResult="CONTINUE"))
+        for key, value in {"LtRef": Ref(lt), "ActionRef": Ref("Nightly"), "HookRef": Ref("Drain"), "Latest": GetAtt(lt, "LatestVersionNumber"),
                            "Default": GetAtt(lt, "DefaultVersionNumber"),
                            "GroupRef": Ref("Group")}.items():
             t.add_output(Output(key, Value=value))
@@ -317,6 +323,14 @@ def test_launch_template_versions_and_group_from_it(sqlite_cloud: LiveCloud) -> 
         "AutoScalingGroups"][0]
     assert group["LaunchTemplate"]["LaunchTemplateId"] == out["LtRef"]
     assert len(group["Instances"]) == 1
+    action = asg.describe_scheduled_actions(AutoScalingGroupName=out["GroupRef"])[
+        "ScheduledUpdateGroupActions"]
+    assert [(a["ScheduledActionName"], a["Recurrence"]) for a in action] == [
+        (out["ActionRef"], "0 5 * * *")]
+    hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=out["GroupRef"])[
+        "LifecycleHooks"]
+    assert [(h["LifecycleHookName"], h["HeartbeatTimeout"]) for h in hooks] == [
+        (out["HookRef"], 60)]
 
     cf.update_stack(StackName=name, TemplateBody=template("m1.small"), Parameters=params)
     stack = settle(cloud, name, timeout=120)

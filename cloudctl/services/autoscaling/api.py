@@ -10,7 +10,9 @@
 Acting as a principal (``cloudctl.server.internal.Caller``, authorised as the same API
 request would be; CloudFormation's Auto Scaling types): ``create_launch_configuration``,
 ``delete_launch_configuration``, ``create_group``, ``update_group``, ``group``,
-``delete_group``, ``put_scaling_policy``, ``delete_policy``.
+``delete_group``, ``put_scaling_policy``, ``delete_policy``,
+``put_scheduled_action``, ``delete_scheduled_action``, ``put_lifecycle_hook``,
+``delete_lifecycle_hook``.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 __all__ = ["Caller", "create_group", "create_launch_configuration", "delete_group",
-           "delete_launch_configuration", "delete_policy", "execute_policy_from_alarm",
-           "group", "policy_exists", "put_scaling_policy", "update_group"]
+           "delete_launch_configuration", "delete_lifecycle_hook", "delete_policy",
+           "delete_scheduled_action", "execute_policy_from_alarm", "group", "policy_exists",
+           "put_lifecycle_hook", "put_scaling_policy", "put_scheduled_action", "update_group"]
 
 
 def _where(policy_arn: str) -> tuple[str, str]:
@@ -131,6 +134,34 @@ async def delete_policy(cloud: Cloud, caller: Caller, group_name: str, name: str
     try:
         await call(cloud, caller, "autoscaling", "DeletePolicy",
                    {"AutoScalingGroupName": group_name, "PolicyName": name})
+    except AwsError as error:
+        if not _missing(error):
+            raise
+
+
+async def put_scheduled_action(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> None:
+    await call(cloud, caller, "autoscaling", "PutScheduledUpdateGroupAction", params)
+
+
+async def delete_scheduled_action(cloud: Cloud, caller: Caller, group_name: str,
+                                  name: str) -> None:
+    try:
+        await call(cloud, caller, "autoscaling", "DeleteScheduledAction",
+                   {"AutoScalingGroupName": group_name, "ScheduledActionName": name})
+    except AwsError as error:
+        if not _missing(error):
+            raise
+
+
+async def put_lifecycle_hook(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> None:
+    await call(cloud, caller, "autoscaling", "PutLifecycleHook", params)
+
+
+async def delete_lifecycle_hook(cloud: Cloud, caller: Caller, group_name: str,
+                                name: str) -> None:
+    try:
+        await call(cloud, caller, "autoscaling", "DeleteLifecycleHook",
+                   {"AutoScalingGroupName": group_name, "LifecycleHookName": name})
     except AwsError as error:
         if not _missing(error):
             raise

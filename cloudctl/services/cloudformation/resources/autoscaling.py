@@ -1,5 +1,5 @@
 """Auto Scaling resource types: LaunchConfiguration, AutoScalingGroup, ScalingPolicy,
-over ``cloudctl.services.autoscaling.api``.
+ScheduledAction, LifecycleHook, over ``cloudctl.services.autoscaling.api``.
 
 A group is ready when it has its desired capacity of instances ``InService`` (as
 CloudFormation waits for a group's capacity); its deletion forces the termination of
@@ -151,4 +151,74 @@ class ScalingPolicy(ResourceType):
                                         attributes.get("PolicyName") or physical_id)
 
 
-TYPES: tuple[type[ResourceType], ...] = (LaunchConfiguration, AutoScalingGroup, ScalingPolicy)
+_SCHEDULE_KEYS = ("StartTime", "EndTime", "Recurrence", "TimeZone")
+
+
+class ScheduledAction(ResourceType):
+    """A scheduled action; Ref is its (generated) name."""
+
+    type_name = "AWS::AutoScaling::ScheduledAction"
+    updatable = frozenset(_SCHEDULE_KEYS + ("MinSize", "MaxSize", "DesiredCapacity"))
+
+    @staticmethod
+    async def _put(act: Act, name: str, props: dict[str, Any]) -> None:
+        params: dict[str, Any] = {"AutoScalingGroupName": props["AutoScalingGroupName"],
+                                  "ScheduledActionName": name}
+        params.update({k: props[k] for k in _SCHEDULE_KEYS if props.get(k)})
+        params.update({k: int(props[k]) for k in ("MinSize", "MaxSize", "DesiredCapacity")
+                       if props.get(k) not in (None, "")})
+        await autoscaling.put_scheduled_action(act.cloud, act.caller, params)
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = act.physical_name(255)
+        await self._put(act, name, props)
+        return Outcome(name, {"ScheduledActionName": name})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        await self._put(act, physical_id, new)
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await autoscaling.delete_scheduled_action(act.cloud, act.caller,
+                                                  props["AutoScalingGroupName"], physical_id)
+
+
+_HOOK_KEYS = ("LifecycleTransition", "RoleARN", "NotificationTargetARN",
+              "NotificationMetadata", "DefaultResult")
+
+
+class LifecycleHook(ResourceType):
+    """A lifecycle hook; Ref is its name."""
+
+    type_name = "AWS::AutoScaling::LifecycleHook"
+    updatable = frozenset(_HOOK_KEYS + ("HeartbeatTimeout",))
+
+    @staticmethod
+    async def _put(act: Act, name: str, props: dict[str, Any]) -> None:
+        params: dict[str, Any] = {"AutoScalingGroupName": props["AutoScalingGroupName"],
+                                  "LifecycleHookName": name}
+        params.update({k: props[k] for k in _HOOK_KEYS if props.get(k)})
+        if props.get("HeartbeatTimeout") not in (None, ""):
+            params["HeartbeatTimeout"] = int(props["HeartbeatTimeout"])
+        await autoscaling.put_lifecycle_hook(act.cloud, act.caller, params)
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = props.get("LifecycleHookName") or act.physical_name(255)
+        await self._put(act, name, props)
+        return Outcome(name)
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        await self._put(act, physical_id, new)
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await autoscaling.delete_lifecycle_hook(act.cloud, act.caller,
+                                                props["AutoScalingGroupName"], physical_id)
+
+
+TYPES: tuple[type[ResourceType], ...] = (LaunchConfiguration, AutoScalingGroup, ScalingPolicy,
+                                         ScheduledAction, LifecycleHook)
