@@ -352,3 +352,80 @@ def test_launch_template_versions_and_group_from_it(sqlite_cloud: LiveCloud) -> 
     assert gone["StackStatus"] == "DELETE_COMPLETE", _failures(cloud, stack_id)
     with pytest.raises(ClientError):
         ec2c.describe_launch_templates(LaunchTemplateIds=[out["LtRef"]])
+
+
+def test_acls_dhcp_options_nat_and_interfaces(sqlite_cloud: LiveCloud) -> None:
+    """Network ACLs and entries on a subnet, DHCP options on the VPC, a NAT gateway with
+    an Elastic IP, a network interface: Ref/GetAtt match EC2; delete removes them."""
+    cloud = sqlite_cloud
+    cf, ec2c = cloud.client("cloudformation"), cloud.client("ec2")
+    t = Template()
+    vpc = t.add_resource(ec2.VPC("Vpc", CidrBlock="10.30.0.0/16"))
+    subnet = t.add_resource(ec2.Subnet("Net", VpcId=Ref(vpc), CidrBlock="10.30.1.0/24"))
+    acl = t.add_resource(ec2.NetworkAcl("Acl", VpcId=Ref(vpc)))
+    t.add_resource(ec2.NetworkAclEntry(
+        "AllowHttp", NetworkAclId=Ref(acl), RuleNumber=100, Protocol=6, RuleAction="allow",
+        CidrBlock="0.0.0.0/0", PortRange=ec2.PortRange(From=80, To=80)))
+    t.add_resource(ec2.SubnetNetworkAclAssociation("AclAssoc", SubnetId=Ref(subnet),
+                                                   NetworkAclId=Ref(acl)))
+    dhcp = t.add_resource(ec2.DHCPOptions("Dhcp", DomainName="corp.example",
+                                          DomainNameServers=["AmazonProvidedDNS"]))
+    t.add_resource(ec2.VPCDHCPOptionsAssociation("DhcpAssoc", VpcId=Ref(vpc),
+                                                 DhcpOptionsId=Ref(dhcp)))
+    igw = t.add_resource(ec2.InternetGateway("Igw"))
+    attach = t.add_resource(ec2.VPCGatewayAttachment("Attach", VpcId=Ref(vpc),
+                                                     InternetGatewayId=Ref(igw)))
+    eip = t.add_resource(ec2.EIP("Ip", Domain="vpc", DependsOn=attach))
+    t.add_resource(ec2.NatGateway("Nat", SubnetId=Ref(subnet),
+                                  AllocationId=GetAtt(eip, "AllocationId")))
+    t.add_resource(ec2.NetworkInterface("Eni", SubnetId=Ref(subnet), Description="side",
+                                        GroupSet=[GetAtt(vpc, "DefaultSecurityGroup")],
+                                        SecondaryPrivateIpAddressCount=1))
+    for key, value in {"Acl": Ref(acl), "AclId": GetAtt(acl, "Id"),
+                       "Entry": GetAtt("AllowHttp", "Id"), "AclAssoc": Ref("AclAssoc"),
+                       "Dhcp": Ref(dhcp), "DhcpId": GetAtt(dhcp, "DhcpOptionsId"),
+                       "Nat": Ref("Nat"), "NatId": GetAtt("Nat", "NatGatewayId"),
+                       "Eni": Ref("Eni"), "EniIp": GetAtt("Eni", "PrimaryPrivateIpAddress"),
+                       "EniVpc": GetAtt("Eni", "VpcId"), "Vpc": Ref(vpc),
+                       "Subnet": Ref(subnet)}.items():
+        t.add_output(Output(key, Value=value))
+    text = t.to_json()
+    findings = cfnlint_api.lint(text, config=cfnlint_api.ManualArgs(regions=["us-east-1"]))
+    assert [str(f) for f in findings] == []
+    name = unique("acl")
+    stack_id = cf.create_stack(StackName=name, TemplateBody=text)["StackId"]
+    stack = settle(cloud, name, timeout=120)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", _failures(cloud, name)
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    found = ec2c.describe_network_acls(NetworkAclIds=[out["Acl"]])["NetworkAcls"][0]
+    entry = [e for e in found["Entries"] if e["RuleNumber"] == 100 and not e["Egress"]][0]
+    assert (entry["Protocol"], entry["PortRange"], entry["RuleAction"]) == (
+        "6", {"From": 80, "To": 80}, "allow")
+    assert [(a["SubnetId"], a["NetworkAclAssociationId"]) for a in found["Associations"]] \
+        == [(out["Subnet"], out["AclAssoc"])]
+    vpc_found = ec2c.describe_vpcs(VpcIds=[out["Vpc"]])["Vpcs"][0]
+    assert vpc_found["DhcpOptionsId"] == out["Dhcp"]
+    options = ec2c.describe_dhcp_options(DhcpOptionsIds=[out["Dhcp"]])["DhcpOptions"][0]
+    assert {c["Key"]: [v["Value"] for v in c["Values"]]
+            for c in options["DhcpConfigurations"]}["domain-name"] == ["corp.example"]
+    nat = ec2c.describe_nat_gateways(NatGatewayIds=[out["Nat"]])["NatGateways"][0]
+    assert nat["State"] == "available" and nat["SubnetId"] == out["Subnet"]
+    eni = ec2c.describe_network_interfaces(NetworkInterfaceIds=[out["Eni"]])[
+        "NetworkInterfaces"][0]
+    assert len(eni["PrivateIpAddresses"]) == 2
+    checks = [("AclId", out["Acl"]), ("Entry", f"{out['Acl']}|100|false"),
+              ("DhcpId", out["Dhcp"]), ("NatId", nat["NatGatewayId"]),
+              ("EniIp", eni["PrivateIpAddress"]), ("EniVpc", out["Vpc"])]
+    assert [(k, out[k]) for k, _ in checks] == checks
+
+    cf.delete_stack(StackName=name)
+    gone = settle(cloud, stack_id, timeout=120)
+    assert gone["StackStatus"] == "DELETE_COMPLETE", _failures(cloud, stack_id)
+    assert ec2c.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [out["Vpc"]]}])[
+        "Vpcs"] == []
+    assert ec2c.describe_dhcp_options(Filters=[
+        {"Name": "dhcp-options-id", "Values": [out["Dhcp"]]}])["DhcpOptions"] == []
+    states = [n["State"] for n in ec2c.describe_nat_gateways(Filters=[
+        {"Name": "nat-gateway-id", "Values": [out["Nat"]]}])["NatGateways"]]
+    assert states in ([], ["deleted"])

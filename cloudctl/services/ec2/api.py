@@ -16,7 +16,11 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   ``subnet``, ``create_internet_gateway``, ``attach_internet_gateway``,
   ``detach_internet_gateway``, ``create_route_table``, ``create_route``,
   ``delete_route``, ``associate_route_table``, ``disassociate_route_table``,
-  ``modify_vpc_attribute``, ``modify_subnet_attribute`` and ``delete_vpc_resource``;
+  ``modify_vpc_attribute``, ``modify_subnet_attribute``, ``create_network_acl``,
+  ``create_network_acl_entry``, ``delete_network_acl_entry``, ``replace_subnet_acl``,
+  ``create_dhcp_options``, ``associate_dhcp_options``, ``create_nat_gateway``,
+  ``nat_gateway``, ``create_network_interface``, ``network_interface`` and
+  ``delete_vpc_resource`` (any of them by id);
 - launch templates: ``create_launch_template``, ``create_launch_template_version``,
   ``set_default_launch_template_version``, ``delete_launch_template``;
 - lookups for parameter types: ``existing_ids``, ``zones``;
@@ -50,7 +54,10 @@ __all__ = [
     "attach_internet_gateway", "create_internet_gateway", "create_route",
     "create_route_table", "create_subnet", "create_vpc", "delete_route",
     "delete_vpc_resource", "detach_internet_gateway", "disassociate_route_table",
-    "modify_subnet_attribute", "modify_vpc_attribute", "subnet", "vpc_defaults", "associate_address", "attach_volume", "authorize_egress",
+    "modify_subnet_attribute", "modify_vpc_attribute", "subnet", "vpc_defaults",
+    "associate_dhcp_options", "create_dhcp_options", "create_nat_gateway",
+    "create_network_acl", "create_network_acl_entry", "create_network_interface",
+    "delete_network_acl_entry", "nat_gateway", "network_interface", "replace_subnet_acl", "associate_address", "attach_volume", "authorize_egress",
     "authorize_ingress", "create_key_pair", "create_security_group", "create_snapshot",
     "create_tags", "create_volume", "delete_key_pair", "delete_security_group",
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
@@ -417,9 +424,109 @@ async def disassociate_route_table(cloud: Cloud, caller: Caller, association_id:
             raise
 
 
+async def create_network_acl(cloud: Cloud, caller: Caller, vpc_id: str,
+                             tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateNetworkAcl", {
+        "VpcId": vpc_id, "TagSpecifications": _tag_specs("network-acl", tags or [])})
+    return str(found["NetworkAcl"]["NetworkAclId"])
+
+
+async def create_network_acl_entry(cloud: Cloud, caller: Caller,
+                                   params: dict[str, Any]) -> None:
+    """CreateNetworkAclEntry with its request parameters."""
+    await _ec2(cloud, caller, "CreateNetworkAclEntry", params)
+
+
+async def delete_network_acl_entry(cloud: Cloud, caller: Caller, acl_id: str, rule: int,
+                                   egress: bool) -> None:
+    try:
+        await _ec2(cloud, caller, "DeleteNetworkAclEntry",
+                   {"NetworkAclId": acl_id, "RuleNumber": rule, "Egress": egress})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def replace_subnet_acl(cloud: Cloud, caller: Caller, subnet_id: str,
+                             acl_id: str | None) -> str:
+    """Associate the subnet with ``acl_id`` (None: its VPC's default ACL); the new
+    association id."""
+    current = await _ec2(cloud, caller, "DescribeNetworkAcls", {
+        "Filters": [{"Name": "association.subnet-id", "Values": [subnet_id]}]})
+    acls = current.get("NetworkAcls") or []
+    if not acls:
+        raise AwsError(f"The subnet ID '{subnet_id}' does not exist",
+                       code="InvalidSubnetID.NotFound")
+    association = next(a["NetworkAclAssociationId"] for a in acls[0]["Associations"]
+                       if a["SubnetId"] == subnet_id)
+    if acl_id is None:
+        _, acl_id = await vpc_defaults(cloud, caller, str(acls[0]["VpcId"]))
+    found = await _ec2(cloud, caller, "ReplaceNetworkAclAssociation",
+                       {"AssociationId": association, "NetworkAclId": acl_id})
+    return str(found["NewAssociationId"])
+
+
+async def create_dhcp_options(cloud: Cloud, caller: Caller,
+                              configurations: list[dict[str, Any]],
+                              tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateDhcpOptions", {
+        "DhcpConfigurations": configurations,
+        "TagSpecifications": _tag_specs("dhcp-options", tags or [])})
+    return str(found["DhcpOptions"]["DhcpOptionsId"])
+
+
+async def associate_dhcp_options(cloud: Cloud, caller: Caller, options_id: str,
+                                 vpc_id: str) -> None:
+    """``options_id`` "default" restores the default options."""
+    await _ec2(cloud, caller, "AssociateDhcpOptions",
+               {"DhcpOptionsId": options_id, "VpcId": vpc_id})
+
+
+async def create_nat_gateway(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> str:
+    """CreateNatGateway with its request parameters; the gateway id."""
+    found = await _ec2(cloud, caller, "CreateNatGateway", params)
+    return str(found["NatGateway"]["NatGatewayId"])
+
+
+async def nat_gateway(cloud: Cloud, caller: Caller, gateway_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeNatGateways",
+                           {"NatGatewayIds": [gateway_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    items = found.get("NatGateways") or []
+    return dict(items[0]) if items else None
+
+
+async def create_network_interface(cloud: Cloud, caller: Caller,
+                                   params: dict[str, Any]) -> dict[str, Any]:
+    """CreateNetworkInterface with its request parameters; its ``NetworkInterface``."""
+    found = await _ec2(cloud, caller, "CreateNetworkInterface", params)
+    return dict(found["NetworkInterface"])
+
+
+async def network_interface(cloud: Cloud, caller: Caller,
+                            interface_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeNetworkInterfaces",
+                           {"NetworkInterfaceIds": [interface_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    items = found.get("NetworkInterfaces") or []
+    return dict(items[0]) if items else None
+
+
 _DELETERS = {"vpc": ("DeleteVpc", "VpcId"), "subnet": ("DeleteSubnet", "SubnetId"),
              "igw": ("DeleteInternetGateway", "InternetGatewayId"),
-             "rtb": ("DeleteRouteTable", "RouteTableId")}
+             "rtb": ("DeleteRouteTable", "RouteTableId"),
+             "acl": ("DeleteNetworkAcl", "NetworkAclId"),
+             "dopt": ("DeleteDhcpOptions", "DhcpOptionsId"),
+             "nat": ("DeleteNatGateway", "NatGatewayId"),
+             "eni": ("DeleteNetworkInterface", "NetworkInterfaceId")}
 
 
 async def delete_vpc_resource(cloud: Cloud, caller: Caller, resource_id: str) -> None:

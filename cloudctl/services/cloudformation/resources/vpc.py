@@ -1,5 +1,7 @@
 """VPC resource types: VPC, Subnet, InternetGateway, VPCGatewayAttachment, RouteTable,
-Route, SubnetRouteTableAssociation and LaunchTemplate, over ``cloudctl.services.ec2.api``.
+Route, SubnetRouteTableAssociation, NetworkAcl(+Entry, SubnetNetworkAclAssociation),
+DHCPOptions(+VPCDHCPOptionsAssociation), NatGateway (ready when available),
+NetworkInterface, and LaunchTemplate, over ``cloudctl.services.ec2.api``.
 
 Each is made by its EC2 operation as the stack's principal; deletion of something
 already gone succeeds. Ref is the resource id (a gateway attachment's and a route's
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudctl.errors import AwsError
 from cloudctl.services.cloudformation.errors import ResourceFailure
 from cloudctl.services.cloudformation.resources.base import Act, Outcome, ResourceType
 from cloudctl.services.cloudformation.resources.ec2 import _system_tags, _tags
@@ -238,6 +241,188 @@ class LaunchTemplate(ResourceType):
         await ec2.delete_launch_template(act.cloud, act.caller, physical_id)
 
 
-TYPES: tuple[type[ResourceType], ...] = (VPC, Subnet, InternetGateway, VPCGatewayAttachment,
-                                         RouteTable, Route, SubnetRouteTableAssociation,
-                                         LaunchTemplate)
+class NetworkAcl(ResourceType):
+    type_name = "AWS::EC2::NetworkAcl"
+    updatable = frozenset({"Tags"})
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        acl_id = await ec2.create_network_acl(act.cloud, act.caller, props["VpcId"],
+                                              _tags(act, props))
+        await _system_tags(act, acl_id)
+        return Outcome(acl_id, {"Id": acl_id})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        if new.get("Tags"):
+            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
+class NetworkAclEntry(ResourceType):
+    """One ACL rule; Ref is a generated id (``acl-id|rule|egress``)."""
+
+    type_name = "AWS::EC2::NetworkAclEntry"
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        egress = bool(props.get("Egress", False))
+        params: dict[str, Any] = {"NetworkAclId": props["NetworkAclId"],
+                                  "RuleNumber": int(props["RuleNumber"]),
+                                  "Protocol": str(props["Protocol"]),
+                                  "RuleAction": props["RuleAction"], "Egress": egress}
+        for key in ("CidrBlock", "Ipv6CidrBlock"):
+            if props.get(key):
+                params[key] = props[key]
+        if props.get("PortRange"):
+            params["PortRange"] = {k: int(v) for k, v in props["PortRange"].items()}
+        if props.get("Icmp"):
+            params["IcmpTypeCode"] = {k: int(v) for k, v in props["Icmp"].items()}
+        await ec2.create_network_acl_entry(act.cloud, act.caller, params)
+        entry_id = f"{props['NetworkAclId']}|{int(props['RuleNumber'])}|{str(egress).lower()}"
+        return Outcome(entry_id, {"Id": entry_id})
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_network_acl_entry(act.cloud, act.caller, props["NetworkAclId"],
+                                           int(props["RuleNumber"]),
+                                           bool(props.get("Egress", False)))
+
+
+class SubnetNetworkAclAssociation(ResourceType):
+    """The subnet moved to the ACL; deletion moves it back to its VPC's default ACL."""
+
+    type_name = "AWS::EC2::SubnetNetworkAclAssociation"
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        association = await ec2.replace_subnet_acl(act.cloud, act.caller, props["SubnetId"],
+                                                   props["NetworkAclId"])
+        return Outcome(association, {"AssociationId": association})
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        if await ec2.subnet(act.cloud, act.caller, props["SubnetId"]) is not None:
+            await ec2.replace_subnet_acl(act.cloud, act.caller, props["SubnetId"], None)
+
+
+_DHCP = {"DomainName": "domain-name", "DomainNameServers": "domain-name-servers",
+         "NtpServers": "ntp-servers", "NetbiosNameServers": "netbios-name-servers",
+         "NetbiosNodeType": "netbios-node-type"}
+
+
+class DHCPOptions(ResourceType):
+    type_name = "AWS::EC2::DHCPOptions"
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        configurations = []
+        for prop, key in _DHCP.items():
+            value = props.get(prop)
+            if value not in (None, "", []):
+                values = value if isinstance(value, list) else [value]
+                configurations.append({"Key": key, "Values": [str(v) for v in values]})
+        options_id = await ec2.create_dhcp_options(act.cloud, act.caller, configurations,
+                                                   _tags(act, props))
+        await _system_tags(act, options_id)
+        return Outcome(options_id, {"DhcpOptionsId": options_id})
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
+class VPCDHCPOptionsAssociation(ResourceType):
+    """The VPC's options set; deletion restores the default options."""
+
+    type_name = "AWS::EC2::VPCDHCPOptionsAssociation"
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        await ec2.associate_dhcp_options(act.cloud, act.caller, props["DhcpOptionsId"],
+                                         props["VpcId"])
+        return Outcome(f"{props['DhcpOptionsId']}|{props['VpcId']}")
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        try:
+            await ec2.associate_dhcp_options(act.cloud, act.caller, "default", props["VpcId"])
+        except AwsError as error:
+            if not error.code.endswith("NotFound"):
+                raise
+
+
+class NatGateway(ResourceType):
+    """A NAT gateway, ready when ``available``; deletion waits for ``deleted``."""
+
+    type_name = "AWS::EC2::NatGateway"
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        params: dict[str, Any] = {"SubnetId": props["SubnetId"], "ClientToken": act.token[:64]}
+        for key in ("AllocationId", "ConnectivityType", "PrivateIpAddress"):
+            if props.get(key):
+                params[key] = props[key]
+        tags = _tags(act, props)
+        if tags:
+            params["TagSpecifications"] = [{"ResourceType": "natgateway", "Tags": tags}]
+        gateway_id = await ec2.create_nat_gateway(act.cloud, act.caller, params)
+        return Outcome(gateway_id, {"NatGatewayId": gateway_id})
+
+    async def ready(self, act: Act, physical_id: str,
+                    attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await ec2.nat_gateway(act.cloud, act.caller, physical_id) or {}
+        state = found.get("State")
+        if state == "failed":
+            raise ResourceFailure(found.get("FailureMessage") or "NAT gateway failed")
+        if state != "available":
+            return None
+        addresses = found.get("NatGatewayAddresses") or [{}]
+        return {**attributes, "EniId": addresses[0].get("NetworkInterfaceId", "")}
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+    async def gone(self, act: Act, physical_id: str, attributes: dict[str, Any]) -> bool:
+        found = await ec2.nat_gateway(act.cloud, act.caller, physical_id)
+        return found is None or found.get("State") == "deleted"
+
+
+class NetworkInterface(ResourceType):
+    type_name = "AWS::EC2::NetworkInterface"
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        params: dict[str, Any] = {"SubnetId": props["SubnetId"]}
+        for key in ("Description", "PrivateIpAddress"):
+            if props.get(key):
+                params[key] = props[key]
+        if props.get("GroupSet"):
+            params["Groups"] = props["GroupSet"]
+        if props.get("SecondaryPrivateIpAddressCount") not in (None, ""):
+            params["SecondaryPrivateIpAddressCount"] = int(
+                props["SecondaryPrivateIpAddressCount"])
+        tags = _tags(act, props)
+        if tags:
+            params["TagSpecifications"] = [{"ResourceType": "network-interface",
+                                            "Tags": tags}]
+        found = await ec2.create_network_interface(act.cloud, act.caller, params)
+        interface_id = str(found["NetworkInterfaceId"])
+        secondary = [a["PrivateIpAddress"] for a in found.get("PrivateIpAddresses") or []
+                     if not a.get("Primary")]
+        return Outcome(interface_id, {
+            "Id": interface_id, "PrimaryPrivateIpAddress": found.get("PrivateIpAddress", ""),
+            "SecondaryPrivateIpAddresses": secondary, "VpcId": found.get("VpcId", "")})
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
+TYPES: tuple[type[ResourceType], ...] = (
+    VPC, Subnet, InternetGateway, VPCGatewayAttachment, RouteTable, Route,
+    SubnetRouteTableAssociation, LaunchTemplate, NetworkAcl, NetworkAclEntry,
+    SubnetNetworkAclAssociation, DHCPOptions, VPCDHCPOptionsAssociation, NatGateway,
+    NetworkInterface)
