@@ -9,4 +9,4 @@ echo "== mypy"; "$PYTHON" -m mypy cloudctl nodectl storagectl netd
 echo "== import layering"; lint-imports
 echo "== pytest"
 export CLOUDCTL_NO_SKIPS=1
-exec "$PYTHON" -m pytest -q -p no:cacheprovider -rfE "$@"
+exec "$PYTHON" -m pytest -q -p no:cacheprovider -rfE --durations=30 "$@"

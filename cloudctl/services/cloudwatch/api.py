@@ -5,6 +5,10 @@
 - ``list_metrics(cloud, account_id, region, namespace=..., name=..., dimensions=...)``;
 - ``statistics(cloud, account_id, region, namespace, name, dimensions, start, end,
   period, stats, unit=None)``: datapoints as GetMetricStatistics gives them.
+
+Acting as a principal (``cloudctl.server.internal.Caller``, authorised as the same API
+request would be; CloudFormation's alarm type): ``put_metric_alarm``, ``alarm``,
+``delete_alarm``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from cloudctl.db.base import utcnow
+from cloudctl.errors import AwsError
+from cloudctl.server.internal import Caller, call
 from cloudctl.services.cloudwatch.models import CwMetric
 from cloudctl.services.cloudwatch.series import (
     Datum,
@@ -34,7 +40,8 @@ from cloudctl.services.cloudwatch.store import STORE, StoreHolder
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-__all__ = ["Datum", "Metric", "StatisticSet", "list_metrics", "publish", "statistics"]
+__all__ = ["Caller", "Datum", "Metric", "StatisticSet", "alarm", "delete_alarm", "list_metrics",
+           "publish", "put_metric_alarm", "statistics"]
 
 
 @dataclass(frozen=True)
@@ -134,3 +141,25 @@ async def statistics(cloud: Cloud, account_id: str, region: str, namespace: str,
             point["ExtendedStatistics"] = extended
         out.append(point)
     return out
+
+
+# -- as a principal --------------------------------------------------------------------------
+
+async def put_metric_alarm(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> None:
+    await call(cloud, caller, "cloudwatch", "PutMetricAlarm", params)
+
+
+async def alarm(cloud: Cloud, caller: Caller, name: str) -> dict[str, Any] | None:
+    """DescribeAlarms' metric alarm ``name``, None when there is none."""
+    found = await call(cloud, caller, "cloudwatch", "DescribeAlarms", {"AlarmNames": [name]})
+    items = found.get("MetricAlarms") or []
+    return dict(items[0]) if items else None
+
+
+async def delete_alarm(cloud: Cloud, caller: Caller, name: str) -> None:
+    """DeleteAlarms of one name (one already gone is not an error, as on AWS)."""
+    try:
+        await call(cloud, caller, "cloudwatch", "DeleteAlarms", {"AlarmNames": [name]})
+    except AwsError as error:
+        if error.code != "ResourceNotFound":
+            raise

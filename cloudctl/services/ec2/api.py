@@ -12,6 +12,17 @@ operation's ``AwsError`` on failure. Results are plain typed values.
 - addresses: ``allocate_address``, ``release_address``, ``associate_address``,
   ``disassociate_address``;
 - instances: ``run_instance``, ``instance``, ``terminate_instance``;
+- VPC networking (``vpc_*``): ``create_vpc``, ``vpc_defaults``, ``create_subnet``,
+  ``subnet``, ``create_internet_gateway``, ``attach_internet_gateway``,
+  ``detach_internet_gateway``, ``create_route_table``, ``create_route``,
+  ``delete_route``, ``associate_route_table``, ``disassociate_route_table``,
+  ``modify_vpc_attribute``, ``modify_subnet_attribute``, ``create_network_acl``,
+  ``create_network_acl_entry``, ``delete_network_acl_entry``, ``replace_subnet_acl``,
+  ``create_dhcp_options``, ``associate_dhcp_options``, ``create_nat_gateway``,
+  ``nat_gateway``, ``create_network_interface``, ``network_interface`` and
+  ``delete_vpc_resource`` (any of them by id);
+- launch templates: ``create_launch_template``, ``create_launch_template_version``,
+  ``set_default_launch_template_version``, ``delete_launch_template``;
 - lookups for parameter types: ``existing_ids``, ``zones``;
 - ``create_tags``; ``system_tags``: the ``aws:`` tags only a service may set
   (``aws:cloudformation:stack-name``...), written past the user-facing check;
@@ -37,7 +48,16 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 __all__ = [
-    "Caller", "InstanceFacts", "allocate_address", "associate_address", "attach_volume", "authorize_egress",
+    "Caller", "InstanceFacts", "allocate_address", "create_launch_template",
+    "create_launch_template_version", "delete_launch_template",
+    "set_default_launch_template_version", "associate_route_table",
+    "attach_internet_gateway", "create_internet_gateway", "create_route",
+    "create_route_table", "create_subnet", "create_vpc", "delete_route",
+    "delete_vpc_resource", "detach_internet_gateway", "disassociate_route_table",
+    "modify_subnet_attribute", "modify_vpc_attribute", "subnet", "vpc_defaults",
+    "associate_dhcp_options", "create_dhcp_options", "create_nat_gateway",
+    "create_network_acl", "create_network_acl_entry", "create_network_interface",
+    "delete_network_acl_entry", "nat_gateway", "network_interface", "replace_subnet_acl", "associate_address", "attach_volume", "authorize_egress",
     "authorize_ingress", "create_key_pair", "create_security_group", "create_snapshot",
     "create_tags", "create_volume", "delete_key_pair", "delete_security_group",
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
@@ -283,6 +303,275 @@ async def terminate_instance(cloud: Cloud, caller: Caller, instance_id: str) -> 
         await _ec2(cloud, caller, "TerminateInstances", {"InstanceIds": [instance_id]})
     except AwsError as error:
         if not _not_found(error):
+            raise
+
+
+# -- VPC networking ------------------------------------------------------------------------
+
+async def create_vpc(cloud: Cloud, caller: Caller, *, cidr: str, tenancy: str | None = None,
+                     tags: Tags | None = None) -> dict[str, Any]:
+    """CreateVpc's ``Vpc``."""
+    params: dict[str, Any] = {"CidrBlock": cidr,
+                              "TagSpecifications": _tag_specs("vpc", tags or [])}
+    if tenancy:
+        params["InstanceTenancy"] = tenancy
+    return dict((await _ec2(cloud, caller, "CreateVpc", params))["Vpc"])
+
+
+async def vpc_defaults(cloud: Cloud, caller: Caller, vpc_id: str) -> tuple[str, str]:
+    """The VPC's default security group id and default network ACL id."""
+    filters = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    groups = await _ec2(cloud, caller, "DescribeSecurityGroups", {
+        "Filters": filters + [{"Name": "group-name", "Values": ["default"]}]})
+    acls = await _ec2(cloud, caller, "DescribeNetworkAcls", {
+        "Filters": filters + [{"Name": "default", "Values": ["true"]}]})
+    group = (groups.get("SecurityGroups") or [{}])[0].get("GroupId", "")
+    acl = (acls.get("NetworkAcls") or [{}])[0].get("NetworkAclId", "")
+    return str(group), str(acl)
+
+
+async def modify_vpc_attribute(cloud: Cloud, caller: Caller, vpc_id: str, name: str,
+                               value: bool) -> None:
+    """``name``: EnableDnsSupport or EnableDnsHostnames."""
+    await _ec2(cloud, caller, "ModifyVpcAttribute", {"VpcId": vpc_id, name: {"Value": value}})
+
+
+async def create_subnet(cloud: Cloud, caller: Caller, *, vpc_id: str, cidr: str,
+                        zone: str | None = None, tags: Tags | None = None) -> dict[str, Any]:
+    """CreateSubnet's ``Subnet``."""
+    params: dict[str, Any] = {"VpcId": vpc_id, "CidrBlock": cidr,
+                              "TagSpecifications": _tag_specs("subnet", tags or [])}
+    if zone:
+        params["AvailabilityZone"] = zone
+    return dict((await _ec2(cloud, caller, "CreateSubnet", params))["Subnet"])
+
+
+async def subnet(cloud: Cloud, caller: Caller, subnet_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeSubnets", {"SubnetIds": [subnet_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    subnets = found.get("Subnets") or []
+    return dict(subnets[0]) if subnets else None
+
+
+async def modify_subnet_attribute(cloud: Cloud, caller: Caller, subnet_id: str, name: str,
+                                  value: bool) -> None:
+    """``name``: MapPublicIpOnLaunch (or another boolean subnet attribute)."""
+    await _ec2(cloud, caller, "ModifySubnetAttribute",
+               {"SubnetId": subnet_id, name: {"Value": value}})
+
+
+async def create_internet_gateway(cloud: Cloud, caller: Caller,
+                                  tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateInternetGateway",
+                       {"TagSpecifications": _tag_specs("internet-gateway", tags or [])})
+    return str(found["InternetGateway"]["InternetGatewayId"])
+
+
+async def attach_internet_gateway(cloud: Cloud, caller: Caller, gateway_id: str,
+                                  vpc_id: str) -> None:
+    await _ec2(cloud, caller, "AttachInternetGateway",
+               {"InternetGatewayId": gateway_id, "VpcId": vpc_id})
+
+
+async def detach_internet_gateway(cloud: Cloud, caller: Caller, gateway_id: str,
+                                  vpc_id: str) -> None:
+    """Detach; a gateway or attachment already gone is not an error."""
+    try:
+        await _ec2(cloud, caller, "DetachInternetGateway",
+                   {"InternetGatewayId": gateway_id, "VpcId": vpc_id})
+    except AwsError as error:
+        if not (_not_found(error) or error.code == "Gateway.NotAttached"):
+            raise
+
+
+async def create_route_table(cloud: Cloud, caller: Caller, vpc_id: str,
+                             tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateRouteTable", {
+        "VpcId": vpc_id, "TagSpecifications": _tag_specs("route-table", tags or [])})
+    return str(found["RouteTable"]["RouteTableId"])
+
+
+async def create_route(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> None:
+    """CreateRoute with its request parameters (RouteTableId, destination, target)."""
+    await _ec2(cloud, caller, "CreateRoute", params)
+
+
+async def delete_route(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> None:
+    """DeleteRoute (RouteTableId and destination); a route already gone is not an error."""
+    try:
+        await _ec2(cloud, caller, "DeleteRoute", params)
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def associate_route_table(cloud: Cloud, caller: Caller, route_table_id: str,
+                                subnet_id: str) -> str:
+    found = await _ec2(cloud, caller, "AssociateRouteTable",
+                       {"RouteTableId": route_table_id, "SubnetId": subnet_id})
+    return str(found["AssociationId"])
+
+
+async def disassociate_route_table(cloud: Cloud, caller: Caller, association_id: str) -> None:
+    try:
+        await _ec2(cloud, caller, "DisassociateRouteTable", {"AssociationId": association_id})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def create_network_acl(cloud: Cloud, caller: Caller, vpc_id: str,
+                             tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateNetworkAcl", {
+        "VpcId": vpc_id, "TagSpecifications": _tag_specs("network-acl", tags or [])})
+    return str(found["NetworkAcl"]["NetworkAclId"])
+
+
+async def create_network_acl_entry(cloud: Cloud, caller: Caller,
+                                   params: dict[str, Any]) -> None:
+    """CreateNetworkAclEntry with its request parameters."""
+    await _ec2(cloud, caller, "CreateNetworkAclEntry", params)
+
+
+async def delete_network_acl_entry(cloud: Cloud, caller: Caller, acl_id: str, rule: int,
+                                   egress: bool) -> None:
+    try:
+        await _ec2(cloud, caller, "DeleteNetworkAclEntry",
+                   {"NetworkAclId": acl_id, "RuleNumber": rule, "Egress": egress})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+async def replace_subnet_acl(cloud: Cloud, caller: Caller, subnet_id: str,
+                             acl_id: str | None) -> str:
+    """Associate the subnet with ``acl_id`` (None: its VPC's default ACL); the new
+    association id."""
+    current = await _ec2(cloud, caller, "DescribeNetworkAcls", {
+        "Filters": [{"Name": "association.subnet-id", "Values": [subnet_id]}]})
+    acls = current.get("NetworkAcls") or []
+    if not acls:
+        raise AwsError(f"The subnet ID '{subnet_id}' does not exist",
+                       code="InvalidSubnetID.NotFound")
+    association = next(a["NetworkAclAssociationId"] for a in acls[0]["Associations"]
+                       if a["SubnetId"] == subnet_id)
+    if acl_id is None:
+        _, acl_id = await vpc_defaults(cloud, caller, str(acls[0]["VpcId"]))
+    found = await _ec2(cloud, caller, "ReplaceNetworkAclAssociation",
+                       {"AssociationId": association, "NetworkAclId": acl_id})
+    return str(found["NewAssociationId"])
+
+
+async def create_dhcp_options(cloud: Cloud, caller: Caller,
+                              configurations: list[dict[str, Any]],
+                              tags: Tags | None = None) -> str:
+    found = await _ec2(cloud, caller, "CreateDhcpOptions", {
+        "DhcpConfigurations": configurations,
+        "TagSpecifications": _tag_specs("dhcp-options", tags or [])})
+    return str(found["DhcpOptions"]["DhcpOptionsId"])
+
+
+async def associate_dhcp_options(cloud: Cloud, caller: Caller, options_id: str,
+                                 vpc_id: str) -> None:
+    """``options_id`` "default" restores the default options."""
+    await _ec2(cloud, caller, "AssociateDhcpOptions",
+               {"DhcpOptionsId": options_id, "VpcId": vpc_id})
+
+
+async def create_nat_gateway(cloud: Cloud, caller: Caller, params: dict[str, Any]) -> str:
+    """CreateNatGateway with its request parameters; the gateway id."""
+    found = await _ec2(cloud, caller, "CreateNatGateway", params)
+    return str(found["NatGateway"]["NatGatewayId"])
+
+
+async def nat_gateway(cloud: Cloud, caller: Caller, gateway_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeNatGateways",
+                           {"NatGatewayIds": [gateway_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    items = found.get("NatGateways") or []
+    return dict(items[0]) if items else None
+
+
+async def create_network_interface(cloud: Cloud, caller: Caller,
+                                   params: dict[str, Any]) -> dict[str, Any]:
+    """CreateNetworkInterface with its request parameters; its ``NetworkInterface``."""
+    found = await _ec2(cloud, caller, "CreateNetworkInterface", params)
+    return dict(found["NetworkInterface"])
+
+
+async def network_interface(cloud: Cloud, caller: Caller,
+                            interface_id: str) -> dict[str, Any] | None:
+    try:
+        found = await _ec2(cloud, caller, "DescribeNetworkInterfaces",
+                           {"NetworkInterfaceIds": [interface_id]})
+    except AwsError as error:
+        if _not_found(error):
+            return None
+        raise
+    items = found.get("NetworkInterfaces") or []
+    return dict(items[0]) if items else None
+
+
+_DELETERS = {"vpc": ("DeleteVpc", "VpcId"), "subnet": ("DeleteSubnet", "SubnetId"),
+             "igw": ("DeleteInternetGateway", "InternetGatewayId"),
+             "rtb": ("DeleteRouteTable", "RouteTableId"),
+             "acl": ("DeleteNetworkAcl", "NetworkAclId"),
+             "dopt": ("DeleteDhcpOptions", "DhcpOptionsId"),
+             "nat": ("DeleteNatGateway", "NatGatewayId"),
+             "eni": ("DeleteNetworkInterface", "NetworkInterfaceId")}
+
+
+async def delete_vpc_resource(cloud: Cloud, caller: Caller, resource_id: str) -> None:
+    """Delete a VPC, subnet, internet gateway or route table by id (its prefix says
+    which); one already gone is not an error."""
+    operation, member = _DELETERS[resource_id.split("-", 1)[0]]
+    try:
+        await _ec2(cloud, caller, operation, {member: resource_id})
+    except AwsError as error:
+        if not _not_found(error):
+            raise
+
+
+# -- launch templates ----------------------------------------------------------------------
+
+async def create_launch_template(cloud: Cloud, caller: Caller,
+                                 params: dict[str, Any]) -> dict[str, Any]:
+    """CreateLaunchTemplate with its request parameters; its ``LaunchTemplate``."""
+    found = await _ec2(cloud, caller, "CreateLaunchTemplate", params)
+    return dict(found["LaunchTemplate"])
+
+
+async def create_launch_template_version(cloud: Cloud, caller: Caller, template_id: str,
+                                         data: dict[str, Any],
+                                         description: str | None = None) -> int:
+    """A new version of the template; its number."""
+    params: dict[str, Any] = {"LaunchTemplateId": template_id, "LaunchTemplateData": data}
+    if description:
+        params["VersionDescription"] = description
+    found = await _ec2(cloud, caller, "CreateLaunchTemplateVersion", params)
+    return int(found["LaunchTemplateVersion"]["VersionNumber"])
+
+
+async def set_default_launch_template_version(cloud: Cloud, caller: Caller,
+                                              template_id: str, version: int) -> None:
+    await _ec2(cloud, caller, "ModifyLaunchTemplate",
+               {"LaunchTemplateId": template_id, "DefaultVersion": str(version)})
+
+
+async def delete_launch_template(cloud: Cloud, caller: Caller, template_id: str) -> None:
+    """Delete the template; one already gone is not an error."""
+    try:
+        await _ec2(cloud, caller, "DeleteLaunchTemplate", {"LaunchTemplateId": template_id})
+    except AwsError as error:
+        if not (_not_found(error) or "NotFound" in error.code):
             raise
 
 

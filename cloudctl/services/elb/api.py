@@ -7,21 +7,29 @@ raised as the API raises them (``LoadBalancerNotFound``, ``InvalidInstance``).
   instance_ids)``;
 - ``instance_health(cloud, account_id, region, lb_name)``: instance id ->
   ``"InService"`` / ``"OutOfService"``, from the data plane's health checks.
+
+Acting as a principal (``cloudctl.server.internal.Caller``, authorised as the same API
+request would be; CloudFormation's load balancer type): ``create_load_balancer``,
+``load_balancer``, ``configure_health_check``, ``register_as``, ``deregister_as``,
+``delete_load_balancer``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from cloudctl.errors import AwsError
+from cloudctl.server.internal import Caller, call
 from cloudctl.services.elb import common, health
 from cloudctl.services.elb.instances import deregister, ec2_states, instance_ids, register
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-__all__ = ["deregister_instances", "instance_health", "load_balancer_exists",
-           "register_instances"]
+__all__ = ["Caller", "configure_health_check", "create_load_balancer", "delete_load_balancer",
+           "deregister_as", "deregister_instances", "instance_health", "load_balancer",
+           "load_balancer_exists", "register_as", "register_instances"]
 
 
 async def load_balancer_exists(cloud: Cloud, account_id: str, region: str,
@@ -57,3 +65,47 @@ async def instance_health(cloud: Cloud, account_id: str, region: str,
         states = await ec2_states(session, account_id, region, list(lb.instances))
     found = health.states(cloud, lb.lb_id, list(lb.instances), [], states)
     return {s.instance_id: s.state for s in found}
+
+
+# -- as a principal --------------------------------------------------------------------------
+
+async def create_load_balancer(cloud: Cloud, caller: Caller,
+                               params: dict[str, Any]) -> str:
+    """CreateLoadBalancer with its request parameters; the DNS name."""
+    return str((await call(cloud, caller, "elb", "CreateLoadBalancer", params))["DNSName"])
+
+
+async def load_balancer(cloud: Cloud, caller: Caller, name: str) -> dict[str, Any] | None:
+    """DescribeLoadBalancers' description of ``name``, None when there is none."""
+    try:
+        found = await call(cloud, caller, "elb", "DescribeLoadBalancers",
+                           {"LoadBalancerNames": [name]})
+    except AwsError as error:
+        if error.code == "LoadBalancerNotFound":
+            return None
+        raise
+    items = found.get("LoadBalancerDescriptions") or []
+    return dict(items[0]) if items else None
+
+
+async def configure_health_check(cloud: Cloud, caller: Caller, name: str,
+                                 check: dict[str, Any]) -> None:
+    await call(cloud, caller, "elb", "ConfigureHealthCheck",
+               {"LoadBalancerName": name, "HealthCheck": check})
+
+
+async def register_as(cloud: Cloud, caller: Caller, name: str, ids: list[str]) -> None:
+    if ids:
+        await call(cloud, caller, "elb", "RegisterInstancesWithLoadBalancer", {
+            "LoadBalancerName": name, "Instances": [{"InstanceId": i} for i in ids]})
+
+
+async def deregister_as(cloud: Cloud, caller: Caller, name: str, ids: list[str]) -> None:
+    if ids:
+        await call(cloud, caller, "elb", "DeregisterInstancesFromLoadBalancer", {
+            "LoadBalancerName": name, "Instances": [{"InstanceId": i} for i in ids]})
+
+
+async def delete_load_balancer(cloud: Cloud, caller: Caller, name: str) -> None:
+    """DeleteLoadBalancer (which succeeds for a name that does not exist, as on AWS)."""
+    await call(cloud, caller, "elb", "DeleteLoadBalancer", {"LoadBalancerName": name})

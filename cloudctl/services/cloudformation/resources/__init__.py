@@ -3,11 +3,20 @@ service's ``api`` module); ``adapter(type)`` is None for a type it does not serv
 
 from __future__ import annotations
 
-from cloudctl.services.cloudformation.resources import ec2, iam, s3, signals
+from cloudctl.services.cloudformation.resources import (
+    autoscaling,
+    cloudwatch,
+    ec2,
+    elb,
+    iam,
+    s3,
+    signals,
+    vpc,
+)
 from cloudctl.services.cloudformation.resources.base import ResourceType
 
 _TYPES: dict[str, ResourceType] = {
-    cls.type_name: cls() for module in (iam, s3, ec2, signals) for cls in module.TYPES}
+    cls.type_name: cls() for module in (iam, s3, ec2, signals, vpc, elb, autoscaling, cloudwatch) for cls in module.TYPES}
 
 
 def adapter(type_name: str) -> ResourceType | None:

@@ -67,6 +67,7 @@ def _permission(rule: dict[str, Any], egress: bool) -> dict[str, Any]:
 
 class SecurityGroup(ResourceType):
     type_name = "AWS::EC2::SecurityGroup"
+    extra_attributes = frozenset({"VpcId"})
     updatable = frozenset({"SecurityGroupIngress", "SecurityGroupEgress", "Tags"})
     takes_tags = True
 

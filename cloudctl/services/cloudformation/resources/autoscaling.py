@@ -1,0 +1,224 @@
+"""Auto Scaling resource types: LaunchConfiguration, AutoScalingGroup, ScalingPolicy,
+ScheduledAction, LifecycleHook, over ``cloudctl.services.autoscaling.api``.
+
+A group is ready when it has its desired capacity of instances ``InService`` (as
+CloudFormation waits for a group's capacity); its deletion forces the termination of
+its instances and waits for the group to be gone. A policy's Ref is its ARN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudctl.errors import AwsError
+from cloudctl.services.autoscaling import api as autoscaling
+from cloudctl.services.cloudformation.resources.base import (
+    Act,
+    Outcome,
+    ResourceType,
+    resumed_exists,
+)
+
+_CONFIG_KEYS = ("ImageId", "InstanceType", "KeyName", "SecurityGroups", "UserData",
+                "IamInstanceProfile", "AssociatePublicIpAddress", "BlockDeviceMappings",
+                "InstanceMonitoring", "EbsOptimized", "KernelId", "SpotPrice",
+                "PlacementTenancy", "MetadataOptions", "InstanceId")
+
+
+class LaunchConfiguration(ResourceType):
+    type_name = "AWS::AutoScaling::LaunchConfiguration"
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = props.get("LaunchConfigurationName") or act.physical_name(255)
+        params = {k: props[k] for k in _CONFIG_KEYS if k in props}
+        if props.get("RamDiskId"):
+            params["RamdiskId"] = props["RamDiskId"]
+        params["LaunchConfigurationName"] = name
+        try:
+            await autoscaling.create_launch_configuration(act.cloud, act.caller, params)
+        except AwsError as error:
+            if not resumed_exists(act, error, "AlreadyExists"):
+                raise
+        return Outcome(name)
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await autoscaling.delete_launch_configuration(act.cloud, act.caller, physical_id)
+
+
+_SIZES = ("MinSize", "MaxSize", "DesiredCapacity", "HealthCheckGracePeriod",
+          "DefaultInstanceWarmup")
+_GROUP_KEYS = ("LaunchConfigurationName", "LaunchTemplate", "AvailabilityZones",
+               "LoadBalancerNames", "TargetGroupARNs", "HealthCheckType", "TerminationPolicies",
+               "PlacementGroup", "NewInstancesProtectedFromScaleIn", "CapacityRebalance",
+               "MaxInstanceLifetime")
+
+
+def _group_params(name: str, props: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {"AutoScalingGroupName": name}
+    params.update({k: props[k] for k in _GROUP_KEYS if k in props})
+    params.update({k: int(props[k]) for k in _SIZES if props.get(k) not in (None, "")})
+    if props.get("Cooldown") not in (None, ""):
+        params["DefaultCooldown"] = int(props["Cooldown"])
+    if props.get("VPCZoneIdentifier"):
+        params["VPCZoneIdentifier"] = ",".join(props["VPCZoneIdentifier"])
+    return params
+
+
+class AutoScalingGroup(ResourceType):
+    type_name = "AWS::AutoScaling::AutoScalingGroup"
+    updatable = frozenset({"MinSize", "MaxSize", "DesiredCapacity", "Cooldown",
+                           "LaunchConfigurationName", "LaunchTemplate", "VPCZoneIdentifier",
+                           "AvailabilityZones", "HealthCheckType", "HealthCheckGracePeriod",
+                           "TerminationPolicies"})
+    takes_tags = True
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = props.get("AutoScalingGroupName") or act.physical_name(255)
+        params = _group_params(name, props)
+        tags = [{"Key": t["Key"], "Value": t["Value"],
+                 "PropagateAtLaunch": bool(t.get("PropagateAtLaunch"))}
+                for t in props.get("Tags") or []]
+        tags += [{"Key": t["Key"], "Value": t["Value"], "PropagateAtLaunch": True}
+                 for t in act.user_tags()]
+        if tags:
+            params["Tags"] = [{**t, "ResourceId": name, "ResourceType": "auto-scaling-group"}
+                              for t in tags]
+        try:
+            await autoscaling.create_group(act.cloud, act.caller, params)
+        except AwsError as error:
+            if not resumed_exists(act, error, "AlreadyExists"):
+                raise
+        found = await autoscaling.group(act.cloud, act.caller, name) or {}
+        return Outcome(name, {"AutoScalingGroupARN": found.get("AutoScalingGroupARN", "")})
+
+    async def ready(self, act: Act, physical_id: str,
+                    attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await autoscaling.group(act.cloud, act.caller, physical_id)
+        if found is None:
+            return None
+        serving = [i for i in found.get("Instances") or []
+                   if i.get("LifecycleState") == "InService"]
+        return attributes if len(serving) >= int(found.get("DesiredCapacity", 0)) else None
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        await autoscaling.update_group(act.cloud, act.caller, _group_params(physical_id, new))
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await autoscaling.delete_group(act.cloud, act.caller, physical_id)
+
+    async def gone(self, act: Act, physical_id: str, attributes: dict[str, Any]) -> bool:
+        return await autoscaling.group(act.cloud, act.caller, physical_id) is None
+
+
+_POLICY_KEYS = ("PolicyType", "AdjustmentType", "MetricAggregationType",
+                "StepAdjustments", "TargetTrackingConfiguration", "Enabled")
+_POLICY_NUMBERS = ("ScalingAdjustment", "Cooldown", "EstimatedInstanceWarmup",
+                   "MinAdjustmentMagnitude")
+
+
+class ScalingPolicy(ResourceType):
+    type_name = "AWS::AutoScaling::ScalingPolicy"
+    updatable = frozenset(_POLICY_KEYS + _POLICY_NUMBERS)
+
+    @staticmethod
+    def _params(name: str, props: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {"AutoScalingGroupName": props["AutoScalingGroupName"],
+                                  "PolicyName": name}
+        params.update({k: props[k] for k in _POLICY_KEYS if k in props})
+        params.update({k: int(props[k]) for k in _POLICY_NUMBERS
+                       if props.get(k) not in (None, "")})
+        return params
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = act.physical_name(255)
+        arn = await autoscaling.put_scaling_policy(act.cloud, act.caller,
+                                                   self._params(name, props))
+        return Outcome(arn, {"Arn": arn, "PolicyName": name})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        await autoscaling.put_scaling_policy(act.cloud, act.caller,
+                                             self._params(attributes["PolicyName"], new))
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await autoscaling.delete_policy(act.cloud, act.caller, props["AutoScalingGroupName"],
+                                        attributes.get("PolicyName") or physical_id)
+
+
+_SCHEDULE_KEYS = ("StartTime", "EndTime", "Recurrence", "TimeZone")
+
+
+class ScheduledAction(ResourceType):
+    """A scheduled action; Ref is its (generated) name."""
+
+    type_name = "AWS::AutoScaling::ScheduledAction"
+    updatable = frozenset(_SCHEDULE_KEYS + ("MinSize", "MaxSize", "DesiredCapacity"))
+
+    @staticmethod
+    async def _put(act: Act, name: str, props: dict[str, Any]) -> None:
+        params: dict[str, Any] = {"AutoScalingGroupName": props["AutoScalingGroupName"],
+                                  "ScheduledActionName": name}
+        params.update({k: props[k] for k in _SCHEDULE_KEYS if props.get(k)})
+        params.update({k: int(props[k]) for k in ("MinSize", "MaxSize", "DesiredCapacity")
+                       if props.get(k) not in (None, "")})
+        await autoscaling.put_scheduled_action(act.cloud, act.caller, params)
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = act.physical_name(255)
+        await self._put(act, name, props)
+        return Outcome(name, {"ScheduledActionName": name})
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        await self._put(act, physical_id, new)
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await autoscaling.delete_scheduled_action(act.cloud, act.caller,
+                                                  props["AutoScalingGroupName"], physical_id)
+
+
+_HOOK_KEYS = ("LifecycleTransition", "RoleARN", "NotificationTargetARN",
+              "NotificationMetadata", "DefaultResult")
+
+
+class LifecycleHook(ResourceType):
+    """A lifecycle hook; Ref is its name."""
+
+    type_name = "AWS::AutoScaling::LifecycleHook"
+    updatable = frozenset(_HOOK_KEYS + ("HeartbeatTimeout",))
+
+    @staticmethod
+    async def _put(act: Act, name: str, props: dict[str, Any]) -> None:
+        params: dict[str, Any] = {"AutoScalingGroupName": props["AutoScalingGroupName"],
+                                  "LifecycleHookName": name}
+        params.update({k: props[k] for k in _HOOK_KEYS if props.get(k)})
+        if props.get("HeartbeatTimeout") not in (None, ""):
+            params["HeartbeatTimeout"] = int(props["HeartbeatTimeout"])
+        await autoscaling.put_lifecycle_hook(act.cloud, act.caller, params)
+
+    async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
+        name = props.get("LifecycleHookName") or act.physical_name(255)
+        await self._put(act, name, props)
+        return Outcome(name)
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        await self._put(act, physical_id, new)
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await autoscaling.delete_lifecycle_hook(act.cloud, act.caller,
+                                                props["AutoScalingGroupName"], physical_id)
+
+
+TYPES: tuple[type[ResourceType], ...] = (LaunchConfiguration, AutoScalingGroup, ScalingPolicy,
+                                         ScheduledAction, LifecycleHook)
