@@ -52,7 +52,9 @@ def _value(name: str, shape: Shape) -> Any:
         return [f"i-{HEX}"]
     if kind == "structure":
         assert isinstance(shape, StructureShape)
-        return {m: _value(m, shape.members[m]) for m in shape.required_members}
+        members = list(shape.required_members) or [  # an empty structure is not sent at all
+            next(m for m, s in shape.members.items() if s.type_name == "string")]
+        return {m: _value(m, shape.members[m]) for m in members}
     if kind == "list":
         return [_value(name.rstrip("s"), shape.member)]  # type: ignore[attr-defined]
     if kind == "integer" or kind == "long":

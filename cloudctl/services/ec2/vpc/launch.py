@@ -66,8 +66,9 @@ class VpcLaunch:
 
 def wants_vpc(cloud: Cloud, params: dict[str, Any]) -> bool:
     """Whether RunInstances launches into a VPC (``plan`` says where)."""
-    return bool(params.get("SubnetId") or params.get("NetworkInterfaces")
-                or common.network_mode(cloud) == "VPC")
+    cards = params.get("NetworkInterfaces") or []
+    return bool(params.get("SubnetId") or common.network_mode(cloud) == "VPC"
+                or any(c.get("SubnetId") or c.get("NetworkInterfaceId") for c in cards))
 
 
 async def _subnet(session: AsyncSession, account: str, region: str, value: Any) -> SubnetRow:
