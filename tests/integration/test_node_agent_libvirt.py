@@ -54,7 +54,10 @@ def _qemus(daemon: PrivateLibvirtd) -> list[int]:
         if entry.isdigit():
             try:
                 if (os.readlink(f"/proc/{entry}/ns/mnt") == rec.mnt_ns
-                        and "qemu-system" in os.readlink(f"/proc/{entry}/exe")):
+                        and "qemu-system" in os.readlink(f"/proc/{entry}/exe")
+                        # this test's guest only: the libvirtd is shared by the session
+                        and f"guest={IID}".encode()
+                        in Path(f"/proc/{entry}/cmdline").read_bytes()):
                     found.append(int(entry))
             except OSError:
                 continue
