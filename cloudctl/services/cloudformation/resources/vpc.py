@@ -19,6 +19,23 @@ from cloudctl.services.cloudformation.resources.ec2 import _system_tags, _tags
 from cloudctl.services.ec2 import api as ec2
 
 
+class _TaggedVpcObject(ResourceType):
+    """A VPC object whose only updatable property is its tags, deleted by its id."""
+
+    updatable = frozenset({"Tags"})
+    takes_tags = True
+
+    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
+                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        if new.get("Tags"):
+            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
+        return attributes
+
+    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
+                     attributes: dict[str, Any]) -> None:
+        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
+
+
 class VPC(ResourceType):
     type_name = "AWS::EC2::VPC"
     extra_attributes = frozenset({"CidrBlock"})
@@ -96,26 +113,14 @@ class Subnet(ResourceType):
         await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
 
 
-class InternetGateway(ResourceType):
+class InternetGateway(_TaggedVpcObject):
     type_name = "AWS::EC2::InternetGateway"
-    updatable = frozenset({"Tags"})
-    takes_tags = True
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         gateway_id = await ec2.create_internet_gateway(act.cloud, act.caller,
                                                        _tags(act, props))
         await _system_tags(act, gateway_id)
         return Outcome(gateway_id, {"InternetGatewayId": gateway_id})
-
-    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
-                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
-        if new.get("Tags"):
-            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
-        return attributes
-
-    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
-                     attributes: dict[str, Any]) -> None:
-        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
 
 
 class VPCGatewayAttachment(ResourceType):
@@ -136,10 +141,8 @@ class VPCGatewayAttachment(ResourceType):
                                               props["InternetGatewayId"], props["VpcId"])
 
 
-class RouteTable(ResourceType):
+class RouteTable(_TaggedVpcObject):
     type_name = "AWS::EC2::RouteTable"
-    updatable = frozenset({"Tags"})
-    takes_tags = True
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         table_id = await ec2.create_route_table(act.cloud, act.caller, props["VpcId"],
@@ -147,15 +150,6 @@ class RouteTable(ResourceType):
         await _system_tags(act, table_id)
         return Outcome(table_id, {"RouteTableId": table_id})
 
-    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
-                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
-        if new.get("Tags"):
-            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
-        return attributes
-
-    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
-                     attributes: dict[str, Any]) -> None:
-        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
 
 
 _DESTINATIONS = ("DestinationCidrBlock", "DestinationIpv6CidrBlock",
@@ -241,26 +235,14 @@ class LaunchTemplate(ResourceType):
         await ec2.delete_launch_template(act.cloud, act.caller, physical_id)
 
 
-class NetworkAcl(ResourceType):
+class NetworkAcl(_TaggedVpcObject):
     type_name = "AWS::EC2::NetworkAcl"
-    updatable = frozenset({"Tags"})
-    takes_tags = True
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         acl_id = await ec2.create_network_acl(act.cloud, act.caller, props["VpcId"],
                                               _tags(act, props))
         await _system_tags(act, acl_id)
         return Outcome(acl_id, {"Id": acl_id})
-
-    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
-                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
-        if new.get("Tags"):
-            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
-        return attributes
-
-    async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
-                     attributes: dict[str, Any]) -> None:
-        await ec2.delete_vpc_resource(act.cloud, act.caller, physical_id)
 
 
 class NetworkAclEntry(ResourceType):
