@@ -178,8 +178,30 @@ def libvirt_cloud(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
         yield cloud
     finally:
         cloud.stop()
+        _destroy_guests(private_libvirtd.uri)  # type: ignore[attr-defined]
         teardown_local_network(cloud, private_libvirtd.netns)  # type: ignore[attr-defined]
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _destroy_guests(uri: str) -> None:
+    """Destroy and undefine every guest a test left on the session's private libvirtd.
+
+    The cloud keeps guests across its own restarts (as it must), so a test that ends
+    without terminating its instances would leave QEMUs running for the next module.
+    """
+    import libvirt
+
+    conn = libvirt.open(uri)
+    try:
+        for dom in conn.listAllDomains():
+            try:
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+            except libvirt.libvirtError:
+                pass  # already gone
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="session")
