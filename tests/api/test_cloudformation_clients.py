@@ -55,6 +55,22 @@ def _troposphere_template() -> Template:
     return t
 
 
+@pytest.fixture(scope="module", autouse=True)
+def timing_out_stack(sqlite_cloud: LiveCloud) -> tuple[str, float]:
+    """A stack whose TimeoutInMinutes (1, the least AWS takes) runs out while a wait
+    condition nobody signals keeps it creating. Created when the module starts, so the
+    minute passes while the module's other tests run; the last test checks it."""
+    name = unique("slow")
+    started = time.time()
+    sqlite_cloud.client("cloudformation").create_stack(
+        StackName=name, TimeoutInMinutes=1, TemplateBody=body({"Resources": {
+            "Web": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "t"}},
+            "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+            "Wait": {"Type": "AWS::CloudFormation::WaitCondition", "DependsOn": "Web",
+                     "Properties": {"Handle": {"Ref": "Handle"}, "Timeout": "600"}}}}))
+    return name, started
+
+
 def test_troposphere_template_linted_and_created(sqlite_cloud: LiveCloud) -> None:
     cloud = sqlite_cloud
     text = _troposphere_template().to_json()
@@ -161,9 +177,18 @@ def test_aws_cli_deploy_and_cli_events(sqlite_cloud: LiveCloud, tmp_path: Path) 
     stack = json.loads(cloud.aws("cloudformation", "describe-stacks", "--stack-name",
                                  name).stdout)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
+    # the update as a reviewed change set (the CLI's own execute waiter sleeps 30 s a poll)
     again = cloud.aws("cloudformation", "deploy", "--template-file", str(template),
-                      "--stack-name", name, "--parameter-overrides", "Port=9090", check=False)
+                      "--stack-name", name, "--parameter-overrides", "Port=9090",
+                      "--no-execute-changeset", check=False)
     assert again.returncode == 0, again.stderr + again.stdout
+    cf = cloud.client("cloudformation")
+    [change_set] = [c for c in cf.list_change_sets(StackName=name)["Summaries"]
+                    if c["ExecutionStatus"] == "AVAILABLE"]
+    cloud.aws("cloudformation", "execute-change-set", "--change-set-name",
+              change_set["ChangeSetId"])
+    cf.get_waiter("stack_update_complete").wait(
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     group = physical(cloud, name, "Web")
     perms = cloud.client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0][
         "IpPermissions"]
@@ -178,8 +203,8 @@ def test_aws_cli_deploy_and_cli_events(sqlite_cloud: LiveCloud, tmp_path: Path) 
     assert parsed[-1]["ResourceStatus"] == "UPDATE_COMPLETE"
     assert {e["LogicalResourceId"] for e in parsed} == {name, "Web"}
     cloud.aws("cloudformation", "delete-stack", "--stack-name", name)
-    cloud.aws("cloudformation", "wait", "stack-delete-complete", "--stack-name",
-              stack["StackId"])
+    cloud.client("cloudformation").get_waiter("stack_delete_complete").wait(
+        StackName=stack["StackId"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
 def test_instances_volumes_addresses_and_a_wait_condition(sqlite_cloud: LiveCloud) -> None:
@@ -431,35 +456,6 @@ def test_exports_imports_policy_and_cancel(sqlite_cloud: LiveCloud) -> None:
     cf.delete_stack(StackName=producer)  # nothing imports it any more
 
 
-def test_timeout_in_minutes_rolls_back(sqlite_cloud: LiveCloud) -> None:
-    """A stack still creating when TimeoutInMinutes (1, the least AWS takes) ends is
-    rolled back: a wait condition nobody signals keeps it creating."""
-    cloud = sqlite_cloud
-    cf = cloud.client("cloudformation")
-    name = unique("slow")
-    started = time.time()
-    cf.create_stack(StackName=name, TimeoutInMinutes=1, TemplateBody=body({"Resources": {
-        "Web": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "t"}},
-        "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
-        "Wait": {"Type": "AWS::CloudFormation::WaitCondition", "DependsOn": "Web",
-                 "Properties": {"Handle": {"Ref": "Handle"}, "Timeout": "600"}}}}))
-    stack = settle(cloud, name, timeout=150)
-    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert time.time() - started >= 59
-    history = events(cloud, name)
-    reasons = {e["ResourceStatus"]: e.get("ResourceStatusReason") for e in history
-               if e["LogicalResourceId"] == name}
-    assert reasons["ROLLBACK_IN_PROGRESS"] == "Create timed out"
-    cancelled = [e for e in history if e["LogicalResourceId"] == "Wait"
-                 and e["ResourceStatus"] == "CREATE_FAILED"]
-    assert cancelled[0]["ResourceStatusReason"] == "Resource creation cancelled"
-    web = [e["PhysicalResourceId"] for e in history if e["LogicalResourceId"] == "Web"
-           and e["ResourceStatus"] == "CREATE_COMPLETE"][0]
-    with pytest.raises(ClientError):
-        cloud.client("ec2").describe_security_groups(GroupIds=[web])
-    cf.delete_stack(StackName=name)
-
-
 def test_creation_policy_waits_for_signal_resource(sqlite_cloud: LiveCloud) -> None:
     cloud = sqlite_cloud
     cf = cloud.client("cloudformation")
@@ -509,3 +505,26 @@ def test_creation_policy_waits_for_signal_resource(sqlite_cloud: LiveCloud) -> N
     reasons = [e.get("ResourceStatusReason") for e in events(cloud, failing)
                if e["ResourceStatus"] == "CREATE_FAILED"]
     assert reasons == ["Received FAILURE signal with UniqueId i-1"]
+
+
+def test_timeout_in_minutes_rolls_back(sqlite_cloud: LiveCloud,
+                                       timing_out_stack: tuple[str, float]) -> None:
+    """The module's timing-out stack was rolled back when its minute ended."""
+    cloud = sqlite_cloud
+    cf = cloud.client("cloudformation")
+    name, started = timing_out_stack
+    stack = settle(cloud, name, timeout=150)
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert time.time() - started >= 59
+    history = events(cloud, name)
+    reasons = {e["ResourceStatus"]: e.get("ResourceStatusReason") for e in history
+               if e["LogicalResourceId"] == name}
+    assert reasons["ROLLBACK_IN_PROGRESS"] == "Create timed out"
+    cancelled = [e for e in history if e["LogicalResourceId"] == "Wait"
+                 and e["ResourceStatus"] == "CREATE_FAILED"]
+    assert cancelled[0]["ResourceStatusReason"] == "Resource creation cancelled"
+    web = [e["PhysicalResourceId"] for e in history if e["LogicalResourceId"] == "Web"
+           and e["ResourceStatus"] == "CREATE_COMPLETE"][0]
+    with pytest.raises(ClientError):
+        cloud.client("ec2").describe_security_groups(GroupIds=[web])
+    cf.delete_stack(StackName=name)
