@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cloudctl.compute.controller")
 
-__all__ = ["RECONCILE_INTERVAL", "TERMINATED_TIME", "ComputeController", "controller", "wake"]
+__all__ = ["RECONCILE_INTERVAL", "TERMINATED_TIME", "ComputeController", "controller", "wake",
+           "wake_volumes"]
 
 TERMINATED_TIME = registry.define(PropertyDef(
     "cloud.vmstate.terminated_time", PropertyType.INTEGER, "60",
@@ -75,6 +76,14 @@ def wake(instance_ids: Iterable[str] | None = None) -> None:
     keys = None if instance_ids is None else list(instance_ids)
     for found in _controllers:
         found.act_now(keys)
+
+
+def wake_volumes(volume_ids: Iterable[str]) -> None:
+    """Ask the controller of this process (if any) to converge these attachments now
+    (an attach or detach just recorded), not at the next periodic resync."""
+    for found in _controllers:
+        for vid in volume_ids:
+            found.wake(f"volume:{vid}")
 
 
 def controller() -> ComputeController | None:

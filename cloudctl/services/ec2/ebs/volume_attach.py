@@ -77,7 +77,7 @@ class VolumeAttachProvider(Provider):
                                code="InvalidParameterValue")
         out = await ebs.mark_attached(self.cloud, volume_id, row.instance_id, device,
                                       state="attaching")
-        ctl.wake()
+        ctl.wake_volumes([volume_id])
         return {k: v for k, v in out.items() if k != "DeleteOnTermination"}
 
     @operation("DetachVolume")
@@ -114,6 +114,6 @@ class VolumeAttachProvider(Provider):
             return out
         await ebs.mark_detached(self.cloud, volume_id, instance_id=vol.instance_id,
                                 state="detaching", force=bool(params.get("Force")))
-        ctl.wake()
+        ctl.wake_volumes([volume_id])
         return {"VolumeId": volume_id, "InstanceId": vol.instance_id, "Device": vol.device,
                 "State": "detaching", "AttachTime": vol.attach_time}
