@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.model import Shape, StructureShape
 
+from tests.api.network_helpers import second_account
 from tests.support import LiveCloud
 
 ID_PREFIXES = {
@@ -99,8 +100,7 @@ def _snake(name: str) -> str:
     return botocore.xform_name(name)
 
 
-def _state(cloud: LiveCloud) -> dict[str, int]:
-    ec2 = cloud.client("ec2")
+def _state(ec2: Any) -> dict[str, int]:
     return {
         "instances": sum(len(r["Instances"]) for r in ec2.describe_instances()["Reservations"]),
         "groups": len(ec2.describe_security_groups()["SecurityGroups"]),
@@ -121,13 +121,18 @@ def _code(call: Any, params: dict[str, Any]) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def nobody(cloud: LiveCloud) -> Any:
-    """The EC2 client of an IAM user without any policy."""
-    iam = cloud.client("iam")
+def account(cloud: LiveCloud) -> tuple[Any, Any]:
+    """The EC2 clients of a new account's admin and of an IAM user without any policy
+    there: the account's state is small, so comparing it around every call is cheap."""
+    key, secret, _ = second_account(cloud, f"dry{uuid.uuid4().hex[:8]}")
+    admin = cloud.client("ec2", access_key=key, secret_key=secret)
+    iam = cloud.client("iam", access_key=key, secret_key=secret)
     name = f"dry-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=name)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return cloud.client("ec2", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    user = iam.create_access_key(UserName=name)["AccessKey"]
+    nobody = cloud.client("ec2", access_key=user["AccessKeyId"],
+                          secret_key=user["SecretAccessKey"])
+    return admin, nobody
 
 
 def test_the_table_covers_the_operations_that_acted() -> None:
@@ -140,13 +145,13 @@ def test_the_table_covers_the_operations_that_acted() -> None:
 
 
 @pytest.mark.parametrize(("operation", "params"), DRY_RUN_OPS, ids=[n for n, _ in DRY_RUN_OPS])
-def test_dry_run_changes_nothing(cloud: LiveCloud, nobody: Any, operation: str,
+def test_dry_run_changes_nothing(account: tuple[Any, Any], operation: str,
                                  params: dict[str, Any]) -> None:
-    before = _state(cloud)
-    admin = cloud.client("ec2")
+    admin, nobody = account
+    before = _state(admin)
     assert _code(getattr(admin, _snake(operation)), params) == ("DryRunOperation", 412)
     assert _code(getattr(nobody, _snake(operation)), params) == ("UnauthorizedOperation", 403)
-    assert _state(cloud) == before
+    assert _state(admin) == before
 
 
 def test_dry_run_of_real_resources_keeps_them(cloud: LiveCloud) -> None:
