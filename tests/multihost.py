@@ -55,6 +55,10 @@ class Host:
         return self.data_dir.parent / f"{self.name}.log"
 
     def start(self, ready_path: str = "/_cloud/health", timeout: float = 90) -> None:
+        self.spawn()
+        self.wait_ready(ready_path, timeout)
+
+    def spawn(self) -> None:
         env = {k: v for k, v in os.environ.items()
                if k not in ("CLOUDCTL_DATABASE_URL", "CLOUDCTL_LOCAL_NODE")}
         env["CLOUDCTL_DATA_DIR"] = str(self.data_dir)
@@ -63,6 +67,9 @@ class Host:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "cloudctl", *self.argv],
                                             env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, ready_path: str = "/_cloud/health", timeout: float = 90) -> None:
+        assert self.process is not None
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -182,5 +189,9 @@ class MultiHost:
         return view
 
     def stop_all(self) -> None:
-        for host in reversed(self.hosts):
-            host.stop()
+        running = [h for h in self.hosts if h.process is not None and h.process.poll() is None]
+        for host in running:
+            assert host.process is not None
+            host.process.send_signal(signal.SIGTERM)
+        for host in running:
+            host.stop()  # waits (and kills what did not stop)

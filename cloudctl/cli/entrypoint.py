@@ -12,6 +12,7 @@ rest (botocore's retries, as on AWS). State (haproxy.cfg, the stats socket) live
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -63,14 +64,16 @@ def write_config(state: Path, listen: tuple[str, int], hosts: list[str], host_po
 
 
 def run_entrypoint(args: argparse.Namespace) -> int:
+    from cloudctl.server.app import die_with_parent
     from netd import lb
 
     hosts, host_port = _hosts(args.host)
     state = (Path(args.state_dir) if args.state_dir
              else load_settings(args.data_dir).data_dir / "entry")
     cfg = write_config(state, args.listen, hosts, host_port, args.check_interval)
+    parent = os.getpid()
     proc = subprocess.Popen([lb.HAPROXY, "-W", "-db", "-f", str(cfg)],
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, preexec_fn=lambda: die_with_parent(parent))
 
     def stop(_signum: int, _frame: Any) -> None:
         proc.terminate()
