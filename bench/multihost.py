@@ -94,6 +94,17 @@ async def _measure(signer: Signer, clients: int, seconds: float,
             "cores": {name: (cpu1[name] - cpu0[name]) / elapsed for name in cpu1}}
 
 
+def _direct(hosts: MultiHost, host: Host, name: str, pg_root: Path, clients: int,
+            seconds: float) -> dict[str, Any]:
+    view = hosts.client_cloud(host, name)
+    assert host.process is not None
+    signer = Signer(Server(name, host.process, host.endpoint, view.access_key, view.secret_key))
+    pids = {name: host.process.pid, "postgresql": _pg_pid(pg_root)}
+    result = asyncio.run(_measure(signer, clients, seconds, pids))
+    result["cores"]["haproxy"] = 0.0
+    return result
+
+
 def run(seconds: float, clients: int) -> list[tuple[int, dict[str, Any]]]:
     pg = start_postgres()
     root = Path(tempfile.mkdtemp(prefix="bench-multihost-"))
@@ -110,6 +121,8 @@ def run(seconds: float, clients: int) -> list[tuple[int, dict[str, Any]]]:
             host = hosts.api(names[count - 1], ADDRESSES[count - 1])
             host.start()
             api.append(host)
+            if count == 1:  # the same host without the entry point: haproxy's share
+                results.append((0, _direct(hosts, host, names[0], pg.root, clients, seconds)))
             entry = hosts.entry(f"entry{count}", api)
             entry.start()
             view = hosts.client_cloud(entry, names[0])
@@ -132,16 +145,17 @@ def run(seconds: float, clients: int) -> list[tuple[int, dict[str, Any]]]:
 
 def report(results: list[tuple[int, dict[str, Any]]], seconds: float, clients: int,
            label: str) -> list[str]:
-    base = results[0][1]["rps"]
+    base = next(r["rps"] for count, r in results if count == 1)
     lines = [f"### {label}: {clients} clients, {seconds:.0f} s per configuration, "
              f"{os.cpu_count()} cores", "",
              "| API hosts | requests/s | ratio | p50 ms | p99 ms | non-200 | CPU cores: API hosts "
              "| haproxy | PostgreSQL | client |", "|---|---|---|---|---|---|---|---|---|---|"]
     for count, r in results:
         cores = r["cores"]
-        per_host = " + ".join(f"{cores[f'h{i}']:.2f}" for i in range(1, count + 1))
+        per_host = " + ".join(f"{cores[f'h{i}']:.2f}" for i in range(1, max(count, 1) + 1))
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "-"
-        lines.append(f"| {count} | {r['rps']:.0f} | {r['rps'] / base:.2f}x | {r['p50']:.1f} "
+        hosts = f"{count}" if count else "1, direct (no entry point)"
+        lines.append(f"| {hosts} | {r['rps']:.0f} | {r['rps'] / base:.2f}x | {r['p50']:.1f} "
                      f"| {r['p99']:.1f} | {errors} | {per_host} | {cores['haproxy']:.2f} "
                      f"| {cores['postgresql']:.2f} | {cores['client']:.2f} |")
     return [*lines, ""]

@@ -126,8 +126,15 @@ def _decoded(document: dict[str, Any]) -> dict[str, bytes]:
         if (not parts or parts[0] not in SHARED_DIRS or ".." in parts
                 or Path(str(name)).is_absolute()):
             raise CliError(f"the cluster file names a path outside the key directories: {name!r}")
-        decoded[Path(*parts).as_posix()] = base64.b64decode(str(data), validate=True)
-    if cloud_id(decoded["ca/ca.pem"]) != document.get("cloud_id"):
+        try:
+            decoded[Path(*parts).as_posix()] = base64.b64decode(str(data), validate=True)
+        except ValueError:
+            raise CliError(f"the cluster file's {name!r} is damaged") from None
+    try:
+        ident = cloud_id(decoded["ca/ca.pem"])
+    except ValueError:
+        raise CliError("the cluster file's CA certificate is damaged") from None
+    if ident != document.get("cloud_id"):
         raise CliError("the cluster file's CA does not match its cloud id (damaged or altered)")
     return decoded
 
