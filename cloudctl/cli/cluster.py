@@ -179,6 +179,30 @@ def join(settings: Settings, source: str) -> Joined:
     return Joined(cloud_id=wanted, files=len(todo))
 
 
+def shared_zones(settings: Settings) -> list[str]:
+    """The zones of the cloud in the shared database: that this host reaches it (the
+    schema is checked, and migrated if need be, when ``cloudctl up`` starts)."""
+    import asyncio
+
+    from cloudctl.db.engine import create_engine, session_factory
+    from cloudctl.services.geography import list_zones
+
+    async def read() -> list[str]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return [zone.name for zone in await list_zones(session)]
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(read())
+    except Exception as exc:  # the driver's errors: one line, no URL (it may hold a password)
+        raise CliError(f"the shared database does not answer ({type(exc).__name__}); "
+                       "check the URL in the cluster file and the database's access rules"
+                       ) from None
+
+
 def cmd_cluster(args: Any, settings: Settings) -> int:
     """``cloudctl cluster export FILE``."""
     ident = export(settings, Path(args.file), database_url=args.database_url,

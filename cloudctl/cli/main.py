@@ -48,14 +48,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     from cloudctl.init import initialise
 
     if args.join:
-        from cloudctl.cli.cluster import join
+        from cloudctl.cli.cluster import join, shared_zones
 
         joined = join(_settings(args), args.join)
-        result = initialise(_settings(args))  # the shared database keeps its geography
-        _print(args, {"data_dir": str(result.data_dir), "cloud_id": joined.cloud_id,
-                      "zones": result.zones, "files": joined.files},
-               f"{result.data_dir} joined cloud {joined.cloud_id[:16]}... "
-               f"({joined.files} key files written; zones {', '.join(result.zones)})\n"
+        settings = _settings(args)  # now on the shared database
+        zones = shared_zones(settings)
+        _print(args, {"data_dir": str(settings.data_dir), "cloud_id": joined.cloud_id,
+                      "zones": zones, "files": joined.files},
+               f"{settings.data_dir} joined cloud {joined.cloud_id[:16]}... "
+               f"({joined.files} key files written; zones {', '.join(zones)})\n"
                "  start it: cloudctl up --role api|controllers (docs/multi-host.md)")
         return 0
     result = initialise(_settings(args), region=args.region, zones=args.zone or None)

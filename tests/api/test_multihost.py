@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,8 @@ def cluster(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
     try:
         hosts.init_first("a")
         exported = hosts.export("a")
-        for name in ("b", "c"):
-            hosts.join(name)
+        with ThreadPoolExecutor(2) as pool:  # two hosts join at once
+            list(pool.map(hosts.join, ("b", "c")))
         ctl = hosts.controllers("a")
         api = [hosts.api("b", "127.0.0.2"), hosts.api("c", "127.0.0.3")]
         for host in (ctl, *api):
