@@ -185,6 +185,10 @@ def run_up(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     settings = load_settings(args.data_dir)
     role = Role(args.role)
+    if role is not Role.ALL and not (settings.ca_dir / "ca.pem").exists():
+        # a new CA and master key here would not open the shared database's secrets
+        return _fail(f"{settings.data_dir} holds no cloud: run `cloudctl init` on the first "
+                     "host, `cloudctl init --join FILE` on the others (docs/multi-host.md)")
     result = initialise(settings, region=args.region)
     mode = node_mode(settings, args.node) if role.has_controllers else "none"
     daemon: PrivateLibvirtd | None = None

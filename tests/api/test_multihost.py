@@ -22,7 +22,7 @@ from cloudctl import pki
 from cloudctl.cli.cluster import cloud_id
 from tests.api.test_compute_instances import register_image_set
 from tests.infra.postgres import PostgresServer
-from tests.multihost import Host, MultiHost
+from tests.multihost import Host, MultiHost, cloudctl
 from tests.support import LiveCloud
 
 CONTROLLER_TASKS = ("compute-controller", "network-controller", "ebs-reconciler")
@@ -92,6 +92,11 @@ def test_join_takes_the_keys_safely(cluster: Cluster) -> None:
     os.chmod(loose, 0o644)
     refused = hosts.join("b", str(loose), check=False)
     assert refused.returncode == 1 and "chmod 600" in refused.stderr
+
+    # a host that joined nothing does not start a role of a multi-host cloud
+    alone = cloudctl(hosts.root / "alone" / "data", "up", "--role", "api", check=False)
+    assert alone.returncode == 1 and "cloudctl init --join" in alone.stderr
+    assert not (hosts.root / "alone" / "data" / "keys").exists()
 
     # a cluster file of another cloud (its own CA): refused by a host of this one
     other = json.loads(hosts.cluster_file.read_text())
