@@ -108,8 +108,8 @@ def node_mode(settings: Settings, flag: str | None) -> str:
     """``--node``, else ``CLOUDCTL_LOCAL_NODE``, else the ``cloud.node.local`` property."""
     from cloudctl.services.ec2.compute import nodes as nodes_mod
 
-    mode = flag or os.environ.get("CLOUDCTL_LOCAL_NODE") or stored_property(settings,
-                                                                    nodes_mod.LOCAL_NODE.name)
+    mode = flag or os.environ.get("CLOUDCTL_LOCAL_NODE") or stored_property(
+        settings, nodes_mod.LOCAL_NODE.name)
     mode = "private" if mode == "auto" else mode
     if mode not in NODE_MODES:
         raise CliError(f"unknown node mode {mode!r}: one of {', '.join(NODE_MODES)}")
@@ -218,8 +218,8 @@ def run_up(args: argparse.Namespace) -> int:
         from cloudctl.services.ec2.compute import nodes as nodes_mod
         from cloudctl.services.ec2.network.instance_network import local_node_netns
 
-        uri = os.environ.get("CLOUDCTL_LIBVIRT_URI") or stored_property(settings,
-                                                                nodes_mod.LIBVIRT_URI.name)
+        uri = os.environ.get("CLOUDCTL_LIBVIRT_URI") or stored_property(
+            settings, nodes_mod.LIBVIRT_URI.name)
         why = _check_libvirt(uri)
         if why:
             return _fail(why)
