@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -140,6 +141,7 @@ def run(seconds: float, clients: int) -> list[tuple[int, dict[str, Any]]]:
     finally:
         hosts.stop_all()
         pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
     return results
 
 
