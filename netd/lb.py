@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netd import daemons, lblog, netns
-from netd.lbspec import LbSpec, Paths, render, uplink_interface
+from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, Paths, render, uplink_interface
 
 PREFIX = "elb-"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -319,3 +319,33 @@ class LbPlane:
                 ever.add(name)
             found[name] = Health(up=up, ever_up=name in ever, status=status)
         return found
+
+
+# the cloud's own API entry point (``cloudctl entrypoint``): the same configuration writer
+ENTRY_ID = "entry"
+ENTRY_HEALTH_PATH = "_cloud/health"
+
+
+def entry_config(listen: str, port: int, hosts: list[str], host_port: int, root: Path, *,
+                 interval: int = 1, fall: int = 2, rise: int = 2,
+                 idle_timeout: int = 60) -> str:
+    """haproxy.cfg of a cloud's API entry point on ``listen:port``: the API ``hosts``
+    (addresses, each serving on ``host_port``) as the back-ends of one HTTP listener,
+    each checked on ``GET /_cloud/health`` every ``interval`` seconds. Rendered by
+    `lbspec.render` as a load balancer's; then bound to ``listen`` alone, and a request
+    whose connection to a host fails is sent to another one (``option redispatch``)."""
+    spec = LbSpec(
+        lb_id=ENTRY_ID, address=f"{listen}/32", uplink_netns="", uplink_bridge="",
+        listeners=(Listener("HTTP", port, "HTTP", host_port),),
+        backends=tuple(Backend(host, host) for host in hosts),
+        health=HealthCheck(target=f"HTTP:{host_port}/{ENTRY_HEALTH_PATH}",
+                           interval=interval, timeout=interval, unhealthy=fall,
+                           healthy=rise),
+        idle_timeout=idle_timeout)
+    cfg = render(spec, Paths(str(root)), set(hosts))
+    bind_any, bind_one = f"    bind :{port}\n", f"    bind {listen}:{port}\n"
+    defaults = "defaults\n"
+    if cfg.count(bind_any) != 1 or cfg.count(defaults) != 1:
+        raise RuntimeError("unexpected load balancer configuration layout")
+    return (cfg.replace(bind_any, bind_one)
+            .replace(defaults, defaults + "    retries 3\n    option redispatch\n"))

@@ -1,6 +1,7 @@
 """``cloudctl``: the cloud administrator's command line.
 
-Commands: ``init``, ``up``, ``db upgrade|current|downgrade``, ``credentials``,
+Commands: ``init [--join FILE]``, ``up [--role api|controllers|all]``,
+``cluster export FILE``, ``entrypoint``, ``db upgrade|current|downgrade``, ``credentials``,
 ``property list|get|set|reset`` and ``service list`` (through the admin APIs,
 like euctl and euserv), ``instance ssh|console``, ``metrics list|show``,
 ``stack events NAME [--follow]``, each with ``--output json`` for
@@ -46,6 +47,18 @@ def _parse_listen(value: str) -> tuple[str, int]:
 def cmd_init(args: argparse.Namespace) -> int:
     from cloudctl.init import initialise
 
+    if args.join:
+        from cloudctl.cli.cluster import join, shared_zones
+
+        joined = join(_settings(args), args.join)
+        settings = _settings(args)  # now on the shared database
+        zones = shared_zones(settings)
+        _print(args, {"data_dir": str(settings.data_dir), "cloud_id": joined.cloud_id,
+                      "zones": zones, "files": joined.files},
+               f"{settings.data_dir} joined cloud {joined.cloud_id[:16]}... "
+               f"({joined.files} key files written; zones {', '.join(zones)})\n"
+               "  start it: cloudctl up --role api|controllers (docs/multi-host.md)")
+        return 0
     result = initialise(_settings(args), region=args.region, zones=args.zone or None)
     data = {"data_dir": str(result.data_dir), "region": args.region, "zones": result.zones,
             "admin_access_key_id": result.admin_key.access_key_id,
@@ -57,6 +70,12 @@ def cmd_init(args: argparse.Namespace) -> int:
            f"access key {result.admin_key.access_key_id}\n"
            "  credentials: cloudctl credentials --account eucalyptus --user admin --format aws")
     return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from cloudctl.cli.cluster import cmd_cluster as run_cluster
+
+    return run_cluster(args, _settings(args))
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -171,7 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="initialise the cloud (idempotent)")
     p.add_argument("--region", default="eucalyptus")
     p.add_argument("--zone", action="append", help="availability zone (repeatable)")
+    p.add_argument("--join", metavar="FILE", default=None,
+                   help="make this host another host of an existing cloud, from the file "
+                        "`cloudctl cluster export` wrote on one of its hosts")
     p.set_defaults(func=cmd_init)
+
+    from cloudctl.cli.cluster import add_parser as add_cluster_parser
+
+    add_cluster_parser(sub)
+    sub.choices["cluster"].set_defaults(func=cmd_cluster)
+
+    from cloudctl.cli.entrypoint import add_parser as add_entry_parser
+
+    add_entry_parser(sub, _parse_listen)
 
     from cloudctl.cli.up import add_parser as add_up_parser
 

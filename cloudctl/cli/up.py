@@ -13,6 +13,11 @@ cloud's ZooKeeper (when none is configured) and the netd VPC host agent of the n
 
 Records the API endpoint in ``<data>/endpoint`` and what it started in
 ``<data>/run/up.json`` (``cloudctl instance ssh`` reads the namespace there).
+
+``--role`` (``cloudctl.server.roles``): ``all`` is the all-in-one cloud above; ``api``
+serves the APIs and the metadata service and runs neither controllers nor a node
+(``--node`` is ignored: nodes belong to controllers hosts); ``controllers`` runs the
+controllers and the node and answers only its health check (docs/multi-host.md).
 """
 
 from __future__ import annotations
@@ -33,12 +38,13 @@ from cloudctl.cli import endpoint as endpoint_mod
 from cloudctl.cli import vpc_host
 from cloudctl.cli.adminclient import CliError
 from cloudctl.config import Settings, load_settings
+from cloudctl.server.roles import ROLES, Role
 
 if TYPE_CHECKING:
     from cloudctl.cli.vpc_host import VpcHost
     from nodectl.libvirtd import PrivateLibvirtd
 
-__all__ = ["NODE_MODES", "run_up", "up_record"]
+__all__ = ["NODE_MODES", "run_up", "stored_property", "up_record"]
 
 log = logging.getLogger("cloudctl.up")
 
@@ -79,7 +85,7 @@ def missing_hypervisor() -> str | None:
     return None
 
 
-def _stored(settings: Settings, name: str) -> str:
+def stored_property(settings: Settings, name: str) -> str:
     """A property's stored value (its default if unset), read before the server runs."""
     from cloudctl.db.engine import create_engine, session_factory
     from cloudctl.properties.models import PropertyValue
@@ -102,8 +108,8 @@ def node_mode(settings: Settings, flag: str | None) -> str:
     """``--node``, else ``CLOUDCTL_LOCAL_NODE``, else the ``cloud.node.local`` property."""
     from cloudctl.services.ec2.compute import nodes as nodes_mod
 
-    mode = flag or os.environ.get("CLOUDCTL_LOCAL_NODE") or _stored(settings,
-                                                                    nodes_mod.LOCAL_NODE.name)
+    mode = flag or os.environ.get("CLOUDCTL_LOCAL_NODE") or stored_property(
+        settings, nodes_mod.LOCAL_NODE.name)
     mode = "private" if mode == "auto" else mode
     if mode not in NODE_MODES:
         raise CliError(f"unknown node mode {mode!r}: one of {', '.join(NODE_MODES)}")
@@ -178,12 +184,20 @@ def run_up(args: argparse.Namespace) -> int:
     faulthandler.enable()  # a crash in a native library (librbd, libvirt) leaves a trace
     configure_logging(args.log_level)
     settings = load_settings(args.data_dir)
+    role = Role(args.role)
+    if role is not Role.ALL and not (settings.ca_dir / "ca.pem").exists():
+        # a new CA and master key here would not open the shared database's secrets
+        return _fail(f"{settings.data_dir} holds no cloud: run `cloudctl init` on the first "
+                     "host, `cloudctl init --join FILE` on the others (docs/multi-host.md)")
     result = initialise(settings, region=args.region)
-    mode = node_mode(settings, args.node)
+    mode = node_mode(settings, args.node) if role.has_controllers else "none"
     daemon: PrivateLibvirtd | None = None
     node_text = {"fake": "local, fake guests (--node fake)", "none": "none (--node none)"}.get(
         mode, "")
-    record: dict[str, Any] = {"node": mode, "data_dir": str(settings.data_dir), "netns": ""}
+    if not role.has_controllers:
+        node_text = "none (an api host: nodes belong to controllers hosts)"
+    record: dict[str, Any] = {"node": mode, "data_dir": str(settings.data_dir), "netns": "",
+                              "role": str(role)}
     if mode == "private":
         why = missing_hypervisor()
         if why:
@@ -204,8 +218,8 @@ def run_up(args: argparse.Namespace) -> int:
         from cloudctl.services.ec2.compute import nodes as nodes_mod
         from cloudctl.services.ec2.network.instance_network import local_node_netns
 
-        uri = os.environ.get("CLOUDCTL_LIBVIRT_URI") or _stored(settings,
-                                                                nodes_mod.LIBVIRT_URI.name)
+        uri = os.environ.get("CLOUDCTL_LIBVIRT_URI") or stored_property(
+            settings, nodes_mod.LIBVIRT_URI.name)
         why = _check_libvirt(uri)
         if why:
             return _fail(why)
@@ -220,9 +234,9 @@ def run_up(args: argparse.Namespace) -> int:
 
     vpc: VpcHost | None = None
     if mode in ("private", "libvirt") and vpc_host.vpc_mode(
-            _stored(settings, NETWORK_CONFIGURATION.name)):
+            stored_property(settings, NETWORK_CONFIGURATION.name)):
         vpc = vpc_host.VpcHost(
-            settings, zookeeper=_stored(settings, ZOOKEEPER.name),
+            settings, zookeeper=stored_property(settings, ZOOKEEPER.name),
             netns=str(record["netns"]), guest_bridges=True,
             region=result.zones[0].rsplit("-", 1)[0] if result.zones else "eucalyptus")
         try:
@@ -248,7 +262,7 @@ def run_up(args: argparse.Namespace) -> int:
         endpoint_mod.record(settings, endpoint)
         settings.run_dir.mkdir(parents=True, exist_ok=True)
         (settings.run_dir / "up.json").write_text(json.dumps(record, indent=2) + "\n")
-        lines = [f"cloud is up on {endpoint}",
+        lines = [f"cloud is up on {endpoint} (role {role})",
                  f"  API endpoint     {endpoint} (recorded in {endpoint_mod.endpoint_file(settings)})",
                  f"  node             {node_text}"]
         if "libvirt_socket" in record:
@@ -268,7 +282,7 @@ def run_up(args: argparse.Namespace) -> int:
         from cloudctl.services.catalog import assemble, preload
 
         return serve(settings, assemble, host, port, workers=args.workers, on_ready=ready,
-                     prepare=preload)
+                     prepare=preload, role=role)
     finally:
         endpoint_mod.forget(settings, endpoint)
         if vpc is not None:
@@ -288,6 +302,10 @@ def add_parser(sub: Any, parse_listen: Any) -> None:
     p.add_argument("--region", default=None, help="region of a new cloud (default eucalyptus; "
                    "an initialised cloud keeps its own)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--role", choices=ROLES, default=Role.ALL.value,
+                   help="what this host runs: all (the all-in-one cloud, default), api (the "
+                        "AWS APIs and the metadata service, no controllers) or controllers "
+                        "(the controllers and the node, no API); see docs/multi-host.md")
     p.add_argument("--node", choices=NODE_MODES, default=None,
                    help="the all-in-one node: private (default: QEMU guests on a private "
                         "libvirtd under the data dir), libvirt (an existing libvirtd at "

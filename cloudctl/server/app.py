@@ -28,6 +28,7 @@ from cloudctl.server import memdebug, memory
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.dispatch import handle
 from cloudctl.server.guard import GuardedListener
+from cloudctl.server.roles import Role
 
 log = logging.getLogger("cloudctl.server")
 
@@ -42,9 +43,14 @@ MAX_FIELD_SIZE = 65536
 PR_SET_PDEATHSIG = 1
 
 
+NOT_SERVED = ("this host runs the cloud's controllers only (cloudctl up --role controllers):"
+              " send API requests to an API host or the entry point")
+
+
 def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
-             started_at: float | None = None) -> web.Application:
-    """The API application for one process."""
+             started_at: float | None = None, role: Role = Role.ALL) -> web.Application:
+    """The API application for one process (a ``controllers`` host answers only its
+    health check; every other request gets 503)."""
     # read_bufsize: a request body is buffered up to twice this (plus one socket read of
     # up to 256 KiB) before the socket is paused: what a connection may hold before its
     # request is authenticated. An authenticated S3 upload raises it (dispatch) so large
@@ -61,7 +67,7 @@ def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
                                         "auto_decompress": False})
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        cloud = Cloud(settings, worker_index=worker_index, started_at=started_at)
+        cloud = Cloud(settings, worker_index=worker_index, started_at=started_at, role=role)
         assembler(cloud)
         await cloud.start()
         app[CLOUD_KEY] = cloud
@@ -73,9 +79,14 @@ def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
     async def health(request: web.Request) -> web.Response:
         cloud = request.app[CLOUD_KEY]
         return web.json_response({"status": "ok", "region": cloud.region,
-                                  "worker": cloud.worker_index, "pid": os.getpid()})
+                                  "worker": cloud.worker_index, "pid": os.getpid(),
+                                  "role": str(cloud.role),
+                                  "controllers": cloud.runs_controllers,
+                                  "tasks": cloud.task_names()})
 
     async def api(request: web.Request) -> web.StreamResponse:
+        if not role.serves_api:
+            return web.Response(status=503, text=NOT_SERVED + "\n")
         return await handle(request.app[CLOUD_KEY], request)
 
     app.router.add_get("/_cloud/health", health)
@@ -121,12 +132,14 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 
 def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, index: int,
-                parent: int | None = None, started_at: float | None = None) -> None:
+                parent: int | None = None, started_at: float | None = None,
+                role: Role = Role.ALL) -> None:
     memory.bound_allocator()
 
     async def main() -> None:
         memdebug.install(asyncio.get_running_loop())
-        app = make_app(settings, assembler, worker_index=index, started_at=started_at)
+        app = make_app(settings, assembler, worker_index=index, started_at=started_at,
+                       role=role)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
         cloud = app[CLOUD_KEY]
@@ -146,7 +159,7 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         watch = loop.create_task(_watch_parent(parent, stop)) if parent else None
-        log.info("worker %d (pid %d) serving", index, os.getpid())
+        log.info("worker %d (pid %d, role %s) serving", index, os.getpid(), role)
         await stop.wait()
         if watch is not None:
             watch.cancel()
@@ -168,12 +181,13 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
 
 def serve(settings: Settings, assembler: Assembler, host: str, port: int, workers: int = 1,
           on_ready: Callable[[], Any] | None = None,
-          prepare: Callable[[], None] | None = None) -> int:
+          prepare: Callable[[], None] | None = None, role: Role = Role.ALL) -> int:
     """Run the API in the foreground until SIGINT/SIGTERM; returns an exit status.
 
     ``assembler`` installs the services into each process's ``Cloud`` (the composition
     root: ``cloudctl.services.catalog.assemble``); the server knows no service.
-    ``prepare`` runs in the parent before it forks workers (``catalog.preload``)."""
+    ``prepare`` runs in the parent before it forks workers (``catalog.preload``).
+    ``role``: what this host is for (``cloudctl.server.roles``); every worker shares it."""
     raise_fd_limit()
     started_at = time.time()
     sock = bind(host, port)
@@ -181,7 +195,7 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
     if workers <= 1:
         if on_ready:
             on_ready()
-        _run_worker(settings, assembler, sock, 0, started_at=started_at)
+        _run_worker(settings, assembler, sock, 0, started_at=started_at, role=role)
         return 0
     children: dict[int, int] = {}
     parent = os.getpid()
@@ -196,7 +210,7 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
             die_with_parent(parent)
             code = 0
             try:
-                _run_worker(settings, assembler, sock, index, parent, started_at)
+                _run_worker(settings, assembler, sock, index, parent, started_at, role)
             except BaseException:
                 log.exception("worker %d crashed", index)
                 code = 1

@@ -25,6 +25,7 @@ from cloudctl.properties.store import PropertyStore
 from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Check, Handler, Provider
+from cloudctl.server.roles import Role
 from cloudctl.server.runtime import RequestHook, Runtime
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,10 @@ class Cloud:
     """Shared state of one API process."""
 
     def __init__(self, settings: Settings, *, worker_index: int = 0,
-                 started_at: float | None = None) -> None:
+                 started_at: float | None = None, role: Role = Role.ALL) -> None:
         self.settings = settings
         self.worker_index = worker_index
+        self.role = role
         # when ``cloudctl up`` started (the parent's clock, the same in every worker and a
         # respawned one): anything a crash left behind was made before it
         self.started_at = started_at if started_at is not None else time.time()
@@ -60,6 +62,16 @@ class Cloud:
         self.runtime = Runtime()  # services' per-process objects, by typed key
         self.hooks: list[RequestHook] = []  # services' handling around dispatch
         self.startup: list[Callable[[Cloud], Awaitable[None]]] = []  # before providers start
+
+    @property
+    def runs_controllers(self) -> bool:
+        """This process runs the cloud's controllers and leader-only tasks: the first
+        worker of a host whose role has them (``cloudctl up --role all|controllers``)."""
+        return self.worker_index == 0 and self.role.has_controllers
+
+    def task_names(self) -> list[str]:
+        """The background tasks this process runs (pollers, controllers), by name."""
+        return [task.get_name() for task in self._tasks if not task.done()]
 
     @property
     def region(self) -> str:

@@ -18,7 +18,7 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.autoscaling.refresh import RefreshProvider
     from cloudctl.services.autoscaling.schedules import SchedulesProvider
 
-    cloud.runtime[CONTROLLER] = GroupController(cloud, leader=lambda: cloud.worker_index == 0)
+    cloud.runtime[CONTROLLER] = GroupController(cloud, leader=lambda: cloud.runs_controllers)
     for provider_cls in (LaunchConfigurationsProvider, GroupsProvider, MembersProvider,
                          ActivitiesProvider, ProcessesProvider, PoliciesProvider,
                          SchedulesProvider, HooksProvider, RefreshProvider):

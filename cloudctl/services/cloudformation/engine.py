@@ -495,8 +495,8 @@ class EngineStarter(Provider):
     service = "cloudformation"
 
     async def start(self) -> None:
-        if self.cloud.worker_index != 0:
+        if not self.cloud.runs_controllers:
             return
-        engine = StackEngine(self.cloud, leader=lambda: self.cloud.worker_index == 0)
+        engine = StackEngine(self.cloud, leader=lambda: self.cloud.runs_controllers)
         self.cloud.runtime[ENGINE] = engine
         self.cloud.spawn(engine.run(), "cloudformation-engine")

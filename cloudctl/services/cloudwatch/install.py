@@ -19,7 +19,7 @@ def install(cloud: Cloud) -> None:
 
     cloud.runtime.setdefault(STORE, lambda: StoreHolder(cloud))
     cloud.runtime[CONTROLLER] = AlarmController(
-        cloud, leader=lambda: cloud.worker_index == 0)
+        cloud, leader=lambda: cloud.runs_controllers)
     authz.declare("cloudwatch", resources)
     for provider_cls in (MetricsProvider, AlarmsProvider, DashboardsProvider):
         cloud.add_provider(provider_cls(cloud))

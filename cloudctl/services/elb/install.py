@@ -31,7 +31,7 @@ def install(cloud: Cloud) -> None:
     from cloudctl.services.network.feed import add_feed
 
     cloud.runtime[CONTROLLER] = DataPlaneController(
-        cloud, leader=lambda: cloud.worker_index == 0)
+        cloud, leader=lambda: cloud.runs_controllers)
     set_source(cloud, PlaneHealth(cloud))
     add_feed(cloud, ElbViewFeed(cloud))  # load balancer ports on the instance bridges
     authz.declare("elb", resources)

@@ -30,9 +30,9 @@ async def start_network(cloud: Cloud) -> None:
         config.set_live_value(value)
 
     cloud.properties.on_change(config.NETWORK_CONFIGURATION.name, follow)
-    if cloud.worker_index != 0:
+    if not cloud.runs_controllers:
         return
-    controller = NetworkController(cloud, leader=lambda: cloud.worker_index == 0)
+    controller = NetworkController(cloud, leader=lambda: cloud.runs_controllers)
     cloud.runtime[CONTROLLER] = controller
 
     async def bump(name: str, value: Any) -> None:

@@ -218,7 +218,7 @@ class AccessLog:
         """On the leader: deliver queued records every flush interval."""
         while True:
             await asyncio.sleep(float(self.cloud.properties.get(props.LOG_FLUSH_INTERVAL)))
-            if self.cloud.worker_index != 0:
+            if not self.cloud.runs_controllers:
                 continue
             try:
                 await self.deliver()

@@ -332,7 +332,7 @@ class InventoryProvider(S3Provider):
 
     async def start(self) -> None:
         controller = InventoryController(self.cloud, self,
-                                         leader=lambda: self.cloud.worker_index == 0)
+                                         leader=lambda: self.cloud.runs_controllers)
         self.cloud.runtime[INVENTORY] = controller
 
         async def wake(name: str, value: Any) -> None:

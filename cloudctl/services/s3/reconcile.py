@@ -97,7 +97,7 @@ class ReconcileProvider(S3Provider):
     """Owns the object storage controller (leader only); serves no operation."""
 
     async def start(self) -> None:
-        self.reconciler = S3Reconciler(self, leader=lambda: self.cloud.worker_index == 0)
+        self.reconciler = S3Reconciler(self, leader=lambda: self.cloud.runs_controllers)
 
         async def wake(name: str, value: Any) -> None:
             self.reconciler.resync_now()

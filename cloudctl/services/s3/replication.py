@@ -194,7 +194,7 @@ class ReplicationProvider(S3Provider):
 
     async def start(self) -> None:
         controller = ReplicationController(self.cloud, self,
-                                           leader=lambda: self.cloud.worker_index == 0)
+                                           leader=lambda: self.cloud.runs_controllers)
         self.cloud.runtime[REPLICATION] = controller
         self.cloud.spawn(controller.run(), "s3-replication")
 

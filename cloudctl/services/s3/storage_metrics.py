@@ -103,7 +103,7 @@ class StorageMetricsProvider(Provider):
     service = "s3"
 
     async def start(self) -> None:
-        controller = StorageMetrics(self.cloud, leader=lambda: self.cloud.worker_index == 0)
+        controller = StorageMetrics(self.cloud, leader=lambda: self.cloud.runs_controllers)
 
         async def wake(name: str, value: Any) -> None:
             controller.resync_now()

@@ -305,7 +305,7 @@ class MetricsCollector(Reconciler):
 
 def start(cloud: Cloud) -> MetricsCollector:
     """Run the collector in this (leader) worker."""
-    collector = MetricsCollector(cloud, leader=lambda: cloud.worker_index == 0)
+    collector = MetricsCollector(cloud, leader=lambda: cloud.runs_controllers)
 
     async def wake(name: str, value: Any) -> None:
         collector.resync_now()

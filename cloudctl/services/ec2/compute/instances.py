@@ -39,7 +39,7 @@ class InstancesProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        if self.cloud.worker_index != 0:
+        if not self.cloud.runs_controllers:
             return
         from cloudctl.services.ec2.compute.node_runtime import NODES, NodePool, start_local_node
 
@@ -47,7 +47,7 @@ class InstancesProvider(Provider):
         self.cloud.runtime[NODES] = pool
         await start_local_node(self.cloud, pool)
         controller = ctl.ComputeController(self.cloud, pool,
-                                           leader=lambda: self.cloud.worker_index == 0)
+                                           leader=lambda: self.cloud.runs_controllers)
         self.cloud.spawn(controller.run(), "compute-controller")
 
     async def stop(self) -> None:

@@ -153,7 +153,7 @@ class MonitoringProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        if self.cloud.worker_index != 0:
+        if not self.cloud.runs_controllers:
             return
         from cloudctl.services.ec2.compute import collector
 

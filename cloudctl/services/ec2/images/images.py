@@ -196,7 +196,7 @@ class ImagesProvider(Provider):
     service = "ec2"
 
     async def start(self) -> None:
-        if self.cloud.worker_index == 0:
+        if self.cloud.runs_controllers:
             from cloudctl.services.ec2.images import demo as demo_image
 
             self.cloud.spawn(demo_image.run(self.cloud), "demo-images")

@@ -111,11 +111,11 @@ class NatController(Reconciler):
 class NatGatewaysProvider(VpcProvider):
 
     async def start(self) -> None:
-        if self.cloud.worker_index != 0:
+        if not self.cloud.runs_controllers:
             return
         from cloudctl.services.ec2.vpc.publisher import start_publisher
 
-        controller = NatController(self.cloud, leader=lambda: self.cloud.worker_index == 0)
+        controller = NatController(self.cloud, leader=lambda: self.cloud.runs_controllers)
         self.cloud.runtime.setdefault(common.WAKERS, list).append(controller)
         self.cloud.spawn(controller.run(), controller.name)
         await start_publisher(self.cloud)

@@ -145,7 +145,7 @@ async def start_publisher(cloud: Cloud) -> None:
     """Run the publisher in this (leader) process; API changes wake it."""
     if PUBLISHER in cloud.runtime:
         return
-    publisher = TopologyPublisher(cloud, leader=lambda: cloud.worker_index == 0)
+    publisher = TopologyPublisher(cloud, leader=lambda: cloud.runs_controllers)
     cloud.runtime[PUBLISHER] = publisher
     cloud.runtime.setdefault(common.WAKERS, list).append(publisher)
     cloud.spawn(publisher.run(), publisher.name)

@@ -28,7 +28,7 @@ class BlockStorage:
 
     @property
     def leader(self) -> bool:
-        return self.cloud.worker_index == 0
+        return self.cloud.runs_controllers
 
     async def start(self) -> None:
         if self._started:
