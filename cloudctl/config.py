@@ -8,6 +8,7 @@ cloud-wide settings are cloud properties (``cloudctl.properties``), not here.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,13 @@ class Settings:
 
     data_dir: Path
     database_url: str
+    # the ZooKeeper ensemble controllers elect their leaders through (host:port,...);
+    # empty: the embedded all-in-one cloud, where worker 0 leads every controller
+    zookeeper: str = ""
+    # this host's name in the service registry (DescribeServices, leader terms)
+    host_id: str = ""
+    # the ZooKeeper session timeout: how long a dead leader keeps its leadership
+    zookeeper_session_timeout: float = 10.0
 
     @property
     def secret_key_path(self) -> Path:
@@ -50,10 +58,17 @@ def load_settings(data_dir: str | Path | None = None, database_url: str | None =
     """Settings for a data directory; the database defaults to SQLite inside it.
 
     ``CLOUDCTL_DATABASE_URL`` selects another database (PostgreSQL:
-    ``postgresql+psycopg://user@host:port/db``).
+    ``postgresql+psycopg://user@host:port/db``). ``CLOUDCTL_ZOOKEEPER`` (host:port,...)
+    selects leader election through that ensemble (several cloud hosts);
+    ``CLOUDCTL_HOST_ID`` names this host (default: the host name) and
+    ``CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT`` sets the session timeout in seconds.
     """
     path = resolve_data_dir(str(data_dir) if data_dir else None)
     url = database_url or os.environ.get("CLOUDCTL_DATABASE_URL")
     if not url:
         url = f"sqlite+aiosqlite:///{path / 'cloud.db'}"
-    return Settings(data_dir=path, database_url=url)
+    timeout = os.environ.get("CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT", "")
+    return Settings(data_dir=path, database_url=url,
+                    zookeeper=os.environ.get("CLOUDCTL_ZOOKEEPER", "").strip(),
+                    host_id=os.environ.get("CLOUDCTL_HOST_ID", "") or socket.gethostname(),
+                    zookeeper_session_timeout=float(timeout) if timeout else 10.0)
