@@ -200,10 +200,8 @@ class ZooKeeperElection:
             with self._lock:
                 dropped = list(self._terms)
                 self._terms.clear()
-            if dropped:
-                log.warning("ZooKeeper connection %s: no longer leading %s", state,
-                            ", ".join(dropped))
             for kind in dropped:
+                log.warning("%s: standing by (ZooKeeper connection %s)", kind, state)
                 self._notify(kind)
             if state == KazooState.LOST:
                 self._nodes.clear()
@@ -281,7 +279,7 @@ class ZooKeeperElection:
             if seen is None:
                 self._kick(kind)
             return
-        epoch = _sequence(mine)
+        epoch = _sequence(mine) + 1  # 1, 2, ...: 0 is no term
         held = self._terms.get(kind)
         if held is not None and held.epoch == epoch:
             return

@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('endpoint', sa.String(length=512), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('controllers', sa.JSON(), nullable=False),
+    sa.Column('leading', sa.JSON(), nullable=False),
     sa.Column('heartbeat', _TS, nullable=False),
     sa.Column('started_at', _TS, nullable=False),
     sa.PrimaryKeyConstraint('host', name=op.f('pk_service_hosts'))

@@ -2,7 +2,7 @@
 
 ``service_hosts``: one row per cloud host (``CLOUDCTL_HOST_ID``), written by its
 controller process every few seconds (``heartbeat``) with the controller kinds it
-stands for; ``state`` is the administrator's ENABLED/DISABLED (NOTREADY is read off a
+stands for and leads; ``state`` is the administrator's ENABLED/DISABLED (NOTREADY is read off a
 stale heartbeat, never stored). ``leader_terms``: the current leader of each
 controller kind and its epoch (``cloudctl.core.terms`` claims, ``cloudctl.core.fencing``
 checks).
@@ -25,6 +25,7 @@ class ServiceHost(Base):
     endpoint: Mapped[str] = mapped_column(String(512), default="")
     state: Mapped[str] = mapped_column(String(16), default="ENABLED")
     controllers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    leading: Mapped[list[str]] = mapped_column(JSON, default=list)  # as its process saw
     heartbeat: Mapped[datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -79,22 +79,30 @@ def host_statuses(hosts: list[ServiceHost], leaders: list[LeaderTerm], region: s
     for host in sorted(hosts, key=lambda h: h.host):
         fresh = (now - host.heartbeat).total_seconds() <= reg.STALE_SECONDS
         state = host.state if fresh else reg.NOTREADY
-        leading = sorted(k for k, t in led.items() if t.host == host.host)
+        leading = sorted(k for k in host.controllers if _leads(host, led.get(k), k))
         details = [f"heartbeat {host.heartbeat.isoformat()}"]
         if leading and fresh:
             details.append("leads " + ", ".join(leading))
         statuses.append(_status("cloud", host.host, region, host.endpoint, state, 0, details))
         for kind in host.controllers:
             term = led.get(kind)
-            leader = term is not None and term.host == host.host and fresh \
-                and host.state == reg.ENABLED
+            leader = _leads(host, term, kind) and fresh and host.state == reg.ENABLED
             kind_state = reg.NOTREADY if not fresh else (reg.ENABLED if leader
                                                           else reg.DISABLED)
             statuses.append(_status(
                 "controller", f"{host.host}.{kind}", region, host.endpoint, kind_state,
                 term.epoch if leader and term is not None else 0,
-                [f"leader {term.host or '-'} epoch {term.epoch}" if term else "no leader"]))
+                [f"leader {term.host or '-'} epoch {term.epoch}" if term
+                 else f"leader {host.host if leader else '-'} (embedded, unfenced)"]))
     return statuses
+
+
+def _leads(host: ServiceHost, term: LeaderTerm | None, kind: str) -> bool:
+    """The term's host leads (ZooKeeper); without terms (the embedded cloud), the host
+    that reports leading it."""
+    if term is not None:
+        return term.host == host.host
+    return kind in (host.leading or [])
 
 
 class EmpyreanProvider(Provider):

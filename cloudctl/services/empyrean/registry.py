@@ -54,15 +54,18 @@ class HostRegistry:
                 now = datetime.now(UTC)
                 endpoint = self.cloud.endpoint
                 kinds = sorted(self.cloud.election.candidacies())
+                leading = [term.kind for term in self.cloud.election.leading()]
                 if row is None:
                     row = ServiceHost(host=self.host, endpoint=endpoint, state=ENABLED,
-                                      controllers=kinds, heartbeat=now,
+                                      controllers=kinds, leading=leading, heartbeat=now,
                                       started_at=self.started)
                     session.add(row)
                 else:
                     row.endpoint, row.heartbeat = endpoint, now
                     if row.controllers != kinds:
                         row.controllers = kinds
+                    if row.leading != leading:
+                        row.leading = leading
                     if row.started_at != self.started:
                         row.started_at = self.started
             state = row.state if row is not None else ENABLED
