@@ -150,6 +150,12 @@ class ZooKeeperElection:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self._client.close)
 
+    @property
+    def client_id(self) -> tuple[int, bytes]:
+        """The ZooKeeper session (id, password) this process campaigns in."""
+        session: tuple[int, bytes] = self._client.client_id or (0, b"")
+        return session
+
     # -- the Election protocol -----------------------------------------------------------
 
     def campaign(self, kind: str, on_change: Callable[[], None]) -> None:
