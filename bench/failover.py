@@ -75,8 +75,8 @@ def failover() -> tuple[list[float], list[float]]:
             cfn = survivor.client("cloudformation")
             stack = f"bench-failover-{i}"
             cfn.create_stack(StackName=stack, TemplateBody=TEMPLATE)
-            took = _poll(lambda: _leader(survivor) == _name(survivor)) - killed
-            done = _poll(lambda: cfn.describe_stacks(StackName=stack)["Stacks"][0][
+            took = _poll(lambda s=survivor: _leader(s) == _name(s)) - killed
+            done = _poll(lambda c=cfn, n=stack: c.describe_stacks(StackName=n)["Stacks"][0][
                 "StackStatus"] == "CREATE_COMPLETE") - killed
             takeovers.append(took)
             works.append(done)
