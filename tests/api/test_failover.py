@@ -204,3 +204,37 @@ def test_disabled_host_gives_up_leadership_and_refuses_work(hosts: list[HostClou
         other.cli("service", "enable", name)
     wait_for(lambda: _services(other)[name]["LocalState"] == "ENABLED", 10, "enabled again")
     leader.client("ec2").describe_security_groups()
+
+
+def test_unreachable_zookeeper_means_no_controller_acts_until_it_returns() -> None:
+    """A configured ZooKeeper that cannot be reached is not a reason to lead locally:
+    the API answers, no controller acts; when the ensemble appears, work resumes."""
+    from tests.infra.postgres import free_port
+    from tests.infra.zookeeper import ZooKeeperServer
+
+    port = free_port()
+    base = new_cloud()
+    host = HostCloud(data_dir=base.data_dir, port=base.port, database_url=None, node="none",
+                     extra={"CLOUDCTL_ZOOKEEPER": f"127.0.0.1:{port}",
+                            "CLOUDCTL_HOST_ID": "ha-alone",
+                            "CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT": str(SESSION_TIMEOUT)})
+    server = ZooKeeperServer(base.data_dir / "zk", port=port)
+    host.start()
+    try:
+        cfn = host.client("cloudformation")
+        cfn.create_stack(StackName="failover-no-quorum", TemplateBody=TEMPLATE)
+        time.sleep(4)  # two engine intervals
+        stack = cfn.describe_stacks(StackName="failover-no-quorum")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_IN_PROGRESS"
+        assert not cfn.describe_stack_resources(StackName="failover-no-quorum")[
+            "StackResources"]
+        assert _leader(host) is None
+        assert _services(host)[f"ha-alone.{KIND}"]["LocalState"] == "DISABLED"
+        server.start()
+        wait_for(lambda: _stack_done(host, "failover-no-quorum"), 30, "work resuming")
+        assert _leader(host) == "ha-alone"
+        _exactly_once(host, "failover-no-quorum")
+    finally:
+        host.stop()
+        server.remove()
+        shutil.rmtree(host.data_dir, ignore_errors=True)
