@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,13 @@ class Settings:
 
     data_dir: Path
     database_url: str
+    # the ZooKeeper ensemble controllers elect their leaders through (host:port,...);
+    # empty: the embedded all-in-one cloud, where worker 0 leads every controller
+    zookeeper: str = ""
+    # this host's name in the service registry (DescribeServices, leader terms)
+    host_id: str = ""
+    # the ZooKeeper session timeout: how long a dead leader keeps its leadership
+    zookeeper_session_timeout: float = 10.0
 
     @property
     def secret_key_path(self) -> Path:
@@ -58,18 +66,32 @@ def load_settings(data_dir: str | Path | None = None, database_url: str | None =
     ``CLOUDCTL_DATABASE_URL`` selects another database (PostgreSQL:
     ``postgresql+psycopg://user@host:port/db``); a host that joined a cloud
     (``cloudctl init --join``) uses the one recorded in ``<data>/cluster.json``.
+    ``CLOUDCTL_ZOOKEEPER`` (host:port,...; else the joined cloud's) selects leader
+    election through that ensemble (several cloud hosts); ``CLOUDCTL_HOST_ID`` names
+    this host (default: the host name) and ``CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT`` sets
+    the session timeout in seconds.
     """
     path = resolve_data_dir(str(data_dir) if data_dir else None)
     url = database_url or os.environ.get("CLOUDCTL_DATABASE_URL") or _joined_url(path)
     if not url:
         url = f"sqlite+aiosqlite:///{path / 'cloud.db'}"
-    return Settings(data_dir=path, database_url=url)
+    timeout = os.environ.get("CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT", "")
+    zookeeper = os.environ.get("CLOUDCTL_ZOOKEEPER", "").strip() \
+        or _joined(path, "zookeeper") or ""
+    return Settings(data_dir=path, database_url=url, zookeeper=zookeeper,
+                    host_id=os.environ.get("CLOUDCTL_HOST_ID", "") or socket.gethostname(),
+                    zookeeper_session_timeout=float(timeout) if timeout else 10.0)
 
 
 def _joined_url(data_dir: Path) -> str | None:
     """The shared database of a host that joined a cloud, if it did."""
+    return _joined(data_dir, "database_url")
+
+
+def _joined(data_dir: Path, key: str) -> str | None:
+    """A setting recorded in ``<data>/cluster.json`` when this host joined a cloud."""
     try:
-        url = json.loads((data_dir / CLUSTER_FILE).read_text()).get("database_url")
+        value = json.loads((data_dir / CLUSTER_FILE).read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
-    return url if isinstance(url, str) and url else None
+    return value if isinstance(value, str) and value else None

@@ -2,7 +2,7 @@
 
 Commands: ``init [--join FILE]``, ``up [--role api|controllers|all]``,
 ``cluster export FILE``, ``entrypoint``, ``db upgrade|current|downgrade``, ``credentials``,
-``property list|get|set|reset`` and ``service list`` (through the admin APIs,
+``property list|get|set|reset`` and ``service list|disable|enable`` (through the admin APIs,
 like euctl and euserv), ``instance ssh|console``, ``metrics list|show``,
 ``stack events NAME [--follow]``, each with ``--output json`` for
 scripts. The global options (``--output``, ``--endpoint``, ``--data-dir``) go before
@@ -119,17 +119,11 @@ def cmd_property(args: argparse.Namespace) -> int:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from cloudctl.cli.adminclient import admin_client
+    from cloudctl.cli.service import run_service
 
-    client = admin_client(_settings(args), "empyrean", args.endpoint)
-    statuses = client.describe_services(ListAll=True).get("ServiceStatuses", [])
-    rows = [{"type": s["ServiceId"]["Type"], "name": s["ServiceId"]["Name"],
-             "state": s["LocalState"], "uri": s["ServiceId"].get("Uri", "")} for s in statuses]
-    width = max((len(r["name"]) for r in rows), default=4)
-    text = "\n".join(f"SERVICE\t{r['type']:<15} {r['name']:<{width}} {r['state']:<9} {r['uri']}"
-                     for r in rows)
-    _print(args, rows, text)
-    return 0
+    if args.service_command != "list" and not args.host:
+        raise CliError(f"service {args.service_command}: name the cloud host")
+    return run_service(args, _settings(args))
 
 
 def cmd_network(args: argparse.Namespace) -> int:
@@ -243,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_node_parser(sub)
     sub.choices["node"].set_defaults(func=cmd_node)
 
-    p = sub.add_parser("service", help="services and their state")
-    p.add_argument("service_command", choices=("list",))
-    p.set_defaults(func=cmd_service)
+    from cloudctl.cli.service import add_parser as add_service_parser
+
+    add_service_parser(sub).set_defaults(func=cmd_service)
 
     from cloudctl.cli.images import add_parser as add_image_parser
 

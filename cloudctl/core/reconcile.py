@@ -20,9 +20,16 @@ The contract a subclass keeps:
 - a key waiting out a backoff or a Retry is not re-queued by the resync (its timer
   fires it); ``wake(key)`` overrides the wait.
 
-Leadership: ``run`` only acts while ``leader()`` is true (the all-in-one leader is
-worker 0; the scale-out election plugs in behind the same callable). A controller
-that is not leader sleeps until the next interval and asks again.
+Leadership: ``run`` only acts while ``leader()`` is true (the process that runs
+controllers: worker 0) *and* the process's election (``cloudctl.core.election``) gives
+it a term for the controller's ``name``: the embedded cloud's ``LocalElection`` always
+does; with ZooKeeper one host's controller process leads each kind. ``run`` stands
+for the kind, resyncs at once when it wins, and stops acting when it loses (queued
+keys are dropped; the next leader's resync finds them in the database).
+
+Fencing: each sync and resync runs with its term in ``cloudctl.core.fencing.TERM``, so
+every write transaction it commits is checked against ``leader_terms``; a refused one
+(``Fenced``: a newer leader exists) makes this process a standby, not a failure.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+
+from cloudctl.core import election
+from cloudctl.core.fencing import TERM, Fenced, Term
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +107,7 @@ class Reconciler(ABC):
 
         Ignored while not leader: the leader's resync finds the key in the database.
         """
-        if not self.leader():
+        if self.term() is None:
             return
         timer = self._timers.pop(key, None)
         if timer is not None:
@@ -108,6 +118,21 @@ class Reconciler(ABC):
         if key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+
+    def term(self) -> Term | None:
+        """This process's term for the controller, None while it does not lead."""
+        if not self.leader():
+            return None
+        return election.current().leads(self.name)
+
+    def _leadership_changed(self) -> None:
+        if self.term() is not None:
+            self.resync_now()
+            return
+        for timer in self._timers.values():  # standby: the leader owns the keys now
+            timer.cancel()
+        self._timers.clear()
+        self._failures.clear()
 
     def resync_now(self) -> None:
         """Run a full resync now instead of at the next interval."""
@@ -135,16 +160,31 @@ class Reconciler(ABC):
     async def resync(self) -> None:
         """Queue every listed key that is not waiting on a timer."""
         self.resyncs += 1
-        for key in await self.list_keys():
+        term = self.term()
+        if term is None:
+            return
+        token = TERM.set(term)
+        try:
+            keys = await self.list_keys()
+        finally:
+            TERM.reset(token)
+        for key in keys:
             if key not in self._timers:
                 self.wake(key)
 
     async def process(self, key: str) -> None:
         """One sync of ``key`` with its outcome applied (Retry, backoff, success)."""
+        term = self.term()
+        if term is None:
+            return  # queued before leadership ended
         self._running.add(key)
+        token = TERM.set(term)
         try:
             await self.sync(key)
             self._failures.pop(key, None)
+        except Fenced as fenced:
+            log.warning("%s: %s", self.name, fenced)
+            election.current().fenced(self.name, fenced.term)
         except Retry as wait:
             self._later(key, wait.delay)
         except asyncio.CancelledError:
@@ -161,6 +201,7 @@ class Reconciler(ABC):
                 log.exception("%s: failure hook of %s failed", self.name, key)
             self._later(key, delay)
         finally:
+            TERM.reset(token)
             self._running.discard(key)
             if key in self._dirty:
                 self._dirty.discard(key)
@@ -202,9 +243,11 @@ class Reconciler(ABC):
         """Resync at start and every interval while leader; workers drain the queue."""
         tasks = [asyncio.create_task(self._worker(), name=f"{self.name}-{i}")
                  for i in range(self.workers)]
+        if self.leader():
+            election.current().campaign(self.name, self._leadership_changed)
         try:
             while True:
-                if self.leader():
+                if self.term() is not None:
                     await self._resync_once_more_on_failure()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._resync.wait(), self.interval())

@@ -78,11 +78,13 @@ def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
 
     async def health(request: web.Request) -> web.Response:
         cloud = request.app[CLOUD_KEY]
-        return web.json_response({"status": "ok", "region": cloud.region,
+        return web.json_response({"status": "ok" if cloud.serving else "disabled",
+                                  "region": cloud.region,
                                   "worker": cloud.worker_index, "pid": os.getpid(),
                                   "role": str(cloud.role),
                                   "controllers": cloud.runs_controllers,
-                                  "tasks": cloud.task_names()})
+                                  "tasks": cloud.task_names()},
+                                 status=200 if cloud.serving else 503)
 
     async def api(request: web.Request) -> web.StreamResponse:
         if not role.serves_api:
@@ -143,6 +145,8 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
         cloud = app[CLOUD_KEY]
+        address = sock.getsockname()
+        cloud.endpoint = f"http://{address[0]}:{address[1]}"
 
         def timeouts() -> tuple[float, float, float]:
             get = cloud.properties.get

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from cloudctl.auth.credentials import CredentialStore
 from cloudctl.auth.secrets import SecretBox
 from cloudctl.config import Settings
+from cloudctl.core import election as elections
+from cloudctl.core import fencing, terms
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.properties import definitions as core_props
 from cloudctl.properties.registry import registry
@@ -62,6 +64,10 @@ class Cloud:
         self.runtime = Runtime()  # services' per-process objects, by typed key
         self.hooks: list[RequestHook] = []  # services' handling around dispatch
         self.startup: list[Callable[[Cloud], Awaitable[None]]] = []  # before providers start
+        # who leads each controller kind (cloudctl.core.election), chosen at start
+        self.election: elections.Election = elections.LocalElection(settings.host_id)
+        self.serving = True  # False: the host is disabled (its API refuses new work)
+        self.endpoint = ""  # this process's API address (the service registry shows it)
 
     @property
     def runs_controllers(self) -> bool:
@@ -99,8 +105,26 @@ class Cloud:
         """Run a background task for the life of the process (pollers, controllers)."""
         self._tasks.append(asyncio.create_task(coro, name=name))
 
+    def _elect(self) -> None:
+        """ZooKeeper elections when configured (the controller process of a host whose
+        role has controllers stands; other workers and ``api`` hosts never lead), else the
+        embedded cloud's worker 0 leads everything."""
+        if self.settings.zookeeper:
+            fencing.install()
+            if self.runs_controllers:
+                claim, release = terms.claimer(self.sessions, self.settings.host_id)
+                zookeeper = elections.ZooKeeperElection(
+                    self.settings.zookeeper, self.settings.host_id, claim, release,
+                    session_timeout=self.settings.zookeeper_session_timeout)
+                zookeeper.start()
+                self.election = zookeeper
+            else:
+                self.election = elections.NeverLeads()
+        elections.install(self.election)
+
     async def start(self) -> None:
         await self.properties.load()
+        self._elect()
         for task in self.startup:  # the services' start-up tasks (the zones first)
             await task(self)
         for provider in self.providers:
@@ -120,4 +144,8 @@ class Cloud:
                 await provider.stop()
             except Exception:
                 log.exception("provider %s failed to stop", type(provider).__name__)
+        try:
+            await self.election.stop()
+        except Exception:
+            log.exception("leaving the elections failed")
         await self.engine.dispose()

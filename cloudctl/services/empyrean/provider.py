@@ -1,15 +1,30 @@
 """Empyrean: the service topology (DescribeServices) as Eucalyptus admins know it.
 
-Lists every user-facing service this cloud runs with its state and endpoint URI.
+Lists every user-facing service this cloud runs with its state and endpoint URI, every
+cloud host (type ``cloud``: ENABLED, DISABLED by its administrator, NOTREADY when its
+heartbeat is stale) and every controller kind on each host that stands for it (type
+``controller``, named ``<host>.<kind>``: ENABLED on the leader, with the term's epoch
+as ``LocalEpoch``; DISABLED on a standby, as Eucalyptus showed its standby cloud
+controller). ``ModifyService`` (``State`` DISABLE/ENABLE, Eucalyptus's
+``euserv-modify-service``) drains a host for maintenance and brings it back.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import select
 
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
+from cloudctl.server.runtime import RuntimeKey
+from cloudctl.services.empyrean import registry as reg
+from cloudctl.services.empyrean.models import LeaderTerm, ServiceHost
+from cloudctl.services.empyrean.registry import HostRegistry
+
+REGISTRY = RuntimeKey[HostRegistry]("empyrean.registry")
 
 # (component type, Eucalyptus path name, description)
 API_SERVICES: tuple[tuple[str, str, str], ...] = (
@@ -48,13 +63,64 @@ def service_statuses(cloud: Any, host: str) -> list[dict[str, Any]]:
     return statuses
 
 
+def _status(kind: str, name: str, region: str, uri: str, state: str, epoch: int,
+            details: list[str]) -> dict[str, Any]:
+    return {"ServiceId": {"Type": kind, "Partition": region, "Name": name,
+                          "FullName": f"arn:euca:bootstrap:{region}:{kind}:{name}/",
+                          "Uri": uri, "Uris": [uri] if uri else []},
+            "LocalState": state, "LocalEpoch": epoch, "Details": details}
+
+
+def host_statuses(hosts: list[ServiceHost], leaders: list[LeaderTerm], region: str,
+                  now: datetime) -> list[dict[str, Any]]:
+    """Every cloud host and every controller kind each one stands for."""
+    led = {term.kind: term for term in leaders}
+    statuses = []
+    for host in sorted(hosts, key=lambda h: h.host):
+        fresh = (now - host.heartbeat).total_seconds() <= reg.STALE_SECONDS
+        state = host.state if fresh else reg.NOTREADY
+        leading = sorted(k for k in host.controllers if _leads(host, led.get(k), k))
+        details = [f"heartbeat {host.heartbeat.isoformat()}"]
+        if leading and fresh:
+            details.append("leads " + ", ".join(leading))
+        statuses.append(_status("cloud", host.host, region, host.endpoint, state, 0, details))
+        for kind in host.controllers:
+            term = led.get(kind)
+            leader = _leads(host, term, kind) and fresh and host.state == reg.ENABLED
+            kind_state = reg.NOTREADY if not fresh else (reg.ENABLED if leader
+                                                          else reg.DISABLED)
+            statuses.append(_status(
+                "controller", f"{host.host}.{kind}", region, host.endpoint, kind_state,
+                term.epoch if leader and term is not None else 0,
+                [f"leader {term.host or '-'} epoch {term.epoch}" if term
+                 else f"leader {host.host if leader else '-'} (embedded, unfenced)"]))
+    return statuses
+
+
+def _leads(host: ServiceHost, term: LeaderTerm | None, kind: str) -> bool:
+    """The term's host leads (ZooKeeper); without terms (the embedded cloud), the host
+    that reports leading it."""
+    if term is not None:
+        return term.host == host.host
+    return kind in (host.leading or [])
+
+
 class EmpyreanProvider(Provider):
     service = "empyrean"
+
+    async def start(self) -> None:
+        self.cloud.spawn(self.cloud.runtime[REGISTRY].run(), "empyrean-heartbeat")
+
+    async def _hosts(self) -> list[dict[str, Any]]:
+        async with self.cloud.sessions() as session:
+            hosts = list((await session.execute(select(ServiceHost))).scalars())
+            leaders = list((await session.execute(select(LeaderTerm))).scalars())
+        return host_statuses(hosts, leaders, self.cloud.region, datetime.now(UTC))
 
     @operation("DescribeServices")
     async def describe_services(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         host = ctx.wire.header("Host") or "localhost:8773"
-        statuses = service_statuses(self.cloud, host)
+        statuses = service_statuses(self.cloud, host) + await self._hosts()
         by_type = params.get("ByServiceType")
         if by_type:
             statuses = [s for s in statuses if s["ServiceId"]["Type"] == by_type]
@@ -73,8 +139,31 @@ class EmpyreanProvider(Provider):
             statuses = [s for s in statuses if s["ServiceId"]["Name"] in names]
         return {"ServiceStatuses": statuses}
 
+    @operation("ModifyService")
+    async def modify_service(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        name = str(params.get("Name") or "")
+        wanted = str(params.get("State") or "").upper()
+        states = {"ENABLE": reg.ENABLED, "ENABLED": reg.ENABLED,
+                  "DISABLE": reg.DISABLED, "DISABLED": reg.DISABLED}
+        if wanted not in states:
+            raise AwsError(f"Invalid state {params.get('State')!r}: expected ENABLE or "
+                           "DISABLE", code="InvalidParameterValue")
+        async with self.cloud.sessions() as session, session.begin():
+            row = await session.get(ServiceHost, name)
+            if row is None:
+                raise AwsError(f"No such service: {name}", code="InvalidParameterValue")
+            row.state = states[wanted]
+        registry = self.cloud.runtime[REGISTRY]
+        if name == registry.host:
+            registry.apply(states[wanted])  # at once here; the host's other workers next beat
+        return {"Return": True}
+
     @operation("DescribeAvailableServiceTypes")
     async def describe_available_service_types(self, ctx: RequestContext,
                                                params: dict[str, Any]) -> Result:
+        extra = [("cloud", "A cloud host: API and controllers (admin state, heartbeat)"),
+                 ("controller", "A controller kind on a host: ENABLED where it leads")]
         return {"Available": [{"ComponentName": kind, "Description": desc, "Public": True}
-                              for kind, _path, desc in API_SERVICES]}
+                              for kind, _path, desc in API_SERVICES]
+                + [{"ComponentName": kind, "Description": desc, "Public": False}
+                   for kind, desc in extra]}

@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from sqlalchemy import delete, select
 
+from cloudctl.core.fencing import TERM, Fenced
 from cloudctl.protocol.wire import WireRequest
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
@@ -41,6 +42,7 @@ from cloudctl.services.s3.errors import s3_error
 from cloudctl.services.s3.hook import HOOK
 from cloudctl.services.s3.models import S3Bucket, S3LogRecord
 
+DELIVERER = "s3-access-log"
 log = logging.getLogger(__name__)
 
 SERVICE_PRINCIPAL = "logging.s3.amazonaws.com"
@@ -215,17 +217,28 @@ class AccessLog:
             _field(sig), "-", _field(kind), _field(host), "-", "-", "-"])
 
     async def run_deliverer(self) -> None:
-        """On the leader: deliver queued records every flush interval."""
+        """On the leader: deliver queued records every flush interval (an elected kind of
+        its own, ``s3-access-log``, its writes fenced like a reconciler's)."""
+        if self.cloud.runs_controllers:
+            self.cloud.election.campaign(DELIVERER, lambda: None)
         while True:
             await asyncio.sleep(float(self.cloud.properties.get(props.LOG_FLUSH_INTERVAL)))
-            if not self.cloud.runs_controllers:
+            term = self.cloud.election.leads(DELIVERER) if self.cloud.runs_controllers \
+                else None
+            if term is None:
                 continue
+            token = TERM.set(term)
             try:
                 await self.deliver()
             except asyncio.CancelledError:
                 raise
+            except Fenced as fenced:
+                log.warning("access log delivery: %s", fenced)
+                self.cloud.election.fenced(DELIVERER, term)
             except Exception:
                 log.exception("access log delivery failed")
+            finally:
+                TERM.reset(token)
 
     async def deliver(self) -> None:
         async with self.cloud.sessions() as session:

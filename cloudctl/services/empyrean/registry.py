@@ -1,0 +1,123 @@
+"""The service registry: this host's heartbeat and administrative state.
+
+The controller process (worker 0) of every cloud host upserts its ``service_hosts``
+row every ``HEARTBEAT_SECONDS`` (endpoint, the controller kinds it stands for); every
+process of the host reads the row's ``state`` on the same beat. A DISABLED host
+(``ModifyService``, ``cloudctl service disable``) gives up every leadership
+(``cloud.election.set_enabled(False)``) and its API refuses new work with 503
+``ServiceUnavailable`` (Empyrean excepted, so it can be enabled again; the health
+check answers 503 too, so a load balancer drains it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from cloudctl.errors import AwsError
+from cloudctl.services.empyrean.models import ServiceHost
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from cloudctl.protocol.wire import WireRequest, WireResponse
+    from cloudctl.server.cloud import Cloud
+    from cloudctl.server.router import Route
+    from cloudctl.server.runtime import Completed
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 10.0  # no heartbeat for this long: the host is NOTREADY
+ENABLED, DISABLED, NOTREADY = "ENABLED", "DISABLED", "NOTREADY"
+
+
+class HostRegistry:
+    """This host's row in ``service_hosts``, kept fresh; the host's state, applied."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.state = ENABLED
+        self.started = datetime.now(UTC)
+
+    @property
+    def host(self) -> str:
+        return self.cloud.settings.host_id
+
+    async def beat(self) -> None:
+        """One heartbeat (worker 0) or state read (other workers)."""
+        async with self.cloud.sessions() as session, session.begin():
+            row = await session.get(ServiceHost, self.host)
+            if self.cloud.worker_index == 0:
+                now = datetime.now(UTC)
+                endpoint = self.cloud.endpoint
+                kinds = sorted(self.cloud.election.candidacies())
+                leading = [term.kind for term in self.cloud.election.leading()]
+                if row is None:
+                    row = ServiceHost(host=self.host, endpoint=endpoint, state=ENABLED,
+                                      controllers=kinds, leading=leading, heartbeat=now,
+                                      started_at=self.started)
+                    session.add(row)
+                else:
+                    row.endpoint, row.heartbeat = endpoint, now
+                    if row.controllers != kinds:
+                        row.controllers = kinds
+                    if row.leading != leading:
+                        row.leading = leading
+                    if row.started_at != self.started:
+                        row.started_at = self.started
+            state = row.state if row is not None else ENABLED
+        self.apply(state)
+
+    def apply(self, state: str) -> None:
+        if state != self.state:
+            log.warning("host %s is now %s", self.host, state)
+        self.state = state
+        self.cloud.serving = state == ENABLED
+        self.cloud.election.set_enabled(state == ENABLED)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("heartbeat of %s failed: %s", self.host, exc)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+class DisabledHostHook:
+    """A DISABLED host answers every request but Empyrean's with 503."""
+
+    def __init__(self, registry: HostRegistry) -> None:
+        self.registry = registry
+
+    async def intercept(self, wire: WireRequest, request: web.Request,
+                        request_id: str) -> WireResponse | None:
+        if self.registry.state != DISABLED:
+            return None
+        from cloudctl.server import router
+        from cloudctl.server.dispatch import error_response
+
+        try:
+            route = router.resolve(wire)
+        except AwsError:
+            route = None
+        if route is not None and route.service == "empyrean":
+            return None
+        return error_response(route, AwsError(
+            f"The cloud host {self.registry.host} is disabled for maintenance.",
+            code="ServiceUnavailable", status=503), request_id)
+
+    def streams_body(self, route: Route, wire: WireRequest) -> bool:
+        return False
+
+    async def decorate(self, route: Route, wire: WireRequest, request: web.Request,
+                       request_id: str, response: WireResponse) -> None:
+        return None
+
+    def completed(self, done: Completed) -> None:
+        return None

@@ -1,0 +1,196 @@
+"""Fencing of controller writes against real PostgreSQL and ZooKeeper, in one process.
+
+Two elections (hosts ``a`` and ``b``) stand for one controller kind. ``a`` leads and
+writes; its session is expired behind its back (a paused leader whose session timed
+out); ``b`` takes over with a larger epoch. A write under ``a``'s term is refused in
+its own transaction, ``b``'s commits, and the reconcile base turns a refused sync into
+standing by (not a failure). A separate SQLite case checks the same rule on the
+embedded database's engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloudctl.core import election as elections
+from cloudctl.core import fencing, terms
+from cloudctl.core.fencing import TERM, Fenced, Term
+from cloudctl.core.reconcile import Reconciler
+from cloudctl.db import migrate
+from cloudctl.db.engine import create_engine, session_factory
+
+KIND = "fence-test"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def _write(sessions: async_sessionmaker[AsyncSession], term: Term | None,
+                 value: str) -> None:
+    """One write transaction (the ORM's unit of work) under ``term``."""
+    from cloudctl.services.empyrean.models import ServiceHost
+
+    token = TERM.set(term)
+    try:
+        async with sessions() as session, session.begin():
+            row = await session.get(ServiceHost, "x")
+            if row is None:
+                session.add(ServiceHost(host="x", endpoint=value, state="ENABLED",
+                                        controllers=[], leading=[], heartbeat=NOW,
+                                        started_at=NOW))
+            else:
+                row.endpoint = value
+    finally:
+        TERM.reset(token)
+
+
+async def _value(sessions: async_sessionmaker[AsyncSession]) -> str:
+    async with sessions() as session:
+        return str((await session.execute(
+            text("SELECT endpoint FROM service_hosts WHERE host = 'x'"))).scalar())
+
+
+async def _until(check: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+class StaleView:
+    """The election as a paused leader still sees it: it believes it holds ``term``."""
+
+    def __init__(self, term: Term) -> None:
+        self.term = term
+        self.fenced_terms: list[Term] = []
+
+    def campaign(self, kind: str, on_change: Callable[[], None]) -> None:
+        del kind, on_change
+
+    def leads(self, kind: str) -> Term | None:
+        return self.term if not self.fenced_terms else None
+
+    def fenced(self, kind: str, term: Term) -> None:
+        self.fenced_terms.append(term)
+
+    def set_enabled(self, enabled: bool) -> None:
+        del enabled
+
+    def leading(self) -> list[Term]:
+        return [self.term]
+
+    def candidacies(self) -> list[str]:
+        return [KIND]
+
+    async def stop(self) -> None:
+        return None
+
+
+class Writer(Reconciler):
+    name = KIND
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__()
+        self.sessions = sessions
+
+    async def list_keys(self) -> Iterable[str]:
+        return ["x"]
+
+    async def sync(self, key: str) -> None:
+        await _write(self.sessions, TERM.get(), "from the paused leader")
+
+
+async def _scenario(url: str, zookeeper: str) -> None:
+    fencing.install()
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    a = elections.ZooKeeperElection(zookeeper, "a", *terms.claimer(sessions, "a"),
+                                    session_timeout=2.0)
+    b = elections.ZooKeeperElection(zookeeper, "b", *terms.claimer(sessions, "b"),
+                                    session_timeout=2.0)
+    try:
+        a.start()
+        a.campaign(KIND, lambda: None)
+        term_a = await _until(lambda: a.leads(KIND), 15)
+        b.start()
+        b.campaign(KIND, lambda: None)
+        await asyncio.sleep(0.5)
+        assert b.leads(KIND) is None  # the standby
+        await _write(sessions, term_a, "first")
+        assert await _value(sessions) == "first"
+
+        # a's session ends behind its back (what a pause beyond the timeout does)
+        from kazoo.client import KazooClient
+
+        session_id, password = a.client_id
+        ghost = KazooClient(hosts=zookeeper, client_id=(session_id, password))
+        await asyncio.to_thread(ghost.start, 10)
+        await asyncio.to_thread(ghost.stop)
+        await asyncio.to_thread(ghost.close)
+        term_b = await _until(lambda: b.leads(KIND), 15)
+        assert term_b.epoch > term_a.epoch
+
+        with pytest.raises(Fenced):
+            await _write(sessions, term_a, "stale")
+        assert await _value(sessions) == "first"  # rolled back in its own transaction
+        await _write(sessions, term_b, "second")
+        assert await _value(sessions) == "second"
+        assert await terms.claimer(sessions, "a")[0](KIND, term_a.epoch) is False
+
+        # the reconcile base: a refused sync makes the process stand by, not fail
+        stale = StaleView(term_a)
+        elections.install(stale)
+        writer = Writer(sessions)
+        await writer.process("x")
+        assert stale.fenced_terms == [term_a]
+        assert writer.failures("x") == 0 and not writer.waiting("x")
+        assert await _value(sessions) == "second"
+        await writer.process("x")  # standing by now: no sync at all
+        assert await _value(sessions) == "second"
+    finally:
+        elections.install(elections.LocalElection())
+        await a.stop()
+        await b.stop()
+        await engine.dispose()
+
+
+def test_a_superseded_leader_cannot_commit(pg_server: Any, zookeeper: Any) -> None:
+    url = pg_server.create_database("cloud_fencing")
+    migrate.upgrade(url)
+    asyncio.run(_scenario(url, zookeeper.connect))
+
+
+def test_fencing_on_sqlite_and_without_terms() -> None:
+    async def scenario(url: str) -> None:
+        fencing.install()
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        claim, _release = terms.claimer(sessions, "a")
+        try:
+            assert await claim(KIND, 1)
+            await _write(sessions, Term(KIND, 1), "one")
+            assert await claim(KIND, 2) and not await claim(KIND, 1)
+            with pytest.raises(Fenced):
+                await _write(sessions, Term(KIND, 1), "stale")
+            await _write(sessions, None, "api")  # API writes carry no term
+            await _write(sessions, Term(KIND, None), "embedded")  # unfenced
+            await _write(sessions, Term(KIND, 2), "two")
+            assert await _value(sessions) == "two"
+        finally:
+            await engine.dispose()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'cloud.db'}"
+        migrate.upgrade(url)
+        asyncio.run(scenario(url))
