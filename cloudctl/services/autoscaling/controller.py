@@ -77,8 +77,24 @@ class GroupController(Reconciler):
         return 10.0
 
     async def list_keys(self) -> list[str]:
+        """Every group with something to watch: a group at rest (desired 0, no
+        instances, no scheduled action, no metrics, no refresh, not being deleted) has
+        nothing a resync could do, and an API call that changes that wakes it."""
+        from cloudctl.services.autoscaling.models import AsScheduledAction
+
         async with self.cloud.sessions() as session:
-            return [r[0] for r in await session.execute(select(AsGroup.arn))]
+            groups = (await session.execute(select(
+                AsGroup.arn, AsGroup.account_id, AsGroup.region, AsGroup.name,
+                AsGroup.desired, AsGroup.status, AsGroup.definition))).all()
+            manned = {r[0] for r in await session.execute(
+                select(AsInstance.group_arn).distinct())}
+            scheduled = {(r[0], r[1], r[2]) for r in await session.execute(select(
+                AsScheduledAction.account_id, AsScheduledAction.region,
+                AsScheduledAction.group_name).where(
+                AsScheduledAction.next_run.is_not(None)).distinct())}
+        return [key for key, account, region, group_name, desired, status, text in groups
+                if desired or status or key in manned
+                or (account, region, group_name) in scheduled or not at_rest(text)]
 
     async def sync(self, key: str) -> None:
         from cloudctl.services.autoscaling import metrics, schedules
@@ -491,6 +507,14 @@ class GroupController(Reconciler):
 
 
 CONTROLLER = RuntimeKey[GroupController]("autoscaling.groups")
+
+
+def at_rest(definition: str) -> bool:
+    """Whether a group's definition asks for no periodic work (metrics, a refresh)."""
+    settings = loads(definition)
+    return not settings.get("EnabledMetrics") and not any(
+        r.get("Status") in ("Pending", "InProgress", "Cancelling")
+        for r in settings.get("InstanceRefreshes") or [])
 
 
 def wake(cloud: Cloud, group_arn: str) -> None:

@@ -3,7 +3,10 @@ group's definition, and the group as DescribeAutoScalingGroups shows it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy import Row
 
 from cloudctl.services.autoscaling.common import ValidationError, loads
 from cloudctl.services.autoscaling.models import AsGroup, AsInstance
@@ -91,11 +94,22 @@ def subnets(definition: dict[str, Any]) -> list[str]:
             if s.strip()]
 
 
-def launch_name(instance: AsInstance) -> dict[str, Any]:
+#: what DescribeAutoScalingGroups reads of a group and of its instances (plain rows,
+#: no ORM objects: ``group_view`` and ``instance_view`` take either)
+GROUP_COLUMNS = (AsGroup.arn, AsGroup.name, AsGroup.account_id, AsGroup.min_size,
+                 AsGroup.max_size, AsGroup.desired, AsGroup.created_at, AsGroup.status,
+                 AsGroup.definition)
+INSTANCE_COLUMNS = (AsInstance.group_arn, AsInstance.instance_id, AsInstance.instance_type,
+                    AsInstance.zone, AsInstance.lifecycle_state, AsInstance.health,
+                    AsInstance.protected, AsInstance.launch_source)
+
+
+def launch_name(instance: AsInstance | Row[Any]) -> dict[str, Any]:
     return loads(instance.launch_source)
 
 
-def instance_view(instance: AsInstance, group_name: str | None = None) -> dict[str, Any]:
+def instance_view(instance: AsInstance | Row[Any],
+                  group_name: str | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {
         "InstanceId": instance.instance_id, "InstanceType": instance.instance_type,
         "AvailabilityZone": instance.zone, "LifecycleState": instance.lifecycle_state,
@@ -107,7 +121,8 @@ def instance_view(instance: AsInstance, group_name: str | None = None) -> dict[s
     return item
 
 
-def group_view(group: AsGroup, instances: list[AsInstance]) -> dict[str, Any]:
+def group_view(group: AsGroup | Row[Any],
+               instances: Sequence[AsInstance | Row[Any]]) -> dict[str, Any]:
     definition = loads(group.definition)
     item: dict[str, Any] = {
         "AutoScalingGroupName": group.name, "AutoScalingGroupARN": group.arn,
