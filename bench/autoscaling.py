@@ -28,7 +28,7 @@ from bench.compute import fake_image_set
 
 RESULTS = Path(__file__).resolve().parent / "results" / "autoscaling.md"
 GROUPS = 500
-SIZES = (10, 50)
+SIZES = (10, 50, 200)
 
 
 def _client(server: Server, service: str) -> Any:

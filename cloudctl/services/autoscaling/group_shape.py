@@ -4,6 +4,7 @@ group's definition, and the group as DescribeAutoScalingGroups shows it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Row
@@ -28,6 +29,7 @@ SETTINGS = ("LaunchConfigurationName", "LaunchTemplate", "DefaultCooldown",
             "HealthCheckGracePeriod", "VPCZoneIdentifier", "TerminationPolicies",
             "NewInstancesProtectedFromScaleIn", "MaxInstanceLifetime", "CapacityRebalance",
             "DefaultInstanceWarmup", "PlacementGroup")
+SHOWN = SETTINGS + ("SuspendedProcesses", "EnabledMetrics")
 
 
 def check_sizes(min_size: int, max_size: int, desired: int | None) -> None:
@@ -121,9 +123,20 @@ def instance_view(instance: AsInstance | Row[Any],
     return item
 
 
+@lru_cache(maxsize=4096)
+def _shown_settings(definition: str, group_name: str) -> dict[str, Any]:
+    """The members of a group's definition that DescribeAutoScalingGroups shows (a
+    shared, read-only dict: a listing parses each group's definition once while it is
+    unchanged)."""
+    settings_ = loads(definition)
+    shown = {member: settings_[member] for member in SHOWN if member in settings_}
+    shown["Tags"] = [dict(t, ResourceId=group_name, ResourceType="auto-scaling-group")
+                     for t in settings_.get("Tags") or []]
+    return shown
+
+
 def group_view(group: AsGroup | Row[Any],
                instances: Sequence[AsInstance | Row[Any]]) -> dict[str, Any]:
-    definition = loads(group.definition)
     item: dict[str, Any] = {
         "AutoScalingGroupName": group.name, "AutoScalingGroupARN": group.arn,
         "MinSize": group.min_size, "MaxSize": group.max_size,
@@ -131,11 +144,7 @@ def group_view(group: AsGroup | Row[Any],
         "Instances": [instance_view(i) for i in instances if i.instance_id],
         "ServiceLinkedRoleARN": (f"arn:aws:iam::{group.account_id}:role/aws-service-role/"
                                  "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")}
-    for member in SETTINGS + ("SuspendedProcesses", "EnabledMetrics", "Tags"):
-        if member in definition:
-            item[member] = definition[member]
-    item["Tags"] = [dict(t, ResourceId=group.name, ResourceType="auto-scaling-group")
-                    for t in definition.get("Tags") or []]
+    item.update(_shown_settings(group.definition, group.name))
     if group.status:
         item["Status"] = group.status
     return item
