@@ -114,9 +114,10 @@ class GroupController(Reconciler):
         definition = loads(group.definition)
         suspended = {p["ProcessName"] for p in definition.get("SuspendedProcesses") or []}
         waits: list[float] = []
+        prepared: dict[tuple[str, str], dict[str, Any]] = {}  # one lookup per source, zone
         for row in rows:
             if row.instance_id is None:
-                await self._launch(group, definition, row)
+                await self._launch(group, definition, row, prepared)
         async with self.cloud.sessions() as session:
             rows = list((await session.execute(select(AsInstance).where(
                 AsInstance.group_arn == key))).scalars())
@@ -188,10 +189,13 @@ class GroupController(Reconciler):
         found = await ec2.subnet_zones(self.cloud, group.account_id, group.region, ids)
         return next((s for s in ids if (found or {}).get(s) == zone), None)
 
-    async def _launch(self, group: AsGroup, definition: dict[str, Any],
-                      row: AsInstance) -> None:
+    async def _launch(self, group: AsGroup, definition: dict[str, Any], row: AsInstance,
+                      prepared: dict[tuple[str, str], dict[str, Any]]) -> None:
         try:
-            params = await self._launch_params(group, definition, row)
+            params = prepared.get((row.launch_source, row.zone))
+            if params is None:
+                params = await self._launch_params(group, definition, row)
+                prepared[(row.launch_source, row.zone)] = params
             iid = await ec2.run_instance(self.cloud, group.account_id, group.region, params,
                                          row.token, row.zone, {GROUP_TAG: group.name})
         except AwsError as error:  # nothing was launched: the launch failed for good
