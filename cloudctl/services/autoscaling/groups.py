@@ -245,11 +245,15 @@ class GroupsProvider(Provider):
             chunk, more = groups[:size], len(groups) > size
             members: dict[str, list[Any]] = {g.arn: [] for g in chunk}
             if chunk:
+                # the page's groups again as a subquery: no parameter per group
+                page_arns: Any = list(members) if filters else query.with_only_columns(
+                    AsGroup.arn).limit(size).scalar_subquery()
                 for row in await session.execute(select(*INSTANCE_COLUMNS).where(
-                        AsInstance.group_arn.in_(list(members)),
+                        AsInstance.group_arn.in_(page_arns),
                         AsInstance.instance_id.is_not(None)).order_by(
                         AsInstance.instance_id)):
-                    members[row.group_arn].append(row)
+                    if row.group_arn in members:
+                        members[row.group_arn].append(row)
         out: dict[str, Any] = {"AutoScalingGroups": [group_view(g, members[g.arn])
                                                      for g in chunk]}
         if more and chunk:
