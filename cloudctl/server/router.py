@@ -45,6 +45,10 @@ SCOPE_SERVICES: dict[str, str] = {
 # botocore service names -> SigV4 signing names
 SIGNING_NAMES: dict[str, str] = {v: k for k, v in SCOPE_SERVICES.items()}
 SIGNING_NAMES["elbv2"] = "elasticloadbalancing"
+SIGNING_NAMES["s3control"] = "s3"
+
+# S3 Control (account-level S3 settings): signed for ``s3``, told apart by its path
+S3CONTROL_PATH = "/v20180820/"
 
 HOST_PREFIXES: dict[str, str] = {
     "ec2": "ec2",
@@ -144,6 +148,8 @@ def resolve(req: WireRequest, body_params: dict[str, str] | None = None) -> Rout
     route = _resolve(req, body_params)
     if route.service != "s3":
         return route
+    if route.path.startswith(S3CONTROL_PATH):
+        return Route("s3control", route.path, route.scope_region, route.euca_prefix)
     bucket = s3_host_bucket(req.header("Host") or req.host or "")
     if bucket is None:
         return route

@@ -80,9 +80,10 @@ def name(params: dict[str, Any], member: str, *, required: bool = True) -> str:
     return text
 
 
-def page(operation: str, params: dict[str, Any], items: Sequence[T], key: Any,
-         default: int = 50, maximum: int = 100) -> tuple[list[T], str | None]:
-    """``MaxRecords``/``NextToken`` over ``items`` (sorted by ``key``)."""
+def window(operation: str, params: dict[str, Any], default: int = 50,
+           maximum: int = 100) -> tuple[int, Any, str]:
+    """A call's validated ``MaxRecords`` and the key its ``NextToken`` resumes after
+    (None on the first page), and the scope the next token is bound to."""
     limit = params.get("MaxRecords")
     size = default if limit is None else int(limit)
     if size < 1 or size > maximum:
@@ -93,13 +94,21 @@ def page(operation: str, params: dict[str, Any], items: Sequence[T], key: Any,
                               f"failed to satisfy constraint: Member must have value greater "
                               f"than or equal to 1")
     scope = scope_of(operation, {k: v for k, v in params.items() if k != "MaxRecords"})
-    start = 0
     token = params.get("NextToken")
-    if token:
-        try:
-            after = decode_cursor(str(token), scope)
-        except BadCursor:
-            raise AwsError("The token is invalid.", code="InvalidNextToken") from None
+    if not token:
+        return size, None, scope
+    try:
+        return size, decode_cursor(str(token), scope), scope
+    except BadCursor:
+        raise AwsError("The token is invalid.", code="InvalidNextToken") from None
+
+
+def page(operation: str, params: dict[str, Any], items: Sequence[T], key: Any,
+         default: int = 50, maximum: int = 100) -> tuple[list[T], str | None]:
+    """``MaxRecords``/``NextToken`` over ``items`` (sorted by ``key``)."""
+    size, after, scope = window(operation, params, default, maximum)
+    start = 0
+    if after is not None:
         start = next((i for i, item in enumerate(items) if key(item) > after), len(items))
     chunk = list(items[start:start + size])
     more = start + size < len(items)

@@ -77,8 +77,24 @@ class GroupController(Reconciler):
         return 10.0
 
     async def list_keys(self) -> list[str]:
+        """Every group with something to watch: a group at rest (desired 0, no
+        instances, no scheduled action, no metrics, no refresh, not being deleted) has
+        nothing a resync could do, and an API call that changes that wakes it."""
+        from cloudctl.services.autoscaling.models import AsScheduledAction
+
         async with self.cloud.sessions() as session:
-            return [r[0] for r in await session.execute(select(AsGroup.arn))]
+            groups = (await session.execute(select(
+                AsGroup.arn, AsGroup.account_id, AsGroup.region, AsGroup.name,
+                AsGroup.desired, AsGroup.status, AsGroup.definition))).all()
+            manned = {r[0] for r in await session.execute(
+                select(AsInstance.group_arn).distinct())}
+            scheduled = {(r[0], r[1], r[2]) for r in await session.execute(select(
+                AsScheduledAction.account_id, AsScheduledAction.region,
+                AsScheduledAction.group_name).where(
+                AsScheduledAction.next_run.is_not(None)).distinct())}
+        return [key for key, account, region, group_name, desired, status, text in groups
+                if desired or status or key in manned
+                or (account, region, group_name) in scheduled or not at_rest(text)]
 
     async def sync(self, key: str) -> None:
         from cloudctl.services.autoscaling import metrics, schedules
@@ -98,9 +114,10 @@ class GroupController(Reconciler):
         definition = loads(group.definition)
         suspended = {p["ProcessName"] for p in definition.get("SuspendedProcesses") or []}
         waits: list[float] = []
+        prepared: dict[tuple[str, str], dict[str, Any]] = {}  # one lookup per source, zone
         for row in rows:
             if row.instance_id is None:
-                await self._launch(group, definition, row)
+                await self._launch(group, definition, row, prepared)
         async with self.cloud.sessions() as session:
             rows = list((await session.execute(select(AsInstance).where(
                 AsInstance.group_arn == key))).scalars())
@@ -172,10 +189,13 @@ class GroupController(Reconciler):
         found = await ec2.subnet_zones(self.cloud, group.account_id, group.region, ids)
         return next((s for s in ids if (found or {}).get(s) == zone), None)
 
-    async def _launch(self, group: AsGroup, definition: dict[str, Any],
-                      row: AsInstance) -> None:
+    async def _launch(self, group: AsGroup, definition: dict[str, Any], row: AsInstance,
+                      prepared: dict[tuple[str, str], dict[str, Any]]) -> None:
         try:
-            params = await self._launch_params(group, definition, row)
+            params = prepared.get((row.launch_source, row.zone))
+            if params is None:
+                params = await self._launch_params(group, definition, row)
+                prepared[(row.launch_source, row.zone)] = params
             iid = await ec2.run_instance(self.cloud, group.account_id, group.region, params,
                                          row.token, row.zone, {GROUP_TAG: group.name})
         except AwsError as error:  # nothing was launched: the launch failed for good
@@ -491,6 +511,14 @@ class GroupController(Reconciler):
 
 
 CONTROLLER = RuntimeKey[GroupController]("autoscaling.groups")
+
+
+def at_rest(definition: str) -> bool:
+    """Whether a group's definition asks for no periodic work (metrics, a refresh)."""
+    settings = loads(definition)
+    return not settings.get("EnabledMetrics") and not any(
+        r.get("Status") in ("Pending", "InProgress", "Cancelling")
+        for r in settings.get("InstanceRefreshes") or [])
 
 
 def wake(cloud: Cloud, group_arn: str) -> None:

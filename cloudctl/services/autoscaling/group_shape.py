@@ -3,7 +3,11 @@ group's definition, and the group as DescribeAutoScalingGroups shows it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
+
+from sqlalchemy import Row
 
 from cloudctl.services.autoscaling.common import ValidationError, loads
 from cloudctl.services.autoscaling.models import AsGroup, AsInstance
@@ -25,6 +29,7 @@ SETTINGS = ("LaunchConfigurationName", "LaunchTemplate", "DefaultCooldown",
             "HealthCheckGracePeriod", "VPCZoneIdentifier", "TerminationPolicies",
             "NewInstancesProtectedFromScaleIn", "MaxInstanceLifetime", "CapacityRebalance",
             "DefaultInstanceWarmup", "PlacementGroup")
+SHOWN = SETTINGS + ("SuspendedProcesses", "EnabledMetrics")
 
 
 def check_sizes(min_size: int, max_size: int, desired: int | None) -> None:
@@ -91,11 +96,22 @@ def subnets(definition: dict[str, Any]) -> list[str]:
             if s.strip()]
 
 
-def launch_name(instance: AsInstance) -> dict[str, Any]:
+#: what DescribeAutoScalingGroups reads of a group and of its instances (plain rows,
+#: no ORM objects: ``group_view`` and ``instance_view`` take either)
+GROUP_COLUMNS = (AsGroup.arn, AsGroup.name, AsGroup.account_id, AsGroup.min_size,
+                 AsGroup.max_size, AsGroup.desired, AsGroup.created_at, AsGroup.status,
+                 AsGroup.definition)
+INSTANCE_COLUMNS = (AsInstance.group_arn, AsInstance.instance_id, AsInstance.instance_type,
+                    AsInstance.zone, AsInstance.lifecycle_state, AsInstance.health,
+                    AsInstance.protected, AsInstance.launch_source)
+
+
+def launch_name(instance: AsInstance | Row[Any]) -> dict[str, Any]:
     return loads(instance.launch_source)
 
 
-def instance_view(instance: AsInstance, group_name: str | None = None) -> dict[str, Any]:
+def instance_view(instance: AsInstance | Row[Any],
+                  group_name: str | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {
         "InstanceId": instance.instance_id, "InstanceType": instance.instance_type,
         "AvailabilityZone": instance.zone, "LifecycleState": instance.lifecycle_state,
@@ -107,8 +123,20 @@ def instance_view(instance: AsInstance, group_name: str | None = None) -> dict[s
     return item
 
 
-def group_view(group: AsGroup, instances: list[AsInstance]) -> dict[str, Any]:
-    definition = loads(group.definition)
+@lru_cache(maxsize=4096)
+def _shown_settings(definition: str, group_name: str) -> dict[str, Any]:
+    """The members of a group's definition that DescribeAutoScalingGroups shows (a
+    shared, read-only dict: a listing parses each group's definition once while it is
+    unchanged)."""
+    settings_ = loads(definition)
+    shown = {member: settings_[member] for member in SHOWN if member in settings_}
+    shown["Tags"] = [dict(t, ResourceId=group_name, ResourceType="auto-scaling-group")
+                     for t in settings_.get("Tags") or []]
+    return shown
+
+
+def group_view(group: AsGroup | Row[Any],
+               instances: Sequence[AsInstance | Row[Any]]) -> dict[str, Any]:
     item: dict[str, Any] = {
         "AutoScalingGroupName": group.name, "AutoScalingGroupARN": group.arn,
         "MinSize": group.min_size, "MaxSize": group.max_size,
@@ -116,11 +144,7 @@ def group_view(group: AsGroup, instances: list[AsInstance]) -> dict[str, Any]:
         "Instances": [instance_view(i) for i in instances if i.instance_id],
         "ServiceLinkedRoleARN": (f"arn:aws:iam::{group.account_id}:role/aws-service-role/"
                                  "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")}
-    for member in SETTINGS + ("SuspendedProcesses", "EnabledMetrics", "Tags"):
-        if member in definition:
-            item[member] = definition[member]
-    item["Tags"] = [dict(t, ResourceId=group.name, ResourceType="auto-scaling-group")
-                    for t in definition.get("Tags") or []]
+    item.update(_shown_settings(group.definition, group.name))
     if group.status:
         item["Status"] = group.status
     return item

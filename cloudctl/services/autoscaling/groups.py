@@ -29,9 +29,17 @@ from cloudctl.services.autoscaling.common import (
     page,
     stamp,
     where,
+    window,
 )
 from cloudctl.services.autoscaling.controller import wake
-from cloudctl.services.autoscaling.group_shape import check_sizes, group_view, settings, subnets
+from cloudctl.services.autoscaling.group_shape import (
+    GROUP_COLUMNS,
+    INSTANCE_COLUMNS,
+    check_sizes,
+    group_view,
+    settings,
+    subnets,
+)
 from cloudctl.services.autoscaling.models import (
     AsActivity,
     AsGroup,
@@ -43,6 +51,7 @@ from cloudctl.services.autoscaling.models import (
 )
 from cloudctl.services.autoscaling.templates import resolve
 from cloudctl.services.ec2 import api_autoscaling as ec2
+from cloudctl.services.paging import encode_cursor
 
 MAX_GROUPS = 500  # AWS's default quota of groups per region
 ACTIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
@@ -214,26 +223,41 @@ class GroupsProvider(Provider):
 
     @operation("DescribeAutoScalingGroups")
     async def describe(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        """One page in two set-based queries of plain columns: the groups after the
+        token's name (keyset, ``LIMIT size + 1``), then their launched instances."""
         account, region = where(ctx)
         names = [str(n) for n in params.get("AutoScalingGroupNames") or []]
+        filters = params.get("Filters") or []
+        size, after, scope = window("DescribeAutoScalingGroups", params)
+        query = select(*GROUP_COLUMNS).where(AsGroup.account_id == account,
+                                             AsGroup.region == region)
+        if names:
+            query = query.where(AsGroup.name.in_(names))
+        if after is not None:
+            query = query.where(AsGroup.name > str(after))
+        query = query.order_by(AsGroup.name)
+        if not filters:
+            query = query.limit(size + 1)
         async with self.cloud.sessions() as session:
-            query = select(AsGroup).where(AsGroup.account_id == account,
-                                          AsGroup.region == region)
-            if names:
-                query = query.where(AsGroup.name.in_(names))
-            groups = list((await session.execute(query.order_by(AsGroup.name))).scalars())
-            groups = [g for g in groups if _matches(g, params.get("Filters") or [])]
-            chunk, token = page("DescribeAutoScalingGroups", params, groups, lambda g: g.name)
-            members: dict[str, list[AsInstance]] = {g.arn: [] for g in chunk}
+            groups: list[Any] = list((await session.execute(query)).all())
+            if filters:
+                groups = [g for g in groups if _matches(g.definition, filters)]
+            chunk, more = groups[:size], len(groups) > size
+            members: dict[str, list[Any]] = {g.arn: [] for g in chunk}
             if chunk:
-                for row in (await session.execute(select(AsInstance).where(
-                        AsInstance.group_arn.in_(list(members))).order_by(
-                        AsInstance.instance_id))).scalars():
-                    members[row.group_arn].append(row)
+                # the page's groups again as a subquery: no parameter per group
+                page_arns: Any = list(members) if filters else query.with_only_columns(
+                    AsGroup.arn).limit(size).scalar_subquery()
+                for row in await session.execute(select(*INSTANCE_COLUMNS).where(
+                        AsInstance.group_arn.in_(page_arns),
+                        AsInstance.instance_id.is_not(None)).order_by(
+                        AsInstance.instance_id)):
+                    if row.group_arn in members:
+                        members[row.group_arn].append(row)
         out: dict[str, Any] = {"AutoScalingGroups": [group_view(g, members[g.arn])
                                                      for g in chunk]}
-        if token:
-            out["NextToken"] = token
+        if more and chunk:
+            out["NextToken"] = encode_cursor(chunk[-1].name, scope)
         return out
 
     @operation("DeleteAutoScalingGroup")
@@ -338,8 +362,8 @@ async def _tag_group(session: AsyncSession, account: str, region: str,
     return group
 
 
-def _matches(group: AsGroup, filters: list[dict[str, Any]]) -> bool:
-    tags = {t["Key"]: t["Value"] for t in loads(group.definition).get("Tags") or []}
+def _matches(definition: str, filters: list[dict[str, Any]]) -> bool:
+    tags = {t["Key"]: t["Value"] for t in loads(definition).get("Tags") or []}
     for flt in filters:
         flt_name = str(flt.get("Name", ""))
         values = [str(v) for v in flt.get("Values") or []]

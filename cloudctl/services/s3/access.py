@@ -127,9 +127,11 @@ class BucketPolicies:
         row = await self.row(str(name))
         if row is None:
             return None, None
+        from cloudctl.services.s3.account_access import account_settings
         from cloudctl.services.s3.public_access import effective_policy
 
-        return effective_policy(row, ctx.account_id), row.account_id
+        account = await account_settings(self.cloud, row.account_id)
+        return effective_policy(row, ctx.account_id, account), row.account_id
 
     async def row(self, name: str) -> S3Bucket | None:
         """A detached snapshot of bucket ``name`` (None: no such bucket).
@@ -223,10 +225,13 @@ async def check(cloud: Cloud, ctx: RequestContext, bucket: S3Bucket, action: str
             verdict = ("Allow" if ctx.account_id == bucket.account_id else "ImplicitDeny",
                        True)
         else:
+            from cloudctl.services.s3.account_access import account_settings
             from cloudctl.services.s3.public_access import effective_policy
 
+            account = await account_settings(cloud, bucket.account_id)
             verdict = await decide(ctx, action, [resource],
-                                   effective_policy(bucket, ctx.account_id), bucket.account_id)
+                                   effective_policy(bucket, ctx.account_id, account),
+                                   bucket.account_id)
     effect, identity_allows = verdict
     if effect == "Allow":
         return
@@ -240,10 +245,10 @@ async def check(cloud: Cloud, ctx: RequestContext, bucket: S3Bucket, action: str
     if caller is not None and caller == object_owner:
         return
     document = acls.load(object_acl if key is not None and object_acl else bucket.acl)
-    if bucket.public_access:
-        from cloudctl.services.s3.public_access import effective_acl
+    from cloudctl.services.s3.account_access import account_settings
+    from cloudctl.services.s3.public_access import effective_acl
 
-        document = effective_acl(bucket, document)
+    document = effective_acl(bucket, document, await account_settings(cloud, bucket.account_id))
     if acls.grants(document, caller_canonical, caller is not None, permission):
         return
     raise access_denied()

@@ -11,6 +11,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import identity, ownership, public_access
+from cloudctl.services.s3.account_access import account_settings
 from cloudctl.services.s3.base import S3Provider, check_bucket_name
 from cloudctl.services.s3.errors import malformed_xml, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, S3Upload
@@ -164,7 +165,8 @@ class BucketProvider(S3Provider):
                 raise s3_error("MissingSecurityHeader", "Your request was missing a required "
                                "header", MissingHeaderName="x-amz-acl")
             ownership.check_bucket_acl(bucket, acl, owner)
-            public_access.refuse_public_acl(bucket, acl)
+            public_access.refuse_public_acl(
+                bucket, acl, await account_settings(self.cloud, bucket.account_id))
             bucket.acl = acls.dump(acl)
             await session.commit()
         self.forget(bucket.name)

@@ -16,6 +16,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import access, cors, public_access, sse, versioning
 from cloudctl.services.s3.access import POLICY_MAX_BYTES, policy_admin, policy_size
+from cloudctl.services.s3.account_access import account_settings
 from cloudctl.services.s3.base import HTTP_STATUS_KEY, S3Provider, dumps, loads
 from cloudctl.services.s3.errors import invalid_argument, malformed_xml, s3_error
 from cloudctl.services.s3.models import S3Bucket
@@ -139,7 +140,8 @@ class ConfigProvider(S3Provider):
                           text: str | None) -> dict[str, Any]:
         async with self.cloud.sessions() as session:
             bucket = await self._policy_bucket(session, ctx, params, action)
-            public_access.refuse_public_policy(bucket, text)
+            public_access.refuse_public_policy(
+                bucket, text, await account_settings(self.cloud, bucket.account_id))
             bucket.policy = text
             await session.commit()
         self.forget(bucket.name)

@@ -29,6 +29,7 @@ FEATURE_ACTIONS: dict[str, str | None] = {
 
 def install(cloud: Cloud) -> None:
     from cloudctl.services import authz
+    from cloudctl.services.s3 import account_access
     from cloudctl.services.s3.access import (
         ACTIONS,
         BucketPolicies,
@@ -68,6 +69,9 @@ def install(cloud: Cloud) -> None:
     ACTIONS.update(FEATURE_ACTIONS)
     authz.declare("s3", operation_resources, policies.lookup, actions=operation_action,
                   acl_fallback=True, context=operation_context)
+    cloud.runtime[account_access.BLOCKS] = account_access.AccountBlocks(cloud)
+    authz.declare("s3control", actions=account_access.operation_action)
+    cloud.add_provider(account_access.AccountPublicAccessProvider(cloud))
     for provider_cls in (BucketProvider, ObjectProvider, ListingProvider, MultipartProvider,
                          CopyProvider, ConfigProvider, ReconcileProvider, RestoreProvider,
                          PublicAccessProvider, OwnershipProvider, ObjectLockProvider,

@@ -162,4 +162,15 @@ class S3Part(Base):
     last_modified: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-S3_TABLES = (S3Bucket, S3Object, S3LogRecord, S3Upload, S3Part)
+class S3AccountPublicAccess(Base):
+    """An account's Block Public Access settings (s3control PutPublicAccessBlock): they
+    apply to every bucket of the account on top of the bucket's own."""
+
+    __tablename__ = "s3_account_public_access"
+
+    account_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    settings: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+S3_TABLES = (S3Bucket, S3Object, S3LogRecord, S3Upload, S3Part, S3AccountPublicAccess)

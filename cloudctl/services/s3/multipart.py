@@ -20,6 +20,7 @@ from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import conditions, features, identity, sse, versioning
 from cloudctl.services.s3 import properties as props
+from cloudctl.services.s3.account_access import account_settings
 from cloudctl.services.s3.archive import check_storage_class
 from cloudctl.services.s3.base import (
     S3Provider,
@@ -68,7 +69,8 @@ class MultipartProvider(S3Provider):
         async with self.cloud.sessions() as session:
             bucket = await self.bucket(session, params["Bucket"])
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
-            features.check_object_write(bucket, params)
+            features.check_object_write(
+                bucket, params, await account_settings(self.cloud, bucket.account_id))
             encrypt = sse.requested(params, bucket.encryption)
             account = features.object_owner(bucket, ctx.account_id or bucket.account_id, params)
             owner = await identity.owner_of(session, account)

@@ -34,6 +34,7 @@ from cloudctl.services.s3 import (
 )
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import properties as props
+from cloudctl.services.s3.account_access import account_settings
 from cloudctl.services.s3.archive import check_readable, check_storage_class, restore_header
 from cloudctl.services.s3.base import (
     HTTP_STATUS_KEY,
@@ -249,7 +250,8 @@ class ObjectProvider(S3Provider):
         async with LazySession(self.cloud.sessions) as session:
             bucket = await self.snapshot(name)
             await self.authorize(session, ctx, bucket, "s3:PutObject", "WRITE", key=key)
-            features.check_object_write(bucket, params)
+            features.check_object_write(
+                bucket, params, await account_settings(self.cloud, bucket.account_id))
             encrypt = sse.requested(params, bucket.encryption)
             owner_account = ownership.object_owner(bucket, ctx.account_id or bucket.account_id,
                                                    params)
@@ -453,7 +455,8 @@ class ObjectProvider(S3Provider):
             if acl is None:
                 raise s3_error("MissingSecurityHeader", "Your request was missing a required "
                                "header", MissingHeaderName="x-amz-acl")
-            public_access.refuse_public_acl(bucket, acl)
+            public_access.refuse_public_acl(
+                bucket, acl, await account_settings(self.cloud, bucket.account_id))
             row.acl = acls.dump(acl)
             await session.commit()
         return {}

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from cloudctl.server.context import RequestContext
@@ -45,9 +47,19 @@ _WIDE_OPERATORS = ("stringlike", "stringnotequals", "stringnotlike", "arnlike", 
                    "arnnotlike", "notipaddress")
 
 
-def settings(bucket: S3Bucket) -> dict[str, bool]:
-    stored = loads(bucket.public_access, {}) or {}
-    return {name: bool(stored.get(name)) for name in SETTINGS}
+#: an account without account-level settings
+NONE: Mapping[str, bool] = MappingProxyType({name: False for name in SETTINGS})
+
+
+def settings(bucket: S3Bucket, account: Mapping[str, bool] = NONE) -> dict[str, bool]:
+    """The settings in force for ``bucket``: its own, or its account's
+    (``account_access``: s3control PutPublicAccessBlock), either turns one on."""
+    stored = (loads(bucket.public_access, {}) or {}) if bucket.public_access else {}
+    return {name: bool(stored.get(name)) or account[name] for name in SETTINGS}
+
+
+def _on(bucket: S3Bucket, account: Mapping[str, bool], name: str) -> bool:
+    return bool(bucket.public_access or account[name]) and settings(bucket, account)[name]
 
 
 def acl_is_public(acl: dict[str, Any]) -> bool:
@@ -109,16 +121,17 @@ def policy_is_public(text: str | None) -> bool:
     return False
 
 
-def refuse_public_acl(bucket: S3Bucket, acl: dict[str, Any] | None) -> None:
+def refuse_public_acl(bucket: S3Bucket, acl: dict[str, Any] | None,
+                      account: Mapping[str, bool] = NONE) -> None:
     """AccessDenied when BlockPublicAcls is on and ``acl`` (to be stored) is public."""
-    if acl is not None and bucket.public_access and settings(bucket)["BlockPublicAcls"] \
-            and acl_is_public(acl):
+    if acl is not None and _on(bucket, account, "BlockPublicAcls") and acl_is_public(acl):
         raise access_denied()
 
 
-def refuse_public_canned(bucket: S3Bucket, params: dict[str, Any]) -> None:
+def refuse_public_canned(bucket: S3Bucket, params: dict[str, Any],
+                         account: Mapping[str, bool] = NONE) -> None:
     """``refuse_public_acl`` for the ACL a request asks for, before anything is read."""
-    if not bucket.public_access or not settings(bucket)["BlockPublicAcls"]:
+    if not _on(bucket, account, "BlockPublicAcls"):
         return
     if str(params.get("ACL") or "") in ("public-read", "public-read-write",
                                           "authenticated-read"):
@@ -131,25 +144,28 @@ def refuse_public_canned(bucket: S3Bucket, params: dict[str, Any]) -> None:
         raise access_denied()
 
 
-def refuse_public_policy(bucket: S3Bucket, text: str | None) -> None:
-    if bucket.public_access and settings(bucket)["BlockPublicPolicy"] \
-            and policy_is_public(text):
+def refuse_public_policy(bucket: S3Bucket, text: str | None,
+                         account: Mapping[str, bool] = NONE) -> None:
+    if _on(bucket, account, "BlockPublicPolicy") and policy_is_public(text):
         raise access_denied()
 
 
-def effective_acl(bucket: S3Bucket, acl: dict[str, Any]) -> dict[str, Any]:
+def effective_acl(bucket: S3Bucket, acl: dict[str, Any],
+                  account: Mapping[str, bool] = NONE) -> dict[str, Any]:
     """The ACL authorization reads: public grants dropped under IgnorePublicAcls."""
-    if not bucket.public_access or not settings(bucket)["IgnorePublicAcls"]:
+    if not _on(bucket, account, "IgnorePublicAcls"):
         return acl
     kept = [g for g in acl.get("Grants") or []
             if (g.get("Grantee") or {}).get("URI") not in PUBLIC_GROUPS]
     return {**acl, "Grants": kept}
 
 
-def effective_policy(bucket: S3Bucket, account_id: str | None) -> str | None:
+def effective_policy(bucket: S3Bucket, account_id: str | None,
+                     account: Mapping[str, bool] = NONE) -> str | None:
     """The bucket policy as it applies to a caller of ``account_id`` (None: anonymous)."""
-    if bucket.policy and bucket.public_access and account_id != bucket.account_id \
-            and settings(bucket)["RestrictPublicBuckets"] and policy_is_public(bucket.policy):
+    if bucket.policy and account_id != bucket.account_id \
+            and _on(bucket, account, "RestrictPublicBuckets") \
+            and policy_is_public(bucket.policy):
         return None
     return bucket.policy
 
