@@ -72,6 +72,17 @@ class AutoScalingGroup(ResourceType):
                            "AvailabilityZones", "HealthCheckType", "HealthCheckGracePeriod",
                            "TerminationPolicies"})
     takes_tags = True
+    drift_keys = ("MinSize", "MaxSize", "DesiredCapacity")
+
+    def comparable(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {key: str(props[key]) for key in self.drift_keys if key in props}
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await autoscaling.group(act.cloud, act.caller, physical_id)
+        if found is None or found.get("Status") == "Delete in progress":
+            return None
+        return {key: str(found.get(key)) for key in self.drift_keys}
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         name = props.get("AutoScalingGroupName") or act.physical_name(255)

@@ -85,6 +85,8 @@ class ResourceType:
     # properties changed in place by ``update`` (others need replacement)
     updatable: ClassVar[frozenset[str]] = frozenset()
     takes_tags: ClassVar[bool] = False
+    # the properties drift detection compares (none: the type answers NOT_CHECKED)
+    drift_keys: ClassVar[tuple[str, ...]] = ()
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         raise NotImplementedError
@@ -118,6 +120,17 @@ class ResourceType:
     def ref(self, physical_id: str, attributes: dict[str, Any]) -> Any:
         del attributes
         return physical_id
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        """The resource's ``drift_keys`` as they are now, in ``comparable`` form, read
+        through its service's API; None when the resource no longer exists."""
+        del act, physical_id, attributes
+        raise NotImplementedError
+
+    def comparable(self, props: dict[str, Any]) -> dict[str, Any]:
+        """The template's ``drift_keys`` in the form ``live`` answers them."""
+        return {key: props[key] for key in self.drift_keys if key in props}
 
     def in_place(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
         """Whether every changed property is one ``update`` applies in place."""
