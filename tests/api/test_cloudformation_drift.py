@@ -11,7 +11,7 @@ from typing import Any
 from cfnlint import api as cfnlint_api
 from troposphere import Output, Ref, Template, ec2, s3
 
-from tests.api.cfn_helpers import physical, settle, unique
+from tests.api.cfn_helpers import events, physical, settle, unique
 from tests.support import LiveCloud
 
 
@@ -110,3 +110,74 @@ def test_drift_found_modified_and_deleted(sqlite_cloud: LiveCloud) -> None:
     assert errors == ["ValidationError", "ValidationError"]
     cf.delete_stack(StackName=name)
     assert settle(cloud, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+def _policy_template(description: str, spare: bool = True) -> str:
+    t = Template(Description="policy")
+    t.add_resource(ec2.SecurityGroup("Locked", GroupDescription=description))
+    if spare:
+        t.add_resource(_web())
+    return t.to_json()
+
+
+def _reasons(cloud: LiveCloud, name: str, logical: str) -> list[str]:
+    return [str(e.get("ResourceStatusReason")) for e in events(cloud, name)
+            if e["LogicalResourceId"] == logical and e["ResourceStatus"] == "UPDATE_FAILED"]
+
+
+def test_stack_policy_denies_updates_it_protects(sqlite_cloud: LiveCloud) -> None:
+    cloud = sqlite_cloud
+    cf = cloud.client("cloudformation")
+    name = unique("policy")
+    first = _policy_template("locked")
+    _lint(first)
+    protect = json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "Update:*", "Principal": "*",
+         "Resource": "LogicalResourceId/Locked"}]})
+    stack_id = cf.create_stack(StackName=name, TemplateBody=first,
+                               StackPolicyBody=protect)["StackId"]
+    assert settle(cloud, name)["StackStatus"] == "CREATE_COMPLETE"
+    assert json.loads(cf.get_stack_policy(StackName=name)["StackPolicyBody"]) == \
+        json.loads(protect)
+    locked = physical(cloud, name, "Locked")
+
+    # GroupDescription is create-only: Update:Replace on a resource the policy denies
+    cf.update_stack(StackName=name, TemplateBody=_policy_template("relocked"))
+    assert settle(cloud, name)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert _reasons(cloud, name, "Locked") == [
+        "Action denied by stack policy: Statement [#2] does not allow [Update:Replace] "
+        "for resource [LogicalResourceId/Locked]"]
+    assert physical(cloud, name, "Locked") == locked
+
+    # the policy during one update lets it through; the stack's policy stays
+    cf.update_stack(StackName=name, TemplateBody=_policy_template("relocked"),
+                    StackPolicyDuringUpdateBody=json.dumps({"Statement": [{
+                        "Effect": "Allow", "Action": "Update:*", "Principal": "*",
+                        "Resource": "*"}]}))
+    assert settle(cloud, name)["StackStatus"] == "UPDATE_COMPLETE"
+    assert physical(cloud, name, "Locked") != locked
+    assert json.loads(cf.get_stack_policy(StackName=name)["StackPolicyBody"]) == \
+        json.loads(protect)
+
+    # a policy allowing only Update:Modify protects against removal (Update:Delete)
+    cf.set_stack_policy(StackName=name, StackPolicyBody=json.dumps({"Statement": [{
+        "Effect": "Allow", "Action": "Update:Modify", "Principal": "*", "Resource": "*"}]}))
+    web = physical(cloud, name, "Web")
+    cf.update_stack(StackName=name, TemplateBody=_policy_template("relocked", spare=False))
+    assert settle(cloud, name)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert _reasons(cloud, name, "Web") == [
+        "Action denied by stack policy: Action [Update:Delete] is not allowed by any "
+        "statement for resource [LogicalResourceId/Web]"]
+    cloud.client("ec2").describe_security_groups(GroupIds=[web])
+
+    try:
+        cf.set_stack_policy(StackName=name, StackPolicyBody=json.dumps({"Statement": [{
+            "Effect": "Allow", "Action": "Delete:*", "Resource": "*"}]}))
+    except cf.exceptions.ClientError as error:
+        assert error.response["Error"]["Code"] == "ValidationError"
+        assert "invalid action [Delete:*]" in error.response["Error"]["Message"]
+    else:
+        raise AssertionError("a bad stack policy was accepted")
+    cf.delete_stack(StackName=name)
+    assert settle(cloud, stack_id)["StackStatus"] == "DELETE_COMPLETE"
