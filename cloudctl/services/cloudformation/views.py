@@ -26,7 +26,8 @@ def stack(row: Stack) -> dict[str, Any]:
     for key, value in (("Description", row.description), ("StackStatusReason",
                        row.status_reason), ("LastUpdatedTime", row.updated_at),
                        ("DeletionTime", row.deleted_at), ("RoleARN", row.role_arn),
-                       ("TimeoutInMinutes", row.timeout_minutes)):
+                       ("TimeoutInMinutes", row.timeout_minutes), ("ParentId", row.parent_id),
+                       ("RootId", row.root_id)):
         if value is not None:
             out[key] = value
     return out
@@ -43,7 +44,8 @@ def summary(row: Stack) -> dict[str, Any]:
     out: dict[str, Any] = {"StackId": row.stack_id, "StackName": row.name,
                            "CreationTime": row.created_at, "StackStatus": row.status,
                            "DriftInformation": stack_drift(row)}
-    for key, value in (("TemplateDescription", row.description),
+    for key, value in (("TemplateDescription", row.description), ("ParentId", row.parent_id),
+                       ("RootId", row.root_id),
                        ("StackStatusReason", row.status_reason),
                        ("LastUpdatedTime", row.updated_at), ("DeletionTime", row.deleted_at)):
         if value is not None:

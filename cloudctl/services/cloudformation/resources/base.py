@@ -82,6 +82,8 @@ class ResourceType:
 
     type_name: ClassVar[str]
     extra_attributes: ClassVar[frozenset[str]] = frozenset()
+    # attributes named by a prefix and a name of the user's (a nested stack's Outputs.X)
+    attribute_prefixes: ClassVar[tuple[str, ...]] = ()
     # properties changed in place by ``update`` (others need replacement)
     updatable: ClassVar[frozenset[str]] = frozenset()
     takes_tags: ClassVar[bool] = False
