@@ -39,6 +39,7 @@ from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
+from cloudctl.services.cloudformation.resources.autoscaling import launch_changed, will_replace
 from cloudctl.services.cloudformation.resources.base import NeedsReplacement, failure
 from cloudctl.services.cloudformation.rows import (
     COMPLETE,
@@ -350,7 +351,10 @@ class StackEngine(StackTeardown, Reconciler):
         if row is None:
             return NewRow(name, type_name, props, policy, None)
         replace = row.type != type_name or bool(schema.replaces(row.properties, props)) or \
-            not adapter.in_place(row.properties, props)
+            not adapter.in_place(row.properties, props) or \
+            (type_name == "AWS::AutoScaling::AutoScalingGroup" and
+             will_replace(plan.template["Resources"][name].get("UpdatePolicy")) and
+             launch_changed(row.properties, props))
         if stack.status == "UPDATE_IN_PROGRESS":
             denied = stackpolicy.denial(stack.policy_during_update, "Update:Replace" if
                                         replace else "Update:Modify", name, row.type)

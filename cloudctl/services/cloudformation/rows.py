@@ -54,10 +54,13 @@ class ResourceRows:
         adapter = resources.adapter(row.type)
         if adapter is None or not adapter.takes_tags:
             tags = []
+        declared = ((stack.template or {}).get("Resources") or {}).get(row.logical_id) or {}
+        update_policy = declared.get("UpdatePolicy") if isinstance(declared, dict) else None
         return Act(cloud=self.cloud, caller=caller, stack_name=stack.name,
                    stack_id=stack.stack_id, logical_id=row.logical_id, token=row.token,
                    resumed=row.attempts > 1, tags=tags, endpoint=stack.endpoint,
-                   signal_reader=self._signals)
+                   signal_reader=self._signals,
+                   update_policy=update_policy if isinstance(update_policy, dict) else {})
 
     async def _signals(self, handle_url: str) -> list[dict[str, Any]]:
         async with self.cloud.sessions() as session:

@@ -43,6 +43,7 @@ class Act:
     tags: list[dict[str, str]] = field(default_factory=list)  # stack + aws:cloudformation:*
     endpoint: str = ""  # the cloud's public API endpoint (wait condition URLs)
     signal_reader: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None
+    update_policy: dict[str, Any] = field(default_factory=dict)  # its UpdatePolicy
 
     async def signals(self, handle_url: str) -> list[dict[str, Any]]:
         """The cfn-signal documents received on a wait condition handle."""
