@@ -61,10 +61,21 @@ def test_rolling_and_replacing_updates_of_a_group(sqlite_cloud: LiveCloud) -> No
     old_members = {i["InstanceId"] for i in group(before["Rolling"])["Instances"]}
     assert len(old_members) == 2
 
-    cf.update_stack(StackName=name, TemplateBody=text, Parameters=[
-        {"ParameterKey": "ImageId", "UsePreviousValue": True},
-        {"ParameterKey": "Zone", "UsePreviousValue": True},
-        {"ParameterKey": "InstanceType", "ParameterValue": "m1.small"}])
+    new_values = [{"ParameterKey": "ImageId", "UsePreviousValue": True},
+                  {"ParameterKey": "Zone", "UsePreviousValue": True},
+                  {"ParameterKey": "InstanceType", "ParameterValue": "m1.small"}]
+    # the change set tells which group the update replaces (the new configuration's
+    # name is known only then: Conditional)
+    cf.create_change_set(StackName=name, ChangeSetName="bigger", TemplateBody=text,
+                         Parameters=new_values)
+    cf.get_waiter("change_set_create_complete").wait(
+        StackName=name, ChangeSetName="bigger", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    changes = {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"].get("Replacement")
+               for c in cf.describe_change_set(StackName=name,
+                                               ChangeSetName="bigger")["Changes"]}
+    assert changes == {"Config": "True", "Rolling": "False", "Replaced": "Conditional"}
+    cf.delete_change_set(StackName=name, ChangeSetName="bigger")
+    cf.update_stack(StackName=name, TemplateBody=text, Parameters=new_values)
     stack = settle(cloud, name, timeout=240)
     assert stack["StackStatus"] == "UPDATE_COMPLETE", [
         (e["LogicalResourceId"], e.get("ResourceStatusReason")) for e in events(cloud, name)
