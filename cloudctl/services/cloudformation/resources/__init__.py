@@ -13,10 +13,12 @@ from cloudctl.services.cloudformation.resources import (
     s3,
     signals,
     vpc,
+    vpc_links,
 )
 from cloudctl.services.cloudformation.resources.base import ResourceType
 
-_MODULES = (iam, s3, ec2, signals, vpc, elb, autoscaling, cloudwatch, nested)
+_MODULES = (iam, s3, ec2, signals, vpc, elb, autoscaling, cloudwatch, nested,
+            vpc_links)
 _TYPES: dict[str, ResourceType] = {
     cls.type_name: cls() for module in _MODULES for cls in module.TYPES}
 
