@@ -82,6 +82,7 @@ class StackEngine(StackTeardown, Reconciler):
         self.cloud = cloud
         self._fresh: set[int] = set()  # rows written with their first attempt counted
         self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
+        self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
 
     def interval(self) -> float:
         return 2.0

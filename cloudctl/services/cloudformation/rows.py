@@ -45,6 +45,7 @@ class ResourceRows:
 
     cloud: Cloud
     _secrets: dict[str, set[str]]  # NoEcho values, masked in events
+    _taken: dict[str, frozenset[str]]  # physical ids a stack's rows record
 
     def _act(self, stack: Stack, row: StackResource, caller: Caller) -> Act:
         tags = [{"Key": k, "Value": v} for k, v in (stack.tags or {}).items()]
@@ -60,6 +61,7 @@ class ResourceRows:
                    stack_id=stack.stack_id, logical_id=row.logical_id, token=row.token,
                    resumed=row.attempts > 1, tags=tags, endpoint=stack.endpoint,
                    signal_reader=self._signals,
+                   taken=self._taken.get(stack.stack_id, frozenset()),
                    update_policy=update_policy if isinstance(update_policy, dict) else {})
 
     async def _signals(self, handle_url: str) -> list[dict[str, Any]]:
@@ -93,6 +95,7 @@ class ResourceRows:
             assert stack is not None
             rows = await store.rows(session, stack_id)
             self._secrets[stack_id] = secrets_of(stack)
+            self._taken[stack_id] = frozenset(r.physical_id for r in rows if r.physical_id)
             exports = {name: value for name, (value, _) in
                        (await store.exports(session, stack.account_id, stack.region)).items()}
             return stack, rows, exports

@@ -44,6 +44,8 @@ class Act:
     endpoint: str = ""  # the cloud's public API endpoint (wait condition URLs)
     signal_reader: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None
     update_policy: dict[str, Any] = field(default_factory=dict)  # its UpdatePolicy
+    # physical ids the stack's rows record (a resumed create never adopts one of them)
+    taken: frozenset[str] = frozenset()
 
     async def signals(self, handle_url: str) -> list[dict[str, Any]]:
         """The cfn-signal documents received on a wait condition handle."""
