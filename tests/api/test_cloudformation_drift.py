@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from cfnlint import api as cfnlint_api
-from troposphere import Output, Ref, Template, ec2, s3
+from troposphere import Output, Ref, Template, cloudwatch, ec2, s3
 
 from tests.api.cfn_helpers import events, physical, settle, unique
 from tests.support import LiveCloud
@@ -32,6 +32,13 @@ def _drift_template() -> str:
     t.add_resource(_web())
     t.add_resource(ec2.SecurityGroup("Spare", GroupDescription="spare"))
     t.add_resource(s3.Bucket("Data"))
+    net = t.add_resource(ec2.VPC("Net", CidrBlock="10.40.0.0/16"))
+    t.add_resource(ec2.Subnet("Sub", VpcId=Ref(net), CidrBlock="10.40.1.0/24",
+                              MapPublicIpOnLaunch=False))
+    t.add_resource(cloudwatch.Alarm(
+        "Busy", Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
+        Period=60, EvaluationPeriods=1, Threshold=70,
+        ComparisonOperator="GreaterThanThreshold"))
     t.add_output(Output("Web", Value=Ref("Web")))
     return t.to_json()
 
@@ -60,9 +67,18 @@ def test_drift_found_modified_and_deleted(sqlite_cloud: LiveCloud) -> None:
             first["DriftedStackResourceCount"]) == ("DETECTION_COMPLETE", "IN_SYNC", 0)
     in_sync = {d["LogicalResourceId"]: d["StackResourceDriftStatus"] for d in
                cf.describe_stack_resource_drifts(StackName=name)["StackResourceDrifts"]}
-    assert in_sync == {"Web": "IN_SYNC", "Spare": "IN_SYNC", "Data": "NOT_CHECKED"}
+    assert in_sync == {"Web": "IN_SYNC", "Spare": "IN_SYNC", "Data": "NOT_CHECKED",
+                       "Net": "NOT_CHECKED", "Sub": "IN_SYNC", "Busy": "IN_SYNC"}
 
     web, spare = physical(cloud, name, "Web"), physical(cloud, name, "Spare")
+    ec2c.modify_subnet_attribute(SubnetId=physical(cloud, name, "Sub"),
+                                 MapPublicIpOnLaunch={"Value": True})
+    alarm = cloud.client("cloudwatch").describe_alarms(
+        AlarmNames=[physical(cloud, name, "Busy")])["MetricAlarms"][0]
+    cloud.client("cloudwatch").put_metric_alarm(**{
+        key: alarm[key] for key in ("AlarmName", "Namespace", "MetricName", "Statistic",
+                                    "Period", "EvaluationPeriods", "ComparisonOperator")},
+        Threshold=90.0)
     ec2c.authorize_security_group_ingress(GroupId=web, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
         "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
@@ -85,18 +101,26 @@ def test_drift_found_modified_and_deleted(sqlite_cloud: LiveCloud) -> None:
 
     detection_id = cf.detect_stack_drift(StackName=name)["StackDriftDetectionId"]
     status = _wait_detection(cf, detection_id)
-    assert (status["StackDriftStatus"], status["DriftedStackResourceCount"]) == ("DRIFTED", 2)
+    assert (status["StackDriftStatus"], status["DriftedStackResourceCount"]) == ("DRIFTED", 4)
     assert status["StackId"] == settle(cloud, name)["StackId"]
     drifts = cf.describe_stack_resource_drifts(
         StackName=name, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"])
     assert {d["LogicalResourceId"]: d["StackResourceDriftStatus"]
-            for d in drifts["StackResourceDrifts"]} == {"Web": "MODIFIED", "Spare": "DELETED"}
+            for d in drifts["StackResourceDrifts"]} == {"Web": "MODIFIED", "Spare": "DELETED",
+                                                         "Sub": "MODIFIED", "Busy": "MODIFIED"}
+    by_name = {d["LogicalResourceId"]: d for d in drifts["StackResourceDrifts"]}
+    assert [(d["PropertyPath"], d["ExpectedValue"], d["ActualValue"], d["DifferenceType"])
+            for d in by_name["Sub"]["PropertyDifferences"]] == [
+        ("/MapPublicIpOnLaunch", "false", "true", "NOT_EQUAL")]
+    assert [(d["PropertyPath"], d["ExpectedValue"], d["ActualValue"])
+            for d in by_name["Busy"]["PropertyDifferences"]] == [("/Threshold", "70", "90.0")]
     stack = cf.describe_stacks(StackName=name)["Stacks"][0]
     assert stack["DriftInformation"]["StackDriftStatus"] == "DRIFTED"
     assert "LastCheckTimestamp" in stack["DriftInformation"]
     resources = {r["LogicalResourceId"]: r["DriftInformation"]["StackResourceDriftStatus"]
                  for r in cf.describe_stack_resources(StackName=name)["StackResources"]}
-    assert resources == {"Web": "MODIFIED", "Spare": "DELETED", "Data": "NOT_CHECKED"}
+    assert resources == {"Web": "MODIFIED", "Spare": "DELETED", "Data": "NOT_CHECKED",
+                         "Net": "NOT_CHECKED", "Sub": "MODIFIED", "Busy": "MODIFIED"}
 
     errors = []
     for call in (lambda: cf.describe_stack_drift_detection_status(

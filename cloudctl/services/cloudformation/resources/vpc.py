@@ -101,6 +101,14 @@ class Subnet(ResourceType):
                                   "VpcId", "OutpostArn"})
     updatable = frozenset({"MapPublicIpOnLaunch", "Tags"})
     takes_tags = True
+    drift_keys = ("CidrBlock", "MapPublicIpOnLaunch", "AvailabilityZone", "VpcId")
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await ec2.subnet(act.cloud, act.caller, physical_id)
+        if found is None:
+            return None
+        return {key: found.get(key) for key in self.drift_keys}
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         found = await adopted(act, "DescribeSubnets", "Subnets", "SubnetId") or \
