@@ -32,6 +32,8 @@ TYPES = [
     "AWS::EC2::NetworkAcl", "AWS::EC2::NetworkAclEntry", "AWS::EC2::SubnetNetworkAclAssociation",
     "AWS::EC2::DHCPOptions", "AWS::EC2::VPCDHCPOptionsAssociation", "AWS::EC2::NetworkInterface",
     "AWS::AutoScaling::ScheduledAction", "AWS::AutoScaling::LifecycleHook",
+    "AWS::CloudFormation::Stack", "AWS::EC2::NetworkInterfaceAttachment",
+    "AWS::EC2::VPCPeeringConnection",
 ]
 KEEP = ("typeName", "properties", "definitions", "required", "additionalProperties",
         "createOnlyProperties", "readOnlyProperties", "writeOnlyProperties",

@@ -5,12 +5,13 @@ status, with exactly the resources its template names (none doubled, none orphan
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.api.cfn_helpers import body, events, settle, unique
+from tests.api.cfn_helpers import body, events, physical, settle, unique
 from tests.support import LiveCloud, new_cloud
 
 GROUPS, BUCKETS, USERS, VMS = 6, 4, 4, 3
@@ -97,3 +98,53 @@ def test_kill_9_during_create_and_delete_resumes(crash_cloud: LiveCloud) -> None
     cloud.start()
     assert settle(cloud, stack_id, timeout=120)["StackStatus"] == "DELETE_COMPLETE"
     assert _world(cloud, name) == {"groups": 0, "buckets": 0, "users": 0, "vms": 0}
+
+
+VPC_PARTS = {"Net": ("describe_vpcs", "Vpcs", "VpcId"),
+             "Sub": ("describe_subnets", "Subnets", "SubnetId"),
+             "Gw": ("describe_internet_gateways", "InternetGateways", "InternetGatewayId"),
+             "Routes": ("describe_route_tables", "RouteTables", "RouteTableId"),
+             "Acl": ("describe_network_acls", "NetworkAcls", "NetworkAclId"),
+             "Dhcp": ("describe_dhcp_options", "DhcpOptions", "DhcpOptionsId")}
+
+
+def test_vpc_objects_made_before_a_crash_are_adopted(crash_cloud: LiveCloud) -> None:
+    """The crash window of a VPC-type create (made, not yet recorded) reproduced exactly:
+    after a kill -9 the rows are put back to "creating, no physical id" and the cloud
+    restarted; the resumed creates adopt the objects they made instead of doubling them
+    (their EC2 create calls take no ClientToken)."""
+    cloud = crash_cloud
+    cf, ec2c = cloud.client("cloudformation"), cloud.client("ec2")
+    net = {"Ref": "Net"}
+    template = {"Resources": {
+        "Net": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.30.0.0/16"}},
+        "Sub": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": net,
+                                                           "CidrBlock": "10.30.1.0/24"}},
+        "Gw": {"Type": "AWS::EC2::InternetGateway"},
+        "Routes": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": net}},
+        "Acl": {"Type": "AWS::EC2::NetworkAcl", "Properties": {"VpcId": net}},
+        "Dhcp": {"Type": "AWS::EC2::DHCPOptions", "Properties": {
+            "DomainName": "example.internal", "DomainNameServers": ["AmazonProvidedDNS"]}}}}
+    name = unique("adopt")
+    stack_id = cf.create_stack(StackName=name, TemplateBody=body(template))["StackId"]
+    assert settle(cloud, stack_id)["StackStatus"] == "CREATE_COMPLETE"
+    made = {logical: physical(cloud, name, logical) for logical in VPC_PARTS}
+    cloud.stop(signal.SIGKILL)
+    with sqlite3.connect(cloud.data_dir / "cloud.db", timeout=10) as db:
+        db.execute("UPDATE cfn_stacks SET status = 'CREATE_IN_PROGRESS', outputs = '[]' "
+                   "WHERE stack_id = ?", (stack_id,))
+        db.execute("UPDATE cfn_stack_resources SET status = 'CREATE_IN_PROGRESS', "
+                   "physical_id = NULL, attributes = '{}', step = 'create', attempts = 1 "
+                   "WHERE stack_id = ?", (stack_id,))
+    cloud.start()
+    assert settle(cloud, stack_id, timeout=60)["StackStatus"] == "CREATE_COMPLETE", [
+        (e["LogicalResourceId"], e.get("ResourceStatusReason")) for e in events(cloud, name)
+        if e["ResourceStatus"].endswith("FAILED")]
+    assert {logical: physical(cloud, name, logical) for logical in VPC_PARTS} == made
+    for logical, (describe, items, key) in VPC_PARTS.items():
+        found = getattr(ec2c, describe)(Filters=[
+            {"Name": "tag:aws:cloudformation:stack-id", "Values": [stack_id]},
+            {"Name": "tag:aws:cloudformation:logical-id", "Values": [logical]}])[items]
+        assert [item[key] for item in found] == [made[logical]]
+    cf.delete_stack(StackName=name)
+    assert settle(cloud, stack_id)["StackStatus"] == "DELETE_COMPLETE"

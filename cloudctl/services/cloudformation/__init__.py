@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def _install(cloud: Cloud) -> None:
     from cloudctl.services.cloudformation.changesets import ChangeSetOperations
+    from cloudctl.services.cloudformation.drift import DriftOperations
     from cloudctl.services.cloudformation.engine import EngineStarter
     from cloudctl.services.cloudformation.hook import SignalHook
     from cloudctl.services.cloudformation.stacks import StackOperations
@@ -22,6 +23,7 @@ def _install(cloud: Cloud) -> None:
     stacks = StackOperations(cloud)
     cloud.add_provider(stacks)
     cloud.add_provider(ChangeSetOperations(cloud, stacks))
+    cloud.add_provider(DriftOperations(cloud))
     cloud.add_provider(EngineStarter(cloud))
     cloud.hooks.append(SignalHook(cloud))
 

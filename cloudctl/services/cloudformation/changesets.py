@@ -26,6 +26,7 @@ from cloudctl.services.cloudformation.errors import already_exists, no_stack
 from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import ChangeSet, Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
+from cloudctl.services.cloudformation.resources.autoscaling import REPLACED_BY, will_replace
 from cloudctl.services.cloudformation.stackinfo import pseudo
 from cloudctl.services.cloudformation.stacks import (
     UPDATABLE,
@@ -130,10 +131,13 @@ def compute_changes(stack: Stack, tmpl: dict[str, Any], values: dict[str, Any],
             continue
         details = []
         replacement = "False"
+        # a group whose UpdatePolicy replaces it on a new launch source
+        renewing = REPLACED_BY if type_name == "AWS::AutoScaling::AutoScalingGroup" and \
+            will_replace(tmpl["Resources"][name].get("UpdatePolicy")) else ()
         for key in names:
             dynamic = _mentions_pending(props.get(key))
             creation = "Always" if key in schema.create_only else "Never"
-            if creation == "Never" and key not in adapter.updatable:
+            if creation == "Never" and (key not in adapter.updatable or key in renewing):
                 creation = "Always"
             if dynamic and creation == "Always":
                 creation = "Conditionally"

@@ -33,12 +33,13 @@ from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller
 from cloudctl.server.providers import Provider
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.cloudformation import resources, schemas, store
+from cloudctl.services.cloudformation import resources, schemas, stackpolicy, store
 from cloudctl.services.cloudformation.deletion import StackTeardown
 from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
+from cloudctl.services.cloudformation.resources.autoscaling import launch_changed, will_replace
 from cloudctl.services.cloudformation.resources.base import NeedsReplacement, failure
 from cloudctl.services.cloudformation.rows import (
     COMPLETE,
@@ -81,6 +82,7 @@ class StackEngine(StackTeardown, Reconciler):
         self.cloud = cloud
         self._fresh: set[int] = set()  # rows written with their first attempt counted
         self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
+        self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
 
     def interval(self) -> float:
         return 2.0
@@ -260,7 +262,7 @@ class StackEngine(StackTeardown, Reconciler):
             steps: list[Awaitable[bool]] = []
             batch: list[Change] = []
             fresh: list[NewRow] = []
-            failed: list[str] = []
+            failed: list[str] = await self._removals_denied(stack, plan, current)
             for name in graphlib.TopologicalSorter(plan.deps).static_order():
                 row = current.get(name)
                 if row is not None and row.status in WORKING:
@@ -299,6 +301,23 @@ class StackEngine(StackTeardown, Reconciler):
             if not any(progressed):
                 raise Retry(1.0)
 
+    async def _removals_denied(self, stack: Stack, plan: Plan,
+                               current: dict[str, StackResource]) -> list[str]:
+        """An update removing resources its stack policy protects fails on them
+        (``Update:Delete``) before anything is changed."""
+        if stack.status != "UPDATE_IN_PROGRESS" or not stack.policy_during_update:
+            return []
+        denied = []
+        for name, row in current.items():
+            if name in plan.deps or row.status not in COMPLETE:
+                continue
+            reason = stackpolicy.denial(stack.policy_during_update, "Update:Delete", name,
+                                        row.type)
+            if reason:
+                await self._record_failure(stack, name, row.type, row, reason)
+                denied.append(name)
+        return denied
+
     async def _decide(self, stack: Stack, plan: Plan, name: str, row: StackResource | None,
                       olds: list[StackResource],
                       caller: Caller) -> bool | NewRow | Callable[[list[Change]],
@@ -332,8 +351,18 @@ class StackEngine(StackTeardown, Reconciler):
             return True
         if row is None:
             return NewRow(name, type_name, props, policy, None)
-        if row.type != type_name or schema.replaces(row.properties, props) or \
-                not adapter.in_place(row.properties, props):
+        replace = row.type != type_name or bool(schema.replaces(row.properties, props)) or \
+            not adapter.in_place(row.properties, props) or \
+            (type_name == "AWS::AutoScaling::AutoScalingGroup" and
+             will_replace(plan.template["Resources"][name].get("UpdatePolicy")) and
+             launch_changed(row.properties, props))
+        if stack.status == "UPDATE_IN_PROGRESS":
+            denied = stackpolicy.denial(stack.policy_during_update, "Update:Replace" if
+                                        replace else "Update:Modify", name, row.type)
+            if denied:
+                await self._record_failure(stack, name, type_name, row, denied)
+                return False
+        if replace:
             return NewRow(name, type_name, props, policy, row)
 
         async def begin(session: Any, r: StackResource) -> None:

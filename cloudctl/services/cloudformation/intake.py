@@ -44,7 +44,7 @@ def caller_of(ctx: RequestContext) -> Caller:
     return Caller(credential=ctx.credential, region=ctx.region)
 
 
-async def _from_url(cloud: Cloud, caller: Caller, url: str) -> str:
+async def from_url(cloud: Cloud, caller: Caller, url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         bucket, key = parsed.netloc, parsed.path.lstrip("/")
@@ -93,7 +93,7 @@ async def body_of(cloud: Cloud, ctx: RequestContext, params: dict[str, Any],
                                   f"'templateBody' failed to satisfy constraint: Member must "
                                   f"have length less than or equal to {MAX_BODY}")
         return str(body)
-    return await _from_url(cloud, caller_of(ctx), str(url))
+    return await from_url(cloud, caller_of(ctx), str(url))
 
 
 def declared_transforms(tmpl: dict[str, Any]) -> list[str]:
@@ -102,15 +102,21 @@ def declared_transforms(tmpl: dict[str, Any]) -> list[str]:
 
 
 async def load(cloud: Cloud, ctx: RequestContext, body: str) -> Intake:
+    return await load_as(cloud, caller_of(ctx), body)
+
+
+async def load_as(cloud: Cloud, caller: Caller, body: str) -> Intake:
+    """The template read as ``caller`` (its ``AWS::Include`` snippets: a nested stack's
+    template is read as its parent stack's principal)."""
     try:
-        return await _load(cloud, ctx, body)
+        return await _load(cloud, caller, body)
     except (AttributeError, TypeError, KeyError, ValueError, IndexError, RecursionError):
         # a structure no check above foresaw (a number where a name goes...): the
         # template's fault, answered as CloudFormation does
         raise format_error("unsupported structure.") from None
 
 
-async def _load(cloud: Cloud, ctx: RequestContext, body: str) -> Intake:
+async def _load(cloud: Cloud, caller: Caller, body: str) -> Intake:
     original = template.parse(body)
     processed = copy.deepcopy(original)
     transforms = declared_transforms(original)
@@ -118,7 +124,7 @@ async def _load(cloud: Cloud, ctx: RequestContext, body: str) -> Intake:
         if name not in TRANSFORMS:
             raise template_error(f"Transform {name} is not supported by this cloud "
                                  f"(macros and AWS::Serverless need Lambda)")
-    processed = await _includes(cloud, caller_of(ctx), processed)
+    processed = await _includes(cloud, caller, processed)
     if "AWS::LanguageExtensions" in transforms:
         processed = _for_each(processed)
     processed.pop("Transform", None)
@@ -135,7 +141,7 @@ async def _includes(cloud: Cloud, caller: Caller, value: Any) -> Any:
                 if not isinstance(location, str):
                     raise template_error("AWS::Include needs a Location parameter")
                 return await _includes(cloud, caller, template.parse(
-                    await _from_url(cloud, caller, location)))
+                    await from_url(cloud, caller, location)))
         out: dict[str, Any] = {}
         for key, item in value.items():
             if key == "Transform" and isinstance(item, dict) and \
@@ -240,10 +246,15 @@ def given_parameters(params: dict[str, Any]) -> dict[str, Any]:
 async def parameter_values(cloud: Cloud, ctx: RequestContext, intake: Intake,
                            params: dict[str, Any],
                            previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    return await parameter_values_as(cloud, caller_of(ctx), intake, params, previous)
+
+
+async def parameter_values_as(cloud: Cloud, caller: Caller, intake: Intake,
+                              params: dict[str, Any],
+                              previous: dict[str, Any] | None = None) -> dict[str, Any]:
     declared = intake.processed.get("Parameters") or {}
     values = parameters.resolve(declared, given_parameters(params), previous)
-    _dry_run(cloud, ctx, intake, values)
-    caller = caller_of(ctx)
+    _dry_run(cloud, caller, intake, values)
     for name, spec in declared.items():
         kind = parameters.element_type(spec["Type"])
         if kind not in parameters.AWS_TYPES:
@@ -265,17 +276,18 @@ async def parameter_values(cloud: Cloud, ctx: RequestContext, intake: Intake,
     return values
 
 
-def _dry_run(cloud: Cloud, ctx: RequestContext, intake: Intake,
+def _dry_run(cloud: Cloud, caller: Caller, intake: Intake,
              values: dict[str, Any]) -> None:
     """Evaluate the conditions, every kept resource's properties and the outputs with
     these values (resources and imports stand in as placeholders), so a malformed
     function is the call's ValidationError rather than a failed resource later."""
     pseudo: dict[str, Any] = {name: "" for name in processing.PSEUDO}
-    pseudo.update({"AWS::Region": ctx.region, "AWS::AccountId": ctx.account_id or "",
+    pseudo.update({"AWS::Region": caller.region,
+                   "AWS::AccountId": caller.credential.account_id or "",
                    "AWS::NotificationARNs": []})
     try:
         plan = processing.Plan(intake.processed, values, pseudo,
-                               zones=list(cloud.region_zones.get(ctx.region, [])))
+                               zones=list(cloud.region_zones.get(caller.region, [])))
         plan.scope.ref = lambda name: f"{name}-placeholder"
         plan.scope.get_att = lambda name, attribute: f"{name}.{attribute}-placeholder"
         plan.scope.imports = lambda name: f"{name}-placeholder"

@@ -1,7 +1,7 @@
 """CloudFormation tables: stacks, their resources, their events and change sets.
 
 Owns ``cfn_stacks``, ``cfn_stack_resources``, ``cfn_stack_events`` and
-``cfn_change_sets``. A stack row is the user's intent (the template and parameters the
+``cfn_change_sets``, ``cfn_drift_detections``. A stack row is the user's intent (the template and parameters the
 stack converges to, the operation under way) plus its status; the engine
 (``cloudctl.services.cloudformation.engine``) drives it. A resource row is written
 before the engine acts on it (the idempotency token of its creation, the attempt), so
@@ -58,6 +58,13 @@ class Stack(RegionalMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # a nested stack: the stack whose AWS::CloudFormation::Stack resource it is, the root
+    parent_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    root_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # UpdateStack's StackPolicyDuringUpdateBody: the policy of the update under way
+    policy_during_update: Mapped[str | None] = mapped_column(Text, nullable=True)
+    drift_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    drift_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class StackResource(Base):
@@ -83,6 +90,8 @@ class StackResource(Base):
     step: Mapped[str | None] = mapped_column(String(16), nullable=True)  # the action begun
     signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    drift_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    drift_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class StackEvent(Base):
@@ -122,4 +131,19 @@ class ChangeSet(RegionalMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-CFN_TABLES = (Stack, StackResource, StackEvent, ChangeSet)
+class DriftDetection(RegionalMixin, Base):
+    """One DetectStackDrift run: its status and each resource's StackResourceDrift."""
+
+    __tablename__ = "cfn_drift_detections"
+
+    detection_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stack_id: Mapped[str] = mapped_column(String(256), index=True)
+    status: Mapped[str] = mapped_column(String(32))  # DETECTION_COMPLETE / _FAILED
+    stack_drift_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    drifted: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    timestamp: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+CFN_TABLES = (Stack, StackResource, StackEvent, ChangeSet, DriftDetection)

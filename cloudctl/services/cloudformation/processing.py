@@ -97,7 +97,11 @@ def _check_refs(template: dict[str, Any], value: Any, path: str) -> None:
         if resource is None:
             raise template_error(f"Template error: instance of Fn::GetAtt references "
                                  f"undefined resource {logical}")
-        if attribute not in attributes_of(resource["Type"]):
+        adapter = resources.adapter(resource["Type"])
+        dynamic = adapter is not None and any(
+            attribute.startswith(prefix) and len(attribute) > len(prefix)
+            for prefix in adapter.attribute_prefixes)
+        if attribute not in attributes_of(resource["Type"]) and not dynamic:
             raise template_error(f"Template error: resource {logical} does not support "
                                  f"attribute type {attribute} in Fn::GetAtt")
 

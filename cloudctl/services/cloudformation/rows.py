@@ -45,6 +45,7 @@ class ResourceRows:
 
     cloud: Cloud
     _secrets: dict[str, set[str]]  # NoEcho values, masked in events
+    _taken: dict[str, frozenset[str]]  # physical ids a stack's rows record
 
     def _act(self, stack: Stack, row: StackResource, caller: Caller) -> Act:
         tags = [{"Key": k, "Value": v} for k, v in (stack.tags or {}).items()]
@@ -54,10 +55,14 @@ class ResourceRows:
         adapter = resources.adapter(row.type)
         if adapter is None or not adapter.takes_tags:
             tags = []
+        declared = ((stack.template or {}).get("Resources") or {}).get(row.logical_id) or {}
+        update_policy = declared.get("UpdatePolicy") if isinstance(declared, dict) else None
         return Act(cloud=self.cloud, caller=caller, stack_name=stack.name,
                    stack_id=stack.stack_id, logical_id=row.logical_id, token=row.token,
                    resumed=row.attempts > 1, tags=tags, endpoint=stack.endpoint,
-                   signal_reader=self._signals)
+                   signal_reader=self._signals,
+                   taken=self._taken.get(stack.stack_id, frozenset()),
+                   update_policy=update_policy if isinstance(update_policy, dict) else {})
 
     async def _signals(self, handle_url: str) -> list[dict[str, Any]]:
         async with self.cloud.sessions() as session:
@@ -90,6 +95,7 @@ class ResourceRows:
             assert stack is not None
             rows = await store.rows(session, stack_id)
             self._secrets[stack_id] = secrets_of(stack)
+            self._taken[stack_id] = frozenset(r.physical_id for r in rows if r.physical_id)
             exports = {name: value for name, (value, _) in
                        (await store.exports(session, stack.account_id, stack.region)).items()}
             return stack, rows, exports

@@ -19,7 +19,7 @@ from cloudctl.db.base import utcnow
 from cloudctl.errors import ValidationError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, operation
-from cloudctl.services.cloudformation import intake, store, views
+from cloudctl.services.cloudformation import intake, stackpolicy, store, views
 from cloudctl.services.cloudformation.engine import ENGINE
 from cloudctl.services.cloudformation.errors import already_exists, no_stack
 from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
@@ -134,7 +134,7 @@ class StackOperations(Provider):
         key = await self._role_key(ctx, params.get("RoleARN"), name)
         policy = params.get("StackPolicyBody")
         if policy is not None:
-            _check_policy(policy)
+            stackpolicy.check(policy)
         async with self.cloud.sessions() as session, session.begin():
             if await store.find_stack(session, account, ctx.region, name) is not None:
                 raise already_exists(name)
@@ -168,6 +168,12 @@ class StackOperations(Provider):
                                   f"can not be updated.")
         made, values = await self._prepare(ctx, params, stack)
         tags = tags_of(params) if params.get("Tags") is not None else stack.tags
+        for key in ("StackPolicyBody", "StackPolicyDuringUpdateBody"):
+            if params.get(key.replace("Body", "URL")):
+                raise ValidationError(f"{key.replace('Body', 'URL')} is not supported by "
+                                      f"this cloud; use {key}")
+            if params.get(key) is not None:
+                stackpolicy.check(params[key])
         if made.processed == stack.template and values == stack.parameters and \
                 tags == stack.tags:
             raise ValidationError("No updates are to be performed.")
@@ -198,6 +204,11 @@ class StackOperations(Provider):
             live.deadline = deadline(timeout)
             live.request_token = _token(params)
             live.updated_at = utcnow()
+            # this update follows the policy during update, else the policy it began with
+            live.policy_during_update = params.get("StackPolicyDuringUpdateBody") or \
+                live.stack_policy
+            if params.get("StackPolicyBody") is not None:
+                live.stack_policy = params["StackPolicyBody"]
             await store.stack_event(session, live, "UPDATE_IN_PROGRESS", "User Initiated")
         self.wake(stack.stack_id)
 
@@ -398,7 +409,7 @@ class StackOperations(Provider):
         if body is None:
             raise ValidationError("Either StackPolicyBody or StackPolicyURL must be "
                                   "specified.")
-        _check_policy(body)
+        stackpolicy.check(body)
         async with self.cloud.sessions() as session, session.begin():
             stack = await store.require_stack(session, account, ctx.region, params["StackName"])
             stack.stack_policy = body
@@ -494,13 +505,3 @@ class StackOperations(Provider):
         if not users:
             raise ValidationError(f"Export '{name}' is not imported by any stack.")
         return {"Imports": sorted(users)}
-
-
-def _check_policy(body: str) -> None:
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise ValidationError("Error validating stack policy: Invalid stack policy") from None
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise ValidationError("Error validating stack policy: Invalid stack policy: "
-                              "Statement is required")

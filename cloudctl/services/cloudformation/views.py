@@ -21,22 +21,31 @@ def stack(row: Stack) -> dict[str, Any]:
         "Tags": [{"Key": k, "Value": v} for k, v in (row.tags or {}).items()],
         "EnableTerminationProtection": bool(row.termination_protection),
         "RollbackConfiguration": {},
-        "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
+        "DriftInformation": stack_drift(row),
     }
     for key, value in (("Description", row.description), ("StackStatusReason",
                        row.status_reason), ("LastUpdatedTime", row.updated_at),
                        ("DeletionTime", row.deleted_at), ("RoleARN", row.role_arn),
-                       ("TimeoutInMinutes", row.timeout_minutes)):
+                       ("TimeoutInMinutes", row.timeout_minutes), ("ParentId", row.parent_id),
+                       ("RootId", row.root_id)):
         if value is not None:
             out[key] = value
+    return out
+
+
+def stack_drift(row: Stack) -> dict[str, Any]:
+    out: dict[str, Any] = {"StackDriftStatus": row.drift_status or "NOT_CHECKED"}
+    if row.drift_checked_at is not None:
+        out["LastCheckTimestamp"] = row.drift_checked_at
     return out
 
 
 def summary(row: Stack) -> dict[str, Any]:
     out: dict[str, Any] = {"StackId": row.stack_id, "StackName": row.name,
                            "CreationTime": row.created_at, "StackStatus": row.status,
-                           "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"}}
-    for key, value in (("TemplateDescription", row.description),
+                           "DriftInformation": stack_drift(row)}
+    for key, value in (("TemplateDescription", row.description), ("ParentId", row.parent_id),
+                       ("RootId", row.root_id),
                        ("StackStatusReason", row.status_reason),
                        ("LastUpdatedTime", row.updated_at), ("DeletionTime", row.deleted_at)):
         if value is not None:
@@ -67,7 +76,9 @@ def resource(row: StackResource, stack_row: Stack, *, detail: bool = False,
         out["PhysicalResourceId"] = row.physical_id
     if row.status_reason:
         out["ResourceStatusReason"] = row.status_reason
-    drift = {"StackResourceDriftStatus": "NOT_CHECKED"}
+    drift: dict[str, Any] = {"StackResourceDriftStatus": row.drift_status or "NOT_CHECKED"}
+    if row.drift_checked_at is not None:
+        drift["LastCheckTimestamp"] = row.drift_checked_at
     if summary_:
         out["LastUpdatedTimestamp"] = row.updated_at
         out["DriftInformation"] = drift

@@ -9,14 +9,18 @@ from cloudctl.services.cloudformation.resources import (
     ec2,
     elb,
     iam,
+    nested,
     s3,
     signals,
     vpc,
+    vpc_links,
 )
 from cloudctl.services.cloudformation.resources.base import ResourceType
 
+_MODULES = (iam, s3, ec2, signals, vpc, elb, autoscaling, cloudwatch, nested,
+            vpc_links)
 _TYPES: dict[str, ResourceType] = {
-    cls.type_name: cls() for module in (iam, s3, ec2, signals, vpc, elb, autoscaling, cloudwatch) for cls in module.TYPES}
+    cls.type_name: cls() for module in _MODULES for cls in module.TYPES}
 
 
 def adapter(type_name: str) -> ResourceType | None:

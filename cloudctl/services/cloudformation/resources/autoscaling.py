@@ -4,20 +4,48 @@ ScheduledAction, LifecycleHook, over ``cloudctl.services.autoscaling.api``.
 A group is ready when it has its desired capacity of instances ``InService`` (as
 CloudFormation waits for a group's capacity); its deletion forces the termination of
 its instances and waits for the group to be gone. A policy's Ref is its ARN.
+
+A group's ``UpdatePolicy``: with ``AutoScalingReplacingUpdate`` ``WillReplace`` a change
+of its launch source (``REPLACED_BY``) makes a new group, the old one deleted in cleanup
+(the engine's replacement); with ``AutoScalingRollingUpdate`` the group is updated in
+place and its instances of the old launch source are replaced ``MaxBatchSize`` at a
+time keeping ``MinInstancesInService`` (an instance refresh of the group, waited for).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cloudctl.errors import AwsError
+from cloudctl.server.internal import call
 from cloudctl.services.autoscaling import api as autoscaling
+from cloudctl.services.cloudformation.errors import ResourceFailure
 from cloudctl.services.cloudformation.resources.base import (
     Act,
     Outcome,
     ResourceType,
     resumed_exists,
 )
+
+# the properties whose change an UpdatePolicy governs (a new launch source, placement)
+REPLACED_BY = ("LaunchConfigurationName", "LaunchTemplate", "MixedInstancesPolicy",
+               "PlacementGroup", "VPCZoneIdentifier")
+POLL = 1.0
+
+
+def _true(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def launch_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return any(old.get(key) != new.get(key) for key in REPLACED_BY)
+
+
+def will_replace(update_policy: dict[str, Any] | None) -> bool:
+    """Whether the group's UpdatePolicy asks for a new group on a launch change."""
+    replacing = (update_policy or {}).get("AutoScalingReplacingUpdate") or {}
+    return isinstance(replacing, dict) and _true(replacing.get("WillReplace"))
 
 _CONFIG_KEYS = ("ImageId", "InstanceType", "KeyName", "SecurityGroups", "UserData",
                 "IamInstanceProfile", "AssociatePublicIpAddress", "BlockDeviceMappings",
@@ -72,6 +100,17 @@ class AutoScalingGroup(ResourceType):
                            "AvailabilityZones", "HealthCheckType", "HealthCheckGracePeriod",
                            "TerminationPolicies"})
     takes_tags = True
+    drift_keys = ("MinSize", "MaxSize", "DesiredCapacity")
+
+    def comparable(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {key: str(props[key]) for key in self.drift_keys if key in props}
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await autoscaling.group(act.cloud, act.caller, physical_id)
+        if found is None or found.get("Status") == "Delete in progress":
+            return None
+        return {key: str(found.get(key)) for key in self.drift_keys}
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         name = props.get("AutoScalingGroupName") or act.physical_name(255)
@@ -104,7 +143,49 @@ class AutoScalingGroup(ResourceType):
     async def update(self, act: Act, physical_id: str, old: dict[str, Any],
                      new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
         await autoscaling.update_group(act.cloud, act.caller, _group_params(physical_id, new))
+        rolling = act.update_policy.get("AutoScalingRollingUpdate")
+        if isinstance(rolling, dict) and launch_changed(old, new):
+            await self._roll(act, physical_id, new, rolling)
         return attributes
+
+    async def _roll(self, act: Act, name: str, props: dict[str, Any],
+                    rolling: dict[str, Any]) -> None:
+        """Replace the instances of an older launch source, a batch at a time; repeated
+        after a restart it finds none left (or the refresh under way) and waits."""
+        found = await autoscaling.group(act.cloud, act.caller, name) or {}
+        desired = int(found.get("DesiredCapacity") or 0)
+        current = props.get("LaunchConfigurationName")
+        stale = [i for i in found.get("Instances") or []
+                 if current is None or i.get("LaunchConfigurationName") != current]
+        if desired == 0 or not stale:
+            return
+        batch = max(1, int(rolling.get("MaxBatchSize") or 1))
+        keep = int(rolling.get("MinInstancesInService") or 0)
+        if keep >= int(found.get("MaxSize") or 0) and keep > 0:
+            raise ResourceFailure("MinInstancesInService must be less than the "
+                                  "autoscaling group's MaxSize")
+        healthy = max(0, min(100, 100 * max(keep, desired - batch) // desired))
+        refresh_id = None
+        try:
+            started = await call(act.cloud, act.caller, "autoscaling", "StartInstanceRefresh",
+                                 {"AutoScalingGroupName": name, "Preferences": {
+                                     "MinHealthyPercentage": healthy, "InstanceWarmup": 0}})
+            refresh_id = started.get("InstanceRefreshId")
+        except AwsError as error:
+            if error.code != "InstanceRefreshInProgress":
+                raise
+        while True:
+            listed = await call(act.cloud, act.caller, "autoscaling",
+                                "DescribeInstanceRefreshes", {"AutoScalingGroupName": name})
+            refreshes = listed.get("InstanceRefreshes") or []
+            mine = next((r for r in refreshes if r.get("InstanceRefreshId") == refresh_id),
+                        refreshes[0] if refreshes else None)
+            if mine is None or mine.get("Status") == "Successful":
+                return
+            if mine.get("Status") in ("Failed", "Cancelled", "RollbackSuccessful"):
+                raise ResourceFailure(f"Rolling update of {name} failed: "
+                                      f"{mine.get('StatusReason') or mine.get('Status')}")
+            await asyncio.sleep(POLL)
 
     async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
                      attributes: dict[str, Any]) -> None:

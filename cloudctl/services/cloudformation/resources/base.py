@@ -43,6 +43,9 @@ class Act:
     tags: list[dict[str, str]] = field(default_factory=list)  # stack + aws:cloudformation:*
     endpoint: str = ""  # the cloud's public API endpoint (wait condition URLs)
     signal_reader: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None
+    update_policy: dict[str, Any] = field(default_factory=dict)  # its UpdatePolicy
+    # physical ids the stack's rows record (a resumed create never adopts one of them)
+    taken: frozenset[str] = frozenset()
 
     async def signals(self, handle_url: str) -> list[dict[str, Any]]:
         """The cfn-signal documents received on a wait condition handle."""
@@ -82,9 +85,13 @@ class ResourceType:
 
     type_name: ClassVar[str]
     extra_attributes: ClassVar[frozenset[str]] = frozenset()
+    # attributes named by a prefix and a name of the user's (a nested stack's Outputs.X)
+    attribute_prefixes: ClassVar[tuple[str, ...]] = ()
     # properties changed in place by ``update`` (others need replacement)
     updatable: ClassVar[frozenset[str]] = frozenset()
     takes_tags: ClassVar[bool] = False
+    # the properties drift detection compares (none: the type answers NOT_CHECKED)
+    drift_keys: ClassVar[tuple[str, ...]] = ()
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         raise NotImplementedError
@@ -118,6 +125,17 @@ class ResourceType:
     def ref(self, physical_id: str, attributes: dict[str, Any]) -> Any:
         del attributes
         return physical_id
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        """The resource's ``drift_keys`` as they are now, in ``comparable`` form, read
+        through its service's API; None when the resource no longer exists."""
+        del act, physical_id, attributes
+        raise NotImplementedError
+
+    def comparable(self, props: dict[str, Any]) -> dict[str, Any]:
+        """The template's ``drift_keys`` in the form ``live`` answers them."""
+        return {key: props[key] for key in self.drift_keys if key in props}
 
     def in_place(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
         """Whether every changed property is one ``update`` applies in place."""

@@ -20,6 +20,16 @@ _KEYS = ("AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
 class Alarm(ResourceType):
     type_name = "AWS::CloudWatch::Alarm"
     updatable = frozenset(_KEYS)
+    drift_keys = ("Namespace", "MetricName", "Statistic", "Period", "EvaluationPeriods",
+                  "Threshold", "ComparisonOperator", "ActionsEnabled", "AlarmActions",
+                  "TreatMissingData")
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await cloudwatch.alarm(act.cloud, act.caller, physical_id)
+        if found is None:
+            return None
+        return {key: found[key] for key in self.drift_keys if key in found}
 
     async def _put(self, act: Act, name: str, props: dict[str, Any]) -> dict[str, Any]:
         params = {k: props[k] for k in _KEYS if k in props}

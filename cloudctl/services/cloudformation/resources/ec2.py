@@ -65,11 +65,48 @@ def _permission(rule: dict[str, Any], egress: bool) -> dict[str, Any]:
     return out
 
 
+_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "all": "-1"}
+
+
+def _rule_keys(permission: dict[str, Any]) -> list[dict[str, Any]]:
+    """An ``IpPermission`` as template rules, one per peer (drift comparison)."""
+    protocol = str(permission.get("IpProtocol", "-1")).lower()
+    protocol = _PROTOCOLS.get(protocol, protocol)
+    head: dict[str, Any] = {"IpProtocol": protocol}
+    if protocol != "-1":
+        head["FromPort"] = int(permission.get("FromPort", -1))
+        head["ToPort"] = int(permission.get("ToPort", -1))
+    out = [dict(head, CidrIp=r["CidrIp"]) for r in permission.get("IpRanges") or []]
+    out += [dict(head, CidrIpv6=r["CidrIpv6"]) for r in permission.get("Ipv6Ranges") or []]
+    out += [dict(head, Peer=p.get("GroupId") or p.get("GroupName"))
+            for p in permission.get("UserIdGroupPairs") or []]
+    return out
+
+
+def _rules(permissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = [rule for permission in permissions for rule in _rule_keys(permission)]
+    return sorted(found, key=lambda rule: sorted((k, str(v)) for k, v in rule.items()))
+
+
 class SecurityGroup(ResourceType):
     type_name = "AWS::EC2::SecurityGroup"
     extra_attributes = frozenset({"VpcId"})
     updatable = frozenset({"SecurityGroupIngress", "SecurityGroupEgress", "Tags"})
     takes_tags = True
+    drift_keys = ("GroupDescription", "SecurityGroupIngress")
+
+    def comparable(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {"GroupDescription": props.get("GroupDescription"),
+                "SecurityGroupIngress": _rules([_permission(r, False) for r in
+                                                props.get("SecurityGroupIngress") or []])}
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await ec2.security_group(act.cloud, act.caller, group_id=physical_id)
+        if found is None:
+            return None
+        return {"GroupDescription": found.get("Description"),
+                "SecurityGroupIngress": _rules(found.get("IpPermissions") or [])}
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         name = props.get("GroupName") or act.physical_name(255)
@@ -211,6 +248,15 @@ class KeyPair(ResourceType):
 class Volume(ResourceType):
     type_name = "AWS::EC2::Volume"
     takes_tags = True
+    drift_keys = ("Size", "VolumeType", "AvailabilityZone")
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await ec2.volume(act.cloud, act.caller, physical_id)
+        if found is None or found.get("State") in ("deleting", "deleted"):
+            return None
+        return {"Size": found.get("Size"), "VolumeType": found.get("VolumeType"),
+                "AvailabilityZone": found.get("AvailabilityZone")}
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         size = props.get("Size")
@@ -357,6 +403,15 @@ class Instance(ResourceType):
     extra_attributes = frozenset({"AvailabilityZone"})
     updatable = frozenset({"Tags"})
     takes_tags = True
+    drift_keys = ("InstanceType", "ImageId")
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await ec2.instance(act.cloud, act.caller, physical_id)
+        if found is None or found.get("State", {}).get("Name") in ("shutting-down",
+                                                                   "terminated"):
+            return None
+        return {"InstanceType": found.get("InstanceType"), "ImageId": found.get("ImageId")}
 
     def _request(self, act: Act, props: dict[str, Any]) -> dict[str, Any]:
         request = {key: props[key] for key in _RUN_KEYS if key in props}

@@ -4,7 +4,11 @@ DHCPOptions(+VPCDHCPOptionsAssociation), NatGateway (ready when available),
 NetworkInterface, and LaunchTemplate, over ``cloudctl.services.ec2.api``.
 
 Each is made by its EC2 operation as the stack's principal; deletion of something
-already gone succeeds. Ref is the resource id (a gateway attachment's and a route's
+already gone succeeds. The EC2 calls creating a VPC, subnet, internet gateway, route
+table, network ACL or DHCP options set take no ClientToken: a resumed create (a crash
+after the create, before the stack recorded it) first looks for the object carrying
+the stack's ``aws:cloudformation:stack-id``/``logical-id`` tags that no row of the
+stack records, and adopts it. Ref is the resource id (a gateway attachment's and a route's
 are CloudFormation's generated ids); the attributes are those of the AWS handlers.
 """
 
@@ -13,10 +17,25 @@ from __future__ import annotations
 from typing import Any
 
 from cloudctl.errors import AwsError
+from cloudctl.server.internal import call
 from cloudctl.services.cloudformation.errors import ResourceFailure
 from cloudctl.services.cloudformation.resources.base import Act, Outcome, ResourceType
 from cloudctl.services.cloudformation.resources.ec2 import _system_tags, _tags
 from cloudctl.services.ec2 import api as ec2
+
+
+async def adopted(act: Act, operation: str, items: str, key: str) -> dict[str, Any] | None:
+    """On a resumed create, the object this create made before a crash (tagged with the
+    stack and logical id, recorded by no row of the stack), None when there is none."""
+    if not act.resumed:
+        return None
+    found = await call(act.cloud, act.caller, "ec2", operation, {"Filters": [
+        {"Name": "tag:aws:cloudformation:stack-id", "Values": [act.stack_id]},
+        {"Name": "tag:aws:cloudformation:logical-id", "Values": [act.logical_id]}]})
+    for item in found.get(items) or []:
+        if item.get(key) not in act.taken:
+            return dict(item)
+    return None
 
 
 class _TaggedVpcObject(ResourceType):
@@ -43,9 +62,10 @@ class VPC(ResourceType):
     takes_tags = True
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
-        vpc = await ec2.create_vpc(act.cloud, act.caller, cidr=props["CidrBlock"],
-                                   tenancy=props.get("InstanceTenancy"),
-                                   tags=_tags(act, props))
+        vpc = await adopted(act, "DescribeVpcs", "Vpcs", "VpcId") or \
+            await ec2.create_vpc(act.cloud, act.caller, cidr=props["CidrBlock"],
+                                 tenancy=props.get("InstanceTenancy"),
+                                 tags=_tags(act, props))
         vpc_id = str(vpc["VpcId"])
         await _system_tags(act, vpc_id)
         await self._dns(act, vpc_id, {}, props)
@@ -81,12 +101,21 @@ class Subnet(ResourceType):
                                   "VpcId", "OutpostArn"})
     updatable = frozenset({"MapPublicIpOnLaunch", "Tags"})
     takes_tags = True
+    drift_keys = ("CidrBlock", "MapPublicIpOnLaunch", "AvailabilityZone", "VpcId")
+
+    async def live(self, act: Act, physical_id: str,
+                   attributes: dict[str, Any]) -> dict[str, Any] | None:
+        found = await ec2.subnet(act.cloud, act.caller, physical_id)
+        if found is None:
+            return None
+        return {key: found.get(key) for key in self.drift_keys}
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
-        found = await ec2.create_subnet(act.cloud, act.caller, vpc_id=props["VpcId"],
-                                        cidr=props["CidrBlock"],
-                                        zone=props.get("AvailabilityZone"),
-                                        tags=_tags(act, props))
+        found = await adopted(act, "DescribeSubnets", "Subnets", "SubnetId") or \
+            await ec2.create_subnet(act.cloud, act.caller, vpc_id=props["VpcId"],
+                                    cidr=props["CidrBlock"],
+                                    zone=props.get("AvailabilityZone"),
+                                    tags=_tags(act, props))
         subnet_id = str(found["SubnetId"])
         await _system_tags(act, subnet_id)
         if props.get("MapPublicIpOnLaunch"):
@@ -117,8 +146,10 @@ class InternetGateway(_TaggedVpcObject):
     type_name = "AWS::EC2::InternetGateway"
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
-        gateway_id = await ec2.create_internet_gateway(act.cloud, act.caller,
-                                                       _tags(act, props))
+        found = await adopted(act, "DescribeInternetGateways", "InternetGateways",
+                              "InternetGatewayId")
+        gateway_id = found["InternetGatewayId"] if found else \
+            await ec2.create_internet_gateway(act.cloud, act.caller, _tags(act, props))
         await _system_tags(act, gateway_id)
         return Outcome(gateway_id, {"InternetGatewayId": gateway_id})
 
@@ -145,8 +176,10 @@ class RouteTable(_TaggedVpcObject):
     type_name = "AWS::EC2::RouteTable"
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
-        table_id = await ec2.create_route_table(act.cloud, act.caller, props["VpcId"],
-                                                _tags(act, props))
+        found = await adopted(act, "DescribeRouteTables", "RouteTables", "RouteTableId")
+        table_id = found["RouteTableId"] if found else \
+            await ec2.create_route_table(act.cloud, act.caller, props["VpcId"],
+                                         _tags(act, props))
         await _system_tags(act, table_id)
         return Outcome(table_id, {"RouteTableId": table_id})
 
@@ -239,8 +272,10 @@ class NetworkAcl(_TaggedVpcObject):
     type_name = "AWS::EC2::NetworkAcl"
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
-        acl_id = await ec2.create_network_acl(act.cloud, act.caller, props["VpcId"],
-                                              _tags(act, props))
+        found = await adopted(act, "DescribeNetworkAcls", "NetworkAcls", "NetworkAclId")
+        acl_id = found["NetworkAclId"] if found else \
+            await ec2.create_network_acl(act.cloud, act.caller, props["VpcId"],
+                                         _tags(act, props))
         await _system_tags(act, acl_id)
         return Outcome(acl_id, {"Id": acl_id})
 
@@ -306,8 +341,10 @@ class DHCPOptions(ResourceType):
             if value not in (None, "", []):
                 values = value if isinstance(value, list) else [value]
                 configurations.append({"Key": key, "Values": [str(v) for v in values]})
-        options_id = await ec2.create_dhcp_options(act.cloud, act.caller, configurations,
-                                                   _tags(act, props))
+        found = await adopted(act, "DescribeDhcpOptions", "DhcpOptions", "DhcpOptionsId")
+        options_id = found["DhcpOptionsId"] if found else \
+            await ec2.create_dhcp_options(act.cloud, act.caller, configurations,
+                                          _tags(act, props))
         await _system_tags(act, options_id)
         return Outcome(options_id, {"DhcpOptionsId": options_id})
 
