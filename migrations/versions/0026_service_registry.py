@@ -1,7 +1,7 @@
 """empyrean: the service registry (cloud hosts) and controller leadership terms
 
 Revision ID: 0026_service_registry
-Revises: 0019_elb
+Revises: 0025_cfn_drift_nested
 Create Date: 2026-12-05 03:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0026_service_registry'
-down_revision = '0019_elb'
+down_revision = '0025_cfn_drift_nested'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """s3: account-level Block Public Access (s3control PutPublicAccessBlock)
 
 Revision ID: 0028_s3_account_public_access
-Revises: 0019_elb
+Revises: 0026_service_registry
 Create Date: 2026-12-05 03:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0028_s3_account_public_access'
-down_revision = '0019_elb'
+down_revision = '0026_service_registry'
 branch_labels = None
 depends_on = None
 
