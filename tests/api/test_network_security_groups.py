@@ -269,3 +269,23 @@ def test_aws_cli(cloud: LiveCloud) -> None:
     cloud.aws("ec2", "revoke-security-group-ingress", "--group-id", gid, "--protocol", "tcp",
               "--port", "22", "--cidr", "10.9.0.0/16")
     cloud.aws("ec2", "delete-security-group", "--group-id", gid)
+
+
+def test_first_use_by_many_requests_at_once_makes_one_default_group(cloud: LiveCloud) -> None:
+    """A new account's first requests race to make its default group: every one succeeds
+    and the account ends with exactly one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key, secret, _ = second_account(cloud, f"race{secrets.token_hex(4)}")
+    ec2 = cloud.client("ec2", access_key=key, secret_key=secret)
+
+    def create(i: int) -> str:
+        return str(ec2.create_security_group(GroupName=f"race-{i}",
+                                             Description="racing")["GroupId"])
+
+    with ThreadPoolExecutor(12) as pool:
+        made = list(pool.map(create, range(12)))
+    assert len(set(made)) == 12
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    assert [g["GroupName"] for g in groups].count("default") == 1
+    assert len(groups) == 13

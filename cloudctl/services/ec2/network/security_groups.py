@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
@@ -70,22 +71,39 @@ def _not_found(what: str) -> AwsError:
 
 
 async def _ensure_default(session: AsyncSession, account: str, region: str) -> SecurityGroupRow:
-    row = (await session.execute(select(SecurityGroupRow).where(
-        SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
-        SecurityGroupRow.name == DEFAULT_GROUP,
-        SecurityGroupRow.vpc_id == ""))).scalar_one_or_none()
+    """The account's default group in the region, made on first use.
+
+    Two requests may make it at once (two stacks, two launches): the insert runs in a
+    savepoint, and the loser of the unique-key race reads the winner's group."""
+    row = await _default_row(session, account, region)
     if row is not None:
         return row
     row = SecurityGroupRow(id=ids.resource_id("sg"), account_id=account, region=region,
                            name=DEFAULT_GROUP, description="default group")
-    session.add(row)
-    session.add(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=row.id, egress=False,
-                                     protocol="-1", peer_group_id=row.id, peer_account=account))
-    session.add(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=row.id, egress=True,
-                                     protocol="-1", cidr="0.0.0.0/0"))
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            session.add(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=row.id,
+                                             egress=False, protocol="-1", peer_group_id=row.id,
+                                             peer_account=account))
+            session.add(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=row.id,
+                                             egress=True, protocol="-1", cidr="0.0.0.0/0"))
+    except IntegrityError:
+        made = await _default_row(session, account, region)
+        if made is None:
+            raise
+        return made
     await bump_version(session)
     return row
+
+
+async def _default_row(session: AsyncSession, account: str,
+                       region: str) -> SecurityGroupRow | None:
+    found: SecurityGroupRow | None = (await session.execute(select(SecurityGroupRow).where(
+        SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
+        SecurityGroupRow.name == DEFAULT_GROUP,
+        SecurityGroupRow.vpc_id == ""))).scalar_one_or_none()
+    return found
 
 
 async def _by_ids(session: AsyncSession, region: str, group_ids: Iterable[str]
