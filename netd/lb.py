@@ -76,12 +76,21 @@ class LbPlane:
         return PREFIX + lb_id
 
     def reconcile(self, specs: list[LbSpec]) -> None:
+        """Every spec converged (one failing, e.g. its uplink bridge not there yet, does
+        not hold the others back: the first failure is raised after the sweep)."""
         with self._lock:
             wanted = {s.lb_id: s for s in specs}
+            failed: list[Exception] = []
             for spec in specs:
-                spec.check()
-                self._ensure(spec)
+                try:
+                    spec.check()
+                    self._ensure(spec)
+                except (OSError, RuntimeError, ValueError,
+                        subprocess.SubprocessError) as exc:
+                    failed.append(exc)
             self._sweep(set(wanted))
+            if failed:
+                raise failed[0]
 
     # the namespace and its uplink
     def _ensure_netns(self, spec: LbSpec) -> None:

@@ -28,7 +28,10 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   (``aws:cloudformation:stack-name``...), written past the user-facing check;
 - ``instance_facts(session, account_id, region, ids)``: the account's instances among
   ``ids`` with what a load balancer needs of them (zone, state, addresses); a read in
-  the caller's session, not an API call.
+  the caller's session, not an API call;
+- a service's own interfaces in customer subnets (a load balancer's), in the caller's
+  session: ``service_subnets``, ``service_groups``, ``vpc_default_group``,
+  ``service_interfaces``, ``sync_service_interfaces``, then ``vpc_changed``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller, call
 from cloudctl.services.ec2.compute.instance_models import Instance
+from cloudctl.services.ec2.vpc import service_interfaces as service_interfaces_mod
+from cloudctl.services.ec2.vpc.service_interfaces import ServiceInterface, SubnetFacts
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -63,7 +68,9 @@ __all__ = [
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
     "import_key_pair", "instance", "instance_facts", "key_pair", "release_address", "revoke_egress",
     "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
-    "volume", "zones",
+    "volume", "zones", "ServiceInterface", "SubnetFacts", "service_groups",
+    "service_interfaces", "service_subnets", "sync_service_interfaces", "vpc_changed",
+    "vpc_default_group",
 ]
 
 Tags = list[dict[str, str]]
@@ -675,3 +682,47 @@ async def instance_facts(session: AsyncSession, account_id: str, region: str,
         Instance.region == region))).scalars().all()
     return {r.instance_id: InstanceFacts(r.instance_id, r.zone, r.state, r.private_ip,
                                          r.public_ip) for r in rows}
+
+
+# -- interfaces a service places in subnets (a load balancer's) ----------------------------
+# In the caller's session and transaction, as the service itself (requester-managed):
+# ``service_subnets``, ``service_groups``, ``vpc_default_group``,
+# ``service_interfaces``, ``sync_service_interfaces``; ``vpc_changed`` after the commit.
+
+async def service_subnets(session: AsyncSession, account_id: str, region: str,
+                          subnet_ids: Sequence[str]) -> dict[str, SubnetFacts]:
+    """Subnet id -> its VPC, zone and CIDR, for the account's subnets among ``subnet_ids``."""
+    return await service_interfaces_mod.subnets(session, account_id, region, list(subnet_ids))
+
+
+async def service_groups(session: AsyncSession, account_id: str, region: str,
+                         group_ids: Sequence[str]) -> dict[str, str]:
+    """Group id -> VPC id ("" outside a VPC), for the account's groups among ``group_ids``."""
+    return await service_interfaces_mod.security_groups(session, account_id, region,
+                                                        list(group_ids))
+
+
+async def vpc_default_group(session: AsyncSession, vpc_id: str) -> str | None:
+    return await service_interfaces_mod.default_group(session, vpc_id)
+
+
+async def service_interfaces(session: AsyncSession, account_id: str, region: str,
+                             description: str) -> list[ServiceInterface]:
+    """The requester-managed interfaces of the account described ``description``."""
+    return await service_interfaces_mod.interfaces(session, account_id, region, description)
+
+
+async def sync_service_interfaces(session: AsyncSession, account_id: str, region: str,
+                                  description: str, subnet_ids: Sequence[str],
+                                  group_ids: Sequence[str]) -> list[ServiceInterface]:
+    """One requester-managed interface described ``description`` in each subnet of
+    ``subnet_ids`` (none: all removed), each in ``group_ids``."""
+    return await service_interfaces_mod.sync_interfaces(
+        session, account_id, region, description, list(subnet_ids), list(group_ids))
+
+
+def vpc_changed(cloud: Cloud) -> None:
+    """Wake the VPC topology publisher after a committed ``sync_service_interfaces``."""
+    from cloudctl.services.ec2.vpc.common import changed
+
+    changed(cloud)

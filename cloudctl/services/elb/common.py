@@ -163,8 +163,8 @@ def touch(lb: ElbLoadBalancer) -> None:
     lb.updated_at = utcnow()
 
 
-def describe(cloud: Cloud, lb: ElbLoadBalancer) -> dict[str, Any]:
-    """``lb`` as a LoadBalancerDescription."""
+def describe(cloud: Cloud, lb: ElbLoadBalancer, vpc_id: str | None = None) -> dict[str, Any]:
+    """``lb`` as a LoadBalancerDescription (``vpc_id``: its VPC, when in subnets)."""
     name = dns_name(cloud, lb)
     by_port: dict[int, list[str]] = {}
     for port, names in (lb.backend_policies or {}).items():
@@ -207,6 +207,8 @@ def describe(cloud: Cloud, lb: ElbLoadBalancer) -> dict[str, Any]:
     }
     if lb.scheme != "internal":
         out["CanonicalHostedZoneName"] = name
+    if vpc_id:
+        out["VPCId"] = vpc_id
     return out
 
 

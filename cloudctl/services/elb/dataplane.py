@@ -30,6 +30,7 @@ from cloudctl.services.network import config as network_config
 from netd.dns import DnsServer
 from netd.lb import LbPlane
 from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, uplink_mac
+from netd.vpc.names import guest_bridge_name
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,7 +119,12 @@ async def desired_specs(cloud: Cloud,
                        if conf.get("public_addresses") else None)
         public_used = {r.public_address for r in rows if r.public_address}
         for lb in rows:
-            if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
+            side = await _vpc_side(session, conf, lb)
+            if lb.subnets and side is None:
+                continue  # its interface is not there yet (or its subnets are gone)
+            if side is not None:
+                lb.address = side["address"].split("/")[0]
+            elif not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
                 lb.address = _allocate(pool, used)
                 used.add(lb.address)
             if public_pool is None or lb.scheme == "internal":
@@ -136,15 +142,16 @@ async def desired_specs(cloud: Cloud,
             hc = lb.health_check
             drain = lb.attributes.get("ConnectionDraining") or {}
             idle = (lb.attributes.get("ConnectionSettings") or {}).get("IdleTimeout", 60)
+            uplink: dict[str, Any] = side or {
+                "address": f"{lb.address}/{prefix}", "uplink_netns": str(conf["uplink_netns"]),
+                "uplink_bridge": str(conf["uplink_bridge"]), "gateway": conf.get("gateway"),
+                "mac": (uplink_mac(network_config.current().mac_prefix, lb.address)
+                        if conf.get("uplink_bridge") else None)}
             specs.append(LbSpec(
-                lb_id=lb.lb_id, address=f"{lb.address}/{prefix}",
-                uplink_netns=str(conf["uplink_netns"]),
-                uplink_bridge=str(conf["uplink_bridge"]), gateway=conf.get("gateway"),
+                lb_id=lb.lb_id, **uplink,
                 public_address=(f"{lb.public_address}/"
                                 f"{int(conf.get('public_prefix_len') or 24)}"
                                 if lb.public_address else None),
-                mac=(uplink_mac(network_config.current().mac_prefix, lb.address)
-                     if conf.get("uplink_bridge") else None),
                 public_netns=conf.get("public_netns"),
                 public_bridge=conf.get("public_bridge"),
                 public_gateway=conf.get("public_gateway"),
@@ -158,6 +165,26 @@ async def desired_specs(cloud: Cloud,
                 idle_timeout=int(idle),
                 access_log=bool((lb.attributes.get("AccessLog") or {}).get("Enabled"))))
     return specs, records
+
+
+async def _vpc_side(session: AsyncSession, conf: dict[str, Any],
+                    lb: ElbLoadBalancer) -> dict[str, Any] | None:
+    """The uplink of a load balancer in subnets: its interface in the first subnet (the
+    ENI EC2 keeps, realised by the VPC host agent on the gateway host), plugged into that
+    ENI's guest bridge in the VPC agent's namespace (``vpc_netns``, else
+    ``uplink_netns``) with the ENI's MAC and address, the subnet's router as gateway.
+    None outside a VPC."""
+    from cloudctl.services.elb import vpc
+
+    found = await vpc.interfaces(session, lb)
+    eni = next((i for i in found if i.subnet_id == (lb.subnets or [""])[0]), None)
+    if eni is None or not eni.private_ip or not eni.cidr:
+        return None
+    net = ipaddress.IPv4Network(eni.cidr, strict=False)
+    return {"address": f"{eni.private_ip}/{net.prefixlen}",
+            "uplink_netns": str(conf.get("vpc_netns") or conf["uplink_netns"]),
+            "uplink_bridge": guest_bridge_name(eni.eni_id),
+            "gateway": str(net.network_address + 1), "mac": eni.mac}
 
 
 class DataPlaneController(Reconciler):
@@ -198,7 +225,8 @@ class DataPlaneController(Reconciler):
         allocated, a load balancer deleted), so netd re-renders the bridge rules."""
         from cloudctl.services.network.state import bump_version, notify
 
-        ports = sorted((s.lb_id, s.address) for s in specs) if conf.get("uplink_bridge") else []
+        ports = sorted((s.lb_id, s.address) for s in specs
+                       if s.uplink_bridge == conf.get("uplink_bridge"))
         if ports == self._ports:
             return
         async with self.cloud.sessions() as session, session.begin():

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cloudctl.db.base import utcnow
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
-from cloudctl.services.elb import common
+from cloudctl.services.elb import common, vpc
 from cloudctl.services.elb import properties as props
 from cloudctl.services.elb.base import ElbProvider
 from cloudctl.services.elb.common import (
@@ -148,6 +148,10 @@ class LoadBalancersProvider(ElbProvider):
                 "Security groups are only available for load balancers in a VPC")
         tags = check_tags(list(params.get("Tags") or []))
         async with self.cloud.sessions() as session, session.begin():
+            if subnets:
+                vpc_id, facts = await vpc.check_subnets(session, account, ctx.region, subnets)
+                zones = list(dict.fromkeys(f.zone for f in facts))
+                groups = await vpc.check_groups(session, account, ctx.region, vpc_id, groups)
             listeners = await self._listeners(session, account, raw)
             ports = [lst["LoadBalancerPort"] for lst in listeners]
             if len(set(ports)) != len(ports):
@@ -179,6 +183,8 @@ class LoadBalancersProvider(ElbProvider):
                 instances=[], tags=tags, generation=1, created_at=utcnow(),
                 updated_at=utcnow())
             session.add(lb)
+            if subnets:
+                await vpc.sync(session, lb)
         return {"DNSName": common.dns_name(self.cloud, lb)}
 
     @operation("DeleteLoadBalancer")
@@ -188,6 +194,8 @@ class LoadBalancersProvider(ElbProvider):
         async with self.cloud.sessions() as session, session.begin():
             lb = await common.find(session, account, ctx.region, name)
             if lb is not None:  # AWS: deleting a missing load balancer succeeds
+                if lb.subnets:
+                    await vpc.sync(session, lb, deleted=True)
                 await session.delete(lb)
         return {}
 
@@ -210,8 +218,11 @@ class LoadBalancersProvider(ElbProvider):
         items, marker = page(params, [r.name for r in rows], "DescribeLoadBalancers",
                              maximum=400)
         wanted = set(items)
+        shown = [r for r in rows if r.name in wanted]
+        async with self.cloud.sessions() as session:
+            vpcs = {r.lb_id: await vpc.vpc_of(session, r) for r in shown if r.subnets}
         out: dict[str, Any] = {"LoadBalancerDescriptions": [
-            common.describe(self.cloud, r) for r in rows if r.name in wanted]}
+            common.describe(self.cloud, r, vpcs.get(r.lb_id)) for r in shown]}
         if marker:
             out["NextMarker"] = marker
         return out
@@ -311,6 +322,8 @@ class LoadBalancersProvider(ElbProvider):
     async def _subnets(self, ctx: RequestContext, params: dict[str, Any], add: bool) -> Result:
         account = ctx.require_account()
         subnets = _check_subnets(list(params.get("Subnets") or []))
+        if not subnets:
+            raise ValidationError("Subnets must name at least one subnet")
         async with self.cloud.sessions() as session, session.begin():
             lb = await common.get(session, account, ctx.region, params.get("LoadBalancerName"))
             if not lb.subnets:
@@ -319,11 +332,22 @@ class LoadBalancersProvider(ElbProvider):
             if add:
                 now = lb.subnets + [s for s in subnets if s not in lb.subnets]
             else:
+                missing = [s for s in subnets if s not in lb.subnets]
+                if missing:
+                    raise InvalidConfigurationRequest(
+                        f"The load balancer is not attached to subnet {missing[0]}")
                 now = [s for s in lb.subnets if s not in subnets]
                 if not now:
                     raise InvalidConfigurationRequest(
                         "A load balancer must stay attached to at least one subnet")
+            mine = await vpc.vpc_of(session, lb)
+            found_vpc, facts = await vpc.check_subnets(session, account, ctx.region, now)
+            if mine is not None and found_vpc != mine:
+                raise InvalidConfigurationRequest(
+                    f"The subnets must belong to the load balancer's VPC {mine}")
             lb.subnets = now
+            lb.zones = list(dict.fromkeys(f.zone for f in facts))
+            await vpc.sync(session, lb)
             common.touch(lb)
         return {"Subnets": now}
 
@@ -336,7 +360,12 @@ class LoadBalancersProvider(ElbProvider):
             if not lb.subnets:
                 raise InvalidConfigurationRequest(
                     "Security groups are only available for load balancers in a VPC")
+            vpc_id = await vpc.vpc_of(session, lb)
+            if vpc_id is None:
+                raise InvalidConfigurationRequest("The load balancer's subnets are gone")
+            groups = await vpc.check_groups(session, account, ctx.region, vpc_id, groups)
             lb.security_groups = groups
+            await vpc.sync(session, lb)
             common.touch(lb)
         return {"SecurityGroups": groups}
 

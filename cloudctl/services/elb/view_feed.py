@@ -46,7 +46,7 @@ class ElbViewFeed:
             return []
         rows = (await session.execute(select(ElbLoadBalancer).order_by(
             ElbLoadBalancer.lb_id))).scalars().all()
-        return [lb for lb in rows if lb.address]
+        return [lb for lb in rows if lb.address and not lb.subnets]  # VPC: on its ENI
 
     async def groups(self, session: AsyncSession) -> list[FeedGroup]:
         out = []
