@@ -9,6 +9,7 @@ load balancer's groups; the haproxy uplink is that interface's bridge, MAC and a
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from netd.vpc.names import guest_bridge_name
-from netd.vpc.topology import SecurityGroup
+from netd.vpc.topology import InternetGateway, SecurityGroup
 from tests.support import LiveCloud
 
 HTTP = {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}
@@ -149,7 +150,13 @@ def test_load_balancer_in_subnets_with_groups_and_interfaces(sqlite_cloud: LiveC
         ec2.delete_subnet(SubnetId=kept)
     assert _code(exc) == "DependencyViolation"
 
-    # no group named: the VPC's default group
+    assert "Association" not in _enis(ec2, name)[0]  # internal: no public address
+
+    # internet-facing, no group named: the VPC's default group, and a public address of
+    # the service's (not in the account's DescribeAddresses) that the VPC's internet
+    # gateway maps to the interface
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     plain = f"d-{uuid.uuid4().hex[:8]}"
     elb.create_load_balancer(LoadBalancerName=plain, Listeners=[HTTP], Subnets=[s1b])
     default = ec2.describe_security_groups(Filters=[
@@ -157,10 +164,22 @@ def test_load_balancer_in_subnets_with_groups_and_interfaces(sqlite_cloud: LiveC
         {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
     assert elb.describe_load_balancers(LoadBalancerNames=[plain])[
         "LoadBalancerDescriptions"][0]["SecurityGroups"] == [default]
-    assert [[g["GroupId"] for g in e["Groups"]] for e in _enis(ec2, plain)] == [[default]]
+    [pub] = _enis(ec2, plain)
+    assert [g["GroupId"] for g in pub["Groups"]] == [default]
+    public_ip = pub["Association"]["PublicIp"]
+    assert pub["Association"]["IpOwnerId"] == "amazon-elb"
+    assert public_ip not in [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]]
+    topo, _ = asyncio.run(_dataplane_view(cloud, plain))
+    mappings = topo.of(InternetGateway)[igw].mappings
+    assert (public_ip, pub["PrivateIpAddress"], pub["NetworkInterfaceId"]) in [
+        (m.public_ip, m.private_ip, m.eni_id) for m in mappings]
 
     # deleting the load balancer removes its interfaces; the subnet can go then
     elb.delete_load_balancer(LoadBalancerName=name)
     elb.delete_load_balancer(LoadBalancerName=plain)
     assert _enis(ec2, name) == [] and _enis(ec2, plain) == []
     ec2.delete_subnet(SubnetId=kept)
+    # its public address went back to the pool
+    with sqlite3.connect(cloud.data_dir / "cloud.db", timeout=10) as db:
+        assert db.execute("SELECT count(*) FROM ec2_addresses WHERE public_ip = ?",
+                          (public_ip,)).fetchone() == (0,)

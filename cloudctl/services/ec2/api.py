@@ -714,11 +714,14 @@ async def service_interfaces(session: AsyncSession, account_id: str, region: str
 
 async def sync_service_interfaces(session: AsyncSession, account_id: str, region: str,
                                   description: str, subnet_ids: Sequence[str],
-                                  group_ids: Sequence[str]) -> list[ServiceInterface]:
+                                  group_ids: Sequence[str], *,
+                                  public: bool = False) -> list[ServiceInterface]:
     """One requester-managed interface described ``description`` in each subnet of
-    ``subnet_ids`` (none: all removed), each in ``group_ids``."""
+    ``subnet_ids`` (none: all removed), each in ``group_ids``, with a public address
+    (mapped by the VPC's internet gateway) when ``public``."""
     return await service_interfaces_mod.sync_interfaces(
-        session, account_id, region, description, list(subnet_ids), list(group_ids))
+        session, account_id, region, description, list(subnet_ids), list(group_ids),
+        public)
 
 
 def vpc_changed(cloud: Cloud) -> None:

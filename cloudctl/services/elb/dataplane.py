@@ -122,12 +122,15 @@ async def desired_specs(cloud: Cloud,
             side = await _vpc_side(session, conf, lb)
             if lb.subnets and side is None:
                 continue  # its interface is not there yet (or its subnets are gone)
-            if side is not None:
+            if side is not None:  # its public address is its interface's (the IGW maps it)
                 lb.address = side["address"].split("/")[0]
+                lb.public_address = await _vpc_public(session, lb)
             elif not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
                 lb.address = _allocate(pool, used)
                 used.add(lb.address)
-            if public_pool is None or lb.scheme == "internal":
+            if side is not None:
+                pass
+            elif public_pool is None or lb.scheme == "internal":
                 lb.public_address = None
             elif not lb.public_address or ipaddress.IPv4Address(
                     lb.public_address) not in public_pool:
@@ -151,7 +154,7 @@ async def desired_specs(cloud: Cloud,
                 lb_id=lb.lb_id, **uplink,
                 public_address=(f"{lb.public_address}/"
                                 f"{int(conf.get('public_prefix_len') or 24)}"
-                                if lb.public_address else None),
+                                if lb.public_address and side is None else None),
                 public_netns=conf.get("public_netns"),
                 public_bridge=conf.get("public_bridge"),
                 public_gateway=conf.get("public_gateway"),
@@ -185,6 +188,13 @@ async def _vpc_side(session: AsyncSession, conf: dict[str, Any],
             "uplink_netns": str(conf.get("vpc_netns") or conf["uplink_netns"]),
             "uplink_bridge": guest_bridge_name(eni.eni_id),
             "gateway": str(net.network_address + 1), "mac": eni.mac}
+
+
+async def _vpc_public(session: AsyncSession, lb: ElbLoadBalancer) -> str | None:
+    from cloudctl.services.elb import vpc
+
+    found = await vpc.interfaces(session, lb)
+    return next((i.public_ip for i in found if i.subnet_id == lb.subnets[0]), None)
 
 
 class DataPlaneController(Reconciler):

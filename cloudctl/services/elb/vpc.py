@@ -84,7 +84,8 @@ async def sync(session: AsyncSession, lb: ElbLoadBalancer,
 
     return await sync_service_interfaces(
         session, lb.account_id, lb.region, description(lb.name),
-        [] if deleted else list(lb.subnets), list(lb.security_groups))
+        [] if deleted else list(lb.subnets), list(lb.security_groups),
+        public=lb.scheme != "internal")
 
 
 async def interfaces(session: AsyncSession, lb: ElbLoadBalancer) -> list[ServiceInterface]:

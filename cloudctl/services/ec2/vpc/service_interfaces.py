@@ -1,7 +1,9 @@
 """Interfaces a service places in a customer's subnets (a load balancer's), as AWS does:
 requester-managed, one a subnet, described by the service (``ELB <name>``), in the
-security groups the service names; the VPC data plane realises them on the gateway
-host (``topology_view``) like any other interface, groups enforced.
+security groups the service names, with a public address from the pool when the
+service faces the internet (the VPC's internet gateway maps it, as an elastic IP; it is
+no account's: DescribeAddresses does not list it); the VPC data plane realises them on
+the gateway host (``topology_view``) like any other interface, groups enforced.
 
 Everything here runs in the caller's session and transaction (the service records its
 own state in the same one); ``cloudctl.services.ec2.api`` exposes it.
@@ -9,23 +11,25 @@ own state in the same one); ``cloudctl.services.ec2.api`` exposes it.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.services import ids
 from cloudctl.services.ec2.vpc import common, groups
-from cloudctl.services.ec2.vpc.interfaces import new_interface
+from cloudctl.services.ec2.vpc.interfaces import new_interface, public_ips
 from cloudctl.services.ec2.vpc.models import (
     NetworkInterfaceRow,
     PrivateIpRow,
     SubnetRow,
     VpcAddressRow,
 )
-from cloudctl.services.network.models import SecurityGroupRow
+from cloudctl.services.network import config
+from cloudctl.services.network.models import AddressRow, SecurityGroupRow
 
 REQUESTER = "amazon-elb"
+SERVICE_KIND = "service"  # a public address of a service's interface (no account's EIP)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class ServiceInterface:
     mac: str
     private_ip: str
     groups: tuple[str, ...]
+    public_ip: str | None = None
 
 
 async def subnets(session: AsyncSession, account: str, region: str,
@@ -92,23 +97,53 @@ async def interfaces(session: AsyncSession, account: str, region: str,
     cidrs = {r[0]: r[1] for r in await session.execute(select(
         SubnetRow.subnet_id, SubnetRow.cidr).where(
         SubnetRow.subnet_id.in_([r.subnet_id for r in rows])))}
+    publics = {eni: found[0] for (eni, _ip), found in (await public_ips(
+        session, [r.eni_id for r in rows])).items()}
     return [ServiceInterface(r.eni_id, r.subnet_id, r.vpc_id, r.zone,
                              cidrs.get(r.subnet_id, ""), r.mac, ips.get(r.eni_id, ""),
-                             tuple(r.groups)) for r in rows]
+                             tuple(r.groups), publics.get(r.eni_id)) for r in rows]
+
+
+async def _release(session: AsyncSession, eni_ids: list[str]) -> None:
+    """Return the public addresses of ``eni_ids`` to the pool."""
+    allocations = list((await session.execute(select(VpcAddressRow.allocation_id).where(
+        VpcAddressRow.eni_id.in_(eni_ids)))).scalars())
+    await session.execute(delete(VpcAddressRow).where(VpcAddressRow.eni_id.in_(eni_ids)))
+    if allocations:
+        await session.execute(delete(AddressRow).where(
+            AddressRow.allocation_id.in_(allocations), AddressRow.kind == SERVICE_KIND))
+
+
+async def _give_public(session: AsyncSession, eni: ServiceInterface, region: str) -> bool:
+    """A public address from the pool for ``eni``'s primary address (False: pool empty).
+    Not the account's elastic IP: the service's, as AWS's load balancer addresses."""
+    used = set((await session.execute(select(AddressRow.public_ip))).scalars())
+    free = next((str(ip) for ip in config.current().public_ips if str(ip) not in used), None)
+    if free is None:
+        return False
+    allocation = ids.resource_id("eipalloc")
+    session.add(AddressRow(public_ip=free, region=region, kind=SERVICE_KIND,
+                           account_id=None, allocation_id=allocation,
+                           association_id=ids.resource_id("eipassoc")))
+    session.add(VpcAddressRow(allocation_id=allocation,
+                              association_id=ids.resource_id("eipassoc"),
+                              eni_id=eni.eni_id, private_ip=eni.private_ip))
+    return True
 
 
 async def sync_interfaces(session: AsyncSession, account: str, region: str,
-                          description: str, subnet_ids: list[str],
-                          group_ids: list[str]) -> list[ServiceInterface]:
+                          description: str, subnet_ids: list[str], group_ids: list[str],
+                          public: bool = False) -> list[ServiceInterface]:
     """Make the interfaces described ``description`` exactly one in each of
-    ``subnet_ids`` (the account's, checked by the caller), all in ``group_ids``;
+    ``subnet_ids`` (the account's, checked by the caller), all in ``group_ids``, each
+    with a public address from the pool when ``public`` (the internet gateway maps it);
     ``subnet_ids`` empty removes them all. Records a topology change."""
     have = await interfaces(session, account, region, description)
     keep = {i.subnet_id: i for i in have if i.subnet_id in subnet_ids}
     gone = [i.eni_id for i in have if keep.get(i.subnet_id) is not i]
     changed = bool(gone)
     if gone:
-        await session.execute(delete(VpcAddressRow).where(VpcAddressRow.eni_id.in_(gone)))
+        await _release(session, gone)
         await session.execute(delete(PrivateIpRow).where(PrivateIpRow.eni_id.in_(gone)))
         await session.execute(delete(NetworkInterfaceRow).where(
             NetworkInterfaceRow.eni_id.in_(gone)))
@@ -123,18 +158,24 @@ async def sync_interfaces(session: AsyncSession, account: str, region: str,
         subnet = await session.get(SubnetRow, subnet_id)
         if subnet is None:
             continue
-        eni = await new_interface(session, account, subnet, primary_ip=None, secondary=[],
+        row = await new_interface(session, account, subnet, primary_ip=None, secondary=[],
                                   secondary_count=0, groups=list(group_ids),
                                   description=description)
-        eni.requester_managed = True
-        eni.instance_owner = REQUESTER
+        row.requester_managed = True
+        row.instance_owner = REQUESTER
         changed = True
     if changed:
         await session.flush()
+    now = await interfaces(session, account, region, description)
+    for found in now:
+        if public and found.public_ip is None and await _give_public(session, found, region):
+            changed = True
+        elif not public and found.public_ip is not None:
+            await _release(session, [found.eni_id])
+            changed = True
+    if changed:
+        await session.flush()
         await common.bump(session)
-    return await interfaces(session, account, region, description)
+        now = await interfaces(session, account, region, description)
+    return now
 
-
-def gateway_of(cidr: str) -> str:
-    """The subnet's router address (its first host)."""
-    return str(ipaddress.IPv4Network(cidr, strict=False).network_address + 1)
