@@ -4,8 +4,10 @@ netd's ``LbPlane`` plugs its haproxy into that ENI's bridge with the ENI's MAC a
 address (what ``elb.dataplane`` gives it for a load balancer in subnets), and the VPC
 carries its traffic: a client in an allowed subnet reaches the back-end on another
 host through it, the load balancer's security group refuses a client outside its
-rule, and the back-end's group admits the load balancer by its group (revoking that
-rule takes the back-end OutOfService)."""
+rule, the outside reaches it through the internet gateway at its public address only
+while it has one (internet-facing; internal: only inside the VPC), and the back-end's
+group admits the load balancer by its group (revoking that rule takes the back-end
+OutOfService)."""
 
 from __future__ import annotations
 
@@ -36,11 +38,23 @@ if os.geteuid() != 0 or shutil.which("haproxy") is None:
 
 EGRESS_ALL = (t.SgRule(cidrs=("0.0.0.0/0",)),)
 LB_IP = "10.0.1.50"
+LB_PUBLIC = "198.51.100.20"
+# on the gateway host, as the cloud's topology places a load balancer's interface
 LB_ENI = t.Eni(id="eni-elb-1", vpc_id="vpc-l", subnet_id="sn1-vpc-l", mac="02:00:00:0e:1b:01",
-               private_ips=(LB_IP,), group_ids=("sg-lb",), host="h1")
-# the load balancer's group: HTTP from subnet 1 only
+               private_ips=(LB_IP,), group_ids=("sg-lb",), host="gw")
+# the load balancer's group: HTTP from subnet 1 and from the outside world's network
 SG_LB = t.SecurityGroup(id="sg-lb", vpc_id="vpc-l", egress=EGRESS_ALL, ingress=(
-    t.SgRule(protocol=t.PROTO_TCP, from_port=80, to_port=80, cidrs=("10.0.1.0/24",)),))
+    t.SgRule(protocol=t.PROTO_TCP, from_port=80, to_port=80,
+             cidrs=("10.0.1.0/24", "198.51.100.0/24")),))
+ROUTES = t.RouteTable(id="rtb-vpc-l", vpc_id="vpc-l", routes=(
+    t.Route("10.0.0.0/16"), t.Route("0.0.0.0/0", t.TARGET_IGW, "igw-l")))
+
+
+def _igw(public: bool) -> t.InternetGateway:
+    """The VPC's gateway: mapping the load balancer's public address when it faces the
+    internet (internal: no public address, no mapping)."""
+    return t.InternetGateway(id="igw-l", vpc_id="vpc-l", host="gw", mappings=(
+        (t.PublicMapping(LB_PUBLIC, LB_IP, LB_ENI.id),) if public else ()))
 
 
 def _backend_group(admit_lb: bool) -> t.SecurityGroup:
@@ -49,9 +63,9 @@ def _backend_group(admit_lb: bool) -> t.SecurityGroup:
                            ingress=rules if admit_lb else ())
 
 
-def _get(ns: str, timeout: float = 2.0) -> str | None:
+def _get(ns: str, timeout: float = 2.0, address: str = LB_IP) -> str | None:
     def body() -> str | None:
-        conn = http.client.HTTPConnection(LB_IP, 80, timeout=timeout)
+        conn = http.client.HTTPConnection(address, 80, timeout=timeout)
         try:
             conn.request("GET", "/")
             return conn.getresponse().read().decode()
@@ -65,7 +79,7 @@ def _get(ns: str, timeout: float = 2.0) -> str | None:
 
 @pytest.fixture
 def world(zookeeper: object, tmp_path: Path) -> Iterator[World]:
-    w = World(zookeeper, tmp_path, hosts=("h1", "h2"), guest_bridges=True)
+    w = World(zookeeper, tmp_path, hosts=("h1", "h2", "gw"), guest_bridges=True)
     yield w
     w.close()
 
@@ -76,16 +90,17 @@ def test_vpc_load_balancer_carried_by_the_vpc_with_its_groups(world: World,
     backend = eni(1, "vpc-l", 2, "h2", "10.0.2.5", groups=("sg-be",))
     allowed = eni(2, "vpc-l", 1, "h2", "10.0.1.7")
     refused = eni(3, "vpc-l", 2, "h1", "10.0.2.9")
-    for h in ("h1", "h2"):
+    hosts = ("h1", "h2", "gw")
+    for h in hosts:
         world.start_agent(h)
-    world.applied(world.publish(*base, SG_LB, _backend_group(True), backend, allowed,
-                                refused, LB_ENI), ("h1", "h2"))
+    world.applied(world.publish(*base, ROUTES, _igw(True), SG_LB, _backend_group(True),
+                                backend, allowed, refused, LB_ENI), hosts)
     server_ns = world.plug_guest(backend, "10.0.2.0/24")
     server = subprocess.Popen(["ip", "netns", "exec", server_ns, sys.executable, "-c", SERVER,
                                "i-backend1", "8080", str(tmp_path)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     plane = LbPlane(tmp_path / "netd")
-    spec = LbSpec(lb_id="v1", address=f"{LB_IP}/24", uplink_netns=world.host_ns["h1"],
+    spec = LbSpec(lb_id="v1", address=f"{LB_IP}/24", uplink_netns=world.host_ns["gw"],
                   uplink_bridge=guest_bridge_name(LB_ENI.id), gateway="10.0.1.1",
                   mac=LB_ENI.mac, listeners=(Listener("HTTP", 80, "HTTP", 8080),),
                   backends=(Backend("i-backend1", "10.0.2.5"),),
@@ -104,9 +119,17 @@ def test_vpc_load_balancer_carried_by_the_vpc_with_its_groups(world: World,
         assert body is not None and body.split()[0] == "i-backend1", body
         assert body.split()[1] == "10.0.1.7"  # X-Forwarded-For: the client through the VPC
         assert _get(bad, timeout=1.0) is None, "the load balancer's group admits subnet 1 only"
+        # internet-facing: the outside reaches it at its public address through the IGW
+        body = _get(world.world, address=LB_PUBLIC)
+        assert body is not None and body.split()[0] == "i-backend1", body
+        assert _get(world.world, timeout=1.0) is None, "its private address is not outside"
+        # internal (no public address mapped): only inside the VPC
+        world.applied(world.publish(_igw(False)), hosts)
+        assert _get(world.world, timeout=1.0, address=LB_PUBLIC) is None
+        assert (_get(good) or "").startswith("i-backend1")
 
         # the back-end's group no longer admits the load balancer's group: checks fail
-        world.applied(world.publish(_backend_group(False)), ("h1", "h2"))
+        world.applied(world.publish(_backend_group(False)), hosts)
         assert wait_until(lambda: not up(), 10), "still InService without the group rule"
         assert "503" in (_get(good) or ""), "no server left: haproxy answers 503"
     finally:
