@@ -94,6 +94,9 @@ def test_load_balancer_in_subnets_with_groups_and_interfaces(sqlite_cloud: LiveC
     assert desc["VPCId"] == vpc and desc["Subnets"] == [s1]
     assert desc["AvailabilityZones"] == [zones[0]] and desc["SecurityGroups"] == [web]
     assert desc["Scheme"] == "internal"
+    # in a VPC the source group is the load balancer's (first) group, as on AWS
+    assert desc["SourceSecurityGroup"] == {"OwnerAlias": cloud.account_id,
+                                           "GroupName": "lb-web"}
     [eni] = _enis(ec2, name)
     assert eni["SubnetId"] == s1 and eni["VpcId"] == vpc and eni["RequesterManaged"] is True
     assert eni["RequesterId"] == "amazon-elb" and eni["Status"] == "in-use"

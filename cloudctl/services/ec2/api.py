@@ -30,7 +30,8 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   ``ids`` with what a load balancer needs of them (zone, state, addresses); a read in
   the caller's session, not an API call;
 - a service's own interfaces in customer subnets (a load balancer's), in the caller's
-  session: ``service_subnets``, ``service_groups``, ``vpc_default_group``,
+  session: ``service_subnets``, ``service_groups``, ``security_group_names``,
+  ``vpc_default_group``,
   ``service_interfaces``, ``sync_service_interfaces``, then ``vpc_changed``.
 """
 
@@ -69,7 +70,7 @@ __all__ = [
     "import_key_pair", "instance", "instance_facts", "key_pair", "release_address", "revoke_egress",
     "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
     "volume", "zones", "ServiceInterface", "SubnetFacts", "service_groups",
-    "service_interfaces", "service_subnets", "sync_service_interfaces", "vpc_changed",
+    "security_group_names", "service_interfaces", "service_subnets", "sync_service_interfaces", "vpc_changed",
     "vpc_default_group",
 ]
 
@@ -704,6 +705,14 @@ async def service_groups(session: AsyncSession, account_id: str, region: str,
 
 async def vpc_default_group(session: AsyncSession, vpc_id: str) -> str | None:
     return await service_interfaces_mod.default_group(session, vpc_id)
+
+
+async def security_group_names(session: AsyncSession,
+                               group_ids: Sequence[str]) -> dict[str, str]:
+    """Group id -> name, for those of ``group_ids`` that exist."""
+    from cloudctl.services.ec2.vpc.interfaces import group_names
+
+    return await group_names(session, set(group_ids))
 
 
 async def service_interfaces(session: AsyncSession, account_id: str, region: str,

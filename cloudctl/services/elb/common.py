@@ -163,8 +163,10 @@ def touch(lb: ElbLoadBalancer) -> None:
     lb.updated_at = utcnow()
 
 
-def describe(cloud: Cloud, lb: ElbLoadBalancer, vpc_id: str | None = None) -> dict[str, Any]:
-    """``lb`` as a LoadBalancerDescription (``vpc_id``: its VPC, when in subnets)."""
+def describe(cloud: Cloud, lb: ElbLoadBalancer, vpc_id: str | None = None,
+             first_group: str | None = None) -> dict[str, Any]:
+    """``lb`` as a LoadBalancerDescription (``vpc_id``: its VPC, when in subnets;
+    ``first_group``: the name of its first security group, its source group there)."""
     name = dns_name(cloud, lb)
     by_port: dict[int, list[str]] = {}
     for port, names in (lb.backend_policies or {}).items():
@@ -209,6 +211,9 @@ def describe(cloud: Cloud, lb: ElbLoadBalancer, vpc_id: str | None = None) -> di
         out["CanonicalHostedZoneName"] = name
     if vpc_id:
         out["VPCId"] = vpc_id
+        if first_group:  # AWS: in a VPC, the source group is the first of its groups
+            out["SourceSecurityGroup"] = {"OwnerAlias": lb.account_id,
+                                          "GroupName": first_group}
     return out
 
 

@@ -221,8 +221,11 @@ class LoadBalancersProvider(ElbProvider):
         shown = [r for r in rows if r.name in wanted]
         async with self.cloud.sessions() as session:
             vpcs = {r.lb_id: await vpc.vpc_of(session, r) for r in shown if r.subnets}
+            firsts = await vpc.group_names(session, [g for r in shown for g in
+                                                     r.security_groups[:1]])
         out: dict[str, Any] = {"LoadBalancerDescriptions": [
-            common.describe(self.cloud, r, vpcs.get(r.lb_id)) for r in shown]}
+            common.describe(self.cloud, r, vpcs.get(r.lb_id),
+                            firsts.get((r.security_groups or [""])[0])) for r in shown]}
         if marker:
             out["NextMarker"] = marker
         return out

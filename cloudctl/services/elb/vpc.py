@@ -95,3 +95,9 @@ async def interfaces(session: AsyncSession, lb: ElbLoadBalancer) -> list[Service
         return []
     return await service_interfaces(session, lb.account_id, lb.region,
                                     description(lb.name))
+
+
+async def group_names(session: AsyncSession, group_ids: Sequence[str]) -> dict[str, str]:
+    from cloudctl.services.ec2.api import security_group_names
+
+    return await security_group_names(session, group_ids) if group_ids else {}
