@@ -82,6 +82,7 @@ async def _listener(session: AsyncSession, cloud: Cloud, lb: ElbLoadBalancer,
             lb_cookie = int(_attr(policy, "CookieExpirationPeriod") or 0)
         elif policy["PolicyTypeName"] == "AppCookieStickinessPolicyType":
             app_cookie = _attr(policy, "CookieName")
+    protocols, ciphers = tls_of(lb, raw)
     proxy = False
     for name in (lb.backend_policies or {}).get(str(raw["InstancePort"]), []):
         policy = _policy(lb, name)
@@ -90,7 +91,24 @@ async def _listener(session: AsyncSession, cloud: Cloud, lb: ElbLoadBalancer,
     return Listener(str(raw["Protocol"]), int(raw["LoadBalancerPort"]),
                     str(raw["InstanceProtocol"]), int(raw["InstancePort"]),
                     certificate=pem, lb_cookie=lb_cookie, app_cookie=app_cookie,
-                    proxy_protocol=proxy)
+                    proxy_protocol=proxy, tls_protocols=protocols, tls_ciphers=ciphers)
+
+
+def tls_of(lb: ElbLoadBalancer,
+           raw: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(protocols, ciphers) of the listener's SSL negotiation policy; empty: none set.
+    Protocols as haproxy's range takes them ("Protocol-TLSv1.1" -> "TLSv1.1")."""
+    from cloudctl.services.elb.ssl_policies import effective
+
+    if raw.get("Protocol") not in ("HTTPS", "SSL"):
+        return (), ()
+    for name in raw.get("PolicyNames") or []:
+        policy = _policy(lb, name)
+        if policy and policy["PolicyTypeName"] == "SSLNegotiationPolicyType":
+            protocols, ciphers, _order = effective(
+                list(policy.get("PolicyAttributeDescriptions") or []))
+            return tuple(p.removeprefix("Protocol-") for p in protocols), ciphers
+    return (), ()
 
 
 def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
