@@ -32,7 +32,9 @@ operation's ``AwsError`` on failure. Results are plain typed values.
 - a service's own interfaces in customer subnets (a load balancer's), in the caller's
   session: ``service_subnets``, ``service_groups``, ``security_group_names``,
   ``vpc_default_group``,
-  ``service_interfaces``, ``sync_service_interfaces``, then ``vpc_changed``.
+  ``service_interfaces``, ``sync_service_interfaces``, then ``vpc_changed``;
+- ``register_source_groups(resolver)``: a service's source security groups (a load
+  balancer's) usable as the source of EDGE group rules.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ __all__ = [
     "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
     "volume", "zones", "ServiceInterface", "SubnetFacts", "service_groups",
     "security_group_names", "service_interfaces", "service_subnets", "sync_service_interfaces", "vpc_changed",
-    "vpc_default_group",
+    "vpc_default_group", "register_source_groups",
 ]
 
 Tags = list[dict[str, str]]
@@ -738,3 +740,13 @@ def vpc_changed(cloud: Cloud) -> None:
     from cloudctl.services.ec2.vpc.common import changed
 
     changed(cloud)
+
+
+def register_source_groups(resolver: Any) -> None:
+    """A service's source security groups usable in EDGE group rules: ``resolver(session,
+    region, group_name)`` answers the owning account of such a group, else None (ELB's
+    ``default_elb_<id>``)."""
+    from cloudctl.services.ec2.network.security_groups import SOURCE_GROUPS
+
+    if resolver not in SOURCE_GROUPS:
+        SOURCE_GROUPS.append(resolver)

@@ -24,6 +24,10 @@ ALLOWED_LB_PORTS = (25, 80, 443, 465, 587)
 DEFAULT_DNS_DOMAIN = "localhost"
 
 
+# a load balancer's source security group outside a VPC: this and its id
+SOURCE_GROUP_PREFIX = "default_elb_"
+
+
 def _error(code: str, status: int = 400) -> type[AwsError]:
     return type(code, (AwsError,), {"code": code, "status": status})
 
@@ -202,7 +206,7 @@ def describe(cloud: Cloud, lb: ElbLoadBalancer, vpc_id: str | None = None,
         "Instances": [{"InstanceId": i} for i in lb.instances],
         "HealthCheck": dict(lb.health_check),
         "SourceSecurityGroup": {"OwnerAlias": lb.account_id,
-                                "GroupName": "default_elb_" + lb.lb_id},
+                                "GroupName": SOURCE_GROUP_PREFIX + lb.lb_id},
         "SecurityGroups": list(lb.security_groups),
         "CreatedTime": lb.created_at,
         "Scheme": lb.scheme,
