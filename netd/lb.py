@@ -281,6 +281,13 @@ class LbPlane:
                     except ProcessLookupError:
                         pass
 
+    def nodes(self, lb_id: str) -> list[str]:
+        """The ids of a load balancer's haproxy nodes here: ``lb_id`` and its zone
+        nodes ``<lb_id>z<n>`` (one a zone when cross-zone load balancing is off)."""
+        extra = sorted(p.name for p in self.root.glob(f"{lb_id}z*")
+                       if p.name[len(lb_id) + 1:].isdigit()) if self.root.exists() else []
+        return [lb_id, *extra]
+
     def access_logs(self, lb_id: str) -> list[Path]:
         """Rotate the load balancer's access log; every file not yet delivered."""
         sink = lblog.get(self.dir_of(lb_id))

@@ -40,7 +40,7 @@ async def _dataplane_view(cloud: LiveCloud, name: str) -> tuple[Any, Any]:
 
     from cloudctl.db.engine import create_engine, session_factory
     from cloudctl.services.ec2.vpc.topology_view import snapshot
-    from cloudctl.services.elb.dataplane import _vpc_side
+    from cloudctl.services.elb.dataplane import vpc_nodes
     from cloudctl.services.elb.models import ElbLoadBalancer
 
     url = cloud.database_url or f"sqlite+aiosqlite:///{cloud.data_dir / 'cloud.db'}"
@@ -50,8 +50,8 @@ async def _dataplane_view(cloud: LiveCloud, name: str) -> tuple[Any, Any]:
             _, topo = await snapshot(session, "gw-host")
             lb = (await session.execute(select(ElbLoadBalancer).where(
                 ElbLoadBalancer.name == name))).scalar_one()
-            side = await _vpc_side(session, {"uplink_netns": "up-ns"}, lb)
-        return topo, side
+            nodes = await vpc_nodes(session, {"uplink_netns": "up-ns"}, lb)
+        return topo, nodes[0].uplink if nodes else None
     finally:
         await engine.dispose()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,16 +119,17 @@ def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
     raise RuntimeError(f"no free load balancer address in {pool}")
 
 
-async def desired_specs(cloud: Cloud,
-                        conf: dict[str, Any]) -> tuple[list[LbSpec], dict[str, str]]:
-    """Every load balancer as netd runs it (addresses allocated and recorded), and the
-    DNS records of their names."""
+async def desired_specs(cloud: Cloud, conf: dict[str, Any]
+                        ) -> tuple[list[LbSpec], dict[str, list[str]]]:
+    """Every load balancer as netd runs it (addresses allocated and recorded: one
+    haproxy, or in a VPC with cross-zone load balancing off one a zone), and the DNS
+    records of their names (every node's address)."""
     from cloudctl.services.ec2.api import instance_facts
 
     pool = ipaddress.IPv4Network(conf["addresses"])
     prefix = int(conf.get("prefix_len") or 24)
     specs = []
-    records: dict[str, str] = {}
+    records: dict[str, list[str]] = {}
     async with cloud.sessions() as session, session.begin():
         rows = (await session.execute(select(ElbLoadBalancer).order_by(
             ElbLoadBalancer.created_at))).scalars().all()
@@ -137,82 +139,110 @@ async def desired_specs(cloud: Cloud,
                        if conf.get("public_addresses") else None)
         public_used = {r.public_address for r in rows if r.public_address}
         for lb in rows:
-            side = await _vpc_side(session, conf, lb)
-            if lb.subnets and side is None:
-                continue  # its interface is not there yet (or its subnets are gone)
-            if side is not None:  # its public address is its interface's (the IGW maps it)
-                lb.address = side["address"].split("/")[0]
-                lb.public_address = await _vpc_public(session, lb)
-            elif not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
-                lb.address = _allocate(pool, used)
-                used.add(lb.address)
-            if side is not None:
-                pass
-            elif public_pool is None or lb.scheme == "internal":
-                lb.public_address = None
-            elif not lb.public_address or ipaddress.IPv4Address(
-                    lb.public_address) not in public_pool:
-                lb.public_address = _allocate(public_pool, public_used)
-                public_used.add(lb.public_address)
-            records[dns_name(cloud, lb)] = lb.public_address or lb.address
+            nodes = await vpc_nodes(session, conf, lb)
+            if lb.subnets and not nodes:
+                continue  # its interfaces are not there yet (or its subnets are gone)
+            if nodes:  # its addresses are its interfaces' (the IGW maps the public ones)
+                lb.address = nodes[0].uplink["address"].split("/")[0]
+                lb.public_address = nodes[0].public_ip
+            else:
+                if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
+                    lb.address = _allocate(pool, used)
+                    used.add(lb.address)
+                if public_pool is None or lb.scheme == "internal":
+                    lb.public_address = None
+                elif not lb.public_address or ipaddress.IPv4Address(
+                        lb.public_address) not in public_pool:
+                    lb.public_address = _allocate(public_pool, public_used)
+                    public_used.add(lb.public_address)
+                nodes = [Node(lb.lb_id, None, lb.public_address, {
+                    "address": f"{lb.address}/{prefix}",
+                    "uplink_netns": str(conf["uplink_netns"]),
+                    "uplink_bridge": str(conf["uplink_bridge"]),
+                    "gateway": conf.get("gateway"),
+                    "mac": (uplink_mac(network_config.current().mac_prefix, lb.address)
+                            if conf.get("uplink_bridge") else None)})]
+            records[dns_name(cloud, lb)] = [
+                n.public_ip or n.uplink["address"].split("/")[0] for n in nodes]
             facts = await instance_facts(session, lb.account_id, lb.region,
                                          list(lb.instances))
-            backends = tuple(Backend(i, str(facts[i].private_ip)) for i in lb.instances
-                             if i in facts and facts[i].state == "running"
-                             and facts[i].private_ip)
             hc = lb.health_check
             drain = lb.attributes.get("ConnectionDraining") or {}
             idle = (lb.attributes.get("ConnectionSettings") or {}).get("IdleTimeout", 60)
-            uplink: dict[str, Any] = side or {
-                "address": f"{lb.address}/{prefix}", "uplink_netns": str(conf["uplink_netns"]),
-                "uplink_bridge": str(conf["uplink_bridge"]), "gateway": conf.get("gateway"),
-                "mac": (uplink_mac(network_config.current().mac_prefix, lb.address)
-                        if conf.get("uplink_bridge") else None)}
-            specs.append(LbSpec(
-                lb_id=lb.lb_id, **uplink,
-                public_address=(f"{lb.public_address}/"
-                                f"{int(conf.get('public_prefix_len') or 24)}"
-                                if lb.public_address and side is None else None),
-                public_netns=conf.get("public_netns"),
-                public_bridge=conf.get("public_bridge"),
-                public_gateway=conf.get("public_gateway"),
-                listeners=tuple([await _listener(session, cloud, lb, raw)
-                                 for raw in lb.listeners]),
-                backends=backends,
-                health=HealthCheck(str(hc["Target"]), int(hc["Interval"]),
-                                   int(hc["Timeout"]), int(hc["UnhealthyThreshold"]),
-                                   int(hc["HealthyThreshold"])),
-                drain_timeout=int(drain.get("Timeout", 300)) if drain.get("Enabled") else 0,
-                idle_timeout=int(idle),
-                access_log=bool((lb.attributes.get("AccessLog") or {}).get("Enabled"))))
+            listeners = tuple([await _listener(session, cloud, lb, raw)
+                               for raw in lb.listeners])
+            for node in nodes:
+                backends = node_backends(list(lb.instances), facts, node.zone)
+                specs.append(LbSpec(
+                    lb_id=node.node_id, **node.uplink,
+                    public_address=(f"{lb.public_address}/"
+                                    f"{int(conf.get('public_prefix_len') or 24)}"
+                                    if lb.public_address and not lb.subnets else None),
+                    public_netns=conf.get("public_netns"),
+                    public_bridge=conf.get("public_bridge"),
+                    public_gateway=conf.get("public_gateway"),
+                    listeners=listeners, backends=backends,
+                    health=HealthCheck(str(hc["Target"]), int(hc["Interval"]),
+                                       int(hc["Timeout"]), int(hc["UnhealthyThreshold"]),
+                                       int(hc["HealthyThreshold"])),
+                    drain_timeout=(int(drain.get("Timeout", 300)) if drain.get("Enabled")
+                                   else 0),
+                    idle_timeout=int(idle),
+                    access_log=bool((lb.attributes.get("AccessLog") or {}).get("Enabled"))))
     return specs, records
 
 
-async def _vpc_side(session: AsyncSession, conf: dict[str, Any],
-                    lb: ElbLoadBalancer) -> dict[str, Any] | None:
-    """The uplink of a load balancer in subnets: its interface in the first subnet (the
-    ENI EC2 keeps, realised by the VPC host agent on the gateway host), plugged into that
-    ENI's guest bridge in the VPC agent's namespace (``vpc_netns``, else
-    ``uplink_netns``) with the ENI's MAC and address, the subnet's router as gateway.
-    None outside a VPC."""
+@dataclass(frozen=True)
+class Node:
+    """One haproxy of a load balancer: its id (the load balancer's, ``<id>z<n>`` for the
+    zones after the first), its zone (None: every instance), public address, uplink."""
+
+    node_id: str
+    zone: str | None
+    public_ip: str | None
+    uplink: dict[str, Any]
+
+
+def node_backends(instances: list[str], facts: dict[str, Any],
+                  zone: str | None) -> tuple[Backend, ...]:
+    """The running registered instances a node sends to: those of its zone, or every
+    one (``zone`` None: cross-zone)."""
+    return tuple(Backend(i, str(facts[i].private_ip)) for i in instances
+                 if i in facts and facts[i].state == "running" and facts[i].private_ip
+                 and (zone is None or facts[i].zone == zone))
+
+
+def node_ids(lb_id: str, count: int) -> list[str]:
+    return [lb_id] + [f"{lb_id}z{n}" for n in range(1, count)]
+
+
+async def vpc_nodes(session: AsyncSession, conf: dict[str, Any],
+                    lb: ElbLoadBalancer) -> list[Node]:
+    """The haproxy nodes of a load balancer in subnets, each on one of its interfaces
+    (the ENIs EC2 keeps, realised by the VPC host agent on the gateway host), plugged
+    into that ENI's guest bridge in the VPC agent's namespace (``vpc_netns``, else
+    ``uplink_netns``) with the ENI's MAC and address, the subnet's router as gateway:
+    one a subnet (zone) serving that zone's instances when cross-zone load balancing is
+    off, else one (the first subnet's) serving all. [] outside a VPC."""
     from cloudctl.services.elb import vpc
 
-    found = await vpc.interfaces(session, lb)
-    eni = next((i for i in found if i.subnet_id == (lb.subnets or [""])[0]), None)
-    if eni is None or not eni.private_ip or not eni.cidr:
-        return None
-    net = ipaddress.IPv4Network(eni.cidr, strict=False)
-    return {"address": f"{eni.private_ip}/{net.prefixlen}",
+    found = {i.subnet_id: i for i in await vpc.interfaces(session, lb)}
+    enis = [found[s] for s in lb.subnets if s in found and found[s].private_ip
+            and found[s].cidr]
+    if not enis or enis[0].subnet_id != (lb.subnets or [""])[0]:
+        return []
+    cross = bool((lb.attributes.get("CrossZoneLoadBalancing") or {}).get("Enabled"))
+    if cross:
+        enis = enis[:1]
+    out = []
+    for node_id, eni in zip(node_ids(lb.lb_id, len(enis)), enis, strict=True):
+        net = ipaddress.IPv4Network(eni.cidr, strict=False)
+        out.append(Node(node_id, None if cross else eni.zone, eni.public_ip, {
+            "address": f"{eni.private_ip}/{net.prefixlen}",
             "uplink_netns": str(conf.get("vpc_netns") or conf["uplink_netns"]),
             "uplink_bridge": guest_bridge_name(eni.eni_id),
-            "gateway": str(net.network_address + 1), "mac": eni.mac}
-
-
-async def _vpc_public(session: AsyncSession, lb: ElbLoadBalancer) -> str | None:
-    from cloudctl.services.elb import vpc
-
-    found = await vpc.interfaces(session, lb)
-    return next((i.public_ip for i in found if i.subnet_id == lb.subnets[0]), None)
+            "gateway": str(net.network_address + 1), "mac": eni.mac}))
+    return out
 
 
 class DataPlaneController(Reconciler):
@@ -275,9 +305,11 @@ class DataPlaneController(Reconciler):
                 ElbLoadBalancer.lb_id, ElbLoadBalancer.name, ElbLoadBalancer.account_id,
                 ElbLoadBalancer.region))).all()
         for lb_id, name, account, region in rows:
-            stats = await asyncio.to_thread(plane.stats, lb_id)
-            if stats is None:
+            rows_of = [await asyncio.to_thread(plane.stats, node)
+                       for node in await asyncio.to_thread(plane.nodes, lb_id)]
+            if all(r is None for r in rows_of):
                 continue
+            stats = [row for rows in rows_of if rows for row in rows]
             data = self.sampler.sample(lb_id, name, stats)
             if data:
                 await publish(self.cloud, account, region, data)
@@ -299,7 +331,8 @@ class DataPlaneController(Reconciler):
             if self._emitted.setdefault(lb.lb_id, end) >= end:
                 continue
             self._emitted[lb.lb_id] = end
-            files = await asyncio.to_thread(plane.access_logs, lb.lb_id)
+            files = [f for node in await asyncio.to_thread(plane.nodes, lb.lb_id)
+                     for f in await asyncio.to_thread(plane.access_logs, node)]
             lines = []
             for path in files:
                 for raw in path.read_text(errors="replace").splitlines():
@@ -317,7 +350,7 @@ class DataPlaneController(Reconciler):
             for path in files:
                 path.unlink(missing_ok=True)
 
-    def _dns(self, state_dir: Path, records: dict[str, str]) -> None:
+    def _dns(self, state_dir: Path, records: dict[str, list[str]]) -> None:
         ns = str(self.cloud.properties.get(props.DNS_NETNS) or "")
         address = str(self.cloud.properties.get(props.DNS_LISTEN) or "")
         server = DnsServer(state_dir)
@@ -342,10 +375,13 @@ class PlaneHealth:
         plane = self._planes.get(key)
         if plane is None:
             plane = self._planes[key] = plane_of(self.cloud, conf)
-        found = plane.health(lb_id)
-        if found is None:
-            return None
-        return {k: BackendHealth(v.up, v.ever_up) for k, v in found.items()}
+        merged: dict[str, BackendHealth] | None = None
+        for node in plane.nodes(lb_id):  # one a zone: each checks its zone's instances
+            found = plane.health(node)
+            if found is not None:
+                merged = merged or {}
+                merged.update({k: BackendHealth(v.up, v.ever_up) for k, v in found.items()})
+        return merged
 
 
 def wake(cloud: Cloud) -> None:
