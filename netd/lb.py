@@ -46,6 +46,13 @@ def _ip_ok(*args: str) -> bool:
     return subprocess.run(["ip", *args], capture_output=True, timeout=30).returncode == 0
 
 
+def _addresses(ns: str, dev: str) -> set[str]:
+    """The IPv4 addresses (with prefix) of ``dev`` in ``ns``."""
+    out = subprocess.run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", dev],
+                         capture_output=True, text=True, timeout=30).stdout
+    return {line.split()[3] for line in out.splitlines() if len(line.split()) > 3}
+
+
 def runtime_command(sock: Path, command: str, timeout: float = 5.0) -> str:
     """Send one command to haproxy's stats socket; its whole answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -110,6 +117,8 @@ class LbPlane:
             _ip("-n", ns, "link", "set", "eth0", "address", spec.mac)
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "addr", "replace", spec.address, "dev", "eth0")
+        for old in _addresses(ns, "eth0") - {spec.address}:  # moved (another subnet)
+            _ip("-n", ns, "addr", "del", old, "dev", "eth0")
         if spec.public_address and spec.public_netns and spec.public_bridge:
             pub_if = f"pb{spec.lb_id}"[:15]
             if not _ip_ok("-n", ns, "link", "show", "eth1"):

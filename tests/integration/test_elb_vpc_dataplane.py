@@ -7,7 +7,7 @@ host through it, the load balancer's security group refuses a client outside its
 rule, the outside reaches it through the internet gateway at its public address only
 while it has one (internet-facing; internal: only inside the VPC), and the back-end's
 group admits the load balancer by its group (revoking that rule takes the back-end
-OutOfService)."""
+OutOfService). Moved to another subnet, it answers at its new interface only."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -128,10 +129,26 @@ def test_vpc_load_balancer_carried_by_the_vpc_with_its_groups(world: World,
         assert _get(world.world, timeout=1.0, address=LB_PUBLIC) is None
         assert (_get(good) or "").startswith("i-backend1")
 
+        # moved to another subnet (attach the second, detach the first): the node plugs
+        # into the new interface's bridge with its address; the old one is gone
+        moved = t.Eni(id="eni-elb-2", vpc_id="vpc-l", subnet_id="sn2-vpc-l",
+                      mac="02:00:00:0e:1b:02", private_ips=("10.0.2.50",),
+                      group_ids=("sg-lb",), host="gw")
+        world.applied(world.publish(moved, delete=(("enis", LB_ENI.id),)), hosts)
+        plane.reconcile([replace(spec, address="10.0.2.50/24", mac=moved.mac,
+                                 uplink_bridge=guest_bridge_name(moved.id),
+                                 gateway="10.0.2.1")])
+        assert wait_until(lambda: (_get(good, 1.0, "10.0.2.50") or "").startswith(
+            "i-backend1"), 10), "not served at the new address"
+        assert _get(good, 1.0) is None, "still answering at the old address"
+        shown = subprocess.run(["ip", "-n", plane.ns_of("v1"), "-4", "-o", "addr", "show",
+                                "dev", "eth0"], capture_output=True, text=True).stdout
+        assert [line.split()[3] for line in shown.splitlines()] == ["10.0.2.50/24"]
+
         # the back-end's group no longer admits the load balancer's group: checks fail
         world.applied(world.publish(_backend_group(False)), hosts)
         assert wait_until(lambda: not up(), 10), "still InService without the group rule"
-        assert "503" in (_get(good) or ""), "no server left: haproxy answers 503"
+        assert "503" in (_get(good, 2.0, "10.0.2.50") or ""), "no server: haproxy answers 503"
     finally:
         plane.reconcile([])
         server.kill()
