@@ -186,3 +186,32 @@ def test_load_balancer_in_subnets_with_groups_and_interfaces(sqlite_cloud: LiveC
     with sqlite3.connect(cloud.data_dir / "cloud.db", timeout=10) as db:
         assert db.execute("SELECT count(*) FROM ec2_addresses WHERE public_ip = ?",
                           (public_ip,)).fetchone() == (0,)
+
+
+def test_zones_in_vpc_mode_mean_the_default_subnets(vpc_cloud: LiveCloud) -> None:
+    """In VPC mode (accounts with a default VPC) a load balancer given zones lands in
+    the default subnets of those zones, as on AWS; internal is allowed there."""
+    cloud = vpc_cloud
+    ec2, elb = cloud.client("ec2"), cloud.client("elb")
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    name = f"z-{uuid.uuid4().hex[:8]}"
+    elb.create_load_balancer(LoadBalancerName=name, Listeners=[HTTP],
+                             AvailabilityZones=[zone], Scheme="internal")
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
+        "Vpcs"][0]["VpcId"]
+    subnet = ec2.describe_subnets(Filters=[
+        {"Name": "vpc-id", "Values": [default_vpc]},
+        {"Name": "availability-zone", "Values": [zone]}])["Subnets"][0]["SubnetId"]
+    desc = elb.describe_load_balancers(LoadBalancerNames=[name])["LoadBalancerDescriptions"][0]
+    assert desc["VPCId"] == default_vpc and desc["Subnets"] == [subnet]
+    assert desc["AvailabilityZones"] == [zone]
+    assert [e["SubnetId"] for e in _enis(ec2, name)] == [subnet]
+    # enabling its zone again changes nothing; disabling its only zone is refused
+    assert elb.enable_availability_zones_for_load_balancer(
+        LoadBalancerName=name, AvailabilityZones=[zone])["AvailabilityZones"] == [zone]
+    with pytest.raises(ClientError) as exc:
+        elb.disable_availability_zones_for_load_balancer(LoadBalancerName=name,
+                                                         AvailabilityZones=[zone])
+    assert _code(exc) == "InvalidConfigurationRequest"
+    elb.delete_load_balancer(LoadBalancerName=name)
+    assert _enis(ec2, name) == []

@@ -34,7 +34,9 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   ``vpc_default_group``,
   ``service_interfaces``, ``sync_service_interfaces``, then ``vpc_changed``;
 - ``register_source_groups(resolver)``: a service's source security groups (a load
-  balancer's) usable as the source of EDGE group rules.
+  balancer's) usable as the source of EDGE group rules;
+- ``default_subnets(cloud, account_id, region, zones)``: the default VPC's subnets of
+  those zones in VPC mode (a load balancer given zones lands there, as on AWS).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ __all__ = [
     "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
     "volume", "zones", "ServiceInterface", "SubnetFacts", "service_groups",
     "security_group_names", "service_interfaces", "service_subnets", "sync_service_interfaces", "vpc_changed",
-    "vpc_default_group", "register_source_groups",
+    "vpc_default_group", "register_source_groups", "default_subnets",
 ]
 
 Tags = list[dict[str, str]]
@@ -750,3 +752,25 @@ def register_source_groups(resolver: Any) -> None:
 
     if resolver not in SOURCE_GROUPS:
         SOURCE_GROUPS.append(resolver)
+
+
+async def default_subnets(cloud: Cloud, account_id: str, region: str,
+                          zones: Sequence[str]) -> dict[str, str] | None:
+    """Zone -> the account's default subnet there (its default VPC made first), for the
+    zones of ``zones`` that have one; None when the cloud is not in VPC mode (no default
+    VPC: EC2-Classic-like placement)."""
+    from cloudctl.services.ec2.vpc.build import ensure_default_vpc, find_default_vpc
+    from cloudctl.services.ec2.vpc.common import network_mode
+    from cloudctl.services.ec2.vpc.models import SubnetRow
+
+    if network_mode(cloud) != "VPC":
+        return None
+    await ensure_default_vpc(cloud, account_id, region)
+    async with cloud.sessions() as session:
+        vpc = await find_default_vpc(session, account_id, region)
+        if vpc is None:
+            return {}
+        rows = (await session.execute(select(SubnetRow).where(
+            SubnetRow.vpc_id == vpc.vpc_id, SubnetRow.default_for_az.is_(True),
+            SubnetRow.zone.in_(list(zones))))).scalars()
+        return {r.zone: r.subnet_id for r in rows}

@@ -64,6 +64,22 @@ def _check_subnets(subnets: list[Any]) -> list[str]:
     return [str(s) for s in subnets]
 
 
+async def _default_subnets(cloud: Any, account: str, region: str,
+                           zones: list[str]) -> list[Any]:
+    """In VPC mode a load balancer given zones lands in the account's default subnets
+    of those zones (AWS, accounts with a default VPC); [] outside VPC mode."""
+    from cloudctl.services.ec2.api import default_subnets
+
+    found = await default_subnets(cloud, account, region, zones)
+    if found is None:
+        return []
+    missing = [z for z in zones if z not in found]
+    if missing:
+        raise InvalidConfigurationRequest(
+            f"There is no default subnet in Availability Zone {missing[0]}")
+    return [found[z] for z in zones]
+
+
 def check_health_check(raw: dict[str, Any]) -> dict[str, Any]:
     target = str(raw.get("Target") or "")
     proto, _, rest = target.partition(":")
@@ -137,11 +153,13 @@ class LoadBalancersProvider(ElbProvider):
             raise ValidationError("Specify either AvailabilityZones or Subnets, not both")
         if not zones_in and not subnets_in:
             raise ValidationError("Either AvailabilityZones or Subnets must be specified")
-        if scheme == "internal" and not subnets_in:
+        zones = _check_zones(ctx, zones_in, self.cloud.region_zones.get(ctx.region, []))
+        if zones and not subnets_in:
+            subnets_in = await _default_subnets(self.cloud, account, ctx.region, zones)
+        subnets = _check_subnets(subnets_in)
+        if scheme == "internal" and not subnets:
             raise InvalidConfigurationRequest(
                 "The internal scheme is only available for load balancers in a VPC")
-        zones = _check_zones(ctx, zones_in, self.cloud.region_zones.get(ctx.region, []))
-        subnets = _check_subnets(subnets_in)
         groups = _check_sgs(list(params.get("SecurityGroups") or []))
         if groups and not subnets:
             raise InvalidConfigurationRequest(
@@ -298,6 +316,25 @@ class LoadBalancersProvider(ElbProvider):
         account = ctx.require_account()
         zones = _check_zones(ctx, list(params.get("AvailabilityZones") or []),
                              self.cloud.region_zones.get(ctx.region, []))
+        defaults = await _default_subnets(self.cloud, account, ctx.region, zones)
+        if defaults:  # in the default VPC: its subnets of those zones (as AWS)
+            lb_name = params.get("LoadBalancerName")
+            async with self.cloud.sessions() as session:
+                lb = await common.get(session, account, ctx.region, lb_name)
+                mine = await vpc.vpc_of(session, lb)
+                theirs, _ = await vpc.check_subnets(session, account, ctx.region, defaults)
+            if lb.subnets and mine == theirs:
+                if add:
+                    defaults = [d for d in defaults if d not in lb.subnets]
+                    if defaults:
+                        await self._subnets(ctx, {"LoadBalancerName": lb_name,
+                                                  "Subnets": defaults}, add=True)
+                else:
+                    await self._subnets(ctx, {"LoadBalancerName": lb_name, "Subnets": [
+                        d for d in defaults if d in lb.subnets]}, add=False)
+                async with self.cloud.sessions() as session:
+                    lb = await common.get(session, account, ctx.region, lb_name)
+                return {"AvailabilityZones": list(lb.zones)}
         async with self.cloud.sessions() as session, session.begin():
             lb = await common.get(session, account, ctx.region, params.get("LoadBalancerName"))
             if lb.subnets:
