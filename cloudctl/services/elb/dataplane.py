@@ -126,7 +126,7 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]
     records of their names (every node's address)."""
     from cloudctl.services.ec2.api import instance_facts
 
-    pool = ipaddress.IPv4Network(conf["addresses"])
+    pool = ipaddress.IPv4Network(conf.get("addresses") or "0.0.0.0/32")  # none: VPC only
     prefix = int(conf.get("prefix_len") or 24)
     specs = []
     records: dict[str, list[str]] = {}
@@ -140,8 +140,8 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]
         public_used = {r.public_address for r in rows if r.public_address}
         for lb in rows:
             nodes = await vpc_nodes(session, conf, lb)
-            if lb.subnets and not nodes:
-                continue  # its interfaces are not there yet (or its subnets are gone)
+            if (lb.subnets and not nodes) or (not lb.subnets and not conf.get("addresses")):
+                continue  # its interfaces are not there yet (or gone), or no EDGE pool
             if nodes:  # its addresses are its interfaces' (the IGW maps the public ones)
                 lb.address = nodes[0].uplink["address"].split("/")[0]
                 lb.public_address = nodes[0].public_ip
@@ -239,7 +239,7 @@ async def vpc_nodes(session: AsyncSession, conf: dict[str, Any],
         net = ipaddress.IPv4Network(eni.cidr, strict=False)
         out.append(Node(node_id, None if cross else eni.zone, eni.public_ip, {
             "address": f"{eni.private_ip}/{net.prefixlen}",
-            "uplink_netns": str(conf.get("vpc_netns") or conf["uplink_netns"]),
+            "uplink_netns": str(conf.get("vpc_netns") or conf.get("uplink_netns")),
             "uplink_bridge": guest_bridge_name(eni.eni_id),
             "gateway": str(net.network_address + 1), "mac": eni.mac}))
     return out
