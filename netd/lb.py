@@ -6,9 +6,10 @@ inside the namespace) and the directory `<state>/elb/<id>` (haproxy.cfg, pid fil
 master and stats sockets, certificates, the server-state file). `reconcile(specs)` is
 mark-and-sweep: what the specs name is made to exist and run the latest
 configuration (a changed configuration is a seamless reload: server state saved,
-SIGUSR2 to the master); every `elb-*` namespace and directory they do not name is
-removed with its haproxy. Safe after kill -9 of haproxy or netd: the next reconcile
-finds the master gone (or alive, by its pid file and command line) and converges.
+SIGUSR2 to the master); every load balancer of this state dir they do not name is
+removed with its namespace and haproxy (never another plane's `elb-*` namespace).
+Safe after kill -9 of haproxy or netd: the next reconcile finds the master gone (or
+alive, by its pid file and command line) and converges.
 `health(lb_id)` reads the checks from haproxy's runtime API (`show stat`).
 """
 
@@ -138,9 +139,9 @@ class LbPlane:
 
     # haproxy
     def _ensure(self, spec: LbSpec) -> None:
-        self._ensure_netns(spec)
         d = self.dir_of(spec.lb_id)
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True)  # first: the sweep finds its namespace by it
+        self._ensure_netns(spec)
         paths = Paths(str(d))
         for lst in spec.listeners:
             if lst.certificate:
@@ -256,12 +257,12 @@ class LbPlane:
 
     # sweep
     def _sweep(self, wanted: set[str]) -> None:
-        present = set()
-        if os.path.isdir(netns.NETNS_DIR):
-            present |= {n[len(PREFIX):] for n in os.listdir(netns.NETNS_DIR)
-                        if n.startswith(PREFIX)}
-        if self.root.is_dir():
-            present |= {p.name for p in self.root.iterdir() if p.is_dir()}
+        """Remove what this plane made and no spec names: load balancers are known by
+        their directories under this plane's state dir (made before their namespace),
+        so another plane's ``elb-*`` namespaces on the machine (another netd, another
+        cloud) are never touched."""
+        present = {p.name for p in self.root.iterdir() if p.is_dir()} \
+            if self.root.is_dir() else set()
         for lb_id in present - wanted:
             self.remove(lb_id)
 

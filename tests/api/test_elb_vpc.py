@@ -152,6 +152,10 @@ def test_load_balancer_in_subnets_with_groups_and_interfaces(sqlite_cloud: LiveC
     with pytest.raises(ClientError) as exc:  # the subnet holds the load balancer's interface
         ec2.delete_subnet(SubnetId=kept)
     assert _code(exc) == "DependencyViolation"
+    with pytest.raises(ClientError) as exc:  # ... and its interface is in the group
+        ec2.delete_security_group(GroupId=alt)
+    assert _code(exc) == "DependencyViolation"
+    ec2.delete_security_group(GroupId=web)  # no longer the load balancer's
 
     assert "Association" not in _enis(ec2, name)[0]  # internal: no public address
 

@@ -137,6 +137,10 @@ def test_kill_haproxy_and_restart_netd_converge(lab: ElbLab, tmp_path: Path) -> 
     again.reconcile([spec])
     assert daemons.read_pid(plane.dir_of(spec.lb_id) / "haproxy.pid") == new_pid
     assert again.health(spec.lb_id) is not None
+    # another plane (another netd or cloud on the machine) sweeps only its own
+    LbPlane(tmp_path / "other").reconcile([])
+    assert netns.exists(again.ns_of(spec.lb_id))
+    assert _served(lab, 1) == ["i-bbbbbbb1"]
     # a namespace left by a crash with no spec is swept
     again.reconcile([])
     assert not netns.exists(again.ns_of(spec.lb_id))

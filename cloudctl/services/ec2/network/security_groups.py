@@ -298,6 +298,10 @@ class SecurityGroupsProvider(Provider):
             if users is not None:
                 raise AwsError(f"resource {row.id} has a dependent object (instance {users})",
                                code="DependencyViolation")
+            eni = await _interface_using(session, row)
+            if eni is not None:
+                raise AwsError(f"resource {row.id} has a dependent object",
+                               code="DependencyViolation")
             ref = (await session.execute(select(SecurityGroupRuleRow.group_id).where(
                 SecurityGroupRuleRow.peer_group_id == row.id,
                 SecurityGroupRuleRow.group_id != row.id).limit(1))).scalar()
@@ -538,6 +542,20 @@ async def _elb_source_group(session: AsyncSession, group: SecurityGroupRow, owne
         found = await resolve(session, group.region, name)
         if found is not None:
             return found if found == owner else None
+    return None
+
+
+async def _interface_using(session: AsyncSession, row: SecurityGroupRow) -> str | None:
+    """A network interface of the group's VPC in the group (a load balancer's too)."""
+    from cloudctl.services.ec2.vpc.models import NetworkInterfaceRow
+
+    if not row.vpc_id:
+        return None
+    for eni_id, groups in await session.execute(select(
+            NetworkInterfaceRow.eni_id, NetworkInterfaceRow.groups).where(
+            NetworkInterfaceRow.vpc_id == row.vpc_id)):
+        if row.id in (groups or []):
+            return str(eni_id)
     return None
 
 
