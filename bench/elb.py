@@ -11,6 +11,7 @@ Run as root: python -m bench.elb [seconds]
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,35 @@ def load(ns: str, host: str, port: int, seconds: float,
     return len(lat) / seconds, lat[int(len(lat) * 0.99)]
 
 
+def _cpu_of(pattern: str) -> float:
+    """CPU seconds (user + system) used so far by every process whose command line
+    contains ``pattern``."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if pattern.encode() not in fh.read():
+                    continue
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def cpu_per_request(ns: str, host: str, port: int, seconds: float,
+                    patterns: list[str]) -> tuple[float, list[float]]:
+    """(requests/s, CPU microseconds a request for each of ``patterns``' processes)."""
+    before = [_cpu_of(p) for p in patterns]
+    rate, _ = load(ns, host, port, seconds)
+    used = [_cpu_of(p) - b for p, b in zip(patterns, before, strict=True)]
+    return rate, [u / (rate * seconds) * 1e6 for u in used]
+
+
 def main(seconds: float = 10.0) -> int:
     work = Path(tempfile.mkdtemp(prefix="elb-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
@@ -94,6 +124,10 @@ def main(seconds: float = 10.0) -> int:
                        load(lab.client, "10.77.0.10", 80, seconds / 3)) for _ in range(3)]
             direct = _median([r[0] for r in rounds])
             through = _median([r[1] for r in rounds])
+            # CPU a request costs each haproxy (load on the machine does not change it)
+            lb_cfg = str(plane.dir_of(spec.lb_id) / "haproxy.cfg")
+            _, (lb_us, be_us) = cpu_per_request(lab.client, "10.77.0.10", 80, seconds / 3,
+                                                [lb_cfg, str(work / "i-0000000a.cfg")])
             t0 = time.perf_counter()
             plane.reconcile([replace(spec, backends=(
                 Backend("i-0000000a", "10.77.0.21"), Backend("i-0000000b", "10.77.0.22")))])
@@ -118,6 +152,10 @@ def main(seconds: float = 10.0) -> int:
         "alternating rounds. The client is Python (asyncio, one core), sharing the 2 "
         "cores with haproxy and with other work on the machine: figures move by "
         "+-20% between runs.", "",
+        f"CPU a request (through the load balancer): load balancer {lb_us:.1f} us, "
+        f"back-end {be_us:.1f} us (haproxy answering itself); the load balancer's "
+        "share is what its configuration can change, independent of the machine's load.",
+        "",
         f"Register to first request served by the new instance (HealthyThreshold 2, "
         f"Interval 1 s): **{first:.2f} s** (AWS: at least HealthyThreshold x Interval).",
         ""]

@@ -33,10 +33,13 @@ class DnsServer:
                 f"--pid-file={self.pidfile}", "--local-ttl=5", "--log-facility=-",
                 "--user=root"]
 
-    def apply(self, ns: str, address: str, records: dict[str, str]) -> None:
+    def apply(self, ns: str, address: str, records: dict[str, str] | dict[str, list[str]]
+              ) -> None:
+        """Serve ``records`` (name -> address, or addresses: every one answered)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         hosts = self.dir / "hosts"
-        text = "".join(f"{ip} {name}\n" for name, ip in sorted(records.items()))
+        text = "".join(f"{ip} {name}\n" for name, ips in sorted(records.items())
+                       for ip in ([ips] if isinstance(ips, str) else ips))
         changed = not hosts.exists() or hosts.read_text() != text
         if changed:
             tmp = self.dir / "hosts.new"

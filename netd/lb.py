@@ -6,9 +6,10 @@ inside the namespace) and the directory `<state>/elb/<id>` (haproxy.cfg, pid fil
 master and stats sockets, certificates, the server-state file). `reconcile(specs)` is
 mark-and-sweep: what the specs name is made to exist and run the latest
 configuration (a changed configuration is a seamless reload: server state saved,
-SIGUSR2 to the master); every `elb-*` namespace and directory they do not name is
-removed with its haproxy. Safe after kill -9 of haproxy or netd: the next reconcile
-finds the master gone (or alive, by its pid file and command line) and converges.
+SIGUSR2 to the master); every load balancer of this state dir they do not name is
+removed with its namespace and haproxy (never another plane's `elb-*` namespace).
+Safe after kill -9 of haproxy or netd: the next reconcile finds the master gone (or
+alive, by its pid file and command line) and converges.
 `health(lb_id)` reads the checks from haproxy's runtime API (`show stat`).
 """
 
@@ -46,6 +47,13 @@ def _ip_ok(*args: str) -> bool:
     return subprocess.run(["ip", *args], capture_output=True, timeout=30).returncode == 0
 
 
+def _addresses(ns: str, dev: str) -> set[str]:
+    """The IPv4 addresses (with prefix) of ``dev`` in ``ns``."""
+    out = subprocess.run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", dev],
+                         capture_output=True, text=True, timeout=30).stdout
+    return {line.split()[3] for line in out.splitlines() if len(line.split()) > 3}
+
+
 def runtime_command(sock: Path, command: str, timeout: float = 5.0) -> str:
     """Send one command to haproxy's stats socket; its whole answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -76,12 +84,21 @@ class LbPlane:
         return PREFIX + lb_id
 
     def reconcile(self, specs: list[LbSpec]) -> None:
+        """Every spec converged (one failing, e.g. its uplink bridge not there yet, does
+        not hold the others back: the first failure is raised after the sweep)."""
         with self._lock:
             wanted = {s.lb_id: s for s in specs}
+            failed: list[Exception] = []
             for spec in specs:
-                spec.check()
-                self._ensure(spec)
+                try:
+                    spec.check()
+                    self._ensure(spec)
+                except (OSError, RuntimeError, ValueError,
+                        subprocess.SubprocessError) as exc:
+                    failed.append(exc)
             self._sweep(set(wanted))
+            if failed:
+                raise failed[0]
 
     # the namespace and its uplink
     def _ensure_netns(self, spec: LbSpec) -> None:
@@ -101,6 +118,8 @@ class LbPlane:
             _ip("-n", ns, "link", "set", "eth0", "address", spec.mac)
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "addr", "replace", spec.address, "dev", "eth0")
+        for old in _addresses(ns, "eth0") - {spec.address}:  # moved (another subnet)
+            _ip("-n", ns, "addr", "del", old, "dev", "eth0")
         if spec.public_address and spec.public_netns and spec.public_bridge:
             pub_if = f"pb{spec.lb_id}"[:15]
             if not _ip_ok("-n", ns, "link", "show", "eth1"):
@@ -120,9 +139,9 @@ class LbPlane:
 
     # haproxy
     def _ensure(self, spec: LbSpec) -> None:
-        self._ensure_netns(spec)
         d = self.dir_of(spec.lb_id)
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True)  # first: the sweep finds its namespace by it
+        self._ensure_netns(spec)
         paths = Paths(str(d))
         for lst in spec.listeners:
             if lst.certificate:
@@ -238,12 +257,12 @@ class LbPlane:
 
     # sweep
     def _sweep(self, wanted: set[str]) -> None:
-        present = set()
-        if os.path.isdir(netns.NETNS_DIR):
-            present |= {n[len(PREFIX):] for n in os.listdir(netns.NETNS_DIR)
-                        if n.startswith(PREFIX)}
-        if self.root.is_dir():
-            present |= {p.name for p in self.root.iterdir() if p.is_dir()}
+        """Remove what this plane made and no spec names: load balancers are known by
+        their directories under this plane's state dir (made before their namespace),
+        so another plane's ``elb-*`` namespaces on the machine (another netd, another
+        cloud) are never touched."""
+        present = {p.name for p in self.root.iterdir() if p.is_dir()} \
+            if self.root.is_dir() else set()
         for lb_id in present - wanted:
             self.remove(lb_id)
 
@@ -271,6 +290,13 @@ class LbPlane:
                         os.kill(int(entry), signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+
+    def nodes(self, lb_id: str) -> list[str]:
+        """The ids of a load balancer's haproxy nodes here: ``lb_id`` and its zone
+        nodes ``<lb_id>z<n>`` (one a zone when cross-zone load balancing is off)."""
+        extra = sorted(p.name for p in self.root.glob(f"{lb_id}z*")
+                       if p.name[len(lb_id) + 1:].isdigit()) if self.root.exists() else []
+        return [lb_id, *extra]
 
     def access_logs(self, lb_id: str) -> list[Path]:
         """Rotate the load balancer's access log; every file not yet delivered."""

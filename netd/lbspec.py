@@ -41,6 +41,10 @@ class Listener:
     lb_cookie: int | None = None  # LB cookie stickiness: expiry seconds (0: session)
     app_cookie: str | None = None  # app cookie stickiness: the application's cookie
     proxy_protocol: bool = False
+    # SSL negotiation (HTTPS/SSL): ELB protocol names ("TLSv1", "TLSv1.1", "TLSv1.2") and
+    # OpenSSL cipher names allowed; empty: haproxy's defaults
+    tls_protocols: tuple[str, ...] = ()
+    tls_ciphers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,9 @@ class LbSpec:
             gateway=d.get("gateway"), public_address=d.get("public_address"),
             public_netns=d.get("public_netns"), public_bridge=d.get("public_bridge"),
             public_gateway=d.get("public_gateway"), mac=d.get("mac"),
-            listeners=tuple(Listener(**x) for x in d.get("listeners", [])),
+            listeners=tuple(Listener(**{**x, "tls_protocols": tuple(x.get("tls_protocols", ())),
+                                        "tls_ciphers": tuple(x.get("tls_ciphers", ()))})
+                            for x in d.get("listeners", [])),
             backends=tuple(Backend(**x) for x in d.get("backends", [])),
             health=HealthCheck(**d.get("health", {})),
             drain_timeout=int(d.get("drain_timeout", 0)),
@@ -156,10 +162,30 @@ def _health_lines(spec: LbSpec, known: set[str]) -> list[str]:
     return out
 
 
+_TLS_VERSIONS = {"TLSv1": "TLSv1.0", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2"}
+_CIPHER = re.compile(r"^[A-Z0-9\-]{1,64}\Z")
+
+
+def tls_options(lst: Listener) -> str:
+    """The bind options of a listener's SSL negotiation policy: the protocol range
+    (haproxy takes a range: a gap inside it is not expressible) and the ciphers, in
+    the server's order. TLS 1.0/1.1 need OpenSSL's security level 0 to be offered."""
+    out = ""
+    versions = [v for k, v in _TLS_VERSIONS.items() if k in lst.tls_protocols]
+    if versions:
+        out += f" ssl-min-ver {versions[0]} ssl-max-ver {versions[-1]}"
+    ciphers = [c for c in lst.tls_ciphers if _CIPHER.match(c)]
+    if ciphers:
+        legacy = versions[:1] in (["TLSv1.0"], ["TLSv1.1"])
+        out += " ciphers " + ":".join(ciphers) + (":@SECLEVEL=0" if legacy else "")
+    return out
+
+
 def _listener_lines(spec: LbSpec, lst: Listener, paths: Paths) -> list[str]:
     http = lst.protocol in ("HTTP", "HTTPS")
     name = f"l{lst.port}"
-    tls = f" ssl crt {paths.of(f'cert-{lst.port}.pem')}" if lst.certificate else ""
+    tls = (f" ssl crt {paths.of(f'cert-{lst.port}.pem')}{tls_options(lst)}"
+           if lst.certificate else "")
     out = [f"frontend {name}", f"    bind :{lst.port}{tls}",
            f"    mode {'http' if http else 'tcp'}", f"    default_backend be_{lst.port}"]
     if spec.access_log:
@@ -197,13 +223,13 @@ def render(spec: LbSpec, paths: Paths, known: set[str]) -> str:
     hard_stop = spec.drain_timeout or spec.idle_timeout
     lines = ["global", f"    stats socket {paths.of('stats.sock')} mode 600 level admin",
              f"    server-state-file {paths.of('servers.state')}",
-             f"    hard-stop-after {hard_stop}s", "    maxconn 4096"]
+             f"    hard-stop-after {hard_stop}s", "    maxconn 4096", "    nbthread 1"]
     if spec.access_log:
         lines.append(f"    log unix@{paths.of('log.sock')} len 8192 format raw local0 info")
     lines += ["defaults", "    load-server-state-from-file global",
               f"    timeout client {spec.idle_timeout}s",
               f"    timeout server {spec.idle_timeout}s", "    timeout connect 5s",
-              "    option dontlognull"]
+              "    option dontlognull", "    option http-keep-alive", "    http-reuse always"]
     lines += _health_lines(spec, known)
     for lst in spec.listeners:
         lines += _listener_lines(spec, lst, paths)

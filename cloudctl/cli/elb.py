@@ -38,14 +38,17 @@ async def elb_summary(settings: Settings) -> dict[str, Any]:
         plane = LbPlane(Path(conf.get("state_dir") or settings.run_dir / "netd-elb"))
     out = []
     for lb in rows:
-        health = plane.health(lb.lb_id) if plane is not None else None
+        health: dict[str, Any] = {}
+        nodes = plane.nodes(lb.lb_id) if plane is not None else []
+        for node in nodes:  # one a zone when cross-zone load balancing is off
+            health.update((plane.health(node) if plane is not None else None) or {})
         pid = plane.master(lb.lb_id) if plane is not None else None
         out.append({
             "name": lb.name, "id": lb.lb_id, "account": lb.account_id, "region": lb.region,
             "scheme": lb.scheme, "address": lb.address, "public_address": lb.public_address, "generation": lb.generation,
             "listeners": [f"{x['Protocol']}:{x['LoadBalancerPort']}->"
                           f"{x['InstanceProtocol']}:{x['InstancePort']}" for x in lb.listeners],
-            "haproxy_pid": pid,
+            "haproxy_pid": pid, "nodes": nodes,
             "instances": {i: (health[i].status if health and i in health else "no check")
                           for i in lb.instances}})
     return {"dataplane": conf or None, "load_balancers": out}

@@ -137,6 +137,10 @@ def test_kill_haproxy_and_restart_netd_converge(lab: ElbLab, tmp_path: Path) -> 
     again.reconcile([spec])
     assert daemons.read_pid(plane.dir_of(spec.lb_id) / "haproxy.pid") == new_pid
     assert again.health(spec.lb_id) is not None
+    # another plane (another netd or cloud on the machine) sweeps only its own
+    LbPlane(tmp_path / "other").reconcile([])
+    assert netns.exists(again.ns_of(spec.lb_id))
+    assert _served(lab, 1) == ["i-bbbbbbb1"]
     # a namespace left by a crash with no spec is swept
     again.reconcile([])
     assert not netns.exists(again.ns_of(spec.lb_id))
@@ -159,5 +163,40 @@ def test_https_listener_terminates_tls_with_the_certificate(lab: ElbLab,
     assert lab.get(LB, 2525)[1].split()[0] == "i-ccccccc1"  # TCP passes through
     pem = plane.dir_of(spec.lb_id) / "cert-443.pem"
     assert oct(pem.stat().st_mode & 0o777) == "0o600"
+
+    # an SSL negotiation policy (TLS 1.2, one cipher) on a second listener: a client
+    # offering only an excluded protocol or cipher is refused, the allowed pair served;
+    # the listener without a policy still speaks TLS 1.3
+    policy = Listener("HTTPS", 8443, "HTTP", 8080, certificate=cert + key,
+                      tls_protocols=("TLSv1.2",),
+                      tls_ciphers=("ECDHE-ECDSA-AES128-GCM-SHA256",))
+    plane.reconcile([replace(spec, listeners=(*spec.listeners, policy))])
+    assert _handshake(lab, 443, cert, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert _handshake(lab, 8443, cert, ssl.TLSVersion.TLSv1_3) is None
+    assert _handshake(lab, 8443, cert, ssl.TLSVersion.TLSv1_2,
+                      "ECDHE-ECDSA-AES256-GCM-SHA384") is None
+    assert _handshake(lab, 8443, cert, ssl.TLSVersion.TLSv1_2,
+                      "ECDHE-ECDSA-AES128-GCM-SHA256") == "TLSv1.2"
     plane.reconcile([])
     assert not plane.dir_of(spec.lb_id).exists()
+
+
+def _handshake(lab: ElbLab, port: int, ca_pem: str, version: ssl.TLSVersion,
+               cipher: str | None = None) -> str | None:
+    """The protocol a client offering only ``version`` (and ``cipher``) negotiates with
+    the load balancer, None when the handshake fails."""
+    import socket
+
+    def body() -> str | None:
+        ctx = ssl.create_default_context(cadata=ca_pem)
+        ctx.minimum_version = ctx.maximum_version = version
+        if cipher:
+            ctx.set_ciphers(cipher)
+        try:
+            with socket.create_connection((LB, port), timeout=3) as raw, \
+                    ctx.wrap_socket(raw, server_hostname="web.elb.test") as tls:
+                return tls.version()
+        except (ssl.SSLError, OSError):
+            return None
+
+    return netns.run_in(lab.client, body)

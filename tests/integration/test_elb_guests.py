@@ -2,8 +2,9 @@
 with busybox httpd started from their user data, driven with boto3: the load balancer's
 uplink is the EDGE host's instance bridge (``br-cloud`` in the libvirtd's namespace),
 where netd's anti-spoofing drops every frame from a port the network view does not
-name; ELB's view feed names it (its veth, MAC and address), so its health checks and
-requests reach the guests. Requests from an outside namespace alternate between the
+name; ELB's view feed names it (its veth, MAC and address) and its source security
+group, which the guests' group admits (a rule naming ``default_elb_<id>``, no address),
+so its health checks and requests reach the guests. Requests from an outside namespace alternate between the
 guests, both go InService; a terminated guest (an instance-store guest cannot be
 stopped) goes OutOfService and all traffic goes to the other. One test (CI runs it once)."""
 
@@ -58,10 +59,6 @@ def test_load_balancer_over_two_real_guests(libvirt_cloud: LiveCloud, tiny_image
     eri = ec2.register_image(Name="lb-r", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
     emi = ec2.register_image(Name="lb-m", ImageLocation=str(tiny_image.rootfs), KernelId=eki,
                              RamdiskId=eri)["ImageId"]
-    # the guests admit the load balancers' addresses (their source) on the instance port
-    ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
-         "IpRanges": [{"CidrIp": "10.111.255.8/29"}]}])
     ids = [i["InstanceId"] for i in ec2.run_instances(
         ImageId=emi, MinCount=2, MaxCount=2, InstanceType="t1.micro",
         UserData=SERVE)["Instances"]]
@@ -87,6 +84,13 @@ def test_load_balancer_over_two_real_guests(libvirt_cloud: LiveCloud, tiny_image
             elb.create_load_balancer(LoadBalancerName=name, AvailabilityZones=[zone],
                                      Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80,
                                                  "InstancePort": 8080}])
+            # the guests admit the load balancer only, by its source security group
+            source = elb.describe_load_balancers(LoadBalancerNames=[name])[
+                "LoadBalancerDescriptions"][0]["SourceSecurityGroup"]
+            ec2.authorize_security_group_ingress(GroupName="default", IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+                 "UserIdGroupPairs": [{"GroupName": source["GroupName"],
+                                       "UserId": source["OwnerAlias"]}]}])
             elb.configure_health_check(LoadBalancerName=name, HealthCheck={
                 "Target": "HTTP:8080/index.html", "Interval": 5, "Timeout": 3,
                 "UnhealthyThreshold": 2, "HealthyThreshold": 2})

@@ -28,7 +28,15 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   (``aws:cloudformation:stack-name``...), written past the user-facing check;
 - ``instance_facts(session, account_id, region, ids)``: the account's instances among
   ``ids`` with what a load balancer needs of them (zone, state, addresses); a read in
-  the caller's session, not an API call.
+  the caller's session, not an API call;
+- a service's own interfaces in customer subnets (a load balancer's), in the caller's
+  session: ``service_subnets``, ``service_groups``, ``security_group_names``,
+  ``vpc_default_group``,
+  ``service_interfaces``, ``sync_service_interfaces``, then ``vpc_changed``;
+- ``register_source_groups(resolver)``: a service's source security groups (a load
+  balancer's) usable as the source of EDGE group rules;
+- ``default_subnets(cloud, account_id, region, zones)``: the default VPC's subnets of
+  those zones in VPC mode (a load balancer given zones lands there, as on AWS).
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller, call
 from cloudctl.services.ec2.compute.instance_models import Instance
+from cloudctl.services.ec2.vpc import service_interfaces as service_interfaces_mod
+from cloudctl.services.ec2.vpc.service_interfaces import ServiceInterface, SubnetFacts
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -63,7 +73,9 @@ __all__ = [
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
     "import_key_pair", "instance", "instance_facts", "key_pair", "release_address", "revoke_egress",
     "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
-    "volume", "zones",
+    "volume", "zones", "ServiceInterface", "SubnetFacts", "service_groups",
+    "security_group_names", "service_interfaces", "service_subnets", "sync_service_interfaces", "vpc_changed",
+    "vpc_default_group", "register_source_groups", "default_subnets",
 ]
 
 Tags = list[dict[str, str]]
@@ -675,3 +687,90 @@ async def instance_facts(session: AsyncSession, account_id: str, region: str,
         Instance.region == region))).scalars().all()
     return {r.instance_id: InstanceFacts(r.instance_id, r.zone, r.state, r.private_ip,
                                          r.public_ip) for r in rows}
+
+
+# -- interfaces a service places in subnets (a load balancer's) ----------------------------
+# In the caller's session and transaction, as the service itself (requester-managed):
+# ``service_subnets``, ``service_groups``, ``vpc_default_group``,
+# ``service_interfaces``, ``sync_service_interfaces``; ``vpc_changed`` after the commit.
+
+async def service_subnets(session: AsyncSession, account_id: str, region: str,
+                          subnet_ids: Sequence[str]) -> dict[str, SubnetFacts]:
+    """Subnet id -> its VPC, zone and CIDR, for the account's subnets among ``subnet_ids``."""
+    return await service_interfaces_mod.subnets(session, account_id, region, list(subnet_ids))
+
+
+async def service_groups(session: AsyncSession, account_id: str, region: str,
+                         group_ids: Sequence[str]) -> dict[str, str]:
+    """Group id -> VPC id ("" outside a VPC), for the account's groups among ``group_ids``."""
+    return await service_interfaces_mod.security_groups(session, account_id, region,
+                                                        list(group_ids))
+
+
+async def vpc_default_group(session: AsyncSession, vpc_id: str) -> str | None:
+    return await service_interfaces_mod.default_group(session, vpc_id)
+
+
+async def security_group_names(session: AsyncSession,
+                               group_ids: Sequence[str]) -> dict[str, str]:
+    """Group id -> name, for those of ``group_ids`` that exist."""
+    from cloudctl.services.ec2.vpc.interfaces import group_names
+
+    return await group_names(session, set(group_ids))
+
+
+async def service_interfaces(session: AsyncSession, account_id: str, region: str,
+                             description: str) -> list[ServiceInterface]:
+    """The requester-managed interfaces of the account described ``description``."""
+    return await service_interfaces_mod.interfaces(session, account_id, region, description)
+
+
+async def sync_service_interfaces(session: AsyncSession, account_id: str, region: str,
+                                  description: str, subnet_ids: Sequence[str],
+                                  group_ids: Sequence[str], *,
+                                  public: bool = False) -> list[ServiceInterface]:
+    """One requester-managed interface described ``description`` in each subnet of
+    ``subnet_ids`` (none: all removed), each in ``group_ids``, with a public address
+    (mapped by the VPC's internet gateway) when ``public``."""
+    return await service_interfaces_mod.sync_interfaces(
+        session, account_id, region, description, list(subnet_ids), list(group_ids),
+        public)
+
+
+def vpc_changed(cloud: Cloud) -> None:
+    """Wake the VPC topology publisher after a committed ``sync_service_interfaces``."""
+    from cloudctl.services.ec2.vpc.common import changed
+
+    changed(cloud)
+
+
+def register_source_groups(resolver: Any) -> None:
+    """A service's source security groups usable in EDGE group rules: ``resolver(session,
+    region, group_name)`` answers the owning account of such a group, else None (ELB's
+    ``default_elb_<id>``)."""
+    from cloudctl.services.ec2.network.security_groups import SOURCE_GROUPS
+
+    if resolver not in SOURCE_GROUPS:
+        SOURCE_GROUPS.append(resolver)
+
+
+async def default_subnets(cloud: Cloud, account_id: str, region: str,
+                          zones: Sequence[str]) -> dict[str, str] | None:
+    """Zone -> the account's default subnet there (its default VPC made first), for the
+    zones of ``zones`` that have one; None when the cloud is not in VPC mode (no default
+    VPC: EC2-Classic-like placement)."""
+    from cloudctl.services.ec2.vpc.build import ensure_default_vpc, find_default_vpc
+    from cloudctl.services.ec2.vpc.common import network_mode
+    from cloudctl.services.ec2.vpc.models import SubnetRow
+
+    if network_mode(cloud) != "VPC":
+        return None
+    await ensure_default_vpc(cloud, account_id, region)
+    async with cloud.sessions() as session:
+        vpc = await find_default_vpc(session, account_id, region)
+        if vpc is None:
+            return {}
+        rows = (await session.execute(select(SubnetRow).where(
+            SubnetRow.vpc_id == vpc.vpc_id, SubnetRow.default_for_az.is_(True),
+            SubnetRow.zone.in_(list(zones))))).scalars()
+        return {r.zone: r.subnet_id for r in rows}

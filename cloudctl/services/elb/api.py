@@ -6,7 +6,9 @@ raised as the API raises them (``LoadBalancerNotFound``, ``InvalidInstance``).
 - ``register_instances`` / ``deregister_instances(cloud, account_id, region, lb_name,
   instance_ids)``;
 - ``instance_health(cloud, account_id, region, lb_name)``: instance id ->
-  ``"InService"`` / ``"OutOfService"``, from the data plane's health checks.
+  ``"InService"`` / ``"OutOfService"``, from the data plane's health checks;
+- ``source_group_owner(session, region, group_name)``: the account whose load balancer
+  has that source security group (``default_elb_<id>``), for EC2's group rules.
 
 Acting as a principal (``cloudctl.server.internal.Caller``, authorised as the same API
 request would be; CloudFormation's load balancer type): ``create_load_balancer``,
@@ -25,11 +27,13 @@ from cloudctl.services.elb import common, health
 from cloudctl.services.elb.instances import deregister, ec2_states, instance_ids, register
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from cloudctl.server.cloud import Cloud
 
 __all__ = ["Caller", "configure_health_check", "create_load_balancer", "delete_load_balancer",
            "deregister_as", "deregister_instances", "instance_health", "load_balancer",
-           "load_balancer_exists", "register_as", "register_instances"]
+           "load_balancer_exists", "register_as", "register_instances", "source_group_owner"]
 
 
 async def load_balancer_exists(cloud: Cloud, account_id: str, region: str,
@@ -65,6 +69,23 @@ async def instance_health(cloud: Cloud, account_id: str, region: str,
         states = await ec2_states(session, account_id, region, list(lb.instances))
     found = health.states(cloud, lb.lb_id, list(lb.instances), [], states)
     return {s.instance_id: s.state for s in found}
+
+
+async def source_group_owner(session: AsyncSession, region: str, group_name: str) -> str | None:
+    """The account of the load balancer whose source security group (outside a VPC,
+    ``default_elb_<id>``) is ``group_name``; None when there is none. A read in the
+    caller's session (EC2 resolving a rule's source group)."""
+    from sqlalchemy import select
+
+    from cloudctl.services.elb.models import ElbLoadBalancer
+
+    prefix = common.SOURCE_GROUP_PREFIX
+    if not group_name.startswith(prefix):
+        return None
+    found = (await session.execute(select(ElbLoadBalancer.account_id).where(
+        ElbLoadBalancer.lb_id == group_name[len(prefix):],
+        ElbLoadBalancer.region == region))).scalar()
+    return str(found) if found else None
 
 
 # -- as a principal --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The base of ELB's providers: a call that changed a load balancer wakes the data
-plane controller once its transaction is committed (the handler has returned)."""
+plane controller (and the VPC topology publisher: its interfaces) once its
+transaction is committed (the handler has returned)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ class ElbProvider(Provider):
         inner = fn
 
         async def changed(ctx: RequestContext, params: dict[str, Any]) -> Result:
+            from cloudctl.services.ec2.api import vpc_changed
             from cloudctl.services.elb.dataplane import wake
 
             out = await inner(ctx, params)
             wake(self.cloud)
+            vpc_changed(self.cloud)  # a load balancer's interfaces may have changed
             return out
 
         return changed

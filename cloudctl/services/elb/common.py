@@ -24,6 +24,10 @@ ALLOWED_LB_PORTS = (25, 80, 443, 465, 587)
 DEFAULT_DNS_DOMAIN = "localhost"
 
 
+# a load balancer's source security group outside a VPC: this and its id
+SOURCE_GROUP_PREFIX = "default_elb_"
+
+
 def _error(code: str, status: int = 400) -> type[AwsError]:
     return type(code, (AwsError,), {"code": code, "status": status})
 
@@ -163,8 +167,10 @@ def touch(lb: ElbLoadBalancer) -> None:
     lb.updated_at = utcnow()
 
 
-def describe(cloud: Cloud, lb: ElbLoadBalancer) -> dict[str, Any]:
-    """``lb`` as a LoadBalancerDescription."""
+def describe(cloud: Cloud, lb: ElbLoadBalancer, vpc_id: str | None = None,
+             first_group: str | None = None) -> dict[str, Any]:
+    """``lb`` as a LoadBalancerDescription (``vpc_id``: its VPC, when in subnets;
+    ``first_group``: the name of its first security group, its source group there)."""
     name = dns_name(cloud, lb)
     by_port: dict[int, list[str]] = {}
     for port, names in (lb.backend_policies or {}).items():
@@ -200,13 +206,18 @@ def describe(cloud: Cloud, lb: ElbLoadBalancer) -> dict[str, Any]:
         "Instances": [{"InstanceId": i} for i in lb.instances],
         "HealthCheck": dict(lb.health_check),
         "SourceSecurityGroup": {"OwnerAlias": lb.account_id,
-                                "GroupName": "default_elb_" + lb.lb_id},
+                                "GroupName": SOURCE_GROUP_PREFIX + lb.lb_id},
         "SecurityGroups": list(lb.security_groups),
         "CreatedTime": lb.created_at,
         "Scheme": lb.scheme,
     }
     if lb.scheme != "internal":
         out["CanonicalHostedZoneName"] = name
+    if vpc_id:
+        out["VPCId"] = vpc_id
+        if first_group:  # AWS: in a VPC, the source group is the first of its groups
+            out["SourceSecurityGroup"] = {"OwnerAlias": lb.account_id,
+                                          "GroupName": first_group}
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from cloudctl.services.network import config as network_config
 from netd.dns import DnsServer
 from netd.lb import LbPlane
 from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, uplink_mac
+from netd.vpc.names import guest_bridge_name
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +83,7 @@ async def _listener(session: AsyncSession, cloud: Cloud, lb: ElbLoadBalancer,
             lb_cookie = int(_attr(policy, "CookieExpirationPeriod") or 0)
         elif policy["PolicyTypeName"] == "AppCookieStickinessPolicyType":
             app_cookie = _attr(policy, "CookieName")
+    protocols, ciphers = tls_of(lb, raw)
     proxy = False
     for name in (lb.backend_policies or {}).get(str(raw["InstancePort"]), []):
         policy = _policy(lb, name)
@@ -89,7 +92,24 @@ async def _listener(session: AsyncSession, cloud: Cloud, lb: ElbLoadBalancer,
     return Listener(str(raw["Protocol"]), int(raw["LoadBalancerPort"]),
                     str(raw["InstanceProtocol"]), int(raw["InstancePort"]),
                     certificate=pem, lb_cookie=lb_cookie, app_cookie=app_cookie,
-                    proxy_protocol=proxy)
+                    proxy_protocol=proxy, tls_protocols=protocols, tls_ciphers=ciphers)
+
+
+def tls_of(lb: ElbLoadBalancer,
+           raw: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(protocols, ciphers) of the listener's SSL negotiation policy; empty: none set.
+    Protocols as haproxy's range takes them ("Protocol-TLSv1.1" -> "TLSv1.1")."""
+    from cloudctl.services.elb.ssl_policies import effective
+
+    if raw.get("Protocol") not in ("HTTPS", "SSL"):
+        return (), ()
+    for name in raw.get("PolicyNames") or []:
+        policy = _policy(lb, name)
+        if policy and policy["PolicyTypeName"] == "SSLNegotiationPolicyType":
+            protocols, ciphers, _order = effective(
+                list(policy.get("PolicyAttributeDescriptions") or []))
+            return tuple(p.removeprefix("Protocol-") for p in protocols), ciphers
+    return (), ()
 
 
 def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
@@ -99,16 +119,17 @@ def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
     raise RuntimeError(f"no free load balancer address in {pool}")
 
 
-async def desired_specs(cloud: Cloud,
-                        conf: dict[str, Any]) -> tuple[list[LbSpec], dict[str, str]]:
-    """Every load balancer as netd runs it (addresses allocated and recorded), and the
-    DNS records of their names."""
+async def desired_specs(cloud: Cloud, conf: dict[str, Any]
+                        ) -> tuple[list[LbSpec], dict[str, list[str]]]:
+    """Every load balancer as netd runs it (addresses allocated and recorded: one
+    haproxy, or in a VPC with cross-zone load balancing off one a zone), and the DNS
+    records of their names (every node's address)."""
     from cloudctl.services.ec2.api import instance_facts
 
-    pool = ipaddress.IPv4Network(conf["addresses"])
+    pool = ipaddress.IPv4Network(conf.get("addresses") or "0.0.0.0/32")  # none: VPC only
     prefix = int(conf.get("prefix_len") or 24)
     specs = []
-    records: dict[str, str] = {}
+    records: dict[str, list[str]] = {}
     async with cloud.sessions() as session, session.begin():
         rows = (await session.execute(select(ElbLoadBalancer).order_by(
             ElbLoadBalancer.created_at))).scalars().all()
@@ -118,46 +139,110 @@ async def desired_specs(cloud: Cloud,
                        if conf.get("public_addresses") else None)
         public_used = {r.public_address for r in rows if r.public_address}
         for lb in rows:
-            if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
-                lb.address = _allocate(pool, used)
-                used.add(lb.address)
-            if public_pool is None or lb.scheme == "internal":
-                lb.public_address = None
-            elif not lb.public_address or ipaddress.IPv4Address(
-                    lb.public_address) not in public_pool:
-                lb.public_address = _allocate(public_pool, public_used)
-                public_used.add(lb.public_address)
-            records[dns_name(cloud, lb)] = lb.public_address or lb.address
+            nodes = await vpc_nodes(session, conf, lb)
+            if (lb.subnets and not nodes) or (not lb.subnets and not conf.get("addresses")):
+                continue  # its interfaces are not there yet (or gone), or no EDGE pool
+            if nodes:  # its addresses are its interfaces' (the IGW maps the public ones)
+                lb.address = nodes[0].uplink["address"].split("/")[0]
+                lb.public_address = nodes[0].public_ip
+            else:
+                if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
+                    lb.address = _allocate(pool, used)
+                    used.add(lb.address)
+                if public_pool is None or lb.scheme == "internal":
+                    lb.public_address = None
+                elif not lb.public_address or ipaddress.IPv4Address(
+                        lb.public_address) not in public_pool:
+                    lb.public_address = _allocate(public_pool, public_used)
+                    public_used.add(lb.public_address)
+                nodes = [Node(lb.lb_id, None, lb.public_address, {
+                    "address": f"{lb.address}/{prefix}",
+                    "uplink_netns": str(conf["uplink_netns"]),
+                    "uplink_bridge": str(conf["uplink_bridge"]),
+                    "gateway": conf.get("gateway"),
+                    "mac": (uplink_mac(network_config.current().mac_prefix, lb.address)
+                            if conf.get("uplink_bridge") else None)})]
+            records[dns_name(cloud, lb)] = [
+                n.public_ip or n.uplink["address"].split("/")[0] for n in nodes]
             facts = await instance_facts(session, lb.account_id, lb.region,
                                          list(lb.instances))
-            backends = tuple(Backend(i, str(facts[i].private_ip)) for i in lb.instances
-                             if i in facts and facts[i].state == "running"
-                             and facts[i].private_ip)
             hc = lb.health_check
             drain = lb.attributes.get("ConnectionDraining") or {}
             idle = (lb.attributes.get("ConnectionSettings") or {}).get("IdleTimeout", 60)
-            specs.append(LbSpec(
-                lb_id=lb.lb_id, address=f"{lb.address}/{prefix}",
-                uplink_netns=str(conf["uplink_netns"]),
-                uplink_bridge=str(conf["uplink_bridge"]), gateway=conf.get("gateway"),
-                public_address=(f"{lb.public_address}/"
-                                f"{int(conf.get('public_prefix_len') or 24)}"
-                                if lb.public_address else None),
-                mac=(uplink_mac(network_config.current().mac_prefix, lb.address)
-                     if conf.get("uplink_bridge") else None),
-                public_netns=conf.get("public_netns"),
-                public_bridge=conf.get("public_bridge"),
-                public_gateway=conf.get("public_gateway"),
-                listeners=tuple([await _listener(session, cloud, lb, raw)
-                                 for raw in lb.listeners]),
-                backends=backends,
-                health=HealthCheck(str(hc["Target"]), int(hc["Interval"]),
-                                   int(hc["Timeout"]), int(hc["UnhealthyThreshold"]),
-                                   int(hc["HealthyThreshold"])),
-                drain_timeout=int(drain.get("Timeout", 300)) if drain.get("Enabled") else 0,
-                idle_timeout=int(idle),
-                access_log=bool((lb.attributes.get("AccessLog") or {}).get("Enabled"))))
+            listeners = tuple([await _listener(session, cloud, lb, raw)
+                               for raw in lb.listeners])
+            for node in nodes:
+                backends = node_backends(list(lb.instances), facts, node.zone)
+                specs.append(LbSpec(
+                    lb_id=node.node_id, **node.uplink,
+                    public_address=(f"{lb.public_address}/"
+                                    f"{int(conf.get('public_prefix_len') or 24)}"
+                                    if lb.public_address and not lb.subnets else None),
+                    public_netns=conf.get("public_netns"),
+                    public_bridge=conf.get("public_bridge"),
+                    public_gateway=conf.get("public_gateway"),
+                    listeners=listeners, backends=backends,
+                    health=HealthCheck(str(hc["Target"]), int(hc["Interval"]),
+                                       int(hc["Timeout"]), int(hc["UnhealthyThreshold"]),
+                                       int(hc["HealthyThreshold"])),
+                    drain_timeout=(int(drain.get("Timeout", 300)) if drain.get("Enabled")
+                                   else 0),
+                    idle_timeout=int(idle),
+                    access_log=bool((lb.attributes.get("AccessLog") or {}).get("Enabled"))))
     return specs, records
+
+
+@dataclass(frozen=True)
+class Node:
+    """One haproxy of a load balancer: its id (the load balancer's, ``<id>z<n>`` for the
+    zones after the first), its zone (None: every instance), public address, uplink."""
+
+    node_id: str
+    zone: str | None
+    public_ip: str | None
+    uplink: dict[str, Any]
+
+
+def node_backends(instances: list[str], facts: dict[str, Any],
+                  zone: str | None) -> tuple[Backend, ...]:
+    """The running registered instances a node sends to: those of its zone, or every
+    one (``zone`` None: cross-zone)."""
+    return tuple(Backend(i, str(facts[i].private_ip)) for i in instances
+                 if i in facts and facts[i].state == "running" and facts[i].private_ip
+                 and (zone is None or facts[i].zone == zone))
+
+
+def node_ids(lb_id: str, count: int) -> list[str]:
+    return [lb_id] + [f"{lb_id}z{n}" for n in range(1, count)]
+
+
+async def vpc_nodes(session: AsyncSession, conf: dict[str, Any],
+                    lb: ElbLoadBalancer) -> list[Node]:
+    """The haproxy nodes of a load balancer in subnets, each on one of its interfaces
+    (the ENIs EC2 keeps, realised by the VPC host agent on the gateway host), plugged
+    into that ENI's guest bridge in the VPC agent's namespace (``vpc_netns``, else
+    ``uplink_netns``) with the ENI's MAC and address, the subnet's router as gateway:
+    one a subnet (zone) serving that zone's instances when cross-zone load balancing is
+    off, else one (the first subnet's) serving all. [] outside a VPC."""
+    from cloudctl.services.elb import vpc
+
+    found = {i.subnet_id: i for i in await vpc.interfaces(session, lb)}
+    enis = [found[s] for s in lb.subnets if s in found and found[s].private_ip
+            and found[s].cidr]
+    if not enis or enis[0].subnet_id != (lb.subnets or [""])[0]:
+        return []
+    cross = bool((lb.attributes.get("CrossZoneLoadBalancing") or {}).get("Enabled"))
+    if cross:
+        enis = enis[:1]
+    out = []
+    for node_id, eni in zip(node_ids(lb.lb_id, len(enis)), enis, strict=True):
+        net = ipaddress.IPv4Network(eni.cidr, strict=False)
+        out.append(Node(node_id, None if cross else eni.zone, eni.public_ip, {
+            "address": f"{eni.private_ip}/{net.prefixlen}",
+            "uplink_netns": str(conf.get("vpc_netns") or conf.get("uplink_netns")),
+            "uplink_bridge": guest_bridge_name(eni.eni_id),
+            "gateway": str(net.network_address + 1), "mac": eni.mac}))
+    return out
 
 
 class DataPlaneController(Reconciler):
@@ -198,7 +283,8 @@ class DataPlaneController(Reconciler):
         allocated, a load balancer deleted), so netd re-renders the bridge rules."""
         from cloudctl.services.network.state import bump_version, notify
 
-        ports = sorted((s.lb_id, s.address) for s in specs) if conf.get("uplink_bridge") else []
+        ports = sorted((s.lb_id, s.address) for s in specs
+                       if s.uplink_bridge == conf.get("uplink_bridge"))
         if ports == self._ports:
             return
         async with self.cloud.sessions() as session, session.begin():
@@ -219,9 +305,11 @@ class DataPlaneController(Reconciler):
                 ElbLoadBalancer.lb_id, ElbLoadBalancer.name, ElbLoadBalancer.account_id,
                 ElbLoadBalancer.region))).all()
         for lb_id, name, account, region in rows:
-            stats = await asyncio.to_thread(plane.stats, lb_id)
-            if stats is None:
+            rows_of = [await asyncio.to_thread(plane.stats, node)
+                       for node in await asyncio.to_thread(plane.nodes, lb_id)]
+            if all(r is None for r in rows_of):
                 continue
+            stats = [row for rows in rows_of if rows for row in rows]
             data = self.sampler.sample(lb_id, name, stats)
             if data:
                 await publish(self.cloud, account, region, data)
@@ -243,7 +331,8 @@ class DataPlaneController(Reconciler):
             if self._emitted.setdefault(lb.lb_id, end) >= end:
                 continue
             self._emitted[lb.lb_id] = end
-            files = await asyncio.to_thread(plane.access_logs, lb.lb_id)
+            files = [f for node in await asyncio.to_thread(plane.nodes, lb.lb_id)
+                     for f in await asyncio.to_thread(plane.access_logs, node)]
             lines = []
             for path in files:
                 for raw in path.read_text(errors="replace").splitlines():
@@ -261,7 +350,7 @@ class DataPlaneController(Reconciler):
             for path in files:
                 path.unlink(missing_ok=True)
 
-    def _dns(self, state_dir: Path, records: dict[str, str]) -> None:
+    def _dns(self, state_dir: Path, records: dict[str, list[str]]) -> None:
         ns = str(self.cloud.properties.get(props.DNS_NETNS) or "")
         address = str(self.cloud.properties.get(props.DNS_LISTEN) or "")
         server = DnsServer(state_dir)
@@ -286,10 +375,13 @@ class PlaneHealth:
         plane = self._planes.get(key)
         if plane is None:
             plane = self._planes[key] = plane_of(self.cloud, conf)
-        found = plane.health(lb_id)
-        if found is None:
-            return None
-        return {k: BackendHealth(v.up, v.ever_up) for k, v in found.items()}
+        merged: dict[str, BackendHealth] | None = None
+        for node in plane.nodes(lb_id):  # one a zone: each checks its zone's instances
+            found = plane.health(node)
+            if found is not None:
+                merged = merged or {}
+                merged.update({k: BackendHealth(v.up, v.ever_up) for k, v in found.items()})
+        return merged
 
 
 def wake(cloud: Cloud) -> None:

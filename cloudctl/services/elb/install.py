@@ -21,6 +21,8 @@ def resources(ctx: RequestContext, params: dict[str, Any]) -> list[str]:
 
 def install(cloud: Cloud) -> None:
     from cloudctl.services import authz
+    from cloudctl.services.ec2.api import register_source_groups
+    from cloudctl.services.elb.api import source_group_owner
     from cloudctl.services.elb.dataplane import CONTROLLER, DataPlaneController, PlaneHealth
     from cloudctl.services.elb.health import set_source
     from cloudctl.services.elb.instances import InstancesProvider
@@ -34,6 +36,7 @@ def install(cloud: Cloud) -> None:
         cloud, leader=lambda: cloud.runs_controllers)
     set_source(cloud, PlaneHealth(cloud))
     add_feed(cloud, ElbViewFeed(cloud))  # load balancer ports on the instance bridges
+    register_source_groups(source_group_owner)  # default_elb_<id> as a rule's source
     authz.declare("elb", resources)
     for provider_cls in (LoadBalancersProvider, InstancesProvider, PoliciesProvider,
                          TagsProvider):

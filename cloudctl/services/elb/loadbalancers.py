@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cloudctl.db.base import utcnow
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
-from cloudctl.services.elb import common
+from cloudctl.services.elb import common, vpc
 from cloudctl.services.elb import properties as props
 from cloudctl.services.elb.base import ElbProvider
 from cloudctl.services.elb.common import (
@@ -62,6 +62,22 @@ def _check_subnets(subnets: list[Any]) -> list[str]:
         if not str(subnet).startswith("subnet-"):
             raise SubnetNotFound(f"One or more subnets could not be found: {subnet}")
     return [str(s) for s in subnets]
+
+
+async def _default_subnets(cloud: Any, account: str, region: str,
+                           zones: list[str]) -> list[Any]:
+    """In VPC mode a load balancer given zones lands in the account's default subnets
+    of those zones (AWS, accounts with a default VPC); [] outside VPC mode."""
+    from cloudctl.services.ec2.api import default_subnets
+
+    found = await default_subnets(cloud, account, region, zones)
+    if found is None:
+        return []
+    missing = [z for z in zones if z not in found]
+    if missing:
+        raise InvalidConfigurationRequest(
+            f"There is no default subnet in Availability Zone {missing[0]}")
+    return [found[z] for z in zones]
 
 
 def check_health_check(raw: dict[str, Any]) -> dict[str, Any]:
@@ -137,17 +153,23 @@ class LoadBalancersProvider(ElbProvider):
             raise ValidationError("Specify either AvailabilityZones or Subnets, not both")
         if not zones_in and not subnets_in:
             raise ValidationError("Either AvailabilityZones or Subnets must be specified")
-        if scheme == "internal" and not subnets_in:
+        zones = _check_zones(ctx, zones_in, self.cloud.region_zones.get(ctx.region, []))
+        if zones and not subnets_in:
+            subnets_in = await _default_subnets(self.cloud, account, ctx.region, zones)
+        subnets = _check_subnets(subnets_in)
+        if scheme == "internal" and not subnets:
             raise InvalidConfigurationRequest(
                 "The internal scheme is only available for load balancers in a VPC")
-        zones = _check_zones(ctx, zones_in, self.cloud.region_zones.get(ctx.region, []))
-        subnets = _check_subnets(subnets_in)
         groups = _check_sgs(list(params.get("SecurityGroups") or []))
         if groups and not subnets:
             raise InvalidConfigurationRequest(
                 "Security groups are only available for load balancers in a VPC")
         tags = check_tags(list(params.get("Tags") or []))
         async with self.cloud.sessions() as session, session.begin():
+            if subnets:
+                vpc_id, facts = await vpc.check_subnets(session, account, ctx.region, subnets)
+                zones = list(dict.fromkeys(f.zone for f in facts))
+                groups = await vpc.check_groups(session, account, ctx.region, vpc_id, groups)
             listeners = await self._listeners(session, account, raw)
             ports = [lst["LoadBalancerPort"] for lst in listeners]
             if len(set(ports)) != len(ports):
@@ -179,6 +201,8 @@ class LoadBalancersProvider(ElbProvider):
                 instances=[], tags=tags, generation=1, created_at=utcnow(),
                 updated_at=utcnow())
             session.add(lb)
+            if subnets:
+                await vpc.sync(session, lb)
         return {"DNSName": common.dns_name(self.cloud, lb)}
 
     @operation("DeleteLoadBalancer")
@@ -188,6 +212,8 @@ class LoadBalancersProvider(ElbProvider):
         async with self.cloud.sessions() as session, session.begin():
             lb = await common.find(session, account, ctx.region, name)
             if lb is not None:  # AWS: deleting a missing load balancer succeeds
+                if lb.subnets:
+                    await vpc.sync(session, lb, deleted=True)
                 await session.delete(lb)
         return {}
 
@@ -210,8 +236,14 @@ class LoadBalancersProvider(ElbProvider):
         items, marker = page(params, [r.name for r in rows], "DescribeLoadBalancers",
                              maximum=400)
         wanted = set(items)
+        shown = [r for r in rows if r.name in wanted]
+        async with self.cloud.sessions() as session:
+            vpcs = {r.lb_id: await vpc.vpc_of(session, r) for r in shown if r.subnets}
+            firsts = await vpc.group_names(session, [g for r in shown for g in
+                                                     r.security_groups[:1]])
         out: dict[str, Any] = {"LoadBalancerDescriptions": [
-            common.describe(self.cloud, r) for r in rows if r.name in wanted]}
+            common.describe(self.cloud, r, vpcs.get(r.lb_id),
+                            firsts.get((r.security_groups or [""])[0])) for r in shown]}
         if marker:
             out["NextMarker"] = marker
         return out
@@ -284,6 +316,25 @@ class LoadBalancersProvider(ElbProvider):
         account = ctx.require_account()
         zones = _check_zones(ctx, list(params.get("AvailabilityZones") or []),
                              self.cloud.region_zones.get(ctx.region, []))
+        defaults = await _default_subnets(self.cloud, account, ctx.region, zones)
+        if defaults:  # in the default VPC: its subnets of those zones (as AWS)
+            lb_name = params.get("LoadBalancerName")
+            async with self.cloud.sessions() as session:
+                lb = await common.get(session, account, ctx.region, lb_name)
+                mine = await vpc.vpc_of(session, lb)
+                theirs, _ = await vpc.check_subnets(session, account, ctx.region, defaults)
+            if lb.subnets and mine == theirs:
+                if add:
+                    defaults = [d for d in defaults if d not in lb.subnets]
+                    if defaults:
+                        await self._subnets(ctx, {"LoadBalancerName": lb_name,
+                                                  "Subnets": defaults}, add=True)
+                else:
+                    await self._subnets(ctx, {"LoadBalancerName": lb_name, "Subnets": [
+                        d for d in defaults if d in lb.subnets]}, add=False)
+                async with self.cloud.sessions() as session:
+                    lb = await common.get(session, account, ctx.region, lb_name)
+                return {"AvailabilityZones": list(lb.zones)}
         async with self.cloud.sessions() as session, session.begin():
             lb = await common.get(session, account, ctx.region, params.get("LoadBalancerName"))
             if lb.subnets:
@@ -311,6 +362,8 @@ class LoadBalancersProvider(ElbProvider):
     async def _subnets(self, ctx: RequestContext, params: dict[str, Any], add: bool) -> Result:
         account = ctx.require_account()
         subnets = _check_subnets(list(params.get("Subnets") or []))
+        if not subnets:
+            raise ValidationError("Subnets must name at least one subnet")
         async with self.cloud.sessions() as session, session.begin():
             lb = await common.get(session, account, ctx.region, params.get("LoadBalancerName"))
             if not lb.subnets:
@@ -319,11 +372,22 @@ class LoadBalancersProvider(ElbProvider):
             if add:
                 now = lb.subnets + [s for s in subnets if s not in lb.subnets]
             else:
+                missing = [s for s in subnets if s not in lb.subnets]
+                if missing:
+                    raise InvalidConfigurationRequest(
+                        f"The load balancer is not attached to subnet {missing[0]}")
                 now = [s for s in lb.subnets if s not in subnets]
                 if not now:
                     raise InvalidConfigurationRequest(
                         "A load balancer must stay attached to at least one subnet")
+            mine = await vpc.vpc_of(session, lb)
+            found_vpc, facts = await vpc.check_subnets(session, account, ctx.region, now)
+            if mine is not None and found_vpc != mine:
+                raise InvalidConfigurationRequest(
+                    f"The subnets must belong to the load balancer's VPC {mine}")
             lb.subnets = now
+            lb.zones = list(dict.fromkeys(f.zone for f in facts))
+            await vpc.sync(session, lb)
             common.touch(lb)
         return {"Subnets": now}
 
@@ -336,7 +400,12 @@ class LoadBalancersProvider(ElbProvider):
             if not lb.subnets:
                 raise InvalidConfigurationRequest(
                     "Security groups are only available for load balancers in a VPC")
+            vpc_id = await vpc.vpc_of(session, lb)
+            if vpc_id is None:
+                raise InvalidConfigurationRequest("The load balancer's subnets are gone")
+            groups = await vpc.check_groups(session, account, ctx.region, vpc_id, groups)
             lb.security_groups = groups
+            await vpc.sync(session, lb)
             common.touch(lb)
         return {"SecurityGroups": groups}
 

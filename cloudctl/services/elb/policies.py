@@ -8,7 +8,7 @@ from typing import Any
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
-from cloudctl.services.elb import common
+from cloudctl.services.elb import common, ssl_policies
 from cloudctl.services.elb.base import ElbProvider
 from cloudctl.services.elb.common import (
     DuplicatePolicyName,
@@ -121,6 +121,8 @@ class PoliciesProvider(ElbProvider):
                     "true", "false"):
                 raise InvalidConfigurationRequest(f"Attribute {attr} must be true or false")
             attrs.append({"AttributeName": attr, "AttributeValue": value})
+        if type_name == "SSLNegotiationPolicyType":
+            ssl_policies.check(attrs)
         given = {a["AttributeName"] for a in attrs}
         for attr, _t, card, _d in POLICY_TYPES[type_name][1]:
             if card in ("ONE", "ONE_OR_MORE") and attr not in given:
@@ -169,10 +171,11 @@ class PoliciesProvider(ElbProvider):
     async def describe_policies(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         names = [str(n) for n in params.get("PolicyNames") or []]
         lb_name = params.get("LoadBalancerName")
-        if not lb_name:
-            if names:
-                raise PolicyNotFound(f"There is no policy with name {names[0]}")
-            return {"PolicyDescriptions": []}
+        if not lb_name:  # AWS: the sample (predefined) policies
+            for name in names:
+                if name not in ssl_policies.PREDEFINED:
+                    raise PolicyNotFound(f"There is no policy with name {name}")
+            return {"PolicyDescriptions": ssl_policies.predefined_descriptions(names)}
         account = ctx.require_account()
         async with self.cloud.sessions() as session:
             lb = await common.get(session, account, ctx.region, lb_name)

@@ -10,7 +10,9 @@ from cloudctl.properties.registry import PropertyDef, PropertyError, PropertyTyp
 
 _KEYS = {"uplink_netns", "uplink_bridge", "addresses", "prefix_len", "gateway", "state_dir",
          "public_netns", "public_bridge", "public_addresses", "public_prefix_len",
-         "public_gateway"}
+         "public_gateway", "host", "vpc_netns"}
+# a data plane for load balancers in VPC subnets only needs where the VPC agent runs
+_EDGE_KEYS = ("uplink_netns", "uplink_bridge", "addresses")
 
 
 def _check(value: Any) -> None:
@@ -19,15 +21,17 @@ def _check(value: Any) -> None:
     if not isinstance(value, dict) or set(value) - _KEYS:
         raise PropertyError(f"loadbalancing.dataplane: a JSON object with keys "
                             f"{sorted(_KEYS)}")
-    for key in ("uplink_netns", "uplink_bridge", "addresses"):
-        if not isinstance(value.get(key), str):
-            raise PropertyError(f"loadbalancing.dataplane: '{key}' is required")
+    if not isinstance(value.get("vpc_netns"), str) or any(k in value for k in _EDGE_KEYS):
+        for key in _EDGE_KEYS:
+            if not isinstance(value.get(key), str):
+                raise PropertyError(f"loadbalancing.dataplane: '{key}' is required")
     if "public_addresses" in value and not all(
             isinstance(value.get(k), str) for k in ("public_netns", "public_bridge")):
         raise PropertyError("loadbalancing.dataplane: public_addresses needs public_netns "
                             "and public_bridge")
     try:
-        ipaddress.IPv4Network(value["addresses"])
+        if "addresses" in value:
+            ipaddress.IPv4Network(value["addresses"])
         if "public_addresses" in value:
             ipaddress.IPv4Network(value["public_addresses"])
     except ValueError as exc:
@@ -38,10 +42,12 @@ DATAPLANE = registry.define(PropertyDef(
     "loadbalancing.dataplane", PropertyType.JSON, "{}",
     "Where load balancers run: {uplink_netns, uplink_bridge (the bridge their namespaces "
     "attach to, e.g. br-cloud of a host), addresses (CIDR pool of their addresses), "
-    "prefix_len (of the uplink subnet, default 24), gateway, state_dir; and for "
+    "prefix_len (of the uplink subnet, default 24), gateway, state_dir, host; for "
     "internet-facing load balancers a public side: public_netns, public_bridge, "
-    "public_addresses, public_prefix_len, public_gateway}. Empty: no data plane "
-    "(instances stay OutOfService).",
+    "public_addresses, public_prefix_len, public_gateway; vpc_netns: where the VPC host "
+    "agent plugs interfaces (load balancers in subnets; default uplink_netns; alone it "
+    "is a data plane for VPC load balancers only)}. Empty: no data plane (instances "
+    "stay OutOfService).",
     validator=_check,
 ))
 SUPERVISE_INTERVAL = registry.define(PropertyDef(

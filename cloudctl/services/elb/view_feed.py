@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.services.elb.common import SOURCE_GROUP_PREFIX
 from cloudctl.services.elb.dataplane import settings
 from cloudctl.services.elb.models import ElbLoadBalancer
 from cloudctl.services.network.config import current
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 def source_group_id(lb_id: str) -> str:
     """The id of a load balancer's source security group in the network view."""
-    return f"default_elb_{lb_id}"
+    return SOURCE_GROUP_PREFIX + lb_id
 
 
 class ElbViewFeed:
@@ -46,7 +47,7 @@ class ElbViewFeed:
             return []
         rows = (await session.execute(select(ElbLoadBalancer).order_by(
             ElbLoadBalancer.lb_id))).scalars().all()
-        return [lb for lb in rows if lb.address]
+        return [lb for lb in rows if lb.address and not lb.subnets]  # VPC: on its ENI
 
     async def groups(self, session: AsyncSession) -> list[FeedGroup]:
         out = []

@@ -23,7 +23,7 @@ After committing, call `cloudctl.services.network.state.notify()` for a fast pus
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,6 +316,10 @@ class SecurityGroupsProvider(Provider):
             if users is not None:
                 raise AwsError(f"resource {row.id} has a dependent object (instance {users})",
                                code="DependencyViolation")
+            eni = await _interface_using(session, row)
+            if eni is not None:
+                raise AwsError(f"resource {row.id} has a dependent object",
+                               code="DependencyViolation")
             ref = (await session.execute(select(SecurityGroupRuleRow.group_id).where(
                 SecurityGroupRuleRow.peer_group_id == row.id,
                 SecurityGroupRuleRow.group_id != row.id).limit(1))).scalar()
@@ -532,8 +536,45 @@ async def resolve_peer(session: AsyncSession, ctx: RequestContext, group: Securi
             SecurityGroupRow.name == name, SecurityGroupRow.vpc_id == ""))
         ).scalar_one_or_none()
     if found is None:
+        elb_owner = await _elb_source_group(session, group, owner, name)
+        if elb_owner is not None:
+            return name, elb_owner
         raise _not_found(name)
     return found.id, found.account_id
+
+
+# (session, region, group name) -> the owning account of a service's source group
+SourceGroupResolver = Callable[[AsyncSession, str, str], Awaitable[str | None]]
+SOURCE_GROUPS: list[SourceGroupResolver] = []
+
+
+async def _elb_source_group(session: AsyncSession, group: SecurityGroupRow, owner: str,
+                            name: str) -> str | None:
+    """The owner of ``name`` when it is a service's source security group of ``owner``
+    usable by an EDGE group (a load balancer's, DescribeLoadBalancers'
+    ``SourceSecurityGroup``; ELB registers the resolver and feeds the network view the
+    group with the load balancer's addresses as members)."""
+    if group.vpc_id:
+        return None  # in a VPC a load balancer's source group is one of its own groups
+    for resolve in SOURCE_GROUPS:
+        found = await resolve(session, group.region, name)
+        if found is not None:
+            return found if found == owner else None
+    return None
+
+
+async def _interface_using(session: AsyncSession, row: SecurityGroupRow) -> str | None:
+    """A network interface of the group's VPC in the group (a load balancer's too)."""
+    from cloudctl.services.ec2.vpc.models import NetworkInterfaceRow
+
+    if not row.vpc_id:
+        return None
+    for eni_id, groups in await session.execute(select(
+            NetworkInterfaceRow.eni_id, NetworkInterfaceRow.groups).where(
+            NetworkInterfaceRow.vpc_id == row.vpc_id)):
+        if row.id in (groups or []):
+            return str(eni_id)
+    return None
 
 
 async def rules_of(session: AsyncSession, group_ids: list[str]
@@ -552,7 +593,9 @@ async def rules_of(session: AsyncSession, group_ids: list[str]
 async def _names_of(session: AsyncSession, region: str,
                     rules: dict[str, list[SecurityGroupRuleRow]]) -> dict[str, str]:
     peers = {r.peer_group_id for rs in rules.values() for r in rs if r.peer_group_id}
-    return {gid: g.name for gid, g in (await _by_ids(session, region, peers)).items()}
+    found = {gid: g.name for gid, g in (await _by_ids(session, region, peers)).items()}
+    # a load balancer's source group: its id is its name
+    return {**{p: p for p in peers if p and not p.startswith("sg-")}, **found}
 
 
 async def _existing_groups(session: AsyncSession, account: str, region: str,

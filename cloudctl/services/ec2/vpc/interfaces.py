@@ -156,8 +156,10 @@ def eni_shape(e: NetworkInterfaceRow, addresses: list[PrivateIpRow],
         found = publics.get((e.eni_id, ip))
         if found is None:
             return None
+        owner = "amazon-elb" if e.requester_managed and e.interface_type == "interface" \
+            else e.account_id  # a load balancer's address is the service's
         return {"PublicIp": found[0], "AllocationId": found[1], "AssociationId": found[2],
-                "IpOwnerId": e.account_id, "PublicDnsName": ""}
+                "IpOwnerId": owner, "PublicDnsName": ""}
 
     ips = []
     for a in addresses:

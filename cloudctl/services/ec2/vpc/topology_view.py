@@ -6,8 +6,9 @@ effective route table (explicit association, else the main one) and ACL, route t
 (an instance target resolved to its primary interface), internet gateways with the
 public mappings of their VPC, live NAT gateways (both on the gateway host,
 ``cloud.network.vpc_gateway_host``, else the first node by name), ACL entries without the implicit
-rule, the security groups interfaces use, interfaces placed on their instance's host,
-and active peerings.
+rule, the security groups interfaces use, interfaces placed on their instance's host
+(a service's own interfaces, a load balancer's, on the gateway host), and active
+peerings.
 """
 
 from __future__ import annotations
@@ -171,13 +172,20 @@ async def snapshot(session: AsyncSession, gateway: str = "") -> tuple[int, topo.
         out.put(topo.Eni(id=e.eni_id, vpc_id=e.vpc_id, subnet_id=e.subnet_id, mac=e.mac,
                          private_ips=tuple(a.private_ip for a in addresses[e.eni_id]),
                          group_ids=tuple(e.groups), source_dest_check=e.source_dest_check,
-                         host=hosts.get(e.instance_id) if e.instance_id else None,
+                         host=(hosts.get(e.instance_id) if e.instance_id
+                               else gw_host if _service_placed(e) else None),
                          instance_id=e.instance_id, device_index=e.device_index or 0))
     for p in await _all(session, PeeringRow):
         if p.status == "active":
             out.put(topo.Peering(id=p.pcx_id, requester_vpc_id=p.requester_vpc,
                                  accepter_vpc_id=p.accepter_vpc, active=True))
     return version, out
+
+
+def _service_placed(e: NetworkInterfaceRow) -> bool:
+    """A service's interface (a load balancer's: requester-managed, no instance): the
+    gateway host realises it, where the service runs its end."""
+    return bool(e.requester_managed) and not e.instance_id and e.interface_type == "interface"
 
 
 async def _groups(session: AsyncSession, out: topo.Topology,
