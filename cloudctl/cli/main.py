@@ -46,13 +46,16 @@ def _parse_listen(value: str) -> tuple[str, int]:
 def cmd_init(args: argparse.Namespace) -> int:
     from cloudctl.init import initialise
 
-    result = initialise(_settings(args), region=args.region, zones=args.zone or None)
+    result = initialise(_settings(args), region=args.region, zones=args.zone or None,
+                        network_mode=args.network_mode)
     data = {"data_dir": str(result.data_dir), "region": args.region, "zones": result.zones,
             "admin_access_key_id": result.admin_key.access_key_id,
-            "account_id": result.admin_key.account_id, "created_key": result.created_key}
+            "account_id": result.admin_key.account_id, "created_key": result.created_key,
+            "network_mode": result.network_mode}
     _print(args, data,
            f"cloud initialised in {result.data_dir}\n"
            f"  region {args.region}, zones {', '.join(result.zones)}\n"
+           f"  network mode {result.network_mode}\n"
            f"  admin account eucalyptus ({result.admin_key.account_id}), user admin, "
            f"access key {result.admin_key.access_key_id}\n"
            "  credentials: cloudctl credentials --account eucalyptus --user admin --format aws")
@@ -168,12 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from cloudctl.cli.up import NETWORK_MODES
+    from cloudctl.cli.up import add_parser as add_up_parser
+
     p = sub.add_parser("init", help="initialise the cloud (idempotent)")
     p.add_argument("--region", default="eucalyptus")
     p.add_argument("--zone", action="append", help="availability zone (repeatable)")
+    p.add_argument("--network-mode", type=str.upper, choices=NETWORK_MODES, default=None,
+                   help="network mode of a new cloud: VPC (default) or EDGE; an initialised "
+                        "cloud keeps its own (switch: cloudctl property set "
+                        "cloud.network.network_configuration)")
     p.set_defaults(func=cmd_init)
-
-    from cloudctl.cli.up import add_parser as add_up_parser
 
     add_up_parser(sub, _parse_listen)
 

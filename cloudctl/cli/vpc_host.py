@@ -16,7 +16,6 @@ started. Nothing of this runs in EDGE mode or without a hypervisor node.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import signal
 import subprocess
@@ -34,15 +33,9 @@ SUPERVISE_INTERVAL = 2.0
 STOP_TIMEOUT = 15.0
 
 
-def vpc_mode(configuration: str) -> bool:
-    """Whether a stored ``cloud.network.network_configuration`` is in VPC mode."""
-    from cloudctl.services.ec2.vpc.common import VPC_MODES
-
-    try:
-        value = json.loads(configuration or "{}")
-    except ValueError:
-        return False
-    return isinstance(value, dict) and str(value.get("Mode", "EDGE")).upper() in VPC_MODES
+def agent_log(settings: Settings) -> Path:
+    """Where the supervised agent writes its log."""
+    return settings.data_dir / "netd" / "vpc" / "agent.log"
 
 
 def prefix_for(data_dir: Path) -> str:
@@ -86,7 +79,7 @@ class VpcHost:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir / "agent.log", "ab") as out:
+        with open(agent_log(self.settings), "ab") as out:
             return subprocess.Popen(self._argv() + ["--zookeeper", self.connect],
                                     stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
