@@ -146,6 +146,13 @@ class LiveCloud:
                               text=True, timeout=120, check=check)
 
 
+def libvirt_env(daemon: Any) -> dict[str, str]:
+    """The environment that points a live cloud's local node at a private libvirtd
+    (``nodectl.libvirtd.PrivateLibvirtd``) with real guests."""
+    return {"CLOUDCTL_LOCAL_NODE": "libvirt", "CLOUDCTL_LIBVIRT_URI": daemon.uri,
+            "CLOUDCTL_DEMO_IMAGE": "0", "CLOUDCTL_STOP_GRACE": "5"}
+
+
 def teardown_local_network(cloud: LiveCloud, netns: str) -> None:
     """Remove what netd set up for the all-in-one host ``local`` in ``netns`` (bridge,
     nftables, dnsmasq, metadata proxy): a cloud whose local node ran on a private
