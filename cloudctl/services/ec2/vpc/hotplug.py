@@ -84,10 +84,11 @@ class NicHotplug(Reconciler):
 
     async def list_keys(self) -> Iterable[str]:
         async with self.cloud.sessions() as session:
+            attached = select(NetworkInterfaceRow.instance_id).where(
+                NetworkInterfaceRow.instance_id.is_not(None))
             rows = (await session.execute(select(
-                Instance.instance_id, Instance.state, Instance.spec).join(
-                NetworkInterfaceRow, NetworkInterfaceRow.instance_id == Instance.instance_id
-            ).where(Instance.state.in_(LIVE_STATES)).distinct())).all()
+                Instance.instance_id, Instance.state, Instance.spec).where(
+                Instance.state.in_(LIVE_STATES), Instance.instance_id.in_(attached)))).all()
         live = {iid for iid, _, _ in rows}
         for gone in set(self._applied) - live:
             del self._applied[gone]
