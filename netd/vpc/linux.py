@@ -36,6 +36,12 @@ _SYSCTLS = (("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.all.rp_filter", "0"),
             ("net.ipv4.conf.all.send_redirects", "0"),
             ("net.ipv4.conf.default.send_redirects", "0"),
             ("net.bridge.bridge-nf-call-iptables", "1"))
+# No IPv6 in a router namespace (VPCs are IPv4 here): set before any link exists, so no
+# link-local address, duplicate-address detection or multicast join is made for the
+# 1,000s of legs and bridges of a host (kernel work a from-scratch apply otherwise pays
+# for every device). Skipped on a kernel without IPv6.
+_OPTIONAL_SYSCTLS = (("net.ipv6.conf.default.disable_ipv6", "1"),
+                     ("net.ipv6.conf.all.disable_ipv6", "1"))
 
 
 class DriverError(RuntimeError):
@@ -168,6 +174,11 @@ class LinuxDriver:
                                       "(modprobe br_netfilter) on this host")
                 with open(path, "w") as fh:
                     fh.write(value)
+            for key, value in _OPTIONAL_SYSCTLS:
+                path = "/proc/sys/" + key.replace(".", "/")
+                if os.path.exists(path):
+                    with open(path, "w") as fh:
+                        fh.write(value)
 
         netns.run_in(ns, sysctls)
 
