@@ -43,6 +43,11 @@ def prefix_for(data_dir: Path) -> str:
     return f"v{hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:8]}-"
 
 
+def router_namespace(settings: Settings, vpc_id: str) -> str:
+    """The all-in-one agent's router namespace of a VPC (``netd.vpc.plan``'s name)."""
+    return f"{prefix_for(settings.data_dir)}r-{vpc_id}"
+
+
 class VpcHost:
     """ZooKeeper (when not configured) and the supervised VPC host agent."""
 

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ _SYSCTLS = (("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.all.rp_filter", "0"),
 # for every device). Skipped on a kernel without IPv6.
 _OPTIONAL_SYSCTLS = (("net.ipv6.conf.default.disable_ipv6", "1"),
                      ("net.ipv6.conf.all.disable_ipv6", "1"))
+
+
+# The policy rules a new namespace starts with (besides `local`, pref 0): main, default.
+_NEW_NS_RULES = ((32766, "", 254), (32767, "", 253))
 
 
 class DriverError(RuntimeError):
@@ -151,6 +156,10 @@ class LinuxDriver:
         self.host_ns: str | None = cfg.host_ns or None
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # namespaces this driver made and nothing has touched since: they hold only `lo`,
+        # so their first apply needs no read of links, addresses and routes
+        self._fresh: set[str] = set()
+        self._fresh_lock = threading.Lock()
 
     # -- namespaces ----------------------------------------------------------------------
     def namespaces(self) -> set[str]:
@@ -161,7 +170,8 @@ class LinuxDriver:
         return {n for n in names if n.startswith(self.cfg.prefix)}
 
     def create_namespace(self, ns: str) -> None:
-        if not netns.exists(ns):
+        fresh = not netns.exists(ns)
+        if fresh:
             subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
 
         def sysctls() -> None:
@@ -181,8 +191,19 @@ class LinuxDriver:
                         fh.write(value)
 
         netns.run_in(ns, sysctls)
+        if fresh:
+            with self._fresh_lock:
+                self._fresh.add(ns)
+
+    def _take_fresh(self, ns: str) -> bool:
+        with self._fresh_lock:
+            if ns in self._fresh:
+                self._fresh.discard(ns)
+                return True
+            return False
 
     def delete_namespace(self, ns: str) -> None:
+        self._take_fresh(ns)
         sdir = self.state_dir / ns
         if sdir.is_dir():
             for pidfile in [*sdir.glob("*/dnsmasq.pid"), *sdir.glob("*/mdproxy.pid")]:
@@ -206,6 +227,8 @@ class LinuxDriver:
 
     # -- peering legs --------------------------------------------------------------------
     def ensure_peer_link(self, link: PeerLink) -> bool:
+        self._take_fresh(link.ns_a)
+        self._take_fresh(link.ns_b)
         have = with_ipr(link.ns_a, _links)
         if link.name_a in have:
             return False
@@ -255,8 +278,16 @@ class LinuxDriver:
         """Converge one router namespace: one read, one host batch, one router batch,
         one netlink pass (forwarding entries, sysctls), one nftables transaction."""
         ns = spec.ns
-        links, addrs, tables = with_ipr(ns, lambda ipr: (_links(ipr), _addrs(ipr),
-                                                          _routing(ipr)))
+        if self._take_fresh(ns):  # only `lo` there (down): nothing to read
+            links: dict[str, dict[str, Any]] = {"lo": {
+                "index": 1, "up": False, "mac": "00:00:00:00:00:00", "master": None,
+                "kind": None}}
+            addrs: dict[int, set[str]] = {}
+            tables: dict[str, Any] = {"routes": set(), "rules": set(_NEW_NS_RULES),
+                                      "neigh": set()}
+        else:
+            links, addrs, tables = with_ipr(ns, lambda ipr: (_links(ipr), _addrs(ipr),
+                                                              _routing(ipr)))
         vx_tmp = self._vx_tmp(ns)
         host_lines = self._host_lines(spec, set(links))
         if host_lines:

@@ -2,7 +2,8 @@
 VPC mode and runs ZooKeeper and the netd VPC host agent; RunInstances without a subnet
 lands in the default VPC; each guest's NIC is its interface on the interface's guest
 bridge; it gets its subnet address by DHCP and its own metadata at 169.254.169.254 (the
-VPC proxy names its interface); two guests in two subnets of the VPC reach each other
+VPC proxy names its interface); ``cloudctl instance ssh`` reaches a guest through its
+VPC's router namespace; two guests in two subnets of the VPC reach each other
 while their group allows it and not after the revoke; a killed agent is restarted; an
 interface attached to the running guest appears in its kernel (/sys/class/net) and goes
 when detached; stopping the cloud leaves no namespace, agent or ZooKeeper behind.
@@ -137,10 +138,15 @@ def test_vpc_guests_dhcp_metadata_and_group_reachability(vpc_cloud_real: LiveClo
                                       VpcId=vpc_id)["GroupId"]
     icmp = [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
              "IpRanges": [{"CidrIp": "172.31.0.0/16"}]}]
-    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=icmp)
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        *icmp, {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                "IpRanges": [{"CidrIp": "172.31.0.0/16"}]}])
+    key = cloud.data_dir / "key.pem"
+    key.write_text(ec2.create_key_pair(KeyName="vpc")["KeyMaterial"])
+    key.chmod(0o600)
     # guest A: no subnet named, so the default subnet of the default VPC
     a = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
-                          SecurityGroupIds=[group])["Instances"][0]
+                          SecurityGroupIds=[group], KeyName="vpc")["Instances"][0]
     assert a["VpcId"] == vpc_id and a["PrivateIpAddress"].startswith("172.31.")
     other = ec2.create_subnet(VpcId=vpc_id, CidrBlock="172.31.200.0/24")["Subnet"]["SubnetId"]
     b = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
@@ -153,6 +159,12 @@ def test_vpc_guests_dhcp_metadata_and_group_reachability(vpc_cloud_real: LiveClo
         wait_for(lambda iid=iid: f"cloud-init: instance-id {iid}" in _console(ec2, iid), 240,
                  f"{iid}'s metadata (console: {_console(ec2, iid)[-1500:]})")
         assert f"cloud-init: eth0 {ip}/" in _console(ec2, iid)
+    # A answers ssh from inside the cloud: `cloudctl instance ssh` goes through its
+    # VPC's router namespace
+    ssh = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(cloud.cli(
+        "instance", "ssh", iid_a, "-i", str(key), "--", "cat", "/run/instance-id",
+        check=False)), 90, "ssh to A through cloudctl instance ssh")
+    assert ssh.stdout.strip() == iid_a, ssh.stderr
     # B reaches A across subnets while the group allows ICMP, not after the revoke
     wait_for(lambda: _probes(_console(ec2, iid_b))[-1:] == ["ok"], 120, "B pinging A")
     ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=icmp)
