@@ -48,6 +48,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     result = initialise(_settings(args), region=args.region, zones=args.zone or None,
                         network_mode=args.network_mode)
+    from cloudctl.cli.vpc_host import warn_kept_mode
+
+    warn_kept_mode(args.network_mode, result.network_mode)
     data = {"data_dir": str(result.data_dir), "region": args.region, "zones": result.zones,
             "admin_access_key_id": result.admin_key.access_key_id,
             "account_id": result.admin_key.account_id, "created_key": result.created_key,

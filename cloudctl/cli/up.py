@@ -181,6 +181,7 @@ def run_up(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     settings = load_settings(args.data_dir)
     result = initialise(settings, region=args.region, network_mode=args.network_mode)
+    vpc_host.warn_kept_mode(args.network_mode, result.network_mode)
     mode = node_mode(settings, args.node)
     daemon: PrivateLibvirtd | None = None
     node_text = {"fake": "local, fake guests (--node fake)", "none": "none (--node none)"}.get(

@@ -33,6 +33,15 @@ SUPERVISE_INTERVAL = 2.0
 STOP_TIMEOUT = 15.0
 
 
+def warn_kept_mode(asked: str | None, mode: str) -> None:
+    """``--network-mode`` names the mode of a new cloud: say so when an existing one keeps
+    another."""
+    if asked and asked != mode:
+        print(f"cloudctl: --network-mode {asked} ignored: this cloud exists and is in {mode} "
+              "mode (switch with cloudctl property set cloud.network.network_configuration)",
+              file=sys.stderr, flush=True)
+
+
 def agent_log(settings: Settings) -> Path:
     """Where the supervised agent writes its log."""
     return settings.data_dir / "netd" / "vpc" / "agent.log"

@@ -27,11 +27,12 @@ def _attributes(ec2: object) -> dict[str, list[str]]:
             for a in out}
 
 
-def _init(data: Path, *args: str) -> dict[str, object]:
+def _init(data: Path, *args: str, warns: str = "") -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDCTL_")}
     env["CLOUDCTL_DATA_DIR"] = str(data)
     out = subprocess.run([sys.executable, "-m", "cloudctl", "--output", "json", "init", *args],
                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert (warns in out.stderr) if warns else "--network-mode" not in out.stderr, out.stderr
     return dict(json.loads(out.stdout))
 
 
@@ -49,7 +50,8 @@ def test_a_new_cloud_is_in_vpc_mode_and_edge_stays_selectable(tmp_path: Path) ->
     assert _init(vpc)["network_mode"] == "VPC" and _stored_mode(vpc) == "VPC"
     assert _init(edge, "--network-mode", "edge")["network_mode"] == "EDGE"
     assert _stored_mode(edge) == "EDGE"
-    again = _init(edge, "--network-mode", "VPC")
+    again = _init(edge, "--network-mode", "VPC", warns="--network-mode VPC ignored: this "
+                  "cloud exists and is in EDGE mode")
     assert again["created_key"] is False and again["network_mode"] == "EDGE"
     assert _stored_mode(edge) == "EDGE"
 
