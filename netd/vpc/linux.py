@@ -276,9 +276,12 @@ class LinuxDriver:
 
     def apply_router(self, spec: RouterSpec) -> None:
         """Converge one router namespace: one read, one host batch, one router batch,
-        one netlink pass (forwarding entries, sysctls), one nftables transaction."""
+        one netlink pass (forwarding entries, sysctls), one nftables transaction. A
+        namespace this driver has just made is not read (it holds only `lo`) and, without
+        VXLAN peers, needs no netlink socket after the batches either."""
         ns = spec.ns
-        if self._take_fresh(ns):  # only `lo` there (down): nothing to read
+        fresh = self._take_fresh(ns)
+        if fresh:  # only `lo` there (down): nothing to read
             links: dict[str, dict[str, Any]] = {"lo": {
                 "index": 1, "up": False, "mac": "00:00:00:00:00:00", "master": None,
                 "kind": None}}
@@ -355,7 +358,8 @@ class LinuxDriver:
         bridges = [b.name for b in spec.bridges]
 
         def finish(ipr: Any) -> None:
-            sync_fdb(ipr, "vx", set(spec.fdb))
+            if ipr is not None:
+                sync_fdb(ipr, "vx", set(spec.fdb))
             # No reverse-path filter on any port (a device moved in from the host keeps
             # the host's setting; peered and NAT'd sources have no route back that way).
             for name in os.listdir("/proc/sys/net/ipv4/conf"):
@@ -370,7 +374,10 @@ class LinuxDriver:
 
             _nft_here(ns, spec.nft)
 
-        with_ipr(ns, finish)
+        if fresh and not spec.fdb:  # a new VXLAN port has no forwarding entries to sync
+            netns.run_in(ns, lambda: finish(None))
+        else:
+            with_ipr(ns, finish)
         self._dhcp(spec)
         self._metadata(spec)
 
