@@ -40,7 +40,6 @@ from cloudctl.services.iam.bootstrap import (
 from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 from cloudctl.services.network.config import DEFAULT_CONFIG, NETWORK_CONFIGURATION
 
-NETWORK_MODES = ("VPC", "EDGE")
 DEFAULT_NETWORK_MODE = "VPC"  # AWS retired EC2-Classic: every account has a default VPC
 
 SERVICE_CERTS = ("cloudctl", "nodectl", "storagectl", "netd")
@@ -157,6 +156,8 @@ def initialise(settings: Settings, region: str | None = None,
     ``eucalyptus`` region with one zone. ``network_mode`` (``VPC``/``EDGE``) is the
     mode of a new cloud (default VPC); an initialised cloud keeps its own.
     """
+    if network_mode not in (None, "VPC", "EDGE"):
+        raise ValueError(f"network mode {network_mode!r}: VPC or EDGE")
     prepare_dirs(settings)
     SecretBox(settings.secret_key_path)  # creates the master key on first use
     ca = pki.ensure_ca(settings.ca_dir)
