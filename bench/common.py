@@ -116,6 +116,7 @@ def start_cloud(workers: int) -> Server:
     env = dict(os.environ, CLOUDCTL_DATA_DIR=str(data))
     proc = subprocess.Popen([sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{port}",
                              "--workers", str(workers), "--log-level", "WARNING",
+                             "--network-mode", os.environ.get("BENCH_NETWORK_MODE", "EDGE"),
                              "--node", os.environ.get("CLOUDCTL_LOCAL_NODE") or "fake"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"

@@ -3,17 +3,23 @@
 Creates the data directory (owner-only: umask 077, and 0700/0600 for anything
 already there), the master key that seals secrets, the cloud CA and
 service certificates, the schema (alembic), the ``eucalyptus`` admin account with
-its ``admin`` user and an access key, and the region's availability zones.
+its ``admin`` user and an access key, the region's availability zones and, for a new
+cloud only, its network mode: ``VPC`` unless asked for ``EDGE`` (stored as the ``Mode``
+of ``cloud.network.network_configuration``; an existing cloud keeps the mode it has,
+and one that never stored the property stays in the property's default, ``EDGE``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl import pki
 from cloudctl.auth.secrets import SecretBox
@@ -32,6 +38,9 @@ from cloudctl.services.iam.bootstrap import (
     issue_access_key,
 )
 from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
+from cloudctl.services.network.config import DEFAULT_CONFIG, NETWORK_CONFIGURATION
+
+DEFAULT_NETWORK_MODE = "VPC"  # AWS retired EC2-Classic: every account has a default VPC
 
 SERVICE_CERTS = ("cloudctl", "nodectl", "storagectl", "netd")
 DEFAULT_REGION = REGION_NAME.default
@@ -43,6 +52,7 @@ class InitResult:
     admin_key: IssuedKey
     zones: list[str]
     created_key: bool
+    network_mode: str  # the stored mode: VPC or EDGE (VPCMIDO reads as VPC)
 
 
 async def _stored_port(settings: Settings) -> int:
@@ -88,8 +98,27 @@ def prepare_dirs(settings: Settings) -> None:
     make_private(settings.data_dir)
 
 
+def _mode_of(configuration: str) -> str:
+    try:
+        value = json.loads(configuration)
+    except ValueError:
+        value = {}
+    mode = str(value.get("Mode", "EDGE") if isinstance(value, dict) else "EDGE").upper()
+    return "VPC" if mode in ("VPC", "VPCMIDO") else "EDGE"
+
+
+async def _network_mode(session: AsyncSession, new_cloud: bool, wanted: str | None) -> str:
+    """The cloud's network mode; a new cloud's is written first (``wanted`` or VPC)."""
+    row = await session.get(PropertyValue, NETWORK_CONFIGURATION.name)
+    if row is None and new_cloud:
+        value = json.dumps({**DEFAULT_CONFIG, "Mode": wanted or DEFAULT_NETWORK_MODE})
+        session.add(PropertyValue(name=NETWORK_CONFIGURATION.name, value=value, revision=1))
+        return wanted or DEFAULT_NETWORK_MODE
+    return _mode_of(row.value if row is not None else NETWORK_CONFIGURATION.default)
+
+
 async def _init_state(settings: Settings, region: str | None,
-                      zones: list[str] | None) -> InitResult:
+                      zones: list[str] | None, network_mode: str | None) -> InitResult:
     secrets = SecretBox(settings.secret_key_path)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -113,18 +142,22 @@ async def _init_state(settings: Settings, region: str | None,
             created = key is None
             if key is None:
                 key = await issue_access_key(session, secrets, account, admin)
+            mode = await _network_mode(session, created, network_mode)
     finally:
         await engine.dispose()
-    return InitResult(settings.data_dir, key, zones, created)
+    return InitResult(settings.data_dir, key, zones, created, mode)
 
 
 def initialise(settings: Settings, region: str | None = None,
-               zones: list[str] | None = None) -> InitResult:
+               zones: list[str] | None = None, network_mode: str | None = None) -> InitResult:
     """Initialise (or re-check) the cloud at ``settings``; idempotent.
 
     Without ``region`` a cloud that has zones keeps them, a new one gets the
-    ``eucalyptus`` region with one zone.
+    ``eucalyptus`` region with one zone. ``network_mode`` (``VPC``/``EDGE``) is the
+    mode of a new cloud (default VPC); an initialised cloud keeps its own.
     """
+    if network_mode not in (None, "VPC", "EDGE"):
+        raise ValueError(f"network mode {network_mode!r}: VPC or EDGE")
     prepare_dirs(settings)
     SecretBox(settings.secret_key_path)  # creates the master key on first use
     ca = pki.ensure_ca(settings.ca_dir)
@@ -133,4 +166,4 @@ def initialise(settings: Settings, region: str | None = None,
     ensure_cloud_bundle_cert(settings.ca_dir)  # nodes decrypt image bundles with it
     pki.ensure_identity_key(settings.ca_dir)  # signs instance identity documents
     upgrade(settings.database_url)
-    return asyncio.run(_init_state(settings, region, zones))
+    return asyncio.run(_init_state(settings, region, zones, network_mode))

@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nodectl.client import API_VERSION, InstanceSpec, NodeClient, NodeError
+from nodectl.client import API_VERSION, InstanceSpec, NicSpec, NodeClient, NodeError
 from nodectl.stats import node_stats_to_json
 from nodectl.tls import CONTROLLER_IDENTITIES, client_identity
 from nodectl.wire import error_body, error_status, status_to_json, volume_from_json
@@ -147,6 +147,16 @@ async def _attach(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _nics(request: web.Request) -> web.Response:
+    data = await _json(request)
+    try:
+        nics = tuple(NicSpec(**n) for n in data["nics"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(f"not a NIC list: {exc}") from exc
+    await _node(request).ensure_nics(request.match_info["id"], nics)
+    return web.Response(status=204)
+
+
 async def _detach(request: web.Request) -> web.Response:
     await _node(request).detach_volume(request.match_info["id"], request.match_info["vol"])
     return web.Response(status=204)
@@ -185,6 +195,7 @@ def build_app(node: NodeClient,
     r.add_get(f"{PREFIX}/instances/{{id}}/console", _console)
     r.add_put(f"{PREFIX}/instances/{{id}}/volumes/{{vol}}", _attach)
     r.add_delete(f"{PREFIX}/instances/{{id}}/volumes/{{vol}}", _detach)
+    r.add_put(f"{PREFIX}/instances/{{id}}/nics", _nics)
     return app
 
 

@@ -164,6 +164,11 @@ class NodeClient(Protocol):
 
     async def detach_volume(self, instance_id: str, volume_id: str) -> None: ...
 
+    async def ensure_nics(self, instance_id: str, nics: tuple[NicSpec, ...]) -> None:
+        """Make the guest's NICs exactly ``nics`` (by MAC): hot-plug the missing ones,
+        hot-unplug the others, live and in the persistent definition."""
+        ...
+
     async def guest_stats(self) -> NodeStats:
         """State and cumulative cpu, network and block counters of every guest, in bulk
         (``nodectl.stats``)."""

@@ -26,6 +26,8 @@ __all__ = [
     "RbdSource",
     "disk_to_element",
     "disk_to_xml",
+    "nic_to_element",
+    "nic_to_xml",
 ]
 
 METADATA_NS = "http://nodectl.cloud.invalid/xmlns/instance/1"
@@ -138,7 +140,7 @@ class Domain:
         for disk in self.disks:
             devices.append(disk_to_element(disk))
         for nic in self.nics:
-            devices.append(_nic_to_element(nic))
+            devices.append(nic_to_element(nic))
         if self.console_log is not None:
             for tag in ("serial", "console"):
                 ser = ET.SubElement(devices, tag, type="file")
@@ -224,7 +226,12 @@ def disk_to_xml(disk: Disk) -> str:
     return ET.tostring(disk_to_element(disk), encoding="unicode")
 
 
-def _nic_to_element(nic: Nic) -> ET.Element:
+def nic_to_xml(nic: Nic) -> str:
+    """The ``<interface>`` element of one NIC as XML (also used for hot-plug)."""
+    return ET.tostring(nic_to_element(nic), encoding="unicode")
+
+
+def nic_to_element(nic: Nic) -> ET.Element:
     el = ET.Element("interface", type="bridge")
     ET.SubElement(el, "mac", address=nic.mac)
     ET.SubElement(el, "source", bridge=nic.bridge)

@@ -28,6 +28,7 @@ from nodectl.client import (
     InstancePower,
     InstanceSpec,
     InstanceStatus,
+    NicSpec,
     NodeError,
     NodeInfo,
     VolumeSpec,
@@ -314,6 +315,20 @@ class LocalNodeClient:
                 raise NodeError(f"{disk.target} on {instance_id} is in use", retryable=False,
                                 code="VolumeInUse")
             await self._call(self.driver.attach_disk, instance_id, disk)
+
+    async def ensure_nics(self, instance_id: str, nics: tuple[NicSpec, ...]) -> None:
+        async with self._instance_locks[instance_id]:
+            domain = await self._call(self.driver.get_domain, instance_id)
+            wanted = {n.mac.lower() for n in nics}
+            for nic in domain.nics:
+                if nic.mac.lower() not in wanted:
+                    await self._call(self.driver.detach_nic, instance_id, nic.mac)
+            present = {n.mac.lower() for n in domain.nics}
+            for index, spec in enumerate(nics):
+                if spec.mac.lower() not in present:
+                    await self._call(self.driver.attach_nic, instance_id, Nic(
+                        mac=spec.mac, bridge=spec.bridge,
+                        target_dev=spec.target_dev or tap_name(instance_id, index)))
 
     async def detach_volume(self, instance_id: str, volume_id: str) -> None:
         async with self._instance_locks[instance_id]:

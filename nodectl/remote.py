@@ -10,6 +10,7 @@ anywhere, use it inside one event loop, ``await close()`` when done.
 from __future__ import annotations
 
 import ssl
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,6 +22,7 @@ from nodectl.client import (
     API_VERSION,
     InstanceSpec,
     InstanceStatus,
+    NicSpec,
     NodeError,
     NodeInfo,
     VolumeSpec,
@@ -126,6 +128,10 @@ class RemoteNodeClient:
         await self._request(
             "PUT", f"/instances/{self._id(instance_id)}/volumes/{self._id(volume.volume_id)}",
             volume_to_json(volume))
+
+    async def ensure_nics(self, instance_id: str, nics: tuple[NicSpec, ...]) -> None:
+        await self._request("PUT", f"/instances/{self._id(instance_id)}/nics",
+                            {"nics": [asdict(n) for n in nics]})
 
     async def detach_volume(self, instance_id: str, volume_id: str) -> None:
         await self._request(

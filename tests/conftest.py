@@ -161,18 +161,17 @@ def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
 
 @pytest.fixture
 def libvirt_cloud(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    """A live cloud whose local node runs real QEMU guests on the private libvirtd.
+    """A live cloud in EDGE mode whose local node runs real QEMU guests on the private
+    libvirtd (the VPC real-guest test makes its own, in the default mode).
 
     Its network (bridge, nftables, dnsmasq, metadata proxy in the libvirtd's namespace)
     is removed afterwards, so the next cloud on the same libvirtd starts clean.
     """
-    from tests.support import teardown_local_network
+    from tests.support import libvirt_env, teardown_local_network
 
-    for key, value in {"CLOUDCTL_LOCAL_NODE": "libvirt",
-                       "CLOUDCTL_LIBVIRT_URI": private_libvirtd.uri,  # type: ignore[attr-defined]
-                       "CLOUDCTL_DEMO_IMAGE": "0", "CLOUDCTL_STOP_GRACE": "5"}.items():
+    for key, value in libvirt_env(private_libvirtd).items():
         monkeypatch.setenv(key, value)
-    cloud = new_cloud()
+    cloud = new_cloud()  # EDGE (LiveCloud.network_mode): the EDGE real-guest tests
     try:
         cloud.start()
         yield cloud

@@ -139,7 +139,8 @@ class MultiHost:
     def init_first(self, name: str) -> subprocess.CompletedProcess[str]:
         self.data_dir(name).parent.mkdir(parents=True, exist_ok=True)
         self.first = name
-        return cloudctl(self.data_dir(name), "init", database_url=self.database_url)
+        return cloudctl(self.data_dir(name), "init", "--network-mode", "EDGE",
+                        database_url=self.database_url)
 
     def url_of(self, name: str) -> str | None:
         return self.database_url if name == self.first else None

@@ -43,6 +43,10 @@ class LiveCloud:
     # the all-in-one node (``cloudctl up --node``): fake guests unless a test asks for
     # real ones (``private``) or points CLOUDCTL_LOCAL_NODE at a libvirtd of its own
     node: str | None = None
+    # the network mode of the new cloud (``--network-mode``): EDGE, pinned, for the API
+    # tests on fake guests (no ZooKeeper); VPC fixtures say "VPC" or None (the default of
+    # ``cloudctl up``, which is VPC)
+    network_mode: str | None = "EDGE"
 
     @property
     def endpoint(self) -> str:
@@ -68,12 +72,20 @@ class LiveCloud:
             node = "" if os.environ.get("CLOUDCTL_LOCAL_NODE") else "fake"
         return ["--node", node] if node else []
 
+    def mode_args(self) -> list[str]:
+        return ["--network-mode", self.network_mode] if self.network_mode else []
+
+    def init(self, *args: str) -> None:
+        """``cloudctl init`` of this (new) cloud, in its network mode."""
+        subprocess.run([sys.executable, "-m", "cloudctl", "init", *self.mode_args(), *args],
+                       env=self.env(), check=True, capture_output=True, timeout=120)
+
     def start(self, workers: int = 1, timeout: float = 60) -> None:
         self.log_path = self.data_dir / "server.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{self.port}",
-                 "--workers", str(workers), *self.node_args()],
+                 "--workers", str(workers), *self.node_args(), *self.mode_args()],
                 env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -132,6 +144,13 @@ class LiveCloud:
         return subprocess.run([*AWS_CLI[version], "--endpoint-url", self.endpoint,
                                "--output", "json", *args], env=env, capture_output=True,
                               text=True, timeout=120, check=check)
+
+
+def libvirt_env(daemon: Any) -> dict[str, str]:
+    """The environment that points a live cloud's local node at a private libvirtd
+    (``nodectl.libvirtd.PrivateLibvirtd``) with real guests."""
+    return {"CLOUDCTL_LOCAL_NODE": "libvirt", "CLOUDCTL_LIBVIRT_URI": daemon.uri,
+            "CLOUDCTL_DEMO_IMAGE": "0", "CLOUDCTL_STOP_GRACE": "5"}
 
 
 def teardown_local_network(cloud: LiveCloud, netns: str) -> None:

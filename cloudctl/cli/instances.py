@@ -4,7 +4,8 @@ The guests' private addresses live on ``br-cloud`` inside the network namespace 
 the cloud's private libvirtd, not on the host: ``ssh`` looks the instance's address
 up through the API (as the cloud admin, ``verbose``: any account's instance) and
 runs ``ip netns exec <namespace> ssh ...`` with the namespace ``cloudctl up``
-recorded (``--netns`` overrides it). ``console`` prints GetConsoleOutput.
+recorded, or for an instance in a VPC its VPC's router namespace on this host
+(``--netns`` overrides both). ``console`` prints GetConsoleOutput.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def _ec2(args: argparse.Namespace, settings: Settings) -> Any:
         config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60))
 
 
-def _address(args: argparse.Namespace, settings: Settings) -> str:
+def _address(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
+    """The instance's private address and its VPC ("" for an EDGE instance)."""
     ids = ["verbose", args.instance_id] if args.account == "eucalyptus" else [args.instance_id]
     found = _ec2(args, settings).describe_instances(InstanceIds=ids)
     for reservation in found.get("Reservations", []):
@@ -44,11 +46,19 @@ def _address(args: argparse.Namespace, settings: Settings) -> str:
             address = item.get("PrivateIpAddress")
             if not address:
                 raise CliError(f"{args.instance_id} has no private address yet")
-            return str(address)
+            return str(address), str(item.get("VpcId") or "")
     raise CliError(f"no instance {args.instance_id}")
 
 
-def _netns(args: argparse.Namespace, settings: Settings) -> str:
+def _netns(args: argparse.Namespace, settings: Settings, vpc_id: str = "") -> str:
+    """``--netns``; else, for an instance in a VPC, the VPC's router namespace on this host
+    (the all-in-one VPC host agent's, where its subnets are connected); else the guests'
+    namespace ``cloudctl up`` recorded."""
+    from cloudctl.cli.vpc_host import router_namespace
+
+    router = router_namespace(settings, vpc_id) if vpc_id and not args.netns else ""
+    if router and os.path.exists(f"/run/netns/{router}"):
+        return router
     netns = args.netns or os.environ.get("CLOUDCTL_LOCAL_NODE_NETNS") or str(
         up_record(settings).get("netns") or "")
     if not netns:
@@ -74,7 +84,8 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
-    argv = ssh_argv(_netns(args, settings), _address(args, settings), user=args.login,
+    address, vpc_id = _address(args, settings)
+    argv = ssh_argv(_netns(args, settings, vpc_id), address, user=args.login,
                     key=args.identity, command=command)
     os.execvp(argv[0], argv)
     return 1  # pragma: no cover (exec does not return)

@@ -59,13 +59,19 @@ def cmd_init(args: argparse.Namespace) -> int:
                f"({joined.files} key files written; zones {', '.join(zones)})\n"
                "  start it: cloudctl up --role api|controllers (docs/multi-host.md)")
         return 0
-    result = initialise(_settings(args), region=args.region, zones=args.zone or None)
+    result = initialise(_settings(args), region=args.region, zones=args.zone or None,
+                        network_mode=args.network_mode)
+    from cloudctl.cli.vpc_host import warn_kept_mode
+
+    warn_kept_mode(args.network_mode, result.network_mode)
     data = {"data_dir": str(result.data_dir), "region": args.region, "zones": result.zones,
             "admin_access_key_id": result.admin_key.access_key_id,
-            "account_id": result.admin_key.account_id, "created_key": result.created_key}
+            "account_id": result.admin_key.account_id, "created_key": result.created_key,
+            "network_mode": result.network_mode}
     _print(args, data,
            f"cloud initialised in {result.data_dir}\n"
            f"  region {args.region}, zones {', '.join(result.zones)}\n"
+           f"  network mode {result.network_mode}\n"
            f"  admin account eucalyptus ({result.admin_key.account_id}), user admin, "
            f"access key {result.admin_key.access_key_id}\n"
            "  credentials: cloudctl credentials --account eucalyptus --user admin --format aws")
@@ -181,12 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from cloudctl.cli.up import NETWORK_MODES
+    from cloudctl.cli.up import add_parser as add_up_parser
+
     p = sub.add_parser("init", help="initialise the cloud (idempotent)")
     p.add_argument("--region", default="eucalyptus")
     p.add_argument("--zone", action="append", help="availability zone (repeatable)")
     p.add_argument("--join", metavar="FILE", default=None,
                    help="make this host another host of an existing cloud, from the file "
                         "`cloudctl cluster export` wrote on one of its hosts")
+    p.add_argument("--network-mode", type=str.upper, choices=NETWORK_MODES, default=None,
+                   help="network mode of a new cloud: VPC (default) or EDGE; an initialised "
+                        "cloud keeps its own (switch: cloudctl property set "
+                        "cloud.network.network_configuration)")
     p.set_defaults(func=cmd_init)
 
     from cloudctl.cli.cluster import add_parser as add_cluster_parser
@@ -197,9 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     from cloudctl.cli.entrypoint import add_parser as add_entry_parser
 
     add_entry_parser(sub, _parse_listen)
-
-    from cloudctl.cli.up import add_parser as add_up_parser
-
     add_up_parser(sub, _parse_listen)
 
     p = sub.add_parser("db", help="database schema")

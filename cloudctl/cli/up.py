@@ -7,7 +7,8 @@ network namespaces), restarts it if it dies while the cloud runs and stops it (w
 its guests and the guests' network) when the cloud stops; ``libvirt`` drives an
 existing libvirtd at ``cloud.node.libvirt_uri``; ``fake`` runs fake guests; ``none``
 runs no node. A missing hypervisor is an error naming what to install, never a
-silent fallback to fake guests. In VPC mode with a hypervisor node it also runs the
+silent fallback to fake guests. A new cloud is in VPC mode unless ``--network-mode
+EDGE`` (``cloudctl.init``). In VPC mode with a hypervisor node it also runs the
 cloud's ZooKeeper (when none is configured) and the netd VPC host agent of the node
 (``vpc_host``), stopped and cleaned up with the cloud.
 
@@ -44,11 +45,12 @@ if TYPE_CHECKING:
     from cloudctl.cli.vpc_host import VpcHost
     from nodectl.libvirtd import PrivateLibvirtd
 
-__all__ = ["NODE_MODES", "run_up", "stored_property", "up_record"]
+__all__ = ["NETWORK_MODES", "NODE_MODES", "run_up", "stored_property", "up_record"]
 
 log = logging.getLogger("cloudctl.up")
 
 NODE_MODES = ("private", "libvirt", "fake", "none")
+NETWORK_MODES = ("VPC", "EDGE")  # of a new cloud (``cloudctl.init``): VPC by default
 
 # binary -> the Debian package that ships it
 _TOOLS = {
@@ -189,7 +191,8 @@ def run_up(args: argparse.Namespace) -> int:
         # a new CA and master key here would not open the shared database's secrets
         return _fail(f"{settings.data_dir} holds no cloud: run `cloudctl init` on the first "
                      "host, `cloudctl init --join FILE` on the others (docs/multi-host.md)")
-    result = initialise(settings, region=args.region)
+    result = initialise(settings, region=args.region, network_mode=args.network_mode)
+    vpc_host.warn_kept_mode(args.network_mode, result.network_mode)
     mode = node_mode(settings, args.node) if role.has_controllers else "none"
     daemon: PrivateLibvirtd | None = None
     node_text = {"fake": "local, fake guests (--node fake)", "none": "none (--node none)"}.get(
@@ -230,11 +233,12 @@ def run_up(args: argparse.Namespace) -> int:
         os.environ["CLOUDCTL_LOCAL_NODE"] = mode
 
     from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
-    from cloudctl.services.network.config import NETWORK_CONFIGURATION
 
     vpc: VpcHost | None = None
-    if mode in ("private", "libvirt") and vpc_host.vpc_mode(
-            stored_property(settings, NETWORK_CONFIGURATION.name)):
+    record["network_mode"] = result.network_mode
+    net_text = {"VPC": "VPC (each account gets a default VPC: run-instances needs no "
+                       "subnet)", "EDGE": "EDGE"}[result.network_mode]
+    if mode in ("private", "libvirt") and result.network_mode == "VPC":
         vpc = vpc_host.VpcHost(
             settings, zookeeper=stored_property(settings, ZOOKEEPER.name),
             netns=str(record["netns"]), guest_bridges=True,
@@ -246,7 +250,6 @@ def run_up(args: argparse.Namespace) -> int:
             if daemon is not None:
                 daemon.stop()
             return _fail(f"the VPC host agent did not start: {exc}")
-        node_text += f"; VPC host agent (pid {record['vpc_agent_pid']})"
 
     if args.listen is None:
         from cloudctl.init import configured_port
@@ -265,6 +268,10 @@ def run_up(args: argparse.Namespace) -> int:
         lines = [f"cloud is up on {endpoint} (role {role})",
                  f"  API endpoint     {endpoint} (recorded in {endpoint_mod.endpoint_file(settings)})",
                  f"  node             {node_text}"]
+        lines.append(f"  network mode     {net_text}")
+        if "vpc_agent_pid" in record:
+            lines.append(f"  VPC data plane   ZooKeeper {record['zookeeper']}, host agent pid "
+                         f"{record['vpc_agent_pid']} (log {vpc_host.agent_log(settings)})")
         if "libvirt_socket" in record:
             lines.append(f"  libvirtd socket  {record['libvirt_socket']}")
         if record["netns"]:
@@ -306,6 +313,10 @@ def add_parser(sub: Any, parse_listen: Any) -> None:
                    help="what this host runs: all (the all-in-one cloud, default), api (the "
                         "AWS APIs and the metadata service, no controllers) or controllers "
                         "(the controllers and the node, no API); see docs/multi-host.md")
+    p.add_argument("--network-mode", type=str.upper, choices=NETWORK_MODES, default=None,
+                   help="network mode of a new cloud: VPC (default; a default VPC per "
+                        "account) or EDGE; an initialised cloud keeps its own (switch with "
+                        "cloudctl property set cloud.network.network_configuration)")
     p.add_argument("--node", choices=NODE_MODES, default=None,
                    help="the all-in-one node: private (default: QEMU guests on a private "
                         "libvirtd under the data dir), libvirt (an existing libvirtd at "

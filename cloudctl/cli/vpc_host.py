@@ -16,7 +16,6 @@ started. Nothing of this runs in EDGE mode or without a hypervisor node.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import signal
 import subprocess
@@ -34,20 +33,28 @@ SUPERVISE_INTERVAL = 2.0
 STOP_TIMEOUT = 15.0
 
 
-def vpc_mode(configuration: str) -> bool:
-    """Whether a stored ``cloud.network.network_configuration`` is in VPC mode."""
-    from cloudctl.services.ec2.vpc.common import VPC_MODES
+def warn_kept_mode(asked: str | None, mode: str) -> None:
+    """``--network-mode`` names the mode of a new cloud: say so when an existing one keeps
+    another."""
+    if asked and asked != mode:
+        print(f"cloudctl: --network-mode {asked} ignored: this cloud exists and is in {mode} "
+              "mode (switch with cloudctl property set cloud.network.network_configuration)",
+              file=sys.stderr, flush=True)
 
-    try:
-        value = json.loads(configuration or "{}")
-    except ValueError:
-        return False
-    return isinstance(value, dict) and str(value.get("Mode", "EDGE")).upper() in VPC_MODES
+
+def agent_log(settings: Settings) -> Path:
+    """Where the supervised agent writes its log."""
+    return settings.data_dir / "netd" / "vpc" / "agent.log"
 
 
 def prefix_for(data_dir: Path) -> str:
     """The agent's namespace prefix for this cloud (``v<8 hex>-``)."""
     return f"v{hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:8]}-"
+
+
+def router_namespace(settings: Settings, vpc_id: str) -> str:
+    """The all-in-one agent's router namespace of a VPC (``netd.vpc.plan``'s name)."""
+    return f"{prefix_for(settings.data_dir)}r-{vpc_id}"
 
 
 class VpcHost:
@@ -86,7 +93,7 @@ class VpcHost:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir / "agent.log", "ab") as out:
+        with open(agent_log(self.settings), "ab") as out:
             return subprocess.Popen(self._argv() + ["--zookeeper", self.connect],
                                     stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ _SYSCTLS = (("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.all.rp_filter", "0"),
             ("net.ipv4.conf.all.send_redirects", "0"),
             ("net.ipv4.conf.default.send_redirects", "0"),
             ("net.bridge.bridge-nf-call-iptables", "1"))
+# No IPv6 in a router namespace (VPCs are IPv4 here): set before any link exists, so no
+# link-local address, duplicate-address detection or multicast join is made for the
+# 1,000s of legs and bridges of a host (kernel work a from-scratch apply otherwise pays
+# for every device). Skipped on a kernel without IPv6.
+_OPTIONAL_SYSCTLS = (("net.ipv6.conf.default.disable_ipv6", "1"),
+                     ("net.ipv6.conf.all.disable_ipv6", "1"))
+
+
+# The policy rules a new namespace starts with (besides `local`, pref 0): main, default.
+_NEW_NS_RULES = ((32766, "", 254), (32767, "", 253))
 
 
 class DriverError(RuntimeError):
@@ -145,6 +156,10 @@ class LinuxDriver:
         self.host_ns: str | None = cfg.host_ns or None
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # namespaces this driver made and nothing has touched since: they hold only `lo`,
+        # so their first apply needs no read of links, addresses and routes
+        self._fresh: set[str] = set()
+        self._fresh_lock = threading.Lock()
 
     # -- namespaces ----------------------------------------------------------------------
     def namespaces(self) -> set[str]:
@@ -155,7 +170,8 @@ class LinuxDriver:
         return {n for n in names if n.startswith(self.cfg.prefix)}
 
     def create_namespace(self, ns: str) -> None:
-        if not netns.exists(ns):
+        fresh = not netns.exists(ns)
+        if fresh:
             subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
 
         def sysctls() -> None:
@@ -168,10 +184,26 @@ class LinuxDriver:
                                       "(modprobe br_netfilter) on this host")
                 with open(path, "w") as fh:
                     fh.write(value)
+            for key, value in _OPTIONAL_SYSCTLS:
+                path = "/proc/sys/" + key.replace(".", "/")
+                if os.path.exists(path):
+                    with open(path, "w") as fh:
+                        fh.write(value)
 
         netns.run_in(ns, sysctls)
+        if fresh:
+            with self._fresh_lock:
+                self._fresh.add(ns)
+
+    def _take_fresh(self, ns: str) -> bool:
+        with self._fresh_lock:
+            if ns in self._fresh:
+                self._fresh.discard(ns)
+                return True
+            return False
 
     def delete_namespace(self, ns: str) -> None:
+        self._take_fresh(ns)
         sdir = self.state_dir / ns
         if sdir.is_dir():
             for pidfile in [*sdir.glob("*/dnsmasq.pid"), *sdir.glob("*/mdproxy.pid")]:
@@ -195,6 +227,8 @@ class LinuxDriver:
 
     # -- peering legs --------------------------------------------------------------------
     def ensure_peer_link(self, link: PeerLink) -> bool:
+        self._take_fresh(link.ns_a)
+        self._take_fresh(link.ns_b)
         have = with_ipr(link.ns_a, _links)
         if link.name_a in have:
             return False
@@ -242,10 +276,21 @@ class LinuxDriver:
 
     def apply_router(self, spec: RouterSpec) -> None:
         """Converge one router namespace: one read, one host batch, one router batch,
-        one netlink pass (forwarding entries, sysctls), one nftables transaction."""
+        one netlink pass (forwarding entries, sysctls), one nftables transaction. A
+        namespace this driver has just made is not read (it holds only `lo`) and, without
+        VXLAN peers, needs no netlink socket after the batches either."""
         ns = spec.ns
-        links, addrs, tables = with_ipr(ns, lambda ipr: (_links(ipr), _addrs(ipr),
-                                                          _routing(ipr)))
+        fresh = self._take_fresh(ns)
+        if fresh:  # only `lo` there (down): nothing to read
+            links: dict[str, dict[str, Any]] = {"lo": {
+                "index": 1, "up": False, "mac": "00:00:00:00:00:00", "master": None,
+                "kind": None}}
+            addrs: dict[int, set[str]] = {}
+            tables: dict[str, Any] = {"routes": set(), "rules": set(_NEW_NS_RULES),
+                                      "neigh": set()}
+        else:
+            links, addrs, tables = with_ipr(ns, lambda ipr: (_links(ipr), _addrs(ipr),
+                                                              _routing(ipr)))
         vx_tmp = self._vx_tmp(ns)
         host_lines = self._host_lines(spec, set(links))
         if host_lines:
@@ -313,7 +358,8 @@ class LinuxDriver:
         bridges = [b.name for b in spec.bridges]
 
         def finish(ipr: Any) -> None:
-            sync_fdb(ipr, "vx", set(spec.fdb))
+            if ipr is not None:
+                sync_fdb(ipr, "vx", set(spec.fdb))
             # No reverse-path filter on any port (a device moved in from the host keeps
             # the host's setting; peered and NAT'd sources have no route back that way).
             for name in os.listdir("/proc/sys/net/ipv4/conf"):
@@ -328,7 +374,10 @@ class LinuxDriver:
 
             _nft_here(ns, spec.nft)
 
-        with_ipr(ns, finish)
+        if fresh and not spec.fdb:  # a new VXLAN port has no forwarding entries to sync
+            netns.run_in(ns, lambda: finish(None))
+        else:
+            with_ipr(ns, finish)
         self._dhcp(spec)
         self._metadata(spec)
 

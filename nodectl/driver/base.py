@@ -170,6 +170,15 @@ class ComputeDriver(abc.ABC):
         """
 
     @abc.abstractmethod
+    def attach_nic(self, instance_id: str, nic: Nic) -> None:
+        """Hot-plug ``nic``; after return it is in the live and persistent config."""
+
+    @abc.abstractmethod
+    def detach_nic(self, instance_id: str, mac: str) -> None:
+        """Hot-unplug the NIC with ``mac`` from the live and persistent config; a NIC
+        that is not there is a no-op."""
+
+    @abc.abstractmethod
     def console_output(self, instance_id: str) -> str:
         """Everything the guest wrote to its serial console so far."""
 

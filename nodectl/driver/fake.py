@@ -33,7 +33,7 @@ from pathlib import Path
 
 import libvirt
 
-from nodectl.domain import Disk, Domain, disk_to_element
+from nodectl.domain import Disk, Domain, Nic, disk_to_element, nic_to_element
 from nodectl.driver.base import DriverError, InstanceState
 from nodectl.driver.libvirt_driver import LibvirtDriver
 from nodectl.imagecache import ImageCache
@@ -217,6 +217,30 @@ class FakeDriver(LibvirtDriver):
                 devices.remove(disk)
                 self._redefine(instance_id, root)
                 self._refresh_devices(instance_id)
+                return
+
+    def attach_nic(self, instance_id: str, nic: Nic) -> None:
+        dom = self._lookup(instance_id)
+        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        devices = root.find("devices")
+        if devices is None:
+            devices = ET.SubElement(root, "devices")
+        for existing in devices.findall("interface/mac"):
+            if existing.get("address", "").lower() == nic.mac.lower():
+                raise DriverError(f"NIC {nic.mac} already on {instance_id}")
+        devices.append(nic_to_element(nic))
+        self._redefine(instance_id, root)
+
+    def detach_nic(self, instance_id: str, mac: str, timeout: float = 10.0) -> None:
+        dom = self._lookup(instance_id)
+        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        devices = root.find("devices")
+        for nic in devices.findall("interface") if devices is not None else []:
+            found = nic.find("mac")
+            if found is not None and found.get("address", "").lower() == mac.lower():
+                assert devices is not None
+                devices.remove(nic)
+                self._redefine(instance_id, root)
                 return
 
     def reboot(self, instance_id: str, hard: bool = False) -> None:

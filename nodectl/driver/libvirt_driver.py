@@ -20,7 +20,17 @@ from typing import Any
 
 import libvirt
 
-from nodectl.domain import METADATA_NS, Disk, Domain, FileSource, OsBoot, VirtType, disk_to_xml
+from nodectl.domain import (
+    METADATA_NS,
+    Disk,
+    Domain,
+    FileSource,
+    Nic,
+    OsBoot,
+    VirtType,
+    disk_to_xml,
+    nic_to_xml,
+)
 from nodectl.driver.base import (
     ComputeDriver,
     DriverError,
@@ -277,6 +287,36 @@ class LibvirtDriver(ComputeDriver):
                 raise DriverError(f"guest {instance_id} did not release {target} in {timeout}s")
             time.sleep(0.05)
 
+    # -- NICs ---------------------------------------------------------------------------
+    def attach_nic(self, instance_id: str, nic: Nic) -> None:
+        dom = self._lookup(instance_id)
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        try:
+            dom.attachDeviceFlags(nic_to_xml(nic), flags)
+        except libvirt.libvirtError as exc:
+            raise DriverError(f"attach NIC {nic.mac} to {instance_id}: {exc}") from exc
+
+    def detach_nic(self, instance_id: str, mac: str, timeout: float = 10.0) -> None:
+        dom = self._lookup(instance_id)
+        live = _nic_element(dom.XMLDesc(0), mac) if dom.isActive() else None
+        config = _nic_element(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), mac)
+        try:
+            if config is not None:
+                dom.detachDeviceFlags(ET.tostring(config, encoding="unicode"),
+                                      libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            if live is not None:
+                dom.detachDeviceFlags(ET.tostring(live, encoding="unicode"),
+                                      libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as exc:
+            raise DriverError(f"detach NIC {mac} from {instance_id}: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        while live is not None and _nic_element(dom.XMLDesc(0), mac) is not None:
+            if time.monotonic() > deadline:
+                raise DriverError(f"guest {instance_id} did not release NIC {mac} in {timeout}s")
+            time.sleep(0.05)
+
     # -- observation ---------------------------------------------------------------------
     def console_output(self, instance_id: str) -> str:
         path = self.get_domain(instance_id).console_log
@@ -383,6 +423,14 @@ def guest_from_record(name: str, domain_id: int, record: dict[str, Any]) -> Gues
     return GuestStats(instance_id=name, state=state.value, domain_id=int(domain_id),
                       cpu_time_ns=num("cpu.time"), vcpus=num("vcpu.current"),
                       disks=disks, nics=nics, steal_ns=steal)
+
+
+def _nic_element(xml: str, mac: str) -> ET.Element | None:
+    for nic in ET.fromstring(xml).findall("devices/interface"):
+        found = nic.find("mac")
+        if found is not None and found.get("address", "").lower() == mac.lower():
+            return nic
+    return None
 
 
 def _disk_element(xml: str, target: str) -> ET.Element | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 
@@ -13,14 +12,12 @@ from tests.support import LiveCloud, new_cloud
 
 @pytest.fixture(scope="session")
 def vpc_cloud() -> Iterator[LiveCloud]:
-    """A live cloud (SQLite) whose network mode is VPC: accounts get a default VPC."""
-    from cloudctl.services.network.config import DEFAULT_CONFIG
-
+    """A new live cloud (SQLite) in the mode ``cloudctl up`` gives a new cloud when not
+    told otherwise (VPC: accounts get a default VPC)."""
     live = new_cloud()
+    live.network_mode = None  # no --network-mode: the default must be VPC
     live.start()
     try:
-        value = json.dumps({**DEFAULT_CONFIG, "Mode": "VPC"})
-        live.cli("property", "set", f"cloud.network.network_configuration={value}")
         yield live
     finally:
         live.stop()

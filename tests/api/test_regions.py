@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,9 +25,7 @@ REGION = "us-west-2"
 @pytest.fixture(scope="module")
 def west() -> Iterator[LiveCloud]:
     cloud = new_cloud()
-    subprocess.run([sys.executable, "-m", "cloudctl", "init", "--region", REGION,
-                    "--zone", "us-west-2a", "--zone", "us-west-2b"],
-                   env=cloud.env(), check=True, capture_output=True, timeout=120)
+    cloud.init("--region", REGION, "--zone", "us-west-2a", "--zone", "us-west-2b")
     cloud.region = REGION
     cloud.start()
     try:

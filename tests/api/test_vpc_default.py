@@ -4,6 +4,11 @@ topology published into a real ZooKeeper."""
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -22,7 +27,37 @@ def _attributes(ec2: object) -> dict[str, list[str]]:
             for a in out}
 
 
+def _init(data: Path, *args: str, warns: str = "") -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDCTL_")}
+    env["CLOUDCTL_DATA_DIR"] = str(data)
+    out = subprocess.run([sys.executable, "-m", "cloudctl", "--output", "json", "init", *args],
+                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert (warns in out.stderr) if warns else "--network-mode" not in out.stderr, out.stderr
+    return dict(json.loads(out.stdout))
+
+
+def _stored_mode(data: Path) -> str:
+    with sqlite3.connect(data / "cloud.db") as db:
+        row = db.execute("SELECT value FROM cloud_properties WHERE name = ?",
+                         ("cloud.network.network_configuration",)).fetchone()
+    return str(json.loads(row[0])["Mode"])
+
+
+def test_a_new_cloud_is_in_vpc_mode_and_edge_stays_selectable(tmp_path: Path) -> None:
+    """``cloudctl init`` (and ``up``, which runs it) makes a new cloud VPC unless told
+    ``--network-mode EDGE``; an initialised cloud keeps its mode whatever the flag."""
+    vpc, edge = tmp_path / "vpc", tmp_path / "edge"
+    assert _init(vpc)["network_mode"] == "VPC" and _stored_mode(vpc) == "VPC"
+    assert _init(edge, "--network-mode", "edge")["network_mode"] == "EDGE"
+    assert _stored_mode(edge) == "EDGE"
+    again = _init(edge, "--network-mode", "VPC", warns="--network-mode VPC ignored: this "
+                  "cloud exists and is in EDGE mode")
+    assert again["created_key"] is False and again["network_mode"] == "EDGE"
+    assert _stored_mode(edge) == "EDGE"
+
+
 def test_edge_mode_has_no_default_vpc(cloud: LiveCloud) -> None:
+    """The shared fixtures pin EDGE (``LiveCloud.network_mode``)."""
     attrs = _attributes(cloud.client("ec2"))
     assert attrs["supported-platforms"] == ["EC2", "VPC"]
     assert attrs["default-vpc"] == ["none"]

@@ -58,7 +58,7 @@ def _start(port: int, database_url: str | None) -> tuple[subprocess.Popen[bytes]
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{port}",
-             "--workers", str(WORKERS), "--node", "fake"],
+             "--workers", str(WORKERS), "--node", "fake", "--network-mode", "EDGE"],
             env=env, stdout=out, stderr=subprocess.STDOUT)
     return process, log
 

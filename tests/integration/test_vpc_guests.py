@@ -1,9 +1,12 @@
-"""Real guests in a VPC, end to end: ``cloudctl up`` in VPC mode runs ZooKeeper and the
-netd VPC host agent; RunInstances without a subnet lands in the default VPC; each guest's
-NIC is its interface on the interface's guest bridge; it gets its subnet address by DHCP
-and its own metadata at 169.254.169.254 (the VPC proxy names its interface); two guests
-in two subnets of the VPC reach each other while their group allows it and not after the
-revoke; a killed agent is restarted; stopping the cloud leaves no namespace, agent or ZooKeeper behind.
+"""Real guests in a VPC, end to end: a new cloud (``cloudctl up``, no mode asked) is in
+VPC mode and runs ZooKeeper and the netd VPC host agent; RunInstances without a subnet
+lands in the default VPC; each guest's NIC is its interface on the interface's guest
+bridge; it gets its subnet address by DHCP and its own metadata at 169.254.169.254 (the
+VPC proxy names its interface); ``cloudctl instance ssh`` reaches a guest through its
+VPC's router namespace; two guests in two subnets of the VPC reach each other
+while their group allows it and not after the revoke; a killed agent is restarted; an
+interface attached to the running guest appears in its kernel (/sys/class/net) and goes
+when detached; stopping the cloud leaves no namespace, agent or ZooKeeper behind.
 
 One slow test (tiny TCG guests on the private libvirtd; the guests report through their
 console: cloud-init's markers, and a ping loop from user data).
@@ -23,7 +26,13 @@ from typing import Any
 import pytest
 
 from netd.zookeeper import available as zookeeper_available
-from tests.support import LiveCloud, wait_for
+from tests.support import (
+    LiveCloud,
+    libvirt_env,
+    new_cloud,
+    teardown_local_network,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,25 +42,32 @@ pytestmark = [
 ]
 
 PROBE = """#!/bin/sh
-( n=0
+( n=0; last=""
   while [ $n -lt 900 ]; do
     n=$((n+1))
     if ping -c 1 -W 1 {peer} >/dev/null 2>&1; then echo "probe $n ok"; else echo "probe $n fail"; fi
+    now=$(ls /sys/class/net | tr '\\n' ' ')
+    if [ "$now" != "$last" ]; then echo "nics: $now"; last=$now; fi
     sleep 1
   done ) >/dev/console 2>&1 &
 """
 
 
 @pytest.fixture
-def vpc_cloud_real(libvirt_cloud: LiveCloud) -> Iterator[LiveCloud]:
-    from cloudctl.services.network.config import DEFAULT_CONFIG
-
-    cloud = libvirt_cloud
-    value = json.dumps({**DEFAULT_CONFIG, "Mode": "VPC"})
-    cloud.cli("property", "set", f"cloud.network.network_configuration={value}")
-    cloud.stop()  # `up` reads the mode at start: restart in VPC mode
-    cloud.start(timeout=180)
-    yield cloud
+def vpc_cloud_real(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch
+                   ) -> Iterator[LiveCloud]:
+    """A new cloud with real guests in the mode ``cloudctl up`` chooses by default (VPC)."""
+    for key, value in libvirt_env(private_libvirtd).items():
+        monkeypatch.setenv(key, value)
+    cloud = new_cloud()
+    cloud.network_mode = None  # no --network-mode: a new cloud is VPC by default
+    try:
+        cloud.start(timeout=180)
+        yield cloud
+    finally:
+        cloud.stop()
+        teardown_local_network(cloud, private_libvirtd.netns)
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
 
 
 def _console(ec2: Any, iid: str) -> str:
@@ -64,6 +80,13 @@ def _console(ec2: Any, iid: str) -> str:
 
 def _probes(console: str) -> list[str]:
     return [line.split()[-1] for line in console.splitlines() if line.startswith("probe ")]
+
+
+def _nics(console: str) -> list[str]:
+    """The guest's network devices as its probe loop last printed them (/sys/class/net)."""
+    seen = [line.split(":", 1)[1].split() for line in console.splitlines()
+            if line.startswith("nics: ")]
+    return seen[-1] if seen else []
 
 
 def _agents(cloud: LiveCloud) -> set[int]:
@@ -95,6 +118,9 @@ def test_vpc_guests_dhcp_metadata_and_group_reachability(vpc_cloud_real: LiveClo
     cloud = vpc_cloud_real
     record = json.loads((cloud.data_dir / "run" / "up.json").read_text())
     assert record["vpc_agent_pid"] and record["zookeeper"].startswith("127.0.0.1:")
+    assert record["network_mode"] == "VPC"  # nobody asked: the default of a new cloud
+    said = cloud.log_path.read_text()
+    assert "network mode     VPC" in said and "VPC data plane   ZooKeeper" in said
     ec2 = cloud.client("ec2")
 
     def aws(*args: str) -> Any:
@@ -112,10 +138,15 @@ def test_vpc_guests_dhcp_metadata_and_group_reachability(vpc_cloud_real: LiveClo
                                       VpcId=vpc_id)["GroupId"]
     icmp = [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
              "IpRanges": [{"CidrIp": "172.31.0.0/16"}]}]
-    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=icmp)
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        *icmp, {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                "IpRanges": [{"CidrIp": "172.31.0.0/16"}]}])
+    key = cloud.data_dir / "key.pem"
+    key.write_text(ec2.create_key_pair(KeyName="vpc")["KeyMaterial"])
+    key.chmod(0o600)
     # guest A: no subnet named, so the default subnet of the default VPC
     a = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
-                          SecurityGroupIds=[group])["Instances"][0]
+                          SecurityGroupIds=[group], KeyName="vpc")["Instances"][0]
     assert a["VpcId"] == vpc_id and a["PrivateIpAddress"].startswith("172.31.")
     other = ec2.create_subnet(VpcId=vpc_id, CidrBlock="172.31.200.0/24")["Subnet"]["SubnetId"]
     b = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
@@ -128,6 +159,12 @@ def test_vpc_guests_dhcp_metadata_and_group_reachability(vpc_cloud_real: LiveClo
         wait_for(lambda iid=iid: f"cloud-init: instance-id {iid}" in _console(ec2, iid), 240,
                  f"{iid}'s metadata (console: {_console(ec2, iid)[-1500:]})")
         assert f"cloud-init: eth0 {ip}/" in _console(ec2, iid)
+    # A answers ssh from inside the cloud: `cloudctl instance ssh` goes through its
+    # VPC's router namespace
+    ssh = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(cloud.cli(
+        "instance", "ssh", iid_a, "-i", str(key), "--", "cat", "/run/instance-id",
+        check=False)), 90, "ssh to A through cloudctl instance ssh")
+    assert ssh.stdout.strip() == iid_a, ssh.stderr
     # B reaches A across subnets while the group allows ICMP, not after the revoke
     wait_for(lambda: _probes(_console(ec2, iid_b))[-1:] == ["ok"], 120, "B pinging A")
     ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=icmp)
@@ -138,6 +175,17 @@ def test_vpc_guests_dhcp_metadata_and_group_reachability(vpc_cloud_real: LiveClo
     wait_for(lambda: _agents(cloud) - {record["vpc_agent_pid"]}, 30, "the agent restarted")
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=icmp)
     wait_for(lambda: _probes(_console(ec2, iid_b))[-1:] == ["ok"], 60, "allowed again")
+    # an interface attached to the running guest appears in its kernel; detached, it goes
+    before = _nics(_console(ec2, iid_b))
+    assert "eth0" in before and "eth1" not in before, before
+    eni = ec2.create_network_interface(SubnetId=other, Groups=[group])["NetworkInterface"]
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                              InstanceId=iid_b, DeviceIndex=1)["AttachmentId"]
+    wait_for(lambda: "eth1" in _nics(_console(ec2, iid_b)), 90,
+             f"the hot-plugged NIC in B ({_console(ec2, iid_b)[-800:]})")
+    ec2.detach_network_interface(AttachmentId=attachment)
+    wait_for(lambda: _nics(_console(ec2, iid_b)) == before, 90,
+             "the hot-unplugged NIC gone from B")
     ec2.terminate_instances(InstanceIds=[iid_a, iid_b])
     wait_for(lambda: {i["State"]["Name"] for r in ec2.describe_instances(
         InstanceIds=[iid_a, iid_b])["Reservations"] for i in r["Instances"]} == {"terminated"},

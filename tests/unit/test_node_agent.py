@@ -364,3 +364,23 @@ async def test_agent_rejects_bad_bodies(agent_url: str, pki: Pki) -> None:
         async with s.get(f"{agent_url}/v1/instances/{IID}/console") as r3:
             assert r3.status == 404
             assert (await r3.json())["error"]["code"] == "InstanceNotFound"
+
+
+async def test_ensure_nics_hot_plugs_and_unplugs_by_mac(
+        node: NodeClient, files: dict[str, Path], local: LocalNodeClient) -> None:
+    """A NIC attached after launch is plugged into the running guest (live and in its
+    definition), a second call changes nothing, one no longer wanted is unplugged."""
+    first = NicSpec("d0:0d:00:00:00:0a", "br-test", "10.0.0.10")
+    second = NicSpec("D0:0D:00:00:00:0B", "br-two", "10.0.1.10", target_dev="tvtwo")
+    await node.ensure_instance(_spec(files, nics=(first,)))
+    await node.ensure_nics(IID, (first, second))
+    await node.ensure_nics(IID, (first, second))
+    nics = local.driver.get_domain(IID).nics
+    assert [(n.mac.lower(), n.bridge, n.target_dev) for n in nics] == [
+        ("d0:0d:00:00:00:0a", "br-test", "vn-0000000a"),
+        ("d0:0d:00:00:00:0b", "br-two", "tvtwo")]
+    await node.ensure_nics(IID, (first,))
+    assert [n.mac for n in local.driver.get_domain(IID).nics] == ["d0:0d:00:00:00:0a"]
+    with pytest.raises(NodeError) as missing:
+        await node.ensure_nics("i-0000ffff", (first,))
+    assert missing.value.code == "InstanceNotFound"

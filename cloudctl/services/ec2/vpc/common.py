@@ -8,8 +8,10 @@ timer finds the change anyway).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -203,6 +205,19 @@ def describe(operation: str, params: dict[str, Any], rows: list[T],
     return paginate(operation, params, rows, key)
 
 
+@functools.lru_cache(maxsize=64)
+def _record(fields: tuple[str, ...]) -> Any:
+    return namedtuple("Record", fields, rename=True)  # type: ignore[misc]
+
+
+def plain(result: Any) -> list[Any]:
+    """A query's rows as named tuples. A Describe reads each row's fields many times
+    while shaping 1,000s of objects: an attribute of SQLAlchemy's ``Row`` costs
+    microseconds, a named tuple's tens of nanoseconds (converting costs one access)."""
+    make = _record(tuple(result.keys()))._make
+    return [make(r) for r in result]
+
+
 async def sql_page(session: AsyncSession, operation: str, params: dict[str, Any], query: Any,
                    key: Any, columns: dict[str, Any]) -> tuple[list[Any], str | None] | None:
     """One page straight from SQL when every filter is an exact match on a column of
@@ -227,7 +242,7 @@ async def sql_page(session: AsyncSession, operation: str, params: dict[str, Any]
     query = query.order_by(key)
     if request.limit is not None:
         query = query.limit(request.limit + 1)
-    rows = list((await session.execute(query)).all())
+    rows = plain(await session.execute(query))
     if request.limit is None or len(rows) <= request.limit:
         return rows, None
     page = rows[:request.limit]

@@ -221,6 +221,11 @@ async def instance_interfaces(session: AsyncSession, instance_ids: list[str]
 
 class NetworkInterfacesProvider(VpcProvider):
 
+    async def start(self) -> None:
+        from cloudctl.services.ec2.vpc import hotplug
+
+        await hotplug.start(self.cloud)  # interfaces attached after launch, in the guest
+
     async def _eni(self, session: AsyncSession, account: str, region: str, value: Any
                    ) -> NetworkInterfaceRow:
         return await common.owned(session, NetworkInterfaceRow, NETWORK_INTERFACE, account,
@@ -322,6 +327,11 @@ class NetworkInterfacesProvider(VpcProvider):
         self.changed()
         return {}
 
+    def _hotplug(self, instance_id: str) -> None:
+        from cloudctl.services.ec2.vpc import hotplug
+
+        hotplug.wake(self.cloud, instance_id)
+
     @operation("AttachNetworkInterface")
     async def attach_network_interface(self, ctx: RequestContext,
                                        params: dict[str, Any]) -> Result:
@@ -352,6 +362,7 @@ class NetworkInterfacesProvider(VpcProvider):
                                "networks.", code="InvalidParameterValue")
             attachment = await attach(session, eni, iid, account, int(index))
         self.changed()
+        self._hotplug(iid)
         return {"AttachmentId": attachment, "NetworkCardIndex": 0}
 
     @operation("DetachNetworkInterface")
@@ -369,12 +380,14 @@ class NetworkInterfacesProvider(VpcProvider):
             if eni.device_index == 0:
                 raise AwsError("The network interface at device index 0 cannot be detached.",
                                code="OperationNotPermitted")
+            iid = str(eni.instance_id)
             eni.instance_id = eni.instance_owner = eni.attachment_id = None
             eni.device_index = None
             eni.attach_status = None
             eni.delete_on_termination = False
             await common.bump(session)
         self.changed()
+        self._hotplug(iid)
         return {}
 
     @operation("AssignPrivateIpAddresses")

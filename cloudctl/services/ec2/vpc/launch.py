@@ -27,7 +27,7 @@ from cloudctl.errors import AwsError
 from cloudctl.services.ec2.network import addresses
 from cloudctl.services.ec2.network.instance_network import LaunchedNic
 from cloudctl.services.ec2.shared.resources import NETWORK_INTERFACE, SUBNET
-from cloudctl.services.ec2.vpc import common, interfaces
+from cloudctl.services.ec2.vpc import common, hotplug, interfaces
 from cloudctl.services.ec2.vpc.models import (
     NetworkInterfaceRow,
     PrivateIpRow,
@@ -35,7 +35,6 @@ from cloudctl.services.ec2.vpc.models import (
     VpcAddressRow,
     VpcRow,
 )
-from netd.vpc.names import guest_bridge_name, guest_tap_name
 from nodectl.client import NicSpec
 
 if TYPE_CHECKING:
@@ -182,14 +181,7 @@ async def launch_nics(session: AsyncSession, launch: VpcLaunch, account: str, re
     maps one: its primary NIC and all its guest NICs (device index order)."""
     await attach_launch(session, launch, account, instance_id)
     await session.flush()
-    rows = list((await session.execute(select(NetworkInterfaceRow).where(
-        NetworkInterfaceRow.instance_id == instance_id).order_by(
-        NetworkInterfaceRow.device_index))).scalars())
-    ips = await interfaces.addresses_of(session, [e.eni_id for e in rows])
-    specs = tuple(NicSpec(mac=e.mac, bridge=guest_bridge_name(e.eni_id),
-                          target_dev=guest_tap_name(e.eni_id),
-                          private_ip=ips[e.eni_id][0].private_ip if ips.get(e.eni_id) else "")
-                  for e in rows)
+    specs = await hotplug.guest_nics(session, instance_id)
     public = await addresses.assign_public_ip(session, instance_id, region) \
         if launch.public_ip else None
     primary = specs[0]

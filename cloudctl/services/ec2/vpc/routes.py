@@ -192,9 +192,9 @@ async def _table_parts(session: Any, table_ids: list[str]
     if query_ids is not None:
         rq = rq.where(RouteRow.route_table_id.in_(query_ids))
         aq = aq.where(RouteTableAssociationRow.route_table_id.in_(query_ids))
-    for r in (await session.execute(rq)).all():
+    for r in common.plain(await session.execute(rq)):
         routes.setdefault(r.route_table_id, []).append(r)
-    for a in (await session.execute(aq)).all():
+    for a in common.plain(await session.execute(aq)):
         assocs.setdefault(a.route_table_id, []).append(a)
     return routes, assocs
 
@@ -262,8 +262,8 @@ class RouteTablesProvider(VpcProvider):
                     self._shape(t, routes.get(t.route_table_id, []),
                                 assocs.get(t.route_table_id, []), targets,
                                 tag_map.get(t.route_table_id, [])) for t in page]}, token)
-            rows: list[Any] = list((await session.execute(mine.order_by(
-                RouteTableRow.route_table_id))).all())
+            rows: list[Any] = common.plain(await session.execute(mine.order_by(
+                RouteTableRow.route_table_id)))
             early = common.filters_need(params, ("route.", "association."))
             routes, assocs = await _table_parts(
                 session, [r.route_table_id for r in rows]) if early else ({}, {})

@@ -155,8 +155,8 @@ class SubnetsProvider(VpcProvider):
                 return common.paged({"Subnets": [
                     subnet_shape(s, used.get(s.subnet_id, 0), tag_map.get(s.subnet_id, []),
                                  zones) for s in page]}, token)
-            rows: list[Any] = list((await session.execute(mine.order_by(
-                SubnetRow.subnet_id))).all())
+            rows: list[Any] = common.plain(await session.execute(mine.order_by(
+                SubnetRow.subnet_id)))
             early = common.filters_need(params, ("available-ip-address-count",))
             used = await common.used_counts(
                 session, [r.subnet_id for r in rows]) if early else {}
