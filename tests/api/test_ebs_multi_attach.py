@@ -1,7 +1,8 @@
 """EBS Multi-Attach (io1/io2) through boto3 on the all-in-one fake node: the AWS errors,
 one volume attached to two running instances (DescribeVolumes and DescribeInstances show
 each attachment), detaching one at a time, DeleteVolume refused until the last is gone,
-and termination of one instance leaving the other attachment in place."""
+termination of one instance leaving the other attachment in place, CreateSnapshots of
+an instance including its Multi-Attach volume."""
 
 from __future__ import annotations
 
@@ -130,4 +131,6 @@ def test_attach_to_two_instances_detach_and_terminate(sqlite_cloud: LiveCloud,
     vol = _volume(ec2, shared)
     assert vol["State"] == "in-use"
     assert [m["Ebs"]["VolumeId"] for m in _mappings(ec2, second)] == [shared]
+    snaps = ec2.create_snapshots(InstanceSpecification={"InstanceId": second})["Snapshots"]
+    assert [s["VolumeId"] for s in snaps] == [shared]
     wait_for(lambda: _volume(ec2, plain)["State"] == "available")
