@@ -68,13 +68,20 @@ def volume_shape(vol: Volume, tags: list[dict[str, str]],
         out["Throughput"] = vol.throughput
     if vol.kms_key_id:
         out["KmsKeyId"] = vol.kms_key_id
-    if vol.instance_id:
-        out["Attachments"] = [{
-            "VolumeId": vol.volume_id, "InstanceId": vol.instance_id, "Device": vol.device or "",
-            "State": vol.attach_state or "attached", "AttachTime": vol.attach_time,
-            "DeleteOnTermination": vol.delete_on_termination,
-        }]
+    if not vol.multi_attach:
+        out["Attachments"] = own_attachment(vol)
     return out
+
+
+def own_attachment(vol: Volume) -> list[dict[str, Any]]:
+    """The attachment a volume without Multi-Attach holds in its own row ([] or one)."""
+    if not vol.instance_id:
+        return []
+    return [{
+        "VolumeId": vol.volume_id, "InstanceId": vol.instance_id, "Device": vol.device or "",
+        "State": vol.attach_state or "attached", "AttachTime": vol.attach_time,
+        "DeleteOnTermination": vol.delete_on_termination,
+    }]
 
 
 def modification_shape(vol: Volume) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from cloudctl.services.ec2.ebs.common import (
     check_ids_with_max_results,
     check_volume_id,
     modification_shape,
+    own_attachment,
     own_volume,
     visible_snapshot,
     volume_not_found,
@@ -264,7 +265,7 @@ class VolumesProvider(Provider):
         def atts(v: Volume) -> list[dict[str, Any]]:
             if v.multi_attach:
                 return multi.get(v.volume_id, [])
-            return volume_shape(v, [])["Attachments"]  # type: ignore[no-any-return]
+            return own_attachment(v)
 
         vols = apply_filters(vols, params.get("Filters"), {
             "volume-id": lambda v: [v.volume_id],
