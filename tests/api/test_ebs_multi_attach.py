@@ -6,6 +6,8 @@ an instance including its Multi-Attach volume."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,28 @@ def _multi_volume(ec2: Any, zone: str, kind: str = "io2") -> str:
 
 def _attached(ec2: Any, vid: str) -> dict[str, str]:
     return {a["InstanceId"]: a["State"] for a in _volume(ec2, vid)["Attachments"]}
+
+
+# 16 attachments recorded as the compute part records them (to instances that need not run)
+_FILL = """
+import asyncio, sys
+from cloudctl.config import load_settings
+from cloudctl.db.engine import create_engine, session_factory
+from cloudctl.services.ec2.ebs import attachments as ebs
+
+class Cloud:
+    def __init__(self):
+        self.engine = create_engine(load_settings().database_url)
+        self.sessions = session_factory(self.engine)
+
+async def main(volume_id):
+    cloud = Cloud()
+    for n in range(16):
+        await ebs.mark_attached(cloud, volume_id, f"i-{n:017x}", "/dev/sdf")
+    await cloud.engine.dispose()
+
+asyncio.run(main(sys.argv[1]))
+"""
 
 
 def test_create_and_modify_errors(sqlite_cloud: LiveCloud) -> None:
@@ -105,6 +129,12 @@ def test_attach_to_two_instances_detach_and_terminate(sqlite_cloud: LiveCloud,
     assert _err(ec2.detach_volume, VolumeId=vid, InstanceId=second,
                 Device="/dev/sdf") == "InvalidAttachment.NotFound"
     assert _err(ec2.modify_volume, VolumeId=vid, MultiAttachEnabled=False) == "IncorrectState"
+    full = _multi_volume(ec2, zone)
+    subprocess.run([sys.executable, "-c", _FILL, full], env=cloud.env(), check=True,
+                   capture_output=True, timeout=60)
+    assert len(_volume(ec2, full)["Attachments"]) == 16
+    assert _err(ec2.attach_volume, VolumeId=full, InstanceId=second,
+                Device="/dev/sdk") == "AttachmentLimitExceeded"
 
     out = ec2.detach_volume(VolumeId=vid, InstanceId=first)
     assert out["State"] == "detaching" and out["InstanceId"] == first
