@@ -84,6 +84,8 @@ class Disk:
     bus: str = "virtio"
     readonly: bool = False
     serial: str | None = None
+    # several guests write it (an EBS Multi-Attach volume): ``<shareable/>``, no host cache
+    shareable: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,9 @@ def disk_to_element(disk: Disk) -> ET.Element:
     src = disk.source
     kind = "file" if isinstance(src, FileSource) else "network"
     el = ET.Element("disk", type=kind, device="disk")
-    ET.SubElement(el, "driver", name="qemu", type=src.format)
+    driver = ET.SubElement(el, "driver", name="qemu", type=src.format)
+    if disk.shareable:
+        driver.set("cache", "none")
     if isinstance(src, FileSource):
         ET.SubElement(el, "source", file=src.path)
     else:
@@ -217,6 +221,8 @@ def disk_to_element(disk: Disk) -> ET.Element:
     ET.SubElement(el, "target", dev=disk.target, bus=disk.bus)
     if disk.readonly:
         ET.SubElement(el, "readonly")
+    if disk.shareable:
+        ET.SubElement(el, "shareable")
     if disk.serial is not None:
         ET.SubElement(el, "serial").text = disk.serial
     return el
@@ -272,6 +278,7 @@ def _disk_from_element(el: ET.Element) -> Disk | None:
     return Disk(
         target=target.get("dev", ""), source=source, bus=target.get("bus", "virtio"),
         readonly=el.find("readonly") is not None, serial=_opt_text(el.find("serial")),
+        shareable=el.find("shareable") is not None,
     )
 
 

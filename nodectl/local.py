@@ -110,7 +110,7 @@ def _volume_disk(volume: VolumeSpec) -> Disk:
         raise NodeError(f"{volume.volume_id}: unsupported attachment type {kind!r}",
                         retryable=False, code="InvalidParameter")
     return Disk(target=volume.device.removeprefix("/dev/"), source=source,
-                serial=_serial(volume.volume_id))
+                serial=_serial(volume.volume_id), shareable=att.get("shareable") is True)
 
 
 class LocalNodeClient:

@@ -38,11 +38,9 @@ def test_create_volume_errors(cloud: LiveCloud) -> None:
                 SnapshotId="snap-0123456789abcdef0") == "InvalidSnapshot.NotFound"
     assert _err(ec2.create_volume, AvailabilityZone=zone, Size=1, DryRun=True) == \
         "DryRunOperation"
-    # Multi-Attach is for io1/io2 only; this cloud does not offer it yet (see README)
+    # Multi-Attach is for io1/io2 only (tests/api/test_ebs_multi_attach.py)
     assert _err(ec2.create_volume, AvailabilityZone=zone, Size=1, VolumeType="gp3",
                 MultiAttachEnabled=True) == "InvalidParameterCombination"
-    assert _err(ec2.create_volume, AvailabilityZone=zone, Size=4, VolumeType="io2", Iops=100,
-                MultiAttachEnabled=True) == "InvalidParameterValue"
 
 
 def test_volume_not_found_and_malformed(cloud: LiveCloud) -> None:

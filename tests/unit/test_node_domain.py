@@ -72,6 +72,25 @@ def test_disk_xml_for_hotplug() -> None:
     assert el.find("readonly") is not None
 
 
+def test_multi_attach_volume_disk_is_shareable() -> None:
+    """An EBS Multi-Attach volume (``shareable`` in its attachment) hot-plugs as a
+    ``<shareable/>`` disk without host cache; a plain volume does not."""
+    from nodectl.client import VolumeSpec
+    from nodectl.local import _volume_disk
+
+    att = {"type": "rbd", "pool": "ebs", "image": "vol-1", "monitors": ["10.0.0.1:3300"],
+           "format": "raw"}
+    shared = _volume_disk(VolumeSpec("vol-1", "vdf", {**att, "shareable": True}))
+    el = ET.fromstring(disk_to_xml(shared))
+    driver = el.find("driver")
+    assert el.find("shareable") is not None
+    assert driver is not None and driver.get("cache") == "none"
+    dom = replace(_domain(), disks=(shared,))
+    assert Domain.from_xml(dom.to_xml()).disks[0].shareable
+    plain = ET.fromstring(disk_to_xml(_volume_disk(VolumeSpec("vol-2", "vdg", att))))
+    assert plain.find("shareable") is None
+
+
 def test_parses_libvirt_expanded_xml() -> None:
     libvirt = pytest.importorskip("libvirt")
     conn = libvirt.open("test:///default")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ from cloudctl.services.ec2.ebs.models import (
     VOLUME_ERROR,
     VOLUME_IN_USE,
     Volume,
+    VolumeAttachment,
 )
 from cloudctl.services.ec2.ebs.storage.service import block_storage
 from cloudctl.services.ec2.images import bundles as image_bundles
@@ -158,6 +159,10 @@ async def launch_spec(cloud: Cloud, row: Instance) -> InstanceSpec | None:
             continue
         specs.append(VolumeSpec(vol.volume_id, guest_device(vol.device, vol.boot),
                                 await ebs.attachment_for(cloud, vol.volume_id)))
+    for held in await ebs.volumes_of_instance(cloud, row.instance_id):
+        if held["State"] == "attached" and held["VolumeId"] not in {v.volume_id for v in vols}:
+            specs.append(VolumeSpec(held["VolumeId"], guest_device(held["Device"]),
+                                    await ebs.attachment_for(cloud, held["VolumeId"])))
     if row.root_device_type == "ebs" and not any(v.device == "vda" for v in specs):
         raise RootVolumeFailed(f"{row.instance_id} has no root volume")
     artifacts: dict[str, Any] = {}
@@ -187,39 +192,66 @@ Step = Callable[[], Awaitable[None]]
 async def pending_attachments(cloud: Cloud) -> list[str]:
     """Volumes with an attach or detach still to do on a node."""
     async with cloud.sessions() as session:
-        return list((await session.execute(select(Volume.volume_id).where(
+        single = (await session.execute(select(Volume.volume_id).where(
             Volume.instance_id.is_not(None), Volume.boot.is_(False),
-            Volume.attach_state.in_(("attaching", "detaching"))))).scalars().all())
+            Volume.attach_state.in_(("attaching", "detaching"))))).scalars().all()
+        multi = (await session.execute(select(VolumeAttachment.volume_id).where(
+            VolumeAttachment.attach_state.in_(("attaching", "detaching"))).distinct(
+        ))).scalars().all()
+    return sorted(set(single) | set(multi))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One attach or detach to do: a volume's row or one Multi-Attach attachment."""
+
+    volume_id: str
+    instance_id: str
+    device: str
+    state: str
+    force_detach: bool
 
 
 async def converge_one(cloud: Cloud, volume_id: str, clients: dict[str, NodeClient]) -> None:
-    """Do the attach or detach ``volume_id`` still needs (``clients``: healthy nodes)."""
+    """Do the attaches or detaches ``volume_id`` still needs (``clients``: healthy nodes)."""
+    todo: list[_Pending] = []
     async with cloud.sessions() as session:
         vol = await session.get(Volume, volume_id)
-        if vol is None or vol.instance_id is None or vol.boot or vol.attach_state not in (
-                "attaching", "detaching"):
+        if vol is None:
             return
-        row = await session.get(Instance, vol.instance_id)
-    client = clients.get(row.node or "") if row is not None else None
-    await _step(cloud, vol, row, client)()
+        if vol.multi_attach:
+            for att in (await ebs.multi_attachments(session, [volume_id])).get(volume_id, []):
+                if att.attach_state in ("attaching", "detaching"):
+                    todo.append(_Pending(volume_id, att.instance_id, att.device,
+                                         att.attach_state, att.force_detach))
+        elif vol.instance_id is not None and not vol.boot and vol.attach_state in (
+                "attaching", "detaching"):
+            todo.append(_Pending(volume_id, vol.instance_id, vol.device or "",
+                                 vol.attach_state, vol.force_detach))
+        rows = {p.instance_id: await session.get(Instance, p.instance_id) for p in todo}
+    for pending in todo:
+        row = rows[pending.instance_id]
+        client = clients.get(row.node or "") if row is not None else None
+        await _step(cloud, pending, row, client)()
 
 
-def _step(cloud: Cloud, vol: Volume, row: Instance | None, client: NodeClient | None) -> Step:
-    iid = vol.instance_id or ""
+def _step(cloud: Cloud, vol: _Pending, row: Instance | None, client: NodeClient | None
+          ) -> Step:
+    iid = vol.instance_id
 
     async def attach() -> None:
         if row is None or row.state in ("shutting-down", "terminated"):
             await ebs.mark_detached(cloud, vol.volume_id, instance_id=iid)
             return
         if row.state == "stopped":  # the next start attaches it (it is in the spec)
-            await ebs.mark_attached(cloud, vol.volume_id, iid, vol.device or "")
+            await ebs.mark_attached(cloud, vol.volume_id, iid, vol.device)
             return
         if row.state != "running" or client is None:
             return  # pending/stopping: later
         spec = VolumeSpec(vol.volume_id, guest_device(vol.device),
                           await ebs.attachment_for(cloud, vol.volume_id))
         await client.attach_volume(iid, spec)
-        await ebs.mark_attached(cloud, vol.volume_id, iid, vol.device or "")
+        await ebs.mark_attached(cloud, vol.volume_id, iid, vol.device)
 
     async def detach() -> None:
         if row is not None and row.state not in ("shutting-down", "terminated"):
@@ -234,21 +266,22 @@ def _step(cloud: Cloud, vol: Volume, row: Instance | None, client: NodeClient | 
                         raise
         await ebs.mark_detached(cloud, vol.volume_id, instance_id=iid)
 
-    return attach if vol.attach_state == "attaching" else detach
+    return attach if vol.state == "attaching" else detach
 
 
 async def release(cloud: Cloud, instance_id: str) -> None:
     """At termination: delete DeleteOnTermination volumes, detach the others."""
     to_delete: list[str] = []
-    for vol in await _volumes_of(cloud, instance_id):
-        await ebs.mark_detached(cloud, vol.volume_id, instance_id=instance_id)
-        if vol.delete_on_termination:
+    for held in await ebs.volumes_of_instance(cloud, instance_id):
+        volume_id = str(held["VolumeId"])
+        await ebs.mark_detached(cloud, volume_id, instance_id=instance_id)
+        if held["DeleteOnTermination"]:  # a Multi-Attach volume: once its last one goes
             async with cloud.sessions() as session, session.begin():
                 await session.execute(update(Volume).where(
-                    Volume.volume_id == vol.volume_id,
+                    Volume.volume_id == volume_id,
                     Volume.state.in_((VOLUME_AVAILABLE, VOLUME_ERROR, VOLUME_CREATING)),
                     Volume.instance_id.is_(None)).values(state=VOLUME_DELETING))
-            to_delete.append(vol.volume_id)
+            to_delete.append(volume_id)
     wake_storage(cloud, to_delete)
 
 
@@ -266,7 +299,14 @@ async def block_device_mappings(cloud: Cloud, instance_ids: list[str]
             Volume.instance_id.is_not(None))
         if len(instance_ids) <= 500:
             query = query.where(Volume.instance_id.in_(instance_ids))
-        rows = (await session.execute(query.order_by(Volume.device))).all()
+        rows = list((await session.execute(query.order_by(Volume.device))).all())
+        multi = select(VolumeAttachment.instance_id, VolumeAttachment.volume_id,
+                       VolumeAttachment.device, VolumeAttachment.attach_state,
+                       VolumeAttachment.attach_time, VolumeAttachment.delete_on_termination)
+        if len(instance_ids) <= 500:
+            multi = multi.where(VolumeAttachment.instance_id.in_(instance_ids))
+        rows += list((await session.execute(multi)).all())
+    rows.sort(key=lambda r: str(r[2] or ""))
     for iid, vid, device, state, when, dot in rows:
         attached: datetime | None = when
         out.setdefault(str(iid), []).append({"DeviceName": device or "", "Ebs": {

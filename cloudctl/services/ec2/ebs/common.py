@@ -51,12 +51,15 @@ def check_ids_with_max_results(ids: list[Any], params: dict[str, Any], what: str
 
 # -- shapes --------------------------------------------------------------------
 
-def volume_shape(vol: Volume, tags: list[dict[str, str]]) -> dict[str, Any]:
+def volume_shape(vol: Volume, tags: list[dict[str, str]],
+                 multi: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The Volume; ``multi``: a Multi-Attach volume's attachments (its rows hold none)."""
     out: dict[str, Any] = {
         "VolumeId": vol.volume_id, "Size": vol.size_gib, "AvailabilityZone": vol.zone,
         "State": vol.state if vol.state != "error" else "error",
         "CreateTime": vol.created_at, "VolumeType": vol.volume_type,
-        "Encrypted": vol.encrypted, "MultiAttachEnabled": False, "Attachments": [],
+        "Encrypted": vol.encrypted, "MultiAttachEnabled": vol.multi_attach,
+        "Attachments": list(multi or []),
         "SnapshotId": vol.snapshot_id or "", "Tags": tags,
     }
     if vol.iops is not None:
@@ -65,13 +68,20 @@ def volume_shape(vol: Volume, tags: list[dict[str, str]]) -> dict[str, Any]:
         out["Throughput"] = vol.throughput
     if vol.kms_key_id:
         out["KmsKeyId"] = vol.kms_key_id
-    if vol.instance_id:
-        out["Attachments"] = [{
-            "VolumeId": vol.volume_id, "InstanceId": vol.instance_id, "Device": vol.device or "",
-            "State": vol.attach_state or "attached", "AttachTime": vol.attach_time,
-            "DeleteOnTermination": vol.delete_on_termination,
-        }]
+    if not vol.multi_attach:
+        out["Attachments"] = own_attachment(vol)
     return out
+
+
+def own_attachment(vol: Volume) -> list[dict[str, Any]]:
+    """The attachment a volume without Multi-Attach holds in its own row ([] or one)."""
+    if not vol.instance_id:
+        return []
+    return [{
+        "VolumeId": vol.volume_id, "InstanceId": vol.instance_id, "Device": vol.device or "",
+        "State": vol.attach_state or "attached", "AttachTime": vol.attach_time,
+        "DeleteOnTermination": vol.delete_on_termination,
+    }]
 
 
 def modification_shape(vol: Volume) -> dict[str, Any]:
@@ -80,8 +90,8 @@ def modification_shape(vol: Volume) -> dict[str, Any]:
         "TargetSize": vol.mod_target_size, "OriginalSize": vol.mod_original_size,
         "TargetVolumeType": vol.mod_target_type, "OriginalVolumeType": vol.mod_original_type,
         "Progress": 100 if vol.mod_state in ("completed", "failed") else 0,
-        "StartTime": vol.mod_start, "TargetMultiAttachEnabled": False,
-        "OriginalMultiAttachEnabled": False,
+        "StartTime": vol.mod_start, "TargetMultiAttachEnabled": vol.multi_attach,
+        "OriginalMultiAttachEnabled": vol.multi_attach,
     }
     if vol.mod_target_iops is not None:
         out["TargetIops"] = vol.mod_target_iops

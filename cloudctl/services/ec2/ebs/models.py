@@ -1,11 +1,17 @@
 """EBS tables: volumes, snapshots and snapshot create-volume permissions.
 
-Owns ``ebs_volumes``, ``ebs_snapshots`` and ``ebs_snapshot_permissions``. A row is
+Owns ``ebs_volumes``, ``ebs_volume_attachments``, ``ebs_snapshots`` and
+``ebs_snapshot_permissions``. A row is
 the user's intent plus the observed result: the API writes a row in a transitional
 state (``creating``, ``deleting``, ``pending``, a ``modifying`` modification) and the
 block reconciler (``cloudctl.services.ec2.ebs.storage.reconciler``) drives the backend and
 writes the settled state. A row is removed only after its backend object is gone,
 so a backend object never exists without its row.
+
+A volume without Multi-Attach keeps its one attachment in its own row (the
+``instance_id``... columns). A Multi-Attach volume (io1/io2, ``multi_attach``) never
+uses those columns: each of its attachments (up to 16) is an ``ebs_volume_attachments``
+row, and the volume is ``in-use`` while any remains.
 
 Must not: hold instance state (only the attachment fields the compute part sets
 through ``cloudctl.services.ec2.ebs.attachments``).
@@ -64,6 +70,8 @@ class Volume(RegionalMixin, Base):
     attach_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
     boot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Multi-Attach: the attachments are VolumeAttachment rows (the columns above stay NULL)
+    multi_attach: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # DetachVolume said Force: the controller detaches even when the node cannot
     force_detach: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # the latest modification (ModifyVolume)
@@ -77,6 +85,20 @@ class Volume(RegionalMixin, Base):
     mod_target_iops: Mapped[int | None] = mapped_column(Integer, nullable=True)
     mod_start: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     mod_end: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class VolumeAttachment(Base):
+    """One attachment of a Multi-Attach volume to one instance."""
+
+    __tablename__ = "ebs_volume_attachments"
+
+    volume_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    device: Mapped[str] = mapped_column(String(64))
+    attach_state: Mapped[str] = mapped_column(String(16), index=True)
+    attach_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    force_detach: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Snapshot(RegionalMixin, Base):
@@ -107,4 +129,4 @@ class SnapshotPermission(Base):
     grantee: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
 
 
-EBS_TABLES = (Volume, Snapshot, SnapshotPermission)
+EBS_TABLES = (Volume, VolumeAttachment, Snapshot, SnapshotPermission)

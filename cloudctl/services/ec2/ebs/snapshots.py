@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db.base import utcnow
@@ -41,6 +41,7 @@ from cloudctl.services.ec2.ebs.models import (
     Snapshot,
     SnapshotPermission,
     Volume,
+    VolumeAttachment,
 )
 from cloudctl.services.ec2.ebs.storage import properties as props
 from cloudctl.services.ec2.ebs.storage.service import block_storage
@@ -157,9 +158,12 @@ class SnapshotsProvider(Provider):
         ebs_tags.check_specs(params.get("TagSpecifications"), "snapshot")
         excluded = set(spec.get("ExcludeDataVolumeIds") or [])
         async with self.cloud.sessions() as session, session.begin():
+            shared = select(VolumeAttachment.volume_id).where(
+                VolumeAttachment.instance_id == instance_id).scalar_subquery()
             vols = list((await session.execute(select(Volume).where(
                 Volume.account_id == account, Volume.region == ctx.region,
-                Volume.instance_id == instance_id).order_by(Volume.device))).scalars())
+                or_(Volume.instance_id == instance_id, Volume.volume_id.in_(shared))).order_by(
+                Volume.device, Volume.volume_id))).scalars())
             if not vols:
                 raise AwsError(f"The instance ID '{instance_id}' does not exist",
                                code="InvalidInstanceID.NotFound")

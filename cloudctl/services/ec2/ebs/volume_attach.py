@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
@@ -24,7 +22,7 @@ from cloudctl.services.ec2.compute import instance_volumes
 from cloudctl.services.ec2.compute.instance_models import Instance
 from cloudctl.services.ec2.ebs import attachments as ebs
 from cloudctl.services.ec2.ebs.common import check_volume_id, own_volume
-from cloudctl.services.ec2.ebs.models import Volume
+from cloudctl.services.ec2.ebs.models import VolumeAttachment
 from cloudctl.services.ec2.shared.resources import INSTANCE
 
 
@@ -65,10 +63,10 @@ class VolumeAttachProvider(Provider):
         if row.state not in ("running", "stopped"):
             raise AwsError(f"Instance '{row.instance_id}' is not 'running'.",
                            code="IncorrectInstanceState")
-        await ebs.check_attachable(self.cloud, account, ctx.region, volume_id, row.zone)
-        async with self.cloud.sessions() as session:
-            others = (await session.execute(select(Volume.volume_id, Volume.device).where(
-                Volume.instance_id == row.instance_id))).all()
+        await ebs.check_attachable(self.cloud, account, ctx.region, volume_id, row.zone,
+                                   row.instance_id)
+        others = [(a["VolumeId"], a["Device"])
+                  for a in await ebs.volumes_of_instance(self.cloud, row.instance_id)]
         for other_id, other_device in others:
             if other_id != volume_id and other_device and (
                     other_device == device
@@ -86,9 +84,12 @@ class VolumeAttachProvider(Provider):
         volume_id = check_volume_id(params.get("VolumeId"))
         async with self.cloud.sessions() as session:
             vol = await own_volume(session, account, ctx.region, volume_id)
+            held = (await ebs.multi_attachments(session, [volume_id])).get(volume_id, [])
         wanted_instance = params.get("InstanceId")
         if wanted_instance:
             await _instance(self, ctx, str(wanted_instance))
+        if vol.multi_attach:
+            return await self._detach_multi(volume_id, held, params)
         if vol.instance_id is None:
             raise AwsError(f"Volume '{volume_id}' is in the 'available' state.",
                            code="IncorrectState")
@@ -117,3 +118,26 @@ class VolumeAttachProvider(Provider):
         ctl.wake_volumes([volume_id])
         return {"VolumeId": volume_id, "InstanceId": vol.instance_id, "Device": vol.device,
                 "State": "detaching", "AttachTime": vol.attach_time}
+
+    async def _detach_multi(self, volume_id: str, held: list[VolumeAttachment],
+                            params: dict[str, Any]) -> Result:
+        """DetachVolume of a Multi-Attach volume: one attachment, named by InstanceId."""
+        if not held:
+            raise AwsError(f"Volume '{volume_id}' is in the 'available' state.",
+                           code="IncorrectState")
+        wanted = params.get("InstanceId")
+        if not wanted:
+            raise AwsError("The parameter instanceId must be specified for a volume with "
+                           "Multi-Attach enabled.", code="MissingParameter")
+        att = next((a for a in held if a.instance_id == wanted), None)
+        if att is None or (params.get("Device") and params["Device"] != att.device):
+            raise AwsError(f"The volume {volume_id} is not attached to instance {wanted} as "
+                           f"device {params.get('Device') or (att.device if att else '')}.",
+                           code="InvalidAttachment.NotFound")
+        if att.attach_state == "attaching" and not params.get("Force"):
+            raise AwsError(f"Volume '{volume_id}' is still attaching.", code="IncorrectState")
+        await ebs.mark_detached(self.cloud, volume_id, instance_id=att.instance_id,
+                                state="detaching", force=bool(params.get("Force")))
+        ctl.wake_volumes([volume_id])
+        return {"VolumeId": volume_id, "InstanceId": att.instance_id, "Device": att.device,
+                "State": "detaching", "AttachTime": att.attach_time}

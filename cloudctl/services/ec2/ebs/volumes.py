@@ -19,11 +19,13 @@ from cloudctl.errors import AwsError, MissingParameter
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services import ids
+from cloudctl.services.ec2.ebs import attachments as ebs
 from cloudctl.services.ec2.ebs import tags as ebs_tags
 from cloudctl.services.ec2.ebs.common import (
     check_ids_with_max_results,
     check_volume_id,
     modification_shape,
+    own_attachment,
     own_volume,
     visible_snapshot,
     volume_not_found,
@@ -92,6 +94,20 @@ def check_type(volume_type: str, size: int, iops: int | None,
     return iops, throughput
 
 
+MULTI_ATTACH_TYPES = ("io1", "io2")
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def check_multi_attach_type(volume_type: str) -> None:
+    if volume_type not in MULTI_ATTACH_TYPES:
+        raise AwsError(f"The volume type {volume_type} does not support Multi-Attach. "
+                       "Multi-Attach is supported with io1 and io2 volumes only.",
+                       code="InvalidParameterCombination")
+
+
 class _Status(dict[str, Any]):
     """A VolumeStatusItem (typed loosely for the filter extractors)."""
 
@@ -135,13 +151,9 @@ class VolumesProvider(Provider):
         account = ctx.require_account()
         zone = self._zone(ctx, params)
         ebs_tags.check_specs(params.get("TagSpecifications"), "volume")
-        if params.get("MultiAttachEnabled"):
-            kind = str(params.get("VolumeType") or "gp2")
-            if kind not in ("io1", "io2"):
-                raise AwsError(f"Multi-Attach is supported only for io1 and io2 volumes, not "
-                               f"{kind}.", code="InvalidParameterCombination")
-            raise AwsError("Multi-attach volumes are not supported by this cloud.",
-                           code="InvalidParameterValue")
+        multi = _true(params.get("MultiAttachEnabled"))
+        if multi:
+            check_multi_attach_type(str(params.get("VolumeType") or "gp2"))
         token = params.get("ClientToken")
         async with self.cloud.sessions() as session, session.begin():
             if token:
@@ -181,7 +193,8 @@ class VolumesProvider(Provider):
                          snapshot_id=snapshot_id, volume_type=volume_type, iops=iops,
                          throughput=throughput, encrypted=encrypted,
                          kms_key_id=params.get("KmsKeyId") if encrypted else None,
-                         state=VOLUME_CREATING, client_token=token, created_at=utcnow())
+                         state=VOLUME_CREATING, client_token=token, created_at=utcnow(),
+                         multi_attach=multi)
             session.add(vol)
             try:
                 await session.flush()
@@ -210,15 +223,18 @@ class VolumesProvider(Provider):
         volume_id = check_volume_id(params.get("VolumeId"))
         async with self.cloud.sessions() as session, session.begin():
             vol = await own_volume(session, account, ctx.region, volume_id, for_update=True)
-            if vol.instance_id or vol.state == VOLUME_IN_USE:
-                raise AwsError(f"Volume {volume_id} is currently attached to "
-                               f"{vol.instance_id}", code="VolumeInUse")
+            held = (await ebs.multi_attachments(session, [volume_id])).get(volume_id, [])
+            if vol.instance_id or held or vol.state == VOLUME_IN_USE:
+                users = vol.instance_id or ", ".join(a.instance_id for a in held)
+                raise AwsError(f"Volume {volume_id} is currently attached to {users}",
+                               code="VolumeInUse")
             vol.state = VOLUME_DELETING
         self.storage.wake(volume_id)
         return {}
 
     async def _volumes(self, ctx: RequestContext, volume_ids: list[str],
-                       ) -> tuple[list[Volume], dict[str, list[dict[str, str]]]]:
+                       ) -> tuple[list[Volume], dict[str, list[dict[str, str]]],
+                                  dict[str, list[dict[str, Any]]]]:
         account = ctx.require_account()
         for volume_id in volume_ids:
             check_volume_id(volume_id)
@@ -230,20 +246,26 @@ class VolumesProvider(Provider):
             vols = list((await session.execute(query.order_by(Volume.volume_id))).scalars())
             tags = await ebs_tags.tags_for(session, account, ctx.region,
                                            [v.volume_id for v in vols])
+            rows = await ebs.multi_attachments(
+                session, [v.volume_id for v in vols if v.multi_attach])
+            multi = {vid: [ebs.attachment_shape(a) for a in atts]
+                     for vid, atts in rows.items()}
         found = {v.volume_id for v in vols}
         for volume_id in volume_ids:
             if volume_id not in found:
                 raise volume_not_found(volume_id)
-        return vols, tags
+        return vols, tags, multi
 
     @operation("DescribeVolumes")
     async def describe_volumes(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         volume_ids = list(params.get("VolumeIds") or [])
         check_ids_with_max_results(volume_ids, params, "volumeIds")
-        vols, tags = await self._volumes(ctx, volume_ids)
+        vols, tags, multi = await self._volumes(ctx, volume_ids)
 
-        def attached(v: Volume) -> bool:
-            return v.instance_id is not None
+        def atts(v: Volume) -> list[dict[str, Any]]:
+            if v.multi_attach:
+                return multi.get(v.volume_id, [])
+            return own_attachment(v)
 
         vols = apply_filters(vols, params.get("Filters"), {
             "volume-id": lambda v: [v.volume_id],
@@ -254,18 +276,20 @@ class VolumesProvider(Provider):
             "snapshot-id": lambda v: [v.snapshot_id or ""],
             "volume-type": lambda v: [v.volume_type],
             "encrypted": lambda v: [str(v.encrypted).lower()],
-            "multi-attach-enabled": lambda v: ["false"],
+            "multi-attach-enabled": lambda v: [str(v.multi_attach).lower()],
             "fast-restored": lambda v: ["false"],
-            "attachment.instance-id": lambda v: [v.instance_id or ""] if attached(v) else [],
-            "attachment.status": lambda v: [v.attach_state or "attached"] if attached(v) else [],
-            "attachment.device": lambda v: [v.device or ""] if attached(v) else [],
-            "attachment.attach-time": lambda v: _tstamp(v.attach_time) if attached(v) else [],
+            "attachment.instance-id": lambda v: [a["InstanceId"] for a in atts(v)],
+            "attachment.status": lambda v: [a["State"] for a in atts(v)],
+            "attachment.device": lambda v: [a["Device"] for a in atts(v)],
+            "attachment.attach-time":
+                lambda v: [t for a in atts(v) for t in _tstamp(a["AttachTime"])],
             "attachment.delete-on-termination":
-                lambda v: [str(v.delete_on_termination).lower()] if attached(v) else [],
+                lambda v: [str(a["DeleteOnTermination"]).lower() for a in atts(v)],
             **ebs_tags.extractors(lambda v: tags.get(v.volume_id, [])),
         })
         page, token = paginate("DescribeVolumes", params, vols, lambda v: v.volume_id)
-        result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, [])) for v in page]}
+        result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, []),
+                                                   multi.get(v.volume_id)) for v in page]}
         if token:
             result["NextToken"] = token
         return result
@@ -274,9 +298,7 @@ class VolumesProvider(Provider):
     async def modify_volume(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = ctx.require_account()
         volume_id = check_volume_id(params.get("VolumeId"))
-        if params.get("MultiAttachEnabled"):
-            raise AwsError("Multi-attach volumes are not supported by this cloud.",
-                           code="InvalidParameterValue")
+        multi_param = params.get("MultiAttachEnabled")
         async with self.cloud.sessions() as session, session.begin():
             vol = await own_volume(session, account, ctx.region, volume_id, for_update=True)
             if vol.state not in (VOLUME_AVAILABLE, VOLUME_IN_USE):
@@ -302,8 +324,15 @@ class VolumesProvider(Provider):
             if throughput is None and not type_changed and volume_type == "gp3":
                 throughput = vol.throughput
             iops, throughput = check_type(volume_type, size, iops_param, throughput)
+            multi = vol.multi_attach if multi_param is None else _true(multi_param)
+            if multi != vol.multi_attach:
+                await self._check_multi_change(session, vol, volume_type)
+            elif multi:
+                check_multi_attach_type(volume_type)
+            original_multi = vol.multi_attach
+            vol.multi_attach = multi
             if size == vol.size_gib and not type_changed and iops == vol.iops and (
-                    throughput == vol.throughput):
+                    throughput == vol.throughput) and multi == original_multi:
                 raise AwsError("New modification is the same as the existing volume "
                                "configuration.", code="InvalidParameterValue")
             now = utcnow()
@@ -316,16 +345,28 @@ class VolumesProvider(Provider):
                 vol.mod_state, vol.mod_end = MOD_COMPLETED, now
             else:
                 vol.mod_state = MOD_MODIFYING
-            shape = modification_shape(vol)
+            shape = {**modification_shape(vol), "OriginalMultiAttachEnabled": original_multi}
         if vol.mod_state == MOD_MODIFYING:
             self.storage.wake(volume_id)
         return {"VolumeModification": shape}
+
+    @staticmethod
+    async def _check_multi_change(session: Any, vol: Volume, volume_type: str) -> None:
+        """Multi-Attach is turned on (io2 only) or off only on a detached volume."""
+        if volume_type != "io2":
+            raise AwsError(f"The volume type {volume_type} does not support modifying "
+                           "Multi-Attach. Multi-Attach can be modified for io2 volumes only.",
+                           code="InvalidParameterCombination")
+        held = (await ebs.multi_attachments(session, [vol.volume_id])).get(vol.volume_id)
+        if vol.instance_id or held or vol.state != VOLUME_AVAILABLE:
+            raise AwsError(f"Volume {vol.volume_id} must be detached from all instances to "
+                           "modify Multi-Attach.", code="IncorrectState")
 
     @operation("DescribeVolumesModifications")
     async def describe_volumes_modifications(self, ctx: RequestContext,
                                              params: dict[str, Any]) -> Result:
         volume_ids = list(params.get("VolumeIds") or [])
-        vols, _ = await self._volumes(ctx, volume_ids)
+        vols, _, _ = await self._volumes(ctx, volume_ids)
         for vol in vols:
             if vol.mod_state is None and volume_ids:
                 raise AwsError(f"Modification for volume '{vol.volume_id}' does not exist.",
@@ -341,8 +382,8 @@ class VolumesProvider(Provider):
             "original-iops": lambda v: [str(v.mod_original_iops)],
             "original-volume-type": lambda v: [v.mod_original_type or ""],
             "start-time": lambda v: _tstamp(v.mod_start),
-            "target-multi-attach-enabled": lambda v: ["false"],
-            "original-multi-attach-enabled": lambda v: ["false"],
+            "target-multi-attach-enabled": lambda v: [str(v.multi_attach).lower()],
+            "original-multi-attach-enabled": lambda v: [str(v.multi_attach).lower()],
         })
         page, token = paginate("DescribeVolumesModifications", params, vols,
                                lambda v: v.volume_id)
@@ -355,7 +396,7 @@ class VolumesProvider(Provider):
     async def describe_volume_status(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         volume_ids = list(params.get("VolumeIds") or [])
         check_ids_with_max_results(volume_ids, params, "volumeIds")
-        vols, _ = await self._volumes(ctx, volume_ids)
+        vols, _, _ = await self._volumes(ctx, volume_ids)
         items = []
         for vol in vols:
             if vol.state in (VOLUME_AVAILABLE, VOLUME_IN_USE):
