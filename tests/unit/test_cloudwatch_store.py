@@ -1,7 +1,9 @@
 """The embedded metric store against a real SQLite database: buckets merge on ingest
 (counts and sums add, extremes kept, raw values only while every part has them) and the
 retention sweep removes each resolution's buckets after AWS's retention (1 s: 3 hours,
-1 min: 15 days, 5 min: 63 days, 1 h: 455 days) and nothing younger."""
+1 min: 15 days, 5 min: 63 days, 1 h: 455 days) and nothing younger; compaction into
+packed blocks changes no answer (buckets, statistics, raw values), also with buckets
+arriving for a slot already compacted."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.cloudwatch.models import CwPoint
+from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import RETENTION, Bucket
 from cloudctl.services.cloudwatch.store import EmbeddedStore
 
@@ -27,7 +29,7 @@ def _store(tmp_path: Path) -> tuple[EmbeddedStore, Any]:
 
 async def _setup(engine: Any) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__])
+        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwBlock.__table__])
 
 
 def test_buckets_merge_on_ingest(tmp_path: Path) -> None:
@@ -73,3 +75,57 @@ def test_retention_sweep(tmp_path: Path) -> None:
     left = asyncio.run(run())
     assert {res for res, _ in left} == set(RETENTION)
     assert all(age <= RETENTION[res] for res, age in left)
+
+
+def _answers(store: EmbeddedStore) -> Any:
+    async def run() -> Any:
+        got: dict[str, Any] = {"buckets": [
+            (b.metric_key, b.ts, b.unit, b.count, b.sum, b.minimum, b.maximum, b.values, b.raw)
+            for b in await store.read(["a", "b"], 60, NOW - 86400 * 3, NOW)]}
+        for stat in ("SampleCount", "Sum", "Average", "Minimum", "Maximum"):
+            for period in (60, 300, 3600):
+                for unit in (None, "Count"):
+                    got[f"{stat}/{period}/{unit}"] = await store.stat_points(
+                        ["a", "b", "c"], 60, (NOW - 86400 * 3) // 3600 * 3600, NOW - 30,
+                        period, unit, stat)
+        return got
+    return run()
+
+
+def test_compaction_changes_no_answer(tmp_path: Path) -> None:
+    store, engine = _store(tmp_path)
+
+    async def run() -> tuple[Any, Any, Any, Any, int]:
+        await _setup(engine)
+        buckets = []
+        for minute in range(3 * 1440):  # three days over block boundaries, gaps
+            if minute % 7 == 3:
+                continue
+            ts = (NOW - 86400 * 3) // 60 * 60 + minute * 60
+            v = float(minute % 13)
+            buckets.append(Bucket("a", 60, ts, "Count", 2, 2 * v + 1, v, v + 1,
+                                  {v: 1, v + 1: 1}))
+            if minute % 5 == 0:
+                buckets.append(Bucket("a", 60, ts, "Bytes", 1, 5, 5, 5, {5.0: 1}))
+                buckets.append(Bucket("b", 60, ts, "Count", 3, 0.3, 0.1, 0.1, {},
+                                      raw=False))
+        await store.write(buckets)
+        before = await _answers(store)
+        moved = await store.compact(NOW)
+        after = await _answers(store)
+        late = [Bucket("a", 60, NOW // 60 * 60 - 86400 * 2, "Count", 1, 100, 100, 100, {100.0: 1}),
+                Bucket("b", 60, NOW // 60 * 60 - 86400 * 2 + 60, "Count", 1, 1, 1, 1, {1.0: 1})]
+        await store.write(late)
+        late_rows = await _answers(store)
+        await store.compact(NOW)
+        late_blocks = await _answers(store)
+        await engine.dispose()
+        return before, after, late_rows, late_blocks, moved
+
+    before, after, late_rows, late_blocks, moved = asyncio.run(run())
+    assert moved > 4000
+    assert before["Average/60/None"]["a"] and before["SampleCount/300/Count"]["b"]
+    assert after == before
+    assert late_rows == late_blocks and late_rows != before
+    merged = late_rows["Maximum/60/None"]["a"][NOW // 60 * 60 - 86400 * 2]
+    assert merged == 100

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from cloudctl.services.cloudwatch import mathexpr
 from cloudctl.services.cloudwatch.api import holder
 from cloudctl.services.cloudwatch.series import Bucket, epoch, metric_key
-from cloudctl.services.cloudwatch.stats import Aggregate, align, choose_resolution, slots
+from cloudctl.services.cloudwatch.stats import align, choose_resolution, slots
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -80,21 +80,19 @@ async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Seque
     store = await holder(cloud).store()
     for (resolution, values), members in plans.items():
         first = align(start, resolution)
-        if not values:  # the database sums the periods: no bucket objects
+        if not values:  # the store computes the statistic: no bucket objects
             shapes: dict[tuple[int, str | None], list[int]] = {}
             for i in members:
                 shapes.setdefault((queries[i].period, queries[i].unit), []).append(i)
             for (period, unit), group in shapes.items():
-                rows = await store.aggregate(sorted({keys[i] for i in group}), resolution,
-                                             first, int(end) + 1, period, unit)
-                by_metric: dict[str, list[Aggregate]] = {}
-                for key, slot, count, total, low, high in rows:
-                    if slot < end:
-                        by_metric.setdefault(key, []).append(
-                            Aggregate(count, total, low, high, {}, True, slot))
+                wanted = sorted({keys[i] for i in group})
+                by_stat: dict[str, dict[str, dict[int, float]]] = {}
                 for i in group:
                     stat = queries[i].stat
-                    out[i] = {a.slot: a.standard(stat) for a in by_metric.get(keys[i], [])}
+                    if stat not in by_stat:
+                        by_stat[stat] = await store.stat_points(wanted, resolution, first,
+                                                                end, period, unit, stat)
+                    out[i] = dict(by_stat[stat][keys[i]])
             continue
         buckets = await store.read(sorted({keys[i] for i in members}), resolution, first,
                                    int(end) + 1, values=values)
