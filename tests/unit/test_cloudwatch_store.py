@@ -85,9 +85,11 @@ def _answers(store: EmbeddedStore) -> Any:
         for stat in ("SampleCount", "Sum", "Average", "Minimum", "Maximum"):
             for period in (60, 300, 3600):
                 for unit in (None, "Count"):
-                    got[f"{stat}/{period}/{unit}"] = await store.stat_points(
+                    found = await store.stat_points(
                         ["a", "b", "c"], 60, (NOW - 86400 * 3) // 3600 * 3600, NOW - 30,
                         period, unit, stat)
+                    got[f"{stat}/{period}/{unit}"] = {
+                        key: dict(zip(*points, strict=True)) for key, points in found.items()}
         return got
     return run()
 

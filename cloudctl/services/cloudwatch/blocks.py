@@ -21,6 +21,7 @@ import numpy.typing as npt
 SLOTS = 1440
 FLOAT = np.dtype("<f8")
 Floats = npt.NDArray[np.float64]
+Points = tuple[list[int], list[float]]  # period starts (ascending) and their values
 
 
 def span(resolution: int) -> int:
@@ -113,9 +114,9 @@ class Dense:
         np.minimum.at(self.minimum, index, table[:, 3])
         np.maximum.at(self.maximum, index, table[:, 4])
 
-    def statistic(self, stat: str, period: int, end: float) -> dict[int, float]:
-        """Period start -> the standard statistic ``stat`` of the periods with samples
-        (as ``stats.Aggregate.standard``), starting before ``end``."""
+    def statistic(self, stat: str, period: int, end: float) -> Points:
+        """The period starts and the standard statistic ``stat`` of the periods with
+        samples (as ``stats.Aggregate.standard``), starting before ``end``."""
         k = period // self.resolution
         m = -(-self.n // k)
         pad = m * k - self.n
@@ -142,4 +143,4 @@ class Dense:
             values = fold(self.sum, 0.0, np.add)
             if stat != "Sum":
                 values = np.divide(values, count, out=np.zeros(m, FLOAT), where=mask)
-        return dict(zip(starts[mask].tolist(), values[mask].tolist(), strict=True))
+        return starts[mask].tolist(), values[mask].tolist()

@@ -141,7 +141,7 @@ class CassandraStore:
         return aggregate_buckets(buckets, start, period, unit)
 
     async def stat_points(self, keys: Sequence[str], resolution: int, start: int, end: float,
-                          period: int, unit: str | None, stat: str) -> dict[str, dict[int, float]]:
+                          period: int, unit: str | None, stat: str) -> dict[str, tuple[list[int], list[float]]]:
         from cloudctl.services.cloudwatch.store import points_of
 
         rows = await self.aggregate(keys, resolution, start, int(end) + 1, period, unit)

@@ -167,10 +167,12 @@ def _utc(stamp: int) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
 
 
-def _ordered(points: dict[int, float], descending: bool) -> tuple[list[int], list[float]]:
-    """The finite points' timestamps and values, in the order asked."""
-    stamps = sorted(points, reverse=descending)
-    values = [points[t] for t in stamps]
+def _ordered(points: tuple[list[int], list[float]],
+             descending: bool) -> tuple[list[int], list[float]]:
+    """The finite points (timestamps ascending, values) in the order asked."""
+    stamps, values = points
+    if descending:
+        stamps, values = stamps[::-1], values[::-1]
     if not all(map(math.isfinite, values)):
         stamps = [t for t, v in zip(stamps, values, strict=True) if math.isfinite(v)]
         values = [v for v in values if math.isfinite(v)]
@@ -297,10 +299,10 @@ class MetricsProvider(Provider):
         begin, finish = start.timestamp(), end.timestamp()
         while index < len(wanted) and served < limit:
             chunk = wanted[index:index + 10]
-            series = await query.stat_series(self.cloud, account, region, chunk, begin,
-                                             finish)
-            for q, points_map in zip(chunk, series, strict=True):
-                stamps, values = _ordered(points_map, scan == "TimestampDescending")
+            series = await query.stat_lists(self.cloud, account, region, chunk, begin,
+                                            finish)
+            for q, points in zip(chunk, series, strict=True):
+                stamps, values = _ordered(points, scan == "TimestampDescending")
                 total = len(stamps)
                 stamps = stamps[skip:skip + limit - served]
                 values = values[skip:skip + limit - served]

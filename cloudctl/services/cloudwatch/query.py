@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cloudctl.services.cloudwatch import mathexpr
 from cloudctl.services.cloudwatch.api import holder
+from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.series import Bucket, epoch, metric_key
 from cloudctl.services.cloudwatch.stats import align, choose_resolution, slots
 
@@ -64,8 +65,16 @@ async def metric_series(cloud: Cloud, account_id: str, region: str, q: Query, st
 async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Sequence[Query],
                       start: float, end: float,
                       now: float | None = None) -> list[dict[int, float]]:
-    """Each metric stat query's statistic per period start; the queries sharing a
-    resolution are read from the store together (one read for all their metrics)."""
+    """Each metric stat query's statistic per period start."""
+    return [dict(zip(stamps, values, strict=True)) for stamps, values in
+            await stat_lists(cloud, account_id, region, queries, start, end, now)]
+
+
+async def stat_lists(cloud: Cloud, account_id: str, region: str, queries: Sequence[Query],
+                     start: float, end: float, now: float | None = None) -> list[Points]:
+    """Each metric stat query's period starts (ascending) and statistic; the queries
+    sharing a resolution are read from the store together (one read for all their
+    metrics)."""
     now = time.time() if now is None else now
     plans: dict[tuple[int, bool], list[int]] = {}
     keys: list[str] = []
@@ -76,7 +85,7 @@ async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Seque
         resolution = choose_resolution(q.period, start, now)
         if resolution is not None:
             plans.setdefault((resolution, q.stat.startswith("p")), []).append(i)
-    out: list[dict[int, float]] = [{} for _ in queries]
+    out: list[Points] = [([], []) for _ in queries]
     store = await holder(cloud).store()
     for (resolution, values), members in plans.items():
         first = align(start, resolution)
@@ -86,13 +95,13 @@ async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Seque
                 shapes.setdefault((queries[i].period, queries[i].unit), []).append(i)
             for (period, unit), group in shapes.items():
                 wanted = sorted({keys[i] for i in group})
-                by_stat: dict[str, dict[str, dict[int, float]]] = {}
+                by_stat: dict[str, dict[str, Points]] = {}
                 for i in group:
                     stat = queries[i].stat
                     if stat not in by_stat:
                         by_stat[stat] = await store.stat_points(wanted, resolution, first,
                                                                 end, period, unit, stat)
-                    out[i] = dict(by_stat[stat][keys[i]])
+                    out[i] = by_stat[stat][keys[i]]
             continue
         buckets = await store.read(sorted({keys[i] for i in members}), resolution, first,
                                    int(end) + 1, values=values)
@@ -101,11 +110,13 @@ async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Seque
             by_key.setdefault(b.metric_key, []).append(b)
         for i in members:
             q = queries[i]
+            found: dict[int, float] = {}
             for slot, agg in slots(by_key.get(keys[i], []), first, end, q.period,
                                    q.unit).items():
                 value = agg.statistic(q.stat)
                 if value is not None:
-                    out[i][slot] = value
+                    found[slot] = value
+            out[i] = (list(found), list(found.values()))
     return out
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.cloudwatch import blocks
 from cloudctl.services.cloudwatch import properties as props
+from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import (
     RETENTION,
@@ -56,8 +57,9 @@ class MetricStore(Protocol):
         ...
 
     async def stat_points(self, keys: Sequence[str], resolution: int, start: int, end: float,
-                          period: int, unit: str | None, stat: str) -> dict[str, dict[int, float]]:
-        """metric -> period start (before ``end``) -> standard statistic ``stat``."""
+                          period: int, unit: str | None, stat: str) -> dict[str, Points]:
+        """metric -> the period starts before ``end`` with samples (ascending) and their
+        standard statistic ``stat``."""
         ...
 
     async def compact(self, now: float) -> int:
@@ -92,13 +94,18 @@ def aggregate_buckets(buckets: Sequence[Bucket], start: int, period: int,
 
 
 def points_of(rows: Sequence[Slot], keys: Sequence[str], end: float,
-              stat: str) -> dict[str, dict[int, float]]:
+              stat: str) -> dict[str, Points]:
     """``MetricStore.stat_points`` from ``MetricStore.aggregate``'s rows."""
     by_metric: dict[str, list[Slot]] = {key: [] for key in keys}
     for row in rows:
         if row[1] < end:
             by_metric[row[0]].append(row)
-    return {key: standard_points(found, stat) for key, found in by_metric.items()}
+    out: dict[str, Points] = {}
+    for key, found in by_metric.items():
+        points = standard_points(found, stat)
+        stamps = sorted(points)
+        out[key] = (stamps, [points[t] for t in stamps])
+    return out
 
 
 def dialect_insert(session: AsyncSession) -> Any:
@@ -195,7 +202,7 @@ class EmbeddedStore:
         return aggregate_buckets(buckets, start, period, unit)
 
     async def stat_points(self, keys: Sequence[str], resolution: int, start: int, end: float,
-                          period: int, unit: str | None, stat: str) -> dict[str, dict[int, float]]:
+                          period: int, unit: str | None, stat: str) -> dict[str, Points]:
         """Array arithmetic over whole blocks and the few buckets not yet compacted:
         one statement for the blocks and one for the rows a chunk of metrics, no Python
         object per bucket."""
