@@ -70,6 +70,18 @@ class Block:
             self.raw[slot] = 0
             self.vals.pop(slot, None)
 
+    def clear_before(self, slot: int) -> bool:
+        """Empty the slots before ``slot`` (past the retention); whether any had samples."""
+        if not self.count[:slot].any():
+            return False
+        self.count[:slot] = 0.0
+        self.sum[:slot] = 0.0
+        self.minimum[:slot] = np.inf
+        self.maximum[:slot] = -np.inf
+        self.raw[:slot] = 1
+        self.vals = {k: v for k, v in self.vals.items() if k >= slot}
+        return True
+
     def columns(self) -> tuple[bytes, bytes, bytes, bytes, bytes, str]:
         return (self.count.astype(FLOAT).tobytes(), self.sum.astype(FLOAT).tobytes(),
                 self.minimum.astype(FLOAT).tobytes(), self.maximum.astype(FLOAT).tobytes(),

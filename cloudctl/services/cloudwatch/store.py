@@ -309,11 +309,34 @@ class EmbeddedStore:
                          for res, keep in RETENTION.items()])
             result = await session.execute(delete(CwPoint).where(cond))
             removed = int(getattr(result, "rowcount", 0) or 0)
-            # a block goes once its last slot is past the retention
+            # a block goes once its last slot is past the retention; the slots past it
+            # of the block holding the cutoff are emptied
             cond = or_(*[and_(CwBlock.resolution == res,
                               CwBlock.start < int(now - keep) - blocks.span(res) + res)
                          for res, keep in RETENTION.items()])
             await session.execute(delete(CwBlock).where(cond))
+            connection = await session.connection()
+            pg = connection.dialect.name == "postgresql"
+            mark = "%s" if pg else "?"
+            for res, keep in RETENTION.items():
+                cutoff = int(now - keep)
+                found = await connection.exec_driver_sql(
+                    f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
+                    f"FROM cw_blocks WHERE resolution = {mark} AND start < {mark} AND "
+                    f"start > {mark}" + (" FOR UPDATE" if pg else ""),
+                    (res, cutoff, cutoff - blocks.span(res)))
+                held: list[Any] = list(found.all())
+                changes = []
+                for row in held:
+                    block = blocks.Block.of_row(row[3:])
+                    if block.clear_before((cutoff - row[1] + res - 1) // res):
+                        changes.append((*block.columns(), row[0], res, row[1], row[2]))
+                if changes:
+                    await connection.exec_driver_sql(
+                        f"UPDATE cw_blocks SET count = {mark}, sum = {mark}, min = {mark}, "
+                        f"max = {mark}, raw = {mark}, vals = {mark} WHERE metric_key = "
+                        f"{mark} AND resolution = {mark} AND start = {mark} AND "
+                        f"unit = {mark}", changes)
         return removed
 
     async def close(self) -> None:
