@@ -240,11 +240,12 @@ class EmbeddedStore:
                     dense[key].add_rows(items)
         return {key: d.statistic(stat, period, end) for key, d in dense.items()}
 
-    async def compact(self, now: float, lag: int = 120, batch: int = 20) -> int:
-        """Move the buckets closed ``lag`` seconds ago into blocks, ``batch`` metrics a
-        transaction; the buckets moved. A bucket is deleted (``RETURNING`` it) in the
-        transaction that adds it to its block, so concurrent compactors never move one
-        twice; a bucket written later to the same slot is merged at read time."""
+    async def compact(self, now: float, lag: int = 120, batch: int = 20_000) -> int:
+        """Move the buckets closed ``lag`` seconds ago into blocks, about ``batch``
+        buckets (whole metrics) a transaction; the buckets moved. A bucket is deleted
+        (``RETURNING`` it) in the transaction that adds it to its block, so concurrent
+        compactors never move one twice; a bucket written later to the same slot is
+        merged at read time."""
         moved = 0
         for resolution in RETENTION:
             cutoff = int(now) - lag - resolution
@@ -252,11 +253,20 @@ class EmbeddedStore:
                 connection = await session.connection()
                 mark = "%s" if connection.dialect.name == "postgresql" else "?"
                 found = await connection.exec_driver_sql(
-                    f"SELECT DISTINCT metric_key FROM cw_points WHERE resolution = {mark} "
-                    f"AND ts < {mark}", (resolution, cutoff))
-                keys = sorted(r[0] for r in found.all())
-            for i in range(0, len(keys), batch):
-                moved += await self._compact(keys[i:i + batch], resolution, cutoff)
+                    f"SELECT metric_key, count(*) FROM cw_points WHERE resolution = {mark} "
+                    f"AND ts < {mark} GROUP BY metric_key ORDER BY metric_key",
+                    (resolution, cutoff))
+                counts: list[Any] = list(found.all())
+            keys: list[str] = []
+            size = 0
+            for key, count in counts:
+                keys.append(key)
+                size += int(count)
+                if size >= batch:
+                    moved += await self._compact(keys, resolution, cutoff)
+                    keys, size = [], 0
+            if keys:
+                moved += await self._compact(keys, resolution, cutoff)
         return moved
 
     async def _compact(self, keys: list[str], resolution: int, cutoff: int) -> int:
