@@ -1,13 +1,16 @@
-"""The embedded metric store against a real SQLite database: buckets merge on ingest
+"""The embedded metric store against a real database: buckets merge on ingest
 (counts and sums add, extremes kept, raw values only while every part has them) and the
 retention sweep removes each resolution's buckets after AWS's retention (1 s: 3 hours,
 1 min: 15 days, 5 min: 63 days, 1 h: 455 days) and nothing younger; compaction into
 packed blocks changes no answer (buckets, statistics, raw values), also with buckets
-arriving for a slot already compacted."""
+arriving for a slot already compacted. Compaction and the sweep of blocks are
+database-specific SQL (``DELETE ... RETURNING``, ``FOR UPDATE``, blobs): those tests
+run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,8 +26,18 @@ from cloudctl.services.cloudwatch.store import EmbeddedStore
 NOW = 2_000_000_000
 
 
-def _store(tmp_path: Path) -> tuple[EmbeddedStore, Any]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'cw.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database on SQLite or on the suite's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cw.db'}"
+    server = request.getfixturevalue("pg_server")
+    return str(server.create_database(f"cw_store_{uuid.uuid4().hex[:8]}"))
+
+
+def _store(where: Path | str) -> tuple[EmbeddedStore, Any]:
+    url = where if isinstance(where, str) else f"sqlite+aiosqlite:///{where / 'cw.db'}"
+    engine = create_async_engine(url)
     return EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine))), engine  # type: ignore[arg-type]
 
 
@@ -54,8 +67,8 @@ def test_buckets_merge_on_ingest(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("compacted", [False, True])
-def test_retention_sweep(tmp_path: Path, compacted: bool) -> None:
-    store, engine = _store(tmp_path)
+def test_retention_sweep(database: str, compacted: bool) -> None:
+    store, engine = _store(database)
 
     async def run() -> set[tuple[int, int]]:
         await _setup(engine)
@@ -98,8 +111,8 @@ def _answers(store: EmbeddedStore) -> Any:
     return run()
 
 
-def test_compaction_changes_no_answer(tmp_path: Path) -> None:
-    store, engine = _store(tmp_path)
+def test_compaction_changes_no_answer(database: str) -> None:
+    store, engine = _store(database)
 
     async def run() -> tuple[Any, Any, Any, Any, int]:
         await _setup(engine)

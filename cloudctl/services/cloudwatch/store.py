@@ -333,7 +333,8 @@ class EmbeddedStore:
                 found = await connection.exec_driver_sql(
                     f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
                     f"FROM cw_blocks WHERE resolution = {mark} AND start < {mark} AND "
-                    f"start > {mark}" + (" FOR UPDATE" if pg else ""),
+                    f"start > {mark}"  # locked in the order compaction locks them
+                    + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
                     (res, cutoff, cutoff - blocks.span(res)))
                 held: list[Any] = list(found.all())
                 changes = []
