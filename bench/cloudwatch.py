@@ -6,8 +6,10 @@
    per call (the server process tree's user+system time / calls);
 2. the same ingestion into the Cassandra store (a private Cassandra 2.1, started here);
 3. GetMetricData of 100 metrics over 7 days of 1-minute data (seeded through
-   PutMetricData) at periods of 1 hour, 5 minutes and 1 minute (paged: AWS serves at
-   most 100,800 datapoints a call): wall time per call and server CPU;
+   PutMetricData, then compacted into blocks by the cloud) at periods of 1 hour,
+   5 minutes and 1 minute (paged: AWS serves at most 100,800 datapoints a call): wall
+   time per call and server CPU; and the embedded store's own time for the whole query
+   (all 100 metrics, in this process on the cloud's database file);
 4. 10,000 alarms evaluated each minute: the server's CPU for one evaluation pass
    (CPU over the pass minus the idle CPU over as long).
 
@@ -201,6 +203,68 @@ def get_week(server: Server, metrics: int, period: int, calls: int) -> dict[str,
             "wall_ms": min(walls) * 1000, "cpu_ms": min(cpus) * 1000}
 
 
+def _database(server: Server) -> Path:
+    assert server.data_dir is not None
+    return server.data_dir / "cloud.db"
+
+
+def wait_compacted(server: Server, timeout: float = 600) -> float:
+    """Have the cloud compact every closed bucket now; the seconds until it had."""
+    import sqlite3
+
+    _property(server, "cloudwatch.compaction_interval_sec=1")
+    started = time.perf_counter()
+    deadline = time.time() + timeout
+    with sqlite3.connect(f"file:{_database(server)}?mode=ro", uri=True) as db:
+        while time.time() < deadline:
+            cutoff = int(time.time()) - 300
+            left = db.execute("SELECT count(*) FROM cw_points WHERE resolution = 60 "
+                              "AND ts < ?", (cutoff,)).fetchone()[0]
+            if not left:
+                return time.perf_counter() - started
+            time.sleep(1)
+    raise RuntimeError("compaction did not finish")
+
+
+def store_week(server: Server, metrics: int, runs: int = 5) -> list[dict[str, float]]:
+    """The embedded store's time for the whole query (``stat_points`` of ``metrics``
+    metrics over 7 days, Average), CPU and wall, best of ``runs``."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from cloudctl.services.cloudwatch.store import EmbeddedStore
+
+    with sqlite3.connect(f"file:{_database(server)}?mode=ro", uri=True) as db:
+        keys = sorted(r[0] for r in db.execute(
+            "SELECT key FROM cw_metrics WHERE namespace = 'Bench/Week'"))[:metrics]
+    end = time.time() // 60 * 60
+    start = int(end - 7 * 86400)
+
+    async def main() -> list[dict[str, float]]:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{_database(server)}")
+        store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)))  # type: ignore[arg-type]
+        out = []
+        try:
+            for period in (3600, 300, 60):
+                cpus, walls, points = [], [], 0
+                for _ in range(runs):
+                    cpu0, wall0 = time.process_time(), time.perf_counter()
+                    got = await store.stat_points(keys, 60, start, end, period, None,
+                                                  "Average")
+                    cpus.append(time.process_time() - cpu0)
+                    walls.append(time.perf_counter() - wall0)
+                    points = sum(len(stamps) for stamps, _ in got.values())
+                out.append({"period": period, "points": points,
+                            "cpu_ms": min(cpus) * 1000, "wall_ms": min(walls) * 1000})
+        finally:
+            await engine.dispose()
+        return out
+
+    return asyncio.run(main())
+
+
 def alarms_cpu(server: Server, count: int) -> dict[str, float]:
     cw = _client(server)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -297,6 +361,8 @@ def main() -> None:
         cloud = start_cloud(1)
         try:
             results["seed_s"] = seed_week(cloud, 100)
+            results["compact_s"] = wait_compacted(cloud)
+            results["gmd_store"] = store_week(cloud, 100)
             results["gmd"] = [get_week(cloud, 100, p, c) for p, c in ((3600, 5), (300, 3),
                                                                       (60, 1))]
         finally:

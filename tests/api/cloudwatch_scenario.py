@@ -15,6 +15,11 @@ STATS = ["SampleCount", "Sum", "Minimum", "Maximum", "Average"]
 
 def run(cloud: LiveCloud) -> dict[str, Any]:
     """Publish the workload into a fresh namespace and read it back (normalised)."""
+    return read(cloud, *publish(cloud))
+
+
+def publish(cloud: LiveCloud) -> tuple[str, datetime]:
+    """The workload in a fresh namespace: the namespace and the workload's start."""
     cw = cloud.client("cloudwatch")
     ns = f"Scenario/{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -31,6 +36,12 @@ def run(cloud: LiveCloud) -> dict[str, Any]:
                      "Value": float(i), "StorageResolution": 1})
     cw.put_metric_data(Namespace=ns, MetricData=data)
     cw.put_metric_data(Namespace=ns, MetricData=data[:3])  # merged into the same buckets
+    return ns, base
+
+
+def read(cloud: LiveCloud, ns: str, base: datetime) -> dict[str, Any]:
+    """The workload's answers (normalised)."""
+    cw = cloud.client("cloudwatch")
     out: dict[str, Any] = {}
     for name, period in (("Lat", 60), ("Lat", 300), ("Req", 60), ("Fast", 1), ("Fast", 60)):
         got = cw.get_metric_statistics(Namespace=ns, MetricName=name, StartTime=base,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import LiveCloud
+from tests.support import LiveCloud, wait_for
 
 pytestmark = pytest.mark.both_databases
 
@@ -255,3 +255,57 @@ def test_the_shared_scenario(cloud: LiveCloud) -> None:
     from tests.api import cloudwatch_scenario
 
     cloudwatch_scenario.check(cloudwatch_scenario.run(cloud))
+
+
+def _loose_points(cloud: LiveCloud, ns: str, names: list[str], before: float) -> int:
+    """Buckets of ``ns`` still kept as rows (not compacted) older than ``before``."""
+    from sqlalchemy import bindparam, create_engine, text
+
+    from cloudctl.db.engine import sync_url
+    from cloudctl.services.cloudwatch.series import metric_key
+
+    url = cloud.database_url or f"sqlite+aiosqlite:///{cloud.data_dir / 'cloud.db'}"
+    keys = [metric_key(cloud.account_id, cloud.region, ns, name, ()) for name in names]
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT count(*) FROM cw_points WHERE metric_key IN :keys AND ts < :before "
+                "AND resolution IN (1, 60)").bindparams(bindparam("keys", expanding=True)),
+                {"keys": keys, "before": int(before)}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_compaction_keeps_every_answer(cloud: LiveCloud) -> None:
+    """Closed buckets compacted into packed blocks by the controller: every statistic,
+    percentile and metric-math answer of the shared workload is unchanged, and data
+    arriving later for a compacted minute merges with it."""
+    from tests.api import cloudwatch_scenario
+
+    ns, base = cloudwatch_scenario.publish(cloud)
+    before = cloudwatch_scenario.read(cloud, ns, base)
+    cloudwatch_scenario.check(before)
+    names = ["Lat", "Req", "Fast"]
+    old = (base + timedelta(minutes=12)).timestamp()
+    assert _loose_points(cloud, ns, names, old) > 0
+    cloud.cli("property", "set", "cloudwatch.compaction_interval_sec=1")  # wakes it
+    try:
+        wait_for(lambda: _loose_points(cloud, ns, names, old) == 0, 60, "compaction")
+    finally:
+        cloud.cli("property", "set", "cloudwatch.compaction_interval_sec=60")
+    assert cloudwatch_scenario.read(cloud, ns, base) == before
+    cw = cloud.client("cloudwatch")
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Lat", "Timestamp": base, "Value": 1000.0, "Unit": "Milliseconds"}])
+    window = {"Namespace": ns, "MetricName": "Lat", "StartTime": base,
+              "EndTime": base + timedelta(minutes=1), "Period": 60}
+    point = cw.get_metric_statistics(**window, Statistics=["SampleCount", "Maximum"],
+                                     )["Datapoints"][0]
+    assert (point["SampleCount"], point["Maximum"]) == (9.0, 1000.0)
+    pct = cw.get_metric_statistics(**window, ExtendedStatistics=["p100", "p50"])
+    assert pct["Datapoints"][0]["ExtendedStatistics"] == {"p100": 1000.0, "p50": 1.0}
+    data = cw.get_metric_data(MetricDataQueries=[{"Id": "m", "MetricStat": {
+        "Metric": {"Namespace": ns, "MetricName": "Lat"}, "Period": 60, "Stat": "Maximum"}}],
+        StartTime=base, EndTime=base + timedelta(minutes=2), ScanBy="TimestampAscending")
+    assert data["MetricDataResults"][0]["Values"][0] == 1000.0

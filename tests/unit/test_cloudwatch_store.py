@@ -1,33 +1,49 @@
-"""The embedded metric store against a real SQLite database: buckets merge on ingest
+"""The embedded metric store against a real database: buckets merge on ingest
 (counts and sums add, extremes kept, raw values only while every part has them) and the
 retention sweep removes each resolution's buckets after AWS's retention (1 s: 3 hours,
-1 min: 15 days, 5 min: 63 days, 1 h: 455 days) and nothing younger."""
+1 min: 15 days, 5 min: 63 days, 1 h: 455 days) and nothing younger; compaction into
+packed blocks changes no answer (buckets, statistics, raw values), also with buckets
+arriving for a slot already compacted. Compaction and the sweep of blocks are
+database-specific SQL (``DELETE ... RETURNING``, ``FOR UPDATE``, blobs): those tests
+run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.cloudwatch.models import CwPoint
+from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import RETENTION, Bucket
 from cloudctl.services.cloudwatch.store import EmbeddedStore
 
 NOW = 2_000_000_000
 
 
-def _store(tmp_path: Path) -> tuple[EmbeddedStore, Any]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'cw.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database on SQLite or on the suite's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cw.db'}"
+    server = request.getfixturevalue("pg_server")
+    return str(server.create_database(f"cw_store_{uuid.uuid4().hex[:8]}"))
+
+
+def _store(where: Path | str) -> tuple[EmbeddedStore, Any]:
+    url = where if isinstance(where, str) else f"sqlite+aiosqlite:///{where / 'cw.db'}"
+    engine = create_async_engine(url)
     return EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine))), engine  # type: ignore[arg-type]
 
 
 async def _setup(engine: Any) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__])
+        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwBlock.__table__])
 
 
 def test_buckets_merge_on_ingest(tmp_path: Path) -> None:
@@ -50,8 +66,9 @@ def test_buckets_merge_on_ingest(tmp_path: Path) -> None:
     assert second.values == {} and not second.raw
 
 
-def test_retention_sweep(tmp_path: Path) -> None:
-    store, engine = _store(tmp_path)
+@pytest.mark.parametrize("compacted", [False, True])
+def test_retention_sweep(database: str, compacted: bool) -> None:
+    store, engine = _store(database)
 
     async def run() -> set[tuple[int, int]]:
         await _setup(engine)
@@ -61,8 +78,10 @@ def test_retention_sweep(tmp_path: Path) -> None:
                 ts = (NOW - age) // res * res
                 buckets.append(Bucket(f"k{res}", res, ts, "None", 1, 1, 1, 1, {1.0: 1}))
         await store.write(buckets)
+        if compacted:  # in blocks: each sits in a block with its just-inside neighbour
+            assert await store.compact(NOW) == len(buckets)
         removed = await store.expire(NOW)
-        assert removed == len(RETENTION)
+        assert removed == (0 if compacted else len(RETENTION))
         left = set()
         for res in RETENTION:
             left |= {(b.resolution, NOW - b.ts) for b in
@@ -73,3 +92,59 @@ def test_retention_sweep(tmp_path: Path) -> None:
     left = asyncio.run(run())
     assert {res for res, _ in left} == set(RETENTION)
     assert all(age <= RETENTION[res] for res, age in left)
+
+
+def _answers(store: EmbeddedStore) -> Any:
+    async def run() -> Any:
+        got: dict[str, Any] = {"buckets": [
+            (b.metric_key, b.ts, b.unit, b.count, b.sum, b.minimum, b.maximum, b.values, b.raw)
+            for b in await store.read(["a", "b"], 60, NOW - 86400 * 3, NOW)]}
+        for stat in ("SampleCount", "Sum", "Average", "Minimum", "Maximum"):
+            for period in (60, 300, 3600):
+                for unit in (None, "Count"):
+                    found = await store.stat_points(
+                        ["a", "b", "c"], 60, (NOW - 86400 * 3) // 3600 * 3600, NOW - 30,
+                        period, unit, stat)
+                    got[f"{stat}/{period}/{unit}"] = {
+                        key: dict(zip(*points, strict=True)) for key, points in found.items()}
+        return got
+    return run()
+
+
+def test_compaction_changes_no_answer(database: str) -> None:
+    store, engine = _store(database)
+
+    async def run() -> tuple[Any, Any, Any, Any, int]:
+        await _setup(engine)
+        buckets = []
+        for minute in range(3 * 1440):  # three days over block boundaries, gaps
+            if minute % 7 == 3:
+                continue
+            ts = (NOW - 86400 * 3) // 60 * 60 + minute * 60
+            v = float(minute % 13)
+            buckets.append(Bucket("a", 60, ts, "Count", 2, 2 * v + 1, v, v + 1,
+                                  {v: 1, v + 1: 1}))
+            if minute % 5 == 0:
+                buckets.append(Bucket("a", 60, ts, "Bytes", 1, 5, 5, 5, {5.0: 1}))
+                buckets.append(Bucket("b", 60, ts, "Count", 3, 0.3, 0.1, 0.1, {},
+                                      raw=False))
+        await store.write(buckets)
+        before = await _answers(store)
+        moved = await store.compact(NOW, batch=2000)  # a transaction a metric here
+        after = await _answers(store)
+        late = [Bucket("a", 60, NOW // 60 * 60 - 86400 * 2, "Count", 1, 100, 100, 100, {100.0: 1}),
+                Bucket("b", 60, NOW // 60 * 60 - 86400 * 2 + 60, "Count", 1, 1, 1, 1, {1.0: 1})]
+        await store.write(late)
+        late_rows = await _answers(store)
+        await store.compact(NOW)
+        late_blocks = await _answers(store)
+        await engine.dispose()
+        return before, after, late_rows, late_blocks, moved
+
+    before, after, late_rows, late_blocks, moved = asyncio.run(run())
+    assert moved > 4000
+    assert before["Average/60/None"]["a"] and before["SampleCount/300/Count"]["b"]
+    assert after == before
+    assert late_rows == late_blocks and late_rows != before
+    merged = late_rows["Maximum/60/None"]["a"][NOW // 60 * 60 - 86400 * 2]
+    assert merged == 100

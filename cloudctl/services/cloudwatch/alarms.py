@@ -273,6 +273,7 @@ class AlarmsProvider(Provider):
             controller.resync_now()
 
         self.cloud.properties.on_change(props.EVALUATION_INTERVAL.name, wake)
+        self.cloud.properties.on_change(props.COMPACTION_INTERVAL.name, wake)
         self.cloud.spawn(controller.run(), "cloudwatch-alarms")
 
     async def stop(self) -> None:

@@ -140,6 +140,16 @@ class CassandraStore:
         buckets = await self.read(keys, resolution, start, end, values=False)
         return aggregate_buckets(buckets, start, period, unit)
 
+    async def stat_points(self, keys: Sequence[str], resolution: int, start: int, end: float,
+                          period: int, unit: str | None, stat: str) -> dict[str, tuple[list[int], list[float]]]:
+        from cloudctl.services.cloudwatch.store import points_of
+
+        rows = await self.aggregate(keys, resolution, start, int(end) + 1, period, unit)
+        return points_of(rows, keys, end, stat)
+
+    async def compact(self, now: float) -> int:
+        return 0  # partial buckets are merged when read
+
     async def expire(self, now: float) -> int:
         return 0  # rows carry their TTL
 

@@ -3,8 +3,8 @@ minute), leader only, on the reconcile base, and carries out the actions owed.
 
 Keys: ``shard:<n>`` (the metric alarms whose id is n modulo ``SHARDS``, read and
 evaluated together: one store read per window for a whole shard), ``composite`` (the
-composite alarms, from the states of the alarms they name), ``actions`` (the outbox)
-and ``retention`` (expired points). An alarm is evaluated once per tick
+composite alarms, from the states of the alarms they name), ``actions`` (the outbox),
+``retention`` (expired points) and ``compaction`` (closed buckets into blocks). An alarm is evaluated once per tick
 (``evaluated_at``); a state change is a conditional update (``transitions.transition``),
 so neither two evaluators nor a restart change an alarm twice for one tick.
 """
@@ -70,6 +70,7 @@ class AlarmController(Reconciler):
         self.clock = clock
         self.evaluations = 0
         self._swept = 0.0
+        self._compacted = 0.0
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(props.EVALUATION_INTERVAL))
@@ -79,7 +80,8 @@ class AlarmController(Reconciler):
         return int(now // step) * step
 
     async def list_keys(self) -> list[str]:
-        return [*(f"shard:{i}" for i in range(SHARDS)), "composite", "actions", "retention"]
+        return [*(f"shard:{i}" for i in range(SHARDS)), "composite", "actions", "retention",
+                "compaction"]
 
     async def sync(self, key: str) -> None:
         if key == "actions":
@@ -87,6 +89,8 @@ class AlarmController(Reconciler):
                 pass
         elif key == "retention":
             await self._retention()
+        elif key == "compaction":
+            await self._compaction()
         elif key == "composite":
             if await self._composites():
                 self.wake("actions")
@@ -104,6 +108,16 @@ class AlarmController(Reconciler):
         self._swept = now
         if removed:
             log.info("cloudwatch: %d expired metric buckets removed", removed)
+
+    async def _compaction(self) -> None:
+        now = self.clock()
+        if now - self._compacted < float(self.cloud.properties.get(props.COMPACTION_INTERVAL)):
+            return
+        store = await holder(self.cloud).store()
+        moved = await store.compact(now)
+        self._compacted = now
+        if moved:
+            log.info("cloudwatch: %d metric buckets compacted into blocks", moved)
 
     async def _shard(self, shard: int) -> int:
         now = self.clock()

@@ -3,6 +3,7 @@ ListMetrics, with AWS's limits and errors."""
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,6 +161,24 @@ def _percentile(stat: str) -> bool:
     return is_percentile(stat)
 
 
+@functools.lru_cache(maxsize=65536)
+def _utc(stamp: int) -> datetime:
+    """Epoch seconds as a datetime (the queries of a page share their period starts)."""
+    return datetime.fromtimestamp(stamp, UTC)
+
+
+def _ordered(points: tuple[list[int], list[float]],
+             descending: bool) -> tuple[list[int], list[float]]:
+    """The finite points (timestamps ascending, values) in the order asked."""
+    stamps, values = points
+    if descending:
+        stamps, values = stamps[::-1], values[::-1]
+    if not all(map(math.isfinite, values)):
+        stamps = [t for t, v in zip(stamps, values, strict=True) if math.isfinite(v)]
+        values = [v for v in values if math.isfinite(v)]
+    return stamps, values
+
+
 def _finite(points: dict[int, float]) -> list[tuple[int, float]]:
     return [(t, v) for t, v in sorted(points.items()) if math.isfinite(v)]
 
@@ -280,24 +299,23 @@ class MetricsProvider(Provider):
         begin, finish = start.timestamp(), end.timestamp()
         while index < len(wanted) and served < limit:
             chunk = wanted[index:index + 10]
-            series = await query.stat_series(self.cloud, account, region, chunk, begin,
-                                             finish)
-            for q, points_map in zip(chunk, series, strict=True):
-                points = _finite(points_map)
-                if scan == "TimestampDescending":
-                    points.reverse()
-                take = points[skip:skip + limit - served]
-                served += len(take)
+            series = await query.stat_lists(self.cloud, account, region, chunk, begin,
+                                            finish)
+            for q, points in zip(chunk, series, strict=True):
+                stamps, values = _ordered(points, scan == "TimestampDescending")
+                total = len(stamps)
+                stamps = stamps[skip:skip + limit - served]
+                values = values[skip:skip + limit - served]
+                served += len(stamps)
                 assert q.metric is not None
-                partial = skip + len(take) < len(points)
+                partial = skip + len(stamps) < total
                 out.append({"Id": q.id, "Label": q.label or q.metric.name,
-                            "Timestamps": [datetime.fromtimestamp(t, UTC) for t, _ in take],
-                            "Values": [v for _, v in take],
+                            "Timestamps": list(map(_utc, stamps)), "Values": values,
                             "StatusCode": "PartialData" if partial else "Complete"})
                 if partial:
                     answer: Result = {"MetricDataResults": out, "Messages": []}
                     answer["NextToken"] = paging.make("GetMetricData", params,
-                                                      index * PAGE_STRIDE + skip + len(take))
+                                                      index * PAGE_STRIDE + skip + len(stamps))
                     return answer
                 index, skip = index + 1, 0
                 if served >= limit:

@@ -4,7 +4,8 @@ alarms with their history and action outbox, and dashboards.
 Points are kept per metric (a hash of account, region, namespace, name and the sorted
 dimensions: ``CwMetric.key``), resolution (1, 60, 300 or 3600 seconds), bucket start
 (epoch seconds) and unit: one row a bucket, merged on ingest (count, sum, min, max and,
-where AWS keeps them, the raw values as ``value*count`` text for percentiles). Alarm
+where AWS keeps them, the raw values as ``value*count`` text for percentiles); closed
+buckets are compacted into ``CwBlock`` rows of packed arrays (``blocks``). Alarm
 actions are written as intent (``CwAlarmAction`` rows, in the transaction that records
 the transition) before they are carried out, and marked done after.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -60,6 +62,25 @@ class CwPoint(Base):
     max: Mapped[float] = mapped_column(Float)
     vals: Mapped[str] = mapped_column(Text, default="")  # "v*c,v*c,..." raw values
     raw: Mapped[bool] = mapped_column(Boolean, default=True)  # percentiles available
+
+
+class CwBlock(Base):
+    """``blocks.SLOTS`` compacted buckets of one metric, resolution and unit from
+    ``start`` (epoch seconds): packed float64 arrays (the embedded store's history)."""
+
+    __tablename__ = "cw_blocks"
+    __table_args__ = (Index("ix_cw_blocks_age", "resolution", "start"),)
+
+    metric_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[bytes] = mapped_column(LargeBinary)
+    sum: Mapped[bytes] = mapped_column(LargeBinary)
+    min: Mapped[bytes] = mapped_column(LargeBinary)
+    max: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)  # one byte a slot: raw values kept
+    vals: Mapped[str] = mapped_column(Text, default="{}")  # JSON {slot: "v*c,..."}
 
 
 class CwAlarm(RegionalMixin, Base):
@@ -137,4 +158,4 @@ class CwDashboard(RegionalMixin, Base):
     last_modified: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)
+CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwBlock, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)

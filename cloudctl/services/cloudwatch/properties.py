@@ -27,3 +27,9 @@ RETENTION_INTERVAL = registry.define(PropertyDef(
     "Seconds between runs of the retention sweep of expired points.",
     minimum=1, maximum=86400,
 ))
+COMPACTION_INTERVAL = registry.define(PropertyDef(
+    "cloudwatch.compaction_interval_sec", PropertyType.INTEGER, "60",
+    "Seconds between compactions of closed metric buckets into packed blocks "
+    "(embedded store).",
+    minimum=1, maximum=86400,
+))

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from cloudctl.services.cloudwatch import mathexpr
 from cloudctl.services.cloudwatch.api import holder
+from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.series import Bucket, epoch, metric_key
-from cloudctl.services.cloudwatch.stats import Aggregate, align, choose_resolution, slots
+from cloudctl.services.cloudwatch.stats import align, choose_resolution, slots
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -64,8 +65,16 @@ async def metric_series(cloud: Cloud, account_id: str, region: str, q: Query, st
 async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Sequence[Query],
                       start: float, end: float,
                       now: float | None = None) -> list[dict[int, float]]:
-    """Each metric stat query's statistic per period start; the queries sharing a
-    resolution are read from the store together (one read for all their metrics)."""
+    """Each metric stat query's statistic per period start."""
+    return [dict(zip(stamps, values, strict=True)) for stamps, values in
+            await stat_lists(cloud, account_id, region, queries, start, end, now)]
+
+
+async def stat_lists(cloud: Cloud, account_id: str, region: str, queries: Sequence[Query],
+                     start: float, end: float, now: float | None = None) -> list[Points]:
+    """Each metric stat query's period starts (ascending) and statistic; the queries
+    sharing a resolution are read from the store together (one read for all their
+    metrics)."""
     now = time.time() if now is None else now
     plans: dict[tuple[int, bool], list[int]] = {}
     keys: list[str] = []
@@ -76,25 +85,23 @@ async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Seque
         resolution = choose_resolution(q.period, start, now)
         if resolution is not None:
             plans.setdefault((resolution, q.stat.startswith("p")), []).append(i)
-    out: list[dict[int, float]] = [{} for _ in queries]
+    out: list[Points] = [([], []) for _ in queries]
     store = await holder(cloud).store()
     for (resolution, values), members in plans.items():
         first = align(start, resolution)
-        if not values:  # the database sums the periods: no bucket objects
+        if not values:  # the store computes the statistic: no bucket objects
             shapes: dict[tuple[int, str | None], list[int]] = {}
             for i in members:
                 shapes.setdefault((queries[i].period, queries[i].unit), []).append(i)
             for (period, unit), group in shapes.items():
-                rows = await store.aggregate(sorted({keys[i] for i in group}), resolution,
-                                             first, int(end) + 1, period, unit)
-                by_metric: dict[str, list[Aggregate]] = {}
-                for key, slot, count, total, low, high in rows:
-                    if slot < end:
-                        by_metric.setdefault(key, []).append(
-                            Aggregate(count, total, low, high, {}, True, slot))
+                wanted = sorted({keys[i] for i in group})
+                by_stat: dict[str, dict[str, Points]] = {}
                 for i in group:
                     stat = queries[i].stat
-                    out[i] = {a.slot: a.standard(stat) for a in by_metric.get(keys[i], [])}
+                    if stat not in by_stat:
+                        by_stat[stat] = await store.stat_points(wanted, resolution, first,
+                                                                end, period, unit, stat)
+                    out[i] = by_stat[stat][keys[i]]
             continue
         buckets = await store.read(sorted({keys[i] for i in members}), resolution, first,
                                    int(end) + 1, values=values)
@@ -103,11 +110,13 @@ async def stat_series(cloud: Cloud, account_id: str, region: str, queries: Seque
             by_key.setdefault(b.metric_key, []).append(b)
         for i in members:
             q = queries[i]
+            found: dict[int, float] = {}
             for slot, agg in slots(by_key.get(keys[i], []), first, end, q.period,
                                    q.unit).items():
                 value = agg.statistic(q.stat)
                 if value is not None:
-                    out[i][slot] = value
+                    found[slot] = value
+            out[i] = (list(found), list(found.values()))
     return out
 
 

@@ -94,6 +94,22 @@ class Aggregate:
         return self.percentile(name)
 
 
+def standard_points(rows: Sequence[tuple[str, int, float, float, float, float]],
+                    name: str) -> dict[int, float]:
+    """Period start -> standard statistic ``name`` of aggregated rows (metric key, period
+    start, count, sum, minimum, maximum), as ``Aggregate.standard`` gives it, in one pass
+    with no object per period."""
+    if name == "SampleCount":
+        return {r[1]: r[2] for r in rows}
+    if name == "Sum":
+        return {r[1]: r[3] for r in rows}
+    if name == "Minimum":
+        return {r[1]: r[4] for r in rows}
+    if name == "Maximum":
+        return {r[1]: r[5] for r in rows}
+    return {r[1]: r[3] / r[2] if r[2] else 0.0 for r in rows}
+
+
 def periods(buckets: Sequence[Bucket], start: int, end: float, period: int,
             unit: str | None) -> dict[tuple[int, str], Aggregate]:
     """(period start, unit) -> aggregate of the buckets in it (``unit`` filters)."""

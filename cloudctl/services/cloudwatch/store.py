@@ -3,24 +3,29 @@ that picks it or Cassandra (``cloudwatch.metric_store``).
 
 Both stores take buckets rolled up by ``series.roll_up`` and give back one merged
 bucket per (metric, resolution, start, unit); the embedded store merges on ingest with
-``INSERT ... ON CONFLICT DO UPDATE`` (one row a bucket), Cassandra appends partial
-buckets with a TTL of the resolution's retention and merges them when read.
+``INSERT ... ON CONFLICT DO UPDATE`` (one row a bucket) and compacts closed buckets into
+packed blocks (``blocks``; statistics are then array arithmetic), Cassandra appends
+partial buckets with a TTL of the resolution's retention and merges them when read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, delete, func, or_, select
+import numpy as np
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.server.runtime import RuntimeKey
+from cloudctl.services.cloudwatch import blocks
 from cloudctl.services.cloudwatch import properties as props
-from cloudctl.services.cloudwatch.models import CwPoint
+from cloudctl.services.cloudwatch.blocks import Points
+from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import (
     RETENTION,
     Bucket,
@@ -28,6 +33,7 @@ from cloudctl.services.cloudwatch.series import (
     encode_values,
     merge_buckets,
 )
+from cloudctl.services.cloudwatch.stats import standard_points
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -48,6 +54,16 @@ class MetricStore(Protocol):
                         period: int, unit: str | None) -> list[Slot]:
         """(metric, period start) -> count, sum, min, max of every bucket in that period
         (``unit`` filters), for the statistics that need no raw values."""
+        ...
+
+    async def stat_points(self, keys: Sequence[str], resolution: int, start: int, end: float,
+                          period: int, unit: str | None, stat: str) -> dict[str, Points]:
+        """metric -> the period starts before ``end`` with samples (ascending) and their
+        standard statistic ``stat``."""
+        ...
+
+    async def compact(self, now: float) -> int:
+        """Stores that merge on read: pack closed buckets (the buckets moved)."""
         ...
 
     async def expire(self, now: float) -> int: ...
@@ -75,6 +91,21 @@ def aggregate_buckets(buckets: Sequence[Bucket], start: int, period: int,
             known[2] = min(known[2], b.minimum)
             known[3] = max(known[3], b.maximum)
     return [(k, t, *v) for (k, t), v in sorted(merged.items())]  # type: ignore[misc]
+
+
+def points_of(rows: Sequence[Slot], keys: Sequence[str], end: float,
+              stat: str) -> dict[str, Points]:
+    """``MetricStore.stat_points`` from ``MetricStore.aggregate``'s rows."""
+    by_metric: dict[str, list[Slot]] = {key: [] for key in keys}
+    for row in rows:
+        if row[1] < end:
+            by_metric[row[0]].append(row)
+    out: dict[str, Points] = {}
+    for key, found in by_metric.items():
+        points = standard_points(found, stat)
+        stamps = sorted(points)
+        out[key] = (stamps, [points[t] for t in stamps])
+    return out
 
 
 def dialect_insert(session: AsyncSession) -> Any:
@@ -115,7 +146,9 @@ def row_bucket(row: Any, values: bool = True) -> Bucket:
 
 
 class EmbeddedStore:
-    """The points in the cloud's database (``cw_points``)."""
+    """The points in the cloud's database: buckets as rows (``cw_points``, merged on
+    ingest) until compaction moves the closed ones into packed blocks (``cw_blocks``);
+    reads see both, in one snapshot."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
@@ -124,41 +157,160 @@ class EmbeddedStore:
         async with self.cloud.sessions() as session, session.begin():
             await write_points(session, buckets)
 
+    async def _snapshot(self, session: AsyncSession) -> tuple[Any, str]:
+        """The session's connection reading one snapshot (rows and blocks must agree
+        while compaction moves buckets between them) and the driver's placeholder."""
+        connection = await session.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return connection, "%s"
+        return connection, "?"
+
     async def read(self, keys: Sequence[str], resolution: int, start: int,
                    end: int, values: bool = True) -> list[Bucket]:
         out: list[Bucket] = []
         table = CwPoint.__table__
         columns = [c for c in table.c if values or c.name != "vals"]
+        blocked = False
         async with self.cloud.sessions() as session:
+            connection, mark = await self._snapshot(session)
             for i in range(0, len(keys), 200):
+                chunk = list(keys[i:i + 200])
                 query = select(*columns).where(
-                    CwPoint.metric_key.in_(list(keys[i:i + 200])),
+                    CwPoint.metric_key.in_(chunk),
                     CwPoint.resolution == resolution, CwPoint.ts >= start, CwPoint.ts < end)
                 result = await session.execute(query)
                 out += [row_bucket(r, values) for r in result]
+                found = await connection.exec_driver_sql(
+                    f"SELECT metric_key, start, unit, count, sum, min, max, raw"
+                    f"{', vals' if values else ''} FROM cw_blocks WHERE metric_key IN "
+                    f"({', '.join([mark] * len(chunk))}) AND resolution = {mark} "
+                    f"AND start >= {mark} AND start < {mark}",
+                    (*chunk, resolution, blocks.block_start(resolution, start), end))
+                for row in found.all():
+                    blocked = True
+                    out += block_buckets(row, resolution, start, end, values)
+        if blocked:
+            out = merge_buckets(out)
         out.sort(key=lambda b: (b.metric_key, b.ts, b.unit))
         return out
 
     async def aggregate(self, keys: Sequence[str], resolution: int, start: int, end: int,
                         period: int, unit: str | None) -> list[Slot]:
-        """Pushed down: the database sums the buckets of each period."""
-        table = CwPoint.__table__
-        col = table.c
-        slot = (start + (col.ts - start) // period * period).label("slot")
-        out: list[Slot] = []
+        buckets = await self.read(keys, resolution, start, end, values=False)
+        return aggregate_buckets(buckets, start, period, unit)
+
+    async def stat_points(self, keys: Sequence[str], resolution: int, start: int, end: float,
+                          period: int, unit: str | None, stat: str) -> dict[str, Points]:
+        """Array arithmetic over whole blocks and the few buckets not yet compacted:
+        one statement for the blocks and one for the rows a chunk of metrics, no Python
+        object per bucket."""
+        stop = int(end) + 1
+        n = -(-(stop - start) // resolution)
+        dense = {key: blocks.Dense(start, resolution, n) for key in keys}
+        extremes = stat in ("Minimum", "Maximum")
         async with self.cloud.sessions() as session:
+            connection, mark = await self._snapshot(session)
             for i in range(0, len(keys), 200):
-                query = select(col.metric_key, slot, func.sum(col.count), func.sum(col.sum),
-                               func.min(col.min), func.max(col.max)).where(
-                    col.metric_key.in_(list(keys[i:i + 200])), col.resolution == resolution,
-                    col.ts >= start, col.ts < end)
+                chunk = list(keys[i:i + 200])
+                where = (f"metric_key IN ({', '.join([mark] * len(chunk))}) AND "
+                         f"resolution = {mark}"
+                         + (f" AND unit = {mark}" if unit is not None else ""))
+                args: tuple[Any, ...] = (*chunk, resolution)
                 if unit is not None:
-                    query = query.where(col.unit == unit)
-                query = query.group_by(col.metric_key, slot)
-                out += [(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
-                        for r in await session.execute(query)]
-        out.sort()
-        return out
+                    args += (unit,)
+                found = await connection.exec_driver_sql(
+                    f"SELECT metric_key, start, count, sum"
+                    f"{', min, max' if extremes else ''} FROM cw_blocks WHERE {where} "
+                    f"AND start >= {mark} AND start < {mark}",
+                    (*args, blocks.block_start(resolution, start), stop))
+                for row in found.all():
+                    dense[row[0]].add_block(row[1], row[2], row[3],
+                                            row[4] if extremes else None,
+                                            row[5] if extremes else None)
+                found = await connection.exec_driver_sql(
+                    f"SELECT metric_key, ts, count, sum, min, max FROM cw_points "
+                    f"WHERE {where} AND ts >= {mark} AND ts < {mark}",
+                    (*args, start, stop))
+                rows: dict[str, list[Any]] = {}
+                for row in found.all():
+                    rows.setdefault(row[0], []).append(row[1:])
+                for key, items in rows.items():
+                    dense[key].add_rows(items)
+        return {key: d.statistic(stat, period, end) for key, d in dense.items()}
+
+    async def compact(self, now: float, lag: int = 120, batch: int = 20_000) -> int:
+        """Move the buckets closed ``lag`` seconds ago into blocks, about ``batch``
+        buckets (whole metrics) a transaction; the buckets moved. A bucket is deleted
+        (``RETURNING`` it) in the transaction that adds it to its block, so concurrent
+        compactors never move one twice; a bucket written later to the same slot is
+        merged at read time."""
+        moved = 0
+        for resolution in RETENTION:
+            cutoff = int(now) - lag - resolution
+            async with self.cloud.sessions() as session:
+                connection = await session.connection()
+                mark = "%s" if connection.dialect.name == "postgresql" else "?"
+                found = await connection.exec_driver_sql(
+                    f"SELECT metric_key, count(*) FROM cw_points WHERE resolution = {mark} "
+                    f"AND ts < {mark} GROUP BY metric_key ORDER BY metric_key",
+                    (resolution, cutoff))
+                counts: list[Any] = list(found.all())
+            keys: list[str] = []
+            size = 0
+            for key, count in counts:
+                keys.append(key)
+                size += int(count)
+                if size >= batch:
+                    moved += await self._compact(keys, resolution, cutoff)
+                    keys, size = [], 0
+            if keys:
+                moved += await self._compact(keys, resolution, cutoff)
+        return moved
+
+    async def _compact(self, keys: list[str], resolution: int, cutoff: int) -> int:
+        async with self.cloud.sessions() as session, session.begin():
+            connection = await session.connection()
+            pg = connection.dialect.name == "postgresql"
+            mark = "%s" if pg else "?"
+            marks = ", ".join([mark] * len(keys))
+            found = await connection.exec_driver_sql(
+                f"DELETE FROM cw_points WHERE metric_key IN ({marks}) AND resolution = "
+                f"{mark} AND ts < {mark} RETURNING metric_key, ts, unit, count, sum, min, "
+                f"max, vals, raw", (*keys, resolution, cutoff))
+            rows: list[Any] = list(found.all())
+            if not rows:
+                return 0
+            wanted = sorted({(r[0], blocks.block_start(resolution, r[1]), r[2])
+                             for r in rows})
+            empty = blocks.Block().columns()
+            await connection.exec_driver_sql(
+                f"INSERT INTO cw_blocks (metric_key, resolution, start, unit, count, sum, "
+                f"min, max, raw, vals) VALUES ({', '.join([mark] * 10)}) "
+                f"ON CONFLICT (metric_key, resolution, start, unit) DO NOTHING",
+                [(k, resolution, s, u, *empty) for k, s, u in wanted])  # type: ignore[arg-type]
+            starts = sorted({s for _, s, _ in wanted})
+            found = await connection.exec_driver_sql(
+                f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
+                f"FROM cw_blocks WHERE metric_key IN ({marks}) AND resolution = {mark} "
+                f"AND start IN ({', '.join([mark] * len(starts))})"
+                + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
+                (*keys, resolution, *starts))
+            stored: list[Any] = list(found.all())
+            held = {(r[0], r[1], r[2]): blocks.Block.of_row(r[3:]) for r in stored}
+            width = blocks.span(resolution)
+            for key, ts, unit, count, total, low, high, vals, raw in rows:
+                start = ts // width * width
+                held[(key, start, unit)].add((ts - start) // resolution, count, total, low,
+                                             high, vals if raw else "", bool(raw))
+            await connection.exec_driver_sql(
+                f"UPDATE cw_blocks SET count = {mark}, sum = {mark}, min = {mark}, "
+                f"max = {mark}, raw = {mark}, vals = {mark} WHERE metric_key = {mark} AND "
+                f"resolution = {mark} AND start = {mark} AND unit = {mark}",
+                [(*held[w].columns(), w[0], resolution, w[1], w[2])  # type: ignore[misc]
+                 for w in wanted])
+        return len(rows)
 
     async def expire(self, now: float) -> int:
         removed = 0
@@ -167,10 +319,63 @@ class EmbeddedStore:
                          for res, keep in RETENTION.items()])
             result = await session.execute(delete(CwPoint).where(cond))
             removed = int(getattr(result, "rowcount", 0) or 0)
+            # a block goes once its last slot is past the retention; the slots past it
+            # of the block holding the cutoff are emptied
+            cond = or_(*[and_(CwBlock.resolution == res,
+                              CwBlock.start < int(now - keep) - blocks.span(res) + res)
+                         for res, keep in RETENTION.items()])
+            await session.execute(delete(CwBlock).where(cond))
+            connection = await session.connection()
+            pg = connection.dialect.name == "postgresql"
+            mark = "%s" if pg else "?"
+            for res, keep in RETENTION.items():
+                cutoff = int(now - keep)
+                found = await connection.exec_driver_sql(
+                    f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
+                    f"FROM cw_blocks WHERE resolution = {mark} AND start < {mark} AND "
+                    f"start > {mark}"  # locked in the order compaction locks them
+                    + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
+                    (res, cutoff, cutoff - blocks.span(res)))
+                held: list[Any] = list(found.all())
+                changes = []
+                for row in held:
+                    block = blocks.Block.of_row(row[3:])
+                    if block.clear_before((cutoff - row[1] + res - 1) // res):
+                        changes.append((*block.columns(), row[0], res, row[1], row[2]))
+                if changes:
+                    await connection.exec_driver_sql(
+                        f"UPDATE cw_blocks SET count = {mark}, sum = {mark}, min = {mark}, "
+                        f"max = {mark}, raw = {mark}, vals = {mark} WHERE metric_key = "
+                        f"{mark} AND resolution = {mark} AND start = {mark} AND "
+                        f"unit = {mark}", changes)
         return removed
 
     async def close(self) -> None:
         return None
+
+
+def block_buckets(row: Any, resolution: int, start: int, end: int,
+                  values: bool) -> list[Bucket]:
+    """The buckets with samples of a stored block (metric key, start, unit, count, sum,
+    min, max, raw[, vals]) from ``start`` to before ``end``."""
+    key, first, unit = row[0], int(row[1]), row[2]
+    count = blocks.floats(row[3])
+    lo = max(0, (start - first + resolution - 1) // resolution)
+    hi = min(blocks.SLOTS, (end - first + resolution - 1) // resolution)
+    if lo >= hi:
+        return []
+    total, low, high = blocks.floats(row[4]), blocks.floats(row[5]), blocks.floats(row[6])
+    raw = bytes(row[7])
+    texts: dict[str, str] = json.loads(row[8] or "{}") if values else {}
+    out = []
+    for slot in (lo + np.flatnonzero(count[lo:hi] > 0)).tolist():
+        kept = bool(raw[slot])
+        out.append(Bucket(key, resolution, first + slot * resolution, unit,
+                          float(count[slot]), float(total[slot]), float(low[slot]),
+                          float(high[slot]),
+                          decode_values(texts.get(str(slot), "")) if values and kept else {},
+                          kept))
+    return out
 
 
 class StoreHolder:
