@@ -1,7 +1,7 @@
 """cloudwatch blocks: compacted metric buckets as packed arrays (cw_blocks)
 
 Revision ID: 0023_cloudwatch_blocks
-Revises: 0019_elb
+Revises: 0029_ebs_multi_attach
 Create Date: 2026-12-05 03:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0023_cloudwatch_blocks'
-down_revision = '0019_elb'
+down_revision = '0029_ebs_multi_attach'
 branch_labels = None
 depends_on = None
 
