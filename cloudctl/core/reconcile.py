@@ -4,7 +4,10 @@ Level-triggered, in the shape of kubernetes/sample-controller: a controller name
 the keys that may need work (``list_keys``: a full resync at start and every
 ``interval()`` seconds) and converges one key at a time (``sync``). API calls only
 ``wake`` a key early; nothing depends on a wake-up arriving, because the timer's
-resync finds every key from the database again.
+resync finds every key from the database again. A wake in a process that does not
+lead the kind (an API host, another worker) is sent to the one that does
+(``cloudctl.core.wakes``: NOTIFY on PostgreSQL, a unix socket between the workers of
+an SQLite cloud), and taken there by ``woken``.
 
 The contract a subclass keeps:
 
@@ -40,7 +43,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
-from cloudctl.core import election
+from cloudctl.core import election, wakes
 from cloudctl.core.fencing import TERM, Fenced, Term
 
 log = logging.getLogger(__name__)
@@ -105,8 +108,26 @@ class Reconciler(ABC):
     def wake(self, key: str) -> None:
         """Sync ``key`` soon, even if it is waiting out a backoff (idempotent).
 
-        Ignored while not leader: the leader's resync finds the key in the database.
+        While this process does not lead the kind, the wake goes to the process that
+        does (``cloudctl.core.wakes``: another worker or host; best effort, as the
+        leader's resync finds the key in the database anyway).
         """
+        if self.term() is None:
+            wakes.forward(self.name, key)
+            return
+        self._enqueue(key)
+
+    def woken(self, key: str | None) -> None:
+        """A wake sent by another process (``key`` None: resync everything): acted on
+        only while leading, never sent on (a standby drops it)."""
+        if self.term() is None:
+            return
+        if key is None:
+            self._resync.set()
+        else:
+            self._enqueue(key)
+
+    def _enqueue(self, key: str) -> None:
         if self.term() is None:
             return
         timer = self._timers.pop(key, None)
@@ -135,8 +156,11 @@ class Reconciler(ABC):
         self._failures.clear()
 
     def resync_now(self) -> None:
-        """Run a full resync now instead of at the next interval."""
+        """Run a full resync now instead of at the next interval (in the process that
+        leads the kind: forwarded from any other)."""
         self._resync.set()
+        if self.term() is None:
+            wakes.forward(self.name, None)
 
     def failures(self, key: str) -> int:
         return self._failures.get(key, 0)
@@ -151,7 +175,7 @@ class Reconciler(ABC):
 
         def fire() -> None:
             self._timers.pop(key, None)
-            self.wake(key)
+            self._enqueue(key)
 
         self._timers[key] = asyncio.get_running_loop().call_later(delay, fire)
 
@@ -170,7 +194,7 @@ class Reconciler(ABC):
             TERM.reset(token)
         for key in keys:
             if key not in self._timers:
-                self.wake(key)
+                self._enqueue(key)
 
     async def process(self, key: str) -> None:
         """One sync of ``key`` with its outcome applied (Retry, backoff, success)."""
@@ -205,7 +229,7 @@ class Reconciler(ABC):
             self._running.discard(key)
             if key in self._dirty:
                 self._dirty.discard(key)
-                self.wake(key)
+                self._enqueue(key)
 
     async def _worker(self) -> None:
         while True:
@@ -245,6 +269,7 @@ class Reconciler(ABC):
                  for i in range(self.workers)]
         if self.leader():
             election.current().campaign(self.name, self._leadership_changed)
+            wakes.register(self.name, self.woken)
         try:
             while True:
                 if self.term() is not None:
@@ -253,6 +278,7 @@ class Reconciler(ABC):
                     await asyncio.wait_for(self._resync.wait(), self.interval())
                 self._resync.clear()
         finally:
+            wakes.unregister(self.name, self.woken)
             for task in tasks:
                 task.cancel()
             for timer in self._timers.values():

@@ -19,7 +19,7 @@ from cloudctl.auth.credentials import CredentialStore
 from cloudctl.auth.secrets import SecretBox
 from cloudctl.config import Settings
 from cloudctl.core import election as elections
-from cloudctl.core import fencing, terms
+from cloudctl.core import fencing, terms, wakes
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.properties import definitions as core_props
 from cloudctl.properties.registry import registry
@@ -68,6 +68,8 @@ class Cloud:
         self.election: elections.Election = elections.LocalElection(settings.host_id)
         self.serving = True  # False: the host is disabled (its API refuses new work)
         self.endpoint = ""  # this process's API address (the service registry shows it)
+        # wakes to and from the processes that lead controllers (other workers, hosts)
+        self.wakes: wakes.Channel | None = None
 
     @property
     def runs_controllers(self) -> bool:
@@ -125,6 +127,10 @@ class Cloud:
     async def start(self) -> None:
         await self.properties.load()
         self._elect()
+        self.wakes = wakes.open_channel(self.engine, self.settings.database_url,
+                                        self.settings.run_dir, listen=self.runs_controllers)
+        self.wakes.start()
+        wakes.install(self.wakes)
         for task in self.startup:  # the services' start-up tasks (the zones first)
             await task(self)
         for provider in self.providers:
@@ -148,4 +154,7 @@ class Cloud:
             await self.election.stop()
         except Exception:
             log.exception("leaving the elections failed")
+        if self.wakes is not None:
+            wakes.install(None)
+            await self.wakes.close()
         await self.engine.dispose()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler, Retry
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
@@ -56,6 +57,18 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 ENGINE: RuntimeKey[StackEngine] = RuntimeKey("cloudformation.engine")
+
+
+def wake_stack(cloud: Cloud, stack_id: str) -> None:
+    """Converge ``stack_id`` soon: here if this process runs the engine, else in the
+    process that leads it (``cloudctl.core.wakes``)."""
+    engine = cloud.runtime.get(ENGINE)
+    if engine is not None:
+        engine.wake(stack_id)
+    else:
+        wakes.forward(StackEngine.name, stack_id)
+
+
 REPLACING = "Requested update requires the creation of a new physical resource; " \
             "hence creating one."
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from cloudctl.protocol.wire import WireRequest, WireResponse
 from cloudctl.server.router import Route
-from cloudctl.services.cloudformation.engine import ENGINE
+from cloudctl.services.cloudformation.engine import wake_stack
 from cloudctl.services.cloudformation.models import StackResource
 from cloudctl.services.cloudformation.resources.signals import SIGNAL_PATH
 
@@ -66,9 +66,7 @@ class SignalHook:
                                                                                    ""))}
             row.signals = list(row.signals or []) + [entry]
             stack_id = row.stack_id
-        engine = self.cloud.runtime.get(ENGINE)
-        if engine is not None:
-            engine.wake(stack_id)
+        wake_stack(self.cloud, stack_id)
         return WireResponse(status=200, headers={}, body=b"")
 
     def streams_body(self, route: Route, wire: WireRequest) -> bool:

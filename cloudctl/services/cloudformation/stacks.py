@@ -20,7 +20,7 @@ from cloudctl.errors import ValidationError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, operation
 from cloudctl.services.cloudformation import intake, stackpolicy, store, views
-from cloudctl.services.cloudformation.engine import ENGINE
+from cloudctl.services.cloudformation.engine import ENGINE, wake_stack
 from cloudctl.services.cloudformation.errors import already_exists, no_stack
 from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
 from cloudctl.services.cloudformation.stackinfo import deadline
@@ -80,9 +80,7 @@ class StackOperations(Provider):
     service = "cloudformation"
 
     def wake(self, stack_id: str) -> None:
-        engine = self.cloud.runtime.get(ENGINE)
-        if engine is not None:
-            engine.wake(stack_id)
+        wake_stack(self.cloud, stack_id)
 
     async def _role_key(self, ctx: RequestContext, role_arn: str | None,
                         stack_name: str) -> str:

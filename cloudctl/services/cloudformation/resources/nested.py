@@ -31,11 +31,9 @@ POLL = 1.0
 
 
 def _wake(act: Act, stack_id: str) -> None:
-    from cloudctl.services.cloudformation.engine import ENGINE
+    from cloudctl.services.cloudformation.engine import wake_stack
 
-    engine = act.cloud.runtime.get(ENGINE)
-    if engine is not None:
-        engine.wake(stack_id)
+    wake_stack(act.cloud, stack_id)
 
 
 def _given(props: dict[str, Any]) -> dict[str, Any]:

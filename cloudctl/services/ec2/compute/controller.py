@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
+from cloudctl.core import wakes
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.db.base import utcnow
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
@@ -74,6 +75,9 @@ def wake(instance_ids: Iterable[str] | None = None) -> None:
     no heartbeat or list round first. The periodic resync does the rest.
     """
     keys = None if instance_ids is None else list(instance_ids)
+    if not _controllers:  # an API host or worker: the leading process acts
+        for key in [None] if keys is None else keys:
+            wakes.forward(ComputeController.name, key)
     for found in _controllers:
         found.act_now(keys)
 
@@ -81,6 +85,9 @@ def wake(instance_ids: Iterable[str] | None = None) -> None:
 def wake_volumes(volume_ids: Iterable[str]) -> None:
     """Ask the controller of this process (if any) to converge these attachments now
     (an attach or detach just recorded), not at the next periodic resync."""
+    if not _controllers:
+        for vid in volume_ids:
+            wakes.forward(ComputeController.name, f"volume:{vid}")
     for found in _controllers:
         for vid in volume_ids:
             found.wake(f"volume:{vid}")
@@ -113,6 +120,15 @@ class ComputeController(Reconciler):
         task = asyncio.get_running_loop().create_task(self._act(instance_ids))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def woken(self, key: str | None) -> None:
+        """A wake from another process: the rows in transition, as ``wake`` here."""
+        if self.term() is None:
+            return
+        if key is not None and key.startswith("volume:"):
+            super().woken(key)
+        else:
+            self.act_now(None if key is None else [key])
 
     async def _act(self, instance_ids: list[str] | None) -> None:
         try:
