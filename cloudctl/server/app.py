@@ -41,6 +41,7 @@ CLIENT_MAX_SIZE = 1 << 20
 PROFILE_ENV = "CLOUDCTL_PROFILE"  # a path: each worker writes cProfile stats to <path>.<pid>
 MAX_FIELD_SIZE = 65536
 PR_SET_PDEATHSIG = 1
+ORPHAN_GRACE = 2  # seconds an orphaned worker may spend finishing requests
 
 
 NOT_SERVED = ("this host runs the cloud's controllers only (cloudctl up --role controllers):"
@@ -167,6 +168,11 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
         await stop.wait()
         if watch is not None:
             watch.cancel()
+        if parent and os.getppid() != parent:
+            # orphaned (the parent was killed): in-flight requests get a short grace, then
+            # the kernel ends this worker (SIGALRM's default action) whatever cleanup is doing
+            log.warning("parent %d is gone: exiting within %ds", parent, ORPHAN_GRACE)
+            signal.alarm(ORPHAN_GRACE)
         await listener.stop()
         await runner.cleanup()
 
