@@ -49,6 +49,29 @@ def _ids(params: dict[str, Any], member: str = "InstanceIds") -> list[str]:
     return [str(i) for i in params.get(member) or []]
 
 
+def _required_flag(params: dict[str, Any], member: str) -> Any:
+    """A boolean member the operation requires (AWS's null-constraint wording)."""
+    value = params.get(member)
+    if value is None:
+        wire = member[0].lower() + member[1:]
+        raise ValidationError(f"1 validation error detected: Value null at '{wire}' failed "
+                              "to satisfy constraint: Member must not be null")
+    return value
+
+
+async def _members_of(session: AsyncSession, account: str, region: str, group: AsGroup,
+                      params: dict[str, Any]) -> list[AsInstance]:
+    """The rows of the instances ``InstanceIds`` names, each a member of ``group``."""
+    rows = []
+    for iid in _ids(params):
+        row, owner = await _member(session, account, region, iid)
+        if owner.arn != group.arn:
+            raise ValidationError(f"The instance {iid} is not part of Auto Scaling "
+                                  f"group {group.name}.")
+        rows.append(row)
+    return rows
+
+
 class MembersProvider(Provider):
     service = "autoscaling"
 
@@ -78,11 +101,7 @@ class MembersProvider(Provider):
     async def terminate(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account, region = where(ctx)
         iid = name(params, "InstanceId")
-        decrement = params.get("ShouldDecrementDesiredCapacity")
-        if decrement is None:
-            raise ValidationError("1 validation error detected: Value null at "
-                                  "'shouldDecrementDesiredCapacity' failed to satisfy "
-                                  "constraint: Member must not be null")
+        decrement = _required_flag(params, "ShouldDecrementDesiredCapacity")
         now = utcnow()
         async with self.cloud.sessions() as session, session.begin():
             row, group = await _member(session, account, region, iid)
@@ -142,18 +161,10 @@ class MembersProvider(Provider):
     async def set_protection(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account, region = where(ctx)
         group_name = name(params, "AutoScalingGroupName")
-        protect = params.get("ProtectedFromScaleIn")
-        if protect is None:
-            raise ValidationError("1 validation error detected: Value null at "
-                                  "'protectedFromScaleIn' failed to satisfy constraint: Member "
-                                  "must not be null")
+        protect = _required_flag(params, "ProtectedFromScaleIn")
         async with self.cloud.sessions() as session, session.begin():
             group = await group_or_error(session, account, region, group_name)
-            for iid in _ids(params):
-                row, owner = await _member(session, account, region, iid)
-                if owner.arn != group.arn:
-                    raise ValidationError(f"The instance {iid} is not part of Auto Scaling "
-                                          f"group {group.name}.")
+            for row in await _members_of(session, account, region, group, params):
                 row.protected = bool(protect)
         return {}
 
@@ -169,20 +180,14 @@ class MembersProvider(Provider):
                        enter: bool) -> Result:
         account, region = where(ctx)
         group_name = name(params, "AutoScalingGroupName")
-        decrement = params.get("ShouldDecrementDesiredCapacity")
-        if enter and decrement is None:
-            raise ValidationError("1 validation error detected: Value null at "
-                                  "'shouldDecrementDesiredCapacity' failed to satisfy "
-                                  "constraint: Member must not be null")
+        decrement = (_required_flag(params, "ShouldDecrementDesiredCapacity") if enter
+                     else params.get("ShouldDecrementDesiredCapacity"))
         now = utcnow()
         records = []
         async with self.cloud.sessions() as session, session.begin():
             group = await group_or_error(session, account, region, group_name)
-            for iid in _ids(params):
-                row, owner = await _member(session, account, region, iid)
-                if owner.arn != group.arn:
-                    raise ValidationError(f"The instance {iid} is not part of Auto Scaling "
-                                          f"group {group.name}.")
+            for row in await _members_of(session, account, region, group, params):
+                iid = row.instance_id
                 if enter and row.lifecycle_state != "InService":
                     raise ValidationError(f"The instance {iid} is not in InService.")
                 if not enter and row.lifecycle_state != "Standby":
@@ -275,20 +280,13 @@ class MembersProvider(Provider):
     async def detach(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account, region = where(ctx)
         group_name = name(params, "AutoScalingGroupName")
-        decrement = params.get("ShouldDecrementDesiredCapacity")
-        if decrement is None:
-            raise ValidationError("1 validation error detected: Value null at "
-                                  "'shouldDecrementDesiredCapacity' failed to satisfy "
-                                  "constraint: Member must not be null")
+        decrement = _required_flag(params, "ShouldDecrementDesiredCapacity")
         now = utcnow()
         records = []
         async with self.cloud.sessions() as session, session.begin():
             group = await group_or_error(session, account, region, group_name)
-            for iid in _ids(params):
-                row, owner = await _member(session, account, region, iid)
-                if owner.arn != group.arn:
-                    raise ValidationError(f"The instance {iid} is not part of Auto Scaling "
-                                          f"group {group.name}.")
+            for row in await _members_of(session, account, region, group, params):
+                iid = row.instance_id
                 if decrement:
                     if group.desired - 1 < group.min_size:
                         raise ValidationError(
