@@ -140,6 +140,9 @@ def to_utc(value: Any) -> datetime:
 
 def format_iso8601(value: Any) -> str:
     """``2024-05-01T12:00:00.000Z`` (millisecond precision, as AWS answers)."""
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        # the usual provider value: C's isoformat (truncates to ms), "+00:00" -> "Z"
+        return f"{value.isoformat(timespec='milliseconds')[:-6]}Z"
     dt = to_utc(value)
     return (
         f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"

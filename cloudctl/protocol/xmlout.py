@@ -21,6 +21,11 @@ from cloudctl.protocol.common import b64encode, timestamp_formatter, xml_text
 #: writes one element (its tags included) for a value into the fragment list
 Writer = Callable[[Any, list[str]], None]
 
+# how a structure's member is written (``XmlOutputCompiler._member``): a kind, two
+# texts (tags, or the true/false elements, or the empty list) and a writer/formatter
+_CALL, _STRING, _INT, _BOOL, _TIME, _LIST, _STRUCT = range(7)
+_Member = tuple[int, str, str, Any]
+
 
 def _ns_attr(shape: Shape) -> str:
     ns = shape.serialization.get("xmlNamespace")
@@ -40,6 +45,16 @@ def member_tag(member: Shape, name: str) -> str:
         if item_name:
             return str(item_name)
     return str(member.serialization.get("name", name))
+
+
+def _empty_list(shape: Shape, tag: str) -> str:
+    """What an empty list member is written as."""
+    if shape.serialization.get("flattened"):
+        return ""
+    # EC2 leaves out the tagSet of a resource without tags (boto3 shows no "Tags")
+    if shape.name == "TagList" and tag == "tagSet":
+        return ""
+    return f"<{tag}{_ns_attr(shape)}/>"
 
 
 class XmlOutputCompiler:
@@ -102,7 +117,7 @@ class XmlOutputCompiler:
             fmt = timestamp_formatter(shape, "iso8601")
 
             def write_timestamp(value: Any, out: list[str]) -> None:
-                out.append(f"{open_tag}{xml_text(fmt(value))}{close_tag}")
+                out.append(f"{open_tag}{fmt(value)}{close_tag}")  # digits and separators
 
             return write_timestamp
         if kind == "blob":
@@ -123,15 +138,42 @@ class XmlOutputCompiler:
         cached = self._bodies.get(cache_key)
         if cached is not None:
             return cached
-        table: dict[str, Writer] = {}
+        table: dict[str, _Member] = {}
 
         def write_members(value: Any, out: list[str]) -> None:
-            for name, member_value in value.items():
-                if member_value is None:
+            # the common members (text, numbers, flags, times, empty lists, plain
+            # structures) are written here rather than through a writer call each
+            append = out.append
+            for name, item in value.items():
+                if item is None:
                     continue
-                sub = table.get(name)
-                if sub is not None:
-                    sub(member_value, out)
+                spec = table.get(name)
+                if spec is None:
+                    continue
+                kind, first, second, sub = spec
+                if kind == _STRING:
+                    text = item if isinstance(item, str) else str(item)
+                    if not text.isprintable() or "&" in text or "<" in text or ">" in text \
+                            or '"' in text:
+                        text = xml_text(text)
+                    append(f"{first}{text}{second}")
+                elif kind == _INT:
+                    append(f"{first}{int(item)}{second}")
+                elif kind == _LIST:
+                    if item:
+                        sub(item, out)
+                    else:
+                        append(first)
+                elif kind == _STRUCT:
+                    append(first)
+                    sub(item, out)
+                    append(second)
+                elif kind == _BOOL:
+                    append(first if item else second)
+                elif kind == _TIME:
+                    append(f"{first}{sub(item)}{second}")
+                else:
+                    sub(item, out)
 
         self._bodies[cache_key] = write_members
         for name, member in shape.members.items():
@@ -140,8 +182,29 @@ class XmlOutputCompiler:
                 continue
             if skip_located and ser.get("location"):
                 continue
-            table[name] = self.writer(member, member_tag(member, name))
+            table[name] = self._member(member, member_tag(member, name))
         return write_members
+
+    def _member(self, member: Shape, tag: str) -> _Member:
+        """How ``write_members`` writes one member: inline for the common kinds."""
+        kind = member.type_name
+        open_tag = f"<{tag}{_ns_attr(member)}>"
+        close_tag = f"</{tag}>"
+        if kind in ("string", "character"):
+            return (_STRING, open_tag, close_tag, None)
+        if kind in ("integer", "long"):
+            return (_INT, open_tag, close_tag, None)
+        if kind == "boolean":
+            return (_BOOL, f"{open_tag}true{close_tag}", f"{open_tag}false{close_tag}", None)
+        if kind == "timestamp":
+            return (_TIME, open_tag, close_tag, timestamp_formatter(member, "iso8601"))
+        writer = self.writer(member, tag)
+        if kind == "list":
+            return (_LIST, _empty_list(member, tag), "", writer)
+        if kind == "structure" and not any(
+                sub.serialization.get("xmlAttribute") for sub in member.members.values()):
+            return (_STRUCT, open_tag, close_tag, self.body(member))
+        return (_CALL, "", "", writer)
 
     def _structure(self, shape: Shape, tag: str, key: tuple[str, str, str]) -> Writer:
         ns = _ns_attr(shape)
@@ -186,12 +249,9 @@ class XmlOutputCompiler:
             return write_flat
         open_tag = f"<{tag}{_ns_attr(shape)}>"
         close_tag = f"</{tag}>"
-        empty = f"<{tag}{_ns_attr(shape)}/>"
+        empty = _empty_list(shape, tag)
         item_tag = str(member.serialization.get("name", "member"))
         wrapped: list[Writer] = []
-        # EC2 leaves out the tagSet of a resource without tags (boto3 shows no "Tags")
-        if shape.name == "TagList" and tag == "tagSet":
-            empty = ""
 
         def write_list(value: Any, out: list[str]) -> None:
             if not value:

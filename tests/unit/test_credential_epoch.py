@@ -85,3 +85,32 @@ def test_a_failed_read_fails_its_waiters_and_the_next_one_reads_again() -> None:
         assert await reads.read() == 1
 
     asyncio.run(main())
+
+
+def test_sqlite_reads_at_once_and_waits_out_a_lock(tmp_path: Any) -> None:
+    import sqlite3
+
+    from cloudctl.services.iam.fastsql import FastIam
+
+    path = str(tmp_path / "cloud.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE iam_credential_epoch (id INTEGER PRIMARY KEY, generation INT)")
+    writer.execute("INSERT INTO iam_credential_epoch VALUES (1, 7)")
+    fast = FastIam(path, None)
+
+    async def main() -> None:
+        reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
+        assert await reads.read() == 7
+        writer.execute("UPDATE iam_credential_epoch SET generation = 8")
+        assert await reads.read() == 8  # a revocation is seen by the next lookup
+        writer.execute("BEGIN EXCLUSIVE")  # rollback journal: readers are locked out
+        writer.execute("UPDATE iam_credential_epoch SET generation = 9")
+        assert fast.epoch_now() is None
+        waiting = asyncio.ensure_future(reads.read())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        writer.execute("COMMIT")
+        assert await asyncio.wait_for(waiting, 10) == 9
+
+    asyncio.run(main())
+    writer.close()

@@ -65,6 +65,14 @@ class _EpochReads:
         self._reader: asyncio.Task[None] | None = None
 
     async def read(self) -> int:
+        fast = self._fast() if self._fast is not None else None
+        if fast is not None:
+            # SQLite: one read on the loop's own connection, no task to share it with
+            # (a read started after this lookup began, as below); a locked database
+            # falls through to the shared read, which waits on a thread
+            epoch = fast.epoch_now()
+            if epoch is not None:
+                return epoch
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
             self._next.add_done_callback(_retrieve)

@@ -92,6 +92,17 @@ class FastIam:
         rows = await self._run(lambda c: c.execute(_EPOCH).fetchall())
         return int(rows[0][0] or 0) if rows else 0
 
+    def epoch_now(self) -> int | None:
+        """The epoch read at once on the loop's connection; None if the database is
+        locked (the caller waits for a read that may wait, ``epoch``)."""
+        try:
+            rows = self._conn(0).execute(_EPOCH).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return None
+        return int(rows[0][0] or 0) if rows else 0
+
     async def account_exists(self, account_id: str) -> bool:
         return bool(await self._run(lambda c: c.execute(_ACCOUNT, (account_id,)).fetchall()))
 
