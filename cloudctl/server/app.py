@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import resource
@@ -145,6 +146,10 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
                        role=role)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
+        # the assembled services (models, botocore shapes, schemas) live as long as the
+        # worker: keep them out of every later collection (a full one walked them all)
+        gc.collect()
+        gc.freeze()
         cloud = app[CLOUD_KEY]
         address = sock.getsockname()
         cloud.endpoint = f"http://{address[0]}:{address[1]}"
