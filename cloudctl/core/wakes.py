@@ -172,7 +172,10 @@ class PostgresChannel:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("wake listener: %s; connecting again", exc)
+                # a lost LISTEN connection (a restarted or terminated backend) is expected:
+                # wakes are hints, the reconnect resyncs what was missed
+                first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                log.info("wake listener: connection lost (%s); connecting again", first)
             self.listening.clear()
             await asyncio.sleep(RECONNECT)
 

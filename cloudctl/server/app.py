@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import gc
 import logging
 import os
 import resource
@@ -43,6 +42,7 @@ PROFILE_ENV = "CLOUDCTL_PROFILE"  # a path: each worker writes cProfile stats to
 MAX_FIELD_SIZE = 65536
 PR_SET_PDEATHSIG = 1
 ORPHAN_GRACE = 2  # seconds an orphaned worker may spend finishing requests
+STOP_GRACE = 14  # seconds a stopping worker may spend (aiohttp's shutdown timeout is 10)
 
 
 NOT_SERVED = ("this host runs the cloud's controllers only (cloudctl up --role controllers):"
@@ -146,10 +146,6 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
                        role=role)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
-        # the assembled services (models, botocore shapes, schemas) live as long as the
-        # worker: keep them out of every later collection (a full one walked them all)
-        gc.collect()
-        gc.freeze()
         cloud = app[CLOUD_KEY]
         address = sock.getsockname()
         cloud.endpoint = f"http://{address[0]}:{address[1]}"
@@ -178,8 +174,14 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
             # the kernel ends this worker (SIGALRM's default action) whatever cleanup is doing
             log.warning("parent %d is gone: exiting within %ds", parent, ORPHAN_GRACE)
             signal.alarm(ORPHAN_GRACE)
+        elif parent:
+            # a forked worker's stop is bounded: connections get aiohttp's shutdown timeout, and a cleanup
+            # still waiting after STOP_GRACE (a wedged thread or task) does not hold the
+            # host: the kernel ends the worker; everything acknowledged is already durable
+            signal.alarm(STOP_GRACE)
         await listener.stop()
         await runner.cleanup()
+        signal.alarm(0)
 
     profile_to = os.environ.get(PROFILE_ENV)
     if not profile_to:

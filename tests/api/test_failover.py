@@ -203,7 +203,20 @@ def test_disabled_host_gives_up_leadership_and_refuses_work(hosts: list[HostClou
     finally:
         other.cli("service", "enable", name)
     wait_for(lambda: _services(other)[name]["LocalState"] == "ENABLED", 10, "enabled again")
-    leader.client("ec2").describe_security_groups()
+    # the host itself serves again from its next registry beat (every 2 s)
+    wait_for(lambda: _serving(leader), 10, "the enabled host serving")
+
+
+def _serving(host: HostCloud) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        host.client("ec2").describe_security_groups()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ServiceUnavailable":
+            raise
+        return False
+    return True
 
 
 def test_unreachable_zookeeper_means_no_controller_acts_until_it_returns() -> None:

@@ -99,7 +99,12 @@ def _lifecycles(database: Any) -> None:
                 assert not left, f"start {start}: workers {left} outlived kill -9 of the parent"
             else:
                 process.send_signal(signal.SIGTERM)
-                assert process.wait(20) == 0
+                try:
+                    code = process.wait(20)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"start {start}: no exit 20 s after SIGTERM:\n"
+                                         f"{log.read_text(errors='replace')[-4000:]}") from None
+                assert code == 0, log.read_text(errors="replace")[-4000:]
                 assert not any(_alive(pid) for pid in workers)
         finally:
             if process.poll() is None:
