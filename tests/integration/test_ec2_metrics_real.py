@@ -1,15 +1,14 @@
 """CloudWatch metrics of REAL guests (QEMU TCG on the private libvirtd), read with boto3.
 
-One test, three tiny guests with detailed monitoring, so their waits overlap: the busy
-one runs ``yes > /dev/null`` from its user data, then writes 16 MiB to its root disk and
-downloads its own (padded) user data 40 times from the metadata service; the idle one
-does nothing. The busy guest's ``CPUUtilization`` reaches ~100 within two periods while
-the idle one stays near 0; ``DiskWriteBytes`` and ``NetworkIn`` count what the busy
-guest moved. Pausing the idle guest fails its instance status check
-(DescribeInstanceStatus ``impaired``, ``StatusCheckFailed_Instance`` 1); resuming it
-passes again.
+One test, two tiny guests with detailed monitoring: the busy one runs ``yes >
+/dev/null`` from its user data, then writes 16 MiB to its root disk and downloads its
+own (padded) user data 40 times from the metadata service; the idle one does nothing.
+The busy guest's ``CPUUtilization`` reaches ~100 within two periods while the idle
+one stays near 0; ``DiskWriteBytes`` and ``NetworkIn`` count what the busy guest
+moved. Pausing the idle guest fails its instance status check (DescribeInstanceStatus
+``impaired``, ``StatusCheckFailed_Instance`` 1); resuming it passes again.
 
-The third guest is EBS-backed and busy, with an alarm whose action is an EC2 stop: the
+A second test puts an alarm with an EC2 stop action on a busy EBS-backed guest: the
 alarm goes to ALARM, the action stops the real guest, and with the guest stopped (no
 data, ``notBreaching``) the alarm returns to OK, all in its history; the root volume's
 writes show in AWS/EBS.
@@ -69,66 +68,33 @@ def _console(ec2: Any, iid: str) -> str:
         return str(text)
 
 
-def _ebs_image(cloud: LiveCloud, ec2: Any, tiny_image: Any, eki: str, eri: str) -> str:
-    """An EBS-backed image of the tiny guest: its root filesystem on a snapshot."""
-    from tests.integration.test_compute_ebs import fill_volume
-
-    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
-    source = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
-    wait_for(lambda: ec2.describe_volumes(VolumeIds=[source])["Volumes"][0]["State"]
-             == "available", 60, "the source volume")
-    fill_volume(cloud.data_dir, source, tiny_image.rootfs)
-    snap = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
-    wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"]
-             == "completed", 120, "the snapshot")
-    return str(ec2.register_image(Name="cw-ebs", RootDeviceName="/dev/sda1", KernelId=eki,
-                                  RamdiskId=eri, BlockDeviceMappings=[
-                                      {"DeviceName": "/dev/sda1",
-                                       "Ebs": {"SnapshotId": snap}}])["ImageId"])
-
-
-def test_guest_metrics_status_checks_and_a_stop_alarm(
+def test_busy_guest_cpu_near_100_idle_near_0_and_counters_move(
         libvirt_cloud: LiveCloud, tiny_image: Any, private_libvirtd: Any) -> None:
     import libvirt
 
     cloud = libvirt_cloud
-    cloud.cli("property", "set", f"cloud.monitoring.detailed_period_sec={PERIOD}",
-              "cloudwatch.alarm_evaluation_interval_sec=10")
+    cloud.cli("property", "set", f"cloud.monitoring.detailed_period_sec={PERIOD}")
     ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
     eki = ec2.register_image(Name="cw-k", ImageLocation=str(tiny_image.kernel))["ImageId"]
     eri = ec2.register_image(Name="cw-r", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
     emi = ec2.register_image(Name="cw-m", ImageLocation=str(tiny_image.rootfs), KernelId=eki,
                              RamdiskId=eri)["ImageId"]
-    ebs_emi = _ebs_image(cloud, ec2, tiny_image, eki, eri)
     since = datetime.now(UTC)
     busy, idle = (ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
                                     Monitoring={"Enabled": True}, UserData=data)
                   ["Instances"][0]["InstanceId"] for data in (BUSY, "#!/bin/sh\ntrue\n"))
 
-    def state(iid: str) -> str:
-        got = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
-        return str(got["State"]["Name"])
+    def running() -> bool:
+        out = ec2.describe_instances(InstanceIds=[busy, idle])["Reservations"]
+        return {i["State"]["Name"] for r in out for i in r["Instances"]} == {"running"}
 
-    wait_for(lambda: {state(busy), state(idle)} == {"running"}, 180, "both running")
+    wait_for(running, 180, "both running")
     wait_for(lambda: "user-data ran" in _console(ec2, busy), 120, "the busy user data")
     busy_at = time.monotonic()
     # near 100 within two periods (and the collection pass that follows them)
     wait_for(lambda: max(_points(cw, "CPUUtilization", busy, "Maximum", since),
                          default=0.0) >= 80.0, 3 * PERIOD + 30, "CPUUtilization >= 80")
     print(f"busy guest at >= 80 % after {time.monotonic() - busy_at:.0f}s")
-
-    # the EBS-backed busy guest and its stop alarm run while the rest is checked
-    ebs = ec2.run_instances(ImageId=ebs_emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
-                            Monitoring={"Enabled": True}, UserData=BUSY)[
-        "Instances"][0]["InstanceId"]
-    alarm = f"busy-{ebs}"
-    cw.put_metric_alarm(
-        AlarmName=alarm, Namespace="AWS/EC2", MetricName="CPUUtilization",
-        Dimensions=[{"Name": "InstanceId", "Value": ebs}], Statistic="Maximum", Period=60,
-        EvaluationPeriods=1, Threshold=50.0, ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
-        AlarmActions=[f"arn:aws:automate:{cloud.region}:ec2:stop"])
-
     wait_for(lambda: len(_points(cw, "CPUUtilization", idle, "Average", since)) >= 1, 60,
              "the idle guest's CPUUtilization")
     time.sleep(2 * PERIOD)  # a few more idle samples after the boot
@@ -178,21 +144,64 @@ def test_guest_metrics_status_checks_and_a_stop_alarm(
         conn.close()
     ec2.terminate_instances(InstanceIds=[busy, idle])
 
-    # the stop alarm on the EBS-backed guest
+
+def test_alarm_on_a_busy_ebs_guest_stops_it_and_returns_to_ok(
+        libvirt_cloud: LiveCloud, tiny_image: Any, private_libvirtd: Any) -> None:
+    import libvirt
+
+    from tests.integration.test_compute_ebs import fill_volume
+
+    cloud = libvirt_cloud
+    cloud.cli("property", "set", f"cloud.monitoring.detailed_period_sec={PERIOD}",
+              "cloudwatch.alarm_evaluation_interval_sec=10")
+    ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
+    eki = ec2.register_image(Name="cw-k", ImageLocation=str(tiny_image.kernel))["ImageId"]
+    eri = ec2.register_image(Name="cw-r", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    source = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    wait_for(lambda: ec2.describe_volumes(VolumeIds=[source])["Volumes"][0]["State"]
+             == "available", 60, "the source volume")
+    fill_volume(cloud.data_dir, source, tiny_image.rootfs)
+    snap = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
+    wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"]
+             == "completed", 120, "the snapshot")
+    emi = ec2.register_image(Name="cw-ebs", RootDeviceName="/dev/sda1", KernelId=eki,
+                             RamdiskId=eri, BlockDeviceMappings=[
+                                 {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": snap}}])[
+        "ImageId"]
+    since = datetime.now(UTC)
+    iid = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro",
+                            Monitoring={"Enabled": True}, UserData=BUSY)[
+        "Instances"][0]["InstanceId"]
+
+    def state() -> str:
+        got = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        return str(got["State"]["Name"])
+
+    wait_for(lambda: state() == "running", 180, "running")
+    root = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    wait_for(lambda: "user-data ran" in _console(ec2, iid), 180, "the busy user data")
+    cw.put_metric_alarm(
+        AlarmName=f"busy-{iid}", Namespace="AWS/EC2", MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": iid}], Statistic="Maximum", Period=60,
+        EvaluationPeriods=1, Threshold=50.0, ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[f"arn:aws:automate:{cloud.region}:ec2:stop"])
+
     def alarm_state() -> str:
-        return str(cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"])
+        return str(cw.describe_alarms(AlarmNames=[f"busy-{iid}"])["MetricAlarms"][0][
+            "StateValue"])
 
     wait_for(lambda: alarm_state() == "ALARM", 4 * 60, "the alarm in ALARM")
-    root = ec2.describe_instances(InstanceIds=[ebs])["Reservations"][0]["Instances"][0][
-        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
-    wait_for(lambda: state(ebs) == "stopped", 120, "the stop action")
+    wait_for(lambda: state() == "stopped", 120, "the stop action")
     conn = libvirt.open(private_libvirtd.uri)
     try:
-        assert not conn.lookupByName(ebs).isActive()  # the real guest is off
+        assert not conn.lookupByName(iid).isActive()  # the real guest is off
     finally:
         conn.close()
     wait_for(lambda: alarm_state() == "OK", 4 * 60, "the alarm back to OK")
-    history = cw.describe_alarm_history(AlarmName=alarm)["AlarmHistoryItems"]
+    history = cw.describe_alarm_history(AlarmName=f"busy-{iid}")["AlarmHistoryItems"]
     summaries = " | ".join(h["HistorySummary"] for h in history)
     assert "to ALARM" in summaries and "to OK" in summaries, summaries
     assert any(h["HistoryItemType"] == "Action" for h in history), summaries
@@ -202,4 +211,4 @@ def test_guest_metrics_status_checks_and_a_stop_alarm(
         Dimensions=[{"Name": "VolumeId", "Value": root}], StartTime=since,
         EndTime=datetime.now(UTC) + timedelta(minutes=1), Period=60, Statistics=["Sum"])
     assert sum(p["Sum"] for p in wrote["Datapoints"]) > 0
-    ec2.terminate_instances(InstanceIds=[ebs])
+    ec2.terminate_instances(InstanceIds=[iid])
