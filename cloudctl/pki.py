@@ -30,9 +30,12 @@ class CertPaths:
     key: Path
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+def write_private(path: Path, data: bytes, *, dir_mode: int = 0o777) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (0600), durably and
+    atomically (a fsynced temporary file renamed over it); missing parent directories
+    are made with ``dir_mode`` (less the umask)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
@@ -63,7 +66,7 @@ def _write_self_signed(paths: CertPaths, key: CertificateIssuerPrivateKeyTypes,
                       content_commitment=False, key_encipherment=False,
                       data_encipherment=False, key_agreement=False, encipher_only=False,
                       decipher_only=False), critical=True).sign(key, hashes.SHA256())
-    _write_private(paths.key, _key_pem(key))
+    write_private(paths.key, _key_pem(key))
     paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -109,7 +112,7 @@ def issue(ca: CertPaths, out_dir: Path, name: str, hosts: list[str] | None = Non
                                               ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    _write_private(paths.key, _key_pem(key))
+    write_private(paths.key, _key_pem(key))
     paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return paths
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from cloudctl.cli.adminclient import CliError
 from cloudctl.config import Settings
+from cloudctl.pki import write_private
 
 FORMAT = "cloudctl-cluster/1"
 SHARED_DIRS = ("keys", "ca")
@@ -46,17 +47,6 @@ def cloud_id(ca_pem: bytes) -> str:
 
     der = x509.load_pem_x509_certificate(ca_pem).public_bytes(serialization.Encoding.DER)
     return hashlib.sha256(der).hexdigest()
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _shared_files(data_dir: Path) -> dict[str, bytes]:
@@ -91,7 +81,7 @@ def export(settings: Settings, out: Path, *, database_url: str | None = None,
                           for name, data in _shared_files(settings.data_dir).items()}}
     if out.exists() and out.is_dir():
         raise CliError(f"{out} is a directory")
-    _write_private(out, json.dumps(document, indent=1).encode())
+    write_private(out, json.dumps(document, indent=1).encode(), dir_mode=0o700)
     return str(document["cloud_id"])
 
 
@@ -172,10 +162,11 @@ def join(settings: Settings, source: str) -> Joined:
     os.umask(0o077)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for path, data in todo.items():
-        _write_private(path, data)
-    _write_private(settings.cluster_path, json.dumps(
+        write_private(path, data, dir_mode=0o700)
+    write_private(settings.cluster_path, json.dumps(
         {"cloud_id": wanted, "database_url": url,
-         "zookeeper": str(document.get("zookeeper") or "")}, indent=2).encode())
+         "zookeeper": str(document.get("zookeeper") or "")}, indent=2).encode(),
+        dir_mode=0o700)
     return Joined(cloud_id=wanted, files=len(todo))
 
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from cloudctl.pki import CertPaths, _write_private, ensure_ca
+from cloudctl.pki import CertPaths, ensure_ca, write_private
 
 __all__ = ["CLOUD_BUNDLE_NAME", "cloud_bundle_paths", "ensure_bundle_keypair",
            "ensure_cloud_bundle_cert"]
@@ -49,7 +49,7 @@ def ensure_bundle_keypair(ca_dir: Path, out: CertPaths, common_name: str) -> Cer
         .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    _write_private(out.key, key.private_bytes(serialization.Encoding.PEM,
+    write_private(out.key, key.private_bytes(serialization.Encoding.PEM,
                                               serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption()))
     out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
