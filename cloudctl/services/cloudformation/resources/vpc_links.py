@@ -18,6 +18,7 @@ from cloudctl.server.internal import call
 from cloudctl.services.cloudformation.errors import ResourceFailure
 from cloudctl.services.cloudformation.resources.base import Act, Outcome, ResourceType
 from cloudctl.services.cloudformation.resources.ec2 import _system_tags, _tags
+from cloudctl.services.cloudformation.resources.vpc import _TaggedVpcObject
 from cloudctl.services.ec2 import api as ec2
 
 
@@ -87,10 +88,8 @@ class NetworkInterfaceAttachment(ResourceType):
         return ((found or {}).get("Attachment") or {}).get("AttachmentId") != physical_id
 
 
-class VPCPeeringConnection(ResourceType):
+class VPCPeeringConnection(_TaggedVpcObject):
     type_name = "AWS::EC2::VPCPeeringConnection"
-    updatable = frozenset({"Tags"})
-    takes_tags = True
 
     async def _find(self, act: Act, props: dict[str, Any]) -> str | None:
         found = await _ec2(act, "DescribeVpcPeeringConnections", {"Filters": [
@@ -139,14 +138,9 @@ class VPCPeeringConnection(ResourceType):
                                   f"{status.get('Message', '')}".rstrip(": "))
         return None
 
-    async def update(self, act: Act, physical_id: str, old: dict[str, Any],
-                     new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
-        if new.get("Tags"):
-            await ec2.create_tags(act.cloud, act.caller, [physical_id], new["Tags"])
-        return attributes
-
     async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
                      attributes: dict[str, Any]) -> None:
+        # one already deleted, rejected or expired answers InvalidStateTransition
         try:
             await _ec2(act, "DeleteVpcPeeringConnection", {"VpcPeeringConnectionId":
                                                            physical_id})
