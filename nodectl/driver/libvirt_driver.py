@@ -255,53 +255,37 @@ class LibvirtDriver(ComputeDriver):
             if dom.isActive():
                 raise DriverError(f"power off {instance_id}: {exc}") from exc
 
-    # -- disks --------------------------------------------------------------------------
+    # -- disks and NICs -----------------------------------------------------------------
     def attach_disk(self, instance_id: str, disk: Disk) -> None:
-        dom = self._lookup(instance_id)
-        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
-        if dom.isActive():
-            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-        try:
-            dom.attachDeviceFlags(disk_to_xml(disk), flags)
-        except libvirt.libvirtError as exc:
-            raise DriverError(f"attach {disk.target} to {instance_id}: {exc}") from exc
+        self._attach(instance_id, disk_to_xml(disk), f"{disk.target}")
 
     def detach_disk(self, instance_id: str, target: str, timeout: float = 10.0) -> None:
-        dom = self._lookup(instance_id)
-        live = _disk_element(dom.XMLDesc(0), target) if dom.isActive() else None
-        config = _disk_element(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), target)
-        try:
-            if config is not None:
-                dom.detachDeviceFlags(ET.tostring(config, encoding="unicode"),
-                                      libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-            if live is not None:
-                dom.detachDeviceFlags(ET.tostring(live, encoding="unicode"),
-                                      libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        except libvirt.libvirtError as exc:
-            raise DriverError(f"detach {target} from {instance_id}: {exc}") from exc
-        if live is None:
-            return
-        deadline = time.monotonic() + timeout
-        while _disk_element(dom.XMLDesc(0), target) is not None:
-            if time.monotonic() > deadline:
-                raise DriverError(f"guest {instance_id} did not release {target} in {timeout}s")
-            time.sleep(0.05)
+        self._detach(instance_id, lambda xml: _disk_element(xml, target), target, timeout)
 
-    # -- NICs ---------------------------------------------------------------------------
     def attach_nic(self, instance_id: str, nic: Nic) -> None:
+        self._attach(instance_id, nic_to_xml(nic), f"NIC {nic.mac}")
+
+    def detach_nic(self, instance_id: str, mac: str, timeout: float = 10.0) -> None:
+        self._detach(instance_id, lambda xml: _nic_element(xml, mac), f"NIC {mac}", timeout)
+
+    def _attach(self, instance_id: str, device_xml: str, what: str) -> None:
+        """Plug a device into the definition and, when the guest runs, into the guest."""
         dom = self._lookup(instance_id)
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
         if dom.isActive():
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         try:
-            dom.attachDeviceFlags(nic_to_xml(nic), flags)
+            dom.attachDeviceFlags(device_xml, flags)
         except libvirt.libvirtError as exc:
-            raise DriverError(f"attach NIC {nic.mac} to {instance_id}: {exc}") from exc
+            raise DriverError(f"attach {what} to {instance_id}: {exc}") from exc
 
-    def detach_nic(self, instance_id: str, mac: str, timeout: float = 10.0) -> None:
+    def _detach(self, instance_id: str, find: Callable[[str], ET.Element | None], what: str,
+                timeout: float) -> None:
+        """Unplug a device from the definition and the running guest, then wait until the
+        guest has released it (``find`` picks the device out of a domain XML)."""
         dom = self._lookup(instance_id)
-        live = _nic_element(dom.XMLDesc(0), mac) if dom.isActive() else None
-        config = _nic_element(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), mac)
+        live = find(dom.XMLDesc(0)) if dom.isActive() else None
+        config = find(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         try:
             if config is not None:
                 dom.detachDeviceFlags(ET.tostring(config, encoding="unicode"),
@@ -310,11 +294,11 @@ class LibvirtDriver(ComputeDriver):
                 dom.detachDeviceFlags(ET.tostring(live, encoding="unicode"),
                                       libvirt.VIR_DOMAIN_AFFECT_LIVE)
         except libvirt.libvirtError as exc:
-            raise DriverError(f"detach NIC {mac} from {instance_id}: {exc}") from exc
+            raise DriverError(f"detach {what} from {instance_id}: {exc}") from exc
         deadline = time.monotonic() + timeout
-        while live is not None and _nic_element(dom.XMLDesc(0), mac) is not None:
+        while live is not None and find(dom.XMLDesc(0)) is not None:
             if time.monotonic() > deadline:
-                raise DriverError(f"guest {instance_id} did not release NIC {mac} in {timeout}s")
+                raise DriverError(f"guest {instance_id} did not release {what} in {timeout}s")
             time.sleep(0.05)
 
     # -- observation ---------------------------------------------------------------------
