@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from cloudctl.services.cloudwatch.tokens import TokenCursor, tokenize
+
 TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<q>"[^"]*")|'
                    r"(?P<word>[^\s()\"]+))")
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
@@ -18,34 +20,11 @@ class RuleError(Exception):
     pass
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise RuleError(f"Error in alarm rule near position {pos + 1}.")
-        kind = m.lastgroup or ""
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-    return out
-
-
-class _Parser:
+class _Parser(TokenCursor):
     def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
-        self.pos = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> tuple[str, str]:
-        tok = self.peek()
-        if tok is None:
-            raise RuleError("Error in alarm rule: unexpected end.")
-        self.pos += 1
-        return tok
+        super().__init__(tokenize(text, TOKEN, lambda pos: RuleError(
+            f"Error in alarm rule near position {pos + 1}.")),
+            lambda: RuleError("Error in alarm rule: unexpected end."))
 
     def parse(self) -> Node:
         node = self.disjunction()

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Union
 
+from cloudctl.services.cloudwatch import tokens
+
 Series = dict[int, float]
 Value = Union[float, "Labelled", list["Labelled"]]
 
@@ -40,17 +42,8 @@ TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)|"
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise MathError(f"Syntax error at position {pos + 1}")
-        kind = m.lastgroup or ""
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-    return out
+    return tokens.tokenize(text, TOKEN, lambda pos: MathError(f"Syntax error at position "
+                                                             f"{pos + 1}"))
 
 
 # an AST node: ("num", v) ("id", name) ("str", s) ("call", NAME, args) ("bin", op, a, b)
@@ -60,20 +53,10 @@ PRECEDENCE = {"OR": 1, "AND": 2, ">": 3, "<": 3, ">=": 3, "<=": 3, "==": 3, "!="
               "+": 4, "-": 4, "*": 5, "/": 5, "^": 7}
 
 
-class Parser:
+class Parser(tokens.TokenCursor):
     def __init__(self, text: str) -> None:
-        self.tokens = tokenize(text)
-        self.pos = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> tuple[str, str]:
-        tok = self.peek()
-        if tok is None:
-            raise MathError("Syntax error: unexpected end of expression")
-        self.pos += 1
-        return tok
+        super().__init__(tokenize(text), lambda: MathError(
+            "Syntax error: unexpected end of expression"))
 
     def parse(self) -> Node:
         node = self.expr(0)
