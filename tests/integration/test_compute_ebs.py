@@ -194,3 +194,72 @@ def test_ebs_backed_run_stop_start_terminate(libvirt_cloud: LiveCloud, tiny_imag
 
     _wait(root_gone, 60, "the root volume deleted (DeleteOnTermination)")
     assert not list((cloud.data_dir / "volumes").glob(f"**/{root_id}*"))
+
+
+# the writer puts its instance id in the shared disk's first sector; the reader drops its
+# page cache before each look, so what it prints came from the disk both guests share
+_SHARED_WRITER = """#!/bin/sh
+me=$(wget -q -O - http://169.254.169.254/latest/meta-data/instance-id)
+while [ ! -b /dev/vdb ]; do sleep 1; done
+printf 'MULTI-ATTACH-%s\\n' "$me" | dd of=/dev/vdb bs=512 conv=sync,fsync 2>/dev/null
+sync
+echo "shared-disk-written $me" > /dev/console
+"""
+_SHARED_READER = """#!/bin/sh
+while [ ! -b /dev/vdb ]; do sleep 1; done
+while true; do
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  got=$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | tr -dc 'A-Za-z0-9-' | head -c 40)
+  case "$got" in MULTI-ATTACH-i-*) echo "shared-disk-read $got" > /dev/console; break;; esac
+  sleep 1
+done
+"""
+
+
+def test_multi_attach_volume_shared_by_two_running_guests(libvirt_cloud: LiveCloud,
+                                                          tiny_image: Any) -> None:
+    """An io2 volume with Multi-Attach is hot-plugged into two running guests at once
+    (``<shareable/>``): what one guest writes to the raw disk the other reads back."""
+    cloud = libvirt_cloud
+    ec2 = cloud.client("ec2")
+    eki = ec2.register_image(Name="ma-k", ImageLocation=str(tiny_image.kernel))["ImageId"]
+    eri = ec2.register_image(Name="ma-r", ImageLocation=str(tiny_image.ramdisk))["ImageId"]
+    emi = ec2.register_image(Name="ma-m", ImageLocation=str(tiny_image.rootfs), KernelId=eki,
+                             RamdiskId=eri)["ImageId"]
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=4, VolumeType="io2", Iops=100,
+                            MultiAttachEnabled=True)["VolumeId"]
+    writer, reader = (ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1,
+                                        InstanceType="t1.micro", UserData=script)[
+        "Instances"][0]["InstanceId"] for script in (_SHARED_WRITER, _SHARED_READER))
+    ids = [writer, reader]
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids,
+                                            WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vid],
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    for iid in (reader, writer):  # the reader is watching before the writer has the disk
+        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    wait_for(lambda: sorted((a["InstanceId"], a["State"]) for a in ec2.describe_volumes(
+        VolumeIds=[vid])["Volumes"][0]["Attachments"]) == sorted(
+            (iid, "attached") for iid in ids), 60, "attached to both")
+    assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "in-use"
+    console = Ec2(cloud).console
+    try:
+        wait_for(lambda: f"shared-disk-written {writer}" in console(writer), 120,
+                 "the writer to write the shared disk")
+        wait_for(lambda: f"shared-disk-read MULTI-ATTACH-{writer}" in console(reader), 60,
+                 "the reader to read the writer's sector")
+    except AssertionError:
+        print(console(writer)[-2000:], console(reader)[-2000:], sep="\n-----\n")
+        raise
+    # detached from one, the other keeps it; detached from both, it is available again
+    ec2.detach_volume(VolumeId=vid, InstanceId=writer)
+    wait_for(lambda: [a["InstanceId"] for a in ec2.describe_volumes(VolumeIds=[vid])[
+        "Volumes"][0]["Attachments"]] == [reader], 60, "the reader's attachment alone")
+    ec2.detach_volume(VolumeId=vid, InstanceId=reader)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vid],
+                                            WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ec2.terminate_instances(InstanceIds=ids)
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=ids,
+                                               WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+    ec2.delete_volume(VolumeId=vid)
