@@ -94,6 +94,12 @@ class LbSpec:
     drain_timeout: int = 0  # seconds; 0: connection draining disabled
     idle_timeout: int = 60
     access_log: bool = False
+    uplink_port: str | None = None  # the uplink veth's name; None: `uplink_interface`
+
+    @property
+    def port(self) -> str:
+        """The name of the uplink veth on the uplink bridge."""
+        return self.uplink_port or uplink_interface(self.lb_id)
 
     def check(self) -> None:
         if not _ID.match(self.lb_id):
@@ -129,7 +135,7 @@ class LbSpec:
             health=HealthCheck(**d.get("health", {})),
             drain_timeout=int(d.get("drain_timeout", 0)),
             idle_timeout=int(d.get("idle_timeout", 60)),
-            access_log=bool(d.get("access_log", False)))
+            access_log=bool(d.get("access_log", False)), uplink_port=d.get("uplink_port"))
 
 
 @dataclass(frozen=True)

@@ -356,6 +356,9 @@ def _zones_through_the_cloud(cloud: LiveCloud, lab: ElbLab, tmp_path: Path) -> N
         "LoadBalancerDescriptions"][0]["DNSName"].split(".")[0].rsplit("-", 1)[1]
     first, second = _address(lab, lb_id), _address(lab, f"{lb_id}z1")
     assert first != second
+    shown = mine_of(cloud, name)  # the admin view: both nodes, the second zone's address
+    assert shown["nodes"] == [lb_id, f"{lb_id}z1"] and shown["address"] == first
+    assert shown["zone_addresses"] == [[zones[1], second, None]]
     assert {lab.get(first, 80)[1].split()[0] for _ in range(4)} == {ids[0]}
     assert {lab.get(second, 80)[1].split()[0] for _ in range(4)} == {ids[1]}
     # cross-zone on: one haproxy (the first address) over both zones' instances

@@ -38,7 +38,8 @@ def test_one_node_a_zone_without_cross_zone(monkeypatch: pytest.MonkeyPatch) -> 
         ("1234567890", "z-a", "198.51.100.20"), ("1234567890z1", "z-b", "198.51.100.21")]
     assert nodes[1].uplink == {"address": "10.0.2.10/24", "uplink_netns": "h",
                                "uplink_bridge": guest_bridge_name("eni-b"),
-                               "gateway": "10.0.2.1", "mac": "02:00:00:00:00:0b"}
+                               "gateway": "10.0.2.1", "mac": "02:00:00:00:00:0b",
+                               "uplink_port": "tl1234567890z1"}
     facts = {"i-a": InstanceFacts("i-a", "z-a", "running", "10.0.1.5", None),
              "i-b": InstanceFacts("i-b", "z-b", "running", "10.0.2.5", None),
              "i-c": InstanceFacts("i-c", "z-b", "stopped", "10.0.2.6", None)}

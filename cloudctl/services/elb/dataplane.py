@@ -31,7 +31,7 @@ from cloudctl.services.network import config as network_config
 from netd.dns import DnsServer
 from netd.lb import LbPlane
 from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, uplink_mac
-from netd.vpc.names import guest_bridge_name
+from netd.vpc.names import guest_bridge_name, lb_port_name
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -292,7 +292,8 @@ async def vpc_nodes(session: AsyncSession, conf: dict[str, Any],
             "address": f"{eni.private_ip}/{net.prefixlen}",
             "uplink_netns": str(conf.get("vpc_netns") or conf.get("uplink_netns")),
             "uplink_bridge": guest_bridge_name(eni.eni_id),
-            "gateway": str(net.network_address + 1), "mac": eni.mac}))
+            "gateway": str(net.network_address + 1), "mac": eni.mac,
+            "uplink_port": lb_port_name(node_id)}))
     return out
 
 
