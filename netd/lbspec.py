@@ -94,6 +94,12 @@ class LbSpec:
     drain_timeout: int = 0  # seconds; 0: connection draining disabled
     idle_timeout: int = 60
     access_log: bool = False
+    uplink_port: str | None = None  # the uplink veth's name; None: `uplink_interface`
+
+    @property
+    def port(self) -> str:
+        """The name of the uplink veth on the uplink bridge."""
+        return self.uplink_port or uplink_interface(self.lb_id)
 
     def check(self) -> None:
         if not _ID.match(self.lb_id):
@@ -129,7 +135,7 @@ class LbSpec:
             health=HealthCheck(**d.get("health", {})),
             drain_timeout=int(d.get("drain_timeout", 0)),
             idle_timeout=int(d.get("idle_timeout", 60)),
-            access_log=bool(d.get("access_log", False)))
+            access_log=bool(d.get("access_log", False)), uplink_port=d.get("uplink_port"))
 
 
 @dataclass(frozen=True)
@@ -163,15 +169,31 @@ def _health_lines(spec: LbSpec, known: set[str]) -> list[str]:
 
 
 _TLS_VERSIONS = {"TLSv1": "TLSv1.0", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2"}
+_HELLO = {"TLSv1.0": "3.1", "TLSv1.1": "3.2", "TLSv1.2": "3.3"}  # ClientHello versions
 _CIPHER = re.compile(r"^[A-Z0-9\-]{1,64}\Z")
 
 
-def tls_options(lst: Listener) -> str:
+def tls_versions(lst: Listener) -> list[str]:
+    """haproxy's names of the protocol versions a listener's policy allows (oldest
+    first); empty: no policy (haproxy's defaults)."""
+    return [v for k, v in _TLS_VERSIONS.items() if k in lst.tls_protocols]
+
+
+def tls_gap(lst: Listener) -> bool:
+    """The policy leaves out a version between two it allows (TLSv1 and TLSv1.2
+    without TLSv1.1): haproxy takes one contiguous range a bind line, so such a
+    listener is served through a ClientHello router (`_gap_lines`)."""
+    versions, every = tls_versions(lst), list(_TLS_VERSIONS.values())
+    return bool(versions) and (
+        every[every.index(versions[0]):every.index(versions[-1]) + 1] != versions)
+
+
+def tls_options(lst: Listener, only: str | None = None) -> str:
     """The bind options of a listener's SSL negotiation policy: the protocol range
-    (haproxy takes a range: a gap inside it is not expressible) and the ciphers, in
-    the server's order. TLS 1.0/1.1 need OpenSSL's security level 0 to be offered."""
+    (``only``: that one version) and the ciphers, in the server's order. TLS 1.0/1.1
+    need OpenSSL's security level 0 to be offered."""
     out = ""
-    versions = [v for k, v in _TLS_VERSIONS.items() if k in lst.tls_protocols]
+    versions = [only] if only else tls_versions(lst)
     if versions:
         out += f" ssl-min-ver {versions[0]} ssl-max-ver {versions[-1]}"
     ciphers = [c for c in lst.tls_ciphers if _CIPHER.match(c)]
@@ -181,13 +203,44 @@ def tls_options(lst: Listener) -> str:
     return out
 
 
+def _gap_lines(lst: Listener, crt: str) -> tuple[list[str], list[str]]:
+    """(the router, the TLS bind lines) of a listener whose policy has a gap. A TCP
+    frontend on the port reads the ClientHello's version (the client's highest) and
+    hands the connection (PROXY protocol v2, so the client's address is kept) to a
+    loopback bind speaking only the highest allowed version at or under it: a client
+    able to speak up to TLSv1.1 gets TLSv1 (OpenSSL's answer inside a range), one
+    speaking only TLSv1.1 is refused with a protocol-version alert, as on ELB."""
+    versions = tls_versions(lst)
+    name = f"g{lst.port}"
+    out = [f"frontend {name}", f"    bind :{lst.port}", "    mode tcp",
+           "    tcp-request inspect-delay 5s",
+           "    tcp-request content accept if { req.ssl_hello_type 1 }"]
+    for lower, higher in zip(versions, versions[1:], strict=False):
+        out.append(f"    use_backend {name}v{lower[-3::2]} if "
+                   f"{{ req.ssl_ver lt {_HELLO[higher]} }}")
+    out.append(f"    default_backend {name}v{versions[-1][-3::2]}")
+    binds = []
+    for index, version in enumerate(versions):
+        local = f"127.0.0.{10 + index}:{lst.port}"
+        out += [f"backend {name}v{version[-3::2]}", "    mode tcp",
+                f"    server tls {local} send-proxy-v2"]
+        binds.append(f"    bind {local} accept-proxy ssl crt {crt}"
+                     f"{tls_options(lst, version)}")
+    return out, binds
+
+
 def _listener_lines(spec: LbSpec, lst: Listener, paths: Paths) -> list[str]:
     http = lst.protocol in ("HTTP", "HTTPS")
     name = f"l{lst.port}"
-    tls = (f" ssl crt {paths.of(f'cert-{lst.port}.pem')}{tls_options(lst)}"
-           if lst.certificate else "")
-    out = [f"frontend {name}", f"    bind :{lst.port}{tls}",
-           f"    mode {'http' if http else 'tcp'}", f"    default_backend be_{lst.port}"]
+    crt = paths.of(f"cert-{lst.port}.pem")
+    out: list[str] = []
+    if lst.certificate and tls_gap(lst):
+        out, binds = _gap_lines(lst, crt)
+    else:
+        binds = [f"    bind :{lst.port}"
+                 + (f" ssl crt {crt}{tls_options(lst)}" if lst.certificate else "")]
+    out += [f"frontend {name}", *binds,
+            f"    mode {'http' if http else 'tcp'}", f"    default_backend be_{lst.port}"]
     if spec.access_log:
         out += ["    log global", f"    log-format \"{HTTP_LOG if http else TCP_LOG}\""]
         if http:

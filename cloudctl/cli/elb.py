@@ -48,7 +48,7 @@ async def elb_summary(settings: Settings) -> dict[str, Any]:
             "scheme": lb.scheme, "address": lb.address, "public_address": lb.public_address, "generation": lb.generation,
             "listeners": [f"{x['Protocol']}:{x['LoadBalancerPort']}->"
                           f"{x['InstanceProtocol']}:{x['InstancePort']}" for x in lb.listeners],
-            "haproxy_pid": pid, "nodes": nodes,
+            "haproxy_pid": pid, "nodes": nodes, "zone_addresses": lb.zone_addresses or [],
             "instances": {i: (health[i].status if health and i in health else "no check")
                           for i in lb.instances}})
     return {"dataplane": conf or None, "load_balancers": out}
@@ -62,6 +62,8 @@ def render_text(s: dict[str, Any]) -> str:
         running = f"haproxy {lb['haproxy_pid']}" if lb["haproxy_pid"] else "not running"
         lines.append(f"  {lb['name']} ({lb['id']}, account {lb['account']}, {lb['region']}) "
                      f"{lb['address'] or '-'} public {lb['public_address'] or '-'} {', '.join(lb['listeners'])}: {running}")
+        for zone, address, public in lb.get("zone_addresses", []):
+            lines.append(f"    zone {zone} node {address} public {public or '-'}")
         for iid, status in lb["instances"].items():
             lines.append(f"    {iid}: {status}")
     return "\n".join(lines)

@@ -11,11 +11,18 @@ never sweep each other). A supervisor thread restarts the agent when it dies. St
 stops the agent, then runs it once with ``--teardown`` (router namespaces, dnsmasq and
 metadata proxies, host-side legs: nothing left behind) and stops the ZooKeeper it
 started. Nothing of this runs in EDGE mode or without a hypervisor node.
+
+Load balancers in VPC subnets plug into the agent's guest bridges: `point_elb_at` makes
+``loadbalancing.dataplane`` name the agent's namespace (``vpc_netns``) when the operator
+has not configured a data plane of their own, so a VPC load balancer works on a fresh
+``cloudctl up``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import logging
 import signal
 import subprocess
@@ -55,6 +62,45 @@ def prefix_for(data_dir: Path) -> str:
 def router_namespace(settings: Settings, vpc_id: str) -> str:
     """The all-in-one agent's router namespace of a VPC (``netd.vpc.plan``'s name)."""
     return f"{prefix_for(settings.data_dir)}r-{vpc_id}"
+
+
+def point_elb_at(settings: Settings, netns: str) -> str | None:
+    """Set ``loadbalancing.dataplane`` to ``{"vpc_netns": netns}`` when it is unset, empty
+    or only a ``vpc_netns`` (what an earlier ``up`` wrote: the namespace may have moved);
+    an operator's own data plane (EDGE keys) is left alone. The value now stored (None:
+    left alone, or no namespace to name: guests in the root namespace)."""
+    from sqlalchemy import func, select
+
+    from cloudctl.db.engine import create_engine, session_factory
+    from cloudctl.properties.models import PropertyValue
+    from cloudctl.services.elb.properties import DATAPLANE
+
+    if not netns:
+        return None
+    wanted = json.dumps({"vpc_netns": netns})
+
+    async def write() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                row = await session.get(PropertyValue, DATAPLANE.name)
+                current = DATAPLANE.parse(row.value) if row is not None else {}
+                if current and set(current) != {"vpc_netns"}:
+                    return None
+                if row is not None and current == {"vpc_netns": netns}:
+                    return row.value
+                top = (await session.execute(select(func.max(PropertyValue.revision)))
+                       ).scalar() or 0
+                if row is None:
+                    session.add(PropertyValue(name=DATAPLANE.name, value=wanted,
+                                              revision=top + 1))
+                else:
+                    row.value, row.revision = wanted, top + 1
+                return wanted
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(write())
 
 
 class VpcHost:
@@ -111,6 +157,8 @@ class VpcHost:
             self.connect, self._own_zookeeper = started, True
         self.proc = self._spawn()
         self._thread.start()
+        if point_elb_at(self.settings, self.netns):
+            log.info("VPC load balancers plug into the agent's bridges in %s", self.netns)
         log.info("VPC host agent pid %d (ZooKeeper %s)", self.proc.pid, self.connect)
         return self.connect
 

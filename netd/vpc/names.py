@@ -57,4 +57,11 @@ def guest_tap_name(eni_id: str) -> str:
 
 # host-side links of the VPC data plane on guest bridges, as nftables wildcards: a host's
 # EDGE firewall leaves frames entering through them alone
-HOST_PORT_PATTERNS = ("te*", "tv*")
+HOST_PORT_PATTERNS = ("te*", "tv*", "tl*")
+
+
+def lb_port_name(node_id: str) -> str:
+    """The host-side veth of a load balancer's haproxy node on its interface's guest
+    bridge (``tl<node id>``): one of `HOST_PORT_PATTERNS`, so a host's EDGE firewall
+    leaves it to the VPC routers, as the guests' taps."""
+    return f"tl{node_id}"[:15]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from netd.vpc.names import guest_bridge_name
+from netd.vpc.names import guest_bridge_name, lb_port_name
 from netd.vpc.topology import InternetGateway, SecurityGroup
 from tests.support import LiveCloud
 
@@ -115,7 +115,8 @@ def test_load_balancer_in_subnets_with_groups_and_interfaces(sqlite_cloud: LiveC
     assert web in topo.of(SecurityGroup)  # its rules go to the hosts with it
     assert side == {"address": f"{eni['PrivateIpAddress']}/24", "uplink_netns": "up-ns",
                     "uplink_bridge": guest_bridge_name(eni["NetworkInterfaceId"]),
-                    "gateway": "10.77.1.1", "mac": eni["MacAddress"]}
+                    "gateway": "10.77.1.1", "mac": eni["MacAddress"],
+                    "uplink_port": lb_port_name(desc["DNSName"].split(".")[0].rsplit("-", 1)[1])}
 
     # attach a subnet of another zone (or refuse a second one in the same zone)
     if len(zones) > 1:

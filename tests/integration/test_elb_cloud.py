@@ -283,3 +283,101 @@ def _internal(cloud: LiveCloud, lab: ElbLab, zone: str) -> None:
     elb.delete_load_balancer(LoadBalancerName=name)
     ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)
+
+
+def test_edge_load_balancer_one_haproxy_a_zone(tmp_path: Path) -> None:
+    """Outside a VPC, a load balancer in two zones with cross-zone load balancing off
+    (the API's default) runs one haproxy a zone, each at its own address sending only
+    to its zone's instance;
+    turning cross-zone on leaves one haproxy sending to both; deleting it leaves no
+    namespace."""
+    from cloudctl.pki import CertPaths
+    from tests.api.test_compute_force_detach import FakeAgent
+    from tests.support import new_cloud
+
+    cloud = new_cloud()
+    cloud.init("--zone", "eucalyptus-1a", "--zone", "eucalyptus-1b")
+    cloud.start()
+    agent = FakeAgent(tmp_path / "node1", CertPaths(cloud.data_dir / "ca" / "ca.pem",
+                                                   cloud.data_dir / "ca" / "ca.key"))
+    try:
+        agent.start()  # the local node serves the first zone, this one the second
+        cloud.cli("node", "register", "node1", "--zone", "eucalyptus-1b", "--address",
+                  agent.address)
+        assert wait_for(lambda: any(n["name"] == "node1" and n["last_heartbeat"] for n in
+                                    json.loads(cloud.cli("--output", "json", "node",
+                                                         "list").stdout)), 60)
+        with ElbLab(tmp_path, client="10.111.255.100/16") as lab:
+            conf = {"uplink_netns": lab.uplink, "uplink_bridge": lab.bridge,
+                    "addresses": "10.111.255.8/29", "prefix_len": 16,
+                    "state_dir": str(tmp_path / "netd")}
+            cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1")
+            cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
+            _zones_through_the_cloud(cloud, lab, tmp_path)
+    finally:
+        cloud.stop()
+        agent.kill()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _zones_through_the_cloud(cloud: LiveCloud, lab: ElbLab, tmp_path: Path) -> None:
+    elb, ec2 = cloud.client("elb"), cloud.client("ec2")
+    zones = ["eucalyptus-1a", "eucalyptus-1b"]
+    images = register_image_set(cloud, tmp_path / "img")
+    ids = [ec2.run_instances(ImageId=images["emi"], MinCount=1, MaxCount=1, Placement={
+        "AvailabilityZone": zone})["Instances"][0]["InstanceId"] for zone in zones]
+
+    def running() -> dict[str, str]:
+        insts = [i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+                 for i in r["Instances"]]
+        ok = all(i["State"]["Name"] == "running" and i.get("PrivateIpAddress")
+                 for i in insts)
+        return {i["InstanceId"]: i["PrivateIpAddress"] for i in insts} if ok else {}
+
+    addresses = wait_for(running, 30)
+    assert addresses
+    for n, iid in enumerate(ids, start=1):
+        lab.add_backend(iid, n, port=8080, address=addresses[iid], prefix_len=16)
+    name = f"z-{uuid.uuid4().hex[:6]}"
+    elb.create_load_balancer(LoadBalancerName=name, AvailabilityZones=zones, Listeners=[
+        {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}])
+    assert not elb.describe_load_balancer_attributes(LoadBalancerName=name)[
+        "LoadBalancerAttributes"]["CrossZoneLoadBalancing"]["Enabled"]
+    elb.configure_health_check(LoadBalancerName=name, HealthCheck={
+        "Target": "HTTP:8080/health", "Interval": 5, "Timeout": 2,
+        "UnhealthyThreshold": 2, "HealthyThreshold": 2})
+    elb.register_instances_with_load_balancer(LoadBalancerName=name,
+                                              Instances=[{"InstanceId": i} for i in ids])
+    # each zone's haproxy checks its zone's instance: both InService
+    elb.get_waiter("instance_in_service").wait(
+        LoadBalancerName=name, Instances=[{"InstanceId": i} for i in ids],
+        WaiterConfig={"Delay": 1, "MaxAttempts": 40})
+    lb_id = elb.describe_load_balancers(LoadBalancerNames=[name])[
+        "LoadBalancerDescriptions"][0]["DNSName"].split(".")[0].rsplit("-", 1)[1]
+    first, second = _address(lab, lb_id), _address(lab, f"{lb_id}z1")
+    assert first != second
+    shown = mine_of(cloud, name)  # the admin view: both nodes, the second zone's address
+    assert shown["nodes"] == [lb_id, f"{lb_id}z1"] and shown["address"] == first
+    assert shown["zone_addresses"] == [[zones[1], second, None]]
+    assert {lab.get(first, 80)[1].split()[0] for _ in range(4)} == {ids[0]}
+    assert {lab.get(second, 80)[1].split()[0] for _ in range(4)} == {ids[1]}
+    # cross-zone on: one haproxy (the first address) over both zones' instances
+    elb.modify_load_balancer_attributes(LoadBalancerName=name, LoadBalancerAttributes={
+        "CrossZoneLoadBalancing": {"Enabled": True}})
+    assert wait_for(lambda: not netns.exists(f"elb-{lb_id}z1"), 15)
+
+    def both() -> bool:
+        try:
+            return {lab.get(first, 80)[1].split()[0] for _ in range(4)} == set(ids)
+        except OSError:
+            return False
+
+    assert wait_for(both, 20), "the one haproxy does not send to both zones"
+    # off again: the second zone's haproxy comes back
+    elb.modify_load_balancer_attributes(LoadBalancerName=name, LoadBalancerAttributes={
+        "CrossZoneLoadBalancing": {"Enabled": False}})
+    assert _address(lab, f"{lb_id}z1")
+    elb.delete_load_balancer(LoadBalancerName=name)
+    assert wait_for(lambda: not netns.exists(f"elb-{lb_id}")
+                    and not netns.exists(f"elb-{lb_id}z1"), 10)
+    ec2.terminate_instances(InstanceIds=ids)

@@ -13,6 +13,7 @@ import shutil
 import signal
 import ssl
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -177,19 +178,42 @@ def test_https_listener_terminates_tls_with_the_certificate(lab: ElbLab,
                       "ECDHE-ECDSA-AES256-GCM-SHA384") is None
     assert _handshake(lab, 8443, cert, ssl.TLSVersion.TLSv1_2,
                       "ECDHE-ECDSA-AES128-GCM-SHA256") == "TLSv1.2"
+
+    # a policy with a gap (TLSv1 and TLSv1.2, not TLSv1.1): a client speaking each
+    # version alone is served TLSv1 and TLSv1.2 and refused TLSv1.1 (and TLS 1.3)
+    gap = Listener("HTTPS", 9443, "HTTP", 8080, certificate=cert + key,
+                   tls_protocols=("TLSv1", "TLSv1.2"),
+                   tls_ciphers=("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES128-GCM-SHA256"))
+    plane.reconcile([replace(spec, listeners=(*spec.listeners, policy, gap))])
+    legacy = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=0"
+    served = {v.name: _handshake(lab, 9443, cert, v, legacy) for v in (
+        ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2)}
+    served["TLSv1_3"] = _handshake(lab, 9443, cert, ssl.TLSVersion.TLSv1_3)
+    assert served == {"TLSv1": "TLSv1", "TLSv1_1": None, "TLSv1_2": "TLSv1.2",
+                      "TLSv1_3": None}, served
+    # routed by its ClientHello, a request keeps the client's address and scheme
+    assert lab.get_tls(LB, 9443, cert, "web.elb.test")[1].split() == [
+        "i-ccccccc1", "10.77.0.100", "https"]
+    # the same client offering every version up to TLSv1.1 is answered with TLSv1
+    assert _handshake(lab, 9443, cert, ssl.TLSVersion.TLSv1_1, legacy,
+                      ssl.TLSVersion.TLSv1) == "TLSv1"
     plane.reconcile([])
     assert not plane.dir_of(spec.lb_id).exists()
 
 
 def _handshake(lab: ElbLab, port: int, ca_pem: str, version: ssl.TLSVersion,
-               cipher: str | None = None) -> str | None:
-    """The protocol a client offering only ``version`` (and ``cipher``) negotiates with
-    the load balancer, None when the handshake fails."""
+               cipher: str | None = None,
+               lowest: ssl.TLSVersion | None = None) -> str | None:
+    """The protocol a client offering only ``version`` (from ``lowest`` when given) and
+    ``cipher`` negotiates with the load balancer, None when the handshake fails."""
     import socket
 
     def body() -> str | None:
         ctx = ssl.create_default_context(cadata=ca_pem)
-        ctx.minimum_version = ctx.maximum_version = version
+        with warnings.catch_warnings():  # TLS 1.0 and 1.1: deprecated, still spoken
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = lowest or version
+            ctx.maximum_version = version
         if cipher:
             ctx.set_ciphers(cipher)
         try:

@@ -165,6 +165,42 @@ def test_vpc_guests_dhcp_metadata_and_group_reachability(vpc_cloud_real: LiveClo
         "instance", "ssh", iid_a, "-i", str(key), "--", "cat", "/run/instance-id",
         check=False)), 90, "ssh to A through cloudctl instance ssh")
     assert ssh.stdout.strip() == iid_a, ssh.stderr
+    # a load balancer (in B's subnet: its router carries the checks to A) works on this
+    # fresh `up`: nobody configured its data plane, `up` pointed it at the agent's
+    # namespace; its haproxy checks A's ssh port
+    shown = json.loads(cloud.cli("--output", "json", "property", "get",
+                                 "loadbalancing.dataplane").stdout)
+    assert shown == {"loadbalancing.dataplane": {"vpc_netns": record["netns"]}}, shown
+    elb = cloud.client("elb")
+    elb.create_load_balancer(LoadBalancerName="vpc-ssh", Subnets=[other], Listeners=[
+        {"Protocol": "TCP", "LoadBalancerPort": 2222, "InstanceProtocol": "TCP",
+         "InstancePort": 22}])
+    elb.configure_health_check(LoadBalancerName="vpc-ssh", HealthCheck={
+        "Target": "TCP:22", "Interval": 5, "Timeout": 2, "UnhealthyThreshold": 2,
+        "HealthyThreshold": 2})
+    elb.register_instances_with_load_balancer(LoadBalancerName="vpc-ssh",
+                                              Instances=[{"InstanceId": iid_a}])
+    try:
+        wait_for(lambda: elb.describe_instance_health(LoadBalancerName="vpc-ssh")[
+            "InstanceStates"][0]["State"] == "InService", 90, "A InService behind the LB")
+    except AssertionError:
+        shown = cloud.cli("elb", "show", check=False).stdout
+        lb_id = shown.split("(", 1)[1].split(",", 1)[0]
+        for argv in (["ip", "-n", f"elb-{lb_id}", "addr"], ["ip", "-n", f"elb-{lb_id}", "route"],
+                     ["ip", "-n", f"elb-{lb_id}", "neigh"],
+                     ["ip", "-n", record["netns"], "-d", "link", "show", f"lb{lb_id}"],
+                     ["ip", "-n", record["netns"], "-br", "link"],
+                     ["ip", "netns", "exec", record["netns"], "nft", "list", "ruleset"],
+                     ["ip", "netns", "exec", f"{prefix_for(cloud.data_dir)}r-{vpc_id}", "nft",
+                      "list", "table", "bridge", "vpcs"]):
+            ran = subprocess.run(argv, capture_output=True, text=True)
+            shown += f"\n$ {' '.join(argv)}\n{ran.stdout}{ran.stderr}"
+        said = [line for line in cloud.log_path.read_text().splitlines() if "elb" in line]
+        elb.delete_load_balancer(LoadBalancerName="vpc-ssh")  # no namespace left behind
+        wait_for(lambda: not os.path.exists(f"/run/netns/elb-{lb_id}"), 20, "LB removed")
+        raise AssertionError(f"A not InService behind the VPC load balancer: {shown}\n"
+                             + "\n".join(said[-30:])) from None
+    elb.delete_load_balancer(LoadBalancerName="vpc-ssh")
     # B reaches A across subnets while the group allows ICMP, not after the revoke
     wait_for(lambda: _probes(_console(ec2, iid_b))[-1:] == ["ok"], 120, "B pinging A")
     ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=icmp)

@@ -38,7 +38,8 @@ def test_one_node_a_zone_without_cross_zone(monkeypatch: pytest.MonkeyPatch) -> 
         ("1234567890", "z-a", "198.51.100.20"), ("1234567890z1", "z-b", "198.51.100.21")]
     assert nodes[1].uplink == {"address": "10.0.2.10/24", "uplink_netns": "h",
                                "uplink_bridge": guest_bridge_name("eni-b"),
-                               "gateway": "10.0.2.1", "mac": "02:00:00:00:00:0b"}
+                               "gateway": "10.0.2.1", "mac": "02:00:00:00:00:0b",
+                               "uplink_port": "tl1234567890z1"}
     facts = {"i-a": InstanceFacts("i-a", "z-a", "running", "10.0.1.5", None),
              "i-b": InstanceFacts("i-b", "z-b", "running", "10.0.2.5", None),
              "i-c": InstanceFacts("i-c", "z-b", "stopped", "10.0.2.6", None)}
@@ -60,3 +61,35 @@ def test_plane_finds_zone_nodes(tmp_path: Path) -> None:
         plane.dir_of(name).mkdir(parents=True)
     assert plane.nodes("1234567890") == ["1234567890", "1234567890z1", "1234567890z2"]
     assert plane.nodes("555") == ["555"]
+
+
+def test_edge_nodes_one_a_zone_with_addresses_kept() -> None:
+    """Outside a VPC: one node an enabled zone, each with its own pool addresses,
+    recorded on the row and kept on the next pass; cross-zone on frees the others."""
+    import ipaddress
+
+    lb = SimpleNamespace(lb_id="1234567890", zones=["z-a", "z-b"], scheme="internet-facing",
+                         attributes={}, address=None, public_address=None, zone_addresses=[])
+    conf = {"uplink_netns": "up", "uplink_bridge": "", "gateway": None}
+
+    def pools() -> dataplane.Pools:
+        return dataplane.Pools(
+            ipaddress.IPv4Network("10.9.0.8/29"), set(dataplane._private_addresses(lb)),  # type: ignore[arg-type]
+            ipaddress.IPv4Network("198.51.100.8/29"),
+            set(dataplane._public_addresses(lb)))  # type: ignore[arg-type]
+
+    nodes = dataplane.edge_nodes(lb, conf, pools(), 24)  # type: ignore[arg-type]
+    assert [(n.node_id, n.zone, n.uplink["address"], n.public_ip) for n in nodes] == [
+        ("1234567890", "z-a", "10.9.0.9/24", "198.51.100.9"),
+        ("1234567890z1", "z-b", "10.9.0.10/24", "198.51.100.10")]
+    assert lb.zone_addresses == [["z-b", "10.9.0.10", "198.51.100.10"]]
+    again = dataplane.edge_nodes(lb, conf, pools(), 24)  # type: ignore[arg-type]
+    assert again == nodes  # the recorded addresses, not new ones
+    lb.attributes = {"CrossZoneLoadBalancing": {"Enabled": True}}
+    [one] = dataplane.edge_nodes(lb, conf, pools(), 24)  # type: ignore[arg-type]
+    assert (one.node_id, one.zone, one.uplink["address"]) == ("1234567890", None,
+                                                              "10.9.0.9/24")
+    assert lb.zone_addresses == []  # the second zone's addresses freed
+    lb.attributes, lb.scheme = {}, "internal"
+    assert [n.public_ip for n in dataplane.edge_nodes(lb, conf, pools(), 24)] == [  # type: ignore[arg-type]
+        None, None]

@@ -31,7 +31,7 @@ from cloudctl.services.network import config as network_config
 from netd.dns import DnsServer
 from netd.lb import LbPlane
 from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, uplink_mac
-from netd.vpc.names import guest_bridge_name
+from netd.vpc.names import guest_bridge_name, lb_port_name
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,7 +122,7 @@ def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
 async def desired_specs(cloud: Cloud, conf: dict[str, Any]
                         ) -> tuple[list[LbSpec], dict[str, list[str]]]:
     """Every load balancer as netd runs it (addresses allocated and recorded: one
-    haproxy, or in a VPC with cross-zone load balancing off one a zone), and the DNS
+    haproxy, or with cross-zone load balancing off one a zone), and the DNS
     records of their names (every node's address)."""
     from cloudctl.services.ec2.api import instance_facts
 
@@ -133,11 +133,11 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]
     async with cloud.sessions() as session, session.begin():
         rows = (await session.execute(select(ElbLoadBalancer).order_by(
             ElbLoadBalancer.created_at))).scalars().all()
-        used = {r.address for r in rows if r.address and ipaddress.IPv4Address(
-            r.address) in pool}
+        used = {a for r in rows for a in _private_addresses(r)
+                if ipaddress.IPv4Address(a) in pool}
         public_pool = (ipaddress.IPv4Network(conf["public_addresses"])
                        if conf.get("public_addresses") else None)
-        public_used = {r.public_address for r in rows if r.public_address}
+        pools = Pools(pool, used, public_pool, {a for r in rows for a in _public_addresses(r)})
         for lb in rows:
             nodes = await vpc_nodes(session, conf, lb)
             if (lb.subnets and not nodes) or (not lb.subnets and not conf.get("addresses")):
@@ -146,22 +146,7 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]
                 lb.address = nodes[0].uplink["address"].split("/")[0]
                 lb.public_address = nodes[0].public_ip
             else:
-                if not lb.address or ipaddress.IPv4Address(lb.address) not in pool:
-                    lb.address = _allocate(pool, used)
-                    used.add(lb.address)
-                if public_pool is None or lb.scheme == "internal":
-                    lb.public_address = None
-                elif not lb.public_address or ipaddress.IPv4Address(
-                        lb.public_address) not in public_pool:
-                    lb.public_address = _allocate(public_pool, public_used)
-                    public_used.add(lb.public_address)
-                nodes = [Node(lb.lb_id, None, lb.public_address, {
-                    "address": f"{lb.address}/{prefix}",
-                    "uplink_netns": str(conf["uplink_netns"]),
-                    "uplink_bridge": str(conf["uplink_bridge"]),
-                    "gateway": conf.get("gateway"),
-                    "mac": (uplink_mac(network_config.current().mac_prefix, lb.address)
-                            if conf.get("uplink_bridge") else None)})]
+                nodes = edge_nodes(lb, conf, pools, prefix)
             records[dns_name(cloud, lb)] = [
                 n.public_ip or n.uplink["address"].split("/")[0] for n in nodes]
             facts = await instance_facts(session, lb.account_id, lb.region,
@@ -175,9 +160,9 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]
                 backends = node_backends(list(lb.instances), facts, node.zone)
                 specs.append(LbSpec(
                     lb_id=node.node_id, **node.uplink,
-                    public_address=(f"{lb.public_address}/"
+                    public_address=(f"{node.public_ip}/"
                                     f"{int(conf.get('public_prefix_len') or 24)}"
-                                    if lb.public_address and not lb.subnets else None),
+                                    if node.public_ip and not lb.subnets else None),
                     public_netns=conf.get("public_netns"),
                     public_bridge=conf.get("public_bridge"),
                     public_gateway=conf.get("public_gateway"),
@@ -190,6 +175,72 @@ async def desired_specs(cloud: Cloud, conf: dict[str, Any]
                     idle_timeout=int(idle),
                     access_log=bool((lb.attributes.get("AccessLog") or {}).get("Enabled"))))
     return specs, records
+
+
+def _private_addresses(lb: ElbLoadBalancer) -> list[str]:
+    zone_nodes = [str(z[1]) for z in lb.zone_addresses or [] if z[1]]
+    return ([lb.address] if lb.address else []) + zone_nodes
+
+
+def _public_addresses(lb: ElbLoadBalancer) -> list[str]:
+    zone_nodes = [str(z[2]) for z in lb.zone_addresses or [] if z[2]]
+    return ([lb.public_address] if lb.public_address else []) + zone_nodes
+
+
+@dataclass
+class Pools:
+    """The EDGE address pools and the addresses taken from them."""
+
+    private: ipaddress.IPv4Network
+    used: set[str]
+    public: ipaddress.IPv4Network | None
+    public_used: set[str]
+
+    def keep(self, address: str | None) -> str:
+        """``address`` if it is in the private pool, else a free one (taken)."""
+        if address and ipaddress.IPv4Address(address) in self.private:
+            return address
+        address = _allocate(self.private, self.used)
+        self.used.add(address)
+        return address
+
+    def keep_public(self, address: str | None, internal: bool) -> str | None:
+        if self.public is None or internal:
+            return None
+        if address and ipaddress.IPv4Address(address) in self.public:
+            return address
+        address = _allocate(self.public, self.public_used)
+        self.public_used.add(address)
+        return address
+
+
+def edge_nodes(lb: ElbLoadBalancer, conf: dict[str, Any], pools: Pools,
+               prefix: int) -> list[Node]:
+    """The haproxy nodes of a load balancer outside a VPC, on the EDGE uplink bridge:
+    with cross-zone load balancing off one an enabled zone (the first at the load
+    balancer's address, the others at the ``zone_addresses`` recorded for them),
+    each sending to its zone's instances; with it on, one sending to all. Addresses
+    are allocated from the pools and recorded on the row (a zone disabled frees its)."""
+    cross = bool((lb.attributes.get("CrossZoneLoadBalancing") or {}).get("Enabled"))
+    zones: list[str | None] = [None] if cross or not lb.zones else list(lb.zones)
+    internal = lb.scheme == "internal"
+    lb.address = pools.keep(lb.address)
+    lb.public_address = pools.keep_public(lb.public_address, internal)
+    known = {str(z[0]): z for z in lb.zone_addresses or []}
+    extra: list[list[str | None]] = []
+    for zone in zones[1:]:
+        _zone, address, public = known.get(str(zone)) or [zone, None, None]
+        extra.append([zone, pools.keep(address), pools.keep_public(public, internal)])
+    if extra != (lb.zone_addresses or []):
+        lb.zone_addresses = extra
+    places = [(lb.address, lb.public_address), *((str(e[1]), e[2]) for e in extra)]
+    mac_prefix = network_config.current().mac_prefix if conf.get("uplink_bridge") else None
+    return [Node(node_id, zone, public, {
+        "address": f"{address}/{prefix}", "uplink_netns": str(conf["uplink_netns"]),
+        "uplink_bridge": str(conf["uplink_bridge"]), "gateway": conf.get("gateway"),
+        "mac": uplink_mac(mac_prefix, address) if mac_prefix else None})
+        for node_id, zone, (address, public) in zip(
+            node_ids(lb.lb_id, len(zones)), zones, places, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -241,7 +292,8 @@ async def vpc_nodes(session: AsyncSession, conf: dict[str, Any],
             "address": f"{eni.private_ip}/{net.prefixlen}",
             "uplink_netns": str(conf.get("vpc_netns") or conf.get("uplink_netns")),
             "uplink_bridge": guest_bridge_name(eni.eni_id),
-            "gateway": str(net.network_address + 1), "mac": eni.mac}))
+            "gateway": str(net.network_address + 1), "mac": eni.mac,
+            "uplink_port": lb_port_name(node_id)}))
     return out
 
 

@@ -25,6 +25,10 @@ class ElbLoadBalancer(RegionalMixin, Base):
     scheme: Mapped[str] = mapped_column(String(16), default="internet-facing")
     address: Mapped[str | None] = mapped_column(String(45), nullable=True)  # data plane
     public_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    # outside a VPC, cross-zone off: [zone, address, public address or None] of the
+    # haproxy node of each enabled zone after the first (``<lb_id>z<n>``)
+    zone_addresses: Mapped[list[list[str | None]]] = mapped_column(
+        JSON, default=list, server_default="[]")
     zones: Mapped[list[str]] = mapped_column(JSON, default=list)
     subnets: Mapped[list[str]] = mapped_column(JSON, default=list)
     security_groups: Mapped[list[str]] = mapped_column(JSON, default=list)

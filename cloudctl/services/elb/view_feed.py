@@ -68,10 +68,17 @@ class ElbViewFeed:
         return {}
 
     async def ports(self, session: AsyncSession) -> list[FeedPort]:
+        """A port for each haproxy node: the load balancer's, and with cross-zone load
+        balancing off one for each further zone (``<id>z<n>``, ``zone_addresses``)."""
         host = settings(self.cloud).get("host")
-        return [FeedPort(id=f"elb-{lb.lb_id}", interface=uplink_interface(lb.lb_id),
-                         mac=uplink_mac(current().mac_prefix, str(lb.address)),
-                         address=str(lb.address),
-                         groups=(source_group_id(lb.lb_id),),
-                         host=str(host) if host else None)
-                for lb in await self._attached(session)]
+        out = []
+        for lb in await self._attached(session):
+            nodes = [(lb.lb_id, str(lb.address))] + [
+                (f"{lb.lb_id}z{n}", str(z[1]))
+                for n, z in enumerate(lb.zone_addresses or [], start=1) if z[1]]
+            out += [FeedPort(id=f"elb-{node}", interface=uplink_interface(node),
+                             mac=uplink_mac(current().mac_prefix, address), address=address,
+                             groups=(source_group_id(lb.lb_id),),
+                             host=str(host) if host else None)
+                    for node, address in nodes]
+        return out
