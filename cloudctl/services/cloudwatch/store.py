@@ -14,15 +14,16 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db.writegate import gate_for
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.cloudwatch import blocks
+from cloudctl.services.cloudwatch import blocks, fastsql
 from cloudctl.services.cloudwatch import properties as props
 from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
@@ -134,9 +135,13 @@ async def write_points(session: AsyncSession, buckets: Sequence[Bucket]) -> None
         return
     connection = await session.connection()
     sql = UPSERT["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
-    rows = [(b.metric_key, b.resolution, b.ts, b.unit, b.count, b.sum, b.minimum,
+    await connection.exec_driver_sql(sql, point_rows(buckets))  # type: ignore[arg-type]
+
+
+def point_rows(buckets: Sequence[Bucket]) -> list[tuple[Any, ...]]:
+    """The upsert's parameters of each bucket."""
+    return [(b.metric_key, b.resolution, b.ts, b.unit, b.count, b.sum, b.minimum,
              b.maximum, encode_values(b.values) if b.raw else "", b.raw) for b in buckets]
-    await connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
 
 
 def row_bucket(row: Any, values: bool = True) -> Bucket:
@@ -394,6 +399,7 @@ class StoreHolder:
         self._pending: list[tuple[list[dict[str, Any]], list[Bucket],
                                   asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._fast: fastsql.FastPoints | Literal[False] | None = None
         self.flushes = 0
 
     async def ingest(self, catalog: list[dict[str, Any]], buckets: list[Bucket]) -> None:
@@ -427,6 +433,11 @@ class StoreHolder:
         self.flushes += 1
         rows = {row["key"]: row for catalog in catalogs for row in catalog}
         store = await self.store()
+        fast = self.fast() if store is self.embedded else None
+        if fast is not None:
+            await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)],
+                             point_rows(buckets))
+            return
         async with self.cloud.sessions() as session, session.begin():
             if rows:
                 insert = dialect_insert(session)
@@ -438,6 +449,14 @@ class StoreHolder:
                 await write_points(session, buckets)
         if store is not self.embedded:
             await store.write(buckets)
+
+    def fast(self) -> fastsql.FastPoints | None:
+        """The plain ``sqlite3`` writer (file-backed SQLite only), made on first use."""
+        if self._fast is None:
+            engine = self.cloud.engine
+            self._fast = fastsql.for_engine(engine.url, gate_for(engine),
+                                            UPSERT["sqlite"]) or False
+        return self._fast or None
 
     @property
     def kind(self) -> str:
@@ -461,6 +480,8 @@ class StoreHolder:
         return now - self.seen.get(key, 0.0) > 60.0
 
     async def close(self) -> None:
+        if self._fast:
+            self._fast.close()
         if self._cassandra is not None:
             await self._cassandra.close()
 
