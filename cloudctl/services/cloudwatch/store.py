@@ -415,8 +415,9 @@ class StoreHolder:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._flush([c for c, _, _ in batch],
-                                  merge_buckets(b for _, bs, _ in batch for b in bs))
+                # one call's buckets are merged and sorted already (series.roll_up)
+                await self._flush([c for c, _, _ in batch], batch[0][1] if len(batch) == 1
+                                  else merge_buckets(b for _, bs, _ in batch for b in bs))
             except Exception as exc:
                 for _, _, done in batch:
                     if not done.done():
