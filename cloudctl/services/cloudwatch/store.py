@@ -415,9 +415,7 @@ class StoreHolder:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                # one call's buckets are merged and sorted already (series.roll_up)
-                await self._flush([c for c, _, _ in batch], batch[0][1] if len(batch) == 1
-                                  else merge_buckets(b for _, bs, _ in batch for b in bs))
+                await self._flush([c for c, _, _ in batch], [bs for _, bs, _ in batch])
             except Exception as exc:
                 for _, _, done in batch:
                     if not done.done():
@@ -428,7 +426,9 @@ class StoreHolder:
                     done.set_result(None)
 
     async def _flush(self, catalogs: list[list[dict[str, Any]]],
-                     buckets: list[Bucket]) -> None:
+                     calls: list[list[Bucket]]) -> None:
+        """Write the catalog rows and buckets of ``calls`` (each call's buckets merged
+        and sorted by ``series.roll_up``) in one transaction."""
         from cloudctl.services.cloudwatch.models import CwMetric
 
         self.flushes += 1
@@ -436,9 +436,13 @@ class StoreHolder:
         store = await self.store()
         fast = self.fast() if store is self.embedded else None
         if fast is not None:
+            # one writer: the calls' rows need neither merging nor one global order (the
+            # upsert merges a bucket repeated by two calls in turn)
             await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)],
-                             point_rows(buckets))
+                             [row for buckets in calls for row in point_rows(buckets)])
             return
+        buckets = calls[0] if len(calls) == 1 else \
+            merge_buckets(b for buckets in calls for b in buckets)
         async with self.cloud.sessions() as session, session.begin():
             if rows:
                 insert = dialect_insert(session)
