@@ -113,6 +113,41 @@ def test_instance_and_volume_metrics_from_the_node(fast: LiveCloud, tmp_path: Pa
     assert status["SystemStatus"]["Status"] == "ok"
 
 
+def test_multi_attach_volume_metrics_count_every_instance(fast: LiveCloud,
+                                                          tmp_path: Path) -> None:
+    """A Multi-Attach (io2) volume's AWS/EBS metrics aggregate its attached instances'
+    I/O, as AWS's: attached to two guests it reads as twice a volume attached to one
+    (the three guests do the same work over the same disk layout)."""
+    cloud = fast
+    ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
+    images = register_image_set(cloud, tmp_path / "m")
+    ids = [i["InstanceId"] for i in ec2.run_instances(
+        ImageId=images["emi"], MinCount=3, MaxCount=3, InstanceType="t1.micro",
+        Monitoring={"Enabled": True})["Instances"]]
+    wait_for(lambda: set(states(cloud, ids).values()) == {"running"})
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    shared = ec2.create_volume(AvailabilityZone=zone, Size=4, VolumeType="io2", Iops=100,
+                               MultiAttachEnabled=True)["VolumeId"]
+    single = ec2.create_volume(AvailabilityZone=zone, Size=4, VolumeType="io2",
+                               Iops=100)["VolumeId"]
+    wait_for(lambda: {v["State"] for v in ec2.describe_volumes(
+        VolumeIds=[shared, single])["Volumes"]} == {"available"})
+    for iid in ids[:2]:
+        ec2.attach_volume(VolumeId=shared, InstanceId=iid, Device="/dev/sdf")
+    ec2.attach_volume(VolumeId=single, InstanceId=ids[2], Device="/dev/sdf")
+    wait_for(lambda: {a["State"] for v in ec2.describe_volumes(
+        VolumeIds=[shared, single])["Volumes"] for a in v["Attachments"]} == {"attached"})
+    many = [{"Name": "VolumeId", "Value": shared}]
+    one = [{"Name": "VolumeId", "Value": single}]
+    wait_for(lambda: _stats(cw, "VolumeWriteBytes", one, "AWS/EBS")["SampleCount"] >= 8, 90)
+    assert {"VolumeReadBytes", "VolumeWriteBytes", "VolumeReadOps", "VolumeWriteOps",
+            "VolumeIdleTime", "VolumeQueueLength"} <= _names(cw, "AWS/EBS", many)
+    for name in ("VolumeWriteBytes", "VolumeReadOps"):
+        both = _stats(cw, name, many, "AWS/EBS")["Sum"]
+        alone = _stats(cw, name, one, "AWS/EBS")["Sum"]
+        assert 1.6 * alone < both < 2.6 * alone, (name, both, alone)
+
+
 def test_monitor_and_unmonitor_instances(sqlite_cloud: LiveCloud, tmp_path: Path) -> None:
     cloud = sqlite_cloud
     ec2 = cloud.client("ec2")

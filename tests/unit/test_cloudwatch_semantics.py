@@ -156,3 +156,47 @@ def test_composite_rules(rule: str, want: bool) -> None:
 def test_composite_rule_errors(rule: str) -> None:
     with pytest.raises(composite.RuleError):
         composite.parse(rule)
+
+
+def test_put_metric_data_fast_check_agrees_with_the_full_one() -> None:
+    """The usual datum takes ``_plain_datum``; whatever it accepts, ``_datum`` makes the
+    same Datum of, and whatever would be an error (or is unusual) it leaves to ``_datum``."""
+    from datetime import UTC, datetime, timedelta
+
+    from cloudctl.errors import AwsError
+    from cloudctl.services.cloudwatch.metrics import _datum, _plain_datum
+
+    now = datetime(2026, 12, 5, 7, tzinfo=UTC)
+    oldest, newest = now - timedelta(days=14), now + timedelta(hours=2)
+    dims = [{"Name": "Host", "Value": "h1"}, {"Name": "Az", "Value": "z"}]
+    accepted = [
+        {"MetricName": "M", "Value": 1.5},
+        {"MetricName": "M", "Value": 0.0, "Unit": "Count", "Dimensions": dims},
+        {"MetricName": "M" * 255, "Value": -2.0 ** 360, "Timestamp": oldest},
+        {"MetricName": "M", "Value": 2.0 ** -360, "Timestamp": newest, "Dimensions": []},
+    ]
+    for item in accepted:
+        fast = _plain_datum(item, "N", now, oldest, newest)
+        assert fast is not None and fast == _datum(item, 1, "N", now), item
+    left = [
+        {"MetricName": "M", "Value": float("nan")},
+        {"MetricName": "M", "Value": 2.0 ** 361},
+        {"MetricName": "M", "Value": 2.0 ** -361},
+        {"MetricName": "M", "Value": 1},  # not a float: the full check converts it
+        {"MetricName": "", "Value": 1.0},
+        {"MetricName": "M", "Value": 1.0, "Unit": "Furlongs"},
+        {"MetricName": "M", "Value": 1.0, "Timestamp": oldest - timedelta(seconds=1)},
+        {"MetricName": "M", "Value": 1.0, "Timestamp": newest + timedelta(seconds=1)},
+        {"MetricName": "M", "Value": 1.0, "Timestamp": datetime(2026, 12, 5, 6)},
+        {"MetricName": "M", "Value": 1.0, "Dimensions": [dims[0], dims[0]]},
+        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "Host", "Value": ""}]},
+        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "H", "Value": "v"}] * 31},
+        {"MetricName": "M", "Value": 1.0, "StorageResolution": 1},
+        {"MetricName": "M", "Values": [1.0]},
+    ]
+    for item in left:
+        assert _plain_datum(item, "N", now, oldest, newest) is None, item
+        try:
+            _datum(item, 1, "N", now)
+        except AwsError:
+            pass

@@ -148,3 +148,56 @@ def test_compaction_changes_no_answer(database: str) -> None:
     assert late_rows == late_blocks and late_rows != before
     merged = late_rows["Maximum/60/None"]["a"][NOW // 60 * 60 - 86400 * 2]
     assert merged == 100
+
+
+def test_fast_sqlite_writer_merges_and_waits_out_an_outside_writer(tmp_path: Path) -> None:
+    """PutMetricData's plain-sqlite3 flush (``fastsql``) writes the rows the store reads
+    back merged, also a bucket two grouped calls repeat; while a writer outside the
+    engine's gate holds SQLite's lock it never fails: the writer thread waits for it."""
+    import sqlite3
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from cloudctl.services.cloudwatch import fastsql
+    from cloudctl.services.cloudwatch.models import CwMetric
+    from cloudctl.services.cloudwatch.store import UPSERT, point_rows
+
+    store, engine = _store(tmp_path)
+    path = str(tmp_path / "cw.db")
+    fast = fastsql.FastPoints(path, None, UPSERT["sqlite"])
+    catalog = [fastsql.catalog_row({"key": "k", "account_id": "000000000001",
+                                    "region": "r", "namespace": "N", "name": "M",
+                                    "dimensions": "[]",
+                                    "last_seen": datetime(2026, 1, 2, 3, tzinfo=UTC)})]
+    first = point_rows([Bucket("k", 60, 600, "None", 2, 10, 4, 6, {4.0: 1, 6.0: 1})])
+    again = point_rows([Bucket("k", 60, 600, "None", 1, 1, 1, 1, {1.0: 1}),
+                        Bucket("k", 60, 660, "None", 4, 8, 0, 4, {}, raw=False)])
+
+    async def run() -> tuple[list[Bucket], float]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all,
+                                tables=[CwPoint.__table__, CwBlock.__table__,
+                                        CwMetric.__table__])
+        outside = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        outside.execute("PRAGMA journal_mode=WAL")
+        outside.execute("BEGIN IMMEDIATE")  # e.g. a cloudctl command writing
+        threading.Timer(0.5, outside.execute, ("COMMIT",)).start()
+        started = time.monotonic()
+        await fast.write(catalog, first + again)  # two grouped calls, one transaction
+        waited = time.monotonic() - started
+        await fast.write(catalog, [])
+        got = await store.read(["k"], 60, 0, 1000)
+        await engine.dispose()
+        fast.close()
+        outside.close()
+        return got, waited
+
+    (merged, unmerged), waited = asyncio.run(run())
+    assert waited >= 0.4
+    assert (merged.count, merged.sum, merged.minimum, merged.maximum) == (3, 11, 1, 6)
+    assert merged.values == {4.0: 1, 6.0: 1, 1.0: 1} and merged.raw
+    assert (unmerged.count, unmerged.sum) == (4, 8) and not unmerged.raw
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT key, namespace, last_seen FROM cw_metrics").fetchall() == [
+            ("k", "N", "2026-01-02 03:00:00.000000")]

@@ -242,3 +242,37 @@ def test_disk_hot_plug_counts_from_zero(driver: FakeDriver, clock: Clock,
     assert d is not None
     assert [x.device for x in d.disks] == ["vda", "vdb", "vdc"]
     assert all(x.read_bytes >= 0 and x.write_bytes >= 0 for x in d.disks)
+
+
+def test_multi_attach_volume_adds_up_its_instances(driver: FakeDriver, clock: Clock,
+                                                   tmp_path: Path) -> None:
+    """AWS aggregates a Multi-Attach volume's metrics across its attached instances: one
+    datapoint a sample with both guests' bytes, operations and time in flight."""
+    _spawn(driver, tmp_path)
+    _spawn(driver, tmp_path, "i-00000002")
+    (tmp_path / "shared.img").write_bytes(b"\0" * 65536)
+    for iid in (IID, "i-00000002"):
+        driver.attach_disk(iid, Disk("vdc", FileSource(str(tmp_path / "shared.img"), "raw")))
+    driver.set_load("i-00000002", GuestLoad(disk_write_bps=3 * 8192.0))
+    sampler = Sampler()
+    targets = [Target(iid, "000000000001", "eucalyptus", "emi-1", "t2.micro", True, "",
+                      {"vdc": "vol-m"}, frozenset({"vol-m"})) for iid in (IID, "i-00000002")]
+    sampler.collect(targets, driver.all_stats(), clock.now, 300, 60)
+    clock.now += 60
+    batch = sampler.collect(targets, driver.all_stats(), clock.now, 300, 60)
+    volume = (("VolumeId", "vol-m"),)
+    per_disk = 60 / 3  # a guest's load is spread over its three disks (root, ephemeral, vdc)
+    assert _points(batch, "VolumeWriteBytes", volume) == [
+        pytest.approx((8192 + 3 * 8192) * per_disk, abs=2)]
+    assert _points(batch, "VolumeReadBytes", volume) == [pytest.approx(2 * 4096 * per_disk,
+                                                                       abs=2)]
+    writes = _points(batch, "VolumeWriteOps", volume)
+    assert writes == [pytest.approx(4 * 2 * per_disk, abs=1)]  # 4 KiB requests
+    [queue] = _points(batch, "VolumeQueueLength", volume)
+    [idle] = _points(batch, "VolumeIdleTime", volume)
+    ops = (2 * 4096 + 4 * 8192) * per_disk / 4096
+    assert queue == pytest.approx(ops * GuestLoad().disk_latency_s / 60, rel=0.01)
+    assert idle == pytest.approx(60 - ops * GuestLoad().disk_latency_s, rel=0.01)
+    # a Multi-Attach volume is not counted as the instances' own (instance store) disks
+    assert _points(batch, "DiskWriteBytes", (("InstanceId", IID),)) == [
+        pytest.approx(2 * 8192 * per_disk, abs=2)]

@@ -31,6 +31,47 @@ class ValidationError(AwsError):
     status = 400
 
 
+_PLAIN = frozenset(("MetricName", "Dimensions", "Value", "Unit", "Timestamp"))
+
+
+def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: datetime,
+                 newest: datetime) -> Datum | None:
+    """The usual datum (one finite value, text within limits, a known unit, dimensions
+    checked inline) without building messages; None sends it to ``_datum``, which
+    checks everything and names what is wrong."""
+    if not _PLAIN.issuperset(item):
+        return None
+    name, value, unit = item.get("MetricName"), item.get("Value"), item.get("Unit", "None")
+    if not (isinstance(name, str) and 1 <= len(name) <= 255) or value.__class__ is not float \
+            or unit not in checks.UNITS:
+        return None
+    if not (value == 0.0 or _SMALL <= abs(value) <= checks.LIMIT):  # NaN, inf fail too
+        return None
+    stamp = item.get("Timestamp", now)
+    if stamp.__class__ is not datetime or stamp.tzinfo is None \
+            or not oldest <= stamp <= newest:
+        return None
+    dims: tuple[tuple[str, str], ...] = ()
+    raw = item.get("Dimensions")
+    if raw:
+        if len(raw) > checks.MAX_DIMENSIONS:
+            return None
+        pairs = []
+        for d in raw:
+            k, v = d.get("Name"), d.get("Value")
+            if not (isinstance(k, str) and 1 <= len(k) <= 255 and isinstance(v, str)
+                    and 1 <= len(v) <= 1024) or len(d) != 2:
+                return None
+            pairs.append((k, v))
+        dims = tuple(pairs)
+        if len({k for k, _ in dims}) != len(dims):
+            return None
+    return Datum(namespace, name, dims, stamp, value, unit=unit)
+
+
+_SMALL = 1.0 / checks.LIMIT
+
+
 def _datum(item: dict[str, Any], i: int, namespace: str, now: datetime) -> Datum:
     where = f"MetricData.member.{i}"
     name = checks.text(item, "MetricName", f"{where}.MetricName")
@@ -203,7 +244,9 @@ class MetricsProvider(Provider):
             raise InvalidParameterValue(
                 f"The collection MetricData must not have a size greater than {MAX_DATA}.")
         now = datetime.now(UTC)
-        data = [_datum(item, i, namespace, now) for i, item in enumerate(items, 1)]
+        oldest, newest = now - timedelta(days=14), now + timedelta(hours=2)
+        data = [_plain_datum(item, namespace, now, oldest, newest) or
+                _datum(item, i, namespace, now) for i, item in enumerate(items, 1)]
         await api.publish(self.cloud, account, ctx.region, data)
         return {}
 

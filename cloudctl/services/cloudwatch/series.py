@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 # resolution (seconds) -> retention (seconds), finest first
 RETENTION: dict[int, int] = {1: 3 * 3600, 60: 15 * 86400, 300: 63 * 86400,
@@ -113,6 +114,9 @@ class Bucket:
 def encode_values(values: dict[float, float]) -> str:
     """Raw values as stored text (``v*c`` items joined by commas, with a leading comma,
     so stored texts concatenate)."""
+    if len(values) == 1:  # the usual bucket of a call: one value
+        ((v, c),) = values.items()
+        return f",{v!r}" if c == 1 else f",{v!r}*{c!r}"
     return "".join(f",{v!r}" if c == 1 else f",{v!r}*{c!r}" for v, c in values.items())
 
 
@@ -149,39 +153,55 @@ def _sample(datum: Datum) -> tuple[float, float, float, float, dict[float, float
 def roll_up(keyed: Sequence[tuple[str, Datum]], now: float) -> list[Bucket]:
     """The buckets ``keyed`` (metric key, datum) make at every resolution still
     retained for their timestamps, merged per bucket (sorted, so concurrent writers
-    lock rows in one order). The finest bucket of each datum is made first; the coarser
-    ones are merges of those."""
-    finest: dict[tuple[str, int, int, str], Bucket] = {}
+    lock rows in one order). The finest bucket of each datum is made first (as a plain
+    list: most are never merged); the coarser ones are merges of those."""
+    finest: dict[tuple[str, int, int, str], list[Any]] = {}
     for key, datum in keyed:
-        count, total, low, high, values, raw = _sample(datum)
-        if count <= 0:
-            continue
+        v = datum.value
+        if v is not None and datum.stats is None and not datum.values:
+            sample: list[Any] = [1.0, v, v, v, {v: 1.0}, True]
+        else:
+            sample = list(_sample(datum))
+            if sample[0] <= 0:
+                continue
         res = 1 if datum.storage_resolution == 1 else 60
-        ts = epoch(datum.timestamp)
-        start = int(ts // res) * res
+        start = int(epoch(datum.timestamp) // res) * res
         slot = (key, res, start, datum.unit)
         known = finest.get(slot)
         if known is None:
-            finest[slot] = Bucket(key, res, start, datum.unit, count, total, low, high,
-                                  values, raw)
+            finest[slot] = sample
         else:
-            known.merge(Bucket(key, res, start, datum.unit, count, total, low, high,
-                               values, raw))
+            _merge_sample(known, sample)
     merged: dict[tuple[str, int, int, str], Bucket] = {}
-    for (key, res, start, unit), bucket in finest.items():
+    for (key, res, start, unit), (count, total, low, high, values, raw) in finest.items():
+        age = now - start
         for coarse in RESOLUTIONS:
-            if coarse < res or now - start > RETENTION[coarse]:
+            if coarse < res or age > RETENTION[coarse]:
                 continue
             at = start // coarse * coarse
             slot = (key, coarse, at, unit)
-            known = merged.get(slot)
-            if known is None:
-                merged[slot] = Bucket(key, coarse, at, unit, bucket.count, bucket.sum,
-                                      bucket.minimum, bucket.maximum, dict(bucket.values),
-                                      bucket.raw)
+            known_bucket = merged.get(slot)
+            if known_bucket is None:
+                merged[slot] = Bucket(key, coarse, at, unit, count, total, low, high,
+                                      dict(values), raw)
             else:
-                known.merge(bucket)
+                known_bucket.merge(Bucket(key, coarse, at, unit, count, total, low, high,
+                                          values, raw))
     return [merged[k] for k in sorted(merged)]
+
+
+def _merge_sample(known: list[Any], other: list[Any]) -> None:
+    """``Bucket.merge`` on roll_up's [count, sum, min, max, values, raw] lists."""
+    known[0] += other[0]
+    known[1] += other[1]
+    known[2] = min(known[2], other[2])
+    known[3] = max(known[3], other[3])
+    known[5] = known[5] and other[5]
+    if known[5]:
+        for value, count in other[4].items():
+            known[4][value] = known[4].get(value, 0.0) + count
+    else:
+        known[4] = {}
 
 
 def merge_buckets(buckets: Iterable[Bucket]) -> list[Bucket]:

@@ -14,15 +14,16 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db.writegate import gate_for
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.cloudwatch import blocks
+from cloudctl.services.cloudwatch import blocks, fastsql
 from cloudctl.services.cloudwatch import properties as props
 from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
@@ -134,9 +135,13 @@ async def write_points(session: AsyncSession, buckets: Sequence[Bucket]) -> None
         return
     connection = await session.connection()
     sql = UPSERT["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
-    rows = [(b.metric_key, b.resolution, b.ts, b.unit, b.count, b.sum, b.minimum,
+    await connection.exec_driver_sql(sql, point_rows(buckets))  # type: ignore[arg-type]
+
+
+def point_rows(buckets: Sequence[Bucket]) -> list[tuple[Any, ...]]:
+    """The upsert's parameters of each bucket."""
+    return [(b.metric_key, b.resolution, b.ts, b.unit, b.count, b.sum, b.minimum,
              b.maximum, encode_values(b.values) if b.raw else "", b.raw) for b in buckets]
-    await connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
 
 
 def row_bucket(row: Any, values: bool = True) -> Bucket:
@@ -394,6 +399,7 @@ class StoreHolder:
         self._pending: list[tuple[list[dict[str, Any]], list[Bucket],
                                   asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._fast: fastsql.FastPoints | Literal[False] | None = None
         self.flushes = 0
 
     async def ingest(self, catalog: list[dict[str, Any]], buckets: list[Bucket]) -> None:
@@ -409,8 +415,7 @@ class StoreHolder:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._flush([c for c, _, _ in batch],
-                                  merge_buckets(b for _, bs, _ in batch for b in bs))
+                await self._flush([c for c, _, _ in batch], [bs for _, bs, _ in batch])
             except Exception as exc:
                 for _, _, done in batch:
                     if not done.done():
@@ -421,12 +426,23 @@ class StoreHolder:
                     done.set_result(None)
 
     async def _flush(self, catalogs: list[list[dict[str, Any]]],
-                     buckets: list[Bucket]) -> None:
+                     calls: list[list[Bucket]]) -> None:
+        """Write the catalog rows and buckets of ``calls`` (each call's buckets merged
+        and sorted by ``series.roll_up``) in one transaction."""
         from cloudctl.services.cloudwatch.models import CwMetric
 
         self.flushes += 1
         rows = {row["key"]: row for catalog in catalogs for row in catalog}
         store = await self.store()
+        fast = self.fast() if store is self.embedded else None
+        if fast is not None:
+            # one writer: the calls' rows need neither merging nor one global order (the
+            # upsert merges a bucket repeated by two calls in turn)
+            await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)],
+                             [row for buckets in calls for row in point_rows(buckets)])
+            return
+        buckets = calls[0] if len(calls) == 1 else \
+            merge_buckets(b for buckets in calls for b in buckets)
         async with self.cloud.sessions() as session, session.begin():
             if rows:
                 insert = dialect_insert(session)
@@ -438,6 +454,14 @@ class StoreHolder:
                 await write_points(session, buckets)
         if store is not self.embedded:
             await store.write(buckets)
+
+    def fast(self) -> fastsql.FastPoints | None:
+        """The plain ``sqlite3`` writer (file-backed SQLite only), made on first use."""
+        if self._fast is None:
+            engine = self.cloud.engine
+            self._fast = fastsql.for_engine(engine.url, gate_for(engine),
+                                            UPSERT["sqlite"]) or False
+        return self._fast or None
 
     @property
     def kind(self) -> str:
@@ -461,6 +485,8 @@ class StoreHolder:
         return now - self.seen.get(key, 0.0) > 60.0
 
     async def close(self) -> None:
+        if self._fast:
+            self._fast.close()
         if self._cassandra is not None:
             await self._cassandra.close()
 

@@ -10,7 +10,10 @@ places on that node in state ``running``:
 - once the instance's period has passed (detailed monitoring: 60 s; basic: 300 s,
   ``cloud.monitoring.basic_period_sec``) publishes the AWS/EC2 metrics of the interval
   to every dimension set AWS publishes (``guest_metrics.ec2_dimension_sets``);
-- publishes AWS/EBS metrics of its attached volumes every sample.
+- publishes AWS/EBS metrics of its attached volumes every sample; a Multi-Attach
+  volume gets one datapoint a sample with what all its attached instances on the node
+  did (AWS aggregates them; instances on other nodes add datapoints of their own, so
+  its Sum over a period is the whole volume's wherever they run).
 
 Datapoints carry the start of the interval they cover, in the instance owner's
 account and region, through ``cloudctl.services.cloudwatch.api.publish``; the
@@ -44,7 +47,7 @@ from cloudctl.services.ec2.compute.instance_models import Instance
 from cloudctl.services.ec2.compute.instance_volumes import guest_device
 from cloudctl.services.ec2.compute.monitoring_properties import BASIC_PERIOD, DETAILED_PERIOD
 from cloudctl.services.ec2.compute.node_runtime import NODES
-from cloudctl.services.ec2.ebs.models import Volume
+from cloudctl.services.ec2.ebs.models import Volume, VolumeAttachment
 from cloudctl.services.ec2.shared.tags import Tag
 from nodectl.client import NodeError
 from nodectl.stats import GuestStats, NodeStats
@@ -77,6 +80,7 @@ class Target:
     detailed: bool
     asg: str
     volumes: dict[str, str]  # guest device -> volume id
+    shared: frozenset[str] = frozenset()  # the Multi-Attach ones among them
 
 
 class Batch:
@@ -128,6 +132,8 @@ class Sampler:
         batch = Batch()
         at = stats.at if stats is not None else now
         guests = {g.instance_id: g for g in stats.guests} if stats is not None else {}
+        shared: dict[tuple[str, str, str], list[tuple[float, float, gm.DiskDelta]]] = \
+            defaultdict(list)
         for t in targets:
             guest = guests.get(t.instance_id)
             system_ok = stats is not None
@@ -159,9 +165,19 @@ class Sampler:
                         vid = t.volumes.get(disk.device)
                         if vid is None:
                             continue
+                        if vid in t.shared:
+                            shared[(t.account_id, t.region, vid)].append((start, d.seconds,
+                                                                          disk))
+                            continue
                         for name, value in gm.volume_values(disk, d.seconds).items():
                             batch.add(t.account_id, t.region, "AWS/EBS", name,
                                       (("VolumeId", vid),), start, value, gm.EBS_UNITS[name])
+        for (account, region, vid), parts in shared.items():
+            disk = gm.combined(vid, (p[2] for p in parts))
+            start = min(p[0] for p in parts)
+            for name, value in gm.volume_values(disk, max(p[1] for p in parts)).items():
+                batch.add(account, region, "AWS/EBS", name, (("VolumeId", vid),), start, value,
+                          gm.EBS_UNITS[name])
         live = {t.instance_id for t in targets}
         for table in (self.baselines, self.volume_baselines):
             for gone in [i for i in table if i not in live and i not in guests]:
@@ -251,8 +267,20 @@ class MetricsCollector(Reconciler):
                     volumes[str(iid)][guest_device(device, boot)] = vid
                 except ValueError:
                     continue
+            shared: dict[str, set[str]] = defaultdict(set)
+            for vid, iid, device in (await session.execute(
+                    select(VolumeAttachment.volume_id, VolumeAttachment.instance_id,
+                           VolumeAttachment.device)
+                    .where(VolumeAttachment.instance_id.in_(ids),
+                           VolumeAttachment.attach_state == "attached"))).tuples():
+                try:
+                    volumes[str(iid)][guest_device(device, False)] = vid
+                except ValueError:
+                    continue
+                shared[str(iid)].add(vid)
         return [Target(iid, account, region, image, itype, iid in detailed,
-                        str(groups.get(iid, "")), volumes.get(iid, {}))
+                        str(groups.get(iid, "")), volumes.get(iid, {}),
+                        frozenset(shared.get(iid, ())))
                 for iid, account, region, image, itype in rows]
 
     # -- one node ---------------------------------------------------------------------------

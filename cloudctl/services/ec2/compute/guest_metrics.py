@@ -20,6 +20,10 @@ What the values mean, as AWS documents them:
   seconds of the interval with no request in flight (the interval less the time
   requests spent in flight, at least 0); ``VolumeQueueLength``: requests in flight on
   average (time in flight / interval, Little's law).
+- a Multi-Attach volume's values are its attachments' together, as AWS aggregates them
+  across the attached instances (``combined``): bytes, operations and time in flight
+  add up; its idle time assumes the instances' requests did not overlap (the guests'
+  counters cannot tell), so it is a lower bound.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from nodectl.stats import DiskCounters, GuestStats, NicCounters
 
 __all__ = ["EBS_UNITS", "EC2_UNITS", "DiskDelta", "GuestDelta", "Dimensions",
-           "delta", "ec2_dimension_sets", "instance_values", "status_values", "volume_values"]
+           "combined", "delta", "ec2_dimension_sets", "instance_values", "status_values", "volume_values"]
 
 Dimensions = tuple[tuple[str, str], ...]
 
@@ -138,6 +142,14 @@ def instance_values(d: GuestDelta, ebs_devices: Iterable[str]) -> dict[str, floa
         "DiskReadOps": float(sum(x.read_ops for x in store)),
         "DiskWriteOps": float(sum(x.write_ops for x in store)),
     }
+
+
+def combined(device: str, parts: Iterable[DiskDelta]) -> DiskDelta:
+    """One volume's work over an interval from what each instance attached to it did."""
+    items = list(parts)
+    return DiskDelta(device, sum(p.read_bytes for p in items),
+                     sum(p.write_bytes for p in items), sum(p.read_ops for p in items),
+                     sum(p.write_ops for p in items), sum(p.busy_s for p in items))
 
 
 def volume_values(disk: DiskDelta, seconds: float) -> dict[str, float]:

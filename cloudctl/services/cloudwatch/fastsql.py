@@ -1,0 +1,123 @@
+"""PutMetricData's group commit on SQLite, on a plain ``sqlite3`` connection.
+
+Owns the one write every PutMetricData makes on the embedded store: the catalog rows
+(``cw_metrics``, ListMetrics) and the buckets (``cw_points``, merged on conflict) of
+the calls a flush of ``store.StoreHolder`` gathered, in one transaction. Through
+SQLAlchemy and aiosqlite that transaction cost ~2 ms of CPU (a session, a pooled
+connection, one thread hop per statement and for BEGIN and COMMIT); here it is a few C
+calls on the event loop's own connection, as S3's small PUTs do
+(``cloudctl/services/s3/fastsql.py``): it never waits on the loop (no busy timeout;
+when a writer outside the engine's write gate holds SQLite's lock, the writer thread
+runs the transaction with the engine's busy timeout) and checkpoints the WAL on the
+writer thread every ``CHECKPOINT_EVERY`` commits.
+
+The rows are the ORM's (same columns, same datetime text, booleans as 0/1), written
+by the same upserts as ``store.write_points``. Durability is the engine's: WAL with
+``synchronous=NORMAL``, so a committed flush survives a killed process, and a call is
+answered only after the commit that holds its data.
+
+Must not: block the event loop on a lock; write outside the engine's write gate.
+PostgreSQL and Cassandra keep their paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudctl.db.writegate import WriteGate
+
+CHECKPOINT_EVERY = 200  # commits on the event loop between WAL checkpoints
+_CATALOG = ("INSERT INTO cw_metrics (key, account_id, region, namespace, name, dimensions, "
+            "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen")
+
+
+def stamp_text(value: datetime) -> str:
+    """A timestamp as SQLAlchemy's SQLite ``DateTime`` stores it (UTC, no zone)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def catalog_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["key"], row["account_id"], row["region"], row["namespace"], row["name"],
+            row["dimensions"], stamp_text(row["last_seen"]))
+
+
+class FastPoints:
+    """Raw ``sqlite3`` writes of catalog rows and buckets; see the module docstring."""
+
+    def __init__(self, path: str, gate: WriteGate | None, upsert: str) -> None:
+        self.path = path
+        self.gate = gate
+        self.upsert = upsert
+        self.commits = 0
+        self._local = threading.local()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-sql-write")
+
+    def _conn(self, busy_ms: int) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=busy_ms / 1000, isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+            if not busy_ms:  # the event loop's: checkpoints run on the writer thread
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._local.conn = conn
+        return conn
+
+    def _write(self, catalog: Sequence[tuple[Any, ...]], points: Sequence[tuple[Any, ...]],
+               busy_ms: int = 30000) -> None:
+        conn = self._conn(busy_ms)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if catalog:
+                conn.executemany(_CATALOG, catalog)
+            if points:
+                conn.executemany(self.upsert, points)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    async def write(self, catalog: Sequence[tuple[Any, ...]],
+                    points: Sequence[tuple[Any, ...]]) -> None:
+        """Commit ``catalog`` rows and ``points`` (``store.write_points``' row tuples)
+        together, holding the engine's write gate."""
+        gate = self.gate
+        if gate is not None and not gate.try_acquire():
+            await gate.acquire()
+        try:
+            try:
+                self._write(catalog, points, 0)
+            except sqlite3.OperationalError:  # locked by a writer outside the gate
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._writer, self._write, catalog, points)
+                return
+        finally:
+            if gate is not None:
+                gate.release()
+        self.commits += 1
+        if self.commits % CHECKPOINT_EVERY == 0:
+            self._writer.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        self._conn(30000).execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=False)
+
+
+def for_engine(url: Any, gate: WriteGate | None, upsert: str) -> FastPoints | None:
+    """A :class:`FastPoints` for a file-backed SQLite engine URL, else None."""
+    if not str(url.drivername).startswith("sqlite"):
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return FastPoints(str(database), gate, upsert)
