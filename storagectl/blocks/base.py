@@ -111,6 +111,12 @@ class BlockBackend(abc.ABC):
     async def attachment(self, volume_id: str) -> dict[str, Any]:
         """How to attach: ``{"type": "file", ...}`` or ``{"type": "rbd", ...}``."""
 
+    async def shareable_attachment(self, volume_id: str) -> dict[str, Any]:
+        """``attachment`` of a volume several guests open read-write at once (EBS
+        Multi-Attach): a backend whose volume format QEMU cannot share converts it
+        first. Called only while no guest has the volume open."""
+        return await self.attachment(volume_id)
+
     @abc.abstractmethod
     async def read(self, volume_id: str, offset: int, length: int) -> bytes:
         """Read bytes from a volume (for tests, verification and image staging)."""

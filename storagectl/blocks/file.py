@@ -5,6 +5,8 @@ Owns, under its root directory::
     volumes/<volume_id>.raw      sparse raw volume (created empty)
     volumes/<volume_id>.qcow2    volume created from a snapshot: a qcow2
                                  overlay whose backing file is the snapshot
+                                 (flattened to .raw before its first
+                                 Multi-Attach: QEMU shares only raw images)
     snapshots/<snapshot_id>.raw  sparse raw point-in-time copy
     snapshots/<snapshot_id>.deleted  marker: deleted, kept while overlays use it
     tmp/                         work in progress (renamed into place when done)
@@ -139,6 +141,7 @@ class FileBlockBackend(BlockBackend):
         self._vols = self.root / "volumes"
         self._snaps = self.root / "snapshots"
         self._tmp = self.root / "tmp"
+        self._flattening = asyncio.Lock()  # one Multi-Attach conversion at a time
         for path in (self._vols, self._snaps, self._tmp):
             path.mkdir(parents=True, exist_ok=True)
         self.sweep_tmp()
@@ -292,6 +295,32 @@ class FileBlockBackend(BlockBackend):
             if backing is not None:
                 info["backing"] = {"path": backing, "format": "raw"}
         return info
+
+    async def shareable_attachment(self, volume_id: str) -> dict[str, Any]:
+        """QEMU shares only raw images between guests, so an overlay (a volume created
+        from a snapshot) is flattened first into a raw file of its own (``qemu-img
+        convert``, zeroes skipped: sparse), which replaces it; the snapshot is then
+        released as on delete. Safe to repeat after a crash at any point."""
+        async with self._flattening:
+            path, fmt = await asyncio.to_thread(self._need_volume, volume_id)
+            if fmt == "qcow2":
+                tmp = self._tmp_path("raw")
+                await _run(self.qemu_img, "convert", "-q", "-f", "qcow2", "-O", "raw",
+                           str(path), str(tmp))
+                await asyncio.to_thread(self._publish, tmp, self._vols / f"{volume_id}.raw")
+            await asyncio.to_thread(self._drop_overlay, volume_id)
+        return await self.attachment(volume_id)
+
+    def _drop_overlay(self, volume_id: str) -> None:
+        """Remove the overlay a flattened volume leaves (its raw file now answers)."""
+        overlay = self._vols / f"{volume_id}.qcow2"
+        if not overlay.exists() or not (self._vols / f"{volume_id}.raw").exists():
+            return
+        backing = _qcow2_header(overlay)[1]
+        overlay.unlink()
+        _fsync_dir(self._vols)
+        if backing is not None:
+            self._drop_snapshot_if_unused(Path(backing))
 
     # -- snapshots ---------------------------------------------------------
 

@@ -112,6 +112,8 @@ def test_group_keeps_capacity_tags_instances_and_heals(cloud: LiveCloud) -> None
         (300, "EC2", 0)
     assert g["TerminationPolicies"] == ["Default"] and g["DesiredCapacity"] == 2
     ids = wait_capacity(cloud, name, 2)
+    # one zone, one source: the two came from one RunInstances (one reservation)
+    assert len(cloud.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]) == 1
     tags = cloud.client("ec2").describe_tags(Filters=[
         {"Name": "resource-id", "Values": ids}])["Tags"]
     per = {(t["ResourceId"], t["Key"]): t["Value"] for t in tags}

@@ -1,8 +1,9 @@
 """EBS Multi-Attach (io1/io2) through boto3 on the all-in-one fake node: the AWS errors,
 one volume attached to two running instances (DescribeVolumes and DescribeInstances show
 each attachment), detaching one at a time, DeleteVolume refused until the last is gone,
-termination of one instance leaving the other attachment in place, CreateSnapshots of
-an instance including its Multi-Attach volume."""
+termination of one instance leaving the other attachment in place, a volume restored
+from a snapshot shared (flattened to raw on the file backend), CreateSnapshots of an
+instance including its Multi-Attach volume."""
 
 from __future__ import annotations
 
@@ -149,6 +150,25 @@ def test_attach_to_two_instances_detach_and_terminate(sqlite_cloud: LiveCloud,
     ec2.delete_volume(VolumeId=vid)
     wait_for(lambda: not ec2.describe_volumes(Filters=[
         {"Name": "volume-id", "Values": [vid]}])["Volumes"])
+
+    # restored from a snapshot, a volume is a qcow2 overlay on the file backend, which
+    # QEMU will not share between guests: its first attachment flattens it to raw
+    snap = ec2.create_snapshot(VolumeId=plain)["SnapshotId"]
+    wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"]
+             == "completed")
+    restored = str(ec2.create_volume(AvailabilityZone=zone, SnapshotId=snap, Size=4,
+                                     VolumeType="io2", Iops=100,
+                                     MultiAttachEnabled=True)["VolumeId"])
+    wait_for(lambda: _volume(ec2, restored)["State"] == "available")
+    files = cloud.data_dir / "volumes" / "volumes"
+    assert (files / f"{restored}.qcow2").exists()
+    ec2.attach_volume(VolumeId=restored, InstanceId=first, Device="/dev/sdm")
+    ec2.attach_volume(VolumeId=restored, InstanceId=second, Device="/dev/sdm")
+    wait_for(lambda: _attached(ec2, restored) == {first: "attached", second: "attached"})
+    assert (files / f"{restored}.raw").exists() and not (files / f"{restored}.qcow2").exists()
+    for iid in (first, second):
+        ec2.detach_volume(VolumeId=restored, InstanceId=iid)
+    wait_for(lambda: _volume(ec2, restored)["State"] == "available")
 
     # termination of one instance (DeleteOnTermination false) keeps the other attachment
     shared = _multi_volume(ec2, zone)

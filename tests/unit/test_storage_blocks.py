@@ -144,6 +144,28 @@ class TestFileBlockBackend(BlockBackendContract):
         await backend.create_snapshot("vol-o", "snap-e")
         assert (tmp_path / "vols/snapshots/snap-e.raw").stat().st_blocks < 64
 
+    async def test_a_shared_clone_is_flattened_to_raw(self, backend: BlockBackend,
+                                                      tmp_path: Path) -> None:
+        # Multi-Attach: QEMU shares only raw images, so the overlay becomes a raw file
+        await backend.create_volume("vol-m", 1)
+        await backend.write("vol-m", 4096, b"shared data")
+        await backend.create_snapshot("vol-m", "snap-m")
+        await backend.create_volume_from_snapshot("vol-m2", "snap-m", 2)
+        await backend.write("vol-m2", 0, b"own")
+        await backend.delete_snapshot("snap-m")  # kept: the overlay uses it
+        assert (tmp_path / "vols/snapshots/snap-m.raw").exists()
+        info = await backend.shareable_attachment("vol-m2")
+        assert info == {"type": "file", "path": str(tmp_path / "vols/volumes/vol-m2.raw"),
+                        "format": "raw"}
+        assert not (tmp_path / "vols/volumes/vol-m2.qcow2").exists()
+        assert not (tmp_path / "vols/snapshots/snap-m.raw").exists()  # its last user went
+        assert await backend.read("vol-m2", 0, 3) == b"own"
+        assert await backend.read("vol-m2", 4096, 11) == b"shared data"
+        assert await backend.volume_size("vol-m2") == 2 * GIB
+        assert (tmp_path / "vols/volumes/vol-m2.raw").stat().st_blocks < 256  # sparse
+        assert await backend.shareable_attachment("vol-m2") == info  # once only
+        assert await backend.list_volumes() == ["vol-m", "vol-m2"]
+
 
 def test_file_backend_sweeps_stale_work_files(tmp_path: Path) -> None:
     """Work files a crash left behind go away when the backend opens; fresh ones stay."""

@@ -114,10 +114,12 @@ class GroupController(Reconciler):
         definition = loads(group.definition)
         suspended = {p["ProcessName"] for p in definition.get("SuspendedProcesses") or []}
         waits: list[float] = []
-        prepared: dict[tuple[str, str], dict[str, Any]] = {}  # one lookup per source, zone
+        batches: dict[tuple[str, str], list[AsInstance]] = {}
         for row in rows:
             if row.instance_id is None:
-                await self._launch(group, definition, row, prepared)
+                batches.setdefault((row.launch_source, row.zone), []).append(row)
+        for batch in batches.values():
+            await self._launch(group, definition, sorted(batch, key=lambda r: r.token))
         async with self.cloud.sessions() as session:
             rows = list((await session.execute(select(AsInstance).where(
                 AsInstance.group_arn == key))).scalars())
@@ -132,8 +134,9 @@ class GroupController(Reconciler):
                    "InService" and r.launched_at + grace <= now]
             unhealthy_lb = await elb_adapter.out_of_service(
                 self.cloud, group.account_id, group.region, lbs, due)
+        done = await self._bring_in(group, definition, suspended, hooks, rows, seen)
         for row in rows:
-            if row.instance_id is None:
+            if row.instance_id is None or row.token in done:
                 continue
             obs = seen.get(row.instance_id)
             state = obs.state if obs is not None else "terminated"
@@ -189,42 +192,105 @@ class GroupController(Reconciler):
         found = await ec2.subnet_zones(self.cloud, group.account_id, group.region, ids)
         return next((s for s in ids if (found or {}).get(s) == zone), None)
 
-    async def _launch(self, group: AsGroup, definition: dict[str, Any], row: AsInstance,
-                      prepared: dict[tuple[str, str], dict[str, Any]]) -> None:
+    async def _launch(self, group: AsGroup, definition: dict[str, Any],
+                      batch: list[AsInstance]) -> None:
+        """Launch the rows planned with one source in one zone through one RunInstances.
+
+        Its client token is the first row's (rows sorted by token): after a crash
+        between the launch and the commit below, the same rows are still unlaunched
+        and the retry answers the same reservation, instance k going to row k. Rows
+        beyond what there was room for fail as a single launch does."""
+        first = batch[0]
         try:
-            params = prepared.get((row.launch_source, row.zone))
-            if params is None:
-                params = await self._launch_params(group, definition, row)
-                prepared[(row.launch_source, row.zone)] = params
-            iid = await ec2.run_instance(self.cloud, group.account_id, group.region, params,
-                                         row.token, row.zone, {GROUP_TAG: group.name})
+            params = await self._launch_params(group, definition, first)
+            iids = await ec2.run_instances(self.cloud, group.account_id, group.region, params,
+                                           first.token, first.zone, len(batch),
+                                           {GROUP_TAG: group.name})
         except AwsError as error:  # nothing was launched: the launch failed for good
-            async with self.cloud.sessions() as session, session.begin():
+            await self._launch_failed(group, batch, error.message)
+            return
+        self.failed_launches.pop(group.arn, None)
+        async with self.cloud.sessions() as session, session.begin():
+            for row, iid in zip(batch, iids, strict=False):
+                await session.execute(update(AsInstance).where(
+                    AsInstance.token == row.token, AsInstance.instance_id.is_(None)).values(
+                    instance_id=iid))
+                await session.execute(update(AsActivity).where(
+                    AsActivity.activity_id == row.activity_id).values(
+                    description=f"Launching a new EC2 instance: {iid}", progress=30))
+        if len(iids) < len(batch):
+            await self._launch_failed(
+                group, batch[len(iids):], "We currently do not have sufficient capacity in "
+                f"the Availability Zone ({first.zone}). Our system will be working on "
+                "provisioning additional capacity")
+
+    async def _launch_failed(self, group: AsGroup, rows: list[AsInstance],
+                             message: str) -> None:
+        """Rows whose launch failed for good: their activities fail, the rows go (the
+        capacity step plans them again once the group's launch pause is over)."""
+        async with self.cloud.sessions() as session, session.begin():
+            for row in rows:
                 await session.execute(update(AsActivity).where(
                     AsActivity.activity_id == row.activity_id).values(
                     status_code="Failed", progress=100, ended_at=utcnow(),
                     description="Launching a new EC2 instance.  Status Reason: "
-                                f"{error.message}. Launching EC2 instance failed.",
-                    status_message=f"{error.message}. Launching EC2 instance failed."))
+                                f"{message}. Launching EC2 instance failed.",
+                    status_message=f"{message}. Launching EC2 instance failed."))
                 found = await session.get(AsInstance, row.token)
                 if found is not None and found.instance_id is None:
                     await session.delete(found)
-            count = self.failed_launches.get(group.arn, (0, 0.0))[0] + 1
-            delay = min(300.0, 5.0 * 2 ** (count - 1))
-            self.failed_launches[group.arn] = (count, time.monotonic() + delay)
-            log.warning("group %s: launch failed (again in %.0f s): %s", group.name, delay,
-                        error.message)
-            return
-        self.failed_launches.pop(group.arn, None)
-        async with self.cloud.sessions() as session, session.begin():
-            await session.execute(update(AsInstance).where(
-                AsInstance.token == row.token, AsInstance.instance_id.is_(None)).values(
-                instance_id=iid))
-            await session.execute(update(AsActivity).where(
-                AsActivity.activity_id == row.activity_id).values(
-                description=f"Launching a new EC2 instance: {iid}", progress=30))
+        count = self.failed_launches.get(group.arn, (0, 0.0))[0] + 1
+        delay = min(300.0, 5.0 * 2 ** (count - 1))
+        self.failed_launches[group.arn] = (count, time.monotonic() + delay)
+        log.warning("group %s: launch failed (again in %.0f s): %s", group.name, delay,
+                    message)
 
     # -- one instance ------------------------------------------------------------------
+
+    async def _bring_in(self, group: AsGroup, definition: dict[str, Any],
+                        suspended: set[str], hooks: list[AsLifecycleHook],
+                        rows: list[AsInstance], seen: dict[str, ec2.Observed]) -> set[str]:
+        """The launches of a scale-out, together: every new instance (``Pending``, no
+        launch hook) proceeds, and every proceeding one whose EC2 instance runs is
+        registered with the group's load balancers and goes InService with its
+        activity ended, in one transaction each (what ``_step`` does one row at a
+        time). Returns the tokens of the rows now InService."""
+        def state(row: AsInstance) -> str:
+            obs = seen.get(row.instance_id or "")
+            return obs.state if obs is not None else "terminated"
+
+        fresh = [r for r in rows if r.instance_id and r.lifecycle_state == "Pending"
+                 and state(r) not in DEAD]
+        if fresh and self._hook(hooks, LAUNCHING) is None:
+            async with self.cloud.sessions() as session, session.begin():
+                await session.execute(update(AsInstance).where(
+                    AsInstance.token.in_([r.token for r in fresh]),
+                    AsInstance.lifecycle_state == "Pending").values(
+                    lifecycle_state="Pending:Proceed"))
+            for row in fresh:
+                row.lifecycle_state = "Pending:Proceed"
+        ready = [r for r in rows if r.instance_id and r.lifecycle_state == "Pending:Proceed"
+                 and state(r) == "running"]
+        if not ready:
+            return set()
+        if "AddToLoadBalancer" not in suspended:
+            await elb_adapter.register(self.cloud, group.account_id, group.region,
+                                       list(definition.get("LoadBalancerNames") or []),
+                                       [str(r.instance_id) for r in ready])
+        now = utcnow()
+        async with self.cloud.sessions() as session, session.begin():
+            for row in ready:
+                moved = await session.execute(update(AsInstance).where(
+                    AsInstance.token == row.token,
+                    AsInstance.lifecycle_state == "Pending:Proceed").values(
+                    lifecycle_state="InService", launched_at=now))
+                if getattr(moved, "rowcount", 0) and row.activity_id:
+                    await session.execute(update(AsActivity).where(
+                        AsActivity.activity_id == row.activity_id,
+                        AsActivity.status_code.notin_(("Successful", "Failed", "Cancelled")))
+                        .values(status_code="Successful", progress=100, ended_at=now,
+                                status_message=""))
+        return {r.token for r in ready}
 
     async def _move(self, row: AsInstance, old: str, **values: Any) -> bool:
         async with self.cloud.sessions() as session, session.begin():

@@ -106,8 +106,18 @@ INSTANCE_COLUMNS = (AsInstance.group_arn, AsInstance.instance_id, AsInstance.ins
                     AsInstance.protected, AsInstance.launch_source)
 
 
+@lru_cache(maxsize=1024)
+def _source_view(launch_source: str) -> dict[str, Any]:
+    """The launch configuration or template an instance was launched from, as the
+    instance's members show it (parsed once per distinct source: a group's instances
+    share a handful; a shared, read-only dict)."""
+    source = loads(launch_source)
+    return {member: source[member] for member in ("LaunchConfigurationName",
+                                                   "LaunchTemplate") if member in source}
+
+
 def launch_name(instance: AsInstance | Row[Any]) -> dict[str, Any]:
-    return loads(instance.launch_source)
+    return dict(_source_view(instance.launch_source))
 
 
 def instance_view(instance: AsInstance | Row[Any],
@@ -116,7 +126,7 @@ def instance_view(instance: AsInstance | Row[Any],
         "InstanceId": instance.instance_id, "InstanceType": instance.instance_type,
         "AvailabilityZone": instance.zone, "LifecycleState": instance.lifecycle_state,
         "HealthStatus": instance.health, "ProtectedFromScaleIn": instance.protected}
-    item.update(launch_name(instance))
+    item.update(_source_view(instance.launch_source))
     if group_name is not None:
         item["AutoScalingGroupName"] = group_name
         item["HealthStatus"] = instance.health.upper()

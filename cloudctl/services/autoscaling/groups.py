@@ -5,6 +5,7 @@ group controller, which does the work."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.db.base import utcnow
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
-from cloudctl.services.autoscaling import elb_adapter
+from cloudctl.services.autoscaling import elb_adapter, fastsql
 from cloudctl.services.autoscaling.common import (
     AlreadyExists,
     LimitExceeded,
@@ -224,11 +225,17 @@ class GroupsProvider(Provider):
     @operation("DescribeAutoScalingGroups")
     async def describe(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         """One page in two set-based queries of plain columns: the groups after the
-        token's name (keyset, ``LIMIT size + 1``), then their launched instances."""
+        token's name (keyset, ``LIMIT size + 1``), then their launched instances (on
+        SQLite both on the event loop's own connection: ``fastsql``)."""
         account, region = where(ctx)
         names = [str(n) for n in params.get("AutoScalingGroupNames") or []]
         filters = params.get("Filters") or []
         size, after, scope = window("DescribeAutoScalingGroups", params)
+        fast = None if filters else fastsql.for_cloud(self.cloud)
+        if fast is not None:  # SQLite
+            found, launched = await fast.page(account, region, names,
+                                              None if after is None else str(after), size)
+            return self._page(found, launched, size, scope)
         query = select(*GROUP_COLUMNS).where(AsGroup.account_id == account,
                                              AsGroup.region == region)
         if names:
@@ -242,7 +249,7 @@ class GroupsProvider(Provider):
             groups: list[Any] = list((await session.execute(query)).all())
             if filters:
                 groups = [g for g in groups if _matches(g.definition, filters)]
-            chunk, more = groups[:size], len(groups) > size
+            chunk = groups[:size]
             members: dict[str, list[Any]] = {g.arn: [] for g in chunk}
             if chunk:
                 # the page's groups again as a subquery: no parameter per group
@@ -254,9 +261,17 @@ class GroupsProvider(Provider):
                         AsInstance.instance_id)):
                     if row.group_arn in members:
                         members[row.group_arn].append(row)
+        return self._page(groups, members, size, scope)
+
+    @staticmethod
+    def _page(groups: Sequence[Any], members: dict[str, Any], size: int,
+              scope: str) -> Result:
+        """The page of the first ``size`` of ``groups`` (a next token when there are
+        more), each with its instances in ``members``."""
+        chunk = groups[:size]
         out: dict[str, Any] = {"AutoScalingGroups": [group_view(g, members[g.arn])
                                                      for g in chunk]}
-        if more and chunk:
+        if len(groups) > size and chunk:
             out["NextToken"] = encode_cursor(chunk[-1].name, scope)
         return out
 

@@ -6,6 +6,7 @@ RunInstances: same validation, same placement, same ``ClientToken`` idempotency.
 
 - ``run_instance(cloud, account, region, params, token, zone, system_tags)``: one
   instance, idempotent by ``token`` (a retry after a crash finds the same instance);
+  ``run_instances(..., token, zone, count, system_tags)``: up to ``count`` in one call;
   the ``aws:`` tags (``aws:autoscaling:groupName``) are written past the user check;
 - ``instance_states(cloud, account, region, ids)``: id -> ``Observed`` (missing ids
   are absent: terminated long ago or never launched);
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 __all__ = ["Observed", "image_exists", "image_of", "instance_states", "run_instance",
-           "launch_template_version", "subnet_zones", "tag_instances",
+           "launch_template_version", "run_instances", "subnet_zones", "tag_instances",
            "terminate_instances", "zones"]
 
 
@@ -74,48 +75,63 @@ async def run_instance(cloud: Cloud, account: str, region: str, params: dict[str
                        token: str, zone: str | None,
                        system_tags: dict[str, str]) -> str:
     """Launch one instance of RunInstances' ``params`` in ``zone``, idempotent by ``token``."""
-    request = dict(params, MinCount=1, MaxCount=1, ClientToken=token)
+    return (await run_instances(cloud, account, region, params, token, zone, 1,
+                                system_tags))[0]
+
+
+async def run_instances(cloud: Cloud, account: str, region: str, params: dict[str, Any],
+                        token: str, zone: str | None, count: int,
+                        system_tags: dict[str, str]) -> list[str]:
+    """Launch up to ``count`` instances of ``params`` in ``zone`` in one RunInstances
+    (``MinCount`` 1: as many as there is room for), idempotent by ``token`` (a retry
+    with it answers the same reservation); their ids in launch index order."""
+    request = dict(params, MinCount=1, MaxCount=count, ClientToken=token)
     if zone:
         request["Placement"] = dict(request.get("Placement") or {}, AvailabilityZone=zone)
     found = await _call(cloud, account, region, "RunInstances", request)
-    iid = str(found["Instances"][0]["InstanceId"])
+    launched = sorted(found["Instances"], key=lambda item: int(item.get("AmiLaunchIndex", 0)))
+    iids = [str(item["InstanceId"]) for item in launched]
     if system_tags:
-        await _system_tags(cloud, account, region, iid, system_tags)
-    return iid
+        await _system_tags(cloud, account, region, iids, system_tags)
+    return iids
 
 
-async def _system_tags(cloud: Cloud, account: str, region: str, iid: str,
+async def _system_tags(cloud: Cloud, account: str, region: str, iids: list[str],
                        tags: dict[str, str]) -> None:
     from cloudctl.services.ec2.shared.tags import Tag
 
     async with cloud.sessions() as session, session.begin():
-        rows = {r.key: r for r in (await session.execute(select(Tag).where(
+        rows = {(r.resource_id, r.key): r for r in (await session.execute(select(Tag).where(
             Tag.account_id == account, Tag.region == region,
-            Tag.resource_id == iid))).scalars()}
-        for key, value in tags.items():
-            row = rows.get(key)
-            if row is None:
-                session.add(Tag(account_id=account, region=region, resource_id=iid, key=key,
-                                value=value, resource_type="instance"))
-            else:
-                row.value = value
+            Tag.resource_id.in_(iids), Tag.key.in_(list(tags))))).scalars()}
+        for iid in iids:
+            for key, value in tags.items():
+                row = rows.get((iid, key))
+                if row is None:
+                    session.add(Tag(account_id=account, region=region, resource_id=iid,
+                                    key=key, value=value, resource_type="instance"))
+                else:
+                    row.value = value
 
 
 async def instance_states(cloud: Cloud, account: str, region: str,
                           ids: list[str]) -> dict[str, Observed]:
+    """What DescribeInstances would say of these ids' state, zone, type and launch time,
+    read as one query of those columns (a group's every sync asks this of all its
+    instances: the full answer of DescribeInstances is 1-2 ms an instance)."""
+    from cloudctl.services.ec2.compute.instance_models import Instance
+
     if not ids:
         return {}
-    found = await _call(cloud, account, region, "DescribeInstances",
-                        {"Filters": [{"Name": "instance-id", "Values": sorted(ids)}]})
-    out: dict[str, Observed] = {}
-    for reservation in found.get("Reservations") or []:
-        for item in reservation.get("Instances") or []:
-            out[item["InstanceId"]] = Observed(
-                instance_id=item["InstanceId"], state=item["State"]["Name"],
-                zone=(item.get("Placement") or {}).get("AvailabilityZone", ""),
-                instance_type=item.get("InstanceType", ""),
-                launch_time=item.get("LaunchTime"))
-    return out
+    async with cloud.sessions() as session:
+        rows = (await session.execute(select(
+            Instance.instance_id, Instance.state, Instance.zone, Instance.instance_type,
+            Instance.launch_time).where(
+            Instance.account_id == account, Instance.region == region,
+            Instance.instance_id.in_(sorted(set(ids)))))).all()
+    return {iid: Observed(instance_id=iid, state=state, zone=zone, instance_type=itype,
+                          launch_time=launched)
+            for iid, state, zone, itype, launched in rows}
 
 
 async def terminate_instances(cloud: Cloud, account: str, region: str,
@@ -180,5 +196,5 @@ async def launch_template_version(cloud: Cloud, account: str, region: str, *,
 async def tag_instances(cloud: Cloud, account: str, region: str, ids: list[str],
                         system_tags: dict[str, str]) -> None:
     """Set ``aws:`` tags (an attached instance's group name) on instances."""
-    for iid in ids:
-        await _system_tags(cloud, account, region, iid, system_tags)
+    if ids:
+        await _system_tags(cloud, account, region, list(ids), system_tags)

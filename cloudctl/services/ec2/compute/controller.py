@@ -157,10 +157,12 @@ class ComputeController(Reconciler):
     # -- keys -----------------------------------------------------------------------------
     async def list_keys(self) -> list[str]:
         async with self.cloud.sessions() as session:
-            rows = (await session.execute(select(Instance.instance_id, Instance.node).where(
-                Instance.state != "terminated"))).all()
-        live = {iid: node for iid, node in rows}
-        keys = list(live)
+            rows = (await session.execute(select(
+                Instance.instance_id, Instance.node, Instance.state,
+                Instance.reboot_requested).where(Instance.state != "terminated"))).all()
+        live = {iid: node for iid, node, _, _ in rows}
+        keys = [iid for iid, node, state, reboot in rows
+                if not self._settled(iid, node, state, bool(reboot))]
         for name, obs in list(self.monitor.observed.items()):
             for iid in sorted(set(obs.statuses) | set(obs.staged)):
                 if live.get(iid, "\0") != name:
@@ -169,6 +171,18 @@ class ComputeController(Reconciler):
             self.cloud)]
         keys.append(PURGE)
         return keys
+
+    def _settled(self, iid: str, node: str | None, state: str, reboot: bool) -> bool:
+        """Whether a row and its node's last observation agree, so a sync would do
+        nothing (a running guest seen running, a stopped one seen stopped or gone, no
+        reboot asked): a resync (after every node observation) skips it, instead of
+        reading every live row again."""
+        if reboot or state not in ("running", "stopped"):
+            return False
+        obs = self.monitor.observed.get(node or "")
+        status = obs.statuses.get(iid) if obs is not None else None
+        power = status.power if status is not None else "missing"
+        return power == "running" if state == "running" else power in ("stopped", "missing")
 
     async def sync(self, key: str) -> None:
         if key == PURGE:

@@ -14,7 +14,8 @@ raises the AWS error for the request, so the first failing check answers, in thi
    under the lock), ``record`` (per instance: its NIC from ``instance_network``, the
    launch spec for the node, the row, an EBS root volume), ``finish`` (tags, group
    memberships, the answer).
-4. After commit: wake the network view, the block storage and the instance controller.
+4. After commit: wake the network view, the block storage and the instance controller
+   (for the new instances).
 """
 
 from __future__ import annotations
@@ -377,5 +378,5 @@ async def launch(cloud: Cloud, ctx: RequestContext, params: dict[str, Any]) -> R
         answer = await finish(cloud, session, request, rows, names)
     instance_network.notify()
     instance_volumes.wake_storage(cloud, root_volumes)
-    ctl.wake()
+    ctl.wake([r.instance_id for r in rows])  # the new rows only, not every pending one
     return answer

@@ -192,8 +192,11 @@ async def attachment_for(cloud: Cloud, volume_id: str) -> dict[str, Any]:
     if vol is None:
         raise volume_not_found(volume_id)
     backend = await block_storage(cloud).backends.get(vol.zone, vol.backend)
-    out = await backend.attachment(volume_id)
-    return {**out, "shareable": True} if vol.multi_attach else out
+    if not vol.multi_attach:
+        return await backend.attachment(volume_id)
+    # Multi-Attach is only turned on while detached: no guest has it open yet as an
+    # unshareable format when the backend converts it
+    return {**await backend.shareable_attachment(volume_id), "shareable": True}
 
 
 async def multi_attachments(session: AsyncSession, volume_ids: list[str]
