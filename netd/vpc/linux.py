@@ -27,7 +27,7 @@ from typing import Any
 
 from netd import daemons, netns
 from netd.links import sync_fdb, with_ipr
-from netd.vpc.names import short
+from netd.vpc.names import outside_leg_name, short
 from netd.vpc.plan import ROUTE_PROTO, Dhcp, HostConfig, HostPlan, NatSpec, PeerLink, RouterSpec
 
 NETNS_DIR = "/run/netns"
@@ -243,7 +243,7 @@ class LinuxDriver:
         return f"x{short(ns, 13)}"
 
     def _out_name(self, ns: str) -> str:
-        return f"o{short(ns, 13)}"
+        return outside_leg_name(ns)
 
     def _host_lines(self, spec: RouterSpec, links: set[str]) -> list[str]:
         """`ip -batch` lines (host namespace, `-force`) creating the legs of `spec`
