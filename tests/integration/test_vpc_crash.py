@@ -15,6 +15,7 @@ import pytest
 from netd.lab import Listener, tcp_probe
 from netd.links import with_ipr
 from netd.vpc import topology as t
+from netd.vpc.linux import DHCP_DIR
 from netd.vpc.names import outside_leg_name
 from netd.vpc.plan import plan_host
 from tests.integration.test_vpc_dataplane import eni, vpc_objects
@@ -78,8 +79,7 @@ def _leftovers(world: World, host: str, final: t.Topology) -> list[str]:
              and len(name) == 14]
     if extra:
         problems.append(f"{host} leftover host links {extra}")
-    want_dhcp = {driver.state_dir / r.ns / d.bridge for r in plan.routers.values()
-                 for d in r.dhcp}
+    want_dhcp = {driver.state_dir / r.ns / DHCP_DIR for r in plan.routers.values() if r.dhcp}
     procs = driver.dnsmasq_processes()
     if set(procs.values()) != want_dhcp or len(procs) != len(want_dhcp):
         problems.append(f"{host} dnsmasq {sorted(map(str, procs.values()))} "
