@@ -211,6 +211,10 @@ class Acked:
     routes: dict[str, str]             # destination -> route table id
     running: set[str]                  # instances launched, not terminated
     terminated: set[str]
+    count: int = 0                     # changes acknowledged
+
+    def enough(self, n: int) -> bool:
+        return self.count >= n and bool(self.deleted_enis) and bool(self.terminated)
 
 
 def _burst(cloud: LiveCloud, vpc_id: str, table: str, igw: str, emi: str,
@@ -218,12 +222,12 @@ def _burst(cloud: LiveCloud, vpc_id: str, table: str, igw: str, emi: str,
     ec2 = cloud.client("ec2")
     rng = random.Random(12)
     n = 0
-    while not stop.is_set() and n < 250:
+    while not stop.is_set():
         n += 1
         try:
             op = rng.randrange(7)
             if op == 0 or not acked.subnets:
-                cidr = f"10.77.{n}.0/24"
+                cidr = f"10.77.{n % 256}.0/24"  # a CIDR taken again: refused
                 sid = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr)["Subnet"]["SubnetId"]
                 acked.subnets[sid] = cidr
             elif op == 1:
@@ -255,6 +259,9 @@ def _burst(cloud: LiveCloud, vpc_id: str, table: str, igw: str, emi: str,
                 ec2.terminate_instances(InstanceIds=[iid])
                 acked.running.discard(iid)
                 acked.terminated.add(iid)
+            else:
+                continue
+            acked.count += 1
         except ClientError:
             pass  # refused (a subnet in use): not acknowledged
         except (BotoCoreError, OSError) as exc:  # the cloud is down (killed)
@@ -287,19 +294,19 @@ def test_controller_killed_during_a_burst_converges_and_leaves_nothing(
         cloud, vpc_id, table, igw, hc.images["emi"], stop, acked, errors))
     burst.start()
     try:
-        time.sleep(4.0)
+        wait_for(lambda: acked.enough(8), 90, "changes acknowledged before the kill")
         assert cloud.process is not None
         cloud.process.send_signal(signal.SIGKILL)   # the controller dies mid-burst
         cloud.process.wait(10)
         wait_for(lambda: _port_free(cloud.port), 30, "the killed cloud's port released")
+        before = acked.count
         cloud.start()
-        time.sleep(3.0)
+        wait_for(lambda: acked.count >= before + 4, 90, "changes acknowledged after the restart")
     finally:
         stop.set()
         burst.join(120)
     assert errors, "the burst never saw the cloud down"
-    done = len(acked.subnets) + len(acked.enis) + len(acked.routes) + len(acked.running)
-    assert done > 10 and acked.deleted_enis and acked.terminated, acked
+    assert acked.enough(12), acked
     # the database kept every acknowledged change
     subnets = {s["SubnetId"] for s in ec2.describe_subnets(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]}
