@@ -71,6 +71,12 @@ class TopologyPublisher(Reconciler):
         self._starting: asyncio.Future[str | None] | None = None  # its start, in a thread
         self._view_version = -1  # the network view version (groups) last published
 
+    def view_changed(self) -> None:
+        """The EDGE network view moved on (a security group): wake when publishing."""
+        if common.network_mode(self.cloud) == "VPC" or self.cloud.properties.get(
+                properties.ZOOKEEPER):
+            self.resync_now()
+
     def interval(self) -> float:
         return POLL_SECONDS
 
@@ -142,7 +148,7 @@ class TopologyPublisher(Reconciler):
                 published=version))
 
     async def stop(self) -> None:
-        view_state.remove_waker(self.resync_now)
+        view_state.remove_waker(self.view_changed)
         await asyncio.to_thread(self._close)
         if self._starting is not None:  # started, or starting: wait, then stop it
             with contextlib.suppress(Exception):
@@ -157,5 +163,5 @@ async def start_publisher(cloud: Cloud) -> None:
     publisher = TopologyPublisher(cloud, leader=lambda: cloud.runs_controllers)
     cloud.runtime[PUBLISHER] = publisher
     cloud.runtime.setdefault(common.WAKERS, list).append(publisher)
-    view_state.add_waker(publisher.resync_now)  # group changes (EDGE's tables)
+    view_state.add_waker(publisher.view_changed)  # group changes (EDGE's tables)
     cloud.spawn(publisher.run(), publisher.name)
