@@ -16,6 +16,7 @@
 
 Run as root after scripts/deps/{net,zookeeper,bench}.sh:
 `python bench/vpc_dataplane.py`. Writes bench/results/vpc_dataplane.md.
+`python bench/vpc_dataplane.py --scratch N`: only section 2, N rounds, medians printed.
 """
 
 from __future__ import annotations
@@ -260,5 +261,29 @@ def main() -> None:
     print("\n".join(lines))
 
 
+def scratch_rounds(rounds: int) -> None:
+    """``--scratch N``: only the from-scratch apply, N interleaved rounds without and with
+    dnsmasq, medians printed (the results file is left alone)."""
+    zk = start_zookeeper()
+    tmp = Path(tempfile.mkdtemp(prefix="vpc-bench-"))
+    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    try:
+        for _ in range(rounds):
+            for dhcp in (False, True):
+                runs[dhcp].append(scratch(zk, tmp, dhcp=dhcp))
+                print("with" if dhcp else "without", "dnsmasq",
+                      {k: round(v, 2) for k, v in runs[dhcp][-1].items()}, flush=True)
+    finally:
+        zk.remove()
+    for dhcp, xs in runs.items():
+        print(f"{'with' if dhcp else 'without'} dnsmasq: median total "
+              f"{statistics.median(x['total'] for x in xs):.2f} s, reconcile "
+              f"{statistics.median(x['reconcile'] for x in xs):.2f} s "
+              f"(load average {os.getloadavg()[0]:.1f})")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--scratch":
+        scratch_rounds(int(sys.argv[2]))
+        sys.exit(0)
     main()

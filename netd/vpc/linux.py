@@ -7,9 +7,10 @@ per namespace (host side: ENI veths whose router end is created directly in
 the router namespace, the VXLAN port created in the host namespace, so its
 UDP socket stays on the underlay, then moved into the router, the outside
 leg on the outside bridge), the forwarding entries through pyroute2, the
-ruleset through libnftables as one transaction. dnsmasq per subnet with
-local ENIs (DHCP static leases plus DNS for the `ip-a-b-c-d` names), tracked
-by pid files under `state_dir/<namespace>/`.
+ruleset through libnftables as one transaction. One dnsmasq per router
+serving its subnets with local ENIs (a tag per subnet bridge: DHCP static
+leases plus DNS for the `ip-a-b-c-d` names), tracked by pid files under
+`state_dir/<namespace>/dhcp/`.
 
 Only touches the namespaces it names, and in the host namespace only links
 whose names it derives (`te*` taps, `x*` VXLAN, `o*` outside legs).
@@ -17,6 +18,7 @@ whose names it derives (`te*` taps, `x*` VXLAN, `o*` outside legs).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -27,11 +29,12 @@ from typing import Any
 
 from netd import daemons, netns
 from netd.links import sync_fdb, with_ipr
-from netd.vpc.names import short
+from netd.vpc.names import outside_leg_name, short
 from netd.vpc.plan import ROUTE_PROTO, Dhcp, HostConfig, HostPlan, NatSpec, PeerLink, RouterSpec
 
 NETNS_DIR = "/run/netns"
 METADATA_IP = "169.254.169.254"
+DHCP_DIR = "dhcp"  # a router's dnsmasq state under <state>/<router ns>/
 _SYSCTLS = (("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.all.rp_filter", "0"),
             ("net.ipv4.conf.default.rp_filter", "0"),
             ("net.ipv4.conf.all.send_redirects", "0"),
@@ -133,6 +136,27 @@ def _routing(ipr: Any) -> dict[str, Any]:
         if m["state"] & 0x80:  # NUD_PERMANENT
             neigh.add((str(m.get_attr("NDA_DST")), names.get(int(m["ifindex"]), "")))
     return {"routes": routes, "rules": rules, "neigh": neigh}
+
+
+def dnsmasq_argv(sdir: Path, dhcp: tuple[Dhcp, ...]) -> list[str]:
+    """The command line of a router's dnsmasq: the VPC's domain, then per subnet bridge
+    (tag) its interface, listen address, static range, router and name servers."""
+    domain = dhcp[0].domain
+    argv = ["dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--bind-interfaces", "--except-interface=lo",
+            f"--dhcp-hostsfile={sdir / 'hosts'}", f"--dhcp-leasefile={sdir / 'leases'}",
+            f"--addn-hosts={sdir / 'names'}", f"--pid-file={sdir / 'dnsmasq.pid'}",
+            "--dhcp-authoritative", "--no-ping", "--user=root", f"--domain={domain}",
+            f"--local=/{domain}/", "--expand-hosts",
+            f"--dhcp-option=option:domain-name,{domain}"]
+    for d in dhcp:
+        net = ipaddress.ip_network(d.cidr, strict=False)
+        argv += [f"--interface={d.bridge}", f"--listen-address={d.gateway}",
+                 f"--dhcp-range=set:{d.bridge},{net.network_address},static,{net.netmask},3600",
+                 f"--dhcp-option=tag:{d.bridge},option:router,{d.gateway}"]
+        if d.dns:
+            argv.append(f"--dhcp-option=tag:{d.bridge},option:dns-server," + ",".join(d.dns))
+    return argv
 
 
 def host_link_names(ns: str | None) -> list[str]:
@@ -243,7 +267,7 @@ class LinuxDriver:
         return f"x{short(ns, 13)}"
 
     def _out_name(self, ns: str) -> str:
-        return f"o{short(ns, 13)}"
+        return outside_leg_name(ns)
 
     def _host_lines(self, spec: RouterSpec, links: set[str]) -> list[str]:
         """`ip -batch` lines (host namespace, `-force`) creating the legs of `spec`
@@ -410,52 +434,43 @@ class LinuxDriver:
         daemons.wait_for_pidfile(sdir / "mdproxy.pid", argv)
 
     def _dhcp(self, spec: RouterSpec) -> None:
+        """One dnsmasq per router namespace serving every subnet of the VPC here with DHCP
+        and DNS (a tag per subnet bridge: its range, router and name servers): one daemon
+        start per VPC, not per subnet."""
         root = self.state_dir / spec.ns
-        want = {d.bridge: d for d in spec.dhcp}
-        if root.is_dir():
+        sdir = root / DHCP_DIR
+        if root.is_dir():  # a dnsmasq per subnet (the layout before this one)
             for sub in root.iterdir():
-                if sub.is_dir() and sub.name.startswith("b-") and sub.name not in want:
+                if sub.is_dir() and sub.name.startswith("b-"):
                     daemons.stop(sub / "dnsmasq.pid")
                     shutil.rmtree(sub, ignore_errors=True)
-        for name, d in want.items():
-            self._ensure_dnsmasq(spec.ns, root / name, d)
+        if not spec.dhcp:
+            if sdir.is_dir():
+                daemons.stop(sdir / "dnsmasq.pid")
+                shutil.rmtree(sdir, ignore_errors=True)
+            return
+        self._ensure_dnsmasq(spec.ns, sdir, spec.dhcp)
 
-    def _ensure_dnsmasq(self, ns: str, sdir: Path, d: Dhcp) -> None:
+    def _ensure_dnsmasq(self, ns: str, sdir: Path, dhcp: tuple[Dhcp, ...]) -> None:
         sdir.mkdir(parents=True, exist_ok=True)
-        pidfile, hosts = sdir / "dnsmasq.pid", sdir / "hosts"
-        text = "".join(f"{h.mac},{h.ip},{h.name}\n" for h in d.hosts)
-        changed = not hosts.exists() or hosts.read_text() != text
-        if changed:
-            tmp = sdir / "hosts.tmp"
-            tmp.write_text(text)
-            os.replace(tmp, hosts)
-        names = sdir / "names"
-        ntext = "".join(f"{ip} {n}.{d.domain} {n}\n" for ip, n in d.names)
-        if not names.exists() or names.read_text() != ntext:
-            changed = True
-            tmp = sdir / "names.tmp"
-            tmp.write_text(ntext)
-            os.replace(tmp, names)
-        import ipaddress
-
-        net = ipaddress.ip_network(d.cidr, strict=False)
-        argv = [
-            "dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
-            f"--interface={d.bridge}", "--except-interface=lo", f"--listen-address={d.gateway}",
-            f"--dhcp-range={net.network_address},static,{net.netmask},3600",
-            f"--dhcp-hostsfile={hosts}", f"--dhcp-leasefile={sdir / 'leases'}",
-            f"--addn-hosts={names}",
-            f"--pid-file={pidfile}", "--dhcp-authoritative", "--no-ping", "--user=root",
-            f"--domain={d.domain}", f"--local=/{d.domain}/", "--expand-hosts",
-            f"--dhcp-option=option:router,{d.gateway}",
-            f"--dhcp-option=option:domain-name,{d.domain}",
-        ]
-        if d.dns:
-            argv.append("--dhcp-option=option:dns-server," + ",".join(d.dns))
+        pidfile = sdir / "dnsmasq.pid"
+        hosts_text = "".join(f"{h.mac},{h.ip},{h.name}\n" for d in dhcp for h in d.hosts)
+        domain = dhcp[0].domain  # the VPC's option set: the same for each of its subnets
+        records = sorted({(ip, n) for d in dhcp for ip, n in d.names})
+        names_text = "".join(f"{ip} {n}.{domain} {n}\n" for ip, n in records)
+        changed = False
+        for name, text in (("hosts", hosts_text), ("names", names_text)):
+            path = sdir / name
+            if not path.exists() or path.read_text() != text:
+                changed = True
+                tmp = sdir / f"{name}.tmp"
+                tmp.write_text(text)
+                os.replace(tmp, path)
+        argv = dnsmasq_argv(sdir, dhcp)
         pid = daemons.running(pidfile, argv)
         if pid is not None:
             if changed:
-                daemons.signal_pid(pid, 1)  # SIGHUP: re-read the hosts file
+                daemons.signal_pid(pid, 1)  # SIGHUP: re-read the hosts files
             return
         daemons.stop(pidfile)
         daemons.start(ns, argv, sdir / "dnsmasq.log", wait=True)
@@ -506,8 +521,8 @@ class LinuxDriver:
 
     def _orphan_dnsmasq(self, plan: HostPlan) -> list[str]:
         """Kill helpers of ours that nothing desired wants (a crash lost track of them)."""
-        want = {self.state_dir / r.ns / d.bridge / "dnsmasq.pid"
-                for r in plan.routers.values() for d in r.dhcp}
+        want = {self.state_dir / r.ns / DHCP_DIR / "dnsmasq.pid"
+                for r in plan.routers.values() if r.dhcp}
         want |= {self.state_dir / r.ns / "mdproxy" / "mdproxy.pid"
                  for r in plan.routers.values() if r.metadata is not None}
         killed: list[str] = []

@@ -45,6 +45,11 @@ def pcx_port(pcx_id: str) -> str:
     return f"p-{short(pcx_id)}"
 
 
+def outside_leg_name(router_ns: str) -> str:
+    """The host-side end of a router's outside leg (on the outside bridge)."""
+    return f"o{short(router_ns, 13)}"
+
+
 def guest_bridge_name(eni_id: str) -> str:
     """The host bridge a hypervisor plugs the guest's tap into (`guest_bridges` mode)."""
     return f"tb{short(eni_id, 12)}"

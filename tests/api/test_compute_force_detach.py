@@ -33,9 +33,9 @@ from tests.support import LiveCloud, new_cloud
 class FakeAgent:
     """``nodectl agent --driver fake`` in its own process."""
 
-    def __init__(self, root: Path, ca: CertPaths) -> None:
-        self.root, self.port = root, free_port()
-        self.certs = issue(ca, root / "pki", "node1", ["127.0.0.1"])
+    def __init__(self, root: Path, ca: CertPaths, name: str = "node1") -> None:
+        self.root, self.port, self.name = root, free_port(), name
+        self.certs = issue(ca, root / "pki", name, ["127.0.0.1"])
         self.ca = ca.cert
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -52,7 +52,7 @@ class FakeAgent:
                 [sys.executable, "-m", "nodectl.cli", "agent", "--listen",
                  f"127.0.0.1:{self.port}", "--state", str(state), "--ca", str(self.ca),
                  "--cert", str(self.certs.cert), "--key", str(self.certs.key),
-                 "--driver", "fake", "--name", "node1"], stdout=out, stderr=subprocess.STDOUT)
+                 "--driver", "fake", "--name", self.name], stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while "listening on" not in log.read_text(errors="replace"):
             assert self.process.poll() is None and time.monotonic() < deadline, log.read_text()

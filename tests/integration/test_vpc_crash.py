@@ -15,6 +15,8 @@ import pytest
 from netd.lab import Listener, tcp_probe
 from netd.links import with_ipr
 from netd.vpc import topology as t
+from netd.vpc.linux import DHCP_DIR
+from netd.vpc.names import outside_leg_name
 from netd.vpc.plan import plan_host
 from tests.integration.test_vpc_dataplane import eni, vpc_objects
 from tests.integration.vpc_world import World
@@ -70,14 +72,14 @@ def _leftovers(world: World, host: str, final: t.Topology) -> list[str]:
     if have != plan.namespaces():
         problems.append(f"{host} namespaces {sorted(have)} != {sorted(plan.namespaces())}")
     taps = {p.outer for r in plan.routers.values() for p in r.ports}
+    taps |= {outside_leg_name(ns) for ns, r in plan.routers.items() if r.outside is not None}
     links = with_ipr(cfg.host_ns, lambda ipr: [str(m.get_attr("IFLA_IFNAME"))
                                                for m in ipr.get_links()])
     extra = [name for name in links if name.startswith(("te", "x", "o")) and name not in taps
              and len(name) == 14]
     if extra:
         problems.append(f"{host} leftover host links {extra}")
-    want_dhcp = {driver.state_dir / r.ns / d.bridge for r in plan.routers.values()
-                 for d in r.dhcp}
+    want_dhcp = {driver.state_dir / r.ns / DHCP_DIR for r in plan.routers.values() if r.dhcp}
     procs = driver.dnsmasq_processes()
     if set(procs.values()) != want_dhcp or len(procs) != len(want_dhcp):
         problems.append(f"{host} dnsmasq {sorted(map(str, procs.values()))} "

@@ -8,11 +8,13 @@ timer finds the change anyway).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import ipaddress
 import secrets
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select, update
@@ -205,6 +207,20 @@ def describe(operation: str, params: dict[str, Any], rows: list[T],
     return paginate(operation, params, rows, key)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage collection inside a synchronous stretch that allocates thousands of
+    containers (shaping a large Describe answer)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 @functools.lru_cache(maxsize=64)
 def _record(fields: tuple[str, ...]) -> Any:
     return namedtuple("Record", fields, rename=True)  # type: ignore[misc]
@@ -215,7 +231,8 @@ def plain(result: Any) -> list[Any]:
     while shaping 1,000s of objects: an attribute of SQLAlchemy's ``Row`` costs
     microseconds, a named tuple's tens of nanoseconds (converting costs one access)."""
     make = _record(tuple(result.keys()))._make
-    return [make(r) for r in result]
+    with gc_paused():
+        return [make(r) for r in result]
 
 
 async def sql_page(session: AsyncSession, operation: str, params: dict[str, Any], query: Any,

@@ -7,7 +7,10 @@ version last published, or when a full republication is due
 behind our back). A sync reads one snapshot of the database (``topology_view``) and
 makes ZooKeeper hold exactly it (``TopologyWriter.replace_all``: the differing objects,
 the deletions and the version bump in one multi-operation transaction), then records
-the database version it published. Nothing lives only in memory: after kill -9 the
+the database version it published. Security groups live in EDGE's tables and bump the
+network view version (``cloud.network`` state), not the topology's: a view version
+other than the one last published is a change too, and the EDGE wake (``notify``)
+wakes the publisher. Nothing lives only in memory: after kill -9 the
 next leader republishes from the database. Nothing is published while
 ``cloud.network.zookeeper`` is empty, except in VPC mode: then the cloud runs its own
 server under the data directory (``local_zookeeper``) and publishes there.
@@ -28,6 +31,7 @@ from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.ec2.vpc import common, local_zookeeper, properties, topology_view
 from cloudctl.services.ec2.vpc.models import VpcStateRow
+from cloudctl.services.network import state as view_state
 from netd.vpc import topology as topo
 
 if TYPE_CHECKING:
@@ -65,6 +69,13 @@ class TopologyPublisher(Reconciler):
         self.zk_version: int | None = None
         self._local: str | None = None  # the local server's connect string, once started
         self._starting: asyncio.Future[str | None] | None = None  # its start, in a thread
+        self._view_version = -1  # the network view version (groups) last published
+
+    def view_changed(self) -> None:
+        """The EDGE network view moved on (a security group): wake when publishing."""
+        if common.network_mode(self.cloud) == "VPC" or self.cloud.properties.get(
+                properties.ZOOKEEPER):
+            self.resync_now()
 
     def interval(self) -> float:
         return POLL_SECONDS
@@ -91,7 +102,8 @@ class TopologyPublisher(Reconciler):
             return [KEY]
         async with self.cloud.sessions() as session:
             row = await session.get(VpcStateRow, 1)
-        if row is not None and row.version != row.published:
+            view = await view_state.current_version(session)
+        if row is not None and row.version != row.published or view != self._view_version:
             return [KEY]
         return []
 
@@ -123,17 +135,20 @@ class TopologyPublisher(Reconciler):
         hosts = await self._connect_string()
         if not hosts:
             return
-        async with self.cloud.sessions() as session:
+        async with self.cloud.sessions() as session, session.begin():
+            view = await view_state.current_version(session)
             version, wanted = await topology_view.snapshot(
                 session, str(self.cloud.properties.get(properties.GATEWAY_HOST) or ""))
         self.zk_version = await asyncio.to_thread(self._publish, hosts, wanted)
         self._last_full = time.monotonic()
+        self._view_version = view
         async with self.cloud.sessions() as session, session.begin():
             await session.execute(update(VpcStateRow).where(
                 VpcStateRow.id == 1, VpcStateRow.published < version).values(
                 published=version))
 
     async def stop(self) -> None:
+        view_state.remove_waker(self.view_changed)
         await asyncio.to_thread(self._close)
         if self._starting is not None:  # started, or starting: wait, then stop it
             with contextlib.suppress(Exception):
@@ -148,4 +163,5 @@ async def start_publisher(cloud: Cloud) -> None:
     publisher = TopologyPublisher(cloud, leader=lambda: cloud.runs_controllers)
     cloud.runtime[PUBLISHER] = publisher
     cloud.runtime.setdefault(common.WAKERS, list).append(publisher)
+    view_state.add_waker(publisher.view_changed)  # group changes (EDGE's tables)
     cloud.spawn(publisher.run(), publisher.name)

@@ -258,10 +258,11 @@ class RouteTablesProvider(VpcProvider):
                 routes, assocs = await _table_parts(session, ids_)
                 targets = await Targets.load(session, account, ctx.region)
                 tag_map = await tags.tags_for(session, account, ctx.region, ids_)
-                return common.paged({"RouteTables": [
-                    self._shape(t, routes.get(t.route_table_id, []),
-                                assocs.get(t.route_table_id, []), targets,
-                                tag_map.get(t.route_table_id, [])) for t in page]}, token)
+                with common.gc_paused():
+                    return common.paged({"RouteTables": [
+                        self._shape(t, routes.get(t.route_table_id, []),
+                                    assocs.get(t.route_table_id, []), targets,
+                                    tag_map.get(t.route_table_id, [])) for t in page]}, token)
             rows: list[Any] = common.plain(await session.execute(mine.order_by(
                 RouteTableRow.route_table_id)))
             early = common.filters_need(params, ("route.", "association."))
@@ -303,9 +304,10 @@ class RouteTablesProvider(VpcProvider):
             }, tag_map, lambda t: t.route_table_id, "RouteTableIds", ROUTE_TABLE)
             if not early:  # the children of this page only
                 routes, assocs = await _table_parts(session, [t.route_table_id for t in page])
-        return common.paged({"RouteTables": [
-            self._shape(t, rts(t), ass(t), targets, tag_map.get(t.route_table_id, []))
-            for t in page]}, token)
+        with common.gc_paused():
+            return common.paged({"RouteTables": [
+                self._shape(t, rts(t), ass(t), targets, tag_map.get(t.route_table_id, []))
+                for t in page]}, token)
 
     @operation("DeleteRouteTable")
     async def delete_route_table(self, ctx: RequestContext, params: dict[str, Any]) -> Result:

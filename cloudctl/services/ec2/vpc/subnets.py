@@ -152,9 +152,11 @@ class SubnetsProvider(VpcProvider):
                 used = await common.used_counts(session, [s.subnet_id for s in page])
                 tag_map = await tags.tags_for(session, account, ctx.region,
                                               [s.subnet_id for s in page])
-                return common.paged({"Subnets": [
-                    subnet_shape(s, used.get(s.subnet_id, 0), tag_map.get(s.subnet_id, []),
-                                 zones) for s in page]}, token)
+                with common.gc_paused():
+                    return common.paged({"Subnets": [
+                        subnet_shape(s, used.get(s.subnet_id, 0),
+                                     tag_map.get(s.subnet_id, []), zones) for s in page]},
+                        token)
             rows: list[Any] = common.plain(await session.execute(mine.order_by(
                 SubnetRow.subnet_id)))
             early = common.filters_need(params, ("available-ip-address-count",))
