@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netd import daemons, lblog, netns
-from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, Paths, render, uplink_interface
+from netd.lbspec import Backend, HealthCheck, LbSpec, Listener, Paths, render
 
 PREFIX = "elb-"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -103,9 +103,11 @@ class LbPlane:
     # the namespace and its uplink
     def _ensure_netns(self, spec: LbSpec) -> None:
         ns = self.ns_of(spec.lb_id)
-        host_if = uplink_interface(spec.lb_id)
+        host_if = spec.host_interface
         if not netns.exists(ns):
             _ip("netns", "add", ns)
+        if not _ip_ok("-n", spec.uplink_netns, "link", "show", host_if):
+            _ip_ok("-n", ns, "link", "del", "eth0")  # its peer has another name: moved
         if not _ip_ok("-n", ns, "link", "show", "eth0"):
             _ip_ok("-n", spec.uplink_netns, "link", "del", host_if)
             _ip("-n", spec.uplink_netns, "link", "add", host_if, "type", "veth",

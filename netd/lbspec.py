@@ -94,6 +94,14 @@ class LbSpec:
     drain_timeout: int = 0  # seconds; 0: connection draining disabled
     idle_timeout: int = 60
     access_log: bool = False
+    # the uplink veth's name on the uplink bridge; empty: ``uplink_interface(lb_id)``. In a
+    # VPC the node is an interface's (ENI's) endpoint on that interface's guest bridge,
+    # named as a hypervisor's tap of it is (``netd.vpc.names.guest_tap_name``)
+    uplink_name: str = ""
+
+    @property
+    def host_interface(self) -> str:
+        return self.uplink_name or uplink_interface(self.lb_id)
 
     def check(self) -> None:
         if not _ID.match(self.lb_id):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from netd.vpc.names import guest_bridge_name
+from netd.vpc.names import guest_bridge_name, guest_tap_name
 from netd.vpc.topology import InternetGateway, SecurityGroup
 from tests.support import LiveCloud
 
@@ -115,6 +115,7 @@ def test_load_balancer_in_subnets_with_groups_and_interfaces(sqlite_cloud: LiveC
     assert web in topo.of(SecurityGroup)  # its rules go to the hosts with it
     assert side == {"address": f"{eni['PrivateIpAddress']}/24", "uplink_netns": "up-ns",
                     "uplink_bridge": guest_bridge_name(eni["NetworkInterfaceId"]),
+                    "uplink_name": guest_tap_name(eni["NetworkInterfaceId"]),
                     "gateway": "10.77.1.1", "mac": eni["MacAddress"]}
 
     # attach a subnet of another zone (or refuse a second one in the same zone)
