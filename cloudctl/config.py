@@ -32,6 +32,9 @@ class Settings:
     host_id: str = ""
     # the ZooKeeper session timeout: how long a dead leader keeps its leadership
     zookeeper_session_timeout: float = 10.0
+    # the API's URL as instances reach it (``cloudctl up``'s outside network in VPC mode,
+    # cloudctl.cli.vpc_outside); empty: instances reach no API endpoint of this host
+    guest_endpoint: str = ""
 
     @property
     def secret_key_path(self) -> Path:

@@ -157,8 +157,8 @@ def _bridge_objects(local: list[Instance], layout: HostLayout) -> list[Json]:
     b.chain("prerouting", hook="prerouting", prio=-200)
     b.chain("from_instance")
     iif = _meta("iifname")
-    # frames of the VPC data plane's guest bridges (its veths and the guests' taps there)
-    # are policed by the VPC routers, not by EDGE
+    # frames of the VPC data plane (its veths and the guests' taps on guest bridges, the
+    # routers' outside legs) are policed by the VPC routers, not by EDGE
     for pattern in HOST_PORT_PATTERNS:
         b.rule("prerouting", _match(iif, pattern), ACCEPT)
     if layout.overlay:

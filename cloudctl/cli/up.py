@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,7 @@ from cloudctl.server.roles import ROLES, Role
 
 if TYPE_CHECKING:
     from cloudctl.cli.vpc_host import VpcHost
+    from cloudctl.cli.vpc_outside import Outside
     from nodectl.libvirtd import PrivateLibvirtd
 
 __all__ = ["NETWORK_MODES", "NODE_MODES", "run_up", "stored_property", "up_record"]
@@ -232,31 +235,45 @@ def run_up(args: argparse.Namespace) -> int:
     else:
         os.environ["CLOUDCTL_LOCAL_NODE"] = mode
 
-    from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
-
-    vpc: VpcHost | None = None
-    record["network_mode"] = result.network_mode
-    net_text = {"VPC": "VPC (each account gets a default VPC: run-instances needs no "
-                       "subnet)", "EDGE": "EDGE"}[result.network_mode]
-    if mode in ("private", "libvirt") and result.network_mode == "VPC":
-        vpc = vpc_host.VpcHost(
-            settings, zookeeper=stored_property(settings, ZOOKEEPER.name),
-            netns=str(record["netns"]), guest_bridges=True,
-            region=result.zones[0].rsplit("-", 1)[0] if result.zones else "eucalyptus")
-        try:
-            record.update(zookeeper=vpc.start(), vpc_agent_pid=vpc.proc.pid if vpc.proc else 0)
-        except (RuntimeError, OSError) as exc:
-            vpc.stop()
-            if daemon is not None:
-                daemon.stop()
-            return _fail(f"the VPC host agent did not start: {exc}")
-
     if args.listen is None:
         from cloudctl.init import configured_port
 
         host, port = "127.0.0.1", configured_port(settings)
     else:
         host, port = args.listen
+    from cloudctl.services.ec2.vpc.properties import ZOOKEEPER
+
+    vpc: VpcHost | None = None
+    record["network_mode"] = result.network_mode
+    net_text = {"VPC": "VPC (each account gets a default VPC: run-instances needs no "
+                       "subnet)", "EDGE": "EDGE"}[result.network_mode]
+    outside: Outside | None = None
+    if mode in ("private", "libvirt") and result.network_mode == "VPC":
+        from cloudctl.cli.vpc_outside import Outside, gateway_of
+        from cloudctl.services.network.config import NETWORK_CONFIGURATION
+
+        if record["netns"] and port:  # (an ephemeral port is known only once bound)
+            outside = Outside(str(record["netns"]), gateway_of(stored_property(
+                settings, NETWORK_CONFIGURATION.name)), port)
+        vpc = vpc_host.VpcHost(
+            settings, zookeeper=stored_property(settings, ZOOKEEPER.name),
+            netns=str(record["netns"]), guest_bridges=True,
+            outside_gateway=outside.address if outside is not None else "",
+            region=result.zones[0].rsplit("-", 1)[0] if result.zones else "eucalyptus")
+        try:
+            if outside is not None:
+                outside.start()
+                settings = dataclasses.replace(settings, guest_endpoint=outside.guest_endpoint)
+                record.update(guest_endpoint=outside.guest_endpoint)
+            record.update(zookeeper=vpc.start(), vpc_agent_pid=vpc.proc.pid if vpc.proc else 0)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            vpc.stop()
+            if outside is not None:
+                outside.stop()
+            if daemon is not None:
+                daemon.stop()
+            return _fail(f"the VPC host agent did not start: {exc}")
+
     endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     record["endpoint"] = endpoint
     supervisor = Supervisor(daemon) if daemon is not None else None
@@ -272,6 +289,9 @@ def run_up(args: argparse.Namespace) -> int:
         if "vpc_agent_pid" in record:
             lines.append(f"  VPC data plane   ZooKeeper {record['zookeeper']}, host agent pid "
                          f"{record['vpc_agent_pid']} (log {vpc_host.agent_log(settings)})")
+        if "guest_endpoint" in record:
+            lines.append(f"  guest endpoint   {record['guest_endpoint']} (the API on the outside "
+                         "network: instances with a public address reach it)")
         if "libvirt_socket" in record:
             lines.append(f"  libvirtd socket  {record['libvirt_socket']}")
         if record["netns"]:
@@ -294,6 +314,8 @@ def run_up(args: argparse.Namespace) -> int:
         endpoint_mod.forget(settings, endpoint)
         if vpc is not None:
             vpc.stop()
+        if outside is not None:
+            outside.stop()
         if supervisor is not None and daemon is not None:
             supervisor.stop()
             _teardown_network(settings, daemon.netns)

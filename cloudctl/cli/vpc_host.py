@@ -5,7 +5,8 @@ Owns, for the life of ``cloudctl up``: the cloud's own ZooKeeper when
 adopted by the topology publisher), and ``python -m netd.vpc.agent`` for the all-in-one
 node (host ``local``) in the namespace its guests live in (the private libvirtd's), with
 ``--guest-bridges`` so libvirt plugs each interface into its ``tb…`` bridge, the cloud's
-metadata socket as upstream, loopback as underlay (one host: no VXLAN peer) and a
+metadata socket as upstream, the outside bridge of ``vpc_outside`` (where internet
+gateways lead), loopback as underlay (one host: no VXLAN peer) and a
 router-namespace prefix derived from the data directory (two clouds on one machine
 never sweep each other). A supervisor thread restarts the agent when it dies. Stopping
 stops the agent, then runs it once with ``--teardown`` (router namespaces, dnsmasq and
@@ -107,8 +108,9 @@ class VpcHost:
     """ZooKeeper (when not configured) and the supervised VPC host agent."""
 
     def __init__(self, settings: Settings, *, zookeeper: str, netns: str, region: str,
-                 guest_bridges: bool) -> None:
+                 guest_bridges: bool, outside_gateway: str = "") -> None:
         self.settings = settings
+        self.outside_gateway = outside_gateway  # ``br-out``'s address (vpc_outside), or none
         self.configured = zookeeper
         self.netns = netns
         self.region = region
@@ -135,6 +137,10 @@ class VpcHost:
             argv += ["--host-ns", self.netns]
         if self.guest_bridges:
             argv.append("--guest-bridges")
+        if self.outside_gateway:
+            from cloudctl.cli.vpc_outside import BRIDGE
+
+            argv += ["--outside-bridge", BRIDGE, "--outside-gateway", self.outside_gateway]
         return argv
 
     def _spawn(self) -> subprocess.Popen[bytes]:

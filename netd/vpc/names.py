@@ -60,9 +60,11 @@ def guest_tap_name(eni_id: str) -> str:
     return f"tv{short(eni_id, 12)}"
 
 
-# host-side links of the VPC data plane on guest bridges, as nftables wildcards: a host's
-# EDGE firewall leaves frames entering through them alone
-HOST_PORT_PATTERNS = ("te*", "tv*", "tl*")
+# host-side links of the VPC data plane, as nftables wildcards: on guest bridges (the
+# routers' legs, the guests' taps, load balancers' nodes) and on the outside bridge (the
+# routers' outside legs, ``o`` + 13 hex digits): a host's EDGE firewall leaves frames
+# entering through them alone (the VPC routers police them)
+HOST_PORT_PATTERNS = ("te*", "tv*", "tl*", "o*")
 
 
 def lb_port_name(node_id: str) -> str:

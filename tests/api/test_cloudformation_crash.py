@@ -148,3 +148,105 @@ def test_vpc_objects_made_before_a_crash_are_adopted(crash_cloud: LiveCloud) -> 
         assert [item[key] for item in found] == [made[logical]]
     cf.delete_stack(StackName=name)
     assert settle(cloud, stack_id)["StackStatus"] == "DELETE_COMPLETE"
+
+
+def _update_template(image: str, version: str, vms: int, *, fail_with: str = "") -> str:
+    """Groups whose description is ``version`` (a new one replaces each group), users, and
+    ``vms`` instances in those groups (the ``V``s; ``fail_with``: also ``W``s and a
+    bucket of that taken name made after them, which fails)."""
+    resources: dict[str, object] = {}
+    for i in range(GROUPS):
+        resources[f"G{i}"] = {"Type": "AWS::EC2::SecurityGroup",
+                              "Properties": {"GroupDescription": f"g{i} {version}"}}
+    for i in range(USERS):
+        resources[f"U{i}"] = {"Type": "AWS::IAM::User"}
+    prefixes = ("V", "W") if fail_with else ("V",)
+    for prefix in prefixes:
+        for i in range(vms):
+            resources[f"{prefix}{i}"] = {"Type": "AWS::EC2::Instance", "Properties": {
+                "ImageId": image, "InstanceType": "t1.micro",
+                "SecurityGroupIds": [{"Fn::GetAtt": [f"G{i}", "GroupId"]}]}}
+    if fail_with:
+        resources["Taken"] = {"Type": "AWS::S3::Bucket", "DependsOn": [f"W{i}" for i in
+                                                                       range(vms)],
+                              "Properties": {"BucketName": fail_with}}
+    return body({"Resources": resources})
+
+
+ROLLING_BACK = ("UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+
+
+def _group_descriptions(cloud: LiveCloud, name: str) -> list[str]:
+    return sorted(g["Description"] for g in cloud.client("ec2").describe_security_groups()[
+        "SecurityGroups"] if g["GroupName"].startswith(f"{name}-"))
+
+
+def _physicals(cloud: LiveCloud, name: str) -> dict[str, str]:
+    found = cloud.client("cloudformation").describe_stack_resources(StackName=name)
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in found["StackResources"]}
+
+
+def test_kill_9_during_update_and_during_its_rollback_resumes(crash_cloud: LiveCloud) -> None:
+    """An update replacing every group and adding instances, killed -9 part way: after
+    the restart it completes (the new groups only, the old ones deleted in cleanup, the
+    instances once). A failing update (a taken bucket name after new instances) killed
+    -9 while it rolls back (or cleans up after the rollback): after the restart the
+    rollback completes and the world is the previous template's again (its groups and
+    instances, nothing of the failed update: no new group, instance or user left). A resource the failed update
+    replaced is the previous one again, and so are its dependents' references to it."""
+    cloud = crash_cloud
+    image = [i for i in cloud.client("ec2").describe_images()["Images"]
+             if i["ImageId"].startswith("emi-")][0]["ImageId"]
+    cf = cloud.client("cloudformation")
+    name = unique("crashupd")
+    stack_id = cf.create_stack(StackName=name, TemplateBody=_update_template(image, "v1", 0),
+                               Capabilities=["CAPABILITY_IAM"])["StackId"]
+    assert settle(cloud, stack_id)["StackStatus"] == "CREATE_COMPLETE"
+    before = len(events(cloud, stack_id))
+
+    # the update, killed once a few of its resources are done
+    cf.update_stack(StackName=name, TemplateBody=_update_template(image, "v2", VMS),
+                    Capabilities=["CAPABILITY_IAM"])
+    deadline = time.time() + 60
+    while len([e for e in events(cloud, stack_id)[before:]
+               if e["ResourceStatus"] == "CREATE_COMPLETE"]) < 3:
+        assert time.time() < deadline, "the update made no progress"
+        time.sleep(0.05)
+    cloud.stop(signal.SIGKILL)
+    cloud.start()
+    stack = settle(cloud, stack_id, timeout=120)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", [
+        (e["LogicalResourceId"], e.get("ResourceStatusReason"))
+        for e in events(cloud, stack_id) if e["ResourceStatus"].endswith("FAILED")]
+    assert _group_descriptions(cloud, name) == sorted(f"g{i} v2" for i in range(GROUPS))
+    assert _world(cloud, name) == {"groups": GROUPS, "buckets": 0, "users": USERS,
+                                   "vms": VMS}
+    updated = _physicals(cloud, name)
+
+    # a failing update, killed while it rolls back
+    taken = unique("taken")
+    cloud.client("s3").create_bucket(Bucket=taken)
+    before = len(events(cloud, stack_id))
+    cf.update_stack(StackName=name, TemplateBody=_update_template(
+        image, "v3", VMS, fail_with=taken), Capabilities=["CAPABILITY_IAM"])
+    deadline, seen = time.time() + 60, ""
+    while seen not in ROLLING_BACK:  # the rollback, or its cleanup (the new instances)
+        seen = cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+        assert seen.endswith("IN_PROGRESS") and time.time() < deadline, seen
+        time.sleep(0.01)
+    cloud.stop(signal.SIGKILL)
+    cloud.start()
+    stack = settle(cloud, stack_id, timeout=120)
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", [
+        (e["LogicalResourceId"], e.get("ResourceStatusReason"))
+        for e in events(cloud, stack_id) if e["ResourceStatus"].endswith("FAILED")]
+    history = events(cloud, stack_id)[before:]
+    assert [e["LogicalResourceId"] for e in history
+            if e["ResourceStatus"] == "CREATE_FAILED"] == ["Taken"]
+    assert _physicals(cloud, name) == updated  # the previous template's resources
+    assert _group_descriptions(cloud, name) == sorted(f"g{i} v2" for i in range(GROUPS))
+    assert _world(cloud, name) == {"groups": GROUPS, "buckets": 0, "users": USERS,
+                                   "vms": VMS}
+    cf.delete_stack(StackName=name)
+    assert settle(cloud, stack_id, timeout=120)["StackStatus"] == "DELETE_COMPLETE"
+    assert _world(cloud, name) == {"groups": 0, "buckets": 0, "users": 0, "vms": 0}

@@ -21,7 +21,7 @@ from troposphere import GetAtt, Output, Parameter, Ref, Tags, Template, autoscal
 from troposphere import elasticloadbalancing as elb
 
 from tests.api.autoscaling_helpers import image
-from tests.api.cfn_helpers import events, settle, unique
+from tests.api.cfn_helpers import events, physical, settle, unique
 from tests.support import LiveCloud
 
 
@@ -429,3 +429,52 @@ def test_acls_dhcp_options_nat_and_interfaces(sqlite_cloud: LiveCloud) -> None:
     states = [n["State"] for n in ec2c.describe_nat_gateways(Filters=[
         {"Name": "nat-gateway-id", "Values": [out["Nat"]]}])["NatGateways"]]
     assert states in ([], ["deleted"])
+
+
+def _lb_template(**lb: Any) -> str:
+    t = Template()
+    zone = t.add_parameter(Parameter("Zone", Type="AWS::EC2::AvailabilityZone::Name"))
+    t.add_resource(elb.LoadBalancer(
+        "Lb", AvailabilityZones=[Ref(zone)],
+        Listeners=[elb.Listener(LoadBalancerPort="80", InstancePort="8080", Protocol="HTTP")],
+        **lb))
+    return str(t.to_json())
+
+
+def test_load_balancer_attributes_from_the_template_and_on_update(
+        sqlite_cloud: LiveCloud) -> None:
+    """CrossZone, ConnectionDrainingPolicy and ConnectionSettings become the load
+    balancer's attributes at creation (they were dropped: a cross-zone template got a
+    load balancer whose second zone's node had no instance); an update changes them in
+    place (same load balancer) and removing them restores AWS's defaults."""
+    cloud = sqlite_cloud
+    cf, elbc, ec2c = (cloud.client(s) for s in ("cloudformation", "elb", "ec2"))
+    zone = ec2c.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    name = unique("lbattrs")
+    params = [{"ParameterKey": "Zone", "ParameterValue": zone}]
+    stack_id = cf.create_stack(StackName=name, Parameters=params, TemplateBody=_lb_template(
+        CrossZone=True, ConnectionDrainingPolicy=elb.ConnectionDrainingPolicy(
+            Enabled=True, Timeout=45), ConnectionSettings=elb.ConnectionSettings(
+            IdleTimeout=120)))["StackId"]
+    assert settle(cloud, name)["StackStatus"] == "CREATE_COMPLETE", _failures(cloud, name)
+    lb_name = physical(cloud, name, "Lb")
+
+    def attributes() -> dict[str, Any]:
+        found: dict[str, Any] = elbc.describe_load_balancer_attributes(
+            LoadBalancerName=lb_name)["LoadBalancerAttributes"]
+        return found
+
+    got = attributes()
+    assert got["CrossZoneLoadBalancing"] == {"Enabled": True}
+    assert got["ConnectionDraining"] == {"Enabled": True, "Timeout": 45}
+    assert got["ConnectionSettings"] == {"IdleTimeout": 120}
+    cf.update_stack(StackName=name, Parameters=params, TemplateBody=_lb_template(
+        CrossZone=False, ConnectionSettings=elb.ConnectionSettings(IdleTimeout=30)))
+    assert settle(cloud, name)["StackStatus"] == "UPDATE_COMPLETE", _failures(cloud, name)
+    assert physical(cloud, name, "Lb") == lb_name  # in place, no replacement
+    got = attributes()
+    assert got["CrossZoneLoadBalancing"] == {"Enabled": False}
+    assert got["ConnectionDraining"]["Enabled"] is False
+    assert got["ConnectionSettings"] == {"IdleTimeout": 30}
+    cf.delete_stack(StackName=name)
+    assert settle(cloud, stack_id)["StackStatus"] == "DELETE_COMPLETE"

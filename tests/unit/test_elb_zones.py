@@ -49,10 +49,13 @@ def test_one_node_a_zone_without_cross_zone(monkeypatch: pytest.MonkeyPatch) -> 
     assert [b.instance_id for b in dataplane.node_backends(ids, facts, None)] == ["i-a", "i-b"]
 
 
-def test_one_node_with_cross_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    [node] = _nodes(monkeypatch, cross=True)
-    assert node.node_id == "1234567890" and node.zone is None
-    assert node.uplink["address"] == "10.0.1.10/24"
+def test_a_node_a_zone_each_sending_everywhere_with_cross_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cross-zone on: still a node in each zone (each of its interfaces answers, as its
+    DNS name says), each sending to every zone's instances (zone None)."""
+    nodes = _nodes(monkeypatch, cross=True)
+    assert [(n.node_id, n.zone, n.public_ip) for n in nodes] == [
+        ("1234567890", None, "198.51.100.20"), ("1234567890z1", None, "198.51.100.21")]
+    assert [n.uplink["address"] for n in nodes] == ["10.0.1.10/24", "10.0.2.10/24"]
 
 
 def test_plane_finds_zone_nodes(tmp_path: Path) -> None:

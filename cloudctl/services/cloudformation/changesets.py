@@ -276,7 +276,8 @@ class ChangeSetOperations(Provider):
                     template={"Resources": {}}, parameters={}, tags=tags,
                     capabilities=[], notification_arns=[], outputs=[],
                     role_arn=params.get("RoleARN"), access_key_id=key, on_failure="ROLLBACK",
-                    retain=[], endpoint=endpoint_of(ctx), event_seq=0, created_at=utcnow())
+                    retain=[], endpoint=endpoint_of(self.cloud, ctx), event_seq=0,
+                    created_at=utcnow())
                 session.add(stack)
                 await session.flush()
                 await store.stack_event(session, stack, "REVIEW_IN_PROGRESS", "User Initiated")

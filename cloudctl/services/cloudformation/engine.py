@@ -286,7 +286,7 @@ class StackEngine(StackTeardown, Reconciler):
                     continue
                 if not plan.deps[name] <= done:
                     continue
-                outcome = await self._decide(stack, plan, name, row, olds, caller)
+                outcome = await self._decide(stack, plan, name, row, olds, caller, current)
                 if outcome is True:
                     done.add(name)
                 elif outcome is False:
@@ -332,11 +332,13 @@ class StackEngine(StackTeardown, Reconciler):
         return denied
 
     async def _decide(self, stack: Stack, plan: Plan, name: str, row: StackResource | None,
-                      olds: list[StackResource],
-                      caller: Caller) -> bool | NewRow | Callable[[list[Change]],
-                                                                   Awaitable[bool]]:
+                      olds: list[StackResource], caller: Caller,
+                      current: dict[str, StackResource]
+                      ) -> bool | NewRow | Callable[[list[Change]], Awaitable[bool]]:
         """What a resource whose dependencies are complete needs: True (nothing), False
-        (it failed), or the step to run."""
+        (it failed), or the step to run. A rollback that finds the resource it replaced
+        makes it current again, in ``current`` too: its dependents, decided next in the
+        same pass, resolve their ``Ref``/``GetAtt`` of it to the restored resource."""
         type_name = plan.type_of(name)
         try:
             props = plan.properties(name)
@@ -361,6 +363,7 @@ class StackEngine(StackTeardown, Reconciler):
                  o.properties == props and o.status in COMPLETE]
         if match:
             await self._swap(row, match[0])
+            current[name] = match[0]
             return True
         if row is None:
             return NewRow(name, type_name, props, policy, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -25,6 +25,9 @@ from cloudctl.services.cloudformation.errors import already_exists, no_stack
 from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
 from cloudctl.services.cloudformation.stackinfo import deadline
 from cloudctl.services.iam import api as iam
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
 
 NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 ON_FAILURE = ("ROLLBACK", "DELETE", "DO_NOTHING")
@@ -56,7 +59,12 @@ def tags_of(params: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-def endpoint_of(ctx: RequestContext) -> str:
+def endpoint_of(cloud: Cloud, ctx: RequestContext) -> str:
+    """The API endpoint a stack's instances reach (its wait condition handle URLs): the
+    one ``cloudctl up`` gives guests (its outside network in VPC mode), else the endpoint
+    the request came to."""
+    if cloud.settings.guest_endpoint:
+        return cloud.settings.guest_endpoint
     host = ctx.wire.header("Host") or "localhost:8773"
     return f"{ctx.wire.scheme}://{host}"
 
@@ -147,7 +155,7 @@ class StackOperations(Provider):
                 timeout_minutes=timeout, deadline=deadline(timeout),
                 termination_protection=bool(params.get("EnableTerminationProtection")),
                 stack_policy=policy, retain=[], request_token=_token(params),
-                endpoint=endpoint_of(ctx), event_seq=0, created_at=utcnow())
+                endpoint=endpoint_of(self.cloud, ctx), event_seq=0, created_at=utcnow())
             session.add(stack)
             await session.flush()
             await store.stack_event(session, stack, "CREATE_IN_PROGRESS", "User Initiated")

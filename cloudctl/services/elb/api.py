@@ -115,6 +115,13 @@ async def configure_health_check(cloud: Cloud, caller: Caller, name: str,
                {"LoadBalancerName": name, "HealthCheck": check})
 
 
+async def modify_attributes(cloud: Cloud, caller: Caller, name: str,
+                            attributes: dict[str, Any]) -> None:
+    """ModifyLoadBalancerAttributes (``LoadBalancerAttributes`` as the API takes them)."""
+    await call(cloud, caller, "elb", "ModifyLoadBalancerAttributes",
+               {"LoadBalancerName": name, "LoadBalancerAttributes": attributes})
+
+
 async def register_as(cloud: Cloud, caller: Caller, name: str, ids: list[str]) -> None:
     if ids:
         await call(cloud, caller, "elb", "RegisterInstancesWithLoadBalancer", {

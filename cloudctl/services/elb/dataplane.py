@@ -122,8 +122,8 @@ def _allocate(pool: ipaddress.IPv4Network, used: set[str]) -> str:
 async def desired_specs(cloud: Cloud, conf: dict[str, Any]
                         ) -> tuple[list[LbSpec], dict[str, list[str]]]:
     """Every load balancer as netd runs it (addresses allocated and recorded: one
-    haproxy, or with cross-zone load balancing off one a zone), and the DNS
-    records of their names (every node's address)."""
+    haproxy, or one a zone: in a VPC always, outside one with cross-zone load
+    balancing off), and the DNS records of their names (every node's address)."""
     from cloudctl.services.ec2.api import instance_facts
 
     pool = ipaddress.IPv4Network(conf.get("addresses") or "0.0.0.0/32")  # none: VPC only
@@ -272,9 +272,11 @@ async def vpc_nodes(session: AsyncSession, conf: dict[str, Any],
     """The haproxy nodes of a load balancer in subnets, each on one of its interfaces
     (the ENIs EC2 keeps, realised by the VPC host agent on the gateway host), plugged
     into that ENI's guest bridge in the VPC agent's namespace (``vpc_netns``, else
-    ``uplink_netns``) with the ENI's MAC and address, the subnet's router as gateway:
-    one a subnet (zone) serving that zone's instances when cross-zone load balancing is
-    off, else one (the first subnet's) serving all. [] outside a VPC."""
+    ``uplink_netns``) with the ENI's MAC and address, the subnet's router as gateway and
+    a port name (``tl<node id>``) a host's EDGE firewall leaves to the VPC routers:
+    one a subnet (zone), as AWS runs a load balancer node in each of its zones, serving
+    that zone's instances when cross-zone load balancing is off, every zone's when it is
+    on. [] outside a VPC."""
     from cloudctl.services.elb import vpc
 
     found = {i.subnet_id: i for i in await vpc.interfaces(session, lb)}
@@ -283,8 +285,6 @@ async def vpc_nodes(session: AsyncSession, conf: dict[str, Any],
     if not enis or enis[0].subnet_id != (lb.subnets or [""])[0]:
         return []
     cross = bool((lb.attributes.get("CrossZoneLoadBalancing") or {}).get("Enabled"))
-    if cross:
-        enis = enis[:1]
     out = []
     for node_id, eni in zip(node_ids(lb.lb_id, len(enis)), enis, strict=True):
         net = ipaddress.IPv4Network(eni.cidr, strict=False)
