@@ -28,7 +28,10 @@ from tests.infra.postgres import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "cloudctl" / "models"
-AWS_CLI = {1: [sys.executable, "-m", "awscli"], 2: ["/usr/bin/aws"]}
+# v1 runs through tests/infra/fastpoll.py: its waiters (``cloudformation deploy``: 30 s
+# between reads of the stack) poll ten times as often
+AWS_CLI = {1: [sys.executable, str(REPO / "tests" / "infra" / "fastpoll.py"), "-m", "awscli"],
+           2: ["/usr/bin/aws"]}
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.autoscaling_helpers import image, unique, zones
-from tests.infra.ansible import run_playbook
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.infra.ansible import run_playbook
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 

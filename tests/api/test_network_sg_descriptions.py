@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.infra.ansible import run_playbook
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 

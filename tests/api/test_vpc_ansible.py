@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.infra.ansible import run_playbook
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from tests.support import LiveCloud
 
-_FASTPOLL = Path(__file__).with_name("ansible_fastpoll.py")
+_FASTPOLL = Path(__file__).with_name("fastpoll.py")
 
 
 def _interpreter() -> str:
     """An executable that Ansible runs modules with: this Python, through
-    ``ansible_fastpoll`` (the modules' fixed sleeps scaled down)."""
+    ``tests.infra.fastpoll`` (the modules' fixed sleeps scaled down)."""
     path = Path(tempfile.gettempdir()) / f"cloudctl-ansible-python-{os.getuid()}"
     script = f'#!/bin/sh\nexec "{sys.executable}" "{_FASTPOLL}" "$@"\n'
     if not path.exists() or path.read_text() != script:
