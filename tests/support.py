@@ -69,6 +69,15 @@ class LiveCloud:
                               env=self.env(), capture_output=True, text=True, timeout=120,
                               check=check)
 
+    def set_properties(self, *items: str) -> None:
+        """``cloudctl property set NAME=VALUE...`` without a CLI process: the same
+        ModifyPropertyValue calls of the Properties API, as the cloud's administrator."""
+        props = self.client("properties", path="/services/Properties")
+        for item in items:
+            name, sep, value = item.partition("=")
+            assert sep and not value.startswith("@"), item
+            props.modify_property_value(Name=name.strip(), Value=value)
+
     def node_args(self) -> list[str]:
         """``--node`` for ``cloudctl up``: ``node`` if set ("" passes none), else fake
         unless CLOUDCTL_LOCAL_NODE chooses."""

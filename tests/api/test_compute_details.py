@@ -104,8 +104,8 @@ def test_dns_names_follow_the_cloud_domain(sqlite_cloud: LiveCloud,
     by_name = ec2.describe_instances(Filters=[{"Name": "private-dns-name",
                                                "Values": [run["PrivateDnsName"]]}])
     assert [i["InstanceId"] for r in by_name["Reservations"] for i in r["Instances"]] == [iid]
-    sqlite_cloud.cli("property", "set", "system.dns.dnsdomain=cloud.example.test")
-    sqlite_cloud.cli("property", "set", "cloud.vmstate.instance_subdomain=.vms")
+    sqlite_cloud.set_properties("system.dns.dnsdomain=cloud.example.test")
+    sqlite_cloud.set_properties("cloud.vmstate.instance_subdomain=.vms")
     try:
         want = f"euca-{_dashed(public)}.vms.cloud.example.test"
         item, nic = wait_for(lambda: (lambda got: got if got[0]["PublicDnsName"] == want

@@ -103,7 +103,7 @@ def test_snapshot_limit_property(cloud: LiveCloud) -> None:
     volume_id = new_volume(cloud, 1)
     first = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
     owned = len(ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"])
-    cloud.cli("property", "set", f"storage.max_snapshots_per_account={owned}")
+    cloud.set_properties(f"storage.max_snapshots_per_account={owned}")
     try:
         time.sleep(1.5)  # every process polls properties once a second
         assert _err(ec2.create_snapshot, VolumeId=volume_id) == "SnapshotLimitExceeded"

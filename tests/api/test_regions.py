@@ -58,7 +58,7 @@ def test_default_region_clients_see_the_cloud(west: LiveCloud) -> None:
 
 
 def test_refuse_policy(west: LiveCloud) -> None:
-    west.cli("property", "set", "region.unknown_region_policy=refuse")
+    west.set_properties("region.unknown_region_policy=refuse")
     try:
         ec2 = _client(west, "ec2", "us-east-1")
 

@@ -26,7 +26,7 @@ OPTIONAL = ["ETag", "Size", "ObjectLockMode", "IsMultipartUploaded", "StorageCla
 
 @pytest.fixture()
 def fast_inventory(cloud: LiveCloud) -> Iterator[None]:
-    cloud.cli("property", "set", "objectstorage.inventory_interval_sec=2")
+    cloud.set_properties("objectstorage.inventory_interval_sec=2")
     try:
         yield
     finally:

@@ -17,7 +17,7 @@ from tests.support import LiveCloud
 
 
 def _set(cloud: LiveCloud, *items: str) -> None:
-    cloud.cli("property", "set", *items)
+    cloud.set_properties(*items)
     time.sleep(1.5)  # every worker polls the change
 
 
