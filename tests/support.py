@@ -190,7 +190,7 @@ def teardown_local_network(cloud: LiveCloud, netns: str) -> None:
                                             state_dir=cloud.data_dir / "netd" / "local"))
 
 
-def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Poll ``fn`` until it returns something truthy (returned), failing after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
