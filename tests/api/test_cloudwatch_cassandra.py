@@ -21,7 +21,7 @@ from tests.support import LiveCloud, new_cloud, wait_for
 def cassandra_cloud(cassandra_server: Any) -> Iterator[LiveCloud]:
     for cloud in _run(new_cloud()):
         cloud.set_properties("cloudwatch.cassandra.contact_points="
-                  f"{cassandra_server.contact_points}")
+                             f"{cassandra_server.contact_points}")
         cloud.set_properties("cloudwatch.cassandra.keyspace=cw_test")
         cloud.set_properties("cloudwatch.metric_store=cassandra")
         time.sleep(2.5)  # the workers' property poll

@@ -24,7 +24,7 @@ from tests.support import LiveCloud
 @pytest.fixture(scope="module")
 def fast(sqlite_cloud: LiveCloud) -> Any:
     sqlite_cloud.set_properties("cloud.monitoring.detailed_period_sec=2",
-                     "cloud.monitoring.basic_period_sec=6")
+                                "cloud.monitoring.basic_period_sec=6")
     yield sqlite_cloud
     sqlite_cloud.cli("property", "reset", "cloud.monitoring.detailed_period_sec",
                      "cloud.monitoring.basic_period_sec")

@@ -36,7 +36,7 @@ def remote_node(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LiveCloud, Fa
             "AvailabilityZones"][0]["ZoneName"]
         cloud.cli("node", "register", "node1", "--zone", zone, "--address", agent.address)
         cloud.set_properties("cloud.vmstate.reconcile_interval_sec=1",
-                  "cloud.monitoring.detailed_period_sec=2")
+                             "cloud.monitoring.detailed_period_sec=2")
 
         def node_up() -> bool:
             nodes = json.loads(cloud.cli("--output", "json", "node", "list").stdout)

@@ -86,6 +86,6 @@ def test_pool_exhaustion_and_cli(cloud: LiveCloud) -> None:
             cloud.aws("ec2", "release-address", "--allocation-id", alloc)
     finally:
         cloud.set_properties("cloud.network.network_configuration="
-                  + json.dumps(cfg))
+                             + json.dumps(cfg))
     show = json.loads(cloud.cli("--output", "json", "network", "show").stdout)
     assert show["mode"] == "EDGE" and show["version"] > 1

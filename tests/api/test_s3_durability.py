@@ -97,7 +97,7 @@ def test_kill_9_during_small_uploads(crash_cloud: LiveCloud, storage: str) -> No
     An acknowledged one survives kill -9 every way."""
     if storage != "inline":
         crash_cloud.set_properties(f"objectstorage.sync_mode={storage}",
-                        "objectstorage.inline_max_bytes=0")
+                                   "objectstorage.inline_max_bytes=0")
         time.sleep(1.5)  # the server polls property changes
     _kill_9_during_uploads(crash_cloud, lambda index: 1024 + index % 7, threads=6, at_least=200,
                            blobs=storage != "inline")

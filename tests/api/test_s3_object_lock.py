@@ -134,7 +134,7 @@ def test_lifecycle_never_expires_a_locked_version(cloud: LiveCloud) -> None:
             "Versions", [])]
 
     cloud.set_properties("objectstorage.reconcile_interval_sec=1",
-              f"objectstorage.lifecycle_clock_offset_sec={2 * 86400}")
+                         f"objectstorage.lifecycle_clock_offset_sec={2 * 86400}")
     try:
         deadline = time.monotonic() + 60
         while free in versions():

@@ -158,7 +158,7 @@ def test_alarm_on_a_busy_ebs_guest_stops_it_and_returns_to_ok(
 
     cloud = libvirt_cloud
     cloud.set_properties(f"cloud.monitoring.detailed_period_sec={PERIOD}",
-              "cloudwatch.alarm_evaluation_interval_sec=10")
+                         "cloudwatch.alarm_evaluation_interval_sec=10")
     ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
     eki = ec2.register_image(Name="cw-k", ImageLocation=str(tiny_image.kernel))["ImageId"]
     eri = ec2.register_image(Name="cw-r", ImageLocation=str(tiny_image.ramdisk))["ImageId"]

@@ -51,7 +51,7 @@ def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, 
         sqlite_cloud.set_properties("loadbalancing.supervise_interval_sec=1")
         sqlite_cloud.set_properties("loadbalancing.metrics_interval_sec=1")
         sqlite_cloud.set_properties(
-                         "loadbalancing.access_log_interval_override_sec=2")
+                                    "loadbalancing.access_log_interval_override_sec=2")
         sqlite_cloud.set_properties(f"loadbalancing.dataplane={json.dumps(conf)}")
         try:
             yield sqlite_cloud, lab
@@ -64,7 +64,7 @@ def plane(sqlite_cloud: LiveCloud, tmp_path: Path) -> Iterator[tuple[LiveCloud, 
             sqlite_cloud.set_properties("loadbalancing.supervise_interval_sec=5")
             sqlite_cloud.set_properties("loadbalancing.metrics_interval_sec=60")
             sqlite_cloud.set_properties(
-                             "loadbalancing.access_log_interval_override_sec=0")
+                                        "loadbalancing.access_log_interval_override_sec=0")
 
 
 def test_health_from_haproxy_traffic_and_delete(plane: tuple[LiveCloud, ElbLab],

@@ -41,12 +41,12 @@ def cloud(ceph_cluster: Any) -> Iterator[LiveCloud]:
     try:
         config = ceph_cluster.rados_config()
         live.set_properties(f"objectstorage.ceph.pool={config['pool']}",
-                 f"objectstorage.ceph.conffile={config['conffile']}",
-                 f"objectstorage.ceph.client_name={config['client_name']}",
-                 f"objectstorage.ceph.keyring={config['keyring']}")
+                            f"objectstorage.ceph.conffile={config['conffile']}",
+                            f"objectstorage.ceph.client_name={config['client_name']}",
+                            f"objectstorage.ceph.keyring={config['keyring']}")
         # every object a blob, however small: these tests are about the RADOS backend
         live.set_properties("objectstorage.providerclient=ceph-rados",
-                 "objectstorage.inline_max_bytes=0")
+                            "objectstorage.inline_max_bytes=0")
         time.sleep(2)  # the property poller runs every second
         yield live
     finally:
