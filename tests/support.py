@@ -78,6 +78,13 @@ class LiveCloud:
             assert sep and not value.startswith("@"), item
             props.modify_property_value(Name=name.strip(), Value=value)
 
+    def reset_properties(self, *names: str) -> None:
+        """``cloudctl property reset NAME...`` without a CLI process (ModifyPropertyValue
+        with Reset)."""
+        props = self.client("properties", path="/services/Properties")
+        for name in names:
+            props.modify_property_value(Name=name, Reset=True)
+
     def node_args(self) -> list[str]:
         """``--node`` for ``cloudctl up``: ``node`` if set ("" passes none), else fake
         unless CLOUDCTL_LOCAL_NODE chooses."""

@@ -119,8 +119,8 @@ def test_dns_names_follow_the_cloud_domain(sqlite_cloud: LiveCloud,
                                    check=False)
         assert refused.returncode != 0
     finally:
-        sqlite_cloud.cli("property", "reset", "system.dns.dnsdomain")
-        sqlite_cloud.cli("property", "reset", "cloud.vmstate.instance_subdomain")
+        sqlite_cloud.reset_properties("system.dns.dnsdomain")
+        sqlite_cloud.reset_properties("cloud.vmstate.instance_subdomain")
     ec2.terminate_instances(InstanceIds=[iid])
 
 

@@ -108,7 +108,7 @@ def test_snapshot_limit_property(cloud: LiveCloud) -> None:
         time.sleep(1.5)  # every process polls properties once a second
         assert _err(ec2.create_snapshot, VolumeId=volume_id) == "SnapshotLimitExceeded"
     finally:
-        cloud.cli("property", "reset", "storage.max_snapshots_per_account")
+        cloud.reset_properties("storage.max_snapshots_per_account")
     ec2.delete_snapshot(SnapshotId=first)
     ec2.delete_volume(VolumeId=volume_id)
 

@@ -26,8 +26,8 @@ def fast(sqlite_cloud: LiveCloud) -> Any:
     sqlite_cloud.set_properties("cloud.monitoring.detailed_period_sec=2",
                                 "cloud.monitoring.basic_period_sec=6")
     yield sqlite_cloud
-    sqlite_cloud.cli("property", "reset", "cloud.monitoring.detailed_period_sec",
-                     "cloud.monitoring.basic_period_sec")
+    sqlite_cloud.reset_properties("cloud.monitoring.detailed_period_sec",
+                                  "cloud.monitoring.basic_period_sec")
 
 
 def _stats(cw: Any, name: str, dims: list[dict[str, str]], namespace: str = "AWS/EC2",

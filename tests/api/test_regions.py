@@ -85,4 +85,4 @@ def test_refuse_policy(west: LiveCloud) -> None:
         assert response["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == REGION
         west.cli("property", "get", "region.unknown_region_policy")  # admin CLI unaffected
     finally:
-        west.cli("property", "reset", "region.unknown_region_policy")
+        west.reset_properties("region.unknown_region_policy")

@@ -62,8 +62,8 @@ def test_lifecycle_expiry_removes_objects(cloud: LiveCloud) -> None:
         assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
         assert upload
     finally:
-        cloud.cli("property", "reset", "objectstorage.lifecycle_clock_offset_sec",
-                  "objectstorage.reconcile_interval_sec")
+        cloud.reset_properties("objectstorage.lifecycle_clock_offset_sec",
+                               "objectstorage.reconcile_interval_sec")
 
 
 @pytest.fixture()

@@ -30,7 +30,7 @@ def fast_inventory(cloud: LiveCloud) -> Iterator[None]:
     try:
         yield
     finally:
-        cloud.cli("property", "reset", "objectstorage.inventory_interval_sec")
+        cloud.reset_properties("objectstorage.inventory_interval_sec")
 
 
 def _config(config_id: str, target: str, versions: str = "Current",

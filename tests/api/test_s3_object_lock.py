@@ -146,5 +146,5 @@ def test_lifecycle_never_expires_a_locked_version(cloud: LiveCloud) -> None:
         assert got["Body"].read() == b"v1"
         assert got["ObjectLockMode"] == "COMPLIANCE"
     finally:
-        cloud.cli("property", "reset", "objectstorage.lifecycle_clock_offset_sec",
-                  "objectstorage.reconcile_interval_sec")
+        cloud.reset_properties("objectstorage.lifecycle_clock_offset_sec",
+                               "objectstorage.reconcile_interval_sec")

@@ -54,4 +54,4 @@ def test_bucket_size_and_object_count_once_a_day(sqlite_cloud: LiveCloud) -> Non
         [again] = _daily(cw, "NumberOfObjects", bucket, "AllStorageTypes")
         assert (again["Average"], again["SampleCount"]) == (4.0, 1.0)
     finally:
-        cloud.cli("property", "reset", "objectstorage.storage_metrics_interval_sec")
+        cloud.reset_properties("objectstorage.storage_metrics_interval_sec")

@@ -46,8 +46,8 @@ def short_timeouts(sqlite_cloud: LiveCloud) -> Iterator[LiveCloud]:
     try:
         yield sqlite_cloud
     finally:
-        sqlite_cloud.cli("property", "reset", "bootstrap.webservices.header_timeout_sec",
-                         "bootstrap.webservices.body_idle_timeout_sec")
+        sqlite_cloud.reset_properties("bootstrap.webservices.header_timeout_sec",
+                                      "bootstrap.webservices.body_idle_timeout_sec")
 
 
 def test_stalled_headers_and_bodies_are_closed(short_timeouts: LiveCloud) -> None:
