@@ -16,6 +16,8 @@ from tests.support import LiveCloud, new_cloud
 # means a missing component, not an optional test: it fails the run instead.
 NO_SKIPS = os.environ.get("CLOUDCTL_NO_SKIPS") == "1"
 
+pytest_plugins = ["tests.timing"]
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:

@@ -15,10 +15,12 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
@@ -26,7 +28,10 @@ from tests.infra.postgres import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "cloudctl" / "models"
-AWS_CLI = {1: [sys.executable, "-m", "awscli"], 2: ["/usr/bin/aws"]}
+# v1 runs through tests/infra/fastpoll.py: its waiters (``cloudformation deploy``: 30 s
+# between reads of the stack) poll ten times as often
+AWS_CLI = {1: [sys.executable, str(REPO / "tests" / "infra" / "fastpoll.py"), "-m", "awscli"],
+           2: ["/usr/bin/aws"]}
 
 
 @dataclass
@@ -63,6 +68,22 @@ class LiveCloud:
         return subprocess.run([sys.executable, "-m", "cloudctl", "--endpoint", self.endpoint, *args],
                               env=self.env(), capture_output=True, text=True, timeout=120,
                               check=check)
+
+    def set_properties(self, *items: str) -> None:
+        """``cloudctl property set NAME=VALUE...`` without a CLI process: the same
+        ModifyPropertyValue calls of the Properties API, as the cloud's administrator."""
+        props = self.client("properties", path="/services/Properties")
+        for item in items:
+            name, sep, value = item.partition("=")
+            assert sep and not value.startswith("@"), item
+            props.modify_property_value(Name=name.strip(), Value=value)
+
+    def reset_properties(self, *names: str) -> None:
+        """``cloudctl property reset NAME...`` without a CLI process (ModifyPropertyValue
+        with Reset)."""
+        props = self.client("properties", path="/services/Properties")
+        for name in names:
+            props.modify_property_value(Name=name, Reset=True)
 
     def node_args(self) -> list[str]:
         """``--node`` for ``cloudctl up``: ``node`` if set ("" passes none), else fake
@@ -119,7 +140,7 @@ class LiveCloud:
     def session(self, access_key: str | None = None, secret_key: str | None = None,
                 token: str | None = None) -> boto3.Session:
         core = botocore.session.get_session()
-        core.get_component("data_loader").search_paths.insert(0, str(MODELS))
+        core.register_component("data_loader", _models_loader())
         return boto3.Session(aws_access_key_id=access_key or self.access_key,
                              aws_secret_access_key=secret_key or self.secret_key,
                              aws_session_token=token, region_name=self.region,
@@ -146,6 +167,18 @@ class LiveCloud:
                               text=True, timeout=120, check=check)
 
 
+@cache
+def _models_loader() -> botocore.loaders.Loader:
+    """One botocore loader (the cloud's models first) for every client of the run.
+
+    A loader caches the service models it read; a new one per session re-read and
+    re-parsed the EC2 model (megabytes of JSON) for every client, about 0.2 s idle and
+    over 1 s on a loaded machine, and helpers make clients in their polls."""
+    loader = botocore.loaders.create_loader()
+    loader.search_paths.insert(0, str(MODELS))
+    return loader
+
+
 def libvirt_env(daemon: Any) -> dict[str, str]:
     """The environment that points a live cloud's local node at a private libvirtd
     (``nodectl.libvirtd.PrivateLibvirtd``) with real guests."""
@@ -164,7 +197,7 @@ def teardown_local_network(cloud: LiveCloud, netns: str) -> None:
                                             state_dir=cloud.data_dir / "netd" / "local"))
 
 
-def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Poll ``fn`` until it returns something truthy (returned), failing after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

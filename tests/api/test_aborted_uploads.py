@@ -102,7 +102,7 @@ def test_client_hanging_up_mid_upload_is_one_log_line(fresh_cloud: LiveCloud) ->
     def new_lines() -> list[str]:
         return cloud.log_path.read_text(errors="replace")[len(before):].splitlines()
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # the lines come at once; the slack is for a loaded host
     while sum("aborted by the client" in line for line in new_lines()) < 3 \
             and time.monotonic() < deadline:
         time.sleep(0.2)

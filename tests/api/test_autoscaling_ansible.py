@@ -8,13 +8,11 @@ a second run of the same playbook changes nothing."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.api.autoscaling_helpers import image, unique, zones
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 
@@ -22,12 +20,7 @@ def _play(cloud: LiveCloud, tmp_path: Path, tasks: list[dict[str, Any]]) -> str:
     playbook = tmp_path / f"{unique('play')}.yml"
     playbook.write_text(json.dumps([{"hosts": "localhost", "connection": "local",
                                      "gather_facts": False, "tasks": tasks}]))
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": cloud.access_key,
-           "AWS_SECRET_ACCESS_KEY": cloud.secret_key, "AWS_DEFAULT_REGION": cloud.region,
-           "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_LOCALHOST_WARNING": "False",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"}
-    run = subprocess.run(["ansible-playbook", "-i", "localhost,", str(playbook)], env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = run_playbook(cloud, playbook)
     assert run.returncode == 0, run.stdout + run.stderr
     return run.stdout
 

@@ -367,9 +367,18 @@ def test_failing_launches_are_recorded_and_paced(sqlite_cloud: LiveCloud) -> Non
     asg.create_launch_configuration(LaunchConfigurationName=lc, ImageId=images["emi"],
                                     InstanceType="t1.micro")
     cloud.client("ec2").deregister_image(ImageId=images["emi"])
+    created = time.monotonic()
     name = _create(cloud, LaunchConfigurationName=lc, DesiredCapacity=1)
-    time.sleep(6)
-    acts = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+
+    def activities() -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = asg.describe_scaling_activities(
+            AutoScalingGroupName=name)["Activities"]
+        return got
+
+    wait_for(lambda: any(a["StatusCode"] == "Failed" for a in activities()), 60,
+             "a failed launch recorded")
+    time.sleep(max(0.0, created + 6 - time.monotonic()))  # 6 s of retries at most
+    acts = activities()
     failed = [a for a in acts if a["StatusCode"] == "Failed"]
     assert failed and len(failed) == len(acts) <= 3  # retried with a growing pause
     assert failed[0]["Description"].startswith("Launching a new EC2 instance.  Status "

@@ -28,9 +28,9 @@ def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 @pytest.fixture
 def fast(cloud: LiveCloud) -> Iterator[LiveCloud]:
     """Alarms evaluated every 2 seconds instead of every minute."""
-    cloud.cli("property", "set", "cloudwatch.alarm_evaluation_interval_sec=2")
+    cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=2")
     yield cloud
-    cloud.cli("property", "set", "cloudwatch.alarm_evaluation_interval_sec=60")
+    cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=60")
 
 
 def _alarm(name: str, ns: str, **extra: Any) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from tests.support import LiveCloud, new_cloud, wait_for
 @pytest.fixture(scope="module")
 def cassandra_cloud(cassandra_server: Any) -> Iterator[LiveCloud]:
     for cloud in _run(new_cloud()):
-        cloud.cli("property", "set", "cloudwatch.cassandra.contact_points="
-                  f"{cassandra_server.contact_points}")
-        cloud.cli("property", "set", "cloudwatch.cassandra.keyspace=cw_test")
-        cloud.cli("property", "set", "cloudwatch.metric_store=cassandra")
+        cloud.set_properties("cloudwatch.cassandra.contact_points="
+                             f"{cassandra_server.contact_points}")
+        cloud.set_properties("cloudwatch.cassandra.keyspace=cw_test")
+        cloud.set_properties("cloudwatch.metric_store=cassandra")
         time.sleep(2.5)  # the workers' property poll
         yield cloud
 
@@ -49,7 +49,7 @@ def test_alarm_from_cassandra(cassandra_cloud: LiveCloud) -> None:
     from datetime import UTC, datetime, timedelta
 
     cw = cassandra_cloud.client("cloudwatch")
-    cassandra_cloud.cli("property", "set", "cloudwatch.alarm_evaluation_interval_sec=2")
+    cassandra_cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=2")
     ns, name = f"Test/{uuid.uuid4().hex[:6]}", f"c-{uuid.uuid4().hex[:6]}"
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     cw.put_metric_data(Namespace=ns, MetricData=[

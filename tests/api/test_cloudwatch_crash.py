@@ -35,7 +35,7 @@ def crash_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
 
 def test_kill_9_during_alarm_transitions(crash_cloud: LiveCloud) -> None:
     cloud = crash_cloud
-    cloud.cli("property", "set", "cloudwatch.alarm_evaluation_interval_sec=1")
+    cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=1")
     images = register_image_set(cloud, cloud.data_dir / "crash-imgs")
     ec2 = cloud.client("ec2")
     instances = [i["InstanceId"] for i in ec2.run_instances(

@@ -289,11 +289,11 @@ def test_compaction_keeps_every_answer(cloud: LiveCloud) -> None:
     names = ["Lat", "Req", "Fast"]
     old = (base + timedelta(minutes=12)).timestamp()
     assert _loose_points(cloud, ns, names, old) > 0
-    cloud.cli("property", "set", "cloudwatch.compaction_interval_sec=1")  # wakes it
+    cloud.set_properties("cloudwatch.compaction_interval_sec=1")  # wakes it
     try:
         wait_for(lambda: _loose_points(cloud, ns, names, old) == 0, 60, "compaction")
     finally:
-        cloud.cli("property", "set", "cloudwatch.compaction_interval_sec=60")
+        cloud.set_properties("cloudwatch.compaction_interval_sec=60")
     assert cloudwatch_scenario.read(cloud, ns, base) == before
     cw = cloud.client("cloudwatch")
     cw.put_metric_data(Namespace=ns, MetricData=[

@@ -104,8 +104,8 @@ def test_dns_names_follow_the_cloud_domain(sqlite_cloud: LiveCloud,
     by_name = ec2.describe_instances(Filters=[{"Name": "private-dns-name",
                                                "Values": [run["PrivateDnsName"]]}])
     assert [i["InstanceId"] for r in by_name["Reservations"] for i in r["Instances"]] == [iid]
-    sqlite_cloud.cli("property", "set", "system.dns.dnsdomain=cloud.example.test")
-    sqlite_cloud.cli("property", "set", "cloud.vmstate.instance_subdomain=.vms")
+    sqlite_cloud.set_properties("system.dns.dnsdomain=cloud.example.test")
+    sqlite_cloud.set_properties("cloud.vmstate.instance_subdomain=.vms")
     try:
         want = f"euca-{_dashed(public)}.vms.cloud.example.test"
         item, nic = wait_for(lambda: (lambda got: got if got[0]["PublicDnsName"] == want
@@ -119,8 +119,8 @@ def test_dns_names_follow_the_cloud_domain(sqlite_cloud: LiveCloud,
                                    check=False)
         assert refused.returncode != 0
     finally:
-        sqlite_cloud.cli("property", "reset", "system.dns.dnsdomain")
-        sqlite_cloud.cli("property", "reset", "cloud.vmstate.instance_subdomain")
+        sqlite_cloud.reset_properties("system.dns.dnsdomain")
+        sqlite_cloud.reset_properties("cloud.vmstate.instance_subdomain")
     ec2.terminate_instances(InstanceIds=[iid])
 
 

@@ -79,7 +79,7 @@ def two_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LiveCloud, Fa
         zone = cloud.client("ec2").describe_availability_zones()[
             "AvailabilityZones"][0]["ZoneName"]
         cloud.cli("node", "register", "node1", "--zone", zone, "--address", agent.address)
-        cloud.cli("property", "set", "cloud.vmstate.reconcile_interval_sec=1")
+        cloud.set_properties("cloud.vmstate.reconcile_interval_sec=1")
 
         def node_up() -> bool:
             nodes = json.loads(cloud.cli("--output", "json", "node", "list").stdout)
@@ -131,7 +131,7 @@ def test_forced_detach_by_any_worker_happens_and_survives_restart(
 
     # the controller resyncs once an hour from here: what the workers' wake-ups did not
     # reach before the stop must be done from the database after the restart
-    cloud.cli("property", "set", "cloud.vmstate.reconcile_interval_sec=3600")
+    cloud.set_properties("cloud.vmstate.reconcile_interval_sec=3600")
     for vid in later:
         cloud.client("ec2").detach_volume(VolumeId=vid, Force=True)
     cloud.stop()

@@ -59,7 +59,7 @@ def test_two_cores_run_eight_micro_and_the_ratio_is_a_property(two_core_cloud: L
         _launch(ec2, images["emi"], 1)
     assert err.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
 
-    cloud.cli("property", "set", "cloud.scheduler.cpu_overcommit_ratio=5")
+    cloud.cli("property", "set", "cloud.scheduler.cpu_overcommit_ratio=5")  # the CLI, as documented
 
     def admitted() -> list[str]:
         try:

@@ -103,12 +103,12 @@ def test_snapshot_limit_property(cloud: LiveCloud) -> None:
     volume_id = new_volume(cloud, 1)
     first = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
     owned = len(ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"])
-    cloud.cli("property", "set", f"storage.max_snapshots_per_account={owned}")
+    cloud.set_properties(f"storage.max_snapshots_per_account={owned}")
     try:
         time.sleep(1.5)  # every process polls properties once a second
         assert _err(ec2.create_snapshot, VolumeId=volume_id) == "SnapshotLimitExceeded"
     finally:
-        cloud.cli("property", "reset", "storage.max_snapshots_per_account")
+        cloud.reset_properties("storage.max_snapshots_per_account")
     ec2.delete_snapshot(SnapshotId=first)
     ec2.delete_volume(VolumeId=volume_id)
 

@@ -23,11 +23,11 @@ from tests.support import LiveCloud
 
 @pytest.fixture(scope="module")
 def fast(sqlite_cloud: LiveCloud) -> Any:
-    sqlite_cloud.cli("property", "set", "cloud.monitoring.detailed_period_sec=2",
-                     "cloud.monitoring.basic_period_sec=6")
+    sqlite_cloud.set_properties("cloud.monitoring.detailed_period_sec=2",
+                                "cloud.monitoring.basic_period_sec=6")
     yield sqlite_cloud
-    sqlite_cloud.cli("property", "reset", "cloud.monitoring.detailed_period_sec",
-                     "cloud.monitoring.basic_period_sec")
+    sqlite_cloud.reset_properties("cloud.monitoring.detailed_period_sec",
+                                  "cloud.monitoring.basic_period_sec")
 
 
 def _stats(cw: Any, name: str, dims: list[dict[str, str]], namespace: str = "AWS/EC2",
@@ -222,7 +222,7 @@ def test_kill_9_and_restart_make_no_negative_or_huge_points(tmp_path: Path) -> N
     cloud = new_cloud()
     cloud.start()
     try:
-        cloud.cli("property", "set", "cloud.monitoring.detailed_period_sec=2")
+        cloud.set_properties("cloud.monitoring.detailed_period_sec=2")
         ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
         images = register_image_set(cloud, tmp_path / "rs")
         iid = ec2.run_instances(ImageId=images["emi"], MinCount=1, MaxCount=1,

@@ -35,8 +35,8 @@ def remote_node(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LiveCloud, Fa
         zone = cloud.client("ec2").describe_availability_zones()[
             "AvailabilityZones"][0]["ZoneName"]
         cloud.cli("node", "register", "node1", "--zone", zone, "--address", agent.address)
-        cloud.cli("property", "set", "cloud.vmstate.reconcile_interval_sec=1",
-                  "cloud.monitoring.detailed_period_sec=2")
+        cloud.set_properties("cloud.vmstate.reconcile_interval_sec=1",
+                             "cloud.monitoring.detailed_period_sec=2")
 
         def node_up() -> bool:
             nodes = json.loads(cloud.cli("--output", "json", "node", "list").stdout)

@@ -200,13 +200,13 @@ def test_zones_in_vpc_mode_mean_the_default_subnets(vpc_cloud: LiveCloud) -> Non
     ec2, elb = cloud.client("ec2"), cloud.client("elb")
     # a data plane for VPC load balancers only: where the VPC host agent plugs interfaces
     try:
-        cloud.cli("property", "set", 'loadbalancing.dataplane={"vpc_netns": "vpc-host"}')
+        cloud.set_properties('loadbalancing.dataplane={"vpc_netns": "vpc-host"}')
         bad = cloud.cli("property", "set",
                         'loadbalancing.dataplane={"vpc_netns": "x", "uplink_netns": "y"}',
                         check=False)
         assert bad.returncode != 0 and "uplink_bridge" in bad.stdout + bad.stderr
     finally:
-        cloud.cli("property", "set", "loadbalancing.dataplane={}")
+        cloud.set_properties("loadbalancing.dataplane={}")
     zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
     name = f"z-{uuid.uuid4().hex[:8]}"
     elb.create_load_balancer(LoadBalancerName=name, Listeners=[HTTP],

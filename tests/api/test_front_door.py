@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from tests.support import LiveCloud
 
-pytestmark = pytest.mark.both_databases
+# SQLite only (HTTP, signatures, errors), except the property and service tests
+# below: properties are stored and propagated through the database
 
 
 @contextlib.contextmanager
@@ -208,6 +209,7 @@ def test_missing_parameter_ec2(cloud: LiveCloud) -> None:
     assert b"<Errors><Error><Code>" in payload
 
 
+@pytest.mark.both_databases
 def test_properties_boto3(cloud: LiveCloud) -> None:
     props = cloud.client("properties", path="/services/Properties")
     listed = props.describe_properties()["Properties"]
@@ -228,6 +230,7 @@ def test_properties_boto3(cloud: LiveCloud) -> None:
     assert reset["Value"] == "900" and reset["OldValue"] == "600"
 
 
+@pytest.mark.both_databases
 def test_property_change_takes_effect_without_restart(cloud: LiveCloud) -> None:
     """Shrinking the query-size limit applies to the very next request."""
     props = cloud.client("properties", path="/services/Properties")
@@ -244,6 +247,7 @@ def test_property_change_takes_effect_without_restart(cloud: LiveCloud) -> None:
     ec2.describe_availability_zones(Filters=long_filter)
 
 
+@pytest.mark.both_databases
 def test_property_cli(cloud: LiveCloud) -> None:
     out = cloud.cli("property", "get", "bootstrap.webservices.clock_skew_sec").stdout
     assert out.strip() == "bootstrap.webservices.clock_skew_sec = 900"
@@ -256,6 +260,7 @@ def test_property_cli(cloud: LiveCloud) -> None:
     assert bad.returncode == 1 and "InvalidParameterValue" in bad.stderr
 
 
+@pytest.mark.both_databases
 def test_services(cloud: LiveCloud) -> None:
     empyrean = cloud.client("empyrean", path="/services/Empyrean")
     statuses = empyrean.describe_services()["ServiceStatuses"]

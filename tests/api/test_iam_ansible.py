@@ -10,9 +10,6 @@ group membership; the user must be gone afterwards.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 
@@ -44,12 +42,7 @@ def test_ansible_deletes_user_with_everything(sqlite_cloud: LiveCloud, tmp_path:
         "tasks": [{"name": "delete the user", "amazon.aws.iam_user": {
             "name": "ans-user", "state": "absent", "endpoint_url": cloud.endpoint,
             "region": cloud.region}}]}]))
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": cloud.access_key,
-           "AWS_SECRET_ACCESS_KEY": cloud.secret_key, "AWS_DEFAULT_REGION": cloud.region,
-           "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_LOCALHOST_WARNING": "False",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"}
-    run = subprocess.run(["ansible-playbook", "-i", "localhost,", str(playbook)], env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = run_playbook(cloud, playbook, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     with pytest.raises(ClientError) as err:
         iam.get_user(UserName="ans-user")

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.support import LiveCloud
 
-pytestmark = pytest.mark.both_databases
+# SQLite only (TOTP codes: no database-specific path; IAM's storage runs on both in test_iam_core)
 
 
 def _code(seed: str, step: int) -> str:

@@ -71,7 +71,7 @@ def test_pool_exhaustion_and_cli(cloud: LiveCloud) -> None:
             if x["InstanceId"] != "available"}
     free = [f"198.51.100.{n}" for n in range(10, 251) if f"198.51.100.{n}" not in used][:2]
     small = dict(cfg, PublicIps=sorted(used) + free)
-    cloud.cli("property", "set", f"cloud.network.network_configuration={json.dumps(small)}")
+    cloud.set_properties(f"cloud.network.network_configuration={json.dumps(small)}")
     bad = cloud.cli("property", "set", 'cloud.network.network_configuration={"Mode": "EDGE", '
                     '"PublicIps": ["x"]}', check=False)
     assert bad.returncode != 0
@@ -85,7 +85,7 @@ def test_pool_exhaustion_and_cli(cloud: LiveCloud) -> None:
         for alloc in allocs:
             cloud.aws("ec2", "release-address", "--allocation-id", alloc)
     finally:
-        cloud.cli("property", "set", "cloud.network.network_configuration="
-                  + json.dumps(cfg))
+        cloud.set_properties("cloud.network.network_configuration="
+                             + json.dumps(cfg))
     show = json.loads(cloud.cli("--output", "json", "network", "show").stdout)
     assert show["mode"] == "EDGE" and show["version"] > 1

@@ -8,16 +8,14 @@ playbook must report nothing changed.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 
@@ -103,12 +101,7 @@ def _playbook(cloud: LiveCloud, path: Path, name: str, ssh_description: str) -> 
                       {"proto": "tcp", "ports": [80, 443], "cidr_ip": "0.0.0.0/0",
                        "rule_desc": "web"}]}},
                   {"name": "result", "ansible.builtin.debug": {"var": "sg.changed"}}]}]))
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": cloud.access_key,
-           "AWS_SECRET_ACCESS_KEY": cloud.secret_key, "AWS_DEFAULT_REGION": cloud.region,
-           "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_LOCALHOST_WARNING": "False",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False", "ANSIBLE_STDOUT_CALLBACK": "json"}
-    run = subprocess.run(["ansible-playbook", "-i", "localhost,", str(path)], env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = run_playbook(cloud, path, timeout=300, ANSIBLE_STDOUT_CALLBACK="json")
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert isinstance(result, dict)

@@ -58,7 +58,7 @@ def test_default_region_clients_see_the_cloud(west: LiveCloud) -> None:
 
 
 def test_refuse_policy(west: LiveCloud) -> None:
-    west.cli("property", "set", "region.unknown_region_policy=refuse")
+    west.set_properties("region.unknown_region_policy=refuse")
     try:
         ec2 = _client(west, "ec2", "us-east-1")
 
@@ -85,4 +85,4 @@ def test_refuse_policy(west: LiveCloud) -> None:
         assert response["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == REGION
         west.cli("property", "get", "region.unknown_region_policy")  # admin CLI unaffected
     finally:
-        west.cli("property", "reset", "region.unknown_region_policy")
+        west.reset_properties("region.unknown_region_policy")

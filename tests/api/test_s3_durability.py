@@ -54,16 +54,16 @@ def test_lifecycle_expiry_removes_objects(cloud: LiveCloud) -> None:
     ]})
     rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
     assert [r["ID"] for r in rules] == ["days", "date"]
-    cloud.cli("property", "set", "objectstorage.reconcile_interval_sec=1")
+    cloud.set_properties("objectstorage.reconcile_interval_sec=1")
     try:
         _wait(lambda: _keys(s3, name) == ["keep/c", "old/a", "old/b"])
-        cloud.cli("property", "set", f"objectstorage.lifecycle_clock_offset_sec={2 * 86400}")
+        cloud.set_properties(f"objectstorage.lifecycle_clock_offset_sec={2 * 86400}")
         _wait(lambda: _keys(s3, name) == ["keep/c"])
         assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
         assert upload
     finally:
-        cloud.cli("property", "reset", "objectstorage.lifecycle_clock_offset_sec",
-                  "objectstorage.reconcile_interval_sec")
+        cloud.reset_properties("objectstorage.lifecycle_clock_offset_sec",
+                               "objectstorage.reconcile_interval_sec")
 
 
 @pytest.fixture()
@@ -96,8 +96,8 @@ def test_kill_9_during_small_uploads(crash_cloud: LiveCloud, storage: str) -> No
     inlining off, the one-call blob write (or the group committer) plus the row install.
     An acknowledged one survives kill -9 every way."""
     if storage != "inline":
-        crash_cloud.cli("property", "set", f"objectstorage.sync_mode={storage}",
-                        "objectstorage.inline_max_bytes=0")
+        crash_cloud.set_properties(f"objectstorage.sync_mode={storage}",
+                                   "objectstorage.inline_max_bytes=0")
         time.sleep(1.5)  # the server polls property changes
     _kill_9_during_uploads(crash_cloud, lambda index: 1024 + index % 7, threads=6, at_least=200,
                            blobs=storage != "inline")

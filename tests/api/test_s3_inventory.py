@@ -26,11 +26,11 @@ OPTIONAL = ["ETag", "Size", "ObjectLockMode", "IsMultipartUploaded", "StorageCla
 
 @pytest.fixture()
 def fast_inventory(cloud: LiveCloud) -> Iterator[None]:
-    cloud.cli("property", "set", "objectstorage.inventory_interval_sec=2")
+    cloud.set_properties("objectstorage.inventory_interval_sec=2")
     try:
         yield
     finally:
-        cloud.cli("property", "reset", "objectstorage.inventory_interval_sec")
+        cloud.reset_properties("objectstorage.inventory_interval_sec")
 
 
 def _config(config_id: str, target: str, versions: str = "Current",

@@ -20,7 +20,7 @@ LINE = re.compile(r'^(?P<owner>\S+) (?P<bucket>\S+) \[\d\d/\w{3}/\d{4}:\d\d:\d\d
 
 def test_access_log_delivered_to_target(sqlite_cloud: LiveCloud) -> None:
     cloud = sqlite_cloud
-    cloud.cli("property", "set", "objectstorage.access_log_flush_sec=1")
+    cloud.set_properties("objectstorage.access_log_flush_sec=1")
     s3 = cloud.client("s3")
     source, target = bucket_name("logsrc"), bucket_name("logdst")
     s3.create_bucket(Bucket=source)

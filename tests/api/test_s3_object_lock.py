@@ -133,8 +133,8 @@ def test_lifecycle_never_expires_a_locked_version(cloud: LiveCloud) -> None:
         return [v["VersionId"] for v in s3.list_object_versions(Bucket=name).get(
             "Versions", [])]
 
-    cloud.cli("property", "set", "objectstorage.reconcile_interval_sec=1",
-              f"objectstorage.lifecycle_clock_offset_sec={2 * 86400}")
+    cloud.set_properties("objectstorage.reconcile_interval_sec=1",
+                         f"objectstorage.lifecycle_clock_offset_sec={2 * 86400}")
     try:
         deadline = time.monotonic() + 60
         while free in versions():
@@ -146,5 +146,5 @@ def test_lifecycle_never_expires_a_locked_version(cloud: LiveCloud) -> None:
         assert got["Body"].read() == b"v1"
         assert got["ObjectLockMode"] == "COMPLIANCE"
     finally:
-        cloud.cli("property", "reset", "objectstorage.lifecycle_clock_offset_sec",
-                  "objectstorage.reconcile_interval_sec")
+        cloud.reset_properties("objectstorage.lifecycle_clock_offset_sec",
+                               "objectstorage.reconcile_interval_sec")

@@ -34,7 +34,7 @@ def test_bucket_size_and_object_count_once_a_day(sqlite_cloud: LiveCloud) -> Non
     for i, size in enumerate((100, 200, 300)):
         s3.put_object(Bucket=bucket, Key=f"std/{i}", Body=b"x" * size)
     s3.put_object(Bucket=bucket, Key="ia", Body=b"y" * 50, StorageClass="STANDARD_IA")
-    cloud.cli("property", "set", "objectstorage.storage_metrics_interval_sec=1")
+    cloud.set_properties("objectstorage.storage_metrics_interval_sec=1")
     try:
         wait_for(lambda: _daily(cw, "NumberOfObjects", bucket, "AllStorageTypes"), 30)
         [count] = _daily(cw, "NumberOfObjects", bucket, "AllStorageTypes")
@@ -54,4 +54,4 @@ def test_bucket_size_and_object_count_once_a_day(sqlite_cloud: LiveCloud) -> Non
         [again] = _daily(cw, "NumberOfObjects", bucket, "AllStorageTypes")
         assert (again["Average"], again["SampleCount"]) == (4.0, 1.0)
     finally:
-        cloud.cli("property", "reset", "objectstorage.storage_metrics_interval_sec")
+        cloud.reset_properties("objectstorage.storage_metrics_interval_sec")

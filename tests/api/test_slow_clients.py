@@ -17,7 +17,7 @@ from tests.support import LiveCloud
 
 
 def _set(cloud: LiveCloud, *items: str) -> None:
-    cloud.cli("property", "set", *items)
+    cloud.set_properties(*items)
     time.sleep(1.5)  # every worker polls the change
 
 
@@ -46,8 +46,8 @@ def short_timeouts(sqlite_cloud: LiveCloud) -> Iterator[LiveCloud]:
     try:
         yield sqlite_cloud
     finally:
-        sqlite_cloud.cli("property", "reset", "bootstrap.webservices.header_timeout_sec",
-                         "bootstrap.webservices.body_idle_timeout_sec")
+        sqlite_cloud.reset_properties("bootstrap.webservices.header_timeout_sec",
+                                      "bootstrap.webservices.body_idle_timeout_sec")
 
 
 def test_stalled_headers_and_bodies_are_closed(short_timeouts: LiveCloud) -> None:

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from cloudctl.services.sts.xmldsig import MARKER, sign_enveloped
 from tests.support import LiveCloud
 
-pytestmark = pytest.mark.both_databases
+# SQLite only (SAML signatures and assertions: no database-specific path; IAM's storage runs on both in test_iam_core)
 ENTITY = "https://idp.example.test/saml"
 AWS_SAML = "https://signin.aws.amazon.com/saml"
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tests.support import LiveCloud
 
-pytestmark = pytest.mark.both_databases
+# SQLite only (OIDC tokens and keys: no database-specific path; IAM's storage runs on both in test_iam_core)
 
 
 def _b64(data: bytes) -> str:

@@ -5,12 +5,10 @@ subnet, an internet gateway and a public route table, runs again without changes
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from tests.infra.playbooks import run_playbook
 from tests.support import LiveCloud
 
 
@@ -50,12 +48,7 @@ def _play(cloud: LiveCloud, tmp_path: Path, state: str) -> dict[str, Any]:
     playbook = tmp_path / f"{state}.yml"
     playbook.write_text(json.dumps([{"hosts": "localhost", "connection": "local",
                                      "gather_facts": False, "tasks": tasks}]))
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": cloud.access_key,
-           "AWS_SECRET_ACCESS_KEY": cloud.secret_key, "AWS_DEFAULT_REGION": cloud.region,
-           "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_LOCALHOST_WARNING": "False",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"}
-    run = subprocess.run(["ansible-playbook", "-i", "localhost,", str(playbook)], env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = run_playbook(cloud, playbook)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     out: dict[str, Any] = json.loads((tmp_path / f"{state}.json").read_text())
     return out

@@ -158,7 +158,7 @@ def test_stopping_while_the_local_zookeeper_starts_leaves_none_running() -> None
     live.start()
     try:
         value = json.dumps({**DEFAULT_CONFIG, "Mode": "VPC"})
-        live.cli("property", "set", f"cloud.network.network_configuration={value}")
+        live.set_properties(f"cloud.network.network_configuration={value}")
         wait_for(lambda: (live.data_dir / "zookeeper" / "port").exists(), 30,
                  "the local ZooKeeper starting")
         live.stop()
@@ -176,7 +176,7 @@ def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object
     from netd.vpc import topology
 
     connect = zookeeper.connect  # type: ignore[attr-defined]
-    vpc_cloud.cli("property", "set", f"cloud.network.zookeeper={connect}")
+    vpc_cloud.set_properties(f"cloud.network.zookeeper={connect}")
     ec2 = vpc_cloud.client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.90.1.0/24")["Subnet"]["SubnetId"]
@@ -236,13 +236,13 @@ def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object
         # the gateways are realised on the gateway host: the first node, else the property
         assert snap.of(topology.InternetGateway)[igw].host == "local"
         assert snap.of(topology.NatGateway)[nat].host == "local"
-        vpc_cloud.cli("property", "set", "cloud.network.vpc_gateway_host=gw-2")
+        vpc_cloud.set_properties("cloud.network.vpc_gateway_host=gw-2")
         ec2.create_tags(Resources=[igw], Tags=[{"Key": "k", "Value": "v"}])
-        vpc_cloud.cli("property", "set", "cloud.network.topology_resync_seconds=1")
+        vpc_cloud.set_properties("cloud.network.topology_resync_seconds=1")
         wait_for(lambda: reader.load().of(topology.InternetGateway)[igw].host == "gw-2"
                  and reader.load().of(topology.NatGateway)[nat].host == "gw-2", 20,
                  "the gateways moved to the configured gateway host")
-        vpc_cloud.cli("property", "set", "cloud.network.topology_resync_seconds=30")
+        vpc_cloud.set_properties("cloud.network.topology_resync_seconds=30")
         published_eni = snap.enis[eni]
         assert published_eni.source_dest_check is False and published_eni.subnet_id == subnet_id
         assert published_eni.private_ips == ("10.90.1.4",)
@@ -263,7 +263,7 @@ def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object
         assert gone.version > version
         # the controller's full resync repairs a znode deleted behind its back
         zk.delete(topology.path_of("vpcs", vpc_id))
-        vpc_cloud.cli("property", "set", "cloud.network.topology_resync_seconds=1")
+        vpc_cloud.set_properties("cloud.network.topology_resync_seconds=1")
         wait_for(lambda: vpc_id in reader.load().vpcs, 20, "the VPC republished")
         shown = json.loads(vpc_cloud.cli("--output", "json", "network", "show").stdout)
         assert vpc_id in [v["VpcId"] for v in shown["vpc"]["vpcs"]]
@@ -271,4 +271,4 @@ def test_topology_published_to_zookeeper(vpc_cloud: LiveCloud, zookeeper: object
     finally:
         zk.stop()
         zk.close()
-        vpc_cloud.cli("property", "set", "cloud.network.zookeeper=")
+        vpc_cloud.set_properties("cloud.network.zookeeper=")

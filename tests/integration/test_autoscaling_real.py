@@ -70,8 +70,8 @@ def test_busy_guest_scales_out_through_a_step_policy_on_a_cpu_alarm(
     instance's aws:autoscaling:groupName tag) breaches the alarm, whose action runs the
     step policy: the group grows from 1 to 2 real guests."""
     cloud = libvirt_cloud
-    cloud.cli("property", "set", "cloud.monitoring.detailed_period_sec=15",
-              "cloudwatch.alarm_evaluation_interval_sec=5")
+    cloud.set_properties("cloud.monitoring.detailed_period_sec=15",
+                         "cloudwatch.alarm_evaluation_interval_sec=5")
     ec2 = cloud.client("ec2")
     asg = cloud.client("autoscaling")
     cw = cloud.client("cloudwatch")

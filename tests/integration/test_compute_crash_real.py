@@ -228,7 +228,7 @@ def world(tiny_image: GuestImage) -> Iterator[World]:
         agent.start()
         cloud.cli("--data-dir", str(cloud.data_dir), "node", "register", "node1", "--zone",
                   "eucalyptus-1a", "--address", agent.address)
-        cloud.cli("property", "set", "cloud.vmstate.reconcile_interval_sec=2")
+        cloud.set_properties("cloud.vmstate.reconcile_interval_sec=2")
         ec2 = cloud.client("ec2")
         eki = ec2.register_image(Name="crash-kernel", ImageLocation=str(tiny_image.kernel))
         eri = ec2.register_image(Name="crash-ramdisk", ImageLocation=str(tiny_image.ramdisk))

@@ -38,7 +38,7 @@ def use_rbd(cloud: LiveCloud, rbd: dict[str, Any], prefix: str, zone: str | None
     settings = {"blockstoragemanager": "ceph-rbd", "ceph.conf": rbd["conffile"],
                 "ceph.keyring": rbd["keyring"], "ceph.user": rbd["client_name"],
                 "ceph.pool": rbd["pool"], "ceph.prefix": prefix}
-    cloud.cli("property", "set", *[f"{zone}.storage.{k}={v}" for k, v in settings.items()])
+    cloud.set_properties(*[f"{zone}.storage.{k}={v}" for k, v in settings.items()])
     time.sleep(1.5)  # property poll
 
 

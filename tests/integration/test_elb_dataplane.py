@@ -65,7 +65,7 @@ def test_round_robin_health_stickiness_drain_and_delete(lab: ElbLab, tmp_path: P
     plane.reconcile([spec])
     # new back-ends start down (OutOfService) and come up after `healthy` passes
     assert _states(plane, spec.lb_id) == {"i-aaaaaaa1": False, "i-aaaaaaa2": False}
-    assert wait_for(lambda: all(_states(plane, spec.lb_id).values()), 8)
+    assert wait_for(lambda: all(_states(plane, spec.lb_id).values()), 30)
     served = _served(lab, 6)
     assert set(served) == {"i-aaaaaaa1", "i-aaaaaaa2"}
     assert served[0] != served[1]  # alternates
@@ -75,18 +75,20 @@ def test_round_robin_health_stickiness_drain_and_delete(lab: ElbLab, tmp_path: P
     # a 500 from the health path is a failure; a stopped server too
     lab.sick("i-aaaaaaa1", True)
     t0 = time.monotonic()
-    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa1"] is False, 6)
-    assert time.monotonic() - t0 <= CHECK.interval * CHECK.unhealthy + 2
+    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa1"] is False, 20)
+    # the fall is detected by haproxy's own checks; the slack is this test's polling on
+    # a loaded machine
+    assert time.monotonic() - t0 <= CHECK.interval * CHECK.unhealthy + 5
     assert set(_served(lab, 4)) == {"i-aaaaaaa2"}
     health = plane.health(spec.lb_id) or {}
     assert health["i-aaaaaaa1"].ever_up
     lab.sick("i-aaaaaaa1", False)
-    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa1"], 6)
+    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa1"], 20)
     lab.stop_backend("i-aaaaaaa2")
-    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa2"] is False, 6)
+    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa2"] is False, 20)
     assert set(_served(lab, 4)) == {"i-aaaaaaa1"}
     lab.start_backend("i-aaaaaaa2", 2)
-    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa2"], 6)
+    assert wait_for(lambda: _states(plane, spec.lb_id)["i-aaaaaaa2"], 20)
 
     # LB-cookie stickiness: a seamless reload keeps health (no back-end goes down)
     sticky = replace(spec, listeners=(Listener("HTTP", 80, "HTTP", 8080, lb_cookie=0),))
@@ -107,7 +109,7 @@ def test_round_robin_health_stickiness_drain_and_delete(lab: ElbLab, tmp_path: P
     # a newly registered back-end starts down again and joins after `healthy` passes
     plane.reconcile([sticky])
     assert _states(plane, spec.lb_id)["i-aaaaaaa2"] is False
-    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-aaaaaaa2"), 6)
+    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-aaaaaaa2"), 20)
 
     # delete: nothing left (namespace, directory, processes)
     ns = plane.ns_of(spec.lb_id)
@@ -123,14 +125,14 @@ def test_kill_haproxy_and_restart_netd_converge(lab: ElbLab, tmp_path: Path) -> 
     lab.add_backend("i-bbbbbbb1", 1)
     spec = _spec(lab, ["i-bbbbbbb1"])
     plane.reconcile([spec])
-    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-bbbbbbb1"), 8)
+    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-bbbbbbb1"), 30)
     pid = daemons.read_pid(plane.dir_of(spec.lb_id) / "haproxy.pid")
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: not daemons.cmdline(pid), 5)
+    assert wait_for(lambda: not daemons.cmdline(pid), 20)
     assert plane.health(spec.lb_id) is None  # no data plane: no verdict
     plane.reconcile([spec])  # the supervisor's next pass
-    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-bbbbbbb1"), 8)
+    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-bbbbbbb1"), 30)
     assert _served(lab, 2) == ["i-bbbbbbb1"] * 2
     # netd restarted: a fresh plane over the same state dir adopts the running haproxy
     again = LbPlane(tmp_path / "netd")
@@ -156,7 +158,7 @@ def test_https_listener_terminates_tls_with_the_certificate(lab: ElbLab,
         Listener("HTTPS", 443, "HTTP", 8080, certificate=cert + key),
         Listener("TCP", 2525, "TCP", 8080, proxy_protocol=False)))
     plane.reconcile([spec])
-    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-ccccccc1"), 8)
+    assert wait_for(lambda: _states(plane, spec.lb_id).get("i-ccccccc1"), 30)
     status, body = lab.get_tls(LB, 443, cert, "web.elb.test")
     assert status == 200 and body.split() == ["i-ccccccc1", "10.77.0.100", "https"]
     with pytest.raises(ssl.SSLCertVerificationError):  # another CA does not verify

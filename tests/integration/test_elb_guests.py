@@ -76,8 +76,8 @@ def test_load_balancer_over_two_real_guests(libvirt_cloud: LiveCloud, tiny_image
                 "public_netns": lab.uplink, "public_bridge": "br-pub",
                 "public_addresses": "198.51.100.8/29", "public_prefix_len": 24,
                 "state_dir": str(tmp_path / "netd")}
-        cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1")
-        cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
+        cloud.set_properties("loadbalancing.supervise_interval_sec=1")
+        cloud.set_properties(f"loadbalancing.dataplane={json.dumps(conf)}")
         try:
             name = f"real-{uuid.uuid4().hex[:6]}"
             zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
@@ -133,6 +133,6 @@ def test_load_balancer_over_two_real_guests(libvirt_cloud: LiveCloud, tiny_image
             assert served == [ids[1]] * 4, served
             elb.delete_load_balancer(LoadBalancerName=name)
         finally:
-            cloud.cli("property", "set", "loadbalancing.dataplane={}")
-            cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=5")
+            cloud.set_properties("loadbalancing.dataplane={}")
+            cloud.set_properties("loadbalancing.supervise_interval_sec=5")
     ec2.terminate_instances(InstanceIds=ids)

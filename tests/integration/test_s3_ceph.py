@@ -40,13 +40,13 @@ def cloud(ceph_cluster: Any) -> Iterator[LiveCloud]:
     live.start()
     try:
         config = ceph_cluster.rados_config()
-        live.cli("property", "set", f"objectstorage.ceph.pool={config['pool']}",
-                 f"objectstorage.ceph.conffile={config['conffile']}",
-                 f"objectstorage.ceph.client_name={config['client_name']}",
-                 f"objectstorage.ceph.keyring={config['keyring']}")
+        live.set_properties(f"objectstorage.ceph.pool={config['pool']}",
+                            f"objectstorage.ceph.conffile={config['conffile']}",
+                            f"objectstorage.ceph.client_name={config['client_name']}",
+                            f"objectstorage.ceph.keyring={config['keyring']}")
         # every object a blob, however small: these tests are about the RADOS backend
-        live.cli("property", "set", "objectstorage.providerclient=ceph-rados",
-                 "objectstorage.inline_max_bytes=0")
+        live.set_properties("objectstorage.providerclient=ceph-rados",
+                            "objectstorage.inline_max_bytes=0")
         time.sleep(2)  # the property poller runs every second
         yield live
     finally:
