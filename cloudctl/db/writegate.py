@@ -112,9 +112,13 @@ class WriteGate:
         try:
             await waiter
         except BaseException:
+            # The error raised here must be the one that arrived (a cancellation stays a
+            # cancellation: a task that saw another exception would carry on, and a stop
+            # awaiting it would wait for ever). A waiter cancelled while queued may already
+            # have been dropped by _pass_slot (a holder released before this task resumed).
             if waiter.done() and not waiter.cancelled():
                 self._pass_slot()  # handed over just as this task was cancelled
-            else:
+            elif waiter in self._waiters:
                 self._waiters.remove(waiter)
             raise
 
