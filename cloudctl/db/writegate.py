@@ -49,6 +49,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
+from cloudctl.db.inline import GatedConnection
+
 GATE_TIMEOUT = 30.0  # seconds; SQLite's busy timeout, which this replaces in-process
 _HELD = "cloudctl.write_gate"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
@@ -166,6 +168,16 @@ def _is_write(statement: str, context: Any) -> bool:
     return statement.lstrip()[:6].upper() in _WRITES
 
 
+def _inline(dbapi_conn: Any, *, hold: bool) -> None:
+    """Run the connection's calls on the loop while it holds the gate (``inline.py``)."""
+    connection = getattr(dbapi_conn, "_connection", None)
+    if isinstance(connection, GatedConnection):
+        if hold:
+            connection.hold()
+        else:
+            connection.release()
+
+
 def install(engine: AsyncEngine, database_path: str) -> WriteGate:
     """Gate the write transactions of ``engine`` (SQLite at ``database_path``)."""
     sync = engine.sync_engine
@@ -180,15 +192,18 @@ def install(engine: AsyncEngine, database_path: str) -> WriteGate:
             return
         await_only(gate.acquire())
         info[_HELD] = True
+        _inline(conn.connection.dbapi_connection, hold=True)
 
     @event.listens_for(sync.pool, "checkin")
-    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+    def _checkin(dbapi_conn: Any, record: Any) -> None:
         if record is not None and record.info.pop(_HELD, False):
+            _inline(dbapi_conn, hold=False)
             gate.release()
 
     @event.listens_for(sync.pool, "invalidate")
-    def _invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
+    def _invalidate(dbapi_conn: Any, record: Any, _exc: Any) -> None:
         if record is not None and record.info.pop(_HELD, False):
+            _inline(dbapi_conn, hold=False)
             gate.release()
 
     return gate
