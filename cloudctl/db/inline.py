@@ -13,7 +13,10 @@ it takes the gate until it gives it back (``hold``/``release``, called by the ga
 engine events), its calls run directly on the event loop's thread: a statement of a WAL
 database with ``synchronous=NORMAL`` writes to the page cache (no fsync), tens of
 microseconds, less than one hop, as S3's small PUTs already do (``s3/fastsql.py``).
-Reads outside a write transaction still go through the thread.
+Reads outside a write transaction still go through the thread. The price: a long
+statement inside a write transaction (a sweep deleting thousands of rows) now holds the
+loop as well as the gate, where before it held only the gate; keep such work in
+batches.
 
 The loop must never wait for a lock: while inline the connection's busy timeout is 0.
 Holding the gate excludes this cloud's other writers; a writer outside it (a

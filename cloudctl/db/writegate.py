@@ -15,6 +15,11 @@ holder also takes an ``flock`` on ``<database>-writer.lock`` (one thread per pro
 waits there, woken by the kernel the moment it is free), so SQLite's busy handler only
 runs against writers outside the gate (``cloudctl`` commands, migrations).
 
+While a connection holds the gate its calls run on the event loop, not on its
+aiosqlite thread (``inline.py``): the gate was held ~6-8 ms at p50 (46 ms at p90 on a
+busy host) for transactions of one or two statements, almost all of it thread hops
+waiting for the scheduler; inline it is held ~1.6 ms at p50.
+
 No group commit on this path (evaluated; S3's small PUTs have one, ``fastsql.py``):
 batching several API calls into one transaction needs every batched call on one
 shared connection, each inside its own SAVEPOINT so that a failing call rolls back
@@ -23,11 +28,7 @@ statement waits for call A's RELEASE, which is today's serialisation again, and 
 read a call makes before its first write (now on its own pooled connection, outside
 the gate) would have to move inside the shared transaction, lengthening it. What a
 batch saves is the COMMIT, and with WAL and ``synchronous=NORMAL`` a commit does not
-sync: it is one statement, one thread hop of ~1-2 ms. Measured under 64 clients
-(bench/load.py, 2 workers): the gate is held ~6 ms per write transaction (p50 3-7 ms,
-p90 9-16 ms, mostly the statements' thread hops waiting for a busy event loop) while
-writers wait for it 200-350 ms; one hop less per call is worth less than the risk of
-one call's failure or a slow call holding back the commit of the others.
+sync: inline it is one statement of tens of microseconds.
 
 Must not: be taken twice by one task (a second write transaction opened while the
 first is uncommitted waits ``GATE_TIMEOUT`` and fails, as SQLite's busy timeout did).
