@@ -18,6 +18,11 @@ statement inside a write transaction (a sweep deleting thousands of rows) now ho
 loop as well as the gate, where before it held only the gate; keep such work in
 batches.
 
+A commit inline must not run a WAL checkpoint there (copying pages and syncing the
+database file is milliseconds): gated connections have no automatic checkpoint, and
+every ``CHECKPOINT_EVERY`` write transactions a passive one runs on the releasing
+connection's thread.
+
 The loop must never wait for a lock: while inline the connection's busy timeout is 0.
 Holding the gate excludes this cloud's other writers; a writer outside it (a
 maintenance tool on the database file) makes the statement fail at once with
@@ -39,6 +44,9 @@ import aiosqlite
 
 BUSY_TIMEOUT_MS = 30000  # the thread's wait for a writer outside the gate (the engine's)
 ITER_CHUNK = 64  # aiosqlite's default rows per fetch of an async iteration
+CHECKPOINT_EVERY = 200  # write transactions between WAL checkpoints (on a connection's thread)
+
+_commits = 0  # write transactions of this process's gated connections
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -74,12 +82,23 @@ class GatedConnection(aiosqlite.Connection):
 
     def release(self) -> None:
         """The gate is given back: calls go to the thread again, which waits for locks."""
+        global _commits
         if not self.held:
             return
-        self.held = self.inline = False
-        if self._running and self._connection is not None:
-            restore = partial(self._connection.execute, f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._tx.put_nowait((None, restore))  # queued before any later call, not awaited
+        idle, self.held, self.inline = self.inline, False, False
+        conn = self._connection
+        if not self._running or conn is None:
+            return
+        restore = f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}"
+        if idle:
+            conn.execute(restore)
+        else:  # a call on the thread was cancelled and still runs: queue behind it
+            self._tx.put_nowait((None, partial(conn.execute, restore)))
+        _commits += 1
+        if _commits % CHECKPOINT_EVERY == 0:
+            # on the thread, not awaited: a passive checkpoint waits for nobody, and the
+            # next call of this connection (a cursor, always) is queued behind it
+            self._tx.put_nowait((None, partial(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")))
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self.inline:
@@ -108,7 +127,9 @@ def creator(path: str, timeout: float) -> Callable[[], Any]:
     async def connect() -> GatedConnection:
         def open_file() -> sqlite3.Connection:
             # the loop's thread uses it too, only while the thread is idle
-            return sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+            conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # release() checkpoints off the loop
+            return conn
 
         connection = GatedConnection(open_file)
         await connection  # starts its thread and opens the file there

@@ -18,6 +18,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudctl.db.engine import create_engine
+from cloudctl.db.inline import CHECKPOINT_EVERY
 from cloudctl.db.writegate import gate_for
 
 
@@ -109,5 +110,21 @@ async def test_a_failing_statement_rolls_back_and_frees_the_gate(tmp_path: Path)
         async with engine.connect() as conn:
             rows = (await conn.execute(text("SELECT n FROM marks"))).scalars().all()
         assert rows == [5]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_wal_is_checkpointed_off_the_loop(tmp_path: Path) -> None:
+    """Inline commits run no checkpoint; every CHECKPOINT_EVERY write transactions one runs
+    on a connection's thread, so the WAL is reused instead of growing."""
+    engine = await _engine(tmp_path)
+    try:
+        for n in range(3 * CHECKPOINT_EVERY):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO marks VALUES (:n, 0)"), {"n": n})
+        async with engine.connect() as conn:  # a read: queued behind the last checkpoint
+            await conn.execute(text("SELECT count(*) FROM marks"))
+        wal = (tmp_path / "cloud.db-wal").stat().st_size
+        assert wal < (CHECKPOINT_EVERY + 10) * 2 * 4096 + 32, wal  # frames of ~one interval
     finally:
         await engine.dispose()
