@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import inline, writegate
+from cloudctl.db import writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
@@ -34,13 +33,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if on_file:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
-        database = make_url(url).database
-        if on_file and database:
-            # write transactions run on the loop while they hold the gate (inline.py)
-            kwargs.setdefault("async_creator", inline.creator(database, 30.0))
-        else:
-            kwargs.setdefault("connect_args", {"timeout": 30})
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         if on_file and engine.url.database:
             writegate.install(engine, engine.url.database)
 

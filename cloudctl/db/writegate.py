@@ -15,11 +15,6 @@ holder also takes an ``flock`` on ``<database>-writer.lock`` (one thread per pro
 waits there, woken by the kernel the moment it is free), so SQLite's busy handler only
 runs against writers outside the gate (``cloudctl`` commands, migrations).
 
-While a connection holds the gate its calls run on the event loop, not on its
-aiosqlite thread (``inline.py``): the gate was held ~6-8 ms at p50 (46 ms at p90 on a
-busy host) for transactions of one or two statements, almost all of it thread hops
-waiting for the scheduler; inline it is held ~1.6 ms at p50.
-
 No group commit on this path (evaluated; S3's small PUTs have one, ``fastsql.py``):
 batching several API calls into one transaction needs every batched call on one
 shared connection, each inside its own SAVEPOINT so that a failing call rolls back
@@ -28,7 +23,20 @@ statement waits for call A's RELEASE, which is today's serialisation again, and 
 read a call makes before its first write (now on its own pooled connection, outside
 the gate) would have to move inside the shared transaction, lengthening it. What a
 batch saves is the COMMIT, and with WAL and ``synchronous=NORMAL`` a commit does not
-sync: inline it is one statement of tens of microseconds.
+sync: it is one statement, one thread hop of ~1-2 ms. Measured under 64 clients
+(bench/load.py, 2 workers): the gate is held ~6 ms per write transaction (p50 3-7 ms,
+p90 9-16 ms, mostly the statements' thread hops waiting for a busy event loop) while
+writers wait for it 200-350 ms; one hop less per call is worth less than the risk of
+one call's failure or a slow call holding back the commit of the others.
+
+Calls on the event loop while the gate is held (evaluated, not kept): a gated
+connection's statements and commit run directly on the loop's thread, as S3's and
+IAM's raw paths do, with a busy timeout of 0 there and WAL checkpoints on the thread.
+The gate was then held 1.6 ms at p50 instead of 7.6 ms, but in three before/after
+runs of bench/load.py on a loaded 2-core host the write p99 fell only 8-25 % while
+every read's p50 rose 3-5x (GetUser 26 -> 143 ms, GetCallerIdentity 4 -> 18 ms): the
+loop ran SQLite work that aiosqlite's threads had run beside it. See
+bench/results/load.md (session 6).
 
 Must not: be taken twice by one task (a second write transaction opened while the
 first is uncommitted waits ``GATE_TIMEOUT`` and fails, as SQLite's busy timeout did).
@@ -49,8 +57,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
-
-from cloudctl.db.inline import GatedConnection
 
 GATE_TIMEOUT = 30.0  # seconds; SQLite's busy timeout, which this replaces in-process
 _HELD = "cloudctl.write_gate"
@@ -169,16 +175,6 @@ def _is_write(statement: str, context: Any) -> bool:
     return statement.lstrip()[:6].upper() in _WRITES
 
 
-def _inline(dbapi_conn: Any, *, hold: bool) -> None:
-    """Run the connection's calls on the loop while it holds the gate (``inline.py``)."""
-    connection = getattr(dbapi_conn, "_connection", None)
-    if isinstance(connection, GatedConnection):
-        if hold:
-            connection.hold()
-        else:
-            connection.release()
-
-
 def install(engine: AsyncEngine, database_path: str) -> WriteGate:
     """Gate the write transactions of ``engine`` (SQLite at ``database_path``)."""
     sync = engine.sync_engine
@@ -193,18 +189,15 @@ def install(engine: AsyncEngine, database_path: str) -> WriteGate:
             return
         await_only(gate.acquire())
         info[_HELD] = True
-        _inline(conn.connection.dbapi_connection, hold=True)
 
     @event.listens_for(sync.pool, "checkin")
-    def _checkin(dbapi_conn: Any, record: Any) -> None:
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
         if record is not None and record.info.pop(_HELD, False):
-            _inline(dbapi_conn, hold=False)
             gate.release()
 
     @event.listens_for(sync.pool, "invalidate")
-    def _invalidate(dbapi_conn: Any, record: Any, _exc: Any) -> None:
+    def _invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
         if record is not None and record.info.pop(_HELD, False):
-            _inline(dbapi_conn, hold=False)
             gate.release()
 
     return gate
