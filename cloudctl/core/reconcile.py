@@ -63,6 +63,15 @@ class Retry(Exception):
         self.delay = delay
 
 
+def _stop_if_cancelled(exc: Exception) -> None:
+    """A failure that ended a step of a task being cancelled (a library turned the
+    cancellation into another error) ends the task: a controller that carried on as
+    after an ordinary failure would never stop, and a worker's stop awaits it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from exc
+
+
 class Reconciler(ABC):
     """Keys on a queue, per-key capped exponential backoff, resync on a timer."""
 
@@ -214,6 +223,7 @@ class Reconciler(ABC):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            _stop_if_cancelled(exc)
             count = self._failures.get(key, 0) + 1
             self._failures[key] = count
             delay = min(self.max_backoff, self.base_backoff * 2 ** (count - 1))
@@ -256,11 +266,12 @@ class Reconciler(ABC):
         try:
             await self.resync()
             return
-        except Exception:
-            pass
+        except Exception as exc:
+            _stop_if_cancelled(exc)
         try:
             await self.resync()
-        except Exception:
+        except Exception as exc:
+            _stop_if_cancelled(exc)
             log.exception("%s: resync failed twice", self.name)
 
     async def run(self) -> None:

@@ -29,6 +29,15 @@ p90 9-16 ms, mostly the statements' thread hops waiting for a busy event loop) w
 writers wait for it 200-350 ms; one hop less per call is worth less than the risk of
 one call's failure or a slow call holding back the commit of the others.
 
+Calls on the event loop while the gate is held (evaluated, not kept): a gated
+connection's statements and commit run directly on the loop's thread, as S3's and
+IAM's raw paths do, with a busy timeout of 0 there and WAL checkpoints on the thread.
+The gate was then held 1.6 ms at p50 instead of 7.6 ms, but in three before/after
+runs of bench/load.py on a loaded 2-core host the write p99 fell only 8-25 % while
+every read's p50 rose 3-5x (GetUser 26 -> 143 ms, GetCallerIdentity 4 -> 18 ms): the
+loop ran SQLite work that aiosqlite's threads had run beside it. See
+bench/results/load.md (session 6).
+
 Must not: be taken twice by one task (a second write transaction opened while the
 first is uncommitted waits ``GATE_TIMEOUT`` and fails, as SQLite's busy timeout did).
 PostgreSQL has no gate.
@@ -112,9 +121,13 @@ class WriteGate:
         try:
             await waiter
         except BaseException:
+            # The error raised here must be the one that arrived (a cancellation stays a
+            # cancellation: a task that saw another exception would carry on, and a stop
+            # awaiting it would wait for ever). A waiter cancelled while queued may already
+            # have been dropped by _pass_slot (a holder released before this task resumed).
             if waiter.done() and not waiter.cancelled():
                 self._pass_slot()  # handed over just as this task was cancelled
-            else:
+            elif waiter in self._waiters:
                 self._waiters.remove(waiter)
             raise
 

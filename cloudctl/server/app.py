@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import io
 import logging
 import os
 import resource
@@ -43,6 +44,7 @@ MAX_FIELD_SIZE = 65536
 PR_SET_PDEATHSIG = 1
 ORPHAN_GRACE = 2  # seconds an orphaned worker may spend finishing requests
 STOP_GRACE = 14  # seconds a stopping worker may spend (aiohttp's shutdown timeout is 10)
+STACKS_BEFORE = 2  # seconds before STOP_GRACE runs out: the tasks still pending are logged
 
 
 NOT_SERVED = ("this host runs the cloud's controllers only (cloudctl up --role controllers):"
@@ -135,6 +137,17 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
+def _log_pending_tasks() -> None:
+    """Log every task still pending with its stack (a stop that overruns its grace)."""
+    current = asyncio.current_task()
+    for task in asyncio.all_tasks():
+        if task is current or task.done():
+            continue
+        stack = io.StringIO()
+        task.print_stack(limit=12, file=stack)
+        log.warning("stop still waits for task %s:\n%s", task.get_name(), stack.getvalue())
+
+
 def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, index: int,
                 parent: int | None = None, started_at: float | None = None,
                 role: Role = Role.ALL) -> None:
@@ -179,6 +192,7 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
             # still waiting after STOP_GRACE (a wedged thread or task) does not hold the
             # host: the kernel ends the worker; everything acknowledged is already durable
             signal.alarm(STOP_GRACE)
+            loop.call_later(STOP_GRACE - STACKS_BEFORE, _log_pending_tasks)
         await listener.stop()
         await runner.cleanup()
         signal.alarm(0)

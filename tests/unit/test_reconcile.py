@@ -151,3 +151,35 @@ async def test_a_failing_resync_is_tried_again_at_once() -> None:
     assert ctl.listings == 2
     await ctl.drain()
     assert ctl.synced == ["vol-1"]
+
+
+async def test_a_cancellation_turned_into_another_error_still_stops_the_controller() -> None:
+    """A library that answers a cancellation with another exception (the SQLite write gate
+    once raised ValueError) must not leave the controller running: a stop awaits it."""
+
+    class Converting(Scripted):
+        def __init__(self) -> None:
+            super().__init__([])
+            self.entered = asyncio.Event()
+            self.listed = 0
+
+        async def list_keys(self) -> Iterable[str]:
+            self.listed += 1
+            if self.listed == 1:
+                self.entered.set()
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    raise ValueError("not in deque") from None
+            return []
+
+        def interval(self) -> float:
+            return 3600.0
+
+    ctl = Converting()
+    task = asyncio.create_task(ctl.run())
+    await asyncio.wait_for(ctl.entered.wait(), 5)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done and task.cancelled()
+    assert ctl.listed == 1  # no second resync after the cancellation
