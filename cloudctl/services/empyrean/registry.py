@@ -55,13 +55,16 @@ class HostRegistry:
                 endpoint = self.cloud.endpoint
                 kinds = sorted(self.cloud.election.candidacies())
                 leading = [term.kind for term in self.cloud.election.leading()]
+                coordination = self.cloud.election.status()
                 if row is None:
                     row = ServiceHost(host=self.host, endpoint=endpoint, state=ENABLED,
                                       controllers=kinds, leading=leading, heartbeat=now,
-                                      started_at=self.started)
+                                      started_at=self.started, coordination=coordination)
                     session.add(row)
                 else:
                     row.endpoint, row.heartbeat = endpoint, now
+                    if row.coordination != coordination:
+                        row.coordination = coordination
                     if row.controllers != kinds:
                         row.controllers = kinds
                     if row.leading != leading:
