@@ -96,11 +96,11 @@ class ThreeHosts:
                            "CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT": str(session_timeout)})
         for host in self.hosts.values():
             host.spawn()
+        creds = json.loads(self._cloudctl("h1", "--output", "json", "credentials",
+                                          first=True).stdout)  # while the hosts start
+        self.creds = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["AccountId"])
         for host in self.hosts.values():
             host.wait_ready(timeout=120)
-        creds = json.loads(self._cloudctl("h1", "--output", "json", "credentials",
-                                          first=True).stdout)
-        self.creds = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["AccountId"])
 
     def data_dir(self, name: str) -> Path:
         return self.root / name / "data"

@@ -38,7 +38,10 @@ TEMPLATE = json.dumps({"Resources": {
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreeHosts]:
     three = ThreeHosts(tmp_path_factory.mktemp("three-hosts"), SESSION_TIMEOUT)
     try:
-        three.cli("h1", "property", "set", f"cloudformation.resync_interval_sec={RESYNC}")
+        view = three.view("h1")
+        three.client_call(lambda: view.client("properties", path="/services/Properties")
+                          .modify_property_value(Name="cloudformation.resync_interval_sec",
+                                                 Value=str(RESYNC)))
         time.sleep(2.5)  # every host's property poll (1 s), then its engine's 2 s wait ends
         yield three
     finally:
@@ -123,7 +126,7 @@ def test_partitioned_leader_host_stops_the_others_carry_on_and_it_rejoins(
 
     old_epoch = _services(world, others[0])[f"{world.host_id(leader)}.{KIND}"]["LocalEpoch"]
     mark = world.hosts[leader].log_path.stat().st_size
-    burst = [f"three-burst-{i}" for i in range(3)]
+    burst = [f"three-burst-{i}" for i in range(4)]
     for stack in burst:  # acknowledged by the leader's own API, then its cable is pulled
         _cfn(world, leader, "create_stack", StackName=stack, TemplateBody=TEMPLATE)
     world.partition(leader)
