@@ -181,8 +181,13 @@ class ThreeHosts:
         raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
 
     def close(self) -> None:
-        for host in self.hosts.values():
-            host.stop()
+        running = [h for h in self.hosts.values()
+                   if h.process is not None and h.process.poll() is None]
+        for host in running:  # all stop at once
+            assert host.process is not None
+            host.process.terminate()
+        for host in running:
+            host.stop()  # waits (and kills what did not stop)
         for zk in self.zookeepers.values():
             zk.kill()
         if self.pg is not None:
