@@ -120,6 +120,12 @@ def test_partitioned_leader_host_stops_the_others_carry_on_and_it_rejoins(
         world: ThreeHosts) -> None:
     leader = world.wait(lambda: _leader(world, "h1"), 60, "a cloudformation leader")
     others = [n for n in world.hosts if n != leader]
+    # the hosts started together: one demo image set for the cloud, not one a host
+    view = world.view("h2")
+    demo = world.wait(lambda: world.client_call(lambda: view.client("ec2").describe_images(
+        Filters=[{"Name": "name", "Values": ["cloudctl-tiny-guest"]}])["Images"]), 60,
+        "the demo image set")
+    assert len(demo) == 1, demo
     # CreateStack through another host's API: its wake crosses to the leader's host
     for via in others:
         took = _create_promptly(world, via, f"three-wake-{via}")
