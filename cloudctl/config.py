@@ -35,6 +35,11 @@ class Settings:
     # the API's URL as instances reach it (``cloudctl up``'s outside network in VPC mode,
     # cloudctl.cli.vpc_outside); empty: instances reach no API endpoint of this host
     guest_endpoint: str = ""
+    # PostgreSQL ends a session of this process left idle inside a transaction this
+    # long (seconds; 0: never): a host cut off mid-transaction must not hold its row
+    # locks for the length of the partition (the default of a ZooKeeper cloud: twice
+    # the session timeout, so the new leader's work waits no longer than that)
+    idle_transaction_timeout: float = 0.0
 
     @property
     def secret_key_path(self) -> Path:
@@ -72,7 +77,9 @@ def load_settings(data_dir: str | Path | None = None, database_url: str | None =
     ``CLOUDCTL_ZOOKEEPER`` (host:port,...; else the joined cloud's) selects leader
     election through that ensemble (several cloud hosts); ``CLOUDCTL_HOST_ID`` names
     this host (default: the host name) and ``CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT`` sets
-    the session timeout in seconds.
+    the session timeout in seconds. ``CLOUDCTL_DB_IDLE_TRANSACTION_TIMEOUT`` (seconds)
+    bounds a transaction left idle on PostgreSQL (default: twice the session timeout
+    with ZooKeeper, else unbounded).
     """
     path = resolve_data_dir(str(data_dir) if data_dir else None)
     url = database_url or os.environ.get("CLOUDCTL_DATABASE_URL") or _joined_url(path)
@@ -81,9 +88,13 @@ def load_settings(data_dir: str | Path | None = None, database_url: str | None =
     timeout = os.environ.get("CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT", "")
     zookeeper = os.environ.get("CLOUDCTL_ZOOKEEPER", "").strip() \
         or _joined(path, "zookeeper") or ""
+    session_timeout = float(timeout) if timeout else 10.0
+    idle = os.environ.get("CLOUDCTL_DB_IDLE_TRANSACTION_TIMEOUT", "").strip()
     return Settings(data_dir=path, database_url=url, zookeeper=zookeeper,
                     host_id=os.environ.get("CLOUDCTL_HOST_ID", "") or socket.gethostname(),
-                    zookeeper_session_timeout=float(timeout) if timeout else 10.0)
+                    zookeeper_session_timeout=session_timeout,
+                    idle_transaction_timeout=float(idle) if idle
+                    else 2 * session_timeout if zookeeper else 0.0)
 
 
 def _joined_url(data_dir: Path) -> str | None:

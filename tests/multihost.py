@@ -45,6 +45,8 @@ class Host:
     argv: list[str]
     database_url: str | None = None  # the first host's (a joined host reads cluster.json)
     process: subprocess.Popen[bytes] | None = None
+    netns: str | None = None  # the network namespace the host runs in (None: this one)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -64,9 +66,24 @@ class Host:
         env["CLOUDCTL_DATA_DIR"] = str(self.data_dir)
         if self.database_url:
             env["CLOUDCTL_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "cloudctl", *self.argv],
-                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [*prefix, sys.executable, "-m", "cloudctl", *self.argv],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def _get(self, path: str, timeout: float) -> tuple[int, bytes]:
+        """GET ``path`` of this host from its network (the caller's when none)."""
+        def fetch() -> tuple[int, bytes]:
+            with urllib.request.urlopen(self.endpoint + path, timeout=timeout) as r:
+                return int(r.status), r.read()
+
+        if self.netns is None:
+            return fetch()
+        from netd.netns import run_in
+
+        return run_in(self.netns, fetch)
 
     def wait_ready(self, ready_path: str = "/_cloud/health", timeout: float = 90) -> None:
         assert self.process is not None
@@ -75,16 +92,14 @@ class Host:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.endpoint + ready_path, timeout=2) as r:
-                    if r.status == 200:
-                        return
+                if self._get(ready_path, 2)[0] == 200:
+                    return
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not come up: {self.log_tail()}")
 
     def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.endpoint + "/_cloud/health", timeout=5) as r:
-            data = json.loads(r.read())
+        data = json.loads(self._get("/_cloud/health", 5)[1])
         assert isinstance(data, dict)
         return data
 

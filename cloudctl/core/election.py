@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cloudctl.core.fencing import Term
@@ -58,6 +59,10 @@ class Election(Protocol):
     def candidacies(self) -> list[str]:
         """Every kind this process stands for."""
 
+    def status(self) -> str:
+        """How this process reaches the ensemble, for the service registry ("" when it
+        needs none)."""
+
     async def stop(self) -> None:
         """Give up every kind and close the connection."""
 
@@ -89,6 +94,9 @@ class LocalElection:
 
     def candidacies(self) -> list[str]:
         return sorted(self._kinds)
+
+    def status(self) -> str:
+        return ""
 
     async def stop(self) -> None:
         self._kinds.clear()
@@ -132,6 +140,8 @@ class ZooKeeperElection:
         self._tasks: set[asyncio.Task[None]] = set()
         self._enabled = True
         self._stopping = False
+        self._reachable = False
+        self._since = datetime.now(UTC)  # of the current reachability
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -168,6 +178,13 @@ class ZooKeeperElection:
     def candidacies(self) -> list[str]:
         return sorted(self._callbacks)
 
+    def status(self) -> str:
+        since = self._since.strftime("%H:%M:%SZ")
+        if self._reachable:
+            return f"ZooKeeper connected since {since}"
+        return (f"ZooKeeper unreachable since {since} (no quorum, or no server of the "
+                "ensemble answers): controllers here do not act")
+
     def leading(self) -> list[Term]:
         with self._lock:
             return sorted(self._terms.values(), key=lambda t: t.kind)
@@ -202,6 +219,9 @@ class ZooKeeperElection:
         """Kazoo's connection listener (its thread): stop acting at the first doubt."""
         from kazoo.protocol.states import KazooState
 
+        reachable = state == KazooState.CONNECTED
+        if reachable != self._reachable:
+            self._reachable, self._since = reachable, datetime.now(UTC)
         if state in (KazooState.SUSPENDED, KazooState.LOST):
             with self._lock:
                 dropped = list(self._terms)

@@ -24,8 +24,15 @@ PG_POOL_SIZE = 24  # connections kept per process: more than the requests one wo
 PG_MAX_OVERFLOW = 8
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and foreign keys on."""
+def create_engine(url: str, *, idle_transaction_timeout: float = 0.0,
+                  **kwargs: Any) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout and foreign keys on.
+
+    ``idle_transaction_timeout`` (PostgreSQL, seconds, 0: none): the server ends a
+    session of this engine left idle inside a transaction that long, releasing its row
+    locks (a host cut off from the network mid-transaction; TCP alone would keep the
+    session, and its locks, for hours).
+    """
     if url.startswith("sqlite"):
         # A pool big enough for the concurrency a worker sees: an overflow connection is
         # closed when returned, and each aiosqlite connection is a thread of its own.
@@ -49,6 +56,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", PG_POOL_SIZE)
     kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
+    if idle_transaction_timeout > 0:
+        millis = max(1, round(idle_transaction_timeout * 1000))
+        kwargs.setdefault("connect_args", {})["options"] = \
+            f"-c idle_in_transaction_session_timeout={millis}"
     return create_async_engine(url, pool_pre_ping=True, pool_recycle=3600, **kwargs)
 
 

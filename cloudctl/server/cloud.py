@@ -50,7 +50,8 @@ class Cloud:
         # when ``cloudctl up`` started (the parent's clock, the same in every worker and a
         # respawned one): anything a crash left behind was made before it
         self.started_at = started_at if started_at is not None else time.time()
-        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.engine: AsyncEngine = create_engine(
+            settings.database_url, idle_transaction_timeout=settings.idle_transaction_timeout)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.properties = PropertyStore(registry, self.sessions)
         self.secrets = SecretBox(settings.secret_key_path)

@@ -144,7 +144,9 @@ def test_kill_9_leader_another_host_takes_over_exactly_once(
              and _stack_done(survivor, "failover-before"), SESSION_TIMEOUT + 15, "the stacks")
     took = time.monotonic() - killed
     assert took <= SESSION_TIMEOUT + 5, f"takeover and work took {took:.1f}s"
-    assert _leader(survivor) == survivor.extra["CLOUDCTL_HOST_ID"]
+    # DescribeServices shows the leader from its next registry beat (every 2 s)
+    wait_for(lambda: _leader(survivor) == survivor.extra["CLOUDCTL_HOST_ID"], 5,
+             "the survivor shown leading")
     for name in ("failover-before", "failover-after"):
         _exactly_once(survivor, name)
     dead = leader.extra["CLOUDCTL_HOST_ID"]
@@ -242,10 +244,13 @@ def test_unreachable_zookeeper_means_no_controller_acts_until_it_returns() -> No
         assert not cfn.describe_stack_resources(StackName="failover-no-quorum")[
             "StackResources"]
         assert _leader(host) is None
-        assert _services(host)[f"ha-alone.{KIND}"]["LocalState"] == "DISABLED"
+        alone = _services(host)
+        assert alone[f"ha-alone.{KIND}"]["LocalState"] == "NOTREADY"
+        assert alone[f"ha-alone.{KIND}"]["Details"][0].startswith("no leader")
+        assert "ZooKeeper unreachable" in " ".join(alone["ha-alone"]["Details"])
         server.start()
         wait_for(lambda: _stack_done(host, "failover-no-quorum"), 30, "work resuming")
-        assert _leader(host) == "ha-alone"
+        wait_for(lambda: _leader(host) == "ha-alone", 5, "the host shown leading")
         _exactly_once(host, "failover-no-quorum")
     finally:
         host.stop()

@@ -24,8 +24,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _as_postgres(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True,
+def _as_postgres(cmd: list[str], netns: str | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    return subprocess.run([*prefix, "runuser", "-u", "postgres", "--", *cmd], check=True,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -33,13 +35,14 @@ def _as_postgres(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 class PostgresServer:
     root: Path
     port: int
+    host: str = "127.0.0.1"
 
     @property
     def datadir(self) -> Path:
         return self.root / "data"
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
         _as_postgres([str(PG_BIN / "psql"), "-h", str(self.root), "-p", str(self.port), "-q",
@@ -57,17 +60,22 @@ def available() -> bool:
     return (PG_BIN / "initdb").exists() and shutil.which("runuser") is not None
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(netns: str | None = None, host: str = "127.0.0.1",
+                   port: int = 0) -> PostgresServer:
+    """A new server; ``netns``: inside that network namespace, listening on ``host``."""
     root = Path(tempfile.mkdtemp(prefix="cloudctl-pg-"))
     os.chmod(root, 0o755)
     shutil.chown(root, "postgres", "postgres")
-    port = free_port()
-    server = PostgresServer(root, port)
+    port = port or free_port()
+    server = PostgresServer(root, port, host)
     _as_postgres([str(PG_BIN / "initdb"), "-D", str(server.datadir), "-A", "trust",
                   "-U", "postgres", "--no-sync", "-E", "UTF8"])
-    opts = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
+    if host != "127.0.0.1":  # the namespace's network: trust its peers, as local ones
+        with open(server.datadir / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {host}/24 trust\n")
+    opts = (f"-c listen_addresses={host} -c port={port} -c unix_socket_directories={root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200")
     _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(server.datadir), "-o", opts,
-                  "-l", str(root / "server.log"), "-w", "-t", "60", "start"])
+                  "-l", str(root / "server.log"), "-w", "-t", "60", "start"], netns)
     return server

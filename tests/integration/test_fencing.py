@@ -11,6 +11,7 @@ embedded database's engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -194,3 +195,46 @@ def test_fencing_on_sqlite_and_without_terms() -> None:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'cloud.db'}"
         migrate.upgrade(url)
         asyncio.run(scenario(url))
+
+
+async def _lock_released(url: str, idle_timeout: float) -> float | None:
+    """A host holds a row lock in a transaction and goes silent (cut off: its session
+    stays, idle in the transaction); seconds until another host's UPDATE of the row
+    gets through, or None if it still waits after 6 s."""
+    cut = create_engine(url, idle_transaction_timeout=idle_timeout)
+    other = create_engine(url)
+    try:
+        async with other.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS lock_probe "
+                                    "(k int PRIMARY KEY, v int)"))
+            await conn.execute(text("INSERT INTO lock_probe VALUES (1, 0) "
+                                    "ON CONFLICT (k) DO NOTHING"))
+        held = await cut.connect()
+        await held.begin()
+        await held.execute(text("UPDATE lock_probe SET v = v + 1 WHERE k = 1"))
+        started = time.monotonic()  # ... and nothing more from this host
+        try:
+            async with other.begin() as conn:
+                await conn.execute(text("SET LOCAL lock_timeout = '6s'"))
+                await conn.execute(text("UPDATE lock_probe SET v = v + 10 WHERE k = 1"))
+            return time.monotonic() - started
+        except Exception as exc:
+            if "lock timeout" not in str(exc):
+                raise
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                await held.close()
+    finally:
+        await cut.dispose()
+        await other.dispose()
+
+
+def test_a_cut_off_hosts_idle_transaction_releases_its_locks(pg_server: Any) -> None:
+    """PostgreSQL ends a session left idle in a transaction past the engine's
+    ``idle_transaction_timeout`` (a host partitioned mid-transaction): its row locks
+    go, and the new leader's write gets through; without it the write waits."""
+    url = pg_server.create_database("fence_idle_tx")
+    released = asyncio.run(_lock_released(url, 1.0))
+    assert released is not None and released < 4, released
+    assert asyncio.run(_lock_released(url, 0.0)) is None

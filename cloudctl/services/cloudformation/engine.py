@@ -31,6 +31,7 @@ from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler, Retry
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
+from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.internal import Caller
 from cloudctl.server.providers import Provider
 from cloudctl.server.runtime import RuntimeKey
@@ -55,6 +56,13 @@ from cloudctl.services.iam import api as iam
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+
+RESYNC_INTERVAL = registry.define(PropertyDef(
+    "cloudformation.resync_interval_sec", PropertyType.INTEGER, "2",
+    "Seconds between full resyncs of the stack engine (CreateStack and the other "
+    "stack operations wake it at once, on whichever host leads it).",
+    minimum=1, maximum=3600,
+))
 
 ENGINE: RuntimeKey[StackEngine] = RuntimeKey("cloudformation.engine")
 
@@ -98,7 +106,7 @@ class StackEngine(StackTeardown, Reconciler):
         self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
 
     def interval(self) -> float:
-        return 2.0
+        return float(self.cloud.properties.get(RESYNC_INTERVAL))
 
     async def list_keys(self) -> Iterable[str]:
         async with self.cloud.sessions() as session:

@@ -2,7 +2,8 @@
 
 ``service_hosts``: one row per cloud host (``CLOUDCTL_HOST_ID``), written by its
 controller process every few seconds (``heartbeat``) with the controller kinds it
-stands for and leads; ``state`` is the administrator's ENABLED/DISABLED (NOTREADY is read off a
+stands for and leads, and how it reaches the ZooKeeper ensemble (``coordination``);
+``state`` is the administrator's ENABLED/DISABLED (NOTREADY is read off a
 stale heartbeat, never stored). ``leader_terms``: the current leader of each
 controller kind and its epoch (``cloudctl.core.terms`` claims, ``cloudctl.core.fencing``
 checks).
@@ -26,6 +27,8 @@ class ServiceHost(Base):
     state: Mapped[str] = mapped_column(String(16), default="ENABLED")
     controllers: Mapped[list[str]] = mapped_column(JSON, default=list)
     leading: Mapped[list[str]] = mapped_column(JSON, default=list)  # as its process saw
+    # how its controller process reaches the ZooKeeper ensemble ("" embedded)
+    coordination: Mapped[str] = mapped_column(String(255), default="", server_default="")
     heartbeat: Mapped[datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -73,35 +73,61 @@ def _status(kind: str, name: str, region: str, uri: str, state: str, epoch: int,
 
 def host_statuses(hosts: list[ServiceHost], leaders: list[LeaderTerm], region: str,
                   now: datetime) -> list[dict[str, Any]]:
-    """Every cloud host and every controller kind each one stands for."""
+    """Every cloud host and every controller kind each one stands for.
+
+    A kind that no live host leads (a handover, or no ZooKeeper quorum) shows NOTREADY
+    on every host, with why: requests that need it are accepted and wait for a leader.
+    """
     led = {term.kind: term for term in leaders}
+    fresh = {h.host: (now - h.heartbeat).total_seconds() <= reg.STALE_SECONDS for h in hosts}
+    leaders_now = {kind for h in hosts if fresh[h.host] and h.state == reg.ENABLED
+                   for kind in h.controllers if _leads(h, led.get(kind), kind)}
+    unreachable = sorted(f"{h.host}: {h.coordination}" for h in hosts
+                         if fresh[h.host] and h.coordination.startswith(UNREACHABLE))
     statuses = []
     for host in sorted(hosts, key=lambda h: h.host):
-        fresh = (now - host.heartbeat).total_seconds() <= reg.STALE_SECONDS
-        state = host.state if fresh else reg.NOTREADY
+        alive = fresh[host.host]
+        state = host.state if alive else reg.NOTREADY
         leading = sorted(k for k in host.controllers if _leads(host, led.get(k), k))
         details = [f"heartbeat {host.heartbeat.isoformat()}"]
-        if leading and fresh:
+        if host.coordination:
+            details.append(host.coordination)
+        if leading and alive:
             details.append("leads " + ", ".join(leading))
         statuses.append(_status("cloud", host.host, region, host.endpoint, state, 0, details))
         for kind in host.controllers:
             term = led.get(kind)
-            leader = _leads(host, term, kind) and fresh and host.state == reg.ENABLED
-            kind_state = reg.NOTREADY if not fresh else (reg.ENABLED if leader
-                                                          else reg.DISABLED)
+            leader = _leads(host, term, kind) and alive and host.state == reg.ENABLED
+            kind_state = reg.ENABLED if leader else reg.DISABLED
+            if not alive or kind not in leaders_now:
+                kind_state = reg.NOTREADY
+            kind_details = [f"leader {term.host or '-'} epoch {term.epoch}" if term
+                            else f"leader {host.host if leader else '-'} (embedded, unfenced)"]
+            if kind not in leaders_now:
+                kind_details = [_no_leader(kind, unreachable)]
             statuses.append(_status(
                 "controller", f"{host.host}.{kind}", region, host.endpoint, kind_state,
-                term.epoch if leader and term is not None else 0,
-                [f"leader {term.host or '-'} epoch {term.epoch}" if term
-                 else f"leader {host.host if leader else '-'} (embedded, unfenced)"]))
+                term.epoch if leader and term is not None else 0, kind_details))
     return statuses
 
 
+UNREACHABLE = "ZooKeeper unreachable"
+
+
+def _no_leader(kind: str, unreachable: list[str]) -> str:
+    why = ("; ".join(unreachable) if unreachable
+           else "an election is under way (ZooKeeper session timeout)")
+    return (f"no leader: {kind} work is not carried out now; requests that need it are "
+            f"accepted and wait for a leader ({why})")
+
+
 def _leads(host: ServiceHost, term: LeaderTerm | None, kind: str) -> bool:
-    """The term's host leads (ZooKeeper); without terms (the embedded cloud), the host
-    that reports leading it."""
-    if term is not None:
-        return term.host == host.host
+    """The host leads ``kind`` now: it holds the term (ZooKeeper) and its controller
+    process said so at its last heartbeat (a host cut off from ZooKeeper keeps the
+    term's row but stops leading); without terms (the embedded cloud), the host that
+    reports leading it."""
+    if term is not None and term.host != host.host:
+        return False
     return kind in (host.leading or [])
 
 

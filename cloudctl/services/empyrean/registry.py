@@ -1,7 +1,8 @@
 """The service registry: this host's heartbeat and administrative state.
 
 The controller process (worker 0) of every cloud host upserts its ``service_hosts``
-row every ``HEARTBEAT_SECONDS`` (endpoint, the controller kinds it stands for); every
+row every ``HEARTBEAT_SECONDS`` (endpoint, the controller kinds it stands for and
+leads, its ZooKeeper view), and at once when what it leads changes; every
 process of the host reads the row's ``state`` on the same beat. A DISABLED host
 (``ModifyService``, ``cloudctl service disable``) gives up every leadership
 (``cloud.election.set_enabled(False)``) and its API refuses new work with 503
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+CHANGE_POLL_SECONDS = 0.2  # how often the controller process looks for a leadership change
 STALE_SECONDS = 10.0  # no heartbeat for this long: the host is NOTREADY
 ENABLED, DISABLED, NOTREADY = "ENABLED", "DISABLED", "NOTREADY"
 
@@ -41,6 +43,12 @@ class HostRegistry:
         self.cloud = cloud
         self.state = ENABLED
         self.started = datetime.now(UTC)
+        self._written: tuple[list[str], str] | None = None  # leading, coordination
+
+    def _view(self) -> tuple[list[str], str]:
+        """What this process leads and how it reaches ZooKeeper, now."""
+        election = self.cloud.election
+        return [term.kind for term in election.leading()], election.status()
 
     @property
     def host(self) -> str:
@@ -54,20 +62,23 @@ class HostRegistry:
                 now = datetime.now(UTC)
                 endpoint = self.cloud.endpoint
                 kinds = sorted(self.cloud.election.candidacies())
-                leading = [term.kind for term in self.cloud.election.leading()]
+                leading, coordination = self._view()
                 if row is None:
                     row = ServiceHost(host=self.host, endpoint=endpoint, state=ENABLED,
                                       controllers=kinds, leading=leading, heartbeat=now,
-                                      started_at=self.started)
+                                      started_at=self.started, coordination=coordination)
                     session.add(row)
                 else:
                     row.endpoint, row.heartbeat = endpoint, now
+                    if row.coordination != coordination:
+                        row.coordination = coordination
                     if row.controllers != kinds:
                         row.controllers = kinds
                     if row.leading != leading:
                         row.leading = leading
                     if row.started_at != self.started:
                         row.started_at = self.started
+                self._written = (leading, coordination)
             state = row.state if row is not None else ENABLED
         self.apply(state)
 
@@ -86,7 +97,20 @@ class HostRegistry:
                 raise
             except Exception as exc:
                 log.warning("heartbeat of %s failed: %s", self.host, exc)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+                self._written = None  # the next beat at its time: no retry storm
+            await self._until_next_beat()
+
+    async def _until_next_beat(self) -> None:
+        """``HEARTBEAT_SECONDS``; sooner in the controller process when what it leads or
+        its ZooKeeper view changed since the row was written (DescribeServices shows a
+        new leader, or a leader standing by, at once)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HEARTBEAT_SECONDS
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(CHANGE_POLL_SECONDS, left))
+            if self.cloud.worker_index == 0 and self._written is not None \
+                    and self._view() != self._written:
+                return
 
 
 class DisabledHostHook:

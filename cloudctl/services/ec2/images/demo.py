@@ -14,7 +14,8 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.services.ec2.images import images
@@ -40,15 +41,21 @@ async def install_demo_images(cloud: Cloud) -> str | None:
 
     region = cloud.region
     async with cloud.sessions() as session:
-        existing = (await session.execute(select(images.Image).where(
-            images.Image.name == DEMO_NAME, images.Image.region == region))).scalars().first()
+        existing = await _registered(session, region)
     if existing is not None:
-        return existing.image_id
+        return existing
     from nodectl.guestimage import build
 
     out = cloud.settings.data_dir / "images" / "demo"
     guest = await asyncio.to_thread(build, out)
     async with cloud.sessions() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            # hosts of one cloud start together: one registers, the others find it
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended("
+                                       ":k, 0))"), {"k": f"demo-images:{region}"})
+        existing = await _registered(session, region)
+        if existing is not None:
+            return existing
         owner = await cloud_admin_account_id(session)
         eki = await images.register(session, owner, region, name=f"{DEMO_NAME}-kernel",
                                     kind="kernel", location=f"file://{guest.kernel}",
@@ -63,6 +70,13 @@ async def install_demo_images(cloud: Cloud) -> str | None:
                                                 "(demo)")
     log.info("demo image set registered: %s (%s, %s)", emi.image_id, eki.image_id, eri.image_id)
     return emi.image_id
+
+
+async def _registered(session: AsyncSession, region: str) -> str | None:
+    """The demo emi already registered in ``region``, if any."""
+    found = (await session.execute(select(images.Image.image_id).where(
+        images.Image.name == DEMO_NAME, images.Image.region == region))).scalars().first()
+    return str(found) if found is not None else None
 
 
 async def run(cloud: Cloud) -> None:
