@@ -88,14 +88,15 @@ def test_rule_matches() -> None:
 def test_the_vpc_data_plane_ports_are_left_to_the_vpc_routers() -> None:
     """EDGE's bridge anti-spoofing polices guest ports; frames entering through the VPC
     data plane's links (router legs and guest taps on guest bridges, the routers'
-    outside legs on the outside bridge, a VPC load balancer's leg named as the tap of
-    its interface) pass it, the EDGE guests' taps (``vn-``) do not."""
-    from netd.vpc.names import guest_tap_name
+    outside legs on the outside bridge, a VPC load balancer node's leg ``tl<node>``) pass
+    it, the EDGE guests' taps (``vn-``) do not."""
+    from netd.vpc.names import guest_tap_name, lb_port_name
 
     rules = [r["expr"] for r in objects(render(view(), LAYOUT), "rule")
              if r["family"] == "bridge" and r["chain"] == "prerouting"]
     accepted = [e[0]["match"]["right"] for e in rules
                 if len(e) == 2 and e[1] == {"accept": None}]
-    assert accepted == ["te*", "tv*", "o*"]
+    assert accepted == ["te*", "tv*", "tl*", "o*"]
     assert guest_tap_name("eni-0123456789abcdef0").startswith("tv")
+    assert lb_port_name("5876297193z1").startswith("tl")
     assert not any(p.rstrip("*") and "vn-1234".startswith(p.rstrip("*")) for p in accepted)
