@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
@@ -37,15 +38,40 @@ from cloudctl.services.network.models import AddressRow, InstanceNicRow
 from cloudctl.services.network.state import bump_version, notify
 
 
-async def _free_ip(session: AsyncSession, wanted: str | None = None) -> str | None:
+async def _free_ip(session: AsyncSession, wanted: str | None = None,
+                   taken: frozenset[str] = frozenset()) -> str | None:
+    """A pool address no row holds (nor one of ``taken``, lost to a concurrent writer)."""
     pool = [str(ip) for ip in config.current().public_ips]
-    used = set((await session.execute(select(AddressRow.public_ip))).scalars())
+    used = set((await session.execute(select(AddressRow.public_ip))).scalars()) | taken
     if wanted is not None:
         if wanted not in pool:
             raise AwsError(f"The address {wanted} is not in the public address pool.",
                            code="InvalidParameterValue")
         return None if wanted in used else wanted
     return next((ip for ip in pool if ip not in used), None)
+
+
+async def _claim_elastic(session: AsyncSession, account: str, region: str,
+                         wanted: str | None) -> tuple[str, str]:
+    """Insert an elastic address row for a free pool address: (public ip, allocation id).
+
+    Concurrent allocations may pick the same free address; the loser's insert (in a
+    savepoint) fails on the unique address and it takes the next one."""
+    lost: set[str] = set()
+    while True:
+        ip = await _free_ip(session, wanted, frozenset(lost))
+        if ip is None:
+            raise AwsError("The maximum number of addresses has been reached (the public "
+                           "address pool is empty).", code="AddressLimitExceeded")
+        alloc = ids.resource_id("eipalloc")
+        try:
+            async with session.begin_nested():
+                session.add(AddressRow(public_ip=ip, region=region, kind="elastic",
+                                       account_id=account, allocation_id=alloc))
+        except IntegrityError:
+            lost.add(ip)
+            continue
+        return ip, alloc
 
 
 async def assign_public_ip(session: AsyncSession, instance_id: str,
@@ -132,14 +158,8 @@ class AddressesProvider(Provider):
     async def allocate_address(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = ctx.require_account()
         async with self.cloud.sessions() as session, session.begin():
-            ip = await _free_ip(session, params.get("Address"))
-            if ip is None:
-                raise AwsError("The maximum number of addresses has been reached (the public "
-                               "address pool is empty).", code="AddressLimitExceeded")
-            alloc = ids.resource_id("eipalloc")
-            session.add(AddressRow(public_ip=ip, region=ctx.region, kind="elastic",
-                                   account_id=account, allocation_id=alloc))
-            await session.flush()
+            ip, alloc = await _claim_elastic(session, account, ctx.region,
+                                             params.get("Address"))
             specs = params.get("TagSpecifications")
             if specs:
                 tags_mod.check_tag_specifications(specs, ["elastic-ip"])
