@@ -145,6 +145,38 @@ def test_vpc_with_managed_nat_and_private_subnet(west: LiveCloud) -> None:
                 if e["ExportingStackId"] == stack_id]
 
 
+def test_find_in_map_azs(west: LiveCloud) -> None:
+    """Zones from a region-keyed mapping (the cloud's region and zone names are AWS's)."""
+    cloud = west
+    ec2 = cloud.client("ec2")
+    name, stack_id = _create(cloud, "FindInMapAZs.json", {"VpcCIDR": "10.192.0.0/16"})
+    resources = _resources(cloud, name)
+    vpc = resources["VPC"][1]
+    subnets = {s["SubnetId"]: (s["CidrBlock"], s["AvailabilityZone"], s["MapPublicIpOnLaunch"])
+               for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+                   "Subnets"]}
+    assert {k: subnets[resources[k][1]] for k in (
+        "PublicSubnet1", "PublicSubnet2", "PrivateSubnet1", "PrivateSubnet2")} == {
+        "PublicSubnet1": ("10.192.10.0/24", f"{REGION}a", True),
+        "PublicSubnet2": ("10.192.11.0/24", f"{REGION}b", True),
+        "PrivateSubnet1": ("10.192.20.0/24", f"{REGION}a", False),
+        "PrivateSubnet2": ("10.192.21.0/24", f"{REGION}b", False)}
+    group = ec2.describe_security_groups(GroupIds=[resources["NoIngressSecurityGroup"][1]])[
+        "SecurityGroups"][0]
+    assert (group["GroupName"], group["VpcId"], group["IpPermissions"]) == (
+        "no-ingress-sg", vpc, [])
+    table = ec2.describe_route_tables(RouteTableIds=[resources["PublicRouteTable"][1]])[
+        "RouteTables"][0]
+    assert [r.get("GatewayId") for r in table["Routes"]
+            if r.get("DestinationCidrBlock") == "0.0.0.0/0"] == [resources["InternetGateway"][1]]
+
+    _delete(cloud, stack_id)
+    assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Vpcs"] == []
+    assert ec2.describe_internet_gateways(Filters=[{
+        "Name": "internet-gateway-id", "Values": [resources["InternetGateway"][1]]}])[
+            "InternetGateways"] == []
+
+
 def test_single_eni_with_multiple_eips(west: LiveCloud) -> None:
     cloud = west
     ec2 = cloud.client("ec2")

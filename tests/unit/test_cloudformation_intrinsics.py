@@ -195,3 +195,18 @@ def test_schema_validation_and_replacement() -> None:
 
 def test_no_value_is_a_sentinel() -> None:
     assert Evaluator(scope()).resolve({"Ref": "AWS::NoValue"}) is NOVALUE
+
+
+def test_placeholders_stand_in_for_lists_in_a_dry_run() -> None:
+    """A dry run's GetAtt may be a list: Select, Join and Length over it defer."""
+    s = scope()
+    s.get_att = lambda name, attr: intrinsics.Placeholder(f"{name}.{attr}-placeholder")
+    evaluator = Evaluator(s)
+    picked = evaluator.resolve({"Fn::Select": ["1", {"Fn::GetAtt": ["Bucket", "Ips"]}]}, "")
+    assert isinstance(picked, intrinsics.Placeholder) and picked == "Bucket.Ips-placeholder[1]"
+    joined = evaluator.resolve({"Fn::Join": [",", {"Fn::GetAtt": ["Bucket", "Ips"]}]}, "")
+    assert isinstance(joined, intrinsics.Placeholder)
+    assert isinstance(evaluator.resolve({"Fn::Length": {"Fn::GetAtt": ["Bucket", "Ips"]}}, ""),
+                      intrinsics.Placeholder)
+    with pytest.raises(ValidationError):  # a real string is still not a list
+        evaluator.resolve({"Fn::Select": ["1", "a-string"]}, "")
