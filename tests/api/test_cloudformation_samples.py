@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 import urllib.request
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
