@@ -117,6 +117,50 @@ def sequential_round(server: Server, region: str, count: int) -> dict[str, float
             "cpu_s": cpu_seconds(server.process.pid) - cpu0}
 
 
+def _machine_image(ec2: Any) -> str:
+    images = ec2.describe_images(Filters=[{"Name": "image-type", "Values": ["machine"]}])
+    return str(images["Images"][0]["ImageId"])
+
+
+def _running(ec2: Any, ids: list[str]) -> None:
+    while True:
+        found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        states = [i["State"]["Name"] for r in found for i in r["Instances"]]
+        if states.count("running") == len(ids):
+            return
+        if set(states) - {"pending", "running"}:
+            raise RuntimeError(f"instances: {states}")
+        time.sleep(0.05)
+
+
+def instances_round(server: Server, region: str, count: int) -> dict[str, float]:
+    """A stack of ``count`` instances (each waited for until running) against the same
+    made one after another by a client waiting for each (fake node: no guest boots)."""
+    ec2, cf = _client(server, "ec2", region), _client(server, "cloudformation", region)
+    emi = _machine_image(ec2)
+    body = json.dumps({"Resources": {
+        f"Vm{i}": {"Type": "AWS::EC2::Instance",
+                   "Properties": {"ImageId": emi, "InstanceType": "t1.micro"}}
+        for i in range(count)}})
+    started = time.perf_counter()
+    stack_id = cf.create_stack(StackName=f"vms-{uuid.uuid4().hex[:8]}",
+                               TemplateBody=body)["StackId"]
+    _wait(cf, stack_id, "CREATE_COMPLETE")
+    stacked = time.perf_counter() - started
+    cf.delete_stack(StackName=stack_id)
+    _wait(cf, stack_id, "DELETE_COMPLETE")
+    ids = []
+    started = time.perf_counter()
+    for _ in range(count):
+        made = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro")
+        iid = made["Instances"][0]["InstanceId"]
+        _running(ec2, [iid])
+        ids.append(iid)
+    one_by_one = time.perf_counter() - started
+    ec2.terminate_instances(InstanceIds=ids)
+    return {"stack_s": stacked, "sequential_s": one_by_one}
+
+
 def _median(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
@@ -193,10 +237,14 @@ def _run_on(label: str, work: Any) -> Any:
             pg.stop()
 
 
-def stacks_part(counts: list[int], dbs: list[str]) -> str:
+def stacks_part(counts: list[int], dbs: list[str], instances: int) -> str:
     results: dict[tuple[str, int], dict[str, float]] = {}
+    vms: dict[str, dict[str, float]] = {}
     for label in _servers(dbs):
         def work(server: Server, region: str, label: str = label) -> None:
+            if instances and label != "moto":
+                rows = [instances_round(server, region, instances) for _ in range(ROUNDS)]
+                vms[label] = {k: _median(rows, k) for k in rows[0]}
             for count in counts:
                 rows = [stack_round(server, region, count) for _ in range(ROUNDS)]
                 results[(label, count)] = {k: _median(rows, k) for k in rows[0]}
@@ -226,6 +274,15 @@ def stacks_part(counts: list[int], dbs: list[str]) -> str:
             row = results[(label, count)]
             lines.append(f"| {count} | {label} | {row['create_s']:.2f} | "
                          f"{row['delete_s']:.2f} | {row['cpu_s']:.2f} |")
+    if instances:
+        lines += ["", f"Instances (fake node), N={instances}: each waited for until `running`; "
+                  "the stack of N `AWS::EC2::Instance` vs RunInstances + wait, one after "
+                  "another, by one client.", "",
+                  "| server | stack create s | one after another s | speed-up |",
+                  "|---|---|---|---|"]
+        for label, row in vms.items():
+            lines.append(f"| {label} | {row['stack_s']:.2f} | {row['sequential_s']:.2f} | "
+                         f"{row['sequential_s'] / row['stack_s']:.1f}x |")
     for db in dbs:
         for count in counts:
             engine, seq = results[(f"cloudctl {db}", count)], results[(f"sequential {db}", count)]
@@ -269,6 +326,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", default="stacks,events")
     parser.add_argument("--counts", default="20,100")
+    parser.add_argument("--instances", type=int, default=20,
+                        help="a latency-bound case: N instances each waited for (0: none)")
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                              "cloudformation.md"))
@@ -277,7 +336,7 @@ def main() -> int:
     dbs = args.db.split(",")
     out = Path(args.out)
     if "stacks" in parts:
-        text = stacks_part([int(c) for c in args.counts.split(",")], dbs)
+        text = stacks_part([int(c) for c in args.counts.split(",")], dbs, args.instances)
         print(text)
         write_section(out, "stacks", text)
     if "events" in parts:

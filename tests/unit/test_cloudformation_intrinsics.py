@@ -210,3 +210,17 @@ def test_placeholders_stand_in_for_lists_in_a_dry_run() -> None:
                       intrinsics.Placeholder)
     with pytest.raises(ValidationError):  # a real string is still not a list
         evaluator.resolve({"Fn::Select": ["1", "a-string"]}, "")
+
+
+def test_engine_looks_again_soon_then_every_second() -> None:
+    """A pass with nothing ready retries after 50 ms, doubling up to a second; progress
+    starts over."""
+    from cloudctl.services.cloudformation.rows import ResourceRows
+
+    rows = ResourceRows()
+    rows._idle = {}
+    assert [rows._waiting("s").delay for _ in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8,
+                                                            1.0, 1.0]
+    assert rows._waiting("other").delay == 0.05
+    rows._progressed("s")
+    assert rows._waiting("s").delay == 0.05

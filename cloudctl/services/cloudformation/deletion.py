@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudctl.core.reconcile import Retry
 from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller
 from cloudctl.services.cloudformation import resources
@@ -47,7 +46,7 @@ class StackTeardown(ResourceRows):
                 if not blocked or row.status == "DELETE_IN_PROGRESS":
                     starting.append(row)
             if not starting:
-                raise Failed(failed) if failed else Retry(1.0)
+                raise Failed(failed) if failed else self._waiting(stack.stack_id)
             working = await self._begin_deletes(stack, starting)
             batch: list[Change] = []
             try:
@@ -58,7 +57,8 @@ class StackTeardown(ResourceRows):
             finally:
                 await self._flush(batch)
             if working and not any(progressed):
-                raise Retry(1.0)
+                raise self._waiting(stack.stack_id)
+            self._progressed(stack.stack_id)
 
     async def _begin_deletes(self, stack: Stack,
                              rows: list[StackResource]) -> list[StackResource]:
