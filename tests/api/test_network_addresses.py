@@ -105,3 +105,4 @@ def test_concurrent_allocations_get_distinct_addresses(sqlite_cloud: LiveCloud) 
     finally:
         for m in made:
             clients[0].release_address(AllocationId=m["AllocationId"])
+

@@ -19,6 +19,7 @@ never commit; call `cloudctl.services.network.state.notify()` after commit):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -51,27 +52,24 @@ async def _free_ip(session: AsyncSession, wanted: str | None = None,
     return next((ip for ip in pool if ip not in used), None)
 
 
-async def _claim_elastic(session: AsyncSession, account: str, region: str,
-                         wanted: str | None) -> tuple[str, str]:
-    """Insert an elastic address row for a free pool address: (public ip, allocation id).
+async def _claim(session: AsyncSession, wanted: str | None,
+                 row: Callable[[str], AddressRow]) -> str | None:
+    """Insert ``row(ip)`` for a free pool address; the address, None when none is free.
 
-    Concurrent allocations may pick the same free address; the loser's insert (in a
+    Concurrent claims may pick the same free address; the loser's insert (in a
     savepoint) fails on the unique address and it takes the next one."""
     lost: set[str] = set()
     while True:
         ip = await _free_ip(session, wanted, frozenset(lost))
         if ip is None:
-            raise AwsError("The maximum number of addresses has been reached (the public "
-                           "address pool is empty).", code="AddressLimitExceeded")
-        alloc = ids.resource_id("eipalloc")
+            return None
         try:
             async with session.begin_nested():
-                session.add(AddressRow(public_ip=ip, region=region, kind="elastic",
-                                       account_id=account, allocation_id=alloc))
+                session.add(row(ip))
         except IntegrityError:
             lost.add(ip)
             continue
-        return ip, alloc
+        return ip
 
 
 async def assign_public_ip(session: AsyncSession, instance_id: str,
@@ -81,13 +79,13 @@ async def assign_public_ip(session: AsyncSession, instance_id: str,
         AddressRow.instance_id == instance_id))).scalar_one_or_none()
     if have is not None:
         return have.public_ip
-    ip = await _free_ip(session)
-    if ip is None:
-        return None
     if region is None:
         nic = await session.get(InstanceNicRow, instance_id)
         region = nic.region if nic is not None else ""
-    session.add(AddressRow(public_ip=ip, region=region, kind="auto", instance_id=instance_id))
+    ip = await _claim(session, None, lambda free: AddressRow(
+        public_ip=free, region=region, kind="auto", instance_id=instance_id))
+    if ip is None:
+        return None
     await bump_version(session)
     await session.flush()
     return ip
@@ -158,8 +156,13 @@ class AddressesProvider(Provider):
     async def allocate_address(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = ctx.require_account()
         async with self.cloud.sessions() as session, session.begin():
-            ip, alloc = await _claim_elastic(session, account, ctx.region,
-                                             params.get("Address"))
+            alloc = ids.resource_id("eipalloc")
+            ip = await _claim(session, params.get("Address"), lambda free: AddressRow(
+                public_ip=free, region=ctx.region, kind="elastic", account_id=account,
+                allocation_id=alloc))
+            if ip is None:
+                raise AwsError("The maximum number of addresses has been reached (the public "
+                               "address pool is empty).", code="AddressLimitExceeded")
             specs = params.get("TagSpecifications")
             if specs:
                 tags_mod.check_tag_specifications(specs, ["elastic-ip"])
