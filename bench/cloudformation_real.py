@@ -148,7 +148,7 @@ def main() -> int:
         cloud = None
         try:
             conn = libvirt.open(daemon.uri)
-            cloud = Cloud(daemon.uri, work)
+            cloud = Cloud(daemon.uri, work, network_mode="EDGE")
             ec2, cf = cloud.ec2(), _client(cloud, "cloudformation")
             eki = ec2.register_image(Name="cr-kernel", ImageLocation=str(image.kernel))["ImageId"]
             eri = ec2.register_image(Name="cr-ramdisk",

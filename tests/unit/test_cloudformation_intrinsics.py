@@ -213,14 +213,14 @@ def test_placeholders_stand_in_for_lists_in_a_dry_run() -> None:
 
 
 def test_engine_looks_again_soon_then_every_second() -> None:
-    """A pass with nothing ready retries after 50 ms, doubling up to a second; progress
-    starts over."""
+    """A pass with nothing ready retries after 50 ms, half as long again each time up to
+    a second; progress starts over."""
     from cloudctl.services.cloudformation.rows import ResourceRows
 
     rows = ResourceRows()
     rows._idle = {}
-    assert [rows._waiting("s").delay for _ in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8,
-                                                            1.0, 1.0]
+    assert [rows._waiting("s").delay for _ in range(10)] == [
+        0.05, 0.075, 0.113, 0.169, 0.253, 0.38, 0.57, 0.854, 1.0, 1.0]
     assert rows._waiting("other").delay == 0.05
     rows._progressed("s")
     assert rows._waiting("s").delay == 0.05

@@ -55,10 +55,11 @@ class ResourceRows:
     def _waiting(self, stack_id: str) -> Retry:
         """The ``Retry`` of a pass in which no resource progressed: looked at again soon
         at first (an instance on a fast node, a volume, are ready within a fraction of
-        a second), then less often, up to every second while the wait goes on."""
+        a second), then less often (half as long again each time, so that a resource
+        is seen ready at most about a third of its wait late), up to every second."""
         idle = self._idle.get(stack_id, 0) + 1
         self._idle[stack_id] = idle
-        return Retry(min(1.0, FIRST_POLL * 2 ** (idle - 1)))
+        return Retry(min(1.0, round(FIRST_POLL * 1.5 ** (idle - 1), 3)))
 
     def _progressed(self, stack_id: str) -> None:
         self._idle.pop(stack_id, None)
