@@ -187,6 +187,18 @@ def test_alarm_on_a_busy_ebs_guest_stops_it_and_returns_to_ok(
     root = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
         "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
     wait_for(lambda: "user-data ran" in _console(ec2, iid), 180, "the busy user data")
+
+    def ebs_written() -> float:
+        wrote = cw.get_metric_statistics(
+            Namespace="AWS/EBS", MetricName="VolumeWriteBytes",
+            Dimensions=[{"Name": "VolumeId", "Value": root}], StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(minutes=1), Period=60, Statistics=["Sum"])
+        return float(sum(p["Sum"] for p in wrote["Datapoints"]))
+
+    # the busy guest's root volume is EBS: its writes (the user data's 16 MiB after two
+    # periods) are AWS/EBS metrics, not Disk*; seen before the alarm stops the guest
+    wait_for(lambda: "data-moved" in _console(ec2, iid), 180, "the guest's disk writes")
+    wait_for(lambda: ebs_written() >= 16 * 2**20, 3 * PERIOD + 30, "the root volume's writes")
     cw.put_metric_alarm(
         AlarmName=f"busy-{iid}", Namespace="AWS/EC2", MetricName="CPUUtilization",
         Dimensions=[{"Name": "InstanceId", "Value": iid}], Statistic="Maximum", Period=60,
@@ -210,10 +222,4 @@ def test_alarm_on_a_busy_ebs_guest_stops_it_and_returns_to_ok(
     summaries = " | ".join(h["HistorySummary"] for h in history)
     assert "to ALARM" in summaries and "to OK" in summaries, summaries
     assert any(h["HistoryItemType"] == "Action" for h in history), summaries
-    # the busy guest's root volume is EBS: its writes are AWS/EBS metrics, not Disk*
-    wrote = cw.get_metric_statistics(
-        Namespace="AWS/EBS", MetricName="VolumeWriteBytes",
-        Dimensions=[{"Name": "VolumeId", "Value": root}], StartTime=since,
-        EndTime=datetime.now(UTC) + timedelta(minutes=1), Period=60, Statistics=["Sum"])
-    assert sum(p["Sum"] for p in wrote["Datapoints"]) > 0
     ec2.terminate_instances(InstanceIds=[iid])
