@@ -10,13 +10,18 @@ with ``cloudctl init``, the others join it (``cluster export`` / ``init --join``
 
 ``partition(name)`` cuts the host's link at the switch (its port down: packets vanish,
 as with a pulled cable) and ``heal(name)`` puts it back; ``zookeepers[name]`` kills
-and restarts one ZooKeeper server.
+and restarts one ZooKeeper server. ``start_node()`` adds a hypervisor node for compute
+work: ``nodectl agent --driver fake`` in the ``db`` namespace (outside every cloud
+host, so a host's death leaves its guests), registered as a remote node that whichever
+host leads the compute controller drives over mutual TLS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cloudctl.pki import CertPaths, issue
 from netd.lab import Lab
 from netd.links import with_ipr
 from netd.netns import run_in
@@ -37,6 +43,7 @@ T = TypeVar("T")
 DB_ADDRESS = "192.168.100.10"
 ADDRESSES = {"h1": "192.168.100.11", "h2": "192.168.100.12", "h3": "192.168.100.13"}
 API_PORT = 8773
+NODE_PORT = 8775
 
 
 class NsCloud(LiveCloud):
@@ -56,6 +63,7 @@ class ThreeHosts:
         self.hosts: dict[str, Host] = {}
         self.zookeepers: dict[str, EnsembleNode] = {}
         self.pg: PostgresServer | None = None
+        self.node: subprocess.Popen[bytes] | None = None
         try:
             self._build(session_timeout)
         except BaseException:
@@ -119,6 +127,78 @@ class ThreeHosts:
         if done.returncode:
             raise AssertionError(f"cloudctl {' '.join(args)} on {name}: {done.stderr[-3000:]}")
         return done
+
+    def start_node(self, name: str = "node1") -> str:
+        """Start the fake node agent in the ``db`` namespace and register it in the first
+        zone; returns its address (``https://...``)."""
+        root = self.root / name
+        ca_dir = self.data_dir("h1") / "ca"
+        certs = issue(CertPaths(ca_dir / "ca.pem", ca_dir / "ca.key"), root / "pki", name,
+                      [DB_ADDRESS])
+        (root / "state").mkdir(parents=True, exist_ok=True)
+        log = root / "agent.log"
+        with open(log, "ab") as out:
+            self.node = subprocess.Popen(
+                ["ip", "netns", "exec", self.db_ns, sys.executable, "-m", "nodectl.cli",
+                 "agent", "--listen", f"{DB_ADDRESS}:{NODE_PORT}", "--state",
+                 str(root / "state"), "--ca", str(ca_dir / "ca.pem"), "--cert",
+                 str(certs.cert), "--key", str(certs.key), "--driver", "fake", "--name", name],
+                stdout=out, stderr=subprocess.STDOUT)
+        self.wait(lambda: "listening on" in log.read_text(errors="replace"), 60,
+                  f"node agent {name} ({log})")
+        address = f"https://{DB_ADDRESS}:{NODE_PORT}"
+        zone = self.client_call(lambda: self.view("h1").client("ec2")
+                                .describe_availability_zones())["AvailabilityZones"][0]
+        self._cloudctl("h1", "node", "register", name, "--zone", zone["ZoneName"],
+                       "--address", address, first=True)
+        return address
+
+    def node_guests(self) -> set[str]:
+        """The instance ids the fake node holds (asked as the controllers ask it)."""
+        import asyncio
+
+        from nodectl.remote import RemoteNodeClient
+
+        ca_dir = self.data_dir("h2") / "ca"
+
+        async def ask() -> set[str]:
+            client = RemoteNodeClient(f"https://{DB_ADDRESS}:{NODE_PORT}", ca_dir / "ca.pem",
+                                      ca_dir / "services" / "cloudctl.pem",
+                                      ca_dir / "services" / "cloudctl.key")
+            try:
+                return {s.instance_id for s in await client.list_instances()}
+            finally:
+                await client.close()
+
+        return run_in(self.db_ns, lambda: asyncio.run(ask()))
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        """Rows of ``query`` on the cloud's database (from the ``db`` namespace)."""
+        import psycopg
+
+        url = self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+        def run() -> list[tuple[Any, ...]]:
+            with psycopg.connect(url) as conn:
+                return list(conn.execute(query).fetchall())
+
+        return run_in(self.db_ns, run)
+
+    def kill_host(self, name: str) -> list[int]:
+        """kill -9 every process of host ``name``'s cloud (the process tree of its
+        ``cloudctl up``); returns the pids killed."""
+        host = self.hosts[name]
+        assert host.process is not None
+        found = [host.process.pid]
+        for pid in found:  # grows as children are found
+            children = Path(f"/proc/{pid}/task/{pid}/children")
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in children.read_text().split()]
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        host.process.wait(timeout=30)
+        return found
 
     # -- using it ------------------------------------------------------------------------
 
@@ -188,6 +268,9 @@ class ThreeHosts:
             host.process.terminate()
         for host in running:
             host.stop()  # waits (and kills what did not stop)
+        if self.node is not None and self.node.poll() is None:
+            self.node.kill()
+            self.node.wait()
         for zk in self.zookeepers.values():
             zk.kill()
         if self.pg is not None:

@@ -42,7 +42,8 @@ class Election(Protocol):
 
     def campaign(self, kind: str, on_change: Callable[[], None]) -> None:
         """Stand for ``kind``; ``on_change`` runs (in the loop) when this process gains
-        or loses it."""
+        or loses it. Several controllers may campaign for one kind (a controller and
+        the ones that serve it): one candidacy, every callback runs."""
 
     def leads(self, kind: str) -> Term | None:
         """The current term if this process leads ``kind``, else None."""
@@ -134,7 +135,7 @@ class ZooKeeperElection:
         self._lock = threading.Lock()  # terms are read from the loop, cleared by kazoo
         self._terms: dict[str, Term] = {}
         self._nodes: dict[str, tuple[str, int]] = {}  # kind -> (znode, session id)
-        self._callbacks: dict[str, Callable[[], None]] = {}
+        self._callbacks: dict[str, list[Callable[[], None]]] = {}
         self._busy: dict[str, asyncio.Lock] = {}
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -169,7 +170,7 @@ class ZooKeeperElection:
     # -- the Election protocol -----------------------------------------------------------
 
     def campaign(self, kind: str, on_change: Callable[[], None]) -> None:
-        self._callbacks[kind] = on_change
+        self._callbacks.setdefault(kind, []).append(on_change)
         self._kick(kind)
 
     def leads(self, kind: str) -> Term | None:
@@ -236,8 +237,9 @@ class ZooKeeperElection:
                 self._kick_threadsafe(kind)
 
     def _notify(self, kind: str) -> None:
-        callback = self._callbacks.get(kind)
-        if callback is not None and self._loop is not None:
+        if self._loop is None:
+            return
+        for callback in self._callbacks.get(kind, []):
             with contextlib.suppress(RuntimeError):  # the loop closed
                 self._loop.call_soon_threadsafe(callback)
 

@@ -28,7 +28,12 @@ controllers: worker 0) *and* the process's election (``cloudctl.core.election``)
 it a term for the controller's ``name``: the embedded cloud's ``LocalElection`` always
 does; with ZooKeeper one host's controller process leads each kind. ``run`` stands
 for the kind, resyncs at once when it wins, and stops acting when it loses (queued
-keys are dropped; the next leader's resync finds them in the database).
+keys are dropped; the next leader's resync finds them in the database). A controller
+that serves another one in the same process (the node monitor is the compute
+controller's view of the nodes) names that one's ``kind``: it stands in the same
+election, so both are led by one host (leaders elected apart, the compute controller
+would act on no observation and the monitor's would go unused), and its writes are
+fenced by that kind's term.
 
 Fencing: each sync and resync runs with its term in ``cloudctl.core.fencing.TERM``, so
 every write transaction it commits is checked against ``leader_terms``; a refused one
@@ -76,6 +81,7 @@ class Reconciler(ABC):
     """Keys on a queue, per-key capped exponential backoff, resync on a timer."""
 
     name = "reconciler"
+    kind = ""  # the elected kind whose leader runs this controller ("": its own name)
     workers = 4
     base_backoff = 0.5
     max_backoff = 60.0
@@ -149,11 +155,16 @@ class Reconciler(ABC):
             self._queued.add(key)
             self._queue.put_nowait(key)
 
+    @property
+    def elected_kind(self) -> str:
+        """The kind this controller's leadership is elected (and fenced) as."""
+        return self.kind or self.name
+
     def term(self) -> Term | None:
         """This process's term for the controller, None while it does not lead."""
         if not self.leader():
             return None
-        return election.current().leads(self.name)
+        return election.current().leads(self.elected_kind)
 
     def _leadership_changed(self) -> None:
         if self.term() is not None:
@@ -217,7 +228,7 @@ class Reconciler(ABC):
             self._failures.pop(key, None)
         except Fenced as fenced:
             log.warning("%s: %s", self.name, fenced)
-            election.current().fenced(self.name, fenced.term)
+            election.current().fenced(self.elected_kind, fenced.term)
         except Retry as wait:
             self._later(key, wait.delay)
         except asyncio.CancelledError:
@@ -279,7 +290,7 @@ class Reconciler(ABC):
         tasks = [asyncio.create_task(self._worker(), name=f"{self.name}-{i}")
                  for i in range(self.workers)]
         if self.leader():
-            election.current().campaign(self.name, self._leadership_changed)
+            election.current().campaign(self.elected_kind, self._leadership_changed)
             wakes.register(self.name, self.woken)
         try:
             while True:

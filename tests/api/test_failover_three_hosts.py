@@ -9,6 +9,12 @@ elect a leader and carry on, every acknowledged stack is created exactly once, a
 healed host rejoins as a standby; with two ZooKeeper servers down no controller acts,
 the API answers reads and DescribeServices says which controllers have no leader and
 why, and the work resumes when the quorum returns.
+
+Last (it kills a host of the shared world): compute and Auto Scaling on a fake node
+agent outside the hosts; the host leading the compute, EBS and Auto Scaling controllers
+is killed (SIGKILL, every process of its cloud) during a burst of RunInstances,
+CreateVolume and a scale-out; another host takes over within the session timeout plus
+5 s, every acknowledged request is carried out exactly once and nothing is orphaned.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.three_hosts import ThreeHosts
 
@@ -212,3 +221,190 @@ def test_zookeeper_quorum_loss_stops_controllers_reads_go_on_and_work_resumes(
     world.wait(lambda: _leader(world, "h2"), 2 * BEAT, "a leader shown again")
     for done in ("three-one-zk-down", stack):
         _exactly_once(world, "h2", done)
+
+
+# -- compute and Auto Scaling: the leader's host killed during a burst ---------------------
+
+COMPUTE = ("compute-controller", "ebs-reconciler", "autoscaling-groups")
+RUNS = 4  # RunInstances calls of 2 instances each
+VOLUMES = 4
+DESIRED = 3  # the group's scale-out
+
+
+def _leaders(world: ThreeHosts, via: str) -> dict[str, str]:
+    """kind -> the host (h1..h3) whose controller of that kind is ENABLED."""
+    found: dict[str, str] = {}
+    for name, status in _services(world, via).items():
+        host, _, kind = name.partition(".")
+        if status["ServiceId"]["Type"] == "controller" and status["LocalState"] == "ENABLED":
+            found[kind] = world.name_of(host)
+    return found
+
+
+def _lead_all(world: ThreeHosts, leader: str) -> None:
+    """Make ``leader`` lead every compute kind (the others drained, then back as
+    standbys), as an operator would move the controllers to one host."""
+    others = [n for n in world.hosts if n != leader]
+    for name in others:
+        world.cli(leader, "service", "disable", world.host_id(name))
+    world.wait(lambda: all(_leaders(world, leader).get(k) == leader for k in COMPUTE), 30,
+               f"{leader} leading {COMPUTE}")
+    for name in others:
+        world.cli(leader, "service", "enable", world.host_id(name))
+
+    def standbys() -> bool:
+        statuses = _services(world, leader)
+        return all(statuses[world.host_id(n)]["LocalState"] == "ENABLED"
+                   and statuses[f"{world.host_id(n)}.{k}"]["LocalState"] == "DISABLED"
+                   for n in others for k in COMPUTE)
+    world.wait(standbys, 30, "the other hosts standing by")
+
+
+def _call(world: ThreeHosts, hosts: list[str], service: str, method: str,
+          **kwargs: Any) -> Any:
+    """One request through the first host that answers, as a client retries (the same
+    ClientToken on the next host when a host's connection fails)."""
+    last: Exception | None = None
+    for _ in range(3):
+        for via in hosts:
+            client = world.client_call(partial(world.view(via).client, service))
+            try:
+                return world.client_call(partial(getattr(client, method), **kwargs))
+            except BotoCoreError as exc:  # the host's connection failed
+                last = exc
+            except ClientError as exc:
+                if exc.response["ResponseMetadata"]["HTTPStatusCode"] < 500:
+                    raise
+                last = exc
+        time.sleep(1)
+    raise AssertionError(f"{method} answered by no host: {last!r}")
+
+
+def test_compute_leader_host_killed_during_a_burst_is_taken_over_exactly_once(
+        world: ThreeHosts, tmp_path: Path) -> None:
+    world.start_node()
+    volumes_dir = tmp_path / "shared-volumes"  # the zone's block store, shared by all hosts
+    view = world.view("h1")
+    zone = world.client_call(lambda: view.client("ec2").describe_availability_zones())[
+        "AvailabilityZones"][0]["ZoneName"]
+    properties = {f"{zone}.storage.volumes_dir": str(volumes_dir),
+                  "cloud.scheduler.cpu_overcommit_ratio": "16"}
+    admin = world.client_call(partial(view.client, "properties", path="/services/Properties"))
+    for name, value in properties.items():
+        world.client_call(partial(admin.modify_property_value, Name=name, Value=value))
+    world.wait(lambda: any(world.sql("SELECT name FROM cloud_nodes WHERE last_heartbeat "
+                                     "IS NOT NULL")), 60, "the node's first heartbeat")
+    emi = world.client_call(lambda: view.client("ec2").describe_images(Filters=[
+        {"Name": "name", "Values": ["cloudctl-tiny-guest"]}])["Images"][0]["ImageId"])
+    autoscaling = world.client_call(lambda: view.client("autoscaling"))
+    world.client_call(lambda: autoscaling.create_launch_configuration(
+        LaunchConfigurationName="burst-lc", ImageId=emi, InstanceType="t1.micro"))
+    world.client_call(lambda: autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="burst", LaunchConfigurationName="burst-lc", MinSize=0,
+        MaxSize=6, DesiredCapacity=0, AvailabilityZones=[zone]))
+    time.sleep(3)  # settle before the world is rearranged
+
+    leader = world.wait(lambda: _leaders(world, "h1").get(COMPUTE[0]), 30,
+                        "a compute leader")
+    _lead_all(world, leader)
+    others = [n for n in world.hosts if n != leader]
+    old = dict(world.sql("SELECT kind, epoch FROM leader_terms"))
+    everyone = [leader, *others]
+
+    # the burst: a scale-out and launches through every host's API, the leader's killed
+    # after the first answers (work in flight on it); a request its death cut off is
+    # sent again with the same ClientToken through another host
+    _call(world, [leader], "autoscaling", "set_desired_capacity",
+          AutoScalingGroupName="burst", DesiredCapacity=DESIRED)
+    runs: dict[str, dict[str, Any]] = {}
+    volumes: dict[str, str] = {}
+
+    def run(i: int) -> None:
+        hosts = everyone[i % 3:] + everyone[:i % 3]
+        runs[f"burst-run-{i}"] = _call(world, hosts, "ec2", "run_instances", ImageId=emi,
+                                       InstanceType="t1.micro", MinCount=2, MaxCount=2,
+                                       ClientToken=f"burst-run-{i}")
+
+    def volume(i: int) -> None:
+        hosts = everyone[i % 3:] + everyone[:i % 3]
+        volumes[f"burst-vol-{i}"] = _call(world, hosts, "ec2", "create_volume",
+                                          AvailabilityZone=zone, Size=1,
+                                          ClientToken=f"burst-vol-{i}")["VolumeId"]
+
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(run, i) for i in range(RUNS)]
+        jobs += [pool.submit(volume, i) for i in range(VOLUMES)]
+        world.wait(lambda: sum(j.done() for j in jobs) >= 2, 30, "the first answers")
+        killed_at = time.time()
+        killed = world.kill_host(leader)
+        for job in jobs:
+            job.result()
+    print(f"killed {leader} ({len(killed)} processes) with "
+          f"{sum(len(r['Instances']) for r in runs.values())} instances, {len(volumes)} "
+          "volumes and the scale-out acknowledged")
+
+    # another host takes every kind over within the session timeout plus 5 s
+    def taken_over() -> dict[str, tuple[int, str, float]] | None:
+        rows = {kind: (epoch, host, since.timestamp()) for kind, epoch, host, since in
+                world.sql("SELECT kind, epoch, host, since FROM leader_terms")}
+        if all(rows[k][0] > old[k] and rows[k][1] != world.host_id(leader)
+               for k in COMPUTE):
+            return rows
+        return None
+
+    terms = world.wait(taken_over, SESSION_TIMEOUT + 15, "another host taking over")
+    took = {k: terms[k][2] - killed_at for k in COMPUTE}
+    print("takeover after the kill: " + ", ".join(f"{k} {t:.2f}s by {terms[k][1]}"
+                                                   for k, t in took.items()))
+    assert max(took.values()) <= SESSION_TIMEOUT + 5, took
+
+    # every acknowledged request carried out exactly once
+    ec2 = world.view(others[0])
+
+    def instances() -> list[dict[str, Any]]:
+        pages = world.client_call(lambda: ec2.client("ec2").describe_instances())
+        return [i for r in pages["Reservations"] for i in r["Instances"]]
+
+    def converged() -> bool:
+        found = instances()
+        group = world.client_call(lambda: ec2.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=["burst"]))["AutoScalingGroups"][0]
+        vols = world.client_call(lambda: ec2.client("ec2").describe_volumes(
+            VolumeIds=list(volumes.values()))["Volumes"])
+        running = [i for i in found if i["State"]["Name"] == "running"]
+        return (all(len([i for i in running if i.get("ClientToken") == token]) == 2
+                    for token in runs)
+                and len(group["Instances"]) == DESIRED
+                and all(i["LifecycleState"] == "InService" for i in group["Instances"])
+                and all(v["State"] == "available" for v in vols))
+    world.wait(converged, 60, "the burst carried out")
+    found = instances()
+    assert len(found) == 2 * RUNS + DESIRED, found  # none more, even terminated
+    for token, answer in runs.items():
+        mine = [i for i in found if i.get("ClientToken") == token]
+        assert sorted(i["InstanceId"] for i in mine) == \
+            sorted(i["InstanceId"] for i in answer["Instances"]), (token, mine)
+    tagged = [i for i in found if {"Key": "aws:autoscaling:groupName", "Value": "burst"}
+              in i.get("Tags", [])]
+    group = world.client_call(lambda: ec2.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["burst"]))["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == DESIRED
+    assert sorted(i["InstanceId"] for i in tagged) == \
+        sorted(i["InstanceId"] for i in group["Instances"]), (tagged, group)
+    activities = world.client_call(lambda: ec2.client("autoscaling").describe_scaling_activities(
+        AutoScalingGroupName="burst"))["Activities"]
+    assert len([a for a in activities if a["Description"].startswith("Launching")]) == \
+        DESIRED, activities
+
+    # nothing orphaned: guests, volumes, network objects
+    live = {i["InstanceId"] for i in found}
+    world.wait(lambda: world.node_guests() == live, 30, "the node holding exactly the "
+               "instances")
+    assert {p.stem for p in (volumes_dir / "volumes").iterdir()} == set(volumes.values())
+    assert {r[0] for r in world.sql("SELECT instance_id FROM net_instance_nics")} == live
+    assert {r[0] for r in world.sql("SELECT instance_id FROM ec2_addresses WHERE "
+                                    "instance_id IS NOT NULL")} <= live
+    assert {r[0] for r in world.sql(
+        "SELECT instance_id FROM ec2_instance_security_groups")} <= live
+    volumes_rows = world.sql("SELECT volume_id FROM ebs_volumes")
+    assert sorted(r[0] for r in volumes_rows) == sorted(volumes.values())

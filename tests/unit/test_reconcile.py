@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
+from cloudctl.core.fencing import Fenced, Term
 from cloudctl.core.reconcile import Reconciler, Retry
 
 
@@ -183,3 +184,72 @@ async def test_a_cancellation_turned_into_another_error_still_stops_the_controll
     done, _ = await asyncio.wait({task}, timeout=5)
     assert task in done and task.cancelled()
     assert ctl.listed == 1  # no second resync after the cancellation
+
+
+class OneKind:
+    """An election in which this process leads ``kind`` only (another host leads the
+    rest), recording the candidacies and their callbacks."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.campaigns: list[str] = []
+        self.fenced_kinds: list[str] = []
+
+    def campaign(self, kind: str, on_change: Callable[[], None]) -> None:
+        del on_change
+        self.campaigns.append(kind)
+
+    def leads(self, kind: str) -> Term | None:
+        return Term(kind, 7, "h1") if kind == self.kind else None
+
+    def fenced(self, kind: str, term: Term) -> None:
+        del term
+        self.fenced_kinds.append(kind)
+
+    def set_enabled(self, enabled: bool) -> None:
+        del enabled
+
+    def leading(self) -> list[Term]:
+        return [Term(self.kind, 7, "h1")]
+
+    def candidacies(self) -> list[str]:
+        return sorted(set(self.campaigns))
+
+    def status(self) -> str:
+        return ""
+
+    async def stop(self) -> None:
+        return None
+
+
+async def test_the_node_monitor_is_led_and_fenced_with_the_compute_controller() -> None:
+    """The compute controller acts on the node monitor's observations, which live in its
+    process: the monitor stands in the compute controller's election (no kind of its
+    own that another host could win), so the host leading compute observes the nodes."""
+    from cloudctl.core import election
+    from cloudctl.services.ec2.compute.controller import ComputeController
+    from cloudctl.services.ec2.compute.node_monitor import NodeMonitor
+    from cloudctl.services.ec2.vpc.hotplug import NicHotplug
+
+    assert NodeMonitor.kind == NicHotplug.kind == ComputeController.name
+    one = OneKind(ComputeController.name)
+    election.install(one)
+    try:
+        class Monitor(Scripted):
+            name, kind = NodeMonitor.name, NodeMonitor.kind
+
+        monitor = Monitor(["node1"], leader=lambda: True)
+        assert monitor.term() == Term(ComputeController.name, 7, "h1")
+        task = asyncio.create_task(monitor.run())
+        await asyncio.sleep(0.03)
+        monitor.outcomes["node1"] = [Fenced(Term(ComputeController.name, 7, "h1"))]
+        monitor.wake("node1")
+        await asyncio.sleep(0.03)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert one.campaigns == [ComputeController.name]
+        assert "node1" in monitor.synced
+        assert one.fenced_kinds == [ComputeController.name]
+    finally:
+        election.install(election.LocalElection())

@@ -8,6 +8,9 @@ controller. A node that does not answer has its error recorded and its observati
 dropped (the instance controller then leaves its instances alone) and backs off on
 its own. The resync on ``cloud.vmstate.reconcile_interval_sec`` asks every node again.
 
+Elected with the compute controller (``kind``): the host that leads it observes the
+nodes for it (the observations live in its process).
+
 Must not: change instance rows; act on a node's guests.
 """
 
@@ -56,6 +59,7 @@ class NodeMonitor(Reconciler):
     """Keys: node names. ``observed`` holds the healthy nodes' last observations."""
 
     name = "node-monitor"
+    kind = "compute-controller"  # the compute controller's eyes: led (and fenced) with it
     base_backoff = 1.0
     max_backoff = 60.0
 

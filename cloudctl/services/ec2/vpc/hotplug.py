@@ -72,6 +72,7 @@ class NicHotplug(Reconciler):
     """Keeps each VPC instance's guest NICs equal to its attached interfaces."""
 
     name = "vpc-nic-hotplug"
+    kind = "compute-controller"  # it reaches nodes through that leader's node monitor
     workers = 2
 
     def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader) -> None:
