@@ -88,7 +88,7 @@ def bare_boot(conn: libvirt.virConnect, image_dir: Path, work: Path,
 class Cloud:
     """``cloudctl up`` with its local node on ``uri``."""
 
-    def __init__(self, uri: str, work: Path) -> None:
+    def __init__(self, uri: str, work: Path, network_mode: str | None = None) -> None:
         self.data = work / "cloud"
         self.data.mkdir()
         self.env = dict(os.environ, CLOUDCTL_DATA_DIR=str(self.data),
@@ -98,7 +98,9 @@ class Cloud:
         self.log = open(self.data / "server.log", "ab")
         proc = subprocess.Popen([sys.executable, "-m", "cloudctl", "up", "--listen",
                                  f"127.0.0.1:{port}", "--workers", "1", "--log-level",
-                                 "WARNING"], env=self.env, stdout=self.log,
+                                 "WARNING", *(["--network-mode", network_mode]
+                                              if network_mode else [])],
+                                env=self.env, stdout=self.log,
                                 stderr=subprocess.STDOUT)
         self.server = Server("cloudctl", proc, f"http://127.0.0.1:{port}")
         wait_http(self.server.endpoint + "/_cloud/health")

@@ -9,7 +9,13 @@ moto's resources are records in memory (no bucket directory, no security group i
 network view, no authorisation of each resource as the caller): the comparison shows
 what the real work costs, not a like-for-like.
 
-Run: ``python -m bench.cloudformation``; writes bench/results/cloudformation.md.
+``--part events``: DescribeStackEvents of a stack of about 500 events (166 security
+groups: three events each, and the stack's), read whole (every page, boto3's paginator)
+by one client, against moto's server: latency per listing and the server's CPU per
+listing.
+
+Run: ``python -m bench.cloudformation [--part stacks,events]``; writes its sections of
+bench/results/cloudformation.md (``bench.cloudformation_real`` writes the real-instance one).
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench.common import Server, cpu_seconds, start_cloud, start_moto
+from bench.common import Server, cpu_seconds, percentile, start_cloud, start_moto
 from bench.load import start_database
+from bench.results_sections import write_section
 
 ROUNDS = 3
 
@@ -84,6 +91,7 @@ def sequential_round(server: Server, region: str, count: int) -> dict[str, float
     iam, s3, ec2 = (_client(server, s, region) for s in ("iam", "s3", "ec2"))
     tag = uuid.uuid4().hex[:8]
     made: list[tuple[str, str]] = []
+    cpu0 = cpu_seconds(server.process.pid)
     started = time.perf_counter()
     for i in range(count):
         kind = i % 3
@@ -98,41 +106,145 @@ def sequential_round(server: Server, region: str, count: int) -> dict[str, float
                                               Description=f"bench {i}")["GroupId"]
             made.append(("group", group))
     created = time.perf_counter()
-    for kind, ident in made:
-        if kind == "user":
+    for made_kind, ident in made:
+        if made_kind == "user":
             iam.delete_user(UserName=ident)
-        elif kind == "bucket":
+        elif made_kind == "bucket":
             s3.delete_bucket(Bucket=ident)
         else:
             ec2.delete_security_group(GroupId=ident)
     return {"create_s": created - started, "delete_s": time.perf_counter() - created,
-            "cpu_s": 0.0}
+            "cpu_s": cpu_seconds(server.process.pid) - cpu0}
+
+
+def _machine_image(ec2: Any) -> str:
+    images = ec2.describe_images(Filters=[{"Name": "image-type", "Values": ["machine"]}])
+    return str(images["Images"][0]["ImageId"])
+
+
+def _running(ec2: Any, ids: list[str]) -> None:
+    while True:
+        found = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        states = [i["State"]["Name"] for r in found for i in r["Instances"]]
+        if states.count("running") == len(ids):
+            return
+        if set(states) - {"pending", "running"}:
+            raise RuntimeError(f"instances: {states}")
+        time.sleep(0.05)
+
+
+def instances_round(server: Server, region: str, count: int) -> dict[str, float]:
+    """A stack of ``count`` instances (each waited for until running) against the same
+    made one after another by a client waiting for each (fake node: no guest boots)."""
+    ec2, cf = _client(server, "ec2", region), _client(server, "cloudformation", region)
+    emi = _machine_image(ec2)
+    body = json.dumps({"Resources": {
+        f"Vm{i}": {"Type": "AWS::EC2::Instance",
+                   "Properties": {"ImageId": emi, "InstanceType": "t1.micro"}}
+        for i in range(count)}})
+    started = time.perf_counter()
+    stack_id = cf.create_stack(StackName=f"vms-{uuid.uuid4().hex[:8]}",
+                               TemplateBody=body)["StackId"]
+    _wait(cf, stack_id, "CREATE_COMPLETE")
+    stacked = time.perf_counter() - started
+    cf.delete_stack(StackName=stack_id)
+    _wait(cf, stack_id, "DELETE_COMPLETE")
+    ids = []
+    started = time.perf_counter()
+    for _ in range(count):
+        made = ec2.run_instances(ImageId=emi, MinCount=1, MaxCount=1, InstanceType="t1.micro")
+        iid = made["Instances"][0]["InstanceId"]
+        _running(ec2, [iid])
+        ids.append(iid)
+    one_by_one = time.perf_counter() - started
+    ec2.terminate_instances(InstanceIds=ids)
+    return {"stack_s": stacked, "sequential_s": one_by_one}
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--counts", default="20,100")
-    parser.add_argument("--db", default="sqlite,postgres")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                             "cloudformation.md"))
-    args = parser.parse_args()
-    counts = [int(c) for c in args.counts.split(",")]
+EVENTS = 500
+EVENT_GROUPS = 166  # three events a resource here (as AWS: IN_PROGRESS twice, COMPLETE)
+LISTINGS = 20
+
+
+def events_round(server: Server, region: str) -> dict[str, float]:
+    """DescribeStackEvents of a ~500-event stack, read whole LISTINGS times."""
+    cf = _client(server, "cloudformation", region)
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    resources = {f"Group{i}": {"Type": "AWS::EC2::SecurityGroup",
+                               "Properties": {"GroupDescription": f"events {i}"}}
+                 for i in range(EVENT_GROUPS)}
+    stack_id = cf.create_stack(StackName=name,
+                               TemplateBody=json.dumps({"Resources": resources}))["StackId"]
+    _wait(cf, name, "CREATE_COMPLETE")
+    paginator = cf.get_paginator("describe_stack_events")
+
+    def listed() -> list[dict[str, Any]]:
+        return list(paginator.paginate(StackName=stack_id))
+
+    pages = listed()
+    updates = 0
+    # moto records no resource events: it reaches the count by stack updates' events
+    while sum(len(p["StackEvents"]) for p in pages) < EVENTS and updates < EVENTS:
+        updates += 1
+        cf.update_stack(StackName=stack_id, TemplateBody=json.dumps(
+            {"Description": f"revision {updates}", "Resources": resources}))
+        _wait(cf, stack_id, "UPDATE_COMPLETE")
+        pages = listed()
+    count = sum(len(p["StackEvents"]) for p in pages)
+    latencies, first = [], []
+    cpu0 = cpu_seconds(server.process.pid)
+    for _ in range(LISTINGS):
+        started = time.perf_counter()
+        cf.describe_stack_events(StackName=stack_id)
+        first.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        seen = sum(len(p["StackEvents"]) for p in paginator.paginate(StackName=stack_id))
+        latencies.append(time.perf_counter() - started)
+        assert seen == count
+    cpu = cpu_seconds(server.process.pid) - cpu0
+    cf.delete_stack(StackName=stack_id)
+    _wait(cf, stack_id, "DELETE_COMPLETE")
+    return {"events": count, "pages": len(pages), "updates": updates, "first_ms": 1000 * statistics.median(first),
+            "all_ms": 1000 * statistics.median(latencies),
+            "all_p95_ms": 1000 * percentile(latencies, 95),
+            # CPU per full listing (each round also makes one first-page call)
+            "cpu_ms": 1000 * cpu / LISTINGS}
+
+
+def _servers(dbs: list[str]) -> list[str]:
+    return ["moto"] + [f"cloudctl {db}" for db in dbs]
+
+
+def _run_on(label: str, work: Any) -> Any:
+    pg = None
+    if label == "moto":
+        server, region = start_moto(), "us-east-1"
+    else:
+        url, pg = start_database(label.split()[1])
+        if url:
+            os.environ["CLOUDCTL_DATABASE_URL"] = url
+        server, region = start_cloud(1), "eucalyptus"
+    try:
+        return work(server, region)
+    finally:
+        server.stop()
+        os.environ.pop("CLOUDCTL_DATABASE_URL", None)
+        if pg is not None:
+            pg.stop()
+
+
+def stacks_part(counts: list[int], dbs: list[str], instances: int) -> str:
     results: dict[tuple[str, int], dict[str, float]] = {}
-    labels = ["moto"] + [f"cloudctl {db}" for db in args.db.split(",")]
-    for label in labels:
-        pg = None
-        if label == "moto":
-            server, region = start_moto(), "us-east-1"
-        else:
-            url, pg = start_database(label.split()[1])
-            if url:
-                os.environ["CLOUDCTL_DATABASE_URL"] = url
-            server, region = start_cloud(1), "eucalyptus"
-        try:
+    vms: dict[str, dict[str, float]] = {}
+    for label in _servers(dbs):
+        def work(server: Server, region: str, label: str = label) -> None:
+            if instances and label != "moto":
+                rows = [instances_round(server, region, instances) for _ in range(ROUNDS)]
+                vms[label] = {k: _median(rows, k) for k in rows[0]}
             for count in counts:
                 rows = [stack_round(server, region, count) for _ in range(ROUNDS)]
                 results[(label, count)] = {k: _median(rows, k) for k in rows[0]}
@@ -140,20 +252,19 @@ def main() -> int:
                     seq = [sequential_round(server, region, count) for _ in range(ROUNDS)]
                     results[(label.replace("cloudctl", "sequential"), count)] = {
                         k: _median(seq, k) for k in seq[0]}
-        finally:
-            server.stop()
-            os.environ.pop("CLOUDCTL_DATABASE_URL", None)
-            if pg is not None:
-                pg.stop()
+        _run_on(label, work)
     lines = [
-        "# CloudFormation: stack create + delete, cloudctl vs moto server",
+        "## Stack create + delete of N independent resources, vs moto and vs sequential",
         "",
-        f"`python -m bench.cloudformation` on {os.cpu_count()} cores; one server worker "
-        f"each, SQLite or PostgreSQL, fake node; median of {ROUNDS} rounds. N independent resources "
-        "(a third IAM users, a third S3 buckets, a third security groups); wall time from "
-        "CreateStack to CREATE_COMPLETE and DeleteStack to DELETE_COMPLETE (polled every "
-        "50 ms), server CPU over both. `sequential`: the same resources made and deleted "
-        "one call after another by one boto3 client through the IAM/S3/EC2 APIs.",
+        f"`python -m bench.cloudformation --part stacks` on {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}; one server worker each, SQLite or PostgreSQL, "
+        f"fake node; median of {ROUNDS} rounds. N independent resources (a third IAM users, "
+        "a third S3 buckets, a third security groups); wall time from CreateStack to "
+        "CREATE_COMPLETE and DeleteStack to DELETE_COMPLETE (polled every 50 ms), server "
+        "CPU (the process tree's, from /proc) over both. `sequential`: the same resources "
+        "made and deleted one call after another by one boto3 client through the IAM/S3/EC2 "
+        "APIs, on the same server. Load average at the end: "
+        f"{Path('/proc/loadavg').read_text().split()[0]}.",
         "",
         "| N | server | create s | delete s | server CPU s |",
         "|---|---|---|---|---|",
@@ -161,11 +272,77 @@ def main() -> int:
     for count in counts:
         for label in sorted({key[0] for key in results}, key=lambda k: (k != "moto", k)):
             row = results[(label, count)]
-            cpu = f"{row['cpu_s']:.2f}" if not label.startswith("sequential") else "-"
             lines.append(f"| {count} | {label} | {row['create_s']:.2f} | "
-                         f"{row['delete_s']:.2f} | {cpu} |")
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+                         f"{row['delete_s']:.2f} | {row['cpu_s']:.2f} |")
+    if instances:
+        lines += ["", f"Instances (fake node), N={instances}: each waited for until `running`; "
+                  "the stack of N `AWS::EC2::Instance` vs RunInstances + wait, one after "
+                  "another, by one client.", "",
+                  "| server | stack create s | one after another s | speed-up |",
+                  "|---|---|---|---|"]
+        for label, row in vms.items():
+            lines.append(f"| {label} | {row['stack_s']:.2f} | {row['sequential_s']:.2f} | "
+                         f"{row['sequential_s'] / row['stack_s']:.1f}x |")
+    for db in dbs:
+        for count in counts:
+            engine, seq = results[(f"cloudctl {db}", count)], results[(f"sequential {db}", count)]
+            lines.append("")
+            lines.append(
+                f"N={count}, {db}: create speed-up vs sequential "
+                f"{seq['create_s'] / engine['create_s']:.2f}x; server CPU per resource "
+                f"(create+delete) {1000 * engine['cpu_s'] / count:.1f} ms by the stack, "
+                f"{1000 * seq['cpu_s'] / count:.1f} ms by the direct calls.")
+    return "\n".join(lines) + "\n"
+
+
+def events_part(dbs: list[str]) -> str:
+    rows: dict[str, dict[str, float]] = {}
+    for label in _servers(dbs):
+        rows[label] = _run_on(label, events_round)
+    lines = [
+        "## DescribeStackEvents of a 500-event stack vs moto",
+        "",
+        f"`python -m bench.cloudformation --part events` on {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}; a stack of {EVENT_GROUPS} security groups "
+        "(three events a resource, as AWS gives them, and the stack's); moto records no "
+        "resource events, so its stack is updated until it has as many (`updates`). One "
+        "boto3 client reads them "
+        f"{LISTINGS} times: the first page alone, and every page (boto3's paginator). "
+        "Server CPU: the process tree's over the listings, per full listing (the "
+        "first-page call included). One server worker.",
+        "",
+        "| server | events | pages | updates | first page ms (median) "
+        "| all pages ms (median) | all pages ms (p95) | server CPU ms / listing |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, row in rows.items():
+        lines.append(f"| {label} | {int(row['events'])} | {int(row['pages'])} | "
+                     f"{int(row['updates'])} | {row['first_ms']:.1f} | {row['all_ms']:.1f} | {row['all_p95_ms']:.1f} "
+                     f"| {row['cpu_ms']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--part", default="stacks,events")
+    parser.add_argument("--counts", default="20,100")
+    parser.add_argument("--instances", type=int, default=20,
+                        help="a latency-bound case: N instances each waited for (0: none)")
+    parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
+                                             "cloudformation.md"))
+    args = parser.parse_args()
+    parts = args.part.split(",")
+    dbs = args.db.split(",")
+    out = Path(args.out)
+    if "stacks" in parts:
+        text = stacks_part([int(c) for c in args.counts.split(",")], dbs, args.instances)
+        print(text)
+        write_section(out, "stacks", text)
+    if "events" in parts:
+        text = events_part(dbs)
+        print(text)
+        write_section(out, "events", text)
     return 0
 
 

@@ -390,3 +390,28 @@ def test_errors_as_aws_words_them(cloud: LiveCloud) -> None:
     assert valid["Capabilities"] == ["CAPABILITY_IAM"] and valid["Description"] == "d"
     assert valid["Parameters"] == [{"ParameterKey": "P", "NoEcho": True}]
     cf.delete_stack(StackName=name)
+
+
+def test_stack_events_page_newest_first(cloud: LiveCloud) -> None:
+    """More events than a page: boto3's paginator reads each once, newest first; a token
+    that is not one of ours is a ValidationError."""
+    cf = cloud.client("cloudformation")
+    name = unique("paged")
+    cf.create_stack(StackName=name, TemplateBody=body({"Resources": {
+        f"Handle{i}": {"Type": "AWS::CloudFormation::WaitConditionHandle"}
+        for i in range(40)}}))
+    assert settle(cloud, name)["StackStatus"] == "CREATE_COMPLETE"
+    pages = list(cf.get_paginator("describe_stack_events").paginate(StackName=name))
+    assert len(pages) >= 2 and len(pages[0]["StackEvents"]) == 100
+    found = [e for page in pages for e in page["StackEvents"]]
+    assert len({e["EventId"] for e in found}) == len(found) > 100
+    assert [e["Timestamp"] for e in found] == sorted((e["Timestamp"] for e in found),
+                                                     reverse=True)
+    assert (found[0]["LogicalResourceId"], found[0]["ResourceStatus"]) == (
+        name, "CREATE_COMPLETE")
+    assert (found[-1]["LogicalResourceId"], found[-1]["ResourceStatus"]) == (
+        name, "CREATE_IN_PROGRESS")
+    with pytest.raises(ClientError) as caught:
+        cf.describe_stack_events(StackName=name, NextToken="not-a-token")
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    cf.delete_stack(StackName=name)

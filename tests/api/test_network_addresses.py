@@ -89,3 +89,20 @@ def test_pool_exhaustion_and_cli(cloud: LiveCloud) -> None:
                              + json.dumps(cfg))
     show = json.loads(cloud.cli("--output", "json", "network", "show").stdout)
     assert show["mode"] == "EDGE" and show["version"] > 1
+
+
+def test_concurrent_allocations_get_distinct_addresses(sqlite_cloud: LiveCloud) -> None:
+    """Allocations racing for the pool each get their own address, none an error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [sqlite_cloud.client("ec2") for _ in range(8)]
+    tagged = [{"ResourceType": "elastic-ip", "Tags": [{"Key": "race", "Value": "1"}]}]
+    with ThreadPoolExecutor(len(clients)) as pool:
+        made = list(pool.map(lambda c: c.allocate_address(Domain="vpc",
+                                                          TagSpecifications=tagged), clients))
+    try:
+        assert len({m["PublicIp"] for m in made}) == len(made)
+    finally:
+        for m in made:
+            clients[0].release_address(AllocationId=m["AllocationId"])
+

@@ -195,3 +195,32 @@ def test_schema_validation_and_replacement() -> None:
 
 def test_no_value_is_a_sentinel() -> None:
     assert Evaluator(scope()).resolve({"Ref": "AWS::NoValue"}) is NOVALUE
+
+
+def test_placeholders_stand_in_for_lists_in_a_dry_run() -> None:
+    """A dry run's GetAtt may be a list: Select, Join and Length over it defer."""
+    s = scope()
+    s.get_att = lambda name, attr: intrinsics.Placeholder(f"{name}.{attr}-placeholder")
+    evaluator = Evaluator(s)
+    picked = evaluator.resolve({"Fn::Select": ["1", {"Fn::GetAtt": ["Bucket", "Ips"]}]}, "")
+    assert isinstance(picked, intrinsics.Placeholder) and picked == "Bucket.Ips-placeholder[1]"
+    joined = evaluator.resolve({"Fn::Join": [",", {"Fn::GetAtt": ["Bucket", "Ips"]}]}, "")
+    assert isinstance(joined, intrinsics.Placeholder)
+    assert isinstance(evaluator.resolve({"Fn::Length": {"Fn::GetAtt": ["Bucket", "Ips"]}}, ""),
+                      intrinsics.Placeholder)
+    with pytest.raises(ValidationError):  # a real string is still not a list
+        evaluator.resolve({"Fn::Select": ["1", "a-string"]}, "")
+
+
+def test_engine_looks_again_soon_then_every_second() -> None:
+    """A pass with nothing ready retries after 50 ms, half as long again each time up to
+    a second; progress starts over."""
+    from cloudctl.services.cloudformation.rows import ResourceRows
+
+    rows = ResourceRows()
+    rows._idle = {}
+    assert [rows._waiting("s").delay for _ in range(10)] == [
+        0.05, 0.075, 0.113, 0.169, 0.253, 0.38, 0.57, 0.854, 1.0, 1.0]
+    assert rows._waiting("other").delay == 0.05
+    rows._progressed("s")
+    assert rows._waiting("s").delay == 0.05

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudctl.core.reconcile import Retry
 from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller
 from cloudctl.services.cloudformation import resources
@@ -47,16 +46,19 @@ class StackTeardown(ResourceRows):
                 if not blocked or row.status == "DELETE_IN_PROGRESS":
                     starting.append(row)
             if not starting:
-                raise Failed(failed) if failed else Retry(1.0)
+                raise Failed(failed) if failed else self._waiting(stack.stack_id)
             working = await self._begin_deletes(stack, starting)
             batch: list[Change] = []
             try:
-                progressed = await run_steps([self._delete_step(stack, row, caller, batch)
-                                              for row in working])
+                progressed = await run_steps([
+                    self._delete_step(stack, row, caller, batch,
+                                      others=_others_deleting(doomed, row))
+                    for row in working])
             finally:
                 await self._flush(batch)
             if working and not any(progressed):
-                raise Retry(1.0)
+                raise self._waiting(stack.stack_id)
+            self._progressed(stack.stack_id)
 
     async def _begin_deletes(self, stack: Stack,
                              rows: list[StackResource]) -> list[StackResource]:
@@ -86,7 +88,13 @@ class StackTeardown(ResourceRows):
         return working
 
     async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller,
-                           batch: list[Change]) -> bool:
+                           batch: list[Change], *, others: bool = False) -> bool:
+        """Delete one resource; False while it is not gone yet (look again later).
+
+        A ``DependencyViolation`` (an internet gateway still mapping the public address
+        of a NAT gateway being deleted, a security group still used by an instance
+        terminating) is waited out, as AWS's handlers do, while ``others`` (other
+        resources of the stack still being deleted) may clear it; then it fails."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
         try:
@@ -114,6 +122,8 @@ class StackTeardown(ResourceRows):
             if not await adapter.gone(act, str(row.physical_id), row.attributes or {}):
                 return False
         except (AwsError, ResourceFailure) as error:
+            if others and isinstance(error, AwsError) and error.code == "DependencyViolation":
+                return False
             reason = error.reason if isinstance(error, ResourceFailure) else \
                 failure(error).reason
 
@@ -131,3 +141,10 @@ class StackTeardown(ResourceRows):
 
         batch.append((row.id, gone))
         return True
+
+
+def _others_deleting(doomed: list[StackResource], row: StackResource) -> bool:
+    """Whether resources of the stack other than ``row`` are still to be deleted (not
+    failed for good), so that a dependency blocking ``row`` may yet go."""
+    return any(other.id != row.id and not (other.status == "DELETE_FAILED" and not other.step)
+               for other in doomed)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from cloudctl.core import wakes
-from cloudctl.core.reconcile import Reconciler, Retry
+from cloudctl.core.reconcile import Reconciler
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
@@ -104,6 +104,7 @@ class StackEngine(StackTeardown, Reconciler):
         self._fresh: set[int] = set()  # rows written with their first attempt counted
         self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
         self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
+        self._idle: dict[str, int] = {}  # passes in a row with nothing ready, by stack
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(RESYNC_INTERVAL))
@@ -128,6 +129,7 @@ class StackEngine(StackTeardown, Reconciler):
             await self._phase(stack, status, caller)
         except Failed as failed:
             await self.fail(stack, status, failed)
+        self._idle.pop(key, None)  # the phase ended (a Retry would have left above)
 
     async def _phase(self, stack: Stack, status: str, caller: Caller) -> None:
         if status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"):
@@ -314,13 +316,14 @@ class StackEngine(StackTeardown, Reconciler):
                     except (AwsError, ResourceFailure, Unresolved) as error:
                         raise Failed([], str(getattr(error, "message", None) or error)) \
                             from None
-                raise Retry(1.0)
+                raise self._waiting(stack.stack_id)
             try:
                 progressed = await run_steps(steps)
             finally:
                 await self._flush(batch)
             if not any(progressed):
-                raise Retry(1.0)
+                raise self._waiting(stack.stack_id)
+            self._progressed(stack.stack_id)
 
     async def _removals_denied(self, stack: Stack, plan: Plan,
                                current: dict[str, StackResource]) -> list[str]:

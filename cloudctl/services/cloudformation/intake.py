@@ -17,6 +17,7 @@ from cloudctl.errors import AwsError, ValidationError
 from cloudctl.server.internal import Caller
 from cloudctl.services.cloudformation import parameters, processing, template
 from cloudctl.services.cloudformation.errors import format_error, template_error
+from cloudctl.services.cloudformation.intrinsics import Placeholder
 from cloudctl.services.ec2 import api as ec2
 from cloudctl.services.s3 import api as s3
 
@@ -288,9 +289,10 @@ def _dry_run(cloud: Cloud, caller: Caller, intake: Intake,
     try:
         plan = processing.Plan(intake.processed, values, pseudo,
                                zones=list(cloud.region_zones.get(caller.region, [])))
-        plan.scope.ref = lambda name: f"{name}-placeholder"
-        plan.scope.get_att = lambda name, attribute: f"{name}.{attribute}-placeholder"
-        plan.scope.imports = lambda name: f"{name}-placeholder"
+        plan.scope.ref = lambda name: Placeholder(f"{name}-placeholder")
+        plan.scope.get_att = lambda name, attribute: Placeholder(
+            f"{name}.{attribute}-placeholder")
+        plan.scope.imports = lambda name: Placeholder(f"{name}-placeholder")
         for name in plan.kept:
             plan.properties(name)
             plan.deletion_policy(name)

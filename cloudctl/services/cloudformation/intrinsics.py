@@ -34,6 +34,13 @@ class Unresolved(Exception):
     """A value refers to a resource that has no physical id (or attribute) yet."""
 
 
+class Placeholder(str):
+    """A stand-in for a value not known before its resource exists (a dry run's
+    ``Ref``/``GetAtt``/``ImportValue``): it may be a list (``GetAtt ENI.Secondary
+    PrivateIpAddresses``), so the functions taking a list accept it and give a
+    placeholder, as AWS defers them to the resource's creation."""
+
+
 def _unresolved(name: str) -> Any:
     """The default of a scope that knows no resource yet."""
     raise Unresolved(name)
@@ -146,6 +153,8 @@ class Evaluator:
             raise _fail(path, "Fn::Join requires a delimiter and a list of values")
         delimiter = self.resolve(arg[0], path)
         items = self.resolve(arg[1], path)
+        if isinstance(items, Placeholder):
+            return Placeholder(items)
         if not isinstance(items, list):
             raise _fail(path, "Fn::Join requires a list of values")
         return str(delimiter).join(_text(item) for item in items)
@@ -159,6 +168,8 @@ class Evaluator:
             position = int(index)
         except (TypeError, ValueError):
             raise _fail(path, "Fn::Select index must be an integer") from None
+        if isinstance(items, Placeholder):
+            return Placeholder(f"{items}[{position}]")
         if not isinstance(items, list) or not 0 <= position < len(items):
             raise template_error("Fn::Select cannot select nonexistent value at index "
                                  f"{position}")
@@ -265,8 +276,10 @@ class Evaluator:
         left, right = (self.resolve(item, path) for item in arg)
         return _text(left) == _text(right) if not isinstance(left, list) else left == right
 
-    def _fn_length(self, arg: Any, path: str) -> int:
+    def _fn_length(self, arg: Any, path: str) -> Any:
         items = self.resolve(arg, path)
+        if isinstance(items, Placeholder):
+            return Placeholder(f"length({items})")
         if not isinstance(items, list):
             raise _fail(path, "Fn::Length requires a list")
         return len(items)

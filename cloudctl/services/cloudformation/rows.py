@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from cloudctl.core.reconcile import Retry
 from cloudctl.db.base import utcnow
 from cloudctl.server.internal import Caller
 from cloudctl.services.cloudformation import resources, store
@@ -40,12 +41,28 @@ async def run_steps(steps: Sequence[Awaitable[bool]]) -> list[bool]:
     return [bool(r) for r in results]
 
 
+FIRST_POLL = 0.05  # seconds: the first look again at resources on their way
+
+
 class ResourceRows:
     """The row reads and writes the engine's phases share (mixed into ``StackEngine``)."""
 
     cloud: Cloud
     _secrets: dict[str, set[str]]  # NoEcho values, masked in events
     _taken: dict[str, frozenset[str]]  # physical ids a stack's rows record
+    _idle: dict[str, int]  # a stack's passes in a row that found nothing ready
+
+    def _waiting(self, stack_id: str) -> Retry:
+        """The ``Retry`` of a pass in which no resource progressed: looked at again soon
+        at first (an instance on a fast node, a volume, are ready within a fraction of
+        a second), then less often (half as long again each time, so that a resource
+        is seen ready at most about a third of its wait late), up to every second."""
+        idle = self._idle.get(stack_id, 0) + 1
+        self._idle[stack_id] = idle
+        return Retry(min(1.0, round(FIRST_POLL * 1.5 ** (idle - 1), 3)))
+
+    def _progressed(self, stack_id: str) -> None:
+        self._idle.pop(stack_id, None)
 
     def _act(self, stack: Stack, row: StackResource, caller: Caller) -> Act:
         tags = [{"Key": k, "Value": v} for k, v in (stack.tags or {}).items()]

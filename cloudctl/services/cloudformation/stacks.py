@@ -308,13 +308,21 @@ class StackOperations(Provider):
             stack = await store.find_stack(session, account, ctx.region, params["StackName"])
             if stack is None:
                 raise no_stack(params["StackName"])
-            events = list((await session.execute(select(StackEvent).where(
-                StackEvent.stack_id == stack.stack_id).order_by(
-                    StackEvent.seq.desc()))).scalars())
-        page, token = _page(events, params)
+            # newest first, a page at a time by the events' sequence (the token is the
+            # last one given): a page reads its own rows, not the stack's whole history
+            query = select(StackEvent).where(StackEvent.stack_id == stack.stack_id)
+            if params.get("NextToken"):
+                try:
+                    before = int(params["NextToken"])
+                except ValueError:
+                    raise ValidationError("Invalid NextToken") from None
+                query = query.where(StackEvent.seq < before)
+            events = list((await session.execute(
+                query.order_by(StackEvent.seq.desc()).limit(PAGE + 1))).scalars())
+        page = events[:PAGE]
         out: dict[str, Any] = {"StackEvents": [views.event(e, stack.name) for e in page]}
-        if token:
-            out["NextToken"] = token
+        if len(events) > PAGE:
+            out["NextToken"] = str(page[-1].seq)
         return out
 
     async def _resource_rows(self, ctx: RequestContext,

@@ -19,9 +19,11 @@ never commit; call `cloudctl.services.network.state.notify()` after commit):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
@@ -37,15 +39,37 @@ from cloudctl.services.network.models import AddressRow, InstanceNicRow
 from cloudctl.services.network.state import bump_version, notify
 
 
-async def _free_ip(session: AsyncSession, wanted: str | None = None) -> str | None:
+async def _free_ip(session: AsyncSession, wanted: str | None = None,
+                   taken: frozenset[str] = frozenset()) -> str | None:
+    """A pool address no row holds (nor one of ``taken``, lost to a concurrent writer)."""
     pool = [str(ip) for ip in config.current().public_ips]
-    used = set((await session.execute(select(AddressRow.public_ip))).scalars())
+    used = set((await session.execute(select(AddressRow.public_ip))).scalars()) | taken
     if wanted is not None:
         if wanted not in pool:
             raise AwsError(f"The address {wanted} is not in the public address pool.",
                            code="InvalidParameterValue")
         return None if wanted in used else wanted
     return next((ip for ip in pool if ip not in used), None)
+
+
+async def _claim(session: AsyncSession, wanted: str | None,
+                 row: Callable[[str], AddressRow]) -> str | None:
+    """Insert ``row(ip)`` for a free pool address; the address, None when none is free.
+
+    Concurrent claims may pick the same free address; the loser's insert (in a
+    savepoint) fails on the unique address and it takes the next one."""
+    lost: set[str] = set()
+    while True:
+        ip = await _free_ip(session, wanted, frozenset(lost))
+        if ip is None:
+            return None
+        try:
+            async with session.begin_nested():
+                session.add(row(ip))
+        except IntegrityError:
+            lost.add(ip)
+            continue
+        return ip
 
 
 async def assign_public_ip(session: AsyncSession, instance_id: str,
@@ -55,13 +79,13 @@ async def assign_public_ip(session: AsyncSession, instance_id: str,
         AddressRow.instance_id == instance_id))).scalar_one_or_none()
     if have is not None:
         return have.public_ip
-    ip = await _free_ip(session)
-    if ip is None:
-        return None
     if region is None:
         nic = await session.get(InstanceNicRow, instance_id)
         region = nic.region if nic is not None else ""
-    session.add(AddressRow(public_ip=ip, region=region, kind="auto", instance_id=instance_id))
+    ip = await _claim(session, None, lambda free: AddressRow(
+        public_ip=free, region=region, kind="auto", instance_id=instance_id))
+    if ip is None:
+        return None
     await bump_version(session)
     await session.flush()
     return ip
@@ -132,14 +156,13 @@ class AddressesProvider(Provider):
     async def allocate_address(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         account = ctx.require_account()
         async with self.cloud.sessions() as session, session.begin():
-            ip = await _free_ip(session, params.get("Address"))
+            alloc = ids.resource_id("eipalloc")
+            ip = await _claim(session, params.get("Address"), lambda free: AddressRow(
+                public_ip=free, region=ctx.region, kind="elastic", account_id=account,
+                allocation_id=alloc))
             if ip is None:
                 raise AwsError("The maximum number of addresses has been reached (the public "
                                "address pool is empty).", code="AddressLimitExceeded")
-            alloc = ids.resource_id("eipalloc")
-            session.add(AddressRow(public_ip=ip, region=ctx.region, kind="elastic",
-                                   account_id=account, allocation_id=alloc))
-            await session.flush()
             specs = params.get("TagSpecifications")
             if specs:
                 tags_mod.check_tag_specifications(specs, ["elastic-ip"])
