@@ -141,14 +141,7 @@ class Listener:
     """A TCP server inside a namespace that answers each client with the peer IP it saw."""
 
     def __init__(self, ns: str, port: int, host: str = "0.0.0.0") -> None:
-        def make() -> socket.socket:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
-            s.listen(64)
-            return s
-
-        self.sock = netns.run_in(ns, make)
+        self.sock = netns.listen_in(ns, host, port, backlog=64)
         self.sock.settimeout(0.2)
         self.peers: list[str] = []
         self._stop = threading.Event()

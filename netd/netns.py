@@ -4,7 +4,7 @@ Owns: the one primitive every kernel-facing module of netd uses: run a
 function in a short-lived thread that has joined `/run/netns/<name>` (setns
 changes only the calling thread's namespace, so the process and every other
 thread stay where they are), plus helpers built on it (sysctls, argv prefix
-for programs that must run inside the namespace).
+for programs that must run inside the namespace, a listening socket made there).
 
 Never creates a namespace: a missing one is an error (`NetnsMissing`).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -69,6 +70,26 @@ def run_in(name: str, fn: Callable[[], T]) -> T:
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["result"]  # type: ignore[return-value]
+
+
+def listen_in(name: str, address: str, port: int, backlog: int = 128) -> socket.socket:
+    """A TCP socket listening at ``address:port`` inside namespace ``name``.
+
+    The socket is made in that namespace and stays there; the caller accepts on it from
+    any thread of its own namespace.
+    """
+    def bind() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((address, port))
+            sock.listen(backlog)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    return run_in(name, bind)
 
 
 def write_sysctl(name: str, key: str, value: str) -> None:

@@ -78,14 +78,7 @@ class ApiRelay:
     def __init__(self, netns: str, address: str, port: int, api_port: int) -> None:
         from netd import netns as netns_mod
 
-        def bind() -> socket.socket:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((address, port))
-            sock.listen(128)
-            return sock
-
-        self.sock = netns_mod.run_in(netns, bind)  # the socket stays in that namespace
+        self.sock = netns_mod.listen_in(netns, address, port)  # it stays in that namespace
         self.api_port = api_port
         self._thread = threading.Thread(target=self._accept, name="api-relay", daemon=True)
 
