@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from typing import Any
 
 import libvirt
 
-from bench.common import Server, free_port, wait_http
+from bench.common import Server, alternate, free_port, median_of, runs_of, wait_http
 from nodectl.domain import Disk, Domain, FileSource, OsBoot
 from nodectl.guestimage import build
 from nodectl.libvirtd import PrivateLibvirtd
@@ -190,29 +189,19 @@ def main() -> int:
             memory = int(itype["MemoryInfo"]["SizeInMiB"])  # the bare guest gets the same
             cloud_boot(cloud, ec2, emi, conn)  # warm-up: caches the base images
             bare_boot(conn, image.kernel.parent, work, memory)  # warm-up: first QEMU start
-            for i in range(args.runs):
-                order = [0, 1] if i % 2 == 0 else [1, 0]
-                for which in order:
-                    time.sleep(1.0)  # let the previous QEMU's teardown settle
-                    if which == 0:
-                        bare.append(bare_boot(conn, image.kernel.parent, work, memory))
-                    else:
-                        ours.append(cloud_boot(cloud, ec2, emi, conn))
-                loads.append(Path("/proc/loadavg").read_text().split()[0])
-                print(f"run {i + 1}: bare {bare[-1]['first']:.2f} s, "
-                      f"RunInstances {ours[-1]['first']:.2f} s", flush=True)
+            loads.extend(alternate(
+                args.runs,
+                lambda: bare.append(bare_boot(conn, image.kernel.parent, work, memory)),
+                lambda: ours.append(cloud_boot(cloud, ec2, emi, conn)),
+                lambda i: print(f"run {i + 1}: bare {bare[-1]['first']:.2f} s, "
+                                f"RunInstances {ours[-1]['first']:.2f} s", flush=True)))
             conn.close()
         finally:
             if cloud is not None:
                 cloud.stop()
             daemon.stop()
 
-    def med(rows: list[dict[str, float]], key: str) -> float:
-        return statistics.median(r[key] for r in rows)
-
-    def runs(rows: list[dict[str, float]], key: str) -> str:
-        return ", ".join(f"{r[key]:.2f}" for r in rows)
-
+    med, runs = median_of, runs_of
     ratio = med(ours, "first") / med(bare, "first")
     lines = [
         "# RunInstances vs bare libvirt: tiny guest to its first console line",

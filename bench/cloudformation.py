@@ -32,7 +32,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench.common import Server, cpu_seconds, percentile, start_cloud, start_moto
+from bench.common import Server, cpu_seconds, median_of, percentile, start_cloud, start_moto
 from bench.load import start_database
 from bench.results_sections import write_section
 
@@ -161,10 +161,6 @@ def instances_round(server: Server, region: str, count: int) -> dict[str, float]
     return {"stack_s": stacked, "sequential_s": one_by_one}
 
 
-def _median(rows: list[dict[str, float]], key: str) -> float:
-    return statistics.median(r[key] for r in rows)
-
-
 EVENTS = 500
 EVENT_GROUPS = 166  # three events a resource here (as AWS: IN_PROGRESS twice, COMPLETE)
 LISTINGS = 20
@@ -244,14 +240,14 @@ def stacks_part(counts: list[int], dbs: list[str], instances: int) -> str:
         def work(server: Server, region: str, label: str = label) -> None:
             if instances and label != "moto":
                 rows = [instances_round(server, region, instances) for _ in range(ROUNDS)]
-                vms[label] = {k: _median(rows, k) for k in rows[0]}
+                vms[label] = {k: median_of(rows, k) for k in rows[0]}
             for count in counts:
                 rows = [stack_round(server, region, count) for _ in range(ROUNDS)]
-                results[(label, count)] = {k: _median(rows, k) for k in rows[0]}
+                results[(label, count)] = {k: median_of(rows, k) for k in rows[0]}
                 if label != "moto":
                     seq = [sequential_round(server, region, count) for _ in range(ROUNDS)]
                     results[(label.replace("cloudctl", "sequential"), count)] = {
-                        k: _median(seq, k) for k in seq[0]}
+                        k: median_of(seq, k) for k in seq[0]}
         _run_on(label, work)
     lines = [
         "## Stack create + delete of N independent resources, vs moto and vs sequential",

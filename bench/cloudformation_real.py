@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 import uuid
@@ -36,6 +35,7 @@ import libvirt
 from botocore.config import Config
 
 from bench.boot_vs_bare import Cloud, _wait_line
+from bench.common import alternate, median_of, runs_of
 from bench.results_sections import write_section
 from nodectl.guestimage import build
 from nodectl.libvirtd import PrivateLibvirtd
@@ -156,29 +156,20 @@ def main() -> int:
             emi = ec2.register_image(Name="cr-machine", ImageLocation=str(image.rootfs),
                                      KernelId=eki, RamdiskId=eri)["ImageId"]
             run_instances(cloud, ec2, conn, emi, 1)  # warm-up: caches the base images
-            for i in range(args.runs):
-                order = [0, 1] if i % 2 == 0 else [1, 0]
-                for which in order:
-                    time.sleep(1.0)
-                    if which == 0:
-                        alone.append(run_instances(cloud, ec2, conn, emi, args.instances))
-                    else:
-                        stacked.append(stack_of_instances(cloud, ec2, cf, conn, emi,
-                                                          args.instances))
-                loads.append(Path("/proc/loadavg").read_text().split()[0])
-                print(f"run {i + 1}: RunInstances {alone[-1]}, stack {stacked[-1]}", flush=True)
+            loads.extend(alternate(
+                args.runs,
+                lambda: alone.append(run_instances(cloud, ec2, conn, emi, args.instances)),
+                lambda: stacked.append(stack_of_instances(cloud, ec2, cf, conn, emi,
+                                                          args.instances)),
+                lambda i: print(f"run {i + 1}: RunInstances {alone[-1]}, "
+                                f"stack {stacked[-1]}", flush=True)))
             conn.close()
         finally:
             if cloud is not None:
                 cloud.stop()
             daemon.stop()
 
-    def med(rows: list[dict[str, float]], key: str) -> float:
-        return statistics.median(r[key] for r in rows)
-
-    def runs(rows: list[dict[str, float]], key: str) -> str:
-        return ", ".join(f"{r[key]:.2f}" for r in rows)
-
+    med, runs = median_of, runs_of
     ratio = med(stacked, "complete") / med(alone, "complete")
     ratio_first = med(stacked, "first") / med(alone, "first")
     k = args.instances

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +143,31 @@ def percentile(values: list[float], pct: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def median_of(rows: list[dict[str, float]], key: str) -> float:
+    """The median of one measured field over a bench's rounds."""
+    return statistics.median(r[key] for r in rows)
+
+
+def runs_of(rows: list[dict[str, float]], key: str) -> str:
+    """One field of every round, as a results table's "runs" cell."""
+    return ", ".join(f"{r[key]:.2f}" for r in rows)
+
+
+def alternate(rounds: int, first: Callable[[], None], second: Callable[[], None],
+              after_round: Callable[[int], None] | None = None,
+              settle: float = 1.0) -> list[str]:
+    """Run two measured paths ``rounds`` times, the one going first alternating each round
+    (so neither always pays a warm or cold start), ``settle`` seconds before each run (the
+    previous guest's teardown). Returns the host's 1-minute load average after each round;
+    ``after_round(i)`` reports progress."""
+    loads: list[str] = []
+    for i in range(rounds):
+        for run in ((first, second) if i % 2 == 0 else (second, first)):
+            time.sleep(settle)
+            run()
+        loads.append(Path("/proc/loadavg").read_text().split()[0])
+        if after_round is not None:
+            after_round(i)
+    return loads
