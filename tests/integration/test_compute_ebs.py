@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +244,22 @@ def test_multi_attach_volume_shared_by_two_running_guests(libvirt_cloud: LiveClo
         VolumeIds=[vid])["Volumes"][0]["Attachments"]) == sorted(
             (iid, "attached") for iid in ids), 60, "attached to both")
     assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "in-use"
+    # each running guest holds the disk as a shareable one without a host cache (the
+    # file backend's page cache would keep two guests coherent even without it: this is
+    # what keeps them coherent on any backend)
+    import libvirt
+
+    conn = libvirt.open(os.environ["CLOUDCTL_LIBVIRT_URI"])
+    try:
+        for iid in ids:
+            disks = [d for d in ET.fromstring(conn.lookupByName(iid).XMLDesc(0)).iter("disk")
+                     if d.findtext("serial") in (vid, vid.replace("-", "", 1)[:20])]
+            assert len(disks) == 1, iid
+            assert disks[0].find("shareable") is not None, ET.tostring(disks[0])
+            driver = disks[0].find("driver")
+            assert driver is not None and driver.get("cache") == "none", ET.tostring(disks[0])
+    finally:
+        conn.close()
     console = Ec2(cloud).console
     try:
         wait_for(lambda: f"shared-disk-written {writer}" in console(writer), 120,
