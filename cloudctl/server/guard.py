@@ -15,6 +15,9 @@ last arrived; one watchdog task per process checks every connection each second:
   connection is closed a moment later whatever the handler does;
 - idle keep-alive: ``bootstrap.webservices.keepalive_timeout_sec`` (aiohttp's own timer).
 
+A client that half-closes after its request (HTTP/1.0 ``nc``) still gets its answer:
+aiohttp closes the transport on the first FIN, before the handler has written anything.
+
 Uses aiohttp's ``RequestHandler`` internals (the message queue, the request count,
 the reading-paused flags); ``tests/api/test_slow_clients.py`` fails if they change.
 """
@@ -52,6 +55,7 @@ class GuardedHandler(RequestHandler):
         self.body: Any = None  # the payload stream of the request being received
         self.body_seen = 0.0
         self.timed_out_at: float | None = None
+        self.half_closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -76,9 +80,30 @@ class GuardedHandler(RequestHandler):
                 self.body = None if payload.is_eof() else payload
                 self.body_seen = now
 
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio.Protocol's contract
+        """The client shut its sending side. HTTP/1.0 clients such as ``nc`` do so once
+        their request is out: keep the connection open to write the answer of a request
+        already received whole, then close it (no keep-alive). Otherwise (nothing asked,
+        or a body cut short) close at once, as aiohttp does."""
+        body = self.body
+        if body is not None and not body.is_eof():
+            return None  # a body cut short: nothing to answer
+        # a request received whole and not answered yet: queued, being handled, or taken
+        # from the queue by the connection's task but not yet handed to its handler
+        if self._messages or self._request_in_progress \
+                or (self._waiter is None and self._request_count and self.head_since is None):
+            self.keep_alive(False)
+            self.half_closed = True
+            return True
+        return None
+
     def check(self, now: float, header_timeout: float, body_timeout: float) -> None:
         """Close this connection if a clock ran out (called by the watchdog)."""
         if self.transport is None:
+            return
+        if self.half_closed and self._waiter is not None and not self._messages \
+                and not self._request_in_progress:
+            self.force_close()  # answered; a half-closed client sends nothing more
             return
         if self.timed_out_at is not None:
             if now - self.timed_out_at >= CLOSE_GRACE:

@@ -122,3 +122,29 @@ def test_slowloris_of_many_connections_is_shed(short_timeouts: LiveCloud) -> Non
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_a_client_that_half_closes_after_its_request_gets_the_answer(
+        sqlite_cloud: LiveCloud) -> None:
+    """HTTP/1.0 clients such as `nc` shut their sending side once the request is out (the
+    seed template's guests signal their wait condition that way): the answer is still
+    written, then the connection is closed. A request cut short by the half-close is not
+    waited for."""
+    cloud = sqlite_cloud
+    for n in range(20):  # the FIN arrives with the request, before or after the handler
+        version = b"HTTP/1.0" if n % 2 else b"HTTP/1.1"  # 1.1: keep-alive, closed anyway
+        with socket.create_connection(("127.0.0.1", cloud.port)) as s:
+            s.sendall(b"GET /?Action=GetCallerIdentity&Version=2011-06-15 " + version +
+                      b"\r\nHost: 127.0.0.1\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)
+            seconds, answer = _closed_within(s, 10)
+        assert answer.split(b" ", 2)[1:2] == [b"403"], (n, answer[:200])
+        assert b"<Error>" in answer, answer[-300:]
+        assert seconds < 5
+    # a body promised and not sent before the half-close: closed at once, no answer
+    with socket.create_connection(("127.0.0.1", cloud.port)) as s:
+        s.sendall(b"PUT /bucket/key HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+                  b"\r\nshort")
+        s.shutdown(socket.SHUT_WR)
+        seconds, answer = _closed_within(s, 10)
+    assert seconds < 5

@@ -150,8 +150,12 @@ def test_seed_cluster_stack_with_real_guests(seed_cloud: LiveCloud, tiny_image: 
         "AutoScalingGroups"][0]
     ids = sorted(i["InstanceId"] for i in group["Instances"])
     assert len(ids) == 3 and {i["LifecycleState"] for i in group["Instances"]} == {"InService"}
-    # each guest signalled the wait condition: the stack waited for 3 distinct ids (each
-    # guest's own instance id from its metadata, the condition's Count)
+    # each guest signalled the wait condition (the stack waited for 3 distinct ids: each
+    # guest's own instance id from its metadata, the condition's Count) and read the
+    # API's 200 (busybox nc half-closes after its request, as HTTP/1.0 clients may)
+    for iid in ids:
+        wait_for(lambda iid=iid: "cfn-signal sent" in _console(ec2, iid), 30,
+                 f"{iid}'s signal on its console ({_console(ec2, iid)[-600:]})")
     lb = elb.describe_load_balancers(LoadBalancerNames=[out["LoadBalancerName"]])[
         "LoadBalancerDescriptions"][0]
     assert out["LoadBalancerDns"] == lb["DNSName"] and out["Url"] == f"http://{lb['DNSName']}/"
