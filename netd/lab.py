@@ -184,17 +184,22 @@ def tcp_probe(ns: str, ip: str, port: int, timeout: float = 1.0,
                 s.bind((source, 0))
             try:
                 s.connect((ip, port))
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = s.recv(100)
-                    if not chunk:
-                        break
-                    data += chunk
-                return data.decode().strip() or None
+                return recv_line(s).decode().strip() or None
             except (TimeoutError, ConnectionError, OSError):
                 return None
 
     return netns.run_in(ns, body)
+
+
+def recv_line(s: socket.socket, size: int = 100) -> bytes:
+    """What ``s`` sends up to and including its first newline (or until it closes)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(size)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _checksum(data: bytes) -> int:

@@ -19,7 +19,7 @@ if os.geteuid() != 0:
 
 from cloudctl.cli.vpc_outside import ApiRelay  # noqa: E402
 from netd import netns  # noqa: E402
-from netd.lab import Lab  # noqa: E402
+from netd.lab import Lab, recv_line  # noqa: E402
 
 
 @pytest.fixture
@@ -35,13 +35,7 @@ def echo_port() -> Iterator[int]:
             except OSError:
                 return
             with conn:
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(data.upper())
+                conn.sendall(recv_line(conn, 4096).upper())
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
