@@ -162,6 +162,18 @@ def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
 
 
 @pytest.fixture
+def two_host_cloud(private_libvirtd: Any, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[LiveCloud, Any]]:
+    """A new VPC cloud with two zones and real guests on two hypervisor hosts: the
+    all-in-one node on the session's private libvirtd (first zone) and a second host
+    added as an operator would (``tests.infra.second_host``: its own libvirtd and
+    namespaces, ``nodectl agent``, its VPC host agent, VXLAN between the two)."""
+    from tests.infra.second_host import two_host_cloud as build
+
+    yield from build(private_libvirtd, tmp_path_factory.mktemp("second"))
+
+
+@pytest.fixture
 def libvirt_cloud(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
     """A live cloud in EDGE mode whose local node runs real QEMU guests on the private
     libvirtd (the VPC real-guest test makes its own, in the default mode).
