@@ -9,7 +9,7 @@ host, reconciles it through the driver and reports the version it applied
 (or the error). Losing ZooKeeper only pauses the loop: the data plane stays
 as last applied and the next successful load converges it.
 
-Run: `python -m netd.vpc.agent --zookeeper 127.0.0.1:2181 --host h1
+Run: `netd vpc-agent` (or `python -m netd.vpc.agent`) `--zookeeper 127.0.0.1:2181 --host h1
 [--host-ns <netns>] --underlay-ip 192.168.100.11 --underlay-dev ul0
 --state-dir /var/lib/cloud/vpc [--outside-bridge br-out --outside-gateway IP]
 [--metadata-upstream unix:/path]`. With `--teardown` it removes everything it owns on
@@ -119,13 +119,13 @@ def teardown(cfg: HostConfig, driver: Driver) -> Result:
     return reconcile(plan_host(t.Topology(version=0), cfg, {}), driver, force=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "netd-vpc") -> None:
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
 
     from netd.vpc.linux import LinuxDriver
 
-    ap = argparse.ArgumentParser(prog="netd-vpc", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     ap.add_argument("--zookeeper", default="")
     ap.add_argument("--host", required=True)
     ap.add_argument("--host-ns", default="",

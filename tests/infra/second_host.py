@@ -11,8 +11,9 @@ host (``SecondHost``) is:
   host, the second host's agent on ``10.250.0.2@ul0``;
 - ``nodectl agent`` (libvirt driver on that libvirtd, mutual TLS with a certificate of the
   cloud's CA) registered with ``cloudctl node register NAME --zone ZONE --address https://...``;
-- the netd VPC host agent (``python -m netd.vpc.agent``) for that host in its namespace,
-  against the cloud's ZooKeeper, with guest bridges and the cloud's metadata socket.
+- the netd VPC host agent (``netd vpc-agent``) for that host in its namespace, against
+  the cloud's ZooKeeper (as ``cloudctl network show`` names it), with guest bridges and
+  the cloud's metadata socket.
 
 ``two_host_cloud`` (a generator for a fixture) builds a new VPC cloud with two zones on
 both hosts. Everything made here is removed afterwards: guests, agents, the libvirtd,
@@ -113,16 +114,17 @@ class SecondHost:
                  or self.node is None or self.node.poll() is not None, 60, "nodectl agent")
         assert self.node.poll() is None, log.read_text(errors="replace")[-3000:]
         cloud.cli("node", "register", self.name, "--zone", zone, "--address", self.address)
-        record = json.loads((cloud.data_dir / "run" / "up.json").read_text())
+        # the cloud's ZooKeeper as the operator reads it (`cloudctl network show`)
+        shown = json.loads(cloud.cli("--output", "json", "network", "show").stdout)["vpc"]
         self._vpc_argv = [
-            sys.executable, "-m", "netd.vpc.agent", "--host", self.name, "--host-ns",
+            sys.executable, "-m", "netd.cli", "vpc-agent", "--host", self.name, "--host-ns",
             self.netns, "--underlay-ip", SECOND_UNDERLAY, "--underlay-dev", UNDERLAY_DEV,
             "--state-dir", str(self.root / "vpc"), "--prefix", self.prefix,
             "--region", cloud.region, "--guest-bridges",
             "--metadata-upstream", f"unix:{cloud.data_dir / 'run' / 'metadata.sock'}"]
         (self.root / "vpc").mkdir(exist_ok=True)
         with open(self.root / "vpc.log", "ab") as out:
-            self.vpc = subprocess.Popen(self._vpc_argv + ["--zookeeper", record["zookeeper"]],
+            self.vpc = subprocess.Popen(self._vpc_argv + ["--zookeeper", shown["zookeeper"]],
                                         stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True)
 
@@ -130,7 +132,12 @@ class SecondHost:
             nodes = json.loads(cloud.cli("--output", "json", "node", "list").stdout)
             return any(n["name"] == self.name and n["last_heartbeat"] for n in nodes)
 
+        def in_sync() -> bool:
+            shown = json.loads(cloud.cli("--output", "json", "network", "show").stdout)
+            return any(h["host"] == self.name and h["in_sync"] for h in shown["vpc"]["hosts"])
+
         wait_for(up, 90, f"{self.name} heartbeating")
+        wait_for(in_sync, 60, f"{self.name}'s VPC agent in sync (log {self.root / 'vpc.log'})")
 
     def destroy_guest(self, instance_id: str) -> None:
         """What ``virsh destroy`` does to the guest's domain on this host."""
