@@ -227,8 +227,8 @@ def two_host_cloud(first: Any, root: Path) -> Iterator[tuple[LiveCloud, SecondHo
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        second.close()  # its agents first, while the cloud's ZooKeeper still answers
         cloud.stop()
-        second.close()
         destroy_guests(first.uri)
         teardown_local_network(cloud, first.netns)
         unlink_hosts(first.netns)
