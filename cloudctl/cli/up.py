@@ -345,7 +345,7 @@ def add_parser(sub: Any, parse_listen: Any) -> None:
                         "cloud.node.libvirt_uri), fake (fake guests, for tests) or none; "
                         "CLOUDCTL_LOCAL_NODE and the cloud.node.local property set it too")
     p.add_argument("--vpc-underlay", type=vpc_host.parse_underlay,
-                   default=vpc_host.parse_underlay(os.environ.get("CLOUDCTL_VPC_UNDERLAY", "")),
+                   default=os.environ.get("CLOUDCTL_VPC_UNDERLAY", ""),
                    metavar="ADDRESS@DEV",
                    help="VPC mode: this host's underlay address and device (in the node's "
                         "namespace) that carry the VPC overlay (VXLAN) to the other "
