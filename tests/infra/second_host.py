@@ -233,5 +233,24 @@ def two_host_cloud(first: Any, root: Path) -> Iterator[tuple[LiveCloud, SecondHo
         teardown_local_network(cloud, first.netns)
         unlink_hosts(first.netns)
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
-        left = second.leftovers()
-        assert not left, f"the second host left {left}"
+        left = second.leftovers() + first_host_leftovers(first, cloud)
+        assert not left, f"the two hosts left {left}"
+
+
+def first_host_leftovers(first: Any, cloud: LiveCloud) -> list[str]:
+    """What of this cloud is still on the first host: its VPC agent's namespaces, the
+    underlay link, guests."""
+    import libvirt
+
+    from cloudctl.cli.vpc_host import prefix_for
+
+    prefix = prefix_for(cloud.data_dir)
+    found = [f"netns {n}" for n in _netns() if n.startswith(prefix)]
+    if _ip(first.netns, "link", "show", UNDERLAY_DEV, check=False).returncode == 0:
+        found.append(f"link {UNDERLAY_DEV} in {first.netns}")
+    conn = libvirt.open(first.uri)
+    try:
+        found += [f"guest {d.name()}" for d in conn.listAllDomains()]
+    finally:
+        conn.close()
+    return found

@@ -10,7 +10,9 @@ and its own metadata (the second host's metadata path too); B reaches A across h
 and subnets while the group allows it, not after the revoke, again after the authorize;
 a NACL deny entry stops it though the group allows, its deletion lets it through; the
 outside (the first host's outside network) reaches B's ssh, on the second host, only at
-its public address, through the internet gateway on the first host.
+its public address, through the internet gateway on the first host, and not once the
+main route table's route to the internet gateway is deleted. Nothing of either host
+is left afterwards (the fixture checks: namespaces, the underlay link, agents, guests).
 """
 
 from __future__ import annotations
@@ -111,6 +113,13 @@ def test_guests_on_two_hosts_reach_each_other_as_groups_and_nacls_allow(
              "B's pings denied by the NACL")
     ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=10, Egress=False)
     wait_for(lambda: _probes(_console(ec2, iid_b))[-1:] == ["ok"], 60, "the NACL entry gone")
+    # no route to the internet gateway: the outside no longer reaches B
+    main = ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+    ec2.delete_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+    wait_for(lambda: not _ssh_banner(private_libvirtd.netns, public_b), 60,
+             "B unreachable from the outside without the route to the IGW")
     ec2.terminate_instances(InstanceIds=[iid_a, iid_b])
     wait_for(lambda: {i["State"]["Name"] for r in ec2.describe_instances(
         InstanceIds=[iid_a, iid_b])["Reservations"] for i in r["Instances"]} == {"terminated"},
