@@ -59,6 +59,9 @@ def _diagnostics(item: pytest.Item) -> list[tuple[str, str]]:
             for name in ("osd.0", "mon.a"):
                 path = value.root / "log" / f"{name}.log"
                 found.append((f"ceph {name} log tail", _tail(path, 40)))
+        elif type(value).__name__ == "SecondHost":  # tests.infra.second_host
+            for name in ("node.log", "vpc.log"):
+                found.append((f"second host {name} tail", _tail(value.root / name, 60)))
         elif type(value).__name__ == "ZooKeeperServer":
             found.append(("zookeeper log tail", _tail(value.root / "zookeeper.log", 40)))
     return found
