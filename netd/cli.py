@@ -8,6 +8,11 @@ Owns only argument parsing and printing; the work is done by `netd.config`,
     netd apply --netns NS --host H --state-dir DIR [--public-interface IF]
                [--underlay-interface IF] FILE
     netd teardown --netns NS --host H --state-dir DIR [--public-interface IF]
+    netd vpc-agent --zookeeper CONNECT --host NODE [--host-ns NS] --underlay-ip IP
+               --underlay-dev DEV --state-dir DIR [--guest-bridges]
+               [--metadata-upstream unix:PATH|tcp:HOST:PORT] [--teardown] ...
+                                     the VPC host agent of a hypervisor host
+                                     (``netd.vpc.agent``; docs/multi-host.md)
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ def _cfg(a: argparse.Namespace) -> HostConfig:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # disks, overlays, console logs and state: owner-only
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["vpc-agent"]:
+        from netd.vpc.agent import main as vpc_agent
+
+        vpc_agent(args[1:], prog="netd vpc-agent")
+        return 0
     ap = argparse.ArgumentParser(prog="netd")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("check-config").add_argument("file", type=Path)

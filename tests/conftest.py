@@ -59,6 +59,9 @@ def _diagnostics(item: pytest.Item) -> list[tuple[str, str]]:
             for name in ("osd.0", "mon.a"):
                 path = value.root / "log" / f"{name}.log"
                 found.append((f"ceph {name} log tail", _tail(path, 40)))
+        elif type(value).__name__ == "SecondHost":  # tests.infra.second_host
+            for name in ("node.log", "vpc.log"):
+                found.append((f"second host {name} tail", _tail(value.root / name, 60)))
         elif type(value).__name__ == "ZooKeeperServer":
             found.append(("zookeeper log tail", _tail(value.root / "zookeeper.log", 40)))
     return found
@@ -159,6 +162,18 @@ def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
     daemon.start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture
+def two_host_cloud(private_libvirtd: Any, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[LiveCloud, Any]]:
+    """A new VPC cloud with two zones and real guests on two hypervisor hosts: the
+    all-in-one node on the session's private libvirtd (first zone) and a second host
+    added as an operator would (``tests.infra.second_host``: its own libvirtd and
+    namespaces, ``nodectl agent``, its VPC host agent, VXLAN between the two)."""
+    from tests.infra.second_host import two_host_cloud as build
+
+    yield from build(private_libvirtd, tmp_path_factory.mktemp("second"))
 
 
 @pytest.fixture

@@ -257,7 +257,7 @@ def run_up(args: argparse.Namespace) -> int:
                 settings, NETWORK_CONFIGURATION.name)), port)
         vpc = vpc_host.VpcHost(
             settings, zookeeper=stored_property(settings, ZOOKEEPER.name),
-            netns=str(record["netns"]), guest_bridges=True,
+            netns=str(record["netns"]), guest_bridges=True, underlay=args.vpc_underlay,
             outside_gateway=outside.address if outside is not None else "",
             region=result.zones[0].rsplit("-", 1)[0] if result.zones else "eucalyptus")
         try:
@@ -344,5 +344,12 @@ def add_parser(sub: Any, parse_listen: Any) -> None:
                         "libvirtd under the data dir), libvirt (an existing libvirtd at "
                         "cloud.node.libvirt_uri), fake (fake guests, for tests) or none; "
                         "CLOUDCTL_LOCAL_NODE and the cloud.node.local property set it too")
+    p.add_argument("--vpc-underlay", type=vpc_host.parse_underlay,
+                   default=os.environ.get("CLOUDCTL_VPC_UNDERLAY", ""),
+                   metavar="ADDRESS@DEV",
+                   help="VPC mode: this host's underlay address and device (in the node's "
+                        "namespace) that carry the VPC overlay (VXLAN) to the other "
+                        "hypervisor hosts (default 127.0.0.1@lo: one host; "
+                        "CLOUDCTL_VPC_UNDERLAY sets it too); see docs/multi-host.md")
     p.set_defaults(func=run_up)
 

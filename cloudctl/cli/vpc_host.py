@@ -6,7 +6,8 @@ adopted by the topology publisher), and ``python -m netd.vpc.agent`` for the all
 node (host ``local``) in the namespace its guests live in (the private libvirtd's), with
 ``--guest-bridges`` so libvirt plugs each interface into its ``tb…`` bridge, the cloud's
 metadata socket as upstream, the outside bridge of ``vpc_outside`` (where internet
-gateways lead), loopback as underlay (one host: no VXLAN peer) and a
+gateways lead), loopback as underlay (one host: no VXLAN peer; ``--vpc-underlay
+ADDRESS@DEV`` names the link to other hypervisor hosts, docs/multi-host.md) and a
 router-namespace prefix derived from the data directory (two clouds on one machine
 never sweep each other). A supervisor thread restarts the agent when it dies. Stopping
 stops the agent, then runs it once with ``--teardown`` (router namespaces, dnsmasq and
@@ -37,6 +38,7 @@ from cloudctl.config import Settings
 log = logging.getLogger("cloudctl.up.vpc")
 
 HOST = "local"  # the all-in-one node's name (``node_runtime.LOCAL_NODE_NAME``)
+LOOPBACK = ("127.0.0.1", "lo")  # the underlay of a cloud on one hypervisor host
 SUPERVISE_INTERVAL = 2.0
 STOP_TIMEOUT = 15.0
 
@@ -104,12 +106,32 @@ def point_elb_at(settings: Settings, netns: str) -> str | None:
     return asyncio.run(write())
 
 
+def parse_underlay(value: str) -> tuple[str, str]:
+    """``ADDRESS@DEV`` (``--vpc-underlay``): this host's underlay address and device;
+    empty: loopback (one hypervisor host, no VXLAN peer)."""
+    import argparse
+    import ipaddress
+
+    if not value.strip():
+        return LOOPBACK
+    address, sep, dev = value.strip().partition("@")
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        sep = ""
+    if not sep or not dev:
+        raise argparse.ArgumentTypeError(f"expected ADDRESS@DEV (10.0.0.11@eth1), got {value!r}")
+    return address, dev
+
+
 class VpcHost:
     """ZooKeeper (when not configured) and the supervised VPC host agent."""
 
     def __init__(self, settings: Settings, *, zookeeper: str, netns: str, region: str,
-                 guest_bridges: bool, outside_gateway: str = "") -> None:
+                 guest_bridges: bool, outside_gateway: str = "",
+                 underlay: tuple[str, str] = LOOPBACK) -> None:
         self.settings = settings
+        self.underlay = underlay
         self.outside_gateway = outside_gateway  # ``br-out``'s address (vpc_outside), or none
         self.configured = zookeeper
         self.netns = netns
@@ -129,7 +151,7 @@ class VpcHost:
 
     def _argv(self) -> list[str]:
         argv = [sys.executable, "-m", "netd.vpc.agent", "--host", HOST,
-                "--underlay-ip", "127.0.0.1", "--underlay-dev", "lo",
+                "--underlay-ip", self.underlay[0], "--underlay-dev", self.underlay[1],
                 "--state-dir", str(self.state_dir), "--prefix", prefix_for(
                     self.settings.data_dir), "--region", self.region,
                 "--metadata-upstream", f"unix:{self.settings.metadata_socket}"]

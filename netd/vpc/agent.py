@@ -7,9 +7,10 @@ wake the loop), and on every wake-up, and at least every `resync` seconds
 (a forced pass that ignores digests), loads a consistent snapshot, plans this
 host, reconciles it through the driver and reports the version it applied
 (or the error). Losing ZooKeeper only pauses the loop: the data plane stays
-as last applied and the next successful load converges it.
+as last applied and the next successful load converges it; SIGTERM stops the agent
+within a few seconds even while ZooKeeper is unreachable.
 
-Run: `python -m netd.vpc.agent --zookeeper 127.0.0.1:2181 --host h1
+Run: `netd vpc-agent` (or `python -m netd.vpc.agent`) `--zookeeper 127.0.0.1:2181 --host h1
 [--host-ns <netns>] --underlay-ip 192.168.100.11 --underlay-dev ul0
 --state-dir /var/lib/cloud/vpc [--outside-bridge br-out --outside-gateway IP]
 [--metadata-upstream unix:/path]`. With `--teardown` it removes everything it owns on
@@ -33,6 +34,7 @@ from netd.vpc.plan import HostConfig, plan_host
 from netd.vpc.reconcile import Driver, Result, reconcile
 
 log = logging.getLogger("netd.vpc.agent")
+STOP_GRACE = 5.0  # seconds the loop gets to finish after SIGTERM
 
 
 class VpcAgent:
@@ -119,13 +121,13 @@ def teardown(cfg: HostConfig, driver: Driver) -> Result:
     return reconcile(plan_host(t.Topology(version=0), cfg, {}), driver, force=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "netd-vpc") -> None:
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
 
     from netd.vpc.linux import LinuxDriver
 
-    ap = argparse.ArgumentParser(prog="netd-vpc", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     ap.add_argument("--zookeeper", default="")
     ap.add_argument("--host", required=True)
     ap.add_argument("--host-ns", default="",
@@ -166,11 +168,25 @@ def main(argv: list[str] | None = None) -> None:
     client.start(timeout=60)
     agent = VpcAgent(client, cfg, LinuxDriver(cfg, Path(args.state_dir)), resync=args.resync)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
-    try:
-        agent.run()
-    finally:
-        client.stop()
-        client.close()
+    run_until_stopped(agent, client)
+
+
+def run_until_stopped(agent: VpcAgent, client: Any, grace: float = STOP_GRACE) -> None:
+    """Run the agent's loop until SIGTERM (``agent.stop``), then leave within ``grace``
+    seconds even when ZooKeeper is gone: a kazoo call waiting for the lost connection
+    would hold the loop (and ``client.stop``) for as long as ZooKeeper stays away. The
+    data plane stays as last applied either way."""
+    loop = threading.Thread(target=agent.run, name="vpc-agent", daemon=True)
+    loop.start()
+    while loop.is_alive() and not agent.stopping.wait(0.5):
+        pass
+    loop.join(grace)
+    closing = threading.Thread(target=lambda: (client.stop(), client.close()),
+                               name="zookeeper-close", daemon=True)
+    closing.start()
+    closing.join(grace)
+    if loop.is_alive() or closing.is_alive():
+        log.warning("stopping without ZooKeeper: the loop did not finish in %.0fs", grace)
 
 
 if __name__ == "__main__":

@@ -163,3 +163,21 @@ def test_other_account_cannot_launch_into_a_subnet(vpc_cloud: LiveCloud,
     with pytest.raises(ClientError) as exc:
         ec2_b.create_network_interface(SubnetId=mine)
     assert _code(exc) == "InvalidSubnetID.NotFound"
+
+
+def test_an_accounts_first_call_run_instances_lands_in_its_default_vpc(
+        vpc_cloud: LiveCloud, vpc_images: dict[str, str]) -> None:
+    """No DescribeVpcs (or other VPC call) first: the account's default VPC exists before
+    its first launch, as on AWS (an Auto Scaling group's launch may be its first call)."""
+    ec2 = vpc_cloud.client("ec2")
+    access, secret, _ = second_account(vpc_cloud, "vpc-first-launch")
+    for image in ("emi", "eki", "eri"):
+        ec2.modify_image_attribute(ImageId=vpc_images[image],
+                                   LaunchPermission={"Add": [{"Group": "all"}]})
+    ec2_b = vpc_cloud.session(access, secret).client("ec2", endpoint_url=vpc_cloud.endpoint)
+    inst = ec2_b.run_instances(ImageId=vpc_images["emi"], MinCount=1, MaxCount=1)[
+        "Instances"][0]
+    (vpc,) = ec2_b.describe_vpcs()["Vpcs"]
+    assert vpc["IsDefault"] is True and inst["VpcId"] == vpc["VpcId"]
+    assert inst["PrivateIpAddress"].startswith("172.31.")
+    ec2_b.terminate_instances(InstanceIds=[inst["InstanceId"]])

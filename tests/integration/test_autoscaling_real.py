@@ -1,6 +1,8 @@
-"""Auto Scaling with REAL guests (QEMU TCG on the private libvirtd): a group of two tiny
-guests; ``virsh destroy`` of one (libvirt's destroy of its domain) and the group
-replaces it, recording the termination with AWS's cause; the other guest is untouched."""
+"""Auto Scaling with REAL guests (QEMU TCG on private libvirtds): a group of two tiny
+guests across two zones on two hypervisor hosts (``two_host_cloud``); ``virsh destroy``
+of one (libvirt's destroy of its domain) and the group replaces it in its zone,
+recording the termination with AWS's cause; the other guest is untouched. A busy guest
+scales its group out through a CPU alarm."""
 
 from __future__ import annotations
 
@@ -21,9 +23,12 @@ pytestmark = [
 ]
 
 
-def test_a_destroyed_guest_is_replaced(libvirt_cloud: LiveCloud, tiny_image: Any,
-                                       private_libvirtd: Any) -> None:
-    cloud = libvirt_cloud
+def test_a_destroyed_guest_is_replaced(two_host_cloud: tuple[LiveCloud, Any],
+                                       tiny_image: Any) -> None:
+    """A group of two real guests across two zones on two hosts (one each, by the zone
+    balance); the second host's guest destroyed through its libvirt (``virsh destroy``):
+    the group replaces it in the same zone, on that host, and says why as AWS does."""
+    cloud, second = two_host_cloud
     ec2 = cloud.client("ec2")
     asg = cloud.client("autoscaling")
     eki = ec2.register_image(Name="as-k", ImageLocation=str(tiny_image.kernel))["ImageId"]
@@ -32,33 +37,40 @@ def test_a_destroyed_guest_is_replaced(libvirt_cloud: LiveCloud, tiny_image: Any
                              RamdiskId=eri)["ImageId"]
     asg.create_launch_configuration(LaunchConfigurationName="real", ImageId=emi,
                                     InstanceType="t1.micro")
-    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    zones = sorted(z["ZoneName"] for z in ec2.describe_availability_zones()[
+        "AvailabilityZones"])
+    assert len(zones) == 2, zones
     asg.create_auto_scaling_group(AutoScalingGroupName="real", MinSize=2, MaxSize=2,
-                                  LaunchConfigurationName="real", AvailabilityZones=[zone])
+                                  LaunchConfigurationName="real", AvailabilityZones=zones)
 
-    def in_service() -> list[str]:
+    def in_service() -> dict[str, str]:
         found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["real"])
         items = found["AutoScalingGroups"][0]["Instances"]
-        ids = sorted(i["InstanceId"] for i in items if i["LifecycleState"] == "InService")
-        return ids if len(ids) == 2 and len(items) == 2 else []
+        ids = {i["InstanceId"]: i["AvailabilityZone"] for i in items
+               if i["LifecycleState"] == "InService"}
+        return ids if len(ids) == 2 and len(items) == 2 else {}
 
     first = wait_for(in_service, 240, "two real guests InService")
-    conn = libvirt.open(private_libvirtd.uri)
-    try:
-        conn.lookupByName(first[0]).destroy()  # what `virsh destroy` does
-        assert conn.lookupByName(first[1]).isActive()
-    finally:
-        conn.close()
-    after = wait_for(lambda: (ids := in_service()) and first[0] not in ids and ids, 300,
+    by_zone = {zone: iid for iid, zone in first.items()}
+    assert sorted(by_zone) == zones, first  # one in each zone
+    # the second zone's guest runs on the second host
+    victim, kept = by_zone[zones[1]], by_zone[zones[0]]
+    wait_for(lambda: second.guests() == [victim], 120, f"{victim} on the second host")
+    second.destroy_guest(victim)  # what `virsh destroy` does
+    after = wait_for(lambda: (ids := in_service()) and victim not in ids and ids, 300,
                      "the destroyed guest replaced")
-    assert first[1] in after
+    assert kept in after
+    (new,) = set(after) - {kept}
+    assert after[new] == zones[1], after  # replaced in the same zone
+    wait_for(lambda: second.guests() == [new], 120, f"{new} on the second host")
     acts = asg.describe_scaling_activities(AutoScalingGroupName="real")["Activities"]
-    assert any(a["Description"] == f"Terminating EC2 instance: {first[0]}" and
+    assert any(a["Description"] == f"Terminating EC2 instance: {victim}" and
                "an EC2 health check indicating it has been terminated or stopped." in
-               a["Cause"] for a in acts)
+               a["Cause"] for a in acts), acts
     asg.delete_auto_scaling_group(AutoScalingGroupName="real", ForceDelete=True)
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=["real"])["AutoScalingGroups"], 240, "group deleted")
+    wait_for(lambda: not second.guests(), 60, "no guest left on the second host")
 
 
 BUSY = "#!/bin/sh\nyes > /dev/null &\necho busy-started > /dev/console\n"

@@ -11,10 +11,12 @@ name; the 3 guests answer through the load balancer at its public address (from 
 cloud's outside network, the guests' namespace); ClusterSize 3 -> 2 shrinks the group;
 deleting the stack leaves no instance, load balancer, group or VPC object.
 
-The group spans the first zone only (``GroupZones=1``): the test cloud has one
-hypervisor host, the all-in-one node, which is in the first zone (a guest in the second
-zone needs a second node with its own VPC host agent, not in this test world). One
-test (CI runs it once): three tiny guests booted once for every check.
+The group spans both zones (``GroupZones=2``) on two hypervisor hosts
+(``two_host_cloud``: the all-in-one node in the first zone, a second host with its own
+libvirtd, node agent and VPC host agent in the second, VXLAN between them): the second
+zone's guests run on the second host, signal through the internet gateway on the first
+and answer through the load balancer across hosts. One test (CI runs it once): three
+tiny guests booted once for every check.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ from cfnlint import api as cfnlint_api
 
 from netd import netns
 from netd.zookeeper import available as zookeeper_available
-from tests.support import LiveCloud, libvirt_env, new_cloud, teardown_local_network, wait_for
+from tests.infra import second_host
+from tests.support import LiveCloud, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -46,7 +48,7 @@ pytestmark = [
 ]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "cloudformation"
-ZONES = ("eucalyptus-1a", "eucalyptus-1b")
+ZONES = second_host.ZONES  # the two_host_cloud fixture's zones
 
 
 def _builder() -> Any:
@@ -55,23 +57,6 @@ def _builder() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def seed_cloud(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    """A new cloud in VPC mode (the default) with two zones and real guests."""
-    for key, value in libvirt_env(private_libvirtd).items():
-        monkeypatch.setenv(key, value)
-    cloud = new_cloud()
-    cloud.network_mode = None
-    try:
-        cloud.init("--zone", ZONES[0], "--zone", ZONES[1])
-        cloud.start(timeout=180)
-        yield cloud
-    finally:
-        cloud.stop()
-        teardown_local_network(cloud, private_libvirtd.netns)
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
 
 
 def _console(ec2: Any, iid: str) -> str:
@@ -112,9 +97,9 @@ def _failures(cf: Any, name: str) -> list[tuple[str, str]]:
             if e["ResourceStatus"].endswith("FAILED")]
 
 
-def test_seed_cluster_stack_with_real_guests(seed_cloud: LiveCloud, tiny_image: Any,
-                                             private_libvirtd: Any) -> None:
-    cloud = seed_cloud
+def test_seed_cluster_stack_with_real_guests(two_host_cloud: tuple[LiveCloud, Any],
+                                             tiny_image: Any, private_libvirtd: Any) -> None:
+    cloud, second = two_host_cloud
     up = json.loads((cloud.data_dir / "run" / "up.json").read_text())
     assert up["guest_endpoint"].startswith("http://198.51.100.1:")
     # the shipped template is the troposphere builder's output, and cfn-lint finds nothing
@@ -141,7 +126,7 @@ def test_seed_cluster_stack_with_real_guests(seed_cloud: LiveCloud, tiny_image: 
         {"ParameterKey": "KeyName", "ParameterValue": "seed"},
         {"ParameterKey": "ClusterSize", "ParameterValue": "3"},
         {"ParameterKey": "Zones", "ParameterValue": ",".join(zones)},
-        {"ParameterKey": "GroupZones", "ParameterValue": "1"}])
+        {"ParameterKey": "GroupZones", "ParameterValue": "2"}])
     stack = _settle(cf, "seed", 600)
     assert stack["StackStatus"] == "CREATE_COMPLETE", _failures(cf, "seed")
     print(f"CREATE_COMPLETE after {time.monotonic() - started:.0f}s")
@@ -150,6 +135,11 @@ def test_seed_cluster_stack_with_real_guests(seed_cloud: LiveCloud, tiny_image: 
         "AutoScalingGroups"][0]
     ids = sorted(i["InstanceId"] for i in group["Instances"])
     assert len(ids) == 3 and {i["LifecycleState"] for i in group["Instances"]} == {"InService"}
+    # across both zones (the zone balance: 2 and 1), the second zone's on the second host
+    in_b = sorted(i["InstanceId"] for i in group["Instances"]
+                  if i["AvailabilityZone"] == ZONES[1])
+    assert {i["AvailabilityZone"] for i in group["Instances"]} == set(ZONES)
+    assert second.guests() == in_b
     # each guest signalled the wait condition (the stack waited for 3 distinct ids: each
     # guest's own instance id from its metadata, the condition's Count) and read the
     # API's 200 (busybox nc half-closes after its request, as HTTP/1.0 clients may)

@@ -6,6 +6,8 @@ processes, znodes)."""
 from __future__ import annotations
 
 import random
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -102,9 +104,18 @@ def test_kill_agent_and_zookeeper_during_burst_converges_and_leaves_nothing(worl
         time.sleep(1.0)
         zookeeper.kill()                          # the topology store dies mid-burst
         time.sleep(1.0)
+        # SIGTERM while ZooKeeper is away: the agent leaves at once (its data plane as
+        # last applied), not when ZooKeeper comes back
+        h2 = world.procs.pop("h2")
+        h2.send_signal(signal.SIGTERM)
+        try:
+            h2.wait(10)
+        except subprocess.TimeoutExpired:
+            h2.kill()
+            h2.wait(10)
+            raise
         zookeeper.start()
         time.sleep(1.5)
-        world.kill_agent_process("h2")
         world.start_agent_process("h2")
         time.sleep(1.0)
     finally:

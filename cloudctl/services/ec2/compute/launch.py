@@ -50,6 +50,7 @@ from cloudctl.services.ec2.compute.instance_view import reservation_shape
 from cloudctl.services.ec2.images import images
 from cloudctl.services.ec2.network import instance_network, security_groups
 from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.vpc import build as vpc_build
 from cloudctl.services.ec2.vpc import launch as vpc_launch
 from nodectl.client import InstanceSpec
 
@@ -366,6 +367,10 @@ async def launch(cloud: Cloud, ctx: RequestContext, params: dict[str, Any]) -> R
     request.profile = await instance_profile(cloud, ctx, request.account,
                                              params.get("IamInstanceProfile"))
     names = names_of(cloud.properties)
+    if vpc_launch.wants_vpc(cloud, params):
+        # as on AWS the account has its default VPC before its first launch, whatever
+        # call comes first (an Auto Scaling group's launch may be the account's first)
+        await vpc_build.ensure_default_vpc(cloud, request.account, request.region)
     async with scheduler.placements_of(cloud), cloud.sessions() as session, session.begin():
         await scheduler.lock_placements(session)
         again = await replay(session, request, names)
