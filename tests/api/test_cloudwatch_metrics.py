@@ -270,7 +270,7 @@ def _loose_points(cloud: LiveCloud, ns: str, names: list[str], before: float) ->
     try:
         with engine.connect() as conn:
             return int(conn.execute(text(
-                "SELECT count(*) FROM cw_points WHERE metric_key IN :keys AND ts < :before "
+                "SELECT count(*) FROM cw_fresh WHERE metric_key IN :keys AND ts < :before "
                 "AND resolution IN (1, 60)").bindparams(bindparam("keys", expanding=True)),
                 {"keys": keys, "before": int(before)}).scalar_one())
     finally:

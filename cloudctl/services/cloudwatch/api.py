@@ -59,8 +59,8 @@ def holder(cloud: Cloud) -> StoreHolder:
 
 
 async def publish(cloud: Cloud, account_id: str, region: str, data: Sequence[Datum]) -> None:
-    """Store ``data`` for ``account_id`` in ``region``: rolled up into every resolution
-    AWS keeps, and the metrics made known to ListMetrics."""
+    """Store ``data`` for ``account_id`` in ``region`` (each resolution AWS keeps
+    readable at once) and make the metrics known to ListMetrics."""
     if not data:
         return
     hold = holder(cloud)
@@ -77,7 +77,9 @@ async def publish(cloud: Cloud, account_id: str, region: str, data: Sequence[Dat
                             "namespace": datum.namespace, "name": datum.name,
                             "dimensions": json.dumps([list(d) for d in dims]),
                             "last_seen": stamp}
-    await hold.ingest([catalog[k] for k in sorted(catalog)], roll_up(keyed, now))
+    # the embedded store is given the finest buckets only (its compaction rolls them up)
+    await hold.ingest([catalog[k] for k in sorted(catalog)],
+                      roll_up(keyed, now, coarse=hold.kind == "cassandra"))
     for key in catalog:
         hold.seen[key] = now
 

@@ -2,10 +2,15 @@
 that picks it or Cassandra (``cloudwatch.metric_store``).
 
 Both stores take buckets rolled up by ``series.roll_up`` and give back one merged
-bucket per (metric, resolution, start, unit); the embedded store merges on ingest with
-``INSERT ... ON CONFLICT DO UPDATE`` (one row a bucket) and compacts closed buckets into
-packed blocks (``blocks``; statistics are then array arithmetic), Cassandra appends
-partial buckets with a TTL of the resolution's retention and merges them when read.
+bucket per (metric, resolution, start, unit). The embedded store is given the finest
+buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
+UPDATE`` (one ``cw_fresh`` row a bucket); compaction moves closed rows into packed
+blocks (``blocks``; statistics are then array arithmetic) of their resolution and of
+every coarser one still retained (the roll-up, done once, in the transaction that
+deletes the row), and a read of a resolution adds the rows of finer ones not yet rolled
+up, so an answer does not depend on whether compaction ran. Cassandra is given every
+resolution, appends partial buckets with a TTL of the resolution's retention and merges
+them when read.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from cloudctl.services.cloudwatch import properties as props
 from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import (
+    RESOLUTIONS,
     RETENTION,
     Bucket,
     decode_values,
@@ -115,12 +121,15 @@ def dialect_insert(session: AsyncSession) -> Any:
 
 
 _UPSERT = (
-    "INSERT INTO cw_points (metric_key, resolution, ts, unit, count, sum, min, max, vals, raw) "
+    "INSERT INTO cw_fresh (metric_key, resolution, ts, unit, count, sum, min, max, vals, raw) "
     "VALUES ({p}) ON CONFLICT (metric_key, resolution, ts, unit) DO UPDATE SET "
-    "count = cw_points.count + excluded.count, sum = cw_points.sum + excluded.sum, "
-    "min = {least}(cw_points.min, excluded.min), max = {greatest}(cw_points.max, excluded.max), "
-    "vals = CASE WHEN cw_points.raw AND excluded.raw THEN cw_points.vals || excluded.vals "
-    "ELSE '' END, raw = cw_points.raw AND excluded.raw")
+    "count = cw_fresh.count + excluded.count, sum = cw_fresh.sum + excluded.sum, "
+    "min = {least}(cw_fresh.min, excluded.min), max = {greatest}(cw_fresh.max, excluded.max), "
+    "vals = CASE WHEN cw_fresh.raw AND excluded.raw THEN cw_fresh.vals || excluded.vals "
+    "ELSE '' END, raw = cw_fresh.raw AND excluded.raw")
+# the tables compaction drains: the rows written before 0038 (every resolution, each
+# into its own blocks) and the fresh rows (each into its own and every coarser level)
+_DRAINED = (("cw_points", False), ("cw_fresh", True))
 UPSERT = {
     "sqlite": _UPSERT.format(p=", ".join(["?"] * 10), least="min", greatest="max"),
     "postgresql": _UPSERT.format(p=", ".join(["%s"] * 10), least="least",
@@ -129,8 +138,9 @@ UPSERT = {
 
 
 async def write_points(session: AsyncSession, buckets: Sequence[Bucket]) -> None:
-    """Merge ``buckets`` into their rows within the caller's transaction (one driver-level
-    executemany of an upsert: the right-hand sides read the row as it was)."""
+    """Merge ``buckets`` into their ``cw_fresh`` rows within the caller's transaction (one
+    driver-level executemany of an upsert: the right-hand sides read the row as it
+    was). A bucket of resolution r counts at r and every coarser resolution."""
     if not buckets:
         return
     connection = await session.connection()
@@ -151,9 +161,10 @@ def row_bucket(row: Any, values: bool = True) -> Bucket:
 
 
 class EmbeddedStore:
-    """The points in the cloud's database: buckets as rows (``cw_points``, merged on
-    ingest) until compaction moves the closed ones into packed blocks (``cw_blocks``);
-    reads see both, in one snapshot."""
+    """The points in the cloud's database: finest buckets as rows (``cw_fresh``, merged
+    on ingest) until compaction moves the closed ones into packed blocks (``cw_blocks``)
+    of every resolution (the roll-up); reads see both, in one snapshot (and the
+    ``cw_points`` rows of before 0038 until compaction drains them)."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
@@ -187,6 +198,11 @@ class EmbeddedStore:
                     CwPoint.resolution == resolution, CwPoint.ts >= start, CwPoint.ts < end)
                 result = await session.execute(query)
                 out += [row_bucket(r, values) for r in result]
+                fresh = await self._fresh(connection, mark, chunk, resolution, start, end,
+                                          values)
+                if fresh:
+                    blocked = True
+                    out += fresh
                 found = await connection.exec_driver_sql(
                     f"SELECT metric_key, start, unit, count, sum, min, max, raw"
                     f"{', vals' if values else ''} FROM cw_blocks WHERE metric_key IN "
@@ -200,6 +216,22 @@ class EmbeddedStore:
             out = merge_buckets(out)
         out.sort(key=lambda b: (b.metric_key, b.ts, b.unit))
         return out
+
+    @staticmethod
+    async def _fresh(connection: Any, mark: str, chunk: list[str], resolution: int,
+                     start: int, end: int, values: bool) -> list[Bucket]:
+        """The ``cw_fresh`` rows of ``chunk`` at ``resolution`` or finer (not yet
+        rolled up) whose ``resolution`` bucket starts in [start, end), as partial
+        buckets of that resolution."""
+        lo, hi = _covering(start, end, resolution)
+        found = await connection.exec_driver_sql(
+            f"SELECT metric_key, ts, unit, count, sum, min, max, raw"
+            f"{', vals' if values else ''} FROM cw_fresh WHERE metric_key IN "
+            f"({', '.join([mark] * len(chunk))}) AND resolution <= {mark} "
+            f"AND ts >= {mark} AND ts < {mark}", (*chunk, resolution, lo, hi))
+        return [Bucket(r[0], resolution, r[1] // resolution * resolution, r[2], r[3], r[4],
+                       r[5], r[6], decode_values(r[8]) if values and r[7] else {},
+                       bool(r[7])) for r in found.all()]
 
     async def aggregate(self, keys: Sequence[str], resolution: int, start: int, end: int,
                         period: int, unit: str | None) -> list[Slot]:
@@ -234,10 +266,14 @@ class EmbeddedStore:
                     dense[row[0]].add_block(row[1], row[2], row[3],
                                             row[4] if extremes else None,
                                             row[5] if extremes else None)
+                lo, hi = _covering(start, stop, resolution)
                 found = await connection.exec_driver_sql(
                     f"SELECT metric_key, ts, count, sum, min, max FROM cw_points "
-                    f"WHERE {where} AND ts >= {mark} AND ts < {mark}",
-                    (*args, start, stop))
+                    f"WHERE {where} AND ts >= {mark} AND ts < {mark} UNION ALL "
+                    f"SELECT metric_key, ts, count, sum, min, max FROM cw_fresh "
+                    f"WHERE {where.replace('resolution =', 'resolution <=')} "
+                    f"AND ts >= {mark} AND ts < {mark}",
+                    (*args, start, stop, *args, lo, hi))
                 rows: dict[str, list[Any]] = {}
                 for row in found.all():
                     rows.setdefault(row[0], []).append(row[1:])
@@ -252,72 +288,97 @@ class EmbeddedStore:
         compactors never move one twice; a bucket written later to the same slot is
         merged at read time."""
         moved = 0
-        for resolution in RETENTION:
-            cutoff = int(now) - lag - resolution
-            async with self.cloud.sessions() as session:
-                connection = await session.connection()
-                mark = "%s" if connection.dialect.name == "postgresql" else "?"
-                found = await connection.exec_driver_sql(
-                    f"SELECT metric_key, count(*) FROM cw_points WHERE resolution = {mark} "
-                    f"AND ts < {mark} GROUP BY metric_key ORDER BY metric_key",
-                    (resolution, cutoff))
-                counts: list[Any] = list(found.all())
-            keys: list[str] = []
-            size = 0
-            for key, count in counts:
-                keys.append(key)
-                size += int(count)
-                if size >= batch:
-                    moved += await self._compact(keys, resolution, cutoff)
-                    keys, size = [], 0
-            if keys:
-                moved += await self._compact(keys, resolution, cutoff)
+        for table, roll in _DRAINED:
+            for resolution in RETENTION:
+                cutoff = int(now) - lag - resolution
+                async with self.cloud.sessions() as session:
+                    connection = await session.connection()
+                    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+                    found = await connection.exec_driver_sql(
+                        f"SELECT metric_key, count(*) FROM {table} WHERE resolution = "
+                        f"{mark} AND ts < {mark} GROUP BY metric_key ORDER BY metric_key",
+                        (resolution, cutoff))
+                    counts: list[Any] = list(found.all())
+                keys: list[str] = []
+                size = 0
+                for key, count in counts:
+                    keys.append(key)
+                    size += int(count)
+                    if size >= batch:
+                        moved += await self._compact(keys, resolution, cutoff, table,
+                                                     now if roll else None)
+                        keys, size = [], 0
+                if keys:
+                    moved += await self._compact(keys, resolution, cutoff, table,
+                                                 now if roll else None)
         return moved
 
-    async def _compact(self, keys: list[str], resolution: int, cutoff: int) -> int:
+    async def _compact(self, keys: list[str], resolution: int, cutoff: int,
+                       table: str = "cw_points", roll_at: float | None = None) -> int:
+        """Move ``table``'s rows of ``keys`` at ``resolution`` closed before ``cutoff``
+        into their blocks; with ``roll_at`` (the fresh rows) also into the blocks of
+        every coarser resolution still retained at that time (the roll-up)."""
         async with self.cloud.sessions() as session, session.begin():
             connection = await session.connection()
-            pg = connection.dialect.name == "postgresql"
-            mark = "%s" if pg else "?"
-            marks = ", ".join([mark] * len(keys))
             found = await connection.exec_driver_sql(
-                f"DELETE FROM cw_points WHERE metric_key IN ({marks}) AND resolution = "
-                f"{mark} AND ts < {mark} RETURNING metric_key, ts, unit, count, sum, min, "
-                f"max, vals, raw", (*keys, resolution, cutoff))
+                f"DELETE FROM {table} WHERE metric_key IN "
+                f"({', '.join([_mark(connection)] * len(keys))}) AND resolution = "
+                f"{_mark(connection)} AND ts < {_mark(connection)} RETURNING metric_key, "
+                f"ts, unit, count, sum, min, max, vals, raw", (*keys, resolution, cutoff))
             rows: list[Any] = list(found.all())
             if not rows:
                 return 0
-            wanted = sorted({(r[0], blocks.block_start(resolution, r[1]), r[2])
-                             for r in rows})
-            empty = blocks.Block().columns()
-            await connection.exec_driver_sql(
-                f"INSERT INTO cw_blocks (metric_key, resolution, start, unit, count, sum, "
-                f"min, max, raw, vals) VALUES ({', '.join([mark] * 10)}) "
-                f"ON CONFLICT (metric_key, resolution, start, unit) DO NOTHING",
-                [(k, resolution, s, u, *empty) for k, s, u in wanted])  # type: ignore[arg-type]
-            starts = sorted({s for _, s, _ in wanted})
-            found = await connection.exec_driver_sql(
-                f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
-                f"FROM cw_blocks WHERE metric_key IN ({marks}) AND resolution = {mark} "
-                f"AND start IN ({', '.join([mark] * len(starts))})"
-                + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
-                (*keys, resolution, *starts))
-            stored: list[Any] = list(found.all())
-            held = {(r[0], r[1], r[2]): blocks.Block.of_row(r[3:]) for r in stored}
-            width = blocks.span(resolution)
-            for key, ts, unit, count, total, low, high, vals, raw in rows:
-                start = ts // width * width
-                held[(key, start, unit)].add((ts - start) // resolution, count, total, low,
-                                             high, vals if raw else "", bool(raw))
-            await connection.exec_driver_sql(
-                f"UPDATE cw_blocks SET count = {mark}, sum = {mark}, min = {mark}, "
-                f"max = {mark}, raw = {mark}, vals = {mark} WHERE metric_key = {mark} AND "
-                f"resolution = {mark} AND start = {mark} AND unit = {mark}",
-                [(*held[w].columns(), w[0], resolution, w[1], w[2])  # type: ignore[misc]
-                 for w in wanted])
+            if roll_at is None:
+                await self._into_blocks(connection, keys, resolution, rows)
+                return len(rows)
+            for coarse in RESOLUTIONS:  # finest first: blocks locked in one order
+                if coarse < resolution:
+                    continue
+                kept = [(r[0], r[1] // coarse * coarse, *r[2:]) for r in rows
+                        if roll_at - r[1] <= RETENTION[coarse]]
+                if kept:
+                    await self._into_blocks(connection, keys, coarse, kept)
         return len(rows)
 
+    async def _into_blocks(self, connection: Any, keys: list[str], resolution: int,
+                           rows: list[Any]) -> None:
+        """Merge buckets (metric key, start, unit, count, sum, min, max, vals, raw) of
+        ``resolution`` into their blocks, within the caller's transaction."""
+        pg = connection.dialect.name == "postgresql"
+        mark = _mark(connection)
+        marks = ", ".join([mark] * len(keys))
+        wanted = sorted({(r[0], blocks.block_start(resolution, r[1]), r[2])
+                         for r in rows})
+        empty = blocks.Block().columns()
+        await connection.exec_driver_sql(
+            f"INSERT INTO cw_blocks (metric_key, resolution, start, unit, count, sum, "
+            f"min, max, raw, vals) VALUES ({', '.join([mark] * 10)}) "
+            f"ON CONFLICT (metric_key, resolution, start, unit) DO NOTHING",
+            [(k, resolution, s, u, *empty) for k, s, u in wanted])  # type: ignore[arg-type]
+        starts = sorted({s for _, s, _ in wanted})
+        found = await connection.exec_driver_sql(
+            f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
+            f"FROM cw_blocks WHERE metric_key IN ({marks}) AND resolution = {mark} "
+            f"AND start IN ({', '.join([mark] * len(starts))})"
+            + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
+            (*keys, resolution, *starts))
+        stored: list[Any] = list(found.all())
+        held = {(r[0], r[1], r[2]): blocks.Block.of_row(r[3:]) for r in stored}
+        width = blocks.span(resolution)
+        for key, ts, unit, count, total, low, high, vals, raw in rows:
+            start = ts // width * width
+            held[(key, start, unit)].add((ts - start) // resolution, count, total, low,
+                                         high, vals if raw else "", bool(raw))
+        await connection.exec_driver_sql(
+            f"UPDATE cw_blocks SET count = {mark}, sum = {mark}, min = {mark}, "
+            f"max = {mark}, raw = {mark}, vals = {mark} WHERE metric_key = {mark} AND "
+            f"resolution = {mark} AND start = {mark} AND unit = {mark}",
+            [(*held[w].columns(), w[0], resolution, w[1], w[2])  # type: ignore[misc]
+             for w in wanted])
+
     async def expire(self, now: float) -> int:
+        # the fresh rows are rolled up before any resolution of them can expire
+        await self.compact(now)
         removed = 0
         async with self.cloud.sessions() as session, session.begin():
             cond = or_(*[and_(CwPoint.resolution == res, CwPoint.ts < int(now - keep))
@@ -357,6 +418,16 @@ class EmbeddedStore:
 
     async def close(self) -> None:
         return None
+
+
+def _mark(connection: Any) -> str:
+    """The driver's placeholder."""
+    return "%s" if connection.dialect.name == "postgresql" else "?"
+
+
+def _covering(start: int, end: int, resolution: int) -> tuple[int, int]:
+    """The range of finer timestamps whose ``resolution`` bucket starts in [start, end)."""
+    return -(-start // resolution) * resolution, -(-end // resolution) * resolution
 
 
 def block_buckets(row: Any, resolution: int, start: int, end: int,
