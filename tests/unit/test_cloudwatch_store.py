@@ -79,7 +79,7 @@ def test_retention_sweep(database: str, compacted: bool) -> None:
                 buckets.append(Bucket(f"k{res}", res, ts, "None", 1, 1, 1, 1, {1.0: 1}))
         await store.write(buckets)
         if compacted:  # in blocks: each sits in a block with its just-inside neighbour
-            assert await store.compact(NOW) == len(buckets)
+            assert await store.compact(NOW) >= len(buckets)  # and their roll-ups
         # the fresh rows are rolled up (into blocks) before anything expires: the rows
         # past their retention never reach a block of their own resolution
         assert await store.expire(NOW) == 0

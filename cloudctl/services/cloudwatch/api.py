@@ -32,6 +32,7 @@ from cloudctl.services.cloudwatch.series import (
     canonical_dimensions,
     epoch,
     metric_key,
+    metric_key_of,
     roll_up,
 )
 from cloudctl.services.cloudwatch.stats import align, choose_resolution, periods
@@ -70,7 +71,7 @@ async def publish(cloud: Cloud, account_id: str, region: str, data: Sequence[Dat
     stamp = utcnow()
     for datum in data:
         dims = canonical_dimensions(datum.dimensions)
-        key = metric_key(account_id, region, datum.namespace, datum.name, dims)
+        key = metric_key_of(account_id, region, datum.namespace, datum.name, dims)
         keyed.append((key, datum))
         if key not in catalog and hold.stale(key, now):
             catalog[key] = {"key": key, "account_id": account_id, "region": region,

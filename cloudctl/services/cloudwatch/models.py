@@ -47,9 +47,9 @@ class CwMetric(RegionalMixin, Base):
 
 
 class CwPoint(Base):
-    """One bucket of one metric at one resolution (the embedded store until 0038: ingest
-    wrote every resolution here; now only compaction drains what is left, and reads
-    still add it in; new data goes to ``CwFresh``)."""
+    """One bucket of one metric at one resolution, rolled up (since 0038 written by
+    compaction from ``CwFresh`` rows; before, by ingest at every resolution), until
+    compaction moves it, closed, into its block."""
 
     __tablename__ = "cw_points"
     __table_args__ = (Index("ix_cw_points_age", "resolution", "ts"),)
@@ -69,9 +69,9 @@ class CwPoint(Base):
 class CwFresh(Base):
     """A finest bucket (1 s or 1 min) as PutMetricData wrote it, not yet rolled up: the
     embedded store's ingest writes only these (merged on ingest, one row a bucket);
-    compaction moves each into the blocks of its own resolution and of every coarser
-    one still retained (the roll-up); reads of a resolution fold in the rows of finer
-    ones still here. Small (a few minutes of data), so no index beyond the key; on SQLite
+    compaction moves each into the blocks of its own resolution and merges it into the
+    ``CwPoint`` rows of every coarser one still retained (the roll-up); reads of a
+    resolution fold in the rows of finer ones still here. Small (a few minutes of data), so no index beyond the key; on SQLite
     ``WITHOUT ROWID`` (the key is the table: one b-tree written a new bucket)."""
 
     __tablename__ = "cw_fresh"

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 # resolution (seconds) -> retention (seconds), finest first
 RETENTION: dict[int, int] = {1: 3 * 3600, 60: 15 * 86400, 300: 63 * 86400,
@@ -42,10 +42,10 @@ class StatisticSet:
         return None
 
 
-@dataclass(frozen=True)
-class Datum:
+class Datum(NamedTuple):
     """One metric datum as PutMetricData takes it (one value, values with counts, or a
-    statistic set) for one metric (namespace, name, sorted dimensions)."""
+    statistic set) for one metric (namespace, name, sorted dimensions). A named tuple:
+    made 20 to 1,000 times a call, it costs a third of a frozen dataclass."""
 
     namespace: str
     name: str
@@ -66,12 +66,13 @@ def canonical_dimensions(dims: Iterable[tuple[str, str]]) -> tuple[tuple[str, st
 def metric_key(account_id: str, region: str, namespace: str, name: str,
                dimensions: Iterable[tuple[str, str]]) -> str:
     """The store's id of a metric (each dimension set is its own metric)."""
-    return _key(account_id, region, namespace, name, canonical_dimensions(dimensions))
+    return metric_key_of(account_id, region, namespace, name, canonical_dimensions(dimensions))
 
 
 @functools.lru_cache(maxsize=65536)
-def _key(account_id: str, region: str, namespace: str, name: str,
+def metric_key_of(account_id: str, region: str, namespace: str, name: str,
          dimensions: tuple[tuple[str, str], ...]) -> str:
+    """``metric_key`` of dimensions already canonical (sorted), cached."""
     text = json.dumps([account_id, region, namespace, name, dimensions],
                       separators=(",", ":"))
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()

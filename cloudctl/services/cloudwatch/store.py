@@ -4,13 +4,14 @@ that picks it or Cassandra (``cloudwatch.metric_store``).
 Both stores take buckets rolled up by ``series.roll_up`` and give back one merged
 bucket per (metric, resolution, start, unit). The embedded store is given the finest
 buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
-UPDATE`` (one ``cw_fresh`` row a bucket); compaction moves closed rows into packed
-blocks (``blocks``; statistics are then array arithmetic) of their resolution and of
-every coarser one still retained (the roll-up, done once, in the transaction that
-deletes the row), and a read of a resolution adds the rows of finer ones not yet rolled
-up, so an answer does not depend on whether compaction ran. Cassandra is given every
-resolution, appends partial buckets with a TTL of the resolution's retention and merges
-them when read.
+UPDATE`` (one ``cw_fresh`` row a bucket). Compaction moves closed fresh rows into packed
+blocks (``blocks``; statistics are then array arithmetic) of their resolution and merges
+them into the ``cw_points`` rows of every coarser resolution still retained (the
+roll-up, done once, in the transaction that deletes the fresh row); closed ``cw_points``
+rows go into their blocks in turn. A read of a resolution adds the fresh rows of finer
+ones not yet rolled up, so no answer depends on whether compaction ran. Cassandra is
+given every resolution, appends partial buckets with a TTL of the resolution's
+retention and merges them when read.
 """
 
 from __future__ import annotations
@@ -121,20 +122,27 @@ def dialect_insert(session: AsyncSession) -> Any:
 
 
 _UPSERT = (
-    "INSERT INTO cw_fresh (metric_key, resolution, ts, unit, count, sum, min, max, vals, raw) "
+    "INSERT INTO {t} (metric_key, resolution, ts, unit, count, sum, min, max, vals, raw) "
     "VALUES ({p}) ON CONFLICT (metric_key, resolution, ts, unit) DO UPDATE SET "
-    "count = cw_fresh.count + excluded.count, sum = cw_fresh.sum + excluded.sum, "
-    "min = {least}(cw_fresh.min, excluded.min), max = {greatest}(cw_fresh.max, excluded.max), "
-    "vals = CASE WHEN cw_fresh.raw AND excluded.raw THEN cw_fresh.vals || excluded.vals "
-    "ELSE '' END, raw = cw_fresh.raw AND excluded.raw")
-# the tables compaction drains: the rows written before 0038 (every resolution, each
-# into its own blocks) and the fresh rows (each into its own and every coarser level)
-_DRAINED = (("cw_points", False), ("cw_fresh", True))
-UPSERT = {
-    "sqlite": _UPSERT.format(p=", ".join(["?"] * 10), least="min", greatest="max"),
-    "postgresql": _UPSERT.format(p=", ".join(["%s"] * 10), least="least",
-                                 greatest="greatest"),
-}
+    "count = {t}.count + excluded.count, sum = {t}.sum + excluded.sum, "
+    "min = {least}({t}.min, excluded.min), max = {greatest}({t}.max, excluded.max), "
+    "vals = CASE WHEN {t}.raw AND excluded.raw THEN {t}.vals || excluded.vals "
+    "ELSE '' END, raw = {t}.raw AND excluded.raw")
+
+
+def _upsert(table: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return _UPSERT.format(t=table, p=", ".join(["%s"] * 10), least="least",
+                              greatest="greatest")
+    return _UPSERT.format(t=table, p=", ".join(["?"] * 10), least="min", greatest="max")
+
+
+UPSERT = {dialect: _upsert("cw_fresh", dialect) for dialect in ("sqlite", "postgresql")}
+ROLLED = {dialect: _upsert("cw_points", dialect) for dialect in ("sqlite", "postgresql")}
+# the tables compaction drains, in this order: the fresh rows (each into the blocks of
+# its resolution, rolled up into the ``cw_points`` rows of every coarser one) and the
+# rolled-up rows (each into its own blocks, once its bucket closed)
+_DRAINED = (("cw_fresh", True), ("cw_points", False))
 
 
 async def write_points(session: AsyncSession, buckets: Sequence[Bucket]) -> None:
@@ -163,8 +171,8 @@ def row_bucket(row: Any, values: bool = True) -> Bucket:
 class EmbeddedStore:
     """The points in the cloud's database: finest buckets as rows (``cw_fresh``, merged
     on ingest) until compaction moves the closed ones into packed blocks (``cw_blocks``)
-    of every resolution (the roll-up); reads see both, in one snapshot (and the
-    ``cw_points`` rows of before 0038 until compaction drains them)."""
+    and rolls them up into coarser rows (``cw_points``, themselves moved into blocks
+    once closed); reads see all three, in one snapshot."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
@@ -316,8 +324,9 @@ class EmbeddedStore:
     async def _compact(self, keys: list[str], resolution: int, cutoff: int,
                        table: str = "cw_points", roll_at: float | None = None) -> int:
         """Move ``table``'s rows of ``keys`` at ``resolution`` closed before ``cutoff``
-        into their blocks; with ``roll_at`` (the fresh rows) also into the blocks of
-        every coarser resolution still retained at that time (the roll-up)."""
+        into their blocks; with ``roll_at`` (the fresh rows) also merged into the
+        ``cw_points`` rows of every coarser resolution still retained at that time (the
+        roll-up, in the transaction that deletes them: each row rolled up once)."""
         async with self.cloud.sessions() as session, session.begin():
             connection = await session.connection()
             found = await connection.exec_driver_sql(
@@ -328,16 +337,15 @@ class EmbeddedStore:
             rows: list[Any] = list(found.all())
             if not rows:
                 return 0
-            if roll_at is None:
-                await self._into_blocks(connection, keys, resolution, rows)
-                return len(rows)
-            for coarse in RESOLUTIONS:  # finest first: blocks locked in one order
-                if coarse < resolution:
-                    continue
-                kept = [(r[0], r[1] // coarse * coarse, *r[2:]) for r in rows
-                        if roll_at - r[1] <= RETENTION[coarse]]
-                if kept:
-                    await self._into_blocks(connection, keys, coarse, kept)
+            own = rows if roll_at is None else \
+                [r for r in rows if roll_at - r[1] <= RETENTION[resolution]]
+            if own:
+                await self._into_blocks(connection, keys, resolution, own)
+            if roll_at is not None:
+                rolled = roll_rows(rows, resolution, roll_at)
+                if rolled:
+                    await connection.exec_driver_sql(
+                        ROLLED[connection.dialect.name], rolled)  # type: ignore[arg-type]
         return len(rows)
 
     async def _into_blocks(self, connection: Any, keys: list[str], resolution: int,
@@ -418,6 +426,30 @@ class EmbeddedStore:
 
     async def close(self) -> None:
         return None
+
+
+def roll_rows(rows: Sequence[Any], resolution: int, now: float) -> list[tuple[Any, ...]]:
+    """The roll-up of finest rows (metric key, ts, unit, count, sum, min, max, vals, raw)
+    of ``resolution``: one ``cw_points`` upsert row per bucket of every coarser
+    resolution retained at ``now`` (sorted: one lock order), the rows' raw value texts
+    concatenated as the upsert concatenates them."""
+    merged: dict[tuple[str, int, int, str], list[Any]] = {}
+    for key, ts, unit, count, total, low, high, vals, raw in rows:
+        for coarse in RESOLUTIONS:
+            if coarse <= resolution or now - ts > RETENTION[coarse]:
+                continue
+            slot = (key, coarse, ts // coarse * coarse, unit)
+            known = merged.get(slot)
+            if known is None:
+                merged[slot] = [count, total, low, high, vals if raw else "", bool(raw)]
+                continue
+            known[0] += count
+            known[1] += total
+            known[2] = min(known[2], low)
+            known[3] = max(known[3], high)
+            known[5] = known[5] and bool(raw)
+            known[4] = known[4] + vals if known[5] else ""
+    return [(*slot, *merged[slot]) for slot in sorted(merged)]
 
 
 def _mark(connection: Any) -> str:
