@@ -13,7 +13,11 @@
 4. 10,000 alarms evaluated each minute: the server's CPU for one evaluation pass
    (CPU over the pass minus the idle CPU over as long).
 
-Run: ``python -m bench.cloudwatch [--parts put,cassandra,gmd,alarms]``.
+Run: ``python -m bench.cloudwatch [--parts put,cassandra,gmd,alarms,ab]``. The
+PutMetricData capacity is measured from ``--clients`` client processes of pre-signed
+requests (one client process, or boto3's threads, are slower than the server), with
+one asyncio client process and boto3 threads beside; ``ab --old <worktree>`` runs
+the PutMetricData capacity of another checkout and this one in turn.
 """
 
 from __future__ import annotations
@@ -140,6 +144,137 @@ def put_throughput(server: Server, seconds: float, protocol: str = "json") -> di
             "cpu_ms_per_call": cpu / max(1, len(latencies)) * 1000}
 
 
+def _client_process(requests: list[tuple[str, bytes, dict[str, str]]], connections: int,
+                    begin: float, seconds: float, out: Any) -> None:
+    """One client process: ``connections`` loops posting pre-signed requests from the
+    wall-clock ``begin`` for ``seconds``; puts its latencies on ``out``."""
+    async def main() -> list[float]:
+        latencies: list[float] = []
+        cycle = itertools.cycle(requests)
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=connections)) as session:
+            url, body, headers = requests[0]
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+            await asyncio.sleep(max(0.0, begin - time.time()))
+            stop_at = time.time() + seconds
+
+            async def worker() -> None:
+                while time.time() < stop_at:
+                    url, body, headers = next(cycle)
+                    start = time.perf_counter()
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            raise RuntimeError(f"{resp.status} {await resp.text()}")
+                    latencies.append(time.perf_counter() - start)
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+        return latencies
+
+    out.put(asyncio.run(main()))
+
+
+def put_capacity(server: Server, seconds: float, protocol: str = "json",
+                 clients: int = 4) -> dict[str, float]:
+    """``put_throughput`` from ``clients`` processes (CONCURRENCY connections in all):
+    the request rate the server gives when the client is not what limits it (one
+    asyncio client process spends about as much CPU a request as the server)."""
+    import multiprocessing
+
+    requests = _boto3_requests(server, 200) if protocol == "json" else \
+        [_signed(server, _put_body(n)) for n in range(200)]
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    begin = time.time() + 1.5
+    procs = [context.Process(target=_client_process, args=(
+        requests[i::clients], CONCURRENCY // clients, begin, seconds, queue))
+        for i in range(clients)]
+    for proc in procs:
+        proc.start()
+    time.sleep(max(0.0, begin - time.time()))
+    cpu0 = cpu_seconds(server.process.pid)
+    time.sleep(seconds)
+    cpu = cpu_seconds(server.process.pid) - cpu0
+    latencies = [t for _ in procs for t in queue.get(timeout=120)]
+    for proc in procs:
+        proc.join(30)
+    return {"calls": len(latencies), "rps": len(latencies) / seconds,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "cpu_ms_per_call": cpu / max(1, len(latencies)) * 1000, "clients": clients}
+
+
+def put_boto3(server: Server, seconds: float) -> dict[str, float]:
+    """PutMetricData from CONCURRENCY threads of boto3 clients in one process (what a
+    boto3 user gets; the client's GIL caps the rate long before either server)."""
+    clients = [_client(server) for _ in range(CONCURRENCY)]
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    def work(n: int) -> None:
+        cw, i = clients[n], 0
+        while time.perf_counter() < stop_at:
+            i += 1
+            start = time.perf_counter()
+            cw.put_metric_data(Namespace="Bench/Put", MetricData=[
+                {"MetricName": f"M{i % 50}", "Dimensions": [{"Name": "Host", "Value": f"h{j}"}],
+                 "Value": float(i + j), "Unit": "Count"} for j in range(VALUES)])
+            latencies.append(time.perf_counter() - start)
+
+    cpu0 = cpu_seconds(server.process.pid)
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(CONCURRENCY)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    cpu = cpu_seconds(server.process.pid) - cpu0
+    return {"calls": len(latencies), "rps": len(latencies) / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "cpu_ms_per_call": cpu / max(1, len(latencies)) * 1000}
+
+
+def start_cloud_of(tree: str | None) -> Server:
+    """``start_cloud(1)`` running the code of the git worktree ``tree`` (None: this one)."""
+    if tree is None:
+        return start_cloud(1)
+    here, path = os.getcwd(), os.environ.get("PYTHONPATH")
+    os.chdir(tree)
+    os.environ["PYTHONPATH"] = tree
+    try:
+        return start_cloud(1)
+    finally:
+        os.chdir(here)
+        if path is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = path
+
+
+def put_ab(old: str, seconds: float, rounds: int, clients: int) -> list[dict[str, Any]]:
+    """A/B of PutMetricData: the cloud of ``old`` and of this tree started in turn,
+    ``rounds`` times, each measured by ``put_capacity`` in both protocols; the load
+    average beside each round."""
+    out = []
+    for n in range(rounds):
+        for name, tree in (("old", old), ("new", None)) if n % 2 == 0 else \
+                (("new", None), ("old", old)):
+            cloud = start_cloud_of(tree)
+            try:
+                for protocol in ("json", "query"):
+                    got: dict[str, Any] = put_capacity(cloud, seconds, protocol, clients)
+                    got.update(tree=name, protocol=protocol, round=n,
+                               load=os.getloadavg()[0])
+                    print(json.dumps(got), flush=True)
+                    out.append(got)
+            finally:
+                cloud.stop()
+    return out
+
+
 def _property(server: Server, text: str) -> None:
     env = dict(os.environ, CLOUDCTL_DATA_DIR=str(server.data_dir))
     subprocess.run([sys.executable, "-m", "cloudctl", "--endpoint", server.endpoint,
@@ -220,6 +355,11 @@ def wait_compacted(server: Server, timeout: float = 600) -> float:
             cutoff = int(time.time()) - 300
             left = db.execute("SELECT count(*) FROM cw_points WHERE resolution = 60 "
                               "AND ts < ?", (cutoff,)).fetchone()[0]
+            try:  # the buckets not yet rolled up (a cloud of 0038 or later)
+                left += db.execute("SELECT count(*) FROM cw_fresh WHERE ts < ?",
+                                   (cutoff,)).fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
             if not left:
                 return time.perf_counter() - started
             time.sleep(1)
@@ -323,6 +463,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                                  "cloudwatch.json"))
+    parser.add_argument("--clients", type=int, default=4,
+                        help="client processes of the capacity runs")
+    parser.add_argument("--old", help="a worktree of the code to compare with (part ab)")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     results: dict[str, Any] = {}
@@ -331,16 +475,22 @@ def main() -> None:
         results = json.loads(out.read_text())
     if "put" in parts:
         for protocol in ("json", "query"):
-            moto = start_moto()
-            try:
-                results[f"put_moto_{protocol}"] = put_throughput(moto, args.seconds, protocol)
-            finally:
-                moto.stop()
-            cloud = start_cloud(1)
-            try:
-                results[f"put_cloud_{protocol}"] = put_throughput(cloud, args.seconds, protocol)
-            finally:
-                cloud.stop()
+            for name, start in (("moto", start_moto), ("cloud", lambda: start_cloud(1))):
+                server = start()
+                try:
+                    results[f"put_{name}_{protocol}"] = put_capacity(
+                        server, args.seconds, protocol, args.clients)
+                    results[f"put_{name}_{protocol}_1client"] = put_throughput(
+                        server, args.seconds, protocol)
+                    if protocol == "json":
+                        results[f"put_{name}_boto3"] = put_boto3(server, args.seconds)
+                finally:
+                    server.stop()
+                print(name, protocol, json.dumps(results[f"put_{name}_{protocol}"]),
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+        out.write_text(json.dumps(results, indent=1))
+    if "ab" in parts:
+        results["put_ab"] = put_ab(args.old, args.seconds, args.rounds, args.clients)
         out.write_text(json.dumps(results, indent=1))
     if "cassandra" in parts:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

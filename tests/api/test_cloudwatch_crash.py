@@ -134,14 +134,19 @@ def test_set_alarm_state_acts_at_once_on_any_worker(two_worker_cloud: LiveCloud)
 def test_kill_9_loses_no_acknowledged_put_metric_data(crash_cloud: LiveCloud) -> None:
     """Eight clients put data while the cloud is killed -9 (their calls are grouped into
     one commit): after a restart every answered call's value is stored, and nothing
-    else beyond the one call each client had in flight."""
+    else beyond the one call each client had in flight. Killed between ingest (which
+    writes the 1-minute buckets only) and the roll-up (compaction), the 5-minute and
+    1-hour periods give the same answer before and after the restarted cloud rolls the
+    data up."""
     import threading
 
 
     cloud = crash_cloud
+    cloud.set_properties("cloudwatch.compaction_interval_sec=3600")  # its first run only
     acked: dict[int, list[float]] = {n: [] for n in range(8)}
     stop = threading.Event()
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    # a closed minute: compaction (the roll-up) takes it at its next run
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 
     def client(n: int) -> None:
         cw = cloud.client("cloudwatch")
@@ -160,12 +165,14 @@ def test_kill_9_loses_no_acknowledged_put_metric_data(crash_cloud: LiveCloud) ->
     for t in threads:
         t.start()
     wait_for(lambda: min(len(v) for v in acked.values()) >= 20, 60, "puts")
+    assert _fresh_rows(cloud) > 0  # the data is not rolled up when the cloud dies
     cloud.stop(signal.SIGKILL)
     stop.set()
     for t in threads:
         t.join(30)
     cloud.start()
     cw = cloud.client("cloudwatch")
+    stored: dict[int, tuple[float, float]] = {}
     for n, values in acked.items():
         points = cw.get_metric_statistics(
             Namespace="Test/durable", MetricName="Put",
@@ -178,3 +185,29 @@ def test_kill_9_loses_no_acknowledged_put_metric_data(crash_cloud: LiveCloud) ->
         k = len(values)
         assert count in (k, k + 1), (n, count, k)
         assert total == sum(range(1, int(count) + 1)), (n, total, count)
+        stored[n] = (count, total)
+
+    def coarse() -> dict[tuple[int, int], tuple[float, float]]:
+        out = {}
+        for period in (300, 3600):
+            first = datetime.fromtimestamp(start.timestamp() // period * period, UTC)
+            for n in acked:
+                [point] = cw.get_metric_statistics(
+                    Namespace="Test/durable", MetricName="Put",
+                    Dimensions=[{"Name": "Client", "Value": str(n)}], StartTime=first,
+                    EndTime=first + timedelta(seconds=period), Period=period,
+                    Statistics=["SampleCount", "Sum"])["Datapoints"]
+                out[(period, n)] = (point["SampleCount"], point["Sum"])
+        return out
+
+    assert coarse() == {(p, n): v for p in (300, 3600) for n, v in stored.items()}
+    wait_for(lambda: _fresh_rows(cloud) == 0, 60, "the roll-up")  # the restart's run
+    assert coarse() == {(p, n): v for p in (300, 3600) for n, v in stored.items()}
+
+
+def _fresh_rows(cloud: LiveCloud) -> int:
+    """The cloud's buckets not yet rolled up."""
+    import sqlite3
+
+    with sqlite3.connect(cloud.data_dir / "cloud.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM cw_fresh").fetchone()[0])

@@ -270,7 +270,7 @@ def _loose_points(cloud: LiveCloud, ns: str, names: list[str], before: float) ->
     try:
         with engine.connect() as conn:
             return int(conn.execute(text(
-                "SELECT count(*) FROM cw_points WHERE metric_key IN :keys AND ts < :before "
+                "SELECT count(*) FROM cw_fresh WHERE metric_key IN :keys AND ts < :before "
                 "AND resolution IN (1, 60)").bindparams(bindparam("keys", expanding=True)),
                 {"keys": keys, "before": int(before)}).scalar_one())
     finally:
@@ -278,7 +278,8 @@ def _loose_points(cloud: LiveCloud, ns: str, names: list[str], before: float) ->
 
 
 def test_compaction_keeps_every_answer(cloud: LiveCloud) -> None:
-    """Closed buckets compacted into packed blocks by the controller: every statistic,
+    """Closed buckets compacted into packed blocks (and rolled up into the 5-minute and
+    1-hour levels) by the controller: every statistic,
     percentile and metric-math answer of the shared workload is unchanged, and data
     arriving later for a compacted minute merges with it."""
     from tests.api import cloudwatch_scenario

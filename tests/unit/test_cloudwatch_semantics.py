@@ -200,3 +200,39 @@ def test_put_metric_data_fast_check_agrees_with_the_full_one() -> None:
             _datum(item, 1, "N", now)
         except AwsError:
             pass
+
+
+
+def test_roll_up_finest_only_is_the_full_roll_up_folded() -> None:
+    """The embedded store's ingest (``coarse=False``) writes the finest bucket of each
+    datum only (1 s for high resolution while retained, else 1 min); those buckets with
+    compaction's roll-up of them (``roll_rows``) are the buckets the full roll-up
+    writes at every resolution."""
+    from datetime import UTC, datetime
+
+    from cloudctl.services.cloudwatch.series import Datum, merge_buckets, roll_up
+    from cloudctl.services.cloudwatch.store import roll_rows
+
+    now = 2_000_000_000.0
+    keyed = [(f"k{i % 3}", Datum("N", "M", (), datetime.fromtimestamp(now - age, UTC),
+                                 float(i), unit="Count",
+                                 storage_resolution=1 if i % 2 else 60))
+             for i, age in enumerate((5, 7, 65, 400, 4000, 3 * 3600 + 30, 86400, 12))]
+    finest = roll_up(keyed, now, coarse=False)
+    assert {b.resolution for b in finest} == {1, 60}
+    assert all(now - b.ts <= 3 * 3600 for b in finest if b.resolution == 1)
+    assert len(finest) == 8  # no two data share a finest bucket here
+    assert [b.resolution for b in finest if b.metric_key == "k2" and b.sum == 5.0] == [60]
+    rolled = []
+    for res in (1, 60):
+        rolled += roll_rows([(b.metric_key, b.ts, b.unit, b.count, b.sum, b.minimum,
+                              b.maximum, "", b.raw) for b in finest if b.resolution == res],
+                            res, now)
+    folded = finest + [Bucket(k, r, ts, u, c, t, lo, hi, {}, raw)
+                       for k, r, ts, u, c, t, lo, hi, _, raw in rolled]
+
+    def shape(buckets: list[Bucket]) -> list[tuple[object, ...]]:
+        return sorted((b.metric_key, b.resolution, b.ts, b.unit, b.count, b.sum,
+                       b.minimum, b.maximum) for b in merge_buckets(buckets))
+
+    assert shape(folded) == shape(roll_up(keyed, now))

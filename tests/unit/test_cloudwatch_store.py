@@ -2,7 +2,8 @@
 (counts and sums add, extremes kept, raw values only while every part has them) and the
 retention sweep removes each resolution's buckets after AWS's retention (1 s: 3 hours,
 1 min: 15 days, 5 min: 63 days, 1 h: 455 days) and nothing younger; compaction into
-packed blocks changes no answer (buckets, statistics, raw values), also with buckets
+packed blocks changes no answer (buckets, statistics, raw values, at the written
+resolution and at the 5-minute and 1-hour ones it rolls up), also with buckets
 arriving for a slot already compacted. Compaction and the sweep of blocks are
 database-specific SQL (``DELETE ... RETURNING``, ``FOR UPDATE``, blobs): those tests
 run on SQLite and on PostgreSQL."""
@@ -19,7 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
+from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwPoint
 from cloudctl.services.cloudwatch.series import RETENTION, Bucket
 from cloudctl.services.cloudwatch.store import EmbeddedStore
 
@@ -43,7 +44,7 @@ def _store(where: Path | str) -> tuple[EmbeddedStore, Any]:
 
 async def _setup(engine: Any) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwBlock.__table__])
+        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwFresh.__table__, CwBlock.__table__])
 
 
 def test_buckets_merge_on_ingest(tmp_path: Path) -> None:
@@ -79,9 +80,10 @@ def test_retention_sweep(database: str, compacted: bool) -> None:
                 buckets.append(Bucket(f"k{res}", res, ts, "None", 1, 1, 1, 1, {1.0: 1}))
         await store.write(buckets)
         if compacted:  # in blocks: each sits in a block with its just-inside neighbour
-            assert await store.compact(NOW) == len(buckets)
-        removed = await store.expire(NOW)
-        assert removed == (0 if compacted else len(RETENTION))
+            assert await store.compact(NOW) >= len(buckets)  # and their roll-ups
+        # the fresh rows are rolled up (into blocks) before anything expires: the rows
+        # past their retention never reach a block of their own resolution
+        assert await store.expire(NOW) == 0
         left = set()
         for res in RETENTION:
             left |= {(b.resolution, NOW - b.ts) for b in
@@ -107,6 +109,17 @@ def _answers(store: EmbeddedStore) -> Any:
                         period, unit, stat)
                     got[f"{stat}/{period}/{unit}"] = {
                         key: dict(zip(*points, strict=True)) for key, points in found.items()}
+        for resolution in (300, 3600):  # the roll-up (fresh rows folded in until compaction)
+            first = (NOW - 86400 * 3) // 3600 * 3600
+            got[f"buckets/{resolution}"] = [
+                (b.metric_key, b.ts, b.unit, b.count, b.sum, b.minimum, b.maximum,
+                 b.values, b.raw)
+                for b in await store.read(["a", "b"], resolution, first, NOW)]
+            for stat in ("SampleCount", "Sum", "Minimum", "Maximum"):
+                found = await store.stat_points(["a", "b"], resolution, first, NOW - 30,
+                                                3600, None, stat)
+                got[f"{stat}/{resolution}"] = {
+                    key: dict(zip(*points, strict=True)) for key, points in found.items()}
         return got
     return run()
 
@@ -146,6 +159,10 @@ def test_compaction_changes_no_answer(database: str) -> None:
     assert before["Average/60/None"]["a"] and before["SampleCount/300/Count"]["b"]
     assert after == before
     assert late_rows == late_blocks and late_rows != before
+    # the 1-hour level holds every sample, rolled up or not (b: 3 a bucket, a minute in 5)
+    assert sum(before["SampleCount/3600"]["b"].values()) == \
+        3 * sum(1 for m in range(3 * 1440) if m % 7 != 3 and m % 5 == 0)
+    assert before["buckets/300"] == after["buckets/300"]
     merged = late_rows["Maximum/60/None"]["a"][NOW // 60 * 60 - 86400 * 2]
     assert merged == 100
 
@@ -177,7 +194,7 @@ def test_fast_sqlite_writer_merges_and_waits_out_an_outside_writer(tmp_path: Pat
     async def run() -> tuple[list[Bucket], float]:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all,
-                                tables=[CwPoint.__table__, CwBlock.__table__,
+                                tables=[CwPoint.__table__, CwFresh.__table__, CwBlock.__table__,
                                         CwMetric.__table__])
         outside = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         outside.execute("PRAGMA journal_mode=WAL")

@@ -32,6 +32,7 @@ from cloudctl.services.cloudwatch.series import (
     canonical_dimensions,
     epoch,
     metric_key,
+    metric_key_of,
     roll_up,
 )
 from cloudctl.services.cloudwatch.stats import align, choose_resolution, periods
@@ -59,8 +60,8 @@ def holder(cloud: Cloud) -> StoreHolder:
 
 
 async def publish(cloud: Cloud, account_id: str, region: str, data: Sequence[Datum]) -> None:
-    """Store ``data`` for ``account_id`` in ``region``: rolled up into every resolution
-    AWS keeps, and the metrics made known to ListMetrics."""
+    """Store ``data`` for ``account_id`` in ``region`` (each resolution AWS keeps
+    readable at once) and make the metrics known to ListMetrics."""
     if not data:
         return
     hold = holder(cloud)
@@ -70,14 +71,16 @@ async def publish(cloud: Cloud, account_id: str, region: str, data: Sequence[Dat
     stamp = utcnow()
     for datum in data:
         dims = canonical_dimensions(datum.dimensions)
-        key = metric_key(account_id, region, datum.namespace, datum.name, dims)
+        key = metric_key_of(account_id, region, datum.namespace, datum.name, dims)
         keyed.append((key, datum))
         if key not in catalog and hold.stale(key, now):
             catalog[key] = {"key": key, "account_id": account_id, "region": region,
                             "namespace": datum.namespace, "name": datum.name,
                             "dimensions": json.dumps([list(d) for d in dims]),
                             "last_seen": stamp}
-    await hold.ingest([catalog[k] for k in sorted(catalog)], roll_up(keyed, now))
+    # the embedded store is given the finest buckets only (its compaction rolls them up)
+    await hold.ingest([catalog[k] for k in sorted(catalog)],
+                      roll_up(keyed, now, coarse=hold.kind == "cassandra"))
     for key in catalog:
         hold.seen[key] = now
 

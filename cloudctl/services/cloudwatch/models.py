@@ -47,7 +47,9 @@ class CwMetric(RegionalMixin, Base):
 
 
 class CwPoint(Base):
-    """One bucket of one metric at one resolution (the embedded store)."""
+    """One bucket of one metric at one resolution, rolled up (since 0038 written by
+    compaction from ``CwFresh`` rows; before, by ingest at every resolution), until
+    compaction moves it, closed, into its block."""
 
     __tablename__ = "cw_points"
     __table_args__ = (Index("ix_cw_points_age", "resolution", "ts"),)
@@ -62,6 +64,29 @@ class CwPoint(Base):
     max: Mapped[float] = mapped_column(Float)
     vals: Mapped[str] = mapped_column(Text, default="")  # "v*c,v*c,..." raw values
     raw: Mapped[bool] = mapped_column(Boolean, default=True)  # percentiles available
+
+
+class CwFresh(Base):
+    """A finest bucket (1 s or 1 min) as PutMetricData wrote it, not yet rolled up: the
+    embedded store's ingest writes only these (merged on ingest, one row a bucket);
+    compaction moves each into the blocks of its own resolution and merges it into the
+    ``CwPoint`` rows of every coarser one still retained (the roll-up); reads of a
+    resolution fold in the rows of finer ones still here. Small (a few minutes of data), so no index beyond the key; on SQLite
+    ``WITHOUT ROWID`` (the key is the table: one b-tree written a new bucket)."""
+
+    __tablename__ = "cw_fresh"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    metric_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[float] = mapped_column(Float)
+    sum: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    vals: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class CwBlock(Base):
@@ -158,4 +183,4 @@ class CwDashboard(RegionalMixin, Base):
     last_modified: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwBlock, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)
+CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwFresh, CwBlock, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)

@@ -2,10 +2,16 @@
 that picks it or Cassandra (``cloudwatch.metric_store``).
 
 Both stores take buckets rolled up by ``series.roll_up`` and give back one merged
-bucket per (metric, resolution, start, unit); the embedded store merges on ingest with
-``INSERT ... ON CONFLICT DO UPDATE`` (one row a bucket) and compacts closed buckets into
-packed blocks (``blocks``; statistics are then array arithmetic), Cassandra appends
-partial buckets with a TTL of the resolution's retention and merges them when read.
+bucket per (metric, resolution, start, unit). The embedded store is given the finest
+buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
+UPDATE`` (one ``cw_fresh`` row a bucket). Compaction moves closed fresh rows into packed
+blocks (``blocks``; statistics are then array arithmetic) of their resolution and merges
+them into the ``cw_points`` rows of every coarser resolution still retained (the
+roll-up, done once, in the transaction that deletes the fresh row); closed ``cw_points``
+rows go into their blocks in turn. A read of a resolution adds the fresh rows of finer
+ones not yet rolled up, so no answer depends on whether compaction ran. Cassandra is
+given every resolution, appends partial buckets with a TTL of the resolution's
+retention and merges them when read.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from cloudctl.services.cloudwatch import properties as props
 from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import (
+    RESOLUTIONS,
     RETENTION,
     Bucket,
     decode_values,
@@ -115,22 +122,33 @@ def dialect_insert(session: AsyncSession) -> Any:
 
 
 _UPSERT = (
-    "INSERT INTO cw_points (metric_key, resolution, ts, unit, count, sum, min, max, vals, raw) "
+    "INSERT INTO {t} (metric_key, resolution, ts, unit, count, sum, min, max, vals, raw) "
     "VALUES ({p}) ON CONFLICT (metric_key, resolution, ts, unit) DO UPDATE SET "
-    "count = cw_points.count + excluded.count, sum = cw_points.sum + excluded.sum, "
-    "min = {least}(cw_points.min, excluded.min), max = {greatest}(cw_points.max, excluded.max), "
-    "vals = CASE WHEN cw_points.raw AND excluded.raw THEN cw_points.vals || excluded.vals "
-    "ELSE '' END, raw = cw_points.raw AND excluded.raw")
-UPSERT = {
-    "sqlite": _UPSERT.format(p=", ".join(["?"] * 10), least="min", greatest="max"),
-    "postgresql": _UPSERT.format(p=", ".join(["%s"] * 10), least="least",
-                                 greatest="greatest"),
-}
+    "count = {t}.count + excluded.count, sum = {t}.sum + excluded.sum, "
+    "min = {least}({t}.min, excluded.min), max = {greatest}({t}.max, excluded.max), "
+    "vals = CASE WHEN {t}.raw AND excluded.raw THEN {t}.vals || excluded.vals "
+    "ELSE '' END, raw = {t}.raw AND excluded.raw")
+
+
+def _upsert(table: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return _UPSERT.format(t=table, p=", ".join(["%s"] * 10), least="least",
+                              greatest="greatest")
+    return _UPSERT.format(t=table, p=", ".join(["?"] * 10), least="min", greatest="max")
+
+
+UPSERT = {dialect: _upsert("cw_fresh", dialect) for dialect in ("sqlite", "postgresql")}
+ROLLED = {dialect: _upsert("cw_points", dialect) for dialect in ("sqlite", "postgresql")}
+# the tables compaction drains, in this order: the fresh rows (each into the blocks of
+# its resolution, rolled up into the ``cw_points`` rows of every coarser one) and the
+# rolled-up rows (each into its own blocks, once its bucket closed)
+_DRAINED = (("cw_fresh", True), ("cw_points", False))
 
 
 async def write_points(session: AsyncSession, buckets: Sequence[Bucket]) -> None:
-    """Merge ``buckets`` into their rows within the caller's transaction (one driver-level
-    executemany of an upsert: the right-hand sides read the row as it was)."""
+    """Merge ``buckets`` into their ``cw_fresh`` rows within the caller's transaction (one
+    driver-level executemany of an upsert: the right-hand sides read the row as it
+    was). A bucket of resolution r counts at r and every coarser resolution."""
     if not buckets:
         return
     connection = await session.connection()
@@ -151,9 +169,10 @@ def row_bucket(row: Any, values: bool = True) -> Bucket:
 
 
 class EmbeddedStore:
-    """The points in the cloud's database: buckets as rows (``cw_points``, merged on
-    ingest) until compaction moves the closed ones into packed blocks (``cw_blocks``);
-    reads see both, in one snapshot."""
+    """The points in the cloud's database: finest buckets as rows (``cw_fresh``, merged
+    on ingest) until compaction moves the closed ones into packed blocks (``cw_blocks``)
+    and rolls them up into coarser rows (``cw_points``, themselves moved into blocks
+    once closed); reads see all three, in one snapshot."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
@@ -187,6 +206,11 @@ class EmbeddedStore:
                     CwPoint.resolution == resolution, CwPoint.ts >= start, CwPoint.ts < end)
                 result = await session.execute(query)
                 out += [row_bucket(r, values) for r in result]
+                fresh = await self._fresh(connection, mark, chunk, resolution, start, end,
+                                          values)
+                if fresh:
+                    blocked = True
+                    out += fresh
                 found = await connection.exec_driver_sql(
                     f"SELECT metric_key, start, unit, count, sum, min, max, raw"
                     f"{', vals' if values else ''} FROM cw_blocks WHERE metric_key IN "
@@ -200,6 +224,22 @@ class EmbeddedStore:
             out = merge_buckets(out)
         out.sort(key=lambda b: (b.metric_key, b.ts, b.unit))
         return out
+
+    @staticmethod
+    async def _fresh(connection: Any, mark: str, chunk: list[str], resolution: int,
+                     start: int, end: int, values: bool) -> list[Bucket]:
+        """The ``cw_fresh`` rows of ``chunk`` at ``resolution`` or finer (not yet
+        rolled up) whose ``resolution`` bucket starts in [start, end), as partial
+        buckets of that resolution."""
+        lo, hi = _covering(start, end, resolution)
+        found = await connection.exec_driver_sql(
+            f"SELECT metric_key, ts, unit, count, sum, min, max, raw"
+            f"{', vals' if values else ''} FROM cw_fresh WHERE metric_key IN "
+            f"({', '.join([mark] * len(chunk))}) AND resolution <= {mark} "
+            f"AND ts >= {mark} AND ts < {mark}", (*chunk, resolution, lo, hi))
+        return [Bucket(r[0], resolution, r[1] // resolution * resolution, r[2], r[3], r[4],
+                       r[5], r[6], decode_values(r[8]) if values and r[7] else {},
+                       bool(r[7])) for r in found.all()]
 
     async def aggregate(self, keys: Sequence[str], resolution: int, start: int, end: int,
                         period: int, unit: str | None) -> list[Slot]:
@@ -234,10 +274,14 @@ class EmbeddedStore:
                     dense[row[0]].add_block(row[1], row[2], row[3],
                                             row[4] if extremes else None,
                                             row[5] if extremes else None)
+                lo, hi = _covering(start, stop, resolution)
                 found = await connection.exec_driver_sql(
                     f"SELECT metric_key, ts, count, sum, min, max FROM cw_points "
-                    f"WHERE {where} AND ts >= {mark} AND ts < {mark}",
-                    (*args, start, stop))
+                    f"WHERE {where} AND ts >= {mark} AND ts < {mark} UNION ALL "
+                    f"SELECT metric_key, ts, count, sum, min, max FROM cw_fresh "
+                    f"WHERE {where.replace('resolution =', 'resolution <=')} "
+                    f"AND ts >= {mark} AND ts < {mark}",
+                    (*args, start, stop, *args, lo, hi))
                 rows: dict[str, list[Any]] = {}
                 for row in found.all():
                     rows.setdefault(row[0], []).append(row[1:])
@@ -252,72 +296,97 @@ class EmbeddedStore:
         compactors never move one twice; a bucket written later to the same slot is
         merged at read time."""
         moved = 0
-        for resolution in RETENTION:
-            cutoff = int(now) - lag - resolution
-            async with self.cloud.sessions() as session:
-                connection = await session.connection()
-                mark = "%s" if connection.dialect.name == "postgresql" else "?"
-                found = await connection.exec_driver_sql(
-                    f"SELECT metric_key, count(*) FROM cw_points WHERE resolution = {mark} "
-                    f"AND ts < {mark} GROUP BY metric_key ORDER BY metric_key",
-                    (resolution, cutoff))
-                counts: list[Any] = list(found.all())
-            keys: list[str] = []
-            size = 0
-            for key, count in counts:
-                keys.append(key)
-                size += int(count)
-                if size >= batch:
-                    moved += await self._compact(keys, resolution, cutoff)
-                    keys, size = [], 0
-            if keys:
-                moved += await self._compact(keys, resolution, cutoff)
+        for table, roll in _DRAINED:
+            for resolution in RETENTION:
+                cutoff = int(now) - lag - resolution
+                async with self.cloud.sessions() as session:
+                    connection = await session.connection()
+                    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+                    found = await connection.exec_driver_sql(
+                        f"SELECT metric_key, count(*) FROM {table} WHERE resolution = "
+                        f"{mark} AND ts < {mark} GROUP BY metric_key ORDER BY metric_key",
+                        (resolution, cutoff))
+                    counts: list[Any] = list(found.all())
+                keys: list[str] = []
+                size = 0
+                for key, count in counts:
+                    keys.append(key)
+                    size += int(count)
+                    if size >= batch:
+                        moved += await self._compact(keys, resolution, cutoff, table,
+                                                     now if roll else None)
+                        keys, size = [], 0
+                if keys:
+                    moved += await self._compact(keys, resolution, cutoff, table,
+                                                 now if roll else None)
         return moved
 
-    async def _compact(self, keys: list[str], resolution: int, cutoff: int) -> int:
+    async def _compact(self, keys: list[str], resolution: int, cutoff: int,
+                       table: str = "cw_points", roll_at: float | None = None) -> int:
+        """Move ``table``'s rows of ``keys`` at ``resolution`` closed before ``cutoff``
+        into their blocks; with ``roll_at`` (the fresh rows) also merged into the
+        ``cw_points`` rows of every coarser resolution still retained at that time (the
+        roll-up, in the transaction that deletes them: each row rolled up once)."""
         async with self.cloud.sessions() as session, session.begin():
             connection = await session.connection()
-            pg = connection.dialect.name == "postgresql"
-            mark = "%s" if pg else "?"
-            marks = ", ".join([mark] * len(keys))
             found = await connection.exec_driver_sql(
-                f"DELETE FROM cw_points WHERE metric_key IN ({marks}) AND resolution = "
-                f"{mark} AND ts < {mark} RETURNING metric_key, ts, unit, count, sum, min, "
-                f"max, vals, raw", (*keys, resolution, cutoff))
+                f"DELETE FROM {table} WHERE metric_key IN "
+                f"({', '.join([_mark(connection)] * len(keys))}) AND resolution = "
+                f"{_mark(connection)} AND ts < {_mark(connection)} RETURNING metric_key, "
+                f"ts, unit, count, sum, min, max, vals, raw", (*keys, resolution, cutoff))
             rows: list[Any] = list(found.all())
             if not rows:
                 return 0
-            wanted = sorted({(r[0], blocks.block_start(resolution, r[1]), r[2])
-                             for r in rows})
-            empty = blocks.Block().columns()
-            await connection.exec_driver_sql(
-                f"INSERT INTO cw_blocks (metric_key, resolution, start, unit, count, sum, "
-                f"min, max, raw, vals) VALUES ({', '.join([mark] * 10)}) "
-                f"ON CONFLICT (metric_key, resolution, start, unit) DO NOTHING",
-                [(k, resolution, s, u, *empty) for k, s, u in wanted])  # type: ignore[arg-type]
-            starts = sorted({s for _, s, _ in wanted})
-            found = await connection.exec_driver_sql(
-                f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
-                f"FROM cw_blocks WHERE metric_key IN ({marks}) AND resolution = {mark} "
-                f"AND start IN ({', '.join([mark] * len(starts))})"
-                + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
-                (*keys, resolution, *starts))
-            stored: list[Any] = list(found.all())
-            held = {(r[0], r[1], r[2]): blocks.Block.of_row(r[3:]) for r in stored}
-            width = blocks.span(resolution)
-            for key, ts, unit, count, total, low, high, vals, raw in rows:
-                start = ts // width * width
-                held[(key, start, unit)].add((ts - start) // resolution, count, total, low,
-                                             high, vals if raw else "", bool(raw))
-            await connection.exec_driver_sql(
-                f"UPDATE cw_blocks SET count = {mark}, sum = {mark}, min = {mark}, "
-                f"max = {mark}, raw = {mark}, vals = {mark} WHERE metric_key = {mark} AND "
-                f"resolution = {mark} AND start = {mark} AND unit = {mark}",
-                [(*held[w].columns(), w[0], resolution, w[1], w[2])  # type: ignore[misc]
-                 for w in wanted])
+            own = rows if roll_at is None else \
+                [r for r in rows if roll_at - r[1] <= RETENTION[resolution]]
+            if own:
+                await self._into_blocks(connection, keys, resolution, own)
+            if roll_at is not None:
+                rolled = roll_rows(rows, resolution, roll_at)
+                if rolled:
+                    await connection.exec_driver_sql(
+                        ROLLED[connection.dialect.name], rolled)  # type: ignore[arg-type]
         return len(rows)
 
+    async def _into_blocks(self, connection: Any, keys: list[str], resolution: int,
+                           rows: list[Any]) -> None:
+        """Merge buckets (metric key, start, unit, count, sum, min, max, vals, raw) of
+        ``resolution`` into their blocks, within the caller's transaction."""
+        pg = connection.dialect.name == "postgresql"
+        mark = _mark(connection)
+        marks = ", ".join([mark] * len(keys))
+        wanted = sorted({(r[0], blocks.block_start(resolution, r[1]), r[2])
+                         for r in rows})
+        empty = blocks.Block().columns()
+        await connection.exec_driver_sql(
+            f"INSERT INTO cw_blocks (metric_key, resolution, start, unit, count, sum, "
+            f"min, max, raw, vals) VALUES ({', '.join([mark] * 10)}) "
+            f"ON CONFLICT (metric_key, resolution, start, unit) DO NOTHING",
+            [(k, resolution, s, u, *empty) for k, s, u in wanted])  # type: ignore[arg-type]
+        starts = sorted({s for _, s, _ in wanted})
+        found = await connection.exec_driver_sql(
+            f"SELECT metric_key, start, unit, count, sum, min, max, raw, vals "
+            f"FROM cw_blocks WHERE metric_key IN ({marks}) AND resolution = {mark} "
+            f"AND start IN ({', '.join([mark] * len(starts))})"
+            + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
+            (*keys, resolution, *starts))
+        stored: list[Any] = list(found.all())
+        held = {(r[0], r[1], r[2]): blocks.Block.of_row(r[3:]) for r in stored}
+        width = blocks.span(resolution)
+        for key, ts, unit, count, total, low, high, vals, raw in rows:
+            start = ts // width * width
+            held[(key, start, unit)].add((ts - start) // resolution, count, total, low,
+                                         high, vals if raw else "", bool(raw))
+        await connection.exec_driver_sql(
+            f"UPDATE cw_blocks SET count = {mark}, sum = {mark}, min = {mark}, "
+            f"max = {mark}, raw = {mark}, vals = {mark} WHERE metric_key = {mark} AND "
+            f"resolution = {mark} AND start = {mark} AND unit = {mark}",
+            [(*held[w].columns(), w[0], resolution, w[1], w[2])  # type: ignore[misc]
+             for w in wanted])
+
     async def expire(self, now: float) -> int:
+        # the fresh rows are rolled up before any resolution of them can expire
+        await self.compact(now)
         removed = 0
         async with self.cloud.sessions() as session, session.begin():
             cond = or_(*[and_(CwPoint.resolution == res, CwPoint.ts < int(now - keep))
@@ -357,6 +426,40 @@ class EmbeddedStore:
 
     async def close(self) -> None:
         return None
+
+
+def roll_rows(rows: Sequence[Any], resolution: int, now: float) -> list[tuple[Any, ...]]:
+    """The roll-up of finest rows (metric key, ts, unit, count, sum, min, max, vals, raw)
+    of ``resolution``: one ``cw_points`` upsert row per bucket of every coarser
+    resolution retained at ``now`` (sorted: one lock order), the rows' raw value texts
+    concatenated as the upsert concatenates them."""
+    merged: dict[tuple[str, int, int, str], list[Any]] = {}
+    for key, ts, unit, count, total, low, high, vals, raw in rows:
+        for coarse in RESOLUTIONS:
+            if coarse <= resolution or now - ts > RETENTION[coarse]:
+                continue
+            slot = (key, coarse, ts // coarse * coarse, unit)
+            known = merged.get(slot)
+            if known is None:
+                merged[slot] = [count, total, low, high, vals if raw else "", bool(raw)]
+                continue
+            known[0] += count
+            known[1] += total
+            known[2] = min(known[2], low)
+            known[3] = max(known[3], high)
+            known[5] = known[5] and bool(raw)
+            known[4] = known[4] + vals if known[5] else ""
+    return [(*slot, *merged[slot]) for slot in sorted(merged)]
+
+
+def _mark(connection: Any) -> str:
+    """The driver's placeholder."""
+    return "%s" if connection.dialect.name == "postgresql" else "?"
+
+
+def _covering(start: int, end: int, resolution: int) -> tuple[int, int]:
+    """The range of finer timestamps whose ``resolution`` bucket starts in [start, end)."""
+    return -(-start // resolution) * resolution, -(-end // resolution) * resolution
 
 
 def block_buckets(row: Any, resolution: int, start: int, end: int,
