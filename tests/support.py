@@ -5,7 +5,6 @@ Tests talk to it only the way users do: boto3, the AWS CLI, s3cmd, plain HTTP.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -120,9 +119,22 @@ class LiveCloud:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"cloud did not come up: {self.log_path.read_text()[-4000:]}")
-        creds = json.loads(self.cli("--output", "json", "credentials").stdout)
-        self.access_key, self.secret_key = creds["AccessKeyId"], creds["SecretAccessKey"]
-        self.account_id = creds["AccountId"]
+        self.access_key, self.secret_key, self.account_id = self.credentials()
+
+    def credentials(self, account: str = "eucalyptus", user: str = "admin") -> tuple[str, str, str]:
+        """(access key, secret key, account id) of ``account``/``user``: what ``cloudctl
+        credentials --account ACCOUNT --user USER`` prints (the same ``user_key`` reads
+        the database and issues a key if the user has none), without a CLI process.
+
+        Every start of a live cloud read its admin key through the CLI, a new Python
+        process importing the CLI and the models (0.6 s idle, over 1 s on a loaded
+        machine) per start; ``tests/api/test_cloud_process.py`` tests the command itself.
+        """
+        from cloudctl.cli.adminclient import user_key
+        from cloudctl.config import load_settings
+
+        key = user_key(load_settings(self.data_dir, self.database_url), account, user)
+        return key.access_key_id, key.secret_access_key, key.account_id
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is not None and self.process.returncode != 0:
