@@ -107,6 +107,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_databases: run the module's API tests on SQLite and on PostgreSQL")
+    config.addinivalue_line(
+        "markers", "late: run after every other test of the session (a test that checks "
+                   "what a clock started by a session fixture of its module did by then)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``late`` go last, in their order (after pytest grouped the items
+    by their session parameters). A test that waits for a cloud clock (a stack's
+    TimeoutInMinutes: one minute) started by its module's session fixture then finds
+    the time already passed while the rest of the run went on, instead of sleeping it
+    out; run alone, it waits as before."""
+    late = [item for item in items if item.get_closest_marker("late") is not None]
+    if late:
+        items[:] = [item for item in items if item.get_closest_marker("late") is None] + late
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,12 @@ Tests talk to it only the way users do: boto3, the AWS CLI, s3cmd, plain HTTP.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -120,9 +120,22 @@ class LiveCloud:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"cloud did not come up: {self.log_path.read_text()[-4000:]}")
-        creds = json.loads(self.cli("--output", "json", "credentials").stdout)
-        self.access_key, self.secret_key = creds["AccessKeyId"], creds["SecretAccessKey"]
-        self.account_id = creds["AccountId"]
+        self.access_key, self.secret_key, self.account_id = self.credentials()
+
+    def credentials(self, account: str = "eucalyptus", user: str = "admin") -> tuple[str, str, str]:
+        """(access key, secret key, account id) of ``account``/``user``: what ``cloudctl
+        credentials --account ACCOUNT --user USER`` prints (the same ``user_key`` reads
+        the database and issues a key if the user has none), without a CLI process.
+
+        Every start of a live cloud read its admin key through the CLI, a new Python
+        process importing the CLI and the models (0.6 s idle, over 1 s on a loaded
+        machine) per start; ``tests/api/test_cloud_process.py`` tests the command itself.
+        """
+        from cloudctl.cli.adminclient import user_key
+        from cloudctl.config import load_settings
+
+        key = user_key(load_settings(self.data_dir, self.database_url), account, user)
+        return key.access_key_id, key.secret_access_key, key.account_id
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is not None and self.process.returncode != 0:
@@ -147,8 +160,9 @@ class LiveCloud:
                              botocore_session=core)
 
     def client(self, service: str, *, path: str = "", **kwargs: Any) -> Any:
-        session = self.session(kwargs.pop("access_key", None), kwargs.pop("secret_key", None),
-                               kwargs.pop("token", None))
+        session = _client_session(kwargs.pop("access_key", None) or self.access_key,
+                                  kwargs.pop("secret_key", None) or self.secret_key,
+                                  kwargs.pop("token", None), self.region)
         config = kwargs.pop("config", Config(retries={"max_attempts": 1}))
         return session.client(service, endpoint_url=self.endpoint + path, config=config, **kwargs)
 
@@ -165,6 +179,33 @@ class LiveCloud:
         return subprocess.run([*AWS_CLI[version], "--endpoint-url", self.endpoint,
                                "--output", "json", *args], env=env, capture_output=True,
                               text=True, timeout=120, check=check)
+
+
+_SESSIONS = threading.local()
+
+
+def _client_session(access_key: str, secret_key: str, token: str | None,
+                    region: str) -> boto3.Session:
+    """The boto3 session ``LiveCloud.client`` makes its clients from: one per thread and
+    set of credentials, made once. Each client is still new (its own connections and
+    event handlers); only what a session builds for every client it makes (service
+    models, endpoint data, client classes) is not rebuilt for each of the thousands of
+    clients the tests make in their polls. Per thread, as a boto3 session is not safe
+    to share between threads (``session()`` still gives a new one)."""
+    sessions: dict[tuple[str, str, str | None, str], boto3.Session] = \
+        _SESSIONS.__dict__.setdefault("by_key", {})
+    key = (access_key, secret_key, token, region)
+    found = sessions.pop(key, None)  # re-inserted last: the most recently used
+    if found is None:
+        if len(sessions) >= 16:  # a test that made many accounts: keep the latest ones
+            del sessions[next(iter(sessions))]
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _models_loader())
+        found = boto3.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            aws_session_token=token, region_name=region, botocore_session=core)
+    sessions[key] = found
+    return found
 
 
 @cache

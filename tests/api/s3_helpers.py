@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import urllib.error
 import urllib.request
 import uuid
@@ -31,5 +30,4 @@ def second_account(cloud: LiveCloud, name: str) -> tuple[str, str, str]:
     """(access key, secret key, account id) of the admin of a new account ``name``."""
     email = f"{name}@example.com"
     cloud.client("iam").create_account(AccountName=name, Email=email)
-    creds = json.loads(cloud.cli("--output", "json", "credentials", "--account", name).stdout)
-    return creds["AccessKeyId"], creds["SecretAccessKey"], creds["AccountId"]
+    return cloud.credentials(name)

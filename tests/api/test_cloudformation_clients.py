@@ -6,6 +6,7 @@ condition signalled through its URL, and a stack acting as its RoleARN."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.request
@@ -18,6 +19,7 @@ from cfnlint import api as cfnlint_api
 from troposphere import GetAtt, Output, Parameter, Ref, Tags, Template, ec2, iam, s3
 
 from tests.api.cfn_helpers import body, events, physical, settle, unique
+from tests.api.s3_helpers import second_account
 from tests.support import LiveCloud
 
 
@@ -55,20 +57,28 @@ def _troposphere_template() -> Template:
     return t
 
 
-@pytest.fixture(scope="module", autouse=True)
-def timing_out_stack(sqlite_cloud: LiveCloud) -> tuple[str, float]:
+@pytest.fixture(scope="session", autouse=True)
+def timing_out_stack(sqlite_cloud: LiveCloud) -> tuple[LiveCloud, str, float]:
     """A stack whose TimeoutInMinutes (1, the least AWS takes) runs out while a wait
     condition nobody signals keeps it creating. Created when the module starts, so the
-    minute passes while the module's other tests run; the last test checks it."""
+    minute passes while the rest of the run goes on: the test that checks it is marked
+    ``late`` (tests/conftest.py runs it after every other test of the session).
+
+    It belongs to an account of its own, so the security group it makes (and its
+    rollback deletes) is never among what other tests on this cloud list or count."""
+    account = unique("slowacct")
+    access_key, secret_key, account_id = second_account(sqlite_cloud, account)
+    owner = dataclasses.replace(sqlite_cloud, access_key=access_key, secret_key=secret_key,
+                                account_id=account_id)
     name = unique("slow")
     started = time.time()
-    sqlite_cloud.client("cloudformation").create_stack(
+    owner.client("cloudformation").create_stack(
         StackName=name, TimeoutInMinutes=1, TemplateBody=body({"Resources": {
             "Web": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "t"}},
             "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
             "Wait": {"Type": "AWS::CloudFormation::WaitCondition", "DependsOn": "Web",
                      "Properties": {"Handle": {"Ref": "Handle"}, "Timeout": "600"}}}}))
-    return name, started
+    return owner, name, started
 
 
 def test_troposphere_template_linted_and_created(sqlite_cloud: LiveCloud) -> None:
@@ -507,12 +517,12 @@ def test_creation_policy_waits_for_signal_resource(sqlite_cloud: LiveCloud) -> N
     assert reasons == ["Received FAILURE signal with UniqueId i-1"]
 
 
-def test_timeout_in_minutes_rolls_back(sqlite_cloud: LiveCloud,
-                                       timing_out_stack: tuple[str, float]) -> None:
+@pytest.mark.late
+def test_timeout_in_minutes_rolls_back(
+        timing_out_stack: tuple[LiveCloud, str, float]) -> None:
     """The module's timing-out stack was rolled back when its minute ended."""
-    cloud = sqlite_cloud
+    cloud, name, started = timing_out_stack
     cf = cloud.client("cloudformation")
-    name, started = timing_out_stack
     stack = settle(cloud, name, timeout=150)
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
     assert time.time() - started >= 59

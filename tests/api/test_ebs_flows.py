@@ -54,9 +54,8 @@ def second_account(cloud: LiveCloud, name: str) -> dict[str, str]:
                   "asyncio.run(main())\n")
         subprocess.run([sys.executable, "-c", script, name], env=cloud.env(), check=True,
                        capture_output=True, timeout=60)
-    out = json.loads(cloud.cli("--output", "json", "credentials", "--account", name).stdout)
-    return {"access_key": out["AccessKeyId"], "secret_key": out["SecretAccessKey"],
-            "account_id": out["AccountId"]}
+    access_key, secret_key, account_id = cloud.credentials(name)
+    return {"access_key": access_key, "secret_key": secret_key, "account_id": account_id}
 
 
 def new_volume(cloud: LiveCloud, size: int = 1, **kwargs: Any) -> str:
