@@ -5,6 +5,7 @@ Tests talk to it only the way users do: boto3, the AWS CLI, s3cmd, plain HTTP.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -218,6 +219,16 @@ def _models_loader() -> botocore.loaders.Loader:
     loader = botocore.loaders.create_loader()
     loader.search_paths.insert(0, str(MODELS))
     return loader
+
+
+def console_text(answer: Any) -> str:
+    """A GetConsoleOutput answer's ``Output`` as text: boto3 hands on the base64 the API
+    sends, AWS CLI v1 decodes it itself; both are read."""
+    text = answer.get("Output") or ""
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
+    except ValueError:
+        return str(text)
 
 
 def libvirt_env(daemon: Any) -> dict[str, str]:

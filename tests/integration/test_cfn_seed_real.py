@@ -21,7 +21,6 @@ tiny guests booted once for every check.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import importlib.util
 import json
@@ -37,7 +36,7 @@ from cfnlint import api as cfnlint_api
 from netd import netns
 from netd.zookeeper import available as zookeeper_available
 from tests.infra import second_host
-from tests.support import LiveCloud, wait_for
+from tests.support import LiveCloud, console_text, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -60,11 +59,7 @@ def _builder() -> Any:
 
 
 def _console(ec2: Any, iid: str) -> str:
-    text = ec2.get_console_output(InstanceId=iid).get("Output") or ""
-    try:
-        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-    except ValueError:
-        return str(text)
+    return console_text(ec2.get_console_output(InstanceId=iid))
 
 
 def _get(ns: str, address: str) -> str | None:

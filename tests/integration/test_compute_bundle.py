@@ -11,7 +11,6 @@ Also checked through the API: a manifest that is missing, or not a manifest, is
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, wait_for
+from tests.support import LiveCloud, console_text, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -72,11 +71,7 @@ def test_install_bundles_and_boot(libvirt_cloud: LiveCloud, tiny_image: Any) -> 
         return str(out["Reservations"][0]["Instances"][0]["State"]["Name"])
 
     def console() -> str:
-        text = aws("get-console-output", "--instance-id", iid).get("Output") or ""
-        try:
-            return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-        except ValueError:
-            return str(text)
+        return console_text(aws("get-console-output", "--instance-id", iid))
 
     _wait(lambda: state() == "running", 180, "running")
     _wait(lambda: "cloud-init: ssh ready" in console(), 180, "the guest to boot")

@@ -19,7 +19,6 @@ works only through the AWS CLI and boto3, ``ip netns exec`` and ssh:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -32,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud, teardown_local_network, wait_for
+from tests.support import LiveCloud, console_text, new_cloud, teardown_local_network, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -68,11 +67,7 @@ class World:
         return dict(out["Reservations"][0]["Instances"][0])
 
     def console(self, iid: str) -> str:
-        text = self.aws("get-console-output", "--instance-id", iid).get("Output") or ""
-        try:  # AWS CLI v1 decodes base64 itself; be robust to both
-            return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-        except ValueError:
-            return str(text)
+        return console_text(self.aws("get-console-output", "--instance-id", iid))
 
     def ssh(self, ip: str, command: str, netns: str | None = None, timeout: float = 20
             ) -> subprocess.CompletedProcess[str]:

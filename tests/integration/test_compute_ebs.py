@@ -18,7 +18,6 @@ A Multi-Attach volume shared by two running guests has its own test.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import re
@@ -30,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, wait_for
+from tests.support import LiveCloud, console_text, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -78,11 +77,7 @@ class Ec2:
         return out
 
     def console(self, iid: str) -> str:
-        text = self("get-console-output", "--instance-id", iid).get("Output") or ""
-        try:
-            return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-        except ValueError:
-            return str(text)
+        return console_text(self("get-console-output", "--instance-id", iid))
 
     def images(self, image: Any) -> tuple[str, str]:
         eki = self("register-image", "--name", "tiny-k",

@@ -5,7 +5,6 @@ GetConsoleOutput), and is terminated with nothing left (no domain, no disk)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, wait_for
+from tests.support import LiveCloud, console_text, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -59,12 +58,7 @@ def test_run_boot_console_terminate_on_qemu(libvirt_cloud: LiveCloud, tiny_image
 
     def console() -> str:
         out = aws("get-console-output", "--instance-id", iid)
-        text = out.get("Output") or ""
-        # AWS CLI v1 decodes the base64 Output itself
-        try:
-            return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-        except ValueError:
-            return str(text)
+        return console_text(out)
 
     _wait(lambda: console().strip() != "", 60, "the first console line")
     first_line = time.monotonic() - started

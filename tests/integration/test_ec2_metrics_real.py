@@ -24,7 +24,6 @@ The detailed period is shortened to 15 s through ``cloud.monitoring.detailed_per
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveCloud, wait_for
+from tests.support import LiveCloud, console_text, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -75,11 +74,7 @@ def _points(cw: Any, name: str, iid: str, stat: str, since: datetime) -> list[fl
 
 
 def _console(ec2: Any, iid: str) -> str:
-    text = ec2.get_console_output(InstanceId=iid).get("Output") or ""
-    try:
-        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-    except ValueError:
-        return str(text)
+    return console_text(ec2.get_console_output(InstanceId=iid))
 
 
 def test_busy_ebs_and_idle_guests_metrics_status_checks_and_a_stop_alarm(

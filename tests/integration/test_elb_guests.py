@@ -10,7 +10,6 @@ stopped) goes OutOfService and all traffic goes to the other. One test (CI runs 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.integration.elb_lab import ElbLab
-from tests.support import LiveCloud, wait_for
+from tests.support import LiveCloud, console_text, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,11 +38,7 @@ echo "httpd-started" > /dev/console
 
 
 def _console(ec2: Any, iid: str) -> str:
-    out = ec2.get_console_output(InstanceId=iid).get("Output") or ""
-    try:
-        return base64.b64decode(out, validate=True).decode(errors="replace")
-    except ValueError:
-        return str(out)
+    return console_text(ec2.get_console_output(InstanceId=iid))
 
 
 def _health(elb: Any, name: str) -> dict[str, str]:

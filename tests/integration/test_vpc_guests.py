@@ -14,7 +14,6 @@ console: cloud-init's markers, and a ping loop from user data).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ import pytest
 from netd.zookeeper import available as zookeeper_available
 from tests.support import (
     LiveCloud,
+    console_text,
     libvirt_env,
     new_cloud,
     teardown_local_network,
@@ -71,11 +71,7 @@ def vpc_cloud_real(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch
 
 
 def _console(ec2: Any, iid: str) -> str:
-    text = ec2.get_console_output(InstanceId=iid).get("Output") or ""
-    try:
-        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-    except ValueError:
-        return str(text)
+    return console_text(ec2.get_console_output(InstanceId=iid))
 
 
 def _probes(console: str) -> list[str]:
