@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,23 @@ def _boto3_requests(server: Server, count: int) -> list[tuple[str, bytes, dict[s
     return out
 
 
+Signed = tuple[str, bytes, dict[str, str]]
+
+
+async def _post_until(session: aiohttp.ClientSession, cycle: Iterator[Signed], stop_at: float,
+                      latencies: list[float]) -> None:
+    """One connection's loop: post the next pre-signed request until the wall-clock
+    ``stop_at``, recording each answer's latency; any answer but 200 stops the bench."""
+    while time.time() < stop_at:
+        url, body, headers = next(cycle)
+        start = time.perf_counter()
+        async with session.post(url, data=body, headers=headers) as resp:
+            await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{url}: {resp.status} {await resp.text()}")
+        latencies.append(time.perf_counter() - start)
+
+
 def put_throughput(server: Server, seconds: float, protocol: str = "json") -> dict[str, float]:
     requests = _boto3_requests(server, 200) if protocol == "json" else \
         [_signed(server, _put_body(n)) for n in range(200)]
@@ -119,22 +137,11 @@ def put_throughput(server: Server, seconds: float, protocol: str = "json") -> di
             url, body, headers = requests[0]
             async with session.post(url, data=body, headers=headers) as resp:
                 assert resp.status == 200, await resp.text()
-            stop_at = time.perf_counter() + seconds
-
-            async def worker() -> None:
-                while time.perf_counter() < stop_at:
-                    url, body, headers = next(cycle)
-                    start = time.perf_counter()
-                    async with session.post(url, data=body, headers=headers) as resp:
-                        await resp.read()
-                        if resp.status != 200:
-                            raise RuntimeError(f"{server.name}: {resp.status} "
-                                               f"{await resp.text()}")
-                    latencies.append(time.perf_counter() - start)
-
+            stop_at = time.time() + seconds
             cpu0 = cpu_seconds(server.process.pid)
             begin = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+            await asyncio.gather(*(_post_until(session, cycle, stop_at, latencies)
+                                   for _ in range(CONCURRENCY)))
             return latencies, time.perf_counter() - begin, cpu_seconds(server.process.pid) - cpu0
 
     latencies, elapsed, cpu = asyncio.run(main())
@@ -158,18 +165,8 @@ def _client_process(requests: list[tuple[str, bytes, dict[str, str]]], connectio
                 await resp.read()
             await asyncio.sleep(max(0.0, begin - time.time()))
             stop_at = time.time() + seconds
-
-            async def worker() -> None:
-                while time.time() < stop_at:
-                    url, body, headers = next(cycle)
-                    start = time.perf_counter()
-                    async with session.post(url, data=body, headers=headers) as resp:
-                        await resp.read()
-                        if resp.status != 200:
-                            raise RuntimeError(f"{resp.status} {await resp.text()}")
-                    latencies.append(time.perf_counter() - start)
-
-            await asyncio.gather(*(worker() for _ in range(connections)))
+            await asyncio.gather(*(_post_until(session, cycle, stop_at, latencies)
+                                   for _ in range(connections)))
         return latencies
 
     out.put(asyncio.run(main()))
