@@ -1,0 +1,71 @@
+"""The SQLite write gate is fair between the API processes of one cloud.
+
+Two engines on one database file stand for two worker processes (each has its own
+write gate, so its own open file and ``flock`` on the lock, as a forked worker does).
+Process A holds the lock with writers queued behind it in-process; process B's writer
+asks while A holds it, before A's queued writers. B must get the lock after at most
+``TURN`` of A's transactions: B waits in the turnstile in front of the lock, so A's next
+writers queue behind it in the kernel. Before the turnstile, each A writer re-took the
+lock the moment the previous one gave it back (a non-blocking ``flock`` on A's event
+loop beat B's thread, woken by the kernel but not yet run), and B waited behind every
+later arrival of A: under 64 clients, writes of one worker waited seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudctl.db.engine import create_engine
+from cloudctl.db.writegate import TURN, gate_for
+
+QUEUED = 4 * TURN  # A's writers queued in-process behind its holder
+
+
+async def _write(engine: AsyncEngine, who: str, hold: asyncio.Event | None = None) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO marks (who, asked) VALUES (:w, :a)"),
+                           {"w": who, "a": time.monotonic()})
+        if hold is not None:
+            await hold.wait()
+
+
+async def _round(a: AsyncEngine, b: AsyncEngine) -> list[str]:
+    """One round: the order (by who) in which the writers got the lock."""
+    async with a.begin() as conn:
+        await conn.execute(text("DELETE FROM marks"))
+    release = asyncio.Event()
+    holder = asyncio.create_task(_write(a, "a-holder", release))
+    gate = gate_for(a)
+    while gate is None or not gate.held:  # the holder's INSERT ran: it has the lock
+        await asyncio.sleep(0.005)
+    other = asyncio.create_task(_write(b, "b"))
+    await asyncio.sleep(0.2)  # B's gate thread waits in the kernel
+    queued = [asyncio.create_task(_write(a, f"a{n}")) for n in range(QUEUED)]
+    await asyncio.sleep(0.05)  # A's writers wait at A's gate, behind the holder
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, other, *queued), 30)
+    async with a.connect() as conn:
+        rows = await conn.execute(text("SELECT who FROM marks ORDER BY id"))
+        return [str(r[0]) for r in rows]
+
+
+async def test_a_writer_of_another_process_waits_at_most_one_turn(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
+    a, b = create_engine(url), create_engine(url)
+    try:
+        async with a.begin() as conn:
+            await conn.execute(text(
+                "CREATE TABLE marks (id INTEGER PRIMARY KEY, who TEXT, asked REAL)"))
+        for _ in range(10):
+            order = await _round(a, b)
+            assert len(order) == QUEUED + 2 and order[0] == "a-holder", order
+            # B asked before every queued writer of A: at most a turn of them go first
+            assert order.index("b") <= TURN, order
+    finally:
+        await a.dispose()
+        await b.dispose()
