@@ -16,8 +16,8 @@ waits there, woken by the kernel the moment it is free), so SQLite's busy handle
 runs against writers outside the gate (``cloudctl`` commands, migrations). The order
 between processes is fair: a process waiting for the lock waits in a turnstile
 (``<database>-writer.lock.queue``) that the holder's next writer must pass too, and a
-holder keeps the lock for its own queued writers at most ``TURN`` transactions while
-another process waits (``tests/unit/test_writegate_fair.py``; before, the holder's
+holder keeps the lock for its own queued writers until another process has waited
+``HANDOVER`` seconds (``tests/unit/test_writegate_fair.py``; before, the holder's
 next writer took the lock again before the other process's woken thread ran).
 
 No group commit on this path (evaluated; S3's small PUTs have one, ``fastsql.py``):
@@ -53,7 +53,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import struct
 import threading
+import time
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
 GATE_TIMEOUT = 30.0  # seconds; SQLite's busy timeout, which this replaces in-process
-TURN = 4  # write transactions a process may run in a row while another process waits
+HANDOVER = 0.0  # seconds another process may wait while the holder serves its own queue
 _HELD = "cloudctl.write_gate"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
@@ -79,8 +81,9 @@ class WriteGate:
     holder's next writer queues behind it in the kernel (without the turnstile the
     holder's next writer took the lock again at once, before the woken waiter of the
     other process ran). A holder with writers queued in-process keeps the lock for them
-    while no other process waits, and for at most ``TURN`` transactions in a row while
-    one does. A killed holder's locks go with its process.
+    until a waiting process has waited ``HANDOVER`` (the waiter writes when it started
+    into the turnstile's file; each hand-over costs the time the other process takes to
+    wake, so turns are not one transaction long). A killed holder's locks go with its process.
     """
 
     def __init__(self, lock_path: str, queue_path: str | None = None) -> None:
@@ -91,7 +94,6 @@ class WriteGate:
         self._fds = (-1, -1)
         self._fd_pid = 0
         self._locked = False  # this process holds the cross-process lock
-        self._turn = 0  # transactions run since it took the lock
         self._pending = 0  # lock requests on the thread (counted under _count)
         self._count = threading.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-write-gate")
@@ -122,7 +124,7 @@ class WriteGate:
         finally:
             fcntl.flock(queue, fcntl.LOCK_UN)
         if got:
-            self._locked, self._turn = True, 0
+            self._locked = True
         return got
 
     def try_acquire(self) -> bool:
@@ -165,7 +167,6 @@ class WriteGate:
 
     async def _lock(self) -> None:
         if self._locked:  # kept for this process's queue by the previous holder
-            self._turn += 1
             return
         if self._lock_now():
             return
@@ -184,23 +185,24 @@ class WriteGate:
             pending.add_done_callback(unlock)
             raise
         self._count_pending(-1)
-        self._locked, self._turn = True, 0
+        self._locked = True
 
     def _count_pending(self, change: int) -> None:
         with self._count:
             self._pending += change
 
-    def _other_waits(self) -> bool:
-        """Whether another process waits for the lock (it holds the turnstile)."""
+    def _other_waited(self) -> float | None:
+        """How long another process has waited for the lock (None: none waits)."""
         queue = self._files()[1]
-        if not _flock_nb(queue):
-            return True
-        fcntl.flock(queue, fcntl.LOCK_UN)
-        return False
+        if _flock_nb(queue):
+            fcntl.flock(queue, fcntl.LOCK_UN)
+            return None
+        stamp = os.pread(queue, _STAMP.size, 0)
+        since = _STAMP.unpack(stamp)[0] if len(stamp) == _STAMP.size else 0.0
+        return time.monotonic() - since
 
     def release(self) -> None:
-        if self._locked and (not self._waiters or
-                             (self._turn + 1 >= TURN and self._other_waits())):
+        if self._locked and (not self._waiters or (self._other_waited() or -1.0) >= HANDOVER):
             self._unlock()
         self._pass_slot()
 
@@ -229,14 +231,17 @@ def _flock_nb(fd: int) -> bool:
 
 def _queue_and_lock(lock: int, queue: int) -> None:
     """On the gate's thread: wait in the turnstile, then for the lock; the turnstile is
-    given back once the lock is held (the next process in line waits in it)."""
+    given back once the lock is held (the next process in line waits in it). The time it
+    started waiting goes into the turnstile's file for the holder to read."""
     fcntl.flock(queue, fcntl.LOCK_EX)
     try:
+        os.pwrite(queue, _STAMP.pack(time.monotonic()), 0)  # the machine's clock
         fcntl.flock(lock, fcntl.LOCK_EX)
     finally:
         fcntl.flock(queue, fcntl.LOCK_UN)
 
 
+_STAMP = struct.Struct("d")  # when the turnstile's holder started waiting (monotonic)
 _GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 

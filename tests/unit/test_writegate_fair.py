@@ -3,9 +3,9 @@
 Two engines on one database file stand for two worker processes (each has its own
 write gate, so its own open file and ``flock`` on the lock, as a forked worker does).
 Process A holds the lock with writers queued behind it in-process; process B's writer
-asks while A holds it, before A's queued writers. B must get the lock after at most
-``TURN`` of A's transactions: B waits in the turnstile in front of the lock, so A's next
-writers queue behind it in the kernel. Before the turnstile, each A writer re-took the
+asks while A holds it, before A's queued writers. B has waited more than ``HANDOVER``
+when A's holder commits, so B must be next: B waits in the turnstile in front of the
+lock, so A's next writers queue behind it in the kernel. Before the turnstile, each A writer re-took the
 lock the moment the previous one gave it back (a non-blocking ``flock`` on A's event
 loop beat B's thread, woken by the kernel but not yet run), and B waited behind every
 later arrival of A: under 64 clients, writes of one worker waited seconds.
@@ -14,6 +14,8 @@ later arrival of A: under 64 clients, writes of one worker waited seconds.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import time
 from pathlib import Path
 
@@ -21,9 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudctl.db.engine import create_engine
-from cloudctl.db.writegate import TURN, gate_for
+from cloudctl.db.writegate import HANDOVER, gate_for
 
-QUEUED = 4 * TURN  # A's writers queued in-process behind its holder
+QUEUED = 16  # A's writers queued in-process behind its holder
 
 
 async def _write(engine: AsyncEngine, who: str, hold: asyncio.Event | None = None) -> None:
@@ -44,7 +46,9 @@ async def _round(a: AsyncEngine, b: AsyncEngine) -> list[str]:
     while gate is None or not gate.held:  # the holder's INSERT ran: it has the lock
         await asyncio.sleep(0.005)
     other = asyncio.create_task(_write(b, "b"))
-    await asyncio.sleep(0.2)  # B's gate thread waits in the kernel
+    assert gate is not None
+    await _queued_in_kernel(gate.queue_path)  # B's gate thread waits in the turnstile
+    await asyncio.sleep(2 * HANDOVER)
     queued = [asyncio.create_task(_write(a, f"a{n}")) for n in range(QUEUED)]
     await asyncio.sleep(0.05)  # A's writers wait at A's gate, behind the holder
     release.set()
@@ -52,6 +56,21 @@ async def _round(a: AsyncEngine, b: AsyncEngine) -> list[str]:
     async with a.connect() as conn:
         rows = await conn.execute(text("SELECT who FROM marks ORDER BY id"))
         return [str(r[0]) for r in rows]
+
+
+async def _queued_in_kernel(turnstile: str) -> None:
+    """Until another open file holds the turnstile (a process waits for the lock)."""
+    fd = os.open(turnstile, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            await asyncio.sleep(0.005)
+    finally:
+        os.close(fd)
 
 
 async def test_a_writer_of_another_process_waits_at_most_one_turn(tmp_path: Path) -> None:
@@ -64,8 +83,8 @@ async def test_a_writer_of_another_process_waits_at_most_one_turn(tmp_path: Path
         for _ in range(10):
             order = await _round(a, b)
             assert len(order) == QUEUED + 2 and order[0] == "a-holder", order
-            # B asked before every queued writer of A: at most a turn of them go first
-            assert order.index("b") <= TURN, order
+            # B asked before every queued writer of A and has waited long enough: next
+            assert order.index("b") == 1, order
     finally:
         await a.dispose()
         await b.dispose()
