@@ -16,8 +16,7 @@ waits there, woken by the kernel the moment it is free), so SQLite's busy handle
 runs against writers outside the gate (``cloudctl`` commands, migrations). The order
 between processes is fair: a process waiting for the lock waits in a turnstile
 (``<database>-writer.lock.queue``) that the holder's next writer must pass too, and a
-holder keeps the lock for its own queued writers until another process has waited
-``HANDOVER`` seconds (``tests/unit/test_writegate_fair.py``; before, the holder's
+holder keeps the lock for its own queued writers only while no other process waits (``tests/unit/test_writegate_fair.py``; before, the holder's
 next writer took the lock again before the other process's woken thread ran).
 
 No group commit on this path (evaluated; S3's small PUTs have one, ``fastsql.py``):
@@ -53,9 +52,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import struct
 import threading
-import time
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -67,7 +64,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
 GATE_TIMEOUT = 30.0  # seconds; SQLite's busy timeout, which this replaces in-process
-HANDOVER = 0.0  # seconds another process may wait while the holder serves its own queue
 _HELD = "cloudctl.write_gate"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
@@ -81,9 +77,10 @@ class WriteGate:
     holder's next writer queues behind it in the kernel (without the turnstile the
     holder's next writer took the lock again at once, before the woken waiter of the
     other process ran). A holder with writers queued in-process keeps the lock for them
-    until a waiting process has waited ``HANDOVER`` (the waiter writes when it started
-    into the turnstile's file; each hand-over costs the time the other process takes to
-    wake, so turns are not one transaction long). A killed holder's locks go with its process.
+    while no other process waits; when one does, it goes next. (Turns of several
+    transactions were slower: a kept lock is idle while the holder's next writer waits
+    for its event loop, a lock given back lets the other process write in that gap; see
+    bench/results/load.md, session 7.) A killed holder's locks go with its process.
     """
 
     def __init__(self, lock_path: str, queue_path: str | None = None) -> None:
@@ -191,18 +188,16 @@ class WriteGate:
         with self._count:
             self._pending += change
 
-    def _other_waited(self) -> float | None:
-        """How long another process has waited for the lock (None: none waits)."""
+    def _other_waits(self) -> bool:
+        """Whether another process waits for the lock (it holds the turnstile)."""
         queue = self._files()[1]
-        if _flock_nb(queue):
-            fcntl.flock(queue, fcntl.LOCK_UN)
-            return None
-        stamp = os.pread(queue, _STAMP.size, 0)
-        since = _STAMP.unpack(stamp)[0] if len(stamp) == _STAMP.size else 0.0
-        return time.monotonic() - since
+        if not _flock_nb(queue):
+            return True
+        fcntl.flock(queue, fcntl.LOCK_UN)
+        return False
 
     def release(self) -> None:
-        if self._locked and (not self._waiters or (self._other_waited() or -1.0) >= HANDOVER):
+        if self._locked and (not self._waiters or self._other_waits()):
             self._unlock()
         self._pass_slot()
 
@@ -231,17 +226,14 @@ def _flock_nb(fd: int) -> bool:
 
 def _queue_and_lock(lock: int, queue: int) -> None:
     """On the gate's thread: wait in the turnstile, then for the lock; the turnstile is
-    given back once the lock is held (the next process in line waits in it). The time it
-    started waiting goes into the turnstile's file for the holder to read."""
+    given back once the lock is held (the next process in line waits in it)."""
     fcntl.flock(queue, fcntl.LOCK_EX)
     try:
-        os.pwrite(queue, _STAMP.pack(time.monotonic()), 0)  # the machine's clock
         fcntl.flock(lock, fcntl.LOCK_EX)
     finally:
         fcntl.flock(queue, fcntl.LOCK_UN)
 
 
-_STAMP = struct.Struct("d")  # when the turnstile's holder started waiting (monotonic)
 _GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 
