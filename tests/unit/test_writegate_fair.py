@@ -73,7 +73,7 @@ async def _queued_in_kernel(turnstile: str) -> None:
         os.close(fd)
 
 
-async def test_a_writer_of_another_process_waits_at_most_one_turn(tmp_path: Path) -> None:
+async def test_a_waiting_process_goes_before_the_holders_later_writers(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
     a, b = create_engine(url), create_engine(url)
     try:
