@@ -154,6 +154,7 @@ async def _load(server: Server, clients: int, seconds: float) -> dict[str, Any]:
         stats = Stats()
         pid = server.process.pid
         cpu0 = cpu_seconds(pid)
+        load_before = os.getloadavg()[0]
         begin = time.perf_counter()
         stop_at = begin + seconds
         rss_peak: list[float] = []
@@ -167,6 +168,7 @@ async def _load(server: Server, clients: int, seconds: float) -> dict[str, Any]:
         elapsed = time.perf_counter() - begin
         cpu = cpu_seconds(pid) - cpu0
         return {"stats": stats, "elapsed": elapsed, "cores": cpu / elapsed,
+                "load": (load_before, os.getloadavg()[0]),
                 "rss": worker_rss(pid), "rss_peak": max(rss_peak, default=0.0)}
 
 
@@ -214,7 +216,8 @@ def report(kind: str, label: str, clients: int, workers: int, result: dict[str, 
         f"{total / elapsed:.0f} requests/s; server {result['cores']:.2f} cores; worker RSS "
         f"{', '.join(f'{r:.0f}' for r in result['rss'])} MiB (peak sum "
         f"{result['rss_peak']:.0f} MiB); writes p99 {percentile(writes, 99) * 1000:.0f} ms, "
-        f"max of all {max(every, default=0) * 1000:.0f} ms",
+        f"max of all {max(every, default=0) * 1000:.0f} ms; load average "
+        f"{result['load'][0]:.1f} before, {result['load'][1]:.1f} after",
         "",
         "| op | req/s | p50 ms | p99 ms | max ms | non-2xx |",
         "|---|---|---|---|---|---|",

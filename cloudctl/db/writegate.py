@@ -13,7 +13,11 @@ Waiting writers wait as coroutines, in arrival order, not as threads; reads neve
 take it (WAL readers do not block). Between the API processes of one cloud the gate
 holder also takes an ``flock`` on ``<database>-writer.lock`` (one thread per process
 waits there, woken by the kernel the moment it is free), so SQLite's busy handler only
-runs against writers outside the gate (``cloudctl`` commands, migrations).
+runs against writers outside the gate (``cloudctl`` commands, migrations). The order
+between processes is fair: a process waiting for the lock waits in a turnstile
+(``<database>-writer.lock.queue``) that the holder's next writer must pass too, and a
+holder keeps the lock for its own queued writers only while no other process waits (``tests/unit/test_writegate_fair.py``; before, the holder's
+next writer took the lock again before the other process's woken thread ran).
 
 No group commit on this path (evaluated; S3's small PUTs have one, ``fastsql.py``):
 batching several API calls into one transaction needs every batched call on one
@@ -48,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -64,38 +69,64 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 class WriteGate:
-    """The right to write: a FIFO slot in the process, then an ``flock`` on a file beside
-    the database between processes (the kernel wakes a waiter at once; SQLite's busy
-    handler would sleep). A killed holder's lock goes with its process."""
+    """The right to write: a FIFO slot in the process, then the cross-process lock.
 
-    def __init__(self, lock_path: str) -> None:
+    Between processes, ``lock_path`` is the lock (``flock``) and ``queue_path`` the
+    turnstile in front of it: a process takes the turnstile, then the lock, then gives
+    the turnstile back, so a process waiting for the lock holds the turnstile and the
+    holder's next writer queues behind it in the kernel (without the turnstile the
+    holder's next writer took the lock again at once, before the woken waiter of the
+    other process ran). A holder with writers queued in-process keeps the lock for them
+    while no other process waits; when one does, it goes next. (Turns of several
+    transactions were slower: a kept lock is idle while the holder's next writer waits
+    for its event loop, a lock given back lets the other process write in that gap; see
+    bench/results/load.md, session 7.) A killed holder's locks go with its process.
+    """
+
+    def __init__(self, lock_path: str, queue_path: str | None = None) -> None:
         self.lock_path = lock_path
+        self.queue_path = queue_path or lock_path + ".queue"
         self._held = False
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._fd = -1
+        self._fds = (-1, -1)
         self._fd_pid = 0
+        self._locked = False  # this process holds the cross-process lock
+        self._pending = 0  # lock requests on the thread (counted under _count)
+        self._count = threading.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-write-gate")
 
     @property
     def held(self) -> bool:
         return self._held
 
-    def _file(self) -> int:
-        if self._fd_pid != os.getpid():  # a forked worker opens its own (flock is per open)
-            self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def _files(self) -> tuple[int, int]:
+        """(lock, turnstile) descriptors of this process (flock is per open file)."""
+        if self._fd_pid != os.getpid():  # a forked worker opens its own
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._fds = (os.open(self.lock_path, flags, 0o600),
+                         os.open(self.queue_path, flags, 0o600))
             self._fd_pid = os.getpid()
-        return self._fd
+            self._locked = False
+        return self._fds
 
-    def _flock_now(self) -> bool:
-        try:
-            fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    def _lock_now(self) -> bool:
+        """Take the lock without waiting, through a free turnstile (nobody queued)."""
+        if self._pending:  # a request on the thread owns the descriptors' lock state
             return False
-        return True
+        lock, queue = self._files()
+        if not _flock_nb(queue):
+            return False
+        try:
+            got = _flock_nb(lock)
+        finally:
+            fcntl.flock(queue, fcntl.LOCK_UN)
+        if got:
+            self._locked = True
+        return got
 
     def try_acquire(self) -> bool:
         """Take the gate if that needs no wait (for code running on the loop, unawaited)."""
-        if self._held or self._waiters or not self._flock_now():
+        if self._held or self._waiters or not self._lock_now():
             return False
         self._held = True
         return True
@@ -105,7 +136,7 @@ class WriteGate:
             async with asyncio.timeout(GATE_TIMEOUT):
                 await self._slot()
                 try:
-                    await self._flock()
+                    await self._lock()
                 except BaseException:
                     self._pass_slot()
                     raise
@@ -131,25 +162,48 @@ class WriteGate:
                 self._waiters.remove(waiter)
             raise
 
-    async def _flock(self) -> None:
-        if self._flock_now():
+    async def _lock(self) -> None:
+        if self._locked:  # kept for this process's queue by the previous holder
             return
-        fd = self._file()
-        pending = self._thread.submit(fcntl.flock, fd, fcntl.LOCK_EX)
+        if self._lock_now():
+            return
+        lock, queue = self._files()
+        pending = self._thread.submit(_queue_and_lock, lock, queue)
+        self._count_pending(1)
         try:
             await asyncio.shield(asyncio.wrap_future(pending))
         except BaseException:
             # cancelled while another process writes: unlock when the thread gets it
             def unlock(done: Any) -> None:
                 if done.exception() is None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                self._count_pending(-1)  # after the unlock: the loop's next try sees it free
 
             pending.add_done_callback(unlock)
             raise
+        self._count_pending(-1)
+        self._locked = True
+
+    def _count_pending(self, change: int) -> None:
+        with self._count:
+            self._pending += change
+
+    def _other_waits(self) -> bool:
+        """Whether another process waits for the lock (it holds the turnstile)."""
+        queue = self._files()[1]
+        if not _flock_nb(queue):
+            return True
+        fcntl.flock(queue, fcntl.LOCK_UN)
+        return False
 
     def release(self) -> None:
-        fcntl.flock(self._file(), fcntl.LOCK_UN)
+        if self._locked and (not self._waiters or self._other_waits()):
+            self._unlock()
         self._pass_slot()
+
+    def _unlock(self) -> None:
+        fcntl.flock(self._files()[0], fcntl.LOCK_UN)
+        self._locked = False
 
     def _pass_slot(self) -> None:
         while self._waiters:
@@ -158,6 +212,26 @@ class WriteGate:
                 waiter.set_result(None)  # the slot stays held: it is the waiter's now
                 return
         self._held = False
+        if self._locked:  # nobody left to keep it for
+            self._unlock()
+
+
+def _flock_nb(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _queue_and_lock(lock: int, queue: int) -> None:
+    """On the gate's thread: wait in the turnstile, then for the lock; the turnstile is
+    given back once the lock is held (the next process in line waits in it)."""
+    fcntl.flock(queue, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    finally:
+        fcntl.flock(queue, fcntl.LOCK_UN)
 
 
 _GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()

@@ -14,21 +14,15 @@ named tuples with the ORM's column names and types (UTC timestamps, booleans), s
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple
 
+from cloudctl.db.loopsql import LoopSqlite
 from cloudctl.server.runtime import RuntimeKey
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
-
-T = TypeVar("T")
-
 
 class GroupRow(NamedTuple):
     arn: str
@@ -72,27 +66,7 @@ class FastGroups:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._local = threading.local()
-        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="as-sql")
-
-    def _conn(self, busy_ms: int) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=busy_ms / 1000, isolation_level=None,
-                                   check_same_thread=True)
-            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
-            self._local.conn = conn
-        return conn
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(conn)`` on the loop's connection; on a lock, on the thread (which waits)."""
-        try:
-            return work(self._conn(0))
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, lambda: work(self._conn(30000)))
+        self._sql = LoopSqlite(path, "as-sql")
 
     async def page(self, account: str, region: str, names: list[str], after: str | None,
                    size: int) -> tuple[list[GroupRow], dict[str, list[InstanceRow]]]:
@@ -122,10 +96,10 @@ class FastGroups:
                                                      r[7] or "{}"))
             return groups, members
 
-        return await self._run(work)
+        return await self._sql.run(work)
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False)
+        self._sql.close()
 
 
 FAST = RuntimeKey[FastGroups | None]("autoscaling.fastsql")

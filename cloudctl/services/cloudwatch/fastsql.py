@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudctl.db.loopsql import LoopSqlite
 from cloudctl.db.writegate import WriteGate
 
 CHECKPOINT_EVERY = 200  # commits on the event loop between WAL checkpoints
@@ -56,23 +55,13 @@ class FastPoints:
         self.gate = gate
         self.upsert = upsert
         self.commits = 0
-        self._local = threading.local()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-sql-write")
-
-    def _conn(self, busy_ms: int) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=busy_ms / 1000, isolation_level=None)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
-            if not busy_ms:  # the event loop's: checkpoints run on the writer thread
-                conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._local.conn = conn
-        return conn
+        self._sql = LoopSqlite(path, "cw-sql-write", pragmas=("synchronous=NORMAL",),
+                               manual_checkpoints=True)
+        self._writer = self._sql.thread
 
     def _write(self, catalog: Sequence[tuple[Any, ...]], points: Sequence[tuple[Any, ...]],
                busy_ms: int = 30000) -> None:
-        conn = self._conn(busy_ms)
+        conn = self._sql.conn(busy_ms)
         conn.execute("BEGIN IMMEDIATE")
         try:
             if catalog:
@@ -107,7 +96,7 @@ class FastPoints:
             self._writer.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
-        self._conn(30000).execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._sql.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         self._writer.shutdown(wait=False)

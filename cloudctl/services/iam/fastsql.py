@@ -17,21 +17,16 @@ returns None). Must not: block the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from cloudctl.db.loopsql import LoopSqlite, is_locked
 from cloudctl.db.writegate import WriteGate, gate_for
 from cloudctl.server.runtime import RuntimeKey
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
-
-T = TypeVar("T")
 
 _EPOCH = "SELECT generation FROM iam_credential_epoch WHERE id = 1"
 _ACCOUNT = "SELECT 1 FROM iam_accounts WHERE account_id = ?"
@@ -64,54 +59,32 @@ class FastIam:
     def __init__(self, path: str, gate: WriteGate | None) -> None:
         self.path = path
         self.gate = gate
-        self._local = threading.local()
-        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iam-sql")
-
-    def _conn(self, busy_ms: int) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=busy_ms / 1000, isolation_level=None,
-                                   check_same_thread=True)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")  # automatic WAL checkpoints
-            self._local.conn = conn                                # are passive: never wait
-        return conn
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(conn)`` on the loop's connection; on a lock, on the thread (which waits)."""
-        try:
-            return work(self._conn(0))
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, lambda: work(self._conn(30000)))
+        self._sql = LoopSqlite(path, "iam-sql", pragmas=("synchronous=NORMAL", "foreign_keys=ON"))
 
     async def epoch(self) -> int:
-        rows = await self._run(lambda c: c.execute(_EPOCH).fetchall())
+        rows = await self._sql.run(lambda c: c.execute(_EPOCH).fetchall())
         return int(rows[0][0] or 0) if rows else 0
 
     def epoch_now(self) -> int | None:
         """The epoch read at once on the loop's connection; None if the database is
         locked (the caller waits for a read that may wait, ``epoch``)."""
         try:
-            rows = self._conn(0).execute(_EPOCH).fetchall()
+            rows = self._sql.conn(0).execute(_EPOCH).fetchall()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not is_locked(exc):
                 raise
             return None
         return int(rows[0][0] or 0) if rows else 0
 
     async def account_exists(self, account_id: str) -> bool:
-        return bool(await self._run(lambda c: c.execute(_ACCOUNT, (account_id,)).fetchall()))
+        return bool(await self._sql.run(lambda c: c.execute(_ACCOUNT, (account_id,)).fetchall()))
 
     async def users(self, account_id: str, prefix: str, after: str,
                     limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` users of the account named after ``after`` (keyset: the index
         on (account_id, name_lower) starts at the marker, whatever the page's position)."""
         args = (account_id, after, len(prefix), prefix, limit)
-        return await self._run(lambda c: c.execute(_USERS, args).fetchall())
+        return await self._sql.run(lambda c: c.execute(_USERS, args).fetchall())
 
     async def insert_user(self, values: tuple[Any, ...]) -> None:
         """One INSERT in its own transaction, under the write gate; NameTaken on conflict."""
@@ -125,13 +98,13 @@ class FastIam:
         if gate is not None and not gate.try_acquire():
             await gate.acquire()
         try:
-            await self._run(work)
+            await self._sql.run(work)
         finally:
             if gate is not None:
                 gate.release()
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False)
+        self._sql.close()
 
 
 FAST = RuntimeKey[FastIam | None](_SERVICE)

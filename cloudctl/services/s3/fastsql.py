@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cloudctl.db.loopsql import LoopSqlite
 from cloudctl.db.writegate import WriteGate, gate_for
 from cloudctl.server.runtime import RuntimeKey
 
@@ -93,51 +93,35 @@ class FastObjects:
     def __init__(self, path: str) -> None:
         self.path = path
         self.inline_reads = True
-        self._local = threading.local()
-        self._write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-write")
+        self._sql = LoopSqlite(path, "s3-sql-write", pragmas=("synchronous=NORMAL",
+                                                                "foreign_keys=ON"),
+                               manual_checkpoints=True)  # its thread is the writer
         self._read = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sql-read")
         self._inline_commits = 0
         self.gate: WriteGate | None = None  # the engine's, shared with the ORM's writes
         self._group: list[tuple[tuple[Any, ...],
                                 asyncio.Future[tuple[int, list[str]] | Conflict]]] = []
 
-    def _conn(self, busy_ms: int = 30000) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=busy_ms / 1000, isolation_level=None,
-                                   check_same_thread=True)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
-            if not busy_ms:  # the event loop's: checkpoints run on the writer thread
-                conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._local.conn = conn
-        return conn
-
     # -- reads ---------------------------------------------------------------
 
-    async def _query(self, read: Any, *args: Any) -> tuple[Any, ...] | None:
-        """``read(*args, busy_ms)`` on the event loop's connection: a WAL reader does not
-        wait for writers, and one indexed row costs less than a hop to a thread. It never
-        waits for a lock there (WAL recovery, a checkpoint truncating): on one, the
+    async def _query(self, statement: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The first row of ``statement`` on the event loop's connection: a WAL reader does
+        not wait for writers, and one indexed row costs less than a hop to a thread. It
+        never waits for a lock there (WAL recovery, a checkpoint truncating): on one, the
         reader thread runs it with the engine's busy timeout."""
-        if self.inline_reads:
-            try:
-                values: tuple[Any, ...] | None = read(*args, 0)
-                return values
-            except sqlite3.OperationalError:
-                pass
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read, read, *args)
+        def read(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            # fetchall: the statement is reset at once, so no read snapshot stays open
+            rows = conn.execute(statement, args).fetchall()
+            return tuple(rows[0]) if rows else None
 
-    def _current(self, bucket: str, key: str, busy_ms: int = 30000) -> tuple[Any, ...] | None:
-        # fetchall: the statement is reset at once, so no read snapshot stays open
-        rows = self._conn(busy_ms).execute(_SELECT_CURRENT, (bucket, key)).fetchall()
-        return tuple(rows[0]) if rows else None
+        if self.inline_reads:
+            return await self._sql.run(read, self._read)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read, lambda: read(self._sql.conn()))
 
     async def current(self, bucket: str, key: str) -> S3Object | None:
         """The current version of ``key`` (maybe a delete marker), None when there is none."""
-        values = await self._query(self._current, bucket, key)
+        values = await self._query(_SELECT_CURRENT, (bucket, key))
         if values is None:
             return None
         fields = dict(zip(_COLUMNS, values, strict=True))
@@ -146,13 +130,9 @@ class FastObjects:
         fields["last_modified"] = _parse(fields["last_modified"])
         return object_row(**fields)
 
-    def _bucket(self, name: str, busy_ms: int = 30000) -> tuple[Any, ...] | None:
-        rows = self._conn(busy_ms).execute(_SELECT_BUCKET, (name,)).fetchall()
-        return tuple(rows[0]) if rows else None
-
     async def bucket(self, name: str) -> S3Bucket | None:
         """A detached row of bucket ``name`` (None: no such bucket)."""
-        values = await self._query(self._bucket, name)
+        values = await self._query(_SELECT_BUCKET, (name,))
         if values is None:
             return None
         fields = dict(zip(_BUCKET_COLUMNS, values, strict=True))
@@ -161,12 +141,12 @@ class FastObjects:
 
     # -- writes --------------------------------------------------------------
 
-    def _install(self, batch: list[tuple[Any, ...]],
-                 busy_ms: int = 30000) -> list[tuple[int, list[str]] | Conflict]:
+    @staticmethod
+    def _install(batch: list[tuple[Any, ...]],
+                 conn: sqlite3.Connection) -> list[tuple[int, list[str]] | Conflict]:
         """Installs in one transaction (one commit: one round of WAL writes and file locks
         for all). Each writes with one statement (the upsert), so a conflict rolls back
         that statement only and the others commit."""
-        conn = self._conn(busy_ms)
         conn.execute("BEGIN IMMEDIATE")
         out: list[tuple[int, list[str]] | Conflict] = []
         try:
@@ -221,11 +201,7 @@ class FastObjects:
         if gate is not None and not gate.try_acquire():
             await gate.acquire()
         try:
-            try:
-                results = self._install(batch, 0)
-            except sqlite3.OperationalError:
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._write, self._install, batch)
+            results = await self._sql.run(lambda conn: self._install(batch, conn))
             self._committed(len(batch))
             return results
         finally:
@@ -257,14 +233,14 @@ class FastObjects:
         before = self._inline_commits
         self._inline_commits += count
         if before // CHECKPOINT_EVERY != self._inline_commits // CHECKPOINT_EVERY:
-            self._write.submit(self._checkpoint)
+            self._sql.thread.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
-        self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._sql.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         """Stop the threads (their connections close with them)."""
-        self._write.shutdown(wait=False)
+        self._sql.close()
         self._read.shutdown(wait=False)
 
 
