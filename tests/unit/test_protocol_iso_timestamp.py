@@ -61,3 +61,21 @@ def test_ids_from_one_draw_cover_their_alphabets() -> None:
     assert set(hexes) == set("0123456789abcdef")
     assert len(ids.resource_id("vpc", 8)) == 12
     assert len({ids.user_id() for _ in range(1000)}) == 1000
+
+
+def test_a_group_page_with_stored_text_writes_the_bytes_of_the_datetime() -> None:
+    codec = codec_for("autoscaling")
+    op = codec.operation("DescribeAutoScalingGroups", "query")
+    when = datetime(2026, 12, 5, 1, 2, 3, 4000, tzinfo=UTC)
+
+    def xml(created: object) -> bytes:
+        group = {"AutoScalingGroupName": "g", "MinSize": 0, "MaxSize": 2,
+                 "DesiredCapacity": 0, "CreatedTime": created, "Instances": [],
+                 "AvailabilityZones": ["z"], "Tags": []}
+        body = codec.serialize(ParsedRequest(op, {}, "query"),
+                               {"AutoScalingGroups": [group]}, "rid").body
+        assert isinstance(body, bytes)
+        return body
+
+    assert xml(iso_timestamp("2026-12-05 01:02:03.004000")) == xml(when)
+    assert b"<CreatedTime>2026-12-05T01:02:03.004Z</CreatedTime>" in xml(when)
