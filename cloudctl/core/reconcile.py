@@ -43,7 +43,6 @@ every write transaction it commits is checked against ``leader_terms``; a refuse
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -296,8 +295,15 @@ class Reconciler(ABC):
             while True:
                 if self.term() is not None:
                     await self._resync_once_more_on_failure()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._resync.wait(), self.interval())
+                # the interval's end sets the event too: a timer, not wait_for's task and
+                # timeout per round (the network controller and publisher poll 4-5 times
+                # a second)
+                timer = asyncio.get_running_loop().call_later(self.interval(),
+                                                              self._resync.set)
+                try:
+                    await self._resync.wait()
+                finally:
+                    timer.cancel()
                 self._resync.clear()
         finally:
             wakes.unregister(self.name, self.woken)

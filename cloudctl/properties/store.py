@@ -93,8 +93,10 @@ class PropertyStore:
     async def poll(self) -> list[str]:
         """Reload if any process changed a property since the last load."""
         async with self.sessions() as session:
-            revision = (await session.execute(select(func.max(PropertyValue.revision)))).scalar()
-            count = (await session.execute(select(func.count()).select_from(PropertyValue))).scalar()
+            row = (await session.execute(
+                select(func.max(PropertyValue.revision), func.count())
+                .select_from(PropertyValue))).one()
+        revision, count = row[0], row[1]
         marker = (revision or 0) * 1_000_003 + int(count or 0)
         if marker == getattr(self, "_marker", None):
             return []

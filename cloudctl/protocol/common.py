@@ -138,8 +138,27 @@ def to_utc(value: Any) -> datetime:
     return parse_timestamp(value)
 
 
+class IsoTimestamp(str):
+    """A timestamp already written as :func:`format_iso8601` writes it
+    (``2024-05-01T12:00:00.000Z``): a provider that reads timestamps as text (a raw
+    SQLite row) hands them on without a datetime in between; the ISO 8601 writer passes
+    it through, every other format parses it."""
+
+    __slots__ = ()
+
+
+def iso_timestamp(stored: str) -> IsoTimestamp:
+    """An ``IsoTimestamp`` of UTC text as SQLAlchemy's SQLite ``DateTime`` stores it
+    (``2024-05-01 12:00:00.123456``); any other ISO 8601 text is parsed."""
+    if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+        return IsoTimestamp(f"{stored[:10]}T{stored[11:23]}Z")
+    return IsoTimestamp(format_iso8601(to_utc(stored)))
+
+
 def format_iso8601(value: Any) -> str:
     """``2024-05-01T12:00:00.000Z`` (millisecond precision, as AWS answers)."""
+    if value.__class__ is IsoTimestamp:
+        return value  # type: ignore[no-any-return]
     if value.__class__ is datetime and value.tzinfo is UTC:
         # the usual provider value: C's isoformat (truncates to ms), "+00:00" -> "Z"
         return f"{value.isoformat(timespec='milliseconds')[:-6]}Z"

@@ -20,8 +20,17 @@ def account_id() -> str:
     return "".join(secrets.choice(string.digits) for _ in range(12))
 
 
+def _draw(alphabet: str, length: int) -> str:
+    """``length`` characters drawn uniformly from ``alphabet`` (a power-of-two size:
+    each is a slice of bits of one random draw, not a system call per character)."""
+    bits = len(alphabet).bit_length() - 1
+    mask = (1 << bits) - 1
+    number = int.from_bytes(secrets.token_bytes((bits * length + 7) // 8), "big")
+    return "".join(alphabet[number >> (bits * i) & mask] for i in range(length))
+
+
 def _upper(prefix: str, length: int) -> str:
-    return prefix + "".join(secrets.choice(_UPPER_DIGITS) for _ in range(length))
+    return prefix + _draw(_UPPER_DIGITS, length)
 
 
 def user_id() -> str:
@@ -45,7 +54,7 @@ def access_key_id(temporary: bool = False) -> str:
 
 
 def secret_access_key() -> str:
-    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+    return _draw(_SECRET_ALPHABET, 40)
 
 
 def canonical_id() -> str:
@@ -54,7 +63,7 @@ def canonical_id() -> str:
 
 def resource_id(prefix: str, length: int = 17) -> str:
     """An EC2-style id such as ``i-0123456789abcdef0`` or ``vol-...``."""
-    return f"{prefix}-" + "".join(secrets.choice(_HEX) for _ in range(length))
+    return f"{prefix}-" + _draw(_HEX, length)
 
 
 _RESOURCE_ID = re.compile(r"([a-z]+)-[0-9a-f]{8}(?:[0-9a-f]{9})?")

@@ -55,6 +55,28 @@ def _cleanup(cloud: LiveCloud, name: str) -> None:
         AutoScalingGroupNames=[name])["AutoScalingGroups"], 60, f"{name} deleted")
 
 
+def test_created_times_read_as_written(sqlite_cloud: LiveCloud) -> None:
+    """A page's CreatedTime (the stored text handed on as the answer's) is the creation
+    time, to the millisecond, in a listing and in a lookup by name."""
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC) - timedelta(milliseconds=5)
+    names = sorted(_create(sqlite_cloud) for _ in range(2))
+    after = datetime.now(UTC) + timedelta(milliseconds=5)
+    asg = sqlite_cloud.client("autoscaling")
+    listed = {g["AutoScalingGroupName"]: g["CreatedTime"]
+              for page in asg.get_paginator("describe_auto_scaling_groups").paginate(
+                  PaginationConfig={"PageSize": 1}) for g in page["AutoScalingGroups"]}
+    named = asg.describe_auto_scaling_groups(AutoScalingGroupNames=names)["AutoScalingGroups"]
+    assert [g["AutoScalingGroupName"] for g in named] == names
+    for found in named:
+        created = found["CreatedTime"]
+        assert created == listed[found["AutoScalingGroupName"]]
+        assert created.utcoffset() == timedelta(0) and before <= created <= after, created
+    for name in names:
+        _cleanup(sqlite_cloud, name)
+
+
 def test_launch_configuration_defaults_and_errors(sqlite_cloud: LiveCloud) -> None:
     cloud = sqlite_cloud
     asg = cloud.client("autoscaling")

@@ -120,6 +120,29 @@ async def test_run_resyncs_at_start_and_on_the_timer() -> None:
     assert ctl.resyncs >= 3 and ctl.synced.count("vol-1") >= 3
 
 
+async def test_a_resync_asked_for_runs_before_a_long_interval_ends() -> None:
+    class Slow(Scripted):
+        def interval(self) -> float:
+            return 60.0
+
+    ctl = Slow(["vol-1"])
+    task = asyncio.create_task(ctl.run())
+    await asyncio.sleep(0.05)
+    assert ctl.resyncs == 1
+    ctl.resync_now()
+    await asyncio.sleep(0.05)
+    ctl.resync_now()
+    await asyncio.sleep(0.05)
+    assert ctl.resyncs == 3 and ctl.synced.count("vol-1") == 3
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # the interval's timer went with the run: nothing of it is left on the loop
+    scheduled = asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+    assert not [h for h in scheduled if not h.cancelled()
+                and getattr(h._callback, "__self__", None) is ctl._resync]
+
+
 async def test_a_non_leader_neither_resyncs_nor_acts_on_wakes() -> None:
     leader = False
     ctl = Scripted(["vol-1"], leader=lambda: leader)

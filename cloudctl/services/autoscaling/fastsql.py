@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from cloudctl.db.loopsql import LoopSqlite
+from cloudctl.protocol.common import IsoTimestamp, iso_timestamp
 from cloudctl.server.runtime import RuntimeKey
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class GroupRow(NamedTuple):
     min_size: int
     max_size: int
     desired: int
-    created_at: datetime
+    created_at: datetime | IsoTimestamp  # the answer's text, on SQLite
     status: str
     definition: str
 
@@ -55,10 +56,12 @@ _INSTANCES = ("SELECT group_arn, instance_id, instance_type, zone, lifecycle_sta
               "WHERE group_arn IN ({arns}) AND instance_id IS NOT NULL ORDER BY instance_id")
 
 
-def _stamp(value: str | datetime) -> datetime:
-    """A timestamp as SQLAlchemy's SQLite ``DateTime`` stores it, aware UTC."""
-    found = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return found if found.tzinfo else found.replace(tzinfo=UTC)
+def _stamp(value: str | datetime) -> datetime | IsoTimestamp:
+    """A timestamp as SQLAlchemy's SQLite ``DateTime`` stores it: its text handed on as
+    the answer's (no datetime parsed per group, then formatted back), or aware UTC."""
+    if isinstance(value, str):
+        return iso_timestamp(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class FastGroups:

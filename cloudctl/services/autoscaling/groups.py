@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db.base import utcnow
@@ -143,8 +143,8 @@ class GroupsProvider(Provider):
         start = min_size if desired is None else int(desired)
         async with self.cloud.sessions() as session, session.begin():
             await _check_launch(self.cloud, session, account, region, definition)
-            count = len((await session.execute(select(AsGroup.arn).where(
-                AsGroup.account_id == account, AsGroup.region == region))).all())
+            count = int((await session.execute(select(func.count()).select_from(AsGroup).where(
+                AsGroup.account_id == account, AsGroup.region == region))).scalar_one())
             if count >= MAX_GROUPS:
                 raise LimitExceeded(f"You have reached your limit of {MAX_GROUPS} Auto "
                                     "Scaling groups.")

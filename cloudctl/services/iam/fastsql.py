@@ -49,10 +49,6 @@ def timestamp_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def parse_timestamp(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
 class FastIam:
     """Raw ``sqlite3`` statements of the IAM hot paths; see the module docstring."""
 

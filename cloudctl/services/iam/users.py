@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
+from cloudctl.protocol.common import iso_timestamp
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
@@ -132,9 +133,9 @@ def _row_out(row: tuple[Any, ...]) -> dict[str, Any]:
     path, name, user_id, account_id, created, last_used = row[:6]
     out: dict[str, Any] = {"Path": path, "UserName": name, "UserId": user_id,
                            "Arn": f"arn:aws:iam::{account_id}:user{path}{name}",
-                           "CreateDate": fastsql.parse_timestamp(created)}
+                           "CreateDate": iso_timestamp(created)}
     if last_used:
-        out["PasswordLastUsed"] = fastsql.parse_timestamp(last_used)
+        out["PasswordLastUsed"] = iso_timestamp(last_used)
     return out
 
 

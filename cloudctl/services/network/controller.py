@@ -103,6 +103,8 @@ class NetworkController(Reconciler):
         self._sync_clients(hosts)
         missing: dict[str, Status] = {h.name: NO_NETNS for h in hosts
                    if h.name not in self._clients and self._status.get(h.name) != NO_NETNS}
+        if not missing and not self._clients:
+            return []  # nothing to apply (no host has a namespace): no read every poll
         async with self.cloud.sessions() as session:
             version = await state.current_version(session)
         if missing:
