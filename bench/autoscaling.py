@@ -163,9 +163,8 @@ def api_section(ours: dict[str, float], theirs: dict[str, float]) -> list[str]:
     return lines
 
 
-def api_only() -> None:
-    """Part 3 alone: the API section's table is replaced, the rest of the file kept."""
-    load = os.getloadavg()
+def api_both() -> tuple[dict[str, float], dict[str, float]]:
+    """Part 3 on a fresh cloud, then on moto's server: (cloudctl's, moto's) figures."""
     cloud = start_cloud(1)
     try:
         ours = api_cpu(cloud)
@@ -176,6 +175,13 @@ def api_only() -> None:
         theirs = api_cpu(moto)
     finally:
         moto.stop()
+    return ours, theirs
+
+
+def api_only() -> None:
+    """Part 3 alone: the API section's table is replaced, the rest of the file kept."""
+    load = os.getloadavg()
+    ours, theirs = api_both()
     section = api_section(ours, theirs) + [f"API part only, load average at start "
                                            f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}.", ""]
     old = RESULTS.read_text() if RESULTS.exists() else ""
@@ -201,16 +207,7 @@ def main() -> None:
         timing = scale_out(cloud)
     finally:
         cloud.stop()
-    cloud = start_cloud(1)  # a fresh one: no terminated instances still being cleaned up
-    try:
-        ours = api_cpu(cloud)
-    finally:
-        cloud.stop()
-    moto = start_moto()
-    try:
-        theirs = api_cpu(moto)
-    finally:
-        moto.stop()
+    ours, theirs = api_both()  # a fresh cloud: no terminated instances being cleaned up
     lines = ["# Auto Scaling", "",
              "One server worker, the fake node (in-process, libvirt's test driver), SQLite.",
              f"Load average at start: {load[0]:.2f} (2 shared cores).", "",

@@ -46,36 +46,10 @@ class CwMetric(RegionalMixin, Base):
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class CwPoint(Base):
-    """One bucket of one metric at one resolution, rolled up (since 0038 written by
-    compaction from ``CwFresh`` rows; before, by ingest at every resolution), until
-    compaction moves it, closed, into its block."""
-
-    __tablename__ = "cw_points"
-    __table_args__ = (Index("ix_cw_points_age", "resolution", "ts"),)
-
-    metric_key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    unit: Mapped[str] = mapped_column(String(32), primary_key=True)
-    count: Mapped[float] = mapped_column(Float)
-    sum: Mapped[float] = mapped_column(Float)
-    min: Mapped[float] = mapped_column(Float)
-    max: Mapped[float] = mapped_column(Float)
-    vals: Mapped[str] = mapped_column(Text, default="")  # "v*c,v*c,..." raw values
-    raw: Mapped[bool] = mapped_column(Boolean, default=True)  # percentiles available
-
-
-class CwFresh(Base):
-    """A finest bucket (1 s or 1 min) as PutMetricData wrote it, not yet rolled up: the
-    embedded store's ingest writes only these (merged on ingest, one row a bucket);
-    compaction moves each into the blocks of its own resolution and merges it into the
-    ``CwPoint`` rows of every coarser one still retained (the roll-up); reads of a
-    resolution fold in the rows of finer ones still here. Small (a few minutes of data), so no index beyond the key; on SQLite
-    ``WITHOUT ROWID`` (the key is the table: one b-tree written a new bucket)."""
-
-    __tablename__ = "cw_fresh"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+class _Bucket:
+    """The columns of one bucket of one metric at one resolution: its key (metric,
+    resolution, bucket start in epoch seconds, unit), the statistics, and where AWS keeps
+    them the raw values as ``value*count`` text (``raw``: percentiles available)."""
 
     metric_key: Mapped[str] = mapped_column(String(40), primary_key=True)
     resolution: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -87,6 +61,27 @@ class CwFresh(Base):
     max: Mapped[float] = mapped_column(Float)
     vals: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CwPoint(_Bucket, Base):
+    """One bucket of one metric at one resolution, rolled up (since 0038 written by
+    compaction from ``CwFresh`` rows; before, by ingest at every resolution), until
+    compaction moves it, closed, into its block."""
+
+    __tablename__ = "cw_points"
+    __table_args__ = (Index("ix_cw_points_age", "resolution", "ts"),)
+
+
+class CwFresh(_Bucket, Base):
+    """A finest bucket (1 s or 1 min) as PutMetricData wrote it, not yet rolled up: the
+    embedded store's ingest writes only these (merged on ingest, one row a bucket);
+    compaction moves each into the blocks of its own resolution and merges it into the
+    ``CwPoint`` rows of every coarser one still retained (the roll-up); reads of a
+    resolution fold in the rows of finer ones still here. Small (a few minutes of data),
+    so no index beyond the key; on SQLite ``WITHOUT ROWID`` (the key is the table: one b-tree written a new bucket)."""
+
+    __tablename__ = "cw_fresh"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class CwBlock(Base):
