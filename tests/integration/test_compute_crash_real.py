@@ -171,8 +171,14 @@ class World:
     def node_view(self) -> tuple[dict[str, int], set[str], list[str]]:
         """(domain -> libvirt state, instance directories, leftover temp files)."""
         conn = libvirt.open(self.daemon.uri)
+        domains: dict[str, int] = {}
         try:
-            domains = {d.name(): d.state()[0] for d in conn.listAllDomains(0)}
+            for domain in conn.listAllDomains(0):
+                try:  # a domain listed may be undefined before its state is read
+                    domains[domain.name()] = domain.state()[0]
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise
         finally:
             conn.close()
         dirs = set(os.listdir(self.agent.instances_dir)) if self.agent.instances_dir.exists() \
