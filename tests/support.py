@@ -104,7 +104,6 @@ class LiveCloud:
 
     def start(self, workers: int = 1, timeout: float = 60) -> None:
         self.log_path = self.data_dir / "server.log"
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{self.port}",
@@ -114,19 +113,12 @@ class LiveCloud:
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cloud exited: {self.log_path.read_text()[-4000:]}")
-            # every worker serving (any one may answer the health check first; worker 0
-            # registers the local node before it serves)
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                serving = f.read().count(b") serving")
-            if serving >= workers:
-                try:
-                    with urllib.request.urlopen(f"{self.endpoint}/_cloud/health",
-                                                timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
+            try:  # 200 once every worker serves (cloudctl.server.app: Readiness)
+                with urllib.request.urlopen(f"{self.endpoint}/_cloud/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
             time.sleep(0.05)
         else:
             raise RuntimeError(f"cloud did not come up: {self.log_path.read_text()[-4000:]}")

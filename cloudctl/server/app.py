@@ -3,6 +3,11 @@
 One API process = one event loop = one ``Cloud``. ``serve`` binds the listening
 socket once and forks ``workers`` processes that share it; the parent supervises
 them and forwards SIGINT/SIGTERM for a clean shutdown.
+
+The cloud is *ready* once every worker serves (worker 0 serves only after it has
+registered the local node): until then any worker's health check answers 503
+``starting`` and ``cloudctl up`` has not printed "cloud is up", so a client that waits
+for either never meets a cloud without its node (InsufficientInstanceCapacity).
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import contextlib
 import ctypes
 import io
 import logging
+import mmap
 import os
 import resource
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -51,10 +58,53 @@ NOT_SERVED = ("this host runs the cloud's controllers only (cloudctl up --role c
               " send API requests to an API host or the entry point")
 
 
+class Readiness:
+    """Whether every worker of this ``cloudctl up`` serves: one byte of memory shared by
+    the parent and the workers it forks (set by the parent, read by each worker's health
+    check), and a pipe on which each worker reports that it serves."""
+
+    def __init__(self) -> None:
+        self._flag = mmap.mmap(-1, 1)  # anonymous and MAP_SHARED: forked workers see it
+        self._read, self._write = os.pipe()
+
+    @property
+    def ready(self) -> bool:
+        return self._flag[0] == 1
+
+    def set_ready(self) -> None:
+        self._flag[0] = 1
+
+    def report_serving(self) -> None:
+        """In a worker: one byte to the parent."""
+        os.write(self._write, b"s")
+
+    def await_workers(self, workers: int, then: Callable[[], Any] | None) -> None:
+        """In the parent: a thread that counts the workers' reports, then sets the flag
+        and calls ``then`` (a restarted worker's later report is drained and ignored)."""
+        def count() -> None:
+            seen = 0
+            while True:
+                try:
+                    chunk = os.read(self._read, 64)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                seen += len(chunk)
+                if seen >= workers and not self.ready:
+                    self.set_ready()
+                    if then is not None:
+                        then()
+
+        threading.Thread(target=count, name="workers-ready", daemon=True).start()
+
+
 def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
-             started_at: float | None = None, role: Role = Role.ALL) -> web.Application:
+             started_at: float | None = None, role: Role = Role.ALL,
+             ready: Callable[[], bool] = lambda: True) -> web.Application:
     """The API application for one process (a ``controllers`` host answers only its
-    health check; every other request gets 503)."""
+    health check; every other request gets 503). ``ready``: whether every worker of the
+    cloud serves; until then the health check answers 503 ``starting``."""
     # read_bufsize: a request body is buffered up to twice this (plus one socket read of
     # up to 256 KiB) before the socket is paused: what a connection may hold before its
     # request is authenticated. An authenticated S3 upload raises it (dispatch) so large
@@ -82,13 +132,15 @@ def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
 
     async def health(request: web.Request) -> web.Response:
         cloud = request.app[CLOUD_KEY]
-        return web.json_response({"status": "ok" if cloud.serving else "disabled",
+        up = ready()
+        status = ("ok" if cloud.serving else "disabled") if up else "starting"
+        return web.json_response({"status": status,
                                   "region": cloud.region,
                                   "worker": cloud.worker_index, "pid": os.getpid(),
                                   "role": str(cloud.role),
                                   "controllers": cloud.runs_controllers,
                                   "tasks": cloud.task_names()},
-                                 status=200 if cloud.serving else 503)
+                                 status=200 if up and cloud.serving else 503)
 
     async def api(request: web.Request) -> web.StreamResponse:
         if not role.serves_api:
@@ -149,14 +201,18 @@ def _log_pending_tasks() -> None:
 
 
 def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, index: int,
-                parent: int | None = None, started_at: float | None = None,
-                role: Role = Role.ALL) -> None:
+                readiness: Readiness, parent: int | None = None,
+                started_at: float | None = None, role: Role = Role.ALL,
+                on_ready: Callable[[], Any] | None = None) -> None:
+    """One worker's event loop until SIGINT/SIGTERM. It reports that it serves to the
+    parent through ``readiness``; the single worker of ``--workers 1`` (no parent) sets
+    the flag itself and calls ``on_ready``."""
     memory.bound_allocator()
 
     async def main() -> None:
         memdebug.install(asyncio.get_running_loop())
         app = make_app(settings, assembler, worker_index=index, started_at=started_at,
-                       role=role)
+                       role=role, ready=lambda: readiness.ready)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
         await runner.setup()
         cloud = app[CLOUD_KEY]
@@ -179,6 +235,12 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
             loop.add_signal_handler(sig, stop.set)
         watch = loop.create_task(_watch_parent(parent, stop)) if parent else None
         log.info("worker %d (pid %d, role %s) serving", index, os.getpid(), role)
+        if parent:
+            readiness.report_serving()
+        elif not readiness.ready:
+            readiness.set_ready()
+            if on_ready:
+                on_ready()
         await stop.wait()
         if watch is not None:
             watch.cancel()
@@ -223,10 +285,10 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
     started_at = time.time()
     sock = bind(host, port)
     log.info("listening on %s:%d with %d worker(s)", host, sock.getsockname()[1], workers)
+    readiness = Readiness()
     if workers <= 1:
-        if on_ready:
-            on_ready()
-        _run_worker(settings, assembler, sock, 0, started_at=started_at, role=role)
+        _run_worker(settings, assembler, sock, 0, readiness, started_at=started_at, role=role,
+                    on_ready=on_ready)
         return 0
     children: dict[int, int] = {}
     parent = os.getpid()
@@ -241,7 +303,8 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
             die_with_parent(parent)
             code = 0
             try:
-                _run_worker(settings, assembler, sock, index, parent, started_at, role)
+                _run_worker(settings, assembler, sock, index, readiness, parent, started_at,
+                            role)
             except BaseException:
                 log.exception("worker %d crashed", index)
                 code = 1
@@ -252,8 +315,7 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
 
     for index in range(workers):
         spawn(index)
-    if on_ready:
-        on_ready()
+    readiness.await_workers(workers, on_ready)  # after the forks: they copy no thread
     stopping = False
 
     def stop(signum: int, _frame: Any) -> None:

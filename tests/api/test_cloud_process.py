@@ -127,3 +127,72 @@ def test_workers_share_the_port_and_stop_cleanly(two_worker_cloud: LiveCloud) ->
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+_SLOW_FIRST_WORKER = """
+import sys, time
+from cloudctl.config import load_settings
+from cloudctl.server.app import configure_logging, serve
+from cloudctl.services.catalog import assemble, preload
+
+def slow_first(cloud):  # worker 0 (the one that registers the local node) starts late
+    if cloud.worker_index == 0:
+        time.sleep(float(sys.argv[2]))
+    assemble(cloud)
+
+configure_logging()
+serve(load_settings(), slow_first, "127.0.0.1", int(sys.argv[1]), workers=2,
+      on_ready=lambda: print("READY", time.time(), flush=True), prepare=preload)
+"""
+
+
+def test_health_answers_starting_until_every_worker_serves(tmp_path: Path) -> None:
+    """Any worker may answer a health check: until the last one serves (worker 0 registers
+    the local node first) each answers 503 ``starting``, and only then is the cloud said
+    up; a client waiting for either never meets a cloud without its node."""
+    import urllib.error
+    import urllib.request
+
+    cloud = new_cloud()
+    cloud.init()
+    script = tmp_path / "slow_first.py"
+    script.write_text(_SLOW_FIRST_WORKER)
+    delay = 4.0
+    proc = subprocess.Popen([sys.executable, str(script), str(cloud.port), str(delay)],
+                            env=dict(cloud.env(), CLOUDCTL_LOCAL_NODE="fake",
+                                     PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        answers: list[tuple[float, int, str, int]] = []
+        began = time.time()
+        while time.time() - began < 60:
+            try:
+                with urllib.request.urlopen(cloud.endpoint + "/_cloud/health", timeout=2) as r:
+                    body = json.loads(r.read())
+                    answers.append((time.time(), r.status, body["status"], body["worker"]))
+                    break
+            except urllib.error.HTTPError as exc:
+                body = json.loads(exc.read())
+                answers.append((time.time(), exc.code, body["status"], body["worker"]))
+            except OSError:
+                pass
+            time.sleep(0.05)
+        starting = [a for a in answers if a[1] == 503]
+        # worker 1 served seconds before worker 0: it said so, and did not claim the cloud
+        assert starting and {a[2] for a in starting} == {"starting"}
+        assert {a[3] for a in starting} == {1}
+        assert starting[-1][0] - starting[0][0] > delay / 2
+        assert answers[-1][1] == 200 and answers[-1][2] == "ok"
+        ready_line = proc.stdout.readline() if proc.stdout else ""
+        assert ready_line.startswith("READY")
+        assert float(ready_line.split()[1]) <= answers[-1][0]
+        # the node worker 0 registered before it served offers its capacity at once
+        cloud.access_key, cloud.secret_key, cloud.account_id = cloud.credentials()
+        offered = cloud.client("ec2").describe_instance_types(
+            InstanceTypes=["t1.micro", "verbose"])["InstanceTypes"][0]["Availability"]
+        assert sum(zone["Available"] for zone in offered) > 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)

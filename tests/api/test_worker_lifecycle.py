@@ -64,16 +64,18 @@ def _start(port: int, database_url: str | None) -> tuple[subprocess.Popen[bytes]
 
 
 def _serving(process: subprocess.Popen[bytes], log: Path, port: int) -> set[int]:
-    """The worker pids once all four logged that they serve and the port answers."""
+    """The worker pids once the health check answers 200: every worker serves."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-        text = log.read_text(errors="replace")
-        if text.count(" serving") >= WORKERS:
+        try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_cloud/health",
                                         timeout=5) as answer:
-                assert answer.status == 200
-            return _children(process.pid)
+                if answer.status == 200:
+                    assert log.read_text(errors="replace").count(" serving") >= WORKERS
+                    return _children(process.pid)
+        except OSError:  # not listening yet, or 503 starting
+            pass
         time.sleep(0.05)
     raise AssertionError(f"workers not up: {log.read_text(errors='replace')[-3000:]}")
 
