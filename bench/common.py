@@ -75,8 +75,10 @@ def wait_http(url: str, timeout: float = 60) -> None:
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
-        except urllib.error.HTTPError:
-            return
+        except urllib.error.HTTPError as exc:  # answering; 503: a cloud still starting
+            if exc.code != 503:
+                return
+            time.sleep(0.1)
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer")
