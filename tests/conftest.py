@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.infra import postgres
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, run_cloud
 
 # Under scripts/test.sh (CLOUDCTL_NO_SKIPS=1) every component is installed, so a skip
 # means a missing component, not an optional test: it fails the run instead.
@@ -83,15 +83,6 @@ def pg_server() -> Iterator[postgres.PostgresServer]:
     server.stop()
 
 
-def _run(cloud: LiveCloud) -> Iterator[LiveCloud]:
-    cloud.start()
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Modules marked ``both_databases`` run on SQLite and PostgreSQL, the rest on SQLite.
 
@@ -131,13 +122,13 @@ def cloud(request: pytest.FixtureRequest) -> Iterator[LiveCloud]:
     if request.param == "postgres":
         server = request.getfixturevalue("pg_server")
         url = server.create_database("cloud_api")
-    yield from _run(new_cloud(url))
+    yield from run_cloud(new_cloud(url))
 
 
 @pytest.fixture(scope="session")
 def sqlite_cloud() -> Iterator[LiveCloud]:
     """A live cloud on SQLite only, for tests that need not run twice."""
-    yield from _run(new_cloud())
+    yield from run_cloud(new_cloud())
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -264,3 +265,22 @@ def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float =
 def new_cloud(database_url: str | None = None) -> LiveCloud:
     data_dir = Path(tempfile.mkdtemp(prefix="cloudctl-test-"))
     return LiveCloud(data_dir=data_dir, port=free_port(), database_url=database_url)
+
+
+def region_cloud(region: str, zones: tuple[str, ...] = ("a", "b")) -> LiveCloud:
+    """A new cloud initialised in the AWS region ``region`` with the zones ``<region>a``,
+    ``<region>b``... (as AWS names them), not started."""
+    cloud = new_cloud()
+    cloud.init("--region", region, *[arg for z in zones for arg in ("--zone", region + z)])
+    cloud.region = region
+    return cloud
+
+
+def run_cloud(cloud: LiveCloud) -> Iterator[LiveCloud]:
+    """A fixture's body: start ``cloud``, yield it, then stop it and remove its data."""
+    cloud.start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ import pytest
 
 from tests.api.autoscaling_helpers import image
 from tests.api.cfn_helpers import events, settle, unique
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, region_cloud, run_cloud
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "cfn-samples"
 REGION = "us-west-2"
@@ -33,15 +32,7 @@ REGION = "us-west-2"
 @pytest.fixture(scope="module")
 def west() -> Iterator[LiveCloud]:
     """A cloud in an AWS region with two zones, as the samples expect."""
-    cloud = new_cloud()
-    cloud.init("--region", REGION, "--zone", f"{REGION}a", "--zone", f"{REGION}b")
-    cloud.region = REGION
-    cloud.start()
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    yield from run_cloud(region_cloud(REGION))
 
 
 def _failures(cloud: LiveCloud, stack: str) -> list[tuple[str, str, Any]]:

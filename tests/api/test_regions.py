@@ -9,7 +9,6 @@ A cloud initialised with ``cloudctl init --region us-west-2`` and then started w
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,22 +16,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import LiveCloud, new_cloud, wait_for
+from tests.support import LiveCloud, region_cloud, run_cloud, wait_for
 
 REGION = "us-west-2"
 
 
 @pytest.fixture(scope="module")
 def west() -> Iterator[LiveCloud]:
-    cloud = new_cloud()
-    cloud.init("--region", REGION, "--zone", "us-west-2a", "--zone", "us-west-2b")
-    cloud.region = REGION
-    cloud.start()
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    yield from run_cloud(region_cloud(REGION))
 
 
 def _client(cloud: LiveCloud, service: str, region: str) -> Any:
