@@ -34,6 +34,7 @@ from cloudctl.pki import CertPaths, issue
 from netd.lab import Lab
 from netd.links import with_ipr
 from netd.netns import run_in
+from tests.infra.node_agent import agent_argv, start_agent
 from tests.infra.postgres import PostgresServer, start_postgres
 from tests.infra.zookeeper import EnsembleNode
 from tests.multihost import Host
@@ -136,16 +137,10 @@ class ThreeHosts:
         certs = issue(CertPaths(ca_dir / "ca.pem", ca_dir / "ca.key"), root / "pki", name,
                       [DB_ADDRESS])
         (root / "state").mkdir(parents=True, exist_ok=True)
-        log = root / "agent.log"
-        with open(log, "ab") as out:
-            self.node = subprocess.Popen(
-                ["ip", "netns", "exec", self.db_ns, sys.executable, "-m", "nodectl.cli",
-                 "agent", "--listen", f"{DB_ADDRESS}:{NODE_PORT}", "--state",
-                 str(root / "state"), "--ca", str(ca_dir / "ca.pem"), "--cert",
-                 str(certs.cert), "--key", str(certs.key), "--driver", "fake", "--name", name],
-                stdout=out, stderr=subprocess.STDOUT)
-        self.wait(lambda: "listening on" in log.read_text(errors="replace"), 60,
-                  f"node agent {name} ({log})")
+        self.node = start_agent(
+            ["ip", "netns", "exec", self.db_ns,
+             *agent_argv(f"{DB_ADDRESS}:{NODE_PORT}", root / "state", ca_dir / "ca.pem", certs,
+                         name)], root / "agent.log")
         address = f"https://{DB_ADDRESS}:{NODE_PORT}"
         zone = self.client_call(lambda: self.view("h1").client("ec2")
                                 .describe_availability_zones())["AvailabilityZones"][0]

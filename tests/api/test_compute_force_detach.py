@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import pytest
 
 from cloudctl.pki import CertPaths, issue
 from tests.api.test_compute_instances import register_image_set, states, wait_for
+from tests.infra.node_agent import agent_argv, start_agent
 from tests.infra.postgres import free_port
 from tests.support import LiveCloud, new_cloud
 
@@ -46,17 +45,9 @@ class FakeAgent:
     def start(self) -> None:
         state = self.root / "state"
         state.mkdir(parents=True, exist_ok=True)
-        log = self.root / "agent.log"
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "nodectl.cli", "agent", "--listen",
-                 f"127.0.0.1:{self.port}", "--state", str(state), "--ca", str(self.ca),
-                 "--cert", str(self.certs.cert), "--key", str(self.certs.key),
-                 "--driver", "fake", "--name", self.name], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while "listening on" not in log.read_text(errors="replace"):
-            assert self.process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        self.process = start_agent(
+            agent_argv(f"127.0.0.1:{self.port}", state, self.ca, self.certs, self.name),
+            self.root / "agent.log")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -38,6 +38,7 @@ from typing import Any
 
 from cloudctl.pki import CertPaths, issue
 from nodectl.libvirtd import PrivateLibvirtd
+from tests.infra.node_agent import agent_argv, start_agent
 from tests.infra.postgres import free_port
 from tests.support import LiveCloud, libvirt_env, new_cloud, teardown_local_network, wait_for
 
@@ -101,18 +102,11 @@ class SecondHost:
         certs = issue(ca, self.root / "pki", self.name, ["127.0.0.1"])
         state = self.root / "node"
         state.mkdir(parents=True, exist_ok=True)
-        log = self.root / "node.log"
-        with open(log, "ab") as out:
-            self.node = subprocess.Popen(
-                [sys.executable, "-m", "nodectl.cli", "agent", "--listen",
-                 f"127.0.0.1:{self.port}", "--state", str(state), "--ca", str(ca.cert),
-                 "--cert", str(certs.cert), "--key", str(certs.key), "--driver", "libvirt",
-                 "--libvirt-uri", self.libvirtd.uri, "--name", self.name, "--stop-grace", "5",
-                 "--bundle-key", str(cloud.data_dir / "ca" / "cloud-bundle.key")],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: "listening on" in log.read_text(errors="replace")
-                 or self.node is None or self.node.poll() is not None, 60, "nodectl agent")
-        assert self.node.poll() is None, log.read_text(errors="replace")[-3000:]
+        self.node = start_agent(
+            agent_argv(f"127.0.0.1:{self.port}", state, ca.cert, certs, self.name, "libvirt",
+                       "--libvirt-uri", self.libvirtd.uri, "--stop-grace", "5",
+                       "--bundle-key", str(cloud.data_dir / "ca" / "cloud-bundle.key")),
+            self.root / "node.log", start_new_session=True)
         cloud.cli("node", "register", self.name, "--zone", zone, "--address", self.address)
         # the cloud's ZooKeeper as the operator reads it (`cloudctl network show`)
         shown = json.loads(cloud.cli("--output", "json", "network", "show").stdout)["vpc"]

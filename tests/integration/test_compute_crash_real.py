@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from tests.infra.node_agent import agent_argv, start_agent
 from tests.infra.postgres import free_port
 from tests.support import LiveCloud, new_cloud
 
@@ -87,19 +87,10 @@ class Agent:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = self.state / "agent.log"
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "nodectl.cli", "agent", "--listen",
-                 f"127.0.0.1:{self.port}", "--state", str(self.state), "--ca", str(self.ca),
-                 "--cert", str(self.certs.cert), "--key", str(self.certs.key),
-                 "--driver", "libvirt", "--libvirt-uri", self.uri, "--name", "node1",
-                 "--stop-grace", "3"], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while "listening on" not in log.read_text(errors="replace"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"agent did not start: {log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        self.process = start_agent(
+            agent_argv(f"127.0.0.1:{self.port}", self.state, self.ca, self.certs, "node1",
+                       "libvirt", "--libvirt-uri", self.uri, "--stop-grace", "3"),
+            self.state / "agent.log")
 
     def kill9(self) -> None:
         assert self.process is not None
