@@ -26,6 +26,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +140,49 @@ class Cloud:
         self.log.close()
 
 
+@dataclass
+class TinyCloud:
+    """A cloud on a private libvirtd with the tiny guest registered (``emi``)."""
+
+    work: Path
+    image: Any  # nodectl.guestimage's built kernel, ramdisk and root file system
+    conn: libvirt.virConnect
+    cloud: Cloud
+    ec2: Any
+    emi: str
+
+
+@contextmanager
+def tiny_cloud(prefix: str, network_mode: str | None = None) -> Iterator[TinyCloud]:
+    """Build the tiny guest, start a private libvirtd and ``cloudctl up`` on it, register
+    the guest's kernel, ramdisk and machine image; everything is stopped and removed
+    after the block."""
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+        work = Path(tmp)
+        image = build(work / "image")
+        daemon = PrivateLibvirtd(work / "libvirtd")
+        daemon.start()
+        cloud = None
+        conn = None
+        try:
+            conn = libvirt.open(daemon.uri)
+            cloud = Cloud(daemon.uri, work, network_mode=network_mode)
+            ec2 = cloud.ec2()
+            eki = ec2.register_image(Name=f"{prefix}-kernel",
+                                     ImageLocation=str(image.kernel))["ImageId"]
+            eri = ec2.register_image(Name=f"{prefix}-ramdisk",
+                                     ImageLocation=str(image.ramdisk))["ImageId"]
+            emi = ec2.register_image(Name=f"{prefix}-machine", ImageLocation=str(image.rootfs),
+                                     KernelId=eki, RamdiskId=eri)["ImageId"]
+            yield TinyCloud(work, image, conn, cloud, ec2, emi)
+        finally:
+            if conn is not None:
+                conn.close()
+            if cloud is not None:
+                cloud.stop()
+            daemon.stop()
+
+
 def _state(ec2: Any, iid: str) -> str:
     res = ec2.describe_instances(InstanceIds=[iid])
     return str(res["Reservations"][0]["Instances"][0]["State"]["Name"])
@@ -171,35 +217,19 @@ def main() -> int:
     bare: list[dict[str, float]] = []
     ours: list[dict[str, float]] = []
     loads: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="boot-vs-bare-") as tmp:
-        work = Path(tmp)
-        image = build(work / "image")
-        daemon = PrivateLibvirtd(work / "libvirtd")
-        daemon.start()
-        cloud = None
-        try:
-            conn = libvirt.open(daemon.uri)
-            cloud = Cloud(daemon.uri, work)
-            ec2 = cloud.ec2()
-            eki = ec2.register_image(Name="bvb-kernel", ImageLocation=str(image.kernel))["ImageId"]
-            eri = ec2.register_image(Name="bvb-ramdisk", ImageLocation=str(image.ramdisk))["ImageId"]
-            emi = ec2.register_image(Name="bvb-machine", ImageLocation=str(image.rootfs),
-                                     KernelId=eki, RamdiskId=eri)["ImageId"]
-            itype = ec2.describe_instance_types(InstanceTypes=["t1.micro"])["InstanceTypes"][0]
-            memory = int(itype["MemoryInfo"]["SizeInMiB"])  # the bare guest gets the same
-            cloud_boot(cloud, ec2, emi, conn)  # warm-up: caches the base images
-            bare_boot(conn, image.kernel.parent, work, memory)  # warm-up: first QEMU start
-            loads.extend(alternate(
-                args.runs,
-                lambda: bare.append(bare_boot(conn, image.kernel.parent, work, memory)),
-                lambda: ours.append(cloud_boot(cloud, ec2, emi, conn)),
-                lambda i: print(f"run {i + 1}: bare {bare[-1]['first']:.2f} s, "
-                                f"RunInstances {ours[-1]['first']:.2f} s", flush=True)))
-            conn.close()
-        finally:
-            if cloud is not None:
-                cloud.stop()
-            daemon.stop()
+    with tiny_cloud("bvb") as tiny:
+        cloud, ec2, emi, conn, work = tiny.cloud, tiny.ec2, tiny.emi, tiny.conn, tiny.work
+        kernel_dir = tiny.image.kernel.parent
+        itype = ec2.describe_instance_types(InstanceTypes=["t1.micro"])["InstanceTypes"][0]
+        memory = int(itype["MemoryInfo"]["SizeInMiB"])  # the bare guest gets the same
+        cloud_boot(cloud, ec2, emi, conn)  # warm-up: caches the base images
+        bare_boot(conn, kernel_dir, work, memory)  # warm-up: first QEMU start
+        loads.extend(alternate(
+            args.runs,
+            lambda: bare.append(bare_boot(conn, kernel_dir, work, memory)),
+            lambda: ours.append(cloud_boot(cloud, ec2, emi, conn)),
+            lambda i: print(f"run {i + 1}: bare {bare[-1]['first']:.2f} s, "
+                            f"RunInstances {ours[-1]['first']:.2f} s", flush=True)))
 
     med, runs = median_of, runs_of
     ratio = med(ours, "first") / med(bare, "first")

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -34,11 +33,9 @@ import boto3
 import libvirt
 from botocore.config import Config
 
-from bench.boot_vs_bare import Cloud, _wait_line
+from bench.boot_vs_bare import Cloud, _wait_line, tiny_cloud
 from bench.common import alternate, median_of, runs_of
 from bench.results_sections import write_section
-from nodectl.guestimage import build
-from nodectl.libvirtd import PrivateLibvirtd
 
 POLL = 0.05
 
@@ -140,34 +137,17 @@ def main() -> int:
     alone: list[dict[str, float]] = []
     stacked: list[dict[str, float]] = []
     loads: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="cfn-real-") as tmp:
-        work = Path(tmp)
-        image = build(work / "image")
-        daemon = PrivateLibvirtd(work / "libvirtd")
-        daemon.start()
-        cloud = None
-        try:
-            conn = libvirt.open(daemon.uri)
-            cloud = Cloud(daemon.uri, work, network_mode="EDGE")
-            ec2, cf = cloud.ec2(), _client(cloud, "cloudformation")
-            eki = ec2.register_image(Name="cr-kernel", ImageLocation=str(image.kernel))["ImageId"]
-            eri = ec2.register_image(Name="cr-ramdisk",
-                                     ImageLocation=str(image.ramdisk))["ImageId"]
-            emi = ec2.register_image(Name="cr-machine", ImageLocation=str(image.rootfs),
-                                     KernelId=eki, RamdiskId=eri)["ImageId"]
-            run_instances(cloud, ec2, conn, emi, 1)  # warm-up: caches the base images
-            loads.extend(alternate(
-                args.runs,
-                lambda: alone.append(run_instances(cloud, ec2, conn, emi, args.instances)),
-                lambda: stacked.append(stack_of_instances(cloud, ec2, cf, conn, emi,
-                                                          args.instances)),
-                lambda i: print(f"run {i + 1}: RunInstances {alone[-1]}, "
-                                f"stack {stacked[-1]}", flush=True)))
-            conn.close()
-        finally:
-            if cloud is not None:
-                cloud.stop()
-            daemon.stop()
+    with tiny_cloud("cr", network_mode="EDGE") as tiny:
+        cloud, ec2, emi, conn = tiny.cloud, tiny.ec2, tiny.emi, tiny.conn
+        cf = _client(cloud, "cloudformation")
+        run_instances(cloud, ec2, conn, emi, 1)  # warm-up: caches the base images
+        loads.extend(alternate(
+            args.runs,
+            lambda: alone.append(run_instances(cloud, ec2, conn, emi, args.instances)),
+            lambda: stacked.append(stack_of_instances(cloud, ec2, cf, conn, emi,
+                                                      args.instances)),
+            lambda i: print(f"run {i + 1}: RunInstances {alone[-1]}, "
+                            f"stack {stacked[-1]}", flush=True)))
 
     med, runs = median_of, runs_of
     ratio = med(stacked, "complete") / med(alone, "complete")
