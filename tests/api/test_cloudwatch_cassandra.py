@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 
 from tests.api import cloudwatch_scenario
-from tests.conftest import _run
-from tests.support import LiveCloud, new_cloud, wait_for
+from tests.support import LiveCloud, new_cloud, run_cloud, wait_for
 
 
 @pytest.fixture(scope="module")
 def cassandra_cloud(cassandra_server: Any) -> Iterator[LiveCloud]:
-    for cloud in _run(new_cloud()):
+    for cloud in run_cloud(new_cloud()):
         cloud.set_properties("cloudwatch.cassandra.contact_points="
                              f"{cassandra_server.contact_points}")
         cloud.set_properties("cloudwatch.cassandra.keyspace=cw_test")
