@@ -4,13 +4,23 @@ SQLite: WAL, and write transactions queue in-process behind the write gate
 (``writegate.py``). PostgreSQL: a pool sized for a worker's concurrency, kept open
 (an overflow connection is opened and closed per checkout: a TCP connection, a backend
 process and authentication, tens of ms).
+
+A pooled PostgreSQL connection is checked at every checkout without a round trip
+(``_pg_idle_alive``): an idle connection has nothing to read, so a readable socket
+(the FATAL message and end of stream of a terminated backend or a restarted server)
+or a broken libpq state means dead, and the pool replaces it before the session uses
+it. SQLAlchemy's ``pool_pre_ping`` sent a statement instead, which on psycopg is a
+BEGIN and a ``SELECT``: under 64 clients a GET made ~6 round trips, 1.3 of them that
+ping, each a wait for the worker's busy event loop (bench/results/load.md, session 8).
 """
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -60,7 +70,28 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0,
         millis = max(1, round(idle_transaction_timeout * 1000))
         kwargs.setdefault("connect_args", {})["options"] = \
             f"-c idle_in_transaction_session_timeout={millis}"
-    return create_async_engine(url, pool_pre_ping=True, pool_recycle=3600, **kwargs)
+    engine = create_async_engine(url, pool_recycle=3600, **kwargs)
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if not _pg_idle_alive(dbapi_conn):
+            # the pool drops it and checks out another (a new connection if none is left)
+            raise sa_exc.DisconnectionError("the server closed this pooled connection")
+
+    return engine
+
+
+def _pg_idle_alive(dbapi_conn: Any) -> bool:
+    """Whether a pooled (idle) psycopg connection is usable, without a round trip."""
+    raw = getattr(dbapi_conn, "_connection", dbapi_conn)  # under SQLAlchemy's adapter
+    pgconn = getattr(raw, "pgconn", None)
+    if pgconn is None:  # another driver: let the first statement tell
+        return True
+    if raw.closed or raw.broken or pgconn.status != 0:  # libpq's CONNECTION_OK
+        return False
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
