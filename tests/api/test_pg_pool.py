@@ -1,18 +1,25 @@
 """PostgreSQL pooled connections that died are replaced, not answered 500.
 
-The pool pings a connection at every checkout (``pool_pre_ping``: one round trip per
-session; pinging only connections that rested a few seconds was tried and lost
-requests after a database restart). Every server connection of the cloud's database is
-terminated, and after a moment every kind of request (STS, IAM, S3 object and bucket reads, an EC2 write) succeeds, and
-neither they nor the background loops log a failed statement.
+The pool checks a connection at every checkout without a round trip (a readable
+socket or a broken libpq state: dead; ``cloudctl/db/engine.py``), where
+``pool_pre_ping`` sent a BEGIN and a SELECT per session (pinging only connections that
+rested a few seconds was tried and lost requests after a database restart). Every
+server connection of the cloud's database is terminated, and after a moment every kind
+of request (STS, IAM, S3 object and bucket reads, an EC2 write) succeeds, and neither
+they nor the background loops log a failed statement.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from typing import Any
 
+import psycopg
+from sqlalchemy import text
+
+from cloudctl.db.engine import create_engine
 from tests.infra import postgres
 from tests.support import new_cloud
 
@@ -53,3 +60,29 @@ def test_dead_idle_connections_are_replaced(pg_server: Any) -> None:
     finally:
         cloud.stop()
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def test_checkout_checks_without_a_round_trip_and_drops_the_dead(pg_server: Any) -> None:
+    """A checked-out connection has sent nothing (with ``pool_pre_ping`` it was inside
+    the ping's transaction); one whose backend was terminated while pooled is replaced
+    before the session's first statement."""
+    url = pg_server.create_database("pool_checkout")
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+
+    async def run() -> tuple[list[psycopg.pq.TransactionStatus], int, int]:
+        statuses = []
+        for _ in range(3):
+            async with engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                statuses.append(raw.driver_connection.info.transaction_status)
+                first = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        assert _terminate_backends(pg_server, "pool_checkout") == 1
+        time.sleep(0.5)
+        async with engine.connect() as conn:
+            second = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        await engine.dispose()
+        return statuses, first, second
+
+    statuses, first, second = asyncio.run(run())
+    assert statuses == [psycopg.pq.TransactionStatus.IDLE] * 3
+    assert second != first
