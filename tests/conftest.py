@@ -87,10 +87,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Modules marked ``both_databases`` run on SQLite and PostgreSQL, the rest on SQLite.
 
     The marked modules cover every service's core API against both databases; the
-    client-heavy flows (AWS CLI, s3cmd) and the long error matrices run once.
+    client-heavy flows (AWS CLI, s3cmd) and the long error matrices run once. A test of
+    a marked module marked ``sqlite_only(reason)`` runs once too (on the module's SQLite
+    cloud): what it proves does not depend on the database (see the marker).
     """
     if "cloud" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("both_databases") is not None
+        if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+            both = False
         params = ["sqlite", "postgres"] if both else ["sqlite"]
         metafunc.parametrize("cloud", params, indirect=True, scope="session")
 
@@ -98,6 +102,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_databases: run the module's API tests on SQLite and on PostgreSQL")
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): a test of a both_databases module that runs on "
+                   "SQLite only: the reason says why nothing it proves depends on the "
+                   "database (a client's wire flow, validation before any SQL, a controller "
+                   "workflow whose SQL other tests of the module run on both)")
     config.addinivalue_line(
         "markers", "late: run after every other test of the session (a test that checks "
                    "what a clock started by a session fixture of its module did by then)")

@@ -103,6 +103,9 @@ def test_simple_and_step_policies_by_execute_policy(cloud: LiveCloud) -> None:
     _cleanup(cloud, name)
 
 
+@pytest.mark.sqlite_only(
+    "the alarm action to policy workflow; alarms on both databases: "
+    "test_cloudwatch_alarms")
 def test_alarm_state_change_runs_the_policy(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     cw = cloud.client("cloudwatch")
@@ -166,6 +169,10 @@ def test_scheduled_action_fires_at_its_time(cloud: LiveCloud) -> None:
     assert (item["ScheduledActionName"], item["DesiredCapacity"], item["MinSize"]) == \
         ("morning", 2, 1)
     assert group(cloud, name)["DesiredCapacity"] == 0
+    # at its time: the group controller sets a timer for it (its resync is every 10 s)
+    wait_for(lambda: group(cloud, name)["DesiredCapacity"] == 2, 60, "the scheduled action")
+    late = (datetime.now(UTC) - start).total_seconds()
+    assert late < 5, f"the scheduled action ran {late:.1f} s after its time"
     wait_capacity(cloud, name, 2, timeout=60)
     g = group(cloud, name)
     assert (g["MinSize"], g["DesiredCapacity"]) == (1, 2)
@@ -201,6 +208,9 @@ def test_scheduled_action_fires_at_its_time(cloud: LiveCloud) -> None:
     _cleanup(cloud, name)
 
 
+@pytest.mark.sqlite_only(
+    "the lifecycle hook workflow of the group controller; its rows are plain reads "
+    "and writes the other tests of the module run on both databases")
 def test_lifecycle_hooks_hold_launch_and_termination(cloud: LiveCloud) -> None:
     asg = cloud.client("autoscaling")
     name = _create(cloud)

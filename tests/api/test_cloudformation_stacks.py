@@ -339,6 +339,7 @@ def test_deletion_policy_retain_and_retain_resources(cloud: LiveCloud) -> None:
     assert not _exists_group(cloud, web)
 
 
+@pytest.mark.sqlite_only("validation answered before any SQL (template and capability checks)")
 def test_errors_as_aws_words_them(cloud: LiveCloud) -> None:
     cf = cloud.client("cloudformation")
     name = unique("err")

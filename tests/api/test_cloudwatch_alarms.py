@@ -146,6 +146,7 @@ def test_set_alarm_state_actions_and_ec2_terminate(fast: LiveCloud, tmp_path: An
     ({"EvaluateLowSampleCountPercentile": "ignore"}, "ValidationError"),
     ({"ComparisonOperator": "LessThanLowerOrGreaterThanUpperThreshold"}, "ValidationError"),
 ])
+@pytest.mark.sqlite_only("validation answered before any SQL")
 def test_put_metric_alarm_errors(cloud: LiveCloud, extra: dict[str, Any], code: str) -> None:
     cw = cloud.client("cloudwatch")
     with pytest.raises(ClientError) as exc:
@@ -153,6 +154,7 @@ def test_put_metric_alarm_errors(cloud: LiveCloud, extra: dict[str, Any], code: 
     assert _code(exc) == code
 
 
+@pytest.mark.sqlite_only("validation answered before any SQL")
 def test_metric_math_alarm_with_a_bad_expression(cloud: LiveCloud) -> None:
     cw = cloud.client("cloudwatch")
     for expression in ("m * ", "nope + 1"):
@@ -289,6 +291,9 @@ def _try(client: Any) -> bool:
         return False
 
 
+@pytest.mark.sqlite_only(
+    "the AWS CLI's wire flow; the same operations run on both databases through "
+    "boto3")
 def test_aws_cli_alarm(cloud: LiveCloud) -> None:
     name = f"cli-{uuid.uuid4().hex[:6]}"
     cloud.aws("cloudwatch", "put-metric-alarm", "--alarm-name", name, "--namespace",

@@ -247,7 +247,6 @@ def test_property_change_takes_effect_without_restart(cloud: LiveCloud) -> None:
     ec2.describe_availability_zones(Filters=long_filter)
 
 
-@pytest.mark.both_databases
 def test_property_cli(cloud: LiveCloud) -> None:
     out = cloud.cli("property", "get", "bootstrap.webservices.clock_skew_sec").stdout
     assert out.strip() == "bootstrap.webservices.clock_skew_sec = 900"

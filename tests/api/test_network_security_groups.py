@@ -251,6 +251,9 @@ def test_group_in_use_by_instance_and_launch_functions(cloud: LiveCloud) -> None
     ec2.delete_security_group(GroupId=gid)
 
 
+@pytest.mark.sqlite_only(
+    "the AWS CLI's wire flow; the same operations run on both databases through "
+    "boto3")
 def test_aws_cli(cloud: LiveCloud) -> None:
     name = _name("cli")
     gid = json.loads(cloud.aws("ec2", "create-security-group", "--group-name", name,

@@ -50,6 +50,7 @@ def test_bucket_lifecycle(s3: Any) -> None:
     assert _code(exc) == "NoSuchBucket"
 
 
+@pytest.mark.sqlite_only("validation answered before any SQL")
 @pytest.mark.parametrize("bad", ["ab", "UPPER", "a..b", "192.168.1.1", "-ab", "a" * 64])
 def test_invalid_bucket_names(cloud: LiveCloud, bad: str) -> None:
     s3 = cloud.client("s3")
@@ -293,6 +294,7 @@ def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
     return (int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"]), _code(exc))
 
 
+@pytest.mark.sqlite_only("validation answered before any SQL")
 def test_key_length_limit_on_every_write(s3: Any) -> None:
     """1,024 bytes of UTF-8 is the longest key: PutObject, the multipart operations and
     both copies refuse a longer one (KeyTooLongError) before anything is stored."""
@@ -332,6 +334,7 @@ def test_key_length_limit_on_every_write(s3: Any) -> None:
     assert s3.get_object(Bucket=name, Key=longest)["Body"].read() == b"part"
 
 
+@pytest.mark.sqlite_only("validation answered before any SQL")
 def test_request_documents_are_bounded(s3: Any) -> None:
     """DeleteObjects takes 1,000 keys, CompleteMultipartUpload 10,000 parts (MalformedXML
     beyond); a request document over the request size limit is MaxMessageLengthExceeded."""

@@ -150,6 +150,9 @@ def test_describe_subnets_pages(cloud: LiveCloud) -> None:
     assert len(tables) == 1 and tables[0]["Routes"][0]["GatewayId"] == "local"
 
 
+@pytest.mark.sqlite_only(
+    "the AWS CLI's wire flow; the same operations run on both databases through "
+    "boto3 (DryRun: before any SQL)")
 def test_aws_cli_vpc_subnet_and_dry_run(cloud: LiveCloud) -> None:
     out = json.loads(cloud.aws("ec2", "create-vpc", "--cidr-block", "10.44.0.0/16").stdout)
     vpc_id = out["Vpc"]["VpcId"]

@@ -12,9 +12,10 @@ instance-store writes are ``DiskWriteBytes``. Pausing the idle guest fails its
 instance status check (DescribeInstanceStatus ``impaired``,
 ``StatusCheckFailed_Instance`` 1); resuming it passes again.
 
-Last, an alarm with an EC2 stop action is put on the busy (EBS-backed) guest: the
+Then an alarm with an EC2 stop action is put on the busy (EBS-backed) guest: the
 alarm goes to ALARM, the action stops the real guest, and with the guest stopped (no
-data, ``notBreaching``) the alarm returns to OK, all in its history.
+data, ``notBreaching``) the alarm returns to OK, all in its history. Its return to OK
+needs a whole minute without data, so the idle guest's status checks run meanwhile.
 
 (These were two tests, each booting its own cloud and guests; one boot serves both.)
 
@@ -159,6 +160,28 @@ def test_busy_ebs_and_idle_guests_metrics_status_checks_and_a_stop_alarm(
     assert moved("DiskWriteOps", idle) > 0
     assert moved("NetworkIn", idle) < moved("NetworkIn") / 4
 
+    # an alarm whose action stops the busy EBS-backed guest; back to OK takes a whole
+    # minute without data after the stop, so the idle guest's status checks go on
+    # meanwhile
+    cw.put_metric_alarm(
+        AlarmName=f"busy-{busy}", Namespace="AWS/EC2", MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": busy}], Statistic="Maximum", Period=60,
+        EvaluationPeriods=1, Threshold=50.0, ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[f"arn:aws:automate:{cloud.region}:ec2:stop"])
+
+    def alarm_state() -> str:
+        return str(cw.describe_alarms(AlarmNames=[f"busy-{busy}"])["MetricAlarms"][0][
+            "StateValue"])
+
+    wait_for(lambda: alarm_state() == "ALARM", 4 * 60, "the alarm in ALARM")
+    wait_for(lambda: states()[busy] == "stopped", 120, "the stop action")
+    conn = libvirt.open(private_libvirtd.uri)
+    try:
+        assert not conn.lookupByName(busy).isActive()  # the real guest is off
+    finally:
+        conn.close()
+
     # a paused guest fails its instance check; resumed, it passes again
     conn = libvirt.open(private_libvirtd.uri)
     try:
@@ -186,25 +209,6 @@ def test_busy_ebs_and_idle_guests_metrics_status_checks_and_a_stop_alarm(
     finally:
         conn.close()
 
-    # last, an alarm whose action stops the busy EBS-backed guest
-    cw.put_metric_alarm(
-        AlarmName=f"busy-{busy}", Namespace="AWS/EC2", MetricName="CPUUtilization",
-        Dimensions=[{"Name": "InstanceId", "Value": busy}], Statistic="Maximum", Period=60,
-        EvaluationPeriods=1, Threshold=50.0, ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
-        AlarmActions=[f"arn:aws:automate:{cloud.region}:ec2:stop"])
-
-    def alarm_state() -> str:
-        return str(cw.describe_alarms(AlarmNames=[f"busy-{busy}"])["MetricAlarms"][0][
-            "StateValue"])
-
-    wait_for(lambda: alarm_state() == "ALARM", 4 * 60, "the alarm in ALARM")
-    wait_for(lambda: states()[busy] == "stopped", 120, "the stop action")
-    conn = libvirt.open(private_libvirtd.uri)
-    try:
-        assert not conn.lookupByName(busy).isActive()  # the real guest is off
-    finally:
-        conn.close()
     assert states()[idle] == "running"  # the action stopped the alarm's instance only
     wait_for(lambda: alarm_state() == "OK", 4 * 60, "the alarm back to OK")
     history = cw.describe_alarm_history(AlarmName=f"busy-{busy}")["AlarmHistoryItems"]

@@ -3,7 +3,8 @@ instances, on the reconcile base (one key a group ARN; leader only).
 
 One ``sync`` of a group, each step idempotent and recorded before it acts:
 
-1. due scheduled actions change the group's sizes (``schedules.apply_due``);
+1. due scheduled actions change the group's sizes (``schedules.apply_due``); a sync
+   ends with a timer for the next one when it is due before the next resync;
 2. launches: a row with its client token is committed before RunInstances, so after a
    crash the launch is re-run with the same token and EC2 answers the same instance
    (never two, never none); the instance id is recorded after;
@@ -148,6 +149,9 @@ class GroupController(Reconciler):
         await metrics.publish(self.cloud, group, self.published)
         if group.status and await self._finish_delete(key):
             return
+        due_in = None if group.status else await schedules.next_due_in(self.cloud, group)
+        if due_in is not None and due_in < self.interval():
+            waits.append(due_in + 0.05)  # the action's time, not the next resync
         if waits:
             raise Retry(max(0.2, min(waits)))
 

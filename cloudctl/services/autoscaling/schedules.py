@@ -1,7 +1,9 @@
 """Scheduled actions: PutScheduledUpdateGroupAction, the batch put and delete,
 DescribeScheduledActions, DeleteScheduledAction; ``apply_due`` (run by the group
 controller) changes the group's sizes when an action's time comes, then moves the
-action to its next recurrence or removes a one-time action."""
+action to its next recurrence or removes a one-time action. ``next_due_in`` tells the
+controller when the next one is due, so an action runs at its time (within a fraction
+of a second) rather than on the controller's next 10-s resync."""
 
 from __future__ import annotations
 
@@ -152,6 +154,23 @@ async def apply_due(cloud: Cloud, group_arn: str) -> None:
             else:
                 await session.delete(row)
     wake(cloud, group_arn)
+
+
+async def next_due_in(cloud: Cloud, group: AsGroup) -> float | None:
+    """Seconds until the group's next scheduled action is due (None: none pending), so
+    the group controller runs it at its time rather than on its next resync."""
+    async with cloud.sessions() as session:
+        soonest = (await session.execute(select(AsScheduledAction.next_run).where(
+            AsScheduledAction.account_id == group.account_id,
+            AsScheduledAction.region == group.region,
+            AsScheduledAction.group_name == group.name,
+            AsScheduledAction.next_run.is_not(None)).order_by(
+            AsScheduledAction.next_run).limit(1))).scalar()
+    if soonest is None:
+        return None
+    if soonest.tzinfo is None:
+        soonest = soonest.replace(tzinfo=UTC)
+    return max(0.0, (soonest - utcnow()).total_seconds())
 
 
 def _apply(session: AsyncSession, group: AsGroup, row: AsScheduledAction,
