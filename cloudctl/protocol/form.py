@@ -34,9 +34,32 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
     if _BAD_PERCENT.search(text):
         raise MalformedQueryString("The query string contains an invalid percent-encoding.")
     try:
-        return parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+        if "%" in text:
+            return parse_qsl(text, keep_blank_values=True, errors="strict",
+                             max_num_fields=MAX_FIELDS)
+        return _plain_pairs(text)
     except ValueError as exc:
         raise MalformedQueryString(f"The query string is malformed: {exc}") from None
+
+
+def _plain_pairs(text: str) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)`` of a text
+    without percent-escapes (the usual signed form: names and values are plain ASCII),
+    without its two function calls per name and value."""
+    if not text:
+        return []
+    if 1 + text.count("&") > MAX_FIELDS:
+        raise ValueError("Max number of fields exceeded")
+    plus = "+" in text
+    pairs = []
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if plus:
+            name, value = name.replace("+", " "), value.replace("+", " ")
+        pairs.append((name, value))
+    return pairs
 
 
 def body_pairs(req: WireRequest) -> list[tuple[str, str]]:
