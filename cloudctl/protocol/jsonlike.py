@@ -26,6 +26,7 @@ from cloudctl.protocol.common import (
     format_epoch,
     format_iso8601,
     format_rfc822,
+    fused_scalar,
     parse_members,
     parse_timestamp,
     to_utc,
@@ -43,35 +44,6 @@ _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf
 
 def wire_name(member: Shape, name: str) -> str:
     return str(member.serialization.get("name", name))
-
-
-def _fused(kind: str, shape: Shape, check_enums: bool, parser: Parser) -> Parser:
-    """``parser`` (a scalar's type check and traits) with the usual valid value taken
-    in one call: a ``str`` within its length (and enum) bounds, a ``float`` within its
-    range. Anything else goes to ``parser``, which converts it or names what is wrong."""
-    meta = shape.metadata
-    if kind == "string":
-        lo, hi = meta.get("min", 0), meta.get("max")
-        enum = frozenset(getattr(shape, "enum", None) or ()) if check_enums else frozenset()
-        if hi is None:
-            hi = 1 << 62
-
-        def fused_string(raw: Any) -> Any:
-            if raw.__class__ is str and lo <= len(raw) <= hi and (not enum or raw in enum):
-                return raw
-            return parser(raw)
-
-        return fused_string
-    if kind in ("float", "double"):
-        low, high = meta.get("min", -math.inf), meta.get("max", math.inf)
-
-        def fused_float(raw: Any) -> Any:
-            if raw.__class__ is float and low <= raw <= high:
-                return raw
-            return parser(raw)
-
-        return fused_float
-    return parser
 
 
 class DocumentCompiler:
@@ -98,7 +70,7 @@ class DocumentCompiler:
         if kind == "map":
             return self._parse_map(shape)
         parser = with_checks(self._scalar_parser(kind), constraint_checker(shape, self.check_enums))
-        parser = _fused(kind, shape, self.check_enums, parser)
+        parser = fused_scalar(kind, shape, self.check_enums, parser)
         self._parsers[shape.name] = parser
         return parser
 

@@ -1,5 +1,6 @@
-"""The JSON compiler's fused scalar parsers (``jsonlike._fused``) accept and refuse
-exactly what the separate type check and trait check do, with the same error."""
+"""The fused scalar parsers (``common.fused_scalar``, in the JSON and query compilers)
+accept and refuse exactly what the separate type check and trait check do, with the
+same error."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 
 import pytest
 
-from cloudctl.protocol import jsonlike
+from cloudctl.protocol import jsonlike, query
 from cloudctl.protocol.codec import service_model
 from cloudctl.protocol.common import ShapeError
+
+
+def _unfused(kind: str, shape: Any, check: bool, parser: Any, **_: Any) -> Any:
+    return parser
 
 
 def _outcome(parser: Any, document: Any) -> Any:
@@ -48,7 +53,7 @@ def test_fused_parsers_answer_as_the_generic_ones(document: dict[str, Any],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     shape = service_model("cloudwatch").operation_model("PutMetricData").input_shape
     fused = jsonlike.DocumentCompiler(cbor=False).parser(shape)
-    monkeypatch.setattr(jsonlike, "_fused", lambda kind, shape, check, parser: parser)
+    monkeypatch.setattr(jsonlike, "fused_scalar", _unfused)
     generic = jsonlike.DocumentCompiler(cbor=False).parser(shape)
     assert _outcome(fused, document) == _outcome(generic, document)
 
@@ -61,8 +66,32 @@ def test_range_traits_of_numbers_still_hold(monkeypatch: pytest.MonkeyPatch) -> 
                               "D": {"type": "double", "min": 0, "max": 10}})
     shape = resolver.get_shape_by_name("In")
     fused = jsonlike.DocumentCompiler(cbor=False).parser(shape)
-    monkeypatch.setattr(jsonlike, "_fused", lambda kind, shape, check, parser: parser)
+    monkeypatch.setattr(jsonlike, "fused_scalar", _unfused)
     generic = jsonlike.DocumentCompiler(cbor=False).parser(shape)
     for value in (5.0, 0.0, 10.0, -0.5, 10.5, math.nan, 3, "Infinity"):
         assert _outcome(fused, {"X": value}) == _outcome(generic, {"X": value}), value
     assert _outcome(fused, {"X": 10.5})[0] == "error"
+
+
+QUERY_TREES = [
+    {"Namespace": "App", "MetricData": {"member": {"1": {
+        "MetricName": "M", "Value": "1.5", "Unit": "Count",
+        "Dimensions": {"member": {"1": {"Name": "H", "Value": "h1"}}}}}}},
+    {"Namespace": "", "MetricData": {"member": {"1": {"MetricName": "M", "Value": "1"}}}},
+    {"Namespace": "N" * 256, "MetricData": {"member": {"1": {"MetricName": "M"}}}},
+    {"Namespace": "N" * 255, "MetricData": {"member": {"1": {"MetricName": "M"}}}},
+    {"Namespace": "App", "MetricData": {"member": {"1": {"MetricName": "M", "Unit": "Furlongs"}}}},
+    {"Namespace": {"": "App", "x": "y"}, "MetricData": {"member": {"1": {"MetricName": "M"}}}},
+    {"Namespace": "App", "MetricData": {"member": {"1": {"MetricName": {"a": "b"}}}}},
+    {"Namespace": "App", "MetricData": {"member": {"1": {"MetricName": "M", "Value": "x"}}}},
+]
+
+
+@pytest.mark.parametrize("tree", QUERY_TREES)
+def test_fused_query_parsers_answer_as_the_generic_ones(tree: dict[str, Any],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    shape = service_model("cloudwatch").operation_model("PutMetricData").input_shape
+    fused = query.QueryInputCompiler(ec2=False, check_enums=True).compile(shape)
+    monkeypatch.setattr(query, "fused_scalar", _unfused)
+    generic = query.QueryInputCompiler(ec2=False, check_enums=True).compile(shape)
+    assert _outcome(fused, tree) == _outcome(generic, tree)
