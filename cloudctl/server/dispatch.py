@@ -87,6 +87,14 @@ def _too_large(service: str, limit: int) -> AwsError:
 async def _read_body(request: web.BaseRequest, limit: int, service: str) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(service, limit)
+    content = request.content
+    if content.is_eof():
+        # the whole body is already buffered (a small request arrives in one read):
+        # taken at once, without the chunk iterator's coroutine per chunk
+        body = content.read_nowait()  # raises the stream's exception, if it has one
+        if len(body) > limit:
+            raise _too_large(service, limit)
+        return body
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):

@@ -4,8 +4,10 @@ paths no route matched)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import time
 
 import botocore.auth
 import botocore.credentials
@@ -98,3 +100,43 @@ def test_request_target_not_a_path_is_404(sqlite_cloud: LiveCloud) -> None:
         head, body = _read_answer(sock)
     assert head.startswith(b"HTTP/1.1 404"), head
     assert body == b"404: Not Found"
+
+
+def _chunked_head(cloud: LiveCloud) -> bytes:
+    head = _signed_head(cloud, "x").replace(b"Expect: x\r\n", b"")
+    return head.replace(f"Content-Length: {len(BODY)}".encode(), b"Transfer-Encoding: chunked")
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def test_bodies_buffered_whole_or_arriving_in_parts(sqlite_cloud: LiveCloud) -> None:
+    """A body already buffered when the request is dispatched is taken at once; one still
+    arriving is read as it comes; both are the body that was signed. Chunked bodies
+    (no Content-Length) over ``max_request_bytes`` are refused either way."""
+    with _connect(sqlite_cloud) as sock:
+        sock.sendall(_chunked_head(sqlite_cloud) + _chunk(BODY) + b"0\r\n\r\n")
+        head, body = _read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        sock.sendall(_chunked_head(sqlite_cloud) + _chunk(BODY[:10]))
+        time.sleep(0.3)
+        sock.sendall(_chunk(BODY[10:]) + b"0\r\n\r\n")
+        head, body = _read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"<GetCallerIdentityResult>" in body
+    sqlite_cloud.set_properties("bootstrap.webservices.max_request_bytes=2048")
+    try:
+        big = _chunk(b"a" * 4096)
+        for parts in ([big + b"0\r\n\r\n"], [big[:100], big[100:] + b"0\r\n\r\n"]):
+            with _connect(sqlite_cloud) as sock:
+                sock.sendall(_chunked_head(sqlite_cloud) + parts[0])
+                for part in parts[1:]:
+                    time.sleep(0.3)
+                    with contextlib.suppress(OSError):  # the answer may come first
+                        sock.sendall(part)
+                head, body = _read_answer(sock)
+            assert head.startswith(b"HTTP/1.1 413"), head
+            assert b"<Code>RequestEntityTooLarge</Code>" in body
+    finally:
+        sqlite_cloud.reset_properties("bootstrap.webservices.max_request_bytes")
