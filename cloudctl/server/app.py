@@ -1,6 +1,8 @@
-"""The aiohttp application and the process model of ``cloudctl up``.
+"""The API server (aiohttp's low-level ``web.Server``) and the process model of
+``cloudctl up``.
 
-One API process = one event loop = one ``Cloud``. ``serve`` binds the listening
+One API process = one event loop = one ``Cloud``, started before the listener and
+stopped after it. ``serve`` binds the listening
 socket once and forks ``workers`` processes that share it; the parent supervises
 them and forwards SIGINT/SIGTERM for a clean shutdown.
 """
