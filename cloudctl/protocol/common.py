@@ -307,3 +307,35 @@ def with_checks(parser: Parser, check: Callable[[Any], None] | None) -> Parser:
         return value
 
     return checked
+
+
+def fused_scalar(kind: str, shape: Shape, check_enums: bool, parser: Parser, *,
+                 floats: bool = True) -> Parser:
+    """``parser`` (a scalar's conversion, type check and traits) with the usual valid
+    value taken in one call: a ``str`` member's ``str`` within its length (and enum)
+    bounds; for JSON and CBOR also a ``float`` within a double's range. Anything else
+    goes to ``parser``, which converts it or names what is wrong. ``floats``: the wire
+    gives numbers as numbers (not the query protocol's text)."""
+    meta = shape.metadata
+    if kind == "string":
+        lo, hi = meta.get("min", 0), meta.get("max")
+        enum = frozenset(getattr(shape, "enum", None) or ()) if check_enums else frozenset()
+        if hi is None:
+            hi = 1 << 62
+
+        def fused_string(raw: Any) -> Any:
+            if raw.__class__ is str and lo <= len(raw) <= hi and (not enum or raw in enum):
+                return raw
+            return parser(raw)
+
+        return fused_string
+    if floats and kind in ("float", "double"):
+        low, high = meta.get("min", -math.inf), meta.get("max", math.inf)
+
+        def fused_float(raw: Any) -> Any:
+            if raw.__class__ is float and low <= raw <= high:
+                return raw
+            return parser(raw)
+
+        return fused_float
+    return parser

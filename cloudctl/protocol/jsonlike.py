@@ -26,6 +26,7 @@ from cloudctl.protocol.common import (
     format_epoch,
     format_iso8601,
     format_rfc822,
+    fused_scalar,
     parse_members,
     parse_timestamp,
     to_utc,
@@ -69,6 +70,7 @@ class DocumentCompiler:
         if kind == "map":
             return self._parse_map(shape)
         parser = with_checks(self._scalar_parser(kind), constraint_checker(shape, self.check_enums))
+        parser = fused_scalar(kind, shape, self.check_enums, parser)
         self._parsers[shape.name] = parser
         return parser
 

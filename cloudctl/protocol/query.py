@@ -19,6 +19,7 @@ from cloudctl.protocol.common import (
     ShapeError,
     b64decode,
     constraint_checker,
+    fused_scalar,
     parse_bool_text,
     parse_float_text,
     parse_int_text,
@@ -151,7 +152,9 @@ class QueryInputCompiler:
             def parser(raw: Any) -> Any:
                 return raw
 
-        parser = with_checks(parser, constraint_checker(shape, self.check_enums))
+        parser = fused_scalar(kind, shape, self.check_enums,
+                              with_checks(parser, constraint_checker(shape, self.check_enums)),
+                              floats=False)
         self._cache[shape.name] = parser
         return parser
 

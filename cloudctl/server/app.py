@@ -1,6 +1,8 @@
-"""The aiohttp application and the process model of ``cloudctl up``.
+"""The API server (aiohttp's low-level ``web.Server``) and the process model of
+``cloudctl up``.
 
-One API process = one event loop = one ``Cloud``. ``serve`` binds the listening
+One API process = one event loop = one ``Cloud``, started before the listener and
+stopped after it. ``serve`` binds the listening
 socket once and forks ``workers`` processes that share it; the parent supervises
 them and forwards SIGINT/SIGTERM for a clean shutdown.
 
@@ -25,10 +27,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 
 from cloudctl.config import Settings
 from cloudctl.properties import definitions as core_props
@@ -40,12 +42,10 @@ from cloudctl.server.roles import Role
 
 log = logging.getLogger("cloudctl.server")
 
-CLOUD_KEY = web.AppKey("cloud", Cloud)
 Assembler = Callable[[Cloud], None]
 
 
 READ_BUFSIZE = 1 << 16  # before authentication; uploads get dispatch.UPLOAD_BUFSIZE
-CLIENT_MAX_SIZE = 1 << 20
 PROFILE_ENV = "CLOUDCTL_PROFILE"  # a path: each worker writes cProfile stats to <path>.<pid>
 MAX_FIELD_SIZE = 65536
 PR_SET_PDEATHSIG = 1
@@ -99,57 +99,55 @@ class Readiness:
         threading.Thread(target=count, name="workers-ready", daemon=True).start()
 
 
-def make_app(settings: Settings, assembler: Assembler, *, worker_index: int = 0,
-             started_at: float | None = None, role: Role = Role.ALL,
-             ready: Callable[[], bool] = lambda: True) -> web.Application:
-    """The API application for one process (a ``controllers`` host answers only its
-    health check; every other request gets 503). ``ready``: whether every worker of the
-    cloud serves; until then the health check answers 503 ``starting``."""
-    # read_bufsize: a request body is buffered up to twice this (plus one socket read of
-    # up to 256 KiB) before the socket is paused: what a connection may hold before its
-    # request is authenticated. An authenticated S3 upload raises it (dispatch) so large
-    # bodies do not pause and resume reading (epoll changes, wake-ups) every 128 KiB.
-    # client_max_size bounds aiohttp's own body readers (request.read/post/json, a
-    # multipart part's read()), which nothing here uses: dispatch reads request bodies
-    # from request.content under bootstrap.webservices.max_request_bytes, or streams S3
-    # uploads (object/part PUTs, the file of a form POST) without holding them.
-    # auto_decompress off: S3 stores a Content-Encoding: gzip object as sent; the query
-    # and JSON services' compressed bodies are opened in dispatch, after the signature
-    app = web.Application(client_max_size=CLIENT_MAX_SIZE,
-                          handler_args={"max_field_size": MAX_FIELD_SIZE,
-                                        "read_bufsize": READ_BUFSIZE,
-                                        "auto_decompress": False})
+HEALTH_PATH = "/_cloud/health"
+HEAD_METHODS = ("GET", "HEAD")
 
-    async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        cloud = Cloud(settings, worker_index=worker_index, started_at=started_at, role=role)
-        assembler(cloud)
-        await cloud.start()
-        app[CLOUD_KEY] = cloud
-        yield
-        await cloud.stop()
 
-    app.cleanup_ctx.append(lifetime)
+def _health(cloud: Cloud, up: bool) -> web.Response:
+    """``up``: every worker of the cloud serves; until then 503 ``starting``."""
+    status = ("ok" if cloud.serving else "disabled") if up else "starting"
+    return web.json_response({"status": status,
+                              "region": cloud.region,
+                              "worker": cloud.worker_index, "pid": os.getpid(),
+                              "role": str(cloud.role),
+                              "controllers": cloud.runs_controllers,
+                              "tasks": cloud.task_names()},
+                             status=200 if up and cloud.serving else 503)
 
-    async def health(request: web.Request) -> web.Response:
-        cloud = request.app[CLOUD_KEY]
-        up = ready()
-        status = ("ok" if cloud.serving else "disabled") if up else "starting"
-        return web.json_response({"status": status,
-                                  "region": cloud.region,
-                                  "worker": cloud.worker_index, "pid": os.getpid(),
-                                  "role": str(cloud.role),
-                                  "controllers": cloud.runs_controllers,
-                                  "tasks": cloud.task_names()},
-                                 status=200 if up and cloud.serving else 503)
 
-    async def api(request: web.Request) -> web.StreamResponse:
+async def _expect(request: web.BaseRequest) -> None:
+    """``Expect:`` as aiohttp's router answers it: ``100 Continue`` for HTTP/1.1's
+    ``100-continue``, ``417`` for any other expectation."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if request.version == HttpVersion11:
+        if expect.lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer's own body has not started
+    await request.writer.drain()
+
+
+def make_server(cloud: Cloud, role: Role = Role.ALL,
+                ready: Callable[[], bool] = lambda: True) -> web.Server:
+    """The API of one process as aiohttp's low-level server: every request goes to
+    :func:`dispatch.handle` without ``web.Application``'s router, match info and
+    middleware chain (one path, one handler); the health check is the only other
+    route. A ``controllers`` host answers only its health check (503 otherwise).
+    ``ready``: whether every worker of the cloud serves (the health check's answer)."""
+
+    async def serve_request(request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith("/"):
+            raise web.HTTPNotFound()  # what the router answered: no route matches
+        if request.headers.get(hdrs.EXPECT):
+            await _expect(request)
+        if path == HEALTH_PATH and request.method in HEAD_METHODS:
+            return _health(cloud, ready())
         if not role.serves_api:
             return web.Response(status=503, text=NOT_SERVED + "\n")
-        return await handle(request.app[CLOUD_KEY], request)
+        return await handle(cloud, request)
 
-    app.router.add_get("/_cloud/health", health)
-    app.router.add_route("*", r"/{tail:[\s\S]*}", api)  # any path, newlines too
-    return app
+    return web.Server(serve_request)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -211,11 +209,12 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
 
     async def main() -> None:
         memdebug.install(asyncio.get_running_loop())
-        app = make_app(settings, assembler, worker_index=index, started_at=started_at,
-                       role=role, ready=lambda: readiness.ready)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
+        cloud = Cloud(settings, worker_index=index, started_at=started_at, role=role)
+        assembler(cloud)
+        await cloud.start()
+        runner = web.ServerRunner(make_server(cloud, role, lambda: readiness.ready),
+                                  handle_signals=False, shutdown_timeout=10)
         await runner.setup()
-        cloud = app[CLOUD_KEY]
         address = sock.getsockname()
         cloud.endpoint = f"http://{address[0]}:{address[1]}"
 
@@ -225,6 +224,16 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
                     float(get(core_props.BODY_IDLE_TIMEOUT)),
                     float(get(core_props.KEEPALIVE_TIMEOUT)))
 
+        # read_bufsize: a request body is buffered up to twice this (plus one socket
+        # read of up to 256 KiB) before the socket is paused: what a connection may hold
+        # before its request is authenticated. An authenticated S3 upload raises it
+        # (dispatch) so large bodies do not pause and resume reading every 128 KiB.
+        # aiohttp's own body readers (request.read/post/json) keep their 1 MiB default
+        # limit, which nothing here uses: dispatch reads request bodies from
+        # request.content under bootstrap.webservices.max_request_bytes, or streams S3
+        # uploads without holding them. auto_decompress off: S3 stores a
+        # Content-Encoding: gzip object as sent; the query and JSON services' compressed
+        # bodies are opened in dispatch, after the signature.
         listener = GuardedListener(runner, sock, timeouts, access_log=None,
                                    max_field_size=MAX_FIELD_SIZE, read_bufsize=READ_BUFSIZE,
                                    auto_decompress=False)
@@ -257,6 +266,7 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
             loop.call_later(STOP_GRACE - STACKS_BEFORE, _log_pending_tasks)
         await listener.stop()
         await runner.cleanup()
+        await cloud.stop()
         signal.alarm(0)
 
     profile_to = os.environ.get(PROFILE_ENV)

@@ -49,7 +49,7 @@ UPLOAD_BUFSIZE = 1 << 20
 class _AiohttpStream:
     """Adapts aiohttp's body reader to ``BodyStream``."""
 
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: web.BaseRequest) -> None:
         self._content = request.content
 
     async def read(self, n: int = -1) -> bytes:
@@ -84,9 +84,17 @@ def _too_large(service: str, limit: int) -> AwsError:
     return RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes.")
 
 
-async def _read_body(request: web.Request, limit: int, service: str) -> bytes:
+async def _read_body(request: web.BaseRequest, limit: int, service: str) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(service, limit)
+    content = request.content
+    if content.is_eof():
+        # the whole body is already buffered (a small request arrives in one read):
+        # taken at once, without the chunk iterator's coroutine per chunk
+        body = content.read_nowait()  # raises the stream's exception, if it has one
+        if len(body) > limit:
+            raise _too_large(service, limit)
+        return body
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):
@@ -97,7 +105,7 @@ async def _read_body(request: web.Request, limit: int, service: str) -> bytes:
     return b"".join(chunks)
 
 
-def _wire(request: web.Request) -> WireRequest:
+def _wire(request: web.BaseRequest) -> WireRequest:
     raw_path = request.raw_path
     path, _, raw_query = raw_path.partition("?")
     return WireRequest(
@@ -111,7 +119,7 @@ def _wire(request: web.Request) -> WireRequest:
     )
 
 
-async def _to_response(wire_response: WireResponse, request: web.Request,
+async def _to_response(wire_response: WireResponse, request: web.BaseRequest,
                        request_id: str = "-") -> web.StreamResponse:
     body = wire_response.body
     if isinstance(body, bytes | bytearray):
@@ -130,7 +138,7 @@ async def _to_response(wire_response: WireResponse, request: web.Request,
     return response
 
 
-async def _stream(response: web.StreamResponse, body: Any, request: web.Request) -> None:
+async def _stream(response: web.StreamResponse, body: Any, request: web.BaseRequest) -> None:
     await response.prepare(request)
     span = getattr(body, "file_span", lambda: None)()
     if span is not None and request.transport is not None:
@@ -146,7 +154,7 @@ async def _stream(response: web.StreamResponse, body: Any, request: web.Request)
     await response.write_eof()
 
 
-async def handle(cloud: Cloud, request: web.Request) -> web.StreamResponse:
+async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
     """Serve one API request end to end."""
     started = time.perf_counter()
     request_id = _new_request_id()
@@ -272,7 +280,7 @@ def drop_frames(exc: BaseException | None) -> None:
         exc = exc.__cause__ or exc.__context__
 
 
-def client_gone(request: web.Request, exc: BaseException) -> bool:
+def client_gone(request: web.BaseRequest, exc: BaseException) -> bool:
     """Whether ``exc`` is the client hanging up (the connection is closed, or reading the
     body failed because it was), not a fault of the server."""
     transport = request.transport

@@ -136,11 +136,11 @@ Timeouts = Callable[[], tuple[float, float, float]]
 
 
 class GuardedListener:
-    """Serves ``runner``'s application on ``sock`` with :class:`GuardedHandler` and a
+    """Serves ``runner``'s server on ``sock`` with :class:`GuardedHandler` and a
     watchdog; ``timeouts()`` gives (header, body idle, keep-alive) seconds, read again
     for every connection and every check, so property changes apply at once."""
 
-    def __init__(self, runner: web.AppRunner, sock: socket.socket, timeouts: Timeouts,
+    def __init__(self, runner: web.BaseRunner, sock: socket.socket, timeouts: Timeouts,
                  **handler_args: Any) -> None:
         self.runner = runner
         self.sock = sock

@@ -83,14 +83,14 @@ class Completed:
 class RequestHook(Protocol):
     """A service's handling around the generic dispatch."""
 
-    async def intercept(self, wire: WireRequest, request: web.Request,
+    async def intercept(self, wire: WireRequest, request: web.BaseRequest,
                         request_id: str) -> WireResponse | None:
         """Answer the request before routing (None: dispatch as usual)."""
 
     def streams_body(self, route: Route, wire: WireRequest) -> bool:
         """Whether the request body is left in ``wire.stream`` for the provider."""
 
-    async def decorate(self, route: Route, wire: WireRequest, request: web.Request,
+    async def decorate(self, route: Route, wire: WireRequest, request: web.BaseRequest,
                        request_id: str, response: WireResponse) -> None:
         """Add the service's headers to a response of one of its routes."""
 

@@ -174,6 +174,7 @@ def test_put_metric_data_fast_check_agrees_with_the_full_one() -> None:
         {"MetricName": "M", "Value": 0.0, "Unit": "Count", "Dimensions": dims},
         {"MetricName": "M" * 255, "Value": -2.0 ** 360, "Timestamp": oldest},
         {"MetricName": "M", "Value": 2.0 ** -360, "Timestamp": newest, "Dimensions": []},
+        {"MetricName": "M", "Value": 3.0, "Unit": "Bytes", "Dimensions": dims[:1]},
     ]
     for item in accepted:
         fast = _plain_datum(item, "N", now, oldest, newest)
@@ -191,6 +192,8 @@ def test_put_metric_data_fast_check_agrees_with_the_full_one() -> None:
         {"MetricName": "M", "Value": 1.0, "Dimensions": [dims[0], dims[0]]},
         {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "Host", "Value": ""}]},
         {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "H", "Value": "v"}] * 31},
+        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "H", "Value": "v" * 1025}]},
+        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "H" * 256, "Value": "v"}]},
         {"MetricName": "M", "Value": 1.0, "StorageResolution": 1},
         {"MetricName": "M", "Values": [1.0]},
     ]

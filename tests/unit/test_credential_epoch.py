@@ -114,3 +114,41 @@ def test_sqlite_reads_at_once_and_waits_out_a_lock(tmp_path: Any) -> None:
 
     asyncio.run(main())
     writer.close()
+
+
+def test_fast_user_insert_checks_its_account_in_the_same_statement(tmp_path: Any) -> None:
+    """CreateUser's insert on SQLite adds the user only if its account exists (False
+    otherwise, nothing written); a name taken in the account is NameTaken."""
+    from sqlalchemy import create_engine
+
+    from cloudctl.db.base import Base
+    from cloudctl.services.iam.fastsql import FastIam, NameTaken
+    from cloudctl.services.iam.models import Account, User
+
+    path = str(tmp_path / "cloud.db")
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine, tables=[Account.__table__, User.__table__])  # type: ignore[list-item]
+    engine.dispose()
+    fast = FastIam(path, None)
+    fast._sql.conn(0).execute(
+        "INSERT INTO iam_accounts (account_id, name, canonical_id, created_at) "
+        "VALUES ('111122223333', 'a', 'c', '2026-12-05 00:00:00.000000')")
+
+    def row(account: str, name: str, user_id: str = "") -> tuple[Any, ...]:
+        return (user_id or f"AIDA{name.upper()}", account, name, name, "/",
+                "2026-12-05 00:00:00.000000", "[]")
+
+    async def main() -> None:
+        assert await fast.insert_user(row("111122223333", "alice")) is True
+        assert await fast.insert_user(row("999988887777", "bob")) is False
+        try:
+            await fast.insert_user(row("111122223333", "alice", "AIDAOTHER"))
+        except NameTaken:
+            pass
+        else:
+            raise AssertionError("a taken name was inserted")
+
+    asyncio.run(main())
+    names = fast._sql.conn(0).execute("SELECT account_id, name FROM iam_users").fetchall()
+    assert names == [("111122223333", "alice")]
+    fast.close()

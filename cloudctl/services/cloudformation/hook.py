@@ -37,7 +37,7 @@ class SignalHook:
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
 
-    async def intercept(self, wire: WireRequest, request: web.Request,
+    async def intercept(self, wire: WireRequest, request: web.BaseRequest,
                         request_id: str) -> WireResponse | None:
         if not wire.path.startswith(SIGNAL_PATH):
             return None
@@ -72,7 +72,7 @@ class SignalHook:
     def streams_body(self, route: Route, wire: WireRequest) -> bool:
         return False
 
-    async def decorate(self, route: Route, wire: WireRequest, request: web.Request,
+    async def decorate(self, route: Route, wire: WireRequest, request: web.BaseRequest,
                        request_id: str, response: WireResponse) -> None:
         return None
 

@@ -32,6 +32,11 @@ class ValidationError(AwsError):
 
 
 _PLAIN = frozenset(("MetricName", "Dimensions", "Value", "Unit", "Timestamp"))
+_UNITS = checks.UNITS
+_LIMIT = checks.LIMIT
+_SMALL = 1.0 / checks.LIMIT
+_MAX_DIMENSIONS = checks.MAX_DIMENSIONS
+_new_datum = Datum._make  # positional, without NamedTuple.__new__'s keyword handling
 
 
 def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: datetime,
@@ -41,35 +46,33 @@ def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: da
     checks everything and names what is wrong."""
     if not _PLAIN.issuperset(item):
         return None
-    name, value, unit = item.get("MetricName"), item.get("Value"), item.get("Unit", "None")
-    if not (isinstance(name, str) and 1 <= len(name) <= 255) or value.__class__ is not float \
-            or unit not in checks.UNITS:
+    name = item.get("MetricName")
+    value = item.get("Value")
+    unit = item.get("Unit", "None")
+    if name.__class__ is not str or not 1 <= len(name) <= 255 or value.__class__ is not float \
+            or unit not in _UNITS:
         return None
-    if not (value == 0.0 or _SMALL <= abs(value) <= checks.LIMIT):  # NaN, inf fail too
+    if not (value == 0.0 or _SMALL <= abs(value) <= _LIMIT):  # NaN, inf fail too
         return None
     stamp = item.get("Timestamp", now)
     if stamp.__class__ is not datetime or stamp.tzinfo is None \
             or not oldest <= stamp <= newest:
         return None
-    dims: tuple[tuple[str, str], ...] = ()
     raw = item.get("Dimensions")
-    if raw:
-        if len(raw) > checks.MAX_DIMENSIONS:
+    if not raw:
+        return _new_datum((namespace, name, (), stamp, value, (), (), None, unit, 60))
+    if len(raw) > _MAX_DIMENSIONS:
+        return None
+    pairs = []
+    for d in raw:
+        k, v = d.get("Name"), d.get("Value")
+        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
+                or not 1 <= len(v) <= 1024 or len(d) != 2:
             return None
-        pairs = []
-        for d in raw:
-            k, v = d.get("Name"), d.get("Value")
-            if not (isinstance(k, str) and 1 <= len(k) <= 255 and isinstance(v, str)
-                    and 1 <= len(v) <= 1024) or len(d) != 2:
-                return None
-            pairs.append((k, v))
-        dims = tuple(pairs)
-        if len({k for k, _ in dims}) != len(dims):
-            return None
-    return Datum(namespace, name, dims, stamp, value, unit=unit)
-
-
-_SMALL = 1.0 / checks.LIMIT
+        pairs.append((k, v))
+    if len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
+        return None
+    return _new_datum((namespace, name, tuple(pairs), stamp, value, (), (), None, unit, 60))
 
 
 def _datum(item: dict[str, Any], i: int, namespace: str, now: datetime) -> Datum:

@@ -119,7 +119,7 @@ class DisabledHostHook:
     def __init__(self, registry: HostRegistry) -> None:
         self.registry = registry
 
-    async def intercept(self, wire: WireRequest, request: web.Request,
+    async def intercept(self, wire: WireRequest, request: web.BaseRequest,
                         request_id: str) -> WireResponse | None:
         if self.registry.state != DISABLED:
             return None
@@ -139,7 +139,7 @@ class DisabledHostHook:
     def streams_body(self, route: Route, wire: WireRequest) -> bool:
         return False
 
-    async def decorate(self, route: Route, wire: WireRequest, request: web.Request,
+    async def decorate(self, route: Route, wire: WireRequest, request: web.BaseRequest,
                        request_id: str, response: WireResponse) -> None:
         return None
 

@@ -3,7 +3,7 @@
 Owns what (nearly) every request or every IAM call runs: the credential epoch read
 (one row, on every authenticated request), the account-exists check of an IAM
 call, one keyset page of users (ListUsers) and the insert of a new user
-(CreateUser). Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
+(CreateUser, with its account's check in the same statement). Through SQLAlchemy's ORM and aiosqlite each costs a session, a pooled
 connection and several thread hops (CreateUser ran ~40 of them); here each is a few
 C calls on the event loop's own connection, which never waits: it has no busy
 timeout, and a locked database sends the statement to a thread that waits as the
@@ -36,7 +36,8 @@ _USERS = (f"SELECT {', '.join(USER_COLUMNS)} FROM iam_users "
           "WHERE account_id = ? AND name_lower > ? AND substr(path, 1, ?) = ? "
           "ORDER BY name_lower LIMIT ?")
 _INSERT_USER = ("INSERT INTO iam_users (user_id, account_id, name, name_lower, path, created_at, "
-                "password_last_used, tags_json, is_admin) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, 0)")
+                "password_last_used, tags_json, is_admin) SELECT ?, ?, ?, ?, ?, ?, NULL, ?, 0 "
+                "WHERE EXISTS (SELECT 1 FROM iam_accounts WHERE account_id = ?)")
 _SERVICE = "iam.fastsql"
 
 
@@ -82,11 +83,13 @@ class FastIam:
         args = (account_id, after, len(prefix), prefix, limit)
         return await self._sql.run(lambda c: c.execute(_USERS, args).fetchall())
 
-    async def insert_user(self, values: tuple[Any, ...]) -> None:
-        """One INSERT in its own transaction, under the write gate; NameTaken on conflict."""
-        def work(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(_INSERT_USER, values)  # autocommit: one statement, one commit
+    async def insert_user(self, values: tuple[Any, ...]) -> bool:
+        """One INSERT in its own transaction, under the write gate, if the account (the
+        second value) exists: False when it does not; NameTaken on conflict. The
+        account's check is the insert's own (no separate read, no window between)."""
+        def work(conn: sqlite3.Connection) -> bool:
+            try:  # autocommit: one statement, one commit
+                return conn.execute(_INSERT_USER, (*values, values[1])).rowcount == 1
             except sqlite3.IntegrityError:
                 raise NameTaken() from None
 
@@ -94,7 +97,7 @@ class FastIam:
         if gate is not None and not gate.try_acquire():
             await gate.acquire()
         try:
-            await self._sql.run(work)
+            return await self._sql.run(work)
         finally:
             if gate is not None:
                 gate.release()

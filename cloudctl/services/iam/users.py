@@ -120,12 +120,8 @@ async def get_group(session: AsyncSession, account_id: str, name: str) -> Group:
                            f"The group with name {name} cannot be found.")
 
 
-async def _fast_account(fast: fastsql.FastIam, ctx: RequestContext) -> str:
-    """The caller's account id (``IamBase.target_account`` without a session)."""
-    account_id = ctx.require_account()
-    if not await fast.account_exists(account_id):
-        raise no_such_entity("The caller's account no longer exists.")
-    return account_id
+def _account_gone() -> AwsError:
+    return no_such_entity("The caller's account no longer exists.")
 
 
 def _row_out(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -150,14 +146,16 @@ async def _fast_create(fast: fastsql.FastIam, ctx: RequestContext, name: str, pa
                        tags: list[dict[str, str]]) -> Result:
     """CreateUser on SQLite: one INSERT (the unique (account, name_lower) constraint is
     the name-taken check), no read back: the answer is made from what was written."""
-    account_id = await _fast_account(fast, ctx)
+    account_id = ctx.require_account()
     tags_json = merge_tags("[]", tags)
     user_id, created = ids.user_id(), utcnow()
     try:
-        await fast.insert_user((user_id, account_id, name, name.lower(), path,
-                                fastsql.timestamp_text(created), tags_json))
+        inserted = await fast.insert_user((user_id, account_id, name, name.lower(), path,
+                                           fastsql.timestamp_text(created), tags_json))
     except fastsql.NameTaken:
         raise already_exists(f"User with name {name} already exists.") from None
+    if not inserted:
+        raise _account_gone()
     out: dict[str, Any] = {"Path": path, "UserName": name, "UserId": user_id,
                            "Arn": arn(account_id, "user", path, name), "CreateDate": created}
     if tags_json != "[]":
@@ -212,8 +210,12 @@ class UsersProvider(IamBase):
         if fast is None:
             return await list_named(self, ctx, params, User, "Users", listed_user)
         limit, after = max_items(params), decode_marker(params) or ""
-        account_id = await _fast_account(fast, ctx)
+        account_id = ctx.require_account()
         rows = await fast.users(account_id, params.get("PathPrefix") or "", after, limit + 1)
+        if not rows and not await fast.account_exists(account_id):
+            # (a user row is deleted with its account, in one transaction and by the
+            # foreign key's cascade: a page with users is of an account that exists)
+            raise _account_gone()
         out: dict[str, Any] = {"Users": [_row_out(r) for r in rows[:limit]],
                                "IsTruncated": len(rows) > limit}
         if len(rows) > limit:

@@ -72,7 +72,7 @@ class S3RequestHook:
         self.cors, self.post, self.website = cors, post, website
         self.access_log: AccessLog | None = None  # set when the recorder starts
 
-    async def intercept(self, wire: WireRequest, request: web.Request,
+    async def intercept(self, wire: WireRequest, request: web.BaseRequest,
                         request_id: str) -> WireResponse | None:
         if request.method == "OPTIONS":
             preflight = await self._preflight(wire, request_id)
@@ -89,7 +89,7 @@ class S3RequestHook:
     def streams_body(self, route: router.Route, wire: WireRequest) -> bool:
         return route.service == "s3" and wire.method in STREAMED_METHODS and is_upload(wire)
 
-    async def decorate(self, route: router.Route, wire: WireRequest, request: web.Request,
+    async def decorate(self, route: router.Route, wire: WireRequest, request: web.BaseRequest,
                        request_id: str, response: WireResponse) -> None:
         if route.service != "s3":
             return
@@ -125,7 +125,7 @@ class S3RequestHook:
         response.headers.setdefault("x-amz-request-id", request_id)
         return response
 
-    async def _post(self, wire: WireRequest, request: web.Request,
+    async def _post(self, wire: WireRequest, request: web.BaseRequest,
                     request_id: str) -> WireResponse | None:
         """A browser form upload (POST policy) to a bucket (None: not an S3 request)."""
         route = _route(wire)
