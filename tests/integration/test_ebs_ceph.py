@@ -28,6 +28,8 @@ from tests.api.test_ebs_flows import (
     flow_snapshot_restore_grow_copy,
     flow_volume_lifecycle,
     new_volume,
+    wait_gone,
+    wait_snapshot_gone,
     zone_of,
 )
 from tests.support import LiveCloud, new_cloud
@@ -204,6 +206,10 @@ def test_restore_snapshot_in_a_zone_with_other_storage(
         for vid in (volume_id, restored):
             ec2.delete_volume(VolumeId=vid)
         ec2.delete_snapshot(SnapshotId=snapshot_id)
+        # gone before the module's cloud stops: a stop during an RBD delete waits for it
+        for vid in (volume_id, restored):
+            wait_gone(ec2, vid)
+        wait_snapshot_gone(ec2, snapshot_id)
 
 
 def _write_at(kind: str, config: dict[str, Any], volume_id: str,
