@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.cfn_helpers import body, events, physical, settle, unique
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, wait_for
 
 GROUPS, BUCKETS, USERS, VMS = 6, 4, 4, 3
 
@@ -28,6 +28,11 @@ def module_cloud() -> Iterator[LiveCloud]:
         cloud = new_cloud()
         try:
             cloud.start()
+            # the tests' instances use the demo image set, registered in the background
+            # after the cloud serves: a test reading DescribeImages at once could miss it
+            wait_for(lambda: any(i["ImageId"].startswith("emi-") for i in
+                                 cloud.client("ec2").describe_images()["Images"]), 60,
+                     "the demo image set")
             yield cloud
         finally:
             cloud.stop()
