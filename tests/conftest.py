@@ -16,7 +16,7 @@ from tests.support import LiveCloud, new_cloud, run_cloud
 # means a missing component, not an optional test: it fails the run instead.
 NO_SKIPS = os.environ.get("CLOUDCTL_NO_SKIPS") == "1"
 
-pytest_plugins = ["tests.timing"]
+pytest_plugins = ["tests.timing", "tests.processes"]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -34,6 +34,8 @@ MODELS = REPO / "cloudctl" / "models"
 # between reads of the stack) poll ten times as often
 AWS_CLI = {1: [sys.executable, str(REPO / "tests" / "infra" / "fastpoll.py"), "-m", "awscli"],
            2: ["/usr/bin/aws"]}
+# seconds from ``cloudctl up`` to healthy, one per LiveCloud.start (tests/processes.py)
+STARTS: list[float] = []
 
 
 @dataclass
@@ -105,6 +107,7 @@ class LiveCloud:
 
     def start(self, workers: int = 1, timeout: float = 60) -> None:
         self.log_path = self.data_dir / "server.log"
+        began = time.monotonic()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cloudctl", "up", "--listen", f"127.0.0.1:{self.port}",
@@ -123,6 +126,7 @@ class LiveCloud:
             time.sleep(0.05)
         else:
             raise RuntimeError(f"cloud did not come up: {self.log_path.read_text()[-4000:]}")
+        STARTS.append(time.monotonic() - began)
         self.access_key, self.secret_key, self.account_id = self.credentials()
 
     def credentials(self, account: str = "eucalyptus", user: str = "admin") -> tuple[str, str, str]:

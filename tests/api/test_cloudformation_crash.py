@@ -12,20 +12,38 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.cfn_helpers import body, events, physical, settle, unique
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, wait_for
 
 GROUPS, BUCKETS, USERS, VMS = 6, 4, 4, 3
 
 
+@pytest.fixture(scope="module")
+def module_cloud() -> Iterator[LiveCloud]:
+    """One cloud for the module: each test kills it and starts it again on the same data
+    directory, and each leaves no live resource of its own behind (the counts of
+    ``_world`` are of the whole cloud, so a stack's doubled or orphaned resource shows
+    whatever tagged it)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CLOUDCTL_LOCAL_NODE", "fake")
+        cloud = new_cloud()
+        try:
+            cloud.start()
+            # the tests' instances use the demo image set, registered in the background
+            # after the cloud serves: a test reading DescribeImages at once could miss it
+            wait_for(lambda: any(i["ImageId"].startswith("emi-") for i in
+                                 cloud.client("ec2").describe_images()["Images"]), 60,
+                     "the demo image set")
+            yield cloud
+        finally:
+            cloud.stop()
+
+
 @pytest.fixture
-def crash_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    monkeypatch.setenv("CLOUDCTL_LOCAL_NODE", "fake")
-    cloud = new_cloud()
-    try:
-        cloud.start()
-        yield cloud
-    finally:
-        cloud.stop()
+def crash_cloud(module_cloud: LiveCloud) -> LiveCloud:
+    """The module's cloud, running (started again if a failed test left it killed)."""
+    if module_cloud.process is None or module_cloud.process.poll() is not None:
+        module_cloud.start()
+    return module_cloud
 
 
 def _template(image: str) -> str:

@@ -77,7 +77,7 @@ def test_stack_builds_real_resources_and_deletes_them(cloud: LiveCloud) -> None:
                                                                        "Value": "blue"}])["StackId"]
     assert stack_id.startswith(f"arn:aws:cloudformation:{cloud.region}:")
     cf.get_waiter("stack_create_complete").wait(StackName=name,
-                                                WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+                                                WaiterConfig={"Delay": 0.2, "MaxAttempts": 450})
     stack = cf.describe_stacks(StackName=name)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert stack["Description"] == "a user, a bucket, a group"
@@ -121,7 +121,7 @@ def test_stack_builds_real_resources_and_deletes_them(cloud: LiveCloud) -> None:
     # delete: every resource goes
     cf.delete_stack(StackName=name)
     cf.get_waiter("stack_delete_complete").wait(StackName=stack_id,
-                                                WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+                                                WaiterConfig={"Delay": 0.2, "MaxAttempts": 450})
     assert not _exists_group(cloud, group_id)
     assert not _exists_bucket(cloud, bucket)
     assert not _exists_user(cloud, user)
@@ -174,7 +174,7 @@ def test_a_failed_resource_rolls_back_everything_it_made(cloud: LiveCloud) -> No
                                Capabilities=["CAPABILITY_IAM"])["StackId"]
     with pytest.raises(WaiterError):
         cf.get_waiter("stack_create_complete").wait(
-            StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+            StackName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 450})
     stack = settle(cloud, name)
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
     history = events(cloud, name)
@@ -277,13 +277,13 @@ def test_change_sets_describe_replacement_and_execute(cloud: LiveCloud) -> None:
                                                                  "Old": _group("old")}}))
     assert cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
     cf.get_waiter("change_set_create_complete").wait(ChangeSetName=made["Id"],
-                                                     WaiterConfig={"Delay": 1})
+                                                     WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
     described = cf.describe_change_set(ChangeSetName="first", StackName=name)
     assert sorted((c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])
                   for c in described["Changes"]) == [("Add", "Old"), ("Add", "Web")]
     cf.execute_change_set(ChangeSetName=made["Id"])
     cf.get_waiter("stack_create_complete").wait(StackName=name,
-                                                WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+                                                WaiterConfig={"Delay": 0.2, "MaxAttempts": 450})
     web = physical(cloud, name, "Web")
     cf.create_change_set(StackName=name, ChangeSetName="second", TemplateBody=body({
         "Resources": {"Web": _group("renamed", 8080), "New": _group("new")}}))

@@ -69,7 +69,7 @@ def test_rolling_and_replacing_updates_of_a_group(sqlite_cloud: LiveCloud) -> No
     cf.create_change_set(StackName=name, ChangeSetName="bigger", TemplateBody=text,
                          Parameters=new_values)
     cf.get_waiter("change_set_create_complete").wait(
-        StackName=name, ChangeSetName="bigger", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        StackName=name, ChangeSetName="bigger", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     changes = {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"].get("Replacement")
                for c in cf.describe_change_set(StackName=name,
                                                ChangeSetName="bigger")["Changes"]}

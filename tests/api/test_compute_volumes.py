@@ -5,8 +5,8 @@ volume from the image's snapshot), Stop/Start, CreateImage and DeleteOnTerminati
 
 from __future__ import annotations
 
-import shutil
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.test_compute_instances import register_image_set, states, wait_for
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, run_cloud
 
 pytestmark = pytest.mark.both_databases
 
@@ -116,24 +116,27 @@ def test_attach_detach_states_and_errors(cloud: LiveCloud, tmp_path: Path) -> No
         ec2.delete_volume(VolumeId=v)
 
 
-def test_zone_mismatch(tmp_path: Path) -> None:
-    """A cloud with two zones: a volume in one cannot attach to an instance in the other."""
+@pytest.fixture(scope="module")
+def own_cloud() -> Iterator[LiveCloud]:
+    """A cloud of the module's own (SQLite, zones eucalyptus-1a and -1b, the fake node in
+    the first): the kill -9 test restarts it on its data directory."""
     cloud = new_cloud()
     cloud.init("--zone", "eucalyptus-1a", "--zone", "eucalyptus-1b")
-    cloud.start()
-    try:
-        ec2 = cloud.client("ec2")
-        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
-        assert zones == ["eucalyptus-1a", "eucalyptus-1b"]
-        images = register_image_set(cloud, tmp_path / "zm")
-        iid = _running(cloud, images, Placement={"AvailabilityZone": zones[0]})
-        vid = _new_volume(ec2, zones[1])
-        with pytest.raises(ClientError) as exc:
-            ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
-        assert _code(exc) == "InvalidVolume.ZoneMismatch"
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    yield from run_cloud(cloud)
+
+
+def test_zone_mismatch(own_cloud: LiveCloud, tmp_path: Path) -> None:
+    """A cloud with two zones: a volume in one cannot attach to an instance in the other."""
+    cloud = own_cloud
+    ec2 = cloud.client("ec2")
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+    assert zones == ["eucalyptus-1a", "eucalyptus-1b"]
+    images = register_image_set(cloud, tmp_path / "zm")
+    iid = _running(cloud, images, Placement={"AvailabilityZone": zones[0]})
+    vid = _new_volume(ec2, zones[1])
+    with pytest.raises(ClientError) as exc:
+        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    assert _code(exc) == "InvalidVolume.ZoneMismatch"
 
 
 def _root_snapshot(ec2: Any, zone: str) -> str:
@@ -234,26 +237,23 @@ def test_ebs_launch_with_missing_snapshot_fails(cloud: LiveCloud, tmp_path: Path
     assert _code(exc) == "InvalidSnapshot.NotFound"
 
 
-def test_attach_converges_after_kill_9(tmp_path: Path) -> None:
+def test_attach_converges_after_kill_9(own_cloud: LiveCloud, tmp_path: Path) -> None:
     """kill -9 right after AttachVolume/DetachVolume: the restarted controller finishes."""
-    cloud = new_cloud()
+    cloud = own_cloud
+    ec2 = cloud.client("ec2")
+    images = register_image_set(cloud, tmp_path / "k9")
+    zone = _zone(ec2)
+    iid = _running(cloud, images, Placement={"AvailabilityZone": zone})
+    vid = _new_volume(ec2, zone)
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdg")
+    cloud.stop(signal.SIGKILL)
     cloud.start()
-    try:
-        ec2 = cloud.client("ec2")
-        images = register_image_set(cloud, tmp_path / "k9")
-        iid = _running(cloud, images)
-        vid = _new_volume(ec2, _zone(ec2))
-        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdg")
-        cloud.stop(signal.SIGKILL)
-        cloud.start()
-        ec2 = cloud.client("ec2")
-        wait_for(lambda: _volume(ec2, vid)["Attachments"][0]["State"] == "attached")
-        wait_for(lambda: states(cloud, [iid])[iid] == "running")
-        ec2.detach_volume(VolumeId=vid)
-        cloud.stop(signal.SIGKILL)
-        cloud.start()
-        ec2 = cloud.client("ec2")
-        wait_for(lambda: _volume(ec2, vid)["State"] == "available")
-        assert _mappings(ec2, iid) == []
-    finally:
-        cloud.stop()
+    ec2 = cloud.client("ec2")
+    wait_for(lambda: _volume(ec2, vid)["Attachments"][0]["State"] == "attached")
+    wait_for(lambda: states(cloud, [iid])[iid] == "running")
+    ec2.detach_volume(VolumeId=vid)
+    cloud.stop(signal.SIGKILL)
+    cloud.start()
+    ec2 = cloud.client("ec2")
+    wait_for(lambda: _volume(ec2, vid)["State"] == "available")
+    assert _mappings(ec2, iid) == []

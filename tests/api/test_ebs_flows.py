@@ -21,7 +21,11 @@ from tests.support import LiveCloud
 pytestmark = pytest.mark.both_databases
 
 
-FAST = {"Delay": 1, "MaxAttempts": 120}
+# boto3's waiters poll every 15 s; these every 0.2 s for up to two minutes (a volume is
+# available, a snapshot completed, within a second or two on the file backend: a 1 s
+# poll spent half a second a wait on average)
+FAST = {"Delay": 0.2, "MaxAttempts": 600}
+POLL = 0.2
 
 
 def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -77,7 +81,7 @@ def wait_snapshot_gone(ec2: Any, snapshot_id: str, timeout: float = 60) -> None:
         except ClientError as err:
             assert err.response["Error"]["Code"] == "InvalidSnapshot.NotFound"
             return
-        time.sleep(0.5)
+        time.sleep(POLL)
     raise AssertionError(f"{snapshot_id} still there")
 
 
@@ -127,7 +131,7 @@ def flow_snapshot_restore_grow_copy(cloud: LiveCloud) -> None:
         mods = ec2.describe_volumes_modifications(VolumeIds=[restored["VolumeId"]])
         if mods["VolumesModifications"][0]["ModificationState"] == "completed":
             break
-        time.sleep(0.5)
+        time.sleep(POLL)
     else:
         raise AssertionError("modification did not complete")
     grown = ec2.describe_volumes(VolumeIds=[restored["VolumeId"]])["Volumes"][0]

@@ -188,7 +188,7 @@ def test_nat_gateway_states_and_routes(cloud: LiveCloud) -> None:
         ec2.create_nat_gateway(SubnetId=subnet_id, AllocationId=alloc)
     assert _code(exc) == "Resource.AlreadyAssociated"
     ec2.get_waiter("nat_gateway_available").wait(
-        NatGatewayIds=[nat_id], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        NatGatewayIds=[nat_id], WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
     eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[
         address["NetworkInterfaceId"]])["NetworkInterfaces"][0]
     assert eni["InterfaceType"] == "nat_gateway" and eni["RequesterManaged"] is True
@@ -203,7 +203,7 @@ def test_nat_gateway_states_and_routes(cloud: LiveCloud) -> None:
     assert [n["NatGatewayId"] for n in by_filter["NatGateways"]] == [nat_id]
     ec2.delete_nat_gateway(NatGatewayId=nat_id)
     ec2.get_waiter("nat_gateway_deleted").wait(
-        NatGatewayIds=[nat_id], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        NatGatewayIds=[nat_id], WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
     gone = ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]
     assert gone["State"] == "deleted" and "DeleteTime" in gone
     routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]

@@ -1,8 +1,10 @@
 """EBS on Ceph RBD, restores across zones whose storage differs, and convergence after
 kill -9 during a snapshot (file and RBD).
 
-The RBD cloud is a LiveCloud whose zone property selects ``ceph-rbd`` with the
-``ceph_cluster`` fixture's connection; the flows are the API tests' own.
+The module's one cloud has two zones: the first (the flows' zone) keeps volumes on RBD,
+its property selecting ``ceph-rbd`` with the ``ceph_cluster`` fixture's connection, the
+second in files; the flows are the API tests' own. The kill -9 tests restart it on
+its data directory, as they restarted clouds of their own.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ from tests.api.test_ebs_flows import (
     flow_snapshot_restore_grow_copy,
     flow_volume_lifecycle,
     new_volume,
+    wait_gone,
+    wait_snapshot_gone,
     zone_of,
 )
 from tests.support import LiveCloud, new_cloud
 
 pytestmark = pytest.mark.integration
+
+ZONES = ("eucalyptus-1a", "eucalyptus-1b")  # volumes on RBD, volumes in files
 
 
 def use_rbd(cloud: LiveCloud, rbd: dict[str, Any], prefix: str, zone: str | None = None) -> None:
@@ -45,10 +51,12 @@ def use_rbd(cloud: LiveCloud, rbd: dict[str, Any], prefix: str, zone: str | None
 @pytest.fixture(scope="module")
 def rbd_cloud(ceph_cluster: Any) -> Iterator[tuple[LiveCloud, dict[str, Any]]]:
     cloud = new_cloud()
+    cloud.init("--zone", ZONES[0], "--zone", ZONES[1])
     cloud.start()
     rbd = {**ceph_cluster.rbd_config(), "prefix": f"t{uuid.uuid4().hex[:8]}."}
     try:
-        use_rbd(cloud, rbd, rbd["prefix"])
+        use_rbd(cloud, rbd, rbd["prefix"], zone=ZONES[0])
+        assert zone_of(cloud) == ZONES[0]
         yield cloud, rbd
     finally:
         cloud.stop()
@@ -95,9 +103,11 @@ def test_rbd_share_snapshot(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None
     flow_share_snapshot(rbd_cloud[0], "ebs-share-rbd")
 
 
-def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any]) -> None:
+def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any],
+                           zone: str) -> None:
     ec2 = cloud.client("ec2")
-    volume_id = new_volume(cloud, 2)
+    volume_id = ec2.create_volume(AvailabilityZone=zone, Size=2)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig=FAST)
     _write(kind, config, volume_id, 384)  # data, so the copy takes a while
     snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
     deadline = time.time() + 30
@@ -111,7 +121,7 @@ def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any]) 
     cloud.start()
     ec2 = cloud.client("ec2")
     ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot_id], WaiterConfig=FAST)
-    restored = ec2.create_volume(AvailabilityZone=zone_of(cloud), SnapshotId=snapshot_id)
+    restored = ec2.create_volume(AvailabilityZone=zone, SnapshotId=snapshot_id)
     ec2.get_waiter("volume_available").wait(VolumeIds=[restored["VolumeId"]],
                                             WaiterConfig=FAST)
     volumes, snapshots = _backend_lists(kind, config)
@@ -137,19 +147,15 @@ def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any]) 
                              + "\n".join(lines[-40:]))
 
 
-def test_kill_9_during_snapshot_file() -> None:
-    cloud = new_cloud()
-    cloud.start()
-    try:
-        _crash_during_snapshot(cloud, "file", {"root": str(Path(cloud.data_dir) / "volumes")})
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+def test_kill_9_during_snapshot_file(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
+    cloud = rbd_cloud[0]
+    _crash_during_snapshot(cloud, "file", {"root": str(Path(cloud.data_dir) / "volumes")},
+                           ZONES[1])
 
 
 def test_kill_9_during_snapshot_rbd(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
     cloud, rbd = rbd_cloud
-    _crash_during_snapshot(cloud, "ceph-rbd", rbd)
+    _crash_during_snapshot(cloud, "ceph-rbd", rbd, ZONES[0])
     assert GIB  # sizes are GiB throughout
 
 
@@ -164,50 +170,46 @@ def _read(kind: str, config: dict[str, Any], volume_id: str, offset: int, length
     return asyncio.run(run())
 
 
-def test_restore_snapshot_in_a_zone_with_other_storage(ceph_cluster: Any) -> None:
-    """Zone a keeps volumes in files, zone b on RBD: a snapshot of either restores in
+def test_restore_snapshot_in_a_zone_with_other_storage(
+        rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
+    """Zone a keeps volumes on RBD, zone b in files: a snapshot of either restores in
     the other (its data is copied across; only what the snapshot holds is written), and
     a restore larger than the snapshot keeps the extra space empty."""
-    cloud = new_cloud()
-    cloud.init("--zone", "eucalyptus-1a", "--zone", "eucalyptus-1b")
-    cloud.start()
-    rbd = {**ceph_cluster.rbd_config(), "prefix": f"x{uuid.uuid4().hex[:8]}."}
+    cloud, rbd = rbd_cloud
     files = {"root": str(Path(cloud.data_dir) / "volumes")}
-    try:
-        use_rbd(cloud, rbd, rbd["prefix"], zone="eucalyptus-1b")
-        ec2 = cloud.client("ec2")
-        zones = sorted(z["ZoneName"] for z in ec2.describe_availability_zones()
-                       ["AvailabilityZones"])
-        assert zones == ["eucalyptus-1a", "eucalyptus-1b"]
-        stores = {"eucalyptus-1a": ("file", files), "eucalyptus-1b": ("ceph-rbd", rbd)}
-        head, tail = os.urandom(1 << 20), os.urandom(4096)
-        for source_zone, target_zone in (("eucalyptus-1a", "eucalyptus-1b"),
-                                         ("eucalyptus-1b", "eucalyptus-1a")):
-            kind, config = stores[source_zone]
-            volume_id = ec2.create_volume(AvailabilityZone=source_zone, Size=1)["VolumeId"]
-            ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig=FAST)
-            _write_at(kind, config, volume_id, {0: head, GIB - 4096: tail})
-            snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
-            ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot_id],
-                                                      WaiterConfig=FAST)
-            restored = ec2.create_volume(AvailabilityZone=target_zone, SnapshotId=snapshot_id,
-                                         Size=2)["VolumeId"]
-            ec2.get_waiter("volume_available").wait(VolumeIds=[restored], WaiterConfig=FAST)
-            described = ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0]
-            assert (described["AvailabilityZone"], described["Size"]) == (target_zone, 2)
-            assert described["SnapshotId"] == snapshot_id
-            target_kind, target_config = stores[target_zone]
-            assert restored in _backend_lists(target_kind, target_config)[0]
-            read = _read(target_kind, target_config, restored, 0, len(head))
-            assert read == head, (source_zone, target_zone)
-            assert _read(target_kind, target_config, restored, GIB - 4096, 4096) == tail
-            assert _read(target_kind, target_config, restored, GIB, 4096) == bytes(4096)
-            for vid in (volume_id, restored):
-                ec2.delete_volume(VolumeId=vid)
-            ec2.delete_snapshot(SnapshotId=snapshot_id)
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    ec2 = cloud.client("ec2")
+    zones = sorted(z["ZoneName"] for z in ec2.describe_availability_zones()
+                   ["AvailabilityZones"])
+    assert zones == list(ZONES)
+    stores = {ZONES[0]: ("ceph-rbd", rbd), ZONES[1]: ("file", files)}
+    head, tail = os.urandom(1 << 20), os.urandom(4096)
+    for source_zone, target_zone in ((ZONES[1], ZONES[0]), (ZONES[0], ZONES[1])):
+        kind, config = stores[source_zone]
+        volume_id = ec2.create_volume(AvailabilityZone=source_zone, Size=1)["VolumeId"]
+        ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig=FAST)
+        _write_at(kind, config, volume_id, {0: head, GIB - 4096: tail})
+        snapshot_id = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+        ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot_id],
+                                                  WaiterConfig=FAST)
+        restored = ec2.create_volume(AvailabilityZone=target_zone, SnapshotId=snapshot_id,
+                                     Size=2)["VolumeId"]
+        ec2.get_waiter("volume_available").wait(VolumeIds=[restored], WaiterConfig=FAST)
+        described = ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0]
+        assert (described["AvailabilityZone"], described["Size"]) == (target_zone, 2)
+        assert described["SnapshotId"] == snapshot_id
+        target_kind, target_config = stores[target_zone]
+        assert restored in _backend_lists(target_kind, target_config)[0]
+        read = _read(target_kind, target_config, restored, 0, len(head))
+        assert read == head, (source_zone, target_zone)
+        assert _read(target_kind, target_config, restored, GIB - 4096, 4096) == tail
+        assert _read(target_kind, target_config, restored, GIB, 4096) == bytes(4096)
+        for vid in (volume_id, restored):
+            ec2.delete_volume(VolumeId=vid)
+        ec2.delete_snapshot(SnapshotId=snapshot_id)
+        # gone before the module's cloud stops: a stop during an RBD delete waits for it
+        for vid in (volume_id, restored):
+            wait_gone(ec2, vid)
+        wait_snapshot_gone(ec2, snapshot_id)
 
 
 def _write_at(kind: str, config: dict[str, Any], volume_id: str,
