@@ -218,3 +218,40 @@ def test_fast_sqlite_writer_merges_and_waits_out_an_outside_writer(tmp_path: Pat
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT key, namespace, last_seen FROM cw_metrics").fetchall() == [
             ("k", "N", "2026-01-02 03:00:00.000000")]
+
+
+def test_a_read_during_compaction_counts_every_bucket_once(database: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read queries the fresh rows, the rolled-up rows and the blocks in turn; a
+    compaction that commits between them (moving fresh rows into blocks) must not make
+    the read see those rows twice: the read is one snapshot (found on SQLite, where each
+    SELECT read its own: SampleCount doubled after a restart's compaction)."""
+    from cloudctl.db.engine import create_engine
+
+    engine = create_engine(database)
+    store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)))  # type: ignore[arg-type]
+    fresh = EmbeddedStore._fresh
+    compacted: list[int] = []
+
+    async def fresh_then_compact(*args: Any) -> list[Bucket]:
+        found = await fresh(*args)
+        if not compacted:  # another task's compaction commits right after this query
+            compacted.append(await store.compact(NOW))
+        return found
+
+    async def run() -> tuple[list[Bucket], list[Bucket]]:
+        await _setup(engine)
+        start = (NOW - 600) // 60 * 60
+        await store.write([Bucket("k", 60, start + 60 * i, "None", 1, float(i), i, i, {})
+                           for i in range(5)])
+        monkeypatch.setattr(EmbeddedStore, "_fresh", staticmethod(fresh_then_compact))
+        during = await store.read(["k"], 60, start, start + 300, values=False)
+        after = await store.read(["k"], 60, start, start + 300, values=False)
+        await engine.dispose()
+        return during, after
+
+    during, after = asyncio.run(run())
+    assert compacted and compacted[0] > 0  # the compaction did move the rows
+    start = (NOW - 600) // 60 * 60
+    assert [(b.ts, b.count) for b in during] == [(start + 60 * i, 1) for i in range(5)]
+    assert [(b.ts, b.count) for b in after] == [(b.ts, b.count) for b in during]

@@ -189,6 +189,11 @@ class EmbeddedStore:
             await connection.exec_driver_sql(
                 "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             return connection, "%s"
+        # Python's sqlite3 opens no transaction for a SELECT: each statement would read
+        # its own snapshot, and a compaction committed between the fresh rows' query and
+        # the blocks' would be read twice. A deferred BEGIN makes the statements one WAL
+        # read transaction (ended by the session's rollback when it closes).
+        await connection.exec_driver_sql("BEGIN")
         return connection, "?"
 
     async def read(self, keys: Sequence[str], resolution: int, start: int,
