@@ -281,6 +281,35 @@ def _loose_points(cloud: LiveCloud, ns: str, names: list[str], before: float) ->
         engine.dispose()
 
 
+@pytest.mark.sqlite_only("the controller's schedule; the SQL of compaction runs on both "
+                         "databases in test_compaction_keeps_every_answer")
+def test_compaction_runs_on_its_own_interval(cloud: LiveCloud) -> None:
+    """Compaction runs every ``cloudwatch.compaction_interval_sec`` on its own timer, not
+    only when the alarm evaluation round (here ten minutes) comes: closed buckets written
+    after one compaction are compacted by the next within the interval. (Before, a
+    compaction not yet due was skipped until the next evaluation round: an interval
+    change that came less than an interval after the last compaction waited a round.)"""
+    ns = _ns()
+    cw = cloud.client("cloudwatch")
+    cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=600",
+                         "cloudwatch.compaction_interval_sec=2")
+    try:
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        for back in (12, 11):  # closed minutes, written one after the other compaction
+            at = minute - timedelta(minutes=back)
+            cw.put_metric_data(Namespace=ns, MetricData=[
+                {"MetricName": "C", "Timestamp": at, "Value": float(back)}])
+            wait_for(lambda: _loose_points(cloud, ns, ["C"], minute.timestamp()) == 0, 15,
+                     f"compaction of the minute {back} minutes back")
+    finally:
+        cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=60",
+                             "cloudwatch.compaction_interval_sec=60")
+    got = cw.get_metric_statistics(Namespace=ns, MetricName="C",
+                                   StartTime=minute - timedelta(minutes=12), EndTime=minute,
+                                   Period=60, Statistics=["Sum"])["Datapoints"]
+    assert sorted(p["Sum"] for p in got) == [11.0, 12.0]
+
+
 def test_compaction_keeps_every_answer(cloud: LiveCloud) -> None:
     """Closed buckets compacted into packed blocks (and rolled up into the 5-minute and
     1-hour levels) by the controller: every statistic,

@@ -272,8 +272,11 @@ class AlarmsProvider(Provider):
         async def wake(name: str, value: Any) -> None:
             controller.resync_now()
 
+        async def compact_due(name: str, value: Any) -> None:
+            controller.wake("compaction")  # its timer was set for the old interval
+
         self.cloud.properties.on_change(props.EVALUATION_INTERVAL.name, wake)
-        self.cloud.properties.on_change(props.COMPACTION_INTERVAL.name, wake)
+        self.cloud.properties.on_change(props.COMPACTION_INTERVAL.name, compact_due)
         self.cloud.spawn(controller.run(), "cloudwatch-alarms")
 
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
+from cloudctl.core.reconcile import Leadership, Reconciler, Retry, always_leader
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.server.runtime import RuntimeKey
@@ -101,21 +101,28 @@ class AlarmController(Reconciler):
 
     async def _retention(self) -> None:
         now = self.clock()
-        if now - self._swept < float(self.cloud.properties.get(props.RETENTION_INTERVAL)):
-            return
+        every = float(self.cloud.properties.get(props.RETENTION_INTERVAL))
+        if now < self._swept + every:
+            raise Retry(self._swept + every - now)  # its own timer, not the next round
         store = await holder(self.cloud).store()
         removed = await store.expire(now)
         self._swept = now
+        self._later("retention", every)
         if removed:
             log.info("cloudwatch: %d expired metric buckets removed", removed)
 
     async def _compaction(self) -> None:
+        """Compact every ``cloudwatch.compaction_interval_sec`` on the key's own timer
+        (not the evaluation rounds'); a changed interval wakes it (alarms.py) and a wake
+        before it is due waits for the rest of the interval."""
         now = self.clock()
-        if now - self._compacted < float(self.cloud.properties.get(props.COMPACTION_INTERVAL)):
-            return
+        every = float(self.cloud.properties.get(props.COMPACTION_INTERVAL))
+        if now < self._compacted + every:
+            raise Retry(self._compacted + every - now)
         store = await holder(self.cloud).store()
         moved = await store.compact(now)
         self._compacted = now
+        self._later("compaction", every)
         if moved:
             log.info("cloudwatch: %d metric buckets compacted into blocks", moved)
 
