@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, run_cloud
 
 
 @pytest.fixture(scope="session")
@@ -16,9 +15,4 @@ def vpc_cloud() -> Iterator[LiveCloud]:
     told otherwise (VPC: accounts get a default VPC)."""
     live = new_cloud()
     live.network_mode = None  # no --network-mode: the default must be VPC
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
-        shutil.rmtree(live.data_dir, ignore_errors=True)
+    yield from run_cloud(live)

@@ -7,14 +7,13 @@ RSS is the serving process's) started for this module.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.api.abort_helpers import abort_uploads, rss_mib, signed_put_head
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, run_cloud
 
 BUCKET = "aborted-uploads"
 SIZE = 5 << 20
@@ -24,13 +23,7 @@ SLACK_MIB = 50
 
 @pytest.fixture(scope="module")
 def fresh_cloud() -> Iterator[LiveCloud]:
-    cloud = new_cloud()
-    cloud.start()
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    yield from run_cloud(new_cloud())
 
 
 def _aborts_logged(cloud: LiveCloud) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import threading
 import time
@@ -23,7 +22,7 @@ import pytest
 from botocore.config import Config
 
 from tests.api.s3_helpers import bucket_name
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, run_cloud
 
 
 def _wait(predicate: Any, timeout: float = 30.0) -> None:
@@ -68,13 +67,7 @@ def test_lifecycle_expiry_removes_objects(cloud: LiveCloud) -> None:
 
 @pytest.fixture()
 def crash_cloud() -> Iterator[LiveCloud]:
-    live = new_cloud()
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
-        shutil.rmtree(live.data_dir, ignore_errors=True)
+    yield from run_cloud(new_cloud())
 
 
 def _blob_files(data_dir: Path) -> int:
