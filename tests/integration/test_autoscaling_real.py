@@ -112,9 +112,15 @@ def test_busy_guest_scales_out_through_a_step_policy_on_a_cpu_alarm(
             "AutoScalingGroups"][0]["DesiredCapacity"])
 
     wait_for(lambda: desired() == 2, 420, "the alarm scaled the group out")
-    acts = asg.describe_scaling_activities(AutoScalingGroupName="busy")["Activities"]
-    assert any("a monitor alarm busy-cpu in state ALARM triggered policy cpu-up changing the "
-               "desired capacity from 1 to 2." in a["Cause"] for a in acts)
+
+    def launched_for_the_alarm() -> bool:
+        # the launch's activity carries the cause; the group controller records it when it
+        # launches, a pass after the policy changed the desired capacity
+        acts = asg.describe_scaling_activities(AutoScalingGroupName="busy")["Activities"]
+        return any("a monitor alarm busy-cpu in state ALARM triggered policy cpu-up changing "
+                   "the desired capacity from 1 to 2." in a["Cause"] for a in acts)
+
+    wait_for(launched_for_the_alarm, 60, "the launch activity with the alarm's cause")
     asg.delete_auto_scaling_group(AutoScalingGroupName="busy", ForceDelete=True)
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=["busy"])["AutoScalingGroups"], 240, "group deleted")
