@@ -17,7 +17,8 @@ from cloudctl.errors import (
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services.cloudwatch import api, checks, paging, query
-from cloudctl.services.cloudwatch.series import Datum, StatisticSet
+from cloudctl.services.cloudwatch.checks import LIMIT, MAX_DIMENSIONS, UNITS
+from cloudctl.services.cloudwatch.series import Datum, StatisticSet, plain_datum
 
 MAX_DATA = 1000
 MAX_VALUES = 150
@@ -32,11 +33,7 @@ class ValidationError(AwsError):
 
 
 _PLAIN = frozenset(("MetricName", "Dimensions", "Value", "Unit", "Timestamp"))
-_UNITS = checks.UNITS
-_LIMIT = checks.LIMIT
-_SMALL = 1.0 / checks.LIMIT
-_MAX_DIMENSIONS = checks.MAX_DIMENSIONS
-_new_datum = Datum._make  # positional, without NamedTuple.__new__'s keyword handling
+_SMALL = 1.0 / LIMIT
 
 
 def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: datetime,
@@ -50,9 +47,9 @@ def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: da
     value = item.get("Value")
     unit = item.get("Unit", "None")
     if name.__class__ is not str or not 1 <= len(name) <= 255 or value.__class__ is not float \
-            or unit not in _UNITS:
+            or unit not in UNITS:
         return None
-    if not (value == 0.0 or _SMALL <= abs(value) <= _LIMIT):  # NaN, inf fail too
+    if not (value == 0.0 or _SMALL <= abs(value) <= LIMIT):  # NaN, inf fail too
         return None
     stamp = item.get("Timestamp", now)
     if stamp.__class__ is not datetime or stamp.tzinfo is None \
@@ -60,8 +57,8 @@ def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: da
         return None
     raw = item.get("Dimensions")
     if not raw:
-        return _new_datum((namespace, name, (), stamp, value, (), (), None, unit, 60))
-    if len(raw) > _MAX_DIMENSIONS:
+        return plain_datum(namespace, name, (), stamp, value, unit)
+    if len(raw) > MAX_DIMENSIONS:
         return None
     pairs = []
     for d in raw:
@@ -72,7 +69,7 @@ def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: da
         pairs.append((k, v))
     if len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
         return None
-    return _new_datum((namespace, name, tuple(pairs), stamp, value, (), (), None, unit, 60))
+    return plain_datum(namespace, name, tuple(pairs), stamp, value, unit)
 
 
 def _datum(item: dict[str, Any], i: int, namespace: str, now: datetime) -> Datum:
