@@ -100,7 +100,7 @@ class GroupController(Reconciler):
     async def sync(self, key: str) -> None:
         from cloudctl.services.autoscaling import metrics, schedules
 
-        await schedules.apply_due(self.cloud, key)
+        due_in = await schedules.apply_due(self.cloud, key)
         async with self.cloud.sessions() as session:
             group = await session.get(AsGroup, key)
             if group is None:
@@ -149,8 +149,7 @@ class GroupController(Reconciler):
         await metrics.publish(self.cloud, group, self.published)
         if group.status and await self._finish_delete(key):
             return
-        due_in = None if group.status else await schedules.next_due_in(self.cloud, group)
-        if due_in is not None and due_in < self.interval():
+        if due_in is not None and not group.status and due_in < self.interval():
             waits.append(due_in + 0.05)  # the action's time, not the next resync
         if waits:
             raise Retry(max(0.2, min(waits)))

@@ -1,7 +1,7 @@
 """Scheduled actions: PutScheduledUpdateGroupAction, the batch put and delete,
 DescribeScheduledActions, DeleteScheduledAction; ``apply_due`` (run by the group
 controller) changes the group's sizes when an action's time comes, then moves the
-action to its next recurrence or removes a one-time action. ``next_due_in`` tells the
+action to its next recurrence or removes a one-time action, and tells the
 controller when the next one is due, so an action runs at its time (within a fraction
 of a second) rather than on the controller's next 10-s resync."""
 
@@ -117,23 +117,31 @@ def view(row: AsScheduledAction) -> dict[str, Any]:
     return item
 
 
-async def apply_due(cloud: Cloud, group_arn: str) -> None:
-    """Run the group's scheduled actions whose time has come (each once)."""
+async def apply_due(cloud: Cloud, group_arn: str) -> float | None:
+    """Run the group's scheduled actions whose time has come (each once); answer the
+    seconds until its next pending action is due (None: none pending, or the group is
+    gone or being deleted), so the group controller runs it at its time rather than on
+    its next resync."""
     now = utcnow()
     async with cloud.sessions() as session:
         group = await session.get(AsGroup, group_arn)
-        if group is None or group.status or (await session.execute(
-                select(AsScheduledAction.arn).where(
-                    AsScheduledAction.account_id == group.account_id,
-                    AsScheduledAction.region == group.region,
-                    AsScheduledAction.group_name == group.name,
-                    AsScheduledAction.next_run.is_not(None),
-                    AsScheduledAction.next_run <= now))).first() is None:
-            return
+        if group is None or group.status:
+            return None
+        pending = [_utc(t) for (t,) in await session.execute(
+            select(AsScheduledAction.next_run).where(
+                AsScheduledAction.account_id == group.account_id,
+                AsScheduledAction.region == group.region,
+                AsScheduledAction.group_name == group.name,
+                AsScheduledAction.next_run.is_not(None))) if t is not None]
+    if not pending:
+        return None
+    later = [t for t in pending if t > now]
+    if len(later) == len(pending):
+        return _seconds_until(min(later))
     async with cloud.sessions() as session, session.begin():
         group = await session.get(AsGroup, group_arn)
         if group is None or group.status:
-            return
+            return None
         due = list((await session.execute(select(AsScheduledAction).where(
             AsScheduledAction.account_id == group.account_id,
             AsScheduledAction.region == group.region,
@@ -141,8 +149,6 @@ async def apply_due(cloud: Cloud, group_arn: str) -> None:
             AsScheduledAction.next_run.is_not(None),
             AsScheduledAction.next_run <= now).order_by(AsScheduledAction.next_run)))
             .scalars())
-        if not due:
-            return
         suspended = {p["ProcessName"] for p in
                      loads(group.definition).get("SuspendedProcesses") or []}
         for row in due:
@@ -151,26 +157,22 @@ async def apply_due(cloud: Cloud, group_arn: str) -> None:
                 _apply(session, group, row, definition, now)
             if definition.get("Recurrence"):
                 row.next_run = _next_run(definition, now)
+                if row.next_run is not None:
+                    later.append(_utc(row.next_run))
             else:
                 await session.delete(row)
-    wake(cloud, group_arn)
+    if due:
+        wake(cloud, group_arn)
+    return _seconds_until(min(later)) if later else None
 
 
-async def next_due_in(cloud: Cloud, group: AsGroup) -> float | None:
-    """Seconds until the group's next scheduled action is due (None: none pending), so
-    the group controller runs it at its time rather than on its next resync."""
-    async with cloud.sessions() as session:
-        soonest = (await session.execute(select(AsScheduledAction.next_run).where(
-            AsScheduledAction.account_id == group.account_id,
-            AsScheduledAction.region == group.region,
-            AsScheduledAction.group_name == group.name,
-            AsScheduledAction.next_run.is_not(None)).order_by(
-            AsScheduledAction.next_run).limit(1))).scalar()
-    if soonest is None:
-        return None
-    if soonest.tzinfo is None:
-        soonest = soonest.replace(tzinfo=UTC)
-    return max(0.0, (soonest - utcnow()).total_seconds())
+def _utc(moment: datetime) -> datetime:
+    """A stored time as aware UTC (SQLite hands back naive datetimes)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _seconds_until(moment: datetime) -> float:
+    return max(0.0, (moment - utcnow()).total_seconds())
 
 
 def _apply(session: AsyncSession, group: AsGroup, row: AsScheduledAction,
