@@ -258,26 +258,31 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
             # the kernel ends this worker (SIGALRM's default action) whatever cleanup is doing
             log.warning("parent %d is gone: exiting within %ds", parent, ORPHAN_GRACE)
             signal.alarm(ORPHAN_GRACE)
-        elif parent:
-            # a forked worker's stop is bounded: connections get aiohttp's shutdown timeout, and a cleanup
-            # still waiting after STOP_GRACE (a wedged thread or task) does not hold the
+        else:
+            # a worker's stop is bounded (forked or the single worker of --workers 1):
+            # connections get aiohttp's shutdown timeout, and a cleanup still waiting after
+            # STOP_GRACE (a wedged thread or task, a Ceph call that cannot be interrupted,
+            # which asyncio.run's executor shutdown would wait for) does not hold the
             # host: the kernel ends the worker; everything acknowledged is already durable
             signal.alarm(STOP_GRACE)
             loop.call_later(STOP_GRACE - STACKS_BEFORE, _log_pending_tasks)
         await listener.stop()
         await runner.cleanup()
         await cloud.stop()
-        signal.alarm(0)
 
+    # the stop's alarm stays armed until asyncio.run has also waited for the default
+    # executor's threads (a thread in a blocking call is waited for there)
     profile_to = os.environ.get(PROFILE_ENV)
     if not profile_to:
         asyncio.run(main())
+        signal.alarm(0)
         return
     import cProfile
 
     profiler = cProfile.Profile()
     try:
         profiler.runcall(asyncio.run, main())
+        signal.alarm(0)
     finally:
         profiler.dump_stats(f"{profile_to}.{os.getpid()}")
 

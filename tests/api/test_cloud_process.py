@@ -196,3 +196,40 @@ def test_health_answers_starting_until_every_worker_serves(tmp_path: Path) -> No
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def test_a_stop_is_bounded_while_a_thread_is_stuck_in_a_blocking_call() -> None:
+    """SIGTERM while a worker's thread sits in a call that cannot be interrupted (here
+    the write gate's thread waiting for a database lock another process holds; in the
+    wild a Ceph delete): the single worker of ``--workers 1`` ends within its stop grace
+    (asyncio.run would otherwise wait for that thread forever) and nothing is left
+    running."""
+    import fcntl
+    import threading
+
+    from botocore.config import Config
+
+    from cloudctl.server.app import STOP_GRACE
+
+    cloud = new_cloud()
+    cloud.start(workers=1)
+    lock = os.open(str(cloud.data_dir / "cloud.db-writer.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        iam = cloud.client("iam", config=Config(read_timeout=2, retries={"max_attempts": 1}))
+        caller = threading.Thread(target=lambda: pytest.raises(Exception, iam.create_user,
+                                                               UserName="stuck"), daemon=True)
+        caller.start()
+        caller.join(timeout=10)
+        assert cloud.process is not None and cloud.process.poll() is None
+        started = time.monotonic()
+        cloud.process.send_signal(signal.SIGTERM)
+        try:
+            cloud.process.wait(timeout=STOP_GRACE + 6)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the cloud did not stop while a thread was blocked")
+        assert time.monotonic() - started <= STOP_GRACE + 3
+    finally:
+        os.close(lock)
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
