@@ -208,6 +208,7 @@ def test_a_stop_is_bounded_while_a_thread_is_stuck_in_a_blocking_call() -> None:
     import threading
 
     from botocore.config import Config
+    from botocore.exceptions import ReadTimeoutError
 
     from cloudctl.server.app import STOP_GRACE
 
@@ -217,10 +218,18 @@ def test_a_stop_is_bounded_while_a_thread_is_stuck_in_a_blocking_call() -> None:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         iam = cloud.client("iam", config=Config(read_timeout=2, retries={"max_attempts": 1}))
-        caller = threading.Thread(target=lambda: pytest.raises(Exception, iam.create_user,
-                                                               UserName="stuck"), daemon=True)
+        stuck: list[ReadTimeoutError] = []
+
+        def write() -> None:
+            try:
+                iam.create_user(UserName="stuck")
+            except ReadTimeoutError as exc:
+                stuck.append(exc)
+
+        caller = threading.Thread(target=write, daemon=True)
         caller.start()
         caller.join(timeout=10)
+        assert stuck, "the write waits for the lock held here"
         assert cloud.process is not None and cloud.process.poll() is None
         started = time.monotonic()
         cloud.process.send_signal(signal.SIGTERM)
