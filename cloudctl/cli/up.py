@@ -303,14 +303,7 @@ def run_up(args: argparse.Namespace) -> int:
                   "--account eucalyptus --user admin --format aws"]
         print("\n".join(lines), flush=True)
 
-    if supervisor is not None:
-        supervisor.start()
-    try:
-        from cloudctl.services.catalog import assemble, preload
-
-        return serve(settings, assemble, host, port, workers=args.workers, on_ready=ready,
-                     prepare=preload, role=role)
-    finally:
+    def clean_up() -> None:
         endpoint_mod.forget(settings, endpoint)
         if vpc is not None:
             vpc.stop()
@@ -321,6 +314,16 @@ def run_up(args: argparse.Namespace) -> int:
             _teardown_network(settings, daemon.netns)
             daemon.stop()
             log.info("private libvirtd stopped")
+
+    if supervisor is not None:
+        supervisor.start()
+    try:
+        from cloudctl.services.catalog import assemble, preload
+
+        return serve(settings, assemble, host, port, workers=args.workers, on_ready=ready,
+                     prepare=preload, role=role, on_stuck=clean_up)
+    finally:
+        clean_up()
 
 
 def add_parser(sub: Any, parse_listen: Any) -> None:

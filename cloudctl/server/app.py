@@ -201,10 +201,14 @@ def _log_pending_tasks() -> None:
 def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, index: int,
                 readiness: Readiness, parent: int | None = None,
                 started_at: float | None = None, role: Role = Role.ALL,
-                on_ready: Callable[[], Any] | None = None) -> None:
+                on_ready: Callable[[], Any] | None = None,
+                on_stuck: Callable[[], Any] | None = None) -> None:
     """One worker's event loop until SIGINT/SIGTERM. It reports that it serves to the
     parent through ``readiness``; the single worker of ``--workers 1`` (no parent) sets
-    the flag itself and calls ``on_ready``."""
+    the flag itself and calls ``on_ready``. A stop that outlasts ``STOP_GRACE`` (a
+    thread stuck in a call that cannot be interrupted) ends a forked worker (its parent
+    cleans up) or, for the single worker, runs ``on_stuck`` (the host's own clean-up:
+    the private libvirtd, ZooKeeper) and exits."""
     memory.bound_allocator()
 
     async def main() -> None:
@@ -263,7 +267,9 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
             # connections get aiohttp's shutdown timeout, and a cleanup still waiting after
             # STOP_GRACE (a wedged thread or task, a Ceph call that cannot be interrupted,
             # which asyncio.run's executor shutdown would wait for) does not hold the
-            # host: the kernel ends the worker; everything acknowledged is already durable
+            # host; everything acknowledged is already durable
+            if not parent:
+                signal.signal(signal.SIGALRM, lambda _n, _f: _abandon(on_stuck))
             signal.alarm(STOP_GRACE)
             loop.call_later(STOP_GRACE - STACKS_BEFORE, _log_pending_tasks)
         await listener.stop()
@@ -276,6 +282,7 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
     if not profile_to:
         asyncio.run(main())
         signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         return
     import cProfile
 
@@ -287,15 +294,31 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
         profiler.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
+def _abandon(on_stuck: Callable[[], Any] | None) -> None:
+    """The single worker's stop outlasted its grace: clean up the host, then exit
+    without waiting for the stuck thread (the interpreter's exit would join it)."""
+    log.error("the stop did not finish within %ds (a thread is stuck in a blocking call): "
+              "exiting without it", STOP_GRACE)
+    try:
+        if on_stuck is not None:
+            on_stuck()
+    finally:
+        logging.shutdown()
+        os._exit(1)
+
+
 def serve(settings: Settings, assembler: Assembler, host: str, port: int, workers: int = 1,
           on_ready: Callable[[], Any] | None = None,
-          prepare: Callable[[], None] | None = None, role: Role = Role.ALL) -> int:
+          prepare: Callable[[], None] | None = None, role: Role = Role.ALL,
+          on_stuck: Callable[[], Any] | None = None) -> int:
     """Run the API in the foreground until SIGINT/SIGTERM; returns an exit status.
 
     ``assembler`` installs the services into each process's ``Cloud`` (the composition
     root: ``cloudctl.services.catalog.assemble``); the server knows no service.
     ``prepare`` runs in the parent before it forks workers (``catalog.preload``).
-    ``role``: what this host is for (``cloudctl.server.roles``); every worker shares it."""
+    ``role``: what this host is for (``cloudctl.server.roles``); every worker shares it.
+    ``on_stuck``: the caller's clean-up, run before a single worker whose stop is stuck
+    exits (``_run_worker``); with forked workers the caller's own ``finally`` runs."""
     raise_fd_limit()
     started_at = time.time()
     sock = bind(host, port)
@@ -303,7 +326,7 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
     readiness = Readiness()
     if workers <= 1:
         _run_worker(settings, assembler, sock, 0, readiness, started_at=started_at, role=role,
-                    on_ready=on_ready)
+                    on_ready=on_ready, on_stuck=on_stuck)
         return 0
     children: dict[int, int] = {}
     parent = os.getpid()

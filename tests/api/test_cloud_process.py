@@ -202,8 +202,9 @@ def test_a_stop_is_bounded_while_a_thread_is_stuck_in_a_blocking_call() -> None:
     """SIGTERM while a worker's thread sits in a call that cannot be interrupted (here
     the write gate's thread waiting for a database lock another process holds; in the
     wild a Ceph delete): the single worker of ``--workers 1`` ends within its stop grace
-    (asyncio.run would otherwise wait for that thread forever) and nothing is left
-    running."""
+    (asyncio.run would otherwise wait for that thread forever), after running the host's
+    clean-up (here: the endpoint record it wrote is removed; with a private libvirtd, the
+    daemon and its guests are stopped)."""
     import fcntl
     import threading
 
@@ -214,6 +215,7 @@ def test_a_stop_is_bounded_while_a_thread_is_stuck_in_a_blocking_call() -> None:
 
     cloud = new_cloud()
     cloud.start(workers=1)
+    assert (cloud.data_dir / "endpoint").exists()
     lock = os.open(str(cloud.data_dir / "cloud.db-writer.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -238,6 +240,9 @@ def test_a_stop_is_bounded_while_a_thread_is_stuck_in_a_blocking_call() -> None:
         except subprocess.TimeoutExpired:
             pytest.fail("the cloud did not stop while a thread was blocked")
         assert time.monotonic() - started <= STOP_GRACE + 3
+        assert cloud.process.returncode == 1
+        assert "a thread is stuck in a blocking call" in cloud.log_path.read_text()
+        assert not (cloud.data_dir / "endpoint").exists(), "the clean-up ran"
     finally:
         os.close(lock)
         cloud.stop()
