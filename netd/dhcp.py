@@ -77,7 +77,7 @@ def ensure(ns: str, state_dir: Path, spec: DhcpSpec) -> str:
         os.replace(tmp, p["hosts"])
     want = argv(state_dir, spec)
     pid = daemons.running(p["pid"], want)
-    stale = _stale_leases(p["leases"], {mac.lower() for mac, _, _ in spec.hosts})
+    stale = stale_leases(p["leases"], {mac.lower() for mac, _, _ in spec.hosts})
     if pid is not None and not stale:
         if changed:
             daemons.signal_pid(pid, signal.SIGHUP)
@@ -87,13 +87,13 @@ def ensure(ns: str, state_dir: Path, spec: DhcpSpec) -> str:
     # expires: drop it while dnsmasq is down, so a gone instance leaves nothing.
     daemons.stop(p["pid"])
     if stale:
-        _prune_leases(p["leases"], stale)
+        prune_leases(p["leases"], stale)
     daemons.start(ns, want, p["log"], wait=True)
     daemons.wait_for_pidfile(p["pid"], want)
     return "started"
 
 
-def _stale_leases(path: Path, macs: set[str]) -> set[str]:
+def stale_leases(path: Path, macs: set[str]) -> set[str]:
     """MACs holding a lease in `path` that no longer have a host entry."""
     try:
         lines = path.read_text().splitlines()
@@ -103,7 +103,7 @@ def _stale_leases(path: Path, macs: set[str]) -> set[str]:
     return {f[1].lower() for f in fields if len(f) >= 3 and f[1].lower() not in macs}
 
 
-def _prune_leases(path: Path, stale: set[str]) -> None:
+def prune_leases(path: Path, stale: set[str]) -> None:
     keep = [line for line in path.read_text().splitlines()
             if len(line.split()) < 3 or line.split()[1].lower() not in stale]
     tmp = path.with_suffix(".tmp")

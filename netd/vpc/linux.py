@@ -10,7 +10,8 @@ leg on the outside bridge), the forwarding entries through pyroute2, the
 ruleset through libnftables as one transaction. One dnsmasq per router
 serving its subnets with local ENIs (a tag per subnet bridge: DHCP static
 leases plus DNS for the `ip-a-b-c-d` names), tracked by pid files under
-`state_dir/<namespace>/dhcp/`.
+`state_dir/<namespace>/dhcp/`; a lease of an interface that is gone is dropped (with a
+restart: dnsmasq keeps leases in memory) so its address can go to the next one.
 
 Only touches the namespaces it names, and in the host namespace only links
 whose names it derives (`te*` taps, `x*` VXLAN, `o*` outside legs).
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from netd import daemons, netns
+from netd import dhcp as dhcp_leases
 from netd.links import sync_fdb, with_ipr
 from netd.vpc.names import outside_leg_name, short
 from netd.vpc.plan import ROUTE_PROTO, Dhcp, HostConfig, HostPlan, NatSpec, PeerLink, RouterSpec
@@ -468,11 +470,18 @@ class LinuxDriver:
                 os.replace(tmp, path)
         argv = dnsmasq_argv(sdir, dhcp)
         pid = daemons.running(pidfile, argv)
-        if pid is not None:
+        # a lease of an interface that is gone holds its address (dnsmasq keeps it in
+        # memory and in its file until it expires): the next interface given that
+        # address, a guest launched after another was terminated, would get no offer
+        stale = dhcp_leases.stale_leases(sdir / "leases",
+                                         {h.mac.lower() for d in dhcp for h in d.hosts})
+        if pid is not None and not stale:
             if changed:
                 daemons.signal_pid(pid, 1)  # SIGHUP: re-read the hosts files
             return
         daemons.stop(pidfile)
+        if stale:  # dropped while dnsmasq is down
+            dhcp_leases.prune_leases(sdir / "leases", stale)
         daemons.start(ns, argv, sdir / "dnsmasq.log", wait=True)
         daemons.wait_for_pidfile(pidfile, argv)
 

@@ -133,3 +133,26 @@ def test_metadata_names_each_instance_by_its_eni_even_with_overlapping_addresses
     add_address(ia, "eth0", "10.0.1.77/24")
     assert wait_until(lambda: (http_get(ia, "169.254.169.254", path, "10.0.1.77") or "")
                       .startswith("HTTP/1.1 403"), 5)
+
+
+def _lease(ns: str) -> str:
+    done = subprocess.run(netns.exec_prefix(ns) + [
+        "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "4", "-T", "1",
+        "-s", "/bin/true"], capture_output=True, text=True, timeout=30)
+    return done.stdout + done.stderr
+
+
+def test_an_address_a_gone_interface_held_is_leased_to_the_next_one(world):
+    """A guest terminated without releasing its lease, and the next interface in the
+    subnet given the same address (as EC2 reuses a freed private address): dnsmasq would
+    refuse the new MAC until the old lease expired (an hour), so the agent drops leases
+    of interfaces that are gone."""
+    objs = vpc_objects("vpc-a", 3004)
+    first = eni(1, "vpc-a", 1, "h1", "10.0.1.5")
+    world.start_agent("h1")
+    world.applied(world.publish(*objs, first), ("h1",))
+    assert "lease of 10.0.1.5 obtained" in _lease(world.plug(first, "10.0.1.0/24"))
+    second = eni(3, "vpc-a", 1, "h1", "10.0.1.5")  # another MAC, the same address
+    assert second.mac != first.mac
+    world.applied(world.publish(second, delete=(("enis", first.id),)), ("h1",))
+    assert "lease of 10.0.1.5 obtained" in _lease(world.plug(second, "10.0.1.0/24"))
