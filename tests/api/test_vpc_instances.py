@@ -3,6 +3,8 @@ NetworkInterfaces, the public address rule, and what termination releases."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -181,3 +183,37 @@ def test_an_accounts_first_call_run_instances_lands_in_its_default_vpc(
     assert vpc["IsDefault"] is True and inst["VpcId"] == vpc["VpcId"]
     assert inst["PrivateIpAddress"].startswith("172.31.")
     ec2_b.terminate_instances(InstanceIds=[inst["InstanceId"]])
+
+
+def test_a_guest_starts_once_its_host_agent_applied_its_interfaces(
+        vpc_cloud: LiveCloud, vpc_images: dict[str, str]) -> None:
+    """A guest boots with its network in place, as on AWS: the compute controller starts
+    it only once the VPC host agent of its node reports (``hosts/<node>`` in ZooKeeper) a
+    topology version at least the one published with the guest's interface. Here the
+    fake node ``local`` gets a status of its own, lagging behind: the instance stays
+    pending; when the status catches up with the published version it runs."""
+    from kazoo.client import KazooClient
+
+    from netd.vpc import topology as topo
+
+    port = (vpc_cloud.data_dir / "zookeeper" / "port").read_text().strip()
+    zk = KazooClient(hosts=f"127.0.0.1:{port}")
+    zk.start(timeout=10)
+    status = f"{topo.HOSTS_PATH}/local"
+    try:
+        topo.TopologyReader(zk).report(topo.HostStatus(host="local", version=0))
+        ec2 = vpc_cloud.client("ec2")
+        iid = ec2.run_instances(ImageId=vpc_images["emi"], MinCount=1, MaxCount=1)[
+            "Instances"][0]["InstanceId"]
+        time.sleep(3)
+        assert states(vpc_cloud, [iid])[iid] == "pending", "started before its network"
+        published = topo.TopologyReader(zk).version()
+        assert published > 0
+        topo.TopologyReader(zk).report(topo.HostStatus(host="local", version=published))
+        wait_for(lambda: states(vpc_cloud, [iid])[iid] == "running", 20)
+        ec2.terminate_instances(InstanceIds=[iid])
+    finally:
+        if zk.exists(status):
+            zk.delete(status)  # the fake node has no agent: nothing to wait for again
+        zk.stop()
+        zk.close()

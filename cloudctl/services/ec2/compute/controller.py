@@ -46,6 +46,7 @@ from cloudctl.services.ec2.compute.node_monitor import RECONCILE_INTERVAL, NodeM
 from cloudctl.services.ec2.compute.node_runtime import NodePool
 from cloudctl.services.ec2.network import instance_network
 from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.vpc import publisher as vpc_publisher
 from nodectl.client import InstanceStatus, NodeClient, NodeError
 
 if TYPE_CHECKING:
@@ -263,6 +264,7 @@ class ComputeController(Reconciler):
 
     async def _ensure(self, row: Instance, client: NodeClient) -> None:
         await instance_network.network_ready(self.cloud, row)  # br-cloud, lease, metadata
+        await vpc_publisher.host_applied(self.cloud, row.node)  # VPC: its interfaces, lease
         spec = await instance_volumes.launch_spec(self.cloud, row)  # EBS volumes, bundles
         if spec is None:  # the root volume is still being created
             return

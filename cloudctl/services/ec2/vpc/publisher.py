@@ -11,7 +11,14 @@ the database version it published. Security groups live in EDGE's tables and bum
 network view version (``cloud.network`` state), not the topology's: a view version
 other than the one last published is a change too, and the EDGE wake (``notify``)
 wakes the publisher. Nothing lives only in memory: after kill -9 the
-next leader republishes from the database. Nothing is published while
+next leader republishes from the database.
+
+``host_applied`` is what the compute controller asks before it starts a guest: it
+returns once the guest's host agent reports (``hosts/<host>`` in ZooKeeper) a version at
+least the one published for the database's current topology, which holds the guest's
+interfaces; so a guest boots with its DHCP lease, routes, groups and metadata path in
+place, as on AWS (before, a guest could ask for its lease before the agent had applied
+it, and the tiny guest gave up DHCP after four seconds on a loaded host). Nothing is published while
 ``cloud.network.zookeeper`` is empty, except in VPC mode: then the cloud runs its own
 server under the data directory (``local_zookeeper``) and publishes there.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -40,6 +48,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 KEY = "topology"
 POLL_SECONDS = 0.2
+APPLY_TIMEOUT = 15.0  # then the launch step fails and is retried with backoff
+_APPLY_POLL = 0.1
+
+
+class TopologyNotApplied(RuntimeError):
+    """A host agent has not applied the topology a guest needs yet (the step is retried)."""
 PUBLISHER = RuntimeKey["TopologyPublisher"]("vpc.publisher")
 
 
@@ -67,6 +81,9 @@ class TopologyPublisher(Reconciler):
         self._hosts = ""
         self._last_full = 0.0
         self.zk_version: int | None = None
+        self._reader: Any = None  # applied_by's own ZooKeeper client
+        self._reader_hosts = ""
+        self._reader_lock = threading.Lock()
         self._local: str | None = None  # the local server's connect string, once started
         self._starting: asyncio.Future[str | None] | None = None  # its start, in a thread
         self._view_version = -1  # the network view version (groups) last published
@@ -147,13 +164,81 @@ class TopologyPublisher(Reconciler):
                 VpcStateRow.id == 1, VpcStateRow.published < version).values(
                 published=version))
 
+    async def applied_by(self, host: str, timeout: float = APPLY_TIMEOUT) -> None:
+        """Return once ``host``'s agent applied the database's current topology (see the
+        module docstring); at once when nothing is published or ``host`` runs no agent
+        (no status in ZooKeeper: a fake node). Works in any controller process, the
+        publishing leader or not (the database says what was published, ZooKeeper what
+        each host applied). ``TopologyNotApplied`` after ``timeout`` seconds."""
+        if not str(self.cloud.properties.get(properties.ZOOKEEPER) or "") and \
+                common.network_mode(self.cloud) != "VPC":
+            return
+        hosts = await self._connect_string()
+        if not hosts:
+            return
+        reader = topo.TopologyReader(await asyncio.to_thread(self._reader_for, hosts))
+        if (await asyncio.to_thread(reader.hosts)).get(host) is None:
+            return
+        async with self.cloud.sessions() as session:
+            row = await session.get(VpcStateRow, 1)
+        want = row.version if row is not None else 0
+        deadline = time.monotonic() + timeout
+        while True:
+            async with self.cloud.sessions() as session:
+                row = await session.get(VpcStateRow, 1)
+            if row is None or row.published >= want:
+                break
+            if time.monotonic() >= deadline:
+                raise TopologyNotApplied(f"topology version {want} is not published yet")
+            self.resync_now()
+            await asyncio.sleep(_APPLY_POLL)
+        published = await asyncio.to_thread(reader.version)  # holds ``want`` or later
+        while True:
+            found = (await asyncio.to_thread(reader.hosts)).get(host)
+            if found is None or found.version >= published:
+                return
+            if time.monotonic() >= deadline:
+                raise TopologyNotApplied(
+                    f"host {host} applied topology {found.version}, not yet {published}"
+                    + (f" ({found.error})" if found.error else ""))
+            await asyncio.sleep(_APPLY_POLL)
+
+    def _reader_for(self, hosts: str) -> Any:
+        """A ZooKeeper client of its own for ``applied_by`` (the publisher's is the
+        leader's, reconnected by its syncs); in a thread."""
+        with self._reader_lock:
+            if self._reader is not None and self._reader_hosts != hosts:
+                self._close_reader()
+            if self._reader is None:
+                self._reader = connect(hosts, timeout=5.0)
+                self._reader_hosts = hosts
+            return self._reader
+
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.stop()
+                reader.close()
+
     async def stop(self) -> None:
         view_state.remove_waker(self.view_changed)
         await asyncio.to_thread(self._close)
+        with self._reader_lock:
+            await asyncio.to_thread(self._close_reader)
         if self._starting is not None:  # started, or starting: wait, then stop it
             with contextlib.suppress(Exception):
                 await self._starting
             await asyncio.to_thread(local_zookeeper.stop, self.cloud.settings.data_dir)
+
+
+async def host_applied(cloud: Cloud, host: str | None) -> None:
+    """Before a guest starts on ``host``: its VPC host agent applied the topology holding
+    the guest's interfaces (``TopologyPublisher.applied_by``); no-op where this process
+    publishes nothing."""
+    publisher = cloud.runtime.get(PUBLISHER)
+    if publisher is not None and host:
+        await publisher.applied_by(host)
 
 
 async def start_publisher(cloud: Cloud) -> None:
