@@ -7,8 +7,12 @@ instances (a launch configuration with user data) behind it. Each instance serve
 instance id over HTTP on port 8080 (busybox httpd) and signals the stack's wait
 condition with a cfn-signal document (an HTTP PUT to the handle's URL, as
 ``curl -X PUT -H 'Content-Type:' --data-binary @signal.json URL`` sends it); the stack
-completes when ``ClusterSize`` instances have signalled. Parameters: image, key pair,
-size, instance type, zones, and how many of the zones the group spans.
+completes when ``ClusterSize`` instances have signalled. The group scales on CPU: an
+alarm on the group's average ``CPUUtilization`` above ``ScaleOutCpu`` % for a minute runs
+a step policy that adds a server, up to ``MaxClusterSize`` (each server also serves
+``/cgi-bin/burn``, which keeps its CPU busy for two minutes: load to scale on).
+Parameters: image, key pair, size, the most servers, the CPU threshold, instance type,
+zones, and how many of the zones the group spans.
 """
 
 from __future__ import annotations
@@ -28,17 +32,26 @@ from troposphere import (
     Template,
     autoscaling,
     cloudformation,
+    cloudwatch,
     ec2,
 )
 from troposphere import elasticloadbalancing as elb
 
-# The guest's user data: serve the instance id, then PUT a cfn-signal document to the
-# wait condition handle (busybox nc speaks the HTTP a curl -X PUT would), until accepted.
+# The guest's user data: serve the instance id (and a CGI that keeps the CPU busy for two
+# minutes), then PUT a cfn-signal document to the wait condition handle (busybox nc
+# speaks the HTTP a curl -X PUT would), until accepted.
 USER_DATA = r"""#!/bin/sh
-mkdir -p /www
+mkdir -p /www/cgi-bin
 until wget -q -O /www/index.html http://169.254.169.254/latest/meta-data/instance-id; do
   sleep 1
 done
+cat > /www/cgi-bin/burn <<'CGI'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+( yes > /dev/null & pid=$!; sleep 120; kill $pid ) > /dev/null 2>&1 &
+echo "$(cat /www/index.html) busy for 120 s"
+CGI
+chmod 755 /www/cgi-bin/burn
 busybox httpd -p 8080 -h /www
 id=$(cat /www/index.html)
 url='${Handle}'
@@ -71,6 +84,14 @@ def template() -> Template:
     size = t.add_parameter(Parameter("ClusterSize", Type="Number", Default="3",
                                      MinValue=1, MaxValue=10,
                                      Description="how many servers"))
+    most = t.add_parameter(Parameter("MaxClusterSize", Type="Number", Default="4",
+                                     MinValue=1, MaxValue=10,
+                                     Description="the most servers CPU load may grow the "
+                                                 "group to (at least ClusterSize)"))
+    cpu = t.add_parameter(Parameter("ScaleOutCpu", Type="Number", Default="70",
+                                    MinValue=1, MaxValue=100,
+                                    Description="the group's average CPU % above which "
+                                                "(for a minute) it grows by one server"))
     itype = t.add_parameter(Parameter("InstanceType", Type="String", Default="t1.micro",
                                       Description="the servers' instance type"))
     zones = t.add_parameter(Parameter("Zones", Type="List<AWS::EC2::AvailabilityZone::Name>",
@@ -123,13 +144,25 @@ def template() -> Template:
         Metadata={"cfn-lint": {"config": {"ignore_checks": ["W3697"]}}}))
     group = t.add_resource(autoscaling.AutoScalingGroup(
         "Group", DependsOn="DefaultRoute", LaunchConfigurationName=Ref(config),
-        MinSize=Ref(size), MaxSize=Ref(size), DesiredCapacity=Ref(size),
+        MinSize=Ref(size), MaxSize=Ref(most), DesiredCapacity=Ref(size),
         VPCZoneIdentifier=If("OneZone", [Ref(subnets[0])], [Ref(s) for s in subnets]),
         LoadBalancerNames=[Ref(lb)], HealthCheckType="EC2",
         Tags=[autoscaling.Tag("Name", "seed-server", True)]))
     t.add_resource(cloudformation.WaitCondition(
         "ServersReady", DependsOn=group.title, Handle=Ref(handle), Count=Ref(size),
         Timeout="900"))
+    scale_out = t.add_resource(autoscaling.ScalingPolicy(
+        "ScaleOut", AutoScalingGroupName=Ref(group), PolicyType="StepScaling",
+        AdjustmentType="ChangeInCapacity", EstimatedInstanceWarmup=60,
+        StepAdjustments=[autoscaling.StepAdjustments(MetricIntervalLowerBound=0,
+                                                     ScalingAdjustment=1)]))
+    t.add_resource(cloudwatch.Alarm(
+        "CpuHigh", AlarmDescription="the servers are busy: add one",
+        Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=Ref(cpu), ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[cloudwatch.MetricDimension(Name="AutoScalingGroupName",
+                                               Value=Ref(group))],
+        AlarmActions=[Ref(scale_out)]))
     t.add_output(Output("GroupName", Description="the Auto Scaling group", Value=Ref(group)))
     t.add_output(Output("LoadBalancerName", Value=Ref(lb)))
     t.add_output(Output("LoadBalancerDns", Description="where the servers answer",

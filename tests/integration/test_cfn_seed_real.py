@@ -9,7 +9,11 @@ cloud's outside network through the VPC's internet gateway). The stack completes
 once the 3 guests signalled; its outputs name the group and the load balancer's DNS
 name; the 3 guests answer through the load balancer at its public address (from the
 cloud's outside network, the guests' namespace); ClusterSize 3 -> 2 shrinks the group;
-deleting the stack leaves no instance, load balancer, group or VPC object.
+then the target scenario's last step: load through the load balancer (a request to a
+guest's CGI that keeps its CPU busy) raises the group's average CPUUtilization, the
+stack's alarm goes to ALARM and its step policy grows the group to 3, and the new guest
+serves behind the load balancer; deleting the stack leaves no instance, load balancer,
+group or VPC object.
 
 The group spans both zones (``GroupZones=2``) on two hypervisor hosts
 (``two_host_cloud``: the all-in-one node in the first zone, a second host with its own
@@ -62,11 +66,11 @@ def _console(ec2: Any, iid: str) -> str:
     return console_text(ec2.get_console_output(InstanceId=iid))
 
 
-def _get(ns: str, address: str) -> str | None:
+def _get(ns: str, address: str, path: str = "/", timeout: float = 5) -> str | None:
     def body() -> str | None:
-        conn = http.client.HTTPConnection(address, 80, timeout=5)
+        conn = http.client.HTTPConnection(address, 80, timeout=timeout)
         try:
-            conn.request("GET", "/")
+            conn.request("GET", path)
             return conn.getresponse().read().decode().strip()
         except OSError:
             return None
@@ -110,7 +114,12 @@ def test_seed_cluster_stack_with_real_guests(two_host_cloud: tuple[LiveCloud, An
     emi = ec2.register_image(Name="seed-m", ImageLocation=str(tiny_image.rootfs),
                              KernelId=eki, RamdiskId=eri)["ImageId"]
     ec2.create_key_pair(KeyName="seed")
+    # CPU points every 15 s (the group's instances are detail-monitored, the launch
+    # configuration's default) and alarms evaluated every 5 s: the scale-out below in a
+    # minute rather than several
     cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1",
+              "cloud.monitoring.detailed_period_sec=15",
+              "cloudwatch.alarm_evaluation_interval_sec=5",
               "loadbalancing.dataplane=" + json.dumps({"vpc_netns": private_libvirtd.netns}))
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
     assert zones == list(ZONES)
@@ -120,6 +129,8 @@ def test_seed_cluster_stack_with_real_guests(two_host_cloud: tuple[LiveCloud, An
         {"ParameterKey": "ImageId", "ParameterValue": emi},
         {"ParameterKey": "KeyName", "ParameterValue": "seed"},
         {"ParameterKey": "ClusterSize", "ParameterValue": "3"},
+        {"ParameterKey": "MaxClusterSize", "ParameterValue": "3"},
+        {"ParameterKey": "ScaleOutCpu", "ParameterValue": "40"},
         {"ParameterKey": "Zones", "ParameterValue": ",".join(zones)},
         {"ParameterKey": "GroupZones", "ParameterValue": "2"}])
     stack = _settle(cf, "seed", 600)
@@ -172,18 +183,48 @@ def test_seed_cluster_stack_with_real_guests(two_host_cloud: tuple[LiveCloud, An
     cf.update_stack(StackName="seed", UsePreviousTemplate=True, Parameters=[
         {"ParameterKey": "ClusterSize", "ParameterValue": "2"},
         *({"ParameterKey": k, "UsePreviousValue": True}
-          for k in ("ImageId", "KeyName", "Zones", "GroupZones"))])
+          for k in ("ImageId", "KeyName", "MaxClusterSize", "ScaleOutCpu", "Zones",
+                    "GroupZones"))])
     stack = _settle(cf, "seed", 300)
     assert stack["StackStatus"] == "UPDATE_COMPLETE", _failures(cf, "seed")
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[out["GroupName"]])[
         "AutoScalingGroups"][0]
-    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (2, 2, 2)
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (2, 3, 2)
     wait_for(lambda: len(asg.describe_auto_scaling_groups(AutoScalingGroupNames=[
         out["GroupName"]])["AutoScalingGroups"][0]["Instances"]) == 2, 120, "the group at 2")
     kept = sorted(i["InstanceId"] for i in asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=[out["GroupName"]])["AutoScalingGroups"][0]["Instances"])
     wait_for(lambda: health() == dict.fromkeys(kept, "InService"), 60,
              f"the 2 kept guests behind the load balancer ({health()})")
+
+    # load through the load balancer: one guest busy for 2 minutes (the other idle) is a
+    # group average of ~50 % CPU, over the stack's 40 % alarm: its step policy adds a guest
+    # (a CGI on a TCG guest may take seconds to start on a loaded host)
+    busy = wait_for(lambda: _get(private_libvirtd.netns, publics[0], "/cgi-bin/burn", 30),
+                    90, "the burn CGI's answer through the load balancer")
+    assert busy.endswith("busy for 120 s") and busy.split()[0] in kept, busy
+    wait_for(lambda: asg.describe_auto_scaling_groups(AutoScalingGroupNames=[
+        out["GroupName"]])["AutoScalingGroups"][0]["DesiredCapacity"] == 3, 240,
+        "the CPU alarm grew the group to 3")
+
+    def scaled_by_the_alarm() -> bool:
+        acts = asg.describe_scaling_activities(AutoScalingGroupName=out["GroupName"])[
+            "Activities"]
+        return any("-CpuHigh-" in a["Cause"] and "in state ALARM triggered policy" in
+                   a["Cause"] and "from 2 to 3" in a["Cause"] for a in acts)
+
+    wait_for(scaled_by_the_alarm, 60, "the launch activity with the alarm's cause")
+
+    def members() -> list[str]:
+        return sorted(i["InstanceId"] for i in asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=[out["GroupName"]])["AutoScalingGroups"][0]["Instances"])
+
+    wait_for(lambda: len(members()) == 3, 120, f"the third guest in the group ({members()})")
+    grown = members()
+    assert set(kept) < set(grown)
+    wait_for(lambda: health() == dict.fromkeys(grown, "InService"), 180,
+             f"the new guest serving behind the load balancer too ({health()})")
+    ids = sorted(set(ids) | set(grown))
 
     # delete: nothing of the stack is left
     cf.delete_stack(StackName="seed")
