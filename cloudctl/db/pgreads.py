@@ -10,7 +10,9 @@ started: READ COMMITTED, as the ORM's first statement) with server-side prepared
 statements (``prepare_threshold=0``: the first use prepares, later ones only bind and
 execute).
 
-A connection found closed or broken (a terminated backend, a restarted server) is
+An idle connection is checked before use without a round trip, as the engine's pool
+does (``engine.pg_idle_alive``: a readable socket or a broken libpq state means dead);
+one that fails in use (closed or broken: a terminated backend, a restarted server) is
 dropped and the read runs once more on a new one (a read is safe to repeat). The
 connections belong to the event loop that opened them; another loop starts afresh.
 They close with the engine (``dispose``).
@@ -29,6 +31,8 @@ import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudctl.db.engine import pg_idle_alive
 
 POOL_SIZE = 8  # connections per process: a read holds one for one round trip
 
@@ -75,8 +79,9 @@ class PgReads:
     async def _take(self) -> psycopg.AsyncConnection[Any]:
         while self._idle:
             conn = self._idle.pop()
-            if not (conn.closed or conn.broken):
+            if pg_idle_alive(conn):
                 return conn
+            _finish(conn)
         return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
                                                      prepare_threshold=0)
 
