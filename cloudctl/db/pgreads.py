@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudctl.db.engine import pg_idle_alive
 
-POOL_SIZE = 8  # connections per process: a read holds one for one round trip
+POOL_SIZE = 16  # connections per process (opened as needed): a read holds one for one round trip
 
 
 class PgReads:
