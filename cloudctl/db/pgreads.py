@@ -13,7 +13,8 @@ execute).
 An idle connection is checked before use without a round trip, as the engine's pool
 does (``engine.pg_idle_alive``: a readable socket or a broken libpq state means dead);
 one that fails in use (closed or broken: a terminated backend, a restarted server) is
-dropped and the read runs once more on a new one (a read is safe to repeat). The
+dropped and the read runs once more on a new one (a read is safe to repeat), as does
+one whose prepared statement a migration made stale. The
 connections belong to the event loop that opened them; another loop starts afresh.
 They close with the engine (``dispose``).
 
@@ -59,11 +60,18 @@ class PgReads:
                 try:
                     cursor = await conn.execute(statement, args, prepare=True)
                     rows = await cursor.fetchall()
-                except psycopg.OperationalError:
-                    if not (conn.closed or conn.broken) or attempt == 2:
+                except (psycopg.OperationalError, psycopg.errors.FeatureNotSupported) as exc:
+                    # a dead connection, or a prepared plan a migration made stale
+                    # ("cached plan must not change result type"): once more on a new
+                    # connection, which prepares afresh
+                    retry = attempt == 1 and (
+                        conn.closed or conn.broken
+                        or isinstance(exc, psycopg.errors.FeatureNotSupported))
+                    if not retry:
                         self._give(conn)
                         raise
-                    continue  # a dead connection: once more on a new one
+                    _finish(conn)
+                    continue
                 except BaseException:
                     self._give(conn)
                     raise
