@@ -10,9 +10,7 @@ credential epoch (``bump_epoch`` in the transaction of every revocation), so a
 revocation made by any API worker holds in all of them from its response on.
 ``invalidate`` drops an entry at once after a local change. The epoch read is a raw
 statement on SQLite (``iam.fastsql``) and on PostgreSQL (``cloudctl/db/pgreads.py``:
-one autocommit round trip, which sees every revocation committed before it starts;
-there reads overlap, each shared by the lookups of one pass of the loop, so a lookup
-never waits for a read already sent).
+one autocommit round trip, which sees every revocation committed before it starts).
 
 Concurrent lookups share epoch reads (:class:`_EpochReads`): a lookup waits for the
 next read to *start*, never joins one already running (whose snapshot may predate
@@ -70,7 +68,6 @@ class _EpochReads:
         self._fast = fast  # SQLite: a raw read on the loop's own connection
         self._pg = pg  # PostgreSQL: one autocommit round trip, no session
         self._next: asyncio.Future[int] | None = None  # the read not yet started
-        self._pg_batch: asyncio.Future[int] | None = None  # PostgreSQL's, not yet sent
         self._reader: asyncio.Task[None] | None = None
 
     async def read(self) -> int:
@@ -82,9 +79,6 @@ class _EpochReads:
             epoch = fast.epoch_now()
             if epoch is not None:
                 return epoch
-        pg = self._pg() if self._pg is not None and fast is None else None
-        if pg is not None:
-            return await self._pg_read(pg)
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
             self._next.add_done_callback(_retrieve)
@@ -93,41 +87,18 @@ class _EpochReads:
             self._reader = asyncio.get_running_loop().create_task(self._run())
         return await asyncio.shield(waiting)
 
-    async def _pg_read(self, pg: PgReads) -> int:
-        """PostgreSQL: reads overlap (one round trip on a connection each), so a lookup
-        never waits for a read already sent; the lookups of one pass of the loop share
-        the read the first of them schedules, sent on the next pass."""
-        batch = self._pg_batch
-        if batch is None:
-            loop = asyncio.get_running_loop()
-            batch = self._pg_batch = loop.create_future()
-            batch.add_done_callback(_retrieve)
-            task = loop.create_task(self._pg_run(pg, batch))
-            _PG_READS.add(task)
-            task.add_done_callback(_PG_READS.discard)
-        return await asyncio.shield(batch)
-
-    async def _pg_run(self, pg: PgReads, batch: asyncio.Future[int]) -> None:
-        if self._pg_batch is batch:
-            self._pg_batch = None  # the read starts now: later lookups need another
-        try:
-            found = await pg.one(_EPOCH_PG)
-        except asyncio.CancelledError:
-            batch.cancel()
-            raise
-        except Exception as exc:
-            batch.set_exception(exc)
-        else:
-            batch.set_result(int(found[0] or 0) if found else 0)
-
     async def _run(self) -> None:
         try:
             while self._next is not None:
                 done, self._next = self._next, None  # later lookups wait for the next one
                 try:
                     fast = self._fast() if self._fast is not None else None
+                    pg = self._pg() if self._pg is not None and fast is None else None
                     if fast is not None:
                         epoch = await fast.epoch()
+                    elif pg is not None:
+                        found = await pg.one(_EPOCH_PG)
+                        epoch = int(found[0] or 0) if found else 0
                     else:
                         async with self.sessions() as session:
                             epoch = await read_epoch(session)
@@ -143,9 +114,6 @@ class _EpochReads:
             if self._next is not None and not self._next.done():
                 self._next.cancel()
                 self._next = None
-
-
-_PG_READS: set[asyncio.Task[None]] = set()  # PostgreSQL epoch reads in flight
 
 
 def _retrieve(future: asyncio.Future[int]) -> None:
