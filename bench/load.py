@@ -9,7 +9,10 @@ Records per operation requests/s, p50/p99/max latency and non-2xx answers by sta
 and the server's CPU (cores used) and the RSS of each worker.
 
 Run: ``python -m bench.load [--seconds 60] [--db sqlite,postgres] [--label after]``;
-appends a section to bench/results/load.md. The client runs on the same machine and
+appends a section to bench/results/load.md. ``--count-statements`` (PostgreSQL) logs
+every statement on the server during the run and reports statements (and BEGINs) per
+request: each is a round trip under psycopg; the logging slows the server, so take
+latencies from runs without it. The client runs on the same machine and
 takes CPU from the server: compare runs on the same host.
 """
 
@@ -19,8 +22,10 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +144,8 @@ class Client:
                 self.volumes.append(text.split("<volumeId>")[1].split("</volumeId>")[0])
 
 
-async def _load(server: Server, clients: int, seconds: float) -> dict[str, Any]:
+async def _load(server: Server, clients: int, seconds: float,
+                mark: Callable[[], Any] = lambda: None) -> dict[str, Any]:
     signer = Signer(server)
     connector = aiohttp.TCPConnector(limit=clients + 4)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -152,6 +158,7 @@ async def _load(server: Server, clients: int, seconds: float) -> dict[str, Any]:
             status = await client.seed()
             assert status == 200, status
         stats = Stats()
+        marked = mark()  # the run proper starts (seeding is not counted)
         pid = server.process.pid
         cpu0 = cpu_seconds(pid)
         load_before = os.getloadavg()[0]
@@ -169,7 +176,8 @@ async def _load(server: Server, clients: int, seconds: float) -> dict[str, Any]:
         cpu = cpu_seconds(pid) - cpu0
         return {"stats": stats, "elapsed": elapsed, "cores": cpu / elapsed,
                 "load": (load_before, os.getloadavg()[0]),
-                "rss": worker_rss(pid), "rss_peak": max(rss_peak, default=0.0)}
+                "rss": worker_rss(pid), "rss_peak": max(rss_peak, default=0.0),
+                "marked": marked}
 
 
 def _bucket_headers(signer: Signer) -> dict[str, str]:
@@ -187,14 +195,43 @@ def start_database(kind: str) -> tuple[str | None, Any]:
     return pg.create_database("load"), pg
 
 
-def run(kind: str, clients: int, seconds: float, workers: int) -> dict[str, Any]:
+def _log_statements(pg: Any) -> None:
+    """Make ``pg`` log every statement (a reload: its sessions pick it up at once)."""
+    from tests.infra import postgres
+
+    postgres._as_postgres([str(postgres.PG_BIN / "psql"), "-h", str(pg.root), "-p",
+                           str(pg.port), "-c", "ALTER SYSTEM SET log_statement = 'all'",
+                           "-c", "SELECT pg_reload_conf()"])
+
+
+def _statements_since(pg: Any, offset: int) -> tuple[int, int]:
+    """Statements (simple and extended protocol) the server logged since ``offset``,
+    and how many of them were BEGIN."""
+    with (pg.root / "server.log").open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode(errors="replace")
+    found = re.findall(r"LOG:  (?:statement|execute [^:]*): (\S*)", text)
+    return len(found), sum(1 for word in found if word.upper().startswith("BEGIN"))
+
+
+def run(kind: str, clients: int, seconds: float, workers: int,
+        count_statements: bool = False) -> dict[str, Any]:
     url, pg = start_database(kind)
     if url:
         os.environ["CLOUDCTL_DATABASE_URL"] = url
+    counting = count_statements and pg is not None
     try:
         server = start_cloud(workers)
         try:
-            result = asyncio.run(_load(server, clients, seconds))
+            if counting:
+                _log_statements(pg)
+
+            def mark() -> int:
+                return (pg.root / "server.log").stat().st_size if counting else 0
+
+            result = asyncio.run(_load(server, clients, seconds, mark))
+            if counting:
+                result["statements"] = _statements_since(pg, result["marked"])
         finally:
             server.stop()
     finally:
@@ -219,6 +256,13 @@ def report(kind: str, label: str, clients: int, workers: int, result: dict[str, 
         f"max of all {max(every, default=0) * 1000:.0f} ms; load average "
         f"{result['load'][0]:.1f} before, {result['load'][1]:.1f} after",
         "",
+    ]
+    if "statements" in result:  # --count-statements: what the server logged meanwhile
+        statements, begins = result["statements"]
+        lines += [f"statements per request {statements / max(total, 1):.2f} (BEGIN "
+                  f"{begins / max(total, 1):.2f}; background work included; every "
+                  "statement logged, which slows the server)", ""]
+    lines += [
         "| op | req/s | p50 ms | p99 ms | max ms | non-2xx |",
         "|---|---|---|---|---|---|",
     ]
@@ -239,11 +283,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--label", default="run")
+    parser.add_argument("--count-statements", action="store_true",
+                        help="PostgreSQL: log every statement and report them per request")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "load.md"))
     args = parser.parse_args()
     lines: list[str] = []
     for kind in args.db.split(","):
-        result = run(kind, args.clients, args.seconds, args.workers)
+        result = run(kind, args.clients, args.seconds, args.workers, args.count_statements)
         section = report(kind, args.label, args.clients, args.workers, result)
         print("\n".join(section), flush=True)
         lines += section

@@ -6,7 +6,7 @@ SQLite: WAL, and write transactions queue in-process behind the write gate
 process and authentication, tens of ms).
 
 A pooled PostgreSQL connection is checked at every checkout without a round trip
-(``_pg_idle_alive``): an idle connection has nothing to read, so a readable socket
+(``pg_idle_alive``): an idle connection has nothing to read, so a readable socket
 (the FATAL message and end of stream of a terminated backend or a restarted server)
 or a broken libpq state means dead, and the pool replaces it before the session uses
 it. SQLAlchemy's ``pool_pre_ping`` sent a statement instead, which on psycopg is a
@@ -74,14 +74,14 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0,
 
     @event.listens_for(engine.sync_engine.pool, "checkout")
     def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-        if not _pg_idle_alive(dbapi_conn):
+        if not pg_idle_alive(dbapi_conn):
             # the pool drops it and checks out another (a new connection if none is left)
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
     return engine
 
 
-def _pg_idle_alive(dbapi_conn: Any) -> bool:
+def pg_idle_alive(dbapi_conn: Any) -> bool:
     """Whether a pooled (idle) psycopg connection is usable, without a round trip."""
     raw = getattr(dbapi_conn, "_connection", dbapi_conn)  # under SQLAlchemy's adapter
     pgconn = getattr(raw, "pgconn", None)

@@ -16,13 +16,15 @@ if TYPE_CHECKING:
 
 
 def _install(cloud: Cloud) -> None:
+    from cloudctl.db import pgreads
     from cloudctl.services.authz import PolicyAuthorizer
     from cloudctl.services.iam import fastsql
     from cloudctl.services.iam.credentials import IamCredentialStore
     from cloudctl.services.iam.install import IAM_PROVIDERS
 
     cloud.credentials = IamCredentialStore(cloud.sessions, cloud.secrets,
-                                           fast=lambda: fastsql.for_cloud(cloud))
+                                           fast=lambda: fastsql.for_cloud(cloud),
+                                           pg=lambda: pgreads.for_engine(cloud.engine))
     cloud.authorizer = PolicyAuthorizer(cloud)
     for provider_cls in IAM_PROVIDERS:
         cloud.add_provider(provider_cls(cloud))

@@ -8,7 +8,9 @@ name). A session whose parent access key was deleted or deactivated is unknown.
 Results are cached for a few seconds per process; every lookup first reads the
 credential epoch (``bump_epoch`` in the transaction of every revocation), so a
 revocation made by any API worker holds in all of them from its response on.
-``invalidate`` drops an entry at once after a local change.
+``invalidate`` drops an entry at once after a local change. The epoch read is a raw
+statement on SQLite (``iam.fastsql``) and on PostgreSQL (``cloudctl/db/pgreads.py``:
+one autocommit round trip, which sees every revocation committed before it starts).
 
 Concurrent lookups share epoch reads (:class:`_EpochReads`): a lookup waits for the
 next read to *start*, never joins one already running (whose snapshot may predate
@@ -28,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.auth.credentials import Credential
 from cloudctl.auth.secrets import SecretBox
+from cloudctl.db.pgreads import PgReads
 from cloudctl.services.iam.fastsql import FastIam
 from cloudctl.services.iam.models import AccessKey, Account, CredentialEpoch, StsSession, User
 
 CACHE_TTL = 5.0
+_EPOCH_PG = "SELECT generation FROM iam_credential_epoch WHERE id = 1"
 ADMIN_USER = "admin"
 CLOUD_ADMIN_ACCOUNT = "eucalyptus"
 
@@ -58,9 +62,11 @@ class _EpochReads:
     """Epoch reads shared by the lookups waiting when one starts."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 fast: Callable[[], FastIam | None] | None = None) -> None:
+                 fast: Callable[[], FastIam | None] | None = None,
+                 pg: Callable[[], PgReads | None] | None = None) -> None:
         self.sessions = sessions
         self._fast = fast  # SQLite: a raw read on the loop's own connection
+        self._pg = pg  # PostgreSQL: one autocommit round trip, no session
         self._next: asyncio.Future[int] | None = None  # the read not yet started
         self._reader: asyncio.Task[None] | None = None
 
@@ -87,8 +93,12 @@ class _EpochReads:
                 done, self._next = self._next, None  # later lookups wait for the next one
                 try:
                     fast = self._fast() if self._fast is not None else None
+                    pg = self._pg() if self._pg is not None and fast is None else None
                     if fast is not None:
                         epoch = await fast.epoch()
+                    elif pg is not None:
+                        found = await pg.one(_EPOCH_PG)
+                        epoch = int(found[0] or 0) if found else 0
                     else:
                         async with self.sessions() as session:
                             epoch = await read_epoch(session)
@@ -115,13 +125,14 @@ class IamCredentialStore:
     """``CredentialStore`` over the IAM tables."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox,
-                 fast: Callable[[], FastIam | None] | None = None) -> None:
+                 fast: Callable[[], FastIam | None] | None = None,
+                 pg: Callable[[], PgReads | None] | None = None) -> None:
         self.sessions = sessions
         self.secrets = secrets
         self._fast = fast  # SQLite: the epoch read without a session (``iam.fastsql``)
         self._cache: dict[str, tuple[float, Credential | None]] = {}
         self._epoch = -1
-        self._epochs = _EpochReads(sessions, fast)
+        self._epochs = _EpochReads(sessions, fast, pg)
 
     def invalidate(self, access_key_id: str | None = None) -> None:
         if access_key_id is None:

@@ -12,7 +12,7 @@ like every ORM write, so SQLite's write lock is never fought over in-process.
 
 The rows read and written are the ORM's (same columns, same timestamp text), so
 every other path reads them unchanged. PostgreSQL keeps the ORM path (``for_cloud``
-returns None). Must not: block the event loop.
+returns None), but for the epoch read and GetUser (``cloudctl/db/pgreads.py``). Must not: block the event loop.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db import pgreads
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.protocol.common import iso_timestamp
@@ -124,6 +125,38 @@ def _account_gone() -> AwsError:
     return no_such_entity("The caller's account no longer exists.")
 
 
+# GetUser on PostgreSQL: the caller's account and the named user in one statement
+_PG_ACCOUNT_USER = (
+    "SELECT a.name, a.created_at, u.path, u.name, u.user_id, u.created_at, "
+    "u.password_last_used, u.permissions_boundary, u.tags_json "
+    "FROM iam_accounts a LEFT JOIN iam_users u "
+    "ON u.account_id = a.account_id AND u.name_lower = %s WHERE a.account_id = %s")
+
+
+async def _pg_get_user(pg: pgreads.PgReads, ctx: RequestContext, name: str | None) -> Result:
+    """GetUser of the caller's account in one round trip (``cloudctl/db/pgreads.py``),
+    with the session path's answers and errors in the same order: the account first,
+    then the caller's own name, then the user."""
+    account_id = ctx.require_account()
+    credential = ctx.credential
+    own = credential.attributes.get("user_name") if credential is not None else None
+    wanted = name or (str(own) if own else "")
+    row = await pg.one(_PG_ACCOUNT_USER, (wanted.lower(), account_id))
+    if row is None:
+        raise _account_gone()
+    if not name and credential is not None and credential.principal_type == "root":
+        return {"User": {"Path": "/", "UserName": row[0], "UserId": account_id,
+                         "Arn": f"arn:aws:iam::{account_id}:root", "CreateDate": row[1]}}
+    if not name:
+        name = caller_user_name(ctx)
+    if row[4] is None:
+        raise no_such_entity(f"The user with name {name} cannot be found.")
+    user = User(path=row[2], name=row[3], user_id=row[4], account_id=account_id,
+                created_at=row[5], password_last_used=row[6], permissions_boundary=row[7],
+                tags_json=row[8])
+    return {"User": user_out(user)}
+
+
 def _row_out(row: tuple[Any, ...]) -> dict[str, Any]:
     """``listed_user`` of a ``fastsql.USER_COLUMNS`` row."""
     path, name, user_id, account_id, created, last_used = row[:6]
@@ -190,6 +223,9 @@ class UsersProvider(IamBase):
 
     @operation("GetUser")
     async def get_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
+        pg = None if params.get("DelegateAccount") else pgreads.for_engine(self.cloud.engine)
+        if pg is not None:
+            return await _pg_get_user(pg, ctx, params.get("UserName"))
         async with self.cloud.sessions() as session:
             account = await self.target_account(ctx, params, session)
             name = params.get("UserName")

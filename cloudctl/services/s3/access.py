@@ -31,7 +31,7 @@ from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.services.s3 import acl as acls
-from cloudctl.services.s3 import fastsql
+from cloudctl.services.s3 import fastsql, pgsql
 from cloudctl.services.s3.errors import access_denied, s3_error
 from cloudctl.services.s3.models import S3Bucket
 
@@ -152,8 +152,8 @@ class BucketPolicies:
 
     async def _load(self, name: str) -> S3Bucket | None:
         changes = self._changes
-        fast = fastsql.for_cloud(self.cloud)
-        if fast is not None:  # SQLite: one raw statement, no session
+        fast = fastsql.for_cloud(self.cloud) or pgsql.for_cloud(self.cloud)
+        if fast is not None:  # one raw statement (SQLite, PostgreSQL), no session
             row = await fast.bucket(name)
         else:
             async with self.cloud.sessions() as session:

@@ -17,7 +17,7 @@ from cloudctl.protocol.restxml import HTTP_STATUS_KEY
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.s3 import access, fastsql, identity
+from cloudctl.services.s3 import access, fastsql, identity, pgsql
 from cloudctl.services.s3.errors import no_such_bucket, s3_error
 from cloudctl.services.s3.identity import Owner
 from cloudctl.services.s3.models import S3Bucket
@@ -147,6 +147,12 @@ class S3Provider(Provider):
     def fast(self) -> fastsql.FastObjects | None:
         """Raw SQLite statements for current-version PUT/GET (None on PostgreSQL)."""
         return fastsql.for_cloud(self.cloud)
+
+    @property
+    def reads(self) -> fastsql.FastObjects | pgsql.PgObjects | None:
+        """Single-statement reads of current versions: raw SQLite (``fastsql``) or one
+        PostgreSQL round trip (``pgsql``); None on other databases."""
+        return fastsql.for_cloud(self.cloud) or pgsql.for_cloud(self.cloud)
 
     def forget(self, name: str) -> None:
         """Drop this process's cached snapshot of a bucket this request changed."""

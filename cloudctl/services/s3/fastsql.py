@@ -16,7 +16,7 @@ The rows written are the rows the ORM would write (same columns, same datetime
 text format, booleans as 0/1), so every other path (listing, versioning, the
 ORM) reads them unchanged. Durability is the engine's: WAL with
 ``synchronous=NORMAL`` (a committed row survives a killed process; see
-docs/s3.md). PostgreSQL keeps the ORM path.
+docs/s3.md). PostgreSQL writes on the ORM path and reads in ``pgsql.py``.
 
 Must not: handle versioned buckets, delete markers or conflicts (callers fall
 back to the ORM path, which does); block the event loop.

@@ -228,10 +228,10 @@ class ObjectProvider(S3Provider):
         bucket = await self.snapshot(str(params["Bucket"]))
         key = str(params["Key"])
         action = access.for_version(action, params.get("VersionId"))
-        fast = self.fast if params.get("VersionId") is None and not attached else None
+        fast = self.reads if params.get("VersionId") is None and not attached else None
         try:
             row = await fast.current(bucket.name, key) if fast is not None else None
-            if row is None or row.delete_marker:  # errors (and PostgreSQL) on the ORM path
+            if row is None or row.delete_marker:  # errors on the ORM path
                 row = await versioning.current(opened(session), bucket.name, key,
                                                params.get("VersionId"))
         except Exception:

@@ -1,0 +1,64 @@
+"""The hot object reads on PostgreSQL: one autocommit round trip each.
+
+The twin of ``fastsql.py``'s reads for PostgreSQL: the current version of a key (with
+its inline bytes) that every GET and HEAD reads, and the bucket row the 1-second
+bucket cache reloads, as single prepared statements on ``cloudctl/db/pgreads.py``'s
+connections instead of an ORM session (BEGIN, SELECT, ROLLBACK: three round trips).
+A statement in autocommit sees every transaction committed before it starts, so a
+GET sees the latest acknowledged PUT, as through a session.
+
+The rows come back as the ORM would build them (same attributes, detached), so the
+callers use them unchanged. Must not: read versions by id, delete markers' errors or
+anything needing a snapshot across statements (the ORM path does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cloudctl.db import pgreads
+from cloudctl.services.s3.models import S3Bucket, S3Object, built, object_row
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
+
+_COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
+            "etag", "last_modified", "owner_account", "storage_class", "headers", "acl", "tags",
+            "sse_key", "parts", "inline_data")
+_SELECT_CURRENT = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _COLUMNS)} "
+                   "FROM s3_objects WHERE bucket = %s AND \"key\" = %s AND latest = true")
+_BUCKET_COLUMNS = ("name", "account_id", "region", "created_at", "versioning", "acl", "policy",
+                   "lifecycle", "cors", "tags", "encryption", "public_access", "ownership",
+                   "object_lock", "logging", "website", "replication", "request_payment",
+                   "accelerate", "inventory")
+_SELECT_BUCKET = f"SELECT {', '.join(_BUCKET_COLUMNS)} FROM s3_buckets WHERE name = %s"
+
+
+class PgObjects:
+    """Current-version and bucket reads on PostgreSQL; see the module docstring."""
+
+    def __init__(self, reads: pgreads.PgReads) -> None:
+        self.reads = reads
+
+    async def current(self, bucket: str, key: str) -> S3Object | None:
+        """The current version of ``key`` (maybe a delete marker), None when there is none."""
+        values = await self.reads.one(_SELECT_CURRENT, (bucket, key))
+        if values is None:
+            return None
+        fields = dict(zip(_COLUMNS, values, strict=True))
+        if fields["inline_data"] is not None:
+            fields["inline_data"] = bytes(fields["inline_data"])
+        return object_row(**fields)
+
+    async def bucket(self, name: str) -> S3Bucket | None:
+        """A detached row of bucket ``name`` (None: no such bucket)."""
+        values = await self.reads.one(_SELECT_BUCKET, (name,))
+        if values is None:
+            return None
+        return built(S3Bucket, **dict(zip(_BUCKET_COLUMNS, values, strict=True)))
+
+
+def for_cloud(cloud: Cloud) -> PgObjects | None:
+    """The reads for ``cloud``'s database, None unless PostgreSQL over psycopg."""
+    reads = pgreads.for_engine(cloud.engine)
+    return PgObjects(reads) if reads is not None else None

@@ -1,0 +1,194 @@
+"""PostgreSQL's single-statement reads answer as a session did, in one round trip each.
+
+The credential epoch, an S3 object's current version, a bucket row and IAM GetUser run
+on PostgreSQL as single autocommit statements (``cloudctl/db/pgreads.py``), not in ORM
+sessions (BEGIN, SELECT, ROLLBACK). Against a two-worker cloud on a PostgreSQL server
+of the module's own (its log records every statement): a deactivated or deleted key is
+refused at once by every worker, a GET sees the latest acknowledged PUT and a deleted
+object is gone, GetUser answers and fails as before, and a GET costs two statements
+(the epoch and the object; it cost six).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.infra import postgres
+from tests.support import LiveCloud, new_cloud
+
+_LOGGED = re.compile(r"^reads\|.*LOG:  (statement|execute [^:]*): ", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def pg_logged() -> Iterator[postgres.PostgresServer]:
+    """A private server logging every statement, each line prefixed with its database."""
+    server = postgres.start_postgres()
+    postgres._as_postgres([
+        str(postgres.PG_BIN / "psql"), "-h", str(server.root), "-p", str(server.port),
+        "-c", "ALTER SYSTEM SET log_statement = 'all'",
+        "-c", "ALTER SYSTEM SET log_line_prefix = '%d|'", "-c", "SELECT pg_reload_conf()"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_cloud(pg_logged: postgres.PostgresServer) -> Iterator[LiveCloud]:
+    cloud = new_cloud(pg_logged.create_database("reads"))
+    cloud.start(workers=2)
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
+    return (str(exc.value.response["Error"]["Code"]),
+            int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"]))
+
+
+def _user_keys(cloud: LiveCloud, name: str) -> dict[str, str]:
+    iam = cloud.client("iam")
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}
+
+
+def test_revoked_key_refused_at_once_by_every_worker(pg_cloud: LiveCloud) -> None:
+    cloud, iam = pg_cloud, pg_cloud.client("iam")
+    kw = _user_keys(cloud, "revoked")
+    # each client opens its own connection: both workers cache the credential
+    for _ in range(16):
+        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(":user/revoked")
+    iam.update_access_key(UserName="revoked", AccessKeyId=kw["access_key"], Status="Inactive")
+    for _ in range(16):
+        with pytest.raises(ClientError) as err:
+            cloud.client("sts", **kw).get_caller_identity()
+        assert _code(err) == ("InvalidClientTokenId", 403)
+    iam.update_access_key(UserName="revoked", AccessKeyId=kw["access_key"], Status="Active")
+    for _ in range(16):
+        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(":user/revoked")
+    iam.delete_access_key(UserName="revoked", AccessKeyId=kw["access_key"])
+    for _ in range(16):
+        with pytest.raises(ClientError) as err:
+            cloud.client("sts", **kw).get_caller_identity()
+        assert _code(err) == ("InvalidClientTokenId", 403)
+
+
+def test_get_sees_the_latest_put_and_a_delete_on_every_worker(pg_cloud: LiveCloud) -> None:
+    cloud, s3 = pg_cloud, pg_cloud.client("s3")
+    s3.create_bucket(Bucket="reads")
+    s3.put_object(Bucket="reads", Key="k", Body=b"first")
+    for _ in range(8):  # both workers have read it (and cached the bucket)
+        assert cloud.client("s3").get_object(Bucket="reads", Key="k")["Body"].read() == b"first"
+    for round_ in range(6):
+        body = f"body {round_}".encode()
+        etag = s3.put_object(Bucket="reads", Key="k", Body=body)["ETag"]
+        for _ in range(4):
+            client = cloud.client("s3")
+            got = client.get_object(Bucket="reads", Key="k")
+            assert (got["Body"].read(), got["ETag"]) == (body, etag)
+            assert client.head_object(Bucket="reads", Key="k")["ContentLength"] == len(body)
+    s3.delete_object(Bucket="reads", Key="k")
+    for _ in range(8):
+        with pytest.raises(ClientError) as err:
+            cloud.client("s3").get_object(Bucket="reads", Key="k")
+        assert _code(err) == ("NoSuchKey", 404)
+    # a versioned bucket: the delete marker is current, then the old version again
+    s3.create_bucket(Bucket="reads-versioned")
+    s3.put_bucket_versioning(Bucket="reads-versioned",
+                             VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="reads-versioned", Key="v", Body=b"kept")
+    marker = s3.delete_object(Bucket="reads-versioned", Key="v")
+    for _ in range(6):
+        with pytest.raises(ClientError) as err:
+            cloud.client("s3").get_object(Bucket="reads-versioned", Key="v")
+        assert _code(err) == ("NoSuchKey", 404)
+        headers = err.value.response["ResponseMetadata"]["HTTPHeaders"]
+        assert headers["x-amz-delete-marker"] == "true"
+    s3.delete_object(Bucket="reads-versioned", Key="v", VersionId=marker["VersionId"])
+    for _ in range(6):
+        assert cloud.client("s3").get_object(Bucket="reads-versioned",
+                                             Key="v")["Body"].read() == b"kept"
+    # a deleted bucket is gone for every worker once its cached row expires (1 s)
+    s3.delete_object(Bucket="reads-versioned", Key="v", VersionId=s3.list_object_versions(
+        Bucket="reads-versioned")["Versions"][0]["VersionId"])
+    s3.delete_bucket(Bucket="reads-versioned")
+    time.sleep(1.2)
+    for _ in range(6):
+        with pytest.raises(ClientError) as err:
+            cloud.client("s3").get_object(Bucket="reads-versioned", Key="v")
+        assert _code(err) == ("NoSuchBucket", 404)
+
+
+def test_get_user_answers_and_fails_as_before(pg_cloud: LiveCloud) -> None:
+    cloud, iam = pg_cloud, pg_cloud.client("iam")
+    created = iam.create_user(UserName="Reader", Path="/team/",
+                              Tags=[{"Key": "k", "Value": "v"}])["User"]
+    got = iam.get_user(UserName="reader")["User"]  # names match in any case
+    assert {k: got[k] for k in ("Path", "UserName", "UserId", "Arn", "CreateDate")} == \
+        {k: created[k] for k in ("Path", "UserName", "UserId", "Arn", "CreateDate")}
+    assert got["Tags"] == [{"Key": "k", "Value": "v"}]
+    with pytest.raises(ClientError) as err:
+        iam.get_user(UserName="nobody")
+    assert _code(err) == ("NoSuchEntity", 404)
+    assert err.value.response["Error"]["Message"] == \
+        "The user with name nobody cannot be found."
+    admin = iam.get_user()["User"]  # no name: the caller's own user
+    assert admin["Arn"] == f"arn:aws:iam::{cloud.account_id}:user/admin"
+    kw = _user_keys(cloud, "self-reader")
+    own = cloud.client("iam", **kw)
+    iam.put_user_policy(UserName="self-reader", PolicyName="p", PolicyDocument=(
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        '"Action": "iam:GetUser", "Resource": "*"}]}'))
+    assert own.get_user()["User"]["UserName"] == "self-reader"  # the caller's own name
+    # a role session has no user name of its own
+    iam.create_role(RoleName="reads-role", AssumeRolePolicyDocument=(
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+        f'{{"AWS": "arn:aws:iam::{cloud.account_id}:root"}}, "Action": "sts:AssumeRole"}}]}}'))
+    iam.put_role_policy(RoleName="reads-role", PolicyName="p", PolicyDocument=(
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        '"Action": "iam:GetUser", "Resource": "*"}]}'))
+    creds = cloud.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{cloud.account_id}:role/reads-role",
+        RoleSessionName="reads")["Credentials"]
+    session = cloud.client("iam", access_key=creds["AccessKeyId"],
+                           secret_key=creds["SecretAccessKey"], token=creds["SessionToken"])
+    with pytest.raises(ClientError) as err:
+        session.get_user()
+    assert _code(err) == ("ValidationError", 400)
+
+
+def _statements(pg: postgres.PostgresServer, start: int) -> tuple[int, int]:
+    """Statements the cloud's database ran since log offset ``start``, and BEGINs."""
+    with (pg.root / "server.log").open("rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode(errors="replace")
+    lines = [line for line in text.splitlines() if _LOGGED.match(line)]
+    return len(lines), sum(1 for line in lines if line.rstrip().endswith(": BEGIN"))
+
+
+def test_a_get_costs_two_statements(pg_cloud: LiveCloud, pg_logged: Any) -> None:
+    """The epoch and the object, no BEGIN (a session's GET ran six: two BEGIN, SELECT,
+    ROLLBACK). Background loops run statements too: the quietest of a few windows."""
+    s3 = pg_cloud.client("s3")
+    s3.create_bucket(Bucket="reads-count")
+    s3.put_object(Bucket="reads-count", Key="k", Body=b"x" * 100)
+    s3.get_object(Bucket="reads-count", Key="k")["Body"].read()
+    log, requests, per_get = pg_logged.root / "server.log", 20, []
+    for _ in range(5):
+        start = log.stat().st_size
+        for _ in range(requests):
+            s3.get_object(Bucket="reads-count", Key="k")["Body"].read()
+        time.sleep(0.2)  # the server writes its log lines
+        count, begins = _statements(pg_logged, start)
+        per_get.append((count / requests, begins / requests))
+    statements, begins = min(per_get)
+    assert statements <= 2.3 and begins <= 0.2, per_get
