@@ -1,0 +1,97 @@
+"""What the test suite's process starts cost: ``cloudctl`` commands, ``cloudctl init``
+and a cloud's start until its health check answers 200, for one or two source trees
+side by side (rounds interleaved, so a busy machine weighs on both alike).
+
+Each figure is the median wall time of a fresh Python process, as the tests start them
+(``python -m cloudctl ...`` with the tree on ``PYTHONPATH``). Run:
+``python -m bench.process_starts [--rounds N] TREE [TREE...]`` (an old tree from
+``git worktree add /tmp/old <commit>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.infra.postgres import free_port
+
+COMMANDS = (("--help",), ("property", "list"), ("node", "list"), ("network", "show"),
+            ("credentials",))
+
+
+def _env(tree: Path, data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(tree), CLOUDCTL_DATA_DIR=str(data_dir))
+    env.pop("CLOUDCTL_DATABASE_URL", None)
+    return env
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> float:
+    began = time.monotonic()
+    subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120,
+                   cwd=env["PYTHONPATH"])  # ``-m`` imports from the working directory first
+    return time.monotonic() - began
+
+
+def _start(tree: Path) -> tuple[float, float, subprocess.Popen[bytes], Path, str]:
+    """(init seconds, start-to-healthy seconds, process, data dir, endpoint) of a new
+    cloud on fake guests in EDGE mode, as tests/support.py starts one."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-starts-"))
+    env = _env(tree, data_dir)
+    init = _timed([sys.executable, "-m", "cloudctl", "init", "--network-mode", "EDGE"], env)
+    port = free_port()
+    began = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "cloudctl", "up", "--listen",
+                             f"127.0.0.1:{port}", "--workers", "1", "--node", "fake",
+                             "--network-mode", "EDGE"], env=env, cwd=tree,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"cloud in {data_dir} exited")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/_cloud/health", timeout=1) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return init, time.monotonic() - began, proc, data_dir, endpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trees", nargs="+", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    figures: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.rounds):
+        for tree in args.trees:
+            init, start, proc, data_dir, endpoint = _start(tree.resolve())
+            figures.setdefault((str(tree), "cloudctl init"), []).append(init)
+            figures.setdefault((str(tree), "cloud start to healthy"), []).append(start)
+            try:
+                env = _env(tree.resolve(), data_dir)
+                for command in COMMANDS:
+                    argv = [sys.executable, "-m", "cloudctl", "--endpoint", endpoint,
+                            "--output", "json", *command]
+                    figures.setdefault((str(tree), "cloudctl " + " ".join(command)),
+                                       []).append(_timed(argv, env))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    print(f"| what | {' | '.join(str(t) for t in args.trees)} |")
+    print(f"|---|{'---|' * len(args.trees)}")
+    for what in dict.fromkeys(w for _, w in figures):
+        cells = [f"{statistics.median(figures[(str(t), what)]):.3f} s" for t in args.trees]
+        print(f"| {what} | {' | '.join(cells)} |")
+
+
+if __name__ == "__main__":
+    main()
