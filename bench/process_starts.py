@@ -2,8 +2,10 @@
 and a cloud's start until its health check answers 200, for one or two source trees
 side by side (rounds interleaved, so a busy machine weighs on both alike).
 
-Each figure is the median wall time of a fresh Python process, as the tests start them
-(``python -m cloudctl ...`` with the tree on ``PYTHONPATH``). Run:
+Each figure is the median of a fresh Python process, as the tests start them
+(``python -m cloudctl ...`` with the tree on ``PYTHONPATH``): wall seconds, and CPU
+seconds (user + system; of a cloud, until it is healthy), which a busy machine moves
+less than wall time. Run:
 ``python -m bench.process_starts [--rounds N] TREE [TREE...]`` (an old tree from
 ``git worktree add /tmp/old <commit>``).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,16 +35,29 @@ def _env(tree: Path, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> float:
-    began = time.monotonic()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of ``argv``."""
+    cpu, began = _children_cpu(), time.monotonic()
     subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120,
                    cwd=env["PYTHONPATH"])  # ``-m`` imports from the working directory first
-    return time.monotonic() - began
+    return time.monotonic() - began, _children_cpu() - cpu
 
 
-def _start(tree: Path) -> tuple[float, float, subprocess.Popen[bytes], Path, str]:
-    """(init seconds, start-to-healthy seconds, process, data dir, endpoint) of a new
-    cloud on fake guests in EDGE mode, as tests/support.py starts one."""
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a running process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _start(tree: Path) -> tuple[tuple[float, float], tuple[float, float],
+                               subprocess.Popen[bytes], Path, str]:
+    """(init (wall, CPU), start-to-healthy (wall, CPU), process, data dir, endpoint) of a
+    new cloud on fake guests in EDGE mode, as tests/support.py starts one."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-starts-"))
     env = _env(tree, data_dir)
     init = _timed([sys.executable, "-m", "cloudctl", "init", "--network-mode", "EDGE"], env)
@@ -62,7 +78,7 @@ def _start(tree: Path) -> tuple[float, float, subprocess.Popen[bytes], Path, str
         except OSError:
             pass
         time.sleep(0.02)
-    return init, time.monotonic() - began, proc, data_dir, endpoint
+    return init, (time.monotonic() - began, _cpu_of(proc.pid)), proc, data_dir, endpoint
 
 
 def main() -> None:
@@ -70,7 +86,7 @@ def main() -> None:
     parser.add_argument("trees", nargs="+", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    figures: dict[tuple[str, str], list[float]] = {}
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for _ in range(args.rounds):
         for tree in args.trees:
             init, start, proc, data_dir, endpoint = _start(tree.resolve())
@@ -86,11 +102,16 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-    print(f"| what | {' | '.join(str(t) for t in args.trees)} |")
+    print(f"| what (median wall / CPU) | {' | '.join(str(t) for t in args.trees)} |")
     print(f"|---|{'---|' * len(args.trees)}")
     for what in dict.fromkeys(w for _, w in figures):
-        cells = [f"{statistics.median(figures[(str(t), what)]):.3f} s" for t in args.trees]
+        cells = []
+        for tree in args.trees:
+            runs = figures[(str(tree), what)]
+            cells.append(f"{statistics.median(r[0] for r in runs):.3f} s / "
+                         f"{statistics.median(r[1] for r in runs):.3f} s")
         print(f"| {what} | {' | '.join(cells)} |")
+    print(f"\n{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
