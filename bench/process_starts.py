@@ -100,8 +100,14 @@ def main() -> None:
                     figures.setdefault((str(tree), "cloudctl " + " ".join(command)),
                                        []).append(_timed(argv, env))
             finally:
+                reaped, used, began = _children_cpu(), _cpu_of(proc.pid), time.monotonic()
                 proc.terminate()
                 proc.wait(timeout=30)
+                stopped = time.monotonic() - began
+            # the stop's CPU: the process's total (now in the reaped children's usage)
+            # less what it had used before SIGTERM
+            figures.setdefault((str(tree), "cloud stop (SIGTERM to exit)"), []).append(
+                (stopped, _children_cpu() - reaped - used))
     print(f"| what (median wall / CPU) | {' | '.join(str(t) for t in args.trees)} |")
     print(f"|---|{'---|' * len(args.trees)}")
     for what in dict.fromkeys(w for _, w in figures):
