@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
                 stopped = time.monotonic() - began
+                shutil.rmtree(data_dir, ignore_errors=True)
             # the stop's CPU: the process's total (now in the reaped children's usage)
             # less what it had used before SIGTERM
             figures.setdefault((str(tree), "cloud stop (SIGTERM to exit)"), []).append(
