@@ -1,7 +1,5 @@
 """``python -m cloudctl``: the admin CLI."""
 
-import sys
+from cloudctl.cli.main import run
 
-from cloudctl.cli.main import main
-
-sys.exit(main())
+run()

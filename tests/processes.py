@@ -26,8 +26,14 @@ SECONDS: dict[str, float] = defaultdict(float)
 
 def kind(argv: Sequence[str]) -> str:
     """``cloudctl up``, ``cloudctl init``, ``cloudctl`` (any other command), ``aws`` or
-    the program's name."""
+    the program's name; a program run in a namespace (``ip netns exec NS PROGRAM...``)
+    is ``ip netns exec`` and the kind of the program: a server living for a whole module
+    (PostgreSQL, a backend) is not counted as time of ``ip`` commands, which take
+    milliseconds each."""
     args = [str(a) for a in argv]
+    if len(args) > 4 and os.path.basename(args[0]) == "ip" and args[1:3] == ["netns", "exec"]:
+        inner = kind(args[4:])
+        return inner if inner.startswith("cloudctl") else f"ip netns exec {inner}"
     if "awscli" in args or (args and os.path.basename(args[0]) == "aws"):
         return "aws"
     if "cloudctl" in args and args.index("cloudctl") > 0 and \

@@ -28,7 +28,6 @@ from typing import Any
 
 from cloudctl.cli.adminclient import CliError
 from cloudctl.config import Settings
-from cloudctl.pki import write_private
 
 FORMAT = "cloudctl-cluster/1"
 SHARED_DIRS = ("keys", "ca")
@@ -81,6 +80,8 @@ def export(settings: Settings, out: Path, *, database_url: str | None = None,
                           for name, data in _shared_files(settings.data_dir).items()}}
     if out.exists() and out.is_dir():
         raise CliError(f"{out} is a directory")
+    from cloudctl.pki import write_private
+
     write_private(out, json.dumps(document, indent=1).encode(), dir_mode=0o700)
     return str(document["cloud_id"])
 
@@ -159,6 +160,8 @@ def join(settings: Settings, source: str) -> Joined:
     url = document.get("database_url")
     if not isinstance(url, str) or not url or url.startswith("sqlite"):
         raise CliError("the cluster file names no shared database")
+    from cloudctl.pki import write_private
+
     os.umask(0o077)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for path, data in todo.items():

@@ -17,10 +17,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudctl.config import Settings, load_settings
-from cloudctl.pki import CertPaths
+
+if TYPE_CHECKING:
+    from cloudctl.pki import CertPaths
 
 __all__ = ["add_parser"]
 
@@ -44,6 +46,7 @@ def _progress(quiet: bool) -> Any:
 
 def _user_keys(args: argparse.Namespace, settings: Settings) -> CertPaths:
     from cloudctl.images.keys import ensure_bundle_keypair
+    from cloudctl.pki import CertPaths
 
     if args.cert and args.privatekey:
         return CertPaths(Path(args.cert), Path(args.privatekey))

@@ -12,11 +12,12 @@ or after the subcommand; the endpoint defaults to the one the running cloud reco
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from cloudctl.cli.adminclient import CliError
 from cloudctl.cli.endpoint import resolve as resolve_endpoint
@@ -297,5 +298,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
+def run() -> NoReturn:
+    """The ``cloudctl`` program (``python -m cloudctl`` and the installed script): ``main``,
+    then exit with its status.
+
+    The process ends here. Its final garbage collection walked every object still alive
+    (a stopped cloud: every service's models and caches), 0.5 to 1 s of a cloud's stop
+    after all its work was done and its files closed; frozen, they are left to the OS.
+    Exit handlers (logging's flush among them) still run.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

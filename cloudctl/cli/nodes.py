@@ -14,11 +14,12 @@ from typing import Any
 
 from cloudctl.cli.adminclient import CliError
 from cloudctl.config import Settings
-from cloudctl.db.engine import create_engine, session_factory
-from cloudctl.services.ec2.compute import nodes as nodes_mod
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from cloudctl.db.engine import create_engine, session_factory
+    from cloudctl.services.ec2.compute import nodes as nodes_mod
+
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     try:

@@ -21,6 +21,10 @@ def test_kinds_from_argv() -> None:
     assert kind([py, "tests/infra/fastpoll.py", "-m", "awscli", "s3", "ls"]) == "aws"
     assert kind(["/usr/bin/aws", "s3", "ls"]) == "aws"
     assert kind(["ip", "netns", "list"]) == "ip"
+    assert kind(["ip", "-n", "ns1", "link", "show"]) == "ip"
+    assert kind(["ip", "netns", "exec", "ns1", "/usr/lib/postgresql/15/bin/postgres", "-D",
+                 "/tmp/pg"]) == "ip netns exec postgres"
+    assert kind(["ip", "netns", "exec", "ns1", py, "-m", "cloudctl", "up"]) == "cloudctl up"
     assert kind([py, "-c", "1"]) == os.path.basename(py)
 
 

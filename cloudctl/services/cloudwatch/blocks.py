@@ -18,19 +18,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-SLOTS = 1440
+from cloudctl.services.cloudwatch.slots import SLOTS, Points, block_start, span
+
+__all__ = ["FLOAT", "SLOTS", "Block", "Dense", "Floats", "Points", "block_start", "floats",
+           "span"]
+
 FLOAT = np.dtype("<f8")
 Floats = npt.NDArray[np.float64]
-Points = tuple[list[int], list[float]]  # period starts (ascending) and their values
-
-
-def span(resolution: int) -> int:
-    """Seconds a block of ``resolution`` covers."""
-    return resolution * SLOTS
-
-
-def block_start(resolution: int, ts: int) -> int:
-    return ts // span(resolution) * span(resolution)
 
 
 def floats(data: bytes) -> Floats:

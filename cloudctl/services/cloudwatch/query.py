@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from cloudctl.services.cloudwatch import mathexpr
 from cloudctl.services.cloudwatch.api import holder
-from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.series import Bucket, epoch, metric_key
+from cloudctl.services.cloudwatch.slots import Points
 from cloudctl.services.cloudwatch.stats import align, choose_resolution, slots
 
 if TYPE_CHECKING:

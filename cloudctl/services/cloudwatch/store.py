@@ -22,16 +22,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db.writegate import gate_for
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.cloudwatch import blocks, fastsql
+from cloudctl.services.cloudwatch import fastsql, slots
 from cloudctl.services.cloudwatch import properties as props
-from cloudctl.services.cloudwatch.blocks import Points
 from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import (
     RESOLUTIONS,
@@ -41,10 +39,16 @@ from cloudctl.services.cloudwatch.series import (
     encode_values,
     merge_buckets,
 )
+from cloudctl.services.cloudwatch.slots import Points
 from cloudctl.services.cloudwatch.stats import standard_points
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+
+# ``blocks`` (and NumPy behind it, a tenth of a second and more of a process start) is
+# imported where a block's arrays are read or written, block boundaries come from
+# ``slots``: a cloud that stores no metric never imports NumPy (``catalog.preload``
+# still imports it once in the parent of forked workers)
 
 
 class MetricStore(Protocol):
@@ -221,7 +225,7 @@ class EmbeddedStore:
                     f"{', vals' if values else ''} FROM cw_blocks WHERE metric_key IN "
                     f"({', '.join([mark] * len(chunk))}) AND resolution = {mark} "
                     f"AND start >= {mark} AND start < {mark}",
-                    (*chunk, resolution, blocks.block_start(resolution, start), end))
+                    (*chunk, resolution, slots.block_start(resolution, start), end))
                 for row in found.all():
                     blocked = True
                     out += block_buckets(row, resolution, start, end, values)
@@ -256,6 +260,8 @@ class EmbeddedStore:
         """Array arithmetic over whole blocks and the few buckets not yet compacted:
         one statement for the blocks and one for the rows a chunk of metrics, no Python
         object per bucket."""
+        from cloudctl.services.cloudwatch import blocks
+
         stop = int(end) + 1
         n = -(-(stop - start) // resolution)
         dense = {key: blocks.Dense(start, resolution, n) for key in keys}
@@ -274,7 +280,7 @@ class EmbeddedStore:
                     f"SELECT metric_key, start, count, sum"
                     f"{', min, max' if extremes else ''} FROM cw_blocks WHERE {where} "
                     f"AND start >= {mark} AND start < {mark}",
-                    (*args, blocks.block_start(resolution, start), stop))
+                    (*args, slots.block_start(resolution, start), stop))
                 for row in found.all():
                     dense[row[0]].add_block(row[1], row[2], row[3],
                                             row[4] if extremes else None,
@@ -357,10 +363,12 @@ class EmbeddedStore:
                            rows: list[Any]) -> None:
         """Merge buckets (metric key, start, unit, count, sum, min, max, vals, raw) of
         ``resolution`` into their blocks, within the caller's transaction."""
+        from cloudctl.services.cloudwatch import blocks
+
         pg = connection.dialect.name == "postgresql"
         mark = _mark(connection)
         marks = ", ".join([mark] * len(keys))
-        wanted = sorted({(r[0], blocks.block_start(resolution, r[1]), r[2])
+        wanted = sorted({(r[0], slots.block_start(resolution, r[1]), r[2])
                          for r in rows})
         empty = blocks.Block().columns()
         await connection.exec_driver_sql(
@@ -377,7 +385,7 @@ class EmbeddedStore:
             (*keys, resolution, *starts))
         stored: list[Any] = list(found.all())
         held = {(r[0], r[1], r[2]): blocks.Block.of_row(r[3:]) for r in stored}
-        width = blocks.span(resolution)
+        width = slots.span(resolution)
         for key, ts, unit, count, total, low, high, vals, raw in rows:
             start = ts // width * width
             held[(key, start, unit)].add((ts - start) // resolution, count, total, low,
@@ -401,7 +409,7 @@ class EmbeddedStore:
             # a block goes once its last slot is past the retention; the slots past it
             # of the block holding the cutoff are emptied
             cond = or_(*[and_(CwBlock.resolution == res,
-                              CwBlock.start < int(now - keep) - blocks.span(res) + res)
+                              CwBlock.start < int(now - keep) - slots.span(res) + res)
                          for res, keep in RETENTION.items()])
             await session.execute(delete(CwBlock).where(cond))
             connection = await session.connection()
@@ -414,10 +422,12 @@ class EmbeddedStore:
                     f"FROM cw_blocks WHERE resolution = {mark} AND start < {mark} AND "
                     f"start > {mark}"  # locked in the order compaction locks them
                     + (" ORDER BY metric_key, start, unit FOR UPDATE" if pg else ""),
-                    (res, cutoff, cutoff - blocks.span(res)))
+                    (res, cutoff, cutoff - slots.span(res)))
                 held: list[Any] = list(found.all())
                 changes = []
                 for row in held:
+                    from cloudctl.services.cloudwatch import blocks
+
                     block = blocks.Block.of_row(row[3:])
                     if block.clear_before((cutoff - row[1] + res - 1) // res):
                         changes.append((*block.columns(), row[0], res, row[1], row[2]))
@@ -471,10 +481,14 @@ def block_buckets(row: Any, resolution: int, start: int, end: int,
                   values: bool) -> list[Bucket]:
     """The buckets with samples of a stored block (metric key, start, unit, count, sum,
     min, max, raw[, vals]) from ``start`` to before ``end``."""
+    import numpy as np
+
+    from cloudctl.services.cloudwatch import blocks
+
     key, first, unit = row[0], int(row[1]), row[2]
     count = blocks.floats(row[3])
     lo = max(0, (start - first + resolution - 1) // resolution)
-    hi = min(blocks.SLOTS, (end - first + resolution - 1) // resolution)
+    hi = min(slots.SLOTS, (end - first + resolution - 1) // resolution)
     if lo >= hi:
         return []
     total, low, high = blocks.floats(row[4]), blocks.floats(row[5]), blocks.floats(row[6])
