@@ -17,6 +17,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from cloudctl.core.election import LocalElection
 from cloudctl.errors import AwsError
 from cloudctl.services.empyrean.models import ServiceHost
 
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
-CHANGE_POLL_SECONDS = 0.2  # how often the controller process looks for a leadership change
+CHANGE_POLL_SECONDS = 0.2  # how often a ZooKeeper host's controller process looks for a
+# leadership change (an embedded cloud's ``LocalElection`` changes only at start and with
+# the host's own state, which the next beat writes: it sleeps the whole beat)
 STALE_SECONDS = 10.0  # no heartbeat for this long: the host is NOTREADY
 ENABLED, DISABLED, NOTREADY = "ENABLED", "DISABLED", "NOTREADY"
 
@@ -103,9 +106,13 @@ class HostRegistry:
     async def _until_next_beat(self) -> None:
         """``HEARTBEAT_SECONDS``; sooner in the controller process when what it leads or
         its ZooKeeper view changed since the row was written (DescribeServices shows a
-        new leader, or a leader standing by, at once)."""
+        new leader, or a leader standing by, at once). An embedded cloud's election
+        never changes on its own: no look in between (an idle cloud wakes once a beat)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HEARTBEAT_SECONDS
+        if isinstance(self.cloud.election, LocalElection):
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            return
         while (left := deadline - loop.time()) > 0:
             await asyncio.sleep(min(CHANGE_POLL_SECONDS, left))
             if self.cloud.worker_index == 0 and self._written is not None \

@@ -13,7 +13,9 @@ other than the one last published is a change too, and the EDGE wake (``notify``
 wakes the publisher. Nothing lives only in memory: after kill -9 the
 next leader republishes from the database. Nothing is published while
 ``cloud.network.zookeeper`` is empty, except in VPC mode: then the cloud runs its own
-server under the data directory (``local_zookeeper``) and publishes there.
+server under the data directory (``local_zookeeper``) and publishes there. While
+nothing is published the resync runs every ``IDLE_SECONDS`` only: a change of the mode
+or of the ensemble (the property hooks ``start_publisher`` installs) resyncs at once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.ec2.vpc import common, local_zookeeper, properties, topology_view
 from cloudctl.services.ec2.vpc.models import VpcStateRow
+from cloudctl.services.network import config as net_config
 from cloudctl.services.network import state as view_state
 from netd.vpc import topology as topo
 
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 KEY = "topology"
 POLL_SECONDS = 0.2
+IDLE_SECONDS = 60.0  # not publishing (EDGE without an ensemble): nothing to look at
 PUBLISHER = RuntimeKey["TopologyPublisher"]("vpc.publisher")
 
 
@@ -77,8 +81,13 @@ class TopologyPublisher(Reconciler):
                 properties.ZOOKEEPER):
             self.resync_now()
 
+    def publishing(self) -> bool:
+        """Whether there is an ensemble to publish to (configured, or VPC mode's own)."""
+        return bool(self.cloud.properties.get(properties.ZOOKEEPER)) \
+            or common.network_mode(self.cloud) == "VPC"
+
     def interval(self) -> float:
-        return POLL_SECONDS
+        return POLL_SECONDS if self.publishing() else IDLE_SECONDS
 
     async def _connect_string(self) -> str:
         """The configured ensemble; in VPC mode without one, the local server (started
@@ -164,4 +173,11 @@ async def start_publisher(cloud: Cloud) -> None:
     cloud.runtime[PUBLISHER] = publisher
     cloud.runtime.setdefault(common.WAKERS, list).append(publisher)
     view_state.add_waker(publisher.view_changed)  # group changes (EDGE's tables)
+
+    def publish_changed(name: str, value: Any) -> None:
+        del name, value
+        publisher.resync_now()
+
+    for prop in (properties.ZOOKEEPER, net_config.NETWORK_CONFIGURATION):
+        cloud.properties.on_change(prop.name, publish_changed)
     cloud.spawn(publisher.run(), publisher.name)
