@@ -17,6 +17,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select, update
+
 from cloudctl.core.election import LocalElection
 from cloudctl.errors import AwsError
 from cloudctl.services.empyrean.models import ServiceHost
@@ -47,6 +49,8 @@ class HostRegistry:
         self.state = ENABLED
         self.started = datetime.now(UTC)
         self._written: tuple[list[str], str] | None = None  # leading, coordination
+        # what the row holds besides the heartbeat (endpoint, kinds, leading, coordination)
+        self._row_written: tuple[str, list[str], list[str], str] | None = None
 
     def _view(self) -> tuple[list[str], str]:
         """What this process leads and how it reaches ZooKeeper, now."""
@@ -59,6 +63,12 @@ class HostRegistry:
 
     async def beat(self) -> None:
         """One heartbeat (worker 0) or state read (other workers)."""
+        if self.cloud.worker_index == 0 and self._written is not None \
+                and self._row_written == self._row_view():
+            state = await self._touch()
+            if state is not None:
+                self.apply(state)
+                return
         async with self.cloud.sessions() as session, session.begin():
             row = await session.get(ServiceHost, self.host)
             if self.cloud.worker_index == 0:
@@ -82,8 +92,28 @@ class HostRegistry:
                     if row.started_at != self.started:
                         row.started_at = self.started
                 self._written = (leading, coordination)
+                self._row_written = (endpoint, kinds, leading, coordination)
             state = row.state if row is not None else ENABLED
         self.apply(state)
+
+    def _row_view(self) -> tuple[str, list[str], list[str], str]:
+        leading, coordination = self._view()
+        return (self.cloud.endpoint, sorted(self.cloud.election.candidacies()), leading,
+                coordination)
+
+    async def _touch(self) -> str | None:
+        """The beat of a row that holds everything else already: its heartbeat set and
+        its state read, two Core statements in one transaction (no ORM session: the
+        beat runs every ``HEARTBEAT_SECONDS`` on an idle cloud). None when the row is
+        gone (the full beat writes it again)."""
+        async with self.cloud.engine.begin() as conn:
+            done = await conn.execute(update(ServiceHost).where(
+                ServiceHost.host == self.host).values(heartbeat=datetime.now(UTC)))
+            if not done.rowcount:
+                return None
+            state = (await conn.execute(select(ServiceHost.state).where(
+                ServiceHost.host == self.host))).scalar()
+        return None if state is None else str(state)
 
     def apply(self, state: str) -> None:
         if state != self.state:
@@ -101,6 +131,7 @@ class HostRegistry:
             except Exception as exc:
                 log.warning("heartbeat of %s failed: %s", self.host, exc)
                 self._written = None  # the next beat at its time: no retry storm
+                self._row_written = None
             await self._until_next_beat()
 
     async def _until_next_beat(self) -> None:
