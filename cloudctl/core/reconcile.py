@@ -27,7 +27,10 @@ Idle: a controller whose every key is signalled by a wake (the API call that cre
 or changes the row wakes it) sets ``idle_interval``; after a resync that listed no
 key, with no key queued, running or waiting on a timer, the next resync comes after
 ``max(interval(), idle_interval)`` instead: an idle cloud does not read its tables
-every second or two, and a lost wake still costs only time (at most that long).
+every second or two, and a lost wake still costs only time (at most that long). A
+wake ends the idle wait (a resync at once, and the usual interval after it while the
+controller has something: a key waking up may be followed by work that only the
+resync finds, such as new objects of a bucket that now replicates).
 
 Leadership: ``run`` only acts while ``leader()`` is true (the process that runs
 controllers: worker 0) *and* the process's election (``cloudctl.core.election``) gives
@@ -103,6 +106,7 @@ class Reconciler(ABC):
         self._resync = asyncio.Event()
         self.resyncs = 0
         self._listed = 0  # keys the last resync listed
+        self._idle_wait = False  # the run loop waits out an ``idle_interval``
 
     # -- what a controller provides ------------------------------------------------------
 
@@ -152,6 +156,9 @@ class Reconciler(ABC):
     def _enqueue(self, key: str) -> None:
         if self.term() is None:
             return
+        if self._idle_wait:
+            self._idle_wait = False
+            self._resync.set()
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -318,12 +325,14 @@ class Reconciler(ABC):
                 # the interval's end sets the event too: a timer, not wait_for's task and
                 # timeout per round (the network controller and publisher poll 4-5 times
                 # a second)
-                timer = asyncio.get_running_loop().call_later(self.next_interval(),
-                                                              self._resync.set)
+                wait = self.next_interval()
+                self._idle_wait = wait > self.interval()
+                timer = asyncio.get_running_loop().call_later(wait, self._resync.set)
                 try:
                     await self._resync.wait()
                 finally:
                     timer.cancel()
+                    self._idle_wait = False
                 self._resync.clear()
         finally:
             wakes.unregister(self.name, self.woken)
