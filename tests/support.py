@@ -280,9 +280,9 @@ def region_cloud(region: str, zones: tuple[str, ...] = ("a", "b")) -> LiveCloud:
     return cloud
 
 
-def run_cloud(cloud: LiveCloud) -> Iterator[LiveCloud]:
+def run_cloud(cloud: LiveCloud, workers: int = 1) -> Iterator[LiveCloud]:
     """A fixture's body: start ``cloud``, yield it, then stop it and remove its data."""
-    cloud.start()
+    cloud.start(workers=workers)
     try:
         yield cloud
     finally:

@@ -12,52 +12,23 @@ machine does not make the test flaky.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support import LiveCloud, new_cloud
+from bench.common import cpu_seconds
+from tests.support import LiveCloud, new_cloud, run_cloud
 
 BUDGET_MS_PER_S = 8.0
 SETTLE_S = 4.0  # the first resyncs and start-up work, not measured
 MEASURE_S = 10.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu_seconds(root: int) -> float:
-    """User + system CPU of ``root`` and its descendants (``/proc``)."""
-    parents: dict[int, int] = {}
-    times: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = int(fields[11]) + int(fields[12])
-    tree, index = [root], 0
-    while index < len(tree):
-        tree += [pid for pid, parent in parents.items() if parent == tree[index]]
-        index += 1
-    return sum(times.get(pid, 0) for pid in tree) / CLK_TCK
 
 
 @pytest.fixture()
 def idle_cloud() -> Iterator[LiveCloud]:
     """A cloud of its own: the shared one carries other tests' buckets and stacks."""
-    cloud = new_cloud()
-    cloud.start()
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    yield from run_cloud(new_cloud())
 
 
 def test_idle_cloud_uses_almost_no_cpu(idle_cloud: LiveCloud) -> None:
@@ -66,9 +37,9 @@ def test_idle_cloud_uses_almost_no_cpu(idle_cloud: LiveCloud) -> None:
     iam.create_user(UserName="idle-check")  # serving, and the API's first work done
     time.sleep(SETTLE_S)
     pid = idle_cloud.process.pid
-    cpu0, wall0 = _tree_cpu_seconds(pid), time.monotonic()
+    cpu0, wall0 = cpu_seconds(pid), time.monotonic()
     time.sleep(MEASURE_S)
-    used = (_tree_cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0) * 1000
+    used = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0) * 1000
     print(f"idle cloud: {used:.1f} ms of CPU a second (budget {BUDGET_MS_PER_S})")
     assert used < BUDGET_MS_PER_S, f"an idle cloud used {used:.1f} ms of CPU a second"
     # still answering at once: nothing went to sleep that a call needs

@@ -12,7 +12,6 @@ object is gone, GetUser answers and fails as before, and a GET costs two stateme
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.infra import postgres
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud, new_cloud, run_cloud
 
 _LOGGED = re.compile(r"^reads\|.*LOG:  (statement|execute [^:]*): ", re.MULTILINE)
 
@@ -40,13 +39,7 @@ def pg_logged() -> Iterator[postgres.PostgresServer]:
 
 @pytest.fixture(scope="module")
 def pg_cloud(pg_logged: postgres.PostgresServer) -> Iterator[LiveCloud]:
-    cloud = new_cloud(pg_logged.create_database("reads"))
-    cloud.start(workers=2)
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    yield from run_cloud(new_cloud(pg_logged.create_database("reads")), workers=2)
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:

@@ -38,25 +38,26 @@ if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 from cloudctl.services.s3.models import S3Bucket, S3Object, built, object_row
 
-_COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
+# the rows' columns, shared with the PostgreSQL reads (``pgsql``)
+OBJECT_COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
             "etag", "last_modified", "owner_account", "storage_class", "headers", "acl", "tags",
             "sse_key", "parts", "inline_data")
-_QUOTED = ", ".join(f'"{c}"' for c in _COLUMNS)
-_SELECT_CURRENT = (f"SELECT {_QUOTED} FROM s3_objects "
+QUOTED_OBJECT_COLUMNS = ", ".join(f'"{c}"' for c in OBJECT_COLUMNS)
+_SELECT_CURRENT = (f"SELECT {QUOTED_OBJECT_COLUMNS} FROM s3_objects "
                    "WHERE bucket = ? AND \"key\" = ? AND latest = 1")
-_BUCKET_COLUMNS = ("name", "account_id", "region", "created_at", "versioning", "acl", "policy",
+BUCKET_COLUMNS = ("name", "account_id", "region", "created_at", "versioning", "acl", "policy",
                    "lifecycle", "cors", "tags", "encryption", "public_access", "ownership",
                    "object_lock", "logging", "website", "replication", "request_payment",
                    "accelerate", "inventory")
-_SELECT_BUCKET = (f"SELECT {', '.join(_BUCKET_COLUMNS)} FROM s3_buckets WHERE name = ?")
+_SELECT_BUCKET = (f"SELECT {', '.join(BUCKET_COLUMNS)} FROM s3_buckets WHERE name = ?")
 _NULL_BLOB = ("SELECT blob_id FROM s3_objects "
               "WHERE bucket = ? AND \"key\" = ? AND version_id = 'null'")
 # The null version is replaced in place: an overwrite changes the row and none of the
 # indexed columns, so one table page (not three b-trees twice) goes to the WAL.
-_UPSERT_NULL = (f"INSERT INTO s3_objects ({_QUOTED.partition(', ')[2]}) "
-                f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))}) "
+_UPSERT_NULL = (f"INSERT INTO s3_objects ({QUOTED_OBJECT_COLUMNS.partition(', ')[2]}) "
+                f"VALUES ({', '.join('?' * (len(OBJECT_COLUMNS) - 1))}) "
                 "ON CONFLICT (bucket, \"key\", version_id) DO UPDATE SET "
-                + ", ".join(f'"{c}" = excluded."{c}"' for c in _COLUMNS
+                + ", ".join(f'"{c}" = excluded."{c}"' for c in OBJECT_COLUMNS
                             if c not in ("seq", "bucket", "key", "version_id"))
                 + " RETURNING seq")
 
@@ -124,7 +125,7 @@ class FastObjects:
         values = await self._query(_SELECT_CURRENT, (bucket, key))
         if values is None:
             return None
-        fields = dict(zip(_COLUMNS, values, strict=True))
+        fields = dict(zip(OBJECT_COLUMNS, values, strict=True))
         fields["latest"] = True if fields["latest"] else None
         fields["delete_marker"] = bool(fields["delete_marker"])
         fields["last_modified"] = _parse(fields["last_modified"])
@@ -135,7 +136,7 @@ class FastObjects:
         values = await self._query(_SELECT_BUCKET, (name,))
         if values is None:
             return None
-        fields = dict(zip(_BUCKET_COLUMNS, values, strict=True))
+        fields = dict(zip(BUCKET_COLUMNS, values, strict=True))
         fields["created_at"] = _parse(fields["created_at"])
         return built(S3Bucket, **fields)
 

@@ -17,21 +17,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cloudctl.db import pgreads
+from cloudctl.services.s3.fastsql import BUCKET_COLUMNS, OBJECT_COLUMNS, QUOTED_OBJECT_COLUMNS
 from cloudctl.services.s3.models import S3Bucket, S3Object, built, object_row
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
-_COLUMNS = ("seq", "bucket", "key", "version_id", "latest", "delete_marker", "blob_id", "size",
-            "etag", "last_modified", "owner_account", "storage_class", "headers", "acl", "tags",
-            "sse_key", "parts", "inline_data")
-_SELECT_CURRENT = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _COLUMNS)} "
-                   "FROM s3_objects WHERE bucket = %s AND \"key\" = %s AND latest = true")
-_BUCKET_COLUMNS = ("name", "account_id", "region", "created_at", "versioning", "acl", "policy",
-                   "lifecycle", "cors", "tags", "encryption", "public_access", "ownership",
-                   "object_lock", "logging", "website", "replication", "request_payment",
-                   "accelerate", "inventory")
-_SELECT_BUCKET = f"SELECT {', '.join(_BUCKET_COLUMNS)} FROM s3_buckets WHERE name = %s"
+_SELECT_CURRENT = (f"SELECT {QUOTED_OBJECT_COLUMNS} FROM s3_objects "
+                   "WHERE bucket = %s AND \"key\" = %s AND latest = true")
+_SELECT_BUCKET = f"SELECT {', '.join(BUCKET_COLUMNS)} FROM s3_buckets WHERE name = %s"
 
 
 class PgObjects:
@@ -45,7 +39,7 @@ class PgObjects:
         values = await self.reads.one(_SELECT_CURRENT, (bucket, key))
         if values is None:
             return None
-        fields = dict(zip(_COLUMNS, values, strict=True))
+        fields = dict(zip(OBJECT_COLUMNS, values, strict=True))
         if fields["inline_data"] is not None:
             fields["inline_data"] = bytes(fields["inline_data"])
         return object_row(**fields)
@@ -55,7 +49,7 @@ class PgObjects:
         values = await self.reads.one(_SELECT_BUCKET, (name,))
         if values is None:
             return None
-        return built(S3Bucket, **dict(zip(_BUCKET_COLUMNS, values, strict=True)))
+        return built(S3Bucket, **dict(zip(BUCKET_COLUMNS, values, strict=True)))
 
 
 def for_cloud(cloud: Cloud) -> PgObjects | None:
