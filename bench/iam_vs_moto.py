@@ -24,6 +24,7 @@ import boto3
 from botocore.config import Config
 
 from bench.common import Server, cpu_seconds, start_cloud, start_moto
+from bench.results_sections import write_section
 
 USERS = 1000
 # every measured operation is repeated (identically for moto): the CPU clock ticks every
@@ -131,7 +132,7 @@ def main() -> None:
             ("ListUsers full pagination, pages of 100", "paginate_cpu_ms"),
             ("ListUsers first page of 100", "first_page_cpu_ms"),
             ("ListUsers last page of 100 (Marker)", "last_page_cpu_ms")]
-    lines = ["# IAM vs moto", "",
+    lines = [f"## Latest run ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"{USERS} users, one boto3 client, one server worker each. Server CPU per call "
              "(process tree user+system time delta / calls), milliseconds; ListUsers of "
              f"1,000 over {LIST_CALLS} calls, full pagination over {PAGINATIONS} runs, "
@@ -155,7 +156,9 @@ def main() -> None:
               f"{load[2]:.2f} (1/5/15 min) at start, {os.cpu_count()} CPUs; rerun on a quiet "
               "machine for reference figures."]
     text = "\n".join(lines) + "\n"
-    Path(__file__).resolve().parent.joinpath("results", "iam_vs_moto.md").write_text(text)
+    # the latest run's section, replaced each run; the file's dated history stays
+    write_section(Path(__file__).resolve().parent / "results" / "iam_vs_moto.md",
+                  "latest-run", text)
     print(text)
 
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.s3 import fastsql
+from cloudctl.services.s3 import fastsql, pgsql
 from cloudctl.services.s3.models import S3Bucket, S3Object, object_row
 
 
@@ -89,9 +89,11 @@ def test_group_commit_happens_only_when_the_loop_has_other_work(database: str) -
 
 def test_raw_statements_name_every_column_of_their_tables() -> None:
     """A column added to the models must reach the raw statements too (a GET on the fast
-    path would otherwise miss it, and a PUT leave it NULL)."""
-    assert list(fastsql._COLUMNS) == [c.name for c in S3Object.__table__.columns]
-    assert list(fastsql._BUCKET_COLUMNS) == [c.name for c in S3Bucket.__table__.columns]
+    path would otherwise miss it, and a PUT leave it NULL), on SQLite and PostgreSQL."""
+    assert list(fastsql.OBJECT_COLUMNS) == [c.name for c in S3Object.__table__.columns]
+    assert list(fastsql.BUCKET_COLUMNS) == [c.name for c in S3Bucket.__table__.columns]
+    assert pgsql.OBJECT_COLUMNS is fastsql.OBJECT_COLUMNS
+    assert pgsql.BUCKET_COLUMNS is fastsql.BUCKET_COLUMNS
 
 
 def test_reads_return_the_rows_the_orm_reads(database: str) -> None:
