@@ -97,7 +97,6 @@ class StackEngine(StackTeardown, Reconciler):
 
     name = "cloudformation"
     workers = 4
-    idle_interval = 60.0  # every stack operation wakes it (wake_stack)
 
     def __init__(self, cloud: Cloud, *, leader: Callable[[], bool]) -> None:
         super().__init__(leader=leader)
