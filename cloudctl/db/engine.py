@@ -67,17 +67,9 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0,
     kwargs.setdefault("pool_size", PG_POOL_SIZE)
     kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
     if idle_transaction_timeout > 0:
-        # a session of a host cut off mid-transaction ends after that long idle; and one
-        # whose answers the host no longer acknowledges (the backend blocked writing to
-        # it, where no idle timeout applies: seen holding an INSERT's row locks for good
-        # while the other sessions of that host ended) is closed by the kernel after
-        # the same time (tcp_user_timeout), its silent peer found by keepalives
         millis = max(1, round(idle_transaction_timeout * 1000))
-        seconds = max(1, round(idle_transaction_timeout))
-        kwargs.setdefault("connect_args", {})["options"] = (
-            f"-c idle_in_transaction_session_timeout={millis} -c tcp_user_timeout={millis} "
-            f"-c tcp_keepalives_idle={seconds} -c tcp_keepalives_interval=1 "
-            "-c tcp_keepalives_count=3")
+        kwargs.setdefault("connect_args", {})["options"] = \
+            f"-c idle_in_transaction_session_timeout={millis}"
     engine = create_async_engine(url, pool_recycle=3600, **kwargs)
 
     @event.listens_for(engine.sync_engine.pool, "checkout")
