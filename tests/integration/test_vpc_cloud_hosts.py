@@ -224,6 +224,7 @@ def _burst(cloud: LiveCloud, vpc_id: str, table: str, igw: str, emi: str,
     n = 0
     while not stop.is_set():
         n += 1
+        doubt: str | None = None  # a removal whose answer may be lost
         try:
             op = rng.randrange(7)
             if op == 0 or not acked.subnets:
@@ -237,6 +238,7 @@ def _burst(cloud: LiveCloud, vpc_id: str, table: str, igw: str, emi: str,
                 acked.enis.add(eid)
             elif op == 2 and acked.enis:
                 eid = rng.choice(sorted(acked.enis))
+                doubt = eid
                 ec2.delete_network_interface(NetworkInterfaceId=eid)
                 acked.enis.discard(eid)
                 acked.deleted_enis.add(eid)
@@ -251,21 +253,32 @@ def _burst(cloud: LiveCloud, vpc_id: str, table: str, igw: str, emi: str,
                 acked.running.add(iid)
             elif op == 5 and len(acked.subnets) > 2:
                 sid = rng.choice(sorted(acked.subnets))
+                doubt = sid
                 ec2.delete_subnet(SubnetId=sid)  # refused while it has interfaces
                 del acked.subnets[sid]
                 acked.deleted_subnets.add(sid)
             elif acked.running:
                 iid = rng.choice(sorted(acked.running))
+                doubt = iid
                 ec2.terminate_instances(InstanceIds=[iid])
                 acked.running.discard(iid)
                 acked.terminated.add(iid)
             else:
                 continue
             acked.count += 1
-        except ClientError:
-            pass  # refused (a subnet in use): not acknowledged
+        except ClientError as exc:  # refused (a subnet in use): not acknowledged
+            if doubt is not None and exc.response["Error"]["Code"].endswith("NotFound"):
+                # a retry after the restart: the first attempt's removal was committed
+                acked.enis.discard(doubt)
+                acked.subnets.pop(doubt, None)
         except (BotoCoreError, OSError) as exc:  # the cloud is down (killed)
             errors.append(f"{type(exc).__name__}: {exc}")
+            # killed after committing a removal, before answering: it may or may not be
+            # gone, so it is in neither acknowledged set
+            if doubt is not None:
+                acked.enis.discard(doubt)
+                acked.subnets.pop(doubt, None)
+                acked.running.discard(doubt)
             time.sleep(0.2)
 
 
