@@ -472,14 +472,20 @@ class TopologyReader:
         if self.client.exists(HOSTS_PATH) is None:
             return out
         for name in self.client.get_children(HOSTS_PATH):
-            try:
-                raw, _ = self.client.get(f"{HOSTS_PATH}/{name}")
-            except Exception as exc:
-                if type(exc).__name__ != "NoNodeError":
-                    raise
-                continue
-            out[name] = HostStatus.from_json(json.loads(raw.decode()))
+            status = self.host(name)
+            if status is not None:
+                out[name] = status
         return out
+
+    def host(self, name: str) -> HostStatus | None:
+        """One host's status (one read), None when it reported none."""
+        try:
+            raw, _ = self.client.get(f"{HOSTS_PATH}/{name}")
+        except Exception as exc:
+            if type(exc).__name__ != "NoNodeError":
+                raise
+            return None
+        return HostStatus.from_json(json.loads(raw.decode()))
 
     def wait_applied(self, version: int, hosts: list[str], timeout: float = 10.0) -> bool:
         """True once every host in `hosts` reported a version >= `version`."""

@@ -236,7 +236,6 @@ class ComputeController(Reconciler):
     def _step(self, row: Instance, client: NodeClient,
               status: InstanceStatus | None) -> Callable[[], Awaitable[Any]] | None:
         power = status.power if status else "missing"
-        iid = row.instance_id
         if row.state == "pending" or (row.state == "running" and power in ("missing",)):
             return lambda: self._ensure(row, client)
         if row.state == "running":
@@ -250,9 +249,7 @@ class ComputeController(Reconciler):
             return lambda: self._stop(row, client)
         if row.state == "shutting-down":
             return lambda: self._delete(row, client)
-        del iid
         return None
-
 
     # -- steps ----------------------------------------------------------------------------
     async def _cas(self, iid: str, expected: tuple[str, ...], **values: Any) -> bool:

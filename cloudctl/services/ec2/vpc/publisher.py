@@ -17,10 +17,12 @@ next leader republishes from the database.
 returns once the guest's host agent reports (``hosts/<host>`` in ZooKeeper) a version at
 least the one published for the database's current topology, which holds the guest's
 interfaces; so a guest boots with its DHCP lease, routes, groups and metadata path in
-place, as on AWS (before, a guest could ask for its lease before the agent had applied
-it, and the tiny guest gave up DHCP after four seconds on a loaded host). Nothing is published while
-``cloud.network.zookeeper`` is empty, except in VPC mode: then the cloud runs its own
-server under the data directory (``local_zookeeper``) and publishes there.
+place, as on AWS (a guest asking for its lease before the agent applied it would give
+up DHCP on a loaded host).
+
+Nothing is published while ``cloud.network.zookeeper`` is empty, except in VPC mode:
+then the cloud runs its own server under the data directory (``local_zookeeper``) and
+publishes there.
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ class TopologyPublisher(Reconciler):
         if not hosts:
             return
         reader = topo.TopologyReader(await asyncio.to_thread(self._reader_for, hosts))
-        if (await asyncio.to_thread(reader.hosts)).get(host) is None:
+        if await asyncio.to_thread(reader.host, host) is None:
             return
         async with self.cloud.sessions() as session:
             row = await session.get(VpcStateRow, 1)
@@ -194,7 +196,7 @@ class TopologyPublisher(Reconciler):
             await asyncio.sleep(_APPLY_POLL)
         published = await asyncio.to_thread(reader.version)  # holds ``want`` or later
         while True:
-            found = (await asyncio.to_thread(reader.hosts)).get(host)
+            found = await asyncio.to_thread(reader.host, host)
             if found is None or found.version >= published:
                 return
             if time.monotonic() >= deadline:
@@ -221,11 +223,15 @@ class TopologyPublisher(Reconciler):
                 reader.stop()
                 reader.close()
 
+    def _stop_reader(self) -> None:
+        """In a thread: the lock is taken there, never on the event loop."""
+        with self._reader_lock:
+            self._close_reader()
+
     async def stop(self) -> None:
         view_state.remove_waker(self.view_changed)
         await asyncio.to_thread(self._close)
-        with self._reader_lock:
-            await asyncio.to_thread(self._close_reader)
+        await asyncio.to_thread(self._stop_reader)
         if self._starting is not None:  # started, or starting: wait, then stop it
             with contextlib.suppress(Exception):
                 await self._starting
