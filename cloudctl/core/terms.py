@@ -2,6 +2,13 @@
 
 ``claim`` records a new leader's epoch only if no newer one is recorded (the row's
 update is what fences the previous leader: its next write finds another epoch);
+on PostgreSQL it first ends the sessions of the host the row names, if another,
+that are stuck: idle in a transaction for over ``STUCK_SECONDS`` or blocked writing to
+their client. That host lost its ZooKeeper session (a clean stop releases), so it is
+dead or cut off; a session cut off mid-transaction normally ends at the engine's
+idle-in-transaction timeout, but one whose answer the server cannot send waits in
+``ClientWrite``, where that timeout never fires, holding its row locks (the new
+leader's claim or writes) until TCP gives up, many minutes later.
 ``release`` clears the host of a term given up cleanly (the epoch stays, so nothing of
 the old term can commit either way). The table is the Empyrean service's
 (``cloudctl.services.empyrean.models.LeaderTerm``); the core writes it by name.
@@ -18,6 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.core.election import Claim, Release
 from cloudctl.db.base import UtcDateTime
+from cloudctl.db.engine import APPLICATION_PREFIX
+
+STUCK_SECONDS = 1.0
 
 _TAKE = text("UPDATE leader_terms SET epoch = :epoch, host = :host, since = :since "
              "WHERE kind = :kind AND epoch <= :epoch").bindparams(
@@ -25,6 +35,13 @@ _TAKE = text("UPDATE leader_terms SET epoch = :epoch, host = :host, since = :sin
 _ADD = text("INSERT INTO leader_terms (kind, epoch, host, since) "
             "VALUES (:kind, :epoch, :host, :since)").bindparams(
                 bindparam("since", type_=UtcDateTime()))
+_END_STUCK = text(
+    "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a "
+    "JOIN leader_terms t ON a.application_name = :prefix || t.host "
+    "WHERE t.kind = :kind AND t.host <> '' AND t.host <> :host "
+    "AND a.datname = current_database() AND a.pid <> pg_backend_pid() "
+    "AND (a.wait_event = 'ClientWrite' OR (a.state LIKE 'idle in transaction%' "
+    "AND a.state_change < now() - make_interval(secs => :stuck)))")
 _GIVE_UP = text("UPDATE leader_terms SET host = '' WHERE kind = :kind AND epoch = :epoch")
 
 
@@ -32,6 +49,7 @@ def claimer(sessions: async_sessionmaker[AsyncSession], host: str) -> tuple[Clai
     """The claim and release functions of ``host`` on the cloud's database."""
 
     async def claim(kind: str, epoch: int) -> bool:
+        await end_stuck(sessions, kind, host)
         values = {"kind": kind, "epoch": epoch, "host": host, "since": datetime.now(UTC)}
         for _attempt in range(2):
             try:
@@ -55,3 +73,16 @@ def claimer(sessions: async_sessionmaker[AsyncSession], host: str) -> tuple[Clai
             await session.execute(_GIVE_UP, {"kind": kind, "epoch": epoch})
 
     return claim, release
+
+
+async def end_stuck(sessions: async_sessionmaker[AsyncSession], kind: str, host: str) -> int:
+    """End the stuck sessions of the host ``kind``'s term row names (see the module
+    docstring); how many were signalled. Nothing on SQLite (one process writes)."""
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return 0
+        found = (await session.execute(_END_STUCK, {
+            "prefix": APPLICATION_PREFIX, "kind": kind, "host": host,
+            "stuck": STUCK_SECONDS})).scalar()
+        await session.commit()
+    return int(found or 0)

@@ -32,16 +32,19 @@ from cloudctl.db import writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
+APPLICATION_PREFIX = "cloudctl:"
 
 
-def create_engine(url: str, *, idle_transaction_timeout: float = 0.0,
+def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: str = "",
                   **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys on.
 
     ``idle_transaction_timeout`` (PostgreSQL, seconds, 0: none): the server ends a
     session of this engine left idle inside a transaction that long, releasing its row
     locks (a host cut off from the network mid-transaction; TCP alone would keep the
-    session, and its locks, for hours).
+    session, and its locks, for hours). ``host_id`` (PostgreSQL): the sessions carry
+    ``application_name`` ``cloudctl:<host>``, so a new leader can end those of a host
+    that lost its ZooKeeper session (``cloudctl.core.terms``).
     """
     if url.startswith("sqlite"):
         # A pool big enough for the concurrency a worker sees: an overflow connection is
@@ -70,6 +73,8 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0,
         millis = max(1, round(idle_transaction_timeout * 1000))
         kwargs.setdefault("connect_args", {})["options"] = \
             f"-c idle_in_transaction_session_timeout={millis}"
+    if host_id:
+        kwargs.setdefault("connect_args", {})["application_name"] = application_name(host_id)
     engine = create_async_engine(url, pool_recycle=3600, **kwargs)
 
     @event.listens_for(engine.sync_engine.pool, "checkout")
@@ -79,6 +84,11 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0,
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
     return engine
+
+
+def application_name(host_id: str) -> str:
+    """The PostgreSQL ``application_name`` of a cloud host's sessions."""
+    return f"{APPLICATION_PREFIX}{host_id}"[:63]
 
 
 def pg_idle_alive(dbapi_conn: Any) -> bool:

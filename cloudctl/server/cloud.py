@@ -51,7 +51,8 @@ class Cloud:
         # respawned one): anything a crash left behind was made before it
         self.started_at = started_at if started_at is not None else time.time()
         self.engine: AsyncEngine = create_engine(
-            settings.database_url, idle_transaction_timeout=settings.idle_transaction_timeout)
+            settings.database_url, idle_transaction_timeout=settings.idle_transaction_timeout,
+            host_id=settings.host_id)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.properties = PropertyStore(registry, self.sessions)
         self.secrets = SecretBox(settings.secret_key_path)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.core import election as elections
@@ -238,3 +240,82 @@ def test_a_cut_off_hosts_idle_transaction_releases_its_locks(pg_server: Any) -> 
     released = asyncio.run(_lock_released(url, 1.0))
     assert released is not None and released < 4, released
     assert asyncio.run(_lock_released(url, 0.0)) is None
+
+
+def _stuck_writer(host: str, port: int, database: str, application: str) -> socket.socket:
+    """A client of ``application`` that asks for a large result and never reads it: its
+    server session blocks in ``ClientWrite`` (what a client cut off mid-answer leaves)."""
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    params = b"".join(k + b"\0" + v.encode() + b"\0" for k, v in (
+        (b"user", "postgres"), (b"database", database), (b"application_name", application)))
+    body = struct.pack("!i", 196608) + params + b"\0"
+    sock.sendall(struct.pack("!i", len(body) + 4) + body)
+    seen = b""
+    while b"Z\0\0\0\x05" not in seen:  # ReadyForQuery: authenticated (trust), started
+        chunk = sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    query = b"SELECT repeat('x', 1000) FROM generate_series(1, 200000)\0"
+    sock.sendall(b"Q" + struct.pack("!i", len(query) + 4) + query)
+    return sock
+
+
+async def _stuck_scenario(url: str) -> None:
+    old = create_engine(url, host_id="a")
+    new = create_engine(url, host_id="b")
+    old_sessions, new_sessions = session_factory(old), session_factory(new)
+    where = make_url(url)
+    writer: socket.socket | None = None
+
+    async def sessions_of_a() -> dict[str, str]:
+        async with new.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT state, coalesce(wait_event, '') FROM pg_stat_activity "
+                "WHERE application_name = 'cloudctl:a'"))
+            return {f"{state}/{wait}": state for state, wait in rows}
+
+    try:
+        assert await terms.claimer(old_sessions, "a")[0](KIND, 1)
+        healthy = await old.connect()  # a session of a's between transactions
+        await healthy.execute(text("SELECT 1"))
+        await healthy.commit()
+        # a's fence check holds the term row, then a is cut off: idle in the transaction
+        held = await old.connect()
+        await held.begin()
+        await held.execute(fencing.CHECK, {"kind": KIND, "epoch": 1})
+        # and another of a's sessions waits to send an answer nobody reads
+        writer = await asyncio.to_thread(_stuck_writer, str(where.host), int(where.port or 0),
+                                         str(where.database), "cloudctl:a")
+        for _ in range(100):
+            if "active/ClientWrite" in await sessions_of_a():
+                break
+            await asyncio.sleep(0.05)
+        assert "active/ClientWrite" in await sessions_of_a()
+        await asyncio.sleep(terms.STUCK_SECONDS + 0.3)
+        # b takes over: its claim ends both (without that it would wait on the row lock)
+        assert await asyncio.wait_for(terms.claimer(new_sessions, "b")[0](KIND, 2), 10)
+        for _ in range(60):
+            left = await sessions_of_a()
+            if not {"idle in transaction/ClientRead", "active/ClientWrite"} & set(left):
+                break
+            await asyncio.sleep(0.05)
+        assert set(left) == {"idle/ClientRead"}, left  # a's pooled idle session stays
+        with pytest.raises(Exception, match="terminat|closed|connection"):
+            await held.execute(text("SELECT 1"))
+        await healthy.execute(text("SELECT 1"))
+        await healthy.close()
+    finally:
+        if writer is not None:
+            writer.close()
+        await old.dispose()
+        await new.dispose()
+
+
+def test_a_new_leader_ends_the_stuck_sessions_of_a_cut_off_leader(pg_server: Any) -> None:
+    """A cut-off leader's session idle in its transaction (no idle timeout here) holds
+    the term row, another blocks writing an answer nobody reads; the next leader's claim
+    ends both and gets through, and leaves the host's healthy idle session alone."""
+    url = pg_server.create_database("fence_stuck")
+    migrate.upgrade(url)
+    asyncio.run(_stuck_scenario(url))
