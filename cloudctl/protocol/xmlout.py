@@ -57,6 +57,11 @@ def _empty_list(shape: Shape, tag: str) -> str:
     return f"<{tag}{_ns_attr(shape)}/>"
 
 
+def _has_attributes(shape: Shape) -> bool:
+    """Whether a structure writes members as XML attributes of its element."""
+    return any(sub.serialization.get("xmlAttribute") for sub in shape.members.values())
+
+
 class XmlOutputCompiler:
     """Compiles and caches XML writers; one instance per service model."""
 
@@ -201,8 +206,7 @@ class XmlOutputCompiler:
         writer = self.writer(member, tag)
         if kind == "list":
             return (_LIST, _empty_list(member, tag), "", writer)
-        if kind == "structure" and not any(
-                sub.serialization.get("xmlAttribute") for sub in member.members.values()):
+        if kind == "structure" and not _has_attributes(member):
             return (_STRUCT, open_tag, close_tag, self.body(member))
         return (_CALL, "", "", writer)
 
@@ -265,6 +269,29 @@ class XmlOutputCompiler:
 
             self._cache[key] = write_scalars
             return write_scalars
+
+        if member.type_name == "structure" and not _has_attributes(member):
+            # a list of plain structures (a page of users): each item's tags written
+            # here and its members by the body writer, without a writer call between
+            item_open, item_close = f"<{item_tag}{_ns_attr(member)}>", f"</{item_tag}>"
+            bodies: list[Writer] = []
+
+            def write_structures(value: Any, out: list[str]) -> None:
+                if not value:
+                    out.append(empty)
+                    return
+                body = bodies[0]
+                append = out.append
+                append(open_tag)
+                for element in value:
+                    append(item_open)
+                    body(element, out)
+                    append(item_close)
+                append(close_tag)
+
+            self._cache[key] = write_structures
+            bodies.append(self.body(member))
+            return write_structures
 
         def write_list(value: Any, out: list[str]) -> None:
             if not value:

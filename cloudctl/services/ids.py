@@ -20,13 +20,20 @@ def account_id() -> str:
     return "".join(secrets.choice(string.digits) for _ in range(12))
 
 
+_TABLES: dict[str, bytes] = {}
+
+
 def _draw(alphabet: str, length: int) -> str:
-    """``length`` characters drawn uniformly from ``alphabet`` (a power-of-two size:
-    each is a slice of bits of one random draw, not a system call per character)."""
-    bits = len(alphabet).bit_length() - 1
-    mask = (1 << bits) - 1
-    number = int.from_bytes(secrets.token_bytes((bits * length + 7) // 8), "big")
-    return "".join(alphabet[number >> (bits * i) & mask] for i in range(length))
+    """``length`` characters drawn uniformly from ``alphabet`` (ASCII, a power-of-two
+    size up to 256): one random byte a character, mapped by ``bytes.translate`` (each
+    of the 256 byte values names ``256 / len(alphabet)`` times each character)."""
+    table = _TABLES.get(alphabet)
+    if table is None:
+        mask = len(alphabet) - 1
+        if len(alphabet) & mask or len(alphabet) > 256 or not alphabet.isascii():
+            raise ValueError("an id alphabet is ASCII of a power-of-two size up to 256")
+        table = _TABLES[alphabet] = bytes(ord(alphabet[b & mask]) for b in range(256))
+    return secrets.token_bytes(length).translate(table).decode("ascii")
 
 
 def _upper(prefix: str, length: int) -> str:

@@ -4,7 +4,7 @@ and ids drawn from one random number keep their alphabets."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from cloudctl.protocol import codec_for
 from cloudctl.protocol.codec import ParsedRequest
@@ -16,6 +16,7 @@ from cloudctl.protocol.common import (
     iso_timestamp,
 )
 from cloudctl.services import ids
+from cloudctl.services.iam.fastsql import timestamp_text
 
 
 def _list_users_xml(created: object, last_used: object) -> bytes:
@@ -79,3 +80,12 @@ def test_a_group_page_with_stored_text_writes_the_bytes_of_the_datetime() -> Non
 
     assert xml(iso_timestamp("2026-12-05 01:02:03.004000")) == xml(when)
     assert b"<CreatedTime>2026-12-05T01:02:03.004Z</CreatedTime>" in xml(when)
+
+
+def test_stored_timestamp_text_is_sqlalchemys() -> None:
+    for when in (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                 datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=UTC),
+                 datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone(timedelta(hours=-3)))):
+        assert timestamp_text(when) == when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    assert timestamp_text(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == \
+        "2026-01-02 03:04:05.000000"  # the microseconds written even when 0

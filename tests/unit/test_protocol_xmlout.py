@@ -63,3 +63,27 @@ def test_iam_users_with_naive_and_aware_times() -> None:
         datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         datetime(2026, 1, 2, 3, 4, 5, 999000, tzinfo=UTC)]
     assert out["IsTruncated"] is False
+
+
+def test_lists_of_structures_nested_and_empty_read_back() -> None:
+    detail = {"Path": "/", "UserName": "u&1", "UserId": "AIDA1", "Arn": "arn:aws:iam::1:user/u",
+              "CreateDate": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+              "GroupList": ["g1", "g<2>"],
+              "AttachedManagedPolicies": [{"PolicyName": "p1", "PolicyArn": "arn:p1"},
+                                          {"PolicyName": "p2", "PolicyArn": "arn:p2"}],
+              "UserPolicyList": [], "Tags": [{"Key": "k", "Value": "v"}],
+              "PermissionsBoundary": {"PermissionsBoundaryType": "Policy",
+                                      "PermissionsBoundaryArn": "arn:b"}}
+    out = _round_trip("iam", "GetAccountAuthorizationDetails",
+                      {"UserDetailList": [detail, {**detail, "UserName": "u2", "Tags": []}],
+                       "GroupDetailList": [], "IsTruncated": False})
+    first, second = out["UserDetailList"]  # type: ignore[misc]
+    assert first["UserName"] == "u&1" and second["UserName"] == "u2"
+    assert first["GroupList"] == ["g1", "g<2>"]
+    assert first["AttachedManagedPolicies"] == detail["AttachedManagedPolicies"]
+    assert first["UserPolicyList"] == [] and second["Tags"] == []
+    assert first["Tags"] == [{"Key": "k", "Value": "v"}]
+    assert first["PermissionsBoundary"] == detail["PermissionsBoundary"]
+    assert out["GroupDetailList"] == []
+    empty = _round_trip("iam", "ListUsers", {"Users": [], "IsTruncated": False})
+    assert empty["Users"] == []

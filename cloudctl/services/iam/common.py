@@ -132,6 +132,8 @@ def check_tags(new: Sequence[dict[str, str]]) -> None:
 def merge_tags(tags_json: str, new: Sequence[dict[str, str]]) -> str:
     """``tags_json`` with ``new`` added or overwritten, validated as IAM does."""
     check_tags(new)
+    if not new and tags_json == "[]":  # nothing to merge: what is stored stays
+        return tags_json
     replaced = {tag["Key"].lower() for tag in new}  # IAM tag keys ignore case
     current = {t["Key"]: t["Value"] for t in tags_out(tags_json)
                if t["Key"].lower() not in replaced}

@@ -157,14 +157,17 @@ async def _pg_get_user(pg: pgreads.PgReads, ctx: RequestContext, name: str | Non
     return {"User": user_out(user)}
 
 
-def _row_out(row: tuple[Any, ...]) -> dict[str, Any]:
-    """``listed_user`` of a ``fastsql.USER_COLUMNS`` row."""
-    path, name, user_id, account_id, created, last_used = row[:6]
-    out: dict[str, Any] = {"Path": path, "UserName": name, "UserId": user_id,
-                           "Arn": f"arn:aws:iam::{account_id}:user{path}{name}",
-                           "CreateDate": iso_timestamp(created)}
-    if last_used:
-        out["PasswordLastUsed"] = iso_timestamp(last_used)
+def _rows_out(account_id: str, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """``listed_user`` of each ``fastsql.USER_COLUMNS`` row of the account's users."""
+    prefix = f"arn:aws:iam::{account_id}:user"
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for path, name, user_id, created, last_used in rows:
+        user = {"Path": path, "UserName": name, "UserId": user_id,
+                "Arn": f"{prefix}{path}{name}", "CreateDate": iso_timestamp(created)}
+        if last_used:
+            user["PasswordLastUsed"] = iso_timestamp(last_used)
+        append(user)
     return out
 
 
@@ -252,10 +255,10 @@ class UsersProvider(IamBase):
             # (a user row is deleted with its account, in one transaction and by the
             # foreign key's cascade: a page with users is of an account that exists)
             raise _account_gone()
-        out: dict[str, Any] = {"Users": [_row_out(r) for r in rows[:limit]],
+        out: dict[str, Any] = {"Users": _rows_out(account_id, rows[:limit]),
                                "IsTruncated": len(rows) > limit}
-        if len(rows) > limit:
-            out["Marker"] = encode_marker(rows[limit - 1][7])
+        if len(rows) > limit:  # the page's last name, as the keyset's name_lower
+            out["Marker"] = encode_marker(rows[limit - 1][1].lower())
         return out
 
     @operation("UpdateUser")
