@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event, select, update
@@ -30,6 +31,7 @@ EXPORTING = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
 
 
 PENDING = "cfn_pending_events"
+CHUNK = 500  # ids a statement names (SQLite's bound parameters are limited)
 
 
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
@@ -101,6 +103,19 @@ async def rows(session: AsyncSession, stack_id: str) -> list[StackResource]:
     return list((await session.execute(
         select(StackResource).where(StackResource.stack_id == stack_id)
         .order_by(StackResource.id))).scalars())
+
+
+async def rows_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, StackResource]:
+    """Resource rows by id, in as few statements as there are ``CHUNK`` ids (one for a
+    pass's batch, instead of one ``get`` a row)."""
+    wanted = sorted(set(ids))
+    found: dict[int, StackResource] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start:start + CHUNK]
+        for row in (await session.execute(
+                select(StackResource).where(StackResource.id.in_(chunk)))).scalars():
+            found[row.id] = row
+    return found
 
 
 async def live_rows(session: AsyncSession, stack_id: str) -> list[StackResource]:
