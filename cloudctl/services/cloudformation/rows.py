@@ -45,8 +45,16 @@ async def run_steps(steps: Sequence[Awaitable[bool]]) -> list[bool]:
     slots = asyncio.Semaphore(STEPS_AT_ONCE)
 
     async def bounded(step: Awaitable[bool]) -> bool:
-        async with slots:
+        try:
+            await slots.acquire()
+        except BaseException:  # cancelled while waiting: the step never starts
+            if asyncio.iscoroutine(step):
+                step.close()
+            raise
+        try:
             return await step
+        finally:
+            slots.release()
 
     results = await asyncio.gather(*(bounded(s) for s in steps), return_exceptions=True)
     for result in results:
