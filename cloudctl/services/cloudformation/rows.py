@@ -31,32 +31,10 @@ GONE = ("DELETE_COMPLETE", "DELETE_SKIPPED")
 Change = tuple[int, Callable[[Any, StackResource], Awaitable[None]]]
 
 
-# Steps of a pass running at once. The steps share one event loop (CPU-bound on the
-# services' work), so more at once gains little, while each holds a pooled database
-# connection or two: a pass of 100 unbounded steps opened and closed SQLite overflow
-# connections (a thread each) every pass, about a fifth of the engine's CPU.
-STEPS_AT_ONCE = 4
-
-
 async def run_steps(steps: Sequence[Awaitable[bool]]) -> list[bool]:
-    """Run the steps together (``STEPS_AT_ONCE`` at a time) and let every one finish
-    before an unexpected failure of one is raised (a step left running would race the
-    next sync of the stack)."""
-    slots = asyncio.Semaphore(STEPS_AT_ONCE)
-
-    async def bounded(step: Awaitable[bool]) -> bool:
-        try:
-            await slots.acquire()
-        except BaseException:  # cancelled while waiting: the step never starts
-            if asyncio.iscoroutine(step):
-                step.close()
-            raise
-        try:
-            return await step
-        finally:
-            slots.release()
-
-    results = await asyncio.gather(*(bounded(s) for s in steps), return_exceptions=True)
+    """Run the steps together and let every one finish before an unexpected failure of
+    one is raised (a step left running would race the next sync of the stack)."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
