@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -67,7 +67,8 @@ def _number_events(session: Session) -> None:
             .returning(Stack.event_seq)).scalar_one()
         for offset, item in enumerate(items):
             item["seq"] = last - len(items) + 1 + offset
-    session.execute(insert(StackEvent.__table__), pending)
+    # Core's insert of the table: one executemany (the ORM's bulk insert sends a row each)
+    session.execute(insert(cast(Table, StackEvent.__table__)), pending)
 
 
 async def stack_event(session: AsyncSession, stack: Stack, status: str,
