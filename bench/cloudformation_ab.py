@@ -32,8 +32,11 @@ Runs = dict[tuple[str, str], list[dict[str, float]]]
 
 
 def one_cloud(tree: str, db: str, counts: list[int], instances: int) -> dict[str, Any]:
-    """Start ``tree``'s cloud (one worker) and measure every case once."""
+    """Start ``tree``'s cloud (one worker) and measure every case once. The cloud runs
+    in ``tree`` (``python -m`` puts the working directory first on the path: started
+    from another worktree, the cloud would import that one's code)."""
     os.environ["PYTHONPATH"] = tree
+    os.chdir(tree)
     url, pg = start_database(db)
     if url:
         os.environ["CLOUDCTL_DATABASE_URL"] = url
