@@ -416,3 +416,27 @@ def test_stack_events_page_newest_first(cloud: LiveCloud) -> None:
         cf.describe_stack_events(StackName=name, NextToken="not-a-token")
     assert caught.value.response["Error"]["Code"] == "ValidationError"
     cf.delete_stack(StackName=name)
+
+
+def test_security_group_vpc_id_attribute_is_the_groups_vpc(cloud: LiveCloud) -> None:
+    """``Fn::GetAtt [Group, VpcId]`` is the VPC the group was made in (the adapter takes
+    it from the template's VpcId, no describe), and the group is there."""
+    ec2, cf = cloud.client("ec2"), cloud.client("cloudformation")
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    name = unique("sgvpc")
+    template = {"Parameters": {"Vpc": {"Type": "String"}},
+                "Resources": {"InVpc": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+                    "GroupDescription": "in a vpc", "VpcId": {"Ref": "Vpc"}}}},
+                "Outputs": {"Vpc": {"Value": {"Fn::GetAtt": ["InVpc", "VpcId"]}},
+                            "Group": {"Value": {"Fn::GetAtt": ["InVpc", "GroupId"]}}}}
+    cf.create_stack(StackName=name, TemplateBody=body(template),
+                    Parameters=[{"ParameterKey": "Vpc", "ParameterValue": vpc}])
+    stack = settle(cloud, name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert out["Vpc"] == vpc
+    group = ec2.describe_security_groups(GroupIds=[out["Group"]])["SecurityGroups"][0]
+    assert group["VpcId"] == vpc
+    cf.delete_stack(StackName=name)
+    assert settle(cloud, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    ec2.delete_vpc(VpcId=vpc)

@@ -9,7 +9,7 @@ from typing import Any
 
 from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller
-from cloudctl.services.cloudformation import resources
+from cloudctl.services.cloudformation import resources, store
 from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
@@ -66,9 +66,9 @@ class StackTeardown(ResourceRows):
         made are done at once. The rows whose deletion now runs."""
         working = []
         async with self.cloud.sessions() as session, session.begin():
+            found = await store.rows_by_id(session, (stale.id for stale in rows))
             for stale in rows:
-                row = await session.get(StackResource, stale.id)
-                assert row is not None
+                row = found[stale.id]
                 if row.status == "DELETE_IN_PROGRESS":
                     working.append(row)
                     continue

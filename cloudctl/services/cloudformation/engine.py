@@ -451,15 +451,15 @@ class StackEngine(StackTeardown, Reconciler):
                     deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
                     step="create",
                     metadata_=plan.template["Resources"][new.name].get("Metadata"))
-                session.add(fresh)
-                made.append(fresh)
-            await session.flush()  # one round trip for every row's id
-            for new, fresh in zip(wanted, made, strict=True):
-                self._fresh.add(fresh.id)
+                # status and event set before the insert (no update of the new row after)
                 if new.replacing is not None:
                     await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
                 else:
                     await self._set(session, fresh, "CREATE_IN_PROGRESS")
+                session.add(fresh)
+                made.append(fresh)
+            await session.flush()  # the rows' ids
+            self._fresh.update(fresh.id for fresh in made)
         return made
 
     async def _step(self, stack: Stack, row: StackResource, caller: Caller,

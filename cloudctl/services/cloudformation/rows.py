@@ -155,8 +155,7 @@ class ResourceRows:
         if not batch:
             return
         async with self.cloud.sessions() as session, session.begin():
+            found = await store.rows_by_id(session, (row_id for row_id, _ in batch))
             for row_id, change in batch:
-                row = await session.get(StackResource, row_id)
-                assert row is not None
-                await change(session, row)
+                await change(session, found[row_id])
         batch.clear()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
-from sqlalchemy import event, select, update
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ EXPORTING = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
 
 
 PENDING = "cfn_pending_events"
+CHUNK = 500  # ids a statement names (SQLite's bound parameters are limited)
 
 
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
@@ -37,32 +39,36 @@ async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
                     reason: str | None = None, properties: dict[str, Any] | None = None,
                     token: str | None = None) -> None:
     """Queue a stack event; it is numbered and written when the transaction commits
-    (``_number_events``), all of a transaction's events of a stack with one update."""
-    session.info.setdefault(PENDING, []).append(StackEvent(
-        event_id=str(uuid.uuid4()), stack_id=stack_id, seq=0, logical_id=logical_id,
-        physical_id=physical_id, type=type_name, status=status, reason=reason,
-        properties=json.dumps(properties) if properties is not None else None,
-        request_token=token, timestamp=utcnow()))
+    (``_number_events``), all of a transaction's events of a stack with one update and
+    one multi-row insert (plain rows, not ORM objects: a pass writes hundreds)."""
+    session.info.setdefault(PENDING, []).append({
+        "event_id": str(uuid.uuid4()), "stack_id": stack_id, "seq": 0,
+        "logical_id": logical_id, "physical_id": physical_id, "type": type_name,
+        "status": status, "reason": reason,
+        "properties": json.dumps(properties) if properties is not None else None,
+        "request_token": token, "timestamp": utcnow()})
 
 
 @event.listens_for(Session, "before_commit")
 def _number_events(session: Session) -> None:
     """Number the queued events of each stack after its last one (one atomic
-    ``UPDATE ... RETURNING`` per stack: concurrent writers never collide)."""
-    pending: list[StackEvent] | None = session.info.pop(PENDING, None)
+    ``UPDATE ... RETURNING`` per stack: concurrent writers never collide) and insert
+    them."""
+    pending: list[dict[str, Any]] | None = session.info.pop(PENDING, None)
     if not pending:
         return
-    by_stack: dict[str, list[StackEvent]] = {}
+    by_stack: dict[str, list[dict[str, Any]]] = {}
     for item in pending:
-        by_stack.setdefault(item.stack_id, []).append(item)
+        by_stack.setdefault(item["stack_id"], []).append(item)
     for stack_id, items in by_stack.items():
         last = session.execute(
             update(Stack).where(Stack.stack_id == stack_id)
             .values(event_seq=Stack.event_seq + len(items))
             .returning(Stack.event_seq)).scalar_one()
         for offset, item in enumerate(items):
-            item.seq = last - len(items) + 1 + offset
-            session.add(item)
+            item["seq"] = last - len(items) + 1 + offset
+    # Core's insert of the table: one executemany (the ORM's bulk insert sends a row each)
+    session.execute(insert(cast(Table, StackEvent.__table__)), pending)
 
 
 async def stack_event(session: AsyncSession, stack: Stack, status: str,
@@ -101,6 +107,19 @@ async def rows(session: AsyncSession, stack_id: str) -> list[StackResource]:
     return list((await session.execute(
         select(StackResource).where(StackResource.stack_id == stack_id)
         .order_by(StackResource.id))).scalars())
+
+
+async def rows_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, StackResource]:
+    """Resource rows by id, in as few statements as there are ``CHUNK`` ids (one for a
+    pass's batch, instead of one ``get`` a row)."""
+    wanted = sorted(set(ids))
+    found: dict[int, StackResource] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start:start + CHUNK]
+        for row in (await session.execute(
+                select(StackResource).where(StackResource.id.in_(chunk)))).scalars():
+            found[row.id] = row
+    return found
 
 
 async def live_rows(session: AsyncSession, stack_id: str) -> list[StackResource]:

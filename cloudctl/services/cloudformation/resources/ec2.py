@@ -114,16 +114,16 @@ class SecurityGroup(ResourceType):
             group_id = await ec2.create_security_group(
                 act.cloud, act.caller, name=name, description=props["GroupDescription"],
                 vpc_id=props.get("VpcId"), tags=_tags(act, props))
+            vpc_id = str(props.get("VpcId") or "")  # the group is in the VPC it was given
         except AwsError as error:
             found = await ec2.security_group(act.cloud, act.caller, name=name) \
                 if resumed_exists(act, error, "InvalidGroup.Duplicate") else None
             if found is None:
                 raise
-            group_id = found["GroupId"]
+            group_id, vpc_id = found["GroupId"], str(found.get("VpcId") or "")
         await _system_tags(act, group_id)
-        group = await ec2.security_group(act.cloud, act.caller, group_id=group_id) or {}
         await self._rules(act, group_id, {}, props, fresh=True)
-        attributes = {"GroupId": group_id, "Id": group_id, "VpcId": group.get("VpcId", ""),
+        attributes = {"GroupId": group_id, "Id": group_id, "VpcId": vpc_id,
                       "GroupName": name, "vpc": bool(props.get("VpcId"))}
         return Outcome(group_id, attributes)
 
