@@ -3,12 +3,14 @@
 ``claim`` records a new leader's epoch only if no newer one is recorded (the row's
 update is what fences the previous leader: its next write finds another epoch);
 on PostgreSQL it first ends the sessions of the host the row names, if another,
-that are stuck: idle in a transaction for over ``STUCK_SECONDS`` or blocked writing to
-their client. That host lost its ZooKeeper session (a clean stop releases), so it is
-dead or cut off; a session cut off mid-transaction normally ends at the engine's
-idle-in-transaction timeout, but one whose answer the server cannot send waits in
-``ClientWrite``, where that timeout never fires, holding its row locks (the new
-leader's claim or writes) until TCP gives up, many minutes later.
+that are stuck: inside a transaction and waiting for their client for over
+``STUCK_SECONDS``, or blocked writing to it. That host lost its ZooKeeper session (a
+clean stop releases), so it is dead or cut off. A session cut off idle in its
+transaction ends at the engine's idle-in-transaction timeout, but two others never do
+and hold their row locks (the new leader's claim or writes) until TCP gives up, many
+minutes later: one whose answer the server cannot send (``ClientWrite``), and one cut
+off in the middle of an extended-protocol exchange (its Execute ran, the Sync never
+came: "active", waiting in ``ClientRead``).
 ``release`` clears the host of a term given up cleanly (the epoch stays, so nothing of
 the old term can commit either way). The table is the Empyrean service's
 (``cloudctl.services.empyrean.models.LeaderTerm``); the core writes it by name.
@@ -40,7 +42,8 @@ _END_STUCK = text(
     "JOIN leader_terms t ON a.application_name = :prefix || t.host "
     "WHERE t.kind = :kind AND t.host <> '' AND t.host <> :host "
     "AND a.datname = current_database() AND a.pid <> pg_backend_pid() "
-    "AND (a.wait_event = 'ClientWrite' OR (a.state LIKE 'idle in transaction%' "
+    "AND (a.wait_event = 'ClientWrite' OR (a.xact_start IS NOT NULL "
+    "AND a.wait_event_type = 'Client' "
     "AND a.state_change < now() - make_interval(secs => :stuck)))")
 _GIVE_UP = text("UPDATE leader_terms SET host = '' WHERE kind = :kind AND epoch = :epoch")
 

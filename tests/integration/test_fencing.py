@@ -242,9 +242,8 @@ def test_a_cut_off_hosts_idle_transaction_releases_its_locks(pg_server: Any) -> 
     assert asyncio.run(_lock_released(url, 0.0)) is None
 
 
-def _stuck_writer(host: str, port: int, database: str, application: str) -> socket.socket:
-    """A client of ``application`` that asks for a large result and never reads it: its
-    server session blocks in ``ClientWrite`` (what a client cut off mid-answer leaves)."""
+def _raw_session(host: str, port: int, database: str, application: str) -> socket.socket:
+    """A started PostgreSQL protocol session of ``application`` (trust authentication)."""
     sock = socket.create_connection((host, port), timeout=10)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     params = b"".join(k + b"\0" + v.encode() + b"\0" for k, v in (
@@ -252,13 +251,30 @@ def _stuck_writer(host: str, port: int, database: str, application: str) -> sock
     body = struct.pack("!i", 196608) + params + b"\0"
     sock.sendall(struct.pack("!i", len(body) + 4) + body)
     seen = b""
-    while b"Z\0\0\0\x05" not in seen:  # ReadyForQuery: authenticated (trust), started
+    while b"Z\0\0\0\x05" not in seen:  # ReadyForQuery
         chunk = sock.recv(4096)
         assert chunk, seen
         seen += chunk
-    query = b"SELECT repeat('x', 1000) FROM generate_series(1, 200000)\0"
-    sock.sendall(b"Q" + struct.pack("!i", len(query) + 4) + query)
     return sock
+
+
+def _message(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+def _stuck_writer(sock: socket.socket) -> None:
+    """Ask for a large result and never read it: the server session blocks in
+    ``ClientWrite`` (what a client cut off mid-answer leaves)."""
+    sock.sendall(_message(b"Q", b"SELECT repeat('x', 1000) FROM generate_series(1, 200000)\0"))
+
+
+def _cut_mid_exchange(sock: socket.socket, sql: str) -> None:
+    """Parse, Bind and Execute ``sql`` with no Sync after them (a client cut off before
+    the rest of its message arrived): the statement ran, its transaction stays open,
+    the session "active" and waiting in ``ClientRead``, for ever."""
+    sock.sendall(_message(b"P", b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
+                 + _message(b"B", b"\0\0" + struct.pack("!hhh", 0, 0, 0))
+                 + _message(b"E", b"\0" + struct.pack("!i", 0)))
 
 
 async def _stuck_scenario(url: str) -> None:
@@ -267,6 +283,7 @@ async def _stuck_scenario(url: str) -> None:
     old_sessions, new_sessions = session_factory(old), session_factory(new)
     where = make_url(url)
     writer: socket.socket | None = None
+    cut: socket.socket | None = None
 
     async def sessions_of_a() -> dict[str, str]:
         async with new.connect() as conn:
@@ -280,34 +297,40 @@ async def _stuck_scenario(url: str) -> None:
         healthy = await old.connect()  # a session of a's between transactions
         await healthy.execute(text("SELECT 1"))
         await healthy.commit()
-        # a's fence check holds the term row, then a is cut off: idle in the transaction
+        # a is cut off with a transaction idle, ...
         held = await old.connect()
         await held.begin()
-        await held.execute(fencing.CHECK, {"kind": KIND, "epoch": 1})
-        # and another of a's sessions waits to send an answer nobody reads
-        writer = await asyncio.to_thread(_stuck_writer, str(where.host), int(where.port or 0),
-                                         str(where.database), "cloudctl:a")
+        await held.execute(text("SELECT 1"))
+        address = (str(where.host), int(where.port or 0), str(where.database), "cloudctl:a")
+        # ... its fence check's exchange cut before the Sync (the term row stays locked) ...
+        writer = await asyncio.to_thread(_raw_session, *address)
+        cut = await asyncio.to_thread(_raw_session, *address)
+        _cut_mid_exchange(cut, f"UPDATE leader_terms SET epoch = epoch WHERE kind = '{KIND}'")
+        # ... and an answer it no longer reads
+        _stuck_writer(writer)
+        stuck = {"idle in transaction/ClientRead", "active/ClientRead", "active/ClientWrite"}
         for _ in range(100):
-            if "active/ClientWrite" in await sessions_of_a():
+            if stuck <= set(await sessions_of_a()):
                 break
             await asyncio.sleep(0.05)
-        assert "active/ClientWrite" in await sessions_of_a()
+        assert stuck <= set(await sessions_of_a())
         await asyncio.sleep(terms.STUCK_SECONDS + 0.3)
-        # b takes over: its claim ends both (without that it would wait on the row lock)
+        # b takes over: its claim ends all three (without that it waits on the row lock)
         assert await asyncio.wait_for(terms.claimer(new_sessions, "b")[0](KIND, 2), 10)
         for _ in range(60):
             left = await sessions_of_a()
-            if not {"idle in transaction/ClientRead", "active/ClientWrite"} & set(left):
+            if not stuck & set(left):
                 break
             await asyncio.sleep(0.05)
-        assert set(left) == {"idle/ClientRead"}, left  # a's pooled idle session stays
+        assert set(left) == {"idle/ClientRead"}, left  # a's idle session stays
         with pytest.raises(Exception, match="terminat|closed|connection"):
             await held.execute(text("SELECT 1"))
         await healthy.execute(text("SELECT 1"))
         await healthy.close()
     finally:
-        if writer is not None:
-            writer.close()
+        for raw in (writer, cut):
+            if raw is not None:
+                raw.close()
         await old.dispose()
         await new.dispose()
 
