@@ -10,7 +10,11 @@ transaction ends at the engine's idle-in-transaction timeout, but two others nev
 and hold their row locks (the new leader's claim or writes) until TCP gives up, many
 minutes later: one whose answer the server cannot send (``ClientWrite``), and one cut
 off in the middle of an extended-protocol exchange (its Execute ran, the Sync never
-came: "active", waiting in ``ClientRead``).
+came: "active", waiting in ``ClientRead``). Ending one stuck holder can hand the term
+row to another of that host's sessions queued behind it (a fence check waiting on the
+lock), which then takes it and waits, idle in its transaction, for a client that is gone:
+so the claim waits on the row at most ``STUCK_SECONDS`` at a time (``lock_timeout``) and,
+when the wait runs out, ends the stuck sessions again and retries.
 ``release`` clears the host of a term given up cleanly (the epoch stays, so nothing of
 the old term can commit either way). The table is the Empyrean service's
 (``cloudctl.services.empyrean.models.LeaderTerm``); the core writes it by name.
@@ -18,11 +22,12 @@ the old term can commit either way). The table is the Empyrean service's
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.core.election import Claim, Release
@@ -30,6 +35,7 @@ from cloudctl.db.base import UtcDateTime
 from cloudctl.db.engine import APPLICATION_PREFIX
 
 STUCK_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 _TAKE = text("UPDATE leader_terms SET epoch = :epoch, host = :host, since = :since "
              "WHERE kind = :kind AND epoch <= :epoch").bindparams(
@@ -45,6 +51,8 @@ _END_STUCK = text(
     "AND (a.wait_event = 'ClientWrite' OR (a.xact_start IS NOT NULL "
     "AND a.wait_event_type = 'Client' "
     "AND a.state_change < now() - make_interval(secs => :stuck)))")
+_LOCK_WAIT = text(f"SET LOCAL lock_timeout = {int(STUCK_SECONDS * 1000)}")
+_LOCK_NOT_AVAILABLE = "55P03"
 _GIVE_UP = text("UPDATE leader_terms SET host = '' WHERE kind = :kind AND epoch = :epoch")
 
 
@@ -52,30 +60,45 @@ def claimer(sessions: async_sessionmaker[AsyncSession], host: str) -> tuple[Clai
     """The claim and release functions of ``host`` on the cloud's database."""
 
     async def claim(kind: str, epoch: int) -> bool:
-        await end_stuck(sessions, kind, host)
         values = {"kind": kind, "epoch": epoch, "host": host, "since": datetime.now(UTC)}
-        for _attempt in range(2):
+        while True:
+            await end_stuck(sessions, kind, host)
             try:
-                async with sessions() as session, session.begin():
-                    result: Any = await session.execute(_TAKE, values)
-                    if result.rowcount == 1:
-                        return True
-                    found = (await session.execute(
-                        text("SELECT epoch FROM leader_terms WHERE kind = :kind"),
-                        {"kind": kind})).scalar()
-                    if found is not None:
-                        return False  # a newer epoch is recorded
-                    await session.execute(_ADD, values)
-                    return True
-            except IntegrityError:
-                continue  # another host added the row first: compare epochs again
-        return False
+                return await _take(sessions, values)
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                    raise
+                log.info("%s: the term row is still held; ending the previous "
+                         "leader's stuck sessions again", kind)
 
     async def release(kind: str, epoch: int) -> None:
         async with sessions() as session, session.begin():
             await session.execute(_GIVE_UP, {"kind": kind, "epoch": epoch})
 
     return claim, release
+
+
+async def _take(sessions: async_sessionmaker[AsyncSession], values: dict[str, Any]) -> bool:
+    """Record the term unless a newer one is; a wait on the row past ``STUCK_SECONDS``
+    raises (PostgreSQL's lock_timeout)."""
+    for _attempt in range(2):
+        try:
+            async with sessions() as session, session.begin():
+                if session.get_bind().dialect.name == "postgresql":
+                    await session.execute(_LOCK_WAIT)
+                result: Any = await session.execute(_TAKE, values)
+                if result.rowcount == 1:
+                    return True
+                found = (await session.execute(
+                    text("SELECT epoch FROM leader_terms WHERE kind = :kind"),
+                    {"kind": values["kind"]})).scalar()
+                if found is not None:
+                    return False  # a newer epoch is recorded
+                await session.execute(_ADD, values)
+                return True
+        except IntegrityError:
+            continue  # another host added the row first: compare epochs again
+    return False
 
 
 async def end_stuck(sessions: async_sessionmaker[AsyncSession], kind: str, host: str) -> int:

@@ -342,3 +342,73 @@ def test_a_new_leader_ends_the_stuck_sessions_of_a_cut_off_leader(pg_server: Any
     url = pg_server.create_database("fence_stuck")
     migrate.upgrade(url)
     asyncio.run(_stuck_scenario(url))
+
+
+def _queued_fence_check(sock: socket.socket) -> None:
+    """Open a transaction, then run the fence check's UPDATE of the term row, which
+    queues behind the row's holder; the answer is never read (the client is gone)."""
+    sock.sendall(_message(b"Q", b"BEGIN\0"))
+    seen = b""
+    while b"Z\0\0\0\x05T" not in seen:  # ReadyForQuery, in a transaction
+        chunk = sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    sock.sendall(_message(b"Q", f"UPDATE leader_terms SET epoch = epoch WHERE kind = "
+                                f"'{KIND}'\0".encode()))
+
+
+async def _queued_scenario(url: str) -> None:
+    old = create_engine(url, host_id="a")
+    new = create_engine(url, host_id="b")
+    old_sessions, new_sessions = session_factory(old), session_factory(new)
+    where = make_url(url)
+    raws: list[socket.socket] = []
+
+    async def states_of_a() -> list[str]:
+        async with new.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT state || '/' || coalesce(wait_event_type, '') FROM pg_stat_activity "
+                "WHERE application_name = 'cloudctl:a' AND state <> 'idle'"))
+            return sorted(state for (state,) in rows)  # a's pooled idle session left out
+
+    try:
+        assert await terms.claimer(old_sessions, "a")[0](KIND, 1)
+        address = (str(where.host), int(where.port or 0), str(where.database), "cloudctl:a")
+        cut = await asyncio.to_thread(_raw_session, *address)
+        queued = await asyncio.to_thread(_raw_session, *address)
+        raws += [cut, queued]
+        _cut_mid_exchange(cut, f"UPDATE leader_terms SET epoch = epoch WHERE kind = '{KIND}'")
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(_queued_fence_check, queued)
+        for _ in range(100):
+            if await states_of_a() == ["active/Client", "active/Lock"]:
+                break
+            await asyncio.sleep(0.05)
+        assert await states_of_a() == ["active/Client", "active/Lock"]
+        await asyncio.sleep(terms.STUCK_SECONDS + 0.3)
+        # b's claim ends the holder; the queued check then takes the row and waits,
+        # idle in its transaction, for a client that is gone: the claim must not wait
+        # on it for ever (no idle timeout here) but end it too once it is stuck
+        started = time.monotonic()
+        assert await asyncio.wait_for(terms.claimer(new_sessions, "b")[0](KIND, 2), 15)
+        assert time.monotonic() - started < 3 * terms.STUCK_SECONDS + 2
+        assert await states_of_a() == []
+        async with new_sessions() as session:
+            row = (await session.execute(text(
+                "SELECT epoch, host FROM leader_terms WHERE kind = :kind"), {"kind": KIND})).one()
+        assert tuple(row) == (2, "b")
+    finally:
+        for raw in raws:
+            raw.close()
+        await old.dispose()
+        await new.dispose()
+
+
+def test_a_new_leader_ends_a_cut_off_session_queued_behind_the_one_it_ended(
+        pg_server: Any) -> None:
+    """A cut-off leader's fence check queued on the term row behind another stuck one
+    takes the row when that one is ended, and then waits for its gone client with a
+    fresh state: the claim waits on the row a bounded time, ends it too and gets through."""
+    url = pg_server.create_database("fence_queued")
+    migrate.upgrade(url)
+    asyncio.run(_queued_scenario(url))
