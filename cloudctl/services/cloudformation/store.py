@@ -49,11 +49,12 @@ async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
         "request_token": token, "timestamp": utcnow()})
 
 
-@event.listens_for(Session, "before_commit")
+@event.listens_for(Session, "before_commit", insert=True)
 def _number_events(session: Session) -> None:
     """Number the queued events of each stack after its last one (one atomic
     ``UPDATE ... RETURNING`` per stack: concurrent writers never collide) and insert
-    them."""
+    them. First of the hook's listeners (``insert``), so that fencing's check, in the
+    same hook, sees these writes whichever was registered first."""
     pending: list[dict[str, Any]] | None = session.info.pop(PENDING, None)
     if not pending:
         return
@@ -111,7 +112,8 @@ async def rows(session: AsyncSession, stack_id: str) -> list[StackResource]:
 
 async def rows_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, StackResource]:
     """Resource rows by id, in as few statements as there are ``CHUNK`` ids (one for a
-    pass's batch, instead of one ``get`` a row)."""
+    pass's batch, instead of one ``get`` a row). Every id must name a row: the engine
+    asks only for rows it holds, which nothing else deletes."""
     wanted = sorted(set(ids))
     found: dict[int, StackResource] = {}
     for start in range(0, len(wanted), CHUNK):
@@ -119,6 +121,9 @@ async def rows_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Sta
         for row in (await session.execute(
                 select(StackResource).where(StackResource.id.in_(chunk)))).scalars():
             found[row.id] = row
+    if len(found) != len(wanted):
+        missing = sorted(set(wanted) - found.keys())
+        raise LookupError(f"stack resource rows {missing} are gone from the database")
     return found
 
 
