@@ -16,10 +16,11 @@ ping, each a wait for the worker's busy event loop (bench/results/load.md, sessi
 
 from __future__ import annotations
 
+import os
 import select
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,11 +29,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import writegate
+from cloudctl.db import loopdriver, writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
 APPLICATION_PREFIX = "cloudctl:"
+LOOP_DRIVER_ENV = "CLOUDCTL_SQLITE_ON_LOOP"  # "0": aiosqlite's threads (for comparison)
 
 
 def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: str = "",
@@ -53,6 +55,10 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
         if on_file:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
+        database = make_url(url).database
+        on_loop = on_file and bool(database) and os.environ.get(LOOP_DRIVER_ENV, "1") != "0"
+        if on_loop:
+            kwargs.setdefault("async_creator", loopdriver.creator(str(database)))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         if on_file and engine.url.database:
             writegate.install(engine, engine.url.database)
@@ -63,7 +69,8 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            # on the loop a locked database is waited for by loopdriver, never in SQLite
+            cur.execute(f"PRAGMA busy_timeout={0 if on_loop else 30000}")
             cur.close()
 
         return engine
