@@ -23,6 +23,15 @@ The contract a subclass keeps:
 - a key waiting out a backoff or a Retry is not re-queued by the resync (its timer
   fires it); ``wake(key)`` overrides the wait.
 
+Idle: a controller whose every key is signalled by a wake (the API call that creates
+or changes the row wakes it) sets ``idle_interval``; after a resync that listed no
+key, with no key queued, running or waiting on a timer, the next resync comes after
+``max(interval(), idle_interval)`` instead: an idle cloud does not read its tables
+every second or two, and a lost wake still costs only time (at most that long). A
+wake ends the idle wait (a resync at once, and the usual interval after it while the
+controller has something: a key waking up may be followed by work that only the
+resync finds, such as new objects of a bucket that now replicates).
+
 Leadership: ``run`` only acts while ``leader()`` is true (the process that runs
 controllers: worker 0) *and* the process's election (``cloudctl.core.election``) gives
 it a term for the controller's ``name``: the embedded cloud's ``LocalElection`` always
@@ -84,6 +93,7 @@ class Reconciler(ABC):
     workers = 4
     base_backoff = 0.5
     max_backoff = 60.0
+    idle_interval: float | None = None  # see "Idle" above; None: always ``interval()``
 
     def __init__(self, *, leader: Leadership = always_leader) -> None:
         self.leader = leader
@@ -95,6 +105,8 @@ class Reconciler(ABC):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._resync = asyncio.Event()
         self.resyncs = 0
+        self._listed = 0  # keys the last resync listed
+        self._idle_wait = False  # the run loop waits out an ``idle_interval``
 
     # -- what a controller provides ------------------------------------------------------
 
@@ -144,6 +156,9 @@ class Reconciler(ABC):
     def _enqueue(self, key: str) -> None:
         if self.term() is None:
             return
+        if self._idle_wait:
+            self._idle_wait = False
+            self._resync.set()
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -207,10 +222,12 @@ class Reconciler(ABC):
         if term is None:
             return
         token = TERM.set(term)
+        self._listed = -1  # until listed: a failed resync is not an idle one
         try:
-            keys = await self.list_keys()
+            keys = list(await self.list_keys())
         finally:
             TERM.reset(token)
+        self._listed = len(keys)
         for key in keys:
             if key not in self._timers:
                 self._enqueue(key)
@@ -269,6 +286,18 @@ class Reconciler(ABC):
         await self.resync()
         await self.drain()
 
+    def next_interval(self) -> float:
+        """Seconds until the next full resync: ``interval()``, or ``idle_interval`` when
+        longer and the leading controller has nothing at all (nothing listed, queued,
+        running or waiting); a standby keeps ``interval()``, a leadership callback
+        missed costs no more than before."""
+        interval = self.interval()
+        idle = self.idle_interval
+        if idle is None or self._listed or self._queued or self._running or self._timers \
+                or self.term() is None:  # a standby looks for its term every interval
+            return interval
+        return max(interval, idle)
+
     async def _resync_once_more_on_failure(self) -> None:
         """A resync, tried again at once when it fails: a transient failure (a database
         connection that died while in use is replaced at the next checkout) is not an
@@ -298,12 +327,14 @@ class Reconciler(ABC):
                 # the interval's end sets the event too: a timer, not wait_for's task and
                 # timeout per round (the network controller and publisher poll 4-5 times
                 # a second)
-                timer = asyncio.get_running_loop().call_later(self.interval(),
-                                                              self._resync.set)
+                wait = self.next_interval()
+                self._idle_wait = wait > self.interval()
+                timer = asyncio.get_running_loop().call_later(wait, self._resync.set)
                 try:
                     await self._resync.wait()
                 finally:
                     timer.cancel()
+                    self._idle_wait = False
                 self._resync.clear()
         finally:
             wakes.unregister(self.name, self.woken)

@@ -23,7 +23,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from sqlalchemy.engine import URL
+
 T = TypeVar("T")
+
+def file_database(url: URL) -> str | None:
+    """The file of a SQLite database URL; None for another database, memory or a URI."""
+    database = url.database
+    if not str(url.drivername).startswith("sqlite") or not database \
+            or database == ":memory:" or database.startswith("file:"):
+        return None
+    return str(database)
+
 
 BUSY_MS = 30000  # the engine's busy timeout (``engine.py``), for the thread's connection
 

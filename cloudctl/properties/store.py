@@ -2,7 +2,9 @@
 
 A set or reset writes one row (or deletes it) with a new revision; every API
 process polls ``max(revision)`` and reloads on change, firing the registered
-hooks so a change takes effect without a restart.
+hooks so a change takes effect without a restart. The poll reads one marker (the
+greatest revision and the row count); a process on file SQLite reads it with a raw
+statement on the loop's connection (``marker_reader``), not a session.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from cloudctl.properties.registry import PropertyDef, PropertyError, Registry
 log = logging.getLogger(__name__)
 
 Hook = Callable[[str, Any], Awaitable[None] | None]
+MarkerReader = Callable[[], Awaitable[tuple[int | None, int | None]]]
+MARKER_SQL = "SELECT max(revision), count(*) FROM cloud_properties"
 
 
 class PropertyStore:
@@ -33,6 +37,8 @@ class PropertyStore:
         self._typed: dict[str, Any] = {}
         self._revision = -1
         self._hooks: dict[str, list[Hook]] = {}
+        # (max revision, count) read without a session (file SQLite); None: a session's
+        self.marker_reader: MarkerReader | None = None
 
     # reading -------------------------------------------------------------
     def get(self, prop: PropertyDef | str) -> Any:
@@ -92,11 +98,14 @@ class PropertyStore:
 
     async def poll(self) -> list[str]:
         """Reload if any process changed a property since the last load."""
-        async with self.sessions() as session:
-            row = (await session.execute(
-                select(func.max(PropertyValue.revision), func.count())
-                .select_from(PropertyValue))).one()
-        revision, count = row[0], row[1]
+        if self.marker_reader is not None:
+            revision, count = await self.marker_reader()
+        else:
+            async with self.sessions() as session:
+                row = (await session.execute(
+                    select(func.max(PropertyValue.revision), func.count())
+                    .select_from(PropertyValue))).one()
+            revision, count = row[0], row[1]
         marker = (revision or 0) * 1_000_003 + int(count or 0)
         if marker == getattr(self, "_marker", None):
             return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -20,10 +21,11 @@ from cloudctl.auth.secrets import SecretBox
 from cloudctl.config import Settings
 from cloudctl.core import election as elections
 from cloudctl.core import fencing, terms, wakes
+from cloudctl.db import loopsql
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.properties import definitions as core_props
 from cloudctl.properties.registry import registry
-from cloudctl.properties.store import PropertyStore
+from cloudctl.properties.store import MARKER_SQL, PropertyStore
 from cloudctl.protocol.wire import ParsedRequest
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Check, Handler, Provider
@@ -55,6 +57,7 @@ class Cloud:
             host_id=settings.host_id)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.properties = PropertyStore(registry, self.sessions)
+        self._properties_sql: loopsql.LoopSqlite | None = None  # the raw poll (SQLite)
         self.secrets = SecretBox(settings.secret_key_path)
         self.providers: list[Provider] = []
         self.handlers: dict[str, dict[str, Handler]] = {}
@@ -137,7 +140,25 @@ class Cloud:
             await task(self)
         for provider in self.providers:
             await provider.start()
+        self._poll_properties_raw()
         self.spawn(self.properties.run_poller(), "property-poller")
+
+    def _poll_properties_raw(self) -> None:
+        """On file SQLite the property poll (every second, in every process) is one raw
+        statement on the loop's connection, not a session's three round trips."""
+        path = loopsql.file_database(self.engine.url)
+        if path is None:
+            return
+        sql = self._properties_sql = loopsql.LoopSqlite(path, "props-sql")
+
+        def read(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
+            row = conn.execute(MARKER_SQL).fetchone()
+            return (row[0], row[1]) if row is not None else (None, None)
+
+        async def marker() -> tuple[int | None, int | None]:
+            return await sql.run(read)
+
+        self.properties.marker_reader = marker
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -152,6 +173,10 @@ class Cloud:
                 await provider.stop()
             except Exception:
                 log.exception("provider %s failed to stop", type(provider).__name__)
+        if self._properties_sql is not None:
+            self.properties.marker_reader = None
+            self._properties_sql.close()
+            self._properties_sql = None
         try:
             await self.election.stop()
         except Exception:

@@ -143,6 +143,58 @@ async def test_a_resync_asked_for_runs_before_a_long_interval_ends() -> None:
                 and getattr(h._callback, "__self__", None) is ctl._resync]
 
 
+async def test_an_idle_controller_resyncs_on_its_idle_interval_until_woken() -> None:
+    class Idle(Scripted):
+        idle_interval = 60.0
+
+    ctl = Idle([])
+    task = asyncio.create_task(ctl.run())
+    await asyncio.sleep(0.2)  # four intervals of 0.05: nothing listed, nothing waiting
+    assert ctl.resyncs == 1 and ctl.next_interval() == 60.0
+    ctl.keys.append("bucket-1")  # a row the API wrote, then woke one key of
+    ctl.wake("bucket-1")
+    await asyncio.sleep(0.02)
+    assert ctl.resyncs == 2 and "bucket-1" in ctl.synced  # the wake ended the idle wait
+    assert ctl.next_interval() == 0.05  # something listed: the usual interval again
+    await asyncio.sleep(0.12)
+    assert ctl.resyncs >= 4
+    ctl.keys.clear()
+    await asyncio.sleep(0.12)  # a resync listed nothing again: idle
+    settled = ctl.resyncs
+    await asyncio.sleep(0.15)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ctl.resyncs == settled
+
+
+async def test_a_standby_is_never_idle() -> None:
+    class Idle(Scripted):
+        idle_interval = 60.0
+
+    leader = False
+    ctl = Idle([], leader=lambda: leader)
+    task = asyncio.create_task(ctl.run())
+    await asyncio.sleep(0.08)
+    assert ctl.next_interval() == 0.05 and ctl.resyncs == 0  # looks for its term
+    leader = True  # elected, its callback missed: the next interval finds the term
+    await asyncio.sleep(0.08)
+    assert ctl.resyncs >= 1
+    await asyncio.sleep(0.1)
+    settled = ctl.resyncs  # leading with nothing to do: idle now
+    await asyncio.sleep(0.12)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ctl.resyncs == settled and ctl.next_interval() == 60.0
+
+
+async def test_a_controller_without_idle_interval_keeps_its_interval() -> None:
+    ctl = Scripted([])
+    await ctl.run_once()
+    assert ctl.next_interval() == 0.05
+
+
 async def test_a_non_leader_neither_resyncs_nor_acts_on_wakes() -> None:
     leader = False
     ctl = Scripted(["vol-1"], leader=lambda: leader)

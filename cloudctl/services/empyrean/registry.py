@@ -17,6 +17,9 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select, update
+
+from cloudctl.core.election import LocalElection
 from cloudctl.errors import AwsError
 from cloudctl.services.empyrean.models import ServiceHost
 
@@ -31,7 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
-CHANGE_POLL_SECONDS = 0.2  # how often the controller process looks for a leadership change
+CHANGE_POLL_SECONDS = 0.2  # how often a ZooKeeper host's controller process looks for a
+# leadership change (an embedded cloud's ``LocalElection`` changes only at start and with
+# the host's own state, which the next beat writes: it sleeps the whole beat)
 STALE_SECONDS = 10.0  # no heartbeat for this long: the host is NOTREADY
 ENABLED, DISABLED, NOTREADY = "ENABLED", "DISABLED", "NOTREADY"
 
@@ -44,6 +49,8 @@ class HostRegistry:
         self.state = ENABLED
         self.started = datetime.now(UTC)
         self._written: tuple[list[str], str] | None = None  # leading, coordination
+        # what the row holds besides the heartbeat (endpoint, kinds, leading, coordination)
+        self._row_written: tuple[str, list[str], list[str], str] | None = None
 
     def _view(self) -> tuple[list[str], str]:
         """What this process leads and how it reaches ZooKeeper, now."""
@@ -56,6 +63,12 @@ class HostRegistry:
 
     async def beat(self) -> None:
         """One heartbeat (worker 0) or state read (other workers)."""
+        if self.cloud.worker_index == 0 and self._written is not None \
+                and self._row_written == self._row_view():
+            state = await self._touch()
+            if state is not None:
+                self.apply(state)
+                return
         async with self.cloud.sessions() as session, session.begin():
             row = await session.get(ServiceHost, self.host)
             if self.cloud.worker_index == 0:
@@ -79,8 +92,28 @@ class HostRegistry:
                     if row.started_at != self.started:
                         row.started_at = self.started
                 self._written = (leading, coordination)
+                self._row_written = (endpoint, kinds, leading, coordination)
             state = row.state if row is not None else ENABLED
         self.apply(state)
+
+    def _row_view(self) -> tuple[str, list[str], list[str], str]:
+        leading, coordination = self._view()
+        return (self.cloud.endpoint, sorted(self.cloud.election.candidacies()), leading,
+                coordination)
+
+    async def _touch(self) -> str | None:
+        """The beat of a row that holds everything else already: its heartbeat set and
+        its state read, two Core statements in one transaction (no ORM session: the
+        beat runs every ``HEARTBEAT_SECONDS`` on an idle cloud). None when the row is
+        gone (the full beat writes it again)."""
+        async with self.cloud.engine.begin() as conn:
+            done = await conn.execute(update(ServiceHost).where(
+                ServiceHost.host == self.host).values(heartbeat=datetime.now(UTC)))
+            if not done.rowcount:
+                return None
+            state = (await conn.execute(select(ServiceHost.state).where(
+                ServiceHost.host == self.host))).scalar()
+        return None if state is None else str(state)
 
     def apply(self, state: str) -> None:
         if state != self.state:
@@ -98,14 +131,19 @@ class HostRegistry:
             except Exception as exc:
                 log.warning("heartbeat of %s failed: %s", self.host, exc)
                 self._written = None  # the next beat at its time: no retry storm
+                self._row_written = None
             await self._until_next_beat()
 
     async def _until_next_beat(self) -> None:
         """``HEARTBEAT_SECONDS``; sooner in the controller process when what it leads or
         its ZooKeeper view changed since the row was written (DescribeServices shows a
-        new leader, or a leader standing by, at once)."""
+        new leader, or a leader standing by, at once). An embedded cloud's election
+        never changes on its own: no look in between (an idle cloud wakes once a beat)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HEARTBEAT_SECONDS
+        if isinstance(self.cloud.election, LocalElection):
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            return
         while (left := deadline - loop.time()) > 0:
             await asyncio.sleep(min(CHANGE_POLL_SECONDS, left))
             if self.cloud.worker_index == 0 and self._written is not None \

@@ -5,7 +5,9 @@ keys are the hosts. Every ``POLL_SECONDS`` the resync reads the view version (a
 one-row read) and lists the hosts whose applied version differs; every
 ``cloud.network.resync_seconds`` it lists every host, re-applying the view to repair
 drift and hosts that were down. A change made in this process (``state.notify``)
-resyncs at once. One sync renders the view of the current version (once per
+resyncs at once. While no host has a namespace there is nothing to apply: the resync
+runs every ``IDLE_SECONDS`` only (a change of the hosts, of the configuration, or a
+namespace appearing resyncs at once: ``service.start_network``, ``state.notify``). One sync renders the view of the current version (once per
 version, shared by the hosts) and applies it to that host's netd in a thread (netd
 calls block); a host that fails records its error and backs off on its own
 (``RETRY_SECONDS``, doubling) without holding up the others. Each host's applied
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
+IDLE_SECONDS = 60.0
 RETRY_SECONDS = 3.0
 Status = tuple[int | None, str | None]
 NO_NETNS: Status = (None, "no netns")
@@ -64,7 +67,7 @@ class NetworkController(Reconciler):
         self.last_view: NetworkView | None = None
 
     def interval(self) -> float:
-        return POLL_SECONDS
+        return POLL_SECONDS if self._clients else IDLE_SECONDS
 
     def hosts(self) -> list[config.HostEntry]:
         entries = config.parse_hosts(self.cloud.properties.get(config.HOSTS))

@@ -204,6 +204,7 @@ class ReplicationController(Reconciler):
 
     name = "s3-replication"
     workers = 2
+    idle_interval = 60.0  # no bucket replicates: PutBucketReplication wakes it
 
     def __init__(self, cloud: Cloud, provider: S3Provider, *,
                  leader: Leadership = always_leader) -> None:

@@ -2,8 +2,9 @@
 address allocation in a subnet, the topology version, Describe plumbing and the mode.
 
 The topology version (``ec2_vpc_state``) is bumped in the transaction of every change;
-after commit the provider calls ``changed(cloud)`` to wake the publisher at once (its
-timer finds the change anyway).
+after commit the provider calls ``changed(cloud)`` to wake the publisher and the NAT
+controller at once, in this process or, from an API worker that runs no controllers,
+in the one that does (their timers find the change anyway: when idle, a minute later).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.core import wakes
 from cloudctl.db.base import RegionalMixin
 from cloudctl.errors import AwsError
 from cloudctl.server.runtime import RuntimeKey
@@ -38,6 +40,8 @@ T = TypeVar("T")
 R = TypeVar("R", bound=RegionalMixin)
 RESERVED_PER_SUBNET = 5  # network, router, DNS, future use, broadcast
 WAKERS = RuntimeKey[list["Reconciler"]]("vpc.wakers")
+# the controllers ``changed`` resyncs (their ``name``s: nat.py, publisher.py)
+WOKEN_KINDS = ("vpc-nat-controller", "vpc-topology-publisher")
 VPC_MODES = ("VPC", "VPCMIDO")
 
 
@@ -62,9 +66,14 @@ async def version(session: AsyncSession) -> int:
 
 
 def changed(cloud: Cloud) -> None:
-    """Wake this process's VPC controllers after a committed change."""
-    for controller in cloud.runtime.get(WAKERS) or []:
+    """Wake the VPC controllers after a committed change: this process's, or (an API
+    worker that runs none) the controller process's."""
+    controllers = cloud.runtime.get(WAKERS) or []
+    for controller in controllers:
         controller.resync_now()
+    if not controllers:
+        for kind in WOKEN_KINDS:
+            wakes.forward(kind, None)
 
 
 def not_found(rtype: ResourceType, value: str, what: str | None = None) -> AwsError:

@@ -82,6 +82,7 @@ class NatController(Reconciler):
 
     name = "vpc-nat-controller"
     workers = 2
+    idle_interval = 60.0  # CreateNatGateway and DeleteNatGateway wake it (common.changed)
 
     def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader) -> None:
         super().__init__(leader=leader)

@@ -22,7 +22,9 @@ up DHCP on a loaded host).
 
 Nothing is published while ``cloud.network.zookeeper`` is empty, except in VPC mode:
 then the cloud runs its own server under the data directory (``local_zookeeper``) and
-publishes there.
+publishes there. While nothing is published the resync runs every ``IDLE_SECONDS``
+only: a change of the mode or of the ensemble (the property hooks ``start_publisher``
+installs) resyncs at once.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.ec2.vpc import common, local_zookeeper, properties, topology_view
 from cloudctl.services.ec2.vpc.models import VpcStateRow
+from cloudctl.services.network import config as net_config
 from cloudctl.services.network import state as view_state
 from netd.vpc import topology as topo
 
@@ -50,13 +53,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 KEY = "topology"
 POLL_SECONDS = 0.2
+IDLE_SECONDS = 60.0  # not publishing (EDGE without an ensemble): nothing to look at
 APPLY_TIMEOUT = 15.0  # then the launch step fails and is retried with backoff
 _APPLY_POLL = 0.1
+PUBLISHER = RuntimeKey["TopologyPublisher"]("vpc.publisher")
 
 
 class TopologyNotApplied(RuntimeError):
     """A host agent has not applied the topology a guest needs yet (the step is retried)."""
-PUBLISHER = RuntimeKey["TopologyPublisher"]("vpc.publisher")
 
 
 def connect(hosts: str, timeout: float = 10.0) -> Any:
@@ -96,8 +100,13 @@ class TopologyPublisher(Reconciler):
                 properties.ZOOKEEPER):
             self.resync_now()
 
+    def publishing(self) -> bool:
+        """Whether there is an ensemble to publish to (configured, or VPC mode's own)."""
+        return bool(self.cloud.properties.get(properties.ZOOKEEPER)) \
+            or common.network_mode(self.cloud) == "VPC"
+
     def interval(self) -> float:
-        return POLL_SECONDS
+        return POLL_SECONDS if self.publishing() else IDLE_SECONDS
 
     async def _connect_string(self) -> str:
         """The configured ensemble; in VPC mode without one, the local server (started
@@ -172,8 +181,7 @@ class TopologyPublisher(Reconciler):
         (no status in ZooKeeper: a fake node). Works in any controller process, the
         publishing leader or not (the database says what was published, ZooKeeper what
         each host applied). ``TopologyNotApplied`` after ``timeout`` seconds."""
-        if not str(self.cloud.properties.get(properties.ZOOKEEPER) or "") and \
-                common.network_mode(self.cloud) != "VPC":
+        if not self.publishing():
             return
         hosts = await self._connect_string()
         if not hosts:
@@ -255,4 +263,11 @@ async def start_publisher(cloud: Cloud) -> None:
     cloud.runtime[PUBLISHER] = publisher
     cloud.runtime.setdefault(common.WAKERS, list).append(publisher)
     view_state.add_waker(publisher.view_changed)  # group changes (EDGE's tables)
+
+    def publish_changed(name: str, value: Any) -> None:
+        del name, value
+        publisher.resync_now()
+
+    for prop in (properties.ZOOKEEPER, net_config.NETWORK_CONFIGURATION):
+        cloud.properties.on_change(prop.name, publish_changed)
     cloud.spawn(publisher.run(), publisher.name)
