@@ -1,8 +1,8 @@
 """One writer per process on SQLite: write transactions queue on the event loop.
 
-SQLite has one write lock per database. Every aiosqlite connection is a thread; when
-many transactions write at once, all but one thread sleep in SQLite's busy handler,
-which polls in growing steps (up to 100 ms) and so keeps sleeping after the lock is
+SQLite has one write lock per database. When every aiosqlite connection was a thread
+and many transactions wrote at once, all but one thread slept in SQLite's busy handler,
+which polls in growing steps (up to 100 ms) and so kept sleeping after the lock was
 free: under 64 clients ~18 threads slept while ~3 ran, and write p99 reached seconds.
 
 The gate (:class:`WriteGate`) is one per engine. A connection takes it just before its
@@ -33,14 +33,13 @@ p90 9-16 ms, mostly the statements' thread hops waiting for a busy event loop) w
 writers wait for it 200-350 ms; one hop less per call is worth less than the risk of
 one call's failure or a slow call holding back the commit of the others.
 
-Calls on the event loop while the gate is held (evaluated, not kept): a gated
-connection's statements and commit run directly on the loop's thread, as S3's and
-IAM's raw paths do, with a busy timeout of 0 there and WAL checkpoints on the thread.
-The gate was then held 1.6 ms at p50 instead of 7.6 ms, but in three before/after
-runs of bench/load.py on a loaded 2-core host the write p99 fell only 8-25 % while
-every read's p50 rose 3-5x (GetUser 26 -> 143 ms, GetCallerIdentity 4 -> 18 ms): the
-loop ran SQLite work that aiosqlite's threads had run beside it. See
-bench/results/load.md (session 6).
+Statements on the event loop: since session 11 every ORM statement on SQLite runs on
+the loop's thread (``loopdriver.py``), not only a gated connection's (session 6 tried
+that alone: the gate was held 1.6 ms at p50 instead of 7.6 ms, write p99 fell 8-25 %,
+reads' p50 rose 3-5x under 64 clients). With every statement there, the server CPU a
+request falls by a quarter to a half (no thread hand-offs), a writer holding the gate
+runs its statements and commit without yielding, and readers yield once between
+statements so that short requests interleave. See bench/results/load.md (session 11).
 
 Must not: be taken twice by one task (a second write transaction opened while the
 first is uncommitted waits ``GATE_TIMEOUT`` and fails, as SQLite's busy timeout did).
