@@ -4,7 +4,9 @@ that picks it or Cassandra (``cloudwatch.metric_store``).
 Both stores take buckets rolled up by ``series.roll_up`` and give back one merged
 bucket per (metric, resolution, start, unit). The embedded store is given the finest
 buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
-UPDATE`` (one ``cw_fresh`` row a bucket). Compaction moves closed fresh rows into packed
+UPDATE`` (one ``cw_fresh`` row a bucket; PutMetricData's usual call on SQLite writes
+one row a ``ingest.PART``-second part of a 1-minute bucket, ``ts`` the part's start:
+every reader folds fresh rows into buckets by ``ts // resolution``). Compaction moves closed fresh rows into packed
 blocks (``blocks``; statistics are then array arithmetic) of their resolution and merges
 them into the ``cw_points`` rows of every coarser resolution still retained (the
 roll-up, done once, in the transaction that deletes the fresh row); closed ``cw_points``
