@@ -83,8 +83,8 @@ def fresh_rows(items: Sequence[dict[str, Any]], account_id: str, region: str,
                namespace: str, now: datetime, oldest: datetime, newest: datetime
                ) -> tuple[list[Row], dict[str, tuple[str, Dimensions]]] | None:
     """The ``cw_fresh`` rows of a call whose every datum is usual (one a datum, in the
-    call's order, each at the ``PART`` of its minute) and its metrics (key -> name, sorted dimensions); None when a datum
-    is not usual."""
+    call's order, each at the ``PART`` of its minute) and its metrics (key -> name,
+    sorted dimensions); None when a datum is not usual."""
     current = int(now.timestamp() // PART) * PART
     rows: list[Row] = []
     named: dict[str, tuple[str, Dimensions]] = {}

@@ -6,11 +6,11 @@ bucket per (metric, resolution, start, unit). The embedded store is given the fi
 buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
 UPDATE`` (one ``cw_fresh`` row a bucket; PutMetricData's usual call on SQLite writes
 one row a ``ingest.PART``-second part of a 1-minute bucket, ``ts`` the part's start:
-every reader folds fresh rows into buckets by ``ts // resolution``). Compaction moves closed fresh rows into packed
-blocks (``blocks``; statistics are then array arithmetic) of their resolution and merges
-them into the ``cw_points`` rows of every coarser resolution still retained (the
-roll-up, done once, in the transaction that deletes the fresh row); closed ``cw_points``
-rows go into their blocks in turn. A read of a resolution adds the fresh rows of finer
+every reader folds fresh rows into buckets by ``ts // resolution``). Compaction moves
+closed fresh rows into packed blocks (``blocks``; statistics are then array arithmetic)
+of their resolution and merges them into the ``cw_points`` rows of every coarser
+resolution still retained (the roll-up, done once, in the transaction that deletes the
+fresh row); closed ``cw_points`` rows go into their blocks in turn. A read of a resolution adds the fresh rows of finer
 ones not yet rolled up, so no answer depends on whether compaction ran. Cassandra is
 given every resolution, appends partial buckets with a TTL of the resolution's
 retention and merges them when read.
