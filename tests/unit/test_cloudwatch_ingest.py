@@ -170,3 +170,23 @@ def test_part_rows_answer_as_the_general_paths_minute_rows(tmp_path: Path) -> No
     assert part_rows > general_rows  # a minute's data in parts, not one row
     assert general["buckets/60"] and general["buckets/3600"]
     assert rows == general
+
+
+def test_rows_made_for_sqlite_reach_another_store_whole() -> None:
+    """Rows queued while ``cloudwatch.metric_store`` changes to Cassandra reach it as
+    the buckets the general path gives it: every resolution (``series.coarsen`` of the
+    rows' buckets is ``roll_up`` of the data)."""
+    from cloudctl.services.cloudwatch.series import coarsen
+    from cloudctl.services.cloudwatch.store import rows_bucket
+
+    items = [item for call in _calls() for item in call]
+    found = ingest.fresh_rows(items, ACCOUNT, REGION, "N", NOW, OLDEST, NEWEST)
+    assert found is not None
+    keyed = []
+    for i, item in enumerate(items, 1):
+        datum = _datum(item, i, "N", NOW)
+        keyed.append((metric_key_of(ACCOUNT, REGION, "N", datum.name,
+                                    canonical_dimensions(datum.dimensions)), datum))
+    whole = coarsen(map(rows_bucket, found[0]), NOW.timestamp())
+    assert {b.resolution for b in whole} == {60, 300, 3600}
+    assert whole == roll_up(keyed, NOW.timestamp())
