@@ -25,6 +25,7 @@ from sqlalchemy import select
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller, call
+from cloudctl.services.cloudwatch.ingest import catalog_entry
 from cloudctl.services.cloudwatch.models import CwMetric
 from cloudctl.services.cloudwatch.series import (
     Datum,
@@ -74,10 +75,8 @@ async def publish(cloud: Cloud, account_id: str, region: str, data: Sequence[Dat
         key = metric_key_of(account_id, region, datum.namespace, datum.name, dims)
         keyed.append((key, datum))
         if key not in catalog and hold.stale(key, now):
-            catalog[key] = {"key": key, "account_id": account_id, "region": region,
-                            "namespace": datum.namespace, "name": datum.name,
-                            "dimensions": json.dumps([list(d) for d in dims]),
-                            "last_seen": stamp}
+            catalog[key] = catalog_entry(key, account_id, region, datum.namespace,
+                                         datum.name, dims, stamp)
     # the embedded store is given the finest buckets only (its compaction rolls them up)
     await hold.ingest([catalog[k] for k in sorted(catalog)],
                       roll_up(keyed, now, coarse=hold.kind == "cassandra"))

@@ -16,8 +16,7 @@ from cloudctl.errors import (
 )
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
-from cloudctl.services.cloudwatch import api, checks, paging, query
-from cloudctl.services.cloudwatch.checks import LIMIT, MAX_DIMENSIONS, UNITS
+from cloudctl.services.cloudwatch import api, checks, ingest, paging, query
 from cloudctl.services.cloudwatch.series import Datum, StatisticSet, plain_datum
 
 MAX_DATA = 1000
@@ -32,44 +31,15 @@ class ValidationError(AwsError):
     status = 400
 
 
-_PLAIN = frozenset(("MetricName", "Dimensions", "Value", "Unit", "Timestamp"))
-_SMALL = 1.0 / LIMIT
-
-
 def _plain_datum(item: dict[str, Any], namespace: str, now: datetime, oldest: datetime,
                  newest: datetime) -> Datum | None:
-    """The usual datum (one finite value, text within limits, a known unit, dimensions
-    checked inline) without building messages; None sends it to ``_datum``, which
-    checks everything and names what is wrong."""
-    if not _PLAIN.issuperset(item):
+    """The usual datum (``ingest.plain_fields``) without building messages; None sends
+    it to ``_datum``, which checks everything and names what is wrong."""
+    fields = ingest.plain_fields(item, oldest, newest)
+    if fields is None:
         return None
-    name = item.get("MetricName")
-    value = item.get("Value")
-    unit = item.get("Unit", "None")
-    if name.__class__ is not str or not 1 <= len(name) <= 255 or value.__class__ is not float \
-            or unit not in UNITS:
-        return None
-    if not (value == 0.0 or _SMALL <= abs(value) <= LIMIT):  # NaN, inf fail too
-        return None
-    stamp = item.get("Timestamp", now)
-    if stamp.__class__ is not datetime or stamp.tzinfo is None \
-            or not oldest <= stamp <= newest:
-        return None
-    raw = item.get("Dimensions")
-    if not raw:
-        return plain_datum(namespace, name, (), stamp, value, unit)
-    if len(raw) > MAX_DIMENSIONS:
-        return None
-    pairs = []
-    for d in raw:
-        k, v = d.get("Name"), d.get("Value")
-        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
-                or not 1 <= len(v) <= 1024 or len(d) != 2:
-            return None
-        pairs.append((k, v))
-    if len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
-        return None
-    return plain_datum(namespace, name, tuple(pairs), stamp, value, unit)
+    name, dims, stamp, value, unit = fields
+    return plain_datum(namespace, name, dims, now if stamp is None else stamp, value, unit)
 
 
 def _datum(item: dict[str, Any], i: int, namespace: str, now: datetime) -> Datum:
@@ -245,6 +215,9 @@ class MetricsProvider(Provider):
                 f"The collection MetricData must not have a size greater than {MAX_DATA}.")
         now = datetime.now(UTC)
         oldest, newest = now - timedelta(days=14), now + timedelta(hours=2)
+        if await ingest.put_plain(api.holder(self.cloud), account, ctx.region,
+                                  namespace, items, now, oldest, newest):
+            return {}
         data = [_plain_datum(item, namespace, now, oldest, newest) or
                 _datum(item, i, namespace, now) for i, item in enumerate(items, 1)]
         await api.publish(self.cloud, account, ctx.region, data)

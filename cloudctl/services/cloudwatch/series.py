@@ -192,6 +192,29 @@ def roll_up(keyed: Sequence[tuple[str, Datum]], now: float,
     if not coarse:
         return [Bucket(key, res, start, unit, *finest[(key, res, start, unit)])
                 for key, res, start, unit in sorted(finest)]
+    return _coarsen(finest, now)
+
+
+def coarsen(buckets: Iterable[Bucket], now: float) -> list[Bucket]:
+    """Finest buckets (1 s or 1 min, as the embedded store's ingest takes them) with
+    their roll-up into every coarser resolution still retained: ``roll_up``'s buckets
+    of the data they hold."""
+    finest: dict[tuple[str, int, int, str], list[Any]] = {}
+    for b in buckets:
+        sample = [b.count, b.sum, b.minimum, b.maximum, dict(b.values), b.raw]
+        slot = (b.metric_key, b.resolution, b.ts, b.unit)
+        known = finest.get(slot)
+        if known is None:
+            finest[slot] = sample
+        else:
+            _merge_sample(known, sample)
+    return _coarsen(finest, now)
+
+
+def _coarsen(finest: dict[tuple[str, int, int, str], list[Any]],
+             now: float) -> list[Bucket]:
+    """Finest samples (bucket -> [count, sum, min, max, values, raw]) as buckets of
+    their own and of every coarser resolution still retained, sorted."""
     merged: dict[tuple[str, int, int, str], Bucket] = {}
     for (key, res, start, unit), (count, total, low, high, values, raw) in finest.items():
         age = now - start

@@ -4,11 +4,13 @@ that picks it or Cassandra (``cloudwatch.metric_store``).
 Both stores take buckets rolled up by ``series.roll_up`` and give back one merged
 bucket per (metric, resolution, start, unit). The embedded store is given the finest
 buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
-UPDATE`` (one ``cw_fresh`` row a bucket). Compaction moves closed fresh rows into packed
-blocks (``blocks``; statistics are then array arithmetic) of their resolution and merges
-them into the ``cw_points`` rows of every coarser resolution still retained (the
-roll-up, done once, in the transaction that deletes the fresh row); closed ``cw_points``
-rows go into their blocks in turn. A read of a resolution adds the fresh rows of finer
+UPDATE`` (one ``cw_fresh`` row a bucket; PutMetricData's usual call on SQLite writes
+one row a ``ingest.PART``-second part of a 1-minute bucket, ``ts`` the part's start:
+every reader folds fresh rows into buckets by ``ts // resolution``). Compaction moves
+closed fresh rows into packed blocks (``blocks``; statistics are then array arithmetic)
+of their resolution and merges them into the ``cw_points`` rows of every coarser
+resolution still retained (the roll-up, done once, in the transaction that deletes the
+fresh row); closed ``cw_points`` rows go into their blocks in turn. A read of a resolution adds the fresh rows of finer
 ones not yet rolled up, so no answer depends on whether compaction ran. Cassandra is
 given every resolution, appends partial buckets with a TTL of the resolution's
 retention and merges them when read.
@@ -35,6 +37,7 @@ from cloudctl.services.cloudwatch.series import (
     RESOLUTIONS,
     RETENTION,
     Bucket,
+    coarsen,
     decode_values,
     encode_values,
     merge_buckets,
@@ -49,6 +52,9 @@ if TYPE_CHECKING:
 # imported where a block's arrays are read or written, block boundaries come from
 # ``slots``: a cloud that stores no metric never imports NumPy (``catalog.preload``
 # still imports it once in the parent of forked workers)
+
+
+CATALOG_REFRESH = 60.0  # seconds between refreshes of a metric's catalog row (last seen)
 
 
 class MetricStore(Protocol):
@@ -164,6 +170,13 @@ def point_rows(buckets: Sequence[Bucket]) -> list[tuple[Any, ...]]:
     """The upsert's parameters of each bucket."""
     return [(b.metric_key, b.resolution, b.ts, b.unit, b.count, b.sum, b.minimum,
              b.maximum, encode_values(b.values) if b.raw else "", b.raw) for b in buckets]
+
+
+def rows_bucket(row: tuple[Any, ...]) -> Bucket:
+    """The bucket of a ``point_rows`` row."""
+    key, resolution, ts, unit, count, total, low, high, vals, raw = row
+    return Bucket(key, resolution, ts, unit, count, total, low, high,
+                  decode_values(vals) if raw else {}, bool(raw))
 
 
 def row_bucket(row: Any, values: bool = True) -> Bucket:
@@ -518,7 +531,8 @@ class StoreHolder:
         self._lock = asyncio.Lock()
         # metric key -> when its catalog row was last refreshed (ListMetrics)
         self.seen: dict[str, float] = {}
-        self._pending: list[tuple[list[dict[str, Any]], list[Bucket],
+        # (catalog rows, the call's buckets or its ``point_rows``, whether rows, answer)
+        self._pending: list[tuple[list[dict[str, Any]], list[Any], bool,
                                   asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._fast: fastsql.FastPoints | Literal[False] | None = None
@@ -527,43 +541,68 @@ class StoreHolder:
     async def ingest(self, catalog: list[dict[str, Any]], buckets: list[Bucket]) -> None:
         """Write catalog rows and buckets with whatever else is waiting; returns once
         they are committed."""
+        await self._wait(catalog, buckets, False)
+
+    async def ingest_rows(self, catalog: list[dict[str, Any]],
+                          rows: list[tuple[Any, ...]]) -> None:
+        """``ingest`` of finest buckets given as ``point_rows`` (one a datum; rows of
+        one bucket may repeat: the upsert merges them in turn), for a store that
+        ``takes_rows``."""
+        await self._wait(catalog, rows, True)
+
+    async def _wait(self, catalog: list[dict[str, Any]], payload: list[Any],
+                    as_rows: bool) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((catalog, buckets, done))
+        self._pending.append((catalog, payload, as_rows, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
         await done
+
+    def takes_rows(self) -> bool:
+        """Whether ingest may be given rows (the embedded store on file-backed SQLite:
+        one writer, no lock order to keep across calls)."""
+        return self.kind != "cassandra" and self.fast() is not None
 
     async def _flush_all(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._flush([c for c, _, _ in batch], [bs for _, bs, _ in batch])
+                await self._flush(batch)
             except Exception as exc:
-                for _, _, done in batch:
+                for *_, done in batch:
                     if not done.done():
                         done.set_exception(exc)
                 continue
-            for _, _, done in batch:
+            for *_, done in batch:
                 if not done.done():
                     done.set_result(None)
 
-    async def _flush(self, catalogs: list[list[dict[str, Any]]],
-                     calls: list[list[Bucket]]) -> None:
-        """Write the catalog rows and buckets of ``calls`` (each call's buckets merged
-        and sorted by ``series.roll_up``) in one transaction."""
+    async def _flush(self, batch: list[tuple[list[dict[str, Any]], list[Any], bool,
+                                             asyncio.Future[None]]]) -> None:
+        """Write the catalog rows and buckets of the calls of ``batch`` (each call's
+        buckets merged and sorted by ``series.roll_up``, or its rows) in one
+        transaction."""
         from cloudctl.services.cloudwatch.models import CwMetric
 
         self.flushes += 1
-        rows = {row["key"]: row for catalog in catalogs for row in catalog}
+        rows = {row["key"]: row for catalog, *_ in batch for row in catalog}
         store = await self.store()
         fast = self.fast() if store is self.embedded else None
         if fast is not None:
             # one writer: the calls' rows need neither merging nor one global order (the
             # upsert merges a bucket repeated by two calls in turn)
-            await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)],
-                             [row for buckets in calls for row in point_rows(buckets)])
+            points: list[tuple[Any, ...]] = []
+            for _, payload, as_rows, _ in batch:
+                points += payload if as_rows else point_rows(payload)
+            await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)], points)
             return
-        buckets = calls[0] if len(calls) == 1 else \
+        # rows given while the store changed (``cloudwatch.metric_store`` set since
+        # they were made): the finest buckets, and for Cassandra their roll-up too
+        calls = [payload if not as_rows else
+                 [rows_bucket(r) for r in payload] if store is self.embedded else
+                 coarsen(map(rows_bucket, payload), time.time())
+                 for _, payload, as_rows, _ in batch]
+        buckets = calls[0] if len(calls) == 1 and not batch[0][2] else \
             merge_buckets(b for buckets in calls for b in buckets)
         async with self.cloud.sessions() as session, session.begin():
             if rows:
@@ -604,7 +643,7 @@ class StoreHolder:
     def stale(self, key: str, now: float | None = None) -> bool:
         """Whether the catalog row of ``key`` needs its last-seen time refreshed."""
         now = time.time() if now is None else now
-        return now - self.seen.get(key, 0.0) > 60.0
+        return now - self.seen.get(key, 0.0) > CATALOG_REFRESH
 
     async def close(self) -> None:
         if self._fast:
