@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -60,9 +61,13 @@ def test_memory_returns_after_a_thousand_aborted_uploads(fresh_cloud: LiveCloud)
     pid = cloud.process.pid
     s3 = cloud.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    for index in range(4):  # the upload path warmed up: its buffers and code are in
-        s3.put_object(Bucket=BUCKET, Key=f"warm/{index}", Body=b"w" * SIZE)
-    s3.close()  # its kept-alive connection would count as open below
+    # the upload path warmed up at the test's concurrency: its buffers, code and the
+    # database connections sixteen requests at once hold (a pool grown to its working
+    # size is the baseline, not memory the aborts kept)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda index: s3.put_object(Bucket=BUCKET, Key=f"warm/{index}",
+                                                  Body=b"w" * SIZE), range(32)))
+    s3.close()  # its kept-alive connections would count as open below
     time.sleep(1)
     baseline = rss_mib(pid)
     head = signed_put_head(cloud, BUCKET, "big", SIZE)
