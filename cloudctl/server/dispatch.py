@@ -31,7 +31,7 @@ from cloudctl.errors import (
 from cloudctl.properties import definitions as core_props
 from cloudctl.protocol import codec_for
 from cloudctl.protocol.wire import WireRequest, WireResponse
-from cloudctl.server import memory, router
+from cloudctl.server import memory, router, whole
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
@@ -120,8 +120,13 @@ def _wire(request: web.BaseRequest) -> WireRequest:
 
 
 async def _to_response(wire_response: WireResponse, request: web.BaseRequest,
-                       request_id: str = "-") -> web.StreamResponse:
+                       request_id: str = "-", route: router.Route | None = None
+                       ) -> web.StreamResponse:
     body = wire_response.body
+    if body.__class__ is bytes and route is not None and route.service != "s3":
+        # S3's answers (HEAD, its hooks' headers, access logs) keep aiohttp's response
+        return whole.answer(request, wire_response.status, wire_response.headers,
+                            body)  # type: ignore[arg-type]
     if isinstance(body, bytes | bytearray):
         return web.Response(status=wire_response.status, headers=wire_response.headers, body=body)
     response = web.StreamResponse(status=wire_response.status, headers=wire_response.headers)
@@ -250,7 +255,7 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
     if route is not None:
         for hook in cloud.hooks:
             await hook.decorate(route, wire, request, request_id, wire_response)
-    response = await _to_response(wire_response, request, request_id)
+    response = await _to_response(wire_response, request, request_id, route)
     if route is not None and cloud.hooks:
         done = Completed(route=route, wire=wire if ctx is None else ctx.wire, ctx=ctx,
                          params=params, status=wire_response.status, error_code=error_code,
