@@ -8,6 +8,7 @@ exception is logged with the request id (never with secrets) and answered as
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -75,6 +76,12 @@ class _RequestIds:
 
 
 _new_request_id = _RequestIds()
+
+
+@functools.lru_cache(maxsize=16)
+def _skew(seconds: int) -> timedelta:
+    """The clock skew allowed, as a ``timedelta`` (made once per property value)."""
+    return timedelta(seconds=seconds)
 
 
 def _too_large(service: str, limit: int) -> AwsError:
@@ -181,17 +188,19 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         if len(wire.raw_query) > max_query:
             raise RequestEntityTooLarge(f"Query string exceeds the limit of {max_query} bytes.")
         route = router.resolve(wire)
-        if any(hook.streams_body(route, wire) for hook in cloud.hooks):
-            wire.stream = _AiohttpStream(request)
+        limit = int(cloud.properties.get(core_props.MAX_REQUEST_BYTES))
+        for hook in cloud.hooks:
+            if hook.streams_body(route, wire):
+                wire.stream = _AiohttpStream(request)
+                break
         else:
-            limit = int(cloud.properties.get(core_props.MAX_REQUEST_BYTES))
             wire.body = await _read_body(request, limit, route.service)
             if route.service == "s3" and _looks_like_query_form(wire):
                 fields = dict(parse_qsl(wire.body.decode("utf-8", "replace"), keep_blank_values=True))
                 route = router.resolve(wire, fields)
         codec = codec_for(route.service)
         protocol = codec.detect_protocol(wire)
-        skew = timedelta(seconds=int(cloud.properties.get(core_props.CLOCK_SKEW)))
+        skew = _skew(int(cloud.properties.get(core_props.CLOCK_SKEW)))
         auth = await authenticate(
             wire, cloud.credentials, service=router.SIGNING_NAMES.get(route.service, route.service),
             clock_skew=skew, protocol=protocol, virtual_host_bucket=route.virtual_host_bucket)
@@ -201,8 +210,7 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         if credential is not None:
             caller = credential.principal_arn
         if route.service != "s3" and wire.body:
-            wire.body = decoded_body(wire.header("Content-Encoding"), wire.body,
-                                     int(cloud.properties.get(core_props.MAX_REQUEST_BYTES)))
+            wire.body = decoded_body(wire.header("Content-Encoding"), wire.body, limit)
         parse_wire = replace(wire, path=route.path) if route.path != wire.path else wire
         parsed = codec.parse(parse_wire)
         protocol = parsed.protocol
