@@ -19,7 +19,7 @@ fails if that changes).
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any, cast
+from typing import cast
 
 from aiohttp import HttpVersion11, web
 from aiohttp.helpers import rfc822_formatted_time
@@ -88,8 +88,3 @@ def answer(request: web.BaseRequest, status: int, headers: dict[str, str],
             and request.keep_alive and _plain_headers(headers):
         return cast(web.StreamResponse, WholeResponse(status, headers, body))
     return web.Response(status=status, headers=headers, body=body)
-
-
-def is_whole(response: Any) -> bool:
-    """Whether ``response`` was written by :class:`WholeResponse`."""
-    return isinstance(response, WholeResponse)
