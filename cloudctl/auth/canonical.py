@@ -49,7 +49,7 @@ def _remove_dot_segments(path: str) -> str:
 
 def canonical_uri(raw_path: str, *, s3: bool) -> str:
     """The canonical URI of a raw (percent-encoded, as received) path."""
-    if not raw_path:
+    if not raw_path or raw_path == "/":  # the path of every query and JSON service call
         return "/"
     if s3:
         if _CANONICAL_PATH.fullmatch(raw_path) and not _ESCAPED_UNRESERVED.search(raw_path):

@@ -1,7 +1,7 @@
 """Per-request inputs shared by the signature verifiers.
 
-Owns ``AuthContext``: the request with its headers folded once to lower-case
-lists (a verifier looks headers up many times), the error family, the clock and
+Owns ``AuthContext``: the request with its headers (read by name, or folded once to
+lower-case lists when a verifier reads them all), the error family, the clock and
 the credential store. ``usable_credential`` resolves an access key to a usable
 ``Credential`` (known, active, session token matching, not expired): the one check
 every path runs (SigV4 header and presigned, SigV2, S3 HmacV1 header and presigned,
@@ -11,7 +11,7 @@ and the S3 POST policy form, which calls it directly).
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cloudctl.auth.credentials import Credential, CredentialStore
@@ -59,11 +59,31 @@ class AuthContext:
     service: str
     now: datetime
     skew: timedelta
-    headers: dict[str, list[str]] = field(default_factory=dict)
+    folded: dict[str, list[str]] | None = None
+
+    @property
+    def headers(self) -> dict[str, list[str]]:
+        """Header values by lower-case name, in order received: folded on first use
+        (S3's checks read every header; a SigV4 call elsewhere reads a few by name)."""
+        folded = self.folded
+        if folded is None:
+            folded = self.folded = fold_headers(self.req)
+        return folded
 
     def header(self, lname: str) -> str | None:
-        values = self.headers.get(lname)
+        """The first value of the header named ``lname`` (lower case)."""
+        if self.folded is None:
+            return self.req.header(lname)
+        values = self.folded.get(lname)
         return values[0] if values else None
+
+    def values(self, lname: str) -> list[str] | None:
+        """Every value of the header named ``lname`` (lower case), None without one."""
+        getall = getattr(self.req.headers, "getall", None)
+        if getall is not None and self.folded is None:  # a case-insensitive multidict
+            found: list[str] | None = getall(lname, None)
+            return found
+        return self.headers.get(lname)
 
     def host(self) -> str:
         return self.header("host") or self.req.host

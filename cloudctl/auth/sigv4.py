@@ -154,7 +154,7 @@ def _payload_hash(ctx: AuthContext, *, presigned: bool) -> tuple[str, str | None
 
 
 def _canonical_headers(ctx: AuthContext, signed: list[str]) -> str:
-    get = ctx.headers.get
+    get = ctx.values
     lines = []
     for name in signed:
         values = get(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from cloudctl.auth import s3v2, sigv2, sigv4
-from cloudctl.auth.context import AuthContext, fold_headers
+from cloudctl.auth.context import AuthContext
 from cloudctl.auth.credentials import CredentialStore
 from cloudctl.auth.errors import Family, family_for, incomplete_signature, unsupported_authorization
 from cloudctl.auth.result import ANONYMOUS, AuthResult
@@ -46,7 +46,7 @@ async def authenticate(
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    ctx = AuthContext(req, store, family, service, now, clock_skew, fold_headers(req))
+    ctx = AuthContext(req, store, family, service, now, clock_skew)
     authorization = ctx.header("authorization")
     if authorization:
         if authorization.startswith(sigv4.ALGORITHM + " "):

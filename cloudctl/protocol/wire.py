@@ -6,7 +6,7 @@ protocol and auth layers can be tested without a server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -44,11 +44,17 @@ class WireRequest:
     def __post_init__(self) -> None:
         if not self.query and self.raw_query:
             self.query = parse_qsl(self.raw_query, keep_blank_values=True)
+        # a case-insensitive multidict (aiohttp's): its get, the first value of a name
+        self._ci_get: Callable[[str], Any] | None = \
+            self.headers.get if hasattr(self.headers, "getone") else None
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        if hasattr(self.headers, "getone"):  # a case-insensitive multidict (aiohttp's)
-            value = self.headers.get(name)  # its first value, as getone, without raising
-            return default if value is None else str(value)
+        get = self._ci_get
+        if get is not None:
+            value = get(name)  # its first value, as getone, without raising
+            if value is None:
+                return default
+            return value if value.__class__ is str else str(value)
         lname = name.lower()
         for key, value in self.headers.items():
             if key.lower() == lname:

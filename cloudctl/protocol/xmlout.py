@@ -17,13 +17,21 @@ from typing import Any
 from botocore.model import Shape
 
 from cloudctl.protocol.common import b64encode, timestamp_formatter, xml_text
+from cloudctl.protocol.xmlgen import BOOL as _BOOL
+from cloudctl.protocol.xmlgen import CALL as _CALL
+from cloudctl.protocol.xmlgen import INT as _INT
+from cloudctl.protocol.xmlgen import LIST as _LIST
+from cloudctl.protocol.xmlgen import STRING as _STRING
+from cloudctl.protocol.xmlgen import STRUCT as _STRUCT
+from cloudctl.protocol.xmlgen import TIME as _TIME
+from cloudctl.protocol.xmlgen import RawWriter, compile_body, compile_raw_body, needs_escape
 
 #: writes one element (its tags included) for a value into the fragment list
 Writer = Callable[[Any, list[str]], None]
 
-# how a structure's member is written (``XmlOutputCompiler._member``): a kind, two
-# texts (tags, or the true/false elements, or the empty list) and a writer/formatter
-_CALL, _STRING, _INT, _BOOL, _TIME, _LIST, _STRUCT = range(7)
+# how a structure's member is written (``XmlOutputCompiler._member``): a kind (one of
+# ``xmlgen``'s), two texts (tags, or the true/false elements, or the empty list) and a
+# writer/formatter
 _Member = tuple[int, str, str, Any]
 
 
@@ -68,6 +76,7 @@ class XmlOutputCompiler:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str, str], Writer] = {}
         self._bodies: dict[str, Writer] = {}
+        self._raw_bodies: dict[str, RawWriter | None] = {}
 
     def writer(self, shape: Shape, tag: str) -> Writer:
         ser = shape.serialization
@@ -138,57 +147,31 @@ class XmlOutputCompiler:
         return write_other
 
     def body(self, shape: Shape, skip_located: bool = False) -> Writer:
-        """A writer of the structure's members only (no wrapping element)."""
+        """A writer of the structure's members only (no wrapping element), in the
+        shape's order: compiled to one function (``xmlgen``) once the members' writers
+        exist; a recursive shape's own members reach it through a forwarder."""
         cache_key = f"{shape.name}|{skip_located}"
         cached = self._bodies.get(cache_key)
         if cached is not None:
             return cached
-        table: dict[str, _Member] = {}
+        compiled: list[Writer] = []
 
-        def write_members(value: Any, out: list[str]) -> None:
-            # the common members (text, numbers, flags, times, empty lists, plain
-            # structures) are written here rather than through a writer call each
-            append = out.append
-            for name, item in value.items():
-                if item is None:
-                    continue
-                spec = table.get(name)
-                if spec is None:
-                    continue
-                kind, first, second, sub = spec
-                if kind == _STRING:
-                    text = item if isinstance(item, str) else str(item)
-                    if not text.isprintable() or "&" in text or "<" in text or ">" in text \
-                            or '"' in text:
-                        text = xml_text(text)
-                    append(f"{first}{text}{second}")
-                elif kind == _INT:
-                    append(f"{first}{int(item)}{second}")
-                elif kind == _LIST:
-                    if item:
-                        sub(item, out)
-                    else:
-                        append(first)
-                elif kind == _STRUCT:
-                    append(first)
-                    sub(item, out)
-                    append(second)
-                elif kind == _BOOL:
-                    append(first if item else second)
-                elif kind == _TIME:
-                    append(f"{first}{sub(item)}{second}")
-                else:
-                    sub(item, out)
+        def forward(value: Any, out: list[str]) -> None:
+            compiled[0](value, out)
 
-        self._bodies[cache_key] = write_members
+        self._bodies[cache_key] = forward  # what a member of the same shape writes with
+        members: list[tuple[str, _Member]] = []
         for name, member in shape.members.items():
             ser = member.serialization
             if ser.get("xmlAttribute"):
                 continue
             if skip_located and ser.get("location"):
                 continue
-            table[name] = self._member(member, member_tag(member, name))
-        return write_members
+            members.append((name, self._member(member, member_tag(member, name))))
+        compiled.append(compile_body(members))
+        self._bodies[cache_key] = compiled[0]
+        self._raw_bodies[cache_key] = compile_raw_body(members)
+        return compiled[0]
 
     def _member(self, member: Shape, tag: str) -> _Member:
         """How ``write_members`` writes one member: inline for the common kinds."""
@@ -272,16 +255,33 @@ class XmlOutputCompiler:
 
         if member.type_name == "structure" and not _has_attributes(member):
             # a list of plain structures (a page of users): each item's tags written
-            # here and its members by the body writer, without a writer call between
+            # here and its members by the body writer, without a writer call between;
+            # items of text, numbers, flags and times are written unescaped first and
+            # their texts checked at once (written again, escaped, if one needs it)
             item_open, item_close = f"<{item_tag}{_ns_attr(member)}>", f"</{item_tag}>"
             bodies: list[Writer] = []
+            raws: list[RawWriter | None] = []
 
             def write_structures(value: Any, out: list[str]) -> None:
                 if not value:
                     out.append(empty)
                     return
-                body = bodies[0]
                 append = out.append
+                raw = raws[0]
+                if raw is not None:
+                    start = len(out)
+                    texts: list[str] = []
+                    seen = texts.append
+                    append(open_tag)
+                    for element in value:
+                        append(item_open)
+                        raw(element, out, seen)
+                        append(item_close)
+                    append(close_tag)
+                    if not needs_escape("".join(texts)):
+                        return
+                    del out[start:]
+                body = bodies[0]
                 append(open_tag)
                 for element in value:
                     append(item_open)
@@ -291,6 +291,7 @@ class XmlOutputCompiler:
 
             self._cache[key] = write_structures
             bodies.append(self.body(member))
+            raws.append(self._raw_bodies.get(f"{member.name}|False"))
             return write_structures
 
         def write_list(value: Any, out: list[str]) -> None:

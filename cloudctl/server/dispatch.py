@@ -8,6 +8,7 @@ exception is logged with the request id (never with secrets) and answered as
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -31,7 +32,7 @@ from cloudctl.errors import (
 from cloudctl.properties import definitions as core_props
 from cloudctl.protocol import codec_for
 from cloudctl.protocol.wire import WireRequest, WireResponse
-from cloudctl.server import memory, router
+from cloudctl.server import memory, router, whole
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
@@ -77,6 +78,12 @@ class _RequestIds:
 _new_request_id = _RequestIds()
 
 
+@functools.lru_cache(maxsize=16)
+def _skew(seconds: int) -> timedelta:
+    """The clock skew allowed, as a ``timedelta`` (made once per property value)."""
+    return timedelta(seconds=seconds)
+
+
 def _too_large(service: str, limit: int) -> AwsError:
     if service == "s3":  # S3's answer to an oversized (non-upload) request document
         return AwsError("Your request was too big.", code="MaxMessageLengthExceeded",
@@ -120,8 +127,13 @@ def _wire(request: web.BaseRequest) -> WireRequest:
 
 
 async def _to_response(wire_response: WireResponse, request: web.BaseRequest,
-                       request_id: str = "-") -> web.StreamResponse:
+                       request_id: str = "-", route: router.Route | None = None
+                       ) -> web.StreamResponse:
     body = wire_response.body
+    if body.__class__ is bytes and route is not None and route.service != "s3":
+        # S3's answers (HEAD, its hooks' headers, access logs) keep aiohttp's response
+        return whole.answer(request, wire_response.status, wire_response.headers,
+                            body)  # type: ignore[arg-type]
     if isinstance(body, bytes | bytearray):
         return web.Response(status=wire_response.status, headers=wire_response.headers, body=body)
     response = web.StreamResponse(status=wire_response.status, headers=wire_response.headers)
@@ -176,17 +188,19 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         if len(wire.raw_query) > max_query:
             raise RequestEntityTooLarge(f"Query string exceeds the limit of {max_query} bytes.")
         route = router.resolve(wire)
-        if any(hook.streams_body(route, wire) for hook in cloud.hooks):
-            wire.stream = _AiohttpStream(request)
+        limit = int(cloud.properties.get(core_props.MAX_REQUEST_BYTES))
+        for hook in cloud.hooks:
+            if hook.streams_body(route, wire):
+                wire.stream = _AiohttpStream(request)
+                break
         else:
-            limit = int(cloud.properties.get(core_props.MAX_REQUEST_BYTES))
             wire.body = await _read_body(request, limit, route.service)
             if route.service == "s3" and _looks_like_query_form(wire):
                 fields = dict(parse_qsl(wire.body.decode("utf-8", "replace"), keep_blank_values=True))
                 route = router.resolve(wire, fields)
         codec = codec_for(route.service)
         protocol = codec.detect_protocol(wire)
-        skew = timedelta(seconds=int(cloud.properties.get(core_props.CLOCK_SKEW)))
+        skew = _skew(int(cloud.properties.get(core_props.CLOCK_SKEW)))
         auth = await authenticate(
             wire, cloud.credentials, service=router.SIGNING_NAMES.get(route.service, route.service),
             clock_skew=skew, protocol=protocol, virtual_host_bucket=route.virtual_host_bucket)
@@ -196,8 +210,7 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         if credential is not None:
             caller = credential.principal_arn
         if route.service != "s3" and wire.body:
-            wire.body = decoded_body(wire.header("Content-Encoding"), wire.body,
-                                     int(cloud.properties.get(core_props.MAX_REQUEST_BYTES)))
+            wire.body = decoded_body(wire.header("Content-Encoding"), wire.body, limit)
         parse_wire = replace(wire, path=route.path) if route.path != wire.path else wire
         parsed = codec.parse(parse_wire)
         protocol = parsed.protocol
@@ -250,7 +263,7 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
     if route is not None:
         for hook in cloud.hooks:
             await hook.decorate(route, wire, request, request_id, wire_response)
-    response = await _to_response(wire_response, request, request_id)
+    response = await _to_response(wire_response, request, request_id, route)
     if route is not None and cloud.hooks:
         done = Completed(route=route, wire=wire if ctx is None else ctx.wire, ctx=ctx,
                          params=params, status=wire_response.status, error_code=error_code,

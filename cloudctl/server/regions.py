@@ -47,7 +47,7 @@ def known_regions(cloud: Cloud) -> set[str]:
 
 def serving_region(cloud: Cloud, service: str, signed: str | None) -> str:
     """The region that serves a ``service`` request signed for ``signed`` (None: unsigned)."""
-    if signed is None:
+    if signed is None or signed == cloud.region:
         return cloud.region
     if signed in known_regions(cloud):
         return signed

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudctl.db import pgreads
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
-from cloudctl.protocol.common import iso_timestamp
+from cloudctl.protocol.common import IsoTimestamp, iso_timestamp
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result, operation
 from cloudctl.services import ids
@@ -163,8 +163,13 @@ def _rows_out(account_id: str, rows: list[tuple[Any, ...]]) -> list[dict[str, An
     out: list[dict[str, Any]] = []
     append = out.append
     for path, name, user_id, created, last_used in rows:
+        if len(created) == 26 and created[19] == "." and created[10] == " ":
+            # the stored text of every write (``iso_timestamp``'s first case, inline)
+            created = IsoTimestamp(f"{created[:10]}T{created[11:23]}Z")
+        else:
+            created = iso_timestamp(created)
         user = {"Path": path, "UserName": name, "UserId": user_id,
-                "Arn": f"{prefix}{path}{name}", "CreateDate": iso_timestamp(created)}
+                "Arn": f"{prefix}{path}{name}", "CreateDate": created}
         if last_used:
             user["PasswordLastUsed"] = iso_timestamp(last_used)
         append(user)
