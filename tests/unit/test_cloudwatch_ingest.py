@@ -28,6 +28,7 @@ from cloudctl.services.cloudwatch.series import (
     roll_up,
 )
 from cloudctl.services.cloudwatch.store import UPSERT, EmbeddedStore
+from tests.unit.cloudwatch_cases import unusual_data
 
 NOW = datetime.fromtimestamp(2_000_000_000 // 3600 * 3600 + 1500, UTC)
 OLDEST, NEWEST = NOW - timedelta(days=14), NOW + timedelta(hours=2)
@@ -73,22 +74,7 @@ def test_row_path_takes_what_the_full_check_takes_as_usual() -> None:
     rows, _ = ingest.fresh_rows(usual, ACCOUNT, REGION, "N", NOW, OLDEST,  # type: ignore[misc]
                                 NEWEST)
     assert _folded(rows) == _general(usual)
-    unusual = [
-        {"MetricName": "M", "Value": float("nan")},
-        {"MetricName": "M", "Value": 2.0 ** 361},
-        {"MetricName": "M", "Value": 1},  # not a float: the full check converts it
-        {"MetricName": "", "Value": 1.0},
-        {"MetricName": "M", "Value": 1.0, "Unit": "Furlongs"},
-        {"MetricName": "M", "Value": 1.0, "Timestamp": OLDEST - timedelta(seconds=1)},
-        {"MetricName": "M", "Value": 1.0, "Timestamp": NEWEST + timedelta(seconds=1)},
-        {"MetricName": "M", "Value": 1.0, "Timestamp": datetime(2026, 12, 5, 6)},
-        {"MetricName": "M", "Value": 1.0, "Dimensions": [dims[0], dims[0]]},
-        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "Host", "Value": ""}]},
-        {"MetricName": "M", "Value": 1.0, "StorageResolution": 1},
-        {"MetricName": "M", "Values": [1.0]},
-        {"MetricName": "M", "StatisticValues": {"SampleCount": 1.0, "Sum": 1.0,
-                                                "Minimum": 1.0, "Maximum": 1.0}},
-    ]
+    unusual = unusual_data(OLDEST, NEWEST, dims)
     for item in unusual:  # one unusual datum sends the whole call to the general path
         assert ingest.fresh_rows([usual[0], item], ACCOUNT, REGION, "N", NOW, OLDEST,
                                  NEWEST) is None, item

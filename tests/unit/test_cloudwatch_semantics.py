@@ -12,6 +12,7 @@ from cloudctl.services.cloudwatch import composite, mathexpr
 from cloudctl.services.cloudwatch.evaluator import Rule, evaluate
 from cloudctl.services.cloudwatch.series import Bucket
 from cloudctl.services.cloudwatch.stats import Aggregate, choose_resolution
+from tests.unit.cloudwatch_cases import unusual_data
 
 
 def _points(text: str) -> list[float | None]:
@@ -179,24 +180,7 @@ def test_put_metric_data_fast_check_agrees_with_the_full_one() -> None:
     for item in accepted:
         fast = _plain_datum(item, "N", now, oldest, newest)
         assert fast is not None and fast == _datum(item, 1, "N", now), item
-    left = [
-        {"MetricName": "M", "Value": float("nan")},
-        {"MetricName": "M", "Value": 2.0 ** 361},
-        {"MetricName": "M", "Value": 2.0 ** -361},
-        {"MetricName": "M", "Value": 1},  # not a float: the full check converts it
-        {"MetricName": "", "Value": 1.0},
-        {"MetricName": "M", "Value": 1.0, "Unit": "Furlongs"},
-        {"MetricName": "M", "Value": 1.0, "Timestamp": oldest - timedelta(seconds=1)},
-        {"MetricName": "M", "Value": 1.0, "Timestamp": newest + timedelta(seconds=1)},
-        {"MetricName": "M", "Value": 1.0, "Timestamp": datetime(2026, 12, 5, 6)},
-        {"MetricName": "M", "Value": 1.0, "Dimensions": [dims[0], dims[0]]},
-        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "Host", "Value": ""}]},
-        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "H", "Value": "v"}] * 31},
-        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "H", "Value": "v" * 1025}]},
-        {"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": "H" * 256, "Value": "v"}]},
-        {"MetricName": "M", "Value": 1.0, "StorageResolution": 1},
-        {"MetricName": "M", "Values": [1.0]},
-    ]
+    left = unusual_data(oldest, newest, dims)
     for item in left:
         assert _plain_datum(item, "N", now, oldest, newest) is None, item
         try:
