@@ -392,6 +392,10 @@ async def _queued_scenario(url: str) -> None:
         started = time.monotonic()
         assert await asyncio.wait_for(terms.claimer(new_sessions, "b")[0](KIND, 2), 15)
         assert time.monotonic() - started < 3 * terms.STUCK_SECONDS + 2
+        for _ in range(100):  # a terminated backend leaves pg_stat_activity a moment later
+            if not await states_of_a():
+                break
+            await asyncio.sleep(0.05)
         assert await states_of_a() == []
         async with new_sessions() as session:
             row = (await session.execute(text(
