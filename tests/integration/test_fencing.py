@@ -344,17 +344,19 @@ def test_a_new_leader_ends_the_stuck_sessions_of_a_cut_off_leader(pg_server: Any
     asyncio.run(_stuck_scenario(url))
 
 
+FENCE_CHECK_1 = f"UPDATE leader_terms SET epoch = epoch WHERE kind = '{KIND}' AND epoch = 1"
+
+
 def _queued_fence_check(sock: socket.socket) -> None:
-    """Open a transaction, then run the fence check's UPDATE of the term row, which
-    queues behind the row's holder; the answer is never read (the client is gone)."""
+    """Open a transaction, then run a's fence check (epoch 1), which queues behind the
+    row's holder; the answer is never read (the client is gone)."""
     sock.sendall(_message(b"Q", b"BEGIN\0"))
     seen = b""
     while b"Z\0\0\0\x05T" not in seen:  # ReadyForQuery, in a transaction
         chunk = sock.recv(4096)
         assert chunk, seen
         seen += chunk
-    sock.sendall(_message(b"Q", f"UPDATE leader_terms SET epoch = epoch WHERE kind = "
-                                f"'{KIND}'\0".encode()))
+    sock.sendall(_message(b"Q", FENCE_CHECK_1.encode() + b"\0"))
 
 
 async def _queued_scenario(url: str) -> None:
@@ -364,12 +366,21 @@ async def _queued_scenario(url: str) -> None:
     where = make_url(url)
     raws: list[socket.socket] = []
 
-    async def states_of_a() -> list[str]:
+    async def states_of_a() -> dict[str, int]:
         async with new.connect() as conn:
             rows = await conn.execute(text(
-                "SELECT state || '/' || coalesce(wait_event_type, '') FROM pg_stat_activity "
-                "WHERE application_name = 'cloudctl:a' AND state <> 'idle'"))
-            return sorted(state for (state,) in rows)  # a's pooled idle session left out
+                "SELECT state || '/' || coalesce(wait_event_type, ''), pid "
+                "FROM pg_stat_activity WHERE application_name = 'cloudctl:a' "
+                "AND state <> 'idle'"))
+            return {state: pid for state, pid in rows}  # a's pooled idle session left out
+
+    async def until(states: set[str]) -> dict[str, int]:
+        for _ in range(100):
+            found = await states_of_a()
+            if set(found) == states:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{await states_of_a()} never became {states}")
 
     try:
         assert await terms.claimer(old_sessions, "a")[0](KIND, 1)
@@ -377,27 +388,29 @@ async def _queued_scenario(url: str) -> None:
         cut = await asyncio.to_thread(_raw_session, *address)
         queued = await asyncio.to_thread(_raw_session, *address)
         raws += [cut, queued]
-        _cut_mid_exchange(cut, f"UPDATE leader_terms SET epoch = epoch WHERE kind = '{KIND}'")
-        await asyncio.sleep(0.2)
-        await asyncio.to_thread(_queued_fence_check, queued)
-        for _ in range(100):
-            if await states_of_a() == ["active/Client", "active/Lock"]:
-                break
-            await asyncio.sleep(0.05)
-        assert await states_of_a() == ["active/Client", "active/Lock"]
-        await asyncio.sleep(terms.STUCK_SECONDS + 0.3)
-        # b's claim ends the holder; the queued check then takes the row and waits,
-        # idle in its transaction, for a client that is gone: the claim must not wait
-        # on it for ever (no idle timeout here) but end it too once it is stuck
+        _cut_mid_exchange(cut, FENCE_CHECK_1)  # holds the term row
+        await until({"active/Client"})
+        await asyncio.to_thread(_queued_fence_check, queued)  # waits for it
+        found = await until({"active/Client", "active/Lock"})
+        # the holder is ended (the idle timeout, or an earlier claim's pass): the queued
+        # check takes the row and waits, idle in its transaction, for a gone client,
+        # its state fresh; the next claim comes at once
+        async with new.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"),
+                               {"pid": found["active/Client"]})
+        await until({"idle in transaction/Client"})
         started = time.monotonic()
+        # without waiting on the row a bounded time and ending the stuck sessions again,
+        # this claim waits for ever (no idle timeout here)
         assert await asyncio.wait_for(terms.claimer(new_sessions, "b")[0](KIND, 2), 15)
         assert time.monotonic() - started < 3 * terms.STUCK_SECONDS + 2
-        for _ in range(100):  # a terminated backend leaves pg_stat_activity a moment later
-            if not await states_of_a():
-                break
-            await asyncio.sleep(0.05)
-        assert await states_of_a() == []
-        async with new_sessions() as session:
+        await until(set())
+        async with new_sessions() as session, session.begin():
+            await session.execute(text("SET LOCAL lock_timeout = 1000"))
+            checked: Any = await session.execute(text(
+                "UPDATE leader_terms SET epoch = epoch WHERE kind = :kind AND epoch = 2"),
+                {"kind": KIND})
+            assert checked.rowcount == 1  # b's own fence check gets the row at once
             row = (await session.execute(text(
                 "SELECT epoch, host FROM leader_terms WHERE kind = :kind"), {"kind": KIND})).one()
         assert tuple(row) == (2, "b")
@@ -412,7 +425,8 @@ def test_a_new_leader_ends_a_cut_off_session_queued_behind_the_one_it_ended(
         pg_server: Any) -> None:
     """A cut-off leader's fence check queued on the term row behind another stuck one
     takes the row when that one is ended, and then waits for its gone client with a
-    fresh state: the claim waits on the row a bounded time, ends it too and gets through."""
+    fresh state: the next claim waits on the row a bounded time, ends it too once it is
+    stuck and gets through, and the new leader's own fence check gets the row."""
     url = pg_server.create_database("fence_queued")
     migrate.upgrade(url)
     asyncio.run(_queued_scenario(url))
