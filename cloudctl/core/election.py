@@ -13,7 +13,9 @@ candidate watches the znode just before its own. The winner's sequence number is
 epoch: it claims the kind in the database (``leader_terms``: ``UPDATE ... SET epoch = :e
 WHERE kind = :k AND epoch < :e``) before it acts, and its writes are fenced by that
 epoch (``cloudctl.core.fencing``). A suspended connection stops the leader acting at
-once (it may be expiring); a lost session forgets its znodes and campaigns again.
+once (it may be expiring); a lost session forgets its znodes and campaigns again. A
+candidate first at the line writes its own znode before it claims: only an ensemble with
+a quorum commits it (a server cut off from the rest still answers reads for a moment).
 """
 
 from __future__ import annotations
@@ -286,7 +288,7 @@ class ZooKeeperElection:
         if node is None or node[1] != session:
             self._drop(kind)
             path = await asyncio.to_thread(
-                self._client.create, f"{ROOT}/{kind}/n_", f"{self.host}:{os.getpid()}".encode(),
+                self._client.create, f"{ROOT}/{kind}/n_", self._payload(),
                 ephemeral=True, sequence=True, makepath=True)
             node = (path, session)
             self._nodes[kind] = node
@@ -311,6 +313,12 @@ class ZooKeeperElection:
         held = self._terms.get(kind)
         if held is not None and held.epoch == epoch:
             return
+        # the ensemble has a quorum: a write commits only through one. A server cut off
+        # from the others serves reads and takes reconnecting sessions until it notices
+        # (up to its sync limit): a leader suspended by a lost server and reconnected to
+        # such a one would otherwise act again for that while (the write waits, then
+        # fails with the connection when the server gives up)
+        await asyncio.to_thread(self._client.set, node[0], self._payload())
         if not await self._claim(kind, epoch):
             log.error("%s: the database records a newer leader than epoch %d (was "
                       "ZooKeeper's data reset?): standing by", kind, epoch)
@@ -322,6 +330,9 @@ class ZooKeeperElection:
             self._terms[kind] = Term(kind, epoch, self.host)
         log.info("%s: leading (epoch %d)", kind, epoch)
         self._notify(kind)
+
+    def _payload(self) -> bytes:
+        return f"{self.host}:{os.getpid()}".encode()
 
     def _drop(self, kind: str) -> None:
         with self._lock:
