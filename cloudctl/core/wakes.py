@@ -146,16 +146,26 @@ class PostgresChannel:
         while self._pending:
             batch = list(self._pending)
             self._pending.clear()
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(
-                        text("SELECT pg_notify(:channel, payload) "
-                             "FROM unnest(CAST(:payloads AS text[])) AS payload"),
-                        {"channel": CHANNEL, "payloads": batch})
-                    await conn.commit()
-            except Exception as exc:
-                log.debug("%d wakes not sent: %s", len(batch), exc)
-                return
+            # sent again once on a failure: a pooled connection whose backend was ended
+            # while the host was cut off looks idle and alive until it is used (the
+            # server's goodbye was lost with the link); the pool drops it and the second
+            # try takes a new one
+            for attempt in (1, 2):
+                try:
+                    await self._notify(batch)
+                    break
+                except Exception as exc:
+                    if attempt == 2:
+                        log.debug("%d wakes not sent: %s", len(batch), exc)
+                        return
+
+    async def _notify(self, batch: list[str]) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(
+                text("SELECT pg_notify(:channel, payload) "
+                     "FROM unnest(CAST(:payloads AS text[])) AS payload"),
+                {"channel": CHANNEL, "payloads": batch})
+            await conn.commit()
 
     async def _listen(self) -> None:
         import psycopg
