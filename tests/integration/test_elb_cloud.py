@@ -294,8 +294,8 @@ def test_edge_load_balancer_one_haproxy_a_zone(tmp_path: Path) -> None:
     """Outside a VPC, a load balancer in two zones with cross-zone load balancing off
     (the API's default) runs one haproxy a zone, each at its own address sending only
     to its zone's instance;
-    turning cross-zone on leaves one haproxy sending to both; deleting it leaves no
-    namespace."""
+    turning cross-zone on leaves one haproxy sending to both; clearing the data plane
+    configuration stops them all."""
     from cloudctl.pki import CertPaths
     from tests.api.test_compute_force_detach import FakeAgent
     from tests.support import new_cloud
@@ -382,7 +382,17 @@ def _zones_through_the_cloud(cloud: LiveCloud, lab: ElbLab, tmp_path: Path) -> N
     elb.modify_load_balancer_attributes(LoadBalancerName=name, LoadBalancerAttributes={
         "CrossZoneLoadBalancing": {"Enabled": False}})
     assert _address(lab, f"{lb_id}z1")
-    elb.delete_load_balancer(LoadBalancerName=name)
+    # the data plane configuration cleared: none of its load balancers runs on (no
+    # haproxy, namespace or state left behind), though the load balancer itself stays
+    planes = tmp_path / "netd" / "elb"
+    pidfiles = [planes / node / "haproxy.pid" for node in (lb_id, f"{lb_id}z1")]
+    assert wait_for(lambda: all(f.exists() for f in pidfiles), 15)
+    pids = [int(f.read_text()) for f in pidfiles]
+    cloud.cli("property", "set", "loadbalancing.dataplane={}")
     assert wait_for(lambda: not netns.exists(f"elb-{lb_id}")
-                    and not netns.exists(f"elb-{lb_id}z1"), 10)
+                    and not netns.exists(f"elb-{lb_id}z1"), 10), "cleared, the plane runs on"
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert wait_for(lambda: not list(planes.iterdir()), 10), list(planes.rglob("*"))
+    assert elb.describe_load_balancers(LoadBalancerNames=[name])["LoadBalancerDescriptions"]
+    elb.delete_load_balancer(LoadBalancerName=name)
     ec2.terminate_instances(InstanceIds=ids)

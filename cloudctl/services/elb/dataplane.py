@@ -307,17 +307,25 @@ class DataPlaneController(Reconciler):
         self._sampled = 0.0
         self._emitted: dict[str, int] = {}
         self._ports: list[tuple[str, str]] | None = None
+        # the configurations whose planes ran here (by state directory): cleared, the
+        # property leaves no load balancer running in them
+        self._planes: dict[str, dict[str, Any]] = {}
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(props.SUPERVISE_INTERVAL))
 
     async def list_keys(self) -> list[str]:
-        return ["all", "metrics", "accesslogs"] if settings(self.cloud) else []
+        if settings(self.cloud):
+            return ["all", "metrics", "accesslogs"]
+        return ["all"] if self._planes else []
 
     async def sync(self, key: str) -> None:
         conf = settings(self.cloud)
         if not conf:
+            if key == "all":
+                await self._retire()
             return
+        self._planes[str(plane_of(self.cloud, conf).root)] = conf
         if key == "metrics":
             await self._metrics(conf)
             return
@@ -329,6 +337,14 @@ class DataPlaneController(Reconciler):
         plane = plane_of(self.cloud, conf)
         await asyncio.to_thread(plane.reconcile, specs)
         await asyncio.to_thread(self._dns, plane.root.parent, records)
+
+    async def _retire(self) -> None:
+        """The data plane configuration was cleared: every load balancer of the planes
+        that ran here stops (haproxy, its namespace and state), as none is wanted."""
+        for root, conf in list(self._planes.items()):
+            await asyncio.to_thread(plane_of(self.cloud, conf).reconcile, [])
+            await self._view_changed(conf, [])
+            del self._planes[root]
 
     async def _view_changed(self, conf: dict[str, Any], specs: list[LbSpec]) -> None:
         """A new network view version when the ports ELB feeds it changed (an address
