@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import loopdriver, writegate
+from cloudctl.db import loopdriver, loopsql, writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
@@ -50,18 +50,23 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
     """
     if url.startswith("sqlite"):
         # A pool big enough for the concurrency a worker sees: an overflow connection is
-        # closed when returned, and each aiosqlite connection is a thread of its own.
+        # closed when returned (on the loop driver a connection costs a file handle and
+        # its page cache; with aiosqlite each is a thread of its own).
         on_file = ":memory:" not in url and url.rstrip("/") not in ("sqlite+aiosqlite:", "sqlite:")
         if on_file:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
-        database = make_url(url).database
-        on_loop = on_file and bool(database) and os.environ.get(LOOP_DRIVER_ENV, "1") != "0"
+        # a plain file path only: a URI database (``file:...?uri=true``) keeps aiosqlite,
+        # which opens it as a URI
+        database = loopsql.file_database(make_url(url))
+        on_loop = database is not None and os.environ.get(LOOP_DRIVER_ENV, "1") != "0"
         if on_loop:
-            kwargs.setdefault("async_creator", loopdriver.creator(str(database)))
+            assert database is not None
+            kwargs.setdefault("async_creator", loopdriver.creator(database))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        if on_file and engine.url.database:
-            writegate.install(engine, engine.url.database)
+        gated = loopsql.database_file(make_url(url)) if on_file else None
+        if gated:
+            writegate.install(engine, gated)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -36,6 +36,23 @@ def file_database(url: URL) -> str | None:
     return str(database)
 
 
+def database_file(url: URL) -> str | None:
+    """The file a SQLite database URL lives in, a URI's (``file:PATH?uri=true``)
+    included; None for another database or memory."""
+    path = file_database(url)
+    if path is not None or not str(url.drivername).startswith("sqlite"):
+        return path
+    database = str(url.database or "")
+    if not database.startswith("file:") or url.query.get("uri") != "true" \
+            or url.query.get("mode") == "memory":
+        return None
+    path = database.removeprefix("file:").split("?", 1)[0]
+    if path.startswith("//"):  # file://host/path: only the empty or local host
+        host, _, rest = path[2:].partition("/")
+        path = "/" + rest if host in ("", "localhost") else ""
+    return path if path and path != ":memory:" else None
+
+
 BUSY_MS = 30000  # the engine's busy timeout (``engine.py``), for the thread's connection
 
 

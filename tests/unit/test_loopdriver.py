@@ -145,3 +145,25 @@ def test_aiosqlite_threads_when_asked(tmp_path: Path, monkeypatch: pytest.Monkey
             await engine.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_uri_database_is_opened_as_a_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    """``file:...?uri=true`` names the file after ``file:`` (aiosqlite opens it as a URI);
+    the loop driver takes plain paths only, or it would make a file named ``file:...``."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "by-uri.db"
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///file:{path}?uri=true")
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+                await conn.execute(text("INSERT INTO t (id) VALUES (7)"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT id FROM t").fetchall() == [(7,)]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("file:")]
