@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.server.context import RequestContext
@@ -84,9 +84,12 @@ async def delete_entity(provider: IamBase, ctx: RequestContext, params: dict[str
         account = await provider.target_account(ctx, params, session)
         row = await lookup(session, account.account_id, params[name_key])
         owner = owner_id(row)
-        for table, column, what in dependents:
-            if (await session.execute(select(func.count()).select_from(table)
-                                      .where(column == owner))).scalar_one():
+        dependents = list(dependents)
+        # one statement: whether each kind of dependent exists (a SELECT of EXISTS each)
+        held = (await session.execute(select(*(
+            exists().where(column == owner) for _, column, _ in dependents)))).one()
+        for (_, _, what), found in zip(dependents, held, strict=True):
+            if found:
                 raise delete_conflict(f"Cannot delete entity, must {what} first.")
         await session.delete(row)
 
