@@ -50,6 +50,18 @@ def bound_allocator() -> None:
         _LIBC.mallopt(M_ARENA_MAX, 2)  # threads (file writes, digests) share two arenas
 
 
+def freeze_startup_heap() -> None:
+    """Put every object alive when a worker starts serving (modules, botocore's service
+    models, the services' tables and caches) out of the cycle collector's reach
+    (``gc.freeze``). A full collection walks every tracked object: on a worker of ~250,000
+    it took ~180 ms of CPU each time, two or three times a minute under load (15 % of a
+    CloudFormation stack's CPU), and every request in flight waited for it. Frozen
+    objects are still freed by reference counting; only a cycle among them would stay,
+    and they live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
+
+
 def trim() -> None:
     """Return the allocator's whole free pages to the system (no-op off glibc)."""
     with contextlib.suppress(AttributeError):
