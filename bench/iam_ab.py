@@ -7,7 +7,8 @@ compares minutes of different load. CPU is each server's threads' scheduler time
 (``/proc/<pid>/task/*/schedstat``, nanoseconds), not the 10 ms clock ticks.
 
 Blocks: CreateUser (100 calls), ListUsers of 1,000 in one page (10 calls), a full
-pagination by 100 (4 runs), the first and the last page of 100 (100 calls each). The
+pagination by 100 (4 runs), the first and the last page of 100 (100 calls each), then
+DeleteUser of every user (100 calls). The
 answer of each block is checked (counts, order, markers) as ``bench.iam_vs_moto`` does.
 
 Run: ``python -m bench.iam_ab --old <worktree> --new <worktree> --rounds 8``; prints
@@ -54,11 +55,16 @@ class Workload:
         self.server = server
         self.iam = _iam(server)
         self.created = 0
+        self.deleted = 0
         self.markers: list[str] = []
 
     def create(self) -> None:
         self.iam.create_user(UserName=f"bench{self.created:05d}", Path="/bench/")
         self.created += 1
+
+    def delete(self) -> None:
+        self.iam.delete_user(UserName=f"bench{self.deleted:05d}")
+        self.deleted += 1
 
     def list_all(self) -> None:
         out = self.iam.list_users(PathPrefix="/bench/", MaxItems=1000)
@@ -112,6 +118,8 @@ def main() -> None:
             measure("paginate_cpu_ms", 4, lambda w: w.paginate, n)
             measure("first_page_cpu_ms", 100, lambda w: w.page(None), n)
             measure("last_page_cpu_ms", 100, lambda w: w.page(w.markers[-1]), n)
+        for n in range(USERS // 100):
+            measure("delete_cpu_ms", 100, lambda w: w.delete, n)
         load = os.getloadavg()
         for kind in got["old"]:
             row: dict[str, Any] = {"kind": kind}
