@@ -55,16 +55,40 @@ def _exists(io: Any, name: str) -> bool:
     return True
 
 
+def _header_gone(io: Any, name: str) -> bool:
+    """Whether the pool's directory names the image but its header object is gone (a
+    remove interrupted or refused "busy" part-way). Read from RADOS, never by opening
+    the image: librbd's failed open of such an image aborted the process once (its
+    clean-up after the failed open; cf. ceph PR 14834)."""
+    import rados
+
+    key = f"name_{name}"
+    with rados.ReadOpCtx() as op:
+        values, _ = io.get_omap_vals_by_keys(op, (key,))
+        io.operate_read_op(op, "rbd_directory")
+        found = dict(values)
+    raw = found.get(key)
+    if raw is None or len(raw) < 4:
+        return False  # not in the directory: an open says ImageNotFound
+    image_id = raw[4:4 + int.from_bytes(raw[:4], "little")].decode()
+    try:
+        io.stat(f"rbd_header.{image_id}")
+    except rados.ObjectNotFound:
+        return True
+    return False
+
+
 def _remove_image(io: Any, name: str) -> None:
     """Remove an image and its (unprotected or protected, childless) snaps.
 
     An image that cannot be opened may be gone, or half-removed (a remove interrupted
     or refused "busy" part-way leaves its directory entry without a header): librbd's
-    remove clears what is left either way, so it runs in both cases."""
-    try:
-        img = rbd.Image(io, name)
-    except rbd.ImageNotFound:
-        img = None
+    remove clears what is left either way, so it runs in both cases. A half-removed
+    image is not opened at all (``_header_gone``)."""
+    img = None
+    if not _header_gone(io, name):
+        with contextlib.suppress(rbd.ImageNotFound):
+            img = rbd.Image(io, name)
     if img is not None:
         try:
             for snap in list(img.list_snaps()):

@@ -76,12 +76,17 @@ class TestBlockBackends(BlockBackendContract):
     """Volumes: file and RBD through the same functions."""
 
 
-async def test_rbd_delete_finishes_a_half_removed_image(ceph_cluster: CephCluster) -> None:
+async def test_rbd_delete_finishes_a_half_removed_image(ceph_cluster: CephCluster,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
     """An image whose removal stopped half-way (its header gone, its directory entry
     left, as after a remove that failed "busy" part-way) is still listed; deleting the
-    volume again must clear it, not take the missing header for "already gone"."""
+    volume again must clear it, not take the missing header for "already gone", and
+    without opening it (librbd's failed open of such an image aborted the process once)."""
     import rados
     import rbd
+
+    from storagectl.blocks import rbd as rbd_backend
 
     config = ceph_cluster.rbd_config()
     backend = open_block_backend("ceph-rbd", **config, prefix=f"h{secrets.token_hex(3)}-")
@@ -99,6 +104,13 @@ async def test_rbd_delete_finishes_a_half_removed_image(ceph_cluster: CephCluste
         finally:
             cluster.shutdown()
         assert "vol-halfgone" in await backend.list_volumes()
+        opened = rbd.Image
+
+        def image(io: Any, image_name: str, *args: Any, **kwargs: Any) -> Any:
+            assert image_name != name, "the half-removed image was opened"
+            return opened(io, image_name, *args, **kwargs)
+
+        monkeypatch.setattr(rbd_backend.rbd, "Image", image)
         await backend.delete_volume("vol-halfgone")
         assert "vol-halfgone" not in await backend.list_volumes()
     finally:
