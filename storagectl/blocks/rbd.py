@@ -48,6 +48,9 @@ _FEATURES = (rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK
 
 
 def _exists(io: Any, name: str) -> bool:
+    """Whether ``name`` is a usable image (a half-removed one is not, and is not opened)."""
+    if _header_gone(io, name):
+        return False
     try:
         rbd.Image(io, name, read_only=True).close()
     except rbd.ImageNotFound:

@@ -111,6 +111,7 @@ async def test_rbd_delete_finishes_a_half_removed_image(ceph_cluster: CephCluste
             return opened(io, image_name, *args, **kwargs)
 
         monkeypatch.setattr(rbd_backend.rbd, "Image", image)
+        assert not await backend.volume_exists("vol-halfgone")  # not a usable image
         await backend.delete_volume("vol-halfgone")
         assert "vol-halfgone" not in await backend.list_volumes()
     finally:
