@@ -47,22 +47,15 @@ _FEATURES = (rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK
              | rbd.RBD_FEATURE_DEEP_FLATTEN)
 
 
-def _exists(io: Any, name: str) -> bool:
-    """Whether ``name`` is a usable image (a half-removed one is not, and is not opened)."""
-    if _header_gone(io, name):
-        return False
-    try:
-        rbd.Image(io, name, read_only=True).close()
-    except rbd.ImageNotFound:
-        return False
-    return True
+WHOLE, HALF_REMOVED, ABSENT = "whole", "half-removed", "absent"
 
 
-def _header_gone(io: Any, name: str) -> bool:
-    """Whether the pool's directory names the image but its header object is gone (a
-    remove interrupted or refused "busy" part-way). Read from RADOS, never by opening
-    the image: librbd's failed open of such an image aborted the process once (its
-    clean-up after the failed open; cf. ceph PR 14834)."""
+def _state(io: Any, name: str) -> str:
+    """What the pool holds under ``name``, read from RADOS (the directory's entry, then
+    a stat of the header object), never by opening the image: librbd aborted the whole
+    process in its clean-up after a failed open (twice in the test suite, opening a
+    work image that was not there; cf. ceph PR 14834). ``HALF_REMOVED``: a directory
+    entry without its header (a remove interrupted or refused "busy" part-way)."""
     import rados
 
     key = f"name_{name}"
@@ -72,34 +65,41 @@ def _header_gone(io: Any, name: str) -> bool:
         found = dict(values)
     raw = found.get(key)
     if raw is None or len(raw) < 4:
-        return False  # not in the directory: an open says ImageNotFound
+        return ABSENT
     image_id = raw[4:4 + int.from_bytes(raw[:4], "little")].decode()
     try:
         io.stat(f"rbd_header.{image_id}")
     except rados.ObjectNotFound:
-        return True
-    return False
+        return HALF_REMOVED
+    return WHOLE
+
+
+def _open(io: Any, name: str, **kwargs: Any) -> Any:
+    """``rbd.Image(io, name, **kwargs)`` of a whole image; ``rbd.ImageNotFound`` for
+    any other, as a failed open would say, without librbd's failed-open path."""
+    if _state(io, name) != WHOLE:
+        raise rbd.ImageNotFound(f"no image {name}")
+    return rbd.Image(io, name, **kwargs)
+
+
+def _exists(io: Any, name: str) -> bool:
+    """Whether ``name`` is a usable image (a half-removed one is not)."""
+    return _state(io, name) == WHOLE
 
 
 def _remove_image(io: Any, name: str) -> None:
-    """Remove an image and its (unprotected or protected, childless) snaps.
-
-    An image that cannot be opened may be gone, or half-removed (a remove interrupted
-    or refused "busy" part-way leaves its directory entry without a header): librbd's
-    remove clears what is left either way, so it runs in both cases. A half-removed
-    image is not opened at all (``_header_gone``)."""
-    img = None
-    if not _header_gone(io, name):
-        with contextlib.suppress(rbd.ImageNotFound):
-            img = rbd.Image(io, name)
-    if img is not None:
-        try:
+    """Remove an image and its (unprotected or protected, childless) snaps; nothing when
+    there is none. A half-removed image is not opened: librbd's remove clears what is
+    left of it."""
+    state = _state(io, name)
+    if state == ABSENT:
+        return
+    if state == WHOLE:
+        with contextlib.suppress(rbd.ImageNotFound), rbd.Image(io, name) as img:
             for snap in list(img.list_snaps()):
                 if img.is_protected_snap(snap["name"]):
                     img.unprotect_snap(snap["name"])
                 img.remove_snap(snap["name"])
-        finally:
-            img.close()
     with contextlib.suppress(rbd.ImageNotFound):
         rbd.RBD().remove(io, name)
 
@@ -151,7 +151,7 @@ class RbdBlockBackend(BlockBackend):
             if _exists(io, name):
                 return
             try:
-                parent = rbd.Image(io, snap, snapshot=_BASE, read_only=True)
+                parent = _open(io, snap, snapshot=_BASE, read_only=True)
             except rbd.ImageNotFound:
                 raise SnapshotNotFound(snapshot_id) from None
             try:
@@ -161,7 +161,7 @@ class RbdBlockBackend(BlockBackend):
                 parent.close()
             _remove_image(io, tmp)
             rbd.RBD().clone(io, snap, _BASE, io, tmp, features=_FEATURES, order=self.order)
-            with rbd.Image(io, tmp) as img:
+            with _open(io, tmp) as img:
                 if img.size() < size_gib * GIB:
                     img.resize(size_gib * GIB)
             rbd.RBD().rename(io, tmp, name)
@@ -177,7 +177,7 @@ class RbdBlockBackend(BlockBackend):
 
         def resize(io: Any) -> None:
             try:
-                img = rbd.Image(io, name)
+                img = _open(io, name)
             except rbd.ImageNotFound:
                 raise VolumeNotFound(volume_id) from None
             with img:
@@ -193,7 +193,7 @@ class RbdBlockBackend(BlockBackend):
 
         def size(io: Any) -> int:
             try:
-                with rbd.Image(io, name, read_only=True) as img:
+                with _open(io, name, read_only=True) as img:
                     value: int = img.size()
                     return value
             except rbd.ImageNotFound:
@@ -242,7 +242,7 @@ class RbdBlockBackend(BlockBackend):
         def create(io: Any) -> None:
             if not _exists(io, dest):
                 try:
-                    img = rbd.Image(io, vol)
+                    img = _open(io, vol)
                 except rbd.ImageNotFound:
                     raise VolumeNotFound(volume_id) from None
                 with img:
@@ -253,13 +253,13 @@ class RbdBlockBackend(BlockBackend):
                         img.protect_snap(vsnap)
                 _remove_image(io, tmp)
                 rbd.RBD().clone(io, vol, vsnap, io, tmp, features=_FEATURES, order=self.order)
-                with rbd.Image(io, tmp) as copy:
+                with _open(io, tmp) as copy:
                     copy.flatten(on_progress=on_progress)
                     copy.create_snap(_BASE)
                     copy.protect_snap(_BASE)
                 rbd.RBD().rename(io, tmp, dest)
             # Drop the volume's own snap (also when an earlier attempt got this far).
-            with contextlib.suppress(rbd.ImageNotFound), rbd.Image(io, vol) as img:
+            with contextlib.suppress(rbd.ImageNotFound), _open(io, vol) as img:
                 if vsnap in {s["name"] for s in img.list_snaps()}:
                     if img.is_protected_snap(vsnap):
                         img.unprotect_snap(vsnap)
@@ -274,7 +274,7 @@ class RbdBlockBackend(BlockBackend):
 
         def delete(io: Any) -> None:
             try:
-                img = rbd.Image(io, name, snapshot=_BASE, read_only=True)
+                img = _open(io, name, snapshot=_BASE, read_only=True)
             except rbd.ImageNotFound:
                 _remove_image(io, name)  # a crash may have left it without its base
                 return
@@ -283,7 +283,7 @@ class RbdBlockBackend(BlockBackend):
             for pool, child in children:
                 if pool != io.get_pool_name():
                     continue  # not ours: removal below then fails, as it should
-                with rbd.Image(io, child) as clone:
+                with _open(io, child) as clone:
                     clone.flatten()
             _remove_image(io, name)
 
@@ -303,7 +303,7 @@ class RbdBlockBackend(BlockBackend):
 
         def read(io: Any) -> bytes:
             try:
-                with rbd.Image(io, name, read_only=True) as img:
+                with _open(io, name, read_only=True) as img:
                     data: bytes = img.read(offset, length)
                     return data
             except rbd.ImageNotFound:
@@ -316,7 +316,7 @@ class RbdBlockBackend(BlockBackend):
 
         def extents(io: Any) -> tuple[int, list[tuple[int, int]]]:
             try:
-                img = rbd.Image(io, name, snapshot=_BASE, read_only=True)
+                img = _open(io, name, snapshot=_BASE, read_only=True)
             except rbd.ImageNotFound:
                 raise SnapshotNotFound(snapshot_id) from None
             found: list[tuple[int, int]] = []
@@ -338,7 +338,7 @@ class RbdBlockBackend(BlockBackend):
 
         def read(io: Any) -> bytes:
             try:
-                with rbd.Image(io, name, snapshot=_BASE, read_only=True) as img:
+                with _open(io, name, snapshot=_BASE, read_only=True) as img:
                     data: bytes = img.read(offset, length)
                     return data
             except rbd.ImageNotFound:
@@ -351,7 +351,7 @@ class RbdBlockBackend(BlockBackend):
 
         def write(io: Any) -> None:
             try:
-                with rbd.Image(io, name) as img:
+                with _open(io, name) as img:
                     img.write(data, offset)
                     img.flush()
             except rbd.ImageNotFound:
