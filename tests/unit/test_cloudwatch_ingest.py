@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from cloudctl.db.base import Base
 from cloudctl.services.cloudwatch import fastsql, ingest
 from cloudctl.services.cloudwatch.metrics import _datum
-from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwPoint
+from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwIngest, CwPoint
 from cloudctl.services.cloudwatch.series import (
     Bucket,
     canonical_dimensions,
@@ -124,7 +124,7 @@ def test_part_rows_answer_as_the_general_paths_minute_rows(tmp_path: Path) -> No
             engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
             async with engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all, tables=[
-                    CwPoint.__table__, CwFresh.__table__, CwBlock.__table__])
+                    CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
             store = EmbeddedStore(SimpleNamespace(  # type: ignore[arg-type]
                 sessions=async_sessionmaker(engine)))
             keys: set[str] = set()

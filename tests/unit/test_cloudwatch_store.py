@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwPoint
+from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwIngest, CwPoint
 from cloudctl.services.cloudwatch.series import RETENTION, Bucket
 from cloudctl.services.cloudwatch.store import EmbeddedStore
 
@@ -44,7 +44,7 @@ def _store(where: Path | str) -> tuple[EmbeddedStore, Any]:
 
 async def _setup(engine: Any) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwFresh.__table__, CwBlock.__table__])
+        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
 
 
 def test_buckets_merge_on_ingest(tmp_path: Path) -> None:
@@ -194,7 +194,7 @@ def test_fast_sqlite_writer_merges_and_waits_out_an_outside_writer(tmp_path: Pat
     async def run() -> tuple[list[Bucket], float]:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all,
-                                tables=[CwPoint.__table__, CwFresh.__table__, CwBlock.__table__,
+                                tables=[CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__,
                                         CwMetric.__table__])
         outside = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         outside.execute("PRAGMA journal_mode=WAL")

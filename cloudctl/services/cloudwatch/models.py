@@ -85,6 +85,16 @@ class CwFresh(_Bucket, Base):
     __table_args__ = ({"sqlite_with_rowid": False},)
 
 
+class CwIngest(Base):
+    """A group commit's usual PutMetricData data on SQLite, packed (``ingestlog``):
+    appended, then drained into ``CwFresh`` rows; read with them until drained."""
+
+    __tablename__ = "cw_ingest"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
 class CwBlock(Base):
     """``blocks.SLOTS`` compacted buckets of one metric, resolution and unit from
     ``start`` (epoch seconds): packed float64 arrays (the embedded store's history)."""
@@ -179,4 +189,4 @@ class CwDashboard(RegionalMixin, Base):
     last_modified: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwFresh, CwBlock, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)
+CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwFresh, CwIngest, CwBlock, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)
