@@ -255,3 +255,56 @@ def test_a_read_during_compaction_counts_every_bucket_once(database: str,
     start = (NOW - 600) // 60 * 60
     assert [(b.ts, b.count) for b in during] == [(start + 60 * i, 1) for i in range(5)]
     assert [(b.ts, b.count) for b in after] == [(b.ts, b.count) for b in during]
+
+
+def test_a_read_during_a_drain_and_compaction_counts_every_datum_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data in SQLite's ingest log (``ingestlog``) is read with the fresh rows, in the
+    read's snapshot: a compaction committing between the read's queries (it drains the
+    log into fresh rows, then moves those into blocks) must not make the read count a
+    datum twice or miss it, and a drain alone changes no answer."""
+    from cloudctl.db.engine import create_engine
+    from cloudctl.services.cloudwatch import fastsql, ingestlog
+    from cloudctl.services.cloudwatch.store import UPSERT
+
+    path = tmp_path / "cw.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)))  # type: ignore[arg-type]
+    fresh = EmbeddedStore._fresh
+    compacted: list[int] = []
+
+    async def fresh_then_compact(*args: Any) -> list[Bucket]:
+        found = await fresh(*args)
+        if not compacted:  # another task's compaction commits right after this query
+            compacted.append(await store.compact(NOW))
+        return found
+
+    start = (NOW - 600) // 60 * 60
+    logged = [("k", 60, start + 60 * i + 5 * j, "None", 1.0, float(i), float(i), float(i),
+               f",{float(i)!r}", True) for i in range(5) for j in range(2)]
+
+    async def run() -> tuple[Any, ...]:
+        await _setup(engine)
+        fast = fastsql.FastPoints(str(path), None, UPSERT["sqlite"])
+        await fast.write([], [], ingestlog.pack(logged[:4]))
+        await fast.write([], [], ingestlog.pack(logged[4:]))
+        fast.close()
+        logged_only = await store.read(["k"], 60, start, start + 300)
+        points = await store.stat_points(["k"], 60, start, start + 299, 60, None, "Sum")
+        monkeypatch.setattr(EmbeddedStore, "_fresh", staticmethod(fresh_then_compact))
+        during = await store.read(["k"], 60, start, start + 300)
+        after = await store.read(["k"], 60, start, start + 300)
+        after_points = await store.stat_points(["k"], 60, start, start + 299, 60, None,
+                                               "Sum")
+        async with engine.connect() as conn:
+            left = (await conn.exec_driver_sql("SELECT count(*) FROM cw_ingest")).scalar_one()
+        await engine.dispose()
+        return logged_only, points, during, after, after_points, left
+
+    logged_only, points, during, after, after_points, left = asyncio.run(run())
+    assert compacted and compacted[0] > 0 and left == 0  # drained, then moved
+    want = [(start + 60 * i, 2.0, 2.0 * i, {float(i): 2.0}) for i in range(5)]
+    for got in (logged_only, during, after):
+        assert [(b.ts, b.count, b.sum, b.values) for b in got] == want
+    assert points == after_points == {"k": ([start + 60 * i for i in range(5)],
+                                            [2.0 * i for i in range(5)])}
