@@ -148,7 +148,7 @@ def test_part_rows_answer_as_the_general_paths_minute_rows(tmp_path: Path) -> No
                     await fast.write([], [], ingestlog.pack(found[0]))
                 keys |= set(found[1])
 
-            async def count(table: str) -> int:
+            async def count(table: str, engine: Any = engine) -> int:
                 async with engine.connect() as conn:
                     return int((await conn.exec_driver_sql(
                         f"SELECT count(*) FROM {table}")).scalar_one())

@@ -6,7 +6,11 @@ bucket per (metric, resolution, start, unit). The embedded store is given the fi
 buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
 UPDATE`` (one ``cw_fresh`` row a bucket; PutMetricData's usual call on SQLite writes
 one row a ``ingest.PART``-second part of a 1-minute bucket, ``ts`` the part's start:
-every reader folds fresh rows into buckets by ``ts // resolution``). Compaction moves
+every reader folds fresh rows into buckets by ``ts // resolution``). On SQLite the
+usual calls of a group commit are appended to the ingest log instead (``ingestlog``:
+one row a flush), drained into their ``cw_fresh`` rows ``ingestlog.DRAIN_AFTER``
+seconds later and at the start of every compaction; every reader of fresh rows reads
+the log in the same snapshot (``_logged``). Compaction moves
 closed fresh rows into packed blocks (``blocks``; statistics are then array arithmetic)
 of their resolution and merges them into the ``cw_points`` rows of every coarser
 resolution still retained (the roll-up, done once, in the transaction that deletes the
@@ -315,9 +319,9 @@ class EmbeddedStore:
                 for row in found.all():
                     rows.setdefault(row[0], []).append(row[1:])
                 logged = await _logged(connection, chunk, resolution, lo, hi)
-                for key, items in logged.items():
+                for key, entries in logged.items():
                     rows.setdefault(key, []).extend(
-                        (ts, 1.0, value, value, value) for ts, item_unit, value in items
+                        (ts, 1.0, value, value, value) for ts, item_unit, value in entries
                         if unit is None or item_unit == unit)
                 for key, items in rows.items():
                     dense[key].add_rows(items)
