@@ -8,7 +8,9 @@ Create Date: 2026-12-06 04:30:00
 
 from __future__ import annotations
 
-import json
+import io
+import pickle
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,12 +21,19 @@ branch_labels = None
 depends_on = None
 
 
+class _Plain(pickle.Unpickler):
+    """A log row's plain data (``cloudctl.services.cloudwatch.ingestlog.pack``)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"not plain data: {module}.{name}")
+
+
 def upgrade() -> None:
     # new and empty: the rows already in cw_fresh keep their meaning
     op.create_table(
         'cw_ingest',
         sa.Column('id', sa.Integer(), nullable=False),
-        sa.Column('data', sa.Text(), nullable=False),
+        sa.Column('data', sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_cw_ingest')),
     )
 
@@ -42,7 +51,7 @@ def downgrade() -> None:
         "vals = CASE WHEN cw_fresh.raw AND excluded.raw THEN cw_fresh.vals || "
         "excluded.vals ELSE '' END, raw = cw_fresh.raw AND excluded.raw")
     for (data,) in bind.execute(sa.text("SELECT data FROM cw_ingest ORDER BY id")).all():
-        for key, ts, unit, value in json.loads(data):
+        for key, ts, unit, value in _Plain(io.BytesIO(data)).load():
             bind.execute(upsert, {"k": key, "ts": ts, "u": unit, "v": value,
                                   "t": f",{value!r}", "raw": True})
     op.drop_table('cw_ingest')

@@ -8,11 +8,14 @@ minute rows, before and after compaction."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
@@ -194,6 +197,9 @@ def test_a_drain_folds_each_part_once_in_log_order() -> None:
     assert ingestlog.entries(texts, ["k"], 60, 600, 605) == {
         "k": [(600, "Count", 3.0), (600, "Count", -1.5), (600, "Count", 2.0)]}
     assert ingestlog.entries(texts, ["k", "j"], 1, 0, 10_000) == {}
+    # a log row is read as plain data only: a pickle naming a class is refused
+    with pytest.raises(pickle.UnpicklingError):
+        ingestlog.unpack(pickle.dumps([("k", 600, "Count", Fraction(1, 3))], 5))
 
 
 def test_rows_made_for_sqlite_reach_another_store_whole() -> None:

@@ -64,7 +64,7 @@ class FastPoints:
         self._writer = self._sql.thread
 
     def _write(self, catalog: Sequence[tuple[Any, ...]], points: Sequence[tuple[Any, ...]],
-               logged: str | None, busy_ms: int = 30000) -> None:
+               logged: bytes | None, busy_ms: int = 30000) -> None:
         conn = self._sql.conn(busy_ms)
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -81,7 +81,7 @@ class FastPoints:
             raise
 
     async def write(self, catalog: Sequence[tuple[Any, ...]],
-                    points: Sequence[tuple[Any, ...]], logged: str | None = None) -> None:
+                    points: Sequence[tuple[Any, ...]], logged: bytes | None = None) -> None:
         """Commit ``catalog`` rows, ``points`` (``store.write_points``' row tuples) and
         the ingest log's row ``logged`` (``ingestlog.pack``) together, holding the
         engine's write gate."""

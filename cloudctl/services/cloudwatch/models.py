@@ -92,7 +92,7 @@ class CwIngest(Base):
     __tablename__ = "cw_ingest"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    data: Mapped[str] = mapped_column(Text)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # ``ingestlog.pack``
 
 
 class CwBlock(Base):
