@@ -308,3 +308,34 @@ def test_a_read_during_a_drain_and_compaction_counts_every_datum_once(
         assert [(b.ts, b.count, b.sum, b.values) for b in got] == want
     assert points == after_points == {"k": ([start + 60 * i for i in range(5)],
                                             [2.0 * i for i in range(5)])}
+
+
+def test_the_ingest_log_migration_keeps_data_both_ways(tmp_path: Path) -> None:
+    """0039 adds the ingest log to a database holding fresh rows (kept as they are);
+    its downgrade writes data still in the log into the fresh rows first, merged as
+    ingest before 0039 merged them (nothing acknowledged is lost by going back)."""
+    import sqlite3
+
+    from cloudctl.db import migrate
+    from cloudctl.services.cloudwatch import ingestlog
+
+    path = tmp_path / "mig.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url, "0038_cloudwatch_fresh")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO cw_fresh VALUES ('k', 60, 600, 'Count', 1, 2.0, 2.0, 2.0, "
+                   "',2.0', 1)")
+    migrate.upgrade(url)
+    rows = [("k", 60, ts, "Count", 1.0, v, v, v, f",{v!r}", True)
+            for ts, v in ((600, 5.0), (600, -1.0), (605, 3.0))]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM cw_fresh").fetchone() == (1,)
+        db.execute("INSERT INTO cw_ingest (data) VALUES (?)", (ingestlog.pack(rows[:2]),))
+        db.execute("INSERT INTO cw_ingest (data) VALUES (?)", (ingestlog.pack(rows[2:]),))
+    migrate.downgrade(url, "0038_cloudwatch_fresh")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT ts, count, sum, min, max, vals, raw FROM cw_fresh "
+                          "ORDER BY ts").fetchall() == [
+            (600, 3.0, 6.0, -1.0, 5.0, ",2.0,5.0,-1.0", 1), (605, 1.0, 3.0, 3.0, 3.0, ",3.0", 1)]
+        assert not db.execute("SELECT name FROM sqlite_master WHERE name = 'cw_ingest'"
+                              ).fetchall()
