@@ -75,7 +75,8 @@ class CwPoint(_Bucket, Base):
 class CwFresh(_Bucket, Base):
     """A finest bucket (1 s or 1 min) as PutMetricData wrote it, not yet rolled up: the
     embedded store's ingest writes only these (merged on ingest, one row a bucket, or
-    on SQLite one a few-second part of a 1-minute bucket: ``ingest.PART``);
+    on SQLite one a few-second part of a 1-minute bucket: ``ingest.PART``, drained from
+    the ingest log, ``CwIngest``);
     compaction moves each into the blocks of its own resolution and merges it into the
     ``CwPoint`` rows of every coarser one still retained (the roll-up); reads of a
     resolution fold in the rows of finer ones still here. Small (a few minutes of data),
