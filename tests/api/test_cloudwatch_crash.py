@@ -206,8 +206,9 @@ def test_kill_9_loses_no_acknowledged_put_metric_data(crash_cloud: LiveCloud) ->
 
 
 def _fresh_rows(cloud: LiveCloud) -> int:
-    """The cloud's buckets not yet rolled up."""
+    """The cloud's buckets not yet rolled up (fresh rows and ingest log rows)."""
     import sqlite3
 
     with sqlite3.connect(cloud.data_dir / "cloud.db") as conn:
-        return int(conn.execute("SELECT count(*) FROM cw_fresh").fetchone()[0])
+        return int(conn.execute("SELECT (SELECT count(*) FROM cw_fresh) + "
+                                "(SELECT count(*) FROM cw_ingest)").fetchone()[0])

@@ -8,17 +8,20 @@ minute rows, before and after compaction."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.cloudwatch import fastsql, ingest
+from cloudctl.services.cloudwatch import fastsql, ingest, ingestlog
 from cloudctl.services.cloudwatch.metrics import _datum
-from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwPoint
+from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwIngest, CwPoint
 from cloudctl.services.cloudwatch.series import (
     Bucket,
     canonical_dimensions,
@@ -115,47 +118,88 @@ async def _answers(store: EmbeddedStore, keys: list[str]) -> dict[str, Any]:
 
 
 def test_part_rows_answer_as_the_general_paths_minute_rows(tmp_path: Path) -> None:
+    """Part rows upserted one a datum ("rows") and the same rows appended to the ingest
+    log one row a call ("log": read from the log, then drained into part rows, then
+    compacted) give every answer the general path's minute rows give."""
     calls = _calls()
 
-    async def run() -> tuple[list[dict[str, Any]], list[int]]:
-        out, fresh = [], []
-        for name, rows_path in (("general", False), ("rows", True)):
+    async def run() -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+        out: dict[str, dict[str, Any]] = {}
+        fresh: dict[str, int] = {}
+        for name in ("general", "rows", "log"):
             path = tmp_path / f"{name}.db"
             engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
             async with engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all, tables=[
-                    CwPoint.__table__, CwFresh.__table__, CwBlock.__table__])
+                    CwPoint.__table__, CwFresh.__table__, CwIngest.__table__,
+                    CwBlock.__table__])
             store = EmbeddedStore(SimpleNamespace(  # type: ignore[arg-type]
                 sessions=async_sessionmaker(engine)))
             keys: set[str] = set()
             fast = fastsql.FastPoints(str(path), None, UPSERT["sqlite"])
             for items in calls:
-                if rows_path:
-                    found = ingest.fresh_rows(items, ACCOUNT, REGION, "N", NOW, OLDEST,
-                                              NEWEST)
-                    assert found is not None
-                    await fast.write([], found[0])
-                    keys |= set(found[1])
-                else:
+                if name == "general":
                     buckets = _general(items)
                     await store.write(buckets)
                     keys |= {b.metric_key for b in buckets}
-            fast.close()
-            async with engine.connect() as conn:
-                fresh.append((await conn.exec_driver_sql(
-                    "SELECT count(*) FROM cw_fresh")).scalar_one())
+                    continue
+                found = ingest.fresh_rows(items, ACCOUNT, REGION, "N", NOW, OLDEST, NEWEST)
+                assert found is not None
+                if name == "rows":
+                    await fast.write([], found[0])
+                else:
+                    await fast.write([], [], ingestlog.pack(found[0]))
+                keys |= set(found[1])
+
+            async def count(table: str, engine: Any = engine) -> int:
+                async with engine.connect() as conn:
+                    return int((await conn.exec_driver_sql(
+                        f"SELECT count(*) FROM {table}")).scalar_one())
+
             before = await _answers(store, sorted(keys))
+            if name == "log":
+                assert await count("cw_ingest") == len(calls)
+                assert await count("cw_fresh") == 0
+                assert await fast.drain() == len(calls)
+                assert await count("cw_ingest") == 0
+                assert await _answers(store, sorted(keys)) == before, "drained"
+            fresh[name] = await count("cw_fresh")
+            fast.close()
             assert await store.compact(NOW.timestamp() + 600) > 0
             after = await _answers(store, sorted(keys))
             assert after == before, name
-            out.append(before)
+            out[name] = before
             await engine.dispose()
         return out, fresh
 
-    (general, rows), (general_rows, part_rows) = asyncio.run(run())
-    assert part_rows > general_rows  # a minute's data in parts, not one row
-    assert general["buckets/60"] and general["buckets/3600"]
-    assert rows == general
+    answers, fresh = asyncio.run(run())
+    assert fresh["rows"] > fresh["general"]  # a minute's data in parts, not one row
+    assert fresh["log"] == fresh["rows"]  # drained: one row a part
+    assert answers["general"]["buckets/60"] and answers["general"]["buckets/3600"]
+    assert answers["rows"] == answers["general"]
+    assert answers["log"] == answers["general"]
+
+
+def test_a_drain_folds_each_part_once_in_log_order() -> None:
+    """``ingestlog.expanded``: one upsert row a (metric, part, unit), counts and sums
+    added in the log's order, extremes kept, the raw values' text as one upsert a datum
+    would have joined it."""
+    rows = [("k", 60, 600, "Count", 1.0, v, v, v, f",{v!r}", True) for v in (3.0, -1.5, 2.0)]
+    rows.append(("k", 60, 605, "Count", 1.0, 7.0, 7.0, 7.0, ",7.0", True))
+    rows.append(("j", 60, 600, "Bytes", 1.0, 0.1, 0.1, 0.1, ",0.1", True))
+    texts = [ingestlog.pack(rows[:2]), ingestlog.pack(rows[2:])]
+    assert ingestlog.expanded(texts) == [
+        ("j", 60, 600, "Bytes", 1.0, 0.1, 0.1, 0.1, ",0.1", True),
+        ("k", 60, 600, "Count", 3.0, 3.5, -1.5, 3.0, ",3.0,-1.5,2.0", True),
+        ("k", 60, 605, "Count", 1.0, 7.0, 7.0, 7.0, ",7.0", True)]
+    assert ingestlog.drained([(2, texts[1]), (1, texts[0])]) == ingestlog.expanded(texts)
+    # a read at 60 s or coarser sees the logged data of its metrics and range only
+    assert ingestlog.entries(texts, ["k"], 60, 600, 605) == {
+        "k": [(600, "Count", 3.0), (600, "Count", -1.5), (600, "Count", 2.0)]}
+    assert ingestlog.entries(texts, ["k", "j"], 1, 0, 10_000) == {}
+    # a log row is read as plain data only: a pickle naming a class is refused
+    with pytest.raises(pickle.UnpicklingError):
+        ingestlog.unpack(pickle.dumps([("k", 600, "Count", Fraction(1, 3))], 5))
 
 
 def test_rows_made_for_sqlite_reach_another_store_whole() -> None:

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
-from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwPoint
+from cloudctl.services.cloudwatch.models import CwBlock, CwFresh, CwIngest, CwPoint
 from cloudctl.services.cloudwatch.series import RETENTION, Bucket
 from cloudctl.services.cloudwatch.store import EmbeddedStore
 
@@ -44,7 +44,7 @@ def _store(where: Path | str) -> tuple[EmbeddedStore, Any]:
 
 async def _setup(engine: Any) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwFresh.__table__, CwBlock.__table__])
+        await conn.run_sync(Base.metadata.create_all, tables=[CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
 
 
 def test_buckets_merge_on_ingest(tmp_path: Path) -> None:
@@ -194,7 +194,7 @@ def test_fast_sqlite_writer_merges_and_waits_out_an_outside_writer(tmp_path: Pat
     async def run() -> tuple[list[Bucket], float]:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all,
-                                tables=[CwPoint.__table__, CwFresh.__table__, CwBlock.__table__,
+                                tables=[CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__,
                                         CwMetric.__table__])
         outside = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         outside.execute("PRAGMA journal_mode=WAL")
@@ -255,3 +255,87 @@ def test_a_read_during_compaction_counts_every_bucket_once(database: str,
     start = (NOW - 600) // 60 * 60
     assert [(b.ts, b.count) for b in during] == [(start + 60 * i, 1) for i in range(5)]
     assert [(b.ts, b.count) for b in after] == [(b.ts, b.count) for b in during]
+
+
+def test_a_read_during_a_drain_and_compaction_counts_every_datum_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data in SQLite's ingest log (``ingestlog``) is read with the fresh rows, in the
+    read's snapshot: a compaction committing between the read's queries (it drains the
+    log into fresh rows, then moves those into blocks) must not make the read count a
+    datum twice or miss it, and a drain alone changes no answer."""
+    from cloudctl.db.engine import create_engine
+    from cloudctl.services.cloudwatch import fastsql, ingestlog
+    from cloudctl.services.cloudwatch.store import UPSERT
+
+    path = tmp_path / "cw.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)))  # type: ignore[arg-type]
+    fresh = EmbeddedStore._fresh
+    compacted: list[int] = []
+
+    async def fresh_then_compact(*args: Any) -> list[Bucket]:
+        found = await fresh(*args)
+        if not compacted:  # another task's compaction commits right after this query
+            compacted.append(await store.compact(NOW))
+        return found
+
+    start = (NOW - 600) // 60 * 60
+    logged = [("k", 60, start + 60 * i + 5 * j, "None", 1.0, float(i), float(i), float(i),
+               f",{float(i)!r}", True) for i in range(5) for j in range(2)]
+
+    async def run() -> tuple[Any, ...]:
+        await _setup(engine)
+        fast = fastsql.FastPoints(str(path), None, UPSERT["sqlite"])
+        await fast.write([], [], ingestlog.pack(logged[:4]))
+        await fast.write([], [], ingestlog.pack(logged[4:]))
+        fast.close()
+        logged_only = await store.read(["k"], 60, start, start + 300)
+        points = await store.stat_points(["k"], 60, start, start + 299, 60, None, "Sum")
+        monkeypatch.setattr(EmbeddedStore, "_fresh", staticmethod(fresh_then_compact))
+        during = await store.read(["k"], 60, start, start + 300)
+        after = await store.read(["k"], 60, start, start + 300)
+        after_points = await store.stat_points(["k"], 60, start, start + 299, 60, None,
+                                               "Sum")
+        async with engine.connect() as conn:
+            left = (await conn.exec_driver_sql("SELECT count(*) FROM cw_ingest")).scalar_one()
+        await engine.dispose()
+        return logged_only, points, during, after, after_points, left
+
+    logged_only, points, during, after, after_points, left = asyncio.run(run())
+    assert compacted and compacted[0] > 0 and left == 0  # drained, then moved
+    want = [(start + 60 * i, 2.0, 2.0 * i, {float(i): 2.0}) for i in range(5)]
+    for got in (logged_only, during, after):
+        assert [(b.ts, b.count, b.sum, b.values) for b in got] == want
+    assert points == after_points == {"k": ([start + 60 * i for i in range(5)],
+                                            [2.0 * i for i in range(5)])}
+
+
+def test_the_ingest_log_migration_keeps_data_both_ways(tmp_path: Path) -> None:
+    """0039 adds the ingest log to a database holding fresh rows (kept as they are);
+    its downgrade writes data still in the log into the fresh rows first, merged as
+    ingest before 0039 merged them (nothing acknowledged is lost by going back)."""
+    import sqlite3
+
+    from cloudctl.db import migrate
+    from cloudctl.services.cloudwatch import ingestlog
+
+    path = tmp_path / "mig.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url, "0038_cloudwatch_fresh")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO cw_fresh VALUES ('k', 60, 600, 'Count', 1, 2.0, 2.0, 2.0, "
+                   "',2.0', 1)")
+    migrate.upgrade(url)
+    rows = [("k", 60, ts, "Count", 1.0, v, v, v, f",{v!r}", True)
+            for ts, v in ((600, 5.0), (600, -1.0), (605, 3.0))]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM cw_fresh").fetchone() == (1,)
+        db.execute("INSERT INTO cw_ingest (data) VALUES (?)", (ingestlog.pack(rows[:2]),))
+        db.execute("INSERT INTO cw_ingest (data) VALUES (?)", (ingestlog.pack(rows[2:]),))
+    migrate.downgrade(url, "0038_cloudwatch_fresh")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT ts, count, sum, min, max, vals, raw FROM cw_fresh "
+                          "ORDER BY ts").fetchall() == [
+            (600, 3.0, 6.0, -1.0, 5.0, ",2.0,5.0,-1.0", 1), (605, 1.0, 3.0, 3.0, 3.0, ",3.0", 1)]
+        assert not db.execute("SELECT name FROM sqlite_master WHERE name = 'cw_ingest'"
+                              ).fetchall()

@@ -1,8 +1,9 @@
 """PutMetricData's group commit on SQLite, on a plain ``sqlite3`` connection.
 
 Owns the one write every PutMetricData makes on the embedded store: the catalog rows
-(``cw_metrics``, ListMetrics) and the buckets (``cw_points``, merged on conflict) of
-the calls a flush of ``store.StoreHolder`` gathered, in one transaction. Through
+(``cw_metrics``, ListMetrics), the buckets (``cw_fresh``, merged on conflict) of the
+general path's calls and the ingest log's row of the usual ones (``ingestlog``) a
+flush of ``store.StoreHolder`` gathered, in one transaction; and the log's drain. Through
 SQLAlchemy and aiosqlite that transaction cost ~2 ms of CPU (a session, a pooled
 connection, one thread hop per statement and for BEGIN and COMMIT); here it is a few C
 calls on the event loop's own connection, as S3's small PUTs do
@@ -24,12 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cloudctl.db.loopsql import LoopSqlite
 from cloudctl.db.writegate import WriteGate
+from cloudctl.services.cloudwatch import ingestlog
+
+T = TypeVar("T")
 
 CHECKPOINT_EVERY = 200  # commits on the event loop between WAL checkpoints
 _CATALOG = ("INSERT INTO cw_metrics (key, account_id, region, namespace, name, dimensions, "
@@ -60,7 +64,7 @@ class FastPoints:
         self._writer = self._sql.thread
 
     def _write(self, catalog: Sequence[tuple[Any, ...]], points: Sequence[tuple[Any, ...]],
-               busy_ms: int = 30000) -> None:
+               logged: bytes | None, busy_ms: int = 30000) -> None:
         conn = self._sql.conn(busy_ms)
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -68,6 +72,8 @@ class FastPoints:
                 conn.executemany(_CATALOG, catalog)
             if points:
                 conn.executemany(self.upsert, points)
+            if logged is not None:
+                conn.execute(ingestlog.APPEND, (logged,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -75,25 +81,50 @@ class FastPoints:
             raise
 
     async def write(self, catalog: Sequence[tuple[Any, ...]],
-                    points: Sequence[tuple[Any, ...]]) -> None:
-        """Commit ``catalog`` rows and ``points`` (``store.write_points``' row tuples)
-        together, holding the engine's write gate."""
+                    points: Sequence[tuple[Any, ...]], logged: bytes | None = None) -> None:
+        """Commit ``catalog`` rows, ``points`` (``store.write_points``' row tuples) and
+        the ingest log's row ``logged`` (``ingestlog.pack``) together, holding the
+        engine's write gate."""
+        await self._gated(self._write, catalog, points, logged)
+
+    async def drain(self) -> int:
+        """Move the ingest log into its ``cw_fresh`` rows (one transaction); the log
+        rows moved."""
+        return await self._gated(self._drain)
+
+    def _drain(self, busy_ms: int = 30000) -> int:
+        conn = self._sql.conn(busy_ms)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            logged = conn.execute(ingestlog.DRAIN).fetchall()
+            if logged:
+                conn.executemany(self.upsert, ingestlog.drained(logged))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return len(logged)
+
+    async def _gated(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args, busy_ms)`` holding the write gate: on the loop's connection,
+        or on the writer thread when a writer outside the gate holds SQLite's lock."""
         gate = self.gate
         if gate is not None and not gate.try_acquire():
             await gate.acquire()
         try:
             try:
-                self._write(catalog, points, 0)
+                done = work(*args, 0)
             except sqlite3.OperationalError:  # locked by a writer outside the gate
                 loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._writer, self._write, catalog, points)
-                return
+                return await loop.run_in_executor(self._writer, work, *args)
         finally:
             if gate is not None:
                 gate.release()
         self.commits += 1
         if self.commits % CHECKPOINT_EVERY == 0:
             self._writer.submit(self._checkpoint)
+        return done
 
     def _checkpoint(self) -> None:
         self._sql.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -7,7 +7,9 @@ a known unit, valid dimensions, a timestamp within two weeks back and two hours 
 row tuples (what ``series.roll_up(coarse=False)`` and ``store.point_rows`` make of it,
 each datum its own row: the upsert merges rows of one bucket in turn), with no
 ``Datum`` or ``Bucket`` per datum. ``put_plain`` hands them to the store's group commit
-when the store takes rows (file-backed SQLite, the embedded store).
+when the store takes rows (file-backed SQLite, the embedded store), which appends a
+flush's rows to the ingest log as one row (``ingestlog``) and drains it into
+``cw_fresh`` soon after.
 
 A row is a ``PART``-second part of its 1-minute bucket (``ts`` the part's start, within
 the bucket; resolution 60): a metric written many times a minute has its raw values

@@ -75,7 +75,8 @@ class CwPoint(_Bucket, Base):
 class CwFresh(_Bucket, Base):
     """A finest bucket (1 s or 1 min) as PutMetricData wrote it, not yet rolled up: the
     embedded store's ingest writes only these (merged on ingest, one row a bucket, or
-    on SQLite one a few-second part of a 1-minute bucket: ``ingest.PART``);
+    on SQLite one a few-second part of a 1-minute bucket: ``ingest.PART``, drained from
+    the ingest log, ``CwIngest``);
     compaction moves each into the blocks of its own resolution and merges it into the
     ``CwPoint`` rows of every coarser one still retained (the roll-up); reads of a
     resolution fold in the rows of finer ones still here. Small (a few minutes of data),
@@ -83,6 +84,16 @@ class CwFresh(_Bucket, Base):
 
     __tablename__ = "cw_fresh"
     __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class CwIngest(Base):
+    """A group commit's usual PutMetricData data on SQLite, packed (``ingestlog``):
+    appended, then drained into ``CwFresh`` rows; read with them until drained."""
+
+    __tablename__ = "cw_ingest"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # ``ingestlog.pack``
 
 
 class CwBlock(Base):
@@ -179,4 +190,4 @@ class CwDashboard(RegionalMixin, Base):
     last_modified: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwFresh, CwBlock, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)
+CLOUDWATCH_TABLES = (CwMetric, CwPoint, CwFresh, CwIngest, CwBlock, CwAlarm, CwAlarmHistory, CwAlarmAction, CwDashboard)

@@ -6,7 +6,11 @@ bucket per (metric, resolution, start, unit). The embedded store is given the fi
 buckets only (1 s or 1 min) and merges them on ingest with ``INSERT ... ON CONFLICT DO
 UPDATE`` (one ``cw_fresh`` row a bucket; PutMetricData's usual call on SQLite writes
 one row a ``ingest.PART``-second part of a 1-minute bucket, ``ts`` the part's start:
-every reader folds fresh rows into buckets by ``ts // resolution``). Compaction moves
+every reader folds fresh rows into buckets by ``ts // resolution``). On SQLite the
+usual calls of a group commit are appended to the ingest log instead (``ingestlog``:
+one row a flush), drained into their ``cw_fresh`` rows ``ingestlog.DRAIN_AFTER``
+seconds later and at the start of every compaction; every reader of fresh rows reads
+the log in the same snapshot (``_logged``). Compaction moves
 closed fresh rows into packed blocks (``blocks``; statistics are then array arithmetic)
 of their resolution and merges them into the ``cw_points`` rows of every coarser
 resolution still retained (the roll-up, done once, in the transaction that deletes the
@@ -30,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db.writegate import gate_for
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.cloudwatch import fastsql, slots
+from cloudctl.services.cloudwatch import fastsql, ingestlog, slots
 from cloudctl.services.cloudwatch import properties as props
 from cloudctl.services.cloudwatch.models import CwBlock, CwPoint
 from cloudctl.services.cloudwatch.series import (
@@ -259,9 +263,14 @@ class EmbeddedStore:
             f"{', vals' if values else ''} FROM cw_fresh WHERE metric_key IN "
             f"({', '.join([mark] * len(chunk))}) AND resolution <= {mark} "
             f"AND ts >= {mark} AND ts < {mark}", (*chunk, resolution, lo, hi))
-        return [Bucket(r[0], resolution, r[1] // resolution * resolution, r[2], r[3], r[4],
-                       r[5], r[6], decode_values(r[8]) if values and r[7] else {},
-                       bool(r[7])) for r in found.all()]
+        out = [Bucket(r[0], resolution, r[1] // resolution * resolution, r[2], r[3], r[4],
+                      r[5], r[6], decode_values(r[8]) if values and r[7] else {},
+                      bool(r[7])) for r in found.all()]
+        for key, items in (await _logged(connection, chunk, resolution, lo, hi)).items():
+            out += [Bucket(key, resolution, ts // resolution * resolution, unit, 1.0, value,
+                           value, value, {value: 1.0} if values else {}, True)
+                    for ts, unit, value in items]
+        return out
 
     async def aggregate(self, keys: Sequence[str], resolution: int, start: int, end: int,
                         period: int, unit: str | None) -> list[Slot]:
@@ -309,6 +318,11 @@ class EmbeddedStore:
                 rows: dict[str, list[Any]] = {}
                 for row in found.all():
                     rows.setdefault(row[0], []).append(row[1:])
+                logged = await _logged(connection, chunk, resolution, lo, hi)
+                for key, entries in logged.items():
+                    rows.setdefault(key, []).extend(
+                        (ts, 1.0, value, value, value) for ts, item_unit, value in entries
+                        if unit is None or item_unit == unit)
                 for key, items in rows.items():
                     dense[key].add_rows(items)
         return {key: d.statistic(stat, period, end) for key, d in dense.items()}
@@ -319,6 +333,7 @@ class EmbeddedStore:
         (``RETURNING`` it) in the transaction that adds it to its block, so concurrent
         compactors never move one twice; a bucket written later to the same slot is
         merged at read time."""
+        await self.drain_log()
         moved = 0
         for table, roll in _DRAINED:
             for resolution in RETENTION:
@@ -344,6 +359,20 @@ class EmbeddedStore:
                     moved += await self._compact(keys, resolution, cutoff, table,
                                                  now if roll else None)
         return moved
+
+    async def drain_log(self) -> int:
+        """Move the ingest log (SQLite's usual PutMetricData calls, ``ingestlog``) into
+        its ``cw_fresh`` rows, in one transaction; the log rows moved."""
+        async with self.cloud.sessions() as session, session.begin():
+            connection = await session.connection()
+            if connection.dialect.name != "sqlite":
+                return 0  # only SQLite's row path writes the log
+            found = await connection.exec_driver_sql(ingestlog.DRAIN)
+            logged: list[Any] = list(found.all())
+            if logged:
+                await connection.exec_driver_sql(
+                    UPSERT["sqlite"], ingestlog.drained(logged))  # type: ignore[arg-type]
+        return len(logged)
 
     async def _compact(self, keys: list[str], resolution: int, cutoff: int,
                        table: str = "cw_points", roll_at: float | None = None) -> int:
@@ -485,6 +514,17 @@ def _mark(connection: Any) -> str:
     return "%s" if connection.dialect.name == "postgresql" else "?"
 
 
+async def _logged(connection: Any, keys: Sequence[str], resolution: int, lo: int,
+                  hi: int) -> dict[str, list[ingestlog.Entry]]:
+    """The ingest log's data of ``keys`` (SQLite only) whose parts start in [lo, hi),
+    read in the caller's snapshot."""
+    if resolution < 60 or connection.dialect.name != "sqlite":
+        return {}
+    found = await connection.exec_driver_sql(ingestlog.READ)
+    texts = [r[0] for r in found.all()]
+    return ingestlog.entries(texts, keys, resolution, lo, hi) if texts else {}
+
+
 def _covering(start: int, end: int, resolution: int) -> tuple[int, int]:
     """The range of finer timestamps whose ``resolution`` bucket starts in [start, end)."""
     return -(-start // resolution) * resolution, -(-end // resolution) * resolution
@@ -536,6 +576,8 @@ class StoreHolder:
                                   asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._fast: fastsql.FastPoints | Literal[False] | None = None
+        self._draining: asyncio.TimerHandle | None = None
+        self._drain_task: asyncio.Task[None] | None = None
         self.flushes = 0
 
     async def ingest(self, catalog: list[dict[str, Any]], buckets: list[Bucket]) -> None:
@@ -590,11 +632,19 @@ class StoreHolder:
         fast = self.fast() if store is self.embedded else None
         if fast is not None:
             # one writer: the calls' rows need neither merging nor one global order (the
-            # upsert merges a bucket repeated by two calls in turn)
+            # upsert merges a bucket repeated by two calls in turn); the usual calls'
+            # rows are appended to the ingest log as one row, drained soon after
             points: list[tuple[Any, ...]] = []
+            usual: list[tuple[Any, ...]] = []
             for _, payload, as_rows, _ in batch:
-                points += payload if as_rows else point_rows(payload)
-            await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)], points)
+                if as_rows:
+                    usual += payload
+                else:
+                    points += point_rows(payload)
+            await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)], points,
+                             ingestlog.pack(usual) if usual else None)
+            if usual:
+                self._drain_soon(fast)
             return
         # rows given while the store changed (``cloudwatch.metric_store`` set since
         # they were made): the finest buckets, and for Cassandra their roll-up too
@@ -615,6 +665,24 @@ class StoreHolder:
                 await write_points(session, buckets)
         if store is not self.embedded:
             await store.write(buckets)
+
+    def _drain_soon(self, fast: fastsql.FastPoints) -> None:
+        """Drain the ingest log ``ingestlog.DRAIN_AFTER`` seconds from now, unless a
+        drain is already due."""
+        if self._draining is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._draining = loop.call_later(ingestlog.DRAIN_AFTER, self._start_drain, fast)
+
+    def _start_drain(self, fast: fastsql.FastPoints) -> None:
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain(fast))
+
+    async def _drain(self, fast: fastsql.FastPoints) -> None:
+        self._draining = None
+        try:
+            await fast.drain()
+        except Exception:  # the log stays readable; compaction or the next drain moves it
+            self._drain_soon(fast)
 
     def fast(self) -> fastsql.FastPoints | None:
         """The plain ``sqlite3`` writer (file-backed SQLite only), made on first use."""
@@ -646,6 +714,11 @@ class StoreHolder:
         return now - self.seen.get(key, 0.0) > CATALOG_REFRESH
 
     async def close(self) -> None:
+        if self._draining is not None:
+            self._draining.cancel()
+            self._draining = None
+        if self._drain_task is not None and not self._drain_task.done():
+            await asyncio.wait([self._drain_task])
         if self._fast:
             self._fast.close()
         if self._cassandra is not None:
