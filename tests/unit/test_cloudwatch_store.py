@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -220,6 +221,22 @@ def test_fast_sqlite_writer_merges_and_waits_out_an_outside_writer(tmp_path: Pat
             ("k", "N", "2026-01-02 03:00:00.000000")]
 
 
+def _compacting_after_first_fresh(store: EmbeddedStore) -> tuple[
+        Callable[..., Awaitable[list[Bucket]]], list[int]]:
+    """A stand-in for ``EmbeddedStore._fresh`` after whose first query another task's
+    compaction commits (as between a read's queries), and the compactions' counts."""
+    fresh = EmbeddedStore._fresh
+    compacted: list[int] = []
+
+    async def fresh_then_compact(*args: Any) -> list[Bucket]:
+        found = await fresh(*args)
+        if not compacted:
+            compacted.append(await store.compact(NOW))
+        return found
+
+    return fresh_then_compact, compacted
+
+
 def test_a_read_during_compaction_counts_every_bucket_once(database: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A read queries the fresh rows, the rolled-up rows and the blocks in turn; a
@@ -230,14 +247,7 @@ def test_a_read_during_compaction_counts_every_bucket_once(database: str,
 
     engine = create_engine(database)
     store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)))  # type: ignore[arg-type]
-    fresh = EmbeddedStore._fresh
-    compacted: list[int] = []
-
-    async def fresh_then_compact(*args: Any) -> list[Bucket]:
-        found = await fresh(*args)
-        if not compacted:  # another task's compaction commits right after this query
-            compacted.append(await store.compact(NOW))
-        return found
+    fresh_then_compact, compacted = _compacting_after_first_fresh(store)
 
     async def run() -> tuple[list[Bucket], list[Bucket]]:
         await _setup(engine)
@@ -270,14 +280,7 @@ def test_a_read_during_a_drain_and_compaction_counts_every_datum_once(
     path = tmp_path / "cw.db"
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)))  # type: ignore[arg-type]
-    fresh = EmbeddedStore._fresh
-    compacted: list[int] = []
-
-    async def fresh_then_compact(*args: Any) -> list[Bucket]:
-        found = await fresh(*args)
-        if not compacted:  # another task's compaction commits right after this query
-            compacted.append(await store.compact(NOW))
-        return found
+    fresh_then_compact, compacted = _compacting_after_first_fresh(store)
 
     start = (NOW - 600) // 60 * 60
     logged = [("k", 60, start + 60 * i + 5 * j, "None", 1.0, float(i), float(i), float(i),
