@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from netd import netns
 from tests.integration.elb_lab import ElbLab
 from tests.support import LiveCloud, console_text, wait_for
 
@@ -108,8 +109,8 @@ def test_load_balancer_over_two_real_guests(libvirt_cloud: LiveCloud, tiny_image
                 print(_console(ec2, ids[0])[-2500:])
                 raise
             shown = json.loads(cloud.cli("--output", "json", "elb", "show").stdout)
-            public = next(lb for lb in shown["load_balancers"]
-                          if lb["name"] == name)["public_address"]
+            mine = next(lb for lb in shown["load_balancers"] if lb["name"] == name)
+            public = mine["public_address"]
             served = [lab.get(public, 80, timeout=10, ns=outside)[1].strip()
                       for _ in range(4)]
             assert set(served) == set(ids) and served[0] != served[1], served
@@ -127,6 +128,9 @@ def test_load_balancer_over_two_real_guests(libvirt_cloud: LiveCloud, tiny_image
                       for _ in range(4)]
             assert served == [ids[1]] * 4, served
             elb.delete_load_balancer(LoadBalancerName=name)
+            # its haproxy and namespace go before the data plane is switched off
+            wait_for(lambda: not netns.exists(f"elb-{mine['id']}"), 30,
+                     "the deleted load balancer's namespace gone")
         finally:
             cloud.set_properties("loadbalancing.dataplane={}")
             cloud.set_properties("loadbalancing.supervise_interval_sec=5")
