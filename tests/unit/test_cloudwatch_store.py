@@ -279,7 +279,9 @@ def test_a_read_during_a_drain_and_compaction_counts_every_datum_once(
 
     path = tmp_path / "cw.db"
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)))  # type: ignore[arg-type]
+    writers: list[fastsql.FastPoints] = []  # the log's writer, which also drains it
+    store = EmbeddedStore(SimpleNamespace(sessions=async_sessionmaker(engine)),  # type: ignore[arg-type]
+                          lambda: writers[0] if writers else None)
     fresh_then_compact, compacted = _compacting_after_first_fresh(store)
 
     start = (NOW - 600) // 60 * 60
@@ -289,9 +291,9 @@ def test_a_read_during_a_drain_and_compaction_counts_every_datum_once(
     async def run() -> tuple[Any, ...]:
         await _setup(engine)
         fast = fastsql.FastPoints(str(path), None, UPSERT["sqlite"])
+        writers.append(fast)
         await fast.write([], [], ingestlog.pack(logged[:4]))
         await fast.write([], [], ingestlog.pack(logged[4:]))
-        fast.close()
         logged_only = await store.read(["k"], 60, start, start + 300)
         points = await store.stat_points(["k"], 60, start, start + 299, 60, None, "Sum")
         monkeypatch.setattr(EmbeddedStore, "_fresh", staticmethod(fresh_then_compact))
@@ -301,6 +303,7 @@ def test_a_read_during_a_drain_and_compaction_counts_every_datum_once(
                                                "Sum")
         async with engine.connect() as conn:
             left = (await conn.exec_driver_sql("SELECT count(*) FROM cw_ingest")).scalar_one()
+        fast.close()
         await engine.dispose()
         return logged_only, points, during, after, after_points, left
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import and_, delete, or_, select
@@ -195,8 +195,12 @@ class EmbeddedStore:
     and rolls them up into coarser rows (``cw_points``, themselves moved into blocks
     once closed); reads see all three, in one snapshot."""
 
-    def __init__(self, cloud: Cloud) -> None:
+    def __init__(self, cloud: Cloud,
+                 fast: Callable[[], fastsql.FastPoints | None] | None = None) -> None:
         self.cloud = cloud
+        # the plain sqlite3 writer that appends the ingest log (file-backed SQLite
+        # only), made on first use by the holder: the one place the log is drained
+        self._fast = fast
 
     async def write(self, buckets: Sequence[Bucket]) -> None:
         async with self.cloud.sessions() as session, session.begin():
@@ -225,6 +229,8 @@ class EmbeddedStore:
         blocked = False
         async with self.cloud.sessions() as session:
             connection, mark = await self._snapshot(session)
+            logged = await _logged(connection, keys, resolution,
+                                   *_covering(start, end, resolution))
             for i in range(0, len(keys), 200):
                 chunk = list(keys[i:i + 200])
                 query = select(*columns).where(
@@ -233,7 +239,7 @@ class EmbeddedStore:
                 result = await session.execute(query)
                 out += [row_bucket(r, values) for r in result]
                 fresh = await self._fresh(connection, mark, chunk, resolution, start, end,
-                                          values)
+                                          values, logged)
                 if fresh:
                     blocked = True
                     out += fresh
@@ -253,10 +259,12 @@ class EmbeddedStore:
 
     @staticmethod
     async def _fresh(connection: Any, mark: str, chunk: list[str], resolution: int,
-                     start: int, end: int, values: bool) -> list[Bucket]:
+                     start: int, end: int, values: bool,
+                     logged: dict[str, list[ingestlog.Entry]]) -> list[Bucket]:
         """The ``cw_fresh`` rows of ``chunk`` at ``resolution`` or finer (not yet
-        rolled up) whose ``resolution`` bucket starts in [start, end), as partial
-        buckets of that resolution."""
+        rolled up) whose ``resolution`` bucket starts in [start, end), and the chunk's
+        entries of the ingest log (``logged``, the read's), as partial buckets of that
+        resolution."""
         lo, hi = _covering(start, end, resolution)
         found = await connection.exec_driver_sql(
             f"SELECT metric_key, ts, unit, count, sum, min, max, raw"
@@ -266,7 +274,8 @@ class EmbeddedStore:
         out = [Bucket(r[0], resolution, r[1] // resolution * resolution, r[2], r[3], r[4],
                       r[5], r[6], decode_values(r[8]) if values and r[7] else {},
                       bool(r[7])) for r in found.all()]
-        for key, items in (await _logged(connection, chunk, resolution, lo, hi)).items():
+        for key in chunk:
+            items = logged.get(key, ())
             out += [Bucket(key, resolution, ts // resolution * resolution, unit, 1.0, value,
                            value, value, {value: 1.0} if values else {}, True)
                     for ts, unit, value in items]
@@ -290,6 +299,8 @@ class EmbeddedStore:
         extremes = stat in ("Minimum", "Maximum")
         async with self.cloud.sessions() as session:
             connection, mark = await self._snapshot(session)
+            lo, hi = _covering(start, stop, resolution)
+            logged = await _logged(connection, keys, resolution, lo, hi)
             for i in range(0, len(keys), 200):
                 chunk = list(keys[i:i + 200])
                 where = (f"metric_key IN ({', '.join([mark] * len(chunk))}) AND "
@@ -307,7 +318,6 @@ class EmbeddedStore:
                     dense[row[0]].add_block(row[1], row[2], row[3],
                                             row[4] if extremes else None,
                                             row[5] if extremes else None)
-                lo, hi = _covering(start, stop, resolution)
                 found = await connection.exec_driver_sql(
                     f"SELECT metric_key, ts, count, sum, min, max FROM cw_points "
                     f"WHERE {where} AND ts >= {mark} AND ts < {mark} UNION ALL "
@@ -318,8 +328,10 @@ class EmbeddedStore:
                 rows: dict[str, list[Any]] = {}
                 for row in found.all():
                     rows.setdefault(row[0], []).append(row[1:])
-                logged = await _logged(connection, chunk, resolution, lo, hi)
-                for key, entries in logged.items():
+                for key in chunk:
+                    entries = logged.get(key)
+                    if not entries:
+                        continue
                     rows.setdefault(key, []).extend(
                         (ts, 1.0, value, value, value) for ts, item_unit, value in entries
                         if unit is None or item_unit == unit)
@@ -362,17 +374,10 @@ class EmbeddedStore:
 
     async def drain_log(self) -> int:
         """Move the ingest log (SQLite's usual PutMetricData calls, ``ingestlog``) into
-        its ``cw_fresh`` rows, in one transaction; the log rows moved."""
-        async with self.cloud.sessions() as session, session.begin():
-            connection = await session.connection()
-            if connection.dialect.name != "sqlite":
-                return 0  # only SQLite's row path writes the log
-            found = await connection.exec_driver_sql(ingestlog.DRAIN)
-            logged: list[Any] = list(found.all())
-            if logged:
-                await connection.exec_driver_sql(
-                    UPSERT["sqlite"], ingestlog.drained(logged))  # type: ignore[arg-type]
-        return len(logged)
+        its ``cw_fresh`` rows, in one transaction, through the writer that appends it
+        (``fastsql.FastPoints.drain``); the log rows moved. No writer, no log."""
+        fast = self._fast() if self._fast is not None else None
+        return await fast.drain() if fast is not None else 0
 
     async def _compact(self, keys: list[str], resolution: int, cutoff: int,
                        table: str = "cw_points", roll_at: float | None = None) -> int:
@@ -517,7 +522,7 @@ def _mark(connection: Any) -> str:
 async def _logged(connection: Any, keys: Sequence[str], resolution: int, lo: int,
                   hi: int) -> dict[str, list[ingestlog.Entry]]:
     """The ingest log's data of ``keys`` (SQLite only) whose parts start in [lo, hi),
-    read in the caller's snapshot."""
+    read in the caller's snapshot: once a query, for all its keys."""
     if resolution < 60 or connection.dialect.name != "sqlite":
         return {}
     found = await connection.exec_driver_sql(ingestlog.READ)
@@ -566,7 +571,7 @@ class StoreHolder:
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
-        self.embedded = EmbeddedStore(cloud)
+        self.embedded = EmbeddedStore(cloud, self.fast)
         self._cassandra: MetricStore | None = None
         self._lock = asyncio.Lock()
         # metric key -> when its catalog row was last refreshed (ListMetrics)
