@@ -318,14 +318,15 @@ def test_edge_load_balancer_one_haproxy_a_zone(tmp_path: Path) -> None:
                     "state_dir": str(tmp_path / "netd")}
             cloud.cli("property", "set", "loadbalancing.supervise_interval_sec=1")
             cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
-            _zones_through_the_cloud(cloud, lab, tmp_path)
+            _zones_through_the_cloud(cloud, lab, tmp_path, conf)
     finally:
         cloud.stop()
         agent.kill()
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
 
 
-def _zones_through_the_cloud(cloud: LiveCloud, lab: ElbLab, tmp_path: Path) -> None:
+def _zones_through_the_cloud(cloud: LiveCloud, lab: ElbLab, tmp_path: Path,
+                             conf: dict[str, Any]) -> None:
     elb, ec2 = cloud.client("elb"), cloud.client("ec2")
     zones = ["eucalyptus-1a", "eucalyptus-1b"]
     images = register_image_set(cloud, tmp_path / "img")
@@ -382,12 +383,26 @@ def _zones_through_the_cloud(cloud: LiveCloud, lab: ElbLab, tmp_path: Path) -> N
     elb.modify_load_balancer_attributes(LoadBalancerName=name, LoadBalancerAttributes={
         "CrossZoneLoadBalancing": {"Enabled": False}})
     assert _address(lab, f"{lb_id}z1")
-    # the data plane configuration cleared: none of its load balancers runs on (no
-    # haproxy, namespace or state left behind), though the load balancer itself stays
-    planes = tmp_path / "netd" / "elb"
-    pidfiles = [planes / node / "haproxy.pid" for node in (lb_id, f"{lb_id}z1")]
+    nodes = (lb_id, f"{lb_id}z1")
+    old = tmp_path / "netd" / "elb"
+    pidfiles = [old / node / "haproxy.pid" for node in nodes]
     assert wait_for(lambda: all(f.exists() for f in pidfiles), 15)
     pids = [int(f.read_text()) for f in pidfiles]
+    # the plane moved to another state directory: the old one's haproxy and state go,
+    # the load balancer runs from the new one and still answers
+    conf = {**conf, "state_dir": str(tmp_path / "netd2")}
+    cloud.cli("property", "set", f"loadbalancing.dataplane={json.dumps(conf)}")
+    planes = tmp_path / "netd2" / "elb"
+    pidfiles = [planes / node / "haproxy.pid" for node in nodes]
+    assert wait_for(lambda: all(f.exists() for f in pidfiles), 15), "no plane in the new place"
+    assert wait_for(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], 10), \
+        "the old state directory's haproxy runs on"
+    assert wait_for(lambda: not list(old.iterdir()), 10), list(old.rglob("*"))
+    assert wait_for(lambda: {lab.get(first, 80)[1].split()[0] for _ in range(4)} == {ids[0]},
+                    20)
+    pids = [int(f.read_text()) for f in pidfiles]
+    # the data plane configuration cleared: none of its load balancers runs on (no
+    # haproxy, namespace or state left behind), though the load balancer itself stays
     cloud.cli("property", "set", "loadbalancing.dataplane={}")
     assert wait_for(lambda: not netns.exists(f"elb-{lb_id}")
                     and not netns.exists(f"elb-{lb_id}z1"), 10), "cleared, the plane runs on"

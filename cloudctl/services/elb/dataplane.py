@@ -325,7 +325,10 @@ class DataPlaneController(Reconciler):
             if key == "all":
                 await self._retire()
             return
-        self._planes[str(plane_of(self.cloud, conf).root)] = conf
+        root = str(plane_of(self.cloud, conf).root)
+        if key == "all":
+            await self._retire(keep=root)  # a changed state_dir: the old plane goes
+        self._planes[root] = conf
         if key == "metrics":
             await self._metrics(conf)
             return
@@ -338,10 +341,13 @@ class DataPlaneController(Reconciler):
         await asyncio.to_thread(plane.reconcile, specs)
         await asyncio.to_thread(self._dns, plane.root.parent, records)
 
-    async def _retire(self) -> None:
-        """The data plane configuration was cleared: every load balancer of the planes
-        that ran here stops (haproxy, its namespace and state), as none is wanted."""
+    async def _retire(self, keep: str | None = None) -> None:
+        """The data plane configuration was cleared (or moved to another state
+        directory, ``keep``): every load balancer of the other planes that ran here
+        stops (haproxy, its namespace and state), as none is wanted there."""
         for root, conf in list(self._planes.items()):
+            if root == keep:
+                continue
             await asyncio.to_thread(plane_of(self.cloud, conf).reconcile, [])
             await self._view_changed(conf, [])
             del self._planes[root]
