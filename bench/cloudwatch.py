@@ -153,21 +153,19 @@ def put_throughput(server: Server, seconds: float, protocol: str = "json") -> di
 
 def _client_process(requests: list[tuple[str, bytes, dict[str, str]]], connections: int,
                     begin: float, seconds: float, out: Any) -> None:
-    """One client process: ``connections`` loops posting pre-signed requests from the
-    wall-clock ``begin`` for ``seconds``; puts its latencies on ``out``."""
+    """One client process: ``connections`` keep-alive connections posting pre-signed
+    requests (``bench.httpload``: a few tens of microseconds of client CPU a request,
+    so the clients leave the server its core) from the wall-clock ``begin`` for
+    ``seconds``; puts its latencies on ``out``."""
+    from bench import httpload
+
+    encoded = [httpload.encode(url, body, headers) for url, body, headers in requests]
+    endpoint = requests[0][0]
+
     async def main() -> list[float]:
-        latencies: list[float] = []
-        cycle = itertools.cycle(requests)
-        async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=connections)) as session:
-            url, body, headers = requests[0]
-            async with session.post(url, data=body, headers=headers) as resp:
-                await resp.read()
-            await asyncio.sleep(max(0.0, begin - time.time()))
-            stop_at = time.time() + seconds
-            await asyncio.gather(*(_post_until(session, cycle, stop_at, latencies)
-                                   for _ in range(connections)))
-        return latencies
+        await httpload.run(endpoint, encoded[:1], 1, time.time() + 0.1)  # warm
+        await asyncio.sleep(max(0.0, begin - time.time()))
+        return await httpload.run(endpoint, encoded, connections, time.time() + seconds)
 
     out.put(asyncio.run(main()))
 

@@ -31,13 +31,12 @@ from cloudctl.properties.definitions import REGION_NAME, WEBSERVICE_PORT
 from cloudctl.properties.models import PropertyValue
 from cloudctl.services.geography import ensure_zones, list_zones
 from cloudctl.services.iam.bootstrap import (
-    IssuedKey,
     ensure_account,
     find_admin,
     first_active_key,
     issue_access_key,
 )
-from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
+from cloudctl.services.iam.storedkeys import CLOUD_ADMIN_ACCOUNT, IssuedKey
 from cloudctl.services.network.config import DEFAULT_CONFIG, NETWORK_CONFIGURATION
 
 DEFAULT_NETWORK_MODE = "VPC"  # AWS retired EC2-Classic: every account has a default VPC

@@ -25,7 +25,7 @@ from cloudctl.services.iam.common import (
     no_such_entity,
     validation,
 )
-from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT, bump_epoch
+from cloudctl.services.iam.credentials import bump_epoch
 from cloudctl.services.iam.models import (
     AccessKey,
     Account,
@@ -40,6 +40,7 @@ from cloudctl.services.iam.models import (
     SigningCertificate,
     User,
 )
+from cloudctl.services.iam.storedkeys import CLOUD_ADMIN_ACCOUNT
 
 ALIAS_RE = re.compile(r"^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?\Z")
 ACCOUNT_RE = re.compile(r"^[a-z0-9][a-z0-9.@_-]{0,62}\Z")

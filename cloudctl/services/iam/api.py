@@ -39,7 +39,6 @@ from cloudctl.services.iam.actions import (
     iam_delete,
 )
 from cloudctl.services.iam.bootstrap import ensure_account, find_account
-from cloudctl.services.iam.credentials import CLOUD_ADMIN_ACCOUNT
 from cloudctl.services.iam.instance_credentials import forget as forget_instance_credentials
 from cloudctl.services.iam.instance_credentials import (
     instance_profile_credentials,
@@ -49,6 +48,7 @@ from cloudctl.services.iam.models import Account, ServerCertificate
 from cloudctl.services.iam.passrole import require_pass_profile_role, require_pass_role
 from cloudctl.services.iam.policy import PolicyError, validate_policy
 from cloudctl.services.iam.signing import active_signing_certificates
+from cloudctl.services.iam.storedkeys import CLOUD_ADMIN_ACCOUNT
 
 __all__ = [
     "CLOUD_ADMIN_ACCOUNT",

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.auth.secrets import SecretBox
 from cloudctl.services import ids
-from cloudctl.services.iam.credentials import ADMIN_USER
 from cloudctl.services.iam.models import AccessKey, Account, User
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    access_key_id: str
-    secret_access_key: str
-    account_id: str
-    user_name: str
+from cloudctl.services.iam.storedkeys import ADMIN_USER, IssuedKey
 
 
 async def find_account(session: AsyncSession, name: str) -> Account | None:

@@ -33,11 +33,10 @@ from cloudctl.auth.secrets import SecretBox
 from cloudctl.db.pgreads import PgReads
 from cloudctl.services.iam.fastsql import FastIam
 from cloudctl.services.iam.models import AccessKey, Account, CredentialEpoch, StsSession, User
+from cloudctl.services.iam.storedkeys import CLOUD_ADMIN_ACCOUNT
 
 CACHE_TTL = 5.0
 _EPOCH_PG = "SELECT generation FROM iam_credential_epoch WHERE id = 1"
-ADMIN_USER = "admin"
-CLOUD_ADMIN_ACCOUNT = "eucalyptus"
 
 
 def user_arn(account_id: str, path: str, name: str) -> str:
