@@ -40,3 +40,12 @@ if [ "$mode" = "test" ]; then
 else
     "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[node,net]'
 fi
+
+# The editable install leaves the sources uncompiled, and with PYTHONDONTWRITEBYTECODE
+# set (as on these machines) every process would compile every module it imports
+# again: ~40 % of a `cloudctl up`'s start-up (2.4 -> 1.5 s) and of each command.
+# Python checks each .pyc against its source, so a stale one is never used.
+"$PYTHON" -m compileall -q -j 0 cloudctl nodectl storagectl netd migrations >/dev/null
+if [ "$mode" = "test" ]; then
+    "$PYTHON" -m compileall -q -j 0 tests bench >/dev/null
+fi
