@@ -16,6 +16,7 @@ every sync (a deleted key fails the operation). The engine inherits its deletion
 
 from __future__ import annotations
 
+import asyncio
 import graphlib
 import json
 import time
@@ -42,7 +43,7 @@ from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
 from cloudctl.services.cloudformation.resources.autoscaling import launch_changed, will_replace
-from cloudctl.services.cloudformation.resources.base import NeedsReplacement, failure
+from cloudctl.services.cloudformation.resources.base import NeedsReplacement, Outcome, failure
 from cloudctl.services.cloudformation.rows import (
     COMPLETE,
     FAILED,
@@ -283,13 +284,14 @@ class StackEngine(StackTeardown, Reconciler):
             olds = [r for r in rows if r.role == "old" and r.status not in GONE]
             done: set[str] = set()
             steps: list[Awaitable[bool]] = []
+            working: list[StackResource] = []
             batch: list[Change] = []
             fresh: list[NewRow] = []
             failed: list[str] = await self._removals_denied(stack, plan, current)
             for name in graphlib.TopologicalSorter(plan.deps).static_order():
                 row = current.get(name)
                 if row is not None and row.status in WORKING:
-                    steps.append(self._step(stack, row, caller, batch))
+                    working.append(row)
                     continue
                 if row is not None and row.status in FAILED:
                     failed.append(name)
@@ -305,8 +307,8 @@ class StackEngine(StackTeardown, Reconciler):
                     fresh.append(outcome)
                 else:
                     steps.append(outcome(batch))
-            for made in await self._new_rows(stack, plan, fresh):
-                steps.append(self._step(stack, made, caller, batch))
+            working += await self._new_rows(stack, plan, fresh)
+            steps += self._steps(stack, working, caller, batch)
             if not steps:
                 if failed:
                     raise Failed(failed)
@@ -462,9 +464,61 @@ class StackEngine(StackTeardown, Reconciler):
             self._fresh.update(fresh.id for fresh in made)
         return made
 
+    def _steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
+               batch: list[Change]) -> list[Awaitable[bool]]:
+        """The steps of working resources: those still to make are made together
+        (``_create_together``), each then on its own way (ready, events)."""
+        making = [r for r in rows if r.step != "update" and r.physical_id is None]
+        making_ids = {r.id for r in making}
+        steps: list[Awaitable[bool]] = [self._step(stack, r, caller, batch) for r in rows
+                                        if r.id not in making_ids]
+        if making:
+            steps.append(self._made_steps(stack, making, caller, batch))
+        return steps
+
+    async def _made_steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
+                          batch: list[Change]) -> bool:
+        made = await self._create_together(stack, rows, caller)
+        progressed = await run_steps([self._step(stack, r, caller, batch, made[r.id])
+                                      for r in rows])
+        return any(progressed)
+
+    async def _create_together(self, stack: Stack, rows: list[StackResource],
+                               caller: Caller) -> dict[int, Outcome | BaseException]:
+        """Create resources not yet made, those of a type together (its
+        ``create_many``: one transaction of its service for many). Every attempt is
+        counted before it is made (a row written this pass counted its first), in one
+        transaction: after kill -9 the next attempt is a resumed one (it adopts what
+        the last made, by token)."""
+        again = [r for r in rows if r.id not in self._fresh]
+        self._fresh.difference_update(r.id for r in rows)
+        if again:
+            async with self.cloud.sessions() as session, session.begin():
+                found = await store.rows_by_id(session, (r.id for r in again))
+                for row in again:
+                    found[row.id].attempts += 1
+                    row.attempts = found[row.id].attempts
+        by_type: dict[str, list[StackResource]] = {}
+        for row in rows:
+            by_type.setdefault(row.type, []).append(row)
+
+        async def create(type_rows: list[StackResource]) -> list[Outcome | BaseException]:
+            adapter = resources.adapter(type_rows[0].type)
+            assert adapter is not None
+            return await adapter.create_many([self._act(stack, r, caller) for r in type_rows],
+                                             [r.properties for r in type_rows])
+
+        made: dict[int, Outcome | BaseException] = {}
+        for type_rows, outcomes in zip(by_type.values(), await asyncio.gather(
+                *(create(group) for group in by_type.values())), strict=True):
+            made.update((r.id, o) for r, o in zip(type_rows, outcomes, strict=True))
+        return made
+
     async def _step(self, stack: Stack, row: StackResource, caller: Caller,
-                    batch: list[Change]) -> bool:
-        """One step of a working resource; whether its state changed."""
+                    batch: list[Change], premade: Outcome | BaseException | None = None
+                    ) -> bool:
+        """One step of a working resource; whether its state changed (``premade``: its
+        creation's outcome, when it was made with others of its type)."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
         verb = "CREATE" if row.status.startswith("CREATE") else "UPDATE"
@@ -480,7 +534,12 @@ class StackEngine(StackTeardown, Reconciler):
                 self._finish(batch, row.id, "UPDATE_COMPLETE", attributes)
                 return True
             made = None
-            if row.physical_id is None:
+            if premade is not None:
+                if isinstance(premade, BaseException):
+                    raise premade
+                made = premade
+                row.physical_id, row.attributes = made.physical_id, made.attributes
+            elif row.physical_id is None:
                 if row.id in self._fresh:  # its first attempt, counted when it was written
                     self._fresh.discard(row.id)
                 else:

@@ -240,6 +240,86 @@ def _permissions(rules: list[SecurityGroupRuleRow], names: dict[str, str]) -> li
     return list(perms.values())
 
 
+def _check_new(name: str | None, desc: str | None) -> None:
+    """CreateSecurityGroup's checks of the new group's name and description."""
+    if not name:
+        raise AwsError("The request must contain the parameter groupName",
+                       code="MissingParameter")
+    if desc is None or desc == "":
+        raise AwsError("The request must contain the parameter groupDescription",
+                       code="MissingParameter")
+    if not _NAME_RE.match(name) or name.lower().startswith("sg-"):
+        raise invalid(f"Invalid security group name '{name}': 1-255 ASCII characters, "
+                      f"not starting with sg-")
+    if not _NAME_RE.match(desc):
+        raise invalid("Invalid security group description: 1-255 ASCII characters")
+
+
+@dataclass(frozen=True)
+class NewGroup:
+    """One group of a batch (``create_groups``): EC2-classic (no VPC), with its tags."""
+
+    name: str
+    description: str
+    tags: list[dict[str, str]]
+    system_tags: list[dict[str, str]]  # aws: tags a service sets (a stack's)
+
+
+async def create_groups(cloud: Any, account: str, region: str,
+                        groups: list[NewGroup]) -> list[str | AwsError]:
+    """Many ``CreateSecurityGroup`` (authorised each by the caller) in one transaction:
+    each group's id, or the error its own call would answer (a name taken, in the
+    account or earlier in the batch; a bad name or tag). One network view version for
+    all. A concurrent create of one of the names (the unique key) fails the
+    transaction: the groups are then made one transaction each, as separate calls."""
+    out: list[str | AwsError | None] = [None] * len(groups)
+    for index, group in enumerate(groups):
+        try:
+            _check_new(group.name, group.description)
+            tags_mod.check_new_tags(cloud, group.tags, group.system_tags)
+        except AwsError as error:
+            out[index] = error
+    wanted = [g.name for g, o in zip(groups, out, strict=True) if o is None]
+    try:
+        async with cloud.sessions() as session, session.begin():
+            await _ensure_default(session, account, region)
+            taken = set((await session.execute(select(SecurityGroupRow.name).where(
+                SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
+                SecurityGroupRow.vpc_id == "", SecurityGroupRow.name.in_(wanted)))).scalars())
+            taken.add(DEFAULT_GROUP)
+            made: dict[int, str] = {}
+            tagged: list[tuple[str, list[dict[str, str]], list[dict[str, str]]]] = []
+            for index, group in enumerate(groups):
+                if out[index] is not None:
+                    continue
+                if group.name in taken:
+                    out[index] = AwsError(f"The security group '{group.name}' already exists",
+                                          code="InvalidGroup.Duplicate")
+                    continue
+                taken.add(group.name)
+                gid = ids.resource_id("sg")
+                session.add(SecurityGroupRow(id=gid, account_id=account, region=region,
+                                             name=group.name, description=group.description,
+                                             vpc_id=""))
+                made[index] = gid
+                tagged.append((gid, group.tags, group.system_tags))
+            await session.flush()  # the groups before their rules
+            session.add_all(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=gid,
+                                                 egress=True, protocol="-1", cidr="0.0.0.0/0")
+                            for gid in made.values())
+            tags_mod.tag_new(session, account, region, "security-group", tagged)
+            if made:
+                await bump_version(session)
+    except IntegrityError:
+        if len(groups) == 1:  # its name, taken since it was looked for
+            return [AwsError(f"The security group '{groups[0].name}' already exists",
+                             code="InvalidGroup.Duplicate")]
+        return [(await create_groups(cloud, account, region, [g]))[0] if o is None else o
+                for g, o in zip(groups, out, strict=True)]
+    notify()
+    return [made[i] if o is None else o for i, o in enumerate(out)]
+
+
 class SecurityGroupsProvider(Provider):
     service = "ec2"
 
@@ -259,17 +339,8 @@ class SecurityGroupsProvider(Provider):
         account = ctx.require_account()
         name = params.get("GroupName")
         desc = params.get("Description")
-        if not name:
-            raise AwsError("The request must contain the parameter groupName",
-                           code="MissingParameter")
-        if desc is None or desc == "":
-            raise AwsError("The request must contain the parameter groupDescription",
-                           code="MissingParameter")
-        if not _NAME_RE.match(name) or name.lower().startswith("sg-"):
-            raise invalid(f"Invalid security group name '{name}': 1-255 ASCII characters, "
-                          f"not starting with sg-")
-        if not _NAME_RE.match(desc):
-            raise invalid("Invalid security group description: 1-255 ASCII characters")
+        _check_new(name, desc)
+        assert name is not None and desc is not None
         async with self.cloud.sessions() as session, session.begin():
             await _ensure_default(session, account, ctx.region)
             vpc_id = ""

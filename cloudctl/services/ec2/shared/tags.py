@@ -165,6 +165,27 @@ async def set_tags(cloud: Cloud, session: AsyncSession, account_id: str, region:
                 found.value = value or ""
 
 
+def tag_new(session: AsyncSession, account_id: str, region: str, resource_type: str, tagged: Iterable[tuple[str, Tags, Tags]]) -> None:
+    """Tags of resources made in this transaction (no tag of theirs exists yet, nothing
+    to read): ``(resource id, the caller's tags, aws: tags a service sets)`` each, the
+    caller's validated as ``CreateTags`` would (checked before: ``check_new_tags``)."""
+    for rid, user, system in tagged:
+        pairs = [(k, v) for k, v in _validate(user)] + \
+            [(str(t["Key"]), t.get("Value")) for t in system]
+        for key, value in dict(pairs).items():
+            session.add(Tag(account_id=account_id, region=region, resource_id=rid, key=key,
+                            value=value or "", resource_type=resource_type))
+
+
+def check_new_tags(cloud: Cloud, user: Tags, system: Tags) -> None:
+    """Refuse a new resource's tags ``tag_new`` would write: a bad one, or too many."""
+    keys = {k for k, _ in _validate(user)} | {str(t["Key"]) for t in system}
+    limit = int(cloud.properties.get(MAX_TAGS))
+    if len(keys) > limit:
+        raise AwsError(f"The maximum number of tags per resource is {limit}.",
+                       code="TagLimitExceeded")
+
+
 async def apply_tag_specifications(cloud: Cloud, session: AsyncSession, account_id: str,
                                    region: str, resource_type: str, resource_ids: list[str],
                                    specs: list[dict[str, Any]] | None) -> None:
