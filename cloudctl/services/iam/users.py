@@ -204,6 +204,36 @@ async def _fast_create(fast: fastsql.FastIam, ctx: RequestContext, name: str, pa
     return {"User": out}
 
 
+async def create_users(cloud: Any, ctxs: list[RequestContext], names: list[str],
+                       paths: list[str | None]) -> list[dict[str, Any] | AwsError] | None:
+    """Many plain ``CreateUser`` (authorised each: ``ctxs``) in one transaction on
+    SQLite: each user (``User`` of the answer) or the error its own call would answer.
+    None where there is no fast path (the caller makes each with its own call)."""
+    fast = fastsql.for_cloud(cloud)
+    if fast is None:
+        return None
+    out: list[dict[str, Any] | AwsError | None] = [None] * len(names)
+    rows: list[tuple[Any, ...]] = []
+    made: list[tuple[int, dict[str, Any]]] = []
+    for index, (ctx, name, path) in enumerate(zip(ctxs, names, paths, strict=True)):
+        try:
+            name, path = check_user_name(name), check_path(path)
+            account_id = ctx.require_account()
+        except AwsError as error:
+            out[index] = error
+            continue
+        user_id, created = ids.user_id(), utcnow()
+        rows.append((user_id, account_id, name, name.lower(), path,
+                     fastsql.timestamp_text(created), "[]"))
+        made.append((index, {"Path": path, "UserName": name, "UserId": user_id,
+                             "Arn": arn(account_id, "user", path, name),
+                             "CreateDate": created}))
+    for (index, user), inserted in zip(made, await fast.insert_users(rows), strict=True):
+        out[index] = user if inserted else _account_gone() if inserted is False else \
+            already_exists(f"User with name {user['UserName']} already exists.")
+    return [o for o in out if o is not None]
+
+
 class UsersProvider(IamBase):
 
     @operation("CreateUser")
