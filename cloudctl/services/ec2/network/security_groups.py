@@ -25,12 +25,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
@@ -265,6 +266,10 @@ class NewGroup:
     system_tags: list[dict[str, str]]  # aws: tags a service sets (a stack's)
 
 
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
 async def create_groups(cloud: Any, account: str, region: str,
                         groups: list[NewGroup]) -> list[str | AwsError]:
     """Many ``CreateSecurityGroup`` (authorised each by the caller) in one transaction:
@@ -288,6 +293,8 @@ async def create_groups(cloud: Any, account: str, region: str,
                 SecurityGroupRow.vpc_id == "", SecurityGroupRow.name.in_(wanted)))).scalars())
             taken.add(DEFAULT_GROUP)
             made: dict[int, str] = {}
+            rows: list[dict[str, Any]] = []
+            now = utcnow()
             tagged: list[tuple[str, list[dict[str, str]], list[dict[str, str]]]] = []
             for index, group in enumerate(groups):
                 if out[index] is not None:
@@ -298,17 +305,19 @@ async def create_groups(cloud: Any, account: str, region: str,
                     continue
                 taken.add(group.name)
                 gid = ids.resource_id("sg")
-                session.add(SecurityGroupRow(id=gid, account_id=account, region=region,
-                                             name=group.name, description=group.description,
-                                             vpc_id=""))
                 made[index] = gid
+                rows.append({"id": gid, "account_id": account, "region": region,
+                             "name": group.name, "description": group.description,
+                             "vpc_id": "", "created_at": now})
                 tagged.append((gid, group.tags, group.system_tags))
-            await session.flush()  # the groups before their rules
-            session.add_all(SecurityGroupRuleRow(id=ids.resource_id("sgr"), group_id=gid,
-                                                 egress=True, protocol="-1", cidr="0.0.0.0/0")
-                            for gid in made.values())
-            tags_mod.tag_new(session, account, region, "security-group", tagged)
-            if made:
+            if made:  # one statement a table: the groups, their all-egress rules, tags
+                await session.execute(insert(_table(SecurityGroupRow)), rows)
+                await session.execute(insert(_table(SecurityGroupRuleRow)), [
+                    {"id": ids.resource_id("sgr"), "group_id": gid, "egress": True,
+                     "protocol": "-1", "from_port": None, "to_port": None,
+                     "cidr": "0.0.0.0/0", "peer_group_id": None, "peer_account": None,
+                     "description": "", "created_at": now} for gid in made.values()])
+                await tags_mod.tag_new(session, account, region, "security-group", tagged)
                 await bump_version(session)
     except IntegrityError:
         if len(groups) == 1:  # its name, taken since it was looked for

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import String, delete, select
+from sqlalchemy import String, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -165,16 +165,22 @@ async def set_tags(cloud: Cloud, session: AsyncSession, account_id: str, region:
                 found.value = value or ""
 
 
-def tag_new(session: AsyncSession, account_id: str, region: str, resource_type: str, tagged: Iterable[tuple[str, Tags, Tags]]) -> None:
+async def tag_new(session: AsyncSession, account_id: str, region: str, resource_type: str,
+                  tagged: Iterable[tuple[str, Tags, Tags]]) -> None:
     """Tags of resources made in this transaction (no tag of theirs exists yet, nothing
-    to read): ``(resource id, the caller's tags, aws: tags a service sets)`` each, the
-    caller's validated as ``CreateTags`` would (checked before: ``check_new_tags``)."""
+    to read), in one statement: ``(resource id, the caller's tags, aws: tags a service
+    sets)`` each, the caller's validated as ``CreateTags`` would (checked before:
+    ``check_new_tags``)."""
+    now = utcnow()
+    rows = []
     for rid, user, system in tagged:
         pairs = [(k, v) for k, v in _validate(user)] + \
             [(str(t["Key"]), t.get("Value")) for t in system]
-        for key, value in dict(pairs).items():
-            session.add(Tag(account_id=account_id, region=region, resource_id=rid, key=key,
-                            value=value or "", resource_type=resource_type))
+        rows += [{"account_id": account_id, "region": region, "resource_id": rid, "key": key,
+                  "value": value or "", "resource_type": resource_type, "created_at": now}
+                 for key, value in dict(pairs).items()]
+    if rows:
+        await session.execute(insert(cast(Table, Tag.__table__)), rows)
 
 
 def check_new_tags(cloud: Cloud, user: Tags, system: Tags) -> None:
