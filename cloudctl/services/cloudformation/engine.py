@@ -4,7 +4,10 @@ status is ``*_IN_PROGRESS`` to its template, one idempotent step at a time.
 A sync reads the stack and its resource rows, evaluates the template (``Plan``), and
 acts on every resource whose dependencies are complete, in parallel: create, wait for
 real readiness, update in place, replace (a new row, the old one kept for cleanup),
-delete in reverse dependency order. Each step is written (status, token, attempt)
+delete in reverse dependency order. The resources of a type to create in a pass are
+made together (the type's ``create_many``: one transaction of its service for many,
+each failing alone), their rows written before and their ends after in one
+transaction each. Each step is written (status, token, attempt)
 before it acts, so after kill -9 the next sync repeats exactly the unfinished steps:
 creations are idempotent by token, deletions by "already gone". Stack transitions
 are conditional on the status the sync read (an API call may have changed it).
@@ -16,7 +19,6 @@ every sync (a deleted key fails the operation). The engine inherits its deletion
 
 from __future__ import annotations
 
-import asyncio
 import graphlib
 import json
 import time
@@ -466,14 +468,18 @@ class StackEngine(StackTeardown, Reconciler):
 
     def _steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
                batch: list[Change]) -> list[Awaitable[bool]]:
-        """The steps of working resources: those still to make are made together
-        (``_create_together``), each then on its own way (ready, events)."""
-        making = [r for r in rows if r.step != "update" and r.physical_id is None]
-        making_ids = {r.id for r in making}
-        steps: list[Awaitable[bool]] = [self._step(stack, r, caller, batch) for r in rows
-                                        if r.id not in making_ids]
-        if making:
-            steps.append(self._made_steps(stack, making, caller, batch))
+        """The steps of working resources. Those still to make are made together, a
+        type's at once (``_create_together``), each then on its own way (ready,
+        events); the types apart (a slow type's creations hold up no other's)."""
+        by_type: dict[str, list[StackResource]] = {}
+        steps: list[Awaitable[bool]] = []
+        for row in rows:
+            if row.step != "update" and row.physical_id is None:
+                by_type.setdefault(row.type, []).append(row)
+            else:
+                steps.append(self._step(stack, row, caller, batch))
+        steps += [self._made_steps(stack, making, caller, batch)
+                  for making in by_type.values()]
         return steps
 
     async def _made_steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
@@ -485,11 +491,11 @@ class StackEngine(StackTeardown, Reconciler):
 
     async def _create_together(self, stack: Stack, rows: list[StackResource],
                                caller: Caller) -> dict[int, Outcome | BaseException]:
-        """Create resources not yet made, those of a type together (its
-        ``create_many``: one transaction of its service for many). Every attempt is
-        counted before it is made (a row written this pass counted its first), in one
-        transaction: after kill -9 the next attempt is a resumed one (it adopts what
-        the last made, by token)."""
+        """Create resources of one type not yet made, together (its ``create_many``:
+        one transaction of its service for many). Every attempt is counted before it
+        is made (a row written this pass counted its first), in one transaction:
+        after kill -9 the next attempt is a resumed one (it adopts what the last
+        made, by token)."""
         again = [r for r in rows if r.id not in self._fresh]
         self._fresh.difference_update(r.id for r in rows)
         if again:
@@ -498,21 +504,11 @@ class StackEngine(StackTeardown, Reconciler):
                 for row in again:
                     found[row.id].attempts += 1
                     row.attempts = found[row.id].attempts
-        by_type: dict[str, list[StackResource]] = {}
-        for row in rows:
-            by_type.setdefault(row.type, []).append(row)
-
-        async def create(type_rows: list[StackResource]) -> list[Outcome | BaseException]:
-            adapter = resources.adapter(type_rows[0].type)
-            assert adapter is not None
-            return await adapter.create_many([self._act(stack, r, caller) for r in type_rows],
-                                             [r.properties for r in type_rows])
-
-        made: dict[int, Outcome | BaseException] = {}
-        for type_rows, outcomes in zip(by_type.values(), await asyncio.gather(
-                *(create(group) for group in by_type.values())), strict=True):
-            made.update((r.id, o) for r, o in zip(type_rows, outcomes, strict=True))
-        return made
+        adapter = resources.adapter(rows[0].type)
+        assert adapter is not None
+        outcomes = await adapter.create_many([self._act(stack, r, caller) for r in rows],
+                                             [r.properties for r in rows])
+        return {r.id: o for r, o in zip(rows, outcomes, strict=True)}
 
     async def _step(self, stack: Stack, row: StackResource, caller: Caller,
                     batch: list[Change], premade: Outcome | BaseException | None = None
