@@ -46,9 +46,9 @@ async def create_user(cloud: Cloud, caller: Caller, name: str, *, path: str | No
 
 async def create_users(cloud: Cloud, caller: Caller, names: Sequence[str], *,
                        paths: Sequence[str | None]) -> list[dict[str, Any] | AwsError]:
-    """Many ``CreateUser`` (no tags, no boundary) as ``caller``, in one transaction
-    where IAM has one for it: each user, or the error its own call would have
-    answered (only that one is not made)."""
+    """Many ``CreateUser`` (no tags, no boundary) as ``caller``, in one transaction:
+    each user, or the error its own call would have answered (only that one is not
+    made)."""
     from cloudctl.services.iam import users
 
     out: list[dict[str, Any] | AwsError | None] = []
@@ -63,14 +63,8 @@ async def create_users(cloud: Cloud, caller: Caller, names: Sequence[str], *,
     allowed = [i for i, o in enumerate(out) if o is None]
     made = await users.create_users(cloud, ctxs, [names[i] for i in allowed],
                                     [paths[i] for i in allowed])
-    for n, i in enumerate(allowed):
-        if made is not None:
-            out[i] = made[n]
-            continue
-        try:
-            out[i] = await create_user(cloud, caller, names[i], path=paths[i])
-        except AwsError as error:
-            out[i] = error
+    for i, result in zip(allowed, made, strict=True):
+        out[i] = result
     return [o for o in out if o is not None]
 
 
