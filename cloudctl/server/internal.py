@@ -39,10 +39,12 @@ def _protocol(service: str) -> str:
     return str(service_model(service).metadata.get("protocol", "query"))
 
 
-async def call(cloud: Cloud, caller: Caller, service: str, operation: str,
-               params: dict[str, Any]) -> dict[str, Any]:
-    """Run ``operation`` of ``service`` with ``params`` (botocore member names) as
-    ``caller``; raise the operation's ``AwsError`` on failure, like the API would."""
+async def authorized(cloud: Cloud, caller: Caller, service: str, operation: str,
+                     params: dict[str, Any]) -> RequestContext:
+    """The context of ``operation`` of ``service`` with ``params`` as ``caller``, once
+    the call is authorised (the cloud's authorizer, then the providers' extra checks);
+    raise the ``AwsError`` a refused request gets. A batch of one operation (``api``
+    functions that make many resources in one transaction) authorises each item here."""
     model = service_model(service).operation_model(operation)
     wire = WireRequest(method="POST", path="/", raw_query="", headers={},
                        host=f"{service}.internal", remote="127.0.0.1")
@@ -52,10 +54,18 @@ async def call(cloud: Cloud, caller: Caller, service: str, operation: str,
     ctx.extra["called_via"] = caller.via
     parsed = ParsedRequest(model, params, _protocol(service))
     await cloud.authorizer.authorize(ctx, parsed)
+    for check in cloud.authorizations(service, operation):
+        await check(ctx, params)
+    return ctx
+
+
+async def call(cloud: Cloud, caller: Caller, service: str, operation: str,
+               params: dict[str, Any]) -> dict[str, Any]:
+    """Run ``operation`` of ``service`` with ``params`` (botocore member names) as
+    ``caller``; raise the operation's ``AwsError`` on failure, like the API would."""
+    ctx = await authorized(cloud, caller, service, operation, params)
     handler = cloud.handler(service, operation)
     if handler is None:
         raise NotImplementedOperation(
             f"The operation {operation} is not implemented by this cloud.")
-    for check in cloud.authorizations(service, operation):
-        await check(ctx, params)
     return await handler(ctx, params)

@@ -4,7 +4,10 @@ status is ``*_IN_PROGRESS`` to its template, one idempotent step at a time.
 A sync reads the stack and its resource rows, evaluates the template (``Plan``), and
 acts on every resource whose dependencies are complete, in parallel: create, wait for
 real readiness, update in place, replace (a new row, the old one kept for cleanup),
-delete in reverse dependency order. Each step is written (status, token, attempt)
+delete in reverse dependency order. The resources of a type to create in a pass are
+made together (the type's ``create_many``: one transaction of its service for many,
+each failing alone), their rows written before and their ends after in one
+transaction each. Each step is written (status, token, attempt)
 before it acts, so after kill -9 the next sync repeats exactly the unfinished steps:
 creations are idempotent by token, deletions by "already gone". Stack transitions
 are conditional on the status the sync read (an API call may have changed it).
@@ -42,7 +45,7 @@ from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
 from cloudctl.services.cloudformation.resources.autoscaling import launch_changed, will_replace
-from cloudctl.services.cloudformation.resources.base import NeedsReplacement, failure
+from cloudctl.services.cloudformation.resources.base import NeedsReplacement, Outcome, failure
 from cloudctl.services.cloudformation.rows import (
     COMPLETE,
     FAILED,
@@ -283,13 +286,14 @@ class StackEngine(StackTeardown, Reconciler):
             olds = [r for r in rows if r.role == "old" and r.status not in GONE]
             done: set[str] = set()
             steps: list[Awaitable[bool]] = []
+            working: list[StackResource] = []
             batch: list[Change] = []
             fresh: list[NewRow] = []
             failed: list[str] = await self._removals_denied(stack, plan, current)
             for name in graphlib.TopologicalSorter(plan.deps).static_order():
                 row = current.get(name)
                 if row is not None and row.status in WORKING:
-                    steps.append(self._step(stack, row, caller, batch))
+                    working.append(row)
                     continue
                 if row is not None and row.status in FAILED:
                     failed.append(name)
@@ -305,8 +309,8 @@ class StackEngine(StackTeardown, Reconciler):
                     fresh.append(outcome)
                 else:
                     steps.append(outcome(batch))
-            for made in await self._new_rows(stack, plan, fresh):
-                steps.append(self._step(stack, made, caller, batch))
+            working += await self._new_rows(stack, plan, fresh)
+            steps += self._steps(stack, working, caller, batch)
             if not steps:
                 if failed:
                     raise Failed(failed)
@@ -462,9 +466,55 @@ class StackEngine(StackTeardown, Reconciler):
             self._fresh.update(fresh.id for fresh in made)
         return made
 
+    def _steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
+               batch: list[Change]) -> list[Awaitable[bool]]:
+        """The steps of working resources. Those still to make are made together, a
+        type's at once (``_create_together``), each then on its own way (ready,
+        events); the types apart (a slow type's creations hold up no other's)."""
+        by_type: dict[str, list[StackResource]] = {}
+        steps: list[Awaitable[bool]] = []
+        for row in rows:
+            if row.step != "update" and row.physical_id is None:
+                by_type.setdefault(row.type, []).append(row)
+            else:
+                steps.append(self._step(stack, row, caller, batch))
+        steps += [self._made_steps(stack, making, caller, batch)
+                  for making in by_type.values()]
+        return steps
+
+    async def _made_steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
+                          batch: list[Change]) -> bool:
+        made = await self._create_together(stack, rows, caller)
+        progressed = await run_steps([self._step(stack, r, caller, batch, made[r.id])
+                                      for r in rows])
+        return any(progressed)
+
+    async def _create_together(self, stack: Stack, rows: list[StackResource],
+                               caller: Caller) -> dict[int, Outcome | BaseException]:
+        """Create resources of one type not yet made, together (its ``create_many``:
+        one transaction of its service for many). Every attempt is counted before it
+        is made (a row written this pass counted its first), in one transaction:
+        after kill -9 the next attempt is a resumed one (it adopts what the last
+        made, by token)."""
+        again = [r for r in rows if r.id not in self._fresh]
+        self._fresh.difference_update(r.id for r in rows)
+        if again:
+            async with self.cloud.sessions() as session, session.begin():
+                found = await store.rows_by_id(session, (r.id for r in again))
+                for row in again:
+                    found[row.id].attempts += 1
+                    row.attempts = found[row.id].attempts
+        adapter = resources.adapter(rows[0].type)
+        assert adapter is not None
+        outcomes = await adapter.create_many([self._act(stack, r, caller) for r in rows],
+                                             [r.properties for r in rows])
+        return {r.id: o for r, o in zip(rows, outcomes, strict=True)}
+
     async def _step(self, stack: Stack, row: StackResource, caller: Caller,
-                    batch: list[Change]) -> bool:
-        """One step of a working resource; whether its state changed."""
+                    batch: list[Change], premade: Outcome | BaseException | None = None
+                    ) -> bool:
+        """One step of a working resource; whether its state changed (``premade``: its
+        creation's outcome, when it was made with others of its type)."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
         verb = "CREATE" if row.status.startswith("CREATE") else "UPDATE"
@@ -480,7 +530,12 @@ class StackEngine(StackTeardown, Reconciler):
                 self._finish(batch, row.id, "UPDATE_COMPLETE", attributes)
                 return True
             made = None
-            if row.physical_id is None:
+            if premade is not None:
+                if isinstance(premade, BaseException):
+                    raise premade
+                made = premade
+                row.physical_id, row.attributes = made.physical_id, made.attributes
+            elif row.physical_id is None:
                 if row.id in self._fresh:  # its first attempt, counted when it was written
                     self._fresh.discard(row.id)
                 else:

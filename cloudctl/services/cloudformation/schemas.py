@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,18 @@ class TypeSchema:
     def create_only(self) -> set[str]:
         return {name.split(".", 1)[0] for name in _names(self.raw.get("createOnlyProperties"))}
 
-    @property
-    def writable(self) -> set[str]:
-        return self.properties - {name.split(".", 1)[0] for name in self.read_only}
+    @cached_property
+    def writable(self) -> frozenset[str]:
+        return frozenset(self.properties - {name.split(".", 1)[0] for name in self.read_only})
+
+    @cached_property
+    def validator(self) -> jsonschema.Draft7Validator:
+        """The schema's validator, made once (a type's schema is read once: ``schema``)."""
+        body = {key: value for key, value in self.raw.items()
+                if key not in ("readOnlyProperties", "createOnlyProperties",
+                               "primaryIdentifier", "writeOnlyProperties", "tagging",
+                               "typeName", "conditionalCreateOnlyProperties")}
+        return _validator(self.type_name, json.dumps(body, sort_keys=True))
 
     @property
     def primary_identifier(self) -> list[str]:
@@ -61,12 +70,7 @@ class TypeSchema:
         unknown = sorted(set(props) - self.writable)
         if unknown:
             return f"Encountered unsupported property {unknown[0]}"
-        body = {key: value for key, value in self.raw.items()
-                if key not in ("readOnlyProperties", "createOnlyProperties",
-                               "primaryIdentifier", "writeOnlyProperties", "tagging",
-                               "typeName", "conditionalCreateOnlyProperties")}
-        validator = _validator(self.type_name, json.dumps(body, sort_keys=True))
-        errors = sorted(validator.iter_errors(props), key=lambda e: list(e.absolute_path))
+        errors = sorted(self.validator.iter_errors(props), key=lambda e: list(e.absolute_path))
         if not errors:
             return None
         error = errors[0]

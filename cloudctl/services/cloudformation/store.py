@@ -137,13 +137,13 @@ async def exports(session: AsyncSession, account_id: str,
                   region: str) -> dict[str, tuple[str, str]]:
     """Export name -> (value, exporting stack id) in an account and region."""
     found: dict[str, tuple[str, str]] = {}
-    stacks = (await session.execute(select(Stack).where(
+    stacks = (await session.execute(select(Stack.stack_id, Stack.outputs).where(
         Stack.account_id == account_id, Stack.region == region,
-        Stack.status.in_(EXPORTING)))).scalars()
-    for stack in stacks:
-        for output in stack.outputs or []:
+        Stack.status.in_(EXPORTING)))).all()  # the outputs only (not whole stacks)
+    for stack_id, outputs in stacks:
+        for output in outputs or []:
             if output.get("ExportName"):
-                found[output["ExportName"]] = (output["OutputValue"], stack.stack_id)
+                found[output["ExportName"]] = (output["OutputValue"], stack_id)
     return found
 
 

@@ -49,7 +49,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, call
+from cloudctl.server.internal import Caller, authorized, call
 from cloudctl.services.ec2.compute.instance_models import Instance
 from cloudctl.services.ec2.vpc import service_interfaces as service_interfaces_mod
 from cloudctl.services.ec2.vpc.service_interfaces import ServiceInterface, SubnetFacts
@@ -68,7 +68,7 @@ __all__ = [
     "associate_dhcp_options", "create_dhcp_options", "create_nat_gateway",
     "create_network_acl", "create_network_acl_entry", "create_network_interface",
     "delete_network_acl_entry", "nat_gateway", "network_interface", "replace_subnet_acl", "associate_address", "attach_volume", "authorize_egress",
-    "authorize_ingress", "create_key_pair", "create_security_group", "create_snapshot",
+    "authorize_ingress", "create_key_pair", "create_security_group", "create_security_groups", "NewGroup", "create_snapshot",
     "create_tags", "create_volume", "delete_key_pair", "delete_security_group",
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
     "import_key_pair", "instance", "instance_facts", "key_pair", "release_address", "revoke_egress",
@@ -104,6 +104,42 @@ async def create_security_group(cloud: Cloud, caller: Caller, *, name: str,
     if vpc_id:
         params["VpcId"] = vpc_id
     return str((await _ec2(cloud, caller, "CreateSecurityGroup", params))["GroupId"])
+
+
+@dataclass(frozen=True)
+class NewGroup:
+    """One security group of ``create_security_groups`` (EC2-classic: no VPC)."""
+
+    name: str
+    description: str
+    tags: Tags
+    system_tags: Tags  # aws: tags (a stack's), set as ``system_tags`` would
+
+
+async def create_security_groups(cloud: Cloud, caller: Caller,
+                                 groups: Sequence[NewGroup]) -> list[str | AwsError]:
+    """Many ``CreateSecurityGroup`` as ``caller`` in one transaction: each group's id,
+    or the error its own call would have answered (only that group is not made)."""
+    from cloudctl.services.ec2.network import security_groups as groups_mod
+
+    out: list[str | AwsError | None] = []
+    for group in groups:
+        params: dict[str, Any] = {"GroupName": group.name, "Description": group.description,
+                                  "TagSpecifications": _tag_specs("security-group",
+                                                                  group.tags)}
+        try:
+            await authorized(cloud, caller, "ec2", "CreateSecurityGroup", params)
+            out.append(None)
+        except AwsError as error:
+            out.append(error)
+    allowed = [i for i, o in enumerate(out) if o is None]
+    made = await groups_mod.create_groups(
+        cloud, caller.credential.account_id, caller.region,
+        [groups_mod.NewGroup(groups[i].name, groups[i].description, list(groups[i].tags),
+                             list(groups[i].system_tags)) for i in allowed])
+    for i, result in zip(allowed, made, strict=True):
+        out[i] = result
+    return [o for o in out if o is not None]
 
 
 async def security_group(cloud: Cloud, caller: Caller, *, group_id: str | None = None,

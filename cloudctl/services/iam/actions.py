@@ -7,13 +7,15 @@ its name, authorised as ``caller`` exactly as the same request would be (through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, call
+from cloudctl.server.internal import Caller, authorized, call
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+    from cloudctl.server.context import RequestContext
 
 Tags = list[dict[str, str]]
 
@@ -40,6 +42,30 @@ async def create_user(cloud: Cloud, caller: Caller, name: str, *, path: str | No
     found = await iam_call(cloud, caller, "CreateUser", {
         "UserName": name, "Path": path, "PermissionsBoundary": boundary, "Tags": tags or None})
     return dict(found["User"])
+
+
+async def create_users(cloud: Cloud, caller: Caller, names: Sequence[str], *,
+                       paths: Sequence[str | None]) -> list[dict[str, Any] | AwsError]:
+    """Many ``CreateUser`` (no tags, no boundary) as ``caller``, in one transaction:
+    each user, or the error its own call would have answered (only that one is not
+    made)."""
+    from cloudctl.services.iam import users
+
+    out: list[dict[str, Any] | AwsError | None] = []
+    ctxs: list[RequestContext] = []
+    for name, path in zip(names, paths, strict=True):
+        params = {k: v for k, v in (("UserName", name), ("Path", path)) if v is not None}
+        try:
+            ctxs.append(await authorized(cloud, caller, "iam", "CreateUser", params))
+            out.append(None)
+        except AwsError as error:
+            out.append(error)
+    allowed = [i for i, o in enumerate(out) if o is None]
+    made = await users.create_users(cloud, ctxs, [names[i] for i in allowed],
+                                    [paths[i] for i in allowed])
+    for i, result in zip(allowed, made, strict=True):
+        out[i] = result
+    return [o for o in out if o is not None]
 
 
 async def get_user(cloud: Cloud, caller: Caller, name: str) -> dict[str, Any] | None:

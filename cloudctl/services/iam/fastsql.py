@@ -106,6 +106,34 @@ class FastIam:
             if gate is not None:
                 gate.release()
 
+    async def insert_users(self, rows: list[tuple[Any, ...]]) -> list[bool | None]:
+        """Many ``insert_user`` in one transaction (one commit): each True when made,
+        False when its account does not exist, None when its name was taken."""
+        def work(conn: sqlite3.Connection) -> list[bool | None]:
+            out: list[bool | None] = []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for values in rows:
+                    try:  # a failed statement is undone alone, the transaction goes on
+                        out.append(conn.execute(_INSERT_USER,
+                                                (*values, values[1])).rowcount == 1)
+                    except sqlite3.IntegrityError:
+                        out.append(None)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return out
+
+        gate = self.gate
+        if gate is not None and not gate.try_acquire():
+            await gate.acquire()
+        try:
+            return await self._sql.run(work)
+        finally:
+            if gate is not None:
+                gate.release()
+
     def close(self) -> None:
         self._sql.close()
 

@@ -11,9 +11,10 @@ vacant for another user; no other user can ever gain the flag.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.db import pgreads
@@ -53,6 +54,7 @@ from cloudctl.services.iam.entities import (
 )
 from cloudctl.services.iam.models import (
     AccessKey,
+    Account,
     Group,
     GroupMember,
     LoginProfile,
@@ -202,6 +204,69 @@ async def _fast_create(fast: fastsql.FastIam, ctx: RequestContext, name: str, pa
     if tags_json != "[]":
         out["Tags"] = tags_out(tags_json)
     return {"User": out}
+
+
+async def create_users(cloud: Any, ctxs: list[RequestContext], names: list[str],
+                       paths: list[str | None]) -> list[dict[str, Any] | AwsError]:
+    """Many plain ``CreateUser`` (authorised each: ``ctxs``) in one transaction: each
+    user (``User`` of the answer) or the error its own call would answer (a bad name or
+    path, a name taken, earlier in the batch too)."""
+    out: list[dict[str, Any] | AwsError | None] = [None] * len(names)
+    rows: list[dict[str, Any]] = []
+    for index, (ctx, name, path) in enumerate(zip(ctxs, names, paths, strict=True)):
+        try:
+            name, path = check_user_name(name), check_path(path)
+            account_id = ctx.require_account()
+        except AwsError as error:
+            out[index] = error
+            continue
+        rows.append({"user_id": ids.user_id(), "account_id": account_id, "name": name,
+                     "name_lower": name.lower(), "path": path, "created_at": utcnow(),
+                     "password_last_used": None, "tags_json": "[]", "is_admin": False,
+                     "permissions_boundary": None, "index": index})
+    fast = fastsql.for_cloud(cloud)
+    inserted = await fast.insert_users([
+        (r["user_id"], r["account_id"], r["name"], r["name_lower"], r["path"],
+         fastsql.timestamp_text(r["created_at"]), "[]") for r in rows]) \
+        if fast is not None else await _insert_users(cloud, rows)
+    for row, made in zip(rows, inserted, strict=True):
+        out[row["index"]] = _account_gone() if made is False else already_exists(
+            f"User with name {row['name']} already exists.") if made is None else {
+            "Path": row["path"], "UserName": row["name"], "UserId": row["user_id"],
+            "Arn": arn(row["account_id"], "user", row["path"], row["name"]),
+            "CreateDate": row["created_at"]}
+    return [o for o in out if o is not None]
+
+
+async def _insert_users(cloud: Any, rows: list[dict[str, Any]]) -> list[bool | None]:
+    """``create_users``' rows in one transaction through the ORM's engine (no fast
+    path): True for each made, False when its account does not exist, None when its
+    name was taken. A concurrent create of one of the names fails the transaction:
+    the rows are then inserted one transaction each."""
+    out: list[bool | None] = []
+    try:
+        async with cloud.sessions() as session, session.begin():
+            accounts = {r["account_id"] for r in rows}
+            live = set((await session.execute(select(Account.account_id).where(
+                Account.account_id.in_(accounts)))).scalars())
+            taken = set((await session.execute(select(User.account_id, User.name_lower).where(
+                User.account_id.in_(accounts),
+                User.name_lower.in_({r["name_lower"] for r in rows})))).tuples())
+            new = []
+            for row in rows:
+                key = (row["account_id"], row["name_lower"])
+                out.append(False if row["account_id"] not in live else
+                           None if key in taken else True)
+                if out[-1]:
+                    taken.add(key)
+                    new.append({k: v for k, v in row.items() if k != "index"})
+            if new:
+                await session.execute(insert(cast(Table, User.__table__)), new)
+    except IntegrityError:
+        if len(rows) == 1:
+            return [None]
+        return [(await _insert_users(cloud, [row]))[0] for row in rows]
+    return out
 
 
 class UsersProvider(IamBase):

@@ -20,21 +20,21 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, call
+from cloudctl.server.internal import Caller, authorized, call
 from cloudctl.services.s3.models import S3Bucket, S3Object
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
 
 __all__ = [
-    "BucketUsage", "Caller", "deliver_object", "policy_allows_put", "storage_usage", "bucket_exists", "create_bucket", "delete_bucket", "delete_cors",
+    "BucketUsage", "Caller", "deliver_object", "policy_allows_put", "storage_usage", "bucket_exists", "create_bucket", "create_buckets", "delete_bucket", "delete_cors",
     "delete_encryption", "delete_lifecycle", "delete_policy", "get_object", "put_cors",
     "put_encryption", "put_lifecycle", "put_policy", "put_tagging", "put_versioning",
 ]
@@ -53,6 +53,38 @@ async def create_bucket(cloud: Cloud, caller: Caller, name: str, *, region: str,
     if acl:
         params["ACL"] = acl
     await _s3(cloud, caller, "CreateBucket", params)
+
+
+async def create_buckets(cloud: Cloud, caller: Caller, names: Sequence[str], *,
+                         region: str) -> list[AwsError | None]:
+    """Many private ``CreateBucket`` as ``caller`` in one transaction: None for each
+    bucket made, or the error its own call would have answered (only that one is not
+    made)."""
+    from cloudctl.services.s3 import buckets
+
+    if region != cloud.region:  # each refused as its own call would be
+        return [await _refused(create_bucket(cloud, caller, name, region=region))
+                for name in names]
+    out: list[AwsError | None] = []
+    for name in names:
+        params: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        out.append(await _refused(authorized(cloud, caller, "s3", "CreateBucket", params)))
+    allowed = [i for i, o in enumerate(out) if o is None]
+    made = await buckets.create_buckets(cloud, caller.credential.account_id,
+                                        [names[i] for i in allowed])
+    for i, result in zip(allowed, made, strict=True):
+        out[i] = result
+    return out
+
+
+async def _refused(work: Awaitable[Any]) -> AwsError | None:
+    try:
+        await work
+    except AwsError as error:
+        return error
+    return None
 
 
 async def bucket_exists(cloud: Cloud, caller: Caller, name: str) -> bool:

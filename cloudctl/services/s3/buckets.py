@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
+from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
 from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import identity, ownership, public_access
 from cloudctl.services.s3.account_access import account_settings
-from cloudctl.services.s3.base import S3Provider, check_bucket_name
+from cloudctl.services.s3.base import POLICIES, S3Provider, check_bucket_name
 from cloudctl.services.s3.errors import malformed_xml, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, S3Upload
+
+if TYPE_CHECKING:
+    from cloudctl.server.cloud import Cloud
 
 
 def bucket_features(params: dict[str, Any], acl: acls.Acl, owner: identity.Owner
@@ -33,6 +38,55 @@ def bucket_features(params: dict[str, Any], acl: acls.Acl, owner: identity.Owner
             raise s3_error("InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set "
                            "with ObjectOwnership's BucketOwnerEnforced setting")
         out["ownership"] = str(mode)
+    return out
+
+
+def _taken(name: str, account: str, owner_account: str) -> AwsError:
+    """CreateBucket's answer for a name that exists (``owner_account`` owns it)."""
+    if owner_account == account:
+        return s3_error("BucketAlreadyOwnedByYou", "Your previous request to create the "
+                        "named bucket succeeded and you already own it.", 409, BucketName=name)
+    return s3_error("BucketAlreadyExists", "The requested bucket name is not available. "
+                    "The bucket namespace is shared by all users of the system. Please "
+                    "select a different name and try again.", 409, BucketName=name)
+
+
+async def create_buckets(cloud: Cloud, account: str, names: Sequence[str]
+                         ) -> list[AwsError | None]:
+    """Many ``CreateBucket`` (private, the cloud's region; each authorised by the
+    caller) in one transaction: None for each bucket made, or the error its own call
+    would answer (a bad name, a name taken, earlier in the batch too). A concurrent
+    create of one of the names fails the transaction: the buckets are then made one
+    transaction each, as separate calls."""
+    out: list[AwsError | None] = [None] * len(names)
+    for index, name in enumerate(names):
+        try:
+            check_bucket_name(name)
+        except AwsError as error:
+            out[index] = error
+    wanted = [n for n, o in zip(names, out, strict=True) if o is None]
+    try:
+        async with cloud.sessions() as session, session.begin():
+            owners = dict((await session.execute(select(S3Bucket.name, S3Bucket.account_id)
+                                                 .where(S3Bucket.name.in_(wanted)))).all())
+            owner = await identity.owner_of(session, account)
+            acl = acls.dump(acls.canned("private", owner))
+            for index, name in enumerate(names):
+                if out[index] is not None:
+                    continue
+                if name in owners:
+                    out[index] = _taken(name, account, owners[name])
+                    continue
+                owners[name] = account
+                session.add(S3Bucket(name=name, account_id=account, region=cloud.region,
+                                     acl=acl))
+    except IntegrityError:
+        if len(names) == 1:
+            return [_taken(names[0], account, "")]
+        return [(await create_buckets(cloud, account, [n]))[0] if o is None else o
+                for n, o in zip(names, out, strict=True)]
+    for name in wanted:
+        cloud.runtime[POLICIES].forget(name)
     return out
 
 

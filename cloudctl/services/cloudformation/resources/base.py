@@ -11,9 +11,10 @@ Must not: read any table (only ``api`` functions), keep state in memory.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -95,6 +96,16 @@ class ResourceType:
 
     async def create(self, act: Act, props: dict[str, Any]) -> Outcome:
         raise NotImplementedError
+
+    async def create_many(self, acts: Sequence[Act], props: Sequence[dict[str, Any]]
+                          ) -> list[Outcome | BaseException]:
+        """Create resources of this type whose steps are ready together: each one's
+        ``Outcome`` or the exception its ``create`` raised (one failing fails only
+        itself). Types whose service makes many in one transaction override this; by
+        default each is its own ``create``, all at once."""
+        return list(await asyncio.gather(*(self.create(act, p) for act, p in
+                                           zip(acts, props, strict=True)),
+                                         return_exceptions=True))
 
     async def ready(self, act: Act, physical_id: str,
                     attributes: dict[str, Any]) -> dict[str, Any] | None:

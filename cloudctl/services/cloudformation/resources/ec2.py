@@ -9,7 +9,9 @@ the token (security groups).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from cloudctl.errors import AwsError
@@ -126,6 +128,45 @@ class SecurityGroup(ResourceType):
         attributes = {"GroupId": group_id, "Id": group_id, "VpcId": vpc_id,
                       "GroupName": name, "vpc": bool(props.get("VpcId"))}
         return Outcome(group_id, attributes)
+
+    async def create_many(self, acts: Sequence[Act], props: Sequence[dict[str, Any]]
+                          ) -> list[Outcome | BaseException]:
+        """Groups outside a VPC, on their first attempt, in one ``CreateSecurityGroup``
+        transaction of their service (``ec2.create_security_groups``) with their stack
+        tags; their rules after, each group's own. The others (a VPC's, a resumed
+        attempt that may adopt its group) as ``create``."""
+        together = [i for i, (act, p) in enumerate(zip(acts, props, strict=True))
+                    if not act.resumed and not p.get("VpcId")]
+        if len(together) < 2:
+            return await super().create_many(acts, props)
+        names = [props[i].get("GroupName") or acts[i].physical_name(255) for i in together]
+        made = await ec2.create_security_groups(acts[0].cloud, acts[0].caller, [
+            ec2.NewGroup(name, str(props[i]["GroupDescription"]), _tags(acts[i], props[i]),
+                         [t for t in acts[i].tags if t["Key"].startswith("aws:")])
+            for i, name in zip(together, names, strict=True)])
+        out: list[Outcome | BaseException | None] = [None] * len(acts)
+        rest = [i for i in range(len(acts)) if i not in set(together)]
+        for i, result in zip(rest, await super().create_many(
+                [acts[i] for i in rest], [props[i] for i in rest]), strict=True):
+            out[i] = result
+        finished = await asyncio.gather(*(
+            self._made(acts[i], props[i], name, result)
+            for i, name, result in zip(together, names, made, strict=True)))
+        for i, outcome in zip(together, finished, strict=True):
+            out[i] = outcome
+        return [o for o in out if o is not None]
+
+    async def _made(self, act: Act, props: dict[str, Any], name: str,
+                    group_id: str | AwsError) -> Outcome | BaseException:
+        """A group of a batch, made (its rules, its attributes), or its error."""
+        if isinstance(group_id, AwsError):
+            return group_id
+        try:
+            await self._rules(act, group_id, {}, props, fresh=True)
+        except AwsError as error:
+            return error
+        return Outcome(group_id, {"GroupId": group_id, "Id": group_id, "VpcId": "",
+                                  "GroupName": name, "vpc": False})
 
     async def _rules(self, act: Act, group_id: str, old: dict[str, Any],
                      new: dict[str, Any], fresh: bool = False) -> None:

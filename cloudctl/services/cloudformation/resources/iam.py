@@ -7,6 +7,8 @@ and updated in place (the difference is put, attached, deleted or detached).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from cloudctl.errors import AwsError
@@ -76,6 +78,41 @@ class User(ResourceType):
                 if not resumed_exists(act, error, EXISTS):
                     raise
         return Outcome(name, {"Arn": user["Arn"]})
+
+    async def create_many(self, acts: Sequence[Act], props: Sequence[dict[str, Any]]
+                          ) -> list[Outcome | BaseException]:
+        """Users on their first attempt, without tags, boundary or login profile, in one
+        ``CreateUser`` transaction of IAM (``iam.create_users``), each then given its
+        policies and groups as ``create`` does; the others as ``create``."""
+        together = [i for i, (act, p) in enumerate(zip(acts, props, strict=True))
+                    if not act.resumed and not p.get("Tags") and
+                    not p.get("PermissionsBoundary") and not p.get("LoginProfile")]
+        if len(together) < 2:
+            return await super().create_many(acts, props)
+        names = [props[i].get("UserName") or acts[i].physical_name(64) for i in together]
+        made = await iam.create_users(acts[0].cloud, acts[0].caller, names,
+                                      paths=[props[i].get("Path") for i in together])
+        out: list[Outcome | BaseException | None] = [None] * len(acts)
+        rest = [i for i in range(len(acts)) if i not in set(together)]
+        for i, result in zip(rest, await super().create_many(
+                [acts[i] for i in rest], [props[i] for i in rest]), strict=True):
+            out[i] = result
+
+        async def attached(i: int, name: str, user: dict[str, Any] | AwsError
+                           ) -> Outcome | BaseException:
+            if isinstance(user, AwsError):
+                return user
+            try:
+                await self.update(acts[i], name, {}, props[i], {})
+            except AwsError as error:
+                return error
+            return Outcome(name, {"Arn": user["Arn"]})
+
+        for i, outcome in zip(together, await asyncio.gather(*(
+                attached(i, name, user) for i, name, user in
+                zip(together, names, made, strict=True))), strict=True):
+            out[i] = outcome
+        return [o for o in out if o is not None]
 
     async def update(self, act: Act, physical_id: str, old: dict[str, Any],
                      new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:

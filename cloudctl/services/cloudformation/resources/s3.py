@@ -7,6 +7,8 @@ into the API's here; a changed configuration is put again (or deleted) in place.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from cloudctl.errors import AwsError
@@ -90,6 +92,40 @@ class Bucket(ResourceType):
                 raise
         await self.update(act, name, {}, props, {})
         return Outcome(name, self._attributes(act, name))
+
+    async def create_many(self, acts: Sequence[Act], props: Sequence[dict[str, Any]]
+                          ) -> list[Outcome | BaseException]:
+        """Buckets on their first attempt in one ``CreateBucket`` transaction of S3
+        (``s3.create_buckets``), each then configured as ``create`` does (its own
+        calls, only for what its properties set); a resumed attempt as ``create``."""
+        together = [i for i, act in enumerate(acts) if not act.resumed]
+        if len(together) < 2:
+            return await super().create_many(acts, props)
+        names = [props[i].get("BucketName") or acts[i].physical_name(63, lower=True)
+                 for i in together]
+        made = await s3.create_buckets(acts[0].cloud, acts[0].caller, names,
+                                       region=acts[0].region)
+        out: list[Outcome | BaseException | None] = [None] * len(acts)
+        rest = [i for i in range(len(acts)) if i not in set(together)]
+        for i, result in zip(rest, await super().create_many(
+                [acts[i] for i in rest], [props[i] for i in rest]), strict=True):
+            out[i] = result
+
+        async def configured(i: int, name: str, error: AwsError | None
+                             ) -> Outcome | BaseException:
+            if error is not None:
+                return error
+            try:
+                await self.update(acts[i], name, {}, props[i], {})
+            except AwsError as failed:
+                return failed
+            return Outcome(name, self._attributes(acts[i], name))
+
+        for i, outcome in zip(together, await asyncio.gather(*(
+                configured(i, name, error) for i, name, error in
+                zip(together, names, made, strict=True))), strict=True):
+            out[i] = outcome
+        return [o for o in out if o is not None]
 
     async def update(self, act: Act, physical_id: str, old: dict[str, Any],
                      new: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:

@@ -25,12 +25,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
@@ -240,6 +241,94 @@ def _permissions(rules: list[SecurityGroupRuleRow], names: dict[str, str]) -> li
     return list(perms.values())
 
 
+def _check_new(name: str | None, desc: str | None) -> None:
+    """CreateSecurityGroup's checks of the new group's name and description."""
+    if not name:
+        raise AwsError("The request must contain the parameter groupName",
+                       code="MissingParameter")
+    if desc is None or desc == "":
+        raise AwsError("The request must contain the parameter groupDescription",
+                       code="MissingParameter")
+    if not _NAME_RE.match(name) or name.lower().startswith("sg-"):
+        raise invalid(f"Invalid security group name '{name}': 1-255 ASCII characters, "
+                      f"not starting with sg-")
+    if not _NAME_RE.match(desc):
+        raise invalid("Invalid security group description: 1-255 ASCII characters")
+
+
+@dataclass(frozen=True)
+class NewGroup:
+    """One group of a batch (``create_groups``): EC2-classic (no VPC), with its tags."""
+
+    name: str
+    description: str
+    tags: list[dict[str, str]]
+    system_tags: list[dict[str, str]]  # aws: tags a service sets (a stack's)
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+async def create_groups(cloud: Any, account: str, region: str,
+                        groups: list[NewGroup]) -> list[str | AwsError]:
+    """Many ``CreateSecurityGroup`` (authorised each by the caller) in one transaction:
+    each group's id, or the error its own call would answer (a name taken, in the
+    account or earlier in the batch; a bad name or tag). One network view version for
+    all. A concurrent create of one of the names (the unique key) fails the
+    transaction: the groups are then made one transaction each, as separate calls."""
+    out: list[str | AwsError | None] = [None] * len(groups)
+    for index, group in enumerate(groups):
+        try:
+            _check_new(group.name, group.description)
+            tags_mod.check_new_tags(cloud, group.tags, group.system_tags)
+        except AwsError as error:
+            out[index] = error
+    wanted = [g.name for g, o in zip(groups, out, strict=True) if o is None]
+    try:
+        async with cloud.sessions() as session, session.begin():
+            await _ensure_default(session, account, region)
+            taken = set((await session.execute(select(SecurityGroupRow.name).where(
+                SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
+                SecurityGroupRow.vpc_id == "", SecurityGroupRow.name.in_(wanted)))).scalars())
+            taken.add(DEFAULT_GROUP)
+            made: dict[int, str] = {}
+            rows: list[dict[str, Any]] = []
+            now = utcnow()
+            tagged: list[tuple[str, list[dict[str, str]], list[dict[str, str]]]] = []
+            for index, group in enumerate(groups):
+                if out[index] is not None:
+                    continue
+                if group.name in taken:
+                    out[index] = AwsError(f"The security group '{group.name}' already exists",
+                                          code="InvalidGroup.Duplicate")
+                    continue
+                taken.add(group.name)
+                gid = ids.resource_id("sg")
+                made[index] = gid
+                rows.append({"id": gid, "account_id": account, "region": region,
+                             "name": group.name, "description": group.description,
+                             "vpc_id": "", "created_at": now})
+                tagged.append((gid, group.tags, group.system_tags))
+            if made:  # one statement a table: the groups, their all-egress rules, tags
+                await session.execute(insert(_table(SecurityGroupRow)), rows)
+                await session.execute(insert(_table(SecurityGroupRuleRow)), [
+                    {"id": ids.resource_id("sgr"), "group_id": gid, "egress": True,
+                     "protocol": "-1", "from_port": None, "to_port": None,
+                     "cidr": "0.0.0.0/0", "peer_group_id": None, "peer_account": None,
+                     "description": "", "created_at": now} for gid in made.values()])
+                await tags_mod.tag_new(session, account, region, "security-group", tagged)
+                await bump_version(session)
+    except IntegrityError:
+        if len(groups) == 1:  # its name, taken since it was looked for
+            return [AwsError(f"The security group '{groups[0].name}' already exists",
+                             code="InvalidGroup.Duplicate")]
+        return [(await create_groups(cloud, account, region, [g]))[0] if o is None else o
+                for g, o in zip(groups, out, strict=True)]
+    notify()
+    return [made[i] if o is None else o for i, o in enumerate(out)]
+
+
 class SecurityGroupsProvider(Provider):
     service = "ec2"
 
@@ -259,17 +348,8 @@ class SecurityGroupsProvider(Provider):
         account = ctx.require_account()
         name = params.get("GroupName")
         desc = params.get("Description")
-        if not name:
-            raise AwsError("The request must contain the parameter groupName",
-                           code="MissingParameter")
-        if desc is None or desc == "":
-            raise AwsError("The request must contain the parameter groupDescription",
-                           code="MissingParameter")
-        if not _NAME_RE.match(name) or name.lower().startswith("sg-"):
-            raise invalid(f"Invalid security group name '{name}': 1-255 ASCII characters, "
-                          f"not starting with sg-")
-        if not _NAME_RE.match(desc):
-            raise invalid("Invalid security group description: 1-255 ASCII characters")
+        _check_new(name, desc)
+        assert name is not None and desc is not None
         async with self.cloud.sessions() as session, session.begin():
             await _ensure_default(session, account, ctx.region)
             vpc_id = ""

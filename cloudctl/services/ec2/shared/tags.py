@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import String, delete, select
+from sqlalchemy import String, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -163,6 +163,33 @@ async def set_tags(cloud: Cloud, session: AsyncSession, account_id: str, region:
                 current[key] = row
             else:
                 found.value = value or ""
+
+
+async def tag_new(session: AsyncSession, account_id: str, region: str, resource_type: str,
+                  tagged: Iterable[tuple[str, Tags, Tags]]) -> None:
+    """Tags of resources made in this transaction (no tag of theirs exists yet, nothing
+    to read), in one statement: ``(resource id, the caller's tags, aws: tags a service
+    sets)`` each, the caller's validated as ``CreateTags`` would (checked before:
+    ``check_new_tags``)."""
+    now = utcnow()
+    rows = []
+    for rid, user, system in tagged:
+        pairs = [(k, v) for k, v in _validate(user)] + \
+            [(str(t["Key"]), t.get("Value")) for t in system]
+        rows += [{"account_id": account_id, "region": region, "resource_id": rid, "key": key,
+                  "value": value or "", "resource_type": resource_type, "created_at": now}
+                 for key, value in dict(pairs).items()]
+    if rows:
+        await session.execute(insert(cast(Table, Tag.__table__)), rows)
+
+
+def check_new_tags(cloud: Cloud, user: Tags, system: Tags) -> None:
+    """Refuse a new resource's tags ``tag_new`` would write: a bad one, or too many."""
+    keys = {k for k, _ in _validate(user)} | {str(t["Key"]) for t in system}
+    limit = int(cloud.properties.get(MAX_TAGS))
+    if len(keys) > limit:
+        raise AwsError(f"The maximum number of tags per resource is {limit}.",
+                       code="TagLimitExceeded")
 
 
 async def apply_tag_specifications(cloud: Cloud, session: AsyncSession, account_id: str,
