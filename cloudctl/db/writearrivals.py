@@ -70,7 +70,8 @@ class ArrivalBoard:
             if slot >= 0:
                 words[2 + 2 * slot + 1] = 0
                 words[2 + 2 * slot] = os.getpid()
-                words[0] = max(words[0], slot + 1) if 0 <= words[0] <= SLOTS else slot + 1
+                used = words[0]  # garbled: every slot is scanned
+                words[0] = max(used, slot + 1) if 0 <= used <= SLOTS else SLOTS
                 self._words, self._slot = words, 2 + 2 * slot + 1
                 weakref.finalize(self, _give_back, words, 2 + 2 * slot, os.getpid())
         except (OSError, ValueError):
