@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import cloudctl
 from cloudctl.db.engine import create_engine
 from cloudctl.db.writearrivals import ArrivalBoard
 from cloudctl.db.writegate import gate_for
@@ -77,11 +78,13 @@ def test_a_dead_or_stale_arrival_is_not_believed(tmp_path: Path) -> None:
     assert not mine.older_elsewhere(now)
 
     # a process that died with a writer waiting for 2 s: its slot is cleared, then reused
-    dead = subprocess.run([sys.executable, "-c", (
+    source = str(Path(cloudctl.__file__).parents[1])  # the cloudctl this test imports
+    subprocess.run([sys.executable, "-c", (
         "import time; from cloudctl.db.writearrivals import ArrivalBoard; "
         f"ArrivalBoard({path!r}).publish(time.monotonic_ns() - 2_000_000_000); "
-        "import os; os._exit(0)")], check=True, env=dict(os.environ))
-    assert dead.returncode == 0
+        "import os; os._exit(0)")], check=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [source, *filter(None, [os.environ.get("PYTHONPATH")])])))
     assert not mine.older_elsewhere(time.monotonic_ns())
     third = ArrivalBoard(path)
     third.publish(time.monotonic_ns() - 1_000_000)
