@@ -27,7 +27,7 @@ Before it, the processes took turns one transaction each while both had writers 
 with unequal queues (the kernel spreads the clients' connections unequally) the longer
 queue's writers waited several times longer (``tests/unit/test_writegate_arrival.py``:
 12 writers against 3, mean wait ~160 against ~37 ms before, ~78 against ~80 after; the
-load bench's write p99 came from there, see bench/results/load.md, session 13). The
+load bench's write p99 fell by a fifth to a third, bench/results/load.md, session 13). The
 turnstile (``tests/unit/test_writegate_fair.py``) keeps the holder's next writer from
 taking the lock again before the other process's thread, woken by the kernel, has run.
 The board is advice: a process without a slot, or a stale or garbled entry, costs at
