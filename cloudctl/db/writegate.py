@@ -13,11 +13,27 @@ Waiting writers wait as coroutines, in arrival order, not as threads; reads neve
 take it (WAL readers do not block). Between the API processes of one cloud the gate
 holder also takes an ``flock`` on ``<database>-writer.lock`` (one thread per process
 waits there, woken by the kernel the moment it is free), so SQLite's busy handler only
-runs against writers outside the gate (``cloudctl`` commands, migrations). The order
-between processes is fair: a process waiting for the lock waits in a turnstile
-(``<database>-writer.lock.queue``) that the holder's next writer must pass too, and a
-holder keeps the lock for its own queued writers only while no other process waits (``tests/unit/test_writegate_fair.py``; before, the holder's
-next writer took the lock again before the other process's woken thread ran).
+runs against writers outside the gate (``cloudctl`` commands, migrations).
+
+Between processes writers go in the order they arrived (``time.monotonic_ns()`` when a
+writer asked for the gate; CLOCK_MONOTONIC is one clock for the whole system). Each
+process publishes on the arrival board (``writearrivals.py``: a small file mapped into
+every process, one slot per pid) the arrival of its oldest waiting writer; a holder
+whose next queued writer arrived before every other process's oldest keeps the lock for
+it, otherwise gives it back, and the waiting process, which waits in a turnstile
+(``<database>-writer.lock.queue``) that the holder's next writer must pass too, goes
+next. The board costs no system call (memory reads and stores; a few per transaction).
+Before it, the processes took turns one transaction each while both had writers waiting:
+with unequal queues (the kernel spreads the clients' connections unequally) the longer
+queue's writers waited several times longer (``tests/unit/test_writegate_arrival.py``:
+12 writers against 3, mean wait ~160 against ~37 ms before, ~78 against ~80 after; the
+load bench's write p99 fell by a fifth to a third, bench/results/load.md, session 13). The
+turnstile (``tests/unit/test_writegate_fair.py``) keeps the holder's next writer from
+taking the lock again before the other process's thread, woken by the kernel, has run.
+The board is advice: a process without a slot, or a stale or garbled entry, costs at
+worst a lock given back that could have been kept; and a holder that kept the lock
+``KEEP_CHECK`` times in a row looks at the turnstile for a process the board does not
+show. A killed holder's ``flock`` goes with its process.
 
 No group commit on this path (evaluated; S3's small PUTs have one, ``fastsql.py``):
 batching several API calls into one transaction needs every batched call on one
@@ -52,6 +68,7 @@ import asyncio
 import fcntl
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -62,8 +79,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
+from cloudctl.db.writearrivals import ArrivalBoard
+
 GATE_TIMEOUT = 30.0  # seconds; SQLite's busy timeout, which this replaces in-process
 _HELD = "cloudctl.write_gate"
+KEEP_CHECK = 32  # kept transactions in a row after which the turnstile is looked at
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
@@ -75,21 +95,23 @@ class WriteGate:
     the turnstile back, so a process waiting for the lock holds the turnstile and the
     holder's next writer queues behind it in the kernel (without the turnstile the
     holder's next writer took the lock again at once, before the woken waiter of the
-    other process ran). A holder with writers queued in-process keeps the lock for them
-    while no other process waits; when one does, it goes next. (Turns of several
-    transactions were slower: a kept lock is idle while the holder's next writer waits
-    for its event loop, a lock given back lets the other process write in that gap; see
-    bench/results/load.md, session 7.) A killed holder's locks go with its process.
+    other process ran). A holder with writers queued in-process keeps the lock for the
+    next of them while it arrived before every other process's oldest waiting writer
+    (``arrivals``, the board at ``<lock_path>.arrivals``); otherwise the oldest elsewhere
+    goes next. A killed holder's locks go with its process.
     """
 
     def __init__(self, lock_path: str, queue_path: str | None = None) -> None:
         self.lock_path = lock_path
         self.queue_path = queue_path or lock_path + ".queue"
+        self.arrivals = ArrivalBoard(lock_path + ".arrivals")
         self._held = False
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._arrival = 0  # when the slot's holder arrived (time.monotonic_ns)
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()  # (arrival, waiter)
         self._fds = (-1, -1)
         self._fd_pid = 0
         self._locked = False  # this process holds the cross-process lock
+        self._kept = 0  # transactions the lock was kept for in a row
         self._pending = 0  # lock requests on the thread (counted under _count)
         self._count = threading.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-write-gate")
@@ -128,12 +150,14 @@ class WriteGate:
         if self._held or self._waiters or not self._lock_now():
             return False
         self._held = True
+        self._arrival = time.monotonic_ns()
         return True
 
     async def acquire(self) -> None:
+        arrival = time.monotonic_ns()
         try:
             async with asyncio.timeout(GATE_TIMEOUT):
-                await self._slot()
+                await self._slot(arrival)
                 try:
                     await self._lock()
                 except BaseException:
@@ -142,12 +166,16 @@ class WriteGate:
         except TimeoutError:
             raise TimeoutError(f"no database write slot within {GATE_TIMEOUT:.0f}s") from None
 
-    async def _slot(self) -> None:
+    async def _slot(self, arrival: int) -> None:
         if not self._held and not self._waiters:
             self._held = True
+            self._arrival = arrival
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        entry = (arrival, waiter)
+        self._waiters.append(entry)
+        if len(self._waiters) == 1:
+            self._publish()  # the oldest waiting, if the holder has the lock
         try:
             await waiter
         except BaseException:
@@ -157,14 +185,17 @@ class WriteGate:
             # have been dropped by _pass_slot (a holder released before this task resumed).
             if waiter.done() and not waiter.cancelled():
                 self._pass_slot()  # handed over just as this task was cancelled
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
+            elif entry in self._waiters:
+                self._waiters.remove(entry)
+                self._publish()
             raise
 
     async def _lock(self) -> None:
         if self._locked:  # kept for this process's queue by the previous holder
             return
+        self._publish()  # the holder waits: its arrival
         if self._lock_now():
+            self._publish()
             return
         lock, queue = self._files()
         pending = self._thread.submit(_queue_and_lock, lock, queue)
@@ -182,10 +213,37 @@ class WriteGate:
             raise
         self._count_pending(-1)
         self._locked = True
+        self._publish()
 
     def _count_pending(self, change: int) -> None:
         with self._count:
             self._pending += change
+
+    def _publish(self) -> None:
+        """Put this process's oldest waiting writer on the arrival board: the slot's
+        holder while it waits for the lock, else the first queued writer (0: none)."""
+        if not self._held:
+            oldest = 0
+        elif not self._locked:
+            oldest = self._arrival
+        else:
+            oldest = self._waiters[0][0] if self._waiters else 0
+        self.arrivals.publish(oldest)
+
+    def _hand_over(self) -> bool:
+        """Whether the holder gives the lock back rather than keep it for the next writer
+        queued in this process: none is queued, or another process's oldest waiting
+        writer arrived before it. Every ``KEEP_CHECK`` kept transactions in a row, or
+        always when this process has no slot on the board, the turnstile is looked at
+        too: a process waits there that the board does not show (it has no slot)."""
+        if not self._waiters:
+            return True
+        if self.arrivals.older_elsewhere(self._waiters[0][0]):
+            return True
+        self._kept += 1
+        if (self._kept % KEEP_CHECK == 0 or not self.arrivals.published) and self._other_waits():
+            return True
+        return False
 
     def _other_waits(self) -> bool:
         """Whether another process waits for the lock (it holds the turnstile)."""
@@ -196,23 +254,27 @@ class WriteGate:
         return False
 
     def release(self) -> None:
-        if self._locked and (not self._waiters or self._other_waits()):
+        if self._locked and self._hand_over():
             self._unlock()
         self._pass_slot()
 
     def _unlock(self) -> None:
         fcntl.flock(self._files()[0], fcntl.LOCK_UN)
         self._locked = False
+        self._kept = 0
 
     def _pass_slot(self) -> None:
         while self._waiters:
-            waiter = self._waiters.popleft()
+            arrival, waiter = self._waiters.popleft()
             if not waiter.done():
+                self._arrival = arrival
                 waiter.set_result(None)  # the slot stays held: it is the waiter's now
+                self._publish()
                 return
         self._held = False
         if self._locked:  # nobody left to keep it for
             self._unlock()
+        self._publish()
 
 
 def _flock_nb(fd: int) -> bool:
