@@ -18,8 +18,9 @@ returns None), but for the epoch read and GetUser (``cloudctl/db/pgreads.py``). 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudctl.db.loopsql import LoopSqlite, is_locked
 from cloudctl.db.writegate import WriteGate, gate_for
@@ -27,6 +28,8 @@ from cloudctl.server.runtime import RuntimeKey
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+
+T = TypeVar("T")
 
 _EPOCH = "SELECT generation FROM iam_credential_epoch WHERE id = 1"
 _ACCOUNT = "SELECT 1 FROM iam_accounts WHERE account_id = ?"
@@ -97,14 +100,7 @@ class FastIam:
             except sqlite3.IntegrityError:
                 raise NameTaken() from None
 
-        gate = self.gate
-        if gate is not None and not gate.try_acquire():
-            await gate.acquire()
-        try:
-            return await self._sql.run(work)
-        finally:
-            if gate is not None:
-                gate.release()
+        return await self._gated(work)
 
     async def insert_users(self, rows: list[tuple[Any, ...]]) -> list[bool | None]:
         """Many ``insert_user`` in one transaction (one commit): each True when made,
@@ -125,6 +121,10 @@ class FastIam:
                 raise
             return out
 
+        return await self._gated(work)
+
+    async def _gated(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the loop's connection, holding the engine's write gate."""
         gate = self.gate
         if gate is not None and not gate.try_acquire():
             await gate.acquire()
