@@ -131,7 +131,7 @@ class StackTeardown(ResourceRows):
                 r.step = None
                 await self._set(session, r, "DELETE_FAILED", reason)
 
-            batch.append((row.id, failed))
+            batch.append((row, failed))
             return True
 
         async def gone(session: Any, r: StackResource) -> None:
@@ -139,7 +139,7 @@ class StackTeardown(ResourceRows):
             r.step = None
             await self._set(session, r, "DELETE_COMPLETE")
 
-        batch.append((row.id, gone))
+        batch.append((row, gone))
         return True
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 
 from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler
@@ -93,6 +93,12 @@ class NewRow:
     props: dict[str, Any]
     policy: str
     replacing: StackResource | None
+
+
+def _columns(row: StackResource) -> dict[str, Any]:
+    """The columns set on a new row not yet added to a session (its insert's values)."""
+    return {column.key: row.__dict__[column.key]
+            for column in inspect(StackResource).column_attrs if column.key in row.__dict__}
 
 
 class StackEngine(StackTeardown, Reconciler):
@@ -436,7 +442,9 @@ class StackEngine(StackTeardown, Reconciler):
     async def _new_rows(self, stack: Stack, plan: Plan,
                         wanted: list[NewRow]) -> list[StackResource]:
         """Rows for resources to create (replacements: the old row becomes ``old``), their
-        first attempt counted, in one transaction before anything is made."""
+        first attempt counted, in one transaction before anything is made: one INSERT
+        of them all (an executemany returning their ids, not the ORM's unit of work),
+        and their events."""
         if not wanted:
             return []
         made: list[StackResource] = []
@@ -453,17 +461,21 @@ class StackEngine(StackTeardown, Reconciler):
                     role="current", type=new.type_name, status="CREATE_IN_PROGRESS",
                     properties=new.props, attributes={}, depends=sorted(plan.deps[new.name]),
                     deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
-                    step="create",
+                    step="create", signals=[],
                     metadata_=plan.template["Resources"][new.name].get("Metadata"))
                 # status and event set before the insert (no update of the new row after)
                 if new.replacing is not None:
                     await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
                 else:
                     await self._set(session, fresh, "CREATE_IN_PROGRESS")
-                session.add(fresh)
                 made.append(fresh)
-            await session.flush()  # the rows' ids
-            self._fresh.update(fresh.id for fresh in made)
+            await session.flush()  # the replaced rows' roles
+            ids = (await session.execute(
+                insert(StackResource).returning(StackResource.id, sort_by_parameter_order=True),
+                [_columns(fresh) for fresh in made])).scalars().all()
+            for fresh, row_id in zip(made, ids, strict=True):
+                fresh.id = row_id
+            self._fresh.update(ids)
         return made
 
     def _steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
@@ -527,7 +539,7 @@ class StackEngine(StackTeardown, Reconciler):
                                                       row.attributes or {})
                 except NeedsReplacement:
                     raise ResourceFailure("Update requires replacement") from None
-                self._finish(batch, row.id, "UPDATE_COMPLETE", attributes)
+                self._finish(batch, row, "UPDATE_COMPLETE", attributes)
                 return True
             made = None
             if premade is not None:
@@ -553,24 +565,24 @@ class StackEngine(StackTeardown, Reconciler):
                     ready = self._signalled(stack, row, ready)
             except (AwsError, ResourceFailure):
                 if made is not None:
-                    self._created(batch, row.id, made.physical_id, made.attributes)
+                    self._created(batch, row, made.physical_id, made.attributes)
                 raise
             if ready is None:
                 policy = signal_policy(stack, row.logical_id) if verb == "CREATE" else None
                 within = policy[1] if policy is not None else None
                 if made is not None:
-                    self._created(batch, row.id, made.physical_id, made.attributes,
+                    self._created(batch, row, made.physical_id, made.attributes,
                                   signals_within=within)
                 elif within is not None and SIGNAL_DEADLINE not in (row.attributes or {}):
-                    self._created(batch, row.id, str(row.physical_id), row.attributes or {},
+                    self._created(batch, row, str(row.physical_id), row.attributes or {},
                                   event=False, signals_within=within)
                 return False
-            self._finish(batch, row.id, f"{verb}_COMPLETE", ready, made=made)
+            self._finish(batch, row, f"{verb}_COMPLETE", ready, made=made)
             return True
         except (AwsError, ResourceFailure) as error:
             reason = error.reason if isinstance(error, ResourceFailure) else \
                 failure(error).reason
-            self._finish(batch, row.id, f"{verb}_FAILED", None, reason)
+            self._finish(batch, row, f"{verb}_FAILED", None, reason)
             return True
 
     def _signalled(self, stack: Stack, row: StackResource,

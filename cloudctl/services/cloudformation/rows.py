@@ -1,6 +1,11 @@
 """The stack engine's reads and writes of resource rows: the ``Act`` an adapter runs
 with, each status change with its event (``NoEcho`` values masked), and the ends of a
 pass's steps batched into one transaction.
+
+The ends of a pass are written without reading the rows again: each change runs over
+the row the engine holds (``Writes`` records what it sets), and the pass's rows are
+updated by primary key with one statement a set of columns (an executemany), only the
+columns the changes set (a signal recorded meanwhile by the API stays).
 """
 
 from __future__ import annotations
@@ -8,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cloudctl.core.reconcile import Retry
 from cloudctl.db.base import utcnow
@@ -28,7 +33,25 @@ WORKING = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS")
 FAILED = ("CREATE_FAILED", "UPDATE_FAILED")
 GONE = ("DELETE_COMPLETE", "DELETE_SKIPPED")
 
-Change = tuple[int, Callable[[Any, StackResource], Awaitable[None]]]
+Change = tuple[StackResource, Callable[[Any, StackResource], Awaitable[None]]]
+
+
+class Writes:
+    """A resource row as a change sees it: reads fall through to the row the engine
+    holds, writes are recorded (``values``) for one bulk update of the pass's rows."""
+
+    def __init__(self, row: StackResource) -> None:
+        object.__setattr__(self, "_row", row)
+        object.__setattr__(self, "values", {})
+
+    def __getattr__(self, name: str) -> Any:
+        values: dict[str, Any] = object.__getattribute__(self, "values")
+        if name in values:
+            return values[name]
+        return getattr(object.__getattribute__(self, "_row"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__getattribute__(self, "values")[name] = value
 
 
 async def run_steps(steps: Sequence[Awaitable[bool]]) -> list[bool]:
@@ -117,7 +140,7 @@ class ResourceRows:
                        (await store.exports(session, stack.account_id, stack.region)).items()}
             return stack, rows, exports
 
-    def _created(self, batch: list[Change], row_id: int, physical_id: str,
+    def _created(self, batch: list[Change], row: StackResource, physical_id: str,
                  attributes: dict[str, Any], event: bool = True,
                  signals_within: float | None = None) -> None:
         """Record a resource made (its physical id), and when a CreationPolicy waits for
@@ -130,9 +153,9 @@ class ResourceRows:
             if event:
                 await self._set(session, r, r.status, "Resource creation Initiated")
 
-        batch.append((row_id, created))
+        batch.append((row, created))
 
-    def _finish(self, batch: list[Change], row_id: int, status: str,
+    def _finish(self, batch: list[Change], row: StackResource, status: str,
                 attributes: dict[str, Any] | None, reason: str | None = None,
                 made: Outcome | None = None) -> None:
         """The step's end in one transaction (with the physical id of a resource made
@@ -147,15 +170,22 @@ class ResourceRows:
             r.old_properties = None
             await self._set(session, r, status, reason)
 
-        batch.append((row_id, finish))
+        batch.append((row, finish))
 
     async def _flush(self, batch: list[Change]) -> None:
         """The ends of a pass's steps, in one transaction (a crash before it repeats the
-        steps: creation is idempotent by token)."""
+        steps: creation is idempotent by token): the changes run over the rows the
+        engine holds, their columns written by primary key, their events queued."""
         if not batch:
             return
+        writes: dict[int, tuple[StackResource, Writes]] = {}
         async with self.cloud.sessions() as session, session.begin():
-            found = await store.rows_by_id(session, (row_id for row_id, _ in batch))
-            for row_id, change in batch:
-                await change(session, found[row_id])
+            for row, change in batch:  # a row's changes in order, over the same record
+                recorded = writes.setdefault(row.id, (row, Writes(row)))[1]
+                await change(session, cast(StackResource, recorded))
+            await session.execute(update(StackResource), [
+                {"id": row_id, **recorded.values} for row_id, (_, recorded) in writes.items()])
+        for row, recorded in writes.values():
+            for name, value in recorded.values.items():
+                setattr(row, name, value)
         batch.clear()

@@ -1,0 +1,151 @@
+"""The stack engine's bulk writes of resource rows, against a real (migrated) database:
+a pass's new rows in one INSERT (ids back in order, first attempt counted, events in
+order, a replaced row marked ``old``), and the ends of a pass by primary key without
+reading the rows again: only the columns the changes set are written (a signal the
+API recorded meanwhile stays), a row's changes apply in order, their events numbered
+after the stack's last, the rows the engine holds updated too."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from cloudctl.db import migrate
+from cloudctl.db.engine import create_engine, session_factory
+from cloudctl.services.cloudformation.engine import NewRow, StackEngine
+from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
+from cloudctl.services.cloudformation.resources.base import Outcome
+from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE
+
+STACK = "arn:aws:cloudformation:r:000000000001:stack/s/1"
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = "sqlite+aiosqlite:///" + str(Path(tmp_path_factory.mktemp("cfnrows")) / "cloud.db")
+    migrate.upgrade(url)
+    return url
+
+
+async def _engine(url: str) -> tuple[StackEngine, Any]:
+    db = create_engine(url)
+    sessions = session_factory(db)
+    async with sessions() as session, session.begin():
+        await session.merge(Stack(stack_id=STACK, name="s", account_id="000000000001",
+                                  region="r", status="CREATE_IN_PROGRESS", operation="CREATE",
+                                  template_body="{}", template={}, parameters={},
+                                  access_key_id="AK"))
+    engine = StackEngine(SimpleNamespace(sessions=sessions),  # type: ignore[arg-type]
+                         leader=lambda: True)
+    return engine, db
+
+
+async def _events(engine: StackEngine) -> list[tuple[int, str, str, str | None, str | None]]:
+    async with engine.cloud.sessions() as session:
+        found = (await session.execute(select(StackEvent).where(
+            StackEvent.stack_id == STACK).order_by(StackEvent.seq))).scalars()
+        return [(e.seq, e.logical_id, e.status, e.reason, e.physical_id) for e in found]
+
+
+def test_new_rows_are_inserted_together_with_their_ids_and_events(database: str) -> None:
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            before = await _events(engine)
+            plan = SimpleNamespace(deps={f"R{i}": set() for i in range(5)} | {"Old": set()},
+                                   template={"Resources": {f"R{i}": {} for i in range(5)} | {
+                                       "R2": {"Metadata": {"m": 1}}, "Old": {}}})
+            async with engine.cloud.sessions() as session, session.begin():
+                old = StackResource(stack_id=STACK, logical_id="Old", type="AWS::S3::Bucket",
+                                    status="CREATE_COMPLETE", token="t", properties={},
+                                    physical_id="b-old", generation=3)
+                session.add(old)
+            stack = SimpleNamespace(stack_id=STACK)
+            wanted = [NewRow(f"R{i}", "AWS::S3::Bucket", {"N": i}, "Delete", None)
+                      for i in range(5)]
+            wanted.append(NewRow("Old", "AWS::S3::Bucket", {"N": 9}, "Retain", old))
+            made = await engine._new_rows(stack, plan, wanted)  # type: ignore[arg-type]
+            assert [r.logical_id for r in made] == [w.name for w in wanted]
+            assert engine._fresh >= {r.id for r in made}
+            async with engine.cloud.sessions() as session:
+                stored = {r.id: r for r in (await session.execute(select(StackResource).where(
+                    StackResource.stack_id == STACK))).scalars()}
+            for row in made:  # the ids given back are the rows' own, in order
+                assert stored[row.id].logical_id == row.logical_id
+                assert stored[row.id].token == row.token
+                assert stored[row.id].properties == row.properties
+                assert (stored[row.id].attempts, stored[row.id].step) == (1, "create")
+            assert stored[made[2].id].metadata_ == {"m": 1}
+            assert stored[old.id].role == "old"
+            assert stored[made[-1].id].generation == 4
+            assert stored[made[-1].id].deletion_policy == "Retain"
+            new = (await _events(engine))[len(before):]
+            assert [(e[1], e[2]) for e in new] == [(f"R{i}", "CREATE_IN_PROGRESS")
+                                                   for i in range(5)] + \
+                [("Old", "UPDATE_IN_PROGRESS")]
+            assert [e[0] for e in new] == list(range(new[0][0], new[0][0] + len(new)))
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_end_writes_only_what_its_changes_set(database: str) -> None:
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            async with engine.cloud.sessions() as session, session.begin():
+                rows = [StackResource(stack_id=STACK, logical_id=f"W{i}", type="AWS::IAM::User",
+                                      status="CREATE_IN_PROGRESS", token=f"w{i}",
+                                      properties={"P": i}, attempts=1, step="create")
+                        for i in range(3)]
+                session.add_all(rows)
+            # the API records a signal for W0 after the engine read its row
+            async with engine.cloud.sessions() as session, session.begin():
+                live = await session.get(StackResource, rows[0].id)
+                assert live is not None
+                live.signals = [{"UniqueId": "i-1", "Status": "SUCCESS"}]
+            before = await _events(engine)
+            batch: list[Any] = []
+            engine._finish(batch, rows[0], "CREATE_COMPLETE", {"Arn": "a0"},
+                           made=Outcome("u0", {"Arn": "a0"}))
+            engine._created(batch, rows[1], "u1", {"Arn": "a1"}, signals_within=60.0)
+            # a row made, then failed: both its changes, in order
+            engine._created(batch, rows[2], "u2", {})
+            engine._finish(batch, rows[2], "CREATE_FAILED", None, "it broke")
+            await engine._flush(batch)
+            assert batch == []
+
+            async with engine.cloud.sessions() as session:
+                stored = {r.logical_id: r for r in (await session.execute(
+                    select(StackResource).where(StackResource.id.in_(
+                        [r.id for r in rows])))).scalars()}
+            w0, w1, w2 = stored["W0"], stored["W1"], stored["W2"]
+            assert (w0.status, w0.physical_id, w0.attributes, w0.step) == \
+                ("CREATE_COMPLETE", "u0", {"Arn": "a0"}, None)
+            assert w0.signals == [{"UniqueId": "i-1", "Status": "SUCCESS"}]  # kept
+            assert (w1.status, w1.physical_id, w1.step) == ("CREATE_IN_PROGRESS", "u1", "create")
+            assert w1.attributes["Arn"] == "a1" and SIGNAL_DEADLINE in w1.attributes
+            assert (w2.status, w2.physical_id, w2.status_reason, w2.step) == \
+                ("CREATE_FAILED", "u2", "it broke", None)
+            # the rows the engine holds are the stored ones now
+            assert (rows[0].status, rows[0].physical_id) == ("CREATE_COMPLETE", "u0")
+            assert (rows[2].status, rows[2].status_reason) == ("CREATE_FAILED", "it broke")
+
+            new = (await _events(engine))[len(before):]
+            assert [(e[1], e[2], e[3], e[4]) for e in new] == [
+                ("W0", "CREATE_IN_PROGRESS", "Resource creation Initiated", "u0"),
+                ("W0", "CREATE_COMPLETE", None, "u0"),
+                ("W1", "CREATE_IN_PROGRESS", "Resource creation Initiated", "u1"),
+                ("W2", "CREATE_IN_PROGRESS", "Resource creation Initiated", "u2"),
+                ("W2", "CREATE_FAILED", "it broke", "u2")]
+            assert [e[0] for e in new] == list(range(new[0][0], new[0][0] + len(new)))
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
