@@ -209,6 +209,12 @@ def test_zookeeper_quorum_loss_stops_controllers_reads_go_on_and_work_resumes(
         lost = time.monotonic()
         world.wait(lambda: _leader(world, "h1") is None, SESSION_TIMEOUT + 15,
                    "no controller leading")
+        # one host's view can show no leader while a leader elsewhere still acts: until
+        # the survivor notices it lost its followers it keeps serving that leader's
+        # session (ZooKeeper's window, a fraction of a second; the terms fence it), so
+        # the work below is asked for once the survivor has stopped serving
+        world.wait(lambda: not world.zookeepers[survivor].serving(), SESSION_TIMEOUT + 15,
+                   "the survivor noticing it lost its quorum")
         # at once: a leader back on the survivor before it notices must not act (it proves a
         # quorum with a write first); then the survivor stops serving
         statuses = _services(world, "h2")
