@@ -95,6 +95,27 @@ class NewRow:
     replacing: StackResource | None
 
 
+@dataclass(frozen=True)
+class Held:
+    """A stack as the engine's last pass left it, written and still exact."""
+
+    stack: Stack
+    rows: list[StackResource]
+    exports: dict[str, str]
+
+
+def _held(stack: Stack, rows: list[StackResource], exports: dict[str, str],
+          stepped: list[StackResource]) -> Held | None:
+    """The stack to look at again without reading it back, when what the pass held is
+    what the database has: a creation's pass that made new rows only (no row written
+    apart by ``_decide``: a failure recorded, an update begun) and whose every stepped
+    resource ended (complete or failed: nothing the API may write meanwhile, such as a
+    signal, is on a row still working). None: read it back."""
+    if any(r.status in WORKING for r in stepped):
+        return None
+    return Held(stack, rows, exports)
+
+
 def _columns(row: StackResource) -> dict[str, Any]:
     """The columns set on a new row not yet added to a session (its insert's values)."""
     return {column.key: row.__dict__[column.key]
@@ -282,9 +303,18 @@ class StackEngine(StackTeardown, Reconciler):
 
     async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
         """Bring the stack's resources to its template; its outputs when done, ``Failed``
-        when a resource failed, ``Retry`` while resources are still on their way."""
+        when a resource failed, ``Retry`` while resources are still on their way.
+        A creation's pass that only made new resources, all of which ended, looks at
+        the stack again in memory (``_held``), not by reading it back."""
+        held: Held | None = None
         while True:
-            stack, rows, exports = await self._load(stack.stack_id)
+            if held is None:
+                stack, rows, exports = await self._load(stack.stack_id)
+            else:
+                stack, rows, exports = held.stack, held.rows, held.exports
+                self._taken[stack.stack_id] = frozenset(r.physical_id for r in rows
+                                                        if r.physical_id)
+                held = None
             try:
                 plan, current = self._plan(stack, rows, exports)
             except AwsError as error:
@@ -315,7 +345,9 @@ class StackEngine(StackTeardown, Reconciler):
                     fresh.append(outcome)
                 else:
                     steps.append(outcome(batch))
-            working += await self._new_rows(stack, plan, fresh)
+            only_new = stack.status == "CREATE_IN_PROGRESS" and not failed and not steps
+            made = await self._new_rows(stack, plan, fresh)
+            working += made
             steps += self._steps(stack, working, caller, batch)
             if not steps:
                 if failed:
@@ -334,6 +366,8 @@ class StackEngine(StackTeardown, Reconciler):
             if not any(progressed):
                 raise self._waiting(stack.stack_id)
             self._progressed(stack.stack_id)
+            if only_new:
+                held = _held(stack, rows + made, exports, working)
 
     async def _removals_denied(self, stack: Stack, plan: Plan,
                                current: dict[str, StackResource]) -> list[str]:

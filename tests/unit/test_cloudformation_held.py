@@ -1,0 +1,95 @@
+"""The stack engine's next look at a stack after a creation pass: when the pass only
+made new resources and every one of them ended, the engine goes on from what it holds
+(the rows it wrote) instead of reading the stack back; a chain of dependent resources is
+then read once for the whole creation, and its references resolve to what each pass
+made. A pass that leaves a resource working (waiting for signals the API may record
+meanwhile) reads the stack back. Against a real (migrated) database."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from cloudctl.db import migrate
+from cloudctl.db.engine import create_engine, session_factory
+from cloudctl.services.cloudformation import engine as engine_module
+from cloudctl.services.cloudformation.engine import StackEngine
+from cloudctl.services.cloudformation.models import Stack, StackResource
+from cloudctl.services.cloudformation.rows import WORKING
+
+STACK = "arn:aws:cloudformation:r:000000000001:stack/chain/1"
+CHAIN = {"Resources": {
+    "First": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+    "Second": {"Type": "AWS::CloudFormation::WaitConditionHandle", "DependsOn": "First"},
+    "Third": {"Type": "AWS::CloudFormation::WaitConditionHandle", "DependsOn": "Second"}},
+    "Outputs": {"Urls": {"Value": {"Fn::Join": [" ", [
+        {"Ref": "First"}, {"Ref": "Second"}, {"Ref": "Third"}]]}}}}
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = "sqlite+aiosqlite:///" + str(Path(tmp_path_factory.mktemp("cfnheld")) / "cloud.db")
+    migrate.upgrade(url)
+    return url
+
+
+def _caller() -> Any:
+    credential = SimpleNamespace(account_id="000000000001", access_key_id="AK")
+    return SimpleNamespace(credential=credential, region="r")
+
+
+def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        db = create_engine(database)
+        sessions = session_factory(db)
+        async with sessions() as session, session.begin():
+            session.add(Stack(stack_id=STACK, name="chain", account_id="000000000001",
+                              region="r", status="CREATE_IN_PROGRESS", operation="CREATE",
+                              template_body="{}", template=CHAIN, parameters={},
+                              access_key_id="AK", endpoint="http://api.example"))
+        cloud = SimpleNamespace(sessions=sessions, region_zones={})
+        engine = StackEngine(cloud, leader=lambda: True)  # type: ignore[arg-type]
+        loads: list[str] = []
+        load = engine._load
+
+        async def counted(stack_id: str) -> Any:
+            loads.append(stack_id)
+            return await load(stack_id)
+
+        monkeypatch.setattr(engine, "_load", counted)
+        try:
+            stack, _, _ = await load(STACK)
+            outputs = await engine._converge(stack, _caller())
+            async with sessions() as session:
+                rows = {r.logical_id: r for r in (await session.execute(select(
+                    StackResource).where(StackResource.stack_id == STACK))).scalars()}
+        finally:
+            await db.dispose()
+        # three passes (one a level of the chain) and one read of the stack
+        assert loads == [STACK]
+        assert {name: row.status for name, row in rows.items()} == {
+            "First": "CREATE_COMPLETE", "Second": "CREATE_COMPLETE",
+            "Third": "CREATE_COMPLETE"}
+        urls = " ".join(str(rows[name].physical_id) for name in ("First", "Second", "Third"))
+        assert outputs == [{"OutputKey": "Urls", "OutputValue": urls}]
+        assert all(row.physical_id and row.physical_id.startswith("http://api.example/")
+                   for row in rows.values())
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_leaving_a_resource_working_reads_the_stack_back() -> None:
+    stack: Any = SimpleNamespace()
+    done = SimpleNamespace(status="CREATE_COMPLETE")
+    failed = SimpleNamespace(status="CREATE_FAILED")
+    waiting = SimpleNamespace(status=WORKING[0])
+    rows: Any = [done, failed, waiting]
+    assert engine_module._held(stack, rows, {}, [done, waiting]) is None
+    held = engine_module._held(stack, rows, {"E": "v"}, [done, failed])
+    assert held is not None and held.rows == rows and held.exports == {"E": "v"}
