@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Connection, Table, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -68,8 +68,31 @@ def _number_events(session: Session) -> None:
             .returning(Stack.event_seq)).scalar_one()
         for offset, item in enumerate(items):
             item["seq"] = last - len(items) + 1 + offset
-    # Core's insert of the table: one executemany (the ORM's bulk insert sends a row each)
-    session.execute(insert(cast(Table, StackEvent.__table__)), pending)
+    _insert_events(session.connection(), pending)
+
+
+EVENT_COLUMNS = ("event_id", "stack_id", "seq", "logical_id", "physical_id", "type",
+                 "status", "reason", "properties", "request_token", "timestamp")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _insert_events(connection: Connection, pending: list[dict[str, Any]]) -> None:
+    """One driver-level executemany of the events (a pass writes hundreds; Core's
+    insert ran every value of every row through its bind processing); the timestamp
+    bound as the column's type binds it, the rest are plain values."""
+    dialect = connection.dialect
+    mark = "%s" if dialect.name == "postgresql" else "?"
+    table = cast(Table, StackEvent.__table__)
+    stamp: Callable[[Any], Any] = table.c.timestamp.type.bind_processor(dialect) or _same
+    sql = (f"INSERT INTO {table.name} ({', '.join(EVENT_COLUMNS)}) "
+           f"VALUES ({', '.join([mark] * len(EVENT_COLUMNS))})")
+    connection.exec_driver_sql(sql, [
+        (e["event_id"], e["stack_id"], e["seq"], e["logical_id"], e["physical_id"],
+         e["type"], e["status"], e["reason"], e["properties"], e["request_token"],
+         stamp(e["timestamp"])) for e in pending])
 
 
 async def stack_event(session: AsyncSession, stack: Stack, status: str,
