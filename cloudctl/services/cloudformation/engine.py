@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import case, insert, inspect, select, update
 
 from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler
@@ -224,13 +224,16 @@ class StackEngine(StackTeardown, Reconciler):
     async def _transition(self, stack_id: str, expected: str, status: str, *,
                           reason: str | None = None, outputs: list[dict[str, Any]] | None = None,
                           rollback: bool = False) -> None:
+        if not rollback:
+            await self._set_status(stack_id, expected, status, reason, outputs)
+            return
         async with self.cloud.sessions() as session, session.begin():
             stack = await session.get(Stack, stack_id, with_for_update=True)
             if stack is None or stack.status != expected:
                 return
             if outputs is not None:
                 stack.outputs = outputs
-            if rollback and stack.previous_template is not None:
+            if stack.previous_template is not None:
                 stack.template, stack.template_body = stack.previous_template, \
                     stack.previous_body or stack.template_body
                 stack.parameters = stack.previous_parameters or {}
@@ -244,6 +247,28 @@ class StackEngine(StackTeardown, Reconciler):
                 stack.deleted_at = utcnow()
             await store.stack_event(session, stack, status, reason)
             stack.updated_at = utcnow() if stack.operation == "UPDATE" else stack.updated_at
+
+    async def _set_status(self, stack_id: str, expected: str, status: str,
+                          reason: str | None, outputs: list[dict[str, Any]] | None) -> None:
+        """A transition that changes the stack's row only: one conditional UPDATE (the
+        status still the one the sync read) and its event, without loading the stack
+        (its template and parameters)."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "status": status, "status_reason": reason,
+            "updated_at": case((Stack.operation == "UPDATE", now), else_=Stack.updated_at)}
+        if outputs is not None:
+            values["outputs"] = outputs
+        if status == "DELETE_COMPLETE":
+            values["deleted_at"] = now
+        async with self.cloud.sessions() as session, session.begin():
+            found = (await session.execute(
+                update(Stack).where(Stack.stack_id == stack_id, Stack.status == expected)
+                .values(**values).returning(Stack.name, Stack.request_token))).first()
+            if found is not None:
+                await store.add_event(session, stack_id, found.name, stack_id,
+                                      store.STACK_TYPE, status, reason,
+                                      token=found.request_token)
 
     async def _cancel_working(self, stack_id: str, reason: str) -> None:
         """In-progress resources of a failed operation are marked failed (a later delete
