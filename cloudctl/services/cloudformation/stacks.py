@@ -129,10 +129,11 @@ class StackOperations(Provider):
         if timeout is not None and int(timeout) < 1:
             raise ValidationError("TimeoutInMinutes must be greater than 0")
         async with self.cloud.sessions() as session:
-            existing = await store.find_stack(session, account, ctx.region, name)
+            existing = await store.live_stack_ref(session, account, ctx.region, name)
         if existing is not None:
-            if _token(params) and existing.request_token == _token(params):
-                return {"StackId": existing.stack_id}
+            existing_id, existing_token = existing
+            if _token(params) and existing_token == _token(params):
+                return {"StackId": existing_id}
             raise already_exists(name)
         made, values = await self._prepare(ctx, params)
         tags = tags_of(params)
@@ -142,7 +143,7 @@ class StackOperations(Provider):
         if policy is not None:
             stackpolicy.check(policy)
         async with self.cloud.sessions() as session, session.begin():
-            if await store.find_stack(session, account, ctx.region, name) is not None:
+            if await store.live_stack_ref(session, account, ctx.region, name) is not None:
                 raise already_exists(name)
             stack = Stack(
                 stack_id=stack_id, account_id=account, region=ctx.region, name=name,

@@ -119,6 +119,17 @@ async def find_stack(session: AsyncSession, account_id: str, region: str, name: 
     return (await session.execute(query.order_by(Stack.created_at.desc()))).scalars().first()
 
 
+async def live_stack_ref(session: AsyncSession, account_id: str, region: str,
+                         name: str) -> tuple[str, str | None] | None:
+    """The id and request token of the live stack of that name, if any (what CreateStack
+    asks: not the whole row, whose template a stack of many resources makes large)."""
+    found = (await session.execute(
+        select(Stack.stack_id, Stack.request_token).where(
+            Stack.account_id == account_id, Stack.region == region, Stack.name == name,
+            Stack.status != TERMINAL_DELETED).limit(1))).first()
+    return (found.stack_id, found.request_token) if found is not None else None
+
+
 async def require_stack(session: AsyncSession, account_id: str, region: str,
                         name: str) -> Stack:
     stack = await find_stack(session, account_id, region, name)
