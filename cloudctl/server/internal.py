@@ -13,10 +13,11 @@ Must not: skip authorisation, or know any service.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cloudctl.errors import NotImplementedOperation
+from cloudctl.errors import AwsError, NotImplementedOperation
 from cloudctl.protocol.codec import service_model
 from cloudctl.protocol.wire import ParsedRequest, WireRequest
 from cloudctl.server.context import RequestContext
@@ -24,6 +25,8 @@ from cloudctl.server.context import RequestContext
 if TYPE_CHECKING:
     from cloudctl.auth.credentials import Credential
     from cloudctl.server.cloud import Cloud
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,7 @@ async def authorized(cloud: Cloud, caller: Caller, service: str, operation: str,
                      params: dict[str, Any]) -> RequestContext:
     """The context of ``operation`` of ``service`` with ``params`` as ``caller``, once
     the call is authorised (the cloud's authorizer, then the providers' extra checks);
-    raise the ``AwsError`` a refused request gets. A batch of one operation (``api``
-    functions that make many resources in one transaction) authorises each item here."""
+    raise the ``AwsError`` a refused request gets (a batch's items: ``each_authorized``)."""
     model = service_model(service).operation_model(operation)
     wire = WireRequest(method="POST", path="/", raw_query="", headers={},
                        host=f"{service}.internal", remote="127.0.0.1")
@@ -57,6 +59,30 @@ async def authorized(cloud: Cloud, caller: Caller, service: str, operation: str,
     for check in cloud.authorizations(service, operation):
         await check(ctx, params)
     return ctx
+
+
+async def each_authorized(
+        cloud: Cloud, caller: Caller, service: str, operation: str,
+        items: Sequence[dict[str, Any]],
+        make: Callable[[list[int], list[RequestContext]], Awaitable[Sequence[T | AwsError]]],
+) -> list[T | AwsError]:
+    """A batch of ``operation`` (an ``api`` function making many resources in one
+    transaction): each item's ``params`` authorised as its own call would be, then
+    ``make`` run once for the allowed ones (their indexes and contexts, in order); each
+    item's result in the items' order, a refused one's the ``AwsError`` its call got."""
+    results: dict[int, T | AwsError] = {}
+    allowed: list[int] = []
+    contexts: list[RequestContext] = []
+    for index, params in enumerate(items):
+        try:
+            contexts.append(await authorized(cloud, caller, service, operation, params))
+            allowed.append(index)
+        except AwsError as error:
+            results[index] = error
+    if allowed:
+        made = await make(allowed, contexts)
+        results.update(zip(allowed, made, strict=True))
+    return [results[index] for index in range(len(items))]
 
 
 async def call(cloud: Cloud, caller: Caller, service: str, operation: str,

@@ -49,8 +49,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, authorized, call
+from cloudctl.server.internal import Caller, call, each_authorized
 from cloudctl.services.ec2.compute.instance_models import Instance
+from cloudctl.services.ec2.network import security_groups as groups_mod
+from cloudctl.services.ec2.network.security_groups import NewGroup
 from cloudctl.services.ec2.vpc import service_interfaces as service_interfaces_mod
 from cloudctl.services.ec2.vpc.service_interfaces import ServiceInterface, SubnetFacts
 
@@ -106,40 +108,19 @@ async def create_security_group(cloud: Cloud, caller: Caller, *, name: str,
     return str((await _ec2(cloud, caller, "CreateSecurityGroup", params))["GroupId"])
 
 
-@dataclass(frozen=True)
-class NewGroup:
-    """One security group of ``create_security_groups`` (EC2-classic: no VPC)."""
-
-    name: str
-    description: str
-    tags: Tags
-    system_tags: Tags  # aws: tags (a stack's), set as ``system_tags`` would
-
-
 async def create_security_groups(cloud: Cloud, caller: Caller,
                                  groups: Sequence[NewGroup]) -> list[str | AwsError]:
-    """Many ``CreateSecurityGroup`` as ``caller`` in one transaction: each group's id,
-    or the error its own call would have answered (only that group is not made)."""
-    from cloudctl.services.ec2.network import security_groups as groups_mod
+    """Many ``CreateSecurityGroup`` as ``caller`` in one transaction (EC2-classic: no
+    VPC; ``system_tags``: a stack's ``aws:`` tags): each group's id, or the error its
+    own call would have answered (only that group is not made)."""
+    async def make(allowed: list[int], _: list[Any]) -> list[str | AwsError]:
+        return await groups_mod.create_groups(cloud, caller.credential.account_id,
+                                              caller.region, [groups[i] for i in allowed])
 
-    out: list[str | AwsError | None] = []
-    for group in groups:
-        params: dict[str, Any] = {"GroupName": group.name, "Description": group.description,
-                                  "TagSpecifications": _tag_specs("security-group",
-                                                                  group.tags)}
-        try:
-            await authorized(cloud, caller, "ec2", "CreateSecurityGroup", params)
-            out.append(None)
-        except AwsError as error:
-            out.append(error)
-    allowed = [i for i, o in enumerate(out) if o is None]
-    made = await groups_mod.create_groups(
-        cloud, caller.credential.account_id, caller.region,
-        [groups_mod.NewGroup(groups[i].name, groups[i].description, list(groups[i].tags),
-                             list(groups[i].system_tags)) for i in allowed])
-    for i, result in zip(allowed, made, strict=True):
-        out[i] = result
-    return [o for o in out if o is not None]
+    return await each_authorized(cloud, caller, "ec2", "CreateSecurityGroup", [
+        {"GroupName": group.name, "Description": group.description,
+         "TagSpecifications": _tag_specs("security-group", group.tags)}
+        for group in groups], make)
 
 
 async def security_group(cloud: Cloud, caller: Caller, *, group_id: str | None = None,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, authorized, call
+from cloudctl.server.internal import Caller, call, each_authorized
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -51,21 +51,14 @@ async def create_users(cloud: Cloud, caller: Caller, names: Sequence[str], *,
     made)."""
     from cloudctl.services.iam import users
 
-    out: list[dict[str, Any] | AwsError | None] = []
-    ctxs: list[RequestContext] = []
-    for name, path in zip(names, paths, strict=True):
-        params = {k: v for k, v in (("UserName", name), ("Path", path)) if v is not None}
-        try:
-            ctxs.append(await authorized(cloud, caller, "iam", "CreateUser", params))
-            out.append(None)
-        except AwsError as error:
-            out.append(error)
-    allowed = [i for i, o in enumerate(out) if o is None]
-    made = await users.create_users(cloud, ctxs, [names[i] for i in allowed],
-                                    [paths[i] for i in allowed])
-    for i, result in zip(allowed, made, strict=True):
-        out[i] = result
-    return [o for o in out if o is not None]
+    async def make(allowed: list[int], ctxs: list[RequestContext]
+                   ) -> list[dict[str, Any] | AwsError]:
+        return await users.create_users(cloud, ctxs, [names[i] for i in allowed],
+                                        [paths[i] for i in allowed])
+
+    return await each_authorized(cloud, caller, "iam", "CreateUser", [
+        {k: v for k, v in (("UserName", name), ("Path", path)) if v is not None}
+        for name, path in zip(names, paths, strict=True)], make)
 
 
 async def get_user(cloud: Cloud, caller: Caller, name: str) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, authorized, call
+from cloudctl.server.internal import Caller, call, each_authorized
 from cloudctl.services.s3.models import S3Bucket, S3Object
 
 if TYPE_CHECKING:
@@ -65,18 +65,15 @@ async def create_buckets(cloud: Cloud, caller: Caller, names: Sequence[str], *,
     if region != cloud.region:  # each refused as its own call would be
         return [await _refused(create_bucket(cloud, caller, name, region=region))
                 for name in names]
-    out: list[AwsError | None] = []
-    for name in names:
-        params: dict[str, Any] = {"Bucket": name}
-        if region != "us-east-1":
-            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        out.append(await _refused(authorized(cloud, caller, "s3", "CreateBucket", params)))
-    allowed = [i for i, o in enumerate(out) if o is None]
-    made = await buckets.create_buckets(cloud, caller.credential.account_id,
-                                        [names[i] for i in allowed])
-    for i, result in zip(allowed, made, strict=True):
-        out[i] = result
-    return out
+
+    async def make(allowed: list[int], _: list[Any]) -> list[AwsError | None]:
+        return await buckets.create_buckets(cloud, caller.credential.account_id,
+                                            [names[i] for i in allowed])
+
+    located = {"CreateBucketConfiguration": {"LocationConstraint": region}} \
+        if region != "us-east-1" else {}
+    return await each_authorized(cloud, caller, "s3", "CreateBucket",
+                                 [{"Bucket": name, **located} for name in names], make)
 
 
 async def _refused(work: Awaitable[Any]) -> AwsError | None:
