@@ -10,12 +10,13 @@ and the Tag/Untag/List tags operations of users and roles. The error codes are A
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result
 from cloudctl.services.iam.common import (
@@ -81,17 +82,53 @@ async def delete_entity(provider: IamBase, ctx: RequestContext, params: dict[str
     holds the entity's ``owner_id``.
     """
     async with provider.cloud.sessions() as session, session.begin():
-        account = await provider.target_account(ctx, params, session)
-        row = await lookup(session, account.account_id, params[name_key])
-        owner = owner_id(row)
-        dependents = list(dependents)
-        # one statement: whether each kind of dependent exists (a SELECT of EXISTS each)
-        held = (await session.execute(select(*(
-            exists().where(column == owner) for _, column, _ in dependents)))).one()
-        for (_, _, what), found in zip(dependents, held, strict=True):
-            if found:
-                raise delete_conflict(f"Cannot delete entity, must {what} first.")
-        await session.delete(row)
+        await _delete_one(provider, session, ctx, params, name_key, lookup, owner_id,
+                          list(dependents))
+
+
+async def delete_entities(provider: IamBase, calls: Sequence[tuple[RequestContext,
+                                                                  dict[str, Any]]],
+                          name_key: str, lookup: Callable[[AsyncSession, str, str], Awaitable[R]],
+                          owner_id: Callable[[R], str], dependents: Iterable[tuple[Any, Any, str]],
+                          *, then: Callable[[AsyncSession], Awaitable[None]] | None = None
+                          ) -> list[AwsError | None]:
+    """Many ``delete_entity`` calls (``(ctx, params)`` each) in one transaction, each
+    checked as its own call in order: None for each entity deleted, or the error its
+    call would answer (only that one stays). ``then(session)`` runs in the transaction
+    when any was deleted (the credential epoch of users). A database error fails the
+    whole transaction (nothing deleted) and is raised."""
+    dependents = list(dependents)
+    out: list[AwsError | None] = []
+    async with provider.cloud.sessions() as session, session.begin():
+        for ctx, params in calls:
+            try:
+                await _delete_one(provider, session, ctx, params, name_key, lookup, owner_id,
+                                  dependents)
+                out.append(None)
+            except AwsError as error:
+                out.append(error)
+        if then is not None and None in out:
+            await session.flush()
+            await then(session)
+    return out
+
+
+async def _delete_one(provider: IamBase, session: AsyncSession, ctx: RequestContext,
+                      params: dict[str, Any], name_key: str,
+                      lookup: Callable[[AsyncSession, str, str], Awaitable[R]],
+                      owner_id: Callable[[R], str],
+                      dependents: list[tuple[Any, Any, str]]) -> None:
+    """One entity's deletion in the caller's transaction (nothing written when refused)."""
+    account = await provider.target_account(ctx, params, session)
+    row = await lookup(session, account.account_id, params[name_key])
+    owner = owner_id(row)
+    # one statement: whether each kind of dependent exists (a SELECT of EXISTS each)
+    held = (await session.execute(select(*(
+        exists().where(column == owner) for _, column, _ in dependents)))).one()
+    for (_, _, what), found in zip(dependents, held, strict=True):
+        if found:
+            raise delete_conflict(f"Cannot delete entity, must {what} first.")
+    await session.delete(row)
 
 
 async def page(session: AsyncSession, table: Any, account_id: str, params: dict[str, Any],

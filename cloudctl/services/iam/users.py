@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from cloudctl.db import pgreads
 from cloudctl.db.base import utcnow
@@ -43,6 +44,7 @@ from cloudctl.services.iam.credentials import bump_epoch
 from cloudctl.services.iam.entities import (
     POLICY_DEPENDENTS,
     check_name_free,
+    delete_entities,
     delete_entity,
     get_named,
     list_entity_tags,
@@ -269,6 +271,40 @@ async def _insert_users(cloud: Any, rows: list[dict[str, Any]]) -> list[bool | N
     return out
 
 
+#: What a user must be rid of before DeleteUser (DeleteConflict), in the order checked.
+USER_DEPENDENTS: tuple[tuple[Any, Any, str], ...] = (
+    (AccessKey, AccessKey.user_id, "delete access keys"),
+    (SigningCertificate, SigningCertificate.user_id, "delete signing certificates"),
+    (SshPublicKey, SshPublicKey.user_id, "delete SSH public keys"),
+    (ServiceCredential, ServiceCredential.user_id, "delete service specific credentials"),
+    (GroupMember, GroupMember.user_id, "remove users from group"),
+    *POLICY_DEPENDENTS,
+    (LoginProfile, LoginProfile.user_id, "delete login profile"))
+
+
+def _user_id(user: User) -> str:
+    return user.user_id
+
+
+async def delete_users(cloud: Any, ctxs: list[RequestContext], names: list[str]
+                       ) -> list[AwsError | None] | None:
+    """Many ``DeleteUser`` (authorised each: ``ctxs``) in one transaction, with one bump
+    of the credential epoch: None for each user deleted, or the error its own call
+    would answer (only that one stays). None when a concurrent change failed the
+    transaction (nothing deleted: the caller makes each deletion its own call)."""
+    provider = UsersProvider(cloud)
+    try:
+        out = await delete_entities(provider, [(ctx, {"UserName": name}) for ctx, name in
+                                               zip(ctxs, names, strict=True)],
+                                    "UserName", _deletable_user, _user_id, USER_DEPENDENTS,
+                                    then=bump_epoch)
+    except (IntegrityError, StaleDataError):
+        return None
+    if None in out:
+        provider.invalidate()
+    return out
+
+
 class UsersProvider(IamBase):
 
     @operation("CreateUser")
@@ -354,15 +390,8 @@ class UsersProvider(IamBase):
 
     @operation("DeleteUser")
     async def delete_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        await delete_entity(self, ctx, params, "UserName", _deletable_user, lambda u: u.user_id, (
-            (AccessKey, AccessKey.user_id, "delete access keys"),
-            (SigningCertificate, SigningCertificate.user_id, "delete signing certificates"),
-            (SshPublicKey, SshPublicKey.user_id, "delete SSH public keys"),
-            (ServiceCredential, ServiceCredential.user_id,
-             "delete service specific credentials"),
-            (GroupMember, GroupMember.user_id, "remove users from group"),
-            *POLICY_DEPENDENTS,
-            (LoginProfile, LoginProfile.user_id, "delete login profile")))
+        await delete_entity(self, ctx, params, "UserName", _deletable_user, _user_id,
+                            USER_DEPENDENTS)
         async with self.cloud.sessions() as session, session.begin():
             await bump_epoch(session)
         self.invalidate()
