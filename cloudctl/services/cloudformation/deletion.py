@@ -17,7 +17,7 @@ from cloudctl.services.cloudformation import resources, store
 from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
-from cloudctl.services.cloudformation.resources.base import failure
+from cloudctl.services.cloudformation.resources.base import Act, failure
 from cloudctl.services.cloudformation.rows import FAILED, GONE, Change, ResourceRows, run_steps
 from cloudctl.services.cloudformation.stackinfo import pseudo
 
@@ -114,30 +114,31 @@ class StackTeardown(ResourceRows):
         finish each as ``_delete_step`` does; whether any of them progressed."""
         adapter = resources.adapter(rows[0].type)
         assert adapter is not None
+        acts = [self._act(stack, r, caller) for r in rows]
         outcomes = await adapter.delete_many(
-            [self._act(stack, r, caller) for r in rows], [str(r.physical_id) for r in rows],
-            [r.properties for r in rows], [r.attributes or {} for r in rows])
+            acts, [str(r.physical_id) for r in rows], [r.properties for r in rows],
+            [r.attributes or {} for r in rows])
         progressed = await run_steps([
             self._delete_step(stack, row, caller, batch, others=_others_deleting(doomed, row),
-                              started=(outcome,))
-            for row, outcome in zip(rows, outcomes, strict=True)])
+                              started=(act, outcome))
+            for row, act, outcome in zip(rows, acts, outcomes, strict=True)])
         return any(progressed)
 
     async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller,
                            batch: list[Change], *, others: bool = False,
-                           started: tuple[BaseException | None] | None = None) -> bool:
+                           started: tuple[Act, BaseException | None] | None = None) -> bool:
         """Delete one resource; False while it is not gone yet (look again later).
 
-        ``started``: the outcome of its deletion, when it was started with others of its
-        type (``_delete_together``). A ``DependencyViolation`` (an internet gateway still
-        mapping the public address of a NAT gateway being deleted, a security group
-        still used by an instance terminating) is waited out, as AWS's handlers do,
-        while ``others`` (other resources of the stack still being deleted) may clear
-        it; then it fails."""
+        ``started``: its action and the outcome of its deletion, when it was started
+        with others of its type (``_delete_together``). A ``DependencyViolation`` (an
+        internet gateway still mapping the public address of a NAT gateway being
+        deleted, a security group still used by an instance terminating) is waited out,
+        as AWS's handlers do, while ``others`` (other resources of the stack still being
+        deleted) may clear it; then it fails."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
         try:
-            act = self._act(stack, row, caller)
+            act = self._act(stack, row, caller) if started is None else started[0]
             if row.physical_id is None:  # created before a crash, its id unrecorded
                 act.resumed = True
                 outcome = await adapter.create(act, row.properties)
@@ -160,8 +161,8 @@ class StackTeardown(ResourceRows):
             if started is None:
                 await adapter.delete(act, str(row.physical_id), row.properties,
                                      row.attributes or {})
-            elif started[0] is not None:
-                raise started[0]
+            elif started[1] is not None:
+                raise started[1]
             if not await adapter.gone(act, str(row.physical_id), row.attributes or {}):
                 return False
         except (AwsError, ResourceFailure) as error:

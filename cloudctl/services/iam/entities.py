@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
@@ -82,53 +82,71 @@ async def delete_entity(provider: IamBase, ctx: RequestContext, params: dict[str
     holds the entity's ``owner_id``.
     """
     async with provider.cloud.sessions() as session, session.begin():
-        await _delete_one(provider, session, ctx, params, name_key, lookup, owner_id,
-                          list(dependents))
+        account = await provider.target_account(ctx, params, session)
+        row = await lookup(session, account.account_id, params[name_key])
+        owner = owner_id(row)
+        dependents = list(dependents)
+        # one statement: whether each kind of dependent exists (a SELECT of EXISTS each)
+        held = (await session.execute(select(*(
+            exists().where(column == owner) for _, column, _ in dependents)))).one()
+        for (_, _, what), found in zip(dependents, held, strict=True):
+            if found:
+                raise delete_conflict(f"Cannot delete entity, must {what} first.")
+        await session.delete(row)
 
 
-async def delete_entities(provider: IamBase, calls: Sequence[tuple[RequestContext,
-                                                                  dict[str, Any]]],
-                          name_key: str, lookup: Callable[[AsyncSession, str, str], Awaitable[R]],
-                          owner_id: Callable[[R], str], dependents: Iterable[tuple[Any, Any, str]],
-                          *, then: Callable[[AsyncSession], Awaitable[None]] | None = None
+async def delete_entities(provider: IamBase, ctxs: Sequence[RequestContext],
+                          names: Sequence[str], table: Any, key: Any,
+                          missing: Callable[[str], str],
+                          refuse: Callable[[Any], AwsError | None],
+                          dependents: Iterable[tuple[Any, Any, str]], *,
+                          then: Callable[[AsyncSession], Awaitable[None]] | None = None
                           ) -> list[AwsError | None]:
-    """Many ``delete_entity`` calls (``(ctx, params)`` each) in one transaction, each
-    checked as its own call in order: None for each entity deleted, or the error its
-    call would answer (only that one stays). ``then(session)`` runs in the transaction
-    when any was deleted (the credential epoch of users). A database error fails the
-    whole transaction (nothing deleted) and is raised."""
+    """Many ``delete_entity`` of ``table`` rows (``names``, each call's context in
+    ``ctxs``) in one transaction, each checked as its own call would be, in order: the
+    caller's account, NoSuchEntity (``missing(name)``; a name deleted earlier in the
+    batch too), ``refuse(row)``, DeleteConflict for its first dependent still held.
+    None for each deleted, else its error (only that one stays). The rows and their
+    dependents are read with one statement each for all; ``key`` is the row's id column
+    (what dependents hold). ``then(session)`` runs in the transaction when any was
+    deleted. A database error fails the whole transaction (nothing deleted), raised."""
     dependents = list(dependents)
-    out: list[AwsError | None] = []
+    out: list[AwsError | None] = [None] * len(names)
     async with provider.cloud.sessions() as session, session.begin():
-        for ctx, params in calls:
+        accounts: list[str | None] = []
+        for index, ctx in enumerate(ctxs):
             try:
-                await _delete_one(provider, session, ctx, params, name_key, lookup, owner_id,
-                                  dependents)
-                out.append(None)
+                accounts.append((await provider.target_account(ctx, {}, session)).account_id)
             except AwsError as error:
-                out.append(error)
-        if then is not None and None in out:
-            await session.flush()
-            await then(session)
+                accounts.append(None)
+                out[index] = error
+        found = {(row.account_id, row.name_lower): row for row in (await session.execute(
+            select(table).where(table.account_id.in_({a for a in accounts if a}),
+                                table.name_lower.in_({n.lower() for n in names})))).scalars()}
+        owners = [getattr(row, key.key) for row in found.values()]
+        held = [set((await session.execute(select(column).where(column.in_(owners))
+                                           )).scalars()) if owners else set()
+                for _, column, _ in dependents]
+        gone: list[Any] = []
+        for index, (account, name) in enumerate(zip(accounts, names, strict=True)):
+            if account is None:
+                continue
+            row = found.get((account, name.lower()))
+            owner = getattr(row, key.key) if row is not None else None
+            if row is None or owner in gone:
+                out[index] = no_such_entity(missing(name))
+                continue
+            out[index] = refuse(row) or next(
+                (delete_conflict(f"Cannot delete entity, must {what} first.")
+                 for (_, _, what), holding in zip(dependents, held, strict=True)
+                 if owner in holding), None)
+            if out[index] is None:
+                gone.append(owner)
+        if gone:
+            await session.execute(delete(table).where(key.in_(gone)))
+            if then is not None:
+                await then(session)
     return out
-
-
-async def _delete_one(provider: IamBase, session: AsyncSession, ctx: RequestContext,
-                      params: dict[str, Any], name_key: str,
-                      lookup: Callable[[AsyncSession, str, str], Awaitable[R]],
-                      owner_id: Callable[[R], str],
-                      dependents: list[tuple[Any, Any, str]]) -> None:
-    """One entity's deletion in the caller's transaction (nothing written when refused)."""
-    account = await provider.target_account(ctx, params, session)
-    row = await lookup(session, account.account_id, params[name_key])
-    owner = owner_id(row)
-    # one statement: whether each kind of dependent exists (a SELECT of EXISTS each)
-    held = (await session.execute(select(*(
-        exists().where(column == owner) for _, column, _ in dependents)))).one()
-    for (_, _, what), found in zip(dependents, held, strict=True):
-        if found:
-            raise delete_conflict(f"Cannot delete entity, must {what} first.")
-    await session.delete(row)
 
 
 async def page(session: AsyncSession, table: Any, account_id: str, params: dict[str, Any],

@@ -16,7 +16,6 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
 from cloudctl.db import pgreads
 from cloudctl.db.base import utcnow
@@ -115,9 +114,17 @@ def admin_unmodifiable(user: User, what: str) -> AwsError:
 
 async def _deletable_user(session: AsyncSession, account_id: str, name: str) -> User:
     user = await get_user(session, account_id, name)
-    if user.is_admin:
-        raise delete_conflict(f"Cannot delete the account administrator user {user.name}.")
+    refused = _admin_refused(user)
+    if refused is not None:
+        raise refused
     return user
+
+
+def _admin_refused(user: User) -> AwsError | None:
+    """DeleteUser's refusal of the account's administrator user."""
+    if user.is_admin:
+        return delete_conflict(f"Cannot delete the account administrator user {user.name}.")
+    return None
 
 
 async def get_group(session: AsyncSession, account_id: str, name: str) -> Group:
@@ -294,11 +301,11 @@ async def delete_users(cloud: Any, ctxs: list[RequestContext], names: list[str]
     transaction (nothing deleted: the caller makes each deletion its own call)."""
     provider = UsersProvider(cloud)
     try:
-        out = await delete_entities(provider, [(ctx, {"UserName": name}) for ctx, name in
-                                               zip(ctxs, names, strict=True)],
-                                    "UserName", _deletable_user, _user_id, USER_DEPENDENTS,
-                                    then=bump_epoch)
-    except (IntegrityError, StaleDataError):
+        out = await delete_entities(
+            provider, ctxs, names, User, User.user_id,
+            lambda name: f"The user with name {name} cannot be found.", _admin_refused,
+            USER_DEPENDENTS, then=bump_epoch)
+    except IntegrityError:
         return None
     if None in out:
         provider.invalidate()
