@@ -71,8 +71,8 @@ def _counters(cloud: LiveCloud) -> tuple[int, int]:
 @contextmanager
 def _deletion_probe(cloud: LiveCloud) -> Iterator[dict[str, dict[str, Any]]]:
     """Triggers recording each row deleted from the three tables with a mark of what
-    deleted it: on PostgreSQL its transaction id; on SQLite the statement's clock
-    (``julianday('now')`` is one value within a statement; SQLite has no transaction
+    deleted it: on PostgreSQL its transaction id; on SQLite the statement's clock in
+    milliseconds (``'now'`` is one value within a statement; SQLite has no transaction
     id). Yields ``{table: {key: mark}}``, filled when the block ends."""
     engine = create_engine(_url(cloud))
     postgres = engine.dialect.name == "postgresql"
@@ -93,7 +93,8 @@ def _deletion_probe(cloud: LiveCloud) -> Iterator[dict[str, dict[str, Any]]]:
             else:
                 conn.execute(text(f"CREATE TRIGGER test_deleted_{table} AFTER DELETE ON "
                                   f"{table} BEGIN INSERT INTO test_deleted VALUES "
-                                  f"('{table}', OLD.{key}, julianday('now')); END"))
+                                  f"('{table}', OLD.{key}, "
+                                  f"CAST(julianday('now') * 86400000 AS INTEGER)); END"))
     try:
         yield marks
         with engine.connect() as conn:
