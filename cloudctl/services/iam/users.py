@@ -299,6 +299,8 @@ async def delete_users(cloud: Any, ctxs: list[RequestContext], names: list[str]
     of the credential epoch: None for each user deleted, or the error its own call
     would answer (only that one stays). None when a concurrent change failed the
     transaction (nothing deleted: the caller makes each deletion its own call)."""
+    if not names:
+        return []
     provider = UsersProvider(cloud)
     try:
         out = await delete_entities(

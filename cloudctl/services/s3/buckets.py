@@ -234,6 +234,8 @@ async def delete_buckets(cloud: Cloud, ctxs: Sequence[RequestContext], names: Se
     call would answer, checked in its order (NoSuchBucket, the bucket's policy and ACL,
     BucketNotEmpty); only that bucket stays. None when a concurrent change failed the
     transaction (nothing deleted: the caller makes each deletion its own call)."""
+    if not names:
+        return []
     provider = BucketProvider(cloud)
     out: list[AwsError | None] = [None] * len(names)
     gone: list[str] = []

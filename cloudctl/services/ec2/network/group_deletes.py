@@ -50,6 +50,8 @@ async def delete_groups(cloud: Any, account: str, region: str,
         except AwsError as error:
             out[index] = error
     wanted = [g for g, o in zip(group_ids, out, strict=True) if o is None]
+    if not wanted:
+        return out
     try:
         async with cloud.sessions() as session, session.begin():
             found = await _by_ids(session, region, wanted)
