@@ -127,7 +127,7 @@ async def delete_entities(provider: IamBase, ctxs: Sequence[RequestContext],
         held = [set((await session.execute(select(column).where(column.in_(owners))
                                            )).scalars()) if owners else set()
                 for _, column, _ in dependents]
-        gone: list[Any] = []
+        gone: set[Any] = set()
         for index, (account, name) in enumerate(zip(accounts, names, strict=True)):
             if account is None:
                 continue
@@ -141,7 +141,7 @@ async def delete_entities(provider: IamBase, ctxs: Sequence[RequestContext],
                  for (_, _, what), holding in zip(dependents, held, strict=True)
                  if owner in holding), None)
             if out[index] is None:
-                gone.append(owner)
+                gone.add(owner)
         if gone:
             await session.execute(delete(table).where(key.in_(gone)))
             if then is not None:

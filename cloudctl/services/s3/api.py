@@ -33,6 +33,7 @@ from cloudctl.services.s3.models import S3Bucket, S3Object
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+    from cloudctl.server.context import RequestContext
 
 __all__ = [
     "BucketUsage", "Caller", "deliver_object", "policy_allows_put", "storage_usage", "bucket_exists", "create_bucket", "create_buckets", "delete_bucket", "delete_buckets", "delete_cors",
@@ -115,7 +116,7 @@ async def delete_buckets(cloud: Cloud, caller: Caller,
     from cloudctl.services.s3 import buckets
 
     out: list[AwsError | None] = []
-    ctxs = []
+    ctxs: list[RequestContext] = []
     for name in names:
         try:
             ctxs.append(await authorized(cloud, caller, "s3", "DeleteBucket", {"Bucket": name}))

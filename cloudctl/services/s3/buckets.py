@@ -238,7 +238,7 @@ async def delete_buckets(cloud: Cloud, ctxs: Sequence[RequestContext], names: Se
         return []
     provider = BucketProvider(cloud)
     out: list[AwsError | None] = [None] * len(names)
-    gone: list[str] = []
+    gone: set[str] = set()
     try:
         async with cloud.sessions() as session, session.begin():
             found = {b.name: b for b in (await session.execute(select(S3Bucket).where(
@@ -261,7 +261,7 @@ async def delete_buckets(cloud: Cloud, ctxs: Sequence[RequestContext], names: Se
                 except AwsError as error:
                     out[index] = error
                     continue
-                gone.append(name)
+                gone.add(name)
             if gone:
                 await session.execute(delete(S3Bucket).where(S3Bucket.name.in_(gone)))
     except IntegrityError:
