@@ -1,10 +1,14 @@
 """The stack engine's deletions: a stack's resources (delete, rollback) or the ones an
 update left behind (cleanup), dependents first, each deletion recorded before it runs so
 that after kill -9 the next sync resumes it (deletion is idempotent by "already gone").
+The deletions of a type that start in a pass are started together (the type's
+``delete_many``: one transaction of its service for many, each failing alone); their
+ends are written in one transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from cloudctl.errors import AwsError
@@ -13,7 +17,7 @@ from cloudctl.services.cloudformation import resources, store
 from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
-from cloudctl.services.cloudformation.resources.base import failure
+from cloudctl.services.cloudformation.resources.base import Act, failure
 from cloudctl.services.cloudformation.rows import FAILED, GONE, Change, ResourceRows, run_steps
 from cloudctl.services.cloudformation.stackinfo import pseudo
 
@@ -50,10 +54,8 @@ class StackTeardown(ResourceRows):
             working = await self._begin_deletes(stack, starting)
             batch: list[Change] = []
             try:
-                progressed = await run_steps([
-                    self._delete_step(stack, row, caller, batch,
-                                      others=_others_deleting(doomed, row))
-                    for row in working])
+                progressed = await run_steps(self._deletions(stack, working, caller, batch,
+                                                             doomed))
             finally:
                 await self._flush(batch)
             if working and not any(progressed):
@@ -87,18 +89,56 @@ class StackTeardown(ResourceRows):
                     working.append(row)
         return working
 
+    def _deletions(self, stack: Stack, rows: list[StackResource], caller: Caller,
+                   batch: list[Change], doomed: list[StackResource]) -> list[Awaitable[bool]]:
+        """The steps of the deletions under way. Those of resources that exist and need
+        nothing first (no snapshot, no adoption after a crash) start together, a type's
+        at once (its ``delete_many``: one transaction of its service for many), each then
+        on its own way (gone, events); the types apart (a slow type's deletions hold up
+        no other's)."""
+        by_type: dict[str, list[StackResource]] = {}
+        steps: list[Awaitable[bool]] = []
+        for row in rows:
+            if row.physical_id is not None and row.step == "delete":
+                by_type.setdefault(row.type, []).append(row)
+            else:
+                steps.append(self._delete_step(stack, row, caller, batch,
+                                               others=_others_deleting(doomed, row)))
+        steps += [self._delete_together(stack, deleting, caller, batch, doomed)
+                  for deleting in by_type.values()]
+        return steps
+
+    async def _delete_together(self, stack: Stack, rows: list[StackResource], caller: Caller,
+                               batch: list[Change], doomed: list[StackResource]) -> bool:
+        """Start the deletions of resources of one type together (``delete_many``), then
+        finish each as ``_delete_step`` does; whether any of them progressed."""
+        adapter = resources.adapter(rows[0].type)
+        assert adapter is not None
+        acts = [self._act(stack, r, caller) for r in rows]
+        outcomes = await adapter.delete_many(
+            acts, [str(r.physical_id) for r in rows], [r.properties for r in rows],
+            [r.attributes or {} for r in rows])
+        progressed = await run_steps([
+            self._delete_step(stack, row, caller, batch, others=_others_deleting(doomed, row),
+                              started=(act, outcome))
+            for row, act, outcome in zip(rows, acts, outcomes, strict=True)])
+        return any(progressed)
+
     async def _delete_step(self, stack: Stack, row: StackResource, caller: Caller,
-                           batch: list[Change], *, others: bool = False) -> bool:
+                           batch: list[Change], *, others: bool = False,
+                           started: tuple[Act, BaseException | None] | None = None) -> bool:
         """Delete one resource; False while it is not gone yet (look again later).
 
-        A ``DependencyViolation`` (an internet gateway still mapping the public address
-        of a NAT gateway being deleted, a security group still used by an instance
-        terminating) is waited out, as AWS's handlers do, while ``others`` (other
-        resources of the stack still being deleted) may clear it; then it fails."""
+        ``started``: its action and the outcome of its deletion, when it was started
+        with others of its type (``_delete_together``). A ``DependencyViolation`` (an
+        internet gateway still mapping the public address of a NAT gateway being
+        deleted, a security group still used by an instance terminating) is waited out,
+        as AWS's handlers do, while ``others`` (other resources of the stack still being
+        deleted) may clear it; then it fails."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
         try:
-            act = self._act(stack, row, caller)
+            act = self._act(stack, row, caller) if started is None else started[0]
             if row.physical_id is None:  # created before a crash, its id unrecorded
                 act.resumed = True
                 outcome = await adapter.create(act, row.properties)
@@ -118,7 +158,11 @@ class StackTeardown(ResourceRows):
                     r.step = "delete"
 
                 row = await self._write(row.id, snapped)
-            await adapter.delete(act, str(row.physical_id), row.properties, row.attributes or {})
+            if started is None:
+                await adapter.delete(act, str(row.physical_id), row.properties,
+                                     row.attributes or {})
+            elif started[1] is not None:
+                raise started[1]
             if not await adapter.gone(act, str(row.physical_id), row.attributes or {}):
                 return False
         except (AwsError, ResourceFailure) as error:

@@ -4,7 +4,9 @@ Every function acts as ``caller`` (``cloudctl.server.internal.Caller``): the cal
 authorised as that principal exactly as the same API request would be, and answers the
 operation's ``AwsError`` on failure. Results are plain typed values.
 
-- security groups: ``create_security_group``, ``security_group``, ``delete_security_group``,
+- security groups: ``create_security_group``, ``create_security_groups`` (many in one
+  transaction), ``security_group``, ``delete_security_group``, ``delete_security_groups``
+  (many in one transaction),
   ``authorize_ingress``/``authorize_egress``, ``revoke_ingress``/``revoke_egress``;
 - key pairs: ``create_key_pair``, ``import_key_pair``, ``key_pair``, ``delete_key_pair``;
 - volumes: ``create_volume``, ``volume``, ``delete_volume``, ``attach_volume``,
@@ -72,6 +74,7 @@ __all__ = [
     "delete_network_acl_entry", "nat_gateway", "network_interface", "replace_subnet_acl", "associate_address", "attach_volume", "authorize_egress",
     "authorize_ingress", "create_key_pair", "create_security_group", "create_security_groups", "NewGroup", "create_snapshot",
     "create_tags", "create_volume", "delete_key_pair", "delete_security_group",
+    "delete_security_groups",
     "delete_volume", "detach_volume", "disassociate_address", "existing_ids",
     "import_key_pair", "instance", "instance_facts", "key_pair", "release_address", "revoke_egress",
     "revoke_ingress", "run_instance", "security_group", "system_tags", "terminate_instance",
@@ -147,6 +150,36 @@ async def delete_security_group(cloud: Cloud, caller: Caller, group_id: str) -> 
     except AwsError as error:
         if not _not_found(error):
             raise
+
+
+async def delete_security_groups(cloud: Cloud, caller: Caller,
+                                 group_ids: Sequence[str]) -> list[AwsError | None]:
+    """Many ``DeleteSecurityGroup`` as ``caller``, authorised each, in one transaction
+    (one network view version): None for each group deleted or already gone (as
+    ``delete_security_group``), or the error its own call would have answered (only
+    that group stays). A concurrent change that fails the transaction: each is then
+    its own call."""
+    from cloudctl.services.ec2.network import group_deletes
+
+    out: list[AwsError | None] = []
+    for group_id in group_ids:
+        try:
+            await authorized(cloud, caller, "ec2", "DeleteSecurityGroup", {"GroupId": group_id})
+            out.append(None)
+        except AwsError as error:
+            out.append(error)
+    allowed = [i for i, o in enumerate(out) if o is None]
+    done = await group_deletes.delete_groups(cloud, caller.credential.account_id,
+                                             caller.region, [group_ids[i] for i in allowed])
+    for n, i in enumerate(allowed):
+        if done is not None:
+            out[i] = done[n]
+        else:
+            try:
+                await _ec2(cloud, caller, "DeleteSecurityGroup", {"GroupId": group_ids[i]})
+            except AwsError as error:
+                out[i] = error
+    return [None if o is not None and _not_found(o) else o for o in out]
 
 
 async def authorize_ingress(cloud: Cloud, caller: Caller, group_id: str,

@@ -61,6 +61,36 @@ async def create_users(cloud: Cloud, caller: Caller, names: Sequence[str], *,
         for name, path in zip(names, paths, strict=True)], make)
 
 
+async def delete_users(cloud: Cloud, caller: Caller, names: Sequence[str]
+                       ) -> list[AwsError | None]:
+    """Many ``DeleteUser`` as ``caller``, authorised each, in one transaction (one bump
+    of the credential epoch): None for each user deleted or already gone (as
+    ``iam_delete``), or the error its own call would have answered (DeleteConflict...:
+    only that one stays). A concurrent change that fails the transaction: each is then
+    its own call."""
+    from cloudctl.services.iam import users
+
+    out: list[AwsError | None] = []
+    ctxs: list[RequestContext] = []
+    for name in names:
+        try:
+            ctxs.append(await authorized(cloud, caller, "iam", "DeleteUser", {"UserName": name}))
+            out.append(None)
+        except AwsError as error:
+            out.append(error)
+    allowed = [i for i, o in enumerate(out) if o is None]
+    done = await users.delete_users(cloud, ctxs, [names[i] for i in allowed])
+    for n, i in enumerate(allowed):
+        if done is not None:
+            out[i] = done[n]
+            continue
+        try:
+            await iam_call(cloud, caller, "DeleteUser", {"UserName": names[i]})
+        except AwsError as error:
+            out[i] = error
+    return [None if o is not None and o.code == "NoSuchEntity" else o for o in out]
+
+
 async def get_user(cloud: Cloud, caller: Caller, name: str) -> dict[str, Any] | None:
     try:
         return dict((await iam_call(cloud, caller, "GetUser", {"UserName": name}))["User"])

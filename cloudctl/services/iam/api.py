@@ -11,7 +11,7 @@ the caller's session where they read within its transaction.
 - bundles: ``active_signing_certificates``;
 - policy documents: ``validate_policy`` and ``PolicyError`` (S3 bucket policies);
 - operations as a principal (CloudFormation's IAM types, ``iam.actions``): ``iam_call``,
-  ``iam_delete``, ``create_user``, ``create_users`` (many in one transaction), ``get_user``, ``create_group``, ``create_role``,
+  ``iam_delete``, ``create_user``, ``create_users`` and ``delete_users`` (many in one transaction), ``get_user``, ``create_group``, ``create_role``,
   ``create_policy``, ``create_instance_profile``, ``create_access_key``;
 - ``assume_service_role``: a session of a role that trusts an AWS service principal
   (a stack's RoleARN);
@@ -35,6 +35,7 @@ from cloudctl.services.iam.actions import (
     create_role,
     create_user,
     create_users,
+    delete_users,
     get_user,
     iam_call,
     iam_delete,
@@ -67,6 +68,7 @@ __all__ = [
     "create_role",
     "create_user",
     "create_users",
+    "delete_users",
     "get_user",
     "iam_call",
     "iam_delete",

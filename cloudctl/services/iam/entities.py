@@ -10,12 +10,13 @@ and the Tag/Untag/List tags operations of users and roles. The error codes are A
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.errors import AwsError
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Result
 from cloudctl.services.iam.common import (
@@ -92,6 +93,60 @@ async def delete_entity(provider: IamBase, ctx: RequestContext, params: dict[str
             if found:
                 raise delete_conflict(f"Cannot delete entity, must {what} first.")
         await session.delete(row)
+
+
+async def delete_entities(provider: IamBase, ctxs: Sequence[RequestContext],
+                          names: Sequence[str], table: Any, key: Any,
+                          missing: Callable[[str], str],
+                          refuse: Callable[[Any], AwsError | None],
+                          dependents: Iterable[tuple[Any, Any, str]], *,
+                          then: Callable[[AsyncSession], Awaitable[None]] | None = None
+                          ) -> list[AwsError | None]:
+    """Many ``delete_entity`` of ``table`` rows (``names``, each call's context in
+    ``ctxs``) in one transaction, each checked as its own call would be, in order: the
+    caller's account, NoSuchEntity (``missing(name)``; a name deleted earlier in the
+    batch too), ``refuse(row)``, DeleteConflict for its first dependent still held.
+    None for each deleted, else its error (only that one stays). The rows and their
+    dependents are read with one statement each for all; ``key`` is the row's id column
+    (what dependents hold). ``then(session)`` runs in the transaction when any was
+    deleted. A database error fails the whole transaction (nothing deleted), raised."""
+    dependents = list(dependents)
+    out: list[AwsError | None] = [None] * len(names)
+    async with provider.cloud.sessions() as session, session.begin():
+        accounts: list[str | None] = []
+        for index, ctx in enumerate(ctxs):
+            try:
+                accounts.append((await provider.target_account(ctx, {}, session)).account_id)
+            except AwsError as error:
+                accounts.append(None)
+                out[index] = error
+        found = {(row.account_id, row.name_lower): row for row in (await session.execute(
+            select(table).where(table.account_id.in_({a for a in accounts if a}),
+                                table.name_lower.in_({n.lower() for n in names})))).scalars()}
+        owners = [getattr(row, key.key) for row in found.values()]
+        held = [set((await session.execute(select(column).where(column.in_(owners))
+                                           )).scalars()) if owners else set()
+                for _, column, _ in dependents]
+        gone: set[Any] = set()
+        for index, (account, name) in enumerate(zip(accounts, names, strict=True)):
+            if account is None:
+                continue
+            row = found.get((account, name.lower()))
+            owner = getattr(row, key.key) if row is not None else None
+            if row is None or owner in gone:
+                out[index] = no_such_entity(missing(name))
+                continue
+            out[index] = refuse(row) or next(
+                (delete_conflict(f"Cannot delete entity, must {what} first.")
+                 for (_, _, what), holding in zip(dependents, held, strict=True)
+                 if owner in holding), None)
+            if out[index] is None:
+                gone.add(owner)
+        if gone:
+            await session.execute(delete(table).where(key.in_(gone)))
+            if then is not None:
+                await then(session)
+    return out
 
 
 async def page(session: AsyncSession, table: Any, account_id: str, params: dict[str, Any],

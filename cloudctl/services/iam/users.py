@@ -43,6 +43,7 @@ from cloudctl.services.iam.credentials import bump_epoch
 from cloudctl.services.iam.entities import (
     POLICY_DEPENDENTS,
     check_name_free,
+    delete_entities,
     delete_entity,
     get_named,
     list_entity_tags,
@@ -113,9 +114,17 @@ def admin_unmodifiable(user: User, what: str) -> AwsError:
 
 async def _deletable_user(session: AsyncSession, account_id: str, name: str) -> User:
     user = await get_user(session, account_id, name)
-    if user.is_admin:
-        raise delete_conflict(f"Cannot delete the account administrator user {user.name}.")
+    refused = _admin_refused(user)
+    if refused is not None:
+        raise refused
     return user
+
+
+def _admin_refused(user: User) -> AwsError | None:
+    """DeleteUser's refusal of the account's administrator user."""
+    if user.is_admin:
+        return delete_conflict(f"Cannot delete the account administrator user {user.name}.")
+    return None
 
 
 async def get_group(session: AsyncSession, account_id: str, name: str) -> Group:
@@ -269,6 +278,42 @@ async def _insert_users(cloud: Any, rows: list[dict[str, Any]]) -> list[bool | N
     return out
 
 
+#: What a user must be rid of before DeleteUser (DeleteConflict), in the order checked.
+USER_DEPENDENTS: tuple[tuple[Any, Any, str], ...] = (
+    (AccessKey, AccessKey.user_id, "delete access keys"),
+    (SigningCertificate, SigningCertificate.user_id, "delete signing certificates"),
+    (SshPublicKey, SshPublicKey.user_id, "delete SSH public keys"),
+    (ServiceCredential, ServiceCredential.user_id, "delete service specific credentials"),
+    (GroupMember, GroupMember.user_id, "remove users from group"),
+    *POLICY_DEPENDENTS,
+    (LoginProfile, LoginProfile.user_id, "delete login profile"))
+
+
+def _user_id(user: User) -> str:
+    return user.user_id
+
+
+async def delete_users(cloud: Any, ctxs: list[RequestContext], names: list[str]
+                       ) -> list[AwsError | None] | None:
+    """Many ``DeleteUser`` (authorised each: ``ctxs``) in one transaction, with one bump
+    of the credential epoch: None for each user deleted, or the error its own call
+    would answer (only that one stays). None when a concurrent change failed the
+    transaction (nothing deleted: the caller makes each deletion its own call)."""
+    if not names:
+        return []
+    provider = UsersProvider(cloud)
+    try:
+        out = await delete_entities(
+            provider, ctxs, names, User, User.user_id,
+            lambda name: f"The user with name {name} cannot be found.", _admin_refused,
+            USER_DEPENDENTS, then=bump_epoch)
+    except IntegrityError:
+        return None
+    if None in out:
+        provider.invalidate()
+    return out
+
+
 class UsersProvider(IamBase):
 
     @operation("CreateUser")
@@ -354,15 +399,8 @@ class UsersProvider(IamBase):
 
     @operation("DeleteUser")
     async def delete_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        await delete_entity(self, ctx, params, "UserName", _deletable_user, lambda u: u.user_id, (
-            (AccessKey, AccessKey.user_id, "delete access keys"),
-            (SigningCertificate, SigningCertificate.user_id, "delete signing certificates"),
-            (SshPublicKey, SshPublicKey.user_id, "delete SSH public keys"),
-            (ServiceCredential, ServiceCredential.user_id,
-             "delete service specific credentials"),
-            (GroupMember, GroupMember.user_id, "remove users from group"),
-            *POLICY_DEPENDENTS,
-            (LoginProfile, LoginProfile.user_id, "delete login profile")))
+        await delete_entity(self, ctx, params, "UserName", _deletable_user, _user_id,
+                            USER_DEPENDENTS)
         async with self.cloud.sessions() as session, session.begin():
             await bump_epoch(session)
         self.invalidate()

@@ -3,7 +3,8 @@
 Each function acts as ``caller`` (``cloudctl.server.internal.Caller``), authorised as
 that principal exactly as the same request would be; failures are S3's ``AwsError``.
 
-- buckets: ``create_bucket``, ``bucket_exists``, ``delete_bucket``;
+- buckets: ``create_bucket``, ``create_buckets`` and ``delete_buckets`` (many in one
+  transaction), ``bucket_exists``, ``delete_bucket``;
 - bucket configuration: ``put_versioning``, ``put_lifecycle``, ``delete_lifecycle``,
   ``put_cors``, ``delete_cors``, ``put_encryption``, ``delete_encryption``,
   ``put_tagging``, ``put_policy``, ``delete_policy``;
@@ -32,9 +33,10 @@ from cloudctl.services.s3.models import S3Bucket, S3Object
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+    from cloudctl.server.context import RequestContext
 
 __all__ = [
-    "BucketUsage", "Caller", "deliver_object", "policy_allows_put", "storage_usage", "bucket_exists", "create_bucket", "create_buckets", "delete_bucket", "delete_cors",
+    "BucketUsage", "Caller", "deliver_object", "policy_allows_put", "storage_usage", "bucket_exists", "create_bucket", "create_buckets", "delete_bucket", "delete_buckets", "delete_cors",
     "delete_encryption", "delete_lifecycle", "delete_policy", "get_object", "put_cors",
     "put_encryption", "put_lifecycle", "put_policy", "put_tagging", "put_versioning",
 ]
@@ -100,6 +102,30 @@ async def delete_bucket(cloud: Cloud, caller: Caller, name: str) -> None:
     except AwsError as error:
         if error.code != "NoSuchBucket":
             raise
+
+
+async def delete_buckets(cloud: Cloud, caller: Caller,
+                         names: Sequence[str]) -> list[AwsError | None]:
+    """Many ``DeleteBucket`` as ``caller``, authorised each, in one transaction: None
+    for each bucket deleted or already gone (as ``delete_bucket``), or the error its
+    own call would have answered (BucketNotEmpty, AccessDenied...: only that bucket
+    stays). A concurrent change that fails the transaction: each is then its own call."""
+    from cloudctl.services.s3 import buckets
+
+    out: list[AwsError | None] = []
+    ctxs: list[RequestContext] = []
+    for name in names:
+        try:
+            ctxs.append(await authorized(cloud, caller, "s3", "DeleteBucket", {"Bucket": name}))
+            out.append(None)
+        except AwsError as error:
+            out.append(error)
+    allowed = [i for i, o in enumerate(out) if o is None]
+    done = await buckets.delete_buckets(cloud, ctxs, [names[i] for i in allowed])
+    for n, i in enumerate(allowed):
+        out[i] = done[n] if done is not None else \
+            await _refused(_s3(cloud, caller, "DeleteBucket", {"Bucket": names[i]}))
+    return [None if o is not None and o.code == "NoSuchBucket" else o for o in out]
 
 
 async def put_versioning(cloud: Cloud, caller: Caller, name: str, status: str) -> None:

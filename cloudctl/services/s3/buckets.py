@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from cloudctl.errors import AwsError
@@ -15,7 +15,7 @@ from cloudctl.services.s3 import acl as acls
 from cloudctl.services.s3 import identity, ownership, public_access
 from cloudctl.services.s3.account_access import account_settings
 from cloudctl.services.s3.base import POLICIES, S3Provider, check_bucket_name
-from cloudctl.services.s3.errors import malformed_xml, s3_error
+from cloudctl.services.s3.errors import malformed_xml, no_such_bucket, s3_error
 from cloudctl.services.s3.models import S3Bucket, S3Object, S3Upload
 
 if TYPE_CHECKING:
@@ -225,3 +225,47 @@ class BucketProvider(S3Provider):
             await session.commit()
         self.forget(bucket.name)
         return {}
+
+
+async def delete_buckets(cloud: Cloud, ctxs: Sequence[RequestContext], names: Sequence[str]
+                         ) -> list[AwsError | None] | None:
+    """Many ``DeleteBucket`` (``ctxs``: each call's context, authorised by the cloud's
+    authorizer) in one transaction: None for each bucket deleted, or the error its own
+    call would answer, checked in its order (NoSuchBucket, the bucket's policy and ACL,
+    BucketNotEmpty); only that bucket stays. None when a concurrent change failed the
+    transaction (nothing deleted: the caller makes each deletion its own call)."""
+    if not names:
+        return []
+    provider = BucketProvider(cloud)
+    out: list[AwsError | None] = [None] * len(names)
+    gone: set[str] = set()
+    try:
+        async with cloud.sessions() as session, session.begin():
+            found = {b.name: b for b in (await session.execute(select(S3Bucket).where(
+                S3Bucket.name.in_(list(names))))).scalars()}
+            busy = set((await session.execute(select(S3Bucket.name).where(
+                S3Bucket.name.in_(list(found)),
+                exists().where(S3Object.bucket == S3Bucket.name)
+                | exists().where(S3Upload.bucket == S3Bucket.name)))).scalars())
+            for index, (ctx, name) in enumerate(zip(ctxs, names, strict=True)):
+                try:
+                    ctx.require_account()
+                    bucket = found.get(name)
+                    if bucket is None or name in gone:
+                        raise no_such_bucket(name)
+                    await provider.authorize(session, ctx, bucket, "s3:DeleteBucket",
+                                             "FULL_CONTROL")
+                    if name in busy:
+                        raise s3_error("BucketNotEmpty", "The bucket you tried to delete is "
+                                       "not empty", 409, BucketName=name)
+                except AwsError as error:
+                    out[index] = error
+                    continue
+                gone.add(name)
+            if gone:
+                await session.execute(delete(S3Bucket).where(S3Bucket.name.in_(gone)))
+    except IntegrityError:
+        return None
+    for name in gone:
+        provider.forget(name)
+    return out

@@ -123,6 +123,17 @@ class ResourceType:
                      attributes: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    async def delete_many(self, acts: Sequence[Act], physical_ids: Sequence[str],
+                          props: Sequence[dict[str, Any]],
+                          attributes: Sequence[dict[str, Any]]) -> list[BaseException | None]:
+        """Delete resources of this type whose deletions start together: None for each
+        deleted (or already gone), or the exception its ``delete`` raised (one failing
+        fails only itself). Types whose service deletes many in one transaction
+        override this; by default each is its own ``delete``, all at once."""
+        return list(await asyncio.gather(*(
+            self.delete(act, physical_id, p, a) for act, physical_id, p, a in
+            zip(acts, physical_ids, props, attributes, strict=True)), return_exceptions=True))
+
     async def gone(self, act: Act, physical_id: str, attributes: dict[str, Any]) -> bool:
         """Whether a deleted resource is gone (an instance terminated)."""
         del act, physical_id, attributes

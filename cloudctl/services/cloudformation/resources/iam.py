@@ -131,8 +131,38 @@ class User(ResourceType):
 
     async def delete(self, act: Act, physical_id: str, props: dict[str, Any],
                      attributes: dict[str, Any]) -> None:
-        # what the stack attached goes first (a user with attachments cannot be deleted);
-        # each step treats "already gone" as done
+        await self._detach(act, physical_id, props)
+        await iam.iam_delete(act.cloud, act.caller, "DeleteUser", {"UserName": physical_id})
+
+    async def delete_many(self, acts: Sequence[Act], physical_ids: Sequence[str],
+                          props: Sequence[dict[str, Any]],
+                          attributes: Sequence[dict[str, Any]]) -> list[BaseException | None]:
+        """Each user rid of what the stack attached to it (its own calls, only for what
+        its properties set), then those users in one ``DeleteUser`` transaction of IAM
+        (``iam.delete_users``), each failing as ``delete`` would (DeleteConflict...)."""
+        if len(acts) < 2:
+            return await super().delete_many(acts, physical_ids, props, attributes)
+
+        async def detached(act: Act, physical_id: str, p: dict[str, Any]
+                           ) -> BaseException | None:
+            try:
+                await self._detach(act, physical_id, p)
+            except Exception as error:  # that user's deletion fails with it, as ``delete``
+                return error
+            return None
+
+        out = list(await asyncio.gather(*(detached(act, physical_id, p) for act, physical_id, p
+                                          in zip(acts, physical_ids, props, strict=True))))
+        ready = [i for i, o in enumerate(out) if o is None]
+        done = await iam.delete_users(acts[0].cloud, acts[0].caller,
+                                      [physical_ids[i] for i in ready])
+        for i, error in zip(ready, done, strict=True):
+            out[i] = error
+        return out
+
+    async def _detach(self, act: Act, physical_id: str, props: dict[str, Any]) -> None:
+        """What the stack attached goes first (a user with attachments cannot be
+        deleted); each step treats "already gone" as done."""
         await _attachments(act, "User", physical_id, props, {})
         for group in props.get("Groups") or []:
             await iam.iam_delete(act.cloud, act.caller, "RemoveUserFromGroup",
@@ -140,7 +170,6 @@ class User(ResourceType):
         if props.get("LoginProfile"):
             await iam.iam_delete(act.cloud, act.caller, "DeleteLoginProfile",
                                  {"UserName": physical_id})
-        await iam.iam_delete(act.cloud, act.caller, "DeleteUser", {"UserName": physical_id})
 
 
 class Group(ResourceType):

@@ -163,6 +163,15 @@ class Bucket(ResourceType):
                      attributes: dict[str, Any]) -> None:
         await s3.delete_bucket(act.cloud, act.caller, physical_id)
 
+    async def delete_many(self, acts: Sequence[Act], physical_ids: Sequence[str],
+                          props: Sequence[dict[str, Any]],
+                          attributes: Sequence[dict[str, Any]]) -> list[BaseException | None]:
+        """The buckets in one ``DeleteBucket`` transaction of S3 (``s3.delete_buckets``),
+        each failing as ``delete`` would (BucketNotEmpty...)."""
+        if len(acts) < 2:
+            return await super().delete_many(acts, physical_ids, props, attributes)
+        return list(await s3.delete_buckets(acts[0].cloud, acts[0].caller, physical_ids))
+
 
 class BucketPolicy(ResourceType):
     type_name = "AWS::S3::BucketPolicy"
