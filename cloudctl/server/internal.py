@@ -85,6 +85,15 @@ async def each_authorized(
     return [results[index] for index in range(len(items))]
 
 
+async def refusal(work: Awaitable[Any]) -> AwsError | None:
+    """Await one call of a batch's item: None when it succeeded, else its error."""
+    try:
+        await work
+    except AwsError as error:
+        return error
+    return None
+
+
 async def call(cloud: Cloud, caller: Caller, service: str, operation: str,
                params: dict[str, Any]) -> dict[str, Any]:
     """Run ``operation`` of ``service`` with ``params`` (botocore member names) as

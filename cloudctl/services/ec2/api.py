@@ -51,7 +51,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, call, each_authorized
+from cloudctl.server.internal import Caller, call, each_authorized, refusal
 from cloudctl.services.ec2.compute.instance_models import Instance
 from cloudctl.services.ec2.network import security_groups as groups_mod
 from cloudctl.services.ec2.network.security_groups import NewGroup
@@ -161,24 +161,17 @@ async def delete_security_groups(cloud: Cloud, caller: Caller,
     its own call."""
     from cloudctl.services.ec2.network import group_deletes
 
-    out: list[AwsError | None] = []
-    for group_id in group_ids:
-        try:
-            await authorized(cloud, caller, "ec2", "DeleteSecurityGroup", {"GroupId": group_id})
-            out.append(None)
-        except AwsError as error:
-            out.append(error)
-    allowed = [i for i, o in enumerate(out) if o is None]
-    done = await group_deletes.delete_groups(cloud, caller.credential.account_id,
-                                             caller.region, [group_ids[i] for i in allowed])
-    for n, i in enumerate(allowed):
+    async def make(allowed: list[int], _: list[Any]) -> list[AwsError | None]:
+        wanted = [group_ids[i] for i in allowed]
+        done = await group_deletes.delete_groups(cloud, caller.credential.account_id,
+                                                 caller.region, wanted)
         if done is not None:
-            out[i] = done[n]
-        else:
-            try:
-                await _ec2(cloud, caller, "DeleteSecurityGroup", {"GroupId": group_ids[i]})
-            except AwsError as error:
-                out[i] = error
+            return done
+        return [await refusal(_ec2(cloud, caller, "DeleteSecurityGroup", {"GroupId": g}))
+                for g in wanted]
+
+    out = await each_authorized(cloud, caller, "ec2", "DeleteSecurityGroup",
+                                [{"GroupId": g} for g in group_ids], make)
     return [None if o is not None and _not_found(o) else o for o in out]
 
 

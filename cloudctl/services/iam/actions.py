@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, call, each_authorized
+from cloudctl.server.internal import Caller, call, each_authorized, refusal
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
@@ -70,24 +70,17 @@ async def delete_users(cloud: Cloud, caller: Caller, names: Sequence[str]
     its own call."""
     from cloudctl.services.iam import users
 
-    out: list[AwsError | None] = []
-    ctxs: list[RequestContext] = []
-    for name in names:
-        try:
-            ctxs.append(await authorized(cloud, caller, "iam", "DeleteUser", {"UserName": name}))
-            out.append(None)
-        except AwsError as error:
-            out.append(error)
-    allowed = [i for i, o in enumerate(out) if o is None]
-    done = await users.delete_users(cloud, ctxs, [names[i] for i in allowed])
-    for n, i in enumerate(allowed):
+    async def make(allowed: list[int], ctxs: list[RequestContext]
+                   ) -> list[AwsError | None]:
+        wanted = [names[i] for i in allowed]
+        done = await users.delete_users(cloud, ctxs, wanted)
         if done is not None:
-            out[i] = done[n]
-            continue
-        try:
-            await iam_call(cloud, caller, "DeleteUser", {"UserName": names[i]})
-        except AwsError as error:
-            out[i] = error
+            return done
+        return [await refusal(iam_call(cloud, caller, "DeleteUser", {"UserName": name}))
+                for name in wanted]
+
+    out = await each_authorized(cloud, caller, "iam", "DeleteUser",
+                                [{"UserName": name} for name in names], make)
     return [None if o is not None and o.code == "NoSuchEntity" else o for o in out]
 
 

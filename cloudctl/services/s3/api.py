@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from cloudctl.errors import AwsError
-from cloudctl.server.internal import Caller, call, each_authorized
+from cloudctl.server.internal import Caller, call, each_authorized, refusal
 from cloudctl.services.s3.models import S3Bucket, S3Object
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ async def create_buckets(cloud: Cloud, caller: Caller, names: Sequence[str], *,
     from cloudctl.services.s3 import buckets
 
     if region != cloud.region:  # each refused as its own call would be
-        return [await _refused(create_bucket(cloud, caller, name, region=region))
+        return [await refusal(create_bucket(cloud, caller, name, region=region))
                 for name in names]
 
     async def make(allowed: list[int], _: list[Any]) -> list[AwsError | None]:
@@ -76,14 +76,6 @@ async def create_buckets(cloud: Cloud, caller: Caller, names: Sequence[str], *,
         if region != "us-east-1" else {}
     return await each_authorized(cloud, caller, "s3", "CreateBucket",
                                  [{"Bucket": name, **located} for name in names], make)
-
-
-async def _refused(work: Awaitable[Any]) -> AwsError | None:
-    try:
-        await work
-    except AwsError as error:
-        return error
-    return None
 
 
 async def bucket_exists(cloud: Cloud, caller: Caller, name: str) -> bool:
@@ -112,19 +104,17 @@ async def delete_buckets(cloud: Cloud, caller: Caller,
     stays). A concurrent change that fails the transaction: each is then its own call."""
     from cloudctl.services.s3 import buckets
 
-    out: list[AwsError | None] = []
-    ctxs: list[RequestContext] = []
-    for name in names:
-        try:
-            ctxs.append(await authorized(cloud, caller, "s3", "DeleteBucket", {"Bucket": name}))
-            out.append(None)
-        except AwsError as error:
-            out.append(error)
-    allowed = [i for i, o in enumerate(out) if o is None]
-    done = await buckets.delete_buckets(cloud, ctxs, [names[i] for i in allowed])
-    for n, i in enumerate(allowed):
-        out[i] = done[n] if done is not None else \
-            await _refused(_s3(cloud, caller, "DeleteBucket", {"Bucket": names[i]}))
+    async def make(allowed: list[int], ctxs: list[RequestContext]
+                   ) -> list[AwsError | None]:
+        wanted = [names[i] for i in allowed]
+        done = await buckets.delete_buckets(cloud, ctxs, wanted)
+        if done is not None:
+            return done
+        return [await refusal(_s3(cloud, caller, "DeleteBucket", {"Bucket": name}))
+                for name in wanted]
+
+    out = await each_authorized(cloud, caller, "s3", "DeleteBucket",
+                                [{"Bucket": name} for name in names], make)
     return [None if o is not None and o.code == "NoSuchBucket" else o for o in out]
 
 
