@@ -53,12 +53,6 @@ BODY_IDLE_TIMEOUT = registry.define(PropertyDef(
     "before the request fails with RequestTimeout and the connection is closed.",
     minimum=1, maximum=3600,
 ))
-PG_WRITE_SLOTS = registry.define(PropertyDef(
-    "bootstrap.webservices.pg_write_slots", PropertyType.INTEGER, "4",
-    "On PostgreSQL, write requests one API worker runs at once (the others wait their turn "
-    "in arrival order; reads never wait); 0: no limit. SQLite queues its writers anyway.",
-    minimum=0, maximum=4096,
-))
 KEEPALIVE_TIMEOUT = registry.define(PropertyDef(
     "bootstrap.webservices.keepalive_timeout_sec", PropertyType.INTEGER, "60",
     "Seconds an idle keep-alive connection stays open between requests.",

@@ -27,7 +27,6 @@ from cloudctl.properties import definitions as core_props
 from cloudctl.properties.registry import registry
 from cloudctl.properties.store import MARKER_SQL, PropertyStore
 from cloudctl.protocol.wire import ParsedRequest
-from cloudctl.server.admission import WriteAdmission
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Check, Handler, Provider
 from cloudctl.server.roles import Role
@@ -57,9 +56,6 @@ class Cloud:
             settings.database_url, idle_transaction_timeout=settings.idle_transaction_timeout,
             host_id=settings.host_id)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
-        # PostgreSQL: write requests wait their turn here (SQLite's wait at its write gate)
-        self.writes: WriteAdmission | None = (
-            WriteAdmission() if self.engine.url.get_backend_name() == "postgresql" else None)
         self.properties = PropertyStore(registry, self.sessions)
         self._properties_sql: loopsql.LoopSqlite | None = None  # the raw poll (SQLite)
         self.secrets = SecretBox(settings.secret_key_path)

@@ -32,7 +32,7 @@ from cloudctl.errors import (
 from cloudctl.properties import definitions as core_props
 from cloudctl.protocol import codec_for
 from cloudctl.protocol.wire import WireRequest, WireResponse
-from cloudctl.server import admission, memory, router, whole
+from cloudctl.server import memory, router, whole
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
@@ -237,17 +237,7 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         if parsed.params.get("DryRun") is True and route.service == "ec2":
             # the one DryRun check of every EC2 operation: authorised, implemented, not done
             raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
-        writes = cloud.writes  # PostgreSQL: a write waits for a slot (admission.py)
-        slots = int(cloud.properties.get(core_props.PG_WRITE_SLOTS)) \
-            if writes is not None and admission.is_write(operation) else 0
-        if writes is not None and slots:
-            ticket = await writes.admit(slots)
-            try:
-                result = await handler(ctx, parsed.params)
-            finally:
-                writes.release(ticket)
-        else:
-            result = await handler(ctx, parsed.params)
+        result = await handler(ctx, parsed.params)
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:
         error_code = error.code
