@@ -69,27 +69,6 @@ def test_a_lookup_never_gets_a_read_that_started_before_it() -> None:
     asyncio.run(main())
 
 
-def test_a_lookup_does_not_wait_for_a_read_already_in_flight() -> None:
-    """A lookup's read starts in the pass after it, even while an earlier read (which
-    it may not use) is still waiting for the database."""
-    async def main() -> None:
-        database = _Database()
-        database.release.clear()
-        reads = _EpochReads(database)  # type: ignore[arg-type]
-        early = asyncio.ensure_future(reads.read())
-        await asyncio.sleep(0.01)
-        assert database.reads == 1  # in flight, saw epoch 1, not answered yet
-        database.epoch = 2  # a revocation commits now
-        late = [asyncio.ensure_future(reads.read()) for _ in range(5)]
-        await asyncio.sleep(0.01)
-        assert database.reads == 2  # one more read for the five, started at once
-        database.release.set()
-        assert await early == 1
-        assert await asyncio.gather(*late) == [2] * 5
-
-    asyncio.run(main())
-
-
 def test_a_failed_read_fails_its_waiters_and_the_next_one_reads_again() -> None:
     async def main() -> None:
         database = _Database()

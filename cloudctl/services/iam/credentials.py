@@ -58,16 +58,11 @@ async def read_epoch(session: AsyncSession) -> int:
 
 
 class _EpochReads:
-    """Epoch reads shared by the lookups of one loop pass.
+    """Epoch reads shared by the lookups waiting when one starts.
 
-    The first lookup of a pass starts a read task; its first step, in the next pass,
-    takes every lookup that came meanwhile and sends the read, which therefore started
-    after each of them began. A lookup never waits for a read already in flight to end
-    (a read per pass at most, several may be in flight): on PostgreSQL under 64 clients
-    a pass is 10-40 ms and waiting out the running read cost a lookup one to two of
-    them. Each lookup has a future of its own, which the read sets: its task is woken
-    in the pass after the read ends (through a shared future and ``asyncio.shield`` it
-    was two passes).
+    Each waiting lookup has a future of its own, which the read sets: the lookup's task
+    is woken in the loop pass after the read ends (through a shared future and
+    ``asyncio.shield`` it was two passes: the shield's callback, then the task's).
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
@@ -77,7 +72,7 @@ class _EpochReads:
         self._fast = fast  # SQLite: a raw read on the loop's own connection
         self._pg = pg  # PostgreSQL: one autocommit round trip, no session
         self._waiting: list[asyncio.Future[int]] = []  # lookups for the read not yet started
-        self._reads: set[asyncio.Task[None]] = set()  # reads started or about to start
+        self._reader: asyncio.Task[None] | None = None
 
     async def read(self) -> int:
         fast = self._fast() if self._fast is not None else None
@@ -90,31 +85,34 @@ class _EpochReads:
                 return epoch
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[int] = loop.create_future()
-        if not self._waiting:  # the first lookup since the last read started
-            task = loop.create_task(self._run())
-            self._reads.add(task)
-            task.add_done_callback(self._reads.discard)
         self._waiting.append(waiter)
+        if self._reader is None:
+            self._reader = loop.create_task(self._run())
         return await waiter  # cancelled: the read skips it
 
     async def _run(self) -> None:
-        batch, self._waiting = self._waiting, []  # later lookups wait for the next read
+        batch: list[asyncio.Future[int]] = []
         try:
-            epoch = await self._read_now()
-        except BaseException as exc:
-            for waiter in batch:
-                if waiter.done():
-                    continue
-                if isinstance(exc, Exception):
-                    waiter.set_exception(exc)
+            while self._waiting:
+                batch, self._waiting = self._waiting, []  # later lookups wait for the next one
+                try:
+                    epoch = await self._read_now()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    for waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
                 else:
-                    waiter.cancel()
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            for waiter in batch:
-                if not waiter.done():
-                    waiter.set_result(epoch)
+                    for waiter in batch:
+                        if not waiter.done():
+                            waiter.set_result(epoch)
+                batch = []
+        finally:
+            self._reader = None
+            for waiter in batch + self._waiting:
+                waiter.cancel()
+            self._waiting = []
 
     async def _read_now(self) -> int:
         fast = self._fast() if self._fast is not None else None
