@@ -58,7 +58,12 @@ async def read_epoch(session: AsyncSession) -> int:
 
 
 class _EpochReads:
-    """Epoch reads shared by the lookups waiting when one starts."""
+    """Epoch reads shared by the lookups waiting when one starts.
+
+    Each waiting lookup has a future of its own, which the read sets: the lookup's task
+    is woken in the loop pass after the read ends (through a shared future and
+    ``asyncio.shield`` it was two passes: the shield's callback, then the task's).
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
                  fast: Callable[[], FastIam | None] | None = None,
@@ -66,7 +71,7 @@ class _EpochReads:
         self.sessions = sessions
         self._fast = fast  # SQLite: a raw read on the loop's own connection
         self._pg = pg  # PostgreSQL: one autocommit round trip, no session
-        self._next: asyncio.Future[int] | None = None  # the read not yet started
+        self._waiting: list[asyncio.Future[int]] = []  # lookups for the read not yet started
         self._reader: asyncio.Task[None] | None = None
 
     async def read(self) -> int:
@@ -78,46 +83,47 @@ class _EpochReads:
             epoch = fast.epoch_now()
             if epoch is not None:
                 return epoch
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-            self._next.add_done_callback(_retrieve)
-        waiting = self._next
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[int] = loop.create_future()
+        self._waiting.append(waiter)
         if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._run())
-        return await asyncio.shield(waiting)
+            self._reader = loop.create_task(self._run())
+        return await waiter  # cancelled: the read skips it
 
     async def _run(self) -> None:
+        batch: list[asyncio.Future[int]] = []
         try:
-            while self._next is not None:
-                done, self._next = self._next, None  # later lookups wait for the next one
+            while self._waiting:
+                batch, self._waiting = self._waiting, []  # later lookups wait for the next one
                 try:
-                    fast = self._fast() if self._fast is not None else None
-                    pg = self._pg() if self._pg is not None and fast is None else None
-                    if fast is not None:
-                        epoch = await fast.epoch()
-                    elif pg is not None:
-                        found = await pg.one(_EPOCH_PG)
-                        epoch = int(found[0] or 0) if found else 0
-                    else:
-                        async with self.sessions() as session:
-                            epoch = await read_epoch(session)
+                    epoch = await self._read_now()
                 except asyncio.CancelledError:
-                    done.cancel()
                     raise
                 except Exception as exc:
-                    done.set_exception(exc)
+                    for waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
                 else:
-                    done.set_result(epoch)
+                    for waiter in batch:
+                        if not waiter.done():
+                            waiter.set_result(epoch)
+                batch = []
         finally:
             self._reader = None
-            if self._next is not None and not self._next.done():
-                self._next.cancel()
-                self._next = None
+            for waiter in batch + self._waiting:
+                waiter.cancel()
+            self._waiting = []
 
-
-def _retrieve(future: asyncio.Future[int]) -> None:
-    if not future.cancelled():
-        future.exception()  # every waiter may have gone: no "never retrieved" warning
+    async def _read_now(self) -> int:
+        fast = self._fast() if self._fast is not None else None
+        pg = self._pg() if self._pg is not None and fast is None else None
+        if fast is not None:
+            return await fast.epoch()
+        if pg is not None:
+            found = await pg.one(_EPOCH_PG)
+            return int(found[0] or 0) if found else 0
+        async with self.sessions() as session:
+            return await read_epoch(session)
 
 
 class IamCredentialStore:
