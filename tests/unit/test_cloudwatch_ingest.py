@@ -220,3 +220,38 @@ def test_rows_made_for_sqlite_reach_another_store_whole() -> None:
     whole = coarsen(map(rows_bucket, found[0]), NOW.timestamp())
     assert {b.resolution for b in whole} == {60, 300, 3600}
     assert whole == roll_up(keyed, NOW.timestamp())
+
+
+def _fold_one_by_one(entries: list[ingestlog.Logged]) -> list[tuple[Any, ...]]:
+    """The upserts of ``entries`` one a datum, in order (what the log stands for)."""
+    rows: dict[tuple[str, int, str], list[Any]] = {}
+    for key, ts, unit, value in entries:
+        row = rows.get((key, ts, unit))
+        if row is None:
+            rows[(key, ts, unit)] = [1.0, value, value, value, f",{value!r}"]
+            continue
+        row[0] += 1.0
+        row[1] += value
+        row[2] = value if value < row[2] else row[2]
+        row[3] = value if value > row[3] else row[3]
+        row[4] += f",{value!r}"
+    return [(key, 60, ts, unit, *row, True) for (key, ts, unit), row in sorted(rows.items())]
+
+
+def test_the_log_holds_the_entries_the_rows_are_drained_from() -> None:
+    """``fresh_entries`` (what ``put_plain`` logs) packs as ``fresh_rows`` does, and a
+    drain's fold (values gathered, then added in order) is the upserts' one a datum:
+    sums in order to the last bit, the first of equal extremes (0.0 and -0.0) kept."""
+    items = [item for call in _calls() for item in call]
+    found = ingest.fresh_entries(items, ACCOUNT, REGION, "N", NOW, OLDEST, NEWEST)
+    rows = ingest.fresh_rows(items, ACCOUNT, REGION, "N", NOW, OLDEST, NEWEST)
+    assert found is not None and rows is not None
+    assert ingestlog.pack_entries(found[0]) == ingestlog.pack(rows[0])
+    assert found[1] == rows[1]
+    values = [0.1, 0.2, 0.3, -0.0, 0.0, 1e16, 1.0, -1e16, 1e-300, 2.5, -0.0]
+    entries: list[ingestlog.Logged] = [
+        ("k", 600 + 5 * (i % 2), "Count", v) for i, v in enumerate(values * 3)]
+    entries += [("j", 600, "None", -0.0), ("j", 600, "None", 0.0), ("i", 600, "None", -0.0)]
+    texts = [ingestlog.pack_entries(entries[:7]), ingestlog.pack_entries(entries[7:])]
+    got = ingestlog.expanded(texts)
+    assert [repr(r) for r in got] == [repr(r) for r in _fold_one_by_one(entries)]

@@ -591,11 +591,11 @@ class StoreHolder:
         await self._wait(catalog, buckets, False)
 
     async def ingest_rows(self, catalog: list[dict[str, Any]],
-                          rows: list[tuple[Any, ...]]) -> None:
-        """``ingest`` of finest buckets given as ``point_rows`` (one a datum; rows of
-        one bucket may repeat: the upsert merges them in turn), for a store that
-        ``takes_rows``."""
-        await self._wait(catalog, rows, True)
+                          entries: list[ingestlog.Logged]) -> None:
+        """``ingest`` of single 60-second values given as ingest log entries (``ingest.
+        fresh_entries``: metric key, part start, unit, value; one a datum), for a store
+        that ``takes_rows``."""
+        await self._wait(catalog, entries, True)
 
     async def _wait(self, catalog: list[dict[str, Any]], payload: list[Any],
                     as_rows: bool) -> None:
@@ -647,15 +647,16 @@ class StoreHolder:
                 else:
                     points += point_rows(payload)
             await fast.write([fastsql.catalog_row(rows[k]) for k in sorted(rows)], points,
-                             ingestlog.pack(usual) if usual else None)
+                             ingestlog.pack_entries(usual) if usual else None)
             if usual:
                 self._drain_soon(fast)
             return
         # rows given while the store changed (``cloudwatch.metric_store`` set since
         # they were made): the finest buckets, and for Cassandra their roll-up too
         calls = [payload if not as_rows else
-                 [rows_bucket(r) for r in payload] if store is self.embedded else
-                 coarsen(map(rows_bucket, payload), time.time())
+                 [rows_bucket(ingestlog.upsert_row(e)) for e in payload]
+                 if store is self.embedded else
+                 coarsen((rows_bucket(ingestlog.upsert_row(e)) for e in payload), time.time())
                  for _, payload, as_rows, _ in batch]
         buckets = calls[0] if len(calls) == 1 and not batch[0][2] else \
             merge_buckets(b for buckets in calls for b in buckets)
