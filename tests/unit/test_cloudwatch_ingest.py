@@ -255,3 +255,35 @@ def test_the_log_holds_the_entries_the_rows_are_drained_from() -> None:
     texts = [ingestlog.pack_entries(entries[:7]), ingestlog.pack_entries(entries[7:])]
     got = ingestlog.expanded(texts)
     assert [repr(r) for r in got] == [repr(r) for r in _fold_one_by_one(entries)]
+
+
+def test_a_call_received_while_the_flush_waits_joins_its_commit(tmp_path: Path) -> None:
+    """The group commit waits ``store.FLUSH_TURNS`` loop turns before it takes its
+    calls: a call reaching the holder a turn after the first (a request the loop read
+    meanwhile) is written by the same commit, not by a second one after it."""
+    from cloudctl.services.cloudwatch import store as store_module
+
+    path = tmp_path / "cw.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    cloud = SimpleNamespace(sessions=async_sessionmaker(engine), engine=engine,
+                            properties=SimpleNamespace(get=lambda _name: "embedded"))
+    holder = store_module.StoreHolder(cloud)  # type: ignore[arg-type]
+    start = int(NOW.timestamp()) // 60 * 60
+
+    async def run() -> tuple[int, list[Bucket]]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all, tables=[
+                CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
+        first = asyncio.create_task(holder.ingest_rows([], [("k", start, "Count", 1.0)]))
+        await asyncio.sleep(0)  # the first call is in: its flush is on its way
+        second = asyncio.create_task(holder.ingest_rows([], [("k", start, "Count", 2.0)]))
+        await asyncio.gather(first, second)
+        flushes = holder.flushes
+        got = await holder.embedded.read(["k"], 60, start, start + 60)
+        await holder.close()
+        await engine.dispose()
+        return flushes, got
+
+    flushes, got = asyncio.run(run())
+    assert flushes == 1
+    assert [(b.count, b.sum) for b in got] == [(2.0, 3.0)]
