@@ -102,6 +102,7 @@ def test_sqlite_reads_at_once_and_waits_out_a_lock(tmp_path: Any) -> None:
         reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
         assert await reads.read() == 7
         writer.execute("UPDATE iam_credential_epoch SET generation = 8")
+        await asyncio.sleep(0)  # the next loop turn: where a request sent after it is served
         assert await reads.read() == 8  # a revocation is seen by the next lookup
         writer.execute("BEGIN EXCLUSIVE")  # rollback journal: readers are locked out
         writer.execute("UPDATE iam_credential_epoch SET generation = 9")
@@ -151,4 +152,41 @@ def test_fast_user_insert_checks_its_account_in_the_same_statement(tmp_path: Any
     asyncio.run(main())
     names = fast._sql.conn(0).execute("SELECT account_id, name FROM iam_users").fetchall()
     assert names == [("111122223333", "alice")]
+    fast.close()
+
+
+def test_sqlite_lookups_of_one_loop_turn_share_its_read(tmp_path: Any) -> None:
+    """On SQLite the lookups of one loop turn share one epoch read (every request served
+    in a turn reached the socket by its poll, before the read); the next turn reads
+    again, before anything its poll brings is served."""
+    import sqlite3
+
+    from cloudctl.services.iam.fastsql import FastIam
+
+    path = str(tmp_path / "cloud.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE iam_credential_epoch (id INTEGER PRIMARY KEY, generation INT)")
+    writer.execute("INSERT INTO iam_credential_epoch VALUES (1, 7)")
+    fast = FastIam(path, None)
+    selects = []
+    read_now = fast.epoch_now
+
+    def counted() -> int | None:
+        selects.append(1)
+        return read_now()
+
+    fast.epoch_now = counted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
+        assert [await reads.read() for _ in range(5)] == [7] * 5
+        assert len(selects) == 1
+        writer.execute("UPDATE iam_credential_epoch SET generation = 8")
+        assert await reads.read() == 7  # the turn's read
+        await asyncio.sleep(0)
+        assert await asyncio.gather(*(reads.read() for _ in range(5))) == [8] * 5
+        assert len(selects) == 2
+
+    asyncio.run(main())
+    writer.close()
     fast.close()
