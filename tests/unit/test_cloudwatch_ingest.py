@@ -287,3 +287,42 @@ def test_a_call_received_while_the_flush_waits_joins_its_commit(tmp_path: Path) 
     flushes, got = asyncio.run(run())
     assert flushes == 1
     assert [(b.count, b.sum) for b in got] == [(2.0, 3.0)]
+
+
+def test_the_log_is_drained_a_second_after_a_flush(tmp_path: Path) -> None:
+    """The holder drains the ingest log ``ingestlog.DRAIN_AFTER`` (1 s) after a flush
+    appended to it: half a second later the data is still in the log (and read from
+    there), well after it is in ``cw_fresh``."""
+    import sqlite3
+
+    from cloudctl.services.cloudwatch import store as store_module
+
+    path = tmp_path / "cw.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    cloud = SimpleNamespace(sessions=async_sessionmaker(engine), engine=engine,
+                            properties=SimpleNamespace(get=lambda _name: "embedded"))
+    holder = store_module.StoreHolder(cloud)  # type: ignore[arg-type]
+    start = int(NOW.timestamp()) // 60 * 60
+
+    def rows(table: str) -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    async def run() -> list[tuple[int, int]]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all, tables=[
+                CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
+        await holder.ingest_rows([], [("k", start, "Count", 1.0)])
+        seen = [(rows("cw_ingest"), rows("cw_fresh"))]
+        await asyncio.sleep(0.6)
+        seen.append((rows("cw_ingest"), rows("cw_fresh")))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if rows("cw_ingest") == 0:
+                break
+        seen.append((rows("cw_ingest"), rows("cw_fresh")))
+        await holder.close()
+        await engine.dispose()
+        return seen
+
+    assert asyncio.run(run()) == [(1, 0), (1, 0), (0, 1)]

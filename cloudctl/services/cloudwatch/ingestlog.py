@@ -30,7 +30,12 @@ from typing import Any
 
 TABLE = "cw_ingest"
 APPEND = "INSERT INTO cw_ingest (data) VALUES (?)"
-DRAIN_AFTER = 0.5  # seconds after a flush appended to the log before the holder drains it
+# seconds after a flush appended to the log before the holder drains it: a drain
+# upserts each (metric, part) it holds once, rewriting that row's growing text of raw
+# values, so draining less often upserts less (PutMetricData bench, 1,000 metrics at
+# ~3,000 calls/s: 0.5 s 0.287-0.311, 1 s 0.277-0.286, 2 s 0.290 ms of CPU a call; p99
+# unchanged; the standalone model of 0039 had 0.064 / 0.054 ms for 0.5 / 1 s)
+DRAIN_AFTER = 1.0
 
 Entry = tuple[int, str, float]  # part start, unit, value of one 60-second datum
 Logged = tuple[str, int, str, float]  # a logged datum: metric key, part start, unit, value
