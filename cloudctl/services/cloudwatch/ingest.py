@@ -69,6 +69,13 @@ def plain_fields(item: dict[str, Any], oldest: datetime, newest: datetime) -> Fi
     raw = item.get("Dimensions")
     if not raw:
         return name, (), stamp, value, unit
+    if len(raw) == 1:  # the usual one dimension: no list of pairs, no duplicate check
+        d = raw[0]
+        k, v = d.get("Name"), d.get("Value")
+        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
+                or not 1 <= len(v) <= 1024 or len(d) != 2:
+            return None
+        return name, ((k, v),), stamp, value, unit
     if len(raw) > MAX_DIMENSIONS:
         return None
     pairs = []
