@@ -35,33 +35,42 @@ Tree = dict[str, Any]
 
 
 def build_tree(pairs: list[tuple[str, str]]) -> Tree:
-    """Fold ``a.b.1=x`` pairs into nested dicts; a scalar that is also a prefix goes to ``""``."""
+    """Fold ``a.b.1=x`` pairs into nested dicts; a scalar that is also a prefix goes to ``""``.
+
+    A key whose prefix (``a.b`` of ``a.b.1``) is the previous key's reuses that key's
+    parent node instead of walking from the root (the members of one list item come
+    together; a node, once a dict, stays in the tree)."""
     root: Tree = {}
+    last_prefix: str | None = None
+    last_node: Tree = root
     for key, value in pairs:
-        if "." not in key:
-            existing = root.get(key)
-            if isinstance(existing, dict):
-                existing[""] = value
+        cut = key.rfind(".")
+        if cut < 0:
+            node = root
+            name = key
+        else:
+            prefix = key[:cut]
+            if prefix == last_prefix:
+                node = last_node
             else:
-                root[key] = value
-            continue
-        parts = key.split(".")
-        node = root
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                fresh: Tree = {}
-                if child is not None:
-                    fresh[""] = child
-                node[part] = fresh
-                child = fresh
-            node = child
-        last = parts[-1]
-        existing = node.get(last)
-        if isinstance(existing, dict):
+                node = root
+                for part in prefix.split("."):
+                    child = node.get(part)
+                    if child.__class__ is dict:
+                        node = child
+                        continue
+                    fresh: Tree = {}
+                    if child is not None:
+                        fresh[""] = child
+                    node[part] = fresh
+                    node = fresh
+                last_prefix, last_node = prefix, node
+            name = key[cut + 1:]
+        existing = node.get(name)
+        if existing.__class__ is dict:
             existing[""] = value
         else:
-            node[last] = value
+            node[name] = value
     return root
 
 
