@@ -34,38 +34,49 @@ from cloudctl.protocol.structgen import members_parser
 Tree = dict[str, Any]
 
 
+# key -> (its prefix, its last name) of the keys seen lately (the same keys come from a
+# client again and again: ``MetricData.member.3.Value``); cleared when full
+_SPLITS: dict[str, tuple[str | None, str]] = {}
+_SPLITS_MAX = 8192
+
+
 def build_tree(pairs: list[tuple[str, str]]) -> Tree:
     """Fold ``a.b.1=x`` pairs into nested dicts; a scalar that is also a prefix goes to ``""``.
 
-    A key whose prefix (``a.b`` of ``a.b.1``) is the previous key's reuses that key's
-    parent node instead of walking from the root (the members of one list item come
-    together; a node, once a dict, stays in the tree)."""
+    A key's parent node is found by its prefix (``a.b`` of ``a.b.1``) among the nodes
+    this request made so far, walking from the root only for a new prefix (a node, once a
+    dict, stays in the tree); the split of a key seen lately is remembered (its prefix a
+    string whose hash is kept, so the lookup does not hash the text again)."""
     root: Tree = {}
-    last_prefix: str | None = None
-    last_node: Tree = root
+    nodes: dict[str, Tree] = {}
+    splits = _SPLITS
     for key, value in pairs:
-        cut = key.rfind(".")
-        if cut < 0:
+        split = splits.get(key)
+        if split is None:
+            cut = key.rfind(".")
+            split = (None, key) if cut < 0 else (key[:cut], key[cut + 1:])
+            if len(splits) >= _SPLITS_MAX:
+                splits.clear()
+            splits[key] = split
+        prefix, name = split
+        if prefix is None:
             node = root
-            name = key
         else:
-            prefix = key[:cut]
-            if prefix == last_prefix:
-                node = last_node
-            else:
-                node = root
+            found = nodes.get(prefix)
+            if found is None:
+                found = root
                 for part in prefix.split("."):
-                    child = node.get(part)
+                    child = found.get(part)
                     if child.__class__ is dict:
-                        node = child
+                        found = child
                         continue
                     fresh: Tree = {}
                     if child is not None:
                         fresh[""] = child
-                    node[part] = fresh
-                    node = fresh
-                last_prefix, last_node = prefix, node
-            name = key[cut + 1:]
+                    found[part] = fresh
+                    found = fresh
+                nodes[prefix] = found
+            node = found
         existing = node.get(name)
         if existing.__class__ is dict:
             existing[""] = value

@@ -1,12 +1,16 @@
-"""The query protocol's key tree (``query.build_tree``) reusing the previous key's
-parent is the tree of the plain walk from the root for every key: same nesting, same
-scalars, a scalar that is also a prefix under ``""`` whichever came first."""
+"""The query protocol's key tree (``query.build_tree``: parents found by prefix, key
+splits remembered) is the tree of the plain walk from the root for every key: same
+nesting, same scalars, a scalar that is also a prefix under ``""`` whichever came
+first."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
+import pytest
+
+from cloudctl.protocol import query
 from cloudctl.protocol.query import build_tree
 
 
@@ -43,7 +47,12 @@ CASES: list[list[tuple[str, str]]] = [
 ]
 
 
-def test_the_tree_is_the_walks_tree() -> None:
+@pytest.mark.parametrize("remembered", [3, 8192])
+def test_the_tree_is_the_walks_tree(remembered: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever splits are remembered (a table cleared every 3 keys, or all of them) and
+    whichever requests came before."""
+    monkeypatch.setattr(query, "_SPLITS", {})
+    monkeypatch.setattr(query, "_SPLITS_MAX", remembered)
     rng = random.Random(13)
     cases = list(CASES)
     for _ in range(300):  # keys over a few names, in random order, some repeated
@@ -52,13 +61,13 @@ def test_the_tree_is_the_walks_tree() -> None:
         cases.append([(key, str(n)) for n, key in enumerate(keys)])
     for pairs in cases:
         assert build_tree(pairs) == _walked(pairs), pairs
+        assert build_tree(pairs) == _walked(pairs), pairs  # its splits remembered
+    assert len(query._SPLITS) <= remembered
 
 
 def test_a_parameter_named_twice_is_refused_by_name() -> None:
     """The query's and the form body's names are checked at once (one dict); a name
     given twice, in either or across both, is refused naming the first repeated."""
-    import pytest
-
     from cloudctl.errors import MalformedQueryString
     from cloudctl.protocol import WireRequest
     from cloudctl.protocol.form import query_parameters
