@@ -317,14 +317,19 @@ Inline = tuple[str, float, float, frozenset[str]]
 def inline_of(kind: str, shape: Shape, check_enums: bool, floats: bool) -> Inline | None:
     """The one test of :func:`fused_scalar`'s fast case for a scalar of ``kind``, or None
     when it has none: a string's length bounds (and enum), a double's range when the wire
-    gives numbers as numbers (``floats``)."""
+    gives numbers as numbers (``floats``); for a double without a range given as text,
+    ``text-float`` (``structgen`` converts it inline, ``float`` as the query parser does)."""
     meta = shape.metadata
     if kind == "string":
         enum = frozenset(getattr(shape, "enum", None) or ()) if check_enums else frozenset()
         hi = meta.get("max")
         return ("str", meta.get("min", 0), (1 << 62) if hi is None else hi, enum)
-    if floats and kind in ("float", "double"):
-        return ("float", meta.get("min", -math.inf), meta.get("max", math.inf), frozenset())
+    if kind in ("float", "double"):
+        if floats:
+            return ("float", meta.get("min", -math.inf), meta.get("max", math.inf), frozenset())
+        if meta.get("min") is None and meta.get("max") is None:
+            # the query protocol's number as text: ``float(text)``, as its parser reads it
+            return ("text-float", -math.inf, math.inf, frozenset())
     return None
 
 
@@ -336,7 +341,7 @@ def fused_scalar(kind: str, shape: Shape, check_enums: bool, parser: Parser, *,
     goes to ``parser``, which converts it or names what is wrong. ``floats``: the wire
     gives numbers as numbers (not the query protocol's text)."""
     fast = inline_of(kind, shape, check_enums, floats)
-    if fast is None:
+    if fast is None or fast[0] == "text-float":  # text-float: inlined by structgen only
         return parser
     _, lo, hi, enum = fast
     if fast[0] == "str":

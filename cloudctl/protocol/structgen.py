@@ -5,7 +5,8 @@ Owns ``members_parser``: the members of a structure read from its wire document 
 unknown keys ignored, an error naming its member, then every required member there),
 in one generated function per shape: a chain of key tests instead of a table lookup,
 and the usual valid value of a string or double member (``common.fused_scalar``'s fast
-case) taken inline instead of through a call of its parser. Anything else is handed to
+case, and the query protocol's number given as text) taken inline instead of through a
+call of its parser. Anything else is handed to
 the member's compiled parser, which converts it or raises what is wrong, so the answers
 and errors are the table's (``tests/unit/test_protocol_structgen.py`` compares them).
 A PutMetricData of 20 data made ~200 parser calls; its MetricDatum is now one.
@@ -57,7 +58,15 @@ def members_parser(table: MemberTable, inline: dict[str, Inline | None],
         env[f"s{index}"] = sub
         lines.append(f"        {'if' if index == 0 else 'elif'} key == {wire!r}:")
         check = inline.get(wire)
-        if check is not None:
+        if check is not None and check[0] == "text-float":
+            lines += ["            if value.__class__ is str:",
+                      "                try:",
+                      f"                    out[{name!r}] = float(value)",
+                      "                except ValueError:",
+                      "                    pass",
+                      "                else:",
+                      "                    continue"]
+        elif check is not None:
             kind, low, high, enum = check
             env[f"lo{index}"], env[f"hi{index}"] = low, high
             if kind == "str":

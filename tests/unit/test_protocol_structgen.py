@@ -111,6 +111,9 @@ QUERY_TREES: list[Any] = [
     {"Namespace": "App", "MetricData": {"member": {"1": {"MetricName": {"a": "b"}}}}},
     {"Namespace": "App", "MetricData": {"member": {"1": {"MetricName": "M", "Value": "x"}}}},
     {"Namespace": "App", "MetricData": {"member": {"1": {"Value": "1"}}}},
+    *({"Namespace": "App", "MetricData": {"member": {"1": {"MetricName": "M", "Value": text}}}}
+      for text in (" 1.5 ", "nan", "-inf", "1_0", "1e400", "0x1", "", {"": "2.5"},
+                   {"": "2.5", "x": "y"})),
     {"Namespace": "App", "MetricData": {"member": {"1": {"MetricName": "M", "Dimensions": {
         "member": {"1": {"Name": "H"}}}}}}},
     {"Namespace": "App", "MetricData": {"member": {"1": "x"}}},
