@@ -190,3 +190,34 @@ def test_sqlite_lookups_of_one_loop_turn_share_its_read(tmp_path: Any) -> None:
     asyncio.run(main())
     writer.close()
     fast.close()
+
+
+def test_a_turns_read_is_not_used_on_another_loop(tmp_path: Any) -> None:
+    """The read of one loop's turn serves only that loop (a thread may run its own)."""
+    import sqlite3
+    import threading
+
+    from cloudctl.services.iam.fastsql import FastIam
+
+    path = str(tmp_path / "cloud.db")
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE iam_credential_epoch (id INTEGER PRIMARY KEY, generation INT)")
+    writer.execute("INSERT INTO iam_credential_epoch VALUES (1, 7)")
+    fast = FastIam(path, None)
+    reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
+    seen: list[int] = []
+
+    async def other_loop() -> None:
+        seen.append(await reads.read())
+
+    async def main() -> None:
+        assert await reads.read() == 7  # cached for this loop's turn
+        writer.execute("UPDATE iam_credential_epoch SET generation = 8")
+        thread = threading.Thread(target=lambda: asyncio.run(other_loop()))
+        thread.start()
+        thread.join()  # still this loop's turn: nothing ran here meanwhile
+
+    asyncio.run(main())
+    assert seen == [8]
+    writer.close()
+    fast.close()

@@ -79,9 +79,10 @@ class _EpochReads:
         # the loop's selector), so before the read: a revocation answered before such
         # a request was sent had committed before it.
         self._this_turn: int | None = None
+        self._turn_loop: asyncio.AbstractEventLoop | None = None  # the loop it was read on
 
     def _turn_over(self) -> None:
-        self._this_turn = None
+        self._this_turn = self._turn_loop = None
 
     async def read(self) -> int:
         fast = self._fast() if self._fast is not None else None
@@ -89,13 +90,16 @@ class _EpochReads:
             # SQLite: one read on the loop's own connection, shared by the lookups of
             # this loop turn (see ``_this_turn``); a locked database falls through to
             # the shared read, which waits on a thread
+            loop = asyncio.get_running_loop()
             epoch = self._this_turn
-            if epoch is not None:
+            if epoch is not None and self._turn_loop is loop:
                 return epoch
             epoch = fast.epoch_now()
             if epoch is not None:
-                self._this_turn = epoch
-                asyncio.get_running_loop().call_soon(self._turn_over)
+                # every value read is dropped when its loop's next turn starts (another
+                # loop's value is never used here: a process may run more than one)
+                self._this_turn, self._turn_loop = epoch, loop
+                loop.call_soon(self._turn_over)
                 return epoch
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
