@@ -54,7 +54,9 @@ def test_a_serving_worker_froze_its_startup_heap(tmp_path: Path,
         cloud.client("sts").get_caller_identity()
         assert cloud.process is not None
         os.kill(cloud.process.pid, signal.SIGUSR2)
-        wait_for(out.exists, 10, "the probe's answer")
+        # the probe creates the file, then writes it: wait for the whole answer
+        wait_for(lambda: out.exists() and out.read_text().endswith("}"), 10,
+                 "the probe's answer")
         heap = json.loads(out.read_text())
     finally:
         cloud.stop()
