@@ -40,6 +40,11 @@ from cloudctl.protocol.xmlout import Writer, XmlOutputCompiler
 CBOR = envelopes.CBOR_PROTOCOL
 
 
+# ``json.dumps(document, separators=(",", ":"))`` without a new encoder a call (dumps
+# makes one whenever an argument is not its default)
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 class UnknownOperation(InvalidAction):
     """An unknown operation on a JSON/CBOR service (AWS answers this code there)."""
 
@@ -248,7 +253,8 @@ class ServiceCodec:
             raise UnknownOperation("The request must contain the X-Amz-Target header.")
         op = self.operation(name, "json")
         try:
-            document = json.loads(req.body) if req.body.strip() else {}
+            body = req.body
+            document = json.loads(body) if body and not body.isspace() else {}
         except (ValueError, RecursionError) as exc:
             raise SerializationException(f"The request body is not valid JSON: {exc}") from None
         return ParsedRequest(op, self._document_params(op, document, self._json), "json")
@@ -293,7 +299,7 @@ class ServiceCodec:
             body = cbor2.dumps(document, datetime_as_timestamp=True)
         else:
             headers["Content-Type"] = f"application/x-amz-json-{self.json_version}"
-            body = json.dumps(document, separators=(",", ":")).encode()
+            body = _compact_json(document).encode()
         return WireResponse(200, headers, body)
 
     # ------------------------------------------------------------- rest-xml

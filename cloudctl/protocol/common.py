@@ -309,6 +309,30 @@ def with_checks(parser: Parser, check: Callable[[Any], None] | None) -> Parser:
     return checked
 
 
+# (kind, low, high, enum) of a scalar's usual valid value: taken as it comes when its
+# class is the kind's (``str`` or ``float``) and it is within the bounds (and the enum)
+Inline = tuple[str, float, float, frozenset[str]]
+
+
+def inline_of(kind: str, shape: Shape, check_enums: bool, floats: bool) -> Inline | None:
+    """The one test of :func:`fused_scalar`'s fast case for a scalar of ``kind``, or None
+    when it has none: a string's length bounds (and enum), a double's range when the wire
+    gives numbers as numbers (``floats``); for a double without a range given as text,
+    ``text-float`` (``structgen`` converts it inline, ``float`` as the query parser does)."""
+    meta = shape.metadata
+    if kind == "string":
+        enum = frozenset(getattr(shape, "enum", None) or ()) if check_enums else frozenset()
+        hi = meta.get("max")
+        return ("str", meta.get("min", 0), (1 << 62) if hi is None else hi, enum)
+    if kind in ("float", "double"):
+        if floats:
+            return ("float", meta.get("min", -math.inf), meta.get("max", math.inf), frozenset())
+        if meta.get("min") is None and meta.get("max") is None:
+            # the query protocol's number as text: ``float(text)``, as its parser reads it
+            return ("text-float", -math.inf, math.inf, frozenset())
+    return None
+
+
 def fused_scalar(kind: str, shape: Shape, check_enums: bool, parser: Parser, *,
                  floats: bool = True) -> Parser:
     """``parser`` (a scalar's conversion, type check and traits) with the usual valid
@@ -316,12 +340,11 @@ def fused_scalar(kind: str, shape: Shape, check_enums: bool, parser: Parser, *,
     bounds; for JSON and CBOR also a ``float`` within a double's range. Anything else
     goes to ``parser``, which converts it or names what is wrong. ``floats``: the wire
     gives numbers as numbers (not the query protocol's text)."""
-    meta = shape.metadata
-    if kind == "string":
-        lo, hi = meta.get("min", 0), meta.get("max")
-        enum = frozenset(getattr(shape, "enum", None) or ()) if check_enums else frozenset()
-        if hi is None:
-            hi = 1 << 62
+    fast = inline_of(kind, shape, check_enums, floats)
+    if fast is None or fast[0] == "text-float":  # text-float: inlined by structgen only
+        return parser
+    _, lo, hi, enum = fast
+    if fast[0] == "str":
 
         def fused_string(raw: Any) -> Any:
             if raw.__class__ is str and lo <= len(raw) <= hi and (not enum or raw in enum):
@@ -329,13 +352,10 @@ def fused_scalar(kind: str, shape: Shape, check_enums: bool, parser: Parser, *,
             return parser(raw)
 
         return fused_string
-    if floats and kind in ("float", "double"):
-        low, high = meta.get("min", -math.inf), meta.get("max", math.inf)
 
-        def fused_float(raw: Any) -> Any:
-            if raw.__class__ is float and low <= raw <= high:
-                return raw
-            return parser(raw)
+    def fused_float(raw: Any) -> Any:
+        if raw.__class__ is float and lo <= raw <= hi:
+            return raw
+        return parser(raw)
 
-        return fused_float
-    return parser
+    return fused_float

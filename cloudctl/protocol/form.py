@@ -84,6 +84,8 @@ def query_parameters(req: WireRequest) -> list[tuple[str, str]]:
     raw = req.raw_query
     pairs = form_pairs(raw) if ("%" in raw or not raw.isascii()) else list(req.query)
     pairs.extend(body_pairs(req))
+    if len(dict(pairs)) == len(pairs):  # no name twice (the usual request: one C pass)
+        return pairs
     seen: set[str] = set()
     for key, _value in pairs:
         if key in seen:

@@ -18,6 +18,7 @@ from typing import Any
 from botocore.model import Shape
 
 from cloudctl.protocol.common import (
+    Inline,
     Parser,
     ShapeError,
     b64decode,
@@ -27,11 +28,13 @@ from cloudctl.protocol.common import (
     format_iso8601,
     format_rfc822,
     fused_scalar,
+    inline_of,
     parse_members,
     parse_timestamp,
     to_utc,
     with_checks,
 )
+from cloudctl.protocol.structgen import members_parser
 
 Encoder = Callable[[Any], Any]
 
@@ -130,19 +133,29 @@ class DocumentCompiler:
 
     def _parse_structure(self, shape: Shape) -> Parser:
         table: dict[str, tuple[str, Parser]] = {}
+        inline: dict[str, Inline | None] = {}
         required: list[tuple[str, str]] = []
+        made: list[Parser] = []
 
-        def parse_structure(raw: Any) -> Any:
+        def parse_structure(raw: Any) -> Any:  # what a member of the shape itself calls
+            return made[0](raw)
+
+        def not_dict(raw: Any) -> Any:
             if not isinstance(raw, dict):
                 raise ShapeError("type", "expected a structure", raw)
             return parse_members(raw.items(), table, required, skip_none=True)
 
         self._parsers[shape.name] = parse_structure
         for name, member in shape.members.items():
-            table[wire_name(member, name)] = (name, self.parser(member))
+            wire = wire_name(member, name)
+            table[wire] = (name, self.parser(member))
+            inline[wire] = inline_of(member.type_name, member, self.check_enums, True)
         for name in shape.required_members:
             required.append((name, wire_name(shape.members[name], name)))
-        return parse_structure
+        made.append(members_parser(table, inline, required, skip_none=True,
+                                   not_dict=not_dict))
+        self._parsers[shape.name] = made[0]
+        return made[0]
 
     def _parse_list(self, shape: Shape) -> Parser:
         holder: list[Parser] = []
@@ -152,6 +165,15 @@ class DocumentCompiler:
             if not isinstance(raw, list):
                 raise ShapeError("type", "expected a list", raw)
             item = holder[0]
+            if None not in raw:
+                try:  # the usual list: every item parsed in one C loop
+                    out = list(map(item, raw))
+                except ShapeError:
+                    pass  # parsed again below, which names the failing item
+                else:
+                    if check is not None:
+                        check(out)
+                    return out
             out = []
             for index, element in enumerate(raw, 1):
                 if element is None:

@@ -15,11 +15,13 @@ from typing import Any
 from botocore.model import Shape
 
 from cloudctl.protocol.common import (
+    Inline,
     Parser,
     ShapeError,
     b64decode,
     constraint_checker,
     fused_scalar,
+    inline_of,
     parse_bool_text,
     parse_float_text,
     parse_int_text,
@@ -27,38 +29,59 @@ from cloudctl.protocol.common import (
     parse_timestamp,
     with_checks,
 )
+from cloudctl.protocol.structgen import members_parser
 
 Tree = dict[str, Any]
 
 
+# key -> (its prefix, its last name) of the keys seen lately (the same keys come from a
+# client again and again: ``MetricData.member.3.Value``); cleared when full
+_SPLITS: dict[str, tuple[str | None, str]] = {}
+_SPLITS_MAX = 8192
+
+
 def build_tree(pairs: list[tuple[str, str]]) -> Tree:
-    """Fold ``a.b.1=x`` pairs into nested dicts; a scalar that is also a prefix goes to ``""``."""
+    """Fold ``a.b.1=x`` pairs into nested dicts; a scalar that is also a prefix goes to ``""``.
+
+    A key's parent node is found by its prefix (``a.b`` of ``a.b.1``) among the nodes
+    this request made so far, walking from the root only for a new prefix (a node, once a
+    dict, stays in the tree); the split of a key seen lately is remembered (its prefix a
+    string whose hash is kept, so the lookup does not hash the text again)."""
     root: Tree = {}
+    nodes: dict[str, Tree] = {}
+    splits = _SPLITS
     for key, value in pairs:
-        if "." not in key:
-            existing = root.get(key)
-            if isinstance(existing, dict):
-                existing[""] = value
-            else:
-                root[key] = value
-            continue
-        parts = key.split(".")
-        node = root
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                fresh: Tree = {}
-                if child is not None:
-                    fresh[""] = child
-                node[part] = fresh
-                child = fresh
-            node = child
-        last = parts[-1]
-        existing = node.get(last)
-        if isinstance(existing, dict):
+        split = splits.get(key)
+        if split is None:
+            cut = key.rfind(".")
+            split = (None, key) if cut < 0 else (key[:cut], key[cut + 1:])
+            if len(splits) >= _SPLITS_MAX:
+                splits.clear()
+            splits[key] = split
+        prefix, name = split
+        if prefix is None:
+            node = root
+        else:
+            found = nodes.get(prefix)
+            if found is None:
+                found = root
+                for part in prefix.split("."):
+                    child = found.get(part)
+                    if child.__class__ is dict:
+                        found = child
+                        continue
+                    fresh: Tree = {}
+                    if child is not None:
+                        fresh[""] = child
+                    found[part] = fresh
+                    found = fresh
+                nodes[prefix] = found
+            node = found
+        existing = node.get(name)
+        if existing.__class__ is dict:
             existing[""] = value
         else:
-            node[last] = value
+            node[name] = value
     return root
 
 
@@ -70,12 +93,18 @@ def _scalar_text(raw: Any) -> str:
     raise ShapeError("type", "expected a single value", None)
 
 
+_INDEXES = [str(n) for n in range(1, 1001)]  # "1".."1000": a list's keys in the usual order
+
+
 def _indexed(node: Any) -> list[Any]:
     """Children of ``{"1": a, "2": b}`` in index order (a lone scalar is a 1-list)."""
     if isinstance(node, str):
         return [] if node == "" else [node]
     if not isinstance(node, dict):
         raise ShapeError("type", "expected a list", None)
+    keys = list(node)
+    if keys == _INDEXES[:len(keys)]:  # "1", "2", ... as clients send them: in order
+        return list(node.values())
     items: list[tuple[int, Any]] = []
     for key, value in node.items():
         if key.isdigit():
@@ -160,9 +189,14 @@ class QueryInputCompiler:
 
     def _structure(self, shape: Shape) -> Parser:
         table: dict[str, tuple[str, Parser]] = {}
+        inline: dict[str, Inline | None] = {}
         required: list[tuple[str, str]] = []
+        made: list[Parser] = []
 
-        def parse_structure(raw: Any) -> Any:
+        def parse_structure(raw: Any) -> Any:  # what a member of the shape itself calls
+            return made[0](raw)
+
+        def not_dict(raw: Any) -> Any:
             if isinstance(raw, str):
                 if raw == "":
                     return {}
@@ -174,12 +208,18 @@ class QueryInputCompiler:
         for name, member in members.items():
             key = self._member_wire_key(member, name)
             table[key] = (name, self.compile(member))
+            inline[key] = inline_of(member.type_name, member, self.check_enums, False)
         for name, member in members.items():
             # Hand-written clients sometimes use the model member name.
-            table.setdefault(name, (name, self.compile(member)))
+            if name not in table:
+                table[name] = (name, self.compile(member))
+                inline[name] = inline_of(member.type_name, member, self.check_enums, False)
         for name in shape.required_members:
             required.append((name, self._member_wire_key(members[name], name)))
-        return parse_structure
+        made.append(members_parser(table, inline, required, skip_none=False,
+                                   not_dict=not_dict))
+        self._cache[shape.name] = made[0]
+        return made[0]
 
     def _member_wire_key(self, member: Shape, name: str) -> str:
         if (
@@ -208,8 +248,16 @@ class QueryInputCompiler:
                     if set(raw) - {""}:
                         raise ShapeError("type", f"expected {wrapper}.N elements", None)
                     node = raw.get("", "")
-            out = []
-            for index, item in enumerate(_indexed(node), 1):
+            items = _indexed(node)
+            try:  # every item parsed in one C loop; on a failure again, naming the item
+                out = list(map(item_parser, items))
+            except ShapeError:
+                out = []
+            else:
+                if check is not None:
+                    check(out)
+                return out
+            for index, item in enumerate(items, 1):
                 try:
                     out.append(item_parser(item))
                 except ShapeError as exc:

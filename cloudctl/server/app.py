@@ -249,6 +249,7 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
         watch = loop.create_task(_watch_parent(parent, stop)) if parent else None
         log.info("worker %d (pid %d, role %s) serving", index, os.getpid(), role)
         memory.freeze_startup_heap()
+        memory.space_young_collections()
         if parent:
             readiness.report_serving()
         elif not readiness.ready:

@@ -62,6 +62,24 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+# container allocations (net of frees) between two collections of the youngest
+# generation; CPython's default is 700
+YOUNG_COLLECTION_EVERY = 20_000
+
+
+def space_young_collections() -> None:
+    """Collect the youngest generation every ``YOUNG_COLLECTION_EVERY`` allocations
+    instead of every 700. A request's objects are freed by reference counting when it
+    ends; at the default the collector still ran about every ten requests to walk the
+    few that live on (the group commit's pending data, caches): ~1,600 collections in a
+    PutMetricData bench run of ~20,000 calls, ~8 us of CPU a call (3 % of it, timed by
+    ``gc.callbacks``); at 20,000, under 100. The older generations keep their
+    thresholds (counted in young collections) and aborts still get their full
+    collection (:func:`collect_soon`)."""
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
+
+
 def trim() -> None:
     """Return the allocator's whole free pages to the system (no-op off glibc)."""
     with contextlib.suppress(AttributeError):

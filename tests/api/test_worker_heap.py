@@ -1,4 +1,5 @@
-"""A serving worker's startup heap is out of the cycle collector's reach.
+"""A serving worker's startup heap is out of the cycle collector's reach, and its
+youngest generation is collected far less often than CPython's default.
 
 Every object alive when a worker starts serving (modules, botocore's service models,
 the services' tables) is frozen (``cloudctl.server.memory.freeze_startup_heap``): a full
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudctl.server import memory
 from tests.support import new_cloud, wait_for
 
 PROBE = textwrap.dedent('''
@@ -30,7 +32,7 @@ PROBE = textwrap.dedent('''
         took = time.perf_counter() - began
         with open(os.environ["HEAP_PROBE_OUT"], "w") as out:
             json.dump({"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects()),
-                       "collect_s": took}, out)
+                       "collect_s": took, "threshold": gc.get_threshold()}, out)
 
     signal.signal(signal.SIGUSR2, _report)
 ''')
@@ -52,7 +54,9 @@ def test_a_serving_worker_froze_its_startup_heap(tmp_path: Path,
         cloud.client("sts").get_caller_identity()
         assert cloud.process is not None
         os.kill(cloud.process.pid, signal.SIGUSR2)
-        wait_for(out.exists, 10, "the probe's answer")
+        # the probe creates the file, then writes it: wait for the whole answer
+        wait_for(lambda: out.exists() and out.read_text().endswith("}"), 10,
+                 "the probe's answer")
         heap = json.loads(out.read_text())
     finally:
         cloud.stop()
@@ -61,3 +65,5 @@ def test_a_serving_worker_froze_its_startup_heap(tmp_path: Path,
     # most of the worker's objects are frozen; what the collector walks is what came after
     assert heap["frozen"] > 100_000, heap
     assert heap["tracked"] < heap["frozen"] / 2, heap
+    # and its youngest generation is collected every 20,000 allocations, not every 700
+    assert heap["threshold"][0] == memory.YOUNG_COLLECTION_EVERY, heap

@@ -220,3 +220,109 @@ def test_rows_made_for_sqlite_reach_another_store_whole() -> None:
     whole = coarsen(map(rows_bucket, found[0]), NOW.timestamp())
     assert {b.resolution for b in whole} == {60, 300, 3600}
     assert whole == roll_up(keyed, NOW.timestamp())
+
+
+def _fold_one_by_one(entries: list[ingestlog.Logged]) -> list[tuple[Any, ...]]:
+    """The upserts of ``entries`` one a datum, in order (what the log stands for)."""
+    rows: dict[tuple[str, int, str], list[Any]] = {}
+    for key, ts, unit, value in entries:
+        row = rows.get((key, ts, unit))
+        if row is None:
+            rows[(key, ts, unit)] = [1.0, value, value, value, f",{value!r}"]
+            continue
+        row[0] += 1.0
+        row[1] += value
+        row[2] = value if value < row[2] else row[2]
+        row[3] = value if value > row[3] else row[3]
+        row[4] += f",{value!r}"
+    return [(key, 60, ts, unit, *row, True) for (key, ts, unit), row in sorted(rows.items())]
+
+
+def test_the_log_holds_the_entries_the_rows_are_drained_from() -> None:
+    """``fresh_entries`` (what ``put_plain`` logs) packs as ``fresh_rows`` does, and a
+    drain's fold (values gathered, then added in order) is the upserts' one a datum:
+    sums in order to the last bit, the first of equal extremes (0.0 and -0.0) kept."""
+    items = [item for call in _calls() for item in call]
+    found = ingest.fresh_entries(items, ACCOUNT, REGION, "N", NOW, OLDEST, NEWEST)
+    rows = ingest.fresh_rows(items, ACCOUNT, REGION, "N", NOW, OLDEST, NEWEST)
+    assert found is not None and rows is not None
+    assert ingestlog.pack_entries(found[0]) == ingestlog.pack(rows[0])
+    assert found[1] == rows[1]
+    values = [0.1, 0.2, 0.3, -0.0, 0.0, 1e16, 1.0, -1e16, 1e-300, 2.5, -0.0]
+    entries: list[ingestlog.Logged] = [
+        ("k", 600 + 5 * (i % 2), "Count", v) for i, v in enumerate(values * 3)]
+    entries += [("j", 600, "None", -0.0), ("j", 600, "None", 0.0), ("i", 600, "None", -0.0)]
+    texts = [ingestlog.pack_entries(entries[:7]), ingestlog.pack_entries(entries[7:])]
+    got = ingestlog.expanded(texts)
+    assert [repr(r) for r in got] == [repr(r) for r in _fold_one_by_one(entries)]
+
+
+def test_a_call_received_while_the_flush_waits_joins_its_commit(tmp_path: Path) -> None:
+    """The group commit waits ``store.FLUSH_TURNS`` loop turns before it takes its
+    calls: a call reaching the holder a turn after the first (a request the loop read
+    meanwhile) is written by the same commit, not by a second one after it."""
+    from cloudctl.services.cloudwatch import store as store_module
+
+    path = tmp_path / "cw.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    cloud = SimpleNamespace(sessions=async_sessionmaker(engine), engine=engine,
+                            properties=SimpleNamespace(get=lambda _name: "embedded"))
+    holder = store_module.StoreHolder(cloud)  # type: ignore[arg-type]
+    start = int(NOW.timestamp()) // 60 * 60
+
+    async def run() -> tuple[int, list[Bucket]]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all, tables=[
+                CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
+        first = asyncio.create_task(holder.ingest_rows([], [("k", start, "Count", 1.0)]))
+        await asyncio.sleep(0)  # the first call is in: its flush is on its way
+        second = asyncio.create_task(holder.ingest_rows([], [("k", start, "Count", 2.0)]))
+        await asyncio.gather(first, second)
+        flushes = holder.flushes
+        got = await holder.embedded.read(["k"], 60, start, start + 60)
+        await holder.close()
+        await engine.dispose()
+        return flushes, got
+
+    flushes, got = asyncio.run(run())
+    assert flushes == 1
+    assert [(b.count, b.sum) for b in got] == [(2.0, 3.0)]
+
+
+def test_the_log_is_drained_a_second_after_a_flush(tmp_path: Path) -> None:
+    """The holder drains the ingest log ``ingestlog.DRAIN_AFTER`` (1 s) after a flush
+    appended to it: half a second later the data is still in the log (and read from
+    there), well after it is in ``cw_fresh``."""
+    import sqlite3
+
+    from cloudctl.services.cloudwatch import store as store_module
+
+    path = tmp_path / "cw.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    cloud = SimpleNamespace(sessions=async_sessionmaker(engine), engine=engine,
+                            properties=SimpleNamespace(get=lambda _name: "embedded"))
+    holder = store_module.StoreHolder(cloud)  # type: ignore[arg-type]
+    start = int(NOW.timestamp()) // 60 * 60
+
+    def rows(table: str) -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    async def run() -> list[tuple[int, int]]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all, tables=[
+                CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
+        await holder.ingest_rows([], [("k", start, "Count", 1.0)])
+        seen = [(rows("cw_ingest"), rows("cw_fresh"))]
+        await asyncio.sleep(0.6)
+        seen.append((rows("cw_ingest"), rows("cw_fresh")))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if rows("cw_ingest") == 0:
+                break
+        seen.append((rows("cw_ingest"), rows("cw_fresh")))
+        await holder.close()
+        await engine.dispose()
+        return seen
+
+    assert asyncio.run(run()) == [(1, 0), (1, 0), (0, 1)]

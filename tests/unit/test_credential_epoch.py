@@ -102,6 +102,7 @@ def test_sqlite_reads_at_once_and_waits_out_a_lock(tmp_path: Any) -> None:
         reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
         assert await reads.read() == 7
         writer.execute("UPDATE iam_credential_epoch SET generation = 8")
+        await asyncio.sleep(0)  # the next loop turn: where a request sent after it is served
         assert await reads.read() == 8  # a revocation is seen by the next lookup
         writer.execute("BEGIN EXCLUSIVE")  # rollback journal: readers are locked out
         writer.execute("UPDATE iam_credential_epoch SET generation = 9")
@@ -180,3 +181,71 @@ def test_a_waiting_lookup_resumes_in_the_pass_after_its_read_ends() -> None:
 
     # the reader resumes, then the lookup (its task ends in that pass)
     assert asyncio.run(main()) == 2
+
+
+def test_sqlite_lookups_of_one_loop_turn_share_its_read(tmp_path: Any) -> None:
+    """On SQLite the lookups of one loop turn share one epoch read (every request served
+    in a turn reached the socket by its poll, before the read); the next turn reads
+    again, before anything its poll brings is served."""
+    import sqlite3
+
+    from cloudctl.services.iam.fastsql import FastIam
+
+    path = str(tmp_path / "cloud.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE iam_credential_epoch (id INTEGER PRIMARY KEY, generation INT)")
+    writer.execute("INSERT INTO iam_credential_epoch VALUES (1, 7)")
+    fast = FastIam(path, None)
+    selects = []
+    read_now = fast.epoch_now
+
+    def counted() -> int | None:
+        selects.append(1)
+        return read_now()
+
+    fast.epoch_now = counted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
+        assert [await reads.read() for _ in range(5)] == [7] * 5
+        assert len(selects) == 1
+        writer.execute("UPDATE iam_credential_epoch SET generation = 8")
+        assert await reads.read() == 7  # the turn's read
+        await asyncio.sleep(0)
+        assert await asyncio.gather(*(reads.read() for _ in range(5))) == [8] * 5
+        assert len(selects) == 2
+
+    asyncio.run(main())
+    writer.close()
+    fast.close()
+
+
+def test_a_turns_read_is_not_used_on_another_loop(tmp_path: Any) -> None:
+    """The read of one loop's turn serves only that loop (a thread may run its own)."""
+    import sqlite3
+    import threading
+
+    from cloudctl.services.iam.fastsql import FastIam
+
+    path = str(tmp_path / "cloud.db")
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE iam_credential_epoch (id INTEGER PRIMARY KEY, generation INT)")
+    writer.execute("INSERT INTO iam_credential_epoch VALUES (1, 7)")
+    fast = FastIam(path, None)
+    reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
+    seen: list[int] = []
+
+    async def other_loop() -> None:
+        seen.append(await reads.read())
+
+    async def main() -> None:
+        assert await reads.read() == 7  # cached for this loop's turn
+        writer.execute("UPDATE iam_credential_epoch SET generation = 8")
+        thread = threading.Thread(target=lambda: asyncio.run(other_loop()))
+        thread.start()
+        thread.join()  # still this loop's turn: nothing ran here meanwhile
+
+    asyncio.run(main())
+    assert seen == [8]
+    writer.close()
+    fast.close()

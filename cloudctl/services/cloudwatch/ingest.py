@@ -3,13 +3,14 @@
 The usual datum is one finite value at 60-second resolution, text within AWS's limits,
 a known unit, valid dimensions, a timestamp within two weeks back and two hours ahead
 (or none). ``plain_fields`` checks one without building an error message;
-``fresh_rows`` turns a call whose every datum is usual into the ``cw_fresh`` upsert's
-row tuples (what ``series.roll_up(coarse=False)`` and ``store.point_rows`` make of it,
-each datum its own row: the upsert merges rows of one bucket in turn), with no
-``Datum`` or ``Bucket`` per datum. ``put_plain`` hands them to the store's group commit
-when the store takes rows (file-backed SQLite, the embedded store), which appends a
-flush's rows to the ingest log as one row (``ingestlog``) and drains it into
-``cw_fresh`` soon after.
+``fresh_entries`` turns a call whose every datum is usual into the ingest log's
+entries (metric key, part start, unit, value), with no ``Datum`` or ``Bucket`` per
+datum; each is drained into its ``cw_fresh`` upsert row (``fresh_rows``: what
+``series.roll_up(coarse=False)`` and ``store.point_rows`` make of it, each datum its
+own row: the upsert merges rows of one bucket in turn). ``put_plain`` hands them to the
+store's group commit when the store takes rows (file-backed SQLite, the embedded
+store), which appends a flush's entries to the ingest log as one row (``ingestlog``)
+and drains it into ``cw_fresh`` soon after.
 
 A row is a ``PART``-second part of its 1-minute bucket (``ts`` the part's start, within
 the bucket; resolution 60): a metric written many times a minute has its raw values
@@ -33,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from cloudctl.db.base import utcnow
+from cloudctl.services.cloudwatch import ingestlog
 from cloudctl.services.cloudwatch.checks import LIMIT, MAX_DIMENSIONS, UNITS
 from cloudctl.services.cloudwatch.series import metric_key_of
 from cloudctl.services.cloudwatch.store import CATALOG_REFRESH, StoreHolder
@@ -67,6 +69,13 @@ def plain_fields(item: dict[str, Any], oldest: datetime, newest: datetime) -> Fi
     raw = item.get("Dimensions")
     if not raw:
         return name, (), stamp, value, unit
+    if len(raw) == 1:  # the usual one dimension: no list of pairs, no duplicate check
+        d = raw[0]
+        k, v = d.get("Name"), d.get("Value")
+        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
+                or not 1 <= len(v) <= 1024 or len(d) != 2:
+            return None
+        return name, ((k, v),), stamp, value, unit
     if len(raw) > MAX_DIMENSIONS:
         return None
     pairs = []
@@ -81,14 +90,15 @@ def plain_fields(item: dict[str, Any], oldest: datetime, newest: datetime) -> Fi
     return name, tuple(pairs), stamp, value, unit
 
 
-def fresh_rows(items: Sequence[dict[str, Any]], account_id: str, region: str,
-               namespace: str, now: datetime, oldest: datetime, newest: datetime
-               ) -> tuple[list[Row], dict[str, tuple[str, Dimensions]]] | None:
-    """The ``cw_fresh`` rows of a call whose every datum is usual (one a datum, in the
-    call's order, each at the ``PART`` of its minute) and its metrics (key -> name,
-    sorted dimensions); None when a datum is not usual."""
+def fresh_entries(items: Sequence[dict[str, Any]], account_id: str, region: str,
+                  namespace: str, now: datetime, oldest: datetime, newest: datetime
+                  ) -> tuple[list[ingestlog.Logged], dict[str, tuple[str, Dimensions]]] | None:
+    """The ingest log's entries of a call whose every datum is usual (one a datum, in
+    the call's order, each at the ``PART`` of its minute: metric key, part start, unit,
+    value) and its metrics (key -> name, sorted dimensions); None when a datum is not
+    usual."""
     current = int(now.timestamp() // PART) * PART
-    rows: list[Row] = []
+    entries: list[ingestlog.Logged] = []
     named: dict[str, tuple[str, Dimensions]] = {}
     for item in items:
         fields = plain_fields(item, oldest, newest)
@@ -99,9 +109,20 @@ def fresh_rows(items: Sequence[dict[str, Any]], account_id: str, region: str,
             dims = tuple(sorted(dims))
         key = metric_key_of(account_id, region, namespace, name, dims)
         ts = current if stamp is None else int(stamp.timestamp() // PART) * PART
-        rows.append((key, 60, ts, unit, 1.0, value, value, value, f",{value!r}", True))
+        entries.append((key, ts, unit, value))
         named[key] = (name, dims)
-    return rows, named
+    return entries, named
+
+
+def fresh_rows(items: Sequence[dict[str, Any]], account_id: str, region: str,
+               namespace: str, now: datetime, oldest: datetime, newest: datetime
+               ) -> tuple[list[Row], dict[str, tuple[str, Dimensions]]] | None:
+    """``fresh_entries`` as ``cw_fresh`` upsert rows (``ingestlog.upsert_row``), one a
+    datum (what the log's entries are drained into, one by one)."""
+    found = fresh_entries(items, account_id, region, namespace, now, oldest, newest)
+    if found is None:
+        return None
+    return [ingestlog.upsert_row(entry) for entry in found[0]], found[1]
 
 
 def catalog_entry(key: str, account_id: str, region: str, namespace: str, name: str,
@@ -119,10 +140,10 @@ async def put_plain(hold: StoreHolder, account_id: str, region: str,
     when a datum is unusual or the store does not take rows."""
     if not hold.takes_rows():
         return False
-    found = fresh_rows(items, account_id, region, namespace, now, oldest, newest)
+    found = fresh_entries(items, account_id, region, namespace, now, oldest, newest)
     if found is None:
         return False
-    rows, named = found
+    entries, named = found
     clock = time.time()
     seen = hold.seen
     stale = [key for key in named if clock - seen.get(key, 0.0) > CATALOG_REFRESH]
@@ -131,7 +152,7 @@ async def put_plain(hold: StoreHolder, account_id: str, region: str,
         stamp = utcnow()
         catalog = [catalog_entry(key, account_id, region, namespace, *named[key], stamp)
                    for key in sorted(stale)]
-    await hold.ingest_rows(catalog, rows)
+    await hold.ingest_rows(catalog, entries)
     for key in stale:
         seen[key] = clock
     return True
