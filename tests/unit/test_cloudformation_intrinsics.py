@@ -213,14 +213,15 @@ def test_placeholders_stand_in_for_lists_in_a_dry_run() -> None:
 
 
 def test_engine_looks_again_soon_then_every_second() -> None:
-    """A pass with nothing ready retries after 50 ms, half as long again each time up to
-    a second; progress starts over."""
+    """A pass with nothing ready retries after 50 ms, a quarter as long again each time
+    up to a second; progress starts over."""
     from cloudctl.services.cloudformation.rows import ResourceRows
 
     rows = ResourceRows()
     rows._idle = {}
-    assert [rows._waiting("s").delay for _ in range(10)] == [
-        0.05, 0.075, 0.113, 0.169, 0.253, 0.38, 0.57, 0.854, 1.0, 1.0]
+    assert [rows._waiting("s").delay for _ in range(16)] == [
+        0.05, 0.062, 0.078, 0.098, 0.122, 0.153, 0.191, 0.238, 0.298, 0.373, 0.466, 0.582,
+        0.728, 0.909, 1.0, 1.0]
     assert rows._waiting("other").delay == 0.05
     rows._progressed("s")
     assert rows._waiting("s").delay == 0.05
