@@ -257,23 +257,32 @@ def test_the_log_holds_the_entries_the_rows_are_drained_from() -> None:
     assert [repr(r) for r in got] == [repr(r) for r in _fold_one_by_one(entries)]
 
 
+def _holder(path: Path) -> tuple[Any, Any]:
+    """A store holder (the group commit and the ingest log's drain) on ``path``."""
+    from cloudctl.services.cloudwatch import store as store_module
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    cloud = SimpleNamespace(sessions=async_sessionmaker(engine), engine=engine,
+                            properties=SimpleNamespace(get=lambda _name: "embedded"))
+    return engine, store_module.StoreHolder(cloud)  # type: ignore[arg-type]
+
+
+async def _tables(engine: Any) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all, tables=[
+            CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
+
+
 def test_a_call_received_while_the_flush_waits_joins_its_commit(tmp_path: Path) -> None:
     """The group commit waits ``store.FLUSH_TURNS`` loop turns before it takes its
     calls: a call reaching the holder a turn after the first (a request the loop read
     meanwhile) is written by the same commit, not by a second one after it."""
-    from cloudctl.services.cloudwatch import store as store_module
-
     path = tmp_path / "cw.db"
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-    cloud = SimpleNamespace(sessions=async_sessionmaker(engine), engine=engine,
-                            properties=SimpleNamespace(get=lambda _name: "embedded"))
-    holder = store_module.StoreHolder(cloud)  # type: ignore[arg-type]
+    engine, holder = _holder(path)
     start = int(NOW.timestamp()) // 60 * 60
 
     async def run() -> tuple[int, list[Bucket]]:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all, tables=[
-                CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
+        await _tables(engine)
         first = asyncio.create_task(holder.ingest_rows([], [("k", start, "Count", 1.0)]))
         await asyncio.sleep(0)  # the first call is in: its flush is on its way
         second = asyncio.create_task(holder.ingest_rows([], [("k", start, "Count", 2.0)]))
@@ -295,13 +304,8 @@ def test_the_log_is_drained_a_second_after_a_flush(tmp_path: Path) -> None:
     there), well after it is in ``cw_fresh``."""
     import sqlite3
 
-    from cloudctl.services.cloudwatch import store as store_module
-
     path = tmp_path / "cw.db"
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-    cloud = SimpleNamespace(sessions=async_sessionmaker(engine), engine=engine,
-                            properties=SimpleNamespace(get=lambda _name: "embedded"))
-    holder = store_module.StoreHolder(cloud)  # type: ignore[arg-type]
+    engine, holder = _holder(path)
     start = int(NOW.timestamp()) // 60 * 60
 
     def rows(table: str) -> int:
@@ -309,9 +313,7 @@ def test_the_log_is_drained_a_second_after_a_flush(tmp_path: Path) -> None:
             return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     async def run() -> list[tuple[int, int]]:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all, tables=[
-                CwPoint.__table__, CwFresh.__table__, CwIngest.__table__, CwBlock.__table__])
+        await _tables(engine)
         await holder.ingest_rows([], [("k", start, "Count", 1.0)])
         seen = [(rows("cw_ingest"), rows("cw_fresh"))]
         await asyncio.sleep(0.6)
