@@ -89,10 +89,20 @@ async def delete_entity(provider: IamBase, ctx: RequestContext, params: dict[str
         # one statement: whether each kind of dependent exists (a SELECT of EXISTS each)
         held = (await session.execute(select(*(
             exists().where(column == owner) for _, column, _ in dependents)))).one()
-        for (_, _, what), found in zip(dependents, held, strict=True):
-            if found:
-                raise delete_conflict(f"Cannot delete entity, must {what} first.")
+        conflict = dependent_conflict(dependents, held)
+        if conflict is not None:
+            raise conflict
         await session.delete(row)
+
+
+def dependent_conflict(dependents: Sequence[tuple[Any, Any, str]],
+                       held: Iterable[bool]) -> AwsError | None:
+    """The DeleteConflict for the first of ``dependents`` still ``held`` (in their
+    order), None when none is: what DeleteUser/DeleteGroup/DeleteRole answer."""
+    for (_, _, what), holding in zip(dependents, held, strict=True):
+        if holding:
+            return delete_conflict(f"Cannot delete entity, must {what} first.")
+    return None
 
 
 async def delete_entities(provider: IamBase, ctxs: Sequence[RequestContext],
@@ -136,10 +146,8 @@ async def delete_entities(provider: IamBase, ctxs: Sequence[RequestContext],
             if row is None or owner in gone:
                 out[index] = no_such_entity(missing(name))
                 continue
-            out[index] = refuse(row) or next(
-                (delete_conflict(f"Cannot delete entity, must {what} first.")
-                 for (_, _, what), holding in zip(dependents, held, strict=True)
-                 if owner in holding), None)
+            out[index] = refuse(row) or dependent_conflict(
+                dependents, (owner in holding for holding in held))
             if out[index] is None:
                 gone.add(owner)
         if gone:

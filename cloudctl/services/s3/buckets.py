@@ -137,12 +137,8 @@ class BucketProvider(S3Provider):
     async def delete_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         async with self.cloud.sessions() as session:
             bucket = await self.owned_bucket(session, ctx, params["Bucket"], "s3:DeleteBucket")
-            busy = await session.scalar(select(
-                exists().where(S3Object.bucket == bucket.name)
-                | exists().where(S3Upload.bucket == bucket.name)))
-            if busy:
-                raise s3_error("BucketNotEmpty", "The bucket you tried to delete is not empty",
-                               409, BucketName=bucket.name)
+            if await session.scalar(select(_holds_anything(bucket.name))):
+                raise _not_empty(bucket.name)
             await session.delete(bucket)
             await session.commit()
         self.forget(bucket.name)
@@ -227,6 +223,17 @@ class BucketProvider(S3Provider):
         return {}
 
 
+def _holds_anything(bucket: Any) -> Any:
+    """The condition DeleteBucket refuses on: an object or an upload in ``bucket`` (a
+    name or the bucket's name column)."""
+    return exists().where(S3Object.bucket == bucket) | exists().where(S3Upload.bucket == bucket)
+
+
+def _not_empty(name: str) -> AwsError:
+    return s3_error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409,
+                    BucketName=name)
+
+
 async def delete_buckets(cloud: Cloud, ctxs: Sequence[RequestContext], names: Sequence[str]
                          ) -> list[AwsError | None] | None:
     """Many ``DeleteBucket`` (``ctxs``: each call's context, authorised by the cloud's
@@ -244,11 +251,10 @@ async def delete_buckets(cloud: Cloud, ctxs: Sequence[RequestContext], names: Se
             found = {b.name: b for b in (await session.execute(select(S3Bucket).where(
                 S3Bucket.name.in_(list(names))))).scalars()}
             busy = set((await session.execute(select(S3Bucket.name).where(
-                S3Bucket.name.in_(list(found)),
-                exists().where(S3Object.bucket == S3Bucket.name)
-                | exists().where(S3Upload.bucket == S3Bucket.name)))).scalars())
+                S3Bucket.name.in_(list(found)), _holds_anything(S3Bucket.name)))).scalars())
             for index, (ctx, name) in enumerate(zip(ctxs, names, strict=True)):
                 try:
+                    # DeleteBucket's checks in its order (``owned_bucket``, then emptiness)
                     ctx.require_account()
                     bucket = found.get(name)
                     if bucket is None or name in gone:
@@ -256,8 +262,7 @@ async def delete_buckets(cloud: Cloud, ctxs: Sequence[RequestContext], names: Se
                     await provider.authorize(session, ctx, bucket, "s3:DeleteBucket",
                                              "FULL_CONTROL")
                     if name in busy:
-                        raise s3_error("BucketNotEmpty", "The bucket you tried to delete is "
-                                       "not empty", 409, BucketName=name)
+                        raise _not_empty(name)
                 except AwsError as error:
                     out[index] = error
                     continue

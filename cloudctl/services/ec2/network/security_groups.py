@@ -67,7 +67,7 @@ class GroupRef:
     group_name: str
 
 
-def _not_found(what: str) -> AwsError:
+def group_not_found(what: str) -> AwsError:
     return AwsError(f"The security group '{what}' does not exist", code="InvalidGroup.NotFound")
 
 
@@ -107,7 +107,7 @@ async def _default_row(session: AsyncSession, account: str,
     return found
 
 
-async def _by_ids(session: AsyncSession, region: str, group_ids: Iterable[str]
+async def groups_by_ids(session: AsyncSession, region: str, group_ids: Iterable[str]
                   ) -> dict[str, SecurityGroupRow]:
     wanted = list(dict.fromkeys(group_ids))
     if not wanted:
@@ -140,13 +140,13 @@ async def resolve_groups_for_launch(session: AsyncSession, account: str, region:
     for name in names or []:
         row = await _by_name(session, account, region, name)
         if row is None:
-            raise _not_found(name)
+            raise group_not_found(name)
         out.append(row.id)
-    found = await _by_ids(session, region, SECURITY_GROUP.check_all(ids or []))
+    found = await groups_by_ids(session, region, SECURITY_GROUP.check_all(ids or []))
     for gid in ids or []:
         row = found.get(gid)
         if row is None or row.account_id != account:
-            raise _not_found(gid)
+            raise group_not_found(gid)
         out.append(gid)
     if not out:
         out.append((await _ensure_default(session, account, region)).id)
@@ -163,10 +163,10 @@ async def set_instance_groups(session: AsyncSession, account: str, region: str,
     if not group_ids:
         raise invalid("An instance must belong to at least one security group.")
     wanted = list(dict.fromkeys(group_ids))
-    found = await _by_ids(session, region, wanted)
+    found = await groups_by_ids(session, region, wanted)
     for gid in wanted:
         if gid not in found or found[gid].account_id != account:
-            raise _not_found(gid)
+            raise group_not_found(gid)
     await session.execute(delete(InstanceGroupRow).where(
         InstanceGroupRow.instance_id == instance_id))
     for pos, gid in enumerate(wanted):
@@ -388,24 +388,9 @@ class SecurityGroupsProvider(Provider):
     async def delete_security_group(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         async with self.cloud.sessions() as session, session.begin():
             row = await self._target(session, ctx, params)
-            if row.name == DEFAULT_GROUP:
-                raise AwsError("cannot delete the default security group",
-                               code="CannotDelete")
-            users = (await session.execute(select(InstanceGroupRow.instance_id).where(
-                InstanceGroupRow.group_id == row.id).limit(1))).scalar()
-            if users is not None:
-                raise AwsError(f"resource {row.id} has a dependent object (instance {users})",
-                               code="DependencyViolation")
-            eni = await _interface_using(session, row)
-            if eni is not None:
-                raise AwsError(f"resource {row.id} has a dependent object",
-                               code="DependencyViolation")
-            ref = (await session.execute(select(SecurityGroupRuleRow.group_id).where(
-                SecurityGroupRuleRow.peer_group_id == row.id,
-                SecurityGroupRuleRow.group_id != row.id).limit(1))).scalar()
-            if ref is not None:
-                raise AwsError(f"resource {row.id} has a dependent object (group {ref})",
-                               code="DependencyViolation")
+            refused = deletion_refusal(row, (await dependents_of(session, [row]))[row.id])
+            if refused is not None:
+                raise refused
             await session.execute(delete(SecurityGroupRuleRow).where(
                 SecurityGroupRuleRow.group_id == row.id))
             await tags_mod.delete_resource_tags(session, row.account_id, row.region, [row.id])
@@ -435,12 +420,12 @@ class SecurityGroupsProvider(Provider):
             have = {g.id for g in groups}
             for gid in want_ids:
                 if gid not in have:
-                    raise _not_found(gid)
+                    raise group_not_found(gid)
             # names address EDGE groups; VPC groups go by id
             own_names = {g.name for g in groups if g.account_id == account and not g.vpc_id}
             for name in want_names:
                 if name not in own_names:
-                    raise _not_found(name)
+                    raise group_not_found(name)
             if want_ids or want_names:
                 groups = [g for g in groups if g.id in want_ids or
                           (g.name in want_names and g.account_id == account
@@ -580,14 +565,14 @@ async def target_group(session: AsyncSession, ctx: RequestContext,
     gid, name = params.get("GroupId"), params.get("GroupName")
     if gid:
         SECURITY_GROUP.check(gid)
-        row = (await _by_ids(session, ctx.region, [gid])).get(gid)
+        row = (await groups_by_ids(session, ctx.region, [gid])).get(gid)
         if row is None or row.account_id != account:
-            raise _not_found(gid)
+            raise group_not_found(gid)
         return row
     if name:
         found = await _by_name(session, account, ctx.region, name)
         if found is None:
-            raise _not_found(name)
+            raise group_not_found(name)
         return found
     raise AwsError("The request must contain the parameter groupName or groupId",
                    code="MissingParameter")
@@ -605,9 +590,9 @@ async def resolve_peer(session: AsyncSession, ctx: RequestContext, group: Securi
     owner = p.user_id or group.account_id
     if p.group_id:
         SECURITY_GROUP.check(p.group_id)
-        row = (await _by_ids(session, group.region, [p.group_id])).get(p.group_id)
+        row = (await groups_by_ids(session, group.region, [p.group_id])).get(p.group_id)
         if row is None or (p.user_id and row.account_id != p.user_id):
-            raise _not_found(p.group_id)
+            raise group_not_found(p.group_id)
         return row.id, row.account_id
     name = p.group_name or ""
     found = await _by_name(session, owner, group.region, name) if owner == group.account_id \
@@ -619,7 +604,7 @@ async def resolve_peer(session: AsyncSession, ctx: RequestContext, group: Securi
         elb_owner = await _elb_source_group(session, group, owner, name)
         if elb_owner is not None:
             return name, elb_owner
-        raise _not_found(name)
+        raise group_not_found(name)
     return found.id, found.account_id
 
 
@@ -640,6 +625,59 @@ async def _elb_source_group(session: AsyncSession, group: SecurityGroupRow, owne
         found = await resolve(session, group.region, name)
         if found is not None:
             return found if found == owner else None
+    return None
+
+
+@dataclass(frozen=True)
+class GroupDependents:
+    """What keeps a group from being deleted: an instance in it, a network interface
+    in it, the groups whose rules name it (other than itself)."""
+
+    instance: str | None
+    interface: str | None
+    referrers: tuple[str, ...]
+
+
+async def dependents_of(session: AsyncSession, rows: Iterable[SecurityGroupRow]
+                        ) -> dict[str, GroupDependents]:
+    """The dependents of each group in ``rows``, by group id (three reads for all)."""
+    groups = {row.id: row for row in rows}
+    if not groups:
+        return {}
+    users: dict[str, str] = {}
+    for group_id, instance_id in await session.execute(select(
+            InstanceGroupRow.group_id, InstanceGroupRow.instance_id).where(
+            InstanceGroupRow.group_id.in_(list(groups)))):
+        users.setdefault(group_id, instance_id)
+    referrers: dict[str, list[str]] = {}
+    for peer_id, group_id in await session.execute(select(
+            SecurityGroupRuleRow.peer_group_id, SecurityGroupRuleRow.group_id).where(
+            SecurityGroupRuleRow.peer_group_id.in_(list(groups)),
+            SecurityGroupRuleRow.group_id != SecurityGroupRuleRow.peer_group_id)):
+        referrers.setdefault(str(peer_id), []).append(group_id)
+    return {gid: GroupDependents(users.get(gid), await _interface_using(session, row),
+                                 tuple(dict.fromkeys(referrers.get(gid, []))))
+            for gid, row in groups.items()}
+
+
+def deletion_refusal(row: SecurityGroupRow, dependents: GroupDependents,
+                     gone: Iterable[str] = ()) -> AwsError | None:
+    """Why ``DeleteSecurityGroup`` refuses the group, in its order of checks; None when
+    it may go. ``gone``: groups already deleted in the same batch, which no longer refer
+    to it."""
+    if row.name == DEFAULT_GROUP:
+        return AwsError("cannot delete the default security group", code="CannotDelete")
+    if dependents.instance is not None:
+        return AwsError(f"resource {row.id} has a dependent object (instance "
+                        f"{dependents.instance})", code="DependencyViolation")
+    if dependents.interface is not None:
+        return AwsError(f"resource {row.id} has a dependent object",
+                        code="DependencyViolation")
+    left = set(gone)
+    referrer = next((r for r in dependents.referrers if r not in left), None)
+    if referrer is not None:
+        return AwsError(f"resource {row.id} has a dependent object (group {referrer})",
+                        code="DependencyViolation")
     return None
 
 
@@ -673,14 +711,14 @@ async def rules_of(session: AsyncSession, group_ids: list[str]
 async def _names_of(session: AsyncSession, region: str,
                     rules: dict[str, list[SecurityGroupRuleRow]]) -> dict[str, str]:
     peers = {r.peer_group_id for rs in rules.values() for r in rs if r.peer_group_id}
-    found = {gid: g.name for gid, g in (await _by_ids(session, region, peers)).items()}
+    found = {gid: g.name for gid, g in (await groups_by_ids(session, region, peers)).items()}
     # a load balancer's source group: its id is its name
     return {**{p: p for p in peers if p and not p.startswith("sg-")}, **found}
 
 
 async def _existing_groups(session: AsyncSession, account: str, region: str,
                            group_ids: list[str]) -> set[str]:
-    found = await _by_ids(session, region, group_ids)
+    found = await groups_by_ids(session, region, group_ids)
     return {g for g, row in found.items() if row.account_id == account}
 
 
