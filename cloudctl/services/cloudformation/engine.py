@@ -26,9 +26,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import case, insert, inspect, select, update
+from sqlalchemy import Table, case, insert, inspect, select, update
 
 from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler
@@ -80,6 +80,7 @@ def wake_stack(cloud: Cloud, stack_id: str) -> None:
         wakes.forward(StackEngine.name, stack_id)
 
 
+COMPLETED: list[dict[str, Any]] = []  # ``_converge``: the stack was completed with its ends
 REPLACING = "Requested update requires the creation of a new physical resource; " \
             "hence creating one."
 
@@ -116,10 +117,24 @@ def _held(stack: Stack, rows: list[StackResource], exports: dict[str, str],
     return Held(stack, rows, exports)
 
 
+_RESOURCES = cast(Table, StackResource.__table__)
+_KEYS = tuple((attribute.key, attribute.columns[0].name)
+              for attribute in inspect(StackResource).column_attrs if attribute.key != "id")
+
+
+def _unsaved_row(**values: Any) -> StackResource:
+    """A resource row not yet inserted, its every column but the id given: its state
+    set directly (the ORM's constructor runs an event per attribute, ~15 us a row)."""
+    row: StackResource = StackResource.__mapper__.class_manager.new_instance()
+    row.__dict__.update(values)
+    return row
+
+
 def _columns(row: StackResource) -> dict[str, Any]:
-    """The columns set on a new row not yet added to a session (its insert's values)."""
-    return {column.key: row.__dict__[column.key]
-            for column in inspect(StackResource).column_attrs if column.key in row.__dict__}
+    """A new row's insert values by column name (Core's insert of the table: not the
+    ORM's bulk insert, which runs its unit of work over every row)."""
+    values = row.__dict__
+    return {name: values[key] for key, name in _KEYS}
 
 
 class StackEngine(StackTeardown, Reconciler):
@@ -167,11 +182,13 @@ class StackEngine(StackTeardown, Reconciler):
             outputs = await self._converge(stack, caller)
             done = "CREATE_COMPLETE" if status.startswith("CREATE") else \
                 "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
-            await self._transition(stack.stack_id, status, done, outputs=outputs)
+            if outputs is not COMPLETED:
+                await self._transition(stack.stack_id, status, done, outputs=outputs)
             if done.endswith("IN_PROGRESS"):
                 self.wake(stack.stack_id)
         elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
             outputs = await self._converge(stack, caller)
+            assert outputs is not COMPLETED  # only a creation completes with its ends
             await self._transition(stack.stack_id, status,
                                    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
                                    outputs=outputs)
@@ -262,13 +279,20 @@ class StackEngine(StackTeardown, Reconciler):
         if status == "DELETE_COMPLETE":
             values["deleted_at"] = now
         async with self.cloud.sessions() as session, session.begin():
-            found = (await session.execute(
-                update(Stack).where(Stack.stack_id == stack_id, Stack.status == expected)
-                .values(**values).returning(Stack.name, Stack.request_token))).first()
-            if found is not None:
-                await store.add_event(session, stack_id, found.name, stack_id,
-                                      store.STACK_TYPE, status, reason,
-                                      token=found.request_token)
+            await self._status_in(session, stack_id, expected, status, reason, values)
+
+    @staticmethod
+    async def _status_in(session: Any, stack_id: str, expected: str, status: str,
+                         reason: str | None, values: dict[str, Any]) -> bool:
+        """The conditional UPDATE of ``_set_status`` and its event, in ``session``'s
+        transaction; whether the stack still had the status ``expected``."""
+        found = (await session.execute(
+            update(Stack).where(Stack.stack_id == stack_id, Stack.status == expected)
+            .values(**values).returning(Stack.name, Stack.request_token))).first()
+        if found is not None:
+            await store.add_event(session, stack_id, found.name, stack_id,
+                                  store.STACK_TYPE, status, reason, token=found.request_token)
+        return found is not None
 
     async def _cancel_working(self, stack_id: str, reason: str) -> None:
         """In-progress resources of a failed operation are marked failed (a later delete
@@ -325,6 +349,32 @@ class StackEngine(StackTeardown, Reconciler):
         plan.scope.ref = ref
         plan.scope.get_att = get_att
         return plan, current
+
+    def _completion(self, stack: Stack, rows: list[StackResource], exports: dict[str, str],
+                    completed: list[bool]) -> Callable[[Any], Awaitable[None]]:
+        """The stack's CREATE_COMPLETE written with the ends of the creation pass that
+        leaves every resource of the template complete (one transaction less, and no
+        pass again over the template to find nothing to do); ``completed`` gets True when
+        it was. Not when a resource is left working or failed, or the outputs do not
+        resolve: the next pass decides, as before."""
+        async def complete(session: Any) -> None:
+            try:
+                plan, current = self._plan(stack, rows, exports)
+                if any(name not in current or current[name].status not in COMPLETE
+                       for name in plan.deps):
+                    return
+                outputs = plan.outputs()
+            except (AwsError, ResourceFailure, Unresolved):
+                return  # the next pass fails the stack with the reason
+            now = utcnow()
+            values = {"status": "CREATE_COMPLETE", "status_reason": None, "outputs": outputs,
+                      "updated_at": case((Stack.operation == "UPDATE", now),
+                                         else_=Stack.updated_at)}
+            if await self._status_in(session, stack.stack_id, "CREATE_IN_PROGRESS",
+                                     "CREATE_COMPLETE", None, values):
+                completed.append(True)
+
+        return complete
 
     async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
         """Bring the stack's resources to its template; its outputs when done, ``Failed``
@@ -384,10 +434,14 @@ class StackEngine(StackTeardown, Reconciler):
                         raise Failed([], str(getattr(error, "message", None) or error)) \
                             from None
                 raise self._waiting(stack.stack_id)
+            completed: list[bool] = []
             try:
                 progressed = await run_steps(steps)
             finally:
-                await self._flush(batch)
+                await self._flush(batch, self._completion(stack, rows + made, exports,
+                                                          completed) if only_new else None)
+            if completed:
+                return COMPLETED
             if not any(progressed):
                 raise self._waiting(stack.stack_id)
             self._progressed(stack.stack_id)
@@ -515,12 +569,14 @@ class StackEngine(StackTeardown, Reconciler):
                     assert old is not None
                     old.role = "old"
                     generation = old.generation + 1
-                fresh = StackResource(
+                fresh = _unsaved_row(
                     stack_id=stack.stack_id, logical_id=new.name, generation=generation,
-                    role="current", type=new.type_name, status="CREATE_IN_PROGRESS",
-                    properties=new.props, attributes={}, depends=sorted(plan.deps[new.name]),
+                    role="current", type=new.type_name, physical_id=None,
+                    status="CREATE_IN_PROGRESS", status_reason=None, properties=new.props,
+                    old_properties=None, attributes={}, depends=sorted(plan.deps[new.name]),
                     deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
-                    step="create", signals=[],
+                    step="create", signals=[], updated_at=utcnow(), drift_status=None,
+                    drift_checked_at=None,
                     metadata_=plan.template["Resources"][new.name].get("Metadata"))
                 # status and event set before the insert (no update of the new row after)
                 if new.replacing is not None:
@@ -529,12 +585,14 @@ class StackEngine(StackTeardown, Reconciler):
                     await self._set(session, fresh, "CREATE_IN_PROGRESS")
                 made.append(fresh)
             await session.flush()  # the replaced rows' roles
-            ids = (await session.execute(
-                insert(StackResource).returning(StackResource.id, sort_by_parameter_order=True),
-                [_columns(fresh) for fresh in made])).scalars().all()
-            for fresh, row_id in zip(made, ids, strict=True):
-                fresh.id = row_id
-            self._fresh.update(ids)
+            # ids by logical id (a pass makes each at most once): a multi-row INSERT
+            # (asked for in the parameters' order, SQLite's made one INSERT a row)
+            ids: dict[str, int] = dict((await session.execute(
+                insert(_RESOURCES).returning(_RESOURCES.c.logical_id, _RESOURCES.c.id),
+                [_columns(fresh) for fresh in made])).all())
+            for fresh in made:
+                fresh.id = ids[fresh.logical_id]
+            self._fresh.update(ids.values())
         return made
 
     def _steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
