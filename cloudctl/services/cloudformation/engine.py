@@ -12,6 +12,11 @@ before it acts, so after kill -9 the next sync repeats exactly the unfinished st
 creations are idempotent by token, deletions by "already gone". Stack transitions
 are conditional on the status the sync read (an API call may have changed it).
 
+A resource on its way (an instance to ``running``) is looked at again after a growing
+delay, and at once when EC2 tells this process of its new state (``settled``, through
+``ec2.api.watch_states``). The creation pass whose ends complete every resource writes
+the stack's CREATE_COMPLETE with them (``_completion``).
+
 The stack acts as its principal: the access key it was created with, looked up at
 every sync (a deleted key fails the operation). The engine inherits its deletions
 (``deletion.StackTeardown``) and its resource row writes (``rows.ResourceRows``).
@@ -55,6 +60,7 @@ from cloudctl.services.cloudformation.rows import (
     run_steps,
 )
 from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, pseudo, signal_policy
+from cloudctl.services.ec2 import api as ec2
 from cloudctl.services.iam import api as iam
 
 if TYPE_CHECKING:
@@ -150,6 +156,15 @@ class StackEngine(StackTeardown, Reconciler):
         self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
         self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
         self._idle: dict[str, int] = {}  # passes in a row with nothing ready, by stack
+        self._awaited: dict[str, str] = {}  # a resource on its way -> the stack it holds up
+
+    def settled(self, resource_id: str, state: str) -> None:
+        """EC2 moved ``resource_id`` to ``state`` in this process (``ec2.watch_states``):
+        the stack waiting for it looks again now, not at its next poll."""
+        del state  # the stack's next pass reads it, as a poll would
+        stack_id = self._awaited.pop(resource_id, None)
+        if stack_id is not None:
+            self.wake(stack_id)
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(RESYNC_INTERVAL))
@@ -165,6 +180,7 @@ class StackEngine(StackTeardown, Reconciler):
         async with self.cloud.sessions() as session:
             stack = await session.get(Stack, key)
         if stack is None or not stack.status.endswith("IN_PROGRESS"):
+            self._forget(key)
             return
         caller = await self._caller(stack)
         status = stack.status
@@ -175,6 +191,12 @@ class StackEngine(StackTeardown, Reconciler):
         except Failed as failed:
             await self.fail(stack, status, failed)
         self._idle.pop(key, None)  # the phase ended (a Retry would have left above)
+        self._forget(key)
+
+    def _forget(self, stack_id: str) -> None:
+        """The stack's operation ended: it waits for none of its resources."""
+        for resource_id in [r for r, s in self._awaited.items() if s == stack_id]:
+            del self._awaited[resource_id]
 
     async def _phase(self, stack: Stack, status: str, caller: Caller) -> None:
         if status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"):
@@ -675,15 +697,20 @@ class StackEngine(StackTeardown, Reconciler):
                     row = await self._write(row.id, attempt)
                 made = await adapter.create(self._act(stack, row, caller), row.properties)
                 row.physical_id, row.attributes = made.physical_id, made.attributes
+            # awaited before the look: a change told while it runs wakes the stack again
+            self._awaited[str(row.physical_id)] = stack.stack_id
             try:
                 ready = await adapter.ready(self._act(stack, row, caller),
                                             str(row.physical_id), row.attributes or {})
                 if ready is not None and verb == "CREATE":
                     ready = self._signalled(stack, row, ready)
             except (AwsError, ResourceFailure):
+                self._awaited.pop(str(row.physical_id), None)
                 if made is not None:
                     self._created(batch, row, made.physical_id, made.attributes)
                 raise
+            if ready is not None:
+                self._awaited.pop(str(row.physical_id), None)
             if ready is None:
                 policy = signal_policy(stack, row.logical_id) if verb == "CREATE" else None
                 within = policy[1] if policy is not None else None
@@ -739,4 +766,5 @@ class EngineStarter(Provider):
             return
         engine = StackEngine(self.cloud, leader=lambda: self.cloud.runs_controllers)
         self.cloud.runtime[ENGINE] = engine
+        ec2.watch_states(self.cloud, engine.settled)  # instances running, volumes available
         self.cloud.spawn(engine.run(), "cloudformation-engine")
