@@ -2,7 +2,8 @@
 made new resources and every one of them ended, the engine goes on from what it holds
 (the rows it wrote) instead of reading the stack back; a chain of dependent resources is
 then read once for the whole creation, and its references resolve to what each pass
-made. The pass whose ends complete every resource writes the stack's CREATE_COMPLETE
+made, and the first pass starts from the stack as the sync read it (not read again).
+The pass whose ends complete every resource writes the stack's CREATE_COMPLETE
 and outputs in the same transaction, its event last. A pass that leaves a resource working (waiting for signals the API may record
 meanwhile) reads the stack back. Against a real (migrated) database."""
 
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cloudctl.db import migrate
 from cloudctl.db.engine import create_engine, session_factory
@@ -59,14 +60,23 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
         loads: list[str] = []
         load = engine._load
 
-        async def counted(stack_id: str) -> Any:
+        async def counted(stack_id: str, read: Any = None) -> Any:
             loads.append(stack_id)
-            return await load(stack_id)
+            return await (load(stack_id) if read is None else load(stack_id, read))
 
         monkeypatch.setattr(engine, "_load", counted)
         try:
             stack, _, _ = await load(STACK)
+            stack_reads: list[str] = []
+
+            def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                if statement.startswith("SELECT") and \
+                        "WHERE cfn_stacks.stack_id = ?" in statement:
+                    stack_reads.append(statement)
+
+            event.listen(db.sync_engine, "before_cursor_execute", seen)
             assert await engine._converge(stack, _caller()) is engine_module.COMPLETED
+            event.remove(db.sync_engine, "before_cursor_execute", seen)
             async with sessions() as session:
                 rows = {r.logical_id: r for r in (await session.execute(select(
                     StackResource).where(StackResource.stack_id == STACK))).scalars()}
@@ -75,8 +85,10 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
                     StackEvent.stack_id == STACK).order_by(StackEvent.seq))).scalars())
         finally:
             await db.dispose()
-        # three passes (one a level of the chain) and one read of the stack
+        # three passes (one a level of the chain), one read of the rows, none of the
+        # stack (the first pass starts from the stack as it was given)
         assert loads == [STACK]
+        assert stack_reads == []
         assert done is not None and done.status == "CREATE_COMPLETE"
         assert [(e.logical_id, e.status) for e in events[-2:]] == [
             ("Third", "CREATE_COMPLETE"), ("chain", "CREATE_COMPLETE")]

@@ -401,12 +401,15 @@ class StackEngine(StackTeardown, Reconciler):
     async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
         """Bring the stack's resources to its template; its outputs when done, ``Failed``
         when a resource failed, ``Retry`` while resources are still on their way.
-        A creation's pass that only made new resources, all of which ended, looks at
-        the stack again in memory (``_held``), not by reading it back."""
+        The first pass starts from the stack as the sync read it. A creation's pass that
+        only made new resources, all of which ended, looks at the stack again in memory
+        (``_held``), not by reading it back."""
         held: Held | None = None
+        read: Stack | None = stack  # as the sync read it: the first pass reads it no more
         while True:
             if held is None:
-                stack, rows, exports = await self._load(stack.stack_id)
+                stack, rows, exports = await self._load(stack.stack_id, read)
+                read = None
             else:
                 stack, rows, exports = held.stack, held.rows, held.exports
                 self._taken[stack.stack_id] = frozenset(r.physical_id for r in rows

@@ -131,9 +131,12 @@ class ResourceRows:
             await change(session, row)
             return row
 
-    async def _load(self, stack_id: str) -> tuple[Stack, list[StackResource], dict[str, str]]:
+    async def _load(self, stack_id: str, read: Stack | None = None
+                    ) -> tuple[Stack, list[StackResource], dict[str, str]]:
+        """The stack, its resource rows and the exports it may import (``read``: the
+        stack as this sync just read it, not read again)."""
         async with self.cloud.sessions() as session:
-            stack = await session.get(Stack, stack_id)
+            stack = read or await session.get(Stack, stack_id)
             assert stack is not None
             rows = await store.rows(session, stack_id)
             self._secrets[stack_id] = secrets_of(stack)
