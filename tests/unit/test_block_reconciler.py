@@ -9,7 +9,7 @@ say, as sample-controller tests do.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from cloudctl.db.base import Base
+from cloudctl.server.runtime import Runtime
+from cloudctl.services.ec2 import api as ec2
 from cloudctl.services.ec2.ebs.models import (
     SNAPSHOT_COMPLETED,
     SNAPSHOT_PENDING,
@@ -40,10 +42,11 @@ class Properties:
 
 @dataclass
 class Host:
-    """What the reconciler needs of the cloud: sessions and properties."""
+    """What the reconciler needs of the cloud: sessions, properties, runtime objects."""
 
     sessions: async_sessionmaker[AsyncSession]
     properties: Properties
+    runtime: Runtime = field(default_factory=Runtime)
 
 
 class Backends:
@@ -90,10 +93,13 @@ async def _state(host: Host, volume_id: str) -> str | None:
 
 async def test_creating_volume_is_created_then_available(world: Any) -> None:
     ctl, backend, host = world
+    told: list[tuple[str, str]] = []
+    ec2.watch_states(host, lambda volume_id, state: told.append((volume_id, state)))
     await _add(host, _volume("vol-1", VOLUME_CREATING))
     await ctl.run_once()
     assert await backend.volume_exists("vol-1")
     assert await _state(host, "vol-1") == VOLUME_AVAILABLE
+    assert told == [("vol-1", VOLUME_AVAILABLE)]  # a stack waiting for it looks now
     assert await ctl.list_keys() == []  # at rest: the next resync has nothing to do
 
 

@@ -2,7 +2,9 @@
 made new resources and every one of them ended, the engine goes on from what it holds
 (the rows it wrote) instead of reading the stack back; a chain of dependent resources is
 then read once for the whole creation, and its references resolve to what each pass
-made. A pass that leaves a resource working (waiting for signals the API may record
+made, and the first pass starts from the stack as the sync read it (not read again).
+The pass whose ends complete every resource writes the stack's CREATE_COMPLETE
+and outputs in the same transaction, its event last. A pass that leaves a resource working (waiting for signals the API may record
 meanwhile) reads the stack back. Against a real (migrated) database."""
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cloudctl.db import migrate
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.services.cloudformation import engine as engine_module
 from cloudctl.services.cloudformation.engine import StackEngine
-from cloudctl.services.cloudformation.models import Stack, StackResource
+from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
 from cloudctl.services.cloudformation.rows import WORKING
 
 STACK = "arn:aws:cloudformation:r:000000000001:stack/chain/1"
@@ -58,21 +60,39 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
         loads: list[str] = []
         load = engine._load
 
-        async def counted(stack_id: str) -> Any:
+        async def counted(stack_id: str, read: Any = None) -> Any:
             loads.append(stack_id)
-            return await load(stack_id)
+            return await (load(stack_id) if read is None else load(stack_id, read))
 
         monkeypatch.setattr(engine, "_load", counted)
         try:
             stack, _, _ = await load(STACK)
-            outputs = await engine._converge(stack, _caller())
+            stack_reads: list[str] = []
+
+            def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                if statement.startswith("SELECT") and \
+                        "WHERE cfn_stacks.stack_id = ?" in statement:
+                    stack_reads.append(statement)
+
+            event.listen(db.sync_engine, "before_cursor_execute", seen)
+            assert await engine._converge(stack, _caller()) is engine_module.COMPLETED
+            event.remove(db.sync_engine, "before_cursor_execute", seen)
             async with sessions() as session:
                 rows = {r.logical_id: r for r in (await session.execute(select(
                     StackResource).where(StackResource.stack_id == STACK))).scalars()}
+                done = await session.get(Stack, STACK)
+                events = list((await session.execute(select(StackEvent).where(
+                    StackEvent.stack_id == STACK).order_by(StackEvent.seq))).scalars())
         finally:
             await db.dispose()
-        # three passes (one a level of the chain) and one read of the stack
+        # three passes (one a level of the chain), one read of the rows, none of the
+        # stack (the first pass starts from the stack as it was given)
         assert loads == [STACK]
+        assert stack_reads == []
+        assert done is not None and done.status == "CREATE_COMPLETE"
+        assert [(e.logical_id, e.status) for e in events[-2:]] == [
+            ("Third", "CREATE_COMPLETE"), ("chain", "CREATE_COMPLETE")]
+        outputs = done.outputs
         assert {name: row.status for name, row in rows.items()} == {
             "First": "CREATE_COMPLETE", "Second": "CREATE_COMPLETE",
             "Third": "CREATE_COMPLETE"}

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cloudctl.db import migrate
 from cloudctl.db.engine import create_engine, session_factory
@@ -145,6 +145,49 @@ def test_a_pass_end_writes_only_what_its_changes_set(database: str) -> None:
                 ("W2", "CREATE_IN_PROGRESS", "Resource creation Initiated", "u2"),
                 ("W2", "CREATE_FAILED", "it broke", "u2")]
             assert [e[0] for e in new] == list(range(new[0][0], new[0][0] + len(new)))
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
+    """A pass of 20 new rows: one INSERT of them all (asking SQLite for the ids in the
+    parameters' order made one INSERT a row), and one UPDATE executemany of their
+    ends."""
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        statements: list[tuple[str, bool]] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                 executemany: bool) -> None:
+            if "cfn_stack_resources" in statement:
+                statements.append((statement.split()[0], executemany))
+
+        try:
+            names = [f"Batch{i}" for i in range(20)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            wanted = [NewRow(n, "AWS::IAM::User", {"N": n}, "Delete", None) for n in names]
+            event.listen(db.sync_engine, "before_cursor_execute", seen)
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, wanted)  # type: ignore[arg-type]
+            assert [verb for verb, _ in statements] == ["INSERT"]  # many rows, one INSERT
+            assert len({r.id for r in made}) == 20
+            statements.clear()
+            batch: list[Any] = []
+            for row in made:
+                engine._finish(batch, row, "CREATE_COMPLETE", {"Arn": row.logical_id},
+                               made=Outcome(row.logical_id, {"Arn": row.logical_id}))
+            await engine._flush(batch)
+            assert statements == [("UPDATE", True)]
+            event.remove(db.sync_engine, "before_cursor_execute", seen)
+            async with engine.cloud.sessions() as session:
+                stored = {r.id: r for r in (await session.execute(select(StackResource).where(
+                    StackResource.id.in_([r.id for r in made])))).scalars()}
+            assert all((stored[r.id].logical_id, stored[r.id].physical_id,
+                        stored[r.id].status) == (r.logical_id, r.logical_id, "CREATE_COMPLETE")
+                       for r in made)
         finally:
             await db.dispose()
 

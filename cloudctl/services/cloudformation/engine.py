@@ -12,6 +12,11 @@ before it acts, so after kill -9 the next sync repeats exactly the unfinished st
 creations are idempotent by token, deletions by "already gone". Stack transitions
 are conditional on the status the sync read (an API call may have changed it).
 
+A resource on its way (an instance to ``running``) is looked at again after a growing
+delay, and at once when EC2 tells this process of its new state (``settled``, through
+``ec2.api.watch_states``). The creation pass whose ends complete every resource writes
+the stack's CREATE_COMPLETE with them (``_completion``).
+
 The stack acts as its principal: the access key it was created with, looked up at
 every sync (a deleted key fails the operation). The engine inherits its deletions
 (``deletion.StackTeardown``) and its resource row writes (``rows.ResourceRows``).
@@ -26,9 +31,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import case, insert, inspect, select, update
+from sqlalchemy import Table, case, insert, inspect, select, update
 
 from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler
@@ -55,6 +60,7 @@ from cloudctl.services.cloudformation.rows import (
     run_steps,
 )
 from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, pseudo, signal_policy
+from cloudctl.services.ec2 import api as ec2
 from cloudctl.services.iam import api as iam
 
 if TYPE_CHECKING:
@@ -80,6 +86,7 @@ def wake_stack(cloud: Cloud, stack_id: str) -> None:
         wakes.forward(StackEngine.name, stack_id)
 
 
+COMPLETED: list[dict[str, Any]] = []  # ``_converge``: the stack was completed with its ends
 REPLACING = "Requested update requires the creation of a new physical resource; " \
             "hence creating one."
 
@@ -116,10 +123,24 @@ def _held(stack: Stack, rows: list[StackResource], exports: dict[str, str],
     return Held(stack, rows, exports)
 
 
+_RESOURCES = cast(Table, StackResource.__table__)
+_KEYS = tuple((attribute.key, attribute.columns[0].name)
+              for attribute in inspect(StackResource).column_attrs if attribute.key != "id")
+
+
+def _unsaved_row(**values: Any) -> StackResource:
+    """A resource row not yet inserted, its every column but the id given: its state
+    set directly (the ORM's constructor runs an event per attribute, ~15 us a row)."""
+    row: StackResource = StackResource.__mapper__.class_manager.new_instance()
+    row.__dict__.update(values)
+    return row
+
+
 def _columns(row: StackResource) -> dict[str, Any]:
-    """The columns set on a new row not yet added to a session (its insert's values)."""
-    return {column.key: row.__dict__[column.key]
-            for column in inspect(StackResource).column_attrs if column.key in row.__dict__}
+    """A new row's insert values by column name (Core's insert of the table: not the
+    ORM's bulk insert, which runs its unit of work over every row)."""
+    values = row.__dict__
+    return {name: values[key] for key, name in _KEYS}
 
 
 class StackEngine(StackTeardown, Reconciler):
@@ -135,6 +156,15 @@ class StackEngine(StackTeardown, Reconciler):
         self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
         self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
         self._idle: dict[str, int] = {}  # passes in a row with nothing ready, by stack
+        self._awaited: dict[str, str] = {}  # a resource on its way -> the stack it holds up
+
+    def settled(self, resource_id: str, state: str) -> None:
+        """EC2 moved ``resource_id`` to ``state`` in this process (``ec2.watch_states``):
+        the stack waiting for it looks again now, not at its next poll."""
+        del state  # the stack's next pass reads it, as a poll would
+        stack_id = self._awaited.pop(resource_id, None)
+        if stack_id is not None:
+            self.wake(stack_id)
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(RESYNC_INTERVAL))
@@ -150,6 +180,7 @@ class StackEngine(StackTeardown, Reconciler):
         async with self.cloud.sessions() as session:
             stack = await session.get(Stack, key)
         if stack is None or not stack.status.endswith("IN_PROGRESS"):
+            self._forget(key)
             return
         caller = await self._caller(stack)
         status = stack.status
@@ -160,6 +191,12 @@ class StackEngine(StackTeardown, Reconciler):
         except Failed as failed:
             await self.fail(stack, status, failed)
         self._idle.pop(key, None)  # the phase ended (a Retry would have left above)
+        self._forget(key)
+
+    def _forget(self, stack_id: str) -> None:
+        """The stack's operation ended: it waits for none of its resources."""
+        for resource_id in [r for r, s in self._awaited.items() if s == stack_id]:
+            del self._awaited[resource_id]
 
     async def _phase(self, stack: Stack, status: str, caller: Caller) -> None:
         if status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"):
@@ -167,11 +204,13 @@ class StackEngine(StackTeardown, Reconciler):
             outputs = await self._converge(stack, caller)
             done = "CREATE_COMPLETE" if status.startswith("CREATE") else \
                 "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
-            await self._transition(stack.stack_id, status, done, outputs=outputs)
+            if outputs is not COMPLETED:
+                await self._transition(stack.stack_id, status, done, outputs=outputs)
             if done.endswith("IN_PROGRESS"):
                 self.wake(stack.stack_id)
         elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
             outputs = await self._converge(stack, caller)
+            assert outputs is not COMPLETED  # only a creation completes with its ends
             await self._transition(stack.stack_id, status,
                                    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
                                    outputs=outputs)
@@ -262,13 +301,20 @@ class StackEngine(StackTeardown, Reconciler):
         if status == "DELETE_COMPLETE":
             values["deleted_at"] = now
         async with self.cloud.sessions() as session, session.begin():
-            found = (await session.execute(
-                update(Stack).where(Stack.stack_id == stack_id, Stack.status == expected)
-                .values(**values).returning(Stack.name, Stack.request_token))).first()
-            if found is not None:
-                await store.add_event(session, stack_id, found.name, stack_id,
-                                      store.STACK_TYPE, status, reason,
-                                      token=found.request_token)
+            await self._status_in(session, stack_id, expected, status, reason, values)
+
+    @staticmethod
+    async def _status_in(session: Any, stack_id: str, expected: str, status: str,
+                         reason: str | None, values: dict[str, Any]) -> bool:
+        """The conditional UPDATE of ``_set_status`` and its event, in ``session``'s
+        transaction; whether the stack still had the status ``expected``."""
+        found = (await session.execute(
+            update(Stack).where(Stack.stack_id == stack_id, Stack.status == expected)
+            .values(**values).returning(Stack.name, Stack.request_token))).first()
+        if found is not None:
+            await store.add_event(session, stack_id, found.name, stack_id,
+                                  store.STACK_TYPE, status, reason, token=found.request_token)
+        return found is not None
 
     async def _cancel_working(self, stack_id: str, reason: str) -> None:
         """In-progress resources of a failed operation are marked failed (a later delete
@@ -326,15 +372,44 @@ class StackEngine(StackTeardown, Reconciler):
         plan.scope.get_att = get_att
         return plan, current
 
+    def _completion(self, stack: Stack, rows: list[StackResource], exports: dict[str, str],
+                    completed: list[bool]) -> Callable[[Any], Awaitable[None]]:
+        """The stack's CREATE_COMPLETE written with the ends of the creation pass that
+        leaves every resource of the template complete (one transaction less, and no
+        pass again over the template to find nothing to do); ``completed`` gets True when
+        it was. Not when a resource is left working or failed, or the outputs do not
+        resolve: the next pass decides, as before."""
+        async def complete(session: Any) -> None:
+            try:
+                plan, current = self._plan(stack, rows, exports)
+                if any(name not in current or current[name].status not in COMPLETE
+                       for name in plan.deps):
+                    return
+                outputs = plan.outputs()
+            except (AwsError, ResourceFailure, Unresolved):
+                return  # the next pass fails the stack with the reason
+            now = utcnow()
+            values = {"status": "CREATE_COMPLETE", "status_reason": None, "outputs": outputs,
+                      "updated_at": case((Stack.operation == "UPDATE", now),
+                                         else_=Stack.updated_at)}
+            if await self._status_in(session, stack.stack_id, "CREATE_IN_PROGRESS",
+                                     "CREATE_COMPLETE", None, values):
+                completed.append(True)
+
+        return complete
+
     async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
         """Bring the stack's resources to its template; its outputs when done, ``Failed``
         when a resource failed, ``Retry`` while resources are still on their way.
-        A creation's pass that only made new resources, all of which ended, looks at
-        the stack again in memory (``_held``), not by reading it back."""
+        The first pass starts from the stack as the sync read it. A creation's pass that
+        only made new resources, all of which ended, looks at the stack again in memory
+        (``_held``), not by reading it back."""
         held: Held | None = None
+        read: Stack | None = stack  # as the sync read it: the first pass reads it no more
         while True:
             if held is None:
-                stack, rows, exports = await self._load(stack.stack_id)
+                stack, rows, exports = await self._load(stack.stack_id, read)
+                read = None
             else:
                 stack, rows, exports = held.stack, held.rows, held.exports
                 self._taken[stack.stack_id] = frozenset(r.physical_id for r in rows
@@ -384,10 +459,14 @@ class StackEngine(StackTeardown, Reconciler):
                         raise Failed([], str(getattr(error, "message", None) or error)) \
                             from None
                 raise self._waiting(stack.stack_id)
+            completed: list[bool] = []
             try:
                 progressed = await run_steps(steps)
             finally:
-                await self._flush(batch)
+                await self._flush(batch, self._completion(stack, rows + made, exports,
+                                                          completed) if only_new else None)
+            if completed:
+                return COMPLETED
             if not any(progressed):
                 raise self._waiting(stack.stack_id)
             self._progressed(stack.stack_id)
@@ -515,12 +594,14 @@ class StackEngine(StackTeardown, Reconciler):
                     assert old is not None
                     old.role = "old"
                     generation = old.generation + 1
-                fresh = StackResource(
+                fresh = _unsaved_row(
                     stack_id=stack.stack_id, logical_id=new.name, generation=generation,
-                    role="current", type=new.type_name, status="CREATE_IN_PROGRESS",
-                    properties=new.props, attributes={}, depends=sorted(plan.deps[new.name]),
+                    role="current", type=new.type_name, physical_id=None,
+                    status="CREATE_IN_PROGRESS", status_reason=None, properties=new.props,
+                    old_properties=None, attributes={}, depends=sorted(plan.deps[new.name]),
                     deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
-                    step="create", signals=[],
+                    step="create", signals=[], updated_at=utcnow(), drift_status=None,
+                    drift_checked_at=None,
                     metadata_=plan.template["Resources"][new.name].get("Metadata"))
                 # status and event set before the insert (no update of the new row after)
                 if new.replacing is not None:
@@ -529,12 +610,14 @@ class StackEngine(StackTeardown, Reconciler):
                     await self._set(session, fresh, "CREATE_IN_PROGRESS")
                 made.append(fresh)
             await session.flush()  # the replaced rows' roles
-            ids = (await session.execute(
-                insert(StackResource).returning(StackResource.id, sort_by_parameter_order=True),
-                [_columns(fresh) for fresh in made])).scalars().all()
-            for fresh, row_id in zip(made, ids, strict=True):
-                fresh.id = row_id
-            self._fresh.update(ids)
+            # ids by logical id (a pass makes each at most once): a multi-row INSERT
+            # (asked for in the parameters' order, SQLite's made one INSERT a row)
+            ids: dict[str, int] = dict((await session.execute(
+                insert(_RESOURCES).returning(_RESOURCES.c.logical_id, _RESOURCES.c.id),
+                [_columns(fresh) for fresh in made])).all())
+            for fresh in made:
+                fresh.id = ids[fresh.logical_id]
+            self._fresh.update(ids.values())
         return made
 
     def _steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
@@ -617,15 +700,20 @@ class StackEngine(StackTeardown, Reconciler):
                     row = await self._write(row.id, attempt)
                 made = await adapter.create(self._act(stack, row, caller), row.properties)
                 row.physical_id, row.attributes = made.physical_id, made.attributes
+            # awaited before the look: a change told while it runs wakes the stack again
+            self._awaited[str(row.physical_id)] = stack.stack_id
             try:
                 ready = await adapter.ready(self._act(stack, row, caller),
                                             str(row.physical_id), row.attributes or {})
                 if ready is not None and verb == "CREATE":
                     ready = self._signalled(stack, row, ready)
             except (AwsError, ResourceFailure):
+                self._awaited.pop(str(row.physical_id), None)
                 if made is not None:
                     self._created(batch, row, made.physical_id, made.attributes)
                 raise
+            if ready is not None:
+                self._awaited.pop(str(row.physical_id), None)
             if ready is None:
                 policy = signal_policy(stack, row.logical_id) if verb == "CREATE" else None
                 within = policy[1] if policy is not None else None
@@ -681,4 +769,5 @@ class EngineStarter(Provider):
             return
         engine = StackEngine(self.cloud, leader=lambda: self.cloud.runs_controllers)
         self.cloud.runtime[ENGINE] = engine
+        ec2.watch_states(self.cloud, engine.settled)  # instances running, volumes available
         self.cloud.spawn(engine.run(), "cloudformation-engine")

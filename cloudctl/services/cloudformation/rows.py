@@ -131,9 +131,12 @@ class ResourceRows:
             await change(session, row)
             return row
 
-    async def _load(self, stack_id: str) -> tuple[Stack, list[StackResource], dict[str, str]]:
+    async def _load(self, stack_id: str, read: Stack | None = None
+                    ) -> tuple[Stack, list[StackResource], dict[str, str]]:
+        """The stack, its resource rows and the exports it may import (``read``: the
+        stack as this sync just read it, not read again)."""
         async with self.cloud.sessions() as session:
-            stack = await session.get(Stack, stack_id)
+            stack = read or await session.get(Stack, stack_id)
             assert stack is not None
             rows = await store.rows(session, stack_id)
             self._secrets[stack_id] = secrets_of(stack)
@@ -174,10 +177,13 @@ class ResourceRows:
 
         batch.append((row, finish))
 
-    async def _flush(self, batch: list[Change]) -> None:
+    async def _flush(self, batch: list[Change],
+                     then: Callable[[Any], Awaitable[None]] | None = None) -> None:
         """The ends of a pass's steps, in one transaction (a crash before it repeats the
         steps: creation is idempotent by token): the changes run over the rows the
-        engine holds, their columns written by primary key, their events queued."""
+        engine holds, their columns written by primary key, their events queued.
+        ``then`` runs last in the same transaction, the rows held already changed (the
+        stack's own transition, when these ends complete it)."""
         if not batch:
             return
         writes: dict[int, tuple[StackResource, Writes]] = {}
@@ -187,7 +193,9 @@ class ResourceRows:
                 await change(session, cast(StackResource, recorded))
             await session.execute(update(StackResource), [
                 {"id": row_id, **recorded.values} for row_id, (_, recorded) in writes.items()])
-        for row, recorded in writes.values():
-            for name, value in recorded.values.items():
-                setattr(row, name, value)
-        batch.clear()
+            for row, recorded in writes.values():
+                for name, value in recorded.values.items():
+                    setattr(row, name, value)
+            batch.clear()
+            if then is not None:
+                await then(session)

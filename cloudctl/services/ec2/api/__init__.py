@@ -14,7 +14,9 @@ operation's ``AwsError`` on failure. Results are plain typed values.
   ``detach_volume``, ``create_snapshot``;
 - addresses: ``allocate_address``, ``release_address``, ``associate_address``,
   ``disassociate_address``;
-- instances: ``run_instance``, ``instance``, ``terminate_instance``;
+- instances: ``run_instance``, ``instance``, ``terminate_instance``; ``watch_states``: a
+  callback at each instance or volume state change this process makes (``running``,
+  ``available``...);
 - VPC networking (``vpc_*``): ``create_vpc``, ``vpc_defaults``, ``create_subnet``,
   ``subnet``, ``create_internet_gateway``, ``attach_internet_gateway``,
   ``detach_internet_gateway``, ``create_route_table``, ``create_route``,
@@ -68,6 +70,7 @@ from cloudctl.services.ec2.api.instances import (
     instance_facts,
     run_instance,
     terminate_instance,
+    watch_states,
 )
 from cloudctl.services.ec2.api.keypairs import (
     create_key_pair,
@@ -210,5 +213,6 @@ __all__ = [
     "vpc_changed",
     "vpc_default_group",
     "vpc_defaults",
+    "watch_states",
     "zones",
 ]

@@ -1,5 +1,5 @@
-"""EC2's public API: instances (run, read, terminate) and the facts other services may read
-of them in their own session.
+"""EC2's public API: instances (run, read, terminate), the facts other services may read
+of them in their own session, and the watch of instances' and volumes' state changes.
 
 Every function acts as ``caller`` (see ``cloudctl.services.ec2.api``).
 """
@@ -17,9 +17,18 @@ from cloudctl.errors import AwsError
 from cloudctl.server.internal import Caller
 from cloudctl.services.ec2.api.calls import ec2_call, not_found
 from cloudctl.services.ec2.compute.instance_models import Instance
+from cloudctl.services.ec2.shared import settled
 
 if TYPE_CHECKING:
     from cloudctl.server.cloud import Cloud
+
+
+def watch_states(cloud: Cloud, watcher: settled.Watcher) -> None:
+    """Have ``watcher(resource_id, state)`` called, on the event loop, each time this
+    process moves an instance (``running``, ``stopped``...) or a volume (``available``,
+    ``error``...) to a new state, once committed. A hint: changes made by another
+    process are not told, so a waiter still looks now and then."""
+    settled.watch(cloud, watcher)
 
 
 async def run_instance(cloud: Cloud, caller: Caller, params: dict[str, Any],

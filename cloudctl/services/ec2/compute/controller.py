@@ -21,7 +21,8 @@ controller wins. A failing key backs off exponentially on its own; a launch the
 node refuses for good is terminated with ``Server.InternalError``. A full resync
 runs at start, every ``cloud.vmstate.reconcile_interval_sec`` and after each node
 observation; an API call in this process ``wake``s the rows in transition at once
-(no heartbeat first: the launch path's latency). Every step is safe to repeat after
+(no heartbeat first: the launch path's latency). Each state it sets is told to the
+process's watchers (``shared.settled``: a stack waiting for the instance to run). Every step is safe to repeat after
 kill -9.
 """
 
@@ -45,7 +46,7 @@ from cloudctl.services.ec2.compute.instance_view import USER_SHUTDOWN
 from cloudctl.services.ec2.compute.node_monitor import RECONCILE_INTERVAL, NodeMonitor
 from cloudctl.services.ec2.compute.node_runtime import NodePool
 from cloudctl.services.ec2.network import instance_network
-from cloudctl.services.ec2.shared import tags
+from cloudctl.services.ec2.shared import settled, tags
 from cloudctl.services.ec2.vpc import publisher as vpc_publisher
 from nodectl.client import InstanceStatus, NodeClient, NodeError
 
@@ -257,7 +258,10 @@ class ComputeController(Reconciler):
         async with self.cloud.sessions() as session, session.begin():
             result = await session.execute(update(Instance).where(
                 Instance.instance_id == iid, Instance.state.in_(expected)).values(**values))
-        return bool(getattr(result, "rowcount", 0))
+        done = bool(getattr(result, "rowcount", 0))
+        if done and "state" in values:
+            settled.changed(self.cloud, iid, str(values["state"]))
+        return done
 
     async def _ensure(self, row: Instance, client: NodeClient) -> None:
         await instance_network.network_ready(self.cloud, row)  # br-cloud, lease, metadata

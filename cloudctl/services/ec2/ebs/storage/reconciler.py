@@ -9,7 +9,8 @@ key is synced by one worker at a time; failures back off per key; after
 Each sync reads the row, calls the backend (every backend call is idempotent),
 then writes the result with an update conditional on the state it read, so a
 concurrent API change (DeleteVolume while creating) is never overwritten and is
-picked up by the next pass. Safe after kill -9 at any point: the row is written
+picked up by the next pass. A volume's new state is told to the process's watchers
+(``shared.settled``: a stack waiting for it to be available). Safe after kill -9 at any point: the row is written
 before any backend object exists and removed only after the object is gone.
 
 Must not: answer API calls; touch backend objects that have no row.
@@ -48,6 +49,7 @@ from cloudctl.services.ec2.ebs.models import (
 from cloudctl.services.ec2.ebs.storage import properties as props
 from cloudctl.services.ec2.ebs.storage import transfer
 from cloudctl.services.ec2.ebs.storage.backends import BlockBackends
+from cloudctl.services.ec2.shared import settled
 from storagectl.blocks import BlockBackend, BlockBackendError
 
 if TYPE_CHECKING:
@@ -166,9 +168,11 @@ class BlockReconciler(Reconciler):
     async def _set_volume(self, volume_id: str, expect: str, state: str,
                           message: str | None) -> None:
         async with self.cloud.sessions() as session, session.begin():
-            await session.execute(update(Volume).where(
+            result = await session.execute(update(Volume).where(
                 Volume.volume_id == volume_id, Volume.state == expect).values(
                 state=state, status_message=message))
+        if getattr(result, "rowcount", 0):
+            settled.changed(self.cloud, volume_id, state)
 
     # -- snapshots -----------------------------------------------------------
 
