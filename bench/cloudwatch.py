@@ -17,7 +17,8 @@ Run: ``python -m bench.cloudwatch [--parts put,cassandra,gmd,alarms,ab]``. The
 PutMetricData capacity is measured from ``--clients`` client processes of pre-signed
 requests (one client process, or boto3's threads, are slower than the server), with
 one asyncio client process and boto3 threads beside; ``ab --old <worktree>`` runs
-the PutMetricData capacity of another checkout and this one in turn.
+the PutMetricData capacity of another checkout and this one in turn; ``--values N``
+puts N values a call instead of 20 (1 shows what a call costs whatever its data).
 """
 
 from __future__ import annotations
@@ -457,6 +458,7 @@ def idle_cpu(server: Server, seconds: float = 60) -> float:
 
 
 def main() -> None:
+    global VALUES
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="put,cassandra,gmd,alarms")
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -466,7 +468,11 @@ def main() -> None:
                         help="client processes of the capacity runs")
     parser.add_argument("--old", help="a worktree of the code to compare with (part ab)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--values", type=int, default=VALUES,
+                        help="values a PutMetricData call (issue #13's figure: 20; fewer "
+                             "shows a call's fixed cost)")
     args = parser.parse_args()
+    VALUES = args.values
     parts = set(args.parts.split(","))
     results: dict[str, Any] = {}
     out = Path(args.out)

@@ -249,3 +249,49 @@ def test_a_turns_read_is_not_used_on_another_loop(tmp_path: Any) -> None:
     assert seen == [8]
     writer.close()
     fast.close()
+
+
+def test_a_request_sent_after_a_turns_read_gets_a_read_of_its_own(tmp_path: Any) -> None:
+    """The turn rule at the socket: a revocation commits after this turn's epoch read,
+    then a request is sent in the same turn; the server serves that request (its bytes
+    reach the loop through its poll) with a read made after the revocation, never with
+    the turn's. Holds for any loop whose ready callbacks run in order and whose polls
+    come between turns (asyncio's; uvloop's too, checked by hand: see
+    bench/results/cloudwatch.md, session 15)."""
+    import sqlite3
+
+    from cloudctl.services.iam.fastsql import FastIam
+
+    path = str(tmp_path / "cloud.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE iam_credential_epoch (id INTEGER PRIMARY KEY, generation INT)")
+    writer.execute("INSERT INTO iam_credential_epoch VALUES (1, 7)")
+    fast = FastIam(path, None)
+    reads = _EpochReads(None, lambda: fast)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        served: asyncio.Queue[int] = asyncio.Queue()
+
+        async def serve() -> None:
+            served.put_nowait(await reads.read())
+
+        class Server(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                loop.create_task(serve())
+
+        server = await loop.create_server(Server, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, client = await asyncio.open_connection("127.0.0.1", port)
+        for generation in range(8, 20):
+            assert await reads.read() == generation - 1  # this turn's read
+            writer.execute("UPDATE iam_credential_epoch SET generation = ?", (generation,))
+            client.write(b"x")  # sent after the revocation committed, in the same turn
+            assert await asyncio.wait_for(served.get(), 5) == generation
+        client.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+    writer.close()
+    fast.close()
