@@ -18,9 +18,6 @@ one whose prepared statement a migration made stale. The
 connections belong to the event loop that opened them; another loop starts afresh.
 They close with the engine (``dispose``).
 
-``fresh`` is a read shared by concurrent callers, each answered by a read sent after
-it began (``pgfresh.py``: the credential epoch).
-
 Must not: run writes or several statements that must see one snapshot (use a session).
 """
 
@@ -37,7 +34,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudctl.db.engine import pg_idle_alive
-from cloudctl.db.pgfresh import FreshRead
 
 POOL_SIZE = 16  # connections per process (opened as needed): a read holds one for one round trip
 
@@ -51,28 +47,12 @@ class PgReads:
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._fresh: dict[str, FreshRead] = {}
-
-    async def fresh(self, statement: str) -> str | None:
-        """The first column of the first row of ``statement`` as text (None: no row),
-        from a read sent after this call began, shared with concurrent callers
-        (``pgfresh.FreshRead``)."""
-        shared = self._fresh.get(statement)
-        if shared is None or shared.loop is not asyncio.get_running_loop():
-            if shared is not None:
-                shared.close()
-            shared = self._fresh[statement] = FreshRead(self, statement)
-        return await shared.value()
 
     async def rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of ``statement`` (``%s`` placeholders), one round trip."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._slots is None:
-            self._close_idle()  # another loop's (a new loop's fresh reads stay)
-            for text, shared in list(self._fresh.items()):
-                if shared.loop is not loop:
-                    del self._fresh[text]
-                    shared.close()
+            self.close()
             self._loop, self._slots = loop, asyncio.Semaphore(self.size)
         async with self._slots:
             for attempt in (1, 2):
@@ -121,14 +101,7 @@ class PgReads:
             self._idle.append(conn)
 
     def close(self) -> None:
-        """Close the idle connections (those in use close when handed back broken) and
-        the fresh reads' own."""
-        self._close_idle()
-        fresh, self._fresh = self._fresh, {}
-        for shared in fresh.values():
-            shared.close()
-
-    def _close_idle(self) -> None:
+        """Close the idle connections (those in use close when handed back broken)."""
         idle, self._idle = self._idle, []
         for conn in idle:
             _finish(conn)

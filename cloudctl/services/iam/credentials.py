@@ -10,8 +10,7 @@ credential epoch (``bump_epoch`` in the transaction of every revocation), so a
 revocation made by any API worker holds in all of them from its response on.
 ``invalidate`` drops an entry at once after a local change. The epoch read is a raw
 statement on SQLite (``iam.fastsql``) and on PostgreSQL (``cloudctl/db/pgreads.py``:
-one autocommit round trip, which sees every revocation committed before it starts;
-shared as ``PgReads.fresh``, answered from the socket's callback: ``pgfresh.py``).
+one autocommit round trip, which sees every revocation committed before it starts).
 
 Concurrent lookups share epoch reads (:class:`_EpochReads`): a lookup waits for the
 next read to *start*, never joins one already running (whose snapshot may predate
@@ -110,11 +109,6 @@ class _EpochReads:
                 self._this_turn = (loop, epoch)
                 loop.call_soon(self._turn_over, loop)
                 return epoch
-        pg = self._pg() if self._pg is not None and fast is None else None
-        if pg is not None:
-            # PostgreSQL: the shared read answered from its socket's callback, the next
-            # one sent there too (``cloudctl/db/pgfresh.py``)
-            return int(await pg.fresh(_EPOCH_PG) or 0)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[int] = loop.create_future()
         self._waiting.append(waiter)
@@ -148,8 +142,12 @@ class _EpochReads:
 
     async def _read_now(self) -> int:
         fast = self._fast() if self._fast is not None else None
+        pg = self._pg() if self._pg is not None and fast is None else None
         if fast is not None:
             return await fast.epoch()
+        if pg is not None:
+            found = await pg.one(_EPOCH_PG)
+            return int(found[0] or 0) if found else 0
         async with self.sessions() as session:
             return await read_epoch(session)
 
