@@ -14,6 +14,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.db import pglazybegin
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.db.pglazybegin import reads_without_transaction
 
@@ -79,3 +80,14 @@ def test_which_statements_run_without_transaction() -> None:
                       "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
                       "SAVEPOINT sa_savepoint_1", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"):
         assert not reads_without_transaction(needs_one), needs_one
+
+
+def test_a_statement_is_classified_once() -> None:
+    """The pattern search over a long ORM SELECT took ~0.47 ms a statement, every time:
+    a text is classified once, then looked up."""
+    columns = ", ".join(f"ec2_volumes.col_{i} AS col_{i}" for i in range(40))
+    query = f"SELECT {columns} FROM ec2_volumes WHERE ec2_volumes.id = %(id)s"
+    assert reads_without_transaction(query)
+    pglazybegin._VERDICTS[query] = False  # what a second call answers comes from here
+    assert not reads_without_transaction(query)
+    del pglazybegin._VERDICTS[query]
