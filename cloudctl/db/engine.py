@@ -12,6 +12,9 @@ or a broken libpq state means dead, and the pool replaces it before the session 
 it. SQLAlchemy's ``pool_pre_ping`` sent a statement instead, which on psycopg is a
 BEGIN and a ``SELECT``: under 64 clients a GET made ~6 round trips, 1.3 of them that
 ping, each a wait for the worker's busy event loop (bench/results/load.md, session 8).
+A PostgreSQL session's plain reads run before its BEGIN, which goes out with its first
+statement that needs a transaction (``pglazybegin``): a session that only reads makes
+one round trip a SELECT, without BEGIN and ROLLBACK.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import loopdriver, loopsql, writegate
+from cloudctl.db import loopdriver, loopsql, pglazybegin, writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
@@ -81,6 +84,8 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
         return engine
     kwargs.setdefault("pool_size", PG_POOL_SIZE)
     kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
+    kwargs.setdefault("connect_args", {}).setdefault("cursor_factory",
+                                                     pglazybegin.LazyBeginCursor)
     if idle_transaction_timeout > 0:
         millis = max(1, round(idle_transaction_timeout * 1000))
         kwargs.setdefault("connect_args", {})["options"] = \

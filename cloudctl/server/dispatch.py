@@ -38,7 +38,7 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
 from cloudctl.server.guard import BodyTimeout
 from cloudctl.server.regions import serving_region
-from cloudctl.server.runtime import Completed
+from cloudctl.server.runtime import EARLY_READ, Completed
 
 log = logging.getLogger("cloudctl.api")
 
@@ -201,6 +201,7 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         codec = codec_for(route.service)
         protocol = codec.detect_protocol(wire)
         skew = _skew(int(cloud.properties.get(core_props.CLOCK_SKEW)))
+        early = _early_read(cloud, route, wire)  # runs while the request is authenticated
         auth = await authenticate(
             wire, cloud.credentials, service=router.SIGNING_NAMES.get(route.service, route.service),
             clock_skew=skew, protocol=protocol, virtual_host_bucket=route.virtual_host_bucket)
@@ -226,6 +227,8 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
             source_ip=wire.remote,
         )
         ctx.extra["auth"] = auth
+        if early is not None:
+            ctx.extra[EARLY_READ] = early
         await cloud.authorizer.authorize(ctx, parsed)
         handler = cloud.handler(route.service, operation)
         if handler is None:
@@ -275,6 +278,15 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         log.info("%s %s %s %s %d %.1fms", request_id, route.service if route else "-",
                  operation, caller, wire_response.status, (time.perf_counter() - started) * 1000)
     return response
+
+
+def _early_read(cloud: Cloud, route: router.Route, wire: WireRequest) -> object | None:
+    """The read a hook starts before authentication for the handler (None: none)."""
+    for hook in cloud.hooks:
+        early = hook.early_read(route, wire)
+        if early is not None:
+            return early
+    return None
 
 
 REQUEST_TIMEOUT = ("Your socket connection to the server was not read from or written to "

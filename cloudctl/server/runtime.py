@@ -5,8 +5,8 @@ A service that keeps a runtime object (its store, its controller, a lock) declar
 ``T`` back, so mypy and import-linter see every dependency (no string lookups, no
 ``Any``). Request hooks (``RequestHook``) let a service handle what the generic
 dispatch does not know about (S3's CORS preflights, website endpoints, browser form
-POSTs, CORS response headers and access logs) without the dispatcher naming the
-service.
+POSTs, CORS response headers and access logs, a read started before authentication)
+without the dispatcher naming the service.
 """
 
 from __future__ import annotations
@@ -96,3 +96,13 @@ class RequestHook(Protocol):
 
     def completed(self, done: Completed) -> None:
         """A request was answered (cheap: called on every request)."""
+
+    def early_read(self, route: Route, wire: WireRequest) -> object | None:
+        """A read the request's handler will need, started now, before authentication
+        (None: none). The dispatcher hands it to the handler as ``ctx.extra[EARLY_READ]``
+        and never waits for it: the read must have no effect and its result is used
+        only once the request is authorized (it started after the request arrived, so
+        it sees every change acknowledged before)."""
+
+
+EARLY_READ = "early_read"  # ``RequestContext.extra``: what a hook's ``early_read`` started

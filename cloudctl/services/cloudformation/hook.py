@@ -78,3 +78,6 @@ class SignalHook:
 
     def completed(self, done: Completed) -> None:
         return None
+
+    def early_read(self, route: Route, wire: WireRequest) -> object | None:
+        return None

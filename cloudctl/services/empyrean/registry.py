@@ -183,3 +183,6 @@ class DisabledHostHook:
 
     def completed(self, done: Completed) -> None:
         return None
+
+    def early_read(self, route: Route, wire: WireRequest) -> object | None:
+        return None

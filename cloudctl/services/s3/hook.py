@@ -10,13 +10,17 @@
 - every S3 response carries ``x-amz-request-id``, and the bucket's CORS headers when
   the request has an ``Origin``; a successful request to a Requester Pays bucket that
   carried ``x-amz-request-payer: requester`` is answered with ``x-amz-request-charged:
-  requester``; every finished S3 request is noted for access logs.
+  requester``; every finished S3 request is noted for access logs;
+- on PostgreSQL a GET or HEAD of an object without a query string starts reading the
+  key's current version while the request is authenticated (``pgsql.early_current``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -30,6 +34,7 @@ from cloudctl.server.runtime import Completed, RuntimeKey
 if TYPE_CHECKING:
     from cloudctl.services.s3.access_log import AccessLog
     from cloudctl.services.s3.cors import Cors
+    from cloudctl.services.s3.pgsql import EarlyCurrent, PgObjects
     from cloudctl.services.s3.post import PostUploads
     from cloudctl.services.s3.website import WebsiteEndpoint
 
@@ -68,8 +73,10 @@ def is_upload(wire: WireRequest) -> bool:
 class S3RequestHook:
     """Installed by S3's assembly; the dispatcher knows it only as a ``RequestHook``."""
 
-    def __init__(self, cors: Cors, post: PostUploads, website: WebsiteEndpoint) -> None:
+    def __init__(self, cors: Cors, post: PostUploads, website: WebsiteEndpoint,
+                 pg_reads: Callable[[], PgObjects | None] = lambda: None) -> None:
         self.cors, self.post, self.website = cors, post, website
+        self.pg_reads = pg_reads  # PostgreSQL's current-version reads (None: another db)
         self.access_log: AccessLog | None = None  # set when the recorder starts
 
     async def intercept(self, wire: WireRequest, request: web.BaseRequest,
@@ -112,6 +119,25 @@ class S3RequestHook:
             self.access_log.note(done.wire, done.ctx, done.params, done.status,
                                  done.error_code, done.headers, done.bytes_sent, done.started,
                                  done.request_id)
+
+    def early_read(self, route: router.Route, wire: WireRequest) -> EarlyCurrent | None:
+        """A GET or HEAD of an object, no query string, on PostgreSQL: its current
+        version's read, started now (``pgsql.early_current``)."""
+        if route.service != "s3" or wire.method not in ("GET", "HEAD") or wire.raw_query:
+            return None
+        bucket, _, key = route.path.lstrip("/").partition("/")
+        if not bucket or not key:
+            return None
+        reads = self.pg_reads()
+        if reads is None:
+            return None
+        from cloudctl.services.s3.pgsql import early_current
+
+        try:
+            return early_current(reads, unquote(bucket, errors="strict"),
+                                 unquote(key, errors="strict"))
+        except UnicodeDecodeError:
+            return None  # the parser refuses it
 
     async def _preflight(self, wire: WireRequest, request_id: str) -> WireResponse | None:
         """A CORS preflight answered from the bucket's rules (None: not an S3 request)."""

@@ -29,7 +29,7 @@ FEATURE_ACTIONS: dict[str, str | None] = {
 
 def install(cloud: Cloud) -> None:
     from cloudctl.services import authz
-    from cloudctl.services.s3 import account_access
+    from cloudctl.services.s3 import account_access, pgsql
     from cloudctl.services.s3.access import (
         ACTIONS,
         BucketPolicies,
@@ -63,7 +63,8 @@ def install(cloud: Cloud) -> None:
     cloud.runtime[STORE] = StoreHolder(cloud)
     policies = BucketPolicies(cloud)
     cloud.runtime[POLICIES] = policies
-    hook = S3RequestHook(Cors(policies), PostUploads(cloud), WebsiteEndpoint(cloud))
+    hook = S3RequestHook(Cors(policies), PostUploads(cloud), WebsiteEndpoint(cloud),
+                         lambda: pgsql.for_cloud(cloud))
     cloud.runtime[HOOK] = hook
     cloud.hooks.append(hook)
     ACTIONS.update(FEATURE_ACTIONS)

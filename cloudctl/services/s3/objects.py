@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import operation
+from cloudctl.server.runtime import EARLY_READ
 from cloudctl.services.s3 import (
     access,
     conditions,
@@ -27,6 +28,7 @@ from cloudctl.services.s3 import (
     inline,
     object_lock,
     ownership,
+    pgsql,
     public_access,
     replication,
     sse,
@@ -229,8 +231,13 @@ class ObjectProvider(S3Provider):
         key = str(params["Key"])
         action = access.for_version(action, params.get("VersionId"))
         fast = self.reads if params.get("VersionId") is None and not attached else None
+        early = ctx.extra.get(EARLY_READ)
         try:
-            row = await fast.current(bucket.name, key) if fast is not None else None
+            if fast is not None and isinstance(early, pgsql.EarlyCurrent) \
+                    and early.of(bucket.name, key):
+                row = await early.read  # started on arrival (``pgsql.early_current``)
+            else:
+                row = await fast.current(bucket.name, key) if fast is not None else None
             if row is None or row.delete_marker:  # errors on the ORM path
                 row = await versioning.current(opened(session), bucket.name, key,
                                                params.get("VersionId"))

@@ -7,6 +7,12 @@ connections instead of an ORM session (BEGIN, SELECT, ROLLBACK: three round trip
 A statement in autocommit sees every transaction committed before it starts, so a
 GET sees the latest acknowledged PUT, as through a session.
 
+A GET or HEAD of a key without a query string starts its current-version read before
+the request is authenticated (``early_current``, from S3's request hook): the read's
+round trip runs while the lookup waits for the credential epoch, instead of after it.
+The handler uses it only for the same bucket and key, once authorized; it started
+after the request arrived, as a read after authentication does.
+
 The rows come back as the ORM would build them (same attributes, detached), so the
 callers use them unchanged. Must not: read versions by id, delete markers' errors or
 anything needing a snapshot across statements (the ORM path does).
@@ -14,6 +20,8 @@ anything needing a snapshot across statements (the ORM path does).
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cloudctl.db import pgreads
@@ -50,6 +58,30 @@ class PgObjects:
         if values is None:
             return None
         return built(S3Bucket, **dict(zip(BUCKET_COLUMNS, values, strict=True)))
+
+
+@dataclass(frozen=True)
+class EarlyCurrent:
+    """The current-version read of ``bucket``/``key`` a request started on arrival."""
+
+    bucket: str
+    key: str
+    read: asyncio.Task[S3Object | None]
+
+    def of(self, bucket: str, key: str) -> bool:
+        return bucket == self.bucket and key == self.key
+
+
+def _retrieved(task: asyncio.Task[S3Object | None]) -> None:
+    if not task.cancelled():
+        task.exception()  # a read nobody awaited (the request refused) fails quietly
+
+
+def early_current(objects: PgObjects, bucket: str, key: str) -> EarlyCurrent:
+    """Start reading the current version of ``key`` (see the module docstring)."""
+    read = asyncio.get_running_loop().create_task(objects.current(bucket, key))
+    read.add_done_callback(_retrieved)
+    return EarlyCurrent(bucket, key, read)
 
 
 def for_cloud(cloud: Cloud) -> PgObjects | None:
