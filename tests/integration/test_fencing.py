@@ -284,6 +284,7 @@ async def _stuck_scenario(url: str) -> None:
     where = make_url(url)
     writer: socket.socket | None = None
     cut: socket.socket | None = None
+    opened: list[Any] = []  # a's connections, closed whatever happens
 
     async def sessions_of_a() -> dict[str, str]:
         async with new.connect() as conn:
@@ -295,12 +296,15 @@ async def _stuck_scenario(url: str) -> None:
     try:
         assert await terms.claimer(old_sessions, "a")[0](KIND, 1)
         healthy = await old.connect()  # a session of a's between transactions
+        opened.append(healthy)
         await healthy.execute(text("SELECT 1"))
         await healthy.commit()
-        # a is cut off with a transaction idle, ...
+        # a is cut off with a transaction idle, ... (a plain SELECT would not open it:
+        # the engine sends BEGIN with a session's first statement that needs one)
         held = await old.connect()
+        opened.append(held)
         await held.begin()
-        await held.execute(text("SELECT 1"))
+        await held.execute(text("SELECT txid_current()"))
         address = (str(where.host), int(where.port or 0), str(where.database), "cloudctl:a")
         # ... its fence check's exchange cut before the Sync (the term row stays locked) ...
         writer = await asyncio.to_thread(_raw_session, *address)
@@ -331,6 +335,9 @@ async def _stuck_scenario(url: str) -> None:
         for raw in (writer, cut):
             if raw is not None:
                 raw.close()
+        for conn in opened:
+            with contextlib.suppress(Exception):  # the held one was ended by b's claim
+                await conn.close()
         await old.dispose()
         await new.dispose()
 
