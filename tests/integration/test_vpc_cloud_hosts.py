@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudctl.pki import CertPaths
@@ -219,7 +220,9 @@ class Acked:
 
 def _burst(cloud: LiveCloud, vpc_id: str, table: str, igw: str, emi: str,
            stop: threading.Event, acked: Acked, errors: list[str]) -> None:
-    ec2 = cloud.client("ec2")
+    # no retry: a call the kill cut, or one refused while the cloud is down, is seen as
+    # such (a retry could land on the restarted cloud's backlog and hide the outage)
+    ec2 = cloud.client("ec2", config=Config(retries={"total_max_attempts": 1}))
     rng = random.Random(12)
     n = 0
     while not stop.is_set():
