@@ -45,6 +45,11 @@ Fields = tuple[str, Dimensions, "datetime | None", float, str]
 Row = tuple[Any, ...]  # the cw_fresh upsert's parameters (``store.point_rows``)
 
 PART = 5  # seconds of a 1-minute bucket one fresh row holds (divides 60)
+# metric keys by (account, region, namespace) then (name, sorted dimensions): a dict
+# lookup of the datum's own pair instead of ``metric_key_of``'s cache of the 5-tuple
+# (hashed and compared a datum); each level emptied past this size
+MAX_KEYS = 65536
+_keys: dict[tuple[str, str, str], dict[tuple[str, Dimensions], str]] = {}
 PLAIN = frozenset(("MetricName", "Dimensions", "Value", "Unit", "Timestamp"))
 _SMALL = 1.0 / LIMIT
 
@@ -96,21 +101,40 @@ def fresh_entries(items: Sequence[dict[str, Any]], account_id: str, region: str,
     """The ingest log's entries of a call whose every datum is usual (one a datum, in
     the call's order, each at the ``PART`` of its minute: metric key, part start, unit,
     value) and its metrics (key -> name, sorted dimensions); None when a datum is not
-    usual."""
+    usual. ``items`` a ``usual.UsualData``: its fields, already checked."""
+    fields: list[Fields] | None = getattr(items, "fields", None)
+    if fields is None:
+        fields = []
+        for item in items:
+            found = plain_fields(item, oldest, newest)
+            if found is None:
+                return None
+            if len(found[1]) > 1:
+                found = (found[0], tuple(sorted(found[1])), *found[2:])
+            fields.append(found)
     current = int(now.timestamp() // PART) * PART
+    keys = _keys.get((account_id, region, namespace))
+    if keys is None or len(keys) > MAX_KEYS:
+        keys = _keys[(account_id, region, namespace)] = {}
+        if len(_keys) > MAX_KEYS:
+            _keys.clear()
+            _keys[(account_id, region, namespace)] = keys
     entries: list[ingestlog.Logged] = []
+    add = entries.append
     named: dict[str, tuple[str, Dimensions]] = {}
-    for item in items:
-        fields = plain_fields(item, oldest, newest)
-        if fields is None:
+    for name, dims, stamp, value, unit in fields:
+        if stamp is None:
+            ts = current
+        elif oldest <= stamp <= newest:
+            ts = int(stamp.timestamp() // PART) * PART
+        else:
             return None
-        name, dims, stamp, value, unit = fields
-        if len(dims) > 1:
-            dims = tuple(sorted(dims))
-        key = metric_key_of(account_id, region, namespace, name, dims)
-        ts = current if stamp is None else int(stamp.timestamp() // PART) * PART
-        entries.append((key, ts, unit, value))
-        named[key] = (name, dims)
+        metric = (name, dims)
+        key = keys.get(metric)
+        if key is None:
+            key = keys[metric] = metric_key_of(account_id, region, namespace, name, dims)
+        add((key, ts, unit, value))
+        named[key] = metric
     return entries, named
 
 

@@ -18,8 +18,8 @@ from cloudctl.server.context import RequestContext
 from cloudctl.server.providers import Provider, Result, operation
 from cloudctl.services.cloudwatch import api, checks, ingest, paging, query
 from cloudctl.services.cloudwatch.series import Datum, StatisticSet, plain_datum
+from cloudctl.services.cloudwatch.usual import MAX_DATA
 
-MAX_DATA = 1000
 MAX_VALUES = 150
 MAX_POINTS_GMS = 1440
 MAX_POINTS_GMD = 100_800
@@ -205,7 +205,7 @@ class MetricsProvider(Provider):
         if namespace.startswith("AWS/") or namespace.startswith(":"):
             raise InvalidParameterValue(
                 f"The value {namespace} for parameter Namespace is invalid.")
-        items = list(params.get("MetricData") or [])
+        items = params.get("MetricData") or []  # a list (``usual.UsualData`` kept)
         if not items:
             if params.get("EntityMetricData"):
                 raise InvalidParameterValue("EntityMetricData is not supported by this cloud.")

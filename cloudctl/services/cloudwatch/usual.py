@@ -1,0 +1,133 @@
+"""PutMetricData's usual JSON document, checked where ``json.loads`` left it.
+
+The JSON protocol's generic parse (``protocol.jsonlike``) copies every structure of a
+request into new dicts, and ``ingest.plain_fields`` then read each datum again to
+find the usual ones. ``usual_params`` does both in one pass over the decoded
+document, without copying it: when the document is a ``Namespace`` and at most
+``MAX_DATA`` usual data (``MetricName``, at most one ``Dimensions`` entry or a few,
+``Value``, ``Unit``, ``Timestamp``; each within the model's traits and
+``plain_fields``' checks; no nulls, no other member) it returns the document itself
+as the operation's parameters (equal to what the model's parse returns for it:
+``tests/unit/test_cloudwatch_usual.py`` compares them), its ``MetricData`` a
+``UsualData`` list that also carries each datum's fields. Anything else returns
+None and takes the model's parse, which converts it or names what is wrong, then
+``plain_fields`` and the general path: the errors are theirs, unchanged.
+
+The timestamp range (two weeks back, two hours ahead of the call's time) is left to
+``ingest.fresh_entries``: it depends on when the handler runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudctl.services.cloudwatch.checks import LIMIT, MAX_DIMENSIONS, UNITS
+
+MAX_DATA = 1000  # PutMetricData's data a call (``metrics.MAX_DATA``)
+_SMALL = 1.0 / LIMIT
+_EXACT = 2 ** 53  # an integer Value up to this is exact as a float
+_TOP = frozenset(("Namespace", "MetricData"))
+_DATUM = frozenset(("MetricName", "Dimensions", "Value", "Unit", "Timestamp"))
+
+Dimensions = tuple[tuple[str, str], ...]
+# metric name, dimensions sorted by name, timestamp (None: the call's time), value, unit
+Fields = tuple[str, Dimensions, "datetime | None", float, str]
+
+
+class UsualData(list[dict[str, Any]]):
+    """A call's ``MetricData`` (the decoded dicts themselves) whose every datum is usual,
+    with ``fields``: one ``Fields`` a datum, in order."""
+
+    fields: list[Fields]
+
+
+def usual_params(document: Any) -> dict[str, Any] | None:
+    """``document`` as PutMetricData's parameters when it is the usual call (see the
+    module); None for anything else."""
+    if document.__class__ is not dict or not _TOP.issuperset(document):
+        return None
+    namespace = document.get("Namespace")
+    items = document.get("MetricData")
+    if namespace.__class__ is not str or not 1 <= len(namespace) <= 255 \
+            or items.__class__ is not list or not 1 <= len(items) <= MAX_DATA:
+        return None
+    fields: list[Fields] = []
+    add = fields.append
+    changes: list[tuple[dict[str, Any], datetime | float]] = []
+    for item in items:
+        if item.__class__ is not dict or not _DATUM.issuperset(item):
+            return None
+        name = item.get("MetricName")
+        value = item.get("Value")
+        unit = item.get("Unit", "None")
+        if value.__class__ is int and -_EXACT <= value <= _EXACT:
+            value = float(value)  # what the model's parse makes of it (set below)
+            changes.append((item, value))
+        if name.__class__ is not str or not 1 <= len(name) <= 255 \
+                or value.__class__ is not float or unit not in UNITS:
+            return None
+        if not (value == 0.0 or _SMALL <= abs(value) <= LIMIT):  # NaN, inf fail too
+            return None
+        stamp = item.get("Timestamp")
+        if stamp is not None:
+            stamp = _epoch(stamp)
+            if stamp is None:
+                return None
+            changes.append((item, stamp))
+        elif "Timestamp" in item:  # a null: the model's parse drops the member
+            return None
+        raw = item.get("Dimensions")
+        if raw is None and "Dimensions" not in item:
+            add((name, (), stamp, value, unit))
+            continue
+        if raw.__class__ is not list or len(raw) > MAX_DIMENSIONS:
+            return None
+        dims = _dimensions(raw)
+        if dims is None:
+            return None
+        add((name, dims, stamp, value, unit))
+    for item, converted in changes:  # the document changes only once it is usual
+        item["Value" if converted.__class__ is float else "Timestamp"] = converted
+    data = UsualData(items)
+    data.fields = fields
+    document["MetricData"] = data
+    return document
+
+
+def _dimensions(raw: list[Any]) -> Dimensions | None:
+    """The (name, value) pairs of a datum's ``Dimensions``, sorted by name; None unless
+    each is a usual one (two strings within their lengths, no other member) and no name
+    repeats."""
+    if len(raw) == 1:  # the usual one dimension
+        d = raw[0]
+        if d.__class__ is not dict or len(d) != 2:
+            return None
+        k, v = d.get("Name"), d.get("Value")
+        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
+                or not 1 <= len(v) <= 1024:
+            return None
+        return ((k, v),)
+    pairs = []
+    for d in raw:
+        if d.__class__ is not dict or len(d) != 2:
+            return None
+        k, v = d.get("Name"), d.get("Value")
+        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
+                or not 1 <= len(v) <= 1024:
+            return None
+        pairs.append((k, v))
+    if len({k for k, _ in pairs}) != len(pairs):
+        return None
+    return tuple(sorted(pairs))
+
+
+def _epoch(stamp: Any) -> datetime | None:
+    """An epoch timestamp as the model's parse makes it (``common.parse_timestamp``);
+    None for anything else (text, out of range: the parse names it)."""
+    if stamp.__class__ is not float and stamp.__class__ is not int:
+        return None
+    try:
+        return datetime.fromtimestamp(stamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
