@@ -28,7 +28,6 @@ MAX_DATA = 1000  # PutMetricData's data a call (``metrics.MAX_DATA``)
 _SMALL = 1.0 / LIMIT
 _EXACT = 2 ** 53  # an integer Value up to this is exact as a float
 _TOP = frozenset(("Namespace", "MetricData"))
-_DATUM = frozenset(("MetricName", "Dimensions", "Value", "Unit", "Timestamp"))
 
 Dimensions = tuple[tuple[str, str], ...]
 # metric name, dimensions sorted by name, timestamp (None: the call's time), value, unit
@@ -56,33 +55,45 @@ def usual_params(document: Any) -> dict[str, Any] | None:
     add = fields.append
     changes: list[tuple[dict[str, Any], datetime | float]] = []
     for item in items:
-        if item.__class__ is not dict or not _DATUM.issuperset(item):
+        if item.__class__ is not dict:
             return None
         name = item.get("MetricName")
         value = item.get("Value")
-        unit = item.get("Unit", "None")
-        if value.__class__ is int and -_EXACT <= value <= _EXACT:
+        unit = item.get("Unit")
+        stamp = item.get("Timestamp")
+        raw = item.get("Dimensions")
+        # the members read are all it has, and none is null (the model's parse drops a
+        # null member, ignores an unknown one): a name or value missing fails below
+        if len(item) != 2 + (unit is not None) + (stamp is not None) + (raw is not None):
+            return None
+        if value.__class__ is not float:
+            if value.__class__ is not int or not -_EXACT <= value <= _EXACT:
+                return None
             value = float(value)  # what the model's parse makes of it (set below)
             changes.append((item, value))
-        if name.__class__ is not str or not 1 <= len(name) <= 255 \
-                or value.__class__ is not float or unit not in UNITS:
+        if unit is None:
+            unit = "None"
+        if name.__class__ is not str or not 1 <= len(name) <= 255 or unit not in UNITS \
+                or not (value == 0.0 or _SMALL <= abs(value) <= LIMIT):  # NaN, inf fail
             return None
-        if not (value == 0.0 or _SMALL <= abs(value) <= LIMIT):  # NaN, inf fail too
-            return None
-        stamp = item.get("Timestamp")
         if stamp is not None:
             stamp = _epoch(stamp)
             if stamp is None:
                 return None
             changes.append((item, stamp))
-        elif "Timestamp" in item:  # a null: the model's parse drops the member
-            return None
-        raw = item.get("Dimensions")
-        if raw is None and "Dimensions" not in item:
+        if raw is None:
             add((name, (), stamp, value, unit))
             continue
-        if raw.__class__ is not list or len(raw) > MAX_DIMENSIONS:
-            return None
+        if raw.__class__ is list and len(raw) == 1:  # the usual one dimension, inline
+            d = raw[0]
+            if d.__class__ is not dict or len(d) != 2:
+                return None
+            k, v = d.get("Name"), d.get("Value")
+            if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
+                    or not 1 <= len(v) <= 1024:
+                return None
+            add((name, ((k, v),), stamp, value, unit))
+            continue
         dims = _dimensions(raw)
         if dims is None:
             return None
@@ -95,19 +106,12 @@ def usual_params(document: Any) -> dict[str, Any] | None:
     return document
 
 
-def _dimensions(raw: list[Any]) -> Dimensions | None:
-    """The (name, value) pairs of a datum's ``Dimensions``, sorted by name; None unless
-    each is a usual one (two strings within their lengths, no other member) and no name
-    repeats."""
-    if len(raw) == 1:  # the usual one dimension
-        d = raw[0]
-        if d.__class__ is not dict or len(d) != 2:
-            return None
-        k, v = d.get("Name"), d.get("Value")
-        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
-                or not 1 <= len(v) <= 1024:
-            return None
-        return ((k, v),)
+def _dimensions(raw: Any) -> Dimensions | None:
+    """The (name, value) pairs of a datum's ``Dimensions`` list, sorted by name; None
+    unless each is a usual one (two strings within their lengths, no other member), they
+    are at most ``MAX_DIMENSIONS`` and no name repeats."""
+    if raw.__class__ is not list or len(raw) > MAX_DIMENSIONS:
+        return None
     pairs = []
     for d in raw:
         if d.__class__ is not dict or len(d) != 2:
