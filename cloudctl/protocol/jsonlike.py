@@ -102,8 +102,13 @@ class DocumentCompiler:
             def parse_float(raw: Any) -> Any:
                 if isinstance(raw, bool):
                     raise ShapeError("type", "expected a number", raw)
-                if isinstance(raw, int | float):
-                    return float(raw)
+                if isinstance(raw, float):
+                    return raw
+                if isinstance(raw, int):
+                    try:
+                        return float(raw)
+                    except OverflowError:  # an integer past a double's range
+                        raise ShapeError("type", "expected a number", raw) from None
                 if isinstance(raw, str) and raw in _SPECIAL_FLOATS:
                     return _SPECIAL_FLOATS[raw]
                 raise ShapeError("type", "expected a number", raw)
