@@ -2,15 +2,16 @@
 
 The usual datum is one finite value at 60-second resolution, text within AWS's limits,
 a known unit, valid dimensions, a timestamp within two weeks back and two hours ahead
-(or none). ``plain_fields`` checks one without building an error message;
-``fresh_entries`` turns a call whose every datum is usual into the ingest log's
-entries (metric key, part start, unit, value), with no ``Datum`` or ``Bucket`` per
-datum; each is drained into its ``cw_fresh`` upsert row (``fresh_rows``: what
-``series.roll_up(coarse=False)`` and ``store.point_rows`` make of it, each datum its
-own row: the upsert merges rows of one bucket in turn). ``put_plain`` hands them to the
-store's group commit when the store takes rows (file-backed SQLite, the embedded
-store), which appends a flush's entries to the ingest log as one row (``ingestlog``)
-and drains it into ``cw_fresh`` soon after.
+(or none). ``plain_fields`` checks one without building an error message (a JSON
+call's data come checked already: ``usual.usual_params`` read them where ``json.loads``
+left them, and carries each datum's fields); ``fresh_entries`` turns a call whose every
+datum is usual into the ingest log's entries (metric key, part start, unit, value), with
+no ``Datum`` or ``Bucket`` per datum; each is drained into its ``cw_fresh`` upsert row
+(``fresh_rows``: what ``series.roll_up(coarse=False)`` and ``store.point_rows`` make of
+it, each datum its own row: the upsert merges rows of one bucket in turn). ``put_plain``
+hands them to the store's group commit when the store takes rows (file-backed SQLite,
+the embedded store), which appends a flush's entries to the ingest log as one row
+(``ingestlog``) and drains it into ``cw_fresh`` soon after.
 
 A row is a ``PART``-second part of its 1-minute bucket (``ts`` the part's start, within
 the bucket; resolution 60): a metric written many times a minute has its raw values
@@ -101,7 +102,8 @@ def fresh_entries(items: Sequence[dict[str, Any]], account_id: str, region: str,
     """The ingest log's entries of a call whose every datum is usual (one a datum, in
     the call's order, each at the ``PART`` of its minute: metric key, part start, unit,
     value) and its metrics (key -> name, sorted dimensions); None when a datum is not
-    usual. ``items`` a ``usual.UsualData``: its fields, already checked."""
+    usual. From a ``usual.UsualData`` its carried fields (checked but for the
+    timestamps' range, which depends on ``now``)."""
     fields: list[Fields] | None = getattr(items, "fields", None)
     if fields is None:
         fields = []

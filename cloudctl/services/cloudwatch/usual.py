@@ -4,11 +4,11 @@ The JSON protocol's generic parse (``protocol.jsonlike``) copies every structure
 request into new dicts, and ``ingest.plain_fields`` then read each datum again to
 find the usual ones. ``usual_params`` does both in one pass over the decoded
 document, without copying it: when the document is a ``Namespace`` and at most
-``MAX_DATA`` usual data (``MetricName``, at most one ``Dimensions`` entry or a few,
-``Value``, ``Unit``, ``Timestamp``; each within the model's traits and
-``plain_fields``' checks; no nulls, no other member) it returns the document itself
-as the operation's parameters (equal to what the model's parse returns for it:
-``tests/unit/test_cloudwatch_usual.py`` compares them), its ``MetricData`` a
+``MAX_DATA`` usual data (``MetricName``, ``Dimensions``, ``Value`` (a float, or an
+integer a float holds exactly), ``Unit``, ``Timestamp`` (epoch seconds); each within the
+model's traits and ``plain_fields``' checks; no null, no other member) it returns the
+document itself as the operation's parameters (equal to what the model's parse returns
+for it: ``tests/unit/test_cloudwatch_usual.py`` compares them), its ``MetricData`` a
 ``UsualData`` list that also carries each datum's fields. Anything else returns
 None and takes the model's parse, which converts it or names what is wrong, then
 ``plain_fields`` and the general path: the errors are theirs, unchanged.
