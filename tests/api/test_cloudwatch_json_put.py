@@ -21,6 +21,9 @@ from botocore.awsrequest import AWSRequest
 
 from tests.support import LiveCloud
 
+# the accepted documents take the row path on SQLite and the general path on PostgreSQL
+pytestmark = pytest.mark.both_databases
+
 TARGET = "GraniteServiceVersion20100801.PutMetricData"
 NOW = time.time()
 
