@@ -86,7 +86,6 @@ def wake_stack(cloud: Cloud, stack_id: str) -> None:
         wakes.forward(StackEngine.name, stack_id)
 
 
-COMPLETED: list[dict[str, Any]] = []  # ``_converge``: the stack was completed with its ends
 REPLACING = "Requested update requires the creation of a new physical resource; " \
             "hence creating one."
 
@@ -204,13 +203,13 @@ class StackEngine(StackTeardown, Reconciler):
             outputs = await self._converge(stack, caller)
             done = "CREATE_COMPLETE" if status.startswith("CREATE") else \
                 "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
-            if outputs is not COMPLETED:
+            if outputs is not None:  # None: completed with its last pass's ends
                 await self._transition(stack.stack_id, status, done, outputs=outputs)
             if done.endswith("IN_PROGRESS"):
                 self.wake(stack.stack_id)
         elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
             outputs = await self._converge(stack, caller)
-            assert outputs is not COMPLETED  # only a creation completes with its ends
+            assert outputs is not None  # only a creation completes with its ends
             await self._transition(stack.stack_id, status,
                                    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
                                    outputs=outputs)
@@ -398,8 +397,9 @@ class StackEngine(StackTeardown, Reconciler):
 
         return complete
 
-    async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
-        """Bring the stack's resources to its template; its outputs when done, ``Failed``
+    async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]] | None:
+        """Bring the stack's resources to its template; its outputs when done (None when
+        the last pass's ends completed the stack, ``_completion``), ``Failed``
         when a resource failed, ``Retry`` while resources are still on their way.
         The first pass starts from the stack as the sync read it. A creation's pass that
         only made new resources, all of which ended, looks at the stack again in memory
@@ -466,7 +466,7 @@ class StackEngine(StackTeardown, Reconciler):
                 await self._flush(batch, self._completion(stack, rows + made, exports,
                                                           completed) if only_new else None)
             if completed:
-                return COMPLETED
+                return None
             if not any(progressed):
                 raise self._waiting(stack.stack_id)
             self._progressed(stack.stack_id)
