@@ -154,7 +154,8 @@ def test_a_pass_end_writes_only_what_its_changes_set(database: str) -> None:
 def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
     """A pass of 20 new rows: one INSERT of them all (asking SQLite for the ids in the
     parameters' order made one INSERT a row), and one UPDATE executemany of their
-    ends."""
+    ends (the changes of every row set the same columns, in whatever order), both
+    driver-level statements (no SQLAlchemy compilation: ``rawrows``)."""
     async def scenario() -> None:
         engine, db = await _engine(database)
         statements: list[tuple[str, bool]] = []
@@ -163,6 +164,7 @@ def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
                  executemany: bool) -> None:
             if "cfn_stack_resources" in statement:
                 statements.append((statement.split()[0], executemany))
+                assert context.compiled is None, statement  # driver-level
 
         try:
             names = [f"Batch{i}" for i in range(20)]
@@ -176,9 +178,14 @@ def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
             assert len({r.id for r in made}) == 20
             statements.clear()
             batch: list[Any] = []
-            for row in made:
-                engine._finish(batch, row, "CREATE_COMPLETE", {"Arn": row.logical_id},
-                               made=Outcome(row.logical_id, {"Arn": row.logical_id}))
+            for index, row in enumerate(made):
+                if index % 2:  # the same columns, set in another order
+                    engine._created(batch, row, row.logical_id, {"Arn": row.logical_id},
+                                    event=False)
+                    engine._finish(batch, row, "CREATE_COMPLETE", None)
+                else:
+                    engine._finish(batch, row, "CREATE_COMPLETE", {"Arn": row.logical_id},
+                                   made=Outcome(row.logical_id, {"Arn": row.logical_id}))
             await engine._flush(batch)
             assert statements == [("UPDATE", True)]
             event.remove(db.sync_engine, "before_cursor_execute", seen)
@@ -186,8 +193,10 @@ def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
                 stored = {r.id: r for r in (await session.execute(select(StackResource).where(
                     StackResource.id.in_([r.id for r in made])))).scalars()}
             assert all((stored[r.id].logical_id, stored[r.id].physical_id,
-                        stored[r.id].status) == (r.logical_id, r.logical_id, "CREATE_COMPLETE")
-                       for r in made)
+                        stored[r.id].status, stored[r.id].attributes, stored[r.id].step,
+                        stored[r.id].old_properties) ==
+                       (r.logical_id, r.logical_id, "CREATE_COMPLETE", {"Arn": r.logical_id},
+                        None, None) for r in made)
         finally:
             await db.dispose()
 

@@ -31,9 +31,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, case, insert, inspect, select, update
+from sqlalchemy import case, inspect, select, update
 
 from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler
@@ -43,7 +43,7 @@ from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.internal import Caller
 from cloudctl.server.providers import Provider
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.cloudformation import resources, schemas, stackpolicy, store
+from cloudctl.services.cloudformation import rawrows, resources, schemas, stackpolicy, store
 from cloudctl.services.cloudformation.deletion import StackTeardown
 from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.intrinsics import Unresolved
@@ -122,9 +122,8 @@ def _held(stack: Stack, rows: list[StackResource], exports: dict[str, str],
     return Held(stack, rows, exports)
 
 
-_RESOURCES = cast(Table, StackResource.__table__)
-_KEYS = tuple((attribute.key, attribute.columns[0].name)
-              for attribute in inspect(StackResource).column_attrs if attribute.key != "id")
+_KEYS = tuple(attribute.key for attribute in inspect(StackResource).column_attrs
+              if attribute.key != "id")
 
 
 def _unsaved_row(**values: Any) -> StackResource:
@@ -135,11 +134,10 @@ def _unsaved_row(**values: Any) -> StackResource:
     return row
 
 
-def _columns(row: StackResource) -> dict[str, Any]:
-    """A new row's insert values by column name (Core's insert of the table: not the
-    ORM's bulk insert, which runs its unit of work over every row)."""
+def _values(row: StackResource) -> dict[str, Any]:
+    """A new row's insert values by attribute key (``rawrows.insert_rows``)."""
     values = row.__dict__
-    return {name: values[key] for key, name in _KEYS}
+    return {key: values[key] for key in _KEYS}
 
 
 class StackEngine(StackTeardown, Reconciler):
@@ -581,8 +579,8 @@ class StackEngine(StackTeardown, Reconciler):
                         wanted: list[NewRow]) -> list[StackResource]:
         """Rows for resources to create (replacements: the old row becomes ``old``), their
         first attempt counted, in one transaction before anything is made: one INSERT
-        of them all (an executemany returning their ids, not the ORM's unit of work),
-        and their events."""
+        of them all returning their ids (driver-level, ``rawrows``: not the ORM's unit
+        of work, nor Core's binding of every value), and their events."""
         if not wanted:
             return []
         made: list[StackResource] = []
@@ -612,9 +610,8 @@ class StackEngine(StackTeardown, Reconciler):
             await session.flush()  # the replaced rows' roles
             # ids by logical id (a pass makes each at most once): a multi-row INSERT
             # (asked for in the parameters' order, SQLite's made one INSERT a row)
-            ids: dict[str, int] = dict((await session.execute(
-                insert(_RESOURCES).returning(_RESOURCES.c.logical_id, _RESOURCES.c.id),
-                [_columns(fresh) for fresh in made])).all())
+            ids = await rawrows.insert_rows(await session.connection(),
+                                            [_values(fresh) for fresh in made])
             for fresh in made:
                 fresh.id = ids[fresh.logical_id]
             self._fresh.update(ids.values())

@@ -4,8 +4,9 @@ pass's steps batched into one transaction.
 
 The ends of a pass are written without reading the rows again: each change runs over
 the row the engine holds (``Writes`` records what it sets), and the pass's rows are
-updated by primary key with one statement a set of columns (an executemany), only the
-columns the changes set (a signal recorded meanwhile by the API stays).
+updated by primary key with one statement a set of columns (an executemany,
+driver-level: ``rawrows``), only the columns the changes set (a signal recorded
+meanwhile by the API stays).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from cloudctl.core.reconcile import Retry
 from cloudctl.db.base import utcnow
 from cloudctl.server.internal import Caller
-from cloudctl.services.cloudformation import resources, store
+from cloudctl.services.cloudformation import rawrows, resources, store
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.resources.base import Act, Outcome
 from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, masked, secrets_of
@@ -191,8 +192,8 @@ class ResourceRows:
             for row, change in batch:  # a row's changes in order, over the same record
                 recorded = writes.setdefault(row.id, (row, Writes(row)))[1]
                 await change(session, cast(StackResource, recorded))
-            await session.execute(update(StackResource), [
-                {"id": row_id, **recorded.values} for row_id, (_, recorded) in writes.items()])
+            await rawrows.update_rows(await session.connection(), {
+                row_id: recorded.values for row_id, (_, recorded) in writes.items()})
             for row, recorded in writes.values():
                 for name, value in recorded.values.items():
                     setattr(row, name, value)
