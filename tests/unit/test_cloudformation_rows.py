@@ -201,3 +201,54 @@ def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_resource_s_events_show_its_properties_serialised_once(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The properties a resource's events show (NoEcho values masked) are masked and
+    serialised once for its events of a pass (``_shown_of``), again once they change."""
+    from cloudctl.services.cloudformation import rows as rows_module
+
+    masked_calls: list[Any] = []
+    real = rows_module.masked
+
+    def counted(value: Any, secrets: set[str]) -> Any:
+        masked_calls.append(value)
+        return real(value, secrets)
+
+    monkeypatch.setattr(rows_module, "masked", counted)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            engine._secrets[STACK] = {"hunter2"}
+            names = [f"Shown{i}" for i in range(4)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            wanted = [NewRow(n, "AWS::IAM::User", {"Note": f"{n} hunter2"}, "Delete", None)
+                      for n in names]
+            before = await _events(engine)
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, wanted)  # type: ignore[arg-type]
+            batch: list[Any] = []
+            for row in made:
+                engine._created(batch, row, row.logical_id, {})
+                engine._finish(batch, row, "CREATE_COMPLETE", None)
+            await engine._flush(batch)
+            assert len(masked_calls) == len(names)  # once a resource for its 3 events
+            made[0].properties = {"Note": "changed hunter2"}
+            batch = []
+            engine._finish(batch, made[0], "UPDATE_COMPLETE", None)
+            await engine._flush(batch)
+            assert len(masked_calls) == len(names) + 1
+            async with engine.cloud.sessions() as session:
+                shown = [(e.logical_id, e.properties) for e in (await session.execute(
+                    select(StackEvent).where(StackEvent.stack_id == STACK)
+                    .order_by(StackEvent.seq))).scalars()][len(before):]
+            assert len(shown) == 3 * len(names) + 1
+            assert all(text == f'{{"Note": "{name} ****"}}' for name, text in shown[:-1])
+            assert shown[-1] == ("Shown0", '{"Note": "changed ****"}')
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())

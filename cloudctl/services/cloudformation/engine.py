@@ -151,6 +151,7 @@ class StackEngine(StackTeardown, Reconciler):
         self.cloud = cloud
         self._fresh: set[int] = set()  # rows written with their first attempt counted
         self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
+        self._shown: dict[str, dict[str, tuple[Any, set[str] | None, str | None]]] = {}
         self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
         self._idle: dict[str, int] = {}  # passes in a row with nothing ready, by stack
         self._awaited: dict[str, str] = {}  # a resource on its way -> the stack it holds up
@@ -192,6 +193,7 @@ class StackEngine(StackTeardown, Reconciler):
 
     def _forget(self, stack_id: str) -> None:
         """The stack's operation ended: it waits for none of its resources."""
+        self._shown.pop(stack_id, None)
         for resource_id in [r for r, s in self._awaited.items() if s == stack_id]:
             del self._awaited[resource_id]
 

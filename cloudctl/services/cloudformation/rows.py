@@ -12,6 +12,7 @@ meanwhile by the API stays).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -74,6 +75,7 @@ class ResourceRows:
 
     cloud: Cloud
     _secrets: dict[str, set[str]]  # NoEcho values, masked in events
+    _shown: dict[str, dict[str, tuple[Any, set[str] | None, str | None]]]  # ``_shown_of``
     _taken: dict[str, frozenset[str]]  # physical ids a stack's rows record
     _idle: dict[str, int]  # a stack's passes in a row that found nothing ready
 
@@ -120,9 +122,22 @@ class ResourceRows:
         row.status_reason = reason
         row.updated_at = utcnow()
         if event:
-            shown = masked(row.properties, self._secrets.get(row.stack_id, set()))
             await store.add_event(session, row.stack_id, row.logical_id, row.physical_id,
-                                  row.type, status, reason, shown)
+                                  row.type, status, reason, shown=self._shown_of(row))
+
+    def _shown_of(self, row: StackResource) -> str | None:
+        """The row's properties as its events show them (masked, JSON): made once for
+        all of a resource's events while its properties and the stack's secrets stay
+        the same objects (a creation's two or three events in a pass and the next)."""
+        properties = row.properties
+        secrets = self._secrets.get(row.stack_id)
+        shown = self._shown.setdefault(row.stack_id, {})
+        found = shown.get(row.logical_id)
+        if found is not None and found[0] is properties and found[1] is secrets:
+            return found[2]
+        text = None if properties is None else json.dumps(masked(properties, secrets or set()))
+        shown[row.logical_id] = (properties, secrets, text)
+        return text
 
     async def _write(self, row_id: int, change: Callable[[Any, StackResource],
                                                          Awaitable[None]]) -> StackResource:

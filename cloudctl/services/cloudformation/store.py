@@ -37,15 +37,17 @@ CHUNK = 500  # ids a statement names (SQLite's bound parameters are limited)
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
                     physical_id: str | None, type_name: str, status: str,
                     reason: str | None = None, properties: dict[str, Any] | None = None,
-                    token: str | None = None) -> None:
+                    token: str | None = None, shown: str | None = None) -> None:
     """Queue a stack event; it is numbered and written when the transaction commits
     (``_number_events``), all of a transaction's events of a stack with one update and
-    one multi-row insert (plain rows, not ORM objects: a pass writes hundreds)."""
+    one multi-row insert (plain rows, not ORM objects: a pass writes hundreds).
+    ``shown``: the properties as JSON already (else ``properties`` are serialised)."""
     session.info.setdefault(PENDING, []).append({
         "event_id": str(uuid.uuid4()), "stack_id": stack_id, "seq": 0,
         "logical_id": logical_id, "physical_id": physical_id, "type": type_name,
         "status": status, "reason": reason,
-        "properties": json.dumps(properties) if properties is not None else None,
+        "properties": shown if shown is not None else
+        json.dumps(properties) if properties is not None else None,
         "request_token": token, "timestamp": utcnow()})
 
 
