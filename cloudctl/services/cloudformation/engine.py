@@ -371,16 +371,17 @@ class StackEngine(StackTeardown, Reconciler):
         plan.scope.get_att = get_att
         return plan, current
 
-    def _completion(self, stack: Stack, rows: list[StackResource], exports: dict[str, str],
+    def _completion(self, stack: Stack, plan: Plan, current: dict[str, StackResource],
                     completed: list[bool]) -> Callable[[Any], Awaitable[None]]:
         """The stack's CREATE_COMPLETE written with the ends of the creation pass that
         leaves every resource of the template complete (one transaction less, and no
         pass again over the template to find nothing to do); ``completed`` gets True when
         it was. Not when a resource is left working or failed, or the outputs do not
-        resolve: the next pass decides, as before."""
+        resolve: the next pass decides, as before. ``plan`` and ``current`` are the
+        pass's own (its new rows in ``current``): its ends changed the rows they hold,
+        which its references resolve to, so the template is not evaluated again."""
         async def complete(session: Any) -> None:
             try:
-                plan, current = self._plan(stack, rows, exports)
                 if any(name not in current or current[name].status not in COMPLETE
                        for name in plan.deps):
                     return
@@ -447,6 +448,7 @@ class StackEngine(StackTeardown, Reconciler):
                     steps.append(outcome(batch))
             only_new = stack.status == "CREATE_IN_PROGRESS" and not failed and not steps
             made = await self._new_rows(stack, plan, fresh)
+            current.update((row.logical_id, row) for row in made)  # for ``_completion``
             working += made
             steps += self._steps(stack, working, caller, batch)
             if not steps:
@@ -463,8 +465,8 @@ class StackEngine(StackTeardown, Reconciler):
             try:
                 progressed = await run_steps(steps)
             finally:
-                await self._flush(batch, self._completion(stack, rows + made, exports,
-                                                          completed) if only_new else None)
+                await self._flush(batch, self._completion(stack, plan, current, completed)
+                                  if only_new else None)
             if completed:
                 return None
             if not any(progressed):
