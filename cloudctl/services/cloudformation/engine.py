@@ -614,7 +614,7 @@ class StackEngine(StackTeardown, Reconciler):
             await session.flush()  # the replaced rows' roles
             # ids by logical id (a pass makes each at most once): a multi-row INSERT
             # (asked for in the parameters' order, SQLite's made one INSERT a row)
-            ids = await rawrows.insert_rows(await session.connection(),
+            ids = await rawrows.insert_rows(session,
                                             [_values(fresh) for fresh in made])
             for fresh in made:
                 fresh.id = ids[fresh.logical_id]

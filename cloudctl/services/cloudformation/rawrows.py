@@ -7,7 +7,9 @@ in Python (compiling the multi-row statement, every value of every row through i
 processing, the ORM's bulk-update bookkeeping), several times what SQLite takes to run
 them. Here each value goes through its column type's bind processor for the dialect
 (JSON serialised, timestamps as the column stores them: what the ORM would bind), and
-the statement text is cached by its shape.
+the statement text is cached by its shape. Fencing is told of these writes
+(``fencing.wrote``): a superseded leader's transaction is refused as if the ORM had
+written them.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Dialect, Table, inspect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudctl.core import fencing
 from cloudctl.services.cloudformation.models import StackResource
 
 RESOURCES = cast(Table, StackResource.__table__)
@@ -42,12 +45,15 @@ def _mark(dialect: Dialect) -> str:
     return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
-async def insert_rows(connection: AsyncConnection, rows: Sequence[dict[str, Any]]
+async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]
                       ) -> dict[str, int]:
     """Insert ``rows`` (values by attribute key, every row the same keys, no id) with
-    multi-row INSERTs; the new ids by logical id (unique among them)."""
+    multi-row INSERTs in ``session``'s transaction; the new ids by logical id (unique
+    among them)."""
     if not rows:
         return {}
+    fencing.wrote(session.sync_session)  # the ORM does not see these statements
+    connection = await session.connection()
     dialect = connection.dialect
     keys = list(rows[0])
     quote = dialect.identifier_preparer.quote
@@ -67,9 +73,12 @@ async def insert_rows(connection: AsyncConnection, rows: Sequence[dict[str, Any]
     return ids
 
 
-async def update_rows(connection: AsyncConnection, changes: dict[int, dict[str, Any]]) -> None:
-    """Write each row's changed columns (values by attribute key) by id: one UPDATE
-    executemany for each set of columns changed together."""
+async def update_rows(session: AsyncSession, changes: dict[int, dict[str, Any]]) -> None:
+    """Write each row's changed columns (values by attribute key) by id, in
+    ``session``'s transaction: one UPDATE executemany for each set of columns changed
+    together."""
+    fencing.wrote(session.sync_session)  # the ORM does not see these statements
+    connection = await session.connection()
     dialect = connection.dialect
     mark = _mark(dialect)
     quote = dialect.identifier_preparer.quote

@@ -207,7 +207,7 @@ class ResourceRows:
             for row, change in batch:  # a row's changes in order, over the same record
                 recorded = writes.setdefault(row.id, (row, Writes(row)))[1]
                 await change(session, cast(StackResource, recorded))
-            await rawrows.update_rows(await session.connection(), {
+            await rawrows.update_rows(session, {
                 row_id: recorded.values for row_id, (_, recorded) in writes.items()})
             for row, recorded in writes.values():
                 for name, value in recorded.values.items():

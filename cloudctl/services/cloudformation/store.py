@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, event, select, update
+from sqlalchemy import Connection, Table, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from cloudctl.core import fencing
 from cloudctl.db.base import utcnow
 from cloudctl.services.cloudformation.errors import no_stack
 from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
@@ -63,14 +64,18 @@ def _number_events(session: Session) -> None:
     by_stack: dict[str, list[dict[str, Any]]] = {}
     for item in pending:
         by_stack.setdefault(item["stack_id"], []).append(item)
+    session.flush()  # a stack added in this transaction is in the table (as autoflush did)
+    fencing.wrote(session)  # the driver-level statements below (the ORM does not see them)
+    connection = session.connection()
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    numbering = (f"UPDATE {Stack.__tablename__} SET event_seq = event_seq + {mark} "
+                 f"WHERE stack_id = {mark} RETURNING event_seq")
     for stack_id, items in by_stack.items():
-        last = session.execute(
-            update(Stack).where(Stack.stack_id == stack_id)
-            .values(event_seq=Stack.event_seq + len(items))
-            .returning(Stack.event_seq)).scalar_one()
+        # driver-level: the ORM's update statement cost more Python than SQLite its run
+        last = int(connection.exec_driver_sql(numbering, (len(items), stack_id)).scalar_one())
         for offset, item in enumerate(items):
             item["seq"] = last - len(items) + 1 + offset
-    _insert_events(session.connection(), pending)
+    _insert_events(connection, pending)
 
 
 EVENT_COLUMNS = ("event_id", "stack_id", "seq", "logical_id", "physical_id", "type",
