@@ -74,6 +74,14 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
                 super().__post_init__()
 
         monkeypatch.setattr(engine_module, "Plan", CountedPlan)
+        acts: list[str] = []
+        act = engine._act
+
+        def counted_act(stack: Any, row: Any, caller: Any) -> Any:
+            acts.append(row.logical_id)
+            return act(stack, row, caller)
+
+        monkeypatch.setattr(engine, "_act", counted_act)
         try:
             stack, _, _ = await load(STACK)
             stack_reads: list[str] = []
@@ -100,6 +108,8 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
         assert stack_reads == []
         # the template evaluated once a pass: the completion uses the pass's own plan
         assert len(plans) == 3
+        # one Act a resource: its creation's, which its readiness look reuses
+        assert acts == ["First", "Second", "Third"]
         assert done is not None and done.status == "CREATE_COMPLETE"
         assert [(e.logical_id, e.status) for e in events[-2:]] == [
             ("Third", "CREATE_COMPLETE"), ("chain", "CREATE_COMPLETE")]

@@ -50,7 +50,12 @@ from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
 from cloudctl.services.cloudformation.resources.autoscaling import launch_changed, will_replace
-from cloudctl.services.cloudformation.resources.base import NeedsReplacement, Outcome, failure
+from cloudctl.services.cloudformation.resources.base import (
+    Act,
+    NeedsReplacement,
+    Outcome,
+    failure,
+)
 from cloudctl.services.cloudformation.rows import (
     COMPLETE,
     FAILED,
@@ -640,17 +645,18 @@ class StackEngine(StackTeardown, Reconciler):
     async def _made_steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
                           batch: list[Change]) -> bool:
         made = await self._create_together(stack, rows, caller)
-        progressed = await run_steps([self._step(stack, r, caller, batch, made[r.id])
+        progressed = await run_steps([self._step(stack, r, caller, batch, *made[r.id])
                                       for r in rows])
         return any(progressed)
 
-    async def _create_together(self, stack: Stack, rows: list[StackResource],
-                               caller: Caller) -> dict[int, Outcome | BaseException]:
+    async def _create_together(self, stack: Stack, rows: list[StackResource], caller: Caller
+                               ) -> dict[int, tuple[Outcome | BaseException, Act]]:
         """Create resources of one type not yet made, together (its ``create_many``:
         one transaction of its service for many). Every attempt is counted before it
         is made (a row written this pass counted its first), in one transaction:
         after kill -9 the next attempt is a resumed one (it adopts what the last
-        made, by token)."""
+        made, by token). Each row's outcome, and the ``Act`` it was made with (its
+        step's readiness look acts with it too)."""
         again = [r for r in rows if r.id not in self._fresh]
         self._fresh.difference_update(r.id for r in rows)
         if again:
@@ -661,15 +667,15 @@ class StackEngine(StackTeardown, Reconciler):
                     row.attempts = found[row.id].attempts
         adapter = resources.adapter(rows[0].type)
         assert adapter is not None
-        outcomes = await adapter.create_many([self._act(stack, r, caller) for r in rows],
-                                             [r.properties for r in rows])
-        return {r.id: o for r, o in zip(rows, outcomes, strict=True)}
+        acts = [self._act(stack, r, caller) for r in rows]
+        outcomes = await adapter.create_many(acts, [r.properties for r in rows])
+        return {r.id: (o, act) for r, o, act in zip(rows, outcomes, acts, strict=True)}
 
     async def _step(self, stack: Stack, row: StackResource, caller: Caller,
-                    batch: list[Change], premade: Outcome | BaseException | None = None
-                    ) -> bool:
+                    batch: list[Change], premade: Outcome | BaseException | None = None,
+                    act: Act | None = None) -> bool:
         """One step of a working resource; whether its state changed (``premade``: its
-        creation's outcome, when it was made with others of its type)."""
+        creation's outcome, when it was made with others of its type, with ``act``)."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
         verb = "CREATE" if row.status.startswith("CREATE") else "UPDATE"
@@ -704,7 +710,7 @@ class StackEngine(StackTeardown, Reconciler):
             # awaited before the look: a change told while it runs wakes the stack again
             self._awaited[str(row.physical_id)] = stack.stack_id
             try:
-                ready = await adapter.ready(self._act(stack, row, caller),
+                ready = await adapter.ready(act or self._act(stack, row, caller),
                                             str(row.physical_id), row.attributes or {})
                 if ready is not None and verb == "CREATE":
                     ready = self._signalled(stack, row, ready)
