@@ -252,3 +252,58 @@ def test_a_resource_s_events_show_its_properties_serialised_once(
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_stack_transition_is_one_conditional_driver_level_update(database: str) -> None:
+    """A transition of the stack's row only (``_set_status``): its status and reason,
+    its outputs when given, its update time only when its operation is an update, its
+    deletion time at DELETE_COMPLETE, and its event; nothing when the status is no
+    longer the expected one. One UPDATE, driver-level (no SQLAlchemy compilation)."""
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        statements: list[Any] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                 executemany: bool) -> None:
+            if statement.startswith("UPDATE cfn_stacks SET status"):
+                statements.append(context.compiled)
+
+        try:
+            async with engine.cloud.sessions() as session, session.begin():
+                stack = await session.get(Stack, STACK)
+                assert stack is not None
+                stack.status, stack.operation, stack.updated_at = \
+                    "CREATE_IN_PROGRESS", "CREATE", None
+            before = await _events(engine)
+            event.listen(db.sync_engine, "before_cursor_execute", seen)
+            outputs = [{"OutputKey": "K", "OutputValue": "v"}]
+            await engine._set_status(STACK, "UPDATE_IN_PROGRESS", "X", None, None)  # stale
+            await engine._set_status(STACK, "CREATE_IN_PROGRESS", "CREATE_COMPLETE", None,
+                                     outputs)
+            event.remove(db.sync_engine, "before_cursor_execute", seen)
+            assert statements == [None, None]  # driver-level, both
+            async with engine.cloud.sessions() as session:
+                done = await session.get(Stack, STACK)
+                assert done is not None
+                assert (done.status, done.status_reason, done.outputs, done.updated_at,
+                        done.deleted_at) == ("CREATE_COMPLETE", None, outputs, None, None)
+                done_id = done.stack_id
+            new = (await _events(engine))[len(before):]
+            assert [(e[1], e[2], e[4]) for e in new] == [("s", "CREATE_COMPLETE", done_id)]
+
+            async with engine.cloud.sessions() as session, session.begin():
+                stack = await session.get(Stack, STACK)
+                assert stack is not None
+                stack.status, stack.operation = "DELETE_IN_PROGRESS", "UPDATE"
+            await engine._set_status(STACK, "DELETE_IN_PROGRESS", "DELETE_COMPLETE",
+                                     "gone", None)
+            async with engine.cloud.sessions() as session:
+                gone = await session.get(Stack, STACK)
+                assert gone is not None
+                assert (gone.status, gone.status_reason, gone.outputs) == \
+                    ("DELETE_COMPLETE", "gone", outputs)  # outputs kept: not given
+                assert gone.deleted_at is not None and gone.updated_at == gone.deleted_at
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())

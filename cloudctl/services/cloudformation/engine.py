@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, inspect, select, update
+from sqlalchemy import inspect, select
 
 from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler
@@ -296,28 +296,22 @@ class StackEngine(StackTeardown, Reconciler):
         """A transition that changes the stack's row only: one conditional UPDATE (the
         status still the one the sync read) and its event, without loading the stack
         (its template and parameters)."""
-        now = utcnow()
-        values: dict[str, Any] = {
-            "status": status, "status_reason": reason,
-            "updated_at": case((Stack.operation == "UPDATE", now), else_=Stack.updated_at)}
-        if outputs is not None:
-            values["outputs"] = outputs
-        if status == "DELETE_COMPLETE":
-            values["deleted_at"] = now
         async with self.cloud.sessions() as session, session.begin():
-            await self._status_in(session, stack_id, expected, status, reason, values)
+            await self._status_in(session, stack_id, expected, status, reason, outputs)
 
     @staticmethod
     async def _status_in(session: Any, stack_id: str, expected: str, status: str,
-                         reason: str | None, values: dict[str, Any]) -> bool:
-        """The conditional UPDATE of ``_set_status`` and its event, in ``session``'s
-        transaction; whether the stack still had the status ``expected``."""
-        found = (await session.execute(
-            update(Stack).where(Stack.stack_id == stack_id, Stack.status == expected)
-            .values(**values).returning(Stack.name, Stack.request_token))).first()
+                         reason: str | None, outputs: list[dict[str, Any]] | None) -> bool:
+        """The conditional UPDATE of ``_set_status`` (driver-level: ``rawrows``) and its
+        event, in ``session``'s transaction; whether the stack still had the status
+        ``expected``."""
+        found = await rawrows.transition(session, stack_id, expected, status, reason,
+                                         now=utcnow(), outputs=outputs,
+                                         deleted=status == "DELETE_COMPLETE")
         if found is not None:
-            await store.add_event(session, stack_id, found.name, stack_id,
-                                  store.STACK_TYPE, status, reason, token=found.request_token)
+            name, token = found
+            await store.add_event(session, stack_id, name, stack_id, store.STACK_TYPE,
+                                  status, reason, token=token)
         return found is not None
 
     async def _cancel_working(self, stack_id: str, reason: str) -> None:
@@ -393,12 +387,8 @@ class StackEngine(StackTeardown, Reconciler):
                 outputs = plan.outputs()
             except (AwsError, ResourceFailure, Unresolved):
                 return  # the next pass fails the stack with the reason
-            now = utcnow()
-            values = {"status": "CREATE_COMPLETE", "status_reason": None, "outputs": outputs,
-                      "updated_at": case((Stack.operation == "UPDATE", now),
-                                         else_=Stack.updated_at)}
             if await self._status_in(session, stack.stack_id, "CREATE_IN_PROGRESS",
-                                     "CREATE_COMPLETE", None, values):
+                                     "CREATE_COMPLETE", None, outputs):
                 completed.append(True)
 
         return complete
