@@ -81,13 +81,19 @@ def _wait(cf: Any, stack: str, want: str) -> str:
         time.sleep(POLL)
 
 
-def _first_resource_event(cf: Any, stack_id: str) -> float:
-    """The epoch time of the stack's first resource event (not the stack's own; NaN on a
-    server that records none, as moto)."""
-    times = [e["Timestamp"].timestamp()
-             for page in cf.get_paginator("describe_stack_events").paginate(StackName=stack_id)
-             for e in page["StackEvents"] if e["ResourceType"] != "AWS::CloudFormation::Stack"]
-    return min(times, default=float("nan"))
+def _event_times(cf: Any, stack_id: str) -> tuple[float, float]:
+    """The epoch times of the stack's first resource event (not the stack's own) and of
+    its own CREATE_COMPLETE (when the server completed it, not when a polling client
+    saw it), from one read of its events; NaN for one a server does not record (moto)."""
+    resources: list[float] = []
+    completed: list[float] = []
+    for page in cf.get_paginator("describe_stack_events").paginate(StackName=stack_id):
+        for e in page["StackEvents"]:
+            if e["ResourceType"] != "AWS::CloudFormation::Stack":
+                resources.append(e["Timestamp"].timestamp())
+            elif e["ResourceStatus"] == "CREATE_COMPLETE":
+                completed.append(e["Timestamp"].timestamp())
+    return min(resources, default=float("nan")), max(completed, default=float("nan"))
 
 
 def stack_round(server: Server, region: str, count: int) -> dict[str, float]:
@@ -101,25 +107,14 @@ def stack_round(server: Server, region: str, count: int) -> dict[str, float]:
     _wait(cf, name, "CREATE_COMPLETE")
     created = time.perf_counter()
     cpu_create = cpu_seconds(server.process.pid) - cpu0
-    start = _first_resource_event(cf, stack_id) - answered
-    complete = _stack_event(cf, stack_id, "CREATE_COMPLETE") - sent
+    first, completed = _event_times(cf, stack_id)
+    start, complete = first - answered, completed - sent
     cf.delete_stack(StackName=stack_id)
     _wait(cf, stack_id, "DELETE_COMPLETE")
     deleted = time.perf_counter()
     return {"create_s": created - started, "delete_s": deleted - created,
             "cpu_s": cpu_seconds(server.process.pid) - cpu0, "create_cpu_s": cpu_create,
             "start_s": start, "complete_s": complete}
-
-
-def _stack_event(cf: Any, stack_id: str, status: str) -> float:
-    """The epoch time of the stack's own event ``status`` (its CREATE_COMPLETE: when the
-    server completed it, not when a polling client saw it; NaN if none)."""
-    times = [e["Timestamp"].timestamp()
-             for page in cf.get_paginator("describe_stack_events").paginate(StackName=stack_id)
-             for e in page["StackEvents"]
-             if e["ResourceType"] == "AWS::CloudFormation::Stack"
-             and e["ResourceStatus"] == status]
-    return max(times, default=float("nan"))
 
 
 def sequential_round(server: Server, region: str, count: int) -> dict[str, float]:

@@ -13,7 +13,8 @@ commit, so a takeover (which updates that row) is ordered entirely before or aft
 old leader's transaction; on SQLite the database's single writer does the same.
 
 Writes outside an ORM session (a raw ``engine.begin()``) are not watched: controllers
-write through ``cloud.sessions()``. The embedded cloud (no ZooKeeper) has no terms and
+write through ``cloud.sessions()``. A driver-level statement on a session's connection
+(``exec_driver_sql``, which the ORM does not see) is declared with ``wrote``. The embedded cloud (no ZooKeeper) has no terms and
 pays nothing.
 """
 
@@ -67,6 +68,13 @@ def _on_execute(state: ORMExecuteState) -> None:
         wrote = str(state.statement).lstrip().upper().startswith(_DML)
     if wrote:
         state.session.info[_WROTE] = True
+
+
+def wrote(session: Session) -> None:
+    """``session``'s transaction wrote beside the ORM (a driver-level statement on its
+    connection): its commit is checked as any other writing one's."""
+    if _fenced_term() is not None:
+        session.info[_WROTE] = True
 
 
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:

@@ -2,7 +2,8 @@
 made new resources and every one of them ended, the engine goes on from what it holds
 (the rows it wrote) instead of reading the stack back; a chain of dependent resources is
 then read once for the whole creation, and its references resolve to what each pass
-made, and the first pass starts from the stack as the sync read it (not read again).
+made, and the first pass starts from the stack as the sync read it (not read again); its
+template is evaluated once a pass (the completion uses the pass's plan).
 The pass whose ends complete every resource writes the stack's CREATE_COMPLETE
 and outputs in the same transaction, its event last. A pass that leaves a resource working (waiting for signals the API may record
 meanwhile) reads the stack back. Against a real (migrated) database."""
@@ -65,6 +66,22 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
             return await (load(stack_id) if read is None else load(stack_id, read))
 
         monkeypatch.setattr(engine, "_load", counted)
+        plans: list[Any] = []
+
+        class CountedPlan(engine_module.Plan):
+            def __post_init__(self) -> None:
+                plans.append(self)
+                super().__post_init__()
+
+        monkeypatch.setattr(engine_module, "Plan", CountedPlan)
+        acts: list[str] = []
+        act = engine._act
+
+        def counted_act(stack: Any, row: Any, caller: Any) -> Any:
+            acts.append(row.logical_id)
+            return act(stack, row, caller)
+
+        monkeypatch.setattr(engine, "_act", counted_act)
         try:
             stack, _, _ = await load(STACK)
             stack_reads: list[str] = []
@@ -75,7 +92,7 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
                     stack_reads.append(statement)
 
             event.listen(db.sync_engine, "before_cursor_execute", seen)
-            assert await engine._converge(stack, _caller()) is engine_module.COMPLETED
+            assert await engine._converge(stack, _caller()) is None  # completed with its ends
             event.remove(db.sync_engine, "before_cursor_execute", seen)
             async with sessions() as session:
                 rows = {r.logical_id: r for r in (await session.execute(select(
@@ -89,6 +106,10 @@ def test_a_chain_is_read_once_and_resolves_to_what_each_pass_made(
         # stack (the first pass starts from the stack as it was given)
         assert loads == [STACK]
         assert stack_reads == []
+        # the template evaluated once a pass: the completion uses the pass's own plan
+        assert len(plans) == 3
+        # one Act a resource: its creation's, which its readiness look reuses
+        assert acts == ["First", "Second", "Third"]
         assert done is not None and done.status == "CREATE_COMPLETE"
         assert [(e.logical_id, e.status) for e in events[-2:]] == [
             ("Third", "CREATE_COMPLETE"), ("chain", "CREATE_COMPLETE")]

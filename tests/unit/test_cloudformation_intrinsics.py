@@ -225,3 +225,26 @@ def test_engine_looks_again_soon_then_every_second() -> None:
     assert rows._waiting("other").delay == 0.05
     rows._progressed("s")
     assert rows._waiting("s").delay == 0.05
+
+
+def test_check_finds_the_names_a_ref_may_name_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template's check builds the set of names a ``Ref`` may name once, not once a
+    resource (quadratic in the resources: 0.3 ms of a stack of 100's CreateStack), and
+    still refuses a reference to none of them."""
+    calls: list[int] = []
+    real = processing.known_names
+
+    def counted(tmpl: dict[str, Any]) -> set[str]:
+        calls.append(1)
+        return real(tmpl)
+
+    monkeypatch.setattr(processing, "known_names", counted)
+    resources = {f"Group{i}": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+        "GroupDescription": {"Fn::Sub": "after ${Group0}"} if i else "first"}}
+        for i in range(50)}
+    processing.check({"Resources": resources,
+                      "Outputs": {"First": {"Value": {"Ref": "Group0"}}}})
+    assert len(calls) == 1
+    resources["Group7"]["Properties"]["GroupDescription"] = {"Ref": "Nowhere"}
+    with pytest.raises(ValidationError, match=r"Unresolved resource dependencies \[Nowhere\]"):
+        processing.check({"Resources": resources})

@@ -154,7 +154,8 @@ def test_a_pass_end_writes_only_what_its_changes_set(database: str) -> None:
 def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
     """A pass of 20 new rows: one INSERT of them all (asking SQLite for the ids in the
     parameters' order made one INSERT a row), and one UPDATE executemany of their
-    ends."""
+    ends (the changes of every row set the same columns, in whatever order), both
+    driver-level statements (no SQLAlchemy compilation: ``rawrows``)."""
     async def scenario() -> None:
         engine, db = await _engine(database)
         statements: list[tuple[str, bool]] = []
@@ -163,6 +164,7 @@ def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
                  executemany: bool) -> None:
             if "cfn_stack_resources" in statement:
                 statements.append((statement.split()[0], executemany))
+                assert context.compiled is None, statement  # driver-level
 
         try:
             names = [f"Batch{i}" for i in range(20)]
@@ -176,9 +178,14 @@ def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
             assert len({r.id for r in made}) == 20
             statements.clear()
             batch: list[Any] = []
-            for row in made:
-                engine._finish(batch, row, "CREATE_COMPLETE", {"Arn": row.logical_id},
-                               made=Outcome(row.logical_id, {"Arn": row.logical_id}))
+            for index, row in enumerate(made):
+                if index % 2:  # the same columns, set in another order
+                    engine._created(batch, row, row.logical_id, {"Arn": row.logical_id},
+                                    event=False)
+                    engine._finish(batch, row, "CREATE_COMPLETE", None)
+                else:
+                    engine._finish(batch, row, "CREATE_COMPLETE", {"Arn": row.logical_id},
+                                   made=Outcome(row.logical_id, {"Arn": row.logical_id}))
             await engine._flush(batch)
             assert statements == [("UPDATE", True)]
             event.remove(db.sync_engine, "before_cursor_execute", seen)
@@ -186,8 +193,116 @@ def test_a_pass_writes_its_rows_with_one_statement_each(database: str) -> None:
                 stored = {r.id: r for r in (await session.execute(select(StackResource).where(
                     StackResource.id.in_([r.id for r in made])))).scalars()}
             assert all((stored[r.id].logical_id, stored[r.id].physical_id,
-                        stored[r.id].status) == (r.logical_id, r.logical_id, "CREATE_COMPLETE")
-                       for r in made)
+                        stored[r.id].status, stored[r.id].attributes, stored[r.id].step,
+                        stored[r.id].old_properties) ==
+                       (r.logical_id, r.logical_id, "CREATE_COMPLETE", {"Arn": r.logical_id},
+                        None, None) for r in made)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_resource_s_events_show_its_properties_serialised_once(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The properties a resource's events show (NoEcho values masked) are masked and
+    serialised once for its events of a pass (``_shown_of``), again once they change."""
+    from cloudctl.services.cloudformation import rows as rows_module
+
+    masked_calls: list[Any] = []
+    real = rows_module.masked
+
+    def counted(value: Any, secrets: set[str]) -> Any:
+        masked_calls.append(value)
+        return real(value, secrets)
+
+    monkeypatch.setattr(rows_module, "masked", counted)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            engine._secrets[STACK] = {"hunter2"}
+            names = [f"Shown{i}" for i in range(4)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            wanted = [NewRow(n, "AWS::IAM::User", {"Note": f"{n} hunter2"}, "Delete", None)
+                      for n in names]
+            before = await _events(engine)
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, wanted)  # type: ignore[arg-type]
+            batch: list[Any] = []
+            for row in made:
+                engine._created(batch, row, row.logical_id, {})
+                engine._finish(batch, row, "CREATE_COMPLETE", None)
+            await engine._flush(batch)
+            assert len(masked_calls) == len(names)  # once a resource for its 3 events
+            made[0].properties = {"Note": "changed hunter2"}
+            batch = []
+            engine._finish(batch, made[0], "UPDATE_COMPLETE", None)
+            await engine._flush(batch)
+            assert len(masked_calls) == len(names) + 1
+            async with engine.cloud.sessions() as session:
+                shown = [(e.logical_id, e.properties) for e in (await session.execute(
+                    select(StackEvent).where(StackEvent.stack_id == STACK)
+                    .order_by(StackEvent.seq))).scalars()][len(before):]
+            assert len(shown) == 3 * len(names) + 1
+            assert all(text == f'{{"Note": "{name} ****"}}' for name, text in shown[:-1])
+            assert shown[-1] == ("Shown0", '{"Note": "changed ****"}')
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_stack_transition_is_one_conditional_driver_level_update(database: str) -> None:
+    """A transition of the stack's row only (``_set_status``): its status and reason,
+    its outputs when given, its update time only when its operation is an update, its
+    deletion time at DELETE_COMPLETE, and its event; nothing when the status is no
+    longer the expected one. One UPDATE, driver-level (no SQLAlchemy compilation)."""
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        statements: list[Any] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                 executemany: bool) -> None:
+            if statement.startswith("UPDATE cfn_stacks SET status"):
+                statements.append(context.compiled)
+
+        try:
+            async with engine.cloud.sessions() as session, session.begin():
+                stack = await session.get(Stack, STACK)
+                assert stack is not None
+                stack.status, stack.operation, stack.updated_at = \
+                    "CREATE_IN_PROGRESS", "CREATE", None
+            before = await _events(engine)
+            event.listen(db.sync_engine, "before_cursor_execute", seen)
+            outputs = [{"OutputKey": "K", "OutputValue": "v"}]
+            await engine._set_status(STACK, "UPDATE_IN_PROGRESS", "X", None, None)  # stale
+            await engine._set_status(STACK, "CREATE_IN_PROGRESS", "CREATE_COMPLETE", None,
+                                     outputs)
+            event.remove(db.sync_engine, "before_cursor_execute", seen)
+            assert statements == [None, None]  # driver-level, both
+            async with engine.cloud.sessions() as session:
+                done = await session.get(Stack, STACK)
+                assert done is not None
+                assert (done.status, done.status_reason, done.outputs, done.updated_at,
+                        done.deleted_at) == ("CREATE_COMPLETE", None, outputs, None, None)
+                done_id = done.stack_id
+            new = (await _events(engine))[len(before):]
+            assert [(e[1], e[2], e[4]) for e in new] == [("s", "CREATE_COMPLETE", done_id)]
+
+            async with engine.cloud.sessions() as session, session.begin():
+                stack = await session.get(Stack, STACK)
+                assert stack is not None
+                stack.status, stack.operation = "DELETE_IN_PROGRESS", "UPDATE"
+            await engine._set_status(STACK, "DELETE_IN_PROGRESS", "DELETE_COMPLETE",
+                                     "gone", None)
+            async with engine.cloud.sessions() as session:
+                gone = await session.get(Stack, STACK)
+                assert gone is not None
+                assert (gone.status, gone.status_reason, gone.outputs) == \
+                    ("DELETE_COMPLETE", "gone", outputs)  # outputs kept: not given
+                assert gone.deleted_at is not None and gone.updated_at == gone.deleted_at
         finally:
             await db.dispose()
 

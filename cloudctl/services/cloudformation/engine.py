@@ -31,9 +31,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, case, insert, inspect, select, update
+from sqlalchemy import inspect, select
 
 from cloudctl.core import wakes
 from cloudctl.core.reconcile import Reconciler
@@ -43,14 +43,19 @@ from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 from cloudctl.server.internal import Caller
 from cloudctl.server.providers import Provider
 from cloudctl.server.runtime import RuntimeKey
-from cloudctl.services.cloudformation import resources, schemas, stackpolicy, store
+from cloudctl.services.cloudformation import rawrows, resources, schemas, stackpolicy, store
 from cloudctl.services.cloudformation.deletion import StackTeardown
 from cloudctl.services.cloudformation.errors import Failed, ResourceFailure
 from cloudctl.services.cloudformation.intrinsics import Unresolved
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.processing import Plan
 from cloudctl.services.cloudformation.resources.autoscaling import launch_changed, will_replace
-from cloudctl.services.cloudformation.resources.base import NeedsReplacement, Outcome, failure
+from cloudctl.services.cloudformation.resources.base import (
+    Act,
+    NeedsReplacement,
+    Outcome,
+    failure,
+)
 from cloudctl.services.cloudformation.rows import (
     COMPLETE,
     FAILED,
@@ -86,7 +91,6 @@ def wake_stack(cloud: Cloud, stack_id: str) -> None:
         wakes.forward(StackEngine.name, stack_id)
 
 
-COMPLETED: list[dict[str, Any]] = []  # ``_converge``: the stack was completed with its ends
 REPLACING = "Requested update requires the creation of a new physical resource; " \
             "hence creating one."
 
@@ -123,9 +127,8 @@ def _held(stack: Stack, rows: list[StackResource], exports: dict[str, str],
     return Held(stack, rows, exports)
 
 
-_RESOURCES = cast(Table, StackResource.__table__)
-_KEYS = tuple((attribute.key, attribute.columns[0].name)
-              for attribute in inspect(StackResource).column_attrs if attribute.key != "id")
+_KEYS = tuple(attribute.key for attribute in inspect(StackResource).column_attrs
+              if attribute.key != "id")
 
 
 def _unsaved_row(**values: Any) -> StackResource:
@@ -136,11 +139,10 @@ def _unsaved_row(**values: Any) -> StackResource:
     return row
 
 
-def _columns(row: StackResource) -> dict[str, Any]:
-    """A new row's insert values by column name (Core's insert of the table: not the
-    ORM's bulk insert, which runs its unit of work over every row)."""
+def _values(row: StackResource) -> dict[str, Any]:
+    """A new row's insert values by attribute key (``rawrows.insert_rows``)."""
     values = row.__dict__
-    return {name: values[key] for key, name in _KEYS}
+    return {key: values[key] for key in _KEYS}
 
 
 class StackEngine(StackTeardown, Reconciler):
@@ -154,6 +156,7 @@ class StackEngine(StackTeardown, Reconciler):
         self.cloud = cloud
         self._fresh: set[int] = set()  # rows written with their first attempt counted
         self._secrets: dict[str, set[str]] = {}  # NoEcho values, masked in events
+        self._shown: dict[str, dict[str, tuple[Any, set[str] | None, str | None]]] = {}
         self._taken: dict[str, frozenset[str]] = {}  # physical ids the rows record
         self._idle: dict[str, int] = {}  # passes in a row with nothing ready, by stack
         self._awaited: dict[str, str] = {}  # a resource on its way -> the stack it holds up
@@ -195,6 +198,7 @@ class StackEngine(StackTeardown, Reconciler):
 
     def _forget(self, stack_id: str) -> None:
         """The stack's operation ended: it waits for none of its resources."""
+        self._shown.pop(stack_id, None)
         for resource_id in [r for r, s in self._awaited.items() if s == stack_id]:
             del self._awaited[resource_id]
 
@@ -204,13 +208,13 @@ class StackEngine(StackTeardown, Reconciler):
             outputs = await self._converge(stack, caller)
             done = "CREATE_COMPLETE" if status.startswith("CREATE") else \
                 "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
-            if outputs is not COMPLETED:
+            if outputs is not None:  # None: completed with its last pass's ends
                 await self._transition(stack.stack_id, status, done, outputs=outputs)
             if done.endswith("IN_PROGRESS"):
                 self.wake(stack.stack_id)
         elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
             outputs = await self._converge(stack, caller)
-            assert outputs is not COMPLETED  # only a creation completes with its ends
+            assert outputs is not None  # only a creation completes with its ends
             await self._transition(stack.stack_id, status,
                                    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
                                    outputs=outputs)
@@ -292,28 +296,22 @@ class StackEngine(StackTeardown, Reconciler):
         """A transition that changes the stack's row only: one conditional UPDATE (the
         status still the one the sync read) and its event, without loading the stack
         (its template and parameters)."""
-        now = utcnow()
-        values: dict[str, Any] = {
-            "status": status, "status_reason": reason,
-            "updated_at": case((Stack.operation == "UPDATE", now), else_=Stack.updated_at)}
-        if outputs is not None:
-            values["outputs"] = outputs
-        if status == "DELETE_COMPLETE":
-            values["deleted_at"] = now
         async with self.cloud.sessions() as session, session.begin():
-            await self._status_in(session, stack_id, expected, status, reason, values)
+            await self._status_in(session, stack_id, expected, status, reason, outputs)
 
     @staticmethod
     async def _status_in(session: Any, stack_id: str, expected: str, status: str,
-                         reason: str | None, values: dict[str, Any]) -> bool:
-        """The conditional UPDATE of ``_set_status`` and its event, in ``session``'s
-        transaction; whether the stack still had the status ``expected``."""
-        found = (await session.execute(
-            update(Stack).where(Stack.stack_id == stack_id, Stack.status == expected)
-            .values(**values).returning(Stack.name, Stack.request_token))).first()
+                         reason: str | None, outputs: list[dict[str, Any]] | None) -> bool:
+        """The conditional UPDATE of ``_set_status`` (driver-level: ``rawrows``) and its
+        event, in ``session``'s transaction; whether the stack still had the status
+        ``expected``."""
+        found = await rawrows.transition(session, stack_id, expected, status, reason,
+                                         now=utcnow(), outputs=outputs,
+                                         deleted=status == "DELETE_COMPLETE")
         if found is not None:
-            await store.add_event(session, stack_id, found.name, stack_id,
-                                  store.STACK_TYPE, status, reason, token=found.request_token)
+            name, token = found
+            await store.add_event(session, stack_id, name, stack_id, store.STACK_TYPE,
+                                  status, reason, token=token)
         return found is not None
 
     async def _cancel_working(self, stack_id: str, reason: str) -> None:
@@ -372,34 +370,32 @@ class StackEngine(StackTeardown, Reconciler):
         plan.scope.get_att = get_att
         return plan, current
 
-    def _completion(self, stack: Stack, rows: list[StackResource], exports: dict[str, str],
+    def _completion(self, stack: Stack, plan: Plan, current: dict[str, StackResource],
                     completed: list[bool]) -> Callable[[Any], Awaitable[None]]:
         """The stack's CREATE_COMPLETE written with the ends of the creation pass that
         leaves every resource of the template complete (one transaction less, and no
         pass again over the template to find nothing to do); ``completed`` gets True when
         it was. Not when a resource is left working or failed, or the outputs do not
-        resolve: the next pass decides, as before."""
+        resolve: the next pass decides, as before. ``plan`` and ``current`` are the
+        pass's own (its new rows in ``current``): its ends changed the rows they hold,
+        which its references resolve to, so the template is not evaluated again."""
         async def complete(session: Any) -> None:
             try:
-                plan, current = self._plan(stack, rows, exports)
                 if any(name not in current or current[name].status not in COMPLETE
                        for name in plan.deps):
                     return
                 outputs = plan.outputs()
             except (AwsError, ResourceFailure, Unresolved):
                 return  # the next pass fails the stack with the reason
-            now = utcnow()
-            values = {"status": "CREATE_COMPLETE", "status_reason": None, "outputs": outputs,
-                      "updated_at": case((Stack.operation == "UPDATE", now),
-                                         else_=Stack.updated_at)}
             if await self._status_in(session, stack.stack_id, "CREATE_IN_PROGRESS",
-                                     "CREATE_COMPLETE", None, values):
+                                     "CREATE_COMPLETE", None, outputs):
                 completed.append(True)
 
         return complete
 
-    async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]]:
-        """Bring the stack's resources to its template; its outputs when done, ``Failed``
+    async def _converge(self, stack: Stack, caller: Caller) -> list[dict[str, Any]] | None:
+        """Bring the stack's resources to its template; its outputs when done (None when
+        the last pass's ends completed the stack, ``_completion``), ``Failed``
         when a resource failed, ``Retry`` while resources are still on their way.
         The first pass starts from the stack as the sync read it. A creation's pass that
         only made new resources, all of which ended, looks at the stack again in memory
@@ -447,6 +443,7 @@ class StackEngine(StackTeardown, Reconciler):
                     steps.append(outcome(batch))
             only_new = stack.status == "CREATE_IN_PROGRESS" and not failed and not steps
             made = await self._new_rows(stack, plan, fresh)
+            current.update((row.logical_id, row) for row in made)  # for ``_completion``
             working += made
             steps += self._steps(stack, working, caller, batch)
             if not steps:
@@ -463,10 +460,10 @@ class StackEngine(StackTeardown, Reconciler):
             try:
                 progressed = await run_steps(steps)
             finally:
-                await self._flush(batch, self._completion(stack, rows + made, exports,
-                                                          completed) if only_new else None)
+                await self._flush(batch, self._completion(stack, plan, current, completed)
+                                  if only_new else None)
             if completed:
-                return COMPLETED
+                return None
             if not any(progressed):
                 raise self._waiting(stack.stack_id)
             self._progressed(stack.stack_id)
@@ -581,8 +578,8 @@ class StackEngine(StackTeardown, Reconciler):
                         wanted: list[NewRow]) -> list[StackResource]:
         """Rows for resources to create (replacements: the old row becomes ``old``), their
         first attempt counted, in one transaction before anything is made: one INSERT
-        of them all (an executemany returning their ids, not the ORM's unit of work),
-        and their events."""
+        of them all returning their ids (driver-level, ``rawrows``: not the ORM's unit
+        of work, nor Core's binding of every value), and their events."""
         if not wanted:
             return []
         made: list[StackResource] = []
@@ -612,9 +609,8 @@ class StackEngine(StackTeardown, Reconciler):
             await session.flush()  # the replaced rows' roles
             # ids by logical id (a pass makes each at most once): a multi-row INSERT
             # (asked for in the parameters' order, SQLite's made one INSERT a row)
-            ids: dict[str, int] = dict((await session.execute(
-                insert(_RESOURCES).returning(_RESOURCES.c.logical_id, _RESOURCES.c.id),
-                [_columns(fresh) for fresh in made])).all())
+            ids = await rawrows.insert_rows(session,
+                                            [_values(fresh) for fresh in made])
             for fresh in made:
                 fresh.id = ids[fresh.logical_id]
             self._fresh.update(ids.values())
@@ -639,17 +635,18 @@ class StackEngine(StackTeardown, Reconciler):
     async def _made_steps(self, stack: Stack, rows: list[StackResource], caller: Caller,
                           batch: list[Change]) -> bool:
         made = await self._create_together(stack, rows, caller)
-        progressed = await run_steps([self._step(stack, r, caller, batch, made[r.id])
+        progressed = await run_steps([self._step(stack, r, caller, batch, *made[r.id])
                                       for r in rows])
         return any(progressed)
 
-    async def _create_together(self, stack: Stack, rows: list[StackResource],
-                               caller: Caller) -> dict[int, Outcome | BaseException]:
+    async def _create_together(self, stack: Stack, rows: list[StackResource], caller: Caller
+                               ) -> dict[int, tuple[Outcome | BaseException, Act]]:
         """Create resources of one type not yet made, together (its ``create_many``:
         one transaction of its service for many). Every attempt is counted before it
         is made (a row written this pass counted its first), in one transaction:
         after kill -9 the next attempt is a resumed one (it adopts what the last
-        made, by token)."""
+        made, by token). Each row's outcome, and the ``Act`` it was made with (its
+        step's readiness look acts with it too)."""
         again = [r for r in rows if r.id not in self._fresh]
         self._fresh.difference_update(r.id for r in rows)
         if again:
@@ -660,15 +657,15 @@ class StackEngine(StackTeardown, Reconciler):
                     row.attempts = found[row.id].attempts
         adapter = resources.adapter(rows[0].type)
         assert adapter is not None
-        outcomes = await adapter.create_many([self._act(stack, r, caller) for r in rows],
-                                             [r.properties for r in rows])
-        return {r.id: o for r, o in zip(rows, outcomes, strict=True)}
+        acts = [self._act(stack, r, caller) for r in rows]
+        outcomes = await adapter.create_many(acts, [r.properties for r in rows])
+        return {r.id: (o, act) for r, o, act in zip(rows, outcomes, acts, strict=True)}
 
     async def _step(self, stack: Stack, row: StackResource, caller: Caller,
-                    batch: list[Change], premade: Outcome | BaseException | None = None
-                    ) -> bool:
+                    batch: list[Change], premade: Outcome | BaseException | None = None,
+                    act: Act | None = None) -> bool:
         """One step of a working resource; whether its state changed (``premade``: its
-        creation's outcome, when it was made with others of its type)."""
+        creation's outcome, when it was made with others of its type, with ``act``)."""
         adapter = resources.adapter(row.type)
         assert adapter is not None
         verb = "CREATE" if row.status.startswith("CREATE") else "UPDATE"
@@ -703,7 +700,7 @@ class StackEngine(StackTeardown, Reconciler):
             # awaited before the look: a change told while it runs wakes the stack again
             self._awaited[str(row.physical_id)] = stack.stack_id
             try:
-                ready = await adapter.ready(self._act(stack, row, caller),
+                ready = await adapter.ready(act or self._act(stack, row, caller),
                                             str(row.physical_id), row.attributes or {})
                 if ready is not None and verb == "CREATE":
                     ready = self._signalled(stack, row, ready)

@@ -63,6 +63,7 @@ def check(template: dict[str, Any]) -> None:
             unknown_types.append(resource["Type"])
     if unknown_types:
         raise format_error(f"Unrecognized resource types: [{', '.join(unknown_types)}]")
+    known = known_names(template)  # once: per resource it made the check quadratic
     for name, resource in res.items():
         schema = schemas.schema(resource["Type"])
         assert schema is not None
@@ -80,14 +81,19 @@ def check(template: dict[str, Any]) -> None:
             raise template_error(f"Template format error: Unresolved dependencies "
                                  f"[{resource['Condition']}]. Cannot reference resources "
                                  f"in the Conditions block of the template")
-        _check_refs(template, props, f"/Resources/{name}/Properties")
-    for name, output in (template.get("Outputs") or {}).items():
-        _check_refs(template, output, f"/Outputs/{name}")
+        _check_refs(template, known, props)
+    for output in (template.get("Outputs") or {}).values():
+        _check_refs(template, known, output)
     graph(template, set(res))
 
 
-def _check_refs(template: dict[str, Any], value: Any, path: str) -> None:
-    known = set(template["Resources"]) | set(template.get("Parameters") or {}) | set(PSEUDO)
+def known_names(template: dict[str, Any]) -> set[str]:
+    """What a ``Ref`` may name: the template's resources and parameters, the pseudo
+    parameters."""
+    return set(template["Resources"]) | set(template.get("Parameters") or {}) | set(PSEUDO)
+
+
+def _check_refs(template: dict[str, Any], known: set[str], value: Any) -> None:
     for target in intrinsics.references(value):
         if target not in known:
             raise template_error(f"Unresolved resource dependencies [{target}] in the "

@@ -4,23 +4,25 @@ pass's steps batched into one transaction.
 
 The ends of a pass are written without reading the rows again: each change runs over
 the row the engine holds (``Writes`` records what it sets), and the pass's rows are
-updated by primary key with one statement a set of columns (an executemany), only the
-columns the changes set (a signal recorded meanwhile by the API stays).
+updated by primary key with one statement a set of columns (an executemany,
+driver-level: ``rawrows``), only the columns the changes set (a signal recorded
+meanwhile by the API stays).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from cloudctl.core.reconcile import Retry
 from cloudctl.db.base import utcnow
 from cloudctl.server.internal import Caller
-from cloudctl.services.cloudformation import resources, store
+from cloudctl.services.cloudformation import rawrows, resources, store
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.resources.base import Act, Outcome
 from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, masked, secrets_of
@@ -73,6 +75,7 @@ class ResourceRows:
 
     cloud: Cloud
     _secrets: dict[str, set[str]]  # NoEcho values, masked in events
+    _shown: dict[str, dict[str, tuple[Any, set[str] | None, str | None]]]  # ``_shown_of``
     _taken: dict[str, frozenset[str]]  # physical ids a stack's rows record
     _idle: dict[str, int]  # a stack's passes in a row that found nothing ready
 
@@ -119,9 +122,22 @@ class ResourceRows:
         row.status_reason = reason
         row.updated_at = utcnow()
         if event:
-            shown = masked(row.properties, self._secrets.get(row.stack_id, set()))
             await store.add_event(session, row.stack_id, row.logical_id, row.physical_id,
-                                  row.type, status, reason, shown)
+                                  row.type, status, reason, shown=self._shown_of(row))
+
+    def _shown_of(self, row: StackResource) -> str | None:
+        """The row's properties as its events show them (masked, JSON): made once for
+        all of a resource's events while its properties and the stack's secrets stay
+        the same objects (a creation's two or three events in a pass and the next)."""
+        properties = row.properties
+        secrets = self._secrets.get(row.stack_id)
+        shown = self._shown.setdefault(row.stack_id, {})
+        found = shown.get(row.logical_id)
+        if found is not None and found[0] is properties and found[1] is secrets:
+            return found[2]
+        text = None if properties is None else json.dumps(masked(properties, secrets or set()))
+        shown[row.logical_id] = (properties, secrets, text)
+        return text
 
     async def _write(self, row_id: int, change: Callable[[Any, StackResource],
                                                          Awaitable[None]]) -> StackResource:
@@ -191,8 +207,8 @@ class ResourceRows:
             for row, change in batch:  # a row's changes in order, over the same record
                 recorded = writes.setdefault(row.id, (row, Writes(row)))[1]
                 await change(session, cast(StackResource, recorded))
-            await session.execute(update(StackResource), [
-                {"id": row_id, **recorded.values} for row_id, (_, recorded) in writes.items()])
+            await rawrows.update_rows(session, {
+                row_id: recorded.values for row_id, (_, recorded) in writes.items()})
             for row, recorded in writes.values():
                 for name, value in recorded.values.items():
                     setattr(row, name, value)

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, event, select, update
+from sqlalchemy import Connection, Table, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from cloudctl.core import fencing
 from cloudctl.db.base import utcnow
 from cloudctl.services.cloudformation.errors import no_stack
 from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
@@ -37,15 +38,17 @@ CHUNK = 500  # ids a statement names (SQLite's bound parameters are limited)
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
                     physical_id: str | None, type_name: str, status: str,
                     reason: str | None = None, properties: dict[str, Any] | None = None,
-                    token: str | None = None) -> None:
+                    token: str | None = None, shown: str | None = None) -> None:
     """Queue a stack event; it is numbered and written when the transaction commits
     (``_number_events``), all of a transaction's events of a stack with one update and
-    one multi-row insert (plain rows, not ORM objects: a pass writes hundreds)."""
+    one multi-row insert (plain rows, not ORM objects: a pass writes hundreds).
+    ``shown``: the properties as JSON already (else ``properties`` are serialised)."""
     session.info.setdefault(PENDING, []).append({
         "event_id": str(uuid.uuid4()), "stack_id": stack_id, "seq": 0,
         "logical_id": logical_id, "physical_id": physical_id, "type": type_name,
         "status": status, "reason": reason,
-        "properties": json.dumps(properties) if properties is not None else None,
+        "properties": shown if shown is not None else
+        json.dumps(properties) if properties is not None else None,
         "request_token": token, "timestamp": utcnow()})
 
 
@@ -61,14 +64,18 @@ def _number_events(session: Session) -> None:
     by_stack: dict[str, list[dict[str, Any]]] = {}
     for item in pending:
         by_stack.setdefault(item["stack_id"], []).append(item)
+    session.flush()  # a stack added in this transaction is in the table (as autoflush did)
+    fencing.wrote(session)  # the driver-level statements below (the ORM does not see them)
+    connection = session.connection()
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    numbering = (f"UPDATE {Stack.__tablename__} SET event_seq = event_seq + {mark} "
+                 f"WHERE stack_id = {mark} RETURNING event_seq")
     for stack_id, items in by_stack.items():
-        last = session.execute(
-            update(Stack).where(Stack.stack_id == stack_id)
-            .values(event_seq=Stack.event_seq + len(items))
-            .returning(Stack.event_seq)).scalar_one()
+        # driver-level: the ORM's update statement cost more Python than SQLite its run
+        last = int(connection.exec_driver_sql(numbering, (len(items), stack_id)).scalar_one())
         for offset, item in enumerate(items):
             item["seq"] = last - len(items) + 1 + offset
-    _insert_events(session.connection(), pending)
+    _insert_events(connection, pending)
 
 
 EVENT_COLUMNS = ("event_id", "stack_id", "seq", "logical_id", "physical_id", "type",
