@@ -217,9 +217,21 @@ def test_a_read_only_session_sends_no_begin(pg_cloud: LiveCloud, pg_logged: Any)
     assert statements <= 3.3 and begins <= 0.2, (statements, begins)
 
 
-def test_a_get_reads_its_object_while_it_is_authenticated(pg_cloud: LiveCloud,
-                                                          pg_logged: Any) -> None:
-    """The epoch table locked, the GET's epoch read waits: its object read has run
+@pytest.fixture
+def awaited_reads(pg_cloud: LiveCloud) -> Iterator[None]:
+    """Reads awaited, not inline on the loop (``cloudctl/db/pginline.py``), in every
+    worker (each polls the properties once a second)."""
+    pg_cloud.set_properties("db.postgres_inline_reads=off")
+    time.sleep(1.5)
+    yield
+    pg_cloud.reset_properties("db.postgres_inline_reads")
+    time.sleep(1.5)
+
+
+def test_a_get_reads_its_object_while_it_is_authenticated(pg_cloud: LiveCloud, pg_logged: Any,
+                                                          awaited_reads: None) -> None:
+    """Reads awaited (inline, a GET's reads take no loop pass and need no head start):
+    the epoch table locked, the GET's epoch read waits: its object read has run
     meanwhile (after authentication it would not run until the lock went)."""
     s3 = pg_cloud.client("s3")
     s3.create_bucket(Bucket="reads-early")
@@ -259,3 +271,70 @@ def test_a_get_reads_its_object_while_it_is_authenticated(pg_cloud: LiveCloud,
     with pytest.raises(ClientError) as err:
         stranger.get_object(Bucket="reads-early", Key="a/b c")
     assert _code(err) == ("SignatureDoesNotMatch", 403)
+
+
+def _timed(call: Any) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def test_a_locked_table_or_a_killed_backend_does_not_stall_the_loop(
+        pg_cloud: LiveCloud, pg_logged: Any) -> None:
+    """A GET whose inline object read finds ``s3_objects`` locked: the server cancels
+    it after the statement timeout, the GET waits awaited for the lock while both
+    workers answer other requests, and answers once it goes. Inline connections
+    terminated: the next requests read awaited, then inline again."""
+    s3 = pg_cloud.client("s3")
+    s3.create_bucket(Bucket="reads-locked")
+    s3.put_object(Bucket="reads-locked", Key="k", Body=b"locked")
+    for _ in range(8):  # both workers have opened their inline connections
+        assert pg_cloud.client("s3").get_object(Bucket="reads-locked",
+                                                Key="k")["Body"].read() == b"locked"
+    url = pg_logged.url("reads").replace("+psycopg", "")
+    log = pg_logged.root / "server.log"
+    got: list[bytes] = []
+    with psycopg.connect(url) as locker, psycopg.connect(url, autocommit=True) as watcher:
+        start = log.stat().st_size
+        locker.execute("LOCK TABLE s3_objects IN ACCESS EXCLUSIVE MODE")
+        getter = threading.Thread(target=lambda: got.append(s3.get_object(
+            Bucket="reads-locked", Key="k")["Body"].read()))
+        getter.start()
+        try:
+            waiting = 0
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not waiting:
+                time.sleep(0.05)
+                waiting = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'reads' AND "
+                    "wait_event_type = 'Lock' AND query LIKE '%s3_objects%' AND "
+                    "application_name <> 'cloudctl-inline-reads'").fetchall()[0][0]
+            assert waiting, "the GET's awaited read never waited for the lock"
+            # each client opens its own connection: both workers answer meanwhile
+            times = [_timed(pg_cloud.client("sts").get_caller_identity) for _ in range(16)]
+            assert max(times) < 1.0, times
+            assert not got
+            time.sleep(0.3)  # the server writes its log lines
+            with log.open("rb") as handle:
+                handle.seek(start)
+                logged = handle.read().decode(errors="replace")
+            assert "canceling statement due to statement timeout" in logged, logged[-3000:]
+        finally:
+            locker.rollback()
+            getter.join(30)
+        assert got == [b"locked"]
+        ended = watcher.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = 'reads' AND application_name = 'cloudctl-inline-reads'"
+        ).fetchall()[0][0]
+        assert ended >= 1
+        for _ in range(16):
+            assert pg_cloud.client("s3").get_object(Bucket="reads-locked",
+                                                    Key="k")["Body"].read() == b"locked"
+            assert pg_cloud.client("sts").get_caller_identity()["Account"]
+        time.sleep(0.5)
+        reopened = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = 'reads' AND application_name = 'cloudctl-inline-reads'"
+        ).fetchall()[0][0]
+        assert reopened >= 1  # inline again
