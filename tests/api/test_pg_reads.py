@@ -279,9 +279,19 @@ def _timed(call: Any) -> float:
     return time.perf_counter() - started
 
 
+@pytest.fixture
+def inline_reads(pg_cloud: LiveCloud) -> Iterator[None]:
+    """Reads inline whatever the round trips of a busy test host."""
+    pg_cloud.set_properties("db.postgres_inline_reads=on")
+    time.sleep(1.5)
+    yield
+    pg_cloud.reset_properties("db.postgres_inline_reads")
+    time.sleep(1.5)
+
+
 def test_a_locked_table_or_a_killed_backend_does_not_stall_the_loop(
-        pg_cloud: LiveCloud, pg_logged: Any) -> None:
-    """A GET whose inline object read finds ``s3_objects`` locked: the server cancels
+        pg_cloud: LiveCloud, pg_logged: Any, inline_reads: None) -> None:
+    """Reads inline: a GET whose inline object read finds ``s3_objects`` locked: the server cancels
     it after the statement timeout, the GET waits awaited for the lock while both
     workers answer other requests, and answers once it goes. Inline connections
     terminated: the next requests read awaited, then inline again."""
