@@ -143,6 +143,7 @@ class InlineReads:
         self._connecting = False
         self._not_before = 0.0  # monotonic: no connect before (after a failure)
         self._next_probe = 0.0  # monotonic: a far database's next measuring read
+        self._closed = False  # closed (with the engine): a connect finishing now closes
 
     def near(self) -> bool:
         """Whether reads run inline now (a connection, near enough, not forced off)."""
@@ -153,7 +154,9 @@ class InlineReads:
 
     def rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]] | None:
         """Every row of ``statement`` read now, on the loop; None: read it awaited."""
-        if self.mode == "off":
+        if self.mode == "off" or self._closed:
+            if self._conn is not None:
+                self._drop(backoff=False)
             return None
         conn = self._conn
         if conn is None:
@@ -196,7 +199,7 @@ class InlineReads:
             self._not_before = time.monotonic() + BACKOFF
             return
         conn, trips = future.result()
-        if self.loop.is_closed():
+        if self._closed or self.loop.is_closed():
             conn.close()
             return
         self._conn = conn
@@ -211,6 +214,7 @@ class InlineReads:
             self._not_before = time.monotonic() + BACKOFF
 
     def close(self) -> None:
+        self._closed = True
         self._drop(backoff=False)
 
 
@@ -228,7 +232,7 @@ class PerLoopThread:
         """This thread's (opened for the running loop; a new loop starts afresh)."""
         loop = asyncio.get_running_loop()
         mine: InlineReads | None = getattr(self._local, "reads", None)
-        if mine is None or mine.loop is not loop:
+        if mine is None or mine.loop is not loop or mine._closed:
             if mine is not None:
                 mine.close()
             mine = self._local.reads = InlineReads(self.conninfo, loop)

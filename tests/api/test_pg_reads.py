@@ -9,7 +9,12 @@ object is gone, GetUser answers and fails as before, and a GET costs two stateme
 (the epoch and the object; it cost six). A GET's object read starts before the
 request is authenticated (it runs while the epoch read does), and a refused GET gets
 nothing from it. A session that only reads (DescribeVolumes) sends no BEGIN and no
-ROLLBACK (``cloudctl/db/pglazybegin.py``).
+ROLLBACK (``cloudctl/db/pglazybegin.py``). With the reads inline on the loops
+(``cloudctl/db/pginline.py``, forced ``on``) revocation still holds at once and a GET
+still sees the latest PUT; a locked table costs the loop one statement timeout and the
+GET waits awaited while both workers answer; terminated inline connections are
+replaced. The head-start test runs with the reads awaited (``off``): inline, a GET
+takes no head start.
 """
 
 from __future__ import annotations
@@ -60,20 +65,38 @@ def _user_keys(cloud: LiveCloud, name: str) -> dict[str, str]:
 
 
 def test_revoked_key_refused_at_once_by_every_worker(pg_cloud: LiveCloud) -> None:
+    _refused_at_once(pg_cloud, "revoked")
+
+
+def test_revoked_key_refused_at_once_with_inline_reads(pg_cloud: LiveCloud,
+                                                       inline_reads: None) -> None:
+    """The epoch read inline on each worker's loop, shared by one loop turn."""
+    _refused_at_once(pg_cloud, "revoked-inline")
+    got = pg_cloud.client("s3")
+    got.create_bucket(Bucket="reads-inline")
+    for round_ in range(8):  # a GET sees the PUT acknowledged before it was sent
+        body = f"inline {round_}".encode()
+        pg_cloud.client("s3").put_object(Bucket="reads-inline", Key="k", Body=body)
+        for _ in range(3):
+            assert pg_cloud.client("s3").get_object(Bucket="reads-inline",
+                                                    Key="k")["Body"].read() == body
+
+
+def _refused_at_once(pg_cloud: LiveCloud, name: str) -> None:
     cloud, iam = pg_cloud, pg_cloud.client("iam")
-    kw = _user_keys(cloud, "revoked")
+    kw = _user_keys(cloud, name)
     # each client opens its own connection: both workers cache the credential
     for _ in range(16):
-        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(":user/revoked")
-    iam.update_access_key(UserName="revoked", AccessKeyId=kw["access_key"], Status="Inactive")
+        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(f":user/{name}")
+    iam.update_access_key(UserName=name, AccessKeyId=kw["access_key"], Status="Inactive")
     for _ in range(16):
         with pytest.raises(ClientError) as err:
             cloud.client("sts", **kw).get_caller_identity()
         assert _code(err) == ("InvalidClientTokenId", 403)
-    iam.update_access_key(UserName="revoked", AccessKeyId=kw["access_key"], Status="Active")
+    iam.update_access_key(UserName=name, AccessKeyId=kw["access_key"], Status="Active")
     for _ in range(16):
-        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(":user/revoked")
-    iam.delete_access_key(UserName="revoked", AccessKeyId=kw["access_key"])
+        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(f":user/{name}")
+    iam.delete_access_key(UserName=name, AccessKeyId=kw["access_key"])
     for _ in range(16):
         with pytest.raises(ClientError) as err:
             cloud.client("sts", **kw).get_caller_identity()

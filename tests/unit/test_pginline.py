@@ -192,3 +192,24 @@ def test_a_far_database_and_off_are_read_awaited(conninfo: str,
     asyncio.run(run())
     reads.close()
     reads.close_inline()
+
+
+def test_a_stale_prepared_plan_is_read_awaited(conninfo: str) -> None:
+    """A migration changes a column's type: the inline statement's prepared plan fails
+    ("cached plan must not change result type"), the read runs awaited."""
+    reads = PgReads(conninfo)
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS stale (id int PRIMARY KEY, v int)")
+        admin.execute("INSERT INTO stale VALUES (1, 10) ON CONFLICT DO NOTHING")
+
+    async def run() -> None:
+        await _near(reads)
+        assert _at_once(reads.rows("SELECT v FROM stale WHERE id = 1")) == [(10,)]
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute("ALTER TABLE stale ALTER COLUMN v TYPE text")
+        assert await reads.rows("SELECT v FROM stale WHERE id = 1") == [("10",)]
+        assert reads.inline.here().fallbacks == 1
+
+    asyncio.run(run())
+    reads.close()
+    reads.close_inline()
