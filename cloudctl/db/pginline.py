@@ -22,14 +22,18 @@ Bounded, so the loop never waits long:
   connection is there, reads are awaited;
 - a connection found dead before use (a terminated backend, a restarted server: its
   socket is readable) is closed and the read awaited;
-- only when the database is near: the median of the last round trips (the first
-  measured on the connecting thread, after a warm-up) must be under ``NEAR_MS``. The
+- only when the database is near: the median of the last round trips, measured on
+  the loop (a connecting thread's own measures were inflated by the GIL the loop
+  holds: the first loads judged a local server far), must be under ``NEAR_MS`` for a
+  server across a network, ``LOCAL_NEAR_MS`` for one on this host (loopback or a unix
+  socket: its tails are a busy host's, which inline reads still win). The
   median judges the distance (a network adds to every round trip), not the tails a
   busy host adds (at load 3.5 on 2 cores: p50 0.3 ms, p90 3 ms, p99 12 ms, the
   server's backend waiting for a core; inline still won there: GET p50 0.18-0.21 of
   DescribeVolumes' against 0.25-0.33 awaited, bench/results/load.md). A far database
   (a PostgreSQL across a LAN) is read awaited, and measured again by one inline read
-  every ``PROBE_EVERY`` seconds. The property ``db.postgres_inline_reads`` forces either way
+  every ``PROBE_EVERY`` seconds (one round trip of a far server per 0.1 s: ~1 % of
+  the loop at 1 ms). The property ``db.postgres_inline_reads`` forces either way
   (``on``: inline whatever the round trip; ``off``: always awaited).
 
 Must not: run writes, several statements that must share a snapshot, or anything
@@ -49,6 +53,7 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 from psycopg import waiting
 
 from cloudctl.db.engine import pg_idle_alive
@@ -67,8 +72,9 @@ STATEMENT_TIMEOUT_MS = 20  # the server cancels an inline statement after this
 DEADLINE = 0.05  # seconds: the client's own limit on an inline statement's wait
 CONNECT_TIMEOUT = 2  # seconds (libpq's connect_timeout, on the connecting thread)
 BACKOFF = 1.0  # seconds of awaited reads after a failed inline read or connect
-NEAR_MS = 0.5  # inline only while the median round trip is under this
-PROBE_EVERY = 2.0  # seconds between inline reads of a far database, to measure again
+NEAR_MS = 0.5  # inline only while the median round trip is under this (a network server)
+LOCAL_NEAR_MS = 2.0  # the same for a server on this host (loopback, a unix socket)
+PROBE_EVERY = 0.1  # seconds between inline reads of a far database, to measure again
 SAMPLES = 31  # round trips in the median
 APPLICATION_NAME = "cloudctl-inline-reads"  # in pg_stat_activity
 
@@ -110,23 +116,25 @@ class BoundedConnection(psycopg.Connection[Any]):
             return done.value
 
 
-def _connect(conninfo: str) -> tuple[BoundedConnection, list[float]]:
-    """A new inline connection and its first round trips (ms); on a thread."""
+def on_this_host(conninfo: str) -> bool:
+    """Whether ``conninfo`` names a server on this host: a unix socket or loopback."""
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    hosts = str(params.get("hostaddr") or params.get("host") or "").split(",")
+    return all(not host or host.startswith("/") or host == "localhost"
+               or host.startswith("127.") or host == "::1" for host in hosts)
+
+
+def _connect(conninfo: str) -> BoundedConnection:
+    """A new inline connection, its statement timeout set; on a thread."""
     conn = BoundedConnection.connect(conninfo, autocommit=True, prepare_threshold=0,
                                      connect_timeout=CONNECT_TIMEOUT,
                                      application_name=APPLICATION_NAME)
     try:
         conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        conn.execute("SELECT 1", prepare=True).fetchall()  # the first use prepares it
-        trips = []
-        for _ in range(5):
-            started = time.perf_counter()
-            conn.execute("SELECT 1", prepare=True).fetchall()
-            trips.append((time.perf_counter() - started) * 1000)
     except BaseException:
         conn.close()
         raise
-    return conn, trips
+    return conn
 
 
 class InlineReads:
@@ -136,6 +144,7 @@ class InlineReads:
         self.conninfo = conninfo
         self.loop = loop
         self.mode = "auto"
+        self.local = on_this_host(conninfo)
         self.trips: deque[float] = deque(maxlen=SAMPLES)  # round trips, ms
         self.inline_count = 0  # reads run inline (tests, bench)
         self.fallbacks = 0  # inline reads that failed and went awaited
@@ -150,7 +159,7 @@ class InlineReads:
         if self.mode == "off" or self._conn is None:
             return False
         return self.mode == "on" or not self.trips or \
-            statistics.median(self.trips) < NEAR_MS
+            statistics.median(self.trips) < (LOCAL_NEAR_MS if self.local else NEAR_MS)
 
     def rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]] | None:
         """Every row of ``statement`` read now, on the loop; None: read it awaited."""
@@ -191,19 +200,18 @@ class InlineReads:
         future = self.loop.run_in_executor(None, _connect, self.conninfo)
         future.add_done_callback(self._connected)
 
-    def _connected(self, future: asyncio.Future[tuple[BoundedConnection, list[float]]]) -> None:
+    def _connected(self, future: asyncio.Future[BoundedConnection]) -> None:
         self._connecting = False
         if future.cancelled():
             return
         if future.exception() is not None:
             self._not_before = time.monotonic() + BACKOFF
             return
-        conn, trips = future.result()
+        conn = future.result()
         if self._closed or self.loop.is_closed():
             conn.close()
             return
         self._conn = conn
-        self.trips.extend(trips)
         self._next_probe = time.monotonic() + PROBE_EVERY
 
     def _drop(self, backoff: bool) -> None:
