@@ -5,7 +5,8 @@ database completes without suspending its coroutine: no loop pass. A read that c
 finish at once does not hold the loop: a locked table is given up after the server's
 statement timeout, a stopped backend after the client's deadline, a terminated one
 before use; each read still answers, awaited. A far database (here: every round trip
-over a threshold of 0 ms) is read awaited; the property's ``off`` forces that too.
+over a threshold of 0 ms) is read awaited; the property's ``off`` forces that too. A
+server is on this host by its address (loopback, a unix socket), not by its name.
 """
 
 from __future__ import annotations
@@ -171,8 +172,10 @@ def test_a_far_database_and_off_are_read_awaited(conninfo: str,
 
     async def run() -> None:
         await _near(reads)
-        reads.inline.mode = "auto"  # judged by its round trips
+        reads.inline.mode = "auto"  # judged by its round trips, measured on the loop
+        assert reads.inline_rows("SELECT v FROM t WHERE id = 1") == [(10,)]
         monkeypatch.setattr(pginline, "NEAR_MS", 0.0)  # every round trip is too slow
+        monkeypatch.setattr(pginline, "LOCAL_NEAR_MS", 0.0)
         assert not reads.inline_near()
         here = reads.inline.here()
         here._next_probe = time.monotonic() + 60
@@ -183,7 +186,7 @@ def test_a_far_database_and_off_are_read_awaited(conninfo: str,
         here._next_probe = 0.0  # a probe is due: one inline read measures again
         assert reads.inline_rows("SELECT v FROM t WHERE id = 1") == [(10,)]
         assert reads.inline_rows("SELECT v FROM t WHERE id = 1") is None
-        monkeypatch.setattr(pginline, "NEAR_MS", 1000.0)
+        monkeypatch.setattr(pginline, "LOCAL_NEAR_MS", 1000.0)
         assert reads.inline_near()
         reads.inline.mode = "off"
         assert not reads.inline_near()
@@ -213,3 +216,12 @@ def test_a_stale_prepared_plan_is_read_awaited(conninfo: str) -> None:
     asyncio.run(run())
     reads.close()
     reads.close_inline()
+
+
+def test_a_server_on_this_host_by_its_address() -> None:
+    near = pginline.on_this_host
+    assert near("postgresql://u:p@127.0.0.1:5432/x") and near("postgresql://u@localhost/x")
+    assert near("postgresql:///x?host=/run/postgresql") and near("host=::1 dbname=x")
+    assert not near("postgresql://u@db.example:5432/x")
+    assert not near("host=10.0.0.5 dbname=x")
+    assert not near("host=127.0.0.1,10.0.0.5 dbname=x")  # a list: all must be local
