@@ -23,18 +23,16 @@ Bounded, so the loop never waits long:
 - a connection found dead before use (a terminated backend, a restarted server: its
   socket is readable) is closed and the read awaited;
 - only when the database is near: the median of the last round trips, measured on
-  the loop (a connecting thread's own measures were inflated by the GIL the loop
-  holds: the first loads judged a local server far), must be under ``NEAR_MS`` for a
-  server across a network, ``LOCAL_NEAR_MS`` for one on this host (loopback or a unix
-  socket: its tails are a busy host's, which inline reads still win). The
-  median judges the distance (a network adds to every round trip), not the tails a
-  busy host adds (at load 3.5 on 2 cores: p50 0.3 ms, p90 3 ms, p99 12 ms, the
-  server's backend waiting for a core; inline still won there: GET p50 0.18-0.21 of
-  DescribeVolumes' against 0.25-0.33 awaited, bench/results/load.md). A far database
-  (a PostgreSQL across a LAN) is read awaited, and measured again by one inline read
-  every ``PROBE_EVERY`` seconds (one round trip of a far server per 0.1 s: ~1 % of
-  the loop at 1 ms). The property ``db.postgres_inline_reads`` forces either way
-  (``on``: inline whatever the round trip; ``off``: always awaited).
+  the loop, must be under ``NEAR_MS`` for a server across a network and
+  ``LOCAL_NEAR_MS`` for one on this host (loopback, a unix socket). The median follows
+  the distance (a network adds to every round trip), not the tails of a busy host (at
+  load 3.5 on 2 cores: p50 0.3 ms, p90 3 ms, the backend waiting for a core), which
+  inline reads still win (bench/results/load.md, session 16). A connecting thread's
+  own measures are not used: the GIL the loop holds inflated them. A far database (a
+  PostgreSQL across a LAN) is read awaited, and measured again by one inline read
+  every ``PROBE_EVERY`` seconds (~1 % of the loop at 1 ms). The property
+  ``db.postgres_inline_reads`` forces either way (``on``: inline whatever the round
+  trip; ``off``: always awaited).
 
 Must not: run writes, several statements that must share a snapshot, or anything
 that may wait for a lock by design (the awaited path does); be used from a thread
@@ -99,17 +97,17 @@ class BoundedConnection(psycopg.Connection[Any]):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise InlineTimeout(f"inline read over {self.limit * 1000:g} ms")
-                events = (select.POLLIN if state & waiting.WAIT_R else 0) | \
-                    (select.POLLOUT if state & waiting.WAIT_W else 0)
+                events = (select.POLLIN if state & waiting.Wait.R else 0) | \
+                    (select.POLLOUT if state & waiting.Wait.W else 0)
                 poller.register(fileno, events)
                 fired = poller.poll(left * 1000)
                 poller.unregister(fileno)
                 ready = 0
                 for _fd, event in fired:
                     if event & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                        ready |= waiting.READY_R
+                        ready |= waiting.Ready.R
                     if event & select.POLLOUT:
-                        ready |= waiting.READY_W
+                        ready |= waiting.Ready.W
                 if ready:
                     state = gen.send(ready)
         except StopIteration as done:
