@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +111,8 @@ def start_moto() -> Server:
     return Server("moto", proc, endpoint)
 
 
-def start_cloud(workers: int) -> Server:
+def start_cloud(workers: int, properties: Sequence[str] = ()) -> Server:
+    """A cloud of ``workers`` API workers; ``properties``: ``NAME=VALUE`` set at start."""
     import json
 
     port = free_port()
@@ -125,7 +126,7 @@ def start_cloud(workers: int) -> Server:
     endpoint = f"http://127.0.0.1:{port}"
     wait_http(endpoint + "/_cloud/health")
     subprocess.run([sys.executable, "-m", "cloudctl", "--endpoint", endpoint, "property", "set",
-                    "bootstrap.webservices.log_requests=false"], env=env, check=True,
+                    "bootstrap.webservices.log_requests=false", *properties], env=env, check=True,
                    capture_output=True)
     creds = json.loads(subprocess.run([sys.executable, "-m", "cloudctl", "--output", "json",
                                        "credentials"], env=env, check=True, capture_output=True,

@@ -25,7 +25,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,13 +215,13 @@ def _statements_since(pg: Any, offset: int) -> tuple[int, int]:
 
 
 def run(kind: str, clients: int, seconds: float, workers: int,
-        count_statements: bool = False) -> dict[str, Any]:
+        count_statements: bool = False, properties: Sequence[str] = ()) -> dict[str, Any]:
     url, pg = start_database(kind)
     if url:
         os.environ["CLOUDCTL_DATABASE_URL"] = url
     counting = count_statements and pg is not None
     try:
-        server = start_cloud(workers)
+        server = start_cloud(workers, properties)
         try:
             if counting:
                 _log_statements(pg)
@@ -286,10 +286,13 @@ def main() -> None:
     parser.add_argument("--count-statements", action="store_true",
                         help="PostgreSQL: log every statement and report them per request")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "load.md"))
+    parser.add_argument("--property", action="append", default=[], metavar="NAME=VALUE",
+                        help="a cloud property set at start (e.g. db.postgres_inline_reads=on)")
     args = parser.parse_args()
     lines: list[str] = []
     for kind in args.db.split(","):
-        result = run(kind, args.clients, args.seconds, args.workers, args.count_statements)
+        result = run(kind, args.clients, args.seconds, args.workers, args.count_statements,
+                     args.property)
         section = report(kind, args.label, args.clients, args.workers, result)
         print("\n".join(section), flush=True)
         lines += section

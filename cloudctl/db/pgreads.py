@@ -18,6 +18,10 @@ one whose prepared statement a migration made stale. The
 connections belong to the event loop that opened them; another loop starts afresh.
 They close with the engine (``dispose``).
 
+A statement runs first on the loop thread's inline connection (``pginline.py``: no
+loop pass, bounded by a statement timeout and a client deadline, only while the
+database is near); when that declines or fails, here, awaited.
+
 Must not: run writes or several statements that must see one snapshot (use a session).
 """
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy import event
@@ -34,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudctl.db.engine import pg_idle_alive
+from cloudctl.db.pginline import INLINE_READS, PerLoopThread
 
 POOL_SIZE = 16  # connections per process (opened as needed): a read holds one for one round trip
 
@@ -47,9 +52,29 @@ class PgReads:
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.inline = PerLoopThread(conninfo)
+
+    def inline_rows(self, statement: str,
+                    args: Sequence[Any] = ()) -> list[tuple[Any, ...]] | None:
+        """Every row of ``statement`` read now on the loop's inline connection (no
+        pass); None: not inline now (see ``pginline.py``), read it with :meth:`rows`."""
+        return self.inline.here().rows(statement, args)
+
+    def inline_near(self) -> bool:
+        """Whether this loop's reads run inline now."""
+        return self.inline.here().near()
 
     async def rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of ``statement`` (``%s`` placeholders), one round trip."""
+        """Every row of ``statement`` (``%s`` placeholders), one round trip: inline
+        when it can (the coroutine then returns without suspending), else awaited."""
+        found = self.inline.here().rows(statement, args)
+        if found is not None:
+            return found
+        return await self.awaited_rows(statement, args)
+
+    async def awaited_rows(self, statement: str,
+                           args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of ``statement`` on the awaited connections, never inline."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._slots is None:
             self.close()
@@ -106,6 +131,10 @@ class PgReads:
         for conn in idle:
             _finish(conn)
 
+    def close_inline(self) -> None:
+        """Close every loop thread's inline connection (with the engine)."""
+        self.inline.close()
+
 
 def _finish(conn: psycopg.AsyncConnection[Any]) -> None:
     if not conn.closed:
@@ -130,6 +159,27 @@ def for_engine(engine: AsyncEngine) -> PgReads | None:
         @event.listens_for(sync, "engine_disposed")
         def _disposed(_engine: Any) -> None:
             made.close()
+            made.close_inline()
 
     _READS[sync] = reads
+    return reads
+
+
+class _HasProperties(Protocol):
+    def get(self, prop: Any) -> Any: ...
+
+
+class _Cloud(Protocol):
+    @property
+    def engine(self) -> AsyncEngine: ...
+    @property
+    def properties(self) -> _HasProperties: ...
+
+
+def for_cloud(cloud: _Cloud) -> PgReads | None:
+    """:func:`for_engine` of the cloud's engine, its inline mode set from the property
+    ``db.postgres_inline_reads``."""
+    reads = for_engine(cloud.engine)
+    if reads is not None:
+        reads.inline.mode = str(cloud.properties.get(INLINE_READS))
     return reads

@@ -9,7 +9,12 @@ object is gone, GetUser answers and fails as before, and a GET costs two stateme
 (the epoch and the object; it cost six). A GET's object read starts before the
 request is authenticated (it runs while the epoch read does), and a refused GET gets
 nothing from it. A session that only reads (DescribeVolumes) sends no BEGIN and no
-ROLLBACK (``cloudctl/db/pglazybegin.py``).
+ROLLBACK (``cloudctl/db/pglazybegin.py``). With the reads inline on the loops
+(``cloudctl/db/pginline.py``, forced ``on``) revocation still holds at once and a GET
+still sees the latest PUT; a locked table costs the loop one statement timeout and the
+GET waits awaited while both workers answer; terminated inline connections are
+replaced. The head-start test runs with the reads awaited (``off``): inline, a GET
+takes no head start.
 """
 
 from __future__ import annotations
@@ -60,20 +65,38 @@ def _user_keys(cloud: LiveCloud, name: str) -> dict[str, str]:
 
 
 def test_revoked_key_refused_at_once_by_every_worker(pg_cloud: LiveCloud) -> None:
+    _refused_at_once(pg_cloud, "revoked")
+
+
+def test_revoked_key_refused_at_once_with_inline_reads(pg_cloud: LiveCloud,
+                                                       inline_reads: None) -> None:
+    """The epoch read inline on each worker's loop, shared by one loop turn."""
+    _refused_at_once(pg_cloud, "revoked-inline")
+    got = pg_cloud.client("s3")
+    got.create_bucket(Bucket="reads-inline")
+    for round_ in range(8):  # a GET sees the PUT acknowledged before it was sent
+        body = f"inline {round_}".encode()
+        pg_cloud.client("s3").put_object(Bucket="reads-inline", Key="k", Body=body)
+        for _ in range(3):
+            assert pg_cloud.client("s3").get_object(Bucket="reads-inline",
+                                                    Key="k")["Body"].read() == body
+
+
+def _refused_at_once(pg_cloud: LiveCloud, name: str) -> None:
     cloud, iam = pg_cloud, pg_cloud.client("iam")
-    kw = _user_keys(cloud, "revoked")
+    kw = _user_keys(cloud, name)
     # each client opens its own connection: both workers cache the credential
     for _ in range(16):
-        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(":user/revoked")
-    iam.update_access_key(UserName="revoked", AccessKeyId=kw["access_key"], Status="Inactive")
+        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(f":user/{name}")
+    iam.update_access_key(UserName=name, AccessKeyId=kw["access_key"], Status="Inactive")
     for _ in range(16):
         with pytest.raises(ClientError) as err:
             cloud.client("sts", **kw).get_caller_identity()
         assert _code(err) == ("InvalidClientTokenId", 403)
-    iam.update_access_key(UserName="revoked", AccessKeyId=kw["access_key"], Status="Active")
+    iam.update_access_key(UserName=name, AccessKeyId=kw["access_key"], Status="Active")
     for _ in range(16):
-        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(":user/revoked")
-    iam.delete_access_key(UserName="revoked", AccessKeyId=kw["access_key"])
+        assert cloud.client("sts", **kw).get_caller_identity()["Arn"].endswith(f":user/{name}")
+    iam.delete_access_key(UserName=name, AccessKeyId=kw["access_key"])
     for _ in range(16):
         with pytest.raises(ClientError) as err:
             cloud.client("sts", **kw).get_caller_identity()
@@ -217,9 +240,21 @@ def test_a_read_only_session_sends_no_begin(pg_cloud: LiveCloud, pg_logged: Any)
     assert statements <= 3.3 and begins <= 0.2, (statements, begins)
 
 
-def test_a_get_reads_its_object_while_it_is_authenticated(pg_cloud: LiveCloud,
-                                                          pg_logged: Any) -> None:
-    """The epoch table locked, the GET's epoch read waits: its object read has run
+@pytest.fixture
+def awaited_reads(pg_cloud: LiveCloud) -> Iterator[None]:
+    """Reads awaited, not inline on the loop (``cloudctl/db/pginline.py``), in every
+    worker (each polls the properties once a second)."""
+    pg_cloud.set_properties("db.postgres_inline_reads=off")
+    time.sleep(1.5)
+    yield
+    pg_cloud.reset_properties("db.postgres_inline_reads")
+    time.sleep(1.5)
+
+
+def test_a_get_reads_its_object_while_it_is_authenticated(pg_cloud: LiveCloud, pg_logged: Any,
+                                                          awaited_reads: None) -> None:
+    """Reads awaited (inline, a GET's reads take no loop pass and need no head start):
+    the epoch table locked, the GET's epoch read waits: its object read has run
     meanwhile (after authentication it would not run until the lock went)."""
     s3 = pg_cloud.client("s3")
     s3.create_bucket(Bucket="reads-early")
@@ -259,3 +294,80 @@ def test_a_get_reads_its_object_while_it_is_authenticated(pg_cloud: LiveCloud,
     with pytest.raises(ClientError) as err:
         stranger.get_object(Bucket="reads-early", Key="a/b c")
     assert _code(err) == ("SignatureDoesNotMatch", 403)
+
+
+def _timed(call: Any) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+@pytest.fixture
+def inline_reads(pg_cloud: LiveCloud) -> Iterator[None]:
+    """Reads inline whatever the round trips of a busy test host."""
+    pg_cloud.set_properties("db.postgres_inline_reads=on")
+    time.sleep(1.5)
+    yield
+    pg_cloud.reset_properties("db.postgres_inline_reads")
+    time.sleep(1.5)
+
+
+def test_a_locked_table_or_a_killed_backend_does_not_stall_the_loop(
+        pg_cloud: LiveCloud, pg_logged: Any, inline_reads: None) -> None:
+    """Reads inline: a GET whose inline object read finds ``s3_objects`` locked: the server cancels
+    it after the statement timeout, the GET waits awaited for the lock while both
+    workers answer other requests, and answers once it goes. Inline connections
+    terminated: the next requests read awaited, then inline again."""
+    s3 = pg_cloud.client("s3")
+    s3.create_bucket(Bucket="reads-locked")
+    s3.put_object(Bucket="reads-locked", Key="k", Body=b"locked")
+    for _ in range(8):  # both workers have opened their inline connections
+        assert pg_cloud.client("s3").get_object(Bucket="reads-locked",
+                                                Key="k")["Body"].read() == b"locked"
+    url = pg_logged.url("reads").replace("+psycopg", "")
+    log = pg_logged.root / "server.log"
+    got: list[bytes] = []
+    with psycopg.connect(url) as locker, psycopg.connect(url, autocommit=True) as watcher:
+        start = log.stat().st_size
+        locker.execute("LOCK TABLE s3_objects IN ACCESS EXCLUSIVE MODE")
+        getter = threading.Thread(target=lambda: got.append(s3.get_object(
+            Bucket="reads-locked", Key="k")["Body"].read()))
+        getter.start()
+        try:
+            waiting = 0
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not waiting:
+                time.sleep(0.05)
+                waiting = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'reads' AND "
+                    "wait_event_type = 'Lock' AND query LIKE '%s3_objects%' AND "
+                    "application_name <> 'cloudctl-inline-reads'").fetchall()[0][0]
+            assert waiting, "the GET's awaited read never waited for the lock"
+            # each client opens its own connection: both workers answer meanwhile
+            times = [_timed(pg_cloud.client("sts").get_caller_identity) for _ in range(16)]
+            assert max(times) < 1.0, times
+            assert not got
+            time.sleep(0.3)  # the server writes its log lines
+            with log.open("rb") as handle:
+                handle.seek(start)
+                logged = handle.read().decode(errors="replace")
+            assert "canceling statement due to statement timeout" in logged, logged[-3000:]
+        finally:
+            locker.rollback()
+            getter.join(30)
+        assert got == [b"locked"]
+        ended = watcher.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = 'reads' AND application_name = 'cloudctl-inline-reads'"
+        ).fetchall()[0][0]
+        assert ended >= 1
+        for _ in range(16):
+            assert pg_cloud.client("s3").get_object(Bucket="reads-locked",
+                                                    Key="k")["Body"].read() == b"locked"
+            assert pg_cloud.client("sts").get_caller_identity()["Account"]
+        time.sleep(0.5)
+        reopened = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = 'reads' AND application_name = 'cloudctl-inline-reads'"
+        ).fetchall()[0][0]
+        assert reopened >= 1  # inline again

@@ -33,6 +33,7 @@ def test_reads_prepare_retry_and_close(pg_server: Any) -> None:
     engine = create_engine(url)
     reads = pgreads.for_engine(engine)
     assert reads is not None and pgreads.for_engine(engine) is reads
+    reads.inline.mode = "off"  # the awaited connections (inline: test_pginline.py)
 
     async def run() -> None:
         async with engine.begin() as conn:

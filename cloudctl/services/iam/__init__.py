@@ -24,7 +24,7 @@ def _install(cloud: Cloud) -> None:
 
     cloud.credentials = IamCredentialStore(cloud.sessions, cloud.secrets,
                                            fast=lambda: fastsql.for_cloud(cloud),
-                                           pg=lambda: pgreads.for_engine(cloud.engine))
+                                           pg=lambda: pgreads.for_cloud(cloud))
     cloud.authorizer = PolicyAuthorizer(cloud)
     for provider_cls in IAM_PROVIDERS:
         cloud.add_provider(provider_cls(cloud))

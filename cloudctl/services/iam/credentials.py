@@ -19,7 +19,10 @@ read was nearly half of all SELECTs and a whole transaction per request. On SQLi
 the read is one statement on the loop's own connection, shared by the lookups of one
 loop turn (the requests served in a turn reached the socket by the turn's poll, so
 before the read; the next turn reads again before serving what its poll brings): a
-statement a request cost ~3 % of a small call's CPU.
+statement a request cost ~3 % of a small call's CPU. On PostgreSQL, while its reads
+run inline on the loop (``cloudctl/db/pginline.py``: a local server), the epoch read is
+one such synchronous statement too, shared by the same loop-turn rule; otherwise (a far
+server, an inline read that timed out or failed) it is the shared awaited read.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class _EpochReads:
         self._pg = pg  # PostgreSQL: one autocommit round trip, no session
         self._waiting: list[asyncio.Future[int]] = []  # lookups for the read not yet started
         self._reader: asyncio.Task[None] | None = None
-        # SQLite: the epoch read on the loop's connection in this loop turn, until the
+        # The epoch read on the loop's connection in this loop turn, until the
         # next turn starts (``_turn_over``, scheduled by the read, runs before the
         # callbacks of anything the next turn's poll brings). Every request served in
         # this turn had reached the socket by this turn's poll (requests come through
@@ -92,17 +95,30 @@ class _EpochReads:
         if turn is not None and turn[0] is loop:
             self._this_turn = None
 
-    async def read(self) -> int:
+    def _epoch_on_loop(self) -> int | None:
+        """The epoch read now on the loop's own connection (SQLite's, or PostgreSQL's
+        inline one); None: it must be read awaited."""
         fast = self._fast() if self._fast is not None else None
         if fast is not None:
-            # SQLite: one read on the loop's own connection, shared by the lookups of
-            # this loop turn (see ``_this_turn``); a locked database falls through to
-            # the shared read, which waits on a thread
+            return fast.epoch_now()
+        pg = self._pg() if self._pg is not None else None
+        if pg is None:
+            return None
+        found = pg.inline_rows(_EPOCH_PG)
+        if found is None:
+            return None
+        return int(found[0][0] or 0) if found else 0
+
+    async def read(self) -> int:
+        if self._fast is not None or self._pg is not None:
+            # one read on the loop's own connection, shared by the lookups of this loop
+            # turn (see ``_this_turn``); a locked SQLite database, or a PostgreSQL read
+            # not inline now, falls through to the shared awaited read
             loop = asyncio.get_running_loop()
             turn = self._this_turn
             if turn is not None and turn[0] is loop:
                 return turn[1]
-            epoch = fast.epoch_now()
+            epoch = self._epoch_on_loop()
             if epoch is not None:
                 # every value read is dropped when its loop's next turn starts (another
                 # loop's value is never used here: a process may run more than one)

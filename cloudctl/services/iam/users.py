@@ -341,7 +341,7 @@ class UsersProvider(IamBase):
 
     @operation("GetUser")
     async def get_user(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
-        pg = None if params.get("DelegateAccount") else pgreads.for_engine(self.cloud.engine)
+        pg = None if params.get("DelegateAccount") else pgreads.for_cloud(self.cloud)
         if pg is not None:
             return await _pg_get_user(pg, ctx, params.get("UserName"))
         async with self.cloud.sessions() as session:

@@ -12,7 +12,9 @@
   carried ``x-amz-request-payer: requester`` is answered with ``x-amz-request-charged:
   requester``; every finished S3 request is noted for access logs;
 - on PostgreSQL a GET or HEAD of an object without a query string starts reading the
-  key's current version while the request is authenticated (``pgsql.early_current``).
+  key's current version while the request is authenticated (``pgsql.early_current``),
+  unless reads run inline on the loop (``cloudctl/db/pginline.py``): then the
+  handler's read takes no loop pass and needs no head start.
 """
 
 from __future__ import annotations
@@ -121,16 +123,16 @@ class S3RequestHook:
                                  done.request_id)
 
     def early_read(self, route: router.Route, wire: WireRequest) -> EarlyCurrent | None:
-        """A GET or HEAD of an object, no query string, on PostgreSQL: its current
-        version's read, started now (``pgsql.early_current``)."""
+        """A GET or HEAD of an object, no query string, on PostgreSQL read awaited: its
+        current version's read, started now (``pgsql.early_current``)."""
         if route.service != "s3" or wire.method not in ("GET", "HEAD") or wire.raw_query:
             return None
         bucket, _, key = route.path.lstrip("/").partition("/")
         if not bucket or not key:
             return None
         reads = self.pg_reads()
-        if reads is None:
-            return None
+        if reads is None or reads.reads.inline_near():
+            return None  # inline, the handler's own read takes no pass (``pginline.py``)
         from cloudctl.services.s3.pgsql import early_current
 
         try:

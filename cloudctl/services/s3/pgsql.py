@@ -86,5 +86,5 @@ def early_current(objects: PgObjects, bucket: str, key: str) -> EarlyCurrent:
 
 def for_cloud(cloud: Cloud) -> PgObjects | None:
     """The reads for ``cloud``'s database, None unless PostgreSQL over psycopg."""
-    reads = pgreads.for_engine(cloud.engine)
+    reads = pgreads.for_cloud(cloud)
     return PgObjects(reads) if reads is not None else None
