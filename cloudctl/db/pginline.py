@@ -61,7 +61,8 @@ INLINE_READS = registry.define(PropertyDef(
     "db.postgres_inline_reads", PropertyType.STRING, "auto",
     "PostgreSQL's hot single-row reads (credential epoch, S3 current version and bucket, "
     "GetUser) on the request loop's own connection, without a loop pass: 'auto' while "
-    "the median round trip is under 0.5 ms (a local server), 'on' always, "
+    "the median round trip is under 2 ms for a server on this host, 0.5 ms across a "
+    "network; 'on' always, "
     "'off' never (every read awaited). See cloudctl/db/pginline.py.",
     choices=("auto", "on", "off"),
 ))
