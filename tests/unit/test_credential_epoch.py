@@ -295,3 +295,55 @@ def test_a_request_sent_after_a_turns_read_gets_a_read_of_its_own(tmp_path: Any)
     asyncio.run(main())
     writer.close()
     fast.close()
+
+
+def test_fast_iam_writes_leave_wal_checkpoints_to_its_thread(tmp_path: Any,
+                                                             monkeypatch: Any) -> None:
+    """The loop's connection never checkpoints the WAL inside a COMMIT (SQLite's
+    automatic checkpoint writes pages back on the loop once the WAL passed 1,000
+    pages): every ``CHECKPOINT_EVERY`` writes a checkpoint runs on the waiting thread,
+    so the users reach the database file itself (read here without the WAL)."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    from cloudctl.db.base import Base
+    from cloudctl.services.iam import fastsql
+    from cloudctl.services.iam.models import Account, User
+
+    path = str(tmp_path / "cloud.db")
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine, tables=[Account.__table__, User.__table__])  # type: ignore[list-item]
+    engine.dispose()
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("INSERT INTO iam_accounts (account_id, name, canonical_id, created_at) "
+                  "VALUES ('111122223333', 'a', 'c', '2026-12-05 00:00:00.000000')")
+    setup.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    monkeypatch.setattr(fastsql, "CHECKPOINT_EVERY", 3)
+    fast = fastsql.FastIam(path, None)
+    assert fast._sql.conn(0).execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+
+    def row(name: str) -> tuple[Any, ...]:
+        return (f"AIDA{name.upper()}", "111122223333", name, name, "/",
+                "2026-12-05 00:00:00.000000", "[]")
+
+    def in_file() -> list[Any]:  # the database file alone, as a checkpoint left it
+        copy = str(tmp_path / "copy.db")
+        shutil.copyfile(path, copy)
+        found = sqlite3.connect(copy).execute("SELECT name FROM iam_users ORDER BY name")
+        return [name for (name,) in found]
+
+    async def main() -> None:
+        assert await fast.insert_users([row("alice"), row("bob")]) == [True, True]
+        assert await fast.insert_user(row("carol")) is True
+        fast._sql.thread.submit(lambda: None).result()  # the thread's work done
+        assert in_file() == []  # two writes: nothing checkpointed, by the loop either
+        assert await fast.insert_user(row("dave")) is True
+        fast._sql.thread.submit(lambda: None).result()
+        assert in_file() == ["alice", "bob", "carol", "dave"]
+
+    asyncio.run(main())
+    fast.close()
+    setup.close()
