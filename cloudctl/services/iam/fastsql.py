@@ -9,11 +9,6 @@ C calls on the event loop's own connection, which never waits: it has no busy
 timeout, and a locked database sends the statement to a thread that waits as the
 engine does. Writes take the engine's write gate (``cloudctl/db/writegate.py``)
 like every ORM write, so SQLite's write lock is never fought over in-process.
-The loop's connection never checkpoints the WAL itself (SQLite's automatic checkpoint
-ran inside the COMMIT of a write, on the loop, each time the WAL had passed 1,000
-pages: a stack's 34 users' commit ~2.8 ms of a stack of 100's pass); every
-``CHECKPOINT_EVERY`` writes a PASSIVE checkpoint runs on the waiting thread, as the
-engine's own checkpoints do on theirs (``cloudctl/db/loopdriver.py``).
 
 The rows read and written are the ORM's (same columns, same timestamp text), so
 every other path reads them unchanged. PostgreSQL keeps the ORM path (``for_cloud``
@@ -48,7 +43,6 @@ _INSERT_USER = ("INSERT INTO iam_users (user_id, account_id, name, name_lower, p
                 "password_last_used, tags_json, is_admin) SELECT ?, ?, ?, ?, ?, ?, NULL, ?, 0 "
                 "WHERE EXISTS (SELECT 1 FROM iam_accounts WHERE account_id = ?)")
 _SERVICE = "iam.fastsql"
-CHECKPOINT_EVERY = 200  # writes on the loop's connection between WAL checkpoints
 
 
 class NameTaken(Exception):
@@ -69,9 +63,7 @@ class FastIam:
     def __init__(self, path: str, gate: WriteGate | None) -> None:
         self.path = path
         self.gate = gate
-        self._sql = LoopSqlite(path, "iam-sql", pragmas=("synchronous=NORMAL", "foreign_keys=ON"),
-                               manual_checkpoints=True)  # see the module docstring
-        self._writes = 0
+        self._sql = LoopSqlite(path, "iam-sql", pragmas=("synchronous=NORMAL", "foreign_keys=ON"))
 
     async def epoch(self) -> int:
         rows = await self._sql.run(lambda c: c.execute(_EPOCH).fetchall())
@@ -141,15 +133,6 @@ class FastIam:
         finally:
             if gate is not None:
                 gate.release()
-            self._wrote()
-
-    def _wrote(self) -> None:
-        self._writes += 1
-        if self._writes % CHECKPOINT_EVERY == 0:
-            self._sql.thread.submit(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        self._sql.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         self._sql.close()
