@@ -287,11 +287,14 @@ async def create_groups(cloud: Any, account: str, region: str,
     wanted = [g.name for g, o in zip(groups, out, strict=True) if o is None]
     try:
         async with cloud.sessions() as session, session.begin():
-            await _ensure_default(session, account, region)
+            # one read for the names taken and the default group (made if missing)
             taken = set((await session.execute(select(SecurityGroupRow.name).where(
                 SecurityGroupRow.account_id == account, SecurityGroupRow.region == region,
-                SecurityGroupRow.vpc_id == "", SecurityGroupRow.name.in_(wanted)))).scalars())
-            taken.add(DEFAULT_GROUP)
+                SecurityGroupRow.vpc_id == "",
+                SecurityGroupRow.name.in_([*wanted, DEFAULT_GROUP])))).scalars())
+            if DEFAULT_GROUP not in taken:
+                await _ensure_default(session, account, region)
+                taken.add(DEFAULT_GROUP)
             made: dict[int, str] = {}
             rows: list[dict[str, Any]] = []
             now = utcnow()
