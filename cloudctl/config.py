@@ -17,6 +17,8 @@ DEFAULT_DATA_DIR = Path("/var/lib/cloudctl")
 DEFAULT_REGION = "eucalyptus"
 DEFAULT_PORT = 8773
 CLUSTER_FILE = "cluster.json"  # a joined host's shared configuration (cloudctl init --join)
+EVENT_LOOPS = ("uvloop", "asyncio")  # the API processes' loop (cloudctl.server.eventloop)
+EVENT_LOOP_ENV = "CLOUDCTL_EVENT_LOOP"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class Settings:
     # locks for the length of the partition (the default of a ZooKeeper cloud: twice
     # the session timeout, so the new leader's work waits no longer than that)
     idle_transaction_timeout: float = 0.0
+    # the API processes' event loop: "uvloop" (default) or "asyncio" (asyncio's own)
+    event_loop: str = EVENT_LOOPS[0]
 
     @property
     def secret_key_path(self) -> Path:
@@ -79,7 +83,8 @@ def load_settings(data_dir: str | Path | None = None, database_url: str | None =
     this host (default: the host name) and ``CLOUDCTL_ZOOKEEPER_SESSION_TIMEOUT`` sets
     the session timeout in seconds. ``CLOUDCTL_DB_IDLE_TRANSACTION_TIMEOUT`` (seconds)
     bounds a transaction left idle on PostgreSQL (default: twice the session timeout
-    with ZooKeeper, else unbounded).
+    with ZooKeeper, else unbounded). ``CLOUDCTL_EVENT_LOOP`` chooses the API processes'
+    event loop (``uvloop``, the default, or ``asyncio``; ``cloudctl up --event-loop``).
     """
     path = resolve_data_dir(str(data_dir) if data_dir else None)
     url = database_url or os.environ.get("CLOUDCTL_DATABASE_URL") or _joined_url(path)
@@ -94,7 +99,8 @@ def load_settings(data_dir: str | Path | None = None, database_url: str | None =
                     host_id=os.environ.get("CLOUDCTL_HOST_ID", "") or socket.gethostname(),
                     zookeeper_session_timeout=session_timeout,
                     idle_transaction_timeout=float(idle) if idle
-                    else 2 * session_timeout if zookeeper else 0.0)
+                    else 2 * session_timeout if zookeeper else 0.0,
+                    event_loop=os.environ.get(EVENT_LOOP_ENV, "").strip() or EVENT_LOOPS[0])
 
 
 def _joined_url(data_dir: Path) -> str | None:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from cloudctl.cli import endpoint as endpoint_mod
 from cloudctl.cli import vpc_host
 from cloudctl.cli.adminclient import CliError
-from cloudctl.config import Settings, load_settings
+from cloudctl.config import EVENT_LOOPS, Settings, load_settings
 from cloudctl.server.roles import ROLES, Role
 
 if TYPE_CHECKING:
@@ -184,11 +184,18 @@ def run_up(args: argparse.Namespace) -> int:
     import faulthandler
 
     from cloudctl.init import initialise
+    from cloudctl.server import eventloop
     from cloudctl.server.app import configure_logging, serve
 
     faulthandler.enable()  # a crash in a native library (librbd, libvirt) leaves a trace
     configure_logging(args.log_level)
     settings = load_settings(args.data_dir)
+    if args.event_loop:
+        settings = dataclasses.replace(settings, event_loop=args.event_loop)
+    try:
+        eventloop.loop_factory(settings.event_loop)
+    except (ValueError, eventloop.MissingLoop) as exc:
+        return _fail(str(exc))  # before anything starts: no silent fallback
     role = Role(args.role)
     if role is not Role.ALL and not (settings.ca_dir / "ca.pem").exists():
         # a new CA and master key here would not open the shared database's secrets
@@ -334,6 +341,9 @@ def add_parser(sub: Any, parse_listen: Any) -> None:
     p.add_argument("--region", default=None, help="region of a new cloud (default eucalyptus; "
                    "an initialised cloud keeps its own)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--event-loop", choices=EVENT_LOOPS, default=None,
+                   help="the API processes' event loop: uvloop (default) or asyncio "
+                        "(asyncio's own loop); CLOUDCTL_EVENT_LOOP sets it too")
     p.add_argument("--role", choices=ROLES, default=Role.ALL.value,
                    help="what this host runs: all (the all-in-one cloud, default), api (the "
                         "AWS APIs and the metadata service, no controllers) or controllers "

@@ -19,6 +19,7 @@ from typing import Any
 
 import botocore.session
 import cbor2
+import orjson
 from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel, ServiceModel
 
@@ -106,6 +107,27 @@ def _looks_json(req: WireRequest) -> bool:
     if req.header("X-Amz-Target") is not None:
         return True
     return (req.header("Content-Type") or "").startswith("application/x-amz-json")
+
+
+# A body with fewer than this many ``[`` and ``{`` nests no deeper: json's parse, whose
+# depth limit is the interpreter's recursion limit less the stack in use (~950 here),
+# takes it as orjson does (depth <= 1024); a body with more goes to json alone
+ORJSON_OPENERS = 512
+
+
+def decode_json(body: bytes) -> Any:
+    """A JSON request body, answered exactly as ``json.loads`` answers it: orjson's
+    parse (~2x faster) where it agrees, the standard library's otherwise. json accepts
+    what orjson refuses (NaN and Infinity, integers past 64 bits, numbers past a double:
+    1e400 is inf, lone surrogate escapes, UTF-16/32, a UTF-8 byte order mark): on
+    orjson's refusal json parses (and raises what it raised). orjson accepts nesting
+    json refuses (up to 1024 levels): a body that could nest that deep skips orjson."""
+    if body.count(b"[") + body.count(b"{") < ORJSON_OPENERS:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
 
 
 class ServiceCodec:
@@ -263,7 +285,7 @@ class ServiceCodec:
         op = self.operation(name, "json")
         try:
             body = req.body
-            document = json.loads(body) if body and not body.isspace() else {}
+            document = decode_json(body) if body and not body.isspace() else {}
         except (ValueError, RecursionError) as exc:
             raise SerializationException(f"The request body is not valid JSON: {exc}") from None
         check = self._accepted.get(name)

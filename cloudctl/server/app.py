@@ -34,7 +34,7 @@ from aiohttp import HttpVersion11, hdrs, web
 
 from cloudctl.config import Settings
 from cloudctl.properties import definitions as core_props
-from cloudctl.server import memdebug, memory
+from cloudctl.server import eventloop, memdebug, memory
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.dispatch import handle
 from cloudctl.server.guard import GuardedListener
@@ -247,7 +247,8 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         watch = loop.create_task(_watch_parent(parent, stop)) if parent else None
-        log.info("worker %d (pid %d, role %s) serving", index, os.getpid(), role)
+        log.info("worker %d (pid %d, role %s, event loop %s) serving", index, os.getpid(),
+                 role, eventloop.kind_of(loop))
         memory.freeze_startup_heap()
         memory.space_young_collections()
         if parent:
@@ -278,11 +279,11 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
         await runner.cleanup()
         await cloud.stop()
 
-    # the stop's alarm stays armed until asyncio.run has also waited for the default
+    # the stop's alarm stays armed until the run has also waited for the default
     # executor's threads (a thread in a blocking call is waited for there)
     profile_to = os.environ.get(PROFILE_ENV)
     if not profile_to:
-        asyncio.run(main())
+        eventloop.run(main, settings.event_loop)
         signal.alarm(0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         return
@@ -290,7 +291,7 @@ def _run_worker(settings: Settings, assembler: Assembler, sock: socket.socket, i
 
     profiler = cProfile.Profile()
     try:
-        profiler.runcall(asyncio.run, main())
+        profiler.runcall(eventloop.run, main, settings.event_loop)
         signal.alarm(0)
     finally:
         profiler.dump_stats(f"{profile_to}.{os.getpid()}")
@@ -320,7 +321,10 @@ def serve(settings: Settings, assembler: Assembler, host: str, port: int, worker
     ``prepare`` runs in the parent before it forks workers (``catalog.preload``).
     ``role``: what this host is for (``cloudctl.server.roles``); every worker shares it.
     ``on_stuck``: the caller's clean-up, run before a single worker whose stop is stuck
-    exits (``_run_worker``); with forked workers the caller's own ``finally`` runs."""
+    exits (``_run_worker``); with forked workers the caller's own ``finally`` runs.
+    ``settings.event_loop``: the workers' loop (``eventloop``); one that cannot be made
+    here raises :class:`eventloop.MissingLoop` before anything is bound."""
+    eventloop.loop_factory(settings.event_loop)
     raise_fd_limit()
     started_at = time.time()
     sock = bind(host, port)

@@ -150,17 +150,24 @@ async def _to_response(wire_response: WireResponse, request: web.BaseRequest,
     return response
 
 
+def _has_sendfile(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop.sendfile`` is the loop's own (asyncio's selector loop); uvloop's is
+    ``AbstractEventLoop``'s, which raises ``NotImplementedError``."""
+    return type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile
+
+
 async def _stream(response: web.StreamResponse, body: Any, request: web.BaseRequest) -> None:
     await response.prepare(request)
     span = getattr(body, "file_span", lambda: None)()
-    if span is not None and request.transport is not None:
+    loop = asyncio.get_running_loop()
+    if span is not None and request.transport is not None and _has_sendfile(loop):
         # a blob in a local file (S3 GET): the kernel copies it to the socket
         with os.fdopen(os.dup(span[0]), "rb") as source:
-            await asyncio.get_running_loop().sendfile(request.transport, source, span[1],
-                                                      span[2])
+            await loop.sendfile(request.transport, source, span[1], span[2])
         await body.aclose()
         await response.write_eof()
         return
+    # otherwise (uvloop has no loop.sendfile) the body's chunks, read on a thread
     async for chunk in body:
         await response.write(chunk)
     await response.write_eof()

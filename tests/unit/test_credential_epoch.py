@@ -1,11 +1,36 @@
-"""Credential epoch reads shared by concurrent lookups, never older than the lookup."""
+"""Credential epoch reads shared by concurrent lookups, never older than the lookup.
+
+Every test runs on both event loops the API processes may run (``cloudctl up
+--event-loop``): the turn rule depends on the loop's order of callbacks and polls."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+import pytest
+
+from cloudctl.server import eventloop
 from cloudctl.services.iam.credentials import _EpochReads
+
+Run = Callable[[Callable[[], Coroutine[Any, Any, Any]]], Any]
+
+
+@pytest.fixture(params=eventloop.KINDS)
+def run(request: pytest.FixtureRequest) -> Run:
+    """Runs a coroutine function on a new loop of the parametrised kind, checked to be
+    that kind (uvloop must be installed: it is a dependency)."""
+    kind = request.param
+
+    def on_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        async def checked() -> Any:
+            assert eventloop.kind_of(asyncio.get_running_loop()) == kind
+            return await main()
+
+        return eventloop.run(checked, kind)
+
+    return on_loop
 
 
 class _Database:
@@ -39,7 +64,7 @@ class _Database:
         return _Result()
 
 
-def test_concurrent_lookups_share_one_read() -> None:
+def test_concurrent_lookups_share_one_read(run: Run) -> None:
     async def main() -> None:
         database = _Database()
         reads = _EpochReads(database)  # type: ignore[arg-type]
@@ -47,10 +72,10 @@ def test_concurrent_lookups_share_one_read() -> None:
         assert values == [1] * 50
         assert database.reads == 1
 
-    asyncio.run(main())
+    run(main)
 
 
-def test_a_lookup_never_gets_a_read_that_started_before_it() -> None:
+def test_a_lookup_never_gets_a_read_that_started_before_it(run: Run) -> None:
     async def main() -> None:
         database = _Database()
         database.release.clear()
@@ -66,10 +91,10 @@ def test_a_lookup_never_gets_a_read_that_started_before_it() -> None:
         assert await asyncio.gather(*late) == [2] * 5
         assert database.reads == 2
 
-    asyncio.run(main())
+    run(main)
 
 
-def test_a_failed_read_fails_its_waiters_and_the_next_one_reads_again() -> None:
+def test_a_failed_read_fails_its_waiters_and_the_next_one_reads_again(run: Run) -> None:
     async def main() -> None:
         database = _Database()
         reads = _EpochReads(database)  # type: ignore[arg-type]
@@ -84,10 +109,10 @@ def test_a_failed_read_fails_its_waiters_and_the_next_one_reads_again() -> None:
         database.execute = failing  # type: ignore[method-assign]
         assert await reads.read() == 1
 
-    asyncio.run(main())
+    run(main)
 
 
-def test_sqlite_reads_at_once_and_waits_out_a_lock(tmp_path: Any) -> None:
+def test_sqlite_reads_at_once_and_waits_out_a_lock(tmp_path: Any, run: Run) -> None:
     import sqlite3
 
     from cloudctl.services.iam.fastsql import FastIam
@@ -113,11 +138,11 @@ def test_sqlite_reads_at_once_and_waits_out_a_lock(tmp_path: Any) -> None:
         writer.execute("COMMIT")
         assert await asyncio.wait_for(waiting, 10) == 9
 
-    asyncio.run(main())
+    run(main)
     writer.close()
 
 
-def test_fast_user_insert_checks_its_account_in_the_same_statement(tmp_path: Any) -> None:
+def test_fast_user_insert_checks_its_account_in_the_same_statement(tmp_path: Any, run: Run) -> None:
     """CreateUser's insert on SQLite adds the user only if its account exists (False
     otherwise, nothing written); a name taken in the account is NameTaken."""
     from sqlalchemy import create_engine
@@ -149,13 +174,13 @@ def test_fast_user_insert_checks_its_account_in_the_same_statement(tmp_path: Any
         else:
             raise AssertionError("a taken name was inserted")
 
-    asyncio.run(main())
+    run(main)
     names = fast._sql.conn(0).execute("SELECT account_id, name FROM iam_users").fetchall()
     assert names == [("111122223333", "alice")]
     fast.close()
 
 
-def test_a_waiting_lookup_resumes_in_the_pass_after_its_read_ends() -> None:
+def test_a_waiting_lookup_resumes_in_the_pass_after_its_read_ends(run: Run) -> None:
     """Every loop pass a GET waits for costs it the other requests' steps (~10-40 ms
     under 64 clients on PostgreSQL): the read's result wakes the lookup directly, not
     through a shared future and a shield (one pass more)."""
@@ -180,10 +205,10 @@ def test_a_waiting_lookup_resumes_in_the_pass_after_its_read_ends() -> None:
         return passes
 
     # the reader resumes, then the lookup (its task ends in that pass)
-    assert asyncio.run(main()) == 2
+    assert run(main) == 2
 
 
-def test_sqlite_lookups_of_one_loop_turn_share_its_read(tmp_path: Any) -> None:
+def test_sqlite_lookups_of_one_loop_turn_share_its_read(tmp_path: Any, run: Run) -> None:
     """On SQLite the lookups of one loop turn share one epoch read (every request served
     in a turn reached the socket by its poll, before the read); the next turn reads
     again, before anything its poll brings is served."""
@@ -215,12 +240,12 @@ def test_sqlite_lookups_of_one_loop_turn_share_its_read(tmp_path: Any) -> None:
         assert await asyncio.gather(*(reads.read() for _ in range(5))) == [8] * 5
         assert len(selects) == 2
 
-    asyncio.run(main())
+    run(main)
     writer.close()
     fast.close()
 
 
-def test_a_turns_read_is_not_used_on_another_loop(tmp_path: Any) -> None:
+def test_a_turns_read_is_not_used_on_another_loop(tmp_path: Any, run: Run) -> None:
     """The read of one loop's turn serves only that loop (a thread may run its own)."""
     import sqlite3
     import threading
@@ -241,23 +266,23 @@ def test_a_turns_read_is_not_used_on_another_loop(tmp_path: Any) -> None:
     async def main() -> None:
         assert await reads.read() == 7  # cached for this loop's turn
         writer.execute("UPDATE iam_credential_epoch SET generation = 8")
-        thread = threading.Thread(target=lambda: asyncio.run(other_loop()))
+        thread = threading.Thread(target=lambda: run(other_loop))
         thread.start()
         thread.join()  # still this loop's turn: nothing ran here meanwhile
 
-    asyncio.run(main())
+    run(main)
     assert seen == [8]
     writer.close()
     fast.close()
 
 
-def test_a_request_sent_after_a_turns_read_gets_a_read_of_its_own(tmp_path: Any) -> None:
+def test_a_request_sent_after_a_turns_read_gets_a_read_of_its_own(tmp_path: Any, run: Run) -> None:
     """The turn rule at the socket: a revocation commits after this turn's epoch read,
     then a request is sent in the same turn; the server serves that request (its bytes
     reach the loop through its poll) with a read made after the revocation, never with
     the turn's. Holds for any loop whose ready callbacks run in order and whose polls
-    come between turns (asyncio's; uvloop's too, checked by hand: see
-    bench/results/cloudwatch.md, session 15)."""
+    come between turns (asyncio's; uvloop's: libuv runs the ready queue in its idle
+    phase, a snapshot at a time, before the poll)."""
     import sqlite3
 
     from cloudctl.services.iam.fastsql import FastIam
@@ -283,15 +308,18 @@ def test_a_request_sent_after_a_turns_read_gets_a_read_of_its_own(tmp_path: Any)
         server = await loop.create_server(Server, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         _, client = await asyncio.open_connection("127.0.0.1", port)
-        for generation in range(8, 20):
-            assert await reads.read() == generation - 1  # this turn's read
-            writer.execute("UPDATE iam_credential_epoch SET generation = ?", (generation,))
-            client.write(b"x")  # sent after the revocation committed, in the same turn
-            assert await asyncio.wait_for(served.get(), 5) == generation
-        client.close()
-        server.close()
-        await server.wait_closed()
+        try:
+            for generation in range(8, 20):
+                assert await reads.read() == generation - 1  # this turn's read
+                writer.execute("UPDATE iam_credential_epoch SET generation = ?", (generation,))
+                client.write(b"x")  # sent after the revocation committed, in the same turn
+                assert await asyncio.wait_for(served.get(), 5) == generation
+        finally:
+            # closed on a failure too: uvloop's close waits for open servers' handles
+            client.close()
+            server.close()
+            await server.wait_closed()
 
-    asyncio.run(main())
+    run(main)
     writer.close()
     fast.close()
