@@ -32,7 +32,7 @@ from cloudctl.errors import (
 from cloudctl.properties import definitions as core_props
 from cloudctl.protocol import codec_for
 from cloudctl.protocol.wire import WireRequest, WireResponse
-from cloudctl.server import memory, router, whole
+from cloudctl.server import memory, router, sendfile, whole
 from cloudctl.server.cloud import Cloud
 from cloudctl.server.context import RequestContext
 from cloudctl.server.encoding import decoded_body
@@ -160,14 +160,17 @@ async def _stream(response: web.StreamResponse, body: Any, request: web.BaseRequ
     await response.prepare(request)
     span = getattr(body, "file_span", lambda: None)()
     loop = asyncio.get_running_loop()
-    if span is not None and request.transport is not None and _has_sendfile(loop):
-        # a blob in a local file (S3 GET): the kernel copies it to the socket
-        with os.fdopen(os.dup(span[0]), "rb") as source:
-            await loop.sendfile(request.transport, source, span[1], span[2])
+    if span is not None and request.transport is not None:
+        # a blob in a local file (S3 GET): the kernel copies it to the socket, in
+        # loop.sendfile on asyncio's loop, on a thread on uvloop's (it has none)
+        if _has_sendfile(loop):
+            with os.fdopen(os.dup(span[0]), "rb") as source:
+                await loop.sendfile(request.transport, source, span[1], span[2])
+        else:
+            await sendfile.send_span(request.transport, span[0], span[1], span[2])
         await body.aclose()
         await response.write_eof()
         return
-    # otherwise (uvloop has no loop.sendfile) the body's chunks, read on a thread
     async for chunk in body:
         await response.write(chunk)
     await response.write_eof()
