@@ -13,18 +13,22 @@ import sys
 import textwrap
 from pathlib import Path
 
-SCENARIO = textwrap.dedent('''
+_SETUP = textwrap.dedent('''
     import asyncio, sys
+    from types import SimpleNamespace
     from cloudctl.core import fencing, terms
-    fencing.install()  # before the store's module registers its hook
+    fencing.install()  # before the CloudFormation modules register their hooks
     from cloudctl.core.fencing import TERM, Fenced, Term
     from cloudctl.db import migrate
     from cloudctl.db.engine import create_engine, session_factory
     from cloudctl.services.cloudformation import store
-    from cloudctl.services.cloudformation.models import Stack, StackEvent
+    from cloudctl.services.cloudformation.engine import StackEngine
+    from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
     from sqlalchemy import func, select
 
-    async def main(url):
+    async def a_stack(url, *rows):
+        """An engine, its sessions and claimer, and a stack (with ``rows``) written
+        under leader 1's term."""
         engine = create_engine(url)
         sessions = session_factory(engine)
         claim, _release = terms.claimer(sessions, "a")
@@ -34,6 +38,19 @@ SCENARIO = textwrap.dedent('''
                               region="r", status="CREATE_IN_PROGRESS", operation="CREATE",
                               template_body="{}", template={}, parameters={},
                               access_key_id="AK"))
+            session.add_all(rows)
+        return engine, sessions, claim
+
+    def run(main):
+        url = "sqlite+aiosqlite:///" + sys.argv[1]
+        migrate.upgrade(url)
+        asyncio.run(main(url))
+''')
+
+
+SCENARIO = _SETUP + textwrap.dedent('''
+    async def main(url):
+        engine, sessions, claim = await a_stack(url)
         assert await claim("cloudformation", 2)  # another leader took over
         token = TERM.set(Term("cloudformation", 1))
         try:
@@ -51,9 +68,7 @@ SCENARIO = textwrap.dedent('''
         await engine.dispose()
         print(refused, events)
 
-    url = "sqlite+aiosqlite:///" + sys.argv[1]
-    migrate.upgrade(url)
-    asyncio.run(main(url))
+    run(main)
 ''')
 
 
@@ -64,32 +79,13 @@ def test_an_event_only_transaction_of_a_superseded_leader_is_refused(tmp_path: P
     assert done.stdout.split() == ["True", "0"], done.stdout
 
 
-ROWS_SCENARIO = textwrap.dedent('''
-    import asyncio, sys
-    from types import SimpleNamespace
-    from cloudctl.core import fencing, terms
-    fencing.install()
-    from cloudctl.core.fencing import TERM, Fenced, Term
-    from cloudctl.db import migrate
-    from cloudctl.db.engine import create_engine, session_factory
-    from cloudctl.services.cloudformation.engine import StackEngine
-    from cloudctl.services.cloudformation.models import Stack, StackResource
-
+ROWS_SCENARIO = _SETUP + textwrap.dedent('''
     async def main(url):
-        engine = create_engine(url)
-        sessions = session_factory(engine)
-        claim, _release = terms.claimer(sessions, "a")
-        assert await claim("cloudformation", 1)
-        async with sessions() as session, session.begin():
-            session.add(Stack(stack_id="arn:stack/s/1", name="s", account_id="000000000001",
-                              region="r", status="CREATE_IN_PROGRESS", operation="CREATE",
-                              template_body="{}", template={}, parameters={},
-                              access_key_id="AK"))
-            row = StackResource(stack_id="arn:stack/s/1", logical_id="Handle",
-                                type="AWS::CloudFormation::WaitConditionHandle",
-                                status="CREATE_IN_PROGRESS", token="t", properties={},
-                                attempts=1, step="create")
-            session.add(row)
+        row = StackResource(stack_id="arn:stack/s/1", logical_id="Handle",
+                            type="AWS::CloudFormation::WaitConditionHandle",
+                            status="CREATE_IN_PROGRESS", token="t", properties={},
+                            attempts=1, step="create")
+        engine, sessions, claim = await a_stack(url, row)
         stacks = StackEngine(SimpleNamespace(sessions=sessions), leader=lambda: True)
         assert await claim("cloudformation", 2)  # another leader took over
         token = TERM.set(Term("cloudformation", 1))
@@ -108,9 +104,7 @@ ROWS_SCENARIO = textwrap.dedent('''
         await engine.dispose()
         print(refused, stored.physical_id)
 
-    url = "sqlite+aiosqlite:///" + sys.argv[1]
-    migrate.upgrade(url)
-    asyncio.run(main(url))
+    run(main)
 ''')
 
 

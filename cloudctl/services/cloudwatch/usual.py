@@ -84,15 +84,11 @@ def usual_params(document: Any) -> dict[str, Any] | None:
         if raw is None:
             add((name, (), stamp, value, unit))
             continue
-        if raw.__class__ is list and len(raw) == 1:  # the usual one dimension, inline
-            d = raw[0]
-            if d.__class__ is not dict or len(d) != 2:
+        if raw.__class__ is list and len(raw) == 1:  # the usual one dimension
+            pair = _pair(raw[0])
+            if pair is None:
                 return None
-            k, v = d.get("Name"), d.get("Value")
-            if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
-                    or not 1 <= len(v) <= 1024:
-                return None
-            add((name, ((k, v),), stamp, value, unit))
+            add((name, (pair,), stamp, value, unit))
             continue
         dims = _dimensions(raw)
         if dims is None:
@@ -106,6 +102,18 @@ def usual_params(document: Any) -> dict[str, Any] | None:
     return document
 
 
+def _pair(d: Any) -> tuple[str, str] | None:
+    """A dimension's (name, value) when it is a usual one: two strings within their
+    lengths, no other member; else None."""
+    if d.__class__ is not dict or len(d) != 2:
+        return None
+    k, v = d.get("Name"), d.get("Value")
+    if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
+            or not 1 <= len(v) <= 1024:
+        return None
+    return k, v
+
+
 def _dimensions(raw: Any) -> Dimensions | None:
     """The (name, value) pairs of a datum's ``Dimensions`` list, sorted by name; None
     unless each is a usual one (two strings within their lengths, no other member), they
@@ -114,13 +122,10 @@ def _dimensions(raw: Any) -> Dimensions | None:
         return None
     pairs = []
     for d in raw:
-        if d.__class__ is not dict or len(d) != 2:
+        pair = _pair(d)
+        if pair is None:
             return None
-        k, v = d.get("Name"), d.get("Value")
-        if k.__class__ is not str or v.__class__ is not str or not 1 <= len(k) <= 255 \
-                or not 1 <= len(v) <= 1024:
-            return None
-        pairs.append((k, v))
+        pairs.append(pair)
     if len({k for k, _ in pairs}) != len(pairs):
         return None
     return tuple(sorted(pairs))
