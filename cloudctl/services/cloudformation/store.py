@@ -111,6 +111,23 @@ async def stack_event(session: AsyncSession, stack: Stack, status: str,
                     reason, token=stack.request_token)
 
 
+async def _named(session: AsyncSession, account_id: str, region: str, name: str, *,
+                 deleted: bool) -> list[Any]:
+    """The stacks of that name in the account and region (the live ones only unless
+    ``deleted``), newest first, as rows of (stack_id, request_token, created_at...).
+    The query names only ``name``, whose index SQLite then uses; given the account too,
+    SQLite (no statistics) walks the account's index and reads each of its stacks to
+    the end of its row (``account_id`` and ``region`` come after the template): a few
+    pages a stack, ~0.4 ms with 30 stacks of 100 resources, growing with the account."""
+    found = (await session.execute(
+        select(Stack.stack_id, Stack.request_token, Stack.created_at, Stack.account_id,
+               Stack.region, Stack.status).where(Stack.name == name))).all()
+    kept = [row for row in found if row.account_id == account_id and row.region == region
+            and (deleted or row.status != TERMINAL_DELETED)]
+    kept.sort(key=lambda row: row.created_at, reverse=True)
+    return kept
+
+
 async def find_stack(session: AsyncSession, account_id: str, region: str, name: str,
                      *, deleted: bool = False) -> Stack | None:
     """A stack by name (the live one) or by id (deleted ones too)."""
@@ -119,22 +136,16 @@ async def find_stack(session: AsyncSession, account_id: str, region: str, name: 
         if stack is None or stack.account_id != account_id:
             return None
         return stack
-    query = select(Stack).where(Stack.account_id == account_id, Stack.region == region,
-                                Stack.name == name)
-    if not deleted:
-        query = query.where(Stack.status != TERMINAL_DELETED)
-    return (await session.execute(query.order_by(Stack.created_at.desc()))).scalars().first()
+    named = await _named(session, account_id, region, name, deleted=deleted)
+    return await session.get(Stack, named[0].stack_id) if named else None
 
 
 async def live_stack_ref(session: AsyncSession, account_id: str, region: str,
                          name: str) -> tuple[str, str | None] | None:
     """The id and request token of the live stack of that name, if any (what CreateStack
     asks: not the whole row, whose template a stack of many resources makes large)."""
-    found = (await session.execute(
-        select(Stack.stack_id, Stack.request_token).where(
-            Stack.account_id == account_id, Stack.region == region, Stack.name == name,
-            Stack.status != TERMINAL_DELETED).limit(1))).first()
-    return (found.stack_id, found.request_token) if found is not None else None
+    named = await _named(session, account_id, region, name, deleted=False)
+    return (named[0].stack_id, named[0].request_token) if named else None
 
 
 async def require_stack(session: AsyncSession, account_id: str, region: str,
