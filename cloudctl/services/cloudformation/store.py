@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, event, select
+from sqlalchemy import ColumnElement, Connection, Table, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -111,21 +111,15 @@ async def stack_event(session: AsyncSession, stack: Stack, status: str,
                     reason, token=stack.request_token)
 
 
-async def _named(session: AsyncSession, account_id: str, region: str, name: str, *,
-                 deleted: bool) -> list[Any]:
-    """The stacks of that name in the account and region (the live ones only unless
-    ``deleted``), newest first, as rows of (stack_id, request_token, created_at...).
-    The query names only ``name``, whose index SQLite then uses; given the account too,
-    SQLite (no statistics) walks the account's index and reads each of its stacks to
-    the end of its row (``account_id`` and ``region`` come after the template): a few
-    pages a stack, ~0.4 ms with 30 stacks of 100 resources, growing with the account."""
-    found = (await session.execute(
-        select(Stack.stack_id, Stack.request_token, Stack.created_at, Stack.account_id,
-               Stack.region, Stack.status).where(Stack.name == name))).all()
-    kept = [row for row in found if row.account_id == account_id and row.region == region
-            and (deleted or row.status != TERMINAL_DELETED)]
-    kept.sort(key=lambda row: row.created_at, reverse=True)
-    return kept
+def _by_name(name: str, account_id: str, region: str) -> list[ColumnElement[bool]]:
+    """The conditions of a stack's name, account and region, written so that SQLite
+    reads through the ``name`` index: without statistics it chose the account's index
+    and read each of the account's stacks to the end of its row, where ``account_id``
+    and ``region`` are, after the template (a few pages a stack: 1 ms with 300 stacks
+    of 100 resources). ``column || ''`` is the same value, on an index SQLite does not
+    have (PostgreSQL plans with its statistics)."""
+    return [Stack.name == name, Stack.account_id.concat("") == account_id,
+            Stack.region.concat("") == region]
 
 
 async def find_stack(session: AsyncSession, account_id: str, region: str, name: str,
@@ -136,16 +130,26 @@ async def find_stack(session: AsyncSession, account_id: str, region: str, name: 
         if stack is None or stack.account_id != account_id:
             return None
         return stack
-    named = await _named(session, account_id, region, name, deleted=deleted)
-    return await session.get(Stack, named[0].stack_id) if named else None
+    query = select(Stack).where(*_by_name(name, account_id, region))
+    if not deleted:
+        query = query.where(Stack.status != TERMINAL_DELETED)
+    return (await session.execute(query.order_by(Stack.created_at.desc()))).scalars().first()
 
 
 async def live_stack_ref(session: AsyncSession, account_id: str, region: str,
                          name: str) -> tuple[str, str | None] | None:
     """The id and request token of the live stack of that name, if any (what CreateStack
-    asks: not the whole row, whose template a stack of many resources makes large)."""
-    named = await _named(session, account_id, region, name, deleted=False)
-    return (named[0].stack_id, named[0].request_token) if named else None
+    asks: not the whole row, whose template a stack of many resources makes large).
+    The stacks of that name in any account, read through the ``name`` index, filtered
+    here (fewer statement terms than ``_by_name``'s: ~50 us less a call)."""
+    found = (await session.execute(
+        select(Stack.stack_id, Stack.request_token, Stack.account_id, Stack.region,
+               Stack.status).where(Stack.name == name))).all()
+    for row in found:
+        if row.account_id == account_id and row.region == region and \
+                row.status != TERMINAL_DELETED:
+            return row.stack_id, row.request_token
+    return None
 
 
 async def require_stack(session: AsyncSession, account_id: str, region: str,
