@@ -1,12 +1,14 @@
 """Finding a stack by name on a real (migrated) SQLite database: the live one of the
 account and region (not another account's, region's or a deleted one, unless asked),
-the newest first; and the lookup reads through the ``name`` index, not the account's
+the newest first; the lookup reads through the ``name`` index, not the account's
 (SQLite, without statistics, chose the account's index and read every stack of the
-account to the end of its row, where ``account_id`` and ``region`` are)."""
+account to the end of its row, where ``account_id`` and ``region`` are); and an event's
+id is a random version 4 UUID's text."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -97,3 +99,15 @@ def test_the_lookup_by_name_uses_the_name_index(database: str) -> None:
         finally:
             await db.dispose()
     asyncio.run(scenario())
+
+
+def test_an_event_id_is_a_random_version_4_uuid() -> None:
+    ids = [store.event_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # lower case, hyphens where uuid4's text has them
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # every variant digit (8, 9, a, b) and the random bits all vary
+    assert {text[19] for text in ids} == set("89ab")
+    assert len({text[:8] for text in ids}) == len(ids)

@@ -10,7 +10,7 @@ an API call) never collide and ``DescribeStackEvents`` returns them in order.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -35,6 +35,13 @@ PENDING = "cfn_pending_events"
 CHUNK = 500  # ids a statement names (SQLite's bound parameters are limited)
 
 
+def event_id() -> str:
+    """A random (version 4) UUID as text, what ``str(uuid.uuid4())`` gives, in ~40 % of
+    its time (a creation of 100 resources makes 300 events: ~0.3 ms less)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
                     physical_id: str | None, type_name: str, status: str,
                     reason: str | None = None, properties: dict[str, Any] | None = None,
@@ -44,7 +51,7 @@ async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
     one multi-row insert (plain rows, not ORM objects: a pass writes hundreds).
     ``shown``: the properties as JSON already (else ``properties`` are serialised)."""
     session.info.setdefault(PENDING, []).append({
-        "event_id": str(uuid.uuid4()), "stack_id": stack_id, "seq": 0,
+        "event_id": event_id(), "stack_id": stack_id, "seq": 0,
         "logical_id": logical_id, "physical_id": physical_id, "type": type_name,
         "status": status, "reason": reason,
         "properties": shown if shown is not None else
