@@ -146,6 +146,8 @@ def graph(template: dict[str, Any], names: set[str]) -> dict[str, set[str]]:
         resource = template["Resources"][name]
         found = intrinsics.references(resource.get("Properties") or {})
         deps[name] = (found | set(depends_on(resource))) & names
+    if not any(deps.values()):
+        return deps  # no edge, no cycle (the sorter's search for one is most of the cost)
     sorter = graphlib.TopologicalSorter(deps)
     try:
         sorter.prepare()

@@ -10,11 +10,11 @@ an API call) never collide and ``DescribeStackEvents`` returns them in order.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, event, select
+from sqlalchemy import ColumnElement, Connection, Table, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,13 @@ PENDING = "cfn_pending_events"
 CHUNK = 500  # ids a statement names (SQLite's bound parameters are limited)
 
 
+def event_id() -> str:
+    """A random (version 4) UUID as text, what ``str(uuid.uuid4())`` gives, in ~40 % of
+    its time (a creation of 100 resources makes 300 events: ~0.3 ms less)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
                     physical_id: str | None, type_name: str, status: str,
                     reason: str | None = None, properties: dict[str, Any] | None = None,
@@ -44,7 +51,7 @@ async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
     one multi-row insert (plain rows, not ORM objects: a pass writes hundreds).
     ``shown``: the properties as JSON already (else ``properties`` are serialised)."""
     session.info.setdefault(PENDING, []).append({
-        "event_id": str(uuid.uuid4()), "stack_id": stack_id, "seq": 0,
+        "event_id": event_id(), "stack_id": stack_id, "seq": 0,
         "logical_id": logical_id, "physical_id": physical_id, "type": type_name,
         "status": status, "reason": reason,
         "properties": shown if shown is not None else
@@ -111,6 +118,17 @@ async def stack_event(session: AsyncSession, stack: Stack, status: str,
                     reason, token=stack.request_token)
 
 
+def _by_name(name: str, account_id: str, region: str) -> list[ColumnElement[bool]]:
+    """The conditions of a stack's name, account and region, written so that SQLite
+    reads through the ``name`` index: without statistics it chose the account's index
+    and read each of the account's stacks to the end of its row, where ``account_id``
+    and ``region`` are, after the template (a few pages a stack: 1 ms with 300 stacks
+    of 100 resources). ``column || ''`` is the same value, on an index SQLite does not
+    have (PostgreSQL plans with its statistics)."""
+    return [Stack.name == name, Stack.account_id.concat("") == account_id,
+            Stack.region.concat("") == region]
+
+
 async def find_stack(session: AsyncSession, account_id: str, region: str, name: str,
                      *, deleted: bool = False) -> Stack | None:
     """A stack by name (the live one) or by id (deleted ones too)."""
@@ -119,8 +137,7 @@ async def find_stack(session: AsyncSession, account_id: str, region: str, name: 
         if stack is None or stack.account_id != account_id:
             return None
         return stack
-    query = select(Stack).where(Stack.account_id == account_id, Stack.region == region,
-                                Stack.name == name)
+    query = select(Stack).where(*_by_name(name, account_id, region))
     if not deleted:
         query = query.where(Stack.status != TERMINAL_DELETED)
     return (await session.execute(query.order_by(Stack.created_at.desc()))).scalars().first()
@@ -129,12 +146,17 @@ async def find_stack(session: AsyncSession, account_id: str, region: str, name: 
 async def live_stack_ref(session: AsyncSession, account_id: str, region: str,
                          name: str) -> tuple[str, str | None] | None:
     """The id and request token of the live stack of that name, if any (what CreateStack
-    asks: not the whole row, whose template a stack of many resources makes large)."""
+    asks: not the whole row, whose template a stack of many resources makes large).
+    The stacks of that name in any account, read through the ``name`` index, filtered
+    here (fewer statement terms than ``_by_name``'s: ~50 us less a call)."""
     found = (await session.execute(
-        select(Stack.stack_id, Stack.request_token).where(
-            Stack.account_id == account_id, Stack.region == region, Stack.name == name,
-            Stack.status != TERMINAL_DELETED).limit(1))).first()
-    return (found.stack_id, found.request_token) if found is not None else None
+        select(Stack.stack_id, Stack.request_token, Stack.account_id, Stack.region,
+               Stack.status).where(Stack.name == name))).all()
+    for row in found:
+        if row.account_id == account_id and row.region == region and \
+                row.status != TERMINAL_DELETED:
+            return row.stack_id, row.request_token
+    return None
 
 
 async def require_stack(session: AsyncSession, account_id: str, region: str,
