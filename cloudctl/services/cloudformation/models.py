@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloudctl.db.base import Base, RegionalMixin, UtcDateTime, utcnow
@@ -27,6 +27,8 @@ from cloudctl.db.base import Base, RegionalMixin, UtcDateTime, utcnow
 
 class Stack(RegionalMixin, Base):
     __tablename__ = "cfn_stacks"
+    # the by-name lookups' key (``store.find_stack``, ``store.live_stack_ref``)
+    __table_args__ = (Index("ix_cfn_stacks_lookup", "account_id", "region", "name"),)
 
     stack_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), index=True)
