@@ -290,3 +290,13 @@ def test_autocommit_statements_take_no_slot(pg_url: str) -> None:
             await session.commit()
 
     _on_engine(pg_url, body)
+
+
+def test_the_property_bounds_the_slots() -> None:
+    from cloudctl.properties.registry import PropertyError
+
+    assert pgwriters.WRITE_SLOTS.parse("0") == 0  # no limit
+    assert pgwriters.WRITE_SLOTS.parse(pgwriters.WRITE_SLOTS.default) == 1
+    for bad in ("-1", "65", "many"):
+        with pytest.raises(PropertyError):
+            pgwriters.WRITE_SLOTS.parse(bad)
