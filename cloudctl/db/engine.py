@@ -14,7 +14,8 @@ BEGIN and a ``SELECT``: under 64 clients a GET made ~6 round trips, 1.3 of them 
 ping, each a wait for the worker's busy event loop (bench/results/load.md, session 8).
 A PostgreSQL session's plain reads run before its BEGIN, which goes out with its first
 statement that needs a transaction (``pglazybegin``): a session that only reads makes
-one round trip a SELECT, without BEGIN and ROLLBACK.
+one round trip a SELECT, without BEGIN and ROLLBACK. Its write transactions take turns
+in each process (``pgwriters``), as SQLite's do at the write gate.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import loopdriver, loopsql, pglazybegin, writegate
+from cloudctl.db import loopdriver, loopsql, pglazybegin, pgwriters, writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
@@ -100,6 +101,7 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
             # the pool drops it and checks out another (a new connection if none is left)
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
+    pgwriters.install(engine)
     return engine
 
 

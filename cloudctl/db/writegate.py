@@ -304,7 +304,8 @@ def gate_for(engine: AsyncEngine | Engine) -> WriteGate | None:
     return _GATES.get(sync)
 
 
-def _is_write(statement: str, context: Any) -> bool:
+def is_write(statement: str, context: Any) -> bool:
+    """Whether a statement writes rows (INSERT, UPDATE, DELETE, REPLACE)."""
     if context is not None and (context.isinsert or context.isupdate or context.isdelete):
         return True
     return statement.lstrip()[:6].upper() in _WRITES
@@ -320,7 +321,7 @@ def install(engine: AsyncEngine, database_path: str) -> WriteGate:
     def _before(conn: Any, _cursor: Any, statement: str, _params: Any, context: Any,
                 _many: bool) -> None:
         info = conn.connection.info
-        if info.get(_HELD) or not _is_write(statement, context):
+        if info.get(_HELD) or not is_write(statement, context):
             return
         await_only(gate.acquire())
         info[_HELD] = True

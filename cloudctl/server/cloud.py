@@ -21,7 +21,7 @@ from cloudctl.auth.secrets import SecretBox
 from cloudctl.config import Settings
 from cloudctl.core import election as elections
 from cloudctl.core import fencing, terms, wakes
-from cloudctl.db import loopsql
+from cloudctl.db import loopsql, pgwriters
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.properties import definitions as core_props
 from cloudctl.properties.registry import registry
@@ -131,6 +131,7 @@ class Cloud:
 
     async def start(self) -> None:
         await self.properties.load()
+        self._size_write_slots()
         self._elect()
         self.wakes = wakes.open_channel(self.engine, self.settings.database_url,
                                         self.settings.run_dir, listen=self.runs_controllers)
@@ -142,6 +143,15 @@ class Cloud:
             await provider.start()
         self._poll_properties_raw()
         self.spawn(self.properties.run_poller(), "property-poller")
+
+    def _size_write_slots(self) -> None:
+        """PostgreSQL: the write slots of this process follow ``db.postgres_write_slots``."""
+        writers = pgwriters.writers_for(self.engine)
+        if writers is None:
+            return
+        writers.resize(int(self.properties.get(pgwriters.WRITE_SLOTS)))
+        self.properties.on_change(pgwriters.WRITE_SLOTS.name,
+                                  lambda _name, value: writers.resize(int(value)))
 
     def _poll_properties_raw(self) -> None:
         """On file SQLite the property poll (every second, in every process) is one raw
