@@ -150,18 +150,29 @@ def _on_engine(url: str, body: Body, slots: int = 1) -> Any:
 
 
 class _Open:
-    """Counts the write transactions open at once."""
+    """Counts the write transactions open at once. A writer stays in its transaction
+    until ``target`` are open or every writer has been in (at most 2 s), so that a
+    fast writer's commit cannot hide the overlap the slots allow; then 20 ms more."""
 
-    def __init__(self) -> None:
+    def __init__(self, writers: int, target: int) -> None:
+        self.writers = writers
+        self.target = target
         self.now = 0
         self.most = 0
+        self.entered = 0
+        self.changed = asyncio.Condition()
 
     async def writer(self, sessions: async_sessionmaker[AsyncSession], key: int) -> None:
         async with sessions() as session:
             await session.execute(text("SELECT v FROM w WHERE id = :k"), {"k": key})
             await session.execute(text("INSERT INTO w VALUES (:k, 0)"), {"k": key})
-            self.now += 1
-            self.most = max(self.most, self.now)
+            async with self.changed:
+                self.now += 1
+                self.entered += 1
+                self.most = max(self.most, self.now)
+                self.changed.notify_all()
+                await asyncio.wait_for(self.changed.wait_for(
+                    lambda: self.now >= self.target or self.entered == self.writers), 2)
             await asyncio.sleep(0.02)  # inside the transaction
             self.now -= 1
             await session.commit()
@@ -171,7 +182,7 @@ class _Open:
 def test_no_more_write_transactions_at_once_than_slots(pg_url: str, slots: int,
                                                        most: int) -> None:
     async def body(_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> int:
-        count = _Open()
+        count = _Open(8, slots or 8)
         await asyncio.gather(*(count.writer(sessions, k) for k in range(8)))
         async with sessions() as session:
             assert (await session.execute(text("SELECT count(*) FROM w"))).scalar() == 8
