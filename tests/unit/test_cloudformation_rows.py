@@ -307,3 +307,48 @@ def test_a_stack_transition_is_one_conditional_driver_level_update(database: str
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_pass_s_new_rows_serialise_an_empty_value_once(database: str) -> None:
+    """The new rows' INSERT binds each column's empty values (None, ``{}``, ``[]``: no
+    attributes, signals, metadata... yet) once a statement, not once a row: each row's
+    properties, the one metadata and one dependency list given, an empty attributes,
+    dependencies and signals value, and a None of the old properties and metadata are
+    all the JSON it serialises; the rows read back as written."""
+    import json
+
+    serialised: list[Any] = []
+
+    def counting(value: Any) -> str:
+        serialised.append(value)
+        return json.dumps(value)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        await db.dispose()
+        db = create_engine(database, json_serializer=counting)
+        engine.cloud = SimpleNamespace(sessions=session_factory(db))  # type: ignore[assignment]
+        try:
+            names = [f"Empty{i}" for i in range(20)]
+            plan = SimpleNamespace(deps={n: set() for n in names} | {"Empty3": {"Empty1"}},
+                                   template={"Resources": {n: {} for n in names} | {
+                                       "Empty2": {"Metadata": {"m": 2}}}})
+            wanted = [NewRow(n, "AWS::IAM::User", {"N": n}, "Delete", None) for n in names]
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, wanted)  # type: ignore[arg-type]
+            properties = [{"N": n} for n in names]
+            assert sorted(map(json.dumps, serialised)) == sorted(map(json.dumps, [
+                *properties, {"m": 2}, ["Empty1"], {}, [], [], None, None]))
+            async with engine.cloud.sessions() as session:
+                stored = {r.logical_id: r for r in (await session.execute(select(
+                    StackResource).where(StackResource.id.in_([r.id for r in made])))).scalars()}
+            for name in names:
+                row = stored[name]
+                assert (row.properties, row.attributes, row.signals, row.old_properties,
+                        row.depends, row.metadata_) == (
+                    {"N": name}, {}, [], None, ["Empty1"] if name == "Empty3" else [],
+                    {"m": 2} if name == "Empty2" else None)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
