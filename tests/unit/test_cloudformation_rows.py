@@ -352,3 +352,51 @@ def test_a_pass_s_new_rows_serialise_an_empty_value_once(database: str) -> None:
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_new_row_s_state_is_given_whole(database: str) -> None:
+    """A pass's new rows get their status, reason and time with the rest of their state
+    (no ORM attribute events a row, ``_set``'s three), and their first event as
+    before: CREATE_IN_PROGRESS, or UPDATE_IN_PROGRESS with the replacement's words."""
+    from cloudctl.services.cloudformation.engine import REPLACING
+
+    sets: list[str] = []
+
+    def seen(target: Any, value: Any, old: Any, initiator: Any) -> None:
+        sets.append(initiator.key)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            async with engine.cloud.sessions() as session, session.begin():
+                old = StackResource(stack_id=STACK, logical_id="Whole1",
+                                    type="AWS::S3::Bucket", status="CREATE_COMPLETE",
+                                    token="t", properties={}, physical_id="b-whole",
+                                    generation=1)
+                session.add(old)
+            names = [f"Whole{i}" for i in range(3)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            wanted = [NewRow(n, "AWS::S3::Bucket", {"N": n}, "Delete",
+                             old if n == "Whole1" else None) for n in names]
+            before = await _events(engine)
+            for key in ("status", "status_reason", "updated_at"):
+                event.listen(getattr(StackResource, key), "set", seen)
+            try:
+                made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                              plan, wanted)  # type: ignore[arg-type]
+            finally:
+                for key in ("status", "status_reason", "updated_at"):
+                    event.remove(getattr(StackResource, key), "set", seen)
+            assert sets == []
+            assert [(r.status, r.status_reason) for r in made] == [
+                ("CREATE_IN_PROGRESS", None), ("UPDATE_IN_PROGRESS", REPLACING),
+                ("CREATE_IN_PROGRESS", None)]
+            assert [e[1:] for e in (await _events(engine))[len(before):]] == [
+                ("Whole0", "CREATE_IN_PROGRESS", None, None),
+                ("Whole1", "UPDATE_IN_PROGRESS", REPLACING, None),
+                ("Whole2", "CREATE_IN_PROGRESS", None, None)]
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())

@@ -591,20 +591,21 @@ class StackEngine(StackTeardown, Reconciler):
                     assert old is not None
                     old.role = "old"
                     generation = old.generation + 1
+                # its status and event before the insert (no update of the new row after),
+                # its state given whole (no attribute events: ``_set``'s three a row)
+                status, reason = ("CREATE_IN_PROGRESS", None) if new.replacing is None \
+                    else ("UPDATE_IN_PROGRESS", REPLACING)
                 fresh = _unsaved_row(
                     stack_id=stack.stack_id, logical_id=new.name, generation=generation,
                     role="current", type=new.type_name, physical_id=None,
-                    status="CREATE_IN_PROGRESS", status_reason=None, properties=new.props,
+                    status=status, status_reason=reason, properties=new.props,
                     old_properties=None, attributes={}, depends=sorted(plan.deps[new.name]),
                     deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
                     step="create", signals=[], updated_at=utcnow(), drift_status=None,
                     drift_checked_at=None,
                     metadata_=plan.template["Resources"][new.name].get("Metadata"))
-                # status and event set before the insert (no update of the new row after)
-                if new.replacing is not None:
-                    await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
-                else:
-                    await self._set(session, fresh, "CREATE_IN_PROGRESS")
+                await store.add_event(session, stack.stack_id, new.name, None, new.type_name,
+                                      status, reason, shown=self._shown_of(fresh))
                 made.append(fresh)
             await session.flush()  # the replaced rows' roles
             # ids by logical id (a pass makes each at most once): a multi-row INSERT
