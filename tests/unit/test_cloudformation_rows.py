@@ -400,3 +400,55 @@ def test_a_new_row_s_state_is_given_whole(database: str) -> None:
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_pass_end_s_changes_read_the_held_row_s_state_and_leave_it_as_written(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ends of a pass: a change reads the row's loaded attributes as plain values
+    (no fallback call a read; one it wrote, as written), and the rows the engine holds
+    then have what was written, as the database has it (no ORM change pending on
+    them), their events as before."""
+    from sqlalchemy import inspect
+
+    from cloudctl.services.cloudformation import rows as rows_module
+
+    fallbacks: list[str] = []
+    real = rows_module.Writes.__getattr__
+
+    def counted(self: Any, name: str) -> Any:
+        fallbacks.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(rows_module.Writes, "__getattr__", counted)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            names = [f"Held{i}" for i in range(3)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            wanted = [NewRow(n, "AWS::IAM::User", {"N": n}, "Delete", None) for n in names]
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, wanted)  # type: ignore[arg-type]
+            before = await _events(engine)
+            batch: list[Any] = []
+            for row in made:
+                engine._finish(batch, row, "CREATE_COMPLETE", {"Arn": row.logical_id},
+                               made=Outcome(f"p-{row.logical_id}", {"Arn": row.logical_id}))
+            await engine._flush(batch)
+            assert fallbacks == []
+            for row in made:
+                assert (row.physical_id, row.status, row.attributes, row.step) == (
+                    f"p-{row.logical_id}", "CREATE_COMPLETE", {"Arn": row.logical_id}, None)
+                state = inspect(row)
+                assert not any(state.attrs[key].history.has_changes() for key in (
+                    "physical_id", "status", "status_reason", "attributes", "step",
+                    "old_properties", "updated_at"))
+            assert [e[1:] for e in (await _events(engine))[len(before):]] == [
+                event for name in names for event in (
+                    (name, "CREATE_IN_PROGRESS", "Resource creation Initiated", f"p-{name}"),
+                    (name, "CREATE_COMPLETE", None, f"p-{name}"))]
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
