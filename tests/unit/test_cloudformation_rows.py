@@ -452,3 +452,51 @@ def test_a_pass_end_s_changes_read_the_held_row_s_state_and_leave_it_as_written(
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_the_exports_are_read_for_a_template_that_imports(database: str) -> None:
+    """A pass reads its account's exports only when its template has an
+    ``Fn::ImportValue`` (nested anywhere); a template that imports none gets none and
+    no statement reads them."""
+    from cloudctl.services.cloudformation.intrinsics import imports_any
+
+    assert not imports_any({"Resources": {"A": {"Type": "T", "Properties": {
+        "L": [{"Ref": "B"}, {"Fn::Sub": "x"}]}}}})
+    assert imports_any({"Resources": {"A": {"Type": "T", "Properties": {
+        "L": [1, {"Fn::Join": ["", [{"Fn::ImportValue": {"Fn::Sub": "e"}}]]}]}}}})
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        statements: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        try:
+            async with engine.cloud.sessions() as session, session.begin():
+                for name, template in (
+                        ("plain", {"Resources": {"A": {"Type": "AWS::S3::Bucket"}}}),
+                        ("importing", {"Resources": {"A": {"Type": "AWS::S3::Bucket",
+                                                           "Properties": {"BucketName": {
+                                                               "Fn::ImportValue": "Shared"}}}}}),
+                        ("exporting", {})):
+                    session.add(Stack(
+                        stack_id=f"arn:exports:{name}", name=f"exports-{name}",
+                        account_id="000000000007", region="r",
+                        status="CREATE_COMPLETE" if name == "exporting" else
+                        "CREATE_IN_PROGRESS", operation="CREATE", template_body="{}",
+                        template=template, parameters={}, access_key_id="AK",
+                        outputs=[{"OutputKey": "O", "OutputValue": "v",
+                                  "ExportName": "Shared"}] if name == "exporting" else []))
+            event.listen(db.sync_engine, "before_cursor_execute", seen)
+            _, _, exports = await engine._load("arn:exports:plain")
+            assert exports == {}
+            assert not [s for s in statements if "cfn_stacks.status IN" in s]
+            _, _, exports = await engine._load("arn:exports:importing")
+            assert exports == {"Shared": "v"}
+            assert len([s for s in statements if "cfn_stacks.status IN" in s]) == 1
+            event.remove(db.sync_engine, "before_cursor_execute", seen)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from cloudctl.core.reconcile import Retry
 from cloudctl.db.base import utcnow
 from cloudctl.server.internal import Caller
-from cloudctl.services.cloudformation import rawrows, resources, store
+from cloudctl.services.cloudformation import intrinsics, rawrows, resources, store
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.resources.base import Act, Outcome
 from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, masked, secrets_of
@@ -152,16 +152,19 @@ class ResourceRows:
 
     async def _load(self, stack_id: str, read: Stack | None = None
                     ) -> tuple[Stack, list[StackResource], dict[str, str]]:
-        """The stack, its resource rows and the exports it may import (``read``: the
-        stack as this sync just read it, not read again)."""
+        """The stack, its resource rows and the exports it may import (not read when its
+        template imports none; ``read``: the stack as this sync just read it, not read
+        again)."""
         async with self.cloud.sessions() as session:
             stack = read or await session.get(Stack, stack_id)
             assert stack is not None
             rows = await store.rows(session, stack_id)
             self._secrets[stack_id] = secrets_of(stack)
             self._taken[stack_id] = frozenset(r.physical_id for r in rows if r.physical_id)
-            exports = {name: value for name, (value, _) in
-                       (await store.exports(session, stack.account_id, stack.region)).items()}
+            exports: dict[str, str] = {}
+            if intrinsics.imports_any(stack.template):  # else no use for them
+                exports = {name: value for name, (value, _) in (await store.exports(
+                    session, stack.account_id, stack.region)).items()}
             return stack, rows, exports
 
     def _created(self, batch: list[Change], row: StackResource, physical_id: str,
