@@ -422,7 +422,11 @@ class StackEngine(StackTeardown, Reconciler):
             batch: list[Change] = []
             fresh: list[NewRow] = []
             failed: list[str] = await self._removals_denied(stack, plan, current)
-            for name in graphlib.TopologicalSorter(plan.deps).static_order():
+            # resources that name none of the others: the sorter's order is theirs as
+            # listed (its ready nodes in insertion order), without building it
+            order = graphlib.TopologicalSorter(plan.deps).static_order() \
+                if any(plan.deps.values()) else plan.deps
+            for name in order:
                 row = current.get(name)
                 if row is not None and row.status in WORKING:
                     working.append(row)
