@@ -134,3 +134,51 @@ def test_a_pass_leaving_a_resource_working_reads_the_stack_back() -> None:
     assert engine_module._held(stack, rows, {}, [done, waiting]) is None
     held = engine_module._held(stack, rows, {"E": "v"}, [done, failed])
     assert held is not None and held.rows == rows and held.exports == {"E": "v"}
+
+
+def test_independent_resources_are_decided_in_the_sorter_s_order_without_it(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass over resources that name none of the others builds no topological sorter
+    (its order for them is theirs as listed: the plan's); with an edge it is built."""
+    import graphlib
+
+    names = [f"Free{i}" for i in range(6)]
+    free = {"Resources": {n: {"Type": "AWS::CloudFormation::WaitConditionHandle"}
+                          for n in names}}
+    plan = engine_module.Plan(free, {}, {})
+    assert list(graphlib.TopologicalSorter(plan.deps).static_order()) == list(plan.deps)
+    built: list[object] = []
+
+    class Counted(graphlib.TopologicalSorter):  # type: ignore[type-arg]
+        def __init__(self, graph: Any = None) -> None:
+            built.append(graph)
+            super().__init__(graph)
+
+    monkeypatch.setattr(engine_module.graphlib, "TopologicalSorter", Counted)
+
+    async def converge(stack_id: str, template: dict[str, Any]) -> list[str]:
+        db = create_engine(database)
+        sessions = session_factory(db)
+        try:
+            async with sessions() as session, session.begin():
+                session.add(Stack(stack_id=stack_id, name=stack_id.rsplit("/", 2)[1],
+                                  account_id="000000000001", region="r",
+                                  status="CREATE_IN_PROGRESS", operation="CREATE",
+                                  template_body="{}", template=template, parameters={},
+                                  access_key_id="AK", endpoint="http://api.example"))
+            cloud = SimpleNamespace(sessions=sessions, region_zones={})
+            engine = StackEngine(cloud, leader=lambda: True)  # type: ignore[arg-type]
+            stack, _, _ = await engine._load(stack_id)
+            assert await engine._converge(stack, _caller()) is None
+            async with sessions() as session:
+                return [e.logical_id for e in (await session.execute(select(StackEvent).where(
+                    StackEvent.stack_id == stack_id, StackEvent.status == "CREATE_IN_PROGRESS",
+                    StackEvent.reason.is_(None)).order_by(StackEvent.seq))).scalars()]
+        finally:
+            await db.dispose()
+
+    decided = asyncio.run(converge("arn:aws:cloudformation:r:000000000001:stack/free/1", free))
+    assert built == []
+    assert decided == list(plan.deps)
+    asyncio.run(converge("arn:aws:cloudformation:r:000000000001:stack/chained/1", CHAIN))
+    assert len(built) == 6  # a pass a level of the chain: its graph's and its order's

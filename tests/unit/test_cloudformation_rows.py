@@ -307,3 +307,232 @@ def test_a_stack_transition_is_one_conditional_driver_level_update(database: str
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_pass_s_new_rows_serialise_an_empty_value_once(database: str) -> None:
+    """The new rows' INSERT binds each column's empty values (None, ``{}``, ``[]``: no
+    attributes, signals, metadata... yet) once a statement, not once a row: each row's
+    properties, the one metadata and one dependency list given, an empty attributes,
+    dependencies and signals value, and a None of the old properties and metadata are
+    all the JSON it serialises; the rows read back as written."""
+    import json
+
+    serialised: list[Any] = []
+
+    def counting(value: Any) -> str:
+        serialised.append(value)
+        return json.dumps(value)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        await db.dispose()
+        db = create_engine(database, json_serializer=counting)
+        engine.cloud = SimpleNamespace(sessions=session_factory(db))  # type: ignore[assignment]
+        try:
+            names = [f"Empty{i}" for i in range(20)]
+            plan = SimpleNamespace(deps={n: set() for n in names} | {"Empty3": {"Empty1"}},
+                                   template={"Resources": {n: {} for n in names} | {
+                                       "Empty2": {"Metadata": {"m": 2}}}})
+            wanted = [NewRow(n, "AWS::IAM::User", {"N": n}, "Delete", None) for n in names]
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, wanted)  # type: ignore[arg-type]
+            properties = [{"N": n} for n in names]
+            assert sorted(map(json.dumps, serialised)) == sorted(map(json.dumps, [
+                *properties, {"m": 2}, ["Empty1"], {}, [], [], None, None]))
+            async with engine.cloud.sessions() as session:
+                stored = {r.logical_id: r for r in (await session.execute(select(
+                    StackResource).where(StackResource.id.in_([r.id for r in made])))).scalars()}
+            for name in names:
+                row = stored[name]
+                assert (row.properties, row.attributes, row.signals, row.old_properties,
+                        row.depends, row.metadata_) == (
+                    {"N": name}, {}, [], None, ["Empty1"] if name == "Empty3" else [],
+                    {"m": 2} if name == "Empty2" else None)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_row_s_state_is_given_whole(database: str) -> None:
+    """A pass's new rows get their status, reason and time with the rest of their state
+    (no ORM attribute events a row, ``_set``'s three), and their first event as
+    before: CREATE_IN_PROGRESS, or UPDATE_IN_PROGRESS with the replacement's words."""
+    from cloudctl.services.cloudformation.engine import REPLACING
+
+    sets: list[str] = []
+
+    def seen(target: Any, value: Any, old: Any, initiator: Any) -> None:
+        sets.append(initiator.key)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            async with engine.cloud.sessions() as session, session.begin():
+                old = StackResource(stack_id=STACK, logical_id="Whole1",
+                                    type="AWS::S3::Bucket", status="CREATE_COMPLETE",
+                                    token="t", properties={}, physical_id="b-whole",
+                                    generation=1)
+                session.add(old)
+            names = [f"Whole{i}" for i in range(3)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            wanted = [NewRow(n, "AWS::S3::Bucket", {"N": n}, "Delete",
+                             old if n == "Whole1" else None) for n in names]
+            before = await _events(engine)
+            for key in ("status", "status_reason", "updated_at"):
+                event.listen(getattr(StackResource, key), "set", seen)
+            try:
+                made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                              plan, wanted)  # type: ignore[arg-type]
+            finally:
+                for key in ("status", "status_reason", "updated_at"):
+                    event.remove(getattr(StackResource, key), "set", seen)
+            assert sets == []
+            assert [(r.status, r.status_reason) for r in made] == [
+                ("CREATE_IN_PROGRESS", None), ("UPDATE_IN_PROGRESS", REPLACING),
+                ("CREATE_IN_PROGRESS", None)]
+            assert [e[1:] for e in (await _events(engine))[len(before):]] == [
+                ("Whole0", "CREATE_IN_PROGRESS", None, None),
+                ("Whole1", "UPDATE_IN_PROGRESS", REPLACING, None),
+                ("Whole2", "CREATE_IN_PROGRESS", None, None)]
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_pass_end_s_changes_read_the_held_row_s_state_and_leave_it_as_written(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ends of a pass: a change reads the row's loaded attributes as plain values
+    (no fallback call a read; one it wrote, as written), and the rows the engine holds
+    then have what was written, as the database has it (no ORM change pending on
+    them), their events as before."""
+    from sqlalchemy import inspect
+
+    from cloudctl.services.cloudformation import rows as rows_module
+
+    fallbacks: list[str] = []
+    real = rows_module.Writes.__getattr__
+
+    def counted(self: Any, name: str) -> Any:
+        fallbacks.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(rows_module.Writes, "__getattr__", counted)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            names = [f"Held{i}" for i in range(3)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            wanted = [NewRow(n, "AWS::IAM::User", {"N": n}, "Delete", None) for n in names]
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, wanted)  # type: ignore[arg-type]
+            before = await _events(engine)
+            batch: list[Any] = []
+            for row in made:
+                engine._finish(batch, row, "CREATE_COMPLETE", {"Arn": row.logical_id},
+                               made=Outcome(f"p-{row.logical_id}", {"Arn": row.logical_id}))
+            await engine._flush(batch)
+            assert fallbacks == []
+            for row in made:
+                assert (row.physical_id, row.status, row.attributes, row.step) == (
+                    f"p-{row.logical_id}", "CREATE_COMPLETE", {"Arn": row.logical_id}, None)
+                state = inspect(row)
+                assert not any(state.attrs[key].history.has_changes() for key in (
+                    "physical_id", "status", "status_reason", "attributes", "step",
+                    "old_properties", "updated_at"))
+            assert [e[1:] for e in (await _events(engine))[len(before):]] == [
+                event for name in names for event in (
+                    (name, "CREATE_IN_PROGRESS", "Resource creation Initiated", f"p-{name}"),
+                    (name, "CREATE_COMPLETE", None, f"p-{name}"))]
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_the_exports_are_read_for_a_template_that_imports(database: str) -> None:
+    """A pass reads its account's exports only when its template has an
+    ``Fn::ImportValue`` (nested anywhere); a template that imports none gets none and
+    no statement reads them."""
+    from cloudctl.services.cloudformation.intrinsics import imports_any
+
+    assert not imports_any({"Resources": {"A": {"Type": "T", "Properties": {
+        "L": [{"Ref": "B"}, {"Fn::Sub": "x"}]}}}})
+    assert imports_any({"Resources": {"A": {"Type": "T", "Properties": {
+        "L": [1, {"Fn::Join": ["", [{"Fn::ImportValue": {"Fn::Sub": "e"}}]]}]}}}})
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        statements: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        try:
+            async with engine.cloud.sessions() as session, session.begin():
+                for name, template in (
+                        ("plain", {"Resources": {"A": {"Type": "AWS::S3::Bucket"}}}),
+                        ("importing", {"Resources": {"A": {"Type": "AWS::S3::Bucket",
+                                                           "Properties": {"BucketName": {
+                                                               "Fn::ImportValue": "Shared"}}}}}),
+                        ("exporting", {})):
+                    session.add(Stack(
+                        stack_id=f"arn:exports:{name}", name=f"exports-{name}",
+                        account_id="000000000007", region="r",
+                        status="CREATE_COMPLETE" if name == "exporting" else
+                        "CREATE_IN_PROGRESS", operation="CREATE", template_body="{}",
+                        template=template, parameters={}, access_key_id="AK",
+                        outputs=[{"OutputKey": "O", "OutputValue": "v",
+                                  "ExportName": "Shared"}] if name == "exporting" else []))
+            event.listen(db.sync_engine, "before_cursor_execute", seen)
+            _, _, exports = await engine._load("arn:exports:plain")
+            assert exports == {}
+            assert not [s for s in statements if "cfn_stacks.status IN" in s]
+            _, _, exports = await engine._load("arn:exports:importing")
+            assert exports == {"Shared": "v"}
+            assert len([s for s in statements if "cfn_stacks.status IN" in s]) == 1
+            event.remove(db.sync_engine, "before_cursor_execute", seen)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_row_s_token_is_a_version_4_uuid_s_hex_without_uuid4(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new row's idempotency token is what ``uuid.uuid4().hex`` gives (a random
+    version 4 UUID's hex), made from ``os.urandom`` (~0.8 us, not ~2): every variant
+    digit seen, all distinct."""
+    import uuid
+
+    from cloudctl.services.cloudformation.engine import new_token
+
+    tokens = [new_token() for _ in range(2000)]
+    assert len(set(tokens)) == len(tokens)
+    assert all(uuid.UUID(hex=t).hex == t and uuid.UUID(hex=t).version == 4 and
+               uuid.UUID(hex=t).variant == uuid.RFC_4122 for t in tokens)
+    assert {t[16] for t in tokens} == set("89ab")
+
+    def refused() -> uuid.UUID:
+        raise AssertionError("uuid4 called")
+
+    monkeypatch.setattr(uuid, "uuid4", refused)
+
+    async def scenario() -> None:
+        engine, db = await _engine(database)
+        try:
+            names = [f"Token{i}" for i in range(4)]
+            plan = SimpleNamespace(deps={n: set() for n in names},
+                                   template={"Resources": {n: {} for n in names}})
+            made = await engine._new_rows(SimpleNamespace(stack_id=STACK),  # type: ignore[arg-type]
+                                          plan, [NewRow(n, "AWS::IAM::User", {}, "Delete", None)
+                                                 for n in names])  # type: ignore[arg-type]
+            assert all(uuid.UUID(hex=r.token).version == 4 for r in made)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import graphlib
 import json
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -143,6 +143,13 @@ def _values(row: StackResource) -> dict[str, Any]:
     """A new row's insert values by attribute key (``rawrows.insert_rows``)."""
     values = row.__dict__
     return {key: values[key] for key in _KEYS}
+
+
+def new_token() -> str:
+    """A resource's idempotency token: a random (version 4) UUID's hex, what
+    ``new_token()`` gives, in a sixth of its time (100 a stack of 100)."""
+    h = os.urandom(16).hex()
+    return f"{h[:12]}4{h[13:16]}{'89ab'[int(h[16], 16) & 3]}{h[17:]}"
 
 
 class StackEngine(StackTeardown, Reconciler):
@@ -422,7 +429,11 @@ class StackEngine(StackTeardown, Reconciler):
             batch: list[Change] = []
             fresh: list[NewRow] = []
             failed: list[str] = await self._removals_denied(stack, plan, current)
-            for name in graphlib.TopologicalSorter(plan.deps).static_order():
+            # resources that name none of the others: the sorter's order is theirs as
+            # listed (its ready nodes in insertion order), without building it
+            order = graphlib.TopologicalSorter(plan.deps).static_order() \
+                if any(plan.deps.values()) else plan.deps
+            for name in order:
                 row = current.get(name)
                 if row is not None and row.status in WORKING:
                     working.append(row)
@@ -552,7 +563,7 @@ class StackEngine(StackTeardown, Reconciler):
             if row is None:
                 fresh = StackResource(stack_id=stack.stack_id, logical_id=name,
                                       type=type_name, status="CREATE_FAILED",
-                                      token=uuid.uuid4().hex, properties={}, attributes={},
+                                      token=new_token(), properties={}, attributes={},
                                       depends=[], role="current", generation=1)
                 session.add(fresh)
                 await session.flush()
@@ -591,20 +602,21 @@ class StackEngine(StackTeardown, Reconciler):
                     assert old is not None
                     old.role = "old"
                     generation = old.generation + 1
+                # its status and event before the insert (no update of the new row after),
+                # its state given whole (no attribute events: ``_set``'s three a row)
+                status, reason = ("CREATE_IN_PROGRESS", None) if new.replacing is None \
+                    else ("UPDATE_IN_PROGRESS", REPLACING)
                 fresh = _unsaved_row(
                     stack_id=stack.stack_id, logical_id=new.name, generation=generation,
                     role="current", type=new.type_name, physical_id=None,
-                    status="CREATE_IN_PROGRESS", status_reason=None, properties=new.props,
+                    status=status, status_reason=reason, properties=new.props,
                     old_properties=None, attributes={}, depends=sorted(plan.deps[new.name]),
-                    deletion_policy=new.policy, token=uuid.uuid4().hex, attempts=1,
+                    deletion_policy=new.policy, token=new_token(), attempts=1,
                     step="create", signals=[], updated_at=utcnow(), drift_status=None,
                     drift_checked_at=None,
                     metadata_=plan.template["Resources"][new.name].get("Metadata"))
-                # status and event set before the insert (no update of the new row after)
-                if new.replacing is not None:
-                    await self._set(session, fresh, "UPDATE_IN_PROGRESS", REPLACING)
-                else:
-                    await self._set(session, fresh, "CREATE_IN_PROGRESS")
+                await store.add_event(session, stack.stack_id, new.name, None, new.type_name,
+                                      status, reason, shown=self._shown_of(fresh))
                 made.append(fresh)
             await session.flush()  # the replaced rows' roles
             # ids by logical id (a pass makes each at most once): a multi-row INSERT

@@ -321,6 +321,21 @@ def _boolean(value: Any, path: str) -> bool:
     raise _fail(path, "Conditions can only be boolean operations")
 
 
+def imports_any(value: Any) -> bool:
+    """Whether ``value`` (a template) has an ``Fn::ImportValue`` anywhere: a stack that
+    imports nothing needs no read of its account's exports."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if "Fn::ImportValue" in item:
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def references(value: Any) -> set[str]:
     """Logical ids (or parameters: the caller filters) ``value`` refers to."""
     found: set[str] = set()

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from cloudctl.core.reconcile import Retry
 from cloudctl.db.base import utcnow
 from cloudctl.server.internal import Caller
-from cloudctl.services.cloudformation import rawrows, resources, store
+from cloudctl.services.cloudformation import intrinsics, rawrows, resources, store
 from cloudctl.services.cloudformation.models import Stack, StackResource
 from cloudctl.services.cloudformation.resources.base import Act, Outcome
 from cloudctl.services.cloudformation.stackinfo import SIGNAL_DEADLINE, masked, secrets_of
@@ -39,21 +39,24 @@ Change = tuple[StackResource, Callable[[Any, StackResource], Awaitable[None]]]
 
 
 class Writes:
-    """A resource row as a change sees it: reads fall through to the row the engine
-    holds, writes are recorded (``values``) for one bulk update of the pass's rows."""
+    """A resource row as a change sees it: its attributes as the row the engine holds
+    has them loaded (copied: a read is a plain lookup, not a fallback call; one not
+    loaded falls through to the row), writes recorded (``values``) for one bulk update
+    of the pass's rows and seen by the reads after them."""
 
     def __init__(self, row: StackResource) -> None:
-        object.__setattr__(self, "_row", row)
-        object.__setattr__(self, "values", {})
+        state = self.__dict__
+        state.update(row.__dict__)
+        state["_row"] = row
+        state["values"] = {}
 
     def __getattr__(self, name: str) -> Any:
-        values: dict[str, Any] = object.__getattribute__(self, "values")
-        if name in values:
-            return values[name]
-        return getattr(object.__getattribute__(self, "_row"), name)
+        return getattr(self.__dict__["_row"], name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__getattribute__(self, "values")[name] = value
+        state = self.__dict__
+        state["values"][name] = value
+        state[name] = value
 
 
 async def run_steps(steps: Sequence[Awaitable[bool]]) -> list[bool]:
@@ -149,16 +152,19 @@ class ResourceRows:
 
     async def _load(self, stack_id: str, read: Stack | None = None
                     ) -> tuple[Stack, list[StackResource], dict[str, str]]:
-        """The stack, its resource rows and the exports it may import (``read``: the
-        stack as this sync just read it, not read again)."""
+        """The stack, its resource rows and the exports it may import (not read when its
+        template imports none; ``read``: the stack as this sync just read it, not read
+        again)."""
         async with self.cloud.sessions() as session:
             stack = read or await session.get(Stack, stack_id)
             assert stack is not None
             rows = await store.rows(session, stack_id)
             self._secrets[stack_id] = secrets_of(stack)
             self._taken[stack_id] = frozenset(r.physical_id for r in rows if r.physical_id)
-            exports = {name: value for name, (value, _) in
-                       (await store.exports(session, stack.account_id, stack.region)).items()}
+            exports: dict[str, str] = {}
+            if intrinsics.imports_any(stack.template):  # else no use for them
+                exports = {name: value for name, (value, _) in (await store.exports(
+                    session, stack.account_id, stack.region)).items()}
             return stack, rows, exports
 
     def _created(self, batch: list[Change], row: StackResource, physical_id: str,
@@ -205,13 +211,14 @@ class ResourceRows:
         writes: dict[int, tuple[StackResource, Writes]] = {}
         async with self.cloud.sessions() as session, session.begin():
             for row, change in batch:  # a row's changes in order, over the same record
-                recorded = writes.setdefault(row.id, (row, Writes(row)))[1]
-                await change(session, cast(StackResource, recorded))
+                held = writes.get(row.id)
+                if held is None:
+                    held = writes[row.id] = (row, Writes(row))
+                await change(session, cast(StackResource, held[1]))
             await rawrows.update_rows(session, {
                 row_id: recorded.values for row_id, (_, recorded) in writes.items()})
-            for row, recorded in writes.values():
-                for name, value in recorded.values.items():
-                    setattr(row, name, value)
+            for row, recorded in writes.values():  # the rows held: what the database has
+                row.__dict__.update(recorded.values)
             batch.clear()
             if then is not None:
                 await then(session)

@@ -65,12 +65,22 @@ class TypeSchema:
     def required(self) -> list[str]:
         return list(self.raw.get("required", []))
 
+    @cached_property
+    def _errors_of_none(self) -> list[jsonschema.ValidationError]:
+        """The schema's errors for no properties at all (a user, a bucket, as a
+        template most often declares them), found once: they depend on the schema
+        only."""
+        return self._errors({})
+
+    def _errors(self, props: dict[str, Any]) -> list[jsonschema.ValidationError]:
+        return sorted(self.validator.iter_errors(props), key=lambda e: list(e.absolute_path))
+
     def validate(self, logical_id: str, props: dict[str, Any]) -> str | None:
         """None when ``props`` fit the schema, else CloudFormation's failure reason."""
         unknown = sorted(set(props) - self.writable)
         if unknown:
             return f"Encountered unsupported property {unknown[0]}"
-        errors = sorted(self.validator.iter_errors(props), key=lambda e: list(e.absolute_path))
+        errors = self._errors(props) if props else self._errors_of_none
         if not errors:
             return None
         error = errors[0]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from cloudctl.db.base import utcnow
 from cloudctl.errors import ValidationError
@@ -57,6 +57,9 @@ def tags_of(params: dict[str, Any]) -> dict[str, str]:
     if any(key.startswith("aws:") for key in tags):
         raise ValidationError("Tag keys may not start with aws:")
     return tags
+
+
+STACKS = cast(Table, Stack.__table__)
 
 
 def endpoint_of(cloud: Cloud, ctx: RequestContext) -> str:
@@ -145,9 +148,11 @@ class StackOperations(Provider):
         async with self.cloud.sessions() as session, session.begin():
             if await store.live_stack_ref(session, account, ctx.region, name) is not None:
                 raise already_exists(name)
-            stack = Stack(
+            # one Core INSERT (the columns' defaults applied as the ORM's would be): the
+            # ORM's object and unit of work were ~0.4 ms of CreateStack's transaction
+            await session.execute(insert(STACKS), dict(
                 stack_id=stack_id, account_id=account, region=ctx.region, name=name,
-                status="CREATE_IN_PROGRESS", operation="CREATE",
+                status="CREATE_IN_PROGRESS", status_reason=None, operation="CREATE",
                 description=made.processed.get("Description"), template_body=made.body,
                 template=made.processed, parameters=values, tags=tags,
                 capabilities=list(params.get("Capabilities") or []),
@@ -156,10 +161,10 @@ class StackOperations(Provider):
                 timeout_minutes=timeout, deadline=deadline(timeout),
                 termination_protection=bool(params.get("EnableTerminationProtection")),
                 stack_policy=policy, retain=[], request_token=_token(params),
-                endpoint=endpoint_of(self.cloud, ctx), event_seq=0, created_at=utcnow())
-            session.add(stack)
-            await session.flush()
-            await store.stack_event(session, stack, "CREATE_IN_PROGRESS", "User Initiated")
+                endpoint=endpoint_of(self.cloud, ctx), event_seq=0, created_at=utcnow()))
+            await store.add_event(session, stack_id, name, stack_id, store.STACK_TYPE,
+                                  "CREATE_IN_PROGRESS", "User Initiated",
+                                  token=_token(params))
         self.wake(stack_id)
         return {"StackId": stack_id}
 
