@@ -30,9 +30,9 @@ Cannot deadlock, and never waits long:
   needs one more, costs that wait, once, not a hang;
 - a connection in autocommit (its statements are their own transactions) never takes one.
 
-Only on the ORM's path (SQLAlchemy's engine events): the raw batch writers
-(``services/*/fastsql.py``, ``pgsql.py``, CloudFormation's ``rawrows``) and the inline
-reads (``pginline``) do not pass through it.
+On every statement of the engine's connections (SQLAlchemy's engine events: the ORM's
+and ``exec_driver_sql``'s alike, CloudFormation's ``rawrows`` included). The inline
+reads (``pginline``) run on connections of their own and never take one.
 """
 
 from __future__ import annotations
@@ -194,49 +194,35 @@ def install(engine: AsyncEngine, slots: int = int(WRITE_SLOTS.default)) -> PgWri
         here = writers.here()
         task = asyncio.current_task()
         if here.holds(task):
-            info[_HELD] = (here, None)  # rides on the task's slot
+            info[_HELD] = (here, task, False)  # rides on the task's slot
             return
-        if await_only(here.acquire()) and task is not None:
+        slot = await_only(here.acquire())  # False: went without one (WAIT_LIMIT)
+        if slot and task is not None:
             here.holders[task] = here.holders.get(task, 0) + 1
-            info[_HELD] = (here, task)
-        else:
-            info[_HELD] = (here, None)
+        info[_HELD] = (here, task, slot)
 
     def _give_back(info: dict[str, Any]) -> None:
         held = info.pop(_HELD, None)
-        if held is None:
+        if held is None or not held[2]:
             return
-        here, task = held
-        if task is None:
-            return
-        left = here.holders.get(task, 0) - 1
-        if left > 0:
-            here.holders[task] = left
-        else:
-            here.holders.pop(task, None)
+        here, task, _ = held
+        if task is not None:
+            left = here.holders.get(task, 0) - 1
+            if left > 0:
+                here.holders[task] = left
+            else:
+                here.holders.pop(task, None)
         here.release()
 
-    @event.listens_for(sync, "commit")
-    def _commit(conn: Any) -> None:
+    def _transaction_ended(conn: Any) -> None:
         _give_back(conn.connection.info)
 
-    @event.listens_for(sync, "rollback")
-    def _rollback(conn: Any) -> None:
-        _give_back(conn.connection.info)
-
-    @event.listens_for(sync.pool, "checkin")
-    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+    def _connection_returned(_dbapi_conn: Any, record: Any, *_: Any) -> None:
         if record is not None:
             _give_back(record.info)
 
-    @event.listens_for(sync.pool, "invalidate")
-    def _invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
-        if record is not None:
-            _give_back(record.info)
-
-    @event.listens_for(sync.pool, "close")
-    def _close(_dbapi_conn: Any, record: Any) -> None:
-        if record is not None:
-            _give_back(record.info)
-
+    for name in ("commit", "rollback"):
+        event.listen(sync, name, _transaction_ended)
+    for name in ("checkin", "invalidate", "close"):  # whichever comes first
+        event.listen(sync.pool, name, _connection_returned)
     return writers

@@ -61,10 +61,7 @@ def run(main: Callable[[], Coroutine[Any, Any, T]], kind: str) -> T:
     """``asyncio.run(main())`` on a new loop of ``kind`` (then the async generators' and
     the default executor's shutdown, as ``asyncio.run``). The loop is made before
     ``main`` is called: a missing uvloop leaves no coroutine unawaited."""
-    factory = loop_factory(kind)
-    if factory is None:
-        return asyncio.run(main())
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(kind)) as runner:
         return runner.run(main())
 
 

@@ -509,9 +509,9 @@ def test_a_new_row_s_token_is_a_version_4_uuid_s_hex_without_uuid4(
     digit seen, all distinct."""
     import uuid
 
-    from cloudctl.services.cloudformation.engine import new_token
+    from cloudctl.services.ids import uuid4_hex
 
-    tokens = [new_token() for _ in range(2000)]
+    tokens = [uuid4_hex() for _ in range(2000)]
     assert len(set(tokens)) == len(tokens)
     assert all(uuid.UUID(hex=t).hex == t and uuid.UUID(hex=t).version == 4 and
                uuid.UUID(hex=t).variant == uuid.RFC_4122 for t in tokens)

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 
 from cloudctl.errors import AwsError, ValidationError
 from cloudctl.server.internal import Caller
-from cloudctl.services.cloudformation import parameters, processing, template
+from cloudctl.services.cloudformation import intrinsics, parameters, processing, template
 from cloudctl.services.cloudformation.errors import format_error, template_error
 from cloudctl.services.cloudformation.intrinsics import Placeholder
 from cloudctl.services.ec2 import api as ec2
@@ -137,14 +137,7 @@ async def _load(cloud: Cloud, caller: Caller, body: str) -> Intake:
 def _transforms_in(value: Any) -> bool:
     """Whether a ``Fn::Transform`` or a ``Transform`` key is anywhere in ``value`` (else
     ``_includes`` would include nothing)."""
-    if isinstance(value, dict):
-        if "Fn::Transform" in value or "Transform" in value:
-            return True
-        return any(_transforms_in(item) for item in value.values()
-                   if isinstance(item, (dict, list)))
-    if isinstance(value, list):
-        return any(_transforms_in(item) for item in value if isinstance(item, (dict, list)))
-    return False
+    return intrinsics.mentions(value, "Fn::Transform", "Transform")
 
 
 def _copy(value: Any) -> Any:

@@ -321,19 +321,24 @@ def _boolean(value: Any, path: str) -> bool:
     raise _fail(path, "Conditions can only be boolean operations")
 
 
-def imports_any(value: Any) -> bool:
-    """Whether ``value`` (a template) has an ``Fn::ImportValue`` anywhere: a stack that
-    imports nothing needs no read of its account's exports."""
+def mentions(value: Any, *keys: str) -> bool:
+    """Whether a mapping anywhere in ``value`` (a template) has one of ``keys``."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, dict):
-            if "Fn::ImportValue" in item:
+            if any(key in item for key in keys):
                 return True
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
     return False
+
+
+def imports_any(value: Any) -> bool:
+    """Whether ``value`` (a template) has an ``Fn::ImportValue`` anywhere: a stack that
+    imports nothing needs no read of its account's exports."""
+    return mentions(value, "Fn::ImportValue")
 
 
 def references(value: Any) -> set[str]:

@@ -10,7 +10,6 @@ an API call) never collide and ``DescribeStackEvents`` returns them in order.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -22,6 +21,7 @@ from cloudctl.core import fencing
 from cloudctl.db.base import utcnow
 from cloudctl.services.cloudformation.errors import no_stack
 from cloudctl.services.cloudformation.models import Stack, StackEvent, StackResource
+from cloudctl.services.ids import uuid4_hex
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 TERMINAL_DELETED = "DELETE_COMPLETE"
@@ -36,10 +36,10 @@ CHUNK = 500  # ids a statement names (SQLite's bound parameters are limited)
 
 
 def event_id() -> str:
-    """A random (version 4) UUID as text, what ``str(uuid.uuid4())`` gives, in ~40 % of
-    its time (a creation of 100 resources makes 300 events: ~0.3 ms less)."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    """A random (version 4) UUID as text, what ``str(uuid.uuid4())`` gives, in about
+    half its time (a creation of 100 resources makes 300 events)."""
+    h = uuid4_hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 async def add_event(session: AsyncSession, stack_id: str, logical_id: str,
