@@ -14,8 +14,10 @@ BEGIN and a ``SELECT``: under 64 clients a GET made ~6 round trips, 1.3 of them 
 ping, each a wait for the worker's busy event loop (bench/results/load.md, session 8).
 A PostgreSQL session's plain reads run before its BEGIN, which goes out with its first
 statement that needs a transaction (``pglazybegin``): a session that only reads makes
-one round trip a SELECT, without BEGIN and ROLLBACK. Its write transactions take turns
-in each process (``pgwriters``), as SQLite's do at the write gate.
+one round trip a SELECT, without BEGIN and ROLLBACK, and waits for it on the loop
+when the server is on this host (``pgnearwait``), as SQLite's run there. Its write
+transactions take turns in each process (``pgwriters``), as SQLite's do at the write
+gate.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import loopdriver, loopsql, pglazybegin, pgwriters, writegate
+from cloudctl.db import loopdriver, loopsql, pgnearwait, pgwriters, writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
@@ -85,8 +87,11 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
         return engine
     kwargs.setdefault("pool_size", PG_POOL_SIZE)
     kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
-    kwargs.setdefault("connect_args", {}).setdefault("cursor_factory",
-                                                     pglazybegin.LazyBeginCursor)
+    near = pgnearwait.NearWaits(local=pgnearwait.on_this_host(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)))
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("cursor_factory", pgnearwait.NearWaitCursor)
+    connect_args.setdefault("async_creator_fn", pgnearwait.connector(near))
     if idle_transaction_timeout > 0:
         millis = max(1, round(idle_transaction_timeout * 1000))
         kwargs.setdefault("connect_args", {})["options"] = \
@@ -102,6 +107,7 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
     pgwriters.install(engine)
+    pgnearwait.register(engine, near)
     return engine
 
 

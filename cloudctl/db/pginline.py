@@ -42,7 +42,6 @@ other than the one whose loop opened it (each loop thread has its own).
 from __future__ import annotations
 
 import asyncio
-import select
 import statistics
 import threading
 import time
@@ -51,19 +50,19 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 import psycopg
-import psycopg.conninfo
-from psycopg import waiting
 
 from cloudctl.db.engine import pg_idle_alive
+from cloudctl.db.pgnearwait import drive, on_this_host
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
 
 INLINE_READS = registry.define(PropertyDef(
     "db.postgres_inline_reads", PropertyType.STRING, "auto",
     "PostgreSQL's hot single-row reads (credential epoch, S3 current version and bucket, "
-    "GetUser) on the request loop's own connection, without a loop pass: 'auto' while "
-    "the median round trip is under 2 ms for a server on this host, 0.5 ms across a "
-    "network; 'on' always, "
-    "'off' never (every read awaited). See cloudctl/db/pginline.py.",
+    "GetUser) on the request loop's own connection, and sessions' plain reads outside "
+    "a transaction waited for on the loop, without a loop pass: 'auto' while the "
+    "median round trip is under 2 ms for a server on this host, 0.5 ms across a "
+    "network (sessions' reads: a server on this host only); 'on' always, 'off' never "
+    "(every read awaited). See cloudctl/db/pginline.py and pgnearwait.py.",
     choices=("auto", "on", "off"),
 ))
 
@@ -89,38 +88,10 @@ class BoundedConnection(psycopg.Connection[Any]):
 
     def wait(self, gen: Generator[Any, Any, Any], *args: Any,  # type: ignore[override]
              **kwargs: Any) -> Any:
-        deadline = time.monotonic() + self.limit
-        fileno = self.pgconn.socket
-        poller = select.poll()
-        try:
-            state = next(gen)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise InlineTimeout(f"inline read over {self.limit * 1000:g} ms")
-                events = (select.POLLIN if state & waiting.Wait.R else 0) | \
-                    (select.POLLOUT if state & waiting.Wait.W else 0)
-                poller.register(fileno, events)
-                fired = poller.poll(left * 1000)
-                poller.unregister(fileno)
-                ready = 0
-                for _fd, event in fired:
-                    if event & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                        ready |= waiting.Ready.R
-                    if event & select.POLLOUT:
-                        ready |= waiting.Ready.W
-                if ready:
-                    state = gen.send(ready)
-        except StopIteration as done:
-            return done.value
-
-
-def on_this_host(conninfo: str) -> bool:
-    """Whether ``conninfo`` names a server on this host: a unix socket or loopback."""
-    params = psycopg.conninfo.conninfo_to_dict(conninfo)
-    hosts = str(params.get("hostaddr") or params.get("host") or "").split(",")
-    return all(not host or host.startswith("/") or host == "localhost"
-               or host.startswith("127.") or host == "::1" for host in hosts)
+        done, value = drive(gen, self.pgconn.socket, time.monotonic() + self.limit)
+        if not done:
+            raise InlineTimeout(f"inline read over {self.limit * 1000:g} ms")
+        return value
 
 
 def _connect(conninfo: str) -> BoundedConnection:

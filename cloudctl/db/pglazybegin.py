@@ -69,8 +69,10 @@ def _classify(query: str) -> bool:
     return _NEEDS_TRANSACTION.search(query) is None
 
 
-def _lazy_allowed(conn: psycopg.AsyncConnection[Any]) -> bool:
-    return (conn.isolation_level in (None, IsolationLevel.READ_COMMITTED)
+def runs_lazily(conn: psycopg.AsyncConnection[Any], query: Any) -> bool:
+    """Whether ``query`` on ``conn`` now runs with no transaction open (no BEGIN)."""
+    return (not conn.autocommit and query is not None and reads_without_transaction(query)
+            and conn.isolation_level in (None, IsolationLevel.READ_COMMITTED)
             and conn.read_only is None and conn.deferrable is None
             and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
 
@@ -80,8 +82,7 @@ class LazyBeginCursor(psycopg.AsyncCursor[Any]):
 
     def _start_query(self, query: Any = None) -> PQGen[None]:
         conn = self._conn
-        if conn.autocommit or query is None or not reads_without_transaction(query) \
-                or not _lazy_allowed(conn):
+        if not runs_lazily(conn, query):
             yield from super()._start_query(query)
             return
         # psycopg's own start, minus its BEGIN: it sends one unless in autocommit, and

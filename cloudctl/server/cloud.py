@@ -21,7 +21,7 @@ from cloudctl.auth.secrets import SecretBox
 from cloudctl.config import Settings
 from cloudctl.core import election as elections
 from cloudctl.core import fencing, terms, wakes
-from cloudctl.db import loopsql, pgwriters
+from cloudctl.db import loopsql, pginline, pgnearwait, pgwriters
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.properties import definitions as core_props
 from cloudctl.properties.registry import registry
@@ -132,6 +132,7 @@ class Cloud:
     async def start(self) -> None:
         await self.properties.load()
         self._size_write_slots()
+        self._follow_inline_reads()
         self._elect()
         self.wakes = wakes.open_channel(self.engine, self.settings.database_url,
                                         self.settings.run_dir, listen=self.runs_controllers)
@@ -152,6 +153,16 @@ class Cloud:
         writers.resize(int(self.properties.get(pgwriters.WRITE_SLOTS)))
         self.properties.on_change(pgwriters.WRITE_SLOTS.name,
                                   lambda _name, value: writers.resize(int(value)))
+
+    def _follow_inline_reads(self) -> None:
+        """PostgreSQL: whether sessions' plain reads wait on the loop follows
+        ``db.postgres_inline_reads``, as the hot reads do (``pgreads.for_cloud``)."""
+        near = pgnearwait.for_engine(self.engine)
+        if near is None:
+            return
+        near.mode = str(self.properties.get(pginline.INLINE_READS))
+        self.properties.on_change(pginline.INLINE_READS.name,
+                                  lambda _name, value: setattr(near, "mode", str(value)))
 
     def _poll_properties_raw(self) -> None:
         """On file SQLite the property poll (every second, in every process) is one raw

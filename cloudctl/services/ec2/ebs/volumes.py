@@ -46,7 +46,7 @@ from cloudctl.services.ec2.ebs.storage import properties as props
 from cloudctl.services.ec2.ebs.storage.service import block_storage
 from cloudctl.services.ec2.shared.filters import apply_filters
 from cloudctl.services.geography import zone_id
-from cloudctl.services.paging import paginate
+from cloudctl.services.paging import PageRequest, encode_cursor, paginate
 
 # type -> (min GiB, max GiB)
 VOLUME_TYPES: dict[str, tuple[int, int]] = {
@@ -233,8 +233,12 @@ class VolumesProvider(Provider):
         return {}
 
     async def _volumes(self, ctx: RequestContext, volume_ids: list[str],
+                       page: PageRequest | None = None,
                        ) -> tuple[list[Volume], dict[str, list[dict[str, str]]],
                                   dict[str, list[dict[str, Any]]]]:
+        """The caller's volumes (those of ``volume_ids``, or all), their tags and
+        multi-attachments. ``page``: only that page's volumes (and one more, telling
+        whether there is a next), the cursor and limit in the query."""
         account = ctx.require_account()
         for volume_id in volume_ids:
             check_volume_id(volume_id)
@@ -243,7 +247,12 @@ class VolumesProvider(Provider):
                                          Volume.region == ctx.region)
             if volume_ids:
                 query = query.where(Volume.volume_id.in_(volume_ids))
-            vols = list((await session.execute(query.order_by(Volume.volume_id))).scalars())
+            if page is not None and page.cursor is not None:
+                query = query.where(Volume.volume_id > page.cursor)
+            query = query.order_by(Volume.volume_id)
+            if page is not None and page.limit is not None:
+                query = query.limit(page.limit + 1)
+            vols = list((await session.execute(query)).scalars())
             tags = await ebs_tags.tags_for(session, account, ctx.region,
                                            [v.volume_id for v in vols])
             rows = await ebs.multi_attachments(
@@ -260,6 +269,9 @@ class VolumesProvider(Provider):
     async def describe_volumes(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         volume_ids = list(params.get("VolumeIds") or [])
         check_ids_with_max_results(volume_ids, params, "volumeIds")
+        if not volume_ids and not params.get("Filters") and \
+                (params.get("MaxResults") is not None or params.get("NextToken")):
+            return await self._volumes_page(ctx, PageRequest.of("DescribeVolumes", params))
         vols, tags, multi = await self._volumes(ctx, volume_ids)
 
         def atts(v: Volume) -> list[dict[str, Any]]:
@@ -290,6 +302,24 @@ class VolumesProvider(Provider):
         page, token = paginate("DescribeVolumes", params, vols, lambda v: v.volume_id)
         result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, []),
                                                    multi.get(v.volume_id)) for v in page]}
+        if token:
+            result["NextToken"] = token
+        return result
+
+    async def _volumes_page(self, ctx: RequestContext, request: PageRequest) -> Result:
+        """A page of every volume, keyset and limit in SQL: page N of an account's
+        thousands of volumes costs what page 1 of a few does (and the same token as
+        ``paginate``'s)."""
+        if request.cursor is not None and not isinstance(request.cursor, str):
+            raise AwsError(request.bounds.token_message.format(token=request.token),
+                           code=request.bounds.token_code)
+        vols, tags, multi = await self._volumes(ctx, [], request)
+        token = None
+        if request.limit is not None and len(vols) > request.limit:
+            vols = vols[:request.limit]
+            token = encode_cursor(vols[-1].volume_id, request.scope)
+        result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, []),
+                                                   multi.get(v.volume_id)) for v in vols]}
         if token:
             result["NextToken"] = token
         return result
