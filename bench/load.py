@@ -47,6 +47,11 @@ MIX = {"s3:PutObject": 3, "s3:GetObject": 4, "ec2:CreateVolume": 1, "ec2:CreateT
        "sts:GetCallerIdentity": 2}
 WRITES = ("s3:PutObject", "ec2:CreateVolume", "ec2:CreateTags", "iam:CreateUser")
 QUERY_VERSIONS = {"ec2": "2016-11-15", "iam": "2010-05-08", "sts": "2011-06-15"}
+# DescribeVolumes' parameters: a page of 20; ``--describe-filtered`` adds a filter every
+# volume matches, so the whole list is read and filtered before the page (the path of
+# any Filters or VolumeIds; without them the page is read in SQL)
+DESCRIBE = {"Action": "DescribeVolumes", "MaxResults": "20"}
+DESCRIBE_FILTERED = {**DESCRIBE, "Filter.1.Name": "size", "Filter.1.Value.1": "1"}
 
 
 @dataclass
@@ -82,6 +87,8 @@ class Signer:
 class Client:
     """One simulated client: its own connection, its own volumes and users."""
 
+    describe: dict[str, str] = DESCRIBE
+
     def __init__(self, index: int, signer: Signer, session: aiohttp.ClientSession) -> None:
         self.index = index
         self.signer = signer
@@ -107,7 +114,7 @@ class Client:
             return sign.query("ec2", {"Action": "CreateTags", "ResourceId.1": volume,
                                       "Tag.1.Key": f"k{self.count % 5}", "Tag.1.Value": "v"})
         if op == "ec2:DescribeVolumes":
-            return sign.query("ec2", {"Action": "DescribeVolumes", "MaxResults": "20"})
+            return sign.query("ec2", self.describe)
         if op == "iam:CreateUser":
             return sign.query("iam", {"Action": "CreateUser",
                                       "UserName": f"load-{self.index}-{self.count}"})
@@ -283,12 +290,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--label", default="run")
+    parser.add_argument("--describe-filtered", action="store_true",
+                        help="DescribeVolumes with a filter every volume matches (whole list)")
     parser.add_argument("--count-statements", action="store_true",
                         help="PostgreSQL: log every statement and report them per request")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "load.md"))
     parser.add_argument("--property", action="append", default=[], metavar="NAME=VALUE",
                         help="a cloud property set at start (e.g. db.postgres_inline_reads=on)")
     args = parser.parse_args()
+    if args.describe_filtered:
+        Client.describe = DESCRIBE_FILTERED
     lines: list[str] = []
     for kind in args.db.split(","):
         result = run(kind, args.clients, args.seconds, args.workers, args.count_statements,

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import loopdriver, loopsql, pgnearwait, pgwriters, writegate
+from cloudctl.db import loopdriver, loopsql, pgnearwait, pgwriters, sessionend, writegate
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
@@ -130,7 +130,8 @@ def pg_idle_alive(dbapi_conn: Any) -> bool:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions that end without SQLAlchemy's loop passes when they can (``sessionend``)."""
+    return async_sessionmaker(engine, expire_on_commit=False, class_=sessionend.CloudSession)
 
 
 def sync_url(url: str) -> str:
