@@ -89,6 +89,15 @@ def test_every_volume_paged_in_sql_as_in_python(cloud: LiveCloud) -> None:
                     Filters=flt)[0] == "InvalidNextToken"
     filtered = ec2.describe_volumes(MaxResults=5, Filters=flt)
     assert [v["VolumeId"] for v in filtered["Volumes"]] == made[:5]
+    # a filter on columns reads the page's tags only; one on tags reads every volume's
+    tag_of = {v["VolumeId"]: v["Tags"] for v in ec2.describe_volumes()["Volumes"]}
+    assert all(v["Tags"] == tag_of[v["VolumeId"]] for v in filtered["Volumes"])
+    third = ec2.describe_volumes(Filters=[{"Name": "tag:n", "Values": ["3"]}])["Volumes"]
+    assert [v["Tags"] for v in third] == [[{"Key": "n", "Value": "3"}]]
+    assert len(ec2.describe_volumes(Filters=[{"Name": "tag-key", "Values": ["n"]}],
+                                    MaxResults=5)["Volumes"]) == 5
+    assert ec2.describe_volumes(Filters=[{"Name": "attachment.status",
+                                          "Values": ["attached"]}])["Volumes"] == []
     assert _refused(ec2.describe_volumes, MaxResults=5,
                     NextToken=filtered["NextToken"]) == \
         ("InvalidNextToken", "The pagination token is invalid.")

@@ -9,6 +9,7 @@ Attachment state belongs to the compute part, which sets it through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -233,15 +234,19 @@ class VolumesProvider(Provider):
         return {}
 
     async def _volumes(self, ctx: RequestContext, volume_ids: list[str],
-                       page: PageRequest | None = None,
+                       page: PageRequest | None = None, *, details: bool = True,
+                       narrow: Callable[[list[Volume]], list[Volume]] | None = None,
                        ) -> tuple[list[Volume], dict[str, list[dict[str, str]]],
                                   dict[str, list[dict[str, Any]]]]:
         """The caller's volumes (those of ``volume_ids``, or all), their tags and
-        multi-attachments. ``page``: only that page's volumes (and one more, telling
-        whether there is a next), the cursor and limit in the query."""
+        multi-attachments (``details``). ``page``: only that page's volumes (and one
+        more, telling whether there is a next), the cursor and limit in the query.
+        ``narrow``: the volumes to return (and read the details of) among those found."""
         account = ctx.require_account()
         for volume_id in volume_ids:
             check_volume_id(volume_id)
+        tags: dict[str, list[dict[str, str]]] = {}
+        multi: dict[str, list[dict[str, Any]]] = {}
         async with self.cloud.sessions() as session:
             query = select(Volume).where(Volume.account_id == account,
                                          Volume.region == ctx.region)
@@ -253,53 +258,74 @@ class VolumesProvider(Provider):
             if page is not None and page.limit is not None:
                 query = query.limit(page.limit + 1)
             vols = list((await session.execute(query)).scalars())
-            tags = await ebs_tags.tags_for(session, account, ctx.region,
-                                           [v.volume_id for v in vols])
-            rows = await ebs.multi_attachments(
-                session, [v.volume_id for v in vols if v.multi_attach])
-            multi = {vid: [ebs.attachment_shape(a) for a in atts]
-                     for vid, atts in rows.items()}
-        found = {v.volume_id for v in vols}
-        for volume_id in volume_ids:
-            if volume_id not in found:
-                raise volume_not_found(volume_id)
+            found = {v.volume_id for v in vols}
+            for volume_id in volume_ids:
+                if volume_id not in found:
+                    raise volume_not_found(volume_id)
+            if narrow is not None:
+                vols = narrow(vols)
+            if details:
+                tags = await ebs_tags.tags_for(session, account, ctx.region,
+                                               [v.volume_id for v in vols])
+                rows = await ebs.multi_attachments(
+                    session, [v.volume_id for v in vols if v.multi_attach])
+                multi = {vid: [ebs.attachment_shape(a) for a in atts]
+                         for vid, atts in rows.items()}
         return vols, tags, multi
 
     @operation("DescribeVolumes")
     async def describe_volumes(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         volume_ids = list(params.get("VolumeIds") or [])
         check_ids_with_max_results(volume_ids, params, "volumeIds")
-        if not volume_ids and not params.get("Filters") and \
+        filters = params.get("Filters")
+        if not volume_ids and not filters and \
                 (params.get("MaxResults") is not None or params.get("NextToken")):
             return await self._volumes_page(ctx, PageRequest.of("DescribeVolumes", params))
-        vols, tags, multi = await self._volumes(ctx, volume_ids)
+        tags: dict[str, list[dict[str, str]]] = {}
+        multi: dict[str, list[dict[str, Any]]] = {}
 
         def atts(v: Volume) -> list[dict[str, Any]]:
             if v.multi_attach:
                 return multi.get(v.volume_id, [])
             return own_attachment(v)
 
-        vols = apply_filters(vols, params.get("Filters"), {
-            "volume-id": lambda v: [v.volume_id],
-            "status": lambda v: [v.state],
-            "size": lambda v: [str(v.size_gib)],
-            "availability-zone": lambda v: [v.zone],
-            "create-time": lambda v: _tstamp(v.created_at),
-            "snapshot-id": lambda v: [v.snapshot_id or ""],
-            "volume-type": lambda v: [v.volume_type],
-            "encrypted": lambda v: [str(v.encrypted).lower()],
-            "multi-attach-enabled": lambda v: [str(v.multi_attach).lower()],
-            "fast-restored": lambda v: ["false"],
-            "attachment.instance-id": lambda v: [a["InstanceId"] for a in atts(v)],
-            "attachment.status": lambda v: [a["State"] for a in atts(v)],
-            "attachment.device": lambda v: [a["Device"] for a in atts(v)],
-            "attachment.attach-time":
-                lambda v: [t for a in atts(v) for t in _tstamp(a["AttachTime"])],
-            "attachment.delete-on-termination":
-                lambda v: [str(a["DeleteOnTermination"]).lower() for a in atts(v)],
-            **ebs_tags.extractors(lambda v: tags.get(v.volume_id, [])),
-        })
-        page, token = paginate("DescribeVolumes", params, vols, lambda v: v.volume_id)
+        def filtered(vols: list[Volume]) -> list[Volume]:
+            return apply_filters(vols, filters, {
+                "volume-id": lambda v: [v.volume_id],
+                "status": lambda v: [v.state],
+                "size": lambda v: [str(v.size_gib)],
+                "availability-zone": lambda v: [v.zone],
+                "create-time": lambda v: _tstamp(v.created_at),
+                "snapshot-id": lambda v: [v.snapshot_id or ""],
+                "volume-type": lambda v: [v.volume_type],
+                "encrypted": lambda v: [str(v.encrypted).lower()],
+                "multi-attach-enabled": lambda v: [str(v.multi_attach).lower()],
+                "fast-restored": lambda v: ["false"],
+                "attachment.instance-id": lambda v: [a["InstanceId"] for a in atts(v)],
+                "attachment.status": lambda v: [a["State"] for a in atts(v)],
+                "attachment.device": lambda v: [a["Device"] for a in atts(v)],
+                "attachment.attach-time":
+                    lambda v: [t for a in atts(v) for t in _tstamp(a["AttachTime"])],
+                "attachment.delete-on-termination":
+                    lambda v: [str(a["DeleteOnTermination"]).lower() for a in atts(v)],
+                **ebs_tags.extractors(lambda v: tags.get(v.volume_id, [])),
+            })
+
+        token: str | None = None
+
+        def page_of(vols: list[Volume]) -> list[Volume]:
+            nonlocal token
+            page, token = paginate("DescribeVolumes", params, filtered(vols),
+                                   lambda v: v.volume_id)
+            return page
+
+        if _needs_details(filters):
+            # a tag or attachment filter: every volume's details first, then the page
+            vols, tags, multi = await self._volumes(ctx, volume_ids)
+            page = page_of(vols)
+        else:
+            # the page first, then its volumes' details only
+            page, tags, multi = await self._volumes(ctx, volume_ids, narrow=page_of)
         result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, []),
                                                    multi.get(v.volume_id)) for v in page]}
         if token:
@@ -396,7 +422,7 @@ class VolumesProvider(Provider):
     async def describe_volumes_modifications(self, ctx: RequestContext,
                                              params: dict[str, Any]) -> Result:
         volume_ids = list(params.get("VolumeIds") or [])
-        vols, _, _ = await self._volumes(ctx, volume_ids)
+        vols, _, _ = await self._volumes(ctx, volume_ids, details=False)
         for vol in vols:
             if vol.mod_state is None and volume_ids:
                 raise AwsError(f"Modification for volume '{vol.volume_id}' does not exist.",
@@ -426,7 +452,7 @@ class VolumesProvider(Provider):
     async def describe_volume_status(self, ctx: RequestContext, params: dict[str, Any]) -> Result:
         volume_ids = list(params.get("VolumeIds") or [])
         check_ids_with_max_results(volume_ids, params, "volumeIds")
-        vols, _, _ = await self._volumes(ctx, volume_ids)
+        vols, _, _ = await self._volumes(ctx, volume_ids, details=False)
         items = []
         for vol in vols:
             if vol.state in (VOLUME_AVAILABLE, VOLUME_IN_USE):
@@ -460,3 +486,10 @@ class VolumesProvider(Provider):
         if token:
             result["NextToken"] = token
         return result
+
+
+def _needs_details(filters: Any) -> bool:
+    """Whether DescribeVolumes' filters read tags or attachments (then every volume's
+    details are read before the page; otherwise only the page's)."""
+    return any(str(f.get("Name") or "").startswith(("tag", "attachment."))
+               for f in filters or [])
