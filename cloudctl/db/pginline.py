@@ -88,10 +88,10 @@ class BoundedConnection(psycopg.Connection[Any]):
 
     def wait(self, gen: Generator[Any, Any, Any], *args: Any,  # type: ignore[override]
              **kwargs: Any) -> Any:
-        done, value = drive(gen, self.pgconn.socket, time.monotonic() + self.limit)
-        if not done:
+        driven = drive(gen, self.pgconn.socket, time.monotonic() + self.limit)
+        if not driven.finished:
             raise InlineTimeout(f"inline read over {self.limit * 1000:g} ms")
-        return value
+        return driven.value
 
 
 def _connect(conninfo: str) -> BoundedConnection:

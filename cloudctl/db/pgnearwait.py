@@ -8,14 +8,18 @@ mix), and the read took 45.6 ms there against 26.7-30.4 on SQLite
 (bench/results/load.md, session 17). Here a plain read run outside a transaction
 (``pglazybegin``: a session's SELECTs before its first write, a controller's poll)
 waits for its answer synchronously, polling the connection's socket, for up to
-``BUDGET`` seconds: on a database on this host the coroutine returns without
+``BUDGET`` seconds: on a database on this host the coroutine usually returns without
 suspending. The rest of the session's work, its writes, its locking reads and its
 COMMIT, is awaited as before: those may wait for a row lock by design.
 
-Bounded, so the loop never waits long: a read still unanswered after ``BUDGET`` goes on
+Bounded, so the loop never waits long: a read unanswered after ``BUDGET`` goes on
 awaited from where it stood (the same statement on the same connection, nothing sent
-again), and for ``BACKOFF`` seconds after that the engine's reads are awaited (a
-migration's lock, a stalled server: one stall, not one per request).
+again). A long answer (a thousand rows still arriving) just goes on so; a server that
+has not begun to answer (a migration's lock, a stalled server) also sends the engine's
+reads awaited for ``BACKOFF`` seconds: one stall, not one per request. The budget is
+a few loaded round trips (p90 ~3 ms at load 3.5 on 2 cores, ``pginline``): a read
+that waits longer blocks every other request of the worker, whose CPU the server
+process needs meanwhile.
 
 Which server: ``auto`` (the default) waits on the loop only for a server on this host
 (loopback, a unix socket), whose round trip is a fraction of a millisecond; across a
@@ -42,8 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudctl.db.pglazybegin import LazyBeginCursor, runs_lazily
 
-BUDGET = 0.02  # seconds a read may hold the loop before it goes on awaited
-BACKOFF = 1.0  # seconds of awaited reads after one overran its budget
+BUDGET = 0.004  # seconds a read may hold the loop before it goes on awaited
+BACKOFF = 1.0  # seconds of awaited reads after one the server did not answer in BUDGET
 MODES = ("auto", "on", "off")
 
 
@@ -55,20 +59,30 @@ def on_this_host(conninfo: str) -> bool:
                or host.startswith("127.") or host == "::1" for host in hosts)
 
 
+class Driven:
+    """What :func:`drive` left: ``finished`` with ``value``, or waiting for ``value``
+    (a psycopg wait state); ``answered``: the server had sent something."""
+
+    __slots__ = ("finished", "value", "answered")
+
+    def __init__(self, finished: bool, value: Any, answered: bool) -> None:
+        self.finished, self.value, self.answered = finished, value, answered
+
+
 def drive(gen: Generator[Any, Any, Any], fileno: int, deadline: float,
-          state: Any = None) -> tuple[bool, Any]:
+          state: Any = None) -> Driven:
     """Run a psycopg generator, blocking on ``fileno``, until it ends or ``deadline``
-    (``time.monotonic``) passes: ``(True, its value)``, or ``(False, the wait it
-    stands at)`` to go on with :func:`resumed`. ``state``: the wait a generator
-    already started stands at (None: not started)."""
+    (``time.monotonic``) passes; an unfinished one goes on with :func:`resumed`.
+    ``state``: the wait a generator already started stands at (None: not started)."""
     poller = select.poll()
+    answered = False
     try:
         if state is None:
             state = next(gen)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return False, state
+                return Driven(False, state, answered)
             events = (select.POLLIN if state & waiting.Wait.R else 0) | \
                 (select.POLLOUT if state & waiting.Wait.W else 0)
             poller.register(fileno, events)
@@ -78,12 +92,13 @@ def drive(gen: Generator[Any, Any, Any], fileno: int, deadline: float,
             for _fd, event in fired:
                 if event & (select.POLLIN | select.POLLHUP | select.POLLERR | select.POLLNVAL):
                     ready |= waiting.Ready.R
+                    answered = True
                 if event & select.POLLOUT:
                     ready |= waiting.Ready.W
             if ready:
                 state = gen.send(ready)
     except StopIteration as done:
-        return True, done.value
+        return Driven(True, done.value, answered)
 
 
 def resumed(gen: Generator[Any, Any, Any], state: Any) -> Generator[Any, Any, Any]:
@@ -105,6 +120,7 @@ class NearWaits:
         self.mode = "auto"
         self.on_loop = 0  # reads answered on the loop (tests, bench)
         self.overruns = 0  # reads that went on awaited after their budget
+        self.stalls = 0  # of those, reads the server had not begun to answer
         self._not_before = 0.0  # monotonic: awaited reads until then
 
     def budget(self) -> float:
@@ -115,9 +131,13 @@ class NearWaits:
             return 0.0
         return BUDGET
 
-    def overran(self) -> None:
+    def overran(self, answered: bool) -> None:
+        """A read went on awaited after its budget: a long answer still arriving
+        (``answered``), or a server that did not answer (back off)."""
         self.overruns += 1
-        self._not_before = time.monotonic() + BACKOFF
+        if not answered:
+            self.stalls += 1
+            self._not_before = time.monotonic() + BACKOFF
 
 
 class NearWaitConnection(psycopg.AsyncConnection[Any]):
@@ -139,13 +159,12 @@ class NearWaitConnection(psycopg.AsyncConnection[Any]):
         except OSError as exc:
             raise psycopg.OperationalError("connection socket closed") from exc
         if budget > 0 and self.near is not None:
-            finished, value = drive(gen, self.pgconn.socket, time.monotonic() + budget,
-                                    state)
-            if finished:
+            driven = drive(gen, self.pgconn.socket, time.monotonic() + budget, state)
+            if driven.finished:
                 self.near.on_loop += 1
-                return value
-            self.near.overran()
-            state = value
+                return driven.value
+            self.near.overran(driven.answered)
+            state = driven.value
         return await super().wait(resumed(gen, state), interval, timeout)
 
 
