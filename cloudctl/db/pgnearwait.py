@@ -16,7 +16,9 @@ Bounded, so the loop never waits long: a read unanswered after ``BUDGET`` goes o
 awaited from where it stood (the same statement on the same connection, nothing sent
 again). A long answer (a thousand rows still arriving) just goes on so; a server that
 has not begun to answer (a migration's lock, a stalled server) also sends the engine's
-reads awaited for ``BACKOFF`` seconds: one stall, not one per request. The budget is
+reads awaited for ``BACKOFF`` seconds: one stall a tenth of a second, not one per
+request (and not a second of awaited reads for a backend that waited for a core once:
+under the 64-client mix that happened every ~6 s a worker). The budget is
 a few loaded round trips (p90 ~3 ms at load 3.5 on 2 cores, ``pginline``): a read
 that waits longer blocks every other request of the worker, whose CPU the server
 process needs meanwhile.
@@ -47,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloudctl.db.pglazybegin import LazyBeginCursor, runs_lazily
 
 BUDGET = 0.004  # seconds a read may hold the loop before it goes on awaited
-BACKOFF = 1.0  # seconds of awaited reads after one the server did not answer in BUDGET
+BACKOFF = 0.1  # seconds of awaited reads after one the server did not answer in BUDGET
 MODES = ("auto", "on", "off")
 
 

@@ -134,6 +134,7 @@ def test_a_held_up_read_goes_on_awaited_and_the_loop_serves_meanwhile(
             await locker.commit()
 
         overruns, stalls = near.overruns, near.stalls
+        monkeypatch.setattr(pgnearwait, "BACKOFF", 10.0)  # still backing off below
         ticking = asyncio.create_task(ticker())
         releasing = asyncio.create_task(release())
         await asyncio.sleep(0.01)
