@@ -56,7 +56,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
-from cloudctl.core import election, wakes
+from cloudctl.core import election, ticks, wakes
 from cloudctl.core.fencing import TERM, Fenced, Term
 
 log = logging.getLogger(__name__)
@@ -326,10 +326,11 @@ class Reconciler(ABC):
                     await self._resync_once_more_on_failure()
                 # the interval's end sets the event too: a timer, not wait_for's task and
                 # timeout per round (the network controller and publisher poll 4-5 times
-                # a second)
+                # a second), on the process's shared grid (``cloudctl.core.ticks``: the
+                # resyncs of every controller, due about together, take one wake-up)
                 wait = self.next_interval()
                 self._idle_wait = wait > self.interval()
-                timer = asyncio.get_running_loop().call_later(wait, self._resync.set)
+                timer = ticks.call_later(wait, self._resync.set)
                 try:
                     await self._resync.wait()
                 finally:
