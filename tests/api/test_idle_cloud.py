@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from bench.common import cpu_seconds
+from cloudctl.services.empyrean.registry import STALE_SECONDS
 from tests.support import LiveCloud, new_cloud, run_cloud
 
 BUDGET_MS_PER_S = 8.0
@@ -44,3 +46,11 @@ def test_idle_cloud_uses_almost_no_cpu(idle_cloud: LiveCloud) -> None:
     assert used < BUDGET_MS_PER_S, f"an idle cloud used {used:.1f} ms of CPU a second"
     # still answering at once: nothing went to sleep that a call needs
     assert iam.get_user(UserName="idle-check")["User"]["UserName"] == "idle-check"
+    # and still beating (every 5 s on SQLite): the host is ENABLED, its heartbeat fresh
+    empyrean = idle_cloud.client("empyrean", path="/services/Empyrean")
+    host = next(s for s in empyrean.describe_services()["ServiceStatuses"]
+                if s["ServiceId"]["Type"] == "cloud")
+    assert host["LocalState"] == "ENABLED", host
+    beat = datetime.fromisoformat(host["Details"][0].removeprefix("heartbeat "))
+    assert (datetime.now(UTC) - beat).total_seconds() < STALE_SECONDS - 2, host
+    assert "heartbeat of" not in idle_cloud.log_path.read_text(errors="replace")  # none failed
