@@ -14,13 +14,15 @@ the node monitor (``node_monitor``: heartbeats and what every node holds). Keys:
   there; the row is read again at sync time, after the observation, so a launch acted
   on meanwhile is never taken for an orphan; then it is deleted;
 - ``volume:ID``: an attachment still to do on a node (``instance_volumes``);
-- ``purge``: terminated rows past ``cloud.vmstate.terminated_time``.
+- ``purge``: terminated rows past ``cloud.vmstate.terminated_time`` (minutes: listed
+  once a ``PURGE_EVERY``, not at every resync).
 
 State changes are compare-and-set on the prior state, so an API call racing the
 controller wins. A failing key backs off exponentially on its own; a launch the
 node refuses for good is terminated with ``Server.InternalError``. A full resync
-runs at start, every ``cloud.vmstate.reconcile_interval_sec`` and after each node
-observation; an API call in this process ``wake``s the rows in transition at once
+runs at start and after each node observation (every
+``cloud.vmstate.reconcile_interval_sec``; the controller's own timer, a little longer,
+is the backstop for when no node answers); an API call in this process ``wake``s the rows in transition at once
 (no heartbeat first: the launch path's latency). Each state it sets is told to the
 process's watchers (``shared.settled``: a stack waiting for the instance to run). Every step is safe to repeat after
 kill -9.
@@ -64,6 +66,7 @@ TERMINATED_TIME = registry.define(PropertyDef(
     maximum=100000,
 ))
 PURGE = "purge"
+PURGE_EVERY = 60.0  # seconds between looks for terminated rows to purge (kept minutes)
 IN_TRANSITION = ("pending", "stopping", "shutting-down")
 
 _controllers: list[ComputeController] = []
@@ -112,9 +115,17 @@ class ComputeController(Reconciler):
         self.monitor = NodeMonitor(cloud, pool, leader=leader,
                                    on_observed=lambda _node: self.resync_now())
         self._tasks: set[asyncio.Task[None]] = set()
+        self._purge_listed = -PURGE_EVERY  # the loop's clock when PURGE was last listed
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(RECONCILE_INTERVAL))
+
+    def next_interval(self) -> float:
+        """The node monitor's observation, every ``interval()``, resyncs this controller
+        (``on_observed``); its own timer is the backstop for when no node answers, set
+        past the next observation: the two timers, due together, resynced it twice per
+        interval (and both read every live row)."""
+        return super().next_interval() * 1.5
 
     # -- acting on woken keys -------------------------------------------------------------
     def act_now(self, instance_ids: list[str] | None = None) -> None:
@@ -171,7 +182,10 @@ class ComputeController(Reconciler):
                     keys.append(f"orphan:{name}:{iid}")
         keys += [f"volume:{vid}" for vid in await instance_volumes.pending_attachments(
             self.cloud)]
-        keys.append(PURGE)
+        now = asyncio.get_running_loop().time()
+        if now - self._purge_listed >= PURGE_EVERY - 1:  # a resync on the same grid
+            self._purge_listed = now  # (a failed purge retries on its own timer)
+            keys.append(PURGE)
         return keys
 
     def _settled(self, iid: str, node: str | None, state: str, reboot: bool) -> bool:
