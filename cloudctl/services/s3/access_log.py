@@ -1,10 +1,10 @@
 """Server access logging: Put/GetBucketLogging, records, and their delivery.
 
 Every S3 request naming a bucket is noted by the dispatcher (``AccessLog.note``: a
-tuple appended to an in-memory queue, nothing else on the request's path). Once a
-second each API process turns the notes of buckets with logging enabled into lines of
-the AWS server access log format and queues them in ``s3_log_records`` (durable, shared
-by every process). The leader delivers them every ``objectstorage.access_log_flush_sec``
+tuple appended to an in-memory queue, nothing else on the request's path). A second
+after the first note since its last pass, each API process turns the notes of buckets
+with logging enabled into lines of the AWS server access log format and queues them in
+``s3_log_records`` (durable, shared by every process). The leader delivers them every ``objectstorage.access_log_flush_sec``
 seconds: one object per source bucket and pass, named ``<TargetPrefix>YYYY-mm-dd-HH-
 MM-SS-<random>`` in the target bucket, then the delivered records are deleted.
 
@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from sqlalchemy import delete, select
 
+from cloudctl.core import ticks
 from cloudctl.core.fencing import TERM, Fenced
 from cloudctl.protocol.wire import WireRequest
 from cloudctl.server.context import RequestContext
@@ -128,6 +129,7 @@ class AccessLog:
         self.provider = provider
         self.cloud = provider.cloud
         self._notes: deque[_Note] = deque(maxlen=100000)
+        self._noted = asyncio.Event()  # set by the first note since the last recording
 
     def note(self, wire: WireRequest, ctx: RequestContext | None, params: dict[str, Any],
              status: int, error_code: str | None, headers: Any, bytes_sent: int,
@@ -170,11 +172,16 @@ class AccessLog:
             error_code or "", bytes_sent, size, elapsed,
             wire.header("Referer") or "", wire.header("User-Agent") or "", str(version), sig,
             kind, wire.header("Host") or ""))
+        if not self._noted.is_set():
+            self._noted.set()
 
     async def run_recorder(self) -> None:
-        """Every second: queue the lines of logged buckets' requests (every process)."""
+        """A second after a request was noted: queue the lines of logged buckets'
+        requests (every process); a process that serves no S3 request does not wake."""
         while True:
-            await asyncio.sleep(1.0)
+            await self._noted.wait()
+            await ticks.sleep(1.0)
+            self._noted.clear()  # a note from now on sets it again: the next recording
             try:
                 await self.record_pending()
             except asyncio.CancelledError:
@@ -222,7 +229,7 @@ class AccessLog:
         if self.cloud.runs_controllers:
             self.cloud.election.campaign(DELIVERER, lambda: None)
         while True:
-            await asyncio.sleep(float(self.cloud.properties.get(props.LOG_FLUSH_INTERVAL)))
+            await ticks.sleep(float(self.cloud.properties.get(props.LOG_FLUSH_INTERVAL)))
             term = self.cloud.election.leads(DELIVERER) if self.cloud.runs_controllers \
                 else None
             if term is None:
