@@ -286,6 +286,11 @@ class Reconciler(ABC):
         await self.resync()
         await self.drain()
 
+    def has_work(self) -> bool:
+        """Whether the last resync listed a key (or failed), or a key is queued, running
+        or waiting on a timer."""
+        return bool(self._listed or self._queued or self._running or self._timers)
+
     def next_interval(self) -> float:
         """Seconds until the next full resync: ``interval()``, or ``idle_interval`` when
         longer and the leading controller has nothing at all (nothing listed, queued,
@@ -293,7 +298,7 @@ class Reconciler(ABC):
         missed costs no more than before."""
         interval = self.interval()
         idle = self.idle_interval
-        if idle is None or self._listed or self._queued or self._running or self._timers \
+        if idle is None or self.has_work() \
                 or self.term() is None:  # a standby looks for its term every interval
             return interval
         return max(interval, idle)

@@ -113,19 +113,38 @@ class ComputeController(Reconciler):
         super().__init__(leader=leader)
         self.cloud, self.pool = cloud, pool
         self.monitor = NodeMonitor(cloud, pool, leader=leader,
-                                   on_observed=lambda _node: self.resync_now())
+                                   on_observed=self._observed)
         self._tasks: set[asyncio.Task[None]] = set()
+        # what each node held at the observation last handed to a resync
+        self._seen: dict[str, tuple[dict[str, InstanceStatus], list[str]]] = {}
         self._purge_listed = -PURGE_EVERY  # the loop's clock when PURGE was last listed
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(RECONCILE_INTERVAL))
 
+    # with nothing to do (no row in transition, nothing waiting) and nodes holding what
+    # they held, a resync a minute: API calls wake their rows, a node's change resyncs
+    idle_interval = 60.0
+
     def next_interval(self) -> float:
-        """The node monitor's observation, every ``interval()``, resyncs this controller
-        (``on_observed``); its own timer is the backstop for when no node answers, set
-        past the next observation: the two timers, due together, resynced it twice per
-        interval (and both read every live row)."""
-        return super().next_interval() * 1.5
+        """While it has work, the node monitor's observation, every ``interval()``,
+        resyncs this controller (``_observed``); its own timer is the backstop for when
+        no node answers, set past the next observation (the two timers, due together,
+        resynced it twice per interval, both reading every live row)."""
+        return max(super().next_interval(), self.interval() * 1.5)
+
+    def _observed(self, node: str) -> None:
+        """A node was observed: resync while there is work (a transition waits for a
+        fresh observation), or when what the node holds changed (a guest stopped, went,
+        appeared); an idle controller and an unchanged node have nothing a resync could
+        find."""
+        obs = self.monitor.observed.get(node)
+        if obs is None:
+            return
+        seen = (obs.statuses, obs.staged)
+        if self.has_work() or self._seen.get(node) != seen:
+            self.resync_now()
+        self._seen[node] = seen
 
     # -- acting on woken keys -------------------------------------------------------------
     def act_now(self, instance_ids: list[str] | None = None) -> None:
