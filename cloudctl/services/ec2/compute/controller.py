@@ -20,10 +20,12 @@ the node monitor (``node_monitor``: heartbeats and what every node holds). Keys:
 State changes are compare-and-set on the prior state, so an API call racing the
 controller wins. A failing key backs off exponentially on its own; a launch the
 node refuses for good is terminated with ``Server.InternalError``. A full resync
-runs at start and after each node observation (every
-``cloud.vmstate.reconcile_interval_sec``; the controller's own timer, a little longer,
-is the backstop for when no node answers); an API call in this process ``wake``s the rows in transition at once
-(no heartbeat first: the launch path's latency). Each state it sets is told to the
+runs at start and after a node observation (every
+``cloud.vmstate.reconcile_interval_sec``) while the controller has work or when what
+the node holds changed (its own timer, a little longer, is the backstop for when no
+node answers; with nothing to do, once a minute); an API call in this process
+``wake``s the rows in transition at once (no heartbeat first: the launch path's
+latency), one in another process is forwarded here (``cloudctl.core.wakes``). Each state it sets is told to the
 process's watchers (``shared.settled``: a stack waiting for the instance to run). Every step is safe to repeat after
 kill -9.
 """
