@@ -56,7 +56,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
-from cloudctl.core import election, wakes
+from cloudctl.core import election, ticks, wakes
 from cloudctl.core.fencing import TERM, Fenced, Term
 
 log = logging.getLogger(__name__)
@@ -286,6 +286,11 @@ class Reconciler(ABC):
         await self.resync()
         await self.drain()
 
+    def has_work(self) -> bool:
+        """Whether the last resync listed a key (or failed), or a key is queued, running
+        or waiting on a timer."""
+        return bool(self._listed or self._queued or self._running or self._timers)
+
     def next_interval(self) -> float:
         """Seconds until the next full resync: ``interval()``, or ``idle_interval`` when
         longer and the leading controller has nothing at all (nothing listed, queued,
@@ -293,7 +298,7 @@ class Reconciler(ABC):
         missed costs no more than before."""
         interval = self.interval()
         idle = self.idle_interval
-        if idle is None or self._listed or self._queued or self._running or self._timers \
+        if idle is None or self.has_work() \
                 or self.term() is None:  # a standby looks for its term every interval
             return interval
         return max(interval, idle)
@@ -326,10 +331,11 @@ class Reconciler(ABC):
                     await self._resync_once_more_on_failure()
                 # the interval's end sets the event too: a timer, not wait_for's task and
                 # timeout per round (the network controller and publisher poll 4-5 times
-                # a second)
+                # a second), on the process's shared grid (``cloudctl.core.ticks``: the
+                # resyncs of every controller, due about together, take one wake-up)
                 wait = self.next_interval()
                 self._idle_wait = wait > self.interval()
-                timer = asyncio.get_running_loop().call_later(wait, self._resync.set)
+                timer = ticks.call_later(wait, self._resync.set)
                 try:
                     await self._resync.wait()
                 finally:

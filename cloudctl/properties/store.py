@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloudctl.core import ticks
 from cloudctl.properties.models import PropertyValue
 from cloudctl.properties.registry import PropertyDef, PropertyError, Registry
 
@@ -114,7 +115,7 @@ class PropertyStore:
 
     async def run_poller(self, interval: float = 1.0) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await ticks.sleep(interval)  # on the shared grid: with the process's other timers
             try:
                 await self.poll()
             except Exception:

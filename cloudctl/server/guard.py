@@ -34,6 +34,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from cloudctl.core import ticks
+
 log = logging.getLogger("cloudctl.server")
 
 WATCH_INTERVAL = 1.0
@@ -165,7 +167,7 @@ class GuardedListener:
         manager = self.runner.server
         assert manager is not None
         while True:
-            await asyncio.sleep(WATCH_INTERVAL)
+            await ticks.sleep(WATCH_INTERVAL)  # with the property poll: one wake-up a second
             header, body, _ = self.timeouts()
             now = loop.time()
             for conn in list(manager.connections):

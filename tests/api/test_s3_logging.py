@@ -4,12 +4,15 @@ bucket in the AWS log format by the background flush."""
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
+from cloudctl.services.s3.access_log import DELIVERY_IDLE
 from tests.api.s3_helpers import bucket_name, second_account
-from tests.support import LiveCloud, wait_for
+from tests.support import LiveCloud, new_cloud, run_cloud, wait_for
 
 LINE = re.compile(r'^(?P<owner>\S+) (?P<bucket>\S+) \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] '
                   r'(?P<ip>\S+) (?P<requester>\S+) (?P<id>\S+) (?P<op>\S+) (?P<key>\S+) '
@@ -76,3 +79,40 @@ def test_logging_to_other_account_needs_permission(sqlite_cloud: LiveCloud) -> N
         f'"arn:aws:s3:::{target}/*"}}]}}'))
     s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={"LoggingEnabled": {
         "TargetBucket": target, "TargetPrefix": ""}})
+
+
+@pytest.fixture
+def two_workers() -> Iterator[LiveCloud]:
+    yield from run_cloud(new_cloud(), workers=2)
+
+
+def test_records_of_any_worker_delivered_without_a_poll(two_workers: LiveCloud) -> None:
+    """The deliverer waits for a recorder's word while its queue is empty (an idle cloud
+    does not read it every few seconds): a request served by the worker that runs no
+    controller is delivered within seconds too, not at the next ``DELIVERY_IDLE``. One
+    request at a time, each on a new connection (either worker may take it), each
+    delivered before the next."""
+    cloud = two_workers
+    cloud.set_properties("objectstorage.access_log_flush_sec=1")
+    s3 = cloud.client("s3")
+    source, target = bucket_name("logw"), bucket_name("logwdst")
+    s3.create_bucket(Bucket=source)
+    s3.create_bucket(Bucket=target)
+    s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={"LoggingEnabled": {
+        "TargetBucket": target, "TargetPrefix": "w/"}})
+
+    def delivered() -> set[str]:
+        found = set()
+        for item in s3.list_objects_v2(Bucket=target, Prefix="w/").get("Contents", []):
+            body = s3.get_object(Bucket=target, Key=item["Key"])["Body"].read().decode()
+            found |= {m["key"] for m in map(LINE.match, body.splitlines())
+                      if m is not None and m["op"] == "REST.PUT.OBJECT"}
+        return found
+
+    for i in range(4):  # each reaches the other worker with even odds
+        time.sleep(1.5)  # the deliverer's last pass found nothing more: it waits
+        started = time.monotonic()
+        key = f"k{i}"
+        cloud.client("s3").put_object(Bucket=source, Key=key, Body=b"x")
+        wait_for(lambda key=key: key in delivered(), DELIVERY_IDLE - 15, f"{key} delivered")
+        assert time.monotonic() - started < DELIVERY_IDLE / 4, i

@@ -189,6 +189,22 @@ async def test_a_standby_is_never_idle() -> None:
     assert ctl.resyncs == settled and ctl.next_interval() == 60.0
 
 
+async def test_has_work_while_something_is_listed_queued_or_waiting() -> None:
+    ctl = Scripted([])
+    await ctl.run_once()
+    assert not ctl.has_work()
+    ctl.keys.append("vol-1")
+    ctl.outcomes["vol-1"] = [Retry(60.0)]
+    await ctl.run_once()
+    assert ctl.has_work() and ctl.waiting("vol-1")
+    ctl.keys.clear()
+    await ctl.resync()
+    assert ctl.has_work()  # listed nothing, but vol-1 waits on its timer
+    ctl.wake("vol-1")
+    await ctl.drain()
+    assert not ctl.has_work()
+
+
 async def test_a_controller_without_idle_interval_keeps_its_interval() -> None:
     ctl = Scripted([])
     await ctl.run_once()

@@ -64,6 +64,7 @@ class GroupController(Reconciler):
     name = "autoscaling-groups"
     workers = 4
     max_backoff = 30.0
+    idle_interval = 60.0  # no group to watch (``list_keys``): every change wakes its group
 
     def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -2,7 +2,9 @@
 minute), leader only, on the reconcile base, and carries out the actions owed.
 
 Keys: ``shard:<n>`` (the metric alarms whose id is n modulo ``SHARDS``, read and
-evaluated together: one store read per window for a whole shard), ``composite`` (the
+evaluated together: one store read per window for a whole shard; listed when one of
+them is due this tick, found by one read: an idle cloud does not read ``SHARDS``
+empty shards a round), ``composite`` (the
 composite alarms, from the states of the alarms they name), ``actions`` (the outbox),
 ``retention`` (expired points) and ``compaction`` (closed buckets into blocks). An alarm is evaluated once per tick
 (``evaluated_at``); a state change is a conditional update (``transitions.transition``),
@@ -80,8 +82,13 @@ class AlarmController(Reconciler):
         return int(now // step) * step
 
     async def list_keys(self) -> list[str]:
-        return [*(f"shard:{i}" for i in range(SHARDS)), "composite", "actions", "retention",
-                "compaction"]
+        tick = self.tick(self.clock())
+        async with self.cloud.sessions() as session:
+            due = (await session.execute(select(CwAlarm.id % SHARDS).where(
+                CwAlarm.kind == "MetricAlarm", CwAlarm.evaluated_at < tick).distinct(
+            ))).scalars().all()
+        return [*(f"shard:{int(i)}" for i in sorted(due)), "composite", "actions",
+                "retention", "compaction"]
 
     async def sync(self, key: str) -> None:
         if key == "actions":

@@ -1,12 +1,15 @@
 """Server access logging: Put/GetBucketLogging, records, and their delivery.
 
 Every S3 request naming a bucket is noted by the dispatcher (``AccessLog.note``: a
-tuple appended to an in-memory queue, nothing else on the request's path). Once a
-second each API process turns the notes of buckets with logging enabled into lines of
-the AWS server access log format and queues them in ``s3_log_records`` (durable, shared
-by every process). The leader delivers them every ``objectstorage.access_log_flush_sec``
-seconds: one object per source bucket and pass, named ``<TargetPrefix>YYYY-mm-dd-HH-
-MM-SS-<random>`` in the target bucket, then the delivered records are deleted.
+tuple appended to an in-memory queue, nothing else on the request's path). A second
+after the first note since its last pass, each API process turns the notes of buckets
+with logging enabled into lines of the AWS server access log format, queues them in
+``s3_log_records`` (durable, shared by every process) and tells the deliverer
+(``cloudctl.core.wakes`` from another process). The leader delivers them every
+``objectstorage.access_log_flush_sec`` seconds while there are some: one object per
+source bucket and pass, named ``<TargetPrefix>YYYY-mm-dd-HH-MM-SS-<random>`` in the
+target bucket, then the delivered records are deleted. With none queued it waits for a
+recorder's word, or ``DELIVERY_IDLE`` (a lost word costs no more).
 
 Delivery is permitted as AWS permits it, checked when logging is configured and again
 at every delivery: the target bucket belongs to the source bucket's account, or its
@@ -30,6 +33,7 @@ from urllib.parse import quote
 
 from sqlalchemy import delete, select
 
+from cloudctl.core import ticks, wakes
 from cloudctl.core.fencing import TERM, Fenced
 from cloudctl.protocol.wire import WireRequest
 from cloudctl.server.context import RequestContext
@@ -43,6 +47,7 @@ from cloudctl.services.s3.hook import HOOK
 from cloudctl.services.s3.models import S3Bucket, S3LogRecord
 
 DELIVERER = "s3-access-log"
+DELIVERY_IDLE = 60.0  # seconds between looks at an empty queue that no recorder woke
 log = logging.getLogger(__name__)
 
 SERVICE_PRINCIPAL = "logging.s3.amazonaws.com"
@@ -128,6 +133,8 @@ class AccessLog:
         self.provider = provider
         self.cloud = provider.cloud
         self._notes: deque[_Note] = deque(maxlen=100000)
+        self._noted = asyncio.Event()  # set by the first note since the last recording
+        self._recorded = asyncio.Event()  # records queued since the deliverer's last look
 
     def note(self, wire: WireRequest, ctx: RequestContext | None, params: dict[str, Any],
              status: int, error_code: str | None, headers: Any, bytes_sent: int,
@@ -170,11 +177,16 @@ class AccessLog:
             error_code or "", bytes_sent, size, elapsed,
             wire.header("Referer") or "", wire.header("User-Agent") or "", str(version), sig,
             kind, wire.header("Host") or ""))
+        if not self._noted.is_set():
+            self._noted.set()
 
     async def run_recorder(self) -> None:
-        """Every second: queue the lines of logged buckets' requests (every process)."""
+        """A second after a request was noted: queue the lines of logged buckets'
+        requests (every process); a process that serves no S3 request does not wake."""
         while True:
-            await asyncio.sleep(1.0)
+            await self._noted.wait()
+            await ticks.sleep(1.0)
+            self._noted.clear()  # a note from now on sets it again: the next recording
             try:
                 await self.record_pending()
             except asyncio.CancelledError:
@@ -201,6 +213,14 @@ class AccessLog:
             async with self.cloud.sessions() as session:
                 session.add_all(rows)
                 await session.commit()
+            if self.cloud.runs_controllers and self.cloud.election.leads(DELIVERER):
+                self._recorded.set()
+            else:
+                wakes.forward(DELIVERER, None)
+
+    def _woken(self, key: str | None) -> None:
+        del key
+        self._recorded.set()
 
     @staticmethod
     def _line(owner: str, note: _Note) -> str:
@@ -218,29 +238,52 @@ class AccessLog:
 
     async def run_deliverer(self) -> None:
         """On the leader: deliver queued records every flush interval (an elected kind of
-        its own, ``s3-access-log``, its writes fenced like a reconciler's)."""
-        if self.cloud.runs_controllers:
-            self.cloud.election.campaign(DELIVERER, lambda: None)
-        while True:
-            await asyncio.sleep(float(self.cloud.properties.get(props.LOG_FLUSH_INTERVAL)))
-            term = self.cloud.election.leads(DELIVERER) if self.cloud.runs_controllers \
-                else None
-            if term is None:
-                continue
-            token = TERM.set(term)
-            try:
-                await self.deliver()
-            except asyncio.CancelledError:
-                raise
-            except Fenced as fenced:
-                log.warning("access log delivery: %s", fenced)
-                self.cloud.election.fenced(DELIVERER, term)
-            except Exception:
-                log.exception("access log delivery failed")
-            finally:
-                TERM.reset(token)
+        its own, ``s3-access-log``, its writes fenced like a reconciler's). A process
+        that runs no controllers never delivers: it has nothing to wait for."""
+        if not self.cloud.runs_controllers:
+            return
+        self.cloud.election.campaign(DELIVERER, lambda: None)
+        wakes.register(DELIVERER, self._woken)
+        try:
+            queued = True  # look at start: records a stopped process left
+            while True:
+                await self._next_pass(queued)
+                term = self.cloud.election.leads(DELIVERER)
+                if term is None:
+                    queued = True  # a standby looks every flush interval, as it did
+                    continue
+                token = TERM.set(term)
+                queued = True  # a pass that fails looks again after the flush interval
+                try:
+                    queued = bool(await self.deliver())
+                except asyncio.CancelledError:
+                    raise
+                except Fenced as fenced:
+                    log.warning("access log delivery: %s", fenced)
+                    self.cloud.election.fenced(DELIVERER, term)
+                except Exception:
+                    log.exception("access log delivery failed")
+                finally:
+                    TERM.reset(token)
+        finally:
+            wakes.unregister(DELIVERER, self._woken)
 
-    async def deliver(self) -> None:
+    async def _next_pass(self, queued: bool) -> None:
+        """The flush interval after the last pass if it found records; else the flush
+        interval after a recorder's word (or ``DELIVERY_IDLE``): an idle cloud does not
+        read the queue every few seconds."""
+        flush = float(self.cloud.properties.get(props.LOG_FLUSH_INTERVAL))
+        if not queued:
+            timer = ticks.call_later(max(flush, DELIVERY_IDLE), self._recorded.set)
+            try:
+                await self._recorded.wait()
+            finally:
+                timer.cancel()
+        self._recorded.clear()  # records from now on tell it again
+        await ticks.sleep(flush)
+
+    async def deliver(self) -> int:
+        """One pass over the queued records; the number of source buckets it found."""
         async with self.cloud.sessions() as session:
             sources = list((await session.execute(select(S3LogRecord.bucket).distinct()))
                            .scalars())
@@ -264,6 +307,7 @@ class AccessLog:
                 await session.execute(delete(S3LogRecord).where(
                     S3LogRecord.seq.in_([r.seq for r in records])))
                 await session.commit()
+        return len(sources)
 
     async def _write(self, target: S3Bucket, prefix: str, body: bytes) -> None:
         key = prefix + datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S-") \

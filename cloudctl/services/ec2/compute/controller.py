@@ -14,14 +14,18 @@ the node monitor (``node_monitor``: heartbeats and what every node holds). Keys:
   there; the row is read again at sync time, after the observation, so a launch acted
   on meanwhile is never taken for an orphan; then it is deleted;
 - ``volume:ID``: an attachment still to do on a node (``instance_volumes``);
-- ``purge``: terminated rows past ``cloud.vmstate.terminated_time``.
+- ``purge``: terminated rows past ``cloud.vmstate.terminated_time`` (minutes: listed
+  once a ``PURGE_EVERY``, not at every resync).
 
 State changes are compare-and-set on the prior state, so an API call racing the
 controller wins. A failing key backs off exponentially on its own; a launch the
 node refuses for good is terminated with ``Server.InternalError``. A full resync
-runs at start, every ``cloud.vmstate.reconcile_interval_sec`` and after each node
-observation; an API call in this process ``wake``s the rows in transition at once
-(no heartbeat first: the launch path's latency). Each state it sets is told to the
+runs at start and after a node observation (every
+``cloud.vmstate.reconcile_interval_sec``) while the controller has work or when what
+the node holds changed (its own timer, a little longer, is the backstop for when no
+node answers; with nothing to do, once a minute); an API call in this process
+``wake``s the rows in transition at once (no heartbeat first: the launch path's
+latency), one in another process is forwarded here (``cloudctl.core.wakes``). Each state it sets is told to the
 process's watchers (``shared.settled``: a stack waiting for the instance to run). Every step is safe to repeat after
 kill -9.
 """
@@ -64,6 +68,7 @@ TERMINATED_TIME = registry.define(PropertyDef(
     maximum=100000,
 ))
 PURGE = "purge"
+PURGE_EVERY = 60.0  # seconds between looks for terminated rows to purge (kept minutes)
 IN_TRANSITION = ("pending", "stopping", "shutting-down")
 
 _controllers: list[ComputeController] = []
@@ -110,11 +115,38 @@ class ComputeController(Reconciler):
         super().__init__(leader=leader)
         self.cloud, self.pool = cloud, pool
         self.monitor = NodeMonitor(cloud, pool, leader=leader,
-                                   on_observed=lambda _node: self.resync_now())
+                                   on_observed=self._observed)
         self._tasks: set[asyncio.Task[None]] = set()
+        # what each node held at the observation last handed to a resync
+        self._seen: dict[str, tuple[dict[str, InstanceStatus], list[str]]] = {}
+        self._purge_listed = -PURGE_EVERY  # the loop's clock when PURGE was last listed
 
     def interval(self) -> float:
         return float(self.cloud.properties.get(RECONCILE_INTERVAL))
+
+    # with nothing to do (no row in transition, nothing waiting) and nodes holding what
+    # they held, a resync a minute: API calls wake their rows, a node's change resyncs
+    idle_interval = 60.0
+
+    def next_interval(self) -> float:
+        """While it has work, the node monitor's observation, every ``interval()``,
+        resyncs this controller (``_observed``); its own timer is the backstop for when
+        no node answers, set past the next observation (the two timers, due together,
+        resynced it twice per interval, both reading every live row)."""
+        return max(super().next_interval(), self.interval() * 1.5)
+
+    def _observed(self, node: str) -> None:
+        """A node was observed: resync while there is work (a transition waits for a
+        fresh observation), or when what the node holds changed (a guest stopped, went,
+        appeared); an idle controller and an unchanged node have nothing a resync could
+        find."""
+        obs = self.monitor.observed.get(node)
+        if obs is None:
+            return
+        seen = (obs.statuses, obs.staged)
+        if self.has_work() or self._seen.get(node) != seen:
+            self.resync_now()
+        self._seen[node] = seen
 
     # -- acting on woken keys -------------------------------------------------------------
     def act_now(self, instance_ids: list[str] | None = None) -> None:
@@ -171,7 +203,10 @@ class ComputeController(Reconciler):
                     keys.append(f"orphan:{name}:{iid}")
         keys += [f"volume:{vid}" for vid in await instance_volumes.pending_attachments(
             self.cloud)]
-        keys.append(PURGE)
+        now = asyncio.get_running_loop().time()
+        if now - self._purge_listed >= PURGE_EVERY - 1:  # a resync on the same grid
+            self._purge_listed = now  # (a failed purge retries on its own timer)
+            keys.append(PURGE)
         return keys
 
     def _settled(self, iid: str, node: str | None, state: str, reboot: bool) -> bool:

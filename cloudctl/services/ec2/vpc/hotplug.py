@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from cloudctl.core import wakes
 from cloudctl.core.reconcile import Leadership, Reconciler, Retry, always_leader
 from cloudctl.server.runtime import RuntimeKey
 from cloudctl.services.ec2.compute.instance_models import Instance
@@ -61,11 +62,14 @@ def _as_json(nics: tuple[NicSpec, ...]) -> list[dict[str, Any]]:
 
 
 def wake(cloud: Cloud, instance_id: str) -> None:
-    """After an attach or detach committed: converge that instance now (leader only;
-    elsewhere the leader's resync finds it)."""
+    """After an attach or detach committed: converge that instance now, here if this
+    process runs the controller, else in the one that leads it (``cloudctl.core.wakes``;
+    a lost wake is found by the leader's resync)."""
     controller = cloud.runtime.get(HOTPLUG)
     if controller is not None:
         controller.wake(instance_id)
+    else:
+        wakes.forward(NicHotplug.name, instance_id)
 
 
 class NicHotplug(Reconciler):
@@ -74,6 +78,9 @@ class NicHotplug(Reconciler):
     name = "vpc-nic-hotplug"
     kind = "compute-controller"  # it reaches nodes through that leader's node monitor
     workers = 2
+    # Attach/DetachNetworkInterface wake their instance (``wake``, forwarded from any
+    # process); an instance that is not running stays listed: with none, once a minute
+    idle_interval = 60.0
 
     def __init__(self, cloud: Cloud, *, leader: Leadership = always_leader) -> None:
         super().__init__(leader=leader)

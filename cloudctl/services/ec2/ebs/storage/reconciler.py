@@ -66,6 +66,10 @@ class BlockReconciler(Reconciler):
 
     name = "ebs-reconciler"
     base_backoff = 1.0
+    # Create/Delete/ModifyVolume, Create/Copy/DeleteSnapshot, CopyImage, a launch's root
+    # volume and a termination's DeleteOnTermination wake their key (``BlockStorage.wake``,
+    # forwarded from any worker): with no row in transition, a resync once a minute
+    idle_interval = 60.0
 
     def __init__(self, cloud: Cloud, backends: BlockBackends, *,
                  leader: Leadership = always_leader) -> None:
