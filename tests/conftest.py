@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -114,14 +114,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``late`` go last, in their order (after pytest grouped the items
-    by their session parameters). A test that waits for a cloud clock (a stack's
+    """Tests taking ``two_host_cloud`` run one after another (``_run_together``); tests
+    marked ``late`` go last, in their order (after pytest grouped the items by their
+    session parameters). A test that waits for a cloud clock (a stack's
     TimeoutInMinutes: one minute) started by its module's session fixture then finds
     the time already passed while the rest of the run went on, instead of sleeping it
     out; run alone, it waits as before."""
+    _run_together(items, "two_host_cloud")
     late = [item for item in items if item.get_closest_marker("late") is not None]
     if late:
         items[:] = [item for item in items if item.get_closest_marker("late") is None] + late
+
+
+def _run_together(items: list[pytest.Item], fixture: str) -> None:
+    """The tests taking ``fixture`` one after another, where the first of them was (the
+    rest keep their order): a world shared by consecutive tests is built once."""
+    users = [item for item in items if fixture in getattr(item, "fixturenames", ())]
+    if len(users) > 1:
+        first = items.index(users[0])
+        rest = [item for item in items if fixture not in getattr(item, "fixturenames", ())]
+        items[:] = rest[:first] + users + rest[first:]
 
 
 @pytest.fixture(scope="session")
@@ -179,16 +191,65 @@ def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
     daemon.stop()
 
 
-@pytest.fixture
-def two_host_cloud(private_libvirtd: Any, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[tuple[LiveCloud, Any]]:
-    """A new VPC cloud with two zones and real guests on two hypervisor hosts: the
-    all-in-one node on the session's private libvirtd (first zone) and a second host
-    added as an operator would (``tests.infra.second_host``: its own libvirtd and
-    namespaces, ``nodectl agent``, its VPC host agent, VXLAN between the two)."""
+class _SharedWorld:
+    """A world (a fixture generator's yield) kept open across consecutive tests that use
+    it, closed by ``close`` (the generator's cleanup and checks run then)."""
+
+    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
+        self._make = make
+        self._gen: Iterator[Any] | None = None
+        self._world: Any = None
+
+    def open(self) -> Any:
+        if self._gen is None:
+            gen = self._make()
+            self._world = next(gen)  # a failed build cleans up in its own finally
+            self._gen = gen
+        return self._world
+
+    def close(self) -> None:
+        gen, self._gen, self._world = self._gen, None, None
+        if gen is not None:
+            for _ in gen:
+                raise AssertionError("the world's generator yielded twice")
+
+
+def _next_uses(item: pytest.Item, fixture: str) -> bool:
+    """Whether the test run after ``item`` takes ``fixture``."""
+    items = item.session.items
+    index = items.index(item) if item in items else len(items)
+    following = items[index + 1] if index + 1 < len(items) else None
+    return following is not None and fixture in getattr(following, "fixturenames", ())
+
+
+@pytest.fixture(scope="session")
+def _two_hosts(private_libvirtd: Any, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[_SharedWorld]:
     from tests.infra.second_host import two_host_cloud as build
 
-    yield from build(private_libvirtd, tmp_path_factory.mktemp("second"))
+    shared = _SharedWorld(lambda: build(private_libvirtd, tmp_path_factory.mktemp("second")))
+    yield shared
+    shared.close()  # before the private libvirtd stops
+
+
+@pytest.fixture
+def two_host_cloud(_two_hosts: _SharedWorld, request: pytest.FixtureRequest
+                   ) -> Iterator[tuple[LiveCloud, Any]]:
+    """A VPC cloud with two zones and real guests on two hypervisor hosts: the
+    all-in-one node on the session's private libvirtd (first zone) and a second host
+    added as an operator would (``tests.infra.second_host``: its own libvirtd and
+    namespaces, ``nodectl agent``, its VPC host agent, VXLAN between the two).
+
+    Building it takes ~17 s, so consecutive tests share one (``pytest_collection_
+    modifyitems`` runs the tests taking it one after another): each test removes what
+    it made (its guests, groups, stacks) and resets the properties it set; the world is
+    stopped, and checked to leave nothing on either host, after the last of them, or
+    after a failed test (the next one gets a new world)."""
+    world = _two_hosts.open()
+    failed = request.session.testsfailed
+    yield world
+    if request.session.testsfailed > failed or not _next_uses(request.node, "two_host_cloud"):
+        _two_hosts.close()
 
 
 @pytest.fixture
