@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
 
 from tests.infra import postgres
+from tests.shared import SHARED_FIXTURES, SharedWorld, consecutive, run_together
 from tests.support import LiveCloud, new_cloud, run_cloud
 
 # Under scripts/test.sh (CLOUDCTL_NO_SKIPS=1) every component is installed, so a skip
@@ -114,26 +115,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests taking ``two_host_cloud`` run one after another (``_run_together``); tests
+    """Tests taking a world shared by consecutive tests (``tests.shared.SHARED_FIXTURES``)
+    run one after another; tests
     marked ``late`` go last, in their order (after pytest grouped the items by their
     session parameters). A test that waits for a cloud clock (a stack's
     TimeoutInMinutes: one minute) started by its module's session fixture then finds
     the time already passed while the rest of the run went on, instead of sleeping it
     out; run alone, it waits as before."""
-    _run_together(items, "two_host_cloud")
+    for fixture in SHARED_FIXTURES:
+        run_together(items, fixture)
     late = [item for item in items if item.get_closest_marker("late") is not None]
     if late:
         items[:] = [item for item in items if item.get_closest_marker("late") is None] + late
-
-
-def _run_together(items: list[pytest.Item], fixture: str) -> None:
-    """The tests taking ``fixture`` one after another, where the first of them was (the
-    rest keep their order): a world shared by consecutive tests is built once."""
-    users = [item for item in items if fixture in getattr(item, "fixturenames", ())]
-    if len(users) > 1:
-        first = items.index(users[0])
-        rest = [item for item in items if fixture not in getattr(item, "fixturenames", ())]
-        items[:] = rest[:first] + users + rest[first:]
 
 
 @pytest.fixture(scope="session")
@@ -191,49 +184,18 @@ def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
     daemon.stop()
 
 
-class _SharedWorld:
-    """A world (a fixture generator's yield) kept open across consecutive tests that use
-    it, closed by ``close`` (the generator's cleanup and checks run then)."""
-
-    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
-        self._make = make
-        self._gen: Iterator[Any] | None = None
-        self._world: Any = None
-
-    def open(self) -> Any:
-        if self._gen is None:
-            gen = self._make()
-            self._world = next(gen)  # a failed build cleans up in its own finally
-            self._gen = gen
-        return self._world
-
-    def close(self) -> None:
-        gen, self._gen, self._world = self._gen, None, None
-        if gen is not None:
-            for _ in gen:
-                raise AssertionError("the world's generator yielded twice")
-
-
-def _next_uses(item: pytest.Item, fixture: str) -> bool:
-    """Whether the test run after ``item`` takes ``fixture``."""
-    items = item.session.items
-    index = items.index(item) if item in items else len(items)
-    following = items[index + 1] if index + 1 < len(items) else None
-    return following is not None and fixture in getattr(following, "fixturenames", ())
-
-
 @pytest.fixture(scope="session")
 def _two_hosts(private_libvirtd: Any, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[_SharedWorld]:
+               ) -> Iterator[SharedWorld]:
     from tests.infra.second_host import two_host_cloud as build
 
-    shared = _SharedWorld(lambda: build(private_libvirtd, tmp_path_factory.mktemp("second")))
+    shared = SharedWorld(lambda: build(private_libvirtd, tmp_path_factory.mktemp("second")))
     yield shared
     shared.close()  # before the private libvirtd stops
 
 
 @pytest.fixture
-def two_host_cloud(_two_hosts: _SharedWorld, request: pytest.FixtureRequest
+def two_host_cloud(_two_hosts: SharedWorld, request: pytest.FixtureRequest
                    ) -> Iterator[tuple[LiveCloud, Any]]:
     """A VPC cloud with two zones and real guests on two hypervisor hosts: the
     all-in-one node on the session's private libvirtd (first zone) and a second host
@@ -245,34 +207,52 @@ def two_host_cloud(_two_hosts: _SharedWorld, request: pytest.FixtureRequest
     it made (its guests, groups, stacks) and resets the properties it set; the world is
     stopped, and checked to leave nothing on either host, after the last of them, or
     after a failed test (the next one gets a new world)."""
-    world = _two_hosts.open()
-    failed = request.session.testsfailed
-    yield world
-    if request.session.testsfailed > failed or not _next_uses(request.node, "two_host_cloud"):
-        _two_hosts.close()
+    yield from consecutive(_two_hosts, request, "two_host_cloud")
 
 
-@pytest.fixture
-def libvirt_cloud(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    """A live cloud in EDGE mode whose local node runs real QEMU guests on the private
-    libvirtd (the VPC real-guest test makes its own, in the default mode).
-
-    Its network (bridge, nftables, dnsmasq, metadata proxy in the libvirtd's namespace)
-    is removed afterwards, so the next cloud on the same libvirtd starts clean.
-    """
+def _libvirt_world(daemon: Any) -> Iterator[LiveCloud]:
     from tests.support import libvirt_env, teardown_local_network
 
-    for key, value in libvirt_env(private_libvirtd).items():
-        monkeypatch.setenv(key, value)
+    env = libvirt_env(daemon)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     cloud = new_cloud()  # EDGE (LiveCloud.network_mode): the EDGE real-guest tests
     try:
         cloud.start()
         yield cloud
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         cloud.stop()
-        _destroy_guests(private_libvirtd.uri)  # type: ignore[attr-defined]
-        teardown_local_network(cloud, private_libvirtd.netns)  # type: ignore[attr-defined]
+        _destroy_guests(daemon.uri)
+        teardown_local_network(cloud, daemon.netns)
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _libvirt_clouds(private_libvirtd: Any) -> Iterator[SharedWorld]:
+    shared = SharedWorld(lambda: _libvirt_world(private_libvirtd))
+    yield shared
+    shared.close()  # before the private libvirtd stops
+
+
+@pytest.fixture
+def libvirt_cloud(_libvirt_clouds: SharedWorld, request: pytest.FixtureRequest
+                  ) -> Iterator[LiveCloud]:
+    """A live cloud in EDGE mode whose local node runs real QEMU guests on the private
+    libvirtd (the VPC real-guest test makes its own, in the default mode).
+
+    Consecutive tests share one (``pytest_collection_modifyitems`` runs the tests taking
+    it one after another): each terminates its guests and resets the properties it set.
+    After the last of them, or after a failed test (the next one gets a new cloud), the
+    cloud stops, its guests are destroyed and its network (bridge, nftables, dnsmasq,
+    metadata proxy in the libvirtd's namespace) is removed, so the next cloud on the
+    same libvirtd starts clean.
+    """
+    yield from consecutive(_libvirt_clouds, request, "libvirt_cloud")
 
 
 def _destroy_guests(uri: str) -> None:

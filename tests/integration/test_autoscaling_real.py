@@ -125,3 +125,6 @@ def test_busy_guest_scales_out_through_a_step_policy_on_a_cpu_alarm(
     asg.delete_auto_scaling_group(AutoScalingGroupName="busy", ForceDelete=True)
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=["busy"])["AutoScalingGroups"], 240, "group deleted")
+    asg.delete_launch_configuration(LaunchConfigurationName="busy")  # the cloud is shared
+    cloud.reset_properties("cloud.monitoring.detailed_period_sec",
+                           "cloudwatch.alarm_evaluation_interval_sec")
