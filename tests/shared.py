@@ -1,5 +1,5 @@
-"""Worlds shared by consecutive tests: a real-guest cloud, a two-host cloud take seconds
-to build (a cloud start 2-4 s, two hosts ~17 s), and the
+"""Worlds shared by consecutive tests: a real-guest cloud, a two-host cloud, a cloud in
+an AWS region take seconds to build (a cloud start 2-4 s, two hosts ~17 s), and the
 tests taking one run one after another (``run_together``, from the collection hook in
 tests/conftest.py) on the same world.
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 # the function fixtures over a SharedWorld (``consecutive``): their tests run together
-SHARED_FIXTURES = ("two_host_cloud", "libvirt_cloud")
+SHARED_FIXTURES = ("two_host_cloud", "libvirt_cloud", "west_cloud", "two_worker_shared")
 
 
 class SharedWorld:

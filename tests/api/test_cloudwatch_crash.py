@@ -91,15 +91,10 @@ def test_kill_9_during_alarm_transitions(crash_cloud: LiveCloud) -> None:
 
 
 @pytest.fixture
-def two_worker_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    monkeypatch.setenv("CLOUDCTL_LOCAL_NODE", "fake")
-    monkeypatch.setenv("CLOUDCTL_DEMO_IMAGE", "0")
-    cloud = new_cloud()
-    try:
-        cloud.start(workers=2)
-        yield cloud
-    finally:
-        cloud.stop()
+def two_worker_cloud(two_worker_shared: LiveCloud) -> LiveCloud:
+    """The shared cloud with two API workers, fake node, no demo image
+    (tests/api/conftest.py)."""
+    return two_worker_shared
 
 
 def test_set_alarm_state_acts_at_once_on_any_worker(two_worker_cloud: LiveCloud) -> None:
