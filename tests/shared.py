@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 # the function fixtures over a SharedWorld (``consecutive``): their tests run together
-SHARED_FIXTURES = ("two_host_cloud", "libvirt_cloud", "west_cloud", "two_worker_shared")
+SHARED_FIXTURES = ("two_host_cloud", "libvirt_cloud", "west_cloud", "two_worker_shared",
+                   "crash_shared")
 
 
 class SharedWorld:

@@ -1,5 +1,5 @@
 """Fixtures of the API tests beyond the suite's own: a live cloud in VPC mode, a cloud in
-an AWS region, a cloud with two API workers."""
+an AWS region, a cloud with two API workers, a cloud for kill -9 tests."""
 
 from __future__ import annotations
 
@@ -65,3 +65,33 @@ def two_worker_shared(request: pytest.FixtureRequest,
     consecutive tests taking it (tests.shared): what any worker answers, wakes and
     actions across workers. A test that stops its cloud makes its own."""
     yield from consecutive(_two_worker_clouds, request, "two_worker_shared")
+
+
+def _crash_world() -> Iterator[LiveCloud]:
+    cloud = new_cloud()
+    cloud.node = "fake"
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("CLOUDCTL_DEMO_IMAGE", "0")  # no background registration
+            cloud.start()
+        yield cloud
+    finally:
+        cloud.stop()
+        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _crash_clouds() -> Iterator[SharedWorld]:
+    shared = SharedWorld(_crash_world)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def crash_shared(request: pytest.FixtureRequest, _crash_clouds: SharedWorld) -> Iterator[LiveCloud]:
+    """A cloud (SQLite, one process, fake node, no demo image) for kill -9 tests, shared
+    by the consecutive tests taking it (tests.shared): each kills it with SIGKILL and
+    starts it again on its data directory, as with a cloud of its own, and leaves no
+    instance, group, alarm or property of its own behind (the next test counts the
+    node's instances)."""
+    yield from consecutive(_crash_clouds, request, "crash_shared")

@@ -33,8 +33,8 @@ def crash_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
         cloud.stop()
 
 
-def test_kill_9_during_alarm_transitions(crash_cloud: LiveCloud) -> None:
-    cloud = crash_cloud
+def test_kill_9_during_alarm_transitions(crash_shared: LiveCloud) -> None:
+    cloud = crash_shared
     cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=1")
     images = register_image_set(cloud, cloud.data_dir / "crash-imgs")
     ec2 = cloud.client("ec2")
@@ -88,6 +88,10 @@ def test_kill_9_during_alarm_transitions(crash_cloud: LiveCloud) -> None:
     assert all(o.startswith("RebootInstances") or "interrupted" in o for o in outcomes)
     states = cw.describe_alarms(AlarmNamePrefix="crash-", MaxRecords=100)["MetricAlarms"]
     assert {a["StateValue"] for a in states} == {"ALARM"}
+    # the kill -9 cloud is shared (tests/api/conftest.py): nothing of this test stays
+    cw.delete_alarms(AlarmNames=names)
+    cloud.client("ec2").terminate_instances(InstanceIds=instances)
+    cloud.reset_properties("cloudwatch.alarm_evaluation_interval_sec")
 
 
 @pytest.fixture
