@@ -89,9 +89,10 @@ def _crash_clouds() -> Iterator[SharedWorld]:
 
 @pytest.fixture
 def crash_shared(request: pytest.FixtureRequest, _crash_clouds: SharedWorld) -> Iterator[LiveCloud]:
-    """A cloud (SQLite, one process, fake node, no demo image) for kill -9 tests, shared
-    by the consecutive tests taking it (tests.shared): each kills it with SIGKILL and
-    starts it again on its data directory, as with a cloud of its own, and leaves no
+    """A cloud (SQLite, one process, fake node, no demo image) for kill -9 tests and
+    tests that count the node's instances (metadata, instance network), shared by the
+    consecutive tests taking it (tests.shared): a kill -9 test kills it with SIGKILL and
+    starts it again on its data directory, as with a cloud of its own; each leaves no
     instance, group, alarm or property of its own behind (the next test counts the
     node's instances)."""
     yield from consecutive(_crash_clouds, request, "crash_shared")
