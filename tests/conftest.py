@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.infra import postgres
+from tests.shared import SHARED_FIXTURES, SharedWorld, consecutive, run_together
 from tests.support import LiveCloud, new_cloud, run_cloud
 
 # Under scripts/test.sh (CLOUDCTL_NO_SKIPS=1) every component is installed, so a skip
@@ -114,11 +115,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``late`` go last, in their order (after pytest grouped the items
-    by their session parameters). A test that waits for a cloud clock (a stack's
+    """Tests taking a world shared by consecutive tests (``tests.shared.SHARED_FIXTURES``)
+    run one after another; tests
+    marked ``late`` go last, in their order (after pytest grouped the items by their
+    session parameters). A test that waits for a cloud clock (a stack's
     TimeoutInMinutes: one minute) started by its module's session fixture then finds
     the time already passed while the rest of the run went on, instead of sleeping it
     out; run alone, it waits as before."""
+    for fixture in SHARED_FIXTURES:
+        run_together(items, fixture)
     late = [item for item in items if item.get_closest_marker("late") is not None]
     if late:
         items[:] = [item for item in items if item.get_closest_marker("late") is None] + late
@@ -179,39 +184,75 @@ def private_libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
     daemon.stop()
 
 
-@pytest.fixture
-def two_host_cloud(private_libvirtd: Any, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[tuple[LiveCloud, Any]]:
-    """A new VPC cloud with two zones and real guests on two hypervisor hosts: the
-    all-in-one node on the session's private libvirtd (first zone) and a second host
-    added as an operator would (``tests.infra.second_host``: its own libvirtd and
-    namespaces, ``nodectl agent``, its VPC host agent, VXLAN between the two)."""
+@pytest.fixture(scope="session")
+def _two_hosts(private_libvirtd: Any, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[SharedWorld]:
     from tests.infra.second_host import two_host_cloud as build
 
-    yield from build(private_libvirtd, tmp_path_factory.mktemp("second"))
+    shared = SharedWorld(lambda: build(private_libvirtd, tmp_path_factory.mktemp("second")))
+    yield shared
+    shared.close()  # before the private libvirtd stops
 
 
 @pytest.fixture
-def libvirt_cloud(private_libvirtd: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    """A live cloud in EDGE mode whose local node runs real QEMU guests on the private
-    libvirtd (the VPC real-guest test makes its own, in the default mode).
+def two_host_cloud(_two_hosts: SharedWorld, request: pytest.FixtureRequest
+                   ) -> Iterator[tuple[LiveCloud, Any]]:
+    """A VPC cloud with two zones and real guests on two hypervisor hosts: the
+    all-in-one node on the session's private libvirtd (first zone) and a second host
+    added as an operator would (``tests.infra.second_host``: its own libvirtd and
+    namespaces, ``nodectl agent``, its VPC host agent, VXLAN between the two).
 
-    Its network (bridge, nftables, dnsmasq, metadata proxy in the libvirtd's namespace)
-    is removed afterwards, so the next cloud on the same libvirtd starts clean.
-    """
+    Building it takes ~17 s, so consecutive tests share one (``pytest_collection_
+    modifyitems`` runs the tests taking it one after another): each test removes what
+    it made (its guests, groups, stacks) and resets the properties it set; the world is
+    stopped, and checked to leave nothing on either host, after the last of them, or
+    after a failed test (the next one gets a new world)."""
+    yield from consecutive(_two_hosts, request, "two_host_cloud")
+
+
+def _libvirt_world(daemon: Any) -> Iterator[LiveCloud]:
     from tests.support import libvirt_env, teardown_local_network
 
-    for key, value in libvirt_env(private_libvirtd).items():
-        monkeypatch.setenv(key, value)
+    env = libvirt_env(daemon)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     cloud = new_cloud()  # EDGE (LiveCloud.network_mode): the EDGE real-guest tests
     try:
         cloud.start()
         yield cloud
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         cloud.stop()
-        _destroy_guests(private_libvirtd.uri)  # type: ignore[attr-defined]
-        teardown_local_network(cloud, private_libvirtd.netns)  # type: ignore[attr-defined]
+        _destroy_guests(daemon.uri)
+        teardown_local_network(cloud, daemon.netns)
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _libvirt_clouds(private_libvirtd: Any) -> Iterator[SharedWorld]:
+    shared = SharedWorld(lambda: _libvirt_world(private_libvirtd))
+    yield shared
+    shared.close()  # before the private libvirtd stops
+
+
+@pytest.fixture
+def libvirt_cloud(_libvirt_clouds: SharedWorld, request: pytest.FixtureRequest
+                  ) -> Iterator[LiveCloud]:
+    """A live cloud in EDGE mode whose local node runs real QEMU guests on the private
+    libvirtd (the VPC real-guest test makes its own, in the default mode).
+
+    Consecutive tests share one (``pytest_collection_modifyitems`` runs the tests taking
+    it one after another): each terminates its guests and resets the properties it set.
+    After the last of them, or after a failed test (the next one gets a new cloud), the
+    cloud stops, its guests are destroyed and its network (bridge, nftables, dnsmasq,
+    metadata proxy in the libvirtd's namespace) is removed, so the next cloud on the
+    same libvirtd starts clean.
+    """
+    yield from consecutive(_libvirt_clouds, request, "libvirt_cloud")
 
 
 def _destroy_guests(uri: str) -> None:

@@ -7,24 +7,17 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.api.autoscaling_helpers import launch_config, unique, wait_capacity, zones
-from tests.support import LiveCloud, new_cloud, wait_for
+from tests.support import LiveCloud, wait_for
 
 
 @pytest.fixture
-def crash_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    monkeypatch.setenv("CLOUDCTL_LOCAL_NODE", "fake")
-    monkeypatch.setenv("CLOUDCTL_DEMO_IMAGE", "0")
-    cloud = new_cloud()
-    try:
-        cloud.start()
-        yield cloud
-    finally:
-        cloud.stop()
+def crash_cloud(crash_shared: LiveCloud) -> LiveCloud:
+    """The shared kill -9 cloud (fake node, no demo image; tests/api/conftest.py)."""
+    return crash_shared
 
 
 def test_kill_9_during_scale_out_keeps_exactly_the_desired_instances(

@@ -15,7 +15,7 @@ import base64
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,16 @@ import pytest
 
 from tests.api.autoscaling_helpers import image
 from tests.api.cfn_helpers import events, settle, unique
-from tests.support import LiveCloud, region_cloud, run_cloud
+from tests.support import LiveCloud
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "cfn-samples"
 REGION = "us-west-2"
 
 
-@pytest.fixture(scope="module")
-def west() -> Iterator[LiveCloud]:
-    """A cloud in an AWS region with two zones, as the samples expect."""
-    yield from run_cloud(region_cloud(REGION))
+@pytest.fixture
+def west(west_cloud: LiveCloud) -> LiveCloud:
+    """The cloud in us-west-2 (zones a and b) of tests/api/conftest.py."""
+    return west_cloud
 
 
 def _failures(cloud: LiveCloud, stack: str) -> list[tuple[str, str, Any]]:

@@ -33,8 +33,8 @@ def crash_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
         cloud.stop()
 
 
-def test_kill_9_during_alarm_transitions(crash_cloud: LiveCloud) -> None:
-    cloud = crash_cloud
+def test_kill_9_during_alarm_transitions(crash_shared: LiveCloud) -> None:
+    cloud = crash_shared
     cloud.set_properties("cloudwatch.alarm_evaluation_interval_sec=1")
     images = register_image_set(cloud, cloud.data_dir / "crash-imgs")
     ec2 = cloud.client("ec2")
@@ -88,18 +88,17 @@ def test_kill_9_during_alarm_transitions(crash_cloud: LiveCloud) -> None:
     assert all(o.startswith("RebootInstances") or "interrupted" in o for o in outcomes)
     states = cw.describe_alarms(AlarmNamePrefix="crash-", MaxRecords=100)["MetricAlarms"]
     assert {a["StateValue"] for a in states} == {"ALARM"}
+    # the kill -9 cloud is shared (tests/api/conftest.py): nothing of this test stays
+    cw.delete_alarms(AlarmNames=names)
+    cloud.client("ec2").terminate_instances(InstanceIds=instances)
+    cloud.reset_properties("cloudwatch.alarm_evaluation_interval_sec")
 
 
 @pytest.fixture
-def two_worker_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    monkeypatch.setenv("CLOUDCTL_LOCAL_NODE", "fake")
-    monkeypatch.setenv("CLOUDCTL_DEMO_IMAGE", "0")
-    cloud = new_cloud()
-    try:
-        cloud.start(workers=2)
-        yield cloud
-    finally:
-        cloud.stop()
+def two_worker_cloud(two_worker_shared: LiveCloud) -> LiveCloud:
+    """The shared cloud with two API workers, fake node, no demo image
+    (tests/api/conftest.py)."""
+    return two_worker_shared
 
 
 def test_set_alarm_state_acts_at_once_on_any_worker(two_worker_cloud: LiveCloud) -> None:

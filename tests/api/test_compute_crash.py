@@ -9,26 +9,21 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.api.test_compute_instances import register_image_set, wait_for
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud
 
 
 @pytest.fixture
-def crash_cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCloud]:
-    monkeypatch.setenv("CLOUDCTL_LOCAL_NODE", "fake")  # restored after the test
-    monkeypatch.setenv("CLOUDCTL_DEMO_IMAGE", "0")
-    cloud = new_cloud()
-    try:
-        cloud.start()
-        yield cloud
-    finally:
-        cloud.stop()
+def crash_cloud(crash_shared: LiveCloud) -> LiveCloud:
+    """The shared kill -9 cloud (fake node, no demo image; tests/api/conftest.py): the
+    tests before this one on it leave no instance, so every instance here is the
+    burst's."""
+    return crash_shared
 
 
 def _instances_dir(cloud: LiveCloud) -> Path:

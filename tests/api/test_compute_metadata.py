@@ -11,7 +11,6 @@ import http.client
 import json
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from tests.api.test_compute_instances import register_image_set, wait_for
-from tests.support import LiveCloud, new_cloud
+from tests.api.test_compute_instances import register_image_set, states, wait_for
+from tests.support import LiveCloud
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -44,22 +43,12 @@ def md(cloud: LiveCloud, ip: str, path: str, method: str = "GET",
     return resp.status, body
 
 
-@pytest.fixture(scope="module")
-def md_cloud() -> Iterator[LiveCloud]:
-    import os
-
-    saved = os.environ.get("CLOUDCTL_LOCAL_NODE")
-    os.environ["CLOUDCTL_LOCAL_NODE"] = "fake"
-    cloud = new_cloud()
-    try:
-        cloud.start()
-    finally:
-        if saved is None:
-            os.environ.pop("CLOUDCTL_LOCAL_NODE", None)
-        else:
-            os.environ["CLOUDCTL_LOCAL_NODE"] = saved
-    yield cloud
-    cloud.stop()
+@pytest.fixture
+def md_cloud(crash_shared: LiveCloud) -> LiveCloud:
+    """A cloud on the fake node of the metadata tests alone: the shared cloud of the
+    consecutive tests taking ``crash_shared`` (tests/api/conftest.py), where no other
+    test's instance runs while these do."""
+    return crash_shared
 
 
 def test_metadata_tree_isolation_imdsv2(md_cloud: LiveCloud, tmp_path: Path) -> None:
@@ -114,6 +103,9 @@ def test_metadata_tree_isolation_imdsv2(md_cloud: LiveCloud, tmp_path: Path) -> 
     check_identity(md_cloud, ip_a, a["InstanceId"], tmp_path)
     ec2.terminate_instances(InstanceIds=[a["InstanceId"], b["InstanceId"]])
     wait_for(lambda: md(md_cloud, ip_a, "/latest/meta-data/instance-id")[0] == 404)
+    # the next test on the shared cloud counts the instances
+    wait_for(lambda: set(states(md_cloud, [a["InstanceId"], b["InstanceId"]]).values())
+             == {"terminated"})
 
 
 def check_identity(cloud: LiveCloud, ip: str, instance_id: str, tmp_path: Path) -> None:

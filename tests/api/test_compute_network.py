@@ -6,8 +6,6 @@ served by the metadata service (over its Unix socket, as netd's proxy reaches it
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,28 +13,27 @@ from botocore.exceptions import ClientError
 
 from tests.api.test_compute_instances import register_image_set, wait_for
 from tests.api.test_compute_metadata import md
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud
 
 
-@pytest.fixture(scope="module")
-def net_cloud() -> Iterator[LiveCloud]:
-    saved = os.environ.get("CLOUDCTL_LOCAL_NODE")
-    os.environ["CLOUDCTL_LOCAL_NODE"] = "fake"
-    cloud = new_cloud()
-    try:
-        cloud.start()
-    finally:
-        if saved is None:
-            os.environ.pop("CLOUDCTL_LOCAL_NODE", None)
-        else:
-            os.environ["CLOUDCTL_LOCAL_NODE"] = saved
-    yield cloud
-    cloud.stop()
+@pytest.fixture
+def net_cloud(crash_shared: LiveCloud) -> LiveCloud:
+    """A cloud on the fake node where no other test's instance runs while these do (the
+    counts of ``cloudctl network show`` are compared): the shared cloud of the
+    consecutive tests taking ``crash_shared`` (tests/api/conftest.py)."""
+    return crash_shared
 
 
-@pytest.fixture(scope="module")
+_IMAGES: dict[str, dict[str, str]] = {}
+
+
+@pytest.fixture
 def images(net_cloud: LiveCloud) -> dict[str, str]:
-    return register_image_set(net_cloud, net_cloud.data_dir / "net-imgs")
+    """The module's image set, registered once in the cloud."""
+    key = str(net_cloud.data_dir)
+    if key not in _IMAGES:
+        _IMAGES[key] = register_image_set(net_cloud, net_cloud.data_dir / "net-imgs")
+    return _IMAGES[key]
 
 
 def _show(cloud: LiveCloud) -> dict[str, Any]:

@@ -8,28 +8,21 @@ The multi-host case (PostgreSQL NOTIFY from an API host to the controllers host)
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.api.test_compute_instances import register_image_set
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud
 
 LAUNCHES = 6  # each on a new connection: some reach the worker that runs no controller
 PROMPT = 2.5  # seconds to running: far less than the default resync (10 s)
 
 
 @pytest.fixture
-def two_workers() -> Iterator[LiveCloud]:
-    cloud = new_cloud(None)
-    cloud.start(workers=2)
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+def two_workers(two_worker_shared: LiveCloud) -> LiveCloud:
+    """The shared cloud with two API workers (tests/api/conftest.py)."""
+    return two_worker_shared
 
 
 def launch_and_time(cloud: LiveCloud, image_id: str) -> tuple[str, float]:

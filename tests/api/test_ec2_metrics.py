@@ -211,42 +211,38 @@ def test_cloudctl_metrics_lists_and_charts(fast: LiveCloud, tmp_path: Path) -> N
     ec2.terminate_instances(InstanceIds=[iid])
 
 
-def test_kill_9_and_restart_make_no_negative_or_huge_points(tmp_path: Path) -> None:
+def test_kill_9_and_restart_make_no_negative_or_huge_points(crash_shared: LiveCloud,
+                                                            tmp_path: Path) -> None:
     """The cloud (collector and its in-process fake node) dies with kill -9 and starts
     again: the node's counters restart from zero and the collector has no baseline, yet
-    no datapoint is negative or larger than the fake's rates allow."""
-    import shutil
+    no datapoint is negative or larger than the fake's rates allow. (On the shared kill
+    -9 cloud of tests/api/conftest.py.)"""
     import signal
 
-    from tests.support import new_cloud
-
-    cloud = new_cloud()
+    cloud = crash_shared
+    cloud.set_properties("cloud.monitoring.detailed_period_sec=1")
+    ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
+    images = register_image_set(cloud, tmp_path / "rs")
+    iid = ec2.run_instances(ImageId=images["emi"], MinCount=1, MaxCount=1,
+                            InstanceType="t1.micro",
+                            Monitoring={"Enabled": True})["Instances"][0]["InstanceId"]
+    mine = [{"Name": "InstanceId", "Value": iid}]
+    wait_for(lambda: _stats(cw, "NetworkIn", mine)["SampleCount"] >= 3, 60)
+    before = _stats(cw, "NetworkIn", mine)["SampleCount"]
+    cloud.stop(signal.SIGKILL)
     cloud.start()
-    try:
-        cloud.set_properties("cloud.monitoring.detailed_period_sec=1")
-        ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
-        images = register_image_set(cloud, tmp_path / "rs")
-        iid = ec2.run_instances(ImageId=images["emi"], MinCount=1, MaxCount=1,
-                                InstanceType="t1.micro",
-                                Monitoring={"Enabled": True})["Instances"][0]["InstanceId"]
-        mine = [{"Name": "InstanceId", "Value": iid}]
-        wait_for(lambda: _stats(cw, "NetworkIn", mine)["SampleCount"] >= 3, 60)
-        before = _stats(cw, "NetworkIn", mine)["SampleCount"]
-        cloud.stop(signal.SIGKILL)
-        cloud.start()
-        ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
-        wait_for(lambda: _stats(cw, "NetworkIn", mine)["SampleCount"] >= before + 3, 90)
-        now = datetime.now(UTC)
-        # an interval is at most two periods and a sample (3 s here): a second's slack
-        for name, low, high in (("NetworkIn", 0.0, 2000.0 * 4), ("CPUUtilization", 0.0, 100.0),
-                                ("DiskWriteBytes", 0.0, 8192.0 * 4)):
-            got = cw.get_metric_statistics(
-                Namespace="AWS/EC2", MetricName=name, Dimensions=mine,
-                StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=1),
-                Period=60, Statistics=["Minimum", "Maximum"])["Datapoints"]
-            assert got
-            assert min(p["Minimum"] for p in got) >= low, name
-            assert max(p["Maximum"] for p in got) <= high, name
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    ec2, cw = cloud.client("ec2"), cloud.client("cloudwatch")
+    wait_for(lambda: _stats(cw, "NetworkIn", mine)["SampleCount"] >= before + 3, 90)
+    now = datetime.now(UTC)
+    # an interval is at most two periods and a sample (3 s here): a second's slack
+    for name, low, high in (("NetworkIn", 0.0, 2000.0 * 4), ("CPUUtilization", 0.0, 100.0),
+                            ("DiskWriteBytes", 0.0, 8192.0 * 4)):
+        got = cw.get_metric_statistics(
+            Namespace="AWS/EC2", MetricName=name, Dimensions=mine,
+            StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=1),
+            Period=60, Statistics=["Minimum", "Maximum"])["Datapoints"]
+        assert got
+        assert min(p["Minimum"] for p in got) >= low, name
+        assert max(p["Maximum"] for p in got) <= high, name
+    ec2.terminate_instances(InstanceIds=[iid])  # the kill -9 cloud is shared
+    cloud.reset_properties("cloud.monitoring.detailed_period_sec")

@@ -7,10 +7,8 @@ the account's IAM policies."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests.api.s3_helpers import bucket_name
 from tests.api.test_s3_post import _post
-from tests.support import LiveCloud, new_cloud
+from tests.support import LiveCloud
 
 
 def _err(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
@@ -279,12 +277,9 @@ def test_account_principal_delegates_to_iam_policies(sqlite_cloud: LiveCloud) ->
 
 
 @pytest.fixture
-def two_worker_cloud() -> Iterator[LiveCloud]:
-    cloud = new_cloud()
-    cloud.start(workers=2)
-    yield cloud
-    cloud.stop()
-    shutil.rmtree(cloud.data_dir, ignore_errors=True)
+def two_worker_cloud(two_worker_shared: LiveCloud) -> LiveCloud:
+    """The shared cloud with two API workers (tests/api/conftest.py)."""
+    return two_worker_shared
 
 
 def test_deactivated_key_refused_by_every_worker(two_worker_cloud: LiveCloud) -> None:

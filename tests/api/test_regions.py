@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import LiveCloud, region_cloud, run_cloud, wait_for
+from tests.support import LiveCloud, wait_for
 
 REGION = "us-west-2"
 
 
-@pytest.fixture(scope="module")
-def west() -> Iterator[LiveCloud]:
-    yield from run_cloud(region_cloud(REGION))
+@pytest.fixture
+def west(west_cloud: LiveCloud) -> LiveCloud:
+    """The cloud in us-west-2 (zones a and b) of tests/api/conftest.py."""
+    return west_cloud
 
 
 def _client(cloud: LiveCloud, service: str, region: str) -> Any:

@@ -71,6 +71,7 @@ def test_a_destroyed_guest_is_replaced(two_host_cloud: tuple[LiveCloud, Any],
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=["real"])["AutoScalingGroups"], 240, "group deleted")
     wait_for(lambda: not second.guests(), 60, "no guest left on the second host")
+    asg.delete_launch_configuration(LaunchConfigurationName="real")  # the world is shared
 
 
 BUSY = "#!/bin/sh\nyes > /dev/null &\necho busy-started > /dev/console\n"
@@ -124,3 +125,6 @@ def test_busy_guest_scales_out_through_a_step_policy_on_a_cpu_alarm(
     asg.delete_auto_scaling_group(AutoScalingGroupName="busy", ForceDelete=True)
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=["busy"])["AutoScalingGroups"], 240, "group deleted")
+    asg.delete_launch_configuration(LaunchConfigurationName="busy")  # the cloud is shared
+    cloud.reset_properties("cloud.monitoring.detailed_period_sec",
+                           "cloudwatch.alarm_evaluation_interval_sec")

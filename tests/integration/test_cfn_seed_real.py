@@ -258,3 +258,7 @@ def test_seed_cluster_stack_with_real_guests(two_host_cloud: tuple[LiveCloud, An
         {"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
     assert not [g for g in ec2.describe_security_groups()["SecurityGroups"]
                 if g.get("VpcId") == vpc_id]
+    # the next test on the shared two-host cloud sees its defaults again
+    cloud.reset_properties("loadbalancing.supervise_interval_sec",
+                           "cloud.monitoring.detailed_period_sec",
+                           "cloudwatch.alarm_evaluation_interval_sec", "loadbalancing.dataplane")

@@ -216,3 +216,6 @@ def test_busy_ebs_and_idle_guests_metrics_status_checks_and_a_stop_alarm(
     assert "to ALARM" in summaries and "to OK" in summaries, summaries
     assert any(h["HistoryItemType"] == "Action" for h in history), summaries
     ec2.terminate_instances(InstanceIds=[busy, idle])
+    # the next test on the shared libvirt cloud sees the defaults again
+    cloud.reset_properties("cloud.monitoring.detailed_period_sec",
+                           "cloudwatch.alarm_evaluation_interval_sec")

@@ -12,7 +12,8 @@ a NACL deny entry stops it though the group allows, its deletion lets it through
 outside (the first host's outside network) reaches B's ssh, on the second host, only at
 its public address, through the internet gateway on the first host, and not once the
 main route table's route to the internet gateway is deleted. Nothing of either host
-is left afterwards (the fixture checks: namespaces, the underlay link, agents, guests).
+is left afterwards (the fixture checks after the last test sharing the two hosts:
+namespaces, the underlay link, agents, guests).
 """
 
 from __future__ import annotations
@@ -117,9 +118,14 @@ def test_guests_on_two_hosts_reach_each_other_as_groups_and_nacls_allow(
     main = ec2.describe_route_tables(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]},
         {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+    (igw,) = [r["GatewayId"] for r in main["Routes"]
+              if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
     ec2.delete_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
     wait_for(lambda: not _ssh_banner(private_libvirtd.netns, public_b), 60,
              "B unreachable from the outside without the route to the IGW")
+    # the default VPC as it was, for the next test on the shared two-host cloud
+    ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                     GatewayId=igw)
     ec2.terminate_instances(InstanceIds=[iid_a, iid_b])
     wait_for(lambda: {i["State"]["Name"] for r in ec2.describe_instances(
         InstanceIds=[iid_a, iid_b])["Reservations"] for i in r["Instances"]} == {"terminated"},
