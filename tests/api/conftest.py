@@ -38,17 +38,22 @@ def west_cloud(request: pytest.FixtureRequest, _west_clouds: SharedWorld) -> Ite
     yield from consecutive(_west_clouds, request, "west_cloud")
 
 
-def _two_worker_world() -> Iterator[LiveCloud]:
+def _fake_node_world(workers: int) -> Iterator[LiveCloud]:
+    """A cloud on SQLite with the fake node and no demo image, of ``workers`` workers."""
     cloud = new_cloud()
     cloud.node = "fake"
     try:
         with pytest.MonkeyPatch.context() as env:
             env.setenv("CLOUDCTL_DEMO_IMAGE", "0")  # no background registration
-            cloud.start(workers=2)
+            cloud.start(workers=workers)
         yield cloud
     finally:
         cloud.stop()
         shutil.rmtree(cloud.data_dir, ignore_errors=True)
+
+
+def _two_worker_world() -> Iterator[LiveCloud]:
+    yield from _fake_node_world(2)
 
 
 @pytest.fixture(scope="session")
@@ -68,16 +73,7 @@ def two_worker_shared(request: pytest.FixtureRequest,
 
 
 def _crash_world() -> Iterator[LiveCloud]:
-    cloud = new_cloud()
-    cloud.node = "fake"
-    try:
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("CLOUDCTL_DEMO_IMAGE", "0")  # no background registration
-            cloud.start()
-        yield cloud
-    finally:
-        cloud.stop()
-        shutil.rmtree(cloud.data_dir, ignore_errors=True)
+    yield from _fake_node_world(1)
 
 
 @pytest.fixture(scope="session")

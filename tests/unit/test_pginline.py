@@ -15,17 +15,17 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import psycopg
 import pytest
 
-from cloudctl.db import pginline
+from cloudctl.db import pginline, pgnearwait
 from cloudctl.db.pgreads import PgReads
 from cloudctl.services.iam.credentials import _EPOCH_PG, _EpochReads
 from cloudctl.services.s3.fastsql import BUCKET_COLUMNS, OBJECT_COLUMNS
 from cloudctl.services.s3.pgsql import PgObjects
+from tests.unit.loop_probes import at_once
 
 _SETUP = (
     "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY, v int)",
@@ -49,16 +49,6 @@ def conninfo(pg_server: Any) -> str:
     return str(url)
 
 
-def _at_once(coro: Coroutine[Any, Any, Any]) -> Any:
-    """The value of ``coro`` if it finishes without suspending; fails if it suspends."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise AssertionError("the read suspended: it would wait a loop pass")
-
-
 async def _near(reads: PgReads) -> None:
     """Until this loop's inline connection is open (it connects on a thread); inline
     whatever the round trips of a busy test host (``on``) unless a test chose."""
@@ -76,21 +66,21 @@ def test_hot_reads_take_no_loop_pass(conninfo: str) -> None:
 
     async def run() -> None:
         await _near(reads)
-        assert _at_once(reads.rows("SELECT v FROM t WHERE id = %s", (1,))) == [(10,)]
-        assert _at_once(PgObjects(reads).bucket("none")) is None
-        assert _at_once(PgObjects(reads).current("none", "k")) is None
+        assert at_once(reads.rows("SELECT v FROM t WHERE id = %s", (1,))) == [(10,)]
+        assert at_once(PgObjects(reads).bucket("none")) is None
+        assert at_once(PgObjects(reads).current("none", "k")) is None
         epochs = _EpochReads(sessions=None, pg=lambda: reads)  # type: ignore[arg-type]
-        assert _at_once(epochs.read()) == 7
+        assert at_once(epochs.read()) == 7
         await asyncio.sleep(0)  # the next loop turn reads the epoch again
         with psycopg.connect(conninfo, autocommit=True) as writer:
             writer.execute("UPDATE iam_credential_epoch SET generation = 8 WHERE id = 1")
         # the turn's read is shared in that turn; the next turn sees the revocation
-        assert _at_once(epochs.read()) == 8
+        assert at_once(epochs.read()) == 8
         with psycopg.connect(conninfo, autocommit=True) as writer:
             writer.execute("UPDATE iam_credential_epoch SET generation = 7 WHERE id = 1")
-        assert _at_once(epochs.read()) == 8  # same turn: the read already made
+        assert at_once(epochs.read()) == 8  # same turn: the read already made
         await asyncio.sleep(0)
-        assert _at_once(epochs.read()) == 7
+        assert at_once(epochs.read()) == 7
         assert reads.inline.here().inline_count >= 4
 
     asyncio.run(run())
@@ -118,7 +108,7 @@ def test_a_locked_table_is_given_up_after_the_statement_timeout(conninfo: str) -
         # the connection comes back after the back-off
         await asyncio.sleep(pginline.BACKOFF)
         await _near(reads)
-        assert _at_once(reads.rows("SELECT v FROM t WHERE id = 1")) == [(10,)]
+        assert at_once(reads.rows("SELECT v FROM t WHERE id = 1")) == [(10,)]
 
     asyncio.run(run())
     reads.close()
@@ -159,7 +149,7 @@ def test_a_terminated_backend_is_read_awaited_then_reconnected(conninfo: str) ->
         assert reads.inline_rows("SELECT v FROM t WHERE id = 1") is None
         assert await reads.rows("SELECT v FROM t WHERE id = 1") == [(10,)]
         await _near(reads)  # a new connection, opened on a thread
-        assert _at_once(reads.rows("SELECT v FROM t WHERE id = 1")) == [(10,)]
+        assert at_once(reads.rows("SELECT v FROM t WHERE id = 1")) == [(10,)]
 
     asyncio.run(run())
     reads.close()
@@ -207,7 +197,7 @@ def test_a_stale_prepared_plan_is_read_awaited(conninfo: str) -> None:
 
     async def run() -> None:
         await _near(reads)
-        assert _at_once(reads.rows("SELECT v FROM stale WHERE id = 1")) == [(10,)]
+        assert at_once(reads.rows("SELECT v FROM stale WHERE id = 1")) == [(10,)]
         with psycopg.connect(conninfo, autocommit=True) as admin:
             admin.execute("ALTER TABLE stale ALTER COLUMN v TYPE text")
         assert await reads.rows("SELECT v FROM stale WHERE id = 1") == [("10",)]
@@ -219,7 +209,7 @@ def test_a_stale_prepared_plan_is_read_awaited(conninfo: str) -> None:
 
 
 def test_a_server_on_this_host_by_its_address() -> None:
-    near = pginline.on_this_host
+    near = pgnearwait.on_this_host
     assert near("postgresql://u:p@127.0.0.1:5432/x") and near("postgresql://u@localhost/x")
     assert near("postgresql:///x?host=/run/postgresql") and near("host=::1 dbname=x")
     assert not near("postgresql://u@db.example:5432/x")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import psycopg
@@ -26,16 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloudctl.db import pgnearwait
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.db.pgnearwait import NearWaits
-
-
-def _at_once(coro: Coroutine[Any, Any, Any]) -> Any:
-    """The value of ``coro`` if it finishes without suspending; fails if it suspends."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise AssertionError("the read suspended: it waited a loop pass")
+from tests.unit.loop_probes import at_once, spinner
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +61,18 @@ def test_plain_reads_answer_without_a_loop_pass(url: str, roomy: None) -> None:
         async with sessions() as session:
             return list((await session.execute(text(statement))).all())
 
-    async def read_at_once(statement: str) -> list[Any]:
+    async def readat_once(statement: str) -> list[Any]:
         # the session's end is awaited: SQLAlchemy closes it in a task of its own
         async with sessions() as session:
-            return list(_at_once(session.execute(text(statement))).all())
+            return list(at_once(session.execute(text(statement))).all())
 
     async def run() -> None:
         # the first checkout connects (awaited); later ones find it pooled
         assert await read("SELECT v FROM t WHERE id = 1") == [(10,)]
         before = near.on_loop
-        assert await read_at_once("SELECT v FROM t WHERE id = 1") == [(10,)]
+        assert await readat_once("SELECT v FROM t WHERE id = 1") == [(10,)]
         # ~2.4 MB: many reads of the socket, all on the loop
-        big = await read_at_once("SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g")
+        big = await readat_once("SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g")
         assert len(big) == 20000 and big[-1] == (20000, "x" * 100)
         assert near.on_loop == before + 2
         # a write session: its reads before the write wait on the loop, the write and
@@ -94,13 +84,13 @@ def test_plain_reads_answer_without_a_loop_pass(url: str, roomy: None) -> None:
             assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 2
             assert near.on_loop == counted
             await session.commit()
-        assert await read_at_once("SELECT count(*) FROM t") == [(2,)]
+        assert await readat_once("SELECT count(*) FROM t") == [(2,)]
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM t WHERE id = 2"))
         # a statement's error is raised from the loop as from an awaited read
         with pytest.raises(Exception, match="division by zero"):
-            await read_at_once("SELECT 1 / (v - 10) FROM t WHERE id = 1")
-        assert await read_at_once("SELECT v FROM t WHERE id = 1") == [(10,)]
+            await readat_once("SELECT 1 / (v - 10) FROM t WHERE id = 1")
+        assert await readat_once("SELECT v FROM t WHERE id = 1") == [(10,)]
         await engine.dispose()
 
     asyncio.run(run())
@@ -167,37 +157,24 @@ def test_a_held_up_read_goes_on_awaited_and_the_loop_serves_meanwhile(
         assert near.overruns == overruns + 1 and near.stalls == stalls + 1
         assert near.budget() == pgnearwait.BUDGET
         monkeypatch.setattr(pgnearwait, "BUDGET", 0.5)
-        assert await _read_v(sessions, at_once=True) == 10
+        assert await _read_v(sessions, without_pass=True) == 10
         await engine.dispose()
 
     asyncio.run(run())
 
 
-async def _read_v(sessions: Any, at_once: bool = False) -> Any:
+async def _read_v(sessions: Any, without_pass: bool = False) -> Any:
     async with sessions() as session:
         statement = session.execute(text("SELECT v FROM t WHERE id = 1"))
-        return (_at_once(statement) if at_once else await statement).scalar()
+        return (at_once(statement) if without_pass else await statement).scalar()
 
 
 async def _passes(sessions: Any) -> int:
     """The loop passes other tasks got while a session's read ran."""
-    passes, done = 0, False
-
-    async def spin() -> None:
-        nonlocal passes
-        while not done:
-            await asyncio.sleep(0)
-            passes += 1
-
-    spinning = asyncio.create_task(spin())
-    async with sessions() as session:
-        await asyncio.sleep(0)  # the spinner has started
-        first = passes
+    async with spinner() as passes, sessions() as session:
+        first = passes()
         assert (await session.execute(text("SELECT v FROM t WHERE id = 1"))).scalar() == 10
-        during = passes - first
-    done = True
-    await spinning
-    return during
+        return passes() - first
 
 
 def test_modes_and_distance(url: str, roomy: None) -> None:
@@ -215,7 +192,7 @@ def test_modes_and_distance(url: str, roomy: None) -> None:
         near.mode = "auto"
         assert await _passes(sessions) == 0
         near.mode = "auto"
-        assert await _read_v(sessions, at_once=True) == 10
+        assert await _read_v(sessions, without_pass=True) == 10
         await engine.dispose()
 
     asyncio.run(run())
@@ -223,7 +200,3 @@ def test_modes_and_distance(url: str, roomy: None) -> None:
     assert far.budget() == 0  # auto: a server across a network is awaited
     far.mode = "on"
     assert far.budget() == pgnearwait.BUDGET
-    assert pgnearwait.on_this_host("host=/tmp/pg port=5432")
-    assert pgnearwait.on_this_host("host=127.0.0.1")
-    assert not pgnearwait.on_this_host("host=db.example.com")
-    assert not pgnearwait.on_this_host("host=localhost,10.0.0.5")

@@ -12,8 +12,7 @@ told once the end is done; errors before and after a suspension reach the caller
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from cloudctl.db.engine import create_engine, session_factory
 from cloudctl.db.sessionend import CloudSession, run_to_completion
-
-
-@asynccontextmanager
-async def _spinner() -> AsyncIterator[Callable[[], int]]:
-    """A task that counts the loop passes it gets; yields the count so far."""
-    passes, done = 0, False
-
-    async def spin() -> None:
-        nonlocal passes
-        while not done:
-            await asyncio.sleep(0)
-            passes += 1
-
-    spinning = asyncio.create_task(spin())
-    await asyncio.sleep(0)
-    try:
-        yield lambda: passes
-    finally:
-        done = True
-        await spinning
+from tests.unit.loop_probes import spinner
 
 
 async def _end_passes(sessions: async_sessionmaker[Any], write: bool) -> int:
     """The passes a session's end took: those of the whole block minus its body's."""
-    async with _spinner() as passes:
+    async with spinner() as passes:
         before = passes()
         if write:
             async with sessions.begin() as session:
@@ -141,7 +121,7 @@ def test_an_end_runs_to_completion_and_raises_what_it_raised() -> None:
         async def fails_at_once() -> int:
             raise ValueError("at once")
 
-        async with _spinner() as passes:
+        async with spinner() as passes:
             before = passes()
             assert await run_to_completion(at_once()) == 1
             assert passes() == before  # no task, no pass
