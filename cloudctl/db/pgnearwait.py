@@ -51,7 +51,6 @@ from cloudctl.db.pglazybegin import LazyBeginCursor, runs_lazily
 
 BUDGET = 0.02  # seconds a read may hold the loop before it goes on awaited
 BACKOFF = 0.1  # seconds of awaited reads after one the server did not answer in BUDGET
-MODES = ("auto", "on", "off")
 
 
 def on_this_host(conninfo: str) -> bool:

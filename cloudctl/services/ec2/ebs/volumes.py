@@ -278,9 +278,6 @@ class VolumesProvider(Provider):
         volume_ids = list(params.get("VolumeIds") or [])
         check_ids_with_max_results(volume_ids, params, "volumeIds")
         filters = params.get("Filters")
-        if not volume_ids and not filters and \
-                (params.get("MaxResults") is not None or params.get("NextToken")):
-            return await self._volumes_page(ctx, PageRequest.of("DescribeVolumes", params))
         tags: dict[str, list[dict[str, str]]] = {}
         multi: dict[str, list[dict[str, Any]]] = {}
 
@@ -319,7 +316,24 @@ class VolumesProvider(Provider):
                                    lambda v: v.volume_id)
             return page
 
-        if _needs_details(filters):
+        if not volume_ids and not filters and \
+                (params.get("MaxResults") is not None or params.get("NextToken")):
+            # every volume, a page of them: keyset and limit in SQL (page N of thousands
+            # costs what page 1 of a few does), the same tokens as ``paginate``'s
+            request = PageRequest.of("DescribeVolumes", params)
+            if request.cursor is not None and not isinstance(request.cursor, str):
+                raise AwsError(request.bounds.token_message.format(token=request.token),
+                               code=request.bounds.token_code)
+
+            def sql_page(vols: list[Volume]) -> list[Volume]:
+                nonlocal token
+                if request.limit is not None and len(vols) > request.limit:
+                    vols = vols[:request.limit]
+                    token = encode_cursor(vols[-1].volume_id, request.scope)
+                return vols
+
+            page, tags, multi = await self._volumes(ctx, [], request, narrow=sql_page)
+        elif _needs_details(filters):
             # a tag or attachment filter: every volume's details first, then the page
             vols, tags, multi = await self._volumes(ctx, volume_ids)
             page = page_of(vols)
@@ -328,24 +342,6 @@ class VolumesProvider(Provider):
             page, tags, multi = await self._volumes(ctx, volume_ids, narrow=page_of)
         result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, []),
                                                    multi.get(v.volume_id)) for v in page]}
-        if token:
-            result["NextToken"] = token
-        return result
-
-    async def _volumes_page(self, ctx: RequestContext, request: PageRequest) -> Result:
-        """A page of every volume, keyset and limit in SQL: page N of an account's
-        thousands of volumes costs what page 1 of a few does (and the same token as
-        ``paginate``'s)."""
-        if request.cursor is not None and not isinstance(request.cursor, str):
-            raise AwsError(request.bounds.token_message.format(token=request.token),
-                           code=request.bounds.token_code)
-        vols, tags, multi = await self._volumes(ctx, [], request)
-        token = None
-        if request.limit is not None and len(vols) > request.limit:
-            vols = vols[:request.limit]
-            token = encode_cursor(vols[-1].volume_id, request.scope)
-        result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, []),
-                                                   multi.get(v.volume_id)) for v in vols]}
         if token:
             result["NextToken"] = token
         return result
