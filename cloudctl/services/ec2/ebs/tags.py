@@ -8,10 +8,10 @@ only this adapter changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudctl.services.ec2.shared import tags as _tags
@@ -37,6 +37,16 @@ async def apply_specs(cloud: Cloud, session: AsyncSession, account_id: str, regi
 async def tags_for(session: AsyncSession, account_id: str, region: str,
                    resource_ids: list[str]) -> dict[str, Tags]:
     return await _tags.tags_for(session, account_id, region, resource_ids)
+
+
+def with_tags(query: Select[Any], resource_id: Any, account_id: str, region: str,
+              ) -> Select[Any]:
+    return _tags.with_tags(query, resource_id, account_id, region)
+
+
+def split_tags(rows: Iterable[Any], id_of: Callable[[Any], str],
+               ) -> tuple[list[Any], dict[str, Tags]]:
+    return _tags.split_tags(rows, id_of)
 
 
 async def delete_tags(session: AsyncSession, account_id: str, region: str,

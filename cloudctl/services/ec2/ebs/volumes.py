@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from cloudctl.db.base import utcnow
 from cloudctl.errors import AwsError, MissingParameter
@@ -235,13 +236,15 @@ class VolumesProvider(Provider):
 
     async def _volumes(self, ctx: RequestContext, volume_ids: list[str],
                        page: PageRequest | None = None, *, details: bool = True,
-                       narrow: Callable[[list[Volume]], list[Volume]] | None = None,
+                       narrow: Callable[[list[Volume], dict[str, list[dict[str, str]]]],
+                                        list[Volume]] | None = None,
                        ) -> tuple[list[Volume], dict[str, list[dict[str, str]]],
                                   dict[str, list[dict[str, Any]]]]:
         """The caller's volumes (those of ``volume_ids``, or all), their tags and
         multi-attachments (``details``). ``page``: only that page's volumes (and one
         more, telling whether there is a next), the cursor and limit in the query.
-        ``narrow``: the volumes to return (and read the details of) among those found."""
+        ``narrow(volumes, tags)``: the volumes to return among those found, given their
+        tags (read with them); the multi-attachments are read for those returned only."""
         account = ctx.require_account()
         for volume_id in volume_ids:
             check_volume_id(volume_id)
@@ -257,16 +260,26 @@ class VolumesProvider(Provider):
             query = query.order_by(Volume.volume_id)
             if page is not None and page.limit is not None:
                 query = query.limit(page.limit + 1)
-            vols = list((await session.execute(query)).scalars())
+            if details:
+                # the volumes and their tags in one statement (one round trip less);
+                # a page is limited before its tags are joined
+                id_column: Any = Volume.volume_id
+                if page is not None and page.limit is not None:
+                    on_page = aliased(Volume, query.subquery())
+                    id_column = on_page.volume_id
+                    query = select(on_page).order_by(id_column)
+                query = ebs_tags.with_tags(query, id_column, account, ctx.region)
+                vols, tags = ebs_tags.split_tags(await session.execute(query),
+                                                 lambda v: v.volume_id)
+            else:
+                vols = list((await session.execute(query)).scalars())
             found = {v.volume_id for v in vols}
             for volume_id in volume_ids:
                 if volume_id not in found:
                     raise volume_not_found(volume_id)
             if narrow is not None:
-                vols = narrow(vols)
+                vols = narrow(vols, tags)
             if details:
-                tags = await ebs_tags.tags_for(session, account, ctx.region,
-                                               [v.volume_id for v in vols])
                 rows = await ebs.multi_attachments(
                     session, [v.volume_id for v in vols if v.multi_attach])
                 multi = {vid: [ebs.attachment_shape(a) for a in atts]
@@ -310,8 +323,10 @@ class VolumesProvider(Provider):
 
         token: str | None = None
 
-        def page_of(vols: list[Volume]) -> list[Volume]:
+        def page_of(vols: list[Volume], found: dict[str, list[dict[str, str]]],
+                    ) -> list[Volume]:
             nonlocal token
+            tags.update(found)  # the tag filters' (``filtered``'s) tags
             page, token = paginate("DescribeVolumes", params, filtered(vols),
                                    lambda v: v.volume_id)
             return page
@@ -325,7 +340,8 @@ class VolumesProvider(Provider):
                 raise AwsError(request.bounds.token_message.format(token=request.token),
                                code=request.bounds.token_code)
 
-            def sql_page(vols: list[Volume]) -> list[Volume]:
+            def sql_page(vols: list[Volume], _: dict[str, list[dict[str, str]]],
+                         ) -> list[Volume]:
                 nonlocal token
                 if request.limit is not None and len(vols) > request.limit:
                     vols = vols[:request.limit]
@@ -333,12 +349,13 @@ class VolumesProvider(Provider):
                 return vols
 
             page, tags, multi = await self._volumes(ctx, [], request, narrow=sql_page)
-        elif _needs_details(filters):
-            # a tag or attachment filter: every volume's details first, then the page
+        elif _needs_attachments(filters):
+            # an attachment filter: every volume's attachments first, then the page
             vols, tags, multi = await self._volumes(ctx, volume_ids)
-            page = page_of(vols)
+            page = page_of(vols, tags)
         else:
-            # the page first, then its volumes' details only
+            # the page first (tags, read with the volumes, filter it), then its volumes'
+            # multi-attachments only
             page, tags, multi = await self._volumes(ctx, volume_ids, narrow=page_of)
         result: Result = {"Volumes": [volume_shape(v, tags.get(v.volume_id, []),
                                                    multi.get(v.volume_id)) for v in page]}
@@ -484,8 +501,8 @@ class VolumesProvider(Provider):
         return result
 
 
-def _needs_details(filters: Any) -> bool:
-    """Whether DescribeVolumes' filters read tags or attachments (then every volume's
-    details are read before the page; otherwise only the page's)."""
-    return any(str(f.get("Name") or "").startswith(("tag", "attachment."))
+def _needs_attachments(filters: Any) -> bool:
+    """Whether DescribeVolumes' filters read attachments (then every volume's
+    multi-attachments are read before the page; otherwise only the page's)."""
+    return any(str(f.get("Name") or "").startswith("attachment.")
                for f in filters or [])
