@@ -18,6 +18,10 @@ Two channels, chosen by the database (one per process, ``install`` at start):
 
 The key ``*`` asks for a full resync of the kind. Receivers are the running
 controllers of this process, by kind (``register``; ``Reconciler.run`` does it).
+
+A process outside the running cloud that edits its database (an admin command such as
+``cloudctl node register``) sends its wakes the same way, on a channel of its own that
+only sends, flushed before it exits (``sending``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import contextvars
 import hashlib
 import logging
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +60,9 @@ class Channel(Protocol):
 
     def start(self) -> None:
         """Start listening (a process that runs controllers) and sending."""
+
+    async def flush(self) -> None:
+        """Wait until the wakes queued so far are sent (or given up); never raises."""
 
     async def close(self) -> None:
         """Stop listening and drop what was not sent."""
@@ -89,6 +96,23 @@ def forward(kind: str, key: str | None) -> None:
         _channel.send(kind, key)
     except Exception as exc:  # a hint: never the caller's failure
         log.debug("wake of %s:%s not sent: %s", kind, key, exc)
+
+
+@contextlib.asynccontextmanager
+async def sending(engine: AsyncEngine, url: str, run_dir: Path) -> AsyncIterator[None]:
+    """The wake channel of a process that is not part of the running cloud (an admin
+    command writing the database): installed for the block, so its ``forward``s go to
+    the processes that lead the kinds, and flushed at the block's end when it ends
+    without an error (the command's process exits right after). Never listens."""
+    previous, channel = _channel, open_channel(engine, url, run_dir, listen=False)
+    channel.start()
+    install(channel)
+    try:
+        yield
+        await channel.flush()
+    finally:
+        install(previous)
+        await channel.close()
 
 
 def encode(kind: str, key: str | None) -> str | None:
@@ -158,6 +182,11 @@ class PostgresChannel:
                     if attempt == 2:
                         log.debug("%d wakes not sent: %s", len(batch), exc)
                         return
+
+    async def flush(self) -> None:
+        while self._sender is not None and not self._sender.done():
+            with contextlib.suppress(Exception):  # _flush logs and drops its failures
+                await self._sender
 
     async def _notify(self, batch: list[str]) -> None:
         async with self.engine.connect() as conn:
@@ -245,6 +274,9 @@ class SocketChannel:
             return
         with contextlib.suppress(OSError):  # no controller worker (yet), or a full queue
             self._out.sendto(payload.encode(), self.address)
+
+    async def flush(self) -> None:
+        pass  # ``send`` hands the datagram to the kernel at once
 
     async def close(self) -> None:
         if self._in is not None:

@@ -1,17 +1,20 @@
 """Wakes between processes (``cloudctl.core.wakes``): a controller that does not lead
 its kind sends the wake on; the leading one takes it (``woken``); a standby drops it.
 The unix socket channel of an SQLite cloud's workers, end to end in one process; the
-PostgreSQL channel is exercised across hosts by tests/api/test_multihost.py."""
+PostgreSQL channel is exercised across hosts by tests/api/test_multihost.py. An admin
+command's wakes (``sending``) on both channels: sent before its block ends."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cloudctl.core import wakes
+from cloudctl.db.engine import create_engine
 from tests.unit.test_reconcile import Scripted
 
 
@@ -25,6 +28,9 @@ class Recorded:
         self.sent.append((kind, key))
 
     def start(self) -> None:
+        pass
+
+    async def flush(self) -> None:
         pass
 
     async def close(self) -> None:
@@ -108,3 +114,53 @@ async def test_a_long_data_directory_uses_an_abstract_socket(tmp_path: Path) -> 
         assert not path.exists()
     finally:
         await channel.close()
+
+
+async def _synced(ctl: Scripted, wanted: list[str], timeout: float = 5.0) -> None:
+    """Drain ``ctl`` until it synced ``wanted`` (a wake received by its channel)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while ctl.synced != wanted:
+        assert loop.time() < deadline, ctl.synced
+        await asyncio.sleep(0.01)
+        await ctl.drain()
+
+
+async def test_a_command_outside_the_cloud_wakes_the_controller_worker(
+        tmp_path: Path) -> None:
+    ctl = Scripted([])
+    wakes.register(ctl.name, ctl.woken)
+    worker0 = wakes.SocketChannel(tmp_path / "run" / "wake.sock", listen=True)
+    worker0.start()
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}")
+    try:
+        async with wakes.sending(engine, str(engine.url), tmp_path / "run"):
+            wakes.forward("scripted", "node-1")
+        assert wakes._channel is None  # the command's channel is gone after its block
+        await _synced(ctl, ["node-1"])
+    finally:
+        wakes.unregister(ctl.name, ctl.woken)
+        await worker0.close()
+        await engine.dispose()
+
+
+async def test_a_command_outside_the_cloud_notifies_before_it_exits(pg_server: Any) -> None:
+    """The NOTIFY goes out in a task of its own: ``sending`` waits for it (a command that
+    exited first would cancel it, and the controller would wait for its resync)."""
+    url = str(pg_server.create_database("wakes_unit"))
+    ctl = Scripted([])
+    wakes.register(ctl.name, ctl.woken)
+    listening_engine, command_engine = create_engine(url), create_engine(url)
+    controllers = wakes.PostgresChannel(listening_engine, url, listen=True)
+    controllers.start()
+    try:
+        await asyncio.wait_for(controllers.listening.wait(), 10)
+        async with wakes.sending(command_engine, url, Path("/nonexistent")):
+            wakes.forward("scripted", "node-1")
+        await command_engine.dispose()  # the command has exited
+        await _synced(ctl, ["node-1"])
+    finally:
+        wakes.unregister(ctl.name, ctl.woken)
+        await controllers.close()
+        await listening_engine.dispose()
+        await command_engine.dispose()

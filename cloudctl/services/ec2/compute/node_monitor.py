@@ -6,7 +6,9 @@ scheduler offers) and for the guests it holds (``list_instances``), and keeps th
 observation, stamped with the time the question was asked, for the instance
 controller. A node that does not answer has its error recorded and its observation
 dropped (the instance controller then leaves its instances alone) and backs off on
-its own. The resync on ``cloud.vmstate.reconcile_interval_sec`` asks every node again.
+its own. The resync on ``cloud.vmstate.reconcile_interval_sec`` asks every node again;
+a node registered, changed or deregistered (``cloudctl node``, a process of its own) is
+woken by name (``wake``) and asked at once.
 
 Elected with the compute controller (``kind``): the host that leads it observes the
 nodes for it (the observations live in its process).
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from cloudctl.core import wakes
 from cloudctl.core.reconcile import Leadership, Reconciler, always_leader
 from cloudctl.db.base import utcnow
 from cloudctl.properties.registry import PropertyDef, PropertyType, registry
@@ -39,6 +42,15 @@ RECONCILE_INTERVAL = registry.define(PropertyDef(
     "Seconds between full resyncs of the instance controller (API calls wake it earlier).",
     minimum=1, maximum=3600,
 ))
+
+
+def wake(node: str) -> None:
+    """Ask the monitor, wherever it runs, to look at ``node`` now: just registered (its
+    first heartbeat; otherwise it waits for the next resync, up to an interval), moved
+    to another address or deregistered (its observation dropped). Sent through the
+    process's wake channel (``cloudctl.core.wakes``: an admin command installs one with
+    ``wakes.sending``), a hint the resync backs up."""
+    wakes.forward(NodeMonitor.name, node)
 
 
 class NodeUnreachable(Exception):

@@ -3,8 +3,9 @@
 Owns which nodes exist (name, zone, agent address, cores, memory), their state
 (``enabled``, ``disabled`` by an admin, ``unreachable`` when heartbeats stop) and
 the clients that reach them. ``cloudctl node register|deregister|list`` edits the
-table directly (admin tool on the controller host); the controller picks changes
-up on its next resync. Nodes are cloud-wide (not owned by an account).
+table directly (admin tool on the controller host) and wakes the node monitor for the
+node (``node_monitor.wake``; its resync backs the wake up). Nodes are cloud-wide (not
+owned by an account).
 """
 
 from __future__ import annotations
