@@ -35,7 +35,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from cloudctl.db import loopdriver, loopsql, pgnearwait, pgwriters, sessionend, writegate
+from cloudctl.db import (
+    loopdriver,
+    loopsql,
+    pgnearwait,
+    pgwriters,
+    readpool,
+    sessionend,
+    writegate,
+)
 
 PG_POOL_SIZE = 24  # connections kept per process: more than the requests one worker runs at once
 PG_MAX_OVERFLOW = 8
@@ -44,7 +52,7 @@ LOOP_DRIVER_ENV = "CLOUDCTL_SQLITE_ON_LOOP"  # "0": aiosqlite's threads (for com
 
 
 def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: str = "",
-                  **kwargs: Any) -> AsyncEngine:
+                  reads_of: AsyncEngine | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys on.
 
     ``idle_transaction_timeout`` (PostgreSQL, seconds, 0: none): the server ends a
@@ -52,7 +60,10 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
     locks (a host cut off from the network mid-transaction; TCP alone would keep the
     session, and its locks, for hours). ``host_id`` (PostgreSQL): the sessions carry
     ``application_name`` ``cloudctl:<host>``, so a new leader can end those of a host
-    that lost its ZooKeeper session (``cloudctl.core.terms``).
+    that lost its ZooKeeper session (``cloudctl.core.terms``). ``reads_of`` (PostgreSQL,
+    an engine of this function for the same database): this engine is that one's read
+    operations' (``readpool``), with a smaller pool, sharing its write slots and its
+    reads' waits on the loop.
     """
     if url.startswith("sqlite"):
         # A pool big enough for the concurrency a worker sees: an overflow connection is
@@ -85,9 +96,11 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
             cur.close()
 
         return engine
-    kwargs.setdefault("pool_size", PG_POOL_SIZE)
-    kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
-    near = pgnearwait.NearWaits(local=pgnearwait.on_this_host(
+    kwargs.setdefault("pool_size", PG_POOL_SIZE if reads_of is None else readpool.READ_POOL_SIZE)
+    kwargs.setdefault("max_overflow",
+                      PG_MAX_OVERFLOW if reads_of is None else readpool.READ_MAX_OVERFLOW)
+    shared_near = pgnearwait.for_engine(reads_of) if reads_of is not None else None
+    near = shared_near or pgnearwait.NearWaits(local=pgnearwait.on_this_host(
         make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)))
     connect_args = kwargs.setdefault("connect_args", {})
     connect_args.setdefault("cursor_factory", pgnearwait.NearWaitCursor)
@@ -106,8 +119,10 @@ def create_engine(url: str, *, idle_transaction_timeout: float = 0.0, host_id: s
             # the pool drops it and checks out another (a new connection if none is left)
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
-    pgwriters.install(engine)
+    pgwriters.install(engine, shared=pgwriters.writers_for(reads_of) if reads_of else None)
     pgnearwait.register(engine, near)
+    if reads_of is not None:
+        readpool.pair(reads_of, engine)
     return engine
 
 

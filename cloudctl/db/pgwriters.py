@@ -178,10 +178,13 @@ def _autocommit(conn: Any) -> bool:
     return bool(getattr(driver, "autocommit", False))
 
 
-def install(engine: AsyncEngine, slots: int = int(WRITE_SLOTS.default)) -> PgWriters:
-    """Give ``engine``'s (PostgreSQL) write transactions turns; see the module."""
+def install(engine: AsyncEngine, slots: int = int(WRITE_SLOTS.default), *,
+            shared: PgWriters | None = None) -> PgWriters:
+    """Give ``engine``'s (PostgreSQL) write transactions turns; see the module.
+    ``shared``: another engine's slots, which this one's writers take turns at too (the
+    read operations' engine of ``cloudctl.db.readpool``)."""
     sync = engine.sync_engine
-    writers = _ENGINES[sync] = PgWriters(slots)
+    writers = _ENGINES[sync] = shared if shared is not None else PgWriters(slots)
 
     @event.listens_for(sync, "before_cursor_execute")
     def _before(conn: Any, _cursor: Any, statement: str, _params: Any, context: Any,

@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
+from cloudctl.db import readpool
+
 T = TypeVar("T")
 
 
@@ -102,7 +104,11 @@ class _Begun(_AsyncSessionContextManager[Any]):
 
 
 class CloudSession(AsyncSession):
-    """The cloud's async session: its ``async with`` ends as above."""
+    """The cloud's async session: its ``async with`` ends as above. Opened while a read
+    operation is served, it is bound to the read operations' engine (``readpool``)."""
+
+    def __init__(self, bind: Any = None, **kwargs: Any) -> None:
+        super().__init__(readpool.route(bind), **kwargs)
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
         await run_to_completion(self.close())

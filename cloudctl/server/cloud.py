@@ -55,6 +55,12 @@ class Cloud:
         self.engine: AsyncEngine = create_engine(
             settings.database_url, idle_transaction_timeout=settings.idle_transaction_timeout,
             host_id=settings.host_id)
+        # PostgreSQL: read operations' sessions on a pool of their own (never waiting
+        # behind the writers for a connection: ``cloudctl.db.readpool``)
+        self.read_engine: AsyncEngine | None = None if self.engine.dialect.name == "sqlite" \
+            else create_engine(settings.database_url, host_id=settings.host_id,
+                               idle_transaction_timeout=settings.idle_transaction_timeout,
+                               reads_of=self.engine)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.properties = PropertyStore(registry, self.sessions)
         self._properties_sql: loopsql.LoopSqlite | None = None  # the raw poll (SQLite)
@@ -205,4 +211,6 @@ class Cloud:
         if self.wakes is not None:
             wakes.install(None)
             await self.wakes.close()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
         await self.engine.dispose()

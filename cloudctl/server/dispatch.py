@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from cloudctl.auth.verify import authenticate
+from cloudctl.db import readpool
 from cloudctl.errors import (
     AwsError,
     DryRunOperation,
@@ -239,18 +240,23 @@ async def handle(cloud: Cloud, request: web.BaseRequest) -> web.StreamResponse:
         ctx.extra["auth"] = auth
         if early is not None:
             ctx.extra[EARLY_READ] = early
-        await cloud.authorizer.authorize(ctx, parsed)
-        handler = cloud.handler(route.service, operation)
-        if handler is None:
-            raise NotImplementedOperation(
-                f"The operation {operation} is not implemented by this cloud.",
-            )
-        for check in cloud.authorizations(route.service, operation):
-            await check(ctx, parsed.params)
-        if parsed.params.get("DryRun") is True and route.service == "ec2":
-            # the one DryRun check of every EC2 operation: authorised, implemented, not done
-            raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
-        result = await handler(ctx, parsed.params)
+        reads = readpool.reading(operation)  # a read's sessions: the read pool
+        try:
+            await cloud.authorizer.authorize(ctx, parsed)
+            handler = cloud.handler(route.service, operation)
+            if handler is None:
+                raise NotImplementedOperation(
+                    f"The operation {operation} is not implemented by this cloud.",
+                )
+            for check in cloud.authorizations(route.service, operation):
+                await check(ctx, parsed.params)
+            if parsed.params.get("DryRun") is True and route.service == "ec2":
+                # the one DryRun check of every EC2 operation: authorised, implemented,
+                # not done
+                raise DryRunOperation("Request would have succeeded, but DryRun flag is set.")
+            result = await handler(ctx, parsed.params)
+        finally:
+            readpool.done(reads)
         wire_response = codec.serialize(parsed, result, request_id)
     except AwsError as error:
         error_code = error.code

@@ -19,6 +19,7 @@ takes no head start.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -27,6 +28,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.infra import postgres
@@ -380,3 +382,57 @@ def test_a_locked_table_or_a_killed_backend_does_not_stall_the_loop(
             "WHERE datname = 'reads' AND application_name = 'cloudctl-inline-reads'"
         ).fetchall()[0][0]
         assert reopened >= 1  # inline again
+
+
+def test_a_read_answers_while_the_writers_hold_every_connection(pg_cloud: LiveCloud,
+                                                                 pg_logged: Any) -> None:
+    """The volumes table locked against writes (EXCLUSIVE: plain SELECTs go on), 100
+    CreateVolume requests wait in the two workers, holding every connection of their
+    pools (32 each): DescribeVolumes still answers at once, from the read operations'
+    pool (``cloudctl/db/readpool.py``; it waited for a writer's connection, here until
+    the lock went). Then every CreateVolume completes."""
+    ec2 = pg_cloud.client("ec2")
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    writers = pg_cloud.client("ec2", config=Config(
+        max_pool_connections=128, retries={"max_attempts": 1}, read_timeout=120))
+    url = pg_logged.url("reads").replace("+psycopg", "")
+    made: list[str] = []
+    failed: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            made.append(writers.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"])
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    with psycopg.connect(url) as locker, psycopg.connect(url, autocommit=True) as watcher:
+        locker.execute("LOCK TABLE ebs_volumes IN EXCLUSIVE MODE")
+        threads = [threading.Thread(target=create) for _ in range(100)]
+        try:
+            for thread in threads:
+                thread.start()
+            # the cloud's connections grow to both pools' limits (32 a worker), then stay
+            deadline, seen = time.monotonic() + 30, [0]
+            while time.monotonic() < deadline and (seen[-1] < 2 * 32 or len(seen) < 8
+                                                   or len(set(seen[-8:])) > 1):
+                time.sleep(0.2)
+                seen.append(watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'reads' AND "
+                    "application_name LIKE 'cloudctl:%%'").fetchall()[0][0])
+            assert seen[-1] >= 2 * 32 and len(set(seen[-8:])) == 1, seen
+            # clients of their own: connections of their own, to either worker
+            readers = [pg_cloud.client("ec2", config=Config(retries={"max_attempts": 1},
+                                                            read_timeout=20))
+                       for _ in range(6)]
+            times = [_timed(functools.partial(reader.describe_volumes, MaxResults=5))
+                     for reader in readers]
+            assert max(times) < 2.0, times
+            assert not made and not failed
+        finally:
+            locker.rollback()
+            for thread in threads:
+                thread.join(120)
+    assert not failed, failed[:3]
+    assert len(made) == 100
+    listed = {v["VolumeId"] for v in ec2.describe_volumes(VolumeIds=made)["Volumes"]}
+    assert listed == set(made)

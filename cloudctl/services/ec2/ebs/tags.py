@@ -39,7 +39,7 @@ async def tags_for(session: AsyncSession, account_id: str, region: str,
     return await _tags.tags_for(session, account_id, region, resource_ids)
 
 
-def with_tags(query: Select[Any], resource_id: Any, account_id: str, region: str,
+def with_tags(query: Select[Any], resource_id: Any, account_id: Any, region: Any,
               ) -> Select[Any]:
     return _tags.with_tags(query, resource_id, account_id, region)
 

@@ -9,11 +9,12 @@ Attachment state belongs to the compute part, which sets it through
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from cloudctl.db.base import utcnow
@@ -251,28 +252,16 @@ class VolumesProvider(Provider):
         tags: dict[str, list[dict[str, str]]] = {}
         multi: dict[str, list[dict[str, Any]]] = {}
         async with self.cloud.sessions() as session:
-            query = select(Volume).where(Volume.account_id == account,
-                                         Volume.region == ctx.region)
-            if volume_ids:
-                query = query.where(Volume.volume_id.in_(volume_ids))
-            if page is not None and page.cursor is not None:
-                query = query.where(Volume.volume_id > page.cursor)
-            query = query.order_by(Volume.volume_id)
-            if page is not None and page.limit is not None:
-                query = query.limit(page.limit + 1)
+            query = _volumes_query(bool(volume_ids), page is not None and page.cursor is not None,
+                                   page is not None and page.limit is not None, details)
+            rows = await session.execute(query, {
+                "account": account, "region": ctx.region, "ids": volume_ids,
+                "cursor": page.cursor if page is not None else None,
+                "limit": page.limit + 1 if page is not None and page.limit is not None else 0})
             if details:
-                # the volumes and their tags in one statement (one round trip less);
-                # a page is limited before its tags are joined
-                id_column: Any = Volume.volume_id
-                if page is not None and page.limit is not None:
-                    on_page = aliased(Volume, query.subquery())
-                    id_column = on_page.volume_id
-                    query = select(on_page).order_by(id_column)
-                query = ebs_tags.with_tags(query, id_column, account, ctx.region)
-                vols, tags = ebs_tags.split_tags(await session.execute(query),
-                                                 lambda v: v.volume_id)
+                vols, tags = ebs_tags.split_tags(rows, lambda v: v.volume_id)
             else:
-                vols = list((await session.execute(query)).scalars())
+                vols = list(rows.scalars())
             found = {v.volume_id for v in vols}
             for volume_id in volume_ids:
                 if volume_id not in found:
@@ -499,6 +488,32 @@ class VolumesProvider(Provider):
         if token:
             result["NextToken"] = token
         return result
+
+
+@functools.cache
+def _volumes_query(by_ids: bool, after: bool, limited: bool, details: bool) -> Select[Any]:
+    """DescribeVolumes' statement (built once a shape: a page's, with its subquery,
+    costs more to build than to run), its values bound at execution: ``account``,
+    ``region``, ``ids`` (``by_ids``), ``cursor`` (``after``: ids after it), ``limit``
+    (``limited``: that many volumes at most). ``details``: the volumes' tags joined, in
+    one statement (one round trip fewer), a page limited before its tags are joined."""
+    query = select(Volume).where(Volume.account_id == bindparam("account"),
+                                 Volume.region == bindparam("region"))
+    if by_ids:
+        query = query.where(Volume.volume_id.in_(bindparam("ids", expanding=True)))
+    if after:
+        query = query.where(Volume.volume_id > bindparam("cursor"))
+    query = query.order_by(Volume.volume_id)
+    if limited:
+        query = query.limit(bindparam("limit"))
+    if not details:
+        return query
+    id_column: Any = Volume.volume_id
+    if limited:
+        on_page = aliased(Volume, query.subquery())
+        id_column = on_page.volume_id
+        query = select(on_page).order_by(id_column)
+    return ebs_tags.with_tags(query, id_column, bindparam("account"), bindparam("region"))
 
 
 def _needs_attachments(filters: Any) -> bool:

@@ -239,13 +239,14 @@ async def tags_for(session: AsyncSession, account_id: str, region: str,
     return out
 
 
-def with_tags(query: Select[Any], resource_id: Any, account_id: str, region: str,
+def with_tags(query: Select[Any], resource_id: Any, account_id: Any, region: Any,
               ) -> Select[Any]:
     """``query`` with its rows' tags joined: each row once per tag, the tag's key and
     value as two last columns (``None`` for a row without tags), in key order within a
     row. One statement for the rows and their tags: a round trip fewer than
     ``tags_for`` after the rows. ``resource_id``: the query's column naming the row's
-    id. A query with a LIMIT must be a subquery first (the limit is on rows, not tags)."""
+    id; ``account_id`` and ``region``: values, or bound parameters (a statement built
+    once). A query with a LIMIT must be a subquery first (the limit is on rows, not tags)."""
     return query.add_columns(Tag.key, Tag.value).outerjoin(Tag, and_(
         Tag.account_id == account_id, Tag.region == region,
         Tag.resource_id == resource_id)).order_by(Tag.key)
