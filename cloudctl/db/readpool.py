@@ -18,7 +18,8 @@ waits on the loop (``pgwriters``, ``pgnearwait``), so an operation so named that
 (STS GetSessionToken stores its token) writes as any other, taking its turn.
 
 The choice is made when a session is created (``route``, from ``CloudSession``): a
-session never mixes the two pools. Requests that write, controllers and everything
+session never mixes the two pools. A request's credential is loaded before its
+operation is known, on the read pool whatever the operation (``read_session``). Requests that write, controllers and everything
 else keep the engine they were given.
 """
 
@@ -26,10 +27,13 @@ from __future__ import annotations
 
 import contextvars
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+S = TypeVar("S")
 
 READ_POOL_SIZE = 8  # connections kept per process for read operations
 READ_MAX_OVERFLOW = 4
@@ -55,6 +59,17 @@ def reading(operation: str) -> contextvars.Token[bool] | None:
 def done(token: contextvars.Token[bool] | None) -> None:
     """The operation ``reading`` marked has ended."""
     if token is not None:
+        _READING.reset(token)
+
+
+def read_session(sessions: Callable[[], S]) -> S:
+    """A session of ``sessions`` that only reads, whatever the operation: on the read
+    pool (a request's credential, loaded before its operation is known: a write's
+    too, so that its authentication never waits behind the writers either)."""
+    token = _READING.set(True)
+    try:
+        return sessions()
+    finally:
         _READING.reset(token)
 
 

@@ -232,9 +232,9 @@ def _quietest(pg: postgres.PostgresServer, call: Any, requests: int = 20) -> tup
 
 
 def test_a_read_only_session_sends_no_begin(pg_cloud: LiveCloud, pg_logged: Any) -> None:
-    """DescribeVolumes: the epoch, then the session's one read (the volumes joined with
-    their tags, a page's too), without BEGIN and ROLLBACK (5.07 statements a call with
-    them, 1.02 of them BEGIN; 3 with the tags read apart)."""
+    """DescribeVolumes: the epoch, then the session's reads without BEGIN and ROLLBACK
+    (5.07 statements a call with them, 1.02 of them BEGIN): the whole list's volumes and
+    their tags, a page's volumes joined with their tags in one statement (it was two)."""
     ec2 = pg_cloud.client("ec2")
     zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
     for n in range(3):
@@ -245,7 +245,7 @@ def test_a_read_only_session_sends_no_begin(pg_cloud: LiveCloud, pg_logged: Any)
     page = ec2.describe_volumes(MaxResults=5)["Volumes"]
     assert [sorted(t["Key"] for t in v["Tags"]) for v in page] == [["n", "role"]] * 3
     statements, begins = _quietest(pg_logged, ec2.describe_volumes)
-    assert statements <= 2.3 and begins <= 0.2, (statements, begins)
+    assert statements <= 3.3 and begins <= 0.2, (statements, begins)
     statements, begins = _quietest(pg_logged, lambda: ec2.describe_volumes(MaxResults=5))
     assert statements <= 2.3 and begins <= 0.2, (statements, begins)
 
@@ -390,7 +390,8 @@ def test_a_read_answers_while_the_writers_hold_every_connection(pg_cloud: LiveCl
     CreateVolume requests wait in the two workers, holding every connection of their
     pools (32 each): DescribeVolumes still answers at once, from the read operations'
     pool (``cloudctl/db/readpool.py``; it waited for a writer's connection, here until
-    the lock went). Then every CreateVolume completes."""
+    the lock went), with a key whose credential is loaded meanwhile. Then every
+    CreateVolume completes."""
     ec2 = pg_cloud.client("ec2")
     zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
     writers = pg_cloud.client("ec2", config=Config(
@@ -405,6 +406,8 @@ def test_a_read_answers_while_the_writers_hold_every_connection(pg_cloud: LiveCl
         except BaseException as exc:  # reported below
             failed.append(exc)
 
+    key = pg_cloud.client("iam").create_access_key()["AccessKey"]
+    fresh = {"access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}
     with psycopg.connect(url) as locker, psycopg.connect(url, autocommit=True) as watcher:
         locker.execute("LOCK TABLE ebs_volumes IN EXCLUSIVE MODE")
         threads = [threading.Thread(target=create) for _ in range(100)]
@@ -420,9 +423,10 @@ def test_a_read_answers_while_the_writers_hold_every_connection(pg_cloud: LiveCl
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = 'reads' AND "
                     "application_name LIKE 'cloudctl:%%'").fetchall()[0][0])
             assert seen[-1] >= 2 * 32 and len(set(seen[-8:])) == 1, seen
-            # clients of their own: connections of their own, to either worker
+            # clients of their own: connections of their own, to either worker; a key
+            # never used yet: its credential is loaded (on the read pool too)
             readers = [pg_cloud.client("ec2", config=Config(retries={"max_attempts": 1},
-                                                            read_timeout=20))
+                                                            read_timeout=20), **fresh)
                        for _ in range(6)]
             times = [_timed(functools.partial(reader.describe_volumes, MaxResults=5))
                      for reader in readers]

@@ -42,6 +42,9 @@ def test_a_read_operations_sessions_use_the_paired_engine() -> None:
         assert sessions().bind is engine  # the mark ends with the operation
         write = readpool.reading("CreateVolume")
         assert write is None and sessions().bind is engine
+        # a credential's load reads, whatever the operation
+        assert readpool.read_session(sessions).bind is reads
+        assert sessions().bind is engine
         readpool.done(write)
         for each in (engine, reads, other):
             await each.dispose()

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudctl.auth.credentials import Credential
 from cloudctl.auth.secrets import SecretBox
+from cloudctl.db import readpool
 from cloudctl.db.pgreads import PgReads
 from cloudctl.services.iam.fastsql import FastIam
 from cloudctl.services.iam.models import AccessKey, Account, CredentialEpoch, StsSession, User
@@ -164,7 +165,7 @@ class _EpochReads:
         if pg is not None:
             found = await pg.one(_EPOCH_PG)
             return int(found[0] or 0) if found else 0
-        async with self.sessions() as session:
+        async with readpool.read_session(self.sessions) as session:
             return await read_epoch(session)
 
 
@@ -207,7 +208,7 @@ class IamCredentialStore:
             return None
         if access_key_id.startswith("ASIA"):
             return await self._load_session(access_key_id)
-        async with self.sessions() as session:
+        async with readpool.read_session(self.sessions) as session:
             row = (await session.execute(
                 select(AccessKey, Account, User)
                 .join(Account, Account.account_id == AccessKey.account_id)
@@ -244,7 +245,7 @@ class IamCredentialStore:
         )
 
     async def _load_session(self, access_key_id: str) -> Credential | None:
-        async with self.sessions() as session:
+        async with readpool.read_session(self.sessions) as session:
             row = (await session.execute(
                 select(StsSession, Account, AccessKey)
                 .join(Account, Account.account_id == StsSession.account_id)
