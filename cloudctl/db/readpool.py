@@ -19,8 +19,8 @@ waits on the loop (``pgwriters``, ``pgnearwait``), so an operation so named that
 
 The choice is made when a session is created (``route``, from ``CloudSession``): a
 session never mixes the two pools. A request's credential is loaded before its
-operation is known, on the read pool whatever the operation (``read_session``). Requests that write, controllers and everything
-else keep the engine they were given.
+operation is known, on the read pool whatever the operation (``read_session``).
+Requests that write, controllers and everything else keep the engine they were given.
 """
 
 from __future__ import annotations

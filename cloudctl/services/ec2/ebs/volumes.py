@@ -242,8 +242,9 @@ class VolumesProvider(Provider):
                        ) -> tuple[list[Volume], dict[str, list[dict[str, str]]],
                                   dict[str, list[dict[str, Any]]]]:
         """The caller's volumes (those of ``volume_ids``, or all), their tags and
-        multi-attachments (``details``; a page's or the ids' tags joined to them). ``page``: only that page's volumes (and one
-        more, telling whether there is a next), the cursor and limit in the query.
+        multi-attachments (``details``; a page's or the ids' tags joined to them).
+        ``page``: only that page's volumes (and one more, telling whether there is a
+        next), the cursor and limit in the query.
         ``narrow(volumes, tags)``: the volumes to return among those found, given their
         tags (read with them); the multi-attachments are read for those returned only."""
         account = ctx.require_account()
