@@ -15,7 +15,9 @@ WHERE kind = :k AND epoch < :e``) before it acts, and its writes are fenced by t
 epoch (``cloudctl.core.fencing``). A suspended connection stops the leader acting at
 once (it may be expiring); a lost session forgets its znodes and campaigns again. A
 candidate first at the line writes its own znode before it claims: only an ensemble with
-a quorum commits it (a server cut off from the rest still answers reads for a moment).
+a quorum commits it (a server cut off from the rest still answers reads for a moment),
+and takes the term only if its connection did not break between that write and the
+claim (a reconnection may have been to such a server): else it proves the quorum again.
 """
 
 from __future__ import annotations
@@ -145,6 +147,8 @@ class ZooKeeperElection:
         self._stopping = False
         self._reachable = False
         self._since = datetime.now(UTC)  # of the current reachability
+        self._breaks = 0  # connection breaks (SUSPENDED or LOST) so far: a term needs none
+        # between the write that proves the quorum and the moment it is taken
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -227,6 +231,7 @@ class ZooKeeperElection:
             self._reachable, self._since = reachable, datetime.now(UTC)
         if state in (KazooState.SUSPENDED, KazooState.LOST):
             with self._lock:
+                self._breaks += 1
                 dropped = list(self._terms)
                 self._terms.clear()
             for kind in dropped:
@@ -317,16 +322,23 @@ class ZooKeeperElection:
         # from the others serves reads and takes reconnecting sessions until it notices
         # (up to its sync limit): a leader suspended by a lost server and reconnected to
         # such a one would otherwise act again for that while (the write waits, then
-        # fails with the connection when the server gives up)
+        # fails with the connection when the server gives up). The proof holds only while
+        # the connection does: a break between the write and the term (the claim can take
+        # a while) may have been a reconnection to such a server, so it is proved again
+        with self._lock:
+            breaks = self._breaks
         await asyncio.to_thread(self._client.set, node[0], self._payload())
         if not await self._claim(kind, epoch):
             log.error("%s: the database records a newer leader than epoch %d (was "
                       "ZooKeeper's data reset?): standing by", kind, epoch)
             self._drop(kind)
             return
-        if self._nodes.get(kind) != node or not self._connected():
-            return  # lost while claiming: the next step (kicked by the listener) decides
         with self._lock:
+            if self._nodes.get(kind) != node or self._breaks != breaks \
+                    or not self._connected():
+                # broken while claiming: the next step (kicked by the listener) proves the
+                # quorum again before it leads
+                return
             self._terms[kind] = Term(kind, epoch, self.host)
         log.info("%s: leading (epoch %d)", kind, epoch)
         self._notify(kind)

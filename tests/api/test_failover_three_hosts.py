@@ -125,6 +125,12 @@ def _log_since(world: ThreeHosts, name: str, mark: int) -> str:
     return Path(world.hosts[name].log_path).read_text(errors="replace")[mark:]
 
 
+def _elections_since(world: ThreeHosts, name: str, mark: int) -> list[str]:
+    """Host ``name``'s log lines about the KIND election since ``mark`` (a failure's why)."""
+    return [line for line in _log_since(world, name, mark).splitlines()
+            if f"{KIND}: " in line or "ZooKeeper connection" in line]
+
+
 def test_partitioned_leader_host_stops_the_others_carry_on_and_it_rejoins(
         world: ThreeHosts) -> None:
     leader = world.wait(lambda: _leader(world, "h1"), 60, "a cloudformation leader")
@@ -197,6 +203,10 @@ def test_zookeeper_quorum_loss_stops_controllers_reads_go_on_and_work_resumes(
     # the ensemble's leader is the server left: the hard case, as it goes on serving reads
     # and taking reconnecting sessions until it notices it lost its followers (its sync
     # limit); a controller leader suspended by its server's end reconnects to it at once
+    # the whole ensemble first (the server of the host healed above may still be joining:
+    # then the first server down would already take the quorum)
+    world.wait(lambda: all(z.serving() for z in world.zookeepers.values()), 60,
+               "every ZooKeeper server serving")
     survivor = world.wait(lambda: [n for n, z in world.zookeepers.items()
                                    if z.mode() == "leader"], 30, "the ensemble's leader")[0]
     first, second = [n for n in world.zookeepers if n != survivor]
@@ -215,12 +225,22 @@ def test_zookeeper_quorum_loss_stops_controllers_reads_go_on_and_work_resumes(
         # the work below is asked for once the survivor has stopped serving
         world.wait(lambda: not world.zookeepers[survivor].serving(), SESSION_TIMEOUT + 15,
                    "the survivor noticing it lost its quorum")
-        # at once: a leader back on the survivor before it notices must not act (it proves a
-        # quorum with a write first); then the survivor stops serving
-        statuses = _services(world, "h2")
+        # a leader back on the survivor before it noticed must not have acted: it proves a
+        # quorum with a write first, and proves it again when its connection broke while
+        # it claimed the term (cloudctl.core.election)
+        for name in world.hosts:
+            assert f"{KIND}: leading" not in _log_since(world, name, marks[name]), \
+                (name, _elections_since(world, name, marks[name]))
+
+        # DescribeServices shows the hosts' heartbeats: no controller leads within a beat
+        def none_leading() -> dict[str, dict[str, Any]] | None:
+            found = _services(world, "h2")
+            return found if all(found[f"ha3-{n}.{KIND}"]["LocalState"] == "NOTREADY"
+                                for n in (1, 2, 3)) else None
+
+        statuses = world.wait(none_leading, 2 * BEAT, "every controller NOTREADY", poll=0.1)
         for n in (1, 2, 3):
             controller = statuses[f"ha3-{n}.{KIND}"]
-            assert controller["LocalState"] == "NOTREADY", controller
             assert any("no leader" in d and "ZooKeeper" in d for d in controller["Details"]), \
                 controller
         stack = "three-no-quorum"
@@ -229,7 +249,8 @@ def test_zookeeper_quorum_loss_stops_controllers_reads_go_on_and_work_resumes(
         assert _status(world, "h3", stack) == "CREATE_IN_PROGRESS"
         assert not world.zookeepers[survivor].serving()
         for name in world.hosts:  # not even for a moment on the survivor before it noticed
-            assert f"{KIND}: leading" not in _log_since(world, name, marks[name]), name
+            assert f"{KIND}: leading" not in _log_since(world, name, marks[name]), \
+                (name, _elections_since(world, name, marks[name]))
         assert not _cfn(world, "h1", "describe_stack_resources", StackName=stack)["StackResources"]
         assert _done(world, "h1", "three-one-zk-down")  # reads go on, on every host
         text = world.cli("h2", "service", "list").stdout

@@ -174,6 +174,43 @@ def test_a_superseded_leader_cannot_commit(pg_server: Any, zookeeper: Any) -> No
     asyncio.run(_scenario(url, zookeeper.connect))
 
 
+async def _break_while_claiming(zookeeper: str) -> None:
+    """The connection breaks (SUSPENDED, then CONNECTED again, as kazoo reports a
+    reconnection) after the write that proves the quorum, while the claim runs."""
+    from kazoo.protocol.states import KazooState
+
+    gate = asyncio.Event()
+    claims: list[int] = []
+
+    async def claim(kind: str, epoch: int) -> bool:
+        claims.append(epoch)
+        await gate.wait()
+        return True
+
+    async def release(kind: str, epoch: int) -> None:
+        del kind, epoch
+
+    a = elections.ZooKeeperElection(zookeeper, "a", claim, release, session_timeout=4.0)
+    try:
+        a.start()
+        a.campaign(KIND + "-break", lambda: None)
+        await _until(lambda: claims, 15)
+        # the server a reconnected to may be one cut off from its quorum: the earlier write
+        # proves nothing about it
+        await asyncio.to_thread(a._state, KazooState.SUSPENDED)
+        await asyncio.to_thread(a._state, KazooState.CONNECTED)
+        gate.set()
+        term = await _until(lambda: a.leads(KIND + "-break"), 15)
+        assert len(claims) == 2, claims  # the first claim's term was not taken: proved again
+        assert term.epoch == claims[-1]
+    finally:
+        await a.stop()
+
+
+def test_a_break_while_claiming_proves_the_quorum_again(zookeeper: Any) -> None:
+    asyncio.run(_break_while_claiming(zookeeper.connect))
+
+
 def test_fencing_on_sqlite_and_without_terms() -> None:
     async def scenario(url: str) -> None:
         fencing.install()
