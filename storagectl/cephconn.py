@@ -3,7 +3,8 @@
 Owns: connecting (in a worker thread, on first use), running blocking
 librados/librbd calls in worker threads, and shutting the connection down. Given a
 ``client_records`` directory, a new connection fences the dead connections of this
-host's earlier processes on record there and records itself (``storagectl.fencing``).
+host's earlier processes on record there and records itself
+(``storagectl.clientrecords``).
 Must not: be used from the event loop thread for blocking calls.
 """
 
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 import rados
 
-from storagectl.fencing import ClientRecords
+from storagectl.clientrecords import ClientRecords
 
 log = logging.getLogger(__name__)
 

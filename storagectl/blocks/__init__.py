@@ -38,7 +38,7 @@ def open_block_backend(kind: Literal["file", "ceph-rbd"], **config: Any) -> Bloc
     ``ceph-rbd``: ``pool``, optional ``conffile``, ``client_name``, ``keyring``,
     ``prefix`` (image name prefix), ``order`` (object size 2**order, default 4 MiB),
     ``client_records`` (a directory of this host's connections: a new one fences those
-    of dead processes, see ``storagectl.fencing``).
+    of dead processes, see ``storagectl.clientrecords``).
     """
     if kind == "file":
         from storagectl.blocks.file import FileBlockBackend

@@ -113,7 +113,7 @@ class RbdBlockBackend(BlockBackend):
                  client_records: str | None = None) -> None:
         self.prefix = prefix
         self.order = order
-        # client_records: see storagectl.fencing (the images' exclusive locks of a
+        # client_records: see storagectl.clientrecords (the images' exclusive locks of a
         # killed predecessor are taken over at once instead of after the watch timeout)
         self._conn = PoolConnection(pool=pool, conffile=conffile, client_name=client_name,
                                     keyring=keyring, connect_timeout=connect_timeout,

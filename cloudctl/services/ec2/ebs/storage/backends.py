@@ -67,7 +67,7 @@ class BlockBackends:
             user = f"client.{user}"
         # This host's RADOS clients on record: a restarted process fences its killed
         # predecessor's, whose RBD locks would otherwise stay held until the OSDs time
-        # its watches out (storagectl.fencing)
+        # its watches out (storagectl.clientrecords)
         records = self.cloud.settings.run_dir / RADOS_CLIENTS_DIR
         config: dict[str, Any] = {"pool": value(props.CEPH_POOL), "client_name": user,
                                   "prefix": value(props.CEPH_PREFIX),
