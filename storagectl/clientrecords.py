@@ -157,8 +157,10 @@ class ClientRecords:
 def fence(cluster: Any, record: ClientRecord) -> bool:
     """Add ``record``'s dead client to the OSD blocklist through ``cluster``; False (and a
     warning) when the cluster refuses."""
+    # librados before Pacific (16) names it blacklist ("osd blacklist add")
+    add = getattr(cluster, "blocklist_add", None) or cluster.blacklist_add
     try:
-        cluster.blocklist_add(record.addr, FENCE_SECONDS)
+        add(record.addr, FENCE_SECONDS)
     except Exception as exc:  # rados.PermissionDeniedError without the cap, and the rest
         log.warning("could not blocklist dead RADOS client %s (%s, pid %d): %s; its RBD "
                     "locks are freed when the OSDs time its watches out", record.addr,
