@@ -1,18 +1,27 @@
 """A lazily opened librados connection to one pool, used off the event loop.
 
 Owns: connecting (in a worker thread, on first use), running blocking
-librados/librbd calls in worker threads, and shutting the connection down.
+librados/librbd calls in worker threads, and shutting the connection down. Given a
+``client_records`` directory, a new connection fences the dead connections of this
+host's earlier processes on record there and records itself
+(``storagectl.clientrecords``).
 Must not: be used from the event loop thread for blocking calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import rados
+
+from storagectl.clientrecords import ClientRecords
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 OP_TIMEOUT = 60  # seconds
@@ -25,7 +34,7 @@ class PoolConnection:
     def __init__(self, *, pool: str, conffile: str | None = None,
                  client_name: str = "client.admin", keyring: str | None = None,
                  namespace: str = "", connect_timeout: int = 30,
-                 op_timeout: int = OP_TIMEOUT) -> None:
+                 op_timeout: int = OP_TIMEOUT, client_records: str | None = None) -> None:
         self.pool = pool
         self.namespace = namespace
         self.conffile = conffile
@@ -36,6 +45,8 @@ class PoolConnection:
         self._cluster: Any = None
         self._ioctx: Any = None
         self._lock = asyncio.Lock()
+        self._records = ClientRecords(client_records) if client_records else None
+        self._record: Path | None = None
 
     def _connect_sync(self) -> None:
         # An unreachable OSD or monitor fails the call after ``op_timeout`` seconds
@@ -52,6 +63,12 @@ class PoolConnection:
         except BaseException:
             cluster.shutdown()
             raise
+        if self._records is not None:
+            try:
+                self._record = self._records.register(cluster, self.client_name)
+            except Exception:  # the connection works; only the fast take-over is lost
+                log.warning("RADOS client records in %s failed", self._records.directory,
+                            exc_info=True)
         self._cluster, self._ioctx = cluster, ioctx
 
     async def ioctx(self) -> Any:
@@ -80,6 +97,9 @@ class PoolConnection:
             self._ioctx = self._cluster = None
             await asyncio.to_thread(ioctx.close)
             await asyncio.to_thread(cluster.shutdown)
+            record, self._record = self._record, None
+            if self._records is not None:
+                self._records.forget(record)
 
 
 def keyring_secret(keyring: str, client_name: str) -> str | None:

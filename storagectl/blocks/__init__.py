@@ -36,7 +36,9 @@ def open_block_backend(kind: Literal["file", "ceph-rbd"], **config: Any) -> Bloc
 
     ``file``: ``root`` (directory), optional ``qemu_img``, ``qemu_io``.
     ``ceph-rbd``: ``pool``, optional ``conffile``, ``client_name``, ``keyring``,
-    ``prefix`` (image name prefix), ``order`` (object size 2**order, default 4 MiB).
+    ``prefix`` (image name prefix), ``order`` (object size 2**order, default 4 MiB),
+    ``client_records`` (a directory of this host's connections: a new one fences those
+    of dead processes, see ``storagectl.clientrecords``).
     """
     if kind == "file":
         from storagectl.blocks.file import FileBlockBackend

@@ -109,11 +109,15 @@ class RbdBlockBackend(BlockBackend):
 
     def __init__(self, *, pool: str, conffile: str | None = None,
                  client_name: str = "client.admin", keyring: str | None = None,
-                 prefix: str = "", order: int = 22, connect_timeout: int = 30) -> None:
+                 prefix: str = "", order: int = 22, connect_timeout: int = 30,
+                 client_records: str | None = None) -> None:
         self.prefix = prefix
         self.order = order
+        # client_records: see storagectl.clientrecords (the images' exclusive locks of a
+        # killed predecessor are taken over at once instead of after the watch timeout)
         self._conn = PoolConnection(pool=pool, conffile=conffile, client_name=client_name,
-                                    keyring=keyring, connect_timeout=connect_timeout)
+                                    keyring=keyring, connect_timeout=connect_timeout,
+                                    client_records=client_records)
 
     def _vol(self, volume_id: str) -> str:
         return f"{self.prefix}volume.{check_id('volume', volume_id)}"

@@ -4,12 +4,15 @@ kill -9 during a snapshot (file and RBD).
 The module's one cloud has two zones: the first (the flows' zone) keeps volumes on RBD,
 its property selecting ``ceph-rbd`` with the ``ceph_cluster`` fixture's connection, the
 second in files; the flows are the API tests' own. The kill -9 tests restart it on
-its data directory, as they restarted clouds of their own.
+its data directory, as they restarted clouds of their own; on RBD the restarted cloud
+fences the killed one's RADOS client and finishes the snapshot well within the OSDs'
+watch timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -17,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -37,6 +40,7 @@ from tests.support import LiveCloud, new_cloud
 pytestmark = pytest.mark.integration
 
 ZONES = ("eucalyptus-1a", "eucalyptus-1b")  # volumes on RBD, volumes in files
+WATCH_TIMEOUT = 30  # osd_client_watch_timeout, the test cluster's default
 
 
 def use_rbd(cloud: LiveCloud, rbd: dict[str, Any], prefix: str, zone: str | None = None) -> None:
@@ -103,8 +107,20 @@ def test_rbd_share_snapshot(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None
     flow_share_snapshot(rbd_cloud[0], "ebs-share-rbd")
 
 
+def _rados_clients(cloud: LiveCloud) -> list[str]:
+    """The addresses of the cloud's RADOS clients on record (storagectl.clientrecords)."""
+    records = Path(cloud.data_dir) / "run" / "rados-clients"
+    return sorted(json.loads(path.read_text())["addr"] for path in records.glob("*.json"))
+
+
+class Crash(NamedTuple):
+    clients: list[str]  # the killed cloud's RADOS clients on record
+    completed_in: float  # seconds from the restarted cloud's start to the snapshot's end
+    said: str  # the server's log from the kill to the snapshot's end
+
+
 def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any],
-                           zone: str) -> None:
+                           zone: str) -> Crash:
     ec2 = cloud.client("ec2")
     volume_id = ec2.create_volume(AvailabilityZone=zone, Size=2)["VolumeId"]
     ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig=FAST)
@@ -117,10 +133,15 @@ def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any],
             break
         time.sleep(0.05)
     killed_in = (snap["State"], snap["Progress"])
+    clients, logged = _rados_clients(cloud), cloud.log_path.stat().st_size
     cloud.stop(signal.SIGKILL)
     cloud.start()
+    restarted = time.monotonic()
     ec2 = cloud.client("ec2")
     ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot_id], WaiterConfig=FAST)
+    with open(cloud.log_path, "rb") as log:
+        log.seek(logged)
+        crash = Crash(clients, time.monotonic() - restarted, log.read().decode(errors="replace"))
     restored = ec2.create_volume(AvailabilityZone=zone, SnapshotId=snapshot_id)
     ec2.get_waiter("volume_available").wait(VolumeIds=[restored["VolumeId"]],
                                             WaiterConfig=FAST)
@@ -145,6 +166,7 @@ def _crash_during_snapshot(cloud: LiveCloud, kind: str, config: dict[str, Any],
                  if any(key in line for key in (*volumes, *snapshots))]
         raise AssertionError(f"left in the backend: {volumes} {snapshots}; the server said:\n"
                              + "\n".join(lines[-40:]))
+    return crash
 
 
 def test_kill_9_during_snapshot_file(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
@@ -155,8 +177,17 @@ def test_kill_9_during_snapshot_file(rbd_cloud: tuple[LiveCloud, dict[str, Any]]
 
 def test_kill_9_during_snapshot_rbd(rbd_cloud: tuple[LiveCloud, dict[str, Any]]) -> None:
     cloud, rbd = rbd_cloud
-    _crash_during_snapshot(cloud, "ceph-rbd", rbd, ZONES[0])
+    crash = _crash_during_snapshot(cloud, "ceph-rbd", rbd, ZONES[0])
     assert GIB  # sizes are GiB throughout
+    # The restarted cloud fenced the killed one's RADOS client, so its lock on the volume
+    # was taken over at once: not after the OSDs' watch timeout (30 s), as before.
+    assert crash.clients, "the killed cloud recorded no RADOS client"
+    for addr in crash.clients:
+        assert f"blocklisted dead RADOS client {addr}" in crash.said
+    assert crash.completed_in < WATCH_TIMEOUT / 2, crash.completed_in
+    # and it opened the backend with the zone's stored properties, not the defaults
+    # (librados's "conf_read_file ... not found", then a backoff until the next poll)
+    assert "conf_read_file" not in crash.said
 
 
 def _read(kind: str, config: dict[str, Any], volume_id: str, offset: int, length: int) -> bytes:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE_SECONDS = 120.0
+RADOS_CLIENTS_DIR = "rados-clients"  # under the data directory's run/
 
 
 class BlockBackends:
@@ -64,8 +65,13 @@ class BlockBackends:
         user = value(props.CEPH_USER) or "client.admin"
         if not user.startswith("client."):
             user = f"client.{user}"
+        # This host's RADOS clients on record: a restarted process fences its killed
+        # predecessor's, whose RBD locks would otherwise stay held until the OSDs time
+        # its watches out (storagectl.clientrecords)
+        records = self.cloud.settings.run_dir / RADOS_CLIENTS_DIR
         config: dict[str, Any] = {"pool": value(props.CEPH_POOL), "client_name": user,
-                                  "prefix": value(props.CEPH_PREFIX)}
+                                  "prefix": value(props.CEPH_PREFIX),
+                                  "client_records": str(records)}
         if value(props.CEPH_CONF):
             config["conffile"] = value(props.CEPH_CONF)
         if value(props.CEPH_KEYRING):
