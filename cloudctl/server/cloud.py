@@ -146,11 +146,6 @@ class Cloud:
         wakes.install(self.wakes)
         for task in self.startup:  # the services' start-up tasks (the zones first)
             await task(self)
-        # The zones' own properties (``<zone>.storage.ceph.conf``...) exist only once the
-        # zones are loaded: the first load skipped their stored values. Read them before
-        # a provider starts, or a restarted EBS controller opens its RBD backend with the
-        # defaults and waits for the next poll (and a backoff) to reopen it.
-        await self.properties.load()
         for provider in self.providers:
             await provider.start()
         self._poll_properties_raw()

@@ -88,6 +88,11 @@ async def _startup(cloud: Cloud) -> None:
 
     cloud.region_zones = await load_zones(cloud)
     registry.set_zones([z for zones in cloud.region_zones.values() for z in zones])
+    # the zones' own properties (``<zone>.storage.ceph.conf``...) exist from now on: the
+    # cloud's first load skipped their stored values. Read them before anything uses
+    # them, or a restarted EBS controller opens its RBD backend with the defaults and
+    # waits for the next poll (and a backoff) to reopen it
+    await cloud.properties.load()
 
 
 def _install(cloud: Cloud) -> None:
